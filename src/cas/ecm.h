@@ -1,0 +1,100 @@
+/*
+ * ecm.h - Castellan's ECM format, version 1 (docs/ecm-format.md has the byte
+ * table). An ECM is one MPEG private section:
+ *
+ *   table_id 0x80 (CP_number even) / 0x81 (odd), section_syntax_indicator 0,
+ *   then a body that carries: format version, scrambling algorithm, ECM_id,
+ *   CA_system_id, CP_number, timestamp, key epoch, access criteria (the
+ *   32-bit package mask of the free CAS, in a length-prefixed field so it can
+ *   grow), a mask of which CWs are present, one wrapped copy of a random
+ *   per-ECM content key K_ecm for each package in the access criteria
+ *   (AES key wrap, RFC 3394, under K_pkg(epoch, pkg)), a nonce, and the CW
+ *   pair encrypted with AES-128-GCM under K_ecm, the header as AAD.
+ *
+ * So only a holder of a package key of one of the channel's packages, for
+ * the current epoch, can recover the CWs: the entitlement is enforced by
+ * keys, not by a flag the client could skip.
+ */
+#ifndef CASTELLAN_ECM_H
+#define CASTELLAN_ECM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "lib/err.h"
+#include "cipher/cipher.h"
+#include "cas/keys.h"
+
+#define ECM_TABLE_EVEN 0x80
+#define ECM_TABLE_ODD 0x81
+#define ECM_FORMAT_V1 0x01
+#define ECM_MAX_AC_BYTES 32
+#define ECM_MAX_SECTION 1024
+#define ECM_WRAP_BYTES 24   /* RFC 3394 wrap of a 16-byte key */
+#define ECM_NONCE_BYTES 12
+#define ECM_TAG_BYTES 16
+
+#define ECM_HAS_EVEN 0x01
+#define ECM_HAS_ODD 0x02
+
+/* What the ECMG puts in an ECM. */
+struct ecm_params {
+	enum cw_alg alg;
+	uint16_t ecm_id;
+	uint16_t ca_system_id;
+	uint16_t cp_number;
+	uint64_t timestamp_ms;  /* unix time of generation */
+	uint32_t epoch;
+	uint8_t ac_len;
+	uint8_t ac[ECM_MAX_AC_BYTES]; /* first 4 bytes: package mask, big-endian */
+	uint8_t cw_mask;        /* ECM_HAS_EVEN | ECM_HAS_ODD */
+	uint8_t cw_even[CW_MAX_BYTES];
+	uint8_t cw_odd[CW_MAX_BYTES];
+};
+void ecm_params_wipe(struct ecm_params *p);
+
+/* Build an ECM section. One wrap per package bit set in the first 4 bytes
+ * of ac (at least one must be set: CE_ARG otherwise). */
+int ecm_build(const struct keystore *ks, const struct ecm_params *p,
+	uint8_t *out, size_t cap, size_t *out_len) WARN_UNUSED;
+
+/* The parsed, still encrypted ECM: no secrets, points into the section. */
+struct ecm_view {
+	uint8_t table_id;
+	enum cw_alg alg;
+	uint16_t ecm_id;
+	uint16_t ca_system_id;
+	uint16_t cp_number;
+	uint64_t timestamp_ms;
+	uint32_t epoch;
+	uint8_t ac_len;
+	const uint8_t *ac;
+	uint32_t package_mask;  /* first 4 bytes of ac, 0 if ac_len < 4 */
+	uint8_t cw_mask;
+	uint8_t nwraps;
+	const uint8_t *wraps;   /* nwraps x (pkg u8, wrapped key 24 bytes) */
+	const uint8_t *nonce;
+	const uint8_t *ct;
+	size_t ct_len;
+	const uint8_t *tag;
+	const uint8_t *aad;     /* = the section start */
+	size_t aad_len;
+};
+/* Bounded parse, no crypto: every field checked, no trailing bytes. */
+int ecm_parse(const uint8_t *sec, size_t len, struct ecm_view *v) WARN_UNUSED;
+
+/* The recovered CWs. Wipe with ecm_cws_wipe. */
+struct ecm_cws {
+	uint8_t cw_mask;
+	size_t cw_len;
+	uint8_t even[CW_MAX_BYTES];
+	uint8_t odd[CW_MAX_BYTES];
+};
+void ecm_cws_wipe(struct ecm_cws *c);
+
+/* Decrypt with one package key: CE_NOT_ENTITLED if the ECM has no wrap for
+ * key->pkg, CE_NO_KEY if the epochs differ, CE_MAC if unwrap or GCM
+ * authentication fails. */
+int ecm_open(const struct ecm_view *v, const struct pkg_key *key, struct ecm_cws *out) WARN_UNUSED;
+
+#endif

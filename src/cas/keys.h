@@ -1,0 +1,71 @@
+/*
+ * keys.h - the head-end keystore of one Castellan CAS instance, and the
+ * package keys derived from it.
+ *
+ * Owns: the keystore file (encrypted at rest: scrypt passphrase KDF +
+ * AES-256-GCM, see docs/key-files.md), the CAS identity it holds
+ * (CA_system_id, key epoch length) and its package root key, and the
+ * derivation of per-epoch package keys:
+ *
+ *   K_pkg(epoch, pkg) = KBKDF-CMAC-AES256(package_root,
+ *                          label = "castellan package key",
+ *                          context = epoch (u32 BE) || pkg (u8))   [SP 800-108 counter mode]
+ *
+ * so keys rotate with time (epoch = unix_time / epoch_seconds) without the
+ * keystore growing, and one epoch's key reveals nothing of another's. A box
+ * is only ever given K_pkg values, never the root.
+ *
+ * Every struct holding key bytes is wiped by its _free/_wipe function.
+ */
+#ifndef CASTELLAN_KEYS_H
+#define CASTELLAN_KEYS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "lib/err.h"
+
+#define PKG_KEY_BYTES 16
+#define CAS_MAX_PACKAGES 32
+#define KEYSTORE_ROOT_BYTES 32
+#define KEYSTORE_MAX_FILE_BYTES (64 * 1024)
+#define KEYSTORE_DEFAULT_EPOCH_SECONDS (7u * 24u * 3600u)
+#define KEYSTORE_PASSPHRASE_ENV "CASTELLAN_PASSPHRASE"
+
+/* One package key of one epoch. Wipe with pkg_key_wipe. */
+struct pkg_key {
+	uint32_t epoch;
+	uint8_t pkg; /* 0..31: bit index in the access-criteria mask */
+	uint8_t key[PKG_KEY_BYTES];
+};
+void pkg_key_wipe(struct pkg_key *k);
+
+struct keystore; /* opaque; holds the package root key */
+
+/* A fresh keystore with a random package root (RAND_bytes).
+ * epoch_seconds 0 = default. */
+int keystore_generate(uint16_t ca_system_id, uint32_t epoch_seconds, struct keystore **out) WARN_UNUSED;
+/* Read and decrypt a keystore file. CE_PASSPHRASE for a wrong passphrase
+ * or a file that was altered; CE_FORMAT for a malformed file. */
+int keystore_load(const char *path, const char *passphrase, struct keystore **out) WARN_UNUSED;
+/* Encrypt and write (atomically, mode 0600). */
+int keystore_save(const struct keystore *ks, const char *path, const char *passphrase) WARN_UNUSED;
+/* The same two over memory buffers (for tests and fuzzing). */
+int keystore_decode(const uint8_t *file, size_t len, const char *passphrase, struct keystore **out) WARN_UNUSED;
+int keystore_encode(const struct keystore *ks, const char *passphrase, uint8_t **out, size_t *out_len) WARN_UNUSED;
+void keystore_free(struct keystore *ks);
+
+uint16_t keystore_ca_system_id(const struct keystore *ks);
+uint32_t keystore_epoch_seconds(const struct keystore *ks);
+/* Epoch number in force at unix time t (seconds). */
+uint32_t keystore_epoch_at(const struct keystore *ks, uint64_t unix_s);
+/* Short public fingerprint of the root (first 8 bytes of SHA-256), for logs. */
+void keystore_fingerprint(const struct keystore *ks, char out[17]);
+/* Derive K_pkg(epoch, pkg). 0, CE_RANGE (pkg > 31), CE_CRYPTO. */
+int keystore_package_key(const struct keystore *ks, uint32_t epoch, unsigned pkg, struct pkg_key *out) WARN_UNUSED;
+
+/* Passphrase from --passphrase-file (first line) or, if path is NULL, from
+ * $CASTELLAN_PASSPHRASE. Caller frees with secret_free(p, strlen(p)). */
+int passphrase_get(const char *path, char **out) WARN_UNUSED;
+
+#endif

@@ -1,0 +1,67 @@
+/*
+ * main.c - `castellan <command> [options]`: dispatch to the commands of
+ * every part. `castellan help` lists them; `castellan <cmd> --help` gives a
+ * command's usage.
+ */
+#include <stdio.h>
+#include <string.h>
+#include "cli/cli.h"
+
+static const struct cli_command commands[] = {
+	/* CLI_COMMANDS: one line per command, in the order `help` shows them */
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+bool cli_wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return true;
+		if (strcmp(argv[i], "--") == 0)
+			break;
+	}
+	return false;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: castellan <command> [options]\n\n"
+		"Castellan: an open, securely replaceable Conditional Access System.\n\n"
+		"commands:\n");
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "  %-12s %s\n", "help", "this list; `castellan <command> --help` for one command");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		if (argc > 2) {
+			for (size_t i = 0; i < NCOMMANDS; i++) {
+				if (strcmp(argv[2], commands[i].name) == 0) {
+					char *hargv[] = { argv[2], (char *)"--help", NULL };
+
+					return commands[i].run(2, hargv);
+				}
+			}
+		}
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("castellan 0.1.0\n");
+		return 0;
+	}
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].run(argc - 1, argv + 1);
+	}
+	fprintf(stderr, "castellan: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return 2;
+}

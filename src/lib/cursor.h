@@ -1,0 +1,87 @@
+/*
+ * cursor.h - bounded byte cursors: the only way Castellan reads or writes
+ * untrusted or wire-format bytes.
+ *
+ * Reader (struct cur): offsets, not pointers. Every read goes through one
+ * bounds check `n > len - off`. The first error sticks: once a read failed,
+ * every later read fails too and returns the same code, so a parser can do a
+ * run of reads and check once. Nested structures (a TLV value, a section, a
+ * descriptor loop) are read through a child view made by cur_view(), and
+ * cur_end() reports leftover bytes as CE_TRAILING.
+ *
+ * Writer (struct wbuf): fixed capacity given by the caller, a sticky overflow
+ * flag, and back-patching of length fields (wbuf_reserve + wbuf_patch_*).
+ * All multi-byte integers are big-endian (network / MPEG order).
+ */
+#ifndef CASTELLAN_CURSOR_H
+#define CASTELLAN_CURSOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "err.h"
+
+struct cur {
+	const uint8_t *buf; /* start of the viewed bytes (not owned) */
+	size_t len;         /* number of bytes in the view */
+	size_t off;         /* next byte to read */
+	int err;            /* first error (0 while all reads succeeded) */
+};
+
+void cur_init(struct cur *c, const void *buf, size_t len);
+size_t cur_left(const struct cur *c);
+/* 0 if every read succeeded and nothing is left, else the sticky error or
+ * CE_TRAILING. */
+int cur_end(const struct cur *c) WARN_UNUSED;
+
+/* Each returns 0 or the sticky error; on error *v is set to 0. */
+int cur_u8(struct cur *c, uint8_t *v);
+int cur_u16(struct cur *c, uint16_t *v);
+int cur_u24(struct cur *c, uint32_t *v);
+int cur_u32(struct cur *c, uint32_t *v);
+int cur_u64(struct cur *c, uint64_t *v);
+int cur_bytes(struct cur *c, void *dst, size_t n);
+int cur_skip(struct cur *c, size_t n);
+/* Pointer to the next n bytes (valid while the underlying buffer lives), and
+ * advance; NULL on error. */
+const uint8_t *cur_ptr(struct cur *c, size_t n);
+/* Child view of the next n bytes, and advance the parent past them. On error
+ * the child is an empty view carrying the error. */
+int cur_view(struct cur *c, size_t n, struct cur *child);
+/* Record an error found by the caller's own validation (sticky). */
+int cur_fail(struct cur *c, int err);
+
+struct wbuf {
+	uint8_t *buf; /* caller-owned storage */
+	size_t cap;   /* its capacity */
+	size_t len;   /* bytes written so far */
+	int err;      /* CE_OVERFLOW once a write did not fit (sticky) */
+};
+
+void wbuf_init(struct wbuf *w, void *buf, size_t cap);
+void wbuf_u8(struct wbuf *w, uint8_t v);
+void wbuf_u16(struct wbuf *w, uint16_t v);
+void wbuf_u24(struct wbuf *w, uint32_t v);
+void wbuf_u32(struct wbuf *w, uint32_t v);
+void wbuf_u64(struct wbuf *w, uint64_t v);
+void wbuf_bytes(struct wbuf *w, const void *src, size_t n);
+void wbuf_fill(struct wbuf *w, uint8_t byte, size_t n);
+/* Reserve n bytes (zeroed) and return their offset, for back-patching. */
+size_t wbuf_reserve(struct wbuf *w, size_t n);
+void wbuf_patch_u8(struct wbuf *w, size_t at, uint8_t v);
+void wbuf_patch_u16(struct wbuf *w, size_t at, uint16_t v);
+/* 0, or CE_OVERFLOW if any write did not fit. */
+int wbuf_status(const struct wbuf *w) WARN_UNUSED;
+
+/* Big-endian helpers for fixed buffers whose size the caller has checked. */
+static inline uint16_t be16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
+static inline uint32_t be32(const uint8_t *p)
+{
+	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+static inline void put_be16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
+static inline void put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
+}
+
+#endif

@@ -1,0 +1,261 @@
+/* util.c - see util.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <openssl/crypto.h>
+#include "util.h"
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int hex_decode_var(const char *hex, uint8_t *out, size_t cap, size_t *out_len)
+{
+	size_t n;
+
+	*out_len = 0;
+	if (!hex)
+		return CE_FORMAT;
+	n = strlen(hex);
+	if (n % 2 || n / 2 > cap)
+		return CE_FORMAT;
+	for (size_t i = 0; i < n / 2; i++) {
+		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return CE_FORMAT;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	*out_len = n / 2;
+	return 0;
+}
+
+int hex_decode(const char *hex, uint8_t *out, size_t out_len)
+{
+	size_t got;
+	int r;
+
+	if (!hex || strlen(hex) != 2 * out_len)
+		return CE_FORMAT;
+	r = hex_decode_var(hex, out, out_len, &got);
+	return r ? r : (got == out_len ? 0 : CE_FORMAT);
+}
+
+void hex_encode(const uint8_t *in, size_t len, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < len; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * len] = '\0';
+}
+
+int parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+	unsigned base = 10;
+
+	*out = 0;
+	if (!s || !*s)
+		return CE_FORMAT;
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		base = 16;
+		s += 2;
+		if (!*s)
+			return CE_FORMAT;
+	}
+	for (; *s; s++) {
+		int d = hexval(*s);
+
+		if (d < 0 || (unsigned)d >= base)
+			return CE_FORMAT;
+		if (v > (UINT64_MAX - (uint64_t)d) / base)
+			return CE_RANGE;
+		v = v * base + (uint64_t)d;
+	}
+	if (v > max)
+		return CE_RANGE;
+	*out = v;
+	return 0;
+}
+
+uint64_t now_mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+uint64_t now_mono_ms(void) { return now_mono_us() / 1000u; }
+
+uint64_t now_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void secret_wipe(void *p, size_t n)
+{
+	if (p && n)
+		OPENSSL_cleanse(p, n);
+}
+
+void secret_free(void *p, size_t n)
+{
+	secret_wipe(p, n);
+	free(p);
+}
+
+int file_read_all(const char *path, size_t max_bytes, uint8_t **out, size_t *out_len)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0, cap = 0;
+	int r = CE_IO;
+	FILE *f;
+
+	*out = NULL;
+	*out_len = 0;
+	f = fopen(path, "rb");
+	if (!f)
+		return errno == ENOENT ? CE_NOT_FOUND : CE_IO;
+	for (;;) {
+		size_t got;
+
+		if (len == cap) {
+			size_t ncap = cap ? cap * 2 : 4096;
+			uint8_t *nb;
+
+			if (cap >= max_bytes + 1) {
+				r = CE_LIMIT;
+				goto fail;
+			}
+			if (ncap > max_bytes + 1)
+				ncap = max_bytes + 1;
+			nb = malloc(ncap);
+			if (!nb) {
+				r = CE_NOMEM;
+				goto fail;
+			}
+			if (len)
+				memcpy(nb, buf, len);
+			secret_free(buf, cap);
+			buf = nb;
+			cap = ncap;
+		}
+		got = fread(buf + len, 1, cap - len, f);
+		len += got;
+		if (got == 0) {
+			if (ferror(f))
+				goto fail;
+			break;
+		}
+	}
+	if (len > max_bytes) {
+		r = CE_LIMIT;
+		goto fail;
+	}
+	fclose(f);
+	*out = buf;
+	*out_len = len;
+	return 0;
+fail:
+	fclose(f);
+	secret_free(buf, cap);
+	return r;
+}
+
+int file_write_atomic(const char *path, const void *data, size_t len, unsigned mode)
+{
+	char tmp[4096];
+	const uint8_t *p = data;
+	int fd, n;
+
+	n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+	if (n < 0 || (size_t)n >= sizeof(tmp))
+		return CE_ARG;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0)
+		return CE_IO;
+	while (len) {
+		ssize_t w = write(fd, p, len);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			goto fail;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	if (fsync(fd) != 0)
+		goto fail;
+	close(fd);
+	if (rename(tmp, path) != 0) {
+		unlink(tmp);
+		return CE_IO;
+	}
+	return 0;
+fail:
+	close(fd);
+	unlink(tmp);
+	return CE_IO;
+}
+
+int addr_split(const char *s, char *host, size_t host_cap, uint16_t *port)
+{
+	const char *colon;
+	uint64_t p;
+	size_t hl;
+
+	*port = 0;
+	if (!s || !host || host_cap == 0)
+		return CE_ARG;
+	host[0] = '\0';
+	if (s[0] == '[') {
+		const char *end = strchr(s, ']');
+
+		if (!end || end[1] != ':')
+			return CE_FORMAT;
+		hl = (size_t)(end - s - 1);
+		if (hl >= host_cap)
+			return CE_RANGE;
+		memcpy(host, s + 1, hl);
+		host[hl] = '\0';
+		colon = end + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon) {
+			/* a bare port */
+			if (parse_u64(s, 65535, &p) != 0)
+				return CE_FORMAT;
+			*port = (uint16_t)p;
+			return 0;
+		}
+		hl = (size_t)(colon - s);
+		if (hl >= host_cap)
+			return CE_RANGE;
+		memcpy(host, s, hl);
+		host[hl] = '\0';
+	}
+	if (parse_u64(colon + 1, 65535, &p) != 0)
+		return CE_FORMAT;
+	*port = (uint16_t)p;
+	return 0;
+}

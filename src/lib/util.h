@@ -1,0 +1,44 @@
+/*
+ * util.h - small helpers shared by every part: hex, time, strict number
+ * parsing (instead of atoi/strtol without checks), secret wiping, files.
+ */
+#ifndef CASTELLAN_UTIL_H
+#define CASTELLAN_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "err.h"
+
+/* Hex -> bytes. Accepts upper/lower case, no separators. Exactly out_len
+ * bytes must be encoded. 0 or CE_FORMAT. */
+int hex_decode(const char *hex, uint8_t *out, size_t out_len) WARN_UNUSED;
+/* Hex -> bytes of any length up to cap; *out_len set. */
+int hex_decode_var(const char *hex, uint8_t *out, size_t cap, size_t *out_len) WARN_UNUSED;
+/* bytes -> lower-case hex; out must hold 2*len+1. */
+void hex_encode(const uint8_t *in, size_t len, char *out);
+
+/* Strict unsigned parse: whole string, decimal or 0x-hex, <= max. */
+int parse_u64(const char *s, uint64_t max, uint64_t *out) WARN_UNUSED;
+
+/* Monotonic clock in microseconds / milliseconds; wall clock in ms. */
+uint64_t now_mono_us(void);
+uint64_t now_mono_ms(void);
+uint64_t now_wall_ms(void);
+
+/* Wipe a secret (OPENSSL_cleanse). */
+void secret_wipe(void *p, size_t n);
+
+/* Read a whole file (up to max_bytes) into a malloc'ed buffer. The caller
+ * frees with free() (or secret_free for secrets). */
+int file_read_all(const char *path, size_t max_bytes, uint8_t **out, size_t *out_len) WARN_UNUSED;
+/* Write a file atomically (temp + fsync + rename) with the given mode. */
+int file_write_atomic(const char *path, const void *data, size_t len, unsigned mode) WARN_UNUSED;
+/* Wipe then free. */
+void secret_free(void *p, size_t n);
+
+/* Split "host:port" or "[v6]:port" or ":port" into parts. host may come back
+ * empty (any address). */
+int addr_split(const char *s, char *host, size_t host_cap, uint16_t *port) WARN_UNUSED;
+
+#endif

@@ -1,0 +1,151 @@
+/* test_lib.c - cursor, writer, errors, util helpers. */
+#include "testutil.h"
+#include "lib/cursor.h"
+#include "lib/err.h"
+#include "lib/util.h"
+
+static void test_cursor_reads_and_sticky_error(void **state)
+{
+	const uint8_t buf[] = { 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07 };
+	struct cur c;
+	uint8_t b;
+	uint16_t h;
+	uint32_t w;
+
+	(void)state;
+	cur_init(&c, buf, sizeof(buf));
+	assert_int_equal(cur_u8(&c, &b), 0);
+	assert_int_equal(b, 1);
+	assert_int_equal(cur_u16(&c, &h), 0);
+	assert_int_equal(h, 0x0203);
+	assert_int_equal(cur_left(&c), 4);
+	assert_int_equal(cur_end(&c), CE_TRAILING);
+	/* 4 bytes left, ask for 8: fails, and stays failed */
+	uint64_t q;
+	assert_int_equal(cur_u64(&c, &q), CE_TRUNCATED);
+	assert_int_equal(q, 0);
+	assert_int_equal(cur_u8(&c, &b), CE_TRUNCATED);
+	assert_int_equal(cur_end(&c), CE_TRUNCATED);
+	/* a fresh cursor reads the rest exactly */
+	cur_init(&c, buf + 3, 4);
+	assert_int_equal(cur_u32(&c, &w), 0);
+	assert_int_equal(w, 0x04050607);
+	assert_int_equal(cur_end(&c), 0);
+}
+
+static void test_cursor_child_view(void **state)
+{
+	const uint8_t buf[] = { 0x00, 0x02, 0xAA, 0xBB, 0xCC };
+	struct cur c, child;
+	uint16_t n;
+	uint8_t b;
+
+	(void)state;
+	cur_init(&c, buf, sizeof(buf));
+	assert_int_equal(cur_u16(&c, &n), 0);
+	assert_int_equal(cur_view(&c, n, &child), 0);
+	assert_int_equal(cur_u8(&child, &b), 0);
+	assert_int_equal(b, 0xAA);
+	assert_int_equal(cur_end(&child), CE_TRAILING);
+	assert_int_equal(cur_u8(&child, &b), 0);
+	assert_int_equal(cur_end(&child), 0);
+	/* the child cannot read past its bound even though the parent has more */
+	assert_int_equal(cur_u8(&child, &b), CE_TRUNCATED);
+	assert_int_equal(cur_left(&c), 1);
+	/* a view longer than what is left fails and poisons both */
+	assert_int_equal(cur_view(&c, 2, &child), CE_TRUNCATED);
+	assert_int_equal(cur_u8(&child, &b), CE_TRUNCATED);
+	/* huge lengths cannot wrap the bound check */
+	cur_init(&c, buf, sizeof(buf));
+	assert_int_equal(cur_skip(&c, 1), 0);
+	assert_int_equal(cur_skip(&c, SIZE_MAX), CE_TRUNCATED);
+}
+
+static void test_writer_overflow_and_patch(void **state)
+{
+	uint8_t buf[6];
+	struct wbuf w;
+	size_t at;
+
+	(void)state;
+	wbuf_init(&w, buf, sizeof(buf));
+	wbuf_u8(&w, 0x11);
+	at = wbuf_reserve(&w, 2);
+	wbuf_u16(&w, 0x2233);
+	wbuf_patch_u16(&w, at, (uint16_t)(w.len - at - 2));
+	assert_int_equal(wbuf_status(&w), 0);
+	assert_int_equal(w.len, 5);
+	assert_int_equal(buf[1], 0x00);
+	assert_int_equal(buf[2], 0x02);
+	wbuf_u32(&w, 0xdeadbeef); /* does not fit */
+	assert_int_equal(wbuf_status(&w), CE_OVERFLOW);
+	assert_int_equal(w.len, 5);
+	wbuf_u8(&w, 0x44); /* would fit, but the error is sticky */
+	assert_int_equal(w.len, 5);
+}
+
+static void test_err_strings(void **state)
+{
+	(void)state;
+	assert_string_equal(err_str(0), "success");
+	assert_string_equal(err_str(CE_MAC), "authentication failed");
+	assert_string_equal(err_str(12345), "unknown error");
+}
+
+static void test_hex_and_numbers(void **state)
+{
+	uint8_t out[4];
+	char txt[9];
+	uint64_t v;
+	size_t n;
+
+	(void)state;
+	assert_int_equal(hex_decode("DEADbeef", out, 4), 0);
+	hex_encode(out, 4, txt);
+	assert_string_equal(txt, "deadbeef");
+	assert_int_equal(hex_decode("deadbee", out, 4), CE_FORMAT);
+	assert_int_equal(hex_decode("deadbeeg", out, 4), CE_FORMAT);
+	assert_int_equal(hex_decode_var("0011223344", out, 4, &n), CE_FORMAT);
+	assert_int_equal(parse_u64("2100000000", UINT32_MAX, &v), 0);
+	assert_int_equal(v, 2100000000u);
+	assert_int_equal(parse_u64("0x4ADC", 0xFFFF, &v), 0);
+	assert_int_equal(v, 0x4ADC);
+	assert_int_equal(parse_u64("65536", 0xFFFF, &v), CE_RANGE);
+	assert_int_equal(parse_u64("12a", 0xFFFF, &v), CE_FORMAT);
+	assert_int_equal(parse_u64("", 0xFFFF, &v), CE_FORMAT);
+	assert_int_equal(parse_u64("-1", 0xFFFF, &v), CE_FORMAT);
+	assert_int_equal(parse_u64("99999999999999999999999", UINT64_MAX, &v), CE_RANGE);
+}
+
+static void test_addr_split(void **state)
+{
+	char host[64];
+	uint16_t port;
+
+	(void)state;
+	assert_int_equal(addr_split("127.0.0.1:2222", host, sizeof(host), &port), 0);
+	assert_string_equal(host, "127.0.0.1");
+	assert_int_equal(port, 2222);
+	assert_int_equal(addr_split("[::1]:3000", host, sizeof(host), &port), 0);
+	assert_string_equal(host, "::1");
+	assert_int_equal(port, 3000);
+	assert_int_equal(addr_split(":2222", host, sizeof(host), &port), 0);
+	assert_string_equal(host, "");
+	assert_int_equal(addr_split("2222", host, sizeof(host), &port), 0);
+	assert_int_equal(port, 2222);
+	assert_int_equal(addr_split("host:99999", host, sizeof(host), &port), CE_FORMAT);
+	assert_int_equal(addr_split("[::1:5", host, sizeof(host), &port), CE_FORMAT);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cursor_reads_and_sticky_error),
+		cmocka_unit_test(test_cursor_child_view),
+		cmocka_unit_test(test_writer_overflow_and_patch),
+		cmocka_unit_test(test_err_strings),
+		cmocka_unit_test(test_hex_and_numbers),
+		cmocka_unit_test(test_addr_split),
+	};
+	return cmocka_run_group_tests_name("lib", tests, NULL, NULL);
+}

@@ -1,0 +1,106 @@
+/*
+ * testutil.h - helpers for the cmocka suites: locate shared/ and tests/data,
+ * read files, parse the captured SimulCrypt exchanges (NAME.hex.txt).
+ * Header-only so each test binary stays one file.
+ */
+#ifndef CASTELLAN_TESTUTIL_H
+#define CASTELLAN_TESTUTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include "lib/util.h"
+
+/* Path of a file under shared/ (env CASTELLAN_SHARED, else ../shared
+ * relative to the source root). Static buffer: use before the next call. */
+static inline const char *tu_shared(const char *rel)
+{
+	static char path[4096];
+	const char *base = getenv("CASTELLAN_SHARED");
+
+	snprintf(path, sizeof(path), "%s/%s", base ? base : "../shared", rel);
+	return path;
+}
+
+static inline const char *tu_testdata(const char *rel)
+{
+	static char path[4096];
+	const char *base = getenv("CASTELLAN_TESTDATA");
+
+	snprintf(path, sizeof(path), "%s/%s", base ? base : "tests/data", rel);
+	return path;
+}
+
+/* Read a whole file (aborts the test on failure). Caller frees. */
+static inline uint8_t *tu_read(const char *path, size_t *len)
+{
+	uint8_t *buf = NULL;
+	int r = file_read_all(path, 64u << 20, &buf, len);
+
+	if (r != 0)
+		fail_msg("cannot read %s: %d", path, r);
+	return buf;
+}
+
+/* One line of a captures/NAME.hex.txt file. */
+struct tu_capmsg {
+	char dir[32];      /* e.g. "SCS>ECMG", "EMMG>MUX/udp" */
+	uint8_t *bytes;
+	size_t len;
+};
+
+/* Parse a .hex.txt capture: returns the messages (caller frees with
+ * tu_capture_free). */
+static inline struct tu_capmsg *tu_capture_load(const char *name, size_t *n)
+{
+	char path[4096];
+	FILE *f;
+	char *line = NULL;
+	size_t cap = 0, count = 0, alloc = 0;
+	struct tu_capmsg *msgs = NULL;
+
+	snprintf(path, sizeof(path), "%s", tu_shared(name));
+	f = fopen(path, "r");
+	if (!f)
+		fail_msg("cannot open capture %s", path);
+	while (getline(&line, &cap, f) > 0) {
+		char *sp = strchr(line, ' ');
+		char *hex;
+		size_t hl;
+
+		if (!sp)
+			continue;
+		*sp = '\0';
+		hex = sp + 1;
+		hl = strcspn(hex, "\r\n");
+		hex[hl] = '\0';
+		if (count == alloc) {
+			alloc = alloc ? alloc * 2 : 16;
+			msgs = realloc(msgs, alloc * sizeof(*msgs));
+			assert_non_null(msgs);
+		}
+		snprintf(msgs[count].dir, sizeof(msgs[count].dir), "%s", line);
+		msgs[count].bytes = malloc(hl / 2 + 1);
+		assert_non_null(msgs[count].bytes);
+		assert_int_equal(hex_decode_var(hex, msgs[count].bytes, hl / 2 + 1, &msgs[count].len), 0);
+		count++;
+	}
+	free(line);
+	fclose(f);
+	*n = count;
+	return msgs;
+}
+
+static inline void tu_capture_free(struct tu_capmsg *m, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(m[i].bytes);
+	free(m);
+}
+
+#endif
