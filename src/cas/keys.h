@@ -55,6 +55,32 @@ int keystore_decode(const uint8_t *file, size_t len, const char *passphrase, str
 int keystore_encode(const struct keystore *ks, const char *passphrase, uint8_t **out, size_t *out_len) WARN_UNUSED;
 void keystore_free(struct keystore *ks);
 
+/* scrypt work factors written by keystore_encode/keystore_save, and the
+ * bounds keystore_decode accepts from a file (a file may not make us
+ * allocate more than KEYSTORE_SCRYPT_MAX_MEM bytes: 128 * r * N). */
+#define KEYSTORE_SCRYPT_LOG2N 15
+#define KEYSTORE_SCRYPT_R 8
+#define KEYSTORE_SCRYPT_P 1
+#define KEYSTORE_SCRYPT_MIN_LOG2N 10
+#define KEYSTORE_SCRYPT_MAX_LOG2N 20
+#define KEYSTORE_SCRYPT_MAX_R 32
+#define KEYSTORE_SCRYPT_MAX_P 4
+#define KEYSTORE_SCRYPT_MAX_MEM (256u * 1024u * 1024u)
+#define KEYSTORE_MIN_EPOCH_SECONDS 60u
+#define KEYSTORE_MAX_EPOCH_SECONDS (366u * 24u * 3600u)
+/* Size of a keystore file (it has no variable part). */
+#define KEYSTORE_FILE_BYTES 107
+/* keystore_encode with explicit scrypt factors (within the bounds above:
+ * CE_RANGE otherwise). For tests, fuzz seeds and slow machines. */
+int keystore_encode_params(const struct keystore *ks, const char *passphrase, unsigned log2n,
+	uint32_t r, uint32_t p, uint8_t **out, size_t *out_len) WARN_UNUSED;
+/* A keystore around a given root (restore from backup, known-answer tests).
+ * The root is copied; the caller wipes its own. */
+int keystore_from_root(uint16_t ca_system_id, uint32_t epoch_seconds, const uint8_t root[KEYSTORE_ROOT_BYTES],
+	struct keystore **out) WARN_UNUSED;
+/* Creation time (unix seconds) recorded in the keystore. */
+uint64_t keystore_created(const struct keystore *ks);
+
 uint16_t keystore_ca_system_id(const struct keystore *ks);
 uint32_t keystore_epoch_seconds(const struct keystore *ks);
 /* Epoch number in force at unix time t (seconds). */

@@ -9,6 +9,9 @@
 
 static const struct cli_command commands[] = {
 	/* CLI_COMMANDS: one line per command, in the order `help` shows them */
+	{ "keys", "create or inspect the head-end keystore (keys init | keys show)", cmd_keys },
+	{ "provision", "write a cardless box's entitlement file (packages, period, package keys)", cmd_provision },
+	{ "demo", "end-to-end demo: ECMG, scrambler and two set-top boxes on this machine", cmd_demo },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

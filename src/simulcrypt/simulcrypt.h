@@ -6,7 +6,9 @@
  * message and parameter code tables of both interfaces, the per-message
  * schema (parameter cardinality, parameter sizes), and the mapping of parse
  * faults to each interface's error_status codes. It does no I/O and holds no
- * session state (see sc_session.h for the state machines).
+ * session state: the ECMG (src/headend/ecmg.c), the SCS client
+ * (src/scrambler/scs.c) and the MUX (src/scrambler/mux.c) hold the state
+ * machines.
  *
  * Decoding never copies: struct sc_msg points into the caller's buffer, so
  * the buffer must outlive the message. Encoding writes into a caller buffer
@@ -188,6 +190,13 @@ struct sc_fault {
 	bool has_stream;
 	uint16_t stream_id;
 	int err; /* the CE_* code behind it */
+	/* Added: the message type when the header was readable (has_type), so
+	 * sc_build_error can tell a stream-level message; and on EMMG<=>MUX the
+	 * client_id when readable (sc_build_error still takes the caller's). */
+	bool has_type;
+	uint16_t msg_type;
+	bool has_client;
+	uint32_t client_id;
 };
 
 /* Total length of the message whose first 5 bytes are hdr (5 + length
@@ -202,6 +211,10 @@ size_t sc_frame_len(const uint8_t hdr[SC_HEADER_BYTES]);
  * for the interface, every parameter known for that message type, each
  * parameter's size, each parameter's count (min..max).
  * Returns 0, or a negative CE_* with *fault filled (fault may be NULL).
+ * expect_version is only compared for equality (check the configured
+ * version once with sc_version_ok). On failure msg->nparams is 0 and
+ * msg->version/type hold what the header said, if it was readable.
+ * The fault-to-error_status table is in docs/simulcrypt.md.
  */
 int sc_decode(enum sc_iface iface, uint8_t expect_version, const uint8_t *buf, size_t len,
 	struct sc_msg *msg, struct sc_fault *fault) WARN_UNUSED;

@@ -1,0 +1,234 @@
+/*
+ * scrambler.h - the SimulCrypt scrambler (SCS) pipeline: clear TS in,
+ * scrambled TS with ECMs, EMMs, rewritten PMTs and a CAT out.
+ *
+ * Owns: following PAT -> PMT of the configured services, choosing the PIDs
+ * to scramble (all ES of a service, or a list of components), the
+ * crypto-period (CP) schedule on stream time (PCR, interpolated per packet;
+ * packet count x bitrate when there is no PCR), control words (RAND_bytes),
+ * the CW_provision / ECM_response cycle with one or more ECMGs (through the
+ * SCS client library, scs.h, or a caller-given ECM source), ECM insertion on
+ * the ECM PIDs at the repetition period, EMM insertion from the MUX
+ * (mux.h), CAT insertion, PMT rewriting (one CA_descriptor per CAS,
+ * version_number + 1, CRC), the insertion budget (null replacement first,
+ * then extra packets within a limit), batch scrambling (ts_cipher), the
+ * any/all and keep/clear failure policies, and the counters.
+ *
+ * docs/scrambler.md explains the timing of CPs and ECMs with a diagram.
+ *
+ * Normative references: ETSI TS 103 197 (ECMG<=>SCS, EMMG<=>MUX: CP_number,
+ * CW_per_msg, lead_CW, delay_start, ECM_rep_period); ISO/IEC 13818-1 (TS,
+ * PSI, CA_descriptor 2.6.16, PCR); ETSI TS 100 289 (DVB-CSA2), ETSI TS 103
+ * 127 (DVB-CISSA); ETSI TS 101 154 / EN 300 468 (CAT and PMT usage).
+ *
+ * Threading: one scrambler is used by one thread. All its state lives in
+ * struct scrambler (no globals); secrets (CWs, fixed CW) are wiped by
+ * scrambler_free.
+ */
+#ifndef CASTELLAN_SCRAMBLER_H
+#define CASTELLAN_SCRAMBLER_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "lib/err.h"
+#include "cipher/cipher.h"
+
+#define SCR_MAX_CAS 4
+#define SCR_MAX_SERVICES 32
+#define SCR_MAX_COMPONENTS 32
+#define SCR_MAX_STREAMS (SCR_MAX_CAS * SCR_MAX_SERVICES)
+#define SCR_ADDR_BYTES 256
+#define SCR_AC_BYTES 4
+
+#define SCR_DEFAULT_CP_MS 10000u
+#define SCR_DEFAULT_ECM_REP_MS 100u
+#define SCR_DEFAULT_MAX_EXTRA_KBPS 1000u
+#define SCR_DEFAULT_EMM_KBPS 100u
+#define SCR_DEFAULT_BITRATE_BPS 10000000u /* stream time before/without PCR */
+#define SCR_DEFAULT_CHUNK_PKTS 512u
+#define SCR_MIN_CP_MS 100u
+#define SCR_MAX_CP_MS (6553500u) /* CP_duration is u16 in 100 ms units */
+#define SCR_CAT_PERIOD_MS 500u
+
+/* One service to scramble. */
+struct scr_service_cfg {
+	uint16_t service_id;           /* program_number in the PAT */
+	uint8_t ac[SCR_AC_BYTES];      /* access criteria: package mask, BE */
+	bool has_ac;                   /* else 00000001 (package 0) */
+	size_t npids;                  /* 0 = every ES PID of the PMT */
+	uint16_t pids[SCR_MAX_COMPONENTS]; /* component PIDs to scramble */
+};
+
+/* One CAS: an ECMG (main and optional backup) and its identifiers. */
+struct scr_cas_cfg {
+	char main_addr[SCR_ADDR_BYTES];   /* "host:port" */
+	char backup_addr[SCR_ADDR_BYTES]; /* "" = no backup */
+	uint32_t super_cas_id;            /* CA_system_id << 16 | subsystem */
+	uint16_t channel_id;              /* ECM_channel_id */
+	uint16_t ecm_pid;                 /* 0 = first unused PID after the PMT PID */
+};
+
+enum scr_policy { SCR_POLICY_ANY = 0, SCR_POLICY_ALL = 1 };
+enum scr_on_failure { SCR_FAIL_KEEP = 0, SCR_FAIL_CLEAR = 1 };
+enum scr_sync { SCR_SYNC_AUTO = 0, SCR_SYNC_ON = 1, SCR_SYNC_OFF = 2 };
+
+/* What the ECMG announced in channel_status (TS 103 197). */
+struct scr_ecmg_info {
+	bool section_mode;       /* section_TSpkt_flag = 0: ECMs as sections */
+	int16_t delay_start_ms;
+	uint16_t ecm_rep_period_ms;
+	uint16_t max_comp_time_ms;
+	uint8_t lead_cw;
+	uint8_t cw_per_msg;
+};
+
+/*
+ * Where ECMs come from. NULL in the config = the SCS client library (scs.h)
+ * talking to the configured ECMG addresses. Tests, benchmarks and other
+ * integrations may give their own. Every function returns 0 or a negative
+ * CE_* code.
+ *   open:      set up the ECM stream of (cas, service): fill *info, give a
+ *              handle in *stream.
+ *   provision: send CW_provision for cp with ncw CWs (cw_len bytes each,
+ *              consecutive, for CP numbers first_cp, first_cp+1, ...).
+ *   poll:      the ECM_response for cp: wait at most timeout_ms (0 = do not
+ *              wait); 0 with the ECM_datagram copied to buf, CE_TIMEOUT when
+ *              not there yet, another code when the stream failed.
+ *   close:     tear the stream down (always called for an opened stream).
+ */
+struct scr_ecm_ops {
+	int (*open)(void *ctx, size_t cas_idx, const struct scr_cas_cfg *cas, uint16_t stream_id,
+		uint16_t ecm_id, uint32_t cp_duration_ms, struct scr_ecmg_info *info, void **stream);
+	int (*provision)(void *ctx, void *stream, uint16_t cp, uint16_t first_cp, const uint8_t *cws,
+		size_t cw_len, size_t ncw, const uint8_t *ac, size_t ac_len, uint32_t cp_duration_ms);
+	int (*poll)(void *ctx, void *stream, uint16_t cp, int timeout_ms, uint8_t *buf, size_t cap,
+		size_t *len);
+	void (*close)(void *ctx, void *stream);
+};
+
+struct scrambler_config {
+	const char *input_uri;          /* for scrambler_run (tsio.h URIs) */
+	const char *output_uri;
+	size_t nservices;
+	struct scr_service_cfg services[SCR_MAX_SERVICES];
+	size_t ncas;                    /* 0 only with fixed_cw */
+	struct scr_cas_cfg cas[SCR_MAX_CAS];
+	enum cw_alg alg;                /* CW_ALG_CSA2 (default) or CW_ALG_CISSA */
+	bool no_entropy_reduction;      /* CSA2: keep the CW as generated */
+	uint32_t cp_duration_ms;        /* 0 = 10 s */
+	uint32_t clear_start_ms;        /* clear period at the start */
+	uint32_t ecm_rep_ms;            /* 0 = ECM_rep_period of the ECMG, else 100 */
+	enum scr_policy policy;
+	enum scr_on_failure on_failure;
+	uint32_t ecm_timeout_ms;        /* 0 = max_comp_time + 500 ms (min 1 s) */
+	const char *mux_listen;         /* "addr:port": accept EMMGs (NULL = no MUX) */
+	uint16_t emm_pid;               /* 0 = 0x1FF0 */
+	uint32_t emm_max_kbps;          /* 0 = 100 */
+	uint32_t max_extra_kbps;        /* extra packets beyond nulls; 0 = 1000 */
+	bool nulls_only;                /* only replace null packets, never add */
+	bool realtime;                  /* pace the output to the PCR */
+	enum scr_sync sync;             /* wait for ECMs (auto: yes unless udp:// input) */
+	const char *stats_json;         /* write the counters there at the end */
+	uint8_t version;                /* ECMG<=>SCS protocol version, 0 = 2 */
+	bool has_fixed_cw;              /* no ECMG: one fixed CW, even parity */
+	uint8_t fixed_cw[CW_MAX_BYTES];
+	size_t fixed_cw_len;
+	uint32_t bitrate_bps;           /* stream time without PCR; 0 = 10 Mb/s */
+	uint32_t chunk_pkts;            /* packets per cipher batch; 0 = 512 */
+	const struct scr_ecm_ops *ecm_ops; /* NULL = scs.h */
+	void *ecm_ops_ctx;
+	volatile sig_atomic_t *stop;          /* scrambler_run returns when set */
+	volatile sig_atomic_t *stats_request; /* print stats (to stderr) when set; reset */
+};
+
+/* Fill a config with the defaults (everything else zero). */
+void scrambler_config_init(struct scrambler_config *cfg);
+
+/* Parse "ID[:ac=HEX8][:pids=0x100,0x101]" into *out (zeroed first).
+ * 0 or CE_ARG / CE_RANGE / CE_LIMIT. */
+int scr_service_parse(const char *spec, struct scr_service_cfg *out) WARN_UNUSED;
+/* Parse "HOST:PORT[,BACKUP:PORT]" into the CAS addresses. 0 or CE_ARG. */
+int scr_ecmg_parse(const char *spec, struct scr_cas_cfg *out) WARN_UNUSED;
+
+/* Per ECM stream counters (one stream per service per CAS). */
+struct scr_stream_stats {
+	uint16_t service_id;
+	uint32_t super_cas_id;
+	uint16_t ecm_pid;          /* 0 until the PMT was seen */
+	uint16_t stream_id;
+	uint16_t ecm_id;
+	uint64_t cw_provision_sent;
+	uint64_t ecm_response_received;
+	uint64_t timeouts;         /* no ECM_response in time */
+	uint64_t errors;           /* open/provision/poll failures, bad datagrams */
+	uint64_t ecm_pkts_out;     /* ECM packets written */
+	uint64_t ecm_reps_skipped; /* repetitions skipped: previous still queued */
+};
+
+struct scrambler_stats {
+	uint64_t pkts_in;
+	uint64_t pkts_out;
+	uint64_t pkts_scrambled;
+	uint64_t input_errors;      /* packets failing ts_parse (passed as they are) */
+	uint64_t input_resyncs;     /* from the TS input (tsio) */
+	uint64_t input_dropped_bytes;
+	uint64_t already_scrambled; /* input packets already scrambled: left alone */
+	uint64_t psi_errors;        /* PAT/PMT/CAT sections rejected */
+	uint64_t pid_conflicts;     /* input packets on a PID we insert on: dropped */
+	uint64_t nulls_in;
+	uint64_t nulls_replaced;    /* null packets replaced by ECM/EMM/CAT */
+	uint64_t extra_pkts;        /* packets added beyond the input (bitrate up) */
+	uint64_t insert_dropped;    /* queued EMM/CAT packets dropped (no room) */
+	uint64_t ecm_pkts;
+	uint64_t emm_pkts;
+	uint64_t cat_pkts;
+	uint64_t pmt_rewrites;      /* PMT sections written */
+	uint64_t cp_changes;        /* CP transitions done (all services) */
+	uint64_t cp_failures;       /* transitions the policy refused */
+	uint64_t clear_pkts_failure;/* packets left clear by --on-failure clear */
+	uint64_t stream_time_ms;
+	uint64_t ecm_wait_us;       /* wall time spent waiting for ECMs */
+	size_t nstreams;
+	struct scr_stream_stats streams[SCR_MAX_STREAMS];
+};
+
+struct scrambler;
+
+/* Validate cfg and create a scrambler (no I/O yet: ECM streams are opened
+ * by scrambler_start, or the first scrambler_push). The config is copied.
+ * 0, CE_ARG (inconsistent config), CE_NOMEM. Free with scrambler_free. */
+int scrambler_new(const struct scrambler_config *cfg, struct scrambler **out) WARN_UNUSED;
+
+/* Open every ECM stream and send the first CW_provision. Called by
+ * scrambler_run; callers of scrambler_push may call it or let push do. */
+int scrambler_start(struct scrambler *s) WARN_UNUSED;
+
+/* Output callback of scrambler_push: n whole packets. 0 or a CE_* code
+ * (which push returns). */
+typedef int (*scr_write_fn)(void *ctx, const uint8_t *pkts, size_t n);
+
+/* Push n input packets (n * 188 bytes); output goes to write (possibly
+ * after later pushes: packets are batched). 0 or the first error. */
+int scrambler_push(struct scrambler *s, const uint8_t *pkts, size_t n, scr_write_fn write,
+	void *ctx) WARN_UNUSED;
+/* Write out everything still batched. */
+int scrambler_flush(struct scrambler *s, scr_write_fn write, void *ctx) WARN_UNUSED;
+
+/* Read cfg->input_uri, write cfg->output_uri until the end of the input or
+ * *cfg->stop; then flush, close streams, write stats_json. 0 or an error. */
+int scrambler_run(struct scrambler *s) WARN_UNUSED;
+
+/* Snapshot of the counters. */
+void scrambler_stats(const struct scrambler *s, struct scrambler_stats *out);
+/* Human-readable counters. */
+void scrambler_stats_print(const struct scrambler *s, FILE *f);
+/* The counters as JSON to a file (atomic write). 0 or CE_IO / CE_NOMEM. */
+int scrambler_stats_json(const struct scrambler *s, const char *path) WARN_UNUSED;
+
+/* Close ECM streams, wipe CWs, free. NULL is fine. */
+void scrambler_free(struct scrambler *s);
+
+#endif

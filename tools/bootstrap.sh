@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# bootstrap.sh - install Castellan's build dependencies (Debian 12), build it,
+# and optionally run a command with the built binary.
+#
+#   tools/bootstrap.sh            install + build into build/
+#   tools/bootstrap.sh demo       ... then run `castellan demo`
+#
+# Needs root (or sudo) only for apt-get, and only when a package is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PKGS=(build-essential meson ninja-build pkg-config clang libclang-rt-14-dev
+      libssl-dev libdvbcsa-dev libevent-dev libjansson-dev libcmocka-dev)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "bootstrap: installing ${missing[*]}"
+	SUDO=""
+	[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -f build/build.ninja ]; then
+	meson setup build --buildtype=debugoptimized >/dev/null
+fi
+ninja -C build >/dev/null
+echo "bootstrap: built build/src/cli/castellan"
+
+if [ $# -gt 0 ]; then
+	exec build/src/cli/castellan "$@"
+fi

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# check-banned.sh - refuse unsafe libc calls in our C sources (curl's habit).
+# sprintf/strcpy/strcat/gets overflow; atoi/atol/sscanf hide parse errors.
+set -u
+cd "$(dirname "$0")/.."
+banned='\b(sprintf|vsprintf|strcpy|strcat|gets|atoi|atol|atoll|sscanf|strtok)[[:space:]]*\('
+hits=$(grep -rnE "$banned" --include='*.c' --include='*.h' src tests fuzz bench 2>/dev/null | grep -vE '^[^:]+:[0-9]+:[[:space:]]*(\*|//|/\*)' | grep -v 'check-banned: allow')
+if [ -n "$hits" ]; then
+	echo "banned function calls:"
+	echo "$hits"
+	exit 1
+fi
+echo "check-banned: no banned calls"
