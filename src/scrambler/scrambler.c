@@ -51,6 +51,7 @@
 #define NO_CP INT64_MIN
 #define MAX_CW_PER_MSG 4
 #define DEFAULT_EMM_PID 0x1FF0
+#define SCR_NULL_WAIT_MS 10            /* queued packets wait this for a null */
 
 enum pid_kind { PK_NONE = 0, PK_PAT, PK_PMT, PK_ES, PK_ECM, PK_EMM, PK_CAT };
 
@@ -112,8 +113,13 @@ struct svc {
 	struct cw_slot cws[CW_RING];
 };
 
+#define QOWNER_EMM (-1)
+#define QOWNER_CAT (-2)
+#define QOWNER_DEAD (-3)               /* a replaced ECM copy: skipped */
+
 struct qent {
-	int16_t owner;                 /* stream index, -1 EMM, -2 CAT */
+	int16_t owner;                 /* stream index, or QOWNER_* */
+	uint64_t at;                   /* stream time it was queued */
 	uint8_t pkt[TS_PACKET_BYTES];
 };
 
@@ -159,6 +165,7 @@ struct scrambler {
 	/* insertion */
 	double tokens;
 	double tokens_per_tick;
+	uint64_t null_wait_ticks;      /* wait for a null this long, then add */
 	size_t qhead, qlen;
 	struct qent *queue;
 	/* output batch */
@@ -388,7 +395,7 @@ static int emit_inserted(struct scrambler *s, uint8_t *pkt, int16_t owner)
 			e->queued--;
 		if (!s->svc[e->svc].gate_open && e->queued == 0)
 			s->svc[e->svc].gate_open = true;
-	} else if (owner == -1) {
+	} else if (owner == QOWNER_EMM) {
 		s->stats.emm_pkts++;
 	} else {
 		s->stats.cat_pkts++;
@@ -405,6 +412,7 @@ static bool q_push(struct scrambler *s, const uint8_t *pkt, int16_t owner)
 	q = &s->queue[(s->qhead + s->qlen) % QUEUE_PKTS];
 	memcpy(q->pkt, pkt, TS_PACKET_BYTES);
 	q->owner = owner;
+	q->at = s->st;
 	s->qlen++;
 	return true;
 }
@@ -418,10 +426,15 @@ static int q_pop_emit(struct scrambler *s)
 	return emit_inserted(s, q->pkt, q->owner);
 }
 
-/* Put the on-air ECM of stream ei out: now (urgent, beyond the budget) or
- * through the queue. A repetition is skipped while the previous one is
- * still queued. */
-static int ecm_send(struct scrambler *s, size_t ei, bool urgent)
+enum ecm_mode {
+	ECM_REP,    /* a repetition: skipped while the previous copy is queued */
+	ECM_NEW,    /* new content: replaces queued copies, waits for room */
+	ECM_URGENT, /* new content needed before the next packet: now, beyond
+	             * the budget (queued like ECM_NEW with --nulls-only) */
+};
+
+/* Put the on-air ECM of stream ei out. */
+static int ecm_send(struct scrambler *s, size_t ei, enum ecm_mode mode)
 {
 	struct ecm_stream *e = &s->es[ei];
 	struct svc *v = &s->svc[e->svc];
@@ -430,14 +443,21 @@ static int ecm_send(struct scrambler *s, size_t ei, bool urgent)
 
 	if (!e->on_air || !v->pids_allocated)
 		return 0;
-	if (urgent && !s->cfg.nulls_only) {
+	if (mode == ECM_REP && e->queued > 0) {
+		e->st.ecm_reps_skipped++;
+		return 0;
+	}
+	if (mode != ECM_REP && e->queued > 0) {
 		/* drop the queued copies of the previous ECM: this one replaces it */
 		for (size_t i = 0; i < s->qlen; i++) {
 			struct qent *q = &s->queue[(s->qhead + i) % QUEUE_PKTS];
 
 			if (q->owner == (int16_t)ei)
-				q->owner = -3; /* tombstone */
+				q->owner = QOWNER_DEAD;
 		}
+		e->queued = 0;
+	}
+	if (mode == ECM_URGENT && !s->cfg.nulls_only) {
 		e->queued = e->npkts;
 		for (size_t i = 0; i < e->npkts; i++) {
 			uint8_t pkt[TS_PACKET_BYTES];
@@ -448,10 +468,6 @@ static int ecm_send(struct scrambler *s, size_t ei, bool urgent)
 			if ((r = emit_inserted(s, pkt, (int16_t)ei)) != 0)
 				return r;
 		}
-		return 0;
-	}
-	if (e->queued > 0 && !urgent) {
-		e->st.ecm_reps_skipped++;
 		return 0;
 	}
 	for (size_t i = 0; i < e->npkts; i++) {
@@ -640,7 +656,9 @@ static int apply_switch(struct scrambler *s, size_t vi)
 		if (j)
 			jump = true;
 		e->next_due = s->st + e->rep_ticks;
-		if ((r = ecm_send(s, v->estream[c], true)) != 0)
+		/* a jump needs its ECM out now; a regular change can wait for a
+		 * null packet (the previous ECM carries this CW) */
+		if ((r = ecm_send(s, v->estream[c], j ? ECM_URGENT : ECM_NEW)) != 0)
 			return r;
 	}
 	if (jump) {
@@ -933,7 +951,7 @@ static int on_pmt(void *ctx, uint16_t pid, const uint8_t *sec, size_t len)
 
 			if (e->on_air) {
 				e->next_due = s->st + e->rep_ticks;
-				if ((r = ecm_send(s, v->estream[c], true)) != 0)
+				if ((r = ecm_send(s, v->estream[c], ECM_URGENT)) != 0)
 					return r;
 			}
 		}
@@ -1107,21 +1125,21 @@ static int timers(struct scrambler *s)
 			e->staged = false;
 			e->on_air = true;
 			e->next_due = s->st + e->rep_ticks;
-			if ((r = ecm_send(s, ei, true)) != 0)
+			if ((r = ecm_send(s, ei, ECM_NEW)) != 0)
 				return r;
 		}
 		if (e->on_air && s->st >= e->next_due) {
 			e->next_due += e->rep_ticks;
 			if (e->next_due <= s->st)
 				e->next_due = s->st + e->rep_ticks;
-			if ((r = ecm_send(s, ei, false)) != 0)
+			if ((r = ecm_send(s, ei, ECM_REP)) != 0)
 				return r;
 		}
 	}
 	if (s->cat_on && s->cat_npkts > 0 && s->st >= s->cat_due) {
 		s->cat_due = s->st + ms_to_ticks(SCR_CAT_PERIOD_MS);
 		for (size_t i = 0; i < s->cat_npkts; i++)
-			if (!q_push(s, s->cat_pkts + i * TS_PACKET_BYTES, -2))
+			if (!q_push(s, s->cat_pkts + i * TS_PACKET_BYTES, QOWNER_CAT))
 				s->stats.insert_dropped++;
 	}
 	return 0;
@@ -1166,7 +1184,7 @@ static int one_packet(struct scrambler *s, const uint8_t *pkt)
 	if (h.pid == TS_PID_NULL) {
 		s->stats.nulls_in++;
 		/* skip tombstones of replaced ECMs */
-		while (s->qlen > 0 && s->queue[s->qhead].owner == -3) {
+		while (s->qlen > 0 && s->queue[s->qhead].owner == QOWNER_DEAD) {
 			s->qhead = (s->qhead + 1) % QUEUE_PKTS;
 			s->qlen--;
 		}
@@ -1228,12 +1246,13 @@ insert:
 	if (s->cfg.nulls_only)
 		return 0;
 	while (s->qlen > 0) {
-		if (s->queue[s->qhead].owner == -3) {
+		if (s->queue[s->qhead].owner == QOWNER_DEAD) {
 			s->qhead = (s->qhead + 1) % QUEUE_PKTS;
 			s->qlen--;
 			continue;
 		}
-		if (s->tokens < 1.0)
+		/* nulls first: add a packet only when none came in time */
+		if (s->tokens < 1.0 || s->st - s->queue[s->qhead].at < s->null_wait_ticks)
 			break;
 		s->tokens -= 1.0;
 		s->stats.extra_pkts++;
@@ -1329,6 +1348,7 @@ int scrambler_new(const struct scrambler_config *cfg, struct scrambler **out)
 	s->tpp = (double)TS_PACKET_BYTES * 8.0 * 27000000.0 / (double)s->cfg.bitrate_bps;
 	s->tokens_per_tick = (double)s->cfg.max_extra_kbps * 1000.0 / 8.0 / TS_PACKET_BYTES / 27000000.0;
 	s->tokens = TOKEN_BURST;
+	s->null_wait_ticks = ms_to_ticks(SCR_NULL_WAIT_MS);
 	s->clock_pid = -1;
 	s->global_k = -1;
 	s->next_boundary = ms_to_ticks(s->cfg.clear_start_ms);

@@ -426,6 +426,34 @@ static size_t make_pmt(uint8_t *s)
 
 enum { T_PAT, T_PMT, T_CAT, T_LONG };
 
+/* fuzz_psi finding: a well-formed CAT loop holding a CA descriptor of
+ * length 0 (shorter than its 4 fixed bytes). cat_parse accepts the loop
+ * (it checks only the descriptor framing); ca_desc_find must reject it,
+ * without reading past the descriptor. */
+static void test_fuzz_regress_cat_short_ca(void **state)
+{
+	static const char hex[] =
+		"01b05347ffc10000090a00000000010900000000000000000000000000000000"
+		"0000090000000000000000000000000000000000000000000000000000000000"
+		"000000000000000000000000000000000000002eeff3";
+	uint8_t s[128];
+	size_t l, n = 7;
+	struct cat cat;
+	struct ca_desc f[PSI_MAX_CA];
+
+	(void)state;
+	assert_int_equal(hex_decode_var(hex, s, sizeof(s), &l), 0);
+	assert_int_equal(l, 86);
+	fix_crc(s, l);
+	assert_int_equal(cat_parse(s, l, &cat), 0);
+	assert_int_equal(cat.info_len, 74);
+	assert_int_equal(ca_desc_find(cat.info, cat.info_len, f, PSI_MAX_CA, &n), CE_FORMAT);
+	assert_int_equal(n, 0);
+	/* removing by CA_system_id leaves the short descriptor alone */
+	ca_desc_remove(cat.info, &cat.info_len, 0x0000);
+	assert_int_equal(cat.info_len, 74 - 12);
+}
+
 static void test_psi_bad(void **state)
 {
 	/* Each case edits a valid PMT (or builds a small section) and says
@@ -1114,6 +1142,7 @@ int main(void)
 		cmocka_unit_test(test_ca_desc_roundtrip),
 		cmocka_unit_test(test_cat_roundtrip),
 		cmocka_unit_test(test_psi_bad),
+		cmocka_unit_test(test_fuzz_regress_cat_short_ca),
 		cmocka_unit_test(test_packetize_600),
 		cmocka_unit_test(test_asm_multi),
 		cmocka_unit_test(test_asm_errors),
