@@ -10,7 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(build-essential meson ninja-build pkg-config clang libclang-rt-14-dev
-      libssl-dev libdvbcsa-dev libevent-dev libjansson-dev libcmocka-dev libsqlite3-dev)
+      libssl-dev libdvbcsa-dev libevent-dev libjansson-dev libcmocka-dev libsqlite3-dev
+      libpq-dev postgresql)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -58,7 +58,7 @@ fi
 echo "== fuzz targets (${FUZZ_SECONDS}s each)"
 if command -v clang >/dev/null; then
 	[ -f build-fuzz/build.ninja ] || CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=false \
-		-Dc_args=-fsanitize=fuzzer-no-link,address,undefined -Db_lundef=false >/dev/null
+		-Db_sanitize=address,undefined -Dc_args=-fsanitize=fuzzer-no-link -Db_lundef=false >/dev/null
 	if ninja -C build-fuzz >/dev/null; then
 		mkdir -p fuzz/artifacts
 		for t in build-fuzz/fuzz/fuzz_*; do

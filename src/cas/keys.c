@@ -11,6 +11,11 @@
  * OpenSSL 3 EVP_KDF "KBKDF") with key = root, label = "castellan package
  * key", context = epoch u32 BE || pkg u8, L = 128 bits.
  *
+ * card_root = KBKDF(root, label "castellan card root", L = 256 bits), derived
+ * at create/load time (not in the file); K_card(serial) = KBKDF(card_root,
+ * label "castellan card key", context = serial u64 BE, L = 128 bits),
+ * computed as raw CMAC blocks for speed (card_key_derive).
+ *
  * Normative references: RFC 7914 (scrypt), NIST SP 800-38D (GCM),
  * NIST SP 800-108r1 (KBKDF), NIST SP 800-38B (CMAC).
  */
@@ -36,6 +41,9 @@
 #define KS_BODY_BYTES (2 + 4 + 8 + KEYSTORE_ROOT_BYTES)                              /* 46 */
 #define KS_AEAD_KEY_BYTES 32
 #define PKG_LABEL "castellan package key"
+#define CARD_ROOT_LABEL "castellan card root"
+#define CARD_KEY_LABEL "castellan card key"
+#define CARD_KEY_LABEL_BYTES (sizeof(CARD_KEY_LABEL) - 1) /* 18 */
 
 _Static_assert(KS_HEADER_BYTES + KS_BODY_BYTES + KS_TAG_BYTES == KEYSTORE_FILE_BYTES, "keystore size");
 
@@ -44,7 +52,19 @@ struct keystore {
 	uint32_t epoch_seconds;
 	uint64_t created_s;
 	uint8_t root[KEYSTORE_ROOT_BYTES]; /* the package root: secret */
+	/* Derived from root at create/load time (not stored in the file):
+	 * the root of the card keys (keys.h). Secret. */
+	uint8_t card_root[KEYSTORE_ROOT_BYTES];
 };
+
+static int kbkdf_cmac(const uint8_t *key, size_t key_len, const char *label, const uint8_t *ctxt, size_t ctxt_len,
+	uint8_t *out, size_t out_len);
+
+/* card_root = KBKDF(root, "castellan card root", no context, 256 bits). */
+static int derive_card_root(struct keystore *ks)
+{
+	return kbkdf_cmac(ks->root, sizeof(ks->root), CARD_ROOT_LABEL, NULL, 0, ks->card_root, sizeof(ks->card_root));
+}
 
 void pkg_key_wipe(struct pkg_key *k)
 {
@@ -80,7 +100,7 @@ int keystore_generate(uint16_t ca_system_id, uint32_t epoch_seconds, struct keys
 	ks->ca_system_id = ca_system_id;
 	ks->epoch_seconds = epoch_seconds;
 	ks->created_s = now_wall_ms() / 1000u;
-	if (RAND_bytes(ks->root, sizeof(ks->root)) != 1) {
+	if (RAND_bytes(ks->root, sizeof(ks->root)) != 1 || derive_card_root(ks) != 0) {
 		keystore_free(ks);
 		return CE_CRYPTO;
 	}
@@ -99,6 +119,11 @@ int keystore_from_root(uint16_t ca_system_id, uint32_t epoch_seconds, const uint
 	if ((r = keystore_generate(ca_system_id, epoch_seconds, out)) != 0)
 		return r;
 	memcpy((*out)->root, root, KEYSTORE_ROOT_BYTES);
+	if (derive_card_root(*out) != 0) {
+		keystore_free(*out);
+		*out = NULL;
+		return CE_CRYPTO;
+	}
 	return 0;
 }
 
@@ -129,6 +154,157 @@ void keystore_fingerprint(const struct keystore *ks, char out[17])
 		memset(md, 0, sizeof(md));
 	EVP_MD_CTX_free(ctx);
 	hex_encode(md, 8, out);
+}
+
+/* NIST SP 800-108 counter mode, CMAC-AES-256, via OpenSSL's KBKDF. */
+static int kbkdf_cmac(const uint8_t *key, size_t key_len, const char *label, const uint8_t *ctxt, size_t ctxt_len,
+	uint8_t *out, size_t out_len)
+{
+	EVP_KDF *kdf = EVP_KDF_fetch(NULL, "KBKDF", NULL);
+	EVP_KDF_CTX *kctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
+	OSSL_PARAM params[7], *p = params;
+	int r = CE_CRYPTO;
+
+	if (!kctx)
+		goto out;
+	*p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_MODE, (char *)"counter", 0);
+	*p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_MAC, (char *)"CMAC", 0);
+	*p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_CIPHER, (char *)"AES-256-CBC", 0);
+	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)(uintptr_t)key, key_len);
+	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)(uintptr_t)label, strlen(label));
+	if (ctxt_len)
+		*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)(uintptr_t)ctxt, ctxt_len);
+	*p = OSSL_PARAM_construct_end();
+	if (EVP_KDF_derive(kctx, out, out_len, params) != 1) {
+		OPENSSL_cleanse(out, out_len);
+		goto out;
+	}
+	r = 0;
+out:
+	EVP_KDF_CTX_free(kctx);
+	EVP_KDF_free(kdf);
+	return r;
+}
+
+/*
+ * Fast K_card: the KBKDF input for one 128-bit block is 35 bytes,
+ *   00000001 | "castellan card key" (18) | 00 | serial (8) | 00000080,
+ * i.e. CMAC blocks B1 = 00000001 "castellan ca" (constant), B2 = "rd key" 00
+ * serial[0..7] 00, B3 = 00 00 80 (partial: padded 80 00.., XOR K2).
+ * E(B1) and K2 are computed once, so each card costs two AES-256 blocks.
+ * tests/cas/test_emm.c checks the result against OpenSSL's KBKDF.
+ */
+struct card_kdf {
+	EVP_CIPHER_CTX *ecb;  /* AES-256-ECB under card_root, no padding */
+	uint8_t x1[16];       /* E(B1): secret */
+	uint8_t last[16];     /* padded B3 XOR K2: secret */
+};
+
+static int aes_block(EVP_CIPHER_CTX *c, const uint8_t in[16], uint8_t out[16])
+{
+	int l = 0;
+
+	return EVP_EncryptUpdate(c, out, &l, in, 16) == 1 && l == 16 ? 0 : CE_CRYPTO;
+}
+
+void card_kdf_free(struct card_kdf *d)
+{
+	if (!d)
+		return;
+	EVP_CIPHER_CTX_free(d->ecb);
+	OPENSSL_cleanse(d, sizeof(*d));
+	free(d);
+}
+
+int card_kdf_new(const struct keystore *ks, struct card_kdf **out)
+{
+	static const uint8_t zero[16];
+	uint8_t l[16], k1[16], k2[16], b1[16];
+	struct card_kdf *d;
+	int r = CE_CRYPTO;
+
+	*out = NULL;
+	if (!ks)
+		return CE_ARG;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return CE_NOMEM;
+	d->ecb = EVP_CIPHER_CTX_new();
+	if (!d->ecb || EVP_EncryptInit_ex(d->ecb, EVP_aes_256_ecb(), NULL, ks->card_root, NULL) != 1 ||
+	    EVP_CIPHER_CTX_set_padding(d->ecb, 0) != 1)
+		goto out;
+	/* CMAC subkeys (SP 800-38B 6.1): L = E(0), K1 = L<<1 ^ Rb, K2 = K1<<1 ^ Rb. */
+	if (aes_block(d->ecb, zero, l) != 0)
+		goto out;
+	for (int i = 0; i < 16; i++)
+		k1[i] = (uint8_t)((l[i] << 1) | (i < 15 ? l[i + 1] >> 7 : 0));
+	if (l[0] & 0x80)
+		k1[15] ^= 0x87;
+	for (int i = 0; i < 16; i++)
+		k2[i] = (uint8_t)((k1[i] << 1) | (i < 15 ? k1[i + 1] >> 7 : 0));
+	if (k1[0] & 0x80)
+		k2[15] ^= 0x87;
+	put_be32(b1, 1);
+	memcpy(b1 + 4, CARD_KEY_LABEL, 12);
+	if (aes_block(d->ecb, b1, d->x1) != 0)
+		goto out;
+	/* B3: the last 3 bytes of L = 0x00000080, then the 10* padding. */
+	memset(d->last, 0, sizeof(d->last));
+	d->last[2] = 0x80;
+	d->last[3] = 0x80;
+	for (int i = 0; i < 16; i++)
+		d->last[i] ^= k2[i];
+	*out = d;
+	d = NULL;
+	r = 0;
+out:
+	OPENSSL_cleanse(l, sizeof(l));
+	OPENSSL_cleanse(k1, sizeof(k1));
+	OPENSSL_cleanse(k2, sizeof(k2));
+	card_kdf_free(d);
+	return r;
+}
+
+int card_key_derive(struct card_kdf *d, uint64_t serial, uint8_t out[CARD_KEY_BYTES])
+{
+	uint8_t b[16], x[16];
+	int r = CE_CRYPTO;
+
+	_Static_assert(CARD_KEY_LABEL_BYTES == 18, "card label layout");
+	if (!d || !out)
+		return CE_ARG;
+	memcpy(b, CARD_KEY_LABEL + 12, 6);
+	b[6] = 0x00;
+	for (int i = 0; i < 8; i++)
+		b[7 + i] = (uint8_t)(serial >> (56 - 8 * i));
+	b[15] = 0x00; /* first byte of L = 0x00000080 */
+	for (int i = 0; i < 16; i++)
+		b[i] ^= d->x1[i];
+	if (aes_block(d->ecb, b, x) != 0)
+		goto out;
+	for (int i = 0; i < 16; i++)
+		x[i] ^= d->last[i];
+	if (aes_block(d->ecb, x, out) != 0)
+		goto out;
+	r = 0;
+out:
+	OPENSSL_cleanse(b, sizeof(b));
+	OPENSSL_cleanse(x, sizeof(x));
+	if (r != 0)
+		OPENSSL_cleanse(out, CARD_KEY_BYTES);
+	return r;
+}
+
+int keystore_card_key(const struct keystore *ks, uint64_t serial, uint8_t out[CARD_KEY_BYTES])
+{
+	struct card_kdf *d = NULL;
+	int r;
+
+	if ((r = card_kdf_new(ks, &d)) != 0)
+		return r;
+	r = card_key_derive(d, serial, out);
+	card_kdf_free(d);
+	return r;
 }
 
 int keystore_package_key(const struct keystore *ks, uint32_t epoch, unsigned pkg, struct pkg_key *out)
@@ -348,6 +524,8 @@ int keystore_decode(const uint8_t *file, size_t len, const char *passphrase, str
 		rc = CE_FORMAT;
 		goto out;
 	}
+	if ((rc = derive_card_root(ks)) != 0)
+		goto out;
 	*out = ks;
 	ks = NULL;
 	rc = 0;

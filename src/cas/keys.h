@@ -90,6 +90,30 @@ void keystore_fingerprint(const struct keystore *ks, char out[17]);
 /* Derive K_pkg(epoch, pkg). 0, CE_RANGE (pkg > 31), CE_CRYPTO. */
 int keystore_package_key(const struct keystore *ks, uint32_t epoch, unsigned pkg, struct pkg_key *out) WARN_UNUSED;
 
+/*
+ * Card keys (docs/emm-format.md). Each card (box identity) has a 16-byte
+ * K_card that authenticates and encrypts its unique EMMs:
+ *
+ *   card_root      = KBKDF-CMAC-AES256(package_root, label "castellan card root",
+ *                                      no context, L = 256)
+ *   K_card(serial) = KBKDF-CMAC-AES256(card_root, label "castellan card key",
+ *                                      context = serial u64 BE, L = 128)
+ *
+ * card_root is derived when a keystore is created or loaded, so the keystore
+ * file format is unchanged and old keystores keep working. (Issue 4 replaces
+ * K_card by the chip's vendor key from the operator's KMS: card_key_derive
+ * is the one place to change.)
+ */
+#define CARD_KEY_BYTES 16
+struct card_kdf; /* opaque: card_root precomputation for fast K_card derivation */
+/* 0, CE_NOMEM, CE_CRYPTO. Free with card_kdf_free (wipes). */
+int card_kdf_new(const struct keystore *ks, struct card_kdf **out) WARN_UNUSED;
+void card_kdf_free(struct card_kdf *d);
+/* K_card(serial) into out. 0 or CE_CRYPTO (out wiped). About 2 AES blocks. */
+int card_key_derive(struct card_kdf *d, uint64_t serial, uint8_t out[CARD_KEY_BYTES]) WARN_UNUSED;
+/* One-shot convenience (slow: sets up a card_kdf each call). */
+int keystore_card_key(const struct keystore *ks, uint64_t serial, uint8_t out[CARD_KEY_BYTES]) WARN_UNUSED;
+
 /* Passphrase from --passphrase-file (first line) or, if path is NULL, from
  * $CASTELLAN_PASSPHRASE. Caller frees with secret_free(p, strlen(p)). */
 int passphrase_get(const char *path, char **out) WARN_UNUSED;

@@ -67,9 +67,17 @@ int ts_cipher_scramble(struct ts_cipher *c, uint8_t *const *pkts, size_t n, enum
  * the key; clear packets are left alone; the bits are reset to 00.
  * *done (may be NULL) gets the number of packets actually descrambled.
  * Packets whose key is missing are left scrambled and counted in *missing
- * (may be NULL). Returns 0, or CE_FORMAT if a packet is not a valid TS
+ * (may be NULL); so are packets with the reserved scrambling_control 01. Returns 0, or CE_FORMAT if a packet is not a valid TS
  * packet (it is skipped, the rest are processed).
  */
 int ts_cipher_descramble(struct ts_cipher *c, uint8_t *const *pkts, size_t n, size_t *done, size_t *missing);
+
+/* CISSA implementation choice (tests and benchmarks compare the two paths;
+ * AUTO, the default, takes AES-NI when the CPU has it). */
+enum cissa_impl { CISSA_IMPL_AUTO = 0, CISSA_IMPL_OPENSSL = 1, CISSA_IMPL_AESNI = 2 };
+/* 0, CE_ARG (not a CISSA context) or CE_UNSUPPORTED (no AES-NI here). */
+int ts_cipher_set_cissa_impl(struct ts_cipher *c, enum cissa_impl impl) WARN_UNUSED;
+/* True when a CISSA context runs on the AES-NI path. */
+bool ts_cipher_cissa_aesni(const struct ts_cipher *c);
 
 #endif

@@ -22,7 +22,9 @@ int cmd_keys(int argc, char **argv);
 int cmd_provision(int argc, char **argv);
 int cmd_ecmg(int argc, char **argv);
 int cmd_scramble(int argc, char **argv);
+int cmd_emmg(int argc, char **argv);
 int cmd_stb(int argc, char **argv);
+int cmd_sms(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 
 #endif

@@ -291,7 +291,10 @@ static bool pid_in(const struct svc_info *s, uint16_t pid)
 	return false;
 }
 
-/* Extract the ES packets of a service from a TS into a compact array. */
+/* Extract the ES packets of a service from a TS into a compact array.
+ * Packets without payload (adaptation field only, e.g. PCR carriers) are
+ * never scrambled (ISO/IEC 13818-1 transport_scrambling_control covers the
+ * payload only), so they are left out of the comparison. */
 static size_t es_packets(const uint8_t *ts, size_t npkts, const struct svc_info *s, const uint8_t **out,
 	size_t cap)
 {
@@ -301,7 +304,7 @@ static size_t es_packets(const uint8_t *ts, size_t npkts, const struct svc_info 
 		const uint8_t *p = ts + i * TS_PACKET_BYTES;
 		struct ts_hdr h;
 
-		if (ts_parse(p, &h) == 0 && pid_in(s, h.pid))
+		if (ts_parse(p, &h) == 0 && pid_in(s, h.pid) && h.has_payload && h.payload_len > 0)
 			out[n++] = p;
 	}
 	return n;

@@ -11,6 +11,11 @@ static const struct cli_command commands[] = {
 	/* CLI_COMMANDS: one line per command, in the order `help` shows them */
 	{ "keys", "create or inspect the head-end keystore (keys init | keys show)", cmd_keys },
 	{ "provision", "write a cardless box's entitlement file (packages, period, package keys)", cmd_provision },
+	{ "ecmg", "the ECM generator: a DVB SimulCrypt ECMG<=>SCS TCP server (default port 2222)", cmd_ecmg },
+	{ "stb", "reference set-top box: descramble a TS with a cardless client or a fixed CW", cmd_stb },
+	{ "scramble", "SimulCrypt scrambler: scramble services with ECMs from ECMGs, insert EMMs", cmd_scramble },
+	{ "emmg", "EMM generator client: send EMM sections from a file to a MUX (EMMG<=>MUX)", cmd_emmg },
+	{ "sms", "subscriber management store: init, cards, packages, subscriptions, API keys", cmd_sms },
 	{ "demo", "end-to-end demo: ECMG, scrambler and two set-top boxes on this machine", cmd_demo },
 };
 

@@ -34,7 +34,9 @@
 #include <openssl/rand.h>
 #include "lib/log.h"
 #include "lib/util.h"
+#include "scrambler/mux.h"
 #include "scrambler/scrambler.h"
+#include "scrambler/scs.h"
 #include "ts/psi.h"
 #include "ts/ts.h"
 #include "ts/tsio.h"
@@ -52,6 +54,9 @@
 #define MAX_CW_PER_MSG 4
 #define DEFAULT_EMM_PID 0x1FF0
 #define SCR_NULL_WAIT_MS 10            /* queued packets wait this for a null */
+#define EMM_TAKE_MAX 32                /* EMM packets taken from the MUX at once */
+#define EMM_BURST_PKTS 32.0            /* EMM budget a quiet MUX may save up */
+#define EMM_POLL_EVERY_PKTS 128        /* serve the MUX sockets this often */
 
 enum pid_kind { PK_NONE = 0, PK_PAT, PK_PMT, PK_ES, PK_ECM, PK_EMM, PK_CAT };
 
@@ -96,6 +101,7 @@ struct svc {
 	struct psi_asm *pmt_asm;
 	struct pmt *pmt;               /* scratch for parse/build */
 	bool pmt_emit;                 /* a section completed on this packet */
+	bool ecm_after_pmt;            /* ECM PIDs just allocated: send after the PMT */
 	bool pmt_ok;
 	size_t pmt_npkts;
 	uint8_t pmt_pkts[PMT_MAX_PKTS * TS_PACKET_BYTES];
@@ -177,6 +183,12 @@ struct scrambler {
 	void *wctx;
 	int werr;
 	struct scrambler_stats stats;
+	/* MUX (EMMG<=>MUX server, mux.h): EMMs within emm_max_kbps */
+	struct mux *mux;
+	uint64_t mux_gen;              /* client set the CAT was built for */
+	double emm_tokens;             /* EMM packets we may still insert */
+	double emm_tokens_per_tick;
+	uint64_t emm_last_st;
 };
 
 /* ------------------------------------------------------------------ */
@@ -921,6 +933,30 @@ static int pmt_rewrite(struct scrambler *s, struct svc *v, const uint8_t *sec, s
 	return 0;
 }
 
+/* The first PMT with our ECM PIDs is out: send the ECMs already on air
+ * now, and open the gate once they are all out. */
+static int ecm_after_pmt(struct scrambler *s, struct svc *v)
+{
+	bool all_out = true;
+	int r;
+
+	v->ecm_after_pmt = false;
+	for (size_t c = 0; c < s->cfg.ncas; c++) {
+		struct ecm_stream *e = &s->es[v->estream[c]];
+
+		if (e->on_air) {
+			e->next_due = s->st + e->rep_ticks;
+			if ((r = ecm_send(s, v->estream[c], ECM_URGENT)) != 0)
+				return r;
+		}
+		if (e->queued > 0)
+			all_out = false;
+	}
+	if (v->scrambling && !v->gate_open)
+		v->gate_open = all_out;
+	return 0;
+}
+
 static int on_pmt(void *ctx, uint16_t pid, const uint8_t *sec, size_t len)
 {
 	struct scrambler *s = ctx;
@@ -945,24 +981,10 @@ static int on_pmt(void *ctx, uint16_t pid, const uint8_t *sec, size_t len)
 			LOG_ERR(MOD, "service %u: no free PID for the ECMs", v->cfg.service_id);
 			return 0;
 		}
-		/* ECMs may already be waiting for their PID */
-		for (size_t c = 0; c < s->cfg.ncas; c++) {
-			struct ecm_stream *e = &s->es[v->estream[c]];
-
-			if (e->on_air) {
-				e->next_due = s->st + e->rep_ticks;
-				if ((r = ecm_send(s, v->estream[c], ECM_URGENT)) != 0)
-					return r;
-			}
-		}
-		if (v->scrambling && !v->gate_open) {
-			bool all_out = true;
-
-			for (size_t c = 0; c < s->cfg.ncas; c++)
-				if (s->es[v->estream[c]].queued > 0)
-					all_out = false;
-			v->gate_open = all_out;
-		}
+		/* ECMs may already be waiting for their PID: they go out right
+		 * after this PMT (a box never sees an ECM sent before the PMT
+		 * that announces its PID); see the PK_PMT case of one_packet */
+		v->ecm_after_pmt = true;
 	}
 	/* which PIDs to scramble: reset then mark */
 	for (unsigned q = 0; q <= TS_PID_MAX; q++)
@@ -1219,6 +1241,8 @@ static int one_packet(struct scrambler *s, const uint8_t *pkt)
 				ts_set_cc(out, s->out_cc[h.pid]);
 				r = emit(s, out, -1);
 			}
+			if (r == 0 && v->ecm_after_pmt)
+				r = ecm_after_pmt(s, v);
 		}
 		/* other packets of the PMT PID are dropped: ours goes out whole */
 		break;
@@ -1338,6 +1362,9 @@ int scrambler_new(const struct scrambler_config *cfg, struct scrambler **out)
 		s->cfg.emm_max_kbps = SCR_DEFAULT_EMM_KBPS;
 	s->ops = cfg->ecm_ops ? cfg->ecm_ops : &scr_scs_ecm_ops;
 	s->ops_ctx = cfg->ecm_ops_ctx;
+	/* the default ECM source shares one SCS channel per CAS (scs.h) */
+	if (!cfg->ecm_ops && (r = scr_scs_new(cfg, &s->ops_ctx)) != 0)
+		goto fail;
 	if (s->cfg.sync == SCR_SYNC_AUTO)
 		s->sync = !(cfg->input_uri && strncmp(cfg->input_uri, "udp://", 6) == 0);
 	else
@@ -1349,6 +1376,7 @@ int scrambler_new(const struct scrambler_config *cfg, struct scrambler **out)
 	s->tokens_per_tick = (double)s->cfg.max_extra_kbps * 1000.0 / 8.0 / TS_PACKET_BYTES / 27000000.0;
 	s->tokens = TOKEN_BURST;
 	s->null_wait_ticks = ms_to_ticks(SCR_NULL_WAIT_MS);
+	s->emm_tokens_per_tick = (double)s->cfg.emm_max_kbps * 1000.0 / 8.0 / TS_PACKET_BYTES / 27000000.0;
 	s->clock_pid = -1;
 	s->global_k = -1;
 	s->next_boundary = ms_to_ticks(s->cfg.clear_start_ms);
@@ -1441,7 +1469,79 @@ int scrambler_start(struct scrambler *s)
 	}
 	for (size_t vi = 0; vi < s->cfg.nservices && !s->cfg.has_fixed_cw; vi++)
 		provision(s, &s->svc[vi], 0);
+	if (s->cfg.mux_listen) {
+		struct mux_config mc = { .listen = s->cfg.mux_listen, .emm_pid = s->cfg.emm_pid,
+			.max_kbps = s->cfg.emm_max_kbps };
+		int r = mux_new(&mc, &s->mux);
+
+		if (r != 0) {
+			LOG_ERR(MOD, "MUX on %s: %s", s->cfg.mux_listen, err_str(r));
+			return r;
+		}
+	}
 	return 0;
+}
+
+/* The MUX, without blocking: serve the EMMG sockets, rebuild the CAT when
+ * the connected client_ids change (one CA_descriptor per CA_system_id, on
+ * the EMM PID), and queue EMM packets within emm_max_kbps (stream time)
+ * and half the insertion queue, so ECMs and the CAT keep room. */
+static void emm_service(struct scrambler *s)
+{
+	uint32_t ids[MUX_MAX_CONNS];
+	uint8_t pkts[EMM_TAKE_MAX * TS_PACKET_BYTES];
+	size_t nids = 0, n = 0, want;
+	uint64_t gen;
+
+	if (!s->mux)
+		return;
+	if (mux_poll(s->mux, 0) != 0)
+		LOG_DEBUG(MOD, "MUX poll failed");
+	gen = mux_clients(s->mux, ids, MUX_MAX_CONNS, &nids);
+	if (gen != s->mux_gen) {
+		s->mux_gen = gen;
+		s->ncat_ca = 0;
+		for (size_t i = 0; i < nids; i++) {
+			uint16_t sys = (uint16_t)(ids[i] >> 16);
+			bool dup = false;
+
+			for (size_t j = 0; j < s->ncat_ca; j++)
+				dup = dup || s->cat_ca[j].ca_system_id == sys;
+			if (dup)
+				continue;
+			if (s->ncat_ca == SCR_MAX_CAS) {
+				LOG_WARN(MOD, "CAT: more than %d CA systems from EMMGs, 0x%04x left out",
+					SCR_MAX_CAS, sys);
+				continue;
+			}
+			memset(&s->cat_ca[s->ncat_ca], 0, sizeof(s->cat_ca[0]));
+			s->cat_ca[s->ncat_ca].ca_system_id = sys;
+			s->cat_ca[s->ncat_ca].ca_pid = s->cfg.emm_pid;
+			s->ncat_ca++;
+		}
+		if (cat_build_pkts(s) != 0)
+			s->stats.psi_errors++;
+		s->cat_due = s->st; /* announce the change now */
+	}
+	if (s->st > s->emm_last_st) {
+		s->emm_tokens += (double)(s->st - s->emm_last_st) * s->emm_tokens_per_tick;
+		if (s->emm_tokens > EMM_BURST_PKTS)
+			s->emm_tokens = EMM_BURST_PKTS;
+	}
+	s->emm_last_st = s->st;
+	want = s->emm_tokens < 1.0 ? 0 : (size_t)s->emm_tokens;
+	if (want > EMM_TAKE_MAX)
+		want = EMM_TAKE_MAX;
+	if (s->qlen >= QUEUE_PKTS / 2)
+		want = 0;
+	else if (want > QUEUE_PKTS / 2 - s->qlen)
+		want = QUEUE_PKTS / 2 - s->qlen;
+	if (want == 0 || mux_take(s->mux, pkts, want, &n) != 0)
+		return;
+	s->emm_tokens -= (double)n;
+	for (size_t i = 0; i < n; i++)
+		if (!q_push(s, pkts + i * TS_PACKET_BYTES, QOWNER_EMM))
+			s->stats.insert_dropped++;
 }
 
 int scrambler_push(struct scrambler *s, const uint8_t *pkts, size_t n, scr_write_fn write, void *ctx)
@@ -1454,9 +1554,12 @@ int scrambler_push(struct scrambler *s, const uint8_t *pkts, size_t n, scr_write
 		return r;
 	s->wfn = write;
 	s->wctx = ctx;
+	emm_service(s);
 	for (size_t i = 0; i < n; i++) {
 		if ((r = one_packet(s, pkts + i * TS_PACKET_BYTES)) != 0)
 			return r;
+		if (s->mux && (s->stats.pkts_in % EMM_POLL_EVERY_PKTS) == 0)
+			emm_service(s);
 		if (!s->sync && (s->stats.pkts_in & 63) == 0 && (r = poll_pending(s)) != 0)
 			return r;
 	}
@@ -1524,6 +1627,7 @@ int scrambler_run(struct scrambler *s)
 		}
 		r = ts_in_read(in, buf, max, &n);
 		if (r == CE_TIMEOUT) {
+			emm_service(s);
 			if (!s->sync && (r = poll_pending(s)) != 0)
 				goto out;
 			continue;
@@ -1695,6 +1799,8 @@ void scrambler_free(struct scrambler *s)
 	for (size_t ei = 0; ei < s->nstreams; ei++)
 		if (s->es[ei].opened && s->ops && s->ops->close)
 			s->ops->close(s->ops_ctx, s->es[ei].h);
+	if (!s->cfg.ecm_ops)
+		scr_scs_free(s->ops_ctx);
 	for (size_t vi = 0; vi < s->cfg.nservices; vi++) {
 		ts_cipher_free(s->svc[vi].ciph);
 		free(s->svc[vi].pmt_asm);
@@ -1712,6 +1818,7 @@ void scrambler_free(struct scrambler *s)
 	free(s->pat);
 	free(s->cat_asm);
 	free(s->cat_in);
+	mux_free(s->mux);
 	OPENSSL_cleanse(s, sizeof(*s));
 	free(s);
 }

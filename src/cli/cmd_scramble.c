@@ -1,0 +1,380 @@
+/*
+ * cmd_scramble.c - `castellan scramble`: the SimulCrypt scrambler (SCS) on
+ * the command line. Parses the options into a struct scrambler_config and
+ * runs the pipeline of src/scrambler/scrambler.h; SIGUSR1 prints the
+ * counters, SIGINT/SIGTERM stop cleanly (counters and --stats-json still
+ * written). docs/scrambler.md describes every option.
+ * References: ETSI TS 103 197 (ECMG<=>SCS, EMMG<=>MUX), ISO/IEC 13818-1.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cli/cli.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "scrambler/scrambler.h"
+
+static volatile sig_atomic_t scramble_stop;
+static volatile sig_atomic_t scramble_stats_req;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	scramble_stop = 1;
+}
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	scramble_stats_req = 1;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: castellan scramble --input URI --output URI --service ID[:ac=HEX8][:pids=PID,...] ...\n"
+		"         (--ecmg HOST:PORT[,BACKUP:PORT] --super-cas-id ID [--ecm-pid PID] [--channel-id N]) ...\n"
+		"         | --fixed-cw HEX\n"
+		"         [options]\n\n"
+		"Scramble services of a transport stream with DVB-CSA2 or DVB-CISSA, getting ECMs\n"
+		"from one or more ECMGs over DVB SimulCrypt (ETSI TS 103 197).\n\n"
+		"input/output:\n"
+		"  --input URI            file, '-' (stdin) or udp://[group@][addr]:port\n"
+		"  --output URI           file, '-' (stdout) or udp://[local@]host:port[?ttl=N&pkts=N]\n"
+		"  --service SPEC         service to scramble (repeat for more): ID, then optional\n"
+		"                         :ac=HEX8 access criteria (package mask, default 00000001)\n"
+		"                         :pids=0x100,0x101 scramble only these components\n"
+		"CAS (repeat the group for SimulCrypt of several CAS):\n"
+		"  --ecmg HOST:PORT[,BACKUP:PORT]  ECMG main (and backup) address; starts a CAS\n"
+		"  --super-cas-id ID      Super_CAS_id of that CAS (CA_system_id << 16 | subsystem)\n"
+		"  --ecm-pid PID          its ECM PID (default: first unused PID after the PMT PID)\n"
+		"  --channel-id N         its ECM_channel_id (default 1)\n"
+		"  --fixed-cw HEX         no ECMG: scramble with this CW (BISS-like, even parity)\n"
+		"scrambling:\n"
+		"  --algo csa2|cissa      algorithm (default csa2)\n"
+		"  --no-entropy-reduction CSA2: do not set the CW checksum bytes 3 and 7\n"
+		"  --cp-duration S        crypto-period, seconds (decimals allowed; default 10)\n"
+		"  --clear-start S        leave everything clear for S seconds at the start\n"
+		"  --ecm-rep-ms MS        ECM repetition (default: ECM_rep_period of the ECMG, else 100)\n"
+		"  --ecm-timeout-ms MS    wait this long for an ECM (default max_comp_time + 500)\n"
+		"  --policy any|all       scramble a CP if any / all CAS delivered its ECM (default any)\n"
+		"  --on-failure keep|clear  no ECM in time: keep the last CW, or go clear (default keep)\n"
+		"  --version 2|3          ECMG<=>SCS protocol version (default 2)\n"
+		"EMM and insertion:\n"
+		"  --mux-listen ADDR:PORT accept EMMGs (EMMG<=>MUX); adds a CAT on PID 1\n"
+		"  --emm-pid PID          EMM PID (default 0x1FF0)\n"
+		"  --emm-max-kbps N       EMM bandwidth granted to EMMGs (default 100)\n"
+		"  --max-extra-kbps N     packets added when no null packet is free (default 1000)\n"
+		"  --nulls-only           only replace null packets, never raise the bitrate\n"
+		"other:\n"
+		"  --realtime             pace the output to the PCR (default: as fast as possible)\n"
+		"  --live                 do not wait for ECMs (default for udp:// input)\n"
+		"  --bitrate BPS          stream time for input without PCR (default 10000000)\n"
+		"  --stats-json FILE      write the counters as JSON at the end\n"
+		"  --log-level LEVEL      error|warn|info|debug\n"
+		"Signals: SIGUSR1 prints the counters; SIGINT/SIGTERM stop cleanly.\n");
+}
+
+/* "S" or "S.fff" seconds -> ms. */
+static int parse_seconds_ms(const char *s, uint32_t *ms)
+{
+	char ip[32];
+	const char *dot = strchr(s, '.');
+	size_t il = dot ? (size_t)(dot - s) : strlen(s);
+	uint64_t whole = 0, frac = 0;
+	size_t fl = 0;
+
+	*ms = 0;
+	if (il == 0 || il >= sizeof(ip))
+		return CE_ARG;
+	memcpy(ip, s, il);
+	ip[il] = '\0';
+	if (ip[0] < '0' || ip[0] > '9' || parse_u64(ip, 4000000, &whole) != 0)
+		return CE_ARG;
+	if (dot) {
+		fl = strlen(dot + 1);
+		if (fl == 0 || fl > 3)
+			return CE_ARG;
+		for (size_t i = 0; i < fl; i++) {
+			if (dot[1 + i] < '0' || dot[1 + i] > '9')
+				return CE_ARG;
+			frac = frac * 10 + (uint64_t)(dot[1 + i] - '0');
+		}
+		while (fl++ < 3)
+			frac *= 10;
+	}
+	*ms = (uint32_t)(whole * 1000 + frac);
+	return 0;
+}
+
+static int parse_num(const char *opt, const char *v, uint64_t max, uint64_t *out)
+{
+	if (parse_u64(v, max, out) != 0) {
+		fprintf(stderr, "scramble: bad value for %s: '%s'\n", opt, v);
+		return -1;
+	}
+	return 0;
+}
+
+int cmd_scramble(int argc, char **argv)
+{
+	struct scrambler_config *cfg = NULL;
+	struct scrambler *s = NULL;
+	bool super_set[SCR_MAX_CAS] = { false };
+	bool live = false;
+	int rc = 2, r;
+	uint64_t v;
+
+	if (cli_wants_help(argc, argv)) {
+		usage(stdout);
+		return 0;
+	}
+	cfg = calloc(1, sizeof(*cfg));
+	if (!cfg)
+		return 1;
+	scrambler_config_init(cfg);
+	for (int i = 1; i < argc; i++) {
+		const char *o = argv[i];
+		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+		struct scr_cas_cfg *cas = cfg->ncas ? &cfg->cas[cfg->ncas - 1] : NULL;
+
+#define NEED_VAL() do { if (!val) { fprintf(stderr, "scramble: %s needs a value\n", o); goto out; } i++; } while (0)
+#define NEED_CAS() do { if (!cas) { fprintf(stderr, "scramble: %s must follow --ecmg\n", o); goto out; } } while (0)
+		if (strcmp(o, "--input") == 0) {
+			NEED_VAL();
+			cfg->input_uri = val;
+		} else if (strcmp(o, "--output") == 0) {
+			NEED_VAL();
+			cfg->output_uri = val;
+		} else if (strcmp(o, "--service") == 0) {
+			NEED_VAL();
+			if (cfg->nservices == SCR_MAX_SERVICES) {
+				fprintf(stderr, "scramble: at most %d services\n", SCR_MAX_SERVICES);
+				goto out;
+			}
+			if (scr_service_parse(val, &cfg->services[cfg->nservices]) != 0) {
+				fprintf(stderr, "scramble: bad --service '%s' (ID[:ac=HEX8][:pids=PID,...])\n", val);
+				goto out;
+			}
+			cfg->nservices++;
+		} else if (strcmp(o, "--ecmg") == 0) {
+			NEED_VAL();
+			if (cfg->ncas == SCR_MAX_CAS) {
+				fprintf(stderr, "scramble: at most %d CAS\n", SCR_MAX_CAS);
+				goto out;
+			}
+			cas = &cfg->cas[cfg->ncas];
+			memset(cas, 0, sizeof(*cas));
+			if (scr_ecmg_parse(val, cas) != 0) {
+				fprintf(stderr, "scramble: bad --ecmg '%s' (HOST:PORT[,BACKUP:PORT])\n", val);
+				goto out;
+			}
+			cas->channel_id = 1;
+			cfg->ncas++;
+		} else if (strcmp(o, "--super-cas-id") == 0) {
+			NEED_VAL();
+			NEED_CAS();
+			if (parse_num(o, val, 0xFFFFFFFFu, &v) != 0)
+				goto out;
+			cas->super_cas_id = (uint32_t)v;
+			super_set[cfg->ncas - 1] = true;
+		} else if (strcmp(o, "--ecm-pid") == 0) {
+			NEED_VAL();
+			NEED_CAS();
+			if (parse_num(o, val, 0x1FFE, &v) != 0 || v < 0x20) {
+				fprintf(stderr, "scramble: --ecm-pid must be 0x0020..0x1FFE\n");
+				goto out;
+			}
+			cas->ecm_pid = (uint16_t)v;
+		} else if (strcmp(o, "--channel-id") == 0) {
+			NEED_VAL();
+			NEED_CAS();
+			if (parse_num(o, val, 0xFFFF, &v) != 0)
+				goto out;
+			cas->channel_id = (uint16_t)v;
+		} else if (strcmp(o, "--fixed-cw") == 0) {
+			size_t len = 0;
+
+			NEED_VAL();
+			if (hex_decode_var(val, cfg->fixed_cw, sizeof(cfg->fixed_cw), &len) != 0 ||
+				(len != 8 && len != 16)) {
+				fprintf(stderr, "scramble: --fixed-cw needs 16 (CSA2) or 32 (CISSA) hex digits\n");
+				goto out;
+			}
+			cfg->has_fixed_cw = true;
+			cfg->fixed_cw_len = len;
+			secret_wipe(argv[i], strlen(argv[i])); /* not visible in ps any more */
+		} else if (strcmp(o, "--algo") == 0) {
+			NEED_VAL();
+			if (cw_alg_parse(val, &cfg->alg) != 0) {
+				fprintf(stderr, "scramble: --algo must be csa2 or cissa\n");
+				goto out;
+			}
+		} else if (strcmp(o, "--no-entropy-reduction") == 0) {
+			cfg->no_entropy_reduction = true;
+		} else if (strcmp(o, "--cp-duration") == 0) {
+			NEED_VAL();
+			if (parse_seconds_ms(val, &cfg->cp_duration_ms) != 0 || cfg->cp_duration_ms < SCR_MIN_CP_MS ||
+				cfg->cp_duration_ms > SCR_MAX_CP_MS) {
+				fprintf(stderr, "scramble: --cp-duration must be 0.1 .. 6553.5 seconds\n");
+				goto out;
+			}
+		} else if (strcmp(o, "--clear-start") == 0) {
+			NEED_VAL();
+			if (parse_seconds_ms(val, &cfg->clear_start_ms) != 0) {
+				fprintf(stderr, "scramble: bad --clear-start '%s'\n", val);
+				goto out;
+			}
+		} else if (strcmp(o, "--ecm-rep-ms") == 0) {
+			NEED_VAL();
+			if (parse_num(o, val, 60000, &v) != 0 || v < 10) {
+				fprintf(stderr, "scramble: --ecm-rep-ms must be 10..60000\n");
+				goto out;
+			}
+			cfg->ecm_rep_ms = (uint32_t)v;
+		} else if (strcmp(o, "--ecm-timeout-ms") == 0) {
+			NEED_VAL();
+			if (parse_num(o, val, 600000, &v) != 0 || v == 0)
+				goto out;
+			cfg->ecm_timeout_ms = (uint32_t)v;
+		} else if (strcmp(o, "--policy") == 0) {
+			NEED_VAL();
+			if (strcmp(val, "any") == 0)
+				cfg->policy = SCR_POLICY_ANY;
+			else if (strcmp(val, "all") == 0)
+				cfg->policy = SCR_POLICY_ALL;
+			else {
+				fprintf(stderr, "scramble: --policy must be any or all\n");
+				goto out;
+			}
+		} else if (strcmp(o, "--on-failure") == 0) {
+			NEED_VAL();
+			if (strcmp(val, "keep") == 0)
+				cfg->on_failure = SCR_FAIL_KEEP;
+			else if (strcmp(val, "clear") == 0)
+				cfg->on_failure = SCR_FAIL_CLEAR;
+			else {
+				fprintf(stderr, "scramble: --on-failure must be keep or clear\n");
+				goto out;
+			}
+		} else if (strcmp(o, "--mux-listen") == 0) {
+			char host[256];
+			uint16_t port;
+
+			NEED_VAL();
+			if (addr_split(val, host, sizeof(host), &port) != 0 || port == 0) {
+				fprintf(stderr, "scramble: bad --mux-listen '%s' (ADDR:PORT)\n", val);
+				goto out;
+			}
+			cfg->mux_listen = val;
+		} else if (strcmp(o, "--emm-pid") == 0) {
+			NEED_VAL();
+			if (parse_num(o, val, 0x1FFE, &v) != 0 || v < 0x20) {
+				fprintf(stderr, "scramble: --emm-pid must be 0x0020..0x1FFE\n");
+				goto out;
+			}
+			cfg->emm_pid = (uint16_t)v;
+		} else if (strcmp(o, "--emm-max-kbps") == 0) {
+			NEED_VAL();
+			if (parse_num(o, val, 100000, &v) != 0 || v == 0)
+				goto out;
+			cfg->emm_max_kbps = (uint32_t)v;
+		} else if (strcmp(o, "--max-extra-kbps") == 0) {
+			NEED_VAL();
+			if (parse_num(o, val, 1000000, &v) != 0 || v == 0)
+				goto out;
+			cfg->max_extra_kbps = (uint32_t)v;
+		} else if (strcmp(o, "--nulls-only") == 0) {
+			cfg->nulls_only = true;
+		} else if (strcmp(o, "--realtime") == 0) {
+			cfg->realtime = true;
+		} else if (strcmp(o, "--live") == 0) {
+			live = true;
+		} else if (strcmp(o, "--bitrate") == 0) {
+			NEED_VAL();
+			if (parse_num(o, val, 1000000000, &v) != 0 || v < 10000)
+				goto out;
+			cfg->bitrate_bps = (uint32_t)v;
+		} else if (strcmp(o, "--stats-json") == 0) {
+			NEED_VAL();
+			cfg->stats_json = val;
+		} else if (strcmp(o, "--version") == 0) {
+			NEED_VAL();
+			if (strcmp(val, "2") != 0 && strcmp(val, "3") != 0) {
+				fprintf(stderr, "scramble: --version must be 2 or 3\n");
+				goto out;
+			}
+			cfg->version = (uint8_t)(val[0] - '0');
+		} else if (strcmp(o, "--log-level") == 0) {
+			enum log_level lvl;
+
+			NEED_VAL();
+			if (log_level_parse(val, &lvl) != 0) {
+				fprintf(stderr, "scramble: bad --log-level\n");
+				goto out;
+			}
+			log_set_level(lvl);
+		} else {
+			fprintf(stderr, "scramble: unknown option '%s'\n", o);
+			goto out;
+		}
+#undef NEED_VAL
+#undef NEED_CAS
+	}
+	if (!cfg->input_uri || !cfg->output_uri || cfg->nservices == 0) {
+		fprintf(stderr, "scramble: --input, --output and at least one --service are required\n");
+		goto out;
+	}
+	if (cfg->has_fixed_cw == (cfg->ncas > 0)) {
+		fprintf(stderr, "scramble: give either --ecmg ... or --fixed-cw\n");
+		goto out;
+	}
+	for (size_t c = 0; c < cfg->ncas; c++) {
+		if (!super_set[c]) {
+			fprintf(stderr, "scramble: --ecmg %s needs a --super-cas-id\n", cfg->cas[c].main_addr);
+			goto out;
+		}
+	}
+	if (cfg->has_fixed_cw && cfg->fixed_cw_len != cw_alg_key_bytes(cfg->alg)) {
+		fprintf(stderr, "scramble: --fixed-cw has %zu bytes, %s needs %zu\n", cfg->fixed_cw_len,
+			cw_alg_name(cfg->alg), cw_alg_key_bytes(cfg->alg));
+		goto out;
+	}
+	if (cfg->nulls_only && cfg->max_extra_kbps) {
+		fprintf(stderr, "scramble: --nulls-only and --max-extra-kbps exclude each other\n");
+		goto out;
+	}
+	if (live)
+		cfg->sync = SCR_SYNC_OFF;
+	scramble_stop = 0;
+	scramble_stats_req = 0;
+	cfg->stop = &scramble_stop;
+	cfg->stats_request = &scramble_stats_req;
+	if ((r = scrambler_new(cfg, &s)) != 0) {
+		fprintf(stderr, "scramble: bad configuration: %s\n", err_str(r));
+		goto out;
+	}
+	signal(SIGINT, on_stop);
+	signal(SIGTERM, on_stop);
+	signal(SIGUSR1, on_usr1);
+	signal(SIGPIPE, SIG_IGN);
+	r = scrambler_run(s);
+	scrambler_stats_print(s, stderr);
+	if (r != 0) {
+		fprintf(stderr, "scramble: %s\n", err_str(r));
+		rc = 1;
+	} else {
+		rc = 0;
+	}
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGUSR1, SIG_DFL);
+out:
+	scrambler_free(s);
+	if (cfg) {
+		secret_wipe(cfg->fixed_cw, sizeof(cfg->fixed_cw));
+		free(cfg);
+	}
+	return rc;
+}

@@ -1,0 +1,237 @@
+/*
+ * cmd_sms.c - `castellan sms`: the subscriber management store from the
+ * command line (create/migrate the database, cards, packages,
+ * subscriptions, API keys). docs/sms.md is the reference.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cli/cli.h"
+#include "lib/util.h"
+#include "sms/store.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: castellan sms [--db URI] <command> ...\n\n"
+		"  init [--admin USER]            create or migrate the database; with --admin, create USER\n"
+		"                                 and print a new API key with all scopes (shown once)\n"
+		"  card add SERIAL [--chip ID] [--name NAME] [--info INFO] [--pair 0|1]\n"
+		"  card list [--after SERIAL] [--limit N]\n"
+		"  package add ID NAME            ID 0..65535; 0..31 are the access-criteria bits\n"
+		"  subscribe SERIAL --packages LIST --start UNIX --finish UNIX\n"
+		"                                 LIST: package ids, comma-separated (e.g. 0,5,40)\n"
+		"  key add USER [--scopes read,write,admin]\n"
+		"                                 create USER if needed and print a new API key\n\n"
+		"--db URI: a SQLite file path (default $CASTELLAN_SMS_DB or ./castellan-sms.db),\n"
+		"  sqlite:PATH, postgresql://... or postgres:CONNINFO (libpq).\n");
+}
+
+/* Value of --name in argv[i..], or NULL. */
+static const char *opt(int argc, char **argv, const char *name)
+{
+	for (int i = 0; i + 1 < argc; i++)
+		if (strcmp(argv[i], name) == 0)
+			return argv[i + 1];
+	return NULL;
+}
+
+static int parse_scopes(const char *s, unsigned *out)
+{
+	char buf[64];
+	char *save = NULL;
+
+	*out = 0;
+	if (strlen(s) >= sizeof(buf))
+		return CE_ARG;
+	snprintf(buf, sizeof(buf), "%s", s);
+	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (strcmp(t, "read") == 0)
+			*out |= SMS_SCOPE_READ;
+		else if (strcmp(t, "write") == 0)
+			*out |= SMS_SCOPE_WRITE;
+		else if (strcmp(t, "admin") == 0)
+			*out |= SMS_SCOPE_ADMIN;
+		else
+			return CE_ARG;
+	}
+	return *out ? 0 : CE_ARG;
+}
+
+static int key_add(struct sms_store *s, const char *user, unsigned scopes)
+{
+	char key[65];
+	int r = sms_user_add(s, user, "cli", NULL);
+
+	if (r != 0 && r != CE_EXISTS)
+		return r;
+	if ((r = sms_apikey_create(s, user, scopes, "cli", key)) != 0)
+		return r;
+	printf("api key for %s (store it now, it is not shown again): %s\n", user, key);
+	secret_wipe(key, sizeof(key));
+	return 0;
+}
+
+static int print_card(void *ctx, const struct sms_card *c)
+{
+	uint64_t *last = ctx;
+
+	*last = c->serial;
+	printf("%" PRIu64 "\t%s\t%s\tpair=%d\tac=%08" PRIX32 "\t%" PRId64 "..%" PRId64 "\t%s\n", c->serial,
+	       c->chip_id[0] ? c->chip_id : "-", c->state == SMS_CARD_ACTIVE ? "active" :
+	       c->state == SMS_CARD_BLOCKED ? "blocked" : "retired", (int)c->pair, c->access_criteria, c->start,
+	       c->finish, c->name);
+	return 0;
+}
+
+static int do_card(struct sms_store *s, int argc, char **argv)
+{
+	uint64_t v;
+	int r;
+
+	if (argc >= 2 && strcmp(argv[0], "add") == 0) {
+		struct sms_card c = { 0 };
+		const char *chip = opt(argc, argv, "--chip"), *name = opt(argc, argv, "--name");
+		const char *info = opt(argc, argv, "--info"), *pair = opt(argc, argv, "--pair");
+
+		if (parse_u64(argv[1], INT64_MAX, &c.serial) != 0 || c.serial == 0 ||
+		    (pair && strcmp(pair, "0") != 0 && strcmp(pair, "1") != 0)) {
+			fprintf(stderr, "castellan sms: bad serial or --pair\n");
+			return CE_ARG;
+		}
+		if ((chip && strlen(chip) > SMS_CHIP_ID_MAX) || (name && strlen(name) > SMS_NAME_MAX) ||
+		    (info && strlen(info) > SMS_INFO_MAX))
+			return CE_RANGE;
+		snprintf(c.chip_id, sizeof(c.chip_id), "%s", chip ? chip : "");
+		snprintf(c.name, sizeof(c.name), "%s", name ? name : "");
+		snprintf(c.info, sizeof(c.info), "%s", info ? info : "");
+		c.pair = pair && pair[0] == '1';
+		if ((r = sms_card_add(s, &c, "cli")) == 0)
+			printf("card %" PRIu64 " added\n", c.serial);
+		return r;
+	}
+	if (argc >= 1 && strcmp(argv[0], "list") == 0) {
+		const char *after = opt(argc, argv, "--after"), *limit = opt(argc, argv, "--limit");
+		uint64_t a = 0, last = 0, lim = 100000;
+		size_t n = 0;
+
+		if ((after && parse_u64(after, UINT64_MAX, &a) != 0) || (limit && parse_u64(limit, UINT64_MAX, &lim) != 0))
+			return CE_ARG;
+		/* Pages of 1000 until the limit. */
+		while (lim > 0) {
+			size_t page = lim > 1000 ? 1000 : (size_t)lim;
+
+			if ((r = sms_card_list(s, a, page, print_card, &last, &n)) != 0)
+				return r;
+			lim -= n;
+			if (n < page)
+				break;
+			a = last;
+		}
+		return 0;
+	}
+	(void)v;
+	usage(stderr);
+	return CE_ARG;
+}
+
+static int do_subscribe(struct sms_store *s, int argc, char **argv)
+{
+	const char *pk = opt(argc, argv, "--packages"), *st = opt(argc, argv, "--start");
+	const char *fi = opt(argc, argv, "--finish");
+	struct sms_subscription sub = { 0 };
+	uint64_t v;
+	char buf[1024];
+	char *save = NULL;
+	int r;
+
+	if (argc < 1 || !pk || !st || !fi || parse_u64(argv[0], INT64_MAX, &sub.serial) != 0 ||
+	    strlen(pk) >= sizeof(buf)) {
+		usage(stderr);
+		return CE_ARG;
+	}
+	if (parse_u64(st, INT64_MAX, &v) != 0)
+		return CE_ARG;
+	sub.start = (int64_t)v;
+	if (parse_u64(fi, INT64_MAX, &v) != 0)
+		return CE_ARG;
+	sub.finish = (int64_t)v;
+	snprintf(buf, sizeof(buf), "%s", pk);
+	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (parse_u64(t, SMS_PACKAGES_MAX - 1, &v) != 0)
+			return CE_ARG;
+		sub.package = (uint32_t)v;
+		if ((r = sms_subscribe(s, &sub, "cli")) != 0) {
+			fprintf(stderr, "castellan sms: package %" PRIu32 ": %s\n", sub.package, err_str(r));
+			return r;
+		}
+		printf("card %" PRIu64 " package %" PRIu32 " %" PRId64 "..%" PRId64 "\n", sub.serial, sub.package,
+		       sub.start, sub.finish);
+	}
+	return 0;
+}
+
+int cmd_sms(int argc, char **argv)
+{
+	const char *db = getenv("CASTELLAN_SMS_DB");
+	struct sms_store *s = NULL;
+	int i = 1, r;
+
+	if (cli_wants_help(argc, argv)) {
+		usage(stdout);
+		return 0;
+	}
+	if (argc > 2 && strcmp(argv[1], "--db") == 0) {
+		db = argv[2];
+		i = 3;
+	}
+	if (!db || !*db)
+		db = "castellan-sms.db";
+	if (i >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	if ((r = sms_store_open(db, &s)) != 0) {
+		fprintf(stderr, "castellan sms: cannot open %s: %s\n", db, err_str(r));
+		return 1;
+	}
+	argc -= i;
+	argv += i;
+	if (strcmp(argv[0], "init") == 0) {
+		const char *admin = opt(argc, argv, "--admin");
+		int v = 0;
+
+		if ((r = sms_store_schema_version(s, &v)) == 0) {
+			printf("%s database ready, schema version %d\n", sms_store_backend(s), v);
+			if (admin)
+				r = key_add(s, admin, SMS_SCOPE_READ | SMS_SCOPE_WRITE | SMS_SCOPE_ADMIN);
+		}
+	} else if (strcmp(argv[0], "card") == 0) {
+		r = do_card(s, argc - 1, argv + 1);
+	} else if (strcmp(argv[0], "package") == 0 && argc >= 4 && strcmp(argv[1], "add") == 0) {
+		uint64_t id;
+
+		r = parse_u64(argv[2], SMS_PACKAGES_MAX - 1, &id) != 0 ? CE_ARG
+			: sms_package_add(s, (uint32_t)id, argv[3], "cli");
+		if (r == 0)
+			printf("package %" PRIu64 " '%s' added\n", id, argv[3]);
+	} else if (strcmp(argv[0], "subscribe") == 0) {
+		r = do_subscribe(s, argc - 1, argv + 1);
+	} else if (strcmp(argv[0], "key") == 0 && argc >= 3 && strcmp(argv[1], "add") == 0) {
+		const char *sc = opt(argc, argv, "--scopes");
+		unsigned scopes = SMS_SCOPE_READ | SMS_SCOPE_WRITE;
+
+		r = sc && parse_scopes(sc, &scopes) != 0 ? CE_ARG : key_add(s, argv[2], scopes);
+	} else {
+		usage(stderr);
+		sms_store_close(s);
+		return 2;
+	}
+	sms_store_close(s);
+	if (r != 0) {
+		fprintf(stderr, "castellan sms: %s\n", err_str(r));
+		return 1;
+	}
+	return 0;
+}

@@ -1,0 +1,424 @@
+/*
+ * getapi.c - the free CAS's GET API: bounded query parsing (PHP's rules for
+ * names, %XX and '+'), strict validation of set[] values, and the JSON
+ * answer with PHP json_encode's escaping (compact, "\/", \uXXXX for
+ * non-ASCII) so an integration that compared bodies still matches.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "sms/getapi.h"
+#include "lib/log.h"
+#include "lib/util.h"
+
+static const char *const words[] = {
+#define GW_STR(name, text) text,
+	GETAPI_ERRORS(GW_STR)
+#undef GW_STR
+};
+
+const char *getapi_word_str(enum getapi_word w)
+{
+	return (unsigned)w < GETAPI_NWORDS ? words[w] : "BAD_REQUEST";
+}
+
+/* ---- parsing ----------------------------------------------------------- */
+
+static int hexdig(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* URL-decode src[0..n) into dst (cap bytes, NUL-terminated). Returns false
+ * if the decoded text did not fit (dst then holds what fitted). */
+static bool url_decode(const char *src, size_t n, char *dst, size_t cap)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		char c = src[i];
+
+		if (c == '+') {
+			c = ' ';
+		} else if (c == '%' && n - i > 2 && hexdig(src[i + 1]) >= 0 && hexdig(src[i + 2]) >= 0) {
+			c = (char)(hexdig(src[i + 1]) << 4 | hexdig(src[i + 2]));
+			i += 2;
+		}
+		if (o + 1 >= cap) {
+			dst[o] = '\0';
+			return false;
+		}
+		dst[o++] = c;
+	}
+	dst[o] = '\0';
+	return true;
+}
+
+static void add_set(struct getapi_req *r, const char *inner, const char *value, size_t vlen, bool nested)
+{
+	struct getapi_set *s = NULL;
+
+	/* PHP: a repeated key keeps its first position and takes the last value. */
+	for (size_t i = 0; i < r->nset; i++)
+		if (strcmp(r->set[i].name, inner) == 0)
+			s = &r->set[i];
+	if (!s) {
+		s = &r->set[r->nset++];
+		memset(s, 0, sizeof(*s));
+		snprintf(s->name, sizeof(s->name), "%.29s", inner);
+	}
+	s->too_long = !url_decode(value, vlen, s->value, sizeof(s->value)) || strlen(s->value) > SMS_INFO_MAX;
+	if (nested) /* set[x][y]: x's value is an array, never valid */
+		snprintf(s->name, sizeof(s->name), "%s[]", inner);
+}
+
+int getapi_parse(const char *q, size_t len, struct getapi_req *out)
+{
+	size_t off = 0, nparams = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (len > GETAPI_QUERY_MAX)
+		return CE_LIMIT;
+	while (off < len) {
+		const char *seg = q + off, *amp = memchr(seg, '&', len - off), *eq;
+		size_t slen = amp ? (size_t)(amp - seg) : len - off, klen, vlen;
+		char key[300];
+
+		off += slen + (amp ? 1 : 0);
+		if (slen == 0)
+			continue;
+		if (++nparams > GETAPI_PARAMS_MAX)
+			return CE_LIMIT;
+		eq = memchr(seg, '=', slen);
+		klen = eq ? (size_t)(eq - seg) : slen;
+		vlen = eq ? slen - klen - 1 : 0;
+		if (!url_decode(seg, klen, key, sizeof(key)))
+			return CE_LIMIT;
+		/* PHP turns ' ' and '.' in the base name into '_'. */
+		for (char *p = key; *p && *p != '['; p++)
+			if (*p == ' ' || *p == '.')
+				*p = '_';
+		if (strcmp(key, "api_key") == 0) {
+			out->has_key = true;
+			if (!url_decode(eq ? eq + 1 : seg, vlen, out->api_key, sizeof(out->api_key)))
+				out->api_key[0] = '\0'; /* too long: never a valid key */
+		} else if (strcmp(key, "serial_no") == 0) {
+			out->has_serial = true;
+			if (!url_decode(eq ? eq + 1 : seg, vlen, out->serial_no, sizeof(out->serial_no)))
+				out->serial_no[0] = '\0';
+		} else if (strncmp(key, "set[", 4) == 0) {
+			char *inner = key + 4, *close = strchr(inner, ']');
+			bool nested;
+
+			if (!close)
+				continue; /* PHP: "set[x" is a plain name "set_x" */
+			*close = '\0';
+			nested = close[1] == '[';
+			if (strlen(inner) >= sizeof(out->set[0].name) - 2)
+				inner = (char *)"?"; /* too long to be a known name */
+			add_set(out, inner, eq ? eq + 1 : seg, vlen, nested);
+		}
+	}
+	return 0;
+}
+
+/* ---- validation -------------------------------------------------------- */
+
+static bool all_digits(const char *s, size_t n)
+{
+	if (strlen(s) != n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return true;
+}
+
+/* Valid UTF-8 (no overlongs, surrogates or > U+10FFFF), no control bytes. */
+static bool text_valid(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p) {
+		uint32_t cp;
+		int n;
+
+		if (*p < 0x80) {
+			if (*p < 0x20 || *p == 0x7f)
+				return false;
+			p++;
+			continue;
+		}
+		if ((*p & 0xe0) == 0xc0) { cp = *p & 0x1f; n = 1; }
+		else if ((*p & 0xf0) == 0xe0) { cp = *p & 0x0f; n = 2; }
+		else if ((*p & 0xf8) == 0xf0) { cp = *p & 0x07; n = 3; }
+		else return false;
+		for (int i = 1; i <= n; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (p[i] & 0x3f);
+		}
+		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		p += n + 1;
+	}
+	return true;
+}
+
+enum getapi_word getapi_validate(const struct getapi_req *req, struct sms_card_change *ch)
+{
+	memset(ch, 0, sizeof(*ch));
+	for (size_t i = 0; i < req->nset; i++) {
+		const struct getapi_set *s = &req->set[i];
+		const char *v = s->value;
+		uint64_t n;
+
+		if (strcmp(s->name, "name") == 0 || strcmp(s->name, "name[]") == 0) {
+			if (s->name[4] || s->too_long || strlen(v) > SMS_NAME_MAX || !text_valid(v))
+				return GETAPI_NAME_ERROR;
+			ch->has_name = true;
+			snprintf(ch->name, sizeof(ch->name), "%s", v);
+		} else if (strcmp(s->name, "info") == 0 || strcmp(s->name, "info[]") == 0) {
+			if (s->name[4] || s->too_long || !text_valid(v))
+				return GETAPI_INFO_ERROR;
+			ch->has_info = true;
+			snprintf(ch->info, sizeof(ch->info), "%s", v);
+		} else if (strncmp(s->name, "access_criteria", 15) == 0 && (!s->name[15] || !strcmp(s->name + 15, "[]"))) {
+			uint8_t b[4];
+
+			if (s->name[15] || strlen(v) != 8 || hex_decode(v, b, 4) != 0)
+				return GETAPI_ACCESS_CRITERIA_ERROR;
+			ch->has_ac = true;
+			ch->access_criteria = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+		} else if (strcmp(s->name, "pair") == 0 || strcmp(s->name, "pair[]") == 0) {
+			if (s->name[4] || (strcmp(v, "0") != 0 && strcmp(v, "1") != 0))
+				return GETAPI_PAIR_ERROR;
+			ch->has_pair = true;
+			ch->pair = v[0] == '1';
+		} else if (strcmp(s->name, "start") == 0 || strcmp(s->name, "start[]") == 0) {
+			if (s->name[5] || !all_digits(v, 10) || parse_u64(v, INT64_MAX, &n) != 0)
+				return GETAPI_START_ERROR;
+			ch->has_start = true;
+			ch->start = (int64_t)n;
+		} else if (strcmp(s->name, "finish") == 0 || strcmp(s->name, "finish[]") == 0) {
+			if (s->name[6] || !all_digits(v, 10) || parse_u64(v, INT64_MAX, &n) != 0)
+				return GETAPI_FINISH_ERROR;
+			ch->has_finish = true;
+			ch->finish = (int64_t)n;
+		} else {
+			return GETAPI_UNKNOWN_SET_PARAMETER;
+		}
+	}
+	return GETAPI_OK;
+}
+
+/* ---- JSON -------------------------------------------------------------- */
+
+struct jout {
+	char *buf;
+	size_t cap, len;
+	bool overflow;
+};
+
+static void jput(struct jout *j, const char *s, size_t n)
+{
+	if (n > j->cap - j->len) {
+		j->overflow = true;
+		return;
+	}
+	memcpy(j->buf + j->len, s, n);
+	j->len += n;
+}
+
+static void jputs(struct jout *j, const char *s) { jput(j, s, strlen(s)); }
+
+static void ju16(struct jout *j, uint32_t u)
+{
+	char e[8];
+
+	snprintf(e, sizeof(e), "\\u%04" PRIx32, u);
+	jput(j, e, 6);
+}
+
+/* A JSON string the way PHP's json_encode writes it. Invalid UTF-8 (never
+ * stored through the API, but possible from elsewhere) becomes U+FFFD. */
+static void jstr(struct jout *j, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	jput(j, "\"", 1);
+	while (*p) {
+		uint32_t cp;
+		int n = 0;
+
+		if (*p < 0x80) {
+			switch (*p) {
+			case '"': jputs(j, "\\\""); break;
+			case '\\': jputs(j, "\\\\"); break;
+			case '/': jputs(j, "\\/"); break;
+			case '\b': jputs(j, "\\b"); break;
+			case '\f': jputs(j, "\\f"); break;
+			case '\n': jputs(j, "\\n"); break;
+			case '\r': jputs(j, "\\r"); break;
+			case '\t': jputs(j, "\\t"); break;
+			default:
+				if (*p < 0x20)
+					ju16(j, *p);
+				else
+					jput(j, (const char *)p, 1);
+			}
+			p++;
+			continue;
+		}
+		if ((*p & 0xe0) == 0xc0) { cp = *p & 0x1f; n = 1; }
+		else if ((*p & 0xf0) == 0xe0) { cp = *p & 0x0f; n = 2; }
+		else if ((*p & 0xf8) == 0xf0) { cp = *p & 0x07; n = 3; }
+		else { ju16(j, 0xfffd); p++; continue; }
+		for (int i = 1; i <= n; i++) {
+			if ((p[i] & 0xc0) != 0x80) {
+				n = -1;
+				break;
+			}
+			cp = cp << 6 | (p[i] & 0x3f);
+		}
+		if (n < 0 || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+			ju16(j, 0xfffd);
+			p++;
+			continue;
+		}
+		if (cp >= 0x10000) {
+			ju16(j, 0xd800 + ((cp - 0x10000) >> 10));
+			ju16(j, 0xdc00 + ((cp - 0x10000) & 0x3ff));
+		} else {
+			ju16(j, cp);
+		}
+		p += n + 1;
+	}
+	jput(j, "\"", 1);
+}
+
+int getapi_card_json(const struct sms_card *c, char *body, size_t cap, size_t *len)
+{
+	struct jout j = { body, cap, 0, false };
+	char num[32];
+
+	*len = 0;
+	jputs(&j, "{\"serial_no\":");
+	snprintf(num, sizeof(num), "%" PRIu64, c->serial);
+	jstr(&j, num);
+	jputs(&j, ",\"name\":");
+	jstr(&j, c->name);
+	jputs(&j, ",\"info\":");
+	jstr(&j, c->info);
+	jputs(&j, ",\"access_criteria\":");
+	snprintf(num, sizeof(num), "%08" PRIX32, c->access_criteria);
+	jstr(&j, num);
+	jputs(&j, ",\"pair\":");
+	jstr(&j, c->pair ? "1" : "0");
+	jputs(&j, ",\"start\":");
+	snprintf(num, sizeof(num), "%" PRId64, c->start);
+	jstr(&j, num);
+	jputs(&j, ",\"finish\":");
+	snprintf(num, sizeof(num), "%" PRId64, c->finish);
+	jstr(&j, num);
+	jputs(&j, "}");
+	if (j.overflow)
+		return CE_OVERFLOW;
+	*len = j.len;
+	return 0;
+}
+
+/* ---- the request ------------------------------------------------------- */
+
+static void answer_word(enum getapi_word w, int *status, char *body, size_t *len, enum getapi_word *word)
+{
+	const char *t = getapi_word_str(w);
+
+	*status = 400;
+	*word = w;
+	*len = strlen(t);
+	memcpy(body, t, *len);
+}
+
+static bool serial_parse(const char *s, uint64_t *out)
+{
+	size_t n = strlen(s);
+
+	*out = 0;
+	if (n == 0 || n > 19 || !all_digits(s, n))
+		return false;
+	return parse_u64(s, INT64_MAX, out) == 0 && *out != 0;
+}
+
+void getapi_handle(struct sms_store *st, const char *query, size_t len, int *status, char *body,
+		   size_t *body_len, enum getapi_word *word)
+{
+	struct getapi_req *req = NULL;
+	struct sms_card_change ch;
+	struct sms_card card;
+	char user[SMS_NAME_MAX + 1], who[SMS_WHO_MAX + 1];
+	unsigned scopes = 0;
+	uint64_t serial;
+	enum getapi_word w;
+	int r;
+
+	*body_len = 0;
+	req = malloc(sizeof(*req));
+	if (!req) {
+		r = CE_NOMEM;
+		goto internal;
+	}
+	if (getapi_parse(query, len, req) != 0) {
+		answer_word(GETAPI_BAD_REQUEST, status, body, body_len, word);
+		goto out;
+	}
+	r = req->has_key ? sms_apikey_check(st, req->api_key, &scopes, user) : CE_NOT_FOUND;
+	if (r != 0 && r != CE_NOT_FOUND)
+		goto internal;
+	if (r == CE_NOT_FOUND || !(scopes & SMS_SCOPE_READ) || (req->nset && !(scopes & SMS_SCOPE_WRITE))) {
+		answer_word(GETAPI_NOT_VALID_API_KEY, status, body, body_len, word);
+		goto out;
+	}
+	if (!req->has_serial || !serial_parse(req->serial_no, &serial) ||
+	    (r = sms_card_get(st, serial, &card)) == CE_NOT_FOUND) {
+		answer_word(GETAPI_SMARDCARD_NOT_FOUND, status, body, body_len, word);
+		goto out;
+	}
+	if (r != 0)
+		goto internal;
+	if (req->nset) {
+		if ((w = getapi_validate(req, &ch)) != GETAPI_OK) {
+			answer_word(w, status, body, body_len, word);
+			goto out;
+		}
+		snprintf(who, sizeof(who), "getapi:%.56s", user);
+		r = sms_card_change(st, serial, &ch, who, &card);
+		if (r == CE_NOT_FOUND) {
+			answer_word(GETAPI_SMARDCARD_NOT_FOUND, status, body, body_len, word);
+			goto out;
+		}
+		if (r != 0)
+			goto internal;
+	}
+	if ((r = getapi_card_json(&card, body, GETAPI_BODY_MAX, body_len)) != 0)
+		goto internal;
+	*status = 200;
+	*word = GETAPI_OK;
+	goto out;
+internal:
+	LOG_ERR("sms", "GET API: %s", err_str(r));
+	*status = 500;
+	*word = GETAPI_BAD_REQUEST;
+	*body_len = strlen("INTERNAL_ERROR");
+	memcpy(body, "INTERNAL_ERROR", *body_len);
+out:
+	free(req);
+}

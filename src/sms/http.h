@@ -1,0 +1,34 @@
+/*
+ * http.h - the SMS's HTTP front end (libevent evhttp): today the free CAS's
+ * GET API at /api.php (getapi.h); the REST API joins it later.
+ *
+ * Runs on the caller's event_base (the head-end's loop) and uses the given
+ * store from that loop's thread only. Limits: request line and headers
+ * 16 KiB, no request bodies, query GETAPI_QUERY_MAX.
+ */
+#ifndef CASTELLAN_SMS_HTTP_H
+#define CASTELLAN_SMS_HTTP_H
+
+#include <stdint.h>
+#include "sms/getapi.h"
+#include "sms/store.h"
+
+struct event_base;
+struct sms_http;
+
+struct sms_http_stats {
+	uint64_t requests;                  /* every request answered */
+	uint64_t words[GETAPI_NWORDS];      /* /api.php answers by word (OK = 200) */
+	uint64_t internal_errors;           /* 500 answers */
+};
+
+/* Listen on addr ("host:port", "[v6]:port" or ":port"; port 0 picks a free
+ * one, see sms_http_port). store is borrowed: it must outlive the server.
+ * Free with sms_http_free. 0, CE_ARG (bad address) or CE_IO (bind). */
+int sms_http_new(struct event_base *base, struct sms_store *store, const char *addr,
+		 struct sms_http **out) WARN_UNUSED;
+void sms_http_free(struct sms_http *h);
+uint16_t sms_http_port(const struct sms_http *h);
+void sms_http_get_stats(const struct sms_http *h, struct sms_http_stats *out);
+
+#endif

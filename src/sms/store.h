@@ -1,0 +1,220 @@
+/*
+ * store.h - the SMS (subscriber management system) storage: one interface
+ * over the subscriber data model, with two backends behind it.
+ *
+ * Data model (docs/sms.md has the tables column by column):
+ *   cards          serial (like 2100000000), chip id, state, pairing, the
+ *                  subscriber it belongs to, and the card's default period
+ *                  (start, finish) used by the free CAS's GET API view;
+ *   subscribers    name, info;
+ *   packages       id 0..65535 and a unique name; packages 0..31 are bits
+ *                  0..31 of the 32-bit access-criteria mask (32 are created
+ *                  by the first migration, so the mask view always works);
+ *   channels       service id -> access criteria (32-bit package mask);
+ *   subscriptions  (card, package, start, finish);
+ *   users, api_keys  API keys with scopes; only SHA-256 of a key is stored;
+ *   audit          every change: who, when (unix ms), what.
+ *
+ * Backends: SQLite (WAL; the default: a plain path or "sqlite:PATH") and
+ * PostgreSQL through libpq ("postgresql://..." or "postgres:CONNINFO").
+ * Both run the same SQL (prepared statements only, parameters bound, never
+ * spliced) and the same ordered list of schema migrations, recorded in the
+ * schema_version table. Every operation is one transaction: it applies
+ * whole or not at all.
+ *
+ * Threads: a struct sms_store is one database connection; use it from one
+ * thread at a time. Open one store per thread (several processes or nodes
+ * may share one database).
+ *
+ * Every function returns 0 or a negative CE_* code: CE_NOT_FOUND (no such
+ * card/package/key), CE_EXISTS (duplicate), CE_RANGE / CE_ARG (bad value),
+ * CE_IO (database failure; the log says which).
+ */
+#ifndef CASTELLAN_SMS_STORE_H
+#define CASTELLAN_SMS_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "lib/err.h"
+
+struct sms_store;
+
+/* Limits of text fields (bytes, excluding the NUL). */
+#define SMS_NAME_MAX 255      /* subscriber / package / channel / user name */
+#define SMS_INFO_MAX 1023     /* subscriber info */
+#define SMS_CHIP_ID_MAX 64    /* chip id as the manufacturer prints it */
+#define SMS_WHO_MAX 64        /* audit actor ("cli", "api:<user>", ...) */
+#define SMS_PACKAGES_MAX 65536
+#define SMS_SCHEMA_VERSION 1  /* the newest migration this build knows */
+
+enum sms_card_state {
+	SMS_CARD_ACTIVE = 0,
+	SMS_CARD_BLOCKED = 1,
+	SMS_CARD_RETIRED = 2,
+};
+
+/* API key scopes (a bit set). */
+#define SMS_SCOPE_READ  0x1u /* read cards (GET API without set[]) */
+#define SMS_SCOPE_WRITE 0x2u /* change cards and subscriptions */
+#define SMS_SCOPE_ADMIN 0x4u /* users, keys, packages, channels */
+
+struct sms_card {
+	uint64_t serial;                  /* 1 .. 2^63-1 */
+	char chip_id[SMS_CHIP_ID_MAX + 1];
+	enum sms_card_state state;
+	bool pair;                        /* pairing with one box required */
+	int64_t start, finish;            /* default period, unix seconds */
+	char name[SMS_NAME_MAX + 1];      /* subscriber's, "" if none */
+	char info[SMS_INFO_MAX + 1];
+	uint32_t access_criteria;         /* packages 0..31 subscribed (read only) */
+};
+
+/* The free CAS's view of a card (GET /api.php), and a change to it: the
+ * has_* flags say which fields to set. Setting access_criteria replaces the
+ * card's subscriptions to packages 0..31 by the mask's packages, each with
+ * the card's period; setting start/finish moves the period of the card and
+ * of all its subscriptions to packages 0..31. */
+struct sms_card_change {
+	bool has_name, has_info, has_pair, has_start, has_finish, has_ac;
+	char name[SMS_NAME_MAX + 1];
+	char info[SMS_INFO_MAX + 1];
+	bool pair;
+	int64_t start, finish;
+	uint32_t access_criteria;
+	/* Castellan's, not in the free CAS's view (REST API, CSV import). */
+	bool has_chip, has_state;
+	char chip_id[SMS_CHIP_ID_MAX + 1];
+	enum sms_card_state state;
+};
+
+struct sms_subscription {
+	uint64_t serial;
+	uint32_t package;
+	int64_t start, finish;
+};
+
+struct sms_package {
+	uint32_t id;
+	char name[SMS_NAME_MAX + 1];
+};
+
+/* Open (creating if needed) and migrate to SMS_SCHEMA_VERSION. uri: a path
+ * or "sqlite:PATH" (SQLite), "postgresql://..." / "postgres://..." or
+ * "postgres:CONNINFO" (PostgreSQL). *out is freed with sms_store_close. A
+ * database newer than this build is refused with CE_UNSUPPORTED. */
+int sms_store_open(const char *uri, struct sms_store **out) WARN_UNUSED;
+void sms_store_close(struct sms_store *s);
+/* "sqlite" or "postgresql". */
+const char *sms_store_backend(const struct sms_store *s);
+/* The schema version recorded in the database. */
+int sms_store_schema_version(struct sms_store *s, int *version) WARN_UNUSED;
+
+/* Cards. who: the actor written to the audit log (not NULL). */
+int sms_card_add(struct sms_store *s, const struct sms_card *c, const char *who) WARN_UNUSED;
+int sms_card_get(struct sms_store *s, uint64_t serial, struct sms_card *out) WARN_UNUSED;
+int sms_card_set_state(struct sms_store *s, uint64_t serial, enum sms_card_state st, const char *who) WARN_UNUSED;
+/* Apply a change (all fields or none), then return the card in *out
+ * (may be NULL). CE_NOT_FOUND if no such card. */
+int sms_card_change(struct sms_store *s, uint64_t serial, const struct sms_card_change *ch,
+		    const char *who, struct sms_card *out) WARN_UNUSED;
+/* Cards with serial > after, ascending, at most max (<= 10000); calls fn for
+ * each (fn returning non-zero stops and is returned). *count gets how many. */
+int sms_card_list(struct sms_store *s, uint64_t after, size_t max,
+		  int (*fn)(void *ctx, const struct sms_card *c), void *ctx, size_t *count) WARN_UNUSED;
+
+/* Delete a card and its subscriptions. CE_NOT_FOUND if no such card. */
+int sms_card_delete(struct sms_store *s, uint64_t serial, const char *who) WARN_UNUSED;
+
+/* Filtered listing (REST API): like sms_card_list, keeping only cards whose
+ * decimal serial starts with serial_prefix (digits, "" = any), whose
+ * subscriber's name is exactly name ("" = any) and whose state is state
+ * (-1 = any). */
+struct sms_card_filter {
+	char serial_prefix[20];
+	char name[SMS_NAME_MAX + 1];
+	int state;
+};
+int sms_card_find(struct sms_store *s, const struct sms_card_filter *f, uint64_t after, size_t max,
+		  int (*fn)(void *ctx, const struct sms_card *c), void *ctx, size_t *count) WARN_UNUSED;
+
+/* Subscribers (a subscriber may hold several cards). sms_subscriber_add:
+ * *id gets the new id. sms_subscriber_update: NULL keeps a field.
+ * sms_subscriber_list: ids > after, ascending, at most max (<= 10000),
+ * only those named exactly name unless name is NULL or "".
+ * sms_card_set_subscriber: attach a card to subscriber id (0 detaches). */
+struct sms_subscriber {
+	int64_t id;
+	char name[SMS_NAME_MAX + 1];
+	char info[SMS_INFO_MAX + 1];
+};
+int sms_subscriber_add(struct sms_store *s, const char *name, const char *info, const char *who,
+		       int64_t *id) WARN_UNUSED;
+int sms_subscriber_get(struct sms_store *s, int64_t id, struct sms_subscriber *out) WARN_UNUSED;
+int sms_subscriber_update(struct sms_store *s, int64_t id, const char *name, const char *info,
+			  const char *who) WARN_UNUSED;
+int sms_subscriber_list(struct sms_store *s, const char *name, int64_t after, size_t max,
+			int (*fn)(void *ctx, const struct sms_subscriber *u), void *ctx, size_t *count) WARN_UNUSED;
+int sms_card_set_subscriber(struct sms_store *s, uint64_t serial, int64_t id, const char *who) WARN_UNUSED;
+
+/* Several operations as one transaction (CSV import, bulk API calls):
+ * between sms_tx_begin and sms_tx_end every store function joins this
+ * transaction instead of committing its own. sms_tx_end commits when r is
+ * 0, else rolls back; it returns r, or the commit's error. CE_STATE if a
+ * transaction is already open. */
+int sms_tx_begin(struct sms_store *s) WARN_UNUSED;
+int sms_tx_end(struct sms_store *s, int r) WARN_UNUSED;
+
+/* Valid UTF-8 (no overlongs, surrogates, > U+10FFFF) without control
+ * bytes: what names and info may hold. */
+bool sms_text_valid(const char *t);
+
+/* Packages and channels. */
+int sms_package_add(struct sms_store *s, uint32_t id, const char *name, const char *who) WARN_UNUSED;
+int sms_package_get(struct sms_store *s, uint32_t id, struct sms_package *out) WARN_UNUSED;
+int sms_package_count(struct sms_store *s, size_t *count) WARN_UNUSED;
+int sms_channel_set(struct sms_store *s, uint16_t service_id, const char *name, uint32_t access_criteria,
+		    const char *who) WARN_UNUSED;
+int sms_channel_get(struct sms_store *s, uint16_t service_id, uint32_t *access_criteria) WARN_UNUSED;
+int sms_channel_delete(struct sms_store *s, uint16_t service_id, const char *who) WARN_UNUSED;
+/* Packages with id > after (-1: all), channels with service id > after,
+ * ascending, at most max (<= 70000). */
+struct sms_channel {
+	uint16_t service_id;
+	char name[SMS_NAME_MAX + 1];
+	uint32_t access_criteria;
+};
+int sms_package_list(struct sms_store *s, int64_t after, size_t max,
+		     int (*fn)(void *ctx, const struct sms_package *p), void *ctx, size_t *count) WARN_UNUSED;
+int sms_channel_list(struct sms_store *s, int64_t after, size_t max,
+		     int (*fn)(void *ctx, const struct sms_channel *c), void *ctx, size_t *count) WARN_UNUSED;
+
+/* Subscriptions: add or replace one (card, package) period; remove one. */
+int sms_subscribe(struct sms_store *s, const struct sms_subscription *sub, const char *who) WARN_UNUSED;
+int sms_unsubscribe(struct sms_store *s, uint64_t serial, uint32_t package, const char *who) WARN_UNUSED;
+/* A card's subscriptions, by package; *n set (at most max written). */
+int sms_subscription_list(struct sms_store *s, uint64_t serial, struct sms_subscription *out, size_t max,
+			  size_t *n) WARN_UNUSED;
+
+/* Users and API keys. sms_user_add: *id gets the new user's id.
+ * sms_apikey_create: a fresh random key (64 hex digits) is written to
+ * key_hex (65 bytes); only its SHA-256 is stored. sms_apikey_check: the
+ * key's scopes and user name, CE_NOT_FOUND for an unknown or revoked key
+ * (the stored hash is compared in constant time). */
+int sms_user_add(struct sms_store *s, const char *name, const char *who, int64_t *id) WARN_UNUSED;
+int sms_apikey_create(struct sms_store *s, const char *user, unsigned scopes, const char *who,
+		      char key_hex[65]) WARN_UNUSED;
+int sms_apikey_check(struct sms_store *s, const char *key, unsigned *scopes,
+		     char user[SMS_NAME_MAX + 1]) WARN_UNUSED;
+
+/* Audit log, newest first, at most max entries. */
+struct sms_audit {
+	int64_t id;
+	int64_t at_ms;
+	char who[SMS_WHO_MAX + 1];
+	char what[512];
+};
+int sms_audit_list(struct sms_store *s, size_t max, int (*fn)(void *ctx, const struct sms_audit *a),
+		   void *ctx) WARN_UNUSED;
+
+#endif

@@ -1,0 +1,58 @@
+/*
+ * store_int.h - what the SMS store's backends implement (internal to
+ * src/sms/). store.c holds the data model's logic and SQL, written once in
+ * the SQL both SQLite and PostgreSQL accept, with `?` placeholders; each
+ * backend binds parameters to prepared statements (never splices them) and
+ * hands rows back as text, NULL for SQL NULL.
+ */
+#ifndef CASTELLAN_SMS_STORE_INT_H
+#define CASTELLAN_SMS_STORE_INT_H
+
+#include <stdint.h>
+#include "sms/store.h"
+
+enum db_type { DB_NULL = 0, DB_INT, DB_TEXT };
+
+struct db_val {
+	enum db_type type;
+	int64_t i;     /* DB_INT */
+	const char *s; /* DB_TEXT (NUL-terminated, not owned) */
+};
+
+#define DBI(v) ((struct db_val){ .type = DB_INT, .i = (int64_t)(v) })
+#define DBT(v) ((struct db_val){ .type = DB_TEXT, .s = (v) })
+
+/* One row: ncols text values (NULL for SQL NULL). Non-zero stops the query
+ * and is returned by exec. */
+typedef int (*db_row_fn)(void *ctx, int ncols, const char *const *cols);
+
+#define DB_MAX_PARAMS 16
+
+struct db_ops {
+	const char *name;
+	/* Run one statement. sql must be a string literal: backends cache the
+	 * prepared statement by its address. *changes (may be NULL) gets the
+	 * number of rows changed. */
+	int (*exec)(struct sms_store *s, const char *sql, const struct db_val *p, int np,
+		    db_row_fn fn, void *ctx, int64_t *changes);
+	/* Several statements without parameters (schema migrations only). */
+	int (*script)(struct sms_store *s, const char *sql);
+	int (*begin)(struct sms_store *s);
+	int (*commit)(struct sms_store *s);
+	int (*rollback)(struct sms_store *s);
+	void (*close)(struct sms_store *s);
+};
+
+struct sms_store {
+	const struct db_ops *ops;
+	void *conn;     /* sqlite3 * or PGconn * */
+	void *cache;    /* the backend's prepared statements */
+	bool in_tx;
+	bool outer_tx;  /* sms_tx_begin: operations join it */
+};
+
+/* Backends: open the connection and fill s->ops / s->conn. */
+int db_sqlite_open(struct sms_store *s, const char *path) WARN_UNUSED;
+int db_pg_open(struct sms_store *s, const char *conninfo) WARN_UNUSED;
+
+#endif

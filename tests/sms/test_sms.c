@@ -1,0 +1,818 @@
+/*
+ * test_sms.c - the SMS store and the free CAS's GET API.
+ *
+ * The same store and HTTP tests run twice: against SQLite (a fresh file per
+ * test) and against a real PostgreSQL server that this binary starts
+ * (initdb into a temp dir, pg_ctl on a unix socket there; as user postgres
+ * when run as root), or the one named by CASTELLAN_PG_URI. Without
+ * PostgreSQL binaries the PostgreSQL tests are skipped with a message.
+ * HTTP tests speak raw HTTP/1.0 over a real socket to the evhttp server.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <poll.h>
+#include <pwd.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <event2/event.h>
+#include <libpq-fe.h>
+#include <sqlite3.h>
+#include "testutil.h"
+#include "sms/store.h"
+#include "sms/getapi.h"
+#include "sms/http.h"
+
+/* ---- backends ---------------------------------------------------------- */
+
+struct backend {
+	const char *name;
+	char uri[1024];
+	bool available;
+	const char *why; /* when not available */
+};
+
+static struct backend sqlite_be = { .name = "sqlite" };
+static struct backend pg_be = { .name = "postgresql" };
+static char pg_dir[256];
+static char sqlite_dir[256];
+static int sqlite_seq;
+
+static int run(const char *cmd)
+{
+	int rc = system(cmd);
+
+	return rc == 0 ? 0 : -1;
+}
+
+/* Highest /usr/lib/postgresql/N/bin holding initdb, or NULL. */
+static const char *pg_bindir(void)
+{
+	static char best[320];
+	int best_v = -1;
+	DIR *d = opendir("/usr/lib/postgresql");
+	struct dirent *e;
+
+	if (getenv("CASTELLAN_PG_BINDIR"))
+		return getenv("CASTELLAN_PG_BINDIR");
+	if (!d)
+		return NULL;
+	while ((e = readdir(d)) != NULL) {
+		char p[512];
+		int v = (int)strtol(e->d_name, NULL, 10);
+
+		snprintf(p, sizeof(p), "/usr/lib/postgresql/%s/bin/initdb", e->d_name);
+		if (v > best_v && access(p, X_OK) == 0) {
+			best_v = v;
+			snprintf(best, sizeof(best), "/usr/lib/postgresql/%s/bin", e->d_name);
+		}
+	}
+	closedir(d);
+	return best_v >= 0 ? best : NULL;
+}
+
+static void pg_start(void)
+{
+	const char *bin = pg_bindir();
+	const char *as = "";
+	char cmd[2048];
+
+	if (getenv("CASTELLAN_PG_URI")) {
+		snprintf(pg_be.uri, sizeof(pg_be.uri), "%s", getenv("CASTELLAN_PG_URI"));
+		pg_be.available = true;
+		return;
+	}
+	if (!bin) {
+		pg_be.why = "PostgreSQL server binaries not found (apt-get install postgresql, "
+			    "or set CASTELLAN_PG_URI)";
+		return;
+	}
+	snprintf(pg_dir, sizeof(pg_dir), "/tmp/castellan-pg-XXXXXX");
+	if (!mkdtemp(pg_dir)) {
+		pg_be.why = "mkdtemp failed";
+		return;
+	}
+	if (geteuid() == 0) {
+		struct passwd *pw = getpwnam("postgres");
+
+		if (!pw || chown(pg_dir, pw->pw_uid, pw->pw_gid) != 0) {
+			pg_be.why = "running as root without a postgres user";
+			return;
+		}
+		as = "runuser -u postgres -- ";
+	}
+	snprintf(cmd, sizeof(cmd), "%s%s/initdb -D %s/data -A trust -U castellan -E UTF8 --no-sync >%s/initdb.log 2>&1",
+		 as, bin, pg_dir, pg_dir);
+	if (run(cmd) != 0) {
+		pg_be.why = "initdb failed (see /tmp/castellan-pg-*/initdb.log)";
+		return;
+	}
+	snprintf(cmd, sizeof(cmd), "%s%s/pg_ctl -D %s/data -l %s/server.log -w -t 60 "
+		 "-o \"-p 5433 -k %s -c listen_addresses='' -c fsync=off\" start >/dev/null 2>&1",
+		 as, bin, pg_dir, pg_dir, pg_dir);
+	if (run(cmd) != 0) {
+		pg_be.why = "pg_ctl start failed (see /tmp/castellan-pg-*/server.log)";
+		return;
+	}
+	snprintf(pg_be.uri, sizeof(pg_be.uri), "postgres:host=%s port=5433 dbname=postgres user=castellan", pg_dir);
+	pg_be.available = true;
+}
+
+static void pg_stop(void)
+{
+	const char *bin = pg_bindir();
+	char cmd[1024];
+
+	if (!pg_dir[0] || !bin)
+		return;
+	snprintf(cmd, sizeof(cmd), "%s%s/pg_ctl -D %s/data -m immediate -w stop >/dev/null 2>&1",
+		 geteuid() == 0 ? "runuser -u postgres -- " : "", bin, pg_dir);
+	(void)run(cmd);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", pg_dir);
+	(void)run(cmd);
+}
+
+/* A fresh, empty database for one test; returns its URI. */
+static const char *fresh_db(struct backend *be)
+{
+	static char uri[1100];
+
+	if (!be->available)
+		skip();
+	if (be == &sqlite_be) {
+		snprintf(uri, sizeof(uri), "%s/t%d.db", sqlite_dir, ++sqlite_seq);
+		return uri;
+	}
+	{
+		PGconn *c = PQconnectdb(be->uri + strlen("postgres:"));
+		PGresult *res;
+
+		assert_int_equal(PQstatus(c), CONNECTION_OK);
+		res = PQexec(c, "SET client_min_messages = warning; DROP SCHEMA public CASCADE; CREATE SCHEMA public");
+		assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+		PQclear(res);
+		PQfinish(c);
+	}
+	return be->uri;
+}
+
+/* Run one SQL text directly (not through the store), for tests that need
+ * to set the database up in a way the API refuses. */
+static void raw_sql(struct backend *be, const char *uri, const char *sql)
+{
+	if (be == &sqlite_be) {
+		sqlite3 *db = NULL;
+
+		assert_int_equal(sqlite3_open(uri, &db), SQLITE_OK);
+		assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+		sqlite3_close(db);
+	} else {
+		PGconn *c = PQconnectdb(uri + strlen("postgres:"));
+		PGresult *res = PQexec(c, sql);
+
+		assert_true(PQresultStatus(res) == PGRES_COMMAND_OK);
+		PQclear(res);
+		PQfinish(c);
+	}
+}
+
+static struct sms_store *open_fresh(void **state, const char **uri_out)
+{
+	struct backend *be = *state;
+	const char *uri = fresh_db(be);
+	struct sms_store *s = NULL;
+
+	assert_int_equal(sms_store_open(uri, &s), 0);
+	assert_string_equal(sms_store_backend(s), be->name);
+	if (uri_out)
+		*uri_out = uri;
+	return s;
+}
+
+static void add_card(struct sms_store *s, uint64_t serial)
+{
+	struct sms_card c = { .serial = serial };
+
+	snprintf(c.chip_id, sizeof(c.chip_id), "chip-%llu", (unsigned long long)serial);
+	assert_int_equal(sms_card_add(s, &c, "test"), 0);
+}
+
+/* ---- store tests ------------------------------------------------------- */
+
+static void test_migrations(void **state)
+{
+	const char *uri;
+	struct sms_store *s = open_fresh(state, &uri);
+	size_t n = 0;
+	int v = 0;
+	struct sms_package p;
+
+	assert_int_equal(sms_store_schema_version(s, &v), 0);
+	assert_int_equal(v, SMS_SCHEMA_VERSION);
+	assert_int_equal(sms_package_count(s, &n), 0);
+	assert_int_equal(n, 32); /* the mask view needs packages 0..31 */
+	assert_int_equal(sms_package_get(s, 31, &p), 0);
+	assert_string_equal(p.name, "package 31");
+	add_card(s, 2100000000);
+	sms_store_close(s);
+
+	/* Reopening migrates nothing and keeps the data. */
+	assert_int_equal(sms_store_open(uri, &s), 0);
+	assert_int_equal(sms_store_schema_version(s, &v), 0);
+	assert_int_equal(v, SMS_SCHEMA_VERSION);
+	assert_int_equal(sms_package_count(s, &n), 0);
+	assert_int_equal(n, 32);
+	{
+		struct sms_card c;
+
+		assert_int_equal(sms_card_get(s, 2100000000, &c), 0);
+	}
+	sms_store_close(s);
+
+	/* A database from a newer build is refused, not touched. */
+	raw_sql(*state, uri, "INSERT INTO schema_version (version, applied_ms) VALUES (99, 0)");
+	assert_int_equal(sms_store_open(uri, &s), CE_UNSUPPORTED);
+	assert_null(s);
+}
+
+static int count_cb(void *ctx, const struct sms_card *c)
+{
+	uint64_t *last = ctx;
+
+	assert_true(c->serial > *last);
+	*last = c->serial;
+	return 0;
+}
+
+static void test_cards(void **state)
+{
+	struct sms_store *s = open_fresh(state, NULL);
+	struct sms_card c = { .serial = 2100000001, .pair = true, .start = 1700000000, .finish = 1800000000 };
+	struct sms_card got;
+	uint64_t last = 0;
+	size_t n = 0;
+
+	snprintf(c.chip_id, sizeof(c.chip_id), "A1B2C3");
+	snprintf(c.name, sizeof(c.name), "Ann O'Neil; DROP TABLE cards");
+	snprintf(c.info, sizeof(c.info), "Lisbon");
+	assert_int_equal(sms_card_add(s, &c, "test"), 0);
+	assert_int_equal(sms_card_add(s, &c, "test"), CE_EXISTS);
+	assert_int_equal(sms_card_get(s, 2100000001, &got), 0);
+	assert_int_equal(got.serial, 2100000001);
+	assert_string_equal(got.chip_id, "A1B2C3");
+	assert_string_equal(got.name, "Ann O'Neil; DROP TABLE cards");
+	assert_string_equal(got.info, "Lisbon");
+	assert_true(got.pair);
+	assert_int_equal(got.start, 1700000000);
+	assert_int_equal(got.finish, 1800000000);
+	assert_int_equal(got.state, SMS_CARD_ACTIVE);
+	assert_int_equal(got.access_criteria, 0);
+	assert_int_equal(sms_card_get(s, 2100000002, &got), CE_NOT_FOUND);
+	assert_int_equal(sms_card_get(s, 0, &got), CE_NOT_FOUND);
+	assert_int_equal(sms_card_get(s, UINT64_MAX, &got), CE_NOT_FOUND);
+
+	/* Bad values never reach the database. */
+	c.serial = 0;
+	assert_int_equal(sms_card_add(s, &c, "test"), CE_RANGE);
+	c.serial = (uint64_t)INT64_MAX + 1;
+	assert_int_equal(sms_card_add(s, &c, "test"), CE_RANGE);
+
+	assert_int_equal(sms_card_set_state(s, 2100000001, SMS_CARD_BLOCKED, "test"), 0);
+	assert_int_equal(sms_card_get(s, 2100000001, &got), 0);
+	assert_int_equal(got.state, SMS_CARD_BLOCKED);
+	assert_int_equal(sms_card_set_state(s, 2100000009, SMS_CARD_BLOCKED, "test"), CE_NOT_FOUND);
+	assert_int_equal(sms_card_set_state(s, 2100000001, (enum sms_card_state)7, "test"), CE_RANGE);
+
+	for (uint64_t i = 0; i < 25; i++)
+		add_card(s, 2100000100 + i);
+	/* Pages of 10: 10, 10, 6 (card ...001 first). */
+	assert_int_equal(sms_card_list(s, 0, 10, count_cb, &last, &n), 0);
+	assert_int_equal(n, 10);
+	assert_int_equal(sms_card_list(s, last, 10, count_cb, &last, &n), 0);
+	assert_int_equal(n, 10);
+	assert_int_equal(sms_card_list(s, last, 10, count_cb, &last, &n), 0);
+	assert_int_equal(n, 6);
+	assert_int_equal(last, 2100000124);
+	assert_int_equal(sms_card_list(s, 0, 0, NULL, NULL, &n), CE_RANGE);
+	sms_store_close(s);
+}
+
+static void test_subscriptions(void **state)
+{
+	struct sms_store *s = open_fresh(state, NULL);
+	struct sms_subscription sub = { 2100000000, 0, 1700000000, 1800000000 };
+	struct sms_subscription list[8];
+	struct sms_card c;
+	size_t n = 0;
+
+	add_card(s, 2100000000);
+	assert_int_equal(sms_subscribe(s, &sub, "test"), 0);
+	sub.package = 5;
+	assert_int_equal(sms_subscribe(s, &sub, "test"), 0);
+	/* Packages past 31 exist beside the mask. */
+	assert_int_equal(sms_package_add(s, 40, "sports extra", "test"), 0);
+	assert_int_equal(sms_package_add(s, 41, "sports extra", "test"), CE_EXISTS);
+	assert_int_equal(sms_package_add(s, 40, "other", "test"), CE_EXISTS);
+	assert_int_equal(sms_package_add(s, 65536, "too big", "test"), CE_RANGE);
+	sub.package = 40;
+	assert_int_equal(sms_subscribe(s, &sub, "test"), 0);
+	assert_int_equal(sms_card_get(s, 2100000000, &c), 0);
+	assert_int_equal(c.access_criteria, 0x21);
+
+	/* Re-subscribing replaces the period. */
+	sub.package = 5;
+	sub.finish = 1900000000;
+	assert_int_equal(sms_subscribe(s, &sub, "test"), 0);
+	assert_int_equal(sms_subscription_list(s, 2100000000, list, 8, &n), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(list[1].package, 5);
+	assert_int_equal(list[1].finish, 1900000000);
+
+	/* Unknown package or card: refused by the foreign keys. */
+	sub.package = 77;
+	assert_int_equal(sms_subscribe(s, &sub, "test"), CE_NOT_FOUND);
+	sub.package = 0;
+	sub.serial = 2199999999;
+	assert_int_equal(sms_subscribe(s, &sub, "test"), CE_NOT_FOUND);
+	sub.serial = 2100000000;
+	sub.finish = sub.start - 1;
+	assert_int_equal(sms_subscribe(s, &sub, "test"), CE_RANGE);
+
+	assert_int_equal(sms_unsubscribe(s, 2100000000, 0, "test"), 0);
+	assert_int_equal(sms_unsubscribe(s, 2100000000, 0, "test"), CE_NOT_FOUND);
+	assert_int_equal(sms_card_get(s, 2100000000, &c), 0);
+	assert_int_equal(c.access_criteria, 0x20);
+	sms_store_close(s);
+}
+
+struct audit_seen {
+	int n;
+	char first_who[SMS_WHO_MAX + 1];
+	char first_what[512];
+};
+
+static int audit_cb(void *ctx, const struct sms_audit *a)
+{
+	struct audit_seen *as = ctx;
+
+	if (as->n++ == 0) {
+		snprintf(as->first_who, sizeof(as->first_who), "%s", a->who);
+		snprintf(as->first_what, sizeof(as->first_what), "%s", a->what);
+	}
+	assert_true(a->at_ms > 1600000000000LL);
+	return 0;
+}
+
+static void test_card_change(void **state)
+{
+	struct sms_store *s = open_fresh(state, NULL);
+	struct sms_card_change ch = { 0 };
+	struct sms_subscription sub = { 2100000000, 40, 1, 2 };
+	struct sms_subscription list[40];
+	struct audit_seen as = { 0 };
+	struct sms_card c;
+	size_t n = 0;
+
+	add_card(s, 2100000000);
+	assert_int_equal(sms_package_add(s, 40, "p40", "test"), 0);
+	assert_int_equal(sms_subscribe(s, &sub, "test"), 0);
+	ch.has_name = ch.has_start = ch.has_finish = ch.has_ac = true;
+	snprintf(ch.name, sizeof(ch.name), "Vasya Pupkin");
+	ch.start = 1700000000;
+	ch.finish = 1800000000;
+	ch.access_criteria = 0x80000003;
+	assert_int_equal(sms_card_change(s, 2100000000, &ch, "alice", &c), 0);
+	assert_string_equal(c.name, "Vasya Pupkin");
+	assert_string_equal(c.info, "");
+	assert_int_equal(c.access_criteria, 0x80000003);
+	assert_int_equal(c.start, 1700000000);
+	assert_int_equal(sms_subscription_list(s, 2100000000, list, 40, &n), 0);
+	assert_int_equal(n, 4); /* 0, 1, 31 from the mask; 40 untouched */
+	assert_int_equal(list[2].package, 31);
+	assert_int_equal(list[2].finish, 1800000000);
+	assert_int_equal(list[3].package, 40);
+	assert_int_equal(list[3].finish, 2);
+
+	/* Narrow the mask, move the period: kept packages follow the dates. */
+	memset(&ch, 0, sizeof(ch));
+	ch.has_ac = ch.has_finish = ch.has_info = true;
+	ch.access_criteria = 0x2;
+	ch.finish = 1900000000;
+	snprintf(ch.info, sizeof(ch.info), "Moscow, Pupkin st");
+	assert_int_equal(sms_card_change(s, 2100000000, &ch, "alice", &c), 0);
+	assert_string_equal(c.name, "Vasya Pupkin");
+	assert_string_equal(c.info, "Moscow, Pupkin st");
+	assert_int_equal(c.access_criteria, 0x2);
+	assert_int_equal(sms_subscription_list(s, 2100000000, list, 40, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(list[0].package, 1);
+	assert_int_equal(list[0].start, 1700000000);
+	assert_int_equal(list[0].finish, 1900000000);
+
+	assert_int_equal(sms_card_change(s, 2100000099, &ch, "alice", &c), CE_NOT_FOUND);
+
+	/* Every change is in the audit log, newest first, with who. */
+	assert_int_equal(sms_audit_list(s, 100, audit_cb, &as), 0);
+	assert_int_equal(as.n, 5); /* card add, package add, subscribe, 2 changes */
+	assert_string_equal(as.first_who, "alice");
+	assert_non_null(strstr(as.first_what, "card 2100000000 set info"));
+	assert_non_null(strstr(as.first_what, "access_criteria=00000002"));
+	sms_store_close(s);
+}
+
+static void test_channels_keys(void **state)
+{
+	struct sms_store *s = open_fresh(state, NULL);
+	char key[65], user[SMS_NAME_MAX + 1];
+	unsigned scopes = 0;
+	uint32_t ac = 0;
+	int64_t uid = 0;
+
+	assert_int_equal(sms_channel_set(s, 101, "news", 0x1, "test"), 0);
+	assert_int_equal(sms_channel_set(s, 101, "news", 0x3, "test"), 0);
+	assert_int_equal(sms_channel_get(s, 101, &ac), 0);
+	assert_int_equal(ac, 0x3);
+	assert_int_equal(sms_channel_set(s, 102, "sports", 0xFFFFFFFF, "test"), 0);
+	assert_int_equal(sms_channel_get(s, 102, &ac), 0);
+	assert_int_equal(ac, 0xFFFFFFFF);
+	assert_int_equal(sms_channel_get(s, 103, &ac), CE_NOT_FOUND);
+
+	assert_int_equal(sms_user_add(s, "billing", "test", &uid), 0);
+	assert_true(uid > 0);
+	assert_int_equal(sms_user_add(s, "billing", "test", &uid), CE_EXISTS);
+	assert_int_equal(sms_apikey_create(s, "billing", SMS_SCOPE_READ | SMS_SCOPE_WRITE, "test", key), 0);
+	assert_int_equal(strlen(key), 64);
+	assert_int_equal(sms_apikey_check(s, key, &scopes, user), 0);
+	assert_int_equal(scopes, SMS_SCOPE_READ | SMS_SCOPE_WRITE);
+	assert_string_equal(user, "billing");
+	key[0] = key[0] == 'a' ? 'b' : 'a';
+	assert_int_equal(sms_apikey_check(s, key, &scopes, user), CE_NOT_FOUND);
+	assert_int_equal(scopes, 0);
+	assert_int_equal(sms_apikey_check(s, "", &scopes, user), CE_NOT_FOUND);
+	assert_int_equal(sms_apikey_create(s, "nobody", SMS_SCOPE_READ, "test", key), CE_NOT_FOUND);
+	assert_int_equal(sms_apikey_create(s, "billing", 0, "test", key), CE_RANGE);
+	sms_store_close(s);
+}
+
+/* ---- GET API over HTTP ------------------------------------------------- */
+
+struct srv {
+	struct event_base *base;
+	struct sms_store *store;
+	struct sms_http *http;
+	char key_rw[65], key_ro[65];
+};
+
+static void srv_start(void **state, struct srv *sv)
+{
+	struct sms_card c = { .serial = 2100000000, .start = 1700000000, .finish = 1800000000 };
+
+	memset(sv, 0, sizeof(*sv));
+	sv->store = open_fresh(state, NULL);
+	snprintf(c.name, sizeof(c.name), "Vasya Pupkin");
+	snprintf(c.info, sizeof(c.info), "Moscow/Pupkin st");
+	assert_int_equal(sms_card_add(sv->store, &c, "test"), 0);
+	assert_int_equal(sms_user_add(sv->store, "billing", "test", NULL), 0);
+	assert_int_equal(sms_apikey_create(sv->store, "billing", SMS_SCOPE_READ | SMS_SCOPE_WRITE, "test",
+					   sv->key_rw), 0);
+	assert_int_equal(sms_apikey_create(sv->store, "billing", SMS_SCOPE_READ, "test", sv->key_ro), 0);
+	sv->base = event_base_new();
+	assert_non_null(sv->base);
+	assert_int_equal(sms_http_new(sv->base, sv->store, "127.0.0.1:0", &sv->http), 0);
+	assert_true(sms_http_port(sv->http) != 0);
+}
+
+static void srv_stop(struct srv *sv)
+{
+	sms_http_free(sv->http);
+	event_base_free(sv->base);
+	sms_store_close(sv->store);
+}
+
+/* Send one raw request; run the server's loop until the answer is whole
+ * (HTTP/1.0: the server closes). Returns the status; body in body. */
+static int http_raw(struct srv *sv, const char *request, char *body, size_t cap)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(sms_http_port(sv->http)) };
+	char resp[32768];
+	size_t got = 0;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), status = -1;
+	const char *sep;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_true(fd >= 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(write(fd, request, strlen(request)), (ssize_t)strlen(request));
+	for (int i = 0; i < 20000; i++) { /* bounded: a hung server fails the test */
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		event_base_loop(sv->base, EVLOOP_NONBLOCK);
+		if (poll(&p, 1, 1) <= 0)
+			continue;
+		n = read(fd, resp + got, sizeof(resp) - 1 - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	resp[got] = '\0';
+	if (strncmp(resp, "HTTP/1.", 7) == 0)
+		status = (int)strtol(resp + 9, NULL, 10);
+	sep = strstr(resp, "\r\n\r\n");
+	snprintf(body, cap, "%s", sep ? sep + 4 : "");
+	return status;
+}
+
+static int api(struct srv *sv, const char *key, const char *rest, char *body, size_t cap)
+{
+	char req[12000];
+
+	snprintf(req, sizeof(req), "GET /api.php?api_key=%s%s HTTP/1.0\r\nHost: sms\r\n\r\n", key, rest);
+	return http_raw(sv, req, body, cap);
+}
+
+#define CARD0_JSON "{\"serial_no\":\"2100000000\",\"name\":\"Vasya Pupkin\",\"info\":\"Moscow\\/Pupkin st\"," \
+	"\"access_criteria\":\"00000000\",\"pair\":\"0\",\"start\":\"1700000000\",\"finish\":\"1800000000\"}"
+
+static void test_getapi_read(void **state)
+{
+	struct srv sv;
+	char body[8192];
+
+	srv_start(state, &sv);
+	assert_int_equal(api(&sv, sv.key_ro, "&serial_no=2100000000", body, sizeof(body)), 200);
+	assert_string_equal(body, CARD0_JSON);
+	/* Parameter order does not matter; '+' and %XX decode. */
+	{
+		char req[512];
+
+		snprintf(req, sizeof(req), "GET /api.php?serial%%5Fno=2100000000&api+key=%s HTTP/1.0\r\n\r\n",
+			 sv.key_ro);
+		assert_int_equal(http_raw(&sv, req, body, sizeof(body)), 200);
+		assert_string_equal(body, CARD0_JSON);
+	}
+	/* Other paths are not the API. */
+	assert_int_equal(http_raw(&sv, "GET /index.php HTTP/1.0\r\n\r\n", body, sizeof(body)), 404);
+	srv_stop(&sv);
+}
+
+struct bad_case {
+	const char *rest;      /* after api_key=<rw key> */
+	const char *word;
+};
+
+/* Every error word, and the free CAS's check order. */
+static const struct bad_case bad_cases[] = {
+	{ "&serial_no=2100000001", "SMARDCARD_NOT_FOUND" },
+	{ "&serial_no=", "SMARDCARD_NOT_FOUND" },
+	{ "", "SMARDCARD_NOT_FOUND" },
+	{ "&serial_no=2100000000x", "SMARDCARD_NOT_FOUND" },
+	{ "&serial_no=-2100000000", "SMARDCARD_NOT_FOUND" },
+	{ "&serial_no=99999999999999999999999", "SMARDCARD_NOT_FOUND" },
+	{ "&serial_no=2100000001&set[colour]=red", "SMARDCARD_NOT_FOUND" }, /* card before set[] */
+	{ "&serial_no=2100000000&set[colour]=red", "UNKNOWN_SET_PARAMETER" },
+	{ "&serial_no=2100000000&set[serial_no]=2100000005", "UNKNOWN_SET_PARAMETER" },
+	{ "&serial_no=2100000000&set[]=1", "UNKNOWN_SET_PARAMETER" },
+	{ "&serial_no=2100000000&set[access_criteria]=0000000G", "ACCESS_CRITERIA_ERROR" },
+	{ "&serial_no=2100000000&set[access_criteria]=000000001", "ACCESS_CRITERIA_ERROR" },
+	{ "&serial_no=2100000000&set[access_criteria]=1234567", "ACCESS_CRITERIA_ERROR" },
+	{ "&serial_no=2100000000&set[access_criteria]=", "ACCESS_CRITERIA_ERROR" },
+	{ "&serial_no=2100000000&set[access_criteria][x]=00000001", "ACCESS_CRITERIA_ERROR" },
+	{ "&serial_no=2100000000&set[pair]=2", "PAIR_ERROR" },
+	{ "&serial_no=2100000000&set[pair]=01", "PAIR_ERROR" },
+	{ "&serial_no=2100000000&set[pair]=", "PAIR_ERROR" },
+	{ "&serial_no=2100000000&set[start]=170000000", "START_ERROR" },
+	{ "&serial_no=2100000000&set[start]=17000000000", "START_ERROR" },
+	{ "&serial_no=2100000000&set[start]=1700000O00", "START_ERROR" },
+	{ "&serial_no=2100000000&set[finish]=-170000000", "FINISH_ERROR" },
+	{ "&serial_no=2100000000&set[finish]=now", "FINISH_ERROR" },
+	/* In query order: the first bad one answers. */
+	{ "&serial_no=2100000000&set[pair]=1&set[finish]=x&set[start]=y", "FINISH_ERROR" },
+	{ "&serial_no=2100000000&set[start]=y&set[finish]=x", "START_ERROR" },
+	{ "&serial_no=2100000000&set[name]=%01", "NAME_ERROR" },
+	{ "&serial_no=2100000000&set[name]=%C3%28", "NAME_ERROR" },
+	{ "&serial_no=2100000000&set[info]=%ED%A0%80", "INFO_ERROR" },
+	{ "&serial_no=2100000000&set[name]=ok&set[pair]=7", "PAIR_ERROR" },
+};
+
+static void test_getapi_errors(void **state)
+{
+	struct srv sv;
+	char body[8192];
+	char rest[4200];
+
+	srv_start(state, &sv);
+	for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+		int st = api(&sv, sv.key_rw, bad_cases[i].rest, body, sizeof(body));
+
+		if (st != 400 || strcmp(body, bad_cases[i].word) != 0)
+			fail_msg("case %zu (%s): got %d '%s', want 400 '%s'", i, bad_cases[i].rest, st, body,
+				 bad_cases[i].word);
+	}
+	/* Keys: wrong, missing, empty, read-only key asking to write. */
+	assert_int_equal(api(&sv, "0123", "&serial_no=2100000000", body, sizeof(body)), 400);
+	assert_string_equal(body, "NOT_VALID_API_KEY");
+	assert_int_equal(http_raw(&sv, "GET /api.php?serial_no=2100000000 HTTP/1.0\r\n\r\n", body, sizeof(body)), 400);
+	assert_string_equal(body, "NOT_VALID_API_KEY");
+	assert_int_equal(api(&sv, "", "&serial_no=2100000001", body, sizeof(body)), 400);
+	assert_string_equal(body, "NOT_VALID_API_KEY"); /* the key before the card */
+	assert_int_equal(api(&sv, sv.key_ro, "&serial_no=2100000000&set[pair]=1", body, sizeof(body)), 400);
+	assert_string_equal(body, "NOT_VALID_API_KEY");
+	/* Too long values, too many parameters. */
+	memset(rest, 'a', sizeof(rest));
+	memcpy(rest, "&serial_no=2100000000&set[name]=", 32);
+	rest[32 + SMS_NAME_MAX + 1] = '\0';
+	assert_int_equal(api(&sv, sv.key_rw, rest, body, sizeof(body)), 400);
+	assert_string_equal(body, "NAME_ERROR");
+	memcpy(rest, "&serial_no=2100000000&set[info]=", 32);
+	memset(rest + 32, 'b', SMS_INFO_MAX + 1);
+	rest[32 + SMS_INFO_MAX + 1] = '\0';
+	assert_int_equal(api(&sv, sv.key_rw, rest, body, sizeof(body)), 400);
+	assert_string_equal(body, "INFO_ERROR");
+	rest[0] = '\0';
+	for (int i = 0; i < GETAPI_PARAMS_MAX; i++)
+		strncat(rest, "&x=1", sizeof(rest) - strlen(rest) - 1);
+	assert_int_equal(api(&sv, sv.key_rw, rest, body, sizeof(body)), 400);
+	assert_string_equal(body, "BAD_REQUEST");
+
+	/* None of these changed the card. */
+	assert_int_equal(api(&sv, sv.key_ro, "&serial_no=2100000000", body, sizeof(body)), 200);
+	assert_string_equal(body, CARD0_JSON);
+	{
+		struct sms_http_stats st;
+
+		sms_http_get_stats(sv.http, &st);
+		assert_int_equal(st.words[GETAPI_NOT_VALID_API_KEY], 4);
+		assert_int_equal(st.words[GETAPI_PAIR_ERROR], 4);
+		assert_int_equal(st.internal_errors, 0);
+	}
+	srv_stop(&sv);
+}
+
+static void test_getapi_set(void **state)
+{
+	struct srv sv;
+	char body[8192];
+	struct sms_card c;
+
+	srv_start(state, &sv);
+	/* The example from the free CAS's api.php, with valid dates. */
+	assert_int_equal(api(&sv, sv.key_rw, "&serial_no=2100000000&set[name]=Vasya%20Pupkin&set[info]=Moscow%20Pupkin%20st"
+			     "&set[start]=1712345678&set[finish]=1812345678&set[access_criteria]=0000000f&set[pair]=1",
+			     body, sizeof(body)), 200);
+	assert_string_equal(body, "{\"serial_no\":\"2100000000\",\"name\":\"Vasya Pupkin\",\"info\":\"Moscow Pupkin st\","
+			    "\"access_criteria\":\"0000000F\",\"pair\":\"1\",\"start\":\"1712345678\",\"finish\":\"1812345678\"}");
+	/* The store agrees, and packages 0..3 are real subscriptions. */
+	assert_int_equal(sms_card_get(sv.store, 2100000000, &c), 0);
+	assert_int_equal(c.access_criteria, 0xF);
+	{
+		struct sms_subscription list[8];
+		size_t n = 0;
+
+		assert_int_equal(sms_subscription_list(sv.store, 2100000000, list, 8, &n), 0);
+		assert_int_equal(n, 4);
+		assert_int_equal(list[3].package, 3);
+		assert_int_equal(list[3].finish, 1812345678);
+	}
+	/* Unicode and quotes come back escaped like PHP's json_encode. */
+	assert_int_equal(api(&sv, sv.key_rw, "&serial_no=2100000000&set[name]=Jos%C3%A9+%22J%22+%F0%9F%93%BA"
+			     "&set[access_criteria]=FFFFFFFF&set[pair]=0", body, sizeof(body)), 200);
+	assert_non_null(strstr(body, "\"name\":\"Jos\\u00e9 \\\"J\\\" \\ud83d\\udcfa\""));
+	assert_non_null(strstr(body, "\"access_criteria\":\"FFFFFFFF\",\"pair\":\"0\""));
+	/* Repeated key: the last value wins (PHP). */
+	assert_int_equal(api(&sv, sv.key_rw, "&serial_no=2100000000&set[pair]=1&set[pair]=0&set[access_criteria]=00000000",
+			     body, sizeof(body)), 200);
+	assert_non_null(strstr(body, "\"access_criteria\":\"00000000\",\"pair\":\"0\""));
+	/* Unknown top-level parameters are ignored, like PHP. */
+	assert_int_equal(api(&sv, sv.key_ro, "&serial_no=2100000000&foo=bar&set=scalar", body, sizeof(body)), 200);
+	{
+		struct audit_seen as = { 0 };
+
+		assert_int_equal(sms_audit_list(sv.store, 1, audit_cb, &as), 0);
+		assert_string_equal(as.first_who, "getapi:billing");
+	}
+	srv_stop(&sv);
+}
+
+/* ---- pure parser table (no database) ----------------------------------- */
+
+static void test_getapi_parse(void **state)
+{
+	struct getapi_req *r = malloc(sizeof(*r));
+	struct sms_card_change ch;
+	char big[GETAPI_QUERY_MAX + 2];
+
+	(void)state;
+	assert_int_equal(getapi_parse("api_key=a%2&serial_no=1&set[name]=x%zz%41", 41, r), 0);
+	assert_string_equal(r->api_key, "a%2"); /* bad escape stays literal */
+	assert_string_equal(r->serial_no, "1");
+	assert_int_equal(r->nset, 1);
+	assert_string_equal(r->set[0].value, "x%zzA");
+	assert_int_equal(getapi_validate(r, &ch), GETAPI_OK);
+	assert_true(ch.has_name);
+	assert_int_equal(getapi_parse("&&&=&api_key&set[x=1&set[a]]=2", 30, r), 0);
+	assert_true(r->has_key);
+	assert_string_equal(r->api_key, "");
+	assert_int_equal(r->nset, 1);
+	assert_string_equal(r->set[0].name, "a");
+	/* Not NUL-terminated input is read only up to len. */
+	assert_int_equal(getapi_parse("serial_no=12345", 12, r), 0);
+	assert_string_equal(r->serial_no, "12");
+	memset(big, 'a', sizeof(big));
+	big[1] = '=';
+	assert_int_equal(getapi_parse(big, GETAPI_QUERY_MAX + 1, r), CE_LIMIT);
+	assert_int_equal(getapi_parse(big, GETAPI_QUERY_MAX, r), 0);
+	/* A name too long for any known parameter refuses the request. */
+	big[1] = 'a';
+	assert_int_equal(getapi_parse(big, 400, r), CE_LIMIT);
+	free(r);
+}
+
+/* ---- the CLI ----------------------------------------------------------- */
+
+/* Run `castellan sms --db DB ARGS`; stdout into out; returns the exit code. */
+static int cli(const char *db, const char *args, char *out, size_t cap)
+{
+	const char *bin = getenv("CASTELLAN_BIN");
+	char cmd[2048];
+	size_t got = 0;
+	FILE *f;
+	int rc;
+
+	if (!bin)
+		skip();
+	snprintf(cmd, sizeof(cmd), "%s sms --db %s %s 2>/dev/null", bin, db, args);
+	f = popen(cmd, "r");
+	assert_non_null(f);
+	got = fread(out, 1, cap - 1, f);
+	out[got] = '\0';
+	rc = pclose(f);
+	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static void test_cli(void **state)
+{
+	char db[300], out[4096];
+
+	(void)state;
+	snprintf(db, sizeof(db), "%s/cli.db", sqlite_dir);
+	assert_int_equal(cli(db, "--help", out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "usage: castellan sms"));
+	assert_int_equal(cli(db, "init --admin ops", out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "schema version 1"));
+	assert_non_null(strstr(out, "api key for ops"));
+	assert_int_equal(cli(db, "card add 2100000000 --chip C1 --name Ann", out, sizeof(out)), 0);
+	assert_int_equal(cli(db, "card add 2100000000", out, sizeof(out)), 1); /* exists */
+	assert_int_equal(cli(db, "card add 21000x", out, sizeof(out)), 1);
+	assert_int_equal(cli(db, "package add 40 sports", out, sizeof(out)), 0);
+	assert_int_equal(cli(db, "subscribe 2100000000 --packages 0,3,40 --start 1700000000 --finish 1800000000",
+			     out, sizeof(out)), 0);
+	assert_int_equal(cli(db, "subscribe 2100000000 --packages 99 --start 1 --finish 2", out, sizeof(out)), 1);
+	assert_int_equal(cli(db, "card list", out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "2100000000\tC1\tactive\tpair=0\tac=00000009"));
+	assert_int_equal(cli(db, "frobnicate", out, sizeof(out)), 2);
+}
+
+/* ---- main -------------------------------------------------------------- */
+
+#define STORE_TESTS \
+	cmocka_unit_test(test_migrations), \
+	cmocka_unit_test(test_cards), \
+	cmocka_unit_test(test_subscriptions), \
+	cmocka_unit_test(test_card_change), \
+	cmocka_unit_test(test_channels_keys), \
+	cmocka_unit_test(test_getapi_read), \
+	cmocka_unit_test(test_getapi_errors), \
+	cmocka_unit_test(test_getapi_set)
+
+static int group_sqlite(void **state) { *state = &sqlite_be; return 0; }
+static int group_pg(void **state) { *state = &pg_be; return 0; }
+
+int main(void)
+{
+	const struct CMUnitTest pure[] = { cmocka_unit_test(test_getapi_parse), cmocka_unit_test(test_cli) };
+	const struct CMUnitTest store_tests[] = { STORE_TESTS };
+	char cmd[300];
+	int fails = 0;
+
+	snprintf(sqlite_dir, sizeof(sqlite_dir), "/tmp/castellan-sms-XXXXXX");
+	if (!mkdtemp(sqlite_dir))
+		return 1;
+	sqlite_be.available = true;
+	fails += cmocka_run_group_tests_name("getapi parser", pure, NULL, NULL);
+	fails += _cmocka_run_group_tests("store on sqlite", store_tests, sizeof(store_tests) / sizeof(store_tests[0]),
+					 group_sqlite, NULL);
+	pg_start();
+	if (!pg_be.available)
+		printf("SKIP: PostgreSQL tests: %s\n", pg_be.why);
+	fails += _cmocka_run_group_tests("store on postgresql", store_tests,
+					 sizeof(store_tests) / sizeof(store_tests[0]), group_pg, NULL);
+	pg_stop();
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", sqlite_dir);
+	(void)run(cmd);
+	return fails;
+}
