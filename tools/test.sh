@@ -62,12 +62,12 @@ if command -v clang >/dev/null; then
 	if ninja -C build-fuzz >/dev/null; then
 		mkdir -p fuzz/artifacts
 		for t in build-fuzz/fuzz/fuzz_*; do
-			[ -x "$t" ] || continue
+			[ -f "$t" ] && [ -x "$t" ] || continue
 			name=$(basename "$t"); name=${name#fuzz_}
 			corpus="fuzz/corpus/$name"
 			work=$(mktemp -d)
 			[ -d "$corpus" ] && cp -r "$corpus/." "$work/" 2>/dev/null
-			if "$t" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
+			if "$t" -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
 				-artifact_prefix=fuzz/artifacts/ "$work" >"build-fuzz/$name.log" 2>&1; then
 				echo "fuzz $name: ok ($(grep -oE 'stat::number_of_executed_units: [0-9]+' "build-fuzz/$name.log" | awk '{print $2}') runs)"
 				passed=$((passed + 1))

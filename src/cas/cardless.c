@@ -19,14 +19,26 @@
  * Checks 1-8 are conveniences that give a box a reason: the security rests
  * on 8-9 (no key, no CW), as tests/cas "patched client" shows.
  *
+ * Card mode (cardless_client_new_card): the entitlement and keys come from
+ * EMMs (emm.h) opened with the card's K_card. Before step 1: blocked card,
+ * or paired to another STB id -> CE_BLOCKED; no entitlement EMM yet ->
+ * CE_NOT_ENTITLED. EMM processing: parse (other card or CA system:
+ * CE_NOT_FOUND) -> emm_open (CE_MAC) -> sequence number (CE_REPLAY) ->
+ * apply to a copy of the state -> write the state file if any (atomic,
+ * 0600; on failure nothing changes) -> commit. A refused EMM changes nothing.
+ *
  * Normative references: docs/client-api.md, docs/ecm-format.md.
  */
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/crypto.h>
+#include "cas/card.h"
 #include "cas/client.h"
 #include "cas/ecm.h"
+#include "cas/emm.h"
 #include "cas/entitlement.h"
+#include "lib/log.h"
+#include "lib/util.h"
 
 #define CL_REPLAY_SLOTS 64
 #define CL_LAST_SLOTS 8
@@ -49,6 +61,12 @@ struct cl_last {
 
 struct cardless {
 	struct entitlement ent; /* holds package keys: wiped on destroy */
+	/* Card mode: ent is st.ent's copy, kept in step by cl_emm. */
+	bool card_mode;
+	struct card_identity card;   /* K_card: wiped on destroy */
+	struct emm_card_state st;
+	char *state_path;            /* NULL: state in memory only */
+	uint16_t last_service;       /* for the anti-sharing counter */
 	struct cl_replay replay[CL_REPLAY_SLOTS];
 	size_t replay_next;     /* round-robin eviction */
 	struct cl_last last[CL_LAST_SLOTS];
@@ -120,6 +138,12 @@ static int cl_ecm(void *self, const struct cas_host *host, uint16_t service_id, 
 		return CE_ARG;
 	if (!host->load_cw)
 		return CE_UNSUPPORTED; /* key-ladder hosts: not yet */
+	if (cl->card_mode) {
+		if (cl->st.blocked || (cl->st.paired_stb_id && cl->st.paired_stb_id != cl->card.stb_id))
+			return CE_BLOCKED;
+		if (!cl->st.has_ent)
+			return CE_NOT_ENTITLED;
+	}
 	now_ms = host->now_ms(host->ctx);
 	if (now_ms / 1000u < e->start_s || now_ms / 1000u > e->finish_s)
 		return CE_EXPIRED;
@@ -159,18 +183,79 @@ static int cl_ecm(void *self, const struct cas_host *host, uint16_t service_id, 
 			goto out;
 	}
 	remember(cl, service_id, &v, sec, len);
+	if (cl->card_mode && service_id != cl->last_service) {
+		cl->last_service = service_id;
+		if (cl->st.zap_count < UINT32_MAX)
+			cl->st.zap_count++;
+	}
 	r = 0;
 out:
 	ecm_cws_wipe(&cws);
 	return r;
 }
 
+static int save_state(const struct cardless *cl, const struct emm_card_state *st)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	if (!cl->state_path)
+		return 0;
+	if ((r = emm_state_encode(st, cl->card.serial, cl->card.key, &buf, &len)) != 0)
+		return r;
+	r = file_write_atomic(cl->state_path, buf, len, 0600);
+	secret_free(buf, len);
+	return r;
+}
+
 static int cl_emm(void *self, const uint8_t *sec, size_t len)
 {
-	(void)self;
-	(void)sec;
-	(void)len;
-	return CE_UNSUPPORTED;
+	struct cardless *cl = self;
+	struct emm_card_state *next = NULL;
+	struct emm_content *c = NULL;
+	struct emm_view v;
+	int r;
+
+	if (!cl->card_mode)
+		return CE_UNSUPPORTED;
+	if (!sec)
+		return CE_ARG;
+	if ((r = emm_parse(sec, len, cl->card.serial, &v)) != 0)
+		return r;
+	if (v.ca_system_id != cl->card.ca_system_id)
+		return CE_NOT_FOUND;
+	c = malloc(sizeof(*c));
+	next = malloc(sizeof(*next));
+	if (!c || !next) {
+		r = CE_NOMEM;
+		goto out;
+	}
+	if ((r = emm_open(&v, cl->card.key, c)) != 0)
+		goto out;
+	memcpy(next, &cl->st, sizeof(*next));
+	if ((r = emm_state_apply(next, &v, c)) != 0)
+		goto out;
+	if ((r = save_state(cl, next)) != 0) {
+		LOG_WARN("cardless", "card %llu: cannot write state %s: %s (EMM seq %u not applied)",
+			(unsigned long long)cl->card.serial, cl->state_path, err_str(r), v.seq);
+		goto out;
+	}
+	memcpy(&cl->st, next, sizeof(cl->st));
+	memcpy(&cl->ent, &cl->st.ent, sizeof(cl->ent));
+	/* the entitlement may have changed: forget the identical-ECM shortcut */
+	memset(cl->last, 0, sizeof(cl->last));
+	r = 0;
+out:
+	if (next) {
+		emm_state_wipe(next);
+		free(next);
+	}
+	if (c) {
+		emm_content_wipe(c);
+		free(c);
+	}
+	return r;
 }
 
 static void cl_destroy(void *self)
@@ -179,6 +264,7 @@ static void cl_destroy(void *self)
 
 	if (!cl)
 		return;
+	free(cl->state_path);
 	OPENSSL_cleanse(cl, sizeof(*cl));
 	free(cl);
 }
@@ -222,6 +308,62 @@ int cardless_client_new(const char *entitlement_path, struct cas_client *out)
 	entitlement_wipe(e);
 	free(e);
 	return r;
+}
+
+int cardless_client_new_card(const char *card_path, const char *state_path, struct cas_client *out)
+{
+	struct cardless *cl;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if (!card_path)
+		return CE_ARG;
+	cl = calloc(1, sizeof(*cl));
+	if (!cl)
+		return CE_NOMEM;
+	cl->card_mode = true;
+	if ((r = card_load(card_path, &cl->card)) != 0)
+		goto fail;
+	if (state_path) {
+		cl->state_path = strdup(state_path);
+		if (!cl->state_path) {
+			r = CE_NOMEM;
+			goto fail;
+		}
+		r = file_read_all(state_path, 64 * 1024, &buf, &len);
+		if (r == 0) {
+			r = emm_state_decode(buf, len, cl->card.serial, cl->card.key, &cl->st);
+			secret_free(buf, len);
+			if (r != 0)
+				goto fail; /* altered or another card's: refuse rather than reset seq */
+		} else if (r != CE_NOT_FOUND) {
+			goto fail;
+		}
+	}
+	cl->st.ent.card_serial = cl->card.serial;
+	cl->st.ent.ca_system_id = cl->card.ca_system_id;
+	memcpy(&cl->ent, &cl->st.ent, sizeof(cl->ent));
+	out->ops = &cardless_ops;
+	out->self = cl;
+	return 0;
+fail:
+	cl_destroy(cl);
+	return r;
+}
+
+int cardless_client_state(const struct cas_client *c, struct emm_card_state *out)
+{
+	const struct cardless *cl;
+
+	if (!c || !out || c->ops != &cardless_ops)
+		return CE_ARG;
+	cl = c->self;
+	if (!cl->card_mode)
+		return CE_STATE;
+	memcpy(out, &cl->st, sizeof(*out));
+	return 0;
 }
 
 void cas_client_free(struct cas_client *c)

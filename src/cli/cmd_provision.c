@@ -6,6 +6,8 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include "cas/card.h"
+#include "cas/emm.h"
 #include "cas/entitlement.h"
 #include "cas/keys.h"
 #include "cli/cli.h"
@@ -16,18 +18,31 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: castellan provision --keystore FILE --card SERIAL --packages HEX8 --start UNIX\n"
-		"                           --finish UNIX --out FILE [--passphrase-file F]\n\n"
+		"                           --finish UNIX --out FILE [--passphrase-file F]\n"
+		"       castellan provision --keystore FILE --card SERIAL --identity-out FILE [--stb-id N]\n"
+		"       castellan provision --keystore FILE --card SERIAL --packages HEX8 --start UNIX\n"
+		"                           --finish UNIX --emm-out FILE --seq N [--now UNIX]\n\n"
 		"Write the entitlement file of a cardless box: card serial (decimal, e.g. 2100000001),\n"
 		"packages as 8 hex digits (the access-criteria bit mask, e.g. 00000003 = packages 0\n"
 		"and 1), validity [start, finish] in unix seconds, and the package keys of every\n"
 		"epoch overlapping it (at most %d keys). Refuses to overwrite --out.\n"
-		"The passphrase is the first line of --passphrase-file, or $%s.\n",
+		"The passphrase is the first line of --passphrase-file, or $%s.\n\n"
+		"  --identity-out FILE  write the card file of a box that takes EMMs (castellan stb --card):\n"
+		"                       CA_system_id, serial and its card key K_card (mode 0600; refuses to\n"
+		"                       overwrite). --stb-id N records the box's STB id (EMM pairing).\n"
+		"  --emm-out FILE       append one unique EMM (hex, one section per line: the input of\n"
+		"                       castellan emmg --emm-file) that gives the card its packages, period and\n"
+		"                       the package keys of the current and next epoch at --now (default: now).\n"
+		"  --seq N              EMM sequence number, 1..4294967295: must grow for each EMM of a card.\n"
+		"docs/emm-format.md describes card files and EMMs.\n",
 		ENT_MAX_KEYS, KEYSTORE_PASSPHRASE_ENV);
 }
 
 int cmd_provision(int argc, char **argv)
 {
 	const char *ksp = NULL, *out = NULL, *pfile = NULL, *card = NULL, *pk = NULL, *st = NULL, *fi = NULL;
+	const char *idout = NULL, *emmout = NULL, *seqs = NULL, *nows = NULL, *stbs = NULL;
+	uint64_t seq = 0, now_s = 0, stb_id = 0;
 	static struct entitlement e;
 	struct keystore *ks = NULL;
 	char *pass = NULL;
@@ -56,13 +71,24 @@ int cmd_provision(int argc, char **argv)
 			dst = &st;
 		else if (strcmp(argv[i], "--finish") == 0)
 			dst = &fi;
+		else if (strcmp(argv[i], "--identity-out") == 0)
+			dst = &idout;
+		else if (strcmp(argv[i], "--emm-out") == 0)
+			dst = &emmout;
+		else if (strcmp(argv[i], "--seq") == 0)
+			dst = &seqs;
+		else if (strcmp(argv[i], "--now") == 0)
+			dst = &nows;
+		else if (strcmp(argv[i], "--stb-id") == 0)
+			dst = &stbs;
 		if (!dst || i + 1 >= argc) {
 			usage(stderr);
 			return 2;
 		}
 		*dst = argv[++i];
 	}
-	if (!ksp || !out || !card || !pk || !st || !fi) {
+	if (!ksp || !card || (!out && !idout && !emmout) || ((out || emmout) && (!pk || !st || !fi)) ||
+	    (emmout && !seqs)) {
 		usage(stderr);
 		return 2;
 	}
@@ -71,6 +97,14 @@ int cmd_provision(int argc, char **argv)
 		fprintf(stderr, "provision: --card must be a decimal serial\n");
 		return 2;
 	}
+	if ((seqs && (parse_u64(seqs, UINT32_MAX, &seq) != 0 || seq == 0)) ||
+	    (nows && parse_u64(nows, INT64_MAX / 1000, &now_s) != 0) ||
+	    (stbs && (parse_u64(stbs, UINT64_MAX, &stb_id) != 0 || stb_id == 0))) {
+		fprintf(stderr, "provision: bad --seq (1..4294967295), --now (unix seconds) or --stb-id (non-zero)\n");
+		return 2;
+	}
+	if (!out && !emmout)
+		goto keys;
 	if (strlen(pk) != 8 || hex_decode(pk, mask, sizeof(mask)) != 0) {
 		fprintf(stderr, "provision: --packages must be 8 hex digits (00000000-FFFFFFFF)\n");
 		return 2;
@@ -81,9 +115,15 @@ int cmd_provision(int argc, char **argv)
 		fprintf(stderr, "provision: --start/--finish must be unix seconds with start <= finish\n");
 		return 2;
 	}
-	if ((probe = fopen(out, "rb")) != NULL) {
+	if (out && (probe = fopen(out, "rb")) != NULL) {
 		fclose(probe);
 		fprintf(stderr, "provision: %s already exists: not overwriting\n", out);
+		return 1;
+	}
+keys:
+	if (idout && (probe = fopen(idout, "rb")) != NULL) {
+		fclose(probe);
+		fprintf(stderr, "provision: %s already exists: not overwriting\n", idout);
 		return 1;
 	}
 	if ((r = passphrase_get(pfile, &pass)) != 0) {
@@ -96,6 +136,54 @@ int cmd_provision(int argc, char **argv)
 	if (r != 0) {
 		fprintf(stderr, "provision: cannot open %s: %s\n", ksp, err_str(r));
 		return 1;
+	}
+	if (idout) {
+		struct card_identity ci;
+
+		r = card_issue(ks, e.card_serial, &ci);
+		ci.stb_id = stb_id;
+		if (r == 0)
+			r = card_save(&ci, idout);
+		card_identity_wipe(&ci);
+		if (r != 0) {
+			fprintf(stderr, "provision: cannot write %s: %s\n", idout, err_str(r));
+			goto out;
+		}
+		printf("card %s: card %llu, CA_system_id 0x%04X%s\n", idout, (unsigned long long)e.card_serial,
+			keystore_ca_system_id(ks), stb_id ? ", with STB id" : "");
+	}
+	if (emmout) {
+		struct emm_issuer *is = NULL;
+		struct emm_grant g = { .packages = e.packages, .start_s = e.start_s, .finish_s = e.finish_s };
+		uint8_t sec[EMM_MAX_SECTION];
+		char hex[2 * EMM_MAX_SECTION + 2];
+		size_t len = 0;
+		uint64_t now_ms = nows ? now_s * 1000u : now_wall_ms();
+		FILE *f;
+
+		r = emm_issuer_new(ks, &is);
+		if (r == 0)
+			r = emm_build_unique(is, e.card_serial, (uint32_t)seq, &g, now_ms, sec, sizeof(sec), &len);
+		emm_issuer_free(is);
+		if (r != 0) {
+			fprintf(stderr, "provision: cannot build the EMM: %s\n", err_str(r));
+			goto out;
+		}
+		hex_encode(sec, len, hex);
+		f = fopen(emmout, "a");
+		r = f && fprintf(f, "%s\n", hex) >= 0 ? 0 : CE_IO;
+		if (f && fclose(f) != 0)
+			r = CE_IO;
+		if (r != 0) {
+			fprintf(stderr, "provision: cannot append to %s\n", emmout);
+			goto out;
+		}
+		printf("EMM %s: card %llu, seq %llu, packages %08X, %zu bytes\n", emmout,
+			(unsigned long long)e.card_serial, (unsigned long long)seq, e.packages, len);
+	}
+	if (!out) {
+		rc = 0;
+		goto out;
 	}
 	if ((r = entitlement_issue(ks, &e)) != 0) {
 		fprintf(stderr, "provision: cannot issue: %s%s\n", err_str(r),

@@ -1,14 +1,17 @@
 /*
  * cmd_sms.c - `castellan sms`: the subscriber management store from the
  * command line (create/migrate the database, cards, packages,
- * subscriptions, API keys). docs/sms.md is the reference.
+ * subscriptions, API keys, CSV import/export). docs/sms.md and docs/csv.md
+ * are the reference.
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "cli/cli.h"
 #include "lib/util.h"
+#include "sms/csv.h"
 #include "sms/store.h"
 
 static void usage(FILE *f)
@@ -23,7 +26,10 @@ static void usage(FILE *f)
 		"  subscribe SERIAL --packages LIST --start UNIX --finish UNIX\n"
 		"                                 LIST: package ids, comma-separated (e.g. 0,5,40)\n"
 		"  key add USER [--scopes read,write,admin]\n"
-		"                                 create USER if needed and print a new API key\n\n"
+		"                                 create USER if needed and print a new API key\n"
+		"  import FILE                    import cards from CSV (docs/csv.md): the whole file is\n"
+		"                                 checked first, then applied in one transaction\n"
+		"  export [FILE]                  export every card as CSV (default: stdout)\n\n"
 		"--db URI: a SQLite file path (default $CASTELLAN_SMS_DB or ./castellan-sms.db),\n"
 		"  sqlite:PATH, postgresql://... or postgres:CONNINFO (libpq).\n");
 }
@@ -172,6 +178,79 @@ static int do_subscribe(struct sms_store *s, int argc, char **argv)
 	return 0;
 }
 
+/* A progress bar on stderr, only when it is a terminal. */
+static void progress_bar(void *ctx, const char *phase, size_t done, size_t total)
+{
+	int *last = ctx;
+	int pct = total ? (int)(done * 100 / total) : 100;
+	char bar[41];
+
+	if (pct == *last)
+		return;
+	*last = pct;
+	memset(bar, ' ', 40);
+	memset(bar, '#', (size_t)pct * 40 / 100);
+	bar[40] = '\0';
+	fprintf(stderr, "\r%-5s [%s] %3d%%", phase, bar, pct);
+	if (done == total && strcmp(phase, "apply") == 0)
+		fputc('\n', stderr);
+	fflush(stderr);
+}
+
+static int do_import(struct sms_store *s, const char *path)
+{
+	struct csv_result res;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int last = -1, r;
+	bool bar = isatty(STDERR_FILENO);
+
+	if ((r = file_read_all(path, CSV_FILE_MAX, &buf, &len)) != 0) {
+		fprintf(stderr, "castellan sms: cannot read %s: %s\n", path, err_str(r));
+		return r;
+	}
+	bar = bar && len > (1u << 20);
+	r = csv_import(s, (const char *)buf, len, "cli:import", bar ? progress_bar : NULL, &last, &res);
+	free(buf);
+	if (bar && r != 0)
+		fputc('\n', stderr);
+	if (r != 0) {
+		if (res.line)
+			fprintf(stderr, "castellan sms: %s line %zu: %s; nothing was imported\n", path, res.line, res.why);
+		else
+			fprintf(stderr, "castellan sms: %s: %s; nothing was imported\n", path,
+				res.why[0] ? res.why : err_str(r));
+		return r;
+	}
+	printf("%zu rows imported: %zu cards added, %zu updated\n", res.rows, res.added, res.updated);
+	return 0;
+}
+
+static int file_out(void *ctx, const char *p, size_t n)
+{
+	return fwrite(p, 1, n, ctx) == n ? 0 : CE_IO;
+}
+
+static int do_export(struct sms_store *s, const char *path)
+{
+	FILE *f = path ? fopen(path, "wb") : stdout;
+	size_t rows = 0;
+	int r;
+
+	if (!f) {
+		fprintf(stderr, "castellan sms: cannot create %s\n", path);
+		return CE_IO;
+	}
+	r = csv_export(s, file_out, f, &rows);
+	if (fflush(f) != 0 && r == 0)
+		r = CE_IO;
+	if (path && fclose(f) != 0 && r == 0)
+		r = CE_IO;
+	if (r == 0 && path)
+		fprintf(stderr, "%zu cards exported to %s\n", rows, path);
+	return r;
+}
+
 int cmd_sms(int argc, char **argv)
 {
 	const char *db = getenv("CASTELLAN_SMS_DB");
@@ -218,6 +297,10 @@ int cmd_sms(int argc, char **argv)
 			printf("package %" PRIu64 " '%s' added\n", id, argv[3]);
 	} else if (strcmp(argv[0], "subscribe") == 0) {
 		r = do_subscribe(s, argc - 1, argv + 1);
+	} else if (strcmp(argv[0], "import") == 0 && argc == 2) {
+		r = do_import(s, argv[1]);
+	} else if (strcmp(argv[0], "export") == 0 && argc <= 2) {
+		r = do_export(s, argc == 2 ? argv[1] : NULL);
 	} else if (strcmp(argv[0], "key") == 0 && argc >= 3 && strcmp(argv[1], "add") == 0) {
 		const char *sc = opt(argc, argv, "--scopes");
 		unsigned scopes = SMS_SCOPE_READ | SMS_SCOPE_WRITE;

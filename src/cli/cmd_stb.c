@@ -32,7 +32,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: castellan stb --input URI --output URI\n"
-		"                     (--entitlement FILE | --cw HEX [--algo csa2|cissa] [--no-entropy-reduction])\n"
+		"                     (--entitlement FILE | --card FILE [--state FILE] |\n"
+		"                      --cw HEX [--algo csa2|cissa] [--no-entropy-reduction])\n"
 		"                     [--service ID] [--report-json FILE] [--log-level L]\n\n"
 		"The reference set-top box: follows PAT, PMT and CAT, hands the ECMs and EMMs of\n"
 		"its CA_system_id to the CAS client, descrambles what the client unlocks and writes\n"
@@ -41,6 +42,10 @@ static void usage(FILE *f)
 		"  --input URI            TS source: PATH, file:PATH, - (stdin), udp://[group@][addr]:port\n"
 		"  --output URI           TS sink: PATH, file:PATH, - (stdout), udp://host:port[?ttl=N&pkts=N]\n"
 		"  --entitlement FILE     cardless client with this entitlement file (castellan provision)\n"
+		"  --card FILE            cardless client with this card file (provision --identity-out):\n"
+		"                         entitlements and package keys come from the EMMs in the stream\n"
+		"  --state FILE           with --card: keep the card state (EMM sequence, entitlement, keys)\n"
+		"                         in FILE (0600) across restarts\n"
 		"  --cw HEX               fixed control word for every service, no ECMs (BISS-like):\n"
 		"                         16 hex digits for csa2, 32 for cissa\n"
 		"  --algo ALG             csa2 (default) or cissa, with --cw\n"
@@ -52,7 +57,7 @@ static void usage(FILE *f)
 }
 
 struct stb_cli {
-	const char *input, *output, *entitlement, *cw_hex, *algo, *report_json;
+	const char *input, *output, *entitlement, *cw_hex, *algo, *report_json, *card, *state;
 	bool no_reduce, one_service;
 	uint16_t service_id;
 };
@@ -69,6 +74,10 @@ static int parse_args(int argc, char **argv, struct stb_cli *o)
 			o->output = argv[++i];
 		} else if (strcmp(a, "--entitlement") == 0 && has_val) {
 			o->entitlement = argv[++i];
+		} else if (strcmp(a, "--card") == 0 && has_val) {
+			o->card = argv[++i];
+		} else if (strcmp(a, "--state") == 0 && has_val) {
+			o->state = argv[++i];
 		} else if (strcmp(a, "--cw") == 0 && has_val) {
 			o->cw_hex = argv[++i];
 		} else if (strcmp(a, "--algo") == 0 && has_val) {
@@ -103,8 +112,12 @@ static int parse_args(int argc, char **argv, struct stb_cli *o)
 		fprintf(stderr, "stb: --input and --output are required\n");
 		return 2;
 	}
-	if (!!o->entitlement == !!o->cw_hex) {
-		fprintf(stderr, "stb: give exactly one of --entitlement or --cw\n");
+	if (!!o->entitlement + !!o->cw_hex + !!o->card != 1) {
+		fprintf(stderr, "stb: give exactly one of --entitlement, --card or --cw\n");
+		return 2;
+	}
+	if (o->state && !o->card) {
+		fprintf(stderr, "stb: --state goes with --card\n");
 		return 2;
 	}
 	if (!o->cw_hex && (o->algo || o->no_reduce)) {
@@ -138,6 +151,15 @@ static int make_client(const struct stb_cli *o, struct cas_client *client, struc
 		secret_wipe(cw, sizeof(cw));
 		if (r != 0) {
 			fprintf(stderr, "stb: %s\n", err_str(r));
+			return 1;
+		}
+		return 0;
+	}
+	if (o->card) {
+		r = cardless_client_new_card(o->card, o->state, client);
+		if (r != 0) {
+			fprintf(stderr, "stb: card %s%s%s: %s\n", o->card, o->state ? ", state " : "",
+				o->state ? o->state : "", err_str(r));
 			return 1;
 		}
 		return 0;

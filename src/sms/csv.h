@@ -52,7 +52,8 @@ void csv_reader_init(struct csv_reader *r, const char *buf, size_t len);
 int csv_read(struct csv_reader *r, struct csv_record *rec, const char **why) WARN_UNUSED;
 
 /* Append field to out (cap bytes, *len advanced) quoted as RFC 4180 needs
- * (only when it holds ',', '"', CR, LF or starts/ends with a space).
+ * (only when it holds ',', '"', CR, LF, starts/ends with a space or starts
+ * with 0xEF, a UTF-8 BOM's first byte).
  * CE_OVERFLOW if it does not fit. */
 int csv_quote(const char *field, char *out, size_t cap, size_t *len) WARN_UNUSED;
 

@@ -1,8 +1,9 @@
 /*
  * http.c - evhttp server for the SMS APIs: routes /api.php to getapi.c and
  * answers like the free CAS's PHP did (200 + JSON, or 400 + error word,
- * Content-Type text/html; charset=UTF-8). Bad API keys are counted here and
- * summarised in the log, never logged per request.
+ * Content-Type text/html; charset=UTF-8), and /api/v1/... to rest.c (the
+ * JSON REST API). Bad API keys are counted here and summarised in the log,
+ * never logged per request.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 #include "sms/http.h"
+#include "sms/rest.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -65,11 +67,88 @@ static void on_api_php(struct evhttp_request *req, void *arg)
 	      len);
 }
 
+static enum rest_method rest_method_of(enum evhttp_cmd_type c)
+{
+	switch (c) {
+	case EVHTTP_REQ_GET: return REST_GET;
+	case EVHTTP_REQ_HEAD: return REST_HEAD;
+	case EVHTTP_REQ_POST: return REST_POST;
+	case EVHTTP_REQ_PUT: return REST_PUT;
+	case EVHTTP_REQ_PATCH: return REST_PATCH;
+	case EVHTTP_REQ_DELETE: return REST_DELETE;
+	default: return REST_OTHER;
+	}
+}
+
+/* The API key of a REST request: X-API-Key, else Authorization: Bearer. */
+static const char *rest_key(struct evkeyvalq *hd)
+{
+	const char *k = evhttp_find_header(hd, "X-API-Key");
+	const char *a;
+
+	if (k)
+		return k;
+	a = evhttp_find_header(hd, "Authorization");
+	if (a && strncasecmp(a, "Bearer ", 7) == 0) {
+		a += 7;
+		while (*a == ' ')
+			a++;
+		return a;
+	}
+	return NULL;
+}
+
+static void on_rest(struct sms_http *h, struct evhttp_request *req, const struct evhttp_uri *uri)
+{
+	struct evkeyvalq *hd = evhttp_request_get_input_headers(req);
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	struct rest_req rq = { 0 };
+	struct rest_resp rs;
+	struct evbuffer *b;
+	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+
+	h->stats.rest_requests++;
+	rq.method = rest_method_of(evhttp_request_get_command(req));
+	rq.path = evhttp_uri_get_path(uri);
+	rq.query = evhttp_uri_get_query(uri);
+	rq.api_key = rest_key(hd);
+	rq.content_type = evhttp_find_header(hd, "Content-Type");
+	rq.body_len = in ? evbuffer_get_length(in) : 0;
+	rq.body = rq.body_len ? (const char *)evbuffer_pullup(in, -1) : NULL;
+	if (rq.body_len && !rq.body)
+		rq.body_len = 0;
+	rest_handle(h->store, &rq, &rs);
+	if (rs.status == 500)
+		h->stats.internal_errors++;
+	else if (rs.status == 401 && (h->stats.rest_unauthorized++, (h->stats.rest_unauthorized &
+					(h->stats.rest_unauthorized - 1)) == 0))
+		LOG_WARN("sms", "REST API: %llu requests with a missing or bad API key so far",
+			 (unsigned long long)h->stats.rest_unauthorized);
+	if (rs.status >= 400)
+		h->stats.rest_errors++;
+	evhttp_add_header(out, "Content-Type", rs.content_type ? rs.content_type : "application/json");
+	evhttp_add_header(out, "Cache-Control", "no-store");
+	b = evbuffer_new();
+	if (b && rs.len)
+		evbuffer_add(b, rs.body, rs.len);
+	evhttp_send_reply(req, rs.status, rs.status < 300 ? "OK" : rs.status < 500 ? "Client Error" : "Server Error",
+			  rs.status == 204 ? NULL : b);
+	if (b)
+		evbuffer_free(b);
+	free(rs.body);
+}
+
 static void on_other(struct evhttp_request *req, void *arg)
 {
 	struct sms_http *h = arg;
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
 
 	h->stats.requests++;
+	if (path && strncmp(path, REST_PREFIX, strlen(REST_PREFIX)) == 0) {
+		on_rest(h, req, uri);
+		return;
+	}
 	reply(req, 404, "Not Found", "NOT_FOUND", 9);
 }
 
@@ -95,9 +174,10 @@ int sms_http_new(struct event_base *base, struct sms_store *store, const char *a
 		goto fail;
 	}
 	evhttp_set_max_headers_size(h->http, 16384);
-	evhttp_set_max_body_size(h->http, 0);
+	evhttp_set_max_body_size(h->http, SMS_HTTP_BODY_MAX);
 	evhttp_set_timeout(h->http, 30);
-	evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST);
+	evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+				  EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS);
 	evhttp_set_cb(h->http, "/api.php", on_api_php, h);
 	evhttp_set_gencb(h->http, on_other, h);
 	h->sock = evhttp_bind_socket_with_handle(h->http, host[0] ? host : "0.0.0.0", port);
@@ -113,7 +193,7 @@ int sms_http_new(struct event_base *base, struct sms_store *store, const char *a
 		else if (ss.ss_family == AF_INET6)
 			h->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 	}
-	LOG_INFO("sms", "http: GET API on %s port %u", host[0] ? host : "*", (unsigned)h->port);
+	LOG_INFO("sms", "http: GET and REST APIs on %s port %u", host[0] ? host : "*", (unsigned)h->port);
 	*out = h;
 	return 0;
 fail:

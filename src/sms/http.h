@@ -1,10 +1,12 @@
 /*
- * http.h - the SMS's HTTP front end (libevent evhttp): today the free CAS's
- * GET API at /api.php (getapi.h); the REST API joins it later.
+ * http.h - the SMS's HTTP front end (libevent evhttp): the free CAS's GET
+ * API at /api.php (getapi.h) and the JSON REST API under /api/v1/ (rest.h).
  *
  * Runs on the caller's event_base (the head-end's loop) and uses the given
  * store from that loop's thread only. Limits: request line and headers
- * 16 KiB, no request bodies, query GETAPI_QUERY_MAX.
+ * 16 KiB, bodies SMS_HTTP_BODY_MAX (a larger one is answered 413 by evhttp
+ * before it is read whole; JSON bodies are further limited to
+ * REST_JSON_MAX), query GETAPI_QUERY_MAX / REST_QUERY_MAX.
  */
 #ifndef CASTELLAN_SMS_HTTP_H
 #define CASTELLAN_SMS_HTTP_H
@@ -16,10 +18,15 @@
 struct event_base;
 struct sms_http;
 
+#define SMS_HTTP_BODY_MAX (128u << 20) /* CSV imports over HTTP; larger: the CLI */
+
 struct sms_http_stats {
 	uint64_t requests;                  /* every request answered */
 	uint64_t words[GETAPI_NWORDS];      /* /api.php answers by word (OK = 200) */
 	uint64_t internal_errors;           /* 500 answers */
+	uint64_t rest_requests;             /* /api/v1/... requests */
+	uint64_t rest_errors;               /* of which answered 4xx/5xx */
+	uint64_t rest_unauthorized;         /* of which 401 (no or bad API key) */
 };
 
 /* Listen on addr ("host:port", "[v6]:port" or ":port"; port 0 picks a free

@@ -262,6 +262,7 @@ static void card_from_cols(struct sms_card *c, const char *const *cols)
 	copy_str(c->name, sizeof(c->name), cols[6]);
 	copy_str(c->info, sizeof(c->info), cols[7]);
 	c->access_criteria = (uint32_t)col_i64(cols[9]);
+	c->subscriber_id = col_i64(cols[8]);
 }
 
 static int row_card(void *ctx, int n, const char *const *cols)

@@ -68,6 +68,7 @@ struct sms_card {
 	char name[SMS_NAME_MAX + 1];      /* subscriber's, "" if none */
 	char info[SMS_INFO_MAX + 1];
 	uint32_t access_criteria;         /* packages 0..31 subscribed (read only) */
+	int64_t subscriber_id;            /* 0 if none (read only: sms_card_set_subscriber) */
 };
 
 /* The free CAS's view of a card (GET /api.php), and a change to it: the

@@ -1,0 +1,782 @@
+/*
+ * emm.c - Castellan EMM format v1 (emm.h): strict parse, open, the
+ * head-end issuer, group packing, and the box-side card state and its file.
+ * docs/emm-format.md has the byte tables.
+ *
+ *   unique (0x82): hdr(3) | version u8 | CA_system_id u16 | serial u64
+ *                  | seq u32 | timestamp_ms u64 | nonce[12] | ct_len u16
+ *                  | ct | tag[16]             AAD = bytes 3..39 (37 bytes)
+ *   group  (0x83): hdr(3) | version u8 | CA_system_id u16 | timestamp_ms u64
+ *                  | ncards u8 | ncards x (serial u64 | seq u32 | nonce[12]
+ *                  | ct_len u16 | ct | tag[16])
+ *                  AAD of a record = the 37 bytes its unique EMM would have.
+ *
+ * Normative references: ISO/IEC 13818-1 2.4.4.10, NIST SP 800-38D.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include "cas/emm.h"
+#include "lib/cursor.h"
+#include "lib/util.h"
+
+#define EMM_HDR_FLAGS 0x70 /* ssi 0, private_indicator 1, reserved 11 */
+#define ST_MAGIC "CSTLST01"
+#define ST_HEADER_BYTES (8 + 8 + EMM_NONCE_BYTES + 2)
+#define ST_MAX_PLAINTEXT (4 + 1 + 8 + 4 + 4 + 8 + 8 + 2 + EMM_MAX_KEYS * 21)
+
+void emm_content_wipe(struct emm_content *c)
+{
+	if (c)
+		OPENSSL_cleanse(c, sizeof(*c));
+}
+
+void emm_state_wipe(struct emm_card_state *st)
+{
+	if (st)
+		OPENSSL_cleanse(st, sizeof(*st));
+}
+
+/* The 37 AAD bytes of one card's record. */
+static void make_aad(uint8_t aad[EMM_AAD_BYTES], uint16_t ca, uint64_t serial, uint32_t seq, uint64_t ts,
+	const uint8_t *nonce, size_t ct_len)
+{
+	struct wbuf w;
+
+	wbuf_init(&w, aad, EMM_AAD_BYTES);
+	wbuf_u8(&w, EMM_FORMAT_V1);
+	wbuf_u16(&w, ca);
+	wbuf_u64(&w, serial);
+	wbuf_u32(&w, seq);
+	wbuf_u64(&w, ts);
+	wbuf_bytes(&w, nonce, EMM_NONCE_BYTES);
+	wbuf_u16(&w, (uint16_t)ct_len);
+}
+
+/* AES-128-GCM with a caller's (reusable) context. enc 0: CE_MAC on a bad tag. */
+static int gcm(EVP_CIPHER_CTX *c, int enc, const uint8_t key[16], const uint8_t *nonce, const uint8_t *aad,
+	size_t aad_len, const uint8_t *in, size_t len, uint8_t *out, uint8_t *tag)
+{
+	int outl = 0, r = CE_CRYPTO;
+
+	if (EVP_CipherInit_ex(c, EVP_aes_128_gcm(), NULL, key, nonce, enc) != 1 ||
+	    EVP_CipherUpdate(c, NULL, &outl, aad, (int)aad_len) != 1 ||
+	    (len && EVP_CipherUpdate(c, out, &outl, in, (int)len) != 1))
+		goto out;
+	if (enc) {
+		if (EVP_CipherFinal_ex(c, out + outl, &outl) != 1 ||
+		    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, EMM_TAG_BYTES, tag) != 1)
+			goto out;
+	} else {
+		if (EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, EMM_TAG_BYTES, tag) != 1)
+			goto out;
+		if (EVP_CipherFinal_ex(c, out + outl, &outl) != 1) {
+			r = CE_MAC;
+			goto out;
+		}
+	}
+	r = 0;
+out:
+	if (r != 0 && len)
+		OPENSSL_cleanse(out, len);
+	return r;
+}
+
+static int gcm_once(int enc, const uint8_t key[16], const uint8_t *nonce, const uint8_t *aad, size_t aad_len,
+	const uint8_t *in, size_t len, uint8_t *out, uint8_t *tag)
+{
+	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+	int r;
+
+	if (!c)
+		return CE_NOMEM;
+	r = gcm(c, enc, key, nonce, aad, aad_len, in, len, out, tag);
+	EVP_CIPHER_CTX_free(c);
+	return r;
+}
+
+/* ------------------------------------------------------------------ parse */
+
+/* One record: serial | seq | nonce | ct_len | ct | tag. */
+static int parse_record(struct cur *c, struct emm_view *v)
+{
+	uint16_t ct_len = 0;
+
+	cur_u64(c, &v->serial);
+	cur_u32(c, &v->seq);
+	v->nonce = cur_ptr(c, EMM_NONCE_BYTES);
+	cur_u16(c, &ct_len);
+	if (c->err)
+		return c->err;
+	if (ct_len == 0 || ct_len > EMM_MAX_PLAINTEXT)
+		return cur_fail(c, CE_FORMAT);
+	v->ct_len = ct_len;
+	v->ct = cur_ptr(c, ct_len);
+	v->tag = cur_ptr(c, EMM_TAG_BYTES);
+	return c->err;
+}
+
+int emm_parse(const uint8_t *sec, size_t len, uint64_t serial, struct emm_view *v)
+{
+	struct cur c, body;
+	uint8_t table_id = 0, version = 0, ncards = 0;
+	uint16_t hdr = 0;
+	struct emm_view rec;
+	bool found = false;
+	int r;
+
+	memset(v, 0, sizeof(*v));
+	if (!sec || len < 3)
+		return CE_TRUNCATED;
+	if (len > EMM_MAX_SECTION)
+		return CE_RANGE;
+	cur_init(&c, sec, len);
+	cur_u8(&c, &table_id);
+	cur_u16(&c, &hdr);
+	if (table_id != EMM_TABLE_UNIQUE && table_id != EMM_TABLE_GROUP)
+		return CE_FORMAT;
+	if ((hdr >> 12) != (EMM_HDR_FLAGS >> 4))
+		return CE_FORMAT;
+	if (cur_view(&c, hdr & 0x0FFF, &body) != 0)
+		return CE_TRUNCATED;
+	if (cur_end(&c) != 0)
+		return CE_TRAILING;
+	memset(&rec, 0, sizeof(rec));
+	rec.table_id = table_id;
+	cur_u8(&body, &version);
+	cur_u16(&body, &rec.ca_system_id);
+	if (body.err)
+		goto fail;
+	if (version != EMM_FORMAT_V1) {
+		cur_fail(&body, CE_FORMAT);
+		goto fail;
+	}
+	if (table_id == EMM_TABLE_UNIQUE) {
+		/* serial | seq | timestamp | nonce | ct_len | ct | tag */
+		uint16_t ct_len = 0;
+
+		cur_u64(&body, &rec.serial);
+		cur_u32(&body, &rec.seq);
+		cur_u64(&body, &rec.timestamp_ms);
+		rec.nonce = cur_ptr(&body, EMM_NONCE_BYTES);
+		cur_u16(&body, &ct_len);
+		if (body.err)
+			goto fail;
+		if (ct_len == 0 || ct_len > EMM_MAX_PLAINTEXT) {
+			cur_fail(&body, CE_FORMAT);
+			goto fail;
+		}
+		rec.ct_len = ct_len;
+		rec.ct = cur_ptr(&body, ct_len);
+		rec.tag = cur_ptr(&body, EMM_TAG_BYTES);
+		if (cur_end(&body) != 0)
+			goto fail;
+		found = rec.serial == serial;
+		if (found)
+			*v = rec;
+	} else {
+		cur_u64(&body, &rec.timestamp_ms);
+		cur_u8(&body, &ncards);
+		if (body.err)
+			goto fail;
+		if (ncards == 0) {
+			cur_fail(&body, CE_FORMAT);
+			goto fail;
+		}
+		for (unsigned i = 0; i < ncards; i++) {
+			if (parse_record(&body, &rec) != 0)
+				goto fail;
+			if (rec.serial == serial) {
+				if (found) { /* one record per card */
+					cur_fail(&body, CE_FORMAT);
+					goto fail;
+				}
+				found = true;
+				*v = rec;
+			}
+		}
+		if (cur_end(&body) != 0)
+			goto fail;
+	}
+	if (!found) {
+		memset(v, 0, sizeof(*v));
+		return CE_NOT_FOUND;
+	}
+	return 0;
+fail:
+	r = body.err ? body.err : cur_end(&body);
+	memset(v, 0, sizeof(*v));
+	return r ? r : CE_FORMAT;
+}
+
+/* Strict TLV plaintext -> content. */
+static int parse_plaintext(const uint8_t *pt, size_t len, struct emm_content *out)
+{
+	struct cur c, val;
+	uint32_t seen = 0;
+	int r;
+
+	cur_init(&c, pt, len);
+	if (len == 0)
+		return CE_FORMAT;
+	while (cur_left(&c) > 0) {
+		uint8_t tag = 0, l = 0;
+
+		cur_u8(&c, &tag);
+		cur_u8(&c, &l);
+		if (cur_view(&c, l, &val) != 0)
+			return c.err;
+		switch (tag) {
+		case EMM_T_ENTITLEMENT:
+			if (out->has_grant || l < 20 || (l - 20) % 2 || (size_t)(l - 20) / 2 > EMM_MAX_EXT_PACKAGES)
+				return CE_FORMAT;
+			out->has_grant = true;
+			cur_u32(&val, &out->grant.packages);
+			cur_u64(&val, &out->grant.start_s);
+			cur_u64(&val, &out->grant.finish_s);
+			out->grant.next = (size_t)(l - 20) / 2;
+			for (size_t i = 0; i < out->grant.next; i++)
+				cur_u16(&val, &out->grant.ext[i]);
+			if ((r = cur_end(&val)) != 0)
+				return r;
+			if (out->grant.start_s > out->grant.finish_s || out->grant.finish_s > INT64_MAX)
+				return CE_RANGE;
+			break;
+		case EMM_T_PKG_KEY: {
+			struct pkg_key *k;
+
+			if (l != 4 + 1 + PKG_KEY_BYTES)
+				return CE_FORMAT;
+			if (out->nkeys >= EMM_MAX_KEYS)
+				return CE_LIMIT;
+			k = &out->keys[out->nkeys];
+			cur_u32(&val, &k->epoch);
+			cur_u8(&val, &k->pkg);
+			cur_bytes(&val, k->key, PKG_KEY_BYTES);
+			if ((r = cur_end(&val)) != 0)
+				return r;
+			if (k->pkg >= CAS_MAX_PACKAGES)
+				return CE_RANGE;
+			out->nkeys++;
+			break;
+		}
+		case EMM_T_BLOCK:
+		case EMM_T_UNBLOCK:
+		case EMM_T_UNPAIR:
+		case EMM_T_RESET_COUNTER:
+		case EMM_T_PAIR: {
+			uint32_t bit = tag == EMM_T_BLOCK ? EMM_CMD_BLOCK : tag == EMM_T_UNBLOCK ? EMM_CMD_UNBLOCK :
+				tag == EMM_T_UNPAIR ? EMM_CMD_UNPAIR : tag == EMM_T_PAIR ? EMM_CMD_PAIR :
+				EMM_CMD_RESET_COUNTER;
+
+			if ((seen & bit) || l != (tag == EMM_T_PAIR ? 8 : 0))
+				return CE_FORMAT;
+			seen |= bit;
+			if (tag == EMM_T_PAIR) {
+				cur_u64(&val, &out->pair_stb_id);
+				if (out->pair_stb_id == 0)
+					return CE_FORMAT;
+			}
+			if ((r = cur_end(&val)) != 0)
+				return r;
+			break;
+		}
+		default:
+			return CE_FORMAT;
+		}
+	}
+	if ((r = cur_end(&c)) != 0)
+		return r;
+	out->cmds = seen;
+	if ((seen & EMM_CMD_BLOCK) && (seen & EMM_CMD_UNBLOCK))
+		return CE_FORMAT;
+	if ((seen & EMM_CMD_PAIR) && (seen & EMM_CMD_UNPAIR))
+		return CE_FORMAT;
+	/* Keys only with a grant, only of its packages, no (epoch, pkg) twice. */
+	for (size_t i = 0; i < out->nkeys; i++) {
+		if (!out->has_grant || !(out->grant.packages & (1u << out->keys[i].pkg)))
+			return CE_FORMAT;
+		for (size_t j = 0; j < i; j++)
+			if (out->keys[j].epoch == out->keys[i].epoch && out->keys[j].pkg == out->keys[i].pkg)
+				return CE_FORMAT;
+	}
+	return 0;
+}
+
+int emm_open(const struct emm_view *v, const uint8_t k_card[CARD_KEY_BYTES], struct emm_content *out)
+{
+	uint8_t aad[EMM_AAD_BYTES], pt[EMM_MAX_PLAINTEXT];
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if (!v || !k_card || !v->nonce || !v->ct || !v->tag)
+		return CE_ARG;
+	if (v->ct_len == 0 || v->ct_len > sizeof(pt))
+		return CE_FORMAT;
+	make_aad(aad, v->ca_system_id, v->serial, v->seq, v->timestamp_ms, v->nonce, v->ct_len);
+	r = gcm_once(0, k_card, v->nonce, aad, sizeof(aad), v->ct, v->ct_len, pt, (uint8_t *)(uintptr_t)v->tag);
+	if (r == 0)
+		r = parse_plaintext(pt, v->ct_len, out);
+	OPENSSL_cleanse(pt, v->ct_len);
+	if (r != 0)
+		emm_content_wipe(out);
+	return r;
+}
+
+/* ----------------------------------------------------------------- issuer */
+
+struct emm_issuer {
+	const struct keystore *ks;   /* not owned */
+	struct card_kdf *kdf;
+	EVP_CIPHER_CTX *gcm;
+	uint8_t nonce_prefix[8];     /* random; nonce = prefix | counter u32 */
+	uint32_t nonce_ctr;
+	uint32_t cache_epoch;        /* keys[0] = this epoch, keys[1] = next */
+	bool cache_valid;
+	uint32_t have[2];            /* bit pkg: keys[e][pkg] derived */
+	struct pkg_key keys[2][CAS_MAX_PACKAGES];
+};
+
+void emm_issuer_free(struct emm_issuer *is)
+{
+	if (!is)
+		return;
+	card_kdf_free(is->kdf);
+	EVP_CIPHER_CTX_free(is->gcm);
+	OPENSSL_cleanse(is, sizeof(*is));
+	free(is);
+}
+
+int emm_issuer_new(const struct keystore *ks, struct emm_issuer **out)
+{
+	struct emm_issuer *is;
+	int r;
+
+	*out = NULL;
+	if (!ks)
+		return CE_ARG;
+	is = calloc(1, sizeof(*is));
+	if (!is)
+		return CE_NOMEM;
+	is->ks = ks;
+	is->gcm = EVP_CIPHER_CTX_new();
+	if (!is->gcm) {
+		emm_issuer_free(is);
+		return CE_NOMEM;
+	}
+	if ((r = card_kdf_new(ks, &is->kdf)) != 0 || RAND_bytes(is->nonce_prefix, sizeof(is->nonce_prefix)) != 1 ||
+	    EVP_EncryptInit_ex(is->gcm, EVP_aes_128_gcm(), NULL, NULL, NULL) != 1) {
+		emm_issuer_free(is);
+		return r ? r : CE_CRYPTO;
+	}
+	*out = is;
+	return 0;
+}
+
+/* A nonce never repeated by this issuer (a fresh random prefix every 2^32). */
+static int next_nonce(struct emm_issuer *is, uint8_t nonce[EMM_NONCE_BYTES])
+{
+	if (is->nonce_ctr == UINT32_MAX) {
+		if (RAND_bytes(is->nonce_prefix, sizeof(is->nonce_prefix)) != 1)
+			return CE_CRYPTO;
+		is->nonce_ctr = 0;
+	}
+	memcpy(nonce, is->nonce_prefix, 8);
+	put_be32(nonce + 8, is->nonce_ctr++);
+	return 0;
+}
+
+static int cached_key(struct emm_issuer *is, uint32_t epoch, unsigned pkg, const struct pkg_key **out)
+{
+	unsigned slot;
+	int r;
+
+	if (!is->cache_valid || (epoch != is->cache_epoch && epoch != is->cache_epoch + 1)) {
+		OPENSSL_cleanse(is->keys, sizeof(is->keys));
+		is->have[0] = is->have[1] = 0;
+		is->cache_epoch = epoch;
+		is->cache_valid = true;
+	}
+	slot = epoch - is->cache_epoch;
+	if (!(is->have[slot] & (1u << pkg))) {
+		if ((r = keystore_package_key(is->ks, epoch, pkg, &is->keys[slot][pkg])) != 0)
+			return r;
+		is->have[slot] |= 1u << pkg;
+	}
+	*out = &is->keys[slot][pkg];
+	return 0;
+}
+
+static void tlv_hdr(struct wbuf *w, uint8_t tag, uint8_t len)
+{
+	wbuf_u8(w, tag);
+	wbuf_u8(w, len);
+}
+
+static int encode_plaintext(const struct emm_content *c, uint8_t *pt, size_t cap, size_t *len)
+{
+	struct wbuf w;
+
+	*len = 0;
+	if (c->nkeys > EMM_MAX_KEYS || (c->has_grant && c->grant.next > EMM_MAX_EXT_PACKAGES))
+		return CE_ARG;
+	wbuf_init(&w, pt, cap);
+	if (c->has_grant) {
+		tlv_hdr(&w, EMM_T_ENTITLEMENT, (uint8_t)(20 + 2 * c->grant.next));
+		wbuf_u32(&w, c->grant.packages);
+		wbuf_u64(&w, c->grant.start_s);
+		wbuf_u64(&w, c->grant.finish_s);
+		for (size_t i = 0; i < c->grant.next; i++)
+			wbuf_u16(&w, c->grant.ext[i]);
+	}
+	for (size_t i = 0; i < c->nkeys; i++) {
+		tlv_hdr(&w, EMM_T_PKG_KEY, 4 + 1 + PKG_KEY_BYTES);
+		wbuf_u32(&w, c->keys[i].epoch);
+		wbuf_u8(&w, c->keys[i].pkg);
+		wbuf_bytes(&w, c->keys[i].key, PKG_KEY_BYTES);
+	}
+	if (c->cmds & EMM_CMD_BLOCK)
+		tlv_hdr(&w, EMM_T_BLOCK, 0);
+	if (c->cmds & EMM_CMD_UNBLOCK)
+		tlv_hdr(&w, EMM_T_UNBLOCK, 0);
+	if (c->cmds & EMM_CMD_PAIR) {
+		tlv_hdr(&w, EMM_T_PAIR, 8);
+		wbuf_u64(&w, c->pair_stb_id);
+	}
+	if (c->cmds & EMM_CMD_UNPAIR)
+		tlv_hdr(&w, EMM_T_UNPAIR, 0);
+	if (c->cmds & EMM_CMD_RESET_COUNTER)
+		tlv_hdr(&w, EMM_T_RESET_COUNTER, 0);
+	if (wbuf_status(&w) != 0)
+		return CE_RANGE;
+	*len = w.len;
+	return 0;
+}
+
+/* Encrypt a plaintext into a unique EMM section. */
+static int seal(struct emm_issuer *is, uint64_t serial, uint32_t seq, uint64_t now_ms, const uint8_t *pt,
+	size_t pt_len, uint8_t *out, size_t cap, size_t *out_len)
+{
+	uint8_t kcard[CARD_KEY_BYTES], nonce[EMM_NONCE_BYTES], aad[EMM_AAD_BYTES];
+	size_t total = EMM_UNIQUE_OVERHEAD + pt_len;
+	int r;
+
+	if (pt_len == 0 || pt_len > EMM_MAX_PLAINTEXT)
+		return CE_RANGE;
+	if (total > cap)
+		return CE_OVERFLOW;
+	if ((r = next_nonce(is, nonce)) != 0)
+		return r;
+	if ((r = card_key_derive(is->kdf, serial, kcard)) != 0)
+		return r;
+	out[0] = EMM_TABLE_UNIQUE;
+	put_be16(out + 1, (uint16_t)((EMM_HDR_FLAGS << 8) | (total - 3)));
+	make_aad(aad, keystore_ca_system_id(is->ks), serial, seq, now_ms, nonce, pt_len);
+	memcpy(out + 3, aad, EMM_AAD_BYTES);
+	r = gcm(is->gcm, 1, kcard, nonce, aad, sizeof(aad), pt, pt_len, out + 3 + EMM_AAD_BYTES,
+		out + 3 + EMM_AAD_BYTES + pt_len);
+	OPENSSL_cleanse(kcard, sizeof(kcard));
+	if (r != 0) {
+		OPENSSL_cleanse(out, total);
+		return r;
+	}
+	*out_len = total;
+	return 0;
+}
+
+int emm_build(struct emm_issuer *is, uint64_t serial, uint32_t seq, uint64_t now_ms, const struct emm_content *c,
+	uint8_t *out, size_t cap, size_t *out_len)
+{
+	uint8_t pt[EMM_MAX_PLAINTEXT];
+	size_t pt_len = 0;
+	int r;
+
+	*out_len = 0;
+	if (!is || !c || !out)
+		return CE_ARG;
+	if ((r = encode_plaintext(c, pt, sizeof(pt), &pt_len)) == 0)
+		r = seal(is, serial, seq, now_ms, pt, pt_len, out, cap, out_len);
+	OPENSSL_cleanse(pt, pt_len);
+	return r;
+}
+
+int emm_build_unique(struct emm_issuer *is, uint64_t serial, uint32_t seq, const struct emm_grant *g,
+	uint64_t now_ms, uint8_t *out, size_t cap, size_t *out_len)
+{
+	uint8_t pt[EMM_MAX_PLAINTEXT];
+	struct wbuf w;
+	uint64_t es;
+	uint32_t cur_epoch;
+	int r = 0;
+
+	*out_len = 0;
+	if (!is || !g || !out || g->next > EMM_MAX_EXT_PACKAGES)
+		return CE_ARG;
+	if (g->start_s > g->finish_s || g->finish_s > INT64_MAX)
+		return CE_RANGE;
+	es = keystore_epoch_seconds(is->ks);
+	cur_epoch = keystore_epoch_at(is->ks, now_ms / 1000u);
+	if (cur_epoch == UINT32_MAX)
+		return CE_RANGE;
+	/* Encoded directly (no emm_content copy): this is the hot path. */
+	wbuf_init(&w, pt, sizeof(pt));
+	tlv_hdr(&w, EMM_T_ENTITLEMENT, (uint8_t)(20 + 2 * g->next));
+	wbuf_u32(&w, g->packages);
+	wbuf_u64(&w, g->start_s);
+	wbuf_u64(&w, g->finish_s);
+	for (size_t i = 0; i < g->next; i++)
+		wbuf_u16(&w, g->ext[i]);
+	for (uint32_t e = cur_epoch; e <= cur_epoch + 1; e++) {
+		/* epoch e covers [e*es, (e+1)*es - 1]: keys only if it overlaps the grant */
+		if ((uint64_t)e * es > g->finish_s || ((uint64_t)e + 1) * es <= g->start_s)
+			continue;
+		for (unsigned pkg = 0; pkg < CAS_MAX_PACKAGES; pkg++) {
+			const struct pkg_key *k;
+
+			if (!(g->packages & (1u << pkg)))
+				continue;
+			if ((r = cached_key(is, e, pkg, &k)) != 0)
+				goto out;
+			tlv_hdr(&w, EMM_T_PKG_KEY, 4 + 1 + PKG_KEY_BYTES);
+			wbuf_u32(&w, e);
+			wbuf_u8(&w, (uint8_t)pkg);
+			wbuf_bytes(&w, k->key, PKG_KEY_BYTES);
+		}
+	}
+	if (wbuf_status(&w) != 0) {
+		r = CE_RANGE;
+		goto out;
+	}
+	r = seal(is, serial, seq, now_ms, pt, w.len, out, cap, out_len);
+out:
+	OPENSSL_cleanse(pt, w.len < sizeof(pt) ? w.len : sizeof(pt));
+	return r;
+}
+
+int emm_build_command(struct emm_issuer *is, uint64_t serial, uint32_t seq, uint32_t cmds, uint64_t stb_id,
+	uint64_t now_ms, uint8_t *out, size_t cap, size_t *out_len)
+{
+	struct emm_content c;
+	int r;
+
+	*out_len = 0;
+	if (cmds == 0 || (cmds & ~0x1Fu) || ((cmds & EMM_CMD_BLOCK) && (cmds & EMM_CMD_UNBLOCK)) ||
+	    ((cmds & EMM_CMD_PAIR) && (cmds & EMM_CMD_UNPAIR)) || (!!(cmds & EMM_CMD_PAIR) != (stb_id != 0)))
+		return CE_ARG;
+	memset(&c, 0, sizeof(c));
+	c.cmds = cmds;
+	c.pair_stb_id = stb_id;
+	r = emm_build(is, serial, seq, now_ms, &c, out, cap, out_len);
+	emm_content_wipe(&c);
+	return r;
+}
+
+int emm_group_pack(const uint8_t *const *uniques, const size_t *lens, size_t n, uint8_t *out, size_t cap,
+	size_t *out_len)
+{
+	struct wbuf w;
+	struct emm_view v0, v;
+	size_t total = EMM_GROUP_HEADER;
+
+	*out_len = 0;
+	if (!uniques || !lens || !out || n == 0 || n > EMM_MAX_GROUP_CARDS)
+		return CE_ARG;
+	memset(&v0, 0, sizeof(v0));
+	for (size_t i = 0; i < n; i++) {
+		if (!uniques[i] || lens[i] < 14 || uniques[i][0] != EMM_TABLE_UNIQUE)
+			return CE_ARG;
+		if (emm_parse(uniques[i], lens[i], be32(uniques[i] + 6) * 0x100000000ull + be32(uniques[i] + 10),
+			&v) != 0)
+			return CE_ARG;
+		if (i == 0)
+			v0 = v;
+		else if (v.ca_system_id != v0.ca_system_id || v.timestamp_ms != v0.timestamp_ms)
+			return CE_ARG;
+		total += EMM_RECORD_OVERHEAD + v.ct_len;
+	}
+	if (total > EMM_MAX_SECTION)
+		return CE_RANGE;
+	if (total > cap)
+		return CE_OVERFLOW;
+	wbuf_init(&w, out, cap);
+	wbuf_u8(&w, EMM_TABLE_GROUP);
+	wbuf_u16(&w, (uint16_t)((EMM_HDR_FLAGS << 8) | (total - 3)));
+	wbuf_u8(&w, EMM_FORMAT_V1);
+	wbuf_u16(&w, v0.ca_system_id);
+	wbuf_u64(&w, v0.timestamp_ms);
+	wbuf_u8(&w, (uint8_t)n);
+	for (size_t i = 0; i < n; i++) {
+		/* serial..seq (bytes 6..17), nonce..tag (bytes 26..end) */
+		wbuf_bytes(&w, uniques[i] + 6, 12);
+		wbuf_bytes(&w, uniques[i] + 26, lens[i] - 26);
+	}
+	if (wbuf_status(&w) != 0 || w.len != total)
+		return CE_INTERNAL;
+	*out_len = total;
+	return 0;
+}
+
+/* -------------------------------------------------------------- card state */
+
+int emm_state_apply(struct emm_card_state *st, const struct emm_view *v, const struct emm_content *c)
+{
+	if (!st || !v || !c)
+		return CE_ARG;
+	if (v->seq <= st->last_seq)
+		return CE_REPLAY;
+	if (c->nkeys > EMM_MAX_KEYS)
+		return CE_ARG;
+	st->last_seq = v->seq;
+	st->ent.card_serial = v->serial;
+	st->ent.ca_system_id = v->ca_system_id;
+	if (c->has_grant) {
+		OPENSSL_cleanse(st->ent.keys, sizeof(st->ent.keys));
+		st->has_ent = true;
+		st->ent.packages = c->grant.packages;
+		st->ent.start_s = c->grant.start_s;
+		st->ent.finish_s = c->grant.finish_s;
+		st->ent.nkeys = c->nkeys;
+		memcpy(st->ent.keys, c->keys, c->nkeys * sizeof(c->keys[0]));
+	}
+	if (c->cmds & EMM_CMD_BLOCK)
+		st->blocked = true;
+	if (c->cmds & EMM_CMD_UNBLOCK)
+		st->blocked = false;
+	if (c->cmds & EMM_CMD_PAIR)
+		st->paired_stb_id = c->pair_stb_id;
+	if (c->cmds & EMM_CMD_UNPAIR)
+		st->paired_stb_id = 0;
+	if (c->cmds & EMM_CMD_RESET_COUNTER)
+		st->zap_count = 0;
+	return 0;
+}
+
+int emm_state_encode(const struct emm_card_state *st, uint64_t serial, const uint8_t k_card[CARD_KEY_BYTES],
+	uint8_t **out, size_t *out_len)
+{
+	uint8_t pt[ST_MAX_PLAINTEXT], nonce[EMM_NONCE_BYTES], *buf = NULL;
+	struct wbuf w;
+	size_t total = 0;
+	int r;
+
+	*out = NULL;
+	*out_len = 0;
+	if (!st || !k_card || st->ent.nkeys > EMM_MAX_KEYS)
+		return CE_ARG;
+	wbuf_init(&w, pt, sizeof(pt));
+	wbuf_u32(&w, st->last_seq);
+	wbuf_u8(&w, (uint8_t)((st->blocked ? 1 : 0) | (st->has_ent ? 2 : 0)));
+	wbuf_u64(&w, st->paired_stb_id);
+	wbuf_u32(&w, st->zap_count);
+	wbuf_u16(&w, st->ent.ca_system_id);
+	wbuf_u32(&w, st->ent.packages);
+	wbuf_u64(&w, st->ent.start_s);
+	wbuf_u64(&w, st->ent.finish_s);
+	wbuf_u16(&w, (uint16_t)st->ent.nkeys);
+	for (size_t i = 0; i < st->ent.nkeys; i++) {
+		wbuf_u32(&w, st->ent.keys[i].epoch);
+		wbuf_u8(&w, st->ent.keys[i].pkg);
+		wbuf_bytes(&w, st->ent.keys[i].key, PKG_KEY_BYTES);
+	}
+	if ((r = wbuf_status(&w)) != 0)
+		goto out;
+	total = ST_HEADER_BYTES + w.len + EMM_TAG_BYTES;
+	buf = calloc(1, total);
+	if (!buf) {
+		r = CE_NOMEM;
+		goto out;
+	}
+	if (RAND_bytes(nonce, sizeof(nonce)) != 1) {
+		r = CE_CRYPTO;
+		goto out;
+	}
+	memcpy(buf, ST_MAGIC, 8);
+	for (int i = 0; i < 8; i++)
+		buf[8 + i] = (uint8_t)(serial >> (56 - 8 * i));
+	memcpy(buf + 16, nonce, sizeof(nonce));
+	put_be16(buf + 28, (uint16_t)w.len);
+	r = gcm_once(1, k_card, nonce, buf, ST_HEADER_BYTES, pt, w.len, buf + ST_HEADER_BYTES,
+		buf + ST_HEADER_BYTES + w.len);
+	if (r != 0)
+		goto out;
+	*out = buf;
+	*out_len = total;
+	buf = NULL;
+out:
+	OPENSSL_cleanse(pt, sizeof(pt));
+	if (buf)
+		secret_free(buf, total);
+	return r;
+}
+
+int emm_state_decode(const uint8_t *buf, size_t len, uint64_t serial, const uint8_t k_card[CARD_KEY_BYTES],
+	struct emm_card_state *st)
+{
+	uint8_t pt[ST_MAX_PLAINTEXT], magic[8], flags = 0;
+	const uint8_t *nonce, *ct, *tag;
+	uint64_t fserial = 0;
+	uint16_t ct_len = 0, nkeys = 0;
+	struct cur c, p;
+	int r;
+
+	if (!st)
+		return CE_ARG;
+	memset(st, 0, sizeof(*st));
+	if (!buf || !k_card)
+		return CE_ARG;
+	cur_init(&c, buf, len);
+	cur_bytes(&c, magic, sizeof(magic));
+	cur_u64(&c, &fserial);
+	nonce = cur_ptr(&c, EMM_NONCE_BYTES);
+	cur_u16(&c, &ct_len);
+	if (c.err)
+		return CE_FORMAT;
+	if (memcmp(magic, ST_MAGIC, 8) != 0 || ct_len > sizeof(pt))
+		return CE_FORMAT;
+	ct = cur_ptr(&c, ct_len);
+	tag = cur_ptr(&c, EMM_TAG_BYTES);
+	if (cur_end(&c) != 0)
+		return CE_FORMAT;
+	if (fserial != serial)
+		return CE_MAC; /* another card's state */
+	r = gcm_once(0, k_card, nonce, buf, ST_HEADER_BYTES, ct, ct_len, pt, (uint8_t *)(uintptr_t)tag);
+	if (r != 0)
+		goto out;
+	cur_init(&p, pt, ct_len);
+	cur_u32(&p, &st->last_seq);
+	cur_u8(&p, &flags);
+	cur_u64(&p, &st->paired_stb_id);
+	cur_u32(&p, &st->zap_count);
+	cur_u16(&p, &st->ent.ca_system_id);
+	cur_u32(&p, &st->ent.packages);
+	cur_u64(&p, &st->ent.start_s);
+	cur_u64(&p, &st->ent.finish_s);
+	cur_u16(&p, &nkeys);
+	if (p.err || nkeys > EMM_MAX_KEYS || (flags & ~3u)) {
+		r = CE_FORMAT;
+		goto out;
+	}
+	for (size_t i = 0; i < nkeys; i++) {
+		cur_u32(&p, &st->ent.keys[i].epoch);
+		cur_u8(&p, &st->ent.keys[i].pkg);
+		cur_bytes(&p, st->ent.keys[i].key, PKG_KEY_BYTES);
+		if (st->ent.keys[i].pkg >= CAS_MAX_PACKAGES)
+			cur_fail(&p, CE_FORMAT);
+	}
+	if (cur_end(&p) != 0) {
+		r = CE_FORMAT;
+		goto out;
+	}
+	st->ent.nkeys = nkeys;
+	st->ent.card_serial = serial;
+	st->blocked = flags & 1;
+	st->has_ent = (flags & 2) != 0;
+	r = 0;
+out:
+	OPENSSL_cleanse(pt, sizeof(pt));
+	if (r != 0)
+		emm_state_wipe(st);
+	return r;
+}

@@ -1,0 +1,184 @@
+/*
+ * cmd_headend.c - `castellan headend`: the SMS (GET API + REST), the ECMG,
+ * the EMMG with its EMM carousel, and the scheduler in one process
+ * (src/headend/headend.h). docs/headend.md is the operator's page.
+ */
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cli/cli.h"
+#include "cas/keys.h"
+#include "headend/headend.h"
+#include "lib/log.h"
+#include "lib/util.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: castellan headend --data-dir DIR --keystore FILE [--passphrase-file FILE]\n"
+		"         [--db sqlite:PATH|postgresql://...] [--http ADDR:PORT] [--ecmg ADDR:PORT]\n"
+		"         [--mux HOST:PORT] [options]\n\n"
+		"The head-end in one process: the subscriber management system's HTTP APIs (the free\n"
+		"CAS's GET API at /api.php and the REST API at /api/v1/), the ECMG (DVB SimulCrypt\n"
+		"ECMG<=>SCS), the EMMG that feeds the MUX from the EMM carousel (changed cards first,\n"
+		"then the whole base, within the granted bandwidth) and the scheduler (subscription\n"
+		"start/expiry, key epoch rotation, EMM regeneration; no cron needed).\n\n"
+		"  --data-dir DIR         state: sms.db (SQLite store), emm-seq.db (EMM sequence numbers)\n"
+		"  --keystore FILE        head-end keystore (castellan keys init)\n"
+		"  --passphrase-file FILE its passphrase (else $" KEYSTORE_PASSPHRASE_ENV ")\n"
+		"  --db URI               store: sqlite:PATH (default DIR/sms.db) or postgresql://...\n"
+		"  --http ADDR:PORT       SMS HTTP APIs (default " HEADEND_DEFAULT_HTTP "; 'off' = none)\n"
+		"  --ecmg ADDR:PORT       ECMG listener (default " HEADEND_DEFAULT_ECMG "; 'off' = none)\n"
+		"  --mux HOST:PORT        the MUX to send EMMs to (castellan scramble --mux-listen)\n"
+		"  --emm-kbps N           EMM bandwidth asked of the MUX (default %u)\n"
+		"  --client-id ID         EMMG client_id (default CA_system_id << 16 | 1)\n"
+		"  --data-id N            EMMG data_id (default 1)\n"
+		"  --udp                  send data_provision over UDP\n"
+		"  --admin-key-file FILE  first start: write the admin API key there (0600), not to stdout\n"
+		"  --ready-file FILE      once listening, write \"http=PORT ecmg=PORT\" there\n"
+		"  --status-every S       log the carousel counters every S seconds (default 10, 0 = never)\n"
+		"  --log-level LEVEL      error|warn|info|debug\n"
+		"First start creates the database and an admin user whose API key is shown once.\n"
+		"SIGINT/SIGTERM stop cleanly.\n",
+		HEADEND_DEFAULT_EMM_KBPS);
+}
+
+static int num(const char *o, const char *v, uint64_t max, uint64_t *out)
+{
+	if (parse_u64(v, max, out) != 0) {
+		fprintf(stderr, "headend: bad value for %s: '%s'\n", o, v);
+		return -1;
+	}
+	return 0;
+}
+
+int cmd_headend(int argc, char **argv)
+{
+	struct headend_config cfg;
+	const char *ks_path = NULL, *pfile = NULL, *ready = NULL;
+	struct keystore *ks = NULL;
+	struct headend *h = NULL;
+	struct headend_stats st;
+	char *pass = NULL;
+	uint64_t v;
+	int r, rc = 1;
+
+	if (cli_wants_help(argc, argv)) {
+		usage(stdout);
+		return 0;
+	}
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.handle_signals = true;
+	cfg.status_every_s = 10;
+	for (int i = 1; i < argc; i++) {
+		const char *o = argv[i];
+		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (strcmp(o, "--udp") == 0) {
+			cfg.emm_udp = true;
+			continue;
+		}
+		if (!val) {
+			fprintf(stderr, "headend: %s needs a value (or is unknown)\n", o);
+			usage(stderr);
+			return 2;
+		}
+		i++;
+		if (strcmp(o, "--data-dir") == 0) {
+			cfg.data_dir = val;
+		} else if (strcmp(o, "--keystore") == 0) {
+			ks_path = val;
+		} else if (strcmp(o, "--passphrase-file") == 0) {
+			pfile = val;
+		} else if (strcmp(o, "--db") == 0) {
+			cfg.db_uri = val;
+		} else if (strcmp(o, "--http") == 0) {
+			cfg.http_addr = strcmp(val, "off") == 0 ? "" : val;
+		} else if (strcmp(o, "--ecmg") == 0) {
+			cfg.ecmg_addr = strcmp(val, "off") == 0 ? "" : val;
+		} else if (strcmp(o, "--mux") == 0) {
+			cfg.mux_addr = val;
+		} else if (strcmp(o, "--emm-kbps") == 0) {
+			if (num(o, val, 65535, &v) != 0 || v == 0)
+				return 2;
+			cfg.emm_kbps = (uint16_t)v;
+		} else if (strcmp(o, "--client-id") == 0) {
+			if (num(o, val, UINT32_MAX, &v) != 0)
+				return 2;
+			cfg.client_id = (uint32_t)v;
+		} else if (strcmp(o, "--data-id") == 0) {
+			if (num(o, val, 65535, &v) != 0)
+				return 2;
+			cfg.data_id = (uint16_t)v;
+		} else if (strcmp(o, "--admin-key-file") == 0) {
+			cfg.admin_key_file = val;
+		} else if (strcmp(o, "--ready-file") == 0) {
+			ready = val;
+		} else if (strcmp(o, "--status-every") == 0) {
+			if (num(o, val, 86400, &v) != 0)
+				return 2;
+			cfg.status_every_s = (uint32_t)v;
+		} else if (strcmp(o, "--log-level") == 0) {
+			enum log_level l;
+
+			if (log_level_parse(val, &l) != 0) {
+				fprintf(stderr, "headend: bad --log-level '%s'\n", val);
+				return 2;
+			}
+			log_set_level(l);
+		} else {
+			fprintf(stderr, "headend: unknown option '%s'\n", o);
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!cfg.data_dir || !ks_path) {
+		fprintf(stderr, "headend: --data-dir and --keystore are required\n");
+		return 2;
+	}
+	if ((r = passphrase_get(pfile, &pass)) != 0) {
+		fprintf(stderr, "headend: passphrase: %s (give --passphrase-file or set $%s)\n", err_str(r),
+			KEYSTORE_PASSPHRASE_ENV);
+		return 1;
+	}
+	r = keystore_load(ks_path, pass, &ks);
+	secret_free(pass, strlen(pass));
+	if (r != 0) {
+		fprintf(stderr, "headend: cannot open keystore %s: %s\n", ks_path, err_str(r));
+		return 1;
+	}
+	cfg.ks = ks;
+	signal(SIGPIPE, SIG_IGN);
+	if ((r = headend_new(&cfg, &h)) != 0) {
+		fprintf(stderr, "headend: %s\n", err_str(r));
+		goto out;
+	}
+	if (ready) {
+		char line[64];
+		int n = snprintf(line, sizeof(line), "http=%u ecmg=%u\n", (unsigned)headend_http_port(h),
+			(unsigned)headend_ecmg_port(h));
+
+		if ((r = file_write_atomic(ready, line, (size_t)n, 0644)) != 0) {
+			fprintf(stderr, "headend: %s: %s\n", ready, err_str(r));
+			goto out;
+		}
+	}
+	if ((r = headend_run(h)) != 0) {
+		fprintf(stderr, "headend: %s\n", err_str(r));
+		goto out;
+	}
+	headend_stats(h, &st);
+	fprintf(stderr,
+		"headend: stopped: %" PRIu64 " HTTP requests, %" PRIu64 " ECMs, %" PRIu64 " EMMs (%" PRIu64
+		" for changed cards), %" PRIu64 " card changes seen, %" PRIu64 " cycles (last %" PRIu64 " cards in %"
+		PRIu64 " ms)\n",
+		st.http_requests, st.ecms, st.car.emms, st.car.changed_emms, st.audit_changes, st.car.cycles,
+		st.car.last_cycle_cards, st.car.last_cycle_ms);
+	rc = 0;
+out:
+	headend_free(h);
+	keystore_free(ks);
+	return rc;
+}

@@ -1,0 +1,351 @@
+/*
+ * cmd_kms.c - `castellan kms ...`: the operator's key management system
+ * (src/kms/kms.h, docs/kms.md). Never prints key material: public keys and
+ * fingerprints only.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <openssl/rand.h>
+#include "cas/keys.h"
+#include "cli/cli.h"
+#include "kms/cert.h"
+#include "kms/kms.h"
+#include "kms/pk.h"
+#include "lib/cursor.h"
+#include "lib/err.h"
+#include "lib/util.h"
+
+#define TA_PASSPHRASE_ENV "CASTELLAN_TA_PASSPHRASE"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: castellan kms <command> --dir KMSDIR [options]\n\n"
+		"  init [--scrypt-log2n N]                 create the KMS (master key, Ed25519 signing key)\n"
+		"  pub [--out FILE]                        print/write the KMS Ed25519 public key (hex)\n"
+		"  keygen --type x25519|ed25519 --out PRIV --pub PUB   a key pair (black box, vendor, tests)\n"
+		"  ta init --out TA.key --pub TA.pub       create the trust authority's root key\n"
+		"  operator certify --ta TA.key --name NAME [--days N] [--serial S] --out CERT\n"
+		"                                          TA certifies the KMS/operator signing key\n"
+		"  order import CHIPS.csv                  import chip ids, issue a random root key each\n"
+		"  blackbox export --order N --to BB.pub --out FILE\n"
+		"  vendor add --id V --pub VENDOR.pub      register a CAS vendor's X25519 key\n"
+		"  vendor export --id V [--order N] --out FILE   K_v(chip) for every chip (all orders)\n"
+		"  revoke --vendor V | --cert SERIAL --ta TA.key [--out CRL]\n"
+		"  audit verify                            check the hash chain of DIR/audit.log\n\n"
+		"The KMS passphrase is the first line of --passphrase-file, or $%s;\n"
+		"the TA's is --ta-passphrase-file or $%s. No defaults.\n",
+		KEYSTORE_PASSPHRASE_ENV, TA_PASSPHRASE_ENV);
+}
+
+/* Value of option name (from argv[start] on), or NULL. */
+static const char *opt(int argc, char **argv, int start, const char *name)
+{
+	for (int i = start; i + 1 < argc; i++)
+		if (strcmp(argv[i], name) == 0)
+			return argv[i + 1];
+	return NULL;
+}
+
+static int opt_u64(int argc, char **argv, int start, const char *name, uint64_t max, uint64_t *v, bool required)
+{
+	const char *s = opt(argc, argv, start, name);
+
+	if (!s)
+		return required ? CE_ARG : 0;
+	if (parse_u64(s, max, v) != 0) {
+		fprintf(stderr, "kms: bad %s\n", name);
+		return CE_ARG;
+	}
+	return 0;
+}
+
+static int serial_random(uint64_t *s)
+{
+	uint8_t b[8];
+
+	if (RAND_bytes(b, sizeof(b)) != 1)
+		return CE_CRYPTO;
+	*s = (((uint64_t)be32(b) << 32) | be32(b + 4)) >> 1;
+	if (*s == 0)
+		*s = 1;
+	return 0;
+}
+
+static int get_pass(const char *file, const char *env, char **pass)
+{
+	int r;
+
+	*pass = NULL;
+	if (!file && env && getenv(env)) {
+		if (!*getenv(env))
+			return CE_ARG;
+		*pass = strdup(getenv(env));
+		return *pass ? 0 : CE_NOMEM;
+	}
+	r = passphrase_get(file, pass);
+	if (r != 0)
+		fprintf(stderr, "kms: passphrase: %s (give --passphrase-file or set $%s)\n", err_str(r),
+			env ? env : KEYSTORE_PASSPHRASE_ENV);
+	return r;
+}
+
+static void free_pass(char *p)
+{
+	if (p)
+		secret_free(p, strlen(p));
+}
+
+static int open_kms(int argc, char **argv, struct kms **k)
+{
+	const char *dir = opt(argc, argv, 1, "--dir");
+	char *pass = NULL;
+	int r;
+
+	*k = NULL;
+	if (!dir) {
+		fprintf(stderr, "kms: --dir is required\n");
+		return CE_ARG;
+	}
+	if ((r = get_pass(opt(argc, argv, 1, "--passphrase-file"), NULL, &pass)) != 0)
+		return r;
+	r = kms_open(dir, pass, k);
+	free_pass(pass);
+	if (r != 0)
+		fprintf(stderr, "kms: cannot open %s: %s\n", dir, err_str(r));
+	else
+		kms_set_progress(*k, true);
+	return r;
+}
+
+static int load_ta(int argc, char **argv, uint8_t priv[32])
+{
+	const char *path = opt(argc, argv, 1, "--ta");
+	char *pass = NULL;
+	int r;
+
+	if (!path) {
+		fprintf(stderr, "kms: --ta TA.key is required\n");
+		return CE_ARG;
+	}
+	if ((r = get_pass(opt(argc, argv, 1, "--ta-passphrase-file"), TA_PASSPHRASE_ENV, &pass)) != 0)
+		return r;
+	r = kms_ta_load(path, pass, priv);
+	free_pass(pass);
+	if (r != 0)
+		fprintf(stderr, "kms: trust authority key %s: %s\n", path, err_str(r));
+	return r;
+}
+
+static int write_out(const char *path, const uint8_t *buf, size_t len)
+{
+	int r;
+
+	if (!path) {
+		fprintf(stderr, "kms: --out is required\n");
+		return CE_ARG;
+	}
+	if (access(path, F_OK) == 0) {
+		fprintf(stderr, "kms: %s exists: refusing to overwrite\n", path);
+		return CE_EXISTS;
+	}
+	if ((r = file_write_atomic(path, buf, len, 0644)) != 0)
+		fprintf(stderr, "kms: cannot write %s: %s\n", path, err_str(r));
+	return r;
+}
+
+int cmd_kms(int argc, char **argv)
+{
+	const char *sub = argc > 1 ? argv[1] : NULL, *sub2 = argc > 2 ? argv[2] : "";
+	struct kms *k = NULL;
+	uint8_t *buf = NULL, key[32], priv[32];
+	size_t len = 0;
+	char hex[65];
+	int r = CE_ARG;
+
+	if (cli_wants_help(argc, argv) || !sub) {
+		usage(sub ? stdout : stderr);
+		return sub ? 0 : 2;
+	}
+	if (strcmp(sub, "init") == 0) {
+		const char *dir = opt(argc, argv, 1, "--dir");
+		uint64_t log2n = 15;
+		char *pass = NULL;
+		if (!dir || opt_u64(argc, argv, 1, "--scrypt-log2n", 18, &log2n, false) != 0 || log2n < 10) {
+			usage(stderr);
+			return 2;
+		}
+		if ((r = get_pass(opt(argc, argv, 1, "--passphrase-file"), NULL, &pass)) != 0)
+			return 1;
+		r = kms_init(dir, pass, (unsigned)log2n);
+		free_pass(pass);
+		if (r == 0 && (r = open_kms(argc, argv, &k)) == 0) {
+			kms_public_key(k, key);
+			hex_encode(key, 32, hex);
+			printf("kms created in %s\nsigning key (Ed25519 public): %s\n", dir, hex);
+		} else if (r != 0)
+			fprintf(stderr, "kms init: %s\n", err_str(r));
+	} else if (strcmp(sub, "keygen") == 0) {
+		const char *type = opt(argc, argv, 1, "--type"), *out = opt(argc, argv, 1, "--out"),
+			   *pub = opt(argc, argv, 1, "--pub");
+		if (!type || !out || !pub || (strcmp(type, "x25519") != 0 && strcmp(type, "ed25519") != 0)) {
+			usage(stderr);
+			return 2;
+		}
+		r = strcmp(type, "x25519") == 0 ? pk_x25519_generate(priv, key) : pk_ed25519_generate(priv, key);
+		if (r == 0 && access(out, F_OK) == 0)
+			r = CE_EXISTS;
+		if (r == 0 && (r = pk_write_file(out, priv, 1)) == 0)
+			r = pk_write_file(pub, key, 0);
+		secret_wipe(priv, sizeof(priv));
+		if (r != 0)
+			fprintf(stderr, "kms keygen: %s\n", err_str(r));
+	} else if (strcmp(sub, "ta") == 0 && strcmp(sub2, "init") == 0) {
+		const char *out = opt(argc, argv, 1, "--out"), *pub = opt(argc, argv, 1, "--pub");
+		uint64_t log2n = 15;
+		char *pass = NULL;
+		if (!out || !pub || opt_u64(argc, argv, 1, "--scrypt-log2n", 18, &log2n, false) != 0 || log2n < 10) {
+			usage(stderr);
+			return 2;
+		}
+		if ((r = get_pass(opt(argc, argv, 1, "--ta-passphrase-file"), TA_PASSPHRASE_ENV, &pass)) != 0)
+			return 1;
+		r = kms_ta_init(out, pass, (unsigned)log2n, key);
+		free_pass(pass);
+		if (r == 0)
+			r = pk_write_file(pub, key, 0);
+		if (r == 0) {
+			hex_encode(key, 32, hex);
+			printf("trust authority public key: %s\n", hex);
+		} else
+			fprintf(stderr, "kms ta init: %s\n", err_str(r));
+	} else if (strcmp(sub, "pub") == 0) {
+		if ((r = open_kms(argc, argv, &k)) == 0) {
+			kms_public_key(k, key);
+			hex_encode(key, 32, hex);
+			printf("%s\n", hex);
+			if (opt(argc, argv, 1, "--out"))
+				r = pk_write_file(opt(argc, argv, 1, "--out"), key, 0);
+		}
+	} else if (strcmp(sub, "operator") == 0 && strcmp(sub2, "certify") == 0) {
+		uint64_t days = 3650, serial = 0;
+		uint8_t cert[CERT_MAX_BYTES];
+		const char *name = opt(argc, argv, 1, "--name");
+		if (!name || opt_u64(argc, argv, 1, "--days", 36500, &days, false) != 0 || days == 0 ||
+		    opt_u64(argc, argv, 1, "--serial", UINT64_MAX, &serial, false) != 0) {
+			usage(stderr);
+			return 2;
+		}
+		if (serial == 0 && serial_random(&serial) != 0)
+			return 1;
+		if ((r = open_kms(argc, argv, &k)) != 0 || (r = load_ta(argc, argv, priv)) != 0)
+			goto out;
+		r = kms_operator_certify(k, priv, name, (uint32_t)days, serial, cert, &len);
+		secret_wipe(priv, sizeof(priv));
+		if (r == 0)
+			r = write_out(opt(argc, argv, 1, "--out"), cert, len);
+		if (r == 0)
+			printf("operator certificate serial %llu written\n", (unsigned long long)serial);
+	} else if (strcmp(sub, "order") == 0 && strcmp(sub2, "import") == 0) {
+		uint32_t order = 0;
+		size_t n = 0;
+		const char *csv = NULL;
+		for (int i = 3; i < argc; i++) {
+			if (argv[i][0] == '-' && argv[i][1] == '-') {
+				i++;
+				continue;
+			}
+			csv = argv[i];
+		}
+		if (!csv) {
+			usage(stderr);
+			return 2;
+		}
+		if ((r = file_read_all(csv, KMS_MAX_CHIPS_FILE_BYTES, &buf, &len)) != 0) {
+			fprintf(stderr, "kms: cannot read %s: %s\n", csv, err_str(r));
+			return 1;
+		}
+		if ((r = open_kms(argc, argv, &k)) == 0 && (r = kms_order_import(k, buf, len, &order, &n)) == 0)
+			printf("order %u: %zu chips, root keys issued\n", order, n);
+	} else if (strcmp(sub, "blackbox") == 0 && strcmp(sub2, "export") == 0) {
+		uint64_t order = 0;
+		const char *to = opt(argc, argv, 1, "--to");
+		if (!to || opt_u64(argc, argv, 1, "--order", UINT32_MAX, &order, true) != 0) {
+			usage(stderr);
+			return 2;
+		}
+		if ((r = pk_read_file(to, key)) != 0) {
+			fprintf(stderr, "kms: black-box key %s: %s\n", to, err_str(r));
+			goto out;
+		}
+		if ((r = open_kms(argc, argv, &k)) == 0 &&
+		    (r = kms_blackbox_export(k, (uint32_t)order, key, &buf, &len)) == 0 &&
+		    (r = write_out(opt(argc, argv, 1, "--out"), buf, len)) == 0)
+			printf("black-box file for order %llu written (%zu bytes)\n", (unsigned long long)order, len);
+	} else if (strcmp(sub, "vendor") == 0 && (strcmp(sub2, "add") == 0 || strcmp(sub2, "export") == 0)) {
+		uint64_t id = 0, order = 0;
+		if (opt_u64(argc, argv, 1, "--id", UINT32_MAX, &id, true) != 0 ||
+		    opt_u64(argc, argv, 1, "--order", UINT32_MAX, &order, false) != 0) {
+			usage(stderr);
+			return 2;
+		}
+		if (strcmp(sub2, "add") == 0) {
+			const char *pub = opt(argc, argv, 1, "--pub");
+			if (!pub || (r = pk_read_file(pub, key)) != 0) {
+				fprintf(stderr, "kms: --pub VENDOR.pub: %s\n", err_str(r));
+				goto out;
+			}
+			if ((r = open_kms(argc, argv, &k)) == 0 && (r = kms_vendor_add(k, (uint32_t)id, key)) == 0)
+				printf("vendor 0x%llx registered\n", (unsigned long long)id);
+		} else if ((r = open_kms(argc, argv, &k)) == 0 &&
+			   (r = kms_vendor_export(k, (uint32_t)id, (uint32_t)order, &buf, &len)) == 0 &&
+			   (r = write_out(opt(argc, argv, 1, "--out"), buf, len)) == 0)
+			printf("vendor 0x%llx key file written (%zu bytes)\n", (unsigned long long)id, len);
+	} else if (strcmp(sub, "revoke") == 0) {
+		uint64_t v = 0;
+		if (opt(argc, argv, 1, "--vendor")) {
+			if (opt_u64(argc, argv, 1, "--vendor", UINT32_MAX, &v, true) != 0)
+				return 2;
+			if ((r = open_kms(argc, argv, &k)) == 0 && (r = kms_revoke_vendor(k, (uint32_t)v)) == 0)
+				printf("vendor 0x%llx revoked\n", (unsigned long long)v);
+		} else if (opt(argc, argv, 1, "--cert")) {
+			if (opt_u64(argc, argv, 1, "--cert", UINT64_MAX, &v, true) != 0)
+				return 2;
+			if ((r = open_kms(argc, argv, &k)) != 0 || (r = load_ta(argc, argv, priv)) != 0)
+				goto out;
+			r = kms_revoke_cert(k, priv, v, &buf, &len);
+			secret_wipe(priv, sizeof(priv));
+			if (r == 0 && opt(argc, argv, 1, "--out"))
+				r = file_write_atomic(opt(argc, argv, 1, "--out"), buf, len, 0644);
+			if (r == 0)
+				printf("certificate %llu revoked (CRL in KMSDIR/crl.bin)\n", (unsigned long long)v);
+		} else {
+			usage(stderr);
+			return 2;
+		}
+	} else if (strcmp(sub, "audit") == 0 && strcmp(sub2, "verify") == 0) {
+		const char *dir = opt(argc, argv, 1, "--dir");
+		size_t n = 0, bad = 0;
+		if (!dir) {
+			usage(stderr);
+			return 2;
+		}
+		r = kms_audit_verify(dir, &n, &bad);
+		if (r == 0)
+			printf("audit log: %zu entries, chain intact\n", n);
+		else
+			fprintf(stderr, "kms: audit log broken at line %zu: %s\n", bad, err_str(r));
+		return r == 0 ? 0 : 1;
+	} else {
+		usage(stderr);
+		return 2;
+	}
+out:
+	if (r != 0 && r != CE_ARG)
+		fprintf(stderr, "kms %s: %s\n", sub, err_str(r));
+	free(buf);
+	kms_close(k);
+	return r == 0 ? 0 : (r == CE_ARG ? 2 : 1);
+}

@@ -1,0 +1,754 @@
+/*
+ * headend.c - `castellan headend` wiring (headend.h): store, HTTP, ECMG,
+ * the EMM thread (scheduler + carousel + EMMG client), the sequence file,
+ * audit-log change detection and the status counters.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <event2/event.h>
+#include <sqlite3.h>
+#include "headend/headend.h"
+#include "cas/emm.h"
+#include "cas/keys.h"
+#include "headend/ecmg.h"
+#include "headend/emmg.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "sms/http.h"
+#include "sms/store.h"
+
+#define PATH_CAP 1024
+#define SUBS_MAX 1024
+
+struct headend {
+	struct headend_config cfg;
+	char data_dir[PATH_CAP], db_uri[PATH_CAP], http_addr[256], ecmg_addr[256], mux_addr[EMMG_ADDR_BYTES];
+	char seq_path[PATH_CAP], admin_key_file[PATH_CAP];
+	struct event_base *base;
+	struct event *tick_ev, *sig_int, *sig_term;
+	struct sms_store *http_store;
+	struct sms_http *http;
+	struct ecmg *ecmg;
+	atomic_int stop;
+	pthread_mutex_t mu;
+	struct headend_stats st;     /* under mu */
+};
+
+/* ---- the EMM thread's state ------------------------------------------- */
+
+struct emm_thread {
+	struct headend *h;
+	struct sms_store *store;
+	sqlite3 *seqdb;
+	sqlite3_stmt *save_st;
+	struct emm_issuer *is;
+	struct sched *sched;
+	struct carousel *car;
+	struct emmg *emmg;
+	/* source scratch */
+	struct sms_card *cards;
+	size_t ncards;
+	struct sms_subscription *subs;
+	struct sched_sub *ssubs;
+	/* pending sections (built, not yet sent) */
+	uint8_t *pend;
+	size_t pend_cap, pend_len, pend_n, pend_first;
+	const uint8_t **pp;
+	size_t *pl;
+	size_t pp_cap;
+	/* audit */
+	int64_t last_audit;
+	bool audit_init;
+	uint64_t *aud_serials;
+	int64_t *aud_ids;
+	size_t aud_n;
+	uint64_t audit_changes, resyncs;
+};
+
+uint64_t headend_audit_serial(const char *what)
+{
+	const char *p = what;
+	uint64_t v = 0;
+	size_t nd = 0;
+
+	if (!what)
+		return 0;
+	if (strncmp(p, "subscribe card ", 15) == 0)
+		p += 15;
+	else if (strncmp(p, "unsubscribe card ", 17) == 0)
+		p += 17;
+	else if (strncmp(p, "card add ", 9) == 0)
+		p += 9;
+	else if (strncmp(p, "card delete ", 12) == 0)
+		p += 12;
+	else if (strncmp(p, "card ", 5) == 0)
+		p += 5;
+	else
+		return 0;
+	for (; *p >= '0' && *p <= '9' && nd < 19; p++, nd++)
+		v = v * 10 + (uint64_t)(*p - '0');
+	if (nd == 0 || (*p != '\0' && *p != ' '))
+		return 0;
+	return v;
+}
+
+static enum carousel_card_state car_state(enum sms_card_state s)
+{
+	switch (s) {
+	case SMS_CARD_ACTIVE: return CAROUSEL_ACTIVE;
+	case SMS_CARD_BLOCKED: return CAROUSEL_BLOCKED;
+	default: return CAROUSEL_RETIRED;
+	}
+}
+
+/* Fill k from a card and its subscriptions; schedule its next change. */
+static int card_view(struct emm_thread *t, const struct sms_card *c, int64_t now_s, struct carousel_card *k)
+{
+	size_t n = 0;
+	int64_t next = SCHED_NO_EVENT;
+	int r = sms_subscription_list(t->store, c->serial, t->subs, SUBS_MAX, &n);
+
+	if (r != 0)
+		return r;
+	for (size_t i = 0; i < n; i++)
+		t->ssubs[i] = (struct sched_sub){ t->subs[i].package, t->subs[i].start, t->subs[i].finish };
+	memset(k, 0, sizeof(*k));
+	k->serial = c->serial;
+	k->state = car_state(c->state);
+	sched_grant_at(t->ssubs, n, now_s, &k->grant, &next);
+	(void)sched_at(t->sched, c->serial, next);
+	return 0;
+}
+
+static int collect_card(void *ctx, const struct sms_card *c)
+{
+	struct emm_thread *t = ctx;
+
+	t->cards[t->ncards++] = *c;
+	return 0;
+}
+
+static int src_page(void *ctx, uint64_t after, int64_t now_s, struct carousel_card *out, size_t max, size_t *n)
+{
+	struct emm_thread *t = ctx;
+	size_t cnt = 0;
+	int r;
+
+	*n = 0;
+	if (max > CAROUSEL_DEFAULT_PAGE)
+		max = CAROUSEL_DEFAULT_PAGE;
+	t->ncards = 0;
+	if ((r = sms_card_list(t->store, after, max, collect_card, t, &cnt)) != 0)
+		return r;
+	for (size_t i = 0; i < t->ncards; i++)
+		if ((r = card_view(t, &t->cards[i], now_s, &out[i])) != 0)
+			return r;
+	*n = t->ncards;
+	return 0;
+}
+
+static int src_get(void *ctx, uint64_t serial, int64_t now_s, struct carousel_card *out)
+{
+	struct emm_thread *t = ctx;
+	int r = sms_card_get(t->store, serial, &t->cards[0]);
+
+	if (r == CE_NOT_FOUND) {
+		memset(out, 0, sizeof(*out));
+		out->serial = serial;
+		out->state = CAROUSEL_DELETED;
+		return 0;
+	}
+	if (r != 0)
+		return r;
+	return card_view(t, &t->cards[0], now_s, out);
+}
+
+static int src_save(void *ctx, uint64_t serial, uint32_t seq, uint64_t digest, bool blocked)
+{
+	struct emm_thread *t = ctx;
+	sqlite3_stmt *st = t->save_st;
+	int rc;
+
+	sqlite3_reset(st);
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)serial);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)digest);
+	sqlite3_bind_int(st, 4, blocked ? 1 : 0);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		LOG_ERR("headend", "%s: saving EMM seq: %s", t->h->seq_path, sqlite3_errmsg(t->seqdb));
+		return CE_IO;
+	}
+	return 0;
+}
+
+static int seq_exec(struct emm_thread *t, const char *sql)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(t->seqdb, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		LOG_ERR("headend", "%s: %s", t->h->seq_path, msg ? msg : "?");
+		sqlite3_free(msg);
+		return CE_IO;
+	}
+	return 0;
+}
+
+/* Open the sequence file and load it into the carousel. */
+static int seq_open(struct emm_thread *t)
+{
+	sqlite3_stmt *st = NULL;
+	int r, rc;
+
+	if (sqlite3_open_v2(t->h->seq_path, &t->seqdb, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+	    SQLITE_OK) {
+		LOG_ERR("headend", "%s: cannot open", t->h->seq_path);
+		return CE_IO;
+	}
+	if ((r = seq_exec(t, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+			     "CREATE TABLE IF NOT EXISTS emm_seq (serial INTEGER PRIMARY KEY,"
+			     " seq INTEGER NOT NULL, digest INTEGER NOT NULL, blocked INTEGER NOT NULL)")) != 0)
+		return r;
+	if (sqlite3_prepare_v2(t->seqdb, "INSERT OR REPLACE INTO emm_seq (serial, seq, digest, blocked)"
+					 " VALUES (?, ?, ?, ?)", -1, &t->save_st, NULL) != SQLITE_OK)
+		return CE_IO;
+	if (sqlite3_prepare_v2(t->seqdb, "SELECT serial, seq, digest, blocked FROM emm_seq", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return CE_IO;
+	r = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && r == 0)
+		r = carousel_restore(t->car, (uint64_t)sqlite3_column_int64(st, 0),
+			(uint32_t)sqlite3_column_int64(st, 1), (uint64_t)sqlite3_column_int64(st, 2),
+			sqlite3_column_int(st, 3) != 0);
+	sqlite3_finalize(st);
+	if (r == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		r = CE_IO;
+	return r;
+}
+
+/* ---- audit polling ----------------------------------------------------- */
+
+static int audit_row(void *ctx, const struct sms_audit *a)
+{
+	struct emm_thread *t = ctx;
+
+	if (a->id <= t->last_audit)
+		return 1; /* older rows follow: stop */
+	t->aud_ids[t->aud_n] = a->id;
+	t->aud_serials[t->aud_n] = headend_audit_serial(a->what);
+	t->aud_n++;
+	return 0;
+}
+
+static void audit_poll(struct emm_thread *t)
+{
+	int r;
+
+	t->aud_n = 0;
+	r = sms_audit_list(t->store, HEADEND_AUDIT_BATCH, audit_row, t);
+	if (r < 0) {
+		LOG_WARN("headend", "audit poll: %s", err_str(r));
+		return;
+	}
+	if (t->aud_n == 0) {
+		t->audit_init = true;
+		return;
+	}
+	if (!t->audit_init) {
+		/* the first cycle covers every card: only note where the log is */
+		t->audit_init = true;
+		t->last_audit = t->aud_ids[0];
+		return;
+	}
+	if (t->aud_n == HEADEND_AUDIT_BATCH) {
+		/* more changes than one poll reads: the cycle (which compares
+		 * every card's content) restarts now and catches them all */
+		LOG_INFO("headend", "more than %u changes at once: regenerating the base", HEADEND_AUDIT_BATCH);
+		carousel_rotate(t->car);
+		t->resyncs++;
+	} else {
+		for (size_t i = t->aud_n; i-- > 0;)
+			if (t->aud_serials[i]) {
+				(void)carousel_mark_changed(t->car, t->aud_serials[i]);
+				t->audit_changes++;
+			}
+	}
+	t->last_audit = t->aud_ids[0];
+}
+
+/* ---- pending sections -------------------------------------------------- */
+
+static int emit_pending(void *ctx, const uint8_t *sec, size_t len)
+{
+	struct emm_thread *t = ctx;
+
+	if (len > t->pend_cap - t->pend_len || t->pend_n == t->pp_cap)
+		return CE_OVERFLOW;
+	memcpy(t->pend + t->pend_len, sec, len);
+	t->pl[t->pend_n] = len;
+	t->pend_len += len;
+	t->pend_n++;
+	return 0;
+}
+
+static void pend_reset(struct emm_thread *t)
+{
+	t->pend_len = t->pend_n = t->pend_first = 0;
+}
+
+static void snapshot(struct emm_thread *t)
+{
+	struct headend *h = t->h;
+	struct emmg_stats es;
+
+	memset(&es, 0, sizeof(es));
+	if (t->emmg)
+		emmg_stats(t->emmg, &es);
+	pthread_mutex_lock(&h->mu);
+	carousel_stats(t->car, &h->st.car);
+	sched_stats(t->sched, &h->st.sched);
+	h->st.audit_changes = t->audit_changes;
+	h->st.resyncs = t->resyncs;
+	h->st.emmg_connected = t->emmg && emmg_connected(t->emmg);
+	h->st.emmg_sections = es.sections_sent;
+	h->st.emmg_kbps = t->emmg ? emmg_bandwidth(t->emmg) : 0;
+	pthread_mutex_unlock(&h->mu);
+}
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = { ms / 1000u, (long)(ms % 1000u) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+static void emm_thread_free(struct emm_thread *t)
+{
+	if (t->emmg) {
+		(void)emmg_close(t->emmg);
+		emmg_free(t->emmg);
+	}
+	carousel_free(t->car);
+	sched_free(t->sched);
+	emm_issuer_free(t->is);
+	if (t->save_st)
+		sqlite3_finalize(t->save_st);
+	if (t->seqdb)
+		sqlite3_close(t->seqdb);
+	sms_store_close(t->store);
+	free(t->cards);
+	free(t->subs);
+	free(t->ssubs);
+	if (t->pend)
+		secret_wipe(t->pend, t->pend_cap);
+	free(t->pend);
+	free(t->pp);
+	free(t->pl);
+	free(t->aud_ids);
+	free(t->aud_serials);
+}
+
+static int emm_thread_init(struct emm_thread *t, struct headend *h)
+{
+	struct sched_config sc = { h->cfg.clock, h->cfg.clock_ctx, keystore_epoch_seconds(h->cfg.ks) };
+	struct carousel_config cc = { .epoch_seconds = keystore_epoch_seconds(h->cfg.ks), .kbps = h->cfg.emm_kbps };
+	struct carousel_source src = { t, src_page, src_get, src_save };
+	int r;
+
+	memset(t, 0, sizeof(*t));
+	t->h = h;
+	t->cards = calloc(CAROUSEL_DEFAULT_PAGE, sizeof(*t->cards));
+	t->subs = calloc(SUBS_MAX, sizeof(*t->subs));
+	t->ssubs = calloc(SUBS_MAX, sizeof(*t->ssubs));
+	t->aud_ids = calloc(HEADEND_AUDIT_BATCH, sizeof(*t->aud_ids));
+	t->aud_serials = calloc(HEADEND_AUDIT_BATCH, sizeof(*t->aud_serials));
+	/* a tick emits at most the bucket (burst) plus one card's two EMMs */
+	t->pend_cap = (size_t)cc.kbps * 1000u / 8u * CAROUSEL_DEFAULT_BURST_MS / 1000u + 4u * EMM_MAX_SECTION + 8192u;
+	t->pp_cap = t->pend_cap / 16u;
+	t->pend = malloc(t->pend_cap);
+	t->pp = calloc(t->pp_cap, sizeof(*t->pp));
+	t->pl = calloc(t->pp_cap, sizeof(*t->pl));
+	if (!t->cards || !t->subs || !t->ssubs || !t->aud_ids || !t->aud_serials || !t->pend || !t->pp || !t->pl)
+		return CE_NOMEM;
+	if ((r = sms_store_open(h->db_uri, &t->store)) != 0)
+		return r;
+	if ((r = emm_issuer_new(h->cfg.ks, &t->is)) != 0)
+		return r;
+	if ((r = sched_new(&sc, &t->sched)) != 0)
+		return r;
+	if ((r = carousel_new(&cc, t->is, &src, &t->car)) != 0)
+		return r;
+	if ((r = seq_open(t)) != 0)
+		return r;
+	if (h->mux_addr[0]) {
+		struct emmg_config ec;
+
+		emmg_config_init(&ec);
+		snprintf(ec.mux, sizeof(ec.mux), "%s", h->mux_addr);
+		ec.client_id = h->cfg.client_id ? h->cfg.client_id
+						 : ((uint32_t)keystore_ca_system_id(h->cfg.ks) << 16 | 1u);
+		ec.bandwidth_kbps = (uint16_t)cc.kbps;
+		ec.udp = h->cfg.emm_udp;
+		if (h->cfg.data_id)
+			ec.data_id = h->cfg.data_id;
+		ec.timeout_ms = 2000;
+		if ((r = emmg_new(&ec, &t->emmg)) != 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Send what is pending; false if the EMMG is down (caller waits). */
+static bool send_pending(struct emm_thread *t)
+{
+	size_t sent = 0, off = 0, n;
+	int r;
+
+	if (!t->emmg) {
+		pend_reset(t); /* no MUX: the carousel runs idle (counters only) */
+		return true;
+	}
+	for (size_t i = 0; i < t->pend_first; i++)
+		off += t->pl[i];
+	n = t->pend_n - t->pend_first;
+	for (size_t i = 0; i < n; i++) {
+		t->pp[i] = t->pend + off;
+		off += t->pl[t->pend_first + i];
+	}
+	r = emmg_send(t->emmg, t->pp, t->pl + t->pend_first, n, 200, &sent);
+	t->pend_first += sent;
+	if (t->pend_first >= t->pend_n)
+		pend_reset(t);
+	if (r == CE_CLOSED || r == CE_IO || r == CE_PROTO) {
+		return false;
+	}
+	return true;
+}
+
+static void *emm_main(void *arg)
+{
+	struct headend *h = arg;
+	struct emm_thread t;
+	uint64_t last_audit_ms = 0, last_status_ms = 0;
+	uint16_t granted = 0;
+	uint64_t due[256];
+	int r;
+
+	if ((r = emm_thread_init(&t, h)) != 0) {
+		LOG_ERR("headend", "EMM thread: %s", err_str(r));
+		emm_thread_free(&t);
+		headend_stop(h);
+		return NULL;
+	}
+	(void)sched_rotation_due(t.sched, NULL);
+	while (!atomic_load(&h->stop)) {
+		uint64_t now = sched_now_ms(t.sched);
+		uint32_t epoch;
+		size_t nd;
+
+		if (now - last_audit_ms >= HEADEND_AUDIT_POLL_MS || now < last_audit_ms) {
+			audit_poll(&t);
+			last_audit_ms = now;
+		}
+		while ((nd = sched_due(t.sched, due, 256)) > 0)
+			for (size_t i = 0; i < nd; i++)
+				(void)carousel_mark_changed(t.car, due[i]);
+		if (sched_rotation_due(t.sched, &epoch)) {
+			LOG_INFO("headend", "key epoch %" PRIu32 " began: regenerating every card's EMM (keys of %" PRIu32
+				" and %" PRIu32 ")", epoch, epoch, epoch + 1);
+			carousel_rotate(t.car);
+		}
+		if (t.emmg && emmg_connected(t.emmg) && emmg_bandwidth(t.emmg) != granted) {
+			granted = emmg_bandwidth(t.emmg);
+			carousel_set_kbps(t.car, granted ? granted : h->cfg.emm_kbps);
+			LOG_INFO("headend", "EMMG: MUX granted %u kbit/s", (unsigned)granted);
+		}
+		if (t.pend_n == 0) {
+			size_t emitted = 0;
+
+			if (seq_exec(&t, "BEGIN") == 0) {
+				r = carousel_tick(t.car, now, emit_pending, &t, &emitted);
+				if (r != 0 && r != CE_OVERFLOW)
+					LOG_WARN("headend", "carousel: %s", err_str(r));
+				if (seq_exec(&t, "COMMIT") != 0) {
+					(void)seq_exec(&t, "ROLLBACK");
+					pend_reset(&t); /* never send a seq that is not on disk */
+				}
+			}
+		}
+		if (t.pend_n > 0) {
+			if (!send_pending(&t))
+				sleep_ms(100);
+		} else if (t.emmg && emmg_connected(t.emmg)) {
+			if (emmg_poll(t.emmg, 20) != 0)
+				LOG_INFO("headend", "EMMG: the MUX closed the connection; reconnecting");
+		} else {
+			sleep_ms(20);
+		}
+		if (now - last_status_ms >= 500 || now < last_status_ms) {
+			snapshot(&t);
+			if (h->cfg.status_every_s && now / 1000u / h->cfg.status_every_s !=
+							     last_status_ms / 1000u / h->cfg.status_every_s) {
+				struct carousel_stats cs;
+
+				carousel_stats(t.car, &cs);
+				LOG_INFO("headend", "carousel: %" PRIu64 " EMMs (%" PRIu64 " changed), queue %zu, last cycle %"
+					PRIu64 " cards in %" PRIu64 " ms (%.0f EMM/s), EMMG %s", cs.emms, cs.changed_emms,
+					cs.queue, cs.last_cycle_cards, cs.last_cycle_ms, cs.cycle_emms_per_s,
+					t.emmg && emmg_connected(t.emmg) ? "up" : "down");
+			}
+			last_status_ms = now;
+		}
+	}
+	snapshot(&t);
+	emm_thread_free(&t);
+	return NULL;
+}
+
+/* ---- ECMG thread ------------------------------------------------------- */
+
+static void *ecmg_main(void *arg)
+{
+	struct headend *h = arg;
+
+	if (ecmg_run(h->ecmg) != 0)
+		LOG_ERR("headend", "ECMG stopped on an error");
+	return NULL;
+}
+
+/* ---- the loop ---------------------------------------------------------- */
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct headend *h = arg;
+
+	(void)fd;
+	(void)what;
+	if (h->http) {
+		struct sms_http_stats hs;
+
+		sms_http_get_stats(h->http, &hs);
+		pthread_mutex_lock(&h->mu);
+		h->st.http_requests = hs.requests;
+		pthread_mutex_unlock(&h->mu);
+	}
+	if (atomic_load(&h->stop))
+		event_base_loopbreak(h->base);
+}
+
+static void on_signal(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	headend_stop(arg);
+}
+
+static int first_start(struct headend *h, struct sms_store *s)
+{
+	char key[65];
+	int64_t uid = 0;
+	size_t n = 0;
+	int r;
+
+	if ((r = sms_user_add(s, "admin", "headend", &uid)) == CE_EXISTS)
+		return 0; /* initialised before (e.g. castellan sms init --admin admin) */
+	if (r != 0)
+		return r;
+	(void)n;
+	if ((r = sms_apikey_create(s, "admin", SMS_SCOPE_READ | SMS_SCOPE_WRITE | SMS_SCOPE_ADMIN, "headend", key)) !=
+	    0)
+		return r;
+	if (h->admin_key_file[0]) {
+		r = file_write_atomic(h->admin_key_file, key, 64, 0600);
+		if (r == 0)
+			fprintf(stderr, "headend: first start: admin API key written to %s\n", h->admin_key_file);
+	} else {
+		printf("headend: first start: admin API key (shown once, store it now): %s\n", key);
+		fflush(stdout);
+	}
+	secret_wipe(key, sizeof(key));
+	return r;
+}
+
+static int copy_opt(char *dst, size_t cap, const char *src, const char *def)
+{
+	const char *v = src ? src : def;
+	int n = snprintf(dst, cap, "%s", v ? v : "");
+
+	return n < 0 || (size_t)n >= cap ? CE_ARG : 0;
+}
+
+int headend_new(const struct headend_config *cfg, struct headend **out)
+{
+	struct headend *h;
+	struct ecmg_config ec;
+	int r = CE_ARG;
+
+	*out = NULL;
+	if (!cfg || !cfg->data_dir || !*cfg->data_dir || !cfg->ks)
+		return CE_ARG;
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return CE_NOMEM;
+	pthread_mutex_init(&h->mu, NULL);
+	h->cfg = *cfg;
+	if (!h->cfg.emm_kbps)
+		h->cfg.emm_kbps = HEADEND_DEFAULT_EMM_KBPS;
+	if (copy_opt(h->data_dir, sizeof(h->data_dir), cfg->data_dir, NULL) != 0 ||
+	    copy_opt(h->http_addr, sizeof(h->http_addr), cfg->http_addr, HEADEND_DEFAULT_HTTP) != 0 ||
+	    copy_opt(h->ecmg_addr, sizeof(h->ecmg_addr), cfg->ecmg_addr, HEADEND_DEFAULT_ECMG) != 0 ||
+	    copy_opt(h->mux_addr, sizeof(h->mux_addr), cfg->mux_addr, "") != 0 ||
+	    copy_opt(h->admin_key_file, sizeof(h->admin_key_file), cfg->admin_key_file, "") != 0)
+		goto fail;
+	if (snprintf(h->seq_path, sizeof(h->seq_path), "%s/emm-seq.db", h->data_dir) >= (int)sizeof(h->seq_path))
+		goto fail;
+	if (cfg->db_uri && *cfg->db_uri)
+		r = copy_opt(h->db_uri, sizeof(h->db_uri), cfg->db_uri, NULL);
+	else
+		r = snprintf(h->db_uri, sizeof(h->db_uri), "sqlite:%s/sms.db", h->data_dir) >= (int)sizeof(h->db_uri)
+			    ? CE_ARG : 0;
+	if (r != 0)
+		goto fail;
+	if (mkdir(h->data_dir, 0700) != 0 && errno != EEXIST) {
+		LOG_ERR("headend", "%s: cannot create: %s", h->data_dir, strerror(errno));
+		r = CE_IO;
+		goto fail;
+	}
+	h->base = event_base_new();
+	if (!h->base) {
+		r = CE_NOMEM;
+		goto fail;
+	}
+	if ((r = sms_store_open(h->db_uri, &h->http_store)) != 0) {
+		LOG_ERR("headend", "database %s: %s", cfg->db_uri ? cfg->db_uri : h->db_uri, err_str(r));
+		goto fail;
+	}
+	if ((r = first_start(h, h->http_store)) != 0) {
+		LOG_ERR("headend", "initialising the database: %s", err_str(r));
+		goto fail;
+	}
+	if (h->http_addr[0] && (r = sms_http_new(h->base, h->http_store, h->http_addr, &h->http)) != 0) {
+		LOG_ERR("headend", "HTTP on %s: %s", h->http_addr, err_str(r));
+		goto fail;
+	}
+	if (h->ecmg_addr[0]) {
+		ecmg_config_init(&ec);
+		ec.listen = h->ecmg_addr;
+		ec.ks = cfg->ks;
+		if ((r = ecmg_new(&ec, &h->ecmg)) != 0 || (r = ecmg_start(h->ecmg)) != 0) {
+			LOG_ERR("headend", "ECMG on %s: %s", h->ecmg_addr, err_str(r));
+			goto fail;
+		}
+	}
+	h->tick_ev = event_new(h->base, -1, EV_PERSIST, on_tick, h);
+	if (!h->tick_ev) {
+		r = CE_NOMEM;
+		goto fail;
+	}
+	if (cfg->handle_signals) {
+		h->sig_int = evsignal_new(h->base, SIGINT, on_signal, h);
+		h->sig_term = evsignal_new(h->base, SIGTERM, on_signal, h);
+		if (!h->sig_int || !h->sig_term || event_add(h->sig_int, NULL) != 0 ||
+		    event_add(h->sig_term, NULL) != 0) {
+			r = CE_IO;
+			goto fail;
+		}
+	}
+	*out = h;
+	return 0;
+fail:
+	headend_free(h);
+	return r;
+}
+
+int headend_run(struct headend *h)
+{
+	pthread_t emm_th, ecmg_th;
+	bool ecmg_started = false;
+	struct timeval tv = { 0, 100000 };
+	int r = 0;
+
+	if (event_add(h->tick_ev, &tv) != 0)
+		return CE_IO;
+	if (h->ecmg) {
+		if (pthread_create(&ecmg_th, NULL, ecmg_main, h) != 0)
+			return CE_IO;
+		ecmg_started = true;
+	}
+	if (pthread_create(&emm_th, NULL, emm_main, h) != 0) {
+		r = CE_IO;
+		atomic_store(&h->stop, 1);
+	} else {
+		LOG_INFO("headend", "running: HTTP %s:%u, ECMG port %u, MUX %s", h->http_addr,
+			(unsigned)headend_http_port(h), (unsigned)headend_ecmg_port(h),
+			h->mux_addr[0] ? h->mux_addr : "(none)");
+		if (event_base_dispatch(h->base) < 0)
+			r = CE_IO;
+		atomic_store(&h->stop, 1);
+		pthread_join(emm_th, NULL);
+	}
+	if (ecmg_started) {
+		ecmg_stop(h->ecmg);
+		pthread_join(ecmg_th, NULL);
+	}
+	return r;
+}
+
+void headend_stop(struct headend *h)
+{
+	atomic_store(&h->stop, 1);
+	if (h->ecmg)
+		ecmg_stop(h->ecmg);
+}
+
+uint16_t headend_http_port(const struct headend *h)
+{
+	return h->http ? sms_http_port(h->http) : 0;
+}
+
+uint16_t headend_ecmg_port(const struct headend *h)
+{
+	return h->ecmg ? ecmg_port(h->ecmg) : 0;
+}
+
+void headend_stats(struct headend *h, struct headend_stats *out)
+{
+	pthread_mutex_lock(&h->mu);
+	*out = h->st;
+	pthread_mutex_unlock(&h->mu);
+	if (h->ecmg) {
+		struct ecmg_stats es;
+
+		ecmg_stats(h->ecmg, &es);
+		out->ecms = es.ecms;
+	}
+}
+
+void headend_free(struct headend *h)
+{
+	if (!h)
+		return;
+	if (h->tick_ev)
+		event_free(h->tick_ev);
+	if (h->sig_int)
+		event_free(h->sig_int);
+	if (h->sig_term)
+		event_free(h->sig_term);
+	sms_http_free(h->http);
+	ecmg_free(h->ecmg);
+	sms_store_close(h->http_store);
+	if (h->base)
+		event_base_free(h->base);
+	pthread_mutex_destroy(&h->mu);
+	free(h);
+}

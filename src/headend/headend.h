@@ -1,0 +1,95 @@
+/*
+ * headend.h - `castellan headend`: the SMS HTTP APIs, the ECMG, the EMMG
+ * client with the EMM carousel, and the scheduler, in one process.
+ *
+ * Owns: the SMS database (opened, migrated, initialised on first start:
+ * an admin user and an API key shown once), the wiring of the parts and
+ * their threads, change detection (the audit log of the store is polled:
+ * every change to a card, made by this process's APIs, by `castellan sms`,
+ * by a CSV import or by another node on the same PostgreSQL base, puts that
+ * card at the head of the carousel), the EMM sequence-number file, and the
+ * status counters.
+ *
+ * Threads (no globals):
+ *   - the caller's thread runs the libevent loop (headend_run): SMS HTTP
+ *     (GET API /api.php and REST /api/v1/) on its own store connection;
+ *   - the ECMG thread runs ecmg_run (its own libevent loop; it only reads
+ *     the keystore);
+ *   - the EMM thread: its own store connection, the scheduler, the
+ *     carousel, the EMMG client (blocking, paced) and the sequence file.
+ * headend_stop() may be called from any thread or a signal handler.
+ *
+ * Files under data_dir: sms.db (SQLite store, unless db_uri says else),
+ * emm-seq.db (SQLite: per-card EMM sequence numbers, digests), and
+ * admin-key (only if asked: cfg.admin_key_file).
+ */
+#ifndef CASTELLAN_HEADEND_H
+#define CASTELLAN_HEADEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "lib/err.h"
+#include "headend/carousel.h"
+#include "headend/scheduler.h"
+
+struct keystore;
+
+#define HEADEND_DEFAULT_HTTP "127.0.0.1:8080"
+#define HEADEND_DEFAULT_ECMG "127.0.0.1:2222"
+#define HEADEND_DEFAULT_EMM_KBPS 100u
+#define HEADEND_AUDIT_POLL_MS 200u
+#define HEADEND_AUDIT_BATCH 2000u   /* audit rows read per poll; more: a full resync */
+#define HEADEND_PENDING_BYTES (256u * 1024u)
+
+struct headend_config {
+	const char *data_dir;        /* required; created if missing (0700) */
+	const char *db_uri;          /* NULL = sqlite:<data_dir>/sms.db */
+	const char *http_addr;       /* NULL = HEADEND_DEFAULT_HTTP; "" = no HTTP */
+	const char *ecmg_addr;       /* NULL = HEADEND_DEFAULT_ECMG; "" = no ECMG */
+	const char *mux_addr;        /* "host:port" of the MUX; NULL/"" = no EMMG (carousel idle) */
+	const struct keystore *ks;   /* borrowed; required */
+	uint32_t client_id;          /* EMMG client_id; 0 = CA_system_id << 16 | 1 */
+	uint16_t emm_kbps;           /* asked of the MUX and the carousel's budget; 0 = default */
+	uint16_t data_id;            /* EMMG data_id; 0 = 1 */
+	bool emm_udp;                /* data_provision over UDP */
+	const char *admin_key_file;  /* first start: write the admin key here (0600) instead of stdout */
+	sched_clock_fn clock;        /* NULL = wall clock (tests inject one) */
+	void *clock_ctx;
+	bool handle_signals;         /* SIGINT/SIGTERM stop headend_run */
+	uint32_t status_every_s;     /* log a status line this often; 0 = never */
+};
+
+struct headend_stats {
+	struct carousel_stats car;
+	struct sched_stats sched;
+	uint64_t audit_changes;      /* card changes seen in the audit log */
+	uint64_t resyncs;            /* audit overflow: whole-base resync */
+	uint64_t emmg_connected;     /* 1 if the EMMG session is up */
+	uint64_t emmg_sections;      /* sections the EMMG client sent */
+	uint16_t emmg_kbps;          /* granted by the MUX */
+	uint64_t http_requests;
+	uint64_t ecms;
+};
+
+struct headend;
+
+/* Open the store (first start: initialise it), bind HTTP and the ECMG.
+ * 0, CE_ARG, CE_IO, CE_NOMEM, or the store's error. */
+int headend_new(const struct headend_config *cfg, struct headend **out) WARN_UNUSED;
+/* Run until headend_stop (or a signal with handle_signals): starts the ECMG
+ * and EMM threads, runs the HTTP loop, joins the threads. 0 or CE_IO. */
+int headend_run(struct headend *h) WARN_UNUSED;
+void headend_stop(struct headend *h);
+uint16_t headend_http_port(const struct headend *h);
+uint16_t headend_ecmg_port(const struct headend *h);
+/* Thread-safe snapshot. */
+void headend_stats(struct headend *h, struct headend_stats *out);
+void headend_free(struct headend *h);
+
+/* The serial a store audit entry's text is about ("card add N ...",
+ * "card N set ...", "subscribe card N ...", "unsubscribe card N ...",
+ * "card delete N"), 0 if none. Exposed for the tests. */
+uint64_t headend_audit_serial(const char *what);
+
+#endif

@@ -1,0 +1,1076 @@
+/*
+ * kms.c - the operator KMS directory (kms.h): master key wrapping, the
+ * encrypted state, chip orders, exports, the TA, revocation, the audit log.
+ * References: RFC 7914 (scrypt), NIST SP 800-38D (GCM).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include "kms/cert.h"
+#include "kms/kdf.h"
+#include "kms/kms.h"
+#include "kms/pk.h"
+#include "kms/seal.h"
+#include "lib/cursor.h"
+#include "lib/log.h"
+#include "lib/util.h"
+
+#define WRAP_MAGIC "CSTLWRP1"
+#define WRAP_HDR 45
+#define ORD_MAGIC "CSTLORD1"
+#define ORD_HDR 28
+#define STATE_AAD "castellan kms state v1"
+#define STATE_MAX (256u * 1024u)
+
+struct vendor {
+	uint32_t id;
+	uint8_t pub[32];
+	uint8_t revoked;
+};
+
+struct kms {
+	char *dir;
+	uint8_t mk[32];       /* master key: secret */
+	uint8_t sign_priv[32]; /* KMS / operator Ed25519: secret */
+	uint8_t sign_pub[32];
+	uint8_t has_ta;
+	uint8_t ta_pub[32];
+	uint32_t next_order;
+	uint16_t cert_len;
+	uint8_t cert[CERT_MAX_BYTES];
+	uint64_t crl_number;
+	size_t nvendors;
+	struct vendor vendors[KMS_MAX_VENDORS];
+	bool progress;
+};
+
+/* ---- small helpers ---- */
+
+static int path_join(char *out, size_t cap, const char *dir, const char *name)
+{
+	int n = snprintf(out, cap, "%s/%s", dir, name);
+	return n < 0 || (size_t)n >= cap ? CE_RANGE : 0;
+}
+
+static int gcm(int enc, const uint8_t key[32], const uint8_t nonce[12], const uint8_t *aad, size_t aad_len,
+	const uint8_t *in, size_t len, uint8_t *out, uint8_t tag[16])
+{
+	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+	int l = 0, r = CE_CRYPTO;
+
+	if (!c)
+		return CE_NOMEM;
+	if (aad_len > INT32_MAX || len > INT32_MAX)
+		goto out;
+	if (EVP_CipherInit_ex(c, EVP_aes_256_gcm(), NULL, key, nonce, enc) != 1 ||
+	    (aad_len && EVP_CipherUpdate(c, NULL, &l, aad, (int)aad_len) != 1) ||
+	    (len && EVP_CipherUpdate(c, out, &l, in, (int)len) != 1))
+		goto out;
+	if (enc) {
+		if (EVP_CipherFinal_ex(c, out + len, &l) != 1 || EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, tag) != 1)
+			goto out;
+	} else {
+		if (EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16, tag) != 1)
+			goto out;
+		if (EVP_CipherFinal_ex(c, out + len, &l) != 1) {
+			OPENSSL_cleanse(out, len);
+			r = CE_MAC;
+			goto out;
+		}
+	}
+	r = 0;
+out:
+	EVP_CIPHER_CTX_free(c);
+	return r;
+}
+
+static void progress(const struct kms *k, const char *what, size_t done, size_t total)
+{
+	if (!k->progress || total < 10000 || !isatty(2))
+		return;
+	if (done != total && done % (total / 100 ? total / 100 : 1) != 0)
+		return;
+	unsigned pct = (unsigned)(done * 100 / total), bars = pct / 4;
+	char bar[26];
+	for (unsigned i = 0; i < 25; i++)
+		bar[i] = i < bars ? '#' : ' ';
+	bar[25] = '\0';
+	fprintf(stderr, "\r%s [%s] %3u%% %zu/%zu%s", what, bar, pct, done, total, done == total ? "\n" : "");
+}
+
+/* ---- wrapped secrets ---- */
+
+static int scrypt_key(const char *pass, const uint8_t salt[16], unsigned log2n, uint32_t r, uint32_t p, uint8_t key[32])
+{
+	uint64_t n = 1ull << log2n, maxmem = 128ull * r * (n + 2) + 128ull * r * p + (1u << 20);
+
+	if (EVP_PBE_scrypt(pass, strlen(pass), salt, 16, n, r, p, maxmem, key, 32) != 1)
+		return CE_CRYPTO;
+	return 0;
+}
+
+int kms_wrap_encode(const uint8_t *secret, size_t len, const char *pass, unsigned log2n, uint8_t **out,
+	size_t *out_len)
+{
+	uint8_t salt[16], nonce[12], key[32], *buf = NULL;
+	size_t total = WRAP_HDR + 2 + len + 16;
+	struct wbuf w;
+	int r;
+
+	*out = NULL;
+	*out_len = 0;
+	if (!secret || !pass || !*pass || len == 0 || len > 1024 || log2n < 10 || log2n > 20)
+		return CE_ARG;
+	if (RAND_bytes(salt, 16) != 1 || RAND_bytes(nonce, 12) != 1)
+		return CE_CRYPTO;
+	if (!(buf = malloc(total)))
+		return CE_NOMEM;
+	wbuf_init(&w, buf, total);
+	wbuf_bytes(&w, WRAP_MAGIC, 8);
+	wbuf_u8(&w, (uint8_t)log2n);
+	wbuf_u32(&w, 8);
+	wbuf_u32(&w, 1);
+	wbuf_bytes(&w, salt, 16);
+	wbuf_bytes(&w, nonce, 12);
+	wbuf_u16(&w, (uint16_t)len);
+	if ((r = wbuf_status(&w)) != 0 || (r = scrypt_key(pass, salt, log2n, 8, 1, key)) != 0)
+		goto out;
+	if ((r = gcm(1, key, nonce, buf, WRAP_HDR + 2, secret, len, buf + WRAP_HDR + 2, buf + WRAP_HDR + 2 + len)) != 0)
+		goto out;
+	*out = buf;
+	*out_len = total;
+	buf = NULL;
+out:
+	OPENSSL_cleanse(key, sizeof(key));
+	free(buf);
+	return r;
+}
+
+int kms_wrap_decode(const uint8_t *buf, size_t len, const char *pass, uint8_t *secret, size_t cap,
+	size_t *secret_len)
+{
+	uint8_t magic[8], log2n = 0, salt[16], nonce[12], key[32], tag[16];
+	uint32_t rr = 0, pp = 0;
+	uint16_t n = 0;
+	const uint8_t *ct;
+	struct cur c;
+	int r;
+
+	*secret_len = 0;
+	if (!buf || !pass || !*pass)
+		return CE_ARG;
+	cur_init(&c, buf, len);
+	cur_bytes(&c, magic, 8);
+	cur_u8(&c, &log2n);
+	cur_u32(&c, &rr);
+	cur_u32(&c, &pp);
+	cur_bytes(&c, salt, 16);
+	cur_bytes(&c, nonce, 12);
+	cur_u16(&c, &n);
+	ct = cur_ptr(&c, n);
+	cur_bytes(&c, tag, 16);
+	if (cur_end(&c) != 0 || memcmp(magic, WRAP_MAGIC, 8) != 0 || n == 0)
+		return CE_FORMAT;
+	/* Bound the work a file can demand (<= 2^20 * 128 * 8 = 1 GiB... keep 256 MiB). */
+	if (log2n < 10 || log2n > 18 || rr < 1 || rr > 16 || pp != 1 || 128ull * rr * (1ull << log2n) > (256u << 20))
+		return CE_FORMAT;
+	if (n > cap)
+		return CE_RANGE;
+	if ((r = scrypt_key(pass, salt, log2n, rr, pp, key)) != 0)
+		goto out;
+	r = gcm(0, key, nonce, buf, WRAP_HDR + 2, ct, n, secret, tag);
+	if (r == CE_MAC)
+		r = CE_PASSPHRASE;
+	if (r == 0)
+		*secret_len = n;
+out:
+	OPENSSL_cleanse(key, sizeof(key));
+	return r;
+}
+
+static int wrap_read(const char *path, const char *pass, uint8_t *secret, size_t want)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0, got = 0;
+	int r;
+
+	if ((r = file_read_all(path, 4096, &buf, &len)) != 0)
+		return r == CE_LIMIT ? CE_FORMAT : r;
+	r = kms_wrap_decode(buf, len, pass, secret, want, &got);
+	free(buf);
+	if (r == 0 && got != want) {
+		OPENSSL_cleanse(secret, want);
+		r = CE_FORMAT;
+	}
+	return r;
+}
+
+static int wrap_write(const char *path, const char *pass, unsigned log2n, const uint8_t *secret, size_t len)
+{
+	uint8_t *buf = NULL;
+	size_t n = 0;
+	int r;
+
+	if ((r = kms_wrap_encode(secret, len, pass, log2n, &buf, &n)) != 0)
+		return r;
+	r = file_write_atomic(path, buf, n, 0600);
+	free(buf);
+	return r;
+}
+
+/* ---- state ---- */
+
+static int state_save(const struct kms *k)
+{
+	size_t cap = 512 + CERT_MAX_BYTES + k->nvendors * 37, total;
+	uint8_t *plain = malloc(cap), *file = NULL, nonce[12];
+	char path[4096];
+	struct wbuf w;
+	int r = CE_NOMEM;
+
+	if (!plain)
+		return CE_NOMEM;
+	wbuf_init(&w, plain, cap);
+	wbuf_u8(&w, 1);
+	wbuf_bytes(&w, k->sign_priv, 32);
+	wbuf_u8(&w, k->has_ta);
+	wbuf_bytes(&w, k->ta_pub, 32);
+	wbuf_u32(&w, k->next_order);
+	wbuf_u64(&w, k->crl_number);
+	wbuf_u16(&w, k->cert_len);
+	wbuf_bytes(&w, k->cert, k->cert_len);
+	wbuf_u16(&w, (uint16_t)k->nvendors);
+	for (size_t i = 0; i < k->nvendors; i++) {
+		wbuf_u32(&w, k->vendors[i].id);
+		wbuf_bytes(&w, k->vendors[i].pub, 32);
+		wbuf_u8(&w, k->vendors[i].revoked);
+	}
+	if ((r = wbuf_status(&w)) != 0)
+		goto out;
+	total = 12 + w.len + 16;
+	if (!(file = malloc(total))) {
+		r = CE_NOMEM;
+		goto out;
+	}
+	if (RAND_bytes(nonce, 12) != 1) {
+		r = CE_CRYPTO;
+		goto out;
+	}
+	memcpy(file, nonce, 12);
+	if ((r = gcm(1, k->mk, nonce, (const uint8_t *)STATE_AAD, sizeof(STATE_AAD) - 1, plain, w.len, file + 12,
+		     file + 12 + w.len)) != 0)
+		goto out;
+	if ((r = path_join(path, sizeof(path), k->dir, "state.bin")) != 0)
+		goto out;
+	r = file_write_atomic(path, file, total, 0600);
+out:
+	secret_free(plain, cap);
+	free(file);
+	return r;
+}
+
+static int state_load(struct kms *k)
+{
+	uint8_t *file = NULL, *plain = NULL, version = 0, tag[16];
+	size_t len = 0;
+	uint16_t nv = 0;
+	char path[4096];
+	struct cur c;
+	int r;
+
+	if ((r = path_join(path, sizeof(path), k->dir, "state.bin")) != 0)
+		return r;
+	if ((r = file_read_all(path, STATE_MAX, &file, &len)) != 0)
+		return r;
+	if (len < 12 + 16 + 1) {
+		r = CE_FORMAT;
+		goto out;
+	}
+	if (!(plain = malloc(len))) {
+		r = CE_NOMEM;
+		goto out;
+	}
+	memcpy(tag, file + len - 16, 16);
+	r = gcm(0, k->mk, file, (const uint8_t *)STATE_AAD, sizeof(STATE_AAD) - 1, file + 12, len - 28, plain, tag);
+	if (r != 0)
+		goto out;
+	cur_init(&c, plain, len - 28);
+	cur_u8(&c, &version);
+	cur_bytes(&c, k->sign_priv, 32);
+	cur_u8(&c, &k->has_ta);
+	cur_bytes(&c, k->ta_pub, 32);
+	cur_u32(&c, &k->next_order);
+	cur_u64(&c, &k->crl_number);
+	cur_u16(&c, &k->cert_len);
+	if (!c.err && k->cert_len > CERT_MAX_BYTES)
+		cur_fail(&c, CE_FORMAT);
+	cur_bytes(&c, k->cert, k->cert_len);
+	cur_u16(&c, &nv);
+	if (!c.err && nv > KMS_MAX_VENDORS)
+		cur_fail(&c, CE_FORMAT);
+	for (size_t i = 0; i < nv && !c.err; i++) {
+		cur_u32(&c, &k->vendors[i].id);
+		cur_bytes(&c, k->vendors[i].pub, 32);
+		cur_u8(&c, &k->vendors[i].revoked);
+	}
+	k->nvendors = nv;
+	if ((r = cur_end(&c)) != 0 || version != 1) {
+		r = CE_FORMAT;
+		goto out;
+	}
+	r = pk_ed25519_public(k->sign_priv, k->sign_pub);
+out:
+	if (plain)
+		secret_free(plain, len);
+	free(file);
+	return r;
+}
+
+/* ---- audit ---- */
+
+static void audit_hash(const uint8_t prev[32], const char *body, size_t n, uint8_t out[32])
+{
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	unsigned int l = 0;
+
+	memset(out, 0, 32);
+	if (c && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 && EVP_DigestUpdate(c, prev, 32) == 1 &&
+	    EVP_DigestUpdate(c, body, n) == 1)
+		(void)EVP_DigestFinal_ex(c, out, &l);
+	EVP_MD_CTX_free(c);
+}
+
+/* Walk the log; *n lines, head hash and next seq. */
+static int audit_walk(const char *dir, size_t *n, uint8_t head[32], size_t *bad_line)
+{
+	uint8_t *buf = NULL, prev[32] = {0}, h[32], want[32], stated[32];
+	size_t len = 0, off = 0, line = 0;
+	char path[4096];
+	int r;
+
+	*n = 0;
+	*bad_line = 0;
+	memset(head, 0, 32);
+	if ((r = path_join(path, sizeof(path), dir, "audit.log")) != 0)
+		return r;
+	r = file_read_all(path, 256u << 20, &buf, &len);
+	if (r == CE_NOT_FOUND || (r != 0 && access(path, F_OK) != 0))
+		return 0;
+	if (r != 0)
+		return r;
+	while (off < len) {
+		const char *s = (const char *)buf + off, *nl = memchr(s, '\n', len - off), *t4 = NULL, *t3 = NULL;
+		size_t ll;
+		char hex[65], seqs[24];
+		uint64_t seq = 0;
+
+		line++;
+		if (!nl) {
+			r = CE_MAC;
+			goto bad;
+		}
+		ll = (size_t)(nl - s);
+		/* last two fields: prev hex (64) \t hash hex (64) */
+		if (ll < 4 + 64 + 1 + 64) {
+			r = CE_MAC;
+			goto bad;
+		}
+		t4 = s + ll - 65;
+		t3 = s + ll - 130;
+		if (*t4 != '\t' || *t3 != '\t') {
+			r = CE_MAC;
+			goto bad;
+		}
+		memcpy(hex, t3 + 1, 64);
+		hex[64] = 0;
+		if (hex_decode(hex, stated, 32) != 0 || CRYPTO_memcmp(stated, prev, 32) != 0) {
+			r = CE_MAC;
+			goto bad;
+		}
+		memcpy(hex, t4 + 1, 64);
+		if (hex_decode(hex, want, 32) != 0) {
+			r = CE_MAC;
+			goto bad;
+		}
+		audit_hash(prev, s, (size_t)(t3 - s), h);
+		if (CRYPTO_memcmp(h, want, 32) != 0) {
+			r = CE_MAC;
+			goto bad;
+		}
+		{
+			const char *tab = memchr(s, '\t', (size_t)(t3 - s));
+			size_t sl = tab ? (size_t)(tab - s) : 0;
+			if (!tab || sl == 0 || sl >= sizeof(seqs)) {
+				r = CE_MAC;
+				goto bad;
+			}
+			memcpy(seqs, s, sl);
+			seqs[sl] = 0;
+			if (parse_u64(seqs, UINT64_MAX, &seq) != 0 || seq != line) {
+				r = CE_MAC;
+				goto bad;
+			}
+		}
+		memcpy(prev, h, 32);
+		off += ll + 1;
+	}
+	*n = line;
+	memcpy(head, prev, 32);
+	free(buf);
+	return 0;
+bad:
+	*bad_line = line;
+	free(buf);
+	return r;
+}
+
+int kms_audit_verify(const char *dir, size_t *n, size_t *bad_line)
+{
+	uint8_t head[32];
+	return audit_walk(dir, n, head, bad_line);
+}
+
+int kms_audit_append(const char *dir, const char *event)
+{
+	uint8_t head[32], h[32];
+	char path[4096], line[1024], hp[65], hh[65];
+	size_t n = 0, bad = 0;
+	int len, r;
+	FILE *f;
+
+	if (!event || strpbrk(event, "\t\n\r") || strlen(event) > 700)
+		return CE_ARG;
+	/* Refuse to extend a broken chain. */
+	if ((r = audit_walk(dir, &n, head, &bad)) != 0)
+		return r;
+	len = snprintf(line, sizeof(line), "%zu\t%llu\t%s", n + 1, (unsigned long long)time(NULL), event);
+	if (len < 0 || (size_t)len >= sizeof(line))
+		return CE_RANGE;
+	audit_hash(head, line, (size_t)len, h);
+	hex_encode(head, 32, hp);
+	hex_encode(h, 32, hh);
+	if ((r = path_join(path, sizeof(path), dir, "audit.log")) != 0)
+		return r;
+	if (!(f = fopen(path, "a")))
+		return CE_IO;
+	fprintf(f, "%s\t%s\t%s\n", line, hp, hh);
+	if (fflush(f) != 0 || fsync(fileno(f)) != 0)
+		r = CE_IO;
+	if (fclose(f) != 0)
+		r = CE_IO;
+	return r;
+}
+
+static int audit(const struct kms *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#include <stdarg.h>
+static int audit(const struct kms *k, const char *fmt, ...)
+{
+	char ev[768];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(ev, sizeof(ev), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(ev))
+		return CE_RANGE;
+	return kms_audit_append(k->dir, ev);
+}
+
+/* ---- open / init ---- */
+
+void kms_close(struct kms *k)
+{
+	if (!k)
+		return;
+	free(k->dir);
+	OPENSSL_cleanse(k, sizeof(*k));
+	free(k);
+}
+
+void kms_set_progress(struct kms *k, bool on) { k->progress = on; }
+void kms_public_key(const struct kms *k, uint8_t pub[32]) { memcpy(pub, k->sign_pub, 32); }
+
+int kms_trust_root_hash(const struct kms *k, uint8_t out[32])
+{
+	if (!k->has_ta)
+		return CE_NOT_FOUND;
+	pk_hash(k->ta_pub, out);
+	return 0;
+}
+
+static struct kms *kms_alloc(const char *dir)
+{
+	struct kms *k = calloc(1, sizeof(*k));
+
+	if (k && !(k->dir = strdup(dir))) {
+		free(k);
+		k = NULL;
+	}
+	return k;
+}
+
+int kms_init(const char *dir, const char *pass, unsigned scrypt_log2n)
+{
+	char path[4096];
+	struct kms *k = NULL;
+	int r;
+
+	if (!dir || !pass || !*pass)
+		return CE_ARG;
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		return CE_IO;
+	if ((r = path_join(path, sizeof(path), dir, "master.key")) != 0)
+		return r;
+	if (access(path, F_OK) == 0)
+		return CE_EXISTS;
+	if (!(k = kms_alloc(dir)))
+		return CE_NOMEM;
+	if (RAND_bytes(k->mk, 32) != 1) {
+		r = CE_CRYPTO;
+		goto out;
+	}
+	if ((r = pk_ed25519_generate(k->sign_priv, k->sign_pub)) != 0)
+		goto out;
+	k->next_order = 1;
+	if ((r = path_join(path, sizeof(path), dir, "orders")) != 0)
+		goto out;
+	if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+		r = CE_IO;
+		goto out;
+	}
+	if ((r = state_save(k)) != 0)
+		goto out;
+	if ((r = path_join(path, sizeof(path), dir, "master.key")) != 0 ||
+	    (r = wrap_write(path, pass, scrypt_log2n, k->mk, 32)) != 0)
+		goto out;
+	{
+		char fp[17];
+		hex_encode(k->sign_pub, 8, fp);
+		r = audit(k, "init kms signing-key=%s", fp);
+	}
+out:
+	kms_close(k);
+	return r;
+}
+
+int kms_open(const char *dir, const char *pass, struct kms **out)
+{
+	char path[4096];
+	struct kms *k;
+	int r;
+
+	*out = NULL;
+	if (!dir || !pass)
+		return CE_ARG;
+	if (!(k = kms_alloc(dir)))
+		return CE_NOMEM;
+	if ((r = path_join(path, sizeof(path), dir, "master.key")) != 0 || (r = wrap_read(path, pass, k->mk, 32)) != 0 ||
+	    (r = state_load(k)) != 0) {
+		kms_close(k);
+		return r;
+	}
+	*out = k;
+	return 0;
+}
+
+/* ---- chip lists ---- */
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+int kms_chips_parse(const uint8_t *buf, size_t len, uint64_t **ids, size_t *n, size_t *bad_line)
+{
+	size_t off = 0, line = 0, cnt = 0, cap = 0;
+	uint64_t *v = NULL;
+	int r = 0;
+
+	*ids = NULL;
+	*n = 0;
+	*bad_line = 0;
+	if (!buf && len)
+		return CE_ARG;
+	while (off < len) {
+		const uint8_t *s = buf + off, *nl = memchr(s, '\n', len - off);
+		size_t ll = nl ? (size_t)(nl - s) : len - off, a = 0, b;
+		char tok[32];
+		uint64_t id = 0;
+
+		off += ll + (nl ? 1 : 0);
+		line++;
+		if (ll && s[ll - 1] == '\r')
+			ll--;
+		while (a < ll && (s[a] == ' ' || s[a] == '\t'))
+			a++;
+		b = ll;
+		while (b > a && (s[b - 1] == ' ' || s[b - 1] == '\t' || s[b - 1] == ','))
+			b--;
+		if (a == b || s[a] == '#')
+			continue;
+		if (line == 1 && b - a == 7 && memcmp(s + a, "chip_id", 7) == 0)
+			continue;
+		if (b - a >= sizeof(tok) || memchr(s + a, '\0', b - a)) {
+			r = CE_FORMAT;
+			goto bad;
+		}
+		memcpy(tok, s + a, b - a);
+		tok[b - a] = '\0';
+		if (parse_u64(tok, UINT64_MAX, &id) != 0) {
+			r = CE_FORMAT;
+			goto bad;
+		}
+		if (cnt == cap) {
+			size_t nc = cap ? cap * 2 : 1024;
+			uint64_t *t;
+			if (nc > SEAL_MAX_RECORDS)
+				nc = SEAL_MAX_RECORDS;
+			if (cnt >= nc) {
+				r = CE_LIMIT;
+				goto bad;
+			}
+			if (!(t = realloc(v, nc * sizeof(*v)))) {
+				r = CE_NOMEM;
+				goto bad;
+			}
+			v = t;
+			cap = nc;
+		}
+		v[cnt++] = id;
+	}
+	if (cnt == 0) {
+		r = CE_FORMAT;
+		goto bad;
+	}
+	qsort(v, cnt, sizeof(*v), cmp_u64);
+	for (size_t i = 1; i < cnt; i++)
+		if (v[i] == v[i - 1]) {
+			r = CE_EXISTS;
+			line = 0;
+			goto bad;
+		}
+	*ids = v;
+	*n = cnt;
+	return 0;
+bad:
+	*bad_line = line;
+	free(v);
+	return r;
+}
+
+/* ---- orders ---- */
+
+struct order {
+	uint32_t number;
+	size_t n;
+	uint64_t *ids;
+	uint8_t *roots; /* 16 * n, secret; NULL when only ids were read */
+};
+
+static void order_free(struct order *o)
+{
+	free(o->ids);
+	if (o->roots)
+		secret_free(o->roots, 16 * o->n);
+	memset(o, 0, sizeof(*o));
+}
+
+static int order_path(const struct kms *k, uint32_t number, char *path, size_t cap)
+{
+	int n = snprintf(path, cap, "%s/orders/%06u.ord", k->dir, number);
+	return n < 0 || (size_t)n >= cap ? CE_RANGE : 0;
+}
+
+/* Read an order; with_roots decrypts the root keys too. */
+static int order_load(const struct kms *k, uint32_t number, bool with_roots, struct order *o)
+{
+	uint8_t *buf = NULL, magic[8], nonce[12], tag[16];
+	uint32_t num = 0, cnt = 0;
+	size_t len = 0;
+	char path[4096];
+	struct cur c;
+	int r;
+
+	memset(o, 0, sizeof(*o));
+	if ((r = order_path(k, number, path, sizeof(path))) != 0)
+		return r;
+	if ((r = file_read_all(path, ORD_HDR + 24u * SEAL_MAX_RECORDS + 16, &buf, &len)) != 0)
+		return r;
+	cur_init(&c, buf, len);
+	cur_bytes(&c, magic, 8);
+	cur_u32(&c, &num);
+	cur_u32(&c, &cnt);
+	cur_bytes(&c, nonce, 12);
+	if (c.err || memcmp(magic, ORD_MAGIC, 8) != 0 || num != number || cnt == 0 || cnt > SEAL_MAX_RECORDS ||
+	    len != ORD_HDR + 24 * (size_t)cnt + 16) {
+		r = CE_FORMAT;
+		goto out;
+	}
+	o->number = num;
+	o->n = cnt;
+	if (!(o->ids = malloc(cnt * sizeof(uint64_t)))) {
+		r = CE_NOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < cnt; i++)
+		cur_u64(&c, &o->ids[i]);
+	if (with_roots) {
+		if (!(o->roots = malloc(16 * (size_t)cnt))) {
+			r = CE_NOMEM;
+			goto out;
+		}
+		memcpy(tag, buf + len - 16, 16);
+		if ((r = gcm(0, k->mk, nonce, buf, ORD_HDR + 8 * (size_t)cnt, buf + ORD_HDR + 8 * (size_t)cnt,
+			     16 * (size_t)cnt, o->roots, tag)) != 0)
+			goto out;
+	}
+	r = 0;
+out:
+	free(buf);
+	if (r != 0)
+		order_free(o);
+	return r;
+}
+
+int kms_order_import(struct kms *k, const uint8_t *csv, size_t len, uint32_t *order, size_t *count)
+{
+	uint64_t *ids = NULL;
+	size_t n = 0, bad = 0, flen = 0;
+	uint8_t *file = NULL, *roots = NULL, nonce[12];
+	char path[4096];
+	struct wbuf w;
+	int r;
+
+	*order = 0;
+	*count = 0;
+	if ((r = kms_chips_parse(csv, len, &ids, &n, &bad)) != 0) {
+		LOG_ERR("kms", "chip list: line %zu: %s", bad, err_str(r));
+		return r;
+	}
+	/* A chip must never get two root keys: check earlier orders. */
+	for (uint32_t o = 1; o < k->next_order; o++) {
+		struct order old;
+		size_t i = 0, j = 0;
+		if ((r = order_load(k, o, false, &old)) != 0)
+			goto out;
+		while (i < n && j < old.n) {
+			if (ids[i] == old.ids[j]) {
+				LOG_ERR("kms", "chip %016llx is already in order %u", (unsigned long long)ids[i], o);
+				r = CE_EXISTS;
+				break;
+			}
+			if (ids[i] < old.ids[j])
+				i++;
+			else
+				j++;
+		}
+		order_free(&old);
+		if (r != 0)
+			goto out;
+	}
+	flen = ORD_HDR + 24 * n + 16;
+	file = malloc(flen);
+	roots = malloc(16 * n);
+	if (!file || !roots) {
+		r = CE_NOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i += 65536) {
+		size_t m = n - i < 65536 ? n - i : 65536;
+		if (RAND_bytes(roots + 16 * i, (int)(16 * m)) != 1) {
+			r = CE_CRYPTO;
+			goto out;
+		}
+		progress(k, "issuing root keys", i + m, n);
+	}
+	if (RAND_bytes(nonce, 12) != 1) {
+		r = CE_CRYPTO;
+		goto out;
+	}
+	wbuf_init(&w, file, flen);
+	wbuf_bytes(&w, ORD_MAGIC, 8);
+	wbuf_u32(&w, k->next_order);
+	wbuf_u32(&w, (uint32_t)n);
+	wbuf_bytes(&w, nonce, 12);
+	for (size_t i = 0; i < n; i++)
+		wbuf_u64(&w, ids[i]);
+	if ((r = wbuf_status(&w)) != 0)
+		goto out;
+	if ((r = gcm(1, k->mk, nonce, file, w.len, roots, 16 * n, file + w.len, file + w.len + 16 * n)) != 0)
+		goto out;
+	if ((r = order_path(k, k->next_order, path, sizeof(path))) != 0 ||
+	    (r = file_write_atomic(path, file, flen, 0600)) != 0)
+		goto out;
+	*order = k->next_order++;
+	*count = n;
+	if ((r = state_save(k)) != 0)
+		goto out;
+	r = audit(k, "order import order=%u chips=%zu first=%016llx last=%016llx", *order, n,
+		(unsigned long long)ids[0], (unsigned long long)ids[n - 1]);
+out:
+	free(ids);
+	free(file);
+	if (roots)
+		secret_free(roots, 16 * n);
+	return r;
+}
+
+int kms_blackbox_export(struct kms *k, uint32_t order, const uint8_t bb_pub[32], uint8_t **out, size_t *out_len)
+{
+	struct seal_header h = {.kind = SEAL_KIND_BLACKBOX, .order = order};
+	struct seal_record *recs = NULL;
+	struct order o = {0};
+	char fid[33], bb[17];
+	int r;
+
+	*out = NULL;
+	*out_len = 0;
+	if ((r = kms_trust_root_hash(k, h.trust_root_hash)) != 0) {
+		LOG_ERR("kms", "no trust authority yet: run kms operator certify first");
+		return r;
+	}
+	if ((r = order_load(k, order, true, &o)) != 0)
+		return r;
+	if (!(recs = calloc(o.n, sizeof(*recs)))) {
+		r = CE_NOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < o.n; i++) {
+		recs[i].chip_id = o.ids[i];
+		memcpy(recs[i].key, o.roots + 16 * i, 16);
+	}
+	h.count = (uint32_t)o.n;
+	h.created_s = (uint64_t)time(NULL);
+	memcpy(h.recipient_pub, bb_pub, 32);
+	if (RAND_bytes(h.file_id, 16) != 1) {
+		r = CE_CRYPTO;
+		goto out;
+	}
+	if ((r = seal_build(&h, recs, k->sign_priv, out, out_len)) != 0)
+		goto out;
+	hex_encode(h.file_id, 16, fid);
+	hex_encode(bb_pub, 8, bb);
+	r = audit(k, "blackbox export order=%u chips=%zu file=%s to=%s", order, o.n, fid, bb);
+out:
+	seal_records_free(recs, o.n);
+	order_free(&o);
+	if (r != 0 && *out) {
+		free(*out);
+		*out = NULL;
+		*out_len = 0;
+	}
+	return r;
+}
+
+static struct vendor *vendor_find(struct kms *k, uint32_t id)
+{
+	for (size_t i = 0; i < k->nvendors; i++)
+		if (k->vendors[i].id == id)
+			return &k->vendors[i];
+	return NULL;
+}
+
+int kms_vendor_add(struct kms *k, uint32_t vendor_id, const uint8_t pub[32])
+{
+	char fp[17];
+	int r;
+
+	if (vendor_find(k, vendor_id))
+		return CE_EXISTS;
+	if (k->nvendors >= KMS_MAX_VENDORS)
+		return CE_LIMIT;
+	k->vendors[k->nvendors].id = vendor_id;
+	memcpy(k->vendors[k->nvendors].pub, pub, 32);
+	k->vendors[k->nvendors].revoked = 0;
+	k->nvendors++;
+	if ((r = state_save(k)) != 0)
+		return r;
+	hex_encode(pub, 8, fp);
+	return audit(k, "vendor add id=0x%x pub=%s", vendor_id, fp);
+}
+
+int kms_revoke_vendor(struct kms *k, uint32_t vendor_id)
+{
+	struct vendor *v = vendor_find(k, vendor_id);
+	int r;
+
+	if (!v)
+		return CE_NOT_FOUND;
+	v->revoked = 1;
+	if ((r = state_save(k)) != 0)
+		return r;
+	return audit(k, "vendor revoke id=0x%x", vendor_id);
+}
+
+static int cmp_rec(const void *a, const void *b)
+{
+	uint64_t x = ((const struct seal_record *)a)->chip_id, y = ((const struct seal_record *)b)->chip_id;
+	return x < y ? -1 : x > y;
+}
+
+int kms_vendor_export(struct kms *k, uint32_t vendor_id, uint32_t order, uint8_t **out, size_t *out_len)
+{
+	struct seal_header h = {.kind = SEAL_KIND_VENDOR, .order = order, .vendor_id = vendor_id};
+	struct seal_record *recs = NULL;
+	struct kms_vkdf *kdf = NULL;
+	struct vendor *v = vendor_find(k, vendor_id);
+	size_t n = 0, cap = 0;
+	char fid[33];
+	int r;
+
+	*out = NULL;
+	*out_len = 0;
+	if (!v)
+		return CE_NOT_FOUND;
+	if (v->revoked)
+		return CE_BLOCKED;
+	if ((r = kms_trust_root_hash(k, h.trust_root_hash)) != 0)
+		return r;
+	if ((r = kms_vkdf_new(&kdf)) != 0)
+		return r;
+	for (uint32_t o = order ? order : 1; o < (order ? order + 1 : k->next_order); o++) {
+		struct order ord;
+		struct seal_record *t;
+		if ((r = order_load(k, o, true, &ord)) != 0)
+			goto out;
+		if (n + ord.n > SEAL_MAX_RECORDS || !(t = realloc(recs, (cap = n + ord.n) * sizeof(*recs)))) {
+			order_free(&ord);
+			r = n + ord.n > SEAL_MAX_RECORDS ? CE_LIMIT : CE_NOMEM;
+			goto out;
+		}
+		recs = t;
+		for (size_t i = 0; i < ord.n && r == 0; i++) {
+			recs[n + i].chip_id = ord.ids[i];
+			r = kms_vkdf_derive(kdf, ord.roots + 16 * i, vendor_id, recs[n + i].key);
+			progress(k, "deriving vendor keys", i + 1, ord.n);
+		}
+		n += ord.n;
+		order_free(&ord);
+		if (r != 0)
+			goto out;
+	}
+	if (n == 0) {
+		r = CE_NOT_FOUND;
+		goto out;
+	}
+	qsort(recs, n, sizeof(*recs), cmp_rec);
+	h.count = (uint32_t)n;
+	h.created_s = (uint64_t)time(NULL);
+	memcpy(h.recipient_pub, v->pub, 32);
+	if (RAND_bytes(h.file_id, 16) != 1) {
+		r = CE_CRYPTO;
+		goto out;
+	}
+	if ((r = seal_build(&h, recs, k->sign_priv, out, out_len)) != 0)
+		goto out;
+	hex_encode(h.file_id, 16, fid);
+	r = audit(k, "vendor export id=0x%x order=%u chips=%zu file=%s", vendor_id, order, n, fid);
+out:
+	(void)cap;
+	seal_records_free(recs, n);
+	kms_vkdf_free(kdf);
+	if (r != 0 && *out) {
+		free(*out);
+		*out = NULL;
+		*out_len = 0;
+	}
+	return r;
+}
+
+/* ---- trust authority, certificates, revocation ---- */
+
+int kms_ta_init(const char *path, const char *pass, unsigned scrypt_log2n, uint8_t pub[32])
+{
+	uint8_t priv[32];
+	int r;
+
+	if (access(path, F_OK) == 0)
+		return CE_EXISTS;
+	if ((r = pk_ed25519_generate(priv, pub)) != 0)
+		return r;
+	r = wrap_write(path, pass, scrypt_log2n, priv, 32);
+	OPENSSL_cleanse(priv, sizeof(priv));
+	return r;
+}
+
+int kms_ta_load(const char *path, const char *pass, uint8_t priv[32]) { return wrap_read(path, pass, priv, 32); }
+
+int kms_operator_certify(struct kms *k, const uint8_t ta_priv[32], const char *name, uint32_t days, uint64_t serial,
+	uint8_t *out, size_t *out_len)
+{
+	struct cert c = {.role = CERT_ROLE_OPERATOR, .serial = serial};
+	uint64_t now = (uint64_t)time(NULL);
+	int r;
+
+	*out_len = 0;
+	if (!name || strlen(name) > CERT_NAME_MAX || days == 0)
+		return CE_ARG;
+	memcpy(c.name, name, strlen(name) + 1);
+	memcpy(c.subject_pub, k->sign_pub, 32);
+	c.not_before = now;
+	c.not_after = now + (uint64_t)days * 86400u;
+	if ((r = cert_sign(&c, ta_priv, out, out_len)) != 0)
+		return r;
+	if ((r = pk_ed25519_public(ta_priv, k->ta_pub)) != 0)
+		return r;
+	k->has_ta = 1;
+	memcpy(k->cert, out, *out_len);
+	k->cert_len = (uint16_t)*out_len;
+	if ((r = state_save(k)) != 0)
+		return r;
+	return audit(k, "operator certify serial=%llu name=%s days=%u", (unsigned long long)serial, c.name, days);
+}
+
+int kms_revoke_cert(struct kms *k, const uint8_t ta_priv[32], uint64_t serial, uint8_t **crl, size_t *crl_len)
+{
+	uint8_t *old = NULL, ta_pub[32];
+	uint64_t *serials = NULL, num = 0, *all = NULL;
+	size_t len = 0, n = 0;
+	char path[4096];
+	int r;
+
+	*crl = NULL;
+	*crl_len = 0;
+	if ((r = pk_ed25519_public(ta_priv, ta_pub)) != 0 || (r = path_join(path, sizeof(path), k->dir, "crl.bin")) != 0)
+		return r;
+	if (file_read_all(path, 1u << 20, &old, &len) == 0) {
+		r = crl_verify(old, len, ta_pub, &num, &serials, &n);
+		free(old);
+		if (r != 0)
+			return r;
+	}
+	if (!(all = malloc((n + 1) * sizeof(*all)))) {
+		free(serials);
+		return CE_NOMEM;
+	}
+	if (n)
+		memcpy(all, serials, n * sizeof(*all));
+	all[n] = serial;
+	free(serials);
+	if ((r = crl_sign(ta_priv, num + 1, all, n + 1, crl, crl_len)) != 0)
+		goto out;
+	if ((r = file_write_atomic(path, *crl, *crl_len, 0644)) != 0)
+		goto out;
+	k->crl_number = num + 1;
+	if ((r = state_save(k)) != 0)
+		goto out;
+	r = audit(k, "revoke cert serial=%llu crl=%llu", (unsigned long long)serial, (unsigned long long)(num + 1));
+out:
+	free(all);
+	if (r != 0) {
+		free(*crl);
+		*crl = NULL;
+		*crl_len = 0;
+	}
+	return r;
+}

@@ -1,0 +1,1447 @@
+/*
+ * rest.c - the JSON REST API (rest.h, docs/api-rest.md): a table of routes,
+ * the API-key check (sms_apikey_check: SHA-256 lookup, constant-time
+ * compare) with per-route scopes, strict JSON bodies (unknown fields and
+ * duplicate keys refused), cursor pagination, bulk subscriptions in one
+ * transaction, CSV import/export (csv.h).
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <jansson.h>
+#include <openssl/sha.h>
+#include "sms/rest.h"
+#include "sms/csv.h"
+#include "lib/log.h"
+#include "lib/util.h"
+
+/* ---- answers ----------------------------------------------------------- */
+
+static void set_body(struct rest_resp *resp, int status, const char *ctype, char *body, size_t len)
+{
+	free(resp->body);
+	resp->status = status;
+	resp->content_type = ctype;
+	resp->body = body;
+	resp->len = len;
+}
+
+static void internal(struct rest_resp *resp, int r);
+
+/* {"error":{"code":code,"message":...}} plus extra members (may be NULL,
+ * stolen). */
+static void fail_x(struct rest_resp *resp, int status, const char *code, json_t *extra, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+static void fail_x(struct rest_resp *resp, int status, const char *code, json_t *extra, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+	json_t *e, *o;
+	char *txt;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	e = extra ? extra : json_object();
+	json_object_set_new(e, "code", json_string(code));
+	/* json_string refuses invalid UTF-8: messages quote input, so fall back. */
+	json_object_set_new(e, "message", json_string(msg) ? json_string(msg) : json_string(code));
+	o = json_pack("{s:o}", "error", e);
+	txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (!txt) {
+		static const char oom[] = "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
+
+		txt = strdup(oom);
+		status = 500;
+		code = "internal";
+	}
+	set_body(resp, status, "application/json", txt, txt ? strlen(txt) : 0);
+	resp->error_code = code;
+}
+
+#define fail(resp, status, code, ...) fail_x(resp, status, code, NULL, __VA_ARGS__)
+
+static void internal(struct rest_resp *resp, int r)
+{
+	LOG_ERR("sms", "REST API: %s", err_str(r));
+	fail(resp, 500, "internal", "internal error (the head-end's log says why)");
+}
+
+/* Map a store error to an answer. */
+static void store_fail(struct rest_resp *resp, int r, const char *what)
+{
+	switch (r) {
+	case CE_NOT_FOUND: fail(resp, 404, "not_found", "%s not found", what); break;
+	case CE_EXISTS: fail(resp, 409, "conflict", "%s already exists", what); break;
+	case CE_RANGE:
+	case CE_ARG: fail(resp, 400, "invalid_value", "a value of %s is out of range", what); break;
+	default: internal(resp, r); break;
+	}
+}
+
+/* Takes the reference of j. */
+static void ok_json(struct rest_resp *resp, int status, json_t *j)
+{
+	char *txt = j ? json_dumps(j, JSON_COMPACT) : NULL;
+
+	json_decref(j);
+	if (!txt) {
+		internal(resp, CE_NOMEM);
+		return;
+	}
+	set_body(resp, status, "application/json", txt, strlen(txt));
+	resp->error_code = NULL;
+}
+
+/* ---- request context --------------------------------------------------- */
+
+#define SEG_MAX 5
+
+struct ctx {
+	struct sms_store *s;
+	const struct rest_req *req;
+	struct rest_resp *resp;
+	size_t nseg;
+	char seg[SEG_MAX][65];
+	size_t nparam;
+	struct { char name[32]; char value[SMS_NAME_MAX + 2]; } param[REST_PARAMS_MAX];
+	char who[SMS_WHO_MAX + 1];
+	unsigned scopes;
+};
+
+static int hexd(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* URL-decode src[0..n) into dst (cap with NUL); false if too long or a
+ * bad escape. */
+static bool url_decode(const char *src, size_t n, char *dst, size_t cap)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		char c = src[i];
+
+		if (c == '+') {
+			c = ' ';
+		} else if (c == '%') {
+			if (n - i < 3 || hexd(src[i + 1]) < 0 || hexd(src[i + 2]) < 0)
+				return false;
+			c = (char)(hexd(src[i + 1]) << 4 | hexd(src[i + 2]));
+			if (c == '\0')
+				return false;
+			i += 2;
+		}
+		if (o + 1 >= cap)
+			return false;
+		dst[o++] = c;
+	}
+	dst[o] = '\0';
+	return true;
+}
+
+static int parse_path(struct ctx *x)
+{
+	const char *p = x->req->path;
+	size_t len = strlen(p), pre = strlen(REST_PREFIX);
+
+	if (len > REST_PATH_MAX || strncmp(p, REST_PREFIX, pre) != 0)
+		return CE_FORMAT;
+	p += pre;
+	x->nseg = 0;
+	while (*p) {
+		size_t n = strcspn(p, "/");
+
+		if (n == 0 || n >= sizeof(x->seg[0]) || x->nseg == SEG_MAX)
+			return CE_FORMAT;
+		for (size_t i = 0; i < n; i++) {
+			char c = p[i];
+
+			if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+			      c == '-' || c == '.'))
+				return CE_FORMAT;
+		}
+		memcpy(x->seg[x->nseg], p, n);
+		x->seg[x->nseg++][n] = '\0';
+		p += n;
+		if (*p == '/') {
+			p++;
+			if (!*p) /* trailing slash */
+				return CE_FORMAT;
+		}
+	}
+	return 0;
+}
+
+static int parse_query(struct ctx *x)
+{
+	const char *q = x->req->query;
+	size_t len = q ? strlen(q) : 0;
+
+	x->nparam = 0;
+	if (len > REST_QUERY_MAX)
+		return CE_LIMIT;
+	while (len) {
+		size_t n = 0, eq;
+
+		while (n < len && q[n] != '&')
+			n++;
+		if (n) {
+			if (x->nparam == REST_PARAMS_MAX)
+				return CE_LIMIT;
+			for (eq = 0; eq < n && q[eq] != '='; eq++)
+				;
+			if (!url_decode(q, eq, x->param[x->nparam].name, sizeof(x->param[0].name)) ||
+			    !url_decode(q + (eq < n ? eq + 1 : n), eq < n ? n - eq - 1 : 0, x->param[x->nparam].value,
+					sizeof(x->param[0].value)))
+				return CE_FORMAT;
+			x->nparam++;
+		}
+		q += n;
+		len -= n;
+		if (len) {
+			q++;
+			len--;
+		}
+	}
+	return 0;
+}
+
+/* Only the named parameters are allowed; others are a client's typo. */
+static bool params_only(struct ctx *x, const char *const *allowed)
+{
+	for (size_t i = 0; i < x->nparam; i++) {
+		bool ok = false;
+
+		for (const char *const *a = allowed; *a && !ok; a++)
+			ok = strcmp(*a, x->param[i].name) == 0;
+		if (!ok) {
+			fail(x->resp, 400, "unknown_parameter", "unknown query parameter '%.31s'", x->param[i].name);
+			return false;
+		}
+	}
+	return true;
+}
+
+static const char *param(struct ctx *x, const char *name)
+{
+	const char *v = NULL;
+
+	for (size_t i = 0; i < x->nparam; i++)
+		if (strcmp(x->param[i].name, name) == 0)
+			v = x->param[i].value;
+	return v;
+}
+
+static bool all_digits(const char *s, size_t min, size_t max)
+{
+	size_t n = strlen(s);
+
+	if (n < min || n > max)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return true;
+}
+
+/* A decimal id in 1..max (serials: 1..INT64_MAX). */
+static bool id_parse(const char *s, uint64_t max, uint64_t *out)
+{
+	*out = 0;
+	return all_digits(s, 1, 19) && parse_u64(s, max, out) == 0;
+}
+
+/* limit and cursor of a list request. */
+static bool page_params(struct ctx *x, size_t *limit, uint64_t *cursor)
+{
+	const char *l = param(x, "limit"), *c = param(x, "cursor");
+	uint64_t v;
+
+	*limit = REST_LIST_DEFAULT;
+	*cursor = 0;
+	if (l) {
+		if (!id_parse(l, REST_LIST_MAX, &v) || v == 0) {
+			fail(x->resp, 400, "invalid_value", "limit: 1 to %d", REST_LIST_MAX);
+			return false;
+		}
+		*limit = (size_t)v;
+	}
+	if (c && !id_parse(c, INT64_MAX, cursor)) {
+		fail(x->resp, 400, "invalid_value", "cursor: not one this API gave");
+		return false;
+	}
+	return true;
+}
+
+static bool need(struct ctx *x, unsigned scope)
+{
+	if (x->scopes & scope)
+		return true;
+	fail(x->resp, 403, "forbidden", "this API key lacks the %s scope",
+	     scope == SMS_SCOPE_READ ? "read" : scope == SMS_SCOPE_WRITE ? "write" : "admin");
+	return false;
+}
+
+static bool ctype_is(const char *ct, const char *want)
+{
+	size_t n = strlen(want);
+
+	return ct && strncasecmp(ct, want, n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+/* The JSON object of the body, or NULL with the answer set. */
+static json_t *body_json(struct ctx *x)
+{
+	json_error_t je;
+	json_t *j;
+
+	if (x->req->body_len > REST_JSON_MAX) {
+		fail(x->resp, 413, "payload_too_large", "JSON bodies are limited to %u bytes", REST_JSON_MAX);
+		return NULL;
+	}
+	if (!ctype_is(x->req->content_type, "application/json")) {
+		fail(x->resp, 415, "unsupported_media_type", "send Content-Type: application/json");
+		return NULL;
+	}
+	j = json_loadb(x->req->body ? x->req->body : "", x->req->body_len, JSON_REJECT_DUPLICATES, &je);
+	if (!j) {
+		fail(x->resp, 400, "invalid_json", "line %d column %d: %.100s", je.line, je.column, je.text);
+		return NULL;
+	}
+	if (!json_is_object(j)) {
+		json_decref(j);
+		fail(x->resp, 400, "invalid_json", "the body must be a JSON object");
+		return NULL;
+	}
+	return j;
+}
+
+static void unknown_field(struct ctx *x, const char *key)
+{
+	json_t *e = json_object();
+
+	json_object_set_new(e, "field", json_string(key));
+	fail_x(x->resp, 400, "unknown_field", e, "unknown field '%.60s'", key);
+}
+
+static void bad_field(struct ctx *x, const char *key, const char *what)
+{
+	json_t *e = json_object();
+
+	json_object_set_new(e, "field", json_string(key));
+	fail_x(x->resp, 400, "invalid_value", e, "%s: %s", key, what);
+}
+
+/* ---- JSON values ------------------------------------------------------- */
+
+static bool j_serial(json_t *v, uint64_t *out)
+{
+	*out = 0;
+	if (json_is_string(v))
+		return id_parse(json_string_value(v), INT64_MAX, out) && *out != 0;
+	if (json_is_integer(v) && json_integer_value(v) > 0) {
+		*out = (uint64_t)json_integer_value(v);
+		return true;
+	}
+	return false;
+}
+
+static bool j_text(json_t *v, char *dst, size_t cap)
+{
+	const char *s;
+
+	if (!json_is_string(v))
+		return false;
+	s = json_string_value(v);
+	if (strlen(s) != json_string_length(v) || strlen(s) >= cap || !sms_text_valid(s))
+		return false;
+	memcpy(dst, s, strlen(s) + 1);
+	return true;
+}
+
+static bool j_time(json_t *v, int64_t *out)
+{
+	if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 99999999999LL)
+		return false;
+	*out = json_integer_value(v);
+	return true;
+}
+
+static bool j_mask(json_t *v, uint32_t *out)
+{
+	const char *s;
+	uint32_t m = 0;
+
+	if (!json_is_string(v) || strlen(s = json_string_value(v)) != 8)
+		return false;
+	for (size_t i = 0; i < 8; i++) {
+		if (hexd(s[i]) < 0)
+			return false;
+		m = m << 4 | (uint32_t)hexd(s[i]);
+	}
+	*out = m;
+	return true;
+}
+
+static bool j_uint(json_t *v, uint64_t max, uint64_t *out)
+{
+	if (json_is_integer(v) && json_integer_value(v) >= 0 && (uint64_t)json_integer_value(v) <= max) {
+		*out = (uint64_t)json_integer_value(v);
+		return true;
+	}
+	if (json_is_string(v))
+		return id_parse(json_string_value(v), max, out);
+	return false;
+}
+
+static const char *const state_names[] = { "active", "blocked", "retired" };
+
+static bool j_state(json_t *v, enum sms_card_state *out)
+{
+	for (int i = 0; i < 3; i++) {
+		if (json_is_string(v) && strcmp(json_string_value(v), state_names[i]) == 0) {
+			*out = (enum sms_card_state)i;
+			return true;
+		}
+	}
+	return false;
+}
+
+static json_t *card_json(const struct sms_card *c)
+{
+	char serial[24], ac[9];
+
+	snprintf(serial, sizeof(serial), "%" PRIu64, c->serial);
+	snprintf(ac, sizeof(ac), "%08" PRIX32, c->access_criteria);
+	return json_pack("{s:s,s:s,s:s,s:b,s:I,s:I,s:s,s:s,s:s,s:I}", "serial_no", serial, "chip_id", c->chip_id,
+			 "state", state_names[(unsigned)c->state <= 2 ? c->state : 0], "pair", (int)c->pair, "start",
+			 (json_int_t)c->start, "finish", (json_int_t)c->finish, "name", c->name, "info", c->info,
+			 "access_criteria", ac, "subscriber_id", (json_int_t)c->subscriber_id);
+}
+
+static json_t *sub_json(const struct sms_subscription *s)
+{
+	char serial[24];
+
+	snprintf(serial, sizeof(serial), "%" PRIu64, s->serial);
+	return json_pack("{s:s,s:I,s:I,s:I}", "serial_no", serial, "package", (json_int_t)s->package, "start",
+			 (json_int_t)s->start, "finish", (json_int_t)s->finish);
+}
+
+/* {"items":[...],"next_cursor":C|null}; takes items. */
+static void page_answer(struct ctx *x, json_t *items, size_t n, size_t limit, uint64_t last)
+{
+	char cur[24];
+	json_t *o;
+
+	snprintf(cur, sizeof(cur), "%" PRIu64, last);
+	o = json_pack("{s:o,s:o}", "items", items, "next_cursor", n == limit ? json_string(cur) : json_null());
+	ok_json(x->resp, 200, o);
+}
+
+/* ---- cards ------------------------------------------------------------- */
+
+struct list_acc {
+	json_t *items;
+	uint64_t last;
+};
+
+static int acc_card(void *ctx, const struct sms_card *c)
+{
+	struct list_acc *a = ctx;
+
+	a->last = c->serial;
+	return json_array_append_new(a->items, card_json(c)) == 0 ? 0 : CE_NOMEM;
+}
+
+static void cards_list(struct ctx *x)
+{
+	static const char *const ok[] = { "limit", "cursor", "serial_prefix", "name", "state", NULL };
+	struct sms_card_filter f = { .state = -1 };
+	struct list_acc a = { json_array(), 0 };
+	const char *v;
+	size_t limit, n = 0;
+	uint64_t cursor;
+	int r;
+
+	if (!params_only(x, ok) || !page_params(x, &limit, &cursor))
+		goto out;
+	if ((v = param(x, "serial_prefix")) != NULL) {
+		if (!all_digits(v, 1, 19)) {
+			fail(x->resp, 400, "invalid_value", "serial_prefix: 1 to 19 digits");
+			goto out;
+		}
+		snprintf(f.serial_prefix, sizeof(f.serial_prefix), "%s", v);
+	}
+	if ((v = param(x, "name")) != NULL) {
+		if (strlen(v) > SMS_NAME_MAX) {
+			fail(x->resp, 400, "invalid_value", "name: longer than %d bytes", SMS_NAME_MAX);
+			goto out;
+		}
+		snprintf(f.name, sizeof(f.name), "%s", v);
+	}
+	if ((v = param(x, "state")) != NULL) {
+		for (f.state = 0; f.state < 3 && strcmp(v, state_names[f.state]) != 0; f.state++)
+			;
+		if (f.state == 3) {
+			fail(x->resp, 400, "invalid_value", "state: active, blocked or retired");
+			goto out;
+		}
+	}
+	if (!a.items) {
+		internal(x->resp, CE_NOMEM);
+		goto out;
+	}
+	if ((r = sms_card_find(x->s, &f, cursor, limit, acc_card, &a, &n)) != 0) {
+		internal(x->resp, r);
+		goto out;
+	}
+	page_answer(x, a.items, n, limit, a.last);
+	return;
+out:
+	json_decref(a.items);
+}
+
+/* Card fields of a POST or PATCH body. */
+struct card_in {
+	uint64_t serial;
+	bool has_serial, has_sub;
+	int64_t subscriber_id;
+	struct sms_card_change ch;
+};
+
+static bool card_fields(struct ctx *x, json_t *o, bool create, struct card_in *in)
+{
+	const char *k;
+	json_t *v;
+	uint64_t u;
+
+	memset(in, 0, sizeof(*in));
+	json_object_foreach(o, k, v) {
+		struct sms_card_change *ch = &in->ch;
+
+		if (strcmp(k, "serial_no") == 0 && create) {
+			if (!j_serial(v, &in->serial))
+				return bad_field(x, k, "a decimal serial 1..2^63-1 (string or number)"), false;
+			in->has_serial = true;
+		} else if (strcmp(k, "name") == 0) {
+			if (!j_text(v, ch->name, sizeof(ch->name)))
+				return bad_field(x, k, "UTF-8 text of at most 255 bytes, no control characters"), false;
+			ch->has_name = true;
+		} else if (strcmp(k, "info") == 0) {
+			if (!j_text(v, ch->info, sizeof(ch->info)))
+				return bad_field(x, k, "UTF-8 text of at most 1023 bytes, no control characters"), false;
+			ch->has_info = true;
+		} else if (strcmp(k, "chip_id") == 0) {
+			if (!j_text(v, ch->chip_id, sizeof(ch->chip_id)))
+				return bad_field(x, k, "text of at most 64 bytes"), false;
+			ch->has_chip = true;
+		} else if (strcmp(k, "pair") == 0) {
+			if (json_is_boolean(v))
+				ch->pair = json_is_true(v);
+			else if (json_is_integer(v) && (json_integer_value(v) == 0 || json_integer_value(v) == 1))
+				ch->pair = json_integer_value(v) == 1;
+			else
+				return bad_field(x, k, "true, false, 0 or 1"), false;
+			ch->has_pair = true;
+		} else if (strcmp(k, "start") == 0) {
+			if (!j_time(v, &ch->start))
+				return bad_field(x, k, "UNIX seconds, 0..99999999999"), false;
+			ch->has_start = true;
+		} else if (strcmp(k, "finish") == 0) {
+			if (!j_time(v, &ch->finish))
+				return bad_field(x, k, "UNIX seconds, 0..99999999999"), false;
+			ch->has_finish = true;
+		} else if (strcmp(k, "access_criteria") == 0) {
+			if (!j_mask(v, &ch->access_criteria))
+				return bad_field(x, k, "8 hex digits"), false;
+			ch->has_ac = true;
+		} else if (strcmp(k, "state") == 0) {
+			if (!j_state(v, &ch->state))
+				return bad_field(x, k, "active, blocked or retired"), false;
+			ch->has_state = true;
+		} else if (strcmp(k, "subscriber_id") == 0) {
+			if (!j_uint(v, INT64_MAX, &u))
+				return bad_field(x, k, "a subscriber id, or 0 for none"), false;
+			in->subscriber_id = (int64_t)u;
+			in->has_sub = true;
+		} else {
+			unknown_field(x, k);
+			return false;
+		}
+	}
+	if (in->ch.has_start && in->ch.has_finish && in->ch.finish < in->ch.start)
+		return bad_field(x, "finish", "before start"), false;
+	if (create && !in->has_serial)
+		return bad_field(x, "serial_no", "required"), false;
+	if (in->has_sub && (in->ch.has_name || in->ch.has_info))
+		return bad_field(x, "subscriber_id", "give either subscriber_id or name/info"), false;
+	return true;
+}
+
+static void card_answer(struct ctx *x, int status, uint64_t serial)
+{
+	struct sms_subscription subs[256];
+	struct sms_card c;
+	json_t *o, *arr;
+	size_t n = 0;
+	int r;
+
+	if ((r = sms_card_get(x->s, serial, &c)) != 0) {
+		store_fail(x->resp, r, "card");
+		return;
+	}
+	r = sms_subscription_list(x->s, serial, subs, 256, &n);
+	if (r != 0 && r != CE_OVERFLOW) {
+		internal(x->resp, r);
+		return;
+	}
+	o = card_json(&c);
+	arr = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, json_pack("{s:I,s:I,s:I}", "package", (json_int_t)subs[i].package, "start",
+						     (json_int_t)subs[i].start, "finish", (json_int_t)subs[i].finish));
+	json_object_set_new(o, "subscriptions", arr);
+	ok_json(x->resp, status, o);
+}
+
+static void card_create(struct ctx *x)
+{
+	json_t *j = body_json(x);
+	struct card_in in;
+	struct sms_card c = { 0 };
+	int r;
+
+	if (!j)
+		return;
+	if (!card_fields(x, j, true, &in))
+		goto out;
+	c.serial = in.serial;
+	memcpy(c.chip_id, in.ch.chip_id, sizeof(c.chip_id));
+	memcpy(c.name, in.ch.name, sizeof(c.name));
+	memcpy(c.info, in.ch.info, sizeof(c.info));
+	c.state = in.ch.has_state ? in.ch.state : SMS_CARD_ACTIVE;
+	c.pair = in.ch.pair;
+	c.start = in.ch.start;
+	c.finish = in.ch.finish;
+	if ((r = sms_tx_begin(x->s)) != 0) {
+		internal(x->resp, r);
+		goto out;
+	}
+	r = sms_card_add(x->s, &c, x->who);
+	if (r == 0 && in.ch.has_ac) {
+		struct sms_card_change ac = { .has_ac = true, .access_criteria = in.ch.access_criteria };
+
+		r = sms_card_change(x->s, c.serial, &ac, x->who, NULL);
+	}
+	if (r == 0 && in.has_sub && in.subscriber_id)
+		r = sms_card_set_subscriber(x->s, c.serial, in.subscriber_id, x->who);
+	if ((r = sms_tx_end(x->s, r)) != 0) {
+		store_fail(x->resp, r, r == CE_NOT_FOUND ? "subscriber" : "card");
+		goto out;
+	}
+	card_answer(x, 201, c.serial);
+out:
+	json_decref(j);
+}
+
+static void card_update(struct ctx *x, uint64_t serial)
+{
+	json_t *j = body_json(x);
+	struct card_in in;
+	struct sms_card cur;
+	int r;
+
+	if (!j)
+		return;
+	if (!card_fields(x, j, false, &in))
+		goto out;
+	if ((r = sms_tx_begin(x->s)) != 0) {
+		internal(x->resp, r);
+		goto out;
+	}
+	r = sms_card_change(x->s, serial, &in.ch, x->who, &cur);
+	if (r == 0 && in.ch.has_start != in.ch.has_finish && cur.finish < cur.start)
+		r = CE_RANGE;
+	if (r == 0 && in.has_sub) {
+		r = sms_card_set_subscriber(x->s, serial, in.subscriber_id, x->who);
+		if (r == CE_NOT_FOUND) {
+			r = sms_tx_end(x->s, r); /* rolls back */
+			fail(x->resp, 404, "not_found", "subscriber not found");
+			goto out;
+		}
+	}
+	if ((r = sms_tx_end(x->s, r)) != 0) {
+		store_fail(x->resp, r, "card");
+		goto out;
+	}
+	card_answer(x, 200, serial);
+out:
+	json_decref(j);
+}
+
+static void r_cards(struct ctx *x)
+{
+	uint64_t serial;
+	enum rest_method m = x->req->method;
+
+	if (x->nseg == 1) {
+		if (m == REST_GET || m == REST_HEAD) {
+			if (need(x, SMS_SCOPE_READ))
+				cards_list(x);
+		} else if (m == REST_POST) {
+			if (need(x, SMS_SCOPE_WRITE))
+				card_create(x);
+		} else {
+			fail(x->resp, 405, "method_not_allowed", "GET or POST");
+		}
+		return;
+	}
+	if (!id_parse(x->seg[1], INT64_MAX, &serial) || serial == 0) {
+		fail(x->resp, 404, "not_found", "card not found (serials are decimal)");
+		return;
+	}
+	if (x->nseg == 3 && strcmp(x->seg[2], "subscriptions") == 0) {
+		struct sms_subscription subs[256];
+		struct sms_card c;
+		json_t *arr;
+		size_t n = 0;
+		int r;
+
+		if (m != REST_GET && m != REST_HEAD) {
+			fail(x->resp, 405, "method_not_allowed", "GET");
+			return;
+		}
+		if (!need(x, SMS_SCOPE_READ))
+			return;
+		if ((r = sms_card_get(x->s, serial, &c)) != 0 ||
+		    ((r = sms_subscription_list(x->s, serial, subs, 256, &n)) != 0 && r != CE_OVERFLOW)) {
+			store_fail(x->resp, r, "card");
+			return;
+		}
+		arr = json_array();
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(arr, sub_json(&subs[i]));
+		ok_json(x->resp, 200, json_pack("{s:o,s:n}", "items", arr, "next_cursor"));
+		return;
+	}
+	if (x->nseg != 2) {
+		fail(x->resp, 404, "not_found", "no such resource");
+		return;
+	}
+	if (m == REST_GET || m == REST_HEAD) {
+		if (need(x, SMS_SCOPE_READ))
+			card_answer(x, 200, serial);
+	} else if (m == REST_PATCH) {
+		if (need(x, SMS_SCOPE_WRITE))
+			card_update(x, serial);
+	} else if (m == REST_DELETE) {
+		int r;
+
+		if (!need(x, SMS_SCOPE_ADMIN))
+			return;
+		if ((r = sms_card_delete(x->s, serial, x->who)) != 0)
+			store_fail(x->resp, r, "card");
+		else
+			set_body(x->resp, 204, "application/json", NULL, 0);
+	} else {
+		fail(x->resp, 405, "method_not_allowed", "GET, PATCH or DELETE");
+	}
+}
+
+/* ---- subscriptions ----------------------------------------------------- */
+
+/* One {serial_no, package[, start, finish]} item. */
+static bool sub_fields(struct ctx *x, json_t *o, bool with_period, struct sms_subscription *sub, const char *at)
+{
+	const char *k;
+	json_t *v;
+	uint64_t u;
+	bool has_serial = false, has_pkg = false, has_start = false, has_finish = false;
+
+	memset(sub, 0, sizeof(*sub));
+	if (!json_is_object(o)) {
+		fail(x->resp, 400, "invalid_value", "%s: not an object", at);
+		return false;
+	}
+	json_object_foreach(o, k, v) {
+		if (strcmp(k, "serial_no") == 0) {
+			has_serial = j_serial(v, &sub->serial);
+			if (!has_serial)
+				return bad_field(x, k, "a decimal serial"), false;
+		} else if (strcmp(k, "package") == 0) {
+			has_pkg = j_uint(v, SMS_PACKAGES_MAX - 1, &u);
+			if (!has_pkg)
+				return bad_field(x, k, "a package id 0..65535"), false;
+			sub->package = (uint32_t)u;
+		} else if (with_period && strcmp(k, "start") == 0) {
+			if (!(has_start = j_time(v, &sub->start)))
+				return bad_field(x, k, "UNIX seconds"), false;
+		} else if (with_period && strcmp(k, "finish") == 0) {
+			if (!(has_finish = j_time(v, &sub->finish)))
+				return bad_field(x, k, "UNIX seconds"), false;
+		} else {
+			json_t *e = json_object();
+
+			json_object_set_new(e, "field", json_string(k));
+			fail_x(x->resp, 400, "unknown_field", e, "%s: unknown field '%.60s'", at, k);
+			return false;
+		}
+	}
+	if (!has_serial || !has_pkg || (with_period && (!has_start || !has_finish))) {
+		fail(x->resp, 400, "invalid_value", "%s: serial_no, package%s are required", at,
+		     with_period ? ", start and finish" : "");
+		return false;
+	}
+	if (with_period && sub->finish < sub->start) {
+		bad_field(x, "finish", "before start");
+		return false;
+	}
+	return true;
+}
+
+static void sub_create(struct ctx *x)
+{
+	json_t *j = body_json(x);
+	struct sms_subscription sub;
+	int r;
+
+	if (!j)
+		return;
+	if (sub_fields(x, j, true, &sub, "body")) {
+		if ((r = sms_subscribe(x->s, &sub, x->who)) != 0)
+			store_fail(x->resp, r, "card or package");
+		else
+			ok_json(x->resp, 200, sub_json(&sub));
+	}
+	json_decref(j);
+}
+
+/* {"subscribe":[{serial_no,package,start,finish}...],"unsubscribe":[{serial_no,package}...]}:
+ * all in one transaction; unsubscribing an absent subscription is not an
+ * error (a retried call gives the same result). */
+static void sub_bulk(struct ctx *x)
+{
+	json_t *j = body_json(x), *sub_a = NULL, *uns_a = NULL, *v;
+	const char *k;
+	struct sms_subscription *items = NULL;
+	size_t nsub = 0, nuns = 0, i;
+	size_t removed = 0;
+	char at[48];
+	int r = 0;
+
+	if (!j)
+		return;
+	json_object_foreach(j, k, v) {
+		if ((strcmp(k, "subscribe") != 0 && strcmp(k, "unsubscribe") != 0) || !json_is_array(v)) {
+			bad_field(x, k, "only the arrays subscribe and unsubscribe");
+			goto out;
+		}
+	}
+	sub_a = json_object_get(j, "subscribe");
+	uns_a = json_object_get(j, "unsubscribe");
+	nsub = json_array_size(sub_a);
+	nuns = json_array_size(uns_a);
+	if (nsub + nuns > REST_BULK_MAX) {
+		fail(x->resp, 413, "payload_too_large", "at most %d items in one bulk call", REST_BULK_MAX);
+		goto out;
+	}
+	items = malloc((nsub + nuns + 1) * sizeof(*items));
+	if (!items) {
+		internal(x->resp, CE_NOMEM);
+		goto out;
+	}
+	/* Check every item before touching the database. */
+	for (i = 0; i < nsub + nuns; i++) {
+		bool s = i < nsub;
+
+		snprintf(at, sizeof(at), "%s[%zu]", s ? "subscribe" : "unsubscribe", s ? i : i - nsub);
+		if (!sub_fields(x, json_array_get(s ? sub_a : uns_a, s ? i : i - nsub), s, &items[i], at))
+			goto out;
+	}
+	if ((r = sms_tx_begin(x->s)) != 0) {
+		internal(x->resp, r);
+		goto out;
+	}
+	for (i = 0; i < nsub + nuns && r == 0; i++) {
+		if (i < nsub) {
+			r = sms_subscribe(x->s, &items[i], x->who);
+		} else {
+			r = sms_unsubscribe(x->s, items[i].serial, items[i].package, x->who);
+			if (r == 0)
+				removed++;
+			else if (r == CE_NOT_FOUND)
+				r = 0;
+		}
+	}
+	if ((r = sms_tx_end(x->s, r)) != 0) {
+		json_t *e = json_object();
+
+		i--;
+		snprintf(at, sizeof(at), "%s[%zu]", i < nsub ? "subscribe" : "unsubscribe", i < nsub ? i : i - nsub);
+		json_object_set_new(e, "at", json_string(at));
+		if (r == CE_NOT_FOUND)
+			fail_x(x->resp, 404, "not_found", e, "%s: card or package not found; nothing was changed", at);
+		else if (r == CE_RANGE)
+			fail_x(x->resp, 400, "invalid_value", e, "%s: value out of range; nothing was changed", at);
+		else {
+			json_decref(e);
+			internal(x->resp, r);
+		}
+		goto out;
+	}
+	ok_json(x->resp, 200, json_pack("{s:I,s:I}", "subscribed", (json_int_t)nsub, "unsubscribed",
+					(json_int_t)removed));
+out:
+	free(items);
+	json_decref(j);
+}
+
+static void r_subscriptions(struct ctx *x)
+{
+	enum rest_method m = x->req->method;
+
+	if (x->nseg == 1 && m == REST_POST) {
+		if (need(x, SMS_SCOPE_WRITE))
+			sub_create(x);
+	} else if (x->nseg == 2 && strcmp(x->seg[1], "bulk") == 0 && m == REST_POST) {
+		if (need(x, SMS_SCOPE_WRITE))
+			sub_bulk(x);
+	} else if (x->nseg == 3 && m == REST_DELETE) {
+		uint64_t serial, pkg;
+		int r;
+
+		if (!need(x, SMS_SCOPE_WRITE))
+			return;
+		if (!id_parse(x->seg[1], INT64_MAX, &serial) || !id_parse(x->seg[2], SMS_PACKAGES_MAX - 1, &pkg)) {
+			fail(x->resp, 404, "not_found", "subscription not found");
+			return;
+		}
+		if ((r = sms_unsubscribe(x->s, serial, (uint32_t)pkg, x->who)) != 0)
+			store_fail(x->resp, r, "subscription");
+		else
+			set_body(x->resp, 204, "application/json", NULL, 0);
+	} else if (x->nseg <= 3) {
+		fail(x->resp, 405, "method_not_allowed", "POST /subscriptions, POST /subscriptions/bulk, "
+		     "DELETE /subscriptions/{serial}/{package}");
+	} else {
+		fail(x->resp, 404, "not_found", "no such resource");
+	}
+}
+
+/* ---- subscribers ------------------------------------------------------- */
+
+static json_t *subr_json(const struct sms_subscriber *u)
+{
+	return json_pack("{s:I,s:s,s:s}", "id", (json_int_t)u->id, "name", u->name, "info", u->info);
+}
+
+static int acc_subr(void *ctx, const struct sms_subscriber *u)
+{
+	struct list_acc *a = ctx;
+
+	a->last = (uint64_t)u->id;
+	return json_array_append_new(a->items, subr_json(u)) == 0 ? 0 : CE_NOMEM;
+}
+
+static bool subr_fields(struct ctx *x, json_t *o, char *name, char *info, bool *has_name, bool *has_info)
+{
+	const char *k;
+	json_t *v;
+
+	*has_name = *has_info = false;
+	json_object_foreach(o, k, v) {
+		if (strcmp(k, "name") == 0) {
+			if (!(*has_name = j_text(v, name, SMS_NAME_MAX + 1)))
+				return bad_field(x, k, "UTF-8 text of at most 255 bytes"), false;
+		} else if (strcmp(k, "info") == 0) {
+			if (!(*has_info = j_text(v, info, SMS_INFO_MAX + 1)))
+				return bad_field(x, k, "UTF-8 text of at most 1023 bytes"), false;
+		} else {
+			unknown_field(x, k);
+			return false;
+		}
+	}
+	return true;
+}
+
+static void r_subscribers(struct ctx *x)
+{
+	static const char *const ok[] = { "limit", "cursor", "name", NULL };
+	enum rest_method m = x->req->method;
+	struct sms_subscriber u;
+	char name[SMS_NAME_MAX + 1] = "", info[SMS_INFO_MAX + 1] = "";
+	bool hn, hi;
+	uint64_t id = 0;
+	json_t *j;
+	int r;
+
+	if (x->nseg == 1 && (m == REST_GET || m == REST_HEAD)) {
+		struct list_acc a = { json_array(), 0 };
+		size_t limit, n = 0;
+		uint64_t cursor;
+		const char *nm;
+
+		if (!need(x, SMS_SCOPE_READ) || !params_only(x, ok) || !page_params(x, &limit, &cursor)) {
+			json_decref(a.items);
+			return;
+		}
+		nm = param(x, "name");
+		if ((r = sms_subscriber_list(x->s, nm, (int64_t)cursor, limit, acc_subr, &a, &n)) != 0) {
+			json_decref(a.items);
+			internal(x->resp, r);
+			return;
+		}
+		page_answer(x, a.items, n, limit, a.last);
+		return;
+	}
+	if (x->nseg == 1 && m == REST_POST) {
+		int64_t nid = 0;
+
+		if (!need(x, SMS_SCOPE_WRITE) || !(j = body_json(x)))
+			return;
+		if (subr_fields(x, j, name, info, &hn, &hi)) {
+			if ((r = sms_subscriber_add(x->s, name, info, x->who, &nid)) != 0)
+				store_fail(x->resp, r, "subscriber");
+			else if ((r = sms_subscriber_get(x->s, nid, &u)) != 0)
+				internal(x->resp, r);
+			else
+				ok_json(x->resp, 201, subr_json(&u));
+		}
+		json_decref(j);
+		return;
+	}
+	if (x->nseg != 2) {
+		fail(x->resp, x->nseg == 1 ? 405 : 404, x->nseg == 1 ? "method_not_allowed" : "not_found",
+		     x->nseg == 1 ? "GET or POST" : "no such resource");
+		return;
+	}
+	if (!id_parse(x->seg[1], INT64_MAX, &id) || id == 0) {
+		fail(x->resp, 404, "not_found", "subscriber not found");
+		return;
+	}
+	if (m == REST_GET || m == REST_HEAD) {
+		if (!need(x, SMS_SCOPE_READ))
+			return;
+		if ((r = sms_subscriber_get(x->s, (int64_t)id, &u)) != 0)
+			store_fail(x->resp, r, "subscriber");
+		else
+			ok_json(x->resp, 200, subr_json(&u));
+	} else if (m == REST_PATCH) {
+		if (!need(x, SMS_SCOPE_WRITE) || !(j = body_json(x)))
+			return;
+		if (subr_fields(x, j, name, info, &hn, &hi)) {
+			if ((r = sms_subscriber_update(x->s, (int64_t)id, hn ? name : NULL, hi ? info : NULL, x->who)) != 0)
+				store_fail(x->resp, r, "subscriber");
+			else if ((r = sms_subscriber_get(x->s, (int64_t)id, &u)) != 0)
+				internal(x->resp, r);
+			else
+				ok_json(x->resp, 200, subr_json(&u));
+		}
+		json_decref(j);
+	} else {
+		fail(x->resp, 405, "method_not_allowed", "GET or PATCH");
+	}
+}
+
+/* ---- packages and channels --------------------------------------------- */
+
+static int acc_pkg(void *ctx, const struct sms_package *p)
+{
+	struct list_acc *a = ctx;
+
+	a->last = p->id;
+	return json_array_append_new(a->items, json_pack("{s:I,s:s}", "id", (json_int_t)p->id, "name", p->name)) == 0
+		? 0 : CE_NOMEM;
+}
+
+static json_t *chan_json(const struct sms_channel *c)
+{
+	char ac[9];
+
+	snprintf(ac, sizeof(ac), "%08" PRIX32, c->access_criteria);
+	return json_pack("{s:I,s:s,s:s}", "service_id", (json_int_t)c->service_id, "name", c->name,
+			 "access_criteria", ac);
+}
+
+static int acc_chan(void *ctx, const struct sms_channel *c)
+{
+	struct list_acc *a = ctx;
+
+	a->last = c->service_id;
+	return json_array_append_new(a->items, chan_json(c)) == 0 ? 0 : CE_NOMEM;
+}
+
+/* Lists of packages and channels: cursor is the last id, and 0 is an id,
+ * so the first page has no cursor (after = -1). */
+static void small_list(struct ctx *x, bool chans)
+{
+	static const char *const ok[] = { "limit", "cursor", NULL };
+	struct list_acc a = { json_array(), 0 };
+	size_t limit, n = 0;
+	uint64_t cursor;
+	int64_t after;
+	int r;
+
+	if (!need(x, SMS_SCOPE_READ) || !params_only(x, ok) || !page_params(x, &limit, &cursor)) {
+		json_decref(a.items);
+		return;
+	}
+	after = param(x, "cursor") ? (int64_t)cursor : -1;
+	r = chans ? sms_channel_list(x->s, after, limit, acc_chan, &a, &n)
+		  : sms_package_list(x->s, after, limit, acc_pkg, &a, &n);
+	if (r != 0) {
+		json_decref(a.items);
+		internal(x->resp, r);
+		return;
+	}
+	page_answer(x, a.items, n, limit, a.last);
+}
+
+static void r_packages(struct ctx *x)
+{
+	enum rest_method m = x->req->method;
+	uint64_t id;
+	int r;
+
+	if (x->nseg == 1 && (m == REST_GET || m == REST_HEAD)) {
+		small_list(x, false);
+	} else if (x->nseg == 1 && m == REST_POST) {
+		json_t *j, *v;
+		const char *k;
+		char name[SMS_NAME_MAX + 1] = "";
+		bool has_id = false, has_name = false;
+
+		if (!need(x, SMS_SCOPE_ADMIN) || !(j = body_json(x)))
+			return;
+		id = 0;
+		json_object_foreach(j, k, v) {
+			if (strcmp(k, "id") == 0) {
+				if (!(has_id = j_uint(v, SMS_PACKAGES_MAX - 1, &id))) {
+					bad_field(x, k, "0..65535");
+					goto pout;
+				}
+			} else if (strcmp(k, "name") == 0) {
+				if (!(has_name = j_text(v, name, sizeof(name))) || !name[0] || strchr(name, ';') ||
+				    all_digits(name, 1, 19)) {
+					bad_field(x, k, "1..255 bytes of text, not only digits, no ';'");
+					goto pout;
+				}
+			} else {
+				unknown_field(x, k);
+				goto pout;
+			}
+		}
+		if (!has_id || !has_name) {
+			bad_field(x, has_id ? "name" : "id", "required");
+			goto pout;
+		}
+		if ((r = sms_package_add(x->s, (uint32_t)id, name, x->who)) != 0)
+			store_fail(x->resp, r, "package (id or name)");
+		else
+			ok_json(x->resp, 201, json_pack("{s:I,s:s}", "id", (json_int_t)id, "name", name));
+pout:
+		json_decref(j);
+	} else if (x->nseg == 2 && (m == REST_GET || m == REST_HEAD)) {
+		struct sms_package p;
+
+		if (!need(x, SMS_SCOPE_READ))
+			return;
+		if (!id_parse(x->seg[1], SMS_PACKAGES_MAX - 1, &id)) {
+			fail(x->resp, 404, "not_found", "package not found");
+			return;
+		}
+		if ((r = sms_package_get(x->s, (uint32_t)id, &p)) != 0)
+			store_fail(x->resp, r, "package");
+		else
+			ok_json(x->resp, 200, json_pack("{s:I,s:s}", "id", (json_int_t)p.id, "name", p.name));
+	} else if (x->nseg <= 2) {
+		fail(x->resp, 405, "method_not_allowed", "GET or POST");
+	} else {
+		fail(x->resp, 404, "not_found", "no such resource");
+	}
+}
+
+static void r_channels(struct ctx *x)
+{
+	enum rest_method m = x->req->method;
+	uint64_t sid;
+	int r;
+
+	if (x->nseg == 1) {
+		if (m == REST_GET || m == REST_HEAD)
+			small_list(x, true);
+		else
+			fail(x->resp, 405, "method_not_allowed", "GET");
+		return;
+	}
+	if (x->nseg != 2 || !id_parse(x->seg[1], 65535, &sid)) {
+		fail(x->resp, 404, "not_found", "channel not found (service ids are 0..65535)");
+		return;
+	}
+	if (m == REST_GET || m == REST_HEAD) {
+		struct sms_channel c = { .service_id = (uint16_t)sid };
+
+		if (!need(x, SMS_SCOPE_READ))
+			return;
+		if ((r = sms_channel_get(x->s, (uint16_t)sid, &c.access_criteria)) != 0) {
+			store_fail(x->resp, r, "channel");
+			return;
+		}
+		/* The name comes with the list entry. */
+		{
+			struct list_acc a = { json_array(), 0 };
+			size_t n = 0;
+
+			if ((r = sms_channel_list(x->s, (int64_t)sid - 1, 1, acc_chan, &a, &n)) != 0 || n != 1) {
+				json_decref(a.items);
+				internal(x->resp, r ? r : CE_INTERNAL);
+				return;
+			}
+			ok_json(x->resp, 200, json_incref(json_array_get(a.items, 0)));
+			json_decref(a.items);
+		}
+	} else if (m == REST_PUT) {
+		json_t *j, *v;
+		const char *k;
+		struct sms_channel c = { .service_id = (uint16_t)sid };
+		bool has_ac = false;
+
+		if (!need(x, SMS_SCOPE_ADMIN) || !(j = body_json(x)))
+			return;
+		json_object_foreach(j, k, v) {
+			if (strcmp(k, "name") == 0) {
+				if (!j_text(v, c.name, sizeof(c.name))) {
+					bad_field(x, k, "UTF-8 text of at most 255 bytes");
+					goto cout;
+				}
+			} else if (strcmp(k, "access_criteria") == 0) {
+				if (!(has_ac = j_mask(v, &c.access_criteria))) {
+					bad_field(x, k, "8 hex digits");
+					goto cout;
+				}
+			} else {
+				unknown_field(x, k);
+				goto cout;
+			}
+		}
+		if (!has_ac) {
+			bad_field(x, "access_criteria", "required");
+			goto cout;
+		}
+		if ((r = sms_channel_set(x->s, c.service_id, c.name, c.access_criteria, x->who)) != 0)
+			store_fail(x->resp, r, "channel");
+		else
+			ok_json(x->resp, 200, chan_json(&c));
+cout:
+		json_decref(j);
+	} else if (m == REST_DELETE) {
+		if (!need(x, SMS_SCOPE_ADMIN))
+			return;
+		if ((r = sms_channel_delete(x->s, (uint16_t)sid, x->who)) != 0)
+			store_fail(x->resp, r, "channel");
+		else
+			set_body(x->resp, 204, "application/json", NULL, 0);
+	} else {
+		fail(x->resp, 405, "method_not_allowed", "GET, PUT or DELETE");
+	}
+}
+
+/* ---- CSV --------------------------------------------------------------- */
+
+struct dynbuf {
+	char *p;
+	size_t len, cap;
+};
+
+static int dyn_out(void *ctx, const char *p, size_t n)
+{
+	struct dynbuf *d = ctx;
+
+	if (n > CSV_FILE_MAX - d->len)
+		return CE_LIMIT;
+	if (d->cap - d->len < n) {
+		size_t nc = d->cap ? d->cap : 65536;
+		char *q;
+
+		while (nc - d->len < n)
+			nc *= 2;
+		if (!(q = realloc(d->p, nc)))
+			return CE_NOMEM;
+		d->p = q;
+		d->cap = nc;
+	}
+	memcpy(d->p + d->len, p, n);
+	d->len += n;
+	return 0;
+}
+
+static void r_import(struct ctx *x)
+{
+	struct csv_result res;
+	int r;
+
+	if (x->req->method != REST_POST) {
+		fail(x->resp, 405, "method_not_allowed", "POST");
+		return;
+	}
+	if (!need(x, SMS_SCOPE_WRITE))
+		return;
+	if (!ctype_is(x->req->content_type, "text/csv")) {
+		fail(x->resp, 415, "unsupported_media_type", "send Content-Type: text/csv");
+		return;
+	}
+	r = csv_import(x->s, x->req->body ? x->req->body : "", x->req->body_len, x->who, NULL, NULL, &res);
+	if (r == CE_FORMAT || r == CE_LIMIT || ((r == CE_RANGE || r == CE_NOT_FOUND || r == CE_EXISTS) && res.line)) {
+		json_t *e = json_pack("{s:I}", "line", (json_int_t)res.line);
+
+		fail_x(x->resp, r == CE_LIMIT && !res.line ? 413 : 422, r == CE_LIMIT && !res.line ? "payload_too_large"
+		       : "csv_invalid", e, "line %zu: %s; nothing was imported", res.line, res.why);
+		return;
+	}
+	if (r != 0) {
+		internal(x->resp, r);
+		return;
+	}
+	ok_json(x->resp, 200, json_pack("{s:I,s:I,s:I}", "rows", (json_int_t)res.rows, "added", (json_int_t)res.added,
+					"updated", (json_int_t)res.updated));
+}
+
+static void r_export(struct ctx *x)
+{
+	struct dynbuf d = { 0 };
+	size_t rows = 0;
+	int r;
+
+	if (x->req->method != REST_GET && x->req->method != REST_HEAD) {
+		fail(x->resp, 405, "method_not_allowed", "GET");
+		return;
+	}
+	if (!need(x, SMS_SCOPE_READ) || !params_only(x, (const char *const[]){ NULL }))
+		return;
+	if ((r = csv_export(x->s, dyn_out, &d, &rows)) != 0) {
+		free(d.p);
+		if (r == CE_LIMIT)
+			fail(x->resp, 413, "payload_too_large", "the export is over %u bytes: use the CLI",
+			     CSV_FILE_MAX);
+		else
+			internal(x->resp, r);
+		return;
+	}
+	set_body(x->resp, 200, "text/csv; charset=utf-8", d.p, d.len);
+	x->resp->error_code = NULL;
+}
+
+/* ---- routing ----------------------------------------------------------- */
+
+struct route {
+	const char *name;
+	void (*fn)(struct ctx *x);
+};
+
+static const struct route routes[] = {
+	{ "cards", r_cards },
+	{ "subscribers", r_subscribers },
+	{ "subscriptions", r_subscriptions },
+	{ "packages", r_packages },
+	{ "channels", r_channels },
+	{ "import", r_import },
+	{ "export", r_export },
+};
+
+static int authenticate(struct ctx *x)
+{
+	char user[SMS_NAME_MAX + 1];
+	unsigned char h[SHA256_DIGEST_LENGTH];
+	char hex[65];
+	const char *key = x->req->api_key;
+	int r;
+
+	if (!key || !*key) {
+		fail(x->resp, 401, "unauthorized", "send an API key in X-API-Key or Authorization: Bearer");
+		return CE_NOT_FOUND;
+	}
+	r = sms_apikey_check(x->s, key, &x->scopes, user);
+	if (r == CE_NOT_FOUND) {
+		fail(x->resp, 401, "unauthorized", "unknown or revoked API key");
+		return r;
+	}
+	if (r != 0) {
+		internal(x->resp, r);
+		return r;
+	}
+	/* The audit names the key by its user and the first 8 hex digits of
+	 * its SHA-256, as `api key` creation does. */
+	SHA256((const unsigned char *)key, strlen(key), h);
+	hex_encode(h, 4, hex);
+	snprintf(x->who, sizeof(x->who), "rest:%.46s:%.8s", user, hex);
+	return 0;
+}
+
+void rest_handle(struct sms_store *s, const struct rest_req *req, struct rest_resp *resp)
+{
+	struct ctx *x = calloc(1, sizeof(*x));
+
+	memset(resp, 0, sizeof(*resp));
+	if (!x) {
+		internal(resp, CE_NOMEM);
+		return;
+	}
+	x->s = s;
+	x->req = req;
+	x->resp = resp;
+	if (parse_path(x) != 0 || x->nseg == 0) {
+		fail(resp, 404, "not_found", "no such resource");
+		goto out;
+	}
+	if (req->method == REST_OTHER) {
+		fail(resp, 405, "method_not_allowed", "GET, POST, PUT, PATCH, DELETE");
+		goto out;
+	}
+	if (x->nseg == 1 && strcmp(x->seg[0], "openapi.yaml") == 0) {
+		char *doc;
+
+		if (req->method != REST_GET && req->method != REST_HEAD) {
+			fail(resp, 405, "method_not_allowed", "GET");
+			goto out;
+		}
+		if (!(doc = malloc(sms_openapi_yaml_len + 1))) {
+			internal(resp, CE_NOMEM);
+			goto out;
+		}
+		memcpy(doc, sms_openapi_yaml, sms_openapi_yaml_len);
+		set_body(resp, 200, "application/yaml", doc, sms_openapi_yaml_len);
+		goto out;
+	}
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		if (strcmp(routes[i].name, x->seg[0]) != 0)
+			continue;
+		if (parse_query(x) != 0) {
+			fail(resp, 400, "bad_request", "query over %d bytes or %d parameters, or a bad %%-escape",
+			     REST_QUERY_MAX, REST_PARAMS_MAX);
+			goto out;
+		}
+		if (authenticate(x) != 0)
+			goto out;
+		routes[i].fn(x);
+		if (resp->status == 0)
+			internal(resp, CE_INTERNAL);
+		goto out;
+	}
+	fail(resp, 404, "not_found", "no such resource");
+out:
+	secret_wipe(x, sizeof(*x));
+	free(x);
+}

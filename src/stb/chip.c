@@ -1,0 +1,549 @@
+/*
+ * chip.c - the emulated secure SoC: the inside (OTP, K_v, ladder, slots,
+ * request handler) and the process boundary (framing, spawn, serve).
+ * chip_link.c is the box side. chip.h has the formats; docs/secure-chip.md
+ * the byte tables.
+ *
+ * Normative references: ETSI TS 103 162 (K-LAD: vendor-specific root from
+ * the chip secret, AES-128 ladder levels), NIST SP 800-108 (kms_vendor_key),
+ * RFC 3394 (key wrap), NIST SP 800-38D (GCM).
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include "kms/kdf.h"
+#include "lib/cursor.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "stb/chip.h"
+#include "stb/chip_int.h"
+#include "stb/descrambler.h"
+
+struct chip {
+	struct chip_otp otp;
+	bool vendor_set;
+	uint32_t vendor_id;
+	uint8_t kv[16];          /* K_v of the running module's vendor */
+	bool csa2_reduce;
+	struct descrambler *d;
+};
+
+void chip_otp_wipe(struct chip_otp *o)
+{
+	if (o)
+		OPENSSL_cleanse(o, sizeof(*o));
+}
+
+int chip_new(const struct chip_otp *otp, bool csa2_reduce, struct chip **out)
+{
+	struct descrambler_config dc = { .csa2_reduce = csa2_reduce };
+	struct chip *c;
+	int r;
+
+	*out = NULL;
+	if (!otp)
+		return CE_ARG;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return CE_NOMEM;
+	c->otp = *otp;
+	c->csa2_reduce = csa2_reduce;
+	if ((r = descrambler_new(&dc, &c->d)) != 0) {
+		chip_free(c);
+		return r;
+	}
+	*out = c;
+	return 0;
+}
+
+static void chip_reset_slots(struct chip *c)
+{
+	struct descrambler_config dc = { .csa2_reduce = c->csa2_reduce };
+	struct descrambler *d = NULL;
+
+	if (descrambler_new(&dc, &d) != 0)
+		return; /* keep the old one: CWs stay bound to the old vendor until memory returns */
+	descrambler_free(c->d);
+	c->d = d;
+}
+
+void chip_free(struct chip *c)
+{
+	if (!c)
+		return;
+	descrambler_free(c->d);
+	OPENSSL_cleanse(c, sizeof(*c));
+	free(c);
+}
+
+/* ---- AES primitives (one block ECB, RFC 3394 unwrap, GCM open) ---- */
+
+int chip_aes_ecb(int enc, const uint8_t key[16], const uint8_t in[16], uint8_t out[16])
+{
+	EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new();
+	int l1 = 0, l2 = 0, r = CE_CRYPTO;
+
+	if (!x)
+		return CE_NOMEM;
+	if (EVP_CipherInit_ex(x, EVP_aes_128_ecb(), NULL, key, NULL, enc) == 1 && EVP_CIPHER_CTX_set_padding(x, 0) == 1 &&
+	    EVP_CipherUpdate(x, out, &l1, in, 16) == 1 && EVP_CipherFinal_ex(x, out + l1, &l2) == 1 && l1 + l2 == 16)
+		r = 0;
+	EVP_CIPHER_CTX_free(x);
+	return r;
+}
+
+static int aes_unwrap(const uint8_t kek[16], const uint8_t wrap[24], uint8_t out[16])
+{
+	EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new();
+	uint8_t tmp[32];
+	int l1 = 0, l2 = 0, r = CE_MAC;
+
+	if (!x)
+		return CE_NOMEM;
+	if (EVP_DecryptInit_ex(x, EVP_aes_128_wrap(), NULL, kek, NULL) == 1 &&
+	    EVP_DecryptUpdate(x, tmp, &l1, wrap, 24) == 1 && EVP_DecryptFinal_ex(x, tmp + l1, &l2) == 1 &&
+	    l1 + l2 == 16) {
+		memcpy(out, tmp, 16);
+		r = 0;
+	}
+	OPENSSL_cleanse(tmp, sizeof(tmp));
+	EVP_CIPHER_CTX_free(x);
+	return r;
+}
+
+static int gcm_open(const uint8_t key[16], const uint8_t nonce[12], const uint8_t *aad, size_t aad_len,
+	const uint8_t *ct, size_t ct_len, const uint8_t tag[16], uint8_t *pt)
+{
+	EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new();
+	int l = 0, r = CE_MAC;
+
+	if (!x)
+		return CE_NOMEM;
+	if (EVP_DecryptInit_ex(x, EVP_aes_128_gcm(), NULL, NULL, NULL) == 1 &&
+	    EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_GCM_SET_IVLEN, 12, NULL) == 1 &&
+	    EVP_DecryptInit_ex(x, NULL, NULL, key, nonce) == 1 &&
+	    EVP_DecryptUpdate(x, NULL, &l, aad, (int)aad_len) == 1 &&
+	    EVP_DecryptUpdate(x, pt, &l, ct, (int)ct_len) == 1 &&
+	    EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_GCM_SET_TAG, 16, (void *)(uintptr_t)tag) == 1 &&
+	    EVP_DecryptFinal_ex(x, pt + l, &l) == 1)
+		r = 0;
+	EVP_CIPHER_CTX_free(x);
+	if (r != 0)
+		OPENSSL_cleanse(pt, ct_len);
+	return r;
+}
+
+/* ---- the ladder ---- */
+
+/* Run chain ek and put the CW for parity into cw (len *cw_len). */
+static int ladder(const struct chip *c, enum cw_alg alg, enum cw_parity parity, const uint8_t *ek, size_t len,
+	uint8_t cw[CW_MAX_BYTES], size_t *cw_len)
+{
+	size_t klen = cw_alg_key_bytes(alg);
+	uint8_t ks[16], blk[16], kecm[16], pt[2 * CW_MAX_BYTES];
+	struct cur cu;
+	uint8_t type = 0;
+	int r = CE_FORMAT;
+
+	*cw_len = 0;
+	if (!klen)
+		return CE_ARG;
+	if (!c->vendor_set)
+		return CE_STATE;
+	cur_init(&cu, ek, len);
+	(void)cur_u8(&cu, &type);
+	if (type == CHIP_CHAIN_KLAD) {
+		const uint8_t *ek2 = cur_ptr(&cu, 16), *ek1 = cur_ptr(&cu, 16);
+
+		if ((r = cur_end(&cu)) != 0)
+			goto out;
+		if ((r = chip_aes_ecb(0, c->kv, ek2, ks)) != 0 || (r = chip_aes_ecb(0, ks, ek1, blk)) != 0)
+			goto out;
+		memcpy(cw, blk, klen);
+		*cw_len = klen;
+		r = 0;
+	} else if (type == CHIP_CHAIN_ECM) {
+		const uint8_t *ek2, *wrap, *nonce, *tag, *ct, *aad;
+		uint8_t mask = 0, ct_len = 0;
+		uint16_t aad_len = 0;
+		size_t n = 0, off = 0;
+
+		ek2 = cur_ptr(&cu, 16);
+		wrap = cur_ptr(&cu, 24);
+		(void)cur_u8(&cu, &mask);
+		nonce = cur_ptr(&cu, 12);
+		tag = cur_ptr(&cu, 16);
+		(void)cur_u8(&cu, &ct_len);
+		ct = cur_ptr(&cu, ct_len);
+		(void)cur_u16(&cu, &aad_len);
+		aad = cur_ptr(&cu, aad_len);
+		if ((r = cur_end(&cu)) != 0)
+			goto out;
+		n = (size_t)((mask & 1) != 0) + (size_t)((mask & 2) != 0);
+		r = CE_FORMAT;
+		if ((mask & ~3u) || n == 0 || ct_len != n * klen || aad_len == 0)
+			goto out;
+		if (!(mask & (parity == CW_EVEN ? 1u : 2u)))
+			goto out;
+		if ((r = chip_aes_ecb(0, c->kv, ek2, ks)) != 0)
+			goto out;
+		if ((r = aes_unwrap(ks, wrap, kecm)) != 0)
+			goto out;
+		if ((r = gcm_open(kecm, nonce, aad, aad_len, ct, ct_len, tag, pt)) != 0)
+			goto out;
+		if (parity == CW_ODD && (mask & 1))
+			off = klen;
+		memcpy(cw, pt + off, klen);
+		*cw_len = klen;
+		r = 0;
+	} else {
+		r = CE_UNSUPPORTED;
+	}
+out:
+	OPENSSL_cleanse(ks, sizeof(ks));
+	OPENSSL_cleanse(blk, sizeof(blk));
+	OPENSSL_cleanse(kecm, sizeof(kecm));
+	OPENSSL_cleanse(pt, sizeof(pt));
+	return r;
+}
+
+static int op_info(const struct chip *c, uint8_t *resp, size_t cap, size_t *resp_len)
+{
+	struct wbuf w;
+
+	wbuf_init(&w, resp, cap);
+	wbuf_u64(&w, c->otp.chip_id);
+	wbuf_u8(&w, c->vendor_set ? 1 : 0);
+	wbuf_u32(&w, c->vendor_id);
+	wbuf_bytes(&w, c->otp.trust_root_hash, CHIP_HASH_BYTES);
+	*resp_len = w.len;
+	return wbuf_status(&w);
+}
+
+int chip_handle(struct chip *c, enum chip_role role, uint8_t op, const uint8_t *body, size_t len,
+	uint8_t *resp, size_t cap, size_t *resp_len)
+{
+	struct cur cu;
+	uint16_t sid = 0, tag = 0, n16 = 0, chain_len = 0;
+	uint8_t alg = 0, par = 0;
+	uint32_t vid = 0;
+	uint8_t cw[CW_MAX_BYTES];
+	size_t cw_len = 0;
+	int r;
+
+	*resp_len = 0;
+	if (!c || !resp || cap < CHIP_MAX_BODY || (!body && len))
+		return CE_ARG;
+	cur_init(&cu, body, len);
+	switch (op) {
+	case CHIP_OP_INFO:
+		if ((r = cur_end(&cu)) != 0)
+			return r;
+		return op_info(c, resp, cap, resp_len);
+	case CHIP_OP_SET_VENDOR:
+		(void)cur_u32(&cu, &vid);
+		if ((r = cur_end(&cu)) != 0)
+			return r;
+		if (role != CHIP_ROLE_CONTROL)
+			return CE_STATE;
+		chip_reset_slots(c);
+		if ((r = kms_vendor_key(c->otp.root, vid, c->kv)) != 0) {
+			c->vendor_set = false;
+			return r;
+		}
+		c->vendor_id = vid;
+		c->vendor_set = true;
+		LOG_INFO("chip", "chip %016llx: vendor %08x active", (unsigned long long)c->otp.chip_id, vid);
+		return 0;
+	case CHIP_OP_CLEAR_VENDOR:
+		if ((r = cur_end(&cu)) != 0)
+			return r;
+		if (role != CHIP_ROLE_CONTROL)
+			return CE_STATE;
+		chip_reset_slots(c);
+		OPENSSL_cleanse(c->kv, sizeof(c->kv));
+		c->vendor_set = false;
+		c->vendor_id = 0;
+		return 0;
+	case CHIP_OP_LOAD_ECW: {
+		const uint8_t *chain;
+
+		(void)cur_u16(&cu, &sid);
+		(void)cur_u16(&cu, &tag);
+		(void)cur_u8(&cu, &alg);
+		(void)cur_u8(&cu, &par);
+		(void)cur_u16(&cu, &chain_len);
+		chain = cur_ptr(&cu, chain_len);
+		if ((r = cur_end(&cu)) != 0)
+			return r;
+		if (role != CHIP_ROLE_HOST || par > 1 || tag > 0x1FFF)
+			return role != CHIP_ROLE_HOST ? CE_STATE : CE_ARG;
+		if ((r = ladder(c, (enum cw_alg)alg, (enum cw_parity)par, chain, chain_len, cw, &cw_len)) == 0)
+			r = descrambler_load_cw(c->d, sid, tag, (enum cw_alg)alg, (enum cw_parity)par, cw, cw_len);
+		OPENSSL_cleanse(cw, sizeof(cw));
+		return r;
+	}
+	case CHIP_OP_DESCRAMBLE: {
+		uint8_t *pkts[CHIP_MAX_PKTS];
+		const uint8_t *src;
+		size_t done = 0, missing = 0;
+		struct wbuf w;
+
+		(void)cur_u16(&cu, &sid);
+		(void)cur_u16(&cu, &tag);
+		(void)cur_u16(&cu, &n16);
+		if (n16 > CHIP_MAX_PKTS)
+			(void)cur_fail(&cu, CE_LIMIT);
+		src = cur_ptr(&cu, (size_t)n16 * 188u);
+		if ((r = cur_end(&cu)) != 0)
+			return r;
+		if (role != CHIP_ROLE_HOST)
+			return CE_STATE;
+		memcpy(resp + 4, src, (size_t)n16 * 188u);
+		for (size_t i = 0; i < n16; i++)
+			pkts[i] = resp + 4 + i * 188u;
+		r = descrambler_run(c->d, sid, tag, pkts, n16, &done, &missing);
+		if (r != 0 && r != CE_FORMAT)
+			return r;
+		wbuf_init(&w, resp, 4);
+		wbuf_u16(&w, (uint16_t)done);
+		wbuf_u16(&w, (uint16_t)missing);
+		*resp_len = 4 + (size_t)n16 * 188u;
+		return 0;
+	}
+	case CHIP_OP_DROP:
+		(void)cur_u16(&cu, &sid);
+		if ((r = cur_end(&cu)) != 0)
+			return r;
+		if (role != CHIP_ROLE_HOST)
+			return CE_STATE;
+		descrambler_drop_service(c->d, sid);
+		return 0;
+	default:
+		return CE_UNSUPPORTED;
+	}
+}
+
+/* ---- framing ---- */
+
+static int full_read(int fd, uint8_t *p, size_t n)
+{
+	while (n) {
+		ssize_t k = read(fd, p, n);
+
+		if (k == 0)
+			return CE_CLOSED;
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return CE_IO;
+		}
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+static int full_write(int fd, const uint8_t *p, size_t n)
+{
+	while (n) {
+		ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return CE_IO;
+		}
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+int chip_frame_read(int fd, uint8_t *op, uint8_t *body, size_t cap, size_t *len)
+{
+	uint8_t h[4];
+	size_t n;
+	int r;
+
+	*len = 0;
+	if ((r = full_read(fd, h, 4)) != 0)
+		return r;
+	n = be16(h + 2);
+	if (h[1] != 0 || n > cap)
+		return CE_PROTO; /* a peer that breaks framing loses the channel */
+	if ((r = full_read(fd, body, n)) != 0)
+		return r;
+	*op = h[0];
+	*len = n;
+	return 0;
+}
+
+int chip_frame_write(int fd, uint8_t op, const uint8_t *body, size_t len)
+{
+	uint8_t h[4] = { op, 0, 0, 0 };
+	int r;
+
+	if (len > CHIP_MAX_BODY)
+		return CE_ARG;
+	put_be16(h + 2, (uint16_t)len);
+	if ((r = full_write(fd, h, 4)) != 0)
+		return r;
+	return len ? full_write(fd, body, len) : 0;
+}
+
+/* One request on fd; CE_CLOSED / CE_PROTO / CE_IO end the channel. */
+static int serve_one(struct chip *c, enum chip_role role, int fd, uint8_t *req, uint8_t *resp)
+{
+	size_t len = 0, rlen = 0;
+	uint8_t op = 0;
+	int r, st;
+
+	if ((r = chip_frame_read(fd, &op, req, CHIP_MAX_BODY, &len)) != 0)
+		return r;
+	st = chip_handle(c, role, op, req, len, resp, CHIP_MAX_BODY, &rlen);
+	r = chip_frame_write(fd, (uint8_t)(st < 0 ? -st : 0), resp, st == 0 ? rlen : 0);
+	OPENSSL_cleanse(req, len);
+	return r;
+}
+
+int chip_serve(struct chip *c, int ctl_fd, int host_fd)
+{
+	uint8_t *req = malloc(CHIP_MAX_BODY), *resp = malloc(CHIP_MAX_BODY);
+	int fds[2] = { ctl_fd, host_fd };
+	int r = 0;
+
+	if (!req || !resp) {
+		free(req);
+		free(resp);
+		return CE_NOMEM;
+	}
+	while (fds[0] >= 0 || fds[1] >= 0) {
+		struct pollfd p[2] = { { fds[0], POLLIN, 0 }, { fds[1], POLLIN, 0 } };
+
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			r = CE_IO;
+			break;
+		}
+		for (int i = 0; i < 2; i++) {
+			if (fds[i] < 0 || !(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			if (serve_one(c, i == 0 ? CHIP_ROLE_CONTROL : CHIP_ROLE_HOST, fds[i], req, resp) != 0)
+				fds[i] = -1;
+		}
+	}
+	secret_free(req, CHIP_MAX_BODY);
+	secret_free(resp, CHIP_MAX_BODY);
+	return r;
+}
+
+static int unix_listen(const char *path)
+{
+	struct sockaddr_un sa;
+	int fd;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -1;
+	memcpy(sa.sun_path, path, strlen(path));
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	(void)unlink(path);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, 4) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int chip_serve_unix(struct chip *c, const char *host_path, const char *ctl_path, volatile int *stop)
+{
+	int lfd[2] = { -1, -1 }, cfd[2] = { -1, -1 };
+	uint8_t *req = malloc(CHIP_MAX_BODY), *resp = malloc(CHIP_MAX_BODY);
+	int r = CE_IO;
+
+	if (!req || !resp)
+		goto out;
+	lfd[0] = unix_listen(ctl_path);
+	lfd[1] = unix_listen(host_path);
+	if (lfd[0] < 0 || lfd[1] < 0) {
+		LOG_ERR("chip", "cannot listen on %s / %s", host_path, ctl_path);
+		goto out;
+	}
+	while (!stop || !*stop) {
+		struct pollfd p[4];
+
+		for (int i = 0; i < 2; i++) {
+			p[i] = (struct pollfd){ cfd[i] >= 0 ? -1 : lfd[i], POLLIN, 0 };
+			p[2 + i] = (struct pollfd){ cfd[i], POLLIN, 0 };
+		}
+		if (poll(p, 4, 200) < 0) {
+			if (errno == EINTR)
+				continue;
+			goto out;
+		}
+		for (int i = 0; i < 2; i++) {
+			if (p[i].fd >= 0 && (p[i].revents & POLLIN))
+				cfd[i] = accept4(lfd[i], NULL, NULL, SOCK_CLOEXEC);
+			if (p[2 + i].fd >= 0 && (p[2 + i].revents & (POLLIN | POLLHUP | POLLERR)) &&
+			    serve_one(c, i == 0 ? CHIP_ROLE_CONTROL : CHIP_ROLE_HOST, cfd[i], req, resp) != 0) {
+				close(cfd[i]);
+				cfd[i] = -1;
+			}
+		}
+	}
+	r = 0;
+out:
+	for (int i = 0; i < 2; i++) {
+		if (lfd[i] >= 0)
+			close(lfd[i]);
+		if (cfd[i] >= 0)
+			close(cfd[i]);
+	}
+	if (req)
+		secret_free(req, CHIP_MAX_BODY);
+	if (resp)
+		secret_free(resp, CHIP_MAX_BODY);
+	return r;
+}
+
+/* ---- chain builders ---- */
+
+int chip_protect_key(const uint8_t kv[16], uint8_t key[16])
+{
+	uint8_t out[16];
+	int r = chip_aes_ecb(1, kv, key, out);
+
+	if (r == 0)
+		memcpy(key, out, 16);
+	OPENSSL_cleanse(out, sizeof(out));
+	return r;
+}
+
+int chip_chain_klad(const uint8_t kv[16], const uint8_t ks[16], const uint8_t *cw, size_t cw_len, uint8_t *out,
+	size_t cap, size_t *out_len)
+{
+	uint8_t blk[16] = { 0 };
+	int r;
+
+	*out_len = 0;
+	if ((cw_len != 8 && cw_len != 16) || cap < 33)
+		return CE_ARG;
+	memcpy(blk, cw, cw_len);
+	out[0] = CHIP_CHAIN_KLAD;
+	if ((r = chip_aes_ecb(1, kv, ks, out + 1)) == 0 && (r = chip_aes_ecb(1, ks, blk, out + 17)) == 0)
+		*out_len = 33;
+	OPENSSL_cleanse(blk, sizeof(blk));
+	return r;
+}

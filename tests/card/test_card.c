@@ -1,0 +1,758 @@
+/*
+ * test_card.c - the smartcard: the applet in-process (every status word,
+ * chaining, the request counter and its recovery, pairing, personalization,
+ * protection and erase, EEPROM power loss between each write step), the
+ * personalization file, the smartcard CAS client, and the real PC/SC path
+ * (pcscd + vpcd + `castellan card serve`, skipped if not installed).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include "card/applet.h"
+#include "card/eeprom.h"
+#include "card/perso.h"
+#include "card/smartcard.h"
+#include "card/vpcd.h"
+#include "cas/ecm.h"
+#include "cas/emm.h"
+#include "cas/keys.h"
+#include "lib/cursor.h"
+#include "lib/util.h"
+#include "testutil.h"
+
+#define CASID 0x4ADC
+#define EPOCH_S 3600u
+#define SERIAL 2100000042ull
+#define T0_MS 1700000000000ull
+#define HOUR_MS (3600ull * 1000u)
+
+static const uint8_t test_root[32] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+	17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32 };
+static const uint8_t CW_E[8] = { 0x11, 0x12, 0x13, 0x36, 0x15, 0x16, 0x17, 0x42 };
+static const uint8_t CW_O[8] = { 0x21, 0x22, 0x23, 0x66, 0x25, 0x26, 0x27, 0x72 };
+
+struct fx {
+	struct keystore *ks;
+	struct emm_issuer *is;
+	char dir[64];
+	char ee_path[128];
+	struct card_eeprom_file eef;
+	struct card_eeprom ee;
+	struct card_applet *a;
+	struct card_transport t;
+	uint32_t seq;
+};
+
+static uint16_t xfer(struct fx *f, uint8_t ins, const uint8_t *d, size_t n, uint8_t *out, size_t *out_len)
+{
+	uint8_t buf[CARD_MAX_RESP];
+	size_t len = 0;
+	uint16_t sw = 0;
+
+	assert_int_equal(card_transceive(&f->t, ins, d, n, out ? out : buf, CARD_MAX_RESP, &len, &sw), 0);
+	if (out_len)
+		*out_len = len;
+	return sw;
+}
+
+/* A raw APDU (for bad headers). */
+static uint16_t raw(struct fx *f, const uint8_t *apdu, size_t n)
+{
+	uint8_t resp[CARD_MAX_RESP + 2];
+	size_t r = card_applet_apdu(f->a, apdu, n, resp, sizeof(resp));
+
+	assert_true(r >= 2);
+	return be16(resp + r - 2);
+}
+
+static void perso(struct fx *f, uint8_t maxch, uint32_t window_s)
+{
+	struct card_perso p;
+	uint8_t rec[CARD_PERSO_BYTES];
+
+	assert_int_equal(card_perso_issue(f->ks, SERIAL, maxch, window_s, 0, &p), 0);
+	card_perso_encode(&p, rec);
+	assert_int_equal(xfer(f, CARD_INS_PERSONALIZE, rec, sizeof(rec), NULL, NULL), SW_OK);
+}
+
+static size_t make_ecm(struct fx *f, uint16_t ecm_id, uint64_t ts_ms, uint32_t pkgs, uint8_t *sec)
+{
+	struct ecm_params p;
+	size_t len = 0;
+
+	memset(&p, 0, sizeof(p));
+	p.alg = CW_ALG_CSA2;
+	p.ecm_id = ecm_id;
+	p.ca_system_id = CASID;
+	p.timestamp_ms = ts_ms;
+	p.epoch = keystore_epoch_at(f->ks, ts_ms / 1000u);
+	p.ac_len = 4;
+	put_be32(p.ac, pkgs);
+	p.cw_mask = ECM_HAS_EVEN | ECM_HAS_ODD;
+	memcpy(p.cw_even, CW_E, 8);
+	memcpy(p.cw_odd, CW_O, 8);
+	assert_int_equal(ecm_build(f->ks, &p, sec, ECM_MAX_SECTION, &len), 0);
+	return len;
+}
+
+static uint16_t send_emm(struct fx *f, const uint8_t *sec, size_t len)
+{
+	return xfer(f, CARD_INS_EMM, sec, len, NULL, NULL);
+}
+
+static uint16_t grant(struct fx *f, uint32_t pkgs, uint64_t now_ms)
+{
+	struct emm_grant g;
+	uint8_t sec[EMM_MAX_SECTION];
+	size_t len = 0;
+
+	memset(&g, 0, sizeof(g));
+	g.packages = pkgs;
+	g.start_s = now_ms / 1000u - 3600;
+	g.finish_s = now_ms / 1000u + 3 * 3600;
+	assert_int_equal(emm_build_unique(f->is, SERIAL, ++f->seq, &g, now_ms, sec, sizeof(sec), &len), 0);
+	return send_emm(f, sec, len);
+}
+
+static uint16_t command(struct fx *f, uint32_t cmds, uint64_t stb, uint64_t now_ms)
+{
+	uint8_t sec[EMM_MAX_SECTION];
+	size_t len = 0;
+
+	assert_int_equal(emm_build_command(f->is, SERIAL, ++f->seq, cmds, stb, now_ms, sec, sizeof(sec), &len), 0);
+	return send_emm(f, sec, len);
+}
+
+static uint16_t ecm(struct fx *f, uint16_t ecm_id, uint64_t ts_ms, uint32_t pkgs, uint8_t *out)
+{
+	uint8_t sec[ECM_MAX_SECTION];
+	size_t len = make_ecm(f, ecm_id, ts_ms, pkgs, sec), n = 0;
+
+	return xfer(f, CARD_INS_ECM, sec, len, out, &n);
+}
+
+static void info(struct fx *f, struct card_info *i)
+{
+	assert_int_equal(card_read_info(&f->t, i), 0);
+}
+
+static void fx_open_applet(struct fx *f)
+{
+	assert_int_equal(card_eeprom_file_init(&f->eef, f->ee_path, &f->ee), 0);
+	assert_int_equal(card_applet_init(f->a, &f->ee), 0);
+	card_local_transport(f->a, &f->t);
+}
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	assert_int_equal(keystore_from_root(CASID, EPOCH_S, test_root, &f->ks), 0);
+	assert_int_equal(emm_issuer_new(f->ks, &f->is), 0);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/card-test-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->ee_path, sizeof(f->ee_path), "%s/eeprom", f->dir);
+	f->a = calloc(1, sizeof(*f->a));
+	assert_non_null(f->a);
+	fx_open_applet(f);
+	*state = f;
+	return 0;
+}
+
+/* A personalized card with packages 0x3 (N = 2, window 60 s). */
+static int setup_live(void **state)
+{
+	struct fx *f;
+
+	setup(state);
+	f = *state;
+	perso(f, 2, 60);
+	assert_int_equal(grant(f, 0x3, T0_MS), SW_OK);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	char cmd[128];
+
+	card_applet_wipe(f->a);
+	free(f->a);
+	emm_issuer_free(f->is);
+	keystore_free(f->ks);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+/* ---- blank card, personalization, protection, erase ---- */
+
+static void test_blank_personalize_protect_erase(void **state)
+{
+	struct fx *f = *state;
+	struct card_info i;
+	struct card_perso p;
+	uint8_t rec[CARD_PERSO_BYTES], tok[CARD_TOKEN_BYTES], out[CARD_MAX_RESP];
+
+	info(f, &i);
+	assert_int_equal(i.life, CARD_LIFE_BLANK);
+	assert_int_equal(ecm(f, 1, T0_MS, 1, out), SW_STATE);
+	assert_int_equal(grant(f, 1, T0_MS), SW_STATE);
+	assert_int_equal(xfer(f, CARD_INS_PERSONALIZE, rec, 10, NULL, NULL), SW_WRONG_LENGTH);
+	perso(f, 3, 120);
+	info(f, &i);
+	assert_int_equal(i.life, CARD_LIFE_PERSONALIZED);
+	assert_true(i.protect);
+	assert_int_equal(i.serial, SERIAL);
+	assert_int_equal(i.ca_system_id, CASID);
+	assert_int_equal(i.max_channels, 3);
+	assert_int_equal(i.window_s, 120);
+	assert_int_equal(i.block_s, CARD_DEFAULT_BLOCK_S);
+	/* protected: cannot be re-programmed */
+	assert_int_equal(card_perso_issue(f->ks, SERIAL + 1, 0, 0, 0, &p), 0);
+	card_perso_encode(&p, rec);
+	assert_int_equal(xfer(f, CARD_INS_PERSONALIZE, rec, sizeof(rec), NULL, NULL), SW_STATE);
+	/* erase needs the head-end's token for this card */
+	assert_int_equal(card_erase_token(p.k_card, SERIAL + 1, tok), 0); /* another card's token */
+	assert_int_equal(xfer(f, CARD_INS_ERASE, tok, sizeof(tok), NULL, NULL), SW_BAD_MAC);
+	assert_int_equal(xfer(f, CARD_INS_ERASE, tok, 5, NULL, NULL), SW_WRONG_LENGTH);
+	info(f, &i);
+	assert_int_equal(i.life, CARD_LIFE_PERSONALIZED);
+	assert_int_equal(card_perso_issue(f->ks, SERIAL, 0, 0, 0, &p), 0);
+	assert_int_equal(card_erase_token(p.k_card, SERIAL, tok), 0);
+	assert_int_equal(xfer(f, CARD_INS_ERASE, tok, sizeof(tok), NULL, NULL), SW_OK);
+	info(f, &i);
+	assert_int_equal(i.life, CARD_LIFE_BLANK);
+	assert_int_equal(i.serial, 0);
+	/* erased state survives a power cycle, and the card can be programmed again */
+	assert_int_equal(card_applet_reset(f->a), 0);
+	info(f, &i);
+	assert_int_equal(i.life, CARD_LIFE_BLANK);
+	card_perso_encode(&p, rec);
+	assert_int_equal(xfer(f, CARD_INS_PERSONALIZE, rec, sizeof(rec), NULL, NULL), SW_OK);
+	/* bad personalization records */
+	rec[0] = 9;
+	assert_int_equal(card_perso_decode(rec, sizeof(rec), &p), CE_UNSUPPORTED);
+}
+
+/* ---- ECM -> CW, and every refusal ---- */
+
+static void test_ecm_cw(void **state)
+{
+	struct fx *f = *state;
+	uint8_t out[CARD_MAX_RESP];
+
+	assert_int_equal(ecm(f, 1, T0_MS, 0x1, out), SW_OK);
+	assert_int_equal(out[0], CARD_CW_CLEAR);
+	assert_int_equal(out[1], CW_ALG_CSA2);
+	assert_int_equal(out[2], ECM_HAS_EVEN | ECM_HAS_ODD);
+	assert_int_equal(out[3], 8);
+	assert_memory_equal(out + 4, CW_E, 8);
+	assert_memory_equal(out + 20, CW_O, 8);
+}
+
+static void test_ecm_chained_many_packages(void **state)
+{
+	struct fx *f = *state;
+	uint8_t sec[ECM_MAX_SECTION], out[CARD_MAX_RESP];
+	size_t len = make_ecm(f, 7, T0_MS, 0xFFFF0002u, sec), n = 0;
+
+	assert_true(len > 255); /* needs command chaining */
+	assert_int_equal(xfer(f, CARD_INS_ECM, sec, len, out, &n), SW_OK);
+	assert_memory_equal(out + 4, CW_E, 8);
+}
+
+static void test_status_words(void **state)
+{
+	struct fx *f = *state;
+	uint8_t sec[ECM_MAX_SECTION], out[CARD_MAX_RESP], emm[EMM_MAX_SECTION];
+	size_t len, elen = 0;
+	struct card_info i;
+
+	/* not entitled: package 2 only */
+	assert_int_equal(ecm(f, 1, T0_MS, 0x4, out), SW_NOT_ENTITLED);
+	/* expired: after finish (now + 3 h) */
+	assert_int_equal(ecm(f, 1, T0_MS + 4 * HOUR_MS, 0x1, out), SW_EXPIRED);
+	/* no key: an epoch two hours on is inside [start, finish] but keyless */
+	assert_int_equal(ecm(f, 1, T0_MS + 2 * HOUR_MS + 1000, 0x1, out), SW_NO_KEY);
+	/* bad MAC: one ciphertext byte flipped */
+	len = make_ecm(f, 1, T0_MS, 0x1, sec);
+	sec[len - 20] ^= 1;
+	assert_int_equal(xfer(f, CARD_INS_ECM, sec, len, out, NULL), SW_BAD_MAC);
+	/* malformed */
+	assert_int_equal(xfer(f, CARD_INS_ECM, sec, 10, out, NULL), SW_BAD_DATA);
+	/* replay: accept one, then one 2 minutes older */
+	assert_int_equal(ecm(f, 1, T0_MS + 5 * 60000, 0x1, out), SW_OK);
+	assert_int_equal(ecm(f, 1, T0_MS + 3 * 60000 - 1, 0x1, out), SW_REPLAY);
+	/* EMM: replay of an accepted sequence number */
+	assert_int_equal(emm_build_unique(f->is, SERIAL, f->seq, &(struct emm_grant){ .packages = 1,
+		.start_s = T0_MS / 1000, .finish_s = T0_MS / 1000 + 60 }, T0_MS, emm, sizeof(emm), &elen), 0);
+	assert_int_equal(send_emm(f, emm, elen), SW_REPLAY);
+	/* EMM of another card */
+	assert_int_equal(emm_build_command(f->is, SERIAL + 1, 100, EMM_CMD_BLOCK, 0, T0_MS, emm, sizeof(emm), &elen), 0);
+	assert_int_equal(send_emm(f, emm, elen), SW_NOT_FOUND);
+	/* EMM with a bad tag */
+	assert_int_equal(emm_build_command(f->is, SERIAL, f->seq + 1, EMM_CMD_BLOCK, 0, T0_MS, emm, sizeof(emm), &elen), 0);
+	emm[elen - 1] ^= 0x80;
+	assert_int_equal(send_emm(f, emm, elen), SW_BAD_MAC);
+	info(f, &i);
+	assert_false(i.blocked); /* refused EMMs changed nothing */
+	/* blocked from the head-end, then unblocked */
+	assert_int_equal(command(f, EMM_CMD_BLOCK, 0, T0_MS), SW_OK);
+	assert_int_equal(ecm(f, 1, T0_MS + 6 * 60000, 0x1, out), SW_BLOCKED);
+	assert_int_equal(command(f, EMM_CMD_UNBLOCK, 0, T0_MS), SW_OK);
+	assert_int_equal(ecm(f, 1, T0_MS + 6 * 60000, 0x1, out), SW_OK);
+	/* APDU level */
+	{
+		static const uint8_t bad_cla[] = { 0x00, CARD_INS_INFO, 0, 0, 0 };
+		static const uint8_t bad_ins[] = { 0x80, 0x77, 0, 0, 0 };
+		static const uint8_t bad_p1[] = { 0x80, CARD_INS_INFO, 1, 0, 0 };
+		static const uint8_t short3[] = { 0x80, CARD_INS_INFO, 0 };
+		static const uint8_t bad_lc[] = { 0x80, CARD_INS_ECM, 0, 0, 9, 1, 2 };
+		static const uint8_t bad_ext[] = { 0x80, CARD_INS_ECM, 0, 0, 0, 0, 9, 1 };
+		static const uint8_t info_lc[] = { 0x80, CARD_INS_INFO, 0, 0, 1, 0 };
+		static const uint8_t chain_info[] = { 0x90, CARD_INS_INFO, 0, 0, 0 };
+		static const uint8_t chain_ecm[] = { 0x90, CARD_INS_ECM, 0, 0, 1, 0x80 };
+		static const uint8_t last_emm[] = { 0x80, CARD_INS_EMM, 0, 0, 1, 0x82 };
+
+		assert_int_equal(raw(f, bad_cla, sizeof(bad_cla)), SW_UNKNOWN_CLA);
+		assert_int_equal(raw(f, bad_ins, sizeof(bad_ins)), SW_UNKNOWN_INS);
+		assert_int_equal(raw(f, bad_p1, sizeof(bad_p1)), SW_WRONG_P1P2);
+		assert_int_equal(raw(f, short3, sizeof(short3)), SW_WRONG_LENGTH);
+		assert_int_equal(raw(f, bad_lc, sizeof(bad_lc)), SW_WRONG_LENGTH);
+		assert_int_equal(raw(f, bad_ext, sizeof(bad_ext)), SW_WRONG_LENGTH);
+		assert_int_equal(raw(f, info_lc, sizeof(info_lc)), SW_WRONG_LENGTH);
+		assert_int_equal(raw(f, chain_info, sizeof(chain_info)), SW_CHAIN);
+		assert_int_equal(raw(f, chain_ecm, sizeof(chain_ecm)), SW_OK);
+		assert_int_equal(raw(f, last_emm, sizeof(last_emm)), SW_CHAIN); /* ECM chain interrupted */
+	}
+	/* an extended-length ECM APDU works too */
+	{
+		static uint8_t apdu[7 + ECM_MAX_SECTION + 2];
+		size_t n = make_ecm(f, 1, T0_MS + 7 * 60000, 0x1, sec);
+
+		apdu[0] = 0x80;
+		apdu[1] = CARD_INS_ECM;
+		apdu[4] = 0;
+		put_be16(apdu + 5, (uint16_t)n);
+		memcpy(apdu + 7, sec, n);
+		assert_int_equal(raw(f, apdu, 7 + n + 2), SW_OK);
+	}
+	/* every SW maps to a CE code and back */
+	assert_int_equal(card_sw_to_err(SW_COUNTER), CE_LIMIT);
+	assert_int_equal(card_err_to_sw(CE_NOT_ENTITLED), SW_NOT_ENTITLED);
+	assert_int_equal(card_sw_to_err(card_err_to_sw(CE_EXPIRED)), CE_EXPIRED);
+}
+
+/* ---- request counter ---- */
+
+static void test_counter_limit_and_recovery(void **state)
+{
+	struct fx *f = *state;
+	uint8_t out[CARD_MAX_RESP];
+	struct card_info i;
+	uint64_t t = T0_MS;
+
+	assert_int_equal(ecm(f, 1, t, 1, out), SW_OK);
+	assert_int_equal(ecm(f, 2, t + 1000, 1, out), SW_OK);
+	assert_int_equal(ecm(f, 1, t + 10000, 1, out), SW_OK); /* same channels again: fine */
+	assert_int_equal(ecm(f, 2, t + 10000, 1, out), SW_OK);
+	/* a third channel inside the window: the card blocks itself */
+	assert_int_equal(ecm(f, 3, t + 20000, 1, out), SW_COUNTER);
+	info(f, &i);
+	assert_true(i.blocked);
+	assert_int_equal(i.blocked_until_ms, t + 20000 + CARD_DEFAULT_BLOCK_S * 1000ull);
+	assert_int_equal(ecm(f, 1, t + 30000, 1, out), SW_BLOCKED);
+	/* the block survives a power cycle */
+	assert_int_equal(card_applet_reset(f->a), 0);
+	assert_int_equal(ecm(f, 1, t + 40000, 1, out), SW_BLOCKED);
+	/* recovery 1: an unblock EMM */
+	assert_int_equal(command(f, EMM_CMD_UNBLOCK, 0, t), SW_OK);
+	assert_int_equal(ecm(f, 1, t + 50000, 1, out), SW_OK);
+	assert_int_equal(ecm(f, 2, t + 50000, 1, out), SW_OK);
+	assert_int_equal(ecm(f, 3, t + 60000, 1, out), SW_COUNTER);
+	/* recovery 2: a day later (card time from an authentic ECM) */
+	assert_int_equal(grant(f, 1, t + 24 * HOUR_MS), SW_OK); /* keys for the next day */
+	assert_int_equal(ecm(f, 1, t + 24 * HOUR_MS - 60000, 1, out), SW_BLOCKED);
+	assert_int_equal(ecm(f, 1, t + 60000 + 24 * HOUR_MS, 1, out), SW_OK);
+	info(f, &i);
+	assert_false(i.blocked);
+	/* sliding window: old channels drop out after window_s */
+	t += 24 * HOUR_MS + 60000;
+	assert_int_equal(ecm(f, 2, t + 10000, 1, out), SW_OK);
+	assert_int_equal(ecm(f, 3, t + 62000, 1, out), SW_OK); /* 1 expired, {2, 3} */
+	assert_int_equal(ecm(f, 4, t + 71000, 1, out), SW_OK); /* 2 expired, {3, 4} */
+	/* a forged ECM for a new channel neither counts nor blocks */
+	{
+		uint8_t sec[ECM_MAX_SECTION];
+		size_t n = make_ecm(f, 9, t + 72000, 1, sec);
+
+		sec[n - 1] ^= 1;
+		assert_int_equal(xfer(f, CARD_INS_ECM, sec, n, out, NULL), SW_BAD_MAC);
+		info(f, &i);
+		assert_false(i.blocked);
+		assert_int_equal(i.nchan, 2);
+	}
+	/* reset-counter EMM */
+	assert_int_equal(command(f, EMM_CMD_RESET_COUNTER, 0, t), SW_OK);
+	info(f, &i);
+	assert_int_equal(i.nchan, 0);
+}
+
+/* ---- pairing ---- */
+
+static uint64_t pair_now(void *ctx)
+{
+	(void)ctx;
+	return T0_MS;
+}
+
+struct host_cap {
+	uint8_t even[16], odd[16];
+	size_t len;
+	int nloads;
+};
+
+static int cap_load(void *ctx, uint16_t sid, enum cw_alg alg, enum cw_parity par, const uint8_t *cw, size_t len)
+{
+	struct host_cap *h = ctx;
+
+	(void)sid;
+	(void)alg;
+	memcpy(par == CW_EVEN ? h->even : h->odd, cw, len);
+	h->len = len;
+	h->nloads++;
+	return 0;
+}
+
+static void test_pairing(void **state)
+{
+	struct fx *f = *state;
+	struct card_perso p;
+	uint8_t out[CARD_MAX_RESP], kp[16], cw[16], sec[ECM_MAX_SECTION];
+	struct host_cap h;
+	struct cas_host host = { .ctx = &h, .load_cw = cap_load, .now_ms = pair_now };
+	struct cas_client c;
+	struct card_transport t;
+	size_t n;
+
+	assert_int_equal(command(f, EMM_CMD_PAIR, 77, T0_MS), SW_OK);
+	assert_int_equal(ecm(f, 1, T0_MS, 1, out), SW_OK);
+	assert_int_equal(out[0], CARD_CW_PAIRED);
+	assert_memory_not_equal(out + 4, CW_E, 8); /* not in clear */
+	assert_int_equal(card_perso_issue(f->ks, SERIAL, 0, 0, 0, &p), 0);
+	assert_int_equal(card_pairing_key(p.k_card, 77, kp), 0);
+	assert_int_equal(card_paired_cw_open(kp, out + 4, cw), 0);
+	assert_memory_equal(cw, CW_E, 8);
+	/* the right box (its chip holds K_pair(card, 77)) */
+	card_local_transport(f->a, &t);
+	assert_int_equal(smartcard_client_new(&t, &c), 0);
+	/* a box without key ladder or pair key cannot use a paired card */
+	n = make_ecm(f, 1, T0_MS + 1000, 1, sec);
+	memset(&h, 0, sizeof(h));
+	assert_int_equal(c.ops->ecm(c.self, &host, 101, sec, n), CE_UNSUPPORTED);
+	assert_int_equal(smartcard_client_set_pair_key(&c, kp), 0);
+	n = make_ecm(f, 1, T0_MS + 2000, 1, sec);
+	assert_int_equal(c.ops->ecm(c.self, &host, 101, sec, n), 0);
+	assert_memory_equal(h.even, CW_E, 8);
+	assert_memory_equal(h.odd, CW_O, 8);
+	/* another box (stb 78): what it loads is not the CW */
+	assert_int_equal(card_pairing_key(p.k_card, 78, kp), 0);
+	assert_int_equal(smartcard_client_set_pair_key(&c, kp), 0);
+	n = make_ecm(f, 1, T0_MS + 3000, 1, sec);
+	memset(&h, 0, sizeof(h));
+	assert_int_equal(c.ops->ecm(c.self, &host, 101, sec, n), 0);
+	assert_memory_not_equal(h.even, CW_E, 8);
+	/* unpair: CWs in clear again */
+	assert_int_equal(command(f, EMM_CMD_UNPAIR, 0, T0_MS), SW_OK);
+	assert_int_equal(ecm(f, 1, T0_MS + 4000, 1, out), SW_OK);
+	assert_int_equal(out[0], CARD_CW_CLEAR);
+	assert_memory_equal(out + 4, CW_E, 8);
+	cas_client_free(&c);
+}
+
+/* ---- the smartcard client in-process ---- */
+
+static void test_client_local(void **state)
+{
+	struct fx *f = *state;
+	struct host_cap h;
+	struct cas_host host = { .ctx = &h, .load_cw = cap_load, .now_ms = pair_now };
+	struct cas_client c;
+	struct card_transport t;
+	struct card_info i;
+	uint8_t sec[ECM_MAX_SECTION], emm[EMM_MAX_SECTION];
+	size_t n, elen = 0;
+
+	memset(&h, 0, sizeof(h));
+	card_local_transport(f->a, &t);
+	assert_int_equal(smartcard_client_new(&t, &c), 0);
+	assert_string_equal(c.ops->name, "smartcard");
+	assert_int_equal(c.ops->ca_system_id(c.self), CASID);
+	n = make_ecm(f, 1, T0_MS, 1, sec);
+	assert_int_equal(c.ops->ecm(c.self, &host, 101, sec, n), 0);
+	assert_int_equal(h.nloads, 2);
+	assert_memory_equal(h.even, CW_E, 8);
+	/* a repetition does not reach the card */
+	assert_int_equal(c.ops->ecm(c.self, &host, 101, sec, n), 0);
+	assert_int_equal(h.nloads, 2);
+	n = make_ecm(f, 1, T0_MS, 4, sec);
+	assert_int_equal(c.ops->ecm(c.self, &host, 102, sec, n), CE_NOT_ENTITLED);
+	/* EMMs through the client, info refreshed */
+	assert_int_equal(emm_build_command(f->is, SERIAL, ++f->seq, EMM_CMD_BLOCK, 0, T0_MS, emm, sizeof(emm), &elen), 0);
+	assert_int_equal(c.ops->emm(c.self, emm, elen), 0);
+	assert_int_equal(c.ops->emm(c.self, emm, elen), CE_REPLAY);
+	assert_int_equal(smartcard_client_info(&c, &i), 0);
+	assert_true(i.blocked);
+	n = make_ecm(f, 1, T0_MS + 1000, 1, sec);
+	assert_int_equal(c.ops->ecm(c.self, &host, 101, sec, n), CE_BLOCKED);
+	cas_client_free(&c);
+}
+
+/* ---- EEPROM: atomic writes, power loss, corruption ---- */
+
+static void test_power_loss_mid_emm(void **state)
+{
+	struct fx *f = *state;
+	static const enum card_ee_step steps[] = { CARD_EE_STEP_HALF_WRITTEN, CARD_EE_STEP_BEFORE_FSYNC,
+		CARD_EE_STEP_BEFORE_RENAME };
+	uint8_t emm[EMM_MAX_SECTION], out[CARD_MAX_RESP];
+	struct emm_grant g = { .packages = 0x4, .start_s = T0_MS / 1000 - 10, .finish_s = T0_MS / 1000 + 3600 };
+	struct card_info i;
+	size_t elen = 0;
+
+	assert_int_equal(emm_build_unique(f->is, SERIAL, f->seq + 1, &g, T0_MS, emm, sizeof(emm), &elen), 0);
+	for (size_t s = 0; s < sizeof(steps) / sizeof(steps[0]); s++) {
+		pid_t pid;
+		int st = 0;
+
+		/* 1: the power is cut (SIGKILL) at this step of the EEPROM write */
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			f->eef.fail_at = steps[s];
+			f->eef.fail_kill = 1;
+			(void)send_emm(f, emm, elen);
+			_exit(0); /* not reached */
+		}
+		assert_int_equal(waitpid(pid, &st, 0), pid);
+		assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+		/* power back: the old state, whole */
+		fx_open_applet(f);
+		info(f, &i);
+		assert_int_equal(i.last_seq, f->seq);
+		assert_int_equal(i.packages, 0x3);
+		assert_int_equal(ecm(f, 1, T0_MS, 1, out), SW_OK);
+
+		/* 2: the write fails and the card says so; nothing changed */
+		f->eef.fail_at = steps[s];
+		f->eef.fail_kill = 0;
+		assert_int_equal(send_emm(f, emm, elen), SW_MEMORY);
+		info(f, &i);
+		assert_int_equal(i.packages, 0x3);
+		f->eef.fail_at = CARD_EE_STEP_NONE;
+	}
+	/* and then the same EMM applies */
+	assert_int_equal(send_emm(f, emm, elen), SW_OK);
+	assert_int_equal(card_applet_reset(f->a), 0);
+	info(f, &i);
+	assert_int_equal(i.packages, 0x4);
+	assert_int_equal(i.last_seq, f->seq + 1);
+}
+
+static void test_eeprom_corrupt(void **state)
+{
+	struct fx *f = *state;
+	struct card_applet *b = calloc(1, sizeof(*b));
+	struct card_state st;
+	uint8_t *img;
+	size_t len;
+
+	assert_non_null(b);
+	img = tu_read(f->ee_path, &len);
+	assert_int_equal(card_state_decode(img, len, &st), 0);
+	assert_int_equal(st.serial, SERIAL);
+	/* every single-byte change is caught */
+	for (size_t k = 0; k < len; k += 7) {
+		img[k] ^= 0x01;
+		assert_int_not_equal(card_state_decode(img, len, &st), 0);
+		img[k] ^= 0x01;
+	}
+	assert_int_equal(card_state_decode(img, len - 1, &st), CE_CRC);
+	assert_int_equal(card_state_decode(img, 3, &st), CE_TRUNCATED);
+	img[len / 2] ^= 0xFF;
+	assert_int_equal(file_write_atomic(f->ee_path, img, len, 0600), 0);
+	assert_int_equal(card_applet_init(b, &f->ee), CE_CRC);
+	free(img);
+	free(b);
+}
+
+/* ---- personalization file ---- */
+
+static void test_perso_file(void **state)
+{
+	struct fx *f = *state;
+	struct card_perso p, back;
+	uint8_t file[CARD_PERSO_FILE_BYTES];
+
+	assert_int_equal(card_perso_issue(f->ks, SERIAL, 4, 300, 3600, &p), 0);
+	assert_int_equal(card_perso_seal(&p, "transport secret", CARD_PERSO_MIN_LOG2N, file), 0);
+	assert_int_equal(card_perso_open(file, sizeof(file), "transport secret", &back), 0);
+	assert_memory_equal(&p, &back, sizeof(p));
+	assert_int_equal(card_perso_open(file, sizeof(file), "wrong", &back), CE_MAC);
+	assert_int_equal(card_perso_seal(&p, "x", 40, file), CE_RANGE);
+	assert_int_equal(card_perso_seal(&p, "transport secret", CARD_PERSO_MIN_LOG2N, file), 0);
+	/* table of bad files */
+	{
+		static const struct { size_t off; uint8_t x; int want; } bad[] = {
+			{ 0, 0x01, CE_FORMAT }, { 8, 0x7F, CE_RANGE }, { 10, 0x01, CE_MAC }, { 30, 0x01, CE_MAC },
+			{ 37, 0x01, CE_RANGE }, { 45, 0x01, CE_MAC }, { 90, 0x01, CE_MAC },
+		};
+		for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+			file[bad[k].off] ^= bad[k].x;
+			assert_int_equal(card_perso_open(file, sizeof(file), "transport secret", &back), bad[k].want);
+			file[bad[k].off] ^= bad[k].x;
+		}
+		assert_int_equal(card_perso_open(file, sizeof(file) - 1, "transport secret", &back), CE_TRUNCATED);
+	}
+}
+
+/* ---- hostile APDUs never crash and always answer a status word ---- */
+
+static void test_apdu_garbage(void **state)
+{
+	struct fx *f = *state;
+	uint8_t apdu[600], resp[CARD_MAX_RESP + 2];
+	uint32_t x = 12345;
+
+	for (int k = 0; k < 3000; k++) {
+		size_t n = (size_t)(k % 300);
+
+		for (size_t j = 0; j < n; j++) {
+			x = x * 1103515245u + 12345u;
+			apdu[j] = (uint8_t)(x >> 16);
+		}
+		if (n > 1) {
+			apdu[0] = (k & 1) ? 0x80 : 0x90;
+			apdu[1] = (uint8_t)(0x10 * (1 + k % 5));
+		}
+		assert_true(card_applet_apdu(f->a, apdu, n, resp, sizeof(resp)) >= 2);
+	}
+	assert_int_equal(card_applet_apdu(f->a, apdu, 4, resp, 10), 0);
+}
+
+/* ---- the real PC/SC path ---- */
+
+static bool have_pcsc(void)
+{
+	return access("/usr/sbin/pcscd", X_OK) == 0 && access("/usr/lib/pcsc/drivers/serial/libifdvpcd.so", R_OK) == 0;
+}
+
+static void test_pcsc_path(void **state)
+{
+	struct fx *f = *state;
+	char conf[160], sock[200], port_s[16], eeprom[160];
+	const char *bin = getenv("CASTELLAN_BIN");
+	struct card_perso p;
+	uint8_t rec[CARD_PERSO_BYTES], sec[ECM_MAX_SECTION];
+	struct host_cap h;
+	struct cas_host host = { .ctx = &h, .load_cw = cap_load, .now_ms = pair_now };
+	struct cas_client c;
+	pid_t pcscd, serve;
+	unsigned port = 36000 + (unsigned)(getpid() % 2000) * 2;
+	const char *reader = "Castellan test";
+	FILE *fp;
+	size_t n;
+	int st, r;
+
+	if (!have_pcsc() || !bin || geteuid() != 0) {
+		printf("SKIP: pcscd / vsmartcard-vpcd not installed or not root (tools/bootstrap.sh installs them)\n");
+		skip();
+	}
+	/* pcscd has one socket per machine (/run/pcscd): use the running one
+	 * with its vpcd reader (/etc/reader.conf.d/vpcd, port 35963), or start
+	 * our own with our own reader.conf.d on a port of our own. */
+	pcscd = -1;
+	if (access("/run/pcscd/pcscd.comm", F_OK) == 0) {
+		port = VPCD_DEFAULT_PORT;
+		reader = "Virtual PCD";
+	} else {
+		snprintf(conf, sizeof(conf), "%s/reader.conf.d", f->dir);
+		assert_int_equal(mkdir(conf, 0700), 0);
+		snprintf(sock, sizeof(sock), "%s/vpcd", conf);
+		fp = fopen(sock, "w");
+		assert_non_null(fp);
+		fprintf(fp, "FRIENDLYNAME \"Castellan test\"\nDEVICENAME /dev/null:0x%X\n"
+			"LIBPATH /usr/lib/pcsc/drivers/serial/libifdvpcd.so\nCHANNELID 0x%X\n", port, port);
+		fclose(fp);
+		pcscd = fork();
+		assert_true(pcscd >= 0);
+		if (pcscd == 0) {
+			execl("/usr/sbin/pcscd", "pcscd", "--foreground", "--config", conf, (char *)NULL);
+			_exit(127);
+		}
+	}
+	/* a programmed card in its EEPROM file, served through vpcd */
+	assert_int_equal(card_perso_issue(f->ks, SERIAL, 0, 0, 0, &p), 0);
+	card_perso_encode(&p, rec);
+	assert_int_equal(xfer(f, CARD_INS_PERSONALIZE, rec, sizeof(rec), NULL, NULL), SW_OK);
+	assert_int_equal(grant(f, 0x1, T0_MS), SW_OK);
+	snprintf(eeprom, sizeof(eeprom), "%s", f->ee_path);
+	snprintf(port_s, sizeof(port_s), "%u", port);
+	serve = fork();
+	assert_true(serve >= 0);
+	if (serve == 0) {
+		execl(bin, "castellan", "card", "serve", "--eeprom", eeprom, "--port", port_s, (char *)NULL);
+		_exit(127);
+	}
+	r = smartcard_client_new_pcsc(reader, &c);
+	if (r == 0) {
+		memset(&h, 0, sizeof(h));
+		n = make_ecm(f, 1, T0_MS, 1, sec);
+		r = c.ops->ecm(c.self, &host, 101, sec, n);
+		assert_int_equal(r, 0);
+		assert_memory_equal(h.even, CW_E, 8);
+		assert_memory_equal(h.odd, CW_O, 8);
+		n = make_ecm(f, 1, T0_MS, 4, sec);
+		assert_int_equal(c.ops->ecm(c.self, &host, 102, sec, n), CE_NOT_ENTITLED);
+		cas_client_free(&c);
+	}
+	kill(serve, SIGTERM);
+	waitpid(serve, &st, 0);
+	if (pcscd > 0) {
+		kill(pcscd, SIGTERM);
+		waitpid(pcscd, &st, 0);
+	}
+	assert_int_equal(r, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_blank_personalize_protect_erase, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ecm_cw, setup_live, teardown),
+		cmocka_unit_test_setup_teardown(test_ecm_chained_many_packages, setup_live, teardown),
+		cmocka_unit_test_setup_teardown(test_status_words, setup_live, teardown),
+		cmocka_unit_test_setup_teardown(test_counter_limit_and_recovery, setup_live, teardown),
+		cmocka_unit_test_setup_teardown(test_pairing, setup_live, teardown),
+		cmocka_unit_test_setup_teardown(test_client_local, setup_live, teardown),
+		cmocka_unit_test_setup_teardown(test_power_loss_mid_emm, setup_live, teardown),
+		cmocka_unit_test_setup_teardown(test_eeprom_corrupt, setup_live, teardown),
+		cmocka_unit_test_setup_teardown(test_perso_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_apdu_garbage, setup_live, teardown),
+		cmocka_unit_test_setup_teardown(test_pcsc_path, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,773 @@
+/*
+ * test_headend.c - the head-end's scheduler, EMM carousel and the whole
+ * `headend` wiring:
+ *   - scheduler: the subscriptions -> grant rule, the event heap and the
+ *     epoch watch, all on a fake clock;
+ *   - carousel: changed cards first (in order, once), then the cycle over
+ *     the whole base; the bandwidth budget on a fake clock; sequence numbers
+ *     (same content = same seq, new content or epoch = new seq, persisted
+ *     before use, restored); blocked -> active sends UNBLOCK first; every
+ *     EMM opened and applied by the box side of cas/emm.h;
+ *   - the audit-text parser with a table of good and bad cases;
+ *   - end to end with real sockets: a headend (SQLite in a temp dir), our
+ *     MUX on 127.0.0.1, the GET API subscribes a card -> its EMM comes out
+ *     of the MUX -> the box's card state has the package and its keys; the
+ *     package is removed -> the box's state loses it.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include "testutil.h"
+#include "cas/emm.h"
+#include "cas/keys.h"
+#include "headend/carousel.h"
+#include "headend/headend.h"
+#include "headend/scheduler.h"
+#include "lib/log.h"
+#include "scrambler/mux.h"
+#include "sms/store.h"
+#include "ts/psi.h"
+#include "ts/ts.h"
+
+#define CASID 0x4ADC
+#define EPOCH_S 3600u
+#define T0_MS (1700000000ull * 1000ull) /* a fixed "now" for the fake clock */
+
+/* ---- fake clock ------------------------------------------------------- */
+
+struct fake_clock {
+	_Atomic uint64_t ms;
+};
+
+static uint64_t fake_now(void *ctx)
+{
+	return atomic_load(&((struct fake_clock *)ctx)->ms);
+}
+
+/* ---- scheduler --------------------------------------------------------- */
+
+static void test_grant_at(void **state)
+{
+	struct sched_sub subs[] = {
+		{ 0, 1000, 2000 },   /* bit 0 */
+		{ 3, 1500, 3000 },   /* bit 3 */
+		{ 40, 1200, 5000 },  /* extended id */
+		{ 5, 4000, 6000 },   /* future */
+	};
+	struct emm_grant g;
+	int64_t next;
+
+	(void)state;
+	sched_grant_at(subs, 4, 500, &g, &next);
+	assert_int_equal(g.packages, 0);
+	assert_int_equal(g.next, 0);
+	assert_int_equal(next, 1000);
+	sched_grant_at(subs, 4, 1600, &g, &next);
+	assert_int_equal(g.packages, 0x9);
+	assert_int_equal(g.next, 1);
+	assert_int_equal(g.ext[0], 40);
+	assert_int_equal(g.start_s, 1500); /* latest start */
+	assert_int_equal(g.finish_s, 2000); /* earliest finish */
+	assert_int_equal(next, 2000);
+	sched_grant_at(subs, 4, 2000, &g, &next); /* finish is exclusive */
+	assert_int_equal(g.packages, 0x8);
+	assert_int_equal(next, 3000);
+	sched_grant_at(subs, 4, 6000, &g, &next);
+	assert_int_equal(g.packages, 0);
+	assert_int_equal(g.start_s, 6000);
+	assert_int_equal(g.finish_s, 6000);
+	assert_true(next == SCHED_NO_EVENT);
+	sched_grant_at(NULL, 0, 10, &g, &next);
+	assert_int_equal(g.packages, 0);
+	assert_true(next == SCHED_NO_EVENT);
+}
+
+static void test_sched_fake_clock(void **state)
+{
+	struct fake_clock fc = { T0_MS };
+	struct sched_config sc = { fake_now, &fc, EPOCH_S };
+	struct sched *s = NULL;
+	struct sched_stats st;
+	uint64_t due[8];
+	uint32_t ep = 0;
+	int64_t t0 = (int64_t)(T0_MS / 1000u);
+
+	(void)state;
+	assert_int_equal(sched_new(&(struct sched_config){ NULL, NULL, 0 }, &s), CE_ARG);
+	assert_int_equal(sched_new(&sc, &s), 0);
+	assert_int_equal(sched_at(s, 30, t0 + 30), 0);
+	assert_int_equal(sched_at(s, 10, t0 + 10), 0);
+	assert_int_equal(sched_at(s, 20, t0 + 20), 0);
+	assert_int_equal(sched_at(s, 99, SCHED_NO_EVENT), 0);
+	assert_int_equal(sched_due(s, due, 8), 0);
+	atomic_store(&fc.ms, T0_MS + 20000);
+	assert_int_equal(sched_due(s, due, 8), 2);
+	assert_int_equal(due[0], 10);
+	assert_int_equal(due[1], 20);
+	assert_int_equal(sched_due(s, due, 8), 0);
+	atomic_store(&fc.ms, T0_MS + 31000);
+	assert_int_equal(sched_due(s, due, 1), 1);
+	assert_int_equal(due[0], 30);
+	/* epoch watch: first call records, then once per change */
+	assert_false(sched_rotation_due(s, &ep));
+	assert_int_equal(ep, (uint32_t)((T0_MS / 1000u + 31) / EPOCH_S));
+	assert_false(sched_rotation_due(s, NULL));
+	int64_t left = sched_seconds_to_rotation(s);
+
+	assert_true(left > 0 && left <= (int64_t)EPOCH_S);
+	atomic_store(&fc.ms, T0_MS + 31000 + (uint64_t)left * 1000u);
+	assert_true(sched_rotation_due(s, &ep));
+	assert_false(sched_rotation_due(s, &ep));
+	sched_stats(s, &st);
+	assert_int_equal(st.rotations, 1);
+	assert_int_equal(st.events_added, 3);
+	assert_int_equal(st.events_fired, 3);
+	assert_int_equal(st.pending, 0);
+	sched_free(s);
+}
+
+/* ---- an in-memory base for the carousel -------------------------------- */
+
+#define BASE_MAX 64
+
+struct base {
+	size_t n;
+	struct {
+		uint64_t serial;
+		enum carousel_card_state state;
+		struct sched_sub subs[4];
+		size_t nsubs;
+	} c[BASE_MAX];
+	/* persisted seqs */
+	size_t nsaved;
+	uint64_t saved_serial[256];
+	uint32_t saved_seq[256];
+	struct sched *sched; /* optional: events of grants */
+};
+
+static void base_view(struct base *b, size_t i, int64_t now_s, struct carousel_card *k)
+{
+	int64_t next;
+
+	memset(k, 0, sizeof(*k));
+	k->serial = b->c[i].serial;
+	k->state = b->c[i].state;
+	sched_grant_at(b->c[i].subs, b->c[i].nsubs, now_s, &k->grant, &next);
+	if (b->sched)
+		(void)sched_at(b->sched, k->serial, next);
+}
+
+static int base_page(void *ctx, uint64_t after, int64_t now_s, struct carousel_card *out, size_t max, size_t *n)
+{
+	struct base *b = ctx;
+
+	*n = 0;
+	for (size_t i = 0; i < b->n && *n < max; i++)
+		if (b->c[i].serial > after)
+			base_view(b, i, now_s, &out[(*n)++]);
+	return 0;
+}
+
+static int base_get(void *ctx, uint64_t serial, int64_t now_s, struct carousel_card *out)
+{
+	struct base *b = ctx;
+
+	for (size_t i = 0; i < b->n; i++)
+		if (b->c[i].serial == serial) {
+			base_view(b, i, now_s, out);
+			return 0;
+		}
+	memset(out, 0, sizeof(*out));
+	out->serial = serial;
+	out->state = CAROUSEL_DELETED;
+	return 0;
+}
+
+static int base_save(void *ctx, uint64_t serial, uint32_t seq, uint64_t digest, bool blocked)
+{
+	struct base *b = ctx;
+
+	(void)digest;
+	(void)blocked;
+	if (b->nsaved < 256) {
+		b->saved_serial[b->nsaved] = serial;
+		b->saved_seq[b->nsaved] = seq;
+		b->nsaved++;
+	}
+	return 0;
+}
+
+static void base_fill(struct base *b, size_t n, int64_t now_s)
+{
+	memset(b, 0, sizeof(*b));
+	b->n = n;
+	for (size_t i = 0; i < n; i++) {
+		b->c[i].serial = 2100000000ull + i + 1;
+		b->c[i].subs[0] = (struct sched_sub){ (uint32_t)(i % 4), now_s - 100, now_s + 100000 };
+		b->c[i].nsubs = 1;
+	}
+}
+
+/* What came out: serials (from the clear header) and sections. */
+struct out {
+	size_t n;
+	uint64_t serial[512];
+	uint8_t sec[512][EMM_MAX_SECTION];
+	size_t len[512];
+	size_t max; /* emit refuses beyond this (0 = 512) */
+};
+
+static int out_emit(void *ctx, const uint8_t *sec, size_t len)
+{
+	struct out *o = ctx;
+	size_t max = o->max ? o->max : 512;
+
+	if (o->n >= max)
+		return CE_OVERFLOW;
+	assert_true(len >= 14 && len <= EMM_MAX_SECTION);
+	uint64_t s = 0;
+
+	for (int i = 0; i < 8; i++) /* table, len(2), version, casid(2), serial(8) */
+		s = s << 8 | sec[6 + i];
+	o->serial[o->n] = s;
+	memcpy(o->sec[o->n], sec, len);
+	o->len[o->n] = len;
+	o->n++;
+	return 0;
+}
+
+struct rig {
+	struct keystore *ks;
+	struct emm_issuer *is;
+	struct carousel *car;
+	struct base b;
+	struct out o;
+};
+
+static void rig_init(struct rig *g, size_t ncards, uint32_t kbps, bool no_cycle)
+{
+	struct carousel_config cc = { .epoch_seconds = EPOCH_S, .kbps = kbps, .page = 7, .no_cycle = no_cycle };
+	struct carousel_source src = { &g->b, base_page, base_get, base_save };
+
+	memset(&g->o, 0, sizeof(g->o));
+	base_fill(&g->b, ncards, (int64_t)(T0_MS / 1000u));
+	assert_int_equal(keystore_generate(CASID, EPOCH_S, &g->ks), 0);
+	assert_int_equal(emm_issuer_new(g->ks, &g->is), 0);
+	assert_int_equal(carousel_new(&cc, g->is, &src, &g->car), 0);
+}
+
+static void rig_free(struct rig *g)
+{
+	carousel_free(g->car);
+	emm_issuer_free(g->is);
+	keystore_free(g->ks);
+}
+
+/* Open section i of the output as card serial's box would, apply it. */
+static int box_apply(struct rig *g, struct emm_card_state *st, size_t i, uint64_t serial)
+{
+	struct emm_view v;
+	struct emm_content ct;
+	uint8_t k[CARD_KEY_BYTES];
+	int r;
+
+	if ((r = emm_parse(g->o.sec[i], g->o.len[i], serial, &v)) != 0)
+		return r;
+	assert_int_equal(keystore_card_key(g->ks, serial, k), 0);
+	if ((r = emm_open(&v, k, &ct)) != 0)
+		return r;
+	r = emm_state_apply(st, &v, &ct);
+	emm_content_wipe(&ct);
+	return r;
+}
+
+static void test_carousel_changed_first(void **state)
+{
+	static struct rig g;
+	size_t em = 0;
+
+	(void)state;
+	rig_init(&g, 20, 0, false);
+	/* unlimited bandwidth, but one tick builds at most CAROUSEL_MAX_PER_TICK:
+	 * cap the emit at 5 to stop mid-cycle */
+	g.o.max = 5;
+	assert_int_equal(carousel_tick(g.car, T0_MS, out_emit, &g.o, &em), CE_OVERFLOW);
+	assert_int_equal(em, 5);
+	for (size_t i = 0; i < 5; i++)
+		assert_int_equal(g.o.serial[i], 2100000000ull + i + 1);
+	/* two cards change (the second twice: queued once) */
+	assert_int_equal(carousel_mark_changed(g.car, 2100000015ull), 0);
+	assert_int_equal(carousel_mark_changed(g.car, 2100000003ull), 0);
+	assert_int_equal(carousel_mark_changed(g.car, 2100000015ull), 0);
+	struct carousel_stats cs;
+
+	carousel_stats(g.car, &cs);
+	assert_int_equal(cs.queue, 2);
+	g.o.max = 9;
+	assert_int_equal(carousel_tick(g.car, T0_MS + 10, out_emit, &g.o, &em), CE_OVERFLOW);
+	assert_int_equal(g.o.serial[5], 2100000015ull); /* changed first, in order */
+	assert_int_equal(g.o.serial[6], 2100000003ull);
+	assert_int_equal(g.o.serial[7], 2100000006ull); /* then the cycle resumes */
+	assert_int_equal(g.o.serial[8], 2100000007ull);
+	/* finish the cycle: every card once, then it starts again */
+	g.o.max = 0;
+	g.o.n = 0;
+	assert_int_equal(carousel_tick(g.car, T0_MS + 1000, out_emit, &g.o, &em), CE_OVERFLOW);
+	assert_true(em == 512);
+	for (size_t i = 0; i < 14; i++)
+		assert_int_equal(g.o.serial[i], 2100000007ull + i);
+	assert_int_equal(g.o.serial[14], 2100000001ull);
+	carousel_stats(g.car, &cs);
+	assert_true(cs.cycles >= 1);
+	assert_int_equal(cs.changed_emms, 2);
+	assert_int_equal(cs.last_cycle_cards, 20);
+	assert_int_equal(cs.seq_bumps, 20); /* content did not change: no renumbering */
+	rig_free(&g);
+}
+
+static void test_carousel_bandwidth(void **state)
+{
+	static struct rig g;
+	uint64_t t = T0_MS;
+	size_t em = 0;
+	struct carousel_stats cs;
+	const uint32_t kbps = 64;
+
+	(void)state;
+	rig_init(&g, 40, kbps, false);
+	/* 20 simulated seconds in 50 ms ticks */
+	for (int i = 0; i <= 400; i++, t += 50) {
+		g.o.n = 0;
+		assert_int_equal(carousel_tick(g.car, t, out_emit, &g.o, &em), 0);
+	}
+	carousel_stats(g.car, &cs);
+	/* budget: 20 s at 64 kbit/s + the bucket depth (one burst) + one EMM */
+	uint64_t budget = 20ull * kbps * 1000 / 8, slack = (uint64_t)EMM_MAX_SECTION + 188 + 2 * 1024;
+
+	assert_true(cs.ts_bytes <= budget + slack);
+	assert_true(cs.ts_bytes >= budget - 2 * 1024); /* and the bandwidth is used */
+	/* a cycle of 40 cards fits in 20 s at this rate: the counters say so */
+	assert_true(cs.cycles >= 1);
+	assert_true(cs.last_cycle_ms > 0);
+	assert_true(cs.cycle_emms_per_s > 0.0);
+	/* the cost model of a section on the EMM PID */
+	assert_int_equal(carousel_ts_cost(183), 188);
+	assert_int_equal(carousel_ts_cost(184), 376);
+	rig_free(&g);
+}
+
+static void test_carousel_seq_and_box(void **state)
+{
+	static struct rig g;
+	static struct emm_card_state box;
+	const uint64_t serial = 2100000002ull; /* package 1 */
+	size_t em = 0;
+	uint32_t s1, s2;
+
+	(void)state;
+	memset(&box, 0, sizeof(box));
+	rig_init(&g, 4, 0, true);
+	assert_int_equal(carousel_mark_changed(g.car, serial), 0);
+	assert_int_equal(carousel_tick(g.car, T0_MS, out_emit, &g.o, &em), 0);
+	assert_int_equal(em, 1);
+	s1 = carousel_seq(g.car, serial);
+	assert_int_equal(s1, 1);
+	assert_int_equal(g.b.nsaved, 1); /* persisted before it went out */
+	assert_int_equal(g.b.saved_seq[0], 1);
+	assert_int_equal(box_apply(&g, &box, 0, serial), 0);
+	assert_int_equal(box.ent.packages, 0x2);
+	assert_true(box.ent.nkeys >= 1);
+	/* another card's box cannot open it */
+	{
+		struct emm_view v;
+
+		assert_int_equal(emm_parse(g.o.sec[0], g.o.len[0], serial + 1, &v), CE_NOT_FOUND);
+	}
+	/* same content again: same seq, the box refuses it as a replay */
+	assert_int_equal(carousel_mark_changed(g.car, serial), 0);
+	assert_int_equal(carousel_tick(g.car, T0_MS + 1000, out_emit, &g.o, &em), 0);
+	assert_int_equal(carousel_seq(g.car, serial), s1);
+	assert_int_equal(box_apply(&g, &box, 1, serial), CE_REPLAY);
+	/* new content: new seq, the box takes it */
+	g.b.c[1].subs[1] = (struct sched_sub){ 4, (int64_t)(T0_MS / 1000u) - 10, (int64_t)(T0_MS / 1000u) + 1000 };
+	g.b.c[1].nsubs = 2;
+	assert_int_equal(carousel_mark_changed(g.car, serial), 0);
+	assert_int_equal(carousel_tick(g.car, T0_MS + 2000, out_emit, &g.o, &em), 0);
+	s2 = carousel_seq(g.car, serial);
+	assert_true(s2 > s1);
+	assert_int_equal(box_apply(&g, &box, 2, serial), 0);
+	assert_int_equal(box.ent.packages, 0x12);
+	/* blocked: empty grant + BLOCK; then active again: UNBLOCK first */
+	g.b.c[1].state = CAROUSEL_BLOCKED;
+	assert_int_equal(carousel_mark_changed(g.car, serial), 0);
+	assert_int_equal(carousel_tick(g.car, T0_MS + 3000, out_emit, &g.o, &em), 0);
+	assert_int_equal(box_apply(&g, &box, 3, serial), 0);
+	assert_true(box.blocked);
+	assert_int_equal(box.ent.packages, 0);
+	assert_int_equal(box.ent.nkeys, 0);
+	g.b.c[1].state = CAROUSEL_ACTIVE;
+	assert_int_equal(carousel_mark_changed(g.car, serial), 0);
+	assert_int_equal(carousel_tick(g.car, T0_MS + 4000, out_emit, &g.o, &em), 0);
+	assert_int_equal(em, 2);
+	assert_int_equal(box_apply(&g, &box, 4, serial), 0);
+	assert_false(box.blocked);
+	assert_int_equal(box_apply(&g, &box, 5, serial), 0);
+	assert_int_equal(box.ent.packages, 0x12);
+	/* a new key epoch is new content (keys of E+1 and E+2) */
+	uint32_t s3 = carousel_seq(g.car, serial);
+
+	assert_int_equal(carousel_mark_changed(g.car, serial), 0);
+	assert_int_equal(carousel_tick(g.car, T0_MS + (uint64_t)EPOCH_S * 1000u, out_emit, &g.o, &em), 0);
+	assert_true(carousel_seq(g.car, serial) > s3);
+	assert_int_equal(box_apply(&g, &box, 6, serial), 0);
+	/* a deleted card gets the revocation */
+	g.b.n = 1; /* cards 2..4 are gone */
+	assert_int_equal(carousel_mark_changed(g.car, serial), 0);
+	assert_int_equal(carousel_tick(g.car, T0_MS + (uint64_t)EPOCH_S * 1000u + 10, out_emit, &g.o, &em), 0);
+	assert_int_equal(box_apply(&g, &box, 7, serial), 0);
+	assert_int_equal(box.ent.packages, 0);
+	/* restart: a new carousel restored from the saved seqs continues above */
+	{
+		struct carousel *c2 = NULL;
+		struct carousel_config cc = { .epoch_seconds = EPOCH_S, .no_cycle = true };
+		struct carousel_source src = { &g.b, base_page, base_get, base_save };
+		uint32_t last = carousel_seq(g.car, serial);
+
+		assert_int_equal(carousel_new(&cc, g.is, &src, &c2), 0);
+		for (size_t i = 0; i < g.b.nsaved; i++)
+			assert_int_equal(carousel_restore(c2, g.b.saved_serial[i], g.b.saved_seq[i], 0, false), 0);
+		assert_int_equal(carousel_seq(c2, serial), last);
+		g.b.n = 4;
+		assert_int_equal(carousel_mark_changed(c2, serial), 0);
+		assert_int_equal(carousel_tick(c2, T0_MS + (uint64_t)EPOCH_S * 1000u + 20, out_emit, &g.o, &em), 0);
+		assert_true(carousel_seq(c2, serial) > last);
+		assert_int_equal(box_apply(&g, &box, g.o.n - 1, serial), 0);
+		assert_int_equal(box.ent.packages, 0x2); /* package 4 expired meanwhile */
+		carousel_free(c2);
+	}
+	emm_state_wipe(&box);
+	rig_free(&g);
+}
+
+/* The scheduler drives expiry: the subscription ends, the card's event
+ * fires, the carousel sends the revocation (fake clock, no cycle). */
+static void test_scheduler_expiry(void **state)
+{
+	static struct rig g;
+	static struct emm_card_state box;
+	struct fake_clock fc = { T0_MS };
+	struct sched_config sc = { fake_now, &fc, EPOCH_S };
+	const uint64_t serial = 2100000001ull;
+	int64_t t0 = (int64_t)(T0_MS / 1000u);
+	uint64_t due[8];
+	size_t em = 0, nd;
+
+	(void)state;
+	memset(&box, 0, sizeof(box));
+	rig_init(&g, 1, 0, true);
+	assert_int_equal(sched_new(&sc, &g.b.sched), 0);
+	g.b.c[0].subs[0] = (struct sched_sub){ 0, t0 - 10, t0 + 60 };
+	assert_int_equal(carousel_mark_changed(g.car, serial), 0);
+	assert_int_equal(carousel_tick(g.car, fake_now(&fc), out_emit, &g.o, &em), 0);
+	assert_int_equal(box_apply(&g, &box, 0, serial), 0);
+	assert_int_equal(box.ent.packages, 1);
+	assert_int_equal(sched_due(g.b.sched, due, 8), 0);
+	atomic_store(&fc.ms, T0_MS + 60000);
+	nd = sched_due(g.b.sched, due, 8);
+	assert_int_equal(nd, 1);
+	assert_int_equal(due[0], serial);
+	assert_int_equal(carousel_mark_changed(g.car, due[0]), 0);
+	assert_int_equal(carousel_tick(g.car, fake_now(&fc), out_emit, &g.o, &em), 0);
+	assert_int_equal(em, 1);
+	assert_int_equal(box_apply(&g, &box, 1, serial), 0);
+	assert_int_equal(box.ent.packages, 0);
+	assert_int_equal(box.ent.nkeys, 0);
+	emm_state_wipe(&box);
+	sched_free(g.b.sched);
+	rig_free(&g);
+}
+
+static void test_audit_serial(void **state)
+{
+	static const struct {
+		const char *what;
+		uint64_t serial;
+	} cases[] = {
+		{ "card add 2100000001 chip= state=0 pair=0", 2100000001ull },
+		{ "card 2100000002 set access_criteria=00000001", 2100000002ull },
+		{ "card 42 state=1", 42 },
+		{ "subscribe card 7 package 3 1..2", 7 },
+		{ "unsubscribe card 8 package 3", 8 },
+		{ "card delete 9", 9 },
+		{ "card 10", 10 },
+		/* not about a card, or malformed */
+		{ "subscriber add 5", 0 },
+		{ "channel 101 access_criteria=00000001", 0 },
+		{ "api key abcd for user admin scopes=7", 0 },
+		{ "user add card 5", 0 },
+		{ "card ", 0 },
+		{ "card x1", 0 },
+		{ "card 12x", 0 },
+		{ "card 12345678901234567890", 0 }, /* more than 19 digits */
+		{ "", 0 },
+		{ "CARD 5", 0 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_true(headend_audit_serial(cases[i].what) == cases[i].serial);
+	assert_true(headend_audit_serial(NULL) == 0);
+}
+
+/* ---- end to end -------------------------------------------------------- */
+
+#define EMM_PID 0x1FF0
+
+struct mux_runner {
+	struct mux *m;
+	pthread_t th;
+	atomic_int stop;
+	struct psi_asm a;
+	/* sections seen (the last 256) */
+	pthread_mutex_t mu;
+	size_t n;
+	uint8_t sec[256][EMM_MAX_SECTION];
+	size_t len[256];
+};
+
+static int mr_sec(void *ctx, uint16_t pid, const uint8_t *sec, size_t len)
+{
+	struct mux_runner *r = ctx;
+
+	(void)pid;
+	if (len <= EMM_MAX_SECTION) {
+		pthread_mutex_lock(&r->mu);
+		memcpy(r->sec[r->n % 256], sec, len);
+		r->len[r->n % 256] = len;
+		r->n++;
+		pthread_mutex_unlock(&r->mu);
+	}
+	return 0;
+}
+
+static void *mux_main(void *arg)
+{
+	struct mux_runner *r = arg;
+	static uint8_t pk[256 * TS_PACKET_BYTES];
+
+	while (!atomic_load(&r->stop)) {
+		size_t n = 0;
+
+		if (mux_poll(r->m, 10) != 0)
+			break;
+		if (mux_take(r->m, pk, 256, &n) != 0)
+			break;
+		for (size_t k = 0; k < n; k++) {
+			struct ts_hdr h;
+
+			if (ts_parse(pk + k * TS_PACKET_BYTES, &h) == 0)
+				(void)psi_asm_push(&r->a, pk + k * TS_PACKET_BYTES, &h, mr_sec, r);
+		}
+	}
+	return NULL;
+}
+
+static struct headend *g_h;
+
+static void *headend_main(void *arg)
+{
+	(void)arg;
+	assert_int_equal(headend_run(g_h), 0);
+	return NULL;
+}
+
+/* GET path on 127.0.0.1:port; body into out. Returns the HTTP status. */
+static int http_get(uint16_t port, const char *path, char *out, size_t cap)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+	char req[2048], buf[8192];
+	size_t got = 0;
+	int fd, st = 0;
+	ssize_t k;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	int n = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
+
+	assert_int_equal(write(fd, req, (size_t)n), n);
+	while (got < sizeof(buf) - 1 && (k = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0)
+		got += (size_t)k;
+	buf[got] = '\0';
+	close(fd);
+	assert_int_equal(sscanf(buf, "HTTP/1.%*d %d", &st), 1);
+	const char *body = strstr(buf, "\r\n\r\n");
+
+	snprintf(out, cap, "%s", body ? body + 4 : "");
+	return st;
+}
+
+/* Wait (bounded: 20 s) until the box state of serial reaches packages. */
+static int wait_box(struct mux_runner *mr, const struct keystore *ks, uint64_t serial, struct emm_card_state *box,
+	uint32_t want, size_t *seen)
+{
+	uint8_t k[CARD_KEY_BYTES];
+
+	assert_int_equal(keystore_card_key(ks, serial, k), 0);
+	for (int tries = 0; tries < 2000; tries++) {
+		pthread_mutex_lock(&mr->mu);
+		while (*seen < mr->n) {
+			struct emm_view v;
+			struct emm_content ct;
+			size_t i = *seen % 256;
+
+			(*seen)++;
+			if (emm_parse(mr->sec[i], mr->len[i], serial, &v) != 0)
+				continue;
+			if (emm_open(&v, k, &ct) != 0)
+				continue;
+			int ar = emm_state_apply(box, &v, &ct);
+
+			assert_true(ar == 0 || ar == CE_REPLAY);
+			emm_content_wipe(&ct);
+		}
+		pthread_mutex_unlock(&mr->mu);
+		if (box->has_ent && box->ent.packages == want)
+			return 0;
+		usleep(10000);
+	}
+	return CE_TIMEOUT;
+}
+
+static void test_headend_end_to_end(void **state)
+{
+	static struct mux_runner mr;
+	static struct emm_card_state box;
+	struct mux_config mc = { .listen = "127.0.0.1:0", .emm_pid = EMM_PID, .max_kbps = 500 };
+	char dir[] = "/tmp/castellan-headend-XXXXXX";
+	char path[512], mux[64], key[80], q[1024], body[4096], db[600];
+	struct keystore *ks = NULL;
+	struct headend_config hc;
+	struct sms_store *s = NULL;
+	struct headend_stats hs;
+	pthread_t th;
+	size_t seen = 0, klen = 0;
+	uint8_t *kb = NULL;
+	const uint64_t serial = 2100000077ull;
+	int64_t now = (int64_t)(now_wall_ms() / 1000u);
+
+	(void)state;
+	memset(&box, 0, sizeof(box));
+	memset(&mr, 0, sizeof(mr));
+	pthread_mutex_init(&mr.mu, NULL);
+	psi_asm_init(&mr.a, EMM_PID);
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(mux_new(&mc, &mr.m), 0);
+	assert_int_equal(pthread_create(&mr.th, NULL, mux_main, &mr), 0);
+	snprintf(mux, sizeof(mux), "127.0.0.1:%u", mux_port(mr.m));
+	assert_int_equal(keystore_generate(CASID, EPOCH_S, &ks), 0);
+	snprintf(path, sizeof(path), "%s/admin-key", dir);
+	memset(&hc, 0, sizeof(hc));
+	hc.data_dir = dir;
+	hc.http_addr = "127.0.0.1:0";
+	hc.ecmg_addr = "127.0.0.1:0";
+	hc.mux_addr = mux;
+	hc.ks = ks;
+	hc.emm_kbps = 200;
+	hc.admin_key_file = path;
+	assert_int_equal(headend_new(&hc, &g_h), 0);
+	assert_true(headend_http_port(g_h) > 0);
+	assert_true(headend_ecmg_port(g_h) > 0);
+	kb = tu_read(path, &klen);
+	assert_int_equal(klen, 64);
+	memcpy(key, kb, 64);
+	key[64] = '\0';
+	free(kb);
+	/* a card added by another process on the same database (as `castellan
+	 * sms` would): the audit log carries it to the carousel */
+	snprintf(db, sizeof(db), "sqlite:%s/sms.db", dir);
+	assert_int_equal(sms_store_open(db, &s), 0);
+	struct sms_card c = { .serial = serial, .start = now - 3600, .finish = now + 30 * 86400 };
+
+	assert_int_equal(sms_card_add(s, &c, "test"), 0);
+	assert_int_equal(pthread_create(&th, NULL, headend_main, NULL), 0);
+	/* the first cycle sends it with no package */
+	assert_int_equal(wait_box(&mr, ks, serial, &box, 0, &seen), 0);
+	/* subscribe packages 0 and 2 through the GET API */
+	uint64_t t1 = now_mono_ms();
+
+	snprintf(q, sizeof(q), "/api.php?api_key=%s&serial_no=%llu&set[access_criteria]=00000005", key,
+		(unsigned long long)serial);
+	assert_int_equal(http_get(headend_http_port(g_h), q, body, sizeof(body)), 200);
+	assert_non_null(strstr(body, "\"access_criteria\":\"00000005\""));
+	assert_int_equal(wait_box(&mr, ks, serial, &box, 0x5, &seen), 0);
+	assert_true(box.ent.nkeys >= 2);
+	print_message("subscribe -> box state: %llu ms\n", (unsigned long long)(now_mono_ms() - t1));
+	/* a wrong key changes nothing */
+	snprintf(q, sizeof(q), "/api.php?api_key=%064d&serial_no=%llu&set[access_criteria]=00000000", 0,
+		(unsigned long long)serial);
+	assert_int_equal(http_get(headend_http_port(g_h), q, body, sizeof(body)), 400);
+	assert_string_equal(body, "NOT_VALID_API_KEY");
+	/* remove the packages */
+	t1 = now_mono_ms();
+	snprintf(q, sizeof(q), "/api.php?api_key=%s&serial_no=%llu&set[access_criteria]=00000000", key,
+		(unsigned long long)serial);
+	assert_int_equal(http_get(headend_http_port(g_h), q, body, sizeof(body)), 200);
+	assert_int_equal(wait_box(&mr, ks, serial, &box, 0, &seen), 0);
+	assert_int_equal(box.ent.nkeys, 0);
+	print_message("unsubscribe -> box state: %llu ms\n", (unsigned long long)(now_mono_ms() - t1));
+	for (int i = 0; i < 300; i++) { /* the counters are snapshotted every 0.5 s */
+		headend_stats(g_h, &hs);
+		if (hs.car.changed_emms >= 2 && hs.audit_changes >= 2 && hs.http_requests >= 3)
+			break;
+		usleep(10000);
+	}
+	assert_true(hs.car.changed_emms >= 2);
+	assert_true(hs.audit_changes >= 2);
+	assert_true(hs.http_requests >= 3);
+	headend_stop(g_h);
+	pthread_join(th, NULL);
+	headend_free(g_h);
+	g_h = NULL;
+	/* restart on the same data dir: no new admin key, seq continues */
+	uint32_t last = box.last_seq;
+
+	assert_int_equal(headend_new(&hc, &g_h), 0);
+	assert_int_equal(pthread_create(&th, NULL, headend_main, NULL), 0);
+	assert_int_equal(sms_subscribe(s, &(struct sms_subscription){ serial, 1, now - 10, now + 86400 }, "test"), 0);
+	assert_int_equal(wait_box(&mr, ks, serial, &box, 0x2, &seen), 0);
+	assert_true(box.last_seq > last);
+	headend_stop(g_h);
+	pthread_join(th, NULL);
+	headend_free(g_h);
+	sms_store_close(s);
+	atomic_store(&mr.stop, 1);
+	pthread_join(mr.th, NULL);
+	mux_free(mr.m);
+	keystore_free(ks);
+	emm_state_wipe(&box);
+	snprintf(q, sizeof(q), "rm -rf '%s'", dir);
+	assert_int_equal(system(q), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_grant_at),
+		cmocka_unit_test(test_sched_fake_clock),
+		cmocka_unit_test(test_audit_serial),
+		cmocka_unit_test(test_carousel_changed_first),
+		cmocka_unit_test(test_carousel_bandwidth),
+		cmocka_unit_test(test_carousel_seq_and_box),
+		cmocka_unit_test(test_scheduler_expiry),
+		cmocka_unit_test(test_headend_end_to_end),
+	};
+
+	log_set_level(LOG_LEVEL_WARN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,397 @@
+/*
+ * test_kms.c - the operator KMS (src/kms): vendor-key KDF known answers,
+ * OTP images, sealed key files, certificates, audit chain, black-box burn.
+ */
+#include "testutil.h"
+#include <openssl/evp.h>
+#include "kms/kdf.h"
+#include "kms/otp.h"
+#include "lib/cursor.h"
+#include "kms/blackbox.h"
+#include "kms/cert.h"
+#include "kms/kms.h"
+#include "kms/pk.h"
+#include "kms/seal.h"
+#include <time.h>
+#include <unistd.h>
+
+/* Vectors computed independently with python3-cryptography's CMAC over the
+ * SP 800-108 counter-mode input 00000001 | label | 00 | vendor_id BE | 00000080. */
+static void kdf_kat(void **state)
+{
+	static const struct { const char *root; uint32_t vid; const char *kv; } v[] = {
+		{"000102030405060708090a0b0c0d0e0f", 1, "2254d60b11b44f164bbe427c7fe14c09"},
+		{"2b7e151628aed2a6abf7158809cf4f3c", 0x4ADC, "c67827164928832f59dea82cd8618ff0"},
+		{"2b7e151628aed2a6abf7158809cf4f3c", 0x4ADD, "84879ad426ba2dcba84316a18c1ebe52"},
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		uint8_t root[16], want[16], got[16];
+		struct kms_vkdf *k = NULL;
+
+		assert_int_equal(hex_decode(v[i].root, root, 16), 0);
+		assert_int_equal(hex_decode(v[i].kv, want, 16), 0);
+		assert_int_equal(kms_vendor_key(root, v[i].vid, got), 0);
+		assert_memory_equal(got, want, 16);
+		assert_int_equal(kms_vkdf_new(&k), 0);
+		memset(got, 0, 16);
+		assert_int_equal(kms_vkdf_derive(k, root, v[i].vid, got), 0);
+		assert_memory_equal(got, want, 16);
+		kms_vkdf_free(k);
+	}
+}
+
+static void otp_roundtrip_and_bad(void **state)
+{
+	struct otp_image img = {.version = OTP_VERSION, .chip_id = 0x0102030405060708ull}, back;
+	uint8_t buf[OTP_IMAGE_BYTES], bad[OTP_IMAGE_BYTES + 1];
+	(void)state;
+	memset(img.root_key, 0xA5, 16);
+	memset(img.trust_root_hash, 0x3C, 32);
+	assert_int_equal(otp_encode(&img, buf), 0);
+	assert_memory_equal(buf, "CSTLOTP1", 8);
+	assert_int_equal(otp_decode(buf, sizeof(buf), &back), 0);
+	assert_memory_equal(&back, &img, sizeof(img));
+	/* bad-input table */
+	assert_int_equal(otp_decode(buf, sizeof(buf) - 1, &back), CE_FORMAT);
+	memcpy(bad, buf, sizeof(buf));
+	bad[OTP_IMAGE_BYTES] = 0;
+	assert_int_equal(otp_decode(bad, sizeof(bad), &back), CE_FORMAT);
+	memcpy(bad, buf, sizeof(buf));
+	bad[0] ^= 1;
+	assert_int_equal(otp_decode(bad, OTP_IMAGE_BYTES, &back), CE_FORMAT);
+	memcpy(bad, buf, sizeof(buf));
+	bad[8] = 2;
+	assert_int_equal(otp_decode(bad, OTP_IMAGE_BYTES, &back), CE_UNSUPPORTED);
+	for (size_t i = 9; i < OTP_IMAGE_BYTES; i++) {
+		memcpy(bad, buf, sizeof(buf));
+		bad[i] ^= 0x10;
+		assert_int_equal(otp_decode(bad, OTP_IMAGE_BYTES, &back), CE_CRC);
+		assert_int_equal(back.chip_id, 0);
+	}
+	assert_int_equal(otp_decode(NULL, 0, &back), CE_FORMAT);
+}
+
+
+/* A fresh KMS with a TA, one order of 5 chips, vendors A and B. */
+struct fx {
+	char dir[256], kdir[300], ledger[300], otp[300];
+	struct kms *k;
+	uint8_t ta_priv[32], ta_pub[32], kms_pub[32], bb_priv[32], bb_pub[32];
+	uint8_t va_priv[32], va_pub[32], vb_priv[32], vb_pub[32];
+};
+
+static struct fx *fx_new(void)
+{
+	static const char csv[] = "chip_id\n0x1001\n0x1002\r\n0x1003\n# comment\n\n4100\n0x1005\n";
+	struct fx *f = calloc(1, sizeof(*f));
+	uint8_t cert[CERT_MAX_BYTES];
+	size_t len = 0, n = 0;
+	uint32_t order = 0;
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/test_kms.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->kdir, sizeof(f->kdir), "%s/kms", f->dir);
+	snprintf(f->ledger, sizeof(f->ledger), "%s/ledger", f->dir);
+	snprintf(f->otp, sizeof(f->otp), "%s/otp", f->dir);
+	assert_int_equal(kms_init(f->kdir, "pw", 10), 0);
+	assert_int_equal(kms_init(f->kdir, "pw", 10), CE_EXISTS);
+	assert_int_equal(kms_open(f->kdir, "wrong", &f->k), CE_PASSPHRASE);
+	assert_int_equal(kms_open(f->kdir, "pw", &f->k), 0);
+	kms_public_key(f->k, f->kms_pub);
+	assert_int_equal(pk_ed25519_generate(f->ta_priv, f->ta_pub), 0);
+	assert_int_equal(kms_operator_certify(f->k, f->ta_priv, "Operator", 30, 77, cert, &len), 0);
+	assert_int_equal(kms_order_import(f->k, (const uint8_t *)csv, sizeof(csv) - 1, &order, &n), 0);
+	assert_int_equal(order, 1);
+	assert_int_equal(n, 5);
+	assert_int_equal(pk_x25519_generate(f->bb_priv, f->bb_pub), 0);
+	assert_int_equal(pk_x25519_generate(f->va_priv, f->va_pub), 0);
+	assert_int_equal(pk_x25519_generate(f->vb_priv, f->vb_pub), 0);
+	assert_int_equal(kms_vendor_add(f->k, 0xA, f->va_pub), 0);
+	assert_int_equal(kms_vendor_add(f->k, 0xB, f->vb_pub), 0);
+	assert_int_equal(kms_vendor_add(f->k, 0xB, f->vb_pub), CE_EXISTS);
+	return f;
+}
+
+static void fx_free(struct fx *f)
+{
+	char cmd[512];
+	kms_close(f->k);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+}
+
+static int contains(const uint8_t *hay, size_t n, const uint8_t *needle, size_t m)
+{
+	for (size_t i = 0; i + m <= n; i++)
+		if (memcmp(hay + i, needle, m) == 0)
+			return 1;
+	return 0;
+}
+
+/* The whole story: burn, derive from OTP, compare with the vendor file;
+ * every refusal of the black box; vendor A's file says nothing of B. */
+static void blackbox_and_vendor_story(void **state)
+{
+	struct fx *f = fx_new();
+	uint8_t *bb = NULL, *va = NULL, *vb = NULL, *alt = NULL, wrong[32], wrong_pub[32];
+	size_t bbl = 0, val = 0, vbl = 0, burned = 0;
+	struct seal_header h;
+	struct seal_record *ra = NULL, *rb = NULL;
+	const uint64_t want[] = {0x1001, 0x1004}, unknown[] = {0x1001, 0x9999};
+	char path[400];
+	(void)state;
+
+	assert_int_equal(kms_blackbox_export(f->k, 1, f->bb_pub, &bb, &bbl), 0);
+	assert_int_equal(bbl, SEAL_FILE_BYTES(5));
+	assert_int_equal(kms_blackbox_export(f->k, 2, f->bb_pub, &alt, &val), CE_NOT_FOUND);
+	/* wrong black-box key, wrong signer, altered bytes: nothing written */
+	assert_int_equal(pk_x25519_generate(wrong, wrong_pub), 0);
+	assert_int_equal(blackbox_burn(bb, bbl, f->kms_pub, wrong, want, 2, f->otp, f->ledger, &burned), CE_PASSPHRASE);
+	assert_int_equal(blackbox_burn(bb, bbl, f->ta_pub, f->bb_priv, want, 2, f->otp, f->ledger, &burned), CE_MAC);
+	alt = malloc(bbl);
+	for (size_t i = 0; i < bbl; i += 7) {
+		memcpy(alt, bb, bbl);
+		alt[i] ^= 0x01;
+		int r = blackbox_burn(alt, bbl, f->kms_pub, f->bb_priv, want, 2, f->otp, f->ledger, &burned);
+		assert_true(r == CE_MAC || r == CE_FORMAT || r == CE_RANGE || r == CE_UNSUPPORTED);
+		assert_int_equal(burned, 0);
+	}
+	free(alt);
+	alt = NULL;
+	/* a chip it was not sent */
+	assert_int_equal(blackbox_burn(bb, bbl, f->kms_pub, f->bb_priv, unknown, 2, f->otp, f->ledger, &burned),
+		CE_NOT_FOUND);
+	assert_int_equal(access(f->ledger, F_OK), -1);
+	/* the real burn, then the replay */
+	assert_int_equal(blackbox_burn(bb, bbl, f->kms_pub, f->bb_priv, want, 2, f->otp, f->ledger, &burned), 0);
+	assert_int_equal(burned, 2);
+	assert_int_equal(blackbox_burn(bb, bbl, f->kms_pub, f->bb_priv, want, 1, f->otp, f->ledger, &burned), CE_REPLAY);
+
+	/* vendor files: A's file opens only with A's key, and gives A's K_v */
+	assert_int_equal(kms_vendor_export(f->k, 0xA, 0, &va, &val), 0);
+	assert_int_equal(kms_vendor_export(f->k, 0xB, 1, &vb, &vbl), 0);
+	assert_int_equal(kms_vendor_export(f->k, 0xC, 0, &alt, &bbl), CE_NOT_FOUND);
+	assert_int_equal(seal_open(va, val, f->kms_pub, f->vb_priv, &h, &ra), CE_PASSPHRASE);
+	assert_int_equal(seal_open(va, val, f->kms_pub, f->va_priv, &h, &ra), 0);
+	assert_int_equal(h.vendor_id, 0xA);
+	assert_int_equal(seal_open(vb, vbl, f->kms_pub, f->vb_priv, &h, &rb), 0);
+	for (size_t c = 0; c < 2; c++) {
+		struct otp_image img;
+		uint8_t ka[16], kb[16], th[32];
+		snprintf(path, sizeof(path), "%s/%016llx.otp", f->otp, (unsigned long long)want[c]);
+		assert_int_equal(otp_read_file(path, &img), 0);
+		assert_int_equal(img.chip_id, want[c]);
+		pk_hash(f->ta_pub, th);
+		assert_memory_equal(img.trust_root_hash, th, 32);
+		/* what the chip derives from its OTP equals what each vendor got */
+		assert_int_equal(kms_vendor_key(img.root_key, 0xA, ka), 0);
+		assert_int_equal(kms_vendor_key(img.root_key, 0xB, kb), 0);
+		size_t i = want[c] == 0x1001 ? 0 : 3;
+		assert_int_equal(ra[i].chip_id, want[c]);
+		assert_memory_equal(ra[i].key, ka, 16);
+		assert_memory_equal(rb[i].key, kb, 16);
+		/* A's keys are not B's, and no root key is in any exported file */
+		assert_memory_not_equal(ka, kb, 16);
+		for (size_t j = 0; j < 5; j++) {
+			assert_memory_not_equal(ra[j].key, kb, 16);
+			assert_memory_not_equal(rb[j].key, ka, 16);
+		}
+		assert_false(contains(bb, SEAL_FILE_BYTES(5), img.root_key, 16));
+		assert_false(contains(va, val, img.root_key, 16));
+		assert_false(contains(vb, vbl, img.root_key, 16));
+		assert_false(contains(va, val, ka, 16));
+		otp_image_wipe(&img);
+	}
+	/* the keystore files hold no root key in clear either */
+	{
+		size_t ol = 0;
+		uint8_t *ord;
+		struct otp_image img;
+		snprintf(path, sizeof(path), "%s/orders/000001.ord", f->kdir);
+		ord = tu_read(path, &ol);
+		snprintf(path, sizeof(path), "%s/%016llx.otp", f->otp, 0x1001ull);
+		assert_int_equal(otp_read_file(path, &img), 0);
+		assert_false(contains(ord, ol, img.root_key, 16));
+		free(ord);
+	}
+	/* revoked vendor: no more exports */
+	assert_int_equal(kms_revoke_vendor(f->k, 0xA), 0);
+	assert_int_equal(kms_vendor_export(f->k, 0xA, 0, &alt, &bbl), CE_BLOCKED);
+	/* the same chip cannot be ordered twice */
+	{
+		uint32_t o = 0;
+		size_t n = 0;
+		assert_int_equal(kms_order_import(f->k, (const uint8_t *)"0x2000\n0x1003\n", 14, &o, &n), CE_EXISTS);
+	}
+	seal_records_free(ra, 5);
+	seal_records_free(rb, 5);
+	free(bb);
+	free(va);
+	free(vb);
+	fx_free(f);
+}
+
+static void certs_and_crl(void **state)
+{
+	struct fx *f = fx_new();
+	uint8_t cert[CERT_MAX_BYTES], *crl = NULL, other[32], opub[32];
+	size_t len = 0, crl_len = 0;
+	struct cert c;
+	uint64_t now = (uint64_t)time(NULL);
+	(void)state;
+
+	assert_int_equal(kms_operator_certify(f->k, f->ta_priv, "Operator", 30, 78, cert, &len), 0);
+	assert_int_equal(cert_verify(cert, len, f->ta_pub, now, NULL, 0, &c), 0);
+	assert_memory_equal(c.subject_pub, f->kms_pub, 32);
+	assert_int_equal(cert_verify(cert, len, f->ta_pub, now + 31 * 86400ull, NULL, 0, &c), CE_EXPIRED);
+	assert_int_equal(pk_ed25519_generate(other, opub), 0);
+	assert_int_equal(cert_verify(cert, len, opub, now, NULL, 0, &c), CE_MAC);
+	cert[20] ^= 1;
+	assert_int_equal(cert_verify(cert, len, f->ta_pub, now, NULL, 0, &c), CE_MAC);
+	cert[20] ^= 1;
+	assert_int_equal(kms_revoke_cert(f->k, f->ta_priv, 78, &crl, &crl_len), 0);
+	assert_int_equal(cert_verify(cert, len, f->ta_pub, now, crl, crl_len, &c), CE_BLOCKED);
+	crl[crl_len - 1] ^= 1;
+	assert_int_equal(cert_verify(cert, len, f->ta_pub, now, crl, crl_len, &c), CE_MAC);
+	free(crl);
+	/* bad certificate table */
+	assert_int_equal(cert_parse(cert, len - 1, &c), CE_FORMAT);
+	assert_int_equal(cert_parse(cert, 10, &c), CE_FORMAT);
+	cert[98] = 0; /* name length 0 */
+	assert_int_equal(cert_parse(cert, len, &c), CE_FORMAT);
+	cert[98] = 200;
+	assert_int_equal(cert_parse(cert, len, &c), CE_FORMAT);
+	fx_free(f);
+}
+
+static void audit_chain(void **state)
+{
+	struct fx *f = fx_new();
+	size_t n = 0, bad = 0, len = 0;
+	char path[400];
+	uint8_t *buf;
+	(void)state;
+
+	assert_int_equal(kms_audit_verify(f->kdir, &n, &bad), 0);
+	assert_int_equal(n, 5); /* init, certify, order, 2 vendors */
+	snprintf(path, sizeof(path), "%s/audit.log", f->kdir);
+	buf = tu_read(path, &len);
+	/* tamper with one character of the third entry's event */
+	{
+		uint8_t *p = buf;
+		for (int l = 0; l < 2; l++)
+			p = (uint8_t *)memchr(p, '\n', len - (size_t)(p - buf)) + 1;
+		p[15] ^= 0x01;
+		assert_int_equal(file_write_atomic(path, buf, len, 0600), 0);
+		assert_int_equal(kms_audit_verify(f->kdir, &n, &bad), CE_MAC);
+		assert_int_equal(bad, 3);
+		assert_int_equal(kms_audit_append(f->kdir, "more"), CE_MAC);
+		p[15] ^= 0x01;
+	}
+	/* drop the first line: the chain no longer starts at zero */
+	{
+		size_t skip = 0;
+		while (skip < len && buf[skip] != '\n')
+			skip++;
+		skip++;
+		assert_int_equal(file_write_atomic(path, buf + skip, len - skip, 0600), 0);
+		assert_int_equal(kms_audit_verify(f->kdir, &n, &bad), CE_MAC);
+		assert_int_equal(bad, 1);
+	}
+	assert_int_equal(file_write_atomic(path, buf, len, 0600), 0);
+	assert_int_equal(kms_audit_verify(f->kdir, &n, &bad), 0);
+	assert_int_equal(kms_audit_append(f->kdir, "bad\tevent"), CE_ARG);
+	free(buf);
+	fx_free(f);
+}
+
+static void bad_inputs(void **state)
+{
+	static const struct { const char *csv; int r; size_t line; } t[] = {
+		{"", CE_FORMAT, 0},
+		{"chip_id\n", CE_FORMAT, 1},
+		{"12\nabc\n", CE_FORMAT, 2},
+		{"12\n-1\n", CE_FORMAT, 2},
+		{"12\n18446744073709551616\n", CE_FORMAT, 2},
+		{"12\n0x\n", CE_FORMAT, 2},
+		{"12\n1 2\n", CE_FORMAT, 2},
+		{"12\n0xc\n", CE_EXISTS, 0},
+		{"1\n2\n3\nchip_id\n", CE_FORMAT, 4},
+		{"123456789012345678901234567890123\n", CE_FORMAT, 1},
+	};
+	uint64_t *ids = NULL;
+	size_t n = 0, bad = 0, len = 0;
+	uint8_t sec[64], buf[2048], *w = NULL, *file = NULL;
+	struct seal_header h;
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		assert_int_equal(kms_chips_parse((const uint8_t *)t[i].csv, strlen(t[i].csv), &ids, &n, &bad), t[i].r);
+		assert_null(ids);
+		if (t[i].line)
+			assert_int_equal(bad, t[i].line);
+	}
+	assert_int_equal(kms_chips_parse((const uint8_t *)"0x20,\n 7 \n", 10, &ids, &n, &bad), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(ids[0], 7);
+	free(ids);
+	/* wrapped secrets */
+	memset(sec, 7, 32);
+	assert_int_equal(kms_wrap_encode(sec, 32, "pw", 10, &w, &len), 0);
+	assert_int_equal(kms_wrap_decode(w, len, "pw", buf, sizeof(buf), &n), 0);
+	assert_int_equal(n, 32);
+	assert_int_equal(kms_wrap_decode(w, len, "px", buf, sizeof(buf), &n), CE_PASSPHRASE);
+	assert_int_equal(kms_wrap_decode(w, len - 1, "pw", buf, sizeof(buf), &n), CE_FORMAT);
+	w[8] = 30; /* scrypt N = 2^30: refused before any work */
+	assert_int_equal(kms_wrap_decode(w, len, "pw", buf, sizeof(buf), &n), CE_FORMAT);
+	free(w);
+	/* sealed files: the parser's table */
+	{
+		uint8_t priv[32], pub[32];
+		struct seal_record rec[2] = {{1, {0}}, {2, {0}}};
+		struct seal_header in = {.kind = SEAL_KIND_BLACKBOX, .count = 2};
+		assert_int_equal(pk_ed25519_generate(priv, pub), 0);
+		assert_int_equal(pk_x25519_generate(sec, in.recipient_pub), 0);
+		assert_int_equal(seal_build(&in, rec, priv, &file, &len), 0);
+		assert_int_equal(seal_parse(file, len, &h), 0);
+		assert_int_equal(seal_parse(file, len - 1, &h), CE_FORMAT);
+		assert_int_equal(seal_parse(file, 100, &h), CE_FORMAT);
+		memcpy(buf, file, len);
+		buf[8] = 9;
+		assert_int_equal(seal_parse(buf, len, &h), CE_UNSUPPORTED);
+		memcpy(buf, file, len);
+		buf[9] = 3;
+		assert_int_equal(seal_parse(buf, len, &h), CE_FORMAT);
+		memcpy(buf, file, len);
+		buf[17] = 1; /* vendor id in a black-box file */
+		assert_int_equal(seal_parse(buf, len, &h), CE_FORMAT);
+		memcpy(buf, file, len);
+		put_be32(buf + 182, 0);
+		assert_int_equal(seal_parse(buf, len, &h), CE_RANGE);
+		memcpy(buf, file, len);
+		put_be32(buf + 182, 0xFFFFFFFFu);
+		assert_int_equal(seal_parse(buf, len, &h), CE_RANGE);
+		memcpy(buf, file, len);
+		put_be32(buf + 182, 3);
+		assert_int_equal(seal_parse(buf, len, &h), CE_FORMAT);
+		memcpy(buf, file, len);
+		memcpy(buf + 194, buf + 186, 8); /* ids not increasing */
+		assert_int_equal(seal_parse(buf, len, &h), CE_FORMAT);
+		free(file);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(kdf_kat),
+		cmocka_unit_test(otp_roundtrip_and_bad),
+		cmocka_unit_test(blackbox_and_vendor_story),
+		cmocka_unit_test(certs_and_crl),
+		cmocka_unit_test(audit_chain),
+		cmocka_unit_test(bad_inputs),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

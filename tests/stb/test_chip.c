@@ -1,0 +1,477 @@
+/*
+ * test_chip.c - the emulated secure chip: K-LAD and ECM ladders through a
+ * real chip process, the control/host channel split, vendor binding, bad
+ * requests, and the proof that the box process never holds a CW (a scan of
+ * its whole writable memory after descrambling).
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <openssl/rand.h>
+#include "testutil.h"
+#include "cas/ecm.h"
+#include "cas/entitlement.h"
+#include "cas/keys.h"
+#include "cipher/cipher.h"
+#include "kms/kdf.h"
+#include "kms/pk.h"
+#include "lib/cursor.h"
+#include "stb/chip.h"
+#include "stb/descrambler.h"
+
+#define CASID 0x4AE1
+#define EPOCH_S 3600u
+#define T0_MS 1700000000000ull
+#define NPKT 32
+#define VENDOR_A 0x00000A01u
+#define VENDOR_B 0x00000B02u
+
+static void rnd(uint8_t *p, size_t n)
+{
+	assert_int_equal(RAND_bytes(p, (int)n), 1);
+}
+
+static uint64_t fixed_clock(void *ctx)
+{
+	return *(const uint64_t *)ctx;
+}
+
+static void make_otp(struct chip_otp *o)
+{
+	uint8_t priv[32], pub[32];
+
+	memset(o, 0, sizeof(*o));
+	o->chip_id = 0x0000C0FFEE000001ull;
+	for (int i = 0; i < 16; i++)
+		o->root[i] = (uint8_t)(0x30 + 7 * i);
+	assert_int_equal(pk_ed25519_generate(priv, pub), 0);
+	pk_hash(pub, o->trust_root_hash);
+	secret_wipe(priv, sizeof(priv));
+}
+
+/* NPKT clear PES packets on PID 0x100 (payload starts 00 00 01). */
+static void make_clear(uint8_t *pkts)
+{
+	for (int i = 0; i < NPKT; i++) {
+		uint8_t *p = pkts + i * 188;
+
+		p[0] = 0x47;
+		p[1] = 0x41;
+		p[2] = 0x00;
+		p[3] = (uint8_t)(0x10 | (i & 15));
+		for (int j = 4; j < 188; j++)
+			p[j] = (uint8_t)(i * 31 + j);
+		p[4] = 0;
+		p[5] = 0;
+		p[6] = 1;
+	}
+}
+
+static void scramble(enum cw_alg alg, const uint8_t *cw, enum cw_parity par, uint8_t *pkts)
+{
+	struct ts_cipher *c = ts_cipher_new(alg, true);
+	uint8_t *v[NPKT];
+
+	assert_non_null(c);
+	assert_int_equal(ts_cipher_set_key(c, par, cw, cw_alg_key_bytes(alg)), 0);
+	for (int i = 0; i < NPKT; i++)
+		v[i] = pkts + i * 188;
+	assert_int_equal(ts_cipher_scramble(c, v, NPKT, par), 0);
+	ts_cipher_free(c);
+}
+
+static void test_klad_ladder(void **state)
+{
+	struct chip_otp otp;
+	struct chip_link *ctl, *host;
+	struct chip_info info;
+	uint8_t kv[16], ks[16], cw[16], chain[64], clear[NPKT * 188], buf[NPKT * 188];
+	size_t chain_len, done, missing;
+	pid_t pid;
+
+	(void)state;
+	make_otp(&otp);
+	assert_int_equal(chip_spawn(&otp, &ctl, &host, &pid), 0);
+	assert_int_equal(chip_link_info(host, &info), 0);
+	assert_true(info.chip_id == otp.chip_id);
+	assert_false(info.vendor_set);
+	assert_memory_equal(info.trust_root_hash, otp.trust_root_hash, 32);
+
+	/* the vendor side: K_v from the KMS, a session key and a CW */
+	assert_int_equal(kms_vendor_key(otp.root, VENDOR_A, kv), 0);
+	for (int i = 0; i < 16; i++) {
+		ks[i] = (uint8_t)(0xA0 ^ i);
+		cw[i] = (uint8_t)(0x5A + 3 * i);
+	}
+	assert_int_equal(chip_chain_klad(kv, ks, cw, 16, chain, sizeof(chain), &chain_len), 0);
+	assert_int_equal(chain_len, 33);
+	make_clear(clear);
+	memcpy(buf, clear, sizeof(buf));
+	scramble(CW_ALG_CISSA, cw, CW_ODD, buf);
+
+	/* no vendor yet: the ladder refuses */
+	assert_int_equal(chip_link_load_ecw(host, 1, DESCR_TAG_SERVICE, CW_ALG_CISSA, CW_ODD, chain, chain_len), CE_STATE);
+	/* the host channel cannot choose the vendor */
+	assert_int_equal(chip_link_set_vendor(host, VENDOR_A), CE_STATE);
+	assert_int_equal(chip_link_set_vendor(ctl, VENDOR_A), 0);
+	assert_int_equal(chip_link_info(ctl, &info), 0);
+	assert_true(info.vendor_set);
+	assert_int_equal(info.vendor_id, VENDOR_A);
+	/* the control channel cannot load or descramble */
+	assert_int_equal(chip_link_load_ecw(ctl, 1, DESCR_TAG_SERVICE, CW_ALG_CISSA, CW_ODD, chain, chain_len), CE_STATE);
+
+	assert_int_equal(chip_link_load_ecw(host, 1, DESCR_TAG_SERVICE, CW_ALG_CISSA, CW_ODD, chain, chain_len), 0);
+	assert_int_equal(chip_link_descramble(host, 1, DESCR_TAG_SERVICE, buf, NPKT, &done, &missing), 0);
+	assert_int_equal(done, NPKT);
+	assert_int_equal(missing, 0);
+	assert_memory_equal(buf, clear, sizeof(buf));
+
+	/* another vendor's module: slots dropped, and the same chain gives a
+	 * different (wrong) CW: K_v is bound to the running vendor */
+	memcpy(buf, clear, sizeof(buf));
+	scramble(CW_ALG_CISSA, cw, CW_ODD, buf);
+	assert_int_equal(chip_link_set_vendor(ctl, VENDOR_B), 0);
+	assert_int_equal(chip_link_descramble(host, 1, DESCR_TAG_SERVICE, buf, NPKT, &done, &missing), 0);
+	assert_int_equal(done, 0);
+	assert_int_equal(missing, NPKT);
+	assert_int_equal(chip_link_load_ecw(host, 1, DESCR_TAG_SERVICE, CW_ALG_CISSA, CW_ODD, chain, chain_len), 0);
+	assert_int_equal(chip_link_descramble(host, 1, DESCR_TAG_SERVICE, buf, NPKT, &done, &missing), 0);
+	assert_int_equal(done, NPKT);
+	assert_memory_not_equal(buf, clear, sizeof(buf));
+
+	/* CSA2: an 8-byte CW padded to one block */
+	assert_int_equal(chip_link_set_vendor(ctl, VENDOR_A), 0);
+	assert_int_equal(chip_chain_klad(kv, ks, cw, 8, chain, sizeof(chain), &chain_len), 0);
+	memcpy(buf, clear, sizeof(buf));
+	{
+		uint8_t cw8[8];
+
+		memcpy(cw8, cw, 8);
+		csa2_reduce(cw8);
+		scramble(CW_ALG_CSA2, cw8, CW_EVEN, buf);
+	}
+	assert_int_equal(chip_link_load_ecw(host, 7, 0x0123, CW_ALG_CSA2, CW_EVEN, chain, chain_len), 0);
+	assert_int_equal(chip_link_descramble(host, 7, 0x0123, buf, NPKT, &done, NULL), 0);
+	assert_int_equal(done, NPKT);
+	assert_memory_equal(buf, clear, sizeof(buf));
+	assert_int_equal(chip_link_drop(host, 7), 0);
+
+	chip_link_free(ctl);
+	chip_link_free(host);
+	assert_int_equal(chip_wait(pid), 0);
+	secret_wipe(kv, sizeof(kv));
+	chip_otp_wipe(&otp);
+}
+
+/* Head-end + vendor side of the ECM path: keystore, an ECM for packages,
+ * the box's protected entitlement (ek2 = E_{K_v}(K_pkg)). */
+struct ecm_fixture {
+	uint8_t sec[ECM_MAX_SECTION];
+	size_t sec_len;
+	uint8_t clear[NPKT * 188];
+	uint8_t scr[NPKT * 188];
+	struct entitlement ent; /* protected */
+	uint8_t cw_masked[16], mask[16];
+};
+
+static void ecm_fixture(const struct chip_otp *otp, uint32_t vendor, uint32_t ecm_pkgs, uint32_t card_pkgs,
+	struct ecm_fixture *f)
+{
+	struct keystore *ks = NULL;
+	struct ecm_params p;
+	uint8_t kv[16];
+
+	memset(f, 0, sizeof(*f));
+	assert_int_equal(keystore_generate(CASID, EPOCH_S, &ks), 0);
+	memset(&p, 0, sizeof(p));
+	p.alg = CW_ALG_CISSA;
+	p.ecm_id = 1;
+	p.ca_system_id = CASID;
+	p.cp_number = 3;
+	p.timestamp_ms = T0_MS;
+	p.epoch = (uint32_t)(T0_MS / 1000u / EPOCH_S);
+	p.ac_len = 4;
+	put_be32(p.ac, ecm_pkgs);
+	p.cw_mask = ECM_HAS_EVEN | ECM_HAS_ODD;
+	rnd(p.cw_even, 16);
+	rnd(p.cw_odd, 16);
+	assert_int_equal(ecm_build(ks, &p, f->sec, sizeof(f->sec), &f->sec_len), 0);
+	make_clear(f->clear);
+	memcpy(f->scr, f->clear, sizeof(f->scr));
+	scramble(CW_ALG_CISSA, p.cw_odd, CW_ODD, f->scr);
+	rnd(f->mask, 16);
+	for (int i = 0; i < 16; i++)
+		f->cw_masked[i] = p.cw_odd[i] ^ f->mask[i];
+	ecm_params_wipe(&p);
+
+	f->ent.ca_system_id = CASID;
+	f->ent.card_serial = 2100000001ull;
+	f->ent.packages = card_pkgs;
+	f->ent.start_s = T0_MS / 1000u - 3600;
+	f->ent.finish_s = T0_MS / 1000u + 3600;
+	assert_int_equal(entitlement_issue(ks, &f->ent), 0);
+	assert_int_equal(kms_vendor_key(otp->root, vendor, kv), 0);
+	for (size_t i = 0; i < f->ent.nkeys; i++)
+		assert_int_equal(chip_protect_key(kv, f->ent.keys[i].key), 0);
+	secret_wipe(kv, sizeof(kv));
+	keystore_free(ks);
+}
+
+static void test_ecm_ladder_client(void **state)
+{
+	static struct ecm_fixture f;
+	struct chip_otp otp;
+	struct chip_link *ctl, *host;
+	struct cas_client cl;
+	struct cas_host h;
+	uint64_t now = T0_MS + 1000;
+	uint8_t buf[NPKT * 188], bad[ECM_MAX_SECTION];
+	size_t done;
+	pid_t pid;
+
+	(void)state;
+	make_otp(&otp);
+	ecm_fixture(&otp, VENDOR_A, 0x00000002, 0x00000003, &f);
+	assert_int_equal(chip_spawn(&otp, &ctl, &host, &pid), 0);
+	chip_link_host(host, fixed_clock, &now, &h);
+	assert_null(h.load_cw); /* by construction: no clear-CW path on a ladder box */
+	assert_int_equal(ladder_client_from(&f.ent, &cl), 0);
+	assert_int_equal(cl.ops->ca_system_id(cl.self), CASID);
+
+	/* no module running: the chip refuses */
+	assert_int_equal(cl.ops->ecm(cl.self, &h, 101, f.sec, f.sec_len), CE_STATE);
+	/* vendor B's module running: the protected keys were made for A's K_v */
+	assert_int_equal(chip_link_set_vendor(ctl, VENDOR_B), 0);
+	assert_int_equal(cl.ops->ecm(cl.self, &h, 101, f.sec, f.sec_len), CE_MAC);
+	assert_int_equal(chip_link_set_vendor(ctl, VENDOR_A), 0);
+	/* tampered ECM: parse passes, the chip's GCM check refuses */
+	memcpy(bad, f.sec, f.sec_len);
+	bad[f.sec_len - 20] ^= 0x01;
+	assert_int_equal(cl.ops->ecm(cl.self, &h, 101, bad, f.sec_len), CE_MAC);
+	/* box clock outside the subscription */
+	now = T0_MS + 7200ull * 1000u;
+	assert_int_equal(cl.ops->ecm(cl.self, &h, 101, f.sec, f.sec_len), CE_EXPIRED);
+	now = T0_MS + 1000;
+
+	assert_int_equal(cl.ops->ecm(cl.self, &h, 101, f.sec, f.sec_len), 0);
+	memcpy(buf, f.scr, sizeof(buf));
+	assert_int_equal(chip_link_descramble(host, 101, DESCR_TAG_SERVICE, buf, NPKT, &done, NULL), 0);
+	assert_int_equal(done, NPKT);
+	assert_memory_equal(buf, f.clear, sizeof(buf));
+	cas_client_free(&cl);
+
+	/* a card without the channel's package: refused before the chip */
+	f.ent.packages = 0x00000001;
+	assert_int_equal(ladder_client_from(&f.ent, &cl), 0);
+	assert_int_equal(cl.ops->ecm(cl.self, &h, 101, f.sec, f.sec_len), CE_NOT_ENTITLED);
+	cas_client_free(&cl);
+	/* a client that skips the check still has only protected keys for
+	 * package 0: the chip cannot open the ECM with them (no wrap for it) */
+
+	chip_link_free(ctl);
+	chip_link_free(host);
+	assert_int_equal(chip_wait(pid), 0);
+	chip_otp_wipe(&otp);
+}
+
+/* Scan this process's writable memory for the CW without ever forming it:
+ * compare mem ^ mask against the masked CW. Unreadable pages are skipped
+ * (pread on /proc/self/mem returns EIO). Returns the number of hits. */
+static size_t scan_memory(const uint8_t masked[16], const uint8_t mask[16])
+{
+	FILE *maps = fopen("/proc/self/maps", "r");
+	int mem = open("/proc/self/mem", O_RDONLY);
+	static uint8_t chunk[1 << 16];
+	char line[512];
+	size_t hits = 0;
+
+	assert_non_null(maps);
+	assert_true(mem >= 0);
+	while (fgets(line, sizeof(line), maps)) {
+		unsigned long lo, hi;
+		char perms[8];
+
+		if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) != 3 || perms[0] != 'r' || perms[1] != 'w')
+			continue;
+		if (hi - lo > (256ul << 20))
+			continue;
+		for (unsigned long a = lo; a < hi; a += sizeof(chunk) - 15) {
+			size_t want = hi - a < sizeof(chunk) ? hi - a : sizeof(chunk);
+			ssize_t got = pread(mem, chunk, want, (off_t)a);
+
+			if (got < 16)
+				break;
+			for (ssize_t i = 0; i + 16 <= got; i++) {
+				int j = 0;
+
+				while (j < 16 && (uint8_t)(chunk[i + j] ^ mask[j]) == masked[j])
+					j++;
+				if (j == 16)
+					hits++;
+			}
+			if ((size_t)got < want)
+				break;
+		}
+	}
+	memset(chunk, 0, sizeof(chunk));
+	close(mem);
+	fclose(maps);
+	return hits;
+}
+
+static void test_box_never_holds_cw(void **state)
+{
+	static struct ecm_fixture f;
+	struct chip_otp otp;
+	struct chip_link *ctl, *host;
+	struct cas_client cl;
+	struct cas_host h;
+	uint64_t now = T0_MS + 1000;
+	uint8_t buf[NPKT * 188];
+	uint8_t *plant;
+	size_t done, got = 0;
+	int fd[2];
+	pid_t pid, child;
+
+	(void)state;
+	make_otp(&otp);
+	/* the head-end and the vendor run in another process: this one (the
+	 * box: host + client) only ever receives the ECM, the protected
+	 * entitlement, the stream and the CW masked with a random pad */
+	assert_int_equal(pipe(fd), 0);
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		static struct ecm_fixture cf;
+		const uint8_t *p = (const uint8_t *)&cf;
+		size_t left = sizeof(cf);
+
+		close(fd[0]);
+		ecm_fixture(&otp, VENDOR_A, 0x00000001, 0x00000001, &cf);
+		while (left) {
+			ssize_t k = write(fd[1], p, left);
+
+			if (k <= 0)
+				_exit(1);
+			p += k;
+			left -= (size_t)k;
+		}
+		_exit(0);
+	}
+	close(fd[1]);
+	while (got < sizeof(f)) {
+		ssize_t k = read(fd[0], (uint8_t *)&f + got, sizeof(f) - got);
+
+		assert_true(k > 0);
+		got += (size_t)k;
+	}
+	close(fd[0]);
+	assert_int_equal(waitpid(child, NULL, 0), child);
+
+	assert_int_equal(chip_spawn(&otp, &ctl, &host, &pid), 0);
+	assert_int_equal(chip_link_set_vendor(ctl, VENDOR_A), 0);
+	chip_link_host(host, fixed_clock, &now, &h);
+	assert_int_equal(ladder_client_from(&f.ent, &cl), 0);
+	assert_int_equal(cl.ops->ecm(cl.self, &h, 101, f.sec, f.sec_len), 0);
+	memcpy(buf, f.scr, sizeof(buf));
+	assert_int_equal(chip_link_descramble(host, 101, DESCR_TAG_SERVICE, buf, NPKT, &done, NULL), 0);
+	assert_int_equal(done, NPKT);
+	assert_memory_equal(buf, f.clear, sizeof(buf)); /* the CW was used... */
+	assert_int_equal(scan_memory(f.cw_masked, f.mask), 0); /* ...and is nowhere in the box */
+
+	/* the scanner works: plant the CW on the heap and it is found */
+	plant = malloc(64);
+	assert_non_null(plant);
+	for (int i = 0; i < 16; i++)
+		plant[8 + i] = f.cw_masked[i] ^ f.mask[i];
+	assert_true(scan_memory(f.cw_masked, f.mask) >= 1);
+	secret_wipe(plant, 64);
+	free(plant);
+
+	cas_client_free(&cl);
+	chip_link_free(ctl);
+	chip_link_free(host);
+	assert_int_equal(chip_wait(pid), 0);
+	chip_otp_wipe(&otp);
+}
+
+/* Requests straight into the chip's handler: every malformed one refused. */
+static void test_bad_requests(void **state)
+{
+	struct chip_otp otp;
+	struct chip *c;
+	static uint8_t resp[CHIP_MAX_BODY];
+	size_t rl;
+	static const struct {
+		enum chip_role role;
+		uint8_t op;
+		const char *hex;
+		int want;
+	} cases[] = {
+		{ CHIP_ROLE_HOST, 0x7F, "", CE_UNSUPPORTED },
+		{ CHIP_ROLE_HOST, CHIP_OP_INFO, "00", CE_TRAILING },
+		{ CHIP_ROLE_CONTROL, CHIP_OP_SET_VENDOR, "000A01", CE_TRUNCATED },
+		{ CHIP_ROLE_CONTROL, CHIP_OP_SET_VENDOR, "00000A0100", CE_TRAILING },
+		{ CHIP_ROLE_HOST, CHIP_OP_SET_VENDOR, "00000A01", CE_STATE },
+		{ CHIP_ROLE_HOST, CHIP_OP_CLEAR_VENDOR, "", CE_STATE },
+		{ CHIP_ROLE_HOST, CHIP_OP_LOAD_ECW, "0001", CE_TRUNCATED },
+		/* chain length beyond the body */
+		{ CHIP_ROLE_HOST, CHIP_OP_LOAD_ECW, "00011FFF02010021" "01", CE_TRUNCATED },
+		/* parity 2 */
+		{ CHIP_ROLE_HOST, CHIP_OP_LOAD_ECW, "00011FFF02020001" "01", CE_ARG },
+		/* tag beyond 13 bits */
+		{ CHIP_ROLE_HOST, CHIP_OP_LOAD_ECW, "00012000020100 01" "01", CE_ARG },
+		{ CHIP_ROLE_CONTROL, CHIP_OP_LOAD_ECW, "00011FFF02010001" "01", CE_STATE },
+		/* unknown chain type / short K-LAD chain / bad alg (vendor set below) */
+		{ CHIP_ROLE_HOST, CHIP_OP_LOAD_ECW, "00011FFF02010001" "09", CE_UNSUPPORTED },
+		{ CHIP_ROLE_HOST, CHIP_OP_LOAD_ECW, "00011FFF02010002" "0100", CE_TRUNCATED },
+		{ CHIP_ROLE_HOST, CHIP_OP_LOAD_ECW, "00011FFF07010001" "01", CE_ARG },
+		/* ECM chain: cw_mask 0 */
+		{ CHIP_ROLE_HOST, CHIP_OP_LOAD_ECW,
+		  "00011FFF0201004A" "02" "00000000000000000000000000000000"
+		  "000000000000000000000000000000000000000000000000" "00" "000000000000000000000000"
+		  "00000000000000000000000000000000" "00" "0001" "80", CE_FORMAT },
+		{ CHIP_ROLE_HOST, CHIP_OP_DESCRAMBLE, "000100010081", CE_LIMIT },
+		{ CHIP_ROLE_HOST, CHIP_OP_DESCRAMBLE, "0001000100010047", CE_TRUNCATED },
+		{ CHIP_ROLE_CONTROL, CHIP_OP_DESCRAMBLE, "000100010000", CE_STATE },
+		{ CHIP_ROLE_HOST, CHIP_OP_DROP, "00", CE_TRUNCATED },
+	};
+
+	(void)state;
+	make_otp(&otp);
+	assert_int_equal(chip_new(&otp, true, &c), 0);
+	assert_int_equal(chip_handle(c, CHIP_ROLE_CONTROL, CHIP_OP_SET_VENDOR, (const uint8_t *)"\0\0\x0a\x01", 4, resp,
+		sizeof(resp), &rl), 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint8_t body[512];
+		char hex[1024];
+		size_t n = 0, k = 0;
+
+		for (const char *s = cases[i].hex; *s; s++)
+			if (*s != ' ')
+				hex[k++] = *s;
+		hex[k] = '\0';
+		assert_int_equal(hex_decode_var(hex, body, sizeof(body), &n), 0);
+		int r = chip_handle(c, cases[i].role, cases[i].op, body, n, resp, sizeof(resp), &rl);
+		if (r != cases[i].want)
+			fail_msg("case %zu: got %d want %d", i, r, cases[i].want);
+		assert_int_equal(rl, 0);
+	}
+	chip_free(c);
+	chip_otp_wipe(&otp);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_klad_ladder),
+		cmocka_unit_test(test_ecm_ladder_client),
+		cmocka_unit_test(test_box_never_holds_cw),
+		cmocka_unit_test(test_bad_requests),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
