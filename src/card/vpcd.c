@@ -83,6 +83,14 @@ static int read_full(int fd, uint8_t *p, size_t n, volatile sig_atomic_t *stop, 
 		if (pr == 0)
 			continue;
 		k = read(fd, p + got, n - got);
+		/* vpcd writes length and data separately without TCP_NODELAY:
+		 * ACK at once so its Nagle wait does not meet our delayed ACK
+		 * (40 ms per APDU otherwise). Linux resets QUICKACK: set it each time. */
+		{
+			int one = 1;
+
+			(void)setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+		}
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k < 0)

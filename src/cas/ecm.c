@@ -14,6 +14,7 @@
  * ETSI TR 101 290 / EN 300 468 (table_id 0x80/0x81 for ECMs),
  * RFC 3394 (AES key wrap), NIST SP 800-38D (GCM).
  */
+#include <stdlib.h>
 #include <string.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -108,26 +109,198 @@ out:
 	return r;
 }
 
-int ecm_build(const struct keystore *ks, const struct ecm_params *p, uint8_t *out, size_t cap, size_t *out_len)
+/* The K_pkg of one epoch, as keyed AES-128-ECB contexts for the key wrap,
+ * plus one reusable GCM context (ecm.h). */
+struct ecm_keycache {
+	const struct keystore *ks;
+	uint32_t epoch;
+	bool have_epoch;
+	EVP_CIPHER_CTX *kek[CAS_MAX_PACKAGES]; /* NULL until the package is first used */
+	EVP_CIPHER_CTX *gcm;
+	uint64_t derivations;
+};
+
+/* How ecm_build_common gets RFC3394-wrap(K_pkg(epoch, pkg), kecm). */
+typedef int (*wrap_fn)(void *ctx, uint32_t epoch, unsigned pkg, const uint8_t kecm[ECM_KEY_BYTES],
+	uint8_t out[ECM_WRAP_BYTES]);
+
+static int wrap_derive(void *ctx, uint32_t epoch, unsigned pkg, const uint8_t kecm[ECM_KEY_BYTES],
+	uint8_t out[ECM_WRAP_BYTES])
 {
-	uint8_t kecm[ECM_KEY_BYTES], nonce[ECM_NONCE_BYTES], pt[2 * CW_MAX_BYTES], wrapped[ECM_WRAP_BYTES];
-	uint8_t ct[2 * CW_MAX_BYTES], tag[ECM_TAG_BYTES];
+	const struct keystore *ks = ctx;
 	struct pkg_key k;
+	int r;
+
+	if ((r = keystore_package_key(ks, epoch, pkg, &k)) != 0)
+		return r;
+	r = keywrap(1, k.key, kecm, ECM_KEY_BYTES, out, ECM_WRAP_BYTES);
+	pkg_key_wipe(&k);
+	return r;
+}
+
+/* RFC 3394 section 2.2.1 for n = 2 64-bit blocks, with the KEK's AES
+ * schedule kept in an ECB context (so no key setup per ECM). ecm_open
+ * unwraps it with OpenSSL's own key-unwrap; tests check that. */
+static int wrap_ecb(EVP_CIPHER_CTX *ecb, const uint8_t kecm[ECM_KEY_BYTES], uint8_t out[ECM_WRAP_BYTES])
+{
+	uint8_t a[8], r[2][8], b[16];
+	int l = 0, rc = CE_CRYPTO;
+
+	memset(a, 0xA6, sizeof(a));
+	memcpy(r[0], kecm, 8);
+	memcpy(r[1], kecm + 8, 8);
+	for (unsigned j = 0; j < 6; j++) {
+		for (unsigned i = 0; i < 2; i++) {
+			memcpy(b, a, 8);
+			memcpy(b + 8, r[i], 8);
+			if (EVP_EncryptUpdate(ecb, b, &l, b, 16) != 1 || l != 16)
+				goto out;
+			memcpy(a, b, 8);
+			a[7] ^= (uint8_t)(2 * j + i + 1); /* t = n*j + i, at most 12 */
+			memcpy(r[i], b + 8, 8);
+		}
+	}
+	memcpy(out, a, 8);
+	memcpy(out + 8, r[0], 8);
+	memcpy(out + 16, r[1], 8);
+	rc = 0;
+out:
+	OPENSSL_cleanse(r, sizeof(r));
+	OPENSSL_cleanse(b, sizeof(b));
+	return rc;
+}
+
+static void keycache_drop(struct ecm_keycache *kc)
+{
+	for (unsigned i = 0; i < CAS_MAX_PACKAGES; i++) {
+		EVP_CIPHER_CTX_free(kc->kek[i]); /* wipes the key schedule */
+		kc->kek[i] = NULL;
+	}
+	kc->have_epoch = false;
+}
+
+static int wrap_cached(void *ctx, uint32_t epoch, unsigned pkg, const uint8_t kecm[ECM_KEY_BYTES],
+	uint8_t out[ECM_WRAP_BYTES])
+{
+	struct ecm_keycache *kc = ctx;
+	struct pkg_key k;
+	int r;
+
+	if (pkg >= CAS_MAX_PACKAGES)
+		return CE_RANGE;
+	if (!kc->have_epoch || kc->epoch != epoch) {
+		keycache_drop(kc);
+		kc->epoch = epoch;
+		kc->have_epoch = true;
+	}
+	if (!kc->kek[pkg]) {
+		EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+
+		if (!c)
+			return CE_NOMEM;
+		if ((r = keystore_package_key(kc->ks, epoch, pkg, &k)) != 0) {
+			EVP_CIPHER_CTX_free(c);
+			return r;
+		}
+		r = EVP_EncryptInit_ex(c, EVP_aes_128_ecb(), NULL, k.key, NULL) == 1 &&
+		    EVP_CIPHER_CTX_set_padding(c, 0) == 1 ? 0 : CE_CRYPTO;
+		pkg_key_wipe(&k);
+		if (r != 0) {
+			EVP_CIPHER_CTX_free(c);
+			return r;
+		}
+		kc->kek[pkg] = c;
+		kc->derivations++;
+	}
+	return wrap_ecb(kc->kek[pkg], kecm, out);
+}
+
+int ecm_keycache_new(const struct keystore *ks, struct ecm_keycache **out)
+{
+	struct ecm_keycache *kc;
+
+	if (!out)
+		return CE_ARG;
+	*out = NULL;
+	if (!ks)
+		return CE_ARG;
+	kc = calloc(1, sizeof(*kc));
+	if (!kc)
+		return CE_NOMEM;
+	kc->ks = ks;
+	kc->gcm = EVP_CIPHER_CTX_new();
+	if (!kc->gcm) {
+		free(kc);
+		return CE_NOMEM;
+	}
+	if (EVP_EncryptInit_ex(kc->gcm, EVP_aes_128_gcm(), NULL, NULL, NULL) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(kc->gcm, EVP_CTRL_GCM_SET_IVLEN, ECM_NONCE_BYTES, NULL) != 1) {
+		ecm_keycache_free(kc);
+		return CE_CRYPTO;
+	}
+	*out = kc;
+	return 0;
+}
+
+void ecm_keycache_free(struct ecm_keycache *kc)
+{
+	if (!kc)
+		return;
+	keycache_drop(kc);
+	EVP_CIPHER_CTX_free(kc->gcm);
+	OPENSSL_cleanse(kc, sizeof(*kc));
+	free(kc);
+}
+
+void ecm_keycache_flush(struct ecm_keycache *kc)
+{
+	if (kc)
+		keycache_drop(kc);
+}
+
+uint64_t ecm_keycache_derivations(const struct ecm_keycache *kc)
+{
+	return kc ? kc->derivations : 0;
+}
+
+/* AES-128-GCM encryption in a context set up once for GCM with a 12-byte
+ * IV (only key and IV change per ECM). */
+static int gcm128_reuse(EVP_CIPHER_CTX *c, const uint8_t key[16], const uint8_t *nonce, const uint8_t *aad,
+	size_t aad_len, const uint8_t *in, size_t len, uint8_t *out, uint8_t *tag)
+{
+	int outl = 0;
+
+	if (EVP_EncryptInit_ex(c, NULL, NULL, key, nonce) != 1 ||
+	    EVP_EncryptUpdate(c, NULL, &outl, aad, (int)aad_len) != 1 ||
+	    EVP_EncryptUpdate(c, out, &outl, in, (int)len) != 1 ||
+	    EVP_EncryptFinal_ex(c, out + outl, &outl) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, ECM_TAG_BYTES, tag) != 1) {
+		OPENSSL_cleanse(out, len);
+		return CE_CRYPTO;
+	}
+	return 0;
+}
+
+/* The one ECM writer behind ecm_build and ecm_build_cached: wrap() gives
+ * each package's wrap of K_ecm; gcm is a prepared context or NULL. */
+static int build(uint16_t ca_system_id, wrap_fn wrap, void *wctx, EVP_CIPHER_CTX *gcm, const struct ecm_params *p,
+	uint8_t *out, size_t cap, size_t *out_len)
+{
+	uint8_t rnd[ECM_KEY_BYTES + ECM_NONCE_BYTES], pt[2 * CW_MAX_BYTES], wrapped[ECM_WRAP_BYTES];
+	uint8_t ct[2 * CW_MAX_BYTES], tag[ECM_TAG_BYTES];
+	const uint8_t *kecm = rnd, *nonce = rnd + ECM_KEY_BYTES;
 	struct wbuf w;
-	size_t cw_len, pt_len = 0, total, aad_len;
+	size_t cw_len, pt_len = 0, total = 0, aad_len;
 	uint32_t mask;
 	unsigned nwraps;
 	int r;
 
 	*out_len = 0;
-	memset(&k, 0, sizeof(k));
-	memset(kecm, 0, sizeof(kecm));
+	memset(rnd, 0, sizeof(rnd));
 	memset(pt, 0, sizeof(pt));
-	if (!ks || !p || !out)
-		return CE_ARG;
 	cw_len = alg_cw_bytes(p->alg);
 	if (!cw_len || p->ac_len < 4 || p->ac_len > ECM_MAX_AC_BYTES || p->cw_mask == 0 ||
-	    (p->cw_mask & ~(ECM_HAS_EVEN | ECM_HAS_ODD)) || p->ca_system_id != keystore_ca_system_id(ks))
+	    (p->cw_mask & ~(ECM_HAS_EVEN | ECM_HAS_ODD)) || p->ca_system_id != ca_system_id)
 		return CE_ARG;
 	mask = be32(p->ac);
 	nwraps = popcount32(mask);
@@ -140,7 +313,8 @@ int ecm_build(const struct keystore *ks, const struct ecm_params *p, uint8_t *ou
 		return CE_RANGE;
 	if (total > cap)
 		return CE_OVERFLOW;
-	if (RAND_bytes(kecm, sizeof(kecm)) != 1 || RAND_bytes(nonce, sizeof(nonce)) != 1) {
+	/* K_ecm and the nonce in one call to the CSPRNG */
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
 		r = CE_CRYPTO;
 		goto out;
 	}
@@ -161,16 +335,12 @@ int ecm_build(const struct keystore *ks, const struct ecm_params *p, uint8_t *ou
 	for (unsigned pkg = 0; pkg < CAS_MAX_PACKAGES; pkg++) {
 		if (!(mask & (1u << pkg)))
 			continue;
-		if ((r = keystore_package_key(ks, p->epoch, pkg, &k)) != 0)
-			goto out;
-		r = keywrap(1, k.key, kecm, sizeof(kecm), wrapped, sizeof(wrapped));
-		pkg_key_wipe(&k);
-		if (r != 0)
+		if ((r = wrap(wctx, p->epoch, pkg, kecm, wrapped)) != 0)
 			goto out;
 		wbuf_u8(&w, (uint8_t)pkg);
 		wbuf_bytes(&w, wrapped, sizeof(wrapped));
 	}
-	wbuf_bytes(&w, nonce, sizeof(nonce));
+	wbuf_bytes(&w, nonce, ECM_NONCE_BYTES);
 	if ((r = wbuf_status(&w)) != 0)
 		goto out;
 	if (w.len != aad_len) {
@@ -189,7 +359,9 @@ int ecm_build(const struct keystore *ks, const struct ecm_params *p, uint8_t *ou
 			off += cw_len;
 		}
 	}
-	if ((r = gcm128(1, kecm, nonce, out, aad_len, pt, pt_len, ct, tag)) != 0)
+	r = gcm ? gcm128_reuse(gcm, kecm, nonce, out, aad_len, pt, pt_len, ct, tag)
+		: gcm128(1, kecm, nonce, out, aad_len, pt, pt_len, ct, tag);
+	if (r != 0)
 		goto out;
 	wbuf_bytes(&w, ct, pt_len);
 	wbuf_bytes(&w, tag, sizeof(tag));
@@ -202,12 +374,30 @@ int ecm_build(const struct keystore *ks, const struct ecm_params *p, uint8_t *ou
 	*out_len = total;
 	r = 0;
 out:
-	OPENSSL_cleanse(kecm, sizeof(kecm));
+	OPENSSL_cleanse(rnd, sizeof(rnd));
 	OPENSSL_cleanse(pt, sizeof(pt));
-	pkg_key_wipe(&k);
 	if (r != 0 && cap)
 		OPENSSL_cleanse(out, cap < total ? cap : total);
 	return r;
+}
+
+int ecm_build(const struct keystore *ks, const struct ecm_params *p, uint8_t *out, size_t cap, size_t *out_len)
+{
+	if (out_len)
+		*out_len = 0;
+	if (!ks || !p || !out || !out_len)
+		return CE_ARG;
+	return build(keystore_ca_system_id(ks), wrap_derive, (void *)(uintptr_t)ks, NULL, p, out, cap, out_len);
+}
+
+int ecm_build_cached(struct ecm_keycache *kc, const struct ecm_params *p, uint8_t *out, size_t cap,
+	size_t *out_len)
+{
+	if (out_len)
+		*out_len = 0;
+	if (!kc || !p || !out || !out_len)
+		return CE_ARG;
+	return build(keystore_ca_system_id(kc->ks), wrap_cached, kc, kc->gcm, p, out, cap, out_len);
 }
 
 int ecm_parse(const uint8_t *sec, size_t len, struct ecm_view *v)

@@ -58,6 +58,31 @@ void ecm_params_wipe(struct ecm_params *p);
 int ecm_build(const struct keystore *ks, const struct ecm_params *p,
 	uint8_t *out, size_t cap, size_t *out_len) WARN_UNUSED;
 
+/*
+ * Package-key cache for ECM generators. ecm_build derives K_pkg (an
+ * SP 800-108 KDF) and sets up AES key schedules for every package of every
+ * ECM; a cache keeps, for the current epoch only, each used package's key
+ * as a ready AES-128 schedule (the RFC 3394 wrap then costs 12 AES blocks)
+ * and one reusable GCM context. Keys of the previous epoch are wiped as
+ * soon as an ECM of another epoch is built. The output is the same format
+ * as ecm_build's (fresh random K_ecm and nonce every call).
+ *
+ * Not thread-safe: one cache per thread (the ECMG has one event thread).
+ * The keystore must outlive the cache.
+ */
+struct ecm_keycache;
+/* 0, CE_ARG, CE_NOMEM, CE_CRYPTO. */
+int ecm_keycache_new(const struct keystore *ks, struct ecm_keycache **out) WARN_UNUSED;
+/* Wipes every cached key. NULL is fine. */
+void ecm_keycache_free(struct ecm_keycache *kc);
+/* Forget (and wipe) the cached keys now; the next ECM derives again. */
+void ecm_keycache_flush(struct ecm_keycache *kc);
+/* How many package keys the cache has derived since it was created. */
+uint64_t ecm_keycache_derivations(const struct ecm_keycache *kc);
+/* ecm_build with the cache's keys: same arguments, checks and errors. */
+int ecm_build_cached(struct ecm_keycache *kc, const struct ecm_params *p,
+	uint8_t *out, size_t cap, size_t *out_len) WARN_UNUSED;
+
 /* The parsed, still encrypted ECM: no secrets, points into the section. */
 struct ecm_view {
 	uint8_t table_id;

@@ -55,13 +55,15 @@ static void make_aad(uint8_t aad[EMM_AAD_BYTES], uint16_t ca, uint64_t serial, u
 	wbuf_u16(&w, (uint16_t)ct_len);
 }
 
-/* AES-128-GCM with a caller's (reusable) context. enc 0: CE_MAC on a bad tag. */
-static int gcm(EVP_CIPHER_CTX *c, int enc, const uint8_t key[16], const uint8_t *nonce, const uint8_t *aad,
-	size_t aad_len, const uint8_t *in, size_t len, uint8_t *out, uint8_t *tag)
+/* AES-128-GCM. c is either fresh (cipher given) or already set up for
+ * AES-128-GCM in this direction (cipher NULL: only key and nonce change,
+ * which saves most of the per-call cost). enc 0: CE_MAC on a bad tag. */
+static int gcm(EVP_CIPHER_CTX *c, const EVP_CIPHER *cipher, int enc, const uint8_t key[16], const uint8_t *nonce,
+	const uint8_t *aad, size_t aad_len, const uint8_t *in, size_t len, uint8_t *out, uint8_t *tag)
 {
 	int outl = 0, r = CE_CRYPTO;
 
-	if (EVP_CipherInit_ex(c, EVP_aes_128_gcm(), NULL, key, nonce, enc) != 1 ||
+	if (EVP_CipherInit_ex(c, cipher, NULL, key, nonce, enc) != 1 ||
 	    EVP_CipherUpdate(c, NULL, &outl, aad, (int)aad_len) != 1 ||
 	    (len && EVP_CipherUpdate(c, out, &outl, in, (int)len) != 1))
 		goto out;
@@ -92,7 +94,7 @@ static int gcm_once(int enc, const uint8_t key[16], const uint8_t *nonce, const 
 
 	if (!c)
 		return CE_NOMEM;
-	r = gcm(c, enc, key, nonce, aad, aad_len, in, len, out, tag);
+	r = gcm(c, EVP_aes_128_gcm(), enc, key, nonce, aad, aad_len, in, len, out, tag);
 	EVP_CIPHER_CTX_free(c);
 	return r;
 }
@@ -330,7 +332,8 @@ int emm_open(const struct emm_view *v, const uint8_t k_card[CARD_KEY_BYTES], str
 struct emm_issuer {
 	const struct keystore *ks;   /* not owned */
 	struct card_kdf *kdf;
-	EVP_CIPHER_CTX *gcm;
+	EVP_CIPHER *aes_gcm;         /* fetched once */
+	EVP_CIPHER_CTX *gcm;         /* set up for encryption once; key + nonce per EMM */
 	uint8_t nonce_prefix[8];     /* random; nonce = prefix | counter u32 */
 	uint32_t nonce_ctr;
 	uint32_t cache_epoch;        /* keys[0] = this epoch, keys[1] = next */
@@ -345,6 +348,7 @@ void emm_issuer_free(struct emm_issuer *is)
 		return;
 	card_kdf_free(is->kdf);
 	EVP_CIPHER_CTX_free(is->gcm);
+	EVP_CIPHER_free(is->aes_gcm);
 	OPENSSL_cleanse(is, sizeof(*is));
 	free(is);
 }
@@ -362,12 +366,13 @@ int emm_issuer_new(const struct keystore *ks, struct emm_issuer **out)
 		return CE_NOMEM;
 	is->ks = ks;
 	is->gcm = EVP_CIPHER_CTX_new();
-	if (!is->gcm) {
+	is->aes_gcm = EVP_CIPHER_fetch(NULL, "AES-128-GCM", NULL);
+	if (!is->gcm || !is->aes_gcm) {
 		emm_issuer_free(is);
 		return CE_NOMEM;
 	}
 	if ((r = card_kdf_new(ks, &is->kdf)) != 0 || RAND_bytes(is->nonce_prefix, sizeof(is->nonce_prefix)) != 1 ||
-	    EVP_EncryptInit_ex(is->gcm, EVP_aes_128_gcm(), NULL, NULL, NULL) != 1) {
+	    EVP_EncryptInit_ex(is->gcm, is->aes_gcm, NULL, NULL, NULL) != 1) {
 		emm_issuer_free(is);
 		return r ? r : CE_CRYPTO;
 	}
@@ -475,7 +480,7 @@ static int seal(struct emm_issuer *is, uint64_t serial, uint32_t seq, uint64_t n
 	put_be16(out + 1, (uint16_t)((EMM_HDR_FLAGS << 8) | (total - 3)));
 	make_aad(aad, keystore_ca_system_id(is->ks), serial, seq, now_ms, nonce, pt_len);
 	memcpy(out + 3, aad, EMM_AAD_BYTES);
-	r = gcm(is->gcm, 1, kcard, nonce, aad, sizeof(aad), pt, pt_len, out + 3 + EMM_AAD_BYTES,
+	r = gcm(is->gcm, NULL, 1, kcard, nonce, aad, sizeof(aad), pt, pt_len, out + 3 + EMM_AAD_BYTES,
 		out + 3 + EMM_AAD_BYTES + pt_len);
 	OPENSSL_cleanse(kcard, sizeof(kcard));
 	if (r != 0) {

@@ -30,5 +30,8 @@ int cmd_demo(int argc, char **argv);
 int cmd_card(int argc, char **argv);
 int cmd_kms(int argc, char **argv);
 int cmd_blackbox(int argc, char **argv);
+int cmd_web(int argc, char **argv);
+int cmd_chip(int argc, char **argv);
+int cmd_module(int argc, char **argv);
 
 #endif

@@ -2,11 +2,18 @@
  * cmd_demo.c - `castellan demo`: the whole scrambled path on one machine.
  *
  * Runs the real commands as separate processes, as an operator would:
- *   keys init -> ecmg (TCP server on 127.0.0.1) -> scramble (SimulCrypt SCS,
- *   CSA2 or CISSA) -> provision two boxes -> stb for each box,
- * then checks the outcome itself: box A (packages 1 and 2) gets both services
+ *   keys init -> headend (SMS GET API, ECMG, EMMG, scheduler; SQLite in the
+ *   work dir) -> scramble a file (SimulCrypt SCS, CSA2 or CISSA) ->
+ *   provision two boxes -> stb for each box,
+ * and checks the outcome itself: box A (packages 1 and 2) gets both services
  * back bit-identical to the input's elementary streams, box B (package 1
  * only) gets service 101 and cannot descramble service 102.
+ * Then the live part: a card is added to the SMS, the input is streamed
+ * (looped, paced at its PCR rate, through pipes) into `scramble
+ * --mux-listen`, whose MUX the head-end's EMMG feeds, and out to `stb
+ * --card`; the card is subscribed through the GET API (the box's output
+ * becomes bit-identical to the input), then its package is removed (it no
+ * longer is); the seconds each took are printed.
  * Exit 0 only if every expectation holds.
  */
 #include <arpa/inet.h>
@@ -43,8 +50,10 @@ struct demo {
 	char *algo;           /* csa2 | cissa */
 	unsigned cp_seconds;
 	bool keep;            /* keep the work directory */
-	pid_t ecmg_pid;
+	pid_t ecmg_pid;       /* the headend process (its ECMG serves the scrambler) */
 	uint16_t ecmg_port;
+	uint16_t http_port;   /* the headend's SMS HTTP (GET API) */
+	uint16_t mux_port;    /* the streaming scrambler's MUX, where the headend's EMMG connects */
 };
 
 /* Per-service facts read from a TS: its ES PIDs. */
@@ -135,23 +144,32 @@ static bool port_open(uint16_t port)
 	return ok;
 }
 
-static int start_ecmg(struct demo *d)
+/* Start `castellan headend` (SMS GET API, ECMG, EMMG to the scrambler's MUX,
+ * scheduler) on SQLite in the work dir; wait for its ready file. */
+static int start_headend(struct demo *d)
 {
-	char listen[64], ks[512], pf[512], log[512];
+	char ks[512], pf[512], log[512], dir[512], http[64], ecmg[64], mux[64], keyf[512], ready[512];
 	pid_t pid;
 
-	if (free_port(&d->ecmg_port) != 0)
+	if (free_port(&d->ecmg_port) != 0 || free_port(&d->http_port) != 0 || free_port(&d->mux_port) != 0)
 		return CE_IO;
-	snprintf(listen, sizeof(listen), "127.0.0.1:%u", d->ecmg_port);
+	snprintf(ecmg, sizeof(ecmg), "127.0.0.1:%u", d->ecmg_port);
+	snprintf(http, sizeof(http), "127.0.0.1:%u", d->http_port);
+	snprintf(mux, sizeof(mux), "127.0.0.1:%u", d->mux_port);
 	demo_path(d, "headend.keystore", ks, sizeof(ks));
 	demo_path(d, "passphrase", pf, sizeof(pf));
-	demo_path(d, "ecmg.log", log, sizeof(log));
+	demo_path(d, "headend.log", log, sizeof(log));
+	demo_path(d, "headend-data", dir, sizeof(dir));
+	demo_path(d, "admin-key", keyf, sizeof(keyf));
+	demo_path(d, "headend.ready", ready, sizeof(ready));
 	pid = fork();
 	if (pid < 0)
 		return CE_IO;
 	if (pid == 0) {
-		char *args[] = { (char *)"castellan", (char *)"ecmg", (char *)"--listen", listen,
-			(char *)"--keystore", ks, (char *)"--passphrase-file", pf, NULL };
+		char *args[] = { (char *)"castellan", (char *)"headend", (char *)"--data-dir", dir, (char *)"--keystore",
+			ks, (char *)"--passphrase-file", pf, (char *)"--http", http, (char *)"--ecmg", ecmg,
+			(char *)"--mux", mux, (char *)"--emm-kbps", (char *)"64", (char *)"--admin-key-file", keyf,
+			(char *)"--ready-file", ready, (char *)"--status-every", (char *)"5", NULL };
 		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 
 		if (fd >= 0) {
@@ -162,10 +180,11 @@ static int start_ecmg(struct demo *d)
 		_exit(127);
 	}
 	d->ecmg_pid = pid;
-	for (int i = 0; i < 100; i++) {
+	for (int i = 0; i < 200; i++) {
 		int status;
+		struct stat st;
 
-		if (port_open(d->ecmg_port))
+		if (stat(ready, &st) == 0 && port_open(d->ecmg_port) && port_open(d->http_port))
 			return 0;
 		if (waitpid(pid, &status, WNOHANG) == pid) {
 			d->ecmg_pid = 0;
@@ -350,15 +369,362 @@ static int load_ts(const char *path, uint8_t **buf, size_t *npkts)
 	return r;
 }
 
+/* ---- live part: head-end -> streaming scramble with MUX -> box with a card ---- */
+
+#define LIVE_LOOPS 40          /* the input is looped; the feeder is stopped when done */
+#define LIVE_WAIT_S 25         /* bound on each wait */
+#define LIVE_CHUNK_PKTS 200
+
+static int cmp_payload(const void *a, const void *b)
+{
+	return memcmp(*(const uint8_t *const *)a, *(const uint8_t *const *)b, TS_PACKET_BYTES - 4);
+}
+
+/* Stream time of a TS from its PCRs (first PCR PID), in ms; 0 if none. */
+static uint64_t pcr_span_ms(const uint8_t *ts, size_t npkts)
+{
+	uint64_t first = 0, last = 0;
+	int pid = -1;
+
+	for (size_t i = 0; i < npkts; i++) {
+		const uint8_t *p = ts + i * TS_PACKET_BYTES;
+		int ppid = ((p[1] & 0x1F) << 8) | p[2];
+
+		if (!(p[3] & 0x20) || p[4] < 7 || !(p[5] & 0x10) || (pid >= 0 && ppid != pid))
+			continue;
+		uint64_t base = ((uint64_t)p[6] << 25) | ((uint64_t)p[7] << 17) | ((uint64_t)p[8] << 9) |
+				((uint64_t)p[9] << 1) | (p[10] >> 7);
+
+		if (pid < 0) {
+			pid = ppid;
+			first = base;
+		}
+		last = base;
+	}
+	return last > first ? (last - first) / 90 : 0;
+}
+
+/* The feeder: writes the clear TS LIVE_LOOPS times at its own pace. */
+static pid_t spawn_feeder(const uint8_t *ts, size_t npkts, int out_fd)
+{
+	uint64_t span = pcr_span_ms(ts, npkts);
+	pid_t pid;
+
+	if (span == 0)
+		span = npkts * TS_PACKET_BYTES * 8 / 10000; /* 10 Mbit/s */
+	pid = fork();
+	if (pid != 0)
+		return pid;
+	signal(SIGPIPE, SIG_DFL);
+	for (int k = 0; k < LIVE_LOOPS; k++) {
+		for (size_t i = 0; i < npkts; i += LIVE_CHUNK_PKTS) {
+			size_t n = npkts - i < LIVE_CHUNK_PKTS ? npkts - i : LIVE_CHUNK_PKTS;
+			const uint8_t *p = ts + i * TS_PACKET_BYTES;
+			size_t left = n * TS_PACKET_BYTES;
+			uint64_t us = span * 1000u * n / npkts;
+			struct timespec t = { (time_t)(us / 1000000u), (long)(us % 1000000u) * 1000L };
+
+			while (left) {
+				ssize_t w = write(out_fd, p, left);
+
+				if (w <= 0)
+					_exit(0);
+				p += w;
+				left -= (size_t)w;
+			}
+			nanosleep(&t, NULL);
+		}
+	}
+	_exit(0);
+}
+
+/* Start `castellan args` with stdin/stdout from the given fds (-1: none),
+ * stderr to log_name. */
+static pid_t spawn_cmd(const struct demo *d, char *const args[], int in_fd, int out_fd, const char *log_name)
+{
+	char log[512];
+	pid_t pid;
+
+	demo_path(d, log_name, log, sizeof(log));
+	pid = fork();
+	if (pid != 0)
+		return pid;
+	int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	if (in_fd >= 0)
+		dup2(in_fd, 0);
+	if (out_fd >= 0)
+		dup2(out_fd, 1);
+	else if (fd >= 0)
+		dup2(fd, 1);
+	if (fd >= 0)
+		dup2(fd, 2);
+	execv(d->self, args);
+	_exit(127);
+}
+
+static void reap(pid_t pid, int wait_ms)
+{
+	int status;
+
+	if (pid <= 0)
+		return;
+	for (int i = 0; i < wait_ms / 50; i++) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return;
+		usleep(50 * 1000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+}
+
+/* GET path from the head-end's HTTP; the status, body into out. */
+static int http_get(uint16_t port, const char *path, char *out, size_t cap)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+	char req[2048], buf[8192];
+	size_t got = 0;
+	int fd, st = 0, n;
+	ssize_t k;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		close(fd);
+		return -1;
+	}
+	n = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
+	if (n < 0 || (size_t)n >= sizeof(req) || write(fd, req, (size_t)n) != n) {
+		close(fd);
+		return -1;
+	}
+	while (got < sizeof(buf) - 1 && (k = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0)
+		got += (size_t)k;
+	buf[got] = '\0';
+	close(fd);
+	const char *sp = strchr(buf, ' ');
+
+	if (!sp)
+		return -1;
+	for (int i = 1; i <= 3; i++) {
+		if (sp[i] < '0' || sp[i] > '9')
+			return -1;
+		st = st * 10 + (sp[i] - '0');
+	}
+	const char *body = strstr(buf, "\r\n\r\n");
+
+	snprintf(out, cap, "%s", body ? body + 4 : "");
+	return st;
+}
+
+/* The box's output as it grows: of the packets of the service's first ES
+ * PID since the last look, how many are the clear input's (ok) or not. */
+struct live_watch {
+	char path[512];
+	off_t pos;
+	uint16_t pid;
+	const uint8_t **clear; /* sorted payloads (184 bytes) of that PID in the input */
+	size_t nclear;
+};
+
+static void live_look(struct live_watch *w, size_t *ok, size_t *bad)
+{
+	uint8_t buf[TS_PACKET_BYTES * 512];
+	int fd = open(w->path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	*ok = *bad = 0;
+	if (fd < 0)
+		return;
+	while ((n = pread(fd, buf, sizeof(buf), w->pos)) >= TS_PACKET_BYTES) {
+		size_t np = (size_t)n / TS_PACKET_BYTES;
+
+		for (size_t i = 0; i < np; i++) {
+			const uint8_t *p = buf + i * TS_PACKET_BYTES;
+			const uint8_t *key = p + 4;
+
+			if (p[0] != 0x47 || ((((p[1] & 0x1F) << 8) | p[2]) != w->pid) || !(p[3] & 0x10) || (p[3] & 0x20))
+				continue;
+			if (bsearch(&key, w->clear, w->nclear, sizeof(*w->clear), cmp_payload))
+				(*ok)++;
+			else
+				(*bad)++;
+		}
+		w->pos += (off_t)(np * TS_PACKET_BYTES);
+	}
+	close(fd);
+}
+
+/* Wait until the box shows want (true: descrambling, false: not). Returns
+ * the seconds it took, or -1 after LIVE_WAIT_S. */
+static double live_wait(struct live_watch *w, bool want)
+{
+	uint64_t t0 = now_mono_us();
+
+	while (now_mono_us() - t0 < (uint64_t)LIVE_WAIT_S * 1000000u) {
+		size_t ok, bad;
+
+		usleep(100 * 1000);
+		live_look(w, &ok, &bad);
+		if (ok + bad >= 3 && (want ? (ok > 0 && bad == 0) : (ok == 0)))
+			return (double)(now_mono_us() - t0) / 1e6;
+	}
+	return -1.0;
+}
+
+static int live_part(struct demo *d, const uint8_t *in, size_t nin, const struct psi_scan *scan, bool *ok)
+{
+	char ks[512], pf[512], db[600], card[512], state[512], outc[512], keyf[512], mux[64], ecmg[64];
+	char svc1[64], svc2[64], q[1024], body[4096];
+	char *key = NULL;
+	size_t klen = 0;
+	int p1[2] = { -1, -1 }, p2[2] = { -1, -1 };
+	pid_t feeder = 0, scr = 0, stb = 0;
+	struct live_watch w;
+	double t_on = -1, t_off = -1, t_seen;
+	uint64_t now = now_wall_ms() / 1000;
+	int r = CE_INTERNAL;
+
+	memset(&w, 0, sizeof(w));
+	demo_path(d, "headend.keystore", ks, sizeof(ks));
+	demo_path(d, "passphrase", pf, sizeof(pf));
+	demo_path(d, "cardC.json", card, sizeof(card));
+	demo_path(d, "boxC.state", state, sizeof(state));
+	demo_path(d, "boxC.ts", outc, sizeof(outc));
+	demo_path(d, "admin-key", keyf, sizeof(keyf));
+	snprintf(db, sizeof(db), "sqlite:%s/headend-data/sms.db", d->dir);
+	snprintf(mux, sizeof(mux), "127.0.0.1:%u", d->mux_port);
+	snprintf(ecmg, sizeof(ecmg), "127.0.0.1:%u", d->ecmg_port);
+	snprintf(svc1, sizeof(svc1), "%u:ac=00000001", scan->svc[0].program);
+	snprintf(svc2, sizeof(svc2), "%u:ac=00000002", scan->svc[1].program);
+	printf("\nLive: head-end -> streaming scrambler with MUX -> box C with a card, entitled over the air\n");
+	{
+		char *a1[] = { (char *)"castellan", (char *)"sms", (char *)"--db", db, (char *)"card", (char *)"add",
+			(char *)"2100000003", NULL };
+		char *a2[] = { (char *)"castellan", (char *)"provision", (char *)"--keystore", ks,
+			(char *)"--passphrase-file", pf, (char *)"--card", (char *)"2100000003",
+			(char *)"--identity-out", card, NULL };
+
+		if (run_cmd(d, "sms-card-add.log", a1) != 0) {
+			print_log_tail(d, "sms-card-add.log");
+			goto out;
+		}
+		if (run_cmd(d, "provisionC.log", a2) != 0) {
+			print_log_tail(d, "provisionC.log");
+			goto out;
+		}
+	}
+	printf("  card 2100000003 added to the SMS (no package); box C has only its card file\n");
+	/* the clear payloads of service 1's first ES PID */
+	w.pid = scan->svc[0].pids[0];
+	snprintf(w.path, sizeof(w.path), "%s", outc);
+	w.clear = calloc(nin + 1, sizeof(*w.clear));
+	if (!w.clear)
+		goto out;
+	for (size_t i = 0; i < nin; i++) {
+		const uint8_t *p = in + i * TS_PACKET_BYTES;
+
+		if ((((p[1] & 0x1F) << 8) | p[2]) == w.pid && (p[3] & 0x10) && !(p[3] & 0x20))
+			w.clear[w.nclear++] = p + 4;
+	}
+	qsort(w.clear, w.nclear, sizeof(*w.clear), cmp_payload);
+	/* feeder | scramble --mux-listen | stb --card */
+	if (pipe2(p1, O_CLOEXEC) != 0 || pipe2(p2, O_CLOEXEC) != 0)
+		goto out;
+	{
+		char *sa[] = { (char *)"castellan", (char *)"scramble", (char *)"--input", (char *)"-", (char *)"--output",
+			(char *)"-", (char *)"--service", svc1, (char *)"--service", svc2, (char *)"--ecmg", ecmg,
+			(char *)"--super-cas-id", (char *)"0x4ADC0001", (char *)"--algo", d->algo,
+			(char *)"--cp-duration", (char *)"2", (char *)"--mux-listen", mux, NULL };
+		char *ba[] = { (char *)"castellan", (char *)"stb", (char *)"--input", (char *)"-", (char *)"--output",
+			outc, (char *)"--card", card, (char *)"--state", state, NULL };
+
+		scr = spawn_cmd(d, sa, p1[0], p2[1], "scramble-live.log");
+		stb = spawn_cmd(d, ba, p2[0], -1, "boxC.log");
+		feeder = spawn_feeder(in, nin, p1[1]);
+	}
+	close(p1[0]);
+	close(p1[1]);
+	close(p2[0]);
+	close(p2[1]);
+	p1[0] = p1[1] = p2[0] = p2[1] = -1;
+	if (scr < 0 || stb < 0 || feeder < 0)
+		goto out;
+	t_seen = live_wait(&w, false);
+	if (t_seen < 0) {
+		printf("  ! box C did not receive the stream\n");
+		goto out;
+	}
+	printf("  streaming (%s, crypto-period 2 s, EMMs from the head-end's carousel on the MUX);\n"
+	       "  box C receives service %u scrambled and cannot descramble it (no package)\n",
+		d->algo, scan->svc[0].program);
+	if (file_read_all(keyf, 256, (uint8_t **)&key, &klen) != 0 || klen != 64)
+		goto out;
+	/* subscribe through the free CAS's GET API: package 1 (bit 0) */
+	snprintf(q, sizeof(q), "/api.php?api_key=%.64s&serial_no=2100000003&set%%5Bstart%%5D=%llu"
+		"&set%%5Bfinish%%5D=%llu&set%%5Baccess_criteria%%5D=00000001", key, (unsigned long long)(now - 3600),
+		(unsigned long long)(now + 30 * 86400));
+	if (http_get(d->http_port, q, body, sizeof(body)) != 200) {
+		printf("  ! GET API refused the subscription: %s\n", body);
+		goto out;
+	}
+	printf("  GET /api.php ... set[access_criteria]=00000001  -> %s\n", body);
+	t_on = live_wait(&w, true);
+	if (t_on < 0)
+		printf("  ! box C did not start descrambling within %d s\n", LIVE_WAIT_S);
+	else
+		printf("  box C descrambles service %u (bit-identical to the input) %.1f s after the API call\n",
+			scan->svc[0].program, t_on);
+	if (t_on >= 0) {
+		snprintf(q, sizeof(q), "/api.php?api_key=%.64s&serial_no=2100000003&set%%5Baccess_criteria%%5D=00000000",
+			key);
+		if (http_get(d->http_port, q, body, sizeof(body)) != 200) {
+			printf("  ! GET API refused the removal: %s\n", body);
+			goto out;
+		}
+		printf("  GET /api.php ... set[access_criteria]=00000000  -> %s\n", body);
+		t_off = live_wait(&w, false);
+		if (t_off < 0)
+			printf("  ! box C still descrambles %d s after the package was removed\n", LIVE_WAIT_S);
+		else
+			printf("  box C stops descrambling %.1f s after the API call (next crypto-period: no key)\n",
+				t_off);
+	}
+	r = 0;
+out:
+	if (r != 0 || t_on < 0 || t_off < 0)
+		*ok = false;
+	for (int i = 0; i < 2; i++) {
+		if (p1[i] >= 0)
+			close(p1[i]);
+		if (p2[i] >= 0)
+			close(p2[i]);
+	}
+	if (feeder > 0)
+		kill(feeder, SIGTERM);
+	reap(feeder, 2000);
+	reap(scr, 5000);
+	reap(stb, 5000);
+	if (key)
+		secret_free(key, klen);
+	free(w.clear);
+	return r;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: castellan demo [--input CLEAR.ts] [--algo csa2|cissa] [--cp-duration S] [--keep]\n\n"
-		"End-to-end demo on this machine: create a head-end keystore, start the ECMG,\n"
-		"scramble a two-service transport stream over DVB SimulCrypt, provision two\n"
-		"boxes (A: packages 1+2, B: package 1) and descramble with each. Succeeds only\n"
-		"if box A gets both services back bit-identical and box B gets service 1 but\n"
-		"not service 2.\n\n"
+		"End-to-end demo on this machine: create a head-end keystore, start the head-end\n"
+		"(SMS GET API, ECMG, EMMG, scheduler), scramble a two-service transport stream over\n"
+		"DVB SimulCrypt, provision two boxes (A: packages 1+2, B: package 1) and descramble\n"
+		"with each; then stream it through a scrambler with a MUX to box C (a card, no\n"
+		"local entitlement), subscribe C through the GET API and remove the package again,\n"
+		"printing how long the box took to start and stop descrambling. Succeeds only if\n"
+		"box A gets both services back bit-identical, box B service 1 but not service 2,\n"
+		"and box C starts and then stops.\n\n"
 		"  --input FILE      clear TS with two services (default: tests/data/ts-clear-2svc.ts)\n"
 		"  --algo ALG        csa2 (default) or cissa\n"
 		"  --cp-duration S   crypto-period in seconds (default 4)\n"
@@ -446,13 +812,14 @@ int cmd_demo(int argc, char **argv)
 			goto fail;
 		}
 	}
-	/* 2. the ECMG, a TCP server on loopback */
-	if (start_ecmg(&d) != 0) {
-		fprintf(stderr, "demo: the ECMG did not start\n");
-		print_log_tail(&d, "ecmg.log");
+	/* 2. the head-end: SMS (GET API), ECMG, EMMG + carousel, scheduler */
+	if (start_headend(&d) != 0) {
+		fprintf(stderr, "demo: the head-end did not start\n");
+		print_log_tail(&d, "headend.log");
 		goto fail;
 	}
-	printf("  head-end ECMG listening on 127.0.0.1:%u (CA_system_id 0x4ADC)\n", d.ecmg_port);
+	printf("  head-end running: ECMG on 127.0.0.1:%u (CA_system_id 0x4ADC), GET API on 127.0.0.1:%u\n",
+		d.ecmg_port, d.http_port);
 
 	/* 3. scramble: service 101 in package 1 (mask 00000001), 102 in package 2 */
 	if (load_ts(d.input, &in, &nin) != 0 || scan_services(in, nin, &scan) != 0 || scan.nsvc < 2) {
@@ -475,7 +842,6 @@ int cmd_demo(int argc, char **argv)
 			goto fail;
 		}
 	}
-	stop_ecmg(&d);
 	if (load_ts(scrp, &scr, &nscr) != 0)
 		goto fail;
 
@@ -542,7 +908,10 @@ int cmd_demo(int argc, char **argv)
 		if (f)
 			fclose(f);
 	}
-	printf("\n  %s in %.1f s\n", ok ? "DEMO PASSED: box A sees both services, box B only the one it pays for"
+	if (live_part(&d, in, nin, &scan, &ok) != 0)
+		print_log_tail(&d, "headend.log");
+	printf("\n  %s in %.1f s\n", ok ? "DEMO PASSED: box A sees both services, box B only the one it pays for;"
+		" box C gained and lost service 1 by EMM after GET API calls"
 				      : "DEMO FAILED", (double)(now_mono_us() - t0_us) / 1e6);
 	rc = ok ? 0 : 1;
 	goto out;

@@ -12,7 +12,9 @@
 #include "cli/cli.h"
 #include "kms/cert.h"
 #include "kms/kms.h"
+#include "kms/p11.h"
 #include "kms/pk.h"
+#include "kms/seal.h"
 #include "lib/cursor.h"
 #include "lib/err.h"
 #include "lib/util.h"
@@ -24,6 +26,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: castellan kms <command> --dir KMSDIR [options]\n\n"
 		"  init [--scrypt-log2n N]                 create the KMS (master key, Ed25519 signing key)\n"
+		"  init --pkcs11 [--pkcs11-token LABEL] [--pkcs11-module SO] [--pin-file F]\n"
+		"                                          keep the master key under a PKCS#11 token key\n"
 		"  pub [--out FILE]                        print/write the KMS Ed25519 public key (hex)\n"
 		"  keygen --type x25519|ed25519 --out PRIV --pub PUB   a key pair (black box, vendor, tests)\n"
 		"  ta init --out TA.key --pub TA.pub       create the trust authority's root key\n"
@@ -33,11 +37,17 @@ static void usage(FILE *f)
 		"  blackbox export --order N --to BB.pub --out FILE\n"
 		"  vendor add --id V --pub VENDOR.pub      register a CAS vendor's X25519 key\n"
 		"  vendor export --id V [--order N] --out FILE   K_v(chip) for every chip (all orders)\n"
+		"  vendor open --file F --key VENDOR.key --kms-pub KMS.pub [--id V] [--out KEYS.csv]\n"
+		"                                          (vendor side, no --dir) verify + decrypt a key file\n"
 		"  revoke --vendor V | --cert SERIAL --ta TA.key [--out CRL]\n"
-		"  audit verify                            check the hash chain of DIR/audit.log\n\n"
+		"  audit verify                            check the hash chain of DIR/audit.log, and with\n"
+		"                                          the passphrase/PIN its anchor (truncation)\n\n"
 		"The KMS passphrase is the first line of --passphrase-file, or $%s;\n"
-		"the TA's is --ta-passphrase-file or $%s. No defaults.\n",
-		KEYSTORE_PASSPHRASE_ENV, TA_PASSPHRASE_ENV);
+		"the TA's is --ta-passphrase-file or $%s. No defaults.\n"
+		"PKCS#11 (master.key made with init --pkcs11): the user PIN is the first line of\n"
+		"--pin-file or $%s (never an argument); module --pkcs11-module (default\n"
+		"%s), token label --pkcs11-token (default \"%s\", init only).\n",
+		KEYSTORE_PASSPHRASE_ENV, TA_PASSPHRASE_ENV, P11_PIN_ENV, P11_DEFAULT_MODULE, P11_DEFAULT_TOKEN);
 }
 
 /* Value of option name (from argv[start] on), or NULL. */
@@ -98,20 +108,54 @@ static void free_pass(char *p)
 		secret_free(p, strlen(p));
 }
 
+static bool has_flag(int argc, char **argv, const char *name)
+{
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* The token user PIN: --pin-file (first line) or $CASTELLAN_PKCS11_PIN. */
+static int get_pin(int argc, char **argv, char **pin)
+{
+	const char *file = opt(argc, argv, 1, "--pin-file"), *env = getenv(P11_PIN_ENV);
+	int r;
+
+	*pin = NULL;
+	if (file)
+		r = passphrase_get(file, pin);
+	else if (env && *env)
+		r = (*pin = strdup(env)) ? 0 : CE_NOMEM;
+	else
+		r = CE_NOT_FOUND;
+	if (r != 0)
+		fprintf(stderr, "kms: token PIN: %s (give --pin-file or set $%s)\n", err_str(r), P11_PIN_ENV);
+	return r;
+}
+
 static int open_kms(int argc, char **argv, struct kms **k)
 {
 	const char *dir = opt(argc, argv, 1, "--dir");
 	char *pass = NULL;
-	int r;
+	int r, kind = 0;
 
 	*k = NULL;
 	if (!dir) {
 		fprintf(stderr, "kms: --dir is required\n");
 		return CE_ARG;
 	}
-	if ((r = get_pass(opt(argc, argv, 1, "--passphrase-file"), NULL, &pass)) != 0)
-		return r;
-	r = kms_open(dir, pass, k);
+	if (kms_master_kind(dir, &kind) == 0 && kind == KMS_MASTER_PKCS11) {
+		struct p11_config cfg = {.module = opt(argc, argv, 1, "--pkcs11-module")};
+		if ((r = get_pin(argc, argv, &pass)) != 0)
+			return r;
+		cfg.pin = pass;
+		r = kms_open_p11(dir, &cfg, k);
+	} else {
+		if ((r = get_pass(opt(argc, argv, 1, "--passphrase-file"), NULL, &pass)) != 0)
+			return r;
+		r = kms_open(dir, pass, k);
+	}
 	free_pass(pass);
 	if (r != 0)
 		fprintf(stderr, "kms: cannot open %s: %s\n", dir, err_str(r));
@@ -156,6 +200,101 @@ static int write_out(const char *path, const uint8_t *buf, size_t len)
 	return r;
 }
 
+/* Vendor side: verify the KMS signature on a vendor key file, decrypt it
+ * with the vendor's X25519 key, print the header, optionally write the
+ * keys as CSV (0600). Exit status as cmd_kms. */
+static int vendor_open(int argc, char **argv)
+{
+	const char *file = opt(argc, argv, 1, "--file"), *keyf = opt(argc, argv, 1, "--key"),
+		   *kmsf = opt(argc, argv, 1, "--kms-pub"), *out = opt(argc, argv, 1, "--out");
+	uint8_t *buf = NULL, priv[32], kms_pub[32];
+	struct seal_record *recs = NULL;
+	struct seal_header h = {0};
+	char *csv = NULL, hex[65];
+	uint64_t want_id = 0;
+	size_t len = 0, cap = 0, used = 0;
+	int r;
+
+	if (!file || !keyf || !kmsf || opt_u64(argc, argv, 1, "--id", UINT32_MAX, &want_id, false) != 0) {
+		usage(stderr);
+		return 2;
+	}
+	if ((r = pk_read_file(kmsf, kms_pub)) != 0) {
+		fprintf(stderr, "kms: KMS public key %s: %s\n", kmsf, err_str(r));
+		return 1;
+	}
+	if ((r = pk_read_file(keyf, priv)) != 0) {
+		fprintf(stderr, "kms: vendor key %s: %s\n", keyf, err_str(r));
+		return 1;
+	}
+	if ((r = file_read_all(file, SEAL_FILE_BYTES(SEAL_MAX_RECORDS), &buf, &len)) != 0) {
+		fprintf(stderr, "kms: cannot read %s: %s\n", file, err_str(r));
+		goto out;
+	}
+	r = seal_open(buf, len, kms_pub, priv, &h, &recs);
+	if (r == CE_MAC)
+		fprintf(stderr, "kms: %s refused: not signed by this KMS, or altered\n", file);
+	else if (r == CE_PASSPHRASE)
+		fprintf(stderr, "kms: %s refused: not encrypted to this vendor key\n", file);
+	else if (r != 0)
+		fprintf(stderr, "kms: %s refused: %s\n", file, err_str(r));
+	if (r != 0)
+		goto out;
+	if (h.kind != SEAL_KIND_VENDOR || (want_id && h.vendor_id != want_id)) {
+		fprintf(stderr, "kms: %s refused: %s\n", file,
+			h.kind != SEAL_KIND_VENDOR ? "a black-box file, not a vendor key file" : "another vendor's file");
+		r = CE_FORMAT;
+		goto out;
+	}
+	printf("vendor key file: vendor 0x%x, order %u%s, %u chips\n", h.vendor_id, h.order,
+		h.order ? "" : " (all)", h.count);
+	hex_encode(h.file_id, 16, hex);
+	printf("file id: %s\ncreated: %llu\n", hex, (unsigned long long)h.created_s);
+	hex_encode(h.signer_pub, 32, hex);
+	printf("signer (KMS Ed25519): %s\n", hex);
+	hex_encode(h.trust_root_hash, 32, hex);
+	printf("trust-root hash: %s\nsignature verified, keys decrypted\n", hex);
+	if (out) {
+		if (access(out, F_OK) == 0) {
+			fprintf(stderr, "kms: %s exists: refusing to overwrite\n", out);
+			r = CE_EXISTS;
+			goto out;
+		}
+		/* "chip_id,key" then 0x<16 hex>,<32 hex> per chip: 52 bytes */
+		cap = 13 + 52 * (size_t)h.count;
+		if (!(csv = malloc(cap))) {
+			r = CE_NOMEM;
+			goto out;
+		}
+		memcpy(csv, "chip_id,key\n", 12);
+		used = 12;
+		for (size_t i = 0; i < h.count; i++) {
+			char k[33];
+			hex_encode(recs[i].key, 16, k);
+			int n = snprintf(csv + used, cap - used, "0x%016llx,%s\n", (unsigned long long)recs[i].chip_id, k);
+			secret_wipe(k, sizeof(k));
+			if (n < 0 || (size_t)n >= cap - used) {
+				r = CE_RANGE;
+				goto out;
+			}
+			used += (size_t)n;
+		}
+		if ((r = file_write_atomic(out, csv, used, 0600)) != 0) {
+			fprintf(stderr, "kms: cannot write %s: %s\n", out, err_str(r));
+			goto out;
+		}
+		printf("%u vendor keys written to %s\n", h.count, out);
+	}
+	r = 0;
+out:
+	secret_wipe(priv, sizeof(priv));
+	if (csv)
+		secret_free(csv, cap);
+	seal_records_free(recs, h.count);
+	free(buf);
+	return r == 0 ? 0 : 1;
+}
+
 int cmd_kms(int argc, char **argv)
 {
 	const char *sub = argc > 1 ? argv[1] : NULL, *sub2 = argc > 2 ? argv[2] : "";
@@ -177,9 +316,18 @@ int cmd_kms(int argc, char **argv)
 			usage(stderr);
 			return 2;
 		}
-		if ((r = get_pass(opt(argc, argv, 1, "--passphrase-file"), NULL, &pass)) != 0)
-			return 1;
-		r = kms_init(dir, pass, (unsigned)log2n);
+		if (has_flag(argc, argv, "--pkcs11")) {
+			struct p11_config cfg = {.module = opt(argc, argv, 1, "--pkcs11-module"),
+				.token = opt(argc, argv, 1, "--pkcs11-token")};
+			if (get_pin(argc, argv, &pass) != 0)
+				return 1;
+			cfg.pin = pass;
+			r = kms_init_p11(dir, &cfg);
+		} else {
+			if ((r = get_pass(opt(argc, argv, 1, "--passphrase-file"), NULL, &pass)) != 0)
+				return 1;
+			r = kms_init(dir, pass, (unsigned)log2n);
+		}
 		free_pass(pass);
 		if (r == 0 && (r = open_kms(argc, argv, &k)) == 0) {
 			kms_public_key(k, key);
@@ -284,6 +432,8 @@ int cmd_kms(int argc, char **argv)
 		    (r = kms_blackbox_export(k, (uint32_t)order, key, &buf, &len)) == 0 &&
 		    (r = write_out(opt(argc, argv, 1, "--out"), buf, len)) == 0)
 			printf("black-box file for order %llu written (%zu bytes)\n", (unsigned long long)order, len);
+	} else if (strcmp(sub, "vendor") == 0 && strcmp(sub2, "open") == 0) {
+		return vendor_open(argc, argv);
 	} else if (strcmp(sub, "vendor") == 0 && (strcmp(sub2, "add") == 0 || strcmp(sub2, "export") == 0)) {
 		uint64_t id = 0, order = 0;
 		if (opt_u64(argc, argv, 1, "--id", UINT32_MAX, &id, true) != 0 ||
@@ -335,9 +485,22 @@ int cmd_kms(int argc, char **argv)
 		r = kms_audit_verify(dir, &n, &bad);
 		if (r == 0)
 			printf("audit log: %zu entries, chain intact\n", n);
-		else
+		else {
 			fprintf(stderr, "kms: audit log broken at line %zu: %s\n", bad, err_str(r));
-		return r == 0 ? 0 : 1;
+			return 1;
+		}
+		/* The anchor lives in the encrypted state: check it when the
+		 * passphrase or PIN is at hand (kms_open checks it). */
+		if (!opt(argc, argv, 1, "--passphrase-file") && !getenv(KEYSTORE_PASSPHRASE_ENV) &&
+		    !opt(argc, argv, 1, "--pin-file") && !getenv(P11_PIN_ENV)) {
+			printf("anchor not checked: give the KMS passphrase or PIN to detect truncation\n");
+			return 0;
+		}
+		if ((r = open_kms(argc, argv, &k)) != 0)
+			return 1;
+		printf("anchor: intact (the encrypted state's last entry is in the log)\n");
+		kms_close(k);
+		return 0;
 	} else {
 		usage(stderr);
 		return 2;

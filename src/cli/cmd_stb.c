@@ -11,6 +11,7 @@
 #include <string.h>
 #include "cas/client.h"
 #include "cas/entitlement.h"
+#include "card/smartcard.h"
 #include "cipher/cipher.h"
 #include "cli/cli.h"
 #include "lib/log.h"
@@ -46,6 +47,8 @@ static void usage(FILE *f)
 		"                         entitlements and package keys come from the EMMs in the stream\n"
 		"  --state FILE           with --card: keep the card state (EMM sequence, entitlement, keys)\n"
 		"                         in FILE (0600) across restarts\n"
+		"  --smartcard [READER]   smartcard client: the card in PC/SC reader READER (name contains;\n"
+		"                         default the first with a card), e.g. `castellan card serve`\n"
 		"  --cw HEX               fixed control word for every service, no ECMs (BISS-like):\n"
 		"                         16 hex digits for csa2, 32 for cissa\n"
 		"  --algo ALG             csa2 (default) or cissa, with --cw\n"
@@ -58,6 +61,8 @@ static void usage(FILE *f)
 
 struct stb_cli {
 	const char *input, *output, *entitlement, *cw_hex, *algo, *report_json, *card, *state;
+	bool smartcard;            /* --smartcard [READER]: PC/SC card (docs/smartcard.md) */
+	const char *reader;
 	bool no_reduce, one_service;
 	uint16_t service_id;
 };
@@ -74,6 +79,10 @@ static int parse_args(int argc, char **argv, struct stb_cli *o)
 			o->output = argv[++i];
 		} else if (strcmp(a, "--entitlement") == 0 && has_val) {
 			o->entitlement = argv[++i];
+		} else if (strcmp(a, "--smartcard") == 0) {
+			o->smartcard = true;
+			if (has_val && strncmp(argv[i + 1], "--", 2) != 0)
+				o->reader = argv[++i];
 		} else if (strcmp(a, "--card") == 0 && has_val) {
 			o->card = argv[++i];
 		} else if (strcmp(a, "--state") == 0 && has_val) {
@@ -112,8 +121,8 @@ static int parse_args(int argc, char **argv, struct stb_cli *o)
 		fprintf(stderr, "stb: --input and --output are required\n");
 		return 2;
 	}
-	if (!!o->entitlement + !!o->cw_hex + !!o->card != 1) {
-		fprintf(stderr, "stb: give exactly one of --entitlement, --card or --cw\n");
+	if (!!o->entitlement + !!o->cw_hex + !!o->card + !!o->smartcard != 1) {
+		fprintf(stderr, "stb: give exactly one of --entitlement, --card, --smartcard or --cw\n");
 		return 2;
 	}
 	if (o->state && !o->card) {
@@ -151,6 +160,15 @@ static int make_client(const struct stb_cli *o, struct cas_client *client, struc
 		secret_wipe(cw, sizeof(cw));
 		if (r != 0) {
 			fprintf(stderr, "stb: %s\n", err_str(r));
+			return 1;
+		}
+		return 0;
+	}
+	if (o->smartcard) {
+		r = smartcard_client_new_pcsc(o->reader, client);
+		if (r != 0) {
+			fprintf(stderr, "stb: smartcard%s%s: %s\n", o->reader ? " in " : "", o->reader ? o->reader : "",
+				err_str(r));
 			return 1;
 		}
 		return 0;

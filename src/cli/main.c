@@ -21,6 +21,9 @@ static const struct cli_command commands[] = {
 	{ "card", "the virtual smartcard: serve it to pcscd, issue/program/erase, info", cmd_card },
 	{ "kms", "operator key management: chip orders, root keys, black-box and vendor key files, TA", cmd_kms },
 	{ "blackbox", "the chip maker's black box: verify a KMS black-box file and burn OTP images", cmd_blackbox },
+	{ "web", "the web panel: its users (adduser, passwd, unlock...) and `web serve` (SMS APIs + panel)", cmd_web },
+	{ "chip", "the emulated secure chip (OTP, key ladder, descrambler slots) as its own process", cmd_chip },
+	{ "module", "signed CAS client modules: sign, verify, inspect; OTA carousel and collect", cmd_module },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -37,6 +37,7 @@ struct carousel {
 	uint64_t fetch_after;      /* the `after` of the current page */
 	uint64_t cycle_start_ms, cycle_cards, cycle_emms_start;
 	bool cycle_started;
+	uint64_t next_cycle_ms;    /* min_cycle_ms: no new cycle before this */
 	/* bucket */
 	int64_t tokens;            /* TS bytes; may go below 0 by one EMM */
 	uint64_t last_ms;
@@ -212,6 +213,7 @@ void carousel_rotate(struct carousel *c)
 	c->after = 0;
 	c->page_n = c->page_pos = 0;
 	c->cycle_started = false;
+	c->next_cycle_ms = 0;
 }
 
 size_t carousel_ts_cost(size_t len)
@@ -351,8 +353,11 @@ static int fetch(struct carousel *c, uint64_t now_ms)
 static bool next_cycle_card(struct carousel *c, uint64_t now_ms, struct carousel_card *k)
 {
 	if (c->page_pos >= c->page_n) {
-		if (!c->cycle_started)
+		if (!c->cycle_started) {
+			if (now_ms < c->next_cycle_ms)
+				return false;
 			cycle_begin(c, now_ms);
+		}
 		if (fetch(c, now_ms) != 0)
 			return false;
 		if (c->page_n == 0) {
@@ -370,6 +375,10 @@ static bool next_cycle_card(struct carousel *c, uint64_t now_ms, struct carousel
 			c->after = 0;
 			if (cards == 0)
 				return false; /* empty base */
+			if (c->cfg.min_cycle_ms && ms < c->cfg.min_cycle_ms) {
+				c->next_cycle_ms = c->cycle_start_ms + c->cfg.min_cycle_ms;
+				return false;
+			}
 			cycle_begin(c, now_ms);
 			if (fetch(c, now_ms) != 0 || c->page_n == 0)
 				return false;

@@ -77,6 +77,8 @@ struct carousel_config {
 	size_t page;              /* 0 = CAROUSEL_DEFAULT_PAGE */
 	size_t max_queue;         /* 0 = CAROUSEL_DEFAULT_QUEUE */
 	bool no_cycle;            /* send changed cards only (tests) */
+	uint32_t min_cycle_ms;    /* a cycle starts at most this often (a small base is not
+	                           * repeated back to back); 0 = no minimum */
 };
 
 struct carousel_stats {
@@ -121,8 +123,10 @@ void carousel_rotate(struct carousel *c);
  * Spend the bandwidth accrued up to now_ms: emit changed cards first, then
  * the cycle, while the bucket has tokens (and at most
  * CAROUSEL_MAX_PER_TICK). *emitted (may be NULL) = sections emitted.
- * 0, or the emit callback's non-zero value. Source and build failures skip
- * the card (counted in errors).
+ * 0, or the emit callback's non-zero value (a changed card whose EMM it
+ * refused is queued again; a cycle card comes again next tick), or CE_IO
+ * when source->save failed. Other source and build failures skip the card
+ * (counted in errors).
  */
 int carousel_tick(struct carousel *c, uint64_t now_ms, carousel_emit_fn emit, void *ctx, size_t *emitted);
 

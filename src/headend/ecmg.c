@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <unistd.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -92,6 +93,7 @@ struct ecmg {
 	uint16_t port;
 	struct conn *conns;
 	size_t nconns;
+	struct ecm_keycache *kc;   /* K_pkg of the current epoch (event thread only) */
 	struct counters n;
 };
 
@@ -504,7 +506,7 @@ static void on_cw_provision(struct conn *c, const struct sc_msg *m, uint16_t sid
 	p.epoch = keystore_epoch_at(k->ks, now_ms / 1000);
 	p.ac_len = s->ac_len;
 	memcpy(p.ac, s->ac, s->ac_len);
-	r = ecm_build(k->ks, &p, ecm, sizeof(ecm), &ecm_len);
+	r = ecm_build_cached(g->kc, &p, ecm, sizeof(ecm), &ecm_len);
 	if (r != 0) {
 		LOG_WARN(MOD, "%s: ECM for stream %u CP %u: %s", c->peer, (unsigned)sid, (unsigned)cp, err_str(r));
 		send_error(c, m->type, c->channel_id, true, sid, SC_ECM_ERR_UNKNOWN, 0);
@@ -749,6 +751,15 @@ static int conn_add(struct ecmg *g, evutil_socket_t fd, const char *peer)
 	}
 	c->g = g;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	{
+		/* Each ECM_response is small and awaited: without this, Nagle holds
+		 * a response until the previous one is ACKed (up to the peer's
+		 * 40 ms delayed ACK when several streams share the connection).
+		 * Fails harmlessly on a non-TCP socket. */
+		int one = 1;
+
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
 	c->bev = bufferevent_socket_new(g->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (!c->bev) {
 		evutil_closesocket(fd);
@@ -859,6 +870,8 @@ int ecmg_new(const struct ecmg_config *cfg, struct ecmg **out)
 	g->cfg.listen = g->listen;
 	if (!g->cfg.ca_system_id)
 		g->cfg.ca_system_id = keystore_ca_system_id(cfg->ks);
+	if ((r = ecm_keycache_new(cfg->ks, &g->kc)) != 0)
+		goto fail;
 	r = CE_NOMEM;
 	g->base = event_base_new();
 	if (!g->base)
@@ -1000,5 +1013,6 @@ void ecmg_free(struct ecmg *g)
 		close(g->stop_pipe[1]);
 	if (g->base)
 		event_base_free(g->base);
+	ecm_keycache_free(g->kc);
 	free(g);
 }

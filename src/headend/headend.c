@@ -71,6 +71,7 @@ struct emm_thread {
 	int64_t *aud_ids;
 	size_t aud_n;
 	uint64_t audit_changes, resyncs;
+	uint64_t last_connect_ms;      /* our own retry pace: every HEADEND_RECONNECT_MS */
 };
 
 uint64_t headend_audit_serial(const char *what)
@@ -361,7 +362,8 @@ static void emm_thread_free(struct emm_thread *t)
 static int emm_thread_init(struct emm_thread *t, struct headend *h)
 {
 	struct sched_config sc = { h->cfg.clock, h->cfg.clock_ctx, keystore_epoch_seconds(h->cfg.ks) };
-	struct carousel_config cc = { .epoch_seconds = keystore_epoch_seconds(h->cfg.ks), .kbps = h->cfg.emm_kbps };
+	struct carousel_config cc = { .epoch_seconds = keystore_epoch_seconds(h->cfg.ks), .kbps = h->cfg.emm_kbps,
+		.min_cycle_ms = HEADEND_MIN_CYCLE_MS };
 	struct carousel_source src = { t, src_page, src_get, src_save };
 	int r;
 
@@ -409,7 +411,7 @@ static int emm_thread_init(struct emm_thread *t, struct headend *h)
 }
 
 /* Send what is pending; false if the EMMG is down (caller waits). */
-static bool send_pending(struct emm_thread *t)
+static bool send_pending(struct emm_thread *t, uint64_t now_ms)
 {
 	size_t sent = 0, off = 0, n;
 	int r;
@@ -417,6 +419,15 @@ static bool send_pending(struct emm_thread *t)
 	if (!t->emmg) {
 		pend_reset(t); /* no MUX: the carousel runs idle (counters only) */
 		return true;
+	}
+	if (!emmg_connected(t->emmg)) {
+		/* retry at a steady pace, not the client's growing back-off: a MUX
+		 * that comes back is fed again within a second */
+		if (now_ms - t->last_connect_ms < HEADEND_RECONNECT_MS && now_ms >= t->last_connect_ms)
+			return false;
+		t->last_connect_ms = now_ms;
+		if (emmg_connect(t->emmg) != 0)
+			return false;
 	}
 	for (size_t i = 0; i < t->pend_first; i++)
 		off += t->pl[i];
@@ -487,7 +498,7 @@ static void *emm_main(void *arg)
 			}
 		}
 		if (t.pend_n > 0) {
-			if (!send_pending(&t))
+			if (!send_pending(&t, now))
 				sleep_ms(100);
 		} else if (t.emmg && emmg_connected(t.emmg)) {
 			if (emmg_poll(t.emmg, 20) != 0)
@@ -557,14 +568,12 @@ static int first_start(struct headend *h, struct sms_store *s)
 {
 	char key[65];
 	int64_t uid = 0;
-	size_t n = 0;
 	int r;
 
 	if ((r = sms_user_add(s, "admin", "headend", &uid)) == CE_EXISTS)
 		return 0; /* initialised before (e.g. castellan sms init --admin admin) */
 	if (r != 0)
 		return r;
-	(void)n;
 	if ((r = sms_apikey_create(s, "admin", SMS_SCOPE_READ | SMS_SCOPE_WRITE | SMS_SCOPE_ADMIN, "headend", key)) !=
 	    0)
 		return r;

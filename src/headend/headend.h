@@ -40,7 +40,8 @@ struct keystore;
 #define HEADEND_DEFAULT_EMM_KBPS 100u
 #define HEADEND_AUDIT_POLL_MS 200u
 #define HEADEND_AUDIT_BATCH 2000u   /* audit rows read per poll; more: a full resync */
-#define HEADEND_PENDING_BYTES (256u * 1024u)
+#define HEADEND_MIN_CYCLE_MS 1000u  /* a small base is cycled at most once a second */
+#define HEADEND_RECONNECT_MS 1000u  /* EMMG: retry the MUX this often while it is away */
 
 struct headend_config {
 	const char *data_dir;        /* required; created if missing (0700) */

@@ -75,8 +75,12 @@ int cert_parse(const uint8_t *buf, size_t len, struct cert *out)
 	cur_bytes(&c, out->subject_pub, 32);
 	cur_bytes(&c, out->issuer_hash, 32);
 	cur_u8(&c, &nl);
-	if (!c.err && (nl < 1 || nl > CERT_NAME_MAX))
+	/* Check the declared length before copying into the fixed name field:
+	 * a failed read still zeroes n bytes of its destination. */
+	if (nl < 1 || nl > CERT_NAME_MAX) {
 		cur_fail(&c, CE_FORMAT);
+		nl = 0;
+	}
 	cur_bytes(&c, out->name, nl);
 	cur_skip(&c, 64);
 	if (cur_end(&c) != 0 || memcmp(magic, CERT_MAGIC, 8) != 0 || !name_ok(out->name, nl) ||

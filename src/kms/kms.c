@@ -17,6 +17,7 @@
 #include "kms/cert.h"
 #include "kms/kdf.h"
 #include "kms/kms.h"
+#include "kms/p11.h"
 #include "kms/pk.h"
 #include "kms/seal.h"
 #include "lib/cursor.h"
@@ -25,9 +26,12 @@
 
 #define WRAP_MAGIC "CSTLWRP1"
 #define WRAP_HDR 45
+#define P11W_MAGIC "CSTLP11W"
+#define P11W_MAX 512
 #define ORD_MAGIC "CSTLORD1"
 #define ORD_HDR 28
 #define STATE_AAD "castellan kms state v1"
+#define STATE_VERSION 2 /* 2 added the audit anchor; 1 is still read */
 #define STATE_MAX (256u * 1024u)
 
 struct vendor {
@@ -49,6 +53,11 @@ struct kms {
 	uint64_t crl_number;
 	size_t nvendors;
 	struct vendor vendors[KMS_MAX_VENDORS];
+	/* Audit anchor: the log must hold at least audit_n lines and line
+	 * audit_n must hash to audit_head (0 lines: head 0^32). Kept in the
+	 * encrypted state, so cutting lines off the log's end is caught. */
+	uint64_t audit_n;
+	uint8_t audit_head[32];
 	bool progress;
 };
 
@@ -239,7 +248,7 @@ static int state_save(const struct kms *k)
 	if (!plain)
 		return CE_NOMEM;
 	wbuf_init(&w, plain, cap);
-	wbuf_u8(&w, 1);
+	wbuf_u8(&w, STATE_VERSION);
 	wbuf_bytes(&w, k->sign_priv, 32);
 	wbuf_u8(&w, k->has_ta);
 	wbuf_bytes(&w, k->ta_pub, 32);
@@ -253,6 +262,8 @@ static int state_save(const struct kms *k)
 		wbuf_bytes(&w, k->vendors[i].pub, 32);
 		wbuf_u8(&w, k->vendors[i].revoked);
 	}
+	wbuf_u64(&w, k->audit_n);
+	wbuf_bytes(&w, k->audit_head, 32);
 	if ((r = wbuf_status(&w)) != 0)
 		goto out;
 	total = 12 + w.len + 16;
@@ -304,6 +315,8 @@ static int state_load(struct kms *k)
 		goto out;
 	cur_init(&c, plain, len - 28);
 	cur_u8(&c, &version);
+	if (!c.err && (version < 1 || version > STATE_VERSION))
+		cur_fail(&c, CE_FORMAT);
 	cur_bytes(&c, k->sign_priv, 32);
 	cur_u8(&c, &k->has_ta);
 	cur_bytes(&c, k->ta_pub, 32);
@@ -322,7 +335,11 @@ static int state_load(struct kms *k)
 		cur_u8(&c, &k->vendors[i].revoked);
 	}
 	k->nvendors = nv;
-	if ((r = cur_end(&c)) != 0 || version != 1) {
+	if (version >= 2) {
+		cur_u64(&c, &k->audit_n);
+		cur_bytes(&c, k->audit_head, 32);
+	}
+	if ((r = cur_end(&c)) != 0) {
 		r = CE_FORMAT;
 		goto out;
 	}
@@ -348,8 +365,9 @@ static void audit_hash(const uint8_t prev[32], const char *body, size_t n, uint8
 	EVP_MD_CTX_free(c);
 }
 
-/* Walk the log; *n lines, head hash and next seq. */
-static int audit_walk(const char *dir, size_t *n, uint8_t head[32], size_t *bad_line)
+/* Walk the log; *n lines, head hash, and the hash of line `at` in at_hash
+ * (0^32 for at == 0 or a log shorter than at). */
+static int audit_walk(const char *dir, size_t at, uint8_t at_hash[32], size_t *n, uint8_t head[32], size_t *bad_line)
 {
 	uint8_t *buf = NULL, prev[32] = {0}, h[32], want[32], stated[32];
 	size_t len = 0, off = 0, line = 0;
@@ -359,6 +377,7 @@ static int audit_walk(const char *dir, size_t *n, uint8_t head[32], size_t *bad_
 	*n = 0;
 	*bad_line = 0;
 	memset(head, 0, 32);
+	memset(at_hash, 0, 32);
 	if ((r = path_join(path, sizeof(path), dir, "audit.log")) != 0)
 		return r;
 	r = file_read_all(path, 256u << 20, &buf, &len);
@@ -420,6 +439,8 @@ static int audit_walk(const char *dir, size_t *n, uint8_t head[32], size_t *bad_
 			}
 		}
 		memcpy(prev, h, 32);
+		if (line == at)
+			memcpy(at_hash, h, 32);
 		off += ll + 1;
 	}
 	*n = line;
@@ -434,11 +455,41 @@ bad:
 
 int kms_audit_verify(const char *dir, size_t *n, size_t *bad_line)
 {
-	uint8_t head[32];
-	return audit_walk(dir, n, head, bad_line);
+	uint8_t head[32], at_hash[32];
+	return audit_walk(dir, 0, at_hash, n, head, bad_line);
 }
 
-int kms_audit_append(const char *dir, const char *event)
+/* Walk and check the anchor (anchor_n, anchor_head): the log holds at
+ * least anchor_n lines and line anchor_n is the anchored one. */
+static int audit_walk_anchored(const char *dir, uint64_t anchor_n, const uint8_t anchor_head[32], size_t *n,
+	uint8_t head[32], size_t *bad_line)
+{
+	uint8_t at_hash[32];
+	int r;
+
+	if (anchor_n > SIZE_MAX)
+		return CE_RANGE;
+	if ((r = audit_walk(dir, (size_t)anchor_n, at_hash, n, head, bad_line)) != 0)
+		return r;
+	if (*n < anchor_n) {
+		LOG_ERR("kms", "audit log truncated: %zu entries, the KMS state anchors %llu", *n,
+			(unsigned long long)anchor_n);
+		*bad_line = *n + 1;
+		return CE_MAC;
+	}
+	if (CRYPTO_memcmp(at_hash, anchor_head, 32) != 0) {
+		LOG_ERR("kms", "audit log replaced: entry %llu is not the one the KMS state anchors",
+			(unsigned long long)anchor_n);
+		*bad_line = (size_t)anchor_n;
+		return CE_MAC;
+	}
+	return 0;
+}
+
+/* Append one line after checking the chain and the anchor; the new line
+ * count and head hash in *n_out, head_out. */
+static int audit_append(const char *dir, const char *event, uint64_t anchor_n, const uint8_t anchor_head[32],
+	size_t *n_out, uint8_t head_out[32])
 {
 	uint8_t head[32], h[32];
 	char path[4096], line[1024], hp[65], hh[65];
@@ -448,8 +499,8 @@ int kms_audit_append(const char *dir, const char *event)
 
 	if (!event || strpbrk(event, "\t\n\r") || strlen(event) > 700)
 		return CE_ARG;
-	/* Refuse to extend a broken chain. */
-	if ((r = audit_walk(dir, &n, head, &bad)) != 0)
+	/* Refuse to extend a broken or cut chain. */
+	if ((r = audit_walk_anchored(dir, anchor_n, anchor_head, &n, head, &bad)) != 0)
 		return r;
 	len = snprintf(line, sizeof(line), "%zu\t%llu\t%s", n + 1, (unsigned long long)time(NULL), event);
 	if (len < 0 || (size_t)len >= sizeof(line))
@@ -466,23 +517,52 @@ int kms_audit_append(const char *dir, const char *event)
 		r = CE_IO;
 	if (fclose(f) != 0)
 		r = CE_IO;
+	if (r == 0) {
+		*n_out = n + 1;
+		memcpy(head_out, h, 32);
+	}
 	return r;
 }
 
-static int audit(const struct kms *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int kms_audit_append(const char *dir, const char *event)
+{
+	static const uint8_t zero[32];
+	uint8_t head[32];
+	size_t n = 0;
+
+	return audit_append(dir, event, 0, zero, &n, head);
+}
+
+int kms_audit_check(const struct kms *k, size_t *n, size_t *bad_line)
+{
+	uint8_t head[32];
+
+	return audit_walk_anchored(k->dir, k->audit_n, k->audit_head, n, head, bad_line);
+}
+
+static int audit(struct kms *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #include <stdarg.h>
-static int audit(const struct kms *k, const char *fmt, ...)
+/* Log one event, then move the anchor in the encrypted state to it. A
+ * crash between the two leaves one unanchored line, which is accepted
+ * and anchored by the next event. */
+static int audit(struct kms *k, const char *fmt, ...)
 {
 	char ev[768];
+	uint8_t head[32];
+	size_t n = 0;
 	va_list ap;
-	int n;
+	int len, r;
 
 	va_start(ap, fmt);
-	n = vsnprintf(ev, sizeof(ev), fmt, ap);
+	len = vsnprintf(ev, sizeof(ev), fmt, ap);
 	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(ev))
+	if (len < 0 || (size_t)len >= sizeof(ev))
 		return CE_RANGE;
-	return kms_audit_append(k->dir, ev);
+	if ((r = audit_append(k->dir, ev, k->audit_n, k->audit_head, &n, head)) != 0)
+		return r;
+	k->audit_n = n;
+	memcpy(k->audit_head, head, 32);
+	return state_save(k);
 }
 
 /* ---- open / init ---- */
@@ -518,13 +598,139 @@ static struct kms *kms_alloc(const char *dir)
 	return k;
 }
 
-int kms_init(const char *dir, const char *pass, unsigned scrypt_log2n)
+/* ---- master key on a PKCS#11 token ---- */
+
+/* master.key when the master key is kept under a token key (docs/kms.md):
+ * "CSTLP11W" | version u8 (1) | label_len u8 | token label | key id[16] |
+ * iv[12] | len u16 | ciphertext[len] | tag[16]; AAD = all bytes before the
+ * ciphertext; AES-256-GCM computed on the token. */
+static int p11w_write(const char *path, const struct p11_config *cfg, const uint8_t mk[32])
+{
+	const char *token = cfg->token ? cfg->token : P11_DEFAULT_TOKEN;
+	uint8_t buf[P11W_MAX], id[P11_KEY_ID_BYTES], iv[P11_IV_BYTES];
+	struct p11 *p = NULL;
+	bool made_key = false;
+	size_t hdr;
+	struct wbuf w;
+	char label[64];
+	int r;
+
+	if (!*token || strlen(token) > P11_LABEL_MAX)
+		return CE_ARG;
+	if ((r = p11_open(cfg, &p)) != 0)
+		return r;
+	if (RAND_bytes(iv, sizeof(iv)) != 1) {
+		r = CE_CRYPTO;
+		goto out;
+	}
+	snprintf(label, sizeof(label), "castellan-kms-master-wrap");
+	if ((r = p11_key_generate(p, label, id)) != 0)
+		goto out;
+	made_key = true;
+	wbuf_init(&w, buf, sizeof(buf));
+	wbuf_bytes(&w, P11W_MAGIC, 8);
+	wbuf_u8(&w, 1);
+	wbuf_u8(&w, (uint8_t)strlen(token));
+	wbuf_bytes(&w, token, strlen(token));
+	wbuf_bytes(&w, id, sizeof(id));
+	wbuf_bytes(&w, iv, sizeof(iv));
+	wbuf_u16(&w, 32);
+	if ((r = wbuf_status(&w)) != 0)
+		goto out;
+	hdr = w.len;
+	if ((r = p11_gcm_encrypt(p, id, iv, buf, hdr, mk, 32, buf + hdr)) != 0)
+		goto out;
+	if ((r = file_write_atomic(path, buf, hdr + 32 + 16, 0600)) != 0)
+		goto out;
+	made_key = false;
+out:
+	if (made_key && p11_key_destroy(p, id) != 0)
+		LOG_WARN("kms", "could not remove the unused token key");
+	p11_close(p);
+	return r;
+}
+
+static int p11w_read(const char *path, const struct p11_config *cfg, uint8_t mk[32])
+{
+	uint8_t *buf = NULL, magic[8], version = 0, llen = 0, id[P11_KEY_ID_BYTES], iv[P11_IV_BYTES];
+	char token[P11_LABEL_MAX + 1];
+	const uint8_t *ct;
+	struct p11_config c2;
+	struct p11 *p = NULL;
+	size_t len = 0, hdr;
+	uint16_t n = 0;
+	struct cur c;
+	int r;
+
+	if ((r = file_read_all(path, P11W_MAX, &buf, &len)) != 0)
+		return r == CE_LIMIT ? CE_FORMAT : r;
+	cur_init(&c, buf, len);
+	cur_bytes(&c, magic, 8);
+	cur_u8(&c, &version);
+	cur_u8(&c, &llen);
+	if (!c.err && (llen == 0 || llen > P11_LABEL_MAX))
+		cur_fail(&c, CE_FORMAT);
+	cur_bytes(&c, token, llen);
+	cur_bytes(&c, id, sizeof(id));
+	cur_bytes(&c, iv, sizeof(iv));
+	cur_u16(&c, &n);
+	hdr = c.off;
+	if (!c.err && n != 32)
+		cur_fail(&c, CE_FORMAT);
+	ct = cur_ptr(&c, (size_t)n + 16);
+	if (cur_end(&c) != 0 || memcmp(magic, P11W_MAGIC, 8) != 0 || memchr(token, '\0', llen)) {
+		r = CE_FORMAT;
+		goto out;
+	}
+	if (version != 1) {
+		r = CE_UNSUPPORTED;
+		goto out;
+	}
+	token[llen] = '\0';
+	c2 = *cfg;
+	c2.token = token; /* the token this KMS was created on */
+	if ((r = p11_open(&c2, &p)) != 0)
+		goto out;
+	if ((r = p11_key_check(p, id)) == 0)
+		r = p11_gcm_decrypt(p, id, iv, buf, hdr, ct, (size_t)n + 16, mk);
+	if (r == CE_NOT_FOUND)
+		LOG_ERR("kms", "the master-key wrapping key is not on token \"%s\"", token);
+out:
+	p11_close(p);
+	free(buf);
+	return r;
+}
+
+int kms_master_kind(const char *dir, int *kind)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	char path[4096];
+	int r;
+
+	*kind = 0;
+	if ((r = path_join(path, sizeof(path), dir, "master.key")) != 0)
+		return r;
+	if ((r = file_read_all(path, P11W_MAX, &buf, &len)) != 0)
+		return r == CE_LIMIT ? CE_FORMAT : r;
+	if (len >= 8 && memcmp(buf, WRAP_MAGIC, 8) == 0)
+		*kind = KMS_MASTER_PASSPHRASE;
+	else if (len >= 8 && memcmp(buf, P11W_MAGIC, 8) == 0)
+		*kind = KMS_MASTER_PKCS11;
+	else
+		r = CE_FORMAT;
+	free(buf);
+	return r;
+}
+
+/* One of pass / p11 is set. */
+static int kms_create(const char *dir, const char *pass, unsigned scrypt_log2n, const struct p11_config *p11)
 {
 	char path[4096];
 	struct kms *k = NULL;
 	int r;
 
-	if (!dir || !pass || !*pass)
+	if (!dir || (p11 ? !p11->pin : !pass || !*pass))
 		return CE_ARG;
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
 		return CE_IO;
@@ -549,37 +755,68 @@ int kms_init(const char *dir, const char *pass, unsigned scrypt_log2n)
 	}
 	if ((r = state_save(k)) != 0)
 		goto out;
-	if ((r = path_join(path, sizeof(path), dir, "master.key")) != 0 ||
-	    (r = wrap_write(path, pass, scrypt_log2n, k->mk, 32)) != 0)
+	if ((r = path_join(path, sizeof(path), dir, "master.key")) != 0)
+		goto out;
+	if ((r = p11 ? p11w_write(path, p11, k->mk) : wrap_write(path, pass, scrypt_log2n, k->mk, 32)) != 0)
 		goto out;
 	{
 		char fp[17];
 		hex_encode(k->sign_pub, 8, fp);
-		r = audit(k, "init kms signing-key=%s", fp);
+		r = audit(k, "init kms signing-key=%s master=%s", fp, p11 ? "pkcs11" : "passphrase");
 	}
 out:
 	kms_close(k);
 	return r;
 }
 
-int kms_open(const char *dir, const char *pass, struct kms **out)
+int kms_init(const char *dir, const char *pass, unsigned scrypt_log2n)
+{
+	return kms_create(dir, pass, scrypt_log2n, NULL);
+}
+
+int kms_init_p11(const char *dir, const struct p11_config *cfg)
+{
+	return cfg ? kms_create(dir, NULL, 0, cfg) : CE_ARG;
+}
+
+static int kms_unlock(const char *dir, const char *pass, const struct p11_config *p11, struct kms **out)
 {
 	char path[4096];
+	size_t n = 0, bad = 0;
 	struct kms *k;
-	int r;
+	int r, kind = 0;
 
 	*out = NULL;
-	if (!dir || !pass)
+	if (!dir || (p11 ? !p11->pin : !pass))
 		return CE_ARG;
+	if ((r = kms_master_kind(dir, &kind)) != 0)
+		return r;
+	if (kind != (p11 ? KMS_MASTER_PKCS11 : KMS_MASTER_PASSPHRASE)) {
+		LOG_ERR("kms", "%s: the master key is %s", dir,
+			kind == KMS_MASTER_PKCS11 ? "on a PKCS#11 token (use --pkcs11)" : "passphrase-wrapped");
+		return CE_UNSUPPORTED;
+	}
 	if (!(k = kms_alloc(dir)))
 		return CE_NOMEM;
-	if ((r = path_join(path, sizeof(path), dir, "master.key")) != 0 || (r = wrap_read(path, pass, k->mk, 32)) != 0 ||
-	    (r = state_load(k)) != 0) {
+	if ((r = path_join(path, sizeof(path), dir, "master.key")) != 0 ||
+	    (r = p11 ? p11w_read(path, p11, k->mk) : wrap_read(path, pass, k->mk, 32)) != 0 ||
+	    (r = state_load(k)) != 0 || (r = kms_audit_check(k, &n, &bad)) != 0) {
 		kms_close(k);
 		return r;
 	}
 	*out = k;
 	return 0;
+}
+
+int kms_open(const char *dir, const char *pass, struct kms **out)
+{
+	return kms_unlock(dir, pass, NULL, out);
+}
+
+int kms_open_p11(const char *dir, const struct p11_config *cfg, struct kms **out)
+{
+	*out = NULL;
+	return cfg ? kms_unlock(dir, NULL, cfg, out) : CE_ARG;
 }
 
 /* ---- chip lists ---- */

@@ -3,9 +3,12 @@
  *
  *   master.key     the 32-byte master key MK, wrapped by a passphrase
  *                  (scrypt + AES-256-GCM, as src/cas/keys.c)        [kms_wrap_*]
+ *                  or by an AES-256 key that never leaves a PKCS#11
+ *                  token ("CSTLP11W", GCM on the token)     [kms_init_p11]
  *   state.bin      AES-256-GCM under MK: the KMS/operator Ed25519 key, the
  *                  TA public key, the operator certificate, the vendors
- *                  (id, X25519 pub, revoked), revoked cert serials, next order
+ *                  (id, X25519 pub, revoked), revoked cert serials, next order,
+ *                  and the audit anchor (entry count + hash of the last one)
  *   orders/N.ord   one chip order: "CSTLORD1" | order u32 | count u32 |
  *                  nonce[12] | chip ids u64 * N (clear, in the AAD) |
  *                  AES-256-GCM(MK, root keys 16 * N) | tag[16]
@@ -43,10 +46,25 @@ int kms_wrap_decode(const uint8_t *buf, size_t len, const char *pass, uint8_t *s
 int kms_chips_parse(const uint8_t *buf, size_t len, uint64_t **ids, size_t *n, size_t *bad_line) WARN_UNUSED;
 
 struct kms;
+struct p11_config; /* kms/p11.h */
+
+#define KMS_MASTER_PASSPHRASE 1
+#define KMS_MASTER_PKCS11 2
 
 /* Create a KMS in dir (created if missing, must not hold a KMS: CE_EXISTS). */
 int kms_init(const char *dir, const char *pass, unsigned scrypt_log2n) WARN_UNUSED;
+/* Same, but MK is encrypted by a fresh non-extractable AES-256 key
+ * generated on the token cfg->token (logged in with cfg->pin). Token
+ * errors as p11_open (CE_PASSPHRASE wrong PIN, CE_NOT_FOUND no token). */
+int kms_init_p11(const char *dir, const struct p11_config *cfg) WARN_UNUSED;
+/* Open: unwrap MK, decrypt the state, check the audit log against the
+ * anchor (CE_MAC if it was cut or replaced). The token label comes from
+ * master.key (cfg->token is ignored by kms_open_p11). CE_UNSUPPORTED if
+ * the master key is of the other kind. */
 int kms_open(const char *dir, const char *pass, struct kms **out) WARN_UNUSED;
+int kms_open_p11(const char *dir, const struct p11_config *cfg, struct kms **out) WARN_UNUSED;
+/* *kind = KMS_MASTER_* of dir/master.key; CE_NOT_FOUND, CE_FORMAT. */
+int kms_master_kind(const char *dir, int *kind) WARN_UNUSED;
 void kms_close(struct kms *k);
 /* Show a progress bar on stderr for long operations (only if a tty). */
 void kms_set_progress(struct kms *k, bool on);
@@ -84,5 +102,9 @@ int kms_revoke_cert(struct kms *k, const uint8_t ta_priv[32], uint64_t serial, u
  * verify: 0 and *n entries, or CE_MAC with *bad_line. */
 int kms_audit_append(const char *dir, const char *event) WARN_UNUSED;
 int kms_audit_verify(const char *dir, size_t *n, size_t *bad_line) WARN_UNUSED;
+/* Chain plus anchor: the log holds at least the anchored entry count and
+ * the anchored entry is the last one the KMS wrote (lines after it, from
+ * a crash or kms_audit_append, are accepted). 0, or CE_MAC + *bad_line. */
+int kms_audit_check(const struct kms *k, size_t *n, size_t *bad_line) WARN_UNUSED;
 
 #endif

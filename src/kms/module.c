@@ -103,7 +103,8 @@ int module_payload_parse(const uint8_t *buf, size_t len, struct module_payload *
 	(void)cur_u8(&c, &n);
 	if (!c.err && (n == 0 || n > MODULE_MAX_NAME))
 		(void)cur_fail(&c, CE_RANGE);
-	(void)cur_bytes(&c, p->keys_file, n);
+	if (!c.err) /* n <= MODULE_MAX_NAME here: cur_bytes zeroes n bytes even on error */
+		(void)cur_bytes(&c, p->keys_file, n);
 	if ((r = cur_end(&c)) != 0)
 		goto fail;
 	r = CE_FORMAT;

@@ -32,6 +32,7 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <dvbcsa/dvbcsa.h>
 #include "lib/log.h"
 #include "lib/util.h"
 #include "scrambler/mux.h"
@@ -57,6 +58,8 @@
 #define EMM_TAKE_MAX 32                /* EMM packets taken from the MUX at once */
 #define EMM_BURST_PKTS 32.0            /* EMM budget a quiet MUX may save up */
 #define EMM_POLL_EVERY_PKTS 128        /* serve the MUX sockets this often */
+#define CSA2_WINDOW_PER_SVC 1024u      /* output window per service with CSA2 */
+#define CSA2_WINDOW_MAX 16384u         /* at most 3 MB of packets held */
 
 enum pid_kind { PK_NONE = 0, PK_PAT, PK_PMT, PK_ES, PK_ECM, PK_EMM, PK_CAT };
 
@@ -103,6 +106,9 @@ struct svc {
 	bool pmt_emit;                 /* a section completed on this packet */
 	bool ecm_after_pmt;            /* ECM PIDs just allocated: send after the PMT */
 	bool pmt_ok;
+	size_t last_pmt_len;           /* input section behind pmt_pkts; 0 = none */
+	uint16_t last_pmt_pid;
+	uint8_t last_pmt[PSI_MAX_PSI_SECTION];
 	size_t pmt_npkts;
 	uint8_t pmt_pkts[PMT_MAX_PKTS * TS_PACKET_BYTES];
 	bool pids_allocated;
@@ -176,6 +182,7 @@ struct scrambler {
 	struct qent *queue;
 	/* output batch */
 	size_t ocap, on;
+	size_t batch;                  /* cipher batch: packets scrambled at once */
 	uint8_t *ob;
 	int16_t *otag;                 /* -1 clear, else svc * 2 + parity */
 	uint8_t **ptrs;
@@ -332,50 +339,86 @@ static uint64_t ms_to_ticks(uint64_t ms)
 	return ms * TICKS_PER_MS;
 }
 
-static int flush_out(struct scrambler *s)
+/* Scramble the window and write it out. force false (the window is full):
+ * each (service, parity) group is scrambled in whole cipher batches only
+ * (s->batch packets, libdvbcsa's bitslice width); the packets of a
+ * group's last partial batch, and everything after the first of them,
+ * stay for the next round, so they can join a full batch later. If that
+ * would keep more than 3/4 of the window, or force is true (end of input,
+ * or a key is about to change), everything goes. */
+static int flush_win(struct scrambler *s, bool force)
 {
+	size_t cut = s->on;
 	int r;
 
 	if (s->werr)
 		return s->werr;
-	for (size_t v = 0; v < s->cfg.nservices; v++) {
-		for (int par = 0; par < 2; par++) {
-			size_t n = 0;
-			int16_t tag = (int16_t)(v * 2 + (size_t)par);
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t v = 0; v < s->cfg.nservices; v++) {
+			for (int par = 0; par < 2; par++) {
+				size_t n = 0, keep;
+				int16_t tag = (int16_t)(v * 2 + (size_t)par);
 
-			for (size_t i = 0; i < s->on; i++)
-				if (s->otag[i] == tag)
-					s->ptrs[n++] = s->ob + i * TS_PACKET_BYTES;
-			if (n == 0)
-				continue;
-			r = ts_cipher_scramble(s->svc[v].ciph, s->ptrs, n, par ? CW_ODD : CW_EVEN);
-			if (r != 0) {
-				LOG_ERR(MOD, "scrambling a batch of service %u failed: %s",
-					s->svc[v].cfg.service_id, err_str(r));
-				s->werr = r;
-				return r;
+				for (size_t i = 0; i < s->on; i++)
+					if (s->otag[i] == tag)
+						s->ptrs[n++] = s->ob + i * TS_PACKET_BYTES;
+				keep = force ? 0 : n % s->batch;
+				if (keep) {
+					size_t first = (size_t)(s->ptrs[n - keep] - s->ob) / TS_PACKET_BYTES;
+
+					if (first < cut)
+						cut = first;
+				}
+				n -= keep;
+				if (n == 0)
+					continue;
+				r = ts_cipher_scramble(s->svc[v].ciph, s->ptrs, n, par ? CW_ODD : CW_EVEN);
+				if (r != 0) {
+					LOG_ERR(MOD, "scrambling a batch of service %u failed: %s",
+						s->svc[v].cfg.service_id, err_str(r));
+					s->werr = r;
+					return r;
+				}
+				for (size_t i = 0; i < n; i++)
+					s->otag[(size_t)(s->ptrs[i] - s->ob) / TS_PACKET_BYTES] = -1; /* done */
+				s->stats.pkts_scrambled += n;
 			}
-			s->stats.pkts_scrambled += n;
 		}
+		if (force || cut >= s->on / 4)
+			break;
+		force = true; /* too little would go out: finish the partial batches */
+		cut = s->on;
 	}
-	if (s->on > 0) {
+	if (force)
+		cut = s->on;
+	if (cut > 0) {
 		if (!s->wfn)
 			return CE_STATE;
-		r = s->wfn(s->wctx, s->ob, s->on);
+		r = s->wfn(s->wctx, s->ob, cut);
 		if (r != 0) {
 			s->werr = r;
 			return r;
 		}
-		s->stats.pkts_out += s->on;
+		s->stats.pkts_out += cut;
 	}
-	s->on = 0;
+	if (cut < s->on) {
+		memmove(s->ob, s->ob + cut * TS_PACKET_BYTES, (s->on - cut) * TS_PACKET_BYTES);
+		memmove(s->otag, s->otag + cut, (s->on - cut) * sizeof(*s->otag));
+	}
+	s->on -= cut;
 	return 0;
+}
+
+/* Everything out, scrambled with the keys in force now. */
+static int flush_out(struct scrambler *s)
+{
+	return flush_win(s, true);
 }
 
 static int emit(struct scrambler *s, const uint8_t *pkt, int16_t tag)
 {
 	if (s->on == s->ocap) {
-		int r = flush_out(s);
+		int r = flush_win(s, false);
 
 		if (r != 0)
 			return r;
@@ -964,6 +1007,24 @@ static int on_pmt(void *ctx, uint16_t pid, const uint8_t *sec, size_t len)
 	struct pmt *p = v->pmt;
 	int r;
 
+	/* PMTs repeat (every 100 ms or so) and rarely change: for the section
+	 * we rewrote last time, pmt_pkts is still right (its output depends on
+	 * the section, the PMT PID and the ECM PIDs, fixed once allocated).
+	 * Only claim ES PIDs that another service may have released since. */
+	if (v->pmt_ok && v->last_pmt_len == len && v->last_pmt_pid == pid && memcmp(v->last_pmt, sec, len) == 0) {
+		for (size_t i = 0; i < p->nes; i++) {
+			uint16_t ep = p->es[i].pid;
+
+			if (ep >= 0x10 && ep != TS_PID_NULL && s->pid_kind[ep] == PK_NONE && svc_wants_pid(v, ep)) {
+				s->pid_kind[ep] = PK_ES;
+				s->pid_svc[ep] = s->pid_svc[pid];
+			}
+		}
+		v->pmt_emit = true;
+		s->stats.pmt_rewrites++;
+		return 0;
+	}
+	v->last_pmt_len = 0;
 	if (pmt_parse(sec, len, p) != 0) {
 		s->stats.psi_errors++;
 		v->pmt_emit = v->pmt_ok; /* keep our last good one on air */
@@ -1007,6 +1068,11 @@ static int on_pmt(void *ctx, uint16_t pid, const uint8_t *sec, size_t len)
 	}
 	v->pmt_emit = true;
 	s->stats.pmt_rewrites++;
+	if (len <= sizeof(v->last_pmt)) {
+		memcpy(v->last_pmt, sec, len);
+		v->last_pmt_len = len;
+		v->last_pmt_pid = pid;
+	}
 	return 0;
 }
 
@@ -1381,6 +1447,18 @@ int scrambler_new(const struct scrambler_config *cfg, struct scrambler **out)
 	s->global_k = -1;
 	s->next_boundary = ms_to_ticks(s->cfg.clear_start_ms);
 	s->ocap = s->cfg.chunk_pkts;
+	/* libdvbcsa's bitslice code costs the same for a full batch (128
+	 * packets with SSE2) as for a partial one: the window must hold enough
+	 * packets of each service for its groups to fill whole batches
+	 * (flush_win carries partial ones over; bench/scramble.c). Costs
+	 * latency: up to CSA2_WINDOW_PER_SVC packets per service are held. */
+	if (s->cfg.alg == CW_ALG_CSA2 && s->ocap < CSA2_WINDOW_PER_SVC * s->cfg.nservices)
+		s->ocap = CSA2_WINDOW_PER_SVC * s->cfg.nservices;
+	if (s->ocap > CSA2_WINDOW_MAX && s->ocap > s->cfg.chunk_pkts)
+		s->ocap = s->cfg.chunk_pkts > CSA2_WINDOW_MAX ? s->cfg.chunk_pkts : CSA2_WINDOW_MAX;
+	s->batch = s->cfg.alg == CW_ALG_CSA2 ? dvbcsa_bs_batch_size() : 1;
+	if (s->batch == 0 || s->batch > s->ocap / 4)
+		s->batch = 1;
 	s->ob = malloc(s->ocap * TS_PACKET_BYTES);
 	s->otag = malloc(s->ocap * sizeof(*s->otag));
 	s->ptrs = malloc(s->ocap * sizeof(*s->ptrs));

@@ -25,6 +25,7 @@ struct sms_http {
 	struct sms_store *store;
 	uint16_t port;
 	struct sms_http_stats stats;
+	struct sms_http_hooks hooks; /* the web panel's, zero if none */
 	char body[GETAPI_BODY_MAX];
 };
 
@@ -106,12 +107,21 @@ static void on_rest(struct sms_http *h, struct evhttp_request *req, const struct
 	struct rest_resp rs;
 	struct evbuffer *b;
 	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+	char who[SMS_WHO_MAX + 1]; /* a web session's audit name (rq.auth_who) */
 
 	h->stats.rest_requests++;
 	rq.method = rest_method_of(evhttp_request_get_command(req));
 	rq.path = evhttp_uri_get_path(uri);
 	rq.query = evhttp_uri_get_query(uri);
 	rq.api_key = rest_key(hd);
+	if (!rq.api_key && h->hooks.auth) {
+		int a = h->hooks.auth(h->hooks.ctx, req, &rq.auth_scopes, who, sizeof(who));
+
+		if (a < 0)
+			return;
+		if (a == 0)
+			rq.auth_who = who;
+	}
 	rq.content_type = evhttp_find_header(hd, "Content-Type");
 	rq.body_len = in ? evbuffer_get_length(in) : 0;
 	rq.body = rq.body_len ? (const char *)evbuffer_pullup(in, -1) : NULL;
@@ -149,6 +159,8 @@ static void on_other(struct evhttp_request *req, void *arg)
 		on_rest(h, req, uri);
 		return;
 	}
+	if (h->hooks.fallback && h->hooks.fallback(h->hooks.ctx, req))
+		return;
 	reply(req, 404, "Not Found", "NOT_FOUND", 9);
 }
 
@@ -208,6 +220,14 @@ void sms_http_free(struct sms_http *h)
 	if (h->http)
 		evhttp_free(h->http);
 	free(h);
+}
+
+void sms_http_set_hooks(struct sms_http *h, const struct sms_http_hooks *hooks)
+{
+	if (hooks)
+		h->hooks = *hooks;
+	else
+		memset(&h->hooks, 0, sizeof(h->hooks));
 }
 
 uint16_t sms_http_port(const struct sms_http *h)

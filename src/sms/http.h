@@ -35,6 +35,19 @@ struct sms_http_stats {
 int sms_http_new(struct event_base *base, struct sms_store *store, const char *addr,
 		 struct sms_http **out) WARN_UNUSED;
 void sms_http_free(struct sms_http *h);
+
+/* Hooks for the web panel (src/web/web.h), both optional. auth: a REST
+ * request without an API key; 0 and *scopes, who filled: authenticated
+ * (a session); 1: not the hook's (401 as usual); -1: refused, the hook has
+ * answered the request. fallback: any path but /api.php and /api/v1/; 1 if
+ * it answered, 0 for the usual 404. */
+struct evhttp_request;
+struct sms_http_hooks {
+	int (*auth)(void *ctx, struct evhttp_request *req, unsigned *scopes, char *who, size_t who_cap);
+	int (*fallback)(void *ctx, struct evhttp_request *req);
+	void *ctx;
+};
+void sms_http_set_hooks(struct sms_http *h, const struct sms_http_hooks *hooks);
 uint16_t sms_http_port(const struct sms_http *h);
 void sms_http_get_stats(const struct sms_http *h, struct sms_http_stats *out);
 

@@ -39,7 +39,7 @@ static void fail_x(struct rest_resp *resp, int status, const char *code, json_t 
 {
 	char msg[256];
 	va_list ap;
-	json_t *e, *o;
+	json_t *e, *o, *m;
 	char *txt;
 
 	va_start(ap, fmt);
@@ -48,7 +48,8 @@ static void fail_x(struct rest_resp *resp, int status, const char *code, json_t 
 	e = extra ? extra : json_object();
 	json_object_set_new(e, "code", json_string(code));
 	/* json_string refuses invalid UTF-8: messages quote input, so fall back. */
-	json_object_set_new(e, "message", json_string(msg) ? json_string(msg) : json_string(code));
+	m = json_string(msg);
+	json_object_set_new(e, "message", m ? m : json_string(code));
 	o = json_pack("{s:o}", "error", e);
 	txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
@@ -1369,6 +1370,11 @@ static int authenticate(struct ctx *x)
 	const char *key = x->req->api_key;
 	int r;
 
+	if (x->req->auth_who) { /* a web panel session (http.c's auth hook) */
+		x->scopes = x->req->auth_scopes;
+		snprintf(x->who, sizeof(x->who), "%s", x->req->auth_who);
+		return 0;
+	}
 	if (!key || !*key) {
 		fail(x->resp, 401, "unauthorized", "send an API key in X-API-Key or Authorization: Bearer");
 		return CE_NOT_FOUND;

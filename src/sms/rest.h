@@ -34,6 +34,8 @@ struct rest_req {
 	const char *path;         /* starts with REST_PREFIX, no query */
 	const char *query;        /* after '?', or NULL */
 	const char *api_key;      /* X-API-Key, or the token of Authorization: Bearer; NULL if none */
+	const char *auth_who;     /* set: already authenticated (web panel session), api_key ignored */
+	unsigned auth_scopes;     /* the scopes of auth_who */
 	const char *content_type; /* NULL if none */
 	const char *body;         /* may hold NULs; not NUL-terminated */
 	size_t body_len;

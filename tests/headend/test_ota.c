@@ -110,11 +110,10 @@ static uint8_t *mux(const uint8_t *car, size_t ncar, int cycles, size_t *npkts)
 			ts_set_cc(pat_pkt, pat_cc);
 			pat_cc = (uint8_t)((pat_cc + 1) & 15);
 			memcpy(out + o++ * 188, pat_pkt, 188);
-			if (i % 100 == 0) {
-				memcpy(out + o++ * 188, psi + 188, 188); /* the data service's PMT */
-			}
 			continue;
 		}
+		if (i % 100 == 0)
+			memcpy(out + o++ * 188, psi + 188, 188); /* the data service's PMT */
 		memcpy(out + o++ * 188, p, 188);
 		if (i % per == 0 && ci < ncar * (size_t)cycles) {
 			memcpy(out + o++ * 188, car + (ci % ncar) * 188, 188);
@@ -208,7 +207,7 @@ static void test_carousel_to_loader(void **state)
 	fx_init(&f);
 	mod = make_module(&f, 1, &len);
 	assert_int_equal(ota_carousel_build(&op, mod, len, &cc, &car, &ncar), 0);
-	ts = mux(car, ncar, 1, &nts);
+	ts = mux(car, ncar, 2, &nts); /* the box tunes in mid-cycle */
 	assert_int_equal(ota_rx_new(&rx), 0);
 	assert_int_equal(ota_rx_take(rx, &got, &glen, &vid), CE_NOT_FOUND);
 	assert_int_equal(ota_rx_feed(rx, ts, nts), 0);

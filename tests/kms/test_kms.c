@@ -4,6 +4,7 @@
  */
 #include "testutil.h"
 #include <openssl/evp.h>
+#include "cas/keys.h"
 #include "kms/kdf.h"
 #include "kms/otp.h"
 #include "lib/cursor.h"
@@ -12,6 +13,8 @@
 #include "kms/kms.h"
 #include "kms/pk.h"
 #include "kms/seal.h"
+#include <stdarg.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -307,6 +310,183 @@ static void audit_chain(void **state)
 	fx_free(f);
 }
 
+/* The anchor in the encrypted state catches what the chain alone cannot:
+ * lines cut off the end, a deleted log, a log rebuilt from scratch. */
+static void audit_anchor(void **state)
+{
+	struct fx *f = fx_new();
+	struct kms *k = NULL;
+	size_t n = 0, bad = 0, len = 0, cut;
+	char path[400];
+	uint8_t *buf;
+	(void)state;
+
+	assert_int_equal(kms_audit_check(f->k, &n, &bad), 0);
+	assert_int_equal(n, 5);
+	snprintf(path, sizeof(path), "%s/audit.log", f->kdir);
+	buf = tu_read(path, &len);
+	/* cut the last line: still a valid chain, but not the anchored one */
+	for (cut = len - 1; cut > 0 && buf[cut - 1] != '\n'; cut--)
+		;
+	assert_int_equal(file_write_atomic(path, buf, cut, 0600), 0);
+	assert_int_equal(kms_audit_verify(f->kdir, &n, &bad), 0);
+	assert_int_equal(n, 4);
+	assert_int_equal(kms_audit_check(f->k, &n, &bad), CE_MAC);
+	assert_int_equal(bad, 5);
+	assert_int_equal(kms_open(f->kdir, "pw", &k), CE_MAC);
+	assert_null(k);
+	/* deleted log */
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(kms_open(f->kdir, "pw", &k), CE_MAC);
+	/* a forged log of the same length */
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(kms_audit_append(f->kdir, "forged"), 0);
+	assert_int_equal(kms_audit_verify(f->kdir, &n, &bad), 0);
+	assert_int_equal(kms_audit_check(f->k, &n, &bad), CE_MAC);
+	assert_int_equal(bad, 5);
+	assert_int_equal(kms_open(f->kdir, "pw", &k), CE_MAC);
+	/* the real log back; one unanchored line after it (a crash between
+	 * the append and the state save) is accepted, then anchored */
+	assert_int_equal(file_write_atomic(path, buf, len, 0600), 0);
+	assert_int_equal(kms_audit_append(f->kdir, "unanchored"), 0);
+	assert_int_equal(kms_open(f->kdir, "pw", &k), 0);
+	assert_int_equal(kms_revoke_vendor(k, 0xB), 0);
+	kms_close(k);
+	k = NULL;
+	free(buf);
+	buf = tu_read(path, &len);
+	for (cut = len - 1; cut > 0 && buf[cut - 1] != '\n'; cut--)
+		;
+	assert_int_equal(file_write_atomic(path, buf, cut, 0600), 0);
+	assert_int_equal(kms_open(f->kdir, "pw", &k), CE_MAC);
+	assert_int_equal(file_write_atomic(path, buf, len, 0600), 0);
+	assert_int_equal(kms_open(f->kdir, "pw", &k), 0);
+	assert_int_equal(kms_audit_check(k, &n, &bad), 0);
+	assert_int_equal(n, 7);
+	kms_close(k);
+	free(buf);
+	fx_free(f);
+}
+
+static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int run(const char *fmt, ...)
+{
+	char cmd[4096];
+	va_list ap;
+	int st;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	st = system(cmd);
+	return st == -1 ? -1 : WEXITSTATUS(st);
+}
+
+/* `kms vendor open`: the vendor's side of a vendor key file, and every
+ * refusal; plus `kms audit verify` seeing a cut log through the CLI. */
+static void vendor_open_cli(void **state)
+{
+	const char *bin = getenv("CASTELLAN_BIN");
+	struct fx *f;
+	uint8_t *file = NULL, *bbf = NULL, *csv;
+	struct seal_header h;
+	struct seal_record *recs = NULL;
+	size_t len = 0, bbl = 0, cl = 0;
+	char d[300], line[64], kh[33];
+	(void)state;
+
+	if (!bin)
+		skip();
+	f = fx_new();
+	snprintf(d, sizeof(d), "%s", f->dir);
+	assert_int_equal(kms_vendor_export(f->k, 0xA, 0, &file, &len), 0);
+	assert_int_equal(kms_blackbox_export(f->k, 1, f->bb_pub, &bbf, &bbl), 0);
+	assert_int_equal(run("mkdir -p %s/v", d), 0);
+	{
+		char p[400];
+		snprintf(p, sizeof(p), "%s/v/a.seal", d);
+		assert_int_equal(file_write_atomic(p, file, len, 0644), 0);
+		snprintf(p, sizeof(p), "%s/v/bb.seal", d);
+		assert_int_equal(file_write_atomic(p, bbf, bbl, 0644), 0);
+		file[len - 100] ^= 1;
+		snprintf(p, sizeof(p), "%s/v/alt.seal", d);
+		assert_int_equal(file_write_atomic(p, file, len, 0644), 0);
+		snprintf(p, sizeof(p), "%s/v/short.seal", d);
+		assert_int_equal(file_write_atomic(p, file, 100, 0644), 0);
+		file[len - 100] ^= 1;
+		snprintf(p, sizeof(p), "%s/v/a.key", d);
+		assert_int_equal(pk_write_file(p, f->va_priv, 1), 0);
+		snprintf(p, sizeof(p), "%s/v/b.key", d);
+		assert_int_equal(pk_write_file(p, f->vb_priv, 1), 0);
+		snprintf(p, sizeof(p), "%s/v/bb.key", d);
+		assert_int_equal(pk_write_file(p, f->bb_priv, 1), 0);
+		snprintf(p, sizeof(p), "%s/v/kms.pub", d);
+		assert_int_equal(pk_write_file(p, f->kms_pub, 0), 0);
+		snprintf(p, sizeof(p), "%s/v/ta.pub", d);
+		assert_int_equal(pk_write_file(p, f->ta_pub, 0), 0);
+	}
+	assert_int_equal(run("%s kms vendor open --help | grep -q 'vendor open'", bin), 0);
+	assert_int_equal(run("%s kms vendor open --file %s/v/a.seal --key %s/v/a.key --kms-pub %s/v/kms.pub --id 0xA "
+		"--out %s/v/a.csv > %s/v/open.txt", bin, d, d, d, d, d), 0);
+	assert_int_equal(run("grep -q 'vendor 0xa, order 0 (all), 5 chips' %s/v/open.txt", d), 0);
+	assert_int_equal(run("grep -q 'signature verified' %s/v/open.txt", d), 0);
+	/* the CSV holds exactly what seal_open gives the vendor */
+	assert_int_equal(seal_open(file, len, f->kms_pub, f->va_priv, &h, &recs), 0);
+	{
+		char p[400];
+		snprintf(p, sizeof(p), "%s/v/a.csv", d);
+		csv = tu_read(p, &cl);
+	}
+	assert_int_equal(cl, 12 + 5 * 52);
+	assert_memory_equal(csv, "chip_id,key\n", 12);
+	for (size_t i = 0; i < 5; i++) {
+		hex_encode(recs[i].key, 16, kh);
+		snprintf(line, sizeof(line), "0x%016llx,%s\n", (unsigned long long)recs[i].chip_id, kh);
+		assert_memory_equal(csv + 12 + 52 * i, line, 52);
+	}
+	/* refusals (exit 1) and usage errors (exit 2) */
+	{
+		static const struct { const char *file, *key, *pub, *extra; } bad[] = {
+			{"a.seal", "b.key", "kms.pub", ""},              /* other vendor's key */
+			{"a.seal", "a.key", "ta.pub", ""},               /* other signer */
+			{"alt.seal", "a.key", "kms.pub", ""},            /* altered */
+			{"short.seal", "a.key", "kms.pub", ""},          /* truncated */
+			{"bb.seal", "bb.key", "kms.pub", ""},            /* a black-box file */
+			{"a.seal", "a.key", "kms.pub", "--id 0xB"},      /* another vendor id */
+			{"a.seal", "a.key", "kms.pub", "--out"},         /* output exists */
+			{"none", "a.key", "kms.pub", ""},                /* no file */
+			{"a.seal", "a.seal", "kms.pub", ""},             /* not a key file */
+		};
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			const char *extra = bad[i].extra;
+			char out[400] = "";
+			if (strcmp(extra, "--out") == 0)
+				snprintf(out, sizeof(out), "%s/v/a.csv", d);
+			if (run("%s kms vendor open --file %s/v/%s --key %s/v/%s --kms-pub %s/v/%s %s %s >/dev/null 2>&1", bin,
+				d, bad[i].file, d, bad[i].key, d, bad[i].pub, extra, out) != 1)
+				fail_msg("vendor open case %zu not refused", i);
+		}
+		assert_int_equal(run("%s kms vendor open --file %s/v/a.seal --key %s/v/a.key 2>/dev/null", bin, d, d), 2);
+	}
+	/* audit verify through the CLI: the chain alone cannot see a cut
+	 * log, the anchor (with the passphrase) can */
+	assert_int_equal(run("printf 'pw\\n' > %s/v/pf", d), 0);
+	assert_int_equal(run("%s kms audit verify --dir %s --passphrase-file %s/v/pf | grep -q 'anchor: intact'", bin,
+		f->kdir, d), 0);
+	assert_int_equal(run("sed -i '$d' %s/audit.log", f->kdir), 0);
+	assert_int_equal(run("env -u " KEYSTORE_PASSPHRASE_ENV " %s kms audit verify --dir %s | grep -q 'anchor not checked'",
+		bin, f->kdir), 0);
+	assert_int_equal(run("%s kms audit verify --dir %s --passphrase-file %s/v/pf >/dev/null 2>&1", bin, f->kdir,
+		d), 1);
+	assert_int_equal(run("%s kms pub --dir %s --passphrase-file %s/v/pf 2>&1 | grep -q 'truncated'", bin, f->kdir,
+		d), 0);
+	seal_records_free(recs, h.count);
+	free(csv);
+	free(file);
+	free(bbf);
+	fx_free(f);
+}
+
 static void bad_inputs(void **state)
 {
 	static const struct { const char *csv; int r; size_t line; } t[] = {
@@ -391,6 +571,8 @@ int main(void)
 		cmocka_unit_test(blackbox_and_vendor_story),
 		cmocka_unit_test(certs_and_crl),
 		cmocka_unit_test(audit_chain),
+		cmocka_unit_test(audit_anchor),
+		cmocka_unit_test(vendor_open_cli),
 		cmocka_unit_test(bad_inputs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

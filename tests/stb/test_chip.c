@@ -16,6 +16,7 @@
 #include "cas/keys.h"
 #include "cipher/cipher.h"
 #include "kms/kdf.h"
+#include "kms/otp.h"
 #include "kms/pk.h"
 #include "lib/cursor.h"
 #include "stb/chip.h"
@@ -293,7 +294,17 @@ static size_t scan_memory(const uint8_t masked[16], const uint8_t mask[16])
 		unsigned long lo, hi;
 		char perms[8];
 
-		if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) != 3 || perms[0] != 'r' || perms[1] != 'w')
+		char *end = NULL, *sp;
+
+		lo = strtoul(line, &end, 16);
+		if (!end || *end != '-')
+			continue;
+		hi = strtoul(end + 1, &end, 16);
+		sp = end ? strchr(end, ' ') : NULL;
+		if (!sp || strlen(sp) < 3)
+			continue;
+		memcpy(perms, sp + 1, 2);
+		if (perms[0] != 'r' || perms[1] != 'w')
 			continue;
 		if (hi - lo > (256ul << 20))
 			continue;
@@ -463,6 +474,72 @@ static void test_bad_requests(void **state)
 	chip_otp_wipe(&otp);
 }
 
+/* `castellan chip` as its own process on unix sockets, from an OTP file. */
+static void test_cli_chip(void **state)
+{
+	const char *bin = getenv("CASTELLAN_BIN");
+	struct otp_image img;
+	struct chip_link *ctl = NULL, *host = NULL;
+	struct chip_info info;
+	char dir[128], otp_path[200], sock[200], ctlp[200], cmd[256];
+	uint8_t kv[16], ks[16] = { 1 }, cw[16] = { 2 }, chain[64], clear[NPKT * 188], buf[NPKT * 188];
+	size_t chain_len, done;
+	pid_t pid;
+
+	(void)state;
+	if (!bin)
+		skip();
+	snprintf(dir, sizeof(dir), "/tmp/castellan-chip-cli-%d", (int)getpid());
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -m 700 '%s'", dir, dir);
+	assert_int_equal(system(cmd), 0);
+	snprintf(otp_path, sizeof(otp_path), "%s/otp.bin", dir);
+	snprintf(sock, sizeof(sock), "%s/host.sock", dir);
+	snprintf(ctlp, sizeof(ctlp), "%s/control.sock", dir);
+	memset(&img, 0, sizeof(img));
+	img.version = OTP_VERSION;
+	img.chip_id = 0xABCDEF;
+	memset(img.root_key, 0x77, 16);
+	memset(img.trust_root_hash, 0x42, 32);
+	assert_int_equal(otp_write_file(otp_path, &img), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		execl(bin, bin, "chip", "--otp", otp_path, "--socket", sock, "--control", ctlp, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 200 && (!ctl || !host); i++) {
+		if (!ctl && chip_link_connect(ctlp, &ctl) != 0)
+			ctl = NULL;
+		if (!host && chip_link_connect(sock, &host) != 0)
+			host = NULL;
+		if (!ctl || !host)
+			usleep(20000);
+	}
+	assert_non_null(ctl);
+	assert_non_null(host);
+	assert_int_equal(chip_link_info(host, &info), 0);
+	assert_true(info.chip_id == 0xABCDEF);
+	assert_int_equal(info.trust_root_hash[0], 0x42);
+	assert_int_equal(chip_link_set_vendor(host, VENDOR_A), CE_STATE);
+	assert_int_equal(chip_link_set_vendor(ctl, VENDOR_A), 0);
+	assert_int_equal(kms_vendor_key(img.root_key, VENDOR_A, kv), 0);
+	assert_int_equal(chip_chain_klad(kv, ks, cw, 16, chain, sizeof(chain), &chain_len), 0);
+	make_clear(clear);
+	memcpy(buf, clear, sizeof(buf));
+	scramble(CW_ALG_CISSA, cw, CW_EVEN, buf);
+	assert_int_equal(chip_link_load_ecw(host, 5, DESCR_TAG_SERVICE, CW_ALG_CISSA, CW_EVEN, chain, chain_len), 0);
+	assert_int_equal(chip_link_descramble(host, 5, DESCR_TAG_SERVICE, buf, NPKT, &done, NULL), 0);
+	assert_int_equal(done, NPKT);
+	assert_memory_equal(buf, clear, sizeof(buf));
+	chip_link_free(ctl);
+	chip_link_free(host);
+	kill(pid, SIGTERM);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	otp_image_wipe(&img);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -470,6 +547,7 @@ int main(void)
 		cmocka_unit_test(test_ecm_ladder_client),
 		cmocka_unit_test(test_box_never_holds_cw),
 		cmocka_unit_test(test_bad_requests),
+		cmocka_unit_test(test_cli_chip),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

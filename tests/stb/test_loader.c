@@ -342,7 +342,7 @@ static void test_module_bad_cases(void **state)
 		{ "empty", 0, -1, -100000, CE_TRUNCATED },
 		{ "magic", 0, 'X', 0, CE_FORMAT },
 		{ "format 2", 8, 2, 0, CE_UNSUPPORTED },
-		{ "truncated manifest", 0, -1, -0, 0 },
+		{ "intact", 0, -1, 0, 0 },
 		{ "payload length 0", 56, 0, 0, CE_RANGE },
 		{ "payload length huge", 54, 0x7F, 0, CE_RANGE },
 		{ "one byte short", 0, -1, -1, CE_TRUNCATED },
@@ -382,6 +382,9 @@ static void test_module_bad_cases(void **state)
 			{ "0100000a014ae1026b", CE_TRUNCATED },
 			{ "0100000a014ae1016b00", CE_TRAILING },
 			{ "01", CE_TRUNCATED },
+			/* fuzz/corpus/module/regress-payload-name-len-255: a name length
+			 * over the buffer once made the zeroing of a failed read overflow */
+			{ "0100003a0a0168e1ff6b6501", CE_RANGE },
 		};
 		for (size_t i = 0; i < sizeof(pc) / sizeof(pc[0]); i++) {
 			uint8_t b[64];

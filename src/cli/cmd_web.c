@@ -1,0 +1,252 @@
+/*
+ * cmd_web.c - `castellan web`: the web panel's users from the command line
+ * (adduser, passwd, role, unlock, deluser, list) and `web serve`, the SMS
+ * HTTP APIs plus the panel in one small process (what `castellan headend`
+ * serves, without the ECMG and EMM parts). docs/web-panel.md is the
+ * reference. Passwords are read from a file or stdin, never from argv
+ * (other users of the machine can read argv).
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <event2/event.h>
+#include "cli/cli.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "sms/http.h"
+#include "sms/store.h"
+#include "web/auth.h"
+#include "web/web.h"
+
+#ifndef CASTELLAN_SOURCE_DIR
+#define CASTELLAN_SOURCE_DIR "."
+#endif
+#define WEB_DEFAULT_ROOT CASTELLAN_SOURCE_DIR "/web"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: castellan web --data DIR <command> ...\n\n"
+		"  serve [--http ADDR:PORT] [--root DIR] [--db URI] [--admin-password-file F]\n"
+		"        [--ready-file F] [--secure-cookies]\n"
+		"                            the SMS HTTP APIs (/api.php, /api/v1/) and the panel at /\n"
+		"                            (default 127.0.0.1:8080, root " WEB_DEFAULT_ROOT ").\n"
+		"                            First start: creates panel user admin with the password in F,\n"
+		"                            or a random one printed once.\n"
+		"  adduser NAME --role admin|operator|read-only [--password-file F]\n"
+		"  passwd NAME [--password-file F]\n"
+		"  role NAME admin|operator|read-only\n"
+		"  unlock NAME               clear a lock-out after repeated wrong passwords\n"
+		"  deluser NAME\n"
+		"  list\n\n"
+		"--data DIR: the head-end's data folder; panel users are in DIR/web.db, the SMS store\n"
+		"  in DIR/sms.db unless --db says else. Passwords: %d to %d bytes, read from F or,\n"
+		"  without --password-file, the first line of stdin.\n",
+		WEB_PASSWORD_MIN, WEB_PASSWORD_MAX);
+}
+
+static const char *opt(int argc, char **argv, const char *name)
+{
+	for (int i = 0; i + 1 < argc; i++)
+		if (strcmp(argv[i], name) == 0)
+			return argv[i + 1];
+	return NULL;
+}
+
+static bool flag(int argc, char **argv, const char *name)
+{
+	for (int i = 0; i < argc; i++)
+		if (strcmp(argv[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* A password from file (first line) or stdin into pw (cap bytes). */
+static int read_password(const char *file, char *pw, size_t cap)
+{
+	uint8_t *buf = NULL;
+	size_t n = 0;
+	int r;
+
+	pw[0] = '\0';
+	if (file) {
+		if ((r = file_read_all(file, 4096, &buf, &n)) != 0)
+			return r;
+		size_t k = 0;
+
+		while (k < n && buf[k] != '\n' && buf[k] != '\r')
+			k++;
+		r = k < cap ? 0 : CE_LIMIT;
+		if (r == 0) {
+			memcpy(pw, buf, k);
+			pw[k] = '\0';
+		}
+		secret_free(buf, n);
+		return r;
+	}
+	if (!fgets(pw, (int)cap, stdin))
+		return CE_IO;
+	pw[strcspn(pw, "\r\n")] = '\0';
+	return 0;
+}
+
+static void on_signal(evutil_socket_t fd, short ev, void *arg)
+{
+	(void)fd;
+	(void)ev;
+	event_base_loopbreak(arg);
+}
+
+static int serve(const char *data, int argc, char **argv)
+{
+	const char *http_addr = opt(argc, argv, "--http"), *root = opt(argc, argv, "--root");
+	const char *db = opt(argc, argv, "--db"), *pwf = opt(argc, argv, "--admin-password-file");
+	const char *ready = opt(argc, argv, "--ready-file");
+	char db_uri[1200], users[1200], pw[WEB_PASSWORD_MAX + 2];
+	struct event_base *base = NULL;
+	struct event *sint = NULL, *sterm = NULL;
+	struct sms_store *st = NULL;
+	struct sms_http *http = NULL;
+	struct web *w = NULL;
+	struct web_config wc = { 0 };
+	int r, rc = 1;
+
+	if (snprintf(db_uri, sizeof(db_uri), "sqlite:%s/sms.db", data) >= (int)sizeof(db_uri) ||
+	    snprintf(users, sizeof(users), "%s/web.db", data) >= (int)sizeof(users))
+		return 2;
+	if (pwf && read_password(pwf, pw, sizeof(pw)) != 0) {
+		fprintf(stderr, "web: cannot read %s\n", pwf);
+		return 1;
+	}
+	if (mkdir(data, 0700) != 0 && access(data, W_OK) != 0) {
+		fprintf(stderr, "web: cannot create %s\n", data);
+		goto out;
+	}
+	if (!(base = event_base_new()))
+		goto out;
+	if ((r = sms_store_open(db ? db : db_uri, &st)) != 0) {
+		fprintf(stderr, "web: database: %s\n", err_str(r));
+		goto out;
+	}
+	if ((r = sms_http_new(base, st, http_addr ? http_addr : "127.0.0.1:8080", &http)) != 0) {
+		fprintf(stderr, "web: HTTP: %s\n", err_str(r));
+		goto out;
+	}
+	wc.root = root ? root : WEB_DEFAULT_ROOT;
+	wc.users_path = users;
+	wc.admin_password = pwf ? pw : NULL;
+	wc.secure_cookies = flag(argc, argv, "--secure-cookies");
+	if ((r = web_new(http, st, &wc, &w)) != 0) {
+		fprintf(stderr, "web: %s\n", err_str(r));
+		goto out;
+	}
+	secret_wipe(pw, sizeof(pw));
+	sint = evsignal_new(base, SIGINT, on_signal, base);
+	sterm = evsignal_new(base, SIGTERM, on_signal, base);
+	if (!sint || !sterm || event_add(sint, NULL) != 0 || event_add(sterm, NULL) != 0)
+		goto out;
+	if (ready) {
+		char line[64];
+		int n = snprintf(line, sizeof(line), "http=%u\n", (unsigned)sms_http_port(http));
+
+		if (file_write_atomic(ready, line, (size_t)n, 0644) != 0)
+			goto out;
+	}
+	printf("web: panel on http://%s:%u/\n", "127.0.0.1", (unsigned)sms_http_port(http));
+	fflush(stdout);
+	rc = event_base_dispatch(base) < 0 ? 1 : 0;
+out:
+	secret_wipe(pw, sizeof(pw));
+	web_free(w);
+	sms_http_free(http);
+	if (sint)
+		event_free(sint);
+	if (sterm)
+		event_free(sterm);
+	sms_store_close(st);
+	if (base)
+		event_base_free(base);
+	return rc;
+}
+
+static int print_user(void *ctx, const struct web_user_info *in)
+{
+	(void)ctx;
+	printf("%-24s %-10s%s\n", in->name, web_role_name(in->role),
+	       in->locked_until_ms > (int64_t)now_wall_ms() ? "  locked out" : "");
+	return 0;
+}
+
+int cmd_web(int argc, char **argv)
+{
+	const char *data = opt(argc, argv, "--data");
+	char users[1200], pw[WEB_PASSWORD_MAX + 2];
+	struct web_users *u = NULL;
+	enum web_role role;
+	int i, r = 0, rc = 1;
+
+	if (cli_wants_help(argc, argv)) {
+		usage(stdout);
+		return 0;
+	}
+	/* The command word: the first argument that is not an option or its value. */
+	for (i = 1; i < argc; i++) {
+		if (strncmp(argv[i], "--", 2) != 0)
+			break;
+		if (strcmp(argv[i], "--secure-cookies") != 0)
+			i++;
+	}
+	if (!data || i >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[i], "serve") == 0)
+		return serve(data, argc, argv);
+	if (snprintf(users, sizeof(users), "%s/web.db", data) >= (int)sizeof(users))
+		return 2;
+	if ((r = web_users_open(users, NULL, &u)) != 0) {
+		fprintf(stderr, "web: %s: %s\n", users, err_str(r));
+		return 1;
+	}
+	const char *cmd = argv[i], *name = i + 1 < argc ? argv[i + 1] : NULL;
+
+	if (strcmp(cmd, "list") == 0) {
+		r = web_user_list(u, print_user, NULL);
+	} else if (strcmp(cmd, "adduser") == 0 && name) {
+		if (web_role_parse(opt(argc, argv, "--role"), &role) != 0) {
+			fprintf(stderr, "web: --role admin|operator|read-only\n");
+			rc = 2;
+			goto out;
+		}
+		if ((r = read_password(opt(argc, argv, "--password-file"), pw, sizeof(pw))) == 0)
+			r = web_user_add(u, name, pw, role);
+	} else if (strcmp(cmd, "passwd") == 0 && name) {
+		if ((r = read_password(opt(argc, argv, "--password-file"), pw, sizeof(pw))) == 0)
+			r = web_user_set_password(u, name, pw);
+	} else if (strcmp(cmd, "role") == 0 && name && i + 2 < argc) {
+		r = web_role_parse(argv[i + 2], &role);
+		if (r == 0)
+			r = web_user_set_role(u, name, role);
+	} else if (strcmp(cmd, "unlock") == 0 && name) {
+		r = web_user_unlock(u, name);
+	} else if (strcmp(cmd, "deluser") == 0 && name) {
+		r = web_user_delete(u, name);
+	} else {
+		usage(stderr);
+		rc = 2;
+		goto out;
+	}
+	if (r != 0) {
+		fprintf(stderr, "web: %s%s\n", err_str(r),
+			r == CE_ARG ? " (names: A-Z a-z 0-9 . _ -, up to 48; passwords: 10 to 256 bytes)" : "");
+		goto out;
+	}
+	rc = 0;
+out:
+	secret_wipe(pw, sizeof(pw));
+	web_users_close(u);
+	return rc;
+}

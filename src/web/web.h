@@ -1,0 +1,60 @@
+/*
+ * web.h - the web panel on the SMS HTTP server (sms/http.h): static files
+ * of web/ at "/", the panel's own small JSON API under /web/api/ (sign-in,
+ * sign-out, session, panel users, API keys, audit log, status counters),
+ * and session authentication of the REST API /api/v1/ so the panel's
+ * pages use the REST API directly (no second back-end for cards,
+ * subscriptions, packages, channels, CSV).
+ *
+ * docs/web-panel.md is the operator's reference. Registered through
+ * sms_http_set_hooks; runs on the HTTP server's event loop thread.
+ *
+ * First start: when the users file holds no user, an "admin" is created
+ * with cfg->admin_password, or with a random password printed once on
+ * stdout. There is never a default password.
+ */
+#ifndef CASTELLAN_WEB_WEB_H
+#define CASTELLAN_WEB_WEB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "lib/err.h"
+#include "web/auth.h"
+
+struct sms_http;
+struct sms_store;
+struct web;
+typedef struct json_t json_t;
+
+#define WEB_API_PREFIX "/web/api/"
+#define WEB_BODY_MAX (64u * 1024u)     /* bytes of a /web/api/ request body */
+#define WEB_FILE_MAX (8u << 20)        /* bytes of one static file */
+#define WEB_PATH_MAX 256               /* bytes of a static file's URL path */
+#define WEB_AUDIT_SCAN 5000            /* audit entries searched by one filter request */
+
+struct web_config {
+	const char *root;            /* the web/ folder; required */
+	const char *users_path;      /* the users file (SQLite); required */
+	const char *admin_password;  /* first start; NULL = random, printed once */
+	const struct web_kdf *kdf;   /* NULL = WEB_KDF_DEFAULT */
+	bool secure_cookies;         /* add Secure to the cookie (panel behind TLS) */
+};
+
+/* Status counters for the dashboard: fn adds members to obj (a JSON
+ * object) and returns 0. Called on the HTTP thread for GET /web/api/status. */
+typedef int (*web_status_fn)(void *ctx, json_t *obj);
+
+/* Attach the panel to http (store: the HTTP server's, borrowed). */
+int web_new(struct sms_http *http, struct sms_store *store, const struct web_config *cfg,
+	    struct web **out) WARN_UNUSED;
+/* Detach from the HTTP server and free. */
+void web_free(struct web *w);
+void web_set_status_fn(struct web *w, web_status_fn fn, void *ctx);
+
+/* The file under root that a URL path names ("/" -> index.html), into out
+ * (cap bytes), and its Content-Type. CE_NOT_FOUND for anything refused:
+ * "..", hidden names, '%' or '\\', segments outside [A-Za-z0-9._-], more
+ * than 4 segments, over WEB_PATH_MAX, an extension without a known type. */
+int web_static_path(const char *root, const char *url_path, char *out, size_t cap, const char **ctype) WARN_UNUSED;
+
+#endif

@@ -1,0 +1,201 @@
+// panel.test.mjs - end-to-end test of the web panel in headless Chromium
+// (Debian's /usr/bin/chromium driven by playwright-core) against a real
+// `castellan web serve` started on a temp dir (the SMS HTTP APIs and the
+// panel, as `castellan headend` serves them).
+//
+//   node panel.test.mjs [ARTEFACT_DIR]
+//
+// Signs in as admin, creates a package and a card, gives the card the
+// package, blocks it, checks the audit log names the user, signs out; then
+// a wrong password is refused, and a cross-site style request without the
+// CSRF token is refused while the card stays unchanged. Screenshots go to
+// ARTEFACT_DIR/screenshots (docs/img/ has copies). Exit 77 (meson: skipped)
+// without chromium or node_modules; 0 pass; 1 fail. Every wait is bounded.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const BIN = process.env.CASTELLAN_BIN;
+if (!existsSync(CHROMIUM) || !existsSync(join(here, 'node_modules', 'playwright-core'))) {
+  console.log('SKIP: needs ' + CHROMIUM + ' (apt-get install chromium) and tests/web/node_modules (npm ci in tests/web)');
+  process.exit(77);
+}
+if (!BIN || !existsSync(BIN)) { console.log('SKIP: CASTELLAN_BIN not set'); process.exit(77); }
+const { chromium } = createRequire(import.meta.url)('playwright-core');
+
+const out = join(process.argv[2] || join(here, 'artefacts'), 'screenshots');
+mkdirSync(out, { recursive: true });
+const dir = mkdtempSync(join(tmpdir(), 'castellan-panel-'));
+const PW = 'first-admin-pw-' + Math.random().toString(36).slice(2);
+writeFileSync(join(dir, 'pw'), PW + '\n');
+
+let server, browser, failed = false;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+function check(cond, what) {
+  if (!cond) throw new Error('check failed: ' + what);
+  console.log('ok - ' + what);
+}
+
+async function startServer() {
+  const ready = join(dir, 'ready');
+  server = spawn(BIN, ['web', '--data', join(dir, 'data'), 'serve', '--http', '127.0.0.1:0', '--root', join(here, '..', '..', 'web'),
+    '--admin-password-file', join(dir, 'pw'), '--ready-file', ready], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  server.stdout.on('data', (d) => { log += d; });
+  server.stderr.on('data', (d) => { log += d; });
+  for (let i = 0; i < 300; i++) {
+    if (existsSync(ready)) {
+      const m = /http=(\d+)/.exec(readFileSync(ready, 'utf8'));
+      if (m) return Number(m[1]);
+    }
+    if (server.exitCode !== null) break;
+    await sleep(100);
+  }
+  throw new Error('server did not start:\n' + log);
+}
+
+async function main() {
+  const port = await startServer();
+  const base = `http://127.0.0.1:${port}`;
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, timezoneId: 'Europe/Paris' });
+  ctx.setDefaultTimeout(15000);
+  const page = await ctx.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (m) => { if (m.type() === 'error' && !/401|403|423/.test(m.text())) errors.push(m.text()); });
+
+  // 1. wrong password refused
+  await page.goto(base + '/');
+  await page.waitForSelector('#signin-form');
+  await page.screenshot({ path: join(out, 'signin.png') });
+  await page.fill('#signin-user', 'admin');
+  await page.fill('#signin-password', 'not-the-password');
+  await page.press('#signin-password', 'Enter');
+  await page.waitForSelector('#signin-error:not([hidden])');
+  check(/Wrong user name or password/.test(await page.textContent('#signin-error')), 'wrong password refused');
+
+  // 2. sign in (keyboard only)
+  await page.fill('#signin-password', PW);
+  await page.press('#signin-password', 'Enter');
+  await page.waitForSelector('#app:not([hidden])');
+  check((await page.textContent('#who')).includes('admin (admin)'), 'signed in as admin');
+  const cookies = await ctx.cookies();
+  const sc = cookies.find((c) => c.name === 'castellan_session');
+  check(sc && sc.httpOnly && sc.sameSite === 'Strict', 'session cookie is HttpOnly and SameSite=Strict');
+  check(await page.evaluate(() => !document.cookie.includes('castellan_session')), 'the page script cannot read the session cookie');
+
+  // 3. a package (admin)
+  await page.goto(base + '/#/packages');
+  await page.fill('#pkg-id', '3');
+  await page.fill('#pkg-name', 'Sports');
+  await page.click('text=Add package');
+  await page.waitForSelector('td:text("Sports")');
+  check(true, 'package Sports (id 3) created');
+
+  // 4. a card
+  await page.goto(base + '/#/cards');
+  await page.fill('#new-serial', '2100000042');
+  await page.fill('#new-name', 'Ann Example');
+  await page.click('text=Create card');
+  await page.waitForSelector('h1 >> text=2100000042');
+  check(true, 'card 2100000042 created');
+
+  // 5. give it the package: the mask updates as the box is ticked
+  await page.check('input[data-pkg="3"]');
+  check((await page.textContent('#card-mask')) === '00000008', 'mask shows package 3 as 00000008');
+  await page.click('#pkg-save');
+  await page.waitForSelector('td:text("Sports")');
+  const api1 = await page.evaluate(async () => (await fetch('/api/v1/cards/2100000042')).json());
+  check(api1.access_criteria === '00000008' && api1.subscriptions.some((s) => s.package === 3), 'REST shows the subscription to package 3');
+  await page.screenshot({ path: join(out, 'card.png'), fullPage: true });
+
+  // 6. block it (with confirmation)
+  await page.click('#card-block');
+  await page.waitForSelector('dialog#confirm[open]');
+  await page.screenshot({ path: join(out, 'confirm-block.png') });
+  await page.click('#confirm-ok');
+  await page.waitForSelector('.badge.blocked');
+  const api2 = await page.evaluate(async () => (await fetch('/api/v1/cards/2100000042')).json());
+  check(api2.state === 'blocked', 'card blocked');
+
+  // 7. search finds it, paginated list
+  await page.goto(base + '/#/cards');
+  await page.fill('#card-search', '2100000');
+  await page.waitForSelector('td a:text("2100000042")');
+  await page.screenshot({ path: join(out, 'cards.png'), fullPage: true });
+  check(true, 'search by serial prefix finds the card');
+
+  // 8. CSRF: a state-changing request without the token is refused, and
+  //    nothing changes
+  const csrf = await page.evaluate(async () => {
+    const r = await fetch('/api/v1/cards/2100000042', { method: 'PATCH', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ state: 'active' }) });
+    const bad = await fetch('/api/v1/cards/2100000042', { method: 'PATCH', headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': '0'.repeat(64) }, body: JSON.stringify({ state: 'active' }) });
+    const c = await (await fetch('/api/v1/cards/2100000042')).json();
+    return [r.status, bad.status, c.state];
+  });
+  check(csrf[0] === 403 && csrf[1] === 403 && csrf[2] === 'blocked', 'CSRF: PATCH without / with a wrong token refused (403), card unchanged');
+
+  // 9. audit log names the panel user
+  await page.goto(base + '/#/audit');
+  await page.waitForSelector('td:text("web:admin")');
+  await page.screenshot({ path: join(out, 'audit.png'), fullPage: true });
+  check(true, 'audit log shows web:admin');
+
+  // 10. users: add an operator
+  await page.goto(base + '/#/users');
+  await page.fill('#user-name', 'olga');
+  await page.fill('#user-password', 'operator-password-1');
+  await page.selectOption('#user-role', 'operator');
+  await page.click('text=Add user');
+  await page.waitForSelector('td:text("olga")');
+  check(true, 'operator olga added');
+
+  // 11. dashboard with plots
+  await page.goto(base + '/#/dashboard');
+  await page.waitForSelector('svg.chart polyline', { timeout: 20000 });
+  await page.screenshot({ path: join(out, 'dashboard.png'), fullPage: true });
+  check(true, 'dashboard plots drawn');
+
+  // 12. sign out: the REST API refuses the old cookie
+  await page.click('#signout');
+  await page.waitForSelector('#signin:not([hidden])');
+  const after = await ctx.request.get(base + '/api/v1/cards', { headers: { Cookie: `castellan_session=${sc.value}` } });
+  check(after.status() === 401, 'after sign-out the old session cookie is refused');
+
+  // 13. operator: no admin pages, can block/unblock
+  await page.fill('#signin-user', 'olga');
+  await page.fill('#signin-password', 'operator-password-1');
+  await page.press('#signin-password', 'Enter');
+  await page.waitForSelector('#app:not([hidden])');
+  check(!(await page.$('nav a[data-view="users"]')) && !!(await page.$('nav a[data-view="cards"]')), 'operator sees Cards, not Users');
+  await page.goto(base + '/#/cards/2100000042');
+  await page.click('#card-block');
+  await page.click('#confirm-ok');
+  await page.waitForSelector('.badge.active');
+  check(true, 'operator unblocked the card');
+
+  // 14. a tablet-sized screen
+  await page.setViewportSize({ width: 800, height: 1100 });
+  await page.screenshot({ path: join(out, 'card-tablet.png'), fullPage: true });
+
+  check(errors.length === 0, 'no script errors in the page' + (errors.length ? ': ' + errors.join('; ') : ''));
+}
+
+try {
+  await main();
+  console.log('PASS');
+} catch (e) {
+  failed = true;
+  console.error('FAIL: ' + (e && e.stack || e));
+} finally {
+  if (browser) await browser.close().catch(() => {});
+  if (server && server.exitCode === null) server.kill('SIGTERM');
+  rmSync(dir, { recursive: true, force: true });
+}
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,548 @@
+/*
+ * test_web.c - the web panel's C side: scrypt against Python's hashlib
+ * (an independent implementation), users and lock-out, sessions and CSRF,
+ * the Cookie parser and the static path check (tables of good and bad
+ * cases), then a real `castellan web serve` process driven over HTTP:
+ * sign-in, cookie flags, CSRF refusals on the REST API, roles, lock-out,
+ * path traversal and content types.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <cmocka.h>
+#include "testutil.h"
+#include "web/auth.h"
+#include "web/session.h"
+#include "web/web.h"
+#include "sms/store.h"
+
+static const struct web_kdf fast_kdf = { 1024, 8, 1 };
+
+static void tmpdir(char *out, size_t cap)
+{
+	snprintf(out, cap, "/tmp/castellan-web-XXXXXX");
+	assert_non_null(mkdtemp(out));
+}
+
+/* ---- scrypt interop ---------------------------------------------------- */
+
+static void test_scrypt_vector(void **state)
+{
+	/* hashlib.scrypt(b"correct horse battery", salt=bytes(range(16)),
+	 * n=1024, r=8, p=1, dklen=32) */
+	static const char want[] = "84a1962f6d96b5d19f21bc443c0674e814b66d6c982ae6482afca97c09583969";
+	uint8_t salt[16], out[32];
+	char hex[65];
+
+	(void)state;
+	for (int i = 0; i < 16; i++)
+		salt[i] = (uint8_t)i;
+	assert_int_equal(web_password_hash(&fast_kdf, "correct horse battery", salt, out), 0);
+	hex_encode(out, 32, hex);
+	assert_string_equal(hex, want);
+}
+
+/* ---- users ------------------------------------------------------------- */
+
+static void test_users(void **state)
+{
+	char dir[64], path[128];
+	struct web_users *u;
+	struct web_user_info in;
+	enum web_role role;
+	int64_t until, now = 1700000000000;
+	size_t n;
+
+	(void)state;
+	tmpdir(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/web.db", dir);
+	assert_int_equal(web_users_open(path, &fast_kdf, &u), 0);
+	assert_int_equal(web_users_count(u, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(web_user_add(u, "alice", "alice-password", WEB_ROLE_OPERATOR), 0);
+	assert_int_equal(web_user_add(u, "alice", "other-password", WEB_ROLE_ADMIN), CE_EXISTS);
+	/* bad names and passwords */
+	static const char *const bad_names[] = { "", ".hidden", "-x", "a b", "a/b", "é", "x;drop",
+		"0123456789012345678901234567890123456789012345678" /* 49 */ };
+	for (size_t i = 0; i < sizeof(bad_names) / sizeof(bad_names[0]); i++)
+		assert_int_equal(web_user_add(u, bad_names[i], "long-enough-pw", WEB_ROLE_ADMIN), CE_ARG);
+	assert_int_equal(web_user_add(u, "bob", "short", WEB_ROLE_ADMIN), CE_ARG);
+	assert_int_equal(web_user_add(u, "bob", "long-enough-pw", (enum web_role)7), CE_ARG);
+
+	assert_int_equal(web_user_check(u, "alice", "alice-password", now, &role, &until), 0);
+	assert_int_equal(role, WEB_ROLE_OPERATOR);
+	assert_int_equal(web_user_check(u, "nobody", "alice-password", now, &role, &until), CE_MAC);
+	assert_int_equal(web_user_check(u, "alice", "Alice-password", now, &role, &until), CE_MAC);
+	assert_int_equal(web_user_check(u, "../x", "alice-password", now, &role, &until), CE_MAC);
+	/* a success resets the count */
+	assert_int_equal(web_user_check(u, "alice", "alice-password", now, &role, &until), 0);
+	assert_int_equal(web_user_get(u, "alice", &in), 0);
+	assert_int_equal(in.fails, 0);
+	/* lock-out: the 5th wrong password locks, then even the right one is refused */
+	for (int i = 1; i < WEB_LOCKOUT_FAILS; i++)
+		assert_int_equal(web_user_check(u, "alice", "wrong-password", now, &role, &until), CE_MAC);
+	assert_int_equal(web_user_check(u, "alice", "wrong-password", now, &role, &until), CE_BLOCKED);
+	assert_int_equal(until, now + WEB_LOCKOUT_MS);
+	assert_int_equal(web_user_check(u, "alice", "alice-password", now + 1000, &role, &until), CE_BLOCKED);
+	/* it persists across a reopen */
+	web_users_close(u);
+	assert_int_equal(web_users_open(path, &fast_kdf, &u), 0);
+	assert_int_equal(web_user_check(u, "alice", "alice-password", now + 2000, &role, &until), CE_BLOCKED);
+	/* and ends with time, or with unlock */
+	assert_int_equal(web_user_check(u, "alice", "alice-password", now + WEB_LOCKOUT_MS + 1, &role, &until), 0);
+	for (int i = 0; i < WEB_LOCKOUT_FAILS; i++)
+		assert_int_not_equal(web_user_check(u, "alice", "wrong-password", now, &role, &until), 0);
+	assert_int_equal(web_user_check(u, "alice", "alice-password", now, &role, &until), CE_BLOCKED);
+	assert_int_equal(web_user_unlock(u, "alice"), 0);
+	assert_int_equal(web_user_check(u, "alice", "alice-password", now, &role, &until), 0);
+	/* password and role changes, delete */
+	assert_int_equal(web_user_set_password(u, "alice", "new-alice-password"), 0);
+	assert_int_equal(web_user_check(u, "alice", "alice-password", now, &role, &until), CE_MAC);
+	assert_int_equal(web_user_check(u, "alice", "new-alice-password", now, &role, &until), 0);
+	assert_int_equal(web_user_set_role(u, "alice", WEB_ROLE_READONLY), 0);
+	assert_int_equal(web_user_check(u, "alice", "new-alice-password", now, &role, &until), 0);
+	assert_int_equal(role, WEB_ROLE_READONLY);
+	assert_int_equal(web_user_set_password(u, "ghost", "new-alice-password"), CE_NOT_FOUND);
+	assert_int_equal(web_user_delete(u, "alice"), 0);
+	assert_int_equal(web_user_delete(u, "alice"), CE_NOT_FOUND);
+	assert_int_equal(web_user_check(u, "alice", "new-alice-password", now, &role, &until), CE_MAC);
+	web_users_close(u);
+	assert_int_equal(web_role_scopes(WEB_ROLE_READONLY), SMS_SCOPE_READ);
+	assert_int_equal(web_role_scopes(WEB_ROLE_OPERATOR), SMS_SCOPE_READ | SMS_SCOPE_WRITE);
+	assert_int_equal(web_role_scopes(WEB_ROLE_ADMIN), SMS_SCOPE_READ | SMS_SCOPE_WRITE | SMS_SCOPE_ADMIN);
+}
+
+/* ---- sessions ---------------------------------------------------------- */
+
+static void test_sessions(void **state)
+{
+	struct web_sessions *ws;
+	struct web_session *s, *t;
+	char id[65], other[65];
+	uint64_t now = 1000;
+
+	(void)state;
+	assert_int_equal(web_sessions_new(&ws), 0);
+	assert_int_equal(web_session_create(ws, "alice", WEB_ROLE_OPERATOR, now, &s), 0);
+	assert_true(web_token_valid(s->id));
+	assert_true(web_token_valid(s->csrf));
+	assert_string_not_equal(s->id, s->csrf);
+	snprintf(id, sizeof(id), "%s", s->id);
+	assert_ptr_equal(web_session_find(ws, id, now + 1), s);
+	/* CSRF: the session's token only */
+	assert_true(web_csrf_ok(s, s->csrf));
+	assert_false(web_csrf_ok(s, NULL));
+	assert_false(web_csrf_ok(s, ""));
+	assert_false(web_csrf_ok(s, id));
+	snprintf(other, sizeof(other), "%s", s->csrf);
+	other[63] = other[63] == '0' ? '1' : '0';
+	assert_false(web_csrf_ok(s, other));
+	/* unknown, malformed ids */
+	other[0] = 0;
+	assert_null(web_session_find(ws, other, now));
+	snprintf(other, sizeof(other), "%s", id);
+	other[10] = other[10] == 'a' ? 'b' : 'a';
+	assert_null(web_session_find(ws, other, now));
+	assert_null(web_session_find(ws, "ABC", now));
+	/* idle expiry: a request refreshes, silence ends it */
+	assert_non_null(web_session_find(ws, id, now + WEB_SESSION_IDLE_MS - 1));
+	now += WEB_SESSION_IDLE_MS - 1;
+	assert_null(web_session_find(ws, id, now + WEB_SESSION_IDLE_MS + 1));
+	/* absolute expiry even when used all the time */
+	assert_int_equal(web_session_create(ws, "bob", WEB_ROLE_ADMIN, 0, &t), 0);
+	snprintf(id, sizeof(id), "%s", t->id);
+	for (uint64_t at = 0; at < WEB_SESSION_ABS_MS; at += WEB_SESSION_IDLE_MS / 2)
+		assert_non_null(web_session_find(ws, id, at));
+	assert_null(web_session_find(ws, id, WEB_SESSION_ABS_MS + 1));
+	/* end_user ends all of a user's sessions */
+	assert_int_equal(web_session_create(ws, "carol", WEB_ROLE_ADMIN, 0, &t), 0);
+	assert_int_equal(web_session_create(ws, "carol", WEB_ROLE_ADMIN, 0, &t), 0);
+	assert_int_equal(web_session_count(ws), 2);
+	web_session_end_user(ws, "carol");
+	assert_int_equal(web_session_count(ws), 0);
+	/* full table: the least recently used goes */
+	for (uint64_t i = 0; i < WEB_SESSIONS_MAX; i++) {
+		assert_int_equal(web_session_create(ws, "u", WEB_ROLE_READONLY, 10 + i, &t), 0);
+		if (i == 0)
+			snprintf(id, sizeof(id), "%s", t->id);
+	}
+	assert_int_equal(web_session_count(ws), WEB_SESSIONS_MAX);
+	assert_int_equal(web_session_create(ws, "new", WEB_ROLE_READONLY, 5000, &t), 0);
+	assert_int_equal(web_session_count(ws), WEB_SESSIONS_MAX);
+	assert_null(web_session_find(ws, id, 5000));
+	web_sessions_free(ws);
+}
+
+/* ---- Cookie header: good and bad cases --------------------------------- */
+
+static void test_cookie_table(void **state)
+{
+	static const struct {
+		const char *hdr;
+		int want;
+		const char *value;
+	} t[] = {
+		{ "castellan_session=abc", 0, "abc" },
+		{ "a=1; castellan_session=abc; b=2", 0, "abc" },
+		{ "a=1;castellan_session=abc", 0, "abc" },
+		{ "  castellan_session = abc  ", 0, "abc" },
+		{ "castellan_session=\"abc\"", 0, "abc" },
+		{ "castellan_session=", 0, "" },
+		{ "xcastellan_session=abc", CE_NOT_FOUND, "" },
+		{ "castellan_sessionx=abc", CE_NOT_FOUND, "" },
+		{ "Castellan_Session=abc", CE_NOT_FOUND, "" },
+		{ "", CE_NOT_FOUND, "" },
+		{ ";;;", CE_FORMAT, "" },
+		{ "a", CE_FORMAT, "" },
+		{ "=abc", CE_FORMAT, "" },
+		{ "a=1; b", CE_FORMAT, "" },
+		{ "castellan_session=a; castellan_session=b", CE_FORMAT, "" }, /* cookie tossing */
+		{ "castellan_session=0123456789012345678901234567890123456789012345678901234567890123456789",
+		  CE_LIMIT, "" },
+	};
+	char out[66];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		int r = web_cookie_find(t[i].hdr, strlen(t[i].hdr), WEB_COOKIE_NAME, out, sizeof(out));
+
+		if (r != t[i].want)
+			fail_msg("case %zu \"%s\": %d, want %d", i, t[i].hdr, r, t[i].want);
+		if (r == 0)
+			assert_string_equal(out, t[i].value);
+	}
+	/* a NUL inside, and an over-long header */
+	assert_int_equal(web_cookie_find("a=1\0b=2", 7, "b", out, sizeof(out)), CE_FORMAT);
+	char *big = malloc(WEB_COOKIE_HEADER_MAX + 2);
+	memset(big, 'a', WEB_COOKIE_HEADER_MAX + 1);
+	big[WEB_COOKIE_HEADER_MAX + 1] = 0;
+	assert_int_equal(web_cookie_find(big, WEB_COOKIE_HEADER_MAX + 1, "a", out, sizeof(out)), CE_LIMIT);
+	free(big);
+}
+
+/* ---- static paths ------------------------------------------------------ */
+
+static void test_static_paths(void **state)
+{
+	static const struct {
+		const char *path, *file, *ctype;
+	} ok[] = {
+		{ "/", "/r/index.html", "text/html; charset=utf-8" },
+		{ "/app.js", "/r/app.js", "text/javascript; charset=utf-8" },
+		{ "/style.css", "/r/style.css", "text/css; charset=utf-8" },
+		{ "/img/logo.svg", "/r/img/logo.svg", "image/svg+xml" },
+		{ "/a/b/c/d.png", "/r/a/b/c/d.png", "image/png" },
+	};
+	static const char *const bad[] = {
+		"", "x", "/..", "/../etc/passwd", "/a/../../b.html", "/.env", "/.git/config", "/a//b.html",
+		"/a/", "/%2e%2e/x.html", "/a\\b.html", "/index", "/x.php", "/x.html.bak", "/a/b/c/d/e.html",
+		"/a b.html", "/x.HTML~", "/\xc3\xa9.html",
+	};
+	char out[256];
+	const char *ct;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		assert_int_equal(web_static_path("/r", ok[i].path, out, sizeof(out), &ct), 0);
+		assert_string_equal(out, ok[i].file);
+		assert_string_equal(ct, ok[i].ctype);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (web_static_path("/r", bad[i], out, sizeof(out), &ct) != CE_NOT_FOUND)
+			fail_msg("path \"%s\" accepted", bad[i]);
+		assert_null(ct);
+	}
+	/* too long for the buffer */
+	assert_int_equal(web_static_path("/r", "/index.html", out, 8, &ct), CE_NOT_FOUND);
+}
+
+/* ---- a real server ----------------------------------------------------- */
+
+struct srv {
+	char dir[64];
+	pid_t pid;
+	uint16_t port;
+};
+
+struct resp {
+	int status;
+	char head[4096];
+	char body[65536];
+};
+
+static void http(const struct srv *s, const char *method, const char *path, const char *headers, const char *body,
+		 struct resp *r)
+{
+	char req[8192];
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(s->port) };
+	static char buf[80000];
+	size_t got = 0;
+	ssize_t k;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), n;
+	char *sep;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_true(fd >= 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	n = snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%sContent-Length: %zu\r\n\r\n%s",
+		     method, path, headers ? headers : "", body ? strlen(body) : 0, body ? body : "");
+	assert_int_equal(write(fd, req, (size_t)n), n);
+	while ((k = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0)
+		got += (size_t)k;
+	close(fd);
+	buf[got] = 0;
+	memset(r, 0, sizeof(*r));
+	assert_int_equal(sscanf(buf, "HTTP/1.1 %d", &r->status), 1);
+	sep = strstr(buf, "\r\n\r\n");
+	assert_non_null(sep);
+	snprintf(r->head, sizeof(r->head), "%.*s", (int)(sep - buf), buf);
+	snprintf(r->body, sizeof(r->body), "%s", sep + 4);
+}
+
+static void srv_start(struct srv *s)
+{
+	char pw[128], ready[128], root[4096], *bin = getenv("CASTELLAN_BIN");
+	FILE *f;
+
+	assert_non_null(bin);
+	tmpdir(s->dir, sizeof(s->dir));
+	snprintf(pw, sizeof(pw), "%s/pw", s->dir);
+	snprintf(ready, sizeof(ready), "%s/ready", s->dir);
+	snprintf(root, sizeof(root), "%s/../../web", getenv("CASTELLAN_TESTDATA"));
+	f = fopen(pw, "w");
+	assert_non_null(f);
+	fputs("admin-password-1\n", f);
+	fclose(f);
+	s->pid = fork();
+	assert_true(s->pid >= 0);
+	if (s->pid == 0) {
+		char data[128];
+
+		snprintf(data, sizeof(data), "%s/data", s->dir);
+		if (!freopen("/dev/null", "w", stdout))
+			_exit(127);
+		execl(bin, bin, "web", "--data", data, "serve", "--http", "127.0.0.1:0", "--root", root,
+		      "--admin-password-file", pw, "--ready-file", ready, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 300; i++) { /* bounded: 30 s */
+		unsigned p = 0;
+
+		f = fopen(ready, "r");
+		if (f) {
+			int ok = fscanf(f, "http=%u", &p);
+
+			fclose(f);
+			if (ok == 1 && p) {
+				s->port = (uint16_t)p;
+				return;
+			}
+		}
+		usleep(100000);
+	}
+	fail_msg("castellan web serve did not start");
+}
+
+/* cmocka setup/teardown: the server process ends even when a check fails. */
+static int srv_setup(void **state)
+{
+	struct srv *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return -1;
+	*state = s;
+	srv_start(s);
+	return 0;
+}
+
+static int srv_teardown(void **state)
+{
+	struct srv *s = *state;
+	int st = 0, ok;
+
+	if (!s)
+		return 0;
+	if (s->pid > 0)
+		kill(s->pid, SIGTERM);
+	ok = s->pid > 0 && waitpid(s->pid, &st, 0) == s->pid && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	free(s);
+	return ok ? 0 : -1; /* a clean exit on SIGTERM is part of the test */
+}
+
+/* Sign in: the cookie header line to send, and the CSRF token. */
+static int login(const struct srv *s, const char *user, const char *pw, char cookie[128], char csrf[65])
+{
+	char body[256];
+	struct resp *r = malloc(sizeof(*r));
+	const char *c, *t;
+	int st;
+
+	snprintf(body, sizeof(body), "{\"user\":\"%s\",\"password\":\"%s\"}", user, pw);
+	http(s, "POST", "/web/api/login", "Content-Type: application/json\r\n", body, r);
+	st = r->status;
+	if (st == 200) {
+		c = strstr(r->head, "Set-Cookie: castellan_session=");
+		assert_non_null(c);
+		snprintf(cookie, 128, "Cookie: castellan_session=%.64s\r\n", c + 30);
+		/* the flags */
+		assert_non_null(strstr(c, "; HttpOnly"));
+		assert_non_null(strstr(c, "; SameSite=Strict"));
+		assert_null(strstr(c, "Secure")); /* plain HTTP here; --secure-cookies adds it */
+		t = strstr(r->body, "\"csrf\":\"");
+		assert_non_null(t);
+		snprintf(csrf, 65, "%.64s", t + 8);
+	}
+	free(r);
+	return st;
+}
+
+static void test_server(void **state)
+{
+	struct srv s = *(struct srv *)*state;
+	struct resp *r = malloc(sizeof(*r));
+	char ck[128], csrf[65], hd[512], ck2[128], csrf2[65];
+
+	/* static files, types, traversal */
+	http(&s, "GET", "/", NULL, NULL, r);
+	assert_int_equal(r->status, 200);
+	assert_non_null(strstr(r->head, "Content-Type: text/html; charset=utf-8"));
+	assert_non_null(strstr(r->head, "Content-Security-Policy: default-src 'self'"));
+	assert_non_null(strstr(r->body, "<title>Castellan</title>"));
+	http(&s, "GET", "/app.js", NULL, NULL, r);
+	assert_int_equal(r->status, 200);
+	assert_non_null(strstr(r->head, "Content-Type: text/javascript"));
+	http(&s, "GET", "/style.css", NULL, NULL, r);
+	assert_non_null(strstr(r->head, "Content-Type: text/css"));
+	static const char *const trav[] = { "/../meson.build", "/..%2fmeson.build", "/%2e%2e/meson.build",
+		"/web/../../meson.build", "/.hidden.html", "/nope.html" };
+	for (size_t i = 0; i < sizeof(trav) / sizeof(trav[0]); i++) {
+		http(&s, "GET", trav[i], NULL, NULL, r);
+		assert_int_equal(r->status, 404);
+		assert_null(strstr(r->body, "project("));
+	}
+	http(&s, "POST", "/index.html", NULL, "x", r);
+	assert_int_equal(r->status, 405);
+
+	/* no session: REST and panel API say 401 */
+	http(&s, "GET", "/api/v1/cards", NULL, NULL, r);
+	assert_int_equal(r->status, 401);
+	http(&s, "GET", "/web/api/session", NULL, NULL, r);
+	assert_int_equal(r->status, 401);
+	/* wrong password, unknown user: the same 401 */
+	assert_int_equal(login(&s, "admin", "wrong-password", ck, csrf), 401);
+	assert_int_equal(login(&s, "nobody", "admin-password-1", ck, csrf), 401);
+	/* a login body that is not JSON (what a cross-site form could send) */
+	http(&s, "POST", "/web/api/login", "Content-Type: application/x-www-form-urlencoded\r\n",
+	     "user=admin&password=admin-password-1", r);
+	assert_int_equal(r->status, 415);
+
+	assert_int_equal(login(&s, "admin", "admin-password-1", ck, csrf), 200);
+	http(&s, "GET", "/web/api/session", ck, NULL, r);
+	assert_int_equal(r->status, 200);
+	assert_non_null(strstr(r->body, "\"role\":\"admin\""));
+	/* REST with the session: reading needs no token, writing does */
+	http(&s, "GET", "/api/v1/cards", ck, NULL, r);
+	assert_int_equal(r->status, 200);
+	snprintf(hd, sizeof(hd), "%sContent-Type: application/json\r\n", ck);
+	http(&s, "POST", "/api/v1/cards", hd, "{\"serial_no\":\"2100000001\"}", r);
+	assert_int_equal(r->status, 403);
+	assert_non_null(strstr(r->body, "\"csrf\""));
+	snprintf(hd, sizeof(hd), "%sContent-Type: application/json\r\nX-CSRF-Token: %.63sx\r\n", ck, csrf);
+	http(&s, "POST", "/api/v1/cards", hd, "{\"serial_no\":\"2100000001\"}", r);
+	assert_int_equal(r->status, 403);
+	snprintf(hd, sizeof(hd), "%sContent-Type: application/json\r\nX-CSRF-Token: %s\r\n", ck, csrf);
+	http(&s, "POST", "/api/v1/cards", hd, "{\"serial_no\":\"2100000001\",\"name\":\"Ann\"}", r);
+	assert_int_equal(r->status, 201);
+	http(&s, "PATCH", "/api/v1/cards/2100000001", hd, "{\"state\":\"blocked\"}", r);
+	assert_int_equal(r->status, 200);
+	assert_non_null(strstr(r->body, "\"state\":\"blocked\""));
+	/* the audit log names the panel user */
+	http(&s, "GET", "/web/api/audit?who=web:admin", ck, NULL, r);
+	assert_int_equal(r->status, 200);
+	assert_non_null(strstr(r->body, "\"who\":\"web:admin\""));
+	assert_non_null(strstr(r->body, "2100000001"));
+	/* the token of another session does not do */
+	http(&s, "POST", "/web/api/users", hd,
+	     "{\"name\":\"olga\",\"password\":\"operator-pw-1\",\"role\":\"operator\"}", r);
+	assert_int_equal(r->status, 204);
+	http(&s, "POST", "/web/api/users", hd,
+	     "{\"name\":\"rita\",\"password\":\"readonly-pw-1\",\"role\":\"read-only\"}", r);
+	assert_int_equal(r->status, 204);
+	assert_int_equal(login(&s, "olga", "operator-pw-1", ck2, csrf2), 200);
+	snprintf(hd, sizeof(hd), "%sContent-Type: application/json\r\nX-CSRF-Token: %s\r\n", ck2, csrf);
+	http(&s, "PATCH", "/api/v1/cards/2100000001", hd, "{\"state\":\"active\"}", r);
+	assert_int_equal(r->status, 403);
+	/* operator: cards yes, users and API keys no, card delete (admin scope) no */
+	snprintf(hd, sizeof(hd), "%sContent-Type: application/json\r\nX-CSRF-Token: %s\r\n", ck2, csrf2);
+	http(&s, "PATCH", "/api/v1/cards/2100000001", hd, "{\"state\":\"active\"}", r);
+	assert_int_equal(r->status, 200);
+	http(&s, "GET", "/web/api/users", ck2, NULL, r);
+	assert_int_equal(r->status, 403);
+	http(&s, "POST", "/web/api/apikeys", hd, "{\"user\":\"x\",\"scopes\":[\"admin\"]}", r);
+	assert_int_equal(r->status, 403);
+	http(&s, "DELETE", "/api/v1/cards/2100000001", hd, NULL, r);
+	assert_int_equal(r->status, 403);
+	/* read-only: reads, cannot write */
+	assert_int_equal(login(&s, "rita", "readonly-pw-1", ck2, csrf2), 200);
+	snprintf(hd, sizeof(hd), "%sContent-Type: application/json\r\nX-CSRF-Token: %s\r\n", ck2, csrf2);
+	http(&s, "GET", "/api/v1/cards/2100000001", ck2, NULL, r);
+	assert_int_equal(r->status, 200);
+	http(&s, "PATCH", "/api/v1/cards/2100000001", hd, "{\"state\":\"blocked\"}", r);
+	assert_int_equal(r->status, 403);
+	/* sign-out ends the session */
+	http(&s, "POST", "/web/api/logout", hd, "", r);
+	assert_int_equal(r->status, 204);
+	assert_non_null(strstr(r->head, "Max-Age=0"));
+	http(&s, "GET", "/api/v1/cards", ck2, NULL, r);
+	assert_int_equal(r->status, 401);
+	/* lock-out over HTTP: 423 after 5 wrong passwords, right one refused */
+	for (int i = 1; i < WEB_LOCKOUT_FAILS; i++)
+		assert_int_equal(login(&s, "olga", "not-her-password", ck2, csrf2), 401);
+	assert_int_equal(login(&s, "olga", "not-her-password", ck2, csrf2), 423);
+	assert_int_equal(login(&s, "olga", "operator-pw-1", ck2, csrf2), 423);
+	/* the admin unlocks */
+	snprintf(hd, sizeof(hd), "%sContent-Type: application/json\r\nX-CSRF-Token: %s\r\n", ck, csrf);
+	http(&s, "PATCH", "/web/api/users/olga", hd, "{\"unlock\":true}", r);
+	assert_int_equal(r->status, 204);
+	assert_int_equal(login(&s, "olga", "operator-pw-1", ck2, csrf2), 200);
+	/* an API key made in the panel works on the REST API */
+	http(&s, "POST", "/web/api/apikeys", hd, "{\"user\":\"billing\",\"scopes\":[\"read\"]}", r);
+	assert_int_equal(r->status, 201);
+	{
+		char kh[128];
+		const char *k = strstr(r->body, "\"key\":\"");
+
+		assert_non_null(k);
+		snprintf(kh, sizeof(kh), "X-API-Key: %.64s\r\n", k + 7);
+		http(&s, "GET", "/api/v1/cards", kh, NULL, r);
+		assert_int_equal(r->status, 200);
+		assert_non_null(strstr(r->body, "2100000001"));
+	}
+	/* status counters */
+	http(&s, "GET", "/web/api/status", ck, NULL, r);
+	assert_int_equal(r->status, 200);
+	assert_non_null(strstr(r->body, "\"logins_failed\""));
+	free(r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_scrypt_vector), cmocka_unit_test(test_users),
+		cmocka_unit_test(test_sessions),      cmocka_unit_test(test_cookie_table),
+		cmocka_unit_test(test_static_paths),
+		cmocka_unit_test_setup_teardown(test_server, srv_setup, srv_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
