@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 PKGS=(build-essential meson ninja-build pkg-config clang libclang-rt-14-dev
       libssl-dev libdvbcsa-dev libevent-dev libjansson-dev libcmocka-dev libsqlite3-dev
       libpq-dev postgresql pcscd libpcsclite-dev vsmartcard-vpcd
-      softhsm2 libp11-kit-dev)
+      softhsm2 libp11-kit-dev chromium)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -24,6 +24,19 @@ if [ ${#missing[@]} -gt 0 ]; then
 	[ "$(id -u)" -eq 0 ] || SUDO="sudo"
 	$SUDO apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The web panel's browser test drives Debian's chromium with playwright-core
+# (npm). Node comes from Debian when the machine has none.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+	SUDO=""
+	[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null ||
+		echo "bootstrap: nodejs/npm not installed: the browser test will be skipped"
+fi
+if [ -f tests/web/package-lock.json ] && [ ! -d tests/web/node_modules ] && command -v npm >/dev/null; then
+	(cd tests/web && npm ci --no-audit --no-fund --silent) ||
+		echo "bootstrap: npm ci failed: the browser test will be skipped"
 fi
 
 if [ ! -f build/build.ninja ]; then
