@@ -7,8 +7,15 @@
  * the server runs on its own thread (one event loop, as in the head-end),
  * CLIENTS client threads send one request at a time each.
  *
+ * The import is timed on a file generated here (CARDS rows, new cards),
+ * in wall time and in the process's CPU time (the machine may be shared),
+ * against the per-card store calls (sms_card_add + the mask, as the import
+ * did before its bulk path) run on REF_ROWS rows in the same process; then
+ * a re-import of REF_ROWS existing cards (the update path). The HTTP
+ * workloads then run on the imported base.
+ *
  * Usage: bench_sms [RESULTS_FILE [CARDS]]   (markdown; stdout without
- * arguments; CARDS defaults to 100000)
+ * arguments; CARDS defaults to 1000000)
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -30,6 +37,7 @@
 
 #define CLIENTS 2
 #define REQS_PER_CLIENT 10000
+#define REF_ROWS 20000
 
 static uint64_t now_ns(void)
 {
@@ -44,6 +52,60 @@ static int cmp_u64(const void *a, const void *b)
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 
 	return x < y ? -1 : x > y;
+}
+
+static double cpu_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* rows lines of the benchmark's CSV (header included) into a new buffer. */
+static char *make_csv(size_t first, size_t rows, size_t *len)
+{
+	size_t cap = rows * 160 + 256, n;
+	char *csv = malloc(cap);
+
+	if (!csv)
+		return NULL;
+	n = (size_t)snprintf(csv, cap, "serial_no,name,info,access_criteria,pair,start,finish,chip_id,state\r\n");
+	for (size_t i = first; i < first + rows; i++)
+		n += (size_t)snprintf(csv + n, cap - n,
+				      "%llu,Subscriber %zu,\"Street %zu, Town\",%08X,%d,1700000000,1800000000,%08zX,active\r\n",
+				      2100000000ull + i, i, i % 977, (unsigned)(i * 2654435761u) & 0xFFu, (int)(i & 1), i);
+	*len = n;
+	return csv;
+}
+
+/* The reference: the same new cards through the per-card store calls, in
+ * one transaction (what csv_import did per row before the bulk path, less
+ * its per-row lookup). Rows per second. */
+static double percard_ref(const char *db, size_t rows)
+{
+	struct sms_store *s = NULL;
+	uint64_t t0, t1;
+	int r;
+
+	if (sms_store_open(db, &s) != 0)
+		return 0;
+	t0 = now_ns();
+	r = sms_tx_begin(s);
+	for (size_t i = 0; i < rows && r == 0; i++) {
+		struct sms_card c = { .serial = 2100000000ull + i, .pair = i & 1, .start = 1700000000, .finish = 1800000000 };
+		struct sms_card_change ac = { .has_ac = true, .access_criteria = (unsigned)(i * 2654435761u) & 0xFFu };
+
+		snprintf(c.name, sizeof(c.name), "Subscriber %zu", i);
+		snprintf(c.info, sizeof(c.info), "Street %zu, Town", i % 977);
+		snprintf(c.chip_id, sizeof(c.chip_id), "%08zX", i);
+		if ((r = sms_card_add(s, &c, "bench")) == 0)
+			r = sms_card_change(s, c.serial, &ac, "bench", NULL);
+	}
+	r = sms_tx_end(s, r);
+	t1 = now_ns();
+	sms_store_close(s);
+	return r == 0 ? (double)rows / ((double)(t1 - t0) / 1e9) : 0;
 }
 
 enum workload { W_GETAPI, W_REST_GET, W_REST_SUB };
@@ -201,17 +263,17 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 int main(int argc, char **argv)
 {
 	FILE *out = argc > 1 ? fopen(argv[1], "w") : stdout;
-	size_t cards = 100000;
-	char dir[] = "/tmp/castellan-bench-sms-XXXXXX", db[128], key[65], cmd[160];
+	size_t cards = 1000000, ref_rows;
+	char dir[] = "/tmp/castellan-bench-sms-XXXXXX", db[128], refdb[128], key[65], cmd[160];
 	struct sms_store *s = NULL;
 	struct csv_result res;
 	struct server sv = { 0 };
 	struct result rg, rr, rs;
 	pthread_t th;
 	char *csv;
-	size_t len = 0, cap;
+	size_t len = 0;
 	uint64_t t0, t1;
-	double import_rps;
+	double c0, c1, import_s, import_cpu_s, ref_rps, upd_rps;
 	struct event *stop;
 
 	if (!out || !mkdtemp(dir))
@@ -223,29 +285,40 @@ int main(int argc, char **argv)
 			return 2;
 		cards = (size_t)v;
 	}
+	ref_rows = cards < REF_ROWS ? cards : REF_ROWS;
 	log_set_level(LOG_LEVEL_WARN);
 	snprintf(db, sizeof(db), "%s/sms.db", dir);
+	snprintf(refdb, sizeof(refdb), "%s/ref.db", dir);
+	ref_rps = percard_ref(refdb, ref_rows);
 	if (sms_store_open(db, &s) != 0 || sms_user_add(s, "bench", "bench", NULL) != 0 ||
 	    sms_apikey_create(s, "bench", 7, "bench", key) != 0)
 		return 1;
 
 	/* The base, as a billing system would send it. */
-	cap = cards * 160 + 256;
-	csv = malloc(cap);
-	if (!csv)
+	if (!(csv = make_csv(0, cards, &len)))
 		return 1;
-	len = (size_t)snprintf(csv, cap, "serial_no,name,info,access_criteria,pair,start,finish,chip_id,state\r\n");
-	for (size_t i = 0; i < cards; i++)
-		len += (size_t)snprintf(csv + len, cap - len,
-					"%llu,Subscriber %zu,\"Street %zu, Town\",%08X,%d,1700000000,1800000000,%08zX,active\r\n",
-					2100000000ull + i, i, i % 977, (unsigned)(i * 2654435761u) & 0xFFu, (int)(i & 1), i);
 	t0 = now_ns();
+	c0 = cpu_s();
 	if (csv_import(s, csv, len, "bench", NULL, NULL, &res) != 0) {
 		fprintf(stderr, "import failed: line %zu: %s\n", res.line, res.why);
 		return 1;
 	}
+	c1 = cpu_s();
 	t1 = now_ns();
-	import_rps = (double)cards / ((double)(t1 - t0) / 1e9);
+	import_s = (double)(t1 - t0) / 1e9;
+	import_cpu_s = c1 - c0;
+	free(csv);
+
+	/* The update path: the first ref_rows cards again. */
+	if (!(csv = make_csv(0, ref_rows, &len)))
+		return 1;
+	t0 = now_ns();
+	if (csv_import(s, csv, len, "bench", NULL, NULL, &res) != 0 || res.updated != ref_rows) {
+		fprintf(stderr, "re-import failed: line %zu: %s\n", res.line, res.why);
+		return 1;
+	}
+	t1 = now_ns();
+	upd_rps = (double)ref_rows / ((double)(t1 - t0) / 1e9);
 	free(csv);
 
 	sv.base = event_base_new();
@@ -269,9 +342,10 @@ int main(int argc, char **argv)
 	sms_store_close(s);
 
 	fprintf(out, "## SMS (bench/sms.c)\n\n");
-	fprintf(out, "SQLite (WAL, synchronous=NORMAL) in /tmp, %zu cards; HTTP on 127.0.0.1, server on one thread, "
-		     "%d client threads with one keep-alive connection each, one request at a time, %d requests "
-		     "per client.\n\n", cards, CLIENTS, REQS_PER_CLIENT);
+	fprintf(out, "SQLite (WAL, synchronous=NORMAL, 64 MiB cache, 256 MiB mmap) in /tmp, a base of %zu cards "
+		     "imported by CSV; HTTP on 127.0.0.1, server on one thread, %d client threads with one keep-alive "
+		     "connection each, one request at a time, %d requests per client, random cards of the base.\n\n",
+		cards, CLIENTS, REQS_PER_CLIENT);
 	fprintf(out, "| measure | requests | errors | requests/s | p50 (us) | p99 (us) | ratio to GET API |\n");
 	fprintf(out, "|---|---|---|---|---|---|---|\n");
 	fprintf(out, "| GET /api.php card (reference) | %zu | %zu | %.0f | %.0f | %.0f | 1.00 |\n", rg.n, rg.errors,
@@ -280,8 +354,13 @@ int main(int argc, char **argv)
 		rr.rps, rr.p50_us, rr.p99_us, rg.rps > 0 ? rr.rps / rg.rps : 0);
 	fprintf(out, "| REST POST /api/v1/subscriptions | %zu | %zu | %.0f | %.0f | %.0f | %.2f |\n", rs.n, rs.errors,
 		rs.rps, rs.p50_us, rs.p99_us, rg.rps > 0 ? rs.rps / rg.rps : 0);
-	fprintf(out, "\n| CSV import (new cards, one transaction) | rows | rows/s |\n|---|---|---|\n");
-	fprintf(out, "| csv_import, 9 columns | %zu | %.0f |\n\n", cards, import_rps);
+	fprintf(out, "\n| CSV import, 9 columns, one transaction | rows | seconds (wall) | CPU seconds | rows/s (wall) "
+		     "| ratio to per-card calls |\n|---|---|---|---|---|---|\n");
+	fprintf(out, "| new cards (bulk path) | %zu | %.1f | %.1f | %.0f | %.2f |\n", cards, import_s, import_cpu_s,
+		(double)cards / import_s, ref_rps > 0 ? (double)cards / import_s / ref_rps : 0);
+	fprintf(out, "| reference: sms_card_add + mask per card | %zu | | | %.0f | 1.00 |\n", ref_rows, ref_rps);
+	fprintf(out, "| existing cards again (update path) | %zu | | | %.0f | %.2f |\n\n", ref_rows, upd_rps,
+		ref_rps > 0 ? upd_rps / ref_rps : 0);
 	if (out != stdout)
 		fclose(out);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);

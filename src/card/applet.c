@@ -12,6 +12,10 @@
  *   (only authenticated ECMs count, so forged ones cannot block a card):
  *   a new channel past max_channels within window_s -> the card blocks
  *   itself for block_s (written to EEPROM) and answers 9404.
+ *
+ * max_channels, window_s and block_s come from personalization and can be
+ * changed later by a COUNTER LIMITS EMM record (emm.h EMM_T_COUNTER_LIMITS),
+ * which also empties the window.
  */
 #include <string.h>
 #include <openssl/crypto.h>
@@ -26,6 +30,8 @@
 #define EE_MAGIC_BYTES 8
 #define INFO_VERSION 1
 #define PERSO_VERSION 1
+
+_Static_assert(EMM_MAX_LIMIT_CHANNELS == CARD_MAX_CHANNELS, "EMM counter limits must fit the card's window");
 
 /* ------------------------------------------------------------ status words */
 
@@ -538,6 +544,15 @@ static int cmd_emm(struct card_applet *a, const uint8_t *sec, size_t len)
 		n->paired_stb_id = 0;
 	if (c->cmds & EMM_CMD_RESET_COUNTER)
 		n->nchan = 0;
+	if (c->has_limits) {
+		/* new rule, fresh window: channels counted under the old N do not
+		 * trip the new one. A running counter block stays (UNBLOCK lifts it). */
+		n->max_channels = c->limits.max_channels;
+		n->window_s = c->limits.window_s;
+		n->block_s = c->limits.block_s;
+		n->nchan = 0;
+		memset(n->chan, 0, sizeof(n->chan));
+	}
 	r = commit(a);
 out:
 	emm_content_wipe(c);

@@ -285,6 +285,19 @@ static int parse_plaintext(const uint8_t *pt, size_t len, struct emm_content *ou
 				return r;
 			break;
 		}
+		case EMM_T_COUNTER_LIMITS:
+			if (out->has_limits || l != EMM_LIMITS_BYTES)
+				return CE_FORMAT;
+			out->has_limits = true;
+			cur_u8(&val, &out->limits.max_channels);
+			cur_u32(&val, &out->limits.window_s);
+			cur_u32(&val, &out->limits.block_s);
+			if ((r = cur_end(&val)) != 0)
+				return r;
+			if (out->limits.max_channels == 0 || out->limits.max_channels > EMM_MAX_LIMIT_CHANNELS ||
+			    out->limits.window_s == 0)
+				return CE_RANGE;
+			break;
 		default:
 			return CE_FORMAT;
 		}
@@ -454,6 +467,12 @@ static int encode_plaintext(const struct emm_content *c, uint8_t *pt, size_t cap
 		tlv_hdr(&w, EMM_T_UNPAIR, 0);
 	if (c->cmds & EMM_CMD_RESET_COUNTER)
 		tlv_hdr(&w, EMM_T_RESET_COUNTER, 0);
+	if (c->has_limits) {
+		tlv_hdr(&w, EMM_T_COUNTER_LIMITS, EMM_LIMITS_BYTES);
+		wbuf_u8(&w, c->limits.max_channels);
+		wbuf_u32(&w, c->limits.window_s);
+		wbuf_u32(&w, c->limits.block_s);
+	}
 	if (wbuf_status(&w) != 0)
 		return CE_RANGE;
 	*len = w.len;
@@ -578,6 +597,23 @@ int emm_build_command(struct emm_issuer *is, uint64_t serial, uint32_t seq, uint
 	return r;
 }
 
+int emm_build_limits(struct emm_issuer *is, uint64_t serial, uint32_t seq, const struct emm_limits *l,
+	uint64_t now_ms, uint8_t *out, size_t cap, size_t *out_len)
+{
+	struct emm_content c;
+	int r;
+
+	*out_len = 0;
+	if (!l || l->max_channels == 0 || l->max_channels > EMM_MAX_LIMIT_CHANNELS || l->window_s == 0)
+		return CE_ARG;
+	memset(&c, 0, sizeof(c));
+	c.has_limits = true;
+	c.limits = *l;
+	r = emm_build(is, serial, seq, now_ms, &c, out, cap, out_len);
+	emm_content_wipe(&c);
+	return r;
+}
+
 int emm_group_pack(const uint8_t *const *uniques, const size_t *lens, size_t n, uint8_t *out, size_t cap,
 	size_t *out_len)
 {
@@ -655,6 +691,8 @@ int emm_state_apply(struct emm_card_state *st, const struct emm_view *v, const s
 		st->paired_stb_id = 0;
 	if (c->cmds & EMM_CMD_RESET_COUNTER)
 		st->zap_count = 0;
+	/* c->has_limits: the cardless client has no request-counter limit to
+	 * set (it only counts); the EMM is accepted and its seq consumed. */
 	return 0;
 }
 

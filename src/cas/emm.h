@@ -18,7 +18,8 @@
  * The plaintext is a list of TLV records (tag u8, length u8, value):
  * entitlement (package mask, start, finish, optional extended package
  * ids), package keys (epoch, pkg, K_pkg) and commands (block, unblock,
- * pair with an STB id, unpair, reset the anti-sharing counter).
+ * pair with an STB id, unpair, reset the anti-sharing counter, set the
+ * smartcard's request-counter limits).
  *
  * Parsing is bounded (lib/cursor.h); every bad case returns a CE_* code:
  * CE_TRUNCATED / CE_TRAILING / CE_FORMAT / CE_RANGE / CE_LIMIT for bad
@@ -63,6 +64,16 @@
 #define EMM_T_PAIR 0x12            /* stb_id u64 (non-zero) */
 #define EMM_T_UNPAIR 0x13          /* empty */
 #define EMM_T_RESET_COUNTER 0x14   /* empty */
+#define EMM_T_COUNTER_LIMITS 0x15  /* max_channels u8 | window_s u32 | block_s u32 (smartcard) */
+
+/* Request-counter limits a smartcard applies (EMM_T_COUNTER_LIMITS). */
+#define EMM_LIMITS_BYTES 9
+#define EMM_MAX_LIMIT_CHANNELS 16  /* = CARD_MAX_CHANNELS */
+struct emm_limits {
+	uint8_t max_channels;        /* N distinct channels, 1..EMM_MAX_LIMIT_CHANNELS */
+	uint32_t window_s;           /* sliding window, >= 1 */
+	uint32_t block_s;            /* self-block duration when pushed past N */
+};
 
 /* Command bits of struct emm_content. */
 #define EMM_CMD_BLOCK 0x01u
@@ -88,6 +99,8 @@ struct emm_content {
 	struct pkg_key keys[EMM_MAX_KEYS];
 	uint32_t cmds;               /* EMM_CMD_* */
 	uint64_t pair_stb_id;        /* with EMM_CMD_PAIR */
+	bool has_limits;             /* EMM_T_COUNTER_LIMITS present */
+	struct emm_limits limits;
 };
 void emm_content_wipe(struct emm_content *c);
 
@@ -134,6 +147,11 @@ int emm_build_unique(struct emm_issuer *is, uint64_t serial, uint32_t seq, const
 	uint64_t now_ms, uint8_t *out, size_t cap, size_t *out_len) WARN_UNUSED;
 /* Unique EMM with commands only (EMM_CMD_* bits; stb_id with PAIR). */
 int emm_build_command(struct emm_issuer *is, uint64_t serial, uint32_t seq, uint32_t cmds, uint64_t stb_id,
+	uint64_t now_ms, uint8_t *out, size_t cap, size_t *out_len) WARN_UNUSED;
+/* Unique EMM that sets the card's request-counter limits (a smartcard
+ * applies them; the cardless client accepts and ignores them). 0, CE_ARG
+ * (max_channels outside 1..16, window_s 0), CE_OVERFLOW, CE_CRYPTO. */
+int emm_build_limits(struct emm_issuer *is, uint64_t serial, uint32_t seq, const struct emm_limits *l,
 	uint64_t now_ms, uint8_t *out, size_t cap, size_t *out_len) WARN_UNUSED;
 /* Unique EMM of any content, encoded as given (the card validates it:
  * tests build bad but authentic EMMs with it). */

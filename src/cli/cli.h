@@ -28,6 +28,7 @@ int cmd_sms(int argc, char **argv);
 int cmd_headend(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_card(int argc, char **argv);
+int cmd_demo_card(int argc, char **argv);
 int cmd_kms(int argc, char **argv);
 int cmd_blackbox(int argc, char **argv);
 int cmd_web(int argc, char **argv);

@@ -40,10 +40,16 @@ static void usage(FILE *f)
 		"  --ready-file FILE      once listening, write \"http=PORT ecmg=PORT\" there\n"
 		"  --status-every S       log the carousel counters every S seconds (default 10, 0 = never)\n"
 		"  --log-level LEVEL      error|warn|info|debug\n"
+		"  --web-root DIR         the web panel's files at / (default " CASTELLAN_SOURCE_DIR "/web; 'off' = none)\n"
+		"  --web-admin-password-file FILE  panel first start: admin's password (else random, printed once)\n"
 		"First start creates the database and an admin user whose API key is shown once.\n"
 		"SIGINT/SIGTERM stop cleanly.\n",
 		HEADEND_DEFAULT_EMM_KBPS);
 }
+
+#ifndef CASTELLAN_SOURCE_DIR
+#define CASTELLAN_SOURCE_DIR "."
+#endif
 
 static int num(const char *o, const char *v, uint64_t max, uint64_t *out)
 {
@@ -62,6 +68,8 @@ int cmd_headend(int argc, char **argv)
 	struct headend *h = NULL;
 	struct headend_stats st;
 	char *pass = NULL;
+	const char *web_root = CASTELLAN_SOURCE_DIR "/web";
+	char web_pw[300] = "";
 	uint64_t v;
 	int r, rc = 1;
 
@@ -114,6 +122,22 @@ int cmd_headend(int argc, char **argv)
 			cfg.data_id = (uint16_t)v;
 		} else if (strcmp(o, "--admin-key-file") == 0) {
 			cfg.admin_key_file = val;
+		} else if (strcmp(o, "--web-root") == 0) {
+			web_root = strcmp(val, "off") == 0 ? NULL : val;
+		} else if (strcmp(o, "--web-admin-password-file") == 0) {
+			uint8_t *buf = NULL;
+			size_t n = 0, k = 0;
+
+			if (file_read_all(val, 4096, &buf, &n) != 0) {
+				fprintf(stderr, "headend: cannot read %s\n", val);
+				return 2;
+			}
+			while (k < n && k + 1 < sizeof(web_pw) && buf[k] != '\n' && buf[k] != '\r')
+				k++;
+			memcpy(web_pw, buf, k); /* the first line */
+			web_pw[k] = '\0';
+			secret_free(buf, n);
+			cfg.web_admin_password = web_pw;
 		} else if (strcmp(o, "--ready-file") == 0) {
 			ready = val;
 		} else if (strcmp(o, "--status-every") == 0) {
@@ -150,6 +174,7 @@ int cmd_headend(int argc, char **argv)
 		return 1;
 	}
 	cfg.ks = ks;
+	cfg.web_root = web_root;
 	signal(SIGPIPE, SIG_IGN);
 	if ((r = headend_new(&cfg, &h)) != 0) {
 		fprintf(stderr, "headend: %s\n", err_str(r));
@@ -180,5 +205,6 @@ int cmd_headend(int argc, char **argv)
 out:
 	headend_free(h);
 	keystore_free(ks);
+	secret_wipe(web_pw, sizeof(web_pw));
 	return rc;
 }

@@ -19,6 +19,7 @@ static const struct cli_command commands[] = {
 	{ "headend", "the head-end in one process: SMS HTTP APIs, ECMG, EMMG with the EMM carousel, scheduler", cmd_headend },
 	{ "demo", "end-to-end demo: ECMG, scrambler and two set-top boxes on this machine", cmd_demo },
 	{ "card", "the virtual smartcard: serve it to pcscd, issue/program/erase, info", cmd_card },
+	{ "demo-card", "demo: a set-top box descrambling with a smartcard through pcscd + vpcd", cmd_demo_card },
 	{ "kms", "operator key management: chip orders, root keys, black-box and vendor key files, TA", cmd_kms },
 	{ "blackbox", "the chip maker's black box: verify a KMS black-box file and burn OTP images", cmd_blackbox },
 	{ "web", "the web panel: its users (adduser, passwd, unlock...) and `web serve` (SMS APIs + panel)", cmd_web },

@@ -23,6 +23,8 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "sms/http.h"
+#include "web/web.h"
+#include <jansson.h>
 #include "sms/store.h"
 
 #define PATH_CAP 1024
@@ -36,6 +38,7 @@ struct headend {
 	struct event *tick_ev, *sig_int, *sig_term;
 	struct sms_store *http_store;
 	struct sms_http *http;
+	struct web *web;             /* the panel on http, NULL if none */
 	struct ecmg *ecmg;
 	atomic_int stop;
 	pthread_mutex_t mu;
@@ -589,6 +592,36 @@ static int first_start(struct headend *h, struct sms_store *s)
 	return r;
 }
 
+/* The web panel's dashboard counters (web.h status hook; HTTP thread). */
+static int web_status(void *ctx, json_t *o)
+{
+	struct headend_stats st;
+
+	headend_stats(ctx, &st);
+	return json_object_set_new(o, "headend", json_pack("{s:I,s:I,s:I,s:I,s:I,s:i}", "ecms", (json_int_t)st.ecms,
+							  "emms", (json_int_t)st.car.emms, "emmg_connected",
+							  (json_int_t)st.emmg_connected, "audit_changes",
+							  (json_int_t)st.audit_changes, "cycles", (json_int_t)st.car.cycles,
+							  "emmg_kbps", (int)st.emmg_kbps));
+}
+
+/* The panel on the HTTP port: users in <data_dir>/web.db. */
+static int web_attach(struct headend *h)
+{
+	struct web_config wc = { 0 };
+	char users[PATH_CAP + 16];
+	int r;
+
+	if (snprintf(users, sizeof(users), "%s/web.db", h->data_dir) >= (int)sizeof(users))
+		return CE_ARG;
+	wc.root = h->cfg.web_root;
+	wc.users_path = users;
+	wc.admin_password = h->cfg.web_admin_password;
+	if ((r = web_new(h->http, h->http_store, &wc, &h->web)) == 0)
+		web_set_status_fn(h->web, web_status, h);
+	return r;
+}
+
 static int copy_opt(char *dst, size_t cap, const char *src, const char *def)
 {
 	const char *v = src ? src : def;
@@ -648,6 +681,10 @@ int headend_new(const struct headend_config *cfg, struct headend **out)
 	}
 	if (h->http_addr[0] && (r = sms_http_new(h->base, h->http_store, h->http_addr, &h->http)) != 0) {
 		LOG_ERR("headend", "HTTP on %s: %s", h->http_addr, err_str(r));
+		goto fail;
+	}
+	if (h->http && cfg->web_root && (r = web_attach(h)) != 0) {
+		LOG_ERR("headend", "web panel: %s", err_str(r));
 		goto fail;
 	}
 	if (h->ecmg_addr[0]) {
@@ -753,6 +790,7 @@ void headend_free(struct headend *h)
 		event_free(h->sig_int);
 	if (h->sig_term)
 		event_free(h->sig_term);
+	web_free(h->web);
 	sms_http_free(h->http);
 	ecmg_free(h->ecmg);
 	sms_store_close(h->http_store);

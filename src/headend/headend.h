@@ -59,6 +59,8 @@ struct headend_config {
 	void *clock_ctx;
 	bool handle_signals;         /* SIGINT/SIGTERM stop headend_run */
 	uint32_t status_every_s;     /* log a status line this often; 0 = never */
+	const char *web_root;        /* the web panel's files (web/); NULL = no panel (src/web/web.h) */
+	const char *web_admin_password; /* panel first start: admin's password; NULL = random, printed */
 };
 
 struct headend_stats {

@@ -323,8 +323,10 @@ static int state_load(struct kms *k)
 	cur_u32(&c, &k->next_order);
 	cur_u64(&c, &k->crl_number);
 	cur_u16(&c, &k->cert_len);
-	if (!c.err && k->cert_len > CERT_MAX_BYTES)
+	if (k->cert_len > CERT_MAX_BYTES) {
 		cur_fail(&c, CE_FORMAT);
+		k->cert_len = 0; /* cur_bytes zero-fills its output even after an error */
+	}
 	cur_bytes(&c, k->cert, k->cert_len);
 	cur_u16(&c, &nv);
 	if (!c.err && nv > KMS_MAX_VENDORS)
@@ -668,8 +670,10 @@ static int p11w_read(const char *path, const struct p11_config *cfg, uint8_t mk[
 	cur_bytes(&c, magic, 8);
 	cur_u8(&c, &version);
 	cur_u8(&c, &llen);
-	if (!c.err && (llen == 0 || llen > P11_LABEL_MAX))
+	if (llen == 0 || llen > P11_LABEL_MAX) {
 		cur_fail(&c, CE_FORMAT);
+		llen = 0; /* cur_bytes zero-fills its output even after an error */
+	}
 	cur_bytes(&c, token, llen);
 	cur_bytes(&c, id, sizeof(id));
 	cur_bytes(&c, iv, sizeof(iv));

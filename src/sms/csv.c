@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/sha.h>
 #include "sms/csv.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -482,12 +483,22 @@ static int seen_cmp(const void *a, const void *b)
 	return x->line < y->line ? -1 : x->line > y->line;
 }
 
+/* The apply pass works on batches of rows: one statement tells which
+ * cards exist, new cards go through the store's bulk path (multi-row
+ * INSERTs), existing ones through sms_card_change. */
+#define APPLY_BATCH SMS_BULK_ROWS
+
 struct import_ctx {
 	struct csv_record rec;
 	struct row row;
 	struct header hdr;
 	struct pkg_index pi;
 	struct sms_subscription *subs; /* SMS_PACKAGES_MAX, apply pass */
+	struct row *batch;             /* APPLY_BATCH rows, apply pass */
+	size_t line[APPLY_BATCH];
+	uint64_t serial[APPLY_BATCH];
+	bool exists[APPLY_BATCH];
+	struct sms_bulk *bulk;
 };
 
 /* Pass 1: every record checked, serials collected for duplicates. */
@@ -561,55 +572,30 @@ out:
 	return r;
 }
 
-static int apply_row(struct sms_store *s, struct import_ctx *x, const char *who, struct csv_result *res)
+/* A card that exists: the row's changes, then its packages >= 32 become
+ * exactly the listed ones (with a packages column). */
+static int apply_update(struct sms_store *s, struct import_ctx *x, const struct row *w, const char *who,
+			struct csv_result *res)
 {
-	struct row *w = &x->row;
 	struct sms_card cur;
-	int r = sms_card_get(s, w->serial, &cur);
+	int r;
 
-	if (r == CE_NOT_FOUND) {
-		struct sms_card c = { .serial = w->serial };
-
-		if (w->ch.has_chip)
-			memcpy(c.chip_id, w->ch.chip_id, sizeof(c.chip_id));
-		if (w->ch.has_name)
-			memcpy(c.name, w->ch.name, sizeof(c.name));
-		if (w->ch.has_info)
-			memcpy(c.info, w->ch.info, sizeof(c.info));
-		c.state = w->ch.has_state ? w->ch.state : SMS_CARD_ACTIVE;
-		c.pair = w->ch.has_pair && w->ch.pair;
-		c.start = w->ch.has_start ? w->ch.start : 0;
-		c.finish = w->ch.has_finish ? w->ch.finish : 0;
-		if ((r = sms_card_add(s, &c, who)) != 0)
-			return r;
-		cur = c;
-		if (w->ch.has_ac) {
-			struct sms_card_change ac = { .has_ac = true, .access_criteria = w->ch.access_criteria };
-
-			if ((r = sms_card_change(s, w->serial, &ac, who, &cur)) != 0)
-				return r;
-		}
-		res->added++;
-	} else if (r == 0) {
-		if ((r = sms_card_change(s, w->serial, &w->ch, who, &cur)) != 0)
-			return r;
-		res->updated++;
-		if (w->has_packages) {
-			size_t n = 0;
-
-			if ((r = sms_subscription_list(s, w->serial, x->subs, SMS_PACKAGES_MAX, &n)) != 0)
-				return r;
-			for (size_t i = 0; i < n; i++) {
-				bool keep = x->subs[i].package < 32;
-
-				for (size_t k = 0; k < w->npk && !keep; k++)
-					keep = w->pk[k] == x->subs[i].package;
-				if (!keep && (r = sms_unsubscribe(s, w->serial, x->subs[i].package, who)) != 0)
-					return r;
-			}
-		}
-	} else {
+	if ((r = sms_card_change(s, w->serial, &w->ch, who, &cur)) != 0)
 		return r;
+	res->updated++;
+	if (w->has_packages) {
+		size_t n = 0;
+
+		if ((r = sms_subscription_list(s, w->serial, x->subs, SMS_PACKAGES_MAX, &n)) != 0)
+			return r;
+		for (size_t i = 0; i < n; i++) {
+			bool keep = x->subs[i].package < 32;
+
+			for (size_t k = 0; k < w->npk && !keep; k++)
+				keep = w->pk[k] == x->subs[i].package;
+			if (!keep && (r = sms_unsubscribe(s, w->serial, x->subs[i].package, who)) != 0)
+				return r;
+		}
 	}
 	for (size_t k = 0; k < w->npk; k++) {
 		struct sms_subscription sub = { w->serial, w->pk[k], cur.start, cur.finish };
@@ -620,12 +606,53 @@ static int apply_row(struct sms_store *s, struct import_ctx *x, const char *who,
 	return 0;
 }
 
+/* A new card: queued on the store's bulk path (written by batches). */
+static int apply_new(struct import_ctx *x, const struct row *w, struct csv_result *res)
+{
+	struct sms_card c = { .serial = w->serial };
+	int r;
+
+	if (w->ch.has_chip)
+		memcpy(c.chip_id, w->ch.chip_id, sizeof(c.chip_id));
+	if (w->ch.has_name)
+		memcpy(c.name, w->ch.name, sizeof(c.name));
+	if (w->ch.has_info)
+		memcpy(c.info, w->ch.info, sizeof(c.info));
+	c.state = w->ch.has_state ? w->ch.state : SMS_CARD_ACTIVE;
+	c.pair = w->ch.has_pair && w->ch.pair;
+	c.start = w->ch.has_start ? w->ch.start : 0;
+	c.finish = w->ch.has_finish ? w->ch.finish : 0;
+	c.access_criteria = w->ch.has_ac ? w->ch.access_criteria : 0;
+	if ((r = sms_bulk_card_add(x->bulk, &c, w->pk, w->npk)) != 0)
+		return r;
+	res->added++;
+	return 0;
+}
+
+/* Apply x->batch[0..n); on failure *line is the row at fault. */
+static int apply_batch(struct sms_store *s, struct import_ctx *x, size_t n, const char *who, struct csv_result *res,
+		       size_t *line)
+{
+	int r;
+
+	*line = x->line[0];
+	if ((r = sms_cards_exist(s, x->serial, n, x->exists)) != 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		*line = x->line[i];
+		r = x->exists[i] ? apply_update(s, x, &x->batch[i], who, res) : apply_new(x, &x->batch[i], res);
+		if (r != 0)
+			return r;
+	}
+	return 0;
+}
+
 static int apply_pass(struct sms_store *s, struct import_ctx *x, const char *buf, size_t len, const char *who,
 		      csv_progress_fn progress, void *pctx, struct csv_result *res)
 {
 	struct csv_reader rd;
 	const char *why;
-	size_t n = 0;
+	size_t n = 0, nb = 0, line = 0;
 	int r;
 
 	csv_reader_init(&rd, buf, len);
@@ -633,17 +660,47 @@ static int apply_pass(struct sms_store *s, struct import_ctx *x, const char *buf
 		return r < 0 ? r : CE_INTERNAL;
 	if ((r = sms_tx_begin(s)) != 0)
 		return r;
+	if ((r = sms_bulk_new(s, who, &x->bulk)) != 0)
+		goto end;
 	while ((r = csv_read(&rd, &x->rec, &why)) == 1) {
-		if ((r = row_parse(&x->rec, &x->hdr, &x->pi, &x->row, res->why, sizeof(res->why))) != 0 ||
-		    (r = apply_row(s, x, who, res)) != 0) {
-			res->line = rd.rec_line;
-			if (!res->why[0] || r != CE_FORMAT)
-				snprintf(res->why, sizeof(res->why), "refused by the database: %s", err_str(r));
+		if ((r = row_parse(&x->rec, &x->hdr, &x->pi, &x->batch[nb], res->why, sizeof(res->why))) != 0) {
+			line = rd.rec_line;
 			break;
+		}
+		x->line[nb] = rd.rec_line;
+		x->serial[nb] = x->batch[nb].serial;
+		if (++nb == APPLY_BATCH) {
+			r = apply_batch(s, x, nb, who, res, &line);
+			nb = 0;
+			if (r != 0)
+				break;
 		}
 		if (progress && (++n & 4095) == 0)
 			progress(pctx, "apply", rd.off, len);
 	}
+	if (r == 0 && nb)
+		r = apply_batch(s, x, nb, who, res, &line);
+	if (r == 0 && (r = sms_bulk_flush(x->bulk)) != 0)
+		line = rd.rec_line;
+	if (r == 0) {
+		/* One summary row: which file (by its SHA-256), how many rows. */
+		uint8_t h[SHA256_DIGEST_LENGTH];
+		char hex[2 * SHA256_DIGEST_LENGTH + 1], what[200];
+
+		SHA256((const unsigned char *)buf, len, h);
+		hex_encode(h, sizeof(h), hex);
+		snprintf(what, sizeof(what), "csv import %zu rows (%zu added, %zu updated) sha256=%s", res->rows,
+			 res->added, res->updated, hex);
+		r = sms_audit_add(s, who, what);
+	}
+	if (r != 0) {
+		res->line = line;
+		if (!res->why[0] || r != CE_FORMAT)
+			snprintf(res->why, sizeof(res->why), "refused by the database: %s", err_str(r));
+	}
+end:
+	sms_bulk_free(x->bulk);
+	x->bulk = NULL;
 	r = sms_tx_end(s, r);
 	if (r == 0 && progress)
 		progress(pctx, "apply", len, len);
@@ -677,12 +734,14 @@ int csv_import(struct sms_store *s, const char *buf, size_t len, const char *who
 	if ((r = check_pass(x, buf, len, true, progress, pctx, res)) != 0)
 		goto out;
 	x->subs = malloc(SMS_PACKAGES_MAX * sizeof(*x->subs));
-	if (!x->subs) {
+	x->batch = malloc(APPLY_BATCH * sizeof(*x->batch));
+	if (!x->subs || !x->batch) {
 		r = CE_NOMEM;
 		goto out;
 	}
 	r = apply_pass(s, x, buf, len, who, progress, pctx, res);
 out:
+	free(x->batch);
 	free(x->subs);
 	free(x->pi.byname);
 	free(x);

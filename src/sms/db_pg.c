@@ -16,7 +16,7 @@
 #include "lib/log.h"
 
 #define STMT_CACHE 128
-#define SQL_MAX 4096
+#define SQL_MAX 16384 /* the bulk path's multi-row INSERTs */
 
 struct pg_cache {
 	const char *sql[STMT_CACHE];

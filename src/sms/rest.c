@@ -600,13 +600,10 @@ static void card_answer(struct ctx *x, int status, uint64_t serial)
 	size_t n = 0;
 	int r;
 
-	if ((r = sms_card_get(x->s, serial, &c)) != 0) {
-		store_fail(x->resp, r, "card");
-		return;
-	}
-	r = sms_subscription_list(x->s, serial, subs, 256, &n);
+	/* One query: the card, its subscriber and its subscriptions. */
+	r = sms_card_get_subs(x->s, serial, &c, subs, 256, &n);
 	if (r != 0 && r != CE_OVERFLOW) {
-		internal(x->resp, r);
+		store_fail(x->resp, r, "card");
 		return;
 	}
 	o = card_json(&c);
@@ -727,8 +724,7 @@ static void r_cards(struct ctx *x)
 		}
 		if (!need(x, SMS_SCOPE_READ))
 			return;
-		if ((r = sms_card_get(x->s, serial, &c)) != 0 ||
-		    ((r = sms_subscription_list(x->s, serial, subs, 256, &n)) != 0 && r != CE_OVERFLOW)) {
+		if ((r = sms_card_get_subs(x->s, serial, &c, subs, 256, &n)) != 0 && r != CE_OVERFLOW) {
 			store_fail(x->resp, r, "card");
 			return;
 		}

@@ -1170,3 +1170,27 @@ int sms_channel_delete(struct sms_store *s, uint16_t service_id, const char *who
 out:
 	return tx_end(s, r);
 }
+
+/* ---- for store_bulk.c (store_int.h) ------------------------------------- */
+
+int store_tx_begin(struct sms_store *s) { return tx_begin(s); }
+int store_tx_end(struct sms_store *s, int r) { return tx_end(s, r); }
+bool store_is_pg(const struct sms_store *s) { return is_pg(s); }
+void store_card_from_cols(struct sms_card *c, const char *const *cols) { card_from_cols(c, cols); }
+
+int store_audit_text(struct sms_store *s, const char *who, const char *what)
+{
+	return audit(s, who, "%s", what);
+}
+
+int sms_audit_add(struct sms_store *s, const char *who, const char *what)
+{
+	int r;
+
+	if (!what || !*what || strlen(what) > 511 || !sms_text_valid(what))
+		return CE_RANGE;
+	if ((r = tx_begin(s)) != 0)
+		return r;
+	r = audit(s, who, "%s", what);
+	return tx_end(s, r);
+}

@@ -208,6 +208,45 @@ int sms_apikey_create(struct sms_store *s, const char *user, unsigned scopes, co
 int sms_apikey_check(struct sms_store *s, const char *key, unsigned *scopes,
 		     char user[SMS_NAME_MAX + 1]) WARN_UNUSED;
 
+/* ---- bulk paths (CSV import, REST GET card) ----------------------------
+ *
+ * sms_card_get_subs: a card and its subscriptions (by package, at most max
+ * written to subs, *n set) in ONE query. 0; CE_NOT_FOUND; CE_OVERFLOW when
+ * the card holds more than max subscriptions (*out and the first max are
+ * filled all the same, as sms_subscription_list does).
+ *
+ * sms_cards_exist: exists[i] says whether card serials[i] exists (n <=
+ * 10000), a few statements for the lot.
+ *
+ * sms_bulk_*: add many NEW cards quickly. Rows are queued and written
+ * SMS_BULK_ROWS at a time with multi-row INSERTs (one statement per table
+ * per batch; id ranges of new subscribers allocated once per batch). Only
+ * inside sms_tx_begin's transaction (CE_STATE otherwise); when a call
+ * fails, rows may be half-written: the caller must roll back (sms_tx_end
+ * with the error). Each card still gets ONE audit row of its own (what
+ * sms_card_add + access_criteria + sms_subscribe would have said, in one
+ * line), so the audit answers "who added card X, when" without the file.
+ * sms_bulk_card_add: c->access_criteria gives packages 0..31 (read as
+ * input here); packages[] ids >= 32 are subscribed too (ids < 32 there are
+ * ignored: give them in the mask), all with the card's period. CE_RANGE at
+ * once (nothing queued) for a bad value, e.g. packages >= 32 with finish
+ * before start, as sms_subscribe would refuse. sms_bulk_flush writes what
+ * is queued; sms_bulk_free frees without writing (flush first). */
+#define SMS_BULK_ROWS 64
+struct sms_bulk;
+int sms_card_get_subs(struct sms_store *s, uint64_t serial, struct sms_card *out, struct sms_subscription *subs,
+		      size_t max, size_t *n) WARN_UNUSED;
+int sms_cards_exist(struct sms_store *s, const uint64_t *serials, size_t n, bool *exists) WARN_UNUSED;
+int sms_bulk_new(struct sms_store *s, const char *who, struct sms_bulk **out) WARN_UNUSED;
+int sms_bulk_card_add(struct sms_bulk *b, const struct sms_card *c, const uint32_t *packages,
+		      size_t npackages) WARN_UNUSED;
+int sms_bulk_flush(struct sms_bulk *b) WARN_UNUSED;
+void sms_bulk_free(struct sms_bulk *b);
+
+/* Write one audit entry of the caller's (e.g. an import's summary: rows,
+ * SHA-256 of the file), in its own transaction or sms_tx_begin's. */
+int sms_audit_add(struct sms_store *s, const char *who, const char *what) WARN_UNUSED;
+
 /* Audit log, newest first, at most max entries. */
 struct sms_audit {
 	int64_t id;

@@ -26,7 +26,8 @@ struct db_val {
  * and is returned by exec. */
 typedef int (*db_row_fn)(void *ctx, int ncols, const char *const *cols);
 
-#define DB_MAX_PARAMS 16
+/* Parameters of one statement (multi-row INSERTs of the bulk path). */
+#define DB_MAX_PARAMS 640
 
 struct db_ops {
 	const char *name;
@@ -50,6 +51,14 @@ struct sms_store {
 	bool in_tx;
 	bool outer_tx;  /* sms_tx_begin: operations join it */
 };
+
+/* store.c's helpers for store_bulk.c: join or open a transaction, end
+ * it (commit if r == 0), write one audit row. */
+int store_tx_begin(struct sms_store *s);
+int store_tx_end(struct sms_store *s, int r);
+int store_audit_text(struct sms_store *s, const char *who, const char *what);
+bool store_is_pg(const struct sms_store *s);
+void store_card_from_cols(struct sms_card *c, const char *const *cols);
 
 /* Backends: open the connection and fill s->ops / s->conn. */
 int db_sqlite_open(struct sms_store *s, const char *path) WARN_UNUSED;

@@ -2,8 +2,10 @@
  * test_card.c - the smartcard: the applet in-process (every status word,
  * chaining, the request counter and its recovery, pairing, personalization,
  * protection and erase, EEPROM power loss between each write step), the
- * personalization file, the smartcard CAS client, and the real PC/SC path
- * (pcscd + vpcd + `castellan card serve`, skipped if not installed).
+ * personalization file, the smartcard CAS client, request-counter limits
+ * set by EMM, the fuzz corpus replayed, the `castellan card` CLI life
+ * cycle, and the real PC/SC path (pcscd + vpcd + `castellan card serve`,
+ * skipped if not installed).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -410,6 +413,152 @@ static void test_counter_limit_and_recovery(void **state)
 	assert_int_equal(i.nchan, 0);
 }
 
+/* ---- request-counter limits set by EMM (EMM_T_COUNTER_LIMITS) ---- */
+
+static uint16_t limits(struct fx *f, uint8_t maxch, uint32_t window_s, uint32_t block_s, uint64_t now_ms)
+{
+	struct emm_limits l = { .max_channels = maxch, .window_s = window_s, .block_s = block_s };
+	uint8_t sec[EMM_MAX_SECTION];
+	size_t len = 0;
+
+	assert_int_equal(emm_build_limits(f->is, SERIAL, ++f->seq, &l, now_ms, sec, sizeof(sec), &len), 0);
+	assert_int_equal(len, EMM_UNIQUE_OVERHEAD + 2 + EMM_LIMITS_BYTES);
+	return send_emm(f, sec, len);
+}
+
+static void test_counter_limits_by_emm(void **state)
+{
+	struct fx *f = *state;
+	uint8_t out[CARD_MAX_RESP];
+	struct card_info i;
+	uint64_t t = T0_MS;
+
+	/* personalized with N = 2: raise it to 4 channels in 30 s, block 1 h */
+	assert_int_equal(ecm(f, 1, t, 1, out), SW_OK);
+	assert_int_equal(ecm(f, 2, t + 1000, 1, out), SW_OK);
+	assert_int_equal(limits(f, 4, 30, 3600, t), SW_OK);
+	info(f, &i);
+	assert_int_equal(i.max_channels, 4);
+	assert_int_equal(i.window_s, 30);
+	assert_int_equal(i.block_s, 3600);
+	assert_int_equal(i.nchan, 0); /* new rule, fresh window */
+	for (uint16_t ch = 1; ch <= 4; ch++)
+		assert_int_equal(ecm(f, ch, t + 2000 + ch, 1, out), SW_OK);
+	/* the limits survive a power cycle */
+	assert_int_equal(card_applet_reset(f->a), 0);
+	info(f, &i);
+	assert_int_equal(i.max_channels, 4);
+	assert_int_equal(i.nchan, 4);
+	/* the 5th channel inside 30 s blocks for block_s = 1 h (not the default day) */
+	assert_int_equal(ecm(f, 5, t + 10000, 1, out), SW_COUNTER);
+	info(f, &i);
+	assert_true(i.blocked);
+	assert_int_equal(i.blocked_until_ms, t + 10000 + 3600ull * 1000u);
+	assert_int_equal(ecm(f, 1, t + 3600ull * 1000u, 1, out), SW_BLOCKED);
+	assert_int_equal(ecm(f, 1, t + 10000 + 3600ull * 1000u, 1, out), SW_OK);
+	/* lower it to N = 1: a second channel blocks at once, even after the
+	 * old window (30 s) is over for the first */
+	assert_int_equal(limits(f, 1, 30, 3600, t + 3600ull * 1000u), SW_OK);
+	assert_int_equal(ecm(f, 1, t + 3611ull * 1000u, 1, out), SW_OK);
+	assert_int_equal(ecm(f, 2, t + 3612ull * 1000u, 1, out), SW_COUNTER);
+	/* a limits EMM does not lift a running block (UNBLOCK does) */
+	assert_int_equal(limits(f, 8, 60, 60, t + 3600ull * 1000u), SW_OK);
+	assert_int_equal(ecm(f, 1, t + 3613ull * 1000u, 1, out), SW_BLOCKED);
+	assert_int_equal(command(f, EMM_CMD_UNBLOCK, 0, t + 3600ull * 1000u), SW_OK);
+	assert_int_equal(ecm(f, 2, t + 3614ull * 1000u, 1, out), SW_OK);
+	/* replayed: refused, limits unchanged */
+	{
+		struct emm_limits l = { .max_channels = 3, .window_s = 10, .block_s = 10 };
+		uint8_t sec[EMM_MAX_SECTION];
+		size_t len = 0;
+
+		assert_int_equal(emm_build_limits(f->is, SERIAL, f->seq, &l, t, sec, sizeof(sec), &len), 0);
+		assert_int_equal(send_emm(f, sec, len), SW_REPLAY);
+		info(f, &i);
+		assert_int_equal(i.max_channels, 8);
+		/* another card's limits: not ours */
+		assert_int_equal(emm_build_limits(f->is, SERIAL + 1, 99, &l, t, sec, sizeof(sec), &len), 0);
+		assert_int_equal(send_emm(f, sec, len), SW_NOT_FOUND);
+		/* tampered: bad MAC, nothing changes */
+		assert_int_equal(emm_build_limits(f->is, SERIAL, f->seq + 1, &l, t, sec, sizeof(sec), &len), 0);
+		sec[len - 1] ^= 0x01;
+		assert_int_equal(send_emm(f, sec, len), SW_BAD_MAC);
+		info(f, &i);
+		assert_int_equal(i.max_channels, 8);
+		assert_int_equal(i.window_s, 60);
+	}
+}
+
+/* The record's bad cases: the builder refuses them, and authentic EMMs
+ * carrying them (emm_build encodes as given) are refused by the parser and
+ * by the card without a state change. */
+static void test_counter_limits_bad(void **state)
+{
+	struct fx *f = *state;
+	static const struct {
+		uint8_t maxch;
+		uint32_t window_s, block_s;
+	} bad[] = { { 0, 60, 60 }, { 17, 60, 60 }, { 255, 60, 60 }, { 2, 0, 60 }, { 0, 0, 0 } };
+	static struct emm_content c, back;
+	uint8_t sec[EMM_MAX_SECTION];
+	struct emm_view v;
+	struct card_info i;
+	struct card_perso p;
+	size_t len = 0;
+
+	assert_int_equal(card_perso_issue(f->ks, SERIAL, 0, 0, 0, &p), 0);
+	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+		struct emm_limits l = { bad[k].maxch, bad[k].window_s, bad[k].block_s };
+
+		assert_int_equal(emm_build_limits(f->is, SERIAL, f->seq + 1, &l, T0_MS, sec, sizeof(sec), &len), CE_ARG);
+		memset(&c, 0, sizeof(c));
+		c.has_limits = true;
+		c.limits = l;
+		assert_int_equal(emm_build(f->is, SERIAL, f->seq + 1, T0_MS, &c, sec, sizeof(sec), &len), 0);
+		assert_int_equal(emm_parse(sec, len, SERIAL, &v), 0);
+		assert_int_equal(emm_open(&v, p.k_card, &back), CE_RANGE);
+		assert_int_equal(send_emm(f, sec, len), SW_BAD_DATA);
+	}
+	assert_int_equal(emm_build_limits(f->is, SERIAL, 1, NULL, T0_MS, sec, sizeof(sec), &len), CE_ARG);
+	assert_int_equal(emm_build_limits(f->is, SERIAL, f->seq + 1,
+		&(struct emm_limits){ .max_channels = 16, .window_s = 1 }, T0_MS, sec, 20, &len), CE_OVERFLOW);
+	info(f, &i);
+	assert_int_equal(i.max_channels, 2);
+	assert_int_equal(i.window_s, 60);
+	/* the good record round-trips, alone and with other records */
+	memset(&c, 0, sizeof(c));
+	c.has_limits = true;
+	c.limits = (struct emm_limits){ .max_channels = 16, .window_s = UINT32_MAX, .block_s = 0 };
+	c.cmds = EMM_CMD_RESET_COUNTER | EMM_CMD_UNBLOCK;
+	assert_int_equal(emm_build(f->is, SERIAL, ++f->seq, T0_MS, &c, sec, sizeof(sec), &len), 0);
+	assert_int_equal(emm_parse(sec, len, SERIAL, &v), 0);
+	assert_int_equal(emm_open(&v, p.k_card, &back), 0);
+	assert_true(back.has_limits);
+	assert_int_equal(back.limits.max_channels, 16);
+	assert_int_equal(back.limits.window_s, UINT32_MAX);
+	assert_int_equal(back.limits.block_s, 0);
+	assert_int_equal(back.cmds, EMM_CMD_RESET_COUNTER | EMM_CMD_UNBLOCK);
+	assert_int_equal(send_emm(f, sec, len), SW_OK);
+	info(f, &i);
+	assert_int_equal(i.max_channels, 16);
+	/* the cardless box state accepts the record and ignores it: seq consumed */
+	{
+		struct emm_card_state cs;
+
+		memset(&cs, 0, sizeof(cs));
+		cs.last_seq = f->seq - 1;
+		assert_int_equal(emm_state_apply(&cs, &v, &back), 0);
+		assert_int_equal(cs.last_seq, f->seq);
+		assert_false(cs.blocked);
+		assert_false(cs.has_ent);
+		assert_int_equal(emm_state_apply(&cs, &v, &back), CE_REPLAY);
+		emm_state_wipe(&cs);
+	}
+	emm_content_wipe(&back);
+	emm_content_wipe(&c);
+	secret_wipe(&p, sizeof(p));
+}
+
 /* ---- pairing ---- */
 
 static uint64_t pair_now(void *ctx)
@@ -652,6 +801,238 @@ static void test_apdu_garbage(void **state)
 	assert_int_equal(card_applet_apdu(f->a, apdu, 4, resp, 10), 0);
 }
 
+/* ---- the fuzz corpus (fuzz/corpus/apdu) replayed as fuzz_apdu.c does ---- */
+
+struct mem_ee {
+	uint8_t img[CARD_EEPROM_BYTES];
+	size_t len;
+};
+
+static int mem_load(void *ctx, uint8_t *buf, size_t cap, size_t *len)
+{
+	struct mem_ee *m = ctx;
+
+	if (m->len == 0)
+		return CE_NOT_FOUND;
+	if (m->len > cap)
+		return CE_OVERFLOW;
+	memcpy(buf, m->img, m->len);
+	*len = m->len;
+	return 0;
+}
+
+static int mem_store(void *ctx, const uint8_t *buf, size_t len)
+{
+	struct mem_ee *m = ctx;
+
+	if (len > sizeof(m->img))
+		return CE_IO;
+	memcpy(m->img, buf, len);
+	m->len = len;
+	return 0;
+}
+
+/* One corpus input: a personalized card (the harness's), then the
+ * length-prefixed APDUs. Returns the last status word; *last_len gets the
+ * last response's length. Every answer is a whole response, and the
+ * EEPROM image left behind always decodes. */
+static uint16_t replay_apdus(struct card_applet *a, const uint8_t *data, size_t size, size_t *last_len)
+{
+	static struct mem_ee m;
+	static struct card_state st;
+	struct card_eeprom ee = { .ctx = &m, .load = mem_load, .store = mem_store };
+	struct card_perso p = { .ca_system_id = 0x4ADC, .serial = 2100000042, .max_channels = 2, .window_s = 60,
+		.block_s = 86400 };
+	uint8_t apdu[5 + CARD_PERSO_BYTES] = { CARD_CLA, CARD_INS_PERSONALIZE, 0, 0, CARD_PERSO_BYTES };
+	uint8_t resp[CARD_MAX_RESP + 2];
+	size_t off = 0, n = 0;
+	uint16_t sw = 0;
+
+	memset(&m, 0, sizeof(m));
+	memset(p.k_card, 0x5A, sizeof(p.k_card));
+	assert_int_equal(card_applet_init(a, &ee), 0);
+	card_perso_encode(&p, apdu + 5);
+	n = card_applet_apdu(a, apdu, sizeof(apdu), resp, sizeof(resp));
+	assert_int_equal(be16(resp + n - 2), SW_OK);
+	while (size - off >= 2) {
+		size_t k = ((size_t)data[off] << 8) | data[off + 1];
+
+		off += 2;
+		if (k > size - off)
+			k = size - off;
+		n = card_applet_apdu(a, data + off, k, resp, sizeof(resp));
+		assert_true(n >= 2 && n <= CARD_MAX_RESP + 2);
+		sw = be16(resp + n - 2);
+		off += k;
+	}
+	*last_len = n;
+	assert_int_equal(card_state_decode(m.img, m.len, &st), 0);
+	assert_int_equal(card_applet_reset(a), 0); /* and loads */
+	card_applet_wipe(a);
+	return sw;
+}
+
+static void test_fuzz_corpus_apdu(void **state)
+{
+	/* seeds whose answer we know; any other file (a fuzzer finding) must
+	 * only replay without a crash and leave a loadable EEPROM */
+	static const struct {
+		const char *name;
+		uint16_t sw;
+		size_t len;
+	} known[] = {
+		{ "info", SW_OK, CARD_INFO_BYTES + 2 },
+		{ "chain", SW_BAD_DATA, 2 },
+		{ "erase", SW_BAD_MAC, 2 },
+		{ "ext-lc", SW_BAD_DATA, 2 },
+		{ "chain-interrupted", SW_CHAIN, 2 },
+		{ "bad-cla", SW_UNKNOWN_CLA, 2 },
+		{ "personalize-again", SW_STATE, 2 },
+	};
+	struct card_applet *a = calloc(1, sizeof(*a));
+	char dir[4096], path[4600];
+	struct dirent *e;
+	size_t nfiles = 0, nknown = 0;
+	DIR *d;
+
+	(void)state;
+	assert_non_null(a);
+	snprintf(dir, sizeof(dir), "%s", tu_testdata("../../fuzz/corpus/apdu"));
+	d = opendir(dir);
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL) {
+		uint8_t *buf;
+		size_t len = 0, last = 0;
+		uint16_t sw;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		buf = tu_read(path, &len);
+		sw = replay_apdus(a, buf, len, &last);
+		for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++) {
+			if (strcmp(known[k].name, e->d_name) != 0)
+				continue;
+			if (sw != known[k].sw || last != known[k].len)
+				fail_msg("corpus %s: SW %04X len %zu, want %04X len %zu", e->d_name, sw, last, known[k].sw,
+					known[k].len);
+			nknown++;
+		}
+		free(buf);
+		nfiles++;
+	}
+	closedir(d);
+	assert_int_equal(nknown, sizeof(known) / sizeof(known[0]));
+	assert_true(nfiles >= nknown);
+	free(a);
+}
+
+/* ---- CLI: issue -> program -> re-program refused -> erase -> program ---- */
+
+/* Run a shell command; its stdout+stderr in out (NUL-terminated). Exit code. */
+static int run_out(const char *cmd, char *out, size_t cap)
+{
+	char full[4096];
+	FILE *p;
+	size_t n = 0;
+	int st;
+
+	snprintf(full, sizeof(full), "%s 2>&1", cmd);
+	p = popen(full, "r");
+	assert_non_null(p);
+	while (n + 1 < cap) {
+		size_t k = fread(out + n, 1, cap - 1 - n, p);
+
+		if (k == 0)
+			break;
+		n += k;
+	}
+	out[n] = '\0';
+	st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_cli_issue_program_erase(void **state)
+{
+	struct fx *f = *state;
+	const char *bin = getenv("CASTELLAN_BIN");
+	char ks[160], perso_f[160], tf[160], ee[160], env[400], cmd[2048], out[4096], tok_hex[40];
+	uint8_t kc[CARD_KEY_BYTES], tok[CARD_TOKEN_BYTES];
+	struct stat sb;
+	FILE *fp;
+
+	if (!bin)
+		skip();
+	snprintf(ks, sizeof(ks), "%s/ks.bin", f->dir);
+	snprintf(perso_f, sizeof(perso_f), "%s/card.perso", f->dir);
+	snprintf(tf, sizeof(tf), "%s/transport", f->dir);
+	snprintf(ee, sizeof(ee), "%s/cli.eeprom", f->dir);
+	assert_int_equal(keystore_save(f->ks, ks, "pw"), 0);
+	fp = fopen(tf, "w");
+	assert_non_null(fp);
+	fputs("transport secret\n", fp);
+	fclose(fp);
+	snprintf(env, sizeof(env), "CASTELLAN_PASSPHRASE=pw %s card", bin);
+
+	snprintf(cmd, sizeof(cmd), "%s --help", env);
+	assert_int_equal(run_out(cmd, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "castellan card program"));
+	/* issue: card 2100000042, N = 3 in 90 s, block 600 s */
+	snprintf(cmd, sizeof(cmd), "%s issue --keys %s --serial %llu --out %s --transport-file %s --max-channels 3 "
+		"--window 90 --block 600", env, ks, SERIAL, perso_f, tf);
+	assert_int_equal(run_out(cmd, out, sizeof(out)), 0);
+	assert_int_equal(stat(perso_f, &sb), 0);
+	assert_int_equal(sb.st_size, CARD_PERSO_FILE_BYTES);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	/* a wrong transport passphrase cannot program it */
+	snprintf(cmd, sizeof(cmd), "CASTELLAN_TRANSPORT_PASSPHRASE=wrong %s program %s --eeprom %s", env, perso_f, ee);
+	assert_int_not_equal(run_out(cmd, out, sizeof(out)), 0);
+	assert_int_equal(access(ee, F_OK), -1); /* card untouched: still blank, no image */
+	/* program the blank card */
+	snprintf(cmd, sizeof(cmd), "%s program %s --eeprom %s --transport-file %s", env, perso_f, ee, tf);
+	assert_int_equal(run_out(cmd, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "programmed and protected"));
+	snprintf(cmd, sizeof(cmd), "%s info --eeprom %s", env, ee);
+	assert_int_equal(run_out(cmd, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "serial 2100000042"));
+	assert_non_null(strstr(out, "protected"));
+	assert_non_null(strstr(out, "at most 3 channels in 90 s (block 600 s)"));
+	/* re-programming is refused (6985) and changes nothing */
+	snprintf(cmd, sizeof(cmd), "%s program %s --eeprom %s --transport-file %s", env, perso_f, ee, tf);
+	assert_int_not_equal(run_out(cmd, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "6985"));
+	assert_non_null(strstr(out, "erase it first"));
+	/* a wrong erase token is refused (6982) */
+	snprintf(cmd, sizeof(cmd), "%s erase --token 00112233445566778899aabbccddeeff --eeprom %s", env, ee);
+	assert_int_not_equal(run_out(cmd, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "6982"));
+	snprintf(cmd, sizeof(cmd), "%s info --eeprom %s", env, ee);
+	assert_int_equal(run_out(cmd, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "serial 2100000042"));
+	/* the head-end's token (computed from the keystore) erases it */
+	snprintf(cmd, sizeof(cmd), "%s erase --keys %s --eeprom %s", env, ks, ee);
+	assert_int_equal(run_out(cmd, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "erased: blank"));
+	snprintf(cmd, sizeof(cmd), "%s info --eeprom %s", env, ee);
+	assert_int_equal(run_out(cmd, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "blank card"));
+	/* programmed again, and erased with an explicit --token */
+	snprintf(cmd, sizeof(cmd), "%s program %s --eeprom %s --transport-file %s", env, perso_f, ee, tf);
+	assert_int_equal(run_out(cmd, out, sizeof(out)), 0);
+	assert_int_equal(keystore_card_key(f->ks, SERIAL, kc), 0);
+	assert_int_equal(card_erase_token(kc, SERIAL, tok), 0);
+	for (size_t k = 0; k < sizeof(tok); k++)
+		snprintf(tok_hex + 2 * k, 3, "%02x", tok[k]);
+	snprintf(cmd, sizeof(cmd), "%s erase --token %s --eeprom %s", env, tok_hex, ee);
+	assert_int_equal(run_out(cmd, out, sizeof(out)), 0);
+	/* bad usage */
+	snprintf(cmd, sizeof(cmd), "%s erase --eeprom %s", env, ee);
+	assert_int_equal(run_out(cmd, out, sizeof(out)), 2);
+	snprintf(cmd, sizeof(cmd), "%s frobnicate", env);
+	assert_int_equal(run_out(cmd, out, sizeof(out)), 2);
+	secret_wipe(kc, sizeof(kc));
+}
+
 /* ---- the real PC/SC path ---- */
 
 static bool have_pcsc(void)
@@ -745,12 +1126,16 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ecm_chained_many_packages, setup_live, teardown),
 		cmocka_unit_test_setup_teardown(test_status_words, setup_live, teardown),
 		cmocka_unit_test_setup_teardown(test_counter_limit_and_recovery, setup_live, teardown),
+		cmocka_unit_test_setup_teardown(test_counter_limits_by_emm, setup_live, teardown),
+		cmocka_unit_test_setup_teardown(test_counter_limits_bad, setup_live, teardown),
 		cmocka_unit_test_setup_teardown(test_pairing, setup_live, teardown),
 		cmocka_unit_test_setup_teardown(test_client_local, setup_live, teardown),
 		cmocka_unit_test_setup_teardown(test_power_loss_mid_emm, setup_live, teardown),
 		cmocka_unit_test_setup_teardown(test_eeprom_corrupt, setup_live, teardown),
 		cmocka_unit_test_setup_teardown(test_perso_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_apdu_garbage, setup_live, teardown),
+		cmocka_unit_test(test_fuzz_corpus_apdu),
+		cmocka_unit_test_setup_teardown(test_cli_issue_program_erase, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pcsc_path, setup, teardown),
 	};
 

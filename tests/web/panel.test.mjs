@@ -1,7 +1,8 @@
 // panel.test.mjs - end-to-end test of the web panel in headless Chromium
 // (Debian's /usr/bin/chromium driven by playwright-core) against a real
-// `castellan web serve` started on a temp dir (the SMS HTTP APIs and the
-// panel, as `castellan headend` serves them).
+// `castellan headend` started on a temp dir with a fresh keystore (or
+// `castellan web serve`, the HTTP APIs and the panel alone, when this
+// build's head-end does not serve the panel).
 //
 //   node panel.test.mjs [ARTEFACT_DIR]
 //
@@ -41,10 +42,36 @@ function check(cond, what) {
   console.log('ok - ' + what);
 }
 
+function run(args) {
+  return new Promise((resolve) => {
+    const p = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let log = ''; p.stdout.on('data', (d) => { log += d; }); p.stderr.on('data', (d) => { log += d; });
+    p.on('close', (code) => resolve({ code, log }));
+  });
+}
+
+// A real head-end (HTTP APIs + panel, ECMG, EMM carousel) when this build's
+// `castellan headend` serves the panel; else `castellan web serve`.
+let mode = 'headend';
 async function startServer() {
   const ready = join(dir, 'ready');
-  server = spawn(BIN, ['web', '--data', join(dir, 'data'), 'serve', '--http', '127.0.0.1:0', '--root', join(here, '..', '..', 'web'),
-    '--admin-password-file', join(dir, 'pw'), '--ready-file', ready], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const webRoot = join(here, '..', '..', 'web');
+  const help = await run(['headend', '--help']);
+  let args;
+  if (/--web-root/.test(help.log)) {
+    writeFileSync(join(dir, 'pass'), 'keystore-passphrase-1\n');
+    const k = await run(['keys', 'init', '--out', join(dir, 'ks'), '--ca-system-id', '0x4ADC', '--passphrase-file', join(dir, 'pass')]);
+    if (k.code !== 0) throw new Error('keys init: ' + k.log);
+    args = ['headend', '--data-dir', join(dir, 'data'), '--keystore', join(dir, 'ks'), '--passphrase-file', join(dir, 'pass'),
+      '--http', '127.0.0.1:0', '--ecmg', '127.0.0.1:0', '--admin-key-file', join(dir, 'admin-key'),
+      '--web-root', webRoot, '--web-admin-password-file', join(dir, 'pw'), '--ready-file', ready, '--status-every', '0'];
+  } else {
+    mode = 'web serve';
+    args = ['web', '--data', join(dir, 'data'), 'serve', '--http', '127.0.0.1:0', '--root', webRoot,
+      '--admin-password-file', join(dir, 'pw'), '--ready-file', ready];
+  }
+  console.log('# server: castellan ' + mode);
+  server = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   server.stdout.on('data', (d) => { log += d; });
   server.stderr.on('data', (d) => { log += d; });
@@ -90,13 +117,13 @@ async function main() {
   check(sc && sc.httpOnly && sc.sameSite === 'Strict', 'session cookie is HttpOnly and SameSite=Strict');
   check(await page.evaluate(() => !document.cookie.includes('castellan_session')), 'the page script cannot read the session cookie');
 
-  // 3. a package (admin)
+  // 3. a package (admin); 0..31 exist from the start as "package N"
   await page.goto(base + '/#/packages');
-  await page.fill('#pkg-id', '3');
-  await page.fill('#pkg-name', 'Sports');
+  await page.fill('#pkg-id', '40');
+  await page.fill('#pkg-name', 'Sports HD');
   await page.click('text=Add package');
-  await page.waitForSelector('td:text("Sports")');
-  check(true, 'package Sports (id 3) created');
+  await page.waitForSelector('td:text("Sports HD")');
+  check(true, 'package Sports HD (id 40) created');
 
   // 4. a card
   await page.goto(base + '/#/cards');
@@ -106,13 +133,14 @@ async function main() {
   await page.waitForSelector('h1 >> text=2100000042');
   check(true, 'card 2100000042 created');
 
-  // 5. give it the package: the mask updates as the box is ticked
+  // 5. give it packages: the mask updates as the boxes are ticked
   await page.check('input[data-pkg="3"]');
-  check((await page.textContent('#card-mask')) === '00000008', 'mask shows package 3 as 00000008');
+  await page.check('input[data-pkg="40"]');
+  check((await page.textContent('#card-mask')) === '00000008', 'mask shows package 3 as 00000008 (40 is outside the mask)');
   await page.click('#pkg-save');
-  await page.waitForSelector('td:text("Sports")');
+  await page.waitForSelector('td:text("Sports HD")');
   const api1 = await page.evaluate(async () => (await fetch('/api/v1/cards/2100000042')).json());
-  check(api1.access_criteria === '00000008' && api1.subscriptions.some((s) => s.package === 3), 'REST shows the subscription to package 3');
+  check(api1.access_criteria === '00000008' && api1.subscriptions.some((s) => s.package === 40), 'REST shows the subscriptions to packages 3 and 40');
   await page.screenshot({ path: join(out, 'card.png'), fullPage: true });
 
   // 6. block it (with confirmation)
@@ -159,6 +187,10 @@ async function main() {
   // 11. dashboard with plots
   await page.goto(base + '/#/dashboard');
   await page.waitForSelector('svg.chart polyline', { timeout: 20000 });
+  if (mode === 'headend') {
+    await page.waitForSelector('text=ECMs sent');
+    check(true, 'dashboard shows the head-end counters (ECMs, EMMs, EMMG)');
+  }
   await page.screenshot({ path: join(out, 'dashboard.png'), fullPage: true });
   check(true, 'dashboard plots drawn');
 
