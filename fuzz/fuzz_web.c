@@ -20,7 +20,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	in[n] = '\0';
 	switch (data[0] % 3) {
 	case 0:
-		if (web_cookie_find(in, n, WEB_COOKIE_NAME, out, sizeof(out)) == 0 && strlen(out) >= sizeof(out))
+		if (web_cookie_find(in, n, WEB_COOKIE_NAME, out, sizeof(out)) == 0 &&
+		    strlen(out) >= sizeof(out))
 			__builtin_trap();
 		break;
 	case 1:

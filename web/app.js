@@ -411,8 +411,10 @@ async function viewUsers(m) {
     const acts = el('td', { class: 'row' });
     if (locked) acts.append(el('button', { type: 'button', onclick: async () => { try { await panel('PATCH', 'users/' + u.name, { unlock: true }); route(); } catch (e) { fail(e); } } }, 'Unlock'));
     acts.append(el('button', { type: 'button', onclick: async () => {
-      const p = prompt('New password for ' + u.name + ' (10 characters or more)'); if (!p) return;
-      try { await panel('PATCH', 'users/' + u.name, { password: p }); toast('Password changed'); } catch (e) { fail(e); }
+      const body = {};
+      if (u.name === S.me.user) { body.current_password = prompt('Your current password'); if (!body.current_password) return; }
+      body.password = prompt('New password for ' + u.name + ' (10 characters or more)'); if (!body.password) return;
+      try { await panel('PATCH', 'users/' + u.name, body); toast('Password changed'); } catch (e) { fail(e); }
     } }, 'Set password'));
     if (u.name !== S.me.user) acts.append(el('button', { type: 'button', class: 'danger', onclick: async () => { if (await confirmAction('Delete user ' + u.name + '?')) { try { await panel('DELETE', 'users/' + u.name); route(); } catch (e) { fail(e); } } } }, 'Delete'));
     body.append(el('tr', {}, el('td', {}, u.name), el('td', {}, u.role), el('td', {}, locked ? 'locked until ' + fmtMs(u.locked_until_ms) : u.fails ? u.fails + ' failed sign-in(s)' : 'ok'), acts));

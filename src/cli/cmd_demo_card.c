@@ -65,6 +65,7 @@ static pid_t dc_spawn(const struct dc *d, char *const args[], const char *log_na
 	pid_t pid;
 
 	dc_path(d, log_name, log, sizeof(log));
+	fflush(NULL); /* the child must not print our buffered output again */
 	pid = fork();
 	if (pid == 0) {
 		FILE *f = freopen(log, "a", stdout);

@@ -111,7 +111,7 @@ static int serve(const char *data, int argc, char **argv)
 	struct sms_store *st = NULL;
 	struct sms_http *http = NULL;
 	struct web *w = NULL;
-	struct web_config wc = { 0 };
+	struct web_config wc = {0};
 	int r, rc = 1;
 
 	if (snprintf(db_uri, sizeof(db_uri), "sqlite:%s/sms.db", data) >= (int)sizeof(db_uri) ||
@@ -241,7 +241,8 @@ int cmd_web(int argc, char **argv)
 	}
 	if (r != 0) {
 		fprintf(stderr, "web: %s%s\n", err_str(r),
-			r == CE_ARG ? " (names: A-Z a-z 0-9 . _ -, up to 48; passwords: 10 to 256 bytes)" : "");
+			r == CE_ARG ? " (names: A-Z a-z 0-9 . _ -, up to 48; passwords: 10 to 256 bytes)"
+				    : "");
 		goto out;
 	}
 	rc = 0;

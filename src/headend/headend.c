@@ -598,8 +598,9 @@ static int web_status(void *ctx, json_t *o)
 	struct headend_stats st;
 
 	headend_stats(ctx, &st);
-	return json_object_set_new(o, "headend", json_pack("{s:I,s:I,s:I,s:I,s:I,s:i}", "ecms", (json_int_t)st.ecms,
-							  "emms", (json_int_t)st.car.emms, "emmg_connected",
+	return json_object_set_new(o, "headend", json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:i}", "ecms", (json_int_t)st.ecms,
+							  "emms", (json_int_t)st.car.emms, "changed_emms",
+							  (json_int_t)st.car.changed_emms, "emmg_connected",
 							  (json_int_t)st.emmg_connected, "audit_changes",
 							  (json_int_t)st.audit_changes, "cycles", (json_int_t)st.car.cycles,
 							  "emmg_kbps", (int)st.emmg_kbps));

@@ -30,12 +30,12 @@ struct web_users {
 };
 
 static const char schema_sql[] =
-	"CREATE TABLE IF NOT EXISTS users ("
-	" name TEXT PRIMARY KEY NOT NULL,"
-	" role INTEGER NOT NULL CHECK (role BETWEEN 0 AND 2),"
-	" kdf_n INTEGER NOT NULL, kdf_r INTEGER NOT NULL, kdf_p INTEGER NOT NULL,"
-	" salt BLOB NOT NULL, hash BLOB NOT NULL,"
-	" fails INTEGER NOT NULL DEFAULT 0, locked_until INTEGER NOT NULL DEFAULT 0);";
+    "CREATE TABLE IF NOT EXISTS users ("
+    " name TEXT PRIMARY KEY NOT NULL,"
+    " role INTEGER NOT NULL CHECK (role BETWEEN 0 AND 2),"
+    " kdf_n INTEGER NOT NULL, kdf_r INTEGER NOT NULL, kdf_p INTEGER NOT NULL,"
+    " salt BLOB NOT NULL, hash BLOB NOT NULL,"
+    " fails INTEGER NOT NULL DEFAULT 0, locked_until INTEGER NOT NULL DEFAULT 0);";
 
 bool web_user_name_valid(const char *name)
 {
@@ -46,14 +46,14 @@ bool web_user_name_valid(const char *name)
 	for (size_t i = 0; i < n; i++) {
 		char c = name[i];
 
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-		      c == '_' || c == '-'))
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
 			return false;
 	}
 	return true;
 }
 
-static const char *const role_names[] = { "read-only", "operator", "admin" };
+static const char *const role_names[] = {"read-only", "operator", "admin"};
 
 const char *web_role_name(enum web_role r)
 {
@@ -74,9 +74,12 @@ int web_role_parse(const char *s, enum web_role *out)
 unsigned web_role_scopes(enum web_role r)
 {
 	switch (r) {
-	case WEB_ROLE_ADMIN: return SMS_SCOPE_READ | SMS_SCOPE_WRITE | SMS_SCOPE_ADMIN;
-	case WEB_ROLE_OPERATOR: return SMS_SCOPE_READ | SMS_SCOPE_WRITE;
-	default: return SMS_SCOPE_READ;
+	case WEB_ROLE_ADMIN:
+		return SMS_SCOPE_READ | SMS_SCOPE_WRITE | SMS_SCOPE_ADMIN;
+	case WEB_ROLE_OPERATOR:
+		return SMS_SCOPE_READ | SMS_SCOPE_WRITE;
+	default:
+		return SMS_SCOPE_READ;
 	}
 }
 
@@ -96,7 +99,8 @@ int web_password_hash(const struct web_kdf *kdf, const char *password, const uin
 		goto out;
 	p[0] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_PASSWORD, (void *)(uintptr_t)password,
 						 strlen(password));
-	p[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)(uintptr_t)salt, WEB_SALT_BYTES);
+	p[1] =
+	    OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)(uintptr_t)salt, WEB_SALT_BYTES);
 	p[2] = OSSL_PARAM_construct_uint64(OSSL_KDF_PARAM_SCRYPT_N, &n);
 	p[3] = OSSL_PARAM_construct_uint32(OSSL_KDF_PARAM_SCRYPT_R, &r_);
 	p[4] = OSSL_PARAM_construct_uint32(OSSL_KDF_PARAM_SCRYPT_P, &p_);
@@ -134,8 +138,8 @@ int web_users_open(const char *path, const struct web_kdf *kdf, struct web_users
 		r = CE_CRYPTO;
 		goto fail;
 	}
-	if (sqlite3_open_v2(path, &u->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) !=
-	    SQLITE_OK) {
+	if (sqlite3_open_v2(path, &u->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+			    NULL) != SQLITE_OK) {
 		LOG_ERR("web", "users file %s: %s", path, u->db ? sqlite3_errmsg(u->db) : "cannot open");
 		goto fail;
 	}
@@ -211,7 +215,8 @@ static bool password_ok(const char *pw)
 }
 
 /* Fresh salt and hash of pw with the configured cost. */
-static int new_hash(struct web_users *u, const char *pw, uint8_t salt[WEB_SALT_BYTES], uint8_t hash[WEB_HASH_BYTES])
+static int new_hash(struct web_users *u, const char *pw, uint8_t salt[WEB_SALT_BYTES],
+		    uint8_t hash[WEB_HASH_BYTES])
 {
 	if (RAND_bytes(salt, WEB_SALT_BYTES) != 1)
 		return CE_CRYPTO;
@@ -228,8 +233,9 @@ int web_user_add(struct web_users *u, const char *name, const char *password, en
 		return CE_ARG;
 	if ((r = new_hash(u, password, salt, hash)) != 0)
 		goto out;
-	if ((r = prep(u, "INSERT INTO users (name, role, kdf_n, kdf_r, kdf_p, salt, hash) VALUES (?,?,?,?,?,?,?)",
-		      &st)) != 0)
+	if ((r = prep(
+		 u, "INSERT INTO users (name, role, kdf_n, kdf_r, kdf_p, salt, hash) VALUES (?,?,?,?,?,?,?)",
+		 &st)) != 0)
 		goto out;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 2, (int)role);
@@ -256,8 +262,10 @@ int web_user_set_password(struct web_users *u, const char *name, const char *pas
 		return CE_ARG;
 	if ((r = new_hash(u, password, salt, hash)) != 0)
 		goto out;
-	if ((r = prep(u, "UPDATE users SET kdf_n=?, kdf_r=?, kdf_p=?, salt=?, hash=?, fails=0, locked_until=0 "
-			 "WHERE name=?", &st)) != 0)
+	if ((r = prep(u,
+		      "UPDATE users SET kdf_n=?, kdf_r=?, kdf_p=?, salt=?, hash=?, fails=0, locked_until=0 "
+		      "WHERE name=?",
+		      &st)) != 0)
 		goto out;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)u->kdf.n);
 	sqlite3_bind_int(st, 2, (int)u->kdf.r);
@@ -373,7 +381,7 @@ int web_user_check(struct web_users *u, const char *name, const char *password, 
 {
 	uint8_t salt[WEB_SALT_BYTES], want[WEB_HASH_BYTES], got[WEB_HASH_BYTES];
 	struct web_kdf k = u->kdf;
-	struct web_user_info info = { 0 };
+	struct web_user_info info = {0};
 	sqlite3_stmt *st = NULL;
 	bool found = false, match;
 	int r, rc;
@@ -383,15 +391,19 @@ int web_user_check(struct web_users *u, const char *name, const char *password, 
 	memcpy(salt, u->dummy_salt, sizeof(salt));
 	memset(want, 0, sizeof(want));
 	if (web_user_name_valid(name) && password && strlen(password) <= WEB_PASSWORD_MAX) {
-		if ((r = prep(u, "SELECT name, role, fails, locked_until, kdf_n, kdf_r, kdf_p, salt, hash FROM users "
-				 "WHERE name=?", &st)) != 0)
+		if ((r = prep(
+			 u,
+			 "SELECT name, role, fails, locked_until, kdf_n, kdf_r, kdf_p, salt, hash FROM users "
+			 "WHERE name=?",
+			 &st)) != 0)
 			return r;
 		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 		rc = sqlite3_step(st);
 		if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 7) == WEB_SALT_BYTES &&
 		    sqlite3_column_bytes(st, 8) == WEB_HASH_BYTES) {
-			struct web_kdf rk = { (uint64_t)sqlite3_column_int64(st, 4), (uint32_t)sqlite3_column_int(st, 5),
-					      (uint32_t)sqlite3_column_int(st, 6) };
+			struct web_kdf rk = {(uint64_t)sqlite3_column_int64(st, 4),
+					     (uint32_t)sqlite3_column_int(st, 5),
+					     (uint32_t)sqlite3_column_int(st, 6)};
 
 			row_info(st, &info);
 			if (kdf_sane(&rk)) {

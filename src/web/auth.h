@@ -26,8 +26,8 @@
 #include <stdint.h>
 #include "lib/err.h"
 
-#define WEB_USER_MAX 48          /* bytes of a user name: [A-Za-z0-9._-], 1..48 ("web:" + it fits SMS_WHO_MAX) */
-#define WEB_PASSWORD_MIN 10      /* bytes */
+#define WEB_USER_MAX 48	    /* bytes of a user name: [A-Za-z0-9._-], 1..48 ("web:" + it fits SMS_WHO_MAX) */
+#define WEB_PASSWORD_MIN 10 /* bytes */
 #define WEB_PASSWORD_MAX 256
 #define WEB_LOCKOUT_FAILS 5
 #define WEB_LOCKOUT_MS (15u * 60u * 1000u)
@@ -38,18 +38,18 @@
  * READ|WRITE; admin READ|WRITE|ADMIN (and the panel's user management). */
 enum web_role { WEB_ROLE_READONLY = 0, WEB_ROLE_OPERATOR = 1, WEB_ROLE_ADMIN = 2 };
 
-/* scrypt cost. Default N=2^15, r=8, p=1: 32 MiB and ~0.1 s a sign-in. */
+/* scrypt cost. Default N=2^15, r=8, p=1: 32 MiB and 0.1-0.4 s a sign-in. */
 struct web_kdf {
 	uint64_t n;
 	uint32_t r, p;
 };
-#define WEB_KDF_DEFAULT ((struct web_kdf){ 1u << 15, 8, 1 })
+#define WEB_KDF_DEFAULT ((struct web_kdf){1u << 15, 8, 1})
 
 struct web_user_info {
 	char name[WEB_USER_MAX + 1];
 	enum web_role role;
-	unsigned fails;             /* wrong passwords in a row */
-	int64_t locked_until_ms;    /* unix ms; 0 = not locked */
+	unsigned fails;		 /* wrong passwords in a row */
+	int64_t locked_until_ms; /* unix ms; 0 = not locked */
 };
 
 struct web_users;
@@ -68,7 +68,8 @@ int web_user_set_role(struct web_users *u, const char *name, enum web_role role)
 int web_user_delete(struct web_users *u, const char *name) WARN_UNUSED;
 int web_user_unlock(struct web_users *u, const char *name) WARN_UNUSED;
 int web_user_get(struct web_users *u, const char *name, struct web_user_info *out) WARN_UNUSED;
-int web_user_list(struct web_users *u, int (*fn)(void *ctx, const struct web_user_info *i), void *ctx) WARN_UNUSED;
+int web_user_list(struct web_users *u, int (*fn)(void *ctx, const struct web_user_info *i),
+		  void *ctx) WARN_UNUSED;
 
 /* Sign-in: 0 and *role; CE_MAC (unknown user or wrong password, the same
  * answer for both); CE_BLOCKED (locked out: *locked_until_ms says until

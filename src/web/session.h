@@ -27,10 +27,10 @@
 
 #define WEB_COOKIE_NAME "castellan_session"
 #define WEB_SESSIONS_MAX 1024
-#define WEB_SESSION_IDLE_MS (30u * 60u * 1000u)        /* ended after 30 min without a request */
-#define WEB_SESSION_ABS_MS (12u * 60u * 60u * 1000u)   /* and after 12 h in any case */
-#define WEB_TOKEN_HEX 64                                /* 32 random bytes as hex */
-#define WEB_COOKIE_HEADER_MAX 8192                      /* a longer Cookie header is refused */
+#define WEB_SESSION_IDLE_MS (30u * 60u * 1000u)	     /* ended after 30 min without a request */
+#define WEB_SESSION_ABS_MS (12u * 60u * 60u * 1000u) /* and after 12 h in any case */
+#define WEB_TOKEN_HEX 64			     /* 32 random bytes as hex */
+#define WEB_COOKIE_HEADER_MAX 8192		     /* a longer Cookie header is refused */
 
 struct web_session {
 	bool used;
@@ -38,7 +38,7 @@ struct web_session {
 	char csrf[WEB_TOKEN_HEX + 1];
 	char user[WEB_USER_MAX + 1];
 	enum web_role role;
-	uint64_t created_ms, seen_ms;   /* monotonic clock */
+	uint64_t created_ms, seen_ms; /* monotonic clock */
 };
 
 struct web_sessions;

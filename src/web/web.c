@@ -64,7 +64,10 @@ static void send_json(struct evhttp_request *req, int status, json_t *j)
 	evhttp_add_header(o, "Cache-Control", "no-store");
 	if (b && txt)
 		evbuffer_add(b, txt, strlen(txt));
-	evhttp_send_reply(req, status, status < 300 ? "OK" : status < 500 ? "Client Error" : "Server Error",
+	evhttp_send_reply(req, status,
+			  status < 300	 ? "OK"
+			  : status < 500 ? "Client Error"
+					 : "Server Error",
 			  status == 204 ? NULL : b);
 	if (b)
 		evbuffer_free(b);
@@ -73,7 +76,7 @@ static void send_json(struct evhttp_request *req, int status, json_t *j)
 }
 
 static void send_error(struct evhttp_request *req, int status, const char *code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 static void send_error(struct evhttp_request *req, int status, const char *code, const char *fmt, ...)
 {
 	char msg[256];
@@ -189,9 +192,9 @@ static json_t *session_json(const struct web_session *s)
 {
 	unsigned sc = web_role_scopes(s->role);
 
-	return json_pack("{s:s,s:s,s:s,s:{s:b,s:b,s:b}}", "user", s->user, "role", web_role_name(s->role), "csrf",
-			 s->csrf, "can", "read", (int)!!(sc & SMS_SCOPE_READ), "write", (int)!!(sc & SMS_SCOPE_WRITE),
-			 "admin", (int)!!(sc & SMS_SCOPE_ADMIN));
+	return json_pack("{s:s,s:s,s:s,s:{s:b,s:b,s:b}}", "user", s->user, "role", web_role_name(s->role),
+			 "csrf", s->csrf, "can", "read", (int)!!(sc & SMS_SCOPE_READ), "write",
+			 (int)!!(sc & SMS_SCOPE_WRITE), "admin", (int)!!(sc & SMS_SCOPE_ADMIN));
 }
 
 static void api_login(struct web *w, struct evhttp_request *req)
@@ -217,9 +220,10 @@ static void api_login(struct web *w, struct evhttp_request *req)
 		if ((w->logins_failed & (w->logins_failed - 1)) == 0)
 			LOG_WARN("web", "%llu failed sign-ins so far", (unsigned long long)w->logins_failed);
 		if (r == CE_BLOCKED)
-			send_json(req, 423, json_pack("{s:{s:s,s:s,s:I}}", "error", "code", "locked", "message",
-						     "too many wrong passwords: try again later", "until_ms",
-						     (json_int_t)until));
+			send_json(req, 423,
+				  json_pack("{s:{s:s,s:s,s:I}}", "error", "code", "locked", "message",
+					    "too many wrong passwords: try again later", "until_ms",
+					    (json_int_t)until));
 		else
 			send_error(req, 401, "bad_credentials", "wrong user name or password");
 		goto out;
@@ -245,8 +249,10 @@ out:
 static int acc_user(void *ctx, const struct web_user_info *i)
 {
 	return json_array_append_new(ctx, json_pack("{s:s,s:s,s:i,s:I}", "name", i->name, "role",
-						    web_role_name(i->role), "fails", (int)i->fails, "locked_until_ms",
-						    (json_int_t)i->locked_until_ms)) == 0 ? 0 : CE_NOMEM;
+						    web_role_name(i->role), "fails", (int)i->fails,
+						    "locked_until_ms", (json_int_t)i->locked_until_ms)) == 0
+		   ? 0
+		   : CE_NOMEM;
 }
 
 static void answer_store(struct evhttp_request *req, int r)
@@ -259,8 +265,8 @@ static void answer_store(struct evhttp_request *req, int r)
 		send_error(req, 409, "exists", "that user exists already");
 	else if (r == CE_ARG)
 		send_error(req, 400, "invalid_value",
-			   "user names: 1 to %d of A-Z a-z 0-9 . _ -; passwords: %d to %d bytes", WEB_USER_MAX,
-			   WEB_PASSWORD_MIN, WEB_PASSWORD_MAX);
+			   "user names: 1 to %d of A-Z a-z 0-9 . _ -; passwords: %d to %d bytes",
+			   WEB_USER_MAX, WEB_PASSWORD_MIN, WEB_PASSWORD_MAX);
 	else
 		send_error(req, 500, "internal", "%s", err_str(r));
 }
@@ -298,7 +304,8 @@ static void api_users(struct web *w, struct evhttp_request *req, struct web_sess
 		pw = str_member(b, "password");
 		rl = str_member(b, "role");
 		if (!n || !pw || !rl || web_role_parse(rl, &role) != 0) {
-			send_error(req, 400, "bad_request", "name, password and role (admin, operator, read-only)");
+			send_error(req, 400, "bad_request",
+				   "name, password and role (admin, operator, read-only)");
 			goto out;
 		}
 		r = web_user_add(w->users, n, pw, role);
@@ -325,6 +332,21 @@ static void api_users(struct web *w, struct evhttp_request *req, struct web_sess
 		if ((rl || json_is_true(unlock)) && s->role != WEB_ROLE_ADMIN) {
 			send_error(req, 403, "forbidden", "admin role required");
 			goto out;
+		}
+		if (pw && strcmp(name, who) == 0) {
+			/* One's own password: prove the current one (a stolen
+			 * session alone cannot take the account over). */
+			const char *cur = str_member(b, "current_password");
+			enum web_role cr;
+			int64_t until;
+
+			r = cur ? web_user_check(w->users, who, cur, (int64_t)now_wall_ms(), &cr, &until)
+				: CE_MAC;
+			if (r != 0) {
+				send_error(req, 403, "current_password",
+					   "the current password is wrong or missing");
+				goto out;
+			}
 		}
 		r = 0;
 		if (pw)
@@ -385,11 +407,14 @@ static void api_apikeys(struct web *w, struct evhttp_request *req, struct web_se
 		return;
 	user = str_member(b, "user");
 	sc = json_object_get(b, "scopes");
-	json_array_foreach(sc, i, v) {
+	json_array_foreach(sc, i, v)
+	{
 		const char *t = json_string_value(v);
 
-		scopes |= t && strcmp(t, "read") == 0 ? SMS_SCOPE_READ : t && strcmp(t, "write") == 0 ? SMS_SCOPE_WRITE
-			: t && strcmp(t, "admin") == 0 ? SMS_SCOPE_ADMIN : 0x80000000u;
+		scopes |= t && strcmp(t, "read") == 0	 ? SMS_SCOPE_READ
+			  : t && strcmp(t, "write") == 0 ? SMS_SCOPE_WRITE
+			  : t && strcmp(t, "admin") == 0 ? SMS_SCOPE_ADMIN
+							 : 0x80000000u;
 	}
 	if (!user || !*user || strlen(user) > SMS_NAME_MAX || !sms_text_valid(user) || !json_is_array(sc) ||
 	    !scopes || (scopes & 0x80000000u)) {
@@ -429,17 +454,19 @@ static int acc_audit(void *ctx, const struct sms_audit *a)
 	if (x->q[0] && !strcasestr(a->what, x->q))
 		return 0;
 	x->n++;
-	return json_array_append_new(x->items, json_pack("{s:I,s:I,s:s,s:s}", "id", (json_int_t)a->id, "at_ms",
-							  (json_int_t)a->at_ms, "who", a->who, "what", a->what)) == 0
-		       ? 0 : CE_NOMEM;
+	return json_array_append_new(x->items,
+				     json_pack("{s:I,s:I,s:s,s:s}", "id", (json_int_t)a->id, "at_ms",
+					       (json_int_t)a->at_ms, "who", a->who, "what", a->what)) == 0
+		   ? 0
+		   : CE_NOMEM;
 }
 
 static void api_audit(struct web *w, struct evhttp_request *req, struct web_session *s)
 {
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	const char *q = evhttp_uri_get_query(uri);
-	struct evkeyvalq params = { 0 };
-	struct audit_acc x = { .limit = 200 };
+	struct evkeyvalq params = {0};
+	struct audit_acc x = {.limit = 200};
 	const char *v;
 	uint64_t u;
 	int r;
@@ -486,9 +513,10 @@ static void api_status(struct web *w, struct evhttp_request *req)
 		      (json_int_t)now_wall_ms(), "packages", (json_int_t)npkg, "http", "requests",
 		      (json_int_t)hs.requests, "rest_requests", (json_int_t)hs.rest_requests, "rest_errors",
 		      (json_int_t)hs.rest_errors, "rest_unauthorized", (json_int_t)hs.rest_unauthorized,
-		      "internal_errors", (json_int_t)hs.internal_errors, "web", "logins_ok", (json_int_t)w->logins_ok,
-		      "logins_failed", (json_int_t)w->logins_failed, "csrf_refused", (json_int_t)w->csrf_refused,
-		      "sessions", (int)web_session_count(w->sessions), "getapi_ok", (json_int_t)hs.words[GETAPI_OK]);
+		      "internal_errors", (json_int_t)hs.internal_errors, "web", "logins_ok",
+		      (json_int_t)w->logins_ok, "logins_failed", (json_int_t)w->logins_failed, "csrf_refused",
+		      (json_int_t)w->csrf_refused, "sessions", (int)web_session_count(w->sessions),
+		      "getapi_ok", (json_int_t)hs.words[GETAPI_OK]);
 	if (o && w->status_fn && w->status_fn(w->status_ctx, o) != 0)
 		LOG_WARN("web", "status counters: the head-end's part failed");
 	send_json(req, o ? 200 : 500, o);
@@ -540,11 +568,16 @@ static void on_api(struct web *w, struct evhttp_request *req, const char *path)
 static const struct {
 	const char *ext, *type;
 } types[] = {
-	{ "html", "text/html; charset=utf-8" },   { "js", "text/javascript; charset=utf-8" },
-	{ "mjs", "text/javascript; charset=utf-8" }, { "css", "text/css; charset=utf-8" },
-	{ "svg", "image/svg+xml" },                { "png", "image/png" },
-	{ "ico", "image/x-icon" },                 { "json", "application/json" },
-	{ "txt", "text/plain; charset=utf-8" },    { "woff2", "font/woff2" },
+    {"html", "text/html; charset=utf-8"},
+    {"js", "text/javascript; charset=utf-8"},
+    {"mjs", "text/javascript; charset=utf-8"},
+    {"css", "text/css; charset=utf-8"},
+    {"svg", "image/svg+xml"},
+    {"png", "image/png"},
+    {"ico", "image/x-icon"},
+    {"json", "application/json"},
+    {"txt", "text/plain; charset=utf-8"},
+    {"woff2", "font/woff2"},
 };
 
 int web_static_path(const char *root, const char *url_path, char *out, size_t cap, const char **ctype)
@@ -575,8 +608,8 @@ int web_static_path(const char *root, const char *url_path, char *out, size_t ca
 		}
 		if (seg == 0 && c == '.')
 			return CE_NOT_FOUND; /* "..", ".hidden" */
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-		      c == '_' || c == '-'))
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
 			return CE_NOT_FOUND;
 		if (c == '.')
 			dot = p;
@@ -677,7 +710,8 @@ static int first_start(struct web *w, const char *password)
 	hex_encode(rnd, sizeof(rnd), pw);
 	r = web_user_add(w->users, "admin", pw, WEB_ROLE_ADMIN);
 	if (r == 0) {
-		printf("web: first start: panel user admin, password (shown once, change it after signing in): %s\n",
+		printf("web: first start: panel user admin, password (shown once, change it after signing "
+		       "in): %s\n",
 		       pw);
 		fflush(stdout);
 	}
@@ -705,7 +739,7 @@ int web_new(struct sms_http *http, struct sms_store *store, const struct web_con
 	if ((r = web_users_open(cfg->users_path, cfg->kdf, &w->users)) != 0 ||
 	    (r = web_sessions_new(&w->sessions)) != 0 || (r = first_start(w, cfg->admin_password)) != 0)
 		goto fail;
-	hk = (struct sms_http_hooks){ rest_auth, fallback, w };
+	hk = (struct sms_http_hooks){rest_auth, fallback, w};
 	sms_http_set_hooks(http, &hk);
 	LOG_INFO("web", "panel served from %s", w->root);
 	*out = w;

@@ -27,17 +27,17 @@ struct web;
 typedef struct json_t json_t;
 
 #define WEB_API_PREFIX "/web/api/"
-#define WEB_BODY_MAX (64u * 1024u)     /* bytes of a /web/api/ request body */
-#define WEB_FILE_MAX (8u << 20)        /* bytes of one static file */
-#define WEB_PATH_MAX 256               /* bytes of a static file's URL path */
-#define WEB_AUDIT_SCAN 5000            /* audit entries searched by one filter request */
+#define WEB_BODY_MAX (64u * 1024u) /* bytes of a /web/api/ request body */
+#define WEB_FILE_MAX (8u << 20)	   /* bytes of one static file */
+#define WEB_PATH_MAX 256	   /* bytes of a static file's URL path */
+#define WEB_AUDIT_SCAN 5000	   /* audit entries searched by one filter request */
 
 struct web_config {
-	const char *root;            /* the web/ folder; required */
-	const char *users_path;      /* the users file (SQLite); required */
-	const char *admin_password;  /* first start; NULL = random, printed once */
-	const struct web_kdf *kdf;   /* NULL = WEB_KDF_DEFAULT */
-	bool secure_cookies;         /* add Secure to the cookie (panel behind TLS) */
+	const char *root;	    /* the web/ folder; required */
+	const char *users_path;	    /* the users file (SQLite); required */
+	const char *admin_password; /* first start; NULL = random, printed once */
+	const struct web_kdf *kdf;  /* NULL = WEB_KDF_DEFAULT */
+	bool secure_cookies;	    /* add Secure to the cookie (panel behind TLS) */
 };
 
 /* Status counters for the dashboard: fn adds members to obj (a JSON
@@ -55,6 +55,7 @@ void web_set_status_fn(struct web *w, web_status_fn fn, void *ctx);
  * (cap bytes), and its Content-Type. CE_NOT_FOUND for anything refused:
  * "..", hidden names, '%' or '\\', segments outside [A-Za-z0-9._-], more
  * than 4 segments, over WEB_PATH_MAX, an extension without a known type. */
-int web_static_path(const char *root, const char *url_path, char *out, size_t cap, const char **ctype) WARN_UNUSED;
+int web_static_path(const char *root, const char *url_path, char *out, size_t cap,
+		    const char **ctype) WARN_UNUSED;
 
 #endif

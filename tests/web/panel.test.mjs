@@ -72,9 +72,10 @@ async function startServer() {
   }
   console.log('# server: castellan ' + mode);
   server = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  server.stdout.on('data', (d) => { log += d; });
-  server.stderr.on('data', (d) => { log += d; });
+  server.log = '';
+  server.stdout.on('data', (d) => { server.log += d; });
+  server.stderr.on('data', (d) => { server.log += d; });
+  const log = { toString: () => server.log };
   for (let i = 0; i < 300; i++) {
     if (existsSync(ready)) {
       const m = /http=(\d+)/.exec(readFileSync(ready, 'utf8'));
@@ -133,6 +134,7 @@ async function main() {
   await page.waitForSelector('h1 >> text=2100000042');
   check(true, 'card 2100000042 created');
 
+  const emmsBefore = mode === 'headend' ? (await page.evaluate(async () => (await fetch('/web/api/status')).json())).headend.changed_emms : 0;
   // 5. give it packages: the mask updates as the boxes are ticked
   await page.check('input[data-pkg="3"]');
   await page.check('input[data-pkg="40"]');
@@ -142,6 +144,16 @@ async function main() {
   const api1 = await page.evaluate(async () => (await fetch('/api/v1/cards/2100000042')).json());
   check(api1.access_criteria === '00000008' && api1.subscriptions.some((s) => s.package === 40), 'REST shows the subscriptions to packages 3 and 40');
   await page.screenshot({ path: join(out, 'card.png'), fullPage: true });
+  if (mode === 'headend') {
+    // the head-end sees the change in the audit log and sends the card's
+    // EMM first (bounded wait for the event, not a timing check)
+    let emms = emmsBefore;
+    for (let i = 0; i < 100 && emms <= emmsBefore; i++) {
+      await sleep(100);
+      emms = (await page.evaluate(async () => (await fetch('/web/api/status')).json())).headend.changed_emms;
+    }
+    check(emms > emmsBefore, `the card's EMM went out (EMMs for changed cards: ${emmsBefore} -> ${emms})`);
+  }
 
   // 6. block it (with confirmation)
   await page.click('#card-block');
@@ -217,6 +229,14 @@ async function main() {
   await page.screenshot({ path: join(out, 'card-tablet.png'), fullPage: true });
 
   check(errors.length === 0, 'no script errors in the page' + (errors.length ? ': ' + errors.join('; ') : ''));
+
+  // 15. the server stops cleanly, and said nothing a sanitizer would
+  const done = new Promise((r) => server.on('exit', (code) => r(code)));
+  server.kill('SIGTERM');
+  const code = await Promise.race([done, sleep(20000).then(() => 'timeout')]);
+  check(code === 0 && !/AddressSanitizer|runtime error|LeakSanitizer/.test(server.log),
+    'server exits 0 on SIGTERM with no sanitizer report' + (code === 0 ? '' : ' (exit ' + code + ')\n' + server.log.slice(-3000)));
+  check(!server.log.includes(PW), 'the admin password is not in the server log');
 }
 
 try {

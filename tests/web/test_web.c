@@ -26,7 +26,7 @@
 #include "web/web.h"
 #include "sms/store.h"
 
-static const struct web_kdf fast_kdf = { 1024, 8, 1 };
+static const struct web_kdf fast_kdf = {1024, 8, 1};
 
 static void tmpdir(char *out, size_t cap)
 {
@@ -72,8 +72,9 @@ static void test_users(void **state)
 	assert_int_equal(web_user_add(u, "alice", "alice-password", WEB_ROLE_OPERATOR), 0);
 	assert_int_equal(web_user_add(u, "alice", "other-password", WEB_ROLE_ADMIN), CE_EXISTS);
 	/* bad names and passwords */
-	static const char *const bad_names[] = { "", ".hidden", "-x", "a b", "a/b", "é", "x;drop",
-		"0123456789012345678901234567890123456789012345678" /* 49 */ };
+	static const char *const bad_names[] = {
+	    "",	   ".hidden", "-x",	"a b",
+	    "a/b", "é",	      "x;drop", "0123456789012345678901234567890123456789012345678" /* 49 */};
 	for (size_t i = 0; i < sizeof(bad_names) / sizeof(bad_names[0]); i++)
 		assert_int_equal(web_user_add(u, bad_names[i], "long-enough-pw", WEB_ROLE_ADMIN), CE_ARG);
 	assert_int_equal(web_user_add(u, "bob", "short", WEB_ROLE_ADMIN), CE_ARG);
@@ -99,7 +100,8 @@ static void test_users(void **state)
 	assert_int_equal(web_users_open(path, &fast_kdf, &u), 0);
 	assert_int_equal(web_user_check(u, "alice", "alice-password", now + 2000, &role, &until), CE_BLOCKED);
 	/* and ends with time, or with unlock */
-	assert_int_equal(web_user_check(u, "alice", "alice-password", now + WEB_LOCKOUT_MS + 1, &role, &until), 0);
+	assert_int_equal(
+	    web_user_check(u, "alice", "alice-password", now + WEB_LOCKOUT_MS + 1, &role, &until), 0);
 	for (int i = 0; i < WEB_LOCKOUT_FAILS; i++)
 		assert_int_not_equal(web_user_check(u, "alice", "wrong-password", now, &role, &until), 0);
 	assert_int_equal(web_user_check(u, "alice", "alice-password", now, &role, &until), CE_BLOCKED);
@@ -192,23 +194,23 @@ static void test_cookie_table(void **state)
 		int want;
 		const char *value;
 	} t[] = {
-		{ "castellan_session=abc", 0, "abc" },
-		{ "a=1; castellan_session=abc; b=2", 0, "abc" },
-		{ "a=1;castellan_session=abc", 0, "abc" },
-		{ "  castellan_session = abc  ", 0, "abc" },
-		{ "castellan_session=\"abc\"", 0, "abc" },
-		{ "castellan_session=", 0, "" },
-		{ "xcastellan_session=abc", CE_NOT_FOUND, "" },
-		{ "castellan_sessionx=abc", CE_NOT_FOUND, "" },
-		{ "Castellan_Session=abc", CE_NOT_FOUND, "" },
-		{ "", CE_NOT_FOUND, "" },
-		{ ";;;", CE_FORMAT, "" },
-		{ "a", CE_FORMAT, "" },
-		{ "=abc", CE_FORMAT, "" },
-		{ "a=1; b", CE_FORMAT, "" },
-		{ "castellan_session=a; castellan_session=b", CE_FORMAT, "" }, /* cookie tossing */
-		{ "castellan_session=0123456789012345678901234567890123456789012345678901234567890123456789",
-		  CE_LIMIT, "" },
+	    {"castellan_session=abc", 0, "abc"},
+	    {"a=1; castellan_session=abc; b=2", 0, "abc"},
+	    {"a=1;castellan_session=abc", 0, "abc"},
+	    {"  castellan_session = abc  ", 0, "abc"},
+	    {"castellan_session=\"abc\"", 0, "abc"},
+	    {"castellan_session=", 0, ""},
+	    {"xcastellan_session=abc", CE_NOT_FOUND, ""},
+	    {"castellan_sessionx=abc", CE_NOT_FOUND, ""},
+	    {"Castellan_Session=abc", CE_NOT_FOUND, ""},
+	    {"", CE_NOT_FOUND, ""},
+	    {";;;", CE_FORMAT, ""},
+	    {"a", CE_FORMAT, ""},
+	    {"=abc", CE_FORMAT, ""},
+	    {"a=1; b", CE_FORMAT, ""},
+	    {"castellan_session=a; castellan_session=b", CE_FORMAT, ""}, /* cookie tossing */
+	    {"castellan_session=0123456789012345678901234567890123456789012345678901234567890123456789",
+	     CE_LIMIT, ""},
 	};
 	char out[66];
 
@@ -237,16 +239,31 @@ static void test_static_paths(void **state)
 	static const struct {
 		const char *path, *file, *ctype;
 	} ok[] = {
-		{ "/", "/r/index.html", "text/html; charset=utf-8" },
-		{ "/app.js", "/r/app.js", "text/javascript; charset=utf-8" },
-		{ "/style.css", "/r/style.css", "text/css; charset=utf-8" },
-		{ "/img/logo.svg", "/r/img/logo.svg", "image/svg+xml" },
-		{ "/a/b/c/d.png", "/r/a/b/c/d.png", "image/png" },
+	    {"/", "/r/index.html", "text/html; charset=utf-8"},
+	    {"/app.js", "/r/app.js", "text/javascript; charset=utf-8"},
+	    {"/style.css", "/r/style.css", "text/css; charset=utf-8"},
+	    {"/img/logo.svg", "/r/img/logo.svg", "image/svg+xml"},
+	    {"/a/b/c/d.png", "/r/a/b/c/d.png", "image/png"},
 	};
 	static const char *const bad[] = {
-		"", "x", "/..", "/../etc/passwd", "/a/../../b.html", "/.env", "/.git/config", "/a//b.html",
-		"/a/", "/%2e%2e/x.html", "/a\\b.html", "/index", "/x.php", "/x.html.bak", "/a/b/c/d/e.html",
-		"/a b.html", "/x.HTML~", "/\xc3\xa9.html",
+	    "",
+	    "x",
+	    "/..",
+	    "/../etc/passwd",
+	    "/a/../../b.html",
+	    "/.env",
+	    "/.git/config",
+	    "/a//b.html",
+	    "/a/",
+	    "/%2e%2e/x.html",
+	    "/a\\b.html",
+	    "/index",
+	    "/x.php",
+	    "/x.html.bak",
+	    "/a/b/c/d/e.html",
+	    "/a b.html",
+	    "/x.HTML~",
+	    "/\xc3\xa9.html",
 	};
 	char out[256];
 	const char *ct;
@@ -266,6 +283,52 @@ static void test_static_paths(void **state)
 	assert_int_equal(web_static_path("/r", "/index.html", out, 8, &ct), CE_NOT_FOUND);
 }
 
+/* ---- the CLI ----------------------------------------------------------- */
+
+static int cli(const char *dir, const char *args, const char *stdin_text)
+{
+	char cmd[1024];
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "'%s' web --data '%s' %s >/dev/null 2>&1", getenv("CASTELLAN_BIN"), dir,
+		 args);
+	p = popen(cmd, "w");
+	assert_non_null(p);
+	if (stdin_text)
+		fputs(stdin_text, p);
+	return pclose(p);
+}
+
+static void test_cli(void **state)
+{
+	char dir[64], path[128];
+	struct web_users *u;
+	struct web_user_info in;
+	enum web_role role;
+	int64_t until;
+
+	(void)state;
+	tmpdir(dir, sizeof(dir));
+	assert_int_equal(cli(dir, "adduser bob --role operator", "bob-password-1\n"), 0);
+	assert_int_not_equal(cli(dir, "adduser bob --role operator", "bob-password-1\n"), 0); /* exists */
+	assert_int_not_equal(cli(dir, "adduser carl --role operator", "short\n"), 0);
+	assert_int_not_equal(cli(dir, "adduser carl --role boss", "long-enough-pw\n"), 0);
+	assert_int_equal(cli(dir, "role bob read-only", NULL), 0);
+	assert_int_equal(cli(dir, "passwd bob", "bob-password-2\n"), 0);
+	assert_int_equal(cli(dir, "list", NULL), 0);
+	snprintf(path, sizeof(path), "%s/web.db", dir);
+	assert_int_equal(web_users_open(path, NULL, &u), 0);
+	assert_int_equal(web_user_get(u, "bob", &in), 0);
+	assert_int_equal(in.role, WEB_ROLE_READONLY);
+	assert_int_equal(web_user_check(u, "bob", "bob-password-1", 0, &role, &until), CE_MAC);
+	assert_int_equal(web_user_check(u, "bob", "bob-password-2", 0, &role, &until), 0);
+	assert_int_equal(web_user_get(u, "carl", &in), CE_NOT_FOUND);
+	web_users_close(u);
+	assert_int_equal(cli(dir, "deluser bob", NULL), 0);
+	assert_int_not_equal(cli(dir, "deluser bob", NULL), 0);
+	assert_int_equal(cli(dir, "--help", NULL), 0);
+}
+
 /* ---- a real server ----------------------------------------------------- */
 
 struct srv {
@@ -280,11 +343,11 @@ struct resp {
 	char body[65536];
 };
 
-static void http(const struct srv *s, const char *method, const char *path, const char *headers, const char *body,
-		 struct resp *r)
+static void http(const struct srv *s, const char *method, const char *path, const char *headers,
+		 const char *body, struct resp *r)
 {
 	char req[8192];
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(s->port) };
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(s->port)};
 	static char buf[80000];
 	size_t got = 0;
 	ssize_t k;
@@ -294,15 +357,25 @@ static void http(const struct srv *s, const char *method, const char *path, cons
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	assert_true(fd >= 0);
 	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	n = snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%sContent-Length: %zu\r\n\r\n%s",
-		     method, path, headers ? headers : "", body ? strlen(body) : 0, body ? body : "");
+	n = snprintf(
+	    req, sizeof(req),
+	    "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%sContent-Length: %zu\r\n\r\n%s",
+	    method, path, headers ? headers : "", body ? strlen(body) : 0, body ? body : "");
 	assert_int_equal(write(fd, req, (size_t)n), n);
 	while ((k = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0)
 		got += (size_t)k;
 	close(fd);
 	buf[got] = 0;
 	memset(r, 0, sizeof(*r));
-	assert_int_equal(sscanf(buf, "HTTP/1.1 %d", &r->status), 1);
+	{
+		char code[4] = {0};
+		uint64_t v = 0;
+
+		assert_int_equal(strncmp(buf, "HTTP/1.1 ", 9), 0);
+		memcpy(code, buf + 9, 3);
+		assert_int_equal(parse_u64(code, 999, &v), 0);
+		r->status = (int)v;
+	}
 	sep = strstr(buf, "\r\n\r\n");
 	assert_non_null(sep);
 	snprintf(r->head, sizeof(r->head), "%.*s", (int)(sep - buf), buf);
@@ -423,8 +496,9 @@ static void test_server(void **state)
 	assert_non_null(strstr(r->head, "Content-Type: text/javascript"));
 	http(&s, "GET", "/style.css", NULL, NULL, r);
 	assert_non_null(strstr(r->head, "Content-Type: text/css"));
-	static const char *const trav[] = { "/../meson.build", "/..%2fmeson.build", "/%2e%2e/meson.build",
-		"/web/../../meson.build", "/.hidden.html", "/nope.html" };
+	static const char *const trav[] = {"/../meson.build",	  "/..%2fmeson.build",
+					   "/%2e%2e/meson.build", "/web/../../meson.build",
+					   "/.hidden.html",	  "/nope.html"};
 	for (size_t i = 0; i < sizeof(trav) / sizeof(trav[0]); i++) {
 		http(&s, "GET", trav[i], NULL, NULL, r);
 		assert_int_equal(r->status, 404);
@@ -515,6 +589,21 @@ static void test_server(void **state)
 	http(&s, "PATCH", "/web/api/users/olga", hd, "{\"unlock\":true}", r);
 	assert_int_equal(r->status, 204);
 	assert_int_equal(login(&s, "olga", "operator-pw-1", ck2, csrf2), 200);
+	/* one's own password: only with the current one */
+	snprintf(hd, sizeof(hd), "%sContent-Type: application/json\r\nX-CSRF-Token: %s\r\n", ck2, csrf2);
+	http(&s, "PATCH", "/web/api/users/olga", hd, "{\"password\":\"taken-over-pw\"}", r);
+	assert_int_equal(r->status, 403);
+	http(&s, "PATCH", "/web/api/users/olga", hd,
+	     "{\"password\":\"taken-over-pw\",\"current_password\":\"guess-guess\"}", r);
+	assert_int_equal(r->status, 403);
+	http(&s, "PATCH", "/web/api/users/olga", hd,
+	     "{\"password\":\"olga-new-pw-1\",\"current_password\":\"operator-pw-1\"}", r);
+	assert_int_equal(r->status, 204);
+	/* and an operator cannot change another user's */
+	http(&s, "PATCH", "/web/api/users/admin", hd, "{\"password\":\"taken-over-pw\"}", r);
+	assert_int_equal(r->status, 403);
+	assert_int_equal(login(&s, "olga", "olga-new-pw-1", ck2, csrf2), 200);
+	snprintf(hd, sizeof(hd), "%sContent-Type: application/json\r\nX-CSRF-Token: %s\r\n", ck, csrf);
 	/* an API key made in the panel works on the REST API */
 	http(&s, "POST", "/web/api/apikeys", hd, "{\"user\":\"billing\",\"scopes\":[\"read\"]}", r);
 	assert_int_equal(r->status, 201);
@@ -538,10 +627,13 @@ static void test_server(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_scrypt_vector), cmocka_unit_test(test_users),
-		cmocka_unit_test(test_sessions),      cmocka_unit_test(test_cookie_table),
-		cmocka_unit_test(test_static_paths),
-		cmocka_unit_test_setup_teardown(test_server, srv_setup, srv_teardown),
+	    cmocka_unit_test(test_scrypt_vector),
+	    cmocka_unit_test(test_users),
+	    cmocka_unit_test(test_sessions),
+	    cmocka_unit_test(test_cookie_table),
+	    cmocka_unit_test(test_static_paths),
+	    cmocka_unit_test(test_cli),
+	    cmocka_unit_test_setup_teardown(test_server, srv_setup, srv_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,150 @@
+/*
+ * test_replace.c - the CAS replacement demo (issue 4 item 6) end to end,
+ * and the item 7 claim: vendor A's key (K_v of A for a chip, what A's key
+ * file holds) cannot open vendor B's ECMs for that chip.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <openssl/rand.h>
+#include "testutil.h"
+#include "cas/ecm.h"
+#include "cas/entitlement.h"
+#include "cas/keys.h"
+#include "kms/kdf.h"
+#include "kms/pk.h"
+#include "stb/chip.h"
+
+#define CASID_B 0x4AE1
+#define VENDOR_A 0x4ADCu
+#define VENDOR_B 0x4AE1u
+#define EPOCH_S 3600u
+#define T0_MS 1700000000000ull
+
+static uint64_t fixed_clock(void *ctx)
+{
+	return *(const uint64_t *)ctx;
+}
+
+/* Run `castellan demo-replace`, keep its stdout. */
+static void test_demo_replace(void **state)
+{
+	const char *bin = getenv("CASTELLAN_BIN");
+	char cmd[4200], *out = calloc(1, 1 << 20);
+	size_t got = 0, n;
+	FILE *p;
+	int st;
+
+	(void)state;
+	assert_non_null(bin);
+	assert_non_null(out);
+	snprintf(cmd, sizeof(cmd), "'%s' demo-replace 2>/dev/null", bin);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	while ((n = fread(out + got, 1, (1 << 20) - 1 - got, p)) > 0)
+		got += n;
+	st = pclose(p);
+	fputs(out, stderr);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_non_null(strstr(out, "DEMO PASSED"));
+	assert_non_null(strstr(out, "verified and installed by the loader; the box switched to B"));
+	assert_non_null(strstr(out, "A -> B (switch)"));
+	assert_non_null(strstr(out, " 0 undescrambled across the switch"));
+	assert_non_null(strstr(out, "descrambled by B, 0 undescrambled"));
+	assert_non_null(strstr(out, "after A off: A 0, B"));
+	assert_null(strstr(out, "DEMO FAILED"));
+	free(out);
+}
+
+/* B's ECM and B's per-chip protected entitlement, with a chip running A's
+ * module (so its ladder holds K_v(A)): refused. The same ECM with the
+ * chip running B: opened. And in software: E^-1_{K_v(A)}(ek2_B) is not B's
+ * package key. */
+static void test_vendor_a_key_cannot_open_b_ecm(void **state)
+{
+	static struct entitlement ent, clear_ent;
+	struct chip_otp otp;
+	struct keystore *ks = NULL;
+	struct ecm_params p;
+	struct chip_link *ctl, *host;
+	struct cas_client cl;
+	struct cas_host h;
+	uint8_t sec[ECM_MAX_SECTION], kva[16], kvb[16], pub[32], priv[32];
+	size_t sec_len = 0;
+	uint64_t now = T0_MS + 1000;
+	pid_t pid;
+
+	(void)state;
+	memset(&otp, 0, sizeof(otp));
+	otp.chip_id = 0x0000CA57E11A0001ull;
+	assert_int_equal(RAND_bytes(otp.root, 16), 1);
+	assert_int_equal(pk_ed25519_generate(priv, pub), 0);
+	pk_hash(pub, otp.trust_root_hash);
+	assert_int_equal(kms_vendor_key(otp.root, VENDOR_A, kva), 0);
+	assert_int_equal(kms_vendor_key(otp.root, VENDOR_B, kvb), 0);
+	assert_memory_not_equal(kva, kvb, 16);
+
+	assert_int_equal(keystore_generate(CASID_B, EPOCH_S, &ks), 0);
+	memset(&p, 0, sizeof(p));
+	p.alg = CW_ALG_CSA2;
+	p.ecm_id = 1;
+	p.ca_system_id = CASID_B;
+	p.cp_number = 1;
+	p.timestamp_ms = T0_MS;
+	p.epoch = (uint32_t)(T0_MS / 1000u / EPOCH_S);
+	p.ac_len = 4;
+	p.ac[3] = 1;
+	p.cw_mask = ECM_HAS_EVEN | ECM_HAS_ODD;
+	assert_int_equal(RAND_bytes(p.cw_even, 8), 1);
+	assert_int_equal(RAND_bytes(p.cw_odd, 8), 1);
+	assert_int_equal(ecm_build(ks, &p, sec, sizeof(sec), &sec_len), 0);
+	ecm_params_wipe(&p);
+	ent.ca_system_id = CASID_B;
+	ent.card_serial = 2100000001ull;
+	ent.packages = 1;
+	ent.start_s = T0_MS / 1000u - 3600;
+	ent.finish_s = T0_MS / 1000u + 3600;
+	assert_int_equal(entitlement_issue(ks, &ent), 0);
+	clear_ent = ent;
+	for (size_t i = 0; i < ent.nkeys; i++)
+		assert_int_equal(chip_protect_key(kvb, ent.keys[i].key), 0);
+	/* software: A's key turns B's protected keys into something else */
+	for (size_t i = 0; i < ent.nkeys; i++) {
+		uint8_t tmp[16];
+
+		memcpy(tmp, clear_ent.keys[i].key, 16);
+		assert_int_equal(chip_protect_key(kva, tmp), 0);
+		assert_memory_not_equal(tmp, ent.keys[i].key, 16);
+	}
+	keystore_free(ks);
+
+	assert_int_equal(chip_spawn(&otp, &ctl, &host, &pid), 0);
+	chip_link_host(host, fixed_clock, &now, &h);
+	assert_int_equal(ladder_client_from(&ent, &cl), 0);
+	assert_int_equal(chip_link_set_vendor(ctl, VENDOR_A), 0);
+	assert_int_equal(cl.ops->ecm(cl.self, &h, 101, sec, sec_len), CE_MAC);
+	assert_int_equal(chip_link_set_vendor(ctl, VENDOR_B), 0);
+	assert_int_equal(cl.ops->ecm(cl.self, &h, 101, sec, sec_len), 0);
+	cas_client_free(&cl);
+	chip_link_free(ctl);
+	chip_link_free(host);
+	assert_int_equal(chip_wait(pid), 0);
+	entitlement_wipe(&ent);
+	entitlement_wipe(&clear_ent);
+	secret_wipe(kva, 16);
+	secret_wipe(kvb, 16);
+	secret_wipe(priv, 32);
+	chip_otp_wipe(&otp);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_vendor_a_key_cannot_open_b_ecm),
+		cmocka_unit_test(test_demo_replace),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
