@@ -21,7 +21,7 @@ tmp=$(mktemp)
 	echo
 } >"$tmp"
 for b in build-bench/bench/bench_*; do
-	[ -x "$b" ] || continue
+	[ -f "$b" ] && [ -x "$b" ] || continue # not the bench_*.p object dirs
 	name=$(basename "$b"); name=${name#bench_}
 	if [ $# -gt 0 ] && [[ " $* " != *" $name "* ]]; then continue; fi
 	echo "bench: running $name" >&2

@@ -26,12 +26,14 @@
 #include "lib/cursor.h"
 #include "ts/psi.h"
 
-#define EE_MAGIC "CSTLEE01"
+#define EE_MAGIC "CSTLEE02"     /* v2: pair_mode and K_pair after paired_stb_id */
+#define EE_MAGIC_V1 "CSTLEE01"  /* still loaded: pairing was K_card-derived only */
 #define EE_MAGIC_BYTES 8
 #define INFO_VERSION 1
 #define PERSO_VERSION 1
 
 _Static_assert(EMM_MAX_LIMIT_CHANNELS == CARD_MAX_CHANNELS, "EMM counter limits must fit the card's window");
+_Static_assert(EMM_PAIR_KEY_BYTES == CARD_PAIR_KEY_BYTES, "the PAIR record carries the card's K_pair");
 
 /* ------------------------------------------------------------ status words */
 
@@ -103,6 +105,8 @@ int card_state_encode(const struct card_state *st, uint8_t *out, size_t cap, siz
 	wbuf_u8(&w, st->block);
 	wbuf_u64(&w, st->blocked_until_ms);
 	wbuf_u64(&w, st->paired_stb_id);
+	wbuf_u8(&w, st->pair_mode);
+	wbuf_bytes(&w, st->k_pair, CARD_PAIR_KEY_BYTES);
 	wbuf_u32(&w, st->packages);
 	wbuf_u64(&w, st->start_s);
 	wbuf_u64(&w, st->finish_s);
@@ -129,6 +133,7 @@ int card_state_encode(const struct card_state *st, uint8_t *out, size_t cap, siz
 int card_state_decode(const uint8_t *img, size_t len, struct card_state *st)
 {
 	uint8_t magic[EE_MAGIC_BYTES], prot = 0;
+	bool v1 = false;
 	struct cur c;
 	int r;
 
@@ -139,7 +144,9 @@ int card_state_decode(const uint8_t *img, size_t len, struct card_state *st)
 		return CE_CRC;
 	cur_init(&c, img, len - 4);
 	cur_bytes(&c, magic, sizeof(magic));
-	if (c.err == 0 && memcmp(magic, EE_MAGIC, EE_MAGIC_BYTES) != 0)
+	if (c.err == 0 && memcmp(magic, EE_MAGIC_V1, EE_MAGIC_BYTES) == 0)
+		v1 = true;
+	else if (c.err == 0 && memcmp(magic, EE_MAGIC, EE_MAGIC_BYTES) != 0)
 		cur_fail(&c, CE_FORMAT);
 	cur_u8(&c, &st->life);
 	cur_u8(&c, &prot);
@@ -154,6 +161,10 @@ int card_state_decode(const uint8_t *img, size_t len, struct card_state *st)
 	cur_u8(&c, &st->block);
 	cur_u64(&c, &st->blocked_until_ms);
 	cur_u64(&c, &st->paired_stb_id);
+	if (!v1) {
+		cur_u8(&c, &st->pair_mode);
+		cur_bytes(&c, st->k_pair, CARD_PAIR_KEY_BYTES);
+	}
 	cur_u32(&c, &st->packages);
 	cur_u64(&c, &st->start_s);
 	cur_u64(&c, &st->finish_s);
@@ -174,8 +185,15 @@ int card_state_decode(const uint8_t *img, size_t len, struct card_state *st)
 		cur_u16(&c, &st->chan[i].ecm_id);
 		cur_u64(&c, &st->chan[i].last_ms);
 	}
-	if (prot > 1 || st->life > CARD_LIFE_PERSONALIZED || st->block > CARD_BLOCK_COUNTER)
+	if (prot > 1 || st->life > CARD_LIFE_PERSONALIZED || st->block > CARD_BLOCK_COUNTER ||
+	    st->pair_mode > CARD_PAIR_CHIP || (st->pair_mode == CARD_PAIR_NONE) != (st->paired_stb_id == 0 || v1))
 		cur_fail(&c, CE_RANGE);
+	/* a v1 image's pairing was the K_card-derived one */
+	if (c.err == 0 && v1 && st->paired_stb_id != 0) {
+		st->pair_mode = CARD_PAIR_SOFT;
+		if (card_pairing_key(st->k_card, st->paired_stb_id, st->k_pair) != 0)
+			cur_fail(&c, CE_CRYPTO);
+	}
 	if (st->life == CARD_LIFE_PERSONALIZED && (st->max_channels == 0 || st->max_channels > CARD_MAX_CHANNELS))
 		cur_fail(&c, CE_RANGE);
 	st->protect = prot == 1;
@@ -309,6 +327,8 @@ static size_t cmd_info(struct card_applet *a, uint8_t *resp)
 		flags |= 0x02;
 	if (st->paired_stb_id != 0)
 		flags |= 0x04;
+	if (st->pair_mode == CARD_PAIR_CHIP)
+		flags |= 0x08;
 	wbuf_init(&w, resp, CARD_INFO_BYTES);
 	wbuf_u8(&w, INFO_VERSION);
 	wbuf_u8(&w, st->life);
@@ -359,6 +379,7 @@ int card_info_parse(const uint8_t *data, size_t len, struct card_info *o)
 	o->protect = flags & 0x01;
 	o->blocked = flags & 0x02;
 	o->paired = flags & 0x04;
+	o->pair_chip = flags & 0x08;
 	return cur_end(&c);
 }
 
@@ -413,7 +434,7 @@ static int cmd_ecm(struct card_applet *a, const uint8_t *sec, size_t len, uint8_
 	struct ecm_view v;
 	struct ecm_cws cws;
 	struct wbuf w;
-	uint8_t blk[16], kp[CARD_PAIR_KEY_BYTES];
+	uint8_t blk[16];
 	bool unblocked = false, added = false;
 	int r;
 
@@ -470,13 +491,11 @@ static int cmd_ecm(struct card_applet *a, const uint8_t *sec, size_t len, uint8_
 	wbuf_u8(&w, (uint8_t)v.alg);
 	wbuf_u8(&w, cws.cw_mask);
 	wbuf_u8(&w, (uint8_t)cws.cw_len);
-	if (st->paired_stb_id && (r = card_pairing_key(st->k_card, st->paired_stb_id, kp)) != 0)
-		goto out;
 	for (int i = 0; i < 2; i++) {
 		memset(blk, 0, sizeof(blk));
 		if (cws.cw_len <= sizeof(blk))
 			memcpy(blk, i == 0 ? cws.even : cws.odd, cws.cw_len);
-		if (st->paired_stb_id && (r = aes_block(1, kp, blk, blk)) != 0)
+		if (st->paired_stb_id && (r = aes_block(1, st->k_pair, blk, blk)) != 0)
 			goto out;
 		wbuf_bytes(&w, blk, sizeof(blk));
 	}
@@ -486,7 +505,6 @@ static int cmd_ecm(struct card_applet *a, const uint8_t *sec, size_t len, uint8_
 	r = 0;
 out:
 	OPENSSL_cleanse(blk, sizeof(blk));
-	OPENSSL_cleanse(kp, sizeof(kp));
 	ecm_cws_wipe(&cws);
 	return r;
 }
@@ -538,10 +556,21 @@ static int cmd_emm(struct card_applet *a, const uint8_t *sec, size_t len)
 		n->blocked_until_ms = 0;
 		n->nchan = 0;
 	}
-	if (c->cmds & EMM_CMD_PAIR)
+	if (c->cmds & EMM_CMD_PAIR) {
+		/* with K_pair: bound to one box's chip (the head-end derived it from
+		 * that chip's K_v); without: the software stand-in from K_card */
 		n->paired_stb_id = c->pair_stb_id;
-	if (c->cmds & EMM_CMD_UNPAIR)
+		n->pair_mode = c->has_pair_key ? CARD_PAIR_CHIP : CARD_PAIR_SOFT;
+		if (c->has_pair_key)
+			memcpy(n->k_pair, c->pair_key, CARD_PAIR_KEY_BYTES);
+		else if ((r = card_pairing_key(n->k_card, n->paired_stb_id, n->k_pair)) != 0)
+			goto out;
+	}
+	if (c->cmds & EMM_CMD_UNPAIR) {
 		n->paired_stb_id = 0;
+		n->pair_mode = CARD_PAIR_NONE;
+		OPENSSL_cleanse(n->k_pair, sizeof(n->k_pair));
+	}
 	if (c->cmds & EMM_CMD_RESET_COUNTER)
 		n->nchan = 0;
 	if (c->has_limits) {

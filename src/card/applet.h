@@ -88,6 +88,13 @@ uint16_t card_err_to_sw(int err);
 enum card_life { CARD_LIFE_BLANK = 0, CARD_LIFE_PERSONALIZED = 1 };
 enum card_block { CARD_BLOCK_NONE = 0, CARD_BLOCK_HEADEND = 1, CARD_BLOCK_COUNTER = 2 };
 
+/* How the card is paired (PAIR EMM record, docs/smartcard.md "Pairing"):
+ * CHIP: K_pair came from the head-end, = chip_pairing_key(K_v(chip), serial),
+ * the box's chip derives it itself (ladder chain CHIP_CHAIN_PAIRED);
+ * SOFT: 8-byte PAIR record, K_pair = card_pairing_key(K_card, stb_id), for a
+ * box without a chip (smartcard_client_set_pair_key). */
+enum card_pair_mode { CARD_PAIR_NONE = 0, CARD_PAIR_SOFT = 1, CARD_PAIR_CHIP = 2 };
+
 /* CW response form (first byte of the ECM response). */
 #define CARD_CW_CLEAR 0x00
 #define CARD_CW_PAIRED 0x01
@@ -112,6 +119,8 @@ struct card_state {
 	uint8_t block;                 /* enum card_block */
 	uint64_t blocked_until_ms;     /* CARD_BLOCK_COUNTER: card time it ends */
 	uint64_t paired_stb_id;        /* 0 = not paired */
+	uint8_t pair_mode;             /* enum card_pair_mode */
+	uint8_t k_pair[CARD_PAIR_KEY_BYTES]; /* secret: CWs leave the card under it */
 	uint32_t packages;
 	uint64_t start_s, finish_s;
 	uint8_t nkeys;
@@ -154,9 +163,10 @@ int card_state_encode(const struct card_state *st, uint8_t *out, size_t cap, siz
 int card_state_decode(const uint8_t *img, size_t len, struct card_state *st) WARN_UNUSED;
 
 /* ---- head-end side helpers (also used by the card) ---- */
-/* K_pair(card, stb) = HMAC-SHA256(K_card, "castellan pairing key" || stb_id u64)[0..16]:
- * what the box's chip is given (through its key ladder) to open a paired
- * card's CWs. 0 or CE_CRYPTO. */
+/* Software pairing (8-byte PAIR record, a box without a chip):
+ * K_pair(card, stb) = HMAC-SHA256(K_card, "castellan pairing key" || stb_id u64)[0..16],
+ * given to that box's client (smartcard_client_set_pair_key). Chip pairing
+ * uses chip_pairing_key (stb/chip.h) instead. 0 or CE_CRYPTO. */
 int card_pairing_key(const uint8_t k_card[CARD_KEY_BYTES], uint64_t stb_id, uint8_t out[CARD_PAIR_KEY_BYTES])
 	WARN_UNUSED;
 /* The head-end's erase authorization ("protection lifted"):
@@ -171,6 +181,7 @@ int card_paired_cw_open(const uint8_t k_pair[CARD_PAIR_KEY_BYTES], const uint8_t
 struct card_info {
 	uint8_t version, life;
 	bool protect, blocked, paired;
+	bool pair_chip;                /* paired to a box's chip (flag 0x08) */
 	uint16_t ca_system_id;
 	uint64_t serial;
 	uint32_t packages;

@@ -9,6 +9,7 @@
 #include "card/perso.h"
 #include "cas/keys.h"
 #include "lib/cursor.h"
+#include "lib/pwseal.h"
 
 #define PF_MAGIC "CSTLPF01"
 #define PF_SALT 16
@@ -41,33 +42,6 @@ static int derive(const char *pass, const uint8_t *salt, unsigned log2n, uint8_t
 	return 0;
 }
 
-static int gcm(int enc, const uint8_t key[32], const uint8_t *nonce, const uint8_t *aad, const uint8_t *in,
-	uint8_t *out, uint8_t *tag)
-{
-	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-	int n = 0, r = CE_CRYPTO;
-
-	if (!c)
-		return CE_NOMEM;
-	if (EVP_CipherInit_ex(c, EVP_aes_256_gcm(), NULL, NULL, NULL, enc) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, PF_NONCE, NULL) != 1 ||
-	    EVP_CipherInit_ex(c, NULL, NULL, key, nonce, enc) != 1 ||
-	    EVP_CipherUpdate(c, NULL, &n, aad, PF_AAD) != 1 ||
-	    EVP_CipherUpdate(c, out, &n, in, CARD_PERSO_BYTES) != 1)
-		goto out;
-	if (enc) {
-		if (EVP_CipherFinal_ex(c, out + n, &n) == 1 && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, PF_TAG, tag) == 1)
-			r = 0;
-	} else {
-		if (EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, PF_TAG, tag) != 1)
-			goto out;
-		r = EVP_CipherFinal_ex(c, out + n, &n) == 1 ? 0 : CE_MAC;
-	}
-out:
-	EVP_CIPHER_CTX_free(c);
-	return r;
-}
-
 int card_perso_seal(const struct card_perso *p, const char *passphrase, unsigned log2n,
 	uint8_t out[CARD_PERSO_FILE_BYTES])
 {
@@ -88,7 +62,8 @@ int card_perso_seal(const struct card_perso *p, const char *passphrase, unsigned
 		return r;
 	card_perso_encode(p, pt);
 	if ((r = derive(passphrase, out + 9, log2n, key)) == 0)
-		r = gcm(1, key, out + 25, out, pt, out + PF_AAD, out + PF_AAD + CARD_PERSO_BYTES);
+		r = aes256_gcm(1, key, out + 25, out, PF_AAD, pt, CARD_PERSO_BYTES, out + PF_AAD,
+			out + PF_AAD + CARD_PERSO_BYTES);
 	OPENSSL_cleanse(key, sizeof(key));
 	OPENSSL_cleanse(pt, sizeof(pt));
 	return r;
@@ -121,7 +96,7 @@ int card_perso_open(const uint8_t *buf, size_t len, const char *passphrase, stru
 		return r;
 	(void)salt;
 	if ((r = derive(passphrase, buf + 9, log2n, key)) == 0)
-		r = gcm(0, key, nonce, buf, ct, pt, tag);
+		r = aes256_gcm(0, key, nonce, buf, PF_AAD, ct, CARD_PERSO_BYTES, pt, tag);
 	if (r == 0)
 		r = card_perso_decode(pt, sizeof(pt), p);
 	OPENSSL_cleanse(key, sizeof(key));

@@ -8,10 +8,11 @@
  * answers, and maps the card's status words to CE_* codes
  * (card_sw_to_err) so the box reports why. Identical ECM repetitions are
  * answered from memory without bothering the card. A paired card answers
- * CWs encrypted for one box: the client hands them to host->load_ecw (the
- * chip's key ladder), or, on a box without a chip, opens them with the
- * pairing key given by smartcard_client_set_pair_key (a software stand-in
- * for the chip, docs/smartcard.md "Pairing").
+ * CWs encrypted for one box: the client hands them to host->load_ecw as
+ * ladder chain CHIP_CHAIN_PAIRED (card serial | block; the chip derives
+ * K_pair from its own K_v, stb/chip.h), or, on a box without a chip, opens
+ * them with the pairing key given by smartcard_client_set_pair_key (a
+ * software stand-in, docs/smartcard.md "Pairing").
  */
 #ifndef CASTELLAN_CARD_SMARTCARD_H
 #define CASTELLAN_CARD_SMARTCARD_H

@@ -273,13 +273,17 @@ static int parse_plaintext(const uint8_t *pt, size_t len, struct emm_content *ou
 				tag == EMM_T_UNPAIR ? EMM_CMD_UNPAIR : tag == EMM_T_PAIR ? EMM_CMD_PAIR :
 				EMM_CMD_RESET_COUNTER;
 
-			if ((seen & bit) || l != (tag == EMM_T_PAIR ? 8 : 0))
+			if ((seen & bit) || (tag == EMM_T_PAIR ? (l != 8 && l != 8 + EMM_PAIR_KEY_BYTES) : l != 0))
 				return CE_FORMAT;
 			seen |= bit;
 			if (tag == EMM_T_PAIR) {
 				cur_u64(&val, &out->pair_stb_id);
 				if (out->pair_stb_id == 0)
 					return CE_FORMAT;
+				if (l == 8 + EMM_PAIR_KEY_BYTES) {
+					out->has_pair_key = true;
+					cur_bytes(&val, out->pair_key, EMM_PAIR_KEY_BYTES);
+				}
 			}
 			if ((r = cur_end(&val)) != 0)
 				return r;
@@ -460,8 +464,10 @@ static int encode_plaintext(const struct emm_content *c, uint8_t *pt, size_t cap
 	if (c->cmds & EMM_CMD_UNBLOCK)
 		tlv_hdr(&w, EMM_T_UNBLOCK, 0);
 	if (c->cmds & EMM_CMD_PAIR) {
-		tlv_hdr(&w, EMM_T_PAIR, 8);
+		tlv_hdr(&w, EMM_T_PAIR, c->has_pair_key ? 8 + EMM_PAIR_KEY_BYTES : 8);
 		wbuf_u64(&w, c->pair_stb_id);
+		if (c->has_pair_key)
+			wbuf_bytes(&w, c->pair_key, EMM_PAIR_KEY_BYTES);
 	}
 	if (c->cmds & EMM_CMD_UNPAIR)
 		tlv_hdr(&w, EMM_T_UNPAIR, 0);
@@ -592,6 +598,25 @@ int emm_build_command(struct emm_issuer *is, uint64_t serial, uint32_t seq, uint
 	memset(&c, 0, sizeof(c));
 	c.cmds = cmds;
 	c.pair_stb_id = stb_id;
+	r = emm_build(is, serial, seq, now_ms, &c, out, cap, out_len);
+	emm_content_wipe(&c);
+	return r;
+}
+
+int emm_build_pair(struct emm_issuer *is, uint64_t serial, uint32_t seq, uint64_t stb_id,
+	const uint8_t k_pair[EMM_PAIR_KEY_BYTES], uint64_t now_ms, uint8_t *out, size_t cap, size_t *out_len)
+{
+	struct emm_content c;
+	int r;
+
+	*out_len = 0;
+	if (stb_id == 0 || !k_pair)
+		return CE_ARG;
+	memset(&c, 0, sizeof(c));
+	c.cmds = EMM_CMD_PAIR;
+	c.pair_stb_id = stb_id;
+	c.has_pair_key = true;
+	memcpy(c.pair_key, k_pair, EMM_PAIR_KEY_BYTES);
 	r = emm_build(is, serial, seq, now_ms, &c, out, cap, out_len);
 	emm_content_wipe(&c);
 	return r;

@@ -61,7 +61,7 @@
 #define EMM_T_PKG_KEY 0x02         /* epoch u32 | pkg u8 | key[16] */
 #define EMM_T_BLOCK 0x10           /* empty */
 #define EMM_T_UNBLOCK 0x11         /* empty */
-#define EMM_T_PAIR 0x12            /* stb_id u64 (non-zero) */
+#define EMM_T_PAIR 0x12            /* stb_id u64 (non-zero) [| K_pair[16]: chip pairing] */
 #define EMM_T_UNPAIR 0x13          /* empty */
 #define EMM_T_RESET_COUNTER 0x14   /* empty */
 #define EMM_T_COUNTER_LIMITS 0x15  /* max_channels u8 | window_s u32 | block_s u32 (smartcard) */
@@ -74,6 +74,9 @@ struct emm_limits {
 	uint32_t window_s;           /* sliding window, >= 1 */
 	uint32_t block_s;            /* self-block duration when pushed past N */
 };
+
+/* K_pair in a PAIR record (chip pairing, docs/smartcard.md "Pairing"). */
+#define EMM_PAIR_KEY_BYTES 16
 
 /* Command bits of struct emm_content. */
 #define EMM_CMD_BLOCK 0x01u
@@ -99,6 +102,8 @@ struct emm_content {
 	struct pkg_key keys[EMM_MAX_KEYS];
 	uint32_t cmds;               /* EMM_CMD_* */
 	uint64_t pair_stb_id;        /* with EMM_CMD_PAIR */
+	bool has_pair_key;           /* PAIR record carries K_pair (24-byte form) */
+	uint8_t pair_key[EMM_PAIR_KEY_BYTES]; /* secret: K_pair for the box's chip */
 	bool has_limits;             /* EMM_T_COUNTER_LIMITS present */
 	struct emm_limits limits;
 };
@@ -148,6 +153,12 @@ int emm_build_unique(struct emm_issuer *is, uint64_t serial, uint32_t seq, const
 /* Unique EMM with commands only (EMM_CMD_* bits; stb_id with PAIR). */
 int emm_build_command(struct emm_issuer *is, uint64_t serial, uint32_t seq, uint32_t cmds, uint64_t stb_id,
 	uint64_t now_ms, uint8_t *out, size_t cap, size_t *out_len) WARN_UNUSED;
+/* Unique EMM that pairs card `serial` with one box's chip: PAIR record
+ * stb_id | k_pair (K_pair = chip_pairing_key(K_v(chip), serial), computed
+ * by the head-end from the vendor key file). stb_id != 0. 0, CE_ARG,
+ * CE_OVERFLOW, CE_CRYPTO. */
+int emm_build_pair(struct emm_issuer *is, uint64_t serial, uint32_t seq, uint64_t stb_id,
+	const uint8_t k_pair[EMM_PAIR_KEY_BYTES], uint64_t now_ms, uint8_t *out, size_t cap, size_t *out_len) WARN_UNUSED;
 /* Unique EMM that sets the card's request-counter limits (a smartcard
  * applies them; the cardless client accepts and ignores them). 0, CE_ARG
  * (max_channels outside 1..16, window_s 0), CE_OVERFLOW, CE_CRYPTO. */

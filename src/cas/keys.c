@@ -5,7 +5,7 @@
  *   "CSTLKS01" | log2(N) u8 | r u32 | p u32 | salt[16] | nonce[12]
  *   | AES-256-GCM(body[46]) | tag[16]
  * key = scrypt(passphrase, salt, N, r, p) (RFC 7914), AAD = the 45 header
- * bytes, body = ca_system_id u16 | epoch_seconds u32 | created u64 | root[32].
+ * bytes (the lib/pwseal.h layout with no ext bytes), body = ca_system_id u16 | epoch_seconds u32 | created u64 | root[32].
  *
  * K_pkg(epoch, pkg) = KBKDF (NIST SP 800-108 counter mode, CMAC-AES-256,
  * OpenSSL 3 EVP_KDF "KBKDF") with key = root, label = "castellan package
@@ -30,22 +30,17 @@
 #include <openssl/rand.h>
 #include "cas/keys.h"
 #include "lib/cursor.h"
+#include "lib/pwseal.h"
 #include "lib/util.h"
 
 #define KS_MAGIC "CSTLKS01"
-#define KS_MAGIC_BYTES 8
-#define KS_SALT_BYTES 16
-#define KS_NONCE_BYTES 12
-#define KS_TAG_BYTES 16
-#define KS_HEADER_BYTES (KS_MAGIC_BYTES + 1 + 4 + 4 + KS_SALT_BYTES + KS_NONCE_BYTES) /* 45 */
-#define KS_BODY_BYTES (2 + 4 + 8 + KEYSTORE_ROOT_BYTES)                              /* 46 */
-#define KS_AEAD_KEY_BYTES 32
+#define KS_BODY_BYTES (2 + 4 + 8 + KEYSTORE_ROOT_BYTES) /* 46 */
 #define PKG_LABEL "castellan package key"
 #define CARD_ROOT_LABEL "castellan card root"
 #define CARD_KEY_LABEL "castellan card key"
 #define CARD_KEY_LABEL_BYTES (sizeof(CARD_KEY_LABEL) - 1) /* 18 */
 
-_Static_assert(KS_HEADER_BYTES + KS_BODY_BYTES + KS_TAG_BYTES == KEYSTORE_FILE_BYTES, "keystore size");
+_Static_assert(PWSEAL_BYTES(0, KS_BODY_BYTES) == KEYSTORE_FILE_BYTES, "keystore size");
 
 struct keystore {
 	uint16_t ca_system_id;
@@ -356,59 +351,10 @@ static bool scrypt_params_ok(unsigned log2n, uint32_t r, uint32_t p)
 	return 128ull * r * (1ull << log2n) <= KEYSTORE_SCRYPT_MAX_MEM;
 }
 
-static int derive_file_key(const char *pass, const uint8_t *salt, unsigned log2n, uint32_t r, uint32_t p,
-	uint8_t key[KS_AEAD_KEY_BYTES])
-{
-	uint64_t n = 1ull << log2n;
-	/* OpenSSL's own accounting: V = 128 r (N + 2), B = 128 r p, plus slack. */
-	uint64_t maxmem = 128ull * r * (n + 2) + 128ull * r * p + (1u << 20);
-
-	if (EVP_PBE_scrypt(pass, strlen(pass), salt, KS_SALT_BYTES, n, r, p, maxmem, key, KS_AEAD_KEY_BYTES) != 1) {
-		OPENSSL_cleanse(key, KS_AEAD_KEY_BYTES);
-		return CE_CRYPTO;
-	}
-	return 0;
-}
-
-/* AES-256-GCM one-shot; enc: 1 encrypt (writes tag), 0 decrypt (checks tag:
- * CE_MAC on mismatch). */
-static int gcm256(int enc, const uint8_t key[32], const uint8_t *nonce, const uint8_t *aad, size_t aad_len,
-	const uint8_t *in, size_t len, uint8_t *out, uint8_t *tag)
-{
-	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-	int outl = 0, r = CE_CRYPTO;
-
-	if (!c)
-		return CE_NOMEM;
-	if (EVP_CipherInit_ex(c, EVP_aes_256_gcm(), NULL, NULL, NULL, enc) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, KS_NONCE_BYTES, NULL) != 1 ||
-	    EVP_CipherInit_ex(c, NULL, NULL, key, nonce, enc) != 1 ||
-	    EVP_CipherUpdate(c, NULL, &outl, aad, (int)aad_len) != 1 ||
-	    EVP_CipherUpdate(c, out, &outl, in, (int)len) != 1)
-		goto out;
-	if (enc) {
-		if (EVP_CipherFinal_ex(c, out + outl, &outl) != 1 ||
-		    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, KS_TAG_BYTES, tag) != 1)
-			goto out;
-	} else {
-		if (EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, KS_TAG_BYTES, tag) != 1)
-			goto out;
-		if (EVP_CipherFinal_ex(c, out + outl, &outl) != 1) {
-			OPENSSL_cleanse(out, len);
-			r = CE_MAC;
-			goto out;
-		}
-	}
-	r = 0;
-out:
-	EVP_CIPHER_CTX_free(c);
-	return r;
-}
-
 int keystore_encode_params(const struct keystore *ks, const char *passphrase, unsigned log2n, uint32_t r,
 	uint32_t p, uint8_t **out, size_t *out_len)
 {
-	uint8_t body[KS_BODY_BYTES], key[KS_AEAD_KEY_BYTES], salt[KS_SALT_BYTES], nonce[KS_NONCE_BYTES];
+	uint8_t body[KS_BODY_BYTES];
 	uint8_t *file = NULL;
 	struct wbuf w;
 	int rc;
@@ -422,21 +368,6 @@ int keystore_encode_params(const struct keystore *ks, const char *passphrase, un
 	file = calloc(1, KEYSTORE_FILE_BYTES);
 	if (!file)
 		return CE_NOMEM;
-	if (RAND_bytes(salt, sizeof(salt)) != 1 || RAND_bytes(nonce, sizeof(nonce)) != 1) {
-		rc = CE_CRYPTO;
-		goto out;
-	}
-	wbuf_init(&w, file, KEYSTORE_FILE_BYTES);
-	wbuf_bytes(&w, KS_MAGIC, KS_MAGIC_BYTES);
-	wbuf_u8(&w, (uint8_t)log2n);
-	wbuf_u32(&w, r);
-	wbuf_u32(&w, p);
-	wbuf_bytes(&w, salt, sizeof(salt));
-	wbuf_bytes(&w, nonce, sizeof(nonce));
-	if ((rc = wbuf_status(&w)) != 0 || w.len != KS_HEADER_BYTES) {
-		rc = rc ? rc : CE_INTERNAL;
-		goto out;
-	}
 	wbuf_init(&w, body, sizeof(body));
 	wbuf_u16(&w, ks->ca_system_id);
 	wbuf_u32(&w, ks->epoch_seconds);
@@ -444,10 +375,7 @@ int keystore_encode_params(const struct keystore *ks, const char *passphrase, un
 	wbuf_bytes(&w, ks->root, sizeof(ks->root));
 	if ((rc = wbuf_status(&w)) != 0)
 		goto out;
-	if ((rc = derive_file_key(passphrase, salt, log2n, r, p, key)) != 0)
-		goto out;
-	rc = gcm256(1, key, nonce, file, KS_HEADER_BYTES, body, sizeof(body), file + KS_HEADER_BYTES,
-		file + KS_HEADER_BYTES + KS_BODY_BYTES);
+	rc = pwseal_seal(KS_MAGIC, log2n, r, p, passphrase, NULL, 0, body, sizeof(body), file, KEYSTORE_FILE_BYTES);
 	if (rc != 0)
 		goto out;
 	*out = file;
@@ -455,7 +383,6 @@ int keystore_encode_params(const struct keystore *ks, const char *passphrase, un
 	file = NULL;
 out:
 	OPENSSL_cleanse(body, sizeof(body));
-	OPENSSL_cleanse(key, sizeof(key));
 	free(file);
 	return rc;
 }
@@ -468,44 +395,24 @@ int keystore_encode(const struct keystore *ks, const char *passphrase, uint8_t *
 
 int keystore_decode(const uint8_t *file, size_t len, const char *passphrase, struct keystore **out)
 {
-	struct cur c, b;
-	uint8_t magic[KS_MAGIC_BYTES], log2n = 0, key[KS_AEAD_KEY_BYTES], body[KS_BODY_BYTES];
-	uint32_t r = 0, p = 0;
-	const uint8_t *salt, *nonce, *ct, *tag;
+	struct cur b;
+	uint8_t body[KS_BODY_BYTES];
+	struct pwseal_view v;
 	struct keystore *ks = NULL;
 	int rc;
 
 	*out = NULL;
 	memset(body, 0, sizeof(body));
-	memset(key, 0, sizeof(key));
 	if (!file || !passphrase || !*passphrase)
 		return CE_ARG;
 	if (len != KEYSTORE_FILE_BYTES)
 		return CE_FORMAT;
-	cur_init(&c, file, len);
-	cur_bytes(&c, magic, sizeof(magic));
-	cur_u8(&c, &log2n);
-	cur_u32(&c, &r);
-	cur_u32(&c, &p);
-	salt = cur_ptr(&c, KS_SALT_BYTES);
-	nonce = cur_ptr(&c, KS_NONCE_BYTES);
-	ct = cur_ptr(&c, KS_BODY_BYTES);
-	tag = cur_ptr(&c, KS_TAG_BYTES);
-	if ((rc = cur_end(&c)) != 0)
-		return CE_FORMAT;
-	if (memcmp(magic, KS_MAGIC, KS_MAGIC_BYTES) != 0)
+	if (pwseal_parse(file, len, KS_MAGIC, 0, &v) != 0 || v.ct_len != KS_BODY_BYTES)
 		return CE_FORMAT;
 	/* Bound the work a file can demand before running scrypt. */
-	if (!scrypt_params_ok(log2n, r, p))
+	if (!scrypt_params_ok(v.log2n, v.r, v.p))
 		return CE_FORMAT;
-	if ((rc = derive_file_key(passphrase, salt, log2n, r, p, key)) != 0)
-		goto out;
-	rc = gcm256(0, key, nonce, file, KS_HEADER_BYTES, ct, KS_BODY_BYTES, body, (uint8_t *)(uintptr_t)tag);
-	if (rc == CE_MAC) {
-		rc = CE_PASSPHRASE;
-		goto out;
-	}
-	if (rc != 0)
+	if ((rc = pwseal_open(file, &v, passphrase, body)) != 0)
 		goto out;
 	ks = calloc(1, sizeof(*ks));
 	if (!ks) {
@@ -530,7 +437,6 @@ int keystore_decode(const uint8_t *file, size_t len, const char *passphrase, str
 	ks = NULL;
 	rc = 0;
 out:
-	OPENSSL_cleanse(key, sizeof(key));
 	OPENSSL_cleanse(body, sizeof(body));
 	keystore_free(ks);
 	return rc;

@@ -3,7 +3,9 @@
  * box's half of the card. PC/SC transport through libpcsclite
  * (SCardEstablishContext / SCardConnect / SCardTransmit), an in-process
  * transport to the applet, APDU chaining, and the cas_client_ops that
- * send ECMs and EMMs to the card.
+ * send ECMs and EMMs to the card. A paired card's CW blocks go to the
+ * box's chip as ladder chain CHIP_CHAIN_PAIRED (card serial | block): the
+ * chip derives K_pair itself, so this client never holds a CW or K_pair.
  *
  * Normative references: PC/SC Workgroup specifications part 5 (the
  * SCard* API, as pcsc-lite implements it), ISO/IEC 7816-4 5.1.1 (command
@@ -21,6 +23,7 @@
 #include "lib/cursor.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "stb/chip.h"
 
 #define SC_LAST_SLOTS 8
 #define SC_CHUNK 255
@@ -287,8 +290,16 @@ static int load_one(struct smartcard *sc, const struct cas_host *host, uint16_t 
 
 	if (form == CARD_CW_CLEAR)
 		return host->load_cw ? host->load_cw(host->ctx, service_id, alg, parity, blk, cw_len) : CE_UNSUPPORTED;
-	if (host->load_ecw)
-		return host->load_ecw(host->ctx, service_id, alg, parity, blk, 16);
+	if (host->load_ecw) {
+		/* the chip derives K_pair from its own K_v and the card serial */
+		uint8_t chain[CHIP_CHAIN_PAIRED_BYTES];
+		size_t clen = 0;
+
+		if ((r = chip_chain_paired(sc->info.serial, blk, chain, sizeof(chain), &clen)) == 0)
+			r = host->load_ecw(host->ctx, service_id, alg, parity, chain, clen);
+		OPENSSL_cleanse(chain, sizeof(chain));
+		return r;
+	}
 	if (!sc->have_pair_key || !host->load_cw)
 		return CE_UNSUPPORTED; /* a paired card in a box that cannot open its CWs */
 	if ((r = card_paired_cw_open(sc->pair_key, blk, cw)) == 0)

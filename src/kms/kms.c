@@ -22,10 +22,10 @@
 #include "kms/seal.h"
 #include "lib/cursor.h"
 #include "lib/log.h"
+#include "lib/pwseal.h"
 #include "lib/util.h"
 
 #define WRAP_MAGIC "CSTLWRP1"
-#define WRAP_HDR 45
 #define P11W_MAGIC "CSTLP11W"
 #define P11W_MAX 512
 #define ORD_MAGIC "CSTLORD1"
@@ -69,38 +69,6 @@ static int path_join(char *out, size_t cap, const char *dir, const char *name)
 	return n < 0 || (size_t)n >= cap ? CE_RANGE : 0;
 }
 
-static int gcm(int enc, const uint8_t key[32], const uint8_t nonce[12], const uint8_t *aad, size_t aad_len,
-	const uint8_t *in, size_t len, uint8_t *out, uint8_t tag[16])
-{
-	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-	int l = 0, r = CE_CRYPTO;
-
-	if (!c)
-		return CE_NOMEM;
-	if (aad_len > INT32_MAX || len > INT32_MAX)
-		goto out;
-	if (EVP_CipherInit_ex(c, EVP_aes_256_gcm(), NULL, key, nonce, enc) != 1 ||
-	    (aad_len && EVP_CipherUpdate(c, NULL, &l, aad, (int)aad_len) != 1) ||
-	    (len && EVP_CipherUpdate(c, out, &l, in, (int)len) != 1))
-		goto out;
-	if (enc) {
-		if (EVP_CipherFinal_ex(c, out + len, &l) != 1 || EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, tag) != 1)
-			goto out;
-	} else {
-		if (EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16, tag) != 1)
-			goto out;
-		if (EVP_CipherFinal_ex(c, out + len, &l) != 1) {
-			OPENSSL_cleanse(out, len);
-			r = CE_MAC;
-			goto out;
-		}
-	}
-	r = 0;
-out:
-	EVP_CIPHER_CTX_free(c);
-	return r;
-}
-
 static void progress(const struct kms *k, const char *what, size_t done, size_t total)
 {
 	if (!k->progress || total < 10000 || !isatty(2))
@@ -117,91 +85,50 @@ static void progress(const struct kms *k, const char *what, size_t done, size_t 
 
 /* ---- wrapped secrets ---- */
 
-static int scrypt_key(const char *pass, const uint8_t salt[16], unsigned log2n, uint32_t r, uint32_t p, uint8_t key[32])
-{
-	uint64_t n = 1ull << log2n, maxmem = 128ull * r * (n + 2) + 128ull * r * p + (1u << 20);
-
-	if (EVP_PBE_scrypt(pass, strlen(pass), salt, 16, n, r, p, maxmem, key, 32) != 1)
-		return CE_CRYPTO;
-	return 0;
-}
-
+/* A wrapped secret is a lib/pwseal.h sealed file, magic "CSTLWRP1", with a
+ * 2-byte ext holding the secret's length. */
 int kms_wrap_encode(const uint8_t *secret, size_t len, const char *pass, unsigned log2n, uint8_t **out,
 	size_t *out_len)
 {
-	uint8_t salt[16], nonce[12], key[32], *buf = NULL;
-	size_t total = WRAP_HDR + 2 + len + 16;
-	struct wbuf w;
+	uint8_t ext[2], *buf = NULL;
+	size_t total = PWSEAL_BYTES(sizeof(ext), len);
 	int r;
 
 	*out = NULL;
 	*out_len = 0;
 	if (!secret || !pass || !*pass || len == 0 || len > 1024 || log2n < 10 || log2n > 20)
 		return CE_ARG;
-	if (RAND_bytes(salt, 16) != 1 || RAND_bytes(nonce, 12) != 1)
-		return CE_CRYPTO;
 	if (!(buf = malloc(total)))
 		return CE_NOMEM;
-	wbuf_init(&w, buf, total);
-	wbuf_bytes(&w, WRAP_MAGIC, 8);
-	wbuf_u8(&w, (uint8_t)log2n);
-	wbuf_u32(&w, 8);
-	wbuf_u32(&w, 1);
-	wbuf_bytes(&w, salt, 16);
-	wbuf_bytes(&w, nonce, 12);
-	wbuf_u16(&w, (uint16_t)len);
-	if ((r = wbuf_status(&w)) != 0 || (r = scrypt_key(pass, salt, log2n, 8, 1, key)) != 0)
-		goto out;
-	if ((r = gcm(1, key, nonce, buf, WRAP_HDR + 2, secret, len, buf + WRAP_HDR + 2, buf + WRAP_HDR + 2 + len)) != 0)
-		goto out;
+	put_be16(ext, (uint16_t)len);
+	if ((r = pwseal_seal(WRAP_MAGIC, log2n, 8, 1, pass, ext, sizeof(ext), secret, len, buf, total)) != 0) {
+		free(buf);
+		return r;
+	}
 	*out = buf;
 	*out_len = total;
-	buf = NULL;
-out:
-	OPENSSL_cleanse(key, sizeof(key));
-	free(buf);
-	return r;
+	return 0;
 }
 
 int kms_wrap_decode(const uint8_t *buf, size_t len, const char *pass, uint8_t *secret, size_t cap,
 	size_t *secret_len)
 {
-	uint8_t magic[8], log2n = 0, salt[16], nonce[12], key[32], tag[16];
-	uint32_t rr = 0, pp = 0;
-	uint16_t n = 0;
-	const uint8_t *ct;
-	struct cur c;
+	struct pwseal_view v;
 	int r;
 
 	*secret_len = 0;
 	if (!buf || !pass || !*pass)
 		return CE_ARG;
-	cur_init(&c, buf, len);
-	cur_bytes(&c, magic, 8);
-	cur_u8(&c, &log2n);
-	cur_u32(&c, &rr);
-	cur_u32(&c, &pp);
-	cur_bytes(&c, salt, 16);
-	cur_bytes(&c, nonce, 12);
-	cur_u16(&c, &n);
-	ct = cur_ptr(&c, n);
-	cur_bytes(&c, tag, 16);
-	if (cur_end(&c) != 0 || memcmp(magic, WRAP_MAGIC, 8) != 0 || n == 0)
+	if (pwseal_parse(buf, len, WRAP_MAGIC, 2, &v) != 0 || v.ct_len == 0 || be16(v.ext) != v.ct_len)
 		return CE_FORMAT;
-	/* Bound the work a file can demand (<= 2^20 * 128 * 8 = 1 GiB... keep 256 MiB). */
-	if (log2n < 10 || log2n > 18 || rr < 1 || rr > 16 || pp != 1 || 128ull * rr * (1ull << log2n) > (256u << 20))
+	/* Bound the work a file can demand (keep it <= 256 MiB). */
+	if (v.log2n < 10 || v.log2n > 18 || v.r < 1 || v.r > 16 || v.p != 1 ||
+	    128ull * v.r * (1ull << v.log2n) > (256u << 20))
 		return CE_FORMAT;
-	if (n > cap)
+	if (v.ct_len > cap)
 		return CE_RANGE;
-	if ((r = scrypt_key(pass, salt, log2n, rr, pp, key)) != 0)
-		goto out;
-	r = gcm(0, key, nonce, buf, WRAP_HDR + 2, ct, n, secret, tag);
-	if (r == CE_MAC)
-		r = CE_PASSPHRASE;
-	if (r == 0)
-		*secret_len = n;
-out:
-	OPENSSL_cleanse(key, sizeof(key));
+	if ((r = pwseal_open(buf, &v, pass, secret)) == 0)
+		*secret_len = v.ct_len;
 	return r;
 }
 
@@ -276,7 +203,7 @@ static int state_save(const struct kms *k)
 		goto out;
 	}
 	memcpy(file, nonce, 12);
-	if ((r = gcm(1, k->mk, nonce, (const uint8_t *)STATE_AAD, sizeof(STATE_AAD) - 1, plain, w.len, file + 12,
+	if ((r = aes256_gcm(1, k->mk, nonce, (const uint8_t *)STATE_AAD, sizeof(STATE_AAD) - 1, plain, w.len, file + 12,
 		     file + 12 + w.len)) != 0)
 		goto out;
 	if ((r = path_join(path, sizeof(path), k->dir, "state.bin")) != 0)
@@ -310,7 +237,7 @@ static int state_load(struct kms *k)
 		goto out;
 	}
 	memcpy(tag, file + len - 16, 16);
-	r = gcm(0, k->mk, file, (const uint8_t *)STATE_AAD, sizeof(STATE_AAD) - 1, file + 12, len - 28, plain, tag);
+	r = aes256_gcm(0, k->mk, file, (const uint8_t *)STATE_AAD, sizeof(STATE_AAD) - 1, file + 12, len - 28, plain, tag);
 	if (r != 0)
 		goto out;
 	cur_init(&c, plain, len - 28);
@@ -971,7 +898,7 @@ static int order_load(const struct kms *k, uint32_t number, bool with_roots, str
 			goto out;
 		}
 		memcpy(tag, buf + len - 16, 16);
-		if ((r = gcm(0, k->mk, nonce, buf, ORD_HDR + 8 * (size_t)cnt, buf + ORD_HDR + 8 * (size_t)cnt,
+		if ((r = aes256_gcm(0, k->mk, nonce, buf, ORD_HDR + 8 * (size_t)cnt, buf + ORD_HDR + 8 * (size_t)cnt,
 			     16 * (size_t)cnt, o->roots, tag)) != 0)
 			goto out;
 	}
@@ -1047,7 +974,7 @@ int kms_order_import(struct kms *k, const uint8_t *csv, size_t len, uint32_t *or
 		wbuf_u64(&w, ids[i]);
 	if ((r = wbuf_status(&w)) != 0)
 		goto out;
-	if ((r = gcm(1, k->mk, nonce, file, w.len, roots, 16 * n, file + w.len, file + w.len + 16 * n)) != 0)
+	if ((r = aes256_gcm(1, k->mk, nonce, file, w.len, roots, 16 * n, file + w.len, file + w.len + 16 * n)) != 0)
 		goto out;
 	if ((r = order_path(k, k->next_order, path, sizeof(path))) != 0 ||
 	    (r = file_write_atomic(path, file, flen, 0600)) != 0)

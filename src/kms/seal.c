@@ -12,6 +12,7 @@
 #include "kms/pk.h"
 #include "kms/seal.h"
 #include "lib/cursor.h"
+#include "lib/pwseal.h"
 
 #define SEAL_INFO "castellan seal v1"
 
@@ -37,48 +38,6 @@ static int seal_key(const uint8_t shared[32], const uint8_t eph_pub[32], const u
 		r = 0;
 	EVP_KDF_CTX_free(c);
 	EVP_KDF_free(kdf);
-	return r;
-}
-
-/* AES-256-GCM; enc 1 writes tag, 0 checks it (CE_MAC). */
-static int gcm(int enc, const uint8_t key[32], const uint8_t nonce[12], const uint8_t *aad, size_t aad_len,
-	const uint8_t *in, size_t len, uint8_t *out, uint8_t tag[16])
-{
-	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-	int l = 0, r = CE_CRYPTO;
-	size_t done = 0;
-
-	if (!c)
-		return CE_NOMEM;
-	if (EVP_CipherInit_ex(c, EVP_aes_256_gcm(), NULL, key, nonce, enc) != 1)
-		goto out;
-	while (aad_len - done > 0) {
-		size_t n = aad_len - done > (1u << 30) ? (1u << 30) : aad_len - done;
-		if (EVP_CipherUpdate(c, NULL, &l, aad + done, (int)n) != 1)
-			goto out;
-		done += n;
-	}
-	for (done = 0; len - done > 0;) {
-		size_t n = len - done > (1u << 30) ? (1u << 30) : len - done;
-		if (EVP_CipherUpdate(c, out + done, &l, in + done, (int)n) != 1)
-			goto out;
-		done += n;
-	}
-	if (enc) {
-		if (EVP_CipherFinal_ex(c, out + len, &l) != 1 || EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, tag) != 1)
-			goto out;
-	} else {
-		if (EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16, tag) != 1)
-			goto out;
-		if (EVP_CipherFinal_ex(c, out + len, &l) != 1) {
-			OPENSSL_cleanse(out, len);
-			r = CE_MAC;
-			goto out;
-		}
-	}
-	r = 0;
-out:
-	EVP_CIPHER_CTX_free(c);
 	return r;
 }
 
@@ -147,7 +106,7 @@ int seal_build(const struct seal_header *h, const struct seal_record *recs, cons
 		r = r ? r : CE_INTERNAL;
 		goto out;
 	}
-	if ((r = gcm(1, key, nonce, file, aad_len, plain, 16 * n, file + aad_len, file + aad_len + 16 * n)) != 0)
+	if ((r = aes256_gcm(1, key, nonce, file, aad_len, plain, 16 * n, file + aad_len, file + aad_len + 16 * n)) != 0)
 		goto out;
 	if ((r = pk_sign(signer_priv, file, len - 64, file + len - 64)) != 0)
 		goto out;
@@ -262,7 +221,7 @@ int seal_open(const uint8_t *buf, size_t len, const uint8_t expected_signer[32],
 		goto out;
 	}
 	memcpy(tag, buf + aad_len + 16 * n, 16);
-	r = gcm(0, key, nonce, buf, aad_len, buf + aad_len, 16 * n, plain, tag);
+	r = aes256_gcm(0, key, nonce, buf, aad_len, buf + aad_len, 16 * n, plain, tag);
 	if (r == CE_MAC)
 		r = CE_PASSPHRASE;
 	if (r != 0)

@@ -10,7 +10,7 @@
 #include <openssl/crypto.h>
 #include "util.h"
 
-static int hexval(char c)
+int hex_digit(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -32,7 +32,7 @@ int hex_decode_var(const char *hex, uint8_t *out, size_t cap, size_t *out_len)
 	if (n % 2 || n / 2 > cap)
 		return CE_FORMAT;
 	for (size_t i = 0; i < n / 2; i++) {
-		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+		int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
 
 		if (hi < 0 || lo < 0)
 			return CE_FORMAT;
@@ -79,7 +79,7 @@ int parse_u64(const char *s, uint64_t max, uint64_t *out)
 			return CE_FORMAT;
 	}
 	for (; *s; s++) {
-		int d = hexval(*s);
+		int d = hex_digit(*s);
 
 		if (d < 0 || (unsigned)d >= base)
 			return CE_FORMAT;

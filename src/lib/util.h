@@ -15,6 +15,8 @@
 int hex_decode(const char *hex, uint8_t *out, size_t out_len) WARN_UNUSED;
 /* Hex -> bytes of any length up to cap; *out_len set. */
 int hex_decode_var(const char *hex, uint8_t *out, size_t cap, size_t *out_len) WARN_UNUSED;
+/* One hex digit (either case) -> 0..15, or -1 if c is not one. */
+int hex_digit(char c);
 /* bytes -> lower-case hex; out must hold 2*len+1. */
 void hex_encode(const uint8_t *in, size_t len, char *out);
 

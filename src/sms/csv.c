@@ -250,17 +250,6 @@ static bool digits(const char *s, size_t min, size_t max)
 	return true;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Text field into dst (cap includes the NUL). */
 static int text_field(const char *v, char *dst, size_t cap, const char *col, char *why, size_t wcap)
 {
@@ -387,23 +376,14 @@ static int row_parse(const struct csv_record *rec, const struct header *h, const
 				return r;
 			break;
 		case C_AC: {
-			uint32_t m = 0;
+			uint8_t m[4];
 
-			if (strlen(f) != 8) {
+			if (hex_decode(f, m, sizeof(m)) != 0) {
 				snprintf(why, wcap, "access_criteria: not 8 hex digits");
 				return CE_FORMAT;
 			}
-			for (size_t i = 0; i < 8; i++) {
-				int d = hexval(f[i]);
-
-				if (d < 0) {
-					snprintf(why, wcap, "access_criteria: not 8 hex digits");
-					return CE_FORMAT;
-				}
-				m = m << 4 | (uint32_t)d;
-			}
 			ch->has_ac = true;
-			ch->access_criteria = m;
+			ch->access_criteria = (uint32_t)m[0] << 24 | (uint32_t)m[1] << 16 | (uint32_t)m[2] << 8 | m[3];
 			break;
 		}
 		case C_PAIR:

@@ -25,17 +25,6 @@ const char *getapi_word_str(enum getapi_word w)
 
 /* ---- parsing ----------------------------------------------------------- */
 
-static int hexdig(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* URL-decode src[0..n) into dst (cap bytes, NUL-terminated). Returns false
  * if the decoded text did not fit (dst then holds what fitted). */
 static bool url_decode(const char *src, size_t n, char *dst, size_t cap)
@@ -47,8 +36,8 @@ static bool url_decode(const char *src, size_t n, char *dst, size_t cap)
 
 		if (c == '+') {
 			c = ' ';
-		} else if (c == '%' && n - i > 2 && hexdig(src[i + 1]) >= 0 && hexdig(src[i + 2]) >= 0) {
-			c = (char)(hexdig(src[i + 1]) << 4 | hexdig(src[i + 2]));
+		} else if (c == '%' && n - i > 2 && hex_digit(src[i + 1]) >= 0 && hex_digit(src[i + 2]) >= 0) {
+			c = (char)(hex_digit(src[i + 1]) << 4 | hex_digit(src[i + 2]));
 			i += 2;
 		}
 		if (o + 1 >= cap) {

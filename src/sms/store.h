@@ -14,6 +14,15 @@
  *   subscriptions  (card, package, start, finish);
  *   users, api_keys  API keys with scopes; only SHA-256 of a key is stored;
  *   audit          every change: who, when (unix ms), what.
+ *   card_changes   the change feed: one row (monotonic id, card serial,
+ *                  reason) per card or subscription change, written in the
+ *                  change's transaction; the head-end follows it;
+ *   emm_seq        per-card EMM sequence numbers (shared by every head-end
+ *                  node on one base), digest and blocked flag;
+ *   generators     ECMG / EMMG definitions (listen or MUX address,
+ *                  CA_system_id, client_id, bandwidth, enabled);
+ *   node_status    each head-end node's live counters (JSON), refreshed
+ *                  every few seconds, for GET /api/v1/status.
  *
  * Backends: SQLite (WAL; the default: a plain path or "sqlite:PATH") and
  * PostgreSQL through libpq ("postgresql://..." or "postgres:CONNINFO").
@@ -46,7 +55,7 @@ struct sms_store;
 #define SMS_CHIP_ID_MAX 64    /* chip id as the manufacturer prints it */
 #define SMS_WHO_MAX 64        /* audit actor ("cli", "api:<user>", ...) */
 #define SMS_PACKAGES_MAX 65536
-#define SMS_SCHEMA_VERSION 1  /* the newest migration this build knows */
+#define SMS_SCHEMA_VERSION 2  /* the newest migration this build knows */
 
 enum sms_card_state {
 	SMS_CARD_ACTIVE = 0,
@@ -256,5 +265,98 @@ struct sms_audit {
 };
 int sms_audit_list(struct sms_store *s, size_t max, int (*fn)(void *ctx, const struct sms_audit *a),
 		   void *ctx) WARN_UNUSED;
+
+/* ---- change feed (schema 2) ---------------------------------------------
+ *
+ * Every store function that changes a card or its subscriptions (add,
+ * change, state, subscriber, delete, subscribe, unsubscribe, bulk add)
+ * writes one card_changes row in its own transaction: the change and its
+ * feed row commit together or not at all. Ids increase; on PostgreSQL two
+ * transactions may commit out of id order, and a rolled-back one leaves a
+ * gap, so a follower treats a gap as "maybe not yet committed" for a while
+ * (headend.c does). The audit log stays as it is (for people).
+ *
+ * sms_changes_since: rows with id > after_id, ascending, at most max
+ * (<= 100000). sms_changes_last: the newest id (0 if none).
+ * sms_changes_prune: delete rows older than before_ms; *removed (may be
+ * NULL) gets how many. */
+#define SMS_REASON_MAX 15
+struct sms_change {
+	int64_t id;
+	int64_t at_ms;
+	uint64_t serial;
+	char reason[SMS_REASON_MAX + 1]; /* "add", "change", "state", "subscriber",
+	                                  * "delete", "subscribe", "unsubscribe", "import" */
+};
+int sms_changes_since(struct sms_store *s, int64_t after_id, size_t max,
+		      int (*fn)(void *ctx, const struct sms_change *c), void *ctx, size_t *count) WARN_UNUSED;
+int sms_changes_last(struct sms_store *s, int64_t *id) WARN_UNUSED;
+int sms_changes_prune(struct sms_store *s, int64_t before_ms, int64_t *removed) WARN_UNUSED;
+
+/* ---- EMM sequence numbers (schema 2) --------------------------------------
+ *
+ * sms_emm_seq_next: atomically give card serial a new sequence number, in
+ * one statement (row-locked on PostgreSQL, so two head-end nodes never hand
+ * out the same number): *seq = max(want, stored + step) (want if the card
+ * has none), stored with digest and blocked. step 1..2, want >= step.
+ * CE_RANGE past 2^32 - 1. Call it before the EMM carrying *seq goes on air
+ * and commit first (persist before send). Rows stay when a card is deleted:
+ * a card added again continues above its old numbers.
+ * sms_emm_seq_get: CE_NOT_FOUND if the card has none.
+ * sms_emm_seq_list: serials > after, ascending, at most max (<= 100000).
+ * sms_emm_seq_import: raise a card's number to at least seq (keeps a
+ * higher one): moving an old emm-seq.db file in. */
+struct sms_emm_seq {
+	uint64_t serial;
+	uint32_t seq;
+	uint64_t digest;
+	bool blocked;
+};
+int sms_emm_seq_next(struct sms_store *s, uint64_t serial, uint32_t step, uint32_t want, uint64_t digest,
+		     bool blocked, uint32_t *seq) WARN_UNUSED;
+int sms_emm_seq_get(struct sms_store *s, uint64_t serial, struct sms_emm_seq *out) WARN_UNUSED;
+int sms_emm_seq_list(struct sms_store *s, uint64_t after, size_t max,
+		     int (*fn)(void *ctx, const struct sms_emm_seq *q), void *ctx, size_t *count) WARN_UNUSED;
+int sms_emm_seq_import(struct sms_store *s, const struct sms_emm_seq *q) WARN_UNUSED;
+
+/* ---- ECM/EMM generator definitions (schema 2) -----------------------------
+ *
+ * kind ECMG: address is where the ECMG listens ("host:port"); kind EMMG:
+ * the MUX it connects to. name unique (1..SMS_NAME_MAX, sms_text_valid).
+ * bandwidth_kbps: EMMG only (1..65535; 0 for an ECMG). client_id: the EMMG's
+ * client_id (0 = CA_system_id << 16 | 1); 0 for an ECMG. Each change is
+ * audited. sms_generator_update replaces every field but id. list: id > after,
+ * kind -1 = any, at most max (<= 1000). sms_generator_first: the enabled
+ * generator of that kind with the lowest id (what `castellan headend` uses
+ * when no address is given), CE_NOT_FOUND if none. */
+#define SMS_ADDR_MAX 255
+enum sms_gen_kind { SMS_GEN_ECMG = 0, SMS_GEN_EMMG = 1 };
+struct sms_generator {
+	int64_t id;
+	enum sms_gen_kind kind;
+	char name[SMS_NAME_MAX + 1];
+	char address[SMS_ADDR_MAX + 1];
+	uint16_t ca_system_id;
+	uint32_t client_id;
+	uint32_t bandwidth_kbps;
+	bool enabled;
+};
+int sms_generator_add(struct sms_store *s, const struct sms_generator *g, const char *who, int64_t *id) WARN_UNUSED;
+int sms_generator_update(struct sms_store *s, int64_t id, const struct sms_generator *g, const char *who) WARN_UNUSED;
+int sms_generator_get(struct sms_store *s, int64_t id, struct sms_generator *out) WARN_UNUSED;
+int sms_generator_first(struct sms_store *s, enum sms_gen_kind kind, struct sms_generator *out) WARN_UNUSED;
+int sms_generator_list(struct sms_store *s, int kind, int64_t after, size_t max,
+		       int (*fn)(void *ctx, const struct sms_generator *g), void *ctx, size_t *count) WARN_UNUSED;
+
+/* ---- head-end node status (schema 2) ---------------------------------------
+ *
+ * sms_node_status_put: upsert node's status (a JSON object's text, at most
+ * 64 KiB) at now; not audited (counters, not changes). list: every node,
+ * by name, with when each last reported. */
+#define SMS_STATUS_MAX 65536
+int sms_node_status_put(struct sms_store *s, const char *node, const char *json) WARN_UNUSED;
+int sms_node_status_list(struct sms_store *s,
+			 int (*fn)(void *ctx, const char *node, int64_t updated_ms, const char *json), void *ctx)
+	WARN_UNUSED;
 
 #endif

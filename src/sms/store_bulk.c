@@ -58,6 +58,12 @@ static const struct table_sql t_subs = { 4, {
 static const struct table_sql t_audit = { 3, {
 	INS_AUDIT ROWS64(ROW_AUDIT), INS_AUDIT ROWS8(ROW_AUDIT), INS_AUDIT ROWS1(ROW_AUDIT) } };
 
+/* The change feed: one row per new card (store_feed.c). */
+#define INS_CHANGES "INSERT INTO card_changes (at_ms, serial, reason) VALUES "
+#define ROW_CHANGES "(?, ?, 'import')"
+static const struct table_sql t_changes = { 2, {
+	INS_CHANGES ROWS64(ROW_CHANGES), INS_CHANGES ROWS8(ROW_CHANGES), INS_CHANGES ROWS1(ROW_CHANGES) } };
+
 #define SEL_EXIST "SELECT serial FROM cards WHERE serial IN ("
 static const struct table_sql t_exist = { 1, {
 	SEL_EXIST ROWS64("?") ")", SEL_EXIST ROWS8("?") ")", SEL_EXIST ROWS1("?") ")" } };
@@ -317,6 +323,14 @@ static void fill_audit(void *ctx, size_t i, struct db_val *p)
 	p[2] = DBT(b->what[i]);
 }
 
+static void fill_change(void *ctx, size_t i, struct db_val *p)
+{
+	struct sms_bulk *b = ctx;
+
+	p[0] = DBI(b->at_ms[i]);
+	p[1] = DBI(b->card[i].serial);
+}
+
 int sms_bulk_flush(struct sms_bulk *b)
 {
 	struct sms_store *s = b->s;
@@ -339,7 +353,8 @@ int sms_bulk_flush(struct sms_bulk *b)
 	if ((r = put_rows(s, &t_subscribers, b->nnamed, fill_subscriber, b, NULL, NULL)) != 0 ||
 	    (r = put_rows(s, &t_cards, b->ncard, fill_card, b, NULL, NULL)) != 0 ||
 	    (r = put_rows(s, &t_subs, b->nsub, fill_sub, b, NULL, NULL)) != 0 ||
-	    (r = put_rows(s, &t_audit, b->ncard, fill_audit, b, NULL, NULL)) != 0)
+	    (r = put_rows(s, &t_audit, b->ncard, fill_audit, b, NULL, NULL)) != 0 ||
+	    (r = put_rows(s, &t_changes, b->ncard, fill_change, b, NULL, NULL)) != 0)
 		return r;
 	b->ncard = b->nsub = b->nnamed = 0;
 	return 0;

@@ -57,6 +57,8 @@ struct sms_store {
 int store_tx_begin(struct sms_store *s);
 int store_tx_end(struct sms_store *s, int r);
 int store_audit_text(struct sms_store *s, const char *who, const char *what);
+/* store_feed.c: one card_changes row, inside the caller's transaction. */
+int store_change(struct sms_store *s, uint64_t serial, const char *reason);
 bool store_is_pg(const struct sms_store *s);
 void store_card_from_cols(struct sms_card *c, const char *const *cols);
 

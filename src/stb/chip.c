@@ -17,7 +17,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/params.h>
 #include "kms/kdf.h"
 #include "lib/cursor.h"
 #include "lib/log.h"
@@ -201,6 +204,30 @@ static int ladder(const struct chip *c, enum cw_alg alg, enum cw_parity parity, 
 		if (parity == CW_ODD && (mask & 1))
 			off = klen;
 		memcpy(cw, pt + off, klen);
+		*cw_len = klen;
+		r = 0;
+	} else if (type == CHIP_CHAIN_PAIRED) {
+		static const uint8_t zero[16];
+		const uint8_t *ecw;
+		uint64_t serial = 0;
+
+		(void)cur_u64(&cu, &serial);
+		ecw = cur_ptr(&cu, 16);
+		if ((r = cur_end(&cu)) != 0)
+			goto out;
+		r = CE_FORMAT;
+		if (serial == 0)
+			goto out;
+		/* ks holds K_pair here: derived from this chip's K_v, never received */
+		if ((r = chip_pairing_key(c->kv, serial, ks)) != 0 || (r = chip_aes_ecb(0, ks, ecw, blk)) != 0)
+			goto out;
+		/* the padding is the only redundancy: an 8-byte CW for another chip
+		 * (or another card serial) fails it with probability 1 - 2^-64 */
+		if (klen < 16 && CRYPTO_memcmp(blk + klen, zero, 16 - klen) != 0) {
+			r = CE_MAC;
+			goto out;
+		}
+		memcpy(cw, blk, klen);
 		*cw_len = klen;
 		r = 0;
 	} else {
@@ -546,4 +573,53 @@ int chip_chain_klad(const uint8_t kv[16], const uint8_t ks[16], const uint8_t *c
 		*out_len = 33;
 	OPENSSL_cleanse(blk, sizeof(blk));
 	return r;
+}
+
+int chip_pairing_key(const uint8_t kv[16], uint64_t serial, uint8_t out[16])
+{
+	static const char label[] = CHIP_PAIR_LABEL;
+	EVP_KDF *kdf = EVP_KDF_fetch(NULL, "KBKDF", NULL);
+	EVP_KDF_CTX *x = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
+	OSSL_PARAM params[7], *p = params;
+	uint8_t ctxt[8];
+	int r = CE_CRYPTO;
+
+	if (!kv || !out) {
+		r = CE_ARG;
+		goto out;
+	}
+	put_be32(ctxt, (uint32_t)(serial >> 32));
+	put_be32(ctxt + 4, (uint32_t)serial);
+	*p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_MODE, (char *)"counter", 0);
+	*p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_MAC, (char *)"CMAC", 0);
+	*p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_CIPHER, (char *)"AES-128-CBC", 0);
+	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)(uintptr_t)kv, 16);
+	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)(uintptr_t)label, sizeof(label) - 1);
+	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, ctxt, sizeof(ctxt));
+	*p = OSSL_PARAM_construct_end();
+	if (x && EVP_KDF_derive(x, out, 16, params) == 1)
+		r = 0;
+	else
+		OPENSSL_cleanse(out, 16);
+out:
+	EVP_KDF_CTX_free(x); /* clears its key copy */
+	EVP_KDF_free(kdf);
+	return r;
+}
+
+int chip_chain_paired(uint64_t serial, const uint8_t ecw[16], uint8_t *out, size_t cap, size_t *out_len)
+{
+	struct wbuf w;
+
+	*out_len = 0;
+	if (!ecw || !out || serial == 0 || cap < CHIP_CHAIN_PAIRED_BYTES)
+		return CE_ARG;
+	wbuf_init(&w, out, cap);
+	wbuf_u8(&w, CHIP_CHAIN_PAIRED);
+	wbuf_u64(&w, serial);
+	wbuf_bytes(&w, ecw, 16);
+	if (wbuf_status(&w) != 0)
+		return CE_ARG;
+	*out_len = w.len;
+	return 0;
 }

@@ -35,6 +35,11 @@
  *     cw_mask u8 | nonce[12] | tag[16] | ct_len u8 | ct | aad_len u16 | aad
  *     K_ecm = unwrap, then AES-128-GCM open (the ECM header is the AAD), and
  *     the CW of the requested parity goes to the slot.
+ *   CHIP_CHAIN_PAIRED (0x03), "load paired ECW" (a paired smartcard's CW):
+ *     serial u64 (the card's) | ecw[16] = E_{K_pair}(CW || 0-padding to 16)
+ *     K_pair = chip_pairing_key(K_v, serial), derived inside the chip; an
+ *     8-byte CW whose padding does not decrypt to zeros is refused (CE_MAC):
+ *     the ECW of a card paired with another chip does not load.
  * docs/secure-chip.md has the byte tables and the op list.
  */
 #ifndef CASTELLAN_STB_CHIP_H
@@ -63,7 +68,9 @@ enum chip_op {
 	CHIP_OP_DROP = 0x22,
 };
 
-enum chip_chain_type { CHIP_CHAIN_KLAD = 0x01, CHIP_CHAIN_ECM = 0x02 };
+enum chip_chain_type { CHIP_CHAIN_KLAD = 0x01, CHIP_CHAIN_ECM = 0x02, CHIP_CHAIN_PAIRED = 0x03 };
+#define CHIP_CHAIN_PAIRED_BYTES 25        /* type | serial u64 | ecw[16] */
+#define CHIP_PAIR_LABEL "castellan pairing key"
 
 enum chip_role { CHIP_ROLE_CONTROL = 0, CHIP_ROLE_HOST = 1 };
 
@@ -136,6 +143,22 @@ void chip_link_set_tag(struct chip_link *l, uint16_t tag);
 /* K-LAD chain from K_v, K_s and a CW (len 8 or 16). out >= 33 bytes. */
 int chip_chain_klad(const uint8_t kv[16], const uint8_t ks[16], const uint8_t *cw, size_t cw_len,
 	uint8_t *out, size_t cap, size_t *out_len) WARN_UNUSED;
+/*
+ * The pairing key of (chip, card): what a paired smartcard encrypts CWs under
+ * and what the chip derives itself for CHIP_CHAIN_PAIRED:
+ *   K_pair = KBKDF(K_v(chip), label "castellan pairing key",
+ *                  context = card serial u64 BE, L = 128)
+ * NIST SP 800-108 counter mode, AES-128-CMAC, as kms_vendor_key (kms/kdf.h).
+ * The head-end computes it from the vendor key file (K_v of this chip) and
+ * sends it to the card in a PAIR EMM (emm_build_pair). 0 or CE_CRYPTO (out
+ * wiped). The caller wipes kv and out.
+ */
+int chip_pairing_key(const uint8_t kv[16], uint64_t serial, uint8_t out[16]) WARN_UNUSED;
+/* Chain CHIP_CHAIN_PAIRED from a card serial and the card's 16-byte paired
+ * CW block (what the smartcard client hands to host->load_ecw). out >= 25
+ * bytes. 0 or CE_ARG. */
+int chip_chain_paired(uint64_t serial, const uint8_t ecw[16], uint8_t *out, size_t cap, size_t *out_len)
+	WARN_UNUSED;
 /* E_{K_v}(key) in place (AES-128-ECB, one block): the protected form of a
  * package key for one chip (the vendor computes it from its key file). */
 int chip_protect_key(const uint8_t kv[16], uint8_t key[16]) WARN_UNUSED;

@@ -1,7 +1,8 @@
 /*
  * test_chip.c - the emulated secure chip: K-LAD and ECM ladders through a
  * real chip process, the control/host channel split, vendor binding, bad
- * requests, and the proof that the box process never holds a CW (a scan of
+ * requests, the paired-card ladder op (chain 0x03: only the paired chip
+ * opens the card's CW), and the proof that the box process never holds a CW (a scan of
  * its whole writable memory after descrambling).
  */
 #include <fcntl.h>
@@ -9,6 +10,9 @@
 #include <stdio.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 #include "testutil.h"
 #include "cas/ecm.h"
@@ -444,6 +448,12 @@ static void test_bad_requests(void **state)
 		  "00011FFF0201004A" "02" "00000000000000000000000000000000"
 		  "000000000000000000000000000000000000000000000000" "00" "000000000000000000000000"
 		  "00000000000000000000000000000000" "00" "0001" "80", CE_FORMAT },
+		/* paired chain: no ECW / card serial 0 / a byte too many */
+		{ CHIP_ROLE_HOST, CHIP_OP_LOAD_ECW, "00011FFF02010009" "03" "000000007D2B7520", CE_TRUNCATED },
+		{ CHIP_ROLE_HOST, CHIP_OP_LOAD_ECW, "00011FFF02010019" "03" "0000000000000000"
+		  "00000000000000000000000000000000", CE_FORMAT },
+		{ CHIP_ROLE_HOST, CHIP_OP_LOAD_ECW, "00011FFF0201001A" "03" "000000007D2B7520"
+		  "00000000000000000000000000000000" "00", CE_TRAILING },
 		{ CHIP_ROLE_HOST, CHIP_OP_DESCRAMBLE, "000100010081", CE_LIMIT },
 		{ CHIP_ROLE_HOST, CHIP_OP_DESCRAMBLE, "0001000100010047", CE_TRUNCATED },
 		{ CHIP_ROLE_CONTROL, CHIP_OP_DESCRAMBLE, "000100010000", CE_STATE },
@@ -472,6 +482,149 @@ static void test_bad_requests(void **state)
 	}
 	chip_free(c);
 	chip_otp_wipe(&otp);
+}
+
+/* ---- "load paired ECW": a paired smartcard's CW for one chip ---- */
+
+#define CARD_SERIAL 2100000032ull
+
+/* K_pair by hand: one AES-128-CMAC over the SP 800-108 counter-mode input
+ * [1]_32 || label || 0x00 || serial u64 || [128]_32 (EVP_MAC, not EVP_KDF:
+ * an independent computation of what chip_pairing_key derives). */
+static void pairing_key_by_hand(const uint8_t kv[16], uint64_t serial, uint8_t out[16])
+{
+	static const char label[] = "castellan pairing key";
+	uint8_t msg[64];
+	size_t n = 0, outl = 0;
+	EVP_MAC *mac = EVP_MAC_fetch(NULL, "CMAC", NULL);
+	EVP_MAC_CTX *x = EVP_MAC_CTX_new(mac);
+	OSSL_PARAM prm[2] = { OSSL_PARAM_construct_utf8_string("cipher", (char *)"AES-128-CBC", 0),
+		OSSL_PARAM_construct_end() };
+
+	put_be32(msg, 1);
+	n = 4;
+	memcpy(msg + n, label, sizeof(label) - 1);
+	n += sizeof(label) - 1;
+	msg[n++] = 0;
+	put_be32(msg + n, (uint32_t)(serial >> 32));
+	put_be32(msg + n + 4, (uint32_t)serial);
+	n += 8;
+	put_be32(msg + n, 128);
+	n += 4;
+	assert_non_null(x);
+	assert_int_equal(EVP_MAC_init(x, kv, 16, prm), 1);
+	assert_int_equal(EVP_MAC_update(x, msg, n), 1);
+	assert_int_equal(EVP_MAC_final(x, out, &outl, 16), 1);
+	assert_int_equal(outl, 16);
+	EVP_MAC_CTX_free(x);
+	EVP_MAC_free(mac);
+}
+
+/* What the paired card sends: E_{K_pair}(CW || 0-padding). */
+static void card_ecw(const uint8_t kpair[16], const uint8_t *cw, size_t cw_len, uint8_t ecw[16])
+{
+	uint8_t blk[16] = { 0 };
+	EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new();
+	int l = 0;
+
+	memcpy(blk, cw, cw_len);
+	assert_non_null(x);
+	assert_int_equal(EVP_EncryptInit_ex(x, EVP_aes_128_ecb(), NULL, kpair, NULL), 1);
+	EVP_CIPHER_CTX_set_padding(x, 0);
+	assert_int_equal(EVP_EncryptUpdate(x, ecw, &l, blk, 16), 1);
+	assert_int_equal(l, 16);
+	EVP_CIPHER_CTX_free(x);
+}
+
+static void test_paired_ladder(void **state)
+{
+	struct chip_otp otp1, otp2;
+	struct chip_link *ctl1, *host1, *ctl2, *host2;
+	pid_t pid1, pid2;
+	uint8_t kv1[16], kv2[16], kp[16], kp2[16], kp_hand[16], cw[16], cw8[8], ecw[16], chain[64];
+	static uint8_t clear[NPKT * 188], buf[NPKT * 188];
+	size_t chain_len = 0, done = 0, missing = 0;
+
+	(void)state;
+	make_otp(&otp1);
+	make_otp(&otp2);
+	otp2.chip_id = otp1.chip_id + 1;
+	otp2.root[0] ^= 0x80; /* another chip: another OTP root */
+	assert_int_equal(chip_spawn(&otp1, &ctl1, &host1, &pid1), 0);
+	assert_int_equal(chip_spawn(&otp2, &ctl2, &host2, &pid2), 0);
+	assert_int_equal(chip_link_set_vendor(ctl1, VENDOR_A), 0);
+	assert_int_equal(chip_link_set_vendor(ctl2, VENDOR_A), 0);
+
+	/* head-end: K_v(chip 1) from the vendor key file -> K_pair for the card */
+	assert_int_equal(kms_vendor_key(otp1.root, VENDOR_A, kv1), 0);
+	assert_int_equal(kms_vendor_key(otp2.root, VENDOR_A, kv2), 0);
+	assert_int_equal(chip_pairing_key(kv1, CARD_SERIAL, kp), 0);
+	pairing_key_by_hand(kv1, CARD_SERIAL, kp_hand);
+	assert_memory_equal(kp, kp_hand, 16); /* KBKDF as specified, not just self-consistent */
+	assert_int_equal(chip_pairing_key(kv2, CARD_SERIAL, kp2), 0);
+	assert_memory_not_equal(kp, kp2, 16);
+	assert_int_equal(chip_pairing_key(kv1, CARD_SERIAL + 1, kp2), 0);
+	assert_memory_not_equal(kp, kp2, 16);
+
+	/* CISSA: the card's ECW -> chip 1 descrambles */
+	rnd(cw, 16);
+	card_ecw(kp, cw, 16, ecw);
+	assert_int_equal(chip_chain_paired(CARD_SERIAL, ecw, chain, sizeof(chain), &chain_len), 0);
+	assert_int_equal(chain_len, CHIP_CHAIN_PAIRED_BYTES);
+	assert_int_equal(chain[0], CHIP_CHAIN_PAIRED);
+	make_clear(clear);
+	memcpy(buf, clear, sizeof(buf));
+	scramble(CW_ALG_CISSA, cw, CW_EVEN, buf);
+	assert_int_equal(chip_link_load_ecw(host1, 3, DESCR_TAG_SERVICE, CW_ALG_CISSA, CW_EVEN, chain, chain_len), 0);
+	assert_int_equal(chip_link_descramble(host1, 3, DESCR_TAG_SERVICE, buf, NPKT, &done, &missing), 0);
+	assert_int_equal(done, NPKT);
+	assert_memory_equal(buf, clear, sizeof(buf));
+
+	/* the same card in another box: chip 2 loads garbage (16-byte CW, no
+	 * redundancy to check) and the packets stay scrambled */
+	memcpy(buf, clear, sizeof(buf));
+	scramble(CW_ALG_CISSA, cw, CW_EVEN, buf);
+	assert_int_equal(chip_link_load_ecw(host2, 3, DESCR_TAG_SERVICE, CW_ALG_CISSA, CW_EVEN, chain, chain_len), 0);
+	assert_int_equal(chip_link_descramble(host2, 3, DESCR_TAG_SERVICE, buf, NPKT, &done, &missing), 0);
+	assert_memory_not_equal(buf + 4, clear + 4, 184);
+
+	/* CSA2 (8-byte CW, zero padding inside the block): chip 1 loads it,
+	 * chip 2 refuses it, so does chip 1 with another card serial */
+	memcpy(cw8, cw, 8);
+	csa2_reduce(cw8);
+	card_ecw(kp, cw8, 8, ecw);
+	assert_int_equal(chip_chain_paired(CARD_SERIAL, ecw, chain, sizeof(chain), &chain_len), 0);
+	memcpy(buf, clear, sizeof(buf));
+	scramble(CW_ALG_CSA2, cw8, CW_ODD, buf);
+	assert_int_equal(chip_link_load_ecw(host1, 4, DESCR_TAG_SERVICE, CW_ALG_CSA2, CW_ODD, chain, chain_len), 0);
+	assert_int_equal(chip_link_descramble(host1, 4, DESCR_TAG_SERVICE, buf, NPKT, &done, &missing), 0);
+	assert_int_equal(done, NPKT);
+	assert_memory_equal(buf, clear, sizeof(buf));
+	assert_int_equal(chip_link_load_ecw(host2, 4, DESCR_TAG_SERVICE, CW_ALG_CSA2, CW_ODD, chain, chain_len), CE_MAC);
+	assert_int_equal(chip_chain_paired(CARD_SERIAL + 1, ecw, chain, sizeof(chain), &chain_len), 0);
+	assert_int_equal(chip_link_load_ecw(host1, 4, DESCR_TAG_SERVICE, CW_ALG_CSA2, CW_ODD, chain, chain_len), CE_MAC);
+	/* K_pair is bound to the running vendor too: another module's K_v fails */
+	assert_int_equal(chip_chain_paired(CARD_SERIAL, ecw, chain, sizeof(chain), &chain_len), 0);
+	assert_int_equal(chip_link_set_vendor(ctl1, VENDOR_B), 0);
+	assert_int_equal(chip_link_load_ecw(host1, 4, DESCR_TAG_SERVICE, CW_ALG_CSA2, CW_ODD, chain, chain_len), CE_MAC);
+	assert_int_equal(chip_link_clear_vendor(ctl1), 0);
+	assert_int_equal(chip_link_load_ecw(host1, 4, DESCR_TAG_SERVICE, CW_ALG_CSA2, CW_ODD, chain, chain_len),
+		CE_STATE);
+	/* builder arguments */
+	assert_int_equal(chip_chain_paired(0, ecw, chain, sizeof(chain), &chain_len), CE_ARG);
+	assert_int_equal(chip_chain_paired(CARD_SERIAL, ecw, chain, 24, &chain_len), CE_ARG);
+
+	chip_link_free(ctl1);
+	chip_link_free(host1);
+	chip_link_free(ctl2);
+	chip_link_free(host2);
+	assert_int_equal(chip_wait(pid1), 0);
+	assert_int_equal(chip_wait(pid2), 0);
+	secret_wipe(kv1, sizeof(kv1));
+	secret_wipe(kv2, sizeof(kv2));
+	secret_wipe(kp, sizeof(kp));
+	chip_otp_wipe(&otp1);
+	chip_otp_wipe(&otp2);
 }
 
 /* `castellan chip` as its own process on unix sockets, from an OTP file. */
@@ -547,6 +700,7 @@ int main(void)
 		cmocka_unit_test(test_ecm_ladder_client),
 		cmocka_unit_test(test_box_never_holds_cw),
 		cmocka_unit_test(test_bad_requests),
+		cmocka_unit_test(test_paired_ladder),
 		cmocka_unit_test(test_cli_chip),
 	};
 
