@@ -130,6 +130,7 @@ const VIEWS = [
   ['channels', 'Channels', 'read', viewChannels],
   ['users', 'Users & keys', 'admin', viewUsers],
   ['audit', 'Audit log', 'admin', viewAudit],
+  ['system', 'System', 'admin', viewSystem],
 ];
 function buildNav() {
   const n = $('nav'); n.replaceChildren();
@@ -196,6 +197,7 @@ function viewDashboard(m) {
 function stateBadge(s) { return el('span', { class: 'badge ' + s }, s); }
 function viewCards(m) {
   const q = el('input', { id: 'card-search', type: 'search', placeholder: 'serial prefix or subscriber name', 'aria-label': 'Search cards' });
+  const info = el('input', { id: 'card-info', type: 'search', placeholder: 'text in subscriber info', 'aria-label': 'Info contains' });
   const state = el('select', { 'aria-label': 'State' }, el('option', { value: '' }, 'any state'), ...['active', 'blocked', 'retired'].map((s) => el('option', { value: s }, s)));
   const body = el('tbody');
   const more = el('button', { type: 'button', hidden: true }, 'Next page');
@@ -208,6 +210,7 @@ function viewCards(m) {
     let p = 'cards?limit=50';
     if (/^\d+$/.test(v)) p += '&serial_prefix=' + v; else if (v) p += '&name=' + encodeURIComponent(v);
     if (state.value) p += '&state=' + state.value;
+    if (info.value.trim()) p += '&info=' + encodeURIComponent(info.value.trim());
     if (cursor !== null) p += '&cursor=' + cursor;
     let r; try { r = await rest('GET', p); } catch (e) { return fail(e); }
     for (const c of r.items) {
@@ -216,7 +219,7 @@ function viewCards(m) {
         el('td', {}, c.name || el('span', { class: 'muted' }, '—')), el('td', {}, stateBadge(c.state)),
         el('td', { class: 'mono opt' }, c.access_criteria), el('td', { class: 'opt' }, fmtTime(c.finish))));
     }
-    if (!body.children.length) body.append(el('tr', {}, el('td', { colspan: 6, class: 'empty' }, v || state.value ? 'No card matches this search.' : 'No cards yet. Create the first one above, or import a CSV file.')));
+    if (!body.children.length) body.append(el('tr', {}, el('td', { colspan: 6, class: 'empty' }, v || state.value || info.value ? 'No card matches this search.' : 'No cards yet. Create the first one above, or import a CSV file.')));
     cursor = r.next_cursor; more.hidden = cursor === null;
   };
   const doBulk = async (st) => {
@@ -228,11 +231,12 @@ function viewCards(m) {
   bulk.append(el('span', { class: 'muted' }, 'Selected:'), el('button', { type: 'button', onclick: () => doBulk('blocked') }, 'Block'),
     el('button', { type: 'button', onclick: () => doBulk('active') }, 'Unblock'));
   let deb; q.addEventListener('input', () => { clearTimeout(deb); deb = setTimeout(() => load(true), 250); });
+  info.addEventListener('input', () => { clearTimeout(deb); deb = setTimeout(() => load(true), 250); });
   state.addEventListener('change', () => load(true));
   more.addEventListener('click', () => load(false));
   m.append(el('h1', {}, 'Cards'));
   if (S.me.can.write) m.append(newCardForm());
-  m.append(el('div', { class: 'row' }, el('label', {}, 'Search', q), el('label', {}, 'State', state)), bulk,
+  m.append(el('div', { class: 'row' }, el('label', {}, 'Search', q), el('label', {}, 'Info contains', info), el('label', {}, 'State', state)), bulk,
     el('div', { class: 'tablewrap' }, el('table', {}, el('thead', {}, el('tr', {}, el('th', {}, ''), el('th', {}, 'Serial'), el('th', {}, 'Subscriber'), el('th', {}, 'State'), el('th', { class: 'opt' }, 'Access criteria'), el('th', { class: 'opt' }, 'Finish'))), body)), more);
   load(true); q.focus();
 }
@@ -357,7 +361,12 @@ function viewImport(m) {
 
 /* ---- packages & channels ------------------------------------------------ */
 function viewPackages(m) {
-  const body = el('tbody', {}, S.packages.map((p) => el('tr', {}, el('td', { class: 'mono' }, p.id), el('td', {}, p.name), el('td', { class: 'mono opt' }, p.id < 32 ? 'bit ' + p.id : '—'))));
+  const rename = async (p) => {
+    const n = prompt('New name of package ' + p.id + ' (' + p.name + ')', p.name); if (!n || n === p.name) return;
+    try { await rest('PATCH', 'packages/' + p.id, { name: n }); await loadPackages(); toast('Package renamed'); route(); } catch (e) { fail(e); }
+  };
+  const body = el('tbody', {}, S.packages.map((p) => el('tr', {}, el('td', { class: 'mono' }, p.id), el('td', {}, p.name), el('td', { class: 'mono opt' }, p.id < 32 ? 'bit ' + p.id : '—'),
+    el('td', {}, S.me.can.admin ? el('button', { type: 'button', 'data-rename': p.id, onclick: () => rename(p) }, 'Rename') : ''))));
   m.append(el('h1', {}, 'Packages'));
   if (S.me.can.admin) {
     const id = el('input', { inputmode: 'numeric', required: true, id: 'pkg-id' }), name = el('input', { required: true, id: 'pkg-name' });
@@ -365,7 +374,7 @@ function viewPackages(m) {
     f.addEventListener('submit', async (ev) => { ev.preventDefault(); try { await rest('POST', 'packages', { id: +id.value, name: name.value }); await loadPackages(); toast('Package added'); route(); } catch (e) { fail(e); } });
     m.append(f);
   }
-  m.append(el('div', { class: 'tablewrap' }, el('table', {}, el('thead', {}, el('tr', {}, el('th', {}, 'Id'), el('th', {}, 'Name'), el('th', { class: 'opt' }, 'Mask bit'))), body)));
+  m.append(el('div', { class: 'tablewrap' }, el('table', {}, el('thead', {}, el('tr', {}, el('th', {}, 'Id'), el('th', {}, 'Name'), el('th', { class: 'opt' }, 'Mask bit'), el('th', {}, ''))), body)));
 }
 async function viewChannels(m) {
   m.append(el('h1', {}, 'Channels'));
@@ -404,7 +413,19 @@ async function viewUsers(m) {
       keyOut.replaceChildren(el('p', {}, 'Key for ' + r.user + ' — copy it now, it is not shown again:'), el('div', { class: 'keyshow mono' }, r.key));
     } catch (e) { fail(e); }
   });
-  m.append(el('h1', {}, 'Users & API keys'), f, el('div', { class: 'tablewrap' }, el('table', {}, el('thead', {}, el('tr', {}, el('th', {}, 'User'), el('th', {}, 'Role'), el('th', {}, 'Status'), el('th', {}, ''))), body)), kf);
+  const keys = el('tbody', { id: 'apikeys' });
+  m.append(el('h1', {}, 'Users & API keys'), f, el('div', { class: 'tablewrap' }, el('table', {}, el('thead', {}, el('tr', {}, el('th', {}, 'User'), el('th', {}, 'Role'), el('th', {}, 'Status'), el('th', {}, ''))), body)), kf,
+    el('h2', {}, 'API keys'), el('div', { class: 'tablewrap' }, el('table', {}, el('thead', {}, el('tr', {}, el('th', {}, 'Id'), el('th', {}, 'API user'), el('th', {}, 'Key (hash prefix)'), el('th', {}, 'Scopes'), el('th', {}, 'Created'), el('th', {}, ''))), keys)));
+  rest('GET', 'apikeys?limit=1000').then((kr) => {
+    for (const k of kr.items) {
+      keys.append(el('tr', {}, el('td', { class: 'mono' }, k.id), el('td', {}, k.user), el('td', { class: 'mono' }, k.key_prefix), el('td', {}, k.scopes.join(', ')), el('td', {}, fmtMs(k.created_ms)),
+        el('td', {}, k.revoked ? el('span', { class: 'badge blocked' }, 'revoked') : el('button', { type: 'button', class: 'danger', 'data-revoke': k.id, onclick: async () => {
+          if (!(await confirmAction(`Revoke API key ${k.key_prefix} of ${k.user}? Programs using it are refused at once.`))) return;
+          try { await rest('DELETE', 'apikeys/' + k.id); toast('Key revoked'); route(); } catch (e) { fail(e); }
+        } }, 'Revoke'))));
+    }
+    if (!kr.items.length) keys.append(el('tr', {}, el('td', { colspan: 6, class: 'empty' }, 'No API keys yet.')));
+  }).catch(fail);
   let r; try { r = await panel('GET', 'users'); } catch (e) { return fail(e); }
   for (const u of r.items) {
     const locked = u.locked_until_ms > Date.now();
@@ -436,6 +457,61 @@ function viewAudit(m) {
   f.addEventListener('submit', (ev) => { ev.preventDefault(); load(); });
   m.append(el('h1', {}, 'Audit log'), f, el('div', { class: 'tablewrap' }, el('table', {}, el('thead', {}, el('tr', {}, el('th', {}, 'When'), el('th', {}, 'Who'), el('th', {}, 'What'))), body)));
   load();
+}
+
+/* ---- system (admin): head-end status, generators, key epochs,
+ * personalization files, the system log --------------------------------- */
+function kv(rows) { return el('table', { class: 'kv' }, el('tbody', {}, rows.map(([k, v]) => el('tr', {}, el('th', {}, k), el('td', { class: 'mono' }, String(v)))))); }
+function fmtDur(s) { s = Math.max(0, Math.round(s)); const d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600), mi = Math.floor(s % 3600 / 60); return (d ? d + ' d ' : '') + h + ' h ' + mi + ' min'; }
+async function persoDownload(serial, passphrase) {
+  const r = await fetch('/web/api/perso', { method: 'POST', credentials: 'same-origin', headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': S.csrf }, body: JSON.stringify({ serial, passphrase }) });
+  if (!r.ok) { let b = null; try { b = await r.json(); } catch (e) { /* not JSON */ } throw new ApiError(r.status, b); }
+  const blob = await r.blob();
+  const a = el('a', { href: URL.createObjectURL(blob), download: 'card-' + serial + '.perso' });
+  document.body.append(a); a.click(); a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+  return blob.size;
+}
+function viewSystem(m) {
+  const status = el('div', { id: 'sys-status' }), gens = el('tbody', { id: 'sys-generators' }), epochs = el('div', { id: 'sys-epochs' }), log = el('pre', { id: 'sys-log', class: 'log', tabindex: '0' });
+  const pserial = el('input', { id: 'perso-serial', inputmode: 'numeric', pattern: '[0-9]{1,19}', required: true });
+  const ppass = el('input', { id: 'perso-pass', type: 'password', minlength: 10, required: true, autocomplete: 'new-password' });
+  const pout = el('p', { id: 'perso-out', role: 'status' });
+  const pf = el('form', { class: 'panel' }, el('h2', {}, 'Smartcard personalization'),
+    el('p', { class: 'muted' }, 'The card\'s personalization file, sealed under a transport passphrase for the programming tool (docs/smartcard.md).'),
+    el('div', { class: 'row' }, el('label', {}, 'Card serial', pserial), el('label', {}, 'Transport passphrase (10+)', ppass), el('button', { class: 'primary' }, 'Create file')), pout);
+  pf.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    try { const n = await persoDownload(+pserial.value, ppass.value); pout.textContent = `card-${pserial.value}.perso (${n} bytes) downloaded`; ppass.value = ''; } catch (e) { fail(e); }
+  });
+  let lastSeq = 0;
+  const loadLog = async () => {
+    let r; try { r = await panel('GET', 'log?after=' + lastSeq); } catch (e) { return fail(e); }
+    for (const l of r.items) { log.append(l.line + '\n'); lastSeq = l.seq; }
+    log.scrollTop = log.scrollHeight;
+  };
+  const loadStatus = async () => {
+    let r; try { r = await panel('GET', 'status'); } catch (e) { return fail(e); }
+    const rows = [['HTTP requests', r.http.requests], ['REST errors', r.http.rest_errors], ['panel sessions', r.web.sessions], ['packages', r.packages]];
+    if (r.headend) rows.push(['ECMs sent', r.headend.ecms], ['EMMs sent', r.headend.emms], ['EMMG connected', r.headend.emmg_connected ? 'yes' : 'no'], ['EMMG bandwidth (kbit/s)', r.headend.emmg_kbps], ['carousel cycles', r.headend.cycles]);
+    else rows.push(['head-end', 'not on this server (castellan web serve)']);
+    status.replaceChildren(kv(rows));
+  };
+  m.append(el('h1', {}, 'System'),
+    el('div', { class: 'panel' }, el('h2', {}, 'Live status'), status),
+    el('div', { class: 'panel' }, el('h2', {}, 'ECM / EMM generators'), el('div', { class: 'tablewrap' }, el('table', {}, el('thead', {}, el('tr', {}, ['Kind', 'Name', 'Address', 'CA_system_id', 'client_id', 'kbit/s', 'Enabled'].map((h) => el('th', {}, h)))), gens))),
+    el('div', { class: 'panel' }, el('h2', {}, 'Key epochs'), epochs), pf,
+    el('div', { class: 'panel' }, el('h2', {}, 'System log (recent lines)'), log));
+  loadStatus(); loadLog();
+  panel('GET', 'generators').then((r) => {
+    for (const g of r.items) gens.append(el('tr', {}, el('td', {}, g.kind.toUpperCase()), el('td', {}, g.name), el('td', { class: 'mono' }, g.address), el('td', { class: 'mono' }, '0x' + g.ca_system_id.toString(16).toUpperCase().padStart(4, '0')), el('td', { class: 'mono' }, g.client_id), el('td', {}, g.bandwidth_kbps || '—'), el('td', {}, g.enabled ? 'yes' : 'no')));
+    if (!r.items.length) gens.append(el('tr', {}, el('td', { colspan: 7, class: 'empty' }, 'No generator defined in the store: the head-end uses its command-line addresses.')));
+  }).catch(fail);
+  panel('GET', 'epochs').then((e) => {
+    epochs.replaceChildren(kv([['CA_system_id', '0x' + e.ca_system_id.toString(16).toUpperCase().padStart(4, '0')], ['epoch in force', e.epoch], ['epoch length', fmtDur(e.epoch_seconds)],
+      ['began', fmtMs(e.epoch_start_ms)], ['next rotation', fmtMs(e.next_rotation_ms) + ' (in ' + fmtDur((e.next_rotation_ms - e.now_ms) / 1000) + ')'], ['root fingerprint', e.root_fingerprint]]));
+  }).catch((e) => { epochs.replaceChildren(el('p', { class: 'muted' }, e.status === 404 ? 'No keystore on this server.' : e.message)); });
+  timer = setInterval(() => { loadStatus(); loadLog(); }, 3000);
 }
 
 /* ---- start -------------------------------------------------------------- */

@@ -1,25 +1,24 @@
 /*
  * cmd_demo_replace.c - `castellan demo-replace`: changing CAS vendor while
- * the stream plays (issue 4, item 6; docs/replaceable-cas.md section 5).
+ * the stream plays (issue 4; docs/replaceable-cas.md section 5).
  *
  * Real commands, as separate processes: the KMS (TA, certify, chip order,
  * black-box export, vendor A and B registration and key files), the black
  * box (OTP burn), two head-end keystores and two `castellan ecmg` (vendor A
  * 0x4ADC and vendor B 0x4AE1), the SMS (card, subscription, CSV export from
- * which both vendors' entitlements are issued), `castellan module sign` for
- * both client modules, `castellan module carousel` for B's, `castellan
- * scramble` with SimulCrypt of both ECMGs on every service, and `castellan
- * chip` (the box's secure chip, on unix sockets).
- * In this process, through the same libraries (said in the output): the
- * operator's module-signing certificate (cert_sign; the KMS does not export
- * its own key), the vendors' protection of package keys under K_v(chip)
- * (chip_protect_key), splicing the OTA carousel into the clear input, and the
- * box's demux loop: it follows PAT/PMT, runs the module the loader
- * (stb/loader.h) installed, collects B's module from the carousel (ota_rx),
- * installs it, switches at once (the last ECM of B's PID, already received,
- * is handed to B's client), descrambles every packet in the chip, and counts
- * per crypto-period against the clear input. Then ECMG A is stopped and a
- * second stretch is scrambled by B alone.
+ * which both vendors' entitlements are issued), `castellan provision
+ * --protect` (each vendor protects the package keys for the box's chip),
+ * `castellan module sign` for both client modules, `castellan module
+ * carousel --into` (B's module multiplexed into the clear input),
+ * `castellan scramble` with SimulCrypt of both ECMGs on every service,
+ * `castellan chip` (the box's secure chip, on unix sockets) and the box
+ * itself, `castellan stb --chip-socket ... --module A.mod --ota`: its loader
+ * runs A's module, its OTA collector completes B's, the loader installs it
+ * and the box switches to B at once (the last ECM of B's PID it kept).
+ * In this process: the TA certificate of the module-signing key (cert_sign;
+ * the KMS does not export its own key), and the check of the box's output
+ * against the clear input, per crypto-period. Then ECMG A is stopped, B
+ * alone scrambles, and the box boots B's stored module.
  * Exit 0 only if no scrambled packet was left undescrambled or wrong.
  */
 #include <errno.h>
@@ -36,16 +35,12 @@
 #include <sys/socket.h>
 #include <openssl/rand.h>
 #include "cli/cli.h"
-#include "cas/entitlement.h"
-#include "headend/ota.h"
+#include <jansson.h>
 #include "kms/cert.h"
 #include "kms/kms.h"
 #include "kms/pk.h"
 #include "lib/err.h"
 #include "lib/util.h"
-#include "stb/chip.h"
-#include "stb/descrambler.h"
-#include "stb/loader.h"
 #include "ts/psi.h"
 #include "ts/ts.h"
 
@@ -216,52 +211,6 @@ static int start_ecmg(struct rdemo *d, int v, char *ks, char *pf)
 	return CE_TIMEOUT;
 }
 
-/* K_v of CHIP_ID from a vendor's opened key file (chip_id,key CSV). */
-static int vendor_key(const char *csv, uint8_t kv[16])
-{
-	char line[256];
-	FILE *f = fopen(csv, "r");
-	int r = CE_NOT_FOUND;
-
-	if (!f)
-		return CE_IO;
-	while (fgets(line, sizeof(line), f)) {
-		char *c = strchr(line, ',');
-
-		if (!c || strncmp(line, CHIP_ID, strlen(CHIP_ID)) != 0)
-			continue;
-		c[33] = '\0';
-		r = hex_decode(c + 1, kv, 16);
-		break;
-	}
-	secret_wipe(line, sizeof(line));
-	fclose(f);
-	return r;
-}
-
-/* The vendor's side: the box's entitlement with each package key replaced
- * by E_{K_v}(K_pkg), the form only this chip's ladder opens. */
-static int protect_entitlement(const char *in, const char *csv, const char *out)
-{
-	struct entitlement *e = calloc(1, sizeof(*e));
-	uint8_t kv[16];
-	int r = CE_NOMEM;
-
-	if (!e)
-		return r;
-	if ((r = vendor_key(csv, kv)) != 0 || (r = entitlement_load(in, e)) != 0)
-		goto out;
-	for (size_t i = 0; i < e->nkeys; i++)
-		if ((r = chip_protect_key(kv, e->keys[i].key)) != 0)
-			goto out;
-	r = entitlement_save(e, out);
-out:
-	secret_wipe(kv, sizeof(kv));
-	entitlement_wipe(e);
-	free(e);
-	return r;
-}
-
 /* The TA certifies the operator's module-signing key (in-process). */
 static int certify_signer(const char *ta_key, const char *op_pub_path, const char *out)
 {
@@ -334,71 +283,7 @@ static int load_ts(const char *path, uint8_t **buf, size_t *npkts)
 	return r;
 }
 
-/* Every PAT packet gets the OTA program added; the carousel (PMT + sections)
- * goes in after packet `at`, repeated `reps` times. */
-static int splice_ota(const uint8_t *in, size_t nin, const char *carousel_path, size_t at, int reps, const char *out)
-{
-	uint8_t *car = NULL, *o = NULL, psi[376], cc = 0;
-	size_t ncar = 0, no = 0;
-	struct pat pat;
-	int r;
-
-	if ((r = load_ts(carousel_path, &car, &ncar)) != 0)
-		return r;
-	o = malloc((nin + (ncar + 1) * (size_t)reps + 1) * TS_PACKET_BYTES);
-	if (!o) {
-		free(car);
-		return CE_NOMEM;
-	}
-	if ((r = ota_psi_build(1, OTA_PROGRAM, OTA_PMT_PID, OTA_PID, psi)) != 0)
-		goto out;
-	for (size_t i = 0; i < nin; i++) {
-		const uint8_t *p = in + i * TS_PACKET_BYTES;
-		uint8_t *q = o + no++ * TS_PACKET_BYTES;
-		struct ts_hdr h;
-
-		memcpy(q, p, TS_PACKET_BYTES);
-		if (ts_parse(p, &h) == 0 && h.pid == TS_PID_PAT && h.pusi && !h.has_af) {
-			size_t off = 5 + p[4], len = 0;
-
-			if (off + 3 <= TS_PACKET_BYTES) {
-				size_t slen = 3 + (((p[off + 1] & 0x0F) << 8) | p[off + 2]);
-
-				if (off + slen <= TS_PACKET_BYTES && pat_parse(p + off, slen, &pat) == 0 &&
-				    pat.nprog < PAT_MAX_PROGRAMS) {
-					pat.prog[pat.nprog].program = OTA_PROGRAM;
-					pat.prog[pat.nprog++].pid = OTA_PMT_PID;
-					if (pat_build(&pat, q + 5, TS_PACKET_BYTES - 5, &len) == 0) {
-						q[4] = 0;
-						memset(q + 5 + len, 0xFF, TS_PACKET_BYTES - 5 - len);
-					} else {
-						memcpy(q, p, TS_PACKET_BYTES);
-					}
-				}
-			}
-		}
-		if (i >= at && i < at + (size_t)reps) {
-			uint8_t *pm = o + no++ * TS_PACKET_BYTES;
-
-			memcpy(pm, psi + TS_PACKET_BYTES, TS_PACKET_BYTES); /* the OTA PMT */
-			pm[3] = (uint8_t)((pm[3] & 0xF0) | (cc & 0x0F));
-			for (size_t k = 0; k < ncar; k++) {
-				uint8_t *c = o + no++ * TS_PACKET_BYTES;
-
-				memcpy(c, car + k * TS_PACKET_BYTES, TS_PACKET_BYTES);
-				c[3] = (uint8_t)((c[3] & 0xF0) | ((cc * ncar + k) & 0x0F));
-			}
-			cc++;
-		}
-	}
-	r = file_write_atomic(out, o, no * TS_PACKET_BYTES, 0644);
-out:
-	free(car);
-	free(o);
-	return r;
-}
-
-/* ---- the box ---- */
+/* ---- checking the box's output against the clear input ---- */
 
 struct cp_row {
 	unsigned phase;
@@ -410,37 +295,23 @@ struct cp_row {
 struct rsvc {
 	uint16_t program, pmt_pid;
 	bool have_pmt;
-	uint16_t ecm_pid[2];   /* vendor A, B (0 = none) */
 	size_t nes;
 	uint16_t es[PMT_MAX_ES];
 };
 
 struct box {
-	struct chip_link *host, *ctl;
-	struct loader *ld;
-	struct cas_host h;
-	struct ota_rx *ota;
-	struct psi_asm *pat_asm, *pmt_asm, *ecm_asm; /* ecm_asm: [svc][vendor] */
+	struct psi_asm *pat_asm, *pmt_asm;
 	struct pmt *pmt;
 	struct rsvc svc[MAX_SVC];
 	size_t nsvc;
-	int active;            /* 0 = A, 1 = B, -1 none */
-	bool switched;
-	uint64_t switch_pkt;   /* stream packet index of the switch */
-	uint8_t *last_ecm[MAX_SVC][2];
-	size_t last_ecm_len[MAX_SVC][2];
-	uint64_t ecm_seen[2][2], ecm_ok[2][2]; /* [phase][vendor] */
-	int last_refusal;
-	uint64_t descramble_errors;
+	int active;            /* client that handled the packet: 0 = A, 1 = B */
 	unsigned phase;
-	uint64_t pkt;
 	/* clear reference: ES packets of each service in order */
 	const uint8_t **ref[MAX_SVC];
 	size_t nref[MAX_SVC], refpos[MAX_SVC];
 	struct cp_row cp[MAX_CP];
 	size_t ncp;
 	int last_parity;
-	int cur_ecm_svc, cur_ecm_vendor;
 };
 
 static int find_svc(struct box *b, uint16_t pid)
@@ -449,20 +320,6 @@ static int find_svc(struct box *b, uint16_t pid)
 		if (b->svc[i].pmt_pid == pid)
 			return (int)i;
 	return -1;
-}
-
-static void hand_ecm(struct box *b, size_t s, int v)
-{
-	struct cas_client *c = loader_client(b->ld);
-	int r;
-
-	if (!c || v != b->active || !b->last_ecm[s][v])
-		return;
-	r = c->ops->ecm(c->self, &b->h, b->svc[s].program, b->last_ecm[s][v], b->last_ecm_len[s][v]);
-	if (r == 0)
-		b->ecm_ok[b->phase][v]++;
-	else
-		b->last_refusal = r;
 }
 
 static int sec_cb(void *ctx, uint16_t pid, const uint8_t *sec, size_t len)
@@ -484,47 +341,19 @@ static int sec_cb(void *ctx, uint16_t pid, const uint8_t *sec, size_t len)
 		}
 		return 0;
 	}
-	if (b->cur_ecm_svc >= 0) {
-		size_t s = (size_t)b->cur_ecm_svc;
-		int v = b->cur_ecm_vendor;
-		uint8_t *copy;
-
-		b->ecm_seen[b->phase][v]++;
-		/* the box keeps the last ECM of each CA PID it knows */
-		copy = realloc(b->last_ecm[s][v], len);
-		if (!copy)
-			return 0;
-		memcpy(copy, sec, len);
-		b->last_ecm[s][v] = copy;
-		b->last_ecm_len[s][v] = len;
-		hand_ecm(b, s, v);
-		return 0;
-	}
 	int s = find_svc(b, pid);
 
 	if (s < 0 || b->svc[s].have_pmt || pmt_parse(sec, len, b->pmt) != 0)
 		return 0;
 	struct rsvc *sv = &b->svc[s];
-	struct ca_desc ca[8];
-	size_t nca = 0;
 
 	sv->have_pmt = true;
 	for (size_t e = 0; e < b->pmt->nes && e < PMT_MAX_ES; e++)
 		sv->es[sv->nes++] = b->pmt->es[e].pid;
-	if (ca_desc_find(b->pmt->info, b->pmt->info_len, ca, 8, &nca) == 0)
-		for (size_t k = 0; k < nca; k++) {
-			if (ca[k].ca_system_id == VENDOR_A)
-				sv->ecm_pid[0] = ca[k].ca_pid;
-			if (ca[k].ca_system_id == VENDOR_B)
-				sv->ecm_pid[1] = ca[k].ca_pid;
-		}
-	for (int v = 0; v < 2; v++)
-		if (sv->ecm_pid[v])
-			psi_asm_init(&b->ecm_asm[s * 2 + (size_t)v], sv->ecm_pid[v]);
 	return 0;
 }
 
-static void count_es(struct box *b, size_t s, const uint8_t *before, uint8_t *p)
+static void count_es(struct box *b, size_t s, const uint8_t *before, const uint8_t *p)
 {
 	struct cp_row *row;
 	int par = before[3] >> 6;
@@ -556,69 +385,6 @@ static void count_es(struct box *b, size_t s, const uint8_t *before, uint8_t *p)
 	b->refpos[s]++;
 }
 
-static int box_feed(struct box *b, uint8_t *p)
-{
-	struct ts_hdr h;
-	uint8_t *mod = NULL;
-	size_t mlen;
-	uint32_t vid;
-
-	b->pkt++;
-	if (ts_parse(p, &h) != 0)
-		return 0;
-	if (ota_rx_feed(b->ota, p, 1) != 0)
-		return 0;
-	if (!b->switched && ota_rx_take(b->ota, &mod, &mlen, &vid) == 0) {
-		int r = loader_install(b->ld, mod, mlen);
-
-		free(mod);
-		if (r != 0) {
-			printf("  ! the loader refused the module from the carousel: %s\n", err_str(r));
-			return r;
-		}
-		b->active = 1;
-		b->switched = true;
-		b->switch_pkt = b->pkt;
-		/* B's client starts from the last ECM of B's PID the box has */
-		for (size_t s = 0; s < b->nsvc; s++)
-			hand_ecm(b, s, 1);
-	}
-	if (h.pid == TS_PID_PAT) {
-		b->cur_ecm_svc = -1;
-		return psi_asm_push(b->pat_asm, p, &h, sec_cb, b) < 0 ? 0 : 0;
-	}
-	for (size_t s = 0; s < b->nsvc; s++) {
-		struct rsvc *sv = &b->svc[s];
-
-		if (h.pid == sv->pmt_pid) {
-			b->cur_ecm_svc = -1;
-			(void)psi_asm_push(&b->pmt_asm[s], p, &h, sec_cb, b);
-			return 0;
-		}
-		for (int v = 0; v < 2; v++)
-			if (sv->ecm_pid[v] && h.pid == sv->ecm_pid[v]) {
-				b->cur_ecm_svc = (int)s;
-				b->cur_ecm_vendor = v;
-				(void)psi_asm_push(&b->ecm_asm[s * 2 + (size_t)v], p, &h, sec_cb, b);
-				b->cur_ecm_svc = -1;
-				/* both services may share the PID: go on */
-			}
-		for (size_t e = 0; e < sv->nes; e++) {
-			uint8_t before[4];
-
-			if (sv->es[e] != h.pid || !h.has_payload || h.payload_len == 0)
-				continue;
-			memcpy(before, p, 4);
-			if (h.scrambling != TS_SC_CLEAR && b->active >= 0)
-				if (chip_link_descramble(b->host, sv->program, DESCR_TAG_SERVICE, p, 1, NULL, NULL) != 0)
-					b->descramble_errors++;
-			count_es(b, s, before, p);
-			return 0;
-		}
-	}
-	return 0;
-}
-
 static const uint8_t **es_ref(const uint8_t *ts, size_t n, const struct rsvc *sv, size_t *count)
 {
 	const uint8_t **a = calloc(n + 1, sizeof(*a));
@@ -640,48 +406,132 @@ static const uint8_t **es_ref(const uint8_t *ts, size_t n, const struct rsvc *sv
 	return a;
 }
 
-static int box_run(struct box *b, const char *scrambled, const uint8_t *clear, size_t nclear)
+/* The box's input (scrambled) and output, packet for packet (castellan stb
+ * keeps every packet in order), against the clear reference. Packets from
+ * switch_pkt on were handled by B's client. */
+static int check_run(struct box *b, const char *in_path, const char *out_path, const uint8_t *clear, size_t nclear,
+	uint64_t switch_pkt)
 {
-	uint8_t *ts = NULL;
-	size_t n = 0;
+	uint8_t *in = NULL, *out = NULL;
+	size_t n = 0, nout = 0;
 	int r;
 
-	if ((r = load_ts(scrambled, &ts, &n)) != 0)
-		return r;
-	for (size_t i = 0; i < n && r == 0; i++) {
-		r = box_feed(b, ts + i * TS_PACKET_BYTES);
-		for (size_t s = 0; s < b->nsvc; s++) {
-			size_t before = 0;
-			const uint8_t **seen;
+	if ((r = load_ts(in_path, &in, &n)) != 0 || (r = load_ts(out_path, &out, &nout)) != 0 || n != nout) {
+		free(in);
+		free(out);
+		return r ? r : CE_FORMAT;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *p = in + i * TS_PACKET_BYTES;
+		struct ts_hdr h;
 
-			if (!b->svc[s].have_pmt || b->ref[s])
-				continue;
-			/* align the reference: ES packets of s already passed */
-			seen = es_ref(ts, i + 1, &b->svc[s], &before);
-			free(seen);
-			b->ref[s] = es_ref(clear, nclear, &b->svc[s], &b->nref[s]);
-			b->refpos[s] = before;
+		b->active = (uint64_t)i >= switch_pkt ? 1 : 0;
+		if (ts_parse(p, &h) != 0)
+			continue;
+		if (h.pid == TS_PID_PAT)
+			(void)psi_asm_push(b->pat_asm, p, &h, sec_cb, b);
+		for (size_t s = 0; s < b->nsvc; s++) {
+			struct rsvc *sv = &b->svc[s];
+
+			if (h.pid == sv->pmt_pid)
+				(void)psi_asm_push(&b->pmt_asm[s], p, &h, sec_cb, b);
+			for (size_t e = 0; e < sv->nes && b->ref[s]; e++)
+				if (sv->es[e] == h.pid && h.has_payload && h.payload_len > 0)
+					count_es(b, s, p, out + i * TS_PACKET_BYTES);
+			if (sv->have_pmt && !b->ref[s]) {
+				size_t before = 0;
+				const uint8_t **seen = es_ref(in, i + 1, sv, &before);
+
+				/* align the reference: ES packets of s already passed */
+				free(seen);
+				b->ref[s] = es_ref(clear, nclear, sv, &b->nref[s]);
+				b->refpos[s] = before;
+			}
 		}
 	}
-	free(ts);
-	return r;
+	free(in);
+	free(out);
+	return 0;
+}
+
+static void box_reset(struct box *b)
+{
+	for (size_t s = 0; s < MAX_SVC; s++) {
+		free(b->ref[s]);
+		b->ref[s] = NULL;
+		b->refpos[s] = b->nref[s] = 0;
+		memset(&b->svc[s], 0, sizeof(b->svc[s]));
+	}
+	b->nsvc = 0;
+	psi_asm_init(b->pat_asm, TS_PID_PAT);
 }
 
 static void box_free(struct box *b)
 {
-	loader_free(b->ld);
-	chip_link_free(b->host);
-	chip_link_free(b->ctl);
-	ota_rx_free(b->ota);
 	free(b->pat_asm);
 	free(b->pmt_asm);
-	free(b->ecm_asm);
 	free(b->pmt);
-	for (size_t s = 0; s < MAX_SVC; s++) {
+	for (size_t s = 0; s < MAX_SVC; s++)
 		free(b->ref[s]);
-		for (int v = 0; v < 2; v++)
-			free(b->last_ecm[s][v]);
+}
+
+/* "installed at packet N" from a castellan stb log; UINT64_MAX if none. */
+static uint64_t switch_packet(const struct rdemo *d, const char *log_name)
+{
+	char log[512], line[1024];
+	uint64_t at = UINT64_MAX;
+	FILE *f;
+
+	path_of(d, log_name, log, sizeof(log));
+	if (!(f = fopen(log, "r")))
+		return at;
+	while (fgets(line, sizeof(line), f)) {
+		const char *k = strstr(line, "installed at packet ");
+		uint64_t v;
+
+		line[strcspn(line, ";\n")] = '\0';
+		if (k && parse_u64(k + strlen("installed at packet "), UINT64_MAX, &v) == 0)
+			at = v;
 	}
+	fclose(f);
+	return at;
+}
+
+/* ECMs seen / accepted over every service of a castellan stb --report-json. */
+static int ecm_counts(const char *path, uint64_t *seen, uint64_t *ok)
+{
+	json_t *root = json_load_file(path, 0, NULL), *svcs, *v;
+	size_t i;
+
+	*seen = *ok = 0;
+	if (!root)
+		return CE_FORMAT;
+	svcs = json_object_get(root, "services");
+	json_array_foreach(svcs, i, v) {
+		*seen += (uint64_t)json_integer_value(json_object_get(v, "ecm_seen"));
+		*ok += (uint64_t)json_integer_value(json_object_get(v, "ecm_accepted"));
+	}
+	json_decref(root);
+	return 0;
+}
+
+/* Sections (PUSI packets) on pid in a TS file. */
+static uint64_t count_pid(const char *path, uint16_t pid)
+{
+	uint8_t *ts = NULL;
+	size_t n = 0;
+	uint64_t k = 0;
+
+	if (load_ts(path, &ts, &n) != 0)
+		return UINT64_MAX;
+	for (size_t i = 0; i < n; i++) {
+		struct ts_hdr h;
+
+		if (ts_parse(ts + i * TS_PACKET_BYTES, &h) == 0 && h.pid == pid && h.pusi)
+			k++;
+	}
+	free(ts);
+	return k;
 }
 
 static void usage(FILE *f)
@@ -710,7 +560,8 @@ int cmd_demo_replace(int argc, char **argv)
 	char svc[MAX_SVC][32], sock[512], ctl[512], boxdir[512], otp[600];
 	uint8_t pass[32], *clear = NULL;
 	size_t nclear = 0;
-	uint64_t now_s = now_wall_ms() / 1000;
+	uint64_t now_s = now_wall_ms() / 1000, switch_at = UINT64_MAX, ecm_seen[2] = { 0 }, ecm_ok[2] = { 0 };
+	uint64_t a_ecms = UINT64_MAX;
 	int rc = 1;
 	bool ok = true;
 
@@ -830,13 +681,11 @@ int cmd_demo_replace(int argc, char **argv)
 		snprintf(prot, sizeof(prot), "%s/%s", boxdir, v ? "keys-b.json" : "keys-a.json");
 		RUN(&d, v ? "provB.log" : "provA.log", "provision", "--keystore", ks, "--passphrase-file", pf, "--card",
 			CARD, "--packages", mask, "--start", start, "--finish", finish, "--out", ent);
-		if (protect_entitlement(ent, p[v ? 11 : 10], prot) != 0) {
-			fprintf(stderr, "demo-replace: protecting %s failed\n", ent);
-			goto fail;
-		}
+		RUN(&d, v ? "protB.log" : "protA.log", "provision", "--protect", ent, "--vendor-keys", p[v ? 11 : 10],
+			"--chip", CHIP_ID, "--out", prot);
 	}
 	printf("  SMS export: access_criteria %s -> provisioned by A and by B, package keys protected\n"
-	       "  under each vendor's K_v(chip) (in-process: chip_protect_key) -> box/keys-a.json, keys-b.json\n",
+	       "  under each vendor's K_v(chip) (castellan provision --protect) -> box/keys-a.json, keys-b.json\n",
 		mask);
 	/* 4. operator signs both modules */
 	printf("4. Operator signs A's and B's client modules (castellan module sign)\n");
@@ -867,12 +716,14 @@ int cmd_demo_replace(int argc, char **argv)
 		goto fail;
 	}
 	{
-		char ota[512], spliced[512];
+		char mb[512], spliced[512], in0[4096], at[24];
 
-		path_of(&d, "ota-B.ts", ota, sizeof(ota));
+		path_of(&d, "B.mod", mb, sizeof(mb));
 		path_of(&d, "clear+ota.ts", spliced, sizeof(spliced));
-		if (splice_ota(clear, nclear, ota, nclear * 2 / 5, 3, spliced) != 0)
-			goto fail;
+		snprintf(in0, sizeof(in0), "%s", d.input);
+		snprintf(at, sizeof(at), "%zu", nclear * 2 / 5);
+		RUN(&d, "carousel-mux.log", "module", "carousel", mb, "--pid", "0x1FC0", "--out", spliced, "--into", in0,
+			"--program", "0x0FF0", "--pmt-pid", "0x1FC1", "--start-packet", at, "--cycles", "3");
 	}
 	for (int v = 0; v < 2; v++) {
 		char ks[512];
@@ -893,7 +744,6 @@ int cmd_demo_replace(int argc, char **argv)
 		memset(&scan, 0, sizeof(scan));
 		scan.pat_asm = calloc(1, sizeof(*scan.pat_asm));
 		scan.pmt_asm = calloc(MAX_SVC, sizeof(*scan.pmt_asm));
-		scan.cur_ecm_svc = -1;
 		if (!scan.pat_asm || !scan.pmt_asm) {
 			free(scan.pat_asm);
 			free(scan.pmt_asm);
@@ -940,61 +790,35 @@ int cmd_demo_replace(int argc, char **argv)
 		for (int i = 0; i < 100 && (stat(sock, &st) != 0 || stat(ctl, &st) != 0); i++)
 			usleep(50 * 1000);
 	}
-	b.active = -1;
-	b.cur_ecm_svc = -1;
 	b.last_parity = -1;
 	b.pat_asm = calloc(1, sizeof(*b.pat_asm));
 	b.pmt_asm = calloc(MAX_SVC, sizeof(*b.pmt_asm));
-	b.ecm_asm = calloc(MAX_SVC * 2, sizeof(*b.ecm_asm));
 	b.pmt = calloc(1, sizeof(*b.pmt));
-	if (!b.pat_asm || !b.pmt_asm || !b.ecm_asm || !b.pmt)
+	if (!b.pat_asm || !b.pmt_asm || !b.pmt)
 		goto fail;
 	psi_asm_init(b.pat_asm, TS_PID_PAT);
-	if (chip_link_connect(sock, &b.host) != 0 || chip_link_connect(ctl, &b.ctl) != 0) {
-		fprintf(stderr, "demo-replace: cannot reach the chip process\n");
-		show_log(&d, "chip.log");
-		goto fail;
-	}
-	chip_link_host(b.host, NULL, NULL, &b.h);
+	printf("6. Box: chip " CHIP_ID " in its own process (castellan chip); the box is `castellan stb\n"
+	       "   --chip-socket --module A.mod --ota`: its loader runs A.mod, CWs only inside the chip\n");
 	{
-		uint8_t *mod = NULL;
-		size_t mlen = 0;
-		char ma[512];
-		int r;
+		char in1[512], out1[512], ma[512], rep1[512];
 
+		path_of(&d, "scrambled-AB.ts", in1, sizeof(in1));
+		path_of(&d, "box-AB.ts", out1, sizeof(out1));
 		path_of(&d, "A.mod", ma, sizeof(ma));
-		if (ota_rx_new(&b.ota) != 0 || loader_open(boxdir, b.ctl, NULL, NULL, &b.ld) != 0 ||
-		    file_read_all(ma, MODULE_MAX_BYTES, &mod, &mlen) != 0)
-			goto fail;
-		r = loader_install(b.ld, mod, mlen);
-		free(mod);
-		if (r != 0) {
-			fprintf(stderr, "demo-replace: the box refused A's module: %s\n", err_str(r));
-			goto fail;
-		}
-		b.active = 0;
-	}
-	printf("6. Box: chip " CHIP_ID " in its own process (castellan chip), loader installed A.mod\n"
-	       "   (in-process box loop: demux, loader, OTA collector; CWs only inside the chip)\n");
-	{
-		char out1[512], in1[512];
-		uint8_t *ref = NULL;
-		size_t nref = 0;
-
-		path_of(&d, "scrambled-AB.ts", out1, sizeof(out1));
-		path_of(&d, "clear+ota.ts", in1, sizeof(in1));
-		if (load_ts(in1, &ref, &nref) != 0)
+		path_of(&d, "box-AB.json", rep1, sizeof(rep1));
+		RUN(&d, "stb-AB.log", "stb", "--input", in1, "--output", out1, "--chip-socket", sock, "--chip-control", ctl,
+			"--module-dir", boxdir, "--module", ma, "--ota", "--report-json", rep1);
+		switch_at = switch_packet(&d, "stb-AB.log");
+		if (ecm_counts(rep1, &ecm_seen[0], &ecm_ok[0]) != 0)
 			goto fail;
 		b.phase = 0;
-		if (box_run(&b, out1, ref, nref) != 0) {
-			free(ref);
+		if (check_run(&b, in1, out1, clear, nclear, switch_at) != 0)
 			goto fail;
-		}
-		free(ref);
 	}
 	printf("7. B's module arrived over the air at packet %llu: %s; the box switched to B\n",
-		(unsigned long long)b.switch_pkt, b.switched ? "verified and installed by the loader" : "NOT installed");
-	if (!b.switched)
+		(unsigned long long)(switch_at == UINT64_MAX ? 0 : switch_at),
+		switch_at != UINT64_MAX ? "verified and installed by the loader" : "NOT installed");
+	if (switch_at == UINT64_MAX)
 		ok = false;
 	/* 8. A off */
 	stop(&d.ecmg[0]);
@@ -1007,20 +831,23 @@ int cmd_demo_replace(int argc, char **argv)
 		RUN(&d, "scramble-B.log", "scramble", "--input", in0, "--output", out2, "--service", svc[0],
 			"--service", svc[1], "--ecmg", casB, "--super-cas-id", "0x4AE10001", "--ecm-pid", "0x1F20",
 			"--cp-duration", "0.25");
-		for (size_t s = 0; s < MAX_SVC; s++) {
-			free(b.ref[s]);
-			b.ref[s] = NULL;
-			b.refpos[s] = 0;
-			b.nref[s] = 0;
-			b.svc[s].have_pmt = false;
-			b.svc[s].nes = 0;
-			b.svc[s].ecm_pid[0] = b.svc[s].ecm_pid[1] = 0;
-		}
-		b.nsvc = 0;
-		psi_asm_init(b.pat_asm, TS_PID_PAT);
+		box_reset(&b);
 		b.phase = 1;
-		if (box_run(&b, out2, clear, nclear) != 0)
-			goto fail;
+		{
+			char out3[512], rep2[512];
+
+			path_of(&d, "box-B.ts", out3, sizeof(out3));
+			path_of(&d, "box-B.json", rep2, sizeof(rep2));
+			printf("   the box restarts: `castellan stb --boot-vendor 0x4AE1` (B's module from box/)\n");
+			RUN(&d, "stb-B.log", "stb", "--input", out2, "--output", out3, "--chip-socket", sock,
+				"--chip-control", ctl, "--module-dir", boxdir, "--boot-vendor", "0x4AE1", "--report-json",
+				rep2);
+			if (ecm_counts(rep2, &ecm_seen[1], &ecm_ok[1]) != 0)
+				goto fail;
+			if (check_run(&b, out2, out3, clear, nclear, 0) != 0)
+				goto fail;
+			a_ecms = count_pid(out2, ECM_PID_A);
+		}
 	}
 	/* 9. the verdict */
 	{
@@ -1040,19 +867,15 @@ int cmd_demo_replace(int argc, char **argv)
 			good[c->phase] += c->ok;
 			badc[c->phase] += c->bad;
 		}
-		printf("\n  ECMs seen/accepted by the running client: SimulCrypt stretch A %llu/%llu, B %llu/%llu;"
-		       " after A off: A %llu, B %llu/%llu\n",
-			(unsigned long long)b.ecm_seen[0][0], (unsigned long long)b.ecm_ok[0][0],
-			(unsigned long long)b.ecm_seen[0][1], (unsigned long long)b.ecm_ok[0][1],
-			(unsigned long long)b.ecm_seen[1][0], (unsigned long long)b.ecm_seen[1][1],
-			(unsigned long long)b.ecm_ok[1][1]);
+		printf("\n  ECMs seen/accepted by the running client (castellan stb reports): SimulCrypt stretch"
+		       " %llu/%llu (A's, then B's);\n  after A off: A %llu, B %llu/%llu\n",
+			(unsigned long long)ecm_seen[0], (unsigned long long)ecm_ok[0], (unsigned long long)a_ecms,
+			(unsigned long long)ecm_seen[1], (unsigned long long)ecm_ok[1]);
 		printf("  SimulCrypt stretch: %llu/%llu scrambled packets descrambled, %llu undescrambled across the switch\n",
 			(unsigned long long)good[0], (unsigned long long)tot[0], (unsigned long long)badc[0]);
 		printf("  after A off:        %llu/%llu scrambled packets descrambled by B, %llu undescrambled\n",
 			(unsigned long long)good[1], (unsigned long long)tot[1], (unsigned long long)badc[1]);
-		if (b.last_refusal)
-			printf("  last ECM refusal: %s\n", err_str(b.last_refusal));
-		if (tot[0] == 0 || tot[1] == 0 || badc[0] || badc[1] || b.ecm_seen[1][0] != 0 || b.ecm_ok[1][1] == 0)
+		if (tot[0] == 0 || tot[1] == 0 || badc[0] || badc[1] || a_ecms != 0 || ecm_ok[1] == 0)
 			ok = false;
 	}
 	printf("\n  %s\n", ok ? "DEMO PASSED: the box switched from A to B while the stream played, no packet"

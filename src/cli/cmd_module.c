@@ -14,6 +14,7 @@
 #include "kms/pk.h"
 #include "lib/err.h"
 #include "lib/util.h"
+#include "ts/psi.h"
 #include "ts/ts.h"
 
 static void usage(FILE *f)
@@ -25,6 +26,8 @@ static void usage(FILE *f)
 		"       castellan module inspect FILE\n"
 		"       castellan module carousel FILE --pid N --out TS [--version 0..31] [--carousel-id N]\n"
 		"                             [--program N --pmt-pid N]   (adds a PAT + PMT announcing it)\n"
+		"       castellan module carousel FILE --pid N --out TS --into IN.ts --program N --pmt-pid N\n"
+		"                             [--start-packet K] [--cycles R] [--every P] [--version V]\n"
 		"       castellan module collect TS --out FILE\n\n"
 		"sign:     build a module whose payload runs the built-in ladder client with the box's\n"
 		"          protected keys file NAME (from the box's state dir), sign it with the operator's\n"
@@ -33,6 +36,10 @@ static void usage(FILE *f)
 		"          the manifest; exit 1 with the reason when refused. Rollback is the box's check.\n"
 		"carousel: the module as TS packets of one carousel cycle on --pid (repeat the file to\n"
 		"          loop it); collect: the box side, from a TS file.\n"
+		"          --into: multiplex it into IN.ts instead: every PAT of IN.ts gets program N\n"
+		"          (PMT on --pmt-pid announcing the carousel), and after input packet K, K+P, ...\n"
+		"          (R times; default K 0, R 1, P 1) the PMT and one carousel cycle are inserted.\n"
+		"          Every other packet is kept, in order (PIDs must be free in IN.ts).\n"
 		"Numbers are decimal or 0x-hex. docs/modules.md and docs/ota.md have the formats.\n");
 }
 
@@ -195,10 +202,88 @@ out:
 	return rc;
 }
 
+/* A PAT packet (single section, no adaptation field) with one more program;
+ * other packets (or a PAT that does not fit) unchanged. */
+static void pat_add(const uint8_t *p, uint16_t prog, uint16_t pmt_pid, uint8_t *q)
+{
+	struct ts_hdr h;
+	struct pat pat;
+	size_t off, slen, len = 0;
+
+	memcpy(q, p, TS_PACKET_BYTES);
+	if (ts_parse(p, &h) != 0 || h.pid != TS_PID_PAT || !h.pusi || h.has_af)
+		return;
+	off = 5 + (size_t)p[4];
+	if (off + 3 > TS_PACKET_BYTES)
+		return;
+	slen = 3 + (((size_t)(p[off + 1] & 0x0F) << 8) | p[off + 2]);
+	if (off + slen > TS_PACKET_BYTES || pat_parse(p + off, slen, &pat) != 0 || pat.nprog >= PAT_MAX_PROGRAMS)
+		return;
+	pat.prog[pat.nprog].program = prog;
+	pat.prog[pat.nprog++].pid = pmt_pid;
+	if (pat_build(&pat, q + 5, TS_PACKET_BYTES - 5, &len) != 0) {
+		memcpy(q, p, TS_PACKET_BYTES);
+		return;
+	}
+	q[4] = 0;
+	memset(q + 5 + len, 0xFF, TS_PACKET_BYTES - 5 - len);
+}
+
+/* module carousel --into: the carousel multiplexed into a TS file. */
+static int carousel_into(const char *in_path, const char *out, const uint8_t *car, size_t ncar, const uint8_t psi[376],
+	uint16_t prog, uint16_t pmt_pid, uint64_t start, uint64_t cycles, uint64_t every)
+{
+	uint8_t *in = NULL, *o = NULL, cc_pmt = 0;
+	size_t len = 0, nin, no = 0, k_cc = 0;
+	int r;
+
+	if ((r = file_read_all(in_path, 1u << 30, &in, &len)) != 0) {
+		fprintf(stderr, "castellan module: %s: %s\n", in_path, err_str(r));
+		return 1;
+	}
+	nin = len / TS_PACKET_BYTES;
+	if (cycles > nin + 1 || (ncar + 1) > SIZE_MAX / TS_PACKET_BYTES / (nin + cycles + 1)) {
+		free(in);
+		return 2;
+	}
+	o = malloc((nin + (ncar + 1) * (size_t)cycles) * TS_PACKET_BYTES + 1);
+	if (!o) {
+		free(in);
+		return 1;
+	}
+	for (size_t i = 0; i < nin; i++) {
+		pat_add(in + i * TS_PACKET_BYTES, prog, pmt_pid, o + no++ * TS_PACKET_BYTES);
+		if (i < start || (i - start) % every != 0 || (i - start) / every >= cycles)
+			continue;
+		{
+			uint8_t *pm = o + no++ * TS_PACKET_BYTES;
+
+			memcpy(pm, psi + TS_PACKET_BYTES, TS_PACKET_BYTES); /* the carousel's PMT */
+			pm[3] = (uint8_t)((pm[3] & 0xF0) | (cc_pmt++ & 0x0F));
+		}
+		for (size_t k = 0; k < ncar; k++, k_cc++) {
+			uint8_t *c = o + no++ * TS_PACKET_BYTES;
+
+			memcpy(c, car + k * TS_PACKET_BYTES, TS_PACKET_BYTES);
+			c[3] = (uint8_t)((c[3] & 0xF0) | (k_cc & 0x0F));
+		}
+	}
+	r = file_write_atomic(out, o, no * TS_PACKET_BYTES, 0644);
+	if (r == 0)
+		printf("wrote %s: %zu input packets + %zu inserted (PMT and %zu-packet cycle, %llu times), program %u in the PAT\n",
+			out, nin, no - nin, ncar, (unsigned long long)(no - nin) / (ncar + 1), (unsigned)prog);
+	else
+		fprintf(stderr, "castellan module: %s: %s\n", out, err_str(r));
+	free(in);
+	free(o);
+	return r == 0 ? 0 : 1;
+}
+
 static int do_carousel(int argc, char **argv)
 {
 	const char *path = positional(argc, argv), *out = opt(argc, argv, "--out");
-	uint64_t pid, ver, cid, prog, pmt;
+	uint64_t pid, ver, cid, prog, pmt, start, cycles, every;
+	const char *into = opt(argc, argv, "--into");
 	struct module_view v;
 	struct ota_params op;
 	uint8_t *mod = NULL, *pkts = NULL, psi[376], cc = 15;
@@ -208,7 +293,10 @@ static int do_carousel(int argc, char **argv)
 
 	if (!path || !out || num(argc, argv, "--pid", 0x1FFE, 0, true, &pid) ||
 	    num(argc, argv, "--version", 31, 0, false, &ver) || num(argc, argv, "--carousel-id", 0xFFFF, 1, false, &cid) ||
-	    num(argc, argv, "--program", 0xFFFF, 0, false, &prog) || num(argc, argv, "--pmt-pid", 0x1FFE, 0, false, &pmt)) {
+	    num(argc, argv, "--program", 0xFFFF, 0, false, &prog) || num(argc, argv, "--pmt-pid", 0x1FFE, 0, false, &pmt) ||
+	    num(argc, argv, "--start-packet", UINT32_MAX, 0, false, &start) ||
+	    num(argc, argv, "--cycles", 100000, 1, false, &cycles) || num(argc, argv, "--every", UINT32_MAX, 1, false, &every) ||
+	    every == 0 || (into && (!prog || !pmt || pmt < 0x10 || pid < 0x10 || pmt == pid))) {
 		usage(stderr);
 		return 2;
 	}
@@ -220,6 +308,12 @@ static int do_carousel(int argc, char **argv)
 		.vendor_id = v.m.vendor_id };
 	if ((r = ota_carousel_build(&op, mod, len, &cc, &pkts, &n)) != 0) {
 		fprintf(stderr, "castellan module: carousel: %s\n", err_str(r));
+		goto out;
+	}
+	if (into) {
+		if ((r = ota_psi_build(1, (uint16_t)prog, (uint16_t)pmt, (uint16_t)pid, psi)) != 0)
+			goto out;
+		rc = carousel_into(into, out, pkts, n, psi, (uint16_t)prog, (uint16_t)pmt, start, cycles, every);
 		goto out;
 	}
 	if (!(f = fopen(out, "wb")))

@@ -3,8 +3,12 @@
  * card (src/cas/entitlement.h): its packages, validity period and the
  * package keys of every epoch overlapping it, derived from the keystore.
  * The file holds keys: written mode 0600; the keys are never printed.
+ * --protect: the vendor's step for a ladder box (stb/chip.h): each package
+ * key of an entitlement replaced by E_{K_v(chip)}(K_pkg) (chip_protect_key),
+ * K_v(chip) taken from the vendor's opened key file (kms vendor open).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "cas/card.h"
 #include "cas/emm.h"
@@ -13,6 +17,7 @@
 #include "cli/cli.h"
 #include "lib/err.h"
 #include "lib/util.h"
+#include "stb/chip.h"
 
 static void usage(FILE *f)
 {
@@ -34,8 +39,97 @@ static void usage(FILE *f)
 		"                       castellan emmg --emm-file) that gives the card its packages, period and\n"
 		"                       the package keys of the current and next epoch at --now (default: now).\n"
 		"  --seq N              EMM sequence number, 1..4294967295: must grow for each EMM of a card.\n"
+		"       castellan provision --protect ENT --vendor-keys CSV --chip ID --out FILE\n"
+		"                       the vendor's step for a chip box (castellan stb --chip-*): ENT's package\n"
+		"                       keys each replaced by E_{K_v(chip)}(K_pkg), K_v(chip) from CSV (chip_id,\n"
+		"                       hex key lines: castellan kms vendor open). FILE (0600) is the keys file\n"
+		"                       a module names, for the box's --module-dir; only that chip opens it.\n"
 		"docs/emm-format.md describes card files and EMMs.\n",
 		ENT_MAX_KEYS, KEYSTORE_PASSPHRASE_ENV);
+}
+
+/* K_v of chip from a vendor's opened key file (chip_id,hex key per line). */
+static int vendor_key(const char *csv, uint64_t chip, uint8_t kv[16])
+{
+	char line[256];
+	FILE *f = fopen(csv, "r");
+	int r = CE_NOT_FOUND;
+
+	if (!f)
+		return CE_IO;
+	while (fgets(line, sizeof(line), f)) {
+		char *c = strchr(line, ',');
+		uint64_t id;
+
+		if (!c)
+			continue;
+		*c++ = '\0';
+		c[strcspn(c, "\r\n")] = '\0';
+		if (parse_u64(line, UINT64_MAX, &id) != 0 || id != chip)
+			continue;
+		r = strlen(c) == 32 ? hex_decode(c, kv, 16) : CE_FORMAT;
+		break;
+	}
+	secret_wipe(line, sizeof(line));
+	fclose(f);
+	return r;
+}
+
+static int do_protect(int argc, char **argv)
+{
+	const char *in = NULL, *csv = NULL, *chip = NULL, *out = NULL;
+	struct entitlement *e = NULL;
+	uint8_t kv[16];
+	uint64_t chip_id;
+	FILE *probe;
+	int r, rc = 1;
+
+	for (int i = 1; i + 1 < argc; i += 2) {
+		if (strcmp(argv[i], "--protect") == 0)
+			in = argv[i + 1];
+		else if (strcmp(argv[i], "--vendor-keys") == 0)
+			csv = argv[i + 1];
+		else if (strcmp(argv[i], "--chip") == 0)
+			chip = argv[i + 1];
+		else if (strcmp(argv[i], "--out") == 0)
+			out = argv[i + 1];
+		else
+			break;
+	}
+	if (!in || !csv || !chip || !out || argc != 9 || parse_u64(chip, UINT64_MAX, &chip_id) != 0) {
+		usage(stderr);
+		return 2;
+	}
+	if ((probe = fopen(out, "r")) != NULL) {
+		fclose(probe);
+		fprintf(stderr, "provision: %s exists, not overwritten\n", out);
+		return 1;
+	}
+	if (!(e = calloc(1, sizeof(*e))))
+		return 1;
+	if ((r = vendor_key(csv, chip_id, kv)) != 0) {
+		fprintf(stderr, "provision: chip %s in %s: %s\n", chip, csv, err_str(r));
+		goto out;
+	}
+	if ((r = entitlement_load(in, e)) != 0) {
+		fprintf(stderr, "provision: %s: %s\n", in, err_str(r));
+		goto out;
+	}
+	for (size_t i = 0; i < e->nkeys; i++)
+		if ((r = chip_protect_key(kv, e->keys[i].key)) != 0)
+			goto out;
+	if ((r = entitlement_save(e, out)) != 0) {
+		fprintf(stderr, "provision: %s: %s\n", out, err_str(r));
+		goto out;
+	}
+	printf("wrote %s: %zu package keys protected for chip 0x%016llx (CA_system_id 0x%04X)\n", out, e->nkeys,
+		(unsigned long long)chip_id, e->ca_system_id);
+	rc = 0;
+out:
+	secret_wipe(kv, sizeof(kv));
+	entitlement_wipe(e);
+	free(e);
+	return rc;
 }
 
 int cmd_provision(int argc, char **argv)
@@ -54,6 +148,9 @@ int cmd_provision(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--protect") == 0)
+			return do_protect(argc, argv);
 	for (int i = 1; i < argc; i++) {
 		const char **dst = NULL;
 

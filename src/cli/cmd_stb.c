@@ -4,9 +4,16 @@
  * keys for (cardless client with an entitlement file, or a fixed CW) and
  * writes the whole TS out; prints one report line per service on stderr
  * and, with --report-json, the full counters. docs/stb.md.
+ * Chip mode (--chip-otp / --chip-socket): the box of the replaceable CAS
+ * (docs/replaceable-cas.md): CWs live in the secure chip (stb/chip.h), the
+ * client is the signed module the loader (stb/loader.h) runs, and with
+ * --ota newer modules from the stream's carousel are installed while it
+ * plays.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cas/client.h"
@@ -14,8 +21,12 @@
 #include "card/smartcard.h"
 #include "cipher/cipher.h"
 #include "cli/cli.h"
+#include "headend/ota.h"
+#include "kms/otp.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "stb/chip.h"
+#include "stb/loader.h"
 #include "stb/stb.h"
 #include "ts/tsio.h"
 
@@ -34,7 +45,9 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: castellan stb --input URI --output URI\n"
 		"                     (--entitlement FILE | --card FILE [--state FILE] |\n"
-		"                      --cw HEX [--algo csa2|cissa] [--no-entropy-reduction])\n"
+		"                      --cw HEX [--algo csa2|cissa] [--no-entropy-reduction] |\n"
+		"                      (--chip-otp FILE | --chip-socket PATH --chip-control PATH)\n"
+		"                      --module-dir DIR (--module FILE | --boot-vendor N) [--ota])\n"
 		"                     [--service ID] [--report-json FILE] [--log-level L]\n\n"
 		"The reference set-top box: follows PAT, PMT and CAT, hands the ECMs and EMMs of\n"
 		"its CA_system_id to the CAS client, descrambles what the client unlocks and writes\n"
@@ -54,6 +67,16 @@ static void usage(FILE *f)
 		"  --algo ALG             csa2 (default) or cissa, with --cw\n"
 		"  --no-entropy-reduction use the CSA2 CW as given (default: bytes 3 and 7 are the\n"
 		"                         checksums of the three bytes before them, as TSDuck does)\n"
+		"  --chip-otp FILE        chip mode: run the secure chip (OTP image from castellan blackbox\n"
+		"                         burn) in a child process; CWs never enter the box process\n"
+		"  --chip-socket PATH     chip mode with a running `castellan chip`: its host socket ...\n"
+		"  --chip-control PATH    ... and its control socket (the loader's channel)\n"
+		"  --module-dir DIR       chip mode: the loader's state dir (loader.state, modules, the\n"
+		"                         protected keys files the modules name)\n"
+		"  --module FILE          verify and install this signed module (castellan module sign)\n"
+		"  --boot-vendor N        or boot the module of vendor N stored in --module-dir\n"
+		"  --ota                  collect modules from the stream's OTA carousel and install newer\n"
+		"                         ones while playing (the client switches at once; docs/ota.md)\n"
 		"  --service ID           only this service (program_number)\n"
 		"  --report-json FILE     write the per-service counters as JSON\n"
 		"  --log-level L          error | warn | info (default) | debug\n");
@@ -65,6 +88,10 @@ struct stb_cli {
 	const char *reader;
 	bool no_reduce, one_service;
 	uint16_t service_id;
+	/* chip mode */
+	const char *chip_otp, *chip_socket, *chip_control, *module, *module_dir;
+	bool have_boot_vendor, ota;
+	uint32_t boot_vendor;
 };
 
 static int parse_args(int argc, char **argv, struct stb_cli *o)
@@ -102,6 +129,27 @@ static int parse_args(int argc, char **argv, struct stb_cli *o)
 			}
 			o->one_service = true;
 			o->service_id = (uint16_t)v;
+		} else if (strcmp(a, "--chip-otp") == 0 && has_val) {
+			o->chip_otp = argv[++i];
+		} else if (strcmp(a, "--chip-socket") == 0 && has_val) {
+			o->chip_socket = argv[++i];
+		} else if (strcmp(a, "--chip-control") == 0 && has_val) {
+			o->chip_control = argv[++i];
+		} else if (strcmp(a, "--module") == 0 && has_val) {
+			o->module = argv[++i];
+		} else if (strcmp(a, "--module-dir") == 0 && has_val) {
+			o->module_dir = argv[++i];
+		} else if (strcmp(a, "--boot-vendor") == 0 && has_val) {
+			uint64_t v;
+
+			if (parse_u64(argv[++i], UINT32_MAX, &v) != 0) {
+				fprintf(stderr, "stb: bad --boot-vendor '%s'\n", argv[i]);
+				return 2;
+			}
+			o->have_boot_vendor = true;
+			o->boot_vendor = (uint32_t)v;
+		} else if (strcmp(a, "--ota") == 0) {
+			o->ota = true;
 		} else if (strcmp(a, "--report-json") == 0 && has_val) {
 			o->report_json = argv[++i];
 		} else if (strcmp(a, "--log-level") == 0 && has_val) {
@@ -121,8 +169,25 @@ static int parse_args(int argc, char **argv, struct stb_cli *o)
 		fprintf(stderr, "stb: --input and --output are required\n");
 		return 2;
 	}
-	if (!!o->entitlement + !!o->cw_hex + !!o->card + !!o->smartcard != 1) {
-		fprintf(stderr, "stb: give exactly one of --entitlement, --card, --smartcard or --cw\n");
+	if (!!o->entitlement + !!o->cw_hex + !!o->card + !!o->smartcard + !!(o->chip_otp || o->chip_socket) != 1) {
+		fprintf(stderr, "stb: give exactly one of --entitlement, --card, --smartcard, --cw or a chip\n");
+		return 2;
+	}
+	if (o->chip_otp || o->chip_socket) {
+		if (o->chip_otp && o->chip_socket) {
+			fprintf(stderr, "stb: --chip-otp or --chip-socket, not both\n");
+			return 2;
+		}
+		if (o->chip_socket && !o->chip_control) {
+			fprintf(stderr, "stb: --chip-socket needs --chip-control (the loader's channel)\n");
+			return 2;
+		}
+		if (!o->module_dir || !o->module == !o->have_boot_vendor) {
+			fprintf(stderr, "stb: chip mode needs --module-dir and one of --module or --boot-vendor\n");
+			return 2;
+		}
+	} else if (o->chip_control || o->module || o->module_dir || o->have_boot_vendor || o->ota) {
+		fprintf(stderr, "stb: --chip-control, --module, --module-dir, --boot-vendor and --ota go with a chip\n");
 		return 2;
 	}
 	if (o->state && !o->card) {
@@ -206,6 +271,119 @@ static int make_client(const struct stb_cli *o, struct cas_client *client, struc
 	return 0;
 }
 
+/* Chip mode: the chip's two channels, the loader, the first module. */
+struct stb_chip {
+	struct chip_link *ctl, *host;
+	pid_t pid;           /* spawned chip, 0 if connected */
+	struct loader *ld;
+	struct ota_rx *ota;
+	uint64_t installs;
+};
+
+static int chip_setup(const struct stb_cli *o, struct stb_chip *c)
+{
+	struct module_manifest m;
+	int r;
+
+	if (o->chip_otp) {
+		struct otp_image img;
+		struct chip_otp otp;
+
+		if ((r = otp_read_file(o->chip_otp, &img)) != 0) {
+			fprintf(stderr, "stb: OTP %s: %s\n", o->chip_otp, err_str(r));
+			return 1;
+		}
+		memset(&otp, 0, sizeof(otp));
+		otp.chip_id = img.chip_id;
+		memcpy(otp.root, img.root_key, sizeof(otp.root));
+		memcpy(otp.trust_root_hash, img.trust_root_hash, sizeof(otp.trust_root_hash));
+		otp_image_wipe(&img);
+		r = chip_spawn(&otp, &c->ctl, &c->host, &c->pid);
+		chip_otp_wipe(&otp);
+	} else if ((r = chip_link_connect(o->chip_socket, &c->host)) == 0) {
+		r = chip_link_connect(o->chip_control, &c->ctl);
+	}
+	if (r != 0) {
+		fprintf(stderr, "stb: chip: %s\n", err_str(r));
+		return 1;
+	}
+	if (mkdir(o->module_dir, 0700) != 0 && errno != EEXIST) {
+		fprintf(stderr, "stb: --module-dir %s: %s\n", o->module_dir, strerror(errno));
+		return 1;
+	}
+	if ((r = loader_open(o->module_dir, c->ctl, NULL, NULL, &c->ld)) != 0) {
+		fprintf(stderr, "stb: loader %s: %s\n", o->module_dir, err_str(r));
+		return 1;
+	}
+	if (o->module) {
+		uint8_t *mod = NULL;
+		size_t len = 0;
+
+		if ((r = file_read_all(o->module, MODULE_MAX_BYTES, &mod, &len)) == 0)
+			r = loader_install(c->ld, mod, len);
+		free(mod);
+	} else {
+		r = loader_boot(c->ld, o->boot_vendor);
+	}
+	if (r != 0 || loader_active(c->ld, &m) != 0) {
+		fprintf(stderr, "stb: module %s refused by the loader: %s\n", o->module ? o->module : "(stored)",
+			err_str(r ? r : CE_NOT_FOUND));
+		return 1;
+	}
+	fprintf(stderr, "stb: loader runs module vendor 0x%08x version %u (rollback %u)\n", m.vendor_id, m.version,
+		m.rollback);
+	if (o->ota && (r = ota_rx_new(&c->ota)) != 0)
+		return 1;
+	return 0;
+}
+
+static void chip_teardown(struct stb_chip *c)
+{
+	ota_rx_free(c->ota);
+	loader_free(c->ld);
+	chip_link_free(c->ctl);
+	chip_link_free(c->host);
+	if (c->pid > 0)
+		(void)chip_wait(c->pid);
+}
+
+/* --ota: a module completed in the carousel -> the loader; a newer one
+ * that installs becomes the client at once. Refusals are reported, the
+ * running module stays. 0 or CE_NOMEM/CE_ARG (the box cannot go on). */
+static int ota_poll(struct stb_chip *c, struct stb *box, const uint8_t *pkts, size_t n, uint64_t at)
+{
+	struct module_manifest cur, m;
+	struct module_view v;
+	uint8_t *mod = NULL;
+	size_t len = 0;
+	uint32_t vid = 0;
+	int r;
+
+	if ((r = ota_rx_feed(c->ota, pkts, n)) != 0)
+		return r;
+	if (ota_rx_take(c->ota, &mod, &len, &vid) != 0)
+		return 0;
+	if (module_parse(mod, len, &v) == 0 && loader_active(c->ld, &cur) == 0 && cur.vendor_id == v.m.vendor_id &&
+	    cur.version == v.m.version) {
+		free(mod);
+		return 0; /* the module already running */
+	}
+	r = loader_install(c->ld, mod, len);
+	free(mod);
+	if (r != 0) {
+		fprintf(stderr, "stb: OTA module of vendor 0x%08x refused by the loader at packet %llu: %s\n", vid,
+			(unsigned long long)at, err_str(r));
+		return 0;
+	}
+	if ((r = stb_set_client(box, loader_client(c->ld))) != 0)
+		return r;
+	c->installs++;
+	if (loader_active(c->ld, &m) == 0)
+		fprintf(stderr, "stb: OTA module vendor 0x%08x version %u installed at packet %llu; client switched\n",
+			m.vendor_id, m.version, (unsigned long long)at);
+	return 0;
+}
+
 int cmd_stb(int argc, char **argv)
 {
 	struct stb_cli o = { 0 };
@@ -216,6 +394,9 @@ int cmd_stb(int argc, char **argv)
 	struct ts_out *out = NULL;
 	struct stb_report *rep = NULL;
 	struct ts_io_stats ist;
+	struct stb_chip chip = { 0 };
+	bool chip_mode;
+	uint64_t fed = 0;
 	uint8_t *buf = NULL;
 	int rc = 1, r;
 
@@ -229,9 +410,18 @@ int cmd_stb(int argc, char **argv)
 		return rc;
 	}
 	rc = 1;
-	if ((r = make_client(&o, &client, &cfg)) != 0)
-		return r;
-	cfg.client = &client;
+	chip_mode = o.chip_otp || o.chip_socket;
+	if (chip_mode) {
+		if (chip_setup(&o, &chip) != 0)
+			goto out;
+		cfg.client = loader_client(chip.ld);
+		cfg.chip = chip.host;
+		cfg.keep_all_ecms = o.ota;
+	} else {
+		if ((r = make_client(&o, &client, &cfg)) != 0)
+			return r;
+		cfg.client = &client;
+	}
 	cfg.one_service = o.one_service;
 	cfg.service_id = o.service_id;
 	cfg.csa2_reduce = !o.no_reduce;
@@ -255,8 +445,8 @@ int cmd_stb(int argc, char **argv)
 	g_stop = 0;
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	LOG_INFO("stb", "client %s, CA_system_id 0x%04X, %s -> %s", client.ops->name,
-		client.ops->ca_system_id(client.self), o.input, o.output);
+	LOG_INFO("stb", "client %s, CA_system_id 0x%04X, %s -> %s", cfg.client->ops->name,
+		cfg.client->ops->ca_system_id(cfg.client->self), o.input, o.output);
 	while (!g_stop) {
 		size_t n = 0;
 
@@ -270,6 +460,12 @@ int cmd_stb(int argc, char **argv)
 		if (n == 0)
 			break;
 		if ((r = stb_feed(box, buf, n, buf)) != 0) {
+			fprintf(stderr, "stb: %s\n", err_str(r));
+			goto out;
+		}
+		fed += n;
+		/* the carousel is clear: its packets are the same after stb_feed */
+		if (chip.ota && (r = ota_poll(&chip, box, buf, n, fed)) != 0) {
 			fprintf(stderr, "stb: %s\n", err_str(r));
 			goto out;
 		}
@@ -322,6 +518,7 @@ out:
 	stb_free(box);
 	if (client.ops)
 		cas_client_free(&client);
+	chip_teardown(&chip);
 	free(buf);
 	free(rep);
 	return rc;

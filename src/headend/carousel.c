@@ -258,8 +258,15 @@ static int send_card(struct carousel *c, const struct carousel_card *k, uint64_t
 			return CE_RANGE; /* the card can take no more EMMs */
 		uint32_t nseq = e->seq + (unblock ? 2 : 1);
 
-		if (c->src.save && (r = c->src.save(c->src.ctx, k->serial, nseq, d, !active)) != 0)
-			return r;
+		if (c->src.save) {
+			uint32_t got = nseq;
+
+			if ((r = c->src.save(c->src.ctx, k->serial, unblock ? 2u : 1u, d, !active, &got)) != 0)
+				return r;
+			if (got < nseq)
+				return CE_INTERNAL; /* a source must never hand a lower number back */
+			nseq = got;
+		}
 		e->seq = nseq;
 		e->digest = d;
 		e->flags = (e->flags & ~F_BLOCKED) | (active ? 0 : F_BLOCKED);

@@ -66,8 +66,12 @@ struct carousel_source {
 	/* One card as of now_s; a card that is gone: state CAROUSEL_DELETED. */
 	int (*get)(void *ctx, uint64_t serial, int64_t now_s, struct carousel_card *out);
 	/* Persist a card's new seq (and digest and blocked flag) before it is
-	 * used. May be NULL (nothing persisted: tests, bench). */
-	int (*save)(void *ctx, uint64_t serial, uint32_t seq, uint64_t digest, bool blocked);
+	 * used. *seq comes in as the carousel's proposal (its last + step);
+	 * the source may raise it (another node on the same base numbered the
+	 * card meanwhile: the store's atomic increment) and the carousel uses
+	 * what comes back (never lower). May be NULL (nothing persisted:
+	 * tests, bench). */
+	int (*save)(void *ctx, uint64_t serial, uint32_t step, uint64_t digest, bool blocked, uint32_t *seq);
 };
 
 struct carousel_config {

@@ -1,7 +1,9 @@
 /*
  * headend.c - `castellan headend` wiring (headend.h): store, HTTP, ECMG,
- * the EMM thread (scheduler + carousel + EMMG client), the sequence file,
- * audit-log change detection and the status counters.
+ * the EMM thread (scheduler + carousel + EMMG client), EMM sequence numbers
+ * in the store, change detection by the store's change feed, generator
+ * definitions from the store, and the status counters (published to the
+ * store's node_status for GET /api/v1/status).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -13,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #include <event2/event.h>
 #include <sqlite3.h>
 #include "headend/headend.h"
@@ -33,7 +36,8 @@
 struct headend {
 	struct headend_config cfg;
 	char data_dir[PATH_CAP], db_uri[PATH_CAP], http_addr[256], ecmg_addr[256], mux_addr[EMMG_ADDR_BYTES];
-	char seq_path[PATH_CAP], admin_key_file[PATH_CAP];
+	char seq_path[PATH_CAP], admin_key_file[PATH_CAP], node[SMS_NAME_MAX + 1];
+	uint16_t ca_system_id;       /* from the keystore */
 	struct event_base *base;
 	struct event *tick_ev, *sig_int, *sig_term;
 	struct sms_store *http_store;
@@ -50,8 +54,7 @@ struct headend {
 struct emm_thread {
 	struct headend *h;
 	struct sms_store *store;
-	sqlite3 *seqdb;
-	sqlite3_stmt *save_st;
+	bool seq_tx;                   /* a store transaction holds new seqs (src_save) */
 	struct emm_issuer *is;
 	struct sched *sched;
 	struct carousel *car;
@@ -67,42 +70,16 @@ struct emm_thread {
 	const uint8_t **pp;
 	size_t *pl;
 	size_t pp_cap;
-	/* audit */
-	int64_t last_audit;
-	bool audit_init;
-	uint64_t *aud_serials;
-	int64_t *aud_ids;
-	size_t aud_n;
-	uint64_t audit_changes, resyncs;
+	/* change feed */
+	int64_t last_change;           /* every row <= this one is handled */
+	int64_t poll_last;             /* the highest id of this poll */
+	int64_t gap_after;             /* a gap follows this id ... */
+	uint64_t gap_since_ms;         /* ... seen first then (0: no gap) */
+	bool gap_now;                  /* this poll found a gap after last_change */
+	uint64_t now_ms;
+	uint64_t audit_changes, resyncs, feed_gaps_skipped;
 	uint64_t last_connect_ms;      /* our own retry pace: every HEADEND_RECONNECT_MS */
 };
-
-uint64_t headend_audit_serial(const char *what)
-{
-	const char *p = what;
-	uint64_t v = 0;
-	size_t nd = 0;
-
-	if (!what)
-		return 0;
-	if (strncmp(p, "subscribe card ", 15) == 0)
-		p += 15;
-	else if (strncmp(p, "unsubscribe card ", 17) == 0)
-		p += 17;
-	else if (strncmp(p, "card add ", 9) == 0)
-		p += 9;
-	else if (strncmp(p, "card delete ", 12) == 0)
-		p += 12;
-	else if (strncmp(p, "card ", 5) == 0)
-		p += 5;
-	else
-		return 0;
-	for (; *p >= '0' && *p <= '9' && nd < 19; p++, nd++)
-		v = v * 10 + (uint64_t)(*p - '0');
-	if (nd == 0 || (*p != '\0' && *p != ' '))
-		return 0;
-	return v;
-}
 
 static enum carousel_card_state car_state(enum sms_card_state s)
 {
@@ -175,118 +152,175 @@ static int src_get(void *ctx, uint64_t serial, int64_t now_s, struct carousel_ca
 	return card_view(t, &t->cards[0], now_s, out);
 }
 
-static int src_save(void *ctx, uint64_t serial, uint32_t seq, uint64_t digest, bool blocked)
+/* Persist before send: the new number is taken from the store (an atomic
+ * increment shared by every node on the base) inside a transaction opened
+ * at the first new number of a tick and committed before anything of the
+ * tick goes on air (emm_main). */
+static int src_save(void *ctx, uint64_t serial, uint32_t step, uint64_t digest, bool blocked, uint32_t *seq)
 {
 	struct emm_thread *t = ctx;
-	sqlite3_stmt *st = t->save_st;
-	int rc;
+	int r;
 
-	sqlite3_reset(st);
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)serial);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
-	sqlite3_bind_int64(st, 3, (sqlite3_int64)digest);
-	sqlite3_bind_int(st, 4, blocked ? 1 : 0);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		LOG_ERR("headend", "%s: saving EMM seq: %s", t->h->seq_path, sqlite3_errmsg(t->seqdb));
+	if (!t->seq_tx) {
+		if ((r = sms_tx_begin(t->store)) != 0) {
+			LOG_ERR("headend", "EMM seq: %s", err_str(r));
+			return CE_IO;
+		}
+		t->seq_tx = true;
+	}
+	r = sms_emm_seq_next(t->store, serial, step, *seq, digest, blocked, seq);
+	if (r == CE_RANGE)
+		return r; /* the card can take no more EMMs: skipped */
+	if (r != 0) {
+		LOG_ERR("headend", "EMM seq of card %" PRIu64 ": %s", serial, err_str(r));
 		return CE_IO;
 	}
 	return 0;
 }
 
-static int seq_exec(struct emm_thread *t, const char *sql)
-{
-	char *msg = NULL;
+struct seq_load {
+	struct carousel *car;
+	uint64_t last;
+};
 
-	if (sqlite3_exec(t->seqdb, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		LOG_ERR("headend", "%s: %s", t->h->seq_path, msg ? msg : "?");
-		sqlite3_free(msg);
-		return CE_IO;
-	}
-	return 0;
+static int seq_row(void *ctx, const struct sms_emm_seq *q)
+{
+	struct seq_load *l = ctx;
+
+	l->last = q->serial;
+	return carousel_restore(l->car, q->serial, q->seq, q->digest, q->blocked);
 }
 
-/* Open the sequence file and load it into the carousel. */
-static int seq_open(struct emm_thread *t)
+/* Before schema 2 the numbers lived in DATADIR/emm-seq.db: move them into
+ * the store once (keeping the higher number of a card), then rename the
+ * file to emm-seq.db.imported so it is never read again. */
+static int seq_import_file(struct emm_thread *t)
 {
+	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
-	int r, rc;
+	char done[PATH_CAP + 16];
+	size_t n = 0;
+	int r = 0, rc;
 
-	if (sqlite3_open_v2(t->h->seq_path, &t->seqdb, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
-	    SQLITE_OK) {
-		LOG_ERR("headend", "%s: cannot open", t->h->seq_path);
-		return CE_IO;
-	}
-	if ((r = seq_exec(t, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-			     "CREATE TABLE IF NOT EXISTS emm_seq (serial INTEGER PRIMARY KEY,"
-			     " seq INTEGER NOT NULL, digest INTEGER NOT NULL, blocked INTEGER NOT NULL)")) != 0)
-		return r;
-	if (sqlite3_prepare_v2(t->seqdb, "INSERT OR REPLACE INTO emm_seq (serial, seq, digest, blocked)"
-					 " VALUES (?, ?, ?, ?)", -1, &t->save_st, NULL) != SQLITE_OK)
-		return CE_IO;
-	if (sqlite3_prepare_v2(t->seqdb, "SELECT serial, seq, digest, blocked FROM emm_seq", -1, &st, NULL) !=
-	    SQLITE_OK)
-		return CE_IO;
-	r = 0;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW && r == 0)
-		r = carousel_restore(t->car, (uint64_t)sqlite3_column_int64(st, 0),
-			(uint32_t)sqlite3_column_int64(st, 1), (uint64_t)sqlite3_column_int64(st, 2),
-			sqlite3_column_int(st, 3) != 0);
-	sqlite3_finalize(st);
-	if (r == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+	if (access(t->h->seq_path, F_OK) != 0)
+		return 0;
+	if (sqlite3_open_v2(t->h->seq_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "SELECT serial, seq, digest, blocked FROM emm_seq", -1, &st, NULL) != SQLITE_OK) {
+		LOG_ERR("headend", "%s: cannot read: %s", t->h->seq_path, db ? sqlite3_errmsg(db) : "?");
 		r = CE_IO;
+		goto out;
+	}
+	if ((r = sms_tx_begin(t->store)) != 0)
+		goto out;
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct sms_emm_seq q = { (uint64_t)sqlite3_column_int64(st, 0), (uint32_t)sqlite3_column_int64(st, 1),
+					 (uint64_t)sqlite3_column_int64(st, 2), sqlite3_column_int(st, 3) != 0 };
+
+		if (q.serial == 0 || q.serial > INT64_MAX)
+			continue;
+		r = sms_emm_seq_import(t->store, &q);
+		n++;
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = CE_IO;
+	if ((r = sms_tx_end(t->store, r)) != 0)
+		goto out;
+	if (snprintf(done, sizeof(done), "%s.imported", t->h->seq_path) >= (int)sizeof(done) ||
+	    rename(t->h->seq_path, done) != 0) {
+		r = CE_IO;
+		goto out;
+	}
+	LOG_INFO("headend", "moved %zu EMM sequence numbers from %s into the store", n, t->h->seq_path);
+out:
+	sqlite3_finalize(st);
+	sqlite3_close(db);
 	return r;
 }
 
-/* ---- audit polling ----------------------------------------------------- */
-
-static int audit_row(void *ctx, const struct sms_audit *a)
+/* Load every card's persisted number into the carousel. */
+static int seq_open(struct emm_thread *t)
 {
-	struct emm_thread *t = ctx;
+	struct seq_load l = { t->car, 0 };
+	size_t n = 0;
+	int r;
 
-	if (a->id <= t->last_audit)
-		return 1; /* older rows follow: stop */
-	t->aud_ids[t->aud_n] = a->id;
-	t->aud_serials[t->aud_n] = headend_audit_serial(a->what);
-	t->aud_n++;
+	if ((r = seq_import_file(t)) != 0)
+		return r;
+	do {
+		if ((r = sms_emm_seq_list(t->store, l.last, 10000, seq_row, &l, &n)) != 0)
+			return r;
+	} while (n == 10000);
 	return 0;
 }
 
-static void audit_poll(struct emm_thread *t)
+/* ---- the change feed --------------------------------------------------- */
+
+static int change_row(void *ctx, const struct sms_change *c)
 {
+	struct emm_thread *t = ctx;
+	int64_t expect = t->poll_last + 1;
+
+	if (c->id != expect && !t->gap_now && t->poll_last == t->last_change) {
+		/* ids between expect and c->id are not visible (yet): another
+		 * transaction took them and has not committed (PostgreSQL), or
+		 * rolled back. Wait HEADEND_FEED_GAP_MS for them, then go on. */
+		t->gap_now = true;
+		if (t->gap_since_ms == 0 || t->gap_after != t->poll_last) {
+			t->gap_after = t->poll_last;
+			t->gap_since_ms = t->now_ms ? t->now_ms : 1;
+		}
+	}
+	/* marking early is harmless: the queue ignores a card queued already */
+	if (c->serial && carousel_mark_changed(t->car, c->serial) == 0)
+		t->audit_changes++;
+	t->poll_last = c->id;
+	if (!t->gap_now)
+		t->last_change = c->id;
+	return 0;
+}
+
+static void feed_poll(struct emm_thread *t, uint64_t now_ms)
+{
+	size_t n = 0;
 	int r;
 
-	t->aud_n = 0;
-	r = sms_audit_list(t->store, HEADEND_AUDIT_BATCH, audit_row, t);
+	if (t->last_change < 0) {
+		/* the first cycle covers every card: only note where the feed is */
+		if ((r = sms_changes_last(t->store, &t->last_change)) != 0) {
+			t->last_change = -1;
+			LOG_WARN("headend", "change feed: %s", err_str(r));
+		}
+		return;
+	}
+	t->now_ms = now_ms;
+	t->poll_last = t->last_change;
+	t->gap_now = false;
+	r = sms_changes_since(t->store, t->last_change, HEADEND_FEED_BATCH, change_row, t, &n);
 	if (r < 0) {
-		LOG_WARN("headend", "audit poll: %s", err_str(r));
+		LOG_WARN("headend", "change feed: %s", err_str(r));
 		return;
 	}
-	if (t->aud_n == 0) {
-		t->audit_init = true;
-		return;
+	if (t->gap_now && now_ms - t->gap_since_ms >= HEADEND_FEED_GAP_MS) {
+		/* the missing ids never came: rolled back; past them */
+		t->last_change = t->poll_last;
+		t->gap_since_ms = 0;
+		t->feed_gaps_skipped++;
+	} else if (!t->gap_now) {
+		t->gap_since_ms = 0;
 	}
-	if (!t->audit_init) {
-		/* the first cycle covers every card: only note where the log is */
-		t->audit_init = true;
-		t->last_audit = t->aud_ids[0];
-		return;
-	}
-	if (t->aud_n == HEADEND_AUDIT_BATCH) {
-		/* more changes than one poll reads: the cycle (which compares
-		 * every card's content) restarts now and catches them all */
-		LOG_INFO("headend", "more than %u changes at once: regenerating the base", HEADEND_AUDIT_BATCH);
+	if (n == HEADEND_FEED_BATCH) {
+		/* more changes at once than a poll reads (a large import): the
+		 * cycle (which compares every card's content) restarts now and
+		 * catches them all; go on from the newest row */
+		int64_t last = 0;
+
+		LOG_INFO("headend", "more than %u changes at once: regenerating the base", HEADEND_FEED_BATCH);
 		carousel_rotate(t->car);
 		t->resyncs++;
-	} else {
-		for (size_t i = t->aud_n; i-- > 0;)
-			if (t->aud_serials[i]) {
-				(void)carousel_mark_changed(t->car, t->aud_serials[i]);
-				t->audit_changes++;
-			}
+		if (sms_changes_last(t->store, &last) == 0 && last > t->last_change)
+			t->last_change = last;
+		t->gap_since_ms = 0;
 	}
-	t->last_audit = t->aud_ids[0];
 }
 
 /* ---- pending sections -------------------------------------------------- */
@@ -325,7 +359,65 @@ static void snapshot(struct emm_thread *t)
 	h->st.emmg_connected = t->emmg && emmg_connected(t->emmg);
 	h->st.emmg_sections = es.sections_sent;
 	h->st.emmg_kbps = t->emmg ? emmg_bandwidth(t->emmg) : 0;
+	h->st.feed_last_id = t->last_change;
+	h->st.feed_gaps_skipped = t->feed_gaps_skipped;
+	h->st.sched_next_s = sched_next_event(t->sched);
+	h->st.rotation_in_s = sched_seconds_to_rotation(t->sched);
 	pthread_mutex_unlock(&h->mu);
+}
+
+/* The node's live status as JSON (GET /api/v1/status, docs/api-rest.md). */
+static json_t *status_json(struct headend *h)
+{
+	struct headend_stats st;
+	struct ecmg_stats es;
+	json_t *o, *ecmg = json_null(), *emmg, *car, *sch;
+
+	headend_stats(h, &st);
+	if (h->ecmg) {
+		ecmg_stats(h->ecmg, &es);
+		ecmg = json_pack("{s:s,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "listen", h->ecmg_addr, "port",
+				 (int)headend_ecmg_port(h), "connections_open", (json_int_t)es.connections_open,
+				 "connections", (json_int_t)es.connections, "channels_open", (json_int_t)es.channels_open,
+				 "streams_open", (json_int_t)es.streams_open, "ecms", (json_int_t)es.ecms, "ecms_late",
+				 (json_int_t)es.ecms_late, "errors_sent", (json_int_t)es.errors_sent, "errors_received",
+				 (json_int_t)es.errors_received);
+	}
+	car = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:I,s:I}", "emms", (json_int_t)st.car.emms,
+			"changed_emms", (json_int_t)st.car.changed_emms, "ts_bytes", (json_int_t)st.car.ts_bytes,
+			"queue", (json_int_t)st.car.queue, "cycles", (json_int_t)st.car.cycles, "last_cycle_ms",
+			(json_int_t)st.car.last_cycle_ms, "last_cycle_cards", (json_int_t)st.car.last_cycle_cards,
+			"cycle_emms_per_s", st.car.cycle_emms_per_s, "cards", (json_int_t)st.car.cards, "queue_dropped",
+			(json_int_t)st.car.queue_dropped);
+	emmg = json_pack("{s:s?,s:b,s:i,s:i,s:I,s:o}", "mux", h->mux_addr[0] ? h->mux_addr : NULL, "connected",
+			 st.emmg_connected ? 1 : 0, "bandwidth_kbps", (int)st.emmg_kbps, "asked_kbps",
+			 (int)h->cfg.emm_kbps, "sections_sent", (json_int_t)st.emmg_sections, "carousel", car);
+	sch = json_pack("{s:I,s:I,s:I,s:I}", "pending", (json_int_t)st.sched.pending, "next_event_s",
+			(json_int_t)(st.sched_next_s == SCHED_NO_EVENT ? 0 : st.sched_next_s), "next_rotation_in_s",
+			(json_int_t)st.rotation_in_s, "rotations", (json_int_t)st.sched.rotations);
+	o = json_pack("{s:s,s:o,s:o,s:o,s:{s:I,s:I,s:I,s:I},s:I}", "node", h->node, "ecmg", ecmg, "emmg", emmg,
+		      "scheduler", sch, "changes", "seen", (json_int_t)st.audit_changes, "resyncs",
+		      (json_int_t)st.resyncs, "last_id", (json_int_t)st.feed_last_id, "gaps_skipped",
+		      (json_int_t)st.feed_gaps_skipped, "http_requests", (json_int_t)st.http_requests);
+	return o;
+}
+
+static void publish_status(struct emm_thread *t)
+{
+	json_t *o;
+	char *txt = NULL;
+	int r;
+
+	snapshot(t);
+	o = status_json(t->h);
+	if (o)
+		txt = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (!txt)
+		return;
+	if ((r = sms_node_status_put(t->store, t->h->node, txt)) != 0)
+		LOG_WARN("headend", "status to the store: %s", err_str(r));
+	free(txt);
 }
 
 static void sleep_ms(unsigned ms)
@@ -345,10 +437,8 @@ static void emm_thread_free(struct emm_thread *t)
 	carousel_free(t->car);
 	sched_free(t->sched);
 	emm_issuer_free(t->is);
-	if (t->save_st)
-		sqlite3_finalize(t->save_st);
-	if (t->seqdb)
-		sqlite3_close(t->seqdb);
+	if (t->seq_tx && sms_tx_end(t->store, CE_STATE) != CE_STATE)
+		LOG_WARN("headend", "EMM seq: rollback at exit failed");
 	sms_store_close(t->store);
 	free(t->cards);
 	free(t->subs);
@@ -358,8 +448,6 @@ static void emm_thread_free(struct emm_thread *t)
 	free(t->pend);
 	free(t->pp);
 	free(t->pl);
-	free(t->aud_ids);
-	free(t->aud_serials);
 }
 
 static int emm_thread_init(struct emm_thread *t, struct headend *h)
@@ -375,15 +463,14 @@ static int emm_thread_init(struct emm_thread *t, struct headend *h)
 	t->cards = calloc(CAROUSEL_DEFAULT_PAGE, sizeof(*t->cards));
 	t->subs = calloc(SUBS_MAX, sizeof(*t->subs));
 	t->ssubs = calloc(SUBS_MAX, sizeof(*t->ssubs));
-	t->aud_ids = calloc(HEADEND_AUDIT_BATCH, sizeof(*t->aud_ids));
-	t->aud_serials = calloc(HEADEND_AUDIT_BATCH, sizeof(*t->aud_serials));
+	t->last_change = -1;
 	/* a tick emits at most the bucket (burst) plus one card's two EMMs */
 	t->pend_cap = (size_t)cc.kbps * 1000u / 8u * CAROUSEL_DEFAULT_BURST_MS / 1000u + 4u * EMM_MAX_SECTION + 8192u;
 	t->pp_cap = t->pend_cap / 16u;
 	t->pend = malloc(t->pend_cap);
 	t->pp = calloc(t->pp_cap, sizeof(*t->pp));
 	t->pl = calloc(t->pp_cap, sizeof(*t->pl));
-	if (!t->cards || !t->subs || !t->ssubs || !t->aud_ids || !t->aud_serials || !t->pend || !t->pp || !t->pl)
+	if (!t->cards || !t->subs || !t->ssubs || !t->pend || !t->pp || !t->pl)
 		return CE_NOMEM;
 	if ((r = sms_store_open(h->db_uri, &t->store)) != 0)
 		return r;
@@ -401,7 +488,7 @@ static int emm_thread_init(struct emm_thread *t, struct headend *h)
 		emmg_config_init(&ec);
 		snprintf(ec.mux, sizeof(ec.mux), "%s", h->mux_addr);
 		ec.client_id = h->cfg.client_id ? h->cfg.client_id
-						 : ((uint32_t)keystore_ca_system_id(h->cfg.ks) << 16 | 1u);
+						 : ((uint32_t)h->ca_system_id << 16 | 1u);
 		ec.bandwidth_kbps = (uint16_t)cc.kbps;
 		ec.udp = h->cfg.emm_udp;
 		if (h->cfg.data_id)
@@ -453,7 +540,7 @@ static void *emm_main(void *arg)
 {
 	struct headend *h = arg;
 	struct emm_thread t;
-	uint64_t last_audit_ms = 0, last_status_ms = 0;
+	uint64_t last_feed_ms = 0, last_status_ms = 0, last_publish_ms = 0, last_prune_ms = 0;
 	uint16_t granted = 0;
 	uint64_t due[256];
 	int r;
@@ -470,9 +557,17 @@ static void *emm_main(void *arg)
 		uint32_t epoch;
 		size_t nd;
 
-		if (now - last_audit_ms >= HEADEND_AUDIT_POLL_MS || now < last_audit_ms) {
-			audit_poll(&t);
-			last_audit_ms = now;
+		if (now - last_feed_ms >= HEADEND_FEED_POLL_MS || now < last_feed_ms) {
+			feed_poll(&t, now);
+			last_feed_ms = now;
+		}
+		if (now - last_prune_ms >= HEADEND_FEED_PRUNE_EVERY_MS || now < last_prune_ms) {
+			int64_t removed = 0;
+
+			if (last_prune_ms && sms_changes_prune(t.store, (int64_t)now - HEADEND_FEED_KEEP_MS, &removed) == 0 &&
+			    removed)
+				LOG_INFO("headend", "change feed: pruned %" PRId64 " rows older than a day", removed);
+			last_prune_ms = now;
 		}
 		while ((nd = sched_due(t.sched, due, 256)) > 0)
 			for (size_t i = 0; i < nd; i++)
@@ -490,13 +585,14 @@ static void *emm_main(void *arg)
 		if (t.pend_n == 0) {
 			size_t emitted = 0;
 
-			if (seq_exec(&t, "BEGIN") == 0) {
-				r = carousel_tick(t.car, now, emit_pending, &t, &emitted);
-				if (r != 0 && r != CE_OVERFLOW)
-					LOG_WARN("headend", "carousel: %s", err_str(r));
-				if (seq_exec(&t, "COMMIT") != 0) {
-					(void)seq_exec(&t, "ROLLBACK");
-					pend_reset(&t); /* never send a seq that is not on disk */
+			r = carousel_tick(t.car, now, emit_pending, &t, &emitted);
+			if (r != 0 && r != CE_OVERFLOW)
+				LOG_WARN("headend", "carousel: %s", err_str(r));
+			if (t.seq_tx) {
+				t.seq_tx = false;
+				if (sms_tx_end(t.store, 0) != 0) {
+					LOG_WARN("headend", "EMM seq not committed: this tick's EMMs are dropped");
+					pend_reset(&t); /* never send a seq that is not stored */
 				}
 			}
 		}
@@ -522,6 +618,10 @@ static void *emm_main(void *arg)
 					t.emmg && emmg_connected(t.emmg) ? "up" : "down");
 			}
 			last_status_ms = now;
+		}
+		if (now - last_publish_ms >= HEADEND_STATUS_PUBLISH_MS || now < last_publish_ms) {
+			publish_status(&t);
+			last_publish_ms = now;
 		}
 	}
 	snapshot(&t);
@@ -618,8 +718,10 @@ static int web_attach(struct headend *h)
 	wc.root = h->cfg.web_root;
 	wc.users_path = users;
 	wc.admin_password = h->cfg.web_admin_password;
-	if ((r = web_new(h->http, h->http_store, &wc, &h->web)) == 0)
+	if ((r = web_new(h->http, h->http_store, &wc, &h->web)) == 0) {
 		web_set_status_fn(h->web, web_status, h);
+		web_set_keystore(h->web, h->cfg.ks); /* web2: epochs view, card personalization */
+	}
 	return r;
 }
 
@@ -629,6 +731,45 @@ static int copy_opt(char *dst, size_t cap, const char *src, const char *def)
 	int n = snprintf(dst, cap, "%s", v ? v : "");
 
 	return n < 0 || (size_t)n >= cap ? CE_ARG : 0;
+}
+
+/* No address on the command line (NULL): the first enabled generator of
+ * the store's definitions (GET/POST /api/v1/generators), else the default
+ * (ECMG) or none (EMMG). "" on the command line still means "off". */
+static int generators_from_store(struct headend *h, const struct headend_config *cfg)
+{
+	struct sms_generator g;
+	int r;
+
+	if (!cfg->ecmg_addr) {
+		r = sms_generator_first(h->http_store, SMS_GEN_ECMG, &g);
+		if (r == 0) {
+			if (copy_opt(h->ecmg_addr, sizeof(h->ecmg_addr), g.address, NULL) != 0)
+				return CE_ARG;
+			if (g.ca_system_id != h->ca_system_id)
+				LOG_WARN("headend", "generator %s: CA_system_id %04X, the keystore's is %04X (used)", g.name,
+					 (unsigned)g.ca_system_id, (unsigned)h->ca_system_id);
+			LOG_INFO("headend", "ECMG from the store: %s on %s", g.name, g.address);
+		} else if (r != CE_NOT_FOUND) {
+			return r;
+		}
+	}
+	if (!cfg->mux_addr) {
+		r = sms_generator_first(h->http_store, SMS_GEN_EMMG, &g);
+		if (r == 0) {
+			if (copy_opt(h->mux_addr, sizeof(h->mux_addr), g.address, NULL) != 0)
+				return CE_ARG;
+			if (!cfg->client_id && g.client_id)
+				h->cfg.client_id = g.client_id;
+			if (!cfg->emm_kbps && g.bandwidth_kbps)
+				h->cfg.emm_kbps = (uint16_t)g.bandwidth_kbps;
+			LOG_INFO("headend", "EMMG from the store: %s, MUX %s, %u kbit/s", g.name, g.address,
+				 (unsigned)h->cfg.emm_kbps);
+		} else if (r != CE_NOT_FOUND) {
+			return r;
+		}
+	}
+	return 0;
 }
 
 int headend_new(const struct headend_config *cfg, struct headend **out)
@@ -645,6 +786,7 @@ int headend_new(const struct headend_config *cfg, struct headend **out)
 		return CE_NOMEM;
 	pthread_mutex_init(&h->mu, NULL);
 	h->cfg = *cfg;
+	h->ca_system_id = keystore_ca_system_id(cfg->ks);
 	if (!h->cfg.emm_kbps)
 		h->cfg.emm_kbps = HEADEND_DEFAULT_EMM_KBPS;
 	if (copy_opt(h->data_dir, sizeof(h->data_dir), cfg->data_dir, NULL) != 0 ||
@@ -655,6 +797,16 @@ int headend_new(const struct headend_config *cfg, struct headend **out)
 		goto fail;
 	if (snprintf(h->seq_path, sizeof(h->seq_path), "%s/emm-seq.db", h->data_dir) >= (int)sizeof(h->seq_path))
 		goto fail;
+	if (cfg->node_name && *cfg->node_name) {
+		if (copy_opt(h->node, sizeof(h->node), cfg->node_name, NULL) != 0)
+			goto fail;
+	} else {
+		char host[128] = "";
+
+		if (gethostname(host, sizeof(host) - 1) != 0 || !host[0])
+			snprintf(host, sizeof(host), "headend");
+		snprintf(h->node, sizeof(h->node), "%.100s:%.150s", host, h->data_dir);
+	}
 	if (cfg->db_uri && *cfg->db_uri)
 		r = copy_opt(h->db_uri, sizeof(h->db_uri), cfg->db_uri, NULL);
 	else
@@ -680,6 +832,8 @@ int headend_new(const struct headend_config *cfg, struct headend **out)
 		LOG_ERR("headend", "initialising the database: %s", err_str(r));
 		goto fail;
 	}
+	if ((r = generators_from_store(h, cfg)) != 0)
+		goto fail;
 	if (h->http_addr[0] && (r = sms_http_new(h->base, h->http_store, h->http_addr, &h->http)) != 0) {
 		LOG_ERR("headend", "HTTP on %s: %s", h->http_addr, err_str(r));
 		goto fail;

@@ -4,24 +4,30 @@
  *
  * Owns: the SMS database (opened, migrated, initialised on first start:
  * an admin user and an API key shown once), the wiring of the parts and
- * their threads, change detection (the audit log of the store is polled:
- * every change to a card, made by this process's APIs, by `castellan sms`,
- * by a CSV import or by another node on the same PostgreSQL base, puts that
- * card at the head of the carousel), the EMM sequence-number file, and the
- * status counters.
+ * their threads, change detection (the store's change feed, card_changes,
+ * is followed: every change to a card, made by this process's APIs, by
+ * `castellan sms`, by a CSV import or by another node on the same
+ * PostgreSQL base, puts that card at the head of the carousel), EMM
+ * sequence numbers (kept in the store: an atomic increment per card, so
+ * nodes sharing a base never reuse one), generator definitions (the
+ * store's generators table, used when no address is given), and the status
+ * counters (published to the store every HEADEND_STATUS_PUBLISH_MS for
+ * GET /api/v1/status).
  *
  * Threads (no globals):
  *   - the caller's thread runs the libevent loop (headend_run): SMS HTTP
  *     (GET API /api.php and REST /api/v1/) on its own store connection;
  *   - the ECMG thread runs ecmg_run (its own libevent loop; it only reads
  *     the keystore);
- *   - the EMM thread: its own store connection, the scheduler, the
- *     carousel, the EMMG client (blocking, paced) and the sequence file.
+ *   - the EMM thread: its own store connection (change feed, sequence
+ *     numbers, status), the scheduler, the carousel and the EMMG client
+ *     (blocking, paced).
  * headend_stop() may be called from any thread or a signal handler.
  *
  * Files under data_dir: sms.db (SQLite store, unless db_uri says else),
- * emm-seq.db (SQLite: per-card EMM sequence numbers, digests), and
- * admin-key (only if asked: cfg.admin_key_file).
+ * admin-key (only if asked: cfg.admin_key_file). An emm-seq.db left by an
+ * older build is moved into the store at start and renamed
+ * emm-seq.db.imported.
  */
 #ifndef CASTELLAN_HEADEND_H
 #define CASTELLAN_HEADEND_H
@@ -38,8 +44,12 @@ struct keystore;
 #define HEADEND_DEFAULT_HTTP "127.0.0.1:8080"
 #define HEADEND_DEFAULT_ECMG "127.0.0.1:2222"
 #define HEADEND_DEFAULT_EMM_KBPS 100u
-#define HEADEND_AUDIT_POLL_MS 200u
-#define HEADEND_AUDIT_BATCH 2000u   /* audit rows read per poll; more: a full resync */
+#define HEADEND_FEED_POLL_MS 200u
+#define HEADEND_FEED_BATCH 10000u   /* change rows read per poll; more: a full resync */
+#define HEADEND_FEED_GAP_MS 5000u   /* wait this long for a missing feed id (uncommitted) */
+#define HEADEND_FEED_KEEP_MS (24u * 3600u * 1000u)   /* feed rows kept this long */
+#define HEADEND_FEED_PRUNE_EVERY_MS (3600u * 1000u)
+#define HEADEND_STATUS_PUBLISH_MS 2000u /* node status to the store (GET /api/v1/status) */
 #define HEADEND_MIN_CYCLE_MS 1000u  /* a small base is cycled at most once a second */
 #define HEADEND_RECONNECT_MS 1000u  /* EMMG: retry the MUX this often while it is away */
 
@@ -47,8 +57,11 @@ struct headend_config {
 	const char *data_dir;        /* required; created if missing (0700) */
 	const char *db_uri;          /* NULL = sqlite:<data_dir>/sms.db */
 	const char *http_addr;       /* NULL = HEADEND_DEFAULT_HTTP; "" = no HTTP */
-	const char *ecmg_addr;       /* NULL = HEADEND_DEFAULT_ECMG; "" = no ECMG */
-	const char *mux_addr;        /* "host:port" of the MUX; NULL/"" = no EMMG (carousel idle) */
+	const char *ecmg_addr;       /* NULL = the store's first enabled ECMG generator, else
+	                              * HEADEND_DEFAULT_ECMG; "" = no ECMG */
+	const char *mux_addr;        /* "host:port" of the MUX; NULL = the store's first enabled
+	                              * EMMG generator (its client_id and bandwidth too, unless
+	                              * given), else none; "" = no EMMG (carousel idle) */
 	const struct keystore *ks;   /* borrowed; required */
 	uint32_t client_id;          /* EMMG client_id; 0 = CA_system_id << 16 | 1 */
 	uint16_t emm_kbps;           /* asked of the MUX and the carousel's budget; 0 = default */
@@ -61,13 +74,18 @@ struct headend_config {
 	uint32_t status_every_s;     /* log a status line this often; 0 = never */
 	const char *web_root;        /* the web panel's files (web/); NULL = no panel (src/web/web.h) */
 	const char *web_admin_password; /* panel first start: admin's password; NULL = random, printed */
+	const char *node_name;       /* this node in GET /api/v1/status; NULL = "<host>:<data_dir>" */
 };
 
 struct headend_stats {
 	struct carousel_stats car;
 	struct sched_stats sched;
-	uint64_t audit_changes;      /* card changes seen in the audit log */
-	uint64_t resyncs;            /* audit overflow: whole-base resync */
+	uint64_t audit_changes;      /* card changes seen in the change feed (name kept) */
+	uint64_t resyncs;            /* feed overflow: whole-base resync */
+	int64_t feed_last_id;        /* the feed is handled up to this id (-1: not yet read) */
+	uint64_t feed_gaps_skipped;  /* missing feed ids given up on (rolled back) */
+	int64_t sched_next_s;        /* next per-card scheduler event, SCHED_NO_EVENT if none */
+	int64_t rotation_in_s;       /* seconds to the next key epoch */
 	uint64_t emmg_connected;     /* 1 if the EMMG session is up */
 	uint64_t emmg_sections;      /* sections the EMMG client sent */
 	uint16_t emmg_kbps;          /* granted by the MUX */
@@ -89,10 +107,5 @@ uint16_t headend_ecmg_port(const struct headend *h);
 /* Thread-safe snapshot. */
 void headend_stats(struct headend *h, struct headend_stats *out);
 void headend_free(struct headend *h);
-
-/* The serial a store audit entry's text is about ("card add N ...",
- * "card N set ...", "subscribe card N ...", "unsubscribe card N ...",
- * "card delete N"), 0 if none. Exposed for the tests. */
-uint64_t headend_audit_serial(const char *what);
 
 #endif

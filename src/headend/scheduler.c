@@ -193,3 +193,8 @@ void sched_grant_at(const struct sched_sub *subs, size_t n, int64_t now, struct 
 	g->finish_s = (uint64_t)finish;
 	*next_s = next;
 }
+
+int64_t sched_next_event(const struct sched *s)
+{
+	return s->n > 0 ? s->heap[0].when_s : SCHED_NO_EVENT;
+}

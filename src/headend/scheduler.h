@@ -77,6 +77,10 @@ bool sched_rotation_due(struct sched *s, uint32_t *epoch);
 /* Seconds until the next epoch begins. */
 int64_t sched_seconds_to_rotation(const struct sched *s);
 
+/* When the earliest per-card event is due (unix seconds), SCHED_NO_EVENT
+ * if none is pending (the status endpoint shows it). */
+int64_t sched_next_event(const struct sched *s);
+
 void sched_stats(const struct sched *s, struct sched_stats *out);
 
 /*

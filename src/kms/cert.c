@@ -75,13 +75,9 @@ int cert_parse(const uint8_t *buf, size_t len, struct cert *out)
 	cur_bytes(&c, out->subject_pub, 32);
 	cur_bytes(&c, out->issuer_hash, 32);
 	cur_u8(&c, &nl);
-	/* Check the declared length before copying into the fixed name field:
-	 * a failed read still zeroes n bytes of its destination. */
-	if (nl < 1 || nl > CERT_NAME_MAX) {
+	if (nl < 1)
 		cur_fail(&c, CE_FORMAT);
-		nl = 0;
-	}
-	cur_bytes(&c, out->name, nl);
+	cur_bytes_max(&c, out->name, CERT_NAME_MAX, nl);
 	cur_skip(&c, 64);
 	if (cur_end(&c) != 0 || memcmp(magic, CERT_MAGIC, 8) != 0 || !name_ok(out->name, nl) ||
 	    out->role != CERT_ROLE_OPERATOR) {

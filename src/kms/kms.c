@@ -250,11 +250,7 @@ static int state_load(struct kms *k)
 	cur_u32(&c, &k->next_order);
 	cur_u64(&c, &k->crl_number);
 	cur_u16(&c, &k->cert_len);
-	if (k->cert_len > CERT_MAX_BYTES) {
-		cur_fail(&c, CE_FORMAT);
-		k->cert_len = 0; /* cur_bytes zero-fills its output even after an error */
-	}
-	cur_bytes(&c, k->cert, k->cert_len);
+	cur_bytes_max(&c, k->cert, sizeof(k->cert), k->cert_len);
 	cur_u16(&c, &nv);
 	if (!c.err && nv > KMS_MAX_VENDORS)
 		cur_fail(&c, CE_FORMAT);
@@ -597,11 +593,9 @@ static int p11w_read(const char *path, const struct p11_config *cfg, uint8_t mk[
 	cur_bytes(&c, magic, 8);
 	cur_u8(&c, &version);
 	cur_u8(&c, &llen);
-	if (llen == 0 || llen > P11_LABEL_MAX) {
+	if (llen == 0)
 		cur_fail(&c, CE_FORMAT);
-		llen = 0; /* cur_bytes zero-fills its output even after an error */
-	}
-	cur_bytes(&c, token, llen);
+	cur_bytes_max(&c, token, P11_LABEL_MAX, llen);
 	cur_bytes(&c, id, sizeof(id));
 	cur_bytes(&c, iv, sizeof(iv));
 	cur_u16(&c, &n);

@@ -101,10 +101,9 @@ int module_payload_parse(const uint8_t *buf, size_t len, struct module_payload *
 	(void)cur_u32(&c, &p->vendor_id);
 	(void)cur_u16(&c, &p->ca_system_id);
 	(void)cur_u8(&c, &n);
-	if (!c.err && (n == 0 || n > MODULE_MAX_NAME))
+	if (!c.err && n == 0)
 		(void)cur_fail(&c, CE_RANGE);
-	if (!c.err) /* n <= MODULE_MAX_NAME here: cur_bytes zeroes n bytes even on error */
-		(void)cur_bytes(&c, p->keys_file, n);
+	(void)cur_bytes_max(&c, p->keys_file, MODULE_MAX_NAME, n);
 	if ((r = cur_end(&c)) != 0)
 		goto fail;
 	r = CE_FORMAT;

@@ -96,6 +96,15 @@ int cur_bytes(struct cur *c, void *dst, size_t n)
 	return c->err;
 }
 
+int cur_bytes_max(struct cur *c, void *dst, size_t dst_cap, size_t n)
+{
+	if (n > dst_cap) {
+		cur_fail(c, CE_RANGE);
+		n = dst_cap;
+	}
+	return cur_bytes(c, dst, n);
+}
+
 int cur_skip(struct cur *c, size_t n)
 {
 	take(c, n);

@@ -39,7 +39,15 @@ int cur_u16(struct cur *c, uint16_t *v);
 int cur_u24(struct cur *c, uint32_t *v);
 int cur_u32(struct cur *c, uint32_t *v);
 int cur_u64(struct cur *c, uint64_t *v);
+/* Copy the next n bytes into dst. dst must hold n bytes: cur_bytes writes
+ * exactly n bytes, the input's or, on error, zeros. Never pass a length read
+ * from the input here; use cur_bytes_max. */
 int cur_bytes(struct cur *c, void *dst, size_t n);
+/* Like cur_bytes for a length n read from the input, into dst of dst_cap
+ * bytes. n > dst_cap is a sticky CE_RANGE and nothing is read. Never writes
+ * past dst_cap: on any error it zeroes min(n, dst_cap) bytes and leaves the
+ * rest of dst alone. */
+int cur_bytes_max(struct cur *c, void *dst, size_t dst_cap, size_t n);
 int cur_skip(struct cur *c, size_t n);
 /* Pointer to the next n bytes (valid while the underlying buffer lives), and
  * advance; NULL on error. */

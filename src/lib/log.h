@@ -27,4 +27,15 @@ void log_msg(enum log_level level, const char *module, const char *fmt, ...)
 #define LOG_INFO(mod, ...)  log_msg(LOG_LEVEL_INFO, mod, __VA_ARGS__)
 #define LOG_DEBUG(mod, ...) log_msg(LOG_LEVEL_DEBUG, mod, __VA_ARGS__)
 
+/* Recent lines kept in memory for the web panel's system log view: every
+ * line written (at the level in force) also goes to a ring of the last
+ * LOG_RING_LINES lines, each cut at LOG_RING_LINE_MAX bytes. Thread-safe.
+ * log_ring_read calls fn for each kept line, oldest first, with a sequence
+ * number that grows by one per line (lines with seq <= after are skipped).
+ * log_reset() empties the ring. */
+#define LOG_RING_LINES 512
+#define LOG_RING_LINE_MAX 256
+void log_ring_read(unsigned long long after, void (*fn)(void *ctx, unsigned long long seq, const char *line),
+		   void *ctx);
+
 #endif

@@ -359,4 +359,31 @@ int sms_node_status_list(struct sms_store *s,
 			 int (*fn)(void *ctx, const char *node, int64_t updated_ms, const char *json), void *ctx)
 	WARN_UNUSED;
 
+/* ---- admin calls (store_admin.c) -------------------------------------------
+ *
+ * sms_card_find_info: sms_card_find, also keeping only cards whose
+ * subscriber's info contains info (case-insensitive for ASCII letters;
+ * "" or NULL = any; at most SMS_INFO_MAX bytes, sms_text_valid). A scan,
+ * not an index: narrow it with the other filters on millions of cards.
+ * sms_package_rename: CE_NOT_FOUND, CE_EXISTS (name taken), CE_RANGE.
+ * sms_apikey_list: keys with id > after, ascending, at most max (<= 10000),
+ * revoked ones too; never the key or its whole hash, only the first 8 hex
+ * digits of its SHA-256 (what the audit log names it by).
+ * sms_apikey_revoke: the key stops working at once (sms_apikey_check gives
+ * CE_NOT_FOUND); CE_NOT_FOUND for no such id; revoking twice is 0. */
+struct sms_apikey {
+	int64_t id;
+	char user[SMS_NAME_MAX + 1];
+	char hash_prefix[9];
+	unsigned scopes;
+	int64_t created_ms;
+	bool revoked;
+};
+int sms_card_find_info(struct sms_store *s, const struct sms_card_filter *f, const char *info, uint64_t after,
+		       size_t max, int (*fn)(void *ctx, const struct sms_card *c), void *ctx, size_t *count) WARN_UNUSED;
+int sms_package_rename(struct sms_store *s, uint32_t id, const char *name, const char *who) WARN_UNUSED;
+int sms_apikey_list(struct sms_store *s, int64_t after, size_t max,
+		    int (*fn)(void *ctx, const struct sms_apikey *k), void *ctx, size_t *count) WARN_UNUSED;
+int sms_apikey_revoke(struct sms_store *s, int64_t id, const char *who) WARN_UNUSED;
+
 #endif

@@ -229,7 +229,7 @@ static int gen_check(const struct sms_generator *g)
 static int gen_audit(struct sms_store *s, const char *who, const char *verb, int64_t id,
 		     const struct sms_generator *g)
 {
-	char what[512];
+	char what[1024]; /* the audit keeps the first 511 bytes */
 
 	snprintf(what, sizeof(what), "generator %s %" PRId64 " kind=%s name=%s address=%s ca_system_id=%04X"
 		 " client_id=%08" PRIX32 " kbps=%" PRIu32 " enabled=%d", verb, id, kind_names[g->kind], g->name,

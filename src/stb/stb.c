@@ -29,7 +29,7 @@
 #define PCR_WRAP (((uint64_t)1 << 33) * 300)
 
 /* Roles of a section PID (a bit mask: one PID may carry several). */
-enum { ROLE_PAT = 1, ROLE_CAT = 2, ROLE_PMT = 4, ROLE_ECM = 8, ROLE_EMM = 16 };
+enum { ROLE_PAT = 1, ROLE_CAT = 2, ROLE_PMT = 4, ROLE_ECM = 8, ROLE_EMM = 16, ROLE_CAPID = 32 };
 
 struct stb_es {
 	uint16_t pid;
@@ -50,12 +50,18 @@ struct stb_svc {
 	bool have_ecm_pcr;
 	uint64_t first_ecm_pcr;
 	uint64_t pes_starts, pes_starts_bad;
+	uint8_t *pmt_sec;    /* last PMT section (stb_set_client re-reads it) */
+	size_t pmt_len;
+	size_t nca_pids;     /* CA_descriptor PIDs of any CA_system_id */
+	uint16_t ca_pids[STB_MAX_ECM_PIDS_PER_SERVICE];
 };
 
 struct stb_secpid {
 	uint16_t pid;
 	uint8_t roles;
 	struct psi_asm *a;
+	uint8_t *last_ecm;   /* keep_all_ecms: last ECM section on this PID */
+	size_t last_ecm_len;
 };
 
 struct stb_batch {
@@ -75,6 +81,7 @@ struct stb {
 	bool no_ecm;         /* fixed-CW style client */
 	struct descrambler *d;
 	struct cas_host host;
+	uint8_t *chipbuf;    /* cfg.chip: one batch, contiguous */
 	uint64_t pkt_index;
 	/* global counters */
 	uint64_t bad_packets, tei_packets, section_errors;
@@ -145,6 +152,14 @@ int stb_new(const struct stb_config *cfg, struct stb **out)
 	if ((r = descrambler_new(&dc, &s->d)) != 0)
 		goto fail;
 	descrambler_host(s->d, &s->host);
+	if (cfg->chip) {
+		chip_link_host(cfg->chip, cfg->now_ms, cfg->clock_ctx, &s->host);
+		s->chipbuf = malloc((size_t)STB_BATCH_PKTS * TS_PACKET_BYTES);
+		if (!s->chipbuf) {
+			r = CE_NOMEM;
+			goto fail;
+		}
+	}
 	s->ca_system_id = cfg->client->ops->ca_system_id(cfg->client->self);
 	s->no_ecm = s->ca_system_id == STB_CA_SYSTEM_NONE;
 	s->pat_version = -1;
@@ -167,11 +182,16 @@ void stb_free(struct stb *s)
 {
 	if (!s)
 		return;
-	for (size_t i = 0; i < s->nsec; i++)
+	for (size_t i = 0; i < s->nsec; i++) {
 		free(s->sec[i].a);
+		free(s->sec[i].last_ecm);
+	}
 	for (size_t i = 0; i < s->nbatch; i++)
 		free(s->batch[i]);
+	for (size_t i = 0; i < s->nsvc; i++)
+		free(s->svc[i].pmt_sec);
 	descrambler_free(s->d);
+	free(s->chipbuf);
 	free(s->pmt);
 	free(s);
 }
@@ -182,6 +202,25 @@ struct descrambler *stb_descrambler(struct stb *s)
 }
 
 /* ---- descrambling ---- */
+
+static void set_tag(struct stb *s, uint16_t tag)
+{
+	if (s->cfg.chip)
+		chip_link_set_tag(s->cfg.chip, tag);
+	else
+		descrambler_set_tag(s->d, tag);
+}
+
+/* In the chip: the batch's packets are copied into one buffer and back. */
+static void chip_run(struct stb *s, uint16_t sid, struct stb_batch *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		memcpy(s->chipbuf + i * TS_PACKET_BYTES, b->pkts[i], TS_PACKET_BYTES);
+	if (chip_link_descramble(s->cfg.chip, sid, b->tag, s->chipbuf, b->n, NULL, NULL) != 0)
+		return; /* left as they came: counted as left scrambled */
+	for (size_t i = 0; i < b->n; i++)
+		memcpy(b->pkts[i], s->chipbuf + i * TS_PACKET_BYTES, TS_PACKET_BYTES);
+}
 
 static int64_t pcr_diff_ms(uint64_t from, uint64_t to)
 {
@@ -199,7 +238,10 @@ static void flush_batch(struct stb *s, struct stb_batch *b)
 		return;
 	sv = &s->svc[b->svc];
 	/* counts come from the packets themselves (bits reset to 00 = done) */
-	(void)descrambler_run(s->d, sv->rep.service_id, b->tag, b->pkts, b->n, &done, &missing);
+	if (s->cfg.chip)
+		chip_run(s, sv->rep.service_id, b);
+	else
+		(void)descrambler_run(s->d, sv->rep.service_id, b->tag, b->pkts, b->n, &done, &missing);
 	for (size_t i = 0; i < b->n; i++) {
 		const uint8_t *p = b->pkts[i];
 
@@ -270,6 +312,8 @@ static int rebuild(struct stb *s)
 		sec_want(s, sv->rep.pmt_pid, ROLE_PMT, roles);
 		for (size_t k = 0; k < sv->rep.necm_pids; k++)
 			sec_want(s, sv->rep.ecm_pids[k], ROLE_ECM, roles);
+		for (size_t k = 0; s->cfg.keep_all_ecms && k < sv->nca_pids; k++)
+			sec_want(s, sv->ca_pids[k], ROLE_CAPID, roles);
 	}
 	/* drop assemblers no longer wanted, keep the others (partial sections) */
 	{
@@ -281,6 +325,7 @@ static int rebuild(struct stb *s)
 			s->sec_of_pid[pid] = -1;
 			if (!roles[pid]) {
 				free(s->sec[i].a);
+				free(s->sec[i].last_ecm);
 				continue;
 			}
 			s->sec[w] = s->sec[i];
@@ -305,6 +350,8 @@ static int rebuild(struct stb *s)
 		s->sec[s->nsec].pid = (uint16_t)pid;
 		s->sec[s->nsec].roles = roles[pid];
 		s->sec[s->nsec].a = a;
+		s->sec[s->nsec].last_ecm = NULL;
+		s->sec[s->nsec].last_ecm_len = 0;
 		s->sec_of_pid[pid] = (int16_t)s->nsec;
 		s->nsec++;
 	}
@@ -440,6 +487,42 @@ static bool svc_has_ecm_pid(const struct stb_svc *sv, uint16_t pid)
 	return false;
 }
 
+static void add_ca_pids(struct stb_svc *sv, const uint8_t *desc, size_t len)
+{
+	struct ca_desc cas[PSI_MAX_CA];
+	size_t n = 0;
+
+	if (len == 0 || ca_desc_find(desc, len, cas, PSI_MAX_CA, &n) != 0)
+		return;
+	for (size_t i = 0; i < n && i < PSI_MAX_CA; i++) {
+		bool dup = false;
+
+		for (size_t k = 0; k < sv->nca_pids; k++)
+			dup = dup || sv->ca_pids[k] == cas[i].ca_pid;
+		if (!dup && valid_ca_pid(cas[i].ca_pid) && sv->nca_pids < STB_MAX_ECM_PIDS_PER_SERVICE)
+			sv->ca_pids[sv->nca_pids++] = cas[i].ca_pid;
+	}
+}
+
+/* Keep the PMT section and its CA PIDs of every CA_system_id (a later
+ * client may use another one: stb_set_client). */
+static void keep_pmt(struct stb *s, struct stb_svc *sv, const uint8_t *sec, size_t len)
+{
+	if (sv->pmt_sec != sec) {
+		uint8_t *copy = realloc(sv->pmt_sec, len);
+
+		if (!copy)
+			return;
+		memcpy(copy, sec, len);
+		sv->pmt_sec = copy;
+		sv->pmt_len = len;
+	}
+	sv->nca_pids = 0;
+	add_ca_pids(sv, s->pmt->info, s->pmt->info_len);
+	for (size_t e = 0; e < s->pmt->nes && e < PMT_MAX_ES; e++)
+		add_ca_pids(sv, s->pmt->es[e].info, s->pmt->es[e].info_len);
+}
+
 static void on_pmt(struct stb *s, uint16_t pid, const uint8_t *sec, size_t len)
 {
 	struct pmt *pmt = s->pmt;
@@ -459,6 +542,7 @@ static void on_pmt(struct stb *s, uint16_t pid, const uint8_t *sec, size_t len)
 		return;
 	sv->pmt_version = pmt->version;
 	sv->rep.have_pmt = true;
+	keep_pmt(s, sv, sec, len);
 	sv->pcr_pid = pmt->pcr_pid;
 	sv->rep.necm_pids = 0;
 	prog_tag = find_ecm_pid(s, pmt->info, pmt->info_len);
@@ -525,15 +609,16 @@ static void on_ecm(struct stb *s, uint16_t pid, const uint8_t *sec, size_t len)
 			sv->first_ecm_pcr = sv->last_pcr;
 		}
 		loads = descrambler_loads(s->d);
-		descrambler_set_tag(s->d, pid);
+		set_tag(s, pid);
 		t0 = now_mono_us();
 		r = c->ops->ecm(c->self, &s->host, sv->rep.service_id, sec, len);
-		if (sv->rep.first_cw_us == 0 && descrambler_loads(s->d) != loads) {
+		/* in the chip, an accepted ECM is one that loaded its CWs */
+		if (sv->rep.first_cw_us == 0 && (s->cfg.chip ? r == 0 : descrambler_loads(s->d) != loads)) {
 			uint64_t dt = now_mono_us() - t0;
 
 			sv->rep.first_cw_us = dt ? dt : 1;
 		}
-		descrambler_set_tag(s->d, DESCR_TAG_SERVICE);
+		set_tag(s, DESCR_TAG_SERVICE);
 		if (r == 0) {
 			sv->rep.ecm_accepted++;
 			continue;
@@ -586,6 +671,15 @@ static int section_cb(void *ctx, uint16_t pid, const uint8_t *sec, size_t len)
 		return 0;
 	roles = s->sec[k].roles;
 	tid = sec[0];
+	if ((tid == ECM_TABLE_EVEN || tid == ECM_TABLE_ODD) && (roles & ROLE_CAPID)) {
+		uint8_t *copy = realloc(s->sec[k].last_ecm, len);
+
+		if (copy) {
+			memcpy(copy, sec, len);
+			s->sec[k].last_ecm = copy;
+			s->sec[k].last_ecm_len = len;
+		}
+	}
 	if (tid == TID_PAT && (roles & ROLE_PAT))
 		on_pat(s, sec, len);
 	else if (tid == TID_CAT && (roles & ROLE_CAT))
@@ -614,13 +708,55 @@ static void request_fixed_keys(struct stb *s)
 		sv->rep.first_ecm_pkt = (int64_t)s->pkt_index;
 		sv->have_ecm_pcr = sv->have_pcr;
 		sv->first_ecm_pcr = sv->last_pcr;
-		descrambler_set_tag(s->d, DESCR_TAG_SERVICE);
+		set_tag(s, DESCR_TAG_SERVICE);
 		r = c->ops->ecm(c->self, &s->host, sv->rep.service_id, NULL, 0);
 		if (r != 0) {
 			sv->rep.last_refusal = r;
 			LOG_WARN("stb", "service %u: the client loaded no key: %s", sv->rep.service_id, err_str(r));
 		}
 	}
+}
+
+/* ---- switching client ---- */
+
+int stb_set_client(struct stb *s, struct cas_client *client)
+{
+	int r;
+
+	if (!s || !client || !client->ops || !client->ops->ecm || !client->ops->ca_system_id)
+		return CE_ARG;
+	flush_all(s); /* packets so far belong to the old client's CWs */
+	s->cfg.client = client;
+	s->ca_system_id = client->ops->ca_system_id(client->self);
+	s->no_ecm = s->ca_system_id == STB_CA_SYSTEM_NONE;
+	s->cat_version = -1; /* EMM PIDs of the new CA_system_id */
+	for (size_t i = 0; i < s->nsvc; i++) {
+		struct stb_svc *sv = &s->svc[i];
+
+		sv->keys_requested = false;
+		if (!sv->in_pat || !sv->pmt_sec)
+			continue;
+		sv->rep.have_pmt = false;
+		on_pmt(s, sv->rep.pmt_pid, sv->pmt_sec, sv->pmt_len);
+	}
+	if ((r = rebuild(s)) != 0)
+		return r;
+	if (s->no_ecm) {
+		request_fixed_keys(s);
+		return 0;
+	}
+	/* the last ECM of each new ECM PID, if the box kept one */
+	for (size_t i = 0; i < s->nsec; i++) {
+		uint8_t *ecm = s->sec[i].last_ecm;
+
+		if (!(s->sec[i].roles & ROLE_ECM) || !ecm)
+			continue;
+		s->sec[i].last_ecm = NULL; /* on_ecm must not see it change */
+		on_ecm(s, s->sec[i].pid, ecm, s->sec[i].last_ecm_len);
+		free(s->sec[i].last_ecm);
+		s->sec[i].last_ecm = ecm;
+	}
+	return 0;
 }
 
 /* ---- the packet loop ---- */

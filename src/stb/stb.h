@@ -32,6 +32,7 @@
 #include "lib/err.h"
 #include "cas/client.h"
 #include "cipher/cipher.h"
+#include "stb/chip.h"
 #include "stb/descrambler.h"
 #include "ts/ts.h"
 
@@ -60,6 +61,15 @@ struct stb_config {
 	 * reads "ECM for packages 00000002, card has 00000001". */
 	bool have_card_packages;
 	uint32_t card_packages;
+	/* Optional secure chip (stb/chip.h), not owned: when set, CWs are loaded
+	 * and packets descrambled inside the chip over this HOST channel (the
+	 * client's host is chip_link_host: load_ecw only) instead of the box's
+	 * own descrambler. */
+	struct chip_link *chip;
+	/* Keep the last ECM section of every CA_descriptor PID, whatever its
+	 * CA_system_id, so stb_set_client can hand a new client the ECM it
+	 * needs at once (a CAS switch without a gap). */
+	bool keep_all_ecms;
 };
 
 struct stb;
@@ -77,6 +87,14 @@ void stb_free(struct stb *s);
  * counted).
  */
 int stb_feed(struct stb *s, const uint8_t *in, size_t npkts, uint8_t *out) WARN_UNUSED;
+
+/*
+ * Switch to another client (a module the loader just installed; not owned).
+ * Batches are flushed first; the PMTs seen so far are re-read for the new
+ * CA_system_id and, with keep_all_ecms, the last ECM of each of its ECM
+ * PIDs is handed to it at once. Counters go on. 0, CE_ARG, CE_NOMEM.
+ */
+int stb_set_client(struct stb *s, struct cas_client *client) WARN_UNUSED;
 
 /* The descrambler (for tests and benchmarks). */
 struct descrambler *stb_descrambler(struct stb *s);

@@ -22,6 +22,8 @@
 #include <openssl/rand.h>
 #include "web/web.h"
 #include "web/session.h"
+#include "card/perso.h"
+#include "cas/keys.h"
 #include "sms/http.h"
 #include "sms/store.h"
 #include "lib/log.h"
@@ -36,6 +38,7 @@ struct web {
 	bool secure;
 	web_status_fn status_fn;
 	void *status_ctx;
+	const struct keystore *ks; /* borrowed; NULL = no epochs, no personalization */
 	uint64_t logins_ok, logins_failed, csrf_refused;
 };
 
@@ -171,6 +174,12 @@ static json_t *body_object(struct evhttp_request *req)
 	}
 	p = n ? (const char *)evbuffer_pullup(in, -1) : "";
 	j = p ? json_loadb(p, n, JSON_REJECT_DUPLICATES, &e) : NULL;
+	/* Bodies may hold passwords (sign-in, users) or a transport
+	 * passphrase: wipe the request's copy now that it is parsed. */
+	if (p && n) {
+		secret_wipe((void *)(uintptr_t)p, n);
+		evbuffer_drain(in, n);
+	}
 	if (!json_is_object(j)) {
 		json_decref(j);
 		send_error(req, 400, "bad_json", "the body must be one JSON object");
@@ -184,6 +193,32 @@ static const char *str_member(json_t *o, const char *k)
 	json_t *v = json_object_get(o, k);
 
 	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* Wipe a JSON string member in place (passwords once used). */
+static void wipe_member(json_t *o, const char *k)
+{
+	const char *v = str_member(o, k);
+
+	if (v)
+		secret_wipe((void *)(uintptr_t)v, strlen(v));
+}
+
+/* One entry in the store's audit table as web:<user> (panel users' own
+ * changes: the REST API audits its changes itself). */
+static void web_audit(struct web *w, const char *user, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void web_audit(struct web *w, const char *user, const char *fmt, ...)
+{
+	char who[SMS_WHO_MAX + 1], what[512];
+	va_list ap;
+	int r;
+
+	snprintf(who, sizeof(who), "web:%s", user);
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if ((r = sms_audit_add(w->store, who, what)) != 0)
+		LOG_ERR("web", "audit entry of %s not written: %s", who, err_str(r));
 }
 
 /* ---- /web/api/ ---------------------------------------------------------- */
@@ -309,8 +344,10 @@ static void api_users(struct web *w, struct evhttp_request *req, struct web_sess
 			goto out;
 		}
 		r = web_user_add(w->users, n, pw, role);
-		if (r == 0)
+		if (r == 0) {
 			LOG_INFO("web", "%s added panel user %s (%s)", s->user, n, rl);
+			web_audit(w, s->user, "panel user add %s role=%s", n, rl);
+		}
 		answer_store(req, r);
 		goto out;
 	}
@@ -355,6 +392,9 @@ static void api_users(struct web *w, struct evhttp_request *req, struct web_sess
 			r = web_user_set_role(w->users, name, role);
 		if (r == 0 && json_is_true(unlock))
 			r = web_user_unlock(w->users, name);
+		if (r == 0)
+			web_audit(w, who, "panel user change %s%s%s%s%s", name, pw ? " password" : "",
+				  rl ? " role=" : "", rl ? rl : "", json_is_true(unlock) ? " unlock" : "");
 		if (r == 0 && (pw || rl)) {
 			/* Other sessions of that user end; the caller's own stays. */
 			LOG_INFO("web", "%s changed panel user %s%s%s", who, name, pw ? " password" : "",
@@ -373,6 +413,7 @@ static void api_users(struct web *w, struct evhttp_request *req, struct web_sess
 		r = web_user_delete(w->users, name);
 		if (r == 0) {
 			LOG_INFO("web", "%s deleted panel user %s", s->user, name);
+			web_audit(w, s->user, "panel user delete %s", name);
 			web_session_end_user(w->sessions, name);
 		}
 		answer_store(req, r);
@@ -380,6 +421,10 @@ static void api_users(struct web *w, struct evhttp_request *req, struct web_sess
 	}
 	send_error(req, 405, "method_not_allowed", "GET, POST on users; PATCH, DELETE on users/NAME");
 out:
+	if (b) {
+		wipe_member(b, "password");
+		wipe_member(b, "current_password");
+	}
 	json_decref(b);
 }
 
@@ -522,6 +567,170 @@ static void api_status(struct web *w, struct evhttp_request *req)
 	send_json(req, o ? 200 : 500, o);
 }
 
+/* GET /web/api/log?after=SEQ: the recent log lines (lib/log.h's ring). */
+static void acc_log(void *ctx, unsigned long long seq, const char *line)
+{
+	json_t *a = ctx, *o;
+
+	/* A line cut mid UTF-8 sequence is not valid JSON text: skip what
+	 * jansson refuses rather than the whole answer. */
+	if ((o = json_pack("{s:I,s:s}", "seq", (json_int_t)seq, "line", line)))
+		json_array_append_new(a, o);
+}
+
+static void api_log(struct web *w, struct evhttp_request *req, struct web_session *s)
+{
+	const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+	struct evkeyvalq params = {0};
+	const char *v;
+	uint64_t after = 0;
+	json_t *a;
+
+	(void)w;
+	if (s->role != WEB_ROLE_ADMIN) {
+		send_error(req, 403, "forbidden", "admin role required");
+		return;
+	}
+	if (q && (strlen(q) > 256 || evhttp_parse_query_str(q, &params) != 0)) {
+		send_error(req, 400, "bad_request", "bad query");
+		return;
+	}
+	if ((v = evhttp_find_header(&params, "after")) && parse_u64(v, INT64_MAX, &after) != 0)
+		after = 0;
+	evhttp_clear_headers(&params);
+	if (!(a = json_array())) {
+		send_error(req, 500, "internal", "out of memory");
+		return;
+	}
+	log_ring_read(after, acc_log, a);
+	send_json(req, 200, json_pack("{s:o,s:i}", "items", a, "kept_max", LOG_RING_LINES));
+}
+
+/* GET /web/api/epochs: the key epoch in force and the next rotation. */
+static void api_epochs(struct web *w, struct evhttp_request *req)
+{
+	uint64_t now_s = now_wall_ms() / 1000;
+	uint32_t len, e;
+	char fp[17];
+
+	if (!w->ks) {
+		send_error(req, 404, "no_keystore", "this server has no keystore (castellan headend has)");
+		return;
+	}
+	len = keystore_epoch_seconds(w->ks);
+	e = keystore_epoch_at(w->ks, now_s);
+	keystore_fingerprint(w->ks, fp);
+	send_json(req, 200,
+		  json_pack("{s:i,s:I,s:I,s:I,s:I,s:I,s:s}", "ca_system_id", (int)keystore_ca_system_id(w->ks),
+			    "epoch_seconds", (json_int_t)len, "epoch", (json_int_t)e, "epoch_start_ms",
+			    (json_int_t)((uint64_t)e * len * 1000u), "next_rotation_ms",
+			    (json_int_t)(((uint64_t)e + 1) * len * 1000u), "now_ms", (json_int_t)now_wall_ms(),
+			    "root_fingerprint", fp));
+}
+
+/* POST /web/api/perso {"serial":N,"passphrase":P,"max_channels"?,"window_s"?,
+ * "block_s"?}: the card's personalization file (card/perso.h), admin only,
+ * for an existing card. The passphrase is the transport passphrase the
+ * programming tool will be given (10..256 bytes). */
+static void api_perso(struct web *w, struct evhttp_request *req, struct web_session *s)
+{
+	struct card_perso p;
+	uint8_t file[CARD_PERSO_FILE_BYTES];
+	struct sms_card card;
+	char disp[96];
+	const char *pass;
+	json_int_t serial, mc, win, blk;
+	struct evbuffer *out;
+	json_t *b;
+	int r;
+
+	memset(&p, 0, sizeof(p));
+	if (s->role != WEB_ROLE_ADMIN) {
+		send_error(req, 403, "forbidden", "admin role required");
+		return;
+	}
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+		send_error(req, 405, "method_not_allowed", "POST");
+		return;
+	}
+	if (!w->ks) {
+		send_error(req, 404, "no_keystore", "this server has no keystore (castellan headend has)");
+		return;
+	}
+	if (!(b = body_object(req)))
+		return;
+	pass = str_member(b, "passphrase");
+	serial = json_integer_value(json_object_get(b, "serial"));
+	mc = json_integer_value(json_object_get(b, "max_channels"));
+	win = json_integer_value(json_object_get(b, "window_s"));
+	blk = json_integer_value(json_object_get(b, "block_s"));
+	if (!json_is_integer(json_object_get(b, "serial")) || serial <= 0 || !pass || strlen(pass) < 10 ||
+	    strlen(pass) > 256 || mc < 0 || mc > 255 || win < 0 || win > UINT32_MAX || blk < 0 || blk > UINT32_MAX) {
+		send_error(req, 400, "bad_request",
+			   "serial (a card), passphrase (10 to 256 bytes); max_channels, window_s, block_s optional");
+		goto out;
+	}
+	if ((r = sms_card_get(w->store, (uint64_t)serial, &card)) != 0) {
+		send_error(req, r == CE_NOT_FOUND ? 404 : 500, r == CE_NOT_FOUND ? "not_found" : "internal",
+			   "card %lld: %s", (long long)serial, err_str(r));
+		goto out;
+	}
+	if ((r = card_perso_issue(w->ks, (uint64_t)serial, (uint8_t)mc, (uint32_t)win, (uint32_t)blk, &p)) != 0 ||
+	    (r = card_perso_seal(&p, pass, CARD_PERSO_LOG2N, file)) != 0) {
+		send_error(req, r == CE_RANGE ? 400 : 500, r == CE_RANGE ? "invalid_value" : "internal", "%s",
+			   err_str(r));
+		goto out;
+	}
+	if (!(out = evbuffer_new()) || evbuffer_add(out, file, sizeof(file)) != 0) {
+		if (out)
+			evbuffer_free(out);
+		send_error(req, 500, "internal", "out of memory");
+		goto out;
+	}
+	web_audit(w, s->user, "card perso %lld file issued", (long long)serial);
+	LOG_INFO("web", "%s issued the personalization file of card %lld", s->user, (long long)serial);
+	snprintf(disp, sizeof(disp), "attachment; filename=\"card-%lld.perso\"", (long long)serial);
+	security_headers(req);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/octet-stream");
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Disposition", disp);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
+	evhttp_send_reply(req, 200, "OK", out);
+	evbuffer_free(out);
+out:
+	secret_wipe(&p, sizeof(p));
+	if (b)
+		wipe_member(b, "passphrase");
+	json_decref(b);
+}
+
+/* GET /web/api/generators: the ECMG/EMMG definitions in the store
+ * (read-only here; the head-end's REST API edits them). */
+static int acc_gen(void *ctx, const struct sms_generator *g)
+{
+	return json_array_append_new(
+		       ctx, json_pack("{s:I,s:s,s:s,s:s,s:i,s:I,s:I,s:b}", "id", (json_int_t)g->id, "kind",
+				      g->kind == SMS_GEN_ECMG ? "ecmg" : "emmg", "name", g->name, "address",
+				      g->address, "ca_system_id", (int)g->ca_system_id, "client_id",
+				      (json_int_t)g->client_id, "bandwidth_kbps", (json_int_t)g->bandwidth_kbps,
+				      "enabled", (int)g->enabled)) == 0
+		       ? 0
+		       : CE_NOMEM;
+}
+
+static void api_generators(struct web *w, struct evhttp_request *req)
+{
+	json_t *a = json_array();
+	size_t n = 0;
+	int r;
+
+	if (!a || (r = sms_generator_list(w->store, -1, 0, 1000, acc_gen, a, &n)) != 0) {
+		json_decref(a);
+		send_error(req, 500, "internal", "listing generators");
+		return;
+	}
+	send_json(req, 200, json_pack("{s:o}", "items", a));
+}
+
 static void on_api(struct web *w, struct evhttp_request *req, const char *path)
 {
 	const char *rest = path + strlen(WEB_API_PREFIX);
@@ -558,6 +767,14 @@ static void on_api(struct web *w, struct evhttp_request *req, const char *path)
 		api_audit(w, req, s);
 	} else if (strcmp(rest, "status") == 0 && is_safe_method(req)) {
 		api_status(w, req);
+	} else if (strcmp(rest, "log") == 0 && is_safe_method(req)) {
+		api_log(w, req, s);
+	} else if (strcmp(rest, "epochs") == 0 && is_safe_method(req)) {
+		api_epochs(w, req);
+	} else if (strcmp(rest, "generators") == 0 && is_safe_method(req)) {
+		api_generators(w, req);
+	} else if (strcmp(rest, "perso") == 0) {
+		api_perso(w, req, s);
 	} else {
 		send_error(req, 404, "not_found", "no such resource");
 	}
@@ -764,4 +981,9 @@ void web_set_status_fn(struct web *w, web_status_fn fn, void *ctx)
 {
 	w->status_fn = fn;
 	w->status_ctx = ctx;
+}
+
+void web_set_keystore(struct web *w, const struct keystore *ks)
+{
+	w->ks = ks;
 }

@@ -50,6 +50,10 @@ int web_new(struct sms_http *http, struct sms_store *store, const struct web_con
 /* Detach from the HTTP server and free. */
 void web_free(struct web *w);
 void web_set_status_fn(struct web *w, web_status_fn fn, void *ctx);
+/* The head-end's keystore (borrowed, outlives w): enables GET
+ * /web/api/epochs and POST /web/api/perso (404 no_keystore without). */
+struct keystore;
+void web_set_keystore(struct web *w, const struct keystore *ks);
 
 /* The file under root that a URL path names ("/" -> index.html), into out
  * (cap bytes), and its Content-Type. CE_NOT_FOUND for anything refused:

@@ -1,6 +1,8 @@
 /*
  * test_card.c - the smartcard: the applet in-process (every status word,
- * chaining, the request counter and its recovery, pairing, personalization,
+ * chaining, the request counter and its recovery, pairing (software, and
+ * to a box's secure chip: real chip processes, only the paired one opens
+ * the card's CWs, in-process and through pcscd), personalization,
  * protection and erase, EEPROM power loss between each write step), the
  * personalization file, the smartcard CAS client, request-counter limits
  * set by EMM, the fuzz corpus replayed, the `castellan card` CLI life
@@ -20,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <openssl/evp.h>
 #include "card/applet.h"
 #include "card/eeprom.h"
 #include "card/perso.h"
@@ -28,8 +31,12 @@
 #include "cas/ecm.h"
 #include "cas/emm.h"
 #include "cas/keys.h"
+#include "cipher/cipher.h"
+#include "kms/kdf.h"
 #include "lib/cursor.h"
 #include "lib/util.h"
+#include "stb/chip.h"
+#include "stb/descrambler.h"
 #include "testutil.h"
 
 #define CASID 0x4ADC
@@ -604,7 +611,7 @@ static void test_pairing(void **state)
 	assert_int_equal(card_pairing_key(p.k_card, 77, kp), 0);
 	assert_int_equal(card_paired_cw_open(kp, out + 4, cw), 0);
 	assert_memory_equal(cw, CW_E, 8);
-	/* the right box (its chip holds K_pair(card, 77)) */
+	/* the right box (software pairing: its client was given K_pair(card, 77)) */
 	card_local_transport(f->a, &t);
 	assert_int_equal(smartcard_client_new(&t, &c), 0);
 	/* a box without key ladder or pair key cannot use a paired card */
@@ -629,6 +636,323 @@ static void test_pairing(void **state)
 	assert_int_equal(out[0], CARD_CW_CLEAR);
 	assert_memory_equal(out + 4, CW_E, 8);
 	cas_client_free(&c);
+}
+
+/* A v1 EEPROM image (before chip pairing: no pair_mode / K_pair) of a
+ * software-paired card still loads, paired as before. */
+static void test_pairing_eeprom_v1(void **state)
+{
+	struct fx *f = *state;
+	struct card_perso p;
+	struct card_info i;
+	uint8_t out[CARD_MAX_RESP], kp[16], cw[16], *img, v1[CARD_EEPROM_BYTES];
+	size_t len = 0, n;
+	FILE *fp;
+
+	assert_int_equal(command(f, EMM_CMD_PAIR, 77, T0_MS), SW_OK);
+	img = tu_read(f->ee_path, &len);
+	assert_memory_equal(img, "CSTLEE02", 8);
+	/* v2 = v1 with pair_mode u8 | K_pair[16] after paired_stb_id (offset 66) */
+	assert_int_equal(be32(img + 66 + 4), 77);
+	assert_int_equal(img[74], CARD_PAIR_SOFT);
+	memcpy(v1, img, 74);
+	memcpy(v1, "CSTLEE01", 8);
+	memcpy(v1 + 74, img + 91, len - 4 - 91);
+	n = 74 + len - 4 - 91;
+	put_be32(v1 + n, crc32_mpeg(v1, n));
+	n += 4;
+	fp = fopen(f->ee_path, "wb");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(v1, 1, n, fp), n);
+	fclose(fp);
+	free(img);
+	assert_int_equal(card_applet_reset(f->a), 0);
+	info(f, &i);
+	assert_true(i.paired);
+	assert_false(i.pair_chip);
+	assert_int_equal(i.paired_stb_id, 77);
+	assert_int_equal(ecm(f, 1, T0_MS, 1, out), SW_OK);
+	assert_int_equal(out[0], CARD_CW_PAIRED);
+	assert_int_equal(card_perso_issue(f->ks, SERIAL, 0, 0, 0, &p), 0);
+	assert_int_equal(card_pairing_key(p.k_card, 77, kp), 0);
+	assert_int_equal(card_paired_cw_open(kp, out + 4, cw), 0);
+	assert_memory_equal(cw, CW_E, 8);
+	/* the next write is a v2 image */
+	assert_int_equal(grant(f, 0x3, T0_MS + 1000), SW_OK);
+	img = tu_read(f->ee_path, &len);
+	assert_memory_equal(img, "CSTLEE02", 8);
+	free(img);
+}
+
+/* ---- pairing to a box's secure chip (src/stb/chip*): real chip processes ---- */
+
+#define VENDOR 0x00004ADCu
+#define NPKT 16
+
+struct box {
+	struct chip_otp otp;
+	struct chip_link *ctl, *host;
+	pid_t pid;
+	struct cas_host h;
+};
+
+static uint64_t box_clock(void *ctx)
+{
+	(void)ctx;
+	return T0_MS;
+}
+
+/* Box i: its own chip (its own OTP root), the CAS module's vendor set by
+ * its loader, the host a CAS client gets on a ladder box (no load_cw). */
+static void box_start(struct box *b, int i)
+{
+	memset(b, 0, sizeof(*b));
+	b->otp.chip_id = 0x00000000B0C50000ull + (uint64_t)i;
+	for (int k = 0; k < 16; k++)
+		b->otp.root[k] = (uint8_t)(0x40 + 13 * k + 71 * i);
+	assert_int_equal(chip_spawn(&b->otp, &b->ctl, &b->host, &b->pid), 0);
+	assert_int_equal(chip_link_set_vendor(b->ctl, VENDOR), 0);
+	chip_link_host(b->host, box_clock, NULL, &b->h);
+	assert_null(b->h.load_cw);
+}
+
+static void box_stop(struct box *b)
+{
+	chip_link_free(b->ctl);
+	chip_link_free(b->host);
+	assert_int_equal(chip_wait(b->pid), 0);
+	chip_otp_wipe(&b->otp);
+}
+
+/* The head-end side of a chip pairing: K_v(chip) from the vendor key file,
+ * K_pair = chip_pairing_key(K_v, card serial), sent in a PAIR EMM. */
+static size_t pair_emm(struct fx *f, const struct box *b, uint8_t *sec)
+{
+	uint8_t kv[16], kp[16];
+	size_t len = 0;
+
+	assert_int_equal(kms_vendor_key(b->otp.root, VENDOR, kv), 0);
+	assert_int_equal(chip_pairing_key(kv, SERIAL, kp), 0);
+	assert_int_equal(emm_build_pair(f->is, SERIAL, ++f->seq, b->otp.chip_id, kp, T0_MS, sec, EMM_MAX_SECTION, &len),
+		0);
+	secret_wipe(kv, sizeof(kv));
+	secret_wipe(kp, sizeof(kp));
+	return len;
+}
+
+/* Scramble clear packets with CW_E (even) and let box b's chip descramble
+ * them: true if they come out clear. */
+static bool box_descrambles(struct box *b, uint16_t sid)
+{
+	static uint8_t clear[NPKT * 188], buf[NPKT * 188];
+	struct ts_cipher *c = ts_cipher_new(CW_ALG_CSA2, true);
+	uint8_t *v[NPKT];
+	size_t done = 0, missing = 0;
+
+	assert_non_null(c);
+	for (int i = 0; i < NPKT; i++) {
+		uint8_t *p = clear + i * 188;
+
+		p[0] = 0x47;
+		p[1] = 0x41;
+		p[2] = 0x00;
+		p[3] = (uint8_t)(0x10 | (i & 15));
+		for (int j = 4; j < 188; j++)
+			p[j] = (uint8_t)(i * 7 + j);
+		v[i] = buf + i * 188;
+	}
+	memcpy(buf, clear, sizeof(buf));
+	assert_int_equal(ts_cipher_set_key(c, CW_EVEN, CW_E, 8), 0);
+	assert_int_equal(ts_cipher_scramble(c, v, NPKT, CW_EVEN), 0);
+	ts_cipher_free(c);
+	assert_memory_not_equal(buf, clear, sizeof(buf));
+	assert_int_equal(chip_link_descramble(b->host, sid, DESCR_TAG_SERVICE, buf, NPKT, &done, &missing), 0);
+	return done == NPKT && memcmp(buf, clear, sizeof(buf)) == 0;
+}
+
+/* The card paired (by EMM) with box 1's chip, then put into box 1, box 2,
+ * and a chipless box; power cycle; unpair. The card answers through the
+ * smartcard client; CWs reach the chips as ladder chain 0x03. */
+static void check_chip_pairing(struct fx *f, struct cas_client *c, bool in_process)
+{
+	struct box b1, b2;
+	struct host_cap h;
+	struct cas_host soft = { .ctx = &h, .load_cw = cap_load, .now_ms = pair_now };
+	struct card_perso p;
+	struct card_info i;
+	uint8_t emm[EMM_MAX_SECTION], sec[ECM_MAX_SECTION], out[CARD_MAX_RESP], kv[16], kp[16], cw[16];
+	size_t elen, n;
+
+	box_start(&b1, 1);
+	box_start(&b2, 2);
+	/* before pairing the card answers clear CWs: a ladder box cannot take them */
+	n = make_ecm(f, 1, T0_MS + 1000, 1, sec);
+	assert_int_equal(c->ops->ecm(c->self, &b1.h, 101, sec, n), CE_UNSUPPORTED);
+
+	elen = pair_emm(f, &b1, emm);
+	assert_int_equal(c->ops->emm(c->self, emm, elen), 0);
+	assert_int_equal(smartcard_client_info(c, &i), 0);
+	assert_true(i.paired);
+	assert_true(i.pair_chip);
+	assert_int_equal(i.paired_stb_id, b1.otp.chip_id);
+
+	/* box 1: its chip derives K_pair from its own OTP and descrambles */
+	n = make_ecm(f, 1, T0_MS + 2000, 1, sec);
+	assert_int_equal(c->ops->ecm(c->self, &b1.h, 101, sec, n), 0);
+	assert_true(box_descrambles(&b1, 101));
+	/* box 2: same card, same ECM: its chip refuses the CW (CSA2 padding
+	 * does not open under its K_pair) and its packets stay scrambled */
+	n = make_ecm(f, 1, T0_MS + 3000, 1, sec);
+	assert_int_equal(c->ops->ecm(c->self, &b2.h, 101, sec, n), CE_MAC);
+	assert_false(box_descrambles(&b2, 101));
+	/* a chipless box with no pair key gets nothing; given a K_pair derived
+	 * from another chip's K_v it loads garbage */
+	memset(&h, 0, sizeof(h));
+	n = make_ecm(f, 1, T0_MS + 4000, 1, sec);
+	assert_int_equal(c->ops->ecm(c->self, &soft, 101, sec, n), CE_UNSUPPORTED);
+	assert_int_equal(kms_vendor_key(b2.otp.root, VENDOR, kv), 0);
+	assert_int_equal(chip_pairing_key(kv, SERIAL, kp), 0);
+	assert_int_equal(smartcard_client_set_pair_key(c, kp), 0);
+	n = make_ecm(f, 1, T0_MS + 5000, 1, sec);
+	assert_int_equal(c->ops->ecm(c->self, &soft, 101, sec, n), 0);
+	assert_memory_not_equal(h.even, CW_E, 8);
+	secret_wipe(kv, sizeof(kv));
+	secret_wipe(kp, sizeof(kp));
+
+	if (in_process) {
+		/* what leaves the card is not the CW; K_pair(chip 1) opens it */
+		assert_int_equal(ecm(f, 1, T0_MS + 6000, 1, out), SW_OK);
+		assert_int_equal(out[0], CARD_CW_PAIRED);
+		assert_memory_not_equal(out + 4, CW_E, 8);
+		assert_int_equal(kms_vendor_key(b1.otp.root, VENDOR, kv), 0);
+		assert_int_equal(chip_pairing_key(kv, SERIAL, kp), 0);
+		assert_int_equal(card_paired_cw_open(kp, out + 4, cw), 0);
+		assert_memory_equal(cw, CW_E, 8);
+		secret_wipe(kv, sizeof(kv));
+		secret_wipe(kp, sizeof(kp));
+		/* the card's K_pair is not K_card-derived any more */
+		assert_int_equal(card_perso_issue(f->ks, SERIAL, 0, 0, 0, &p), 0);
+		assert_int_equal(card_pairing_key(p.k_card, b1.otp.chip_id, kp), 0);
+		assert_int_equal(card_paired_cw_open(kp, out + 4, cw), 0);
+		assert_memory_not_equal(cw, CW_E, 8);
+		/* power cycle: the pairing is in EEPROM */
+		assert_int_equal(card_applet_reset(f->a), 0);
+		info(f, &i);
+		assert_true(i.pair_chip);
+		n = make_ecm(f, 1, T0_MS + 7000, 1, sec);
+		assert_int_equal(c->ops->ecm(c->self, &b1.h, 101, sec, n), 0);
+		assert_true(box_descrambles(&b1, 101));
+	}
+
+	/* unpair: clear CWs again (a chipless box takes them, a ladder box cannot) */
+	assert_int_equal(emm_build_command(f->is, SERIAL, ++f->seq, EMM_CMD_UNPAIR, 0, T0_MS, emm, sizeof(emm), &elen), 0);
+	assert_int_equal(c->ops->emm(c->self, emm, elen), 0);
+	assert_int_equal(smartcard_client_info(c, &i), 0);
+	assert_false(i.paired);
+	assert_false(i.pair_chip);
+	n = make_ecm(f, 1, T0_MS + 8000, 1, sec);
+	assert_int_equal(c->ops->ecm(c->self, &b1.h, 101, sec, n), CE_UNSUPPORTED);
+	memset(&h, 0, sizeof(h));
+	n = make_ecm(f, 1, T0_MS + 9000, 1, sec);
+	assert_int_equal(c->ops->ecm(c->self, &soft, 101, sec, n), 0);
+	assert_memory_equal(h.even, CW_E, 8);
+	box_stop(&b1);
+	box_stop(&b2);
+}
+
+static void test_pairing_chip(void **state)
+{
+	struct fx *f = *state;
+	struct cas_client c;
+	struct card_transport t;
+
+	card_local_transport(f->a, &t);
+	assert_int_equal(smartcard_client_new(&t, &c), 0);
+	check_chip_pairing(f, &c, true);
+	cas_client_free(&c);
+}
+
+/* An authentic unique EMM around any plaintext (the card's K_card). */
+static size_t seal_plaintext(struct fx *f, uint32_t seq, const uint8_t *pt, size_t pt_len, uint8_t *sec)
+{
+	uint8_t kc[16], nonce[12] = { 9, 8, 7 }, tag[16];
+	struct wbuf w;
+	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+	int outl = 0;
+	size_t total = EMM_UNIQUE_OVERHEAD + pt_len;
+
+	assert_non_null(c);
+	assert_int_equal(keystore_card_key(f->ks, SERIAL, kc), 0);
+	wbuf_init(&w, sec, EMM_MAX_SECTION);
+	wbuf_u8(&w, EMM_TABLE_UNIQUE);
+	wbuf_u16(&w, (uint16_t)(0x7000 | (total - 3)));
+	wbuf_u8(&w, EMM_FORMAT_V1);
+	wbuf_u16(&w, CASID);
+	wbuf_u64(&w, SERIAL);
+	wbuf_u32(&w, seq);
+	wbuf_u64(&w, T0_MS);
+	wbuf_bytes(&w, nonce, 12);
+	wbuf_u16(&w, (uint16_t)pt_len);
+	assert_int_equal(EVP_EncryptInit_ex(c, EVP_aes_128_gcm(), NULL, kc, nonce), 1);
+	assert_int_equal(EVP_EncryptUpdate(c, NULL, &outl, sec + 3, EMM_AAD_BYTES), 1);
+	assert_int_equal(EVP_EncryptUpdate(c, sec + w.len, &outl, pt, (int)pt_len), 1);
+	assert_int_equal(EVP_EncryptFinal_ex(c, sec + w.len + pt_len, &outl), 1);
+	assert_int_equal(EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, tag), 1);
+	EVP_CIPHER_CTX_free(c);
+	memcpy(sec + w.len + pt_len, tag, 16);
+	secret_wipe(kc, sizeof(kc));
+	return total;
+}
+
+/* Bad PAIR records reach the card authenticated (emm_build encodes what it
+ * is given) and are refused with nothing changed. */
+static void test_pairing_bad(void **state)
+{
+	struct fx *f = *state;
+	static const struct {
+		const char *what;
+		uint8_t pt[40];
+		size_t len;
+		uint16_t sw;
+	} cases[] = {
+		{ "pair key short", { EMM_T_PAIR, 23, 0, 0, 0, 0, 0, 0, 0, 9 }, 25, SW_BAD_DATA },
+		{ "pair key long", { EMM_T_PAIR, 25, 0, 0, 0, 0, 0, 0, 0, 9 }, 27, SW_BAD_DATA },
+		{ "pair key stb 0", { EMM_T_PAIR, 24 }, 26, SW_BAD_DATA },
+		{ "pair key + unpair", { EMM_T_PAIR, 24, 0, 0, 0, 0, 0, 0, 0, 9, [26] = EMM_T_UNPAIR, 0 }, 28, SW_BAD_DATA },
+		{ "pair twice", { EMM_T_PAIR, 8, 0, 0, 0, 0, 0, 0, 0, 9, EMM_T_PAIR, 24, 0, 0, 0, 0, 0, 0, 0, 9 }, 36,
+			SW_BAD_DATA },
+	};
+	struct card_info before, after;
+	uint8_t emm[EMM_MAX_SECTION];
+	uint8_t k[16] = { 1 };
+	size_t len = 0;
+
+	info(f, &before);
+	assert_false(before.paired);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint16_t sw;
+
+		len = seal_plaintext(f, f->seq + 1 + (uint32_t)i, cases[i].pt, cases[i].len, emm);
+		if ((sw = xfer(f, CARD_INS_EMM, emm, len, NULL, NULL)) != cases[i].sw)
+			fail_msg("%s: SW %04X want %04X", cases[i].what, sw, cases[i].sw);
+	}
+	info(f, &after);
+	assert_int_equal(after.last_seq, before.last_seq); /* all refused, nothing changed */
+	assert_false(after.paired);
+	/* the same sealing with a good 24-byte record is accepted */
+	{
+		uint8_t pt[26] = { EMM_T_PAIR, 24, 0, 0, 0, 0, 0, 0, 0, 9, 0xAA };
+
+		len = seal_plaintext(f, f->seq + 10, pt, sizeof(pt), emm);
+		assert_int_equal(xfer(f, CARD_INS_EMM, emm, len, NULL, NULL), SW_OK);
+		info(f, &after);
+		assert_true(after.pair_chip);
+		assert_int_equal(after.paired_stb_id, 9);
+		f->seq += 10;
+	}
+	/* emm_build_pair refuses stb 0 / no key */
+	assert_int_equal(emm_build_pair(f->is, SERIAL, 99, 0, k, T0_MS, emm, sizeof(emm), &len), CE_ARG);
+	assert_int_equal(emm_build_pair(f->is, SERIAL, 99, 5, NULL, T0_MS, emm, sizeof(emm), &len), CE_ARG);
 }
 
 /* ---- the smartcard client in-process ---- */
@@ -1162,6 +1486,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_counter_limits_by_emm, setup_live, teardown),
 		cmocka_unit_test_setup_teardown(test_counter_limits_bad, setup_live, teardown),
 		cmocka_unit_test_setup_teardown(test_pairing, setup_live, teardown),
+		cmocka_unit_test_setup_teardown(test_pairing_eeprom_v1, setup_live, teardown),
+		cmocka_unit_test_setup_teardown(test_pairing_chip, setup_live, teardown),
+		cmocka_unit_test_setup_teardown(test_pairing_bad, setup_live, teardown),
 		cmocka_unit_test_setup_teardown(test_client_local, setup_live, teardown),
 		cmocka_unit_test_setup_teardown(test_power_loss_mid_emm, setup_live, teardown),
 		cmocka_unit_test_setup_teardown(test_eeprom_corrupt, setup_live, teardown),

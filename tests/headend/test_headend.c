@@ -21,6 +21,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sqlite3.h>
 #include "testutil.h"
 #include "cas/emm.h"
 #include "cas/keys.h"
@@ -144,6 +145,7 @@ struct base {
 	} c[BASE_MAX];
 	/* persisted seqs */
 	size_t nsaved;
+	uint32_t raise;        /* base_save hands back seq + raise (another node numbered meanwhile) */
 	uint64_t saved_serial[256];
 	uint32_t saved_seq[256];
 	struct sched *sched; /* optional: events of grants */
@@ -187,15 +189,17 @@ static int base_get(void *ctx, uint64_t serial, int64_t now_s, struct carousel_c
 	return 0;
 }
 
-static int base_save(void *ctx, uint64_t serial, uint32_t seq, uint64_t digest, bool blocked)
+static int base_save(void *ctx, uint64_t serial, uint32_t step, uint64_t digest, bool blocked, uint32_t *seq)
 {
 	struct base *b = ctx;
 
 	(void)digest;
 	(void)blocked;
+	assert_true(step == 1 || step == 2);
+	*seq += b->raise;
 	if (b->nsaved < 256) {
 		b->saved_serial[b->nsaved] = serial;
-		b->saved_seq[b->nsaved] = seq;
+		b->saved_seq[b->nsaved] = *seq;
 		b->nsaved++;
 	}
 	return 0;
@@ -518,36 +522,34 @@ static void test_scheduler_expiry(void **state)
 	rig_free(&g);
 }
 
-static void test_audit_serial(void **state)
+/* Another node on the same base numbered the card meanwhile: the source
+ * hands back a higher seq, the carousel uses it and goes on above it. */
+static void test_carousel_seq_raised(void **state)
 {
-	static const struct {
-		const char *what;
-		uint64_t serial;
-	} cases[] = {
-		{ "card add 2100000001 chip= state=0 pair=0", 2100000001ull },
-		{ "card 2100000002 set access_criteria=00000001", 2100000002ull },
-		{ "card 42 state=1", 42 },
-		{ "subscribe card 7 package 3 1..2", 7 },
-		{ "unsubscribe card 8 package 3", 8 },
-		{ "card delete 9", 9 },
-		{ "card 10", 10 },
-		/* not about a card, or malformed */
-		{ "subscriber add 5", 0 },
-		{ "channel 101 access_criteria=00000001", 0 },
-		{ "api key abcd for user admin scopes=7", 0 },
-		{ "user add card 5", 0 },
-		{ "card ", 0 },
-		{ "card x1", 0 },
-		{ "card 12x", 0 },
-		{ "card 12345678901234567890", 0 }, /* more than 19 digits */
-		{ "", 0 },
-		{ "CARD 5", 0 },
-	};
+	static struct rig g;
+	static struct emm_card_state box;
+	const uint64_t serial = 2100000002ull;
+	size_t em = 0;
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		assert_true(headend_audit_serial(cases[i].what) == cases[i].serial);
-	assert_true(headend_audit_serial(NULL) == 0);
+	memset(&box, 0, sizeof(box));
+	rig_init(&g, 4, 0, true);
+	g.b.raise = 40;
+	assert_int_equal(carousel_mark_changed(g.car, serial), 0);
+	assert_int_equal(carousel_tick(g.car, T0_MS, out_emit, &g.o, &em), 0);
+	assert_int_equal(carousel_seq(g.car, serial), 41);
+	assert_int_equal(g.b.saved_seq[0], 41);
+	assert_int_equal(box_apply(&g, &box, 0, serial), 0);
+	assert_int_equal(box.last_seq, 41);
+	g.b.raise = 0;
+	g.b.c[1].state = CAROUSEL_BLOCKED;
+	assert_int_equal(carousel_mark_changed(g.car, serial), 0);
+	assert_int_equal(carousel_tick(g.car, T0_MS + 1000, out_emit, &g.o, &em), 0);
+	assert_int_equal(carousel_seq(g.car, serial), 42);
+	assert_int_equal(box_apply(&g, &box, 1, serial), 0);
+	assert_true(box.blocked);
+	emm_state_wipe(&box);
+	rig_free(&g);
 }
 
 /* ---- end to end -------------------------------------------------------- */
@@ -612,8 +614,16 @@ static void *headend_main(void *arg)
 	return NULL;
 }
 
-/* GET path on 127.0.0.1:port; body into out. Returns the HTTP status. */
+/* GET path on 127.0.0.1:port (with an X-API-Key if key); body into out.
+ * Returns the HTTP status. */
+static int http_get_key(uint16_t port, const char *path, const char *key, char *out, size_t cap);
+
 static int http_get(uint16_t port, const char *path, char *out, size_t cap)
+{
+	return http_get_key(port, path, NULL, out, cap);
+}
+
+static int http_get_key(uint16_t port, const char *path, const char *key, char *out, size_t cap)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
 	char req[2048], buf[8192];
@@ -625,7 +635,8 @@ static int http_get(uint16_t port, const char *path, char *out, size_t cap)
 	fd = socket(AF_INET, SOCK_STREAM, 0);
 	assert_true(fd >= 0);
 	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	int n = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
+	int n = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n%s%s%s\r\n", path,
+			 key ? "X-API-Key: " : "", key ? key : "", key ? "\r\n" : "");
 
 	assert_int_equal(write(fd, req, (size_t)n), n);
 	while (got < sizeof(buf) - 1 && (k = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0)
@@ -713,6 +724,18 @@ static void test_headend_end_to_end(void **state)
 	hc.ks = ks;
 	hc.emm_kbps = 200;
 	hc.admin_key_file = path;
+	/* an emm-seq.db left by an older build: moved into the store */
+	{
+		sqlite3 *old = NULL;
+
+		snprintf(db, sizeof(db), "%s/emm-seq.db", dir);
+		assert_int_equal(sqlite3_open(db, &old), SQLITE_OK);
+		assert_int_equal(sqlite3_exec(old, "CREATE TABLE emm_seq (serial INTEGER PRIMARY KEY, seq INTEGER NOT NULL,"
+					      " digest INTEGER NOT NULL, blocked INTEGER NOT NULL);"
+					      "INSERT INTO emm_seq VALUES (2100000077, 1000, 1, 0)", NULL, NULL, NULL),
+				 SQLITE_OK);
+		sqlite3_close(old);
+	}
 	assert_int_equal(headend_new(&hc, &g_h), 0);
 	assert_true(headend_http_port(g_h) > 0);
 	assert_true(headend_ecmg_port(g_h) > 0);
@@ -729,8 +752,12 @@ static void test_headend_end_to_end(void **state)
 
 	assert_int_equal(sms_card_add(s, &c, "test"), 0);
 	assert_int_equal(pthread_create(&th, NULL, headend_main, NULL), 0);
-	/* the first cycle sends it with no package */
+	/* the first cycle sends it with no package, numbered above the old file's */
 	assert_int_equal(wait_box(&mr, ks, serial, &box, 0, &seen), 0);
+	assert_true(box.last_seq > 1000);
+	snprintf(db, sizeof(db), "%s/emm-seq.db.imported", dir);
+	assert_int_equal(access(db, F_OK), 0);
+	snprintf(db, sizeof(db), "sqlite:%s/sms.db", dir);
 	/* subscribe packages 0 and 2 through the GET API */
 	uint64_t t1 = now_mono_ms();
 
@@ -763,12 +790,33 @@ static void test_headend_end_to_end(void **state)
 	assert_true(hs.car.changed_emms >= 2);
 	assert_true(hs.audit_changes >= 2);
 	assert_true(hs.http_requests >= 3);
+	/* the live status: published to the store, served by the REST API */
+	for (int i = 0; i < 500; i++) {
+		assert_int_equal(http_get_key(headend_http_port(g_h), "/api/v1/status", key, body, sizeof(body)), 200);
+		if (strstr(body, "\"connected\":true") && strstr(body, "\"changed_emms\":") &&
+		    !strstr(body, "\"changed_emms\":0,"))
+			break;
+		usleep(10000);
+	}
+	assert_non_null(strstr(body, "\"nodes\":[{\"node\":"));
+	assert_non_null(strstr(body, "\"connected\":true"));
+	assert_non_null(strstr(body, "\"ecmg\":{"));
+	assert_non_null(strstr(body, "\"scheduler\":{"));
+	assert_int_equal(http_get(headend_http_port(g_h), "/api/v1/status", body, sizeof(body)), 401);
 	headend_stop(g_h);
 	pthread_join(th, NULL);
 	headend_free(g_h);
 	g_h = NULL;
-	/* restart on the same data dir: no new admin key, seq continues */
+	/* restart on the same data dir: no new admin key, seq continues; no
+	 * MUX on the command line: the store's EMMG definition is used */
 	uint32_t last = box.last_seq;
+	struct sms_generator gen = { .kind = SMS_GEN_EMMG, .name = "emmg-1", .ca_system_id = CASID,
+				     .bandwidth_kbps = 200, .enabled = true };
+
+	snprintf(gen.address, sizeof(gen.address), "%s", mux);
+	assert_int_equal(sms_generator_add(s, &gen, "test", NULL), 0);
+	hc.mux_addr = NULL;
+	hc.emm_kbps = 0;
 
 	assert_int_equal(headend_new(&hc, &g_h), 0);
 	assert_int_equal(pthread_create(&th, NULL, headend_main, NULL), 0);
@@ -793,7 +841,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_grant_at),
 		cmocka_unit_test(test_sched_fake_clock),
-		cmocka_unit_test(test_audit_serial),
+		cmocka_unit_test(test_carousel_seq_raised),
 		cmocka_unit_test(test_carousel_changed_first),
 		cmocka_unit_test(test_carousel_bandwidth),
 		cmocka_unit_test(test_carousel_min_cycle),

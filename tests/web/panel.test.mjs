@@ -206,6 +206,72 @@ async function main() {
   await page.screenshot({ path: join(out, 'dashboard.png'), fullPage: true });
   check(true, 'dashboard plots drawn');
 
+  // 11a. search by card info (the subscriber's info, case-insensitive)
+  const setInfo = await page.evaluate(async () => {
+    const csrf = (await (await fetch('/web/api/session')).json()).csrf;
+    return (await fetch('/api/v1/cards/2100000042', { method: 'PATCH', headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf }, body: JSON.stringify({ info: 'Dish on the balcony, Flat 7' }) })).status;
+  });
+  check(setInfo === 200, 'card info set through the REST API');
+  await page.goto(base + '/#/cards');
+  await page.fill('#card-info', 'FLAT 7');
+  await page.waitForSelector('td a:text("2100000042")');
+  await page.fill('#card-info', 'flat 8');
+  await page.waitForSelector('td.empty');
+  check(true, 'search by info finds the card ("FLAT 7") and not for "flat 8"');
+
+  // 11b. rename a package
+  await page.goto(base + '/#/packages');
+  page.once('dialog', (d) => d.accept('Sports UHD'));
+  await page.click('button[data-rename="40"]');
+  await page.waitForSelector('td:text("Sports UHD")');
+  const p40 = await page.evaluate(async () => (await fetch('/api/v1/packages/40')).json());
+  check(p40.name === 'Sports UHD', 'package 40 renamed to Sports UHD');
+
+  // 11c. an API key: created, works, listed, revoked, then refused
+  await page.goto(base + '/#/users');
+  await page.fill('#key-user', 'billing');
+  await page.click('text=Create key');
+  const key = (await page.textContent('.keyshow')).trim();
+  check(/^[0-9a-f]{64}$/.test(key), 'API key created');
+  const k1 = await ctx.request.get(base + '/api/v1/cards/2100000042', { headers: { 'X-API-Key': key, Cookie: '' } });
+  check(k1.status() === 200, 'the new API key reads a card');
+  await page.goto(base + '/#/dashboard');
+  await page.goto(base + '/#/users');
+  const billingRow = '#apikeys tr:has(td:text-is("billing"))';
+  await page.waitForSelector(billingRow + ' button[data-revoke]');
+  await page.screenshot({ path: join(out, 'apikeys.png'), fullPage: true });
+  await page.click(billingRow + ' button[data-revoke]');
+  await page.waitForSelector('dialog#confirm[open]');
+  await page.click('#confirm-ok');
+  await page.waitForSelector(billingRow + ' .badge.blocked');
+  const k2 = await ctx.request.get(base + '/api/v1/cards/2100000042', { headers: { 'X-API-Key': key, Cookie: '' } });
+  check(k2.status() === 401, 'the revoked API key is refused (401)');
+
+  // 11d. system page: status, generators, epochs, log; a personalization file
+  await page.goto(base + '/#/system');
+  await page.waitForSelector('#sys-status table');
+  await page.waitForSelector('#sys-log:not(:empty)');
+  check((await page.textContent('#sys-log')).includes('signed in'), 'system log shows recent lines');
+  if (mode === 'headend') {
+    await page.waitForSelector('#sys-epochs >> text=next rotation');
+    check((await page.textContent('#sys-status')).includes('ECMs sent'), 'status page renders the head-end counters and key epochs');
+    await page.fill('#perso-serial', '2100000042');
+    await page.fill('#perso-pass', 'transport-pass-1');
+    const [dl] = await Promise.all([page.waitForEvent('download'), page.click('text=Create file')]);
+    const f = await dl.path();
+    const buf = readFileSync(f);
+    check(dl.suggestedFilename() === 'card-2100000042.perso' && buf.length === 91 && buf.subarray(0, 8).toString() === 'CSTLPF01',
+      'personalization file downloaded (91 bytes, magic CSTLPF01)');
+    const csrfTok = await page.evaluate(async () => (await (await fetch('/web/api/session')).json()).csrf);
+    const bad = await ctx.request.post(base + '/web/api/perso', { headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrfTok }, data: JSON.stringify({ serial: 2100000999, passphrase: 'transport-pass-1' }) });
+    check(bad.status() === 404, 'no personalization file for an unknown card (404)');
+  } else {
+    check(true, 'status page renders (web serve: no keystore)');
+  }
+  await page.screenshot({ path: join(out, 'system.png'), fullPage: true });
+  const aud = await page.evaluate(async () => (await (await fetch('/web/api/audit?q=panel%20user%20add')).json()).items);
+  check(aud.some((a) => a.who === 'web:admin' && a.what === 'panel user add olga role=operator'), 'adding a panel user is in the store\'s audit table');
+
   // 12. sign out: the REST API refuses the old cookie
   await page.click('#signout');
   await page.waitForSelector('#signin:not([hidden])');

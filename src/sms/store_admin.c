@@ -1,0 +1,235 @@
+/*
+ * store_admin.c - the SMS store's calls for the operators' consoles
+ * (store.h, "admin calls"): cards found by their subscriber's info text,
+ * renaming a package, listing and revoking API keys. Same SQL on both
+ * backends, parameters bound, one transaction per change (or the caller's:
+ * sms_tx_begin), every change audited.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "sms/store_int.h"
+#include "lib/util.h"
+
+static int64_t col_i64(const char *s)
+{
+	return s ? strtoll(s, NULL, 10) : 0;
+}
+
+static void copy_str(char *dst, size_t cap, const char *src)
+{
+	size_t n = src ? strlen(src) : 0;
+
+	if (n >= cap)
+		n = cap - 1;
+	if (n)
+		memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+/* ---- cards by info ------------------------------------------------------ */
+
+/* store.c's CARD_SELECT (same columns, same order: store_card_from_cols). */
+#define ADMIN_CARD_SELECT \
+	"SELECT c.serial, c.chip_id, c.state, c.pair, c.start_time, c.finish_time," \
+	" COALESCE(u.name, ''), COALESCE(u.info, ''), COALESCE(c.subscriber_id, 0)," \
+	" (SELECT COALESCE(SUM(CAST(1 AS BIGINT) << package), 0) FROM subscriptions" \
+	"  WHERE card = c.serial AND package < 32)" \
+	" FROM cards c LEFT JOIN subscribers u ON u.id = c.subscriber_id"
+
+struct find_ctx {
+	int (*fn)(void *ctx, const struct sms_card *c);
+	void *ctx;
+	size_t count;
+};
+
+static int row_find(void *ctx, int n, const char *const *cols)
+{
+	struct find_ctx *l = ctx;
+	struct sms_card c;
+
+	if (n < 10)
+		return CE_INTERNAL;
+	store_card_from_cols(&c, cols);
+	l->count++;
+	return l->fn ? l->fn(l->ctx, &c) : 0;
+}
+
+/* "%" + text with \ % _ escaped + "%", ASCII lower-cased (LOWER() of both
+ * backends folds ASCII alike; other letters match as they are). */
+static int like_pattern(const char *text, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	if (o + 1 >= cap)
+		return CE_RANGE;
+	out[o++] = '%';
+	for (const char *p = text; *p; p++) {
+		char c = *p;
+
+		if (o + 3 >= cap)
+			return CE_RANGE;
+		if (c == '\\' || c == '%' || c == '_')
+			out[o++] = '\\';
+		out[o++] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+	}
+	out[o++] = '%';
+	out[o] = '\0';
+	return 0;
+}
+
+int sms_card_find_info(struct sms_store *s, const struct sms_card_filter *f, const char *info, uint64_t after,
+		       size_t max, int (*fn)(void *ctx, const struct sms_card *c), void *ctx, size_t *count)
+{
+	struct find_ctx l = { fn, ctx, 0 };
+	char like[24], pat[2 * SMS_INFO_MAX + 4];
+	int r;
+
+	if (count)
+		*count = 0;
+	if (!info || !*info)
+		return sms_card_find(s, f, after, max, fn, ctx, count);
+	if (max == 0 || max > 10000 || strlen(f->serial_prefix) > 19 || f->state < -1 || f->state > 2 ||
+	    strlen(info) > SMS_INFO_MAX || !sms_text_valid(info))
+		return CE_RANGE;
+	for (const char *d = f->serial_prefix; *d; d++)
+		if (*d < '0' || *d > '9')
+			return CE_RANGE;
+	if ((r = like_pattern(info, pat, sizeof(pat))) != 0)
+		return r;
+	snprintf(like, sizeof(like), "%s%%", f->serial_prefix);
+	{
+		struct db_val p[9] = { DBI(after > INT64_MAX ? INT64_MAX : after), DBT(f->serial_prefix), DBT(like),
+				       DBT(f->name), DBT(f->name), DBI(f->state), DBI(f->state), DBT(pat), DBI(max) };
+
+		r = s->ops->exec(s, ADMIN_CARD_SELECT " WHERE c.serial > ?"
+				 " AND (? = '' OR CAST(c.serial AS TEXT) LIKE ?)"
+				 " AND (? = '' OR u.name = ?)"
+				 " AND (CAST(? AS INTEGER) < 0 OR c.state = ?)"
+				 " AND LOWER(COALESCE(u.info, '')) LIKE ? ESCAPE '\\'"
+				 " ORDER BY c.serial LIMIT ?", p, 9, row_find, &l, NULL);
+	}
+	if (count)
+		*count = l.count;
+	return r;
+}
+
+/* ---- packages ------------------------------------------------------------ */
+
+int sms_package_rename(struct sms_store *s, uint32_t id, const char *name, const char *who)
+{
+	struct db_val p[2] = { DBT(name), DBI(id) };
+	int64_t changed = 0;
+	int r;
+
+	if (id >= SMS_PACKAGES_MAX || !name || !*name || strlen(name) > SMS_NAME_MAX || !sms_text_valid(name))
+		return CE_RANGE;
+	if ((r = store_tx_begin(s)) != 0)
+		return r;
+	if ((r = s->ops->exec(s, "UPDATE packages SET name = ? WHERE id = ?", p, 2, NULL, NULL, &changed)) != 0)
+		goto out;
+	if (changed == 0) {
+		r = CE_NOT_FOUND;
+		goto out;
+	}
+	{
+		char what[SMS_NAME_MAX + 48];
+
+		snprintf(what, sizeof(what), "package rename %" PRIu32 " name=%s", id, name);
+		r = store_audit_text(s, who, what);
+	}
+out:
+	return store_tx_end(s, r);
+}
+
+/* ---- API keys ------------------------------------------------------------ */
+
+struct key_ctx {
+	int (*fn)(void *ctx, const struct sms_apikey *k);
+	void *ctx;
+	size_t count;
+};
+
+static int row_apikey(void *ctx, int n, const char *const *cols)
+{
+	struct key_ctx *kc = ctx;
+	struct sms_apikey k;
+
+	if (n < 6)
+		return CE_INTERNAL;
+	memset(&k, 0, sizeof(k));
+	k.id = col_i64(cols[0]);
+	copy_str(k.user, sizeof(k.user), cols[1]);
+	copy_str(k.hash_prefix, sizeof(k.hash_prefix), cols[2]);
+	k.scopes = (unsigned)col_i64(cols[3]);
+	k.created_ms = col_i64(cols[4]);
+	k.revoked = col_i64(cols[5]) != 0;
+	kc->count++;
+	return kc->fn ? kc->fn(kc->ctx, &k) : 0;
+}
+
+int sms_apikey_list(struct sms_store *s, int64_t after, size_t max,
+		    int (*fn)(void *ctx, const struct sms_apikey *k), void *ctx, size_t *count)
+{
+	struct key_ctx kc = { fn, ctx, 0 };
+	struct db_val p[2] = { DBI(after), DBI(max) };
+	int r;
+
+	if (count)
+		*count = 0;
+	if (max == 0 || max > 10000)
+		return CE_RANGE;
+	/* Only the first 8 hex digits of the hash leave the store: they are
+	 * what the audit log names a key by. */
+	r = s->ops->exec(s, "SELECT k.id, u.name, SUBSTR(k.key_hash, 1, 8), k.scopes, k.created_ms, k.revoked"
+			 " FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.id > ? ORDER BY k.id LIMIT ?",
+			 p, 2, row_apikey, &kc, NULL);
+	if (count)
+		*count = kc.count;
+	return r;
+}
+
+static int row_one_key(void *ctx, int n, const char *const *cols)
+{
+	return row_apikey(ctx, n, cols);
+}
+
+static int keep_key(void *ctx, const struct sms_apikey *k)
+{
+	*(struct sms_apikey *)ctx = *k;
+	return 0;
+}
+
+int sms_apikey_revoke(struct sms_store *s, int64_t id, const char *who)
+{
+	struct sms_apikey k = { .id = 0 };
+	struct key_ctx kc = { keep_key, &k, 0 };
+	struct db_val p[1] = { DBI(id) };
+	int r;
+
+	if (id <= 0)
+		return CE_NOT_FOUND;
+	if ((r = store_tx_begin(s)) != 0)
+		return r;
+	if ((r = s->ops->exec(s, "SELECT k.id, u.name, SUBSTR(k.key_hash, 1, 8), k.scopes, k.created_ms, k.revoked"
+			      " FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.id = ?",
+			      p, 1, row_one_key, &kc, NULL)) != 0)
+		goto out;
+	if (kc.count == 0) {
+		r = CE_NOT_FOUND;
+		goto out;
+	}
+	if (k.revoked)
+		goto out; /* revoking twice is not an error, and not audited twice */
+	if ((r = s->ops->exec(s, "UPDATE api_keys SET revoked = 1 WHERE id = ?", p, 1, NULL, NULL, NULL)) != 0)
+		goto out;
+	{
+		char what[SMS_NAME_MAX + 64];
+
+		snprintf(what, sizeof(what), "api key revoke %.8s of user %s", k.hash_prefix, k.user);
+		r = store_audit_text(s, who, what);
+	}
+out:
+	return store_tx_end(s, r);
+}
