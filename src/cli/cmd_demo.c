@@ -31,6 +31,7 @@
 #include <unistd.h>
 #include <openssl/rand.h>
 #include "cli/cli.h"
+#include "cli/demo_util.h"
 #include "lib/err.h"
 #include "lib/util.h"
 #include "ts/psi.h"
@@ -110,40 +111,6 @@ static void print_log_tail(const struct demo *d, const char *log_name)
 	fclose(f);
 }
 
-static int free_port(uint16_t *port)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	socklen_t alen = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	*port = 0;
-	if (fd < 0)
-		return CE_IO;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
-	    getsockname(fd, (struct sockaddr *)&a, &alen) != 0) {
-		close(fd);
-		return CE_IO;
-	}
-	*port = ntohs(a.sin_port);
-	close(fd);
-	return 0;
-}
-
-static bool port_open(uint16_t port)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	bool ok;
-
-	if (fd < 0)
-		return false;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-	close(fd);
-	return ok;
-}
-
 /* Start `castellan headend` (SMS GET API, ECMG, EMMG to the scrambler's MUX,
  * scheduler) on SQLite in the work dir; wait for its ready file. */
 static int start_headend(struct demo *d)
@@ -151,7 +118,7 @@ static int start_headend(struct demo *d)
 	char ks[512], pf[512], log[512], dir[512], http[64], ecmg[64], mux[64], keyf[512], ready[512];
 	pid_t pid;
 
-	if (free_port(&d->ecmg_port) != 0 || free_port(&d->http_port) != 0 || free_port(&d->mux_port) != 0)
+	if (demo_free_port(&d->ecmg_port) != 0 || demo_free_port(&d->http_port) != 0 || demo_free_port(&d->mux_port) != 0)
 		return CE_IO;
 	snprintf(ecmg, sizeof(ecmg), "127.0.0.1:%u", d->ecmg_port);
 	snprintf(http, sizeof(http), "127.0.0.1:%u", d->http_port);
@@ -184,7 +151,7 @@ static int start_headend(struct demo *d)
 		int status;
 		struct stat st;
 
-		if (stat(ready, &st) == 0 && port_open(d->ecmg_port) && port_open(d->http_port))
+		if (stat(ready, &st) == 0 && demo_port_open(d->ecmg_port) && demo_port_open(d->http_port))
 			return 0;
 		if (waitpid(pid, &status, WNOHANG) == pid) {
 			d->ecmg_pid = 0;

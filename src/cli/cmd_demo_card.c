@@ -36,6 +36,7 @@
 #include "cas/emm.h"
 #include "cas/keys.h"
 #include "cli/cli.h"
+#include "cli/demo_util.h"
 #include "lib/util.h"
 #include "stb/stb.h"
 
@@ -118,47 +119,6 @@ static void dc_show_log(const struct dc *d, const char *log_name)
 	fclose(f);
 }
 
-static int dc_free_port(uint16_t *port)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	socklen_t alen = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	*port = 0;
-	if (fd < 0)
-		return CE_IO;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || getsockname(fd, (struct sockaddr *)&a, &alen) != 0) {
-		close(fd);
-		return CE_IO;
-	}
-	*port = ntohs(a.sin_port);
-	close(fd);
-	return 0;
-}
-
-static bool dc_port_open(uint16_t port)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	bool ok;
-
-	if (fd < 0)
-		return false;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-	close(fd);
-	return ok;
-}
-
-static uint64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* The head-end's entitlement EMM for package 1, straight into the card file
  * (what the EMM carousel would bring over the air). */
 static int dc_grant(const char *ks_path, const char *pass, const char *eeprom)
@@ -169,7 +129,7 @@ static int dc_grant(const char *ks_path, const char *pass, const char *eeprom)
 	struct card_eeprom ee;
 	struct card_applet *a = calloc(1, sizeof(*a));
 	struct card_transport t;
-	uint64_t now = wall_ms();
+	uint64_t now = now_wall_ms();
 	struct emm_grant g = { .packages = 0x1, .start_s = now / 1000u - 3600, .finish_s = now / 1000u + 30 * 86400 };
 	uint8_t sec[EMM_MAX_SECTION], out[CARD_MAX_RESP];
 	size_t len = 0, n = 0;
@@ -215,7 +175,7 @@ static int dc_pcscd(struct dc *d, uint16_t *port, const char **reader, char *why
 		snprintf(why, cap, "pcscd is not running and starting one needs root (sudo pcscd)");
 		return CE_STATE;
 	}
-	if (dc_free_port(port) != 0)
+	if (demo_free_port(port) != 0)
 		return CE_IO;
 	*reader = "Castellan demo";
 	dc_path(d, "reader.conf.d", conf, sizeof(conf));
@@ -372,7 +332,7 @@ int cmd_demo_card(int argc, char **argv)
 	printf("1. keystore %s (CA_system_id 0x%04X)\n", ks, DC_CASID);
 
 	/* 2. ECMG, and the stream scrambled through it */
-	if (dc_free_port(&ecmg_port) != 0)
+	if (demo_free_port(&ecmg_port) != 0)
 		goto out;
 	snprintf(listen, sizeof(listen), "127.0.0.1:%u", ecmg_port);
 	{
@@ -381,9 +341,9 @@ int cmd_demo_card(int argc, char **argv)
 
 		d.ecmg = dc_spawn(&d, args, "ecmg.log");
 	}
-	for (int i = 0; i < 100 && !dc_port_open(ecmg_port); i++)
+	for (int i = 0; i < 100 && !demo_port_open(ecmg_port); i++)
 		usleep(50 * 1000);
-	if (!dc_port_open(ecmg_port)) {
+	if (!demo_port_open(ecmg_port)) {
 		fprintf(stderr, "demo-card: the ECMG did not start\n");
 		dc_show_log(&d, "ecmg.log");
 		goto out;

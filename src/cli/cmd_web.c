@@ -31,11 +31,12 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: castellan web --data DIR <command> ...\n\n"
 		"  serve [--http ADDR:PORT] [--root DIR] [--db URI] [--admin-password-file F]\n"
-		"        [--ready-file F] [--secure-cookies]\n"
+		"        [--ready-file F] [--secure-cookies] [--http-threads N]\n"
 		"                            the SMS HTTP APIs (/api.php, /api/v1/) and the panel at /\n"
 		"                            (default 127.0.0.1:8080, root " WEB_DEFAULT_ROOT ").\n"
 		"                            First start: creates panel user admin with the password in F,\n"
-		"                            or a random one printed once.\n"
+		"                            or a random one printed once. --http-threads: HTTP loops,\n"
+		"                            each with its own database connection (default 1).\n"
 		"  adduser NAME --role admin|operator|read-only [--password-file F]\n"
 		"  passwd NAME [--password-file F]\n"
 		"  role NAME admin|operator|read-only\n"
@@ -133,6 +134,11 @@ static int serve(const char *data, int argc, char **argv)
 	}
 	if ((r = sms_http_new(base, st, http_addr ? http_addr : "127.0.0.1:8080", &http)) != 0) {
 		fprintf(stderr, "web: HTTP: %s\n", err_str(r));
+		goto out;
+	}
+	if (opt(argc, argv, "--http-threads") &&
+	    (r = sms_http_set_threads(http, db ? db : db_uri, (unsigned)strtoul(opt(argc, argv, "--http-threads"), NULL, 10))) != 0) {
+		fprintf(stderr, "web: --http-threads: %s\n", err_str(r));
 		goto out;
 	}
 	wc.root = root ? root : WEB_DEFAULT_ROOT;

@@ -3,7 +3,9 @@
  * API at /api.php (getapi.h) and the JSON REST API under /api/v1/ (rest.h).
  *
  * Runs on the caller's event_base (the head-end's loop) and uses the given
- * store from that loop's thread only. Limits: request line and headers
+ * store from that loop's thread only; sms_http_set_threads adds worker
+ * threads, each with its own loop and store connection, accepting on the
+ * same socket. Limits: request line and headers
  * 16 KiB, bodies SMS_HTTP_BODY_MAX (a larger one is answered 413 by evhttp
  * before it is read whole; JSON bodies are further limited to
  * REST_JSON_MAX), query GETAPI_QUERY_MAX / REST_QUERY_MAX.
@@ -48,7 +50,19 @@ struct sms_http_hooks {
 	void *ctx;
 };
 void sms_http_set_hooks(struct sms_http *h, const struct sms_http_hooks *hooks);
+
+/* Serve with `threads` loops in all (1: the caller's only, the default):
+ * starts threads - 1 worker threads, each opening its own store on db_uri
+ * (the database of the store given to sms_http_new) and accepting on the
+ * same listening socket. /api.php and REST requests with an API key run on
+ * the worker that accepted them; the hooks are called with the caller's loop
+ * paused, so they need no locking. Call once, after sms_http_new, from the
+ * caller's loop thread. 0, CE_ARG, or the store's / CE_IO / CE_NOMEM (then
+ * free h: it may have started some workers). */
+#define SMS_HTTP_THREADS_MAX 64
+int sms_http_set_threads(struct sms_http *h, const char *db_uri, unsigned threads) WARN_UNUSED;
 uint16_t sms_http_port(const struct sms_http *h);
+/* The sum over all threads. */
 void sms_http_get_stats(const struct sms_http *h, struct sms_http_stats *out);
 
 #endif
