@@ -8,16 +8,16 @@
  * 0x4ADC and vendor B 0x4AE1), the SMS (card, subscription, CSV export from
  * which both vendors' entitlements are issued), `castellan provision
  * --protect` (each vendor protects the package keys for the box's chip),
- * `castellan module sign` for both client modules, `castellan module
+ * `castellan kms module sign` for both client modules (the KMS operator
+ * key, certified by the TA, signs; it never leaves the KMS), `castellan module
  * carousel --into` (B's module multiplexed into the clear input),
  * `castellan scramble` with SimulCrypt of both ECMGs on every service,
  * `castellan chip` (the box's secure chip, on unix sockets) and the box
  * itself, `castellan stb --chip-socket ... --module A.mod --ota`: its loader
  * runs A's module, its OTA collector completes B's, the loader installs it
  * and the box switches to B at once (the last ECM of B's PID it kept).
- * In this process: the TA certificate of the module-signing key (cert_sign;
- * the KMS does not export its own key), and the check of the box's output
- * against the clear input, per crypto-period. Then ECMG A is stopped, B
+ * In this process: only the check of the box's output against the clear
+ * input, per crypto-period. Then ECMG A is stopped, B
  * alone scrambles, and the box boots B's stored module.
  * Exit 0 only if no scrambled packet was left undescrambled or wrong.
  */
@@ -36,9 +36,6 @@
 #include <openssl/rand.h>
 #include "cli/cli.h"
 #include <jansson.h>
-#include "kms/cert.h"
-#include "kms/kms.h"
-#include "kms/pk.h"
 #include "lib/err.h"
 #include "lib/util.h"
 #include "ts/psi.h"
@@ -209,31 +206,6 @@ static int start_ecmg(struct rdemo *d, int v, char *ks, char *pf)
 		usleep(50 * 1000);
 	}
 	return CE_TIMEOUT;
-}
-
-/* The TA certifies the operator's module-signing key (in-process). */
-static int certify_signer(const char *ta_key, const char *op_pub_path, const char *out)
-{
-	uint8_t ta_priv[32], buf[CERT_MAX_BYTES];
-	struct cert c = { .role = CERT_ROLE_OPERATOR };
-	size_t len = 0;
-	const char *pass = getenv("CASTELLAN_TA_PASSPHRASE");
-	uint64_t now = now_wall_ms() / 1000;
-	int r;
-
-	if (!pass)
-		return CE_ARG;
-	if ((r = pk_read_file(op_pub_path, c.subject_pub)) != 0 || (r = kms_ta_load(ta_key, pass, ta_priv)) != 0)
-		return r;
-	c.serial = 77;
-	c.not_before = now - 3600;
-	c.not_after = now + 365 * 86400ull;
-	snprintf(c.name, sizeof(c.name), "Demo TV module signing");
-	r = cert_sign(&c, ta_priv, buf, &len);
-	secret_wipe(ta_priv, sizeof(ta_priv));
-	if (r == 0)
-		r = file_write_atomic(out, buf, len, 0644);
-	return r;
 }
 
 /* access_criteria of CARD from an SMS CSV export (header names the columns). */
@@ -609,7 +581,7 @@ int cmd_demo_replace(int argc, char **argv)
 	secret_wipe(pass_hex, sizeof(pass_hex));
 	{
 		const char *names[] = { "ta.key", "ta.pub", "kms", "kms.pub", "op.cert", "bb.key", "bb.pub", "chips.csv",
-			"order1.bbx", "otp", "A.csv", "B.csv", "op-mod.key", "op-mod.pub", "op-mod.cert", "sms.db" };
+			"order1.bbx", "otp", "A.csv", "B.csv", "unused12", "unused13", "unused14", "sms.db" };
 
 		for (int i = 0; i < 16; i++)
 			path_of(&d, names[i], p[i], sizeof(p[i]));
@@ -688,27 +660,21 @@ int cmd_demo_replace(int argc, char **argv)
 	       "  under each vendor's K_v(chip) (castellan provision --protect) -> box/keys-a.json, keys-b.json\n",
 		mask);
 	/* 4. operator signs both modules */
-	printf("4. Operator signs A's and B's client modules (castellan module sign)\n");
-	RUN(&d, "op-keygen.log", "kms", "keygen", "--type", "ed25519", "--out", p[12], "--pub", p[13]);
-	if (certify_signer(p[0], p[13], p[14]) != 0) {
-		fprintf(stderr, "demo-replace: TA certification of the module-signing key failed\n");
-		goto fail;
-	}
+	printf("4. Operator signs A's and B's client modules in the KMS (castellan kms module sign)\n");
 	{
 		char ma[512], mb[512], ota[512];
 
 		path_of(&d, "A.mod", ma, sizeof(ma));
 		path_of(&d, "B.mod", mb, sizeof(mb));
 		path_of(&d, "ota-B.ts", ota, sizeof(ota));
-		RUN(&d, "signA.log", "module", "sign", "--vendor", "0x4ADC", "--version", "1", "--rollback", "1",
-			"--ca-system-id", "0x4ADC", "--keys-file", "keys-a.json", "--ta-pub", p[1], "--cert", p[14], "--key",
-			p[12], "--out", ma);
-		RUN(&d, "signB.log", "module", "sign", "--vendor", "0x4AE1", "--version", "1", "--rollback", "1",
-			"--ca-system-id", "0x4AE1", "--keys-file", "keys-b.json", "--ta-pub", p[1], "--cert", p[14], "--key",
-			p[12], "--out", mb);
+		RUN(&d, "signA.log", "kms", "module", "sign", "--dir", p[2], "--vendor", "0x4ADC", "--version", "1",
+			"--rollback", "1", "--ca-system-id", "0x4ADC", "--keys-file", "keys-a.json", "--out", ma);
+		RUN(&d, "signB.log", "kms", "module", "sign", "--dir", p[2], "--vendor", "0x4AE1", "--version", "1",
+			"--rollback", "1", "--ca-system-id", "0x4AE1", "--keys-file", "keys-b.json", "--out", mb);
+		RUN(&d, "verifyA.log", "module", "verify", "--ta-pub", p[1], ma);
 		RUN(&d, "carousel.log", "module", "carousel", mb, "--pid", "0x1FC0", "--out", ota);
-		printf("  module signing key certified by the TA (in-process: cert_sign; the KMS does not export\n"
-		       "  its own key); A.mod, B.mod signed; B.mod as a carousel on PID 0x1FC0 (ota-B.ts)\n");
+		printf("  A.mod, B.mod signed by the KMS operator key under its TA certificate (op.cert, embedded;\n"
+		       "  audited in kms/audit.log); B.mod as a carousel on PID 0x1FC0 (ota-B.ts)\n");
 	}
 	/* 5. the head-end: two ECMGs, SimulCrypt */
 	if (load_ts(d.input, &clear, &nclear) != 0 || nclear < 100) {

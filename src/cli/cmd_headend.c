@@ -25,7 +25,7 @@ static void usage(FILE *f)
 		"ECMG<=>SCS), the EMMG that feeds the MUX from the EMM carousel (changed cards first,\n"
 		"then the whole base, within the granted bandwidth) and the scheduler (subscription\n"
 		"start/expiry, key epoch rotation, EMM regeneration; no cron needed).\n\n"
-		"  --data-dir DIR         state: sms.db (SQLite store), emm-seq.db (EMM sequence numbers)\n"
+		"  --data-dir DIR         state: sms.db (SQLite store, also the EMM sequence numbers)\n"
 		"  --keystore FILE        head-end keystore (castellan keys init)\n"
 		"  --passphrase-file FILE its passphrase (else $" KEYSTORE_PASSPHRASE_ENV ")\n"
 		"  --db URI               store: sqlite:PATH (default DIR/sms.db) or postgresql://...\n"

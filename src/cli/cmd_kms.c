@@ -12,6 +12,7 @@
 #include "cli/cli.h"
 #include "kms/cert.h"
 #include "kms/kms.h"
+#include "kms/module.h"
 #include "kms/p11.h"
 #include "kms/pk.h"
 #include "kms/seal.h"
@@ -33,6 +34,11 @@ static void usage(FILE *f)
 		"  ta init --out TA.key --pub TA.pub       create the trust authority's root key\n"
 		"  operator certify --ta TA.key --name NAME [--days N] [--serial S] --out CERT\n"
 		"                                          TA certifies the KMS/operator signing key\n"
+		"  module sign --vendor V --version N --rollback R (--ca-system-id C --keys-file NAME |\n"
+		"              --payload FILE) --out MODULE\n"
+		"                                          sign a CAS client module with the KMS operator key;\n"
+		"                                          embeds the TA key and the operator certificate\n"
+		"                                          (refused if it expired or is in DIR/crl.bin)\n"
 		"  order import CHIPS.csv                  import chip ids, issue a random root key each\n"
 		"  blackbox export --order N --to BB.pub --out FILE\n"
 		"  vendor add --id V --pub VENDOR.pub      register a CAS vendor's X25519 key\n"
@@ -198,6 +204,69 @@ static int write_out(const char *path, const uint8_t *buf, size_t len)
 	if ((r = file_write_atomic(path, buf, len, 0644)) != 0)
 		fprintf(stderr, "kms: cannot write %s: %s\n", path, err_str(r));
 	return r;
+}
+
+/* `kms module sign`: the payload from --payload FILE (raw payload v1 bytes)
+ * or built from --ca-system-id and --keys-file (as `module sign`), signed
+ * by kms_module_sign. Exit status as cmd_kms. */
+static int module_sign_cmd(int argc, char **argv)
+{
+	const char *vend = opt(argc, argv, 1, "--vendor") ? "--vendor" : "--vendor-id";
+	const char *plf = opt(argc, argv, 1, "--payload"), *keys = opt(argc, argv, 1, "--keys-file");
+	const char *out = opt(argc, argv, 1, "--out");
+	uint64_t vendor = 0, version = 0, rollback = 0, casid = 0;
+	struct module_manifest m = {0};
+	struct module_payload p = {0};
+	uint8_t pl[256], *plbuf = NULL, *mod = NULL;
+	size_t pl_len = 0, mod_len = 0;
+	struct kms *k = NULL;
+	int r;
+
+	if (opt_u64(argc, argv, 1, vend, UINT32_MAX, &vendor, true) != 0 ||
+	    opt_u64(argc, argv, 1, "--version", UINT32_MAX, &version, true) != 0 ||
+	    opt_u64(argc, argv, 1, "--rollback", UINT32_MAX, &rollback, true) != 0 || !out || !plf == !keys ||
+	    (keys && opt_u64(argc, argv, 1, "--ca-system-id", 0xFFFF, &casid, true) != 0)) {
+		usage(stderr);
+		return 2;
+	}
+	m.vendor_id = (uint32_t)vendor;
+	m.version = (uint32_t)version;
+	m.rollback = (uint32_t)rollback;
+	if (keys) {
+		p.kind = MODULE_KIND_LADDER;
+		p.vendor_id = m.vendor_id;
+		p.ca_system_id = (uint16_t)casid;
+		if (strlen(keys) <= MODULE_MAX_NAME)
+			memcpy(p.keys_file, keys, strlen(keys) + 1);
+		if (strlen(keys) > MODULE_MAX_NAME || module_payload_encode(&p, pl, sizeof(pl), &pl_len) != 0) {
+			fprintf(stderr, "kms: --keys-file must be 1..%d of [A-Za-z0-9._-], not starting with '.'\n",
+				MODULE_MAX_NAME);
+			return 2;
+		}
+	} else if ((r = file_read_all(plf, MODULE_MAX_PAYLOAD, &plbuf, &pl_len)) != 0) {
+		fprintf(stderr, "kms: cannot read %s: %s\n", plf, err_str(r));
+		return 1;
+	}
+	if (access(out, F_OK) == 0) {
+		fprintf(stderr, "kms: %s exists: refusing to overwrite\n", out);
+		r = CE_EXISTS;
+		goto out;
+	}
+	if ((r = open_kms(argc, argv, &k)) != 0)
+		goto out;
+	r = kms_module_sign(k, &m, plbuf ? plbuf : pl, pl_len, &mod, &mod_len);
+	if (r == CE_BLOCKED)
+		fprintf(stderr, "kms: module sign refused: the operator certificate is revoked (DIR/crl.bin)\n");
+	else if (r != 0)
+		fprintf(stderr, "kms: module sign refused: %s\n", err_str(r));
+	if (r == 0 && (r = write_out(out, mod, mod_len)) == 0)
+		printf("module signed by the KMS: vendor 0x%08x version %u rollback %u, %s (%zu bytes)\n", m.vendor_id,
+			m.version, m.rollback, out, mod_len);
+out:
+	free(plbuf);
+	free(mod);
+	kms_close(k);
+	return r == 0 ? 0 : 1;
 }
 
 /* Vendor side: verify the KMS signature on a vendor key file, decrypt it
@@ -396,6 +465,8 @@ int cmd_kms(int argc, char **argv)
 			r = write_out(opt(argc, argv, 1, "--out"), cert, len);
 		if (r == 0)
 			printf("operator certificate serial %llu written\n", (unsigned long long)serial);
+	} else if (strcmp(sub, "module") == 0 && strcmp(sub2, "sign") == 0) {
+		return module_sign_cmd(argc, argv);
 	} else if (strcmp(sub, "order") == 0 && strcmp(sub2, "import") == 0) {
 		uint32_t order = 0;
 		size_t n = 0;

@@ -71,6 +71,10 @@ static void usage(FILE *f)
 		"  --realtime             pace the output to the PCR (default: as fast as possible)\n"
 		"  --live                 do not wait for ECMs (default for udp:// input)\n"
 		"  --bitrate BPS          stream time for input without PCR (default 10000000)\n"
+		"  --max-delay-ms MS      CSA2: a packet waits at most MS of stream time for a full\n"
+		"                         cipher batch (default 200; more = faster, more latency)\n"
+		"  --ecmg-retry-ms MS     an ECMG unreachable at start is retried after MS, doubling\n"
+		"                         up to 4000 (default 250)\n"
 		"  --stats-json FILE      write the counters as JSON at the end\n"
 		"  --log-level LEVEL      error|warn|info|debug\n"
 		"Signals: SIGUSR1 prints the counters; SIGINT/SIGTERM stop cleanly.\n");
@@ -296,6 +300,20 @@ int cmd_scramble(int argc, char **argv)
 			if (parse_num(o, val, 1000000000, &v) != 0 || v < 10000)
 				goto out;
 			cfg->bitrate_bps = (uint32_t)v;
+		} else if (strcmp(o, "--max-delay-ms") == 0) {
+			NEED_VAL();
+			if (parse_num(o, val, 60000, &v) != 0 || v == 0) {
+				fprintf(stderr, "scramble: --max-delay-ms must be 1..60000\n");
+				goto out;
+			}
+			cfg->max_delay_ms = (uint32_t)v;
+		} else if (strcmp(o, "--ecmg-retry-ms") == 0) {
+			NEED_VAL();
+			if (parse_num(o, val, SCR_MAX_RETRY_MS, &v) != 0 || v < 10) {
+				fprintf(stderr, "scramble: --ecmg-retry-ms must be 10..%u\n", SCR_MAX_RETRY_MS);
+				goto out;
+			}
+			cfg->retry_ms = (uint32_t)v;
 		} else if (strcmp(o, "--stats-json") == 0) {
 			NEED_VAL();
 			cfg->stats_json = val;

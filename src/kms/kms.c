@@ -1,6 +1,7 @@
 /*
  * kms.c - the operator KMS directory (kms.h): master key wrapping, the
- * encrypted state, chip orders, exports, the TA, revocation, the audit log.
+ * encrypted state, chip orders, exports, the TA, revocation, signing CAS
+ * client modules, the audit log.
  * References: RFC 7914 (scrypt), NIST SP 800-38D (GCM).
  */
 #include <errno.h>
@@ -17,6 +18,7 @@
 #include "kms/cert.h"
 #include "kms/kdf.h"
 #include "kms/kms.h"
+#include "kms/module.h"
 #include "kms/p11.h"
 #include "kms/pk.h"
 #include "kms/seal.h"
@@ -1233,6 +1235,67 @@ out:
 		free(*crl);
 		*crl = NULL;
 		*crl_len = 0;
+	}
+	return r;
+}
+
+/* ---- CAS client modules ---- */
+
+int kms_module_sign(struct kms *k, const struct module_manifest *m, const uint8_t *payload, size_t payload_len,
+	uint8_t **out, size_t *out_len)
+{
+	struct module_payload pl;
+	struct cert c;
+	uint8_t *crl = NULL, h[32];
+	size_t crl_len = 0;
+	char path[4096], hh[17];
+	int r;
+
+	*out = NULL;
+	*out_len = 0;
+	if (!k || !m || !payload)
+		return CE_ARG;
+	if (payload_len == 0 || payload_len > MODULE_MAX_PAYLOAD)
+		return CE_RANGE;
+	if ((r = module_payload_parse(payload, payload_len, &pl)) != 0)
+		return r;
+	if (pl.vendor_id != m->vendor_id) {
+		LOG_ERR("kms", "module payload names vendor 0x%x, the manifest 0x%x", pl.vendor_id, m->vendor_id);
+		return CE_FORMAT;
+	}
+	if (!k->has_ta || k->cert_len == 0) {
+		LOG_ERR("kms", "no operator certificate yet: run kms operator certify first");
+		return CE_NOT_FOUND;
+	}
+	/* Refuse what a box would refuse: sign only under a certificate that
+	 * is valid now and not in the TA's newest CRL this KMS holds. */
+	if ((r = path_join(path, sizeof(path), k->dir, "crl.bin")) != 0)
+		return r;
+	r = file_read_all(path, 1u << 20, &crl, &crl_len);
+	if (r == CE_NOT_FOUND) { /* no certificate revoked yet */
+		crl = NULL;
+		crl_len = 0;
+	} else if (r != 0) {
+		return r;
+	}
+	r = cert_verify(k->cert, k->cert_len, k->ta_pub, (uint64_t)time(NULL), crl, crl_len, &c);
+	free(crl);
+	if (r != 0) {
+		LOG_ERR("kms", "operator certificate refused: %s", r == CE_BLOCKED ? "revoked by the CRL" : err_str(r));
+		return r;
+	}
+	if (CRYPTO_memcmp(c.subject_pub, k->sign_pub, 32) != 0)
+		return CE_MAC;
+	if ((r = module_sign(m, payload, payload_len, k->ta_pub, k->cert, k->cert_len, k->sign_priv, out, out_len)) != 0)
+		return r;
+	SHA256(*out, *out_len, h);
+	hex_encode(h, 8, hh);
+	r = audit(k, "module sign vendor=0x%x version=%u rollback=%u cert=%llu bytes=%zu sha256=%s", m->vendor_id,
+		m->version, m->rollback, (unsigned long long)c.serial, *out_len, hh);
+	if (r != 0) {
+		free(*out);
+		*out = NULL;
+		*out_len = 0;
 	}
 	return r;
 }

@@ -18,7 +18,7 @@
  * Root keys K_otp(chip) exist only in orders/ (encrypted) and, after
  * export, inside black-box files encrypted to the black box.
  * The same Ed25519 key signs black-box and vendor files and (via the
- * operator certificate) CAS client modules. docs/kms.md.
+ * operator certificate) CAS client modules (kms_module_sign). docs/kms.md.
  */
 #ifndef CASTELLAN_KMS_H
 #define CASTELLAN_KMS_H
@@ -46,7 +46,8 @@ int kms_wrap_decode(const uint8_t *buf, size_t len, const char *pass, uint8_t *s
 int kms_chips_parse(const uint8_t *buf, size_t len, uint64_t **ids, size_t *n, size_t *bad_line) WARN_UNUSED;
 
 struct kms;
-struct p11_config; /* kms/p11.h */
+struct p11_config;      /* kms/p11.h */
+struct module_manifest; /* kms/module.h */
 
 #define KMS_MASTER_PASSPHRASE 1
 #define KMS_MASTER_PKCS11 2
@@ -95,6 +96,19 @@ int kms_operator_certify(struct kms *k, const uint8_t ta_priv[32], const char *n
 /* Add a serial to the TA's CRL (dir/crl.bin, signed by ta_priv). */
 int kms_revoke_cert(struct kms *k, const uint8_t ta_priv[32], uint64_t serial, uint8_t **crl,
 	size_t *crl_len) WARN_UNUSED;
+
+/* Sign a CAS client module (kms/module.h format) with the KMS operator
+ * key, embedding the TA public key and the operator certificate recorded
+ * by kms_operator_certify; the key never leaves the KMS. m->payload_sha256
+ * is ignored (module_sign computes it). Refused before signing, and
+ * nothing audited: no certificate yet (CE_NOT_FOUND); the certificate not
+ * valid now (CE_EXPIRED); its serial in dir/crl.bin (CE_BLOCKED); a
+ * crl.bin the TA did not sign (CE_MAC / CE_FORMAT); a payload that does
+ * not parse or names another vendor_id (CE_FORMAT / CE_RANGE). Every
+ * signed module is audited ("module sign vendor=... sha256=..."); if the
+ * audit fails the module is not returned. *out malloc'ed, caller frees. */
+int kms_module_sign(struct kms *k, const struct module_manifest *m, const uint8_t *payload, size_t payload_len,
+	uint8_t **out, size_t *out_len) WARN_UNUSED;
 
 /* Audit log of dir: append one event (no tab/newline) / verify the chain.
  * Line: seq \t unix_s \t event \t prev_hash_hex \t hash_hex, with

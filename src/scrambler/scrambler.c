@@ -58,6 +58,7 @@
 #define EMM_TAKE_MAX 32                /* EMM packets taken from the MUX at once */
 #define EMM_BURST_PKTS 32.0            /* EMM budget a quiet MUX may save up */
 #define EMM_POLL_EVERY_PKTS 128        /* serve the MUX sockets this often */
+#define RETRY_CHECK_EVERY_PKTS 256     /* look for failed ECM streams to re-open */
 #define CSA2_WINDOW_PER_SVC 1024u      /* output window per service with CSA2 */
 #define CSA2_WINDOW_MAX 16384u         /* at most 3 MB of packets held */
 
@@ -75,7 +76,8 @@ struct ecm_stream {
 	size_t svc;
 	void *h;
 	bool opened;
-	bool dead;                 /* open failed: counts as failed every CP */
+	uint64_t retry_at_us;      /* not opened: next attempt (wall clock) */
+	uint32_t retry_ms;         /* current back-off */
 	struct scr_ecmg_info info;
 	struct scr_stream_stats st;
 	uint32_t rep_ticks;
@@ -186,6 +188,8 @@ struct scrambler {
 	uint8_t *ob;
 	int16_t *otag;                 /* -1 clear, else svc * 2 + parity */
 	uint8_t **ptrs;
+	uint64_t *oat;                 /* stream time each window packet came */
+	uint64_t max_delay_ticks;      /* a packet waits at most this in the window */
 	scr_write_fn wfn;
 	void *wctx;
 	int werr;
@@ -404,6 +408,7 @@ static int flush_win(struct scrambler *s, bool force)
 	if (cut < s->on) {
 		memmove(s->ob, s->ob + cut * TS_PACKET_BYTES, (s->on - cut) * TS_PACKET_BYTES);
 		memmove(s->otag, s->otag + cut, (s->on - cut) * sizeof(*s->otag));
+		memmove(s->oat, s->oat + cut, (s->on - cut) * sizeof(*s->oat));
 	}
 	s->on -= cut;
 	return 0;
@@ -417,14 +422,22 @@ static int flush_out(struct scrambler *s)
 
 static int emit(struct scrambler *s, const uint8_t *pkt, int16_t tag)
 {
-	if (s->on == s->ocap) {
-		int r = flush_win(s, false);
+	int r;
 
-		if (r != 0)
+	if (s->on == s->ocap) {
+		if ((r = flush_win(s, false)) != 0)
+			return r;
+	}
+	/* the time bound of the window (max_delay_ms): the oldest packet has
+	 * waited long enough, partial cipher batches go out now */
+	if (s->on > 0 && s->st - s->oat[0] >= s->max_delay_ticks) {
+		s->stats.window_timeouts++;
+		if ((r = flush_win(s, true)) != 0)
 			return r;
 	}
 	memcpy(s->ob + s->on * TS_PACKET_BYTES, pkt, TS_PACKET_BYTES);
 	s->otag[s->on] = tag;
+	s->oat[s->on] = s->st;
 	s->on++;
 	return 0;
 }
@@ -559,42 +572,112 @@ static int cw_get(struct scrambler *s, struct svc *v, int64_t k, uint8_t *out)
 	return 0;
 }
 
-/* Send CW_provision(k) on every stream of service v. */
+/* Send CW_provision(k) on the stream of service v with CAS c (if open). */
+static void provision_one(struct scrambler *s, struct svc *v, size_t c, int64_t k)
+{
+	struct ecm_stream *e = &s->es[v->estream[c]];
+	uint8_t cws[MAX_CW_PER_MSG * CW_MAX_BYTES];
+	size_t ncw = e->info.cw_per_msg, lead = e->info.lead_cw;
+	const uint8_t *ac = v->cfg.ac;
+	uint8_t dflt_ac[SCR_AC_BYTES] = { 0, 0, 0, 1 };
+	int64_t first;
+	int r = 0;
+
+	if (!e->opened)
+		return;
+	if (ncw < 1)
+		ncw = 1;
+	if (ncw > MAX_CW_PER_MSG)
+		ncw = MAX_CW_PER_MSG;
+	if (lead > MAX_CW_PER_MSG - 1)
+		lead = MAX_CW_PER_MSG - 1;
+	first = k + (int64_t)lead - (int64_t)(ncw - 1);
+	for (size_t i = 0; i < ncw && r == 0; i++)
+		r = cw_get(s, v, first + (int64_t)i, cws + i * s->cw_len);
+	if (!v->cfg.has_ac)
+		ac = dflt_ac;
+	if (r == 0)
+		r = s->ops->provision(s->ops_ctx, e->h, (uint16_t)k, (uint16_t)first, cws, s->cw_len,
+			ncw, ac, SCR_AC_BYTES, s->cp_ms);
+	secret_wipe(cws, sizeof(cws));
+	if (r != 0) {
+		e->st.errors++;
+		LOG_WARN(MOD, "CW_provision CP %u service %u CAS %08x: %s", (unsigned)(uint16_t)k,
+			v->cfg.service_id, s->cfg.cas[c].super_cas_id, err_str(r));
+	} else {
+		e->st.cw_provision_sent++;
+	}
+}
+
+/* Send CW_provision(k) on every open stream of service v. */
 static void provision(struct scrambler *s, struct svc *v, int64_t k)
 {
-	for (size_t c = 0; c < s->cfg.ncas; c++) {
-		struct ecm_stream *e = &s->es[v->estream[c]];
-		uint8_t cws[MAX_CW_PER_MSG * CW_MAX_BYTES];
-		size_t ncw = e->info.cw_per_msg, lead = e->info.lead_cw;
-		const uint8_t *ac = v->cfg.ac;
-		uint8_t dflt_ac[SCR_AC_BYTES] = { 0, 0, 0, 1 };
-		int64_t first;
-		int r = 0;
+	for (size_t c = 0; c < s->cfg.ncas; c++)
+		provision_one(s, v, c, k);
+}
 
-		if (e->dead || !e->opened)
-			continue;
-		if (ncw < 1)
-			ncw = 1;
-		if (ncw > MAX_CW_PER_MSG)
-			ncw = MAX_CW_PER_MSG;
-		if (lead > MAX_CW_PER_MSG - 1)
-			lead = MAX_CW_PER_MSG - 1;
-		first = k + (int64_t)lead - (int64_t)(ncw - 1);
-		for (size_t i = 0; i < ncw && r == 0; i++)
-			r = cw_get(s, v, first + (int64_t)i, cws + i * s->cw_len);
-		if (!v->cfg.has_ac)
-			ac = dflt_ac;
-		if (r == 0)
-			r = s->ops->provision(s->ops_ctx, e->h, (uint16_t)k, (uint16_t)first, cws, s->cw_len,
-				ncw, ac, SCR_AC_BYTES, s->cp_ms);
-		secret_wipe(cws, sizeof(cws));
-		if (r != 0) {
-			e->st.errors++;
-			LOG_WARN(MOD, "CW_provision CP %u service %u CAS %08x: %s", (unsigned)(uint16_t)k,
-				v->cfg.service_id, s->cfg.cas[c].super_cas_id, err_str(r));
-		} else {
-			e->st.cw_provision_sent++;
-		}
+/* Open ECM stream ei (through the ECM source). A failure schedules the
+ * next attempt with a doubling back-off (retry_ms .. SCR_MAX_RETRY_MS);
+ * meanwhile the stream counts as failed at every CP and the policy
+ * decides (docs/scrambler.md "ECMG down at start"). 0 or the open error. */
+static int stream_open(struct scrambler *s, size_t ei)
+{
+	struct ecm_stream *e = &s->es[ei];
+	uint32_t rep;
+	int r;
+
+	memset(&e->info, 0, sizeof(e->info));
+	e->h = NULL;
+	r = s->ops->open(s->ops_ctx, e->cas, &s->cfg.cas[e->cas], e->st.stream_id, e->st.ecm_id,
+		s->cp_ms, &e->info, &e->h);
+	if (r != 0) {
+		if (e->st.open_failures == 0)
+			LOG_ERR(MOD, "ECM stream of service %u with CAS %08x: %s (retrying)", e->st.service_id,
+				e->st.super_cas_id, err_str(r));
+		else
+			LOG_DEBUG(MOD, "ECM stream of service %u with CAS %08x: %s", e->st.service_id,
+				e->st.super_cas_id, err_str(r));
+		e->st.open_failures++;
+		e->st.errors++;
+		e->h = NULL;
+		if (e->retry_ms == 0)
+			e->retry_ms = s->cfg.retry_ms;
+		else if (e->retry_ms < SCR_MAX_RETRY_MS / 2)
+			e->retry_ms *= 2;
+		else
+			e->retry_ms = SCR_MAX_RETRY_MS;
+		e->retry_at_us = now_mono_us() + (uint64_t)e->retry_ms * 1000u;
+		return r;
+	}
+	if (e->st.open_failures > 0)
+		LOG_INFO(MOD, "ECM stream of service %u with CAS %08x: open after %llu failed attempts",
+			e->st.service_id, e->st.super_cas_id, (unsigned long long)e->st.open_failures);
+	e->opened = true;
+	e->st.open = true;
+	e->retry_ms = 0;
+	if (e->info.cw_per_msg == 0)
+		e->info.cw_per_msg = 2;
+	rep = s->cfg.ecm_rep_ms ? s->cfg.ecm_rep_ms
+		: e->info.ecm_rep_period_ms ? e->info.ecm_rep_period_ms : SCR_DEFAULT_ECM_REP_MS;
+	e->rep_ticks = (uint32_t)ms_to_ticks(rep);
+	return 0;
+}
+
+/* Is stream e waiting for a re-open attempt that is due now? */
+static bool retry_due(const struct scrambler *s, const struct ecm_stream *e)
+{
+	return s->started && !s->cfg.has_fixed_cw && !e->opened && now_mono_us() >= e->retry_at_us;
+}
+
+/* Between CP boundaries: re-open the failed streams that are due; one that
+ * opens gets CW_provision for the next CP, so it joins at that boundary. */
+static void retry_streams(struct scrambler *s)
+{
+	for (size_t ei = 0; ei < s->nstreams; ei++) {
+		struct ecm_stream *e = &s->es[ei];
+
+		if (retry_due(s, e) && stream_open(s, ei) == 0)
+			provision_one(s, &s->svc[e->svc], e->cas, s->global_k + 1);
 	}
 }
 
@@ -641,7 +724,7 @@ static void collect(struct scrambler *s, struct svc *v, int wait_ms)
 
 		if (e->got || e->failed)
 			continue;
-		if (e->dead || !e->opened) {
+		if (!e->opened) {
 			e->failed = true;
 			e->st.errors++;
 			continue;
@@ -821,7 +904,13 @@ static int boundary(struct scrambler *s, int64_t k)
 		v->target_pending = true;
 		for (size_t c = 0; c < s->cfg.ncas; c++) {
 			struct ecm_stream *e = &s->es[v->estream[c]];
-			uint32_t t = ecm_timeout_ms(s, e);
+			uint32_t t;
+
+			/* a stream that could not be opened: try again, and if it
+			 * opens now ask for this CP's ECM at once */
+			if (retry_due(s, e) && stream_open(s, v->estream[c]) == 0)
+				provision_one(s, v, c, k);
+			t = ecm_timeout_ms(s, e);
 
 			e->failed = false;
 			if (e->got && e->got_k != k)
@@ -1426,6 +1515,13 @@ int scrambler_new(const struct scrambler_config *cfg, struct scrambler **out)
 		s->cfg.emm_pid = DEFAULT_EMM_PID;
 	if (!s->cfg.emm_max_kbps)
 		s->cfg.emm_max_kbps = SCR_DEFAULT_EMM_KBPS;
+	if (!s->cfg.max_delay_ms)
+		s->cfg.max_delay_ms = SCR_DEFAULT_MAX_DELAY_MS;
+	if (!s->cfg.retry_ms)
+		s->cfg.retry_ms = SCR_DEFAULT_RETRY_MS;
+	if (s->cfg.retry_ms > SCR_MAX_RETRY_MS)
+		s->cfg.retry_ms = SCR_MAX_RETRY_MS;
+	s->max_delay_ticks = ms_to_ticks(s->cfg.max_delay_ms);
 	s->ops = cfg->ecm_ops ? cfg->ecm_ops : &scr_scs_ecm_ops;
 	s->ops_ctx = cfg->ecm_ops_ctx;
 	/* the default ECM source shares one SCS channel per CAS (scs.h) */
@@ -1462,12 +1558,13 @@ int scrambler_new(const struct scrambler_config *cfg, struct scrambler **out)
 	s->ob = malloc(s->ocap * TS_PACKET_BYTES);
 	s->otag = malloc(s->ocap * sizeof(*s->otag));
 	s->ptrs = malloc(s->ocap * sizeof(*s->ptrs));
+	s->oat = malloc(s->ocap * sizeof(*s->oat));
 	s->queue = malloc(QUEUE_PKTS * sizeof(*s->queue));
 	s->pat_asm = malloc(sizeof(*s->pat_asm));
 	s->pat = malloc(sizeof(*s->pat));
 	s->cat_asm = malloc(sizeof(*s->cat_asm));
 	s->cat_in = calloc(1, sizeof(*s->cat_in));
-	if (!s->ob || !s->otag || !s->ptrs || !s->queue || !s->pat_asm || !s->pat || !s->cat_asm || !s->cat_in) {
+	if (!s->ob || !s->otag || !s->ptrs || !s->oat || !s->queue || !s->pat_asm || !s->pat || !s->cat_asm || !s->cat_in) {
 		r = CE_NOMEM;
 		goto fail;
 	}
@@ -1521,30 +1618,9 @@ int scrambler_start(struct scrambler *s)
 	if (s->started)
 		return 0;
 	s->started = true;
-	for (size_t ei = 0; ei < s->nstreams; ei++) {
-		struct ecm_stream *e = &s->es[ei];
-		int r;
-
-		memset(&e->info, 0, sizeof(e->info));
-		r = s->ops->open(s->ops_ctx, e->cas, &s->cfg.cas[e->cas], e->st.stream_id, e->st.ecm_id,
-			s->cp_ms, &e->info, &e->h);
-		if (r != 0) {
-			LOG_ERR(MOD, "ECM stream of service %u with CAS %08x: %s", e->st.service_id,
-				e->st.super_cas_id, err_str(r));
-			e->dead = true;
-			e->st.errors++;
-			continue;
-		}
-		e->opened = true;
-		if (e->info.cw_per_msg == 0)
-			e->info.cw_per_msg = 2;
-		{
-			uint32_t rep = s->cfg.ecm_rep_ms ? s->cfg.ecm_rep_ms
-				: e->info.ecm_rep_period_ms ? e->info.ecm_rep_period_ms : SCR_DEFAULT_ECM_REP_MS;
-
-			e->rep_ticks = (uint32_t)ms_to_ticks(rep);
-		}
-	}
+	/* a stream that cannot be opened now is retried (stream_open) */
+	for (size_t ei = 0; ei < s->nstreams; ei++)
+		(void)stream_open(s, ei);
 	for (size_t vi = 0; vi < s->cfg.nservices && !s->cfg.has_fixed_cw; vi++)
 		provision(s, &s->svc[vi], 0);
 	if (s->cfg.mux_listen) {
@@ -1638,6 +1714,8 @@ int scrambler_push(struct scrambler *s, const uint8_t *pkts, size_t n, scr_write
 			return r;
 		if (s->mux && (s->stats.pkts_in % EMM_POLL_EVERY_PKTS) == 0)
 			emm_service(s);
+		if ((s->stats.pkts_in % RETRY_CHECK_EVERY_PKTS) == 0)
+			retry_streams(s);
 		if (!s->sync && (s->stats.pkts_in & 63) == 0 && (r = poll_pending(s)) != 0)
 			return r;
 	}
@@ -1705,6 +1783,11 @@ int scrambler_run(struct scrambler *s)
 		}
 		r = ts_in_read(in, buf, max, &n);
 		if (r == CE_TIMEOUT) {
+			/* the input paused: write what the window holds, retry
+			 * failed ECM streams */
+			if ((r = scrambler_flush(s, out_write, out)) != 0)
+				goto out;
+			retry_streams(s);
 			emm_service(s);
 			if (!s->sync && (r = poll_pending(s)) != 0)
 				goto out;
@@ -1761,6 +1844,22 @@ void scrambler_stats(const struct scrambler *s, struct scrambler_stats *out)
 	out->nstreams = s->nstreams;
 	for (size_t i = 0; i < s->nstreams; i++)
 		out->streams[i] = s->es[i].st;
+	out->ncas = s->cfg.ncas;
+	for (size_t c = 0; c < s->cfg.ncas; c++) {
+		out->cas[c].super_cas_id = s->cfg.cas[c].super_cas_id;
+		if (!s->cfg.ecm_ops)
+			scr_scs_cas_stats(s->ops_ctx, c, &out->cas[c]);
+		out->cas[c].super_cas_id = s->cfg.cas[c].super_cas_id;
+	}
+	if (s->mux) {
+		out->has_mux = true;
+		mux_stats(s->mux, &out->mux);
+	}
+}
+
+uint16_t scrambler_mux_port(const struct scrambler *s)
+{
+	return s && s->mux ? mux_port(s->mux) : 0;
 }
 
 void scrambler_stats_print(const struct scrambler *s, FILE *f)
@@ -1796,11 +1895,110 @@ void scrambler_stats_print(const struct scrambler *s, FILE *f)
 			(unsigned long long)e->cw_provision_sent, (unsigned long long)e->ecm_response_received,
 			(unsigned long long)e->timeouts, (unsigned long long)e->errors,
 			(unsigned long long)e->ecm_pkts_out);
+		if (!e->open || e->open_failures)
+			fprintf(f, "    stream %s, %llu failed open attempts\n", e->open ? "open" : "NOT OPEN",
+				(unsigned long long)e->open_failures);
 	}
+	for (size_t c = 0; c < st->ncas; c++) {
+		const struct scr_cas_stats *k = &st->cas[c];
+
+		fprintf(f, "  CAS %08x ECMG: %s%s, %llu setups (%llu reconnects, %llu on backup), "
+			"%llu connect failures, %llu disconnects, %llu channel_error, %llu stream_error, "
+			"%llu invalid\n", k->super_cas_id, k->connected ? "connected" : "not connected",
+			k->connected && k->on_backup ? " (backup)" : "", (unsigned long long)k->connects,
+			(unsigned long long)k->reconnects, (unsigned long long)k->failovers,
+			(unsigned long long)k->connect_failures, (unsigned long long)k->disconnects,
+			(unsigned long long)k->channel_errors, (unsigned long long)k->stream_errors,
+			(unsigned long long)k->bad_msgs);
+		for (size_t i = 0; i < k->nstatus; i++)
+			fprintf(f, "    error_status 0x%04x: %llu\n", k->err_status[i],
+				(unsigned long long)k->err_count[i]);
+		if (k->err_other)
+			fprintf(f, "    other error_status: %llu\n", (unsigned long long)k->err_other);
+	}
+	if (st->has_mux)
+		fprintf(f, "  MUX: %zu channels, %zu streams, %u kb/s granted; %llu connections "
+			"(%llu refused), %llu data_provision (%llu over UDP, %llu refused), %llu invalid "
+			"messages, %llu errors sent, %llu received, %llu EMM packets in, %llu dropped, "
+			"%llu over the grant\n", st->mux.channels, st->mux.streams, st->mux.allocated_kbps,
+			(unsigned long long)st->mux.conns_accepted, (unsigned long long)st->mux.conns_refused,
+			(unsigned long long)st->mux.data_provisions, (unsigned long long)st->mux.udp_datagrams,
+			(unsigned long long)st->mux.udp_rejected, (unsigned long long)st->mux.msgs_bad,
+			(unsigned long long)st->mux.errors_sent, (unsigned long long)st->mux.errors_received,
+			(unsigned long long)st->mux.pkts_in, (unsigned long long)st->mux.pkts_dropped,
+			(unsigned long long)st->mux.bw_exceeded);
+	fprintf(f, "  output windows written early (max delay %u ms): %llu\n", s ? s->cfg.max_delay_ms : 0,
+		(unsigned long long)st->window_timeouts);
 	free(st);
 }
 
 #define JSET(obj, name, val) json_object_set_new(obj, name, json_integer((json_int_t)(val)))
+
+/* "cas": [ per-CAS SCS counters ], "mux": { MUX counters } (if a MUX). */
+static int stats_json_cas_mux(json_t *root, const struct scrambler_stats *st)
+{
+	json_t *arr = json_array(), *m;
+
+	if (!arr)
+		return CE_NOMEM;
+	json_object_set_new(root, "cas", arr);
+	for (size_t c = 0; c < st->ncas; c++) {
+		const struct scr_cas_stats *k = &st->cas[c];
+		json_t *o = json_object(), *es = json_object();
+		char key[8];
+
+		if (!o || !es) {
+			json_decref(o);
+			json_decref(es);
+			return CE_NOMEM;
+		}
+		json_array_append_new(arr, o);
+		JSET(o, "super_cas_id", k->super_cas_id);
+		json_object_set_new(o, "connected", json_boolean(k->connected));
+		json_object_set_new(o, "on_backup", json_boolean(k->on_backup));
+		JSET(o, "connects", k->connects);
+		JSET(o, "connect_failures", k->connect_failures);
+		JSET(o, "reconnects", k->reconnects);
+		JSET(o, "failovers", k->failovers);
+		JSET(o, "disconnects", k->disconnects);
+		JSET(o, "channel_errors", k->channel_errors);
+		JSET(o, "stream_errors", k->stream_errors);
+		JSET(o, "bad_msgs", k->bad_msgs);
+		JSET(o, "last_error_status", k->last_error_status);
+		for (size_t i = 0; i < k->nstatus; i++) {
+			snprintf(key, sizeof(key), "0x%04x", k->err_status[i]);
+			JSET(es, key, k->err_count[i]);
+		}
+		if (k->err_other)
+			JSET(es, "other", k->err_other);
+		json_object_set_new(o, "errors_by_status", es);
+	}
+	if (!st->has_mux)
+		return 0;
+	if (!(m = json_object()))
+		return CE_NOMEM;
+	json_object_set_new(root, "mux", m);
+	JSET(m, "conns_accepted", st->mux.conns_accepted);
+	JSET(m, "conns_refused", st->mux.conns_refused);
+	JSET(m, "conns_closed", st->mux.conns_closed);
+	JSET(m, "msgs_in", st->mux.msgs_in);
+	JSET(m, "msgs_bad", st->mux.msgs_bad);
+	JSET(m, "errors_sent", st->mux.errors_sent);
+	JSET(m, "errors_received", st->mux.errors_received);
+	JSET(m, "data_provisions", st->mux.data_provisions);
+	JSET(m, "udp_datagrams", st->mux.udp_datagrams);
+	JSET(m, "udp_rejected", st->mux.udp_rejected);
+	JSET(m, "sections_in", st->mux.sections_in);
+	JSET(m, "pkts_in", st->mux.pkts_in);
+	JSET(m, "pkts_out", st->mux.pkts_out);
+	JSET(m, "pkts_dropped", st->mux.pkts_dropped);
+	JSET(m, "bw_exceeded", st->mux.bw_exceeded);
+	JSET(m, "allocated_kbps", st->mux.allocated_kbps);
+	JSET(m, "channels", st->mux.channels);
+	JSET(m, "streams", st->mux.streams);
+	JSET(m, "queued_pkts", st->mux.queued_pkts);
+	return 0;
+}
 
 int scrambler_stats_json(const struct scrambler *s, const char *path)
 {
@@ -1838,6 +2036,7 @@ int scrambler_stats_json(const struct scrambler *s, const char *path)
 	JSET(root, "clear_pkts_failure", st->clear_pkts_failure);
 	JSET(root, "stream_time_ms", st->stream_time_ms);
 	JSET(root, "ecm_wait_us", st->ecm_wait_us);
+	JSET(root, "window_timeouts", st->window_timeouts);
 	for (size_t i = 0; i < st->nstreams; i++) {
 		const struct scr_stream_stats *e = &st->streams[i];
 		json_t *o = json_object();
@@ -1855,9 +2054,13 @@ int scrambler_stats_json(const struct scrambler *s, const char *path)
 		JSET(o, "errors", e->errors);
 		JSET(o, "ecm_pkts_out", e->ecm_pkts_out);
 		JSET(o, "ecm_reps_skipped", e->ecm_reps_skipped);
+		JSET(o, "open_failures", e->open_failures);
+		json_object_set_new(o, "open", json_boolean(e->open));
 		json_array_append_new(arr, o);
 	}
 	json_object_set(root, "streams", arr);
+	if (stats_json_cas_mux(root, st) != 0)
+		goto out;
 	text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
 	if (!text)
 		goto out;
@@ -1889,6 +2092,7 @@ void scrambler_free(struct scrambler *s)
 	free(s->ob);
 	free(s->otag);
 	free(s->ptrs);
+	free(s->oat);
 	if (s->queue)
 		secret_wipe(s->queue, 0);
 	free(s->queue);

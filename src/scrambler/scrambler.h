@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include "lib/err.h"
 #include "cipher/cipher.h"
+#include "scrambler/mux.h"
 
 #define SCR_MAX_CAS 4
 #define SCR_MAX_SERVICES 32
@@ -52,6 +53,9 @@
 #define SCR_MIN_CP_MS 100u
 #define SCR_MAX_CP_MS (6553500u) /* CP_duration is u16 in 100 ms units */
 #define SCR_CAT_PERIOD_MS 500u
+#define SCR_DEFAULT_MAX_DELAY_MS 200u /* CSA2 output window bound, stream time */
+#define SCR_DEFAULT_RETRY_MS 250u    /* first re-open of an ECM stream that failed */
+#define SCR_MAX_RETRY_MS 4000u       /* the back-off doubles up to this */
 
 /* One service to scramble. */
 struct scr_service_cfg {
@@ -83,6 +87,27 @@ struct scr_ecmg_info {
 	uint16_t max_comp_time_ms;
 	uint8_t lead_cw;
 	uint8_t cw_per_msg;
+};
+
+/* Counters of the connection to one CAS's ECMG (the default ECM source,
+ * the SCS client scs.h; zero with a caller-given ECM source). */
+struct scr_cas_stats {
+	uint32_t super_cas_id;
+	bool connected;             /* channel set up now */
+	bool on_backup;             /* ... with the backup ECMG */
+	uint64_t connects;          /* successful channel setups */
+	uint64_t connect_failures;  /* TCP connect / channel_setup failed (per address) */
+	uint64_t reconnects;        /* setups after a lost connection */
+	uint64_t failovers;         /* setups on the backup address */
+	uint64_t disconnects;
+	uint64_t channel_errors;    /* channel_error received */
+	uint64_t stream_errors;     /* stream_error received */
+	uint64_t bad_msgs;          /* invalid messages received */
+	uint16_t last_error_status;
+	size_t nstatus;             /* errors by error_status, first 8 distinct */
+	uint16_t err_status[8];
+	uint64_t err_count[8];
+	uint64_t err_other;         /* errors with further statuses */
 };
 
 /*
@@ -138,6 +163,10 @@ struct scrambler_config {
 	size_t fixed_cw_len;
 	uint32_t bitrate_bps;           /* stream time without PCR; 0 = 10 Mb/s */
 	uint32_t chunk_pkts;            /* packets per cipher batch; 0 = 512 */
+	uint32_t max_delay_ms;          /* a packet waits at most this (stream time)
+	                                 * in the output window; 0 = 200 */
+	uint32_t retry_ms;              /* first re-open of a failed ECM stream (wall
+	                                 * time, doubling up to 4 s); 0 = 250 */
 	const struct scr_ecm_ops *ecm_ops; /* NULL = scs.h */
 	void *ecm_ops_ctx;
 	volatile sig_atomic_t *stop;          /* scrambler_run returns when set */
@@ -166,6 +195,8 @@ struct scr_stream_stats {
 	uint64_t errors;           /* open/provision/poll failures, bad datagrams */
 	uint64_t ecm_pkts_out;     /* ECM packets written */
 	uint64_t ecm_reps_skipped; /* repetitions skipped: previous still queued */
+	uint64_t open_failures;    /* ECM stream open attempts that failed */
+	bool open;                 /* the stream is set up (an ECM source handle) */
 };
 
 struct scrambler_stats {
@@ -191,8 +222,13 @@ struct scrambler_stats {
 	uint64_t clear_pkts_failure;/* packets left clear by --on-failure clear */
 	uint64_t stream_time_ms;
 	uint64_t ecm_wait_us;       /* wall time spent waiting for ECMs */
+	uint64_t window_timeouts;   /* output windows written early: max_delay_ms */
 	size_t nstreams;
 	struct scr_stream_stats streams[SCR_MAX_STREAMS];
+	size_t ncas;
+	struct scr_cas_stats cas[SCR_MAX_CAS];
+	bool has_mux;               /* mux valid: --mux-listen is on and started */
+	struct mux_stats mux;
 };
 
 struct scrambler;
@@ -220,6 +256,10 @@ int scrambler_flush(struct scrambler *s, scr_write_fn write, void *ctx) WARN_UNU
 /* Read cfg->input_uri, write cfg->output_uri until the end of the input or
  * *cfg->stop; then flush, close streams, write stats_json. 0 or an error. */
 int scrambler_run(struct scrambler *s) WARN_UNUSED;
+
+/* The MUX's bound TCP/UDP port (mux_listen with port 0 picks a free one),
+ * valid after scrambler_start; 0 without a MUX. */
+uint16_t scrambler_mux_port(const struct scrambler *s);
 
 /* Snapshot of the counters. */
 void scrambler_stats(const struct scrambler *s, struct scrambler_stats *out);

@@ -82,9 +82,11 @@ static int scs_open(void *ctx, size_t cas_idx, const struct scr_cas_cfg *cas, ui
 		c.version = x->version;
 		if ((r = scs_channel_new(&c, &x->ch[cas_idx])) != 0)
 			return r;
-		if ((r = scs_channel_open(x->ch[cas_idx])) != 0)
-			return r;
 	}
+	/* a channel that never came up (ECMG down at start) is set up again
+	 * here: the scrambler retries open with a back-off */
+	if (!scs_channel_connected(x->ch[cas_idx]) && (r = scs_channel_open(x->ch[cas_idx])) != 0)
+		return r;
 	if ((r = scs_stream_open(x->ch[cas_idx], stream_id, ecm_id, cp_duration_ms, &st)) != 0)
 		return r;
 	cs = scs_channel_info(x->ch[cas_idx]);
@@ -116,6 +118,35 @@ static void scs_close(void *ctx, void *stream)
 {
 	(void)ctx;
 	scs_stream_close(stream);
+}
+
+void scr_scs_cas_stats(void *ctx, size_t cas_idx, struct scr_cas_stats *out)
+{
+	struct scr_scs *x = ctx;
+	struct scs_stats st;
+
+	if (!x || cas_idx >= SCR_MAX_CAS || !x->ch[cas_idx])
+		return;
+	scs_channel_stats(x->ch[cas_idx], &st);
+	out->connected = scs_channel_connected(x->ch[cas_idx]);
+	out->on_backup = st.on_backup;
+	out->connects = st.connects;
+	out->connect_failures = st.connect_failures;
+	out->reconnects = st.reconnects;
+	out->failovers = st.failovers;
+	out->disconnects = st.disconnects;
+	out->channel_errors = st.channel_errors;
+	out->stream_errors = st.stream_errors;
+	out->bad_msgs = st.bad_msgs;
+	out->last_error_status = st.last_error_status;
+	out->nstatus = 0;
+	for (size_t i = 0; i < SCS_ERR_STATUS_SLOTS && i < 8; i++) {
+		if (st.errors_by_status[i].count == 0)
+			break;
+		out->err_status[out->nstatus] = st.errors_by_status[i].status;
+		out->err_count[out->nstatus++] = st.errors_by_status[i].count;
+	}
+	out->err_other = st.errors_other_status;
 }
 
 const struct scr_ecm_ops scr_scs_ecm_ops = {

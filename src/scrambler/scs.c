@@ -304,12 +304,27 @@ static void store_ecm(struct scs_stream *st, uint16_t cp, const uint8_t *d, size
 	slot->have = true;
 }
 
+/* Count a received channel_error / stream_error by its error_status. */
+static void count_error_status(struct scs_channel *ch, uint16_t status)
+{
+	ch->stats.last_error_status = status;
+	for (size_t i = 0; i < SCS_ERR_STATUS_SLOTS; i++) {
+		if (ch->stats.errors_by_status[i].count == 0)
+			ch->stats.errors_by_status[i].status = status;
+		if (ch->stats.errors_by_status[i].status == status) {
+			ch->stats.errors_by_status[i].count++;
+			return;
+		}
+	}
+	ch->stats.errors_other_status++;
+}
+
 /* A channel_error came: it fails the setup being waited for and every ECM
  * still expected on this channel. */
 static void channel_error_in(struct scs_channel *ch, uint16_t status)
 {
 	ch->stats.channel_errors++;
-	ch->stats.last_error_status = status;
+	count_error_status(ch, status);
 	ch->chan_err_pending = true;
 	LOG_WARN(MOD, "channel %u: channel_error %s (0x%04x)", ch->cfg.channel_id,
 		sc_error_name(SC_ECMG_SCS, status), status);
@@ -429,7 +444,7 @@ static void handle(struct scs_channel *ch, const uint8_t *buf, size_t len)
 		if (sc_get_u16(m, SC_P_ERROR_STATUS, &status) != 0)
 			status = SC_ECM_ERR_UNKNOWN;
 		ch->stats.stream_errors++;
-		ch->stats.last_error_status = status;
+		count_error_status(ch, status);
 		LOG_WARN(MOD, "channel %u stream %u: stream_error %s (0x%04x)", ch->cfg.channel_id, sid,
 			sc_error_name(SC_ECMG_SCS, status), status);
 		if (st) {

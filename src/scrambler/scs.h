@@ -48,6 +48,7 @@
 #define SCS_DEFAULT_RESPONSE_MS 5000u /* setup / close answers */
 #define SCS_DEFAULT_TEST_MS 10000u    /* keep-alive channel_test period */
 #define SCS_DEFAULT_RETRY_MS 1000u    /* between reconnection attempts */
+#define SCS_ERR_STATUS_SLOTS 8        /* distinct error_status values counted */
 
 struct scs_config {
 	char main_addr[SCS_ADDR_BYTES];   /* "host:port" */
@@ -97,6 +98,14 @@ struct scs_stats {
 	uint64_t tests_sent;
 	uint64_t tests_answered;    /* channel_test/stream_test from the ECMG */
 	uint16_t last_error_status; /* error_status of the last *_error received */
+	/* channel_error + stream_error received, by error_status: the first
+	 * SCS_ERR_STATUS_SLOTS distinct values (count 0 = unused slot), the
+	 * rest summed in errors_other_status */
+	struct {
+		uint16_t status;
+		uint64_t count;
+	} errors_by_status[SCS_ERR_STATUS_SLOTS];
+	uint64_t errors_other_status;
 	bool on_backup;             /* the current connection is to the backup */
 };
 
@@ -165,5 +174,9 @@ void scs_channel_free(struct scs_channel *ch);
 struct scrambler_config;
 int scr_scs_new(const struct scrambler_config *cfg, void **ctx) WARN_UNUSED;
 void scr_scs_free(void *ctx);
+/* The counters of CAS cas_idx's channel into *out (left as it is when that
+ * channel was never created). */
+struct scr_cas_stats;
+void scr_scs_cas_stats(void *ctx, size_t cas_idx, struct scr_cas_stats *out);
 
 #endif

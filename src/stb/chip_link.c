@@ -86,6 +86,17 @@ int chip_spawn(const struct chip_otp *otp, struct chip_link **ctl, struct chip_l
 
 		close(a[0]);
 		close(b[0]);
+		/* the chip keeps only its two channels (and stdio): an inherited
+		 * channel of another chip (or any box fd) would keep that one alive */
+		{
+			unsigned lo = (unsigned)(a[1] < b[1] ? a[1] : b[1]), hi = (unsigned)(a[1] < b[1] ? b[1] : a[1]);
+
+			if (lo > 3)
+				(void)close_range(3, lo - 1, 0);
+			if (hi > lo + 1)
+				(void)close_range(lo + 1, hi - 1, 0);
+			(void)close_range(hi + 1, ~0u, 0);
+		}
 		r = chip_new(otp, true, &c);
 		if (r == 0)
 			r = chip_serve(c, a[1], b[1]);

@@ -37,6 +37,7 @@
 #include "lib/util.h"
 #include "stb/chip.h"
 #include "stb/descrambler.h"
+#include "ts/psi.h"
 #include "testutil.h"
 
 #define CASID 0x4ADC
@@ -1431,6 +1432,8 @@ static void test_pcsc_path(void **state)
 		assert_memory_equal(h.odd, CW_O, 8);
 		n = make_ecm(f, 1, T0_MS, 4, sec);
 		assert_int_equal(c.ops->ecm(c.self, &host, 102, sec, n), CE_NOT_ENTITLED);
+		/* pairing to a box's chip, EMMs and ECMs through pcscd */
+		check_chip_pairing(f, &c, false);
 		cas_client_free(&c);
 	}
 	kill(serve, SIGTERM);

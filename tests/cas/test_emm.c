@@ -4,7 +4,8 @@
  * gains a package from an EMM and opens the ECM, replay, tampering, other
  * cards, expiry by keys, a "patched client" that skips every check, the
  * state file across a restart, commands, group EMMs, a table of bad EMMs,
- * the fuzz corpus replayed, and the CLI.
+ * the fuzz corpus replayed, the CLI, and the issuer's fast AES-NI seal
+ * against the OpenSSL EVP reference (byte for byte, many cards and lengths).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -1140,6 +1141,150 @@ static void test_cli(void **state)
 	rm_tmpdir();
 }
 
+/* ---- fast seal (AES-NI + OpenSSL GCM mode) against the EVP reference ---- */
+
+/* AES-128-GCM through OpenSSL EVP, the reference: enc 1 writes out and tag;
+ * enc 0 checks tag and writes the plaintext (returns false on a bad tag). */
+static bool evp_gcm(int enc, const uint8_t key[16], const uint8_t *nonce, const uint8_t *aad, size_t aad_len,
+	const uint8_t *in, size_t len, uint8_t *out, uint8_t tag[16])
+{
+	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+	int ol = 0, ok;
+
+	assert_non_null(c);
+	ok = EVP_CipherInit_ex(c, EVP_aes_128_gcm(), NULL, key, nonce, enc) == 1 &&
+	     EVP_CipherUpdate(c, NULL, &ol, aad, (int)aad_len) == 1 &&
+	     EVP_CipherUpdate(c, out, &ol, in, (int)len) == 1 && (size_t)ol == len;
+	if (ok && enc)
+		ok = EVP_CipherFinal_ex(c, out + len, &ol) == 1 &&
+		     EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, tag) == 1;
+	else if (ok)
+		ok = EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16, tag) == 1 &&
+		     EVP_CipherFinal_ex(c, out + len, &ol) == 1;
+	EVP_CIPHER_CTX_free(c);
+	return ok;
+}
+
+/* Decrypt a unique EMM with EVP under k (tag must verify); the plaintext
+ * re-encrypted with EVP under the EMM's own nonce and AAD must give back
+ * exactly the EMM's ciphertext and tag. Returns the plaintext length. */
+static size_t evp_check_unique(const uint8_t *e, size_t len, const uint8_t k[16], uint8_t *pt)
+{
+	uint8_t ct[EMM_MAX_PLAINTEXT + 16], tag[16];
+	size_t ptl;
+
+	assert_true(len > EMM_UNIQUE_OVERHEAD);
+	ptl = len - EMM_UNIQUE_OVERHEAD;
+	assert_int_equal(be16(e + 38), ptl);
+	memcpy(tag, e + 40 + ptl, 16);
+	assert_true(evp_gcm(0, k, e + 26, e + 3, EMM_AAD_BYTES, e + 40, ptl, pt, tag));
+	assert_true(evp_gcm(1, k, e + 26, e + 3, EMM_AAD_BYTES, pt, ptl, ct, tag));
+	assert_memory_equal(ct, e + 40, ptl);
+	assert_memory_equal(tag, e + 40 + ptl, 16);
+	return ptl;
+}
+
+static void test_fast_seal_identical(void **state)
+{
+	struct keystore *ks = test_ks();
+	struct emm_issuer *is = NULL;
+	struct card_kdf *kdf = NULL;
+	struct emm_content *c = calloc(1, sizeof(*c));
+	uint8_t e1[EMM_MAX_SECTION], e2[EMM_MAX_SECTION], pt1[EMM_MAX_PLAINTEXT + 16], pt2[EMM_MAX_PLAINTEXT + 16];
+	uint8_t k[CARD_KEY_BYTES];
+	uint32_t residues = 0, rng = 12345;
+	size_t l1 = 0, l2 = 0, max_pt = 0;
+	const unsigned n = 1500;
+
+	(void)state;
+	assert_non_null(c);
+	assert_int_equal(emm_issuer_new(ks, &is), 0);
+	assert_int_equal(card_kdf_new(ks, &kdf), 0);
+	/* the switch itself */
+	assert_true(emm_issuer_set_reference(is, true));
+	assert_true(emm_issuer_is_reference(is));
+	if (!emm_issuer_set_reference(is, false)) {
+		/* no AES-NI here: the issuer has only the reference path */
+		assert_true(emm_issuer_is_reference(is));
+		fprintf(stderr, "fast EMM seal not available on this CPU: nothing to compare\n");
+		goto done;
+	}
+	assert_false(emm_issuer_is_reference(is));
+	for (unsigned i = 0; i < 2 * n; i++) {
+		uint64_t serial = SERIAL + (uint64_t)i * 7919u;
+		uint32_t seq = i + 1;
+		size_t ptl;
+
+		rng = rng * 1103515245u + 12345u;
+		if (i < n) {
+			/* entitlements as the carousel sends them: any mask, 0..64 ext ids,
+			 * periods that cover 0, 1 or 2 key epochs */
+			struct emm_grant g;
+
+			memset(&g, 0, sizeof(g));
+			g.packages = rng ^ (rng << 7) ^ (i % 3 == 0 ? 0 : 0xFFFFFFFFu);
+			g.start_s = T0 - 86400 + (uint64_t)(rng % 7) * EPOCH_S;
+			g.finish_s = g.start_s + (uint64_t)(i % 5) * EPOCH_S;
+			g.next = i % (EMM_MAX_EXT_PACKAGES + 1);
+			for (size_t x = 0; x < g.next; x++)
+				g.ext[x] = (uint16_t)(32 + x);
+			assert_true(emm_issuer_set_reference(is, false));
+			assert_int_equal(emm_build_unique(is, serial, seq, &g, T0 * 1000, e1, sizeof(e1), &l1), 0);
+			assert_true(emm_issuer_set_reference(is, true));
+			assert_int_equal(emm_build_unique(is, serial, seq, &g, T0 * 1000, e2, sizeof(e2), &l2), 0);
+		} else {
+			/* any content: every plaintext length from 2 to ~1.6 KB, commands */
+			memset(c, 0, sizeof(*c));
+			c->has_grant = (i % 4) != 0;
+			c->grant.packages = 0xFFFFFFFFu;
+			c->grant.start_s = T0;
+			c->grant.finish_s = T0 + 1;
+			c->grant.next = c->has_grant ? i % 17 : 0;
+			c->nkeys = c->has_grant ? (i / 17) % (EMM_MAX_KEYS + 1) : 0;
+			for (size_t x = 0; x < c->nkeys; x++) {
+				c->keys[x].epoch = 1000 + (uint32_t)(x / 32);
+				c->keys[x].pkg = (uint8_t)(x % 32);
+				memset(c->keys[x].key, (int)(x + i), PKG_KEY_BYTES);
+			}
+			c->cmds = (i % 4 == 0 ? EMM_CMD_BLOCK : 0) | (i % 3 == 0 ? EMM_CMD_RESET_COUNTER : 0);
+			if (i % 5 == 0) {
+				c->cmds |= EMM_CMD_PAIR;
+				c->pair_stb_id = 77;
+				c->has_pair_key = i % 2;
+				memset(c->pair_key, 0x5A, EMM_PAIR_KEY_BYTES);
+			}
+			if (!c->has_grant && c->cmds == 0)
+				c->cmds = EMM_CMD_UNBLOCK;
+			assert_true(emm_issuer_set_reference(is, false));
+			assert_int_equal(emm_build(is, serial, seq, T0 * 1000, c, e1, sizeof(e1), &l1), 0);
+			assert_true(emm_issuer_set_reference(is, true));
+			assert_int_equal(emm_build(is, serial, seq, T0 * 1000, c, e2, sizeof(e2), &l2), 0);
+		}
+		/* same section but for the nonce (each EMM gets a fresh one) */
+		assert_int_equal(l1, l2);
+		assert_memory_equal(e1, e2, 26);
+		assert_memory_not_equal(e1 + 26, e2 + 26, EMM_NONCE_BYTES);
+		assert_memory_equal(e1 + 38, e2 + 38, 2);
+		/* the fast EMM is byte for byte EVP's for its nonce, and both carry the same plaintext */
+		assert_int_equal(card_key_derive(kdf, serial, k), 0);
+		ptl = evp_check_unique(e1, l1, k, pt1);
+		assert_int_equal(evp_check_unique(e2, l2, k, pt2), ptl);
+		assert_memory_equal(pt1, pt2, ptl);
+		residues |= 1u << (ptl % 16);
+		max_pt = ptl > max_pt ? ptl : max_pt;
+	}
+	/* every partial-block length, and more than 4 CTR blocks at a time */
+	assert_int_equal(residues, 0xFFFFu);
+	assert_true(max_pt > 1024);
+done:
+	OPENSSL_cleanse(k, sizeof(k));
+	emm_content_wipe(c);
+	free(c);
+	card_kdf_free(kdf);
+	emm_issuer_free(is);
+	keystore_free(ks);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1156,6 +1301,7 @@ int main(void)
 		cmocka_unit_test(test_bad_emms),
 		cmocka_unit_test(test_fuzz_corpus),
 		cmocka_unit_test(test_cli),
+		cmocka_unit_test(test_fast_seal_identical),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,6 +1,7 @@
 /*
  * test_kms.c - the operator KMS (src/kms): vendor-key KDF known answers,
- * OTP images, sealed key files, certificates, audit chain, black-box burn.
+ * OTP images, sealed key files, certificates, audit chain, black-box burn,
+ * CAS client modules signed by the KMS (kms_module_sign, kms module sign).
  */
 #include "testutil.h"
 #include <openssl/evp.h>
@@ -11,6 +12,7 @@
 #include "kms/blackbox.h"
 #include "kms/cert.h"
 #include "kms/kms.h"
+#include "kms/module.h"
 #include "kms/pk.h"
 #include "kms/seal.h"
 #include <stdarg.h>
@@ -487,6 +489,244 @@ static void vendor_open_cli(void **state)
 	fx_free(f);
 }
 
+/* A ladder payload for vendor vid. */
+static size_t ladder_payload(uint32_t vid, const char *keys, uint8_t *buf, size_t cap)
+{
+	struct module_payload p = {.kind = MODULE_KIND_LADDER, .vendor_id = vid, .ca_system_id = 0x4ADC};
+	size_t len = 0;
+
+	snprintf(p.keys_file, sizeof(p.keys_file), "%s", keys);
+	assert_int_equal(module_payload_encode(&p, buf, cap, &len), 0);
+	return len;
+}
+
+/* The last line of dir/audit.log (static buffer). */
+static const char *audit_last(const char *dir)
+{
+	static char last[1024];
+	char path[400];
+	uint8_t *buf;
+	size_t len = 0, a;
+
+	snprintf(path, sizeof(path), "%s/audit.log", dir);
+	buf = tu_read(path, &len);
+	assert_true(len > 1 && buf[len - 1] == '\n');
+	for (a = len - 1; a > 0 && buf[a - 1] != '\n'; a--)
+		;
+	assert_true(len - a < sizeof(last));
+	memcpy(last, buf + a, len - a - 1);
+	last[len - a - 1] = '\0';
+	free(buf);
+	return last;
+}
+
+/* kms_module_sign: a module the box's check (module_verify, as the loader
+ * runs it) accepts under the OTP trust root, signed by the KMS's own key
+ * with its certificate embedded; every refusal; the audit entry. */
+static void module_sign_lib(void **state)
+{
+	struct fx *f = fx_new();
+	struct module_manifest m = {.vendor_id = 0xA, .version = 3, .rollback = 2};
+	struct module_view v;
+	struct module_payload p;
+	struct cert c;
+	uint8_t pl[256], trust[32], *mod = NULL, *crl = NULL, cert[CERT_MAX_BYTES], junk[8] = {1, 2, 3};
+	size_t pl_len = ladder_payload(0xA, "keys-a.json", pl, sizeof(pl)), len = 0, crl_len = 0, n = 0, bad = 0, cl = 0;
+	uint64_t now = (uint64_t)time(NULL);
+	char crlp[400];
+	(void)state;
+
+	pk_hash(f->ta_pub, trust);
+	assert_int_equal(kms_module_sign(f->k, &m, pl, pl_len, &mod, &len), 0);
+	assert_non_null(mod);
+	assert_int_equal(module_verify(mod, len, trust, now, NULL, 0, &v, &p), 0);
+	assert_int_equal(v.m.vendor_id, 0xA);
+	assert_int_equal(v.m.version, 3);
+	assert_int_equal(v.m.rollback, 2);
+	assert_int_equal(p.ca_system_id, 0x4ADC);
+	assert_string_equal(p.keys_file, "keys-a.json");
+	assert_memory_equal(v.ta_pub, f->ta_pub, 32);
+	/* the embedded certificate names the KMS key, which made the signature */
+	assert_int_equal(cert_verify(v.cert, v.cert_len, f->ta_pub, now, NULL, 0, &c), 0);
+	assert_int_equal(c.serial, 77);
+	assert_memory_equal(c.subject_pub, f->kms_pub, 32);
+	assert_int_equal(pk_verify(f->kms_pub, mod, v.signed_len, v.sig), 0);
+	/* another trust root, an altered byte: refused as a box would */
+	trust[0] ^= 1;
+	assert_int_equal(module_verify(mod, len, trust, now, NULL, 0, &v, &p), CE_MAC);
+	trust[0] ^= 1;
+	mod[14] ^= 1; /* version */
+	assert_int_equal(module_verify(mod, len, trust, now, NULL, 0, &v, &p), CE_MAC);
+	mod[14] ^= 1;
+	/* audited: init, certify, order, 2 vendors, the module */
+	assert_int_equal(kms_audit_verify(f->kdir, &n, &bad), 0);
+	assert_int_equal(n, 6);
+	assert_non_null(strstr(audit_last(f->kdir), "\tmodule sign vendor=0xa version=3 rollback=2 cert=77 bytes="));
+	assert_int_equal(kms_audit_check(f->k, &n, &bad), 0);
+	free(mod);
+	mod = NULL;
+
+	/* refusals: nothing signed, nothing audited */
+	m.vendor_id = 0xB; /* payload names 0xA */
+	assert_int_equal(kms_module_sign(f->k, &m, pl, pl_len, &mod, &len), CE_FORMAT);
+	m.vendor_id = 0xA;
+	assert_int_not_equal(kms_module_sign(f->k, &m, junk, sizeof(junk), &mod, &len), 0);
+	assert_int_equal(kms_module_sign(f->k, &m, pl, 0, &mod, &len), CE_RANGE);
+	assert_int_equal(kms_module_sign(f->k, NULL, pl, pl_len, &mod, &len), CE_ARG);
+	assert_null(mod);
+	assert_int_equal(len, 0);
+	assert_int_equal(kms_audit_verify(f->kdir, &n, &bad), 0);
+	assert_int_equal(n, 6);
+
+	/* the operator certificate revoked: the KMS refuses to sign */
+	assert_int_equal(kms_revoke_cert(f->k, f->ta_priv, 77, &crl, &crl_len), 0);
+	assert_int_equal(kms_module_sign(f->k, &m, pl, pl_len, &mod, &len), CE_BLOCKED);
+	assert_null(mod);
+	assert_int_equal(kms_audit_verify(f->kdir, &n, &bad), 0);
+	assert_int_equal(n, 7); /* the revocation only */
+	/* even with crl.bin gone from the KMS, the box holding the CRL refuses
+	 * what it signs */
+	snprintf(crlp, sizeof(crlp), "%s/crl.bin", f->kdir);
+	assert_int_equal(unlink(crlp), 0);
+	assert_int_equal(kms_module_sign(f->k, &m, pl, pl_len, &mod, &len), 0);
+	assert_int_equal(module_verify(mod, len, trust, now, crl, crl_len, &v, &p), CE_BLOCKED);
+	assert_int_equal(module_verify(mod, len, trust, now, NULL, 0, &v, &p), 0);
+	free(mod);
+	mod = NULL;
+	/* a crl.bin not signed by this TA is not ignored */
+	crl[crl_len - 1] ^= 1;
+	assert_int_equal(file_write_atomic(crlp, crl, crl_len, 0644), 0);
+	assert_int_equal(kms_module_sign(f->k, &m, pl, pl_len, &mod, &len), CE_MAC);
+	crl[crl_len - 1] ^= 1;
+	assert_int_equal(file_write_atomic(crlp, crl, crl_len, 0644), 0);
+	/* a new certificate (new serial) signs again, and the box accepts it
+	 * with the CRL that revoked the old one */
+	assert_int_equal(kms_operator_certify(f->k, f->ta_priv, "Operator", 30, 78, cert, &cl), 0);
+	assert_int_equal(kms_module_sign(f->k, &m, pl, pl_len, &mod, &len), 0);
+	assert_int_equal(module_verify(mod, len, trust, now, crl, crl_len, &v, &p), 0);
+	assert_non_null(strstr(audit_last(f->kdir), "cert=78"));
+	free(mod);
+	free(crl);
+	fx_free(f);
+}
+
+/* A KMS the TA never certified has nothing to embed. */
+static void module_sign_uncertified(void **state)
+{
+	char dir[64], kdir[128], cmd[200];
+	struct module_manifest m = {.vendor_id = 0xA, .version = 1, .rollback = 1};
+	struct kms *k = NULL;
+	uint8_t pl[256], *mod = NULL;
+	size_t pl_len = ladder_payload(0xA, "k.json", pl, sizeof(pl)), len = 0, n = 0, bad = 0;
+	(void)state;
+
+	snprintf(dir, sizeof(dir), "/tmp/test_kms.XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(kdir, sizeof(kdir), "%s/kms", dir);
+	assert_int_equal(kms_init(kdir, "pw", 10), 0);
+	assert_int_equal(kms_open(kdir, "pw", &k), 0);
+	assert_int_equal(kms_module_sign(k, &m, pl, pl_len, &mod, &len), CE_NOT_FOUND);
+	assert_null(mod);
+	assert_int_equal(kms_audit_verify(kdir, &n, &bad), 0);
+	assert_int_equal(n, 1);
+	kms_close(k);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* `castellan kms module sign` end to end: `module verify` (the box's check)
+ * accepts its output under the TA; wrong passphrase, revoked certificate,
+ * usage errors refused; the audit entry. */
+static void module_sign_cli(void **state)
+{
+	const char *bin = getenv("CASTELLAN_BIN");
+	struct fx *f;
+	uint8_t *crl = NULL, pl[256], *mod;
+	size_t crl_len = 0, n = 0, bad = 0, len = 0, pl_len;
+	struct kms *k = NULL;
+	struct module_view v;
+	char d[300], p[400];
+	(void)state;
+
+	if (!bin)
+		skip();
+	f = fx_new();
+	kms_close(f->k); /* the CLI opens it */
+	f->k = NULL;
+	snprintf(d, sizeof(d), "%s", f->dir);
+	assert_int_equal(run("printf 'pw\\n' > %s/pf && printf 'nope\\n' > %s/bad", d, d), 0);
+	snprintf(p, sizeof(p), "%s/ta.pub", d);
+	assert_int_equal(pk_write_file(p, f->ta_pub, 0), 0);
+	pl_len = ladder_payload(0xB, "keys-b.json", pl, sizeof(pl));
+	snprintf(p, sizeof(p), "%s/b.payload", d);
+	assert_int_equal(file_write_atomic(p, pl, pl_len, 0644), 0);
+
+	assert_int_equal(run("%s kms module sign --help | grep -q 'module sign'", bin), 0);
+	assert_int_equal(run("env -u " KEYSTORE_PASSPHRASE_ENV " %s kms module sign --dir %s --passphrase-file %s/pf "
+		"--vendor 0xA --version 2 --rollback 1 --ca-system-id 0x4ADC --keys-file keys-a.json --out %s/a.mod "
+		"> %s/sign.txt", bin, f->kdir, d, d, d), 0);
+	assert_int_equal(run("grep -q 'module signed by the KMS: vendor 0x0000000a version 2 rollback 1' %s/sign.txt",
+		d), 0);
+	assert_int_equal(run("%s module verify --ta-pub %s/ta.pub %s/a.mod | grep -q '^OK'", bin, d, d), 0);
+	assert_int_equal(run("%s module verify --ta-pub %s/ta.pub %s/a.mod | grep -q 'keys file keys-a.json'", bin, d,
+		d), 0);
+	assert_int_equal(kms_audit_verify(f->kdir, &n, &bad), 0);
+	assert_int_equal(n, 6);
+	assert_non_null(strstr(audit_last(f->kdir), "\tmodule sign vendor=0xa version=2 rollback=1 cert=77"));
+	/* --payload: the raw payload bytes, signed as they are */
+	assert_int_equal(run("%s kms module sign --dir %s --passphrase-file %s/pf --vendor-id 0xB --version 1 "
+		"--rollback 1 --payload %s/b.payload --out %s/b.mod >/dev/null", bin, f->kdir, d, d, d), 0);
+	snprintf(p, sizeof(p), "%s/b.mod", d);
+	mod = tu_read(p, &len);
+	assert_int_equal(module_parse(mod, len, &v), 0);
+	assert_int_equal(v.payload_len, pl_len);
+	assert_memory_equal(v.payload, pl, pl_len);
+	free(mod);
+
+	/* refusals (exit 1, no file, no audit entry) and usage errors (exit 2) */
+	{
+		static const struct { const char *args; int status; } bad_cases[] = {
+			{"--passphrase-file %s/bad --vendor 0xA --version 3 --rollback 1 --ca-system-id 1 --keys-file k --out %s/x.mod", 1},
+			{"--passphrase-file %s/pf --vendor 0xA --version 3 --rollback 1 --payload %s/b.payload --out %s/x.mod", 1},
+			{"--passphrase-file %s/pf --vendor 0xA --version 3 --rollback 1 --payload %s/none --out %s/x.mod", 1},
+			{"--passphrase-file %s/pf --vendor 0xA --version 3 --rollback 1 --ca-system-id 1 --keys-file k --out %s/a.mod", 1},
+			{"--passphrase-file %s/pf --vendor 0xA --version 3 --rollback 1 --ca-system-id 1 --keys-file ../k --out %s/x.mod", 2},
+			{"--passphrase-file %s/pf --vendor 0xA --version 3 --rollback 1 --ca-system-id 1 --keys-file k", 2},
+			{"--passphrase-file %s/pf --vendor 0xA --version 3 --rollback 1 --out %s/x.mod", 2},
+			{"--passphrase-file %s/pf --vendor 0xA --version 3 --rollback 1 --keys-file k --payload %s/b.payload --ca-system-id 1 --out %s/x.mod", 2},
+			{"--passphrase-file %s/pf --vendor 0x1FFFFFFFF --version 3 --rollback 1 --ca-system-id 1 --keys-file k --out %s/x.mod", 2},
+			{"--passphrase-file %s/pf --version 3 --rollback 1 --ca-system-id 1 --keys-file k --out %s/x.mod", 2},
+		};
+		for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+			char args[600], cmd[1200];
+			/* every %s in the case is the work dir */
+			snprintf(args, sizeof(args), bad_cases[i].args, d, d, d);
+			snprintf(cmd, sizeof(cmd), "%s kms module sign --dir %s %s >/dev/null 2>&1", bin, f->kdir, args);
+			if (run("%s", cmd) != bad_cases[i].status)
+				fail_msg("module sign case %zu: not status %d", i, bad_cases[i].status);
+			assert_int_equal(run("test ! -e %s/x.mod", d), 0);
+		}
+	}
+	assert_int_equal(kms_audit_verify(f->kdir, &n, &bad), 0);
+	assert_int_equal(n, 7);
+	/* revoke the operator certificate: the KMS refuses to sign, and the
+	 * module it signed before is refused by a box with the CRL */
+	assert_int_equal(kms_open(f->kdir, "pw", &k), 0);
+	assert_int_equal(kms_revoke_cert(k, f->ta_priv, 77, &crl, &crl_len), 0);
+	kms_close(k);
+	snprintf(p, sizeof(p), "%s/ta.crl", d);
+	assert_int_equal(file_write_atomic(p, crl, crl_len, 0644), 0);
+	assert_int_equal(run("%s kms module sign --dir %s --passphrase-file %s/pf --vendor 0xA --version 3 --rollback 1 "
+		"--ca-system-id 0x4ADC --keys-file keys-a.json --out %s/c.mod 2>%s/revoked.txt", bin, f->kdir, d, d, d), 1);
+	assert_int_equal(run("grep -q 'revoked' %s/revoked.txt && test ! -e %s/c.mod", d, d), 0);
+	assert_int_equal(run("%s module verify --ta-pub %s/ta.pub --crl %s/ta.crl %s/a.mod | grep -q 'REFUSED'", bin, d, d,
+		d), 0);
+	assert_int_equal(kms_audit_verify(f->kdir, &n, &bad), 0);
+	assert_int_equal(n, 8); /* the revocation only */
+	free(crl);
+	fx_free(f);
+}
+
 static void bad_inputs(void **state)
 {
 	static const struct { const char *csv; int r; size_t line; } t[] = {
@@ -574,6 +814,9 @@ int main(void)
 		cmocka_unit_test(audit_anchor),
 		cmocka_unit_test(vendor_open_cli),
 		cmocka_unit_test(bad_inputs),
+		cmocka_unit_test(module_sign_lib),
+		cmocka_unit_test(module_sign_uncertified),
+		cmocka_unit_test(module_sign_cli),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

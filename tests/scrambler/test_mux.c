@@ -766,21 +766,6 @@ static int out_cb(void *ctx, const uint8_t *pkts, size_t n)
 	return 0;
 }
 
-static uint16_t free_port(void)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	socklen_t l = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	uint16_t p;
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &l), 0);
-	p = ntohs(a.sin_port);
-	close(fd);
-	return p;
-}
-
 static void test_scrambler_emm_and_cat(void **state)
 {
 	(void)state;
@@ -813,8 +798,9 @@ static void test_scrambler_emm_and_cat(void **state)
 		thr_secs[i][1] = 0x70;
 		thr_secs[i][2] = 97;
 	}
-	t.port = free_port();
-	snprintf(listen, sizeof(listen), "127.0.0.1:%u", t.port);
+	/* port 0: the MUX binds a free port, read back after start (no race
+	 * with another process taking a pre-probed port) */
+	snprintf(listen, sizeof(listen), "127.0.0.1:0");
 	scrambler_config_init(cfg);
 	cfg->nservices = 1;
 	cfg->services[0].service_id = 101;
@@ -825,6 +811,8 @@ static void test_scrambler_emm_and_cat(void **state)
 	cfg->emm_max_kbps = 500;
 	assert_int_equal(scrambler_new(cfg, &s), 0);
 	assert_int_equal(scrambler_start(s), 0);
+	t.port = scrambler_mux_port(s);
+	assert_int_not_equal(t.port, 0);
 	assert_int_equal(pthread_create(&th, NULL, emmg_main, &t), 0);
 	/* serve the MUX (an empty push polls it) until the EMMG has sent */
 	for (int i = 0; i < 2000 && t.sent == 0; i++) {
@@ -884,6 +872,12 @@ static void test_scrambler_emm_and_cat(void **state)
 	assert_int_equal(ca[0].ca_system_id, 0x4ADC);
 	assert_int_equal(ca[0].ca_pid, EMM_PID);
 	assert_int_equal(st.pkts_out, o.n);
+	/* the MUX counters in the scrambler's stats */
+	assert_true(st.has_mux);
+	assert_int_equal(st.mux.conns_accepted, 1);
+	assert_true(st.mux.data_provisions >= 1);
+	assert_int_equal(st.mux.sections_in, 20);
+	assert_int_equal(st.mux.pkts_out, 20);
 	scrambler_free(s);
 	free(cat);
 	free(emm);

@@ -48,6 +48,8 @@ struct fake_ecmg {
 	int fail_from_cp[SCR_MAX_CAS];  /* poll fails for cp >= this (-1 never) */
 	int fail_to_cp[SCR_MAX_CAS];    /* ... and < this (-1: forever) */
 	int fail_code;              /* CE_TIMEOUT or CE_CLOSED */
+	volatile bool down[SCR_MAX_CAS]; /* open fails with CE_IO (ECMG unreachable) */
+	size_t open_fails;
 	size_t opened, closed;
 	size_t provisions;
 	struct fake_stream streams[SCR_MAX_STREAMS];
@@ -67,8 +69,13 @@ static int fake_open(void *ctx, size_t cas_idx, const struct scr_cas_cfg *cas, u
 	uint16_t ecm_id, uint32_t cp_duration_ms, struct scr_ecmg_info *info, void **stream)
 {
 	struct fake_ecmg *f = ctx;
-	struct fake_stream *st = &f->streams[f->nstreams++];
+	struct fake_stream *st;
 
+	if (f->down[cas_idx]) {
+		f->open_fails++;
+		return CE_IO;
+	}
+	st = &f->streams[f->nstreams++];
 	st->cas = cas_idx;
 	st->stream_id = stream_id;
 	info->section_mode = f->section_mode;
@@ -1143,6 +1150,233 @@ static void test_stats_json(void **state)
 	unlink(path);
 }
 
+/* ------------------------------------------------------------------ */
+/* robustness: ECMG down at start, output window time bound            */
+
+/* CAS `down_cas` cannot be reached when scrambling starts and comes up
+ * after about a third of the input: its stream is retried, gets ECMs, and
+ * the packets scrambled afterwards descramble with them. ncas 1: held
+ * clear meanwhile (keep has no CW to keep). ncas 2, any: scrambled with
+ * the other CAS's ECMs from the start; all: clear until both answer. */
+static void check_down_at_start(size_t ncas, enum scr_policy pol)
+{
+	struct fake_ecmg f;
+	struct scrambler_config c;
+	struct scrambler *s = NULL;
+	struct scrambler_stats *st = calloc(1, sizeof(*st));
+	struct membuf out;
+	struct analysis a;
+	size_t nin, i = 0, first_part, down_cas = ncas - 1;
+	uint8_t *in = load_clear(&nin);
+	uint16_t pids[2];
+	size_t ecm_up = SIZE_MAX, down_out;
+
+	assert_non_null(st);
+	fake_init(&f, true);
+	base_cfg(&c, &f, CW_ALG_CSA2);
+	c.ncas = ncas;
+	if (ncas == 2) {
+		c.cas[1] = c.cas[0];
+		c.cas[1].super_cas_id = 0x0B000002;
+	}
+	c.policy = pol;
+	c.on_failure = SCR_FAIL_KEEP;
+	c.retry_ms = 10;
+	f.down[down_cas] = true;
+	memset(&out, 0, sizeof(out));
+	assert_int_equal(scrambler_new(&c, &s), 0);
+	first_part = nin / 3;
+	for (; i < first_part; i += 256) {
+		size_t n = nin - i < 256 ? nin - i : 256;
+
+		assert_int_equal(scrambler_push(s, in + i * P, n, mem_write, &out), 0);
+	}
+	scrambler_stats(s, st);
+	assert_false(st->streams[down_cas].open);
+	assert_true(st->streams[down_cas].open_failures >= 1);
+	assert_true(f.open_fails >= 1);
+	assert_true(st->cp_changes == 0 || (ncas == 2 && pol == SCR_POLICY_ANY));
+	/* the ECMG comes up: the retry (back-off from 10 ms) finds it */
+	f.down[down_cas] = false;
+	for (int tries = 0; i < nin; i += 256) {
+		size_t n = nin - i < 256 ? nin - i : 256;
+
+		assert_int_equal(scrambler_push(s, in + i * P, n, mem_write, &out), 0);
+		scrambler_stats(s, st);
+		if (!st->streams[down_cas].open) {
+			assert_true(++tries < 200);
+			usleep(5000);
+		}
+	}
+	assert_int_equal(scrambler_flush(s, mem_write, &out), 0);
+	scrambler_stats(s, st);
+	assert_true(st->streams[down_cas].open);
+	assert_true(st->streams[down_cas].cw_provision_sent >= 1);
+	assert_true(st->streams[down_cas].ecm_response_received >= 1);
+	assert_int_equal(f.opened, ncas);
+	for (size_t k = 0; k < ncas; k++)
+		pids[k] = st->streams[k].ecm_pid;
+	for (size_t use = 0; use < ncas; use++) {
+		analyse(&out, in, nin, pids, ncas, use, CW_ALG_CSA2, &a);
+		for (size_t e = 0; e < a.necm; e++)
+			if (a.ecm[e].pid == pids[down_cas] && ecm_up == SIZE_MAX)
+				ecm_up = a.ecm[e].at;
+		assert_true(ecm_up != SIZE_MAX); /* the late CAS's ECMs are on air */
+		assert_int_equal(a.descrambled_bad, 0);
+		assert_true(a.descrambled_ok[0] > 100);
+		if (use == down_cas && ncas == 2 && pol == SCR_POLICY_ANY)
+			assert_true(a.no_key > 0); /* scrambled before it came: other CAS only */
+		else
+			assert_int_equal(a.no_key, 0);
+		if (ncas == 2 && pol == SCR_POLICY_ANY) {
+			assert_true(a.first_scrambled[0] < ecm_up);
+			assert_true(a.clear_es[0] < 10);
+		} else {
+			/* held clear until the late CAS delivered */
+			assert_true(a.first_scrambled[0] > ecm_up);
+			assert_true(a.clear_es[0] > 100);
+			assert_true(st->cp_failures >= 1);
+		}
+		down_out = a.scrambled[0];
+		assert_true(down_out > 100);
+		analysis_free(&a);
+	}
+	scrambler_free(s);
+	free(out.buf);
+	free(in);
+	free(st);
+}
+
+static void test_ecmg_down_at_start(void **state)
+{
+	check_down_at_start(1, SCR_POLICY_ANY);
+}
+
+static void test_ecmg_down_at_start_any(void **state)
+{
+	check_down_at_start(2, SCR_POLICY_ANY);
+}
+
+static void test_ecmg_down_at_start_all(void **state)
+{
+	check_down_at_start(2, SCR_POLICY_ALL);
+}
+
+/* Largest number of packets held in the output window (pushed, not yet
+ * written) while pushing one packet at a time. */
+static size_t max_held(uint32_t max_delay_ms, const uint8_t *in, size_t nin, uint64_t *timeouts,
+	double *pkts_per_ms)
+{
+	struct fake_ecmg f;
+	struct scrambler_config c;
+	struct scrambler *s = NULL;
+	struct scrambler_stats *st = calloc(1, sizeof(*st));
+	struct membuf out;
+	struct analysis a;
+	uint16_t pid;
+	size_t held = 0;
+
+	fake_init(&f, true);
+	base_cfg(&c, &f, CW_ALG_CSA2);
+	c.max_delay_ms = max_delay_ms;
+	c.nulls_only = true; /* output count = input count: held = in - out */
+	c.max_extra_kbps = 0;
+	memset(&out, 0, sizeof(out));
+	assert_int_equal(scrambler_new(&c, &s), 0);
+	for (size_t i = 0; i < nin; i++) {
+		assert_int_equal(scrambler_push(s, in + i * P, 1, mem_write, &out), 0);
+		if (i + 1 - out.n > held && i + 1 >= out.n)
+			held = i + 1 - out.n;
+	}
+	assert_int_equal(scrambler_flush(s, mem_write, &out), 0);
+	scrambler_stats(s, st);
+	*timeouts = st->window_timeouts;
+	*pkts_per_ms = (double)st->pkts_in / (double)st->stream_time_ms;
+	/* partial batches still scramble right */
+	pid = st->streams[0].ecm_pid;
+	analyse(&out, in, nin, &pid, 1, 0, CW_ALG_CSA2, &a);
+	assert_int_equal(a.descrambled_bad, 0);
+	assert_int_equal(a.no_key, 0);
+	assert_true(a.scrambled[0] > 500);
+	analysis_free(&a);
+	scrambler_free(s);
+	free(out.buf);
+	free(st);
+	return held;
+}
+
+static void test_window_max_delay(void **state)
+{
+	size_t nin;
+	uint8_t *in = load_clear(&nin);
+	uint64_t to_short = 0, to_long = 0;
+	double ppms = 0;
+	size_t held_short = max_held(20, in, nin, &to_short, &ppms);
+	size_t held_long = max_held(60000, in, nin, &to_long, &ppms);
+	size_t bound = (size_t)(20.0 * ppms * 1.25) + 4; /* PCR jitter, trigger packet */
+
+	print_message("held %zu (bound %zu, %.2f pkt/ms, %llu early writes), without bound %zu\n", held_short,
+		bound, ppms, (unsigned long long)to_short, held_long);
+
+	/* about 20 ms of stream time at the input's rate; without the bound
+	 * the window fills up (1,024 packets for one service) */
+	assert_true(held_short <= bound);
+	assert_true(to_short > 0);
+	assert_true(held_long > 4 * bound);
+	assert_int_equal(to_long, 0);
+	free(in);
+}
+
+static void test_stats_cas_mux(void **state)
+{
+	struct fake_ecmg f;
+	struct scrambler_config c;
+	struct scrambler *s = NULL;
+	struct scrambler_stats *st = calloc(1, sizeof(*st));
+	char path[] = "/tmp/scr_stats_XXXXXX";
+	int fd = mkstemp(path);
+	uint8_t *txt;
+	size_t len = 0;
+	FILE *mf;
+	char *mt = NULL;
+	size_t ml = 0;
+
+	assert_true(fd >= 0);
+	close(fd);
+	fake_init(&f, true);
+	base_cfg(&c, &f, CW_ALG_CSA2);
+	c.mux_listen = "127.0.0.1:0";
+	assert_int_equal(scrambler_new(&c, &s), 0);
+	assert_int_equal(scrambler_mux_port(s), 0); /* not started */
+	assert_int_equal(scrambler_start(s), 0);
+	assert_int_not_equal(scrambler_mux_port(s), 0);
+	scrambler_stats(s, st);
+	assert_true(st->has_mux);
+	assert_int_equal(st->ncas, 1);
+	assert_int_equal(st->cas[0].super_cas_id, 0x4ADC0001);
+	assert_int_equal(scrambler_stats_json(s, path), 0);
+	txt = tu_read(path, &len);
+	txt = realloc(txt, len + 1);
+	txt[len] = 0;
+	assert_non_null(strstr((char *)txt, "\"mux\""));
+	assert_non_null(strstr((char *)txt, "\"conns_accepted\": 0"));
+	assert_non_null(strstr((char *)txt, "\"cas\""));
+	assert_non_null(strstr((char *)txt, "\"reconnects\": 0"));
+	assert_non_null(strstr((char *)txt, "\"errors_by_status\""));
+	assert_non_null(strstr((char *)txt, "\"open\": true"));
+	mf = open_memstream(&mt, &ml);
+	assert_non_null(mf);
+	scrambler_stats_print(s, mf);
+	fclose(mf);
+	assert_non_null(strstr(mt, "MUX: 0 channels"));
+	assert_non_null(strstr(mt, "CAS 4adc0001 ECMG"));
+	free(mt);
+	scrambler_free(s);
+	free(txt);
+	free(st);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1163,6 +1397,11 @@ int main(void)
 		cmocka_unit_test(test_fixed_cw_tsduck),
 		cmocka_unit_test(test_clear_start),
 		cmocka_unit_test(test_stats_json),
+		cmocka_unit_test(test_ecmg_down_at_start),
+		cmocka_unit_test(test_ecmg_down_at_start_any),
+		cmocka_unit_test(test_ecmg_down_at_start_all),
+		cmocka_unit_test(test_window_max_delay),
+		cmocka_unit_test(test_stats_cas_mux),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

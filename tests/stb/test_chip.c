@@ -5,6 +5,7 @@
  * opens the card's CW), and the proof that the box process never holds a CW (a scan of
  * its whole writable memory after descrambling).
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -627,6 +628,61 @@ static void test_paired_ladder(void **state)
 	chip_otp_wipe(&otp2);
 }
 
+/* fuzz/corpus/chip replayed as fuzz/fuzz_chip.c does: role u8 | op u8 | body
+ * into a chip with vendor 0x4ADC; known seeds have known answers, any other
+ * file (a fuzzer finding) must only replay without a crash. */
+static void test_fuzz_corpus_chip(void **state)
+{
+	static const struct {
+		const char *name;
+		int want;
+	} known[] = {
+		{ "info", 0 }, { "paired-ecw", CE_MAC }, { "paired-short", CE_TRUNCATED }, { "klad", 0 },
+		{ "descramble-empty", 0 }, { "set-vendor-host", CE_STATE },
+	};
+	static const uint8_t vendor[4] = { 0, 0, 0x4A, 0xDC };
+	static uint8_t resp[CHIP_MAX_BODY];
+	char dir[4096], path[4600];
+	size_t nknown = 0;
+	struct dirent *e;
+	DIR *d;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s", tu_testdata("../../fuzz/corpus/chip"));
+	d = opendir(dir);
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL) {
+		struct chip_otp otp;
+		struct chip *c = NULL;
+		uint8_t *buf;
+		size_t len = 0, rl = 0;
+		int r;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		buf = tu_read(path, &len);
+		memset(&otp, 0, sizeof(otp));
+		otp.chip_id = 0xC0FFEE;
+		memset(otp.root, 0x42, sizeof(otp.root));
+		assert_int_equal(chip_new(&otp, true, &c), 0);
+		assert_int_equal(chip_handle(c, CHIP_ROLE_CONTROL, CHIP_OP_SET_VENDOR, vendor, 4, resp, sizeof(resp), &rl), 0);
+		r = len < 2 ? 0 : chip_handle(c, (buf[0] & 1) ? CHIP_ROLE_HOST : CHIP_ROLE_CONTROL, buf[1], buf + 2,
+			len - 2, resp, sizeof(resp), &rl);
+		for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++) {
+			if (strcmp(known[k].name, e->d_name) != 0)
+				continue;
+			if (r != known[k].want)
+				fail_msg("corpus %s: %d, want %d", e->d_name, r, known[k].want);
+			nknown++;
+		}
+		chip_free(c);
+		free(buf);
+	}
+	closedir(d);
+	assert_int_equal(nknown, sizeof(known) / sizeof(known[0]));
+}
+
 /* `castellan chip` as its own process on unix sockets, from an OTP file. */
 static void test_cli_chip(void **state)
 {
@@ -701,6 +757,7 @@ int main(void)
 		cmocka_unit_test(test_box_never_holds_cw),
 		cmocka_unit_test(test_bad_requests),
 		cmocka_unit_test(test_paired_ladder),
+		cmocka_unit_test(test_fuzz_corpus_chip),
 		cmocka_unit_test(test_cli_chip),
 	};
 

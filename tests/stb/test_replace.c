@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 #include <openssl/rand.h>
 #include "testutil.h"
 #include "cas/ecm.h"
@@ -56,6 +57,74 @@ static void test_demo_replace(void **state)
 	assert_non_null(strstr(out, "after A off: A 0, B"));
 	assert_null(strstr(out, "DEMO FAILED"));
 	free(out);
+}
+
+/* Exit status of castellan with a shell argument string (stdout/err dropped). */
+static int run_status(const char *args)
+{
+	const char *bin = getenv("CASTELLAN_BIN");
+	char cmd[4200];
+	int st;
+
+	assert_non_null(bin);
+	snprintf(cmd, sizeof(cmd), "'%s' %s >/dev/null 2>&1", bin, args);
+	st = system(cmd);
+	assert_true(WIFEXITED(st));
+	return WEXITSTATUS(st);
+}
+
+/* The new commands' option sets: refused with the usage status (2), or 1
+ * for a chip not in the vendor's key file; --help works. */
+static void test_replace_commands_bad_args(void **state)
+{
+	static const struct {
+		const char *args;
+		int status;
+	} cases[] = {
+		{ "stb --input x.ts --output y.ts --chip-socket s", 2 },                 /* no --chip-control */
+		{ "stb --input x.ts --output y.ts --chip-otp o --module m", 2 },         /* no --module-dir */
+		{ "stb --input x.ts --output y.ts --chip-otp o --module-dir d", 2 },     /* no module */
+		{ "stb --input x.ts --output y.ts --chip-otp o --module-dir d --module m --boot-vendor 1", 2 },
+		{ "stb --input x.ts --output y.ts --chip-otp o --chip-socket s --chip-control c --module-dir d --module m", 2 },
+		{ "stb --input x.ts --output y.ts --cw 0011223344556677 --ota", 2 },    /* --ota needs a chip */
+		{ "stb --input x.ts --output y.ts --entitlement e --chip-otp o --module-dir d --module m", 2 },
+		{ "stb --input x.ts --output y.ts --chip-otp /nonexistent.otp --module-dir d --module m", 1 },
+		{ "stb --input x.ts --output y.ts --chip-otp o --module-dir d --boot-vendor zz", 2 },
+		{ "module carousel m --pid 0x1FC0 --out o --into i", 2 },                  /* no --program */
+		{ "module carousel m --pid 0x1FC0 --out o --into i --program 1 --pmt-pid 0x1FC0", 2 },
+		{ "module carousel m --pid 0x1FC0 --out o --every 0", 2 },
+		{ "provision --protect e --vendor-keys k --out o", 2 },                   /* no --chip */
+		{ "provision --protect e --vendor-keys k --chip nothex --out o", 2 },
+		{ "stb --help", 0 },
+		{ "module --help", 0 },
+		{ "provision --help", 0 },
+	};
+	char dir[] = "/tmp/castellan-trep-XXXXXX", args[1024], csv[600], ent[600], out[600];
+	FILE *f;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int st = run_status(cases[i].args);
+
+		if (st != cases[i].status)
+			fprintf(stderr, "case %zu '%s': exit %d, want %d\n", i, cases[i].args, st, cases[i].status);
+		assert_int_equal(st, cases[i].status);
+	}
+	/* a chip not in the vendor's key file: nothing written, exit 1 */
+	assert_non_null(mkdtemp(dir));
+	snprintf(csv, sizeof(csv), "%s/B.csv", dir);
+	snprintf(ent, sizeof(ent), "%s/ent.json", dir);
+	snprintf(out, sizeof(out), "%s/keys.json", dir);
+	f = fopen(csv, "w");
+	assert_non_null(f);
+	fprintf(f, "0x0000ca57e11a0002,00112233445566778899aabbccddeeff\n");
+	fclose(f);
+	snprintf(args, sizeof(args), "provision --protect %s --vendor-keys %s --chip 0x0000ca57e11a0001 --out %s", ent,
+		csv, out);
+	assert_int_equal(run_status(args), 1);
+	assert_null(fopen(out, "r"));
+	remove(csv);
+	assert_int_equal(rmdir(dir), 0);
 }
 
 /* B's ECM and B's per-chip protected entitlement, with a chip running A's
@@ -143,6 +212,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_vendor_a_key_cannot_open_b_ecm),
+		cmocka_unit_test(test_replace_commands_bad_args),
 		cmocka_unit_test(test_demo_replace),
 	};
 
