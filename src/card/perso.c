@@ -37,9 +37,9 @@ int card_perso_issue(const struct keystore *ks, uint64_t serial, uint8_t max_cha
 
 static int derive(const char *pass, const uint8_t *salt, unsigned log2n, uint8_t key[32])
 {
-	if (EVP_PBE_scrypt(pass, strlen(pass), salt, PF_SALT, (uint64_t)1 << log2n, 8, 1, 0, key, 32) != 1)
-		return CE_CRYPTO;
-	return 0;
+	/* pwseal_scrypt sets OpenSSL's memory cap to what N needs (the default
+	 * 32 MiB cap refuses log2n >= 15); same KDF, same file format. */
+	return pwseal_scrypt(pass, salt, log2n, 8, 1, key);
 }
 
 int card_perso_seal(const struct card_perso *p, const char *passphrase, unsigned log2n,

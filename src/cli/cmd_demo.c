@@ -886,6 +886,7 @@ fail:
 	fprintf(stderr, "demo: failed (logs in %s)\n", d.dir);
 	d.keep = true;
 out:
+	secret_wipe(pass_hex, sizeof(pass_hex));
 	stop_ecmg(&d);
 	free(in);
 	free(scr);

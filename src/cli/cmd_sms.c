@@ -272,7 +272,10 @@ int cmd_sms(int argc, char **argv)
 		return 2;
 	}
 	if ((r = sms_store_open(db, &s)) != 0) {
-		fprintf(stderr, "castellan sms: cannot open %s: %s\n", db, err_str(r));
+		char shown[1024];
+
+		sms_store_uri_redact(db, shown, sizeof(shown));
+		fprintf(stderr, "castellan sms: cannot open %s: %s\n", shown, err_str(r));
 		return 1;
 	}
 	argc -= i;

@@ -825,7 +825,11 @@ int headend_new(const struct headend_config *cfg, struct headend **out)
 		goto fail;
 	}
 	if ((r = sms_store_open(h->db_uri, &h->http_store)) != 0) {
-		LOG_ERR("headend", "database %s: %s", cfg->db_uri ? cfg->db_uri : h->db_uri, err_str(r));
+		char shown[PATH_CAP];
+
+		/* a postgresql:// URI may carry a password: never log it */
+		sms_store_uri_redact(h->db_uri, shown, sizeof(shown));
+		LOG_ERR("headend", "database %s: %s", shown, err_str(r));
 		goto fail;
 	}
 	if ((r = first_start(h, h->http_store)) != 0) {

@@ -11,6 +11,7 @@
 #include <openssl/rand.h>
 #include <p11-kit/pkcs11.h>
 #include "kms/p11.h"
+#include "lib/cursor.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -344,4 +345,42 @@ int p11_gcm_decrypt(struct p11 *p, const uint8_t id[P11_KEY_ID_BYTES], const uin
 	const uint8_t *aad, size_t aad_len, const uint8_t *in, size_t len, uint8_t *out)
 {
 	return gcm(p, false, id, iv, aad, aad_len, in, len, out);
+}
+
+int p11_wrapped_parse(const uint8_t *buf, size_t len, struct p11_wrapped *w)
+{
+	uint8_t magic[8], version = 0, llen = 0;
+	uint16_t n = 0;
+	struct cur c;
+
+	if (!w)
+		return CE_ARG;
+	memset(w, 0, sizeof(*w));
+	if (!buf || len > P11W_FILE_MAX)
+		return buf ? CE_FORMAT : CE_ARG;
+	cur_init(&c, buf, len);
+	cur_bytes(&c, magic, sizeof(magic));
+	cur_u8(&c, &version);
+	cur_u8(&c, &llen);
+	if (!c.err && llen == 0)
+		cur_fail(&c, CE_FORMAT);
+	cur_bytes_max(&c, w->token, P11_LABEL_MAX, llen);
+	cur_bytes(&c, w->id, sizeof(w->id));
+	cur_bytes(&c, w->iv, sizeof(w->iv));
+	cur_u16(&c, &n);
+	w->aad_len = c.off;
+	if (!c.err && n != 32)
+		cur_fail(&c, CE_FORMAT);
+	w->ct = cur_ptr(&c, (size_t)n + P11_TAG_BYTES);
+	if (cur_end(&c) != 0 || memcmp(magic, P11W_FILE_MAGIC, 8) != 0 || memchr(w->token, '\0', llen)) {
+		memset(w, 0, sizeof(*w));
+		return CE_FORMAT;
+	}
+	if (version != 1) {
+		memset(w, 0, sizeof(*w));
+		return CE_UNSUPPORTED;
+	}
+	w->token[llen] = '\0';
+	w->ct_len = n;
+	return 0;
 }

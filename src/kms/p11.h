@@ -68,4 +68,27 @@ int p11_gcm_encrypt(struct p11 *p, const uint8_t id[P11_KEY_ID_BYTES], const uin
 int p11_gcm_decrypt(struct p11 *p, const uint8_t id[P11_KEY_ID_BYTES], const uint8_t iv[P11_IV_BYTES],
 	const uint8_t *aad, size_t aad_len, const uint8_t *in, size_t len, uint8_t *out) WARN_UNUSED;
 
+/* The KMS's master.key when the master key is wrapped on a token
+ * (docs/kms.md), big-endian:
+ *   "CSTLP11W" | version u8 (1) | label_len u8 (1..32) | token label (no NUL)
+ *   | key id[16] | iv[12] | len u16 (= 32) | ciphertext[len] | tag[16]
+ * AAD = every byte before the ciphertext. The parse is offline (no token):
+ * it checks the layout only; the tag is checked by p11_gcm_decrypt. */
+#define P11W_FILE_MAGIC "CSTLP11W"
+#define P11W_FILE_MAX 512
+
+struct p11_wrapped {
+	char token[P11_LABEL_MAX + 1]; /* NUL-terminated label */
+	uint8_t id[P11_KEY_ID_BYTES];
+	uint8_t iv[P11_IV_BYTES];
+	size_t aad_len;    /* bytes before the ciphertext */
+	const uint8_t *ct; /* ct_len + P11_TAG_BYTES bytes (ciphertext || tag), points into buf */
+	size_t ct_len;     /* always 32 */
+};
+
+/* Bounded parse of len bytes. 0; CE_FORMAT (bad magic, size, label,
+ * length, trailing bytes, len > P11W_FILE_MAX); CE_UNSUPPORTED (version);
+ * CE_ARG. *w zeroed on error. */
+int p11_wrapped_parse(const uint8_t *buf, size_t len, struct p11_wrapped *w) WARN_UNUSED;
+
 #endif

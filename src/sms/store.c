@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
@@ -191,6 +192,78 @@ int sms_store_open(const char *uri, struct sms_store **out)
 	}
 	*out = s;
 	return 0;
+}
+
+/* Appends n bytes to out, cutting at cap - 1; out stays terminated. */
+static void redact_put(char *out, size_t cap, size_t *o, const char *p, size_t n)
+{
+	while (n-- > 0 && *o + 1 < cap)
+		out[(*o)++] = *p++;
+	out[*o] = '\0';
+}
+
+void sms_store_uri_redact(const char *uri, char *out, size_t cap)
+{
+	size_t o = 0, i = 0, len;
+	const char *sep;
+
+	if (!out || cap == 0)
+		return;
+	out[0] = '\0';
+	if (!uri)
+		return;
+	len = strlen(uri);
+	if (strncmp(uri, "postgres", 8) != 0) {
+		redact_put(out, cap, &o, uri, len);
+		return;
+	}
+	/* postgresql://user:PASSWORD@host/db: keep the user, hide the rest. */
+	if ((sep = strstr(uri, "://")) != NULL) {
+		size_t a = (size_t)(sep - uri) + 3, b = a + strcspn(uri + a, "/?#"), at = b, colon;
+
+		while (at > a && uri[at - 1] != '@')
+			at--;
+		redact_put(out, cap, &o, uri, a);
+		i = a;
+		if (at > a) {
+			colon = a + strcspn(uri + a, ":@");
+			if (colon < at - 1) {
+				redact_put(out, cap, &o, uri + a, colon - a);
+				redact_put(out, cap, &o, ":***", 4);
+				i = at - 1;
+			}
+		}
+	}
+	/* password=VALUE as a query parameter or a conninfo keyword. */
+	while (i < len) {
+		bool start = i == 0 || uri[i - 1] == ' ' || uri[i - 1] == '\t' || uri[i - 1] == '?' ||
+			     uri[i - 1] == '&' || uri[i - 1] == ':';
+		size_t j = i + 8;
+
+		if (start && strncasecmp(uri + i, "password", 8) == 0) {
+			while (uri[j] == ' ' || uri[j] == '\t')
+				j++;
+			if (uri[j] == '=') {
+				j++;
+				while (uri[j] == ' ' || uri[j] == '\t')
+					j++;
+				if (uri[j] == '\'') { /* quoted conninfo value, \' escapes */
+					for (j++; uri[j] && uri[j] != '\''; j++)
+						if (uri[j] == '\\' && uri[j + 1])
+							j++;
+					if (uri[j] == '\'')
+						j++;
+				} else {
+					j += strcspn(uri + j, " \t&#");
+				}
+				redact_put(out, cap, &o, "password=***", 12);
+				i = j;
+				continue;
+			}
+		}
+		redact_put(out, cap, &o, uri + i, 1);
+		i++;
+	}
 }
 
 void sms_store_close(struct sms_store *s)

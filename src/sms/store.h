@@ -115,6 +115,11 @@ struct sms_package {
  * database newer than this build is refused with CE_UNSUPPORTED. */
 int sms_store_open(const char *uri, struct sms_store **out) WARN_UNUSED;
 void sms_store_close(struct sms_store *s);
+/* The store URI with any password replaced by "***", for logs and error
+ * messages: the userinfo password of a postgresql:// URI, a password=
+ * query parameter, and a password= keyword of a postgres:CONNINFO string.
+ * Other URIs are copied. out is always NUL-terminated (cut at cap - 1). */
+void sms_store_uri_redact(const char *uri, char *out, size_t cap);
 /* "sqlite" or "postgresql". */
 const char *sms_store_backend(const struct sms_store *s);
 /* The schema version recorded in the database. */

@@ -10,7 +10,11 @@
  *   fails INTEGER           wrong passwords in a row
  *   locked_until INTEGER    unix ms, 0 = not locked
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
 #include <sqlite3.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -120,6 +124,26 @@ static bool kdf_sane(const struct web_kdf *k)
 	       k->p >= 1 && k->p <= 16;
 }
 
+/* Creates the users file with mode 0600 if it is missing, and takes group
+ * and other permissions off an existing one. */
+static int users_file_private(const char *path)
+{
+	struct stat st;
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+	if (fd >= 0)
+		return close(fd) == 0 ? 0 : CE_IO;
+	if (errno != EEXIST || stat(path, &st) != 0) {
+		LOG_ERR("web", "users file %s: %s", path, strerror(errno));
+		return CE_IO;
+	}
+	if (S_ISREG(st.st_mode) && (st.st_mode & 077) != 0 && chmod(path, st.st_mode & 0700) != 0) {
+		LOG_ERR("web", "users file %s: chmod: %s", path, strerror(errno));
+		return CE_IO;
+	}
+	return 0;
+}
+
 int web_users_open(const char *path, const struct web_kdf *kdf, struct web_users **out)
 {
 	struct web_users *u;
@@ -138,6 +162,11 @@ int web_users_open(const char *path, const struct web_kdf *kdf, struct web_users
 		r = CE_CRYPTO;
 		goto fail;
 	}
+	/* The file holds password hashes: owner-only, created so before SQLite
+	 * opens it (SQLite gives its journal and WAL files the same mode). */
+	if ((r = users_file_private(path)) != 0)
+		goto fail;
+	r = CE_IO;
 	if (sqlite3_open_v2(path, &u->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
 			    NULL) != SQLITE_OK) {
 		LOG_ERR("web", "users file %s: %s", path, u->db ? sqlite3_errmsg(u->db) : "cannot open");

@@ -686,21 +686,28 @@ static void module_sign_cli(void **state)
 	/* refusals (exit 1, no file, no audit entry) and usage errors (exit 2) */
 	{
 		static const struct { const char *args; int status; } bad_cases[] = {
-			{"--passphrase-file %s/bad --vendor 0xA --version 3 --rollback 1 --ca-system-id 1 --keys-file k --out %s/x.mod", 1},
-			{"--passphrase-file %s/pf --vendor 0xA --version 3 --rollback 1 --payload %s/b.payload --out %s/x.mod", 1},
-			{"--passphrase-file %s/pf --vendor 0xA --version 3 --rollback 1 --payload %s/none --out %s/x.mod", 1},
-			{"--passphrase-file %s/pf --vendor 0xA --version 3 --rollback 1 --ca-system-id 1 --keys-file k --out %s/a.mod", 1},
-			{"--passphrase-file %s/pf --vendor 0xA --version 3 --rollback 1 --ca-system-id 1 --keys-file ../k --out %s/x.mod", 2},
-			{"--passphrase-file %s/pf --vendor 0xA --version 3 --rollback 1 --ca-system-id 1 --keys-file k", 2},
-			{"--passphrase-file %s/pf --vendor 0xA --version 3 --rollback 1 --out %s/x.mod", 2},
-			{"--passphrase-file %s/pf --vendor 0xA --version 3 --rollback 1 --keys-file k --payload %s/b.payload --ca-system-id 1 --out %s/x.mod", 2},
-			{"--passphrase-file %s/pf --vendor 0x1FFFFFFFF --version 3 --rollback 1 --ca-system-id 1 --keys-file k --out %s/x.mod", 2},
-			{"--passphrase-file %s/pf --version 3 --rollback 1 --ca-system-id 1 --keys-file k --out %s/x.mod", 2},
+			{"--passphrase-file @/bad --vendor 0xA --version 3 --rollback 1 --ca-system-id 1 --keys-file k --out @/x.mod", 1},
+			{"--passphrase-file @/pf --vendor 0xA --version 3 --rollback 1 --payload @/b.payload --out @/x.mod", 1},
+			{"--passphrase-file @/pf --vendor 0xA --version 3 --rollback 1 --payload @/none --out @/x.mod", 1},
+			{"--passphrase-file @/pf --vendor 0xA --version 3 --rollback 1 --ca-system-id 1 --keys-file k --out @/a.mod", 1},
+			{"--passphrase-file @/pf --vendor 0xA --version 3 --rollback 1 --ca-system-id 1 --keys-file ../k --out @/x.mod", 2},
+			{"--passphrase-file @/pf --vendor 0xA --version 3 --rollback 1 --ca-system-id 1 --keys-file k", 2},
+			{"--passphrase-file @/pf --vendor 0xA --version 3 --rollback 1 --out @/x.mod", 2},
+			{"--passphrase-file @/pf --vendor 0xA --version 3 --rollback 1 --keys-file k --payload @/b.payload --ca-system-id 1 --out @/x.mod", 2},
+			{"--passphrase-file @/pf --vendor 0x1FFFFFFFF --version 3 --rollback 1 --ca-system-id 1 --keys-file k --out @/x.mod", 2},
+			{"--passphrase-file @/pf --version 3 --rollback 1 --ca-system-id 1 --keys-file k --out @/x.mod", 2},
 		};
 		for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
-			char args[600], cmd[1200];
-			/* every %s in the case is the work dir */
-			snprintf(args, sizeof(args), bad_cases[i].args, d, d, d);
+			char args[800] = "", cmd[1200];
+			size_t al = 0;
+			/* every '@' in the case is the work dir */
+			for (const char *c = bad_cases[i].args; *c && al + sizeof(d) + 1 < sizeof(args); c++) {
+				if (*c == '@')
+					al += (size_t)snprintf(args + al, sizeof(args) - al, "%s", d);
+				else
+					args[al++] = *c;
+			}
+			args[al] = '\0';
 			snprintf(cmd, sizeof(cmd), "%s kms module sign --dir %s %s >/dev/null 2>&1", bin, f->kdir, args);
 			if (run("%s", cmd) != bad_cases[i].status)
 				fail_msg("module sign case %zu: not status %d", i, bad_cases[i].status);

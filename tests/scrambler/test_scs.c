@@ -10,8 +10,9 @@
  * with the right error_status and survived, a garbage flood (dropped after
  * 3), channel_test/stream_test answered, keep-alive tests sent, a
  * disconnect mid-stream (reconnect, setup again, CW_provision re-sent),
- * failover to the backup, and an end-to-end scramble through a real
- * `castellan ecmg` child when the binary has that command.
+ * failover to the backup, and end-to-end scrambles through a real
+ * `castellan ecmg` child when the binary has that command (also one where
+ * the ECMG starts after the scrambler).
  * Reference: ETSI TS 103 197.
  */
 #include <stdarg.h>
@@ -923,6 +924,133 @@ static void test_e2e_castellan_ecmg(void **state)
 	rmdir(dir);
 }
 
+/* `castellan scramble` starts while its ECMG is down (nothing listens on
+ * the port); the input comes through a pipe, paced. The ECMG starts a
+ * moment later: the scrambler's retry finds it, and the output carries
+ * ECMs and scrambled packets; the stats show the stream open after failed
+ * attempts. (Descrambling with these ECMs needs the subscriber side; the
+ * CW/ECM matching after a late start is checked with the fake ECM source
+ * in test_scrambler.c, test_ecmg_down_at_start.) */
+static void test_e2e_ecmg_late(void **state)
+{
+	const char *env = getenv("CASTELLAN_BIN");
+	char bin[4096];
+	char dir[] = "/tmp/castellan-late-XXXXXX", ks[256], pf[256], out[256], listen[64], stats[256];
+	char *help[] = { bin, (char *)"ecmg", (char *)"--help", NULL };
+	pid_t ecmg, scr;
+	uint16_t port = dead_port();
+	uint8_t *in, *ts, *js;
+	size_t inlen = 0, len, nscr = 0, necm = 0, first = 0;
+	int pfd[2], status = 0;
+
+	(void)state;
+	snprintf(bin, sizeof(bin), "%s", env ? env : "");
+	if (!env || run_wait(help, "/dev/null") != 0) {
+		print_message("castellan ecmg not built: skipped\n");
+		skip();
+	}
+	in = tu_read(tu_testdata("ts-clear-2svc.ts"), &inlen);
+	assert_non_null(mkdtemp(dir));
+	snprintf(ks, sizeof(ks), "%s/ks", dir);
+	snprintf(pf, sizeof(pf), "%s/pass", dir);
+	snprintf(out, sizeof(out), "%s/out.ts", dir);
+	snprintf(stats, sizeof(stats), "%s/stats.json", dir);
+	snprintf(listen, sizeof(listen), "127.0.0.1:%u", port);
+	assert_int_equal(file_write_atomic(pf, "test-passphrase-scs", 19, 0600), 0);
+	{
+		char *a[] = { bin, (char *)"keys", (char *)"init", (char *)"--out", ks,
+			(char *)"--ca-system-id", (char *)"0x4ADC", (char *)"--passphrase-file", pf, NULL };
+
+		assert_int_equal(run_wait(a, NULL), 0);
+	}
+	assert_int_equal(pipe(pfd), 0);
+	scr = fork();
+	assert_true(scr >= 0);
+	if (scr == 0) {
+		char *a[] = { bin, (char *)"scramble", (char *)"--input", (char *)"-", (char *)"--output", out,
+			(char *)"--service", (char *)"101", (char *)"--ecmg", listen, (char *)"--super-cas-id",
+			(char *)"0x4ADC0001", (char *)"--cp-duration", (char *)"0.2", (char *)"--ecmg-retry-ms",
+			(char *)"50", (char *)"--stats-json", stats, NULL };
+
+		dup2(pfd[0], 0);
+		close(pfd[0]);
+		close(pfd[1]);
+		if (!freopen("/dev/null", "w", stderr))
+			_exit(126);
+		execv(bin, a);
+		_exit(127);
+	}
+	close(pfd[0]);
+	/* a quarter of the input with no ECMG */
+	first = (inlen / 188 / 4) * 188;
+	assert_int_equal(write(pfd[1], in, first), (ssize_t)first);
+	usleep(200000);
+	ecmg = fork();
+	assert_true(ecmg >= 0);
+	if (ecmg == 0) {
+		char *a[] = { bin, (char *)"ecmg", (char *)"--listen", listen, (char *)"--keystore", ks,
+			(char *)"--passphrase-file", pf, (char *)"--min-cp-duration", (char *)"1", NULL };
+
+		close(pfd[1]);
+		if (!freopen("/dev/null", "w", stderr))
+			_exit(126);
+		execv(bin, a);
+		_exit(127);
+	}
+	for (int i = 0; i < 200; i++) { /* bounded wait: the ECMG opens its keystore */
+		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		bool up;
+
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		up = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+		close(fd);
+		if (up)
+			break;
+		usleep(50000);
+	}
+	/* the rest, paced (about 3 s) so the retry back-off (50 ms doubling,
+	 * at most 4 s apart) finds the ECMG before the end */
+	for (size_t off = first; off < inlen; off += 64 * 188) {
+		size_t n = inlen - off < 64 * 188 ? inlen - off : 64 * 188;
+
+		assert_int_equal(write(pfd[1], in + off, n), (ssize_t)n);
+		usleep(60000);
+	}
+	close(pfd[1]);
+	assert_true(waitpid(scr, &status, 0) == scr);
+	kill(ecmg, SIGTERM);
+	waitpid(ecmg, NULL, 0);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	ts = tu_read(out, &len);
+	assert_int_equal(len % 188, 0);
+	for (size_t i = 0; i < len / 188; i++) {
+		const uint8_t *p = ts + i * 188;
+		uint16_t pid = (uint16_t)(((p[1] & 0x1F) << 8) | p[2]);
+
+		if ((pid == 0x100 || pid == 0x101) && (p[3] >> 6) >= 2)
+			nscr++;
+		if (pid == 0x1002)
+			necm++;
+	}
+	print_message("late ECMG: %zu scrambled, %zu ECM packets\n", nscr, necm);
+	assert_true(nscr > 100);
+	assert_true(necm >= 2);
+	free(ts);
+	js = tu_read(stats, &len);
+	assert_non_null(memmem(js, len, "\"open\": true", 12));
+	assert_non_null(memmem(js, len, "\"connected\": true", 17));
+	assert_null(memmem(js, len, "\"open_failures\": 0,", 19));
+	free(js);
+	free(in);
+	unlink(ks);
+	unlink(pf);
+	unlink(out);
+	unlink(stats);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -938,6 +1066,7 @@ int main(void)
 		cmocka_unit_test(test_failover),
 		cmocka_unit_test(test_bad_config),
 		cmocka_unit_test(test_e2e_castellan_ecmg),
+		cmocka_unit_test(test_e2e_ecmg_late),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
