@@ -42,6 +42,7 @@ static void usage(FILE *f)
 		"  --log-level LEVEL      error|warn|info|debug\n"
 		"  --web-root DIR         the web panel's files at / (default " CASTELLAN_SOURCE_DIR "/web; 'off' = none)\n"
 		"  --web-admin-password-file FILE  panel first start: admin's password (else random, printed once)\n"
+		"  --kms-dir DIR          an operator KMS shown read-only on the panel's KMS page (no passphrase)\n"
 		"First start creates the database and an admin user whose API key is shown once.\n"
 		"SIGINT/SIGTERM stop cleanly.\n",
 		HEADEND_DEFAULT_EMM_KBPS);
@@ -124,6 +125,8 @@ int cmd_headend(int argc, char **argv)
 			cfg.admin_key_file = val;
 		} else if (strcmp(o, "--web-root") == 0) {
 			web_root = strcmp(val, "off") == 0 ? NULL : val;
+		} else if (strcmp(o, "--kms-dir") == 0) {
+			cfg.kms_dir = val;
 		} else if (strcmp(o, "--web-admin-password-file") == 0) {
 			uint8_t *buf = NULL;
 			size_t n = 0, k = 0;

@@ -31,12 +31,13 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: castellan web --data DIR <command> ...\n\n"
 		"  serve [--http ADDR:PORT] [--root DIR] [--db URI] [--admin-password-file F]\n"
-		"        [--ready-file F] [--secure-cookies] [--http-threads N]\n"
+		"        [--ready-file F] [--secure-cookies] [--http-threads N] [--kms-dir D]\n"
 		"                            the SMS HTTP APIs (/api.php, /api/v1/) and the panel at /\n"
 		"                            (default 127.0.0.1:8080, root " WEB_DEFAULT_ROOT ").\n"
 		"                            First start: creates panel user admin with the password in F,\n"
 		"                            or a random one printed once. --http-threads: HTTP loops,\n"
 		"                            each with its own database connection (default 1).\n"
+		"                            --kms-dir: an operator KMS shown read-only (admin page KMS).\n"
 		"  adduser NAME --role admin|operator|read-only [--password-file F]\n"
 		"  passwd NAME [--password-file F]\n"
 		"  role NAME admin|operator|read-only\n"
@@ -145,6 +146,7 @@ static int serve(const char *data, int argc, char **argv)
 	wc.users_path = users;
 	wc.admin_password = pwf ? pw : NULL;
 	wc.secure_cookies = flag(argc, argv, "--secure-cookies");
+	wc.kms_dir = opt(argc, argv, "--kms-dir");
 	if ((r = web_new(http, st, &wc, &w)) != 0) {
 		fprintf(stderr, "web: %s\n", err_str(r));
 		goto out;

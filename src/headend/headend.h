@@ -74,6 +74,7 @@ struct headend_config {
 	uint32_t status_every_s;     /* log a status line this often; 0 = never */
 	const char *web_root;        /* the web panel's files (web/); NULL = no panel (src/web/web.h) */
 	const char *web_admin_password; /* panel first start: admin's password; NULL = random, printed */
+	const char *kms_dir;         /* KMS directory shown read-only on the panel; NULL = none */
 	const char *node_name;       /* this node in GET /api/v1/status; NULL = "<host>:<data_dir>" */
 };
 

@@ -21,6 +21,7 @@
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 #include <openssl/params.h>
+#include "cas/emm_vendor.h"
 #include "kms/kdf.h"
 #include "lib/cursor.h"
 #include "lib/log.h"
@@ -254,6 +255,71 @@ static int op_info(const struct chip *c, uint8_t *resp, size_t cap, size_t *resp
 	return wbuf_status(&w);
 }
 
+/* OPEN_EMM (chip.h): open a vendor EMM with K_emm from this chip's K_v and
+ * answer the non-secret fields plus E_{K_v}(K_pkg) per package key. */
+static int op_open_emm(const struct chip *c, struct cur *cu, uint8_t *resp, size_t cap, size_t *resp_len)
+{
+	struct emm_content *ct = calloc(1, sizeof(*ct));
+	struct emm_view v;
+	const uint8_t *sec;
+	uint64_t serial = 0;
+	size_t sec_len;
+	uint8_t flags;
+	struct wbuf w;
+	int r;
+
+	if (!ct)
+		return CE_NOMEM;
+	(void)cur_u64(cu, &serial);
+	sec_len = cur_left(cu);
+	if (sec_len > EMM_MAX_SECTION)
+		(void)cur_fail(cu, CE_LIMIT);
+	sec = cur_ptr(cu, sec_len);
+	if ((r = cur_end(cu)) != 0)
+		goto out;
+	r = CE_STATE;
+	if (!c->vendor_set)
+		goto out;
+	if ((r = emm_parse(sec, sec_len, serial, &v)) != 0 || (r = emm_vendor_open(&v, c->kv, ct)) != 0)
+		goto out;
+	for (size_t i = 0; i < ct->nkeys; i++)
+		if ((r = chip_protect_key(c->kv, ct->keys[i].key)) != 0)
+			goto out;
+	flags = (uint8_t)((ct->has_grant ? 1u : 0u) | (ct->has_limits ? 2u : 0u));
+	wbuf_init(&w, resp, cap);
+	wbuf_u32(&w, v.seq);
+	wbuf_u64(&w, v.timestamp_ms);
+	wbuf_u16(&w, v.ca_system_id);
+	wbuf_u8(&w, flags);
+	wbuf_u32(&w, ct->cmds);
+	wbuf_u64(&w, ct->pair_stb_id);
+	if (ct->has_grant) {
+		wbuf_u32(&w, ct->grant.packages);
+		wbuf_u64(&w, ct->grant.start_s);
+		wbuf_u64(&w, ct->grant.finish_s);
+		wbuf_u8(&w, (uint8_t)ct->grant.next);
+		for (size_t i = 0; i < ct->grant.next; i++)
+			wbuf_u16(&w, ct->grant.ext[i]);
+	}
+	if (ct->has_limits) {
+		wbuf_u8(&w, ct->limits.max_channels);
+		wbuf_u32(&w, ct->limits.window_s);
+		wbuf_u32(&w, ct->limits.block_s);
+	}
+	wbuf_u8(&w, (uint8_t)ct->nkeys);
+	for (size_t i = 0; i < ct->nkeys; i++) {
+		wbuf_u32(&w, ct->keys[i].epoch);
+		wbuf_u8(&w, ct->keys[i].pkg);
+		wbuf_bytes(&w, ct->keys[i].key, 16);
+	}
+	if ((r = wbuf_status(&w)) == 0)
+		*resp_len = w.len;
+out:
+	emm_content_wipe(ct);
+	free(ct);
+	return r;
+}
+
 int chip_handle(struct chip *c, enum chip_role role, uint8_t op, const uint8_t *body, size_t len,
 	uint8_t *resp, size_t cap, size_t *resp_len)
 {
@@ -353,6 +419,10 @@ int chip_handle(struct chip *c, enum chip_role role, uint8_t op, const uint8_t *
 			return CE_STATE;
 		descrambler_drop_service(c->d, sid);
 		return 0;
+	case CHIP_OP_OPEN_EMM:
+		if (role != CHIP_ROLE_HOST)
+			return CE_STATE;
+		return op_open_emm(c, &cu, resp, cap, resp_len);
 	default:
 		return CE_UNSUPPORTED;
 	}

@@ -40,6 +40,19 @@
  *     K_pair = chip_pairing_key(K_v, serial), derived inside the chip; an
  *     8-byte CW whose padding does not decrypt to zeros is refused (CE_MAC):
  *     the ECW of a card paired with another chip does not load.
+ * OPEN_EMM (host channel; docs/emm-format.md "Vendor EMMs"):
+ *   request  serial u64 | EMM section (unique or group, <= EMM_MAX_SECTION)
+ *   The chip parses the section (emm_parse), derives
+ *   K_emm = KBKDF(K_v, "castellan emm key", serial) (cas/emm_vendor.h) and
+ *   opens the card's record. The response has only the non-secret fields
+ *   and each package key re-protected for this chip:
+ *   response seq u32 | timestamp_ms u64 | CA_system_id u16 | flags u8
+ *            (bit 0 grant, bit 1 limits) | cmds u32 | pair_stb_id u64
+ *            | [grant: packages u32 | start u64 | finish u64 | next u8
+ *               | ext u16 * next] | [limits: max u8 | window u32 | block u32]
+ *            | nkeys u8 | nkeys * (epoch u32 | pkg u8 | ek2[16] = E_{K_v}(K_pkg))
+ *   A K_pair in a PAIR record is not returned (the chip derives it itself).
+ *   CE_MAC: the EMM is not for this chip and running vendor.
  * docs/secure-chip.md has the byte tables and the op list.
  */
 #ifndef CASTELLAN_STB_CHIP_H
@@ -66,6 +79,7 @@ enum chip_op {
 	CHIP_OP_LOAD_ECW = 0x20,
 	CHIP_OP_DESCRAMBLE = 0x21,
 	CHIP_OP_DROP = 0x22,
+	CHIP_OP_OPEN_EMM = 0x23,     /* host channel: a vendor EMM, opened inside */
 };
 
 enum chip_chain_type { CHIP_CHAIN_KLAD = 0x01, CHIP_CHAIN_ECM = 0x02, CHIP_CHAIN_PAIRED = 0x03 };
@@ -132,6 +146,15 @@ int chip_link_load_ecw(struct chip_link *l, uint16_t service_id, uint16_t tag, e
 int chip_link_descramble(struct chip_link *l, uint16_t service_id, uint16_t tag, uint8_t *pkts, size_t n,
 	size_t *done, size_t *missing) WARN_UNUSED;
 int chip_link_drop(struct chip_link *l, uint16_t service_id) WARN_UNUSED;
+/* OPEN_EMM: the chip opens card `serial`'s record of a vendor EMM. v gets
+ * the header fields (its nonce/ct/tag pointers NULL), out the content with
+ * keys[i].key = E_{K_v}(K_pkg) (the ladder client's protected form): both
+ * go to emm_state_apply. 0, CE_STATE (no vendor / control channel), CE_MAC,
+ * CE_NOT_FOUND, CE_FORMAT..., CE_ARG. */
+struct emm_view;
+struct emm_content;
+int chip_link_open_emm(struct chip_link *l, const uint8_t *sec, size_t len, uint64_t serial, struct emm_view *v,
+	struct emm_content *out) WARN_UNUSED;
 
 /* The cas_host a CAS client gets on a ladder box: load_cw NULL, load_ecw
  * into (service_id, tag set by chip_link_set_tag, default whole service),

@@ -11,6 +11,7 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "cas/emm.h"
 #include "lib/cursor.h"
 #include "lib/util.h"
 #include "stb/chip.h"
@@ -245,6 +246,68 @@ int chip_link_drop(struct chip_link *l, uint16_t service_id)
 
 	put_be16(l->buf, service_id);
 	return call(l, CHIP_OP_DROP, 2, &n);
+}
+
+int chip_link_open_emm(struct chip_link *l, const uint8_t *sec, size_t len, uint64_t serial, struct emm_view *v,
+	struct emm_content *out)
+{
+	struct cur c;
+	size_t n = 0;
+	uint8_t flags = 0, nkeys = 0, next = 0;
+	int r;
+
+	if (v)
+		memset(v, 0, sizeof(*v));
+	if (out)
+		memset(out, 0, sizeof(*out));
+	if (!l || !sec || !v || !out || len > EMM_MAX_SECTION)
+		return CE_ARG;
+	put_be32(l->buf, (uint32_t)(serial >> 32));
+	put_be32(l->buf + 4, (uint32_t)serial);
+	memcpy(l->buf + 8, sec, len);
+	if ((r = call(l, CHIP_OP_OPEN_EMM, 8 + len, &n)) != 0)
+		return r;
+	cur_init(&c, l->buf, n);
+	v->table_id = sec[0];
+	v->serial = serial;
+	(void)cur_u32(&c, &v->seq);
+	(void)cur_u64(&c, &v->timestamp_ms);
+	(void)cur_u16(&c, &v->ca_system_id);
+	(void)cur_u8(&c, &flags);
+	(void)cur_u32(&c, &out->cmds);
+	(void)cur_u64(&c, &out->pair_stb_id);
+	out->has_grant = (flags & 1) != 0;
+	out->has_limits = (flags & 2) != 0;
+	if (out->has_grant) {
+		(void)cur_u32(&c, &out->grant.packages);
+		(void)cur_u64(&c, &out->grant.start_s);
+		(void)cur_u64(&c, &out->grant.finish_s);
+		(void)cur_u8(&c, &next);
+		if (next > EMM_MAX_EXT_PACKAGES)
+			(void)cur_fail(&c, CE_LIMIT);
+		out->grant.next = next;
+		for (size_t i = 0; i < out->grant.next; i++)
+			(void)cur_u16(&c, &out->grant.ext[i]);
+	}
+	if (out->has_limits) {
+		(void)cur_u8(&c, &out->limits.max_channels);
+		(void)cur_u32(&c, &out->limits.window_s);
+		(void)cur_u32(&c, &out->limits.block_s);
+	}
+	(void)cur_u8(&c, &nkeys);
+	if (nkeys > EMM_MAX_KEYS || (flags & ~3u))
+		(void)cur_fail(&c, CE_FORMAT);
+	out->nkeys = nkeys;
+	for (size_t i = 0; i < out->nkeys; i++) {
+		(void)cur_u32(&c, &out->keys[i].epoch);
+		(void)cur_u8(&c, &out->keys[i].pkg);
+		(void)cur_bytes(&c, out->keys[i].key, PKG_KEY_BYTES);
+	}
+	if ((r = cur_end(&c)) != 0) {
+		memset(v, 0, sizeof(*v));
+		emm_content_wipe(out);
+	}
+	return r;
 }
 
 static int host_load_ecw(void *ctx, uint16_t service_id, enum cw_alg alg, enum cw_parity parity, const uint8_t *ek,

@@ -22,6 +22,7 @@
 #include <openssl/rand.h>
 #include "web/web.h"
 #include "web/session.h"
+#include "web/web_kms.h"
 #include "card/perso.h"
 #include "cas/keys.h"
 #include "sms/http.h"
@@ -39,6 +40,7 @@ struct web {
 	web_status_fn status_fn;
 	void *status_ctx;
 	const struct keystore *ks; /* borrowed; NULL = no epochs, no personalization */
+	char kms_dir[1024];	   /* "" = no KMS view */
 	uint64_t logins_ok, logins_failed, csrf_refused;
 };
 
@@ -731,6 +733,32 @@ static void api_generators(struct web *w, struct evhttp_request *req)
 	send_json(req, 200, json_pack("{s:o}", "items", a));
 }
 
+/* GET /web/api/kms: the KMS directory, read-only, admin only (web_kms.h). */
+static void api_kms(struct web *w, struct evhttp_request *req, struct web_session *s)
+{
+	json_t *o = NULL;
+	int r;
+
+	if (s->role != WEB_ROLE_ADMIN) {
+		send_error(req, 403, "forbidden", "admin role required");
+		return;
+	}
+	if (!is_safe_method(req)) {
+		send_error(req, 405, "method_not_allowed", "GET");
+		return;
+	}
+	if (!w->kms_dir[0]) {
+		send_error(req, 404, "no_kms", "no KMS directory on this server (--kms-dir)");
+		return;
+	}
+	if ((r = web_kms_json(w->kms_dir, &o)) != 0) {
+		send_error(req, r == CE_NOT_FOUND ? 404 : 500, r == CE_NOT_FOUND ? "no_kms" : "internal",
+			   "KMS directory: %s", err_str(r));
+		return;
+	}
+	send_json(req, 200, o);
+}
+
 static void on_api(struct web *w, struct evhttp_request *req, const char *path)
 {
 	const char *rest = path + strlen(WEB_API_PREFIX);
@@ -773,6 +801,8 @@ static void on_api(struct web *w, struct evhttp_request *req, const char *path)
 		api_epochs(w, req);
 	} else if (strcmp(rest, "generators") == 0 && is_safe_method(req)) {
 		api_generators(w, req);
+	} else if (strcmp(rest, "kms") == 0) {
+		api_kms(w, req, s);
 	} else if (strcmp(rest, "perso") == 0) {
 		api_perso(w, req, s);
 	} else {
@@ -953,6 +983,17 @@ int web_new(struct sms_http *http, struct sms_store *store, const struct web_con
 	w->secure = cfg->secure_cookies;
 	if (snprintf(w->root, sizeof(w->root), "%s", cfg->root) >= (int)sizeof(w->root))
 		goto fail;
+	if (cfg->kms_dir) {
+		struct stat st;
+
+		if (snprintf(w->kms_dir, sizeof(w->kms_dir), "%s", cfg->kms_dir) >= (int)sizeof(w->kms_dir))
+			goto fail;
+		if (stat(cfg->kms_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+			LOG_ERR("web", "--kms-dir %s is not a directory", cfg->kms_dir);
+			r = CE_NOT_FOUND;
+			goto fail;
+		}
+	}
 	if ((r = web_users_open(cfg->users_path, cfg->kdf, &w->users)) != 0 ||
 	    (r = web_sessions_new(&w->sessions)) != 0 || (r = first_start(w, cfg->admin_password)) != 0)
 		goto fail;

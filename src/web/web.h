@@ -38,6 +38,8 @@ struct web_config {
 	const char *admin_password; /* first start; NULL = random, printed once */
 	const struct web_kdf *kdf;  /* NULL = WEB_KDF_DEFAULT */
 	bool secure_cookies;	    /* add Secure to the cookie (panel behind TLS) */
+	const char *kms_dir;	    /* an operator KMS directory shown read-only at GET
+				     * /web/api/kms (web_kms.h); NULL = none (404 no_kms) */
 };
 
 /* Status counters for the dashboard: fn adds members to obj (a JSON

@@ -1,0 +1,175 @@
+/*
+ * emm_vendor.c - vendor EMMs (emm_vendor.h): K_emm from the chip's vendor
+ * key, re-sealing an issuer's unique EMM under it, opening one with K_v,
+ * and K_v lookup in a vendor's opened key file. The EMM format itself
+ * (parse, plaintext, issuer) stays in emm.c.
+ *
+ * Normative references: NIST SP 800-108r1 (KBKDF), SP 800-38B (CMAC),
+ * SP 800-38D (GCM).
+ */
+#include <stdio.h>
+#include <string.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/params.h>
+#include "cas/emm_vendor.h"
+#include "lib/cursor.h"
+#include "lib/util.h"
+
+#define HDR_BYTES 3 /* table_id | flags + section_length */
+
+int emm_vendor_key(const uint8_t kv[16], uint64_t serial, uint8_t out[EMM_VENDOR_KEY_BYTES])
+{
+	static const char label[] = EMM_VENDOR_LABEL;
+	EVP_KDF *kdf = NULL;
+	EVP_KDF_CTX *x = NULL;
+	OSSL_PARAM params[7], *p = params;
+	uint8_t ctxt[8];
+	int r = CE_CRYPTO;
+
+	if (!kv || !out)
+		return CE_ARG;
+	kdf = EVP_KDF_fetch(NULL, "KBKDF", NULL);
+	x = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
+	put_be32(ctxt, (uint32_t)(serial >> 32));
+	put_be32(ctxt + 4, (uint32_t)serial);
+	*p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_MODE, (char *)"counter", 0);
+	*p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_MAC, (char *)"CMAC", 0);
+	*p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_CIPHER, (char *)"AES-128-CBC", 0);
+	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)(uintptr_t)kv, 16);
+	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)(uintptr_t)label, sizeof(label) - 1);
+	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, ctxt, sizeof(ctxt));
+	*p = OSSL_PARAM_construct_end();
+	if (x && EVP_KDF_derive(x, out, EMM_VENDOR_KEY_BYTES, params) == 1)
+		r = 0;
+	else
+		OPENSSL_cleanse(out, EMM_VENDOR_KEY_BYTES);
+	EVP_KDF_CTX_free(x); /* clears its key copy */
+	EVP_KDF_free(kdf);
+	return r;
+}
+
+/* AES-128-GCM, 12-byte nonce, 16-byte tag. enc 0: CE_MAC on a bad tag. */
+static int gcm(int enc, const uint8_t key[16], const uint8_t *nonce, const uint8_t *aad, size_t aad_len,
+	const uint8_t *in, size_t len, uint8_t *out, uint8_t *tag)
+{
+	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+	int outl = 0, r = CE_CRYPTO;
+
+	if (!c)
+		return CE_NOMEM;
+	if (EVP_CipherInit_ex(c, EVP_aes_128_gcm(), NULL, key, nonce, enc) != 1 ||
+	    EVP_CipherUpdate(c, NULL, &outl, aad, (int)aad_len) != 1 ||
+	    EVP_CipherUpdate(c, out, &outl, in, (int)len) != 1)
+		goto out;
+	if (enc) {
+		if (EVP_CipherFinal_ex(c, out + outl, &outl) != 1 ||
+		    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, EMM_TAG_BYTES, tag) != 1)
+			goto out;
+	} else {
+		if (EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, EMM_TAG_BYTES, tag) != 1)
+			goto out;
+		if (EVP_CipherFinal_ex(c, out + outl, &outl) != 1) {
+			r = CE_MAC;
+			goto out;
+		}
+	}
+	r = 0;
+out:
+	EVP_CIPHER_CTX_free(c);
+	if (r != 0)
+		OPENSSL_cleanse(out, len);
+	return r;
+}
+
+int emm_vendor_seal(const struct keystore *ks, const uint8_t kv[16], const uint8_t *sec, size_t len, uint8_t *out,
+	size_t cap, size_t *out_len)
+{
+	uint8_t kcard[CARD_KEY_BYTES], kemm[EMM_VENDOR_KEY_BYTES], pt[EMM_MAX_PLAINTEXT];
+	uint8_t tag[EMM_TAG_BYTES];
+	const uint8_t *aad;
+	struct emm_view v;
+	uint64_t serial;
+	int r;
+
+	if (out_len)
+		*out_len = 0;
+	if (!ks || !kv || !sec || !out || !out_len)
+		return CE_ARG;
+	if (len < EMM_UNIQUE_OVERHEAD || sec[0] != EMM_TABLE_UNIQUE)
+		return CE_FORMAT;
+	serial = ((uint64_t)be32(sec + 6) << 32) | be32(sec + 10);
+	if ((r = emm_parse(sec, len, serial, &v)) != 0)
+		return r;
+	if (v.ct_len > sizeof(pt))
+		return CE_FORMAT;
+	if (cap < len)
+		return CE_OVERFLOW;
+	aad = sec + HDR_BYTES;
+	memcpy(tag, v.tag, sizeof(tag));
+	if ((r = keystore_card_key(ks, serial, kcard)) != 0)
+		goto out;
+	if ((r = gcm(0, kcard, v.nonce, aad, EMM_AAD_BYTES, v.ct, v.ct_len, pt, tag)) != 0)
+		goto out;
+	if ((r = emm_vendor_key(kv, serial, kemm)) != 0)
+		goto out;
+	memcpy(out, sec, HDR_BYTES + EMM_AAD_BYTES);
+	r = gcm(1, kemm, v.nonce, aad, EMM_AAD_BYTES, pt, v.ct_len, out + HDR_BYTES + EMM_AAD_BYTES,
+		out + HDR_BYTES + EMM_AAD_BYTES + v.ct_len);
+	if (r == 0)
+		*out_len = len;
+	else
+		OPENSSL_cleanse(out, len);
+out:
+	OPENSSL_cleanse(pt, sizeof(pt));
+	OPENSSL_cleanse(kcard, sizeof(kcard));
+	OPENSSL_cleanse(kemm, sizeof(kemm));
+	return r;
+}
+
+int emm_vendor_open(const struct emm_view *v, const uint8_t kv[16], struct emm_content *out)
+{
+	uint8_t kemm[EMM_VENDOR_KEY_BYTES];
+	int r;
+
+	if (!v || !kv || !out)
+		return CE_ARG;
+	if ((r = emm_vendor_key(kv, v->serial, kemm)) == 0)
+		r = emm_open(v, kemm, out);
+	else
+		emm_content_wipe(out);
+	OPENSSL_cleanse(kemm, sizeof(kemm));
+	return r;
+}
+
+int emm_vendor_key_file(const char *path, uint64_t chip_id, uint8_t kv[16])
+{
+	char line[256];
+	FILE *f;
+	int r = CE_NOT_FOUND;
+
+	if (!path || !kv)
+		return CE_ARG;
+	if (!(f = fopen(path, "r")))
+		return CE_IO;
+	while (fgets(line, sizeof(line), f)) {
+		char *c = strchr(line, ',');
+		uint64_t id;
+
+		if (!c)
+			continue;
+		*c++ = '\0';
+		c[strcspn(c, "\r\n")] = '\0';
+		if (parse_u64(line, UINT64_MAX, &id) != 0 || id != chip_id)
+			continue;
+		r = strlen(c) == 32 ? hex_decode(c, kv, 16) : CE_FORMAT;
+		break;
+	}
+	secret_wipe(line, sizeof(line));
+	fclose(f);
+	if (r != 0)
+		OPENSSL_cleanse(kv, 16);
+	return r;
+}
