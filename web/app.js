@@ -131,6 +131,7 @@ const VIEWS = [
   ['users', 'Users & keys', 'admin', viewUsers],
   ['audit', 'Audit log', 'admin', viewAudit],
   ['system', 'System', 'admin', viewSystem],
+  ['kms', 'KMS', 'admin', viewKms],
 ];
 function buildNav() {
   const n = $('nav'); n.replaceChildren();
@@ -512,6 +513,40 @@ function viewSystem(m) {
       ['began', fmtMs(e.epoch_start_ms)], ['next rotation', fmtMs(e.next_rotation_ms) + ' (in ' + fmtDur((e.next_rotation_ms - e.now_ms) / 1000) + ')'], ['root fingerprint', e.root_fingerprint]]));
   }).catch((e) => { epochs.replaceChildren(el('p', { class: 'muted' }, e.status === 404 ? 'No keystore on this server.' : e.message)); });
   timer = setInterval(() => { loadStatus(); loadLog(); }, 3000);
+}
+
+/* ---- KMS (admin, read-only): what lies outside the encrypted state of the
+ * KMS directory given with --kms-dir (GET /web/api/kms) ------------------ */
+async function viewKms(m) {
+  m.append(el('h1', {}, 'KMS'));
+  let k;
+  try { k = await panel('GET', 'kms'); } catch (e) {
+    m.append(el('p', { id: 'kms-none', class: 'empty' }, e.status === 404 ? 'No KMS directory on this server (start it with --kms-dir DIR).' : e.message));
+    return fail(e);
+  }
+  const table = (id, heads, rows, empty) => el('div', { class: 'tablewrap' }, el('table', { id }, el('thead', {}, el('tr', {}, heads.map((h) => el('th', {}, h)))),
+    el('tbody', {}, rows.length ? rows : el('tr', {}, el('td', { colspan: heads.length, class: 'empty' }, empty)))));
+  const a = k.audit;
+  const chain = a.present ? (a.chain_ok ? el('span', { id: 'kms-chain', class: 'badge active' }, 'chain verified')
+    : el('span', { id: 'kms-chain', class: 'badge blocked' }, 'chain broken' + (a.bad_line ? ' at line ' + a.bad_line : '') + ': ' + a.chain)) : el('span', { id: 'kms-chain', class: 'badge' }, 'no audit log');
+  m.append(el('p', { id: 'kms-sealed', class: 'panel muted' }, k.sealed),
+    el('div', { class: 'panel' }, kv([['directory', k.dir], ['master key', k.master], ['chip orders', k.orders.length], ['chips', k.chips_total], ['audit entries', a.entries]])),
+    el('div', { class: 'panel' }, el('h2', {}, 'Chip orders'), table('kms-orders', ['File', 'Order', 'Chips', 'First chip', 'Last chip', 'Written'],
+      k.orders.map((o) => o.error ? el('tr', {}, el('td', { class: 'mono' }, o.file), el('td', { colspan: 5 }, el('span', { class: 'badge blocked' }, o.error)))
+        : el('tr', {}, el('td', { class: 'mono' }, o.file), el('td', {}, o.order), el('td', {}, o.chips), el('td', { class: 'mono' }, o.first_chip), el('td', { class: 'mono' }, o.last_chip), el('td', {}, fmtTime(o.mtime_s)))), 'No chip order imported yet.'),
+      k.orders_skipped.length ? el('p', { class: 'muted' }, 'Not order files, not shown: ' + k.orders_skipped.join(', ')) : null),
+    el('div', { class: 'panel' }, el('h2', {}, 'Vendors (from the audit log)'), table('kms-vendors', ['Id', 'Public key fingerprint', 'Added', 'State'],
+      k.vendors.map((v) => el('tr', {}, el('td', { class: 'mono' }, v.id), el('td', { class: 'mono' }, v.pub_fingerprint), el('td', {}, fmtTime(v.added_s)),
+        el('td', {}, v.revoked ? el('span', { class: 'badge blocked' }, 'revoked ' + fmtTime(v.revoked_s)) : el('span', { class: 'badge active' }, 'active')))), 'No vendor registered.')),
+    el('div', { class: 'panel' }, el('h2', {}, 'Operator certificates (from the audit log)'), table('kms-certs', ['Serial', 'Name', 'Days', 'Certified', 'Revoked'],
+      k.certificates.map((c) => el('tr', {}, el('td', { class: 'mono' }, c.serial), el('td', {}, c.name || ''), el('td', {}, c.days || ''), el('td', {}, fmtTime(c.certified_s)), el('td', {}, c.revoked_s ? fmtTime(c.revoked_s) : '—'))), 'No operator certificate yet.'),
+      el('h2', {}, 'CRL (crl.bin)'), el('div', { id: 'kms-crl' }, !k.crl ? el('p', { class: 'muted' }, 'No CRL.') : k.crl.error ? el('p', {}, el('span', { class: 'badge blocked' }, k.crl.error))
+        : kv([['number', k.crl.number], ['created', fmtTime(k.crl.created_s)], ['revoked serials', k.crl.serials.join(', ') || '—'], ['issuer (SHA-256 of the TA key)', k.crl.issuer_hash], ['signature', 'not checked here (the TA key is in the sealed state)']]))),
+    el('div', { class: 'panel' }, el('h2', {}, 'Signed modules (from the audit log)'), table('kms-modules', ['Signed', 'Vendor', 'Version', 'Rollback', 'Certificate', 'Bytes', 'SHA-256 (first 8 bytes)'],
+      k.modules.map((x) => el('tr', {}, el('td', {}, fmtTime(x.signed_s)), el('td', { class: 'mono' }, x.vendor), el('td', {}, x.version), el('td', {}, x.rollback), el('td', { class: 'mono' }, x.cert), el('td', {}, x.bytes), el('td', { class: 'mono' }, x.sha256))), 'No module signed.')),
+    el('div', { class: 'panel' }, el('div', { class: 'row' }, el('h2', {}, 'KMS audit log'), chain),
+      el('p', { class: 'muted' }, 'Hash chain checked here; truncation (the anchor in the sealed state) only by castellan kms audit verify with the passphrase.' + (a.entries > a.lines.length ? ` Newest ${a.lines.length} of ${a.entries} entries.` : '')),
+      table('kms-audit', ['#', 'When', 'Event'], a.lines.slice().reverse().map((l) => el('tr', {}, el('td', { class: 'mono' }, l.seq), el('td', {}, fmtTime(l.at_s)), el('td', { class: 'mono' }, l.event))), 'The audit log is empty.')));
 }
 
 /* ---- start -------------------------------------------------------------- */

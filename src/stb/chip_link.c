@@ -285,7 +285,8 @@ int chip_link_open_emm(struct chip_link *l, const uint8_t *sec, size_t len, uint
 		(void)cur_u8(&c, &next);
 		if (next > EMM_MAX_EXT_PACKAGES)
 			(void)cur_fail(&c, CE_LIMIT);
-		out->grant.next = next;
+		else
+			out->grant.next = next;
 		for (size_t i = 0; i < out->grant.next; i++)
 			(void)cur_u16(&c, &out->grant.ext[i]);
 	}
@@ -297,7 +298,8 @@ int chip_link_open_emm(struct chip_link *l, const uint8_t *sec, size_t len, uint
 	(void)cur_u8(&c, &nkeys);
 	if (nkeys > EMM_MAX_KEYS || (flags & ~3u))
 		(void)cur_fail(&c, CE_FORMAT);
-	out->nkeys = nkeys;
+	else
+		out->nkeys = nkeys;
 	for (size_t i = 0; i < out->nkeys; i++) {
 		(void)cur_u32(&c, &out->keys[i].epoch);
 		(void)cur_u8(&c, &out->keys[i].pkg);

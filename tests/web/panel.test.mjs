@@ -42,9 +42,9 @@ function check(cond, what) {
   console.log('ok - ' + what);
 }
 
-function run(args) {
+function run(args, env) {
   return new Promise((resolve) => {
-    const p = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: env ? { ...process.env, ...env } : process.env });
     let log = ''; p.stdout.on('data', (d) => { log += d; }); p.stderr.on('data', (d) => { log += d; });
     p.on('close', (code) => resolve({ code, log }));
   });
@@ -53,8 +53,26 @@ function run(args) {
 // A real head-end (HTTP APIs + panel, ECMG, EMM carousel) when this build's
 // `castellan headend` serves the panel; else `castellan web serve`.
 let mode = 'headend';
+// A KMS made with the CLI (tests/kms flow): one order of 3 chips, vendor
+// 0x4adc added then revoked, vendor 0x4add added; the panel shows it
+// read-only through --kms-dir (never with the KMS passphrase).
+const KMS = join(dir, 'kms');
+async function makeKms() {
+  const env = { CASTELLAN_PASSPHRASE: 'kms-passphrase-123' };
+  writeFileSync(join(dir, 'chips.csv'), 'chip_id\n0x1000\n0x1001\n0x1002\n');
+  const steps = [['kms', 'init', '--dir', KMS, '--scrypt-log2n', '10'], ['kms', 'order', 'import', '--dir', KMS, join(dir, 'chips.csv')],
+    ['kms', 'keygen', '--type', 'x25519', '--out', join(dir, 'va.key'), '--pub', join(dir, 'va.pub')],
+    ['kms', 'vendor', 'add', '--dir', KMS, '--id', '0x4adc', '--pub', join(dir, 'va.pub')], ['kms', 'revoke', '--dir', KMS, '--vendor', '0x4adc'],
+    ['kms', 'keygen', '--type', 'x25519', '--out', join(dir, 'vb.key'), '--pub', join(dir, 'vb.pub')],
+    ['kms', 'vendor', 'add', '--dir', KMS, '--id', '0x4add', '--pub', join(dir, 'vb.pub')]];
+  for (const a of steps) {
+    const r = await run(a, env);
+    if (r.code !== 0) throw new Error(a.join(' ') + ': ' + r.log);
+  }
+}
 async function startServer() {
   const ready = join(dir, 'ready');
+  await makeKms();
   const webRoot = join(here, '..', '..', 'web');
   const help = await run(['headend', '--help']);
   let args;
@@ -64,11 +82,11 @@ async function startServer() {
     if (k.code !== 0) throw new Error('keys init: ' + k.log);
     args = ['headend', '--data-dir', join(dir, 'data'), '--keystore', join(dir, 'ks'), '--passphrase-file', join(dir, 'pass'),
       '--http', '127.0.0.1:0', '--ecmg', '127.0.0.1:0', '--admin-key-file', join(dir, 'admin-key'),
-      '--web-root', webRoot, '--web-admin-password-file', join(dir, 'pw'), '--ready-file', ready, '--status-every', '0'];
+      '--web-root', webRoot, '--web-admin-password-file', join(dir, 'pw'), '--ready-file', ready, '--status-every', '0', '--kms-dir', KMS];
   } else {
     mode = 'web serve';
     args = ['web', '--data', join(dir, 'data'), 'serve', '--http', '127.0.0.1:0', '--root', webRoot,
-      '--admin-password-file', join(dir, 'pw'), '--ready-file', ready];
+      '--admin-password-file', join(dir, 'pw'), '--ready-file', ready, '--kms-dir', KMS];
   }
   console.log('# server: castellan ' + mode);
   server = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -272,6 +290,26 @@ async function main() {
   const aud = await page.evaluate(async () => (await (await fetch('/web/api/audit?q=panel%20user%20add')).json()).items);
   check(aud.some((a) => a.who === 'web:admin' && a.what === 'panel user add olga role=operator'), 'adding a panel user is in the store\'s audit table');
 
+  // 11e. KMS page: orders, vendors (revoked flag), audit chain, and the
+  //      sealed-state note; nothing needed the KMS passphrase
+  await page.goto(base + '/#/kms');
+  await page.waitForSelector('#kms-orders td:text("000001.ord")');
+  check((await page.textContent('#kms-orders')).includes('0x0000000000001002'), 'KMS page lists order 1 (3 chips, last 0x…1002)');
+  const v1 = await page.textContent('#kms-vendors tr:has(td:text-is("0x4adc"))');
+  const v2 = await page.textContent('#kms-vendors tr:has(td:text-is("0x4add"))');
+  check(/revoked/.test(v1) && /active/.test(v2), 'KMS page shows vendor 0x4adc revoked and 0x4add active');
+  check((await page.textContent('#kms-chain')) === 'chain verified' && (await page.$$('#kms-audit tbody tr')).length === 6, 'KMS audit log: 6 entries, chain verified');
+  check((await page.textContent('#kms-sealed')).includes('state.bin'), 'KMS page says what stays sealed in state.bin');
+  await page.screenshot({ path: join(out, 'kms.png'), fullPage: true });
+  // a cut-in-the-middle audit log (a line altered) shows as broken
+  const alog = readFileSync(join(KMS, 'audit.log'), 'utf8');
+  writeFileSync(join(KMS, 'audit.log'), alog.replace('chips=3', 'chips=4'));
+  await page.goto(base + '/#/dashboard');
+  await page.goto(base + '/#/kms');
+  await page.waitForSelector('#kms-chain.blocked');
+  check(/broken at line 2/.test(await page.textContent('#kms-chain')), 'an altered KMS audit line shows the chain broken at line 2');
+  writeFileSync(join(KMS, 'audit.log'), alog);
+
   // 12. sign out: the REST API refuses the old cookie
   await page.click('#signout');
   await page.waitForSelector('#signin:not([hidden])');
@@ -283,7 +321,9 @@ async function main() {
   await page.fill('#signin-password', 'operator-password-1');
   await page.press('#signin-password', 'Enter');
   await page.waitForSelector('#app:not([hidden])');
-  check(!(await page.$('nav a[data-view="users"]')) && !!(await page.$('nav a[data-view="cards"]')), 'operator sees Cards, not Users');
+  const kmsOp = await page.evaluate(async () => (await fetch('/web/api/kms')).status);
+  check(kmsOp === 403, 'operator: GET /web/api/kms refused (403)');
+  check(!(await page.$('nav a[data-view="kms"]')) && !(await page.$('nav a[data-view="users"]')) && !!(await page.$('nav a[data-view="cards"]')), 'operator sees Cards, not Users');
   await page.goto(base + '/#/cards/2100000042');
   await page.click('#card-block');
   await page.click('#confirm-ok');

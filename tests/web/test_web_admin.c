@@ -4,6 +4,9 @@
  * (with LIKE metacharacters taken literally), package rename, API key
  * listing and revocation (a revoked key is refused at once, audited once),
  * the public audit call; and lib/log.h's ring of recent lines.
+ * The KMS view (web_kms.h): a KMS made with the CLI read without its
+ * passphrase, a table of bad directories, and GET /web/api/kms on a real
+ * `castellan web serve --kms-dir`: admin only (403), bad paths refused.
  */
 #define SMS_TEST_PG_PORT 5446
 #include "../sms/sms_testdb.h"
@@ -191,6 +194,288 @@ static void test_log_ring(void **state)
 	fclose(devnull);
 }
 
+/* ---- the KMS view -------------------------------------------------------- */
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <jansson.h>
+#include "web/web_kms.h"
+
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...)
+{
+	char cmd[4096];
+	va_list ap;
+	int st;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	st = system(cmd);
+	return st == -1 ? -1 : WEXITSTATUS(st);
+}
+
+/* dir/kms: init, one order of 3 chips, vendor 0x4adc added then revoked,
+ * vendor 0x4add added: all through the CLI, as an operator would. */
+static void make_kms(char *dir, size_t cap)
+{
+	const char *bin = getenv("CASTELLAN_BIN");
+
+	assert_non_null(bin);
+	snprintf(dir, cap, "/tmp/castellan-webkms-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(sh("(cd '%s' && export CASTELLAN_PASSPHRASE=kms-pass-123456 && "
+			    "printf 'chip_id\\n0x1000\\n0x1001\\n0x1002\\n' > c.csv && "
+			    "'%s' kms init --dir kms --scrypt-log2n 10 && '%s' kms order import --dir kms c.csv && "
+			    "'%s' kms keygen --type x25519 --out a.key --pub a.pub && "
+			    "'%s' kms vendor add --dir kms --id 0x4adc --pub a.pub && '%s' kms revoke --dir kms --vendor 0x4adc && "
+			    "'%s' kms keygen --type x25519 --out b.key --pub b.pub && "
+			    "'%s' kms vendor add --dir kms --id 0x4add --pub b.pub) >/dev/null 2>&1",
+			    dir, bin, bin, bin, bin, bin, bin, bin),
+			 0);
+}
+
+static json_t *kms_view(const char *dir)
+{
+	char k[300];
+	json_t *o = NULL;
+
+	snprintf(k, sizeof(k), "%s/kms", dir);
+	assert_int_equal(web_kms_json(k, &o), 0);
+	return o;
+}
+
+static const char *vendor_field(json_t *o, const char *id, const char *f)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(json_object_get(o, "vendors"), i, v)
+	{
+		if (strcmp(json_string_value(json_object_get(v, "id")), id) == 0)
+			return json_is_boolean(json_object_get(v, f)) ? (json_is_true(json_object_get(v, f)) ? "true" : "false")
+								       : json_string_value(json_object_get(v, f));
+	}
+	return NULL;
+}
+
+static void test_kms_view(void **state)
+{
+	char dir[64], fp[17], p[300], q[300];
+	uint8_t *pub = NULL;
+	size_t n = 0;
+	json_t *o, *ord, *au;
+
+	(void)state;
+	make_kms(dir, sizeof(dir));
+	o = kms_view(dir);
+	assert_string_equal(json_string_value(json_object_get(o, "master")), "passphrase");
+	assert_non_null(strstr(json_string_value(json_object_get(o, "sealed")), "state.bin"));
+	ord = json_array_get(json_object_get(o, "orders"), 0);
+	assert_non_null(ord);
+	assert_string_equal(json_string_value(json_object_get(ord, "file")), "000001.ord");
+	assert_int_equal(json_integer_value(json_object_get(ord, "order")), 1);
+	assert_int_equal(json_integer_value(json_object_get(ord, "chips")), 3);
+	assert_string_equal(json_string_value(json_object_get(ord, "first_chip")), "0x0000000000001000");
+	assert_string_equal(json_string_value(json_object_get(ord, "last_chip")), "0x0000000000001002");
+	/* vendors: revoked flag and the fingerprint = the first 8 bytes of the key file's hex */
+	assert_string_equal(vendor_field(o, "0x4adc", "revoked"), "true");
+	assert_string_equal(vendor_field(o, "0x4add", "revoked"), "false");
+	snprintf(p, sizeof(p), "%s/b.pub", dir);
+	assert_int_equal(file_read_all(p, 200, &pub, &n), 0);
+	assert_true(n >= 16);
+	snprintf(fp, sizeof(fp), "%.16s", (const char *)pub);
+	free(pub);
+	assert_string_equal(vendor_field(o, "0x4add", "pub_fingerprint"), fp);
+	au = json_object_get(o, "audit");
+	assert_true(json_is_true(json_object_get(au, "chain_ok")));
+	assert_int_equal(json_integer_value(json_object_get(au, "entries")), 6);
+	assert_int_equal(json_array_size(json_object_get(au, "lines")), 6);
+	assert_true(json_is_null(json_object_get(o, "crl")));
+	json_decref(o);
+
+	/* Bad cases: each is shown as such, never followed, never fatal. */
+	/* 1. an altered audit line: chain broken at line 2 */
+	assert_int_equal(sh("cd '%s/kms' && cp audit.log a.bak && sed -i 's/chips=3/chips=4/' audit.log", dir), 0);
+	o = kms_view(dir);
+	au = json_object_get(o, "audit");
+	assert_true(json_is_false(json_object_get(au, "chain_ok")));
+	assert_int_equal(json_integer_value(json_object_get(au, "bad_line")), 2);
+	json_decref(o);
+	/* 2. audit.log a symlink to a file outside: refused, not read */
+	assert_int_equal(sh("cd '%s/kms' && rm audit.log && ln -s /etc/passwd audit.log", dir), 0);
+	o = kms_view(dir);
+	au = json_object_get(o, "audit");
+	assert_true(json_is_false(json_object_get(au, "chain_ok")));
+	assert_int_equal(json_array_size(json_object_get(au, "lines")), 0);
+	json_decref(o);
+	assert_int_equal(sh("cd '%s/kms' && rm audit.log && mv a.bak audit.log", dir), 0);
+	/* 3. order files: a symlink, a truncated copy, a bad magic, names not NNNNNN.ord */
+	assert_int_equal(sh("cd '%s/kms/orders' && ln -s /etc/passwd 000002.ord && head -c 100 000001.ord > 000003.ord && "
+			    "(printf XXXXXXXX; tail -c +9 000001.ord) > 000004.ord && cp 000001.ord 1.ord && "
+			    "cp 000001.ord 0000010.ord && mkdir 000005.ord",
+			    dir),
+			 0);
+	o = kms_view(dir);
+	ord = json_object_get(o, "orders");
+	assert_int_equal(json_array_size(ord), 5);
+	assert_int_equal(json_integer_value(json_object_get(o, "chips_total")), 3);
+	for (size_t i = 1; i < 5; i++)
+		assert_non_null(json_string_value(json_object_get(json_array_get(ord, i), "error")));
+	assert_int_equal(json_array_size(json_object_get(o, "orders_skipped")), 2);
+	json_decref(o);
+	/* 4. a crl.bin that is not a CRL */
+	assert_int_equal(sh("printf 'CSTLCRL1garbage' > '%s/kms/crl.bin'", dir), 0);
+	o = kms_view(dir);
+	assert_non_null(json_string_value(json_object_get(json_object_get(o, "crl"), "error")));
+	json_decref(o);
+	/* 5. not a directory */
+	snprintf(q, sizeof(q), "%s/c.csv", dir);
+	assert_int_equal(web_kms_json(q, &o), CE_NOT_FOUND);
+	assert_int_equal(web_kms_json("/nonexistent/kms", &o), CE_NOT_FOUND);
+	assert_int_equal(sh("rm -rf '%s'", dir), 0);
+}
+
+struct ksrv {
+	char dir[64];
+	pid_t pid;
+	uint16_t port;
+};
+
+/* One request; the status code, the body in body (cap bytes). */
+static int kreq(const struct ksrv *s, const char *method, const char *path, const char *headers, const char *body,
+		char *out, size_t cap)
+{
+	char req[4096], buf[65536];
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(s->port)};
+	size_t got = 0;
+	ssize_t k;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), n;
+	const char *sep;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_true(fd >= 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	n = snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%sContent-Length: %zu\r\n\r\n%s",
+		     method, path, headers ? headers : "", body ? strlen(body) : 0, body ? body : "");
+	assert_int_equal(write(fd, req, (size_t)n), n);
+	while (got + 1 < sizeof(buf) && (k = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0)
+		got += (size_t)k;
+	close(fd);
+	buf[got] = 0;
+	assert_true(got > 12 && strncmp(buf, "HTTP/1.1 ", 9) == 0);
+	if (out) {
+		sep = strstr(buf, "\r\n\r\n");
+		snprintf(out, cap, "%s", sep ? sep + 4 : "");
+		/* keep the headers too, for the login */
+		if (sep && cap > (size_t)(sep - buf) + 1 && strncmp(path, "/web/api/login", 14) == 0)
+			snprintf(out, cap, "%s", buf);
+	}
+	return (buf[9] - '0') * 100 + (buf[10] - '0') * 10 + (buf[11] - '0');
+}
+
+static void ksrv_start(struct ksrv *s, const char *kms)
+{
+	char pw[128], ready[128], data[128], root[4096], *bin = getenv("CASTELLAN_BIN");
+	FILE *f;
+
+	snprintf(pw, sizeof(pw), "%s/pw", s->dir);
+	snprintf(ready, sizeof(ready), "%s/ready", s->dir);
+	snprintf(data, sizeof(data), "%s/data", s->dir);
+	snprintf(root, sizeof(root), "%s/../../web", getenv("CASTELLAN_TESTDATA"));
+	assert_non_null(f = fopen(pw, "w"));
+	fputs("admin-password-1\n", f);
+	fclose(f);
+	s->pid = fork();
+	assert_true(s->pid >= 0);
+	if (s->pid == 0) {
+		if (!freopen("/dev/null", "w", stdout))
+			_exit(127);
+		execl(bin, bin, "web", "--data", data, "serve", "--http", "127.0.0.1:0", "--root", root,
+		      "--admin-password-file", pw, "--ready-file", ready, "--kms-dir", kms, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 300; i++) { /* bounded: 30 s */
+		unsigned port = 0;
+
+		if ((f = fopen(ready, "r"))) {
+			int ok = fscanf(f, "http=%u", &port);
+
+			fclose(f);
+			if (ok == 1 && port) {
+				s->port = (uint16_t)port;
+				return;
+			}
+		}
+		usleep(100000);
+	}
+	fail_msg("castellan web serve --kms-dir did not start");
+}
+
+/* Sign in: the cookie + CSRF header lines for later requests. */
+static void klogin(const struct ksrv *s, const char *user, const char *pw, char *hd, size_t cap)
+{
+	char body[256], out[8192];
+	const char *c, *t;
+
+	snprintf(body, sizeof(body), "{\"user\":\"%s\",\"password\":\"%s\"}", user, pw);
+	assert_int_equal(kreq(s, "POST", "/web/api/login", "Content-Type: application/json\r\n", body, out, sizeof(out)), 200);
+	assert_non_null(c = strstr(out, "castellan_session="));
+	assert_non_null(t = strstr(out, "\"csrf\":\""));
+	snprintf(hd, cap, "Cookie: castellan_session=%.64s\r\nX-CSRF-Token: %.64s\r\nContent-Type: application/json\r\n", c + 18, t + 8);
+}
+
+static void test_kms_api(void **state)
+{
+	static const char *const bad_paths[] = {
+	    "/web/api/kms/", "/web/api/kms/../kms", "/web/api/kms/state.bin", "/web/api/kms/orders/000001.ord",
+	    "/web/api/kms%2f..%2fstate.bin", "/web/api/kms/..%2fmaster.key", "/web/api/kmsx", "/web/api/KMS",
+	};
+	char dir[64], kms[128], ad[512], op[512], body[65536], nd[128];
+	struct ksrv s = {0};
+	int st = 0;
+
+	(void)state;
+	make_kms(dir, sizeof(dir));
+	snprintf(kms, sizeof(kms), "%s/kms", dir);
+	snprintf(s.dir, sizeof(s.dir), "%s", dir);
+	ksrv_start(&s, kms);
+	assert_int_equal(kreq(&s, "GET", "/web/api/kms", NULL, NULL, body, sizeof(body)), 401);
+	klogin(&s, "admin", "admin-password-1", ad, sizeof(ad));
+	assert_int_equal(kreq(&s, "GET", "/web/api/kms", ad, NULL, body, sizeof(body)), 200);
+	assert_non_null(strstr(body, "\"file\":\"000001.ord\""));
+	assert_non_null(strstr(body, "\"chain_ok\":true"));
+	assert_null(strstr(body, "kms-pass")); /* never unlocked: nothing to leak */
+	assert_int_equal(kreq(&s, "POST", "/web/api/kms", ad, "{}", body, sizeof(body)), 405);
+	for (size_t i = 0; i < sizeof(bad_paths) / sizeof(bad_paths[0]); i++) {
+		int c = kreq(&s, "GET", bad_paths[i], ad, NULL, body, sizeof(body));
+
+		if (c != 404 && c != 400)
+			fail_msg("%s: %d, want 404", bad_paths[i], c);
+		assert_null(strstr(body, "CSTL")); /* no KMS file content */
+	}
+	/* non-admins: 403 */
+	assert_int_equal(kreq(&s, "POST", "/web/api/users", ad, "{\"name\":\"olga\",\"password\":\"operator-pw-1\",\"role\":\"operator\"}", NULL, 0), 204);
+	assert_int_equal(kreq(&s, "POST", "/web/api/users", ad, "{\"name\":\"rita\",\"password\":\"readonly-pw-1\",\"role\":\"read-only\"}", NULL, 0), 204);
+	klogin(&s, "olga", "operator-pw-1", op, sizeof(op));
+	assert_int_equal(kreq(&s, "GET", "/web/api/kms", op, NULL, body, sizeof(body)), 403);
+	assert_null(strstr(body, "000001.ord"));
+	klogin(&s, "rita", "readonly-pw-1", op, sizeof(op));
+	assert_int_equal(kreq(&s, "GET", "/web/api/kms", op, NULL, body, sizeof(body)), 403);
+	kill(s.pid, SIGTERM);
+	assert_int_equal(waitpid(s.pid, &st, 0), s.pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	/* --kms-dir that is not a directory: the server refuses to start */
+	snprintf(nd, sizeof(nd), "%s/c.csv", dir);
+	assert_int_not_equal(sh("'%s' web --data '%s/d2' serve --http 127.0.0.1:0 --admin-password-file '%s/pw' --kms-dir '%s' >/dev/null 2>&1",
+				getenv("CASTELLAN_BIN"), dir, dir, nd),
+			     0);
+	assert_int_equal(sh("rm -rf '%s'", dir), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest store_tests[] = {
@@ -200,7 +485,13 @@ int main(void)
 	const struct CMUnitTest ring_tests[] = {
 	    cmocka_unit_test(test_log_ring),
 	};
+	const struct CMUnitTest kms_tests[] = {
+	    cmocka_unit_test(test_kms_view),
+	    cmocka_unit_test(test_kms_api),
+	};
 	int fails = cmocka_run_group_tests_name("log ring", ring_tests, NULL, NULL);
+
+	fails += cmocka_run_group_tests_name("kms view", kms_tests, NULL, NULL);
 
 	(void)tdb_fingerprint; /* sms_testdb.h's, unused here */
 
