@@ -579,49 +579,26 @@ out:
 
 static int p11w_read(const char *path, const struct p11_config *cfg, uint8_t mk[32])
 {
-	uint8_t *buf = NULL, magic[8], version = 0, llen = 0, id[P11_KEY_ID_BYTES], iv[P11_IV_BYTES];
-	char token[P11_LABEL_MAX + 1];
-	const uint8_t *ct;
+	uint8_t *buf = NULL;
+	struct p11_wrapped w;
 	struct p11_config c2;
 	struct p11 *p = NULL;
-	size_t len = 0, hdr;
-	uint16_t n = 0;
-	struct cur c;
+	size_t len = 0;
 	int r;
 
 	if ((r = file_read_all(path, P11W_MAX, &buf, &len)) != 0)
 		return r == CE_LIMIT ? CE_FORMAT : r;
-	cur_init(&c, buf, len);
-	cur_bytes(&c, magic, 8);
-	cur_u8(&c, &version);
-	cur_u8(&c, &llen);
-	if (llen == 0)
-		cur_fail(&c, CE_FORMAT);
-	cur_bytes_max(&c, token, P11_LABEL_MAX, llen);
-	cur_bytes(&c, id, sizeof(id));
-	cur_bytes(&c, iv, sizeof(iv));
-	cur_u16(&c, &n);
-	hdr = c.off;
-	if (!c.err && n != 32)
-		cur_fail(&c, CE_FORMAT);
-	ct = cur_ptr(&c, (size_t)n + 16);
-	if (cur_end(&c) != 0 || memcmp(magic, P11W_MAGIC, 8) != 0 || memchr(token, '\0', llen)) {
-		r = CE_FORMAT;
+	/* the one bounded parser of this file (fuzzed by fuzz/fuzz_p11.c) */
+	if ((r = p11_wrapped_parse(buf, len, &w)) != 0)
 		goto out;
-	}
-	if (version != 1) {
-		r = CE_UNSUPPORTED;
-		goto out;
-	}
-	token[llen] = '\0';
 	c2 = *cfg;
-	c2.token = token; /* the token this KMS was created on */
+	c2.token = w.token; /* the token this KMS was created on */
 	if ((r = p11_open(&c2, &p)) != 0)
 		goto out;
-	if ((r = p11_key_check(p, id)) == 0)
-		r = p11_gcm_decrypt(p, id, iv, buf, hdr, ct, (size_t)n + 16, mk);
+	if ((r = p11_key_check(p, w.id)) == 0)
+		r = p11_gcm_decrypt(p, w.id, w.iv, buf, w.aad_len, w.ct, w.ct_len + 16, mk);
 	if (r == CE_NOT_FOUND)
-		LOG_ERR("kms", "the master-key wrapping key is not on token \"%s\"", token);
+		LOG_ERR("kms", "the master-key wrapping key is not on token \"%s\"", w.token);
 out:
 	p11_close(p);
 	free(buf);
