@@ -25,10 +25,19 @@ for b in build-bench/bench/bench_*; do
 	name=$(basename "$b"); name=${name#bench_}
 	if [ $# -gt 0 ] && [[ " $* " != *" $name "* ]]; then continue; fi
 	echo "bench: running $name" >&2
-	if ! "$b" >>"$tmp"; then
+	one=$(mktemp)
+	if "$b" >"$one" 2>/dev/null; then
+		if head -n 1 "$one" | grep -q '^#'; then
+			cat "$one" >>"$tmp"
+		else
+			# a bench that prints plain "key value" lines gets a heading and a code block
+			{ echo "## $name (bench/$name.c)"; echo; echo '```'; cat "$one"; echo '```'; } >>"$tmp"
+		fi
+	else
 		echo "bench: $name failed" >&2
 		echo "## $name: FAILED to run" >>"$tmp"
 	fi
+	rm -f "$one"
 	echo >>"$tmp"
 done
 mv "$tmp" "$out"
