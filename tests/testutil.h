@@ -1,6 +1,7 @@
 /*
  * testutil.h - helpers for the cmocka suites: locate shared/ and tests/data,
  * read files, parse the captured SimulCrypt exchanges (NAME.hex.txt).
+ * run a shell command line (tu_run).
  * Header-only so each test binary stays one file.
  */
 #ifndef CASTELLAN_TESTUTIL_H
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <cmocka.h>
 #include "lib/util.h"
 
@@ -101,6 +103,22 @@ static inline void tu_capture_free(struct tu_capmsg *m, size_t n)
 	for (size_t i = 0; i < n; i++)
 		free(m[i].bytes);
 	free(m);
+}
+
+/* Run the shell command line built from fmt (cut at 4095 bytes): its exit
+ * status, or -1 if the shell could not be started. */
+static inline int tu_run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static inline int tu_run(const char *fmt, ...)
+{
+	char cmd[4096];
+	va_list ap;
+	int st;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	st = system(cmd);
+	return st == -1 ? -1 : WEXITSTATUS(st);
 }
 
 #endif

@@ -7,6 +7,7 @@
  *   card program FILE             programming tool: write it into a blank card
  *   card erase                    with the head-end's erase token: blank the card
  *   card info                     print what the card says about itself
+ *   card emm FILE                 send the EMMs of FILE (hex, one per line)
  *
  * program / erase / info talk to the card through PC/SC (--reader) like a
  * box does, or, with --eeprom, to a card file directly (no pcscd).
@@ -20,6 +21,7 @@
 #include "card/perso.h"
 #include "card/smartcard.h"
 #include "card/vpcd.h"
+#include "cas/emm.h"
 #include "cas/keys.h"
 #include "cli/cli.h"
 #include "lib/log.h"
@@ -44,7 +46,8 @@ static void usage(FILE *f)
 		"       castellan card program FILE [--reader NAME | --eeprom FILE] [--transport-file F]\n"
 		"       castellan card erase (--token HEX | --keys KEYSTORE [--passphrase-file F])\n"
 		"                            [--reader NAME | --eeprom FILE]\n"
-		"       castellan card info [--reader NAME | --eeprom FILE]\n\n"
+		"       castellan card info [--reader NAME | --eeprom FILE]\n"
+		"       castellan card emm FILE [--reader NAME | --eeprom FILE]\n\n"
 		"The Castellan smartcard (docs/smartcard.md).\n"
 		"  serve    run the card application on the EEPROM file FILE (created blank if absent)\n"
 		"           as a virtual card in pcscd's vsmartcard reader (vpcd, default\n"
@@ -57,7 +60,9 @@ static void usage(FILE *f)
 		"           then protected (no re-programming until erased)\n"
 		"  erase    blank a programmed card: needs the head-end's erase token for its serial\n"
 		"           (--token, or computed here from the keystore with --keys)\n"
-		"  info     serial, packages, period, block, pairing, counter of the card\n\n"
+		"  info     serial, packages, period, block, pairing, counter of the card\n"
+		"  emm      send the card each EMM of FILE (hex, one section per line, as written by\n"
+		"           castellan provision --emm-out / --pair-emm-out); stops at the first refusal\n\n"
 		"  --reader NAME          PC/SC reader whose name contains NAME (default: first with a card)\n"
 		"  --eeprom FILE          talk to a card file in-process instead of through PC/SC\n"
 		"  --passphrase-file F    keystore passphrase (first line; default $CASTELLAN_PASSPHRASE)\n"
@@ -404,6 +409,57 @@ static int do_info(const struct card_cli *o)
 	return 0;
 }
 
+/* card emm FILE: each hex line of FILE to the card as an EMM, in order. */
+static int do_emm(const struct card_cli *o)
+{
+	struct card_conn c;
+	struct cas_client cl = { 0 };
+	char line[2 * EMM_MAX_SECTION + 4];
+	uint8_t sec[EMM_MAX_SECTION];
+	unsigned n = 0, lineno = 0;
+	FILE *f;
+	int r, rc = 1;
+
+	if (!o->file) {
+		fprintf(stderr, "card emm: give the EMM file\n");
+		return 2;
+	}
+	if (!(f = fopen(o->file, "r"))) {
+		fprintf(stderr, "card emm: cannot open %s\n", o->file);
+		return 1;
+	}
+	if ((r = conn_open(o, &c)) != 0 || (r = smartcard_client_new(&c.t, &cl)) != 0) {
+		fprintf(stderr, "card emm: %s\n", err_str(r));
+		goto out;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		size_t len;
+
+		lineno++;
+		line[strcspn(line, "\r\n")] = '\0';
+		len = strlen(line);
+		if (len == 0)
+			continue;
+		if (len % 2 != 0 || len / 2 > sizeof(sec) || hex_decode(line, sec, len / 2) != 0) {
+			fprintf(stderr, "card emm: %s line %u: not a hex EMM section\n", o->file, lineno);
+			goto out;
+		}
+		if ((r = cl.ops->emm(cl.self, sec, len / 2)) != 0) {
+			fprintf(stderr, "card emm: %s line %u: refused: %s\n", o->file, lineno, err_str(r));
+			goto out;
+		}
+		n++;
+	}
+	printf("%u EMM%s accepted\n", n, n == 1 ? "" : "s");
+	rc = 0;
+out:
+	if (cl.ops)
+		cas_client_free(&cl);
+	conn_close(&c);
+	fclose(f);
+	return rc;
+}
+
 int cmd_card(int argc, char **argv)
 {
 	struct card_cli o;
@@ -428,6 +484,8 @@ int cmd_card(int argc, char **argv)
 		return do_erase(&o);
 	if (strcmp(sub, "info") == 0)
 		return do_info(&o);
+	if (strcmp(sub, "emm") == 0)
+		return do_emm(&o);
 	fprintf(stderr, "card: unknown subcommand '%s'\n", sub);
 	usage(stderr);
 	return 2;

@@ -13,6 +13,7 @@
 #include "headend/headend.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "sms/http.h"
 
 static void usage(FILE *f)
 {
@@ -36,6 +37,9 @@ static void usage(FILE *f)
 		"  --client-id ID         EMMG client_id (default CA_system_id << 16 | 1)\n"
 		"  --data-id N            EMMG data_id (default 1)\n"
 		"  --udp                  send data_provision over UDP\n"
+		"  --http-threads N       HTTP loops in all, each with its own store connection (default 1, max %u)\n"
+		"  --vendor-keys FILE     a vendor's opened key file (kms vendor open --out): cards whose chip id\n"
+		"                         is in it get vendor EMMs (K_v(chip)), the others K_card EMMs\n"
 		"  --admin-key-file FILE  first start: write the admin API key there (0600), not to stdout\n"
 		"  --ready-file FILE      once listening, write \"http=PORT ecmg=PORT\" there\n"
 		"  --status-every S       log the carousel counters every S seconds (default 10, 0 = never)\n"
@@ -45,7 +49,7 @@ static void usage(FILE *f)
 		"  --kms-dir DIR          an operator KMS shown read-only on the panel's KMS page (no passphrase)\n"
 		"First start creates the database and an admin user whose API key is shown once.\n"
 		"SIGINT/SIGTERM stop cleanly.\n",
-		HEADEND_DEFAULT_EMM_KBPS);
+		HEADEND_DEFAULT_EMM_KBPS, (unsigned)SMS_HTTP_THREADS_MAX);
 }
 
 #ifndef CASTELLAN_SOURCE_DIR
@@ -143,6 +147,16 @@ int cmd_headend(int argc, char **argv)
 			cfg.web_admin_password = web_pw;
 		} else if (strcmp(o, "--ready-file") == 0) {
 			ready = val;
+		} else if (strcmp(o, "--http-threads") == 0) {
+			if (num(o, val, SMS_HTTP_THREADS_MAX, &v) != 0)
+				return 2;
+			if (v == 0) {
+				fprintf(stderr, "headend: --http-threads: 1..%u\n", SMS_HTTP_THREADS_MAX);
+				return 2;
+			}
+			cfg.http_threads = (unsigned)v;
+		} else if (strcmp(o, "--vendor-keys") == 0) {
+			cfg.vendor_keys = val;
 		} else if (strcmp(o, "--status-every") == 0) {
 			if (num(o, val, 86400, &v) != 0)
 				return 2;

@@ -6,6 +6,8 @@
  * --protect: the vendor's step for a ladder box (stb/chip.h): each package
  * key of an entitlement replaced by E_{K_v(chip)}(K_pkg) (chip_protect_key),
  * K_v(chip) taken from the vendor's opened key file (kms vendor open).
+ * --pair-emm-out: the PAIR EMM that binds a smartcard to one box's chip:
+ * K_pair = chip_pairing_key(K_v(chip), serial) (docs/smartcard.md "Pairing").
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,7 +46,13 @@ static void usage(FILE *f)
 		"                       keys each replaced by E_{K_v(chip)}(K_pkg), K_v(chip) from CSV (chip_id,\n"
 		"                       hex key lines: castellan kms vendor open). FILE (0600) is the keys file\n"
 		"                       a module names, for the box's --module-dir; only that chip opens it.\n"
-		"docs/emm-format.md describes card files and EMMs.\n",
+		"       castellan provision --pair-emm-out FILE --vendor-keys CSV --chip ID --card SERIAL\n"
+		"                           --seq N --keystore FILE [--passphrase-file F] [--stb-id N] [--now UNIX]\n"
+		"                       append the PAIR EMM (hex, as --emm-out) that pairs smartcard SERIAL with\n"
+		"                       the chip ID of CSV's vendor: K_pair = KBKDF(K_v(chip), serial), sealed\n"
+		"                       under the card's K_card; box id --stb-id (default: the chip id).\n"
+		"                       The box runs castellan stb --smartcard --chip-otp ... with that vendor.\n"
+		"docs/emm-format.md describes card files and EMMs; docs/smartcard.md pairing.\n",
 		ENT_MAX_KEYS, KEYSTORE_PASSPHRASE_ENV);
 }
 
@@ -132,6 +140,109 @@ out:
 	return rc;
 }
 
+/* --pair-emm-out: one PAIR EMM (record stb_id | K_pair) for card on chip. */
+static int do_pair_emm(int argc, char **argv)
+{
+	const char *out = NULL, *csv = NULL, *chip = NULL, *card = NULL, *seqs = NULL, *ksp = NULL, *pfile = NULL;
+	const char *stbs = NULL, *nows = NULL;
+	uint64_t chip_id = 0, serial = 0, seq = 0, stb_id = 0, now_s = 0;
+	uint8_t kv[16], kpair[16], sec[EMM_MAX_SECTION];
+	char hex[2 * EMM_MAX_SECTION + 2];
+	struct keystore *ks = NULL;
+	struct emm_issuer *is = NULL;
+	char *pass = NULL;
+	size_t len = 0;
+	FILE *f;
+	int r, rc = 1;
+
+	for (int i = 1; i < argc; i += 2) {
+		const char **dst = NULL;
+
+		if (strcmp(argv[i], "--pair-emm-out") == 0)
+			dst = &out;
+		else if (strcmp(argv[i], "--vendor-keys") == 0)
+			dst = &csv;
+		else if (strcmp(argv[i], "--chip") == 0)
+			dst = &chip;
+		else if (strcmp(argv[i], "--card") == 0)
+			dst = &card;
+		else if (strcmp(argv[i], "--seq") == 0)
+			dst = &seqs;
+		else if (strcmp(argv[i], "--keystore") == 0)
+			dst = &ksp;
+		else if (strcmp(argv[i], "--passphrase-file") == 0)
+			dst = &pfile;
+		else if (strcmp(argv[i], "--stb-id") == 0)
+			dst = &stbs;
+		else if (strcmp(argv[i], "--now") == 0)
+			dst = &nows;
+		if (!dst || i + 1 >= argc) {
+			usage(stderr);
+			return 2;
+		}
+		*dst = argv[i + 1];
+	}
+	if (!out || !csv || !chip || !card || !seqs || !ksp) {
+		usage(stderr);
+		return 2;
+	}
+	if (parse_u64(chip, UINT64_MAX, &chip_id) != 0 || strspn(card, "0123456789") != strlen(card) ||
+	    parse_u64(card, UINT64_MAX, &serial) != 0 || parse_u64(seqs, UINT32_MAX, &seq) != 0 || seq == 0 ||
+	    (stbs && (parse_u64(stbs, UINT64_MAX, &stb_id) != 0 || stb_id == 0)) ||
+	    (nows && parse_u64(nows, INT64_MAX / 1000, &now_s) != 0)) {
+		fprintf(stderr, "provision: bad --chip, --card (decimal), --seq (1..4294967295), --stb-id (non-zero) "
+				"or --now\n");
+		return 2;
+	}
+	if (!stbs)
+		stb_id = chip_id;
+	if (stb_id == 0) {
+		fprintf(stderr, "provision: the box id is 0: give --stb-id\n");
+		return 2;
+	}
+	if ((r = vendor_key(csv, chip_id, kv)) != 0) {
+		fprintf(stderr, "provision: chip %s in %s: %s\n", chip, csv, err_str(r));
+		goto out;
+	}
+	if ((r = passphrase_get(pfile, &pass)) != 0) {
+		fprintf(stderr, "provision: passphrase: %s (give --passphrase-file or set $%s)\n", err_str(r),
+			KEYSTORE_PASSPHRASE_ENV);
+		goto out;
+	}
+	r = keystore_load(ksp, pass, &ks);
+	secret_free(pass, strlen(pass));
+	if (r != 0) {
+		fprintf(stderr, "provision: cannot open %s: %s\n", ksp, err_str(r));
+		goto out;
+	}
+	if ((r = chip_pairing_key(kv, serial, kpair)) == 0 && (r = emm_issuer_new(ks, &is)) == 0)
+		r = emm_build_pair(is, serial, (uint32_t)seq, stb_id, kpair, nows ? now_s * 1000u : now_wall_ms(), sec,
+			sizeof(sec), &len);
+	emm_issuer_free(is);
+	if (r != 0) {
+		fprintf(stderr, "provision: cannot build the PAIR EMM: %s\n", err_str(r));
+		goto out;
+	}
+	hex_encode(sec, len, hex);
+	f = fopen(out, "a");
+	r = f && fprintf(f, "%s\n", hex) >= 0 ? 0 : CE_IO;
+	if (f && fclose(f) != 0)
+		r = CE_IO;
+	if (r != 0) {
+		fprintf(stderr, "provision: cannot append to %s\n", out);
+		goto out;
+	}
+	printf("PAIR EMM %s: card %llu paired with chip 0x%016llx (box id %llu), seq %llu, %zu bytes\n", out,
+		(unsigned long long)serial, (unsigned long long)chip_id, (unsigned long long)stb_id,
+		(unsigned long long)seq, len);
+	rc = 0;
+out:
+	secret_wipe(kv, sizeof(kv));
+	secret_wipe(kpair, sizeof(kpair));
+	keystore_free(ks);
+	return rc;
+}
+
 int cmd_provision(int argc, char **argv)
 {
 	const char *ksp = NULL, *out = NULL, *pfile = NULL, *card = NULL, *pk = NULL, *st = NULL, *fi = NULL;
@@ -151,6 +262,9 @@ int cmd_provision(int argc, char **argv)
 	for (int i = 1; i < argc; i++)
 		if (strcmp(argv[i], "--protect") == 0)
 			return do_protect(argc, argv);
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--pair-emm-out") == 0)
+			return do_pair_emm(argc, argv);
 	for (int i = 1; i < argc; i++) {
 		const char **dst = NULL;
 

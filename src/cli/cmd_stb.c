@@ -8,7 +8,9 @@
  * (docs/replaceable-cas.md): CWs live in the secure chip (stb/chip.h), the
  * client is the signed module the loader (stb/loader.h) runs, and with
  * --ota newer modules from the stream's carousel are installed while it
- * plays.
+ * plays. --smartcard with a chip: the card is the client and the module only
+ * sets the chip's vendor, so a card paired with this chip (PAIR EMM,
+ * docs/smartcard.md) has its CW blocks opened by the chip ladder.
  */
 #include <errno.h>
 #include <signal.h>
@@ -47,7 +49,8 @@ static void usage(FILE *f)
 		"                     (--entitlement FILE | --card FILE [--state FILE] |\n"
 		"                      --cw HEX [--algo csa2|cissa] [--no-entropy-reduction] |\n"
 		"                      (--chip-otp FILE | --chip-socket PATH --chip-control PATH)\n"
-		"                      --module-dir DIR (--module FILE | --boot-vendor N) [--ota])\n"
+		"                      --module-dir DIR (--module FILE | --boot-vendor N)\n"
+		"                      [--ota | --smartcard [READER]])\n"
 		"                     [--service ID] [--report-json FILE] [--log-level L]\n\n"
 		"The reference set-top box: follows PAT, PMT and CAT, hands the ECMs and EMMs of\n"
 		"its CA_system_id to the CAS client, descrambles what the client unlocks and writes\n"
@@ -61,7 +64,9 @@ static void usage(FILE *f)
 		"  --state FILE           with --card: keep the card state (EMM sequence, entitlement, keys)\n"
 		"                         in FILE (0600) across restarts\n"
 		"  --smartcard [READER]   smartcard client: the card in PC/SC reader READER (name contains;\n"
-		"                         default the first with a card), e.g. `castellan card serve`\n"
+		"                         default the first with a card), e.g. `castellan card serve`;\n"
+		"                         with a chip (--chip-otp/--chip-socket, --module or --boot-vendor\n"
+		"                         setting the vendor) a paired card's CWs load through the chip ladder\n"
 		"  --cw HEX               fixed control word for every service, no ECMs (BISS-like):\n"
 		"                         16 hex digits for csa2, 32 for cissa\n"
 		"  --algo ALG             csa2 (default) or cissa, with --cw\n"
@@ -169,8 +174,13 @@ static int parse_args(int argc, char **argv, struct stb_cli *o)
 		fprintf(stderr, "stb: --input and --output are required\n");
 		return 2;
 	}
-	if (!!o->entitlement + !!o->cw_hex + !!o->card + !!o->smartcard + !!(o->chip_otp || o->chip_socket) != 1) {
+	/* --smartcard with a chip: a paired card's CWs go through the chip ladder */
+	if (!!o->entitlement + !!o->cw_hex + !!o->card + !!(o->smartcard || o->chip_otp || o->chip_socket) != 1) {
 		fprintf(stderr, "stb: give exactly one of --entitlement, --card, --smartcard, --cw or a chip\n");
+		return 2;
+	}
+	if (o->smartcard && o->ota) {
+		fprintf(stderr, "stb: --ota does not go with --smartcard (the card is the CAS client)\n");
 		return 2;
 	}
 	if (o->chip_otp || o->chip_socket) {
@@ -416,6 +426,14 @@ int cmd_stb(int argc, char **argv)
 			goto out;
 		cfg.client = loader_client(chip.ld);
 		cfg.chip = chip.host;
+		if (o.smartcard) {
+			/* the card is the client; the module only sets the chip's vendor (K_v) */
+			if ((r = make_client(&o, &client, &cfg)) != 0) {
+				rc = r;
+				goto out;
+			}
+			cfg.client = &client;
+		}
 		cfg.keep_all_ecms = o.ota;
 	} else {
 		if ((r = make_client(&o, &client, &cfg)) != 0)

@@ -23,6 +23,8 @@ struct entry {
 struct carousel {
 	struct carousel_config cfg;
 	struct emm_issuer *is;
+	carousel_seal_fn seal;       /* NULL: no re-sealing */
+	void *seal_ctx;
 	struct carousel_source src;
 	/* card table */
 	struct entry *tab;
@@ -226,6 +228,8 @@ static uint64_t digest_of(const struct carousel *c, const struct carousel_card *
 	uint64_t h = 0xCBF29CE484222325ull;
 
 	h = mix(h, (uint64_t)k->state);
+	if (k->seal_key && c->seal)
+		h = mix(h, 0x56454E444F52ull); /* sealed another way: new content */
 	if (k->state != CAROUSEL_ACTIVE)
 		return h;
 	h = mix(h, k->grant.packages);
@@ -275,6 +279,8 @@ static int send_card(struct carousel *c, const struct carousel_card *k, uint64_t
 	if (unblock) {
 		r = emm_build_command(c->is, k->serial, e->seq - 1, EMM_CMD_UNBLOCK, 0, now_ms, c->buf,
 			sizeof(c->buf), &len);
+		if (r == 0 && k->seal_key && c->seal)
+			r = c->seal(c->seal_ctx, k, c->buf, sizeof(c->buf), &len);
 		if (r != 0)
 			return r;
 		if ((*emit_r = emit(ctx, c->buf, len)) != 0)
@@ -294,6 +300,8 @@ static int send_card(struct carousel *c, const struct carousel_card *k, uint64_t
 		ct.cmds = EMM_CMD_BLOCK;
 		r = emm_build(c->is, k->serial, e->seq, now_ms, &ct, c->buf, sizeof(c->buf), &len);
 	}
+	if (r == 0 && k->seal_key && c->seal)
+		r = c->seal(c->seal_ctx, k, c->buf, sizeof(c->buf), &len);
 	if (r != 0)
 		return r;
 	if ((*emit_r = emit(ctx, c->buf, len)) != 0)
@@ -457,6 +465,12 @@ int carousel_tick(struct carousel *c, uint64_t now_ms, carousel_emit_fn emit, vo
 	if (emitted)
 		*emitted = c->st.emms - n0;
 	return r;
+}
+
+void carousel_set_seal(struct carousel *c, carousel_seal_fn fn, void *ctx)
+{
+	c->seal = fn;
+	c->seal_ctx = ctx;
 }
 
 void carousel_set_kbps(struct carousel *c, uint32_t kbps)

@@ -53,6 +53,8 @@ struct carousel_card {
 	uint64_t serial;
 	enum carousel_card_state state;
 	struct emm_grant grant;   /* in force now (scheduler.h sched_grant_at) */
+	const void *seal_key;     /* non-NULL: every EMM of this card is handed to
+	                           * the seal hook (carousel_set_seal); borrowed */
 };
 
 /* Where cards come from (the SMS store in the head-end, an array in tests
@@ -133,6 +135,14 @@ void carousel_rotate(struct carousel *c);
  * (counted in errors).
  */
 int carousel_tick(struct carousel *c, uint64_t now_ms, carousel_emit_fn emit, void *ctx, size_t *emitted);
+
+/* Re-seal a card's EMM (card->seal_key non-NULL) in place: buf holds *len
+ * bytes of a K_card EMM, cap in all; *len = the new length (vendor EMMs,
+ * headend.c). A card whose seal fails is skipped (counted in errors).
+ * Without a hook seal_key is ignored. The content digest includes whether a
+ * card is sealed, so a card that starts or stops being sealed gets a new seq. */
+typedef int (*carousel_seal_fn)(void *ctx, const struct carousel_card *card, uint8_t *buf, size_t cap, size_t *len);
+void carousel_set_seal(struct carousel *c, carousel_seal_fn fn, void *ctx);
 
 /* Change the bandwidth (the MUX granted another figure). 0 = unlimited. */
 void carousel_set_kbps(struct carousel *c, uint32_t kbps);

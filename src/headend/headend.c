@@ -20,6 +20,7 @@
 #include <sqlite3.h>
 #include "headend/headend.h"
 #include "cas/emm.h"
+#include "cas/emm_vendor.h"
 #include "cas/keys.h"
 #include "headend/ecmg.h"
 #include "headend/emmg.h"
@@ -32,6 +33,12 @@
 
 #define PATH_CAP 1024
 #define SUBS_MAX 1024
+
+/* One chip of the --vendor-keys file: K_v(chip) of the file's vendor. */
+struct vkey {
+	uint64_t chip;
+	uint8_t kv[16];
+};
 
 struct headend {
 	struct headend_config cfg;
@@ -47,6 +54,8 @@ struct headend {
 	atomic_int stop;
 	pthread_mutex_t mu;
 	struct headend_stats st;     /* under mu */
+	struct vkey *vkeys;          /* --vendor-keys, sorted by chip; read-only once running */
+	size_t nvkeys;
 };
 
 /* ---- the EMM thread's state ------------------------------------------- */
@@ -79,6 +88,7 @@ struct emm_thread {
 	uint64_t now_ms;
 	uint64_t audit_changes, resyncs, feed_gaps_skipped;
 	uint64_t last_connect_ms;      /* our own retry pace: every HEADEND_RECONNECT_MS */
+	uint8_t seal_buf[EMM_MAX_SECTION]; /* src_seal scratch */
 };
 
 static enum carousel_card_state car_state(enum sms_card_state s)
@@ -88,6 +98,127 @@ static enum carousel_card_state car_state(enum sms_card_state s)
 	case SMS_CARD_BLOCKED: return CAROUSEL_BLOCKED;
 	default: return CAROUSEL_RETIRED;
 	}
+}
+
+static int vkey_cmp(const void *a, const void *b)
+{
+	uint64_t x = ((const struct vkey *)a)->chip, y = ((const struct vkey *)b)->chip;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The vendor key of a store chip id (decimal or 0x hex), NULL if none. */
+static const struct vkey *vkey_find(const struct headend *h, const char *chip_id)
+{
+	struct vkey k;
+
+	if (!h->nvkeys || !chip_id[0] || parse_u64(chip_id, UINT64_MAX, &k.chip) != 0)
+		return NULL;
+	return bsearch(&k, h->vkeys, h->nvkeys, sizeof(k), vkey_cmp);
+}
+
+/* Load a vendor's opened key file: "chip_id,32 hex digits" a line ('#'
+ * comments and blank lines skipped). A bad or duplicate line refuses the
+ * whole file (CE_FORMAT); CE_IO, CE_LIMIT, CE_NOMEM. */
+static int vkeys_load(struct headend *h, const char *path)
+{
+	char line[256];
+	size_t cap = 0, lineno = 0;
+	FILE *f = fopen(path, "r");
+	int r = 0;
+
+	if (!f) {
+		LOG_ERR("headend", "%s: cannot open: %s", path, strerror(errno));
+		return CE_IO;
+	}
+	while (r == 0 && fgets(line, sizeof(line), f)) {
+		size_t n = strcspn(line, "\r\n");
+		char *c;
+		struct vkey *v;
+
+		lineno++;
+		if (line[n] == '\0' && !feof(f)) {
+			r = CE_FORMAT; /* longer than any valid line */
+			break;
+		}
+		line[n] = '\0';
+		if (line[0] == '\0' || line[0] == '#')
+			continue;
+		if (h->nvkeys == HEADEND_VENDOR_KEYS_MAX) {
+			r = CE_LIMIT;
+			break;
+		}
+		if (h->nvkeys == cap) {
+			size_t ncap = cap ? cap * 2 : 64;
+			struct vkey *nv = calloc(ncap, sizeof(*nv));
+
+			if (!nv) {
+				r = CE_NOMEM;
+				break;
+			}
+			if (h->vkeys) {
+				memcpy(nv, h->vkeys, h->nvkeys * sizeof(*nv));
+				secret_wipe(h->vkeys, cap * sizeof(*nv));
+				free(h->vkeys);
+			}
+			h->vkeys = nv;
+			cap = ncap;
+		}
+		v = &h->vkeys[h->nvkeys];
+		if (!(c = strchr(line, ','))) {
+			r = CE_FORMAT;
+			break;
+		}
+		*c++ = '\0';
+		if (parse_u64(line, UINT64_MAX, &v->chip) != 0 || strlen(c) != 32 || hex_decode(c, v->kv, 16) != 0) {
+			secret_wipe(v, sizeof(*v));
+			r = CE_FORMAT;
+			break;
+		}
+		h->nvkeys++;
+	}
+	secret_wipe(line, sizeof(line));
+	if (r == 0 && ferror(f))
+		r = CE_IO;
+	fclose(f);
+	if (r == 0 && h->nvkeys) {
+		qsort(h->vkeys, h->nvkeys, sizeof(*h->vkeys), vkey_cmp);
+		for (size_t i = 1; i < h->nvkeys; i++)
+			if (h->vkeys[i].chip == h->vkeys[i - 1].chip) {
+				lineno = 0;
+				r = CE_FORMAT; /* a chip twice: which key? */
+				break;
+			}
+	}
+	if (r != 0) {
+		if (lineno)
+			LOG_ERR("headend", "%s line %zu: %s (want chip_id,32 hex digits)", path, lineno, err_str(r));
+		else
+			LOG_ERR("headend", "%s: %s (a chip id twice?)", path, err_str(r));
+		return r;
+	}
+	LOG_INFO("headend", "vendor keys: %zu chips from %s", h->nvkeys, path);
+	return 0;
+}
+
+/* carousel_seal_fn: a K_card EMM re-sealed under K_emm(K_v(chip), serial). */
+static int src_seal(void *ctx, const struct carousel_card *k, uint8_t *buf, size_t cap, size_t *len)
+{
+	struct emm_thread *t = ctx;
+	const struct vkey *v = k->seal_key;
+	size_t n = 0;
+	int r = emm_vendor_seal(t->h->cfg.ks, v->kv, buf, *len, t->seal_buf, sizeof(t->seal_buf), &n);
+
+	if (r == 0 && n > cap)
+		r = CE_OVERFLOW;
+	if (r == 0) {
+		memcpy(buf, t->seal_buf, n);
+		*len = n;
+	} else {
+		LOG_WARN("headend", "vendor EMM of card %" PRIu64 ": %s", k->serial, err_str(r));
+	}
+	secret_wipe(t->seal_buf, sizeof(t->seal_buf));
+	return r;
 }
 
 /* Fill k from a card and its subscriptions; schedule its next change. */
@@ -104,6 +235,7 @@ static int card_view(struct emm_thread *t, const struct sms_card *c, int64_t now
 	memset(k, 0, sizeof(*k));
 	k->serial = c->serial;
 	k->state = car_state(c->state);
+	k->seal_key = vkey_find(t->h, c->chip_id);
 	sched_grant_at(t->ssubs, n, now_s, &k->grant, &next);
 	(void)sched_at(t->sched, c->serial, next);
 	return 0;
@@ -480,6 +612,8 @@ static int emm_thread_init(struct emm_thread *t, struct headend *h)
 		return r;
 	if ((r = carousel_new(&cc, t->is, &src, &t->car)) != 0)
 		return r;
+	if (h->nvkeys)
+		carousel_set_seal(t->car, src_seal, t);
 	if ((r = seq_open(t)) != 0)
 		return r;
 	if (h->mux_addr[0]) {
@@ -847,6 +981,12 @@ int headend_new(const struct headend_config *cfg, struct headend **out)
 		LOG_ERR("headend", "web panel: %s", err_str(r));
 		goto fail;
 	}
+	if (h->http && cfg->http_threads > 1 && (r = sms_http_set_threads(h->http, h->db_uri, cfg->http_threads)) != 0) {
+		LOG_ERR("headend", "HTTP threads (%u): %s", cfg->http_threads, err_str(r));
+		goto fail;
+	}
+	if (cfg->vendor_keys && *cfg->vendor_keys && (r = vkeys_load(h, cfg->vendor_keys)) != 0)
+		goto fail;
 	if (h->ecmg_addr[0]) {
 		ecmg_config_init(&ec);
 		ec.listen = h->ecmg_addr;
@@ -954,6 +1094,10 @@ void headend_free(struct headend *h)
 	sms_http_free(h->http);
 	ecmg_free(h->ecmg);
 	sms_store_close(h->http_store);
+	if (h->vkeys) {
+		secret_wipe(h->vkeys, h->nvkeys * sizeof(*h->vkeys));
+		free(h->vkeys);
+	}
 	if (h->base)
 		event_base_free(h->base);
 	pthread_mutex_destroy(&h->mu);

@@ -24,6 +24,11 @@
  *     (blocking, paced).
  * headend_stop() may be called from any thread or a signal handler.
  *
+ * Vendor EMMs: with cfg.vendor_keys, the file's K_v values are loaded at
+ * start (sorted by chip id, wiped at free); a card whose store chip_id
+ * (decimal or 0x hex) is in it gets every unique EMM re-sealed by
+ * emm_vendor_seal under K_emm(K_v(chip), serial); other cards keep K_card.
+ *
  * Files under data_dir: sms.db (SQLite store, unless db_uri says else),
  * admin-key (only if asked: cfg.admin_key_file). An emm-seq.db left by an
  * older build is moved into the store at start and renamed
@@ -52,6 +57,7 @@ struct keystore;
 #define HEADEND_STATUS_PUBLISH_MS 2000u /* node status to the store (GET /api/v1/status) */
 #define HEADEND_MIN_CYCLE_MS 1000u  /* a small base is cycled at most once a second */
 #define HEADEND_RECONNECT_MS 1000u  /* EMMG: retry the MUX this often while it is away */
+#define HEADEND_VENDOR_KEYS_MAX (1u << 24) /* chips in a --vendor-keys file at most */
 
 struct headend_config {
 	const char *data_dir;        /* required; created if missing (0700) */
@@ -76,6 +82,10 @@ struct headend_config {
 	const char *web_admin_password; /* panel first start: admin's password; NULL = random, printed */
 	const char *kms_dir;         /* KMS directory shown read-only on the panel; NULL = none */
 	const char *node_name;       /* this node in GET /api/v1/status; NULL = "<host>:<data_dir>" */
+	unsigned http_threads;       /* HTTP loops in all (sms_http_set_threads); 0 or 1 = the caller's only */
+	const char *vendor_keys;     /* a vendor's opened key file ("chip_id,K_v hex" a line, `castellan
+	                              * kms vendor open --out`): cards whose chip_id is in it get vendor
+	                              * EMMs (cas/emm_vendor.h); NULL = K_card EMMs for every card */
 };
 
 struct headend_stats {

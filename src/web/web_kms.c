@@ -98,38 +98,50 @@ static int cmp_name(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+int web_kms_parse_order(const uint8_t *b, size_t len, struct web_kms_order *out)
+{
+	struct cur c;
+	uint32_t order = 0, n = 0;
+	uint64_t first = 0, last = 0;
+
+	memset(out, 0, sizeof(*out));
+	cur_init(&c, b, len);
+	/* n > 0 before the size check; the size pins n, so the skip is exact. */
+	if (len < ORDER_HEAD || memcmp(b, "CSTLORD1", 8) != 0 || cur_skip(&c, 8) != 0 || cur_u32(&c, &order) != 0 ||
+	    cur_u32(&c, &n) != 0 || cur_skip(&c, 12) != 0 || n == 0 || len != 44u + 24u * (uint64_t)n ||
+	    cur_u64(&c, &first) != 0)
+		return CE_FORMAT;
+	last = first;
+	if (n > 1 && (cur_skip(&c, 8u * ((size_t)n - 2u)) != 0 || cur_u64(&c, &last) != 0))
+		return CE_FORMAT;
+	out->order = order;
+	out->chips = n;
+	out->first_chip = first;
+	out->last_chip = last;
+	return 0;
+}
+
 /* One order file: its clear header and chip ids (checked against the size). */
 static json_t *order_json(const char *odir, const char *name)
 {
 	uint8_t *b = NULL;
 	size_t len = 0;
 	int64_t mt = 0;
-	uint32_t order = 0, n = 0;
-	uint64_t first = 0, last = 0;
+	struct web_kms_order od;
 	char hx[24];
 	json_t *o;
-	struct cur c;
 	int r = read_plain(odir, name, 44u + 24u * (uint64_t)(16u << 20), &b, &len, &mt);
 
-	if (r == 0) {
-		cur_init(&c, b, len);
-		r = CE_FORMAT;
-		if (len >= ORDER_HEAD && memcmp(b, "CSTLORD1", 8) == 0 && cur_skip(&c, 8) == 0 &&
-		    cur_u32(&c, &order) == 0 && cur_u32(&c, &n) == 0 && cur_skip(&c, 12) == 0 && n > 0 &&
-		    len == 44u + 24u * (uint64_t)n && cur_u64(&c, &first) == 0 &&
-		    cur_skip(&c, 8u * ((size_t)n - 1u) - (n > 1 ? 8u : 0u)) == 0 && (n == 1 || cur_u64(&c, &last) == 0))
-			r = 0;
-		if (n == 1)
-			last = first;
-	}
+	if (r == 0)
+		r = web_kms_parse_order(b, len, &od);
 	free(b);
 	if (r != 0)
 		return json_pack("{s:s,s:s}", "file", name, "error", err_str(r));
-	o = json_pack("{s:s,s:I,s:I,s:I,s:I}", "file", name, "order", (json_int_t)order, "chips", (json_int_t)n,
-		      "bytes", (json_int_t)len, "mtime_s", (json_int_t)mt);
-	snprintf(hx, sizeof(hx), "0x%016llx", (unsigned long long)first);
+	o = json_pack("{s:s,s:I,s:I,s:I,s:I}", "file", name, "order", (json_int_t)od.order, "chips",
+		      (json_int_t)od.chips, "bytes", (json_int_t)len, "mtime_s", (json_int_t)mt);
+	snprintf(hx, sizeof(hx), "0x%016llx", (unsigned long long)od.first_chip);
 	json_object_set_new(o, "first_chip", json_string(hx));
-	snprintf(hx, sizeof(hx), "0x%016llx", (unsigned long long)last);
+	snprintf(hx, sizeof(hx), "0x%016llx", (unsigned long long)od.last_chip);
 	json_object_set_new(o, "last_chip", json_string(hx));
 	return o;
 }
@@ -187,6 +199,28 @@ nomem:
 	return CE_NOMEM;
 }
 
+int web_kms_parse_crl(const uint8_t *buf, size_t len, uint64_t *number, uint64_t *created_s, uint8_t issuer[32],
+		      uint64_t **serials, size_t *n)
+{
+	struct cur c;
+	int r;
+
+	*created_s = 0;
+	if ((r = crl_parse(buf, len, number, serials, n)) != 0) {
+		*serials = NULL; /* crl_parse frees on error */
+		return r;
+	}
+	cur_init(&c, buf, len);
+	if (cur_skip(&c, 9) != 0 || cur_bytes(&c, issuer, 32) != 0 || cur_skip(&c, 8) != 0 ||
+	    cur_u64(&c, created_s) != 0) {
+		free(*serials);
+		*serials = NULL;
+		*n = 0;
+		return CE_FORMAT;
+	}
+	return 0;
+}
+
 static void add_crl(const char *dir, json_t *root)
 {
 	uint8_t *b = NULL, issuer[32];
@@ -195,21 +229,15 @@ static void add_crl(const char *dir, json_t *root)
 	char ih[65];
 	json_t *o, *s;
 	int r = read_plain(dir, "crl.bin", 61u + 8u * CERT_CRL_MAX + 64u, &b, &len, NULL);
-	struct cur c;
 
 	if (r == CE_NOT_FOUND) {
 		json_object_set_new(root, "crl", json_null());
 		return;
 	}
-	if (r == 0 && (r = crl_parse(b, len, &number, &serials, &n)) == 0) {
-		cur_init(&c, b, len);
-		if (cur_skip(&c, 9) != 0 || cur_bytes(&c, issuer, 32) != 0 || cur_skip(&c, 8) != 0 ||
-		    cur_u64(&c, &created) != 0)
-			r = CE_FORMAT;
-	}
+	if (r == 0)
+		r = web_kms_parse_crl(b, len, &number, &created, issuer, &serials, &n);
 	free(b);
 	if (r != 0) {
-		free(serials);
 		json_object_set_new(root, "crl", json_pack("{s:s}", "error", err_str(r)));
 		return;
 	}
@@ -226,7 +254,8 @@ static void add_crl(const char *dir, json_t *root)
 
 /* ---- audit.log ---------------------------------------------------------- */
 
-/* The value of "key=" in an event (up to the next space), into out. */
+/* The value of "key=" in an event (up to the next space), into out, any
+ * byte outside printable ASCII as '?'. */
 static bool ev_field(const char *ev, const char *key, char *out, size_t cap)
 {
 	size_t kl = strlen(key);
@@ -237,7 +266,10 @@ static bool ev_field(const char *ev, const char *key, char *out, size_t cap)
 
 			if (n >= cap)
 				n = cap - 1;
-			memcpy(out, p + kl + 1, n);
+			/* Printable ASCII only: the value goes into JSON strings
+			 * (json_string() refuses bad UTF-8: a NULL value). */
+			for (size_t i = 0; i < n; i++)
+				out[i] = (p[kl + 1 + i] >= 0x20 && p[kl + 1 + i] < 0x7f) ? p[kl + 1 + i] : '?';
 			out[n] = 0;
 			return true;
 		}
@@ -248,7 +280,7 @@ static bool ev_field(const char *ev, const char *key, char *out, size_t cap)
 static bool starts(const char *s, const char *p) { return strncmp(s, p, strlen(p)) == 0; }
 
 /* What one event tells of vendors, certificates, modules. */
-static void audit_event(const char *ev, int64_t at, json_t *vendors, json_t *certs, json_t *mods)
+void web_kms_audit_event(const char *ev, int64_t at, json_t *vendors, json_t *certs, json_t *mods)
 {
 	char id[24] = "", v[96] = "", w[96] = "", x[96] = "";
 
@@ -283,7 +315,9 @@ static void audit_event(const char *ev, int64_t at, json_t *vendors, json_t *cer
 
 		json_array_foreach(certs, i, c)
 		{
-			if (strcmp(json_string_value(json_object_get(c, "serial")), v) == 0)
+			const char *sv = json_string_value(json_object_get(c, "serial"));
+
+			if (sv && strcmp(sv, v) == 0)
 				json_object_set_new(c, "revoked_s", json_integer(at));
 		}
 	} else if (starts(ev, "module sign ") && json_array_size(mods) < WEB_KMS_LIST_MAX) {
@@ -296,6 +330,25 @@ static void audit_event(const char *ev, int64_t at, json_t *vendors, json_t *cer
 		json_array_append_new(mods, o);
 	}
 	(void)w;
+}
+
+void web_kms_parse_audit_line(char *line, struct web_kms_audit_line *out)
+{
+	char *t1 = strchr(line, '\t'), *t2 = t1 ? strchr(t1 + 1, '\t') : NULL;
+	char *t3 = t2 ? strchr(t2 + 1, '\t') : NULL;
+	uint64_t seq = 0, at = 0;
+
+	memset(out, 0, sizeof(*out));
+	out->event = line;
+	if (!t3)
+		return;
+	*t1 = *t2 = *t3 = 0;
+	if (parse_u64(line, UINT64_MAX, &seq) != 0 || parse_u64(t1 + 1, INT64_MAX, &at) != 0)
+		seq = at = 0;
+	out->fields = true;
+	out->seq = seq;
+	out->at_s = (int64_t)at;
+	out->event = t2 + 1;
 }
 
 static int add_audit(const char *dir, json_t *root)
@@ -332,28 +385,19 @@ static int add_audit(const char *dir, json_t *root)
 		size_t ln = 0;
 
 		for (char *p = (char *)b, *end = (char *)b + len; p < end; ln++) {
-			char *nl = memchr(p, '\n', (size_t)(end - p)), *t1, *t2, *t3;
-			uint64_t seq = 0, at = 0;
+			char *nl = memchr(p, '\n', (size_t)(end - p));
+			struct web_kms_audit_line al;
 
 			if (!nl)
 				nl = end;
 			*nl = 0;
-			t1 = strchr(p, '\t');
-			t2 = t1 ? strchr(t1 + 1, '\t') : NULL;
-			t3 = t2 ? strchr(t2 + 1, '\t') : NULL;
-			if (t1 && t2 && t3) {
-				*t1 = *t2 = *t3 = 0;
-				if (parse_u64(p, UINT64_MAX, &seq) != 0 || parse_u64(t1 + 1, INT64_MAX, &at) != 0)
-					seq = at = 0;
-				audit_event(t2 + 1, (int64_t)at, vendors, certs, mods);
-				if (ln + WEB_KMS_AUDIT_LINES >= total)
-					json_array_append_new(lines, json_pack("{s:I,s:I,s:o}", "seq", (json_int_t)seq,
-									       "at_s", (json_int_t)at, "event",
-									       safe_str(t2 + 1, strlen(t2 + 1))));
-			} else if (ln + WEB_KMS_AUDIT_LINES >= total) {
-				json_array_append_new(lines, json_pack("{s:I,s:I,s:o}", "seq", (json_int_t)0, "at_s",
-								       (json_int_t)0, "event", safe_str(p, strlen(p))));
-			}
+			web_kms_parse_audit_line(p, &al);
+			if (al.fields)
+				web_kms_audit_event(al.event, al.at_s, vendors, certs, mods);
+			if (ln + WEB_KMS_AUDIT_LINES >= total)
+				json_array_append_new(lines, json_pack("{s:I,s:I,s:o}", "seq", (json_int_t)al.seq, "at_s",
+								       (json_int_t)al.at_s, "event",
+								       safe_str(al.event, strlen(al.event))));
 			p = nl + 1;
 		}
 	}

@@ -1115,20 +1115,6 @@ static void test_cardless_from_file(void **state)
 
 /* ---- CLI: keys init/show, provision (runs the built castellan) ---- */
 
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run(const char *fmt, ...)
-{
-	char cmd[4096];
-	va_list ap;
-	int st;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	st = system(cmd);
-	return st == -1 ? -1 : WEXITSTATUS(st);
-}
-
 static void test_cli(void **state)
 {
 	const char *bin = getenv("CASTELLAN_BIN");
@@ -1144,38 +1130,38 @@ static void test_cli(void **state)
 	snprintf(path, sizeof(path), "%s/pf", dir);
 	assert_int_equal(file_write_atomic(path, "cli pass\n", 9, 0600), 0);
 	/* init needs a CA_system_id and a passphrase */
-	assert_int_equal(run("%s keys --help >/dev/null", bin), 0);
-	assert_int_equal(run("%s keys init --out %s/ks --passphrase-file %s/pf 2>/dev/null", bin, dir, dir), 2);
-	assert_int_equal(run("env -u " KEYSTORE_PASSPHRASE_ENV " %s keys init --out %s/ks --ca-system-id 0x4ADC "
+	assert_int_equal(tu_run("%s keys --help >/dev/null", bin), 0);
+	assert_int_equal(tu_run("%s keys init --out %s/ks --passphrase-file %s/pf 2>/dev/null", bin, dir, dir), 2);
+	assert_int_equal(tu_run("env -u " KEYSTORE_PASSPHRASE_ENV " %s keys init --out %s/ks --ca-system-id 0x4ADC "
 		"2>/dev/null", bin, dir), 1);
-	assert_int_equal(run("%s keys init --out %s/ks --ca-system-id 0x4ADC --epoch-seconds 3600 "
+	assert_int_equal(tu_run("%s keys init --out %s/ks --ca-system-id 0x4ADC --epoch-seconds 3600 "
 		"--passphrase-file %s/pf >/dev/null", bin, dir, dir), 0);
 	/* refuses to overwrite */
-	assert_int_equal(run("%s keys init --out %s/ks --ca-system-id 0x4ADC --passphrase-file %s/pf "
+	assert_int_equal(tu_run("%s keys init --out %s/ks --ca-system-id 0x4ADC --passphrase-file %s/pf "
 		"2>/dev/null", bin, dir, dir), 1);
 	/* show: the fingerprint, never the key */
-	assert_int_equal(run("%s keys show --keystore %s/ks --passphrase-file %s/pf > %s/show.txt", bin, dir, dir,
+	assert_int_equal(tu_run("%s keys show --keystore %s/ks --passphrase-file %s/pf > %s/show.txt", bin, dir, dir,
 		dir), 0);
-	assert_int_equal(run("grep -q 'CA_system_id:     0x4ADC' %s/show.txt", dir), 0);
-	assert_int_equal(run("grep -q 'epoch length:     3600 s' %s/show.txt", dir), 0);
-	assert_int_equal(run(KEYSTORE_PASSPHRASE_ENV "='wrong' %s keys show --keystore %s/ks 2>/dev/null", bin, dir),
+	assert_int_equal(tu_run("grep -q 'CA_system_id:     0x4ADC' %s/show.txt", dir), 0);
+	assert_int_equal(tu_run("grep -q 'epoch length:     3600 s' %s/show.txt", dir), 0);
+	assert_int_equal(tu_run(KEYSTORE_PASSPHRASE_ENV "='wrong' %s keys show --keystore %s/ks 2>/dev/null", bin, dir),
 		1);
 	/* provision: bad inputs, then a good one */
-	assert_int_equal(run("%s provision --keystore %s/ks --passphrase-file %s/pf --card 21x --packages 00000003 "
+	assert_int_equal(tu_run("%s provision --keystore %s/ks --passphrase-file %s/pf --card 21x --packages 00000003 "
 		"--start 1700000000 --finish 1700100000 --out %s/box.json 2>/dev/null", bin, dir, dir, dir), 2);
-	assert_int_equal(run("%s provision --keystore %s/ks --passphrase-file %s/pf --card 2100000001 --packages 3 "
+	assert_int_equal(tu_run("%s provision --keystore %s/ks --passphrase-file %s/pf --card 2100000001 --packages 3 "
 		"--start 1700000000 --finish 1700100000 --out %s/box.json 2>/dev/null", bin, dir, dir, dir), 2);
-	assert_int_equal(run("%s provision --keystore %s/ks --passphrase-file %s/pf --card 2100000001 "
+	assert_int_equal(tu_run("%s provision --keystore %s/ks --passphrase-file %s/pf --card 2100000001 "
 		"--packages 00000003 --start 1700100000 --finish 1700000000 --out %s/box.json 2>/dev/null", bin, dir,
 		dir, dir), 2);
 	/* 2 packages x 1000 hourly epochs > 256 keys */
-	assert_int_equal(run("%s provision --keystore %s/ks --passphrase-file %s/pf --card 2100000001 "
+	assert_int_equal(tu_run("%s provision --keystore %s/ks --passphrase-file %s/pf --card 2100000001 "
 		"--packages 00000003 --start 1700000000 --finish 1703600000 --out %s/box.json 2>/dev/null", bin, dir,
 		dir, dir), 1);
-	assert_int_equal(run("%s provision --keystore %s/ks --passphrase-file %s/pf --card 2100000001 "
+	assert_int_equal(tu_run("%s provision --keystore %s/ks --passphrase-file %s/pf --card 2100000001 "
 		"--packages 00000003 --start 1700000000 --finish 1700100000 --out %s/box.json >/dev/null", bin, dir,
 		dir, dir), 0);
-	assert_int_equal(run("%s provision --keystore %s/ks --passphrase-file %s/pf --card 2100000001 "
+	assert_int_equal(tu_run("%s provision --keystore %s/ks --passphrase-file %s/pf --card 2100000001 "
 		"--packages 00000003 --start 1700000000 --finish 1700100000 --out %s/box.json 2>/dev/null", bin, dir,
 		dir, dir), 1);
 	/* the file's keys are the keystore's K_pkg */
@@ -1199,7 +1185,7 @@ static void test_cli(void **state)
 	}
 	keystore_free(ks);
 	entitlement_wipe(&e);
-	assert_int_equal(run("rm -rf '%s'", dir), 0);
+	assert_int_equal(tu_run("rm -rf '%s'", dir), 0);
 }
 
 int main(void)

@@ -12,7 +12,12 @@
  *   - end to end with real sockets: a headend (SQLite in a temp dir), our
  *     MUX on 127.0.0.1, the GET API subscribes a card -> its EMM comes out
  *     of the MUX -> the box's card state has the package and its keys; the
- *     package is removed -> the box's state loses it.
+ *     package is removed -> the box's state loses it;
+ *   - --http-threads 2 and --vendor-keys: GET /api.php and REST answered
+ *     right by a two-loop HTTP server; a card whose chip id is in the
+ *     vendor's key file gets EMMs that open with K_v(chip) (emm_vendor_open)
+ *     and not with K_card, a card without one keeps K_card EMMs; a table of
+ *     bad key files refused at start.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -24,6 +29,7 @@
 #include <sqlite3.h>
 #include "testutil.h"
 #include "cas/emm.h"
+#include "cas/emm_vendor.h"
 #include "cas/keys.h"
 #include "headend/carousel.h"
 #include "headend/headend.h"
@@ -836,6 +842,252 @@ static void test_headend_end_to_end(void **state)
 	assert_int_equal(system(q), 0);
 }
 
+#define VCHIP 0x0000CA57E11A0001ull
+
+/* A vendor's opened key file: "0x<chip>,<K_v hex>" for chips VCHIP.. */
+static void write_vendor_keys(const char *path, uint8_t kv[][16], size_t n)
+{
+	FILE *o = fopen(path, "w");
+
+	assert_non_null(o);
+	fprintf(o, "# chip_id,vendor_key\n");
+	for (size_t i = 0; i < n; i++) {
+		for (int j = 0; j < 16; j++)
+			kv[i][j] = (uint8_t)(0x30 + i * 16 + (size_t)j * 7);
+		fprintf(o, "0x%016llx,", (unsigned long long)(VCHIP + i));
+		for (int j = 0; j < 16; j++)
+			fprintf(o, "%02x", kv[i][j]);
+		fprintf(o, "\n");
+	}
+	assert_int_equal(fclose(o), 0);
+}
+
+/* Wait (20 s at most) for an EMM of serial that opens with K_v (vendor EMM)
+ * or with K_card (kv NULL); the other key must not open it. */
+static int wait_emm(struct mux_runner *mr, const struct keystore *ks, uint64_t serial, const uint8_t *kv,
+	uint32_t want, size_t *seen)
+{
+	uint8_t k[CARD_KEY_BYTES];
+	int found = 0;
+
+	assert_int_equal(keystore_card_key(ks, serial, k), 0);
+	for (int tries = 0; tries < 2000 && !found; tries++) {
+		pthread_mutex_lock(&mr->mu);
+		while (*seen < mr->n && !found) {
+			struct emm_view v;
+			struct emm_content ct;
+			size_t i = *seen % 256;
+			int rv = CE_MAC, rc;
+
+			(*seen)++;
+			if (emm_parse(mr->sec[i], mr->len[i], serial, &v) != 0)
+				continue;
+			rc = emm_open(&v, k, &ct);
+			if (rc == 0) {
+				found = !kv && ct.has_grant && ct.grant.packages == want;
+				emm_content_wipe(&ct);
+			}
+			if (kv) {
+				rv = emm_vendor_open(&v, kv, &ct);
+				if (rv == 0) {
+					found = ct.has_grant && ct.grant.packages == want;
+					emm_content_wipe(&ct);
+				}
+				/* a vendor EMM: K_card never opens it */
+				if (rv == 0)
+					assert_int_equal(rc, CE_MAC);
+			} else if (rc == 0) {
+				uint8_t other[16] = { 0 };
+
+				assert_int_not_equal(emm_vendor_open(&v, other, &ct), 0);
+			}
+		}
+		pthread_mutex_unlock(&mr->mu);
+		if (!found)
+			usleep(10000);
+	}
+	secret_wipe(k, sizeof(k));
+	return found ? 0 : CE_TIMEOUT;
+}
+
+static void test_headend_threads_vendor(void **state)
+{
+	static struct mux_runner mr;
+	struct mux_config mc = { .listen = "127.0.0.1:0", .emm_pid = EMM_PID, .max_kbps = 500 };
+	char dir[] = "/tmp/castellan-hevend-XXXXXX";
+	char path[512], vk[512], mux[64], key[80], q[1024], body[4096], db[600];
+	uint8_t kv[3][16];
+	struct keystore *ks = NULL;
+	struct headend_config hc;
+	struct sms_store *s = NULL;
+	struct headend_stats hs;
+	pthread_t th;
+	size_t seen = 0, klen = 0;
+	uint8_t *kb = NULL;
+	const uint64_t vserial = 2100000091ull, pserial = 2100000092ull;
+	int64_t now = (int64_t)(now_wall_ms() / 1000u);
+
+	(void)state;
+	memset(&mr, 0, sizeof(mr));
+	pthread_mutex_init(&mr.mu, NULL);
+	psi_asm_init(&mr.a, EMM_PID);
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(mux_new(&mc, &mr.m), 0);
+	assert_int_equal(pthread_create(&mr.th, NULL, mux_main, &mr), 0);
+	snprintf(mux, sizeof(mux), "127.0.0.1:%u", mux_port(mr.m));
+	assert_int_equal(keystore_generate(CASID, EPOCH_S, &ks), 0);
+	snprintf(path, sizeof(path), "%s/admin-key", dir);
+	snprintf(vk, sizeof(vk), "%s/B.csv", dir);
+	write_vendor_keys(vk, kv, 3);
+	memset(&hc, 0, sizeof(hc));
+	hc.data_dir = dir;
+	hc.http_addr = "127.0.0.1:0";
+	hc.ecmg_addr = "";
+	hc.mux_addr = mux;
+	hc.ks = ks;
+	hc.emm_kbps = 200;
+	hc.admin_key_file = path;
+	hc.http_threads = 2;
+	hc.vendor_keys = vk;
+	assert_int_equal(headend_new(&hc, &g_h), 0);
+	kb = tu_read(path, &klen);
+	assert_int_equal(klen, 64);
+	memcpy(key, kb, 64);
+	key[64] = '\0';
+	free(kb);
+	snprintf(db, sizeof(db), "sqlite:%s/sms.db", dir);
+	assert_int_equal(sms_store_open(db, &s), 0);
+	struct sms_card c = { .serial = vserial, .start = now - 3600, .finish = now + 30 * 86400 };
+
+	snprintf(c.chip_id, sizeof(c.chip_id), "0x%016llx", (unsigned long long)(VCHIP + 1)); /* the 2nd key */
+	assert_int_equal(sms_card_add(s, &c, "test"), 0);
+	c.serial = pserial;
+	snprintf(c.chip_id, sizeof(c.chip_id), "0x00000000DEADBEEF"); /* not in the file */
+	assert_int_equal(sms_card_add(s, &c, "test"), 0);
+	assert_int_equal(pthread_create(&th, NULL, headend_main, NULL), 0);
+	/* two HTTP loops: every request answered right, whichever took it */
+	for (int i = 0; i < 12; i++) {
+		uint64_t sn = i % 2 ? vserial : pserial;
+
+		snprintf(q, sizeof(q), "/api.php?api_key=%s&serial_no=%llu&set[access_criteria]=%08x", key,
+			(unsigned long long)sn, i < 10 ? 1u : 6u);
+		assert_int_equal(http_get(headend_http_port(g_h), q, body, sizeof(body)), 200);
+		assert_non_null(strstr(body, i < 10 ? "\"access_criteria\":\"00000001\"" :
+						      "\"access_criteria\":\"00000006\""));
+		snprintf(q, sizeof(q), "/api/v1/cards/%llu", (unsigned long long)sn);
+		assert_int_equal(http_get_key(headend_http_port(g_h), q, key, body, sizeof(body)), 200);
+		assert_non_null(strstr(body, i % 2 ? "\"chip_id\":\"0x0000ca57e11a0002\"" :
+						     "\"chip_id\":\"0x00000000DEADBEEF\""));
+		assert_int_equal(http_get(headend_http_port(g_h), "/api/v1/cards/1", body, sizeof(body)), 401);
+	}
+	snprintf(q, sizeof(q), "/api.php?api_key=%064d&serial_no=%llu&set[access_criteria]=00000000", 0,
+		(unsigned long long)vserial);
+	assert_int_equal(http_get(headend_http_port(g_h), q, body, sizeof(body)), 400);
+	assert_string_equal(body, "NOT_VALID_API_KEY");
+	/* the chip's card: vendor EMMs under K_v(chip) (not K_card, not another
+	 * chip's K_v); the other card: K_card EMMs */
+	assert_int_equal(wait_emm(&mr, ks, vserial, kv[1], 0x6, &seen), 0);
+	seen = 0;
+	assert_int_equal(wait_emm(&mr, ks, pserial, NULL, 0x6, &seen), 0);
+	pthread_mutex_lock(&mr.mu);
+	for (size_t i = 0; i < mr.n && i < 256; i++) {
+		struct emm_view v;
+		struct emm_content ct;
+
+		if (emm_parse(mr.sec[i], mr.len[i], vserial, &v) != 0)
+			continue;
+		assert_int_not_equal(emm_vendor_open(&v, kv[0], &ct), 0);
+		assert_int_not_equal(emm_vendor_open(&v, kv[2], &ct), 0);
+	}
+	pthread_mutex_unlock(&mr.mu);
+	for (int i = 0; i < 300; i++) {
+		headend_stats(g_h, &hs);
+		if (hs.http_requests >= 37)
+			break;
+		usleep(10000);
+	}
+	assert_true(hs.http_requests >= 37); /* summed over both loops */
+	assert_int_equal(hs.car.errors, 0);
+	headend_stop(g_h);
+	pthread_join(th, NULL);
+	headend_free(g_h);
+	g_h = NULL;
+	sms_store_close(s);
+	atomic_store(&mr.stop, 1);
+	pthread_join(mr.th, NULL);
+	mux_free(mr.m);
+	keystore_free(ks);
+	snprintf(q, sizeof(q), "rm -rf '%s'", dir);
+	assert_int_equal(system(q), 0);
+}
+
+/* Bad --vendor-keys files: refused at start, nothing half-loaded. */
+static void test_headend_vendor_keys_bad(void **state)
+{
+	static const struct {
+		const char *text;
+		int want;
+	} cases[] = {
+		{ "0x1,00112233445566778899aabbccddeeff\n", 0 },
+		{ "# only a comment\n\n", 0 },
+		{ "1 00112233445566778899aabbccddeeff\n", CE_FORMAT },          /* no comma */
+		{ "1,00112233445566778899aabbccddeef\n", CE_FORMAT },           /* 31 digits */
+		{ "1,00112233445566778899aabbccddeeff0\n", CE_FORMAT },         /* 33 digits */
+		{ "1,00112233445566778899aabbccddeegg\n", CE_FORMAT },          /* not hex */
+		{ "chip,00112233445566778899aabbccddeeff\n", CE_FORMAT },       /* chip id */
+		{ ",00112233445566778899aabbccddeeff\n", CE_FORMAT },           /* empty chip id */
+		{ "0x10000000000000000,00112233445566778899aabbccddeeff\n", CE_FORMAT }, /* > 64 bits */
+		{ "7,00112233445566778899aabbccddeeff\n0x7,ffeeddccbbaa99887766554433221100\n", CE_FORMAT },
+		{ NULL, CE_IO },                                                 /* no file */
+	};
+	char dir[] = "/tmp/castellan-hevbad-XXXXXX";
+	char vk[512], q[600], longline[400];
+	struct keystore *ks = NULL;
+	struct headend *h = NULL;
+	struct headend_config hc;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(keystore_generate(CASID, EPOCH_S, &ks), 0);
+	snprintf(vk, sizeof(vk), "%s/keys.csv", dir);
+	memset(&hc, 0, sizeof(hc));
+	hc.data_dir = dir;
+	hc.http_addr = "";
+	hc.ecmg_addr = "";
+	hc.mux_addr = "";
+	hc.ks = ks;
+	snprintf(q, sizeof(q), "%s/admin-key", dir);
+	hc.admin_key_file = q;
+	hc.vendor_keys = vk;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		(void)unlink(vk);
+		if (cases[i].text) {
+			FILE *o = fopen(vk, "w");
+
+			assert_non_null(o);
+			fputs(cases[i].text, o);
+			assert_int_equal(fclose(o), 0);
+		}
+		assert_int_equal(headend_new(&hc, &h), cases[i].want);
+		assert_true(cases[i].want != 0 || h != NULL);
+		headend_free(h);
+		h = NULL;
+	}
+	/* a line longer than any valid one */
+	memset(longline, '1', sizeof(longline) - 2);
+	longline[sizeof(longline) - 2] = '\n';
+	longline[sizeof(longline) - 1] = '\0';
+	FILE *o = fopen(vk, "w");
+
+	assert_non_null(o);
+	fputs(longline, o);
+	assert_int_equal(fclose(o), 0);
+	assert_int_equal(headend_new(&hc, &h), CE_FORMAT);
+	keystore_free(ks);
+	snprintf(q, sizeof(q), "rm -rf '%s'", dir);
+	assert_int_equal(system(q), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -848,6 +1100,8 @@ int main(void)
 		cmocka_unit_test(test_carousel_seq_and_box),
 		cmocka_unit_test(test_scheduler_expiry),
 		cmocka_unit_test(test_headend_end_to_end),
+		cmocka_unit_test(test_headend_threads_vendor),
+		cmocka_unit_test(test_headend_vendor_keys_bad),
 	};
 
 	log_set_level(LOG_LEVEL_WARN);

@@ -370,20 +370,6 @@ static void audit_anchor(void **state)
 	fx_free(f);
 }
 
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run(const char *fmt, ...)
-{
-	char cmd[4096];
-	va_list ap;
-	int st;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	st = system(cmd);
-	return st == -1 ? -1 : WEXITSTATUS(st);
-}
-
 /* `kms vendor open`: the vendor's side of a vendor key file, and every
  * refusal; plus `kms audit verify` seeing a cut log through the CLI. */
 static void vendor_open_cli(void **state)
@@ -403,7 +389,7 @@ static void vendor_open_cli(void **state)
 	snprintf(d, sizeof(d), "%s", f->dir);
 	assert_int_equal(kms_vendor_export(f->k, 0xA, 0, &file, &len), 0);
 	assert_int_equal(kms_blackbox_export(f->k, 1, f->bb_pub, &bbf, &bbl), 0);
-	assert_int_equal(run("mkdir -p %s/v", d), 0);
+	assert_int_equal(tu_run("mkdir -p %s/v", d), 0);
 	{
 		char p[400];
 		snprintf(p, sizeof(p), "%s/v/a.seal", d);
@@ -427,11 +413,11 @@ static void vendor_open_cli(void **state)
 		snprintf(p, sizeof(p), "%s/v/ta.pub", d);
 		assert_int_equal(pk_write_file(p, f->ta_pub, 0), 0);
 	}
-	assert_int_equal(run("%s kms vendor open --help | grep -q 'vendor open'", bin), 0);
-	assert_int_equal(run("%s kms vendor open --file %s/v/a.seal --key %s/v/a.key --kms-pub %s/v/kms.pub --id 0xA "
+	assert_int_equal(tu_run("%s kms vendor open --help | grep -q 'vendor open'", bin), 0);
+	assert_int_equal(tu_run("%s kms vendor open --file %s/v/a.seal --key %s/v/a.key --kms-pub %s/v/kms.pub --id 0xA "
 		"--out %s/v/a.csv > %s/v/open.txt", bin, d, d, d, d, d), 0);
-	assert_int_equal(run("grep -q 'vendor 0xa, order 0 (all), 5 chips' %s/v/open.txt", d), 0);
-	assert_int_equal(run("grep -q 'signature verified' %s/v/open.txt", d), 0);
+	assert_int_equal(tu_run("grep -q 'vendor 0xa, order 0 (all), 5 chips' %s/v/open.txt", d), 0);
+	assert_int_equal(tu_run("grep -q 'signature verified' %s/v/open.txt", d), 0);
 	/* the CSV holds exactly what seal_open gives the vendor */
 	assert_int_equal(seal_open(file, len, f->kms_pub, f->va_priv, &h, &recs), 0);
 	{
@@ -464,23 +450,23 @@ static void vendor_open_cli(void **state)
 			char out[400] = "";
 			if (strcmp(extra, "--out") == 0)
 				snprintf(out, sizeof(out), "%s/v/a.csv", d);
-			if (run("%s kms vendor open --file %s/v/%s --key %s/v/%s --kms-pub %s/v/%s %s %s >/dev/null 2>&1", bin,
+			if (tu_run("%s kms vendor open --file %s/v/%s --key %s/v/%s --kms-pub %s/v/%s %s %s >/dev/null 2>&1", bin,
 				d, bad[i].file, d, bad[i].key, d, bad[i].pub, extra, out) != 1)
 				fail_msg("vendor open case %zu not refused", i);
 		}
-		assert_int_equal(run("%s kms vendor open --file %s/v/a.seal --key %s/v/a.key 2>/dev/null", bin, d, d), 2);
+		assert_int_equal(tu_run("%s kms vendor open --file %s/v/a.seal --key %s/v/a.key 2>/dev/null", bin, d, d), 2);
 	}
 	/* audit verify through the CLI: the chain alone cannot see a cut
 	 * log, the anchor (with the passphrase) can */
-	assert_int_equal(run("printf 'pw\\n' > %s/v/pf", d), 0);
-	assert_int_equal(run("%s kms audit verify --dir %s --passphrase-file %s/v/pf | grep -q 'anchor: intact'", bin,
+	assert_int_equal(tu_run("printf 'pw\\n' > %s/v/pf", d), 0);
+	assert_int_equal(tu_run("%s kms audit verify --dir %s --passphrase-file %s/v/pf | grep -q 'anchor: intact'", bin,
 		f->kdir, d), 0);
-	assert_int_equal(run("sed -i '$d' %s/audit.log", f->kdir), 0);
-	assert_int_equal(run("env -u " KEYSTORE_PASSPHRASE_ENV " %s kms audit verify --dir %s | grep -q 'anchor not checked'",
+	assert_int_equal(tu_run("sed -i '$d' %s/audit.log", f->kdir), 0);
+	assert_int_equal(tu_run("env -u " KEYSTORE_PASSPHRASE_ENV " %s kms audit verify --dir %s | grep -q 'anchor not checked'",
 		bin, f->kdir), 0);
-	assert_int_equal(run("%s kms audit verify --dir %s --passphrase-file %s/v/pf >/dev/null 2>&1", bin, f->kdir,
+	assert_int_equal(tu_run("%s kms audit verify --dir %s --passphrase-file %s/v/pf >/dev/null 2>&1", bin, f->kdir,
 		d), 1);
-	assert_int_equal(run("%s kms pub --dir %s --passphrase-file %s/v/pf 2>&1 | grep -q 'truncated'", bin, f->kdir,
+	assert_int_equal(tu_run("%s kms pub --dir %s --passphrase-file %s/v/pf 2>&1 | grep -q 'truncated'", bin, f->kdir,
 		d), 0);
 	seal_records_free(recs, h.count);
 	free(csv);
@@ -654,27 +640,27 @@ static void module_sign_cli(void **state)
 	kms_close(f->k); /* the CLI opens it */
 	f->k = NULL;
 	snprintf(d, sizeof(d), "%s", f->dir);
-	assert_int_equal(run("printf 'pw\\n' > %s/pf && printf 'nope\\n' > %s/bad", d, d), 0);
+	assert_int_equal(tu_run("printf 'pw\\n' > %s/pf && printf 'nope\\n' > %s/bad", d, d), 0);
 	snprintf(p, sizeof(p), "%s/ta.pub", d);
 	assert_int_equal(pk_write_file(p, f->ta_pub, 0), 0);
 	pl_len = ladder_payload(0xB, "keys-b.json", pl, sizeof(pl));
 	snprintf(p, sizeof(p), "%s/b.payload", d);
 	assert_int_equal(file_write_atomic(p, pl, pl_len, 0644), 0);
 
-	assert_int_equal(run("%s kms module sign --help | grep -q 'module sign'", bin), 0);
-	assert_int_equal(run("env -u " KEYSTORE_PASSPHRASE_ENV " %s kms module sign --dir %s --passphrase-file %s/pf "
+	assert_int_equal(tu_run("%s kms module sign --help | grep -q 'module sign'", bin), 0);
+	assert_int_equal(tu_run("env -u " KEYSTORE_PASSPHRASE_ENV " %s kms module sign --dir %s --passphrase-file %s/pf "
 		"--vendor 0xA --version 2 --rollback 1 --ca-system-id 0x4ADC --keys-file keys-a.json --out %s/a.mod "
 		"> %s/sign.txt", bin, f->kdir, d, d, d), 0);
-	assert_int_equal(run("grep -q 'module signed by the KMS: vendor 0x0000000a version 2 rollback 1' %s/sign.txt",
+	assert_int_equal(tu_run("grep -q 'module signed by the KMS: vendor 0x0000000a version 2 rollback 1' %s/sign.txt",
 		d), 0);
-	assert_int_equal(run("%s module verify --ta-pub %s/ta.pub %s/a.mod | grep -q '^OK'", bin, d, d), 0);
-	assert_int_equal(run("%s module verify --ta-pub %s/ta.pub %s/a.mod | grep -q 'keys file keys-a.json'", bin, d,
+	assert_int_equal(tu_run("%s module verify --ta-pub %s/ta.pub %s/a.mod | grep -q '^OK'", bin, d, d), 0);
+	assert_int_equal(tu_run("%s module verify --ta-pub %s/ta.pub %s/a.mod | grep -q 'keys file keys-a.json'", bin, d,
 		d), 0);
 	assert_int_equal(kms_audit_verify(f->kdir, &n, &bad), 0);
 	assert_int_equal(n, 6);
 	assert_non_null(strstr(audit_last(f->kdir), "\tmodule sign vendor=0xa version=2 rollback=1 cert=77"));
 	/* --payload: the raw payload bytes, signed as they are */
-	assert_int_equal(run("%s kms module sign --dir %s --passphrase-file %s/pf --vendor-id 0xB --version 1 "
+	assert_int_equal(tu_run("%s kms module sign --dir %s --passphrase-file %s/pf --vendor-id 0xB --version 1 "
 		"--rollback 1 --payload %s/b.payload --out %s/b.mod >/dev/null", bin, f->kdir, d, d, d), 0);
 	snprintf(p, sizeof(p), "%s/b.mod", d);
 	mod = tu_read(p, &len);
@@ -709,9 +695,9 @@ static void module_sign_cli(void **state)
 			}
 			args[al] = '\0';
 			snprintf(cmd, sizeof(cmd), "%s kms module sign --dir %s %s >/dev/null 2>&1", bin, f->kdir, args);
-			if (run("%s", cmd) != bad_cases[i].status)
+			if (tu_run("%s", cmd) != bad_cases[i].status)
 				fail_msg("module sign case %zu: not status %d", i, bad_cases[i].status);
-			assert_int_equal(run("test ! -e %s/x.mod", d), 0);
+			assert_int_equal(tu_run("test ! -e %s/x.mod", d), 0);
 		}
 	}
 	assert_int_equal(kms_audit_verify(f->kdir, &n, &bad), 0);
@@ -723,10 +709,10 @@ static void module_sign_cli(void **state)
 	kms_close(k);
 	snprintf(p, sizeof(p), "%s/ta.crl", d);
 	assert_int_equal(file_write_atomic(p, crl, crl_len, 0644), 0);
-	assert_int_equal(run("%s kms module sign --dir %s --passphrase-file %s/pf --vendor 0xA --version 3 --rollback 1 "
+	assert_int_equal(tu_run("%s kms module sign --dir %s --passphrase-file %s/pf --vendor 0xA --version 3 --rollback 1 "
 		"--ca-system-id 0x4ADC --keys-file keys-a.json --out %s/c.mod 2>%s/revoked.txt", bin, f->kdir, d, d, d), 1);
-	assert_int_equal(run("grep -q 'revoked' %s/revoked.txt && test ! -e %s/c.mod", d, d), 0);
-	assert_int_equal(run("%s module verify --ta-pub %s/ta.pub --crl %s/ta.crl %s/a.mod | grep -q 'REFUSED'", bin, d, d,
+	assert_int_equal(tu_run("grep -q 'revoked' %s/revoked.txt && test ! -e %s/c.mod", d, d), 0);
+	assert_int_equal(tu_run("%s module verify --ta-pub %s/ta.pub --crl %s/ta.crl %s/a.mod | grep -q 'REFUSED'", bin, d, d,
 		d), 0);
 	assert_int_equal(kms_audit_verify(f->kdir, &n, &bad), 0);
 	assert_int_equal(n, 8); /* the revocation only */

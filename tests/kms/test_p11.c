@@ -22,23 +22,9 @@ struct tok {
 	char kdir[128];
 };
 
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run(const char *fmt, ...)
-{
-	char cmd[4096];
-	va_list ap;
-	int st;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	st = system(cmd);
-	return st == -1 ? -1 : WEXITSTATUS(st);
-}
-
 static bool softhsm_present(void)
 {
-	return access(P11_DEFAULT_MODULE, R_OK) == 0 && run("command -v " SOFTHSM_UTIL " >/dev/null 2>&1") == 0;
+	return access(P11_DEFAULT_MODULE, R_OK) == 0 && tu_run("command -v " SOFTHSM_UTIL " >/dev/null 2>&1") == 0;
 }
 
 /* A fresh token "castellan", user PIN 1234, SO PIN 5678, in a temp dir. */
@@ -57,7 +43,7 @@ static void tok_new(struct tok *t)
 		t->tokens);
 	assert_int_equal(file_write_atomic(t->conf, buf, (size_t)n, 0600), 0);
 	assert_int_equal(setenv("SOFTHSM2_CONF", t->conf, 1), 0);
-	assert_int_equal(run(SOFTHSM_UTIL " --init-token --free --label castellan --pin 1234 --so-pin 5678 >/dev/null"),
+	assert_int_equal(tu_run(SOFTHSM_UTIL " --init-token --free --label castellan --pin 1234 --so-pin 5678 >/dev/null"),
 		0);
 	snprintf(buf, sizeof(buf), "%s/pin", t->dir);
 	assert_int_equal(file_write_atomic(buf, "1234\n", 5, 0600), 0);
@@ -67,7 +53,7 @@ static void tok_new(struct tok *t)
 
 static void tok_free(struct tok *t)
 {
-	assert_int_equal(run("rm -rf '%s'", t->dir), 0);
+	assert_int_equal(tu_run("rm -rf '%s'", t->dir), 0);
 	unsetenv("SOFTHSM2_CONF");
 }
 
@@ -153,13 +139,13 @@ static void kms_on_token_cli(void **state)
 		skip();
 	tok_new(&t);
 	/* init: no PIN -> refused; a PIN on argv is not an option */
-	assert_int_equal(run("env -u " P11_PIN_ENV " %s kms init --dir %s --pkcs11 2>/dev/null", bin, t.kdir), 1);
-	assert_int_equal(run("%s kms init --dir %s --pkcs11 --pin-file %s/badpin 2>/dev/null", bin, t.kdir, t.dir), 1);
-	assert_int_equal(run("%s kms init --dir %s --pkcs11 --pkcs11-token other --pin-file %s/pin 2>/dev/null", bin,
+	assert_int_equal(tu_run("env -u " P11_PIN_ENV " %s kms init --dir %s --pkcs11 2>/dev/null", bin, t.kdir), 1);
+	assert_int_equal(tu_run("%s kms init --dir %s --pkcs11 --pin-file %s/badpin 2>/dev/null", bin, t.kdir, t.dir), 1);
+	assert_int_equal(tu_run("%s kms init --dir %s --pkcs11 --pkcs11-token other --pin-file %s/pin 2>/dev/null", bin,
 		t.kdir, t.dir), 1);
-	assert_int_equal(run("%s kms init --dir %s --pkcs11 --pin-file %s/pin > %s/init.txt", bin, t.kdir, t.dir,
+	assert_int_equal(tu_run("%s kms init --dir %s --pkcs11 --pin-file %s/pin > %s/init.txt", bin, t.kdir, t.dir,
 		t.dir), 0);
-	assert_int_equal(run("grep -q 'signing key (Ed25519 public)' %s/init.txt", t.dir), 0);
+	assert_int_equal(tu_run("grep -q 'signing key (Ed25519 public)' %s/init.txt", t.dir), 0);
 	snprintf(path, sizeof(path), "%s/master.key", t.kdir);
 	mkf = tu_read(path, &mkl);
 	assert_memory_equal(mkf, "CSTLP11W", 8);
@@ -167,20 +153,20 @@ static void kms_on_token_cli(void **state)
 	assert_memory_equal(mkf + 10, "castellan", 9);
 
 	/* normal operations with the PIN from a file or the environment */
-	assert_int_equal(run("printf '0x2001\\n0x2002\\n0x2003\\n' > %s/chips.csv", t.dir), 0);
-	assert_int_equal(run("%s kms order import --dir %s --pin-file %s/pin %s/chips.csv >/dev/null", bin, t.kdir,
+	assert_int_equal(tu_run("printf '0x2001\\n0x2002\\n0x2003\\n' > %s/chips.csv", t.dir), 0);
+	assert_int_equal(tu_run("%s kms order import --dir %s --pin-file %s/pin %s/chips.csv >/dev/null", bin, t.kdir,
 		t.dir, t.dir), 0);
-	assert_int_equal(run("%s kms keygen --type x25519 --out %s/v.key --pub %s/v.pub", bin, t.dir, t.dir), 0);
-	assert_int_equal(run(P11_PIN_ENV "=1234 %s kms vendor add --dir %s --id 0x4ADC --pub %s/v.pub >/dev/null", bin,
+	assert_int_equal(tu_run("%s kms keygen --type x25519 --out %s/v.key --pub %s/v.pub", bin, t.dir, t.dir), 0);
+	assert_int_equal(tu_run(P11_PIN_ENV "=1234 %s kms vendor add --dir %s --id 0x4ADC --pub %s/v.pub >/dev/null", bin,
 		t.kdir, t.dir), 0);
-	assert_int_equal(run("%s kms pub --dir %s --pin-file %s/pin --out %s/kms.pub >/dev/null", bin, t.kdir, t.dir,
+	assert_int_equal(tu_run("%s kms pub --dir %s --pin-file %s/pin --out %s/kms.pub >/dev/null", bin, t.kdir, t.dir,
 		t.dir), 0);
-	assert_int_equal(run("%s kms audit verify --dir %s --pin-file %s/pin | grep -q 'anchor: intact'", bin, t.kdir,
+	assert_int_equal(tu_run("%s kms audit verify --dir %s --pin-file %s/pin | grep -q 'anchor: intact'", bin, t.kdir,
 		t.dir), 0);
 
 	/* wrong PIN, no PIN, a passphrase instead: refused */
-	assert_int_equal(run("%s kms pub --dir %s --pin-file %s/badpin 2>/dev/null", bin, t.kdir, t.dir), 1);
-	assert_int_equal(run("env -u " P11_PIN_ENV " %s kms pub --dir %s 2>/dev/null", bin, t.kdir), 1);
+	assert_int_equal(tu_run("%s kms pub --dir %s --pin-file %s/badpin 2>/dev/null", bin, t.kdir, t.dir), 1);
+	assert_int_equal(tu_run("env -u " P11_PIN_ENV " %s kms pub --dir %s 2>/dev/null", bin, t.kdir), 1);
 	assert_int_equal(kms_open(t.kdir, "1234", &k), CE_UNSUPPORTED);
 	cfg.pin = "4321";
 	assert_int_equal(kms_open_p11(t.kdir, &cfg, &k), CE_PASSPHRASE);
@@ -190,15 +176,15 @@ static void kms_on_token_cli(void **state)
 	k = NULL;
 
 	/* token removed: refused; put back: works again */
-	assert_int_equal(run("mv %s %s.away && mkdir %s", t.tokens, t.tokens, t.tokens), 0);
+	assert_int_equal(tu_run("mv %s %s.away && mkdir %s", t.tokens, t.tokens, t.tokens), 0);
 	assert_int_equal(kms_open_p11(t.kdir, &cfg, &k), CE_NOT_FOUND);
-	assert_int_equal(run("%s kms pub --dir %s --pin-file %s/pin 2>/dev/null", bin, t.kdir, t.dir), 1);
+	assert_int_equal(tu_run("%s kms pub --dir %s --pin-file %s/pin 2>/dev/null", bin, t.kdir, t.dir), 1);
 	/* another token with the same label and PIN: the key is not there */
-	assert_int_equal(run(SOFTHSM_UTIL " --init-token --free --label castellan --pin 1234 --so-pin 5678 >/dev/null"),
+	assert_int_equal(tu_run(SOFTHSM_UTIL " --init-token --free --label castellan --pin 1234 --so-pin 5678 >/dev/null"),
 		0);
 	assert_int_equal(kms_open_p11(t.kdir, &cfg, &k), CE_NOT_FOUND);
-	assert_int_equal(run("rm -rf %s && mv %s.away %s", t.tokens, t.tokens, t.tokens), 0);
-	assert_int_equal(run("%s kms pub --dir %s --pin-file %s/pin >/dev/null", bin, t.kdir, t.dir), 0);
+	assert_int_equal(tu_run("rm -rf %s && mv %s.away %s", t.tokens, t.tokens, t.tokens), 0);
+	assert_int_equal(tu_run("%s kms pub --dir %s --pin-file %s/pin >/dev/null", bin, t.kdir, t.dir), 0);
 
 	/* an altered master.key is refused by the token's GCM */
 	mkf[mkl - 20] ^= 0x01;

@@ -204,20 +204,6 @@ static void test_log_ring(void **state)
 #include <jansson.h>
 #include "web/web_kms.h"
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	char cmd[4096];
-	va_list ap;
-	int st;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	st = system(cmd);
-	return st == -1 ? -1 : WEXITSTATUS(st);
-}
-
 /* dir/kms: init, one order of 3 chips, vendor 0x4adc added then revoked,
  * vendor 0x4add added: all through the CLI, as an operator would. */
 static void make_kms(char *dir, size_t cap)
@@ -227,7 +213,7 @@ static void make_kms(char *dir, size_t cap)
 	assert_non_null(bin);
 	snprintf(dir, cap, "/tmp/castellan-webkms-XXXXXX");
 	assert_non_null(mkdtemp(dir));
-	assert_int_equal(sh("(cd '%s' && export CASTELLAN_PASSPHRASE=kms-pass-123456 && "
+	assert_int_equal(tu_run("(cd '%s' && export CASTELLAN_PASSPHRASE=kms-pass-123456 && "
 			    "printf 'chip_id\\n0x1000\\n0x1001\\n0x1002\\n' > c.csv && "
 			    "'%s' kms init --dir kms --scrypt-log2n 10 && '%s' kms order import --dir kms c.csv && "
 			    "'%s' kms keygen --type x25519 --out a.key --pub a.pub && "
@@ -299,22 +285,22 @@ static void test_kms_view(void **state)
 
 	/* Bad cases: each is shown as such, never followed, never fatal. */
 	/* 1. an altered audit line: chain broken at line 2 */
-	assert_int_equal(sh("cd '%s/kms' && cp audit.log a.bak && sed -i 's/chips=3/chips=4/' audit.log", dir), 0);
+	assert_int_equal(tu_run("cd '%s/kms' && cp audit.log a.bak && sed -i 's/chips=3/chips=4/' audit.log", dir), 0);
 	o = kms_view(dir);
 	au = json_object_get(o, "audit");
 	assert_true(json_is_false(json_object_get(au, "chain_ok")));
 	assert_int_equal(json_integer_value(json_object_get(au, "bad_line")), 2);
 	json_decref(o);
 	/* 2. audit.log a symlink to a file outside: refused, not read */
-	assert_int_equal(sh("cd '%s/kms' && rm audit.log && ln -s /etc/passwd audit.log", dir), 0);
+	assert_int_equal(tu_run("cd '%s/kms' && rm audit.log && ln -s /etc/passwd audit.log", dir), 0);
 	o = kms_view(dir);
 	au = json_object_get(o, "audit");
 	assert_true(json_is_false(json_object_get(au, "chain_ok")));
 	assert_int_equal(json_array_size(json_object_get(au, "lines")), 0);
 	json_decref(o);
-	assert_int_equal(sh("cd '%s/kms' && rm audit.log && mv a.bak audit.log", dir), 0);
+	assert_int_equal(tu_run("cd '%s/kms' && rm audit.log && mv a.bak audit.log", dir), 0);
 	/* 3. order files: a symlink, a truncated copy, a bad magic, names not NNNNNN.ord */
-	assert_int_equal(sh("cd '%s/kms/orders' && ln -s /etc/passwd 000002.ord && head -c 100 000001.ord > 000003.ord && "
+	assert_int_equal(tu_run("cd '%s/kms/orders' && ln -s /etc/passwd 000002.ord && head -c 100 000001.ord > 000003.ord && "
 			    "(printf XXXXXXXX; tail -c +9 000001.ord) > 000004.ord && cp 000001.ord 1.ord && "
 			    "cp 000001.ord 0000010.ord && mkdir 000005.ord",
 			    dir),
@@ -328,7 +314,7 @@ static void test_kms_view(void **state)
 	assert_int_equal(json_array_size(json_object_get(o, "orders_skipped")), 2);
 	json_decref(o);
 	/* 4. a crl.bin that is not a CRL */
-	assert_int_equal(sh("printf 'CSTLCRL1garbage' > '%s/kms/crl.bin'", dir), 0);
+	assert_int_equal(tu_run("printf 'CSTLCRL1garbage' > '%s/kms/crl.bin'", dir), 0);
 	o = kms_view(dir);
 	assert_non_null(json_string_value(json_object_get(json_object_get(o, "crl"), "error")));
 	json_decref(o);
@@ -336,7 +322,7 @@ static void test_kms_view(void **state)
 	snprintf(q, sizeof(q), "%s/c.csv", dir);
 	assert_int_equal(web_kms_json(q, &o), CE_NOT_FOUND);
 	assert_int_equal(web_kms_json("/nonexistent/kms", &o), CE_NOT_FOUND);
-	assert_int_equal(sh("rm -rf '%s'", dir), 0);
+	assert_int_equal(tu_run("rm -rf '%s'", dir), 0);
 }
 
 struct ksrv {
@@ -470,10 +456,10 @@ static void test_kms_api(void **state)
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	/* --kms-dir that is not a directory: the server refuses to start */
 	snprintf(nd, sizeof(nd), "%s/c.csv", dir);
-	assert_int_not_equal(sh("'%s' web --data '%s/d2' serve --http 127.0.0.1:0 --admin-password-file '%s/pw' --kms-dir '%s' >/dev/null 2>&1",
+	assert_int_not_equal(tu_run("'%s' web --data '%s/d2' serve --http 127.0.0.1:0 --admin-password-file '%s/pw' --kms-dir '%s' >/dev/null 2>&1",
 				getenv("CASTELLAN_BIN"), dir, dir, nd),
 			     0);
-	assert_int_equal(sh("rm -rf '%s'", dir), 0);
+	assert_int_equal(tu_run("rm -rf '%s'", dir), 0);
 }
 
 int main(void)
