@@ -1,5 +1,5 @@
 /*
- * sms_testdb.h - what test_rest.c and test_csv.c share: the two store
+ * sms_testdb.h - what the SMS suites (test_sms.c, test_rest.c, ...) share: the two store
  * backends (SQLite files in a temp dir; a real PostgreSQL server started
  * here with initdb + pg_ctl on a unix socket, as user postgres when run as
  * root, or the one in CASTELLAN_PG_URI), a fresh database per test, and a

@@ -21,143 +21,13 @@
 #include <event2/event.h>
 #include <libpq-fe.h>
 #include <sqlite3.h>
-#include "testutil.h"
+#define SMS_TEST_PG_PORT 5433
+#include "sms_testdb.h"
 #include "sms/store.h"
 #include "sms/getapi.h"
 #include "sms/http.h"
 
-/* ---- backends ---------------------------------------------------------- */
-
-struct backend {
-	const char *name;
-	char uri[1024];
-	bool available;
-	const char *why; /* when not available */
-};
-
-static struct backend sqlite_be = { .name = "sqlite" };
-static struct backend pg_be = { .name = "postgresql" };
-static char pg_dir[256];
-static char sqlite_dir[256];
-static int sqlite_seq;
-
-static int run(const char *cmd)
-{
-	int rc = system(cmd);
-
-	return rc == 0 ? 0 : -1;
-}
-
-/* Highest /usr/lib/postgresql/N/bin holding initdb, or NULL. */
-static const char *pg_bindir(void)
-{
-	static char best[320];
-	int best_v = -1;
-	DIR *d = opendir("/usr/lib/postgresql");
-	struct dirent *e;
-
-	if (getenv("CASTELLAN_PG_BINDIR"))
-		return getenv("CASTELLAN_PG_BINDIR");
-	if (!d)
-		return NULL;
-	while ((e = readdir(d)) != NULL) {
-		char p[512];
-		int v = (int)strtol(e->d_name, NULL, 10);
-
-		snprintf(p, sizeof(p), "/usr/lib/postgresql/%s/bin/initdb", e->d_name);
-		if (v > best_v && access(p, X_OK) == 0) {
-			best_v = v;
-			snprintf(best, sizeof(best), "/usr/lib/postgresql/%s/bin", e->d_name);
-		}
-	}
-	closedir(d);
-	return best_v >= 0 ? best : NULL;
-}
-
-static void pg_start(void)
-{
-	const char *bin = pg_bindir();
-	const char *as = "";
-	char cmd[2048];
-
-	if (getenv("CASTELLAN_PG_URI")) {
-		snprintf(pg_be.uri, sizeof(pg_be.uri), "%s", getenv("CASTELLAN_PG_URI"));
-		pg_be.available = true;
-		return;
-	}
-	if (!bin) {
-		pg_be.why = "PostgreSQL server binaries not found (apt-get install postgresql, "
-			    "or set CASTELLAN_PG_URI)";
-		return;
-	}
-	snprintf(pg_dir, sizeof(pg_dir), "/tmp/castellan-pg-XXXXXX");
-	if (!mkdtemp(pg_dir)) {
-		pg_be.why = "mkdtemp failed";
-		return;
-	}
-	if (geteuid() == 0) {
-		struct passwd *pw = getpwnam("postgres");
-
-		if (!pw || chown(pg_dir, pw->pw_uid, pw->pw_gid) != 0) {
-			pg_be.why = "running as root without a postgres user";
-			return;
-		}
-		as = "runuser -u postgres -- ";
-	}
-	snprintf(cmd, sizeof(cmd), "%s%s/initdb -D %s/data -A trust -U castellan -E UTF8 --no-sync >%s/initdb.log 2>&1",
-		 as, bin, pg_dir, pg_dir);
-	if (run(cmd) != 0) {
-		pg_be.why = "initdb failed (see /tmp/castellan-pg-*/initdb.log)";
-		return;
-	}
-	snprintf(cmd, sizeof(cmd), "%s%s/pg_ctl -D %s/data -l %s/server.log -w -t 60 "
-		 "-o \"-p 5433 -k %s -c listen_addresses='' -c fsync=off\" start >/dev/null 2>&1",
-		 as, bin, pg_dir, pg_dir, pg_dir);
-	if (run(cmd) != 0) {
-		pg_be.why = "pg_ctl start failed (see /tmp/castellan-pg-*/server.log)";
-		return;
-	}
-	snprintf(pg_be.uri, sizeof(pg_be.uri), "postgres:host=%s port=5433 dbname=postgres user=castellan", pg_dir);
-	pg_be.available = true;
-}
-
-static void pg_stop(void)
-{
-	const char *bin = pg_bindir();
-	char cmd[1024];
-
-	if (!pg_dir[0] || !bin)
-		return;
-	snprintf(cmd, sizeof(cmd), "%s%s/pg_ctl -D %s/data -m immediate -w stop >/dev/null 2>&1",
-		 geteuid() == 0 ? "runuser -u postgres -- " : "", bin, pg_dir);
-	(void)run(cmd);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", pg_dir);
-	(void)run(cmd);
-}
-
-/* A fresh, empty database for one test; returns its URI. */
-static const char *fresh_db(struct backend *be)
-{
-	static char uri[1100];
-
-	if (!be->available)
-		skip();
-	if (be == &sqlite_be) {
-		snprintf(uri, sizeof(uri), "%s/t%d.db", sqlite_dir, ++sqlite_seq);
-		return uri;
-	}
-	{
-		PGconn *c = PQconnectdb(be->uri + strlen("postgres:"));
-		PGresult *res;
-
-		assert_int_equal(PQstatus(c), CONNECTION_OK);
-		res = PQexec(c, "SET client_min_messages = warning; DROP SCHEMA public CASCADE; CREATE SCHEMA public");
-		assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
-		PQclear(res);
-		PQfinish(c);
-	}
-	return be->uri;
-}
+/* ---- backends: sms_testdb.h (SQLite files, a PostgreSQL server of ours) ---- */
 
 /* Run one SQL text directly (not through the store), for tests that need
  * to set the database up in a way the API refuses. */
@@ -182,7 +52,7 @@ static void raw_sql(struct backend *be, const char *uri, const char *sql)
 static struct sms_store *open_fresh(void **state, const char **uri_out)
 {
 	struct backend *be = *state;
-	const char *uri = fresh_db(be);
+	const char *uri = tdb_fresh(be);
 	struct sms_store *s = NULL;
 
 	assert_int_equal(sms_store_open(uri, &s), 0);
@@ -789,8 +659,6 @@ static void test_cli(void **state)
 	cmocka_unit_test(test_getapi_errors), \
 	cmocka_unit_test(test_getapi_set)
 
-static int group_sqlite(void **state) { *state = &sqlite_be; return 0; }
-static int group_pg(void **state) { *state = &pg_be; return 0; }
 
 int main(void)
 {
@@ -805,14 +673,17 @@ int main(void)
 	sqlite_be.available = true;
 	fails += cmocka_run_group_tests_name("getapi parser", pure, NULL, NULL);
 	fails += _cmocka_run_group_tests("store on sqlite", store_tests, sizeof(store_tests) / sizeof(store_tests[0]),
-					 group_sqlite, NULL);
-	pg_start();
+					 tdb_group_sqlite, NULL);
+	tdb_pg_start();
 	if (!pg_be.available)
 		printf("SKIP: PostgreSQL tests: %s\n", pg_be.why);
 	fails += _cmocka_run_group_tests("store on postgresql", store_tests,
-					 sizeof(store_tests) / sizeof(store_tests[0]), group_pg, NULL);
-	pg_stop();
+					 sizeof(store_tests) / sizeof(store_tests[0]), tdb_group_pg, NULL);
+	tdb_pg_stop();
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", sqlite_dir);
-	(void)run(cmd);
+	(void)tdb_run(cmd);
+	(void)tdb_open_fresh; /* sms_testdb.h's, unused here */
+	(void)tdb_fingerprint;
+	(void)tdb_run_both;
 	return fails;
 }
