@@ -87,7 +87,8 @@ static int sink(void *ctx, const uint8_t *pkts, size_t n)
 	return 0;
 }
 
-static double pipeline_mbps(enum cw_alg alg, const uint8_t *ts, size_t npkts, uint64_t *out_pkts)
+static double pipeline_mbps(enum cw_alg alg, uint32_t max_delay_ms, const uint8_t *ts, size_t npkts,
+	uint64_t *out_pkts)
 {
 	struct scrambler_config *cfg = calloc(1, sizeof(*cfg));
 	struct scrambler *s = NULL;
@@ -115,6 +116,7 @@ static double pipeline_mbps(enum cw_alg alg, const uint8_t *ts, size_t npkts, ui
 	cfg->cas[0].super_cas_id = 0x4ADC0001;
 	cfg->cas[0].channel_id = 1;
 	cfg->cp_duration_ms = 1000;
+	cfg->max_delay_ms = max_delay_ms; /* 0 = the default bound */
 	cfg->sync = SCR_SYNC_ON;
 	cfg->ecm_ops = &fixed_ops;
 	cfg->ecm_ops_ctx = &f;
@@ -250,16 +252,18 @@ int main(int argc, char **argv)
 	fprintf(o, "Input %s (%zu packets) x %d, services 101+102, CP 1 s, one CAS with a local\n"
 		"fixed ECM source (no network). Mbit/s of input TS processed per second of the thread's CPU\n"
 		"time (best of %d alternating runs; load average %s).\n\n", in, len / PKT, LOOPS, ROUNDS, loadavg);
-	fprintf(o, "| algorithm | pipeline Mbit/s | raw ts_cipher_scramble Mbit/s | pipeline / raw | packets scrambled |"
+	fprintf(o, "| algorithm (CSA2 window time bound) | pipeline Mbit/s | raw ts_cipher_scramble Mbit/s | pipeline / raw | packets scrambled |"
 		" OpenSSL AES-128-CBC, one chain at a time, Mbit/s | pipeline / OpenSSL |\n");
 	fprintf(o, "|---|---:|---:|---:|---:|---:|---:|\n");
-	for (int a = 0; a < 2; a++) {
-		enum cw_alg alg = a == 0 ? CW_ALG_CSA2 : CW_ALG_CISSA;
+	for (int a = 0; a < 3; a++) {
+		/* CSA2 with the default --max-delay-ms (200 ms), CSA2 with 1 s, CISSA */
+		enum cw_alg alg = a < 2 ? CW_ALG_CSA2 : CW_ALG_CISSA;
+		uint32_t max_delay = a == 1 ? 10000 : 0;
 		uint64_t scr = 0;
 		double p = 0, r = 0, ossl = 0;
 
 		for (int k = 0; k < ROUNDS; k++) {
-			double pk = pipeline_mbps(alg, ts, len / PKT, &scr);
+			double pk = pipeline_mbps(alg, max_delay, ts, len / PKT, &scr);
 			double rk = raw_mbps(alg, ts, len / PKT);
 
 			if (alg == CW_ALG_CISSA) {
@@ -275,7 +279,8 @@ int main(int argc, char **argv)
 			r = rk > r ? rk : r;
 		}
 
-		fprintf(o, "| %s | %.0f | %.0f | %.2f | %llu |", cw_alg_name(alg), p, r, r > 0 ? p / r : 0,
+		fprintf(o, "| %s (%s) | %.0f | %.0f | %.2f | %llu |", cw_alg_name(alg),
+			alg != CW_ALG_CSA2 ? "n/a" : max_delay ? "10000 ms" : "default 200 ms", p, r, r > 0 ? p / r : 0,
 			(unsigned long long)scr);
 		if (ossl > 0)
 			fprintf(o, " %.0f | %.2f |\n", ossl, p / ossl);
@@ -291,7 +296,10 @@ int main(int argc, char **argv)
 		"packets per service of output latency (about 0.4 s at 4 Mbit/s per service). Also, an unchanged\n"
 		"PMT repetition is no longer parsed and rebuilt (2 %% of the CSA2 time, about half the pipeline's\n"
 		"own cost with CISSA). CISSA has no batch: what separates it from raw is the pipeline's per-packet\n"
-		"work (TS parsing, timers, copying into the window).\n\n");
+		"work (TS parsing, timers, copying into the window).\n"
+		"Since then the window also has a time bound (--max-delay-ms, default 200 ms of stream time): on\n"
+		"this ~5 Mbit/s input 200 ms is about 330 packets per service, so partial batches come back; the\n"
+		"10000 ms row shows the throughput an operator gets by allowing more delay.\n\n");
 	free(ts);
 	if (o != stdout)
 		fclose(o);
