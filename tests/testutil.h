@@ -121,4 +121,41 @@ static inline int tu_run(const char *fmt, ...)
 	return st == -1 ? -1 : WEXITSTATUS(st);
 }
 
+/* Run `castellan demo-replace --keep` (bin = the castellan binary) and put
+ * the work dir it kept into dir: chip OTPs, keystores, vendor key files,
+ * signed modules and scrambled streams for tests to reuse. 0, or -1 if the
+ * demo failed. tu_demo_replace_clean removes that dir. */
+static inline int tu_demo_replace_keep(const char *bin, char *dir, size_t cap)
+{
+	char cmd[4200], line[1024];
+	FILE *p;
+	int st;
+
+	dir[0] = '\0';
+	snprintf(cmd, sizeof(cmd), "'%s' demo-replace --keep 2>/dev/null", bin);
+	if (!(p = popen(cmd, "r")))
+		return -1;
+	while (fgets(line, sizeof(line), p)) {
+		const char *k = strstr(line, "work dir ");
+
+		if (k && !dir[0]) {
+			snprintf(dir, cap, "%s", k + 9);
+			dir[strcspn(dir, "\r\n")] = '\0';
+		}
+	}
+	st = pclose(p);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || !dir[0]) {
+		fprintf(stderr, "demo-replace failed (status %d), work dir '%s'\n", st, dir);
+		return -1;
+	}
+	return 0;
+}
+
+static inline int tu_demo_replace_clean(const char *dir)
+{
+	if (dir[0] && strncmp(dir, "/tmp/castellan-replace-", 23) == 0)
+		return tu_run("rm -rf '%s'", dir) == 0 ? 0 : -1;
+	return 0;
+}
+
 #endif

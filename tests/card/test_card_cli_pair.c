@@ -112,29 +112,12 @@ static void box_dir(const struct fx *f, const char *box)
 static int setup(void **state)
 {
 	static struct fx f;
-	char cmd[4200], line[1024];
-	FILE *p;
-	int st;
 
 	memset(&f, 0, sizeof(f));
 	if (!getenv("CASTELLAN_BIN"))
 		return -1;
-	snprintf(cmd, sizeof(cmd), "'%s' demo-replace --keep 2>/dev/null", bin());
-	if (!(p = popen(cmd, "r")))
+	if (tu_demo_replace_keep(bin(), f.dir, sizeof(f.dir)) != 0)
 		return -1;
-	while (fgets(line, sizeof(line), p)) {
-		const char *k = strstr(line, "work dir ");
-
-		if (k && !f.dir[0]) {
-			snprintf(f.dir, sizeof(f.dir), "%s", k + 9);
-			f.dir[strcspn(f.dir, "\r\n")] = '\0';
-		}
-	}
-	st = pclose(p);
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || !f.dir[0]) {
-		fprintf(stderr, "demo-replace failed (status %d), work dir '%s'\n", st, f.dir);
-		return -1;
-	}
 	*state = &f;
 	return 0;
 }
@@ -142,14 +125,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	char cmd[700];
 
-	if (f && f->dir[0] && strncmp(f->dir, "/tmp/castellan-replace-", 23) == 0) {
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-		if (system(cmd) != 0)
-			return -1;
-	}
-	return 0;
+	return f ? tu_demo_replace_clean(f->dir) : 0;
 }
 
 /* Services of a report: how many, how many in `state`, packets descrambled. */
