@@ -259,3 +259,17 @@ int addr_split(const char *s, char *host, size_t host_cap, uint16_t *port)
 	*port = (uint16_t)p;
 	return 0;
 }
+
+int file_make_private(const char *path)
+{
+	struct stat st;
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+	if (fd >= 0)
+		return close(fd) == 0 ? 0 : CE_IO;
+	if (errno != EEXIST || stat(path, &st) != 0)
+		return CE_IO;
+	if (S_ISREG(st.st_mode) && (st.st_mode & 077) != 0 && chmod(path, st.st_mode & 0700) != 0)
+		return CE_IO;
+	return 0;
+}

@@ -36,6 +36,12 @@ void secret_wipe(void *p, size_t n);
 int file_read_all(const char *path, size_t max_bytes, uint8_t **out, size_t *out_len) WARN_UNUSED;
 /* Write a file atomically (temp + fsync + rename) with the given mode. */
 int file_write_atomic(const char *path, const void *data, size_t len, unsigned mode) WARN_UNUSED;
+/* Make a database-like file owner-only: create it empty with mode 0600 if
+ * it is missing (before SQLite opens it: its journal and WAL files take the
+ * same mode), or take group and other permissions off an existing regular
+ * file. Refuses a symbolic link at path when creating. CE_IO on failure
+ * (errno kept). */
+int file_make_private(const char *path) WARN_UNUSED;
 /* Wipe then free. */
 void secret_free(void *p, size_t n);
 

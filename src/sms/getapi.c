@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "sms/getapi.h"
+#include "sms/jsonw.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -72,7 +73,10 @@ int getapi_parse(const char *q, size_t len, struct getapi_req *out)
 {
 	size_t off = 0, nparams = 0;
 
-	memset(out, 0, sizeof(*out));
+	/* Not a memset of the whole 17 KB: set[i] is cleared when it is taken. */
+	out->has_key = out->has_serial = false;
+	out->api_key[0] = out->serial_no[0] = '\0';
+	out->nset = 0;
 	if (len > GETAPI_QUERY_MAX)
 		return CE_LIMIT;
 	while (off < len) {
@@ -211,118 +215,29 @@ enum getapi_word getapi_validate(const struct getapi_req *req, struct sms_card_c
 
 /* ---- JSON -------------------------------------------------------------- */
 
-struct jout {
-	char *buf;
-	size_t cap, len;
-	bool overflow;
-};
-
-static void jput(struct jout *j, const char *s, size_t n)
-{
-	if (n > j->cap - j->len) {
-		j->overflow = true;
-		return;
-	}
-	memcpy(j->buf + j->len, s, n);
-	j->len += n;
-}
-
-static void jputs(struct jout *j, const char *s) { jput(j, s, strlen(s)); }
-
-static void ju16(struct jout *j, uint32_t u)
-{
-	char e[8];
-
-	snprintf(e, sizeof(e), "\\u%04" PRIx32, u);
-	jput(j, e, 6);
-}
-
-/* A JSON string the way PHP's json_encode writes it. Invalid UTF-8 (never
- * stored through the API, but possible from elsewhere) becomes U+FFFD. */
-static void jstr(struct jout *j, const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-
-	jput(j, "\"", 1);
-	while (*p) {
-		uint32_t cp;
-		int n = 0;
-
-		if (*p < 0x80) {
-			switch (*p) {
-			case '"': jputs(j, "\\\""); break;
-			case '\\': jputs(j, "\\\\"); break;
-			case '/': jputs(j, "\\/"); break;
-			case '\b': jputs(j, "\\b"); break;
-			case '\f': jputs(j, "\\f"); break;
-			case '\n': jputs(j, "\\n"); break;
-			case '\r': jputs(j, "\\r"); break;
-			case '\t': jputs(j, "\\t"); break;
-			default:
-				if (*p < 0x20)
-					ju16(j, *p);
-				else
-					jput(j, (const char *)p, 1);
-			}
-			p++;
-			continue;
-		}
-		if ((*p & 0xe0) == 0xc0) { cp = *p & 0x1f; n = 1; }
-		else if ((*p & 0xf0) == 0xe0) { cp = *p & 0x0f; n = 2; }
-		else if ((*p & 0xf8) == 0xf0) { cp = *p & 0x07; n = 3; }
-		else { ju16(j, 0xfffd); p++; continue; }
-		for (int i = 1; i <= n; i++) {
-			if ((p[i] & 0xc0) != 0x80) {
-				n = -1;
-				break;
-			}
-			cp = cp << 6 | (p[i] & 0x3f);
-		}
-		if (n < 0 || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-			ju16(j, 0xfffd);
-			p++;
-			continue;
-		}
-		if (cp >= 0x10000) {
-			ju16(j, 0xd800 + ((cp - 0x10000) >> 10));
-			ju16(j, 0xdc00 + ((cp - 0x10000) & 0x3ff));
-		} else {
-			ju16(j, cp);
-		}
-		p += n + 1;
-	}
-	jput(j, "\"", 1);
-}
-
 int getapi_card_json(const struct sms_card *c, char *body, size_t cap, size_t *len)
 {
-	struct jout j = { body, cap, 0, false };
+	struct jw j;
 	char num[32];
 
-	*len = 0;
-	jputs(&j, "{\"serial_no\":");
-	snprintf(num, sizeof(num), "%" PRIu64, c->serial);
-	jstr(&j, num);
-	jputs(&j, ",\"name\":");
-	jstr(&j, c->name);
-	jputs(&j, ",\"info\":");
-	jstr(&j, c->info);
-	jputs(&j, ",\"access_criteria\":");
+	/* PHP's values are all strings, numbers included. */
+	jw_init(&j, body, cap, JW_PHP);
+	jw_lit(&j, "{\"serial_no\":\"");
+	jw_u64(&j, c->serial);
+	jw_lit(&j, "\",\"name\":");
+	jw_str(&j, c->name);
+	jw_lit(&j, ",\"info\":");
+	jw_str(&j, c->info);
 	snprintf(num, sizeof(num), "%08" PRIX32, c->access_criteria);
-	jstr(&j, num);
-	jputs(&j, ",\"pair\":");
-	jstr(&j, c->pair ? "1" : "0");
-	jputs(&j, ",\"start\":");
-	snprintf(num, sizeof(num), "%" PRId64, c->start);
-	jstr(&j, num);
-	jputs(&j, ",\"finish\":");
-	snprintf(num, sizeof(num), "%" PRId64, c->finish);
-	jstr(&j, num);
-	jputs(&j, "}");
-	if (j.overflow)
-		return CE_OVERFLOW;
-	*len = j.len;
-	return 0;
+	jw_lit(&j, ",\"access_criteria\":\"");
+	jw_lit(&j, num);
+	jw_lit(&j, c->pair ? "\",\"pair\":\"1" : "\",\"pair\":\"0");
+	jw_lit(&j, "\",\"start\":\"");
+	jw_i64(&j, c->start);
+	jw_lit(&j, "\",\"finish\":\"");
+	jw_i64(&j, c->finish);
+	jw_lit(&j, "\"}");
+	return jw_end(&j, len);
 }
 
 /* ---- the request ------------------------------------------------------- */
@@ -409,5 +324,7 @@ internal:
 	*body_len = strlen("INTERNAL_ERROR");
 	memcpy(body, "INTERNAL_ERROR", *body_len);
 out:
+	if (req)
+		secret_wipe(req->api_key, sizeof(req->api_key));
 	free(req);
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 #include "sms/store_int.h"
@@ -176,6 +177,7 @@ int sms_store_open(const char *uri, struct sms_store **out)
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return CE_NOMEM;
+	s->key_ttl_ms = SMS_KEY_CACHE_MS;
 	if (strncmp(uri, "postgresql://", 13) == 0 || strncmp(uri, "postgres://", 11) == 0)
 		r = db_pg_open(s, uri);
 	else if (strncmp(uri, "postgres:", 9) == 0)
@@ -272,6 +274,8 @@ void sms_store_close(struct sms_store *s)
 		return;
 	if (s->ops)
 		s->ops->close(s);
+	EVP_MD_free(s->sha256);
+	store_key_cache_clear(s);
 	free(s);
 }
 
@@ -894,18 +898,72 @@ static int row_key(void *ctx, int n, const char *const *cols)
 	return 0;
 }
 
-int sms_apikey_check(struct sms_store *s, const char *key, unsigned *scopes, char user[SMS_NAME_MAX + 1])
+void store_key_cache_clear(struct sms_store *s)
+{
+	secret_wipe(s->keys, sizeof(s->keys));
+	s->key_next = 0;
+}
+
+void sms_store_set_key_cache_ms(struct sms_store *s, unsigned ms)
+{
+	s->key_ttl_ms = ms;
+	store_key_cache_clear(s);
+}
+
+/* SHA-256 of a key, with the digest fetched once per connection. */
+static int key_hash(struct sms_store *s, const char *key, uint8_t h[SHA256_DIGEST_LENGTH])
+{
+	if (!s->sha256 && !(s->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)))
+		return CE_CRYPTO;
+	return EVP_Digest(key, strlen(key), h, NULL, s->sha256, NULL) == 1 ? 0 : CE_CRYPTO;
+}
+
+/* The cached slot of hash h, if fresh. Every slot is compared, in
+ * constant time, whatever matches. */
+static struct store_key_slot *key_cached(struct sms_store *s, const uint8_t h[32], uint64_t now)
+{
+	struct store_key_slot *hit = NULL;
+
+	for (size_t i = 0; i < STORE_KEY_SLOTS; i++) {
+		struct store_key_slot *k = &s->keys[i];
+
+		if (CRYPTO_memcmp(k->hash, h, 32) == 0 && k->used && now < k->until_ms)
+			hit = k;
+	}
+	return hit;
+}
+
+int sms_apikey_check_tag(struct sms_store *s, const char *key, unsigned *scopes, char user[SMS_NAME_MAX + 1],
+			 char tag[9])
 {
 	struct key_row k = { .found = false };
+	struct store_key_slot *slot;
+	uint8_t h[SHA256_DIGEST_LENGTH];
 	char hash[65];
+	uint64_t now = now_mono_ms();
 	int r;
 
 	*scopes = 0;
 	if (user)
 		user[0] = '\0';
+	if (tag)
+		tag[0] = '\0';
 	if (!key || !*key || strlen(key) > 256)
 		return CE_NOT_FOUND;
-	key_hash_hex(key, hash);
+	if ((r = key_hash(s, key, h)) != 0)
+		return r;
+	hex_encode(h, sizeof(h), hash);
+	if (tag) {
+		memcpy(tag, hash, 8);
+		tag[8] = '\0';
+	}
+	if (s->key_ttl_ms && (slot = key_cached(s, h, now))) {
+		*scopes = slot->scopes;
+		if (user)
+			copy_str(user, SMS_NAME_MAX + 1, slot->user);
+		r = 0;
+		goto out;
+	}
 	/* The lookup is by SHA-256 of the key: its timing reveals nothing an
 	 * attacker can steer toward a valid key. The final compare is constant
 	 * time all the same. */
@@ -914,13 +972,32 @@ int sms_apikey_check(struct sms_store *s, const char *key, unsigned *scopes, cha
 	r = s->ops->exec(s, "SELECT k.key_hash, k.scopes, u.name FROM api_keys k JOIN users u ON u.id = k.user_id"
 			 " WHERE k.key_hash = ? AND k.revoked = 0", p, 1, row_key, &k, NULL);
 	if (r != 0)
-		return r;
-	if (!k.found || strlen(k.hash) != 64 || CRYPTO_memcmp(k.hash, hash, 64) != 0)
-		return CE_NOT_FOUND;
+		goto out;
+	if (!k.found || strlen(k.hash) != 64 || CRYPTO_memcmp(k.hash, hash, 64) != 0) {
+		r = CE_NOT_FOUND;
+		goto out;
+	}
 	*scopes = k.scopes;
 	if (user)
 		copy_str(user, SMS_NAME_MAX + 1, k.user);
-	return 0;
+	if (s->key_ttl_ms) {
+		slot = &s->keys[s->key_next];
+		s->key_next = (s->key_next + 1) % STORE_KEY_SLOTS;
+		slot->used = true;
+		memcpy(slot->hash, h, sizeof(h));
+		slot->scopes = k.scopes;
+		copy_str(slot->user, sizeof(slot->user), k.user);
+		slot->until_ms = now + s->key_ttl_ms;
+	}
+out:
+	secret_wipe(h, sizeof(h));
+	secret_wipe(hash, sizeof(hash));
+	return r;
+}
+
+int sms_apikey_check(struct sms_store *s, const char *key, unsigned *scopes, char user[SMS_NAME_MAX + 1])
+{
+	return sms_apikey_check_tag(s, key, scopes, user, NULL);
 }
 
 /* ---- audit ------------------------------------------------------------- */

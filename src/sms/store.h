@@ -221,6 +221,19 @@ int sms_apikey_create(struct sms_store *s, const char *user, unsigned scopes, co
 		      char key_hex[65]) WARN_UNUSED;
 int sms_apikey_check(struct sms_store *s, const char *key, unsigned *scopes,
 		     char user[SMS_NAME_MAX + 1]) WARN_UNUSED;
+/* The same, and tag gets the first 8 hex digits of the key's SHA-256 (the
+ * name the audit log and `sms_apikey_list` give the key), or "" if none.
+ *
+ * Cache: a connection remembers the keys it accepted (their SHA-256,
+ * scopes and user, never the key) for SMS_KEY_CACHE_MS, so a busy API does
+ * not query the database per request. A key revoked through this
+ * connection stops at once; through another connection (another HTTP
+ * thread, another head-end node, the CLI), within that time. Unknown keys
+ * are never cached. sms_store_set_key_cache_ms(s, 0) turns it off. */
+#define SMS_KEY_CACHE_MS 1000
+int sms_apikey_check_tag(struct sms_store *s, const char *key, unsigned *scopes, char user[SMS_NAME_MAX + 1],
+			 char tag[9]) WARN_UNUSED;
+void sms_store_set_key_cache_ms(struct sms_store *s, unsigned ms);
 
 /* ---- bulk paths (CSV import, REST GET card) ----------------------------
  *
@@ -374,8 +387,9 @@ int sms_node_status_list(struct sms_store *s,
  * sms_apikey_list: keys with id > after, ascending, at most max (<= 10000),
  * revoked ones too; never the key or its whole hash, only the first 8 hex
  * digits of its SHA-256 (what the audit log names it by).
- * sms_apikey_revoke: the key stops working at once (sms_apikey_check gives
- * CE_NOT_FOUND); CE_NOT_FOUND for no such id; revoking twice is 0. */
+ * sms_apikey_revoke: the key stops working at once on this connection
+ * (sms_apikey_check gives CE_NOT_FOUND), within SMS_KEY_CACHE_MS on others;
+ * CE_NOT_FOUND for no such id; revoking twice is 0. */
 struct sms_apikey {
 	int64_t id;
 	char user[SMS_NAME_MAX + 1];

@@ -224,6 +224,7 @@ int sms_apikey_revoke(struct sms_store *s, int64_t id, const char *who)
 		goto out; /* revoking twice is not an error, and not audited twice */
 	if ((r = s->ops->exec(s, "UPDATE api_keys SET revoked = 1 WHERE id = ?", p, 1, NULL, NULL, NULL)) != 0)
 		goto out;
+	store_key_cache_clear(s);
 	{
 		char what[SMS_NAME_MAX + 64];
 

@@ -44,13 +44,31 @@ struct db_ops {
 	void (*close)(struct sms_store *s);
 };
 
+/* API keys this connection checked lately (store.c, sms_apikey_check): by
+ * SHA-256 of the key, never the key itself; valid for key_ttl_ms. */
+#define STORE_KEY_SLOTS 8
+struct store_key_slot {
+	bool used;
+	uint8_t hash[32];
+	unsigned scopes;
+	char user[SMS_NAME_MAX + 1];
+	uint64_t until_ms;   /* now_mono_ms() after which the slot is stale */
+};
+
 struct sms_store {
 	const struct db_ops *ops;
 	void *conn;     /* sqlite3 * or PGconn * */
 	void *cache;    /* the backend's prepared statements */
 	bool in_tx;
 	bool outer_tx;  /* sms_tx_begin: operations join it */
+	void *sha256;   /* EVP_MD *, fetched once (SHA256() fetches per call) */
+	unsigned key_ttl_ms;
+	unsigned key_next; /* the slot the next miss replaces */
+	struct store_key_slot keys[STORE_KEY_SLOTS];
 };
+
+/* Forget every cached API key of this connection (a key was revoked). */
+void store_key_cache_clear(struct sms_store *s);
 
 /* store.c's helpers for store_bulk.c: join or open a transaction, end
  * it (commit if r == 0), write one audit row. */

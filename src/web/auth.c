@@ -124,26 +124,6 @@ static bool kdf_sane(const struct web_kdf *k)
 	       k->p >= 1 && k->p <= 16;
 }
 
-/* Creates the users file with mode 0600 if it is missing, and takes group
- * and other permissions off an existing one. */
-static int users_file_private(const char *path)
-{
-	struct stat st;
-	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-
-	if (fd >= 0)
-		return close(fd) == 0 ? 0 : CE_IO;
-	if (errno != EEXIST || stat(path, &st) != 0) {
-		LOG_ERR("web", "users file %s: %s", path, strerror(errno));
-		return CE_IO;
-	}
-	if (S_ISREG(st.st_mode) && (st.st_mode & 077) != 0 && chmod(path, st.st_mode & 0700) != 0) {
-		LOG_ERR("web", "users file %s: chmod: %s", path, strerror(errno));
-		return CE_IO;
-	}
-	return 0;
-}
-
 int web_users_open(const char *path, const struct web_kdf *kdf, struct web_users **out)
 {
 	struct web_users *u;
@@ -164,8 +144,10 @@ int web_users_open(const char *path, const struct web_kdf *kdf, struct web_users
 	}
 	/* The file holds password hashes: owner-only, created so before SQLite
 	 * opens it (SQLite gives its journal and WAL files the same mode). */
-	if ((r = users_file_private(path)) != 0)
+	if ((r = file_make_private(path)) != 0) {
+		LOG_ERR("web", "users file %s: %s", path, strerror(errno));
 		goto fail;
+	}
 	r = CE_IO;
 	if (sqlite3_open_v2(path, &u->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
 			    NULL) != SQLITE_OK) {

@@ -280,6 +280,38 @@ static void test_cards(void **state)
 	srv_stop(&sv);
 }
 
+/* GET card is written without jansson (rest.c card_answer): the same
+ * bytes as jansson's dump of the list endpoint's object for that card
+ * plus "subscriptions", for text that needs escaping. */
+static void test_card_bytes_as_jansson(void **state)
+{
+	struct srv sv;
+	struct answer a, l;
+	json_t *item;
+	char *ref;
+
+	srv_start(state, &sv);
+	assert_int_equal(call(&sv, sv.rw, "POST", "/api/v1/cards",
+			      "{\"serial_no\":\"2100000077\",\"chip_id\":\"0x1/2\",\"name\":\"A \\\"q\\\" \\\\ b/c\","
+			      "\"info\":\"caf\\u00e9 \\u20ac \\ud83d\\ude00 <&>\",\"pair\":true,\"start\":5,"
+			      "\"finish\":1800000000,\"access_criteria\":\"80000005\"}",
+			      &a), 201);
+	answer_free(&a);
+	assert_int_equal(call(&sv, sv.ro, "GET", "/api/v1/cards/2100000077", NULL, &a), 200);
+	assert_non_null(a.json);
+	assert_int_equal(call(&sv, sv.ro, "GET", "/api/v1/cards?serial_prefix=2100000077", NULL, &l), 200);
+	item = json_array_get(json_object_get(l.json, "items"), 0);
+	assert_non_null(item);
+	json_object_set(item, "subscriptions", json_object_get(a.json, "subscriptions"));
+	assert_int_equal(json_array_size(json_object_get(item, "subscriptions")), 3);
+	ref = json_dumps(item, JSON_COMPACT);
+	assert_string_equal(a.body, ref);
+	free(ref);
+	answer_free(&l);
+	answer_free(&a);
+	srv_stop(&sv);
+}
+
 static void test_list_filters(void **state)
 {
 	struct srv sv;
@@ -637,6 +669,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cards),
+		cmocka_unit_test(test_card_bytes_as_jansson),
 		cmocka_unit_test(test_list_filters),
 		cmocka_unit_test(test_subscriptions_bulk),
 		cmocka_unit_test(test_csv_http),

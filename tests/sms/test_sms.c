@@ -10,6 +10,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pwd.h>
 #include <unistd.h>
@@ -325,6 +326,69 @@ static void test_channels_keys(void **state)
 	assert_int_equal(sms_apikey_create(s, "nobody", SMS_SCOPE_READ, "test", key), CE_NOT_FOUND);
 	assert_int_equal(sms_apikey_create(s, "billing", 0, "test", key), CE_RANGE);
 	sms_store_close(s);
+}
+
+static int keep_prefix(void *ctx, const struct sms_apikey *k)
+{
+	snprintf(ctx, 9, "%s", k->hash_prefix);
+	return 0;
+}
+
+/* The per-connection API key cache: a revocation through the same
+ * connection is seen at once, through another one when its cache lapses
+ * (an hour here, so the test cannot depend on timing) or is turned off. */
+static void test_key_cache(void **state)
+{
+	struct backend *be = *state;
+	const char *uri = tdb_fresh(be);
+	struct sms_store *a = NULL, *b = NULL;
+	char key[65], user[SMS_NAME_MAX + 1], tag[9], prefix[9] = "";
+	unsigned scopes = 0;
+	size_t n = 0;
+
+	if (be == &sqlite_be) {
+		/* The store file is owner-only: created so, or tightened. */
+		struct stat st;
+		int fd = open(uri, O_WRONLY | O_CREAT | O_EXCL, 0644);
+
+		assert_true(fd >= 0);
+		close(fd);
+		assert_int_equal(chmod(uri, 0644), 0);
+		assert_int_equal(sms_store_open(uri, &a), 0);
+		assert_int_equal(stat(uri, &st), 0);
+		assert_int_equal(st.st_mode & 0777, 0600);
+	} else {
+		assert_int_equal(sms_store_open(uri, &a), 0);
+	}
+	assert_int_equal(sms_store_open(uri, &b), 0);
+	sms_store_set_key_cache_ms(b, 3600 * 1000);
+	assert_int_equal(sms_user_add(a, "billing", "test", NULL), 0);
+	assert_int_equal(sms_apikey_create(a, "billing", SMS_SCOPE_READ, "test", key), 0);
+	assert_int_equal(sms_apikey_check_tag(b, key, &scopes, user, tag), 0);
+	assert_int_equal(scopes, SMS_SCOPE_READ);
+	assert_string_equal(user, "billing");
+	assert_int_equal(sms_apikey_list(a, 0, 10, keep_prefix, prefix, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(tag, prefix); /* the audit log's name for the key */
+	assert_int_equal(sms_apikey_check(a, key, &scopes, user), 0);
+
+	assert_int_equal(sms_apikey_revoke(a, 1, "test"), 0);
+	assert_int_equal(sms_apikey_check(a, key, &scopes, user), CE_NOT_FOUND);
+	assert_int_equal(scopes, 0);
+	/* b answers from its cache, with the user and scopes it saw. */
+	assert_int_equal(sms_apikey_check_tag(b, key, &scopes, user, tag), 0);
+	assert_string_equal(user, "billing");
+	assert_string_equal(tag, prefix);
+	sms_store_set_key_cache_ms(b, 0);
+	assert_int_equal(sms_apikey_check_tag(b, key, &scopes, user, tag), CE_NOT_FOUND);
+	assert_string_equal(tag, prefix); /* the tag is of the key sent, found or not */
+	/* Unknown keys are never cached: a new key on a then works on b. */
+	sms_store_set_key_cache_ms(b, 3600 * 1000);
+	key[0] = key[0] == 'a' ? 'b' : 'a';
+	assert_int_equal(sms_apikey_check(b, key, &scopes, user), CE_NOT_FOUND);
+	assert_int_equal(sms_apikey_check(b, key, &scopes, user), CE_NOT_FOUND);
+	sms_store_close(a);
+	sms_store_close(b);
 }
 
 /* ---- GET API over HTTP ------------------------------------------------- */
@@ -655,6 +719,7 @@ static void test_cli(void **state)
 	cmocka_unit_test(test_subscriptions), \
 	cmocka_unit_test(test_card_change), \
 	cmocka_unit_test(test_channels_keys), \
+	cmocka_unit_test(test_key_cache), \
 	cmocka_unit_test(test_getapi_read), \
 	cmocka_unit_test(test_getapi_errors), \
 	cmocka_unit_test(test_getapi_set)
