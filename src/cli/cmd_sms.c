@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "cli/cli.h"
+#include "cli/dburi.h"
 #include "lib/util.h"
 #include "sms/csv.h"
 #include "sms/store.h"
@@ -17,7 +18,7 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: castellan sms [--db URI] <command> ...\n\n"
+		"usage: castellan sms [--db URI | --db-file FILE] <command> ...\n\n"
 		"  init [--admin USER]            create or migrate the database; with --admin, create USER\n"
 		"                                 and print a new API key with all scopes (shown once)\n"
 		"  card add SERIAL [--chip ID] [--name NAME] [--info INFO] [--pair 0|1]\n"
@@ -30,8 +31,9 @@ static void usage(FILE *f)
 		"  import FILE                    import cards from CSV (docs/csv.md): the whole file is\n"
 		"                                 checked first, then applied in one transaction\n"
 		"  export [FILE]                  export every card as CSV (default: stdout)\n\n"
-		"--db URI: a SQLite file path (default $CASTELLAN_SMS_DB or ./castellan-sms.db),\n"
-		"  sqlite:PATH, postgresql://... or postgres:CONNINFO (libpq).\n");
+		"--db URI: a SQLite file path, sqlite:PATH, postgresql://... or postgres:CONNINFO (libpq).\n"
+		"--db-file FILE: the URI from FILE's first line (mode 600: a password in --db shows in ps).\n"
+		"  Without either: $CASTELLAN_DB, then $CASTELLAN_SMS_DB, then ./castellan-sms.db.\n");
 }
 
 /* Value of --name in argv[i..], or NULL. */
@@ -253,31 +255,40 @@ static int do_export(struct sms_store *s, const char *path)
 
 int cmd_sms(int argc, char **argv)
 {
-	const char *db = getenv("CASTELLAN_SMS_DB");
+	const char *def = getenv("CASTELLAN_SMS_DB"), *db = NULL, *db_file = NULL;
 	struct sms_store *s = NULL;
+	struct dburi uri;
 	int i = 1, r;
 
 	if (cli_wants_help(argc, argv)) {
 		usage(stdout);
 		return 0;
 	}
-	if (argc > 2 && strcmp(argv[1], "--db") == 0) {
-		db = argv[2];
-		i = 3;
+	for (; i + 1 < argc; i += 2) {
+		if (strcmp(argv[i], "--db") == 0)
+			db = argv[i + 1];
+		else if (strcmp(argv[i], "--db-file") == 0)
+			db_file = argv[i + 1];
+		else
+			break;
 	}
-	if (!db || !*db)
-		db = "castellan-sms.db";
 	if (i >= argc) {
 		usage(stderr);
 		return 2;
 	}
-	if ((r = sms_store_open(db, &s)) != 0) {
+	if (dburi_resolve("castellan sms", db, db_file, def && *def ? def : "castellan-sms.db", &uri) != 0)
+		return 1;
+	r = sms_store_open(uri.uri, &s);
+	if (r != 0) {
 		char shown[1024];
 
-		sms_store_uri_redact(db, shown, sizeof(shown));
+		sms_store_uri_redact(uri.uri, shown, sizeof(shown));
 		fprintf(stderr, "castellan sms: cannot open %s: %s\n", shown, err_str(r));
-		return 1;
+		secret_wipe(shown, sizeof(shown));
 	}
+	dburi_cleanup(&uri);
+	if (r != 0)
+		return 1;
 	argc -= i;
 	argv += i;
 	if (strcmp(argv[0], "init") == 0) {

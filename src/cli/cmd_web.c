@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <event2/event.h>
 #include "cli/cli.h"
+#include "cli/dburi.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "sms/http.h"
@@ -30,7 +31,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: castellan web --data DIR <command> ...\n\n"
-		"  serve [--http ADDR:PORT] [--root DIR] [--db URI] [--admin-password-file F]\n"
+		"  serve [--http ADDR:PORT] [--root DIR] [--db URI | --db-file F] [--admin-password-file F]\n"
 		"        [--ready-file F] [--secure-cookies] [--http-threads N] [--kms-dir D]\n"
 		"                            the SMS HTTP APIs (/api.php, /api/v1/) and the panel at /\n"
 		"                            (default 127.0.0.1:8080, root " WEB_DEFAULT_ROOT ").\n"
@@ -45,8 +46,9 @@ static void usage(FILE *f)
 		"  deluser NAME\n"
 		"  list\n\n"
 		"--data DIR: the head-end's data folder; panel users are in DIR/web.db, the SMS store\n"
-		"  in DIR/sms.db unless --db says else. Passwords: %d to %d bytes, read from F or,\n"
-		"  without --password-file, the first line of stdin.\n",
+		"  in DIR/sms.db unless --db URI, --db-file F (the URI on F's first line, F mode 600) or\n"
+		"  $CASTELLAN_DB says else. Passwords: %d to %d bytes, read from F or, without\n"
+		"  --password-file, the first line of stdin.\n",
 		WEB_PASSWORD_MIN, WEB_PASSWORD_MAX);
 }
 
@@ -105,7 +107,8 @@ static void on_signal(evutil_socket_t fd, short ev, void *arg)
 static int serve(const char *data, int argc, char **argv)
 {
 	const char *http_addr = opt(argc, argv, "--http"), *root = opt(argc, argv, "--root");
-	const char *db = opt(argc, argv, "--db"), *pwf = opt(argc, argv, "--admin-password-file");
+	const char *db = opt(argc, argv, "--db"), *db_file = opt(argc, argv, "--db-file");
+	const char *pwf = opt(argc, argv, "--admin-password-file");
 	const char *ready = opt(argc, argv, "--ready-file");
 	char db_uri[1200], users[1200], pw[WEB_PASSWORD_MAX + 2];
 	struct event_base *base = NULL;
@@ -114,23 +117,29 @@ static int serve(const char *data, int argc, char **argv)
 	struct sms_http *http = NULL;
 	struct web *w = NULL;
 	struct web_config wc = {0};
+	struct dburi uri = {0};
 	int r, rc = 1;
 
 	if (snprintf(db_uri, sizeof(db_uri), "sqlite:%s/sms.db", data) >= (int)sizeof(db_uri) ||
 	    snprintf(users, sizeof(users), "%s/web.db", data) >= (int)sizeof(users))
 		return 2;
+	if (dburi_resolve("web", db, db_file, db_uri, &uri) != 0)
+		goto out;
 	if (pwf && read_password(pwf, pw, sizeof(pw)) != 0) {
 		fprintf(stderr, "web: cannot read %s\n", pwf);
-		return 1;
+		goto out;
 	}
 	if (mkdir(data, 0700) != 0 && access(data, W_OK) != 0) {
 		fprintf(stderr, "web: cannot create %s\n", data);
 		goto out;
 	}
-	if (!(base = event_base_new()))
+	if (!(base = sms_http_base_new()))
 		goto out;
-	if ((r = sms_store_open(db ? db : db_uri, &st)) != 0) {
-		fprintf(stderr, "web: database: %s\n", err_str(r));
+	if ((r = sms_store_open(uri.uri, &st)) != 0) {
+		char shown[1024];
+
+		sms_store_uri_redact(uri.uri, shown, sizeof(shown)); /* never the password */
+		fprintf(stderr, "web: database %s (from %s): %s\n", shown, dburi_source_name(uri.source), err_str(r));
 		goto out;
 	}
 	if ((r = sms_http_new(base, st, http_addr ? http_addr : "127.0.0.1:8080", &http)) != 0) {
@@ -138,10 +147,11 @@ static int serve(const char *data, int argc, char **argv)
 		goto out;
 	}
 	if (opt(argc, argv, "--http-threads") &&
-	    (r = sms_http_set_threads(http, db ? db : db_uri, (unsigned)strtoul(opt(argc, argv, "--http-threads"), NULL, 10))) != 0) {
+	    (r = sms_http_set_threads(http, uri.uri, (unsigned)strtoul(opt(argc, argv, "--http-threads"), NULL, 10))) != 0) {
 		fprintf(stderr, "web: --http-threads: %s\n", err_str(r));
 		goto out;
 	}
+	dburi_cleanup(&uri); /* every connection is open: the URI is no longer needed */
 	wc.root = root ? root : WEB_DEFAULT_ROOT;
 	wc.users_path = users;
 	wc.admin_password = pwf ? pw : NULL;
@@ -168,6 +178,7 @@ static int serve(const char *data, int argc, char **argv)
 	rc = event_base_dispatch(base) < 0 ? 1 : 0;
 out:
 	secret_wipe(pw, sizeof(pw));
+	dburi_cleanup(&uri);
 	web_free(w);
 	sms_http_free(http);
 	if (sint)

@@ -357,6 +357,19 @@ static int thread_http(struct http_thread *t)
 	return 0;
 }
 
+struct event_base *sms_http_base_new(void)
+{
+	struct event_config *cfg = event_config_new();
+	struct event_base *b;
+
+	if (!cfg)
+		return NULL;
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	b = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	return b;
+}
+
 int sms_http_new(struct event_base *base, struct sms_store *store, const char *addr, struct sms_http **out)
 {
 	struct sms_http *h;
@@ -474,7 +487,7 @@ static int worker_new(struct sms_http *h, const char *db_uri, int listen_fd, str
 	if ((r = sms_store_open(db_uri, &t->store)) != 0)
 		goto fail;
 	r = CE_NOMEM;
-	if (!(t->base = event_base_new()))
+	if (!(t->base = sms_http_base_new()))
 		goto fail;
 	if ((r = thread_http(t)) != 0 || (r = pipe_nb(t->stop_pipe)) != 0)
 		goto fail;

@@ -31,6 +31,15 @@ struct sms_http_stats {
 	uint64_t rest_unauthorized;         /* of which 401 (no or bad API key) */
 };
 
+/* An event base for a loop that serves HTTP (the caller's, and each worker
+ * thread's): epoll with libevent's change list, so the read/write event
+ * changes evhttp makes around each request are folded into one epoll_ctl
+ * per loop pass instead of four per request (measured: ~22 % less CPU per
+ * REST request). libevent warns that the change list is unsafe with fds
+ * cloned by dup(); the only dup()ed fd here is the listening socket, which
+ * is never closed while a loop runs. NULL if out of memory. */
+struct event_base *sms_http_base_new(void);
+
 /* Listen on addr ("host:port", "[v6]:port" or ":port"; port 0 picks a free
  * one, see sms_http_port). store is borrowed: it must outlive the server.
  * Free with sms_http_free. 0, CE_ARG (bad address) or CE_IO (bind). */
