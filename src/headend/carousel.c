@@ -1,7 +1,8 @@
 /*
  * carousel.c - the EMM carousel (carousel.h): per-card EMM state in an
- * open-addressing table, the changed-cards queue, the paged cycle and the
- * token bucket.
+ * open-addressing table, the changed-cards queue, the paged cycle, the
+ * token bucket, and the batch of one tick's unique EMMs packed into group
+ * sections (emm_group_pack).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,25 @@
 
 #define F_BLOCKED 0x1u
 #define F_QUEUED 0x2u
+#define F_INBATCH 0x4u  /* has a record in the batch being filled */
+
+/* Unique EMM bytes a group record does not repeat (table_id, length,
+ * version, CA_system_id, timestamp: said once in the group header). */
+#define UNIQUE_MINUS_RECORD (EMM_UNIQUE_OVERHEAD - EMM_RECORD_OVERHEAD)
+
+/* The unique EMMs of one tick waiting to go out as one section: all of
+ * changed cards or all of cycle cards, one record per card, one page. */
+struct batch {
+	size_t n;                     /* cards (records) */
+	bool changed;                 /* from the changed queue (else the cycle) */
+	size_t group_len;             /* the group section they would make */
+	size_t used;                  /* bytes of buf in use */
+	uint64_t serial[EMM_MAX_GROUP_CARDS];
+	size_t off[EMM_MAX_GROUP_CARDS], len[EMM_MAX_GROUP_CARDS];
+	/* the uniques: their records fit in one section, plus the bytes a
+	 * record does not repeat */
+	uint8_t buf[EMM_MAX_SECTION + EMM_MAX_GROUP_CARDS * UNIQUE_MINUS_RECORD];
+};
 
 struct entry {
 	uint64_t serial;   /* 0 = empty slot */
@@ -37,7 +57,7 @@ struct carousel {
 	size_t page_n, page_pos;
 	uint64_t after;
 	uint64_t fetch_after;      /* the `after` of the current page */
-	uint64_t cycle_start_ms, cycle_cards, cycle_emms_start;
+	uint64_t cycle_start_ms, cycle_cards, cycle_records_start;
 	bool cycle_started;
 	uint64_t next_cycle_ms;    /* min_cycle_ms: no new cycle before this */
 	/* bucket */
@@ -45,7 +65,10 @@ struct carousel {
 	uint64_t last_ms;
 	bool have_last;
 	struct carousel_stats st;
-	uint8_t buf[EMM_MAX_SECTION];
+	size_t max_batch;          /* cards in one section: 1 (no_group) or EMM_MAX_GROUP_CARDS */
+	struct batch b;
+	uint8_t buf[EMM_MAX_SECTION];  /* the card EMM being built */
+	uint8_t gbuf[EMM_MAX_SECTION]; /* the group section being packed */
 };
 
 static uint64_t mix(uint64_t h, uint64_t v)
@@ -140,6 +163,7 @@ int carousel_new(const struct carousel_config *cfg, struct emm_issuer *is, const
 		c->cfg.max_queue = CAROUSEL_DEFAULT_QUEUE;
 	if (!c->cfg.burst_ms)
 		c->cfg.burst_ms = CAROUSEL_DEFAULT_BURST_MS;
+	c->max_batch = c->cfg.no_group ? 1 : EMM_MAX_GROUP_CARDS;
 	c->is = is;
 	c->src = *src;
 	c->pagebuf = calloc(c->cfg.page, sizeof(*c->pagebuf));
@@ -159,6 +183,8 @@ void carousel_free(struct carousel *c)
 	free(c->q);
 	free(c->pagebuf);
 	secret_wipe(c->buf, sizeof(c->buf));
+	secret_wipe(c->gbuf, sizeof(c->gbuf));
+	secret_wipe(c->b.buf, sizeof(c->b.buf));
 	free(c);
 }
 
@@ -175,6 +201,32 @@ int carousel_restore(struct carousel *c, uint64_t serial, uint32_t seq, uint64_t
 	return 0;
 }
 
+/* Room for one more queued card. 0, CE_LIMIT (counted), CE_NOMEM. */
+static int q_reserve(struct carousel *c)
+{
+	size_t ncap = c->q_cap ? c->q_cap * 2 : 256;
+	uint64_t *nq;
+
+	if (c->q_n < c->q_cap)
+		return 0;
+	if (ncap > c->cfg.max_queue)
+		ncap = c->cfg.max_queue;
+	if (c->q_n >= ncap) {
+		c->st.queue_dropped++;
+		return CE_LIMIT;
+	}
+	nq = malloc(ncap * sizeof(*nq));
+	if (!nq)
+		return CE_NOMEM;
+	for (size_t k = 0; k < c->q_n; k++)
+		nq[k] = c->q[(c->q_head + k) % c->q_cap];
+	free(c->q);
+	c->q = nq;
+	c->q_cap = ncap;
+	c->q_head = 0;
+	return 0;
+}
+
 int carousel_mark_changed(struct carousel *c, uint64_t serial)
 {
 	struct entry *e;
@@ -184,30 +236,26 @@ int carousel_mark_changed(struct carousel *c, uint64_t serial)
 		return r;
 	if (e->flags & F_QUEUED)
 		return 0;
-	if (c->q_n == c->q_cap) {
-		size_t ncap = c->q_cap ? c->q_cap * 2 : 256;
-		uint64_t *nq;
-
-		if (ncap > c->cfg.max_queue)
-			ncap = c->cfg.max_queue;
-		if (c->q_n >= ncap) {
-			c->st.queue_dropped++;
-			return CE_LIMIT;
-		}
-		nq = malloc(ncap * sizeof(*nq));
-		if (!nq)
-			return CE_NOMEM;
-		for (size_t k = 0; k < c->q_n; k++)
-			nq[k] = c->q[(c->q_head + k) % c->q_cap];
-		free(c->q);
-		c->q = nq;
-		c->q_cap = ncap;
-		c->q_head = 0;
-	}
+	if ((r = q_reserve(c)) != 0)
+		return r;
 	c->q[(c->q_head + c->q_n) % c->q_cap] = serial;
 	c->q_n++;
 	e->flags |= F_QUEUED;
 	return 0;
+}
+
+/* A changed card whose EMM did not go out: back to the head of the queue
+ * (no-op if it was queued again meanwhile). */
+static void q_push_front(struct carousel *c, uint64_t serial)
+{
+	struct entry *e = lookup(c, serial);
+
+	if (!e || (e->flags & F_QUEUED) || q_reserve(c) != 0)
+		return;
+	c->q_head = (c->q_head + c->q_cap - 1) % c->q_cap;
+	c->q[c->q_head] = serial;
+	c->q_n++;
+	e->flags |= F_QUEUED;
 }
 
 void carousel_rotate(struct carousel *c)
@@ -243,54 +291,46 @@ static uint64_t digest_of(const struct carousel *c, const struct carousel_card *
 	return h;
 }
 
-/* Build and emit the EMM(s) of one card. */
-static int send_card(struct carousel *c, const struct carousel_card *k, uint64_t now_ms, bool changed,
-	carousel_emit_fn emit, void *ctx, int *emit_r)
+/* Give card k a new seq if its content changed (persisted by
+ * source->save before use). *unblock: an UNBLOCK EMM must go first, at
+ * seq - 1. */
+static int number_card(struct carousel *c, const struct carousel_card *k, struct entry *e, uint64_t d, bool *unblock)
 {
-	struct entry *e;
-	uint64_t d = digest_of(c, k, now_ms);
 	bool active = k->state == CAROUSEL_ACTIVE;
-	bool unblock = false;
-	size_t len = 0;
+	uint32_t nseq;
 	int r;
 
-	if ((r = upsert(c, k->serial, &e)) != 0)
-		return r;
-	if (e->seq == 0 || e->digest != d) {
-		unblock = active && (e->flags & F_BLOCKED);
-		if (e->seq > UINT32_MAX - 2)
-			return CE_RANGE; /* the card can take no more EMMs */
-		uint32_t nseq = e->seq + (unblock ? 2 : 1);
+	*unblock = false;
+	if (e->seq != 0 && e->digest == d)
+		return 0;
+	*unblock = active && (e->flags & F_BLOCKED);
+	if (e->seq > UINT32_MAX - 2)
+		return CE_RANGE; /* the card can take no more EMMs */
+	nseq = e->seq + (*unblock ? 2 : 1);
+	if (c->src.save) {
+		uint32_t got = nseq;
 
-		if (c->src.save) {
-			uint32_t got = nseq;
-
-			if ((r = c->src.save(c->src.ctx, k->serial, unblock ? 2u : 1u, d, !active, &got)) != 0)
-				return r;
-			if (got < nseq)
-				return CE_INTERNAL; /* a source must never hand a lower number back */
-			nseq = got;
-		}
-		e->seq = nseq;
-		e->digest = d;
-		e->flags = (e->flags & ~F_BLOCKED) | (active ? 0 : F_BLOCKED);
-		c->st.seq_bumps++;
-	}
-	if (unblock) {
-		r = emm_build_command(c->is, k->serial, e->seq - 1, EMM_CMD_UNBLOCK, 0, now_ms, c->buf,
-			sizeof(c->buf), &len);
-		if (r == 0 && k->seal_key && c->seal)
-			r = c->seal(c->seal_ctx, k, c->buf, sizeof(c->buf), &len);
-		if (r != 0)
+		if ((r = c->src.save(c->src.ctx, k->serial, *unblock ? 2u : 1u, d, !active, &got)) != 0)
 			return r;
-		if ((*emit_r = emit(ctx, c->buf, len)) != 0)
-			return 0;
-		c->tokens -= (int64_t)carousel_ts_cost(len);
-		c->st.emms++;
-		c->st.ts_bytes += carousel_ts_cost(len);
+		if (got < nseq)
+			return CE_INTERNAL; /* a source must never hand a lower number back */
+		nseq = got;
 	}
-	if (active) {
-		r = emm_build_unique(c->is, k->serial, e->seq, &k->grant, now_ms, c->buf, sizeof(c->buf), &len);
+	e->seq = nseq;
+	e->digest = d;
+	e->flags = (e->flags & ~F_BLOCKED) | (active ? 0 : F_BLOCKED);
+	c->st.seq_bumps++;
+	return 0;
+}
+
+/* Card k's EMM at seq into c->buf (sealed if the card is): its grant, or
+ * the revocation with BLOCK. */
+static int build_card(struct carousel *c, const struct carousel_card *k, uint32_t seq, uint64_t now_ms, size_t *len)
+{
+	int r;
+
+	if (k->state == CAROUSEL_ACTIVE) {
+		r = emm_build_unique(c->is, k->serial, seq, &k->grant, now_ms, c->buf, sizeof(c->buf), len);
 	} else {
 		struct emm_content ct;
 
@@ -298,20 +338,168 @@ static int send_card(struct carousel *c, const struct carousel_card *k, uint64_t
 		ct.has_grant = true;
 		ct.grant.start_s = ct.grant.finish_s = now_ms / 1000u;
 		ct.cmds = EMM_CMD_BLOCK;
-		r = emm_build(c->is, k->serial, e->seq, now_ms, &ct, c->buf, sizeof(c->buf), &len);
+		r = emm_build(c->is, k->serial, seq, now_ms, &ct, c->buf, sizeof(c->buf), len);
 	}
+	if (r == 0 && k->seal_key && c->seal)
+		r = c->seal(c->seal_ctx, k, c->buf, sizeof(c->buf), len);
+	return r;
+}
+
+/* Hand one section to emit and count it (records: card EMMs in it). */
+static int emit_section(struct carousel *c, const uint8_t *sec, size_t len, size_t records, bool changed,
+	carousel_emit_fn emit, void *ctx)
+{
+	size_t cost = carousel_ts_cost(len);
+	int r;
+
+	if ((r = emit(ctx, sec, len)) != 0)
+		return r;
+	c->tokens -= (int64_t)cost;
+	c->st.emms++;
+	c->st.ts_bytes += cost;
+	c->st.records += records;
+	if (sec[0] == EMM_TABLE_GROUP)
+		c->st.group_sections++;
+	if (changed)
+		c->st.changed_emms += records;
+	return 0;
+}
+
+/* Give back the card next_cycle_card returned (its EMM was not taken). */
+static void cycle_unget(struct carousel *c)
+{
+	if (c->page_pos == 0)
+		return;
+	c->page_pos--;
+	c->after = c->page_pos ? c->pagebuf[c->page_pos - 1].serial : c->fetch_after;
+	if (c->cycle_cards)
+		c->cycle_cards--;
+}
+
+/* A card whose EMM did not go out comes again: a changed one at the head
+ * of the queue, a cycle one back to the page. Cards are given back in the
+ * reverse of the order they were taken. */
+static void give_back(struct carousel *c, bool changed, uint64_t serial)
+{
+	if (changed)
+		q_push_front(c, serial);
+	else
+		cycle_unget(c);
+}
+
+/* The card that needs UNBLOCK first (numbered with seq - 1 and seq): two
+ * unique sections, the batch being empty. A refused UNBLOCK leaves the card
+ * blocked and unnumbered, so its next turn starts over with UNBLOCK. */
+static int send_unblock(struct carousel *c, const struct carousel_card *k, struct entry *e, uint64_t now_ms,
+	bool changed, carousel_emit_fn emit, void *ctx, int *emit_r)
+{
+	size_t len = 0;
+	int r;
+
+	r = emm_build_command(c->is, k->serial, e->seq - 1, EMM_CMD_UNBLOCK, 0, now_ms, c->buf, sizeof(c->buf), &len);
 	if (r == 0 && k->seal_key && c->seal)
 		r = c->seal(c->seal_ctx, k, c->buf, sizeof(c->buf), &len);
 	if (r != 0)
 		return r;
-	if ((*emit_r = emit(ctx, c->buf, len)) != 0)
+	if ((*emit_r = emit_section(c, c->buf, len, 1, changed, emit, ctx)) != 0) {
+		e->flags |= F_BLOCKED;
+		e->digest = 0;
 		return 0;
-	c->tokens -= (int64_t)carousel_ts_cost(len);
-	c->st.emms++;
-	c->st.ts_bytes += carousel_ts_cost(len);
-	if (changed)
-		c->st.changed_emms++;
+	}
+	if ((r = build_card(c, k, e->seq, now_ms, &len)) != 0)
+		return r;
+	*emit_r = emit_section(c, c->buf, len, 1, changed, emit, ctx);
 	return 0;
+}
+
+/* ---- the batch: one section's worth of one tick's unique EMMs ---------- */
+
+static void batch_clear(struct carousel *c)
+{
+	struct batch *b = &c->b;
+
+	for (size_t i = 0; i < b->n; i++) {
+		struct entry *e = lookup(c, b->serial[i]);
+
+		if (e)
+			e->flags &= ~F_INBATCH;
+	}
+	b->n = b->used = 0;
+	b->group_len = EMM_GROUP_HEADER;
+}
+
+/* TS bytes the batch will take when it goes out. */
+static size_t batch_cost(const struct carousel *c)
+{
+	const struct batch *b = &c->b;
+
+	if (b->n == 0)
+		return 0;
+	return carousel_ts_cost(b->n == 1 ? b->len[0] : b->group_len);
+}
+
+static bool batch_fits(const struct carousel *c, size_t len)
+{
+	const struct batch *b = &c->b;
+
+	return b->n < c->max_batch && len > UNIQUE_MINUS_RECORD && len <= sizeof(b->buf) - b->used &&
+	       b->group_len + (len - UNIQUE_MINUS_RECORD) <= EMM_MAX_SECTION;
+}
+
+static void batch_add(struct carousel *c, struct entry *e, bool changed, const uint8_t *sec, size_t len)
+{
+	struct batch *b = &c->b;
+
+	if (b->n == 0)
+		b->changed = changed;
+	memcpy(b->buf + b->used, sec, len);
+	b->serial[b->n] = e->serial;
+	b->off[b->n] = b->used;
+	b->len[b->n] = len;
+	b->used += len;
+	b->group_len += len - UNIQUE_MINUS_RECORD;
+	b->n++;
+	e->flags |= F_INBATCH;
+}
+
+/*
+ * Emit the batch: one card as its unique section, more as one group
+ * section. If emit refuses it, the batch's cards go back (and the card
+ * taken after them, held != 0, first) and its value is returned. The batch
+ * is empty afterwards.
+ */
+static int batch_flush(struct carousel *c, carousel_emit_fn emit, void *ctx, uint64_t held)
+{
+	struct batch *b = &c->b;
+	int r;
+
+	if (b->n == 0)
+		return 0;
+	if (b->n == 1) {
+		r = emit_section(c, b->buf + b->off[0], b->len[0], 1, b->changed, emit, ctx);
+	} else {
+		const uint8_t *u[EMM_MAX_GROUP_CARDS];
+		size_t glen = 0;
+
+		for (size_t i = 0; i < b->n; i++)
+			u[i] = b->buf + b->off[i];
+		if ((r = emm_group_pack(u, b->len, b->n, c->gbuf, sizeof(c->gbuf), &glen)) != 0) {
+			/* cannot happen with the issuer's own uniques; the cycle covers them */
+			LOG_WARN("carousel", "group of %zu EMMs not packed, dropped: %s", b->n, err_str(r));
+			c->st.errors++;
+			batch_clear(c);
+			return 0;
+		}
+		r = emit_section(c, c->gbuf, glen, b->n, b->changed, emit, ctx);
+	}
+	if (r != 0) {
+		if (held)
+			give_back(c, b->changed, held);
+		for (size_t i = b->n; i-- > 0;)
+			give_back(c, b->changed, b->serial[i]);
+	}
+	batch_clear(c);
+	return r;
 }
 
 static void refill(struct carousel *c, uint64_t now_ms)
@@ -344,7 +532,7 @@ static void cycle_begin(struct carousel *c, uint64_t now_ms)
 	c->cycle_started = true;
 	c->cycle_start_ms = now_ms;
 	c->cycle_cards = 0;
-	c->cycle_emms_start = c->st.emms;
+	c->cycle_records_start = c->st.records;
 	c->after = 0;
 }
 
@@ -384,7 +572,7 @@ static bool next_cycle_card(struct carousel *c, uint64_t now_ms, struct carousel
 				c->st.last_cycle_ms = ms;
 				c->st.last_cycle_cards = cards;
 				c->st.cycle_emms_per_s =
-					ms ? (double)(c->st.emms - c->cycle_emms_start) * 1000.0 / (double)ms : 0.0;
+					ms ? (double)(c->st.records - c->cycle_records_start) * 1000.0 / (double)ms : 0.0;
 			}
 			c->cycle_started = false;
 			c->after = 0;
@@ -405,31 +593,34 @@ static bool next_cycle_card(struct carousel *c, uint64_t now_ms, struct carousel
 	return true;
 }
 
-/* Give back the card next_cycle_card returned (its EMM was not taken). */
-static void cycle_unget(struct carousel *c)
-{
-	if (c->page_pos == 0)
-		return;
-	c->page_pos--;
-	c->after = c->page_pos ? c->pagebuf[c->page_pos - 1].serial : c->fetch_after;
-	if (c->cycle_cards)
-		c->cycle_cards--;
-}
-
 int carousel_tick(struct carousel *c, uint64_t now_ms, carousel_emit_fn emit, void *ctx, size_t *emitted)
 {
-	size_t n0 = c->st.emms;
-	int r = 0;
+	size_t n0 = c->st.emms, built = 0;
+	int r = 0, fr;
 
 	refill(c, now_ms);
-	for (size_t i = 0; i < CAROUSEL_MAX_PER_TICK && c->tokens > 0; i++) {
+	batch_clear(c);
+	/* a batch may take one more card while it has tokens, or while that
+	 * card adds no TS packet to it (checked once it is built) */
+	while (built < CAROUSEL_MAX_PER_TICK && (c->b.n > 0 || c->tokens > 0)) {
 		struct carousel_card k;
-		bool changed = c->q_n > 0;
+		struct entry *e;
+		bool changed = c->q_n > 0, unblock;
+		uint64_t d;
+		size_t len = 0;
+		int er = 0;
 
+		/* close the section before a card that may not join it */
+		if (c->b.n && (c->b.n >= c->max_batch || c->b.changed != changed ||
+			       (!changed && c->page_pos >= c->page_n))) {
+			if ((r = batch_flush(c, emit, ctx, 0)) != 0)
+				break;
+			continue;
+		}
 		if (changed) {
 			uint64_t serial = c->q[c->q_head];
-			struct entry *e = lookup(c, serial);
 
+			e = lookup(c, serial);
 			c->q_head = (c->q_head + 1) % c->q_cap;
 			c->q_n--;
 			if (e)
@@ -443,25 +634,61 @@ int carousel_tick(struct carousel *c, uint64_t now_ms, carousel_emit_fn emit, vo
 		} else if (c->cfg.no_cycle || !next_cycle_card(c, now_ms, &k)) {
 			break;
 		}
-		int er = 0;
-
-		r = send_card(c, &k, now_ms, changed, emit, ctx, &er);
-		if (r == CE_IO) /* persisting the seq failed: stop, try again next tick */
-			break;
-		if (r != 0) {
-			LOG_WARN("carousel", "card %llu skipped: %s", (unsigned long long)k.serial, err_str(r));
-			c->st.errors++;
-			r = 0;
+		built++;
+		d = digest_of(c, &k, now_ms);
+		if ((r = upsert(c, k.serial, &e)) != 0)
+			goto skip;
+		/* a second record of a card, or a card with two EMMs: a new section */
+		if (c->b.n && ((e->flags & F_INBATCH) ||
+			       (k.state == CAROUSEL_ACTIVE && (e->flags & F_BLOCKED) && (e->seq == 0 || e->digest != d)))) {
+			if ((r = batch_flush(c, emit, ctx, k.serial)) != 0)
+				break;
+			if (c->tokens <= 0) {
+				give_back(c, changed, k.serial);
+				break;
+			}
+		}
+		if ((r = number_card(c, &k, e, d, &unblock)) != 0) {
+			if (r == CE_IO) { /* persisting the seq failed: stop, try again next tick */
+				give_back(c, changed, k.serial);
+				break;
+			}
+			goto skip;
+		}
+		if (unblock) {
+			if ((r = send_unblock(c, &k, e, now_ms, changed, emit, ctx, &er)) != 0)
+				goto skip;
+			if ((r = er) != 0) {
+				give_back(c, changed, k.serial);
+				break;
+			}
 			continue;
 		}
-		if ((r = er) != 0) {
-			if (changed)
-				(void)carousel_mark_changed(c, k.serial);
-			else
-				cycle_unget(c);
+		if ((r = build_card(c, &k, e->seq, now_ms, &len)) != 0)
+			goto skip;
+		if (c->b.n && !batch_fits(c, len)) {
+			if ((r = batch_flush(c, emit, ctx, k.serial)) != 0)
+				break;
+		} else if (c->b.n && c->tokens - (int64_t)batch_cost(c) <= 0 &&
+			   carousel_ts_cost(c->b.group_len + len - UNIQUE_MINUS_RECORD) > batch_cost(c)) {
+			/* no tokens left for another packet: the card waits (same seq) */
+			give_back(c, changed, k.serial);
 			break;
 		}
+		if (c->tokens <= 0 && c->b.n == 0) {
+			give_back(c, changed, k.serial);
+			break;
+		}
+		batch_add(c, e, changed, c->buf, len);
+		continue;
+skip:
+		LOG_WARN("carousel", "card %llu skipped: %s", (unsigned long long)k.serial, err_str(r));
+		c->st.errors++;
+		r = 0;
 	}
+	/* what was built goes out (after a failed save too: those seqs are stored) */
+	if ((fr = batch_flush(c, emit, ctx, 0)) != 0 && r == 0)
+		r = fr;
 	if (emitted)
 		*emitted = c->st.emms - n0;
 	return r;

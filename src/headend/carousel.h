@@ -24,6 +24,19 @@
  *   blocked, retired or deleted: one EMM with the empty grant (revokes
  *                every package and key) and the BLOCK command.
  *
+ * Group EMMs (on by default; config no_group turns them off): the cards a
+ * tick sends are built with one timestamp (the tick's now) and their unique
+ * EMMs, K_card or vendor-sealed alike, are packed without re-encrypting
+ * into group sections 0x83 (emm_group_pack: up to EMM_MAX_SECTION bytes and
+ * EMM_MAX_GROUP_CARDS cards). A group holds changed cards only or cycle
+ * cards only, so changed cards still go in the first section of the tick
+ * and never wait behind a large cycle section (a single changed card goes
+ * alone, as a unique 0x82, as before). A group never holds two records of
+ * one card, never crosses a page of the source, and is closed when the
+ * budget is spent (the bucket goes below 0 by one section at most). A card that needs UNBLOCK first
+ * gets its two EMMs as two unique sections (one card, two records). A
+ * batch of one card goes unique: a group of one saves nothing.
+ *
  * Not thread-safe: one carousel is driven by one thread. No globals.
  */
 #ifndef CASTELLAN_CAROUSEL_H
@@ -85,17 +98,21 @@ struct carousel_config {
 	bool no_cycle;            /* send changed cards only (tests) */
 	uint32_t min_cycle_ms;    /* a cycle starts at most this often (a small base is not
 	                           * repeated back to back); 0 = no minimum */
+	bool no_group;            /* every card's EMM in its own unique section (0x82);
+	                           * false (default): pack them into group EMMs (0x83) */
 };
 
 struct carousel_stats {
-	uint64_t emms;            /* sections emitted */
+	uint64_t emms;            /* sections emitted (unique or group) */
 	uint64_t ts_bytes;        /* their cost on air */
-	uint64_t changed_emms;    /* of which from the changed queue */
+	uint64_t records;         /* card EMMs in them (a unique: 1, a group: its cards) */
+	uint64_t group_sections;  /* of the sections, group EMMs (0x83) */
+	uint64_t changed_emms;    /* card EMMs from the changed queue */
 	uint64_t seq_bumps;       /* new sequence numbers given */
 	uint64_t cycles;          /* whole-base cycles completed */
 	uint64_t last_cycle_ms;   /* duration of the last complete cycle */
 	uint64_t last_cycle_cards;/* cards in it */
-	double cycle_emms_per_s;  /* EMMs/s over the last cycle */
+	double cycle_emms_per_s;  /* card EMMs (records)/s over the last cycle */
 	uint64_t queue_dropped;   /* changes dropped (queue full) */
 	uint64_t errors;          /* source or build failures (card skipped) */
 	size_t queue;             /* changed cards waiting now */
@@ -128,11 +145,12 @@ void carousel_rotate(struct carousel *c);
 /*
  * Spend the bandwidth accrued up to now_ms: emit changed cards first, then
  * the cycle, while the bucket has tokens (and at most
- * CAROUSEL_MAX_PER_TICK). *emitted (may be NULL) = sections emitted.
- * 0, or the emit callback's non-zero value (a changed card whose EMM it
- * refused is queued again; a cycle card comes again next tick), or CE_IO
- * when source->save failed. Other source and build failures skip the card
- * (counted in errors).
+ * CAROUSEL_MAX_PER_TICK card EMMs built). *emitted (may be NULL) = sections
+ * emitted. 0, or the emit callback's non-zero value (the changed cards of
+ * a section it refused go back to the head of the queue, in order; cycle
+ * cards come again next tick), or CE_IO when source->save failed (what
+ * was built before is still emitted). Other source and build failures skip
+ * the card (counted in errors).
  */
 int carousel_tick(struct carousel *c, uint64_t now_ms, carousel_emit_fn emit, void *ctx, size_t *emitted);
 

@@ -23,6 +23,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <netdb.h>
+#include <stdio.h>
 #include <unistd.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -55,6 +57,8 @@ struct sms_http {
 	struct http_thread main;
 	struct evhttp_bound_socket *sock;
 	uint16_t port;
+	struct sockaddr_storage bound;  /* the listening address, port resolved */
+	socklen_t bound_len;
 	struct sms_http_hooks hooks; /* the web panel's, zero if none; written under park_mu */
 	struct http_thread **workers;
 	unsigned nworkers;
@@ -370,6 +374,73 @@ struct event_base *sms_http_base_new(void)
 	return b;
 }
 
+/* A listening socket on host:port (numeric or a name), SO_REUSEPORT set
+ * before bind so that each HTTP thread can have its own socket on the same
+ * port and the kernel spreads new connections evenly over them (one socket
+ * shared by all threads gives most connections to whichever loop wakes
+ * first: measured 59/41 over two threads). -1 on failure, errno set. */
+static int listen_reuseport(const char *host, uint16_t port, struct sockaddr_storage *ss, socklen_t *sl)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE },
+			*ai = NULL;
+	char ps[8];
+	int fd = -1, one = 1;
+
+	snprintf(ps, sizeof(ps), "%u", (unsigned)port);
+	if (getaddrinfo(host[0] ? host : "0.0.0.0", ps, &hints, &ai) != 0 || !ai)
+		return -1;
+	/* SO_REUSEPORT would also let a second server of the same user share
+	 * the port silently: bind once without it first, so a port in use is
+	 * refused as it always was (a listener with SO_REUSEPORT makes a plain
+	 * bind fail too). Port 0 picks a fresh port anyway. */
+	if (port != 0) {
+		int probe = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		bool free_port = probe >= 0 && setsockopt(probe, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0 &&
+				 bind(probe, ai->ai_addr, ai->ai_addrlen) == 0;
+		int e = errno;
+
+		if (probe >= 0)
+			close(probe);
+		if (!free_port) {
+			freeaddrinfo(ai);
+			errno = e;
+			return -1;
+		}
+	}
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(ai);
+		return -1;
+	}
+	freeaddrinfo(ai);
+	*sl = sizeof(*ss);
+	if (getsockname(fd, (struct sockaddr *)ss, sl) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Another socket on the address the first one got (its port resolved). */
+static int listen_again(const struct sms_http *h)
+{
+	int fd = socket(h->bound.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
+
+	if (fd < 0)
+		return -1;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
+	    bind(fd, (const struct sockaddr *)&h->bound, h->bound_len) != 0 || listen(fd, 1024) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 int sms_http_new(struct event_base *base, struct sms_store *store, const char *addr, struct sms_http **out)
 {
 	struct sms_http *h;
@@ -377,7 +448,7 @@ int sms_http_new(struct event_base *base, struct sms_store *store, const char *a
 	uint16_t port = 0;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
-	int r;
+	int r, fd;
 
 	*out = NULL;
 	if (!base || !store || !addr || addr_split(addr, host, sizeof(host), &port) != 0)
@@ -391,19 +462,20 @@ int sms_http_new(struct event_base *base, struct sms_store *store, const char *a
 	h->main.store = store;
 	if ((r = thread_http(&h->main)) != 0)
 		goto fail;
-	h->sock = evhttp_bind_socket_with_handle(h->main.http, host[0] ? host : "0.0.0.0", port);
-	if (!h->sock) {
-		LOG_ERR("sms", "http: cannot listen on %s", addr);
+	fd = listen_reuseport(host, port, &ss, &sl);
+	if (fd < 0 || !(h->sock = evhttp_accept_socket_with_handle(h->main.http, fd))) {
+		LOG_ERR("sms", "http: cannot listen on %s: %s", addr, strerror(errno));
+		if (fd >= 0)
+			close(fd);
 		r = CE_IO;
 		goto fail;
 	}
-	if (getsockname(evconnlistener_get_fd(evhttp_bound_socket_get_listener(h->sock)), (struct sockaddr *)&ss,
-			&sl) == 0) {
-		if (ss.ss_family == AF_INET)
-			h->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-		else if (ss.ss_family == AF_INET6)
-			h->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	}
+	h->bound = ss;
+	h->bound_len = sl;
+	if (ss.ss_family == AF_INET)
+		h->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	else if (ss.ss_family == AF_INET6)
+		h->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 	LOG_INFO("sms", "http: GET and REST APIs on %s port %u", host[0] ? host : "*", (unsigned)h->port);
 	*out = h;
 	return 0;
@@ -495,8 +567,10 @@ static int worker_new(struct sms_http *h, const char *db_uri, int listen_fd, str
 	if (!(t->stop_ev = event_new(t->base, t->stop_pipe[0], EV_READ | EV_PERSIST, on_stop, t)) ||
 	    event_add(t->stop_ev, NULL) != 0)
 		goto fail;
+	/* Its own SO_REUSEPORT socket; if the kernel refuses, a dup() of the
+	 * first one (then the loops share one accept queue). */
 	r = CE_IO;
-	if ((fd = fcntl(listen_fd, F_DUPFD_CLOEXEC, 0)) < 0)
+	if ((fd = listen_again(h)) < 0 && (fd = fcntl(listen_fd, F_DUPFD_CLOEXEC, 0)) < 0)
 		goto fail;
 	if (!evhttp_accept_socket_with_handle(t->http, fd)) {
 		close(fd);

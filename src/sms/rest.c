@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
@@ -1760,13 +1761,17 @@ static int authenticate(struct ctx *x)
 
 void rest_handle(struct sms_store *s, const struct rest_req *req, struct rest_resp *resp)
 {
-	struct ctx *x = calloc(1, sizeof(*x));
+	/* Not calloc: the 4 KB of parameters are read only below nparam. */
+	struct ctx *x = malloc(sizeof(*x));
 
 	memset(resp, 0, sizeof(*resp));
 	if (!x) {
 		internal(resp, CE_NOMEM);
 		return;
 	}
+	memset(x, 0, offsetof(struct ctx, param));
+	x->who[0] = '\0';
+	x->scopes = 0;
 	x->s = s;
 	x->req = req;
 	x->resp = resp;
@@ -1810,6 +1815,9 @@ void rest_handle(struct sms_store *s, const struct rest_req *req, struct rest_re
 	}
 	fail(resp, 404, "not_found", "no such resource");
 out:
-	secret_wipe(x, sizeof(*x));
+	/* The parameters parsed (and the one a failed parse stopped in). */
+	secret_wipe(x->param, (x->nparam < REST_PARAMS_MAX ? x->nparam + 1 : REST_PARAMS_MAX) * sizeof(x->param[0]));
+	secret_wipe(x, offsetof(struct ctx, param));
+	secret_wipe(x->who, sizeof(x->who));
 	free(x);
 }

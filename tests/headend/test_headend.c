@@ -260,7 +260,10 @@ struct rig {
 
 static void rig_init(struct rig *g, size_t ncards, uint32_t kbps, bool no_cycle)
 {
-	struct carousel_config cc = { .epoch_seconds = EPOCH_S, .kbps = kbps, .page = 7, .no_cycle = no_cycle };
+	/* one unique section per card EMM: these tests follow cards section by
+	 * section (group EMMs: test_carousel_group.c) */
+	struct carousel_config cc = { .epoch_seconds = EPOCH_S, .kbps = kbps, .page = 7, .no_cycle = no_cycle,
+		.no_group = true };
 	struct carousel_source src = { &g->b, base_page, base_get, base_save };
 
 	memset(&g->o, 0, sizeof(g->o));
@@ -375,7 +378,7 @@ static void test_carousel_bandwidth(void **state)
 static void test_carousel_min_cycle(void **state)
 {
 	static struct rig g;
-	struct carousel_config cc = { .epoch_seconds = EPOCH_S, .min_cycle_ms = 1000 };
+	struct carousel_config cc = { .epoch_seconds = EPOCH_S, .min_cycle_ms = 1000, .no_group = true };
 	struct carousel_source src = { &g.b, base_page, base_get, base_save };
 	struct carousel *c = NULL;
 	size_t em = 0;

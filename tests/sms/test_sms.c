@@ -480,6 +480,18 @@ static void test_getapi_read(void **state)
 	srv_start(state, &sv);
 	assert_int_equal(api(&sv, sv.key_ro, "&serial_no=2100000000", body, sizeof(body)), 200);
 	assert_string_equal(body, CARD0_JSON);
+	/* The listener has SO_REUSEPORT (one socket per HTTP thread), yet a
+	 * second server on a port in use is refused, and the first still
+	 * answers. */
+	{
+		struct sms_http *h2 = NULL;
+		char addr[32];
+
+		snprintf(addr, sizeof(addr), "127.0.0.1:%u", (unsigned)sms_http_port(sv.http));
+		assert_int_equal(sms_http_new(sv.base, sv.store, addr, &h2), CE_IO);
+		assert_null(h2);
+		assert_int_equal(api(&sv, sv.key_ro, "&serial_no=2100000000", body, sizeof(body)), 200);
+	}
 	/* Parameter order does not matter; '+' and %XX decode. */
 	{
 		char req[512];
