@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli/cli.h"
+#include "cli/dburi.h"
 #include "cas/keys.h"
 #include "headend/headend.h"
 #include "lib/log.h"
@@ -19,7 +20,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: castellan headend --data-dir DIR --keystore FILE [--passphrase-file FILE]\n"
-		"         [--db sqlite:PATH|postgresql://...] [--http ADDR:PORT] [--ecmg ADDR:PORT]\n"
+		"         [--db URI | --db-file FILE] [--http ADDR:PORT] [--ecmg ADDR:PORT]\n"
 		"         [--mux HOST:PORT] [options]\n\n"
 		"The head-end in one process: the subscriber management system's HTTP APIs (the free\n"
 		"CAS's GET API at /api.php and the REST API at /api/v1/), the ECMG (DVB SimulCrypt\n"
@@ -30,6 +31,8 @@ static void usage(FILE *f)
 		"  --keystore FILE        head-end keystore (castellan keys init)\n"
 		"  --passphrase-file FILE its passphrase (else $" KEYSTORE_PASSPHRASE_ENV ")\n"
 		"  --db URI               store: sqlite:PATH (default DIR/sms.db) or postgresql://...\n"
+		"  --db-file FILE         the store URI from FILE's first line (FILE mode 600; keeps a\n"
+		"                         password out of ps); else $CASTELLAN_DB, then the default\n"
 		"  --http ADDR:PORT       SMS HTTP APIs (default " HEADEND_DEFAULT_HTTP "; 'off' = none)\n"
 		"  --ecmg ADDR:PORT       ECMG listener (default " HEADEND_DEFAULT_ECMG "; 'off' = none)\n"
 		"  --mux HOST:PORT        the MUX to send EMMs to (castellan scramble --mux-listen)\n"
@@ -37,6 +40,7 @@ static void usage(FILE *f)
 		"  --client-id ID         EMMG client_id (default CA_system_id << 16 | 1)\n"
 		"  --data-id N            EMMG data_id (default 1)\n"
 		"  --udp                  send data_provision over UDP\n"
+		"  --no-group-emms        one unique EMM section per card (default: cards packed in group EMMs)\n"
 		"  --http-threads N       HTTP loops in all, each with its own store connection (default 1, max %u)\n"
 		"  --vendor-keys FILE     a vendor's opened key file (kms vendor open --out): cards whose chip id\n"
 		"                         is in it get vendor EMMs (K_v(chip)), the others K_card EMMs\n"
@@ -68,7 +72,8 @@ static int num(const char *o, const char *v, uint64_t max, uint64_t *out)
 int cmd_headend(int argc, char **argv)
 {
 	struct headend_config cfg;
-	const char *ks_path = NULL, *pfile = NULL, *ready = NULL;
+	const char *ks_path = NULL, *pfile = NULL, *ready = NULL, *db = NULL, *db_file = NULL;
+	struct dburi uri = {0};
 	struct keystore *ks = NULL;
 	struct headend *h = NULL;
 	struct headend_stats st;
@@ -93,6 +98,10 @@ int cmd_headend(int argc, char **argv)
 			cfg.emm_udp = true;
 			continue;
 		}
+		if (strcmp(o, "--no-group-emms") == 0) {
+			cfg.no_group_emms = true;
+			continue;
+		}
 		if (!val) {
 			fprintf(stderr, "headend: %s needs a value (or is unknown)\n", o);
 			usage(stderr);
@@ -106,7 +115,9 @@ int cmd_headend(int argc, char **argv)
 		} else if (strcmp(o, "--passphrase-file") == 0) {
 			pfile = val;
 		} else if (strcmp(o, "--db") == 0) {
-			cfg.db_uri = val;
+			db = val;
+		} else if (strcmp(o, "--db-file") == 0) {
+			db_file = val;
 		} else if (strcmp(o, "--http") == 0) {
 			cfg.http_addr = strcmp(val, "off") == 0 ? "" : val;
 		} else if (strcmp(o, "--ecmg") == 0) {
@@ -179,16 +190,20 @@ int cmd_headend(int argc, char **argv)
 		fprintf(stderr, "headend: --data-dir and --keystore are required\n");
 		return 2;
 	}
+	/* NULL default: headend_new falls back to sqlite:DIR/sms.db itself. */
+	if (dburi_resolve("headend", db, db_file, NULL, &uri) != 0)
+		goto out;
+	cfg.db_uri = uri.uri[0] ? uri.uri : NULL;
 	if ((r = passphrase_get(pfile, &pass)) != 0) {
 		fprintf(stderr, "headend: passphrase: %s (give --passphrase-file or set $%s)\n", err_str(r),
 			KEYSTORE_PASSPHRASE_ENV);
-		return 1;
+		goto out;
 	}
 	r = keystore_load(ks_path, pass, &ks);
 	secret_free(pass, strlen(pass));
 	if (r != 0) {
 		fprintf(stderr, "headend: cannot open keystore %s: %s\n", ks_path, err_str(r));
-		return 1;
+		goto out;
 	}
 	cfg.ks = ks;
 	cfg.web_root = web_root;
@@ -223,5 +238,6 @@ out:
 	headend_free(h);
 	keystore_free(ks);
 	secret_wipe(web_pw, sizeof(web_pw));
+	dburi_cleanup(&uri);
 	return rc;
 }

@@ -33,6 +33,8 @@
 
 #define PATH_CAP 1024
 #define SUBS_MAX 1024
+#define PAGE_SUBS 16384                         /* a page's subscriptions read in one query */
+#define SEQ_BATCH (CAROUSEL_MAX_PER_TICK + 64u) /* new seqs of a tick, upserted together */
 
 /* One chip of the --vendor-keys file: K_v(chip) of the file's vendor. */
 struct vkey {
@@ -63,7 +65,11 @@ struct headend {
 struct emm_thread {
 	struct headend *h;
 	struct sms_store *store;
-	bool seq_tx;                   /* a store transaction holds new seqs (src_save) */
+	/* new sequence numbers of this tick (src_save), persisted together
+	 * by seq_flush before anything of the tick goes on air */
+	struct sms_emm_seq_req *seqq;
+	size_t nseq, seq_done;         /* queued; of them, already upserted */
+	bool seq_drop;                 /* this tick's sections must not go out */
 	struct emm_issuer *is;
 	struct sched *sched;
 	struct carousel *car;
@@ -71,7 +77,8 @@ struct emm_thread {
 	/* source scratch */
 	struct sms_card *cards;
 	size_t ncards;
-	struct sms_subscription *subs;
+	struct sms_subscription *subs;  /* SUBS_MAX: one card (src_get) */
+	struct sms_subscription *psubs; /* PAGE_SUBS: one page (src_page) */
 	struct sched_sub *ssubs;
 	/* pending sections (built, not yet sent) */
 	uint8_t *pend;
@@ -221,24 +228,23 @@ static int src_seal(void *ctx, const struct carousel_card *k, uint8_t *buf, size
 	return r;
 }
 
-/* Fill k from a card and its subscriptions; schedule its next change. */
-static int card_view(struct emm_thread *t, const struct sms_card *c, int64_t now_s, struct carousel_card *k)
+/* Fill k from a card and its n subscriptions; schedule its next change
+ * (the scheduler keeps one pending event per card: the earliest). */
+static void card_view(struct emm_thread *t, const struct sms_card *c, const struct sms_subscription *subs, size_t n,
+		      int64_t now_s, struct carousel_card *k)
 {
-	size_t n = 0;
 	int64_t next = SCHED_NO_EVENT;
-	int r = sms_subscription_list(t->store, c->serial, t->subs, SUBS_MAX, &n);
 
-	if (r != 0)
-		return r;
+	if (n > SUBS_MAX)
+		n = SUBS_MAX;
 	for (size_t i = 0; i < n; i++)
-		t->ssubs[i] = (struct sched_sub){ t->subs[i].package, t->subs[i].start, t->subs[i].finish };
+		t->ssubs[i] = (struct sched_sub){ subs[i].package, subs[i].start, subs[i].finish };
 	memset(k, 0, sizeof(*k));
 	k->serial = c->serial;
 	k->state = car_state(c->state);
 	k->seal_key = vkey_find(t->h, c->chip_id);
 	sched_grant_at(t->ssubs, n, now_s, &k->grant, &next);
 	(void)sched_at(t->sched, c->serial, next);
-	return 0;
 }
 
 static int collect_card(void *ctx, const struct sms_card *c)
@@ -249,10 +255,13 @@ static int collect_card(void *ctx, const struct sms_card *c)
 	return 0;
 }
 
+/* A page: its cards in one query, their subscriptions in another (the
+ * cards past a page's PAGE_SUBS subscriptions, one query each). */
 static int src_page(void *ctx, uint64_t after, int64_t now_s, struct carousel_card *out, size_t max, size_t *n)
 {
 	struct emm_thread *t = ctx;
-	size_t cnt = 0;
+	size_t cnt = 0, ns = 0, j = 0;
+	uint64_t whole_below = UINT64_MAX; /* cards below this serial have all their rows in psubs */
 	int r;
 
 	*n = 0;
@@ -261,9 +270,30 @@ static int src_page(void *ctx, uint64_t after, int64_t now_s, struct carousel_ca
 	t->ncards = 0;
 	if ((r = sms_card_list(t->store, after, max, collect_card, t, &cnt)) != 0)
 		return r;
-	for (size_t i = 0; i < t->ncards; i++)
-		if ((r = card_view(t, &t->cards[i], now_s, &out[i])) != 0)
-			return r;
+	if (t->ncards == 0)
+		return 0;
+	r = sms_subscription_range(t->store, after, t->cards[t->ncards - 1].serial, t->psubs, PAGE_SUBS, &ns);
+	if (r == CE_OVERFLOW && ns > 0)
+		whole_below = t->psubs[ns - 1].serial;
+	else if (r != 0)
+		return r;
+	for (size_t i = 0; i < t->ncards; i++) {
+		uint64_t serial = t->cards[i].serial;
+		size_t k;
+
+		if (serial >= whole_below) {
+			if ((r = sms_subscription_list(t->store, serial, t->subs, SUBS_MAX, &k)) != 0)
+				return r;
+			card_view(t, &t->cards[i], t->subs, k, now_s, &out[i]);
+			continue;
+		}
+		while (j < ns && t->psubs[j].serial < serial)
+			j++; /* a card added between the two queries */
+		for (k = j; k < ns && t->psubs[k].serial == serial; k++)
+			;
+		card_view(t, &t->cards[i], t->psubs + j, k - j, now_s, &out[i]);
+		j = k;
+	}
 	*n = t->ncards;
 	return 0;
 }
@@ -271,7 +301,8 @@ static int src_page(void *ctx, uint64_t after, int64_t now_s, struct carousel_ca
 static int src_get(void *ctx, uint64_t serial, int64_t now_s, struct carousel_card *out)
 {
 	struct emm_thread *t = ctx;
-	int r = sms_card_get(t->store, serial, &t->cards[0]);
+	size_t n = 0;
+	int r = sms_card_get_subs(t->store, serial, &t->cards[0], t->subs, SUBS_MAX, &n);
 
 	if (r == CE_NOT_FOUND) {
 		memset(out, 0, sizeof(*out));
@@ -279,35 +310,91 @@ static int src_get(void *ctx, uint64_t serial, int64_t now_s, struct carousel_ca
 		out->state = CAROUSEL_DELETED;
 		return 0;
 	}
-	if (r != 0)
+	if (r != 0 && r != CE_OVERFLOW) /* more than SUBS_MAX: the first ones, as before */
 		return r;
-	return card_view(t, &t->cards[0], now_s, out);
+	card_view(t, &t->cards[0], t->subs, n, now_s, out);
+	return 0;
 }
 
-/* Persist before send: the new number is taken from the store (an atomic
- * increment shared by every node on the base) inside a transaction opened
- * at the first new number of a tick and committed before anything of the
- * tick goes on air (emm_main). */
+/*
+ * Persist before send, batched: src_save queues the carousel's proposal
+ * (its last number + step) and says yes; seq_flush hands the tick's queue to
+ * the store in multi-row statements (sms_emm_seq_next_many: the same atomic
+ * max(want, stored + step) shared by every node on the base) before
+ * anything of the tick goes on air (emm_main). A row that comes back above
+ * the proposal was numbered by another node meanwhile: the tick carries a
+ * number that is not ours, so none of its sections go out, the carousel
+ * takes the stored number and every card of the queue is rebuilt (the
+ * conflicting ones renumbered above it). A failed upsert drops the tick the
+ * same way. Only another node on the same base can cause either.
+ */
+static void seq_undo(struct emm_thread *t, const struct sms_emm_seq_req *q, uint32_t seq)
+{
+	/* ~digest never matches: the card is renumbered when next built; an
+	 * UNBLOCK (step 2) is sent again */
+	if (carousel_restore(t->car, q->serial, seq, ~q->digest, q->blocked || q->step == 2) != 0)
+		LOG_WARN("headend", "EMM seq of card %" PRIu64 ": carousel state not updated", q->serial);
+}
+
+static int seq_flush(struct emm_thread *t)
+{
+	size_t n = t->nseq - t->seq_done;
+	struct sms_emm_seq_req *q = t->seqq + t->seq_done;
+	int r;
+
+	if (n == 0)
+		return 0;
+	r = sms_emm_seq_next_many(t->store, q, n);
+	t->seq_done = t->nseq;
+	if (r != 0) {
+		LOG_ERR("headend", "EMM seq of %zu cards: %s: this tick's EMMs are dropped", n, err_str(r));
+		for (size_t i = 0; i < n; i++)
+			seq_undo(t, &q[i], q[i].want);
+		t->seq_drop = true;
+		return CE_IO;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (q[i].seq == q[i].want)
+			continue;
+		LOG_WARN("headend", "EMM seq of card %" PRIu64 ": %" PRIu32 " in the store (another node?), %" PRIu32
+			 " proposed: this tick's EMMs are dropped", q[i].serial, q[i].seq, q[i].want);
+		seq_undo(t, &q[i], q[i].seq ? q[i].seq : UINT32_MAX); /* 0: no room left */
+		t->seq_drop = true;
+	}
+	return 0;
+}
+
+/* After a tick: persist its numbers; false if its sections must not go out
+ * (the cards of the tick are queued again). */
+static bool seq_end_tick(struct emm_thread *t)
+{
+	bool ok;
+
+	(void)seq_flush(t);
+	ok = !t->seq_drop;
+	if (!ok)
+		for (size_t i = 0; i < t->nseq; i++)
+			(void)carousel_mark_changed(t->car, t->seqq[i].serial);
+	t->nseq = t->seq_done = 0;
+	t->seq_drop = false;
+	return ok;
+}
+
 static int src_save(void *ctx, uint64_t serial, uint32_t step, uint64_t digest, bool blocked, uint32_t *seq)
 {
 	struct emm_thread *t = ctx;
-	int r;
 
-	if (!t->seq_tx) {
-		if ((r = sms_tx_begin(t->store)) != 0) {
-			LOG_ERR("headend", "EMM seq: %s", err_str(r));
+	if (t->nseq == SEQ_BATCH) {
+		/* more than a tick builds: persist what is queued, start over */
+		if (seq_flush(t) != 0)
 			return CE_IO;
-		}
-		t->seq_tx = true;
+		if (t->seq_drop)
+			return CE_IO;
+		t->nseq = t->seq_done = 0;
 	}
-	r = sms_emm_seq_next(t->store, serial, step, *seq, digest, blocked, seq);
-	if (r == CE_RANGE)
-		return r; /* the card can take no more EMMs: skipped */
-	if (r != 0) {
-		LOG_ERR("headend", "EMM seq of card %" PRIu64 ": %s", serial, err_str(r));
-		return CE_IO;
-	}
-	return 0;
+	t->seqq[t->nseq++] = (struct sms_emm_seq_req){ .serial = serial, .step = step, .want = *seq,
+						       .digest = digest, .blocked = blocked };
+	return 0; /* *seq: the proposal, unless seq_flush finds otherwise */
 }
 
 struct seq_load {
@@ -524,9 +611,10 @@ static json_t *status_json(struct headend *h)
 	emmg = json_pack("{s:s?,s:b,s:i,s:i,s:I,s:o}", "mux", h->mux_addr[0] ? h->mux_addr : NULL, "connected",
 			 st.emmg_connected ? 1 : 0, "bandwidth_kbps", (int)st.emmg_kbps, "asked_kbps",
 			 (int)h->cfg.emm_kbps, "sections_sent", (json_int_t)st.emmg_sections, "carousel", car);
-	sch = json_pack("{s:I,s:I,s:I,s:I}", "pending", (json_int_t)st.sched.pending, "next_event_s",
+	sch = json_pack("{s:I,s:I,s:I,s:I,s:I}", "pending", (json_int_t)st.sched.pending, "next_event_s",
 			(json_int_t)(st.sched_next_s == SCHED_NO_EVENT ? 0 : st.sched_next_s), "next_rotation_in_s",
-			(json_int_t)st.rotation_in_s, "rotations", (json_int_t)st.sched.rotations);
+			(json_int_t)st.rotation_in_s, "rotations", (json_int_t)st.sched.rotations, "bytes",
+			(json_int_t)st.sched.bytes);
 	o = json_pack("{s:s,s:o,s:o,s:o,s:{s:I,s:I,s:I,s:I},s:I}", "node", h->node, "ecmg", ecmg, "emmg", emmg,
 		      "scheduler", sch, "changes", "seen", (json_int_t)st.audit_changes, "resyncs",
 		      (json_int_t)st.resyncs, "last_id", (json_int_t)st.feed_last_id, "gaps_skipped",
@@ -569,11 +657,11 @@ static void emm_thread_free(struct emm_thread *t)
 	carousel_free(t->car);
 	sched_free(t->sched);
 	emm_issuer_free(t->is);
-	if (t->seq_tx && sms_tx_end(t->store, CE_STATE) != CE_STATE)
-		LOG_WARN("headend", "EMM seq: rollback at exit failed");
 	sms_store_close(t->store);
 	free(t->cards);
 	free(t->subs);
+	free(t->psubs);
+	free(t->seqq);
 	free(t->ssubs);
 	if (t->pend)
 		secret_wipe(t->pend, t->pend_cap);
@@ -586,7 +674,7 @@ static int emm_thread_init(struct emm_thread *t, struct headend *h)
 {
 	struct sched_config sc = { h->cfg.clock, h->cfg.clock_ctx, keystore_epoch_seconds(h->cfg.ks) };
 	struct carousel_config cc = { .epoch_seconds = keystore_epoch_seconds(h->cfg.ks), .kbps = h->cfg.emm_kbps,
-		.min_cycle_ms = HEADEND_MIN_CYCLE_MS };
+		.min_cycle_ms = HEADEND_MIN_CYCLE_MS, .no_group = h->cfg.no_group_emms };
 	struct carousel_source src = { t, src_page, src_get, src_save };
 	int r;
 
@@ -595,6 +683,8 @@ static int emm_thread_init(struct emm_thread *t, struct headend *h)
 	t->cards = calloc(CAROUSEL_DEFAULT_PAGE, sizeof(*t->cards));
 	t->subs = calloc(SUBS_MAX, sizeof(*t->subs));
 	t->ssubs = calloc(SUBS_MAX, sizeof(*t->ssubs));
+	t->psubs = calloc(PAGE_SUBS, sizeof(*t->psubs));
+	t->seqq = calloc(SEQ_BATCH, sizeof(*t->seqq));
 	t->last_change = -1;
 	/* a tick emits at most the bucket (burst) plus one card's two EMMs */
 	t->pend_cap = (size_t)cc.kbps * 1000u / 8u * CAROUSEL_DEFAULT_BURST_MS / 1000u + 4u * EMM_MAX_SECTION + 8192u;
@@ -602,7 +692,7 @@ static int emm_thread_init(struct emm_thread *t, struct headend *h)
 	t->pend = malloc(t->pend_cap);
 	t->pp = calloc(t->pp_cap, sizeof(*t->pp));
 	t->pl = calloc(t->pp_cap, sizeof(*t->pl));
-	if (!t->cards || !t->subs || !t->ssubs || !t->pend || !t->pp || !t->pl)
+	if (!t->cards || !t->subs || !t->ssubs || !t->psubs || !t->seqq || !t->pend || !t->pp || !t->pl)
 		return CE_NOMEM;
 	if ((r = sms_store_open(h->db_uri, &t->store)) != 0)
 		return r;
@@ -722,13 +812,8 @@ static void *emm_main(void *arg)
 			r = carousel_tick(t.car, now, emit_pending, &t, &emitted);
 			if (r != 0 && r != CE_OVERFLOW)
 				LOG_WARN("headend", "carousel: %s", err_str(r));
-			if (t.seq_tx) {
-				t.seq_tx = false;
-				if (sms_tx_end(t.store, 0) != 0) {
-					LOG_WARN("headend", "EMM seq not committed: this tick's EMMs are dropped");
-					pend_reset(&t); /* never send a seq that is not stored */
-				}
-			}
+			if (!seq_end_tick(&t))
+				pend_reset(&t); /* never send a seq that is not stored (and ours) */
 		}
 		if (t.pend_n > 0) {
 			if (!send_pending(&t, now))
@@ -1101,5 +1186,6 @@ void headend_free(struct headend *h)
 	if (h->base)
 		event_base_free(h->base);
 	pthread_mutex_destroy(&h->mu);
+	secret_wipe(h->db_uri, sizeof(h->db_uri)); /* may hold a PostgreSQL password */
 	free(h);
 }

@@ -73,6 +73,7 @@ struct headend_config {
 	uint16_t emm_kbps;           /* asked of the MUX and the carousel's budget; 0 = default */
 	uint16_t data_id;            /* EMMG data_id; 0 = 1 */
 	bool emm_udp;                /* data_provision over UDP */
+	bool no_group_emms;          /* carousel: one unique EMM section per card (no group EMMs) */
 	const char *admin_key_file;  /* first start: write the admin key here (0600) instead of stdout */
 	sched_clock_fn clock;        /* NULL = wall clock (tests inject one) */
 	void *clock_ctx;

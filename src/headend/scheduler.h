@@ -4,7 +4,8 @@
  *
  * Owns: the injectable clock (tests drive time by hand), a min-heap of
  * per-card events (the next moment a card's entitlement changes by itself:
- * a subscription starting or finishing), the epoch watch (the epoch in
+ * a subscription starting or finishing), at most ONE pending per card (the
+ * earliest; memory does not grow with carousel cycles), the epoch watch (the epoch in
  * force changed: every card's EMM must be rebuilt) and the pure rule that
  * turns a card's subscriptions into the grant in force at a given time.
  *
@@ -26,7 +27,10 @@
 #include "lib/err.h"
 #include "cas/emm.h"
 
-#define SCHED_MAX_EVENTS (64u * 1024u * 1024u) /* heap cap; beyond, events are dropped (counted) */
+#define SCHED_MAX_EVENTS (64u * 1024u * 1024u) /* cards pending at most; beyond, events are dropped (counted) */
+/* Memory: a 16-byte table slot per pending card (the table at most 70 %
+ * full, doubled when it would pass: 23 to 46 B per card, twice that for
+ * a moment while doubling) plus a 4-byte heap entry (capacity doubled). */
 #define SCHED_NO_EVENT INT64_MAX
 
 /* Unix time in milliseconds; ctx is sched_config.clock_ctx. */
@@ -45,9 +49,13 @@ struct sched_sub {
 };
 
 struct sched_stats {
-	uint64_t events_added, events_fired, events_dropped;
+	uint64_t events_added;       /* cards that got a pending event */
+	uint64_t events_merged;      /* later/equal events of a card already pending: ignored */
+	uint64_t events_moved;       /* earlier events of a pending card: its time moved up */
+	uint64_t events_fired, events_dropped;
 	uint64_t rotations;          /* epoch changes seen */
-	size_t pending;              /* events in the heap */
+	size_t pending;              /* cards with a pending event */
+	size_t bytes;                /* memory of the table and heap */
 };
 
 struct sched;
@@ -59,10 +67,14 @@ void sched_free(struct sched *s);
 /* The clock, in ms / s. */
 uint64_t sched_now_ms(const struct sched *s);
 
-/* Remember that card `serial` must be rebuilt at when_s (unix seconds).
- * SCHED_NO_EVENT is ignored. Duplicates are fine (the carousel dedups).
- * 0, or CE_LIMIT when the heap is full (counted; the cycle still covers the
- * card), CE_NOMEM. */
+/* Remember that card `serial` (> 0) must be rebuilt at when_s (unix
+ * seconds; kept as uint32: a time past 2106 is clamped to UINT32_MAX, one
+ * before 1970 to 0). SCHED_NO_EVENT is ignored. A card holds at most one
+ * pending event, the earliest: a later or equal one is ignored (when the
+ * pending one fires the card is rebuilt and schedules its next change
+ * again), an earlier one replaces it. O(log n). 0, or CE_ARG (serial 0),
+ * CE_LIMIT when SCHED_MAX_EVENTS cards are pending (counted; the cycle
+ * still covers the card), CE_NOMEM. */
 int sched_at(struct sched *s, uint64_t serial, int64_t when_s);
 
 /* Pop the cards whose event time has come (<= now), at most max, into

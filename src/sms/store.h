@@ -337,6 +337,33 @@ int sms_emm_seq_list(struct sms_store *s, uint64_t after, size_t max,
 		     int (*fn)(void *ctx, const struct sms_emm_seq *q), void *ctx, size_t *count) WARN_UNUSED;
 int sms_emm_seq_import(struct sms_store *s, const struct sms_emm_seq *q) WARN_UNUSED;
 
+/* ---- the head-end's batched paths (store_feed.c) --------------------------
+ *
+ * sms_subscription_range: the subscriptions of the cards with after <
+ * serial <= last, by card then package, in ONE query (a carousel page's
+ * cards: sms_card_list then this). At most max (1..100000) written, *n set;
+ * CE_OVERFLOW when there are more (the first max are filled: the cards
+ * from out[max - 1].serial on may be incomplete).
+ *
+ * sms_emm_seq_next_many: sms_emm_seq_next for n rows in ONE transaction
+ * (joins sms_tx_begin's), in multi-row statements of up to 64 rows. Each
+ * row: q[i].seq = max(want, stored + step), as the single call; 0 when the
+ * stored number leaves no room (past 2^32 - 1: the row is left as stored).
+ * Rows are applied in order; a serial may appear more than once. CE_ARG
+ * (nothing written) for a bad row (serial 0 or > 2^63 - 1, step not 1..2,
+ * want < step). On an error every row may be unwritten: the caller must not
+ * send any of the numbers. */
+struct sms_emm_seq_req {
+	uint64_t serial;
+	uint32_t step, want;   /* in */
+	uint64_t digest;
+	bool blocked;
+	uint32_t seq;          /* out */
+};
+int sms_subscription_range(struct sms_store *s, uint64_t after, uint64_t last, struct sms_subscription *out,
+			   size_t max, size_t *n) WARN_UNUSED;
+int sms_emm_seq_next_many(struct sms_store *s, struct sms_emm_seq_req *q, size_t n) WARN_UNUSED;
+
 /* ---- ECM/EMM generator definitions (schema 2) -----------------------------
  *
  * kind ECMG: address is where the ECMG listens ("host:port"); kind EMMG:

@@ -208,6 +208,164 @@ int sms_emm_seq_import(struct sms_store *s, const struct sms_emm_seq *q)
 	return store_tx_end(s, r);
 }
 
+/* ---- the head-end's batched paths ---------------------------------------
+ *
+ * A carousel page's subscriptions in one query, and a tick's new sequence
+ * numbers in statements of up to 64 rows (static SQL for 64, 8 and 1 rows
+ * and each step, so each is prepared once), one transaction. */
+
+struct range_ctx {
+	struct sms_subscription *out;
+	size_t max, n;
+	bool overflow;
+};
+
+static int row_range(void *ctx, int n, const char *const *cols)
+{
+	struct range_ctx *rc = ctx;
+
+	if (n < 4)
+		return CE_INTERNAL;
+	if (rc->n == rc->max) {
+		rc->overflow = true;
+		return 0;
+	}
+	rc->out[rc->n++] = (struct sms_subscription){ (uint64_t)col_i64(cols[0]), (uint32_t)col_i64(cols[1]),
+						      col_i64(cols[2]), col_i64(cols[3]) };
+	return 0;
+}
+
+int sms_subscription_range(struct sms_store *s, uint64_t after, uint64_t last, struct sms_subscription *out,
+			   size_t max, size_t *n)
+{
+	struct range_ctx rc = { out, max, 0, false };
+	struct db_val p[3] = { DBI(after > INT64_MAX ? INT64_MAX : after), DBI(last > INT64_MAX ? INT64_MAX : last),
+			       DBI(max + 1) };
+	int r;
+
+	*n = 0;
+	if (max == 0 || max > 100000)
+		return CE_RANGE;
+	r = s->ops->exec(s, "SELECT card, package, start_time, finish_time FROM subscriptions"
+			 " WHERE card > ? AND card <= ? ORDER BY card, package LIMIT ?", p, 3, row_range, &rc, NULL);
+	*n = rc.n;
+	if (r != 0)
+		return r;
+	return rc.overflow ? CE_OVERFLOW : 0;
+}
+
+#define SQ_R2(x) x x
+#define SQ_R4(x) SQ_R2(SQ_R2(x))
+#define SQ_R8(x) SQ_R2(SQ_R4(x))
+#define SQ_R7(x) x SQ_R2(x) SQ_R4(x)
+#define SQ_R63(x) SQ_R7(x) SQ_R8(SQ_R7(x))
+#define SEQ_INS "INSERT INTO emm_seq (serial, seq, digest, blocked, updated_ms) VALUES "
+#define SEQ_ROW "(?, ?, ?, ?, ?)"
+/* seq = max(want, stored + step), as sms_emm_seq_next; a row whose stored
+ * number leaves no room is not touched (and not returned: seq 0). */
+#define SEQ_END(step) " ON CONFLICT (serial) DO UPDATE SET" \
+	" seq = CASE WHEN emm_seq.seq + " step " > excluded.seq THEN emm_seq.seq + " step " ELSE excluded.seq END," \
+	" digest = excluded.digest, blocked = excluded.blocked, updated_ms = excluded.updated_ms" \
+	" WHERE emm_seq.seq <= 4294967295 - " step " RETURNING serial, seq"
+#define SEQ_SQL(rows, step) SEQ_INS rows SEQ_END(step)
+#define SEQ_COLS 5
+#define SEQ_CHUNK 64
+
+static const size_t seq_rows[3] = { 64, 8, 1 };
+static const char *const seq_sql[2][3] = {
+	{ SEQ_SQL(SEQ_ROW SQ_R63(", " SEQ_ROW), "1"), SEQ_SQL(SEQ_ROW SQ_R7(", " SEQ_ROW), "1"), SEQ_SQL(SEQ_ROW, "1") },
+	{ SEQ_SQL(SEQ_ROW SQ_R63(", " SEQ_ROW), "2"), SEQ_SQL(SEQ_ROW SQ_R7(", " SEQ_ROW), "2"), SEQ_SQL(SEQ_ROW, "2") },
+};
+_Static_assert(SEQ_CHUNK * SEQ_COLS <= DB_MAX_PARAMS, "the emm_seq statement's parameters");
+
+struct seqn_ctx {
+	struct sms_emm_seq_req *q;  /* the rows of one statement */
+	size_t n;
+};
+
+static int row_seqn(void *ctx, int n, const char *const *cols)
+{
+	struct seqn_ctx *c = ctx;
+	uint64_t serial;
+	int64_t v;
+
+	if (n < 2)
+		return CE_INTERNAL;
+	serial = (uint64_t)col_i64(cols[0]);
+	v = col_i64(cols[1]);
+	for (size_t i = 0; i < c->n; i++)
+		if (c->q[i].serial == serial) {
+			c->q[i].seq = v >= 1 && v <= (int64_t)UINT32_MAX ? (uint32_t)v : 0;
+			return 0;
+		}
+	return CE_INTERNAL; /* a row we did not send */
+}
+
+/* Rows [0, n): one step, distinct serials, n <= 64. */
+static int seq_chunk(struct sms_store *s, struct sms_emm_seq_req *q, size_t n, int64_t now)
+{
+	struct db_val p[SEQ_CHUNK * SEQ_COLS];
+	size_t done = 0;
+	int r;
+
+	while (done < n) {
+		int k = n - done >= seq_rows[0] ? 0 : n - done >= seq_rows[1] ? 1 : 2;
+		size_t rows = seq_rows[k];
+		struct seqn_ctx c = { q + done, rows };
+
+		for (size_t i = 0; i < rows; i++) {
+			const struct sms_emm_seq_req *e = &q[done + i];
+			struct db_val *v = p + i * SEQ_COLS;
+
+			v[0] = DBI(e->serial);
+			v[1] = DBI(e->want);
+			v[2] = DBI((int64_t)e->digest);
+			v[3] = DBI(e->blocked ? 1 : 0);
+			v[4] = DBI(now);
+		}
+		if ((r = s->ops->exec(s, seq_sql[q[done].step - 1][k], p, (int)rows * SEQ_COLS, row_seqn, &c, NULL)) != 0)
+			return r;
+		done += rows;
+	}
+	return 0;
+}
+
+int sms_emm_seq_next_many(struct sms_store *s, struct sms_emm_seq_req *q, size_t n)
+{
+	int64_t now = (int64_t)now_wall_ms();
+	size_t a = 0;
+	int r;
+
+	for (size_t i = 0; i < n; i++) {
+		if (q[i].serial == 0 || q[i].serial > INT64_MAX || q[i].step == 0 || q[i].step > 2 ||
+		    q[i].want < q[i].step)
+			return CE_ARG;
+		q[i].seq = 0;
+	}
+	if (n == 0)
+		return 0;
+	if ((r = store_tx_begin(s)) != 0)
+		return r;
+	while (r == 0 && a < n) {
+		size_t b = a + 1;
+
+		/* a statement touches a row once: a serial seen again, or another
+		 * step, starts the next statement (order kept) */
+		while (b < n && b - a < SEQ_CHUNK && q[b].step == q[a].step) {
+			bool dup = false;
+
+			for (size_t j = a; j < b && !dup; j++)
+				dup = q[j].serial == q[b].serial;
+			if (dup)
+				break;
+			b++;
+		}
+		r = seq_chunk(s, q + a, b - a, now);
+		a = b;
+	}
+	return store_tx_end(s, r);
+}
+
 /* ---- generators -------------------------------------------------------- */
 
 static const char *const kind_names[] = { "ecmg", "emmg" };
