@@ -472,6 +472,9 @@ int sms_http_new(struct event_base *base, struct sms_store *store, const char *a
 	}
 	h->bound = ss;
 	h->bound_len = sl;
+	/* No request waits for a WAL checkpoint's fsync (store.h). */
+	if ((r = sms_store_bg_checkpoint(store, true)) != 0)
+		goto fail;
 	if (ss.ss_family == AF_INET)
 		h->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
 	else if (ss.ss_family == AF_INET6)
@@ -556,7 +559,7 @@ static int worker_new(struct sms_http *h, const char *db_uri, int listen_fd, str
 	t->worker = true;
 	t->stop_pipe[0] = t->stop_pipe[1] = -1;
 	pthread_mutex_init(&t->mu, NULL);
-	if ((r = sms_store_open(db_uri, &t->store)) != 0)
+	if ((r = sms_store_open(db_uri, &t->store)) != 0 || (r = sms_store_no_autocheckpoint(t->store)) != 0)
 		goto fail;
 	r = CE_NOMEM;
 	if (!(t->base = sms_http_base_new()))

@@ -279,6 +279,16 @@ void sms_store_close(struct sms_store *s)
 	free(s);
 }
 
+int sms_store_bg_checkpoint(struct sms_store *s, bool on)
+{
+	return s->ops->bg_checkpoint ? s->ops->bg_checkpoint(s, on) : 0;
+}
+
+int sms_store_no_autocheckpoint(struct sms_store *s)
+{
+	return s->ops->no_autocheckpoint ? s->ops->no_autocheckpoint(s) : 0;
+}
+
 const char *sms_store_backend(const struct sms_store *s)
 {
 	return s->ops->name;

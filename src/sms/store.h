@@ -211,6 +211,16 @@ int sms_unsubscribe(struct sms_store *s, uint64_t serial, uint32_t package, cons
 int sms_subscription_list(struct sms_store *s, uint64_t serial, struct sms_subscription *out, size_t max,
 			  size_t *n) WARN_UNUSED;
 
+/* Serving connections (the HTTP loops). sms_store_bg_checkpoint: on a
+ * SQLite store, copy the WAL back into the database from a thread of the
+ * store's own (PASSIVE checkpoints every 100 ms on a second connection),
+ * never inside this connection's commits; stopped by sms_store_close. One
+ * per database file is enough: sms_store_no_autocheckpoint turns inline
+ * checkpoints off on the other serving connections. Both are no-ops on
+ * PostgreSQL (the server checkpoints). */
+int sms_store_bg_checkpoint(struct sms_store *s, bool on) WARN_UNUSED;
+int sms_store_no_autocheckpoint(struct sms_store *s) WARN_UNUSED;
+
 /* Users and API keys. sms_user_add: *id gets the new user's id.
  * sms_apikey_create: a fresh random key (64 hex digits) is written to
  * key_hex (65 bytes); only its SHA-256 is stored. sms_apikey_check: the

@@ -42,6 +42,10 @@ struct db_ops {
 	int (*commit)(struct sms_store *s);
 	int (*rollback)(struct sms_store *s);
 	void (*close)(struct sms_store *s);
+	/* Optional (SQLite): checkpoints by a background thread instead of
+	 * inside commits; this connection's inline checkpoints off only. */
+	int (*bg_checkpoint)(struct sms_store *s, bool on);
+	int (*no_autocheckpoint)(struct sms_store *s);
 };
 
 /* API keys this connection checked lately (store.c, sms_apikey_check): by

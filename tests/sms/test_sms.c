@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pwd.h>
+#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -391,6 +392,89 @@ static void test_key_cache(void **state)
 	sms_store_close(b);
 }
 
+/* Frames in the WAL of the SQLite file at path, by a raw connection
+ * (-1 while another connection is checkpointing: asked again). */
+static int wal_frames(const char *path)
+{
+	sqlite3 *db = NULL;
+	int n = -1;
+
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	sqlite3_busy_timeout(db, 1000);
+	for (int tries = 0; tries < 1000 && n < 0; tries++) {
+		sqlite3_stmt *st = NULL;
+		struct timespec ts = { 0, 1000 * 1000 };
+
+		assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA wal_checkpoint(PASSIVE)", -1, &st, NULL), SQLITE_OK);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			n = sqlite3_column_int(st, 1);
+		sqlite3_finalize(st);
+		if (n < 0)
+			nanosleep(&ts, NULL);
+	}
+	sqlite3_close(db);
+	assert_true(n >= 0);
+	return n;
+}
+
+/* A serving SQLite connection never checkpoints inside its commits; the
+ * store's own thread copies the WAL back and rewinds it. Without that
+ * thread (inline checkpoints off) the WAL only grows. */
+static void test_bg_checkpoint(void **state)
+{
+	struct backend *be = *state;
+	const char *uri = tdb_fresh(be);
+	struct sms_store *s = NULL;
+	struct sms_card c = { .serial = 2100000000, .start = 1700000000, .finish = 1800000000 };
+	struct sms_subscription sub = { .serial = 2100000000, .start = 1700000000 };
+	int frames = -1;
+
+	assert_int_equal(sms_store_open(uri, &s), 0);
+	if (be != &sqlite_be) { /* the server checkpoints: no-ops */
+		assert_int_equal(sms_store_bg_checkpoint(s, true), 0);
+		assert_int_equal(sms_store_no_autocheckpoint(s), 0);
+		sms_store_close(s);
+		return;
+	}
+	assert_int_equal(sms_card_add(s, &c, "test"), 0);
+	assert_int_equal(sms_package_add(s, 40, "p40", "test"), 0);
+	assert_int_equal(sms_store_no_autocheckpoint(s), 0);
+	for (int i = 0; i < 1500; i++) {
+		sub.package = (uint32_t)(i % 32);
+		sub.finish = 1800000000 + i;
+		assert_int_equal(sms_subscribe(s, &sub, "test"), 0);
+	}
+	frames = wal_frames(uri); /* copies back, cannot rewind: the WAL stays */
+	assert_true(frames >= 1500);
+	assert_int_equal(sms_store_bg_checkpoint(s, true), 0);
+	assert_int_equal(sms_store_bg_checkpoint(s, true), 0); /* twice: one thread */
+	/* Commits go on; the thread rewinds the WAL behind them (polled, at
+	 * most 20 s: no timing is asserted, only that it happens). */
+	for (int i = 0; i < 2000 && frames >= 1000; i++) {
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+		sub.finish = 1900000000 + i;
+		assert_int_equal(sms_subscribe(s, &sub, "test"), 0);
+		nanosleep(&ts, NULL);
+		if (i % 10 == 9)
+			frames = wal_frames(uri);
+	}
+	assert_true(frames >= 0 && frames < 1000);
+	/* Off again: inline checkpoints back on, the thread stopped. */
+	assert_int_equal(sms_store_bg_checkpoint(s, false), 0);
+	assert_int_equal(sms_store_bg_checkpoint(s, true), 0);
+	sms_store_close(s); /* stops the thread (ASan/LSan: nothing leaks) */
+	assert_int_equal(sms_store_open(uri, &s), 0);
+	{
+		struct sms_subscription got[40];
+		size_t n = 0;
+
+		assert_int_equal(sms_subscription_list(s, 2100000000, got, 40, &n), 0);
+		assert_int_equal(n, 32);
+	}
+	sms_store_close(s);
+}
+
 /* ---- GET API over HTTP ------------------------------------------------- */
 
 struct srv {
@@ -732,6 +816,7 @@ static void test_cli(void **state)
 	cmocka_unit_test(test_card_change), \
 	cmocka_unit_test(test_channels_keys), \
 	cmocka_unit_test(test_key_cache), \
+	cmocka_unit_test(test_bg_checkpoint), \
 	cmocka_unit_test(test_getapi_read), \
 	cmocka_unit_test(test_getapi_errors), \
 	cmocka_unit_test(test_getapi_set)
