@@ -180,7 +180,7 @@ cat >"$W/sink.py" <<'PY'
 import os, signal, socket, struct, sys, threading, time
 ANSWER = {0x0011: 0x0013, 0x0111: 0x0113, 0x0114: 0x0115, 0x0117: 0x0118}
 N = int(sys.argv[3])
-st = {"sections": 0, "bytes": 0, "first": 0.0, "msgs": 0}
+st = {"sections": 0, "records": 0, "bytes": 0, "first": 0.0, "msgs": 0}
 marks = [0.0, 0.0, 0.0]
 
 def put(path, text):
@@ -211,9 +211,11 @@ def serve(c):
                     st["bytes"] += ln
                     j, end = i + 4, i + 4 + ln
                     while j + 3 <= end:
+                        # a group EMM (table 0x83) carries ncards records (byte 14)
+                        st["records"] += body[j + 14] if body[j] == 0x83 and j + 15 <= end else 1
                         j += 3 + (((body[j + 1] & 0x0F) << 8) | body[j + 2])
                         st["sections"] += 1
-                    k = st["sections"] // N
+                    k = st["records"] // N
                     if 1 <= k <= 3 and not marks[k - 1]:
                         marks[k - 1] = time.time()
                 i += 4 + ln
@@ -235,8 +237,8 @@ s.listen(4)
 signal.signal(signal.SIGTERM, stop)
 put(sys.argv[1], "port=%d\n" % s.getsockname()[1])
 threading.Thread(target=accept, args=(s,), daemon=True).start()
-line = lambda: "first=%.3f c1=%.3f c2=%.3f c3=%.3f sections=%d bytes=%d msgs=%d\n" % (
-    st["first"], marks[0], marks[1], marks[2], st["sections"], st["bytes"], st["msgs"])
+line = lambda: "first=%.3f c1=%.3f c2=%.3f c3=%.3f sections=%d records=%d bytes=%d msgs=%d\n" % (
+    st["first"], marks[0], marks[1], marks[2], st["sections"], st["records"], st["bytes"], st["msgs"])
 try:
     while True:
         time.sleep(1)
@@ -421,8 +423,9 @@ fi
 		echo "## Head-end (castellan headend) on the same base"
 		echo
 		echo "\`castellan headend --ecmg off --mux SINK --emm-kbps $EMM_KBPS\` after the wrk runs; SINK is the script's"
-		echo "EMMG<=>MUX sink (grants what is asked, counts sections). Times from the process start, as"
-		echo "the sink saw the sections: cycle 1 (first EMM to the cards-th section) gives every card a new"
+		echo "EMMG<=>MUX sink (grants what is asked, counts sections and the card records in them: a group"
+		echo "EMM 0x83 carries many). Times from the process start, as the sink saw them: cycle 1 (first EMM"
+		echo "to the cards-th record) gives every card a new"
 		echo "sequence number, committed to the store first (what a key rotation costs: regenerating the"
 		echo "whole base); cycle 2 re-sends unchanged cards (a small base waits 1 s between cycles). At"
 		echo "$EMM_KBPS kbit/s the bandwidth alone allows $(echo "$EMM_KBPS * 1000 / 8 / 188" | bc) one-packet EMMs/s."
@@ -432,7 +435,7 @@ fi
 		cat "$W/he"
 		echo
 		echo "Memory of the head-end process: VmRSS (RssAnon: heap, without the SQLite file pages it maps,"
-		echo "up to 256 MB) / VmHWM. Bytes per card = RssAnon growth since ready / cards (includes the"
+		echo "no mmap since the SMS store stopped mapping it) / VmHWM. Bytes per card = RssAnon growth since ready / cards (includes the"
 		echo "SQLite page caches, up to 64 MB per store connection; a PostgreSQL server's memory is its own)."
 		echo
 		echo "| backend | cards | VmRSS (anon) ready | VmRSS (anon) / VmHWM after cycle 1 | after cycle 2 | anon bytes per card after cycle 1 / 2 | cards in the carousel | scheduler events pending |"

@@ -1039,7 +1039,7 @@ int headend_new(const struct headend_config *cfg, struct headend **out)
 		r = CE_IO;
 		goto fail;
 	}
-	h->base = event_base_new();
+	h->base = sms_http_base_new(); /* epoll change list: see sms/http.h */
 	if (!h->base) {
 		r = CE_NOMEM;
 		goto fail;
