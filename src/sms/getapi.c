@@ -134,37 +134,6 @@ static bool all_digits(const char *s, size_t n)
 	return true;
 }
 
-/* Valid UTF-8 (no overlongs, surrogates or > U+10FFFF), no control bytes. */
-static bool text_valid(const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-
-	while (*p) {
-		uint32_t cp;
-		int n;
-
-		if (*p < 0x80) {
-			if (*p < 0x20 || *p == 0x7f)
-				return false;
-			p++;
-			continue;
-		}
-		if ((*p & 0xe0) == 0xc0) { cp = *p & 0x1f; n = 1; }
-		else if ((*p & 0xf0) == 0xe0) { cp = *p & 0x0f; n = 2; }
-		else if ((*p & 0xf8) == 0xf0) { cp = *p & 0x07; n = 3; }
-		else return false;
-		for (int i = 1; i <= n; i++) {
-			if ((p[i] & 0xc0) != 0x80)
-				return false;
-			cp = cp << 6 | (p[i] & 0x3f);
-		}
-		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		p += n + 1;
-	}
-	return true;
-}
 
 enum getapi_word getapi_validate(const struct getapi_req *req, struct sms_card_change *ch)
 {
@@ -175,12 +144,12 @@ enum getapi_word getapi_validate(const struct getapi_req *req, struct sms_card_c
 		uint64_t n;
 
 		if (strcmp(s->name, "name") == 0 || strcmp(s->name, "name[]") == 0) {
-			if (s->name[4] || s->too_long || strlen(v) > SMS_NAME_MAX || !text_valid(v))
+			if (s->name[4] || s->too_long || strlen(v) > SMS_NAME_MAX || !sms_text_valid(v))
 				return GETAPI_NAME_ERROR;
 			ch->has_name = true;
 			snprintf(ch->name, sizeof(ch->name), "%s", v);
 		} else if (strcmp(s->name, "info") == 0 || strcmp(s->name, "info[]") == 0) {
-			if (s->name[4] || s->too_long || !text_valid(v))
+			if (s->name[4] || s->too_long || !sms_text_valid(v))
 				return GETAPI_INFO_ERROR;
 			ch->has_info = true;
 			snprintf(ch->info, sizeof(ch->info), "%s", v);

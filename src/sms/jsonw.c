@@ -6,6 +6,7 @@
 #include <string.h>
 #include "sms/jsonw.h"
 #include "lib/err.h"
+#include "lib/utf8.h"
 
 void jw_init(struct jw *j, char *buf, size_t cap, enum jw_style style)
 {
@@ -37,24 +38,6 @@ static void ju16(struct jw *j, uint32_t u)
 	jw_raw(j, e, 6);
 }
 
-/* One code point of UTF-8 at p: its length (1..4), or 0 if invalid. */
-static int utf8_cp(const unsigned char *p, uint32_t *cp)
-{
-	int n;
-
-	if ((*p & 0xe0) == 0xc0) { *cp = *p & 0x1f; n = 1; }
-	else if ((*p & 0xf0) == 0xe0) { *cp = *p & 0x0f; n = 2; }
-	else if ((*p & 0xf8) == 0xf0) { *cp = *p & 0x07; n = 3; }
-	else return 0;
-	for (int i = 1; i <= n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		*cp = *cp << 6 | (p[i] & 0x3f);
-	}
-	if (*cp > 0x10ffff || (*cp >= 0xd800 && *cp <= 0xdfff))
-		return 0;
-	return n + 1;
-}
 
 /* Invalid UTF-8 (never stored through the APIs, possible from elsewhere)
  * becomes U+FFFD in both styles. */
@@ -89,7 +72,7 @@ void jw_str(struct jw *j, const char *s)
 			p++;
 			continue;
 		}
-		if (!(n = utf8_cp(p, &cp))) {
+		if (!(n = utf8_next(p, &cp))) {
 			if (j->style == JW_PHP)
 				ju16(j, 0xfffd);
 			else

@@ -19,6 +19,7 @@
 #include "sms/store_int.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "lib/utf8.h"
 
 /* ---- migrations -------------------------------------------------------- */
 
@@ -1071,27 +1072,11 @@ bool sms_text_valid(const char *t)
 
 	while (*p) {
 		uint32_t cp;
-		int n;
+		int n = utf8_next(p, &cp);
 
-		if (*p < 0x80) {
-			if (*p < 0x20 || *p == 0x7f)
-				return false;
-			p++;
-			continue;
-		}
-		if ((*p & 0xe0) == 0xc0) { cp = *p & 0x1f; n = 1; }
-		else if ((*p & 0xf0) == 0xe0) { cp = *p & 0x0f; n = 2; }
-		else if ((*p & 0xf8) == 0xf0) { cp = *p & 0x07; n = 3; }
-		else return false;
-		for (int i = 1; i <= n; i++) {
-			if ((p[i] & 0xc0) != 0x80)
-				return false;
-			cp = cp << 6 | (p[i] & 0x3f);
-		}
-		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		if (!n || cp < 0x20 || cp == 0x7f)
 			return false;
-		p += n + 1;
+		p += n;
 	}
 	return true;
 }

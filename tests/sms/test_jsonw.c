@@ -52,6 +52,9 @@ static void test_php_style(void **state)
 		{ "q\"b\\", "\"q\\\"b\\\\\"" },
 		{ "\t\n\x01", "\"\\t\\n\\u0001\"" },
 		{ "\xff bad", "\"\\ufffd bad\"" },
+		{ "\xc0\xaf", "\"\\ufffd\\ufffd\"" },         /* overlong '/': two bad bytes */
+		{ "\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\"" }, /* a surrogate */
+		{ "\xe2\x82", "\"\\ufffd\\ufffd\"" },           /* cut short by the NUL */
 	};
 
 	(void)state;
