@@ -334,9 +334,12 @@ void sched_grant_at(const struct sched_sub *subs, size_t n, int64_t now, struct 
 		if (u->finish_s < finish)
 			finish = u->finish_s;
 	}
-	if (g->packages == 0 && g->next == 0) {
-		start = finish = now < 0 ? 0 : now;
-	}
+	/* Nothing in force: the period 0..0, the same at every call, so an
+	 * unchanged card without packages keeps its EMM digest and sequence
+	 * number from cycle to cycle (it was "now..now", which renumbered the
+	 * card every cycle). No ECM time falls in it either way. */
+	if (g->packages == 0 && g->next == 0)
+		start = finish = 0;
 	if (start < 0)
 		start = 0;
 	g->start_s = (uint64_t)start;

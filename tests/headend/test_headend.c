@@ -85,9 +85,15 @@ static void test_grant_at(void **state)
 	assert_int_equal(next, 3000);
 	sched_grant_at(subs, 4, 6000, &g, &next);
 	assert_int_equal(g.packages, 0);
-	assert_int_equal(g.start_s, 6000);
-	assert_int_equal(g.finish_s, 6000);
+	assert_int_equal(g.start_s, 0); /* nothing in force: 0..0, whatever the time */
+	assert_int_equal(g.finish_s, 0);
 	assert_true(next == SCHED_NO_EVENT);
+	{
+		struct emm_grant later;
+
+		sched_grant_at(subs, 4, 7000, &later, &next);
+		assert_memory_equal(&g, &later, sizeof(g)); /* same EMM content: no new number */
+	}
 	sched_grant_at(NULL, 0, 10, &g, &next);
 	assert_int_equal(g.packages, 0);
 	assert_true(next == SCHED_NO_EVENT);
