@@ -23,7 +23,8 @@
 #   bench/RESULTS-sms-scale.md)
 # Environment: BUILD (build dir, default build-bench: configured release and
 #   built here if the binary is missing, as bench/run.sh does),
-#   HTTP_THREADS (default 2), CONNS (wrk connections, 64), WRK_THREADS (2),
+#   HTTP_THREADS (default 2), CONNS (wrk connections, a list: "32 64"),
+#   WRK_THREADS (1: the client's one thread keeps a core for the server),
 #   DURATION (wrk -d, 20s), IMPORT_ROWS (1000000, 0 = skip),
 #   BACKENDS ("sqlite postgresql"), HEADEND (1; 0 = skip the head-end step),
 #   EMM_KBPS (EMM bandwidth the head-end asks, default and maximum 65535),
@@ -38,8 +39,8 @@ RESULTS=${2:-$ROOT/bench/RESULTS-sms-scale.md}
 BUILD=${BUILD:-build-bench}
 CLI=$ROOT/$BUILD/src/cli/castellan
 HTTP_THREADS=${HTTP_THREADS:-2}
-CONNS=${CONNS:-64}
-WRK_THREADS=${WRK_THREADS:-2}
+CONNS=${CONNS:-32 64}
+WRK_THREADS=${WRK_THREADS:-1}
 DURATION=${DURATION:-20s}
 IMPORT_ROWS=${IMPORT_ROWS:-1000000}
 BACKENDS=${BACKENDS:-sqlite postgresql}
@@ -129,8 +130,8 @@ SQL
 }
 
 # wrk MODE -> "req/s p50 p99 errors"
-run_wrk() {
-	SMS_MODE=$1 SMS_KEY=$KEY SMS_CARDS=$CARDS SMS_FIRST=$FIRST wrk -t"$WRK_THREADS" -c"$CONNS" -d"$DURATION" \
+run_wrk() { # MODE CONNECTIONS
+	SMS_MODE=$1 SMS_KEY=$KEY SMS_CARDS=$CARDS SMS_FIRST=$FIRST wrk -t"$WRK_THREADS" -c"$2" -d"$DURATION" \
 		--latency -s "$LUA" "http://127.0.0.1:$PORT" >"$W/wrk.txt" 2>&1 || true
 	awk '/Requests\/sec/ {r=$2} $1=="50%" {p50=$2} $1=="99%" {p99=$2}
 	     /Non-2xx/ {e=e "non-2xx:" $NF ","} /Socket errors/ {e=e "socket:" $4 $5 $6 $7 $8 $9 ","} END {printf "%s %s %s %s\n", r, p50, p99, (e==""?"0":e)}' "$W/wrk.txt"
@@ -153,16 +154,18 @@ serve_and_measure() { # BACKEND DB_URI
 	SERVER=$!
 	wait_file "$W/ready-$1" $SERVER || { cat "$W/serve-$1.log" >&2; exit 1; }
 	PORT=$(sed -n 's/^http=//p' "$W/ready-$1")
-	for mode in getapi rest write; do
-		set -- "$1" "$2" $(run_wrk $mode)
-		echo "| $1 | $CARDS | $mode | $HTTP_THREADS | $CONNS | $3 | $4 | $5 | $6 |" >>"$W/rows"
-		echo "$1 $mode: $3 req/s p50 $4 p99 $5 errors $6" >&2
-		set -- "$1" "$2"
+	for conns in $CONNS; do
+		for mode in getapi rest write; do
+			set -- "$1" "$2" $(run_wrk $mode "$conns")
+			echo "| $1 | $CARDS | $mode | $HTTP_THREADS | $conns | $3 | $4 | $5 | $6 |" >>"$W/rows"
+			echo "$1 $mode -c$conns: $3 req/s p50 $4 p99 $5 errors $6" >&2
+			set -- "$1" "$2"
+		done
 	done
 	HWM=$(vm $SERVER VmHWM)
 	echo "| $1 | server peak RSS (VmHWM) after the runs: $HWM kB |" >>"$W/mem"
 	kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=""
-	step "$1" "web serve + 3 wrk runs" "$(el $t0 $(now))"
+	step "$1" "web serve + wrk runs" "$(el $t0 $(now))"
 }
 
 # ---- the head-end ---------------------------------------------------------
@@ -406,7 +409,7 @@ fi
 	echo "# SMS HTTP APIs and head-end at scale (bench/sms_scale.sh)"
 	echo
 	echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg) at the end;"
-	echo "wrk -t$WRK_THREADS -c$CONNS -d$DURATION on the same machine (the client takes CPU from the server);"
+	echo "wrk -t$WRK_THREADS -c (each of: $CONNS) -d$DURATION on the same machine (the client takes CPU from the server);"
 	echo "server: castellan web serve --http-threads $HTTP_THREADS."
 	echo
 	echo "| backend | cards | workload | HTTP threads | connections | req/s | p50 | p99 | errors |"
