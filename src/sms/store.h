@@ -55,7 +55,7 @@ struct sms_store;
 #define SMS_CHIP_ID_MAX 64    /* chip id as the manufacturer prints it */
 #define SMS_WHO_MAX 64        /* audit actor ("cli", "api:<user>", ...) */
 #define SMS_PACKAGES_MAX 65536
-#define SMS_SCHEMA_VERSION 2  /* the newest migration this build knows */
+#define SMS_SCHEMA_VERSION 3  /* the newest migration this build knows */
 
 enum sms_card_state {
 	SMS_CARD_ACTIVE = 0,

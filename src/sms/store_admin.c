@@ -12,22 +12,6 @@
 #include "sms/store_int.h"
 #include "lib/util.h"
 
-static int64_t col_i64(const char *s)
-{
-	return s ? strtoll(s, NULL, 10) : 0;
-}
-
-static void copy_str(char *dst, size_t cap, const char *src)
-{
-	size_t n = src ? strlen(src) : 0;
-
-	if (n >= cap)
-		n = cap - 1;
-	if (n)
-		memcpy(dst, src, n);
-	dst[n] = '\0';
-}
-
 /* ---- cards by info ------------------------------------------------------ */
 
 /* store.c's CARD_SELECT (same columns, same order: store_card_from_cols). */
@@ -37,24 +21,6 @@ static void copy_str(char *dst, size_t cap, const char *src)
 	" (SELECT COALESCE(SUM(CAST(1 AS BIGINT) << package), 0) FROM subscriptions" \
 	"  WHERE card = c.serial AND package < 32)" \
 	" FROM cards c LEFT JOIN subscribers u ON u.id = c.subscriber_id"
-
-struct find_ctx {
-	int (*fn)(void *ctx, const struct sms_card *c);
-	void *ctx;
-	size_t count;
-};
-
-static int row_find(void *ctx, int n, const char *const *cols)
-{
-	struct find_ctx *l = ctx;
-	struct sms_card c;
-
-	if (n < 10)
-		return CE_INTERNAL;
-	store_card_from_cols(&c, cols);
-	l->count++;
-	return l->fn ? l->fn(l->ctx, &c) : 0;
-}
 
 /* "%" + text with \ % _ escaped + "%", ASCII lower-cased (LOWER() of both
  * backends folds ASCII alike; other letters match as they are). */
@@ -82,7 +48,7 @@ static int like_pattern(const char *text, char *out, size_t cap)
 int sms_card_find_info(struct sms_store *s, const struct sms_card_filter *f, const char *info, uint64_t after,
 		       size_t max, int (*fn)(void *ctx, const struct sms_card *c), void *ctx, size_t *count)
 {
-	struct find_ctx l = { fn, ctx, 0 };
+	struct store_card_list l = { fn, ctx, 0 };
 	char like[24], pat[2 * SMS_INFO_MAX + 4];
 	int r;
 
@@ -108,7 +74,7 @@ int sms_card_find_info(struct sms_store *s, const struct sms_card_filter *f, con
 				 " AND (? = '' OR u.name = ?)"
 				 " AND (CAST(? AS INTEGER) < 0 OR c.state = ?)"
 				 " AND LOWER(COALESCE(u.info, '')) LIKE ? ESCAPE '\\'"
-				 " ORDER BY c.serial LIMIT ?", p, 9, row_find, &l, NULL);
+				 " ORDER BY c.serial LIMIT ?", p, 9, store_row_card_list, &l, NULL);
 	}
 	if (count)
 		*count = l.count;
@@ -159,12 +125,12 @@ static int row_apikey(void *ctx, int n, const char *const *cols)
 	if (n < 6)
 		return CE_INTERNAL;
 	memset(&k, 0, sizeof(k));
-	k.id = col_i64(cols[0]);
-	copy_str(k.user, sizeof(k.user), cols[1]);
-	copy_str(k.hash_prefix, sizeof(k.hash_prefix), cols[2]);
-	k.scopes = (unsigned)col_i64(cols[3]);
-	k.created_ms = col_i64(cols[4]);
-	k.revoked = col_i64(cols[5]) != 0;
+	k.id = store_col_i64(cols[0]);
+	store_copy_str(k.user, sizeof(k.user), cols[1]);
+	store_copy_str(k.hash_prefix, sizeof(k.hash_prefix), cols[2]);
+	k.scopes = (unsigned)store_col_i64(cols[3]);
+	k.created_ms = store_col_i64(cols[4]);
+	k.revoked = store_col_i64(cols[5]) != 0;
 	kc->count++;
 	return kc->fn ? kc->fn(kc->ctx, &k) : 0;
 }

@@ -13,28 +13,6 @@
 #include "sms/store_int.h"
 #include "lib/util.h"
 
-static int64_t col_i64(const char *s)
-{
-	return s ? strtoll(s, NULL, 10) : 0;
-}
-
-static void copy_str(char *dst, size_t cap, const char *src)
-{
-	size_t n = src ? strlen(src) : 0;
-
-	if (n >= cap)
-		n = cap - 1;
-	if (n)
-		memcpy(dst, src, n);
-	dst[n] = '\0';
-}
-
-static int row_i64(void *ctx, int n, const char *const *cols)
-{
-	*(int64_t *)ctx = (n > 0 && cols[0]) ? col_i64(cols[0]) : 0;
-	return 0;
-}
-
 /* ---- change feed ------------------------------------------------------- */
 
 int store_change(struct sms_store *s, uint64_t serial, const char *reason)
@@ -58,10 +36,10 @@ static int row_change(void *ctx, int n, const char *const *cols)
 
 	if (n < 4)
 		return CE_INTERNAL;
-	c.id = col_i64(cols[0]);
-	c.at_ms = col_i64(cols[1]);
-	c.serial = (uint64_t)col_i64(cols[2]);
-	copy_str(c.reason, sizeof(c.reason), cols[3]);
+	c.id = store_col_i64(cols[0]);
+	c.at_ms = store_col_i64(cols[1]);
+	c.serial = (uint64_t)store_col_i64(cols[2]);
+	store_copy_str(c.reason, sizeof(c.reason), cols[3]);
 	cc->count++;
 	return cc->fn ? cc->fn(cc->ctx, &c) : 0;
 }
@@ -87,7 +65,7 @@ int sms_changes_since(struct sms_store *s, int64_t after_id, size_t max,
 int sms_changes_last(struct sms_store *s, int64_t *id)
 {
 	*id = 0;
-	return s->ops->exec(s, "SELECT COALESCE(MAX(id), 0) FROM card_changes", NULL, 0, row_i64, id, NULL);
+	return s->ops->exec(s, "SELECT COALESCE(MAX(id), 0) FROM card_changes", NULL, 0, store_row_int, id, NULL);
 }
 
 int sms_changes_prune(struct sms_store *s, int64_t before_ms, int64_t *removed)
@@ -127,7 +105,7 @@ int sms_emm_seq_next(struct sms_store *s, uint64_t serial, uint32_t step, uint32
 			 " ON CONFLICT (serial) DO UPDATE SET"
 			 " seq = CASE WHEN emm_seq.seq + ? > excluded.seq THEN emm_seq.seq + ? ELSE excluded.seq END,"
 			 " digest = excluded.digest, blocked = excluded.blocked, updated_ms = excluded.updated_ms"
-			 " RETURNING seq", p, 7, row_i64, &v, NULL);
+			 " RETURNING seq", p, 7, store_row_int, &v, NULL);
 	if (r == 0 && (v < 1 || v > (int64_t)UINT32_MAX))
 		r = CE_RANGE;
 	r = store_tx_end(s, r);
@@ -151,10 +129,10 @@ static int row_seq(void *ctx, int n, const char *const *cols)
 
 	if (n < 4)
 		return CE_INTERNAL;
-	o->serial = (uint64_t)col_i64(cols[0]);
-	o->seq = (uint32_t)col_i64(cols[1]);
-	o->digest = (uint64_t)col_i64(cols[2]);
-	o->blocked = col_i64(cols[3]) != 0;
+	o->serial = (uint64_t)store_col_i64(cols[0]);
+	o->seq = (uint32_t)store_col_i64(cols[1]);
+	o->digest = (uint64_t)store_col_i64(cols[2]);
+	o->blocked = store_col_i64(cols[3]) != 0;
 	sc->count++;
 	return sc->fn ? sc->fn(sc->ctx, o) : 0;
 }
@@ -230,8 +208,8 @@ static int row_range(void *ctx, int n, const char *const *cols)
 		rc->overflow = true;
 		return 0;
 	}
-	rc->out[rc->n++] = (struct sms_subscription){ (uint64_t)col_i64(cols[0]), (uint32_t)col_i64(cols[1]),
-						      col_i64(cols[2]), col_i64(cols[3]) };
+	rc->out[rc->n++] = (struct sms_subscription){ (uint64_t)store_col_i64(cols[0]), (uint32_t)store_col_i64(cols[1]),
+						      store_col_i64(cols[2]), store_col_i64(cols[3]) };
 	return 0;
 }
 
@@ -291,8 +269,8 @@ static int row_seqn(void *ctx, int n, const char *const *cols)
 
 	if (n < 2)
 		return CE_INTERNAL;
-	serial = (uint64_t)col_i64(cols[0]);
-	v = col_i64(cols[1]);
+	serial = (uint64_t)store_col_i64(cols[0]);
+	v = store_col_i64(cols[1]);
 	for (size_t i = 0; i < c->n; i++)
 		if (c->q[i].serial == serial) {
 			c->q[i].seq = v >= 1 && v <= (int64_t)UINT32_MAX ? (uint32_t)v : 0;
@@ -411,7 +389,7 @@ int sms_generator_add(struct sms_store *s, const struct sms_generator *g, const 
 		return r;
 	if ((r = s->ops->exec(s, "INSERT INTO generators (kind, name, address, ca_system_id, client_id,"
 			      " bandwidth_kbps, enabled, created_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-			      " RETURNING id", p, 9, row_i64, &v, NULL)) != 0)
+			      " RETURNING id", p, 9, store_row_int, &v, NULL)) != 0)
 		goto out;
 	r = gen_audit(s, who, "add", v, g);
 out:
@@ -465,14 +443,14 @@ static int row_gen(void *ctx, int n, const char *const *cols)
 	if (n < 8)
 		return CE_INTERNAL;
 	memset(o, 0, sizeof(*o));
-	o->id = col_i64(cols[0]);
+	o->id = store_col_i64(cols[0]);
 	o->kind = cols[1] && strcmp(cols[1], "emmg") == 0 ? SMS_GEN_EMMG : SMS_GEN_ECMG;
-	copy_str(o->name, sizeof(o->name), cols[2]);
-	copy_str(o->address, sizeof(o->address), cols[3]);
-	o->ca_system_id = (uint16_t)col_i64(cols[4]);
-	o->client_id = (uint32_t)col_i64(cols[5]);
-	o->bandwidth_kbps = (uint32_t)col_i64(cols[6]);
-	o->enabled = col_i64(cols[7]) != 0;
+	store_copy_str(o->name, sizeof(o->name), cols[2]);
+	store_copy_str(o->address, sizeof(o->address), cols[3]);
+	o->ca_system_id = (uint16_t)store_col_i64(cols[4]);
+	o->client_id = (uint32_t)store_col_i64(cols[5]);
+	o->bandwidth_kbps = (uint32_t)store_col_i64(cols[6]);
+	o->enabled = store_col_i64(cols[7]) != 0;
 	gc->count++;
 	return gc->fn ? gc->fn(gc->ctx, o) : 0;
 }
@@ -551,7 +529,7 @@ static int row_ns(void *ctx, int n, const char *const *cols)
 
 	if (n < 3)
 		return CE_INTERNAL;
-	return nc->fn(nc->ctx, cols[0] ? cols[0] : "", col_i64(cols[1]), cols[2] ? cols[2] : "{}");
+	return nc->fn(nc->ctx, cols[0] ? cols[0] : "", store_col_i64(cols[1]), cols[2] ? cols[2] : "{}");
 }
 
 int sms_node_status_list(struct sms_store *s,

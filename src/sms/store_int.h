@@ -84,6 +84,21 @@ int store_change(struct sms_store *s, uint64_t serial, const char *reason);
 bool store_is_pg(const struct sms_store *s);
 void store_card_from_cols(struct sms_card *c, const char *const *cols);
 
+/* Row helpers of store.c, store_admin.c and store_feed.c (store_util.c):
+ * a text column into dst, cut to cap - 1 bytes ("" for NULL); a text
+ * column as an integer (0 for NULL); a db_row_fn putting the first column
+ * into *(int64_t *)ctx; a db_row_fn for CARD_SELECT's columns handing each
+ * card to the caller's fn and counting them (ctx: struct store_card_list). */
+void store_copy_str(char *dst, size_t cap, const char *src);
+int64_t store_col_i64(const char *s);
+int store_row_int(void *ctx, int n, const char *const *cols);
+struct store_card_list {
+	int (*fn)(void *ctx, const struct sms_card *c);
+	void *ctx;
+	size_t count;
+};
+int store_row_card_list(void *ctx, int n, const char *const *cols);
+
 /* Backends: open the connection and fill s->ops / s->conn. */
 int db_sqlite_open(struct sms_store *s, const char *path) WARN_UNUSED;
 int db_pg_open(struct sms_store *s, const char *conninfo) WARN_UNUSED;

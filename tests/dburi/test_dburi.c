@@ -8,7 +8,6 @@
  * HTTP threads (and `headend --db-file`) whose /proc/PID/cmdline, output
  * and log never hold the password while the REST API answers from the store.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
@@ -17,6 +16,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 #include "testutil.h"
+#include "pgtest.h"
 #include "cli/dburi.h"
 
 #define PG_PORT 5449 /* its own: meson runs the suites in parallel */
@@ -420,36 +420,11 @@ static void test_cli_refusals(void **state)
 
 /* ---- PostgreSQL with a password ---------------------------------------------- */
 
-static const char *pg_bindir(void)
-{
-	static char best[320];
-	int best_v = -1;
-	DIR *d;
-	struct dirent *e;
-
-	if (getenv("CASTELLAN_PG_BINDIR"))
-		return getenv("CASTELLAN_PG_BINDIR");
-	if (!(d = opendir("/usr/lib/postgresql")))
-		return NULL;
-	while ((e = readdir(d)) != NULL) {
-		char p[600];
-		int v = (int)strtol(e->d_name, NULL, 10);
-
-		snprintf(p, sizeof(p), "/usr/lib/postgresql/%s/bin/initdb", e->d_name);
-		if (v > best_v && access(p, X_OK) == 0) {
-			best_v = v;
-			snprintf(best, sizeof(best), "/usr/lib/postgresql/%s/bin", e->d_name);
-		}
-	}
-	closedir(d);
-	return best_v >= 0 ? best : NULL;
-}
-
 /* A cluster whose only role has a password and whose socket requires it. */
 static void pg_start(void)
 {
-	const char *bindir = pg_bindir(), *as = "";
-	char pwf[200];
+	const char *bindir = pgt_bindir();
+	char pwf[200], auth[300];
 
 	if (!bindir) {
 		pg_why = "PostgreSQL server binaries not found";
@@ -470,20 +445,11 @@ static void pg_start(void)
 			pg_why = "running as root without a postgres user";
 			goto fail;
 		}
-		as = "runuser -u postgres -- ";
 	}
-	if (tu_run("%s%s/initdb -D %s/data -A scram-sha-256 --pwfile=%s -U castellan -E UTF8 --no-sync "
-		   ">%s/initdb.log 2>&1", as, bindir, pg_dir, pwf, pg_dir) != 0) {
-		pg_why = "initdb failed";
+	snprintf(auth, sizeof(auth), "-A scram-sha-256 --pwfile=%s", pwf);
+	if ((pg_why = pgt_start(bindir, pg_dir, PG_PORT, auth)) != NULL)
 		goto fail;
-	}
-	if (tu_run("%s%s/pg_ctl -D %s/data -l %s/server.log -w -t 60 -o \"-p %d -k %s -c listen_addresses='' "
-		   "-c fsync=off\" start >/dev/null 2>&1", as, bindir, pg_dir, pg_dir, PG_PORT, pg_dir) != 0) {
-		pg_why = "pg_ctl start failed";
-		goto fail;
-	}
 	snprintf(pg_conninfo, sizeof(pg_conninfo), "host=%s port=%d dbname=postgres user=castellan", pg_dir, PG_PORT);
-	pg_why = NULL;
 	return;
 fail:
 	(void)tu_run("rm -rf '%s'", pg_dir);
@@ -492,12 +458,11 @@ fail:
 
 static void pg_stop(void)
 {
-	const char *bindir = pg_bindir();
+	const char *bindir = pgt_bindir();
 
 	if (!pg_dir[0] || !bindir)
 		return;
-	(void)tu_run("%s%s/pg_ctl -D %s/data -m immediate -w stop >/dev/null 2>&1",
-		     geteuid() == 0 ? "runuser -u postgres -- " : "", bindir, pg_dir);
+	pgt_stop(bindir, pg_dir);
 }
 
 static void test_cli_postgres_password(void **state)
@@ -549,6 +514,48 @@ static void test_cli_postgres_password(void **state)
 
 /* ---- web serve: the password stays out of the process list -------------------- */
 
+/* Start argv (argv[0] the binary, argv[1] the command) with its output in
+ * log and wait (bounded: 30 s) for the "http=PORT" of its --ready-file;
+ * the test fails if it never comes. The child's pid. */
+static pid_t start_ready(const char *const argv[], const char *log, const char *ready, unsigned *port)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		char *a[32]; /* execv's argv is not const */
+		size_t n;
+
+		if (fd < 0 || dup2(fd, 2) < 0 || dup2(fd, 1) < 0)
+			_exit(127);
+		for (n = 0; argv[n] && n + 1 < sizeof(a) / sizeof(a[0]); n++)
+			if (!(a[n] = strdup(argv[n])))
+				_exit(127);
+		a[n] = NULL;
+		execv(a[0], a);
+		_exit(127);
+	}
+	*port = 0;
+	for (int i = 0; i < 300 && !*port; i++) {
+		FILE *rf = fopen(ready, "r");
+
+		if (rf) {
+			if (fscanf(rf, "http=%u", port) != 1)
+				*port = 0;
+			fclose(rf);
+		}
+		if (!*port)
+			usleep(100000);
+	}
+	if (!*port) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		fail_msg("%s --db-file did not start", argv[1]);
+	}
+	return pid;
+}
+
 static void test_web_serve_cmdline(void **state)
 {
 	const char *b = bin();
@@ -585,33 +592,10 @@ static void test_web_serve_cmdline(void **state)
 	free(o);
 	assert_int_equal(strlen(key), 64);
 
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	const char *argv[] = { b, "web", "--data", data, "serve", "--http", "127.0.0.1:0", "--db-file", f,
+			       "--http-threads", "3", "--ready-file", ready, NULL };
 
-		if (fd < 0 || dup2(fd, 2) < 0 || dup2(fd, 1) < 0)
-			_exit(127);
-		execl(b, b, "web", "--data", data, "serve", "--http", "127.0.0.1:0", "--db-file", f, "--http-threads",
-		      "3", "--ready-file", ready, (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 300 && !port; i++) { /* bounded: 30 s */
-		FILE *rf = fopen(ready, "r");
-
-		if (rf) {
-			if (fscanf(rf, "http=%u", &port) != 1)
-				port = 0;
-			fclose(rf);
-		}
-		if (!port)
-			usleep(100000);
-	}
-	if (!port) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		fail_msg("web serve --db-file did not start");
-	}
+	pid = start_ready(argv, log, ready, &port);
 	/* what every local user sees: /proc/PID/cmdline and ps */
 	snprintf(proc, sizeof(proc), "/proc/%d/cmdline", (int)pid);
 	cmdline = slurp(proc);
@@ -672,34 +656,11 @@ static void test_headend_db_file(void **state)
 	assert_non_null(p);
 	snprintf(key, sizeof(key), "%.64s", p + 3);
 	free(o);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	const char *argv[] = { b, "headend", "--data-dir", data, "--keystore", ks, "--passphrase-file", pf,
+			       "--db-file", f, "--http", "127.0.0.1:0", "--ecmg", "off", "--web-root", "off",
+			       "--http-threads", "2", "--status-every", "0", "--ready-file", ready, NULL };
 
-		if (fd < 0 || dup2(fd, 2) < 0 || dup2(fd, 1) < 0)
-			_exit(127);
-		execl(b, b, "headend", "--data-dir", data, "--keystore", ks, "--passphrase-file", pf, "--db-file", f,
-		      "--http", "127.0.0.1:0", "--ecmg", "off", "--web-root", "off", "--http-threads", "2",
-		      "--status-every", "0", "--ready-file", ready, (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 300 && !port; i++) { /* bounded: 30 s */
-		FILE *rf = fopen(ready, "r");
-
-		if (rf) {
-			if (fscanf(rf, "http=%u", &port) != 1)
-				port = 0;
-			fclose(rf);
-		}
-		if (!port)
-			usleep(100000);
-	}
-	if (!port) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		fail_msg("headend --db-file did not start");
-	}
+	pid = start_ready(argv, log, ready, &port);
 	snprintf(proc, sizeof(proc), "/proc/%d/cmdline", (int)pid);
 	o = slurp(proc);
 	assert_non_null(strstr(o, "--db-file"));

@@ -26,6 +26,7 @@
 #include <unistd.h>
 #include <openssl/rand.h>
 #include "testutil.h"
+#include "he_fixture.h"
 #include "card/applet.h"
 #include "card/eeprom.h"
 #include "card/perso.h"
@@ -198,23 +199,7 @@ static int teardown(void **state)
 static int box_open(struct rig *g, const uint8_t *sec, size_t len, uint64_t serial, struct emm_card_state *st,
 	struct emm_view *vout)
 {
-	struct emm_view v;
-	struct emm_content ct;
-	uint8_t k[CARD_KEY_BYTES];
-	int r;
-
-	if ((r = emm_parse(sec, len, serial, &v)) != 0)
-		return r;
-	if (vout)
-		*vout = v;
-	assert_int_equal(keystore_card_key(g->ks, serial, k), 0);
-	r = emm_open(&v, k, &ct);
-	secret_wipe(k, sizeof(k));
-	if (r != 0)
-		return r;
-	r = st ? emm_state_apply(st, &v, &ct) : 0;
-	emm_content_wipe(&ct);
-	return r;
+	return he_box_open(g->ks, sec, len, serial, st, vout);
 }
 
 /* The one output section carrying card serial's record (asserts one). */

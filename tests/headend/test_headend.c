@@ -20,40 +20,20 @@
  *     bad key files refused at start.
  */
 #include <errno.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sqlite3.h>
-#include "testutil.h"
-#include "cas/emm.h"
+#include "he_fixture.h"
 #include "cas/emm_vendor.h"
-#include "cas/keys.h"
 #include "headend/carousel.h"
-#include "headend/headend.h"
 #include "headend/scheduler.h"
 #include "lib/log.h"
-#include "scrambler/mux.h"
 #include "sms/store.h"
-#include "ts/psi.h"
-#include "ts/ts.h"
 
 #define CASID 0x4ADC
 #define EPOCH_S 3600u
 #define T0_MS (1700000000ull * 1000ull) /* a fixed "now" for the fake clock */
-
-/* ---- fake clock ------------------------------------------------------- */
-
-struct fake_clock {
-	_Atomic uint64_t ms;
-};
-
-static uint64_t fake_now(void *ctx)
-{
-	return atomic_load(&((struct fake_clock *)ctx)->ms);
-}
 
 /* ---- scheduler --------------------------------------------------------- */
 
@@ -289,19 +269,7 @@ static void rig_free(struct rig *g)
 /* Open section i of the output as card serial's box would, apply it. */
 static int box_apply(struct rig *g, struct emm_card_state *st, size_t i, uint64_t serial)
 {
-	struct emm_view v;
-	struct emm_content ct;
-	uint8_t k[CARD_KEY_BYTES];
-	int r;
-
-	if ((r = emm_parse(g->o.sec[i], g->o.len[i], serial, &v)) != 0)
-		return r;
-	assert_int_equal(keystore_card_key(g->ks, serial, k), 0);
-	if ((r = emm_open(&v, k, &ct)) != 0)
-		return r;
-	r = emm_state_apply(st, &v, &ct);
-	emm_content_wipe(&ct);
-	return r;
+	return he_box_open(g->ks, g->o.sec[i], g->o.len[i], serial, st, NULL);
 }
 
 static void test_carousel_changed_first(void **state)
@@ -569,65 +537,7 @@ static void test_carousel_seq_raised(void **state)
 
 /* ---- end to end -------------------------------------------------------- */
 
-#define EMM_PID 0x1FF0
-
-struct mux_runner {
-	struct mux *m;
-	pthread_t th;
-	atomic_int stop;
-	struct psi_asm a;
-	/* sections seen (the last 256) */
-	pthread_mutex_t mu;
-	size_t n;
-	uint8_t sec[256][EMM_MAX_SECTION];
-	size_t len[256];
-};
-
-static int mr_sec(void *ctx, uint16_t pid, const uint8_t *sec, size_t len)
-{
-	struct mux_runner *r = ctx;
-
-	(void)pid;
-	if (len <= EMM_MAX_SECTION) {
-		pthread_mutex_lock(&r->mu);
-		memcpy(r->sec[r->n % 256], sec, len);
-		r->len[r->n % 256] = len;
-		r->n++;
-		pthread_mutex_unlock(&r->mu);
-	}
-	return 0;
-}
-
-static void *mux_main(void *arg)
-{
-	struct mux_runner *r = arg;
-	static uint8_t pk[256 * TS_PACKET_BYTES];
-
-	while (!atomic_load(&r->stop)) {
-		size_t n = 0;
-
-		if (mux_poll(r->m, 10) != 0)
-			break;
-		if (mux_take(r->m, pk, 256, &n) != 0)
-			break;
-		for (size_t k = 0; k < n; k++) {
-			struct ts_hdr h;
-
-			if (ts_parse(pk + k * TS_PACKET_BYTES, &h) == 0)
-				(void)psi_asm_push(&r->a, pk + k * TS_PACKET_BYTES, &h, mr_sec, r);
-		}
-	}
-	return NULL;
-}
-
 static struct headend *g_h;
-
-static void *headend_main(void *arg)
-{
-	(void)arg;
-	assert_int_equal(headend_run(g_h), 0);
-	return NULL;
-}
 
 /* GET path on 127.0.0.1:port (with an X-API-Key if key); body into out.
  * Returns the HTTP status. */
@@ -671,43 +581,23 @@ static int http_get_key(uint16_t port, const char *path, const char *key, char *
 	return st;
 }
 
-/* Wait (bounded: 20 s) until the box state of serial reaches packages. */
-static int wait_box(struct mux_runner *mr, const struct keystore *ks, uint64_t serial, struct emm_card_state *box,
-	uint32_t want, size_t *seen)
+/* The admin API key the head-end wrote to path (64 hex digits) into key. */
+static void read_admin_key(const char *path, char key[65])
 {
-	uint8_t k[CARD_KEY_BYTES];
+	size_t klen = 0;
+	uint8_t *kb = tu_read(path, &klen);
 
-	assert_int_equal(keystore_card_key(ks, serial, k), 0);
-	for (int tries = 0; tries < 2000; tries++) {
-		pthread_mutex_lock(&mr->mu);
-		while (*seen < mr->n) {
-			struct emm_view v;
-			struct emm_content ct;
-			size_t i = *seen % 256;
-
-			(*seen)++;
-			if (emm_parse(mr->sec[i], mr->len[i], serial, &v) != 0)
-				continue;
-			if (emm_open(&v, k, &ct) != 0)
-				continue;
-			int ar = emm_state_apply(box, &v, &ct);
-
-			assert_true(ar == 0 || ar == CE_REPLAY);
-			emm_content_wipe(&ct);
-		}
-		pthread_mutex_unlock(&mr->mu);
-		if (box->has_ent && box->ent.packages == want)
-			return 0;
-		usleep(10000);
-	}
-	return CE_TIMEOUT;
+	assert_non_null(kb);
+	assert_int_equal(klen, 64);
+	memcpy(key, kb, 64);
+	key[64] = '\0';
+	free(kb);
 }
 
 static void test_headend_end_to_end(void **state)
 {
 	static struct mux_runner mr;
 	static struct emm_card_state box;
-	struct mux_config mc = { .listen = "127.0.0.1:0", .emm_pid = EMM_PID, .max_kbps = 500 };
 	char dir[] = "/tmp/castellan-headend-XXXXXX";
 	char path[512], mux[64], key[80], q[1024], body[4096], db[600];
 	struct keystore *ks = NULL;
@@ -715,30 +605,19 @@ static void test_headend_end_to_end(void **state)
 	struct sms_store *s = NULL;
 	struct headend_stats hs;
 	pthread_t th;
-	size_t seen = 0, klen = 0;
-	uint8_t *kb = NULL;
+	size_t seen = 0;
 	const uint64_t serial = 2100000077ull;
 	int64_t now = (int64_t)(now_wall_ms() / 1000u);
 
 	(void)state;
 	memset(&box, 0, sizeof(box));
-	memset(&mr, 0, sizeof(mr));
-	pthread_mutex_init(&mr.mu, NULL);
-	psi_asm_init(&mr.a, EMM_PID);
 	assert_non_null(mkdtemp(dir));
-	assert_int_equal(mux_new(&mc, &mr.m), 0);
-	assert_int_equal(pthread_create(&mr.th, NULL, mux_main, &mr), 0);
-	snprintf(mux, sizeof(mux), "127.0.0.1:%u", mux_port(mr.m));
+	he_mux_start(&mr, 500, mux, sizeof(mux));
 	assert_int_equal(keystore_generate(CASID, EPOCH_S, &ks), 0);
 	snprintf(path, sizeof(path), "%s/admin-key", dir);
-	memset(&hc, 0, sizeof(hc));
-	hc.data_dir = dir;
+	he_config(&hc, dir, ks, path, mux, 200);
 	hc.http_addr = "127.0.0.1:0";
 	hc.ecmg_addr = "127.0.0.1:0";
-	hc.mux_addr = mux;
-	hc.ks = ks;
-	hc.emm_kbps = 200;
-	hc.admin_key_file = path;
 	/* an emm-seq.db left by an older build: moved into the store */
 	{
 		sqlite3 *old = NULL;
@@ -754,11 +633,7 @@ static void test_headend_end_to_end(void **state)
 	assert_int_equal(headend_new(&hc, &g_h), 0);
 	assert_true(headend_http_port(g_h) > 0);
 	assert_true(headend_ecmg_port(g_h) > 0);
-	kb = tu_read(path, &klen);
-	assert_int_equal(klen, 64);
-	memcpy(key, kb, 64);
-	key[64] = '\0';
-	free(kb);
+	read_admin_key(path, key);
 	/* a card added by another process on the same database (as `castellan
 	 * sms` would): the audit log carries it to the carousel */
 	snprintf(db, sizeof(db), "sqlite:%s/sms.db", dir);
@@ -766,9 +641,9 @@ static void test_headend_end_to_end(void **state)
 	struct sms_card c = { .serial = serial, .start = now - 3600, .finish = now + 30 * 86400 };
 
 	assert_int_equal(sms_card_add(s, &c, "test"), 0);
-	assert_int_equal(pthread_create(&th, NULL, headend_main, NULL), 0);
+	assert_int_equal(pthread_create(&th, NULL, he_headend_main, g_h), 0);
 	/* the first cycle sends it with no package, numbered above the old file's */
-	assert_int_equal(wait_box(&mr, ks, serial, &box, 0, &seen), 0);
+	assert_int_equal(he_wait_box(&mr, ks, serial, &box, 0, &seen, NULL, NULL), 0);
 	assert_true(box.last_seq > 1000);
 	snprintf(db, sizeof(db), "%s/emm-seq.db.imported", dir);
 	assert_int_equal(access(db, F_OK), 0);
@@ -780,7 +655,7 @@ static void test_headend_end_to_end(void **state)
 		(unsigned long long)serial);
 	assert_int_equal(http_get(headend_http_port(g_h), q, body, sizeof(body)), 200);
 	assert_non_null(strstr(body, "\"access_criteria\":\"00000005\""));
-	assert_int_equal(wait_box(&mr, ks, serial, &box, 0x5, &seen), 0);
+	assert_int_equal(he_wait_box(&mr, ks, serial, &box, 0x5, &seen, NULL, NULL), 0);
 	assert_true(box.ent.nkeys >= 2);
 	print_message("subscribe -> box state: %llu ms\n", (unsigned long long)(now_mono_ms() - t1));
 	/* a wrong key changes nothing */
@@ -793,7 +668,7 @@ static void test_headend_end_to_end(void **state)
 	snprintf(q, sizeof(q), "/api.php?api_key=%s&serial_no=%llu&set[access_criteria]=00000000", key,
 		(unsigned long long)serial);
 	assert_int_equal(http_get(headend_http_port(g_h), q, body, sizeof(body)), 200);
-	assert_int_equal(wait_box(&mr, ks, serial, &box, 0, &seen), 0);
+	assert_int_equal(he_wait_box(&mr, ks, serial, &box, 0, &seen, NULL, NULL), 0);
 	assert_int_equal(box.ent.nkeys, 0);
 	print_message("unsubscribe -> box state: %llu ms\n", (unsigned long long)(now_mono_ms() - t1));
 	for (int i = 0; i < 300; i++) { /* the counters are snapshotted every 0.5 s */
@@ -834,17 +709,15 @@ static void test_headend_end_to_end(void **state)
 	hc.emm_kbps = 0;
 
 	assert_int_equal(headend_new(&hc, &g_h), 0);
-	assert_int_equal(pthread_create(&th, NULL, headend_main, NULL), 0);
+	assert_int_equal(pthread_create(&th, NULL, he_headend_main, g_h), 0);
 	assert_int_equal(sms_subscribe(s, &(struct sms_subscription){ serial, 1, now - 10, now + 86400 }, "test"), 0);
-	assert_int_equal(wait_box(&mr, ks, serial, &box, 0x2, &seen), 0);
+	assert_int_equal(he_wait_box(&mr, ks, serial, &box, 0x2, &seen, NULL, NULL), 0);
 	assert_true(box.last_seq > last);
 	headend_stop(g_h);
 	pthread_join(th, NULL);
 	headend_free(g_h);
 	sms_store_close(s);
-	atomic_store(&mr.stop, 1);
-	pthread_join(mr.th, NULL);
-	mux_free(mr.m);
+	he_mux_stop(&mr);
 	keystore_free(ks);
 	emm_state_wipe(&box);
 	snprintf(q, sizeof(q), "rm -rf '%s'", dir);
@@ -885,7 +758,7 @@ static int wait_emm(struct mux_runner *mr, const struct keystore *ks, uint64_t s
 		while (*seen < mr->n && !found) {
 			struct emm_view v;
 			struct emm_content ct;
-			size_t i = *seen % 256;
+			size_t i = *seen % HE_RING;
 			int rv = CE_MAC, rc;
 
 			(*seen)++;
@@ -922,7 +795,6 @@ static int wait_emm(struct mux_runner *mr, const struct keystore *ks, uint64_t s
 static void test_headend_threads_vendor(void **state)
 {
 	static struct mux_runner mr;
-	struct mux_config mc = { .listen = "127.0.0.1:0", .emm_pid = EMM_PID, .max_kbps = 500 };
 	char dir[] = "/tmp/castellan-hevend-XXXXXX";
 	char path[512], vk[512], mux[64], key[80], q[1024], body[4096], db[600];
 	uint8_t kv[3][16];
@@ -931,39 +803,23 @@ static void test_headend_threads_vendor(void **state)
 	struct sms_store *s = NULL;
 	struct headend_stats hs;
 	pthread_t th;
-	size_t seen = 0, klen = 0;
-	uint8_t *kb = NULL;
+	size_t seen = 0;
 	const uint64_t vserial = 2100000091ull, pserial = 2100000092ull;
 	int64_t now = (int64_t)(now_wall_ms() / 1000u);
 
 	(void)state;
-	memset(&mr, 0, sizeof(mr));
-	pthread_mutex_init(&mr.mu, NULL);
-	psi_asm_init(&mr.a, EMM_PID);
 	assert_non_null(mkdtemp(dir));
-	assert_int_equal(mux_new(&mc, &mr.m), 0);
-	assert_int_equal(pthread_create(&mr.th, NULL, mux_main, &mr), 0);
-	snprintf(mux, sizeof(mux), "127.0.0.1:%u", mux_port(mr.m));
+	he_mux_start(&mr, 500, mux, sizeof(mux));
 	assert_int_equal(keystore_generate(CASID, EPOCH_S, &ks), 0);
 	snprintf(path, sizeof(path), "%s/admin-key", dir);
 	snprintf(vk, sizeof(vk), "%s/B.csv", dir);
 	write_vendor_keys(vk, kv, 3);
-	memset(&hc, 0, sizeof(hc));
-	hc.data_dir = dir;
+	he_config(&hc, dir, ks, path, mux, 200);
 	hc.http_addr = "127.0.0.1:0";
-	hc.ecmg_addr = "";
-	hc.mux_addr = mux;
-	hc.ks = ks;
-	hc.emm_kbps = 200;
-	hc.admin_key_file = path;
 	hc.http_threads = 2;
 	hc.vendor_keys = vk;
 	assert_int_equal(headend_new(&hc, &g_h), 0);
-	kb = tu_read(path, &klen);
-	assert_int_equal(klen, 64);
-	memcpy(key, kb, 64);
-	key[64] = '\0';
-	free(kb);
+	read_admin_key(path, key);
 	snprintf(db, sizeof(db), "sqlite:%s/sms.db", dir);
 	assert_int_equal(sms_store_open(db, &s), 0);
 	struct sms_card c = { .serial = vserial, .start = now - 3600, .finish = now + 30 * 86400 };
@@ -973,7 +829,7 @@ static void test_headend_threads_vendor(void **state)
 	c.serial = pserial;
 	snprintf(c.chip_id, sizeof(c.chip_id), "0x00000000DEADBEEF"); /* not in the file */
 	assert_int_equal(sms_card_add(s, &c, "test"), 0);
-	assert_int_equal(pthread_create(&th, NULL, headend_main, NULL), 0);
+	assert_int_equal(pthread_create(&th, NULL, he_headend_main, g_h), 0);
 	/* two HTTP loops: every request answered right, whichever took it */
 	for (int i = 0; i < 12; i++) {
 		uint64_t sn = i % 2 ? vserial : pserial;
@@ -999,7 +855,7 @@ static void test_headend_threads_vendor(void **state)
 	seen = 0;
 	assert_int_equal(wait_emm(&mr, ks, pserial, NULL, 0x6, &seen), 0);
 	pthread_mutex_lock(&mr.mu);
-	for (size_t i = 0; i < mr.n && i < 256; i++) {
+	for (size_t i = 0; i < mr.n && i < HE_RING; i++) {
 		struct emm_view v;
 		struct emm_content ct;
 
@@ -1022,9 +878,7 @@ static void test_headend_threads_vendor(void **state)
 	headend_free(g_h);
 	g_h = NULL;
 	sms_store_close(s);
-	atomic_store(&mr.stop, 1);
-	pthread_join(mr.th, NULL);
-	mux_free(mr.m);
+	he_mux_stop(&mr);
 	keystore_free(ks);
 	snprintf(q, sizeof(q), "rm -rf '%s'", dir);
 	assert_int_equal(system(q), 0);
@@ -1059,14 +913,8 @@ static void test_headend_vendor_keys_bad(void **state)
 	assert_non_null(mkdtemp(dir));
 	assert_int_equal(keystore_generate(CASID, EPOCH_S, &ks), 0);
 	snprintf(vk, sizeof(vk), "%s/keys.csv", dir);
-	memset(&hc, 0, sizeof(hc));
-	hc.data_dir = dir;
-	hc.http_addr = "";
-	hc.ecmg_addr = "";
-	hc.mux_addr = "";
-	hc.ks = ks;
 	snprintf(q, sizeof(q), "%s/admin-key", dir);
-	hc.admin_key_file = q;
+	he_config(&hc, dir, ks, q, "", 0);
 	hc.vendor_keys = vk;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		(void)unlink(vk);

@@ -14,32 +14,15 @@
  *     <= N + a few pending events, and a subscription's expiry still goes
  *     on air (the box loses the package) through a scheduler event.
  */
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
-#include <unistd.h>
 #define SMS_TEST_PG_PORT 5461
 #include "sms/sms_testdb.h"
-#include "cas/emm.h"
-#include "cas/keys.h"
-#include "headend/headend.h"
+#include "he_fixture.h"
 #include "headend/scheduler.h"
-#include "scrambler/mux.h"
-#include "ts/psi.h"
-#include "ts/ts.h"
 
 #define CASID 0x4ADC
 #define EPOCH_S 3600u
 #define T0_S 1700000000ll /* 800 s into an epoch of an hour */
-
-struct fake_clock {
-	_Atomic uint64_t ms;
-};
-
-static uint64_t fake_now(void *ctx)
-{
-	return atomic_load(&((struct fake_clock *)ctx)->ms);
-}
 
 /* ---- scheduler ----------------------------------------------------------- */
 
@@ -287,55 +270,6 @@ static void test_seq_next_many(void **state)
 
 /* ---- a real head-end over several cycles ---------------------------------- */
 
-#define EMM_PID 0x1FF0
-#define RING 1024
-
-struct mux_runner {
-	struct mux *m;
-	pthread_t th;
-	atomic_int stop;
-	struct psi_asm a;
-	pthread_mutex_t mu;
-	size_t n;
-	uint8_t sec[RING][EMM_MAX_SECTION];
-	size_t len[RING];
-};
-
-static int mr_sec(void *ctx, uint16_t pid, const uint8_t *sec, size_t len)
-{
-	struct mux_runner *r = ctx;
-
-	(void)pid;
-	if (len <= EMM_MAX_SECTION) {
-		pthread_mutex_lock(&r->mu);
-		memcpy(r->sec[r->n % RING], sec, len);
-		r->len[r->n % RING] = len;
-		r->n++;
-		pthread_mutex_unlock(&r->mu);
-	}
-	return 0;
-}
-
-static void *mux_main(void *arg)
-{
-	struct mux_runner *r = arg;
-	static uint8_t pk[256 * TS_PACKET_BYTES];
-
-	while (!atomic_load(&r->stop)) {
-		size_t n = 0;
-
-		if (mux_poll(r->m, 10) != 0 || mux_take(r->m, pk, 256, &n) != 0)
-			break;
-		for (size_t k = 0; k < n; k++) {
-			struct ts_hdr h;
-
-			if (ts_parse(pk + k * TS_PACKET_BYTES, &h) == 0)
-				(void)psi_asm_push(&r->a, pk + k * TS_PACKET_BYTES, &h, mr_sec, r);
-		}
-	}
-	return NULL;
-}
-
 /* The fake clock runs 10 times faster than the wall clock. */
 struct clock_runner {
 	struct fake_clock fc;
@@ -354,53 +288,6 @@ static void *clock_main(void *arg)
 	return NULL;
 }
 
-static struct headend *g_h;
-
-static void *headend_main(void *arg)
-{
-	(void)arg;
-	assert_int_equal(headend_run(g_h), 0);
-	return NULL;
-}
-
-/* Apply what the MUX saw for serial to box; 0 once box has packages ==
- * want, CE_TIMEOUT after 30 s. *worst: the most scheduler events pending
- * seen meanwhile. */
-static int wait_box(struct mux_runner *mr, const struct keystore *ks, uint64_t serial, struct emm_card_state *box,
-		    uint32_t want, size_t *seen, size_t *worst)
-{
-	uint8_t k[CARD_KEY_BYTES];
-	struct headend_stats hs;
-
-	assert_int_equal(keystore_card_key(ks, serial, k), 0);
-	for (int tries = 0; tries < 3000; tries++) {
-		pthread_mutex_lock(&mr->mu);
-		if (mr->n - *seen > RING)
-			*seen = mr->n - RING; /* overwritten: the cycle sends it again */
-		while (*seen < mr->n) {
-			struct emm_view v;
-			struct emm_content ct;
-			size_t i = *seen % RING;
-
-			(*seen)++;
-			if (emm_parse(mr->sec[i], mr->len[i], serial, &v) != 0 || emm_open(&v, k, &ct) != 0)
-				continue;
-			int ar = emm_state_apply(box, &v, &ct);
-
-			assert_true(ar == 0 || ar == CE_REPLAY);
-			emm_content_wipe(&ct);
-		}
-		pthread_mutex_unlock(&mr->mu);
-		headend_stats(g_h, &hs);
-		if (hs.sched.pending > *worst)
-			*worst = hs.sched.pending;
-		if (box->has_ent && box->ent.packages == want)
-			return 0;
-		usleep(10000);
-	}
-	return CE_TIMEOUT;
-}
-
 static void test_headend_cycles(void **state)
 {
 	enum { N = 1500 };
@@ -409,19 +296,18 @@ static void test_headend_cycles(void **state)
 	static struct mux_runner mr;
 	static struct clock_runner cr;
 	static struct emm_card_state box;
-	struct mux_config mc = { .listen = "127.0.0.1:0", .emm_pid = EMM_PID, .max_kbps = 4000 };
 	struct backend *be = *state;
 	const char *uri = tdb_fresh(be);
 	char dir[] = "/tmp/castellan-hemem-XXXXXX", mux[64], keyf[600], cmd[700];
 	struct keystore *ks = NULL;
 	struct sms_store *s = NULL;
+	struct headend *h = NULL;
 	struct headend_config hc;
 	struct headend_stats hs;
 	pthread_t th;
 	size_t seen = 0, worst = 0;
 	uint64_t cycles0;
 
-	memset(&mr, 0, sizeof(mr));
 	memset(&cr, 0, sizeof(cr));
 	memset(&box, 0, sizeof(box));
 	assert_non_null(mkdtemp(dir));
@@ -431,36 +317,25 @@ static void test_headend_cycles(void **state)
 	add_cards(s, first, special - first, 0x1, T0_S - 100, T0_S + 86400);
 	add_cards(s, special, 1, 0x2, T0_S - 100, expiry);
 	add_cards(s, special + 1, N - 1 - (special - first), 0x1, T0_S - 100, T0_S + 86400);
-	pthread_mutex_init(&mr.mu, NULL);
-	psi_asm_init(&mr.a, EMM_PID);
-	assert_int_equal(mux_new(&mc, &mr.m), 0);
-	assert_int_equal(pthread_create(&mr.th, NULL, mux_main, &mr), 0);
-	snprintf(mux, sizeof(mux), "127.0.0.1:%u", mux_port(mr.m));
+	he_mux_start(&mr, 4000, mux, sizeof(mux));
 	atomic_store(&cr.fc.ms, (uint64_t)T0_S * 1000u);
 	assert_int_equal(pthread_create(&cr.th, NULL, clock_main, &cr), 0);
 	assert_int_equal(keystore_generate(CASID, EPOCH_S, &ks), 0);
 	snprintf(keyf, sizeof(keyf), "%s/admin-key", dir);
-	memset(&hc, 0, sizeof(hc));
-	hc.data_dir = dir;
+	he_config(&hc, dir, ks, keyf, mux, 2000);
 	hc.db_uri = uri;
-	hc.http_addr = "";
-	hc.ecmg_addr = "";
-	hc.mux_addr = mux;
-	hc.ks = ks;
-	hc.emm_kbps = 2000;
-	hc.admin_key_file = keyf;
 	hc.clock = fake_now;
 	hc.clock_ctx = &cr.fc;
-	assert_int_equal(headend_new(&hc, &g_h), 0);
-	assert_int_equal(pthread_create(&th, NULL, headend_main, NULL), 0);
+	assert_int_equal(headend_new(&hc, &h), 0);
+	assert_int_equal(pthread_create(&th, NULL, he_headend_main, h), 0);
 	/* the box gets package 1 (the first cycle numbers every card) */
-	assert_int_equal(wait_box(&mr, ks, special, &box, 0x2, &seen, &worst), 0);
+	assert_int_equal(he_wait_box(&mr, ks, special, &box, 0x2, &seen, h, &worst), 0);
 	/* several whole cycles: the scheduler holds one event per card */
-	headend_stats(g_h, &hs);
+	headend_stats(h, &hs);
 	cycles0 = hs.car.cycles;
 	for (int i = 0; i < 3000 && hs.car.cycles < cycles0 + 4; i++) {
 		usleep(10000);
-		headend_stats(g_h, &hs);
+		headend_stats(h, &hs);
 		if (hs.sched.pending > worst)
 			worst = hs.sched.pending;
 	}
@@ -488,26 +363,25 @@ static void test_headend_cycles(void **state)
 	pthread_mutex_lock(&mr.mu);
 	seen2 = mr.n;
 	pthread_mutex_unlock(&mr.mu);
-	assert_int_equal(wait_box(&mr, ks, c, &box2, 0x5, &seen2, &worst), 0);
+	assert_int_equal(he_wait_box(&mr, ks, c, &box2, 0x5, &seen2, h, &worst), 0);
 	assert_true(box2.last_seq > other);
 	emm_state_wipe(&box2);
 	/* the expiry: its event fires, the card goes out changed, the box loses the package */
 	uint64_t fired = hs.sched.events_fired, changed = hs.car.changed_emms;
 
 	atomic_store(&cr.fc.ms, (uint64_t)(expiry + 1) * 1000u);
-	assert_int_equal(wait_box(&mr, ks, special, &box, 0, &seen, &worst), 0);
+	assert_int_equal(he_wait_box(&mr, ks, special, &box, 0, &seen, h, &worst), 0);
 	for (int i = 0; i < 500 && (hs.sched.events_fired == fired || hs.car.changed_emms == changed); i++) {
 		usleep(10000);
-		headend_stats(g_h, &hs);
+		headend_stats(h, &hs);
 	}
 	assert_true(hs.sched.events_fired >= fired + 1);
 	assert_true(hs.car.changed_emms >= changed + 1);
 	assert_true(hs.sched.pending <= N - 1 + 8); /* no subscription left: no event for it */
 	assert_int_equal(box.ent.nkeys, 0);
-	headend_stop(g_h);
+	headend_stop(h);
 	pthread_join(th, NULL);
-	headend_free(g_h);
-	g_h = NULL;
+	headend_free(h);
 	/* every number on air is stored: none above the store's */
 	struct sms_emm_seq g;
 
@@ -516,9 +390,7 @@ static void test_headend_cycles(void **state)
 	sms_store_close(s);
 	atomic_store(&cr.stop, 1);
 	pthread_join(cr.th, NULL);
-	atomic_store(&mr.stop, 1);
-	pthread_join(mr.th, NULL);
-	mux_free(mr.m);
+	he_mux_stop(&mr);
 	keystore_free(ks);
 	emm_state_wipe(&box);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);

@@ -10,13 +10,13 @@
 #ifndef CASTELLAN_SMS_TESTDB_H
 #define CASTELLAN_SMS_TESTDB_H
 
-#include <dirent.h>
 #include <pwd.h>
 #include <unistd.h>
 #include <sys/stat.h>
 #include <libpq-fe.h>
 #include <openssl/evp.h>
 #include "testutil.h"
+#include "pgtest.h"
 #include "sms/csv.h"
 #include "sms/store.h"
 
@@ -42,35 +42,9 @@ static int tdb_run(const char *cmd)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
-static const char *tdb_pg_bindir(void)
-{
-	static char best[320];
-	int best_v = -1;
-	DIR *d;
-	struct dirent *e;
-
-	if (getenv("CASTELLAN_PG_BINDIR"))
-		return getenv("CASTELLAN_PG_BINDIR");
-	if (!(d = opendir("/usr/lib/postgresql")))
-		return NULL;
-	while ((e = readdir(d)) != NULL) {
-		char p[512];
-		int v = (int)strtol(e->d_name, NULL, 10);
-
-		snprintf(p, sizeof(p), "/usr/lib/postgresql/%s/bin/initdb", e->d_name);
-		if (v > best_v && access(p, X_OK) == 0) {
-			best_v = v;
-			snprintf(best, sizeof(best), "/usr/lib/postgresql/%s/bin", e->d_name);
-		}
-	}
-	closedir(d);
-	return best_v >= 0 ? best : NULL;
-}
-
 static void tdb_pg_start(void)
 {
-	const char *bin = tdb_pg_bindir(), *as = "";
-	char cmd[2048];
+	const char *bin = pgt_bindir();
 
 	if (getenv("CASTELLAN_PG_URI")) {
 		snprintf(pg_be.uri, sizeof(pg_be.uri), "%s", getenv("CASTELLAN_PG_URI"));
@@ -93,21 +67,9 @@ static void tdb_pg_start(void)
 			pg_be.why = "running as root without a postgres user";
 			return;
 		}
-		as = "runuser -u postgres -- ";
 	}
-	snprintf(cmd, sizeof(cmd), "%s%s/initdb -D %s/data -A trust -U castellan -E UTF8 --no-sync >%s/initdb.log 2>&1",
-		 as, bin, pg_dir, pg_dir);
-	if (tdb_run(cmd) != 0) {
-		pg_be.why = "initdb failed (see /tmp/castellan-pg-*/initdb.log)";
+	if ((pg_be.why = pgt_start(bin, pg_dir, SMS_TEST_PG_PORT, "-A trust")) != NULL)
 		return;
-	}
-	snprintf(cmd, sizeof(cmd), "%s%s/pg_ctl -D %s/data -l %s/server.log -w -t 60 "
-		 "-o \"-p %d -k %s -c listen_addresses='' -c fsync=off\" start >/dev/null 2>&1",
-		 as, bin, pg_dir, pg_dir, SMS_TEST_PG_PORT, pg_dir);
-	if (tdb_run(cmd) != 0) {
-		pg_be.why = "pg_ctl start failed (see /tmp/castellan-pg-*/server.log)";
-		return;
-	}
 	snprintf(pg_be.uri, sizeof(pg_be.uri), "postgres:host=%s port=%d dbname=postgres user=castellan", pg_dir,
 		 SMS_TEST_PG_PORT);
 	pg_be.available = true;
@@ -115,16 +77,12 @@ static void tdb_pg_start(void)
 
 static void tdb_pg_stop(void)
 {
-	const char *bin = tdb_pg_bindir();
-	char cmd[1024];
+	const char *bin = pgt_bindir();
 
 	if (!pg_dir[0] || !bin)
 		return;
-	snprintf(cmd, sizeof(cmd), "%s%s/pg_ctl -D %s/data -m immediate -w stop >/dev/null 2>&1",
-		 geteuid() == 0 ? "runuser -u postgres -- " : "", bin, pg_dir);
-	(void)tdb_run(cmd);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", pg_dir);
-	(void)tdb_run(cmd);
+	pgt_stop(bin, pg_dir);
+	(void)tu_run("rm -rf %s", pg_dir);
 }
 
 static const char *tdb_fresh(struct backend *be)

@@ -104,6 +104,60 @@ static void test_migrations(void **state)
 	}
 	sms_store_close(s);
 
+	/* SQLite: a version-2 base (cards keyed by an autoindex, subscriptions
+	 * with a rowid: the layout as released) moves to version 3 with its
+	 * rows, and its foreign keys still hold. */
+	if (*state == &sqlite_be) {
+		struct sms_subscription sub = { .serial = 2100000001, .package = 5, .start = 10, .finish = 20 };
+		struct sms_subscription got[4];
+		size_t ns = 0;
+		sqlite3 *db = NULL;
+		sqlite3_stmt *st = NULL;
+
+		raw_sql(*state, uri,
+			"PRAGMA foreign_keys=OFF; DROP TABLE subscriptions; DROP TABLE cards;"
+			"CREATE TABLE cards (serial BIGINT PRIMARY KEY CHECK (serial > 0),"
+			" chip_id TEXT NOT NULL DEFAULT '', state INTEGER NOT NULL DEFAULT 0 CHECK (state BETWEEN 0 AND 2),"
+			" pair INTEGER NOT NULL DEFAULT 0 CHECK (pair IN (0, 1)), subscriber_id BIGINT REFERENCES subscribers(id),"
+			" start_time BIGINT NOT NULL DEFAULT 0, finish_time BIGINT NOT NULL DEFAULT 0,"
+			" created_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL);"
+			"CREATE TABLE subscriptions (card BIGINT NOT NULL REFERENCES cards(serial) ON DELETE CASCADE,"
+			" package INTEGER NOT NULL REFERENCES packages(id), start_time BIGINT NOT NULL,"
+			" finish_time BIGINT NOT NULL, PRIMARY KEY (card, package));"
+			"INSERT INTO cards (serial, chip_id, created_ms, updated_ms) VALUES (2100000001, 'C1', 1, 1),"
+			" (2100000002, 'C2', 1, 1);"
+			"INSERT INTO subscriptions VALUES (2100000001, 5, 10, 20), (2100000001, 7, 10, 30),"
+			" (2100000002, 5, 10, 40);"
+			"DELETE FROM schema_version WHERE version = 3;");
+		assert_int_equal(sms_store_open(uri, &s), 0);
+		assert_int_equal(sms_store_schema_version(s, &v), 0);
+		assert_int_equal(v, 3);
+		assert_int_equal(sms_subscription_list(s, 2100000001, got, 4, &ns), 0);
+		assert_int_equal(ns, 2);
+		assert_int_equal(got[1].package, 7);
+		assert_int_equal(got[1].finish, 30);
+		assert_int_equal(sms_subscribe(s, &sub, "test"), 0);
+		sms_store_close(s);
+		assert_int_equal(sqlite3_open(uri, &db), SQLITE_OK);
+		assert_int_equal(sqlite3_prepare_v2(db, "SELECT sql FROM sqlite_master WHERE name = 'subscriptions'", -1,
+						    &st, NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		assert_non_null(strstr((const char *)sqlite3_column_text(st, 0), "WITHOUT ROWID"));
+		sqlite3_finalize(st);
+		assert_int_equal(sqlite3_exec(db, "PRAGMA foreign_keys=ON; DELETE FROM cards WHERE serial = 2100000001",
+					      NULL, NULL, NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM subscriptions", -1, &st, NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		assert_int_equal(sqlite3_column_int(st, 0), 1); /* the cascade still reaches subscriptions */
+		sqlite3_finalize(st);
+		assert_int_equal(sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM sqlite_master WHERE name LIKE '%_v2'", -1,
+						    &st, NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		assert_int_equal(sqlite3_column_int(st, 0), 0);
+		sqlite3_finalize(st);
+		sqlite3_close(db);
+	}
+
 	/* A database from a newer build is refused, not touched. */
 	raw_sql(*state, uri, "INSERT INTO schema_version (version, applied_ms) VALUES (99, 0)");
 	assert_int_equal(sms_store_open(uri, &s), CE_UNSUPPORTED);
@@ -793,7 +847,7 @@ static void test_cli(void **state)
 	assert_int_equal(cli(db, "--help", out, sizeof(out)), 0);
 	assert_non_null(strstr(out, "usage: castellan sms"));
 	assert_int_equal(cli(db, "init --admin ops", out, sizeof(out)), 0);
-	assert_non_null(strstr(out, "schema version 2"));
+	assert_non_null(strstr(out, "schema version 3"));
 	assert_non_null(strstr(out, "api key for ops"));
 	assert_int_equal(cli(db, "card add 2100000000 --chip C1 --name Ann", out, sizeof(out)), 0);
 	assert_int_equal(cli(db, "card add 2100000000", out, sizeof(out)), 1); /* exists */
