@@ -602,7 +602,8 @@ static json_t *status_json(struct headend *h)
 				 (json_int_t)es.ecms_late, "errors_sent", (json_int_t)es.errors_sent, "errors_received",
 				 (json_int_t)es.errors_received);
 	}
-	car = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:I,s:I}", "emms", (json_int_t)st.car.emms,
+	car = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:I,s:I}", "emms", (json_int_t)st.car.emms,
+			"records", (json_int_t)st.car.records, "group_sections", (json_int_t)st.car.group_sections,
 			"changed_emms", (json_int_t)st.car.changed_emms, "ts_bytes", (json_int_t)st.car.ts_bytes,
 			"queue", (json_int_t)st.car.queue, "cycles", (json_int_t)st.car.cycles, "last_cycle_ms",
 			(json_int_t)st.car.last_cycle_ms, "last_cycle_cards", (json_int_t)st.car.last_cycle_cards,

@@ -692,6 +692,8 @@ static void test_headend_end_to_end(void **state)
 	assert_non_null(strstr(body, "\"connected\":true"));
 	assert_non_null(strstr(body, "\"ecmg\":{"));
 	assert_non_null(strstr(body, "\"scheduler\":{"));
+	assert_non_null(strstr(body, "\"records\":"));
+	assert_non_null(strstr(body, "\"group_sections\":"));
 	assert_int_equal(http_get(headend_http_port(g_h), "/api/v1/status", body, sizeof(body)), 401);
 	headend_stop(g_h);
 	pthread_join(th, NULL);
