@@ -29,7 +29,6 @@ struct sq_ckpt {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool stop;
-	uint64_t runs, frames; /* checkpoints run, WAL frames copied back */
 };
 
 struct sq_cache {
@@ -216,11 +215,8 @@ static void *ckpt_main(void *arg)
 		if (k->stop)
 			break;
 		pthread_mutex_unlock(&k->mu);
-		if (sqlite3_wal_checkpoint_v2(k->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done) == SQLITE_OK &&
-		    done > 0) {
-			k->runs++;
-			k->frames += (uint64_t)done;
-		}
+		if (sqlite3_wal_checkpoint_v2(k->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done) != SQLITE_OK)
+			log = done = 0;
 		/* All copied back: a RESTART checkpoint, which has nothing left to
 		 * copy, waits (microseconds) for the readers still on the WAL so
 		 * that the next commit writes the WAL from its start again. A

@@ -25,15 +25,20 @@
 
 /* One DDL text per backend, differing only in how an auto-increment id is
  * spelled. Append new migrations at the end; never edit a released one. */
-#define MIG1(ID) \
-	"CREATE TABLE subscribers (id " ID ", name TEXT NOT NULL DEFAULT '', info TEXT NOT NULL DEFAULT '');" \
-	"CREATE TABLE cards (serial BIGINT PRIMARY KEY CHECK (serial > 0)," \
+
+/* The columns of `cards` after its key, the same in migrations 1 and 3. */
+#define CARD_COLUMNS \
 	" chip_id TEXT NOT NULL DEFAULT ''," \
 	" state INTEGER NOT NULL DEFAULT 0 CHECK (state BETWEEN 0 AND 2)," \
 	" pair INTEGER NOT NULL DEFAULT 0 CHECK (pair IN (0, 1))," \
 	" subscriber_id BIGINT REFERENCES subscribers(id)," \
 	" start_time BIGINT NOT NULL DEFAULT 0, finish_time BIGINT NOT NULL DEFAULT 0," \
-	" created_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL);" \
+	" created_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL);"
+
+#define MIG1(ID) \
+	"CREATE TABLE subscribers (id " ID ", name TEXT NOT NULL DEFAULT '', info TEXT NOT NULL DEFAULT '');" \
+	"CREATE TABLE cards (serial BIGINT PRIMARY KEY CHECK (serial > 0)," \
+	CARD_COLUMNS \
 	"CREATE TABLE packages (id INTEGER PRIMARY KEY CHECK (id BETWEEN 0 AND 65535)," \
 	" name TEXT NOT NULL UNIQUE);" \
 	"CREATE TABLE channels (service_id INTEGER PRIMARY KEY CHECK (service_id BETWEEN 0 AND 65535)," \
@@ -83,12 +88,7 @@
 	"ALTER TABLE subscriptions RENAME TO subscriptions_v2;" \
 	"ALTER TABLE cards RENAME TO cards_v2;" \
 	"CREATE TABLE cards (serial INTEGER PRIMARY KEY CHECK (serial > 0)," \
-	" chip_id TEXT NOT NULL DEFAULT ''," \
-	" state INTEGER NOT NULL DEFAULT 0 CHECK (state BETWEEN 0 AND 2)," \
-	" pair INTEGER NOT NULL DEFAULT 0 CHECK (pair IN (0, 1))," \
-	" subscriber_id BIGINT REFERENCES subscribers(id)," \
-	" start_time BIGINT NOT NULL DEFAULT 0, finish_time BIGINT NOT NULL DEFAULT 0," \
-	" created_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL);" \
+	CARD_COLUMNS \
 	"INSERT INTO cards SELECT * FROM cards_v2 ORDER BY serial;" \
 	"CREATE TABLE subscriptions (card BIGINT NOT NULL REFERENCES cards(serial) ON DELETE CASCADE," \
 	" package INTEGER NOT NULL REFERENCES packages(id)," \
