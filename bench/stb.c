@@ -219,11 +219,11 @@ int main(int argc, char **argv)
 	static const uint8_t cw_csa2[8] = { 0x01, 0x23, 0x45, 0x67, 0x89, 0xAB, 0xCD, 0xEF };
 	static const uint8_t cw_cissa[16] = { 0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77,
 		0x88, 0x99, 0xAA, 0xBB, 0xCC, 0xDD, 0xEE, 0xFF };
-	const char *dir = argc > 1 ? argv[1] : getenv("CASTELLAN_SHARED");
+	const char *dir = argc > 1 ? argv[1] : getenv("CASTELLAN_TESTDATA");
 	int r = 0;
 
 	if (!dir)
-		dir = "../shared";
+		dir = "tests/data";
 	printf("## Set-top box (bench/stb.c)\n\n");
 	r |= bench_ecm();
 	printf("### Descrambling through the box (one core)\n\n");

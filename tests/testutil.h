@@ -1,5 +1,5 @@
 /*
- * testutil.h - helpers for the cmocka suites: locate shared/ and tests/data,
+ * testutil.h - helpers for the cmocka suites: locate tests/data,
  * read files, parse the captured SimulCrypt exchanges (NAME.hex.txt).
  * run a shell command line (tu_run).
  * Header-only so each test binary stays one file.
@@ -18,17 +18,8 @@
 #include <cmocka.h>
 #include "lib/util.h"
 
-/* Path of a file under shared/ (env CASTELLAN_SHARED, else ../shared
+/* Path of a file under tests/data (env CASTELLAN_TESTDATA, else tests/data
  * relative to the source root). Static buffer: use before the next call. */
-static inline const char *tu_shared(const char *rel)
-{
-	static char path[4096];
-	const char *base = getenv("CASTELLAN_SHARED");
-
-	snprintf(path, sizeof(path), "%s/%s", base ? base : "../shared", rel);
-	return path;
-}
-
 static inline const char *tu_testdata(const char *rel)
 {
 	static char path[4096];
@@ -66,7 +57,7 @@ static inline struct tu_capmsg *tu_capture_load(const char *name, size_t *n)
 	size_t cap = 0, count = 0, alloc = 0;
 	struct tu_capmsg *msgs = NULL;
 
-	snprintf(path, sizeof(path), "%s", tu_shared(name));
+	snprintf(path, sizeof(path), "%s", tu_testdata(name));
 	f = fopen(path, "r");
 	if (!f)
 		fail_msg("cannot open capture %s", path);

@@ -11,3 +11,13 @@ if [ -n "$hits" ]; then
 	exit 1
 fi
 echo "check-banned: no banned calls"
+
+# A clone must stand alone: nothing in the tree may read files outside it
+# (test data lives in tests/data/).
+outside=$(git ls-files 2>/dev/null | grep -vE '^tests/data/' | xargs grep -nE '\.\./shared|CASTELLAN_SHARED' 2>/dev/null | grep -v '^tools/check-banned.sh:')
+if [ -n "$outside" ]; then
+	echo "paths outside the tree:"
+	echo "$outside"
+	exit 1
+fi
+echo "check-banned: no paths outside the tree"

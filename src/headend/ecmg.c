@@ -3,7 +3,7 @@
  * channel/stream state machines, CW_provision -> ECM_response.
  *
  * Normative reference: ETSI TS 103 197 (ECMG<=>SCS); where the text was not
- * available we follow TSDuck's tsecmg (shared/simulcrypt/FACTS.md): one
+ * available we follow TSDuck's tsecmg (tests/data/simulcrypt/FACTS.md): one
  * channel per TCP connection, ECM_channel_id unique across connections,
  * ECM_id unique across the ECMG (a box keeps replay state per ECM_id),
  * parse faults answered with the codec's channel_error/stream_error, a

@@ -8,7 +8,7 @@
  * a token bucket in TS bytes at the granted rate (burst: half a second, or
  * one message).
  *
- * Reference: ETSI TS 103 197; shared/simulcrypt/FACTS.md section 3.
+ * Reference: ETSI TS 103 197; tests/data/simulcrypt/FACTS.md section 3.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -17,7 +17,7 @@
  * timeouts they are given (the pacing of emmg_send waits inside, answering
  * tests meanwhile). No globals.
  *
- * Reference: ETSI TS 103 197; shared/simulcrypt/FACTS.md section 3.
+ * Reference: ETSI TS 103 197; tests/data/simulcrypt/FACTS.md section 3.
  */
 #ifndef CASTELLAN_EMMG_H
 #define CASTELLAN_EMMG_H

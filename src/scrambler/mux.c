@@ -16,7 +16,7 @@
  *    inv_param_value (error_information = byte offset in the message),
  *    data beyond the grant -> exceeded_bw (data dropped).
  *
- * Reference: ETSI TS 103 197; shared/simulcrypt/FACTS.md section 3.
+ * Reference: ETSI TS 103 197; tests/data/simulcrypt/FACTS.md section 3.
  */
 #include <errno.h>
 #include <fcntl.h>

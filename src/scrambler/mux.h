@@ -20,7 +20,7 @@
  * takes. Sockets are non-blocking; a peer that does not read its replies is
  * disconnected once its reply buffer is full. No globals.
  *
- * Reference: ETSI TS 103 197 (EMMG/PDG<=>MUX); shared/simulcrypt/FACTS.md
+ * Reference: ETSI TS 103 197 (EMMG/PDG<=>MUX); tests/data/simulcrypt/FACTS.md
  * section 3 for the interoperable behaviour (TSDuck).
  */
 #ifndef CASTELLAN_MUX_H

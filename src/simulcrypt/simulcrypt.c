@@ -8,7 +8,7 @@
  * message type {parameter, min count, max count}. The version byte changes
  * nothing else (TSDuck does the same; strict equality on reception).
  *
- * Fault mapping follows TSDuck's analyzer (shared/simulcrypt/FACTS.md):
+ * Fault mapping follows TSDuck's analyzer (tests/data/simulcrypt/FACTS.md):
  *   empty buffer                         inv_message       info 0
  *   header version != expected           inv_proto_version info 0
  *   buffer > 5 + 65535 bytes             message_too_long  info 3
@@ -21,7 +21,7 @@
  *   count below min or above max         missing_param     info = tag
  *     (the lowest violating tag, as TSDuck walks its sorted table)
  *
- * Reference: ETSI TS 103 197; facts in shared/simulcrypt/FACTS.md §1-§5.
+ * Reference: ETSI TS 103 197; facts in tests/data/simulcrypt/FACTS.md §1-§5.
  */
 #include <string.h>
 #include "simulcrypt.h"

@@ -14,7 +14,7 @@
  * the buffer must outlive the message. Encoding writes into a caller buffer
  * through struct wbuf (fixed capacity, back-patched length).
  *
- * Reference: ETSI TS 103 197; the facts used are in shared/simulcrypt/FACTS.md.
+ * Reference: ETSI TS 103 197; the facts used are in tests/data/simulcrypt/FACTS.md.
  */
 #ifndef CASTELLAN_SIMULCRYPT_H
 #define CASTELLAN_SIMULCRYPT_H

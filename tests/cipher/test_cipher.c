@@ -3,7 +3,7 @@
  *
  * Interop: TSDuck 3.44 scrambled service 101 of ts-clear-2svc.ts with
  * CSA2 (with and without entropy reduction) and CISSA, even parity, fixed
- * CW (shared/simulcrypt/captures/README.md). Descrambling each file must
+ * CW (tests/data/simulcrypt/captures/README.md). Descrambling each file must
  * give the clear file back bit for bit (the CISSA PMT keeps TSDuck's extra
  * scrambling_descriptor), and scrambling the clear packets of the scrambled
  * PIDs must give TSDuck's bytes. Then round trips on random packets with
@@ -17,7 +17,7 @@
 #include "ts/ts.h"
 
 #define CAP "simulcrypt/captures/"
-#define CLEAR_TS CAP "ts-clear-2svc.ts"
+#define CLEAR_TS "ts-clear-2svc.ts"
 #define CSA2_TS CAP "ts-csa2-svc101-cw0123456789abcdef.ts"
 #define CSA2_NR_TS CAP "ts-csa2-noreduce-svc101-cw0123456789abcdef.ts"
 #define CISSA_TS CAP "ts-cissa-svc101-cw00112233445566778899aabbccddeeff.ts"
@@ -44,7 +44,7 @@ static void ts_load(const char *rel, struct ts_file *f)
 {
 	size_t len;
 
-	f->buf = tu_read(tu_shared(rel), &len);
+	f->buf = tu_read(tu_testdata(rel), &len);
 	assert_int_equal(len % TS_PACKET_BYTES, 0);
 	f->n = len / TS_PACKET_BYTES;
 	assert_true(f->n > 5000);

@@ -6,7 +6,7 @@
  * and errors (a scripted MUX in a thread); reconnecting after the MUX went
  * away; a version the MUX refuses.
  *
- * Reference: ETSI TS 103 197; shared/simulcrypt/FACTS.md section 3.
+ * Reference: ETSI TS 103 197; tests/data/simulcrypt/FACTS.md section 3.
  */
 #include <errno.h>
 #include <pthread.h>

@@ -7,7 +7,7 @@
  * right error_status, bound the queue, and run the scrambler with an EMMG
  * connected (EMMs on the EMM PID, CAT with the CA_descriptor).
  *
- * Reference: ETSI TS 103 197; shared/simulcrypt/FACTS.md section 3.
+ * Reference: ETSI TS 103 197; tests/data/simulcrypt/FACTS.md section 3.
  */
 #include <errno.h>
 #include <pthread.h>

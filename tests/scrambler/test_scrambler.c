@@ -1038,7 +1038,7 @@ static void check_fixed(const char *capture, const char *cwhex, enum cw_alg alg,
 	struct membuf out;
 	size_t nin, nref = 0, cmp = 0;
 	uint8_t *in = load_clear(&nin);
-	uint8_t *ref = tu_read(tu_shared(capture), &nref);
+	uint8_t *ref = tu_read(tu_testdata(capture), &nref);
 	size_t ko = 0, kr = 0;
 
 	scrambler_config_init(&c);

@@ -2,7 +2,7 @@
  * test_scs.c - the SCS client (src/scrambler/scs.h) over real TCP.
  *
  * A scripted ECMG (a thread on 127.0.0.1) plays the ECMG side of TSDuck's
- * captures (shared/simulcrypt/captures) byte for byte and records what our
+ * captures (tests/data/simulcrypt/captures) byte for byte and records what our
  * client sends; with the capture's CWs, CP numbers and access criteria our
  * requests must equal TSDuck's scrambler's, byte for byte. Then: errors
  * (channel_error at setup, stream_error for a CW_provision, the

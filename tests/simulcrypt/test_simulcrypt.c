@@ -1,12 +1,12 @@
 /*
  * test_simulcrypt.c - tests of the SimulCrypt codec (src/simulcrypt) against
- * TSDuck's captured exchanges (shared/simulcrypt/captures): decode and
+ * TSDuck's captured exchanges (tests/data/simulcrypt/captures): decode and
  * re-encode every captured message, build messages field by field in
  * TSDuck's parameter order and compare with the captured bytes, reproduce
  * the version-mismatch exchange, and reject a table of bad messages with the
  * exact error_status / error_information of each interface.
  *
- * Reference: ETSI TS 103 197; shared/simulcrypt/FACTS.md.
+ * Reference: ETSI TS 103 197; tests/data/simulcrypt/FACTS.md.
  */
 #include <dirent.h>
 #include "testutil.h"

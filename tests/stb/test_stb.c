@@ -31,7 +31,7 @@
 #include "ts/psi.h"
 #include "ts/ts.h"
 
-#define CAP_CLEAR "simulcrypt/captures/ts-clear-2svc.ts"
+#define CAP_CLEAR "ts-clear-2svc.ts"
 #define CAP_CSA2 "simulcrypt/captures/ts-csa2-svc101-cw0123456789abcdef.ts"
 #define CAP_CSA2_NR "simulcrypt/captures/ts-csa2-noreduce-svc101-cw0123456789abcdef.ts"
 #define CAP_CISSA "simulcrypt/captures/ts-cissa-svc101-cw00112233445566778899aabbccddeeff.ts"
@@ -73,7 +73,7 @@ static void fixed_cw_run(const char *cap, enum cw_alg alg, const uint8_t *cw, bo
 {
 	struct cas_client c = { 0 };
 	size_t len;
-	uint8_t *in = tu_read(tu_shared(cap), &len);
+	uint8_t *in = tu_read(tu_testdata(cap), &len);
 
 	*npkts = len / TS_PACKET_BYTES;
 	*out = malloc(len);
@@ -94,7 +94,7 @@ static void check_fixed(const char *cap, enum cw_alg alg, const uint8_t *cw, boo
 
 	assert_non_null(rep);
 	fixed_cw_run(cap, alg, cw, reduce, &out, &n, rep);
-	clear = tu_read(tu_shared(CAP_CLEAR), &clen);
+	clear = tu_read(tu_testdata(CAP_CLEAR), &clen);
 	assert_int_equal(clen, n * TS_PACKET_BYTES);
 	for (size_t i = 0; i < n; i++) {
 		const uint8_t *a = out + i * TS_PACKET_BYTES, *b = clear + i * TS_PACKET_BYTES;
@@ -153,7 +153,7 @@ static void test_fixed_wrong_cw(void **st)
 	(void)st;
 	assert_non_null(rep);
 	fixed_cw_run(CAP_CSA2, CW_ALG_CSA2, bad, true, &out, &n, rep);
-	clear = tu_read(tu_shared(CAP_CLEAR), &clen);
+	clear = tu_read(tu_testdata(CAP_CLEAR), &clen);
 	assert_int_equal(clen, n * TS_PACKET_BYTES);
 	assert_true(memcmp(out, clear, clen) != 0);
 	s101 = find_svc(rep, 101);
@@ -184,7 +184,7 @@ static void test_one_service(void **st)
 	struct stb_config cfg = { .csa2_reduce = true, .one_service = true, .service_id = 102 };
 	struct stb *box = NULL;
 	size_t len;
-	uint8_t *in = tu_read(tu_shared(CAP_CSA2), &len);
+	uint8_t *in = tu_read(tu_testdata(CAP_CSA2), &len);
 	uint8_t *orig = malloc(len);
 
 	(void)st;
@@ -268,7 +268,7 @@ static void put_section(uint8_t *dst, size_t *n, const uint8_t *sec, size_t len,
 static void build_stream(const struct keystore *ks, enum cw_alg alg, bool es_level, struct built *b)
 {
 	size_t len, nin, n = 0;
-	uint8_t *in = tu_read(tu_shared(CAP_CLEAR), &len);
+	uint8_t *in = tu_read(tu_testdata(CAP_CLEAR), &len);
 	struct pmt *pmt = calloc(1, sizeof(*pmt));
 	uint8_t pmt_sec[PSI_MAX_PSI_SECTION], ecm[2][2][ECM_MAX_SECTION];
 	size_t pmt_len = 0, ecm_len[2][2];
@@ -806,7 +806,7 @@ static void test_bad_args(void **st)
 static void test_corrupt_stream(void **st)
 {
 	size_t len;
-	uint8_t *in = tu_read(tu_shared(CAP_CSA2), &len);
+	uint8_t *in = tu_read(tu_testdata(CAP_CSA2), &len);
 	uint8_t *cut = malloc(len);
 	struct stb_report *rep = calloc(1, sizeof(*rep));
 	struct cas_client c = { 0 };
@@ -884,7 +884,7 @@ static void test_cli(void **st)
 	assert_non_null(mkdtemp(dir));
 	snprintf(out, sizeof(out), "%s/out.ts", dir);
 	snprintf(json, sizeof(json), "%s/report.json", dir);
-	snprintf(in, sizeof(in), "%s", tu_shared(CAP_CSA2));
+	snprintf(in, sizeof(in), "%s", tu_testdata(CAP_CSA2));
 	{
 		char *argv[] = { bin, (char *)"stb", (char *)"--input", in, (char *)"--output", out,
 			(char *)"--cw", (char *)"0123456789abcdef", (char *)"--report-json", json, NULL };
@@ -892,7 +892,7 @@ static void test_cli(void **st)
 		assert_int_equal(run_cli(argv), 0);
 	}
 	a = tu_read(out, &la);
-	b = tu_read(tu_shared(CAP_CLEAR), &lb);
+	b = tu_read(tu_testdata(CAP_CLEAR), &lb);
 	assert_int_equal(la, lb);
 	assert_memory_equal(a, b, la);
 	jtext = (char *)tu_read(json, &jl);

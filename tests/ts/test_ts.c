@@ -1,6 +1,6 @@
 /*
  * test_ts.c - transport stream packets, PSI tables, section reassembly and
- * TS I/O endpoints (src/ts/). Real streams: shared/simulcrypt/captures
+ * TS I/O endpoints (src/ts/). Real streams: tests/data/simulcrypt/captures
  * ts-clear-2svc.ts (ffmpeg) and the TSDuck CISSA-scrambled copy.
  */
 #include <arpa/inet.h>
@@ -11,7 +11,7 @@
 #include "ts/psi.h"
 #include "ts/tsio.h"
 
-#define CLEAR_TS "simulcrypt/captures/ts-clear-2svc.ts"
+#define CLEAR_TS "ts-clear-2svc.ts"
 #define CISSA_TS "simulcrypt/captures/ts-cissa-svc101-cw00112233445566778899aabbccddeeff.ts"
 
 static void fix_crc(uint8_t *sec, size_t len)
@@ -194,7 +194,7 @@ static int scan_cb(void *ctx, uint16_t pid, const uint8_t *sec, size_t len)
 static void scan_file(const char *rel, struct scan *s)
 {
 	size_t len;
-	uint8_t *ts = tu_read(tu_shared(rel), &len);
+	uint8_t *ts = tu_read(tu_testdata(rel), &len);
 	struct psi_asm *a = calloc(3, sizeof(*a));
 	size_t counts[3] = { 0 };
 
@@ -256,7 +256,7 @@ static void test_clear_stream(void **state)
 		assert_int_equal(p->info_len, 0);
 	}
 	/* every packet parses; PCRs are found on the PCR PIDs */
-	ts = tu_read(tu_shared(CLEAR_TS), &len);
+	ts = tu_read(tu_testdata(CLEAR_TS), &len);
 	for (size_t off = 0; off < len; off += TS_PACKET_BYTES) {
 		struct ts_hdr h;
 
