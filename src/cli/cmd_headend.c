@@ -50,6 +50,7 @@ static void usage(FILE *f)
 		"  --log-level LEVEL      error|warn|info|debug\n"
 		"  --web-root DIR         the web panel's files at / (default " CASTELLAN_SOURCE_DIR "/web; 'off' = none)\n"
 		"  --web-admin-password-file FILE  panel first start: admin's password (else random, printed once)\n"
+		"  --secure-cookies       mark the panel's session cookie Secure (the panel is behind TLS)\n"
 		"  --kms-dir DIR          an operator KMS shown read-only on the panel's KMS page (no passphrase)\n"
 		"First start creates the database and an admin user whose API key is shown once.\n"
 		"SIGINT/SIGTERM stop cleanly.\n",
@@ -100,6 +101,10 @@ int cmd_headend(int argc, char **argv)
 		}
 		if (strcmp(o, "--no-group-emms") == 0) {
 			cfg.no_group_emms = true;
+			continue;
+		}
+		if (strcmp(o, "--secure-cookies") == 0) {
+			cfg.web_secure_cookies = true;
 			continue;
 		}
 		if (!val) {

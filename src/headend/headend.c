@@ -938,6 +938,7 @@ static int web_attach(struct headend *h)
 	wc.root = h->cfg.web_root;
 	wc.users_path = users;
 	wc.admin_password = h->cfg.web_admin_password;
+	wc.secure_cookies = h->cfg.web_secure_cookies;
 	wc.kms_dir = h->cfg.kms_dir;
 	if ((r = web_new(h->http, h->http_store, &wc, &h->web)) == 0) {
 		web_set_status_fn(h->web, web_status, h);
