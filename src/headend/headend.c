@@ -1122,7 +1122,12 @@ int headend_run(struct headend *h)
 		r = CE_IO;
 		atomic_store(&h->stop, 1);
 	} else {
-		LOG_INFO("headend", "running: HTTP %s:%u, ECMG port %u, MUX %s", h->http_addr,
+		const char *colon = strrchr(h->http_addr, ':');
+		int hostlen = colon ? (int)(colon - h->http_addr) : (int)strlen(h->http_addr);
+
+		/* http_addr is ADDR:PORT as configured; the port printed is the
+		 * one bound (port 0 picks one) */
+		LOG_INFO("headend", "running: HTTP %.*s:%u, ECMG port %u, MUX %s", hostlen, h->http_addr,
 			(unsigned)headend_http_port(h), (unsigned)headend_ecmg_port(h),
 			h->mux_addr[0] ? h->mux_addr : "(none)");
 		if (event_base_dispatch(h->base) < 0)
