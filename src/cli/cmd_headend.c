@@ -13,6 +13,7 @@
 #include "cas/keys.h"
 #include "headend/headend.h"
 #include "lib/log.h"
+#include "web/auth.h"
 #include "lib/util.h"
 #include "sms/http.h"
 
@@ -160,6 +161,12 @@ int cmd_headend(int argc, char **argv)
 			memcpy(web_pw, buf, k); /* the first line */
 			web_pw[k] = '\0';
 			secret_free(buf, n);
+			if (k < WEB_PASSWORD_MIN || k > WEB_PASSWORD_MAX) {
+				fprintf(stderr, "headend: %s: the panel password (its first line) must be %d to %d "
+					"bytes, it has %zu\n", val, WEB_PASSWORD_MIN, WEB_PASSWORD_MAX, k);
+				secret_wipe(web_pw, sizeof(web_pw));
+				return 2;
+			}
 			cfg.web_admin_password = web_pw;
 		} else if (strcmp(o, "--ready-file") == 0) {
 			ready = val;

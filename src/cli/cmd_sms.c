@@ -333,7 +333,10 @@ int cmd_sms(int argc, char **argv)
 	} else if (strcmp(argv[0], "subscribe") == 0) {
 		r = do_subscribe(s, argc - 1, argv + 1);
 	} else if (strcmp(argv[0], "import") == 0 && argc == 2) {
-		r = do_import(s, argv[1]);
+		if ((r = do_import(s, argv[1])) != 0) { /* do_import said why */
+			sms_store_close(s);
+			return 1;
+		}
 	} else if (strcmp(argv[0], "export") == 0 && argc <= 2) {
 		r = do_export(s, argc == 2 ? argv[1] : NULL);
 	} else if (strcmp(argv[0], "key") == 0 && argc >= 3 && strcmp(argv[1], "add") == 0) {
