@@ -83,6 +83,7 @@ struct headend_config {
 	uint32_t status_every_s;     /* log a status line this often; 0 = never */
 	const char *web_root;        /* the web panel's files (web/); NULL = no panel (src/web/web.h) */
 	const char *web_admin_password; /* panel first start: admin's password; NULL = random, printed */
+	bool web_secure_cookies;     /* Secure on the panel's session cookie (behind TLS) */
 	const char *kms_dir;         /* KMS directory shown read-only on the panel; NULL = none */
 	int (*kms_view)(const char *dir, json_t **out); /* its view (kms/view.h kms_view_json), given
 				      * by the command: the head-end links no KMS */
