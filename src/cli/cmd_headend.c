@@ -13,6 +13,7 @@
 #include "cas/keys.h"
 #include "headend/headend.h"
 #include "lib/log.h"
+#include "web/auth.h"
 #include "lib/util.h"
 #include "sms/http.h"
 
@@ -51,6 +52,7 @@ static void usage(FILE *f)
 		"  --log-level LEVEL      error|warn|info|debug\n"
 		"  --web-root DIR         the web panel's files at / (default " CASTELLAN_SOURCE_DIR "/web; 'off' = none)\n"
 		"  --web-admin-password-file FILE  panel first start: admin's password (else random, printed once)\n"
+		"  --secure-cookies       mark the panel's session cookie Secure (the panel is behind TLS)\n"
 		"  --kms-dir DIR          an operator KMS shown read-only on the panel's KMS page (no passphrase)\n"
 		"First start creates the database and an admin user whose API key is shown once.\n"
 		"SIGINT/SIGTERM stop cleanly.\n",
@@ -101,6 +103,10 @@ int cmd_headend(int argc, char **argv)
 		}
 		if (strcmp(o, "--no-group-emms") == 0) {
 			cfg.no_group_emms = true;
+			continue;
+		}
+		if (strcmp(o, "--secure-cookies") == 0) {
+			cfg.web_secure_cookies = true;
 			continue;
 		}
 		if (!val) {
@@ -156,6 +162,12 @@ int cmd_headend(int argc, char **argv)
 			memcpy(web_pw, buf, k); /* the first line */
 			web_pw[k] = '\0';
 			secret_free(buf, n);
+			if (k < WEB_PASSWORD_MIN || k > WEB_PASSWORD_MAX) {
+				fprintf(stderr, "headend: %s: the panel password (its first line) must be %d to %d "
+					"bytes, it has %zu\n", val, WEB_PASSWORD_MIN, WEB_PASSWORD_MAX, k);
+				secret_wipe(web_pw, sizeof(web_pw));
+				return 2;
+			}
 			cfg.web_admin_password = web_pw;
 		} else if (strcmp(o, "--ready-file") == 0) {
 			ready = val;
