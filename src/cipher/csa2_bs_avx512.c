@@ -12,6 +12,9 @@
 #include <immintrin.h>
 
 #define BS_N 8
+#ifndef BS_G
+#define BS_G 4
+#endif
 #define BS_FN(x) bs_avx512_##x
 #define TGT __attribute__((target("avx512f,avx512bw,avx512vbmi,gfni")))
 #define BS_WORD_ONLY

@@ -178,45 +178,51 @@ static inline TGT void bs_scatter(struct bs_work *w, const struct cipher_payload
 
 /* ---- block cipher (byte-sliced) ---- */
 
-static inline TGT void bs_block_enc(W r[8], const uint64_t *kb)
+/* Groups run side by side through the 56 rounds: independent chains for
+ * the out-of-order core (one round's S-box waits on the previous one). */
+#ifndef BS_G
+#define BS_G 2
+#endif
+
+static inline TGT void bs_block_enc(W r[BS_G][8], const uint64_t *kb)
 {
-	W r0 = r[0], r1 = r[1], r2 = r[2], r3 = r[3], r4 = r[4], r5 = r[5], r6 = r[6], r7 = r[7];
-
 	for (int i = 0; i < CSA2_ROUNDS; i++) {
-		W s, p, w0 = r0;
+#pragma GCC unroll 8
+		for (int g = 0; g < BS_G; g++) {
+			W s, p, w0 = r[g][0];
 
-		bs_sbox_perm(r7 ^ kb[i], &s, &p);
-		r0 = r1;
-		r1 = r2 ^ w0;
-		r2 = r3 ^ w0;
-		r3 = r4 ^ w0;
-		r4 = r5;
-		r5 = r6 ^ p;
-		r6 = r7;
-		r7 = w0 ^ s;
+			bs_sbox_perm(r[g][7] ^ kb[i], &s, &p);
+			r[g][0] = r[g][1];
+			r[g][1] = r[g][2] ^ w0;
+			r[g][2] = r[g][3] ^ w0;
+			r[g][3] = r[g][4] ^ w0;
+			r[g][4] = r[g][5];
+			r[g][5] = r[g][6] ^ p;
+			r[g][6] = r[g][7];
+			r[g][7] = w0 ^ s;
+		}
 	}
-	r[0] = r0, r[1] = r1, r[2] = r2, r[3] = r3, r[4] = r4, r[5] = r5, r[6] = r6, r[7] = r7;
 }
 
-static inline TGT void bs_block_dec(W r[8], const uint64_t *kb)
+static inline TGT void bs_block_dec(W r[BS_G][8], const uint64_t *kb)
 {
-	W r0 = r[0], r1 = r[1], r2 = r[2], r3 = r[3], r4 = r[4], r5 = r[5], r6 = r[6], r7 = r[7];
-
 	for (int i = CSA2_ROUNDS - 1; i >= 0; i--) {
-		W s, p, l;
+#pragma GCC unroll 8
+		for (int g = 0; g < BS_G; g++) {
+			W s, p, l;
 
-		bs_sbox_perm(r6 ^ kb[i], &s, &p);
-		l = r7 ^ s;
-		r7 = r6;
-		r6 = r5 ^ p;
-		r5 = r4;
-		r4 = r3 ^ l;
-		r3 = r2 ^ l;
-		r2 = r1 ^ l;
-		r1 = r0;
-		r0 = l;
+			bs_sbox_perm(r[g][6] ^ kb[i], &s, &p);
+			l = r[g][7] ^ s;
+			r[g][7] = r[g][6];
+			r[g][6] = r[g][5] ^ p;
+			r[g][5] = r[g][4];
+			r[g][4] = r[g][3] ^ l;
+			r[g][3] = r[g][2] ^ l;
+			r[g][2] = r[g][1] ^ l;
+			r[g][1] = r[g][0];
+			r[g][0] = l;
+		}
 	}
-	r[0] = r0, r[1] = r1, r[2] = r2, r[3] = r3, r[4] = r4, r[5] = r5, r[6] = r6, r[7] = r7;
 }
 
 /* Encrypt: chain from the last whole block to the first (each block is
@@ -224,18 +230,27 @@ static inline TGT void bs_block_dec(W r[8], const uint64_t *kb)
  * blocks past its own last whole block stay as they are (the residue). */
 static inline TGT void bs_block_encrypt_all(struct bs_work *w, const uint64_t *kb, unsigned nb)
 {
-	for (unsigned j = 0; j < 8; j++) {
-		W chain[8] = { 0 };
+	for (unsigned j0 = 0; j0 < 8; j0 += BS_G) {
+		W chain[BS_G][8];
+
+		memset(chain, 0, sizeof(chain));
 
 		for (int b = (int)nb - 1; b >= 0; b--) {
-			W r[8], m = w->mask[b][j];
+			W r[BS_G][8];
 
-			for (int k = 0; k < 8; k++)
-				r[k] = w->blk[8 * b + k][j] ^ chain[k];
+			for (int g = 0; g < BS_G; g++)
+				for (int k = 0; k < 8; k++)
+					r[g][k] = w->blk[8 * b + k][j0 + g] ^ chain[g][k];
 			bs_block_enc(r, kb);
-			for (int k = 0; k < 8; k++) {
-				chain[k] = r[k] & m;
-				w->blk[8 * b + k][j] = chain[k] | (w->blk[8 * b + k][j] & ~m);
+			for (int g = 0; g < BS_G; g++) {
+				W m = w->mask[b][j0 + g];
+
+				for (int k = 0; k < 8; k++) {
+					W *d = &w->blk[8 * b + k][j0 + g];
+
+					chain[g][k] = r[g][k] & m;
+					*d = chain[g][k] | (*d & ~m);
+				}
 			}
 		}
 	}
@@ -244,17 +259,23 @@ static inline TGT void bs_block_encrypt_all(struct bs_work *w, const uint64_t *k
 /* Decrypt: block i = D(C_i) ^ C_(i+1), the last whole block D(C) alone. */
 static inline TGT void bs_block_decrypt_all(struct bs_work *w, const uint64_t *kb, unsigned nb)
 {
-	for (unsigned j = 0; j < 8; j++) {
+	for (unsigned j0 = 0; j0 < 8; j0 += BS_G) {
 		for (unsigned b = 0; b < nb; b++) {
-			W r[8], m = w->mask[b][j], mn = w->mask[b + 1][j];
+			W r[BS_G][8];
 
-			for (int k = 0; k < 8; k++)
-				r[k] = w->blk[8 * b + k][j];
+			for (int g = 0; g < BS_G; g++)
+				for (int k = 0; k < 8; k++)
+					r[g][k] = w->blk[8 * b + k][j0 + g];
 			bs_block_dec(r, kb);
-			for (int k = 0; k < 8; k++) {
-				W nxt = b + 1 < CSA2_BLOCKS ? w->blk[8 * (b + 1) + k][j] & mn : ZERO;
+			for (int g = 0; g < BS_G; g++) {
+				W m = w->mask[b][j0 + g], mn = w->mask[b + 1][j0 + g];
 
-				w->blk[8 * b + k][j] = ((r[k] ^ nxt) & m) | (w->blk[8 * b + k][j] & ~m);
+				for (int k = 0; k < 8; k++) {
+					W *d = &w->blk[8 * b + k][j0 + g];
+					W nxt = b + 1 < CSA2_BLOCKS ? w->blk[8 * (b + 1) + k][j0 + g] & mn : ZERO;
+
+					*d = ((r[g][k] ^ nxt) & m) | (*d & ~m);
+				}
 			}
 		}
 	}

@@ -8,6 +8,9 @@
 
 #ifdef CSA2_HAVE_X86
 #define BS_N 2
+#ifndef BS_G
+#define BS_G 2
+#endif
 #define BS_FN(x) bs_sse2_##x
 #define TGT __attribute__((target("sse2")))
 #define BS_WORD_ONLY
@@ -26,6 +29,7 @@ static inline TGT void bs_sbox_perm(W x, W *s, W *p)
 	for (int e = 0; e < BS_N; e++) {
 		uint64_t v = x[e], o = 0;
 
+#pragma GCC unroll 8
 		for (int i = 0; i < 64; i += 8)
 			o |= (uint64_t)csa2_block_sbox[(v >> i) & 0xff] << i;
 		(*s)[e] = o;
