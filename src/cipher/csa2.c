@@ -181,17 +181,23 @@ void csa2_run(struct csa2_state *s, int parity, const struct cipher_payload *pl,
 	size_t i = 0;
 
 	while (i < n) {
-		size_t k = 0;
+		size_t k = 0, want = n - i < s->batch_size ? n - i : s->batch_size;
 
-		/* a batch takes payloads as they come when all are >= 8 bytes
-		 * (no copy of the list); otherwise the short ones are dropped */
-		for (; k < s->batch_size && i < n; i++) {
+		/* the common case, no payload under 8 bytes: the caller's list is
+		 * the batch; otherwise the short ones are left out of a copy */
+		while (k < want && pl[i + k].len >= 8)
+			k++;
+		if (k == want) {
+			s->impl->run(&s->key[parity], pl + i, k, enc, s->work);
+			i += k;
+			continue;
+		}
+		for (k = 0; k < s->batch_size && i < n; i++) {
 			if (pl[i].len < 8)
 				continue;
 			batch[k++] = pl[i];
 		}
-		if (k == 0)
-			break;
-		s->impl->run(&s->key[parity], batch, k, enc, s->work);
+		if (k > 0)
+			s->impl->run(&s->key[parity], batch, k, enc, s->work);
 	}
 }

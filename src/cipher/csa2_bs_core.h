@@ -9,7 +9,8 @@
  *               include; W is declared here first through BS_WORD_ONLY)
  *
  * Lanes: a batch has LANES = 64 * BS_N payloads. Lane L = 64 e + 8 j + r
- * (e: element of the word, j: group 0..7, r: 0..7).
+ * (e: element of the word, j: group 0..7, r: 0..7) holds payload
+ * 8 BS_N j + 8 e + r of the batch (bs_index).
  *  - Bit-sliced words (stream cipher): lane L is bit (L mod 64) of element
  *    L / 64, so one word holds one bit of every lane.
  *  - Byte-sliced words (block cipher, data): blk[pos][j] holds byte `pos`
@@ -102,32 +103,42 @@ static inline TGT uint64_t *bs_elem(W *w, unsigned e)
 	return (uint64_t *)w + e;
 }
 
+/* Payload i of a batch goes to lane L(i): i = 8 BS_N j + 8 e + r, so that
+ * a partial batch fills whole groups first and the block cipher (the bulk
+ * of the work) skips the empty groups. */
+static inline unsigned bs_index(unsigned e, unsigned j, unsigned r)
+{
+	return 8 * BS_N * j + 8 * e + r;
+}
+
 /* Payloads -> byte-sliced blk[][], masks; returns the longest length. */
 static inline TGT unsigned bs_gather(struct bs_work *w, const struct cipher_payload *pl, size_t n)
 {
 	unsigned maxlen = 0;
 
-	for (unsigned l = 0; l < LANES; l++) {
-		unsigned len = l < n ? pl[l].len : 0;
-
-		if (len == CSA2_PAYLOAD_MAX) {
-			w->src[l] = pl[l].p;
-		} else if (len > 0) {
-			memset(w->scratch[l], 0, CSA2_PAYLOAD_MAX);
-			memcpy(w->scratch[l], pl[l].p, len);
-			w->src[l] = w->scratch[l];
-		} else {
-			memset(w->scratch[l], 0, CSA2_PAYLOAD_MAX);
-			w->src[l] = w->scratch[l];
-		}
-		w->nblk[l] = (uint8_t)(len / 8);
-		if (len > maxlen)
-			maxlen = len;
-	}
 	for (unsigned j = 0; j < 8; j++) {
 		for (unsigned e = 0; e < BS_N; e++) {
-			uint8_t *const *src = w->src + 64 * e + 8 * j;
+			uint8_t **src = w->src + 64 * e + 8 * j;
+			uint8_t *nblk = w->nblk + 64 * e + 8 * j;
+			unsigned i0 = bs_index(e, j, 0);
 
+			for (unsigned r = 0; r < 8; r++) {
+				unsigned len = i0 + r < n ? pl[i0 + r].len : 0;
+
+				if (len == CSA2_PAYLOAD_MAX) {
+					src[r] = pl[i0 + r].p;
+				} else {
+					memset(w->scratch[64 * e + 8 * j + r], 0, CSA2_PAYLOAD_MAX);
+					if (len)
+						memcpy(w->scratch[64 * e + 8 * j + r], pl[i0 + r].p, len);
+					src[r] = w->scratch[64 * e + 8 * j + r];
+				}
+				nblk[r] = (uint8_t)(len / 8);
+				if (len > maxlen)
+					maxlen = len;
+			}
+			if (i0 >= n)
+				continue; /* no payload here: leave blk as it is, masks say so */
 			for (unsigned b = 0; b < CSA2_BLOCKS; b++) {
 				uint64_t v[8];
 
@@ -156,9 +167,10 @@ static inline TGT void bs_scatter(struct bs_work *w, const struct cipher_payload
 {
 	for (unsigned j = 0; j < 8; j++) {
 		for (unsigned e = 0; e < BS_N; e++) {
-			unsigned l0 = 64 * e + 8 * j;
+			unsigned i0 = bs_index(e, j, 0);
+			uint8_t **src = w->src + 64 * e + 8 * j;
 
-			if (l0 >= n)
+			if (i0 >= n)
 				continue;
 			for (unsigned b = 0; b < CSA2_BLOCKS; b++) {
 				uint64_t v[8];
@@ -166,14 +178,14 @@ static inline TGT void bs_scatter(struct bs_work *w, const struct cipher_payload
 				for (unsigned k = 0; k < 8; k++)
 					v[k] = *bs_elem(&w->blk[8 * b + k][j], e);
 				bs_tr_bytes64(v);
-				for (unsigned r = 0; r < 8 && l0 + r < n; r++)
-					memcpy(w->src[l0 + r] + 8 * b, &v[r], 8);
+				for (unsigned r = 0; r < 8 && i0 + r < n; r++)
+					memcpy(src[r] + 8 * b, &v[r], 8);
 			}
+			for (unsigned r = 0; r < 8 && i0 + r < n; r++)
+				if (pl[i0 + r].len != CSA2_PAYLOAD_MAX)
+					memcpy(pl[i0 + r].p, src[r], pl[i0 + r].len);
 		}
 	}
-	for (unsigned l = 0; l < n; l++)
-		if (pl[l].len != CSA2_PAYLOAD_MAX)
-			memcpy(pl[l].p, w->scratch[l], pl[l].len);
 }
 
 /* ---- block cipher (byte-sliced) ---- */
@@ -228,9 +240,9 @@ static inline TGT void bs_block_dec(W r[BS_G][8], const uint64_t *kb)
 /* Encrypt: chain from the last whole block to the first (each block is
  * XORed with the next one's ciphertext, the last with nothing). A lane's
  * blocks past its own last whole block stay as they are (the residue). */
-static inline TGT void bs_block_encrypt_all(struct bs_work *w, const uint64_t *kb, unsigned nb)
+static inline TGT void bs_block_encrypt_all(struct bs_work *w, const uint64_t *kb, unsigned nb, unsigned ng)
 {
-	for (unsigned j0 = 0; j0 < 8; j0 += BS_G) {
+	for (unsigned j0 = 0; j0 < ng; j0 += BS_G) {
 		W chain[BS_G][8];
 
 		memset(chain, 0, sizeof(chain));
@@ -257,9 +269,9 @@ static inline TGT void bs_block_encrypt_all(struct bs_work *w, const uint64_t *k
 }
 
 /* Decrypt: block i = D(C_i) ^ C_(i+1), the last whole block D(C) alone. */
-static inline TGT void bs_block_decrypt_all(struct bs_work *w, const uint64_t *kb, unsigned nb)
+static inline TGT void bs_block_decrypt_all(struct bs_work *w, const uint64_t *kb, unsigned nb, unsigned ng)
 {
-	for (unsigned j0 = 0; j0 < 8; j0 += BS_G) {
+	for (unsigned j0 = 0; j0 < ng; j0 += BS_G) {
 		for (unsigned b = 0; b < nb; b++) {
 			W r[BS_G][8];
 
@@ -537,18 +549,18 @@ static TGT void BS_FN(run)(const struct csa2_key *k, const struct cipher_payload
 {
 	struct bs_work *w = work;
 	uint64_t kb[CSA2_ROUNDS];
-	unsigned maxlen, nb;
+	unsigned maxlen, nb, ng = (unsigned)((n + 8 * BS_N - 1) / (8 * BS_N)); /* groups in use */
 
 	for (int i = 0; i < CSA2_ROUNDS; i++)
 		kb[i] = (uint64_t)k->kk[i] * 0x0101010101010101ull;
 	maxlen = bs_gather(w, pl, n);
 	nb = maxlen / 8;
 	if (enc) {
-		bs_block_encrypt_all(w, kb, nb);
+		bs_block_encrypt_all(w, kb, nb, ng);
 		bs_stream(w, k, maxlen - 8);
 	} else {
 		bs_stream(w, k, maxlen - 8);
-		bs_block_decrypt_all(w, kb, nb);
+		bs_block_decrypt_all(w, kb, nb, ng);
 	}
 	bs_scatter(w, pl, n);
 }
