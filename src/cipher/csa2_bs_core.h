@@ -38,6 +38,8 @@ struct bs_work {
 	uint8_t nblk[LANES];
 };
 
+static const uint8_t bs_zeros[CSA2_PAYLOAD_MAX];
+
 static inline TGT W bs_bcast(uint64_t v)
 {
 	return ZERO + v;
@@ -127,27 +129,38 @@ static inline TGT unsigned bs_gather(struct bs_work *w, const struct cipher_payl
 
 				if (len == CSA2_PAYLOAD_MAX) {
 					src[r] = pl[i0 + r].p;
-				} else {
+				} else if (len) {
 					memset(w->scratch[64 * e + 8 * j + r], 0, CSA2_PAYLOAD_MAX);
-					if (len)
-						memcpy(w->scratch[64 * e + 8 * j + r], pl[i0 + r].p, len);
+					memcpy(w->scratch[64 * e + 8 * j + r], pl[i0 + r].p, len);
 					src[r] = w->scratch[64 * e + 8 * j + r];
+				} else {
+					/* no payload: read zeros, never written (scatter stops at n) */
+					src[r] = (uint8_t *)(uintptr_t)bs_zeros;
 				}
 				nblk[r] = (uint8_t)(len / 8);
 				if (len > maxlen)
 					maxlen = len;
 			}
-			if (i0 >= n)
-				continue; /* no payload here: leave blk as it is, masks say so */
-			for (unsigned b = 0; b < CSA2_BLOCKS; b++) {
-				uint64_t v[8];
+		}
+	}
+	/* 8 lanes x 8 bytes of one block -> 8 words of that block's bytes:
+	 * all BS_N elements at once (loads per lane, the transpose in vectors) */
+	for (unsigned j = 0; j < 8; j++) {
+		if (bs_index(0, j, 0) >= n)
+			break; /* the groups from here on are empty (masks say so) */
+		for (unsigned b = 0; b < CSA2_BLOCKS; b++) {
+			W v[8];
 
-				for (unsigned r = 0; r < 8; r++)
-					memcpy(&v[r], src[r] + 8 * b, 8);
-				bs_tr_bytes64(v);
-				for (unsigned k = 0; k < 8; k++)
-					*bs_elem(&w->blk[8 * b + k][j], e) = v[k];
-			}
+			for (unsigned r = 0; r < 8; r++)
+				for (unsigned e = 0; e < BS_N; e++) {
+					uint64_t x;
+
+					memcpy(&x, w->src[64 * e + 8 * j + r] + 8 * b, 8);
+					v[r][e] = x;
+				}
+			bs_tr_bytes(v);
+			for (unsigned k = 0; k < 8; k++)
+				w->blk[8 * b + k][j] = v[k];
 		}
 	}
 	for (unsigned b = 0; b <= CSA2_BLOCKS; b++) {
@@ -166,26 +179,29 @@ static inline TGT unsigned bs_gather(struct bs_work *w, const struct cipher_payl
 static inline TGT void bs_scatter(struct bs_work *w, const struct cipher_payload *pl, size_t n)
 {
 	for (unsigned j = 0; j < 8; j++) {
-		for (unsigned e = 0; e < BS_N; e++) {
-			unsigned i0 = bs_index(e, j, 0);
-			uint8_t **src = w->src + 64 * e + 8 * j;
+		if (bs_index(0, j, 0) >= n)
+			break;
+		for (unsigned b = 0; b < CSA2_BLOCKS; b++) {
+			W v[8];
 
-			if (i0 >= n)
-				continue;
-			for (unsigned b = 0; b < CSA2_BLOCKS; b++) {
-				uint64_t v[8];
+			for (unsigned k = 0; k < 8; k++)
+				v[k] = w->blk[8 * b + k][j];
+			bs_tr_bytes(v);
+			for (unsigned r = 0; r < 8; r++)
+				for (unsigned e = 0; e < BS_N; e++) {
+					uint64_t x = v[r][e];
 
-				for (unsigned k = 0; k < 8; k++)
-					v[k] = *bs_elem(&w->blk[8 * b + k][j], e);
-				bs_tr_bytes64(v);
-				for (unsigned r = 0; r < 8 && i0 + r < n; r++)
-					memcpy(src[r] + 8 * b, &v[r], 8);
-			}
-			for (unsigned r = 0; r < 8 && i0 + r < n; r++)
-				if (pl[i0 + r].len != CSA2_PAYLOAD_MAX)
-					memcpy(pl[i0 + r].p, src[r], pl[i0 + r].len);
+					if (bs_index(e, j, r) < n)
+						memcpy(w->src[64 * e + 8 * j + r] + 8 * b, &x, 8);
+				}
 		}
 	}
+	for (unsigned i = 0; i < n; i++)
+		if (pl[i].len != CSA2_PAYLOAD_MAX) {
+			unsigned i8 = i / (8 * BS_N), e = (i / 8) % BS_N, r = i % 8; /* i = bs_index(e, i8, r) */
+
+			memcpy(pl[i].p, w->src[64 * e + 8 * i8 + r], pl[i].len);
+		}
 }
 
 /* ---- block cipher (byte-sliced) ---- */
