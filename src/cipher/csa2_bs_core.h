@@ -435,7 +435,7 @@ struct bs_stream {
  * D are mixed in. Returns the two output bits (D2^D3, D0^D1) in *o_hi,
  * *o_lo.
  */
-static inline TGT void bs_clock(struct bs_stream *s, W (*a)[4], W (*b)[4], const W *in_a, const W *in_b, W *o_hi,
+static inline TGT __attribute__((always_inline)) void bs_clock(struct bs_stream *s, W (*a)[4], W (*b)[4], const W *in_a, const W *in_b, W *o_hi,
 				W *o_lo)
 {
 	W s1a, s1b, s2a, s2b, s3a, s3b, s4a, s4b, s5a, s5b, s6a, s6b, s7a, s7b;
