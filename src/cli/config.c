@@ -183,7 +183,7 @@ static int handler(void *user, const char *section, const char *name, const char
 		return 1;
 	}
 	if (nl == 0 || nl >= sizeof(key)) {
-		add_error(c, s->line, "bad key");
+		add_error(c, s->line, nl ? "key too long" : "no key before '='");
 		return 1;
 	}
 	for (size_t i = 0; i <= nl; i++)
@@ -683,7 +683,7 @@ static void *reload_main(void *arg)
 	return NULL;
 }
 
-int cli_config_reload_start(struct cli_config_args *ca, const char *const *live, cli_apply_fn apply, void *ctx)
+int cli_config_live(struct cli_config_args *ca, const char *const *live, cli_apply_fn apply, void *ctx)
 {
 	bool nomem = false;
 
@@ -691,10 +691,20 @@ int cli_config_reload_start(struct cli_config_args *ca, const char *const *live,
 	ca->apply = apply;
 	ca->ctx = ctx;
 	for (int i = 0; live && live[i] && i < 16; i++) {
+		free(ca->live_now[i]);
 		ca->live_now[i] = values_of(&ca->cfg, live[i], &nomem);
 		if (nomem)
 			return CE_NOMEM;
 	}
+	return 0;
+}
+
+int cli_config_reload_start(struct cli_config_args *ca, const char *const *live, cli_apply_fn apply, void *ctx)
+{
+	int r;
+
+	if ((r = cli_config_live(ca, live, apply, ctx)) != 0)
+		return r;
 	atomic_store(&ca->thr_stop, 0);
 	if (pthread_create(&ca->thr, NULL, reload_main, ca) != 0)
 		return CE_IO;

@@ -136,6 +136,10 @@ int cli_config_begin(const char *cmd, void (*usage)(FILE *f), cli_check_fn check
 int cli_config_reload_start(struct cli_config_args *ca, const char *const *live, cli_apply_fn apply, void *ctx)
 	WARN_UNUSED;
 
+/* The same without the thread (tests, then cli_config_reload). */
+int cli_config_live(struct cli_config_args *ca, const char *const *live, cli_apply_fn apply, void *ctx)
+	WARN_UNUSED;
+
 /* One reload as SIGHUP does it (tests call it directly). 0, or the error
  * that left the running values as they were. */
 int cli_config_reload(struct cli_config_args *ca);
