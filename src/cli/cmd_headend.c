@@ -14,6 +14,7 @@
 #include "cas/keys.h"
 #include "headend/headend.h"
 #include "lib/log.h"
+#include "web/auth.h"
 #include "lib/util.h"
 #include "sms/http.h"
 
@@ -51,6 +52,7 @@ static void usage(FILE *f)
 		"  --log-level LEVEL      error|warn|info|debug\n"
 		"  --web-root DIR         the web panel's files at / (default " CASTELLAN_SOURCE_DIR "/web; 'off' = none)\n"
 		"  --web-admin-password-file FILE  panel first start: admin's password (else random, printed once)\n"
+		"  --secure-cookies       mark the panel's session cookie Secure (the panel is behind TLS)\n"
 		"  --kms-dir DIR          an operator KMS shown read-only on the panel's KMS page (no passphrase)\n"
 		"  --config FILE          read options from FILE (INI: key = value, keys are these options'\n"
 		"                         names; the command line overrides it; docs/configuration.md)\n"
@@ -145,6 +147,10 @@ static int headend_main(int argc, char **argv, int check, struct cli_config_args
 			cfg.no_group_emms = true;
 			continue;
 		}
+		if (strcmp(o, "--secure-cookies") == 0) {
+			cfg.web_secure_cookies = true;
+			continue;
+		}
 		if (!val) {
 			fprintf(stderr, "headend: %s needs a value (or is unknown)\n", o);
 			usage(stderr);
@@ -198,6 +204,12 @@ static int headend_main(int argc, char **argv, int check, struct cli_config_args
 			memcpy(web_pw, buf, k); /* the first line */
 			web_pw[k] = '\0';
 			secret_free(buf, n);
+			if (k < WEB_PASSWORD_MIN || k > WEB_PASSWORD_MAX) {
+				fprintf(stderr, "headend: %s: the panel password (its first line) must be %d to %d "
+					"bytes, it has %zu\n", val, WEB_PASSWORD_MIN, WEB_PASSWORD_MAX, k);
+				secret_wipe(web_pw, sizeof(web_pw));
+				return 2;
+			}
 			cfg.web_admin_password = web_pw;
 		} else if (strcmp(o, "--ready-file") == 0) {
 			ready = val;

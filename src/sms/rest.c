@@ -408,6 +408,28 @@ static bool j_uint(json_t *v, uint64_t max, uint64_t *out)
 	return false;
 }
 
+/* "0x4ADC": a CA_system_id as operators write it (2 to 4 hex digits). */
+static bool j_hex16(json_t *v, uint64_t *out)
+{
+	const char *s = json_is_string(v) ? json_string_value(v) : NULL;
+	uint64_t u = 0;
+	size_t n;
+
+	if (!s || (strncmp(s, "0x", 2) != 0 && strncmp(s, "0X", 2) != 0))
+		return false;
+	for (n = 2; s[n]; n++) {
+		int d = hex_digit(s[n]);
+
+		if (d < 0 || n >= 6)
+			return false;
+		u = u << 4 | (uint64_t)d;
+	}
+	if (n == 2)
+		return false;
+	*out = u;
+	return true;
+}
+
 static const char *const state_names[] = { "active", "blocked", "retired" };
 
 static bool j_state(json_t *v, enum sms_card_state *out)
@@ -1547,8 +1569,8 @@ static bool gen_fields(struct ctx *x, json_t *o, struct sms_generator *g)
 				return false;
 			}
 		} else if (strcmp(k, "ca_system_id") == 0) {
-			if (!(has_cas = j_uint(v, 0xFFFF, &u))) {
-				bad_field(x, k, "0..65535");
+			if (!(has_cas = j_uint(v, 0xFFFF, &u) || j_hex16(v, &u))) {
+				bad_field(x, k, "0..65535, or a hex string such as \"0x4ADC\"");
 				return false;
 			}
 			g->ca_system_id = (uint16_t)u;

@@ -452,7 +452,7 @@ static void test_csv_http(void **state)
 {
 	static const char csv[] = "serial_no,name,info,access_criteria,pair,start,finish,chip_id,state,packages\r\n"
 				  "2100000000,\"Ann, A\",Lisbon,00000003,1,1700000000,1800000000,C1,active,40\r\n"
-				  "2100000001,Bob,,,,,,,,sports extra\r\n";
+				  "2100000001,Bob,,,,1700000000,1900000000,,,sports extra\r\n";
 	struct srv sv;
 	struct answer a;
 	char hd[128], before[65], after[65];
@@ -469,7 +469,7 @@ static void test_csv_http(void **state)
 	assert_string_equal(a.ctype, "text/csv; charset=utf-8");
 	assert_string_equal(a.body, "serial_no,name,info,access_criteria,pair,start,finish,chip_id,state,packages\r\n"
 				    "2100000000,\"Ann, A\",Lisbon,00000003,1,1700000000,1800000000,C1,active,40\r\n"
-				    "2100000001,Bob,,00000000,0,0,0,,active,40\r\n");
+				    "2100000001,Bob,,00000000,0,1700000000,1900000000,,active,40\r\n");
 	answer_free(&a);
 
 	tdb_fingerprint(sv.store, before);
