@@ -18,6 +18,15 @@
 #include "lib/util.h"
 #include "sms/http.h"
 
+#ifndef CASTELLAN_SOURCE_DIR
+#define CASTELLAN_SOURCE_DIR "."
+#endif
+#ifdef CASTELLAN_WEB_ROOT
+#define HEADEND_WEB_ROOT CASTELLAN_WEB_ROOT /* meson -Dweb_root (the package) */
+#else
+#define HEADEND_WEB_ROOT CASTELLAN_SOURCE_DIR "/web"
+#endif
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -50,7 +59,7 @@ static void usage(FILE *f)
 		"  --ready-file FILE      once listening, write \"http=PORT ecmg=PORT\" there\n"
 		"  --status-every S       log the carousel counters every S seconds (default 10, 0 = never)\n"
 		"  --log-level LEVEL      error|warn|info|debug\n"
-		"  --web-root DIR         the web panel's files at / (default " CASTELLAN_SOURCE_DIR "/web; 'off' = none)\n"
+		"  --web-root DIR         the web panel's files at / (default " HEADEND_WEB_ROOT "; 'off' = none)\n"
 		"  --web-admin-password-file FILE  panel first start: admin's password (else random, printed once)\n"
 		"  --secure-cookies       mark the panel's session cookie Secure (the panel is behind TLS)\n"
 		"  --kms-dir DIR          an operator KMS shown read-only on the panel's KMS page (no passphrase)\n"
@@ -62,10 +71,6 @@ static void usage(FILE *f)
 		"change live, other changed keys are logged as needing a restart.\n",
 		HEADEND_DEFAULT_EMM_KBPS, (unsigned)SMS_HTTP_THREADS_MAX);
 }
-
-#ifndef CASTELLAN_SOURCE_DIR
-#define CASTELLAN_SOURCE_DIR "."
-#endif
 
 static int num(const char *o, const char *v, uint64_t max, uint64_t *out)
 {
@@ -123,7 +128,7 @@ static int headend_main(int argc, char **argv, int check, struct cli_config_args
 	struct headend *h = NULL;
 	struct headend_stats st;
 	char *pass = NULL;
-	const char *web_root = CASTELLAN_SOURCE_DIR "/web";
+	const char *web_root = HEADEND_WEB_ROOT;
 	char web_pw[300] = "";
 	uint64_t v;
 	int r, rc = 1;
