@@ -22,10 +22,38 @@ static bool name_char(char c)
 	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
 }
 
+/* The column where an option line's description starts after a run of
+ * spaces (the most common one), or 0. */
+static size_t desc_column(const char *text, size_t len)
+{
+	unsigned hist[96] = { 0 };
+	size_t i = 0, best = 0;
+
+	while (i < len) {
+		size_t eol = i, k;
+
+		while (eol < len && text[eol] != '\n')
+			eol++;
+		if (eol - i > 4 && memcmp(text + i, "  --", 4) == 0) {
+			for (k = i + 4; k + 1 < eol && !(text[k] == ' ' && text[k + 1] == ' '); k++)
+				;
+			while (k < eol && text[k] == ' ')
+				k++;
+			if (k < eol && k - i < sizeof(hist) / sizeof(hist[0]))
+				hist[k - i]++;
+		}
+		i = eol + 1;
+	}
+	for (size_t c = 1; c < sizeof(hist) / sizeof(hist[0]); c++)
+		if (hist[c] > hist[best])
+			best = c;
+	return best;
+}
+
 int cli_opts_from_usage(void (*usage)(FILE *f), struct cli_opt *opts, size_t cap, size_t *n)
 {
 	char *text = NULL;
-	size_t len = 0, i = 0;
+	size_t len = 0, i = 0, dcol;
 	FILE *f = open_memstream(&text, &len);
 
 	*n = 0;
@@ -36,14 +64,17 @@ int cli_opts_from_usage(void (*usage)(FILE *f), struct cli_opt *opts, size_t cap
 		free(text);
 		return CE_NOMEM;
 	}
-	/* option lines: exactly two spaces, --name, then either one space and
-	 * a value's name (takes a value) or two spaces / end (a switch) */
+	dcol = desc_column(text, len);
+	/* option lines: exactly two spaces, --name, then a value's name after
+	 * one space (it takes a value), or the description: after two spaces,
+	 * or after one space right at the description column (a long switch),
+	 * or nothing (a switch) */
 	while (i < len) {
 		size_t eol = i, k, nl;
 
 		while (eol < len && text[eol] != '\n')
 			eol++;
-		if (eol - i > 4 && text[i] == ' ' && text[i + 1] == ' ' && text[i + 2] == '-' && text[i + 3] == '-') {
+		if (eol - i > 4 && memcmp(text + i, "  --", 4) == 0) {
 			k = i + 4;
 			while (k < eol && name_char(text[k]))
 				k++;
@@ -56,7 +87,8 @@ int cli_opts_from_usage(void (*usage)(FILE *f), struct cli_opt *opts, size_t cap
 				if (!dup) {
 					memcpy(opts[*n].name, text + i + 4, nl);
 					opts[*n].name[nl] = '\0';
-					opts[*n].is_switch = k == eol || k + 1 == eol || text[k + 1] == ' ';
+					opts[*n].is_switch = k == eol || k + 1 == eol || text[k + 1] == ' ' ||
+							     (dcol && k + 1 - i == dcol);
 					(*n)++;
 				}
 			}

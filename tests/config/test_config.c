@@ -25,6 +25,8 @@ static void fx_usage(FILE *f)
 		   "  --service SPEC         repeat for more\n"
 		   "  --nulls-only\n"
 		   "  --http ADDR:PORT       listener\n"
+		   "  --no-entropy-reduction CSA2: a switch whose text starts at the column\n"
+		   "  --web-admin-password-file FILE  a value after a long name\n"
 		   "    --indented X  not an option line\n");
 }
 
@@ -48,7 +50,9 @@ static const struct cli_opt *opt(const char *name)
 static void opts_from_usage(void **state)
 {
 	(void)state;
-	assert_int_equal(nopts, 7);
+	assert_int_equal(nopts, 9);
+	assert_true(opt("no-entropy-reduction")->is_switch);
+	assert_false(opt("web-admin-password-file")->is_switch);
 	assert_non_null(opt("data-dir"));
 	assert_false(opt("data-dir")->is_switch);
 	assert_false(opt("emm-kbps")->is_switch);
@@ -447,6 +451,60 @@ static void check_config_cli(void **state)
 	assert_true(file_has(tpath("help.out"), "--check-config"));
 }
 
+static char help_path[256];
+
+static void file_usage(FILE *f)
+{
+	size_t n = 0;
+	uint8_t *buf = NULL;
+
+	if (file_read_all(help_path, 1u << 20, &buf, &n) == 0)
+		fwrite(buf, 1, n, f);
+	free(buf);
+}
+
+/* The real commands' --help: which options are switches, and every key is
+ * in docs/configuration.md. */
+static void real_help(void **state)
+{
+	static const char *const hs[] = { "udp", "no-group-emms", "secure-cookies", "check-config", NULL };
+	static const char *const ss[] = { "no-entropy-reduction", "nulls-only", "realtime", "live", NULL };
+	const char *const *sw;
+	struct cli_opt o[CLI_CONFIG_MAX_OPTS];
+	size_t n = 0, nsw;
+	char doc[512];
+	(void)state;
+
+	if (!bin())
+		skip();
+	snprintf(doc, sizeof(doc), "%s/../../docs/configuration.md", getenv("CASTELLAN_TESTDATA"));
+	for (int c = 0; c < 2; c++) {
+		const char *cmd = c ? "scramble" : "headend";
+
+		sw = c ? ss : hs;
+		snprintf(help_path, sizeof(help_path), "%s", tpath("help.txt"));
+		assert_int_equal(tu_run("'%s' %s --help >'%s'", bin(), cmd, help_path), 0);
+		assert_int_equal(cli_opts_from_usage(file_usage, o, CLI_CONFIG_MAX_OPTS, &n), 0);
+		assert_true(n > 20);
+		nsw = 0;
+		for (size_t i = 0; i < n; i++) {
+			bool want = false;
+			char key[64];
+
+			for (size_t k = 0; sw[k]; k++)
+				want = want || strcmp(sw[k], o[i].name) == 0;
+			if (o[i].is_switch != want)
+				fail_msg("%s --%s: switch %d, want %d", cmd, o[i].name, o[i].is_switch, want);
+			nsw += want;
+			/* documented key by key */
+			snprintf(key, sizeof(key), "| `%.48s` |", o[i].name);
+			if (!file_has(doc, key))
+				fail_msg("docs/configuration.md has no row for %s's key `%s`", cmd, o[i].name);
+		}
+		assert_int_equal(nsw, c ? 4 : 4);
+	}
+}
+
 static bool wait_for(const char *path, const char *s, int max_s)
 {
 	for (int i = 0; i < max_s * 10; i++) {
@@ -549,6 +607,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(argv_merge, tmp_setup, tmp_teardown),
 		cmocka_unit_test_setup_teardown(reload, tmp_setup, tmp_teardown),
 		cmocka_unit_test_setup_teardown(check_config_cli, tmp_setup, tmp_teardown),
+		cmocka_unit_test_setup_teardown(real_help, tmp_setup, tmp_teardown),
 		cmocka_unit_test_setup_teardown(headend_from_file, tmp_setup, tmp_teardown),
 		cmocka_unit_test_setup_teardown(scramble_from_file, tmp_setup, tmp_teardown),
 	};
