@@ -568,6 +568,57 @@ static void headend_from_file(void **state)
 	assert_int_equal(WEXITSTATUS(st), 0);
 }
 
+/* Under systemd: the passphrase and the store URI as credentials
+ * ($CREDENTIALS_DIRECTORY/passphrase, /db-uri), nothing of them in the
+ * file or on the command line. */
+static void headend_credentials(void **state)
+{
+	char conf[4096];
+	pid_t pid;
+	int st;
+	(void)state;
+
+	if (!bin())
+		skip();
+	assert_int_equal(mkdir(tpath("cred"), 0700), 0);
+	write_file(tpath("cred/passphrase"), "credential passphrase\n");
+	assert_int_equal(chmod(tpath("cred/passphrase"), 0400), 0);
+	snprintf(conf, sizeof(conf), "sqlite:%s\n", tpath("cred.db"));
+	write_file(tpath("cred/db-uri"), conf);
+	assert_int_equal(chmod(tpath("cred/db-uri"), 0400), 0);
+	assert_int_equal(tu_run("'%s' keys init --out '%s' --ca-system-id 0x4ADC --passphrase-file '%s' >/dev/null 2>&1",
+				 bin(), tpath("ks"), tpath("cred/passphrase")),
+		0);
+	snprintf(conf, sizeof(conf),
+		"data-dir = %s\nkeystore = %s\nhttp = 127.0.0.1:0\necmg = off\nweb-root = off\n"
+		"admin-key-file = %s\nready-file = %s\nstatus-every = 0\n",
+		tpath("hd"), tpath("ks"), tpath("admin-key"), tpath("ready"));
+	write_file(tpath("c.conf"), conf);
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (!freopen(tpath("c.log"), "w", stderr) || dup2(2, 1) < 0 ||
+		    setenv("CREDENTIALS_DIRECTORY", tpath("cred"), 1) != 0 || unsetenv("CASTELLAN_PASSPHRASE") != 0 ||
+		    unsetenv("CASTELLAN_DB") != 0)
+			_exit(127);
+		execl(bin(), "castellan", "headend", "--config", tpath("c.conf"), (char *)NULL);
+		_exit(127);
+	}
+	assert_true(wait_for(tpath("ready"), NULL, 60));
+	/* the store is the credential's, not data-dir's default */
+	assert_int_equal(access(tpath("cred.db"), F_OK), 0);
+	assert_int_not_equal(access(tpath("hd/sms.db"), F_OK), 0);
+	assert_int_equal(kill(pid, SIGTERM), 0);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	/* without the credential the passphrase is missing: refused */
+	assert_int_equal(tu_run("env -u CASTELLAN_PASSPHRASE -u CREDENTIALS_DIRECTORY '%s' headend --config '%s' >'%s' 2>&1",
+				 bin(), tpath("c.conf"), tpath("c2.log")),
+		1);
+	assert_true(file_has(tpath("c2.log"), "passphrase"));
+}
+
 /* The scrambler from a file: a repeated key is a repeated option, and the
  * command line adds to it (one service from the file, one more given). */
 static void scramble_from_file(void **state)
@@ -610,6 +661,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(real_help, tmp_setup, tmp_teardown),
 		cmocka_unit_test_setup_teardown(headend_from_file, tmp_setup, tmp_teardown),
 		cmocka_unit_test_setup_teardown(scramble_from_file, tmp_setup, tmp_teardown),
+		cmocka_unit_test_setup_teardown(headend_credentials, tmp_setup, tmp_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);
