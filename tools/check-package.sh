@@ -52,7 +52,7 @@ deb=$(ls "$work"/castellan_*.deb 2>/dev/null | grep -v dbgsym | head -n 1)
 # 2. contents
 list=$(dpkg-deb -c "$deb" | awk '{print $6}' | sed 's|^\./|/|')
 has() {
-	if printf '%s\n' "$list" | grep -qx -- "$1"; then ok "contains $1"; else bad "missing $1"; fi
+	if grep -qx -- "$1" <<<"$list"; then ok "contains $1"; else bad "missing $1"; fi
 }
 has /usr/bin/castellan
 has /lib/systemd/system/castellan-headend.service
@@ -72,31 +72,34 @@ cmds=$("$ROOT/build/src/cli/castellan" help 2>/dev/null | awk '/^  [a-z]/ && $1 
 [ -n "$cmds" ] || cmds="headend scramble keys"
 missing_man=0
 for c in $cmds; do
-	printf '%s\n' "$list" | grep -qx "/usr/share/man/man1/castellan-$c.1.gz" || { echo "  no man page for $c"; missing_man=1; }
+	grep -qx "/usr/share/man/man1/castellan-$c.1.gz" <<<"$list" || { echo "  no man page for $c"; missing_man=1; }
 done
 [ "$missing_man" = 0 ] && ok "a man page for each of $(echo $cmds | wc -w) commands" || bad "man pages missing"
 conff=$(dpkg-deb -f "$deb" Conffiles 2>/dev/null; dpkg-deb --ctrl-tarfile "$deb" | tar -xOf - ./conffiles 2>/dev/null)
 for f in /etc/castellan/headend.conf /etc/castellan/scrambler-example.conf; do
-	printf '%s\n' "$conff" | grep -qx "$f" && ok "conffile $f" || bad "$f is not a conffile"
+	grep -qx "$f" <<<"$conff" && ok "conffile $f" || bad "$f is not a conffile"
 done
-dpkg-deb --ctrl-tarfile "$deb" | tar -xOf - ./postinst 2>/dev/null | grep -q "systemd-sysusers" &&
+postinst=$(dpkg-deb --ctrl-tarfile "$deb" | tar -xOf - ./postinst 2>/dev/null)
+grep -q "systemd-sysusers .*castellan.conf" <<<"$postinst" &&
 	ok "postinst creates the castellan user (systemd-sysusers)" || bad "postinst does not create the user"
-dpkg-deb -f "$deb" Depends | grep -q "libinih" && ok "Depends: $(dpkg-deb -f "$deb" Depends | cut -c1-80)..." ||
-	bad "Depends lacks libinih"
+depends=$(dpkg-deb -f "$deb" Depends)
+grep -q "libinih" <<<"$depends" && grep -q "systemd" <<<"$depends" && ok "Depends: $(cut -c1-80 <<<"$depends")..." ||
+	bad "Depends lacks libinih or systemd: $depends"
 
 # 3. the packaged binary runs
 root="$work/root"
 dpkg-deb -x "$deb" "$root"
-if "$root/usr/bin/castellan" --version | grep -q "^castellan " && "$root/usr/bin/castellan" headend --help |
-	grep -q -- "--web-root DIR .*default /usr/share/castellan/web"; then
+version=$("$root/usr/bin/castellan" --version 2>&1)
+hhelp=$("$root/usr/bin/castellan" headend --help 2>&1)
+if grep -q "^castellan " <<<"$version" && grep -q -- "--web-root DIR .*default /usr/share/castellan/web" <<<"$hhelp"; then
 	ok "the packaged binary runs; its web panel default is /usr/share/castellan/web"
 else
 	bad "the packaged binary"
 fi
 out=$("$root/usr/bin/castellan" headend --config "$root/etc/castellan/headend.conf" --check-config 2>&1)
 echo "$out" | grep -q "OK (" && ok "installed headend.conf passes --check-config" || bad "headend.conf: $out"
-if zcat "$root/usr/share/man/man1/castellan-headend.1.gz" | grep -q '^castellan-headend \\- ' &&
-	zcat "$root/usr/share/man/man1/castellan-headend.1.gz" | grep -q '\\-\\-check\\-config'; then
+page=$(zcat "$root/usr/share/man/man1/castellan-headend.1.gz")
+if grep -q '^castellan-headend \\- ' <<<"$page" && grep -q '\\-\\-check\\-config' <<<"$page"; then
 	ok "castellan-headend(1) is its --help"
 else
 	bad "castellan-headend(1)"
@@ -125,7 +128,7 @@ vout=$(SYSTEMD_LOG_LEVEL=notice systemd-analyze verify --root="$root" --man=no \
 	"$root/lib/systemd/system/castellan-headend.service" \
 	"$root/lib/systemd/system/castellan-scrambler@test.service" 2>&1)
 vrc=$?
-vout=$(printf '%s\n' "$vout" | grep -v -e '^$' -e 'Failed to prepare filename' || true)
+vout=$(grep -v -e '^$' <<<"$vout" || true)
 if [ $vrc -eq 0 ] && [ -z "$vout" ]; then
 	ok "systemd-analyze verify: both units clean"
 else
