@@ -372,37 +372,44 @@ static void print_errors(const char *path, const struct cli_config *c)
 		fprintf(stderr, "%s: more errors not shown\n", path);
 }
 
-/* argv for the entries [from, to) of c, after argv0; NULL on no memory. */
+/* argv for the entries [from, to) of c, after argv0: copies ("--key",
+ * value), so the command may wipe a value it read (scramble wipes
+ * --fixed-cw) without touching c. NULL on no memory. */
+static void free_entries_argv(char **v, int argc);
+
 static char **entries_argv(const struct cli_config *c, size_t from, size_t to, char *argv0, int *argc)
 {
 	char **v = calloc(2 * (to - from) + 2, sizeof(*v));
-	int k = 0;
+	int k = 1;
 
 	if (!v)
 		return NULL;
-	v[k++] = argv0;
+	v[0] = argv0;
 	for (size_t i = from; i < to; i++) {
 		size_t kl = strlen(c->e[i].key) + 3;
 
-		if (!(v[k] = malloc(kl))) {
-			for (int j = 1; j < k; j++)
-				free(v[j]);
-			free(v);
-			return NULL;
-		}
+		if (!(v[k] = malloc(kl)))
+			goto fail;
 		snprintf(v[k++], kl, "--%s", c->e[i].key);
-		if (c->e[i].value)
-			v[k++] = c->e[i].value;
+		if (c->e[i].value && !(v[k++] = strdup(c->e[i].value)))
+			goto fail;
 	}
 	*argc = k;
 	return v;
+fail:
+	free_entries_argv(v, 2 * (int)(to - from) + 1);
+	return NULL;
 }
 
+/* Free (wiped) what entries_argv made: v[1..argc). */
 static void free_entries_argv(char **v, int argc)
 {
-	for (int j = 1; v && j < argc; j++)
-		if (v[j][0] == '-' && v[j][1] == '-')
+	for (int j = 1; v && j < argc; j++) {
+		if (v[j]) {
+			secret_wipe(v[j], strlen(v[j]));
 			free(v[j]);
+		}
+	}
 	free(v);
 }
 
@@ -559,6 +566,7 @@ int cli_config_begin(const char *cmd, void (*usage)(FILE *f), cli_check_fn check
 	for (k = 0; k < n; k++)
 		rest[k] = v[k];
 	free(v);
+	ca->nfile = n - 1; /* rest[1..n): ours */
 	for (int i = 1; i < *argc; i++) {
 		if (strcmp((*argv)[i], "--check-config") == 0)
 			continue;
@@ -762,20 +770,9 @@ void cli_config_end(struct cli_config_args *ca)
 		ca->live_now[i] = NULL;
 	}
 	if (ca->argv) {
-		/* the file's part: "--key" strings we made (values belong to cfg) */
-		for (int i = 1; i < ca->argc; i++) {
-			bool ours = false;
-
-			for (size_t j = 0; j < ca->cfg.n && !ours; j++)
-				ours = ca->argv[i] == ca->cfg.e[j].value;
-			if (!ours && ca->argv[i][0] == '-' && ca->argv[i][1] == '-') {
-				bool from_cmd = false;
-
-				for (int k = 1; k < ca->cmd_argc && !from_cmd; k++)
-					from_cmd = ca->argv[i] == ca->cmd_argv[k];
-				if (!from_cmd)
-					free(ca->argv[i]);
-			}
+		for (int i = 1; i <= ca->nfile; i++) {
+			secret_wipe(ca->argv[i], strlen(ca->argv[i]));
+			free(ca->argv[i]);
 		}
 		free(ca->argv);
 		ca->argv = NULL;

@@ -102,7 +102,8 @@ struct cli_config_args {
 	size_t nopts;
 	struct cli_config cfg;         /* the file as read at start */
 	int argc;                      /* file options then the command line */
-	char **argv;
+	char **argv;                   /* argv[1..nfile]: copies of the file's, owned */
+	int nfile;
 	int cmd_argc;                  /* the command line as given */
 	char **cmd_argv;
 	/* reload */

@@ -278,6 +278,10 @@ static void argv_merge(void **state)
 	for (int i = 0; i < argc; i++)
 		assert_string_equal(argv[i], want[i]);
 	assert_null(argv[argc]);
+	/* the command may wipe a value it read (scramble does --fixed-cw):
+	 * the file as read stays whole, for SIGHUP's comparison */
+	secret_wipe(argv[2], strlen(argv[2]));
+	assert_string_equal(ca.cfg.e[0].value, "/d");
 	cli_config_end(&ca);
 
 	/* no --config: argv untouched */
