@@ -140,7 +140,7 @@ static bool skipped(const struct pstate *s, unsigned line)
 
 /* libinih's reader: one line of the file per call, counted; a line too long
  * for libinih's buffer, a NUL byte or a line already reported as a syntax
- * error is given as an empty line (its error recorded once, in pass 0). */
+ * error is given as an empty line (errors are recounted on every pass). */
 static char *reader(char *str, int num, void *stream)
 {
 	struct pstate *s = stream;
