@@ -13,6 +13,7 @@
 #include "cli/dburi.h"
 #include "cas/keys.h"
 #include "headend/headend.h"
+#include "kms/view.h"
 #include "lib/log.h"
 #include "web/auth.h"
 #include "lib/util.h"
@@ -46,7 +47,8 @@ static void usage(FILE *f)
 		"                         password out of ps); else $CASTELLAN_DB, then the default\n"
 		"  --http ADDR:PORT       SMS HTTP APIs (default " HEADEND_DEFAULT_HTTP "; 'off' = none)\n"
 		"  --ecmg ADDR:PORT       ECMG listener (default " HEADEND_DEFAULT_ECMG "; 'off' = none)\n"
-		"  --mux HOST:PORT        the MUX to send EMMs to (castellan scramble --mux-listen)\n"
+		"  --mux HOST:PORT        the MUX to send EMMs to (castellan scramble --mux-listen; 'off' = none:\n"
+		"                         the carousel runs idle, the scheduler runs; also no EMMG generator)\n"
 		"  --emm-kbps N           EMM bandwidth asked of the MUX (default %u)\n"
 		"  --client-id ID         EMMG client_id (default CA_system_id << 16 | 1)\n"
 		"  --data-id N            EMMG data_id (default 1)\n"
@@ -177,7 +179,7 @@ static int headend_main(int argc, char **argv, int check, struct cli_config_args
 		} else if (strcmp(o, "--ecmg") == 0) {
 			cfg.ecmg_addr = strcmp(val, "off") == 0 ? "" : val;
 		} else if (strcmp(o, "--mux") == 0) {
-			cfg.mux_addr = val;
+			cfg.mux_addr = strcmp(val, "off") == 0 ? "" : val;
 		} else if (strcmp(o, "--emm-kbps") == 0) {
 			if (num(o, val, 65535, &v) != 0 || v == 0)
 				return 2;
@@ -196,6 +198,7 @@ static int headend_main(int argc, char **argv, int check, struct cli_config_args
 			web_root = strcmp(val, "off") == 0 ? NULL : val;
 		} else if (strcmp(o, "--kms-dir") == 0) {
 			cfg.kms_dir = val;
+			cfg.kms_view = kms_view_json;
 		} else if (strcmp(o, "--web-admin-password-file") == 0) {
 			uint8_t *buf = NULL;
 			size_t n = 0, k = 0;

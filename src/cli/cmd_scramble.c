@@ -414,7 +414,11 @@ static int scramble_main(int argc, char **argv, struct cli_config_args *ca)
 	r = scrambler_run(s);
 	cli_config_reload_stop(ca);
 	scrambler_stats_print(s, stderr);
-	if (r != 0) {
+	if (r == CE_NO_KEY) {
+		fprintf(stderr, "scramble: incomplete output: the ECMGs did not serve every crypto-period "
+			"(counters above; exit 1)\n");
+		rc = 1;
+	} else if (r != 0) {
 		fprintf(stderr, "scramble: %s\n", err_str(r));
 		rc = 1;
 	} else {
