@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli/cli.h"
+#include "cli/config.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "scrambler/scrambler.h"
@@ -77,7 +78,11 @@ static void usage(FILE *f)
 		"                         up to 4000 (default 250)\n"
 		"  --stats-json FILE      write the counters as JSON at the end\n"
 		"  --log-level LEVEL      error|warn|info|debug\n"
-		"Signals: SIGUSR1 prints the counters; SIGINT/SIGTERM stop cleanly.\n");
+		"  --config FILE          read options from FILE (INI: key = value, keys are these options'\n"
+		"                         names, repeat a key to repeat its option; the command line comes\n"
+		"                         after it; docs/configuration.md)\n"
+		"Signals: SIGUSR1 prints the counters; SIGINT/SIGTERM stop cleanly; SIGHUP re-reads\n"
+		"--config FILE (log-level changes live, other changes are logged as needing a restart).\n");
 }
 
 /* "S" or "S.fff" seconds -> ms. */
@@ -121,7 +126,34 @@ static int parse_num(const char *opt, const char *v, uint64_t max, uint64_t *out
 	return 0;
 }
 
+/* What SIGHUP may change live (config.h). */
+static const char *const scramble_live_keys[] = { "log-level", NULL };
+
+static int scramble_apply(void *ctx, const char *key, const char *value)
+{
+	enum log_level l;
+
+	(void)ctx;
+	if (strcmp(key, "log-level") != 0 || log_level_parse(value, &l) != 0)
+		return CE_ARG;
+	log_set_level(l);
+	return 0;
+}
+
+static int scramble_main(int argc, char **argv, struct cli_config_args *ca);
+
 int cmd_scramble(int argc, char **argv)
+{
+	struct cli_config_args ca;
+	int r = cli_config_begin("scramble", usage, NULL, &argc, &argv, &ca);
+
+	if (r < 0)
+		r = scramble_main(argc, argv, &ca);
+	cli_config_end(&ca);
+	return r;
+}
+
+static int scramble_main(int argc, char **argv, struct cli_config_args *ca)
 {
 	struct scrambler_config *cfg = NULL;
 	struct scrambler *s = NULL;
@@ -377,7 +409,10 @@ int cmd_scramble(int argc, char **argv)
 	signal(SIGTERM, on_stop);
 	signal(SIGUSR1, on_usr1);
 	signal(SIGPIPE, SIG_IGN);
+	if ((r = cli_config_reload_start(ca, scramble_live_keys, scramble_apply, NULL)) != 0)
+		fprintf(stderr, "scramble: SIGHUP thread: %s\n", err_str(r));
 	r = scrambler_run(s);
+	cli_config_reload_stop(ca);
 	scrambler_stats_print(s, stderr);
 	if (r == CE_NO_KEY) {
 		fprintf(stderr, "scramble: incomplete output: the ECMGs did not serve every crypto-period "

@@ -403,6 +403,27 @@ fail:
 	return r;
 }
 
+int emmg_set_bandwidth(struct emmg *e, uint16_t kbps)
+{
+	int r;
+
+	if (!e)
+		return CE_ARG;
+	e->cfg.bandwidth_kbps = kbps;
+	if (!e->up)
+		return 0;
+	if ((r = transact(e, SC_EMM_STREAM_BW_REQUEST, SC_EMM_STREAM_BW_ALLOCATION)) != 0) {
+		LOG_WARN(MOD, "stream_BW_request for %u kbit/s: %s", (unsigned)kbps, err_str(r));
+		drop(e, err_str(r));
+		return r;
+	}
+	if (e->unlimited)
+		LOG_INFO(MOD, "MUX %s: bandwidth unlimited (%u kbit/s asked)", e->cfg.mux, (unsigned)kbps);
+	else
+		LOG_INFO(MOD, "MUX %s: %u kbit/s granted (%u asked)", e->cfg.mux, e->granted_kbps, (unsigned)kbps);
+	return 0;
+}
+
 bool emmg_connected(const struct emmg *e)
 {
 	return e && e->up;

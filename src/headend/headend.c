@@ -56,6 +56,7 @@ struct headend {
 	struct ecmg *ecmg;
 	atomic_int stop;
 	atomic_int fatal;      /* a part failed (CE_* code): headend_run returns it */
+	atomic_uint emm_kbps_req;    /* headend_set_emm_kbps: taken by the EMM thread; 0 = none */
 	pthread_mutex_t mu;
 	struct headend_stats st;     /* under mu */
 	struct vkey *vkeys;          /* --vendor-keys, sorted by chip; read-only once running */
@@ -563,6 +564,69 @@ static void pend_reset(struct emm_thread *t)
 	t->pend_len = t->pend_n = t->pend_first = 0;
 }
 
+/* Pending-section room for a tick at kbps (the bucket plus one card's two
+ * EMMs). */
+static size_t pend_cap_for(uint32_t kbps)
+{
+	return (size_t)kbps * 1000u / 8u * CAROUSEL_DEFAULT_BURST_MS / 1000u + 4u * EMM_MAX_SECTION + 8192u;
+}
+
+/* Grow the pending buffers for kbps; only while nothing is pending. */
+static int pend_grow(struct emm_thread *t, uint32_t kbps)
+{
+	size_t cap = pend_cap_for(kbps), pp_cap = cap / 16u;
+	uint8_t *pend;
+	const uint8_t **pp;
+	size_t *pl;
+
+	if (cap <= t->pend_cap || t->pend_n != 0)
+		return 0;
+	pend = malloc(cap);
+	pp = calloc(pp_cap, sizeof(*pp));
+	pl = calloc(pp_cap, sizeof(*pl));
+	if (!pend || !pp || !pl) {
+		free(pend);
+		free(pp);
+		free(pl);
+		return CE_NOMEM;
+	}
+	secret_wipe(t->pend, t->pend_cap);
+	free(t->pend);
+	free(t->pp);
+	free(t->pl);
+	t->pend = pend;
+	t->pend_cap = cap;
+	t->pp = pp;
+	t->pl = pl;
+	t->pp_cap = pp_cap;
+	return 0;
+}
+
+/* A new EMM bandwidth (SIGHUP): the carousel's budget, the buffers, and a
+ * stream_BW_request to the MUX if connected (its grant then rules, as at
+ * connect). */
+static void emm_kbps_change(struct emm_thread *t, uint16_t kbps, uint16_t *granted)
+{
+	struct headend *h = t->h;
+	int r;
+
+	if ((r = pend_grow(t, kbps)) != 0) {
+		LOG_WARN("headend", "EMM bandwidth %u kbit/s: %s; kept %u", (unsigned)kbps, err_str(r),
+			(unsigned)h->cfg.emm_kbps);
+		return;
+	}
+	h->cfg.emm_kbps = kbps;
+	carousel_set_kbps(t->car, kbps);
+	LOG_INFO("headend", "EMM bandwidth now %u kbit/s", (unsigned)kbps);
+	if (t->emmg) {
+		r = emmg_set_bandwidth(t->emmg, kbps);
+		if (r != 0)
+			LOG_WARN("headend", "EMMG: new bandwidth request: %s (asked again at the next connect)",
+				err_str(r));
+		*granted = 0; /* the loop applies the MUX's new grant */
+	}
+}
+
 static void snapshot(struct emm_thread *t)
 {
 	struct headend *h = t->h;
@@ -689,7 +753,7 @@ static int emm_thread_init(struct emm_thread *t, struct headend *h)
 	t->seqq = calloc(SEQ_BATCH, sizeof(*t->seqq));
 	t->last_change = -1;
 	/* a tick emits at most the bucket (burst) plus one card's two EMMs */
-	t->pend_cap = (size_t)cc.kbps * 1000u / 8u * CAROUSEL_DEFAULT_BURST_MS / 1000u + 4u * EMM_MAX_SECTION + 8192u;
+	t->pend_cap = pend_cap_for(cc.kbps);
 	t->pp_cap = t->pend_cap / 16u;
 	t->pend = malloc(t->pend_cap);
 	t->pp = calloc(t->pp_cap, sizeof(*t->pp));
@@ -799,6 +863,12 @@ static void *emm_main(void *arg)
 			LOG_INFO("headend", "key epoch %" PRIu32 " began: regenerating every card's EMM (keys of %" PRIu32
 				" and %" PRIu32 ")", epoch, epoch, epoch + 1);
 			carousel_rotate(t.car);
+		}
+		if (t.pend_n == 0) {
+			unsigned want = atomic_exchange(&h->emm_kbps_req, 0u);
+
+			if (want)
+				emm_kbps_change(&t, (uint16_t)want, &granted);
 		}
 		if (t.emmg && emmg_connected(t.emmg) && emmg_bandwidth(t.emmg) != granted) {
 			granted = emmg_bandwidth(t.emmg);
@@ -1170,6 +1240,14 @@ int headend_run(struct headend *h)
 	if (r == 0 && atomic_load(&h->fatal) != 0)
 		r = atomic_load(&h->fatal);
 	return r;
+}
+
+int headend_set_emm_kbps(struct headend *h, uint16_t kbps)
+{
+	if (!h || kbps == 0)
+		return CE_ARG;
+	atomic_store(&h->emm_kbps_req, (unsigned)kbps);
+	return 0;
 }
 
 void headend_stop(struct headend *h)

@@ -119,6 +119,11 @@ int headend_new(const struct headend_config *cfg, struct headend **out) WARN_UNU
  * error of a part that stopped the head-end (EMM thread, ECMG). */
 int headend_run(struct headend *h) WARN_UNUSED;
 void headend_stop(struct headend *h);
+/* A new EMM bandwidth, kbit/s (SIGHUP): asked of the MUX with a
+ * stream_BW_request if connected, and the carousel's budget (the MUX's
+ * grant still caps it). Any thread; applied by the EMM thread between
+ * ticks. 0 or CE_ARG (kbps 0). */
+int headend_set_emm_kbps(struct headend *h, uint16_t kbps);
 uint16_t headend_http_port(const struct headend *h);
 uint16_t headend_ecmg_port(const struct headend *h);
 /* Thread-safe snapshot. */
