@@ -4,7 +4,8 @@
  *
  * Normative reference: ETSI TS 103 197 (ECMG<=>SCS); where the text was not
  * available we follow TSDuck's tsecmg (tests/data/simulcrypt/FACTS.md): one
- * channel per TCP connection, ECM_channel_id unique across connections,
+ * channel per TCP connection, ECM_channel_id scoped to its connection (each
+ * SCS allocates its own; TSDuck makes it unique across connections),
  * ECM_id unique across the ECMG (a box keeps replay state per ECM_id),
  * parse faults answered with the codec's channel_error/stream_error, a
  * channel_error/stream_error never answered with an error, disconnection
@@ -233,14 +234,6 @@ static bool ecm_id_in_use(const struct ecmg *g, uint16_t ecm_id)
 	return false;
 }
 
-static bool channel_in_use(const struct ecmg *g, uint16_t id)
-{
-	for (const struct conn *c = g->conns; c; c = c->next)
-		if (c->has_channel && c->channel_id == id)
-			return true;
-	return false;
-}
-
 static size_t channels_open(const struct ecmg *g)
 {
 	size_t n = 0;
@@ -313,10 +306,8 @@ static void on_channel_setup(struct conn *c, const struct sc_msg *m, uint16_t ch
 		send_error(c, m->type, ch, false, 0, SC_ECM_ERR_INV_SUPER_CAS_ID, SC_P_SUPER_CAS_ID);
 		return;
 	}
-	if (channel_in_use(g, ch)) {
-		send_error(c, m->type, ch, false, 0, SC_ECM_ERR_CHANNEL_ID_IN_USE, SC_P_ECM_CHANNEL_ID);
-		return;
-	}
+	/* ECM_channel_id is scoped to its connection: each SCS numbers its
+	 * own channels, so two scramblers may both use channel 1 (issue 16) */
 	if (channels_open(g) >= g->cfg.max_channels) {
 		send_error(c, m->type, ch, false, 0, SC_ECM_ERR_TOO_MANY_CHANNELS, 0);
 		return;
