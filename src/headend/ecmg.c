@@ -52,6 +52,7 @@ struct stream {
 	uint16_t cp_duration;      /* last CP_duration (or nominal) */
 	uint8_t ac_len;            /* 0 until an access_criteria arrived */
 	uint8_t ac[ECM_MAX_AC_BYTES];
+	uint32_t ac_table_said;    /* last mask logged from the channels table */
 	uint64_t ecms;
 };
 
@@ -443,6 +444,22 @@ static void on_cw_provision(struct conn *c, const struct sc_msg *m, uint16_t sid
 		}
 		memcpy(s->ac, ac->val, ac->len);
 		s->ac_len = (uint8_t)ac->len;
+	}
+	if (k->ac_lookup) {
+		/* the channels table is the source of truth where it has the
+		 * channel (service_id = ECM_id); docs/ecmg.md */
+		uint32_t mask = 0;
+
+		if (k->ac_lookup(k->ac_ctx, s->ecm_id, &mask) == 0 && mask != 0) {
+			if (mask != s->ac_table_said)
+				LOG_INFO(MOD, "%s: ECM_id %u: packages %08X from the channels table%s", c->peer,
+					(unsigned)s->ecm_id, (unsigned)mask, s->ac_len >= 4 && be32(s->ac) != mask
+					? " (the SCS's access_criteria differ: the table wins)" : "");
+			s->ac_table_said = mask;
+			put_be32(s->ac, mask);
+			if (s->ac_len < 4)
+				s->ac_len = 4;
+		}
 	}
 	if (s->ac_len == 0) {
 		/* access_criteria_transfer_mode 0: it must come at least once */
