@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test.sh - every check Castellan has, in one command:
-#   1. banned-function check
+#   1. banned-function check, layer check (tools/check-layers.py)
 #   2. the cmocka suites (build/)
 #   3. the same suites under AddressSanitizer + UndefinedBehaviorSanitizer
 #   4. every libFuzzer target for FUZZ_SECONDS (default 20) on its corpus
@@ -32,6 +32,9 @@ count_suite() {
 
 echo "== banned functions"
 if tools/check-banned.sh; then passed=$((passed + 1)); else note_fail "banned functions"; fi
+
+echo "== layers (src/layers.txt: no include cycle, no upward include)"
+if tools/check-layers.py; then passed=$((passed + 1)); else note_fail "layers"; fi
 
 echo "== build + unit tests"
 [ -f build/build.ninja ] || meson setup build --buildtype=debugoptimized >/dev/null

@@ -12,6 +12,7 @@
 #include "cli/dburi.h"
 #include "cas/keys.h"
 #include "headend/headend.h"
+#include "kms/view.h"
 #include "lib/log.h"
 #include "web/auth.h"
 #include "lib/util.h"
@@ -149,6 +150,7 @@ int cmd_headend(int argc, char **argv)
 			web_root = strcmp(val, "off") == 0 ? NULL : val;
 		} else if (strcmp(o, "--kms-dir") == 0) {
 			cfg.kms_dir = val;
+			cfg.kms_view = kms_view_json;
 		} else if (strcmp(o, "--web-admin-password-file") == 0) {
 			uint8_t *buf = NULL;
 			size_t n = 0, k = 0;

@@ -19,6 +19,7 @@
 #include <event2/event.h>
 #include <sqlite3.h>
 #include "headend/headend.h"
+#include "headend/panel_keys.h"
 #include "cas/emm.h"
 #include "cas/emm_vendor.h"
 #include "cas/keys.h"
@@ -997,9 +998,13 @@ static int web_attach(struct headend *h)
 	wc.admin_password = h->cfg.web_admin_password;
 	wc.secure_cookies = h->cfg.web_secure_cookies;
 	wc.kms_dir = h->cfg.kms_dir;
+	wc.kms_view = h->cfg.kms_view;
 	if ((r = web_new(h->http, h->http_store, &wc, &h->web)) == 0) {
 		web_set_status_fn(h->web, web_status, h);
-		web_set_keystore(h->web, h->cfg.ks); /* web2: epochs view, card personalization */
+		struct web_keys keys;
+
+		headend_panel_keys(h->cfg.ks, &keys); /* web2: epochs view, card personalization */
+		web_set_keys(h->web, &keys);
 	}
 	return r;
 }

@@ -280,9 +280,10 @@ static void test_cards(void **state)
 	srv_stop(&sv);
 }
 
-/* GET card is written without jansson (rest.c card_answer): the same
- * bytes as jansson's dump of the list endpoint's object for that card
- * plus "subscriptions", for text that needs escaping. */
+/* GET card and the card list are written without jansson (rest.c card_jw):
+ * the same bytes as jansson's dump of the parsed answers, and GET card is
+ * the list's object for that card plus "subscriptions", for text that
+ * needs escaping. */
 static void test_card_bytes_as_jansson(void **state)
 {
 	struct srv sv;
@@ -300,6 +301,10 @@ static void test_card_bytes_as_jansson(void **state)
 	assert_int_equal(call(&sv, sv.ro, "GET", "/api/v1/cards/2100000077", NULL, &a), 200);
 	assert_non_null(a.json);
 	assert_int_equal(call(&sv, sv.ro, "GET", "/api/v1/cards?serial_prefix=2100000077", NULL, &l), 200);
+	/* the list is written by the same card writer: jansson's bytes too */
+	ref = json_dumps(l.json, JSON_COMPACT);
+	assert_string_equal(l.body, ref);
+	free(ref);
 	item = json_array_get(json_object_get(l.json, "items"), 0);
 	assert_non_null(item);
 	json_object_set(item, "subscriptions", json_object_get(a.json, "subscriptions"));
