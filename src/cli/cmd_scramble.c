@@ -31,6 +31,33 @@ static void on_usr1(int sig)
 	scramble_stats_req = 1;
 }
 
+/* "N[,N...]": ECM_ids 1..65535, at most SCR_MAX_SERVICES. 0 or -1. */
+static int parse_ecm_ids(const char *val, uint16_t *ids, size_t *n)
+{
+	const char *p = val;
+
+	*n = 0;
+	while (*p) {
+		char num[8];
+		size_t k = 0;
+		uint64_t v;
+
+		while (p[k] && p[k] != ',')
+			k++;
+		if (k == 0 || k >= sizeof(num) || *n >= SCR_MAX_SERVICES)
+			return -1;
+		memcpy(num, p, k);
+		num[k] = '\0';
+		if (parse_u64(num, 0xFFFF, &v) != 0 || v == 0)
+			return -1;
+		ids[(*n)++] = (uint16_t)v;
+		p += k;
+		if (*p == ',' && *++p == '\0')
+			return -1;
+	}
+	return *n ? 0 : -1;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -51,6 +78,8 @@ static void usage(FILE *f)
 		"  --super-cas-id ID      Super_CAS_id of that CAS (CA_system_id << 16 | subsystem)\n"
 		"  --ecm-pid PID          its ECM PID (default: first unused PID after the PMT PID)\n"
 		"  --channel-id N         its ECM_channel_id (default 1)\n"
+		"  --ecm-id N[,N...]      ECM_id of each --service, in order (default 1, 2, ...); unique\n"
+		"                         across every scrambler of an ECMG (docs/scrambler.md)\n"
 		"  --fixed-cw HEX         no ECMG: scramble with this CW (BISS-like, even parity)\n"
 		"scrambling:\n"
 		"  --algo csa2|cissa      algorithm (default csa2)\n"
@@ -159,6 +188,8 @@ static int scramble_main(int argc, char **argv, struct cli_config_args *ca)
 	struct scrambler *s = NULL;
 	bool super_set[SCR_MAX_CAS] = { false };
 	bool live = false;
+	uint16_t ecm_ids[SCR_MAX_SERVICES];
+	size_t necm_ids = 0;
 	int rc = 2, r;
 	uint64_t v;
 
@@ -223,6 +254,13 @@ static int scramble_main(int argc, char **argv, struct cli_config_args *ca)
 				goto out;
 			}
 			cas->ecm_pid = (uint16_t)v;
+		} else if (strcmp(o, "--ecm-id") == 0) {
+			NEED_VAL();
+			if (parse_ecm_ids(val, ecm_ids, &necm_ids) != 0) {
+				fprintf(stderr, "scramble: --ecm-id wants N[,N...] (1..65535, at most %u)\n",
+					(unsigned)SCR_MAX_SERVICES);
+				goto out;
+			}
 		} else if (strcmp(o, "--channel-id") == 0) {
 			NEED_VAL();
 			NEED_CAS();
@@ -375,6 +413,15 @@ static int scramble_main(int argc, char **argv, struct cli_config_args *ca)
 	if (!cfg->input_uri || !cfg->output_uri || cfg->nservices == 0) {
 		fprintf(stderr, "scramble: --input, --output and at least one --service are required\n");
 		goto out;
+	}
+	if (necm_ids) {
+		if (necm_ids != cfg->nservices) {
+			fprintf(stderr, "scramble: --ecm-id gives %zu ECM_ids for %zu services: give one per --service\n",
+				necm_ids, cfg->nservices);
+			goto out;
+		}
+		for (size_t i = 0; i < necm_ids; i++)
+			cfg->services[i].ecm_id = ecm_ids[i];
 	}
 	if (cfg->has_fixed_cw == (cfg->ncas > 0)) {
 		fprintf(stderr, "scramble: give either --ecmg ... or --fixed-cw\n");

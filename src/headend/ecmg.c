@@ -4,7 +4,8 @@
  *
  * Normative reference: ETSI TS 103 197 (ECMG<=>SCS); where the text was not
  * available we follow TSDuck's tsecmg (tests/data/simulcrypt/FACTS.md): one
- * channel per TCP connection, ECM_channel_id unique across connections,
+ * channel per TCP connection, ECM_channel_id scoped to its connection (each
+ * SCS allocates its own; TSDuck makes it unique across connections),
  * ECM_id unique across the ECMG (a box keeps replay state per ECM_id),
  * parse faults answered with the codec's channel_error/stream_error, a
  * channel_error/stream_error never answered with an error, disconnection
@@ -52,6 +53,7 @@ struct stream {
 	uint16_t cp_duration;      /* last CP_duration (or nominal) */
 	uint8_t ac_len;            /* 0 until an access_criteria arrived */
 	uint8_t ac[ECM_MAX_AC_BYTES];
+	uint32_t ac_table_said;    /* last mask logged from the channels table */
 	uint64_t ecms;
 };
 
@@ -235,14 +237,6 @@ static bool ecm_id_in_use(const struct ecmg *g, uint16_t ecm_id)
 	return false;
 }
 
-static bool channel_in_use(const struct ecmg *g, uint16_t id)
-{
-	for (const struct conn *c = g->conns; c; c = c->next)
-		if (c->has_channel && c->channel_id == id)
-			return true;
-	return false;
-}
-
 static size_t channels_open(const struct ecmg *g)
 {
 	size_t n = 0;
@@ -315,10 +309,8 @@ static void on_channel_setup(struct conn *c, const struct sc_msg *m, uint16_t ch
 		send_error(c, m->type, ch, false, 0, SC_ECM_ERR_INV_SUPER_CAS_ID, SC_P_SUPER_CAS_ID);
 		return;
 	}
-	if (channel_in_use(g, ch)) {
-		send_error(c, m->type, ch, false, 0, SC_ECM_ERR_CHANNEL_ID_IN_USE, SC_P_ECM_CHANNEL_ID);
-		return;
-	}
+	/* ECM_channel_id is scoped to its connection: each SCS numbers its
+	 * own channels, so two scramblers may both use channel 1 (issue 16) */
 	if (channels_open(g) >= g->cfg.max_channels) {
 		send_error(c, m->type, ch, false, 0, SC_ECM_ERR_TOO_MANY_CHANNELS, 0);
 		return;
@@ -454,6 +446,22 @@ static void on_cw_provision(struct conn *c, const struct sc_msg *m, uint16_t sid
 		}
 		memcpy(s->ac, ac->val, ac->len);
 		s->ac_len = (uint8_t)ac->len;
+	}
+	if (k->ac_lookup) {
+		/* the channels table is the source of truth where it has the
+		 * channel (service_id = ECM_id); docs/ecmg.md */
+		uint32_t mask = 0;
+
+		if (k->ac_lookup(k->ac_ctx, s->ecm_id, &mask) == 0 && mask != 0) {
+			if (mask != s->ac_table_said)
+				LOG_INFO(MOD, "%s: ECM_id %u: packages %08X from the channels table%s", c->peer,
+					(unsigned)s->ecm_id, (unsigned)mask, s->ac_len >= 4 && be32(s->ac) != mask
+					? " (the SCS's access_criteria differ: the table wins)" : "");
+			s->ac_table_said = mask;
+			put_be32(s->ac, mask);
+			if (s->ac_len < 4)
+				s->ac_len = 4;
+		}
 	}
 	if (s->ac_len == 0) {
 		/* access_criteria_transfer_mode 0: it must come at least once */

@@ -61,7 +61,56 @@ struct headend {
 	struct headend_stats st;     /* under mu */
 	struct vkey *vkeys;          /* --vendor-keys, sorted by chip; read-only once running */
 	size_t nvkeys;
+	/* the channels table for the ECMG (service_id = ECM_id -> package
+	 * mask, 0 = no channel): loaded at start, refreshed by the EMM thread
+	 * every HEADEND_CHANNELS_REFRESH_MS, read by the ECMG thread */
+	_Atomic uint32_t chan_ac[65536];
 };
+
+#define HEADEND_CHANNELS_REFRESH_MS 2000u
+
+struct chan_load {
+	uint32_t *ac;       /* 65536 entries */
+	int64_t last;
+};
+
+static int chan_one(void *ctx, const struct sms_channel *c)
+{
+	struct chan_load *l = ctx;
+
+	l->ac[c->service_id] = c->access_criteria;
+	l->last = c->service_id;
+	return 0;
+}
+
+/* Read the channels table into h->chan_ac (entries gone are cleared). */
+static int channels_load(struct headend *h, struct sms_store *st)
+{
+	struct chan_load l = { .ac = calloc(65536, sizeof(uint32_t)), .last = -1 };
+	size_t n = 0;
+	int r = 0;
+
+	if (!l.ac)
+		return CE_NOMEM;
+	do {
+		n = 0;
+		r = sms_channel_list(st, l.last, 1000, chan_one, &l, &n);
+	} while (r == 0 && n == 1000);
+	if (r == 0)
+		for (size_t i = 0; i < 65536; i++)
+			atomic_store(&h->chan_ac[i], l.ac[i]);
+	free(l.ac);
+	return r;
+}
+
+/* ecmg_config.ac_lookup (ECMG thread). */
+static int channels_ac(void *ctx, uint16_t ecm_id, uint32_t *mask)
+{
+	struct headend *h = ctx;
+
+	*mask = atomic_load(&h->chan_ac[ecm_id]);
+	return *mask ? 0 : CE_NOT_FOUND;
+}
 
 /* ---- the EMM thread's state ------------------------------------------- */
 
@@ -825,7 +874,7 @@ static void *emm_main(void *arg)
 {
 	struct headend *h = arg;
 	struct emm_thread t;
-	uint64_t last_feed_ms = 0, last_status_ms = 0, last_publish_ms = 0, last_prune_ms = 0;
+	uint64_t last_feed_ms = 0, last_status_ms = 0, last_publish_ms = 0, last_prune_ms = 0, last_chan_ms = 0;
 	uint16_t granted = 0;
 	uint64_t due[256];
 	int r;
@@ -910,6 +959,12 @@ static void *emm_main(void *arg)
 		if (now - last_publish_ms >= HEADEND_STATUS_PUBLISH_MS || now < last_publish_ms) {
 			publish_status(&t);
 			last_publish_ms = now;
+		}
+		if (now - last_chan_ms >= HEADEND_CHANNELS_REFRESH_MS || now < last_chan_ms) {
+			if ((r = channels_load(h, t.store)) != 0)
+				LOG_WARN("headend", "reading the channels table: %s (the ECMG keeps the last one)",
+					err_str(r));
+			last_chan_ms = now;
 		}
 	}
 	snapshot(&t);
@@ -1161,6 +1216,12 @@ int headend_new(const struct headend_config *cfg, struct headend **out)
 		ecmg_config_init(&ec);
 		ec.listen = h->ecmg_addr;
 		ec.ks = cfg->ks;
+		ec.ac_lookup = channels_ac; /* the channels table wins where it has the channel */
+		ec.ac_ctx = h;
+		if ((r = channels_load(h, h->http_store)) != 0) {
+			LOG_ERR("headend", "reading the channels table: %s", err_str(r));
+			goto fail;
+		}
 		if ((r = ecmg_new(&ec, &h->ecmg)) != 0 || (r = ecmg_start(h->ecmg)) != 0) {
 			LOG_ERR("headend", "ECMG on %s: %s", h->ecmg_addr, err_str(r));
 			goto fail;

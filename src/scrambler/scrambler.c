@@ -1547,9 +1547,13 @@ static int validate(const struct scrambler_config *c)
 	for (size_t i = 0; i < c->nservices; i++) {
 		if (c->services[i].service_id == 0 || c->services[i].npids > SCR_MAX_COMPONENTS)
 			return CE_ARG;
-		for (size_t j = 0; j < i; j++)
-			if (c->services[j].service_id == c->services[i].service_id)
-				return CE_ARG;
+		for (size_t j = 0; j < i; j++) {
+			uint16_t a = c->services[i].ecm_id ? c->services[i].ecm_id : (uint16_t)(i + 1);
+			uint16_t b = c->services[j].ecm_id ? c->services[j].ecm_id : (uint16_t)(j + 1);
+
+			if (c->services[j].service_id == c->services[i].service_id || a == b)
+				return CE_ARG; /* a service twice, or an ECM_id twice */
+		}
 	}
 	for (size_t i = 0; i < c->ncas; i++) {
 		if (c->cas[i].ecm_pid && (c->cas[i].ecm_pid < 0x20 || c->cas[i].ecm_pid >= TS_PID_NULL))
@@ -1677,7 +1681,7 @@ int scrambler_new(const struct scrambler_config *cfg, struct scrambler **out)
 			e->st.service_id = v->cfg.service_id;
 			e->st.super_cas_id = s->cfg.cas[c].super_cas_id;
 			e->st.stream_id = (uint16_t)(vi + 1);
-			e->st.ecm_id = (uint16_t)(vi + 1);
+			e->st.ecm_id = s->cfg.services[vi].ecm_id ? s->cfg.services[vi].ecm_id : (uint16_t)(vi + 1);
 		}
 	}
 	if (s->cfg.mux_listen) {

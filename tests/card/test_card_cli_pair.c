@@ -287,13 +287,33 @@ static void test_paired_box(void **state)
 	report(wp(f, "rep-pair1.json"), "descrambled", &nsvc, &nst, &desc);
 	assert_int_equal(nsvc, 2);
 	assert_int_equal(nst, 2);
-	assert_true(desc > 1000);
+	{
+		char bts[1100];
+		size_t right, left, wrong;
+
+		snprintf(bts, sizeof(bts), "%s.ts", wp(f, "box-pair1"));
+		tu_judge_box(tu_testdata("ts-clear-2svc.ts"), wp(f, "scrambled-B.ts"), bts, &right, &left, &wrong);
+		assert_true(right > 1000);
+		assert_int_equal(left, 0);
+		assert_int_equal(wrong, 0);
+		assert_int_equal(desc, right); /* the report says what the comparison shows */
+	}
 	/* another chip, same card, same module: its K_pair differs, nothing loads */
 	run_box(f, reader, CHIP2_OTP, "box-pair2", "rep-pair2.json");
 	report(wp(f, "rep-pair2.json"), "not_descrambled", &nsvc, &nst, &desc);
 	assert_int_equal(nsvc, 2);
 	assert_int_equal(nst, 2);
 	assert_int_equal(desc, 0);
+	{
+		char bts[1100];
+		size_t right, left, wrong;
+
+		snprintf(bts, sizeof(bts), "%s.ts", wp(f, "box-pair2"));
+		tu_judge_box(tu_testdata("ts-clear-2svc.ts"), wp(f, "scrambled-B.ts"), bts, &right, &left, &wrong);
+		assert_int_equal(right, 0);
+		assert_int_equal(wrong, 0);
+		assert_true(left > 1000);
+	}
 
 	kill(serve, SIGTERM);
 	waitpid(serve, &st, 0);
