@@ -6,6 +6,7 @@
  * store's node_status for GET /api/v1/status).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
@@ -251,7 +252,9 @@ static int collect_card(void *ctx, const struct sms_card *c)
 {
 	struct emm_thread *t = ctx;
 
-	t->cards[t->ncards++] = *c;
+	/* The carousel needs no subscriber info: stop before it (the last field). */
+	memcpy(&t->cards[t->ncards], c, offsetof(struct sms_card, info));
+	t->cards[t->ncards++].info[0] = '\0';
 	return 0;
 }
 

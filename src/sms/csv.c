@@ -4,6 +4,7 @@
  * apply in one store transaction) and the export that an import reads
  * back to the same state.
  */
+#include <stddef.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,12 +106,12 @@ int csv_read(struct csv_reader *r, struct csv_record *rec, const char **why)
 					CSV_FAIL(CE_FORMAT, "quote inside an unquoted field");
 			}
 			if (CSV_RECORD_MAX - o < 2)
-				CSV_FAIL(CE_LIMIT, "record longer than 8192 bytes");
+				CSV_FAIL(CE_LIMIT, "record longer than CSV_RECORD_MAX (81920) bytes");
 			rec->data[o++] = c;
 			r->off++;
 		}
 		if (o >= CSV_RECORD_MAX)
-			CSV_FAIL(CE_LIMIT, "record longer than 8192 bytes");
+			CSV_FAIL(CE_LIMIT, "record longer than CSV_RECORD_MAX (81920) bytes");
 		rec->data[o++] = '\0';
 		rec->n++;
 		if (end_rec)
@@ -364,6 +365,10 @@ static int row_parse(const struct csv_record *rec, const struct header *h, const
 			ch->has_name = true;
 			if ((r = text_field(f, ch->name, sizeof(ch->name), "name", why, wcap)) != 0)
 				return r;
+			if (!sms_name_fits(ch->name)) {
+				snprintf(why, wcap, "name: longer than %d characters", SMS_NAME_CHARS);
+				return CE_FORMAT;
+			}
 			break;
 		case C_INFO:
 			ch->has_info = true;
@@ -755,7 +760,9 @@ static int page_add(void *ctx, const struct sms_card *c)
 {
 	struct export_ctx *e = ctx;
 
-	e->page[e->n++] = *c;
+	/* Up to info, then info's bytes: not the whole 64 KiB buffer. */
+	memcpy(&e->page[e->n], c, offsetof(struct sms_card, info));
+	memcpy(e->page[e->n++].info, c->info, strlen(c->info) + 1);
 	return 0;
 }
 

@@ -168,7 +168,11 @@ static void on_api_php(struct evhttp_request *req, void *arg)
 	uint64_t bad = 0;
 	int status = 500;
 
-	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET && evhttp_request_get_command(req) != EVHTTP_REQ_HEAD) {
+	/* PHP's $_GET is the URL's query whatever the method: the free CAS
+	 * answered a POST with the parameters in the URL like a GET, and never
+	 * read a body. */
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET && evhttp_request_get_command(req) != EVHTTP_REQ_HEAD &&
+	    evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
 		stats_lock(t);
 		t->stats.requests++;
 		stats_unlock(t);
@@ -351,7 +355,8 @@ static int thread_http(struct http_thread *t)
 	t->http = evhttp_new(t->base);
 	if (!t->out || !t->http)
 		return CE_NOMEM;
-	evhttp_set_max_headers_size(t->http, 16384);
+	/* The request line counts: room for a GET API query at its limit. */
+	evhttp_set_max_headers_size(t->http, GETAPI_QUERY_MAX + 16384);
 	evhttp_set_max_body_size(t->http, SMS_HTTP_BODY_MAX);
 	evhttp_set_timeout(t->http, 30);
 	evhttp_set_allowed_methods(t->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |

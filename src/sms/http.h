@@ -6,7 +6,7 @@
  * store from that loop's thread only; sms_http_set_threads adds worker
  * threads, each with its own loop and store connection, accepting on the
  * same socket. Limits: request line and headers
- * 16 KiB, bodies SMS_HTTP_BODY_MAX (a larger one is answered 413 by evhttp
+ * GETAPI_QUERY_MAX + 16 KiB, bodies SMS_HTTP_BODY_MAX (a larger one is answered 413 by evhttp
  * before it is read whole; JSON bodies are further limited to
  * REST_JSON_MAX), query GETAPI_QUERY_MAX / REST_QUERY_MAX.
  */

@@ -489,8 +489,8 @@ static void cards_list(struct ctx *x)
 		snprintf(f.serial_prefix, sizeof(f.serial_prefix), "%s", v);
 	}
 	if ((v = param(x, "name")) != NULL) {
-		if (strlen(v) > SMS_NAME_MAX) {
-			fail(x->resp, 400, "invalid_value", "name: longer than %d bytes", SMS_NAME_MAX);
+		if (!sms_name_fits(v)) {
+			fail(x->resp, 400, "invalid_value", "name: longer than %d characters", SMS_NAME_CHARS);
 			goto out;
 		}
 		snprintf(f.name, sizeof(f.name), "%s", v);
@@ -1008,11 +1008,11 @@ static bool subr_fields(struct ctx *x, json_t *o, char *name, char *info, bool *
 	*has_name = *has_info = false;
 	json_object_foreach(o, k, v) {
 		if (strcmp(k, "name") == 0) {
-			if (!(*has_name = j_text(v, name, SMS_NAME_MAX + 1)))
-				return bad_field(x, k, "UTF-8 text of at most 255 bytes"), false;
+			if (!(*has_name = j_text(v, name, SMS_NAME_MAX + 1) && sms_name_fits(name)))
+				return bad_field(x, k, "UTF-8 text of at most 255 characters"), false;
 		} else if (strcmp(k, "info") == 0) {
 			if (!(*has_info = j_text(v, info, SMS_INFO_MAX + 1)))
-				return bad_field(x, k, "UTF-8 text of at most 1023 bytes"), false;
+				return bad_field(x, k, "UTF-8 text of at most 65535 bytes"), false;
 		} else {
 			unknown_field(x, k);
 			return false;
@@ -1178,9 +1178,9 @@ static void package_rename(struct ctx *x)
 			unknown_field(x, k);
 			goto out;
 		}
-		if (!(has_name = j_text(v, name, sizeof(name))) || !name[0] || strchr(name, ';') ||
+		if (!(has_name = j_text(v, name, sizeof(name))) || !name[0] || !sms_name_fits(name) || strchr(name, ';') ||
 		    all_digits(name, 1, 19)) {
-			bad_field(x, k, "1..255 bytes of text, not only digits, no ';'");
+			bad_field(x, k, "1..255 characters of text, not only digits, no ';'");
 			goto out;
 		}
 	}
@@ -1220,9 +1220,9 @@ static void r_packages(struct ctx *x)
 					goto pout;
 				}
 			} else if (strcmp(k, "name") == 0) {
-				if (!(has_name = j_text(v, name, sizeof(name))) || !name[0] || strchr(name, ';') ||
+				if (!(has_name = j_text(v, name, sizeof(name))) || !name[0] || !sms_name_fits(name) || strchr(name, ';') ||
 				    all_digits(name, 1, 19)) {
-					bad_field(x, k, "1..255 bytes of text, not only digits, no ';'");
+					bad_field(x, k, "1..255 characters of text, not only digits, no ';'");
 					goto pout;
 				}
 			} else {
@@ -1536,8 +1536,8 @@ static bool gen_fields(struct ctx *x, json_t *o, struct sms_generator *g)
 			g->kind = strcmp(t, "emmg") == 0 ? SMS_GEN_EMMG : SMS_GEN_ECMG;
 			has_kind = true;
 		} else if (strcmp(k, "name") == 0) {
-			if (!(has_name = j_text(v, g->name, sizeof(g->name))) || !g->name[0]) {
-				bad_field(x, k, "1..255 bytes of text");
+			if (!(has_name = j_text(v, g->name, sizeof(g->name))) || !g->name[0] || !sms_name_fits(g->name)) {
+				bad_field(x, k, "1..255 characters of text");
 				return false;
 			}
 		} else if (strcmp(k, "address") == 0) {
