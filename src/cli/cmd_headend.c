@@ -51,6 +51,8 @@ static void usage(FILE *f)
 		"  --web-root DIR         the web panel's files at / (default " CASTELLAN_SOURCE_DIR "/web; 'off' = none)\n"
 		"  --web-admin-password-file FILE  panel first start: admin's password (else random, printed once)\n"
 		"  --kms-dir DIR          an operator KMS shown read-only on the panel's KMS page (no passphrase)\n"
+		"  --metrics-allow LIST   GET /metrics without an API key also from these addresses or CIDR\n"
+		"                         prefixes (comma-separated; loopback always; else a key of scope metrics)\n"
 		"First start creates the database and an admin user whose API key is shown once.\n"
 		"SIGINT/SIGTERM stop cleanly.\n",
 		HEADEND_DEFAULT_EMM_KBPS, (unsigned)SMS_HTTP_THREADS_MAX);
@@ -166,6 +168,8 @@ int cmd_headend(int argc, char **argv)
 				return 2;
 			}
 			cfg.http_threads = (unsigned)v;
+		} else if (strcmp(o, "--metrics-allow") == 0) {
+			cfg.metrics_allow = val;
 		} else if (strcmp(o, "--vendor-keys") == 0) {
 			cfg.vendor_keys = val;
 		} else if (strcmp(o, "--status-every") == 0) {

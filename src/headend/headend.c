@@ -1066,6 +1066,11 @@ int headend_new(const struct headend_config *cfg, struct headend **out)
 		LOG_ERR("headend", "HTTP on %s: %s", h->http_addr, err_str(r));
 		goto fail;
 	}
+	if (h->http && cfg->metrics_allow && (r = sms_http_set_metrics_allow(h->http, cfg->metrics_allow)) != 0) {
+		LOG_ERR("headend", "--metrics-allow '%s': addresses or CIDR prefixes, comma-separated (at most %d)",
+			cfg->metrics_allow, SMS_METRICS_ALLOW_MAX);
+		goto fail;
+	}
 	if (h->http && cfg->web_root && (r = web_attach(h)) != 0) {
 		LOG_ERR("headend", "web panel: %s", err_str(r));
 		goto fail;

@@ -34,6 +34,7 @@
 #include <openssl/rand.h>
 #include <dvbcsa/dvbcsa.h>
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/util.h"
 #include "scrambler/mux.h"
 #include "scrambler/scrambler.h"
@@ -386,6 +387,7 @@ static int flush_win(struct scrambler *s, bool force)
 				for (size_t i = 0; i < n; i++)
 					s->otag[(size_t)(s->ptrs[i] - s->ob) / TS_PACKET_BYTES] = -1; /* done */
 				s->stats.pkts_scrambled += n;
+				metric_add(MET_SCRAMBLED_PKTS, NULL, NULL, n);
 			}
 		}
 		if (force || cut >= s->on / 4)
@@ -811,6 +813,7 @@ static int apply_switch(struct scrambler *s, size_t vi)
 	v->scrambling = true;
 	v->failed_clear = false;
 	s->stats.cp_changes++;
+	metric_inc(MET_CP_CHANGES);
 	return 0;
 }
 
@@ -847,6 +850,7 @@ static int resolve(struct scrambler *s, size_t vi, bool force)
 	if (ok)
 		return apply_switch(s, vi);
 	s->stats.cp_failures++;
+	metric_inc(MET_CP_FAILURES);
 	for (size_t c = 0; c < s->cfg.ncas; c++)
 		s->es[v->estream[c]].got = false;
 	LOG_WARN(MOD, "service %u: no ECM for CP %u (%zu of %zu CAS answered): %s",
@@ -1336,6 +1340,8 @@ static int16_t scramble_tag(struct scrambler *s, const struct ts_hdr *h)
 	if (!v->scrambling || !v->gate_open) {
 		if (v->failed_clear)
 			s->stats.clear_pkts_failure++;
+		if (v->failed_clear)
+			metric_inc(MET_CLEAR_PKTS);
 		return -1;
 	}
 	return (int16_t)(vi * 2 + (v->cur_k & 1));

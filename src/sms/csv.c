@@ -12,6 +12,7 @@
 #include <openssl/sha.h>
 #include "sms/csv.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/util.h"
 
 /* ---- reader ------------------------------------------------------------ */
@@ -726,6 +727,8 @@ int csv_import(struct sms_store *s, const char *buf, size_t len, const char *who
 	}
 	r = apply_pass(s, x, buf, len, who, progress, pctx, res);
 out:
+	metric_add(MET_CSV_IMPORTS, r == 0 ? "ok" : "failed", NULL, 1);
+	metric_add(MET_CSV_ROWS, NULL, NULL, r == 0 ? res->added + res->updated : 0);
 	free(x->batch);
 	free(x->subs);
 	free(x->pi.byname);

@@ -1448,6 +1448,8 @@ static int acc_apikey(void *ctx, const struct sms_apikey *k)
 		json_array_append_new(sc, json_string("write"));
 	if (k->scopes & SMS_SCOPE_ADMIN)
 		json_array_append_new(sc, json_string("admin"));
+	if (k->scopes & SMS_SCOPE_METRICS)
+		json_array_append_new(sc, json_string("metrics"));
 	return json_array_append_new(a->items, json_pack("{s:I,s:s,s:s,s:o,s:I,s:b}", "id", (json_int_t)k->id,
 							 "user", k->user, "key_prefix", k->hash_prefix, "scopes", sc,
 							 "created_ms", (json_int_t)k->created_ms, "revoked",
@@ -1727,6 +1729,22 @@ static const struct route routes[] = {
 	{ "generators", r_generators },
 	{ "status", r_status },
 };
+
+const char *rest_route_name(const char *path)
+{
+	const char *seg = path ? path + strlen(REST_PREFIX) : "";
+	size_t n;
+
+	if (!path || strncmp(path, REST_PREFIX, strlen(REST_PREFIX)) != 0)
+		return "other";
+	n = strcspn(seg, "/");
+	if (n == strlen("openapi.yaml") && strncmp(seg, "openapi.yaml", n) == 0)
+		return "openapi.yaml";
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+		if (strlen(routes[i].name) == n && strncmp(seg, routes[i].name, n) == 0)
+			return routes[i].name;
+	return "other";
+}
 
 static int authenticate(struct ctx *x)
 {

@@ -843,7 +843,7 @@ int sms_apikey_create(struct sms_store *s, const char *user, unsigned scopes, co
 	int r;
 
 	key_hex[0] = '\0';
-	if (scopes == 0 || scopes > (SMS_SCOPE_READ | SMS_SCOPE_WRITE | SMS_SCOPE_ADMIN))
+	if (scopes == 0 || (scopes & ~SMS_SCOPE_ALL))
 		return CE_RANGE;
 	if (RAND_bytes(raw, sizeof(raw)) != 1)
 		return CE_CRYPTO;

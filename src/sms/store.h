@@ -72,6 +72,8 @@ enum sms_card_state {
 #define SMS_SCOPE_READ  0x1u /* read cards (GET API without set[]) */
 #define SMS_SCOPE_WRITE 0x2u /* change cards and subscriptions */
 #define SMS_SCOPE_ADMIN 0x4u /* users, keys, packages, channels */
+#define SMS_SCOPE_METRICS 0x8u /* GET /metrics only (a Prometheus scraper's key) */
+#define SMS_SCOPE_ALL (SMS_SCOPE_READ | SMS_SCOPE_WRITE | SMS_SCOPE_ADMIN | SMS_SCOPE_METRICS)
 
 struct sms_card {
 	uint64_t serial;                  /* 1 .. 2^63-1 */
