@@ -329,12 +329,8 @@ static bool prefix_match(const uint8_t *a, const uint8_t *b, unsigned bits)
 	return rest == 0 || ((a[whole] ^ b[whole]) & (uint8_t)(0xFF00u >> rest)) == 0;
 }
 
-/* The peer on loopback or in the allow-list. An IPv4-mapped IPv6 peer is
- * taken as its IPv4 address. */
-static bool metrics_peer_allowed(const struct sms_http *h, struct evhttp_request *req)
+bool sms_http_metrics_peer_ok(const struct sms_http *h, const struct sockaddr *sa)
 {
-	struct evhttp_connection *conn = evhttp_request_get_connection(req);
-	const struct sockaddr *sa = conn ? evhttp_connection_get_addr(conn) : NULL;
 	uint8_t a[16];
 	int fam;
 
@@ -382,7 +378,8 @@ static void on_metrics(struct http_thread *t, struct evhttp_request *req)
 		int r = sms_apikey_check(t->store, key, &scopes, user);
 
 		status = r == CE_NOT_FOUND ? 401 : r != 0 ? 500 : (scopes & (SMS_SCOPE_METRICS | SMS_SCOPE_ADMIN)) ? 200 : 403;
-	} else if (!metrics_peer_allowed(t->h, req)) {
+	} else if (!sms_http_metrics_peer_ok(t->h, evhttp_request_get_connection(req)
+					       ? evhttp_connection_get_addr(evhttp_request_get_connection(req)) : NULL)) {
 		status = 403;
 	}
 	if (status == 200 && (!b || metrics_render(&text, &len) != 0 || evbuffer_add(b, text, len) != 0))

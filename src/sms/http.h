@@ -81,6 +81,10 @@ uint16_t sms_http_port(const struct sms_http *h);
  * (not thread-safe against requests). 0 or CE_ARG (nothing changed). */
 #define SMS_METRICS_ALLOW_MAX 16
 int sms_http_set_metrics_allow(struct sms_http *h, const char *list) WARN_UNUSED;
+/* The rule without a key: sa on loopback (127/8, ::1) or in the allow-list;
+ * an IPv4-mapped IPv6 address counts as its IPv4 address. NULL: false. */
+struct sockaddr;
+bool sms_http_metrics_peer_ok(const struct sms_http *h, const struct sockaddr *sa);
 /* The sum over all threads. */
 void sms_http_get_stats(const struct sms_http *h, struct sms_http_stats *out);
 
