@@ -48,6 +48,7 @@ struct shard {
 };
 
 struct series {
+	uint64_t hash; /* of the label values (label_hash): compared before the strings */
 	char a[METRICS_LABEL_MAX + 1], b[METRICS_LABEL_MAX + 1];
 	_Atomic int64_t gauge;
 	struct shard sh[SHARDS];
@@ -78,19 +79,34 @@ static bool same(const char *stored, const char *v)
 	return strncmp(stored, v ? v : "", n) == 0 && stored[n] == '\0';
 }
 
+/* FNV-1a over the kept bytes of a, a separator, and b. */
+static uint64_t label_hash(const char *a, const char *b)
+{
+	uint64_t h = 0xcbf29ce484222325u;
+
+	for (size_t i = 0; a && a[i] && i < METRICS_LABEL_MAX; i++)
+		h = (h ^ (unsigned char)a[i]) * 0x100000001b3u;
+	h = (h ^ 0xFFu) * 0x100000001b3u;
+	for (size_t i = 0; b && b[i] && i < METRICS_LABEL_MAX; i++)
+		h = (h ^ (unsigned char)b[i]) * 0x100000001b3u;
+	return h;
+}
+
 /* The series for labels (a, b); NULL if the family is full. */
 static struct series *series_get(enum metric_id id, const char *a, const char *b)
 {
 	struct family *f = &fams[id];
 	struct series *s = NULL;
+	uint64_t h;
 	size_t n;
 
 	if (!defs[id].labels[0])
 		return &f->base;
+	h = label_hash(a, b);
 	n = atomic_load_explicit(&f->n, memory_order_acquire);
 	for (size_t i = 0; i < n; i++) {
 		s = atomic_load_explicit(&f->s[i], memory_order_relaxed);
-		if (same(s->a, a) && same(s->b, b))
+		if (s->hash == h && same(s->a, a) && same(s->b, b))
 			return s;
 	}
 	pthread_mutex_lock(&create_mu);
@@ -103,6 +119,7 @@ static struct series *series_get(enum metric_id id, const char *a, const char *b
 	s = NULL;
 	if (n < METRICS_SERIES_MAX && (s = aligned_alloc(64, sizeof(*s))) != NULL) {
 		memset(s, 0, sizeof(*s));
+		s->hash = h;
 		snprintf(s->a, sizeof(s->a), "%s", a ? a : "");
 		snprintf(s->b, sizeof(s->b), "%s", b ? b : "");
 		atomic_store_explicit(&f->s[n], s, memory_order_relaxed);
