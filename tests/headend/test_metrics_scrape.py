@@ -205,6 +205,21 @@ def main():
             check(not any("2100000001" in str(k) for s in m.values() for k in s),
                   "no card serial in any label (routes, not paths)")
 
+        # The docs and the dashboard name only series that exist, and every family is documented.
+        st, _, text = http(hurl)
+        names = {f.name for f in text_string_to_metric_families(text)}
+        docs = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs")
+        doc = open(os.path.join(docs, "metrics.md")).read()
+        dash = open(os.path.join(docs, "grafana-castellan.json")).read()
+        json.loads(dash)
+        fams = {re.sub(r"_(total|bucket|sum|count)$", "", n) for n in re.findall(r"castellan_[a-z_]+", doc + dash)}
+        known = names | {n + "_total" for n in names}
+        check(all(f in known or f + "_total" in known for f in fams),
+              "docs/metrics.md and grafana-castellan.json name existing series: %s" %
+              sorted(f for f in fams if f not in known and f + "_total" not in known))
+        check(all(("`%s`" % (n + "_total" if n + "_total" in text else n)) in doc for n in names),
+              "every family is in docs/metrics.md's table")
+
         # Keys: a key decides when one is sent, even from loopback.
         check(http(hurl, headers={"X-API-Key": key("metrics")})[0] == 200, "/metrics with a metrics-scope key: 200")
         check(http(hurl, headers={"X-API-Key": key("read")})[0] == 403, "/metrics with a read-only key: 403")
