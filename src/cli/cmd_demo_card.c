@@ -31,7 +31,7 @@
 #include <openssl/rand.h>
 #include "card/applet.h"
 #include "card/eeprom.h"
-#include "card/smartcard.h"
+#include "client/smartcard.h"
 #include "card/vpcd.h"
 #include "cas/emm.h"
 #include "cas/keys.h"

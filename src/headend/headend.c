@@ -20,6 +20,7 @@
 #include <event2/event.h>
 #include <sqlite3.h>
 #include "headend/headend.h"
+#include "headend/panel_keys.h"
 #include "cas/emm.h"
 #include "cas/emm_vendor.h"
 #include "cas/keys.h"
@@ -941,10 +942,15 @@ static int web_attach(struct headend *h)
 	wc.root = h->cfg.web_root;
 	wc.users_path = users;
 	wc.admin_password = h->cfg.web_admin_password;
+	wc.secure_cookies = h->cfg.web_secure_cookies;
 	wc.kms_dir = h->cfg.kms_dir;
+	wc.kms_view = h->cfg.kms_view;
 	if ((r = web_new(h->http, h->http_store, &wc, &h->web)) == 0) {
 		web_set_status_fn(h->web, web_status, h);
-		web_set_keystore(h->web, h->cfg.ks); /* web2: epochs view, card personalization */
+		struct web_keys keys;
+
+		headend_panel_keys(h->cfg.ks, &keys); /* web2: epochs view, card personalization */
+		web_set_keys(h->web, &keys);
 	}
 	return r;
 }
@@ -1129,7 +1135,12 @@ int headend_run(struct headend *h)
 		r = CE_IO;
 		atomic_store(&h->stop, 1);
 	} else {
-		LOG_INFO("headend", "running: HTTP %s:%u, ECMG port %u, MUX %s", h->http_addr,
+		const char *colon = strrchr(h->http_addr, ':');
+		int hostlen = colon ? (int)(colon - h->http_addr) : (int)strlen(h->http_addr);
+
+		/* http_addr is ADDR:PORT as configured; the port printed is the
+		 * one bound (port 0 picks one) */
+		LOG_INFO("headend", "running: HTTP %.*s:%u, ECMG port %u, MUX %s", hostlen, h->http_addr,
 			(unsigned)headend_http_port(h), (unsigned)headend_ecmg_port(h),
 			h->mux_addr[0] ? h->mux_addr : "(none)");
 		if (event_base_dispatch(h->base) < 0)

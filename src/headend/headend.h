@@ -44,6 +44,8 @@
 #include "headend/carousel.h"
 #include "headend/scheduler.h"
 
+typedef struct json_t json_t;
+
 struct keystore;
 
 #define HEADEND_DEFAULT_HTTP "127.0.0.1:8080"
@@ -81,7 +83,10 @@ struct headend_config {
 	uint32_t status_every_s;     /* log a status line this often; 0 = never */
 	const char *web_root;        /* the web panel's files (web/); NULL = no panel (src/web/web.h) */
 	const char *web_admin_password; /* panel first start: admin's password; NULL = random, printed */
+	bool web_secure_cookies;     /* Secure on the panel's session cookie (behind TLS) */
 	const char *kms_dir;         /* KMS directory shown read-only on the panel; NULL = none */
+	int (*kms_view)(const char *dir, json_t **out); /* its view (kms/view.h kms_view_json), given
+				      * by the command: the head-end links no KMS */
 	const char *node_name;       /* this node in GET /api/v1/status; NULL = "<host>:<data_dir>" */
 	unsigned http_threads;       /* HTTP loops in all (sms_http_set_threads); 0 or 1 = the caller's only */
 	const char *metrics_allow;   /* GET /metrics without a key beyond loopback (sms_http_set_metrics_allow) */

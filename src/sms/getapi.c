@@ -11,6 +11,7 @@
 #include "sms/getapi.h"
 #include "sms/jsonw.h"
 #include "lib/log.h"
+#include "lib/url.h"
 #include "lib/util.h"
 
 static const char *const words[] = {
@@ -26,32 +27,17 @@ const char *getapi_word_str(enum getapi_word w)
 
 /* ---- parsing ----------------------------------------------------------- */
 
-/* URL-decode src[0..n) into dst (cap bytes, NUL-terminated); *nul set if
- * the decoded text holds a NUL byte (%00). Returns the decoded length, or
- * (size_t)-1 if it did not fit (dst then holds what fitted). */
-static size_t url_decode(const char *src, size_t n, char *dst, size_t cap, bool *nul)
+/* URL-decode src[0..n) into dst (cap bytes, NUL-terminated) as PHP does
+ * (lib/url.h); *nul set if the decoded text holds a NUL byte (%00).
+ * Returns the decoded length, or (size_t)-1 if it did not fit (dst then
+ * holds what fitted). */
+static size_t php_decode(const char *src, size_t n, char *dst, size_t cap, bool *nul)
 {
-	size_t o = 0;
+	size_t len = 0;
+	int r = url_decode_len(src, n, dst, cap, true, &len);
 
-	*nul = false;
-	for (size_t i = 0; i < n; i++) {
-		char c = src[i];
-
-		if (c == '+') {
-			c = ' ';
-		} else if (c == '%' && n - i > 2 && hex_digit(src[i + 1]) >= 0 && hex_digit(src[i + 2]) >= 0) {
-			c = (char)(hex_digit(src[i + 1]) << 4 | hex_digit(src[i + 2]));
-			i += 2;
-		}
-		if (o + 1 >= cap) {
-			dst[o] = '\0';
-			return (size_t)-1;
-		}
-		*nul |= c == '\0';
-		dst[o++] = c;
-	}
-	dst[o] = '\0';
-	return o;
+	*nul = memchr(dst, '\0', len) != NULL;
+	return r == 0 ? len : (size_t)-1;
 }
 
 /* A top-level value (api_key, serial_no): one that did not fit or held
@@ -60,7 +46,7 @@ static void decode_plain(const char *src, size_t n, char *dst, size_t cap)
 {
 	bool nul;
 
-	if (url_decode(src, n, dst, cap, &nul) == (size_t)-1 || nul)
+	if (php_decode(src, n, dst, cap, &nul) == (size_t)-1 || nul)
 		dst[0] = '\0';
 }
 
@@ -81,7 +67,7 @@ static void add_set(struct getapi_req *r, const char *inner, const char *value, 
 	}
 	/* Decoded is never longer than encoded, and the query and the number
 	 * of parameters are capped: text[] always has room. */
-	n = url_decode(value, vlen, dst, sizeof(r->text) - r->text_len, &s->has_nul);
+	n = php_decode(value, vlen, dst, sizeof(r->text) - r->text_len, &s->has_nul);
 	if (n == (size_t)-1)
 		n = strlen(dst); /* unreachable (see above); a short value stays refusable by its length */
 	s->value = dst;
@@ -92,7 +78,8 @@ static void add_set(struct getapi_req *r, const char *inner, const char *value, 
 
 int getapi_parse(const char *q, size_t len, struct getapi_req *out)
 {
-	size_t off = 0, nparams = 0;
+	const char *seg, *val;
+	size_t nparams = 0, klen, vlen;
 
 	/* Not a memset of the whole request: set[i] is cleared when it is
 	 * taken, text[] is written before it is pointed to. */
@@ -102,22 +89,13 @@ int getapi_parse(const char *q, size_t len, struct getapi_req *out)
 	out->text_len = 0;
 	if (len > GETAPI_QUERY_MAX)
 		return CE_LIMIT;
-	while (off < len) {
-		const char *seg = q + off, *amp = memchr(seg, '&', len - off), *eq, *val;
-		size_t slen = amp ? (size_t)(amp - seg) : len - off, klen, vlen;
+	while (url_query_next(&q, &len, &seg, &klen, &val, &vlen)) {
 		char key[300];
 		bool key_nul;
 
-		off += slen + (amp ? 1 : 0);
-		if (slen == 0)
-			continue;
 		if (++nparams > GETAPI_PARAMS_MAX)
 			return CE_LIMIT;
-		eq = memchr(seg, '=', slen);
-		klen = eq ? (size_t)(eq - seg) : slen;
-		vlen = eq ? slen - klen - 1 : 0;
-		val = eq ? eq + 1 : seg;
-		if (url_decode(seg, klen, key, sizeof(key), &key_nul) == (size_t)-1)
+		if (php_decode(seg, klen, key, sizeof(key), &key_nul) == (size_t)-1)
 			return CE_LIMIT;
 		/* PHP turns ' ' and '.' in the base name into '_'. */
 		for (char *p = key; *p && *p != '['; p++)

@@ -947,9 +947,45 @@ static void test_headend_vendor_keys_bad(void **state)
 	assert_int_equal(system(q), 0);
 }
 
+/* A panel password file whose first line is too short or too long: the
+ * command says which file and the bounds, exits 2, and starts nothing. */
+static void test_cli_password_file(void **state)
+{
+	const char *bin = getenv("CASTELLAN_BIN");
+	static const char *const lines[] = { "short\n", "", "\n" };
+	char dir[] = "/tmp/castellan-he-pw-XXXXXX", pf[300], cmd[1024], out[1024];
+
+	(void)state;
+	if (!bin)
+		skip();
+	assert_non_null(mkdtemp(dir));
+	snprintf(pf, sizeof(pf), "%s/pw", dir);
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		FILE *f = fopen(pf, "w"), *p;
+		size_t got;
+
+		assert_non_null(f);
+		fputs(lines[i], f);
+		fclose(f);
+		snprintf(cmd, sizeof(cmd), "'%s' headend --data-dir '%s/d' --web-admin-password-file '%s' 2>&1; echo rc=$?",
+			 bin, dir, pf);
+		p = popen(cmd, "r");
+		assert_non_null(p);
+		got = fread(out, 1, sizeof(out) - 1, p);
+		out[got] = '\0';
+		pclose(p);
+		assert_non_null(strstr(out, "must be 10 to 256 bytes"));
+		assert_non_null(strstr(out, "rc=2"));
+		assert_null(strstr(out, "invalid argument"));
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cli_password_file),
 		cmocka_unit_test(test_grant_at),
 		cmocka_unit_test(test_sched_fake_clock),
 		cmocka_unit_test(test_carousel_seq_raised),
