@@ -68,8 +68,10 @@ static void add_set(struct getapi_req *r, const char *inner, const char *value, 
 	/* Decoded is never longer than encoded, and the query and the number
 	 * of parameters are capped: text[] always has room. */
 	n = php_decode(value, vlen, dst, sizeof(r->text) - r->text_len, &s->has_nul);
-	if (n == (size_t)-1)
-		n = strlen(dst); /* unreachable (see above); a short value stays refusable by its length */
+	if (n == (size_t)-1) { /* unreachable (see above): refused like %00, never stored cut */
+		n = strlen(dst);
+		s->has_nul = true;
+	}
 	s->value = dst;
 	r->text_len += n + 1;
 	if (nested) /* set[x][y]: x's value is an array, never valid */
