@@ -333,7 +333,7 @@ static int row_parse(const struct csv_record *rec, const struct header *h, const
 	uint64_t v;
 	int r;
 
-	memset(ch, 0, sizeof(*ch));
+	sms_card_change_init(ch);
 	w->has_packages = false;
 	w->npk = 0;
 	if (rec->n != h->n) {

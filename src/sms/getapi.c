@@ -154,7 +154,7 @@ static bool named(const struct getapi_set *s, const char *base, bool *array)
 
 enum getapi_word getapi_validate(const struct getapi_req *req, struct sms_card_change *ch)
 {
-	memset(ch, 0, sizeof(*ch));
+	sms_card_change_init(ch);
 	for (size_t i = 0; i < req->nset; i++) {
 		const struct getapi_set *s = &req->set[i];
 		const char *v = s->value;

@@ -592,7 +592,10 @@ static bool card_fields(struct ctx *x, json_t *o, bool create, struct card_in *i
 	json_t *v;
 	uint64_t u;
 
-	memset(in, 0, sizeof(*in));
+	in->serial = 0;
+	in->has_serial = in->has_sub = false;
+	in->subscriber_id = 0;
+	sms_card_change_init(&in->ch); /* not a memset of its 65 KiB of text buffers */
 	json_object_foreach(o, k, v) {
 		struct sms_card_change *ch = &in->ch;
 

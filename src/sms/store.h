@@ -45,6 +45,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include "lib/err.h"
 
 struct sms_store;
@@ -94,8 +95,6 @@ struct sms_card {
  * of all its subscriptions to packages 0..31. */
 struct sms_card_change {
 	bool has_name, has_info, has_pair, has_start, has_finish, has_ac;
-	char name[SMS_NAME_MAX + 1];
-	char info[SMS_INFO_MAX + 1];
 	bool pair;
 	int64_t start, finish;
 	uint32_t access_criteria;
@@ -103,7 +102,18 @@ struct sms_card_change {
 	bool has_chip, has_state;
 	char chip_id[SMS_CHIP_ID_MAX + 1];
 	enum sms_card_state state;
+	/* Last: sms_card_change_init clears everything before them. */
+	char name[SMS_NAME_MAX + 1];
+	char info[SMS_INFO_MAX + 1];
 };
+
+/* An empty change, without writing the 65 KiB of the text buffers (only
+ * their first byte): what a per-row parser (CSV, REST) calls. */
+static inline void sms_card_change_init(struct sms_card_change *ch)
+{
+	memset(ch, 0, offsetof(struct sms_card_change, name));
+	ch->name[0] = ch->info[0] = '\0';
+}
 
 struct sms_subscription {
 	uint64_t serial;
