@@ -56,6 +56,8 @@
 	  "ECMG connections made to the backup ECMG after the main one failed") \
 	X(MET_CLEAR_PKTS, COUNTER, "castellan_clear_packets_total", "", NULL, \
 	  "Packets that should have been scrambled but went out clear (--on-failure clear)") \
+	X(MET_CLEAR_START_PKTS, COUNTER, "castellan_clear_start_packets_total", "", NULL, \
+	  "Packets sent clear on purpose during --clear-start") \
 	X(MET_DROPPED_SERIES, COUNTER, "castellan_metrics_series_dropped_total", "", NULL, \
 	  "Metric updates dropped: their family already had METRICS_SERIES_MAX label sets")
 
