@@ -225,6 +225,29 @@ def main():
         check(http(hurl, headers={"X-API-Key": key("read")})[0] == 403, "/metrics with a read-only key: 403")
         check(http(hurl, headers={"Authorization": "Bearer " + "0" * 64})[0] == 401, "/metrics with a bad key: 401")
         check(http(hurl, "POST", b"")[0] == 405, "/metrics POST: 405")
+        # A standalone ECMG with --metrics: its own listener, the same registry.
+        ecmg_metrics = free_port()
+        eg = subprocess.Popen([BIN, "ecmg", "--keystore", ks, "--passphrase-file", pf, "--listen", "127.0.0.1:0",
+                               "--metrics", "127.0.0.1:%d" % ecmg_metrics],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            em = {}
+
+            def ecmg_up():
+                nonlocal em
+                try:
+                    st, _, em = scrape("http://127.0.0.1:%d/metrics" % ecmg_metrics)
+                except OSError:
+                    return False
+                return st == 200
+            if wait_for(ecmg_up, "standalone ECMG: /metrics answers"):
+                check(value(em, "castellan_ecm_requests_total") == 0 and
+                      "castellan_ecm_request_duration_seconds_count" in em,
+                      "standalone ECMG: its own counters (0 ECMs: none asked of it)")
+        finally:
+            eg.terminate()
+            eg.wait(timeout=20)
+            check(eg.returncode == 0, "standalone ECMG stopped cleanly (exit %d)" % eg.returncode)
     finally:
         feeder_stop.set()
         for p in (scr, he):
