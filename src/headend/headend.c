@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -761,6 +762,27 @@ static bool send_pending(struct emm_thread *t, uint64_t now_ms)
 	return true;
 }
 
+/* One entry in the SMS/CAS audit chain for what the CAS side does on its
+ * own (start, key epoch rotation), as headend:<node>. A failure is logged,
+ * never fatal: the carousel goes on. */
+static void audit_cas(struct emm_thread *t, const char *action, uint32_t epoch, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void audit_cas(struct emm_thread *t, const char *action, uint32_t epoch, const char *fmt, ...)
+{
+	char what[400], who[SMS_WHO_MAX + 1], obj[32] = "";
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	snprintf(who, sizeof(who), "headend:%.55s", t->h->node);
+	if (epoch)
+		snprintf(obj, sizeof(obj), "epoch:%" PRIu32, epoch);
+	if ((r = sms_audit_add_ev(t->store, who, action, obj, what)) != 0)
+		LOG_WARN("headend", "audit entry %s not written: %s", action, err_str(r));
+}
+
 static void *emm_main(void *arg)
 {
 	struct headend *h = arg;
@@ -777,6 +799,8 @@ static void *emm_main(void *arg)
 		return NULL;
 	}
 	(void)sched_rotation_due(t.sched, NULL);
+	audit_cas(&t, "cas.start", 0, "head-end node %s started its EMM carousel (epoch %" PRIu64 " s, %u kbit/s)",
+		  h->node, (uint64_t)keystore_epoch_seconds(h->cfg.ks), (unsigned)h->cfg.emm_kbps);
 	while (!atomic_load(&h->stop)) {
 		uint64_t now = sched_now_ms(t.sched);
 		uint32_t epoch;
@@ -801,6 +825,8 @@ static void *emm_main(void *arg)
 			LOG_INFO("headend", "key epoch %" PRIu32 " began: regenerating every card's EMM (keys of %" PRIu32
 				" and %" PRIu32 ")", epoch, epoch, epoch + 1);
 			carousel_rotate(t.car);
+			audit_cas(&t, "cas.key_epoch", epoch, "key epoch %" PRIu32 " began: every card's EMM regenerated"
+				  " (package keys of epochs %" PRIu32 " and %" PRIu32 ")", epoch, epoch, epoch + 1);
 		}
 		if (t.emmg && emmg_connected(t.emmg) && emmg_bandwidth(t.emmg) != granted) {
 			granted = emmg_bandwidth(t.emmg);

@@ -370,7 +370,7 @@ static int gen_audit(struct sms_store *s, const char *who, const char *verb, int
 	snprintf(what, sizeof(what), "generator %s %" PRId64 " kind=%s name=%s address=%s ca_system_id=%04X"
 		 " client_id=%08" PRIX32 " kbps=%" PRIu32 " enabled=%d", verb, id, kind_names[g->kind], g->name,
 		 g->address, (unsigned)g->ca_system_id, g->client_id, g->bandwidth_kbps, (int)g->enabled);
-	return store_audit_text(s, who, what);
+	return store_audit_text(s, who, "generator", "", what);
 }
 
 int sms_generator_add(struct sms_store *s, const struct sms_generator *g, const char *who, int64_t *id)
