@@ -30,7 +30,11 @@ static void usage(FILE *f)
 		"                                 create USER if needed and print a new API key\n"
 		"  import FILE                    import cards from CSV (docs/csv.md): the whole file is\n"
 		"                                 checked first, then applied in one transaction\n"
-		"  export [FILE]                  export every card as CSV (default: stdout)\n\n"
+		"  export [FILE]                  export every card as CSV (default: stdout)\n"
+		"  blacklist add card|box ID [--reason TEXT]\n"
+		"                                 tag a card (ID: serial) or box (ID: chip id) as pirated: blocked at\n"
+		"                                 once, never activated, re-added or paired again\n"
+		"  blacklist list                 the blacklist (kind, id, reason, when, who)\n\n"
 		"--db URI: a SQLite file path, sqlite:PATH, postgresql://... or postgres:CONNINFO (libpq).\n"
 		"--db-file FILE: the URI from FILE's first line (mode 600: a password in --db shows in ps).\n"
 		"  Without either: $CASTELLAN_DB, then $CASTELLAN_SMS_DB, then ./castellan-sms.db.\n");
@@ -253,6 +257,33 @@ static int do_export(struct sms_store *s, const char *path)
 	return r;
 }
 
+static int print_bl(void *ctx, const struct sms_blacklist_entry *b)
+{
+	(void)ctx;
+	printf("%s\t%s\t%" PRId64 "\t%s\t%s\n", b->kind == SMS_BL_CARD ? "card" : "box", b->id, b->at_ms, b->who,
+	       b->reason);
+	return 0;
+}
+
+static int do_blacklist(struct sms_store *s, int argc, char **argv)
+{
+	int r;
+
+	if (argc >= 3 && strcmp(argv[0], "add") == 0 && (strcmp(argv[1], "card") == 0 || strcmp(argv[1], "box") == 0)) {
+		const char *reason = opt(argc, argv, "--reason");
+
+		r = sms_blacklist_add(s, strcmp(argv[1], "card") == 0 ? SMS_BL_CARD : SMS_BL_BOX, argv[2],
+				      reason ? reason : "", "cli");
+		if (r == 0)
+			printf("%s %s blacklisted\n", argv[1], argv[2]);
+		return r;
+	}
+	if (argc == 1 && strcmp(argv[0], "list") == 0)
+		return sms_blacklist_list(s, 0, print_bl, NULL, NULL);
+	usage(stderr);
+	return CE_ARG;
+}
+
 int cmd_sms(int argc, char **argv)
 {
 	const char *def = getenv("CASTELLAN_SMS_DB"), *db = NULL, *db_file = NULL;
@@ -309,6 +340,8 @@ int cmd_sms(int argc, char **argv)
 			: sms_package_add(s, (uint32_t)id, argv[3], "cli");
 		if (r == 0)
 			printf("package %" PRIu64 " '%s' added\n", id, argv[3]);
+	} else if (strcmp(argv[0], "blacklist") == 0) {
+		r = do_blacklist(s, argc - 1, argv + 1);
 	} else if (strcmp(argv[0], "subscribe") == 0) {
 		r = do_subscribe(s, argc - 1, argv + 1);
 	} else if (strcmp(argv[0], "import") == 0 && argc == 2) {

@@ -81,6 +81,10 @@ static void store_fail(struct rest_resp *resp, int r, const char *what)
 	case CE_EXISTS: fail(resp, 409, "conflict", "%s already exists", what); break;
 	case CE_RANGE:
 	case CE_ARG: fail(resp, 400, "invalid_value", "a value of %s is out of range", what); break;
+	case CE_BLOCKED:
+		fail(resp, 409, "blacklisted", "%s: the card or its box is blacklisted and cannot be activated or re-deployed",
+		     what);
+		break;
 	default: internal(resp, r); break;
 	}
 }
@@ -1392,7 +1396,8 @@ static void r_import(struct ctx *x)
 		return;
 	}
 	r = csv_import(x->s, x->req->body ? x->req->body : "", x->req->body_len, x->who, NULL, NULL, &res);
-	if (r == CE_FORMAT || r == CE_LIMIT || ((r == CE_RANGE || r == CE_NOT_FOUND || r == CE_EXISTS) && res.line)) {
+	if (r == CE_FORMAT || r == CE_LIMIT ||
+	    ((r == CE_RANGE || r == CE_NOT_FOUND || r == CE_EXISTS || r == CE_BLOCKED) && res.line)) {
 		json_t *e = json_pack("{s:I}", "line", (json_int_t)res.line);
 
 		fail_x(x->resp, r == CE_LIMIT && !res.line ? 413 : 422, r == CE_LIMIT && !res.line ? "payload_too_large"
@@ -1710,6 +1715,83 @@ static void r_status(struct ctx *x)
 	ok_json(x->resp, 200, json_pack("{s:o}", "nodes", a.nodes));
 }
 
+/* ---- blacklist and reports (schema 4) ----------------------------------- */
+
+static int acc_bl(void *ctx, const struct sms_blacklist_entry *b)
+{
+	json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:s}", "kind", b->kind == SMS_BL_CARD ? "card" : "box", "id", b->id,
+			      "reason", b->reason, "at_ms", (json_int_t)b->at_ms, "who", b->who);
+
+	return o && json_array_append_new(ctx, o) == 0 ? 0 : CE_NOMEM;
+}
+
+/* GET /blacklist (read), POST /blacklist {"kind":"card"|"box","id","reason"} (write). */
+static void r_blacklist(struct ctx *x)
+{
+	enum rest_method m = x->req->method;
+	int r;
+
+	if (x->nseg != 1) {
+		fail(x->resp, 404, "not_found", "no such resource");
+	} else if (m == REST_GET || m == REST_HEAD) {
+		json_t *a = json_array();
+		size_t n = 0;
+
+		if (!need(x, SMS_SCOPE_READ)) {
+			json_decref(a);
+			return;
+		}
+		if (!a || (r = sms_blacklist_list(x->s, 0, acc_bl, a, &n)) != 0) {
+			json_decref(a);
+			internal(x->resp, a ? r : CE_NOMEM);
+			return;
+		}
+		ok_json(x->resp, 200, json_pack("{s:o}", "items", a));
+	} else if (m == REST_POST) {
+		json_t *j, *v;
+		const char *k;
+		char kind[8] = "", id[SMS_CHIP_ID_MAX + 1] = "", reason[SMS_NAME_MAX + 1] = "";
+		bool has_kind = false, has_id = false;
+
+		if (!need(x, SMS_SCOPE_WRITE) || !(j = body_json(x)))
+			return;
+		json_object_foreach(j, k, v) {
+			if (strcmp(k, "kind") == 0) {
+				if (!(has_kind = j_text(v, kind, sizeof(kind))) || (strcmp(kind, "card") && strcmp(kind, "box"))) {
+					bad_field(x, k, "\"card\" or \"box\"");
+					goto bout;
+				}
+			} else if (strcmp(k, "id") == 0) {
+				if (!(has_id = j_text(v, id, sizeof(id))) || !id[0]) {
+					bad_field(x, k, "the card's serial_no or the box's chip id (1..64 bytes)");
+					goto bout;
+				}
+			} else if (strcmp(k, "reason") == 0) {
+				if (!j_text(v, reason, sizeof(reason))) {
+					bad_field(x, k, "0..255 bytes of text");
+					goto bout;
+				}
+			} else {
+				unknown_field(x, k);
+				goto bout;
+			}
+		}
+		if (!has_kind || !has_id) {
+			bad_field(x, has_kind ? "id" : "kind", "required");
+			goto bout;
+		}
+		if ((r = sms_blacklist_add(x->s, strcmp(kind, "card") == 0 ? SMS_BL_CARD : SMS_BL_BOX, id, reason,
+					   x->who)) != 0)
+			store_fail(x->resp, r, "blacklist entry");
+		else
+			ok_json(x->resp, 201, json_pack("{s:s,s:s,s:s}", "kind", kind, "id", id, "reason", reason));
+bout:
+		json_decref(j);
+	} else {
+		fail(x->resp, 405, "method_not_allowed", "GET or POST");
+	}
+}
+
 struct route {
 	const char *name;
 	void (*fn)(struct ctx *x);
@@ -1726,6 +1808,7 @@ static const struct route routes[] = {
 	{ "apikeys", r_apikeys },
 	{ "generators", r_generators },
 	{ "status", r_status },
+	{ "blacklist", r_blacklist },
 };
 
 static int authenticate(struct ctx *x)
