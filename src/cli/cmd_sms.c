@@ -13,6 +13,7 @@
 #include "cli/dburi.h"
 #include "lib/util.h"
 #include "sms/csv.h"
+#include "sms/report.h"
 #include "sms/store.h"
 
 static void usage(FILE *f)
@@ -34,7 +35,13 @@ static void usage(FILE *f)
 		"  blacklist add card|box ID [--reason TEXT]\n"
 		"                                 tag a card (ID: serial) or box (ID: chip id) as pirated: blocked at\n"
 		"                                 once, never activated, re-added or paired again\n"
-		"  blacklist list                 the blacklist (kind, id, reason, when, who)\n\n"
+		"  blacklist list                 the blacklist (kind, id, reason, when, who)\n"
+		"  report NAME [--format csv|json] [--out FILE] [--at UNIX] [--month YYYY-MM] [--days 7,14,21,28]\n"
+		"         [--by package|channel] [--package ID] [--channel SID] [--card SERIAL] [--from UNIX]\n"
+		"         [--to UNIX] [--status active|suspended|deactivated|blacklisted]\n"
+		"                                 NAME: summary, subscribers, blacklist, monthly, package-channels,\n"
+		"                                 active, card, ageing, history (docs/reports.md); point-in-time\n"
+		"                                 figures are read from the audit log\n\n"
 		"--db URI: a SQLite file path, sqlite:PATH, postgresql://... or postgres:CONNINFO (libpq).\n"
 		"--db-file FILE: the URI from FILE's first line (mode 600: a password in --db shows in ps).\n"
 		"  Without either: $CASTELLAN_DB, then $CASTELLAN_SMS_DB, then ./castellan-sms.db.\n");
@@ -257,6 +264,66 @@ static int do_export(struct sms_store *s, const char *path)
 	return r;
 }
 
+static int file_put(void *ctx, const char *p, size_t n)
+{
+	return fwrite(p, 1, n, ctx) == n ? 0 : CE_IO;
+}
+
+static int do_report(struct sms_store *s, int argc, char **argv)
+{
+	struct sms_report_params p;
+	struct sms_table *t = NULL;
+	const char *fmt = "csv", *outf = NULL;
+	FILE *f = stdout;
+	int r;
+
+	if (argc < 1)
+		return CE_ARG;
+	sms_report_params_init(&p);
+	for (int i = 1; i < argc; i += 2) {
+		if (strncmp(argv[i], "--", 2) != 0 || i + 1 >= argc) {
+			fprintf(stderr, "castellan sms report: expected --NAME VALUE, got %s\n", argv[i]);
+			return CE_ARG;
+		}
+		if (strcmp(argv[i], "--format") == 0) {
+			fmt = argv[i + 1];
+			if (strcmp(fmt, "csv") != 0 && strcmp(fmt, "json") != 0)
+				return CE_ARG;
+		} else if (strcmp(argv[i], "--out") == 0) {
+			outf = argv[i + 1];
+		} else if ((r = sms_report_param(&p, argv[i] + 2, argv[i + 1])) != 0) {
+			fprintf(stderr, "castellan sms report: %s %s: %s\n", argv[i], argv[i + 1],
+				r == CE_NOT_FOUND ? "no such option" : "bad value");
+			return CE_ARG;
+		}
+	}
+	if ((r = sms_report_run(s, argv[0], &p, &t)) != 0) {
+		if (r == CE_ARG)
+			fprintf(stderr, "castellan sms report %s: needs --package or --channel (active, ageing), --card"
+				" (card, history)\n", argv[0]);
+		return r;
+	}
+	if (outf && !(f = fopen(outf, "w"))) {
+		sms_table_free(t);
+		return CE_IO;
+	}
+	if (strcmp(fmt, "csv") == 0) {
+		r = sms_table_csv(t, file_put, f);
+	} else {
+		json_t *j = sms_table_json(t);
+
+		r = j && json_dumpf(j, f, JSON_INDENT(1)) == 0 ? 0 : CE_IO;
+		fputc('\n', f);
+		json_decref(j);
+	}
+	if (fflush(f) != 0 && r == 0)
+		r = CE_IO;
+	if (outf && fclose(f) != 0 && r == 0)
+		r = CE_IO;
+	sms_table_free(t);
+	return r;
+}
+
 static int print_bl(void *ctx, const struct sms_blacklist_entry *b)
 {
 	(void)ctx;
@@ -340,6 +407,8 @@ int cmd_sms(int argc, char **argv)
 			: sms_package_add(s, (uint32_t)id, argv[3], "cli");
 		if (r == 0)
 			printf("package %" PRIu64 " '%s' added\n", id, argv[3]);
+	} else if (strcmp(argv[0], "report") == 0) {
+		r = do_report(s, argc - 1, argv + 1);
 	} else if (strcmp(argv[0], "blacklist") == 0) {
 		r = do_blacklist(s, argc - 1, argv + 1);
 	} else if (strcmp(argv[0], "subscribe") == 0) {

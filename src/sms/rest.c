@@ -15,6 +15,7 @@
 #include "sms/rest.h"
 #include "sms/jsonw.h"
 #include "sms/csv.h"
+#include "sms/report.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -1792,6 +1793,92 @@ bout:
 	}
 }
 
+/* GET /reports (the names), GET /reports/NAME?PARAMS[&format=csv] (read). */
+static void r_reports(struct ctx *x)
+{
+	struct sms_report_params p;
+	struct sms_table *t = NULL;
+	const char *fmt = param(x, "format");
+	bool known = false;
+	int r;
+
+	if (x->req->method != REST_GET && x->req->method != REST_HEAD) {
+		fail(x->resp, 405, "method_not_allowed", "GET");
+		return;
+	}
+	if (!need(x, SMS_SCOPE_READ))
+		return;
+	if (x->nseg == 1) {
+		json_t *a = json_array();
+
+		for (size_t i = 0; sms_report_names[i] && a; i++)
+			json_array_append_new(a, json_string(sms_report_names[i]));
+		ok_json(x->resp, 200, json_pack("{s:o}", "reports", a));
+		return;
+	}
+	if (x->nseg != 2) {
+		fail(x->resp, 404, "not_found", "no such resource");
+		return;
+	}
+	for (size_t i = 0; sms_report_names[i]; i++)
+		known = known || strcmp(sms_report_names[i], x->seg[1]) == 0;
+	if (!known) {
+		fail(x->resp, 404, "not_found", "no report '%.64s' (GET /api/v1/reports lists them)", x->seg[1]);
+		return;
+	}
+	if (fmt && strcmp(fmt, "csv") != 0 && strcmp(fmt, "json") != 0) {
+		fail(x->resp, 400, "invalid_value", "format: csv or json");
+		return;
+	}
+	sms_report_params_init(&p);
+	for (size_t i = 0; i < x->nparam; i++) {
+		if (strcmp(x->param[i].name, "format") == 0)
+			continue;
+		r = sms_report_param(&p, x->param[i].name, x->param[i].value);
+		if (r == CE_NOT_FOUND) {
+			fail(x->resp, 400, "unknown_parameter", "unknown query parameter '%.31s'", x->param[i].name);
+			return;
+		}
+		if (r != 0) {
+			fail(x->resp, 400, "invalid_value", "a bad value for '%.31s'", x->param[i].name);
+			return;
+		}
+	}
+	r = sms_report_run(x->s, x->seg[1], &p, &t);
+	if (r == CE_ARG) {
+		fail(x->resp, 400, "missing_parameter", "report %s needs: active/ageing package= or channel=;"
+		     " card/history card=", x->seg[1]);
+		return;
+	}
+	if (r == CE_RANGE) {
+		fail(x->resp, 400, "invalid_value", "a day past the end of the month");
+		return;
+	}
+	if (r != 0) {
+		store_fail(x->resp, r, r == CE_NOT_FOUND ? "card or channel" : "report");
+		return;
+	}
+	if (fmt && strcmp(fmt, "csv") == 0) {
+		struct dynbuf d = { 0 };
+
+		if ((r = sms_table_csv(t, dyn_out, &d)) != 0) {
+			free(d.p);
+			sms_table_free(t);
+			if (r == CE_LIMIT)
+				fail(x->resp, 413, "payload_too_large", "the report is over %u bytes: use the CLI",
+				     CSV_FILE_MAX);
+			else
+				internal(x->resp, r);
+			return;
+		}
+		set_body(x->resp, 200, "text/csv; charset=utf-8", d.p ? d.p : strdup(""), d.len);
+		x->resp->error_code = NULL;
+	} else {
+		ok_json(x->resp, 200, sms_table_json(t));
+	}
+	sms_table_free(t);
+}
+
 struct route {
 	const char *name;
 	void (*fn)(struct ctx *x);
@@ -1809,6 +1896,7 @@ static const struct route routes[] = {
 	{ "generators", r_generators },
 	{ "status", r_status },
 	{ "blacklist", r_blacklist },
+	{ "reports", r_reports },
 };
 
 static int authenticate(struct ctx *x)

@@ -11,6 +11,7 @@
 #define SMS_TEST_PG_PORT 5471
 #include "sms_testdb.h"
 #include "kms/pk.h"
+#include "sms/report.h"
 
 static void raw_sql(struct backend *be, const char *uri, const char *sql)
 {
@@ -516,12 +517,275 @@ static void test_blacklist_store(void **state)
 	sms_store_close(s);
 }
 
+/* ---- reports: point-in-time figures from the log --------------------------- */
+
+#define NOV1 1698796800 /* 2023-11-01 00:00:00 UTC */
+#define DAY(n) ((int64_t)NOV1 + ((n) - 1) * 86400 + 43200) /* noon of November n */
+#define ENDDAY(n) ((int64_t)NOV1 + (n) * 86400 - 1)
+
+static int last_cb(void *ctx, const struct sms_audit_entry *e)
+{
+	*(int64_t *)ctx = e->seq;
+	return 0;
+}
+
+/* The newest seq (not by verifying: the times below are rewritten). */
+static int64_t last_seq(struct sms_store *s)
+{
+	int64_t v = 0;
+
+	assert_int_equal(sms_audit_range(s, 0, 0, 100000, last_cb, &v, NULL), 0);
+	return v;
+}
+
+/* Entries after seq `after` happened at time t (rewritten: the reports read
+ * at_ms; the chain is not what is tested here). */
+static void happened_at(struct backend *be, const char *uri, int64_t after, int64_t t)
+{
+	char sql[200];
+
+	snprintf(sql, sizeof(sql), "UPDATE audit SET at_ms = %lld WHERE seq > %lld", (long long)t * 1000, (long long)after);
+	raw_sql(be, uri, sql);
+}
+
+static void sub(struct sms_store *s, uint64_t serial, uint32_t pkg, int64_t a, int64_t b)
+{
+	struct sms_subscription u = { serial, pkg, a, b };
+
+	assert_int_equal(sms_subscribe(s, &u, "test"), 0);
+}
+
+static struct sms_table *run(struct sms_store *s, const char *name, const char *const *kv)
+{
+	struct sms_report_params p;
+	struct sms_table *t = NULL;
+
+	sms_report_params_init(&p);
+	for (; kv && kv[0]; kv += 2)
+		assert_int_equal(sms_report_param(&p, kv[0], kv[1]), 0);
+	assert_int_equal(sms_report_run(s, name, &p, &t), 0);
+	return t;
+}
+
+static const char *cell(const struct sms_table *t, size_t row, const char *col)
+{
+	for (size_t c = 0; c < t->ncols; c++)
+		if (strcmp(t->cols[c], col) == 0) {
+			assert_true(row < t->nrows);
+			return t->cells[row * t->ncols + c];
+		}
+	fail_msg("no column %s", col);
+	return NULL;
+}
+
+/* The row whose first column is key. */
+static size_t row_of(const struct sms_table *t, const char *key)
+{
+	for (size_t i = 0; i < t->nrows; i++)
+		if (strcmp(t->cells[i * t->ncols], key) == 0)
+			return i;
+	fail_msg("no row %s in %s", key, t->name);
+	return 0;
+}
+
+static char tbuf[64];
+static const char *ts(int64_t v)
+{
+	snprintf(tbuf, sizeof(tbuf), "%lld", (long long)v);
+	return tbuf;
+}
+
+static void test_reports(void **state)
+{
+	struct backend *be = *state;
+	const char *uri = tdb_fresh(be);
+	struct sms_store *s = open_uri(uri);
+	struct sms_table *t;
+	struct sms_card c = { 0 };
+	int64_t mark;
+	char at[32];
+
+	assert_int_equal(sms_package_add(s, 40, "sport", "test"), 0);
+	assert_int_equal(sms_channel_set(s, 101, "news", 0x1, "test"), 0);
+	assert_int_equal(sms_channel_set(s, 102, "movies", 0x2, "test"), 0);
+	assert_int_equal(sms_channel_set(s, 103, "kids", 0x3, "test"), 0);
+	mark = last_seq(s);
+	/* November 1st: A (packages 0 and 40), B (1), D (0) */
+	for (uint64_t k = 1; k <= 4; k++) {
+		if (k == 3)
+			continue;
+		c.serial = 2100000000 + k;
+		snprintf(c.chip_id, sizeof(c.chip_id), "BOX-%llu", (unsigned long long)k);
+		assert_int_equal(sms_card_add(s, &c, "test"), 0);
+	}
+	sub(s, 2100000001, 0, DAY(1), DAY(30));
+	sub(s, 2100000001, 40, DAY(1), DAY(10));
+	sub(s, 2100000002, 1, DAY(1), DAY(30));
+	sub(s, 2100000004, 0, DAY(1), DAY(30));
+	happened_at(be, uri, mark, DAY(1));
+	/* the 15th: B suspended */
+	mark = last_seq(s);
+	assert_int_equal(sms_card_set_state(s, 2100000002, SMS_CARD_BLOCKED, "test"), 0);
+	happened_at(be, uri, mark, DAY(15));
+	/* the 20th: C arrives with package 0 */
+	mark = last_seq(s);
+	c.serial = 2100000003;
+	snprintf(c.chip_id, sizeof(c.chip_id), "BOX-3");
+	assert_int_equal(sms_card_add(s, &c, "test"), 0);
+	sub(s, 2100000003, 0, DAY(20), DAY(30));
+	happened_at(be, uri, mark, DAY(20));
+	/* the 25th: D blacklisted */
+	mark = last_seq(s);
+	assert_int_equal(sms_blacklist_add(s, SMS_BL_CARD, "2100000004", "cloned", "test"), 0);
+	happened_at(be, uri, mark, DAY(25));
+	{
+		char sql[100];
+
+		snprintf(sql, sizeof(sql), "UPDATE blacklist SET at_ms = %lld", (long long)DAY(25) * 1000);
+		raw_sql(be, uri, sql);
+	}
+
+	/* summary on the 16th: C not there yet; B suspended */
+	snprintf(at, sizeof(at), "%lld", (long long)ENDDAY(16));
+	t = run(s, "summary", (const char *const[]){ "at", at, NULL });
+	assert_string_equal(cell(t, row_of(t, "registered"), "cards"), "3");
+	assert_string_equal(cell(t, row_of(t, "active"), "cards"), "2");
+	assert_string_equal(cell(t, row_of(t, "suspended"), "cards"), "1");
+	assert_string_equal(cell(t, row_of(t, "blacklisted"), "cards"), "0");
+	sms_table_free(t);
+	/* ... and on the 26th */
+	snprintf(at, sizeof(at), "%lld", (long long)ENDDAY(26));
+	t = run(s, "summary", (const char *const[]){ "at", at, NULL });
+	assert_string_equal(cell(t, row_of(t, "registered"), "cards"), "4");
+	assert_string_equal(cell(t, row_of(t, "active"), "cards"), "2");
+	assert_string_equal(cell(t, row_of(t, "suspended"), "cards"), "1");
+	assert_string_equal(cell(t, row_of(t, "blacklisted"), "cards"), "1");
+	sms_table_free(t);
+	t = run(s, "subscribers", (const char *const[]){ "at", at, "status", "active", NULL });
+	assert_int_equal(t->nrows, 2);
+	assert_string_equal(cell(t, 0, "serial_no"), "2100000001");
+	assert_string_equal(cell(t, 0, "packages"), "0");
+	assert_string_equal(cell(t, 1, "serial_no"), "2100000003");
+	sms_table_free(t);
+	/* blacklist as a report, at two times */
+	t = run(s, "blacklist", (const char *const[]){ "at", ts(ENDDAY(24)), NULL });
+	assert_int_equal(t->nrows, 0);
+	sms_table_free(t);
+	t = run(s, "blacklist", (const char *const[]){ "at", at, NULL });
+	assert_int_equal(t->nrows, 1);
+	assert_string_equal(cell(t, 0, "id"), "2100000004");
+	sms_table_free(t);
+
+	/* the monthly report, per package and per channel */
+	t = run(s, "monthly", (const char *const[]){ "month", "2023-11", NULL });
+	assert_string_equal(cell(t, row_of(t, "0"), "day_7"), "2");
+	assert_string_equal(cell(t, row_of(t, "0"), "day_21"), "3");
+	assert_string_equal(cell(t, row_of(t, "0"), "day_28"), "2");
+	assert_string_equal(cell(t, row_of(t, "0"), "average"), "2.25");
+	assert_string_equal(cell(t, row_of(t, "1"), "average"), "0.50");
+	assert_string_equal(cell(t, row_of(t, "40"), "day_7"), "1");
+	assert_string_equal(cell(t, row_of(t, "40"), "day_14"), "0");
+	assert_string_equal(cell(t, row_of(t, "40"), "name"), "sport");
+	sms_table_free(t);
+	t = run(s, "monthly", (const char *const[]){ "month", "2023-11", "by", "channel", "days", "7,21", NULL });
+	assert_int_equal(t->nrows, 3);
+	assert_string_equal(cell(t, row_of(t, "103"), "day_7"), "3");
+	assert_string_equal(cell(t, row_of(t, "103"), "day_21"), "3");
+	assert_string_equal(cell(t, row_of(t, "102"), "day_21"), "0");
+	assert_string_equal(cell(t, row_of(t, "102"), "average"), "0.50");
+	sms_table_free(t);
+	{
+		struct sms_report_params p;
+		struct sms_table *x = NULL;
+
+		sms_report_params_init(&p);
+		assert_int_equal(sms_report_param(&p, "month", "2023-02"), 0);
+		assert_int_equal(sms_report_param(&p, "days", "29"), 0);
+		assert_int_equal(sms_report_run(s, "monthly", &p, &x), CE_RANGE);
+		assert_int_equal(sms_report_param(&p, "month", "2023-13"), CE_RANGE);
+		assert_int_equal(sms_report_param(&p, "days", "0"), CE_RANGE);
+		assert_int_equal(sms_report_param(&p, "by", "box"), CE_RANGE);
+		assert_int_equal(sms_report_param(&p, "nope", "1"), CE_NOT_FOUND);
+		assert_int_equal(sms_report_run(s, "active", &p, &x), CE_ARG);
+		assert_int_equal(sms_report_run(s, "nope", &p, &x), CE_NOT_FOUND);
+	}
+
+	/* channels forming each package */
+	t = run(s, "package-channels", NULL);
+	assert_string_equal(cell(t, 0, "service_id"), "101");
+	assert_string_equal(cell(t, 1, "service_id"), "103");
+	assert_string_equal(cell(t, 2, "package"), "1");
+	assert_string_equal(cell(t, t->nrows - 1, "package"), "40");
+	assert_string_equal(cell(t, t->nrows - 1, "service_id"), "");
+	sms_table_free(t);
+
+	/* active subscribers of a package / channel at a time */
+	t = run(s, "active", (const char *const[]){ "package", "40", "at", ts(DAY(5)), NULL });
+	assert_int_equal(t->nrows, 1);
+	assert_string_equal(cell(t, 0, "serial_no"), "2100000001");
+	sms_table_free(t);
+	t = run(s, "active", (const char *const[]){ "package", "40", "at", ts(DAY(12)), NULL });
+	assert_int_equal(t->nrows, 0);
+	sms_table_free(t);
+	t = run(s, "active", (const char *const[]){ "channel", "103", "at", ts(ENDDAY(21)), NULL });
+	assert_int_equal(t->nrows, 3);
+	sms_table_free(t);
+
+	/* one subscriber's packages and channels */
+	t = run(s, "card", (const char *const[]){ "card", "2100000001", "at", ts(DAY(5)), NULL });
+	assert_string_equal(cell(t, 0, "name"), "active");
+	assert_int_equal(t->nrows, 5); /* status, packages 0 and 40, channels 101 and 103 */
+	assert_string_equal(cell(t, 2, "id"), "40");
+	assert_string_equal(cell(t, 4, "id"), "103");
+	sms_table_free(t);
+
+	/* ageing */
+	t = run(s, "ageing", (const char *const[]){ "package", "0", "at", ts(ENDDAY(21)), NULL });
+	assert_int_equal(t->nrows, 3);
+	assert_string_equal(cell(t, 0, "age_days"), "20");
+	assert_string_equal(cell(t, 0, "bucket"), "0-30");
+	assert_string_equal(cell(t, 1, "serial_no"), "2100000003");
+	assert_string_equal(cell(t, 1, "age_days"), "1");
+	sms_table_free(t);
+
+	/* a card's activation/deactivation history for a period */
+	t = run(s, "history", (const char *const[]){ "card", "2100000002", NULL });
+	assert_int_equal(t->nrows, 3);
+	assert_string_equal(cell(t, 0, "status_after"), "deactivated"); /* added, nothing yet */
+	assert_string_equal(cell(t, 1, "status_after"), "active");
+	assert_string_equal(cell(t, 2, "action"), "card.state");
+	assert_string_equal(cell(t, 2, "status_after"), "suspended");
+	sms_table_free(t);
+	{
+		char from[24];
+
+		snprintf(from, sizeof(from), "%lld", (long long)DAY(10));
+		t = run(s, "history", (const char *const[]){ "card", "2100000002", "from", from, "to", ts(DAY(20)), NULL });
+	}
+	assert_int_equal(t->nrows, 1);
+	sms_table_free(t);
+
+	/* rendering */
+	t = run(s, "summary", (const char *const[]){ "at", at, NULL });
+	{
+		json_t *j = sms_table_json(t);
+
+		assert_non_null(j);
+		assert_int_equal(json_integer_value(json_object_get(json_array_get(json_object_get(j, "rows"), 0), "cards")),
+				 4);
+		json_decref(j);
+	}
+	sms_table_free(t);
+	sms_store_close(s);
+}
+
 #define TESTS \
 	cmocka_unit_test(test_chain), \
 	cmocka_unit_test(test_tamper), \
 	cmocka_unit_test(test_migrate_from_3), \
 	cmocka_unit_test(test_bulk_chained), \
-	cmocka_unit_test(test_blacklist_store)
+	cmocka_unit_test(test_blacklist_store), \
+	cmocka_unit_test(test_reports)
 
 int main(void)
 {

@@ -600,6 +600,54 @@ static void test_blacklist_http(void **state)
 	srv_stop(&sv);
 }
 
+/* ---- reports over HTTP ---------------------------------------------------- */
+
+static void test_reports_http(void **state)
+{
+	struct srv sv;
+	struct answer a;
+	char hd[128];
+	struct sms_card c = { .serial = 2100000001 };
+	struct sms_subscription u = { 2100000001, 40, 1, 4000000000 };
+
+	srv_start(state, &sv);
+	assert_int_equal(sms_card_add(sv.store, &c, "test"), 0);
+	assert_int_equal(sms_subscribe(sv.store, &u, "test"), 0);
+	assert_int_equal(sms_channel_set(sv.store, 7, "seven", 0x1, "test"), 0);
+	assert_int_equal(call(&sv, sv.ro, "GET", "/api/v1/reports", NULL, &a), 200);
+	assert_int_equal(json_array_size(json_object_get(a.json, "reports")), 9);
+	answer_free(&a);
+	assert_int_equal(call(&sv, sv.ro, "GET", "/api/v1/reports/summary", NULL, &a), 200);
+	assert_string_equal(jstr(a.json, "report"), "summary");
+	assert_int_equal(jint(json_array_get(json_object_get(a.json, "rows"), 1), "cards"), 1); /* active */
+	answer_free(&a);
+	snprintf(hd, sizeof(hd), "X-API-Key: %s\r\n", sv.ro);
+	http_req(&sv, "GET", "/api/v1/reports/active?package=40&format=csv", hd, NULL, "", 0, &a);
+	assert_int_equal(a.status, 200);
+	assert_string_equal(a.ctype, "text/csv; charset=utf-8");
+	assert_string_equal(a.body, "serial_no,since,until\r\n2100000001,1,4000000000\r\n");
+	answer_free(&a);
+	call(&sv, sv.ro, "GET", "/api/v1/reports/nope", NULL, &a);
+	expect_error(&a, 404, "not_found");
+	answer_free(&a);
+	call(&sv, sv.ro, "GET", "/api/v1/reports/active", NULL, &a);
+	expect_error(&a, 400, "missing_parameter");
+	answer_free(&a);
+	call(&sv, sv.ro, "GET", "/api/v1/reports/summary?when=1", NULL, &a);
+	expect_error(&a, 400, "unknown_parameter");
+	answer_free(&a);
+	call(&sv, sv.ro, "GET", "/api/v1/reports/monthly?month=2023-13", NULL, &a);
+	expect_error(&a, 400, "invalid_value");
+	answer_free(&a);
+	call(&sv, sv.ro, "GET", "/api/v1/reports/card?card=2100000099", NULL, &a);
+	expect_error(&a, 404, "not_found");
+	answer_free(&a);
+	call(&sv, NULL, "GET", "/api/v1/reports/summary", NULL, &a);
+	assert_int_equal(a.status, 401);
+	answer_free(&a);
+	srv_stop(&sv);
+}
+
 /* ---- bad requests ------------------------------------------------------ */
 
 enum keykind { K_NONE, K_BAD, K_RO, K_RW, K_ADMIN };
@@ -769,6 +817,7 @@ int main(void)
 		cmocka_unit_test(test_subscriptions_bulk),
 		cmocka_unit_test(test_csv_http),
 		cmocka_unit_test(test_blacklist_http),
+		cmocka_unit_test(test_reports_http),
 		cmocka_unit_test(test_bad_requests),
 	};
 
