@@ -14,6 +14,7 @@
 #include "lib/util.h"
 #include "sms/csv.h"
 #include "sms/report.h"
+#include "headend/reconcile.h"
 #include "sms/store.h"
 
 static void usage(FILE *f)
@@ -41,7 +42,10 @@ static void usage(FILE *f)
 		"         [--to UNIX] [--status active|suspended|deactivated|blacklisted]\n"
 		"                                 NAME: summary, subscribers, blacklist, monthly, package-channels,\n"
 		"                                 active, card, ageing, history (docs/reports.md); point-in-time\n"
-		"                                 figures are read from the audit log\n\n"
+		"                                 figures are read from the audit log\n"
+		"  reconcile [--at UNIX] [--format csv|json]\n"
+		"                                 compare each card's last EMM (emm_seq: state, packages, period)\n"
+		"                                 with the SMS at that time; print every difference; exit 1 if any\n\n"
 		"--db URI: a SQLite file path, sqlite:PATH, postgresql://... or postgres:CONNINFO (libpq).\n"
 		"--db-file FILE: the URI from FILE's first line (mode 600: a password in --db shows in ps).\n"
 		"  Without either: $CASTELLAN_DB, then $CASTELLAN_SMS_DB, then ./castellan-sms.db.\n");
@@ -324,6 +328,59 @@ static int do_report(struct sms_store *s, int argc, char **argv)
 	return r;
 }
 
+struct rec_out {
+	bool json;
+	json_t *items;
+};
+
+static int print_diff(void *ctx, const struct reconcile_diff *d)
+{
+	struct rec_out *o = ctx;
+
+	if (o->json) {
+		char ser[24];
+
+		snprintf(ser, sizeof(ser), "%" PRIu64, d->serial);
+		return json_array_append_new(o->items, json_pack("{s:s,s:s,s:s,s:s}", "serial_no", ser, "kind", d->kind,
+								 "sms", d->sms, "cas", d->cas)) == 0 ? 0 : CE_NOMEM;
+	}
+	printf("%" PRIu64 ",%s,\"%s\",\"%s\"\r\n", d->serial, d->kind, d->sms, d->cas);
+	return 0;
+}
+
+static int do_reconcile(struct sms_store *s, int argc, char **argv, bool *differ)
+{
+	const char *at = opt(argc, argv, "--at"), *fmt = opt(argc, argv, "--format");
+	struct rec_out o = { .json = fmt && strcmp(fmt, "json") == 0 };
+	struct reconcile_stats st;
+	uint64_t t = now_wall_ms() / 1000u;
+	int r;
+
+	if ((at && parse_u64(at, (uint64_t)1 << 40, &t) != 0) || (fmt && strcmp(fmt, "csv") && strcmp(fmt, "json")))
+		return CE_ARG;
+	if (o.json && !(o.items = json_array()))
+		return CE_NOMEM;
+	if (!o.json)
+		printf("serial_no,kind,sms,cas\r\n");
+	r = reconcile_run(s, (int64_t)t, print_diff, &o, &st);
+	if (r == 0 && o.json) {
+		json_t *j = json_pack("{s:I,s:I,s:I,s:I,s:I,s:O}", "at", (json_int_t)t, "sms_cards",
+				      (json_int_t)st.sms_cards, "cas_cards", (json_int_t)st.cas_cards, "same",
+				      (json_int_t)st.same, "differences", (json_int_t)st.diffs, "items", o.items);
+
+		if (!j || json_dumpf(j, stdout, JSON_INDENT(1)) != 0)
+			r = CE_IO;
+		putchar('\n');
+		json_decref(j);
+	}
+	json_decref(o.items);
+	if (r == 0)
+		fprintf(stderr, "reconcile at %" PRIu64 ": %zu SMS cards, %zu CAS cards, %zu the same, %zu differences\n", t,
+			st.sms_cards, st.cas_cards, st.same, st.diffs);
+	*differ = r == 0 && st.diffs > 0;
+	return r;
+}
+
 static int print_bl(void *ctx, const struct sms_blacklist_entry *b)
 {
 	(void)ctx;
@@ -356,6 +413,7 @@ int cmd_sms(int argc, char **argv)
 	const char *def = getenv("CASTELLAN_SMS_DB"), *db = NULL, *db_file = NULL;
 	struct sms_store *s = NULL;
 	struct dburi uri;
+	bool differ = false;
 	int i = 1, r;
 
 	if (cli_wants_help(argc, argv)) {
@@ -407,6 +465,8 @@ int cmd_sms(int argc, char **argv)
 			: sms_package_add(s, (uint32_t)id, argv[3], "cli");
 		if (r == 0)
 			printf("package %" PRIu64 " '%s' added\n", id, argv[3]);
+	} else if (strcmp(argv[0], "reconcile") == 0) {
+		r = do_reconcile(s, argc - 1, argv + 1, &differ);
 	} else if (strcmp(argv[0], "report") == 0) {
 		r = do_report(s, argc - 1, argv + 1);
 	} else if (strcmp(argv[0], "blacklist") == 0) {
@@ -432,5 +492,5 @@ int cmd_sms(int argc, char **argv)
 		fprintf(stderr, "castellan sms: %s\n", err_str(r));
 		return 1;
 	}
-	return 0;
+	return differ ? 1 : 0;
 }

@@ -381,8 +381,11 @@ static bool seq_end_tick(struct emm_thread *t)
 	return ok;
 }
 
-static int src_save(void *ctx, uint64_t serial, uint32_t step, uint64_t digest, bool blocked, uint32_t *seq)
+static int src_save(void *ctx, uint64_t serial, uint32_t step, uint64_t digest, bool blocked,
+		    const struct emm_grant *g, uint32_t *seq)
 {
+	struct sms_emm_seq_req *q;
+
 	struct emm_thread *t = ctx;
 
 	if (t->nseq == SEQ_BATCH) {
@@ -393,8 +396,21 @@ static int src_save(void *ctx, uint64_t serial, uint32_t step, uint64_t digest, 
 			return CE_IO;
 		t->nseq = t->seq_done = 0;
 	}
-	t->seqq[t->nseq++] = (struct sms_emm_seq_req){ .serial = serial, .step = step, .want = *seq,
-						       .digest = digest, .blocked = blocked };
+	q = &t->seqq[t->nseq++];
+	memset(q, 0, sizeof(*q));
+	q->serial = serial;
+	q->step = step;
+	q->want = *seq;
+	q->digest = digest;
+	q->blocked = blocked;
+	q->has_sent = true; /* blocked: the empty grant (packages 0) */
+	if (g) {
+		q->sent_packages = g->packages;
+		q->sent_start = (int64_t)g->start_s;
+		q->sent_finish = (int64_t)g->finish_s;
+		q->sent_next = g->next < SMS_SENT_EXT_MAX ? g->next : SMS_SENT_EXT_MAX;
+		memcpy(q->sent_ext, g->ext, q->sent_next * sizeof(q->sent_ext[0]));
+	}
 	return 0; /* *seq: the proposal, unless seq_flush finds otherwise */
 }
 
@@ -433,8 +449,10 @@ static int seq_import_file(struct emm_thread *t)
 	if ((r = sms_tx_begin(t->store)) != 0)
 		goto out;
 	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct sms_emm_seq q = { (uint64_t)sqlite3_column_int64(st, 0), (uint32_t)sqlite3_column_int64(st, 1),
-					 (uint64_t)sqlite3_column_int64(st, 2), sqlite3_column_int(st, 3) != 0 };
+		struct sms_emm_seq q = { .serial = (uint64_t)sqlite3_column_int64(st, 0),
+					 .seq = (uint32_t)sqlite3_column_int64(st, 1),
+					 .digest = (uint64_t)sqlite3_column_int64(st, 2),
+					 .blocked = sqlite3_column_int(st, 3) != 0 };
 
 		if (q.serial == 0 || q.serial > INT64_MAX)
 			continue;

@@ -60,6 +60,7 @@ struct sms_store;
 #define SMS_WHO_MAX 64        /* audit actor ("cli", "api:<user>", ...) */
 #define SMS_PACKAGES_MAX 65536
 #define SMS_SCHEMA_VERSION 4  /* the newest migration this build knows */
+#define SMS_SENT_EXT_MAX 64   /* extended package ids emm_seq records per card */
 
 enum sms_card_state {
 	SMS_CARD_ACTIVE = 0,
@@ -427,6 +428,12 @@ struct sms_emm_seq {
 	uint32_t seq;
 	uint64_t digest;
 	bool blocked;
+	/* schema 4, sms_emm_seq_list only: the grant last numbered (has_sent
+	 * false: none recorded, e.g. numbered before schema 4) */
+	bool has_sent;
+	uint32_t sent_packages;
+	int64_t sent_start, sent_finish;
+	char sent_ext[SMS_SENT_EXT_MAX * 6 + 1]; /* "40,41" */
 };
 int sms_emm_seq_next(struct sms_store *s, uint64_t serial, uint32_t step, uint32_t want, uint64_t digest,
 		     bool blocked, uint32_t *seq) WARN_UNUSED;
@@ -457,6 +464,14 @@ struct sms_emm_seq_req {
 	uint64_t digest;
 	bool blocked;
 	uint32_t seq;          /* out */
+	/* Schema 4: what the EMM numbered carries (for `sms reconcile`): the
+	 * grant's 32-bit mask, period and extended package ids; has_sent false
+	 * leaves the stored ones as they are. */
+	bool has_sent;
+	uint32_t sent_packages;
+	int64_t sent_start, sent_finish;
+	size_t sent_next;
+	uint16_t sent_ext[SMS_SENT_EXT_MAX];
 };
 int sms_subscription_range(struct sms_store *s, uint64_t after, uint64_t last, struct sms_subscription *out,
 			   size_t max, size_t *n) WARN_UNUSED;

@@ -12,6 +12,7 @@
 #include "sms_testdb.h"
 #include "kms/pk.h"
 #include "sms/report.h"
+#include "headend/reconcile.h"
 
 static void raw_sql(struct backend *be, const char *uri, const char *sql)
 {
@@ -779,13 +780,88 @@ static void test_reports(void **state)
 	sms_store_close(s);
 }
 
+/* ---- reconcile: every kind of difference ------------------------------- */
+
+struct kinds {
+	char k[16][16];
+	uint64_t serial[16];
+	size_t n;
+};
+
+static int keep_kind(void *ctx, const struct reconcile_diff *d)
+{
+	struct kinds *k = ctx;
+
+	assert_true(k->n < 16);
+	snprintf(k->k[k->n], sizeof(k->k[0]), "%s", d->kind);
+	k->serial[k->n++] = d->serial;
+	return 0;
+}
+
+static void sent(struct sms_store *s, uint64_t serial, bool blocked, uint32_t mask, int64_t a, int64_t b, int ext)
+{
+	struct sms_emm_seq_req q = { .serial = serial, .step = 1, .want = 1, .blocked = blocked, .has_sent = true,
+				     .sent_packages = mask, .sent_start = a, .sent_finish = b };
+
+	if (ext) {
+		q.sent_next = 1;
+		q.sent_ext[0] = (uint16_t)ext;
+	}
+	assert_int_equal(sms_emm_seq_next_many(s, &q, 1), 0);
+}
+
+static void test_reconcile(void **state)
+{
+	struct sms_store *s = tdb_open_fresh(state);
+	struct reconcile_stats rs;
+	struct kinds k = { .n = 0 };
+	uint32_t v = 0;
+	const int64_t now = 5000;
+
+	assert_int_equal(sms_package_add(s, 40, "sport", "test"), 0);
+	for (uint64_t i = 1; i <= 8; i++) {
+		struct sms_card c = { .serial = i };
+
+		assert_int_equal(sms_card_add(s, &c, "test"), 0);
+		sub(s, i, 0, 1000, 9000);
+	}
+	sub(s, 1, 40, 2000, 8000);
+	assert_int_equal(sms_card_set_state(s, 2, SMS_CARD_BLOCKED, "test"), 0);
+	sent(s, 1, false, 0x1, 2000, 8000, 40);    /* 1: the same */
+	sent(s, 2, true, 0, 0, 0, 0);              /* 2: blocked on both sides */
+	sent(s, 3, false, 0x3, 1000, 9000, 0);     /* 3: packages differ */
+	sent(s, 4, false, 0x1, 1000, 7000, 0);     /* 4: period differs */
+	/* 5: never sent: not_sent */
+	assert_int_equal(sms_emm_seq_next(s, 6, 1, 1, 0, false, &v), 0); /* 6: no grant recorded */
+	sent(s, 7, true, 0, 0, 0, 0);              /* 7: CAS blocked, SMS active: state */
+	sent(s, 8, false, 0x1, 1000, 9000, 41);    /* 8: ext differs */
+	sent(s, 9, false, 0x1, 1000, 9000, 0);     /* 9: not in the SMS, active: cas_only */
+	sent(s, 10, true, 0, 0, 0, 0);             /* 10: not in the SMS, blocked: the same */
+	assert_int_equal(reconcile_run(s, now, keep_kind, &k, &rs), 0);
+	assert_int_equal(rs.sms_cards, 8);
+	assert_int_equal(rs.cas_cards, 9);
+	assert_int_equal(rs.diffs, 7);
+	assert_int_equal(rs.same, 3);
+	{
+		static const char *const want[] = { "packages", "period", "not_sent", "unknown", "state", "ext", "cas_only" };
+		static const uint64_t ser[] = { 3, 4, 5, 6, 7, 8, 9 };
+
+		for (size_t i = 0; i < 7; i++) {
+			assert_string_equal(k.k[i], want[i]);
+			assert_int_equal(k.serial[i], ser[i]);
+		}
+	}
+	sms_store_close(s);
+}
+
 #define TESTS \
 	cmocka_unit_test(test_chain), \
 	cmocka_unit_test(test_tamper), \
 	cmocka_unit_test(test_migrate_from_3), \
 	cmocka_unit_test(test_bulk_chained), \
 	cmocka_unit_test(test_blacklist_store), \
-	cmocka_unit_test(test_reports)
+	cmocka_unit_test(test_reports), \
+	cmocka_unit_test(test_reconcile)
 
 int main(void)
 {
