@@ -15,8 +15,8 @@
 #include "cas/keys.h"
 #include "cli/cli.h"
 #include "cli/dburi.h"
-#include "kms/pk.h"
-#include "lib/pwseal.h"
+#include "crypto/pk.h"
+#include "crypto/pwseal.h"
 #include "lib/util.h"
 #include "sms/store.h"
 

@@ -35,7 +35,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include "sms/store_int.h"
-#include "kms/pk.h"
+#include "crypto/pk.h"
 #include "lib/log.h"
 #include "lib/util.h"
 

@@ -10,7 +10,7 @@
 #include <sqlite3.h>
 #define SMS_TEST_PG_PORT 5471
 #include "sms_testdb.h"
-#include "kms/pk.h"
+#include "crypto/pk.h"
 #include "sms/report.h"
 #include "headend/reconcile.h"
 
