@@ -308,6 +308,7 @@ void sms_store_close(struct sms_store *s)
 	if (s->ops)
 		s->ops->close(s);
 	EVP_MD_free(s->sha256);
+	EVP_MD_CTX_free(s->audit_md);
 	store_key_cache_clear(s);
 	free(s);
 }
@@ -349,8 +350,8 @@ static int text_ok(const char *t, size_t max)
  * a card, with the card's snapshot after the change. */
 static int audit(struct sms_store *s, const char *who, const char *action, const char *object, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
-static int audit_card(struct sms_store *s, const char *who, const char *action, uint64_t serial, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
+static int audit_card(struct sms_store *s, const char *who, const char *action, uint64_t serial, bool refuse_bl,
+		      const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 static int audit(struct sms_store *s, const char *who, const char *action, const char *object, const char *fmt, ...)
 {
@@ -363,7 +364,8 @@ static int audit(struct sms_store *s, const char *who, const char *action, const
 	return store_audit_append(s, who, action, object, what, "");
 }
 
-static int audit_card(struct sms_store *s, const char *who, const char *action, uint64_t serial, const char *fmt, ...)
+static int audit_card(struct sms_store *s, const char *who, const char *action, uint64_t serial, bool refuse_bl,
+		      const char *fmt, ...)
 {
 	char what[512];
 	va_list ap;
@@ -371,7 +373,7 @@ static int audit_card(struct sms_store *s, const char *who, const char *action, 
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	return store_audit_card(s, who, action, serial, what);
+	return store_audit_card(s, who, action, serial, what, refuse_bl);
 }
 
 /* CE_BLOCKED when card serial, its box or box chip (NULL: none) is
@@ -462,8 +464,6 @@ int sms_card_add(struct sms_store *s, const struct sms_card *c, const char *who)
 		return r;
 	if ((r = tx_begin(s)) != 0)
 		return r;
-	if ((r = not_blacklisted(s, c->serial, c->chip_id)) != 0)
-		goto out;
 	if (c->name[0] || c->info[0]) {
 		struct db_val p[2] = { DBT(c->name), DBT(c->info) };
 
@@ -483,7 +483,7 @@ int sms_card_add(struct sms_store *s, const struct sms_card *c, const char *who)
 	}
 	if ((r = store_change(s, c->serial, "add")) != 0)
 		goto out;
-	r = audit_card(s, who, "card.add", c->serial, "card add %" PRIu64 " chip=%s state=%d pair=%d", c->serial,
+	r = audit_card(s, who, "card.add", c->serial, true, "card add %" PRIu64 " chip=%s state=%d pair=%d", c->serial,
 		       c->chip_id, (int)c->state, (int)c->pair);
 out:
 	return tx_end(s, r);
@@ -501,8 +501,6 @@ int sms_card_set_state(struct sms_store *s, uint64_t serial, enum sms_card_state
 		return CE_NOT_FOUND;
 	if ((r = tx_begin(s)) != 0)
 		return r;
-	if (st == SMS_CARD_ACTIVE && (r = not_blacklisted(s, serial, NULL)) != 0)
-		goto out;
 	if ((r = s->ops->exec(s, "UPDATE cards SET state = ?, updated_ms = ? WHERE serial = ?", p, 3, NULL, NULL,
 			      &n)) != 0)
 		goto out;
@@ -512,7 +510,7 @@ int sms_card_set_state(struct sms_store *s, uint64_t serial, enum sms_card_state
 	}
 	if ((r = store_change(s, serial, "state")) != 0)
 		goto out;
-	r = audit_card(s, who, "card.state", serial, "card %" PRIu64 " state=%d", serial, (int)st);
+	r = audit_card(s, who, "card.state", serial, st == SMS_CARD_ACTIVE, "card %" PRIu64 " state=%d", serial, (int)st);
 out:
 	return tx_end(s, r);
 }
@@ -623,6 +621,7 @@ int sms_card_change(struct sms_store *s, uint64_t serial, const struct sms_card_
 	struct sms_card cur;
 	int64_t sub_id = 0;
 	char log[256] = "";
+	bool grants;
 	int r;
 
 	if (out)
@@ -638,15 +637,17 @@ int sms_card_change(struct sms_store *s, uint64_t serial, const struct sms_card_
 	if ((r = card_fetch(s, serial, &cur, &sub_id)) != 0)
 		goto out;
 	/* A blacklisted card (or box) takes no grant, activation, chip or
-	 * pairing; names, and taking entitlements away, still work. */
-	if (((ch->has_state && ch->state == SMS_CARD_ACTIVE) || (ch->has_ac && ch->access_criteria) || ch->has_start ||
-	     ch->has_finish || ch->has_chip || ch->has_pair) &&
-	    (r = not_blacklisted(s, serial, ch->has_chip ? ch->chip_id : NULL)) != 0)
+	 * pairing; names, and taking entitlements away, still work. The card's
+	 * entry checks it as the card is after the change; a chip change also
+	 * here, for the box the card leaves. */
+	grants = (ch->has_state && ch->state == SMS_CARD_ACTIVE) || (ch->has_ac && ch->access_criteria) ||
+		 ch->has_start || ch->has_finish || ch->has_chip || ch->has_pair;
+	if (ch->has_chip && (r = not_blacklisted(s, serial, ch->chip_id)) != 0)
 		goto out;
 	if ((r = change_apply(s, serial, ch, &cur, sub_id, log, sizeof(log))) != 0)
 		goto out;
 	if (log[0] && ((r = store_change(s, serial, "change")) != 0 ||
-		       (r = audit_card(s, who, "card.change", serial, "card %" PRIu64 " set%s", serial, log)) != 0))
+		       (r = audit_card(s, who, "card.change", serial, grants, "card %" PRIu64 " set%s", serial, log)) != 0))
 		goto out;
 	if (out)
 		r = card_fetch(s, serial, out, NULL);
@@ -787,8 +788,6 @@ int sms_subscribe(struct sms_store *s, const struct sms_subscription *sub, const
 		return CE_RANGE;
 	if ((r = tx_begin(s)) != 0)
 		return r;
-	if ((r = not_blacklisted(s, sub->serial, NULL)) != 0)
-		goto out;
 	if ((r = s->ops->exec(s, "INSERT INTO subscriptions (card, package, start_time, finish_time)"
 			      " VALUES (?, ?, ?, ?) ON CONFLICT (card, package) DO UPDATE SET"
 			      " start_time = excluded.start_time, finish_time = excluded.finish_time",
@@ -796,7 +795,7 @@ int sms_subscribe(struct sms_store *s, const struct sms_subscription *sub, const
 		goto out;
 	if ((r = store_change(s, sub->serial, "subscribe")) != 0)
 		goto out;
-	r = audit_card(s, who, "subscribe", sub->serial, "subscribe card %" PRIu64 " package %" PRIu32 " %" PRId64
+	r = audit_card(s, who, "subscribe", sub->serial, true, "subscribe card %" PRIu64 " package %" PRIu32 " %" PRId64
 		       "..%" PRId64, sub->serial, sub->package, sub->start, sub->finish);
 out:
 	return tx_end(s, r);
@@ -819,7 +818,7 @@ int sms_unsubscribe(struct sms_store *s, uint64_t serial, uint32_t package, cons
 	}
 	if ((r = store_change(s, serial, "unsubscribe")) != 0)
 		goto out;
-	r = audit_card(s, who, "unsubscribe", serial, "unsubscribe card %" PRIu64 " package %" PRIu32, serial, package);
+	r = audit_card(s, who, "unsubscribe", serial, false, "unsubscribe card %" PRIu64 " package %" PRIu32, serial, package);
 out:
 	return tx_end(s, r);
 }
@@ -1144,7 +1143,7 @@ int sms_card_delete(struct sms_store *s, uint64_t serial, const char *who)
 	}
 	if ((r = store_change(s, serial, "delete")) != 0)
 		goto out;
-	r = audit_card(s, who, "card.delete", serial, "card delete %" PRIu64, serial);
+	r = audit_card(s, who, "card.delete", serial, false, "card delete %" PRIu64, serial);
 out:
 	return tx_end(s, r);
 }
@@ -1301,7 +1300,7 @@ int sms_card_set_subscriber(struct sms_store *s, uint64_t serial, int64_t id, co
 	}
 	if ((r = store_change(s, serial, "subscriber")) != 0)
 		goto out;
-	r = audit_card(s, who, "card.subscriber", serial, "card %" PRIu64 " subscriber=%" PRId64, serial, id);
+	r = audit_card(s, who, "card.subscriber", serial, false, "card %" PRIu64 " subscriber=%" PRId64, serial, id);
 out:
 	return tx_end(s, r);
 }

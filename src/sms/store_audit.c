@@ -58,27 +58,44 @@ static int md_field(EVP_MD_CTX *md, const char *t)
 	return EVP_DigestUpdate(md, l, 4) == 1 && (n == 0 || EVP_DigestUpdate(md, t, n) == 1) ? 0 : CE_CRYPTO;
 }
 
-int sms_audit_entry_hash(const struct sms_audit_entry *e, uint8_t out[32])
+static int entry_hash(EVP_MD_CTX *md, const EVP_MD *sha, const struct sms_audit_entry *e, uint8_t out[32])
 {
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	uint8_t hdr[8 + 32 + 16];
-	int r = CE_CRYPTO;
+	int r;
 
-	if (!md)
-		return CE_NOMEM;
 	memcpy(hdr, "CSTLAUD1", 8);
 	memcpy(hdr + 8, e->prev_hash, 32);
 	put_be64(hdr + 40, (uint64_t)e->seq);
 	put_be64(hdr + 48, (uint64_t)e->at_ms);
-	if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 || EVP_DigestUpdate(md, hdr, sizeof(hdr)) != 1)
-		goto out;
+	if (EVP_DigestInit_ex(md, sha, NULL) != 1 || EVP_DigestUpdate(md, hdr, sizeof(hdr)) != 1)
+		return CE_CRYPTO;
 	if ((r = md_field(md, e->who)) != 0 || (r = md_field(md, e->action)) != 0 || (r = md_field(md, e->object)) != 0 ||
 	    (r = md_field(md, e->details)) != 0 || (r = md_field(md, e->snapshot)) != 0)
-		goto out;
-	r = EVP_DigestFinal_ex(md, out, NULL) == 1 ? 0 : CE_CRYPTO;
-out:
+		return r;
+	return EVP_DigestFinal_ex(md, out, NULL) == 1 ? 0 : CE_CRYPTO;
+}
+
+int sms_audit_entry_hash(const struct sms_audit_entry *e, uint8_t out[32])
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	int r;
+
+	if (!md)
+		return CE_NOMEM;
+	r = entry_hash(md, EVP_sha256(), e, out);
 	EVP_MD_CTX_free(md);
 	return r;
+}
+
+/* The same with the connection's digest context and SHA-256, fetched once
+ * (EVP_sha256() and a context per entry cost more than the hash). */
+static int store_hash(struct sms_store *s, const struct sms_audit_entry *e, uint8_t out[32])
+{
+	if (!s->sha256 && !(s->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)))
+		return CE_CRYPTO;
+	if (!s->audit_md && !(s->audit_md = EVP_MD_CTX_new()))
+		return CE_NOMEM;
+	return entry_hash(s->audit_md, s->sha256, e, out);
 }
 
 static void cp_message(int64_t seq, const uint8_t hash[32], int64_t at_ms, uint8_t msg[56])
@@ -146,7 +163,7 @@ int store_audit_chain_next(struct sms_store *s, struct sms_audit_entry *e, char 
 		return r;
 	e->seq = s->audit_seq + 1;
 	memcpy(e->prev_hash, s->audit_hash, 32);
-	if ((r = sms_audit_entry_hash(e, h)) != 0)
+	if ((r = store_hash(s, e, h)) != 0)
 		return r;
 	hex_encode(e->prev_hash, 32, prev_hex);
 	hex_encode(h, 32, hash_hex);
@@ -174,7 +191,7 @@ int store_audit_append(struct sms_store *s, const char *who, const char *action,
 	e.details = details ? details : "";
 	e.snapshot = snapshot ? snapshot : "";
 	memcpy(e.prev_hash, s->audit_hash, 32);
-	if ((r = sms_audit_entry_hash(&e, h)) != 0)
+	if ((r = store_hash(s, &e, h)) != 0)
 		return r;
 	hex_encode(e.prev_hash, 32, prev_hex);
 	hex_encode(h, 32, hash_hex);
@@ -248,8 +265,9 @@ static int row_snap(void *ctx, int n, const char *const *cols)
 	return 0;
 }
 
-/* The card's snapshot as the log keeps it (malloc'ed into *out). */
-static int card_snapshot(struct sms_store *s, uint64_t serial, char **out)
+/* The card's snapshot as the log keeps it (malloc'ed into *out); *bl:
+ * the card or its box is blacklisted. */
+static int card_snapshot(struct sms_store *s, uint64_t serial, char **out, bool *bl)
 {
 	struct snap x = { 0 };
 	struct db_val p[1] = { DBI(serial > INT64_MAX ? 0 : serial) };
@@ -275,18 +293,25 @@ static int card_snapshot(struct sms_store *s, uint64_t serial, char **out)
 		return r;
 	}
 	*out = x.buf;
+	*bl = x.bl != 0;
 	return 0;
 }
 
-int store_audit_card(struct sms_store *s, const char *who, const char *action, uint64_t serial, const char *details)
+int store_audit_card(struct sms_store *s, const char *who, const char *action, uint64_t serial, const char *details,
+		     bool refuse_bl)
 {
 	char obj[32];
 	char *snap = NULL;
+	bool bl = false;
 	int r;
 
 	snprintf(obj, sizeof(obj), "card:%" PRIu64, serial);
-	if ((r = card_snapshot(s, serial, &snap)) != 0)
+	if ((r = card_snapshot(s, serial, &snap, &bl)) != 0)
 		return r;
+	if (bl && refuse_bl) {
+		free(snap);
+		return CE_BLOCKED; /* the caller's transaction rolls the change back */
+	}
 	r = store_audit_append(s, who, action, obj, details, snap);
 	free(snap);
 	return r;
@@ -391,7 +416,7 @@ static int chain_legacy(struct sms_store *s)
 			e.details = rows[i].what;
 			e.snapshot = "";
 			memcpy(e.prev_hash, s->audit_hash, 32);
-			if ((r = sms_audit_entry_hash(&e, h)) != 0)
+			if ((r = store_hash(s, &e, h)) != 0)
 				break;
 			hex_encode(e.prev_hash, 32, prev_hex);
 			hex_encode(h, 32, hash_hex);
@@ -451,7 +476,7 @@ static int baseline_cards(struct sms_store *s)
 					      store_row_int, &have, NULL)) != 0)
 				return r;
 			if (!have && (r = store_audit_card(s, "migration", "card.baseline", sp.v[i],
-							   "card state at schema 4")) != 0)
+							   "card state at schema 4", false)) != 0)
 				return r;
 		}
 		if (sp.n < 1000)
@@ -544,6 +569,7 @@ int sms_audit_object(struct sms_store *s, const char *object, int64_t from_ms, i
 }
 
 struct vctx {
+	struct sms_store *s;
 	struct sms_audit_verify *v;
 	int64_t expect;
 	uint8_t prev[32];
@@ -574,7 +600,7 @@ static int row_verify(void *ctx, const struct sms_audit_entry *e)
 		vfail(x->v, e->seq, "prev_hash is not the previous entry's hash: an entry was removed or replaced");
 		return 1;
 	}
-	if ((r = sms_audit_entry_hash(e, h)) != 0)
+	if ((r = store_hash(x->s, e, h)) != 0)
 		return r;
 	if (CRYPTO_memcmp(h, e->hash, 32) != 0) {
 		vfail(x->v, e->seq, "hash does not match the entry: the entry was altered");
@@ -683,7 +709,7 @@ int sms_audit_check_checkpoint(struct sms_store *s, const struct sms_audit_check
 
 int sms_audit_verify(struct sms_store *s, const uint8_t *pub, struct sms_audit_verify *v)
 {
-	struct vctx x = { v, 1, { 0 } };
+	struct vctx x = { s, v, 1, { 0 } };
 	int64_t unchained = 0;
 	int r;
 
@@ -913,7 +939,7 @@ int sms_blacklist_add(struct sms_store *s, enum sms_bl_kind kind, const char *id
 			if ((r = store_change(s, sp.v[i], "state")) != 0)
 				goto out;
 			if ((r = store_audit_card(s, who, kind == SMS_BL_CARD ? "blacklist.card" : "card.block", sp.v[i],
-						  what)) != 0)
+						  what, false)) != 0)
 				goto out;
 		}
 		if (kind == SMS_BL_CARD) {
@@ -924,7 +950,7 @@ int sms_blacklist_add(struct sms_store *s, enum sms_bl_kind kind, const char *id
 			if ((r = s->ops->exec(s, "SELECT COUNT(*) FROM cards WHERE serial = ?", q, 1, store_row_int, &have,
 					      NULL)) != 0)
 				goto out;
-			if (!have && (r = store_audit_card(s, who, "blacklist.card", serial, what)) != 0)
+			if (!have && (r = store_audit_card(s, who, "blacklist.card", serial, what, false)) != 0)
 				goto out;
 		}
 	}

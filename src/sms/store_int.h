@@ -74,6 +74,7 @@ struct sms_store {
 	bool audit_head_ok;
 	int64_t audit_seq;
 	uint8_t audit_hash[32];
+	void *audit_md;      /* EVP_MD_CTX * for the chain's hashes, made once */
 };
 
 /* Forget every cached API key of this connection (a key was revoked). */
@@ -86,12 +87,16 @@ int store_tx_end(struct sms_store *s, int r);
 int store_audit_text(struct sms_store *s, const char *who, const char *action, const char *object,
 		     const char *what);
 /* store_audit.c: append one chained entry (inside the caller's
- * transaction); a card's entry with the card's snapshot after the change;
+ * transaction); a card's entry with the card's snapshot after the change
+ * (refuse_bl: CE_BLOCKED, nothing appended, if the card or its box, as it
+ * is after the change, is blacklisted: the blacklist check of an
+ * activation costs no query of its own);
  * schema 4's columns, tables and chaining of older rows (idempotent); is
  * card serial, its box, or box chip (NULL: none) blacklisted. */
 int store_audit_append(struct sms_store *s, const char *who, const char *action, const char *object,
 		       const char *details, const char *snapshot);
-int store_audit_card(struct sms_store *s, const char *who, const char *action, uint64_t serial, const char *details);
+int store_audit_card(struct sms_store *s, const char *who, const char *action, uint64_t serial, const char *details,
+		     bool refuse_bl);
 int store_audit_migrate4(struct sms_store *s);
 /* The next place in the chain for e (at_ms, who, action, object, details,
  * snapshot filled): e->seq, prev and hash (hex) set and the cached head

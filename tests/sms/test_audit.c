@@ -6,6 +6,7 @@
  * twice), the bulk path's entries; the blacklist in the store. On SQLite
  * and PostgreSQL (sms_testdb.h).
  */
+#include <dirent.h>
 #include <libpq-fe.h>
 #include <sqlite3.h>
 #define SMS_TEST_PG_PORT 5471
@@ -322,6 +323,58 @@ static void test_checkpoint_lines(void **state)
 	assert_memory_equal(got.hash, cp.hash, 32);
 	assert_memory_equal(got.sig, cp.sig, 64);
 	assert_string_equal(got.key_id, cp.key_id);
+}
+
+/* The fuzz corpus (fuzz/corpus/audit) replayed as fuzz_audit.c does. */
+static void test_fuzz_corpus_audit(void **state)
+{
+	char dir[600];
+	DIR *d;
+	struct dirent *e;
+	size_t n = 0;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s", tu_testdata("../../fuzz/corpus/audit"));
+	assert_non_null(d = opendir(dir));
+	while ((e = readdir(d)) != NULL) {
+		char path[900], line[4096], out[400];
+		uint8_t *b;
+		size_t len = 0;
+		struct sms_audit_checkpoint cp, back;
+		struct sms_report_params p;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		b = tu_read(path, &len);
+		n++;
+		if (len < 1 || len > sizeof(line)) {
+			free(b);
+			continue;
+		}
+		memcpy(line, b + 1, len - 1);
+		line[len - 1] = '\0';
+		if (b[0] & 1) {
+			char *eq = strchr(line, '=');
+
+			sms_report_params_init(&p);
+			if (eq) {
+				*eq = '\0';
+				(void)sms_report_param(&p, line, eq + 1);
+			}
+			assert_true(p.ndays <= 31);
+			for (size_t i = 0; i < p.ndays; i++)
+				assert_true(p.days[i] >= 1 && p.days[i] <= 31);
+		} else if (sms_audit_checkpoint_parse(line, &cp) == 0) {
+			assert_int_equal(sms_audit_checkpoint_line(&cp, out, sizeof(out)), 0);
+			assert_int_equal(sms_audit_checkpoint_parse(out, &back), 0);
+			assert_int_equal(back.seq, cp.seq);
+			assert_memory_equal(back.sig, cp.sig, 64);
+		}
+		free(b);
+	}
+	closedir(d);
+	assert_true(n >= 5);
 }
 
 /* A schema-3 base (as released: no chain columns, no blacklist) moves to
@@ -866,8 +919,9 @@ static void test_reconcile(void **state)
 int main(void)
 {
 	const struct CMUnitTest both[] = { TESTS };
-	const struct CMUnitTest pure[] = { cmocka_unit_test(test_checkpoint_lines) };
-	int fails = _cmocka_run_group_tests("audit lines", pure, 1, NULL, NULL);
+	const struct CMUnitTest pure[] = { cmocka_unit_test(test_checkpoint_lines),
+					   cmocka_unit_test(test_fuzz_corpus_audit) };
+	int fails = _cmocka_run_group_tests("audit lines", pure, 2, NULL, NULL);
 
 	return fails + tdb_run_both("audit", both, sizeof(both) / sizeof(both[0]));
 }
