@@ -27,7 +27,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if ((eq = strchr(line, '=')) == NULL)
 			return 0;
 		*eq = '\0';
-		(void)sms_report_param(&p, line, eq + 1);
+		if (sms_report_param(&p, line, eq + 1) != 0)
+			return 0;
 		if (p.ndays > 31 || (p.month && (p.month < 1 || p.month > 12)) || p.package >= 65536 || p.channel >= 65536)
 			__builtin_trap();
 		for (size_t i = 0; i < p.ndays; i++)

@@ -7,6 +7,8 @@
  * and PostgreSQL (sms_testdb.h).
  */
 #include <dirent.h>
+#include <sys/wait.h>
+#include <jansson.h>
 #include <libpq-fe.h>
 #include <sqlite3.h>
 #define SMS_TEST_PG_PORT 5471
@@ -328,7 +330,7 @@ static void test_checkpoint_lines(void **state)
 /* The fuzz corpus (fuzz/corpus/audit) replayed as fuzz_audit.c does. */
 static void test_fuzz_corpus_audit(void **state)
 {
-	char dir[600];
+	char dir[4200];
 	DIR *d;
 	struct dirent *e;
 	size_t n = 0;
@@ -337,7 +339,7 @@ static void test_fuzz_corpus_audit(void **state)
 	snprintf(dir, sizeof(dir), "%s", tu_testdata("../../fuzz/corpus/audit"));
 	assert_non_null(d = opendir(dir));
 	while ((e = readdir(d)) != NULL) {
-		char path[900], line[4096], out[400];
+		char path[4500], line[4096], out[400];
 		uint8_t *b;
 		size_t len = 0;
 		struct sms_audit_checkpoint cp, back;
@@ -360,7 +362,9 @@ static void test_fuzz_corpus_audit(void **state)
 			sms_report_params_init(&p);
 			if (eq) {
 				*eq = '\0';
-				(void)sms_report_param(&p, line, eq + 1);
+				int pr = sms_report_param(&p, line, eq + 1);
+
+				assert_true(pr == 0 || pr == CE_RANGE || pr == CE_NOT_FOUND);
 			}
 			assert_true(p.ndays <= 31);
 			for (size_t i = 0; i < p.ndays; i++)
@@ -375,6 +379,99 @@ static void test_fuzz_corpus_audit(void **state)
 	}
 	closedir(d);
 	assert_true(n >= 5);
+}
+
+/* ---- the commands: castellan audit, sms blacklist / report / reconcile ---- */
+
+static int run_cli(const char *args, char *out, size_t cap)
+{
+	const char *bin = getenv("CASTELLAN_BIN");
+	char cmd[3000];
+	size_t got;
+	FILE *f;
+	int rc;
+
+	if (!bin)
+		skip();
+	snprintf(cmd, sizeof(cmd), "CASTELLAN_LOG=warn %s %s 2>&1", bin, args);
+	assert_non_null(f = popen(cmd, "r"));
+	got = fread(out, 1, cap - 1, f);
+	out[got] = '\0';
+	rc = pclose(f);
+	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static void test_cli(void **state)
+{
+	char d[300], a[2400], out[8192];
+	FILE *f;
+
+	(void)state;
+	snprintf(d, sizeof(d), "%s/cli", sqlite_dir);
+	assert_int_equal(mkdir(d, 0700), 0);
+	snprintf(a, sizeof(a), "%s/pass", d);
+	assert_non_null(f = fopen(a, "w"));
+	fputs("correct horse battery\n", f);
+	fclose(f);
+	snprintf(a, sizeof(a), "sms --db %s/s.db card add 2100000001 --chip BOX-1", d);
+	assert_int_equal(run_cli(a, out, sizeof(out)), 0);
+	snprintf(a, sizeof(a), "sms --db %s/s.db subscribe 2100000001 --packages 0,5 --start 1 --finish 4000000000", d);
+	assert_int_equal(run_cli(a, out, sizeof(out)), 0);
+	/* blacklist */
+	snprintf(a, sizeof(a), "sms --db %s/s.db blacklist add box BOX-1 --reason 'seized'", d);
+	assert_int_equal(run_cli(a, out, sizeof(out)), 0);
+	snprintf(a, sizeof(a), "sms --db %s/s.db blacklist list", d);
+	assert_int_equal(run_cli(a, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "box\tBOX-1\t"));
+	assert_non_null(strstr(out, "\tcli\tseized"));
+	snprintf(a, sizeof(a), "sms --db %s/s.db subscribe 2100000001 --packages 1 --start 1 --finish 4000000000", d);
+	assert_int_equal(run_cli(a, out, sizeof(out)), 1);
+	assert_non_null(strstr(out, "blocked"));
+	/* a report, CSV and JSON */
+	snprintf(a, sizeof(a), "sms --db %s/s.db report summary", d);
+	assert_int_equal(run_cli(a, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "status,cards\r\nregistered,1\r\nactive,0\r\n"));
+	assert_non_null(strstr(out, "blacklisted,1\r\n"));
+	snprintf(a, sizeof(a), "sms --db %s/s.db report active --package 5 --at 100 --format json", d);
+	assert_int_equal(run_cli(a, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "\"report\": \"active\""));
+	snprintf(a, sizeof(a), "sms --db %s/s.db report active", d);
+	assert_int_equal(run_cli(a, out, sizeof(out)), 1);
+	assert_non_null(strstr(out, "needs --package or --channel"));
+	/* reconcile: no head-end ran, the card is blocked and was never sent: the same */
+	snprintf(a, sizeof(a), "sms --db %s/s.db reconcile", d);
+	assert_int_equal(run_cli(a, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "0 differences"));
+	/* the audit key, a checkpoint into the file, verify, tamper, verify */
+	snprintf(a, sizeof(a), "audit keygen --key %s/a.key --pub %s/a.pub --passphrase-file %s/pass", d, d, d);
+	assert_int_equal(run_cli(a, out, sizeof(out)), 0);
+	snprintf(a, sizeof(a), "audit --db %s/s.db checkpoint --key %s/a.key --passphrase-file %s/pass --out %s/cps", d, d,
+		 d, d);
+	assert_int_equal(run_cli(a, out, sizeof(out)), 0);
+	snprintf(a, sizeof(a), "audit --db %s/s.db checkpoint --key %s/a.key --out %s/cps", d, d, d);
+	assert_int_equal(run_cli(a, out, sizeof(out)), 1); /* no passphrase */
+	snprintf(a, sizeof(a), "audit --db %s/s.db verify --pub %s/a.pub --checkpoints %s/cps", d, d, d);
+	assert_int_equal(run_cli(a, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "audit log intact"));
+	assert_non_null(strstr(out, "signatures verified"));
+	snprintf(a, sizeof(a), "audit --db %s/s.db export --format json --out %s/x.json", d, d);
+	assert_int_equal(run_cli(a, out, sizeof(out)), 0);
+	{
+		json_error_t je;
+		json_t *j;
+
+		snprintf(a, sizeof(a), "%s/x.json", d);
+		assert_non_null(j = json_load_file(a, 0, &je));
+		assert_true(json_array_size(json_object_get(j, "entries")) >= 5);
+		assert_int_equal(json_array_size(json_object_get(j, "checkpoints")), 1);
+		json_decref(j);
+	}
+	snprintf(a, sizeof(a), "%s/s.db", d);
+	raw_sql(&sqlite_be, a, "DELETE FROM audit WHERE seq >= 3; DELETE FROM audit_checkpoints");
+	snprintf(a, sizeof(a), "audit --db %s/s.db verify --pub %s/a.pub --checkpoints %s/cps", d, d, d);
+	assert_int_equal(run_cli(a, out, sizeof(out)), 1);
+	assert_non_null(strstr(out, "BROKEN"));
+	assert_non_null(strstr(out, "truncated"));
 }
 
 /* A schema-3 base (as released: no chain columns, no blacklist) moves to
@@ -921,7 +1018,20 @@ int main(void)
 	const struct CMUnitTest both[] = { TESTS };
 	const struct CMUnitTest pure[] = { cmocka_unit_test(test_checkpoint_lines),
 					   cmocka_unit_test(test_fuzz_corpus_audit) };
+	const struct CMUnitTest cmds[] = { cmocka_unit_test(test_cli) };
 	int fails = _cmocka_run_group_tests("audit lines", pure, 2, NULL, NULL);
 
-	return fails + tdb_run_both("audit", both, sizeof(both) / sizeof(both[0]));
+	/* the commands on SQLite, in tdb_run_both's folder (made and removed there) */
+	fails += tdb_run_both("audit", both, sizeof(both) / sizeof(both[0]));
+	snprintf(sqlite_dir, sizeof(sqlite_dir), "/tmp/castellan-auditcli-XXXXXX");
+	if (!mkdtemp(sqlite_dir))
+		return fails + 1;
+	fails += _cmocka_run_group_tests("audit commands", cmds, 1, NULL, NULL);
+	{
+		char cmd[300];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", sqlite_dir);
+		(void)tdb_run(cmd);
+	}
+	return fails;
 }
