@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -434,8 +435,11 @@ static bool seq_end_tick(struct emm_thread *t)
 	return ok;
 }
 
-static int src_save(void *ctx, uint64_t serial, uint32_t step, uint64_t digest, bool blocked, uint32_t *seq)
+static int src_save(void *ctx, uint64_t serial, uint32_t step, uint64_t digest, bool blocked,
+		    const struct emm_grant *g, uint32_t *seq)
 {
+	struct sms_emm_seq_req *q;
+
 	struct emm_thread *t = ctx;
 
 	if (t->nseq == SEQ_BATCH) {
@@ -446,8 +450,21 @@ static int src_save(void *ctx, uint64_t serial, uint32_t step, uint64_t digest, 
 			return CE_IO;
 		t->nseq = t->seq_done = 0;
 	}
-	t->seqq[t->nseq++] = (struct sms_emm_seq_req){ .serial = serial, .step = step, .want = *seq,
-						       .digest = digest, .blocked = blocked };
+	q = &t->seqq[t->nseq++];
+	memset(q, 0, sizeof(*q));
+	q->serial = serial;
+	q->step = step;
+	q->want = *seq;
+	q->digest = digest;
+	q->blocked = blocked;
+	q->has_sent = true; /* blocked: the empty grant (packages 0) */
+	if (g) {
+		q->sent_packages = g->packages;
+		q->sent_start = (int64_t)g->start_s;
+		q->sent_finish = (int64_t)g->finish_s;
+		q->sent_next = g->next < SMS_SENT_EXT_MAX ? g->next : SMS_SENT_EXT_MAX;
+		memcpy(q->sent_ext, g->ext, q->sent_next * sizeof(q->sent_ext[0]));
+	}
 	return 0; /* *seq: the proposal, unless seq_flush finds otherwise */
 }
 
@@ -486,8 +503,10 @@ static int seq_import_file(struct emm_thread *t)
 	if ((r = sms_tx_begin(t->store)) != 0)
 		goto out;
 	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct sms_emm_seq q = { (uint64_t)sqlite3_column_int64(st, 0), (uint32_t)sqlite3_column_int64(st, 1),
-					 (uint64_t)sqlite3_column_int64(st, 2), sqlite3_column_int(st, 3) != 0 };
+		struct sms_emm_seq q = { .serial = (uint64_t)sqlite3_column_int64(st, 0),
+					 .seq = (uint32_t)sqlite3_column_int64(st, 1),
+					 .digest = (uint64_t)sqlite3_column_int64(st, 2),
+					 .blocked = sqlite3_column_int(st, 3) != 0 };
 
 		if (q.serial == 0 || q.serial > INT64_MAX)
 			continue;
@@ -873,6 +892,27 @@ static bool send_pending(struct emm_thread *t, uint64_t now_ms)
 	return true;
 }
 
+/* One entry in the SMS/CAS audit chain for what the CAS side does on its
+ * own (start, key epoch rotation), as headend:<node>. A failure is logged,
+ * never fatal: the carousel goes on. */
+static void audit_cas(struct emm_thread *t, const char *action, uint32_t epoch, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void audit_cas(struct emm_thread *t, const char *action, uint32_t epoch, const char *fmt, ...)
+{
+	char what[400], who[SMS_WHO_MAX + 1], obj[32] = "";
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	snprintf(who, sizeof(who), "headend:%.55s", t->h->node);
+	if (epoch)
+		snprintf(obj, sizeof(obj), "epoch:%" PRIu32, epoch);
+	if ((r = sms_audit_add_ev(t->store, who, action, obj, what)) != 0)
+		LOG_WARN("headend", "audit entry %s not written: %s", action, err_str(r));
+}
+
 static void *emm_main(void *arg)
 {
 	struct headend *h = arg;
@@ -891,6 +931,8 @@ static void *emm_main(void *arg)
 		return NULL;
 	}
 	(void)sched_rotation_due(t.sched, NULL);
+	audit_cas(&t, "cas.start", 0, "head-end node %s started its EMM carousel (epoch %" PRIu64 " s, %u kbit/s)",
+		  h->node, (uint64_t)keystore_epoch_seconds(h->cfg.ks), (unsigned)h->cfg.emm_kbps);
 	while (!atomic_load(&h->stop)) {
 		uint64_t now = sched_now_ms(t.sched);
 		uint32_t epoch;
@@ -915,6 +957,8 @@ static void *emm_main(void *arg)
 			LOG_INFO("headend", "key epoch %" PRIu32 " began: regenerating every card's EMM (keys of %" PRIu32
 				" and %" PRIu32 ")", epoch, epoch, epoch + 1);
 			carousel_rotate(t.car);
+			audit_cas(&t, "cas.key_epoch", epoch, "key epoch %" PRIu32 " began: every card's EMM regenerated"
+				  " (package keys of epochs %" PRIu32 " and %" PRIu32 ")", epoch, epoch, epoch + 1);
 		}
 		if (t.pend_n == 0) {
 			unsigned want = atomic_exchange(&h->emm_kbps_req, 0u);
