@@ -34,7 +34,7 @@
 #include "sms/store.h"
 
 #define PATH_CAP 1024
-#define SUBS_MAX 1024
+#define SUBS_MAX SMS_PACKAGES_MAX /* one card's subscriptions: all of them (a package each) */
 #define PAGE_SUBS 16384                         /* a page's subscriptions read in one query */
 #define SEQ_BATCH (CAROUSEL_MAX_PER_TICK + 64u) /* new seqs of a tick, upserted together */
 
@@ -162,8 +162,6 @@ static void card_view(struct emm_thread *t, const struct sms_card *c, const stru
 {
 	int64_t next = SCHED_NO_EVENT;
 
-	if (n > SUBS_MAX)
-		n = SUBS_MAX;
 	for (size_t i = 0; i < n; i++)
 		t->ssubs[i] = (struct sched_sub){ subs[i].package, subs[i].start, subs[i].finish };
 	memset(k, 0, sizeof(*k));
@@ -237,7 +235,7 @@ static int src_get(void *ctx, uint64_t serial, int64_t now_s, struct carousel_ca
 		out->state = CAROUSEL_DELETED;
 		return 0;
 	}
-	if (r != 0 && r != CE_OVERFLOW) /* more than SUBS_MAX: the first ones, as before */
+	if (r != 0 && r != CE_OVERFLOW) /* SUBS_MAX is every package a card may hold */
 		return r;
 	card_view(t, &t->cards[0], t->subs, n, now_s, out);
 	return 0;
