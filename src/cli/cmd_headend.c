@@ -37,7 +37,8 @@ static void usage(FILE *f)
 		"                         password out of ps); else $CASTELLAN_DB, then the default\n"
 		"  --http ADDR:PORT       SMS HTTP APIs (default " HEADEND_DEFAULT_HTTP "; 'off' = none)\n"
 		"  --ecmg ADDR:PORT       ECMG listener (default " HEADEND_DEFAULT_ECMG "; 'off' = none)\n"
-		"  --mux HOST:PORT        the MUX to send EMMs to (castellan scramble --mux-listen)\n"
+		"  --mux HOST:PORT        the MUX to send EMMs to (castellan scramble --mux-listen; 'off' = none:\n"
+		"                         the carousel runs idle, the scheduler runs; also no EMMG generator)\n"
 		"  --emm-kbps N           EMM bandwidth asked of the MUX (default %u)\n"
 		"  --client-id ID         EMMG client_id (default CA_system_id << 16 | 1)\n"
 		"  --data-id N            EMMG data_id (default 1)\n"
@@ -130,7 +131,7 @@ int cmd_headend(int argc, char **argv)
 		} else if (strcmp(o, "--ecmg") == 0) {
 			cfg.ecmg_addr = strcmp(val, "off") == 0 ? "" : val;
 		} else if (strcmp(o, "--mux") == 0) {
-			cfg.mux_addr = val;
+			cfg.mux_addr = strcmp(val, "off") == 0 ? "" : val;
 		} else if (strcmp(o, "--emm-kbps") == 0) {
 			if (num(o, val, 65535, &v) != 0 || v == 0)
 				return 2;

@@ -46,6 +46,7 @@ struct emmg {
 	uint8_t cc;              /* packet mode: CC of our packets */
 	uint64_t next_try_us;
 	uint32_t backoff_ms;
+	uint32_t last_wait_ms;     /* the wait scheduled after the last failure */
 	unsigned bad;
 	struct sc_framer fr;     /* over rbuf */
 	uint8_t *rbuf;           /* SC_MAX_MSG_BYTES */
@@ -491,6 +492,7 @@ int emmg_send(struct emmg *e, const uint8_t *const *secs, const size_t *lens, si
 			return CE_CLOSED;
 		if ((r = emmg_connect(e)) != 0) {
 			e->next_try_us = now_mono_us() + (uint64_t)e->backoff_ms * 1000u;
+			e->last_wait_ms = e->backoff_ms;
 			e->backoff_ms = e->backoff_ms * 2 > EMMG_MAX_RECONNECT_MS ? EMMG_MAX_RECONNECT_MS
 				: e->backoff_ms * 2;
 			return r == CE_PROTO || r == CE_TIMEOUT ? r : CE_CLOSED;
@@ -587,8 +589,16 @@ int emmg_close(struct emmg *e)
 void emmg_stats(const struct emmg *e, struct emmg_stats *out)
 {
 	memset(out, 0, sizeof(*out));
-	if (e)
+	if (e) {
 		*out = e->st;
+		out->retry_wait_ms = e->up ? 0 : e->last_wait_ms;
+	}
+}
+
+void emmg_retry_now(struct emmg *e)
+{
+	if (e)
+		e->next_try_us = 0;
 }
 
 void emmg_free(struct emmg *e)

@@ -59,7 +59,6 @@ struct keystore;
 #define HEADEND_FEED_PRUNE_EVERY_MS (3600u * 1000u)
 #define HEADEND_STATUS_PUBLISH_MS 2000u /* node status to the store (GET /api/v1/status) */
 #define HEADEND_MIN_CYCLE_MS 1000u  /* a small base is cycled at most once a second */
-#define HEADEND_RECONNECT_MS 1000u  /* EMMG: retry the MUX this often while it is away */
 #define HEADEND_VENDOR_KEYS_MAX VKEYS_MAX /* chips in a --vendor-keys file at most (cas/vkeys.h) */
 
 struct headend_config {
@@ -117,7 +116,8 @@ struct headend;
  * 0, CE_ARG, CE_IO, CE_NOMEM, or the store's error. */
 int headend_new(const struct headend_config *cfg, struct headend **out) WARN_UNUSED;
 /* Run until headend_stop (or a signal with handle_signals): starts the ECMG
- * and EMM threads, runs the HTTP loop, joins the threads. 0 or CE_IO. */
+ * and EMM threads, runs the HTTP loop, joins the threads. 0, CE_IO, or the
+ * error of a part that stopped the head-end (EMM thread, ECMG). */
 int headend_run(struct headend *h) WARN_UNUSED;
 void headend_stop(struct headend *h);
 uint16_t headend_http_port(const struct headend *h);
