@@ -340,8 +340,14 @@ static void test_card_many_subscriptions(void **state)
 		int r;
 
 		snprintf(name, sizeof(name), "p%u", p);
-		r = sms_package_add(sv.store, p, name, "test"); /* some exist from the start */
-		assert_true(r == 0 || r == CE_EXISTS);
+		/* some exist from the start (0..31, the fixture's): adding one
+		 * again inside this transaction would abort it on PostgreSQL */
+		{
+			struct sms_package pk;
+
+			r = sms_package_get(sv.store, p, &pk) == 0 ? 0 : sms_package_add(sv.store, p, name, "test");
+		}
+		assert_int_equal(r, 0);
 		assert_int_equal(sms_subscribe(sv.store, &sub, "test"), 0);
 	}
 	assert_int_equal(sms_tx_end(sv.store, 0), 0);
