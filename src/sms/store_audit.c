@@ -806,7 +806,7 @@ int sms_audit_verify(struct sms_store *s, const uint8_t *pub, struct sms_audit_v
 
 /* ---- checkpoints --------------------------------------------------------- */
 
-int sms_audit_checkpoint(struct sms_store *s, const uint8_t priv[32], const char *who,
+int sms_audit_checkpoint(struct sms_store *s, const uint8_t priv[32], const char *who, bool force,
 			 struct sms_audit_checkpoint *out)
 {
 	uint8_t pub[32], kid[32], msg[56];
@@ -821,6 +821,18 @@ int sms_audit_checkpoint(struct sms_store *s, const uint8_t priv[32], const char
 	if (s->audit_seq == 0) {
 		r = CE_NOT_FOUND; /* nothing to sign yet */
 		goto out;
+	}
+	if (!force) {
+		int64_t is_cp = 0;
+		struct db_val q[1] = { DBI(s->audit_seq) };
+
+		if ((r = s->ops->exec(s, "SELECT COUNT(*) FROM audit WHERE seq = ? AND action = 'audit.checkpoint'", q, 1,
+				      store_row_int, &is_cp, NULL)) != 0)
+			goto out;
+		if (is_cp) {
+			r = CE_EXISTS; /* nothing new since the last checkpoint */
+			goto out;
+		}
 	}
 	out->seq = s->audit_seq;
 	out->at_ms = (int64_t)now_wall_ms();
