@@ -25,6 +25,7 @@
 #include "cas/emm.h"
 #include "cas/emm_vendor.h"
 #include "cas/keys.h"
+#include "cas/vkeys.h"
 #include "headend/ecmg.h"
 #include "headend/emmg.h"
 #include "lib/log.h"
@@ -35,15 +36,9 @@
 #include "sms/store.h"
 
 #define PATH_CAP 1024
-#define SUBS_MAX 1024
+#define SUBS_MAX SMS_PACKAGES_MAX /* one card's subscriptions: all of them (a package each) */
 #define PAGE_SUBS 16384                         /* a page's subscriptions read in one query */
 #define SEQ_BATCH (CAROUSEL_MAX_PER_TICK + 64u) /* new seqs of a tick, upserted together */
-
-/* One chip of the --vendor-keys file: K_v(chip) of the file's vendor. */
-struct vkey {
-	uint64_t chip;
-	uint8_t kv[16];
-};
 
 struct headend {
 	struct headend_config cfg;
@@ -160,95 +155,26 @@ static enum carousel_card_state car_state(enum sms_card_state s)
 	}
 }
 
-static int vkey_cmp(const void *a, const void *b)
-{
-	uint64_t x = ((const struct vkey *)a)->chip, y = ((const struct vkey *)b)->chip;
-
-	return x < y ? -1 : x > y;
-}
-
 /* The vendor key of a store chip id (decimal or 0x hex), NULL if none. */
 static const struct vkey *vkey_find(const struct headend *h, const char *chip_id)
 {
-	struct vkey k;
+	uint64_t chip;
 
-	if (!h->nvkeys || !chip_id[0] || parse_u64(chip_id, UINT64_MAX, &k.chip) != 0)
+	if (!h->nvkeys || !chip_id[0] || parse_u64(chip_id, UINT64_MAX, &chip) != 0)
 		return NULL;
-	return bsearch(&k, h->vkeys, h->nvkeys, sizeof(k), vkey_cmp);
+	return vkeys_find(h->vkeys, h->nvkeys, chip);
 }
 
-/* Load a vendor's opened key file: "chip_id,32 hex digits" a line ('#'
- * comments and blank lines skipped). A bad or duplicate line refuses the
- * whole file (CE_FORMAT); CE_IO, CE_LIMIT, CE_NOMEM. */
-static int vkeys_load(struct headend *h, const char *path)
+/* Load a vendor's opened key file (cas/vkeys.h). A bad or duplicate line
+ * refuses the whole file (CE_FORMAT); CE_IO, CE_LIMIT, CE_NOMEM. */
+static int vkeys_open(struct headend *h, const char *path)
 {
-	char line[256];
-	size_t cap = 0, lineno = 0;
-	FILE *f = fopen(path, "r");
-	int r = 0;
+	size_t lineno = 0;
+	int r = vkeys_load(path, HEADEND_VENDOR_KEYS_MAX, &h->vkeys, &h->nvkeys, &lineno);
 
-	if (!f) {
-		LOG_ERR("headend", "%s: cannot open: %s", path, strerror(errno));
-		return CE_IO;
-	}
-	while (r == 0 && fgets(line, sizeof(line), f)) {
-		size_t n = strcspn(line, "\r\n");
-		char *c;
-		struct vkey *v;
-
-		lineno++;
-		if (line[n] == '\0' && !feof(f)) {
-			r = CE_FORMAT; /* longer than any valid line */
-			break;
-		}
-		line[n] = '\0';
-		if (line[0] == '\0' || line[0] == '#')
-			continue;
-		if (h->nvkeys == HEADEND_VENDOR_KEYS_MAX) {
-			r = CE_LIMIT;
-			break;
-		}
-		if (h->nvkeys == cap) {
-			size_t ncap = cap ? cap * 2 : 64;
-			struct vkey *nv = calloc(ncap, sizeof(*nv));
-
-			if (!nv) {
-				r = CE_NOMEM;
-				break;
-			}
-			if (h->vkeys) {
-				memcpy(nv, h->vkeys, h->nvkeys * sizeof(*nv));
-				secret_wipe(h->vkeys, cap * sizeof(*nv));
-				free(h->vkeys);
-			}
-			h->vkeys = nv;
-			cap = ncap;
-		}
-		v = &h->vkeys[h->nvkeys];
-		if (!(c = strchr(line, ','))) {
-			r = CE_FORMAT;
-			break;
-		}
-		*c++ = '\0';
-		if (parse_u64(line, UINT64_MAX, &v->chip) != 0 || strlen(c) != 32 || hex_decode(c, v->kv, 16) != 0) {
-			secret_wipe(v, sizeof(*v));
-			r = CE_FORMAT;
-			break;
-		}
-		h->nvkeys++;
-	}
-	secret_wipe(line, sizeof(line));
-	if (r == 0 && ferror(f))
-		r = CE_IO;
-	fclose(f);
-	if (r == 0 && h->nvkeys) {
-		qsort(h->vkeys, h->nvkeys, sizeof(*h->vkeys), vkey_cmp);
-		for (size_t i = 1; i < h->nvkeys; i++)
-			if (h->vkeys[i].chip == h->vkeys[i - 1].chip) {
-				lineno = 0;
-				r = CE_FORMAT; /* a chip twice: which key? */
-				break;
-			}
+	if (r == CE_IO) {
+		LOG_ERR("headend", "%s: cannot read", path);
+		return r;
 	}
 	if (r != 0) {
 		if (lineno)
@@ -288,8 +214,6 @@ static void card_view(struct emm_thread *t, const struct sms_card *c, const stru
 {
 	int64_t next = SCHED_NO_EVENT;
 
-	if (n > SUBS_MAX)
-		n = SUBS_MAX;
 	for (size_t i = 0; i < n; i++)
 		t->ssubs[i] = (struct sched_sub){ subs[i].package, subs[i].start, subs[i].finish };
 	memset(k, 0, sizeof(*k));
@@ -365,7 +289,7 @@ static int src_get(void *ctx, uint64_t serial, int64_t now_s, struct carousel_ca
 		out->state = CAROUSEL_DELETED;
 		return 0;
 	}
-	if (r != 0 && r != CE_OVERFLOW) /* more than SUBS_MAX: the first ones, as before */
+	if (r != 0 && r != CE_OVERFLOW) /* SUBS_MAX is every package a card may hold */
 		return r;
 	card_view(t, &t->cards[0], t->subs, n, now_s, out);
 	return 0;
@@ -1296,7 +1220,7 @@ int headend_new(const struct headend_config *cfg, struct headend **out)
 		LOG_ERR("headend", "HTTP threads (%u): %s", cfg->http_threads, err_str(r));
 		goto fail;
 	}
-	if (cfg->vendor_keys && *cfg->vendor_keys && (r = vkeys_load(h, cfg->vendor_keys)) != 0)
+	if (cfg->vendor_keys && *cfg->vendor_keys && (r = vkeys_open(h, cfg->vendor_keys)) != 0)
 		goto fail;
 	if (h->ecmg_addr[0]) {
 		ecmg_config_init(&ec);
@@ -1442,8 +1366,7 @@ void headend_free(struct headend *h)
 	ecmg_free(h->ecmg);
 	sms_store_close(h->http_store);
 	if (h->vkeys) {
-		secret_wipe(h->vkeys, h->nvkeys * sizeof(*h->vkeys));
-		free(h->vkeys);
+		vkeys_free(h->vkeys, h->nvkeys);
 	}
 	if (h->base)
 		event_base_free(h->base);

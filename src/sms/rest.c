@@ -668,21 +668,33 @@ static bool card_fields(struct ctx *x, json_t *o, bool create, struct card_in *i
  * tests/sms/test_rest.c), the hot path of the REST API. */
 static void card_answer(struct ctx *x, int status, uint64_t serial)
 {
-	struct sms_subscription subs[256];
+	struct sms_subscription stack_subs[REST_SUBS_INLINE], *subs = stack_subs, *heap = NULL;
 	struct sms_card c;
 	struct jw j;
 	size_t n = 0, cap, len;
 	char *body;
 	int r;
 
-	/* One query: the card, its subscriber and its subscriptions. */
-	r = sms_card_get_subs(x->s, serial, &c, subs, 256, &n);
-	if (r != 0 && r != CE_OVERFLOW) {
-		store_fail(x->resp, r, "card");
+	/* One query: the card, its subscriber and its subscriptions; a card
+	 * with more than REST_SUBS_INLINE of them is read again whole (every
+	 * subscription is answered, never the first ones only). */
+	r = sms_card_get_subs(x->s, serial, &c, subs, REST_SUBS_INLINE, &n);
+	if (r == CE_OVERFLOW) {
+		if (!(heap = malloc(SMS_PACKAGES_MAX * sizeof(*heap)))) {
+			internal(x->resp, CE_NOMEM);
+			return;
+		}
+		subs = heap;
+		r = sms_card_get_subs(x->s, serial, &c, subs, SMS_PACKAGES_MAX, &n);
+	}
+	if (r != 0) {
+		free(heap);
+		store_fail(x->resp, r == CE_OVERFLOW ? CE_INTERNAL : r, "card");
 		return;
 	}
 	cap = card_jw_cap(&c) + 80 * n;
 	if (!(body = malloc(cap))) {
+		free(heap);
 		internal(x->resp, CE_NOMEM);
 		return;
 	}
@@ -699,6 +711,7 @@ static void card_answer(struct ctx *x, int status, uint64_t serial)
 		jw_lit(&j, "}");
 	}
 	jw_lit(&j, "]}");
+	free(heap);
 	if (jw_end(&j, &len) != 0) {
 		free(body);
 		internal(x->resp, CE_OVERFLOW);
@@ -805,26 +818,42 @@ static void r_cards(struct ctx *x)
 		return;
 	}
 	if (x->nseg == 3 && strcmp(x->seg[2], "subscriptions") == 0) {
-		struct sms_subscription subs[256];
+		static const char *const ok[] = { "limit", "cursor", NULL };
+		struct sms_subscription *subs;
 		struct sms_card c;
 		json_t *arr;
-		size_t n = 0;
+		size_t n = 0, limit, i, shown = 0;
+		uint64_t cursor;
+		char next[24];
 		int r;
 
 		if (m != REST_GET && m != REST_HEAD) {
 			fail(x->resp, 405, "method_not_allowed", "GET");
 			return;
 		}
-		if (!need(x, SMS_SCOPE_READ))
+		if (!need(x, SMS_SCOPE_READ) || !params_only(x, ok) || !page_params(x, &limit, &cursor))
 			return;
-		if ((r = sms_card_get_subs(x->s, serial, &c, subs, 256, &n)) != 0 && r != CE_OVERFLOW) {
-			store_fail(x->resp, r, "card");
+		/* Every subscription of the card (at most one a package), then the
+		 * page: packages from cursor on; next_cursor is null only when
+		 * nothing is left after it. */
+		if (!(subs = malloc(SMS_PACKAGES_MAX * sizeof(*subs)))) {
+			internal(x->resp, CE_NOMEM);
+			return;
+		}
+		if ((r = sms_card_get_subs(x->s, serial, &c, subs, SMS_PACKAGES_MAX, &n)) != 0) {
+			free(subs);
+			store_fail(x->resp, r == CE_OVERFLOW ? CE_INTERNAL : r, "card");
 			return;
 		}
 		arr = json_array();
-		for (size_t i = 0; i < n; i++)
+		for (i = 0; i < n && subs[i].package < cursor; i++)
+			;
+		for (; i < n && shown < limit; i++, shown++)
 			json_array_append_new(arr, sub_json(&subs[i]));
-		ok_json(x->resp, 200, json_pack("{s:o,s:n}", "items", arr, "next_cursor"));
+		snprintf(next, sizeof(next), "%" PRIu64, i < n ? (uint64_t)subs[i - 1].package + 1 : 0);
+		free(subs);
+		ok_json(x->resp, 200, json_pack("{s:o,s:o}", "items", arr, "next_cursor", i < n ? json_string(next)
+				 : json_null()));
 		return;
 	}
 	if (x->nseg != 2) {

@@ -119,7 +119,7 @@ static int row_exist(void *ctx, int n, const char *const *cols)
 
 	if (n < 1 || !cols[0])
 		return CE_INTERNAL;
-	v = (uint64_t)strtoll(cols[0], NULL, 10);
+	v = (uint64_t)store_col_i64(cols[0]);
 	for (size_t i = 0; i < e->n; i++)
 		if (e->serials[i] == v)
 			e->exists[i] = true;
@@ -159,7 +159,7 @@ static int row_full(void *ctx, int n, const char *const *cols)
 	}
 	if (!cols[10]) /* LEFT JOIN: no subscription */
 		return 0;
-	pkg = (uint32_t)strtoll(cols[10], NULL, 10);
+	pkg = (uint32_t)store_col_i64(cols[10]);
 	if (pkg < 32)
 		f->c->access_criteria |= 1u << pkg;
 	if (f->n == f->max) {
@@ -168,8 +168,8 @@ static int row_full(void *ctx, int n, const char *const *cols)
 	}
 	f->subs[f->n].serial = f->c->serial;
 	f->subs[f->n].package = pkg;
-	f->subs[f->n].start = strtoll(cols[11], NULL, 10);
-	f->subs[f->n].finish = strtoll(cols[12], NULL, 10);
+	f->subs[f->n].start = store_col_i64(cols[11]);
+	f->subs[f->n].finish = store_col_i64(cols[12]);
 	f->n++;
 	return 0;
 }
@@ -273,7 +273,7 @@ static int row_id(void *ctx, int n, const char *const *cols)
 
 	if (n < 1 || !cols[0] || b->nids >= SMS_BULK_ROWS)
 		return CE_INTERNAL;
-	b->ids[b->nids++] = strtoll(cols[0], NULL, 10);
+	b->ids[b->nids++] = store_col_i64(cols[0]);
 	return 0;
 }
 
