@@ -60,6 +60,10 @@ static void usage(FILE *f)
 		"  --admin-key-file FILE  first start: write the admin API key there (0600), not to stdout\n"
 		"  --ready-file FILE      once listening, write \"http=PORT ecmg=PORT\" there\n"
 		"  --status-every S       log the carousel counters every S seconds (default 10, 0 = never)\n"
+		"  --audit-key FILE       the audit key (castellan audit keygen; sealed under --passphrase-file's\n"
+		"                         passphrase, or plain hex): sign the audit log's head periodically\n"
+		"  --audit-checkpoint-s S how often (default 600; nothing is signed while the log is quiet)\n"
+		"  --audit-checkpoints FILE  append each checkpoint's line to FILE too (docs/audit.md)\n"
 		"  --log-level LEVEL      error|warn|info|debug\n"
 		"  --web-root DIR         the web panel's files at / (default " HEADEND_WEB_ROOT "; 'off' = none)\n"
 		"  --web-admin-password-file FILE  panel first start: admin's password (else random, printed once)\n"
@@ -126,7 +130,8 @@ int cmd_headend(int argc, char **argv)
 static int headend_main(int argc, char **argv, int check, struct cli_config_args *ca)
 {
 	struct headend_config cfg;
-	const char *ks_path = NULL, *pfile = NULL, *ready = NULL, *db = NULL, *db_file = NULL;
+	const char *ks_path = NULL, *pfile = NULL, *ready = NULL, *db = NULL, *db_file = NULL, *audit_key = NULL;
+	uint8_t audit_priv[32];
 	struct dburi uri = {0};
 	struct keystore *ks = NULL;
 	struct headend *h = NULL;
@@ -235,6 +240,14 @@ static int headend_main(int argc, char **argv, int check, struct cli_config_args
 			cfg.metrics_allow = val;
 		} else if (strcmp(o, "--vendor-keys") == 0) {
 			cfg.vendor_keys = val;
+		} else if (strcmp(o, "--audit-key") == 0) {
+			audit_key = val;
+		} else if (strcmp(o, "--audit-checkpoints") == 0) {
+			cfg.audit_checkpoint_file = val;
+		} else if (strcmp(o, "--audit-checkpoint-s") == 0) {
+			if (num(o, val, 86400 * 7, &v) != 0 || v == 0)
+				return 2;
+			cfg.audit_checkpoint_s = (uint32_t)v;
 		} else if (strcmp(o, "--status-every") == 0) {
 			if (num(o, val, 86400, &v) != 0)
 				return 2;
@@ -282,6 +295,13 @@ static int headend_main(int argc, char **argv, int check, struct cli_config_args
 	}
 	cfg.ks = ks;
 	cfg.web_root = web_root;
+	if (audit_key) {
+		if ((r = audit_key_load(audit_key, pfile, audit_priv)) != 0) {
+			fprintf(stderr, "headend: audit key %s: %s\n", audit_key, err_str(r));
+			goto out;
+		}
+		cfg.audit_key = audit_priv;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	if ((r = headend_new(&cfg, &h)) != 0) {
 		fprintf(stderr, "headend: %s\n", err_str(r));
@@ -318,6 +338,7 @@ out:
 	headend_free(h);
 	keystore_free(ks);
 	secret_wipe(web_pw, sizeof(web_pw));
+	secret_wipe(audit_priv, sizeof(audit_priv));
 	dburi_cleanup(&uri);
 	return rc;
 }

@@ -837,11 +837,39 @@ static void audit_cas(struct emm_thread *t, const char *action, uint32_t epoch, 
 		LOG_WARN("headend", "audit entry %s not written: %s", action, err_str(r));
 }
 
+/* A signed checkpoint of the audit chain's head (nothing when the log has
+ * not moved since the last one), into the store and the file. */
+static void audit_checkpoint(struct emm_thread *t)
+{
+	struct sms_audit_checkpoint cp;
+	char who[SMS_WHO_MAX + 1], line[300];
+	FILE *f;
+	int r;
+
+	snprintf(who, sizeof(who), "headend:%.55s", t->h->node);
+	r = sms_audit_checkpoint(t->store, t->h->cfg.audit_key, who, false, &cp);
+	if (r == CE_EXISTS || r == CE_NOT_FOUND)
+		return;
+	if (r != 0) {
+		LOG_WARN("headend", "audit checkpoint: %s", err_str(r));
+		return;
+	}
+	LOG_INFO("headend", "audit checkpoint at entry %" PRId64 " (key %s)", cp.seq, cp.key_id);
+	if (!t->h->cfg.audit_checkpoint_file || sms_audit_checkpoint_line(&cp, line, sizeof(line)) != 0)
+		return;
+	if (!(f = fopen(t->h->cfg.audit_checkpoint_file, "a")) || fputs(line, f) == EOF || fflush(f) != 0 ||
+	    fsync(fileno(f)) != 0)
+		LOG_WARN("headend", "audit checkpoint file %s: not written", t->h->cfg.audit_checkpoint_file);
+	if (f)
+		fclose(f);
+}
+
 static void *emm_main(void *arg)
 {
 	struct headend *h = arg;
 	struct emm_thread t;
-	uint64_t last_feed_ms = 0, last_status_ms = 0, last_publish_ms = 0, last_prune_ms = 0, last_chan_ms = 0;
+	uint64_t last_feed_ms = 0, last_status_ms = 0, last_publish_ms = 0, last_prune_ms = 0, last_chan_ms = 0,
+		 last_cp_ms = 0;
 	uint16_t granted = 0;
 	uint64_t due[256];
 	int r;
@@ -873,6 +901,12 @@ static void *emm_main(void *arg)
 			    removed)
 				LOG_INFO("headend", "change feed: pruned %" PRId64 " rows older than a day", removed);
 			last_prune_ms = now;
+		}
+		if (h->cfg.audit_key &&
+		    (now - last_cp_ms >= (uint64_t)(h->cfg.audit_checkpoint_s ? h->cfg.audit_checkpoint_s : 600) * 1000u ||
+		     now < last_cp_ms)) {
+			audit_checkpoint(&t);
+			last_cp_ms = now;
 		}
 		while ((nd = sched_due(t.sched, due, 256)) > 0)
 			for (size_t i = 0; i < nd; i++)

@@ -90,6 +90,10 @@ struct headend_config {
 	const char *node_name;       /* this node in GET /api/v1/status; NULL = "<host>:<data_dir>" */
 	unsigned http_threads;       /* HTTP loops in all (sms_http_set_threads); 0 or 1 = the caller's only */
 	const char *metrics_allow;   /* GET /metrics without a key beyond loopback (sms_http_set_metrics_allow) */
+	const uint8_t *audit_key;    /* Ed25519 private key (32 bytes, borrowed): sign the audit chain's
+	                              * head every audit_checkpoint_s (docs/audit.md); NULL = never */
+	uint32_t audit_checkpoint_s; /* 0 = 600 */
+	const char *audit_checkpoint_file; /* append each checkpoint's line here too; NULL = none */
 	const char *vendor_keys;     /* a vendor's opened key file ("chip_id,K_v hex" a line, `castellan
 	                              * kms vendor open --out`): cards whose chip_id is in it get vendor
 	                              * EMMs (cas/emm_vendor.h); NULL = K_card EMMs for every card */
