@@ -211,15 +211,21 @@ static void set_tag(struct stb *s, uint16_t tag)
 		descrambler_set_tag(s->d, tag);
 }
 
-/* In the chip: the batch's packets are copied into one buffer and back. */
+/* In the chip: the batch's packets are copied into one buffer and back,
+ * at most CHIP_MAX_PKTS per request. */
 static void chip_run(struct stb *s, uint16_t sid, struct stb_batch *b)
 {
 	for (size_t i = 0; i < b->n; i++)
 		memcpy(s->chipbuf + i * TS_PACKET_BYTES, b->pkts[i], TS_PACKET_BYTES);
-	if (chip_link_descramble(s->cfg.chip, sid, b->tag, s->chipbuf, b->n, NULL, NULL) != 0)
-		return; /* left as they came: counted as left scrambled */
-	for (size_t i = 0; i < b->n; i++)
-		memcpy(b->pkts[i], s->chipbuf + i * TS_PACKET_BYTES, TS_PACKET_BYTES);
+	for (size_t off = 0; off < b->n; off += CHIP_MAX_PKTS) {
+		size_t n = b->n - off < CHIP_MAX_PKTS ? b->n - off : CHIP_MAX_PKTS;
+
+		if (chip_link_descramble(s->cfg.chip, sid, b->tag, s->chipbuf + off * TS_PACKET_BYTES, n, NULL,
+					 NULL) != 0)
+			continue; /* left as they came: counted as left scrambled */
+		for (size_t i = off; i < off + n; i++)
+			memcpy(b->pkts[i], s->chipbuf + i * TS_PACKET_BYTES, TS_PACKET_BYTES);
+	}
 }
 
 static int64_t pcr_diff_ms(uint64_t from, uint64_t to)
