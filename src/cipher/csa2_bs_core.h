@@ -559,6 +559,7 @@ static inline TGT void bs_stream(struct bs_work *w, const struct csa2_key *k, un
 		for (unsigned j = 0; j < 8; j++)
 			w->blk[8 + i][j] ^= bs_tr_bits(o[j]);
 	}
+	secret_wipe(&s, sizeof(s)); /* key-derived; the registers in w are wiped with w */
 }
 
 static TGT void BS_FN(run)(const struct csa2_key *k, const struct cipher_payload *pl, size_t n, bool enc, void *work)
@@ -579,6 +580,7 @@ static TGT void BS_FN(run)(const struct csa2_key *k, const struct cipher_payload
 		bs_block_decrypt_all(w, kb, nb, ng);
 	}
 	bs_scatter(w, pl, n);
+	secret_wipe(kb, sizeof(kb));
 }
 
 #endif /* BS_WORD_ONLY */
