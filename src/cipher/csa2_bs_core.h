@@ -40,11 +40,6 @@ struct bs_work {
 
 static const uint8_t bs_zeros[CSA2_PAYLOAD_MAX];
 
-static inline TGT W bs_bcast(uint64_t v)
-{
-	return ZERO + v;
-}
-
 /* 8x8 bit matrix in each 64-bit element: bit (8 row + col) <-> (8 col + row). */
 static inline TGT W bs_tr_bits(W x)
 {
@@ -78,31 +73,6 @@ static inline TGT void bs_tr_bytes(W w[8])
 	}
 	for (int k = 0; k < 8; k += 2)
 		BS_SWAP(w[k], w[k + 1], 8, 0x00FF00FF00FF00FFull);
-}
-
-/* the same on plain 64-bit words (packet <-> byte-sliced moves) */
-#define U_SWAP(x, y, sh, m)                                                                                            \
-	do {                                                                                                           \
-		uint64_t t_ = (((x) >> (sh)) ^ (y)) & (m);                                                             \
-		(y) ^= t_;                                                                                             \
-		(x) ^= t_ << (sh);                                                                                     \
-	} while (0)
-
-static inline TGT void bs_tr_bytes64(uint64_t w[8])
-{
-	for (int k = 0; k < 4; k++)
-		U_SWAP(w[k], w[k + 4], 32, 0x00000000FFFFFFFFull);
-	for (int k = 0; k < 8; k += 4) {
-		U_SWAP(w[k], w[k + 2], 16, 0x0000FFFF0000FFFFull);
-		U_SWAP(w[k + 1], w[k + 3], 16, 0x0000FFFF0000FFFFull);
-	}
-	for (int k = 0; k < 8; k += 2)
-		U_SWAP(w[k], w[k + 1], 8, 0x00FF00FF00FF00FFull);
-}
-
-static inline TGT uint64_t *bs_elem(W *w, unsigned e)
-{
-	return (uint64_t *)w + e;
 }
 
 /* Payload i of a batch goes to lane L(i): i = 8 BS_N j + 8 e + r, so that
