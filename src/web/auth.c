@@ -334,6 +334,9 @@ static void row_info(sqlite3_stmt *st, struct web_user_info *i)
 	i->role = (enum web_role)sqlite3_column_int(st, 1);
 	i->fails = (unsigned)sqlite3_column_int(st, 2);
 	i->locked_until_ms = sqlite3_column_int64(st, 3);
+	/* Every query that fills a web_user_info selects the salt 5th. */
+	if (sqlite3_column_count(st) > 4 && sqlite3_column_bytes(st, 4) == WEB_SALT_BYTES)
+		memcpy(i->pw_stamp, sqlite3_column_blob(st, 4), WEB_PW_STAMP_BYTES);
 }
 
 int web_user_get(struct web_users *u, const char *name, struct web_user_info *out)
@@ -344,7 +347,7 @@ int web_user_get(struct web_users *u, const char *name, struct web_user_info *ou
 	memset(out, 0, sizeof(*out));
 	if (!web_user_name_valid(name))
 		return CE_NOT_FOUND;
-	if ((r = prep(u, "SELECT name, role, fails, locked_until FROM users WHERE name=?", &st)) != 0)
+	if ((r = prep(u, "SELECT name, role, fails, locked_until, salt FROM users WHERE name=?", &st)) != 0)
 		return r;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
@@ -361,7 +364,7 @@ int web_user_list(struct web_users *u, int (*fn)(void *ctx, const struct web_use
 	sqlite3_stmt *st;
 	int r, rc;
 
-	if ((r = prep(u, "SELECT name, role, fails, locked_until FROM users ORDER BY name", &st)) != 0)
+	if ((r = prep(u, "SELECT name, role, fails, locked_until, salt FROM users ORDER BY name", &st)) != 0)
 		return r;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		row_info(st, &i);
@@ -404,23 +407,23 @@ int web_user_check(struct web_users *u, const char *name, const char *password, 
 	if (web_user_name_valid(name) && password && strlen(password) <= WEB_PASSWORD_MAX) {
 		if ((r = prep(
 			 u,
-			 "SELECT name, role, fails, locked_until, kdf_n, kdf_r, kdf_p, salt, hash FROM users "
+			 "SELECT name, role, fails, locked_until, salt, kdf_n, kdf_r, kdf_p, hash FROM users "
 			 "WHERE name=?",
 			 &st)) != 0)
 			return r;
 		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 		rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 7) == WEB_SALT_BYTES &&
+		if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 4) == WEB_SALT_BYTES &&
 		    sqlite3_column_bytes(st, 8) == WEB_HASH_BYTES) {
-			struct web_kdf rk = {(uint64_t)sqlite3_column_int64(st, 4),
-					     (uint32_t)sqlite3_column_int(st, 5),
-					     (uint32_t)sqlite3_column_int(st, 6)};
+			struct web_kdf rk = {(uint64_t)sqlite3_column_int64(st, 5),
+					     (uint32_t)sqlite3_column_int(st, 6),
+					     (uint32_t)sqlite3_column_int(st, 7)};
 
 			row_info(st, &info);
 			if (kdf_sane(&rk)) {
 				k = rk;
 				found = true;
-				memcpy(salt, sqlite3_column_blob(st, 7), WEB_SALT_BYTES);
+				memcpy(salt, sqlite3_column_blob(st, 4), WEB_SALT_BYTES);
 				memcpy(want, sqlite3_column_blob(st, 8), WEB_HASH_BYTES);
 			}
 		} else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {

@@ -45,9 +45,11 @@ struct web_kdf {
 };
 #define WEB_KDF_DEFAULT ((struct web_kdf){1u << 15, 8, 1})
 
+#define WEB_PW_STAMP_BYTES 8
 struct web_user_info {
 	char name[WEB_USER_MAX + 1];
 	enum web_role role;
+	uint8_t pw_stamp[WEB_PW_STAMP_BYTES]; /* changes with every password set (the salt's first bytes) */
 	unsigned fails;		 /* wrong passwords in a row */
 	int64_t locked_until_ms; /* unix ms; 0 = not locked */
 };

@@ -19,6 +19,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include "web/web.h"
 #include "web/session.h"
@@ -102,15 +103,41 @@ static bool is_safe_method(struct evhttp_request *req)
 	return c == EVHTTP_REQ_GET || c == EVHTTP_REQ_HEAD;
 }
 
-/* The live session the request's cookie names, or NULL. */
+/* The live session the request's cookie names, or NULL. The user is
+ * looked up again on every request (the users file may have been changed by
+ * `castellan web role/passwd/deluser`, another process): a deleted user, a
+ * changed role or a changed password ends the session. */
 static struct web_session *req_session(struct web *w, struct evhttp_request *req)
 {
 	const char *ck = evhttp_find_header(evhttp_request_get_input_headers(req), "Cookie");
 	char id[WEB_TOKEN_HEX + 2];
+	struct web_session *s;
+	struct web_user_info u;
+	int r;
 
 	if (!ck || web_cookie_find(ck, strlen(ck), WEB_COOKIE_NAME, id, sizeof(id)) != 0)
 		return NULL;
-	return web_session_find(w->sessions, id, now_mono_ms());
+	if (!(s = web_session_find(w->sessions, id, now_mono_ms())))
+		return NULL;
+	r = web_user_get(w->users, s->user, &u);
+	if (r == 0 && u.role == s->role && CRYPTO_memcmp(u.pw_stamp, s->pw_stamp, sizeof(u.pw_stamp)) == 0)
+		return s;
+	if (r == 0 || r == CE_NOT_FOUND)
+		LOG_INFO("web", "session of %s ended: the user was %s", s->user,
+			 r ? "deleted" : u.role != s->role ? "given another role" : "given another password");
+	else
+		LOG_ERR("web", "session of %s refused: users file: %s", s->user, err_str(r));
+	web_session_end(w->sessions, s);
+	return NULL;
+}
+
+/* Stamp a new session with its user's current password stamp. */
+static void session_stamp(struct web *w, struct web_session *s)
+{
+	struct web_user_info u;
+
+	if (web_user_get(w->users, s->user, &u) == 0)
+		memcpy(s->pw_stamp, u.pw_stamp, sizeof(s->pw_stamp));
 }
 
 static bool csrf_checked(struct web *w, struct evhttp_request *req, const struct web_session *s)
@@ -273,6 +300,7 @@ static void api_login(struct web *w, struct evhttp_request *req)
 		send_error(req, 500, "internal", "%s", err_str(r));
 		goto out;
 	}
+	session_stamp(w, s);
 	w->logins_ok++;
 	LOG_INFO("web", "user %s signed in (%s)", user, web_role_name(role));
 	set_cookie(w, req, s->id, false);
@@ -401,8 +429,13 @@ static void api_users(struct web *w, struct evhttp_request *req, struct web_sess
 			/* Other sessions of that user end; the caller's own stays. */
 			LOG_INFO("web", "%s changed panel user %s%s%s", who, name, pw ? " password" : "",
 				 rl ? " role" : "");
-			if (strcmp(name, who) != 0 || rl)
+			if (strcmp(name, who) != 0 || rl) {
 				web_session_end_user(w->sessions, name);
+			} else {
+				/* One's own password: one's other sessions end, this one stays. */
+				web_session_end_user_except(w->sessions, name, s);
+				session_stamp(w, s);
+			}
 		}
 		answer_store(req, r);
 		goto out;

@@ -624,6 +624,59 @@ static void test_server(void **state)
 	free(r);
 }
 
+/* Issue 12 item 3: a session follows its user. The users file changed by
+ * the CLI (another process) - role, password, delete - ends the user's
+ * sessions at their next request; changing one's own password in the
+ * panel ends one's other sessions. */
+static void test_sessions_follow_user(void **state)
+{
+	struct srv s = *(struct srv *)*state;
+	struct resp *r = malloc(sizeof(*r));
+	char ck[128], csrf[65], hd[512], ckd[128], csrfd[65], ck2[128], csrf2[65], data[128], args[256];
+
+	snprintf(data, sizeof(data), "%s/data", s.dir);
+	assert_int_equal(login(&s, "admin", "admin-password-1", ck, csrf), 200);
+	snprintf(hd, sizeof(hd), "%sContent-Type: application/json\r\nX-CSRF-Token: %s\r\n", ck, csrf);
+	http(&s, "POST", "/web/api/users", hd, "{\"name\":\"dora\",\"password\":\"dora-password-1\",\"role\":\"admin\"}",
+	     r);
+	assert_int_equal(r->status, 204);
+	/* demoted by the CLI: her admin session is gone (no API key minting) */
+	assert_int_equal(login(&s, "dora", "dora-password-1", ckd, csrfd), 200);
+	http(&s, "GET", "/web/api/users", ckd, NULL, r);
+	assert_int_equal(r->status, 200);
+	assert_int_equal(cli(data, "role dora read-only", NULL), 0);
+	snprintf(hd, sizeof(hd), "%sContent-Type: application/json\r\nX-CSRF-Token: %s\r\n", ckd, csrfd);
+	http(&s, "POST", "/web/api/apikeys", hd, "{\"user\":\"x\",\"scopes\":[\"admin\"]}", r);
+	assert_int_equal(r->status, 401);
+	http(&s, "GET", "/web/api/session", ckd, NULL, r);
+	assert_int_equal(r->status, 401);
+	/* password changed by the CLI */
+	assert_int_equal(login(&s, "dora", "dora-password-1", ckd, csrfd), 200);
+	http(&s, "GET", "/api/v1/cards", ckd, NULL, r);
+	assert_int_equal(r->status, 200);
+	assert_int_equal(cli(data, "passwd dora", "dora-password-2\n"), 0);
+	http(&s, "GET", "/api/v1/cards", ckd, NULL, r);
+	assert_int_equal(r->status, 401);
+	/* deleted by the CLI */
+	assert_int_equal(login(&s, "dora", "dora-password-2", ckd, csrfd), 200);
+	snprintf(args, sizeof(args), "deluser dora");
+	assert_int_equal(cli(data, args, NULL), 0);
+	http(&s, "GET", "/api/v1/cards", ckd, NULL, r);
+	assert_int_equal(r->status, 401);
+	/* one's own password in the panel: the other session ends, this one stays */
+	assert_int_equal(login(&s, "admin", "admin-password-1", ck2, csrf2), 200);
+	http(&s, "PATCH", "/web/api/users/admin", hd, "{}", r); /* dora's token: refused */
+	snprintf(hd, sizeof(hd), "%sContent-Type: application/json\r\nX-CSRF-Token: %s\r\n", ck, csrf);
+	http(&s, "PATCH", "/web/api/users/admin", hd,
+	     "{\"password\":\"admin-password-2\",\"current_password\":\"admin-password-1\"}", r);
+	assert_int_equal(r->status, 204);
+	http(&s, "GET", "/web/api/session", ck2, NULL, r);
+	assert_int_equal(r->status, 401);
+	http(&s, "GET", "/web/api/session", ck, NULL, r);
+	assert_int_equal(r->status, 200);
+	free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -634,6 +687,7 @@ int main(void)
 	    cmocka_unit_test(test_static_paths),
 	    cmocka_unit_test(test_cli),
 	    cmocka_unit_test_setup_teardown(test_server, srv_setup, srv_teardown),
+	    cmocka_unit_test_setup_teardown(test_sessions_follow_user, srv_setup, srv_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
