@@ -154,6 +154,16 @@ static bool csrf_checked(struct web *w, struct evhttp_request *req, const struct
 	return false;
 }
 
+/* sms_http hook, the gate: does a Cookie header name a live session? */
+static bool has_session(void *ctx, const char *ck)
+{
+	struct web *w = ctx;
+	char id[WEB_TOKEN_HEX + 2];
+
+	return web_cookie_find(ck, strlen(ck), WEB_COOKIE_NAME, id, sizeof(id)) == 0 &&
+	       web_session_find(w->sessions, id, now_mono_ms()) != NULL;
+}
+
 /* sms_http hook: a REST request without an API key. */
 static int rest_auth(void *ctx, struct evhttp_request *req, unsigned *scopes, char *who, size_t who_cap)
 {
@@ -1030,7 +1040,7 @@ int web_new(struct sms_http *http, struct sms_store *store, const struct web_con
 	if ((r = web_users_open(cfg->users_path, cfg->kdf, &w->users)) != 0 ||
 	    (r = web_sessions_new(&w->sessions)) != 0 || (r = first_start(w, cfg->admin_password)) != 0)
 		goto fail;
-	hk = (struct sms_http_hooks){rest_auth, fallback, w};
+	hk = (struct sms_http_hooks){.auth = rest_auth, .has_session = has_session, .fallback = fallback, .ctx = w};
 	sms_http_set_hooks(http, &hk);
 	LOG_INFO("web", "panel served from %s", w->root);
 	*out = w;
