@@ -103,7 +103,19 @@ static void gsrv_start(struct gsrv *g, rlim_t nofile, unsigned header_ms)
 		line[got] = '\0';
 	}
 	close(p[0]);
-	assert_int_equal(sscanf(line, "%u %64s", &port, g->key), 2);
+	{
+		char *sp = strchr(line, ' '), *nl = strchr(line, '\n');
+		uint64_t v = 0;
+
+		assert_non_null(sp);
+		assert_non_null(nl);
+		*sp = '\0';
+		*nl = '\0';
+		assert_int_equal(parse_u64(line, 65535, &v), 0);
+		port = (unsigned)v;
+		assert_int_equal(strlen(sp + 1), 64);
+		memcpy(g->key, sp + 1, 65);
+	}
 	g->port = (uint16_t)port;
 }
 
@@ -350,7 +362,16 @@ static uint64_t child_cpu(pid_t pid)
 	p = strrchr(buf, ')');
 	assert_non_null(p);
 	/* after ") ": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
-	assert_int_equal(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st), 2);
+	for (int field = 0; field < 13; field++) {
+		char *e;
+
+		p = strchr(p + 1, ' ');
+		assert_non_null(p);
+		if (field == 11)
+			ut = strtoul(p + 1, &e, 10);
+		else if (field == 12)
+			st = strtoul(p + 1, &e, 10);
+	}
 	return (uint64_t)ut + st;
 }
 
