@@ -51,6 +51,9 @@ static void usage(FILE *f)
 		"  --web-root DIR         the web panel's files at / (default " CASTELLAN_SOURCE_DIR "/web; 'off' = none)\n"
 		"  --web-admin-password-file FILE  panel first start: admin's password (else random, printed once)\n"
 		"  --kms-dir DIR          an operator KMS shown read-only on the panel's KMS page (no passphrase)\n"
+		"  --web-operator-net CIDR[,CIDR...]  the operator's networks: they keep a way into the panel\n"
+		"                         when a user is locked out by wrong passwords from elsewhere\n"
+		"                         (default 127.0.0.0/8,::1/128)\n"
 		"First start creates the database and an admin user whose API key is shown once.\n"
 		"SIGINT/SIGTERM stop cleanly.\n",
 		HEADEND_DEFAULT_EMM_KBPS, (unsigned)SMS_HTTP_THREADS_MAX);
@@ -142,6 +145,8 @@ int cmd_headend(int argc, char **argv)
 			web_root = strcmp(val, "off") == 0 ? NULL : val;
 		} else if (strcmp(o, "--kms-dir") == 0) {
 			cfg.kms_dir = val;
+		} else if (strcmp(o, "--web-operator-net") == 0) {
+			cfg.web_operator_nets = val;
 		} else if (strcmp(o, "--web-admin-password-file") == 0) {
 			uint8_t *buf = NULL;
 			size_t n = 0, k = 0;

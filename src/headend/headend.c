@@ -939,6 +939,7 @@ static int web_attach(struct headend *h)
 	wc.users_path = users;
 	wc.admin_password = h->cfg.web_admin_password;
 	wc.kms_dir = h->cfg.kms_dir;
+	wc.operator_nets = h->cfg.web_operator_nets;
 	if ((r = web_new(h->http, h->http_store, &wc, &h->web)) == 0) {
 		web_set_status_fn(h->web, web_status, h);
 		web_set_keystore(h->web, h->cfg.ks); /* web2: epochs view, card personalization */

@@ -82,6 +82,7 @@ struct headend_config {
 	const char *web_root;        /* the web panel's files (web/); NULL = no panel (src/web/web.h) */
 	const char *web_admin_password; /* panel first start: admin's password; NULL = random, printed */
 	const char *kms_dir;         /* KMS directory shown read-only on the panel; NULL = none */
+	const char *web_operator_nets; /* the panel's operator networks; NULL = default (web.h) */
 	const char *node_name;       /* this node in GET /api/v1/status; NULL = "<host>:<data_dir>" */
 	unsigned http_threads;       /* HTTP loops in all (sms_http_set_threads); 0 or 1 = the caller's only */
 	const char *vendor_keys;     /* a vendor's opened key file ("chip_id,K_v hex" a line, `castellan

@@ -363,7 +363,14 @@ static void on_deadline(evutil_socket_t fd, short ev, void *arg)
 	if (log_limit_ok(&t->log_deadline, &skipped))
 		LOG_WARN("sms", "http: %s: request %s not whole in time: connection closed (%llu more like this "
 			 "not logged)", c->peer, c->phase == PH_BODY ? "body" : "header", (unsigned long long)skipped);
-	evhttp_connection_free(c->evcon); /* on_conn_close frees c */
+	/* Not evhttp_connection_free: a request of this connection may be in a
+	 * handler's hands (a sign-in waiting for its KDF); shut the socket
+	 * down and let evhttp see the end as a client's (it frees the
+	 * connection, and hands a request in use over to its handler). */
+	if (bufferevent_getfd(c->bev) >= 0)
+		shutdown(bufferevent_getfd(c->bev), SHUT_RDWR);
+	else
+		evhttp_connection_free(c->evcon); /* on_conn_close frees c */
 }
 
 /* Learn the evhttp connection that owns our bufferevent; count the peer.
@@ -1310,6 +1317,11 @@ void sms_http_set_hooks(struct sms_http *h, const struct sms_http_hooks *hooks)
 		memset(&h->hooks, 0, sizeof(h->hooks));
 	if (h->sync_ok)
 		pthread_mutex_unlock(&h->park_mu);
+}
+
+struct event_base *sms_http_base(const struct sms_http *h)
+{
+	return h->main.base;
 }
 
 uint16_t sms_http_port(const struct sms_http *h)

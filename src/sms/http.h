@@ -105,6 +105,8 @@ void sms_http_set_hooks(struct sms_http *h, const struct sms_http_hooks *hooks);
 #define SMS_HTTP_THREADS_MAX 64
 int sms_http_set_threads(struct sms_http *h, const char *db_uri, unsigned threads) WARN_UNUSED;
 uint16_t sms_http_port(const struct sms_http *h);
+/* The caller's loop (given to sms_http_new). */
+struct event_base *sms_http_base(const struct sms_http *h);
 /* The sum over all threads. */
 void sms_http_get_stats(const struct sms_http *h, struct sms_http_stats *out);
 

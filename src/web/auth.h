@@ -73,6 +73,22 @@ int web_user_get(struct web_users *u, const char *name, struct web_user_info *ou
 int web_user_list(struct web_users *u, int (*fn)(void *ctx, const struct web_user_info *i),
 		  void *ctx) WARN_UNUSED;
 
+/* The panel's sign-in in two steps, so that the KDF runs off the HTTP loop
+ * (web.c's worker pool): web_user_lookup (the loop: the user's KDF
+ * parameters, salt and hash; for an unknown or invalid name a dummy salt
+ * and found = false, 0 either way; CE_IO) then web_pw_verify (any thread,
+ * no database: 0 match, CE_MAC wrong or unknown - the same KDF run either
+ * way - or CE_CRYPTO). Lock-out is the caller's (web.c, in memory, by
+ * client address and user). Wipe rec after use. */
+struct web_pw_rec {
+	struct web_kdf kdf;
+	uint8_t salt[WEB_SALT_BYTES], hash[WEB_HASH_BYTES];
+	bool found;
+	enum web_role role;
+};
+int web_user_lookup(struct web_users *u, const char *name, struct web_pw_rec *rec) WARN_UNUSED;
+int web_pw_verify(const struct web_pw_rec *rec, const char *password) WARN_UNUSED;
+
 /* Sign-in: 0 and *role; CE_MAC (unknown user or wrong password, the same
  * answer for both); CE_BLOCKED (locked out: *locked_until_ms says until
  * when); CE_IO. now_ms: wall clock (tests pass their own). */
