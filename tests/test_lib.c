@@ -5,6 +5,7 @@
 #include "testutil.h"
 #include "lib/cursor.h"
 #include "lib/err.h"
+#include "lib/url.h"
 #include "lib/util.h"
 
 static void test_cursor_reads_and_sticky_error(void **state)
@@ -196,6 +197,83 @@ static void test_write_atomic_planted_tmp(void **state)
 	rmdir(dir);
 }
 
+/* lib/url.h: the one query decoder of REST (strict) and the GET API (PHP). */
+static void test_url_decode(void **state)
+{
+	static const struct {
+		const char *in;
+		size_t cap;
+		int strict_r, php_r;
+		const char *strict_out, *php_out;
+	} cases[] = {
+		{ "a+b%20c", 32, 0, 0, "a b c", "a b c" },
+		{ "%41%4a%4A", 32, 0, 0, "AJJ", "AJJ" },
+		{ "100%", 32, CE_FORMAT, 0, NULL, "100%" },
+		{ "%4", 32, CE_FORMAT, 0, NULL, "%4" },
+		{ "%zz", 32, CE_FORMAT, 0, NULL, "%zz" },
+		{ "a%00b", 32, CE_FORMAT, 0, NULL, "a" }, /* PHP keeps the NUL: the C string ends there */
+		{ "abcdef", 4, CE_LIMIT, CE_LIMIT, NULL, "abc" },
+		{ "", 1, 0, 0, "", "" },
+	};
+	char out[32];
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t n = strlen(cases[i].in);
+
+		assert_int_equal(url_decode(cases[i].in, n, out, cases[i].cap, false), cases[i].strict_r);
+		if (cases[i].strict_out)
+			assert_string_equal(out, cases[i].strict_out);
+		assert_int_equal(url_decode(cases[i].in, n, out, cases[i].cap, true), cases[i].php_r);
+		assert_string_equal(out, cases[i].php_out);
+	}
+	assert_int_equal(url_decode("a", 1, out, 0, true), CE_LIMIT);
+}
+
+static void test_url_query_next(void **state)
+{
+	const char *q = "&a=1&&b&c=&=d&e=x=y&", *name, *value;
+	size_t len = strlen(q), nl, vl;
+	static const char *const want[][2] = { { "a", "1" }, { "b", "" }, { "c", "" }, { "", "d" }, { "e", "x=y" } };
+	size_t i = 0;
+	(void)state;
+
+	while (url_query_next(&q, &len, &name, &nl, &value, &vl)) {
+		assert_true(i < 5);
+		assert_int_equal(nl, strlen(want[i][0]));
+		assert_memory_equal(name, want[i][0], nl);
+		assert_int_equal(vl, strlen(want[i][1]));
+		assert_memory_equal(value, want[i][1], vl);
+		i++;
+	}
+	assert_int_equal(i, 5);
+	assert_int_equal(len, 0);
+}
+
+/* file_write_atomic replaces regular files only: a FIFO (or a device such
+ * as /dev/null given as an output) is refused and stays what it was. */
+static void test_write_atomic_not_regular(void **state)
+{
+	char dir[] = "/tmp/castellan-lib-XXXXXX", fifo[300], file[300];
+	struct stat st;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	snprintf(file, sizeof(file), "%s/file", dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	assert_int_equal(file_write_atomic(fifo, "secret", 6, 0600), CE_ARG);
+	assert_int_equal(lstat(fifo, &st), 0);
+	assert_true(S_ISFIFO(st.st_mode));
+	assert_int_equal(file_write_atomic(file, "data", 4, 0600), 0);
+	assert_int_equal(file_write_atomic(file, "data2", 5, 0600), 0);
+	assert_int_equal(stat(file, &st), 0);
+	assert_int_equal(st.st_size, 5);
+	unlink(fifo);
+	unlink(file);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -206,6 +284,9 @@ int main(void)
 		cmocka_unit_test(test_hex_and_numbers),
 		cmocka_unit_test(test_addr_split),
 		cmocka_unit_test(test_write_atomic_planted_tmp),
+		cmocka_unit_test(test_url_decode),
+		cmocka_unit_test(test_url_query_next),
+		cmocka_unit_test(test_write_atomic_not_regular),
 	};
 	return cmocka_run_group_tests_name("lib", tests, NULL, NULL);
 }

@@ -116,12 +116,15 @@ int keystore_card_key(const struct keystore *ks, uint64_t serial, uint8_t out[CA
 
 /* Passphrase from --passphrase-file (first line; the file is refused,
  * CE_BLOCKED, when group or other may read it: chmod 600) or, if path is
- * NULL, from $CASTELLAN_PASSPHRASE: at the first such call the variable is
+ * NULL, from the systemd credential $CREDENTIALS_DIRECTORY/passphrase
+ * (LoadCredential=passphrase:FILE) when there is one (the same rules), else
+ * from $CASTELLAN_PASSPHRASE: at the first such call the variable is
  * copied, wiped and unset (child processes and /proc/PID/environ no longer
  * show it); later calls of this process get the copy until
  * passphrase_forget (which wipes it; also run at exit). Caller frees with
  * secret_free(p, strlen(p)). Not thread-safe: call it from main's thread. */
 #define PASSPHRASE_FILE_MAX_BYTES 4096
+#define KEYSTORE_PASSPHRASE_CREDENTIAL "passphrase"
 int passphrase_get(const char *path, char **out) WARN_UNUSED;
 void passphrase_forget(void);
 

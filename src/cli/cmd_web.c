@@ -21,11 +21,16 @@
 #include "sms/store.h"
 #include "web/auth.h"
 #include "web/web.h"
+#include "kms/view.h"
 
 #ifndef CASTELLAN_SOURCE_DIR
 #define CASTELLAN_SOURCE_DIR "."
 #endif
+#ifdef CASTELLAN_WEB_ROOT
+#define WEB_DEFAULT_ROOT CASTELLAN_WEB_ROOT /* meson -Dweb_root (the package) */
+#else
 #define WEB_DEFAULT_ROOT CASTELLAN_SOURCE_DIR "/web"
+#endif
 
 static void usage(FILE *f)
 {
@@ -162,6 +167,7 @@ static int serve(const char *data, int argc, char **argv)
 	wc.secure_cookies = flag(argc, argv, "--secure-cookies");
 	wc.kms_dir = opt(argc, argv, "--kms-dir");
 	wc.operator_nets = opt(argc, argv, "--operator-net");
+	wc.kms_view = kms_view_json;
 	if ((r = web_new(http, st, &wc, &w)) != 0) {
 		fprintf(stderr, "web: %s\n", err_str(r));
 		goto out;

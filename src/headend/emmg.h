@@ -61,6 +61,8 @@ struct emmg_stats {
 	uint64_t errors_received;   /* channel_error / stream_error from the MUX */
 	uint16_t last_error_status; /* error_status of the last one */
 	uint64_t bad_msgs;          /* undecodable messages from the MUX */
+	uint32_t retry_wait_ms;     /* down: the wait before the next connect
+	                               attempt (reconnect_ms doubling to 30 s); 0 up */
 };
 
 struct emmg;
@@ -96,6 +98,12 @@ uint16_t emmg_bandwidth(const struct emmg *e);
 int emmg_send(struct emmg *e, const uint8_t *const *secs, const size_t *lens, size_t n,
 	int timeout_ms, size_t *sent) WARN_UNUSED;
 
+/* Ask for kbps from now on: a stream_BW_request at once if connected (the
+ * allocation's bandwidth then is emmg_bandwidth), else at the next connect.
+ * 0, CE_ARG, or the request's error (the connection is then dropped and
+ * set up again by the next send, asking kbps). */
+int emmg_set_bandwidth(struct emmg *e, uint16_t kbps) WARN_UNUSED;
+
 /* Serve the connection for up to timeout_ms: answer tests, note errors. 0 or
  * CE_CLOSED when the MUX closed it. */
 int emmg_poll(struct emmg *e, int timeout_ms) WARN_UNUSED;
@@ -105,6 +113,9 @@ int emmg_poll(struct emmg *e, int timeout_ms) WARN_UNUSED;
 int emmg_close(struct emmg *e);
 
 void emmg_stats(const struct emmg *e, struct emmg_stats *out);
+/* Make the next reconnect attempt due now (the back-off is kept: if that
+ * attempt fails the wait after it is the next doubling). Tests, SIGHUP. */
+void emmg_retry_now(struct emmg *e);
 
 /* Close and free. NULL is fine. */
 void emmg_free(struct emmg *e);

@@ -6,6 +6,7 @@
  * store's node_status for GET /api/v1/status).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
@@ -19,6 +20,7 @@
 #include <event2/event.h>
 #include <sqlite3.h>
 #include "headend/headend.h"
+#include "headend/panel_keys.h"
 #include "cas/emm.h"
 #include "cas/emm_vendor.h"
 #include "cas/keys.h"
@@ -54,11 +56,62 @@ struct headend {
 	struct web *web;             /* the panel on http, NULL if none */
 	struct ecmg *ecmg;
 	atomic_int stop;
+	atomic_int fatal;      /* a part failed (CE_* code): headend_run returns it */
+	atomic_uint emm_kbps_req;    /* headend_set_emm_kbps: taken by the EMM thread; 0 = none */
 	pthread_mutex_t mu;
 	struct headend_stats st;     /* under mu */
 	struct vkey *vkeys;          /* --vendor-keys, sorted by chip; read-only once running */
 	size_t nvkeys;
+	/* the channels table for the ECMG (service_id = ECM_id -> package
+	 * mask, 0 = no channel): loaded at start, refreshed by the EMM thread
+	 * every HEADEND_CHANNELS_REFRESH_MS, read by the ECMG thread */
+	_Atomic uint32_t chan_ac[65536];
 };
+
+#define HEADEND_CHANNELS_REFRESH_MS 2000u
+
+struct chan_load {
+	uint32_t *ac;       /* 65536 entries */
+	int64_t last;
+};
+
+static int chan_one(void *ctx, const struct sms_channel *c)
+{
+	struct chan_load *l = ctx;
+
+	l->ac[c->service_id] = c->access_criteria;
+	l->last = c->service_id;
+	return 0;
+}
+
+/* Read the channels table into h->chan_ac (entries gone are cleared). */
+static int channels_load(struct headend *h, struct sms_store *st)
+{
+	struct chan_load l = { .ac = calloc(65536, sizeof(uint32_t)), .last = -1 };
+	size_t n = 0;
+	int r = 0;
+
+	if (!l.ac)
+		return CE_NOMEM;
+	do {
+		n = 0;
+		r = sms_channel_list(st, l.last, 1000, chan_one, &l, &n);
+	} while (r == 0 && n == 1000);
+	if (r == 0)
+		for (size_t i = 0; i < 65536; i++)
+			atomic_store(&h->chan_ac[i], l.ac[i]);
+	free(l.ac);
+	return r;
+}
+
+/* ecmg_config.ac_lookup (ECMG thread). */
+static int channels_ac(void *ctx, uint16_t ecm_id, uint32_t *mask)
+{
+	struct headend *h = ctx;
+
+	*mask = atomic_load(&h->chan_ac[ecm_id]);
+	return *mask ? 0 : CE_NOT_FOUND;
+}
 
 /* ---- the EMM thread's state ------------------------------------------- */
 
@@ -94,7 +147,6 @@ struct emm_thread {
 	bool gap_now;                  /* this poll found a gap after last_change */
 	uint64_t now_ms;
 	uint64_t audit_changes, resyncs, feed_gaps_skipped;
-	uint64_t last_connect_ms;      /* our own retry pace: every HEADEND_RECONNECT_MS */
 	uint8_t seal_buf[EMM_MAX_SECTION]; /* src_seal scratch */
 };
 
@@ -251,7 +303,9 @@ static int collect_card(void *ctx, const struct sms_card *c)
 {
 	struct emm_thread *t = ctx;
 
-	t->cards[t->ncards++] = *c;
+	/* The carousel needs no subscriber info: stop before it (the last field). */
+	memcpy(&t->cards[t->ncards], c, offsetof(struct sms_card, info));
+	t->cards[t->ncards++].info[0] = '\0';
 	return 0;
 }
 
@@ -562,6 +616,69 @@ static void pend_reset(struct emm_thread *t)
 	t->pend_len = t->pend_n = t->pend_first = 0;
 }
 
+/* Pending-section room for a tick at kbps (the bucket plus one card's two
+ * EMMs). */
+static size_t pend_cap_for(uint32_t kbps)
+{
+	return (size_t)kbps * 1000u / 8u * CAROUSEL_DEFAULT_BURST_MS / 1000u + 4u * EMM_MAX_SECTION + 8192u;
+}
+
+/* Grow the pending buffers for kbps; only while nothing is pending. */
+static int pend_grow(struct emm_thread *t, uint32_t kbps)
+{
+	size_t cap = pend_cap_for(kbps), pp_cap = cap / 16u;
+	uint8_t *pend;
+	const uint8_t **pp;
+	size_t *pl;
+
+	if (cap <= t->pend_cap || t->pend_n != 0)
+		return 0;
+	pend = malloc(cap);
+	pp = calloc(pp_cap, sizeof(*pp));
+	pl = calloc(pp_cap, sizeof(*pl));
+	if (!pend || !pp || !pl) {
+		free(pend);
+		free(pp);
+		free(pl);
+		return CE_NOMEM;
+	}
+	secret_wipe(t->pend, t->pend_cap);
+	free(t->pend);
+	free(t->pp);
+	free(t->pl);
+	t->pend = pend;
+	t->pend_cap = cap;
+	t->pp = pp;
+	t->pl = pl;
+	t->pp_cap = pp_cap;
+	return 0;
+}
+
+/* A new EMM bandwidth (SIGHUP): the carousel's budget, the buffers, and a
+ * stream_BW_request to the MUX if connected (its grant then rules, as at
+ * connect). */
+static void emm_kbps_change(struct emm_thread *t, uint16_t kbps, uint16_t *granted)
+{
+	struct headend *h = t->h;
+	int r;
+
+	if ((r = pend_grow(t, kbps)) != 0) {
+		LOG_WARN("headend", "EMM bandwidth %u kbit/s: %s; kept %u", (unsigned)kbps, err_str(r),
+			(unsigned)h->cfg.emm_kbps);
+		return;
+	}
+	h->cfg.emm_kbps = kbps;
+	carousel_set_kbps(t->car, kbps);
+	LOG_INFO("headend", "EMM bandwidth now %u kbit/s", (unsigned)kbps);
+	if (t->emmg) {
+		r = emmg_set_bandwidth(t->emmg, kbps);
+		if (r != 0)
+			LOG_WARN("headend", "EMMG: new bandwidth request: %s (asked again at the next connect)",
+				err_str(r));
+		*granted = 0; /* the loop applies the MUX's new grant */
+	}
+}
+
 static void snapshot(struct emm_thread *t)
 {
 	struct headend *h = t->h;
@@ -688,7 +805,7 @@ static int emm_thread_init(struct emm_thread *t, struct headend *h)
 	t->seqq = calloc(SEQ_BATCH, sizeof(*t->seqq));
 	t->last_change = -1;
 	/* a tick emits at most the bucket (burst) plus one card's two EMMs */
-	t->pend_cap = (size_t)cc.kbps * 1000u / 8u * CAROUSEL_DEFAULT_BURST_MS / 1000u + 4u * EMM_MAX_SECTION + 8192u;
+	t->pend_cap = pend_cap_for(cc.kbps);
 	t->pp_cap = t->pend_cap / 16u;
 	t->pend = malloc(t->pend_cap);
 	t->pp = calloc(t->pp_cap, sizeof(*t->pp));
@@ -735,15 +852,10 @@ static bool send_pending(struct emm_thread *t, uint64_t now_ms)
 		pend_reset(t); /* no MUX: the carousel runs idle (counters only) */
 		return true;
 	}
-	if (!emmg_connected(t->emmg)) {
-		/* retry at a steady pace, not the client's growing back-off: a MUX
-		 * that comes back is fed again within a second */
-		if (now_ms - t->last_connect_ms < HEADEND_RECONNECT_MS && now_ms >= t->last_connect_ms)
-			return false;
-		t->last_connect_ms = now_ms;
-		if (emmg_connect(t->emmg) != 0)
-			return false;
-	}
+	(void)now_ms;
+	/* a MUX that is away: emmg_send reconnects with the documented
+	 * back-off (1 s doubling to 30 s, docs/emmg.md), so a refusing MUX
+	 * (e.g. channel_id_in_use from a second node) is not hammered */
 	for (size_t i = 0; i < t->pend_first; i++)
 		off += t->pl[i];
 	n = t->pend_n - t->pend_first;
@@ -765,14 +877,16 @@ static void *emm_main(void *arg)
 {
 	struct headend *h = arg;
 	struct emm_thread t;
-	uint64_t last_feed_ms = 0, last_status_ms = 0, last_publish_ms = 0, last_prune_ms = 0;
+	uint64_t last_feed_ms = 0, last_status_ms = 0, last_publish_ms = 0, last_prune_ms = 0, last_chan_ms = 0;
 	uint16_t granted = 0;
 	uint64_t due[256];
 	int r;
 
 	if ((r = emm_thread_init(&t, h)) != 0) {
-		LOG_ERR("headend", "EMM thread: %s", err_str(r));
+		LOG_ERR("headend", "EMM thread (scheduler, carousel%s%s): %s", h->mux_addr[0] ? ", EMMG to MUX " : "",
+			h->mux_addr, err_str(r));
 		emm_thread_free(&t);
+		atomic_store(&h->fatal, r);
 		headend_stop(h);
 		return NULL;
 	}
@@ -801,6 +915,12 @@ static void *emm_main(void *arg)
 			LOG_INFO("headend", "key epoch %" PRIu32 " began: regenerating every card's EMM (keys of %" PRIu32
 				" and %" PRIu32 ")", epoch, epoch, epoch + 1);
 			carousel_rotate(t.car);
+		}
+		if (t.pend_n == 0) {
+			unsigned want = atomic_exchange(&h->emm_kbps_req, 0u);
+
+			if (want)
+				emm_kbps_change(&t, (uint16_t)want, &granted);
 		}
 		if (t.emmg && emmg_connected(t.emmg) && emmg_bandwidth(t.emmg) != granted) {
 			granted = emmg_bandwidth(t.emmg);
@@ -843,6 +963,12 @@ static void *emm_main(void *arg)
 			publish_status(&t);
 			last_publish_ms = now;
 		}
+		if (now - last_chan_ms >= HEADEND_CHANNELS_REFRESH_MS || now < last_chan_ms) {
+			if ((r = channels_load(h, t.store)) != 0)
+				LOG_WARN("headend", "reading the channels table: %s (the ECMG keeps the last one)",
+					err_str(r));
+			last_chan_ms = now;
+		}
 	}
 	snapshot(&t);
 	emm_thread_free(&t);
@@ -855,8 +981,13 @@ static void *ecmg_main(void *arg)
 {
 	struct headend *h = arg;
 
-	if (ecmg_run(h->ecmg) != 0)
-		LOG_ERR("headend", "ECMG stopped on an error");
+	int r = ecmg_run(h->ecmg);
+
+	if (r != 0) {
+		LOG_ERR("headend", "ECMG stopped on an error: %s", err_str(r));
+		atomic_store(&h->fatal, r);
+		atomic_store(&h->stop, 1); /* the loop sees it at its next tick */
+	}
 	return NULL;
 }
 
@@ -938,11 +1069,16 @@ static int web_attach(struct headend *h)
 	wc.root = h->cfg.web_root;
 	wc.users_path = users;
 	wc.admin_password = h->cfg.web_admin_password;
+	wc.secure_cookies = h->cfg.web_secure_cookies;
 	wc.kms_dir = h->cfg.kms_dir;
 	wc.operator_nets = h->cfg.web_operator_nets;
+	wc.kms_view = h->cfg.kms_view;
 	if ((r = web_new(h->http, h->http_store, &wc, &h->web)) == 0) {
 		web_set_status_fn(h->web, web_status, h);
-		web_set_keystore(h->web, h->cfg.ks); /* web2: epochs view, card personalization */
+		struct web_keys keys;
+
+		headend_panel_keys(h->cfg.ks, &keys); /* web2: epochs view, card personalization */
+		web_set_keys(h->web, &keys);
 	}
 	return r;
 }
@@ -1054,18 +1190,29 @@ int headend_new(const struct headend_config *cfg, struct headend **out)
 		LOG_ERR("headend", "database %s: %s", shown, err_str(r));
 		goto fail;
 	}
-	if ((r = first_start(h, h->http_store)) != 0) {
-		LOG_ERR("headend", "initialising the database: %s", err_str(r));
-		goto fail;
-	}
 	if ((r = generators_from_store(h, cfg)) != 0)
 		goto fail;
+	if (h->mux_addr[0]) {
+		/* a MUX address the EMMG cannot use fails the start, not the EMM
+		 * thread later */
+		struct emmg_config mc;
+		struct emmg *probe = NULL;
+
+		emmg_config_init(&mc);
+		snprintf(mc.mux, sizeof(mc.mux), "%s", h->mux_addr);
+		if ((r = emmg_new(&mc, &probe)) != 0) {
+			LOG_ERR("headend", "--mux %s: not HOST:PORT ('off' for none): %s", h->mux_addr, err_str(r));
+			goto fail;
+		}
+		emmg_free(probe);
+	}
 	if (h->http_addr[0] && (r = sms_http_new(h->base, h->http_store, h->http_addr, &h->http)) != 0) {
 		LOG_ERR("headend", "HTTP on %s: %s", h->http_addr, err_str(r));
 		goto fail;
 	}
-	if (h->http && cfg->web_root && (r = web_attach(h)) != 0) {
-		LOG_ERR("headend", "web panel: %s", err_str(r));
+	if (h->http && cfg->metrics_allow && (r = sms_http_set_metrics_allow(h->http, cfg->metrics_allow)) != 0) {
+		LOG_ERR("headend", "--metrics-allow '%s': addresses or CIDR prefixes, comma-separated (at most %d)",
+			cfg->metrics_allow, SMS_METRICS_ALLOW_MAX);
 		goto fail;
 	}
 	if (h->http && cfg->http_threads > 1 && (r = sms_http_set_threads(h->http, h->db_uri, cfg->http_threads)) != 0) {
@@ -1078,6 +1225,12 @@ int headend_new(const struct headend_config *cfg, struct headend **out)
 		ecmg_config_init(&ec);
 		ec.listen = h->ecmg_addr;
 		ec.ks = cfg->ks;
+		ec.ac_lookup = channels_ac; /* the channels table wins where it has the channel */
+		ec.ac_ctx = h;
+		if ((r = channels_load(h, h->http_store)) != 0) {
+			LOG_ERR("headend", "reading the channels table: %s", err_str(r));
+			goto fail;
+		}
 		if ((r = ecmg_new(&ec, &h->ecmg)) != 0 || (r = ecmg_start(h->ecmg)) != 0) {
 			LOG_ERR("headend", "ECMG on %s: %s", h->ecmg_addr, err_str(r));
 			goto fail;
@@ -1096,6 +1249,19 @@ int headend_new(const struct headend_config *cfg, struct headend **out)
 			r = CE_IO;
 			goto fail;
 		}
+	}
+	/* Last, once every port is bound and every part set up: the one-time
+	 * secrets (the panel's admin password, the admin API key) are created
+	 * and shown only by a start that gets this far, so a failed first start
+	 * (a port taken, a bad option) does not spend them. Nothing is served
+	 * before headend_run, so no request meets a store without its admin. */
+	if (h->http && cfg->web_root && (r = web_attach(h)) != 0) {
+		LOG_ERR("headend", "web panel: %s", err_str(r));
+		goto fail;
+	}
+	if ((r = first_start(h, h->http_store)) != 0) {
+		LOG_ERR("headend", "initialising the database: %s", err_str(r));
+		goto fail;
 	}
 	*out = h;
 	return 0;
@@ -1122,7 +1288,12 @@ int headend_run(struct headend *h)
 		r = CE_IO;
 		atomic_store(&h->stop, 1);
 	} else {
-		LOG_INFO("headend", "running: HTTP %s:%u, ECMG port %u, MUX %s", h->http_addr,
+		const char *colon = strrchr(h->http_addr, ':');
+		int hostlen = colon ? (int)(colon - h->http_addr) : (int)strlen(h->http_addr);
+
+		/* http_addr is ADDR:PORT as configured; the port printed is the
+		 * one bound (port 0 picks one) */
+		LOG_INFO("headend", "running: HTTP %.*s:%u, ECMG port %u, MUX %s", hostlen, h->http_addr,
 			(unsigned)headend_http_port(h), (unsigned)headend_ecmg_port(h),
 			h->mux_addr[0] ? h->mux_addr : "(none)");
 		if (event_base_dispatch(h->base) < 0)
@@ -1134,7 +1305,19 @@ int headend_run(struct headend *h)
 		ecmg_stop(h->ecmg);
 		pthread_join(ecmg_th, NULL);
 	}
+	/* a part that failed is a failed run (exit status non-zero: systemd's
+	 * Restart=on-failure relies on it) */
+	if (r == 0 && atomic_load(&h->fatal) != 0)
+		r = atomic_load(&h->fatal);
 	return r;
+}
+
+int headend_set_emm_kbps(struct headend *h, uint16_t kbps)
+{
+	if (!h || kbps == 0)
+		return CE_ARG;
+	atomic_store(&h->emm_kbps_req, (unsigned)kbps);
+	return 0;
 }
 
 void headend_stop(struct headend *h)

@@ -192,8 +192,13 @@ int file_write_atomic(const char *path, const void *data, size_t len, unsigned m
 	char tmp[4096];
 	const uint8_t *p = data;
 	uint8_t rnd[8];
+	struct stat st;
 	int fd = -1, n;
 
+	/* Replace files only: renaming over a device or FIFO (an output given
+	 * as /dev/null, say) would put the data in a new file in its place. */
+	if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))
+		return CE_ARG;
 	for (int tries = 0; fd < 0 && tries < 8; tries++) {
 		if (RAND_bytes(rnd, sizeof(rnd)) != 1)
 			return CE_CRYPTO;

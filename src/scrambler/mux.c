@@ -31,8 +31,10 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/util.h"
 #include "scrambler/mux.h"
+#include "simulcrypt/framer.h"
 #include "simulcrypt/simulcrypt.h"
 #include "ts/psi.h"
 #include "ts/ts.h"
@@ -70,7 +72,7 @@ struct mux_conn {
 	unsigned bad;                /* consecutive invalid messages */
 	bool closing;                /* close once the replies are out */
 	uint8_t *rbuf;               /* SC_MAX_MSG_BYTES */
-	size_t rlen;
+	struct sc_framer fr;         /* over rbuf */
 	size_t wlen;
 	uint8_t wbuf[WBUF_BYTES];
 	char peer[64];
@@ -269,6 +271,8 @@ static void conn_close(struct mux *m, struct mux_conn *c, const char *why)
 		c->client_id, c->channel_id, why);
 	close(c->fd);
 	if (c->chan_up)
+		metric_link_id("mux", c->client_id, 0);
+	if (c->chan_up)
 		m->gen++;
 	free(c->rbuf);
 	memset(c, 0, sizeof(*c));
@@ -412,6 +416,7 @@ static void on_channel_setup(struct mux *m, struct mux_conn *c, const struct sc_
 	c->chan_up = true;
 	c->channel_id = ch;
 	c->client_id = client;
+	metric_link_id("mux", client, 1);
 	c->packet_mode = flag == 1;
 	m->gen++;
 	LOG_INFO(MOD, "EMMG %s: channel %u set up, client_id 0x%08x, %s, version %u", c->peer, ch, client,
@@ -696,9 +701,9 @@ static void conn_read(struct mux *m, struct mux_conn *c)
 	size_t budget = READ_BUDGET_BYTES;
 
 	while (c->fd >= 0 && !c->closing && budget > 0) {
-		size_t want = c->rlen < SC_HEADER_BYTES ? SC_HEADER_BYTES - c->rlen
-			: sc_frame_len(c->rbuf) - c->rlen;
-		ssize_t r = recv(c->fd, c->rbuf + c->rlen, want, 0);
+		size_t want, len;
+		uint8_t *dst = sc_framer_room(&c->fr, true, &want), *msg;
+		ssize_t r = recv(c->fd, dst, want, 0);
 
 		if (r == 0) {
 			conn_close(m, c, c->chan_up ? "closed by peer" : "closed by peer before channel_setup");
@@ -711,14 +716,10 @@ static void conn_read(struct mux *m, struct mux_conn *c)
 				conn_close(m, c, "receive failed");
 			return;
 		}
-		c->rlen += (size_t)r;
+		sc_framer_fill(&c->fr, (size_t)r);
 		budget = (size_t)r > budget ? 0 : budget - (size_t)r;
-		if (c->rlen >= SC_HEADER_BYTES && c->rlen == sc_frame_len(c->rbuf)) {
-			size_t len = c->rlen;
-
-			c->rlen = 0;
-			handle_tcp_msg(m, c, c->rbuf, len);
-		}
+		if (sc_framer_next(&c->fr, &msg, &len) == SC_FRAME_MSG)
+			handle_tcp_msg(m, c, msg, len);
 	}
 }
 
@@ -751,6 +752,7 @@ static void do_accept(struct mux *m)
 			m->st.conns_refused++;
 			continue;
 		}
+		sc_framer_init(&c->fr, c->rbuf, SC_MAX_MSG_BYTES, SC_MAX_MSG_BYTES);
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		c->fd = fd;
 		if (getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), serv, sizeof(serv),

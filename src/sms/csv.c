@@ -4,6 +4,7 @@
  * apply in one store transaction) and the export that an import reads
  * back to the same state.
  */
+#include <stddef.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include <openssl/sha.h>
 #include "sms/csv.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/util.h"
 
 /* ---- reader ------------------------------------------------------------ */
@@ -105,12 +107,12 @@ int csv_read(struct csv_reader *r, struct csv_record *rec, const char **why)
 					CSV_FAIL(CE_FORMAT, "quote inside an unquoted field");
 			}
 			if (CSV_RECORD_MAX - o < 2)
-				CSV_FAIL(CE_LIMIT, "record longer than 8192 bytes");
+				CSV_FAIL(CE_LIMIT, "record longer than CSV_RECORD_MAX (81920) bytes");
 			rec->data[o++] = c;
 			r->off++;
 		}
 		if (o >= CSV_RECORD_MAX)
-			CSV_FAIL(CE_LIMIT, "record longer than 8192 bytes");
+			CSV_FAIL(CE_LIMIT, "record longer than CSV_RECORD_MAX (81920) bytes");
 		rec->data[o++] = '\0';
 		rec->n++;
 		if (end_rec)
@@ -368,7 +370,7 @@ static int row_parse(const struct csv_record *rec, const struct header *h, const
 	uint64_t v;
 	int r;
 
-	memset(ch, 0, sizeof(*ch));
+	sms_card_change_init(ch);
 	w->has_packages = false;
 	w->npk = 0;
 	if (rec->n != h->n) {
@@ -401,6 +403,10 @@ static int row_parse(const struct csv_record *rec, const struct header *h, const
 			ch->has_name = true;
 			if ((r = text_field(f, ch->name, sizeof(ch->name), "name", why, wcap)) != 0)
 				return r;
+			if (!sms_name_fits(ch->name)) {
+				snprintf(why, wcap, "name: longer than %d characters", SMS_NAME_CHARS);
+				return CE_FORMAT;
+			}
 			break;
 		case C_INFO:
 			ch->has_info = true;
@@ -589,6 +595,17 @@ out:
 	return r;
 }
 
+/* A card with packages needs a period: without start/finish it would get
+ * 0..0, subscribed but never in force. */
+static int period_given(int64_t finish, uint32_t access_criteria, size_t npk, struct csv_result *res)
+{
+	if (finish != 0 || (access_criteria == 0 && npk == 0))
+		return 0;
+	snprintf(res->why, sizeof(res->why), "packages without a period: give start and finish "
+		 "(UNIX seconds), else the card is subscribed but never in force");
+	return CE_FORMAT;
+}
+
 /* A card that exists: the row's changes, then its packages >= 32 become
  * exactly the listed ones (with a packages column). */
 static int apply_update(struct sms_store *s, struct import_ctx *x, const struct row *w, const char *who,
@@ -598,6 +615,8 @@ static int apply_update(struct sms_store *s, struct import_ctx *x, const struct 
 	int r;
 
 	if ((r = sms_card_change(s, w->serial, &w->ch, who, &cur)) != 0)
+		return r;
+	if ((r = period_given(cur.finish, w->ch.has_ac ? cur.access_criteria : 0, w->npk, res)) != 0)
 		return r;
 	res->updated++;
 	if (w->has_packages) {
@@ -640,6 +659,8 @@ static int apply_new(struct import_ctx *x, const struct row *w, struct csv_resul
 	c.start = w->ch.has_start ? w->ch.start : 0;
 	c.finish = w->ch.has_finish ? w->ch.finish : 0;
 	c.access_criteria = w->ch.has_ac ? w->ch.access_criteria : 0;
+	if ((r = period_given(c.finish, c.access_criteria, w->npk, res)) != 0)
+		return r;
 	if ((r = sms_bulk_card_add(x->bulk, &c, w->pk, w->npk)) != 0)
 		return r;
 	res->added++;
@@ -758,6 +779,8 @@ int csv_import(struct sms_store *s, const char *buf, size_t len, const char *who
 	}
 	r = apply_pass(s, x, buf, len, who, progress, pctx, res);
 out:
+	metric_add(MET_CSV_IMPORTS, r == 0 ? "ok" : "failed", NULL, 1);
+	metric_add(MET_CSV_ROWS, NULL, NULL, r == 0 ? res->added + res->updated : 0);
 	free(x->batch);
 	free(x->subs);
 	free(x->pi.byname);
@@ -792,7 +815,9 @@ static int page_add(void *ctx, const struct sms_card *c)
 {
 	struct export_ctx *e = ctx;
 
-	e->page[e->n++] = *c;
+	/* Up to info, then info's bytes: not the whole 64 KiB buffer. */
+	memcpy(&e->page[e->n], c, offsetof(struct sms_card, info));
+	memcpy(e->page[e->n++].info, c->info, strlen(c->info) + 1);
 	return 0;
 }
 

@@ -39,7 +39,7 @@
 #define STB_MAX_SERVICES 64
 #define STB_MAX_EMM_PIDS 16
 #define STB_MAX_ECM_PIDS_PER_SERVICE 8
-#define STB_BATCH_PKTS 128      /* packets per descrambler batch */
+#define STB_BATCH_PKTS 512      /* packets per descrambler batch (the widest CSA2 engine, AVX-512) */
 #define STB_NO_PID 0xFFFF
 
 /*
@@ -116,7 +116,13 @@ struct stb_service_report {
 	uint64_t packets;           /* packets of the service's components */
 	uint64_t scrambled;         /* of those, arrived scrambled */
 	uint64_t descrambled;
-	uint64_t left_scrambled;    /* no key for their parity */
+	uint64_t left_scrambled;    /* no key for their parity, or only the key
+	                               of another crypto-period (nokey_pkts) */
+	uint64_t nokey_pkts;        /* of those: the CW of their parity belonged
+	                               to an earlier CP (ECMs refused or missing) */
+	int64_t nokey_since_cp;     /* CP_number where the last such outage began, -1 */
+	int nokey_reason;           /* why: the ECM refusal, or CE_TIMEOUT = no new ECM */
+	uint16_t last_ecm_cp;       /* CP_number of the last accepted ECM */
 	int64_t first_descrambled_pkt; /* stream packet index (0-based), -1 none */
 	uint64_t ecm_seen, ecm_accepted, ecm_refused;
 	int last_refusal;           /* CE_* of the last refused ECM, 0 none */

@@ -17,6 +17,7 @@
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
+#include "client/cardless.h"
 #include "cas/client.h"
 #include "cas/ecm.h"
 #include "cas/entitlement.h"

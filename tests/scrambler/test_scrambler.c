@@ -232,6 +232,7 @@ struct analysis {
 	size_t first_scrambled[2];     /* per service index (101, 102), SIZE_MAX none */
 	size_t scrambled[2];
 	size_t clear_es[2];            /* clear ES packets with a payload */
+	size_t withheld[2];            /* payload withheld (adaptation field only out) */
 	size_t descrambled_ok[2];
 	size_t descrambled_bad;
 	size_t no_key;
@@ -364,6 +365,20 @@ static void analyse(const struct membuf *out, const uint8_t *in, size_t nin, con
 
 			assert_true(k < in_idx[h.pid]);
 			orig = in + in_pos[h.pid][k] * P;
+			if (!h.has_payload) {
+				struct ts_hdr oh;
+
+				assert_int_equal(ts_parse(orig, &oh), 0);
+				if (oh.has_payload && oh.payload_len > 0) {
+					/* withheld: same header, PCR kept, no payload */
+					a->withheld[si]++;
+					assert_memory_equal(pkt, orig, 3);
+					assert_int_equal(h.has_pcr, oh.has_pcr);
+					if (oh.has_pcr)
+						assert_true(h.pcr == oh.pcr);
+					continue;
+				}
+			}
 			if (h.scrambling == TS_SC_CLEAR) {
 				if (h.payload_len > 0)
 					a->clear_es[si]++; /* PCR-only packets are never scrambled */
@@ -540,6 +555,16 @@ static void test_config_bad(void **state)
 	c.nservices = 2;
 	c.services[1] = c.services[0];
 	assert_int_not_equal(scrambler_new(&c, &s), 0);
+	base_cfg(&c, &f, CW_ALG_CSA2);
+	c.nservices = 2;
+	c.services[1] = c.services[0];
+	c.services[1].service_id = 102;
+	c.services[1].ecm_id = 1; /* the first service's default ECM_id */
+	assert_int_not_equal(scrambler_new(&c, &s), 0);
+	c.services[1].ecm_id = 7;
+	assert_int_equal(scrambler_new(&c, &s), 0);
+	scrambler_free(s);
+	s = NULL;
 	base_cfg(&c, &f, CW_ALG_CSA2);
 	c.cas[0].ecm_pid = 0x1FFF;
 	assert_int_not_equal(scrambler_new(&c, &s), 0);
@@ -722,12 +747,15 @@ static void check_failure(enum scr_on_failure pol, int code)
 	assert_int_equal(a.no_key, 0);
 	assert_int_equal(a.descrambled_ok[0], a.scrambled[0]);
 	if (pol == SCR_FAIL_KEEP) {
-		/* scrambled all along: only the packets before CP 0's ECM are clear */
+		/* scrambled all along: nothing clear, not even before CP 0's ECM */
 		assert_int_equal(st->clear_pkts_failure, 0);
-		assert_true(a.clear_es[0] < 10);
+		assert_int_equal(a.clear_es[0], 0);
+		assert_int_equal(st->pkts_withheld, a.withheld[0]);
 	} else {
-		assert_true(st->clear_pkts_failure > 100);
+		/* every clear packet of the service is counted */
 		assert_true(a.clear_es[0] > 100);
+		assert_int_equal(st->clear_pkts_failure, a.clear_es[0]);
+		assert_int_equal(a.withheld[0], 0);
 	}
 	scrambler_free(s);
 	analysis_free(&a);
@@ -1085,6 +1113,79 @@ static void test_fixed_cw_tsduck(void **state)
 		"00112233445566778899aabbccddeeff", CW_ALG_CISSA, false);
 }
 
+/* Two services with one fixed CW share the CSA2 batches (flush_win merges
+ * groups of the same key and parity): service 101 must still equal
+ * TSDuck's bytes, and every scrambled ES packet of both services must
+ * descramble to the clear input (k-th packet of a PID = k-th of the input),
+ * with the widest engine and with the portable one (more, smaller batches). */
+static void test_fixed_cw_two_services(void **state)
+{
+	static const char *const engines[] = { NULL, "portable" };
+	static const uint8_t cw[8] = { 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef };
+
+	for (size_t e = 0; e < 2; e++) {
+		struct scrambler_config c;
+		struct scrambler *s;
+		struct membuf out;
+		size_t nin, nref = 0, scr[2] = { 0, 0 }, seen_in[4] = { 0 }, seen_out[4] = { 0 };
+		uint8_t *in = load_clear(&nin);
+		uint8_t *ref = tu_read(tu_testdata("simulcrypt/captures/ts-csa2-svc101-cw0123456789abcdef.ts"), &nref);
+		struct ts_cipher *rx = ts_cipher_new(CW_ALG_CSA2, true);
+
+		assert_non_null(rx);
+		assert_int_equal(ts_cipher_set_key(rx, CW_EVEN, cw, 8), 0);
+		if (engines[e])
+			assert_int_equal(setenv("CASTELLAN_CSA_IMPL", engines[e], 1), 0);
+		scrambler_config_init(&c);
+		c.nservices = 2;
+		c.services[0].service_id = 101;
+		c.services[1].service_id = 102;
+		c.alg = CW_ALG_CSA2;
+		c.has_fixed_cw = true;
+		c.fixed_cw_len = 8;
+		memcpy(c.fixed_cw, cw, 8);
+		s = run_mem(&c, in, nin, &out, 512);
+		assert_int_equal(unsetenv("CASTELLAN_CSA_IMPL"), 0);
+		assert_int_equal(nref / P, nin);
+		for (size_t ko = 0, ki = 0; ko < out.n; ko++) {
+			struct ts_hdr ho, hi;
+			uint8_t pkt[P], *pp = pkt;
+			size_t done = 0;
+			unsigned q;
+
+			if (ts_parse(out.buf + ko * P, &ho) != 0 || ho.pid < 0x100 || ho.pid > 0x103)
+				continue;
+			q = ho.pid - 0x100u;
+			/* the input packet of the same PID and rank */
+			for (ki = 0; ki < nin; ki++) {
+				if (ts_parse(in + ki * P, &hi) != 0 || hi.pid != ho.pid)
+					continue;
+				if (seen_in[q]++ == seen_out[q])
+					break;
+			}
+			seen_in[q] = 0;
+			assert_true(ki < nin);
+			if (ho.scrambling != TS_SC_CLEAR) {
+				assert_int_equal(ho.scrambling, TS_SC_EVEN);
+				scr[q / 2]++;
+				if (q < 2) /* service 101: TSDuck scrambled the same input packet */
+					assert_memory_equal(out.buf + ko * P, ref + ki * P, P);
+			}
+			memcpy(pkt, out.buf + ko * P, P);
+			assert_int_equal(ts_cipher_descramble(rx, &pp, 1, &done, NULL), 0);
+			assert_memory_equal(pkt, in + ki * P, P);
+			seen_out[q]++;
+		}
+		assert_true(scr[0] > 700);
+		assert_true(scr[1] > 500);
+		ts_cipher_free(rx);
+		scrambler_free(s);
+		free(out.buf);
+		free(ref);
+		free(in);
+	}
+}
+
 /* clear start: nothing scrambled during the first 800 ms */
 static void test_clear_start(void **state)
 {
@@ -1232,9 +1333,12 @@ static void check_down_at_start(size_t ncas, enum scr_policy pol)
 			assert_true(a.first_scrambled[0] < ecm_up);
 			assert_true(a.clear_es[0] < 10);
 		} else {
-			/* held clear until the late CAS delivered */
+			/* withheld (never clear) until the late CAS delivered */
 			assert_true(a.first_scrambled[0] > ecm_up);
-			assert_true(a.clear_es[0] > 100);
+			assert_int_equal(a.clear_es[0], 0);
+			assert_true(a.withheld[0] > 100);
+			assert_int_equal(st->pkts_withheld, a.withheld[0]);
+			assert_int_equal(st->clear_pkts_failure, 0);
 			assert_true(st->cp_failures >= 1);
 		}
 		down_out = a.scrambled[0];
@@ -1260,6 +1364,71 @@ static void test_ecmg_down_at_start_any(void **state)
 static void test_ecmg_down_at_start_all(void **state)
 {
 	check_down_at_start(2, SCR_POLICY_ALL);
+}
+
+/* Issue 16 item 1: the ECMG refuses every stream (channel_error
+ * channel_id_in_use, here: open fails for the whole run). With the default
+ * --on-failure keep the pay service never leaves in clear: every payload
+ * packet of service 101 is withheld (adaptation field only, PCR kept) and
+ * counted; service 102 (not scrambled) passes. With --on-failure clear every
+ * clear packet of 101 is counted in clear_pkts_failure. */
+static void check_never_any_ecm(enum scr_on_failure pol)
+{
+	struct fake_ecmg f;
+	struct scrambler_config c;
+	struct scrambler *s;
+	struct scrambler_stats *st = calloc(1, sizeof(*st));
+	struct membuf out;
+	struct analysis a;
+	size_t nin, es101 = 0;
+	uint8_t *in = load_clear(&nin);
+	uint16_t pid = 0x1FFE; /* no ECM PID will ever carry anything */
+
+	for (size_t i = 0; i < nin; i++) {
+		struct ts_hdr h;
+
+		assert_int_equal(ts_parse(in + i * P, &h), 0);
+		if ((h.pid == 0x100 || h.pid == 0x101) && h.has_payload && h.payload_len > 0)
+			es101++;
+	}
+	fake_init(&f, true);
+	f.down[0] = true; /* every open refused */
+	base_cfg(&c, &f, CW_ALG_CSA2);
+	c.on_failure = pol;
+	c.retry_ms = 10;
+	s = run_mem(&c, in, nin, &out, 512);
+	scrambler_stats(s, st);
+	analyse(&out, in, nin, &pid, 1, 0, CW_ALG_CSA2, &a);
+	assert_int_equal(st->pkts_scrambled, 0);
+	assert_int_equal(a.scrambled[0], 0);
+	assert_true(st->cp_failures >= 3);
+	assert_true(a.clear_es[1] > 3000); /* the free service is untouched */
+	if (pol == SCR_FAIL_KEEP) {
+		assert_int_equal(a.clear_es[0], 0);
+		assert_int_equal(a.withheld[0], es101);
+		assert_int_equal(st->pkts_withheld, es101);
+		assert_int_equal(st->clear_pkts_failure, 0);
+		assert_int_equal(out.n, nin); /* same bitrate: nothing dropped */
+	} else {
+		assert_int_equal(a.clear_es[0], es101);
+		assert_int_equal(st->clear_pkts_failure, es101);
+		assert_int_equal(st->pkts_withheld, 0);
+	}
+	scrambler_free(s);
+	analysis_free(&a);
+	free(out.buf);
+	free(in);
+	free(st);
+}
+
+static void test_never_any_ecm_keep(void **state)
+{
+	check_never_any_ecm(SCR_FAIL_KEEP);
+}
+
+static void test_never_any_ecm_clear(void **state)
+{
+	check_never_any_ecm(SCR_FAIL_CLEAR);
 }
 
 /* Largest number of packets held in the output window (pushed, not yet
@@ -1395,11 +1564,14 @@ int main(void)
 		cmocka_unit_test(test_pmt_version_change),
 		cmocka_unit_test(test_corrupt_input),
 		cmocka_unit_test(test_fixed_cw_tsduck),
+		cmocka_unit_test(test_fixed_cw_two_services),
 		cmocka_unit_test(test_clear_start),
 		cmocka_unit_test(test_stats_json),
 		cmocka_unit_test(test_ecmg_down_at_start),
 		cmocka_unit_test(test_ecmg_down_at_start_any),
 		cmocka_unit_test(test_ecmg_down_at_start_all),
+		cmocka_unit_test(test_never_any_ecm_keep),
+		cmocka_unit_test(test_never_any_ecm_clear),
 		cmocka_unit_test(test_window_max_delay),
 		cmocka_unit_test(test_stats_cas_mux),
 	};

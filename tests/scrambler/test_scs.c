@@ -940,7 +940,7 @@ static void test_e2e_ecmg_late(void **state)
 	pid_t ecmg, scr;
 	uint16_t port = dead_port();
 	uint8_t *in, *ts, *js;
-	size_t inlen = 0, len, nscr = 0, necm = 0, first = 0;
+	size_t inlen = 0, len, nscr = 0, necm = 0, first = 0, nclear = 0;
 	int pfd[2], status = 0;
 
 	(void)state;
@@ -1021,8 +1021,10 @@ static void test_e2e_ecmg_late(void **state)
 	assert_true(waitpid(scr, &status, 0) == scr);
 	kill(ecmg, SIGTERM);
 	waitpid(ecmg, NULL, 0);
+	/* the packets before the ECMG came were withheld: the output is not
+	 * the whole programme, and the exit status says so */
 	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(WEXITSTATUS(status), 1);
 	ts = tu_read(out, &len);
 	assert_int_equal(len % 188, 0);
 	for (size_t i = 0; i < len / 188; i++) {
@@ -1031,22 +1033,195 @@ static void test_e2e_ecmg_late(void **state)
 
 		if ((pid == 0x100 || pid == 0x101) && (p[3] >> 6) >= 2)
 			nscr++;
+		if ((pid == 0x100 || pid == 0x101) && (p[3] >> 6) == 0 && (p[3] & 0x10))
+			nclear++;
 		if (pid == 0x1002)
 			necm++;
 	}
-	print_message("late ECMG: %zu scrambled, %zu ECM packets\n", nscr, necm);
+	print_message("late ECMG: %zu scrambled, %zu clear, %zu ECM packets\n", nscr, nclear, necm);
 	assert_true(nscr > 100);
 	assert_true(necm >= 2);
+	assert_int_equal(nclear, 0); /* never in clear */
 	free(ts);
 	js = tu_read(stats, &len);
 	assert_non_null(memmem(js, len, "\"open\": true", 12));
 	assert_non_null(memmem(js, len, "\"connected\": true", 17));
 	assert_null(memmem(js, len, "\"open_failures\": 0,", 19));
+	assert_null(memmem(js, len, "\"pkts_withheld\": 0,", 19));
+	assert_non_null(memmem(js, len, "\"clear_pkts_failure\": 0,", 24));
 	free(js);
 	free(in);
 	unlink(ks);
 	unlink(pf);
 	unlink(out);
+	unlink(stats);
+	rmdir(dir);
+}
+
+/* Issue 16 item 1 through the command: `castellan scramble` from a file
+ * with its ECMG unreachable for the whole run exits non-zero, leaves no
+ * payload of the pay service in clear, and counts what it withheld. */
+static void test_e2e_no_ecmg_fails_closed(void **state)
+{
+	const char *env = getenv("CASTELLAN_BIN");
+	char bin[4096], inp[4096];
+	char dir[] = "/tmp/castellan-noecmg-XXXXXX", out[256], listen[64], stats[256];
+	uint16_t port = dead_port();
+	uint8_t *ts, *js;
+	size_t len, nclear = 0, nwithheld = 0;
+	int rc;
+
+	(void)state;
+	if (!env) {
+		print_message("CASTELLAN_BIN not set: skipped\n");
+		skip();
+	}
+	snprintf(bin, sizeof(bin), "%s", env);
+	snprintf(inp, sizeof(inp), "%s", tu_testdata("ts-clear-2svc.ts"));
+	assert_non_null(mkdtemp(dir));
+	snprintf(out, sizeof(out), "%s/out.ts", dir);
+	snprintf(stats, sizeof(stats), "%s/stats.json", dir);
+	snprintf(listen, sizeof(listen), "127.0.0.1:%u", port);
+	{
+		char *a[] = { bin, (char *)"scramble", (char *)"--input", inp, (char *)"--output", out,
+			(char *)"--service", (char *)"101", (char *)"--ecmg", listen, (char *)"--super-cas-id",
+			(char *)"0x4ADC0001", (char *)"--cp-duration", (char *)"0.5", (char *)"--ecm-timeout-ms",
+			(char *)"1000", (char *)"--stats-json", stats, NULL };
+
+		rc = run_wait(a, "/dev/null");
+	}
+	assert_int_equal(rc, 1);
+	ts = tu_read(out, &len);
+	for (size_t i = 0; i < len / 188; i++) {
+		const uint8_t *p = ts + i * 188;
+		uint16_t pid = (uint16_t)(((p[1] & 0x1F) << 8) | p[2]);
+
+		if (pid != 0x100 && pid != 0x101)
+			continue;
+		if (p[3] & 0x10)
+			nclear++;
+		else
+			nwithheld++;
+	}
+	assert_int_equal(nclear, 0);
+	assert_true(nwithheld > 500); /* 839 payload packets on 0x100, 0x101 */
+	js = tu_read(stats, &len);
+	assert_null(memmem(js, len, "\"pkts_withheld\": 0,", 19));
+	assert_non_null(memmem(js, len, "\"cp_changes\": 0,", 16));
+	free(js);
+	free(ts);
+	unlink(out);
+	unlink(stats);
+	rmdir(dir);
+}
+
+/* Issue 16 item 5: two scramblers on one `castellan ecmg`, both with the
+ * default ECM_channel_id 1 (scoped to each connection), the second with
+ * --ecm-id 3 (the first uses 1): the second gets its ECMs, exits 0, and
+ * nothing is withheld. Before: channel_id_in_use, then ECM_id_in_use. */
+static void test_e2e_two_scramblers_one_ecmg(void **state)
+{
+	const char *env = getenv("CASTELLAN_BIN");
+	char bin[4096], inp[4096];
+	char dir[] = "/tmp/castellan-two-XXXXXX", ks[256], pf[256], out1[256], out2[256], listen[64], stats[256];
+	char *help[] = { bin, (char *)"ecmg", (char *)"--help", NULL };
+	pid_t ecmg, scr1;
+	uint16_t port = dead_port();
+	uint8_t *in, *js;
+	size_t inlen = 0, len;
+	int pfd[2], rc;
+
+	(void)state;
+	snprintf(bin, sizeof(bin), "%s", env ? env : "");
+	snprintf(inp, sizeof(inp), "%s", tu_testdata("ts-clear-2svc.ts"));
+	if (!env || run_wait(help, "/dev/null") != 0) {
+		print_message("castellan ecmg not built: skipped\n");
+		skip();
+	}
+	in = tu_read(inp, &inlen);
+	assert_non_null(mkdtemp(dir));
+	snprintf(ks, sizeof(ks), "%s/ks", dir);
+	snprintf(pf, sizeof(pf), "%s/pass", dir);
+	snprintf(out1, sizeof(out1), "%s/out1.ts", dir);
+	snprintf(out2, sizeof(out2), "%s/out2.ts", dir);
+	snprintf(stats, sizeof(stats), "%s/stats.json", dir);
+	snprintf(listen, sizeof(listen), "127.0.0.1:%u", port);
+	assert_int_equal(file_write_atomic(pf, "test-passphrase-scs", 19, 0600), 0);
+	{
+		char *a[] = { bin, (char *)"keys", (char *)"init", (char *)"--out", ks,
+			(char *)"--ca-system-id", (char *)"0x4ADC", (char *)"--passphrase-file", pf, NULL };
+
+		assert_int_equal(run_wait(a, NULL), 0);
+	}
+	ecmg = fork();
+	assert_true(ecmg >= 0);
+	if (ecmg == 0) {
+		char *a[] = { bin, (char *)"ecmg", (char *)"--listen", listen, (char *)"--keystore", ks,
+			(char *)"--passphrase-file", pf, NULL };
+
+		if (!freopen("/dev/null", "w", stderr))
+			_exit(126);
+		execv(bin, a);
+		_exit(127);
+	}
+	for (int i = 0; i < 100; i++) { /* bounded wait for the port */
+		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		bool up;
+
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		up = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+		close(fd);
+		if (up)
+			break;
+		usleep(50000);
+	}
+	/* scrambler 1: live from a pipe, channel 1, ECM_ids 1 and 2; it holds
+	 * its channel and streams while the pipe stays open */
+	assert_int_equal(pipe(pfd), 0);
+	scr1 = fork();
+	assert_true(scr1 >= 0);
+	if (scr1 == 0) {
+		char *a[] = { bin, (char *)"scramble", (char *)"--input", (char *)"-", (char *)"--output", out1,
+			(char *)"--service", (char *)"101", (char *)"--service", (char *)"102", (char *)"--ecmg", listen,
+			(char *)"--super-cas-id", (char *)"0x4ADC0001", (char *)"--cp-duration", (char *)"1", NULL };
+
+		dup2(pfd[0], 0);
+		close(pfd[0]);
+		close(pfd[1]);
+		if (!freopen("/dev/null", "w", stderr))
+			_exit(126);
+		execv(bin, a);
+		_exit(127);
+	}
+	close(pfd[0]);
+	assert_int_equal(write(pfd[1], in, 188 * 600), 188 * 600); /* it sets its streams up */
+	usleep(500000);
+	/* scrambler 2: same ECMG, default channel id 1, ECM_id 3 */
+	{
+		char *a[] = { bin, (char *)"scramble", (char *)"--input", inp, (char *)"--output", out2,
+			(char *)"--service", (char *)"101", (char *)"--ecmg", listen, (char *)"--super-cas-id",
+			(char *)"0x4ADC0001", (char *)"--ecm-id", (char *)"3", (char *)"--cp-duration", (char *)"1",
+			(char *)"--stats-json", stats, NULL };
+
+		rc = run_wait(a, "/dev/null");
+	}
+	close(pfd[1]);
+	waitpid(scr1, NULL, 0);
+	kill(ecmg, SIGTERM);
+	waitpid(ecmg, NULL, 0);
+	assert_int_equal(rc, 0);
+	js = tu_read(stats, &len);
+	assert_non_null(memmem(js, len, "\"ecm_id\": 3", 11));
+	assert_non_null(memmem(js, len, "\"pkts_withheld\": 0,", 19));
+	assert_non_null(memmem(js, len, "\"cp_failures\": 0,", 17));
+	assert_non_null(memmem(js, len, "\"channel_errors\": 0,", 20));
+	free(js);
+	free(in);
+	unlink(ks);
+	unlink(pf);
+	unlink(out1);
+	unlink(out2);
 	unlink(stats);
 	rmdir(dir);
 }
@@ -1066,6 +1241,8 @@ int main(void)
 		cmocka_unit_test(test_failover),
 		cmocka_unit_test(test_bad_config),
 		cmocka_unit_test(test_e2e_castellan_ecmg),
+		cmocka_unit_test(test_e2e_no_ecmg_fails_closed),
+		cmocka_unit_test(test_e2e_two_scramblers_one_ecmg),
 		cmocka_unit_test(test_e2e_ecmg_late),
 	};
 

@@ -1,0 +1,182 @@
+/*
+ * chip_client.c - the ladder client: the cardless client of client/cardless.c
+ * rebuilt for a box with a secure chip. Its entitlement holds protected
+ * package keys only (ek2 = E_{K_v(chip)}(K_pkg): the CAS vendor computes
+ * them from its per-chip key file), so this code can check an ECM and pick
+ * the chain, but cannot open it: the chip does (CHIP_CHAIN_ECM, chip.h).
+ *
+ * Checks, in order (first failure wins, nothing remembered unless all pass):
+ * box time in [start, finish] -> parse -> CA_system_id -> ECM time in
+ * [start, finish] -> not > 10 min ahead of the box, not > 60 s older than
+ * the newest accepted for its ECM_id -> package mask -> a protected key for
+ * (epoch, package) -> host->load_ecw even / odd (the chip's GCM check is
+ * the authentication: CE_MAC) -> remember the ECM time.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/crypto.h>
+#include "client/chip_client.h"
+#include "cas/client.h"
+#include "cas/ecm.h"
+#include "cas/entitlement.h"
+#include "lib/cursor.h"
+#include "stb/chip.h"
+
+#define LC_REPLAY_SLOTS 64
+#define LC_REPLAY_TOLERANCE_MS (60u * 1000u)
+#define LC_FUTURE_MS (10u * 60u * 1000u)
+
+struct ladder_client {
+	struct entitlement ent; /* keys[].key are ek2 values, not package keys */
+	struct {
+		bool used;
+		uint16_t ecm_id;
+		uint64_t newest_ms;
+	} replay[LC_REPLAY_SLOTS];
+	size_t replay_next;
+};
+
+size_t ladder_client_state_bytes(void)
+{
+	return sizeof(struct ladder_client);
+}
+
+static uint16_t lc_ca_system_id(void *self)
+{
+	return ((struct ladder_client *)self)->ent.ca_system_id;
+}
+
+static int replay_slot(struct ladder_client *lc, uint16_t ecm_id)
+{
+	for (int i = 0; i < LC_REPLAY_SLOTS; i++)
+		if (lc->replay[i].used && lc->replay[i].ecm_id == ecm_id)
+			return i;
+	return -1;
+}
+
+/* The CHIP_CHAIN_ECM chain for one protected key. */
+static int build_chain(const struct ecm_view *v, const struct pkg_key *k, uint8_t *out, size_t cap, size_t *len)
+{
+	const uint8_t *wrap = NULL;
+	struct wbuf w;
+
+	for (unsigned i = 0; i < v->nwraps; i++)
+		if (v->wraps[i * (1 + ECM_WRAP_BYTES)] == k->pkg)
+			wrap = v->wraps + i * (1 + ECM_WRAP_BYTES) + 1;
+	if (!wrap)
+		return CE_NOT_ENTITLED;
+	if (v->ct_len > 255 || v->aad_len > 0xFFFF)
+		return CE_FORMAT;
+	wbuf_init(&w, out, cap);
+	wbuf_u8(&w, CHIP_CHAIN_ECM);
+	wbuf_bytes(&w, k->key, 16);
+	wbuf_bytes(&w, wrap, ECM_WRAP_BYTES);
+	wbuf_u8(&w, v->cw_mask);
+	wbuf_bytes(&w, v->nonce, ECM_NONCE_BYTES);
+	wbuf_bytes(&w, v->tag, ECM_TAG_BYTES);
+	wbuf_u8(&w, (uint8_t)v->ct_len);
+	wbuf_bytes(&w, v->ct, v->ct_len);
+	wbuf_u16(&w, (uint16_t)v->aad_len);
+	wbuf_bytes(&w, v->aad, v->aad_len);
+	*len = w.len;
+	return wbuf_status(&w);
+}
+
+static int lc_ecm(void *self, const struct cas_host *host, uint16_t service_id, const uint8_t *sec, size_t len)
+{
+	struct ladder_client *lc = self;
+	const struct entitlement *e = &lc->ent;
+	const struct pkg_key *key = NULL;
+	uint8_t chain[CHIP_MAX_CHAIN];
+	size_t chain_len = 0;
+	struct ecm_view v;
+	uint64_t now_ms, ts_s;
+	uint32_t both;
+	int slot, r;
+
+	if (!host || !host->now_ms || !sec)
+		return CE_ARG;
+	if (!host->load_ecw)
+		return CE_UNSUPPORTED; /* this client has no clear-CW path at all */
+	now_ms = host->now_ms(host->ctx);
+	if (now_ms / 1000u < e->start_s || now_ms / 1000u > e->finish_s)
+		return CE_EXPIRED;
+	if ((r = ecm_parse(sec, len, &v)) != 0)
+		return r;
+	if (v.ca_system_id != e->ca_system_id)
+		return CE_NOT_FOUND;
+	ts_s = v.timestamp_ms / 1000u;
+	if (ts_s < e->start_s || ts_s > e->finish_s)
+		return CE_EXPIRED;
+	if (v.timestamp_ms > now_ms + LC_FUTURE_MS)
+		return CE_REPLAY;
+	slot = replay_slot(lc, v.ecm_id);
+	if (slot >= 0 && v.timestamp_ms + LC_REPLAY_TOLERANCE_MS < lc->replay[slot].newest_ms)
+		return CE_REPLAY;
+	both = v.package_mask & e->packages;
+	if (!both)
+		return CE_NOT_ENTITLED;
+	for (unsigned pkg = 0; pkg < 32 && !key; pkg++)
+		if (both & (1u << pkg))
+			key = entitlement_find_key(e, v.epoch, pkg);
+	if (!key)
+		return CE_NO_KEY;
+	if ((r = build_chain(&v, key, chain, sizeof(chain), &chain_len)) != 0)
+		return r;
+	if ((v.cw_mask & ECM_HAS_EVEN) &&
+	    (r = host->load_ecw(host->ctx, service_id, v.alg, CW_EVEN, chain, chain_len)) != 0)
+		return r;
+	if ((v.cw_mask & ECM_HAS_ODD) &&
+	    (r = host->load_ecw(host->ctx, service_id, v.alg, CW_ODD, chain, chain_len)) != 0)
+		return r;
+	if (slot < 0) {
+		slot = (int)lc->replay_next;
+		lc->replay_next = (lc->replay_next + 1) % LC_REPLAY_SLOTS;
+		lc->replay[slot].used = true;
+		lc->replay[slot].ecm_id = v.ecm_id;
+		lc->replay[slot].newest_ms = 0;
+	}
+	if (v.timestamp_ms > lc->replay[slot].newest_ms)
+		lc->replay[slot].newest_ms = v.timestamp_ms;
+	return 0;
+}
+
+static int lc_emm(void *self, const uint8_t *sec, size_t len)
+{
+	(void)self;
+	(void)sec;
+	(void)len;
+	return CE_UNSUPPORTED;
+}
+
+static void lc_destroy(void *self)
+{
+	if (!self)
+		return;
+	OPENSSL_cleanse(self, sizeof(struct ladder_client));
+	free(self);
+}
+
+static const struct cas_client_ops ladder_ops = {
+	.name = "ladder",
+	.ca_system_id = lc_ca_system_id,
+	.ecm = lc_ecm,
+	.emm = lc_emm,
+	.destroy = lc_destroy,
+};
+
+int ladder_client_from(const struct entitlement *protected_ent, struct cas_client *out)
+{
+	struct ladder_client *lc;
+
+	memset(out, 0, sizeof(*out));
+	if (!protected_ent || protected_ent->nkeys > ENT_MAX_KEYS)
+		return CE_ARG;
+	lc = calloc(1, sizeof(*lc));
+	if (!lc)
+		return CE_NOMEM;
+	memcpy(&lc->ent, protected_ent, sizeof(*protected_ent));
+	out->ops = &ladder_ops;
+	out->self = lc;
+	return 0;
+}
