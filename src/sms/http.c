@@ -574,7 +574,7 @@ static int gate_judge(struct http_thread *t, const char *hdr, size_t len, uint64
 			*limit = SMS_HTTP_UNAUTH_BODY_MAX;
 		}
 	} else if (pl == 8 && memcmp(path, "/api.php", 8) == 0) {
-		*limit = 0;
+		*limit = SMS_HTTP_UNAUTH_BODY_MAX; /* a POST's body is read and ignored, as PHP's $_GET did */
 	} else {
 		*limit = SMS_HTTP_PANEL_BODY_MAX;
 	}

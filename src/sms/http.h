@@ -22,7 +22,7 @@ struct sms_http;
 
 #define SMS_HTTP_BODY_MAX (128u << 20) /* an authenticated CSV import over HTTP; larger: the CLI */
 #define SMS_HTTP_PANEL_BODY_MAX (64u << 10) /* the web panel's paths (sign-in included) */
-#define SMS_HTTP_UNAUTH_BODY_MAX (4u << 10) /* /api/v1/ without a valid API key or session */
+#define SMS_HTTP_UNAUTH_BODY_MAX (4u << 10) /* /api/v1/ without a valid API key or session; /api.php */
 #define SMS_HTTP_HEADER_MAX (GETAPI_QUERY_MAX + 16384) /* request line (a GET API query at its limit) and headers */
 
 /* The gate (http.c): every connection's bytes are read by a small parser of
