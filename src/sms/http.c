@@ -415,6 +415,9 @@ static bool gate_attach(struct http_conn *c)
 		evhttp_connection_free(c->evcon);
 		return false;
 	}
+	/* From on_input, the attach event may still be active: take it off
+	 * before it becomes the deadline timer. */
+	event_del(c->ev);
 	event_assign(c->ev, evhttp_connection_get_base(c->evcon), -1, 0, on_deadline, c);
 	c->phase = PH_HEADER;
 	deadline_start(c, t->h->lim.header_ms);

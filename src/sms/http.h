@@ -34,8 +34,8 @@ struct sms_http;
  * header_ms after its first byte, the body body_ms after the header's end
  * (deadlines, not idle timeouts: a byte now and then does not extend
  * them); then the connection is closed. Connections are capped per HTTP
- * thread (max_conns: accepting pauses at the cap) and per peer address
- * (max_conns_per_peer: more are closed at once). When accept() runs out of
+ * thread (max_conns: accepting pauses at the cap) and per peer address on
+ * each thread (max_conns_per_peer: more are closed at once). When accept() runs out of
  * descriptors, accepting pauses for 200 ms (no busy loop); repeated log
  * lines are limited to one per 10 s with a count. */
 struct sms_http_limits {
