@@ -490,23 +490,17 @@ static bool gate_session_ok(struct http_thread *t, const char *v, size_t n)
 	return ok;
 }
 
-/* Judge one request's header (hdr[0..len), ending with its empty line).
- * 0 and *limit (body bytes allowed), *clen (its Content-Length), *body_ms;
- * -1: refuse with 400. */
-static int gate_judge(struct http_thread *t, const char *hdr, size_t len, uint64_t *limit, uint64_t *clen,
-		      unsigned *body_ms)
+int sms_http_head_parse(const char *hdr, size_t len, struct sms_http_head *out)
 {
-	const char *line = hdr, *end = hdr + len, *sp1, *sp2, *key = NULL, *cookie = NULL;
-	size_t ll, keylen = 0, cookielen = 0, ml, pl;
+	const char *line = hdr, *end = hdr + len, *nl, *sp1, *sp2, *v;
+	size_t ll, ml, vl;
 	unsigned ncl = 0;
-	bool body_ok, is_import;
-	const char *path;
 
-	*limit = 0;
-	*clen = 0;
-	*body_ms = t->h->lim.body_ms;
-	/* the request line: METHOD SP target SP HTTP/x.y */
-	ll = (size_t)((const char *)memchr(line, '\n', len) - line);
+	memset(out, 0, sizeof(*out));
+	if (!hdr || !(nl = memchr(hdr, '\n', len)))
+		return -1;
+	/* the request line: METHOD SP target SP HTTP/1.x */
+	ll = (size_t)(nl - line);
 	if (ll && line[ll - 1] == '\r')
 		ll--;
 	sp1 = memchr(line, ' ', ll);
@@ -515,19 +509,18 @@ static int gate_judge(struct http_thread *t, const char *hdr, size_t len, uint64
 	    strncmp(sp2 + 1, "HTTP/1.", 7) != 0)
 		return -1;
 	ml = (size_t)(sp1 - line);
-	path = sp1 + 1;
-	pl = (size_t)(sp2 - path);
-	for (size_t i = 0; i < pl; i++)
-		if (path[i] == '?') {
-			pl = i;
+	out->path = sp1 + 1;
+	out->path_len = (size_t)(sp2 - out->path);
+	for (size_t i = 0; i < out->path_len; i++)
+		if (out->path[i] == '?') {
+			out->path_len = i;
 			break;
 		}
-	body_ok = (ml == 4 && memcmp(line, "POST", 4) == 0) || (ml == 3 && memcmp(line, "PUT", 3) == 0) ||
-		  (ml == 5 && memcmp(line, "PATCH", 5) == 0);
-	for (line = (const char *)memchr(line, '\n', len) + 1; line < end;) {
-		const char *nl = memchr(line, '\n', (size_t)(end - line)), *v;
-		size_t vl;
-
+	out->body_method = (ml == 4 && memcmp(line, "POST", 4) == 0) || (ml == 3 && memcmp(line, "PUT", 3) == 0) ||
+			   (ml == 5 && memcmp(line, "PATCH", 5) == 0);
+	for (line = nl + 1;; line = nl + 1) {
+		if (line >= end || !(nl = memchr(line, '\n', (size_t)(end - line))))
+			return -1; /* no empty line */
 		ll = (size_t)(nl - line);
 		if (ll && line[ll - 1] == '\r')
 			ll--;
@@ -545,38 +538,59 @@ static int gate_judge(struct http_thread *t, const char *hdr, size_t len, uint64
 					return -1;
 				n = n * 10 + (uint64_t)(v[i] - '0');
 			}
-			*clen = n;
+			out->content_length = n;
 		} else if (hdr_is(line, ll, "Transfer-Encoding", &v, &vl)) {
 			return -1; /* bodies carry a Content-Length here */
 		} else if (hdr_is(line, ll, "X-API-Key", &v, &vl)) {
-			key = v;
-			keylen = vl;
-		} else if (!key && hdr_is(line, ll, "Authorization", &v, &vl) && vl > 7 &&
+			out->api_key = v;
+			out->api_key_len = vl;
+		} else if (!out->api_key && hdr_is(line, ll, "Authorization", &v, &vl) && vl > 7 &&
 			   strncasecmp(v, "Bearer ", 7) == 0) {
-			key = v + 7;
-			keylen = vl - 7;
-			while (keylen && *key == ' ')
-				key++, keylen--;
+			out->api_key = v + 7;
+			out->api_key_len = vl - 7;
+			while (out->api_key_len && *out->api_key == ' ')
+				out->api_key++, out->api_key_len--;
 		} else if (hdr_is(line, ll, "Cookie", &v, &vl)) {
-			cookie = v;
-			cookielen = vl;
+			out->cookie = v;
+			out->cookie_len = vl;
 		}
-		line = nl + 1;
 	}
-	if (*clen && !body_ok)
+	if (nl + 1 != end)
+		return -1; /* the empty line ends the header */
+	if (out->content_length && !out->body_method)
 		return -1; /* a body evhttp would not read: the next request's bytes */
+	return 0;
+}
+
+/* Judge one request's header (hdr[0..len), ending with its empty line).
+ * 0 and *limit (body bytes allowed), *clen (its Content-Length), *body_ms;
+ * -1: refuse with 400. */
+static int gate_judge(struct http_thread *t, const char *hdr, size_t len, uint64_t *limit, uint64_t *clen,
+		      unsigned *body_ms)
+{
+	struct sms_http_head hd;
+	size_t rl = strlen(REST_PREFIX);
+	bool is_import;
+
+	*limit = 0;
+	*clen = 0;
+	*body_ms = t->h->lim.body_ms;
+	if (sms_http_head_parse(hdr, len, &hd) != 0)
+		return -1;
+	*clen = hd.content_length;
 	if (*clen == 0)
 		return 0;
-	if (pl >= strlen(REST_PREFIX) && memcmp(path, REST_PREFIX, strlen(REST_PREFIX)) == 0) {
-		is_import = pl == strlen(REST_PREFIX "import") && memcmp(path, REST_PREFIX "import", pl) == 0;
-		if ((key && gate_key_ok(t, key, keylen)) || (!key && cookie && gate_session_ok(t, cookie, cookielen))) {
+	if (hd.path_len >= rl && memcmp(hd.path, REST_PREFIX, rl) == 0) {
+		is_import = hd.path_len == strlen(REST_PREFIX "import") && memcmp(hd.path, REST_PREFIX "import", hd.path_len) == 0;
+		if ((hd.api_key && gate_key_ok(t, hd.api_key, hd.api_key_len)) ||
+		    (!hd.api_key && hd.cookie && gate_session_ok(t, hd.cookie, hd.cookie_len))) {
 			*limit = is_import ? SMS_HTTP_BODY_MAX : REST_JSON_MAX;
 			if (is_import)
 				*body_ms = t->h->lim.body_ms * 10;
 		} else {
 			*limit = SMS_HTTP_UNAUTH_BODY_MAX;
 		}
-	} else if (pl == 8 && memcmp(path, "/api.php", 8) == 0) {
+	} else if (hd.path_len == 8 && memcmp(hd.path, "/api.php", 8) == 0) {
 		*limit = SMS_HTTP_UNAUTH_BODY_MAX; /* a POST's body is read and ignored, as PHP's $_GET did */
 	} else {
 		*limit = SMS_HTTP_PANEL_BODY_MAX;

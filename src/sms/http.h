@@ -13,6 +13,8 @@
 #ifndef CASTELLAN_SMS_HTTP_H
 #define CASTELLAN_SMS_HTTP_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include "sms/getapi.h"
 #include "sms/store.h"
@@ -46,6 +48,26 @@ struct sms_http_limits {
 };
 /* Before sms_http_set_threads. */
 void sms_http_set_limits(struct sms_http *h, const struct sms_http_limits *lim);
+
+/* The gate's parser of one request header, hdr[0..len): the request line
+ * (METHOD SP target SP HTTP/1.x), header lines, and the empty line that
+ * ends it at len (CRLF or LF line ends). 0 and *out (pointers into hdr,
+ * not NUL-terminated; path without its query); -1 refused (400): no or a
+ * malformed request line, a line without ':' or folded, Content-Length
+ * twice / empty / not 1-18 digits, Transfer-Encoding, a Content-Length on
+ * a method without a body, bytes after the empty line. Fuzzed by
+ * fuzz/fuzz_http_head.c; table of cases in tests/sms/test_http_gate.c. */
+struct sms_http_head {
+	const char *path;
+	size_t path_len;
+	bool body_method;          /* POST, PUT, PATCH */
+	uint64_t content_length;   /* 0 if none */
+	const char *api_key;       /* X-API-Key, else Authorization: Bearer; NULL if none */
+	size_t api_key_len;
+	const char *cookie;
+	size_t cookie_len;
+};
+int sms_http_head_parse(const char *hdr, size_t len, struct sms_http_head *out) WARN_UNUSED;
 
 struct sms_http_stats {
 	uint64_t requests;                  /* every request answered */

@@ -428,9 +428,79 @@ static void test_flood_low_nofile(void **state)
 	gsrv_stop(&g);
 }
 
+/* The gate's parser alone: a table of headers, with what it must find. */
+static void test_head_parse_table(void **state)
+{
+	static const struct {
+		const char *h;
+		int r;
+		const char *path, *key, *cookie;
+		uint64_t cl;
+	} cases[] = {
+		{ "GET /api.php?a=1 HTTP/1.1\r\nHost: a\r\n\r\n", 0, "/api.php", NULL, NULL, 0 },
+		{ "GET / HTTP/1.0\n\n", 0, "/", NULL, NULL, 0 },
+		{ "POST /api/v1/cards HTTP/1.1\r\nX-API-Key:  k1 \r\nContent-Length: 12\r\n\r\n", 0, "/api/v1/cards", "k1",
+		  NULL, 12 },
+		{ "PUT /x HTTP/1.1\r\nAuthorization: Bearer   k2\r\nContent-Length: 0\r\n\r\n", 0, "/x", "k2", NULL, 0 },
+		{ "PATCH /x HTTP/1.1\r\nX-API-Key: k3\r\nAuthorization: Bearer k4\r\n\r\n", 0, "/x", "k3", NULL, 0 },
+		{ "GET /x HTTP/1.1\r\nCookie: castellan_session=ab\r\n\r\n", 0, "/x", NULL, "castellan_session=ab", 0 },
+		{ "DELETE /x HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 0, "/x", NULL, NULL, 0 },
+		/* refused */
+		{ "", -1, NULL, NULL, NULL, 0 },
+		{ "GET / HTTP/1.1\r\n", -1, NULL, NULL, NULL, 0 },               /* no empty line */
+		{ "GET / HTTP/1.1\r\nHost: a\r\n", -1, NULL, NULL, NULL, 0 },
+		{ "GET / HTTP/1.1\r\n\r\nGET", -1, NULL, NULL, NULL, 0 },        /* bytes after the header */
+		{ "GET /\r\n\r\n", -1, NULL, NULL, NULL, 0 },                    /* HTTP/0.9 */
+		{ "GET / HTTP/2.0\r\n\r\n", -1, NULL, NULL, NULL, 0 },
+		{ "GET  / HTTP/1.1\r\n\r\n", -1, NULL, NULL, NULL, 0 },
+		{ " GET / HTTP/1.1\r\n\r\n", -1, NULL, NULL, NULL, 0 },
+		{ "GET / HTTP/1.1 \r\n\r\n", -1, NULL, NULL, NULL, 0 },
+		{ "\r\n\r\n", -1, NULL, NULL, NULL, 0 },
+		{ "POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n", -1, NULL, NULL, NULL, 0 },
+		{ "POST / HTTP/1.1\r\nContent-Length:\r\n\r\n", -1, NULL, NULL, NULL, 0 },
+		{ "POST / HTTP/1.1\r\nContent-Length: +1\r\n\r\n", -1, NULL, NULL, NULL, 0 },
+		{ "POST / HTTP/1.1\r\nContent-Length: 1 1\r\n\r\n", -1, NULL, NULL, NULL, 0 },
+		{ "POST / HTTP/1.1\r\nContent-Length: 1234567890123456789\r\n\r\n", -1, NULL, NULL, NULL, 0 },
+		{ "POST / HTTP/1.1\r\nTransfer-Encoding: identity\r\n\r\n", -1, NULL, NULL, NULL, 0 },
+		{ "GET / HTTP/1.1\r\nContent-Length: 1\r\n\r\n", -1, NULL, NULL, NULL, 0 },
+		{ "HEAD / HTTP/1.1\r\nContent-Length: 1\r\n\r\n", -1, NULL, NULL, NULL, 0 },
+		{ "OPTIONS / HTTP/1.1\r\nContent-Length: 1\r\n\r\n", -1, NULL, NULL, NULL, 0 },
+		{ "GET / HTTP/1.1\r\nA: b\r\n\tc\r\n\r\n", -1, NULL, NULL, NULL, 0 },
+		{ "GET / HTTP/1.1\r\nnocolon\r\n\r\n", -1, NULL, NULL, NULL, 0 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct sms_http_head hd;
+		int r = sms_http_head_parse(cases[i].h, strlen(cases[i].h), &hd);
+
+		if (r != cases[i].r)
+			fail_msg("case %zu: %d, expected %d", i, r, cases[i].r);
+		if (r != 0)
+			continue;
+		assert_int_equal(hd.path_len, strlen(cases[i].path));
+		assert_memory_equal(hd.path, cases[i].path, hd.path_len);
+		assert_int_equal(hd.content_length, cases[i].cl);
+		if (cases[i].key) {
+			assert_non_null(hd.api_key);
+			assert_int_equal(hd.api_key_len, strlen(cases[i].key));
+			assert_memory_equal(hd.api_key, cases[i].key, hd.api_key_len);
+		} else {
+			assert_null(hd.api_key);
+		}
+		if (cases[i].cookie) {
+			assert_int_equal(hd.cookie_len, strlen(cases[i].cookie));
+			assert_memory_equal(hd.cookie, cases[i].cookie, hd.cookie_len);
+		} else {
+			assert_null(hd.cookie);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_head_parse_table),
 		cmocka_unit_test(test_bad_headers),
 		cmocka_unit_test(test_body_limits),
 		cmocka_unit_test(test_header_deadline),
