@@ -33,15 +33,19 @@
 #include "sms/store.h"
 #include "lib/util.h"
 
+#define SOFT_HALF ((rlim_t)1 << 40)
+
 struct gsrv {
 	pid_t pid;
 	uint16_t port;
+	uint64_t nofile_after; /* the child's soft RLIMIT_NOFILE once the server is up */
 	char key[65];
 	char dir[64], log[128];
 };
 
 static void gsrv_child(struct gsrv *g, int wfd, rlim_t nofile, unsigned header_ms)
 {
+	struct rlimit now;
 	struct sms_store *st = NULL;
 	struct sms_http *h = NULL;
 	struct event_base *base;
@@ -52,7 +56,8 @@ static void gsrv_child(struct gsrv *g, int wfd, rlim_t nofile, unsigned header_m
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || !freopen(g->log, "w", stderr))
 		_exit(2);
 	if (nofile) {
-		struct rlimit rl = { nofile, nofile };
+		/* nofile | SOFT_HALF: soft limit half the hard one (the server raises it) */
+		struct rlimit rl = { nofile & SOFT_HALF ? (nofile & ~SOFT_HALF) / 2 : nofile, nofile & ~SOFT_HALF };
 
 		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
 			_exit(3);
@@ -66,7 +71,8 @@ static void gsrv_child(struct gsrv *g, int wfd, rlim_t nofile, unsigned header_m
 		_exit(5);
 	if (header_ms)
 		sms_http_set_limits(h, &(struct sms_http_limits){ .header_ms = header_ms });
-	if (dprintf(wfd, "%u %s\n", (unsigned)sms_http_port(h), key) < 0)
+	if (getrlimit(RLIMIT_NOFILE, &now) != 0 ||
+	    dprintf(wfd, "%u %s %llu\n", (unsigned)sms_http_port(h), key, (unsigned long long)now.rlim_cur) < 0)
 		_exit(6);
 	close(wfd);
 	event_base_dispatch(base);
@@ -104,17 +110,21 @@ static void gsrv_start(struct gsrv *g, rlim_t nofile, unsigned header_ms)
 	}
 	close(p[0]);
 	{
-		char *sp = strchr(line, ' '), *nl = strchr(line, '\n');
+		char *sp = strchr(line, ' '), *sp2, *nl = strchr(line, '\n');
 		uint64_t v = 0;
 
 		assert_non_null(sp);
 		assert_non_null(nl);
 		*sp = '\0';
 		*nl = '\0';
+		sp2 = strchr(sp + 1, ' ');
+		assert_non_null(sp2);
+		*sp2 = '\0';
 		assert_int_equal(parse_u64(line, 65535, &v), 0);
 		port = (unsigned)v;
 		assert_int_equal(strlen(sp + 1), 64);
 		memcpy(g->key, sp + 1, 65);
+		assert_int_equal(parse_u64(sp2 + 1, UINT64_MAX, &g->nofile_after), 0);
 	}
 	g->port = (uint16_t)port;
 }
@@ -428,6 +438,18 @@ static void test_flood_low_nofile(void **state)
 	gsrv_stop(&g);
 }
 
+/* The server raises its soft file limit to the hard one (systemd gives
+ * 1,024 soft). */
+static void test_nofile_raised(void **state)
+{
+	struct gsrv g;
+
+	(void)state;
+	gsrv_start(&g, 512 | SOFT_HALF, 0);
+	assert_int_equal(g.nofile_after, 512);
+	gsrv_stop(&g);
+}
+
 /* The gate's parser alone: a table of headers, with what it must find. */
 static void test_head_parse_table(void **state)
 {
@@ -505,6 +527,7 @@ int main(void)
 		cmocka_unit_test(test_body_limits),
 		cmocka_unit_test(test_header_deadline),
 		cmocka_unit_test(test_flood_low_nofile),
+		cmocka_unit_test(test_nofile_raised),
 	};
 
 	return cmocka_run_group_tests_name("http_gate", tests, group_setup, NULL);
