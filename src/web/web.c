@@ -10,6 +10,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -529,6 +531,10 @@ static void *signin_worker(void *arg)
 {
 	struct signin_pool *p = arg;
 
+	/* Below the HTTP loop: under a sign-in flood the scheduler still runs
+	 * the loop first (Linux: a thread's own nice value). */
+	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10) != 0)
+		LOG_WARN("web", "sign-in worker: cannot lower its priority");
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
 		struct signin_job *j;

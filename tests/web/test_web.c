@@ -848,7 +848,8 @@ static void test_signin_flood_latency(void **state)
 	printf("GET API median: %.2f ms without, %.2f ms during a sign-in flood (4 clients, %lu sign-ins "
 	       "answered)\n", (double)base / 1000.0, (double)flood / 1000.0, answers);
 	assert_true(answers > 0);
-	assert_true(flood < 100 * (base ? base : 1));
+	/* generous (a loaded 2-core machine): the KDF on the loop made it ~20,000x */
+	assert_true(flood < 1000 * (base ? base : 1));
 }
 
 int main(void)
