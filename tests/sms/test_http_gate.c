@@ -35,6 +35,8 @@
 
 #define SOFT_HALF ((rlim_t)1 << 40)
 
+static unsigned gsrv_max_conns; /* the next server's max_conns (0: default) */
+
 struct gsrv {
 	pid_t pid;
 	uint16_t port;
@@ -69,8 +71,8 @@ static void gsrv_child(struct gsrv *g, int wfd, rlim_t nofile, unsigned header_m
 		_exit(4);
 	if (!(base = sms_http_base_new()) || sms_http_new(base, st, "127.0.0.1:0", &h) != 0)
 		_exit(5);
-	if (header_ms)
-		sms_http_set_limits(h, &(struct sms_http_limits){ .header_ms = header_ms });
+	if (header_ms || gsrv_max_conns)
+		sms_http_set_limits(h, &(struct sms_http_limits){ .header_ms = header_ms, .max_conns = gsrv_max_conns });
 	if (getrlimit(RLIMIT_NOFILE, &now) != 0 ||
 	    dprintf(wfd, "%u %s %llu\n", (unsigned)sms_http_port(h), key, (unsigned long long)now.rlim_cur) < 0)
 		_exit(6);
@@ -438,6 +440,48 @@ static void test_flood_low_nofile(void **state)
 	gsrv_stop(&g);
 }
 
+/* Every way a connection ends gives its slot back: with 4 slots, 40
+ * connections ended in every way, then a good call is still answered (a
+ * slot kept would pause accepting for good). */
+static void test_slots_come_back(void **state)
+{
+	static const char *const reqs[] = {
+		"GET /api.php?api_key=KEY&serial_no=2100000000 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+		"GET /api.php?api_key=KEY&serial_no=2100000000 HTTP/1.0\r\n\r\n",
+		"POST /api/v1/cards HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx",
+		"POST /api/v1/cards HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999\r\n\r\n",
+		"GET /api.php?api_key=KEY HTTP/1.1\r\nHost: a\r\n", /* half a header: the deadline */
+		"GET /nothing HTTP/1.1\r\nHost: a\r\n\r\n", /* keep-alive: the client closes */
+		"",                                                /* connect and close */
+	};
+	struct gsrv g;
+	char req[512], out[4096];
+	bool closed;
+
+	(void)state;
+	gsrv_max_conns = 4;
+	gsrv_start(&g, 0, 500);
+	gsrv_max_conns = 0;
+	for (int round = 0; round < 40; round++) {
+		const char *r = reqs[round % (sizeof(reqs) / sizeof(reqs[0]))], *k = strstr(r, "KEY");
+		int fd = gconnect(&g, NULL);
+
+		assert_true(fd >= 0);
+		if (k)
+			snprintf(req, sizeof(req), "%.*s%s%s", (int)(k - r), r, g.key, k + 3);
+		else
+			snprintf(req, sizeof(req), "%s", r);
+		if (req[0])
+			assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+		(void)gread(fd, req[0] ? 1500 : 0, out, sizeof(out), &closed);
+		close(fd);
+	}
+	snprintf(req, sizeof(req), "GET /api.php?api_key=%s&serial_no=2100000000 HTTP/1.1\r\nHost: a\r\n"
+		 "Connection: close\r\n\r\n", g.key);
+	assert_int_equal(graw(&g, req, out, sizeof(out), &closed), 200);
+	gsrv_stop(&g);
+}
+
 /* The server raises its soft file limit to the hard one (systemd gives
  * 1,024 soft). */
 static void test_nofile_raised(void **state)
@@ -528,6 +572,7 @@ int main(void)
 		cmocka_unit_test(test_header_deadline),
 		cmocka_unit_test(test_flood_low_nofile),
 		cmocka_unit_test(test_nofile_raised),
+		cmocka_unit_test(test_slots_come_back),
 	};
 
 	return cmocka_run_group_tests_name("http_gate", tests, group_setup, NULL);
