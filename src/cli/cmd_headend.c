@@ -69,6 +69,9 @@ static void usage(FILE *f)
 		"  --web-admin-password-file FILE  panel first start: admin's password (else random, printed once)\n"
 		"  --secure-cookies       mark the panel's session cookie Secure (the panel is behind TLS)\n"
 		"  --kms-dir DIR          an operator KMS shown read-only on the panel's KMS page (no passphrase)\n"
+		"  --web-operator-net CIDR[,CIDR...]  the operator's networks: they keep a way into the panel\n"
+		"                         when a user is locked out by wrong passwords from elsewhere\n"
+		"                         (default 127.0.0.0/8,::1/128)\n"
 		"  --config FILE          read options from FILE (INI: key = value, keys are these options'\n"
 		"                         names; the command line overrides it; docs/configuration.md)\n"
 		"  --check-config         check --config FILE (every error with its line) and exit\n"
@@ -206,6 +209,8 @@ static int headend_main(int argc, char **argv, int check, struct cli_config_args
 		} else if (strcmp(o, "--kms-dir") == 0) {
 			cfg.kms_dir = val;
 			cfg.kms_view = kms_view_json;
+		} else if (strcmp(o, "--web-operator-net") == 0) {
+			cfg.web_operator_nets = val;
 		} else if (strcmp(o, "--web-admin-password-file") == 0) {
 			uint8_t *buf = NULL;
 			size_t n = 0, k = 0;

@@ -1073,6 +1073,7 @@ static int web_attach(struct headend *h)
 	wc.admin_password = h->cfg.web_admin_password;
 	wc.secure_cookies = h->cfg.web_secure_cookies;
 	wc.kms_dir = h->cfg.kms_dir;
+	wc.operator_nets = h->cfg.web_operator_nets;
 	wc.kms_view = h->cfg.kms_view;
 	if ((r = web_new(h->http, h->http_store, &wc, &h->web)) == 0) {
 		web_set_status_fn(h->web, web_status, h);

@@ -85,6 +85,7 @@ struct headend_config {
 	const char *web_admin_password; /* panel first start: admin's password; NULL = random, printed */
 	bool web_secure_cookies;     /* Secure on the panel's session cookie (behind TLS) */
 	const char *kms_dir;         /* KMS directory shown read-only on the panel; NULL = none */
+	const char *web_operator_nets; /* the panel's operator networks; NULL = default (web.h) */
 	int (*kms_view)(const char *dir, json_t **out); /* its view (kms/view.h kms_view_json), given
 				      * by the command: the head-end links no KMS */
 	const char *node_name;       /* this node in GET /api/v1/status; NULL = "<host>:<data_dir>" */

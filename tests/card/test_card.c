@@ -1298,6 +1298,7 @@ static void test_cli_issue_program_erase(void **state)
 	assert_non_null(fp);
 	fputs("transport secret\n", fp);
 	fclose(fp);
+	assert_int_equal(chmod(tf, 0600), 0);
 	snprintf(env, sizeof(env), "CASTELLAN_PASSPHRASE=pw %s card", bin);
 
 	snprintf(cmd, sizeof(cmd), "%s --help", env);

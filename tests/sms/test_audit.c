@@ -424,6 +424,7 @@ static void test_cli(void **state)
 	assert_non_null(f = fopen(a, "w"));
 	fputs("correct horse battery\n", f);
 	fclose(f);
+	assert_int_equal(chmod(a, 0600), 0); /* passphrase files others may read are refused */
 	snprintf(a, sizeof(a), "sms --db %s/s.db card add 2100000001 --chip BOX-1", d);
 	assert_int_equal(run_cli(a, out, sizeof(out)), 0);
 	snprintf(a, sizeof(a), "sms --db %s/s.db subscribe 2100000001 --packages 0,5 --start 1 --finish 4000000000", d);

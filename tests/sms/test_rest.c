@@ -769,7 +769,8 @@ static void test_bad_requests(void **state)
 		{ K_RW, "POST", "/api/v1/cards", "application/json", "", 400, "invalid_json" },
 		{ K_RW, "POST", "/api/v1/cards", "application/json", "{\"serial_no\":5,\"serial_no\":6}", 400,
 		  "invalid_json" },
-		{ K_RW, "POST", "/api/v1/cards", "application/json", big, 413, "payload_too_large" },
+		/* the gate answers from the header, before the body is read (code NULL: its page) */
+		{ K_RW, "POST", "/api/v1/cards", "application/json", big, 413, NULL },
 		{ K_RW, "POST", "/api/v1/cards", "application/json", "{\"name\":\"x\"}", 400, "invalid_value" },
 		{ K_RW, "POST", "/api/v1/cards", "application/json", "{\"serial_no\":0}", 400, "invalid_value" },
 		{ K_RW, "POST", "/api/v1/cards", "application/json", "{\"serial_no\":-4}", 400, "invalid_value" },
@@ -856,9 +857,10 @@ static void test_bad_requests(void **state)
 			snprintf(hd, sizeof(hd), "X-API-Key: %s\r\n", key);
 		http_req(&sv, c->method, c->path, hd, c->ctype, c->body ? c->body : "", c->body ? strlen(c->body) : 0,
 			 &a);
-		if (a.status != c->status || !a.json || strcmp(jstr(a.json, "error.code"), c->code) != 0)
+		if (a.status != c->status ||
+		    (c->code && (!a.json || strcmp(jstr(a.json, "error.code"), c->code) != 0)))
 			fail_msg("case %zu (%s %.60s): expected %d %s, got %d %.300s", i, c->method, c->path, c->status,
-				 c->code, a.status, a.body);
+				 c->code ? c->code : "", a.status, a.body);
 		answer_free(&a);
 	}
 	tdb_fingerprint(sv.store, after);
@@ -877,7 +879,9 @@ static void test_bad_requests(void **state)
 
 		sms_http_get_stats(sv.http, &st);
 		assert_int_equal(st.rest_unauthorized, 2);
-		assert_true(st.rest_errors >= sizeof(cases) / sizeof(cases[0]));
+		/* one case is the gate's (413 before the handler) */
+		assert_true(st.rest_errors + st.gate_too_large >= sizeof(cases) / sizeof(cases[0]));
+		assert_int_equal(st.gate_too_large, 1);
 	}
 	srv_stop(&sv);
 }
