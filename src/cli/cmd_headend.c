@@ -68,6 +68,8 @@ static void usage(FILE *f)
 		"  --config FILE          read options from FILE (INI: key = value, keys are these options'\n"
 		"                         names; the command line overrides it; docs/configuration.md)\n"
 		"  --check-config         check --config FILE (every error with its line) and exit\n"
+		"  --metrics-allow LIST   GET /metrics without an API key also from these addresses or CIDR\n"
+		"                         prefixes (comma-separated; loopback always; else a key of scope metrics)\n"
 		"First start creates the database and an admin user whose API key is shown once.\n"
 		"SIGINT/SIGTERM stop cleanly. SIGHUP re-reads --config FILE: log-level and emm-kbps\n"
 		"change live, other changed keys are logged as needing a restart.\n",
@@ -229,6 +231,8 @@ static int headend_main(int argc, char **argv, int check, struct cli_config_args
 				return 2;
 			}
 			cfg.http_threads = (unsigned)v;
+		} else if (strcmp(o, "--metrics-allow") == 0) {
+			cfg.metrics_allow = val;
 		} else if (strcmp(o, "--vendor-keys") == 0) {
 			cfg.vendor_keys = val;
 		} else if (strcmp(o, "--status-every") == 0) {

@@ -13,6 +13,7 @@
 #include "cli/cli.h"
 #include "cli/config.h"
 #include "lib/log.h"
+#include "lib/metrics_http.h"
 #include "lib/util.h"
 #include "scrambler/scrambler.h"
 
@@ -106,6 +107,8 @@ static void usage(FILE *f)
 		"  --ecmg-retry-ms MS     an ECMG unreachable at start is retried after MS, doubling\n"
 		"                         up to 4000 (default 250)\n"
 		"  --stats-json FILE      write the counters as JSON at the end\n"
+		"  --metrics ADDR:PORT    Prometheus metrics at http://ADDR:PORT/metrics (no auth: loopback\n"
+		"                         or a management network)\n"
 		"  --log-level LEVEL      error|warn|info|debug\n"
 		"  --config FILE          read options from FILE (INI: key = value, keys are these options'\n"
 		"                         names, repeat a key to repeat its option; the command line comes\n"
@@ -186,6 +189,8 @@ static int scramble_main(int argc, char **argv, struct cli_config_args *ca)
 {
 	struct scrambler_config *cfg = NULL;
 	struct scrambler *s = NULL;
+	struct metrics_http *mh = NULL;
+	const char *metrics_addr = NULL;
 	bool super_set[SCR_MAX_CAS] = { false };
 	bool live = false;
 	uint16_t ecm_ids[SCR_MAX_SERVICES];
@@ -387,6 +392,9 @@ static int scramble_main(int argc, char **argv, struct cli_config_args *ca)
 		} else if (strcmp(o, "--stats-json") == 0) {
 			NEED_VAL();
 			cfg->stats_json = val;
+		} else if (strcmp(o, "--metrics") == 0) {
+			NEED_VAL();
+			metrics_addr = val;
 		} else if (strcmp(o, "--version") == 0) {
 			NEED_VAL();
 			if (strcmp(val, "2") != 0 && strcmp(val, "3") != 0) {
@@ -452,6 +460,11 @@ static int scramble_main(int argc, char **argv, struct cli_config_args *ca)
 		fprintf(stderr, "scramble: bad configuration: %s\n", err_str(r));
 		goto out;
 	}
+	if (metrics_addr && (r = metrics_http_start(metrics_addr, &mh)) != 0) {
+		fprintf(stderr, "scramble: --metrics %s: %s\n", metrics_addr, err_str(r));
+		rc = 1;
+		goto out;
+	}
 	signal(SIGINT, on_stop);
 	signal(SIGTERM, on_stop);
 	signal(SIGUSR1, on_usr1);
@@ -475,6 +488,7 @@ static int scramble_main(int argc, char **argv, struct cli_config_args *ca)
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGUSR1, SIG_DFL);
 out:
+	metrics_http_free(mh);
 	scrambler_free(s);
 	if (cfg) {
 		secret_wipe(cfg->fixed_cw, sizeof(cfg->fixed_cw));

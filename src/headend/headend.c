@@ -6,6 +6,7 @@
  * store's node_status for GET /api/v1/status).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
@@ -302,7 +303,9 @@ static int collect_card(void *ctx, const struct sms_card *c)
 {
 	struct emm_thread *t = ctx;
 
-	t->cards[t->ncards++] = *c;
+	/* The carousel needs no subscriber info: stop before it (the last field). */
+	memcpy(&t->cards[t->ncards], c, offsetof(struct sms_card, info));
+	t->cards[t->ncards++].info[0] = '\0';
 	return 0;
 }
 
@@ -1204,6 +1207,11 @@ int headend_new(const struct headend_config *cfg, struct headend **out)
 	}
 	if (h->http_addr[0] && (r = sms_http_new(h->base, h->http_store, h->http_addr, &h->http)) != 0) {
 		LOG_ERR("headend", "HTTP on %s: %s", h->http_addr, err_str(r));
+		goto fail;
+	}
+	if (h->http && cfg->metrics_allow && (r = sms_http_set_metrics_allow(h->http, cfg->metrics_allow)) != 0) {
+		LOG_ERR("headend", "--metrics-allow '%s': addresses or CIDR prefixes, comma-separated (at most %d)",
+			cfg->metrics_allow, SMS_METRICS_ALLOW_MAX);
 		goto fail;
 	}
 	if (h->http && cfg->http_threads > 1 && (r = sms_http_set_threads(h->http, h->db_uri, cfg->http_threads)) != 0) {

@@ -88,6 +88,7 @@ struct headend_config {
 				      * by the command: the head-end links no KMS */
 	const char *node_name;       /* this node in GET /api/v1/status; NULL = "<host>:<data_dir>" */
 	unsigned http_threads;       /* HTTP loops in all (sms_http_set_threads); 0 or 1 = the caller's only */
+	const char *metrics_allow;   /* GET /metrics without a key beyond loopback (sms_http_set_metrics_allow) */
 	const char *vendor_keys;     /* a vendor's opened key file ("chip_id,K_v hex" a line, `castellan
 	                              * kms vendor open --out`): cards whose chip_id is in it get vendor
 	                              * EMMs (cas/emm_vendor.h); NULL = K_card EMMs for every card */
