@@ -78,8 +78,8 @@ static void usage(FILE *f)
 		"  --metrics-allow LIST   GET /metrics without an API key also from these addresses or CIDR\n"
 		"                         prefixes (comma-separated; loopback always; else a key of scope metrics)\n"
 		"First start creates the database and an admin user whose API key is shown once.\n"
-		"SIGINT/SIGTERM stop cleanly. SIGHUP re-reads --config FILE: log-level and emm-kbps\n"
-		"change live, other changed keys are logged as needing a restart.\n",
+		"SIGINT/SIGTERM stop cleanly. SIGHUP re-reads --config FILE: log-level, emm-kbps and\n"
+		"metrics-allow change live, other changed keys are logged as needing a restart.\n",
 		HEADEND_DEFAULT_EMM_KBPS, (unsigned)SMS_HTTP_THREADS_MAX);
 }
 
@@ -93,13 +93,17 @@ static int num(const char *o, const char *v, uint64_t max, uint64_t *out)
 }
 
 /* What SIGHUP may change live (config.h). */
-static const char *const headend_live_keys[] = { "log-level", "emm-kbps", NULL };
+static const char *const headend_live_keys[] = { "log-level", "emm-kbps", "metrics-allow", NULL };
 
 static int headend_apply(void *ctx, const char *key, const char *value)
 {
 	uint64_t v;
 	enum log_level l;
 
+	if (strcmp(key, "metrics-allow") == 0) /* removed from the file: loopback only */
+		return headend_set_metrics_allow(ctx, value);
+	if (!value)
+		return CE_UNSUPPORTED; /* removed from the file: the value stays */
 	if (strcmp(key, "log-level") == 0) {
 		if (log_level_parse(value, &l) != 0)
 			return CE_ARG;

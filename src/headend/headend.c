@@ -1314,6 +1314,15 @@ int headend_run(struct headend *h)
 	return r;
 }
 
+int headend_set_metrics_allow(struct headend *h, const char *list)
+{
+	if (!h)
+		return CE_ARG;
+	if (!h->http)
+		return CE_STATE;
+	return sms_http_set_metrics_allow(h->http, list);
+}
+
 int headend_set_emm_kbps(struct headend *h, uint16_t kbps)
 {
 	if (!h || kbps == 0)

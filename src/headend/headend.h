@@ -131,6 +131,10 @@ void headend_stop(struct headend *h);
  * grant still caps it). Any thread; applied by the EMM thread between
  * ticks. 0 or CE_ARG (kbps 0). */
 int headend_set_emm_kbps(struct headend *h, uint16_t kbps);
+/* Replace the /metrics allow-list (sms_http_set_metrics_allow; NULL or ""
+ * = loopback only) while running (SIGHUP). 0, CE_ARG (bad list: the old
+ * one stays), CE_STATE (no HTTP listener). */
+int headend_set_metrics_allow(struct headend *h, const char *list);
 uint16_t headend_http_port(const struct headend *h);
 uint16_t headend_ecmg_port(const struct headend *h);
 /* Thread-safe snapshot. */

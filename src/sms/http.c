@@ -85,6 +85,7 @@ struct sms_http {
 	unsigned nworkers;
 	struct allow { int family; uint8_t addr[16]; unsigned prefix; } allow[SMS_METRICS_ALLOW_MAX];
 	size_t nallow;               /* GET /metrics beyond loopback (sms_http_set_metrics_allow) */
+	pthread_mutex_t *allow_mu;   /* allow/nallow: replaced live (SIGHUP) while threads read them */
 	/* Parking the caller's loop while a worker runs a hook. */
 	pthread_mutex_t hook_mu;     /* one worker in hooks at a time */
 	pthread_mutex_t park_mu;
@@ -962,9 +963,14 @@ bool sms_http_metrics_peer_ok(const struct sms_http *h, const struct sockaddr *s
 	}
 	if ((fam == AF_INET && a[0] == 127) || (fam == AF_INET6 && IN6_IS_ADDR_LOOPBACK((struct in6_addr *)a)))
 		return true;
-	for (size_t i = 0; i < h->nallow; i++)
-		if (h->allow[i].family == fam && prefix_match(a, h->allow[i].addr, h->allow[i].prefix))
+	pthread_mutex_lock(h->allow_mu);
+	for (size_t i = 0; i < h->nallow; i++) {
+		if (h->allow[i].family == fam && prefix_match(a, h->allow[i].addr, h->allow[i].prefix)) {
+			pthread_mutex_unlock(h->allow_mu);
 			return true;
+		}
+	}
+	pthread_mutex_unlock(h->allow_mu);
 	return false;
 }
 
@@ -1042,8 +1048,10 @@ int sms_http_set_metrics_allow(struct sms_http *h, const char *list)
 		if (e && !*p)
 			return CE_ARG; /* a trailing comma */
 	}
+	pthread_mutex_lock(h->allow_mu);
 	memcpy(h->allow, tmp, n * sizeof(tmp[0]));
 	h->nallow = n;
+	pthread_mutex_unlock(h->allow_mu);
 	return 0;
 }
 
@@ -1251,6 +1259,11 @@ int sms_http_new(struct event_base *base, struct sms_store *store, const char *a
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return CE_NOMEM;
+	if (!(h->allow_mu = malloc(sizeof(*h->allow_mu)))) {
+		free(h);
+		return CE_NOMEM;
+	}
+	pthread_mutex_init(h->allow_mu, NULL);
 	h->park_pipe[0] = h->park_pipe[1] = -1;
 	h->main.h = h;
 	h->main.base = base;
@@ -1464,6 +1477,10 @@ void sms_http_free(struct sms_http *h)
 		pthread_mutex_destroy(&h->hook_mu);
 		pthread_mutex_destroy(&h->park_mu);
 		pthread_cond_destroy(&h->park_cv);
+	}
+	if (h->allow_mu) {
+		pthread_mutex_destroy(h->allow_mu);
+		free(h->allow_mu);
 	}
 	free(h);
 }

@@ -135,8 +135,9 @@ struct event_base *sms_http_base(const struct sms_http *h);
  * an API key of the `metrics` (or `admin`) scope in X-API-Key or
  * Authorization: Bearer; else 403 (401 for a bad key). list: comma-
  * separated addresses or CIDR prefixes ("10.1.2.3,192.168.0.0/24,fd00::/8"),
- * at most SMS_METRICS_ALLOW_MAX; "" or NULL empties it. Call before serving
- * (not thread-safe against requests). 0 or CE_ARG (nothing changed). */
+ * at most SMS_METRICS_ALLOW_MAX; "" or NULL empties it. Any time, from any
+ * thread (the head-end's SIGHUP replaces it while requests are served).
+ * 0 or CE_ARG (nothing changed). */
 #define SMS_METRICS_ALLOW_MAX 16
 int sms_http_set_metrics_allow(struct sms_http *h, const char *list) WARN_UNUSED;
 /* The rule without a key: sa on loopback (127/8, ::1) or in the allow-list;
