@@ -53,31 +53,28 @@ static int replay_slot(struct ladder_client *lc, uint16_t ecm_id)
 	return -1;
 }
 
-/* The CHIP_CHAIN_ECM chain for one protected key. */
-static int build_chain(const struct ecm_view *v, const struct pkg_key *k, uint8_t *out, size_t cap, size_t *len)
+/* The CHIP_CHAIN_ECM chain for one protected key: the whole section goes
+ * to the chip, which checks the package's MAC of it (chip.h). */
+static int build_chain(const struct ecm_view *v, const struct pkg_key *k, const uint8_t *sec, size_t len,
+	uint8_t *out, size_t cap, size_t *chain_len)
 {
-	const uint8_t *wrap = NULL;
+	bool found = false;
 	struct wbuf w;
 
 	for (unsigned i = 0; i < v->nwraps; i++)
 		if (v->wraps[i * (1 + ECM_WRAP_BYTES)] == k->pkg)
-			wrap = v->wraps + i * (1 + ECM_WRAP_BYTES) + 1;
-	if (!wrap)
+			found = true;
+	if (!found)
 		return CE_NOT_ENTITLED;
-	if (v->ct_len > 255 || v->aad_len > 0xFFFF)
+	if (len > ECM_MAX_SECTION)
 		return CE_FORMAT;
 	wbuf_init(&w, out, cap);
 	wbuf_u8(&w, CHIP_CHAIN_ECM);
 	wbuf_bytes(&w, k->key, 16);
-	wbuf_bytes(&w, wrap, ECM_WRAP_BYTES);
-	wbuf_u8(&w, v->cw_mask);
-	wbuf_bytes(&w, v->nonce, ECM_NONCE_BYTES);
-	wbuf_bytes(&w, v->tag, ECM_TAG_BYTES);
-	wbuf_u8(&w, (uint8_t)v->ct_len);
-	wbuf_bytes(&w, v->ct, v->ct_len);
-	wbuf_u16(&w, (uint16_t)v->aad_len);
-	wbuf_bytes(&w, v->aad, v->aad_len);
-	*len = w.len;
+	wbuf_u8(&w, k->pkg);
+	wbuf_u16(&w, (uint16_t)len);
+	wbuf_bytes(&w, sec, len);
+	*chain_len = w.len;
 	return wbuf_status(&w);
 }
 
@@ -120,7 +117,7 @@ static int lc_ecm(void *self, const struct cas_host *host, uint16_t service_id, 
 			key = entitlement_find_key(e, v.epoch, pkg);
 	if (!key)
 		return CE_NO_KEY;
-	if ((r = build_chain(&v, key, chain, sizeof(chain), &chain_len)) != 0)
+	if ((r = build_chain(&v, key, sec, len, chain, sizeof(chain), &chain_len)) != 0)
 		return r;
 	if ((v.cw_mask & ECM_HAS_EVEN) &&
 	    (r = host->load_ecw(host->ctx, service_id, v.alg, CW_EVEN, chain, chain_len)) != 0)

@@ -500,20 +500,25 @@ static void test_ecm_open_errors(void **state)
 	keystore_free(ks);
 }
 
-/* A flipped bit in any byte: parse error, or CE_MAC on open. */
+/* A flipped bit in any byte: parse error, or CE_MAC on open -- except in
+ * another package's 24-byte wrap, which this package's box never reads
+ * (each wrap is checked by its own package's key: format v2). */
 static void test_ecm_every_byte(void **state)
 {
 	struct keystore *ks = test_ks();
 	struct ecm_params p;
-	struct pkg_key k;
+	struct pkg_key k[2];
 	uint8_t sec[ECM_MAX_SECTION];
-	size_t len;
+	size_t len, wraps_off;
 	static const uint8_t flips[] = { 0x01, 0x10, 0x80 };
+	unsigned other_wrap_opens = 0;
 
 	(void)state;
 	fill_params(&p, CW_ALG_CISSA, 0x00000003, 3);
 	len = build(ks, &p, sec);
-	assert_int_equal(keystore_package_key(ks, p.epoch, 1, &k), 0);
+	wraps_off = len - 2 * (1 + ECM_WRAP_BYTES);
+	assert_int_equal(keystore_package_key(ks, p.epoch, 0, &k[0]), 0);
+	assert_int_equal(keystore_package_key(ks, p.epoch, 1, &k[1]), 0);
 	for (size_t i = 0; i < len; i++) {
 		for (size_t f = 0; f < sizeof(flips); f++) {
 			struct ecm_view v;
@@ -522,17 +527,30 @@ static void test_ecm_every_byte(void **state)
 
 			sec[i] ^= flips[f];
 			r = ecm_parse(sec, len, &v);
-			if (r == 0) {
-				r = ecm_open(&v, &k, &cws);
-				/* a flip in the epoch or the wrap's package byte
-				 * is caught before the MAC, with its own code */
-				if (r != CE_MAC && r != CE_NO_KEY && r != CE_NOT_ENTITLED)
-					fail_msg("byte %zu flip %02x: open gave %d", i, flips[f], r);
-				assert_int_equal(cws.cw_mask, 0);
+			for (unsigned q = 0; r == 0 && q < 2; q++) {
+				/* package q's wrap value: 24 bytes after its package byte */
+				size_t other = wraps_off + (1 - q) * (1 + ECM_WRAP_BYTES) + 1;
+				int ro = ecm_open(&v, &k[q], &cws);
+
+				if (i >= other && i < other + ECM_WRAP_BYTES) {
+					assert_int_equal(ro, 0);
+					assert_memory_equal(cws.even, p.cw_even, 16);
+					other_wrap_opens++;
+				} else {
+					/* a flip in the epoch or the wrap's package byte
+					 * is caught before the MAC, with its own code */
+					if (ro != CE_MAC && ro != CE_NO_KEY && ro != CE_NOT_ENTITLED)
+						fail_msg("byte %zu flip %02x key %u: open gave %d", i, flips[f], q, ro);
+					assert_int_equal(cws.cw_mask, 0);
+				}
+				ecm_cws_wipe(&cws);
 			}
 			sec[i] ^= flips[f];
 		}
 	}
+	assert_int_equal(other_wrap_opens, 2 * ECM_WRAP_BYTES * sizeof(flips));
+	pkg_key_wipe(&k[0]);
+	pkg_key_wipe(&k[1]);
 	keystore_free(ks);
 }
 
@@ -544,7 +562,7 @@ static void test_ecm_parse_bad_table(void **state)
 	size_t glen;
 	/* offsets in the 1-package CSA2 ECM (docs/ecm-format.md) */
 	enum { O_TID = 0, O_FLAGS = 1, O_VER = 3, O_ALG = 4, O_CP = 10, O_AC_LEN = 23, O_AC = 24,
-		O_CW_MASK = 28, O_NWRAPS = 29, O_WRAP_PKG = 30 };
+		O_CW_MASK = 28, O_NWRAPS = 29, O_WRAP_PKG = 74 };
 	struct {
 		const char *what;
 		int at;         /* byte to change, -1 none */
@@ -561,7 +579,8 @@ static void test_ecm_parse_bad_table(void **state)
 		{ "section_syntax_indicator 1", O_FLAGS, 0xF0, 0, CE_FORMAT },
 		{ "private_indicator 0", O_FLAGS, 0x30, 0, CE_FORMAT },
 		{ "section_length too big", O_FLAGS, 0x71, 0, CE_TRUNCATED },
-		{ "format version 2", O_VER, 2, 0, CE_FORMAT },
+		{ "format version 1 (unbound wraps)", O_VER, 1, 0, CE_FORMAT },
+		{ "format version 3", O_VER, 3, 0, CE_FORMAT },
 		{ "alg 0", O_ALG, 0, 0, CE_FORMAT },
 		{ "alg 3", O_ALG, 3, 0, CE_FORMAT },
 		{ "cp even, table odd", O_CP, 40, 0, CE_FORMAT },
@@ -572,7 +591,7 @@ static void test_ecm_parse_bad_table(void **state)
 		{ "mask bit differs from wrap", O_AC + 3, 2, 0, CE_FORMAT },
 		{ "cw_mask 0", O_CW_MASK, 0, 0, CE_FORMAT },
 		{ "cw_mask 4", O_CW_MASK, 4, 0, CE_FORMAT },
-		{ "cw_mask one CW, ct for two", O_CW_MASK, 1, 0, CE_TRAILING },
+		{ "cw_mask one CW, ct for two (wraps misaligned)", O_CW_MASK, 1, 0, CE_FORMAT },
 		{ "nwraps 0", O_NWRAPS, 0, 0, CE_FORMAT },
 		{ "nwraps 33", O_NWRAPS, 33, 0, CE_FORMAT },
 		{ "wrap package not in mask", O_WRAP_PKG, 5, 0, CE_FORMAT },
