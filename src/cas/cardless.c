@@ -1,6 +1,6 @@
 /*
  * cardless.c - the cardless CAS client (client.h): package keys from an
- * entitlement file, ECMs of Castellan format v1 (ecm.h).
+ * entitlement file, ECMs of Castellan format v2 (ecm.h).
  *
  * ECM processing, in this order (first failure wins, no state changes):
  *   1. box time within [start, finish] of the entitlement  -> CE_EXPIRED

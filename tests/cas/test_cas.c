@@ -1214,6 +1214,43 @@ static void test_cardless_refusals(void **state)
 	cl_teardown(f);
 }
 
+/* Issue 12 item 10: the replay check is not only relative. A box that has
+ * just started (or whose replay slot for the ECM_id was evicted by 64
+ * others) refuses an ECM older than its clock minus the tolerance. */
+static void test_cardless_stale_absolute(void **state)
+{
+	struct cl_fixture *f = cl_setup(0x00000001, T0 - 86400, T0 + 86400);
+	uint8_t sec[ECM_MAX_SECTION], old[ECM_MAX_SECTION];
+	size_t len, olen;
+	struct ecm_params p;
+
+	(void)state;
+	/* fresh client (a restart): 11 minutes old is refused, 9 accepted */
+	len = cl_ecm(f, 0x00000001, 3, T0 * 1000 - 11 * 60 * 1000, sec);
+	assert_int_equal(feed(f, sec, len), CE_REPLAY);
+	assert_int_equal(f->fh.nloads, 0);
+	len = cl_ecm(f, 0x00000001, 3, T0 * 1000 - 9 * 60 * 1000, sec);
+	assert_int_equal(feed(f, sec, len), 0);
+	assert_int_equal(f->fh.nloads, 2);
+	/* eviction: ECM_id 0x0102 accepted at T0, then 64 other ECM_ids at
+	 * T0 + 20 min push it out of the replay slots; its T0 ECM comes back */
+	olen = cl_ecm(f, 0x00000001, 3, T0 * 1000, old);
+	assert_int_equal(feed(f, old, olen), 0);
+	f->fh.now_ms = T0 * 1000 + 20 * 60 * 1000;
+	for (uint16_t id = 1; id <= 64; id++) {
+		fill_params(&p, CW_ALG_CSA2, 1, 3);
+		p.ecm_id = (uint16_t)(0x1000 + id);
+		p.timestamp_ms = f->fh.now_ms;
+		p.epoch = keystore_epoch_at(f->ks, p.timestamp_ms / 1000);
+		len = build(f->ks, &p, sec);
+		assert_int_equal(f->c.ops->ecm(f->c.self, &f->host, (uint16_t)(200 + id), sec, len), 0);
+	}
+	f->fh.nloads = 0;
+	assert_int_equal(f->c.ops->ecm(f->c.self, &f->host, 999, old, olen), CE_REPLAY);
+	assert_int_equal(f->fh.nloads, 0);
+	cl_teardown(f);
+}
+
 static void test_cardless_from_file(void **state)
 {
 	struct keystore *ks = test_ks();
@@ -1337,6 +1374,7 @@ int main(void)
 		cmocka_unit_test(test_patched_client),
 		cmocka_unit_test(test_cardless_entitled),
 		cmocka_unit_test(test_cardless_refusals),
+		cmocka_unit_test(test_cardless_stale_absolute),
 		cmocka_unit_test(test_cardless_from_file),
 		cmocka_unit_test(test_cli),
 	};
