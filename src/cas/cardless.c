@@ -8,8 +8,10 @@
  *   3. ecm_parse                                           -> its code
  *   4. CA_system_id is ours                                -> CE_NOT_FOUND
  *   5. ECM time within [start, finish] of the entitlement  -> CE_EXPIRED
- *   6. ECM time not > CL_FUTURE_MS ahead of the box clock,
- *      not > CL_REPLAY_TOLERANCE_MS older than the newest ECM
+ *   6. ECM time not > CL_FUTURE_MS ahead of the box clock, not
+ *      > CL_PAST_MS behind it (so a restart or an evicted replay slot
+ *      does not let old ECMs in), not
+ *      > CL_REPLAY_TOLERANCE_MS older than the newest ECM
  *      accepted for its ECM_id                             -> CE_REPLAY
  *   7. package_mask & our packages != 0                    -> CE_NOT_ENTITLED
  *   8. we hold K_pkg(epoch, one of those packages)         -> CE_NO_KEY
@@ -44,6 +46,7 @@
 #define CL_LAST_SLOTS 8
 #define CL_REPLAY_TOLERANCE_MS (60u * 1000u)
 #define CL_FUTURE_MS (10u * 60u * 1000u)
+#define CL_PAST_MS (10u * 60u * 1000u) /* the box clock's tolerance, backwards */
 
 struct cl_replay {
 	bool used;
@@ -157,7 +160,7 @@ static int cl_ecm(void *self, const struct cas_host *host, uint16_t service_id, 
 	ts_s = v.timestamp_ms / 1000u;
 	if (ts_s < e->start_s || ts_s > e->finish_s)
 		return CE_EXPIRED;
-	if (v.timestamp_ms > now_ms + CL_FUTURE_MS)
+	if (v.timestamp_ms > now_ms + CL_FUTURE_MS || v.timestamp_ms + CL_PAST_MS < now_ms)
 		return CE_REPLAY;
 	rp = replay_find(cl, v.ecm_id);
 	if (rp && v.timestamp_ms + CL_REPLAY_TOLERANCE_MS < rp->newest_ms)

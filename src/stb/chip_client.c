@@ -7,7 +7,8 @@
  *
  * Checks, in order (first failure wins, nothing remembered unless all pass):
  * box time in [start, finish] -> parse -> CA_system_id -> ECM time in
- * [start, finish] -> not > 10 min ahead of the box, not > 60 s older than
+ * [start, finish] -> not > 10 min ahead of the box nor > 10 min behind it,
+ * not > 60 s older than
  * the newest accepted for its ECM_id -> package mask -> a protected key for
  * (epoch, package) -> host->load_ecw even / odd (the chip's GCM check is
  * the authentication: CE_MAC) -> remember the ECM time.
@@ -24,6 +25,7 @@
 #define LC_REPLAY_SLOTS 64
 #define LC_REPLAY_TOLERANCE_MS (60u * 1000u)
 #define LC_FUTURE_MS (10u * 60u * 1000u)
+#define LC_PAST_MS (10u * 60u * 1000u) /* the box clock's tolerance, backwards */
 
 struct ladder_client {
 	struct entitlement ent; /* keys[].key are ek2 values, not package keys */
@@ -104,7 +106,7 @@ static int lc_ecm(void *self, const struct cas_host *host, uint16_t service_id, 
 	ts_s = v.timestamp_ms / 1000u;
 	if (ts_s < e->start_s || ts_s > e->finish_s)
 		return CE_EXPIRED;
-	if (v.timestamp_ms > now_ms + LC_FUTURE_MS)
+	if (v.timestamp_ms > now_ms + LC_FUTURE_MS || v.timestamp_ms + LC_PAST_MS < now_ms)
 		return CE_REPLAY;
 	slot = replay_slot(lc, v.ecm_id);
 	if (slot >= 0 && v.timestamp_ms + LC_REPLAY_TOLERANCE_MS < lc->replay[slot].newest_ms)

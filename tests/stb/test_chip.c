@@ -256,6 +256,10 @@ static void test_ecm_ladder_client(void **state)
 	memcpy(bad, f.sec, f.sec_len);
 	bad[f.sec_len - 20] ^= 0x01;
 	assert_int_equal(cl.ops->ecm(cl.self, &h, 101, bad, f.sec_len), CE_MAC);
+	/* a just-started box whose clock is 11 minutes past the ECM: stale
+	 * (issue 12 item 10), refused before the chip */
+	now = T0_MS + 11ull * 60 * 1000;
+	assert_int_equal(cl.ops->ecm(cl.self, &h, 101, f.sec, f.sec_len), CE_REPLAY);
 	/* box clock outside the subscription */
 	now = T0_MS + 7200ull * 1000u;
 	assert_int_equal(cl.ops->ecm(cl.self, &h, 101, f.sec, f.sec_len), CE_EXPIRED);
