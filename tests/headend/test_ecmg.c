@@ -88,6 +88,24 @@ static void fix_stop(struct fix *f)
 /* ------------------------------------------------------------------ */
 /* socket helpers                                                       */
 
+/* Connect to 127.0.0.1:port from the local address src (any 127.x works on
+ * Linux loopback): another "peer" for the per-peer limits. */
+static int tcp_connect_from(const char *src, uint16_t port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+	struct sockaddr_in b = { .sin_family = AF_INET };
+	struct timeval tv = { RX_TIMEOUT_S, 0 };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(inet_pton(AF_INET, src, &b.sin_addr), 1);
+	assert_int_equal(bind(fd, (struct sockaddr *)&b, sizeof(b)), 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return fd;
+}
+
 static int tcp_connect(uint16_t port)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
@@ -860,6 +878,49 @@ static void test_limits(void **state)
 	fix_stop(f);
 }
 
+/* Issue 12 item 7: one peer cannot take every channel. A peer at
+ * 127.0.0.2 opens channels until refused; the real scrambler at 127.0.0.1
+ * must still get its channel (default per-peer quota: a quarter of
+ * max_channels). */
+static void tweak_8_channels(struct ecmg_config *c)
+{
+	c->max_channels = 8;
+}
+
+static void test_peer_channel_quota(void **state)
+{
+	struct fix *f = fix_start(tweak_8_channels);
+	struct rx *rx = calloc(1, sizeof(*rx));
+	uint8_t b[512];
+	int flood[8], good;
+	unsigned got = 0;
+	size_t n;
+
+	(void)state;
+	assert_non_null(rx);
+	for (int i = 0; i < 8; i++) {
+		flood[i] = tcp_connect_from("127.0.0.2", f->port);
+		n = mk_channel_setup(b, 2, (uint16_t)(10 + i), SCID);
+		send_all(flood[i], b, n);
+		recv_decode(flood[i], 2, rx);
+		if (rx->m.type == SC_ECM_CHANNEL_STATUS)
+			got++;
+		else
+			assert_int_equal(get16(&rx->m, SC_P_ERROR_STATUS), SC_ECM_ERR_TOO_MANY_CHANNELS);
+	}
+	assert_int_equal(got, 2);
+	good = tcp_connect(f->port);
+	n = mk_channel_setup(b, 2, 1, SCID);
+	send_all(good, b, n);
+	recv_decode(good, 2, rx);
+	assert_int_equal(rx->m.type, SC_ECM_CHANNEL_STATUS);
+	for (int i = 0; i < 8; i++)
+		close(flood[i]);
+	close(good);
+	free(rx);
+	fix_stop(f);
+}
+
 /* 3 invalid messages in a row close the connection; an SCS error is never
  * answered. */
 static void test_bad_in_row(void **state)
@@ -1237,6 +1298,7 @@ int main(void)
 		cmocka_unit_test(test_concurrent),
 		cmocka_unit_test(test_error_table),
 		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_peer_channel_quota),
 		cmocka_unit_test(test_bad_in_row),
 		cmocka_unit_test(test_cw_per_msg_one),
 		cmocka_unit_test(test_timeouts),
