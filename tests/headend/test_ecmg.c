@@ -821,6 +821,7 @@ static void tweak_limits(struct ecmg_config *c)
 {
 	c->max_streams = 2;
 	c->max_channels = 2;
+	c->max_channels_per_peer = 2; /* all test peers are 127.0.0.1 */
 }
 
 static void test_limits(void **state)
@@ -919,6 +920,99 @@ static void test_peer_channel_quota(void **state)
 	close(good);
 	free(rx);
 	fix_stop(f);
+}
+
+/* --allow: a peer outside the list is closed on accept, before any
+ * message is read or answered; one inside works. Streams: the ECMG-wide
+ * cap and the per-peer cap answer too_many_streams_ECMG. */
+static void tweak_allow(struct ecmg_config *c)
+{
+	c->allow = "10.0.0.0/8, 127.0.0.2";
+	c->max_streams_total = 3;
+	c->max_streams_per_peer = 2;
+	c->max_channels_per_peer = 4;
+}
+
+static void test_allow_and_stream_caps(void **state)
+{
+	struct fix *f = fix_start(tweak_allow);
+	struct rx *rx = calloc(1, sizeof(*rx));
+	struct ecmg_stats st;
+	uint8_t b[512];
+	size_t n;
+	int out, in1, in2;
+
+	(void)state;
+	assert_non_null(rx);
+	/* 127.0.0.1 is not listed: closed without an answer */
+	out = tcp_connect(f->port);
+	n = mk_channel_setup(b, 2, 1, SCID);
+	send(out, b, n, MSG_NOSIGNAL); /* may fail: the ECMG may have closed already */
+	assert_true(peer_closed(out));
+	close(out);
+	/* 127.0.0.2 is: a channel, then streams up to its quota of 2 */
+	in1 = tcp_connect_from("127.0.0.2", f->port);
+	in2 = tcp_connect_from("127.0.0.2", f->port);
+	n = mk_channel_setup(b, 2, 1, SCID);
+	send_all(in1, b, n);
+	recv_decode(in1, 2, rx);
+	assert_int_equal(rx->m.type, SC_ECM_CHANNEL_STATUS);
+	n = mk_channel_setup(b, 2, 2, SCID);
+	send_all(in2, b, n);
+	recv_decode(in2, 2, rx);
+	assert_int_equal(rx->m.type, SC_ECM_CHANNEL_STATUS);
+	for (uint16_t s = 0; s < 3; s++) {
+		n = mk_stream_setup(b, 2, (uint16_t)(1 + s % 2), s, (uint16_t)(100 + s), 100);
+		send_all(s % 2 ? in2 : in1, b, n);
+		recv_decode(s % 2 ? in2 : in1, 2, rx);
+		if (s < 2) {
+			assert_int_equal(rx->m.type, SC_ECM_STREAM_STATUS);
+		} else {
+			assert_int_equal(rx->m.type, SC_ECM_STREAM_ERROR);
+			assert_int_equal(get16(&rx->m, SC_P_ERROR_STATUS), SC_ECM_ERR_TOO_MANY_STM_ECMG);
+		}
+	}
+	/* the peer's streams are freed with its connection: ECM_id 100 too */
+	close(in1);
+	close(in2);
+	in1 = tcp_connect_from("127.0.0.2", f->port);
+	n = mk_channel_setup(b, 2, 3, SCID);
+	send_all(in1, b, n);
+	recv_decode(in1, 2, rx);
+	assert_int_equal(rx->m.type, SC_ECM_CHANNEL_STATUS);
+	for (uint16_t s = 0; s < 3; s++) {
+		n = mk_stream_setup(b, 2, 3, s, (uint16_t)(100 + s), 100);
+		send_all(in1, b, n);
+		recv_decode(in1, 2, rx);
+		assert_int_equal(rx->m.type, s < 2 ? SC_ECM_STREAM_STATUS : SC_ECM_STREAM_ERROR);
+	}
+	ecmg_stats(f->g, &st);
+	assert_int_equal(st.connections_denied, 1);
+	assert_int_equal(st.quota_refusals, 2);
+	close(in1);
+	free(rx);
+	fix_stop(f);
+}
+
+/* A bad allow list is refused at ecmg_new; the standalone default listens
+ * on the loopback only. */
+static void test_allow_config(void **state)
+{
+	struct keystore *ks;
+	struct ecmg_config cfg;
+	struct ecmg *g = NULL;
+
+	(void)state;
+	assert_int_equal(keystore_from_root(0x4ADC, 0, ROOT, &ks), 0);
+	ecmg_config_init(&cfg);
+	assert_string_equal(cfg.listen, "127.0.0.1:2222");
+	cfg.ks = ks;
+	cfg.allow = "10.0.0.1/8";
+	assert_int_equal(ecmg_new(&cfg, &g), CE_ARG);
+	assert_null(g);
+	cfg.allow = "10.0.0.0/8,";
+	assert_int_equal(ecmg_new(&cfg, &g), CE_ARG);
+	keystore_free(ks);
 }
 
 /* 3 invalid messages in a row close the connection; an SCS error is never
@@ -1299,6 +1393,8 @@ int main(void)
 		cmocka_unit_test(test_error_table),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_peer_channel_quota),
+		cmocka_unit_test(test_allow_and_stream_caps),
+		cmocka_unit_test(test_allow_config),
 		cmocka_unit_test(test_bad_in_row),
 		cmocka_unit_test(test_cw_per_msg_one),
 		cmocka_unit_test(test_timeouts),
