@@ -33,7 +33,7 @@ struct keystore;
 #define ECMG_MAX_STREAMS_PER_CHANNEL 1024
 #define ECMG_MAX_TX_BUFFER_BYTES (1u << 20) /* a peer that does not read is dropped */
 #define ECMG_BAD_MSGS_BEFORE_CLOSE 3    /* consecutive invalid messages (as TSDuck) */
-#define ECMG_DEFAULT_MAX_STREAMS_TOTAL 16384 /* streams on the whole ECMG */
+#define ECMG_DEFAULT_MAX_STREAMS_TOTAL 32768 /* streams on the whole ECMG */
 #define ECMG_MSGS_PER_CALLBACK 16       /* messages one connection handles before others run */
 
 /* Configuration. Zero values mean "the default" where a default is given;
