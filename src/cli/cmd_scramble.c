@@ -12,6 +12,7 @@
 #include <string.h>
 #include "cli/cli.h"
 #include "lib/log.h"
+#include "lib/netacl.h"
 #include "lib/util.h"
 #include "scrambler/scrambler.h"
 
@@ -63,6 +64,8 @@ static void usage(FILE *f)
 		"  --version 2|3          ECMG<=>SCS protocol version (default 2)\n"
 		"EMM and insertion:\n"
 		"  --mux-listen ADDR:PORT accept EMMGs (EMMG<=>MUX); adds a CAT on PID 1\n"
+		"  --allow CIDR[,CIDR...] EMMGs allowed on --mux-listen (e.g. 10.1.0.0/24); others are closed\n"
+		"                         before any message, their UDP datagrams dropped (default: anyone)\n"
 		"  --emm-pid PID          EMM PID (default 0x1FF0)\n"
 		"  --emm-max-kbps N       EMM bandwidth granted to EMMGs (default 100)\n"
 		"  --max-extra-kbps N     packets added when no null packet is free (default 1000)\n"
@@ -272,6 +275,15 @@ int cmd_scramble(int argc, char **argv)
 				goto out;
 			}
 			cfg->mux_listen = val;
+		} else if (strcmp(o, "--allow") == 0) {
+			struct netacl acl;
+
+			NEED_VAL();
+			if (netacl_parse(val, &acl) != 0) {
+				fprintf(stderr, "scramble: bad --allow '%s' (CIDR[,CIDR...], e.g. 10.1.0.0/24,192.0.2.7)\n", val);
+				goto out;
+			}
+			cfg->mux_allow = val;
 		} else if (strcmp(o, "--emm-pid") == 0) {
 			NEED_VAL();
 			if (parse_num(o, val, 0x1FFE, &v) != 0 || v < 0x20) {

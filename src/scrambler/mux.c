@@ -31,6 +31,7 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include "lib/log.h"
+#include "lib/netacl.h"
 #include "lib/util.h"
 #include "scrambler/mux.h"
 #include "simulcrypt/simulcrypt.h"
@@ -90,7 +91,22 @@ struct mux {
 	struct mux_stats st;
 	struct sc_msg *msg;          /* scratch: decoded message */
 	uint8_t *ubuf;               /* scratch: one UDP datagram */
+	struct netacl acl;           /* who may connect / send datagrams */
+	uint64_t denied_log_ms;      /* last "not allowed" line (one a second at most) */
 };
+
+/* A peer outside the allow list: counted, logged at most once a second. */
+static void denied(struct mux *m, const char *what)
+{
+	uint64_t now = now_mono_ms();
+
+	m->st.peers_denied++;
+	if (m->denied_log_ms == 0 || now - m->denied_log_ms >= 1000) {
+		m->denied_log_ms = now;
+		LOG_WARN(MOD, "%s from a peer not in the allow list: refused (%llu so far)", what,
+			(unsigned long long)m->st.peers_denied);
+	}
+}
 
 /* ------------------------------------------------------------------ */
 /* datagram -> packets                                                  */
@@ -734,6 +750,11 @@ static void do_accept(struct mux *m)
 
 		if (fd < 0)
 			return;
+		if (!netacl_allows(&m->acl, (struct sockaddr *)&ss, sl)) {
+			close(fd); /* before reading a byte */
+			denied(m, "EMMG connection");
+			continue;
+		}
 		for (size_t i = 0; i < MUX_MAX_CONNS && !c; i++)
 			if (m->conns[i].fd < 0)
 				c = &m->conns[i];
@@ -767,7 +788,9 @@ static void do_accept(struct mux *m)
 static void udp_read(struct mux *m)
 {
 	for (int k = 0; k < UDP_BUDGET; k++) {
-		ssize_t r = recv(m->ufd, m->ubuf, SC_MAX_MSG_BYTES, 0);
+		struct sockaddr_storage from;
+		socklen_t fl = sizeof(from);
+		ssize_t r = recvfrom(m->ufd, m->ubuf, SC_MAX_MSG_BYTES, 0, (struct sockaddr *)&from, &fl);
 		struct sc_fault f;
 		struct mux_conn *c = NULL;
 		uint32_t client = 0;
@@ -778,6 +801,11 @@ static void udp_read(struct mux *m)
 		if (r < 0)
 			return;
 		m->st.udp_datagrams++;
+		if (!netacl_allows(&m->acl, (struct sockaddr *)&from, fl)) {
+			m->st.udp_rejected++;
+			denied(m, "UDP datagram");
+			continue;
+		}
 		v = expect_version(m, NULL, m->ubuf, (size_t)r);
 		if (sc_decode(SC_EMMG_MUX, v, m->ubuf, (size_t)r, m->msg, &f) != 0 ||
 		    m->msg->type != SC_EMM_DATA_PROVISION) {
@@ -884,6 +912,12 @@ int mux_new(const struct mux_config *cfg, struct mux **out)
 		m->conns[i].fd = -1;
 	m->cfg = *cfg;
 	m->cfg.listen = NULL; /* not kept: the caller's string */
+	m->cfg.allow = NULL;
+	if (netacl_parse(cfg->allow, &m->acl) != 0) {
+		LOG_ERR(MOD, "bad allow list '%s' (want CIDR[,CIDR...])", cfg->allow);
+		free(m);
+		return CE_ARG;
+	}
 	if (!m->cfg.emm_pid)
 		m->cfg.emm_pid = MUX_DEFAULT_EMM_PID;
 	if (!m->cfg.max_kbps)
