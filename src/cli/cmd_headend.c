@@ -13,6 +13,7 @@
 #include "cas/keys.h"
 #include "headend/headend.h"
 #include "lib/log.h"
+#include "lib/netacl.h"
 #include "lib/util.h"
 #include "sms/http.h"
 
@@ -35,6 +36,8 @@ static void usage(FILE *f)
 		"                         password out of ps); else $CASTELLAN_DB, then the default\n"
 		"  --http ADDR:PORT       SMS HTTP APIs (default " HEADEND_DEFAULT_HTTP "; 'off' = none)\n"
 		"  --ecmg ADDR:PORT       ECMG listener (default " HEADEND_DEFAULT_ECMG "; 'off' = none)\n"
+		"  --allow CIDR[,CIDR...] scramblers (SCS) allowed on the ECMG listener; others are closed\n"
+		"                         before any message (default: anyone who can reach --ecmg)\n"
 		"  --mux HOST:PORT        the MUX to send EMMs to (castellan scramble --mux-listen)\n"
 		"  --emm-kbps N           EMM bandwidth asked of the MUX (default %u)\n"
 		"  --client-id ID         EMMG client_id (default CA_system_id << 16 | 1)\n"
@@ -122,6 +125,15 @@ int cmd_headend(int argc, char **argv)
 			cfg.http_addr = strcmp(val, "off") == 0 ? "" : val;
 		} else if (strcmp(o, "--ecmg") == 0) {
 			cfg.ecmg_addr = strcmp(val, "off") == 0 ? "" : val;
+		} else if (strcmp(o, "--allow") == 0) {
+			struct netacl acl;
+
+			if (netacl_parse(val, &acl) != 0) {
+				fprintf(stderr, "headend: bad --allow '%s' (CIDR[,CIDR...], e.g. 10.1.0.0/24,192.0.2.7)\n",
+					val);
+				return 2;
+			}
+			cfg.ecmg_allow = val;
 		} else if (strcmp(o, "--mux") == 0) {
 			cfg.mux_addr = val;
 		} else if (strcmp(o, "--emm-kbps") == 0) {

@@ -1077,6 +1077,7 @@ int headend_new(const struct headend_config *cfg, struct headend **out)
 		ecmg_config_init(&ec);
 		ec.listen = h->ecmg_addr;
 		ec.ks = cfg->ks;
+		ec.allow = cfg->ecmg_allow;
 		if ((r = ecmg_new(&ec, &h->ecmg)) != 0 || (r = ecmg_start(h->ecmg)) != 0) {
 			LOG_ERR("headend", "ECMG on %s: %s", h->ecmg_addr, err_str(r));
 			goto fail;
