@@ -1102,7 +1102,8 @@ static void test_stream_setup_flood(void **state)
 	struct flooder fl[FLOOD_CONNS];
 	atomic_bool stop = false;
 	const char *env = getenv("CASTELLAN_FLOOD_STREAMS");
-	unsigned nbg = env && atoi(env) > 0 && atoi(env) <= 1024 ? (unsigned)atoi(env) : 1024;
+	uint64_t env_n = 0;
+	unsigned nbg = env && parse_u64(env, 1024, &env_n) == 0 && env_n > 0 ? (unsigned)env_n : 1024;
 	uint64_t q_med, q_max, f_med, f_max, t0, dt;
 	unsigned long long flood_msgs = 0, during = 0;
 	uint8_t *b = malloc(1024 * 32);
