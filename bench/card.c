@@ -20,9 +20,10 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "client/cardless.h"
 #include "card/applet.h"
 #include "card/perso.h"
-#include "card/smartcard.h"
+#include "client/smartcard.h"
 #include "card/vpcd.h"
 #include "cas/ecm.h"
 #include "cas/emm.h"

@@ -17,19 +17,20 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include "client/cardless.h"
 #include "cas/client.h"
 #include "cas/ecm.h"
 #include "cas/entitlement.h"
 #include "cas/keys.h"
-#include "kms/cert.h"
-#include "kms/kdf.h"
-#include "kms/module.h"
-#include "kms/pk.h"
+#include "cas/cert.h"
+#include "crypto/kdf.h"
+#include "cas/module.h"
+#include "crypto/pk.h"
 #include "lib/cursor.h"
 #include "lib/util.h"
 #include "stb/chip.h"
 #include "stb/descrambler.h"
-#include "stb/loader.h"
+#include "client/loader.h"
 
 #define N 2000
 #define CASID 0x4AE1

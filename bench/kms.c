@@ -7,10 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "kms/kdf.h"
+#include "crypto/kdf.h"
 #include "kms/kms.h"
-#include "kms/pk.h"
-#include "kms/cert.h"
+#include "crypto/pk.h"
+#include "cas/cert.h"
 #include "lib/util.h"
 
 int main(int argc, char **argv)

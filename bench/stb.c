@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "client/cardless.h"
 #include "cas/client.h"
 #include "cas/ecm.h"
 #include "cas/entitlement.h"

@@ -1,7 +1,7 @@
 /* fuzz_kms_cert.c - operator certificate and CRL parsers. */
 #include <stdint.h>
 #include <stdlib.h>
-#include "kms/cert.h"
+#include "cas/cert.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

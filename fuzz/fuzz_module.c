@@ -3,7 +3,7 @@
  * succeed (the fuzzer cannot forge an Ed25519 signature chain). */
 #include <stdint.h>
 #include <string.h>
-#include "kms/module.h"
+#include "cas/module.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -1,4 +1,4 @@
-/* fuzz_web_kms.c - the web panel's readers of a KMS directory (web_kms.h):
+/* fuzz_web_kms.c - the web panel's readers of a KMS directory (view.h):
  * the order file's clear header, crl.bin's shown fields, and audit.log
  * lines with the events they record, on arbitrary bytes. The first byte
  * picks the parser; the rest is the input. */
@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
-#include "web/web_kms.h"
+#include "kms/view.h"
 
 /* Every line of in (NUL-terminated copy), as add_audit() walks them. */
 static void audit_lines(const uint8_t *data, size_t size)
@@ -20,16 +20,16 @@ static void audit_lines(const uint8_t *data, size_t size)
 	b[size] = 0;
 	for (char *p = b, *end = b + size; p < end;) {
 		char *nl = memchr(p, '\n', (size_t)(end - p));
-		struct web_kms_audit_line al;
+		struct kms_view_audit_line al;
 
 		if (!nl)
 			nl = end;
 		*nl = 0;
-		web_kms_parse_audit_line(p, &al);
+		kms_view_parse_audit_line(p, &al);
 		if (!al.event || al.event < p || al.event > nl || (!al.fields && (al.seq || al.at_s)) || al.at_s < 0)
 			__builtin_trap();
 		if (al.fields)
-			web_kms_audit_event(al.event, al.at_s, vendors, certs, mods);
+			kms_view_audit_event(al.event, al.at_s, vendors, certs, mods);
 		p = nl + 1;
 	}
 	/* Every certificate keeps a string serial (revoke cert compares it). */
@@ -49,7 +49,7 @@ done:
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct web_kms_order od;
+	struct kms_view_order od;
 	uint64_t number, created, *serials;
 	uint8_t issuer[32];
 	size_t n;
@@ -58,12 +58,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	switch (data[0] % 3) {
 	case 0:
-		if (web_kms_parse_order(data + 1, size - 1, &od) == 0 &&
+		if (kms_view_parse_order(data + 1, size - 1, &od) == 0 &&
 		    (od.chips == 0 || size - 1 != 44u + 24u * (uint64_t)od.chips || (od.chips == 1 && od.last_chip != od.first_chip)))
 			__builtin_trap();
 		break;
 	case 1:
-		if (web_kms_parse_crl(data + 1, size - 1, &number, &created, issuer, &serials, &n) == 0) {
+		if (kms_view_parse_crl(data + 1, size - 1, &number, &created, issuer, &serials, &n) == 0) {
 			for (size_t i = 1; i < n; i++)
 				if (serials[i] <= serials[i - 1])
 					__builtin_trap();

@@ -5,6 +5,7 @@
 #include "lib/cursor.h"
 #include "lib/err.h"
 #include "lib/netacl.h"
+#include "lib/url.h"
 #include "lib/util.h"
 
 static void test_cursor_reads_and_sticky_error(void **state)
@@ -242,6 +243,59 @@ static void test_netacl(void **state)
 	}
 }
 
+/* lib/url.h: the one query decoder of REST (strict) and the GET API (PHP). */
+static void test_url_decode(void **state)
+{
+	static const struct {
+		const char *in;
+		size_t cap;
+		int strict_r, php_r;
+		const char *strict_out, *php_out;
+	} cases[] = {
+		{ "a+b%20c", 32, 0, 0, "a b c", "a b c" },
+		{ "%41%4a%4A", 32, 0, 0, "AJJ", "AJJ" },
+		{ "100%", 32, CE_FORMAT, 0, NULL, "100%" },
+		{ "%4", 32, CE_FORMAT, 0, NULL, "%4" },
+		{ "%zz", 32, CE_FORMAT, 0, NULL, "%zz" },
+		{ "a%00b", 32, CE_FORMAT, 0, NULL, "a" }, /* PHP keeps the NUL: the C string ends there */
+		{ "abcdef", 4, CE_LIMIT, CE_LIMIT, NULL, "abc" },
+		{ "", 1, 0, 0, "", "" },
+	};
+	char out[32];
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t n = strlen(cases[i].in);
+
+		assert_int_equal(url_decode(cases[i].in, n, out, cases[i].cap, false), cases[i].strict_r);
+		if (cases[i].strict_out)
+			assert_string_equal(out, cases[i].strict_out);
+		assert_int_equal(url_decode(cases[i].in, n, out, cases[i].cap, true), cases[i].php_r);
+		assert_string_equal(out, cases[i].php_out);
+	}
+	assert_int_equal(url_decode("a", 1, out, 0, true), CE_LIMIT);
+}
+
+static void test_url_query_next(void **state)
+{
+	const char *q = "&a=1&&b&c=&=d&e=x=y&", *name, *value;
+	size_t len = strlen(q), nl, vl;
+	static const char *const want[][2] = { { "a", "1" }, { "b", "" }, { "c", "" }, { "", "d" }, { "e", "x=y" } };
+	size_t i = 0;
+	(void)state;
+
+	while (url_query_next(&q, &len, &name, &nl, &value, &vl)) {
+		assert_true(i < 5);
+		assert_int_equal(nl, strlen(want[i][0]));
+		assert_memory_equal(name, want[i][0], nl);
+		assert_int_equal(vl, strlen(want[i][1]));
+		assert_memory_equal(value, want[i][1], vl);
+		i++;
+	}
+	assert_int_equal(i, 5);
+	assert_int_equal(len, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -252,6 +306,8 @@ int main(void)
 		cmocka_unit_test(test_hex_and_numbers),
 		cmocka_unit_test(test_addr_split),
 		cmocka_unit_test(test_netacl),
+		cmocka_unit_test(test_url_decode),
+		cmocka_unit_test(test_url_query_next),
 	};
 	return cmocka_run_group_tests_name("lib", tests, NULL, NULL);
 }

@@ -13,11 +13,11 @@
 #include <unistd.h>
 #include "testutil.h"
 #include "cas/keys.h"
-#include "kms/cert.h"
+#include "cas/cert.h"
 #include "kms/kms.h"
-#include "kms/module.h"
+#include "cas/module.h"
 #include "lib/cursor.h"
-#include "lib/pwseal.h"
+#include "crypto/pwseal.h"
 #include "lib/util.h"
 
 #define GOLDEN_PASS "golden pass"

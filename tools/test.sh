@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # test.sh - every check Castellan has, in one command:
-#   1. banned-function check
+#   1. banned-function check, layer check (tools/check-layers.py)
 #   2. the cmocka suites (build/)
 #   3. the same suites under AddressSanitizer + UndefinedBehaviorSanitizer
 #   4. every libFuzzer target for FUZZ_SECONDS (default 20) on its corpus
-#   5. the end-to-end demo
+#   5. every --option named in the docs exists in that command's --help
+#   6. the end-to-end demo
 # Ends with one line "N passed, N failed"; exits non-zero if anything failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +32,9 @@ count_suite() {
 
 echo "== banned functions"
 if tools/check-banned.sh; then passed=$((passed + 1)); else note_fail "banned functions"; fi
+
+echo "== layers (src/layers.txt: no include cycle, no upward include)"
+if tools/check-layers.py; then passed=$((passed + 1)); else note_fail "layers"; fi
 
 echo "== build + unit tests"
 [ -f build/build.ninja ] || meson setup build --buildtype=debugoptimized >/dev/null
@@ -83,6 +87,17 @@ if command -v clang >/dev/null; then
 else
 	echo "clang not found: fuzz targets skipped"
 fi
+
+echo "== docs name only options that exist"
+bad_doc=$(mktemp --suffix=.md)
+printf 'Run `castellan headend --no-such-option`.\n' >"$bad_doc"
+if ! tools/check-doc-options.py build/src/cli/castellan "$bad_doc" >/dev/null; then
+	# the checker catches a planted bad option; now the real docs
+	if tools/check-doc-options.py build/src/cli/castellan; then passed=$((passed + 1)); else note_fail "docs options"; fi
+else
+	note_fail "docs options: the checker missed a planted bad option"
+fi
+rm -f "$bad_doc"
 
 echo "== end-to-end demo"
 if build/src/cli/castellan demo >build/demo-output.txt 2>&1; then

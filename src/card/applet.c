@@ -23,6 +23,7 @@
 #include <openssl/hmac.h>
 #include "card/applet.h"
 #include "cas/ecm.h"
+#include "crypto/aead.h"
 #include "lib/cursor.h"
 #include "ts/psi.h"
 
@@ -293,19 +294,10 @@ int card_erase_token(const uint8_t k_card[CARD_KEY_BYTES], uint64_t serial, uint
 	return hmac16(k_card, "castellan card erase", serial, out);
 }
 
-/* One AES-128-ECB block (the last stage of a key ladder). */
+/* One AES-128-ECB block (the last stage of a key ladder; crypto/aead.h). */
 static int aes_block(int enc, const uint8_t key[16], const uint8_t in[16], uint8_t out[16])
 {
-	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-	int n = 0, r = CE_CRYPTO;
-
-	if (!c)
-		return CE_NOMEM;
-	if (EVP_CipherInit_ex(c, EVP_aes_128_ecb(), NULL, key, NULL, enc) == 1 && EVP_CIPHER_CTX_set_padding(c, 0) == 1 &&
-	    EVP_CipherUpdate(c, out, &n, in, 16) == 1 && n == 16)
-		r = 0;
-	EVP_CIPHER_CTX_free(c);
-	return r;
+	return crypto_aes_block(enc, key, 16, in, out);
 }
 
 int card_paired_cw_open(const uint8_t k_pair[CARD_PAIR_KEY_BYTES], const uint8_t blk[16], uint8_t out[16])

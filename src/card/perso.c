@@ -9,7 +9,7 @@
 #include "card/perso.h"
 #include "cas/keys.h"
 #include "lib/cursor.h"
-#include "lib/pwseal.h"
+#include "crypto/pwseal.h"
 
 #define PF_MAGIC "CSTLPF01"
 #define PF_SALT 16

@@ -27,6 +27,7 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 #include "cas/ecm.h"
+#include "crypto/aead.h"
 #include "lib/cursor.h"
 
 #define ECM_KEY_BYTES 16
@@ -59,84 +60,26 @@ void ecm_cws_wipe(struct ecm_cws *c)
 
 /* AES-128 key wrap (RFC 3394) of a 16-byte key with the integrity value iv;
  * enc 0 = unwrap (CE_MAC on an integrity failure: a wrong key, or an ECM
- * whose MAC is not iv). */
+ * whose MAC is not iv). crypto/aead.h does the work. */
 static int keywrap(int enc, const uint8_t kek[16], const uint8_t iv[ECM_IV_BYTES], const uint8_t *in, size_t in_len,
 	uint8_t *out, size_t out_len)
 {
-	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-	int l1 = 0, l2 = 0, r = CE_CRYPTO;
-
-	if (!c)
-		return CE_NOMEM;
-	EVP_CIPHER_CTX_set_flags(c, EVP_CIPHER_CTX_FLAG_WRAP_ALLOW);
-	if (EVP_CipherInit_ex(c, EVP_aes_128_wrap(), NULL, kek, iv, enc) != 1)
-		goto out;
-	if (EVP_CipherUpdate(c, out, &l1, in, (int)in_len) != 1 || EVP_CipherFinal_ex(c, out + l1, &l2) != 1) {
-		r = enc ? CE_CRYPTO : CE_MAC;
-		goto out;
-	}
-	if ((size_t)(l1 + l2) != out_len) {
-		r = enc ? CE_CRYPTO : CE_MAC;
-		goto out;
-	}
-	r = 0;
-out:
-	if (r != 0)
-		OPENSSL_cleanse(out, out_len);
-	EVP_CIPHER_CTX_free(c);
-	return r;
+	if (enc ? in_len != 16 || out_len != ECM_WRAP_BYTES : in_len != ECM_WRAP_BYTES || out_len != 16)
+		return CE_ARG;
+	return enc ? crypto_wrap128_iv(kek, iv, in, out) : crypto_unwrap128_iv(kek, iv, in, out);
 }
 
-/* AES-128-GCM one-shot. enc 0: CE_MAC if the tag does not verify. */
+/* AES-128-GCM one-shot (crypto/aead.h). enc 0: CE_MAC if the tag does not verify. */
 static int gcm128(int enc, const uint8_t key[16], const uint8_t *nonce, const uint8_t *aad, size_t aad_len,
 	const uint8_t *in, size_t len, uint8_t *out, uint8_t *tag)
 {
-	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-	int outl = 0, r = CE_CRYPTO;
-
-	if (!c)
-		return CE_NOMEM;
-	if (EVP_CipherInit_ex(c, EVP_aes_128_gcm(), NULL, NULL, NULL, enc) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, ECM_NONCE_BYTES, NULL) != 1 ||
-	    EVP_CipherInit_ex(c, NULL, NULL, key, nonce, enc) != 1 ||
-	    EVP_CipherUpdate(c, NULL, &outl, aad, (int)aad_len) != 1 ||
-	    EVP_CipherUpdate(c, out, &outl, in, (int)len) != 1)
-		goto out;
-	if (enc) {
-		if (EVP_CipherFinal_ex(c, out + outl, &outl) != 1 ||
-		    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, ECM_TAG_BYTES, tag) != 1)
-			goto out;
-	} else {
-		if (EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, ECM_TAG_BYTES, tag) != 1)
-			goto out;
-		if (EVP_CipherFinal_ex(c, out + outl, &outl) != 1) {
-			r = CE_MAC;
-			goto out;
-		}
-	}
-	r = 0;
-out:
-	if (r != 0)
-		OPENSSL_cleanse(out, len);
-	EVP_CIPHER_CTX_free(c);
-	return r;
+	return crypto_gcm(enc, key, 16, nonce, aad, aad_len, in, len, out, tag);
 }
 
 /* K_mac = AES-128-ECB(K_pkg, mac_label). */
 static int mac_key(const uint8_t kpkg[16], uint8_t kmac[16])
 {
-	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-	int l = 0, r = CE_CRYPTO;
-
-	if (!c)
-		return CE_NOMEM;
-	if (EVP_EncryptInit_ex(c, EVP_aes_128_ecb(), NULL, kpkg, NULL) == 1 && EVP_CIPHER_CTX_set_padding(c, 0) == 1 &&
-	    EVP_EncryptUpdate(c, kmac, &l, mac_label, 16) == 1 && l == 16)
-		r = 0;
-	if (r != 0)
-		OPENSSL_cleanse(kmac, 16);
-	EVP_CIPHER_CTX_free(c);
-	return r;
+	return crypto_aes_block(1, kpkg, 16, mac_label, kmac);
 }
 
 /* A CMAC-AES-128 context keyed with K_mac(K_pkg); NULL on failure. */
@@ -311,6 +254,7 @@ static int wrap_cached(void *ctx, uint32_t epoch, unsigned pkg, const uint8_t ke
 int ecm_keycache_new(const struct keystore *ks, struct ecm_keycache **out)
 {
 	struct ecm_keycache *kc;
+	int r;
 
 	if (!out)
 		return CE_ARG;
@@ -321,15 +265,9 @@ int ecm_keycache_new(const struct keystore *ks, struct ecm_keycache **out)
 	if (!kc)
 		return CE_NOMEM;
 	kc->ks = ks;
-	kc->gcm = EVP_CIPHER_CTX_new();
-	if (!kc->gcm) {
-		free(kc);
-		return CE_NOMEM;
-	}
-	if (EVP_EncryptInit_ex(kc->gcm, EVP_aes_128_gcm(), NULL, NULL, NULL) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(kc->gcm, EVP_CTRL_GCM_SET_IVLEN, ECM_NONCE_BYTES, NULL) != 1) {
+	if ((r = crypto_gcm_ctx_new(1, 16, &kc->gcm)) != 0) {
 		ecm_keycache_free(kc);
-		return CE_CRYPTO;
+		return r;
 	}
 	*out = kc;
 	return 0;
@@ -361,17 +299,7 @@ uint64_t ecm_keycache_derivations(const struct ecm_keycache *kc)
 static int gcm128_reuse(EVP_CIPHER_CTX *c, const uint8_t key[16], const uint8_t *nonce, const uint8_t *aad,
 	size_t aad_len, const uint8_t *in, size_t len, uint8_t *out, uint8_t *tag)
 {
-	int outl = 0;
-
-	if (EVP_EncryptInit_ex(c, NULL, NULL, key, nonce) != 1 ||
-	    EVP_EncryptUpdate(c, NULL, &outl, aad, (int)aad_len) != 1 ||
-	    EVP_EncryptUpdate(c, out, &outl, in, (int)len) != 1 ||
-	    EVP_EncryptFinal_ex(c, out + outl, &outl) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, ECM_TAG_BYTES, tag) != 1) {
-		OPENSSL_cleanse(out, len);
-		return CE_CRYPTO;
-	}
-	return 0;
+	return crypto_gcm_run(c, 1, key, nonce, aad, aad_len, in, len, out, tag);
 }
 
 /* The one ECM writer behind ecm_build and ecm_build_cached: wrap() gives

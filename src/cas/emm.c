@@ -20,6 +20,7 @@
 #include <openssl/modes.h>
 #include <openssl/rand.h>
 #include "cas/emm.h"
+#include "crypto/aead.h"
 #include "lib/cursor.h"
 #include "lib/util.h"
 
@@ -56,48 +57,11 @@ static void make_aad(uint8_t aad[EMM_AAD_BYTES], uint16_t ca, uint64_t serial, u
 	wbuf_u16(&w, (uint16_t)ct_len);
 }
 
-/* AES-128-GCM. c is either fresh (cipher given) or already set up for
- * AES-128-GCM in this direction (cipher NULL: only key and nonce change,
- * which saves most of the per-call cost). enc 0: CE_MAC on a bad tag. */
-static int gcm(EVP_CIPHER_CTX *c, const EVP_CIPHER *cipher, int enc, const uint8_t key[16], const uint8_t *nonce,
-	const uint8_t *aad, size_t aad_len, const uint8_t *in, size_t len, uint8_t *out, uint8_t *tag)
-{
-	int outl = 0, r = CE_CRYPTO;
-
-	if (EVP_CipherInit_ex(c, cipher, NULL, key, nonce, enc) != 1 ||
-	    EVP_CipherUpdate(c, NULL, &outl, aad, (int)aad_len) != 1 ||
-	    (len && EVP_CipherUpdate(c, out, &outl, in, (int)len) != 1))
-		goto out;
-	if (enc) {
-		if (EVP_CipherFinal_ex(c, out + outl, &outl) != 1 ||
-		    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, EMM_TAG_BYTES, tag) != 1)
-			goto out;
-	} else {
-		if (EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, EMM_TAG_BYTES, tag) != 1)
-			goto out;
-		if (EVP_CipherFinal_ex(c, out + outl, &outl) != 1) {
-			r = CE_MAC;
-			goto out;
-		}
-	}
-	r = 0;
-out:
-	if (r != 0 && len)
-		OPENSSL_cleanse(out, len);
-	return r;
-}
-
+/* AES-128-GCM one-shot (crypto/aead.h). enc 0: CE_MAC on a bad tag. */
 static int gcm_once(int enc, const uint8_t key[16], const uint8_t *nonce, const uint8_t *aad, size_t aad_len,
 	const uint8_t *in, size_t len, uint8_t *out, uint8_t *tag)
 {
-	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-	int r;
-
-	if (!c)
-		return CE_NOMEM;
-	r = gcm(c, EVP_aes_128_gcm(), enc, key, nonce, aad, aad_len, in, len, out, tag);
-	EVP_CIPHER_CTX_free(c);
-	return r;
+	return crypto_gcm(enc, key, 16, nonce, aad, aad_len, in, len, out, tag);
 }
 
 /*
@@ -463,7 +427,6 @@ int emm_open(const struct emm_view *v, const uint8_t k_card[CARD_KEY_BYTES], str
 struct emm_issuer {
 	const struct keystore *ks;   /* not owned */
 	struct card_kdf *kdf;
-	EVP_CIPHER *aes_gcm;         /* fetched once */
 	EVP_CIPHER_CTX *gcm;         /* set up for encryption once; key + nonce per EMM */
 	bool reference;              /* seal through EVP (no AES-NI, or asked for) */
 #ifdef EMM_AESNI
@@ -488,7 +451,6 @@ void emm_issuer_free(struct emm_issuer *is)
 		CRYPTO_gcm128_release(is->fast); /* wipes */
 #endif
 	EVP_CIPHER_CTX_free(is->gcm);
-	EVP_CIPHER_free(is->aes_gcm);
 	OPENSSL_cleanse(is, sizeof(*is));
 	free(is);
 }
@@ -505,14 +467,8 @@ int emm_issuer_new(const struct keystore *ks, struct emm_issuer **out)
 	if (!is)
 		return CE_NOMEM;
 	is->ks = ks;
-	is->gcm = EVP_CIPHER_CTX_new();
-	is->aes_gcm = EVP_CIPHER_fetch(NULL, "AES-128-GCM", NULL);
-	if (!is->gcm || !is->aes_gcm) {
-		emm_issuer_free(is);
-		return CE_NOMEM;
-	}
-	if ((r = card_kdf_new(ks, &is->kdf)) != 0 || RAND_bytes(is->nonce_prefix, sizeof(is->nonce_prefix)) != 1 ||
-	    EVP_EncryptInit_ex(is->gcm, is->aes_gcm, NULL, NULL, NULL) != 1) {
+	if ((r = crypto_gcm_ctx_new(1, 16, &is->gcm)) != 0 || (r = card_kdf_new(ks, &is->kdf)) != 0 ||
+	    RAND_bytes(is->nonce_prefix, sizeof(is->nonce_prefix)) != 1) {
 		emm_issuer_free(is);
 		return r ? r : CE_CRYPTO;
 	}
@@ -571,7 +527,7 @@ static int issuer_gcm(struct emm_issuer *is, const uint8_t key[16], const uint8_
 		return r;
 	}
 #endif
-	return gcm(is->gcm, NULL, 1, key, nonce, aad, aad_len, pt, len, ct, tag);
+	return crypto_gcm_run(is->gcm, 1, key, nonce, aad, aad_len, pt, len, ct, tag);
 }
 
 /* A nonce never repeated by this issuer (a fresh random prefix every 2^32). */

@@ -9,12 +9,10 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/kdf.h>
-#include <openssl/params.h>
 #include "cas/emm_vendor.h"
+#include "crypto/aead.h"
+#include "crypto/kdf.h"
 #include "lib/cursor.h"
 #include "lib/util.h"
 
@@ -23,65 +21,20 @@
 int emm_vendor_key(const uint8_t kv[16], uint64_t serial, uint8_t out[EMM_VENDOR_KEY_BYTES])
 {
 	static const char label[] = EMM_VENDOR_LABEL;
-	EVP_KDF *kdf = NULL;
-	EVP_KDF_CTX *x = NULL;
-	OSSL_PARAM params[7], *p = params;
 	uint8_t ctxt[8];
-	int r = CE_CRYPTO;
 
 	if (!kv || !out)
 		return CE_ARG;
-	kdf = EVP_KDF_fetch(NULL, "KBKDF", NULL);
-	x = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
 	put_be32(ctxt, (uint32_t)(serial >> 32));
 	put_be32(ctxt + 4, (uint32_t)serial);
-	*p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_MODE, (char *)"counter", 0);
-	*p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_MAC, (char *)"CMAC", 0);
-	*p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_CIPHER, (char *)"AES-128-CBC", 0);
-	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)(uintptr_t)kv, 16);
-	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)(uintptr_t)label, sizeof(label) - 1);
-	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, ctxt, sizeof(ctxt));
-	*p = OSSL_PARAM_construct_end();
-	if (x && EVP_KDF_derive(x, out, EMM_VENDOR_KEY_BYTES, params) == 1)
-		r = 0;
-	else
-		OPENSSL_cleanse(out, EMM_VENDOR_KEY_BYTES);
-	EVP_KDF_CTX_free(x); /* clears its key copy */
-	EVP_KDF_free(kdf);
-	return r;
+	return crypto_kbkdf_cmac(kv, 16, label, sizeof(label) - 1, ctxt, sizeof(ctxt), out, EMM_VENDOR_KEY_BYTES);
 }
 
-/* AES-128-GCM, 12-byte nonce, 16-byte tag. enc 0: CE_MAC on a bad tag. */
+/* AES-128-GCM, 12-byte nonce, 16-byte tag (crypto/aead.h). enc 0: CE_MAC on a bad tag. */
 static int gcm(int enc, const uint8_t key[16], const uint8_t *nonce, const uint8_t *aad, size_t aad_len,
 	const uint8_t *in, size_t len, uint8_t *out, uint8_t *tag)
 {
-	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-	int outl = 0, r = CE_CRYPTO;
-
-	if (!c)
-		return CE_NOMEM;
-	if (EVP_CipherInit_ex(c, EVP_aes_128_gcm(), NULL, key, nonce, enc) != 1 ||
-	    EVP_CipherUpdate(c, NULL, &outl, aad, (int)aad_len) != 1 ||
-	    EVP_CipherUpdate(c, out, &outl, in, (int)len) != 1)
-		goto out;
-	if (enc) {
-		if (EVP_CipherFinal_ex(c, out + outl, &outl) != 1 ||
-		    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, EMM_TAG_BYTES, tag) != 1)
-			goto out;
-	} else {
-		if (EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, EMM_TAG_BYTES, tag) != 1)
-			goto out;
-		if (EVP_CipherFinal_ex(c, out + outl, &outl) != 1) {
-			r = CE_MAC;
-			goto out;
-		}
-	}
-	r = 0;
-out:
-	EVP_CIPHER_CTX_free(c);
-	if (r != 0)
-		OPENSSL_cleanse(out, len);
-	return r;
+	return crypto_gcm(enc, key, 16, nonce, aad, aad_len, in, len, out, tag);
 }
 
 int emm_vendor_seal(const struct keystore *ks, const uint8_t kv[16], const uint8_t *sec, size_t len, uint8_t *out,

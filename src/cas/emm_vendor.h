@@ -9,7 +9,7 @@
  *                               context = card serial u64 BE, L = 128)
  *
  * instead of K_card(serial). K_v(chip) = kms_vendor_key(K_otp, vendor_id)
- * (kms/kdf.h): the head-end takes it from the vendor's opened key file, the
+ * (crypto/kdf.h): the head-end takes it from the vendor's opened key file, the
  * chip derives it from its OTP for the running module's vendor. So an EMM
  * built with vendor B's key file for chip X opens only inside chip X while
  * a module of vendor B runs (CHIP_OP_OPEN_EMM, stb/chip.h); vendor A's key

@@ -5,7 +5,7 @@
  *   "CSTLKS01" | log2(N) u8 | r u32 | p u32 | salt[16] | nonce[12]
  *   | AES-256-GCM(body[46]) | tag[16]
  * key = scrypt(passphrase, salt, N, r, p) (RFC 7914), AAD = the 45 header
- * bytes (the lib/pwseal.h layout with no ext bytes), body = ca_system_id u16 | epoch_seconds u32 | created u64 | root[32].
+ * bytes (the crypto/pwseal.h layout with no ext bytes), body = ca_system_id u16 | epoch_seconds u32 | created u64 | root[32].
  *
  * K_pkg(epoch, pkg) = KBKDF (NIST SP 800-108 counter mode, CMAC-AES-256,
  * OpenSSL 3 EVP_KDF "KBKDF") with key = root, label = "castellan package
@@ -22,15 +22,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/kdf.h>
-#include <openssl/params.h>
 #include <openssl/rand.h>
 #include "cas/keys.h"
 #include "lib/cursor.h"
-#include "lib/pwseal.h"
+#include "crypto/kdf.h"
+#include "crypto/pwseal.h"
 #include "lib/util.h"
 
 #define KS_MAGIC "CSTLKS01"
@@ -151,34 +149,11 @@ void keystore_fingerprint(const struct keystore *ks, char out[17])
 	hex_encode(md, 8, out);
 }
 
-/* NIST SP 800-108 counter mode, CMAC-AES-256, via OpenSSL's KBKDF. */
+/* NIST SP 800-108 counter mode, CMAC-AES-256 (crypto/kdf.h). */
 static int kbkdf_cmac(const uint8_t *key, size_t key_len, const char *label, const uint8_t *ctxt, size_t ctxt_len,
 	uint8_t *out, size_t out_len)
 {
-	EVP_KDF *kdf = EVP_KDF_fetch(NULL, "KBKDF", NULL);
-	EVP_KDF_CTX *kctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
-	OSSL_PARAM params[7], *p = params;
-	int r = CE_CRYPTO;
-
-	if (!kctx)
-		goto out;
-	*p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_MODE, (char *)"counter", 0);
-	*p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_MAC, (char *)"CMAC", 0);
-	*p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_CIPHER, (char *)"AES-256-CBC", 0);
-	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)(uintptr_t)key, key_len);
-	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)(uintptr_t)label, strlen(label));
-	if (ctxt_len)
-		*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)(uintptr_t)ctxt, ctxt_len);
-	*p = OSSL_PARAM_construct_end();
-	if (EVP_KDF_derive(kctx, out, out_len, params) != 1) {
-		OPENSSL_cleanse(out, out_len);
-		goto out;
-	}
-	r = 0;
-out:
-	EVP_KDF_CTX_free(kctx);
-	EVP_KDF_free(kdf);
-	return r;
+	return crypto_kbkdf_cmac(key, key_len, label, strlen(label), ctxt, ctxt_len, out, out_len);
 }
 
 /*
@@ -304,42 +279,21 @@ int keystore_card_key(const struct keystore *ks, uint64_t serial, uint8_t out[CA
 
 int keystore_package_key(const struct keystore *ks, uint32_t epoch, unsigned pkg, struct pkg_key *out)
 {
-	EVP_KDF *kdf = NULL;
-	EVP_KDF_CTX *kctx = NULL;
-	OSSL_PARAM params[7], *p = params;
 	uint8_t ctxt[5];
-	int r = CE_CRYPTO;
+	int r;
 
 	memset(out, 0, sizeof(*out));
 	if (pkg >= CAS_MAX_PACKAGES)
 		return CE_RANGE;
 	put_be32(ctxt, epoch);
 	ctxt[4] = (uint8_t)pkg;
-	kdf = EVP_KDF_fetch(NULL, "KBKDF", NULL);
-	if (!kdf)
-		goto out;
-	kctx = EVP_KDF_CTX_new(kdf);
-	if (!kctx)
-		goto out;
-	*p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_MODE, (char *)"counter", 0);
-	*p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_MAC, (char *)"CMAC", 0);
-	*p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_CIPHER, (char *)"AES-256-CBC", 0);
-	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)(uintptr_t)ks->root, sizeof(ks->root));
-	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)(uintptr_t)PKG_LABEL,
-		sizeof(PKG_LABEL) - 1);
-	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, ctxt, sizeof(ctxt));
-	*p = OSSL_PARAM_construct_end();
-	if (EVP_KDF_derive(kctx, out->key, sizeof(out->key), params) != 1) {
+	if ((r = kbkdf_cmac(ks->root, sizeof(ks->root), PKG_LABEL, ctxt, sizeof(ctxt), out->key, sizeof(out->key))) != 0) {
 		OPENSSL_cleanse(out, sizeof(*out));
-		goto out;
+		return r;
 	}
 	out->epoch = epoch;
 	out->pkg = (uint8_t)pkg;
-	r = 0;
-out:
-	EVP_KDF_CTX_free(kctx);
-	EVP_KDF_free(kdf);
-	return r;
+	return 0;
 }
 
 static bool scrypt_params_ok(unsigned log2n, uint32_t r, uint32_t p)

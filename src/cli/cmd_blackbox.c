@@ -8,7 +8,7 @@
 #include "cli/cli.h"
 #include "kms/blackbox.h"
 #include "kms/kms.h"
-#include "kms/pk.h"
+#include "crypto/pk.h"
 #include "lib/err.h"
 #include "lib/util.h"
 

@@ -19,7 +19,7 @@
 #include <unistd.h>
 #include "card/applet.h"
 #include "card/perso.h"
-#include "card/smartcard.h"
+#include "client/smartcard.h"
 #include "card/vpcd.h"
 #include "cas/emm.h"
 #include "cas/keys.h"

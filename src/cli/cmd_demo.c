@@ -494,6 +494,7 @@ struct live_watch {
 	uint16_t pid;
 	const uint8_t **clear; /* sorted payloads (184 bytes) of that PID in the input */
 	size_t nclear;
+	size_t garbage;        /* scrambling bits cleared, payload not the input's: a wrong key */
 };
 
 static void live_look(struct live_watch *w, size_t *ok, size_t *bad)
@@ -514,10 +515,13 @@ static void live_look(struct live_watch *w, size_t *ok, size_t *bad)
 
 			if (p[0] != 0x47 || ((((p[1] & 0x1F) << 8) | p[2]) != w->pid) || !(p[3] & 0x10) || (p[3] & 0x20))
 				continue;
-			if (bsearch(&key, w->clear, w->nclear, sizeof(*w->clear), cmp_payload))
+			if (bsearch(&key, w->clear, w->nclear, sizeof(*w->clear), cmp_payload)) {
 				(*ok)++;
-			else
+			} else {
 				(*bad)++;
+				if ((p[3] >> 6) == 0)
+					w->garbage++;
+			}
 		}
 		w->pos += (off_t)(np * TS_PACKET_BYTES);
 	}
@@ -551,6 +555,7 @@ static int live_part(struct demo *d, const uint8_t *in, size_t nin, const struct
 	pid_t feeder = 0, scr = 0, stb = 0;
 	struct live_watch w;
 	double t_on = -1, t_off = -1, t_seen;
+	size_t ok_pkts = 0, bad_pkts = 0;
 	uint64_t now = now_wall_ms() / 1000;
 	int r = CE_INTERNAL;
 
@@ -659,9 +664,15 @@ static int live_part(struct demo *d, const uint8_t *in, size_t nin, const struct
 			printf("  box C stops descrambling %.1f s after the API call (next crypto-period: no key)\n",
 				t_off);
 	}
+	live_look(&w, &ok_pkts, &bad_pkts);
+	if (w.garbage > 0)
+		printf("  ! box C wrote %zu packets as clear that are not the input's (descrambled with a wrong key)\n",
+			w.garbage);
+	else
+		printf("  box C, compared with the clear input: every packet it marked clear is the input's\n");
 	r = 0;
 out:
-	if (r != 0 || t_on < 0 || t_off < 0)
+	if (r != 0 || t_on < 0 || t_off < 0 || w.garbage > 0)
 		*ok = false;
 	for (int i = 0; i < 2; i++) {
 		if (p1[i] >= 0)

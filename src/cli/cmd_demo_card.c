@@ -31,7 +31,7 @@
 #include <openssl/rand.h>
 #include "card/applet.h"
 #include "card/eeprom.h"
-#include "card/smartcard.h"
+#include "client/smartcard.h"
 #include "card/vpcd.h"
 #include "cas/emm.h"
 #include "cas/keys.h"
@@ -199,15 +199,90 @@ static int dc_pcscd(struct dc *d, uint16_t *port, const char **reader, char *why
 	return 0;
 }
 
-/* The box: the whole file through the stb library with the card's client. */
-static int dc_box(struct cas_client *c, const uint8_t *ts, size_t npkts, bool *ok)
+/* The box's output judged against the clear input, PID by PID (the k-th
+ * packet of a PID in the output is the k-th of that PID in the input):
+ * a packet the scrambler scrambled is either back to the clear one (right),
+ * still scrambled (left), or neither (garbage: a wrong key). A PID is "all
+ * right" / "all left" when every scrambled packet on it was. */
+struct dc_verdict {
+	size_t right, left, garbage;
+	size_t pids_all_right, pids_all_left;
+};
+
+static int dc_judge(const uint8_t *clear, size_t nclear, const uint8_t *scr, const uint8_t *box, size_t n,
+	struct dc_verdict *v)
+{
+	size_t *in_cnt = calloc(TS_PID_MAX + 1, sizeof(size_t)), *out_cnt = calloc(TS_PID_MAX + 1, sizeof(size_t));
+	size_t *r = calloc(TS_PID_MAX + 1, sizeof(size_t)), *l = calloc(TS_PID_MAX + 1, sizeof(size_t));
+	size_t *g = calloc(TS_PID_MAX + 1, sizeof(size_t));
+	const uint8_t **pos = calloc(nclear + 1, sizeof(*pos));
+	size_t *first = calloc(TS_PID_MAX + 2, sizeof(size_t));
+	int rc = CE_NOMEM;
+
+	memset(v, 0, sizeof(*v));
+	if (!in_cnt || !out_cnt || !r || !l || !g || !pos || !first)
+		goto out;
+	/* the clear input's packets grouped by PID, in order */
+	for (size_t i = 0; i < nclear; i++)
+		in_cnt[((clear[i * 188 + 1] & 0x1F) << 8) | clear[i * 188 + 2]]++;
+	for (size_t p = 0, acc = 0; p <= TS_PID_MAX; p++) {
+		first[p] = acc;
+		acc += in_cnt[p];
+	}
+	for (size_t i = 0; i < nclear; i++) {
+		unsigned pid = ((clear[i * 188 + 1] & 0x1F) << 8) | clear[i * 188 + 2];
+
+		pos[first[pid] + out_cnt[pid]++] = clear + i * 188;
+	}
+	memset(out_cnt, 0, (TS_PID_MAX + 1) * sizeof(size_t));
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *o = box + i * 188, *sp = scr + i * 188;
+		unsigned pid = ((o[1] & 0x1F) << 8) | o[2];
+		size_t k = out_cnt[pid]++;
+
+		if ((sp[3] >> 6) == 0)
+			continue; /* not scrambled by the scrambler */
+		if (k < in_cnt[pid] && memcmp(o, pos[first[pid] + k], 188) == 0)
+			r[pid]++;
+		else if (memcmp(o, sp, 188) == 0)
+			l[pid]++;
+		else
+			g[pid]++;
+	}
+	for (size_t p = 0; p <= TS_PID_MAX; p++) {
+		v->right += r[p];
+		v->left += l[p];
+		v->garbage += g[p];
+		if (r[p] && !l[p] && !g[p])
+			v->pids_all_right++;
+		if (l[p] && !r[p] && !g[p])
+			v->pids_all_left++;
+	}
+	rc = 0;
+out:
+	free(in_cnt);
+	free(out_cnt);
+	free(r);
+	free(l);
+	free(g);
+	free(pos);
+	free(first);
+	return rc;
+}
+
+/* The box: the whole file through the stb library with the card's client;
+ * the verdict comes from its output against the clear input (dc_judge),
+ * the report lines only say why. */
+static int dc_box(struct cas_client *c, const uint8_t *clear, size_t nclear, const uint8_t *ts, size_t npkts,
+	bool *ok)
 {
 	struct stb_config cfg = { .client = c, .csa2_reduce = true, .have_card_packages = true, .card_packages = 1 };
 	struct stb_report *rep = calloc(1, sizeof(*rep));
-	uint8_t *out = malloc(STB_BATCH_PKTS * 188);
+	uint8_t *out = malloc(npkts * 188 + 1);
 	struct stb *s = NULL;
+	struct dc_verdict v;
 	char line[512];
-	bool svc_ok = false, svc_refused = false;
+	bool svc_refused = false;
 	int r = CE_NOMEM;
 
 	*ok = false;
@@ -216,22 +291,25 @@ static int dc_box(struct cas_client *c, const uint8_t *ts, size_t npkts, bool *o
 	for (size_t i = 0; i < npkts; i += STB_BATCH_PKTS) {
 		size_t n = npkts - i < STB_BATCH_PKTS ? npkts - i : STB_BATCH_PKTS;
 
-		if ((r = stb_feed(s, ts + i * 188, n, out)) != 0)
+		if ((r = stb_feed(s, ts + i * 188, n, out + i * 188)) != 0)
 			goto out;
 	}
 	if ((r = stb_report(s, rep)) != 0)
 		goto out;
 	for (size_t i = 0; i < rep->nservices; i++) {
-		const struct stb_service_report *v = &rep->svc[i];
+		const struct stb_service_report *sv = &rep->svc[i];
 
-		if (stb_report_line(rep, v, line, sizeof(line)) == 0)
+		if (stb_report_line(rep, sv, line, sizeof(line)) == 0)
 			printf("    %s\n", line);
-		if (v->state == STB_SVC_DESCRAMBLED && v->ecm_accepted > 0)
-			svc_ok = true;
-		if (v->state == STB_SVC_NOT_DESCRAMBLED && v->last_refusal == CE_NOT_ENTITLED)
+		if (sv->state == STB_SVC_NOT_DESCRAMBLED && sv->last_refusal == CE_NOT_ENTITLED)
 			svc_refused = true;
 	}
-	*ok = svc_ok && svc_refused;
+	if ((r = dc_judge(clear, nclear, ts, out, npkts, &v)) != 0)
+		goto out;
+	printf("    against the clear input: %zu scrambled packets back bit-identical, %zu left scrambled, "
+		"%zu wrong\n", v.right, v.left, v.garbage);
+	/* service 101's components all back, 102's all still scrambled, none wrong */
+	*ok = v.garbage == 0 && v.pids_all_right > 0 && v.pids_all_left > 0 && svc_refused;
 out:
 	stb_free(s);
 	free(out);
@@ -272,7 +350,8 @@ int cmd_demo_card(int argc, char **argv)
 	struct card_applet *a = NULL;
 	struct card_transport t;
 	uint16_t ecmg_port = 0, vpcd_port = 0;
-	size_t tslen = 0;
+	size_t tslen = 0, clearlen = 0;
+	uint8_t *clear = NULL;
 	bool ok = false, have_client = false, pcsc = false;
 	int rc = 1, r;
 
@@ -428,8 +507,12 @@ int cmd_demo_card(int argc, char **argv)
 		fprintf(stderr, "demo-card: cannot read %s\n", scr);
 		goto out;
 	}
+	if (file_read_all(d.input, 256u << 20, &clear, &clearlen) != 0 || clearlen % 188 != 0) {
+		fprintf(stderr, "demo-card: cannot read %s\n", d.input);
+		goto out;
+	}
 	printf("5. the box:\n");
-	if ((r = dc_box(&client, ts, tslen / 188, &ok)) != 0) {
+	if ((r = dc_box(&client, clear, clearlen / 188, ts, tslen / 188, &ok)) != 0) {
 		fprintf(stderr, "demo-card: box: %s\n", err_str(r));
 		goto out;
 	}
@@ -448,6 +531,7 @@ out:
 	dc_stop(&d.pcscd);
 	keystore_free(k);
 	free(ts);
+	free(clear);
 	secret_wipe(pass_hex, sizeof(pass_hex));
 	if (!d.keep) {
 		snprintf(cmd, sizeof(cmd), "rm -rf %s", d.dir);

@@ -12,10 +12,12 @@
 #include "cli/dburi.h"
 #include "cas/keys.h"
 #include "headend/headend.h"
+#include "kms/view.h"
 #include "lib/log.h"
 #include "lib/netacl.h"
 #include "lib/util.h"
 #include "sms/http.h"
+#include "web/auth.h"
 
 static void usage(FILE *f)
 {
@@ -38,7 +40,8 @@ static void usage(FILE *f)
 		"  --ecmg ADDR:PORT       ECMG listener (default " HEADEND_DEFAULT_ECMG "; 'off' = none)\n"
 		"  --allow CIDR[,CIDR...] scramblers (SCS) allowed on the ECMG listener; others are closed\n"
 		"                         before any message (default: anyone who can reach --ecmg)\n"
-		"  --mux HOST:PORT        the MUX to send EMMs to (castellan scramble --mux-listen)\n"
+		"  --mux HOST:PORT        the MUX to send EMMs to (castellan scramble --mux-listen; 'off' = none:\n"
+		"                         the carousel runs idle, the scheduler runs; also no EMMG generator)\n"
 		"  --emm-kbps N           EMM bandwidth asked of the MUX (default %u)\n"
 		"  --client-id ID         EMMG client_id (default CA_system_id << 16 | 1)\n"
 		"  --data-id N            EMMG data_id (default 1)\n"
@@ -53,6 +56,7 @@ static void usage(FILE *f)
 		"  --log-level LEVEL      error|warn|info|debug\n"
 		"  --web-root DIR         the web panel's files at / (default " CASTELLAN_SOURCE_DIR "/web; 'off' = none)\n"
 		"  --web-admin-password-file FILE  panel first start: admin's password (else random, printed once)\n"
+		"  --secure-cookies       mark the panel's session cookie Secure (the panel is behind TLS)\n"
 		"  --kms-dir DIR          an operator KMS shown read-only on the panel's KMS page (no passphrase)\n"
 		"First start creates the database and an admin user whose API key is shown once.\n"
 		"SIGINT/SIGTERM stop cleanly.\n",
@@ -105,6 +109,10 @@ int cmd_headend(int argc, char **argv)
 			cfg.no_group_emms = true;
 			continue;
 		}
+		if (strcmp(o, "--secure-cookies") == 0) {
+			cfg.web_secure_cookies = true;
+			continue;
+		}
 		if (!val) {
 			fprintf(stderr, "headend: %s needs a value (or is unknown)\n", o);
 			usage(stderr);
@@ -135,7 +143,7 @@ int cmd_headend(int argc, char **argv)
 			}
 			cfg.ecmg_allow = val;
 		} else if (strcmp(o, "--mux") == 0) {
-			cfg.mux_addr = val;
+			cfg.mux_addr = strcmp(val, "off") == 0 ? "" : val;
 		} else if (strcmp(o, "--emm-kbps") == 0) {
 			if (num(o, val, 65535, &v) != 0 || v == 0)
 				return 2;
@@ -154,6 +162,7 @@ int cmd_headend(int argc, char **argv)
 			web_root = strcmp(val, "off") == 0 ? NULL : val;
 		} else if (strcmp(o, "--kms-dir") == 0) {
 			cfg.kms_dir = val;
+			cfg.kms_view = kms_view_json;
 		} else if (strcmp(o, "--web-admin-password-file") == 0) {
 			uint8_t *buf = NULL;
 			size_t n = 0, k = 0;
@@ -167,6 +176,12 @@ int cmd_headend(int argc, char **argv)
 			memcpy(web_pw, buf, k); /* the first line */
 			web_pw[k] = '\0';
 			secret_free(buf, n);
+			if (k < WEB_PASSWORD_MIN || k > WEB_PASSWORD_MAX) {
+				fprintf(stderr, "headend: %s: the panel password (its first line) must be %d to %d "
+					"bytes, it has %zu\n", val, WEB_PASSWORD_MIN, WEB_PASSWORD_MAX, k);
+				secret_wipe(web_pw, sizeof(web_pw));
+				return 2;
+			}
 			cfg.web_admin_password = web_pw;
 		} else if (strcmp(o, "--ready-file") == 0) {
 			ready = val;

@@ -1,6 +1,6 @@
 /*
  * cmd_module.c - `castellan module sign | verify | inspect | carousel |
- * collect`: signed CAS client modules (src/kms/module.h) and their OTA
+ * collect`: signed CAS client modules (src/cas/module.h) and their OTA
  * carousel (src/headend/ota.h). The KMS's `castellan kms module sign` may
  * call module_sign the same way. docs/modules.md, docs/ota.md.
  */
@@ -9,9 +9,9 @@
 #include <string.h>
 #include "cli/cli.h"
 #include "headend/ota.h"
-#include "kms/cert.h"
-#include "kms/module.h"
-#include "kms/pk.h"
+#include "cas/cert.h"
+#include "cas/module.h"
+#include "crypto/pk.h"
 #include "lib/err.h"
 #include "lib/util.h"
 #include "ts/psi.h"

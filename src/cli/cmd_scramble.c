@@ -391,7 +391,11 @@ int cmd_scramble(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	r = scrambler_run(s);
 	scrambler_stats_print(s, stderr);
-	if (r != 0) {
+	if (r == CE_NO_KEY) {
+		fprintf(stderr, "scramble: incomplete output: the ECMGs did not serve every crypto-period "
+			"(counters above; exit 1)\n");
+		rc = 1;
+	} else if (r != 0) {
 		fprintf(stderr, "scramble: %s\n", err_str(r));
 		rc = 1;
 	} else {

@@ -23,7 +23,8 @@ static void usage(FILE *f)
 		"                                 and print a new API key with all scopes (shown once)\n"
 		"  card add SERIAL [--chip ID] [--name NAME] [--info INFO] [--pair 0|1]\n"
 		"  card list [--after SERIAL] [--limit N]\n"
-		"  package add ID NAME            ID 0..65535; 0..31 are the access-criteria bits\n"
+		"  package add ID NAME            ID 32..65535 (0..31, the access-criteria bits, exist already)\n"
+		"  package rename ID NAME         give package ID a new name (any ID, 0..31 included)\n"
 		"  subscribe SERIAL --packages LIST --start UNIX --finish UNIX\n"
 		"                                 LIST: package ids, comma-separated (e.g. 0,5,40)\n"
 		"  key add USER [--scopes read,write,admin]\n"
@@ -309,10 +310,33 @@ int cmd_sms(int argc, char **argv)
 			: sms_package_add(s, (uint32_t)id, argv[3], "cli");
 		if (r == 0)
 			printf("package %" PRIu64 " '%s' added\n", id, argv[3]);
+		else if (r == CE_EXISTS) {
+			fprintf(stderr, "castellan sms: package %" PRIu64 " exists%s: to name it, "
+				"castellan sms package rename %" PRIu64 " NAME\n", id,
+				id < 32 ? " (0..31, the access-criteria bits, are created with the store)" : "", id);
+			sms_store_close(s);
+			return 1;
+		}
+	} else if (strcmp(argv[0], "package") == 0 && argc == 4 && strcmp(argv[1], "rename") == 0) {
+		uint64_t id;
+
+		r = parse_u64(argv[2], SMS_PACKAGES_MAX - 1, &id) != 0 ? CE_ARG
+			: sms_package_rename(s, (uint32_t)id, argv[3], "cli");
+		if (r == 0)
+			printf("package %" PRIu64 " renamed '%s'\n", id, argv[3]);
+		else if (r == CE_NOT_FOUND) {
+			fprintf(stderr, "castellan sms: package %" PRIu64 " not found: add it with "
+				"castellan sms package add %" PRIu64 " NAME\n", id, id);
+			sms_store_close(s);
+			return 1;
+		}
 	} else if (strcmp(argv[0], "subscribe") == 0) {
 		r = do_subscribe(s, argc - 1, argv + 1);
 	} else if (strcmp(argv[0], "import") == 0 && argc == 2) {
-		r = do_import(s, argv[1]);
+		if ((r = do_import(s, argv[1])) != 0) { /* do_import said why */
+			sms_store_close(s);
+			return 1;
+		}
 	} else if (strcmp(argv[0], "export") == 0 && argc <= 2) {
 		r = do_export(s, argc == 2 ? argv[1] : NULL);
 	} else if (strcmp(argv[0], "key") == 0 && argc >= 3 && strcmp(argv[1], "add") == 0) {

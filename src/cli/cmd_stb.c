@@ -6,7 +6,7 @@
  * and, with --report-json, the full counters. docs/stb.md.
  * Chip mode (--chip-otp / --chip-socket): the box of the replaceable CAS
  * (docs/replaceable-cas.md): CWs live in the secure chip (stb/chip.h), the
- * client is the signed module the loader (stb/loader.h) runs, and with
+ * client is the signed module the loader (client/loader.h) runs, and with
  * --ota newer modules from the stream's carousel are installed while it
  * plays. --smartcard with a chip: the card is the client and the module only
  * sets the chip's vendor, so a card paired with this chip (PAIR EMM,
@@ -18,9 +18,10 @@
 #include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
+#include "client/cardless.h"
 #include "cas/client.h"
 #include "cas/entitlement.h"
-#include "card/smartcard.h"
+#include "client/smartcard.h"
 #include "cipher/cipher.h"
 #include "cli/cli.h"
 #include "headend/ota.h"
@@ -28,7 +29,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "stb/chip.h"
-#include "stb/loader.h"
+#include "client/loader.h"
 #include "stb/stb.h"
 #include "ts/tsio.h"
 

@@ -21,6 +21,7 @@
 #include "sms/store.h"
 #include "web/auth.h"
 #include "web/web.h"
+#include "kms/view.h"
 
 #ifndef CASTELLAN_SOURCE_DIR
 #define CASTELLAN_SOURCE_DIR "."
@@ -157,6 +158,7 @@ static int serve(const char *data, int argc, char **argv)
 	wc.admin_password = pwf ? pw : NULL;
 	wc.secure_cookies = flag(argc, argv, "--secure-cookies");
 	wc.kms_dir = opt(argc, argv, "--kms-dir");
+	wc.kms_view = kms_view_json;
 	if ((r = web_new(http, st, &wc, &w)) != 0) {
 		fprintf(stderr, "web: %s\n", err_str(r));
 		goto out;

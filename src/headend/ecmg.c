@@ -37,6 +37,7 @@
 #include "lib/log.h"
 #include "lib/netacl.h"
 #include "lib/util.h"
+#include "simulcrypt/framer.h"
 #include "simulcrypt/simulcrypt.h"
 #include "ts/ts.h"
 
@@ -82,12 +83,13 @@ struct conn {
 	bool dead;                 /* free at the end of the current callback */
 	bool in_cb;
 	unsigned bad_in_row;
-	size_t skip_left;          /* bytes of an oversized message still to drop */
+	struct sc_framer fr;       /* over rx; drops oversized messages as they arrive */
 	struct stream *streams;
 	size_t nstreams, cap_streams;
 	uint64_t msgs_in, ecms, bad;
 	struct sc_msg msg;         /* decode scratch (~3 KB, kept off the stack) */
 	uint8_t tx[ECMG_TX_BYTES];
+	uint8_t rx[ECMG_MAX_RX_MSG_BYTES];
 };
 
 struct counters {
@@ -766,64 +768,47 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 	c->in_cb = true;
 	while (!c->dead && !c->closing) {
 		if (budget == 0) {
-			more = true;
-			/* more is buffered: let the other connections run first (a
-			 * zero timer fires after the loop has polled again) */
+			/* more may be buffered: let the other connections run first
+			 * (a zero timer fires after the loop has polled again) */
 			static const struct timeval now = { 0, 0 };
 
+			more = true;
 			if (c->resume)
 				evtimer_add(c->resume, &now);
 			break;
 		}
-		uint8_t hdr[SC_HEADER_BYTES];
-		size_t have = evbuffer_get_length(in), flen;
 		struct sc_fault f;
-		uint8_t *p;
+		size_t flen, room;
+		uint8_t *p, *dst;
+		int k = sc_framer_next(&c->fr, &p, &flen);
 
-		if (c->skip_left) {
-			size_t k = have < c->skip_left ? have : c->skip_left;
-
-			evbuffer_drain(in, k);
-			c->skip_left -= k;
-			if (c->skip_left)
+		if (k == SC_FRAME_NONE) {
+			dst = sc_framer_room(&c->fr, false, &room);
+			k = room ? evbuffer_remove(in, dst, room) : 0;
+			if (k <= 0)
 				break;
+			sc_framer_fill(&c->fr, (size_t)k);
 			continue;
 		}
-		if (have < SC_HEADER_BYTES)
-			break;
-		if (evbuffer_copyout(in, hdr, sizeof(hdr)) != (ev_ssize_t)sizeof(hdr))
-			break;
-		flen = sc_frame_len(hdr);
-		if (flen > ECMG_MAX_RX_MSG_BYTES) {
+		c->msgs_in++;
+		CNT_ADD(g, msgs_in, 1);
+		if (k == SC_FRAME_TOO_LONG) {
 			memset(&f, 0, sizeof(f));
 			f.status = SC_ECM_ERR_MESSAGE_TOO_LONG;
 			f.info = 3; /* the message_length field */
 			f.has_channel = c->has_channel;
 			f.channel_id = c->channel_id;
 			f.has_type = true;
-			f.msg_type = be16(hdr + 1);
-			c->skip_left = flen;
-			c->msgs_in++;
-			CNT_ADD(g, msgs_in, 1);
+			f.msg_type = be16(p + 1);
 			bad_msg(c, &f, f.msg_type);
 			continue;
 		}
-		if (have < flen)
-			break;
-		p = evbuffer_pullup(in, (ev_ssize_t)flen);
-		if (!p) {
-			conn_kill(c);
-			break;
-		}
-		c->msgs_in++;
-		CNT_ADD(g, msgs_in, 1);
 		if (sc_decode(SC_ECMG_SCS, g->cfg.version, p, flen, &c->msg, &f) != 0) {
 			bad_msg(c, &f, be16(p + 1));
 		} else {
 			c->bad_in_row = 0;
 			handle_msg(c, &c->msg);
 		}
-		evbuffer_drain(in, flen);
 		budget--;
 	}
 	c->in_cb = false;
@@ -850,8 +835,8 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct conn *c = arg;
 
-	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
-	    evbuffer_get_length(bufferevent_get_input(bev)) > 0 && !c->closing) {
+	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) && !c->closing &&
+	    (evbuffer_get_length(bufferevent_get_input(bev)) > 0 || c->fr.len > c->fr.off)) {
 		/* messages the read budget left in the buffer are still answered */
 		static const struct timeval now = { 0, 0 };
 
@@ -899,6 +884,7 @@ static int conn_add(struct ecmg *g, evutil_socket_t fd, const char *peer, uint8_
 		return CE_NOMEM;
 	}
 	c->pr->nconns++;
+	sc_framer_init(&c->fr, c->rx, sizeof(c->rx), ECMG_MAX_RX_MSG_BYTES);
 	c->g = g;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	{

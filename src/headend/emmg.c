@@ -24,6 +24,7 @@
 #include "lib/cursor.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "simulcrypt/framer.h"
 #include "simulcrypt/simulcrypt.h"
 #include "ts/psi.h"
 #include "ts/ts.h"
@@ -45,8 +46,9 @@ struct emmg {
 	uint8_t cc;              /* packet mode: CC of our packets */
 	uint64_t next_try_us;
 	uint32_t backoff_ms;
+	uint32_t last_wait_ms;     /* the wait scheduled after the last failure */
 	unsigned bad;
-	size_t rlen;
+	struct sc_framer fr;     /* over rbuf */
 	uint8_t *rbuf;           /* SC_MAX_MSG_BYTES */
 	uint8_t *obuf;           /* one outgoing data_provision */
 	uint8_t *data;           /* its datagram payload */
@@ -99,6 +101,7 @@ int emmg_new(const struct emmg_config *cfg, struct emmg **out)
 		emmg_free(e);
 		return CE_NOMEM;
 	}
+	sc_framer_init(&e->fr, e->rbuf, SC_MAX_MSG_BYTES, SC_MAX_MSG_BYTES);
 	*out = e;
 	return 0;
 }
@@ -116,7 +119,7 @@ static void drop(struct emmg *e, const char *why)
 		close(e->ufd);
 	e->fd = e->ufd = -1;
 	e->up = false;
-	e->rlen = 0;
+	sc_framer_reset(&e->fr);
 	e->bad = 0;
 }
 
@@ -232,13 +235,13 @@ static int pump(struct emmg *e, int timeout_ms, uint16_t want)
 	uint64_t deadline = now_mono_us() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000u;
 
 	for (;;) {
-		size_t need = e->rlen < SC_HEADER_BYTES ? SC_HEADER_BYTES - e->rlen
-			: sc_frame_len(e->rbuf) - e->rlen;
+		size_t need, len;
+		uint8_t *dst = sc_framer_room(&e->fr, true, &need), *msg;
 		ssize_t r;
 
 		if (e->fd < 0)
 			return CE_CLOSED;
-		r = recv(e->fd, e->rbuf + e->rlen, need, MSG_DONTWAIT);
+		r = recv(e->fd, dst, need, MSG_DONTWAIT);
 		if (r == 0) {
 			drop(e, "closed by the MUX");
 			return CE_CLOSED;
@@ -258,21 +261,19 @@ static int pump(struct emmg *e, int timeout_ms, uint16_t want)
 				return 0;
 			continue;
 		}
-		e->rlen += (size_t)r;
-		if (e->rlen >= SC_HEADER_BYTES && e->rlen == sc_frame_len(e->rbuf)) {
+		sc_framer_fill(&e->fr, (size_t)r);
+		if (sc_framer_next(&e->fr, &msg, &len) == SC_FRAME_MSG) {
 			struct sc_fault f;
-			size_t len = e->rlen;
 
-			e->rlen = 0;
-			if (sc_decode(SC_EMMG_MUX, e->cfg.version, e->rbuf, len, e->msg, &f) != 0) {
+			if (sc_decode(SC_EMMG_MUX, e->cfg.version, msg, len, e->msg, &f) != 0) {
 				/* a MUX refusing our version answers in its own: read
 				 * its error (never answered) so the caller learns why */
 				if (f.status == SC_EMM_ERR_INV_PROTO_VERSION &&
-				    sc_version_ok(SC_EMMG_MUX, e->rbuf[0]) &&
-				    sc_decode(SC_EMMG_MUX, e->rbuf[0], e->rbuf, len, e->msg, &f) == 0 &&
+				    sc_version_ok(SC_EMMG_MUX, msg[0]) &&
+				    sc_decode(SC_EMMG_MUX, msg[0], msg, len, e->msg, &f) == 0 &&
 				    (e->msg->type == SC_EMM_CHANNEL_ERROR || e->msg->type == SC_EMM_STREAM_ERROR)) {
 					LOG_WARN(MOD, "MUX %s answers in version %u, we speak %u", e->cfg.mux,
-						e->rbuf[0], e->cfg.version);
+						msg[0], e->cfg.version);
 					(void)on_msg(e, e->msg);
 				}
 				e->st.bad_msgs++;
@@ -491,6 +492,7 @@ int emmg_send(struct emmg *e, const uint8_t *const *secs, const size_t *lens, si
 			return CE_CLOSED;
 		if ((r = emmg_connect(e)) != 0) {
 			e->next_try_us = now_mono_us() + (uint64_t)e->backoff_ms * 1000u;
+			e->last_wait_ms = e->backoff_ms;
 			e->backoff_ms = e->backoff_ms * 2 > EMMG_MAX_RECONNECT_MS ? EMMG_MAX_RECONNECT_MS
 				: e->backoff_ms * 2;
 			return r == CE_PROTO || r == CE_TIMEOUT ? r : CE_CLOSED;
@@ -587,8 +589,16 @@ int emmg_close(struct emmg *e)
 void emmg_stats(const struct emmg *e, struct emmg_stats *out)
 {
 	memset(out, 0, sizeof(*out));
-	if (e)
+	if (e) {
 		*out = e->st;
+		out->retry_wait_ms = e->up ? 0 : e->last_wait_ms;
+	}
+}
+
+void emmg_retry_now(struct emmg *e)
+{
+	if (e)
+		e->next_try_us = 0;
 }
 
 void emmg_free(struct emmg *e)

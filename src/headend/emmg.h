@@ -61,6 +61,8 @@ struct emmg_stats {
 	uint64_t errors_received;   /* channel_error / stream_error from the MUX */
 	uint16_t last_error_status; /* error_status of the last one */
 	uint64_t bad_msgs;          /* undecodable messages from the MUX */
+	uint32_t retry_wait_ms;     /* down: the wait before the next connect
+	                               attempt (reconnect_ms doubling to 30 s); 0 up */
 };
 
 struct emmg;
@@ -105,6 +107,9 @@ int emmg_poll(struct emmg *e, int timeout_ms) WARN_UNUSED;
 int emmg_close(struct emmg *e);
 
 void emmg_stats(const struct emmg *e, struct emmg_stats *out);
+/* Make the next reconnect attempt due now (the back-off is kept: if that
+ * attempt fails the wait after it is the next doubling). Tests, SIGHUP. */
+void emmg_retry_now(struct emmg *e);
 
 /* Close and free. NULL is fine. */
 void emmg_free(struct emmg *e);

@@ -19,6 +19,7 @@
 #include <event2/event.h>
 #include <sqlite3.h>
 #include "headend/headend.h"
+#include "headend/panel_keys.h"
 #include "cas/emm.h"
 #include "cas/emm_vendor.h"
 #include "cas/keys.h"
@@ -54,6 +55,7 @@ struct headend {
 	struct web *web;             /* the panel on http, NULL if none */
 	struct ecmg *ecmg;
 	atomic_int stop;
+	atomic_int fatal;      /* a part failed (CE_* code): headend_run returns it */
 	pthread_mutex_t mu;
 	struct headend_stats st;     /* under mu */
 	struct vkey *vkeys;          /* --vendor-keys, sorted by chip; read-only once running */
@@ -94,7 +96,6 @@ struct emm_thread {
 	bool gap_now;                  /* this poll found a gap after last_change */
 	uint64_t now_ms;
 	uint64_t audit_changes, resyncs, feed_gaps_skipped;
-	uint64_t last_connect_ms;      /* our own retry pace: every HEADEND_RECONNECT_MS */
 	uint8_t seal_buf[EMM_MAX_SECTION]; /* src_seal scratch */
 };
 
@@ -735,15 +736,10 @@ static bool send_pending(struct emm_thread *t, uint64_t now_ms)
 		pend_reset(t); /* no MUX: the carousel runs idle (counters only) */
 		return true;
 	}
-	if (!emmg_connected(t->emmg)) {
-		/* retry at a steady pace, not the client's growing back-off: a MUX
-		 * that comes back is fed again within a second */
-		if (now_ms - t->last_connect_ms < HEADEND_RECONNECT_MS && now_ms >= t->last_connect_ms)
-			return false;
-		t->last_connect_ms = now_ms;
-		if (emmg_connect(t->emmg) != 0)
-			return false;
-	}
+	(void)now_ms;
+	/* a MUX that is away: emmg_send reconnects with the documented
+	 * back-off (1 s doubling to 30 s, docs/emmg.md), so a refusing MUX
+	 * (e.g. channel_id_in_use from a second node) is not hammered */
 	for (size_t i = 0; i < t->pend_first; i++)
 		off += t->pl[i];
 	n = t->pend_n - t->pend_first;
@@ -771,8 +767,10 @@ static void *emm_main(void *arg)
 	int r;
 
 	if ((r = emm_thread_init(&t, h)) != 0) {
-		LOG_ERR("headend", "EMM thread: %s", err_str(r));
+		LOG_ERR("headend", "EMM thread (scheduler, carousel%s%s): %s", h->mux_addr[0] ? ", EMMG to MUX " : "",
+			h->mux_addr, err_str(r));
 		emm_thread_free(&t);
+		atomic_store(&h->fatal, r);
 		headend_stop(h);
 		return NULL;
 	}
@@ -855,8 +853,13 @@ static void *ecmg_main(void *arg)
 {
 	struct headend *h = arg;
 
-	if (ecmg_run(h->ecmg) != 0)
-		LOG_ERR("headend", "ECMG stopped on an error");
+	int r = ecmg_run(h->ecmg);
+
+	if (r != 0) {
+		LOG_ERR("headend", "ECMG stopped on an error: %s", err_str(r));
+		atomic_store(&h->fatal, r);
+		atomic_store(&h->stop, 1); /* the loop sees it at its next tick */
+	}
 	return NULL;
 }
 
@@ -938,10 +941,15 @@ static int web_attach(struct headend *h)
 	wc.root = h->cfg.web_root;
 	wc.users_path = users;
 	wc.admin_password = h->cfg.web_admin_password;
+	wc.secure_cookies = h->cfg.web_secure_cookies;
 	wc.kms_dir = h->cfg.kms_dir;
+	wc.kms_view = h->cfg.kms_view;
 	if ((r = web_new(h->http, h->http_store, &wc, &h->web)) == 0) {
 		web_set_status_fn(h->web, web_status, h);
-		web_set_keystore(h->web, h->cfg.ks); /* web2: epochs view, card personalization */
+		struct web_keys keys;
+
+		headend_panel_keys(h->cfg.ks, &keys); /* web2: epochs view, card personalization */
+		web_set_keys(h->web, &keys);
 	}
 	return r;
 }
@@ -1053,18 +1061,24 @@ int headend_new(const struct headend_config *cfg, struct headend **out)
 		LOG_ERR("headend", "database %s: %s", shown, err_str(r));
 		goto fail;
 	}
-	if ((r = first_start(h, h->http_store)) != 0) {
-		LOG_ERR("headend", "initialising the database: %s", err_str(r));
-		goto fail;
-	}
 	if ((r = generators_from_store(h, cfg)) != 0)
 		goto fail;
+	if (h->mux_addr[0]) {
+		/* a MUX address the EMMG cannot use fails the start, not the EMM
+		 * thread later */
+		struct emmg_config mc;
+		struct emmg *probe = NULL;
+
+		emmg_config_init(&mc);
+		snprintf(mc.mux, sizeof(mc.mux), "%s", h->mux_addr);
+		if ((r = emmg_new(&mc, &probe)) != 0) {
+			LOG_ERR("headend", "--mux %s: not HOST:PORT ('off' for none): %s", h->mux_addr, err_str(r));
+			goto fail;
+		}
+		emmg_free(probe);
+	}
 	if (h->http_addr[0] && (r = sms_http_new(h->base, h->http_store, h->http_addr, &h->http)) != 0) {
 		LOG_ERR("headend", "HTTP on %s: %s", h->http_addr, err_str(r));
-		goto fail;
-	}
-	if (h->http && cfg->web_root && (r = web_attach(h)) != 0) {
-		LOG_ERR("headend", "web panel: %s", err_str(r));
 		goto fail;
 	}
 	if (h->http && cfg->http_threads > 1 && (r = sms_http_set_threads(h->http, h->db_uri, cfg->http_threads)) != 0) {
@@ -1097,6 +1111,19 @@ int headend_new(const struct headend_config *cfg, struct headend **out)
 			goto fail;
 		}
 	}
+	/* Last, once every port is bound and every part set up: the one-time
+	 * secrets (the panel's admin password, the admin API key) are created
+	 * and shown only by a start that gets this far, so a failed first start
+	 * (a port taken, a bad option) does not spend them. Nothing is served
+	 * before headend_run, so no request meets a store without its admin. */
+	if (h->http && cfg->web_root && (r = web_attach(h)) != 0) {
+		LOG_ERR("headend", "web panel: %s", err_str(r));
+		goto fail;
+	}
+	if ((r = first_start(h, h->http_store)) != 0) {
+		LOG_ERR("headend", "initialising the database: %s", err_str(r));
+		goto fail;
+	}
 	*out = h;
 	return 0;
 fail:
@@ -1122,7 +1149,12 @@ int headend_run(struct headend *h)
 		r = CE_IO;
 		atomic_store(&h->stop, 1);
 	} else {
-		LOG_INFO("headend", "running: HTTP %s:%u, ECMG port %u, MUX %s", h->http_addr,
+		const char *colon = strrchr(h->http_addr, ':');
+		int hostlen = colon ? (int)(colon - h->http_addr) : (int)strlen(h->http_addr);
+
+		/* http_addr is ADDR:PORT as configured; the port printed is the
+		 * one bound (port 0 picks one) */
+		LOG_INFO("headend", "running: HTTP %.*s:%u, ECMG port %u, MUX %s", hostlen, h->http_addr,
 			(unsigned)headend_http_port(h), (unsigned)headend_ecmg_port(h),
 			h->mux_addr[0] ? h->mux_addr : "(none)");
 		if (event_base_dispatch(h->base) < 0)
@@ -1134,6 +1166,10 @@ int headend_run(struct headend *h)
 		ecmg_stop(h->ecmg);
 		pthread_join(ecmg_th, NULL);
 	}
+	/* a part that failed is a failed run (exit status non-zero: systemd's
+	 * Restart=on-failure relies on it) */
+	if (r == 0 && atomic_load(&h->fatal) != 0)
+		r = atomic_load(&h->fatal);
 	return r;
 }
 

@@ -44,6 +44,8 @@
 #include "headend/carousel.h"
 #include "headend/scheduler.h"
 
+typedef struct json_t json_t;
+
 struct keystore;
 
 #define HEADEND_DEFAULT_HTTP "127.0.0.1:8080"
@@ -56,7 +58,6 @@ struct keystore;
 #define HEADEND_FEED_PRUNE_EVERY_MS (3600u * 1000u)
 #define HEADEND_STATUS_PUBLISH_MS 2000u /* node status to the store (GET /api/v1/status) */
 #define HEADEND_MIN_CYCLE_MS 1000u  /* a small base is cycled at most once a second */
-#define HEADEND_RECONNECT_MS 1000u  /* EMMG: retry the MUX this often while it is away */
 #define HEADEND_VENDOR_KEYS_MAX (1u << 24) /* chips in a --vendor-keys file at most */
 
 struct headend_config {
@@ -83,7 +84,10 @@ struct headend_config {
 	uint32_t status_every_s;     /* log a status line this often; 0 = never */
 	const char *web_root;        /* the web panel's files (web/); NULL = no panel (src/web/web.h) */
 	const char *web_admin_password; /* panel first start: admin's password; NULL = random, printed */
+	bool web_secure_cookies;     /* Secure on the panel's session cookie (behind TLS) */
 	const char *kms_dir;         /* KMS directory shown read-only on the panel; NULL = none */
+	int (*kms_view)(const char *dir, json_t **out); /* its view (kms/view.h kms_view_json), given
+				      * by the command: the head-end links no KMS */
 	const char *node_name;       /* this node in GET /api/v1/status; NULL = "<host>:<data_dir>" */
 	unsigned http_threads;       /* HTTP loops in all (sms_http_set_threads); 0 or 1 = the caller's only */
 	const char *vendor_keys;     /* a vendor's opened key file ("chip_id,K_v hex" a line, `castellan
@@ -113,7 +117,8 @@ struct headend;
  * 0, CE_ARG, CE_IO, CE_NOMEM, or the store's error. */
 int headend_new(const struct headend_config *cfg, struct headend **out) WARN_UNUSED;
 /* Run until headend_stop (or a signal with handle_signals): starts the ECMG
- * and EMM threads, runs the HTTP loop, joins the threads. 0 or CE_IO. */
+ * and EMM threads, runs the HTTP loop, joins the threads. 0, CE_IO, or the
+ * error of a part that stopped the head-end (EMM thread, ECMG). */
 int headend_run(struct headend *h) WARN_UNUSED;
 void headend_stop(struct headend *h);
 uint16_t headend_http_port(const struct headend *h);

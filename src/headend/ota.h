@@ -22,7 +22,7 @@
  *           except for the last block
  *   16+n 4  CRC_32
  * The CRC catches transmission errors only; the module's own signature
- * (src/kms/module.h) is what the box trusts, so the same bytes may equally
+ * (src/cas/module.h) is what the box trusts, so the same bytes may equally
  * come over HTTP (`castellan module verify` / loader_install on a file).
  *
  * The collector is bounded: it follows PAT -> PMT -> the CSOT PID, checks

@@ -15,16 +15,16 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
-#include "kms/cert.h"
-#include "kms/kdf.h"
+#include "cas/cert.h"
+#include "crypto/kdf.h"
 #include "kms/kms.h"
-#include "kms/module.h"
+#include "cas/module.h"
 #include "kms/p11.h"
-#include "kms/pk.h"
+#include "crypto/pk.h"
 #include "kms/seal.h"
 #include "lib/cursor.h"
 #include "lib/log.h"
-#include "lib/pwseal.h"
+#include "crypto/pwseal.h"
 #include "lib/util.h"
 
 #define WRAP_MAGIC "CSTLWRP1"
@@ -87,7 +87,7 @@ static void progress(const struct kms *k, const char *what, size_t done, size_t 
 
 /* ---- wrapped secrets ---- */
 
-/* A wrapped secret is a lib/pwseal.h sealed file, magic "CSTLWRP1", with a
+/* A wrapped secret is a crypto/pwseal.h sealed file, magic "CSTLWRP1", with a
  * 2-byte ext holding the secret's length. */
 int kms_wrap_encode(const uint8_t *secret, size_t len, const char *pass, unsigned log2n, uint8_t **out,
 	size_t *out_len)

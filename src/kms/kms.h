@@ -47,7 +47,7 @@ int kms_chips_parse(const uint8_t *buf, size_t len, uint64_t **ids, size_t *n, s
 
 struct kms;
 struct p11_config;      /* kms/p11.h */
-struct module_manifest; /* kms/module.h */
+struct module_manifest; /* cas/module.h */
 
 #define KMS_MASTER_PASSPHRASE 1
 #define KMS_MASTER_PKCS11 2
@@ -97,7 +97,7 @@ int kms_operator_certify(struct kms *k, const uint8_t ta_priv[32], const char *n
 int kms_revoke_cert(struct kms *k, const uint8_t ta_priv[32], uint64_t serial, uint8_t **crl,
 	size_t *crl_len) WARN_UNUSED;
 
-/* Sign a CAS client module (kms/module.h format) with the KMS operator
+/* Sign a CAS client module (cas/module.h format) with the KMS operator
  * key, embedding the TA public key and the operator certificate recorded
  * by kms_operator_certify; the key never leaves the KMS. m->payload_sha256
  * is ignored (module_sign computes it). Refused before signing, and

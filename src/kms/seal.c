@@ -9,10 +9,10 @@
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 #include <openssl/rand.h>
-#include "kms/pk.h"
+#include "crypto/pk.h"
 #include "kms/seal.h"
 #include "lib/cursor.h"
-#include "lib/pwseal.h"
+#include "crypto/pwseal.h"
 
 #define SEAL_INFO "castellan seal v1"
 

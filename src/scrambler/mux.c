@@ -34,6 +34,7 @@
 #include "lib/netacl.h"
 #include "lib/util.h"
 #include "scrambler/mux.h"
+#include "simulcrypt/framer.h"
 #include "simulcrypt/simulcrypt.h"
 #include "ts/psi.h"
 #include "ts/ts.h"
@@ -71,7 +72,7 @@ struct mux_conn {
 	unsigned bad;                /* consecutive invalid messages */
 	bool closing;                /* close once the replies are out */
 	uint8_t *rbuf;               /* SC_MAX_MSG_BYTES */
-	size_t rlen;
+	struct sc_framer fr;         /* over rbuf */
 	size_t wlen;
 	uint8_t wbuf[WBUF_BYTES];
 	char peer[64];
@@ -712,9 +713,9 @@ static void conn_read(struct mux *m, struct mux_conn *c)
 	size_t budget = READ_BUDGET_BYTES;
 
 	while (c->fd >= 0 && !c->closing && budget > 0) {
-		size_t want = c->rlen < SC_HEADER_BYTES ? SC_HEADER_BYTES - c->rlen
-			: sc_frame_len(c->rbuf) - c->rlen;
-		ssize_t r = recv(c->fd, c->rbuf + c->rlen, want, 0);
+		size_t want, len;
+		uint8_t *dst = sc_framer_room(&c->fr, true, &want), *msg;
+		ssize_t r = recv(c->fd, dst, want, 0);
 
 		if (r == 0) {
 			conn_close(m, c, c->chan_up ? "closed by peer" : "closed by peer before channel_setup");
@@ -727,14 +728,10 @@ static void conn_read(struct mux *m, struct mux_conn *c)
 				conn_close(m, c, "receive failed");
 			return;
 		}
-		c->rlen += (size_t)r;
+		sc_framer_fill(&c->fr, (size_t)r);
 		budget = (size_t)r > budget ? 0 : budget - (size_t)r;
-		if (c->rlen >= SC_HEADER_BYTES && c->rlen == sc_frame_len(c->rbuf)) {
-			size_t len = c->rlen;
-
-			c->rlen = 0;
-			handle_tcp_msg(m, c, c->rbuf, len);
-		}
+		if (sc_framer_next(&c->fr, &msg, &len) == SC_FRAME_MSG)
+			handle_tcp_msg(m, c, msg, len);
 	}
 }
 
@@ -772,6 +769,7 @@ static void do_accept(struct mux *m)
 			m->st.conns_refused++;
 			continue;
 		}
+		sc_framer_init(&c->fr, c->rbuf, SC_MAX_MSG_BYTES, SC_MAX_MSG_BYTES);
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		c->fd = fd;
 		if (getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), serv, sizeof(serv),

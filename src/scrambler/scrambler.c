@@ -120,7 +120,6 @@ struct svc {
 	int64_t cur_k;                 /* CP whose key is in force; NO_CP = none */
 	bool scrambling;
 	bool gate_open;                /* ECM of a jump written out */
-	bool failed_clear;             /* cleared by --on-failure clear */
 	int64_t target_k;
 	bool target_pending;
 	uint64_t deadline_us;
@@ -156,6 +155,9 @@ struct scrambler {
 	uint8_t out_cc[TS_PID_MAX + 1];
 	struct psi_asm *pat_asm;
 	struct pat *pat;
+	bool pat_seen;
+	bool psi_ready;                /* PAT and every listed service's PMT seen:
+	                                * until then unknown PIDs are withheld */
 	/* CAT */
 	bool cat_on;
 	struct psi_asm *cat_asm;
@@ -809,7 +811,6 @@ static int apply_switch(struct scrambler *s, size_t vi)
 	}
 	v->cur_k = k;
 	v->scrambling = true;
-	v->failed_clear = false;
 	s->stats.cp_changes++;
 	return 0;
 }
@@ -851,14 +852,15 @@ static int resolve(struct scrambler *s, size_t vi, bool force)
 		s->es[v->estream[c]].got = false;
 	LOG_WARN(MOD, "service %u: no ECM for CP %u (%zu of %zu CAS answered): %s",
 		v->cfg.service_id, (unsigned)(uint16_t)v->target_k, got, s->cfg.ncas,
-		s->cfg.on_failure == SCR_FAIL_KEEP ? "keeping the last CW" : "going clear");
+		s->cfg.on_failure == SCR_FAIL_CLEAR ? "going clear (--on-failure clear)"
+		: v->scrambling ? "keeping the last CW"
+		: "no CW yet: its packets are withheld");
 	if (s->cfg.on_failure == SCR_FAIL_CLEAR && v->scrambling) {
 		int r = flush_out(s);
 
 		if (r != 0)
 			return r;
 		v->scrambling = false;
-		v->failed_clear = true;
 		v->cur_k = NO_CP;
 	}
 	return 0;
@@ -1065,6 +1067,18 @@ static int pmt_rewrite(struct scrambler *s, struct svc *v, const uint8_t *sec, s
 	return 0;
 }
 
+/* PAT seen and a PMT for every configured service the PAT lists: from
+ * then on a PID we do not know is not one of our components. */
+static void psi_check_ready(struct scrambler *s)
+{
+	bool ready = s->pat_seen;
+
+	for (size_t vi = 0; vi < s->cfg.nservices && ready; vi++)
+		if (s->svc[vi].in_pat && !s->svc[vi].pmt_ok)
+			ready = false;
+	s->psi_ready = ready;
+}
+
 /* The first PMT with our ECM PIDs is out: send the ECMs already on air
  * now, and open the gate once they are all out. */
 static int ecm_after_pmt(struct scrambler *s, struct svc *v)
@@ -1157,6 +1171,8 @@ static int on_pmt(void *ctx, uint16_t pid, const uint8_t *sec, size_t len)
 	}
 	v->pmt_emit = true;
 	s->stats.pmt_rewrites++;
+	if (!s->psi_ready)
+		psi_check_ready(s);
 	if (len <= sizeof(v->last_pmt)) {
 		memcpy(v->last_pmt, sec, len);
 		v->last_pmt_len = len;
@@ -1203,6 +1219,8 @@ static int on_pat(void *ctx, uint16_t pid, const uint8_t *sec, size_t len)
 			break;
 		}
 	}
+	s->pat_seen = true;
+	psi_check_ready(s);
 	return 0;
 }
 
@@ -1322,6 +1340,15 @@ static int timers(struct scrambler *s)
 	return 0;
 }
 
+#define TAG_CLEAR (-1)
+#define TAG_WITHHOLD (-2)
+
+/* What to do with a packet of a scrambled component: its cipher tag
+ * (service * 2 + parity), TAG_CLEAR or TAG_WITHHOLD. Fail closed: without a
+ * key in force (before the first ECM is out, or after a failure with
+ * --on-failure keep and no CW yet) the payload is withheld, never sent
+ * clear; clear only during --clear-start or with --on-failure clear, and
+ * every such packet is counted. */
 static int16_t scramble_tag(struct scrambler *s, const struct ts_hdr *h)
 {
 	uint8_t vi = s->pid_svc[h->pid];
@@ -1329,16 +1356,44 @@ static int16_t scramble_tag(struct scrambler *s, const struct ts_hdr *h)
 
 	if (h->scrambling != TS_SC_CLEAR) {
 		s->stats.already_scrambled++;
-		return -1;
+		return TAG_CLEAR;
 	}
 	if (!h->has_payload || h->payload_len == 0)
-		return -1;
-	if (!v->scrambling || !v->gate_open) {
-		if (v->failed_clear)
-			s->stats.clear_pkts_failure++;
-		return -1;
+		return TAG_CLEAR; /* nothing to protect: PCR-only packets */
+	if (v->scrambling && v->gate_open)
+		return (int16_t)(vi * 2 + (v->cur_k & 1));
+	if (s->global_k < 0) {
+		s->stats.clear_pkts_start++; /* --clear-start: the operator's choice */
+		return TAG_CLEAR;
 	}
-	return (int16_t)(vi * 2 + (v->cur_k & 1));
+	if (s->cfg.on_failure == SCR_FAIL_CLEAR) {
+		s->stats.clear_pkts_failure++;
+		return TAG_CLEAR;
+	}
+	return TAG_WITHHOLD;
+}
+
+/* Withhold a packet's payload: it goes out as an adaptation-field-only
+ * packet on its PID (header, PCR and flags kept, payload replaced by
+ * stuffing), so the multiplex keeps its bitrate, its packet count per PID
+ * and its clock, and nothing of the programme leaves in clear. */
+static int withhold(struct scrambler *s, const uint8_t *pkt, const struct ts_hdr *h)
+{
+	uint8_t out[TS_PACKET_BYTES];
+	size_t af = h->has_af ? pkt[4] : 0;
+
+	s->stats.pkts_withheld++;
+	memset(out, 0xFF, sizeof(out));
+	memcpy(out, pkt, 4);
+	out[3] = (uint8_t)((pkt[3] & 0xCF) | 0x20); /* adaptation field only */
+	out[4] = TS_PACKET_BYTES - 5;
+	if (af > 0) {
+		memcpy(out + 5, pkt + 5, af);
+		out[5] &= (uint8_t)~0x40; /* no random access point without payload */
+	} else {
+		out[5] = 0x00; /* flags: none */
+	}
+	return emit(s, out, TAG_CLEAR);
 }
 
 static int one_packet(struct scrambler *s, const uint8_t *pkt)
@@ -1410,11 +1465,26 @@ static int one_packet(struct scrambler *s, const uint8_t *pkt)
 		s->stats.pid_conflicts++;
 		r = 0;
 		break;
-	case PK_ES:
-		r = emit(s, pkt, scramble_tag(s, &h));
+	case PK_ES: {
+		int16_t tag = scramble_tag(s, &h);
+
+		r = tag == TAG_WITHHOLD ? withhold(s, pkt, &h) : emit(s, pkt, tag);
 		break;
+	}
 	default:
-		r = emit(s, pkt, -1);
+		/* before the PMTs are known a PID may be one of our components:
+		 * fail closed (withheld, or counted clear with --on-failure clear) */
+		if (!s->psi_ready && h.pid >= 0x20 && h.has_payload && h.payload_len > 0 &&
+		    h.scrambling == TS_SC_CLEAR) {
+			if (s->cfg.on_failure == SCR_FAIL_CLEAR) {
+				s->stats.clear_pkts_failure++;
+				r = emit(s, pkt, TAG_CLEAR);
+			} else {
+				r = withhold(s, pkt, &h);
+			}
+			break;
+		}
+		r = emit(s, pkt, TAG_CLEAR);
 		break;
 	}
 	if (r != 0)
@@ -1809,6 +1879,16 @@ int scrambler_run(struct scrambler *s)
 		}
 	}
 	r = scrambler_flush(s, out_write, out);
+	/* waiting mode (file input): an output with a CP the ECMGs did not
+	 * serve is not what was asked for; say so in the exit status */
+	if (r == 0 && s->sync && (s->stats.cp_failures > 0 || s->stats.pkts_withheld > 0 ||
+		s->stats.clear_pkts_failure > 0)) {
+		LOG_ERR(MOD, "incomplete output: %llu crypto-periods without ECM, %llu packets withheld, "
+			"%llu left clear for want of a key (see the ECMG errors above)",
+			(unsigned long long)s->stats.cp_failures, (unsigned long long)s->stats.pkts_withheld,
+			(unsigned long long)s->stats.clear_pkts_failure);
+		r = CE_NO_KEY;
+	}
 out:
 	if (in) {
 		struct ts_io_stats st;
@@ -1878,9 +1958,11 @@ void scrambler_stats_print(const struct scrambler *s, FILE *f)
 		(unsigned long long)st->cat_pkts, (unsigned long long)st->nulls_replaced,
 		(unsigned long long)st->nulls_in, (unsigned long long)st->extra_pkts,
 		(unsigned long long)st->insert_dropped);
-	fprintf(f, "  CP changes %llu, CP failures %llu, packets left clear by failure %llu\n",
+	fprintf(f, "  CP changes %llu, CP failures %llu; for want of a key: %llu packets withheld, "
+		"%llu left clear; %llu clear by --clear-start\n",
 		(unsigned long long)st->cp_changes, (unsigned long long)st->cp_failures,
-		(unsigned long long)st->clear_pkts_failure);
+		(unsigned long long)st->pkts_withheld, (unsigned long long)st->clear_pkts_failure,
+		(unsigned long long)st->clear_pkts_start);
 	fprintf(f, "  input errors %llu, resyncs %llu, dropped bytes %llu, already scrambled %llu, "
 		"PSI errors %llu, PID conflicts %llu\n",
 		(unsigned long long)st->input_errors, (unsigned long long)st->input_resyncs,
@@ -2034,6 +2116,8 @@ int scrambler_stats_json(const struct scrambler *s, const char *path)
 	JSET(root, "cp_changes", st->cp_changes);
 	JSET(root, "cp_failures", st->cp_failures);
 	JSET(root, "clear_pkts_failure", st->clear_pkts_failure);
+	JSET(root, "clear_pkts_start", st->clear_pkts_start);
+	JSET(root, "pkts_withheld", st->pkts_withheld);
 	JSET(root, "stream_time_ms", st->stream_time_ms);
 	JSET(root, "ecm_wait_us", st->ecm_wait_us);
 	JSET(root, "window_timeouts", st->window_timeouts);

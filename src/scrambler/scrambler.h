@@ -220,7 +220,12 @@ struct scrambler_stats {
 	uint64_t pmt_rewrites;      /* PMT sections written */
 	uint64_t cp_changes;        /* CP transitions done (all services) */
 	uint64_t cp_failures;       /* transitions the policy refused */
-	uint64_t clear_pkts_failure;/* packets left clear by --on-failure clear */
+	uint64_t clear_pkts_failure;/* payload packets of scrambled components left
+	                             * clear for want of a key (--on-failure clear;
+	                             * before the PMTs: any unknown PID) */
+	uint64_t clear_pkts_start;  /* ... left clear during --clear-start */
+	uint64_t pkts_withheld;     /* payload packets withheld for want of a key
+	                             * (sent as adaptation-field-only packets) */
 	uint64_t stream_time_ms;
 	uint64_t ecm_wait_us;       /* wall time spent waiting for ECMs */
 	uint64_t window_timeouts;   /* output windows written early: max_delay_ms */

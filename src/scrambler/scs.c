@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include "lib/log.h"
 #include "lib/util.h"
+#include "simulcrypt/framer.h"
 #include "simulcrypt/simulcrypt.h"
 
 #define MOD "scs"
@@ -62,7 +63,7 @@ struct scs_channel {
 	bool setup_done;
 	bool ever_setup;
 	uint8_t *in;                   /* SC_MAX_MSG_BYTES */
-	size_t in_len;
+	struct sc_framer fr;           /* over in */
 	struct sc_msg msg;
 	struct scs_channel_status info;
 	bool got_status;
@@ -93,7 +94,7 @@ static void drop(struct scs_channel *ch, const char *why)
 	}
 	ch->connected = false;
 	ch->setup_done = false;
-	ch->in_len = 0;
+	sc_framer_reset(&ch->fr);
 	ch->test_outstanding = false;
 	ch->next_retry_ms = 0; /* the first reconnection attempt is immediate */
 	for (size_t i = 0; i < SCS_MAX_STREAMS; i++)
@@ -492,9 +493,10 @@ static int pump(struct scs_channel *ch, int timeout_ms)
 	if (pr <= 0)
 		return 0;
 	for (;;) {
-		size_t off = 0;
+		size_t room, flen;
+		uint8_t *dst = sc_framer_room(&ch->fr, false, &room), *msg;
 
-		n = recv(ch->fd, ch->in + ch->in_len, SC_MAX_MSG_BYTES - ch->in_len, 0);
+		n = recv(ch->fd, dst, room, 0);
 		if (n == 0) {
 			drop(ch, "closed by the ECMG");
 			return CE_CLOSED;
@@ -507,22 +509,13 @@ static int pump(struct scs_channel *ch, int timeout_ms)
 			drop(ch, "receive failed");
 			return CE_CLOSED;
 		}
-		ch->in_len += (size_t)n;
+		sc_framer_fill(&ch->fr, (size_t)n);
 		/* whole messages: the 16-bit length bounds one to SC_MAX_MSG_BYTES,
 		 * which is the size of the buffer, so a message always fits */
-		while (ch->in_len - off >= SC_HEADER_BYTES) {
-			size_t flen = sc_frame_len(ch->in + off);
-
-			if (flen > ch->in_len - off)
-				break;
-			handle(ch, ch->in + off, flen);
+		while (sc_framer_next(&ch->fr, &msg, &flen) == SC_FRAME_MSG) {
+			handle(ch, msg, flen);
 			if (!ch->connected)
 				return CE_CLOSED;
-			off += flen;
-		}
-		if (off > 0) {
-			memmove(ch->in, ch->in + off, ch->in_len - off);
-			ch->in_len -= off;
 		}
 	}
 }
@@ -614,7 +607,7 @@ static int setup_on(struct scs_channel *ch, const char *addr)
 		return fd;
 	ch->fd = fd;
 	ch->connected = true;
-	ch->in_len = 0;
+	sc_framer_reset(&ch->fr);
 	ch->bad_in_row = 0;
 	ch->got_status = false;
 	ch->chan_err_pending = false;
@@ -728,6 +721,7 @@ int scs_channel_new(const struct scs_config *cfg, struct scs_channel **out)
 		free(ch);
 		return CE_NOMEM;
 	}
+	sc_framer_init(&ch->fr, ch->in, SC_MAX_MSG_BYTES, SC_MAX_MSG_BYTES);
 	ch->cfg = *cfg;
 	ch->cfg.main_addr[SCS_ADDR_BYTES - 1] = '\0';
 	ch->cfg.backup_addr[SCS_ADDR_BYTES - 1] = '\0';

@@ -552,6 +552,17 @@ out:
 	return r;
 }
 
+/* A card with packages needs a period: without start/finish it would get
+ * 0..0, subscribed but never in force. */
+static int period_given(int64_t finish, uint32_t access_criteria, size_t npk, struct csv_result *res)
+{
+	if (finish != 0 || (access_criteria == 0 && npk == 0))
+		return 0;
+	snprintf(res->why, sizeof(res->why), "packages without a period: give start and finish "
+		 "(UNIX seconds), else the card is subscribed but never in force");
+	return CE_FORMAT;
+}
+
 /* A card that exists: the row's changes, then its packages >= 32 become
  * exactly the listed ones (with a packages column). */
 static int apply_update(struct sms_store *s, struct import_ctx *x, const struct row *w, const char *who,
@@ -561,6 +572,8 @@ static int apply_update(struct sms_store *s, struct import_ctx *x, const struct 
 	int r;
 
 	if ((r = sms_card_change(s, w->serial, &w->ch, who, &cur)) != 0)
+		return r;
+	if ((r = period_given(cur.finish, w->ch.has_ac ? cur.access_criteria : 0, w->npk, res)) != 0)
 		return r;
 	res->updated++;
 	if (w->has_packages) {
@@ -603,6 +616,8 @@ static int apply_new(struct import_ctx *x, const struct row *w, struct csv_resul
 	c.start = w->ch.has_start ? w->ch.start : 0;
 	c.finish = w->ch.has_finish ? w->ch.finish : 0;
 	c.access_criteria = w->ch.has_ac ? w->ch.access_criteria : 0;
+	if ((r = period_given(c.finish, c.access_criteria, w->npk, res)) != 0)
+		return r;
 	if ((r = sms_bulk_card_add(x->bulk, &c, w->pk, w->npk)) != 0)
 		return r;
 	res->added++;

@@ -11,6 +11,7 @@
 #include "sms/getapi.h"
 #include "sms/jsonw.h"
 #include "lib/log.h"
+#include "lib/url.h"
 #include "lib/util.h"
 
 static const char *const words[] = {
@@ -26,29 +27,12 @@ const char *getapi_word_str(enum getapi_word w)
 
 /* ---- parsing ----------------------------------------------------------- */
 
-/* URL-decode src[0..n) into dst (cap bytes, NUL-terminated). Returns false
- * if the decoded text did not fit (dst then holds what fitted). */
-static bool url_decode(const char *src, size_t n, char *dst, size_t cap)
+/* URL-decode src[0..n) into dst (cap bytes, NUL-terminated) as PHP does
+ * (lib/url.h). Returns false if the decoded text did not fit (dst then
+ * holds what fitted). */
+static bool url_decode_php(const char *src, size_t n, char *dst, size_t cap)
 {
-	size_t o = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		char c = src[i];
-
-		if (c == '+') {
-			c = ' ';
-		} else if (c == '%' && n - i > 2 && hex_digit(src[i + 1]) >= 0 && hex_digit(src[i + 2]) >= 0) {
-			c = (char)(hex_digit(src[i + 1]) << 4 | hex_digit(src[i + 2]));
-			i += 2;
-		}
-		if (o + 1 >= cap) {
-			dst[o] = '\0';
-			return false;
-		}
-		dst[o++] = c;
-	}
-	dst[o] = '\0';
-	return true;
+	return url_decode(src, n, dst, cap, true) == 0;
 }
 
 static void add_set(struct getapi_req *r, const char *inner, const char *value, size_t vlen, bool nested)
@@ -64,14 +48,15 @@ static void add_set(struct getapi_req *r, const char *inner, const char *value, 
 		memset(s, 0, sizeof(*s));
 		snprintf(s->name, sizeof(s->name), "%.29s", inner);
 	}
-	s->too_long = !url_decode(value, vlen, s->value, sizeof(s->value)) || strlen(s->value) > SMS_INFO_MAX;
+	s->too_long = !url_decode_php(value, vlen, s->value, sizeof(s->value)) || strlen(s->value) > SMS_INFO_MAX;
 	if (nested) /* set[x][y]: x's value is an array, never valid */
 		snprintf(s->name, sizeof(s->name), "%s[]", inner);
 }
 
 int getapi_parse(const char *q, size_t len, struct getapi_req *out)
 {
-	size_t off = 0, nparams = 0;
+	const char *seg, *val;
+	size_t nparams = 0, klen, vlen;
 
 	/* Not a memset of the whole 17 KB: set[i] is cleared when it is taken. */
 	out->has_key = out->has_serial = false;
@@ -79,20 +64,12 @@ int getapi_parse(const char *q, size_t len, struct getapi_req *out)
 	out->nset = 0;
 	if (len > GETAPI_QUERY_MAX)
 		return CE_LIMIT;
-	while (off < len) {
-		const char *seg = q + off, *amp = memchr(seg, '&', len - off), *eq;
-		size_t slen = amp ? (size_t)(amp - seg) : len - off, klen, vlen;
+	while (url_query_next(&q, &len, &seg, &klen, &val, &vlen)) {
 		char key[300];
 
-		off += slen + (amp ? 1 : 0);
-		if (slen == 0)
-			continue;
 		if (++nparams > GETAPI_PARAMS_MAX)
 			return CE_LIMIT;
-		eq = memchr(seg, '=', slen);
-		klen = eq ? (size_t)(eq - seg) : slen;
-		vlen = eq ? slen - klen - 1 : 0;
-		if (!url_decode(seg, klen, key, sizeof(key)))
+		if (!url_decode_php(seg, klen, key, sizeof(key)))
 			return CE_LIMIT;
 		/* PHP turns ' ' and '.' in the base name into '_'. */
 		for (char *p = key; *p && *p != '['; p++)
@@ -100,11 +77,11 @@ int getapi_parse(const char *q, size_t len, struct getapi_req *out)
 				*p = '_';
 		if (strcmp(key, "api_key") == 0) {
 			out->has_key = true;
-			if (!url_decode(eq ? eq + 1 : seg, vlen, out->api_key, sizeof(out->api_key)))
+			if (!url_decode_php(val, vlen, out->api_key, sizeof(out->api_key)))
 				out->api_key[0] = '\0'; /* too long: never a valid key */
 		} else if (strcmp(key, "serial_no") == 0) {
 			out->has_serial = true;
-			if (!url_decode(eq ? eq + 1 : seg, vlen, out->serial_no, sizeof(out->serial_no)))
+			if (!url_decode_php(val, vlen, out->serial_no, sizeof(out->serial_no)))
 				out->serial_no[0] = '\0';
 		} else if (strncmp(key, "set[", 4) == 0) {
 			char *inner = key + 4, *close = strchr(inner, ']');
@@ -116,7 +93,7 @@ int getapi_parse(const char *q, size_t len, struct getapi_req *out)
 			nested = close[1] == '[';
 			if (strlen(inner) >= sizeof(out->set[0].name) - 2)
 				inner = (char *)"?"; /* too long to be a known name */
-			add_set(out, inner, eq ? eq + 1 : seg, vlen, nested);
+			add_set(out, inner, val, vlen, nested);
 		}
 	}
 	return 0;

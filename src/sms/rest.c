@@ -16,6 +16,7 @@
 #include "sms/jsonw.h"
 #include "sms/csv.h"
 #include "lib/log.h"
+#include "lib/url.h"
 #include "lib/util.h"
 
 /* ---- answers ----------------------------------------------------------- */
@@ -127,30 +128,10 @@ static int hexd(char c)
 }
 
 /* URL-decode src[0..n) into dst (cap with NUL); false if too long or a
- * bad escape. */
-static bool url_decode(const char *src, size_t n, char *dst, size_t cap)
+ * bad escape (lib/url.h, strict). */
+static bool url_decode_strict(const char *src, size_t n, char *dst, size_t cap)
 {
-	size_t o = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		char c = src[i];
-
-		if (c == '+') {
-			c = ' ';
-		} else if (c == '%') {
-			if (n - i < 3 || hexd(src[i + 1]) < 0 || hexd(src[i + 2]) < 0)
-				return false;
-			c = (char)(hexd(src[i + 1]) << 4 | hexd(src[i + 2]));
-			if (c == '\0')
-				return false;
-			i += 2;
-		}
-		if (o + 1 >= cap)
-			return false;
-		dst[o++] = c;
-	}
-	dst[o] = '\0';
-	return true;
+	return url_decode(src, n, dst, cap, false) == 0;
 }
 
 static int parse_path(struct ctx *x)
@@ -188,34 +169,19 @@ static int parse_path(struct ctx *x)
 
 static int parse_query(struct ctx *x)
 {
-	const char *q = x->req->query;
-	size_t len = q ? strlen(q) : 0;
+	const char *q = x->req->query, *name, *value;
+	size_t len = q ? strlen(q) : 0, nlen, vlen;
 
 	x->nparam = 0;
 	if (len > REST_QUERY_MAX)
 		return CE_LIMIT;
-	while (len) {
-		size_t n = 0, eq;
-
-		while (n < len && q[n] != '&')
-			n++;
-		if (n) {
-			if (x->nparam == REST_PARAMS_MAX)
-				return CE_LIMIT;
-			for (eq = 0; eq < n && q[eq] != '='; eq++)
-				;
-			if (!url_decode(q, eq, x->param[x->nparam].name, sizeof(x->param[0].name)) ||
-			    !url_decode(q + (eq < n ? eq + 1 : n), eq < n ? n - eq - 1 : 0, x->param[x->nparam].value,
-					sizeof(x->param[0].value)))
-				return CE_FORMAT;
-			x->nparam++;
-		}
-		q += n;
-		len -= n;
-		if (len) {
-			q++;
-			len--;
-		}
+	while (url_query_next(&q, &len, &name, &nlen, &value, &vlen)) {
+		if (x->nparam == REST_PARAMS_MAX)
+			return CE_LIMIT;
+		if (!url_decode_strict(name, nlen, x->param[x->nparam].name, sizeof(x->param[0].name)) ||
+		    !url_decode_strict(value, vlen, x->param[x->nparam].value, sizeof(x->param[0].value)))
+			return CE_FORMAT;
+		x->nparam++;
 	}
 	return 0;
 }
@@ -408,6 +374,28 @@ static bool j_uint(json_t *v, uint64_t max, uint64_t *out)
 	return false;
 }
 
+/* "0x4ADC": a CA_system_id as operators write it (2 to 4 hex digits). */
+static bool j_hex16(json_t *v, uint64_t *out)
+{
+	const char *s = json_is_string(v) ? json_string_value(v) : NULL;
+	uint64_t u = 0;
+	size_t n;
+
+	if (!s || (strncmp(s, "0x", 2) != 0 && strncmp(s, "0X", 2) != 0))
+		return false;
+	for (n = 2; s[n]; n++) {
+		int d = hex_digit(s[n]);
+
+		if (d < 0 || n >= 6)
+			return false;
+		u = u << 4 | (uint64_t)d;
+	}
+	if (n == 2)
+		return false;
+	*out = u;
+	return true;
+}
+
 static const char *const state_names[] = { "active", "blocked", "retired" };
 
 static bool j_state(json_t *v, enum sms_card_state *out)
@@ -421,16 +409,39 @@ static bool j_state(json_t *v, enum sms_card_state *out)
 	return false;
 }
 
-static json_t *card_json(const struct sms_card *c)
+/* The one card JSON writer (GET card, the card list): the card's members
+ * without the closing brace, so the single-card answer can add its
+ * subscriptions. The bytes are those of json_dumps(JSON_COMPACT) of the
+ * same object (jsonw.h JW_JANSSON; tests/sms/test_rest.c checks). */
+static void card_jw(struct jw *j, const struct sms_card *c)
 {
-	char serial[24], ac[9];
+	char ac[9];
 
-	snprintf(serial, sizeof(serial), "%" PRIu64, c->serial);
+	jw_lit(j, "{\"serial_no\":\"");
+	jw_u64(j, c->serial);
+	jw_lit(j, "\",\"chip_id\":");
+	jw_str(j, c->chip_id);
+	jw_lit(j, ",\"state\":\"");
+	jw_lit(j, state_names[(unsigned)c->state <= 2 ? c->state : 0]);
+	jw_lit(j, c->pair ? "\",\"pair\":true,\"start\":" : "\",\"pair\":false,\"start\":");
+	jw_i64(j, c->start);
+	jw_lit(j, ",\"finish\":");
+	jw_i64(j, c->finish);
+	jw_lit(j, ",\"name\":");
+	jw_str(j, c->name);
+	jw_lit(j, ",\"info\":");
+	jw_str(j, c->info);
 	snprintf(ac, sizeof(ac), "%08" PRIX32, c->access_criteria);
-	return json_pack("{s:s,s:s,s:s,s:b,s:I,s:I,s:s,s:s,s:s,s:I}", "serial_no", serial, "chip_id", c->chip_id,
-			 "state", state_names[(unsigned)c->state <= 2 ? c->state : 0], "pair", (int)c->pair, "start",
-			 (json_int_t)c->start, "finish", (json_int_t)c->finish, "name", c->name, "info", c->info,
-			 "access_criteria", ac, "subscriber_id", (json_int_t)c->subscriber_id);
+	jw_lit(j, ",\"access_criteria\":\"");
+	jw_lit(j, ac);
+	jw_lit(j, "\",\"subscriber_id\":");
+	jw_i64(j, c->subscriber_id);
+}
+
+/* Bytes card_jw may write: escaping grows text at most 6-fold (\u00XX). */
+static size_t card_jw_cap(const struct sms_card *c)
+{
+	return 320 + 6 * (strlen(c->chip_id) + strlen(c->name) + strlen(c->info));
 }
 
 static json_t *sub_json(const struct sms_subscription *s)
@@ -460,12 +471,49 @@ struct list_acc {
 	uint64_t last;
 };
 
+/* The card list, written with card_jw into one growing buffer:
+ * {"items":[card,...],"next_cursor":C|null}. */
+struct card_page {
+	char *buf;
+	size_t cap, len, n;
+	uint64_t last;
+};
+
+static int page_room(struct card_page *p, size_t need)
+{
+	char *nb;
+	size_t ncap;
+
+	if (p->cap - p->len >= need)
+		return 0;
+	ncap = (p->cap + need) * 2;
+	if (!(nb = realloc(p->buf, ncap)))
+		return CE_NOMEM;
+	p->buf = nb;
+	p->cap = ncap;
+	return 0;
+}
+
 static int acc_card(void *ctx, const struct sms_card *c)
 {
-	struct list_acc *a = ctx;
+	struct card_page *p = ctx;
+	struct jw j;
+	size_t n;
+	int r;
 
-	a->last = c->serial;
-	return json_array_append_new(a->items, card_json(c)) == 0 ? 0 : CE_NOMEM;
+	if ((r = page_room(p, card_jw_cap(c) + 2)) != 0)
+		return r;
+	jw_init(&j, p->buf + p->len, p->cap - p->len, JW_JANSSON);
+	if (p->n)
+		jw_lit(&j, ",");
+	card_jw(&j, c);
+	jw_lit(&j, "}");
+	if ((r = jw_end(&j, &n)) != 0)
+		return r;
+	p->len += n;
+	p->n++;
+	p->last = c->serial;
+	return 0;
 }
 
 static void cards_list(struct ctx *x)
@@ -473,7 +521,7 @@ static void cards_list(struct ctx *x)
 	static const char *const ok[] = { "limit", "cursor", "serial_prefix", "name", "state", "info", NULL };
 	struct sms_card_filter f = { .state = -1 };
 	const char *info = NULL;
-	struct list_acc a = { json_array(), 0 };
+	struct card_page a = { NULL, 0, 0, 0, 0 };
 	const char *v;
 	size_t limit, n = 0;
 	uint64_t cursor;
@@ -507,18 +555,27 @@ static void cards_list(struct ctx *x)
 		fail(x->resp, 400, "invalid_value", "info: at most %d bytes of text", SMS_NAME_MAX);
 		goto out;
 	}
-	if (!a.items) {
-		internal(x->resp, CE_NOMEM);
-		goto out;
-	}
-	if ((r = sms_card_find_info(x->s, &f, info, cursor, limit, acc_card, &a, &n)) != 0) {
+	if ((r = page_room(&a, 64)) != 0) {
 		internal(x->resp, r);
 		goto out;
 	}
-	page_answer(x, a.items, n, limit, a.last);
+	memcpy(a.buf, "{\"items\":[", 10);
+	a.len = 10;
+	if ((r = sms_card_find_info(x->s, &f, info, cursor, limit, acc_card, &a, &n)) != 0 ||
+	    (r = page_room(&a, 48)) != 0) {
+		internal(x->resp, r);
+		goto out;
+	}
+	/* next_cursor as page_answer writes it */
+	if (n == limit)
+		a.len += (size_t)snprintf(a.buf + a.len, a.cap - a.len, "],\"next_cursor\":\"%" PRIu64 "\"}", a.last);
+	else
+		a.len += (size_t)snprintf(a.buf + a.len, a.cap - a.len, "],\"next_cursor\":null}");
+	set_body(x->resp, 200, "application/json", a.buf, a.len);
+	x->resp->error_code = NULL;
 	return;
 out:
-	json_decref(a.items);
+	free(a.buf);
 }
 
 /* Card fields of a POST or PATCH body. */
@@ -599,7 +656,7 @@ static bool card_fields(struct ctx *x, json_t *o, bool create, struct card_in *i
 }
 
 /* A card and its subscriptions: written straight with jsonw (the same
- * bytes as json_dumps of card_json plus "subscriptions", checked by
+ * bytes as json_dumps of the card object plus "subscriptions", checked by
  * tests/sms/test_rest.c), the hot path of the REST API. */
 static void card_answer(struct ctx *x, int status, uint64_t serial)
 {
@@ -607,7 +664,7 @@ static void card_answer(struct ctx *x, int status, uint64_t serial)
 	struct sms_card c;
 	struct jw j;
 	size_t n = 0, cap, len;
-	char *body, ac[9];
+	char *body;
 	int r;
 
 	/* One query: the card, its subscriber and its subscriptions. */
@@ -616,32 +673,13 @@ static void card_answer(struct ctx *x, int status, uint64_t serial)
 		store_fail(x->resp, r, "card");
 		return;
 	}
-	/* Escaping grows text at most 6-fold (\u00XX). */
-	cap = 320 + 6 * (strlen(c.chip_id) + strlen(c.name) + strlen(c.info)) + 80 * n;
+	cap = card_jw_cap(&c) + 80 * n;
 	if (!(body = malloc(cap))) {
 		internal(x->resp, CE_NOMEM);
 		return;
 	}
 	jw_init(&j, body, cap, JW_JANSSON);
-	jw_lit(&j, "{\"serial_no\":\"");
-	jw_u64(&j, c.serial);
-	jw_lit(&j, "\",\"chip_id\":");
-	jw_str(&j, c.chip_id);
-	jw_lit(&j, ",\"state\":\"");
-	jw_lit(&j, state_names[(unsigned)c.state <= 2 ? c.state : 0]);
-	jw_lit(&j, c.pair ? "\",\"pair\":true,\"start\":" : "\",\"pair\":false,\"start\":");
-	jw_i64(&j, c.start);
-	jw_lit(&j, ",\"finish\":");
-	jw_i64(&j, c.finish);
-	jw_lit(&j, ",\"name\":");
-	jw_str(&j, c.name);
-	jw_lit(&j, ",\"info\":");
-	jw_str(&j, c.info);
-	snprintf(ac, sizeof(ac), "%08" PRIX32, c.access_criteria);
-	jw_lit(&j, ",\"access_criteria\":\"");
-	jw_lit(&j, ac);
-	jw_lit(&j, "\",\"subscriber_id\":");
-	jw_i64(&j, c.subscriber_id);
+	card_jw(&j, &c);
 	jw_lit(&j, ",\"subscriptions\":[");
 	for (size_t i = 0; i < n; i++) {
 		jw_lit(&j, i ? ",{\"package\":" : "{\"package\":");
@@ -1547,8 +1585,8 @@ static bool gen_fields(struct ctx *x, json_t *o, struct sms_generator *g)
 				return false;
 			}
 		} else if (strcmp(k, "ca_system_id") == 0) {
-			if (!(has_cas = j_uint(v, 0xFFFF, &u))) {
-				bad_field(x, k, "0..65535");
+			if (!(has_cas = j_uint(v, 0xFFFF, &u) || j_hex16(v, &u))) {
+				bad_field(x, k, "0..65535, or a hex string such as \"0x4ADC\"");
 				return false;
 			}
 			g->ca_system_id = (uint16_t)u;

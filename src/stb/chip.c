@@ -17,13 +17,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
-#include <openssl/core_names.h>
 #include <openssl/evp.h>
-#include <openssl/kdf.h>
-#include <openssl/params.h>
 #include "cas/ecm.h"
 #include "cas/emm_vendor.h"
-#include "kms/kdf.h"
+#include "crypto/aead.h"
+#include "crypto/kdf.h"
 #include "lib/cursor.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -92,57 +90,7 @@ void chip_free(struct chip *c)
 
 int chip_aes_ecb(int enc, const uint8_t key[16], const uint8_t in[16], uint8_t out[16])
 {
-	EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new();
-	int l1 = 0, l2 = 0, r = CE_CRYPTO;
-
-	if (!x)
-		return CE_NOMEM;
-	if (EVP_CipherInit_ex(x, EVP_aes_128_ecb(), NULL, key, NULL, enc) == 1 && EVP_CIPHER_CTX_set_padding(x, 0) == 1 &&
-	    EVP_CipherUpdate(x, out, &l1, in, 16) == 1 && EVP_CipherFinal_ex(x, out + l1, &l2) == 1 && l1 + l2 == 16)
-		r = 0;
-	EVP_CIPHER_CTX_free(x);
-	return r;
-}
-
-static int aes_unwrap(const uint8_t kek[16], const uint8_t wrap[24], uint8_t out[16])
-{
-	EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new();
-	uint8_t tmp[32];
-	int l1 = 0, l2 = 0, r = CE_MAC;
-
-	if (!x)
-		return CE_NOMEM;
-	if (EVP_DecryptInit_ex(x, EVP_aes_128_wrap(), NULL, kek, NULL) == 1 &&
-	    EVP_DecryptUpdate(x, tmp, &l1, wrap, 24) == 1 && EVP_DecryptFinal_ex(x, tmp + l1, &l2) == 1 &&
-	    l1 + l2 == 16) {
-		memcpy(out, tmp, 16);
-		r = 0;
-	}
-	OPENSSL_cleanse(tmp, sizeof(tmp));
-	EVP_CIPHER_CTX_free(x);
-	return r;
-}
-
-static int gcm_open(const uint8_t key[16], const uint8_t nonce[12], const uint8_t *aad, size_t aad_len,
-	const uint8_t *ct, size_t ct_len, const uint8_t tag[16], uint8_t *pt)
-{
-	EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new();
-	int l = 0, r = CE_MAC;
-
-	if (!x)
-		return CE_NOMEM;
-	if (EVP_DecryptInit_ex(x, EVP_aes_128_gcm(), NULL, NULL, NULL) == 1 &&
-	    EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_GCM_SET_IVLEN, 12, NULL) == 1 &&
-	    EVP_DecryptInit_ex(x, NULL, NULL, key, nonce) == 1 &&
-	    EVP_DecryptUpdate(x, NULL, &l, aad, (int)aad_len) == 1 &&
-	    EVP_DecryptUpdate(x, pt, &l, ct, (int)ct_len) == 1 &&
-	    EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_GCM_SET_TAG, 16, (void *)(uintptr_t)tag) == 1 &&
-	    EVP_DecryptFinal_ex(x, pt + l, &l) == 1)
-		r = 0;
-	EVP_CIPHER_CTX_free(x);
-	if (r != 0)
-		OPENSSL_cleanse(pt, ct_len);
-	return r;
+	return crypto_aes_block(enc, key, 16, in, out);
 }
 
 /* ---- the ladder ---- */
@@ -655,33 +603,13 @@ int chip_chain_klad(const uint8_t kv[16], const uint8_t ks[16], const uint8_t *c
 int chip_pairing_key(const uint8_t kv[16], uint64_t serial, uint8_t out[16])
 {
 	static const char label[] = CHIP_PAIR_LABEL;
-	EVP_KDF *kdf = EVP_KDF_fetch(NULL, "KBKDF", NULL);
-	EVP_KDF_CTX *x = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
-	OSSL_PARAM params[7], *p = params;
 	uint8_t ctxt[8];
-	int r = CE_CRYPTO;
 
-	if (!kv || !out) {
-		r = CE_ARG;
-		goto out;
-	}
+	if (!kv || !out)
+		return CE_ARG;
 	put_be32(ctxt, (uint32_t)(serial >> 32));
 	put_be32(ctxt + 4, (uint32_t)serial);
-	*p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_MODE, (char *)"counter", 0);
-	*p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_MAC, (char *)"CMAC", 0);
-	*p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_CIPHER, (char *)"AES-128-CBC", 0);
-	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)(uintptr_t)kv, 16);
-	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)(uintptr_t)label, sizeof(label) - 1);
-	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, ctxt, sizeof(ctxt));
-	*p = OSSL_PARAM_construct_end();
-	if (x && EVP_KDF_derive(x, out, 16, params) == 1)
-		r = 0;
-	else
-		OPENSSL_cleanse(out, 16);
-out:
-	EVP_KDF_CTX_free(x); /* clears its key copy */
-	EVP_KDF_free(kdf);
-	return r;
+	return crypto_kbkdf_cmac(kv, 16, label, sizeof(label) - 1, ctxt, sizeof(ctxt), out, 16);
 }
 
 int chip_chain_paired(uint64_t serial, const uint8_t ecw[16], uint8_t *out, size_t cap, size_t *out_len)

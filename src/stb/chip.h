@@ -4,7 +4,7 @@
  *
  * Owns: the chip's OTP contents (chip id, 128-bit root key K_otp, SHA-256 of
  * the trust-authority root public key), the vendor key of the running CAS
- * module K_v = kms_vendor_key(K_otp, vendor_id) (src/kms/kdf.h), the ladder
+ * module K_v = kms_vendor_key(K_otp, vendor_id) (src/crypto/kdf.h), the ladder
  * that turns protected key chains into CWs inside the chip, and the
  * descrambler slots those CWs land in. Nothing in this API returns a key or
  * a CW: the box sends chains and scrambled packets, it gets back status codes
@@ -172,7 +172,7 @@ int chip_chain_klad(const uint8_t kv[16], const uint8_t ks[16], const uint8_t *c
  * and what the chip derives itself for CHIP_CHAIN_PAIRED:
  *   K_pair = KBKDF(K_v(chip), label "castellan pairing key",
  *                  context = card serial u64 BE, L = 128)
- * NIST SP 800-108 counter mode, AES-128-CMAC, as kms_vendor_key (kms/kdf.h).
+ * NIST SP 800-108 counter mode, AES-128-CMAC, as kms_vendor_key (crypto/kdf.h).
  * The head-end computes it from the vendor key file (K_v of this chip) and
  * sends it to the card in a PAIR EMM (emm_build_pair). 0 or CE_CRYPTO (out
  * wiped). The caller wipes kv and out.
@@ -186,17 +186,5 @@ int chip_chain_paired(uint64_t serial, const uint8_t ecw[16], uint8_t *out, size
 /* E_{K_v}(key) in place (AES-128-ECB, one block): the protected form of a
  * package key for one chip (the vendor computes it from its key file). */
 int chip_protect_key(const uint8_t kv[16], uint8_t key[16]) WARN_UNUSED;
-
-/*
- * The ladder client: the cardless client's checks, but its entitlement holds
- * only protected package keys (ek2 = E_{K_v}(K_pkg), chip_protect_key), and
- * the ECM is opened inside the chip through host->load_ecw (CHIP_CHAIN_ECM).
- * It never holds a package key, a K_ecm or a CW. CE_UNSUPPORTED on a host
- * without load_ecw. Free with cas_client_free.
- */
-struct entitlement;
-int ladder_client_from(const struct entitlement *protected_ent, struct cas_client *out) WARN_UNUSED;
-/* Size of the client's private state (tests scan it for secrets). */
-size_t ladder_client_state_bytes(void);
 
 #endif

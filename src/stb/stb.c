@@ -50,6 +50,9 @@ struct stb_svc {
 	bool have_ecm_pcr;
 	uint64_t first_ecm_pcr;
 	uint64_t pes_starts, pes_starts_bad;
+	bool last_ecm_refused;
+	bool nokey_open;     /* packets are being left scrambled for want of
+	                      * the CP's key right now */
 	uint8_t *pmt_sec;    /* last PMT section (stb_set_client re-reads it) */
 	size_t pmt_len;
 	size_t nca_pids;     /* CA_descriptor PIDs of any CA_system_id */
@@ -75,12 +78,35 @@ struct stb_batch {
 	uint64_t pcr[STB_BATCH_PKTS];
 };
 
+/* Which crypto-period each loaded CW belongs to, per descrambler slot
+ * (service, ECM PID). The CP of the packets is followed from the ECMs'
+ * CP_number (Castellan ECM format) and the parity flips of the packets; a
+ * packet is descrambled only when the CW of its parity belongs to the CP in
+ * force, so a CW of an earlier CP is never applied to a later one (after
+ * ECMs are refused or stop arriving, the packets stay scrambled). An ECM
+ * of CP n carries the CWs of CPs n and n+1 (lead_CW 1). */
+#define CP_NONE INT64_MIN
+struct stb_cpstate {
+	uint16_t service_id;
+	uint16_t tag;
+	int par;             /* parity of the last scrambled packet, -1 none */
+	bool cp_known;
+	int64_t cp;          /* CP of the packets now (unwrapped CP_number) */
+	int64_t cw_cp[2];    /* CP the CW of each parity belongs to, CP_NONE */
+	bool untracked;      /* CWs came from ECMs without a readable CP_number:
+	                      * not gated (the box cannot tell) */
+};
+
 struct stb {
 	struct stb_config cfg;
 	uint16_t ca_system_id;
 	bool no_ecm;         /* fixed-CW style client */
 	struct descrambler *d;
-	struct cas_host host;
+	struct cas_host host;   /* given to the client: records loads, then inner */
+	struct cas_host inner;  /* the descrambler's or the chip link's */
+	unsigned loaded_mask;   /* parities loaded by the current client call */
+	size_t ncps;
+	struct stb_cpstate cps[DESCR_MAX_SLOTS];
 	uint8_t *chipbuf;    /* cfg.chip: one batch, contiguous */
 	uint64_t pkt_index;
 	/* global counters */
@@ -127,6 +153,70 @@ static bool stream_type_is_pes(uint8_t st)
 	}
 }
 
+static int wrap_load_cw(void *ctx, uint16_t service_id, enum cw_alg alg, enum cw_parity parity,
+	const uint8_t *cw, size_t len)
+{
+	struct stb *s = ctx;
+	int r;
+
+	if (!s->inner.load_cw)
+		return CE_UNSUPPORTED;
+	r = s->inner.load_cw(s->inner.ctx, service_id, alg, parity, cw, len);
+	if (r == 0)
+		s->loaded_mask |= parity == CW_ODD ? 2u : 1u;
+	return r;
+}
+
+static int wrap_load_ecw(void *ctx, uint16_t service_id, enum cw_alg alg, enum cw_parity parity,
+	const uint8_t *ek, size_t ek_len)
+{
+	struct stb *s = ctx;
+	int r;
+
+	if (!s->inner.load_ecw)
+		return CE_UNSUPPORTED;
+	r = s->inner.load_ecw(s->inner.ctx, service_id, alg, parity, ek, ek_len);
+	if (r == 0)
+		s->loaded_mask |= parity == CW_ODD ? 2u : 1u;
+	return r;
+}
+
+static uint64_t wrap_now_ms(void *ctx)
+{
+	struct stb *s = ctx;
+
+	return s->inner.now_ms ? s->inner.now_ms(s->inner.ctx) : now_wall_ms();
+}
+
+/* The host the client sees: the inner one, with loads recorded. A NULL
+ * inner function stays NULL (clients test for it). */
+static void wrap_host(struct stb *s)
+{
+	s->host.ctx = s;
+	s->host.load_cw = s->inner.load_cw ? wrap_load_cw : NULL;
+	s->host.load_ecw = s->inner.load_ecw ? wrap_load_ecw : NULL;
+	s->host.now_ms = wrap_now_ms;
+}
+
+static struct stb_cpstate *cps_find(struct stb *s, uint16_t sid, uint16_t tag, bool create)
+{
+	struct stb_cpstate *c;
+
+	for (size_t i = 0; i < s->ncps; i++)
+		if (s->cps[i].service_id == sid && s->cps[i].tag == tag)
+			return &s->cps[i];
+	if (!create || s->ncps >= DESCR_MAX_SLOTS)
+		return NULL;
+	c = &s->cps[s->ncps++];
+	memset(c, 0, sizeof(*c));
+	c->service_id = sid;
+	c->tag = tag;
+	c->par = -1;
+	c->cp = CP_NONE;
+	c->cw_cp[0] = c->cw_cp[1] = CP_NONE;
+	return c;
+}
+
 int stb_new(const struct stb_config *cfg, struct stb **out)
 {
 	struct stb *s = NULL;
@@ -151,15 +241,16 @@ int stb_new(const struct stb_config *cfg, struct stb **out)
 	dc.clock_ctx = cfg->clock_ctx;
 	if ((r = descrambler_new(&dc, &s->d)) != 0)
 		goto fail;
-	descrambler_host(s->d, &s->host);
+	descrambler_host(s->d, &s->inner);
 	if (cfg->chip) {
-		chip_link_host(cfg->chip, cfg->now_ms, cfg->clock_ctx, &s->host);
+		chip_link_host(cfg->chip, cfg->now_ms, cfg->clock_ctx, &s->inner);
 		s->chipbuf = malloc((size_t)STB_BATCH_PKTS * TS_PACKET_BYTES);
 		if (!s->chipbuf) {
 			r = CE_NOMEM;
 			goto fail;
 		}
 	}
+	wrap_host(s);
 	s->ca_system_id = cfg->client->ops->ca_system_id(cfg->client->self);
 	s->no_ecm = s->ca_system_id == STB_CA_SYSTEM_NONE;
 	s->pat_version = -1;
@@ -437,6 +528,7 @@ static void on_pat(struct stb *s, const uint8_t *sec, size_t len)
 			sv->rep.pmt_pid = STB_NO_PID;
 			sv->rep.first_descrambled_pkt = -1;
 			sv->rep.first_ecm_pkt = -1;
+			sv->rep.nokey_since_cp = -1;
 			sv->rep.zapping_pkts = -1;
 			sv->rep.zapping_ms = -1;
 			sv->pmt_version = -1;
@@ -590,9 +682,79 @@ static void on_cat(struct stb *s, const uint8_t *sec, size_t len)
 	s->dirty = true;
 }
 
+/* After the client's answer to an ECM of slot (sv, pid): which CP the CWs
+ * just loaded belong to, and the CP of the packets (anchored on accepted
+ * ECMs: a refused or replayed one moves nothing). */
+static void ecm_cp_update(struct stb *s, struct stb_svc *sv, uint16_t pid, bool have_cp, uint16_t cp_number,
+	int r)
+{
+	struct stb_cpstate *c = cps_find(s, sv->rep.service_id, pid, true);
+	int64_t n;
+
+	if (!c)
+		return;
+	if (!have_cp) {
+		if (s->loaded_mask)
+			c->untracked = true;
+		return;
+	}
+	LOG_DEBUG("stb", "service %u tag 0x%x: ECM CP %u r=%d loaded %u (CP now %lld par %d)", sv->rep.service_id,
+		pid, cp_number, r, s->loaded_mask, (long long)c->cp, c->par);
+	if (r != 0)
+		return;
+	n = c->cp_known ? c->cp + (int16_t)(uint16_t)(cp_number - (uint16_t)c->cp) : (int64_t)cp_number;
+	sv->rep.last_ecm_cp = cp_number;
+	if (!c->cp_known || n > c->cp + 1 || n < c->cp - 1) {
+		/* first ECM, or a jump: the packets now are of CP n (or of the
+		 * CP before, if their parity says so) */
+		c->cp = c->par < 0 || (n & 1) == c->par ? n : n - 1;
+		c->cp_known = true;
+	}
+	for (int q = 0; q < 2; q++)
+		if (s->loaded_mask & (1u << q))
+			c->cw_cp[q] = (n & 1) == q ? n : n + 1;
+}
+
+/* May a scrambled packet of parity q in slot (sv, tag) be descrambled?
+ * Follows the parity flips (a flip = the next CP). */
+static bool cp_allows(struct stb *s, struct stb_svc *sv, uint16_t tag, int q)
+{
+	struct stb_cpstate *c;
+	bool ok;
+
+	if (s->no_ecm)
+		return true;
+	c = cps_find(s, sv->rep.service_id, tag, true);
+	if (!c)
+		return true;
+	if (c->cp_known && q != c->par && (c->par >= 0 || (c->cp & 1) != q))
+		c->cp++; /* a flip; or the first packet after an ECM of the CP before
+		          * (a kept ECM handed over at a client switch) */
+	c->par = q;
+	if (!c->cp_known || c->untracked)
+		return true; /* nothing loaded yet (the descrambler has no key), or no CP to check */
+	ok = c->cw_cp[q] == c->cp;
+	if (!ok && !sv->nokey_open)
+		LOG_DEBUG("stb", "service %u tag 0x%x: packet parity %d at CP %lld, CWs of CPs %lld/%lld",
+			sv->rep.service_id, tag, q, (long long)c->cp, (long long)c->cw_cp[0], (long long)c->cw_cp[1]);
+	if (!ok) {
+		sv->rep.nokey_pkts++;
+		if (!sv->nokey_open) {
+			sv->nokey_open = true;
+			sv->rep.nokey_since_cp = (int64_t)(uint16_t)c->cp;
+			sv->rep.nokey_reason = sv->last_ecm_refused ? sv->rep.last_refusal : CE_TIMEOUT;
+		}
+	} else {
+		sv->nokey_open = false;
+	}
+	return ok;
+}
+
 static void on_ecm(struct stb *s, uint16_t pid, const uint8_t *sec, size_t len)
 {
 	struct cas_client *c = s->cfg.client;
+	struct ecm_view ev;
+	bool have_cp = ecm_parse(sec, len, &ev) == 0;
 
 	flush_all(s); /* packets before this ECM use the CWs loaded so far */
 	for (size_t i = 0; i < s->nsvc; i++) {
@@ -611,7 +773,10 @@ static void on_ecm(struct stb *s, uint16_t pid, const uint8_t *sec, size_t len)
 		loads = descrambler_loads(s->d);
 		set_tag(s, pid);
 		t0 = now_mono_us();
+		s->loaded_mask = 0;
 		r = c->ops->ecm(c->self, &s->host, sv->rep.service_id, sec, len);
+		ecm_cp_update(s, sv, pid, have_cp, have_cp ? ev.cp_number : 0, r);
+		sv->last_ecm_refused = r != 0;
 		/* in the chip, an accepted ECM is one that loaded its CWs */
 		if (sv->rep.first_cw_us == 0 && (s->cfg.chip ? r == 0 : descrambler_loads(s->d) != loads)) {
 			uint64_t dt = now_mono_us() - t0;
@@ -625,6 +790,8 @@ static void on_ecm(struct stb *s, uint16_t pid, const uint8_t *sec, size_t len)
 		}
 		sv->rep.ecm_refused++;
 		sv->rep.last_refusal = r;
+		if (sv->nokey_open && sv->rep.nokey_reason == CE_TIMEOUT)
+			sv->rep.nokey_reason = r; /* the outage has a reason now */
 		{
 			struct ecm_view v;
 
@@ -830,6 +997,10 @@ int stb_feed(struct stb *s, const uint8_t *in, size_t npkts, uint8_t *out)
 				continue;
 			}
 			bt = s->batch[b];
+			if (!cp_allows(s, sv, bt->tag, h.scrambling == TS_SC_ODD ? 1 : 0)) {
+				sv->rep.left_scrambled++; /* no key of this CP: left as it came */
+				continue;
+			}
 			n = bt->n;
 			bt->pkts[n] = p;
 			bt->idx[n] = s->pkt_index;
@@ -895,7 +1066,18 @@ int stb_report(const struct stb *s, struct stb_report *out)
 static void refusal_reason(const struct stb_report *r, const struct stb_service_report *v, char *buf,
 	size_t cap)
 {
-	if (v->last_refusal != 0) {
+	if (v->nokey_pkts > 0) {
+		char why[128];
+
+		if (v->nokey_reason == CE_TIMEOUT || v->nokey_reason == 0)
+			snprintf(why, sizeof(why), "no ECM accepted after CP %u", (unsigned)v->last_ecm_cp);
+		else if (v->refusal_has_pkgs && r->have_card_packages)
+			snprintf(why, sizeof(why), "%s (ECM for packages %08X, card has %08X)", err_str(v->nokey_reason),
+				(unsigned)v->refusal_ecm_pkgs, (unsigned)r->card_packages);
+		else
+			snprintf(why, sizeof(why), "%s", err_str(v->nokey_reason));
+		snprintf(buf, cap, "no key since CP %lld: %s", (long long)v->nokey_since_cp, why);
+	} else if (v->last_refusal != 0) {
 		if (v->refusal_has_pkgs && r->have_card_packages)
 			snprintf(buf, cap, "%s (ECM for packages %08X, card has %08X)", err_str(v->last_refusal),
 				(unsigned)v->refusal_ecm_pkgs, (unsigned)r->card_packages);
@@ -1022,6 +1204,8 @@ int stb_report_json(const struct stb_report *r, char **json)
 		json_object_set_new(o, "scrambled", json_integer((json_int_t)v->scrambled));
 		json_object_set_new(o, "descrambled", json_integer((json_int_t)v->descrambled));
 		json_object_set_new(o, "left_scrambled", json_integer((json_int_t)v->left_scrambled));
+		json_object_set_new(o, "no_key_packets", json_integer((json_int_t)v->nokey_pkts));
+		json_object_set_new(o, "no_key_since_cp", json_integer(v->nokey_since_cp));
 		json_object_set_new(o, "first_descrambled_packet", json_integer(v->first_descrambled_pkt));
 		json_object_set_new(o, "ecm_seen", json_integer((json_int_t)v->ecm_seen));
 		json_object_set_new(o, "ecm_accepted", json_integer((json_int_t)v->ecm_accepted));

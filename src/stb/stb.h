@@ -116,7 +116,13 @@ struct stb_service_report {
 	uint64_t packets;           /* packets of the service's components */
 	uint64_t scrambled;         /* of those, arrived scrambled */
 	uint64_t descrambled;
-	uint64_t left_scrambled;    /* no key for their parity */
+	uint64_t left_scrambled;    /* no key for their parity, or only the key
+	                               of another crypto-period (nokey_pkts) */
+	uint64_t nokey_pkts;        /* of those: the CW of their parity belonged
+	                               to an earlier CP (ECMs refused or missing) */
+	int64_t nokey_since_cp;     /* CP_number where the last such outage began, -1 */
+	int nokey_reason;           /* why: the ECM refusal, or CE_TIMEOUT = no new ECM */
+	uint16_t last_ecm_cp;       /* CP_number of the last accepted ECM */
 	int64_t first_descrambled_pkt; /* stream packet index (0-based), -1 none */
 	uint64_t ecm_seen, ecm_accepted, ecm_refused;
 	int last_refusal;           /* CE_* of the last refused ECM, 0 none */

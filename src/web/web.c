@@ -22,9 +22,6 @@
 #include <openssl/rand.h>
 #include "web/web.h"
 #include "web/session.h"
-#include "web/web_kms.h"
-#include "card/perso.h"
-#include "cas/keys.h"
 #include "sms/http.h"
 #include "sms/store.h"
 #include "lib/log.h"
@@ -39,8 +36,9 @@ struct web {
 	bool secure;
 	web_status_fn status_fn;
 	void *status_ctx;
-	const struct keystore *ks; /* borrowed; NULL = no epochs, no personalization */
+	struct web_keys keys;	   /* the head-end's key services; epochs NULL = none */
 	char kms_dir[1024];	   /* "" = no KMS view */
+	int (*kms_view)(const char *dir, json_t **out);
 	uint64_t logins_ok, logins_failed, csrf_refused;
 };
 
@@ -612,22 +610,26 @@ static void api_log(struct web *w, struct evhttp_request *req, struct web_sessio
 static void api_epochs(struct web *w, struct evhttp_request *req)
 {
 	uint64_t now_s = now_wall_ms() / 1000;
+	struct web_epochs ep;
 	uint32_t len, e;
-	char fp[17];
+	int r;
 
-	if (!w->ks) {
+	if (!w->keys.epochs) {
 		send_error(req, 404, "no_keystore", "this server has no keystore (castellan headend has)");
 		return;
 	}
-	len = keystore_epoch_seconds(w->ks);
-	e = keystore_epoch_at(w->ks, now_s);
-	keystore_fingerprint(w->ks, fp);
+	if ((r = w->keys.epochs(w->keys.ctx, now_s, &ep)) != 0) {
+		send_error(req, 500, "internal", "%s", err_str(r));
+		return;
+	}
+	len = ep.epoch_seconds;
+	e = ep.epoch;
 	send_json(req, 200,
-		  json_pack("{s:i,s:I,s:I,s:I,s:I,s:I,s:s}", "ca_system_id", (int)keystore_ca_system_id(w->ks),
+		  json_pack("{s:i,s:I,s:I,s:I,s:I,s:I,s:s}", "ca_system_id", (int)ep.ca_system_id,
 			    "epoch_seconds", (json_int_t)len, "epoch", (json_int_t)e, "epoch_start_ms",
 			    (json_int_t)((uint64_t)e * len * 1000u), "next_rotation_ms",
 			    (json_int_t)(((uint64_t)e + 1) * len * 1000u), "now_ms", (json_int_t)now_wall_ms(),
-			    "root_fingerprint", fp));
+			    "root_fingerprint", ep.fingerprint));
 }
 
 /* POST /web/api/perso {"serial":N,"passphrase":P,"max_channels"?,"window_s"?,
@@ -636,8 +638,8 @@ static void api_epochs(struct web *w, struct evhttp_request *req)
  * programming tool will be given (10..256 bytes). */
 static void api_perso(struct web *w, struct evhttp_request *req, struct web_session *s)
 {
-	struct card_perso p;
-	uint8_t file[CARD_PERSO_FILE_BYTES];
+	uint8_t file[WEB_PERSO_FILE_MAX];
+	size_t flen = 0;
 	struct sms_card card;
 	char disp[96];
 	const char *pass;
@@ -646,7 +648,6 @@ static void api_perso(struct web *w, struct evhttp_request *req, struct web_sess
 	json_t *b;
 	int r;
 
-	memset(&p, 0, sizeof(p));
 	if (s->role != WEB_ROLE_ADMIN) {
 		send_error(req, 403, "forbidden", "admin role required");
 		return;
@@ -655,7 +656,7 @@ static void api_perso(struct web *w, struct evhttp_request *req, struct web_sess
 		send_error(req, 405, "method_not_allowed", "POST");
 		return;
 	}
-	if (!w->ks) {
+	if (!w->keys.perso) {
 		send_error(req, 404, "no_keystore", "this server has no keystore (castellan headend has)");
 		return;
 	}
@@ -677,13 +678,13 @@ static void api_perso(struct web *w, struct evhttp_request *req, struct web_sess
 			   "card %lld: %s", (long long)serial, err_str(r));
 		goto out;
 	}
-	if ((r = card_perso_issue(w->ks, (uint64_t)serial, (uint8_t)mc, (uint32_t)win, (uint32_t)blk, &p)) != 0 ||
-	    (r = card_perso_seal(&p, pass, CARD_PERSO_LOG2N, file)) != 0) {
+	if ((r = w->keys.perso(w->keys.ctx, (uint64_t)serial, (uint8_t)mc, (uint32_t)win, (uint32_t)blk, pass, file,
+		     sizeof(file), &flen)) != 0) {
 		send_error(req, r == CE_RANGE ? 400 : 500, r == CE_RANGE ? "invalid_value" : "internal", "%s",
 			   err_str(r));
 		goto out;
 	}
-	if (!(out = evbuffer_new()) || evbuffer_add(out, file, sizeof(file)) != 0) {
+	if (!(out = evbuffer_new()) || evbuffer_add(out, file, flen) != 0) {
 		if (out)
 			evbuffer_free(out);
 		send_error(req, 500, "internal", "out of memory");
@@ -699,7 +700,6 @@ static void api_perso(struct web *w, struct evhttp_request *req, struct web_sess
 	evhttp_send_reply(req, 200, "OK", out);
 	evbuffer_free(out);
 out:
-	secret_wipe(&p, sizeof(p));
 	if (b)
 		wipe_member(b, "passphrase");
 	json_decref(b);
@@ -733,7 +733,7 @@ static void api_generators(struct web *w, struct evhttp_request *req)
 	send_json(req, 200, json_pack("{s:o}", "items", a));
 }
 
-/* GET /web/api/kms: the KMS directory, read-only, admin only (web_kms.h). */
+/* GET /web/api/kms: the KMS directory, read-only, admin only (kms/view.h). */
 static void api_kms(struct web *w, struct evhttp_request *req, struct web_session *s)
 {
 	json_t *o = NULL;
@@ -751,7 +751,7 @@ static void api_kms(struct web *w, struct evhttp_request *req, struct web_sessio
 		send_error(req, 404, "no_kms", "no KMS directory on this server (--kms-dir)");
 		return;
 	}
-	if ((r = web_kms_json(w->kms_dir, &o)) != 0) {
+	if ((r = w->kms_view(w->kms_dir, &o)) != 0) {
 		send_error(req, r == CE_NOT_FOUND ? 404 : 500, r == CE_NOT_FOUND ? "no_kms" : "internal",
 			   "KMS directory: %s", err_str(r));
 		return;
@@ -986,6 +986,12 @@ int web_new(struct sms_http *http, struct sms_store *store, const struct web_con
 	if (cfg->kms_dir) {
 		struct stat st;
 
+		if (!cfg->kms_view) {
+			LOG_ERR("web", "--kms-dir given without a KMS view");
+			r = CE_ARG;
+			goto fail;
+		}
+		w->kms_view = cfg->kms_view;
 		if (snprintf(w->kms_dir, sizeof(w->kms_dir), "%s", cfg->kms_dir) >= (int)sizeof(w->kms_dir))
 			goto fail;
 		if (stat(cfg->kms_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
@@ -1024,7 +1030,10 @@ void web_set_status_fn(struct web *w, web_status_fn fn, void *ctx)
 	w->status_ctx = ctx;
 }
 
-void web_set_keystore(struct web *w, const struct keystore *ks)
+void web_set_keys(struct web *w, const struct web_keys *k)
 {
-	w->ks = ks;
+	if (k)
+		w->keys = *k;
+	else
+		memset(&w->keys, 0, sizeof(w->keys));
 }

@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include "lib/err.h"
 #include "web/auth.h"
 
@@ -39,7 +40,10 @@ struct web_config {
 	const struct web_kdf *kdf;  /* NULL = WEB_KDF_DEFAULT */
 	bool secure_cookies;	    /* add Secure to the cookie (panel behind TLS) */
 	const char *kms_dir;	    /* an operator KMS directory shown read-only at GET
-				     * /web/api/kms (web_kms.h); NULL = none (404 no_kms) */
+				     * /web/api/kms (kms/view.h); NULL = none (404 no_kms) */
+	/* The view of kms_dir as JSON (kms_view_json of kms/view.h, given by
+	 * the command that links the KMS): the panel itself links no KMS. */
+	int (*kms_view)(const char *dir, json_t **out);
 };
 
 /* Status counters for the dashboard: fn adds members to obj (a JSON
@@ -52,10 +56,29 @@ int web_new(struct sms_http *http, struct sms_store *store, const struct web_con
 /* Detach from the HTTP server and free. */
 void web_free(struct web *w);
 void web_set_status_fn(struct web *w, web_status_fn fn, void *ctx);
-/* The head-end's keystore (borrowed, outlives w): enables GET
- * /web/api/epochs and POST /web/api/perso (404 no_keystore without). */
-struct keystore;
-void web_set_keystore(struct web *w, const struct keystore *ks);
+/* The head-end's key services, a narrow interface: the panel never holds
+ * the keystore, it asks for the two things it shows (headend/panel_keys.c
+ * implements them over the keystore). */
+#define WEB_PERSO_FILE_MAX 256 /* bytes of a personalization file */
+struct web_epochs {
+	uint16_t ca_system_id;
+	uint32_t epoch_seconds; /* length of a key epoch */
+	uint32_t epoch;		/* the epoch in force at now_s */
+	char fingerprint[17];	/* of the root key (hex, 8 bytes) */
+};
+struct web_keys {
+	void *ctx;
+	/* GET /web/api/epochs. 0 or an error. */
+	int (*epochs)(void *ctx, uint64_t now_s, struct web_epochs *out);
+	/* POST /web/api/perso: card serial's personalization file sealed under
+	 * passphrase into out (cap bytes, *len written). 0, CE_RANGE (a bad
+	 * value), other errors. */
+	int (*perso)(void *ctx, uint64_t serial, uint8_t max_channels, uint32_t window_s, uint32_t block_s,
+		const char *passphrase, uint8_t *out, size_t cap, size_t *len);
+};
+/* Enables GET /web/api/epochs and POST /web/api/perso (404 no_keystore
+ * without). k is copied; its ctx is borrowed and outlives w. NULL = none. */
+void web_set_keys(struct web *w, const struct web_keys *k);
 
 /* The file under root that a URL path names ("/" -> index.html), into out
  * (cap bytes), and its Content-Type. CE_NOT_FOUND for anything refused:

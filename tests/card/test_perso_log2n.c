@@ -8,7 +8,7 @@
 #include <openssl/evp.h>
 #include "testutil.h"
 #include "card/perso.h"
-#include "lib/pwseal.h"
+#include "crypto/pwseal.h"
 
 static void sample(struct card_perso *p)
 {

@@ -23,6 +23,7 @@
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 #include <openssl/params.h>
+#include "client/cardless.h"
 #include "cas/card.h"
 #include "cas/client.h"
 #include "cas/ecm.h"

@@ -416,6 +416,43 @@ static void test_refused_and_paced(void **state)
 	runner_stop(&r);
 }
 
+/* Issue 16 item 3: the reconnect back-off is the documented 1 s doubling
+ * to 30 s, also when the MUX answers the setup with an error (a second
+ * node's channel_id_in_use; here inv_proto_version). The waits are read
+ * from the client, never timed: emmg_retry_now makes each attempt due. */
+static void test_reconnect_backoff(void **state)
+{
+	(void)state;
+	struct runner r;
+	struct emmg_config c;
+	struct emmg *e = NULL;
+	struct emmg_stats es;
+	size_t sent = 0;
+	static const uint32_t want[] = { 1000, 2000, 4000, 8000, 16000, 30000, 30000 };
+
+	make_sections();
+	runner_start(&r, "127.0.0.1:0", 2, 8);
+	emmg_config_init(&c);
+	snprintf(c.mux, sizeof(c.mux), "127.0.0.1:%u", mux_port(r.m));
+	c.client_id = CLIENT;
+	c.version = 3; /* the MUX runs version 2 only: every setup is refused */
+	c.timeout_ms = 300;
+	assert_int_equal(emmg_new(&c, &e), 0);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		assert_int_equal(emmg_send(e, sp, sl, 1, 100, &sent), CE_PROTO);
+		emmg_stats(e, &es);
+		assert_int_equal(es.connect_failures, i + 1);
+		assert_int_equal(es.retry_wait_ms, want[i]);
+		/* within the wait: no attempt at all */
+		assert_int_equal(emmg_send(e, sp, sl, 1, 100, &sent), CE_CLOSED);
+		emmg_stats(e, &es);
+		assert_int_equal(es.connect_failures, i + 1);
+		emmg_retry_now(e);
+	}
+	emmg_free(e);
+	runner_stop(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -425,6 +462,7 @@ int main(void)
 		cmocka_unit_test(test_tests_errors_and_bytes),
 		cmocka_unit_test(test_reconnect),
 		cmocka_unit_test(test_refused_and_paced),
+		cmocka_unit_test(test_reconnect_backoff),
 	};
 
 	log_set_level(LOG_LEVEL_ERROR);

@@ -23,6 +23,9 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include "he_fixture.h"
 #include "cas/emm_vendor.h"
@@ -977,9 +980,180 @@ static void test_headend_vendor_keys_bad(void **state)
 	assert_int_equal(system(q), 0);
 }
 
+/* Issue 16 item 4: a first start that fails (the HTTP port is taken) does
+ * not spend the one-time secrets: no admin API key, no panel user yet; the
+ * next start that gets up shows them. */
+static void test_headend_first_start_fails_keeps_secrets(void **state)
+{
+	char dir[] = "/tmp/castellan-hefirst-XXXXXX";
+	char keyf[512], webdb[512], webroot[512], taken[64], q[600], key[65];
+	struct keystore *ks = NULL;
+	struct headend *h = NULL;
+	struct headend_config hc;
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	(void)state;
+	assert_true(fd >= 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 1), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+	snprintf(taken, sizeof(taken), "127.0.0.1:%u", (unsigned)ntohs(sa.sin_port));
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(keystore_generate(CASID, EPOCH_S, &ks), 0);
+	snprintf(keyf, sizeof(keyf), "%s/admin-key", dir);
+	snprintf(webdb, sizeof(webdb), "%s/web.db", dir);
+	snprintf(webroot, sizeof(webroot), "%s/www", dir);
+	assert_int_equal(mkdir(webroot, 0700), 0);
+	he_config(&hc, dir, ks, keyf, "", 0);
+	hc.http_addr = taken;
+	hc.web_root = webroot;
+	assert_int_not_equal(headend_new(&hc, &h), 0);
+	assert_null(h);
+	assert_int_not_equal(access(keyf, F_OK), 0);  /* no key made, none shown */
+	assert_int_not_equal(access(webdb, F_OK), 0); /* no panel admin yet */
+	/* the port is free again: this start is the first that gets up */
+	close(fd);
+	hc.http_addr = "127.0.0.1:0";
+	assert_int_equal(headend_new(&hc, &h), 0);
+	read_admin_key(keyf, key);
+	assert_int_equal(strlen(key), 64);
+	assert_int_equal(access(webdb, F_OK), 0);
+	headend_free(h);
+	h = NULL;
+	/* later starts show nothing new: the key file is not rewritten */
+	assert_int_equal(unlink(keyf), 0);
+	assert_int_equal(headend_new(&hc, &h), 0);
+	assert_int_not_equal(access(keyf, F_OK), 0);
+	headend_free(h);
+	secret_wipe(key, sizeof(key));
+	keystore_free(ks);
+	snprintf(q, sizeof(q), "rm -rf '%s'", dir);
+	assert_int_equal(system(q), 0);
+}
+
+/* Issue 16 item 3 through the command: `--mux off` runs the head-end with
+ * the EMM part off (it stays up until SIGTERM, exit 0); a --mux it cannot
+ * use is a fatal error with a non-zero exit status, said at start. */
+static int run_headend(char *dir, char *ks, char *pf, const char *mux_opt, char *ready, bool stop_when_ready,
+	char *log, size_t cap)
+{
+	char bin[4096], mux[256], logf[600];
+	pid_t pid;
+	int status = 0;
+
+	snprintf(bin, sizeof(bin), "%s", getenv("CASTELLAN_BIN"));
+	snprintf(mux, sizeof(mux), "%s", mux_opt);
+	snprintf(logf, sizeof(logf), "%s/headend.log", dir);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char *a[] = { bin, (char *)"headend", (char *)"--data-dir", dir, (char *)"--keystore", ks,
+			(char *)"--passphrase-file", pf, (char *)"--http", (char *)"127.0.0.1:0", (char *)"--ecmg",
+			(char *)"127.0.0.1:0", (char *)"--web-root", (char *)"off", (char *)"--mux", mux,
+			(char *)"--ready-file", ready, (char *)"--admin-key-file", (char *)"/dev/null", NULL };
+
+		if (!freopen(logf, "w", stderr) || !freopen("/dev/null", "w", stdout))
+			_exit(126);
+		execv(bin, a);
+		_exit(127);
+	}
+	if (stop_when_ready) {
+		bool up = false;
+
+		for (int i = 0; i < 200 && !up; i++) { /* bounded: 10 s */
+			up = access(ready, F_OK) == 0;
+			if (!up)
+				usleep(50000);
+		}
+		assert_true(up);
+		usleep(300000); /* the EMM thread has started by now */
+		assert_int_equal(waitpid(pid, &status, WNOHANG), 0); /* still running */
+		kill(pid, SIGTERM);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	{
+		FILE *f = fopen(logf, "r");
+		size_t n = f ? fread(log, 1, cap - 1, f) : 0;
+
+		log[n] = '\0';
+		if (f)
+			fclose(f);
+	}
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void test_headend_cli_mux_off_and_fatal(void **state)
+{
+	const char *bin = getenv("CASTELLAN_BIN");
+	char dir[] = "/tmp/castellan-hemux-XXXXXX";
+	char ks[512], pf[512], ready[512], q[600];
+	static char log[16384];
+	struct keystore *k = NULL;
+
+	(void)state;
+	if (!bin)
+		skip();
+	assert_non_null(mkdtemp(dir));
+	snprintf(ks, sizeof(ks), "%s/ks", dir);
+	snprintf(pf, sizeof(pf), "%s/pass", dir);
+	snprintf(ready, sizeof(ready), "%s/ready", dir);
+	assert_int_equal(file_write_atomic(pf, "test-passphrase-hemux", 21, 0600), 0);
+	assert_int_equal(keystore_generate(CASID, EPOCH_S, &k), 0);
+	assert_int_equal(keystore_save(k, ks, "test-passphrase-hemux"), 0);
+	keystore_free(k);
+	assert_int_equal(run_headend(dir, ks, pf, "off", ready, true, log, sizeof(log)), 0);
+	assert_null(strstr(log, "EMM thread"));
+	assert_non_null(strstr(log, "MUX (none)"));
+	unlink(ready);
+	assert_int_equal(run_headend(dir, ks, pf, "no-port-here", ready, false, log, sizeof(log)), 1);
+	assert_non_null(strstr(log, "--mux no-port-here"));
+	assert_int_not_equal(access(ready, F_OK), 0);
+	snprintf(q, sizeof(q), "rm -rf '%s'", dir);
+	assert_int_equal(system(q), 0);
+}
+
+/* A panel password file whose first line is too short or too long: the
+ * command says which file and the bounds, exits 2, and starts nothing. */
+static void test_cli_password_file(void **state)
+{
+	const char *bin = getenv("CASTELLAN_BIN");
+	static const char *const lines[] = { "short\n", "", "\n" };
+	char dir[] = "/tmp/castellan-he-pw-XXXXXX", pf[300], cmd[1024], out[1024];
+
+	(void)state;
+	if (!bin)
+		skip();
+	assert_non_null(mkdtemp(dir));
+	snprintf(pf, sizeof(pf), "%s/pw", dir);
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		FILE *f = fopen(pf, "w"), *p;
+		size_t got;
+
+		assert_non_null(f);
+		fputs(lines[i], f);
+		fclose(f);
+		snprintf(cmd, sizeof(cmd), "'%s' headend --data-dir '%s/d' --web-admin-password-file '%s' 2>&1; echo rc=$?",
+			 bin, dir, pf);
+		p = popen(cmd, "r");
+		assert_non_null(p);
+		got = fread(out, 1, sizeof(out) - 1, p);
+		out[got] = '\0';
+		pclose(p);
+		assert_non_null(strstr(out, "must be 10 to 256 bytes"));
+		assert_non_null(strstr(out, "rc=2"));
+		assert_null(strstr(out, "invalid argument"));
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cli_password_file),
 		cmocka_unit_test(test_grant_at),
 		cmocka_unit_test(test_sched_fake_clock),
 		cmocka_unit_test(test_carousel_seq_raised),
@@ -992,6 +1166,8 @@ int main(void)
 		cmocka_unit_test(test_headend_threads_vendor),
 		cmocka_unit_test(test_headend_vendor_keys_bad),
 		cmocka_unit_test(test_headend_ecmg_allow),
+		cmocka_unit_test(test_headend_first_start_fails_keeps_secrets),
+		cmocka_unit_test(test_headend_cli_mux_off_and_fatal),
 	};
 
 	log_set_level(LOG_LEVEL_WARN);

@@ -11,7 +11,7 @@
 #include <unistd.h>
 #include "kms/kms.h"
 #include "kms/p11.h"
-#include "kms/pk.h"
+#include "crypto/pk.h"
 
 #define SOFTHSM_UTIL "softhsm2-util"
 

@@ -232,6 +232,7 @@ struct analysis {
 	size_t first_scrambled[2];     /* per service index (101, 102), SIZE_MAX none */
 	size_t scrambled[2];
 	size_t clear_es[2];            /* clear ES packets with a payload */
+	size_t withheld[2];            /* payload withheld (adaptation field only out) */
 	size_t descrambled_ok[2];
 	size_t descrambled_bad;
 	size_t no_key;
@@ -364,6 +365,20 @@ static void analyse(const struct membuf *out, const uint8_t *in, size_t nin, con
 
 			assert_true(k < in_idx[h.pid]);
 			orig = in + in_pos[h.pid][k] * P;
+			if (!h.has_payload) {
+				struct ts_hdr oh;
+
+				assert_int_equal(ts_parse(orig, &oh), 0);
+				if (oh.has_payload && oh.payload_len > 0) {
+					/* withheld: same header, PCR kept, no payload */
+					a->withheld[si]++;
+					assert_memory_equal(pkt, orig, 3);
+					assert_int_equal(h.has_pcr, oh.has_pcr);
+					if (oh.has_pcr)
+						assert_true(h.pcr == oh.pcr);
+					continue;
+				}
+			}
 			if (h.scrambling == TS_SC_CLEAR) {
 				if (h.payload_len > 0)
 					a->clear_es[si]++; /* PCR-only packets are never scrambled */
@@ -722,12 +737,15 @@ static void check_failure(enum scr_on_failure pol, int code)
 	assert_int_equal(a.no_key, 0);
 	assert_int_equal(a.descrambled_ok[0], a.scrambled[0]);
 	if (pol == SCR_FAIL_KEEP) {
-		/* scrambled all along: only the packets before CP 0's ECM are clear */
+		/* scrambled all along: nothing clear, not even before CP 0's ECM */
 		assert_int_equal(st->clear_pkts_failure, 0);
-		assert_true(a.clear_es[0] < 10);
+		assert_int_equal(a.clear_es[0], 0);
+		assert_int_equal(st->pkts_withheld, a.withheld[0]);
 	} else {
-		assert_true(st->clear_pkts_failure > 100);
+		/* every clear packet of the service is counted */
 		assert_true(a.clear_es[0] > 100);
+		assert_int_equal(st->clear_pkts_failure, a.clear_es[0]);
+		assert_int_equal(a.withheld[0], 0);
 	}
 	scrambler_free(s);
 	analysis_free(&a);
@@ -1232,9 +1250,12 @@ static void check_down_at_start(size_t ncas, enum scr_policy pol)
 			assert_true(a.first_scrambled[0] < ecm_up);
 			assert_true(a.clear_es[0] < 10);
 		} else {
-			/* held clear until the late CAS delivered */
+			/* withheld (never clear) until the late CAS delivered */
 			assert_true(a.first_scrambled[0] > ecm_up);
-			assert_true(a.clear_es[0] > 100);
+			assert_int_equal(a.clear_es[0], 0);
+			assert_true(a.withheld[0] > 100);
+			assert_int_equal(st->pkts_withheld, a.withheld[0]);
+			assert_int_equal(st->clear_pkts_failure, 0);
 			assert_true(st->cp_failures >= 1);
 		}
 		down_out = a.scrambled[0];
@@ -1260,6 +1281,71 @@ static void test_ecmg_down_at_start_any(void **state)
 static void test_ecmg_down_at_start_all(void **state)
 {
 	check_down_at_start(2, SCR_POLICY_ALL);
+}
+
+/* Issue 16 item 1: the ECMG refuses every stream (channel_error
+ * channel_id_in_use, here: open fails for the whole run). With the default
+ * --on-failure keep the pay service never leaves in clear: every payload
+ * packet of service 101 is withheld (adaptation field only, PCR kept) and
+ * counted; service 102 (not scrambled) passes. With --on-failure clear every
+ * clear packet of 101 is counted in clear_pkts_failure. */
+static void check_never_any_ecm(enum scr_on_failure pol)
+{
+	struct fake_ecmg f;
+	struct scrambler_config c;
+	struct scrambler *s;
+	struct scrambler_stats *st = calloc(1, sizeof(*st));
+	struct membuf out;
+	struct analysis a;
+	size_t nin, es101 = 0;
+	uint8_t *in = load_clear(&nin);
+	uint16_t pid = 0x1FFE; /* no ECM PID will ever carry anything */
+
+	for (size_t i = 0; i < nin; i++) {
+		struct ts_hdr h;
+
+		assert_int_equal(ts_parse(in + i * P, &h), 0);
+		if ((h.pid == 0x100 || h.pid == 0x101) && h.has_payload && h.payload_len > 0)
+			es101++;
+	}
+	fake_init(&f, true);
+	f.down[0] = true; /* every open refused */
+	base_cfg(&c, &f, CW_ALG_CSA2);
+	c.on_failure = pol;
+	c.retry_ms = 10;
+	s = run_mem(&c, in, nin, &out, 512);
+	scrambler_stats(s, st);
+	analyse(&out, in, nin, &pid, 1, 0, CW_ALG_CSA2, &a);
+	assert_int_equal(st->pkts_scrambled, 0);
+	assert_int_equal(a.scrambled[0], 0);
+	assert_true(st->cp_failures >= 3);
+	assert_true(a.clear_es[1] > 3000); /* the free service is untouched */
+	if (pol == SCR_FAIL_KEEP) {
+		assert_int_equal(a.clear_es[0], 0);
+		assert_int_equal(a.withheld[0], es101);
+		assert_int_equal(st->pkts_withheld, es101);
+		assert_int_equal(st->clear_pkts_failure, 0);
+		assert_int_equal(out.n, nin); /* same bitrate: nothing dropped */
+	} else {
+		assert_int_equal(a.clear_es[0], es101);
+		assert_int_equal(st->clear_pkts_failure, es101);
+		assert_int_equal(st->pkts_withheld, 0);
+	}
+	scrambler_free(s);
+	analysis_free(&a);
+	free(out.buf);
+	free(in);
+	free(st);
+}
+
+static void test_never_any_ecm_keep(void **state)
+{
+	check_never_any_ecm(SCR_FAIL_KEEP);
+}
+
+static void test_never_any_ecm_clear(void **state)
+{
+	check_never_any_ecm(SCR_FAIL_CLEAR);
 }
 
 /* Largest number of packets held in the output window (pushed, not yet
@@ -1400,6 +1486,8 @@ int main(void)
 		cmocka_unit_test(test_ecmg_down_at_start),
 		cmocka_unit_test(test_ecmg_down_at_start_any),
 		cmocka_unit_test(test_ecmg_down_at_start_all),
+		cmocka_unit_test(test_never_any_ecm_keep),
+		cmocka_unit_test(test_never_any_ecm_clear),
 		cmocka_unit_test(test_window_max_delay),
 		cmocka_unit_test(test_stats_cas_mux),
 	};

@@ -940,7 +940,7 @@ static void test_e2e_ecmg_late(void **state)
 	pid_t ecmg, scr;
 	uint16_t port = dead_port();
 	uint8_t *in, *ts, *js;
-	size_t inlen = 0, len, nscr = 0, necm = 0, first = 0;
+	size_t inlen = 0, len, nscr = 0, necm = 0, first = 0, nclear = 0;
 	int pfd[2], status = 0;
 
 	(void)state;
@@ -1021,8 +1021,10 @@ static void test_e2e_ecmg_late(void **state)
 	assert_true(waitpid(scr, &status, 0) == scr);
 	kill(ecmg, SIGTERM);
 	waitpid(ecmg, NULL, 0);
+	/* the packets before the ECMG came were withheld: the output is not
+	 * the whole programme, and the exit status says so */
 	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(WEXITSTATUS(status), 1);
 	ts = tu_read(out, &len);
 	assert_int_equal(len % 188, 0);
 	for (size_t i = 0; i < len / 188; i++) {
@@ -1031,21 +1033,83 @@ static void test_e2e_ecmg_late(void **state)
 
 		if ((pid == 0x100 || pid == 0x101) && (p[3] >> 6) >= 2)
 			nscr++;
+		if ((pid == 0x100 || pid == 0x101) && (p[3] >> 6) == 0 && (p[3] & 0x10))
+			nclear++;
 		if (pid == 0x1002)
 			necm++;
 	}
-	print_message("late ECMG: %zu scrambled, %zu ECM packets\n", nscr, necm);
+	print_message("late ECMG: %zu scrambled, %zu clear, %zu ECM packets\n", nscr, nclear, necm);
 	assert_true(nscr > 100);
 	assert_true(necm >= 2);
+	assert_int_equal(nclear, 0); /* never in clear */
 	free(ts);
 	js = tu_read(stats, &len);
 	assert_non_null(memmem(js, len, "\"open\": true", 12));
 	assert_non_null(memmem(js, len, "\"connected\": true", 17));
 	assert_null(memmem(js, len, "\"open_failures\": 0,", 19));
+	assert_null(memmem(js, len, "\"pkts_withheld\": 0,", 19));
+	assert_non_null(memmem(js, len, "\"clear_pkts_failure\": 0,", 24));
 	free(js);
 	free(in);
 	unlink(ks);
 	unlink(pf);
+	unlink(out);
+	unlink(stats);
+	rmdir(dir);
+}
+
+/* Issue 16 item 1 through the command: `castellan scramble` from a file
+ * with its ECMG unreachable for the whole run exits non-zero, leaves no
+ * payload of the pay service in clear, and counts what it withheld. */
+static void test_e2e_no_ecmg_fails_closed(void **state)
+{
+	const char *env = getenv("CASTELLAN_BIN");
+	char bin[4096], inp[4096];
+	char dir[] = "/tmp/castellan-noecmg-XXXXXX", out[256], listen[64], stats[256];
+	uint16_t port = dead_port();
+	uint8_t *ts, *js;
+	size_t len, nclear = 0, nwithheld = 0;
+	int rc;
+
+	(void)state;
+	if (!env) {
+		print_message("CASTELLAN_BIN not set: skipped\n");
+		skip();
+	}
+	snprintf(bin, sizeof(bin), "%s", env);
+	snprintf(inp, sizeof(inp), "%s", tu_testdata("ts-clear-2svc.ts"));
+	assert_non_null(mkdtemp(dir));
+	snprintf(out, sizeof(out), "%s/out.ts", dir);
+	snprintf(stats, sizeof(stats), "%s/stats.json", dir);
+	snprintf(listen, sizeof(listen), "127.0.0.1:%u", port);
+	{
+		char *a[] = { bin, (char *)"scramble", (char *)"--input", inp, (char *)"--output", out,
+			(char *)"--service", (char *)"101", (char *)"--ecmg", listen, (char *)"--super-cas-id",
+			(char *)"0x4ADC0001", (char *)"--cp-duration", (char *)"0.5", (char *)"--ecm-timeout-ms",
+			(char *)"1000", (char *)"--stats-json", stats, NULL };
+
+		rc = run_wait(a, "/dev/null");
+	}
+	assert_int_equal(rc, 1);
+	ts = tu_read(out, &len);
+	for (size_t i = 0; i < len / 188; i++) {
+		const uint8_t *p = ts + i * 188;
+		uint16_t pid = (uint16_t)(((p[1] & 0x1F) << 8) | p[2]);
+
+		if (pid != 0x100 && pid != 0x101)
+			continue;
+		if (p[3] & 0x10)
+			nclear++;
+		else
+			nwithheld++;
+	}
+	assert_int_equal(nclear, 0);
+	assert_true(nwithheld > 500); /* 839 payload packets on 0x100, 0x101 */
+	js = tu_read(stats, &len);
+	assert_null(memmem(js, len, "\"pkts_withheld\": 0,", 19));
+	assert_non_null(memmem(js, len, "\"cp_changes\": 0,", 16));
+	free(js);
+	free(ts);
 	unlink(out);
 	unlink(stats);
 	rmdir(dir);
@@ -1066,6 +1130,7 @@ int main(void)
 		cmocka_unit_test(test_failover),
 		cmocka_unit_test(test_bad_config),
 		cmocka_unit_test(test_e2e_castellan_ecmg),
+		cmocka_unit_test(test_e2e_no_ecmg_fails_closed),
 		cmocka_unit_test(test_e2e_ecmg_late),
 	};
 

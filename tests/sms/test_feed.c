@@ -392,6 +392,10 @@ static void test_rest_generators(void **state)
 		"{\"kind\":\"emmg\",\"name\":\"a\",\"address\":\"h:1\",\"ca_system_id\":1,\"bandwidth_kbps\":9,\"x\":1}",
 		"{\"kind\":\"ecmg\",\"name\":\"a\",\"address\":\"h:1\",\"ca_system_id\":1,\"enabled\":1}",
 		"{\"kind\":\"ecmg\",\"name\":\"a\",\"address\":\"h:1\",\"ca_system_id\":-1}",
+		"{\"kind\":\"ecmg\",\"name\":\"a\",\"address\":\"h:1\",\"ca_system_id\":\"0x\"}",
+		"{\"kind\":\"ecmg\",\"name\":\"a\",\"address\":\"h:1\",\"ca_system_id\":\"0x10000\"}",
+		"{\"kind\":\"ecmg\",\"name\":\"a\",\"address\":\"h:1\",\"ca_system_id\":\"0x4AG0\"}",
+		"{\"kind\":\"ecmg\",\"name\":\"a\",\"address\":\"h:1\",\"ca_system_id\":\"4ADC\"}",
 		"[1]",
 		"{\"kind\":\"ecmg\"",
 	};
@@ -408,6 +412,11 @@ static void test_rest_generators(void **state)
 			 200);
 	assert_non_null(strstr(out, "\"name\":\"ecmg-1\""));
 	assert_null(strstr(out, "emmg-1"));
+	/* the CA_system_id as operators write it: a hex string */
+	assert_int_equal(call(s, REST_POST, "/api/v1/generators", NULL,
+			      "{\"kind\":\"ecmg\",\"name\":\"ecmg-hex\",\"address\":\"0.0.0.0:2223\",\"ca_system_id\":\"0x4ADC\"}",
+			      ALL, out, sizeof(out)), 201);
+	assert_non_null(strstr(out, "\"ca_system_id\":19164"));
 	assert_int_equal(call(s, REST_PUT, "/api/v1/generators/1", NULL,
 			      "{\"kind\":\"emmg\",\"name\":\"emmg-1\",\"address\":\"mux2:3000\",\"ca_system_id\":19169,"
 			      "\"bandwidth_kbps\":400,\"enabled\":false}", ALL, out, sizeof(out)), 200);

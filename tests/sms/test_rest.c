@@ -280,9 +280,10 @@ static void test_cards(void **state)
 	srv_stop(&sv);
 }
 
-/* GET card is written without jansson (rest.c card_answer): the same
- * bytes as jansson's dump of the list endpoint's object for that card
- * plus "subscriptions", for text that needs escaping. */
+/* GET card and the card list are written without jansson (rest.c card_jw):
+ * the same bytes as jansson's dump of the parsed answers, and GET card is
+ * the list's object for that card plus "subscriptions", for text that
+ * needs escaping. */
 static void test_card_bytes_as_jansson(void **state)
 {
 	struct srv sv;
@@ -300,6 +301,10 @@ static void test_card_bytes_as_jansson(void **state)
 	assert_int_equal(call(&sv, sv.ro, "GET", "/api/v1/cards/2100000077", NULL, &a), 200);
 	assert_non_null(a.json);
 	assert_int_equal(call(&sv, sv.ro, "GET", "/api/v1/cards?serial_prefix=2100000077", NULL, &l), 200);
+	/* the list is written by the same card writer: jansson's bytes too */
+	ref = json_dumps(l.json, JSON_COMPACT);
+	assert_string_equal(l.body, ref);
+	free(ref);
 	item = json_array_get(json_object_get(l.json, "items"), 0);
 	assert_non_null(item);
 	json_object_set(item, "subscriptions", json_object_get(a.json, "subscriptions"));
@@ -452,7 +457,7 @@ static void test_csv_http(void **state)
 {
 	static const char csv[] = "serial_no,name,info,access_criteria,pair,start,finish,chip_id,state,packages\r\n"
 				  "2100000000,\"Ann, A\",Lisbon,00000003,1,1700000000,1800000000,C1,active,40\r\n"
-				  "2100000001,Bob,,,,,,,,sports extra\r\n";
+				  "2100000001,Bob,,,,1700000000,1900000000,,,sports extra\r\n";
 	struct srv sv;
 	struct answer a;
 	char hd[128], before[65], after[65];
@@ -469,7 +474,7 @@ static void test_csv_http(void **state)
 	assert_string_equal(a.ctype, "text/csv; charset=utf-8");
 	assert_string_equal(a.body, "serial_no,name,info,access_criteria,pair,start,finish,chip_id,state,packages\r\n"
 				    "2100000000,\"Ann, A\",Lisbon,00000003,1,1700000000,1800000000,C1,active,40\r\n"
-				    "2100000001,Bob,,00000000,0,0,0,,active,40\r\n");
+				    "2100000001,Bob,,00000000,0,1700000000,1900000000,,active,40\r\n");
 	answer_free(&a);
 
 	tdb_fingerprint(sv.store, before);

@@ -829,7 +829,8 @@ static int cli(const char *db, const char *args, char *out, size_t cap)
 
 	if (!bin)
 		skip();
-	snprintf(cmd, sizeof(cmd), "%s sms --db %s %s 2>/dev/null", bin, db, args);
+	/* stderr is dropped unless ARGS redirects it itself */
+	snprintf(cmd, sizeof(cmd), "%s sms --db %s %s%s", bin, db, args, strstr(args, "2>") ? "" : " 2>/dev/null");
 	f = popen(cmd, "r");
 	assert_non_null(f);
 	got = fread(out, 1, cap - 1, f);
@@ -853,6 +854,12 @@ static void test_cli(void **state)
 	assert_int_equal(cli(db, "card add 2100000000", out, sizeof(out)), 1); /* exists */
 	assert_int_equal(cli(db, "card add 21000x", out, sizeof(out)), 1);
 	assert_int_equal(cli(db, "package add 40 sports", out, sizeof(out)), 0);
+	/* 0..31 exist from the start: add says so, rename names them */
+	assert_int_equal(cli(db, "package add 0 Basic 2>&1", out, sizeof(out)), 1);
+	assert_non_null(strstr(out, "package rename 0 NAME"));
+	assert_int_equal(cli(db, "package rename 0 Basic", out, sizeof(out)), 0);
+	assert_int_equal(cli(db, "package rename 99 X 2>&1", out, sizeof(out)), 1);
+	assert_non_null(strstr(out, "package 99 not found"));
 	assert_int_equal(cli(db, "subscribe 2100000000 --packages 0,3,40 --start 1700000000 --finish 1800000000",
 			     out, sizeof(out)), 0);
 	assert_int_equal(cli(db, "subscribe 2100000000 --packages 99 --start 1 --finish 2", out, sizeof(out)), 1);

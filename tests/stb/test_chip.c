@@ -15,14 +15,15 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 #include <openssl/rand.h>
+#include "client/chip_client.h"
 #include "testutil.h"
 #include "cas/ecm.h"
 #include "cas/entitlement.h"
 #include "cas/keys.h"
 #include "cipher/cipher.h"
-#include "kms/kdf.h"
+#include "crypto/kdf.h"
 #include "kms/otp.h"
-#include "kms/pk.h"
+#include "crypto/pk.h"
 #include "lib/cursor.h"
 #include "stb/chip.h"
 #include "stb/descrambler.h"

@@ -14,13 +14,13 @@
 #include "cas/ecm.h"
 #include "cas/entitlement.h"
 #include "cas/keys.h"
-#include "kms/cert.h"
-#include "kms/kdf.h"
-#include "kms/module.h"
-#include "kms/pk.h"
+#include "cas/cert.h"
+#include "crypto/kdf.h"
+#include "cas/module.h"
+#include "crypto/pk.h"
 #include "lib/cursor.h"
 #include "stb/chip.h"
-#include "stb/loader.h"
+#include "client/loader.h"
 
 #define CASID 0x4AE1
 #define VENDOR 0x00000A01u

@@ -9,12 +9,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <openssl/rand.h>
+#include "client/chip_client.h"
 #include "testutil.h"
 #include "cas/ecm.h"
 #include "cas/entitlement.h"
 #include "cas/keys.h"
-#include "kms/kdf.h"
-#include "kms/pk.h"
+#include "crypto/kdf.h"
+#include "crypto/pk.h"
 #include "stb/chip.h"
 
 #define CASID_B 0x4AE1

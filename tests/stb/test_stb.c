@@ -19,6 +19,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 #include <openssl/rand.h>
+#include "client/cardless.h"
 #include "testutil.h"
 #include "cas/client.h"
 #include "cas/ecm.h"
@@ -560,6 +561,182 @@ static void test_ecm_refused(void **st)
 	keystore_free(ks);
 }
 
+/* ---- issue 16 item 2: a CW only for its own crypto-period ---- */
+
+#define CPS_PKTS 600   /* original packets per crypto-period */
+#define CPS_MAX 16
+
+/* A stream of many CPs (CP k: parity k & 1, its own random CW); ECM(k)
+ * (CW k and k+1) at the start of CP k and every ECM_EVERY packets. From CP
+ * `refuse_from` on the ECMs are for package 1 only (the card has package
+ * 0: refused); from CP `stop_from` on there are none. */
+static void build_cps(const struct keystore *ks, int refuse_from, int stop_from, struct built *b, int *ncp)
+{
+	size_t len, nin, n = 0, since = 0;
+	uint8_t *in = tu_read(tu_testdata(CAP_CLEAR), &len);
+	struct pmt *pmt = calloc(1, sizeof(*pmt));
+	uint8_t pmt_sec[PSI_MAX_PSI_SECTION], cws[CPS_MAX + 1][8], cc_ecm = 0;
+	size_t pmt_len = 0;
+	bool pmt_done = false, seen_ecm = false;
+	int cur = -1;
+	struct ts_cipher *ci = ts_cipher_new(CW_ALG_CSA2, true);
+
+	memset(b, 0, sizeof(*b));
+	assert_non_null(pmt);
+	assert_non_null(ci);
+	nin = len / TS_PACKET_BYTES;
+	*ncp = (int)((nin + CPS_PKTS - 1) / CPS_PKTS);
+	assert_true(*ncp <= CPS_MAX);
+	assert_int_equal(RAND_bytes(&cws[0][0], sizeof(cws)), 1);
+	b->clear = calloc(nin + nin / 20 + 64, TS_PACKET_BYTES);
+	b->scr = calloc(nin + nin / 20 + 64, TS_PACKET_BYTES);
+	assert_non_null(b->clear);
+	assert_non_null(b->scr);
+	for (size_t i = 0; i < nin; i++) {
+		const uint8_t *p = in + i * TS_PACKET_BYTES;
+		int k = (int)(i / CPS_PKTS);
+		struct ts_hdr h;
+
+		if (pmt_done && (k != cur || ++since >= ECM_EVERY) && k < stop_from) {
+			struct ecm_params ep;
+			uint8_t sec[ECM_MAX_SECTION];
+			size_t sl = 0, np = 0;
+
+			memset(&ep, 0, sizeof(ep));
+			ep.alg = CW_ALG_CSA2;
+			ep.ecm_id = 1;
+			ep.ca_system_id = keystore_ca_system_id(ks);
+			ep.cp_number = (uint16_t)k;
+			ep.timestamp_ms = T_NOW_MS - 1000 + (uint64_t)k;
+			ep.epoch = keystore_epoch_at(ks, T_NOW_MS / 1000);
+			ep.ac_len = 4;
+			ep.ac[3] = k >= refuse_from ? 0x02 : 0x01;
+			ep.cw_mask = ECM_HAS_EVEN | ECM_HAS_ODD;
+			memcpy(k % 2 ? ep.cw_odd : ep.cw_even, cws[k], 8);
+			memcpy(k % 2 ? ep.cw_even : ep.cw_odd, cws[k + 1], 8);
+			assert_int_equal(ecm_build(ks, &ep, sec, sizeof(sec), &sl), 0);
+			ecm_params_wipe(&ep);
+			assert_int_equal(ts_packetize(sec, sl, ECM_PID_PROG, &cc_ecm, b->clear + n * TS_PACKET_BYTES, 8, &np), 0);
+			memcpy(b->scr + n * TS_PACKET_BYTES, b->clear + n * TS_PACKET_BYTES, np * TS_PACKET_BYTES);
+			n += np;
+			since = 0;
+			seen_ecm = true;
+		}
+		if (k != cur)
+			cur = k;
+		memcpy(b->clear + n * TS_PACKET_BYTES, p, TS_PACKET_BYTES);
+		if (pkt_pid(p) == 0x1000 && (p[1] & 0x40)) {
+			if (!pmt_done) {
+				size_t sl = 3 + (size_t)(((p[6] & 0x0F) << 8) | p[7]);
+				struct ca_desc ca = { .ca_system_id = keystore_ca_system_id(ks), .ca_pid = ECM_PID_PROG };
+
+				assert_int_equal(pmt_parse(p + 5, sl, pmt), 0);
+				assert_int_equal(ca_desc_append(pmt->info, sizeof(pmt->info), &pmt->info_len, &ca), 0);
+				assert_int_equal(pmt_build(pmt, pmt_sec, sizeof(pmt_sec), &pmt_len), 0);
+				pmt_done = true;
+			}
+			{
+				uint8_t cc = (uint8_t)((p[3] - 1) & 0x0F);
+				size_t np = 0;
+
+				assert_int_equal(ts_packetize(pmt_sec, pmt_len, 0x1000, &cc,
+					b->clear + n * TS_PACKET_BYTES, 1, &np), 0);
+			}
+		}
+		memcpy(b->scr + n * TS_PACKET_BYTES, b->clear + n * TS_PACKET_BYTES, TS_PACKET_BYTES);
+		assert_int_equal(ts_parse(p, &h), 0);
+		if (seen_ecm && (h.pid == 0x100 || h.pid == 0x101) && h.has_payload && h.payload_len > 0) {
+			uint8_t *pp = b->scr + n * TS_PACKET_BYTES;
+
+			assert_int_equal(ts_cipher_set_key(ci, k % 2 ? CW_ODD : CW_EVEN, cws[k], 8), 0);
+			assert_int_equal(ts_cipher_scramble(ci, &pp, 1, k % 2 ? CW_ODD : CW_EVEN), 0);
+			if (k % 2)
+				b->n_odd++;
+			else
+				b->n_even++;
+		}
+		n++;
+	}
+	b->npkts = n;
+	ts_cipher_free(ci);
+	memset(cws, 0, sizeof(cws));
+	free(pmt);
+	free(in);
+}
+
+/* The box's output judged against the clear stream: every packet is either
+ * the clear one or still the scrambled one; a packet with its scrambling
+ * bits cleared and content not the clear one is garbage. */
+static void judge(const struct built *b, const uint8_t *out, size_t *ok, size_t *left, size_t *garbage)
+{
+	*ok = *left = *garbage = 0;
+	for (size_t j = 0; j < b->npkts; j++) {
+		const uint8_t *o = out + j * TS_PACKET_BYTES;
+		bool was_scr = memcmp(b->scr + j * TS_PACKET_BYTES, b->clear + j * TS_PACKET_BYTES, TS_PACKET_BYTES) != 0;
+
+		if (!was_scr)
+			continue;
+		if (memcmp(o, b->clear + j * TS_PACKET_BYTES, TS_PACKET_BYTES) == 0)
+			(*ok)++;
+		else if (memcmp(o, b->scr + j * TS_PACKET_BYTES, TS_PACKET_BYTES) == 0)
+			(*left)++;
+		else
+			(*garbage)++;
+	}
+}
+
+static void check_cp_key(int refuse_from, int stop_from)
+{
+	struct keystore *ks = NULL;
+	struct built b;
+	struct cas_client c = { 0 };
+	struct stb_report *rep = calloc(1, sizeof(*rep));
+	const struct stb_service_report *s101;
+	uint8_t *out;
+	size_t ok, left, garbage;
+	int ncp = 0, last_ok = refuse_from < stop_from ? refuse_from : stop_from;
+	char line[512], want[128];
+
+	assert_non_null(rep);
+	assert_int_equal(keystore_generate(0x4ADC, 0, &ks), 0);
+	build_cps(ks, refuse_from, stop_from, &b, &ncp);
+	assert_true(ncp >= last_ok + 3);
+	out = malloc(b.npkts * TS_PACKET_BYTES);
+	assert_non_null(out);
+	make_client(ks, 0x00000001, T_NOW_MS / 1000 - 3600, T_NOW_MS / 1000 + 30 * 86400, &c);
+	run_ecm_box(&b, &c, 0x00000001, out, rep);
+	judge(&b, out, &ok, &left, &garbage);
+	s101 = find_svc(rep, 101);
+	assert_non_null(s101);
+	assert_int_equal(stb_report_line(rep, s101, line, sizeof(line)), 0);
+	print_message("%d CPs, keys until CP %d: %zu descrambled right, %zu left scrambled, %zu garbage; %s\n", ncp,
+		last_ok, ok, left, garbage, line);
+	/* CP last_ok still has its key (ECM(last_ok - 1) carried it); later
+	 * CPs have none: left scrambled, never garbage */
+	assert_int_equal(garbage, 0);
+	assert_true(ok > 0);
+	assert_true(left > 0);
+	assert_int_equal(s101->descrambled, ok);
+	assert_int_equal(s101->left_scrambled, left);
+	assert_int_equal(s101->nokey_pkts, left);
+	assert_int_equal(s101->nokey_since_cp, last_ok + 1);
+	assert_int_equal(s101->state, STB_SVC_PARTIAL);
+	if (refuse_from < stop_from)
+		snprintf(want, sizeof(want), "no key since CP %d: not entitled (ECM for packages 00000002", last_ok + 1);
+	else
+		snprintf(want, sizeof(want), "no key since CP %d: no ECM accepted after CP %d", last_ok + 1,
+			last_ok - 1);
+	assert_non_null(strstr(line, want));
+	cas_client_free(&c);
+	free(out);
+	free(rep);
+	built_free(&b);
+	keystore_free(ks);
+}
+
+static void test_cp_key_refused(void **st) { (void)st; check_cp_key(3, CPS_MAX); }
+static void test_cp_key_ecms_stop(void **st) { (void)st; check_cp_key(CPS_MAX, 3); }
+
 /* JSON report: parses, and carries the counters. */
 static void test_report_json(void **st)
 {
@@ -936,6 +1113,8 @@ int main(void)
 		cmocka_unit_test(test_ecm_cissa),
 		cmocka_unit_test(test_ecm_per_component),
 		cmocka_unit_test(test_ecm_refused),
+		cmocka_unit_test(test_cp_key_refused),
+		cmocka_unit_test(test_cp_key_ecms_stop),
 		cmocka_unit_test(test_report_json),
 		cmocka_unit_test(test_bad_inputs),
 		cmocka_unit_test(test_bad_args),

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <sys/wait.h>
 #include <openssl/rand.h>
+#include "client/chip_client.h"
 #include "testutil.h"
 #include "cas/ecm.h"
 #include "cas/emm.h"
@@ -20,7 +21,7 @@
 #include "cas/entitlement.h"
 #include "cas/keys.h"
 #include "cipher/cipher.h"
-#include "kms/kdf.h"
+#include "crypto/kdf.h"
 #include "lib/cursor.h"
 #include "lib/util.h"
 #include "stb/chip.h"

@@ -4,7 +4,7 @@
  * (with LIKE metacharacters taken literally), package rename, API key
  * listing and revocation (a revoked key is refused at once, audited once),
  * the public audit call; and lib/log.h's ring of recent lines.
- * The KMS view (web_kms.h): a KMS made with the CLI read without its
+ * The KMS view (view.h): a KMS made with the CLI read without its
  * passphrase, a table of bad directories, and GET /web/api/kms on a real
  * `castellan web serve --kms-dir`: admin only (403), bad paths refused.
  */
@@ -202,7 +202,7 @@ static void test_log_ring(void **state)
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <jansson.h>
-#include "web/web_kms.h"
+#include "kms/view.h"
 
 /* dir/kms: init, one order of 3 chips, vendor 0x4adc added then revoked,
  * vendor 0x4add added: all through the CLI, as an operator would. */
@@ -230,7 +230,7 @@ static json_t *kms_view(const char *dir)
 	json_t *o = NULL;
 
 	snprintf(k, sizeof(k), "%s/kms", dir);
-	assert_int_equal(web_kms_json(k, &o), 0);
+	assert_int_equal(kms_view_json(k, &o), 0);
 	return o;
 }
 
@@ -320,8 +320,8 @@ static void test_kms_view(void **state)
 	json_decref(o);
 	/* 5. not a directory */
 	snprintf(q, sizeof(q), "%s/c.csv", dir);
-	assert_int_equal(web_kms_json(q, &o), CE_NOT_FOUND);
-	assert_int_equal(web_kms_json("/nonexistent/kms", &o), CE_NOT_FOUND);
+	assert_int_equal(kms_view_json(q, &o), CE_NOT_FOUND);
+	assert_int_equal(kms_view_json("/nonexistent/kms", &o), CE_NOT_FOUND);
 	assert_int_equal(tu_run("rm -rf '%s'", dir), 0);
 }
 

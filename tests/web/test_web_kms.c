@@ -1,11 +1,11 @@
 /*
- * test_web_kms.c - the pure parsers behind GET /web/api/kms (web_kms.h):
+ * test_web_kms.c - the pure parsers behind GET /web/api/kms (view.h):
  * order headers, crl.bin's shown fields and audit.log lines, each with a
  * table of bad inputs. The directory walk itself is in test_web_admin.c.
  */
 #include "testutil.h"
 #include <jansson.h>
-#include "web/web_kms.h"
+#include "kms/view.h"
 
 static size_t make_order(uint8_t *b, uint32_t num, uint32_t n)
 {
@@ -29,18 +29,18 @@ static size_t make_order(uint8_t *b, uint32_t num, uint32_t n)
 static void test_order(void **state)
 {
 	uint8_t b[44 + 24 * 4];
-	struct web_kms_order o;
+	struct kms_view_order o;
 	size_t len;
 
 	(void)state;
 	len = make_order(b, 7, 3);
-	assert_int_equal(web_kms_parse_order(b, len, &o), 0);
+	assert_int_equal(kms_view_parse_order(b, len, &o), 0);
 	assert_int_equal(o.order, 7);
 	assert_int_equal(o.chips, 3);
 	assert_int_equal(o.first_chip, 0x1000);
 	assert_int_equal(o.last_chip, 0x1002);
 	len = make_order(b, 1, 1);
-	assert_int_equal(web_kms_parse_order(b, len, &o), 0);
+	assert_int_equal(kms_view_parse_order(b, len, &o), 0);
 	assert_int_equal(o.first_chip, 0x1000);
 	assert_int_equal(o.last_chip, 0x1000);
 
@@ -63,11 +63,11 @@ static void test_order(void **state)
 				b[12 + k] = (uint8_t)((uint32_t)bad[i].n >> (24 - 8 * k));
 		len = len - (size_t)bad[i].cut + (size_t)bad[i].grow;
 		o.chips = 99;
-		if (web_kms_parse_order(b, len, &o) != CE_FORMAT)
+		if (kms_view_parse_order(b, len, &o) != CE_FORMAT)
 			fail_msg("order case '%s' accepted", bad[i].name);
 		assert_int_equal(o.chips, 0);
 	}
-	assert_int_equal(web_kms_parse_order(b, 0, &o), CE_FORMAT);
+	assert_int_equal(kms_view_parse_order(b, 0, &o), CE_FORMAT);
 }
 
 static size_t make_crl(uint8_t *b, const uint64_t *s, uint32_t n)
@@ -101,7 +101,7 @@ static void test_crl(void **state)
 
 	(void)state;
 	len = make_crl(b, good, 2);
-	assert_int_equal(web_kms_parse_crl(b, len, &number, &created, issuer, &ser, &n), 0);
+	assert_int_equal(kms_view_parse_crl(b, len, &number, &created, issuer, &ser, &n), 0);
 	assert_int_equal(number, 3);
 	assert_int_equal(created, 1700000000);
 	assert_int_equal(issuer[31], 31);
@@ -124,7 +124,7 @@ static void test_crl(void **state)
 		if (bad[i].version)
 			b[8] = 2;
 		ser = (uint64_t *)b; /* must come back NULL */
-		if (web_kms_parse_crl(b, len, &number, &created, issuer, &ser, &n) == 0)
+		if (kms_view_parse_crl(b, len, &number, &created, issuer, &ser, &n) == 0)
 			fail_msg("crl case '%s' accepted", bad[i].name);
 		assert_null(ser);
 	}
@@ -153,10 +153,10 @@ static void test_audit(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char line[128];
-		struct web_kms_audit_line al;
+		struct kms_view_audit_line al;
 
 		snprintf(line, sizeof(line), "%s", cases[i].line);
-		web_kms_parse_audit_line(line, &al);
+		kms_view_parse_audit_line(line, &al);
 		if (al.fields != cases[i].fields || al.seq != cases[i].seq || al.at_s != cases[i].at ||
 		    strcmp(al.event, cases[i].event) != 0)
 			fail_msg("audit case %zu: fields %d seq %llu at %lld event '%s'", i, al.fields,
@@ -165,20 +165,20 @@ static void test_audit(void **state)
 
 	/* Events: vendor added then revoked, a certificate with a spaced name
 	 * then revoked, a module; and events that must change nothing. */
-	web_kms_audit_event("vendor add id=0x4adc pub=00ff", 10, vendors, certs, mods);
-	web_kms_audit_event("vendor revoke id=0x4adc", 11, vendors, certs, mods);
-	web_kms_audit_event("vendor revoke id=0x9999", 11, vendors, certs, mods);
-	web_kms_audit_event("vendor add pub=00ff", 12, vendors, certs, mods); /* no id */
-	web_kms_audit_event("xvendor add id=0x1", 12, vendors, certs, mods);
-	web_kms_audit_event("operator certify serial=17 name=Acme \x01TV days=365", 13, vendors, certs, mods);
-	web_kms_audit_event("revoke cert serial=17", 14, vendors, certs, mods);
-	web_kms_audit_event("module sign vendor=0x4adc version=2 rollback=1 cert=17 bytes=9 sha256=ab", 15, vendors,
+	kms_view_audit_event("vendor add id=0x4adc pub=00ff", 10, vendors, certs, mods);
+	kms_view_audit_event("vendor revoke id=0x4adc", 11, vendors, certs, mods);
+	kms_view_audit_event("vendor revoke id=0x9999", 11, vendors, certs, mods);
+	kms_view_audit_event("vendor add pub=00ff", 12, vendors, certs, mods); /* no id */
+	kms_view_audit_event("xvendor add id=0x1", 12, vendors, certs, mods);
+	kms_view_audit_event("operator certify serial=17 name=Acme \x01TV days=365", 13, vendors, certs, mods);
+	kms_view_audit_event("revoke cert serial=17", 14, vendors, certs, mods);
+	kms_view_audit_event("module sign vendor=0x4adc version=2 rollback=1 cert=17 bytes=9 sha256=ab", 15, vendors,
 			    certs, mods);
 	/* Fuzz finding: a serial that is not UTF-8 left a certificate without
 	 * "serial", and the next "revoke cert" compared against NULL. */
-	web_kms_audit_event("operator certify serial=1\xff" "2 name=X days=1", 16, vendors, certs, mods);
-	web_kms_audit_event("revoke cert serial=1?2", 17, vendors, certs, mods);
-	web_kms_audit_event("vendor add id=0x\xfe pub=\x80", 18, vendors, certs, mods);
+	kms_view_audit_event("operator certify serial=1\xff" "2 name=X days=1", 16, vendors, certs, mods);
+	kms_view_audit_event("revoke cert serial=1?2", 17, vendors, certs, mods);
+	kms_view_audit_event("vendor add id=0x\xfe pub=\x80", 18, vendors, certs, mods);
 	assert_string_equal(json_string_value(json_object_get(json_array_get(certs, 1), "serial")), "1?2");
 	assert_int_equal(json_integer_value(json_object_get(json_array_get(certs, 1), "revoked_s")), 17);
 	assert_string_equal(json_string_value(json_object_get(json_object_get(vendors, "0x?"), "pub_fingerprint")), "?");

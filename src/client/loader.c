@@ -8,13 +8,14 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <openssl/crypto.h>
+#include "client/chip_client.h"
 #include "cas/entitlement.h"
-#include "kms/cert.h"
-#include "kms/pk.h"
+#include "cas/cert.h"
+#include "crypto/pk.h"
 #include "lib/cursor.h"
 #include "lib/log.h"
 #include "lib/util.h"
-#include "stb/loader.h"
+#include "client/loader.h"
 
 #define LDS_MAGIC "CSTLLDS1"
 #define PATH_CAP 4096

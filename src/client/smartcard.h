@@ -2,7 +2,7 @@
  * smartcard.h - the box's side of the smartcard: an APDU transport (PC/SC
  * through libpcsclite, or the applet in-process for tests), command
  * chaining, and the smartcard CAS client (cas/client.h) built on them
- * (src/cas/smartcard_client.c).
+ * (src/client/smartcard.c).
  *
  * The client sends each new ECM to the card (INS 0x20), loads the CWs it
  * answers, and maps the card's status words to CE_* codes

@@ -2,11 +2,11 @@
  * module.h - signed CAS client modules: the format, operator signing and
  * verification against a box's trust root (docs/modules.md has the table).
  *
- * A module is what the loader (src/stb/loader.h) runs: a manifest (vendor
+ * A module is what the loader (src/client/loader.h) runs: a manifest (vendor
  * id, version, anti-rollback counter, SHA-256 of the payload), the payload
  * (which built-in client to run with which parameters), the trust
  * authority's public key (its SHA-256 must equal the OTP trust-root hash),
- * the operator's certificate issued by that TA (src/kms/cert.h), and the
+ * the operator's certificate issued by that TA (src/cas/cert.h), and the
  * operator's Ed25519 signature over everything before it. Big-endian:
  *
  *   off  len  field

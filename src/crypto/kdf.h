@@ -1,5 +1,8 @@
 /*
- * kdf.h - the ONE vendor-key derivation of Castellan (KMS side and chip side).
+ * kdf.h - KBKDF, the one place it is set up (crypto_kbkdf_cmac: the package
+ * keys and card keys of cas/keys.c, the vendor EMM keys of cas/emm_vendor.c,
+ * the pairing key of stb/chip.c), and the ONE vendor-key derivation of
+ * Castellan (KMS side and chip side):
  *
  *   K_v(chip) = KBKDF(K_otp(chip), label "castellan vendor key",
  *                     context = vendor_id u32 BE, L = 128 bits)
@@ -16,12 +19,20 @@
 #ifndef CASTELLAN_KMS_KDF_H
 #define CASTELLAN_KMS_KDF_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include "lib/err.h"
 
 #define KMS_ROOT_KEY_BYTES 16
 #define KMS_VENDOR_KEY_BYTES 16
 #define KMS_VENDOR_KEY_LABEL "castellan vendor key"
+
+/* NIST SP 800-108r1 counter-mode KBKDF, PRF CMAC-AES-128 (key_len 16) or
+ * CMAC-AES-256 (key_len 32), through OpenSSL 3's EVP_KDF "KBKDF": salt =
+ * label, info = context (omitted when ctx_len is 0). 0, CE_ARG, or
+ * CE_CRYPTO (out wiped). */
+int crypto_kbkdf_cmac(const uint8_t *key, size_t key_len, const void *label, size_t label_len, const uint8_t *ctx,
+	size_t ctx_len, uint8_t *out, size_t out_len) WARN_UNUSED;
 
 /* K_v(chip) into out. 0, or CE_CRYPTO (out wiped). The caller wipes root
  * and out when done. Thread-safe; about one EVP_KDF setup per call. */

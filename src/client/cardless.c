@@ -36,6 +36,7 @@
 #include <openssl/crypto.h>
 #include "cas/card.h"
 #include "cas/client.h"
+#include "client/cardless.h"
 #include "cas/ecm.h"
 #include "cas/emm.h"
 #include "cas/entitlement.h"
@@ -367,14 +368,4 @@ int cardless_client_state(const struct cas_client *c, struct emm_card_state *out
 		return CE_STATE;
 	memcpy(out, &cl->st, sizeof(*out));
 	return 0;
-}
-
-void cas_client_free(struct cas_client *c)
-{
-	if (!c)
-		return;
-	if (c->ops && c->ops->destroy)
-		c->ops->destroy(c->self);
-	c->ops = NULL;
-	c->self = NULL;
 }

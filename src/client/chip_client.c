@@ -1,5 +1,5 @@
 /*
- * chip_client.c - the ladder client: the cardless client of cas/cardless.c
+ * chip_client.c - the ladder client: the cardless client of client/cardless.c
  * rebuilt for a box with a secure chip. Its entitlement holds protected
  * package keys only (ek2 = E_{K_v(chip)}(K_pkg): the CAS vendor computes
  * them from its per-chip key file), so this code can check an ECM and pick
@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/crypto.h>
+#include "client/chip_client.h"
 #include "cas/client.h"
 #include "cas/ecm.h"
 #include "cas/entitlement.h"

@@ -7,9 +7,9 @@
 #include <string.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
-#include "kms/cert.h"
-#include "kms/module.h"
-#include "kms/pk.h"
+#include "cas/cert.h"
+#include "cas/module.h"
+#include "crypto/pk.h"
 #include "lib/cursor.h"
 
 static bool name_ok(const char *s, size_t n)

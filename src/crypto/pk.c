@@ -6,7 +6,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
-#include "kms/pk.h"
+#include "crypto/pk.h"
 #include "lib/util.h"
 
 static int raw_public(int type, const uint8_t priv[32], uint8_t pub[32])

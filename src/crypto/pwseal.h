@@ -23,7 +23,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "err.h"
+#include "lib/err.h"
 
 #define PWSEAL_MAGIC_BYTES 8
 #define PWSEAL_SALT_BYTES 16

@@ -1,5 +1,5 @@
 /*
- * smartcard_client.c - the smartcard CAS client (card/smartcard.h): the
+ * smartcard_client.c - the smartcard CAS client (client/smartcard.h): the
  * box's half of the card. PC/SC transport through libpcsclite
  * (SCardEstablishContext / SCardConnect / SCardTransmit), an in-process
  * transport to the applet, APDU chaining, and the cas_client_ops that
@@ -18,7 +18,7 @@
 #include <openssl/crypto.h>
 #include <winscard.h>
 #include <wintypes.h>
-#include "card/smartcard.h"
+#include "client/smartcard.h"
 #include "cas/ecm.h"
 #include "lib/cursor.h"
 #include "lib/log.h"

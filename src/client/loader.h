@@ -1,6 +1,6 @@
 /*
  * loader.h - the box's module loader: runs only operator-signed CAS client
- * modules (src/kms/module.h), never an older one, and keeps the last good
+ * modules (src/cas/module.h), never an older one, and keeps the last good
  * module when a new one fails.
  *
  * Owns the box's persistent loader state, in a directory (mode 0700):
@@ -32,7 +32,7 @@
 #include <stddef.h>
 #include "lib/err.h"
 #include "cas/client.h"
-#include "kms/module.h"
+#include "cas/module.h"
 #include "stb/chip.h"
 
 #define LOADER_MAX_VENDORS 16

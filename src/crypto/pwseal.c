@@ -3,53 +3,14 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
-#include "cursor.h"
-#include "pwseal.h"
-
-/* EVP_CipherUpdate takes an int length: feed at most 1 GiB at a time. */
-#define GCM_CHUNK ((size_t)1 << 30)
+#include "crypto/aead.h"
+#include "lib/cursor.h"
+#include "crypto/pwseal.h"
 
 int aes256_gcm(int enc, const uint8_t key[32], const uint8_t nonce[12], const uint8_t *aad, size_t aad_len,
 	const uint8_t *in, size_t len, uint8_t *out, uint8_t tag[16])
 {
-	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-	uint8_t fin[16];
-	int l = 0, r = CE_CRYPTO;
-	size_t done, n;
-
-	if (!c)
-		return CE_NOMEM;
-	/* The default IV length of AES-GCM is 12 bytes (SP 800-38D's 96 bits). */
-	if (EVP_CipherInit_ex(c, EVP_aes_256_gcm(), NULL, key, nonce, enc) != 1)
-		goto out;
-	for (done = 0; done < aad_len; done += n) {
-		n = aad_len - done > GCM_CHUNK ? GCM_CHUNK : aad_len - done;
-		if (EVP_CipherUpdate(c, NULL, &l, aad + done, (int)n) != 1)
-			goto out;
-	}
-	for (done = 0; done < len; done += n) {
-		n = len - done > GCM_CHUNK ? GCM_CHUNK : len - done;
-		if (EVP_CipherUpdate(c, out + done, &l, in + done, (int)n) != 1)
-			goto out;
-	}
-	if (enc) {
-		if (EVP_CipherFinal_ex(c, fin, &l) != 1 ||
-		    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, PWSEAL_TAG_BYTES, tag) != 1)
-			goto out;
-	} else {
-		if (EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, PWSEAL_TAG_BYTES, tag) != 1)
-			goto out;
-		if (EVP_CipherFinal_ex(c, fin, &l) != 1) {
-			r = CE_MAC;
-			goto out;
-		}
-	}
-	r = 0;
-out:
-	if (r != 0 && !enc && len)
-		OPENSSL_cleanse(out, len);
-	EVP_CIPHER_CTX_free(c);
-	return r;
+	return crypto_gcm(enc, key, 32, nonce, aad, aad_len, in, len, out, tag);
 }
 
 int pwseal_scrypt(const char *pass, const uint8_t salt[16], unsigned log2n, uint32_t r, uint32_t p,

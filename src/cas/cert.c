@@ -5,8 +5,8 @@
 #include <string.h>
 #include <time.h>
 #include <openssl/crypto.h>
-#include "kms/cert.h"
-#include "kms/pk.h"
+#include "cas/cert.h"
+#include "crypto/pk.h"
 #include "lib/cursor.h"
 
 #define CERT_MAGIC "CSTLCERT"

@@ -1,5 +1,5 @@
 /*
- * web_kms.c - GET /web/api/kms's content (web_kms.h): a KMS directory read
+ * view.c - GET /web/api/kms's content (view.h): a KMS directory read
  * without its passphrase. Owns only reading: nothing here writes to dir.
  * Every file is opened with O_NOFOLLOW and must be a regular file of a
  * bounded size; every byte read from it goes through struct cur.
@@ -13,8 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <jansson.h>
-#include "web/web_kms.h"
-#include "kms/cert.h"
+#include "kms/view.h"
+#include "cas/cert.h"
 #include "kms/kms.h"
 #include "lib/cursor.h"
 #include "lib/log.h"
@@ -98,7 +98,7 @@ static int cmp_name(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int web_kms_parse_order(const uint8_t *b, size_t len, struct web_kms_order *out)
+int kms_view_parse_order(const uint8_t *b, size_t len, struct kms_view_order *out)
 {
 	struct cur c;
 	uint32_t order = 0, n = 0;
@@ -127,13 +127,13 @@ static json_t *order_json(const char *odir, const char *name)
 	uint8_t *b = NULL;
 	size_t len = 0;
 	int64_t mt = 0;
-	struct web_kms_order od;
+	struct kms_view_order od;
 	char hx[24];
 	json_t *o;
 	int r = read_plain(odir, name, 44u + 24u * (uint64_t)(16u << 20), &b, &len, &mt);
 
 	if (r == 0)
-		r = web_kms_parse_order(b, len, &od);
+		r = kms_view_parse_order(b, len, &od);
 	free(b);
 	if (r != 0)
 		return json_pack("{s:s,s:s}", "file", name, "error", err_str(r));
@@ -199,7 +199,7 @@ nomem:
 	return CE_NOMEM;
 }
 
-int web_kms_parse_crl(const uint8_t *buf, size_t len, uint64_t *number, uint64_t *created_s, uint8_t issuer[32],
+int kms_view_parse_crl(const uint8_t *buf, size_t len, uint64_t *number, uint64_t *created_s, uint8_t issuer[32],
 		      uint64_t **serials, size_t *n)
 {
 	struct cur c;
@@ -235,7 +235,7 @@ static void add_crl(const char *dir, json_t *root)
 		return;
 	}
 	if (r == 0)
-		r = web_kms_parse_crl(b, len, &number, &created, issuer, &serials, &n);
+		r = kms_view_parse_crl(b, len, &number, &created, issuer, &serials, &n);
 	free(b);
 	if (r != 0) {
 		json_object_set_new(root, "crl", json_pack("{s:s}", "error", err_str(r)));
@@ -280,7 +280,7 @@ static bool ev_field(const char *ev, const char *key, char *out, size_t cap)
 static bool starts(const char *s, const char *p) { return strncmp(s, p, strlen(p)) == 0; }
 
 /* What one event tells of vendors, certificates, modules. */
-void web_kms_audit_event(const char *ev, int64_t at, json_t *vendors, json_t *certs, json_t *mods)
+void kms_view_audit_event(const char *ev, int64_t at, json_t *vendors, json_t *certs, json_t *mods)
 {
 	char id[24] = "", v[96] = "", w[96] = "", x[96] = "";
 
@@ -332,7 +332,7 @@ void web_kms_audit_event(const char *ev, int64_t at, json_t *vendors, json_t *ce
 	(void)w;
 }
 
-void web_kms_parse_audit_line(char *line, struct web_kms_audit_line *out)
+void kms_view_parse_audit_line(char *line, struct kms_view_audit_line *out)
 {
 	char *t1 = strchr(line, '\t'), *t2 = t1 ? strchr(t1 + 1, '\t') : NULL;
 	char *t3 = t2 ? strchr(t2 + 1, '\t') : NULL;
@@ -386,14 +386,14 @@ static int add_audit(const char *dir, json_t *root)
 
 		for (char *p = (char *)b, *end = (char *)b + len; p < end; ln++) {
 			char *nl = memchr(p, '\n', (size_t)(end - p));
-			struct web_kms_audit_line al;
+			struct kms_view_audit_line al;
 
 			if (!nl)
 				nl = end;
 			*nl = 0;
-			web_kms_parse_audit_line(p, &al);
+			kms_view_parse_audit_line(p, &al);
 			if (al.fields)
-				web_kms_audit_event(al.event, al.at_s, vendors, certs, mods);
+				kms_view_audit_event(al.event, al.at_s, vendors, certs, mods);
 			if (ln + WEB_KMS_AUDIT_LINES >= total)
 				json_array_append_new(lines, json_pack("{s:I,s:I,s:o}", "seq", (json_int_t)al.seq, "at_s",
 								       (json_int_t)al.at_s, "event",
@@ -413,7 +413,7 @@ static int add_audit(const char *dir, json_t *root)
 	return 0;
 }
 
-int web_kms_json(const char *dir, json_t **out)
+int kms_view_json(const char *dir, json_t **out)
 {
 	struct stat st;
 	int kind = 0, r;
