@@ -1040,20 +1040,21 @@ static void test_headend_first_start_fails_keeps_secrets(void **state)
 static int run_headend(char *dir, char *ks, char *pf, const char *mux_opt, char *ready, bool stop_when_ready,
 	char *log, size_t cap)
 {
-	char bin[4096], mux[256], logf[600];
+	char bin[4096], mux[256], logf[600], keyf[600];
 	pid_t pid;
 	int status = 0;
 
 	snprintf(bin, sizeof(bin), "%s", getenv("CASTELLAN_BIN"));
 	snprintf(mux, sizeof(mux), "%s", mux_opt);
 	snprintf(logf, sizeof(logf), "%s/headend.log", dir);
+	snprintf(keyf, sizeof(keyf), "%s/admin.key", dir);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		char *a[] = { bin, (char *)"headend", (char *)"--data-dir", dir, (char *)"--keystore", ks,
 			(char *)"--passphrase-file", pf, (char *)"--http", (char *)"127.0.0.1:0", (char *)"--ecmg",
 			(char *)"127.0.0.1:0", (char *)"--web-root", (char *)"off", (char *)"--mux", mux,
-			(char *)"--ready-file", ready, (char *)"--admin-key-file", (char *)"/dev/null", NULL };
+			(char *)"--ready-file", ready, (char *)"--admin-key-file", keyf, NULL };
 
 		if (!freopen(logf, "w", stderr) || !freopen("/dev/null", "w", stdout))
 			_exit(126);
