@@ -27,7 +27,7 @@ static void usage(FILE *f)
 		"  package rename ID NAME         give package ID a new name (any ID, 0..31 included)\n"
 		"  subscribe SERIAL --packages LIST --start UNIX --finish UNIX\n"
 		"                                 LIST: package ids, comma-separated (e.g. 0,5,40)\n"
-		"  key add USER [--scopes read,write,admin]\n"
+		"  key add USER [--scopes read,write,admin,metrics]\n"
 		"                                 create USER if needed and print a new API key\n"
 		"  import FILE                    import cards from CSV (docs/csv.md): the whole file is\n"
 		"                                 checked first, then applied in one transaction\n"
@@ -62,6 +62,8 @@ static int parse_scopes(const char *s, unsigned *out)
 			*out |= SMS_SCOPE_WRITE;
 		else if (strcmp(t, "admin") == 0)
 			*out |= SMS_SCOPE_ADMIN;
+		else if (strcmp(t, "metrics") == 0)
+			*out |= SMS_SCOPE_METRICS;
 		else
 			return CE_ARG;
 	}

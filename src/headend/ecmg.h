@@ -67,6 +67,14 @@ struct ecmg_config {
 	uint32_t max_streams_per_peer;  /* 0 = 4 x ECMG_MAX_STREAMS_PER_CHANNEL */
 	uint32_t max_streams_total;     /* 0 = ECMG_DEFAULT_MAX_STREAMS_TOTAL */
 	bool handle_signals;        /* SIGINT/SIGTERM stop ecmg_run (the CLI sets it) */
+	/* Optional: the operator's channels table (the head-end's). For an
+	 * ECM_id, 0 and the 32-bit package mask of the channel whose service_id
+	 * is that ECM_id, else non-zero. Called on the ECMG thread: must be
+	 * thread-safe and not block. A mask from the table wins over the SCS's
+	 * access_criteria (it replaces the first 4 bytes); without an entry the
+	 * SCS's is used, and with neither CW_provision gets missing_param. */
+	int (*ac_lookup)(void *ctx, uint16_t ecm_id, uint32_t *mask);
+	void *ac_ctx;
 };
 
 /* Fill *cfg with every default (listen, version 2, TS packets, ...). */

@@ -33,6 +33,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/util.h"
 #include "scrambler/mux.h"
 #include "scrambler/scrambler.h"
@@ -398,6 +399,7 @@ static int flush_win(struct scrambler *s, bool force)
 				for (size_t i = 0; i < n; i++)
 					s->otag[(size_t)(s->ptrs[i] - s->ob) / TS_PACKET_BYTES] = -1; /* done */
 				s->stats.pkts_scrambled += n;
+				metric_add(MET_SCRAMBLED_PKTS, NULL, NULL, n);
 			}
 		}
 		if (force || cut >= s->on / 4)
@@ -822,6 +824,7 @@ static int apply_switch(struct scrambler *s, size_t vi)
 	v->cur_k = k;
 	v->scrambling = true;
 	s->stats.cp_changes++;
+	metric_inc(MET_CP_CHANGES);
 	return 0;
 }
 
@@ -858,6 +861,7 @@ static int resolve(struct scrambler *s, size_t vi, bool force)
 	if (ok)
 		return apply_switch(s, vi);
 	s->stats.cp_failures++;
+	metric_inc(MET_CP_FAILURES);
 	for (size_t c = 0; c < s->cfg.ncas; c++)
 		s->es[v->estream[c]].got = false;
 	LOG_WARN(MOD, "service %u: no ECM for CP %u (%zu of %zu CAS answered): %s",
@@ -1374,10 +1378,12 @@ static int16_t scramble_tag(struct scrambler *s, const struct ts_hdr *h)
 		return (int16_t)(vi * 2 + (v->cur_k & 1));
 	if (s->global_k < 0) {
 		s->stats.clear_pkts_start++; /* --clear-start: the operator's choice */
+		metric_inc(MET_CLEAR_START_PKTS);
 		return TAG_CLEAR;
 	}
 	if (s->cfg.on_failure == SCR_FAIL_CLEAR) {
 		s->stats.clear_pkts_failure++;
+		metric_inc(MET_CLEAR_PKTS);
 		return TAG_CLEAR;
 	}
 	return TAG_WITHHOLD;
@@ -1547,9 +1553,13 @@ static int validate(const struct scrambler_config *c)
 	for (size_t i = 0; i < c->nservices; i++) {
 		if (c->services[i].service_id == 0 || c->services[i].npids > SCR_MAX_COMPONENTS)
 			return CE_ARG;
-		for (size_t j = 0; j < i; j++)
-			if (c->services[j].service_id == c->services[i].service_id)
-				return CE_ARG;
+		for (size_t j = 0; j < i; j++) {
+			uint16_t a = c->services[i].ecm_id ? c->services[i].ecm_id : (uint16_t)(i + 1);
+			uint16_t b = c->services[j].ecm_id ? c->services[j].ecm_id : (uint16_t)(j + 1);
+
+			if (c->services[j].service_id == c->services[i].service_id || a == b)
+				return CE_ARG; /* a service twice, or an ECM_id twice */
+		}
 	}
 	for (size_t i = 0; i < c->ncas; i++) {
 		if (c->cas[i].ecm_pid && (c->cas[i].ecm_pid < 0x20 || c->cas[i].ecm_pid >= TS_PID_NULL))
@@ -1677,7 +1687,7 @@ int scrambler_new(const struct scrambler_config *cfg, struct scrambler **out)
 			e->st.service_id = v->cfg.service_id;
 			e->st.super_cas_id = s->cfg.cas[c].super_cas_id;
 			e->st.stream_id = (uint16_t)(vi + 1);
-			e->st.ecm_id = (uint16_t)(vi + 1);
+			e->st.ecm_id = s->cfg.services[vi].ecm_id ? s->cfg.services[vi].ecm_id : (uint16_t)(vi + 1);
 		}
 	}
 	if (s->cfg.mux_listen) {

@@ -537,8 +537,8 @@ static void cards_list(struct ctx *x)
 		snprintf(f.serial_prefix, sizeof(f.serial_prefix), "%s", v);
 	}
 	if ((v = param(x, "name")) != NULL) {
-		if (strlen(v) > SMS_NAME_MAX) {
-			fail(x->resp, 400, "invalid_value", "name: longer than %d bytes", SMS_NAME_MAX);
+		if (!sms_name_fits(v)) {
+			fail(x->resp, 400, "invalid_value", "name: longer than %d characters", SMS_NAME_CHARS);
 			goto out;
 		}
 		snprintf(f.name, sizeof(f.name), "%s", v);
@@ -592,7 +592,10 @@ static bool card_fields(struct ctx *x, json_t *o, bool create, struct card_in *i
 	json_t *v;
 	uint64_t u;
 
-	memset(in, 0, sizeof(*in));
+	in->serial = 0;
+	in->has_serial = in->has_sub = false;
+	in->subscriber_id = 0;
+	sms_card_change_init(&in->ch); /* not a memset of its 65 KiB of text buffers */
 	json_object_foreach(o, k, v) {
 		struct sms_card_change *ch = &in->ch;
 
@@ -1046,11 +1049,11 @@ static bool subr_fields(struct ctx *x, json_t *o, char *name, char *info, bool *
 	*has_name = *has_info = false;
 	json_object_foreach(o, k, v) {
 		if (strcmp(k, "name") == 0) {
-			if (!(*has_name = j_text(v, name, SMS_NAME_MAX + 1)))
-				return bad_field(x, k, "UTF-8 text of at most 255 bytes"), false;
+			if (!(*has_name = j_text(v, name, SMS_NAME_MAX + 1) && sms_name_fits(name)))
+				return bad_field(x, k, "UTF-8 text of at most 255 characters"), false;
 		} else if (strcmp(k, "info") == 0) {
 			if (!(*has_info = j_text(v, info, SMS_INFO_MAX + 1)))
-				return bad_field(x, k, "UTF-8 text of at most 1023 bytes"), false;
+				return bad_field(x, k, "UTF-8 text of at most 65535 bytes"), false;
 		} else {
 			unknown_field(x, k);
 			return false;
@@ -1216,9 +1219,9 @@ static void package_rename(struct ctx *x)
 			unknown_field(x, k);
 			goto out;
 		}
-		if (!(has_name = j_text(v, name, sizeof(name))) || !name[0] || strchr(name, ';') ||
+		if (!(has_name = j_text(v, name, sizeof(name))) || !name[0] || !sms_name_fits(name) || strchr(name, ';') ||
 		    all_digits(name, 1, 19)) {
-			bad_field(x, k, "1..255 bytes of text, not only digits, no ';'");
+			bad_field(x, k, "1..255 characters of text, not only digits, no ';'");
 			goto out;
 		}
 	}
@@ -1258,9 +1261,9 @@ static void r_packages(struct ctx *x)
 					goto pout;
 				}
 			} else if (strcmp(k, "name") == 0) {
-				if (!(has_name = j_text(v, name, sizeof(name))) || !name[0] || strchr(name, ';') ||
+				if (!(has_name = j_text(v, name, sizeof(name))) || !name[0] || !sms_name_fits(name) || strchr(name, ';') ||
 				    all_digits(name, 1, 19)) {
-					bad_field(x, k, "1..255 bytes of text, not only digits, no ';'");
+					bad_field(x, k, "1..255 characters of text, not only digits, no ';'");
 					goto pout;
 				}
 			} else {
@@ -1486,6 +1489,8 @@ static int acc_apikey(void *ctx, const struct sms_apikey *k)
 		json_array_append_new(sc, json_string("write"));
 	if (k->scopes & SMS_SCOPE_ADMIN)
 		json_array_append_new(sc, json_string("admin"));
+	if (k->scopes & SMS_SCOPE_METRICS)
+		json_array_append_new(sc, json_string("metrics"));
 	return json_array_append_new(a->items, json_pack("{s:I,s:s,s:s,s:o,s:I,s:b}", "id", (json_int_t)k->id,
 							 "user", k->user, "key_prefix", k->hash_prefix, "scopes", sc,
 							 "created_ms", (json_int_t)k->created_ms, "revoked",
@@ -1574,8 +1579,8 @@ static bool gen_fields(struct ctx *x, json_t *o, struct sms_generator *g)
 			g->kind = strcmp(t, "emmg") == 0 ? SMS_GEN_EMMG : SMS_GEN_ECMG;
 			has_kind = true;
 		} else if (strcmp(k, "name") == 0) {
-			if (!(has_name = j_text(v, g->name, sizeof(g->name))) || !g->name[0]) {
-				bad_field(x, k, "1..255 bytes of text");
+			if (!(has_name = j_text(v, g->name, sizeof(g->name))) || !g->name[0] || !sms_name_fits(g->name)) {
+				bad_field(x, k, "1..255 characters of text");
 				return false;
 			}
 		} else if (strcmp(k, "address") == 0) {
@@ -1765,6 +1770,22 @@ static const struct route routes[] = {
 	{ "generators", r_generators },
 	{ "status", r_status },
 };
+
+const char *rest_route_name(const char *path)
+{
+	const char *seg = path ? path + strlen(REST_PREFIX) : "";
+	size_t n;
+
+	if (!path || strncmp(path, REST_PREFIX, strlen(REST_PREFIX)) != 0)
+		return "other";
+	n = strcspn(seg, "/");
+	if (n == strlen("openapi.yaml") && strncmp(seg, "openapi.yaml", n) == 0)
+		return "openapi.yaml";
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+		if (strlen(routes[i].name) == n && strncmp(seg, routes[i].name, n) == 0)
+			return routes[i].name;
+	return "other";
+}
 
 static int authenticate(struct ctx *x)
 {

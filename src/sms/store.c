@@ -8,6 +8,7 @@
  */
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -368,7 +369,8 @@ struct card_row {
 
 static void card_from_cols(struct sms_card *c, const char *const *cols)
 {
-	memset(c, 0, sizeof(*c));
+	/* Not the whole struct: info (64 KiB, last) is written by its copy. */
+	memset(c, 0, offsetof(struct sms_card, info));
 	c->serial = (uint64_t)store_col_i64(cols[0]);
 	store_copy_str(c->chip_id, sizeof(c->chip_id), cols[1]);
 	c->state = (enum sms_card_state)store_col_i64(cols[2]);
@@ -424,7 +426,7 @@ int sms_card_add(struct sms_store *s, const struct sms_card *c, const char *who)
 
 	if (c->serial == 0 || c->serial > INT64_MAX || c->state > SMS_CARD_RETIRED)
 		return CE_RANGE;
-	if ((r = text_ok(c->chip_id, SMS_CHIP_ID_MAX)) != 0 || (r = text_ok(c->name, SMS_NAME_MAX)) != 0 ||
+	if ((r = text_ok(c->chip_id, SMS_CHIP_ID_MAX)) != 0 || (r = sms_name_fits(c->name) ? 0 : CE_RANGE) != 0 ||
 	    (r = text_ok(c->info, SMS_INFO_MAX)) != 0)
 		return r;
 	if ((r = tx_begin(s)) != 0)
@@ -590,7 +592,7 @@ int sms_card_change(struct sms_store *s, uint64_t serial, const struct sms_card_
 
 	if (out)
 		memset(out, 0, sizeof(*out));
-	if ((ch->has_name && (r = text_ok(ch->name, SMS_NAME_MAX)) != 0) ||
+	if ((ch->has_name && (r = sms_name_fits(ch->name) ? 0 : CE_RANGE) != 0) ||
 	    (ch->has_info && (r = text_ok(ch->info, SMS_INFO_MAX)) != 0) ||
 	    (ch->has_chip && (r = text_ok(ch->chip_id, SMS_CHIP_ID_MAX)) != 0))
 		return r;
@@ -635,7 +637,7 @@ int sms_package_add(struct sms_store *s, uint32_t id, const char *name, const ch
 	struct db_val p[2] = { DBI(id), DBT(name) };
 	int r;
 
-	if (id >= SMS_PACKAGES_MAX || !name || !*name || strlen(name) > SMS_NAME_MAX)
+	if (id >= SMS_PACKAGES_MAX || !name || !*name || !sms_name_fits(name))
 		return CE_RANGE;
 	if ((r = tx_begin(s)) != 0)
 		return r;
@@ -691,7 +693,7 @@ int sms_channel_set(struct sms_store *s, uint16_t service_id, const char *name, 
 	struct db_val p[3] = { DBI(service_id), DBT(name ? name : ""), DBI(access_criteria) };
 	int r;
 
-	if (name && strlen(name) > SMS_NAME_MAX)
+	if (name && !sms_name_fits(name))
 		return CE_RANGE;
 	if ((r = tx_begin(s)) != 0)
 		return r;
@@ -811,7 +813,7 @@ int sms_user_add(struct sms_store *s, const char *name, const char *who, int64_t
 
 	if (id)
 		*id = 0;
-	if (!name || !*name || strlen(name) > SMS_NAME_MAX)
+	if (!name || !*name || !sms_name_fits(name))
 		return CE_RANGE;
 	if ((r = tx_begin(s)) != 0)
 		return r;
@@ -841,7 +843,7 @@ int sms_apikey_create(struct sms_store *s, const char *user, unsigned scopes, co
 	int r;
 
 	key_hex[0] = '\0';
-	if (scopes == 0 || scopes > (SMS_SCOPE_READ | SMS_SCOPE_WRITE | SMS_SCOPE_ADMIN))
+	if (scopes == 0 || (scopes & ~SMS_SCOPE_ALL))
 		return CE_RANGE;
 	if (RAND_bytes(raw, sizeof(raw)) != 1)
 		return CE_CRYPTO;
@@ -1053,6 +1055,18 @@ int sms_tx_end(struct sms_store *s, int r)
 	return r;
 }
 
+bool sms_name_fits(const char *t)
+{
+	size_t chars = 0, n = 0;
+
+	for (; t[n]; n++) {
+		if (n >= SMS_NAME_MAX)
+			return false;
+		chars += ((unsigned char)t[n] & 0xC0) != 0x80;
+	}
+	return chars <= SMS_NAME_CHARS;
+}
+
 bool sms_text_valid(const char *t)
 {
 	const unsigned char *p = (const unsigned char *)t;
@@ -1132,7 +1146,7 @@ int sms_subscriber_add(struct sms_store *s, const char *name, const char *info, 
 
 	if (id)
 		*id = 0;
-	if ((name && strlen(name) > SMS_NAME_MAX) || (info && strlen(info) > SMS_INFO_MAX))
+	if ((name && !sms_name_fits(name)) || (info && strlen(info) > SMS_INFO_MAX))
 		return CE_RANGE;
 	if ((r = tx_begin(s)) != 0)
 		return r;
@@ -1186,7 +1200,7 @@ int sms_subscriber_update(struct sms_store *s, int64_t id, const char *name, con
 	struct sms_subscriber cur;
 	int r;
 
-	if ((name && strlen(name) > SMS_NAME_MAX) || (info && strlen(info) > SMS_INFO_MAX))
+	if ((name && !sms_name_fits(name)) || (info && strlen(info) > SMS_INFO_MAX))
 		return CE_RANGE;
 	if ((r = tx_begin(s)) != 0)
 		return r;

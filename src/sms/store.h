@@ -45,13 +45,19 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include "lib/err.h"
 
 struct sms_store;
 
-/* Limits of text fields (bytes, excluding the NUL). */
-#define SMS_NAME_MAX 255      /* subscriber / package / channel / user name */
-#define SMS_INFO_MAX 1023     /* subscriber info */
+/* Limits of text fields. A name (subscriber / package / channel / user /
+ * generator) counts characters, as the free CAS's VARCHAR(255) columns did
+ * in any script: at most SMS_NAME_CHARS code points, so its UTF-8 buffer
+ * holds SMS_NAME_MAX bytes (4 per character). Subscriber info counts bytes:
+ * MySQL TEXT's 65,535, the free CAS's info column. Both exclude the NUL. */
+#define SMS_NAME_CHARS 255
+#define SMS_NAME_MAX (4 * SMS_NAME_CHARS)
+#define SMS_INFO_MAX 65535
 #define SMS_CHIP_ID_MAX 64    /* chip id as the manufacturer prints it */
 #define SMS_WHO_MAX 64        /* audit actor ("cli", "api:<user>", ...) */
 #define SMS_PACKAGES_MAX 65536
@@ -67,6 +73,8 @@ enum sms_card_state {
 #define SMS_SCOPE_READ  0x1u /* read cards (GET API without set[]) */
 #define SMS_SCOPE_WRITE 0x2u /* change cards and subscriptions */
 #define SMS_SCOPE_ADMIN 0x4u /* users, keys, packages, channels */
+#define SMS_SCOPE_METRICS 0x8u /* GET /metrics only (a Prometheus scraper's key) */
+#define SMS_SCOPE_ALL (SMS_SCOPE_READ | SMS_SCOPE_WRITE | SMS_SCOPE_ADMIN | SMS_SCOPE_METRICS)
 
 struct sms_card {
 	uint64_t serial;                  /* 1 .. 2^63-1 */
@@ -75,9 +83,9 @@ struct sms_card {
 	bool pair;                        /* pairing with one box required */
 	int64_t start, finish;            /* default period, unix seconds */
 	char name[SMS_NAME_MAX + 1];      /* subscriber's, "" if none */
-	char info[SMS_INFO_MAX + 1];
 	uint32_t access_criteria;         /* packages 0..31 subscribed (read only) */
 	int64_t subscriber_id;            /* 0 if none (read only: sms_card_set_subscriber) */
+	char info[SMS_INFO_MAX + 1];      /* last: copies that need no info stop before it */
 };
 
 /* The free CAS's view of a card (GET /api.php), and a change to it: the
@@ -87,8 +95,6 @@ struct sms_card {
  * of all its subscriptions to packages 0..31. */
 struct sms_card_change {
 	bool has_name, has_info, has_pair, has_start, has_finish, has_ac;
-	char name[SMS_NAME_MAX + 1];
-	char info[SMS_INFO_MAX + 1];
 	bool pair;
 	int64_t start, finish;
 	uint32_t access_criteria;
@@ -96,7 +102,18 @@ struct sms_card_change {
 	bool has_chip, has_state;
 	char chip_id[SMS_CHIP_ID_MAX + 1];
 	enum sms_card_state state;
+	/* Last: sms_card_change_init clears everything before them. */
+	char name[SMS_NAME_MAX + 1];
+	char info[SMS_INFO_MAX + 1];
 };
+
+/* An empty change, without writing the 65 KiB of the text buffers (only
+ * their first byte): what a per-row parser (CSV, REST) calls. */
+static inline void sms_card_change_init(struct sms_card_change *ch)
+{
+	memset(ch, 0, offsetof(struct sms_card_change, name));
+	ch->name[0] = ch->info[0] = '\0';
+}
 
 struct sms_subscription {
 	uint64_t serial;
@@ -183,6 +200,9 @@ int sms_tx_end(struct sms_store *s, int r) WARN_UNUSED;
 /* Valid UTF-8 (no overlongs, surrogates, > U+10FFFF) without control
  * bytes: what names and info may hold. */
 bool sms_text_valid(const char *t);
+/* t holds at most SMS_NAME_CHARS characters (UTF-8 lead bytes) and
+ * SMS_NAME_MAX bytes: the one length rule for every name. */
+bool sms_name_fits(const char *t);
 
 /* Packages and channels. */
 int sms_package_add(struct sms_store *s, uint32_t id, const char *name, const char *who) WARN_UNUSED;

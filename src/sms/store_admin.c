@@ -89,7 +89,7 @@ int sms_package_rename(struct sms_store *s, uint32_t id, const char *name, const
 	int64_t changed = 0;
 	int r;
 
-	if (id >= SMS_PACKAGES_MAX || !name || !*name || strlen(name) > SMS_NAME_MAX || !sms_text_valid(name))
+	if (id >= SMS_PACKAGES_MAX || !name || !*name || !sms_name_fits(name) || !sms_text_valid(name))
 		return CE_RANGE;
 	if ((r = store_tx_begin(s)) != 0)
 		return r;

@@ -10,6 +10,7 @@
  * n rows is written as n/64 statements of 64 rows, then 8s, then 1s.
  * Values are bound, never spliced.
  */
+#include <stddef.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -376,7 +377,7 @@ int sms_bulk_card_add(struct sms_bulk *b, const struct sms_card *c, const uint32
 		return CE_STATE;
 	if (c->serial == 0 || c->serial > INT64_MAX || (unsigned)c->state > SMS_CARD_RETIRED)
 		return CE_RANGE;
-	if (!text_fits(c->chip_id, SMS_CHIP_ID_MAX) || !text_fits(c->name, SMS_NAME_MAX) ||
+	if (!text_fits(c->chip_id, SMS_CHIP_ID_MAX) || !text_fits(c->name, SMS_NAME_MAX) || !sms_name_fits(c->name) ||
 	    !text_fits(c->info, SMS_INFO_MAX))
 		return CE_RANGE;
 	for (i = 0; i < 32; i++)
@@ -398,7 +399,8 @@ int sms_bulk_card_add(struct sms_bulk *b, const struct sms_card *c, const uint32
 		return r;
 
 	i = b->ncard;
-	b->card[i] = *c;
+	memcpy(&b->card[i], c, offsetof(struct sms_card, info));
+	memcpy(b->card[i].info, c->info, strlen(c->info) + 1);
 	b->at_ms[i] = (int64_t)now_wall_ms();
 	b->sub_id[i] = 0;
 	if (c->name[0] || c->info[0]) {

@@ -352,7 +352,7 @@ static int gen_check(const struct sms_generator *g)
 {
 	size_t nl = strnlen(g->name, sizeof(g->name)), al = strnlen(g->address, sizeof(g->address));
 
-	if ((unsigned)g->kind > SMS_GEN_EMMG || nl == 0 || nl > SMS_NAME_MAX || al == 0 || al > SMS_ADDR_MAX ||
+	if ((unsigned)g->kind > SMS_GEN_EMMG || nl == 0 || !sms_name_fits(g->name) || al == 0 || al > SMS_ADDR_MAX ||
 	    !sms_text_valid(g->name) || !sms_text_valid(g->address) || strchr(g->address, ' '))
 		return CE_RANGE;
 	if (g->kind == SMS_GEN_EMMG && (g->bandwidth_kbps == 0 || g->bandwidth_kbps > 65535))
@@ -365,7 +365,7 @@ static int gen_check(const struct sms_generator *g)
 static int gen_audit(struct sms_store *s, const char *who, const char *verb, int64_t id,
 		     const struct sms_generator *g)
 {
-	char what[1024]; /* the audit keeps the first 511 bytes */
+	char what[SMS_NAME_MAX + SMS_ADDR_MAX + 256]; /* the audit keeps the first 511 bytes */
 
 	snprintf(what, sizeof(what), "generator %s %" PRId64 " kind=%s name=%s address=%s ca_system_id=%04X"
 		 " client_id=%08" PRIX32 " kbps=%" PRIu32 " enabled=%d", verb, id, kind_names[g->kind], g->name,

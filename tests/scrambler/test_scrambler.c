@@ -556,6 +556,16 @@ static void test_config_bad(void **state)
 	c.services[1] = c.services[0];
 	assert_int_not_equal(scrambler_new(&c, &s), 0);
 	base_cfg(&c, &f, CW_ALG_CSA2);
+	c.nservices = 2;
+	c.services[1] = c.services[0];
+	c.services[1].service_id = 102;
+	c.services[1].ecm_id = 1; /* the first service's default ECM_id */
+	assert_int_not_equal(scrambler_new(&c, &s), 0);
+	c.services[1].ecm_id = 7;
+	assert_int_equal(scrambler_new(&c, &s), 0);
+	scrambler_free(s);
+	s = NULL;
+	base_cfg(&c, &f, CW_ALG_CSA2);
 	c.cas[0].ecm_pid = 0x1FFF;
 	assert_int_not_equal(scrambler_new(&c, &s), 0);
 	base_cfg(&c, &f, CW_ALG_CSA2);
