@@ -1166,9 +1166,16 @@ static void test_stream_setup_flood(void **state)
 		16 * nbg, (unsigned long long)q_med, (unsigned long long)q_max, (unsigned long long)f_med,
 		(unsigned long long)f_max, flood_msgs, dt ? (double)during * 1e6 / (double)dt : 0.0);
 	/* generous: the flood may cost the good client scheduling time on a
-	 * shared machine, not the ECMG's work per stream_setup */
+	 * shared machine, not the ECMG's work per stream_setup. Under the
+	 * sanitizers (tools/test.sh's second pass) every message costs several
+	 * times more and the medians say nothing about the design: the flood
+	 * still runs there, for memory safety, without the comparison. */
 	assert_true(flood_msgs > 0);
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+	(void)f_med;
+#else
 	assert_true(f_med <= 20 * (q_med > 100 ? q_med : 100));
+#endif
 	close(good);
 	for (int i = 0; i < 16; i++)
 		close(bg[i]);
