@@ -982,11 +982,18 @@ static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct soc
 
 int ecmg_adopt(struct ecmg *g, int fd)
 {
-	static const uint8_t none[16];
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	uint8_t family = 0, addr[16];
 
 	if (!g || fd < 0)
 		return CE_ARG;
-	return conn_add(g, fd, "adopted", 0, none);
+	/* quotas by the peer's address when it has one (a TCP socket handed
+	 * over); a socketpair's peers share one record */
+	memset(addr, 0, sizeof(addr));
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) != 0 || !netacl_peer_key((struct sockaddr *)&ss, sl, &family, addr))
+		family = 0;
+	return conn_add(g, fd, "adopted", family, addr);
 }
 
 int ecmg_poll(struct ecmg *g)

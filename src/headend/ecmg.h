@@ -117,7 +117,9 @@ uint16_t ecmg_port(const struct ecmg *g);
  * Closes every connection before returning. 0 or CE_IO. */
 int ecmg_run(struct ecmg *g) WARN_UNUSED;
 /* Serve an already-connected stream socket (socket activation, tests,
- * fuzzing): the ECMG owns fd from now on, closed on every path.
+ * fuzzing): the ECMG owns fd from now on, closed on every path. The allow
+ * list is not applied (the caller accepted the socket); the per-peer quotas
+ * are, by the peer's address (all non-IP sockets count as one peer).
  * 0, CE_LIMIT (max_connections), CE_NOMEM. Loop thread only. */
 int ecmg_adopt(struct ecmg *g, int fd) WARN_UNUSED;
 /* Run the callbacks that are ready now, without blocking (single-threaded
