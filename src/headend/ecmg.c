@@ -45,8 +45,8 @@
 
 #define MOD "ecmg"
 #define ECMG_TX_BYTES 8192 /* one ECM_response: 1024-byte ECM in <= 6 packets + TLVs */
-#define ECM_PKT_PID 0x1FFF
-#define ECMG_STREAM_LOGS 8 /* stream set-ups per connection logged at info level */ /* the SCS puts ECM packets on its own ECM PID (as TSDuck's ECMG) */
+#define ECM_PKT_PID 0x1FFF /* the SCS puts ECM packets on its own ECM PID (as TSDuck's ECMG) */
+#define ECMG_STREAM_LOGS 8 /* stream set-ups per connection logged at info level */
 
 /* One ECM stream of a channel. */
 struct stream {
@@ -991,7 +991,8 @@ int ecmg_adopt(struct ecmg *g, int fd)
 	/* quotas by the peer's address when it has one (a TCP socket handed
 	 * over); a socketpair's peers share one record */
 	memset(addr, 0, sizeof(addr));
-	if (getpeername(fd, (struct sockaddr *)&ss, &sl) != 0 || !netacl_peer_key((struct sockaddr *)&ss, sl, &family, addr))
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) != 0 ||
+	    !netacl_peer_key((struct sockaddr *)&ss, sl, &family, addr))
 		family = 0;
 	return conn_add(g, fd, "adopted", family, addr);
 }
