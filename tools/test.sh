@@ -36,7 +36,7 @@ echo "== banned functions"
 if tools/check-banned.sh; then passed=$((passed + 1)); else note_fail "banned functions"; fi
 
 echo "== layers (src/layers.txt: no include cycle, no upward include)"
-if tools/check-layers.py; then passed=$((passed + 1)); else note_fail "layers"; fi
+if tools/check-layers.py && tools/check-layers.py selftest; then passed=$((passed + 1)); else note_fail "layers"; fi
 
 echo "== build + unit tests"
 [ -f build/build.ninja ] || meson setup build --buildtype=debugoptimized >/dev/null

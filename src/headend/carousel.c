@@ -311,7 +311,8 @@ static int number_card(struct carousel *c, const struct carousel_card *k, struct
 	if (c->src.save) {
 		uint32_t got = nseq;
 
-		if ((r = c->src.save(c->src.ctx, k->serial, *unblock ? 2u : 1u, d, !active, &got)) != 0)
+		if ((r = c->src.save(c->src.ctx, k->serial, *unblock ? 2u : 1u, d, !active, active ? &k->grant : NULL,
+				     &got)) != 0)
 			return r;
 		if (got < nseq)
 			return CE_INTERNAL; /* a source must never hand a lower number back */

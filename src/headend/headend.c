@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@
 #include "cas/emm.h"
 #include "cas/emm_vendor.h"
 #include "cas/keys.h"
+#include "cas/vkeys.h"
 #include "headend/ecmg.h"
 #include "headend/emmg.h"
 #include "lib/log.h"
@@ -34,15 +36,9 @@
 #include "sms/store.h"
 
 #define PATH_CAP 1024
-#define SUBS_MAX 1024
+#define SUBS_MAX SMS_PACKAGES_MAX /* one card's subscriptions: all of them (a package each) */
 #define PAGE_SUBS 16384                         /* a page's subscriptions read in one query */
 #define SEQ_BATCH (CAROUSEL_MAX_PER_TICK + 64u) /* new seqs of a tick, upserted together */
-
-/* One chip of the --vendor-keys file: K_v(chip) of the file's vendor. */
-struct vkey {
-	uint64_t chip;
-	uint8_t kv[16];
-};
 
 struct headend {
 	struct headend_config cfg;
@@ -159,95 +155,26 @@ static enum carousel_card_state car_state(enum sms_card_state s)
 	}
 }
 
-static int vkey_cmp(const void *a, const void *b)
-{
-	uint64_t x = ((const struct vkey *)a)->chip, y = ((const struct vkey *)b)->chip;
-
-	return x < y ? -1 : x > y;
-}
-
 /* The vendor key of a store chip id (decimal or 0x hex), NULL if none. */
 static const struct vkey *vkey_find(const struct headend *h, const char *chip_id)
 {
-	struct vkey k;
+	uint64_t chip;
 
-	if (!h->nvkeys || !chip_id[0] || parse_u64(chip_id, UINT64_MAX, &k.chip) != 0)
+	if (!h->nvkeys || !chip_id[0] || parse_u64(chip_id, UINT64_MAX, &chip) != 0)
 		return NULL;
-	return bsearch(&k, h->vkeys, h->nvkeys, sizeof(k), vkey_cmp);
+	return vkeys_find(h->vkeys, h->nvkeys, chip);
 }
 
-/* Load a vendor's opened key file: "chip_id,32 hex digits" a line ('#'
- * comments and blank lines skipped). A bad or duplicate line refuses the
- * whole file (CE_FORMAT); CE_IO, CE_LIMIT, CE_NOMEM. */
-static int vkeys_load(struct headend *h, const char *path)
+/* Load a vendor's opened key file (cas/vkeys.h). A bad or duplicate line
+ * refuses the whole file (CE_FORMAT); CE_IO, CE_LIMIT, CE_NOMEM. */
+static int vkeys_open(struct headend *h, const char *path)
 {
-	char line[256];
-	size_t cap = 0, lineno = 0;
-	FILE *f = fopen(path, "r");
-	int r = 0;
+	size_t lineno = 0;
+	int r = vkeys_load(path, HEADEND_VENDOR_KEYS_MAX, &h->vkeys, &h->nvkeys, &lineno);
 
-	if (!f) {
-		LOG_ERR("headend", "%s: cannot open: %s", path, strerror(errno));
-		return CE_IO;
-	}
-	while (r == 0 && fgets(line, sizeof(line), f)) {
-		size_t n = strcspn(line, "\r\n");
-		char *c;
-		struct vkey *v;
-
-		lineno++;
-		if (line[n] == '\0' && !feof(f)) {
-			r = CE_FORMAT; /* longer than any valid line */
-			break;
-		}
-		line[n] = '\0';
-		if (line[0] == '\0' || line[0] == '#')
-			continue;
-		if (h->nvkeys == HEADEND_VENDOR_KEYS_MAX) {
-			r = CE_LIMIT;
-			break;
-		}
-		if (h->nvkeys == cap) {
-			size_t ncap = cap ? cap * 2 : 64;
-			struct vkey *nv = calloc(ncap, sizeof(*nv));
-
-			if (!nv) {
-				r = CE_NOMEM;
-				break;
-			}
-			if (h->vkeys) {
-				memcpy(nv, h->vkeys, h->nvkeys * sizeof(*nv));
-				secret_wipe(h->vkeys, cap * sizeof(*nv));
-				free(h->vkeys);
-			}
-			h->vkeys = nv;
-			cap = ncap;
-		}
-		v = &h->vkeys[h->nvkeys];
-		if (!(c = strchr(line, ','))) {
-			r = CE_FORMAT;
-			break;
-		}
-		*c++ = '\0';
-		if (parse_u64(line, UINT64_MAX, &v->chip) != 0 || strlen(c) != 32 || hex_decode(c, v->kv, 16) != 0) {
-			secret_wipe(v, sizeof(*v));
-			r = CE_FORMAT;
-			break;
-		}
-		h->nvkeys++;
-	}
-	secret_wipe(line, sizeof(line));
-	if (r == 0 && ferror(f))
-		r = CE_IO;
-	fclose(f);
-	if (r == 0 && h->nvkeys) {
-		qsort(h->vkeys, h->nvkeys, sizeof(*h->vkeys), vkey_cmp);
-		for (size_t i = 1; i < h->nvkeys; i++)
-			if (h->vkeys[i].chip == h->vkeys[i - 1].chip) {
-				lineno = 0;
-				r = CE_FORMAT; /* a chip twice: which key? */
-				break;
-			}
+	if (r == CE_IO) {
+		LOG_ERR("headend", "%s: cannot read", path);
+		return r;
 	}
 	if (r != 0) {
 		if (lineno)
@@ -287,8 +214,6 @@ static void card_view(struct emm_thread *t, const struct sms_card *c, const stru
 {
 	int64_t next = SCHED_NO_EVENT;
 
-	if (n > SUBS_MAX)
-		n = SUBS_MAX;
 	for (size_t i = 0; i < n; i++)
 		t->ssubs[i] = (struct sched_sub){ subs[i].package, subs[i].start, subs[i].finish };
 	memset(k, 0, sizeof(*k));
@@ -364,7 +289,7 @@ static int src_get(void *ctx, uint64_t serial, int64_t now_s, struct carousel_ca
 		out->state = CAROUSEL_DELETED;
 		return 0;
 	}
-	if (r != 0 && r != CE_OVERFLOW) /* more than SUBS_MAX: the first ones, as before */
+	if (r != 0 && r != CE_OVERFLOW) /* SUBS_MAX is every package a card may hold */
 		return r;
 	card_view(t, &t->cards[0], t->subs, n, now_s, out);
 	return 0;
@@ -434,8 +359,11 @@ static bool seq_end_tick(struct emm_thread *t)
 	return ok;
 }
 
-static int src_save(void *ctx, uint64_t serial, uint32_t step, uint64_t digest, bool blocked, uint32_t *seq)
+static int src_save(void *ctx, uint64_t serial, uint32_t step, uint64_t digest, bool blocked,
+		    const struct emm_grant *g, uint32_t *seq)
 {
+	struct sms_emm_seq_req *q;
+
 	struct emm_thread *t = ctx;
 
 	if (t->nseq == SEQ_BATCH) {
@@ -446,8 +374,21 @@ static int src_save(void *ctx, uint64_t serial, uint32_t step, uint64_t digest, 
 			return CE_IO;
 		t->nseq = t->seq_done = 0;
 	}
-	t->seqq[t->nseq++] = (struct sms_emm_seq_req){ .serial = serial, .step = step, .want = *seq,
-						       .digest = digest, .blocked = blocked };
+	q = &t->seqq[t->nseq++];
+	memset(q, 0, sizeof(*q));
+	q->serial = serial;
+	q->step = step;
+	q->want = *seq;
+	q->digest = digest;
+	q->blocked = blocked;
+	q->has_sent = true; /* blocked: the empty grant (packages 0) */
+	if (g) {
+		q->sent_packages = g->packages;
+		q->sent_start = (int64_t)g->start_s;
+		q->sent_finish = (int64_t)g->finish_s;
+		q->sent_next = g->next < SMS_SENT_EXT_MAX ? g->next : SMS_SENT_EXT_MAX;
+		memcpy(q->sent_ext, g->ext, q->sent_next * sizeof(q->sent_ext[0]));
+	}
 	return 0; /* *seq: the proposal, unless seq_flush finds otherwise */
 }
 
@@ -486,8 +427,10 @@ static int seq_import_file(struct emm_thread *t)
 	if ((r = sms_tx_begin(t->store)) != 0)
 		goto out;
 	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct sms_emm_seq q = { (uint64_t)sqlite3_column_int64(st, 0), (uint32_t)sqlite3_column_int64(st, 1),
-					 (uint64_t)sqlite3_column_int64(st, 2), sqlite3_column_int(st, 3) != 0 };
+		struct sms_emm_seq q = { .serial = (uint64_t)sqlite3_column_int64(st, 0),
+					 .seq = (uint32_t)sqlite3_column_int64(st, 1),
+					 .digest = (uint64_t)sqlite3_column_int64(st, 2),
+					 .blocked = sqlite3_column_int(st, 3) != 0 };
 
 		if (q.serial == 0 || q.serial > INT64_MAX)
 			continue;
@@ -873,6 +816,27 @@ static bool send_pending(struct emm_thread *t, uint64_t now_ms)
 	return true;
 }
 
+/* One entry in the SMS/CAS audit chain for what the CAS side does on its
+ * own (start, key epoch rotation), as headend:<node>. A failure is logged,
+ * never fatal: the carousel goes on. */
+static void audit_cas(struct emm_thread *t, const char *action, uint32_t epoch, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void audit_cas(struct emm_thread *t, const char *action, uint32_t epoch, const char *fmt, ...)
+{
+	char what[400], who[SMS_WHO_MAX + 1], obj[32] = "";
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	snprintf(who, sizeof(who), "headend:%.55s", t->h->node);
+	if (epoch)
+		snprintf(obj, sizeof(obj), "epoch:%" PRIu32, epoch);
+	if ((r = sms_audit_add_ev(t->store, who, action, obj, what)) != 0)
+		LOG_WARN("headend", "audit entry %s not written: %s", action, err_str(r));
+}
+
 static void *emm_main(void *arg)
 {
 	struct headend *h = arg;
@@ -891,6 +855,8 @@ static void *emm_main(void *arg)
 		return NULL;
 	}
 	(void)sched_rotation_due(t.sched, NULL);
+	audit_cas(&t, "cas.start", 0, "head-end node %s started its EMM carousel (epoch %" PRIu64 " s, %u kbit/s)",
+		  h->node, (uint64_t)keystore_epoch_seconds(h->cfg.ks), (unsigned)h->cfg.emm_kbps);
 	while (!atomic_load(&h->stop)) {
 		uint64_t now = sched_now_ms(t.sched);
 		uint32_t epoch;
@@ -915,6 +881,8 @@ static void *emm_main(void *arg)
 			LOG_INFO("headend", "key epoch %" PRIu32 " began: regenerating every card's EMM (keys of %" PRIu32
 				" and %" PRIu32 ")", epoch, epoch, epoch + 1);
 			carousel_rotate(t.car);
+			audit_cas(&t, "cas.key_epoch", epoch, "key epoch %" PRIu32 " began: every card's EMM regenerated"
+				  " (package keys of epochs %" PRIu32 " and %" PRIu32 ")", epoch, epoch, epoch + 1);
 		}
 		if (t.pend_n == 0) {
 			unsigned want = atomic_exchange(&h->emm_kbps_req, 0u);
@@ -1218,7 +1186,7 @@ int headend_new(const struct headend_config *cfg, struct headend **out)
 		LOG_ERR("headend", "HTTP threads (%u): %s", cfg->http_threads, err_str(r));
 		goto fail;
 	}
-	if (cfg->vendor_keys && *cfg->vendor_keys && (r = vkeys_load(h, cfg->vendor_keys)) != 0)
+	if (cfg->vendor_keys && *cfg->vendor_keys && (r = vkeys_open(h, cfg->vendor_keys)) != 0)
 		goto fail;
 	if (h->ecmg_addr[0]) {
 		ecmg_config_init(&ec);
@@ -1365,8 +1333,7 @@ void headend_free(struct headend *h)
 	ecmg_free(h->ecmg);
 	sms_store_close(h->http_store);
 	if (h->vkeys) {
-		secret_wipe(h->vkeys, h->nvkeys * sizeof(*h->vkeys));
-		free(h->vkeys);
+		vkeys_free(h->vkeys, h->nvkeys);
 	}
 	if (h->base)
 		event_base_free(h->base);

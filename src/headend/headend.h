@@ -41,6 +41,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "lib/err.h"
+#include "cas/vkeys.h"
 #include "headend/carousel.h"
 #include "headend/scheduler.h"
 
@@ -58,7 +59,7 @@ struct keystore;
 #define HEADEND_FEED_PRUNE_EVERY_MS (3600u * 1000u)
 #define HEADEND_STATUS_PUBLISH_MS 2000u /* node status to the store (GET /api/v1/status) */
 #define HEADEND_MIN_CYCLE_MS 1000u  /* a small base is cycled at most once a second */
-#define HEADEND_VENDOR_KEYS_MAX (1u << 24) /* chips in a --vendor-keys file at most */
+#define HEADEND_VENDOR_KEYS_MAX VKEYS_MAX /* chips in a --vendor-keys file at most (cas/vkeys.h) */
 
 struct headend_config {
 	const char *data_dir;        /* required; created if missing (0700) */

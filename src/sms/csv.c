@@ -696,7 +696,9 @@ static int apply_pass(struct sms_store *s, struct import_ctx *x, const char *buf
 	}
 	if (r != 0) {
 		res->line = line;
-		if (!res->why[0] || r != CE_FORMAT)
+		if (r == CE_BLOCKED)
+			snprintf(res->why, sizeof(res->why), "blacklisted card or box: it cannot be activated or re-deployed");
+		else if (!res->why[0] || r != CE_FORMAT)
 			snprintf(res->why, sizeof(res->why), "refused by the database: %s", err_str(r));
 	}
 end:

@@ -298,6 +298,10 @@ void getapi_handle(struct sms_store *st, const char *query, size_t len, int *sta
 			answer_word(GETAPI_SMARDCARD_NOT_FOUND, status, body, body_len, word);
 			goto out;
 		}
+		if (r == CE_BLOCKED) {
+			answer_word(GETAPI_SMARTCARD_BLACKLISTED, status, body, body_len, word);
+			goto out;
+		}
 		if (r != 0)
 			goto internal;
 	}

@@ -40,7 +40,9 @@
 /* Error words (the body of a 400 answer). The first seven are the free
  * CAS's; NAME_ERROR and INFO_ERROR (too long, not UTF-8, control bytes) and
  * BAD_REQUEST (query over the limits) are Castellan's, for input the free
- * CAS would have stored mangled. */
+ * CAS would have stored mangled. SMARTCARD_BLACKLISTED (Castellan's too): the
+ * card or its box is blacklisted and the set[] would grant, activate or pair
+ * it (the store refuses: CE_BLOCKED); nothing is written. */
 #define GETAPI_ERRORS(X) \
 	X(GETAPI_OK, "") \
 	X(GETAPI_NOT_VALID_API_KEY, "NOT_VALID_API_KEY") \
@@ -52,7 +54,8 @@
 	X(GETAPI_FINISH_ERROR, "FINISH_ERROR") \
 	X(GETAPI_NAME_ERROR, "NAME_ERROR") \
 	X(GETAPI_INFO_ERROR, "INFO_ERROR") \
-	X(GETAPI_BAD_REQUEST, "BAD_REQUEST")
+	X(GETAPI_BAD_REQUEST, "BAD_REQUEST") \
+	X(GETAPI_SMARTCARD_BLACKLISTED, "SMARTCARD_BLACKLISTED")
 
 enum getapi_word {
 #define GW_ENUM(name, text) name,

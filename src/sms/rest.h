@@ -25,6 +25,7 @@
 #define REST_JSON_MAX (1u << 20)
 #define REST_LIST_MAX 1000   /* items per page (limit) */
 #define REST_LIST_DEFAULT 100
+#define REST_SUBS_INLINE 256  /* subscriptions GET card reads in its first query (more: read again whole) */
 #define REST_BULK_MAX 10000  /* items in one bulk call */
 
 enum rest_method { REST_GET, REST_HEAD, REST_POST, REST_PUT, REST_PATCH, REST_DELETE, REST_OTHER };

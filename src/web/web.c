@@ -217,7 +217,7 @@ static void web_audit(struct web *w, const char *user, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	if ((r = sms_audit_add(w->store, who, what)) != 0)
+	if ((r = sms_audit_add_ev(w->store, who, "panel", "", what)) != 0)
 		LOG_ERR("web", "audit entry of %s not written: %s", who, err_str(r));
 }
 
