@@ -77,6 +77,8 @@ struct mux_conn {
 	size_t wlen;
 	uint8_t wbuf[WBUF_BYTES];
 	char peer[64];
+	uint8_t pfam;                /* the peer's address (netacl_peer_key), for the per-peer cap */
+	uint8_t paddr[16];
 };
 
 struct mux {
@@ -94,6 +96,7 @@ struct mux {
 	struct sc_msg *msg;          /* scratch: decoded message */
 	uint8_t *ubuf;               /* scratch: one UDP datagram */
 	struct netacl acl;           /* who may connect / send datagrams */
+	size_t max_per_peer;         /* connections one address may hold */
 	uint64_t denied_log_ms;      /* last "not allowed" line (one a second at most) */
 };
 
@@ -756,16 +759,37 @@ static void do_accept(struct mux *m)
 			denied(m, "EMMG connection");
 			continue;
 		}
-		for (size_t i = 0; i < MUX_MAX_CONNS && !c; i++)
-			if (m->conns[i].fd < 0)
-				c = &m->conns[i];
+		{
+			/* one address may hold at most max_conns_per_peer slots */
+			uint8_t fam = 0, addr[16];
+			size_t held = 0;
+
+			(void)netacl_peer_key((struct sockaddr *)&ss, sl, &fam, addr);
+			for (size_t i = 0; i < MUX_MAX_CONNS; i++)
+				held += m->conns[i].fd >= 0 && m->conns[i].pfam == fam &&
+					memcmp(m->conns[i].paddr, addr, 16) == 0;
+			if (held >= m->max_per_peer) {
+				m->st.conns_refused++;
+				LOG_WARN(MOD, "EMMG connection refused: its address holds %zu connections already", held);
+				close(fd);
+				continue;
+			}
+			for (size_t i = 0; i < MUX_MAX_CONNS && !c; i++)
+				if (m->conns[i].fd < 0)
+					c = &m->conns[i];
+			if (c) {
+				memset(c, 0, sizeof(*c));
+				c->fd = -1;
+				c->pfam = fam;
+				memcpy(c->paddr, addr, 16);
+			}
+		}
 		if (!c || set_nonblock(fd) != 0) {
 			m->st.conns_refused++;
 			LOG_WARN(MOD, "EMMG connection refused: %d connections already", MUX_MAX_CONNS);
 			close(fd);
 			continue;
 		}
-		memset(c, 0, sizeof(*c));
 		c->rbuf = malloc(SC_MAX_MSG_BYTES);
 		if (!c->rbuf) {
 			close(fd);
@@ -915,6 +939,7 @@ int mux_new(const struct mux_config *cfg, struct mux **out)
 	m->cfg = *cfg;
 	m->cfg.listen = NULL; /* not kept: the caller's string */
 	m->cfg.allow = NULL;
+	m->max_per_peer = cfg->max_conns_per_peer ? cfg->max_conns_per_peer : MUX_MAX_CONNS / 4;
 	if (netacl_parse(cfg->allow, &m->acl) != 0) {
 		LOG_ERR(MOD, "bad allow list '%s' (want CIDR[,CIDR...])", cfg->allow);
 		free(m);
