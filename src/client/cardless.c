@@ -15,7 +15,7 @@
  *      accepted for its ECM_id                             -> CE_REPLAY
  *   7. package_mask & our packages != 0                    -> CE_NOT_ENTITLED
  *   8. we hold K_pkg(epoch, one of those packages)         -> CE_NO_KEY
- *   9. ecm_open (unwrap + GCM: authenticates the header)   -> CE_MAC
+ *   9. ecm_open (package MAC of the ECM, unwrap, GCM)      -> CE_MAC
  *  10. host->load_cw for each CW present; then record the ECM time and
  *      the section as accepted.
  * Checks 1-8 are conveniences that give a box a reason: the security rests
