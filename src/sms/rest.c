@@ -262,8 +262,14 @@ static bool need(struct ctx *x, unsigned scope)
 {
 	if (x->scopes & scope)
 		return true;
-	fail(x->resp, 403, "forbidden", "this API key lacks the %s scope",
-	     scope == SMS_SCOPE_READ ? "read" : scope == SMS_SCOPE_WRITE ? "write" : "admin");
+	const char *name = scope == SMS_SCOPE_READ ? "read" : scope == SMS_SCOPE_WRITE ? "write" : "admin";
+
+	if (x->req->auth_who) /* a panel session: a person, not a key */
+		fail(x->resp, 403, "forbidden", "your panel role does not allow this (it needs %s rights: %s)",
+		     name, scope == SMS_SCOPE_ADMIN ? "ask an admin" : "ask an admin to change your role");
+	else
+		fail(x->resp, 403, "forbidden", "this API key lacks the %s scope: create one with it "
+		     "(castellan sms key add USER --scopes %s)", name, name);
 	return false;
 }
 
