@@ -117,5 +117,9 @@ int keystore_card_key(const struct keystore *ks, uint64_t serial, uint8_t out[CA
 /* Passphrase from --passphrase-file (first line) or, if path is NULL, from
  * $CASTELLAN_PASSPHRASE. Caller frees with secret_free(p, strlen(p)). */
 int passphrase_get(const char *path, char **out) WARN_UNUSED;
+/* Why passphrase_get(path) failed with r, in words that name the fix
+ * (e.g. "PATH: its first line is empty; put the passphrase there"). Writes
+ * into buf (always NUL-terminated) and returns it. */
+const char *passphrase_why(const char *path, int r, char *buf, size_t cap);
 
 #endif

@@ -257,8 +257,15 @@ static bool need(struct ctx *x, unsigned scope)
 {
 	if (x->scopes & scope)
 		return true;
-	fail(x->resp, 403, "forbidden", "this API key lacks the %s scope",
-	     scope == SMS_SCOPE_READ ? "read" : scope == SMS_SCOPE_WRITE ? "write" : "admin");
+	if (x->req->auth_who) /* a web panel session: its role, not an API key */
+		fail(x->resp, 403, "forbidden", "your panel role does not allow this (it needs %s); ask an admin "
+		     "to change your role (castellan web role NAME admin)",
+		     scope == SMS_SCOPE_READ ? "read access" : scope == SMS_SCOPE_WRITE ? "the operator role"
+		     : "the admin role");
+	else
+		fail(x->resp, 403, "forbidden", "this API key lacks the %s scope (make one with it: castellan sms "
+		     "key add USER --scopes read,write,admin)",
+		     scope == SMS_SCOPE_READ ? "read" : scope == SMS_SCOPE_WRITE ? "write" : "admin");
 	return false;
 }
 

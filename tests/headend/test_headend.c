@@ -1237,10 +1237,45 @@ static void test_cli_password_file(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* Issue 16 item 15: an empty passphrase file is named with the fix, not
+ * "passphrase: invalid argument". */
+static void test_cli_empty_passphrase(void **state)
+{
+	const char *bin = getenv("CASTELLAN_BIN");
+	char dir[] = "/tmp/castellan-he-pp-XXXXXX", pf[300], cmd[1200], out[2048];
+	FILE *f, *p;
+	size_t got;
+
+	(void)state;
+	if (!bin)
+		skip();
+	assert_non_null(mkdtemp(dir));
+	snprintf(pf, sizeof(pf), "%s/pass", dir);
+	f = fopen(pf, "w");
+	assert_non_null(f);
+	fputs("\n", f);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "'%s' headend --data-dir '%s/d' --keystore '%s/ks' --passphrase-file '%s' 2>&1; "
+		"'%s' keys init --out '%s/ks' --ca-system-id 0x4ADC --passphrase-file '%s' 2>&1",
+		bin, dir, dir, pf, bin, dir, pf);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	got = fread(out, 1, sizeof(out) - 1, p);
+	out[got] = '\0';
+	pclose(p);
+	assert_non_null(strstr(out, "headend: passphrase: "));
+	assert_non_null(strstr(out, "keys: passphrase: "));
+	assert_non_null(strstr(out, "its first line is empty"));
+	assert_null(strstr(out, "invalid argument"));
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cli_password_file),
+		cmocka_unit_test(test_cli_empty_passphrase),
 		cmocka_unit_test(test_grant_at),
 		cmocka_unit_test(test_sched_fake_clock),
 		cmocka_unit_test(test_carousel_seq_raised),
