@@ -878,11 +878,27 @@ static void *emm_main(void *arg)
 							     last_status_ms / 1000u / h->cfg.status_every_s) {
 				struct carousel_stats cs;
 
+				struct emmg_stats es;
+				char em[96];
+
 				carousel_stats(t.car, &cs);
+				/* what the EMMG did, not only its state at this instant:
+				 * a session may drop and come back between two lines */
+				if (!t.emmg) {
+					snprintf(em, sizeof(em), "no MUX (--mux off): EMMs not sent");
+				} else {
+					emmg_stats(t.emmg, &es);
+					if (emmg_connected(t.emmg))
+						snprintf(em, sizeof(em), "EMMG up, %" PRIu64 " sections sent",
+							es.sections_sent);
+					else
+						snprintf(em, sizeof(em), "EMMG down (next try in up to %u s), %" PRIu64
+							" sections sent", (unsigned)(es.retry_wait_ms / 1000u),
+							es.sections_sent);
+				}
 				LOG_INFO("headend", "carousel: %" PRIu64 " EMMs (%" PRIu64 " changed), queue %zu, last cycle %"
-					PRIu64 " cards in %" PRIu64 " ms (%.0f EMM/s), EMMG %s", cs.emms, cs.changed_emms,
-					cs.queue, cs.last_cycle_cards, cs.last_cycle_ms, cs.cycle_emms_per_s,
-					t.emmg && emmg_connected(t.emmg) ? "up" : "down");
+					PRIu64 " cards in %" PRIu64 " ms (%.0f EMM/s), %s", cs.emms, cs.changed_emms,
+					cs.queue, cs.last_cycle_cards, cs.last_cycle_ms, cs.cycle_emms_per_s, em);
 			}
 			last_status_ms = now;
 		}

@@ -1140,7 +1140,8 @@ static int run_headend(char *dir, char *ks, char *pf, const char *mux_opt, char 
 		char *a[] = { bin, (char *)"headend", (char *)"--data-dir", dir, (char *)"--keystore", ks,
 			(char *)"--passphrase-file", pf, (char *)"--http", (char *)"127.0.0.1:0", (char *)"--ecmg",
 			(char *)"127.0.0.1:0", (char *)"--web-root", (char *)"off", (char *)"--mux", mux,
-			(char *)"--ready-file", ready, (char *)"--admin-key-file", keyf, NULL };
+			(char *)"--ready-file", ready, (char *)"--admin-key-file", keyf, (char *)"--status-every",
+			(char *)"1", NULL };
 
 		if (!freopen(logf, "w", stderr) || !freopen("/dev/null", "w", stdout))
 			_exit(126);
@@ -1194,6 +1195,9 @@ static void test_headend_cli_mux_off_and_fatal(void **state)
 	assert_int_equal(run_headend(dir, ks, pf, "off", ready, true, log, sizeof(log)), 0);
 	assert_null(strstr(log, "EMM thread"));
 	assert_non_null(strstr(log, "MUX (none)"));
+	/* the carousel's status says there is no MUX, not "EMMG down" */
+	assert_non_null(strstr(log, "no MUX (--mux off)"));
+	assert_null(strstr(log, "EMMG down"));
 	unlink(ready);
 	assert_int_equal(run_headend(dir, ks, pf, "no-port-here", ready, false, log, sizeof(log)), 1);
 	assert_non_null(strstr(log, "--mux no-port-here"));
