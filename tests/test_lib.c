@@ -140,6 +140,41 @@ static void test_addr_split(void **state)
 	assert_int_equal(addr_split("[::1:5", host, sizeof(host), &port), CE_FORMAT);
 }
 
+/* parse_s64: strict signed numbers (the SMS store's columns, options). */
+static void test_parse_s64(void **state)
+{
+	static const struct {
+		const char *in;
+		int64_t lo, hi;
+		int r;
+		int64_t v;
+	} cases[] = {
+		{ "0", INT64_MIN, INT64_MAX, 0, 0 },
+		{ "-1", INT64_MIN, INT64_MAX, 0, -1 },
+		{ "0x10", INT64_MIN, INT64_MAX, 0, 16 },
+		{ "9223372036854775807", INT64_MIN, INT64_MAX, 0, INT64_MAX },
+		{ "-9223372036854775808", INT64_MIN, INT64_MAX, 0, INT64_MIN },
+		{ "9223372036854775808", INT64_MIN, INT64_MAX, CE_RANGE, 0 },
+		{ "-9223372036854775809", INT64_MIN, INT64_MAX, CE_RANGE, 0 },
+		{ "5", 0, 4, CE_RANGE, 0 },
+		{ "", INT64_MIN, INT64_MAX, CE_FORMAT, 0 },
+		{ "-", INT64_MIN, INT64_MAX, CE_FORMAT, 0 },
+		{ "x", INT64_MIN, INT64_MAX, CE_FORMAT, 0 },
+		{ "12abc", INT64_MIN, INT64_MAX, CE_FORMAT, 0 },
+		{ " 1", INT64_MIN, INT64_MAX, CE_FORMAT, 0 },
+		{ "+1", INT64_MIN, INT64_MAX, CE_FORMAT, 0 },
+		{ "--1", INT64_MIN, INT64_MAX, CE_FORMAT, 0 },
+	};
+	int64_t v;
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		v = 77;
+		assert_int_equal(parse_s64(cases[i].in, cases[i].lo, cases[i].hi, &v), cases[i].r);
+		assert_true(v == cases[i].v);
+	}
+}
+
 /* lib/url.h: the one query decoder of REST (strict) and the GET API (PHP). */
 static void test_url_decode(void **state)
 {
@@ -226,6 +261,7 @@ int main(void)
 		cmocka_unit_test(test_err_strings),
 		cmocka_unit_test(test_hex_and_numbers),
 		cmocka_unit_test(test_addr_split),
+		cmocka_unit_test(test_parse_s64),
 		cmocka_unit_test(test_url_decode),
 		cmocka_unit_test(test_url_query_next),
 		cmocka_unit_test(test_write_atomic_not_regular),

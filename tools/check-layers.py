@@ -6,6 +6,8 @@
                              src/<folder>/ names the folder itself or a layer
                              below it (transitively). Exit 1 with the list of
                              offending includes otherwise.
+  check-layers.py selftest   plant an upward include, a sideways include and
+                             a cycle in a scratch tree: each must be caught.
   check-layers.py links OUT LAYER
                              (meson, at configure time) make OUT/<dir> ->
                              src/<dir> for LAYER and every layer below it: the
@@ -18,7 +20,7 @@ import re
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SRC = os.path.join(ROOT, 'src')
+SRC = os.environ.get('CHECK_LAYERS_SRC') or os.path.join(ROOT, 'src')
 TOP = {'cli'}  # commands: may include every layer
 
 
@@ -117,7 +119,35 @@ def check():
     return 0
 
 
+def selftest():
+    import subprocess
+    import tempfile
+    cases = {
+        'upward include': ('lib:\ncas: lib\nstb: cas\n', {'cas/a.c': '#include "stb/b.h"\n', 'stb/b.h': ''}),
+        'sideways include': ('lib:\ncard: lib\nstb: lib\n', {'card/a.c': '#include "stb/b.h"\n', 'stb/b.h': ''}),
+        'cycle': ('lib: cas\ncas: lib\n', {'lib/a.h': '', 'cas/b.h': ''}),
+        'folder not in the table': ('lib:\n', {'lib/a.h': '', 'extra/b.c': '#include "lib/a.h"\n'}),
+    }
+    ok = True
+    for name, (table, files) in cases.items():
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, 'layers.txt'), 'w') as f:
+                f.write(table)
+            for rel, text in files.items():
+                os.makedirs(os.path.join(d, os.path.dirname(rel)), exist_ok=True)
+                with open(os.path.join(d, rel), 'w') as f:
+                    f.write(text)
+            r = subprocess.run([sys.executable, os.path.abspath(__file__)], env=dict(os.environ, CHECK_LAYERS_SRC=d),
+                               capture_output=True, text=True)
+            caught = r.returncode != 0
+            print('check-layers selftest: %s %s' % (name, 'caught' if caught else 'MISSED'))
+            ok = ok and caught
+    return 0 if ok else 1
+
+
 if __name__ == '__main__':
+    if len(sys.argv) == 2 and sys.argv[1] == 'selftest':
+        sys.exit(selftest())
     if len(sys.argv) == 4 and sys.argv[1] == 'links':
         links(sys.argv[2], sys.argv[3])
         sys.exit(0)

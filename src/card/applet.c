@@ -136,12 +136,14 @@ int card_state_decode(const uint8_t *img, size_t len, struct card_state *st)
 	uint8_t magic[EE_MAGIC_BYTES], prot = 0;
 	bool v1 = false;
 	struct cur c;
+	uint32_t crc;
 	int r;
 
 	memset(st, 0, sizeof(*st));
 	if (len < EE_MAGIC_BYTES + 4)
 		return CE_TRUNCATED;
-	if (crc32_mpeg(img, len - 4) != be32(img + len - 4))
+	cur_init(&c, img + len - 4, 4); /* the CRC trailer */
+	if (cur_u32(&c, &crc) != 0 || crc32_mpeg(img, len - 4) != crc)
 		return CE_CRC;
 	cur_init(&c, img, len - 4);
 	cur_bytes(&c, magic, sizeof(magic));
@@ -674,36 +676,52 @@ static size_t finish(uint8_t *resp, size_t dlen, uint16_t sw)
 	return dlen + 2;
 }
 
-/* ISO 7816-4 5.1: cases 1-4, short and extended. Sets data and lc. */
-static uint16_t parse_apdu(const uint8_t *cmd, size_t len, const uint8_t **data, size_t *lc)
-{
-	size_t body = len - 4;
+/* The command header and body of one APDU (parse_apdu). */
+struct apdu {
+	uint8_t cla, ins, p1, p2;
+	const uint8_t *data;
+	size_t lc;
+};
 
-	*data = NULL;
-	*lc = 0;
+/* ISO 7816-4 5.1: cases 1-4, short and extended, on the cursor. The header
+ * is always set (len >= 4); the return value is the body's status word. */
+static uint16_t parse_apdu(const uint8_t *cmd, size_t len, struct apdu *a)
+{
+	struct cur c;
+	size_t body, n;
+	uint16_t n16;
+	uint8_t b;
+
+	cur_init(&c, cmd, len);
+	(void)cur_u8(&c, &a->cla);
+	(void)cur_u8(&c, &a->ins);
+	(void)cur_u8(&c, &a->p1);
+	(void)cur_u8(&c, &a->p2);
+	a->data = NULL;
+	a->lc = 0;
+	body = cur_left(&c);
+	if (c.err != 0)
+		return SW_WRONG_LENGTH;
 	if (body == 0 || body == 1)
 		return SW_OK; /* case 1, case 2 short */
-	if (cmd[4] != 0) { /* short Lc */
-		size_t n = cmd[4];
-
+	(void)cur_u8(&c, &b);
+	if (b != 0) { /* short Lc */
+		n = b;
 		if (body != 1 + n && body != 2 + n)
 			return SW_WRONG_LENGTH;
-		*data = cmd + 5;
-		*lc = n;
-		return SW_OK;
-	}
-	if (body == 3)
-		return SW_OK; /* case 2 extended: 00 Le1 Le2 */
-	if (body < 3)
-		return SW_WRONG_LENGTH;
-	{
-		size_t n = be16(cmd + 5);
-
+	} else {
+		if (body == 3)
+			return SW_OK; /* case 2 extended: 00 Le1 Le2 */
+		if (body < 3)
+			return SW_WRONG_LENGTH;
+		(void)cur_u16(&c, &n16);
+		n = n16;
 		if (n == 0 || (body != 3 + n && body != 5 + n))
 			return SW_WRONG_LENGTH;
-		*data = cmd + 7;
-		*lc = n;
 	}
+	if (!(a->data = cur_ptr(&c, n)))
+		return SW_WRONG_LENGTH;
+	a->lc = n;
 	return SW_OK;
 }
 
@@ -711,6 +729,7 @@ size_t card_applet_apdu(struct card_applet *a, const uint8_t *cmd, size_t len, u
 {
 	const uint8_t *data;
 	size_t lc, rlen = 0;
+	struct apdu ap;
 	uint16_t sw;
 	uint8_t cla, ins;
 	int r;
@@ -719,13 +738,16 @@ size_t card_applet_apdu(struct card_applet *a, const uint8_t *cmd, size_t len, u
 		return 0;
 	if (!a || !cmd || len < 4)
 		return finish(resp, 0, SW_WRONG_LENGTH);
-	cla = cmd[0];
-	ins = cmd[1];
+	sw = parse_apdu(cmd, len, &ap);
+	cla = ap.cla;
+	ins = ap.ins;
+	data = ap.data;
+	lc = ap.lc;
 	if ((cla & (uint8_t)~CARD_CLA_CHAIN) != CARD_CLA) {
 		a->chaining = false;
 		return finish(resp, 0, SW_UNKNOWN_CLA);
 	}
-	if ((sw = parse_apdu(cmd, len, &data, &lc)) != SW_OK) {
+	if (sw != SW_OK) {
 		a->chaining = false;
 		return finish(resp, 0, sw);
 	}
@@ -757,7 +779,7 @@ size_t card_applet_apdu(struct card_applet *a, const uint8_t *cmd, size_t len, u
 		lc += a->chain_len;
 		data = a->data;
 	}
-	if (cmd[2] != 0 || cmd[3] != 0)
+	if (ap.p1 != 0 || ap.p2 != 0)
 		return finish(resp, 0, SW_WRONG_P1P2);
 
 	switch (ins) {

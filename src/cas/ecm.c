@@ -92,36 +92,12 @@ static int wrap_derive(void *ctx, uint32_t epoch, unsigned pkg, const uint8_t ke
 	return r;
 }
 
-/* RFC 3394 section 2.2.1 for n = 2 64-bit blocks, with the KEK's AES
- * schedule kept in an ECB context (so no key setup per ECM). ecm_open
- * unwraps it with OpenSSL's own key-unwrap; tests check that. */
+/* RFC 3394 wrap under a KEK kept keyed (crypto_wrap128_kek): no key setup
+ * per ECM. ecm_open unwraps it with OpenSSL's own key-unwrap; tests check
+ * that. */
 static int wrap_ecb(EVP_CIPHER_CTX *ecb, const uint8_t kecm[ECM_KEY_BYTES], uint8_t out[ECM_WRAP_BYTES])
 {
-	uint8_t a[8], r[2][8], b[16];
-	int l = 0, rc = CE_CRYPTO;
-
-	memset(a, 0xA6, sizeof(a));
-	memcpy(r[0], kecm, 8);
-	memcpy(r[1], kecm + 8, 8);
-	for (unsigned j = 0; j < 6; j++) {
-		for (unsigned i = 0; i < 2; i++) {
-			memcpy(b, a, 8);
-			memcpy(b + 8, r[i], 8);
-			if (EVP_EncryptUpdate(ecb, b, &l, b, 16) != 1 || l != 16)
-				goto out;
-			memcpy(a, b, 8);
-			a[7] ^= (uint8_t)(2 * j + i + 1); /* t = n*j + i, at most 12 */
-			memcpy(r[i], b + 8, 8);
-		}
-	}
-	memcpy(out, a, 8);
-	memcpy(out + 8, r[0], 8);
-	memcpy(out + 16, r[1], 8);
-	rc = 0;
-out:
-	OPENSSL_cleanse(r, sizeof(r));
-	OPENSSL_cleanse(b, sizeof(b));
-	return rc;
+	return crypto_wrap128_kek(ecb, kecm, out);
 }
 
 static void keycache_drop(struct ecm_keycache *kc)
@@ -148,22 +124,12 @@ static int wrap_cached(void *ctx, uint32_t epoch, unsigned pkg, const uint8_t ke
 		kc->have_epoch = true;
 	}
 	if (!kc->kek[pkg]) {
-		EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-
-		if (!c)
-			return CE_NOMEM;
-		if ((r = keystore_package_key(kc->ks, epoch, pkg, &k)) != 0) {
-			EVP_CIPHER_CTX_free(c);
+		if ((r = keystore_package_key(kc->ks, epoch, pkg, &k)) != 0)
 			return r;
-		}
-		r = EVP_EncryptInit_ex(c, EVP_aes_128_ecb(), NULL, k.key, NULL) == 1 &&
-		    EVP_CIPHER_CTX_set_padding(c, 0) == 1 ? 0 : CE_CRYPTO;
+		r = crypto_kek_new(k.key, &kc->kek[pkg]);
 		pkg_key_wipe(&k);
-		if (r != 0) {
-			EVP_CIPHER_CTX_free(c);
+		if (r != 0)
 			return r;
-		}
-		kc->kek[pkg] = c;
 		kc->derivations++;
 	}
 	return wrap_ecb(kc->kek[pkg], kecm, out);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <openssl/crypto.h>
 #include "cas/emm_vendor.h"
+#include "cas/vkeys.h"
 #include "crypto/aead.h"
 #include "crypto/kdf.h"
 #include "lib/cursor.h"
@@ -99,29 +100,20 @@ int emm_vendor_open(const struct emm_view *v, const uint8_t kv[16], struct emm_c
 
 int emm_vendor_key_file(const char *path, uint64_t chip_id, uint8_t kv[16])
 {
-	char line[256];
-	FILE *f;
-	int r = CE_NOT_FOUND;
+	struct vkey *v = NULL;
+	const struct vkey *k;
+	size_t n = 0, bad;
+	int r;
 
 	if (!path || !kv)
 		return CE_ARG;
-	if (!(f = fopen(path, "r")))
-		return CE_IO;
-	while (fgets(line, sizeof(line), f)) {
-		char *c = strchr(line, ',');
-		uint64_t id;
-
-		if (!c)
-			continue;
-		*c++ = '\0';
-		c[strcspn(c, "\r\n")] = '\0';
-		if (parse_u64(line, UINT64_MAX, &id) != 0 || id != chip_id)
-			continue;
-		r = strlen(c) == 32 ? hex_decode(c, kv, 16) : CE_FORMAT;
-		break;
+	if ((r = vkeys_load(path, VKEYS_MAX, &v, &n, &bad)) == 0) {
+		if ((k = vkeys_find(v, n, chip_id)) != NULL)
+			memcpy(kv, k->kv, 16);
+		else
+			r = CE_NOT_FOUND;
 	}
-	secret_wipe(line, sizeof(line));
-	fclose(f);
+	vkeys_free(v, n);
 	if (r != 0)
 		OPENSSL_cleanse(kv, 16);
 	return r;

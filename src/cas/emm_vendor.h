@@ -51,8 +51,10 @@ int emm_vendor_seal(const struct keystore *ks, const uint8_t kv[16], const uint8
 int emm_vendor_open(const struct emm_view *v, const uint8_t kv[16], struct emm_content *out) WARN_UNUSED;
 
 /* K_v(chip) from a vendor's opened key file (`castellan kms vendor open
- * --out KEYS.csv`: "chip_id,32 hex digits" a line). 0, CE_IO, CE_NOT_FOUND,
- * CE_FORMAT. kv wiped on error. */
+ * --out KEYS.csv`: "chip_id,32 hex digits" a line; parsed by cas/vkeys.h,
+ * at most EMM_VENDOR_FILE_KEYS_MAX chips). 0, CE_IO, CE_NOT_FOUND,
+ * CE_FORMAT, CE_LIMIT. kv wiped on error. */
+#define EMM_VENDOR_FILE_KEYS_MAX (1u << 24)
 int emm_vendor_key_file(const char *path, uint64_t chip_id, uint8_t kv[16]) WARN_UNUSED;
 
 #endif

@@ -26,7 +26,11 @@
 #ifndef CASTELLAN_SOURCE_DIR
 #define CASTELLAN_SOURCE_DIR "."
 #endif
+#ifdef CASTELLAN_WEB_ROOT
+#define WEB_DEFAULT_ROOT CASTELLAN_WEB_ROOT /* meson -Dweb_root (the package) */
+#else
 #define WEB_DEFAULT_ROOT CASTELLAN_SOURCE_DIR "/web"
+#endif
 
 static void usage(FILE *f)
 {
@@ -119,8 +123,15 @@ static int serve(const char *data, int argc, char **argv)
 	struct web *w = NULL;
 	struct web_config wc = {0};
 	struct dburi uri = {0};
+	const char *threads = opt(argc, argv, "--http-threads");
+	uint64_t http_threads = 1;
 	int r, rc = 1;
 
+	/* strict: "x", "" or 0 is a usage error, not 0 loops */
+	if (threads && (parse_u64(threads, SMS_HTTP_THREADS_MAX, &http_threads) != 0 || http_threads == 0)) {
+		fprintf(stderr, "web: --http-threads: 1..%u\n", SMS_HTTP_THREADS_MAX);
+		return 2;
+	}
 	if (snprintf(db_uri, sizeof(db_uri), "sqlite:%s/sms.db", data) >= (int)sizeof(db_uri) ||
 	    snprintf(users, sizeof(users), "%s/web.db", data) >= (int)sizeof(users))
 		return 2;
@@ -147,8 +158,8 @@ static int serve(const char *data, int argc, char **argv)
 		fprintf(stderr, "web: HTTP: %s\n", err_str(r));
 		goto out;
 	}
-	if (opt(argc, argv, "--http-threads") &&
-	    (r = sms_http_set_threads(http, uri.uri, (unsigned)strtoul(opt(argc, argv, "--http-threads"), NULL, 10))) != 0) {
+	if (threads &&
+	    (r = sms_http_set_threads(http, uri.uri, (unsigned)http_threads)) != 0) {
 		fprintf(stderr, "web: --http-threads: %s\n", err_str(r));
 		goto out;
 	}

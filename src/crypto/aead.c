@@ -137,6 +137,54 @@ int crypto_unwrap128(const uint8_t kek[16], const uint8_t in[24], uint8_t out[16
 	return wrap(0, kek, in, CRYPTO_WRAP_BYTES, out, 16);
 }
 
+int crypto_kek_new(const uint8_t kek[16], EVP_CIPHER_CTX **out)
+{
+	EVP_CIPHER_CTX *c;
+
+	if (!kek || !out)
+		return CE_ARG;
+	*out = NULL;
+	if (!(c = EVP_CIPHER_CTX_new()))
+		return CE_NOMEM;
+	if (EVP_EncryptInit_ex(c, EVP_aes_128_ecb(), NULL, kek, NULL) != 1 || EVP_CIPHER_CTX_set_padding(c, 0) != 1) {
+		EVP_CIPHER_CTX_free(c);
+		return CE_CRYPTO;
+	}
+	*out = c;
+	return 0;
+}
+
+int crypto_wrap128_kek(EVP_CIPHER_CTX *kek, const uint8_t in[16], uint8_t out[24])
+{
+	uint8_t a[8], r[2][8], b[16];
+	int l = 0, rc = CE_CRYPTO;
+
+	if (!kek || !in || !out)
+		return CE_ARG;
+	memset(a, 0xA6, sizeof(a));
+	memcpy(r[0], in, 8);
+	memcpy(r[1], in + 8, 8);
+	for (unsigned j = 0; j < 6; j++) {
+		for (unsigned i = 0; i < 2; i++) {
+			memcpy(b, a, 8);
+			memcpy(b + 8, r[i], 8);
+			if (EVP_EncryptUpdate(kek, b, &l, b, 16) != 1 || l != 16)
+				goto out;
+			memcpy(a, b, 8);
+			a[7] ^= (uint8_t)(2 * j + i + 1); /* t = n*j + i, at most 12 */
+			memcpy(r[i], b + 8, 8);
+		}
+	}
+	memcpy(out, a, 8);
+	memcpy(out + 8, r[0], 8);
+	memcpy(out + 16, r[1], 8);
+	rc = 0;
+out:
+	OPENSSL_cleanse(r, sizeof(r));
+	OPENSSL_cleanse(b, sizeof(b));
+	return rc;
+}
+
 int crypto_aes_block(int enc, const uint8_t *key, size_t key_len, const uint8_t in[16], uint8_t out[16])
 {
 	const EVP_CIPHER *ciph = key_len == 16 ? EVP_aes_128_ecb() : key_len == 32 ? EVP_aes_256_ecb() : NULL;

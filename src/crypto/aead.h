@@ -44,6 +44,13 @@ int crypto_gcm_run(EVP_CIPHER_CTX *c, int enc, const uint8_t *key, const uint8_t
 int crypto_wrap128(const uint8_t kek[16], const uint8_t in[16], uint8_t out[24]) WARN_UNUSED;
 int crypto_unwrap128(const uint8_t kek[16], const uint8_t in[24], uint8_t out[16]) WARN_UNUSED;
 
+/* A 16-byte KEK kept keyed for many wraps (the ECMG's per-epoch package
+ * keys): no AES key set-up per wrap. Free with EVP_CIPHER_CTX_free (wipes
+ * the schedule). crypto_wrap128_kek gives the bytes of crypto_wrap128
+ * (RFC 3394 2.2.1, n = 2). */
+int crypto_kek_new(const uint8_t kek[16], EVP_CIPHER_CTX **out) WARN_UNUSED;
+int crypto_wrap128_kek(EVP_CIPHER_CTX *kek, const uint8_t in[16], uint8_t out[24]) WARN_UNUSED;
+
 /* One AES block, ECB, no padding (a key-ladder stage); key_len 16 or 32.
  * 0, CE_ARG, CE_NOMEM, CE_CRYPTO. */
 int crypto_aes_block(int enc, const uint8_t *key, size_t key_len, const uint8_t in[16], uint8_t out[16]) WARN_UNUSED;

@@ -36,6 +36,7 @@
 #include "cas/keys.h"
 #include "headend/ecmg.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/util.h"
 #include "simulcrypt/framer.h"
 #include "simulcrypt/simulcrypt.h"
@@ -215,6 +216,7 @@ static void send_error(struct conn *c, uint16_t msg_type, uint16_t channel_id, b
 		sc_msg_name(SC_ECMG_SCS, msg_type), sc_error_name(SC_ECMG_SCS, status));
 	conn_send(c, c->tx, n);
 	CNT_ADD(c->g, errors_sent, 1);
+	metric_add_code(MET_ECM_ERRORS, status, sc_error_name(SC_ECMG_SCS, status));
 }
 
 /* ------------------------------------------------------------------ */
@@ -416,6 +418,7 @@ static void on_cw_provision(struct conn *c, const struct sc_msg *m, uint16_t sid
 
 	memset(&p, 0, sizeof(p));
 	CNT_ADD(g, cw_provisions, 1);
+	metric_inc(MET_ECM_REQUESTS);
 	if (!s) {
 		send_error(c, m->type, c->channel_id, true, sid, SC_ECM_ERR_INV_STREAM_ID, SC_P_ECM_STREAM_ID);
 		return;
@@ -549,6 +552,7 @@ static void on_cw_provision(struct conn *c, const struct sc_msg *m, uint16_t sid
 	CNT_ADD(g, ecms, 1);
 	dt = now_mono_us() - t0;
 	CNT_ADD(g, ecm_us_total, dt);
+	metric_observe_us(MET_ECM_DURATION, NULL, NULL, dt);
 	if (dt > (uint64_t)k->max_comp_time_ms * 1000u)
 		CNT_ADD(g, ecms_late, 1);
 out:
@@ -646,6 +650,7 @@ static void bad_msg(struct conn *c, const struct sc_fault *f, uint16_t raw_type)
 	    sc_build_error(SC_ECMG_SCS, c->g->cfg.version, f, 0, c->tx, sizeof(c->tx), &n) == 0) {
 		conn_send(c, c->tx, n);
 		CNT_ADD(c->g, errors_sent, 1);
+		metric_add_code(MET_ECM_ERRORS, f->status, sc_error_name(SC_ECMG_SCS, f->status));
 	}
 	if (c->bad_in_row >= ECMG_BAD_MSGS_BEFORE_CLOSE && !c->dead) {
 		LOG_WARN(MOD, "%s: %u invalid messages in a row; closing", c->peer, c->bad_in_row);

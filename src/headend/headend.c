@@ -6,9 +6,11 @@
  * store's node_status for GET /api/v1/status).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +25,7 @@
 #include "cas/emm.h"
 #include "cas/emm_vendor.h"
 #include "cas/keys.h"
+#include "cas/vkeys.h"
 #include "headend/ecmg.h"
 #include "headend/emmg.h"
 #include "lib/log.h"
@@ -33,15 +36,9 @@
 #include "sms/store.h"
 
 #define PATH_CAP 1024
-#define SUBS_MAX 1024
+#define SUBS_MAX SMS_PACKAGES_MAX /* one card's subscriptions: all of them (a package each) */
 #define PAGE_SUBS 16384                         /* a page's subscriptions read in one query */
 #define SEQ_BATCH (CAROUSEL_MAX_PER_TICK + 64u) /* new seqs of a tick, upserted together */
-
-/* One chip of the --vendor-keys file: K_v(chip) of the file's vendor. */
-struct vkey {
-	uint64_t chip;
-	uint8_t kv[16];
-};
 
 struct headend {
 	struct headend_config cfg;
@@ -56,6 +53,7 @@ struct headend {
 	struct ecmg *ecmg;
 	atomic_int stop;
 	atomic_int fatal;      /* a part failed (CE_* code): headend_run returns it */
+	atomic_uint emm_kbps_req;    /* headend_set_emm_kbps: taken by the EMM thread; 0 = none */
 	pthread_mutex_t mu;
 	struct headend_stats st;     /* under mu */
 	struct vkey *vkeys;          /* --vendor-keys, sorted by chip; read-only once running */
@@ -157,95 +155,26 @@ static enum carousel_card_state car_state(enum sms_card_state s)
 	}
 }
 
-static int vkey_cmp(const void *a, const void *b)
-{
-	uint64_t x = ((const struct vkey *)a)->chip, y = ((const struct vkey *)b)->chip;
-
-	return x < y ? -1 : x > y;
-}
-
 /* The vendor key of a store chip id (decimal or 0x hex), NULL if none. */
 static const struct vkey *vkey_find(const struct headend *h, const char *chip_id)
 {
-	struct vkey k;
+	uint64_t chip;
 
-	if (!h->nvkeys || !chip_id[0] || parse_u64(chip_id, UINT64_MAX, &k.chip) != 0)
+	if (!h->nvkeys || !chip_id[0] || parse_u64(chip_id, UINT64_MAX, &chip) != 0)
 		return NULL;
-	return bsearch(&k, h->vkeys, h->nvkeys, sizeof(k), vkey_cmp);
+	return vkeys_find(h->vkeys, h->nvkeys, chip);
 }
 
-/* Load a vendor's opened key file: "chip_id,32 hex digits" a line ('#'
- * comments and blank lines skipped). A bad or duplicate line refuses the
- * whole file (CE_FORMAT); CE_IO, CE_LIMIT, CE_NOMEM. */
-static int vkeys_load(struct headend *h, const char *path)
+/* Load a vendor's opened key file (cas/vkeys.h). A bad or duplicate line
+ * refuses the whole file (CE_FORMAT); CE_IO, CE_LIMIT, CE_NOMEM. */
+static int vkeys_open(struct headend *h, const char *path)
 {
-	char line[256];
-	size_t cap = 0, lineno = 0;
-	FILE *f = fopen(path, "r");
-	int r = 0;
+	size_t lineno = 0;
+	int r = vkeys_load(path, HEADEND_VENDOR_KEYS_MAX, &h->vkeys, &h->nvkeys, &lineno);
 
-	if (!f) {
-		LOG_ERR("headend", "%s: cannot open: %s", path, strerror(errno));
-		return CE_IO;
-	}
-	while (r == 0 && fgets(line, sizeof(line), f)) {
-		size_t n = strcspn(line, "\r\n");
-		char *c;
-		struct vkey *v;
-
-		lineno++;
-		if (line[n] == '\0' && !feof(f)) {
-			r = CE_FORMAT; /* longer than any valid line */
-			break;
-		}
-		line[n] = '\0';
-		if (line[0] == '\0' || line[0] == '#')
-			continue;
-		if (h->nvkeys == HEADEND_VENDOR_KEYS_MAX) {
-			r = CE_LIMIT;
-			break;
-		}
-		if (h->nvkeys == cap) {
-			size_t ncap = cap ? cap * 2 : 64;
-			struct vkey *nv = calloc(ncap, sizeof(*nv));
-
-			if (!nv) {
-				r = CE_NOMEM;
-				break;
-			}
-			if (h->vkeys) {
-				memcpy(nv, h->vkeys, h->nvkeys * sizeof(*nv));
-				secret_wipe(h->vkeys, cap * sizeof(*nv));
-				free(h->vkeys);
-			}
-			h->vkeys = nv;
-			cap = ncap;
-		}
-		v = &h->vkeys[h->nvkeys];
-		if (!(c = strchr(line, ','))) {
-			r = CE_FORMAT;
-			break;
-		}
-		*c++ = '\0';
-		if (parse_u64(line, UINT64_MAX, &v->chip) != 0 || strlen(c) != 32 || hex_decode(c, v->kv, 16) != 0) {
-			secret_wipe(v, sizeof(*v));
-			r = CE_FORMAT;
-			break;
-		}
-		h->nvkeys++;
-	}
-	secret_wipe(line, sizeof(line));
-	if (r == 0 && ferror(f))
-		r = CE_IO;
-	fclose(f);
-	if (r == 0 && h->nvkeys) {
-		qsort(h->vkeys, h->nvkeys, sizeof(*h->vkeys), vkey_cmp);
-		for (size_t i = 1; i < h->nvkeys; i++)
-			if (h->vkeys[i].chip == h->vkeys[i - 1].chip) {
-				lineno = 0;
-				r = CE_FORMAT; /* a chip twice: which key? */
-				break;
-			}
+	if (r == CE_IO) {
+		LOG_ERR("headend", "%s: cannot read", path);
+		return r;
 	}
 	if (r != 0) {
 		if (lineno)
@@ -285,8 +214,6 @@ static void card_view(struct emm_thread *t, const struct sms_card *c, const stru
 {
 	int64_t next = SCHED_NO_EVENT;
 
-	if (n > SUBS_MAX)
-		n = SUBS_MAX;
 	for (size_t i = 0; i < n; i++)
 		t->ssubs[i] = (struct sched_sub){ subs[i].package, subs[i].start, subs[i].finish };
 	memset(k, 0, sizeof(*k));
@@ -301,7 +228,9 @@ static int collect_card(void *ctx, const struct sms_card *c)
 {
 	struct emm_thread *t = ctx;
 
-	t->cards[t->ncards++] = *c;
+	/* The carousel needs no subscriber info: stop before it (the last field). */
+	memcpy(&t->cards[t->ncards], c, offsetof(struct sms_card, info));
+	t->cards[t->ncards++].info[0] = '\0';
 	return 0;
 }
 
@@ -360,7 +289,7 @@ static int src_get(void *ctx, uint64_t serial, int64_t now_s, struct carousel_ca
 		out->state = CAROUSEL_DELETED;
 		return 0;
 	}
-	if (r != 0 && r != CE_OVERFLOW) /* more than SUBS_MAX: the first ones, as before */
+	if (r != 0 && r != CE_OVERFLOW) /* SUBS_MAX is every package a card may hold */
 		return r;
 	card_view(t, &t->cards[0], t->subs, n, now_s, out);
 	return 0;
@@ -430,8 +359,11 @@ static bool seq_end_tick(struct emm_thread *t)
 	return ok;
 }
 
-static int src_save(void *ctx, uint64_t serial, uint32_t step, uint64_t digest, bool blocked, uint32_t *seq)
+static int src_save(void *ctx, uint64_t serial, uint32_t step, uint64_t digest, bool blocked,
+		    const struct emm_grant *g, uint32_t *seq)
 {
+	struct sms_emm_seq_req *q;
+
 	struct emm_thread *t = ctx;
 
 	if (t->nseq == SEQ_BATCH) {
@@ -442,8 +374,21 @@ static int src_save(void *ctx, uint64_t serial, uint32_t step, uint64_t digest, 
 			return CE_IO;
 		t->nseq = t->seq_done = 0;
 	}
-	t->seqq[t->nseq++] = (struct sms_emm_seq_req){ .serial = serial, .step = step, .want = *seq,
-						       .digest = digest, .blocked = blocked };
+	q = &t->seqq[t->nseq++];
+	memset(q, 0, sizeof(*q));
+	q->serial = serial;
+	q->step = step;
+	q->want = *seq;
+	q->digest = digest;
+	q->blocked = blocked;
+	q->has_sent = true; /* blocked: the empty grant (packages 0) */
+	if (g) {
+		q->sent_packages = g->packages;
+		q->sent_start = (int64_t)g->start_s;
+		q->sent_finish = (int64_t)g->finish_s;
+		q->sent_next = g->next < SMS_SENT_EXT_MAX ? g->next : SMS_SENT_EXT_MAX;
+		memcpy(q->sent_ext, g->ext, q->sent_next * sizeof(q->sent_ext[0]));
+	}
 	return 0; /* *seq: the proposal, unless seq_flush finds otherwise */
 }
 
@@ -482,8 +427,10 @@ static int seq_import_file(struct emm_thread *t)
 	if ((r = sms_tx_begin(t->store)) != 0)
 		goto out;
 	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct sms_emm_seq q = { (uint64_t)sqlite3_column_int64(st, 0), (uint32_t)sqlite3_column_int64(st, 1),
-					 (uint64_t)sqlite3_column_int64(st, 2), sqlite3_column_int(st, 3) != 0 };
+		struct sms_emm_seq q = { .serial = (uint64_t)sqlite3_column_int64(st, 0),
+					 .seq = (uint32_t)sqlite3_column_int64(st, 1),
+					 .digest = (uint64_t)sqlite3_column_int64(st, 2),
+					 .blocked = sqlite3_column_int(st, 3) != 0 };
 
 		if (q.serial == 0 || q.serial > INT64_MAX)
 			continue;
@@ -612,6 +559,69 @@ static void pend_reset(struct emm_thread *t)
 	t->pend_len = t->pend_n = t->pend_first = 0;
 }
 
+/* Pending-section room for a tick at kbps (the bucket plus one card's two
+ * EMMs). */
+static size_t pend_cap_for(uint32_t kbps)
+{
+	return (size_t)kbps * 1000u / 8u * CAROUSEL_DEFAULT_BURST_MS / 1000u + 4u * EMM_MAX_SECTION + 8192u;
+}
+
+/* Grow the pending buffers for kbps; only while nothing is pending. */
+static int pend_grow(struct emm_thread *t, uint32_t kbps)
+{
+	size_t cap = pend_cap_for(kbps), pp_cap = cap / 16u;
+	uint8_t *pend;
+	const uint8_t **pp;
+	size_t *pl;
+
+	if (cap <= t->pend_cap || t->pend_n != 0)
+		return 0;
+	pend = malloc(cap);
+	pp = calloc(pp_cap, sizeof(*pp));
+	pl = calloc(pp_cap, sizeof(*pl));
+	if (!pend || !pp || !pl) {
+		free(pend);
+		free(pp);
+		free(pl);
+		return CE_NOMEM;
+	}
+	secret_wipe(t->pend, t->pend_cap);
+	free(t->pend);
+	free(t->pp);
+	free(t->pl);
+	t->pend = pend;
+	t->pend_cap = cap;
+	t->pp = pp;
+	t->pl = pl;
+	t->pp_cap = pp_cap;
+	return 0;
+}
+
+/* A new EMM bandwidth (SIGHUP): the carousel's budget, the buffers, and a
+ * stream_BW_request to the MUX if connected (its grant then rules, as at
+ * connect). */
+static void emm_kbps_change(struct emm_thread *t, uint16_t kbps, uint16_t *granted)
+{
+	struct headend *h = t->h;
+	int r;
+
+	if ((r = pend_grow(t, kbps)) != 0) {
+		LOG_WARN("headend", "EMM bandwidth %u kbit/s: %s; kept %u", (unsigned)kbps, err_str(r),
+			(unsigned)h->cfg.emm_kbps);
+		return;
+	}
+	h->cfg.emm_kbps = kbps;
+	carousel_set_kbps(t->car, kbps);
+	LOG_INFO("headend", "EMM bandwidth now %u kbit/s", (unsigned)kbps);
+	if (t->emmg) {
+		r = emmg_set_bandwidth(t->emmg, kbps);
+		if (r != 0)
+			LOG_WARN("headend", "EMMG: new bandwidth request: %s (asked again at the next connect)",
+				err_str(r));
+		*granted = 0; /* the loop applies the MUX's new grant */
+	}
+}
+
 static void snapshot(struct emm_thread *t)
 {
 	struct headend *h = t->h;
@@ -738,7 +748,7 @@ static int emm_thread_init(struct emm_thread *t, struct headend *h)
 	t->seqq = calloc(SEQ_BATCH, sizeof(*t->seqq));
 	t->last_change = -1;
 	/* a tick emits at most the bucket (burst) plus one card's two EMMs */
-	t->pend_cap = (size_t)cc.kbps * 1000u / 8u * CAROUSEL_DEFAULT_BURST_MS / 1000u + 4u * EMM_MAX_SECTION + 8192u;
+	t->pend_cap = pend_cap_for(cc.kbps);
 	t->pp_cap = t->pend_cap / 16u;
 	t->pend = malloc(t->pend_cap);
 	t->pp = calloc(t->pp_cap, sizeof(*t->pp));
@@ -806,6 +816,27 @@ static bool send_pending(struct emm_thread *t, uint64_t now_ms)
 	return true;
 }
 
+/* One entry in the SMS/CAS audit chain for what the CAS side does on its
+ * own (start, key epoch rotation), as headend:<node>. A failure is logged,
+ * never fatal: the carousel goes on. */
+static void audit_cas(struct emm_thread *t, const char *action, uint32_t epoch, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void audit_cas(struct emm_thread *t, const char *action, uint32_t epoch, const char *fmt, ...)
+{
+	char what[400], who[SMS_WHO_MAX + 1], obj[32] = "";
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	snprintf(who, sizeof(who), "headend:%.55s", t->h->node);
+	if (epoch)
+		snprintf(obj, sizeof(obj), "epoch:%" PRIu32, epoch);
+	if ((r = sms_audit_add_ev(t->store, who, action, obj, what)) != 0)
+		LOG_WARN("headend", "audit entry %s not written: %s", action, err_str(r));
+}
+
 static void *emm_main(void *arg)
 {
 	struct headend *h = arg;
@@ -824,6 +855,8 @@ static void *emm_main(void *arg)
 		return NULL;
 	}
 	(void)sched_rotation_due(t.sched, NULL);
+	audit_cas(&t, "cas.start", 0, "head-end node %s started its EMM carousel (epoch %" PRIu64 " s, %u kbit/s)",
+		  h->node, (uint64_t)keystore_epoch_seconds(h->cfg.ks), (unsigned)h->cfg.emm_kbps);
 	while (!atomic_load(&h->stop)) {
 		uint64_t now = sched_now_ms(t.sched);
 		uint32_t epoch;
@@ -848,6 +881,14 @@ static void *emm_main(void *arg)
 			LOG_INFO("headend", "key epoch %" PRIu32 " began: regenerating every card's EMM (keys of %" PRIu32
 				" and %" PRIu32 ")", epoch, epoch, epoch + 1);
 			carousel_rotate(t.car);
+			audit_cas(&t, "cas.key_epoch", epoch, "key epoch %" PRIu32 " began: every card's EMM regenerated"
+				  " (package keys of epochs %" PRIu32 " and %" PRIu32 ")", epoch, epoch, epoch + 1);
+		}
+		if (t.pend_n == 0) {
+			unsigned want = atomic_exchange(&h->emm_kbps_req, 0u);
+
+			if (want)
+				emm_kbps_change(&t, (uint16_t)want, &granted);
 		}
 		if (t.emmg && emmg_connected(t.emmg) && emmg_bandwidth(t.emmg) != granted) {
 			granted = emmg_bandwidth(t.emmg);
@@ -1152,11 +1193,16 @@ int headend_new(const struct headend_config *cfg, struct headend **out)
 		LOG_ERR("headend", "HTTP on %s: %s", h->http_addr, err_str(r));
 		goto fail;
 	}
+	if (h->http && cfg->metrics_allow && (r = sms_http_set_metrics_allow(h->http, cfg->metrics_allow)) != 0) {
+		LOG_ERR("headend", "--metrics-allow '%s': addresses or CIDR prefixes, comma-separated (at most %d)",
+			cfg->metrics_allow, SMS_METRICS_ALLOW_MAX);
+		goto fail;
+	}
 	if (h->http && cfg->http_threads > 1 && (r = sms_http_set_threads(h->http, h->db_uri, cfg->http_threads)) != 0) {
 		LOG_ERR("headend", "HTTP threads (%u): %s", cfg->http_threads, err_str(r));
 		goto fail;
 	}
-	if (cfg->vendor_keys && *cfg->vendor_keys && (r = vkeys_load(h, cfg->vendor_keys)) != 0)
+	if (cfg->vendor_keys && *cfg->vendor_keys && (r = vkeys_open(h, cfg->vendor_keys)) != 0)
 		goto fail;
 	if (h->ecmg_addr[0]) {
 		ecmg_config_init(&ec);
@@ -1249,6 +1295,14 @@ int headend_run(struct headend *h)
 	return r;
 }
 
+int headend_set_emm_kbps(struct headend *h, uint16_t kbps)
+{
+	if (!h || kbps == 0)
+		return CE_ARG;
+	atomic_store(&h->emm_kbps_req, (unsigned)kbps);
+	return 0;
+}
+
 void headend_stop(struct headend *h)
 {
 	atomic_store(&h->stop, 1);
@@ -1294,8 +1348,7 @@ void headend_free(struct headend *h)
 	ecmg_free(h->ecmg);
 	sms_store_close(h->http_store);
 	if (h->vkeys) {
-		secret_wipe(h->vkeys, h->nvkeys * sizeof(*h->vkeys));
-		free(h->vkeys);
+		vkeys_free(h->vkeys, h->nvkeys);
 	}
 	if (h->base)
 		event_base_free(h->base);

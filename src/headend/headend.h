@@ -41,6 +41,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "lib/err.h"
+#include "cas/vkeys.h"
 #include "headend/carousel.h"
 #include "headend/scheduler.h"
 
@@ -58,7 +59,7 @@ struct keystore;
 #define HEADEND_FEED_PRUNE_EVERY_MS (3600u * 1000u)
 #define HEADEND_STATUS_PUBLISH_MS 2000u /* node status to the store (GET /api/v1/status) */
 #define HEADEND_MIN_CYCLE_MS 1000u  /* a small base is cycled at most once a second */
-#define HEADEND_VENDOR_KEYS_MAX (1u << 24) /* chips in a --vendor-keys file at most */
+#define HEADEND_VENDOR_KEYS_MAX VKEYS_MAX /* chips in a --vendor-keys file at most (cas/vkeys.h) */
 
 struct headend_config {
 	const char *data_dir;        /* required; created if missing (0700) */
@@ -88,6 +89,7 @@ struct headend_config {
 				      * by the command: the head-end links no KMS */
 	const char *node_name;       /* this node in GET /api/v1/status; NULL = "<host>:<data_dir>" */
 	unsigned http_threads;       /* HTTP loops in all (sms_http_set_threads); 0 or 1 = the caller's only */
+	const char *metrics_allow;   /* GET /metrics without a key beyond loopback (sms_http_set_metrics_allow) */
 	const char *vendor_keys;     /* a vendor's opened key file ("chip_id,K_v hex" a line, `castellan
 	                              * kms vendor open --out`): cards whose chip_id is in it get vendor
 	                              * EMMs (cas/emm_vendor.h); NULL = K_card EMMs for every card */
@@ -119,6 +121,11 @@ int headend_new(const struct headend_config *cfg, struct headend **out) WARN_UNU
  * error of a part that stopped the head-end (EMM thread, ECMG). */
 int headend_run(struct headend *h) WARN_UNUSED;
 void headend_stop(struct headend *h);
+/* A new EMM bandwidth, kbit/s (SIGHUP): asked of the MUX with a
+ * stream_BW_request if connected, and the carousel's budget (the MUX's
+ * grant still caps it). Any thread; applied by the EMM thread between
+ * ticks. 0 or CE_ARG (kbps 0). */
+int headend_set_emm_kbps(struct headend *h, uint16_t kbps);
 uint16_t headend_http_port(const struct headend *h);
 uint16_t headend_ecmg_port(const struct headend *h);
 /* Thread-safe snapshot. */

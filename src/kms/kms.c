@@ -121,8 +121,16 @@ int kms_wrap_decode(const uint8_t *buf, size_t len, const char *pass, uint8_t *s
 	*secret_len = 0;
 	if (!buf || !pass || !*pass)
 		return CE_ARG;
-	if (pwseal_parse(buf, len, WRAP_MAGIC, 2, &v) != 0 || v.ct_len == 0 || be16(v.ext) != v.ct_len)
+	if (pwseal_parse(buf, len, WRAP_MAGIC, 2, &v) != 0 || v.ct_len == 0)
 		return CE_FORMAT;
+	{
+		struct cur e; /* ext: the secret's length u16 */
+		uint16_t el = 0;
+
+		cur_init(&e, v.ext, 2);
+		if (cur_u16(&e, &el) != 0 || el != v.ct_len)
+			return CE_FORMAT;
+	}
 	/* Bound the work a file can demand (keep it <= 256 MiB). */
 	if (v.log2n < 10 || v.log2n > 18 || v.r < 1 || v.r > 16 || v.p != 1 ||
 	    128ull * v.r * (1ull << v.log2n) > (256u << 20))
@@ -238,8 +246,18 @@ static int state_load(struct kms *k)
 		r = CE_NOMEM;
 		goto out;
 	}
-	memcpy(tag, file + len - 16, 16);
-	r = aes256_gcm(0, k->mk, file, (const uint8_t *)STATE_AAD, sizeof(STATE_AAD) - 1, file + 12, len - 28, plain, tag);
+	/* nonce[12] | ciphertext | tag[16] */
+	cur_init(&c, file, len);
+	{
+		const uint8_t *nonce = cur_ptr(&c, 12), *ct = cur_ptr(&c, len - 28);
+
+		if (cur_bytes(&c, tag, 16) != 0 || cur_end(&c) != 0 || !nonce || !ct) {
+			r = CE_FORMAT;
+			goto out;
+		}
+		r = aes256_gcm(0, k->mk, nonce, (const uint8_t *)STATE_AAD, sizeof(STATE_AAD) - 1, ct, len - 28, plain,
+			tag);
+	}
 	if (r != 0)
 		goto out;
 	cur_init(&c, plain, len - 28);

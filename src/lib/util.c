@@ -1,3 +1,4 @@
+#include <stdbool.h>
 /* util.c - see util.h. */
 #include <errno.h>
 #include <fcntl.h>
@@ -90,6 +91,25 @@ int parse_u64(const char *s, uint64_t max, uint64_t *out)
 	if (v > max)
 		return CE_RANGE;
 	*out = v;
+	return 0;
+}
+
+int parse_s64(const char *s, int64_t lo, int64_t hi, int64_t *out)
+{
+	uint64_t v;
+	bool neg = s && s[0] == '-';
+	int r;
+
+	*out = 0;
+	if (!s)
+		return CE_FORMAT;
+	if ((r = parse_u64(s + neg, neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX, &v)) != 0)
+		return r;
+	*out = neg ? (int64_t)(0 - v) : (int64_t)v;
+	if (*out < lo || *out > hi) {
+		*out = 0;
+		return CE_RANGE;
+	}
 	return 0;
 }
 

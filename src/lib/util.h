@@ -22,6 +22,9 @@ void hex_encode(const uint8_t *in, size_t len, char *out);
 
 /* Strict unsigned parse: whole string, decimal or 0x-hex, <= max. */
 int parse_u64(const char *s, uint64_t max, uint64_t *out) WARN_UNUSED;
+/* Strict signed parse: whole string, optional '-', decimal or 0x-hex,
+ * within [lo, hi]. 0, CE_FORMAT, CE_RANGE (*out 0 on error). */
+int parse_s64(const char *s, int64_t lo, int64_t hi, int64_t *out) WARN_UNUSED;
 
 /* Monotonic clock in microseconds / milliseconds; wall clock in ms. */
 uint64_t now_mono_us(void);

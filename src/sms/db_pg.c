@@ -145,7 +145,7 @@ static int pg_exec(struct sms_store *s, const char *sql, const struct db_val *p,
 	if (changes) {
 		const char *t = PQcmdTuples(res);
 
-		*changes = (t && *t) ? strtoll(t, NULL, 10) : 0;
+		*changes = (t && *t) ? store_col_i64(t) : 0;
 	}
 	r = 0;
 out:

@@ -25,6 +25,7 @@
 #define REST_JSON_MAX (1u << 20)
 #define REST_LIST_MAX 1000   /* items per page (limit) */
 #define REST_LIST_DEFAULT 100
+#define REST_SUBS_INLINE 256  /* subscriptions GET card reads in its first query (more: read again whole) */
 #define REST_BULK_MAX 10000  /* items in one bulk call */
 
 enum rest_method { REST_GET, REST_HEAD, REST_POST, REST_PUT, REST_PATCH, REST_DELETE, REST_OTHER };
@@ -48,6 +49,11 @@ struct rest_resp {
 	size_t len;
 	const char *error_code;   /* static, NULL on success (for counters) */
 };
+
+/* The route a REST path (REST_PREFIX...) goes to, for metrics labels: one
+ * of the route names ("cards", "subscribers", ..., "openapi.yaml") or
+ * "other" (a bounded set, whatever the path). */
+const char *rest_route_name(const char *path);
 
 /* Answer one request. Never fails: resp is always filled (status 500 and
  * the "internal" error when the database or memory fails). */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "sms/store_int.h"
+#include "lib/util.h"
 
 void store_copy_str(char *dst, size_t cap, const char *src)
 {
@@ -20,7 +21,12 @@ void store_copy_str(char *dst, size_t cap, const char *src)
 
 int64_t store_col_i64(const char *s)
 {
-	return s ? strtoll(s, NULL, 10) : 0;
+	int64_t v = 0;
+
+	/* a column the store wrote itself: anything but an integer is 0 */
+	if (s && parse_s64(s, INT64_MIN, INT64_MAX, &v) != 0)
+		v = 0;
+	return v;
 }
 
 int store_row_int(void *ctx, int n, const char *const *cols)

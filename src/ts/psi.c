@@ -87,32 +87,40 @@ uint32_t crc32_mpeg(const uint8_t *buf, size_t len)
 
 int psi_check_long(const uint8_t *sec, size_t len, struct psi_long_hdr *h)
 {
-	uint16_t sl;
+	uint16_t w, sl;
+	uint8_t vb;
+	struct cur c;
 
 	memset(h, 0, sizeof(*h));
 	if (!sec || len < 3)
 		return CE_TRUNCATED;
-	if (!(sec[1] & 0x80))
+	cur_init(&c, sec, len);
+	(void)cur_u8(&c, &h->table_id);
+	(void)cur_u16(&c, &w); /* syntax indicator, '0', reserved, section_length */
+	if (!(w & 0x8000)) {
+		h->table_id = 0;
 		return CE_FORMAT; /* short section */
-	sl = (uint16_t)(((sec[1] & 0x0F) << 8) | sec[2]);
-	if (sl > PSI_MAX_SECTION - 3)
-		return CE_FORMAT;
-	if ((size_t)sl > len - 3)
-		return CE_TRUNCATED;
-	if ((size_t)sl < len - 3)
-		return CE_TRAILING;
-	if (sl < 9)
-		return CE_FORMAT; /* 5 header bytes + CRC */
-	if (crc32_mpeg(sec, len) != 0)
-		return CE_CRC;
-	h->table_id = sec[0];
+	}
+	sl = w & 0x0FFF;
+	if (sl > PSI_MAX_SECTION - 3 || (size_t)sl > cur_left(&c) || (size_t)sl < cur_left(&c) || sl < 9 ||
+	    crc32_mpeg(sec, len) != 0) {
+		int r = sl > PSI_MAX_SECTION - 3 ? CE_FORMAT
+			: (size_t)sl > cur_left(&c) ? CE_TRUNCATED
+			: (size_t)sl < cur_left(&c) ? CE_TRAILING
+			: sl < 9 ? CE_FORMAT /* 5 header bytes + CRC */
+			: CE_CRC;
+
+		h->table_id = 0;
+		return r;
+	}
 	h->section_length = sl;
-	h->id_ext = be16(sec + 3);
-	h->version = (uint8_t)((sec[5] >> 1) & 0x1F);
-	h->current_next = (sec[5] & 1) != 0;
-	h->section_number = sec[6];
-	h->last_section_number = sec[7];
-	if (h->section_number > h->last_section_number) {
+	(void)cur_u16(&c, &h->id_ext);
+	(void)cur_u8(&c, &vb);
+	h->version = (uint8_t)((vb >> 1) & 0x1F);
+	h->current_next = (vb & 1) != 0;
+	(void)cur_u8(&c, &h->section_number);
+	(void)cur_u8(&c, &h->last_section_number);
+	if (c.err != 0 || h->section_number > h->last_section_number) {
 		memset(h, 0, sizeof(*h));
 		return CE_FORMAT;
 	}
@@ -131,7 +139,7 @@ static int psi_body(const uint8_t *sec, size_t len, uint8_t table_id,
 	if (h->table_id != table_id || len > PSI_MAX_PSI_SECTION)
 		return CE_FORMAT;
 	/* section_length's two top bits are '00' for PSI tables */
-	if (sec[1] & 0x0C)
+	if (h->section_length & 0x0C00)
 		return CE_FORMAT;
 	cur_init(body, sec + 8, len - 8 - 4);
 	return 0;
@@ -439,25 +447,30 @@ int ca_desc_append(uint8_t *desc, size_t cap, uint16_t *len, const struct ca_des
 
 void ca_desc_remove(uint8_t *desc, uint16_t *len, uint16_t ca_system_id)
 {
-	size_t rd = 0, wr = 0, n;
+	size_t rd, wr = 0, n;
+	struct cur c;
 
 	if (!desc || !len)
 		return;
 	n = *len;
-	while (rd < n) {
-		size_t dl;
+	cur_init(&c, desc, n);
+	for (rd = 0; cur_left(&c) >= 2; rd = c.off) {
+		uint8_t tag, dl;
+		uint16_t cas = 0;
+		struct cur d;
 
-		if (2 > n - rd)
-			break;
-		dl = desc[rd + 1];
-		if (dl > n - rd - 2)
+		(void)cur_u8(&c, &tag);
+		(void)cur_u8(&c, &dl);
+		if (cur_view(&c, dl, &d) != 0)
 			break; /* malformed tail: keep it as is */
-		if (!(desc[rd] == DESC_CA && dl >= 2 && be16(desc + rd + 2) == ca_system_id)) {
+		if (tag == DESC_CA && dl >= 2)
+			(void)cur_u16(&d, &cas);
+		/* writes stay behind the cursor: wr <= rd */
+		if (!(tag == DESC_CA && dl >= 2 && cas == ca_system_id)) {
 			if (wr != rd)
-				memmove(desc + wr, desc + rd, dl + 2);
-			wr += dl + 2;
+				memmove(desc + wr, desc + rd, (size_t)dl + 2);
+			wr += (size_t)dl + 2;
 		}
-		rd += dl + 2;
 	}
 	if (rd < n) {
 		memmove(desc + wr, desc + rd, n - rd);
@@ -505,7 +518,14 @@ static void asm_feed(struct psi_asm *a, const uint8_t *p, size_t n, size_t *used
 			*used = u;
 			return;
 		}
-		a->need = 3 + (((size_t)a->buf[1] & 0x0F) << 8) + a->buf[2];
+		{
+			struct cur c;
+			uint16_t w;
+
+			cur_init(&c, a->buf + 1, 2);
+			(void)cur_u16(&c, &w);
+			a->need = 3 + (size_t)(w & 0x0FFF);
+		}
 		if (a->need > PSI_MAX_SECTION) {
 			asm_drop(a);
 			*used = n; /* the rest of this packet is garbage */

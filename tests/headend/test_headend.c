@@ -186,7 +186,8 @@ static int base_get(void *ctx, uint64_t serial, int64_t now_s, struct carousel_c
 	return 0;
 }
 
-static int base_save(void *ctx, uint64_t serial, uint32_t step, uint64_t digest, bool blocked, uint32_t *seq)
+static int base_save(void *ctx, uint64_t serial, uint32_t step, uint64_t digest, bool blocked,
+		     const struct emm_grant *g, uint32_t *seq)
 {
 	struct base *b = ctx;
 

@@ -317,6 +317,69 @@ static void test_card_bytes_as_jansson(void **state)
 	srv_stop(&sv);
 }
 
+/* A card with more subscriptions than one page and than GET card's first
+ * read (REST_SUBS_INLINE): GET card answers every one; the subscriptions
+ * list pages through all of them and says null only on the last page,
+ * also when that page is exactly full (issue 14: pagination never lies). */
+static void test_card_many_subscriptions(void **state)
+{
+	const size_t total = REST_SUBS_INLINE + 44; /* 300 */
+	struct srv sv;
+	struct answer a;
+	struct sms_card c = { .serial = 2100000500 };
+	char path[160], cursor[32] = "", name[32];
+	size_t seen = 0, pages = 0;
+	uint32_t expect = 0;
+
+	srv_start(state, &sv);
+	assert_int_equal(sms_card_add(sv.store, &c, "test"), 0);
+	assert_int_equal(sms_tx_begin(sv.store), 0);
+	for (uint32_t p = 0; p < total; p++) {
+		struct sms_subscription sub = { .serial = c.serial, .package = p, .start = 1, .finish = 2 };
+
+		int r;
+
+		snprintf(name, sizeof(name), "p%u", p);
+		r = sms_package_add(sv.store, p, name, "test"); /* some exist from the start */
+		assert_true(r == 0 || r == CE_EXISTS);
+		assert_int_equal(sms_subscribe(sv.store, &sub, "test"), 0);
+	}
+	assert_int_equal(sms_tx_end(sv.store, 0), 0);
+	assert_int_equal(call(&sv, sv.ro, "GET", "/api/v1/cards/2100000500", NULL, &a), 200);
+	assert_int_equal(json_array_size(json_object_get(a.json, "subscriptions")), total);
+	answer_free(&a);
+	for (;;) {
+		json_t *items, *next;
+
+		snprintf(path, sizeof(path), "/api/v1/cards/2100000500/subscriptions?limit=100%s%s",
+			 cursor[0] ? "&cursor=" : "", cursor);
+		assert_int_equal(call(&sv, sv.ro, "GET", path, NULL, &a), 200);
+		items = json_object_get(a.json, "items");
+		for (size_t i = 0; i < json_array_size(items); i++)
+			assert_int_equal(jint(json_array_get(items, i), "package"), expect++);
+		seen += json_array_size(items);
+		pages++;
+		next = json_object_get(a.json, "next_cursor");
+		if (seen < total) {
+			assert_true(json_is_string(next)); /* more left: never null */
+			snprintf(cursor, sizeof(cursor), "%s", json_string_value(next));
+		} else {
+			assert_true(json_is_null(next)); /* 300 = 3 full pages: null on the third */
+		}
+		answer_free(&a);
+		if (json_is_null(next) || pages > 5)
+			break;
+	}
+	assert_int_equal(seen, total);
+	assert_int_equal(pages, 3);
+	/* limits: a bad limit or an unknown parameter is refused */
+	assert_int_equal(call(&sv, sv.ro, "GET", "/api/v1/cards/2100000500/subscriptions?limit=0", NULL, &a), 400);
+	answer_free(&a);
+	assert_int_equal(call(&sv, sv.ro, "GET", "/api/v1/cards/2100000500/subscriptions?x=1", NULL, &a), 400);
+	answer_free(&a);
+	srv_stop(&sv);
+}
+
 static void test_list_filters(void **state)
 {
 	struct srv sv;
@@ -510,6 +573,149 @@ static void test_csv_http(void **state)
 	srv_stop(&sv);
 }
 
+/* ---- blacklist: REST, the GET API and CSV all refuse ---------------------- */
+
+static void test_blacklist_http(void **state)
+{
+	struct srv sv;
+	struct answer a;
+	char hd[128], path[256], before[65], after[65];
+	struct sms_card c = { .serial = 2100000001 };
+
+	srv_start(state, &sv);
+	snprintf(c.chip_id, sizeof(c.chip_id), "BOX-1");
+	assert_int_equal(sms_card_add(sv.store, &c, "test"), 0);
+	c.serial = 2100000002;
+	snprintf(c.chip_id, sizeof(c.chip_id), "BOX-2");
+	assert_int_equal(sms_card_add(sv.store, &c, "test"), 0);
+	assert_int_equal(call(&sv, sv.rw, "POST", "/api/v1/blacklist",
+			      "{\"kind\":\"card\",\"id\":\"2100000001\",\"reason\":\"cloned\"}", &a), 201);
+	answer_free(&a);
+	assert_int_equal(call(&sv, sv.rw, "POST", "/api/v1/blacklist", "{\"kind\":\"box\",\"id\":\"BOX-9\"}", &a), 201);
+	answer_free(&a);
+	call(&sv, sv.rw, "POST", "/api/v1/blacklist", "{\"kind\":\"card\",\"id\":\"2100000001\"}", &a);
+	expect_error(&a, 409, "conflict");
+	answer_free(&a);
+	call(&sv, sv.ro, "POST", "/api/v1/blacklist", "{\"kind\":\"card\",\"id\":\"2100000002\"}", &a);
+	assert_int_equal(a.status, 403);
+	answer_free(&a);
+	call(&sv, sv.rw, "POST", "/api/v1/blacklist", "{\"kind\":\"stb\",\"id\":\"X\"}", &a);
+	expect_error(&a, 400, "invalid_value");
+	answer_free(&a);
+	call(&sv, sv.rw, "POST", "/api/v1/blacklist", "{\"kind\":\"card\",\"id\":\"12ab\"}", &a);
+	expect_error(&a, 400, "invalid_value");
+	answer_free(&a);
+	assert_int_equal(call(&sv, sv.ro, "GET", "/api/v1/blacklist", NULL, &a), 200);
+	assert_int_equal(json_array_size(json_object_get(a.json, "items")), 2);
+	assert_string_equal(jstr(a.json, "items.0.kind"), "box");
+	assert_string_equal(jstr(a.json, "items.1.id"), "2100000001");
+	assert_non_null(strstr(jstr(a.json, "items.1.who"), "rest:billing:"));
+	answer_free(&a);
+	assert_int_equal(call(&sv, sv.ro, "GET", "/api/v1/cards/2100000001", NULL, &a), 200);
+	assert_string_equal(jstr(a.json, "state"), "blocked");
+	answer_free(&a);
+
+	tdb_fingerprint(sv.store, before);
+	/* REST: activate, grant, subscribe, re-add: 409 blacklisted */
+	call(&sv, sv.rw, "PATCH", "/api/v1/cards/2100000001", "{\"state\":\"active\"}", &a);
+	expect_error(&a, 409, "blacklisted");
+	answer_free(&a);
+	call(&sv, sv.rw, "PATCH", "/api/v1/cards/2100000001", "{\"access_criteria\":\"00000001\"}", &a);
+	expect_error(&a, 409, "blacklisted");
+	answer_free(&a);
+	call(&sv, sv.rw, "POST", "/api/v1/subscriptions", "{\"serial_no\":2100000001,\"package\":0,\"start\":10,"
+	     "\"finish\":20}", &a);
+	expect_error(&a, 409, "blacklisted");
+	answer_free(&a);
+	call(&sv, sv.rw, "PATCH", "/api/v1/cards/2100000002", "{\"chip_id\":\"BOX-9\"}", &a);
+	expect_error(&a, 409, "blacklisted");
+	answer_free(&a);
+	call(&sv, sv.rw, "POST", "/api/v1/cards", "{\"serial_no\":\"2100000003\",\"chip_id\":\"BOX-9\"}", &a);
+	expect_error(&a, 409, "blacklisted");
+	answer_free(&a);
+	/* the GET API (the free CAS's): a grant refused with its own word */
+	snprintf(path, sizeof(path), "/api.php?api_key=%s&serial_no=2100000001&set[access_criteria]=00000001", sv.rw);
+	http_req(&sv, "GET", path, "", NULL, "", 0, &a);
+	assert_int_equal(a.status, 400);
+	assert_string_equal(a.body, "SMARTCARD_BLACKLISTED");
+	answer_free(&a);
+	snprintf(path, sizeof(path), "/api.php?api_key=%s&serial_no=2100000001&set[finish]=1900000000", sv.rw);
+	http_req(&sv, "GET", path, "", NULL, "", 0, &a);
+	assert_string_equal(a.body, "SMARTCARD_BLACKLISTED");
+	answer_free(&a);
+	/* CSV: an update granting the card, a new card in the blacklisted box */
+	snprintf(hd, sizeof(hd), "X-API-Key: %s\r\n", sv.rw);
+	{
+		static const char up[] = "serial_no,access_criteria\r\n2100000001,00000003\r\n";
+		static const char nw[] = "serial_no,chip_id\r\n2100000005,BOX-5\r\n2100000006,BOX-9\r\n";
+
+		http_req(&sv, "POST", "/api/v1/import", hd, "text/csv", up, sizeof(up) - 1, &a);
+		expect_error(&a, 422, "csv_invalid");
+		assert_non_null(strstr(jstr(a.json, "error.message"), "blacklisted"));
+		answer_free(&a);
+		http_req(&sv, "POST", "/api/v1/import", hd, "text/csv", nw, sizeof(nw) - 1, &a);
+		expect_error(&a, 422, "csv_invalid");
+		assert_non_null(strstr(jstr(a.json, "error.message"), "blacklisted"));
+		answer_free(&a);
+	}
+	tdb_fingerprint(sv.store, after);
+	assert_string_equal(before, after); /* every refusal left the base as it was */
+	/* the GET API still reads the card, and a name change is allowed */
+	snprintf(path, sizeof(path), "/api.php?api_key=%s&serial_no=2100000001&set[name]=Pirate", sv.rw);
+	http_req(&sv, "GET", path, "", NULL, "", 0, &a);
+	assert_int_equal(a.status, 200);
+	answer_free(&a);
+	srv_stop(&sv);
+}
+
+/* ---- reports over HTTP ---------------------------------------------------- */
+
+static void test_reports_http(void **state)
+{
+	struct srv sv;
+	struct answer a;
+	char hd[128];
+	struct sms_card c = { .serial = 2100000001 };
+	struct sms_subscription u = { 2100000001, 40, 1, 4000000000 };
+
+	srv_start(state, &sv);
+	assert_int_equal(sms_card_add(sv.store, &c, "test"), 0);
+	assert_int_equal(sms_subscribe(sv.store, &u, "test"), 0);
+	assert_int_equal(sms_channel_set(sv.store, 7, "seven", 0x1, "test"), 0);
+	assert_int_equal(call(&sv, sv.ro, "GET", "/api/v1/reports", NULL, &a), 200);
+	assert_int_equal(json_array_size(json_object_get(a.json, "reports")), 9);
+	answer_free(&a);
+	assert_int_equal(call(&sv, sv.ro, "GET", "/api/v1/reports/summary", NULL, &a), 200);
+	assert_string_equal(jstr(a.json, "report"), "summary");
+	assert_int_equal(jint(json_array_get(json_object_get(a.json, "rows"), 1), "cards"), 1); /* active */
+	answer_free(&a);
+	snprintf(hd, sizeof(hd), "X-API-Key: %s\r\n", sv.ro);
+	http_req(&sv, "GET", "/api/v1/reports/active?package=40&format=csv", hd, NULL, "", 0, &a);
+	assert_int_equal(a.status, 200);
+	assert_string_equal(a.ctype, "text/csv; charset=utf-8");
+	assert_string_equal(a.body, "serial_no,since,until\r\n2100000001,1,4000000000\r\n");
+	answer_free(&a);
+	call(&sv, sv.ro, "GET", "/api/v1/reports/nope", NULL, &a);
+	expect_error(&a, 404, "not_found");
+	answer_free(&a);
+	call(&sv, sv.ro, "GET", "/api/v1/reports/active", NULL, &a);
+	expect_error(&a, 400, "missing_parameter");
+	answer_free(&a);
+	call(&sv, sv.ro, "GET", "/api/v1/reports/summary?when=1", NULL, &a);
+	expect_error(&a, 400, "unknown_parameter");
+	answer_free(&a);
+	call(&sv, sv.ro, "GET", "/api/v1/reports/monthly?month=2023-13", NULL, &a);
+	expect_error(&a, 400, "invalid_value");
+	answer_free(&a);
+	call(&sv, sv.ro, "GET", "/api/v1/reports/card?card=2100000099", NULL, &a);
+	expect_error(&a, 404, "not_found");
+	answer_free(&a);
+	call(&sv, NULL, "GET", "/api/v1/reports/summary", NULL, &a);
+	assert_int_equal(a.status, 401);
+	answer_free(&a);
+	srv_stop(&sv);
+}
+
 /* ---- bad requests ------------------------------------------------------ */
 
 enum keykind { K_NONE, K_BAD, K_RO, K_RW, K_ADMIN };
@@ -675,9 +881,12 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cards),
 		cmocka_unit_test(test_card_bytes_as_jansson),
+		cmocka_unit_test(test_card_many_subscriptions),
 		cmocka_unit_test(test_list_filters),
 		cmocka_unit_test(test_subscriptions_bulk),
 		cmocka_unit_test(test_csv_http),
+		cmocka_unit_test(test_blacklist_http),
+		cmocka_unit_test(test_reports_http),
 		cmocka_unit_test(test_bad_requests),
 	};
 

@@ -1131,6 +1131,41 @@ static void test_tsio_bad_uri(void **state)
 	ts_in_close(NULL);
 }
 
+/* ca_desc_remove on the cursor: only the CA_descriptors of that CA_system_id
+ * go; other descriptors, a too-short CA_descriptor and a malformed tail stay
+ * byte for byte. */
+static void test_ca_desc_remove_table(void **state)
+{
+	static const struct {
+		const char *name;
+		uint8_t in[24];
+		uint16_t in_len;
+		uint8_t out[24];
+		uint16_t out_len;
+	} cases[] = {
+		{ "one CA of that id", { 0x09, 4, 0x0B, 0x00, 0xE1, 0x00 }, 6, { 0 }, 0 },
+		{ "other id kept", { 0x09, 4, 0x4A, 0xDC, 0xE1, 0x00 }, 6, { 0x09, 4, 0x4A, 0xDC, 0xE1, 0x00 }, 6 },
+		{ "between others", { 0x52, 1, 0x07, 0x09, 4, 0x0B, 0x00, 0xE1, 0x00, 0x0A, 0 }, 11,
+		  { 0x52, 1, 0x07, 0x0A, 0 }, 5 },
+		{ "short CA kept", { 0x09, 1, 0x0B }, 3, { 0x09, 1, 0x0B }, 3 },
+		{ "malformed tail kept", { 0x09, 4, 0x0B, 0x00, 0xE1, 0x00, 0x09, 9, 0x0B, 0x00 }, 10,
+		  { 0x09, 9, 0x0B, 0x00 }, 4 },
+		{ "one stray byte kept", { 0x09, 4, 0x0B, 0x00, 0xE1, 0x00, 0x09 }, 7, { 0x09 }, 1 },
+		{ "empty", { 0 }, 0, { 0 }, 0 },
+	};
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint8_t d[24];
+		uint16_t len = cases[i].in_len;
+
+		memcpy(d, cases[i].in, sizeof(d));
+		ca_desc_remove(d, &len, 0x0B00);
+		if (len != cases[i].out_len || memcmp(d, cases[i].out, len) != 0)
+			fail_msg("%s: %u bytes", cases[i].name, len);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1152,6 +1187,7 @@ int main(void)
 		cmocka_unit_test(test_tsio_udp),
 		cmocka_unit_test(test_tsio_multicast),
 		cmocka_unit_test(test_tsio_bad_uri),
+		cmocka_unit_test(test_ca_desc_remove_table),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

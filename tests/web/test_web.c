@@ -314,6 +314,12 @@ static void test_cli(void **state)
 	assert_int_not_equal(cli(dir, "adduser carl --role operator", "short\n"), 0);
 	assert_int_not_equal(cli(dir, "adduser carl --role boss", "long-enough-pw\n"), 0);
 	assert_int_equal(cli(dir, "role bob read-only", NULL), 0);
+	/* strict numbers: --http-threads x / 0 / 1x is a usage error (exit 2)
+	 * before anything starts, never 0 loops */
+	assert_int_equal(WEXITSTATUS(cli(dir, "--http-threads x serve", NULL)), 2);
+	assert_int_equal(WEXITSTATUS(cli(dir, "--http-threads 0 serve", NULL)), 2);
+	assert_int_equal(WEXITSTATUS(cli(dir, "--http-threads 1x serve", NULL)), 2);
+	assert_int_equal(WEXITSTATUS(cli(dir, "--http-threads 65 serve", NULL)), 2);
 	assert_int_equal(cli(dir, "passwd bob", "bob-password-2\n"), 0);
 	assert_int_equal(cli(dir, "list", NULL), 0);
 	snprintf(path, sizeof(path), "%s/web.db", dir);
