@@ -1198,10 +1198,6 @@ int headend_new(const struct headend_config *cfg, struct headend **out)
 			cfg->metrics_allow, SMS_METRICS_ALLOW_MAX);
 		goto fail;
 	}
-	if (h->http && cfg->http_threads > 1 && (r = sms_http_set_threads(h->http, h->db_uri, cfg->http_threads)) != 0) {
-		LOG_ERR("headend", "HTTP threads (%u): %s", cfg->http_threads, err_str(r));
-		goto fail;
-	}
 	if (cfg->vendor_keys && *cfg->vendor_keys && (r = vkeys_open(h, cfg->vendor_keys)) != 0)
 		goto fail;
 	if (h->ecmg_addr[0]) {
@@ -1244,6 +1240,14 @@ int headend_new(const struct headend_config *cfg, struct headend **out)
 	}
 	if ((r = first_start(h, h->http_store)) != 0) {
 		LOG_ERR("headend", "initialising the database: %s", err_str(r));
+		goto fail;
+	}
+	/* HTTP worker threads serve as soon as they start: after the panel's
+	 * hooks are installed (web_attach is not safe against running workers).
+	 * Only their store connections can fail here, after the secrets were
+	 * shown: rare, and `castellan sms key add` / `web passwd` recover. */
+	if (h->http && cfg->http_threads > 1 && (r = sms_http_set_threads(h->http, h->db_uri, cfg->http_threads)) != 0) {
+		LOG_ERR("headend", "HTTP threads (%u): %s", cfg->http_threads, err_str(r));
 		goto fail;
 	}
 	*out = h;
