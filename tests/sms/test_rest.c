@@ -327,6 +327,7 @@ static void test_card_many_subscriptions(void **state)
 	struct srv sv;
 	struct answer a;
 	struct sms_card c = { .serial = 2100000500 };
+	struct sms_package pk;
 	char path[160], cursor[32] = "", name[32];
 	size_t seen = 0, pages = 0;
 	uint32_t expect = 0;
@@ -340,8 +341,11 @@ static void test_card_many_subscriptions(void **state)
 		int r;
 
 		snprintf(name, sizeof(name), "p%u", p);
-		r = sms_package_add(sv.store, p, name, "test"); /* some exist from the start */
-		assert_true(r == 0 || r == CE_EXISTS);
+		/* some exist already (0..31, the fixture's): adding one would
+		 * fail, and on PostgreSQL a failed statement aborts the
+		 * transaction, so look first */
+		r = sms_package_get(sv.store, p, &pk) == 0 ? 0 : sms_package_add(sv.store, p, name, "test");
+		assert_int_equal(r, 0);
 		assert_int_equal(sms_subscribe(sv.store, &sub, "test"), 0);
 	}
 	assert_int_equal(sms_tx_end(sv.store, 0), 0);
