@@ -342,7 +342,7 @@ headend_measure() { # BACKEND DB_URI
 # ---- the run --------------------------------------------------------------
 
 echo "bench-password-0123456789" >"$W/pw"
-echo "bench-passphrase-0123456789" >"$W/pass"
+(umask 077 && echo "bench-passphrase-0123456789" >"$W/pass")
 : >"$W/rows"; : >"$W/mem"; : >"$W/build"; : >"$W/steps"; : >"$W/he"; : >"$W/hemem"; : >"$W/herestart"
 [ "$HEADEND" = 0 ] || "$CLI" keys init --out "$W/ks" --ca-system-id 0x4ADC --passphrase-file "$W/pass" >/dev/null
 for be in $BACKENDS; do

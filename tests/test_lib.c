@@ -1,11 +1,12 @@
 /* test_lib.c - cursor, writer, errors, util helpers. */
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include "testutil.h"
 #include "lib/cursor.h"
 #include "lib/err.h"
 #include "lib/url.h"
 #include "lib/util.h"
-#include <sys/stat.h>
-#include <unistd.h>
 
 static void test_cursor_reads_and_sticky_error(void **state)
 {
@@ -140,6 +141,62 @@ static void test_addr_split(void **state)
 	assert_int_equal(addr_split("[::1:5", host, sizeof(host), &port), CE_FORMAT);
 }
 
+/* Issue 12 item 12: a file planted (or a symlink) where file_write_atomic
+ * used to write its temporary (path.tmp.PID, a guessable name) must not
+ * receive the secret; the result has exactly the asked mode whatever the
+ * umask, and no temporary is left behind. */
+static void test_write_atomic_planted_tmp(void **state)
+{
+	char dir[] = "/tmp/castellan-wa-XXXXXX", path[256], tmp[300], victim[256];
+	uint8_t *got;
+	size_t len = 0;
+	struct stat st;
+	mode_t old;
+	int n = 0;
+	DIR *d;
+	struct dirent *e;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/secret.key", dir);
+	snprintf(victim, sizeof(victim), "%s/victim", dir);
+	assert_int_equal(file_write_atomic(victim, "public\n", 7, 0644), 0);
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+	assert_int_equal(symlink(victim, tmp), 0);
+	old = umask(0);
+	assert_int_equal(file_write_atomic(path, "TOPSECRET", 9, 0600), 0);
+	umask(old);
+	/* The victim kept its bytes: the secret did not follow the link. */
+	got = tu_read(victim, &len);
+	assert_non_null(got);
+	assert_int_equal(len, 7);
+	assert_memory_equal(got, "public\n", 7);
+	free(got);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0600);
+	/* A planted regular file of the old name is left alone too. */
+	assert_int_equal(unlink(tmp), 0);
+	assert_int_equal(file_write_atomic(tmp, "planted", 7, 0666), 0);
+	assert_int_equal(file_write_atomic(path, "TOPSECRET2", 10, 0600), 0);
+	got = tu_read(tmp, &len);
+	assert_non_null(got);
+	assert_int_equal(len, 7);
+	free(got);
+	assert_int_equal(unlink(tmp), 0);
+	/* Only the two files remain: no temporaries. */
+	d = opendir(dir);
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	assert_int_equal(n, 2);
+	unlink(path);
+	unlink(victim);
+	rmdir(dir);
+}
+
 /* parse_s64: strict signed numbers (the SMS store's columns, options). */
 static void test_parse_s64(void **state)
 {
@@ -261,6 +318,7 @@ int main(void)
 		cmocka_unit_test(test_err_strings),
 		cmocka_unit_test(test_hex_and_numbers),
 		cmocka_unit_test(test_addr_split),
+		cmocka_unit_test(test_write_atomic_planted_tmp),
 		cmocka_unit_test(test_parse_s64),
 		cmocka_unit_test(test_url_decode),
 		cmocka_unit_test(test_url_query_next),

@@ -130,6 +130,7 @@ const VIEWS = [
   ['channels', 'Channels', 'read', viewChannels],
   ['users', 'Users & keys', 'admin', viewUsers],
   ['audit', 'Audit log', 'admin', viewAudit],
+  ['compliance', 'Blacklist & reports', 'read', viewCompliance],
   ['system', 'System', 'admin', viewSystem],
   ['kms', 'KMS', 'admin', viewKms],
 ];
@@ -458,6 +459,43 @@ function viewAudit(m) {
   f.addEventListener('submit', (ev) => { ev.preventDefault(); load(); });
   m.append(el('h1', {}, 'Audit log'), f, el('div', { class: 'tablewrap' }, el('table', {}, el('thead', {}, el('tr', {}, el('th', {}, 'When'), el('th', {}, 'Who'), el('th', {}, 'What'))), body)));
   load();
+}
+
+/* ---- blacklist and audit reports (docs/audit.md, docs/reports.md) ---------- */
+const REPORTS = ['summary', 'subscribers', 'blacklist', 'monthly', 'package-channels', 'active', 'card', 'ageing', 'history'];
+function viewCompliance(m) {
+  const bl = el('tbody', { id: 'bl-body' });
+  const loadBl = async () => {
+    let r; try { r = await rest('GET', 'blacklist'); } catch (e) { return fail(e); }
+    bl.replaceChildren(...r.items.map((b) => el('tr', {}, el('td', {}, b.kind), el('td', { class: 'mono' }, b.id), el('td', {}, b.reason), el('td', {}, fmtMs(b.at_ms)), el('td', { class: 'mono' }, b.who))));
+    if (!r.items.length) bl.append(el('tr', {}, el('td', { colspan: 5, class: 'empty' }, 'Nothing blacklisted.')));
+  };
+  m.append(el('h1', {}, 'Blacklist'));
+  if (S.me.can.write) {
+    const kind = el('select', { id: 'bl-kind' }, el('option', { value: 'card' }, 'Card (serial)'), el('option', { value: 'box' }, 'Box (chip id)'));
+    const id = el('input', { required: true, id: 'bl-id' }), reason = el('input', { id: 'bl-reason' });
+    const f = el('form', { class: 'panel row' }, el('label', {}, 'Kind', kind), el('label', {}, 'Id', id), el('label', {}, 'Reason', reason), el('button', { class: 'danger' }, 'Blacklist'));
+    f.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      if (!(await confirmAction('Blacklist ' + kind.value + ' ' + id.value + '? It is blocked at once and can never be activated or re-deployed; there is no undo.'))) return;
+      try { await rest('POST', 'blacklist', { kind: kind.value, id: id.value, reason: reason.value }); toast('Blacklisted'); id.value = ''; reason.value = ''; loadBl(); } catch (e) { fail(e); }
+    });
+    m.append(f);
+  }
+  m.append(el('div', { class: 'tablewrap' }, el('table', {}, el('thead', {}, el('tr', {}, ['Kind', 'Id', 'Reason', 'When', 'Who'].map((h) => el('th', {}, h)))), bl)));
+  const name = el('select', { id: 'rep-name' }, REPORTS.map((n) => el('option', { value: n }, n)));
+  const params = el('input', { id: 'rep-params', placeholder: 'e.g. package=40&at=1700000000', 'aria-label': 'Parameters' });
+  const out = el('div', { class: 'tablewrap', id: 'rep-out' });
+  const run = async () => {
+    const q = params.value.replace(/^[?&]+/, '');
+    let r; try { r = await rest('GET', 'reports/' + encodeURIComponent(name.value) + (q ? '?' + q : '')); } catch (e) { return fail(e); }
+    out.replaceChildren(el('table', {}, el('thead', {}, el('tr', {}, r.columns.map((c) => el('th', {}, c)))),
+      el('tbody', {}, r.rows.length ? r.rows.map((row) => el('tr', {}, r.columns.map((c) => el('td', {}, String(row[c] ?? ''))))) : el('tr', {}, el('td', { colspan: r.columns.length, class: 'empty' }, 'No rows.')))));
+  };
+  const f2 = el('form', { class: 'panel row' }, el('label', {}, 'Report', name), el('label', {}, 'Parameters', params), el('button', { class: 'primary' }, 'Run'));
+  f2.addEventListener('submit', (ev) => { ev.preventDefault(); run(); });
+  m.append(el('h1', {}, 'Reports'), el('p', { class: 'muted' }, 'Figures at a time come from the audit log (docs/reports.md); the CSV of any report: castellan sms report NAME, or format=csv.'), f2, out);
+  loadBl();
 }
 
 /* ---- system (admin): head-end status, generators, key epochs,

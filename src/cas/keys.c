@@ -19,15 +19,20 @@
  * Normative references: RFC 7914 (scrypt), NIST SP 800-38D (GCM),
  * NIST SP 800-108r1 (KBKDF), NIST SP 800-38B (CMAC).
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include "cas/keys.h"
 #include "lib/cursor.h"
+#include "lib/log.h"
 #include "crypto/kdf.h"
 #include "crypto/pwseal.h"
 #include "lib/util.h"
@@ -429,6 +434,8 @@ const char *passphrase_why(const char *path, int r, char *buf, size_t cap)
 {
 	if (path && r == CE_ARG)
 		snprintf(buf, cap, "%s: its first line is empty (or holds a NUL byte); put the passphrase there", path);
+	else if (path && r == CE_BLOCKED)
+		snprintf(buf, cap, "%s: readable by group or other: chmod 600 it", path);
 	else if (path)
 		snprintf(buf, cap, "%s: %s", path, err_str(r));
 	else if (r == CE_ARG)
@@ -440,46 +447,128 @@ const char *passphrase_why(const char *path, int r, char *buf, size_t cap)
 	return buf;
 }
 
+/* A passphrase file is read through one descriptor (fstat, then read:
+ * the checked file is the read file) and refused when group or other may
+ * read it, as --db-file is. */
+static int passphrase_file_read(const char *path, uint8_t *buf, size_t cap, size_t *len)
+{
+	struct stat st;
+	int fd, r = CE_IO;
+
+	*len = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return errno == ENOENT ? CE_NOT_FOUND : CE_IO;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+		goto out;
+	if ((st.st_mode & 077) != 0) {
+		r = CE_BLOCKED;
+		goto out;
+	}
+	while (*len < cap) {
+		ssize_t got = read(fd, buf + *len, cap - *len);
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			goto out;
+		if (got == 0)
+			break;
+		*len += (size_t)got;
+	}
+	r = 0;
+out:
+	close(fd);
+	return r;
+}
+
+/* $CASTELLAN_PASSPHRASE once taken from the environment (passphrase_get). */
+static char *env_pass;
+static bool forget_registered;
+
+void passphrase_forget(void)
+{
+	if (env_pass)
+		secret_free(env_pass, strlen(env_pass));
+	env_pass = NULL;
+}
+
 int passphrase_get(const char *path, char **out)
 {
+	uint8_t buf[PASSPHRASE_FILE_MAX_BYTES];
 	const char *cred;
 	char cp[4200];
-	uint8_t *buf = NULL;
 	size_t len = 0, n;
 	char *p = NULL;
 	int r;
 
 	*out = NULL;
 	if (path) {
-		if ((r = file_read_all(path, 4096, &buf, &len)) != 0)
-			return r;
+		r = passphrase_file_read(path, buf, sizeof(buf), &len);
+		if (r == CE_BLOCKED)
+			LOG_ERR("keys", "%s: readable by group or other: chmod 600 it", path);
+		if (r != 0)
+			goto wipe;
 		for (n = 0; n < len && buf[n] != '\n' && buf[n] != '\r'; n++)
 			;
-		if (n == 0 || memchr(buf, '\0', n)) {
-			secret_free(buf, len);
-			return CE_ARG;
-		}
+		r = CE_ARG;
+		if (n == 0 || memchr(buf, '\0', n))
+			goto wipe;
+		r = CE_NOMEM;
 		p = malloc(n + 1);
-		if (p) {
-			memcpy(p, buf, n);
-			p[n] = '\0';
-		}
-		secret_free(buf, len);
+		if (!p)
+			goto wipe;
+		memcpy(p, buf, n);
+		p[n] = '\0';
+		r = 0;
+	wipe:
+		OPENSSL_cleanse(buf, sizeof(buf));
+		if (r != 0)
+			return r;
 	} else if ((cred = getenv("CREDENTIALS_DIRECTORY")) && *cred &&
 		   (size_t)snprintf(cp, sizeof(cp), "%s/" KEYSTORE_PASSPHRASE_CREDENTIAL, cred) < sizeof(cp) &&
 		   access(cp, F_OK) == 0) {
 		return passphrase_get(cp, out); /* systemd LoadCredential=passphrase:FILE */
 	} else {
-		const char *env = getenv(KEYSTORE_PASSPHRASE_ENV);
+		char *env = getenv(KEYSTORE_PASSPHRASE_ENV);
 
-		if (!env)
+		/* Taken out of the environment at the first use (wiped and
+		 * unset, so no child process, core dump or /proc/PID/environ
+		 * reader of later finds it); kept for this process's later
+		 * calls until passphrase_forget. */
+		if (env && !env_pass) {
+			bool empty = !*env;
+
+			env_pass = empty ? NULL : strdup(env);
+			OPENSSL_cleanse(env, strlen(env));
+			unsetenv(KEYSTORE_PASSPHRASE_ENV);
+			if (empty)
+				return CE_ARG;
+			if (!env_pass)
+				return CE_NOMEM;
+			if (!forget_registered)
+				forget_registered = atexit(passphrase_forget) == 0;
+		}
+		if (!env_pass)
 			return CE_NOT_FOUND;
-		if (!*env)
-			return CE_ARG;
-		p = strdup(env);
+		if (!(p = strdup(env_pass)))
+			return CE_NOMEM;
 	}
-	if (!p)
-		return CE_NOMEM;
 	*out = p;
 	return 0;
+}
+
+int passphrase_check_strength(const char *p)
+{
+	bool seen[256] = { false };
+	size_t len = p ? strlen(p) : 0, distinct = 0;
+
+	if (len < PASSPHRASE_MIN_BYTES)
+		return CE_RANGE;
+	for (size_t i = 0; i < len; i++)
+		if (!seen[(uint8_t)p[i]]) {
+			seen[(uint8_t)p[i]] = true;
+			distinct++;
+		}
+	return distinct < PASSPHRASE_MIN_DISTINCT ? CE_RANGE : 0;
 }

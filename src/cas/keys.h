@@ -114,15 +114,30 @@ int card_key_derive(struct card_kdf *d, uint64_t serial, uint8_t out[CARD_KEY_BY
 /* One-shot convenience (slow: sets up a card_kdf each call). */
 int keystore_card_key(const struct keystore *ks, uint64_t serial, uint8_t out[CARD_KEY_BYTES]) WARN_UNUSED;
 
-/* Passphrase from --passphrase-file (first line) or, if path is NULL, from
- * the systemd credential $CREDENTIALS_DIRECTORY/passphrase (LoadCredential=
- * passphrase:FILE) when there is one, else $CASTELLAN_PASSPHRASE. Caller
- * frees with secret_free(p, strlen(p)). */
+/* Passphrase from --passphrase-file (first line; the file is refused,
+ * CE_BLOCKED, when group or other may read it: chmod 600) or, if path is
+ * NULL, from the systemd credential $CREDENTIALS_DIRECTORY/passphrase
+ * (LoadCredential=passphrase:FILE) when there is one (the same rules), else
+ * from $CASTELLAN_PASSPHRASE: at the first such call the variable is
+ * copied, wiped and unset (child processes and /proc/PID/environ no longer
+ * show it); later calls of this process get the copy until
+ * passphrase_forget (which wipes it; also run at exit). Caller frees with
+ * secret_free(p, strlen(p)). Not thread-safe: call it from main's thread. */
+#define PASSPHRASE_FILE_MAX_BYTES 4096
 #define KEYSTORE_PASSPHRASE_CREDENTIAL "passphrase"
 int passphrase_get(const char *path, char **out) WARN_UNUSED;
 /* Why passphrase_get(path) failed with r, in words that name the fix
  * (e.g. "PATH: its first line is empty; put the passphrase there"). Writes
  * into buf (always NUL-terminated) and returns it. */
 const char *passphrase_why(const char *path, int r, char *buf, size_t cap);
+
+void passphrase_forget(void);
+
+/* The strength a new keystore's passphrase needs (`keys init`): at least
+ * PASSPHRASE_MIN_BYTES bytes and PASSPHRASE_MIN_DISTINCT different ones.
+ * 0 or CE_RANGE. */
+#define PASSPHRASE_MIN_BYTES 12
+#define PASSPHRASE_MIN_DISTINCT 6
+int passphrase_check_strength(const char *p) WARN_UNUSED;
 
 #endif

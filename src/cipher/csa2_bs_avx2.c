@@ -6,6 +6,7 @@
  */
 #include <string.h>
 #include "cipher/csa2_bs.h"
+#include "lib/util.h"
 
 #ifdef CSA2_HAVE_X86
 #include <immintrin.h>

@@ -40,11 +40,6 @@ struct bs_work {
 
 static const uint8_t bs_zeros[CSA2_PAYLOAD_MAX];
 
-static inline TGT W bs_bcast(uint64_t v)
-{
-	return ZERO + v;
-}
-
 /* 8x8 bit matrix in each 64-bit element: bit (8 row + col) <-> (8 col + row). */
 static inline TGT W bs_tr_bits(W x)
 {
@@ -78,31 +73,6 @@ static inline TGT void bs_tr_bytes(W w[8])
 	}
 	for (int k = 0; k < 8; k += 2)
 		BS_SWAP(w[k], w[k + 1], 8, 0x00FF00FF00FF00FFull);
-}
-
-/* the same on plain 64-bit words (packet <-> byte-sliced moves) */
-#define U_SWAP(x, y, sh, m)                                                                                            \
-	do {                                                                                                           \
-		uint64_t t_ = (((x) >> (sh)) ^ (y)) & (m);                                                             \
-		(y) ^= t_;                                                                                             \
-		(x) ^= t_ << (sh);                                                                                     \
-	} while (0)
-
-static inline TGT void bs_tr_bytes64(uint64_t w[8])
-{
-	for (int k = 0; k < 4; k++)
-		U_SWAP(w[k], w[k + 4], 32, 0x00000000FFFFFFFFull);
-	for (int k = 0; k < 8; k += 4) {
-		U_SWAP(w[k], w[k + 2], 16, 0x0000FFFF0000FFFFull);
-		U_SWAP(w[k + 1], w[k + 3], 16, 0x0000FFFF0000FFFFull);
-	}
-	for (int k = 0; k < 8; k += 2)
-		U_SWAP(w[k], w[k + 1], 8, 0x00FF00FF00FF00FFull);
-}
-
-static inline TGT uint64_t *bs_elem(W *w, unsigned e)
-{
-	return (uint64_t *)w + e;
 }
 
 /* Payload i of a batch goes to lane L(i): i = 8 BS_N j + 8 e + r, so that
@@ -151,13 +121,13 @@ static inline TGT unsigned bs_gather(struct bs_work *w, const struct cipher_payl
 		for (unsigned b = 0; b < CSA2_BLOCKS; b++) {
 			W v[8];
 
-			for (unsigned r = 0; r < 8; r++)
-				for (unsigned e = 0; e < BS_N; e++) {
-					uint64_t x;
+			for (unsigned r = 0; r < 8; r++) {
+				uint64_t x[BS_N];
 
-					memcpy(&x, w->src[64 * e + 8 * j + r] + 8 * b, 8);
-					v[r][e] = x;
-				}
+				for (unsigned e = 0; e < BS_N; e++)
+					memcpy(&x[e], w->src[64 * e + 8 * j + r] + 8 * b, 8);
+				memcpy(&v[r], x, sizeof(v[r]));
+			}
 			bs_tr_bytes(v);
 			for (unsigned k = 0; k < 8; k++)
 				w->blk[8 * b + k][j] = v[k];
@@ -311,117 +281,59 @@ static inline TGT void bs_block_decrypt_all(struct bs_work *w, const uint64_t *k
 
 /* ---- stream cipher (bit-sliced) ---- */
 
-/* stream S-box 1: 39 gates */
+/* The seven stream S-boxes (5 bits in, 2 out) as our own circuits: each
+ * output is split on one input x (f = f0 ^ (x & (f0 ^ f1)), or a mux), and
+ * each 4-input half is the cheapest formula over AND/OR/XOR/AND-NOT found
+ * by an exhaustive search over formula sizes; checked against the S-box
+ * truth tables by the tests (libdvbcsa's bytes). */
+/* stream S-box 1: 23 gates */
 static inline TGT void sbox1(W a, W b, W c, W d, W e, W *sa, W *sb)
 {
-	const W m_ab = a & b;
-	const W m_ac = a & c;
-	const W m_bc = b & c;
-	const W m_ad = a & d;
-	const W m_bd = b & d;
-	const W m_cd = c & d;
-	const W m_abc = m_ab & c;
-	const W m_abd = m_ab & d;
-	const W m_acd = m_ac & d;
-	*sa = (ONES ^ m_ab ^ c ^ m_ac ^ m_bc ^ m_abc ^ d ^ m_ad ^ m_bd ^ m_abd ^ m_cd) ^ (e & (ONES ^ a ^ b ^ m_ab ^ m_ac ^ m_bc ^ m_abc ^ m_cd ^ m_acd));
-	*sb = (a ^ c ^ m_ad ^ m_bd ^ m_acd) ^ (e & (a ^ m_ab ^ m_ac ^ d ^ m_abd));
+	*sa = ((a ^ (b | ((d ^ (e ^ ONES)) & ~a))) & ~c) | ((a ^ (d ^ ((d & ~a) | (b ^ e)))) & c);
+	*sb = (a ^ ((d & e) ^ (c | (a & (d ^ e))))) ^ (b & (d | (a & e)));
 }
 
-/* stream S-box 2: 32 gates */
+/* stream S-box 2: 23 gates */
 static inline TGT void sbox2(W a, W b, W c, W d, W e, W *sa, W *sb)
 {
-	const W m_ab = a & b;
-	const W m_ac = a & c;
-	const W m_bc = b & c;
-	const W m_ad = a & d;
-	const W m_bd = b & d;
-	const W m_cd = c & d;
-	const W m_abd = m_ab & d;
-	const W m_acd = m_ac & d;
-	const W m_bcd = m_bc & d;
-	*sa = (ONES ^ a ^ c ^ m_bc ^ d ^ m_bd ^ m_bcd) ^ (e & (m_ab ^ m_ac ^ m_bc ^ m_ad ^ m_acd));
-	*sb = (ONES ^ b ^ c ^ m_bd ^ m_abd ^ m_acd) ^ (e & (a ^ b ^ m_abd ^ m_cd ^ m_acd));
+	*sa = (c ^ (ONES ^ ((d ^ (b & ~e)) & ~(b & ~c)))) ^ (a & (ONES ^ (e & (b ^ (c | d)))));
+	*sb = (c ^ (ONES ^ ((b ^ (c & d)) & ~(d ^ e)))) ^ (a & (e | (d & (b ^ c))));
 }
 
-/* stream S-box 3: 36 gates */
+/* stream S-box 3: 17 gates */
 static inline TGT void sbox3(W a, W b, W c, W d, W e, W *sa, W *sb)
 {
-	const W m_ab = a & b;
-	const W m_ac = a & c;
-	const W m_bc = b & c;
-	const W m_ad = a & d;
-	const W m_bd = b & d;
-	const W m_cd = c & d;
-	const W m_abc = m_ab & c;
-	const W m_acd = m_ac & d;
-	const W m_bcd = m_bc & d;
-	*sa = (ONES ^ a ^ m_ab ^ c ^ m_ac ^ m_bc ^ m_abc ^ d ^ m_ad ^ m_bd ^ m_acd ^ m_bcd) ^ (e & (ONES ^ b ^ m_ab ^ c ^ m_bc ^ m_abc ^ m_ad ^ m_bd ^ m_cd ^ m_bcd));
-	*sb = (a ^ c ^ m_bd ^ m_cd) ^ (e & (ONES));
+	*sa = (d ^ (ONES ^ ((c ^ (e & ~a)) | ((a ^ e) & ~d)))) ^ (b & (c | (e | (a ^ d))));
+	*sb = (a ^ (c ^ e)) ^ (d & (b ^ c));
 }
 
-/* stream S-box 4: 39 gates */
+/* stream S-box 4: 28 gates */
 static inline TGT void sbox4(W a, W b, W c, W d, W e, W *sa, W *sb)
 {
-	const W m_ab = a & b;
-	const W m_ad = a & d;
-	const W m_cd = c & d;
-	const W m_abc = m_ab & c;
-	const W m_ac = a & c;
-	const W m_acd = m_ac & d;
-	const W m_bc = b & c;
-	const W m_bcd = m_bc & d;
-	*sa = (ONES ^ a ^ b ^ m_abc ^ d ^ m_cd ^ m_bcd) ^ (e & (ONES ^ a ^ m_ab ^ c ^ m_abc ^ d ^ m_ad ^ m_acd ^ m_bcd));
-	*sb = (ONES ^ b ^ m_ab ^ c ^ m_ad ^ m_cd ^ m_acd) ^ (e & (a ^ m_ab ^ c ^ m_abc ^ d ^ m_ad ^ m_acd ^ m_bcd));
+	*sa = (a ^ (ONES ^ ((d & ~c) | (e & ~(a ^ (c ^ d)))))) ^ (b & (ONES ^ ((c | e) & (a ^ (d & ~e)))));
+	*sb = (a ^ (ONES ^ ((b & ~c) | ((a ^ c) & ~(b ^ e))))) ^ (d & (c ^ ((a & ~c) | (e & ~(b & c)))));
 }
 
-/* stream S-box 5: 47 gates */
+/* stream S-box 5: 24 gates */
 static inline TGT void sbox5(W a, W b, W c, W d, W e, W *sa, W *sb)
 {
-	const W m_ac = a & c;
-	const W m_bc = b & c;
-	const W m_ad = a & d;
-	const W m_bd = b & d;
-	const W m_cd = c & d;
-	const W m_ab = a & b;
-	const W m_abc = m_ab & c;
-	const W m_abd = m_ab & d;
-	const W m_acd = m_ac & d;
-	const W m_bcd = m_bc & d;
-	*sa = (ONES ^ a ^ c ^ m_bc ^ m_abc ^ d ^ m_ad ^ m_bd ^ m_abd ^ m_cd ^ m_acd ^ m_bcd) ^ (e & (b ^ c ^ m_ac ^ m_bc ^ m_abc ^ d ^ m_ad ^ m_abd ^ m_bcd));
-	*sb = (b ^ m_ac ^ m_ad ^ m_bd ^ m_abd ^ m_cd ^ m_bcd) ^ (e & (a ^ b ^ m_ac ^ m_bc ^ d ^ m_ad ^ m_bd ^ m_acd ^ m_bcd));
+	*sa = (c ^ ((ONES ^ ((c ^ d) & ~(c ^ e))) & ~a)) ^ (b & (d ^ (e | ((a ^ c) & ~(a ^ d)))));
+	*sb = (b ^ (d ^ ((a ^ (d & ~b)) & ~(a ^ c)))) ^ (e & (d | ((a ^ b) & ~c)));
 }
 
-/* stream S-box 6: 30 gates */
+/* stream S-box 6: 19 gates */
 static inline TGT void sbox6(W a, W b, W c, W d, W e, W *sa, W *sb)
 {
-	const W m_ab = a & b;
-	const W m_ac = a & c;
-	const W m_bc = b & c;
-	const W m_ad = a & d;
-	const W m_bd = b & d;
-	const W m_cd = c & d;
-	const W m_abc = m_ab & c;
-	const W m_abd = m_ab & d;
-	const W m_acd = m_ac & d;
-	const W m_bcd = m_bc & d;
-	*sa = (m_ab ^ c ^ m_bd ^ m_abd ^ m_acd) ^ (e & (ONES ^ m_ad ^ m_cd));
-	*sb = (b ^ m_ab ^ m_ac ^ m_bc ^ m_abc ^ d ^ m_bcd) ^ (e & (m_bc ^ m_abc ^ m_cd ^ m_acd ^ m_bcd));
+	*sa = (c ^ ((e ^ (a & d)) & ~(d & (a ^ c)))) ^ (b & (a | d));
+	*sb = (d ^ (b & ~a)) ^ (c & (d ^ ((a & ~d) | ((b | (a ^ d)) & ~e))));
 }
 
-/* stream S-box 7: 30 gates */
+/* stream S-box 7: 19 gates */
 static inline TGT void sbox7(W a, W b, W c, W d, W e, W *sa, W *sb)
 {
-	const W m_ab = a & b;
-	const W m_ac = a & c;
-	const W m_bc = b & c;
-	const W m_cd = c & d;
-	const W m_abc = m_ab & c;
-	const W m_acd = m_ac & d;
-	const W m_bcd = m_bc & d;
-	*sa = (a ^ b ^ c ^ d ^ m_cd ^ m_acd) ^ (e & (b ^ m_bc ^ m_abc ^ d ^ m_cd ^ m_acd ^ m_bcd));
-	*sb = (a ^ b ^ m_ab ^ m_bc ^ d ^ m_cd ^ m_bcd) ^ (e & (ONES ^ m_ac ^ m_acd));
+	*sa = (a ^ (c ^ (d & ~(e | (c & ~a))))) ^ (b & (ONES ^ (e & ~(c & ~(a ^ d)))));
+	*sb = (d ^ (e ^ (a | b))) ^ (c & (d | (b ^ (a & e))));
 }
-/* total 253 */
 
 struct bs_stream {
 	W x[4], y[4], z[4], d[4], e[4], f[4];
@@ -559,6 +471,7 @@ static inline TGT void bs_stream(struct bs_work *w, const struct csa2_key *k, un
 		for (unsigned j = 0; j < 8; j++)
 			w->blk[8 + i][j] ^= bs_tr_bits(o[j]);
 	}
+	secret_wipe(&s, sizeof(s)); /* key-derived; the registers in w are wiped with w */
 }
 
 static TGT void BS_FN(run)(const struct csa2_key *k, const struct cipher_payload *pl, size_t n, bool enc, void *work)
@@ -579,6 +492,7 @@ static TGT void BS_FN(run)(const struct csa2_key *k, const struct cipher_payload
 		bs_block_decrypt_all(w, kb, nb, ng);
 	}
 	bs_scatter(w, pl, n);
+	secret_wipe(kb, sizeof(kb));
 }
 
 #endif /* BS_WORD_ONLY */

@@ -5,6 +5,7 @@
  */
 #include <string.h>
 #include "cipher/csa2_bs.h"
+#include "lib/util.h"
 
 #define BS_N 1
 #ifndef BS_G

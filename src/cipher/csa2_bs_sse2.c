@@ -5,6 +5,7 @@
  */
 #include <string.h>
 #include "cipher/csa2_bs.h"
+#include "lib/util.h"
 
 #ifdef CSA2_HAVE_X86
 #define BS_N 2

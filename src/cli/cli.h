@@ -8,6 +8,7 @@
 #define CASTELLAN_CLI_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct cli_command {
 	const char *name;
@@ -26,6 +27,10 @@ int cmd_emmg(int argc, char **argv);
 int cmd_stb(int argc, char **argv);
 int cmd_sms(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+/* The audit key's private half from key (sealed under the passphrase of
+ * passphrase_file or $CASTELLAN_PASSPHRASE, or plain hex) into priv
+ * (cmd_audit.c; the head-end's --audit-key too). 0 or CE_*. */
+int audit_key_load(const char *key, const char *passphrase_file, uint8_t priv[32]);
 int cmd_headend(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_card(int argc, char **argv);

@@ -106,7 +106,11 @@ out:
 
 static int key_load(int argc, char **argv, uint8_t priv[32])
 {
-	const char *key = opt(argc, argv, "--key"), *pf = opt(argc, argv, "--passphrase-file");
+	return audit_key_load(opt(argc, argv, "--key"), opt(argc, argv, "--passphrase-file"), priv);
+}
+
+int audit_key_load(const char *key, const char *pf, uint8_t priv[32])
+{
 	uint8_t *buf = NULL;
 	size_t len = 0;
 	char *pass = NULL;
@@ -150,7 +154,7 @@ static int checkpoint(struct sms_store *s, int argc, char **argv)
 		fprintf(stderr, "castellan audit: audit key: %s\n", err_str(r));
 		return r;
 	}
-	r = sms_audit_checkpoint(s, priv, "cli:audit", &cp);
+	r = sms_audit_checkpoint(s, priv, "cli:audit", true, &cp);
 	secret_wipe(priv, sizeof(priv));
 	if (r != 0)
 		return r;

@@ -43,6 +43,7 @@
 
 #define DC_CASID 0x4ADC
 #define DC_SERIAL 2100000001ull
+#define DC_PCSC_WAIT_MS 30000u
 
 struct dc {
 	char self[4096];
@@ -337,7 +338,7 @@ int cmd_demo_card(int argc, char **argv)
 	struct card_eeprom_file eef;
 	struct card_eeprom ee;
 	struct card_applet *a = NULL;
-	struct card_transport t;
+	struct card_transport t, pcsc_t;
 	uint16_t ecmg_port = 0, vpcd_port = 0;
 	size_t tslen = 0, clearlen = 0;
 	uint8_t *clear = NULL;
@@ -460,7 +461,10 @@ int cmd_demo_card(int argc, char **argv)
 
 		snprintf(port_s, sizeof(port_s), "%u", vpcd_port);
 		d.serve = dc_spawn(&d, args, "card-serve.log");
-		if ((r = smartcard_client_new_pcsc(reader, &client)) != 0) {
+		/* a readiness wait, long enough for a loaded machine: pcscd's reader
+		 * appears, `card serve` connects to it, the card is powered */
+		if ((r = card_pcsc_open(reader, DC_PCSC_WAIT_MS, &pcsc_t)) != 0 ||
+		    (r = smartcard_client_new(&pcsc_t, &client)) != 0) {
 			snprintf(why, sizeof(why), "no card in PC/SC reader \"%s\": %s", reader, err_str(r));
 			dc_stop(&d.serve);
 		} else {

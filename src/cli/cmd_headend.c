@@ -60,19 +60,26 @@ static void usage(FILE *f)
 		"  --admin-key-file FILE  first start: write the admin API key there (0600), not to stdout\n"
 		"  --ready-file FILE      once listening, write \"http=PORT ecmg=PORT\" there\n"
 		"  --status-every S       log the carousel counters every S seconds (default 10, 0 = never)\n"
+		"  --audit-key FILE       the audit key (castellan audit keygen; sealed under --passphrase-file's\n"
+		"                         passphrase, or plain hex): sign the audit log's head periodically\n"
+		"  --audit-checkpoint-s S how often (default 600; nothing is signed while the log is quiet)\n"
+		"  --audit-checkpoints FILE  append each checkpoint's line to FILE too (docs/audit.md)\n"
 		"  --log-level LEVEL      error|warn|info|debug\n"
 		"  --web-root DIR         the web panel's files at / (default " HEADEND_WEB_ROOT "; 'off' = none)\n"
 		"  --web-admin-password-file FILE  panel first start: admin's password (else random, printed once)\n"
 		"  --secure-cookies       mark the panel's session cookie Secure (the panel is behind TLS)\n"
 		"  --kms-dir DIR          an operator KMS shown read-only on the panel's KMS page (no passphrase)\n"
+		"  --web-operator-net CIDR[,CIDR...]  the operator's networks: they keep a way into the panel\n"
+		"                         when a user is locked out by wrong passwords from elsewhere\n"
+		"                         (default 127.0.0.0/8,::1/128)\n"
 		"  --config FILE          read options from FILE (INI: key = value, keys are these options'\n"
 		"                         names; the command line overrides it; docs/configuration.md)\n"
 		"  --check-config         check --config FILE (every error with its line) and exit\n"
 		"  --metrics-allow LIST   GET /metrics without an API key also from these addresses or CIDR\n"
 		"                         prefixes (comma-separated; loopback always; else a key of scope metrics)\n"
 		"First start creates the database and an admin user whose API key is shown once.\n"
-		"SIGINT/SIGTERM stop cleanly. SIGHUP re-reads --config FILE: log-level and emm-kbps\n"
-		"change live, other changed keys are logged as needing a restart.\n",
+		"SIGINT/SIGTERM stop cleanly. SIGHUP re-reads --config FILE: log-level, emm-kbps and\n"
+		"metrics-allow change live, other changed keys are logged as needing a restart.\n",
 		HEADEND_DEFAULT_EMM_KBPS, (unsigned)SMS_HTTP_THREADS_MAX);
 }
 
@@ -86,13 +93,17 @@ static int num(const char *o, const char *v, uint64_t max, uint64_t *out)
 }
 
 /* What SIGHUP may change live (config.h). */
-static const char *const headend_live_keys[] = { "log-level", "emm-kbps", NULL };
+static const char *const headend_live_keys[] = { "log-level", "emm-kbps", "metrics-allow", NULL };
 
 static int headend_apply(void *ctx, const char *key, const char *value)
 {
 	uint64_t v;
 	enum log_level l;
 
+	if (strcmp(key, "metrics-allow") == 0) /* removed from the file: loopback only */
+		return headend_set_metrics_allow(ctx, value);
+	if (!value)
+		return CE_UNSUPPORTED; /* removed from the file: the value stays */
 	if (strcmp(key, "log-level") == 0) {
 		if (log_level_parse(value, &l) != 0)
 			return CE_ARG;
@@ -126,7 +137,8 @@ int cmd_headend(int argc, char **argv)
 static int headend_main(int argc, char **argv, int check, struct cli_config_args *ca)
 {
 	struct headend_config cfg;
-	const char *ks_path = NULL, *pfile = NULL, *ready = NULL, *db = NULL, *db_file = NULL;
+	const char *ks_path = NULL, *pfile = NULL, *ready = NULL, *db = NULL, *db_file = NULL, *audit_key = NULL;
+	uint8_t audit_priv[32];
 	struct dburi uri = {0};
 	struct keystore *ks = NULL;
 	struct headend *h = NULL;
@@ -201,6 +213,8 @@ static int headend_main(int argc, char **argv, int check, struct cli_config_args
 		} else if (strcmp(o, "--kms-dir") == 0) {
 			cfg.kms_dir = val;
 			cfg.kms_view = kms_view_json;
+		} else if (strcmp(o, "--web-operator-net") == 0) {
+			cfg.web_operator_nets = val;
 		} else if (strcmp(o, "--web-admin-password-file") == 0) {
 			uint8_t *buf = NULL;
 			size_t n = 0, k = 0;
@@ -235,6 +249,14 @@ static int headend_main(int argc, char **argv, int check, struct cli_config_args
 			cfg.metrics_allow = val;
 		} else if (strcmp(o, "--vendor-keys") == 0) {
 			cfg.vendor_keys = val;
+		} else if (strcmp(o, "--audit-key") == 0) {
+			audit_key = val;
+		} else if (strcmp(o, "--audit-checkpoints") == 0) {
+			cfg.audit_checkpoint_file = val;
+		} else if (strcmp(o, "--audit-checkpoint-s") == 0) {
+			if (num(o, val, 86400 * 7, &v) != 0 || v == 0)
+				return 2;
+			cfg.audit_checkpoint_s = (uint32_t)v;
 		} else if (strcmp(o, "--status-every") == 0) {
 			if (num(o, val, 86400, &v) != 0)
 				return 2;
@@ -285,6 +307,13 @@ static int headend_main(int argc, char **argv, int check, struct cli_config_args
 	}
 	cfg.ks = ks;
 	cfg.web_root = web_root;
+	if (audit_key) {
+		if ((r = audit_key_load(audit_key, pfile, audit_priv)) != 0) {
+			fprintf(stderr, "headend: audit key %s: %s\n", audit_key, err_str(r));
+			goto out;
+		}
+		cfg.audit_key = audit_priv;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	if ((r = headend_new(&cfg, &h)) != 0) {
 		fprintf(stderr, "headend: %s\n", err_str(r));
@@ -321,6 +350,7 @@ out:
 	headend_free(h);
 	keystore_free(ks);
 	secret_wipe(web_pw, sizeof(web_pw));
+	secret_wipe(audit_priv, sizeof(audit_priv));
 	dburi_cleanup(&uri);
 	return rc;
 }

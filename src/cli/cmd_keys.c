@@ -24,7 +24,9 @@ static void usage(FILE *f)
 		"show  print CA_system_id, epoch length, the current epoch and the root's\n"
 		"      fingerprint (never the key).\n\n"
 		"The passphrase is the first line of --passphrase-file, or $%s.\n"
-		"There is no default passphrase; an empty one is refused.\n",
+		"There is no default passphrase; an empty one is refused; init needs at least 12\n"
+		"characters, 6 of them different. A passphrase file readable by group or other is\n"
+		"refused (chmod 600); the variable is unset once read.\n",
 		KEYSTORE_DEFAULT_EPOCH_SECONDS, KEYSTORE_PASSPHRASE_ENV);
 }
 
@@ -86,6 +88,11 @@ static int keys_init(int argc, char **argv)
 	}
 	if (get_pass(pfile, &pass) != 0)
 		return 1;
+	if (passphrase_check_strength(pass) != 0) {
+		fprintf(stderr, "keys: passphrase too weak: a new keystore needs at least %d characters, %d of them "
+			"different\n", PASSPHRASE_MIN_BYTES, PASSPHRASE_MIN_DISTINCT);
+		goto out;
+	}
 	if ((r = keystore_generate((uint16_t)casid, (uint32_t)epoch_s, &ks)) != 0 ||
 	    (r = keystore_save(ks, out, pass)) != 0) {
 		fprintf(stderr, "keys: cannot create %s: %s\n", out, err_str(r));

@@ -166,6 +166,8 @@ static int scramble_apply(void *ctx, const char *key, const char *value)
 	enum log_level l;
 
 	(void)ctx;
+	if (!value)
+		return CE_UNSUPPORTED; /* removed from the file: the value stays */
 	if (strcmp(key, "log-level") != 0 || log_level_parse(value, &l) != 0)
 		return CE_ARG;
 	log_set_level(l);

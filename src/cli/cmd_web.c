@@ -38,12 +38,16 @@ static void usage(FILE *f)
 		"usage: castellan web --data DIR <command> ...\n\n"
 		"  serve [--http ADDR:PORT] [--root DIR] [--db URI | --db-file F] [--admin-password-file F]\n"
 		"        [--ready-file F] [--secure-cookies] [--http-threads N] [--kms-dir D]\n"
+		"        [--operator-net CIDR[,CIDR...]]\n"
 		"                            the SMS HTTP APIs (/api.php, /api/v1/) and the panel at /\n"
 		"                            (default 127.0.0.1:8080, root " WEB_DEFAULT_ROOT ").\n"
 		"                            First start: creates panel user admin with the password in F,\n"
 		"                            or a random one printed once. --http-threads: HTTP loops,\n"
 		"                            each with its own database connection (default 1).\n"
 		"                            --kms-dir: an operator KMS shown read-only (admin page KMS).\n"
+		"                            --operator-net: the operator's networks (default\n"
+		"                            " WEB_OPERATOR_NETS_DEFAULT "): they keep a way in when a user\n"
+		"                            is locked out by wrong passwords from elsewhere.\n"
 		"  adduser NAME --role admin|operator|read-only [--password-file F]\n"
 		"  passwd NAME [--password-file F]\n"
 		"  role NAME admin|operator|read-only\n"
@@ -169,6 +173,7 @@ static int serve(const char *data, int argc, char **argv)
 	wc.admin_password = pwf ? pw : NULL;
 	wc.secure_cookies = flag(argc, argv, "--secure-cookies");
 	wc.kms_dir = opt(argc, argv, "--kms-dir");
+	wc.operator_nets = opt(argc, argv, "--operator-net");
 	wc.kms_view = kms_view_json;
 	if ((r = web_new(http, st, &wc, &w)) != 0) {
 		fprintf(stderr, "web: %s\n", err_str(r));

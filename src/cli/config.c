@@ -679,11 +679,17 @@ int cli_config_reload(struct cli_config_args *ca)
 					LOG_INFO("config", "%s changed in %s, but the command line's --%s stays", key,
 						ca->path, key);
 				} else if (!now) {
-					LOG_WARN("config", "%s removed from %s: its value stays until a restart", key,
-						ca->path);
+					if (ca->apply(ca->ctx, key, NULL) == 0) {
+						LOG_INFO("config", "%s removed from %s: back to its default", key, ca->path);
+						free(ca->live_now[li]);
+						ca->live_now[li] = NULL;
+					} else {
+						LOG_WARN("config", "%s removed from %s: its value stays until a restart", key,
+							ca->path);
+					}
 				} else if (strchr(now, '\n')) {
 					LOG_WARN("config", "%s: given more than once; not applied", key);
-				} else if ((r = ca->apply(ca->ctx, key, ca->opts[o].is_switch ? NULL : now)) != 0) {
+				} else if ((r = ca->apply(ca->ctx, key, now)) != 0) {
 					LOG_ERR("config", "%s = %s: not applied: %s", key, now, err_str(r));
 				} else {
 					LOG_INFO("config", "%s = %s applied", key, now);

@@ -91,7 +91,9 @@ void cli_config_free(struct cli_config *c);
 #define CLI_CHECK_ALL 2
 typedef int (*cli_check_fn)(int argc, char **argv, int mode);
 
-/* Applies a key that can change live; value NULL = a switch. 0 or an error
+/* Applies a key that can change live (value: its new value, "true" for a
+ * switch; NULL: the key was removed from the file, back to the default if
+ * the command can, else an error and the value stays). 0 or an error
  * (logged by the caller). */
 typedef int (*cli_apply_fn)(void *ctx, const char *key, const char *value);
 

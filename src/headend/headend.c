@@ -837,11 +837,39 @@ static void audit_cas(struct emm_thread *t, const char *action, uint32_t epoch, 
 		LOG_WARN("headend", "audit entry %s not written: %s", action, err_str(r));
 }
 
+/* A signed checkpoint of the audit chain's head (nothing when the log has
+ * not moved since the last one), into the store and the file. */
+static void audit_checkpoint(struct emm_thread *t)
+{
+	struct sms_audit_checkpoint cp;
+	char who[SMS_WHO_MAX + 1], line[300];
+	FILE *f;
+	int r;
+
+	snprintf(who, sizeof(who), "headend:%.55s", t->h->node);
+	r = sms_audit_checkpoint(t->store, t->h->cfg.audit_key, who, false, &cp);
+	if (r == CE_EXISTS || r == CE_NOT_FOUND)
+		return;
+	if (r != 0) {
+		LOG_WARN("headend", "audit checkpoint: %s", err_str(r));
+		return;
+	}
+	LOG_INFO("headend", "audit checkpoint at entry %" PRId64 " (key %s)", cp.seq, cp.key_id);
+	if (!t->h->cfg.audit_checkpoint_file || sms_audit_checkpoint_line(&cp, line, sizeof(line)) != 0)
+		return;
+	if (!(f = fopen(t->h->cfg.audit_checkpoint_file, "a")) || fputs(line, f) == EOF || fflush(f) != 0 ||
+	    fsync(fileno(f)) != 0)
+		LOG_WARN("headend", "audit checkpoint file %s: not written", t->h->cfg.audit_checkpoint_file);
+	if (f)
+		fclose(f);
+}
+
 static void *emm_main(void *arg)
 {
 	struct headend *h = arg;
 	struct emm_thread t;
-	uint64_t last_feed_ms = 0, last_status_ms = 0, last_publish_ms = 0, last_prune_ms = 0, last_chan_ms = 0;
+	uint64_t last_feed_ms = 0, last_status_ms = 0, last_publish_ms = 0, last_prune_ms = 0, last_chan_ms = 0,
+		 last_cp_ms = 0;
 	uint16_t granted = 0;
 	uint64_t due[256];
 	int r;
@@ -873,6 +901,12 @@ static void *emm_main(void *arg)
 			    removed)
 				LOG_INFO("headend", "change feed: pruned %" PRId64 " rows older than a day", removed);
 			last_prune_ms = now;
+		}
+		if (h->cfg.audit_key &&
+		    (now - last_cp_ms >= (uint64_t)(h->cfg.audit_checkpoint_s ? h->cfg.audit_checkpoint_s : 600) * 1000u ||
+		     now < last_cp_ms)) {
+			audit_checkpoint(&t);
+			last_cp_ms = now;
 		}
 		while ((nd = sched_due(t.sched, due, 256)) > 0)
 			for (size_t i = 0; i < nd; i++)
@@ -1055,6 +1089,7 @@ static int web_attach(struct headend *h)
 	wc.admin_password = h->cfg.web_admin_password;
 	wc.secure_cookies = h->cfg.web_secure_cookies;
 	wc.kms_dir = h->cfg.kms_dir;
+	wc.operator_nets = h->cfg.web_operator_nets;
 	wc.kms_view = h->cfg.kms_view;
 	if ((r = web_new(h->http, h->http_store, &wc, &h->web)) == 0) {
 		web_set_status_fn(h->web, web_status, h);
@@ -1297,6 +1332,15 @@ int headend_run(struct headend *h)
 	if (r == 0 && atomic_load(&h->fatal) != 0)
 		r = atomic_load(&h->fatal);
 	return r;
+}
+
+int headend_set_metrics_allow(struct headend *h, const char *list)
+{
+	if (!h)
+		return CE_ARG;
+	if (!h->http)
+		return CE_STATE;
+	return sms_http_set_metrics_allow(h->http, list);
 }
 
 int headend_set_emm_kbps(struct headend *h, uint16_t kbps)

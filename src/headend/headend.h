@@ -85,11 +85,16 @@ struct headend_config {
 	const char *web_admin_password; /* panel first start: admin's password; NULL = random, printed */
 	bool web_secure_cookies;     /* Secure on the panel's session cookie (behind TLS) */
 	const char *kms_dir;         /* KMS directory shown read-only on the panel; NULL = none */
+	const char *web_operator_nets; /* the panel's operator networks; NULL = default (web.h) */
 	int (*kms_view)(const char *dir, json_t **out); /* its view (kms/view.h kms_view_json), given
 				      * by the command: the head-end links no KMS */
 	const char *node_name;       /* this node in GET /api/v1/status; NULL = "<host>:<data_dir>" */
 	unsigned http_threads;       /* HTTP loops in all (sms_http_set_threads); 0 or 1 = the caller's only */
 	const char *metrics_allow;   /* GET /metrics without a key beyond loopback (sms_http_set_metrics_allow) */
+	const uint8_t *audit_key;    /* Ed25519 private key (32 bytes, borrowed): sign the audit chain's
+	                              * head every audit_checkpoint_s (docs/audit.md); NULL = never */
+	uint32_t audit_checkpoint_s; /* 0 = 600 */
+	const char *audit_checkpoint_file; /* append each checkpoint's line here too; NULL = none */
 	const char *vendor_keys;     /* a vendor's opened key file ("chip_id,K_v hex" a line, `castellan
 	                              * kms vendor open --out`): cards whose chip_id is in it get vendor
 	                              * EMMs (cas/emm_vendor.h); NULL = K_card EMMs for every card */
@@ -126,6 +131,10 @@ void headend_stop(struct headend *h);
  * grant still caps it). Any thread; applied by the EMM thread between
  * ticks. 0 or CE_ARG (kbps 0). */
 int headend_set_emm_kbps(struct headend *h, uint16_t kbps);
+/* Replace the /metrics allow-list (sms_http_set_metrics_allow; NULL or ""
+ * = loopback only) while running (SIGHUP). 0, CE_ARG (bad list: the old
+ * one stays), CE_STATE (no HTTP listener). */
+int headend_set_metrics_allow(struct headend *h, const char *list);
 uint16_t headend_http_port(const struct headend *h);
 uint16_t headend_ecmg_port(const struct headend *h);
 /* Thread-safe snapshot. */

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 #include "util.h"
 
 int hex_digit(char c)
@@ -201,23 +202,38 @@ fail:
 	return r;
 }
 
+/* The temporary is named path.tmp.<16 random hex digits> and created
+ * with O_EXCL|O_NOFOLLOW, so neither a file nor a symlink planted under a
+ * guessable name in a shared directory can receive the bytes; its mode is
+ * set with fchmod (the umask cannot widen or narrow it) before the first
+ * byte is written. */
 int file_write_atomic(const char *path, const void *data, size_t len, unsigned mode)
 {
 	char tmp[4096];
 	const uint8_t *p = data;
+	uint8_t rnd[8];
 	struct stat st;
-	int fd, n;
+	int fd = -1, n;
 
 	/* Replace files only: renaming over a device or FIFO (an output given
 	 * as /dev/null, say) would put the data in a new file in its place. */
 	if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))
 		return CE_ARG;
-	n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
-	if (n < 0 || (size_t)n >= sizeof(tmp))
-		return CE_ARG;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	for (int tries = 0; fd < 0 && tries < 8; tries++) {
+		if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+			return CE_CRYPTO;
+		n = snprintf(tmp, sizeof(tmp), "%s.tmp.%02x%02x%02x%02x%02x%02x%02x%02x", path, rnd[0], rnd[1],
+			     rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+		if (n < 0 || (size_t)n >= sizeof(tmp))
+			return CE_ARG;
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0 && errno != EEXIST)
+			return CE_IO;
+	}
 	if (fd < 0)
 		return CE_IO;
+	if (fchmod(fd, (mode_t)(mode & 07777)) != 0)
+		goto fail;
 	while (len) {
 		ssize_t w = write(fd, p, len);
 

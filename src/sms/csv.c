@@ -150,6 +150,42 @@ int csv_quote(const char *f, char *out, size_t cap, size_t *len)
 	return 0;
 }
 
+/* Formula injection (docs/csv.md, "Cells a spreadsheet would run"): a text
+ * cell starting with = + - @ TAB or CR is exported behind a single quote;
+ * so is one starting with a quote followed by one of those or by another
+ * quote, so that the import, which takes one leading quote off exactly
+ * when one of those follows it, gives every text back unchanged. */
+static bool csv_formula_char(char c)
+{
+	return c == '=' || c == '+' || c == '-' || c == '@' || c == '\t' || c == '\r';
+}
+
+static bool csv_needs_guard(const char *f)
+{
+	return csv_formula_char(f[0]) || (f[0] == '\'' && (csv_formula_char(f[1]) || f[1] == '\''));
+}
+
+int csv_quote_text(const char *f, char *out, size_t cap, size_t *len)
+{
+	char tmp[CSV_RECORD_MAX + 2];
+	size_t n = strlen(f);
+	int r;
+
+	if (!csv_needs_guard(f))
+		return csv_quote(f, out, cap, len);
+	if (n + 2 > sizeof(tmp))
+		return CE_OVERFLOW;
+	tmp[0] = '\'';
+	memcpy(tmp + 1, f, n + 1);
+	r = csv_quote(tmp, out, cap, len);
+	return r;
+}
+
+const char *csv_unguard_text(const char *v)
+{
+	return v[0] == '\'' && (csv_formula_char(v[1]) || v[1] == '\'') ? v + 1 : v;
+}
+
 /* ---- columns and rows -------------------------------------------------- */
 
 enum col { C_SERIAL, C_NAME, C_INFO, C_AC, C_PAIR, C_START, C_FINISH, C_CHIP, C_STATE, C_PACKAGES, C_N };
@@ -255,6 +291,7 @@ static bool digits(const char *s, size_t min, size_t max)
 /* Text field into dst (cap includes the NUL). */
 static int text_field(const char *v, char *dst, size_t cap, const char *col, char *why, size_t wcap)
 {
+	v = csv_unguard_text(v);
 	if (strlen(v) >= cap) {
 		snprintf(why, wcap, "%s: longer than %zu bytes", col, cap - 1);
 		return CE_FORMAT;
@@ -799,16 +836,16 @@ static int export_row(const struct sms_card *c, const struct sms_subscription *s
 		o += n_; } while (0)
 	snprintf(num, sizeof(num), "%" PRIu64 ",", c->serial);
 	PUT(num);
-	if ((r = csv_quote(c->name, line, cap, &o)) != 0)
+	if ((r = csv_quote_text(c->name, line, cap, &o)) != 0)
 		return r;
 	PUT(",");
-	if ((r = csv_quote(c->info, line, cap, &o)) != 0)
+	if ((r = csv_quote_text(c->info, line, cap, &o)) != 0)
 		return r;
 	snprintf(num, sizeof(num), ",%08" PRIX32 ",%d,", c->access_criteria, (int)c->pair);
 	PUT(num);
 	snprintf(num, sizeof(num), "%" PRId64 ",%" PRId64 ",", c->start, c->finish);
 	PUT(num);
-	if ((r = csv_quote(c->chip_id, line, cap, &o)) != 0)
+	if ((r = csv_quote_text(c->chip_id, line, cap, &o)) != 0)
 		return r;
 	PUT(",");
 	PUT(state_names[(unsigned)c->state <= 2 ? c->state : 0]);

@@ -59,6 +59,13 @@ int csv_read(struct csv_reader *r, struct csv_record *rec, const char **why) WAR
  * CE_OVERFLOW if it does not fit. */
 int csv_quote(const char *field, char *out, size_t cap, size_t *len) WARN_UNUSED;
 
+/* csv_quote for a text cell of the export (name, info, chip_id), guarded
+ * against formula injection: a cell starting with = + - @ TAB or CR, or
+ * with ' followed by one of those or by ', gets a leading '. */
+int csv_quote_text(const char *field, char *out, size_t cap, size_t *len) WARN_UNUSED;
+/* The import's inverse: v without that leading ' (v itself if none). */
+const char *csv_unguard_text(const char *v);
+
 /* ---- import / export ----------------------------------------------------- */
 
 struct csv_result {

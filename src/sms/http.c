@@ -26,8 +26,11 @@
 #include <netdb.h>
 #include <stdio.h>
 #include <unistd.h>
+#include <strings.h>
+#include <sys/resource.h>
 #include <arpa/inet.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -38,9 +41,25 @@
 #include "lib/metrics.h"
 #include "lib/util.h"
 
+struct http_conn;
+
+/* A log line that may repeat: at most one per LOG_LIMIT_MS, with a count
+ * of those left out. */
+#define LOG_LIMIT_MS 10000u
+struct log_limit {
+	uint64_t last_ms, skipped;
+};
+
 /* One serving loop: the caller's (sms_http.main) or a worker's. */
 struct http_thread {
 	struct sms_http *h;
+	struct http_thread *reg_next; /* the registry (gate_registry) */
+	struct evconnlistener *lev;   /* its listening socket */
+	struct event *resume_ev;      /* accepting again after running out of descriptors */
+	bool paused_fd, paused_cap;
+	struct http_conn *conns;      /* every connection of this loop */
+	unsigned nconns;
+	struct log_limit log_accept, log_peer, log_deadline;
 	struct event_base *base;   /* a worker's own; the caller's for main */
 	struct evhttp *http;
 	struct sms_store *store;   /* a worker's own; the caller's (borrowed) for main */
@@ -66,6 +85,7 @@ struct sms_http {
 	unsigned nworkers;
 	struct allow { int family; uint8_t addr[16]; unsigned prefix; } allow[SMS_METRICS_ALLOW_MAX];
 	size_t nallow;               /* GET /metrics beyond loopback (sms_http_set_metrics_allow) */
+	pthread_mutex_t *allow_mu;   /* allow/nallow: replaced live (SIGHUP) while threads read them */
 	/* Parking the caller's loop while a worker runs a hook. */
 	pthread_mutex_t hook_mu;     /* one worker in hooks at a time */
 	pthread_mutex_t park_mu;
@@ -74,6 +94,9 @@ struct sms_http {
 	int park_pipe[2];
 	struct event *park_ev;
 	bool sync_ok;                /* the mutexes and condition are initialised */
+	struct sms_http_limits lim;  /* resolved: no zero left */
+	bool lim_set_conns;          /* max_conns given by sms_http_set_limits */
+	unsigned nthreads;
 };
 
 static void stats_lock(struct http_thread *t)
@@ -149,6 +172,592 @@ static struct sms_http_hooks hooks_now(struct http_thread *t)
 	k = t->h->hooks;
 	pthread_mutex_unlock(&t->h->park_mu);
 	return k;
+}
+
+
+/* ---- the gate ------------------------------------------------------------
+ *
+ * libevent 2.1's evhttp decides nothing before it has read a whole request
+ * (its new-request hook arrived in 2.2), so each connection's bufferevent is
+ * ours (evhttp_set_bevcb) and a callback on its input buffer sees every byte
+ * before evhttp's own read callback does. It copies the header of each
+ * request as it arrives, judges it at the empty line (gate_judge), counts
+ * the body by Content-Length, and runs the header and body deadlines. To
+ * refuse a request it adds a line without a colon before the header's end:
+ * evhttp then answers 400 itself and closes; to cap a body it sets the
+ * connection's body limit, and evhttp answers 413 before reading any of it.
+ * evhttp passes the connection as the bufferevent's callback argument (all
+ * of 2.1); gate_attach checks that it is ours before using it. */
+
+enum conn_phase { PH_IDLE, PH_HEADER, PH_BODY, PH_DONE };
+
+struct http_conn {
+	struct http_thread *t;
+	struct http_conn *prev, *next;
+	struct bufferevent *bev;
+	struct evbuffer_cb_entry *cbe;
+	struct evhttp_connection *evcon; /* NULL until attached */
+	struct event *ev;                /* attach once, then the deadline timer */
+	bool ref, timer_on;
+	enum conn_phase phase;
+	uint64_t added;                  /* bytes through the input buffer */
+	uint64_t body_left;              /* PH_BODY: bytes of the body still to come */
+	unsigned body_ms;
+	size_t hlen, lstart;             /* bytes in hdr; where the current line starts */
+	char *hdr;                       /* SMS_HTTP_HEADER_MAX bytes, the current request's header */
+	char peer[64];
+};
+
+static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct http_thread *gate_registry; /* evhttp's listener error callback gets the evhttp only */
+
+static void gate_register(struct http_thread *t)
+{
+	pthread_mutex_lock(&gate_mu);
+	t->reg_next = gate_registry;
+	gate_registry = t;
+	pthread_mutex_unlock(&gate_mu);
+}
+
+static void gate_unregister(struct http_thread *t)
+{
+	pthread_mutex_lock(&gate_mu);
+	for (struct http_thread **p = &gate_registry; *p; p = &(*p)->reg_next)
+		if (*p == t) {
+			*p = t->reg_next;
+			break;
+		}
+	pthread_mutex_unlock(&gate_mu);
+}
+
+static struct http_thread *gate_find(const struct evhttp *http)
+{
+	struct http_thread *t;
+
+	pthread_mutex_lock(&gate_mu);
+	for (t = gate_registry; t && t->http != http; t = t->reg_next)
+		;
+	pthread_mutex_unlock(&gate_mu);
+	return t;
+}
+
+/* true: log now (*skipped: lines left out since the last one). */
+static bool log_limit_ok(struct log_limit *l, uint64_t *skipped)
+{
+	uint64_t now = now_mono_ms();
+
+	if (l->last_ms && now - l->last_ms < LOG_LIMIT_MS) {
+		l->skipped++;
+		return false;
+	}
+	*skipped = l->skipped;
+	l->skipped = 0;
+	l->last_ms = now ? now : 1;
+	return true;
+}
+
+static void gate_count(struct http_thread *t, uint64_t *field)
+{
+	stats_lock(t);
+	(*field)++;
+	stats_unlock(t);
+}
+
+static void listener_update(struct http_thread *t)
+{
+	bool want = !t->paused_fd && t->nconns < t->h->lim.max_conns;
+
+	t->paused_cap = t->nconns >= t->h->lim.max_conns;
+	if (!t->lev)
+		return;
+	if (want)
+		evconnlistener_enable(t->lev);
+	else
+		evconnlistener_disable(t->lev);
+}
+
+static void on_resume(evutil_socket_t fd, short ev, void *arg)
+{
+	struct http_thread *t = arg;
+
+	(void)fd;
+	(void)ev;
+	t->paused_fd = false;
+	listener_update(t);
+}
+
+/* accept() failed (libevent retries EAGAIN/EINTR itself): out of
+ * descriptors or memory. Pause instead of spinning on a readable socket. */
+static void on_accept_error(struct evconnlistener *lev, void *arg)
+{
+	struct http_thread *t = gate_find(arg);
+	int e = EVUTIL_SOCKET_ERROR();
+	struct timeval tv = { 0, 200000 };
+	uint64_t skipped = 0;
+
+	if (!t) {
+		evconnlistener_disable(lev);
+		return;
+	}
+	t->paused_fd = true;
+	listener_update(t);
+	evtimer_add(t->resume_ev, &tv);
+	gate_count(t, &t->stats.accept_paused);
+	if (log_limit_ok(&t->log_accept, &skipped))
+		LOG_WARN("sms", "http: accept: %s (%u connections open): accepting paused for 200 ms "
+			 "(%llu more like this not logged)", strerror(e), t->nconns, (unsigned long long)skipped);
+}
+
+static void conn_free(struct http_conn *c)
+{
+	struct http_thread *t = c->t;
+
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		t->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	t->nconns--;
+	if (c->ev)
+		event_free(c->ev);
+	if (c->ref)
+		bufferevent_decref(c->bev);
+	free(c->hdr);
+	free(c);
+	listener_update(t);
+}
+
+/* evhttp frees the connection (before its bufferevent). */
+static void on_conn_close(struct evhttp_connection *evcon, void *arg)
+{
+	struct http_conn *c = arg;
+
+	(void)evcon;
+	if (c->cbe)
+		evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->cbe);
+	c->cbe = NULL;
+	conn_free(c);
+}
+
+static void deadline_start(struct http_conn *c, unsigned ms)
+{
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+
+	evtimer_add(c->ev, &tv);
+	c->timer_on = true;
+}
+
+static void deadline_stop(struct http_conn *c)
+{
+	if (c->timer_on)
+		evtimer_del(c->ev);
+	c->timer_on = false;
+}
+
+static void on_deadline(evutil_socket_t fd, short ev, void *arg)
+{
+	struct http_conn *c = arg;
+	struct http_thread *t = c->t;
+	uint64_t skipped = 0;
+
+	(void)fd;
+	(void)ev;
+	c->timer_on = false;
+	gate_count(t, &t->stats.gate_deadline);
+	if (log_limit_ok(&t->log_deadline, &skipped))
+		LOG_WARN("sms", "http: %s: request %s not whole in time: connection closed (%llu more like this "
+			 "not logged)", c->peer, c->phase == PH_BODY ? "body" : "header", (unsigned long long)skipped);
+	/* Not evhttp_connection_free: a request of this connection may be in a
+	 * handler's hands (a sign-in waiting for its KDF); shut the socket
+	 * down and let evhttp see the end as a client's (it frees the
+	 * connection, and hands a request in use over to its handler). */
+	if (bufferevent_getfd(c->bev) >= 0)
+		shutdown(bufferevent_getfd(c->bev), SHUT_RDWR);
+	else
+		evhttp_connection_free(c->evcon); /* on_conn_close frees c */
+}
+
+/* Learn the evhttp connection that owns our bufferevent; count the peer.
+ * false: c is gone (freed) or the connection was closed. */
+static bool gate_attach(struct http_conn *c)
+{
+	struct http_thread *t = c->t;
+	bufferevent_data_cb rcb, wcb;
+	bufferevent_event_cb ecb;
+	void *arg = NULL;
+	char *addr = NULL;
+	ev_uint16_t port = 0;
+	unsigned same = 0;
+	uint64_t skipped = 0;
+
+	bufferevent_getcb(c->bev, &rcb, &wcb, &ecb, &arg);
+	if (!arg || evhttp_connection_get_bufferevent(arg) != c->bev) {
+		/* evhttp gave it up already (bufferevent_free clears the callbacks) */
+		if (c->cbe)
+			evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->cbe);
+		c->cbe = NULL;
+		conn_free(c);
+		return false;
+	}
+	c->evcon = arg;
+	evhttp_connection_set_closecb(c->evcon, on_conn_close, c);
+	bufferevent_decref(c->bev);
+	c->ref = false;
+	evhttp_connection_get_peer(c->evcon, &addr, &port);
+	snprintf(c->peer, sizeof(c->peer), "%s", addr ? addr : "?");
+	for (struct http_conn *o = t->conns; o; o = o->next)
+		same += o->evcon && strcmp(o->peer, c->peer) == 0;
+	if (same > t->h->lim.max_conns_per_peer) {
+		gate_count(t, &t->stats.gate_peer_cap);
+		if (log_limit_ok(&t->log_peer, &skipped))
+			LOG_WARN("sms", "http: %s: over %u connections from one address: closed (%llu more like this "
+				 "not logged)", c->peer, t->h->lim.max_conns_per_peer, (unsigned long long)skipped);
+		evhttp_connection_free(c->evcon);
+		return false;
+	}
+	/* From on_input, the attach event may still be active: take it off
+	 * before it becomes the deadline timer. */
+	event_del(c->ev);
+	event_assign(c->ev, evhttp_connection_get_base(c->evcon), -1, 0, on_deadline, c);
+	c->phase = PH_HEADER;
+	deadline_start(c, t->h->lim.header_ms);
+	return true;
+}
+
+static void on_attach(evutil_socket_t fd, short ev, void *arg)
+{
+	struct http_conn *c = arg;
+
+	(void)fd;
+	(void)ev;
+	if (!c->evcon)
+		(void)gate_attach(c);
+}
+
+/* A header line's name is name (case-insensitive)? *val: its value, OWS trimmed. */
+static bool hdr_is(const char *line, size_t len, const char *name, const char **val, size_t *vlen)
+{
+	size_t n = strlen(name);
+	const char *v;
+	size_t k;
+
+	if (len <= n || strncasecmp(line, name, n) != 0 || line[n] != ':')
+		return false;
+	v = line + n + 1;
+	k = len - n - 1;
+	while (k && (*v == ' ' || *v == '\t'))
+		v++, k--;
+	while (k && (v[k - 1] == ' ' || v[k - 1] == '\t'))
+		k--;
+	*val = v;
+	*vlen = k;
+	return true;
+}
+
+/* Is this (unterminated) API key valid on t's store? */
+static bool gate_key_ok(struct http_thread *t, const char *v, size_t n)
+{
+	char key[128], user[SMS_NAME_MAX + 1];
+	unsigned scopes = 0;
+	bool ok;
+
+	if (n == 0 || n >= sizeof(key))
+		return false;
+	memcpy(key, v, n);
+	key[n] = '\0';
+	ok = sms_apikey_check(t->store, key, &scopes, user) == 0;
+	secret_wipe(key, sizeof(key));
+	return ok;
+}
+
+static bool gate_session_ok(struct http_thread *t, const char *v, size_t n)
+{
+	struct sms_http *h = t->h;
+	char ck[4096];
+	bool ok = false;
+
+	if (n == 0 || n >= sizeof(ck) || !hooks_now(t).has_session)
+		return false;
+	memcpy(ck, v, n);
+	ck[n] = '\0';
+	if (!t->worker)
+		return h->hooks.has_session(h->hooks.ctx, ck);
+	if (!park_enter(h))
+		return false;
+	if (h->hooks.has_session)
+		ok = h->hooks.has_session(h->hooks.ctx, ck);
+	park_leave(h);
+	return ok;
+}
+
+int sms_http_head_parse(const char *hdr, size_t len, struct sms_http_head *out)
+{
+	const char *line = hdr, *end = hdr + len, *nl, *sp1, *sp2, *v;
+	size_t ll, ml, vl;
+	unsigned ncl = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (!hdr || !(nl = memchr(hdr, '\n', len)))
+		return -1;
+	/* the request line: METHOD SP target SP HTTP/1.x */
+	ll = (size_t)(nl - line);
+	if (ll && line[ll - 1] == '\r')
+		ll--;
+	sp1 = memchr(line, ' ', ll);
+	sp2 = sp1 ? memchr(sp1 + 1, ' ', ll - (size_t)(sp1 + 1 - line)) : NULL;
+	if (!sp1 || !sp2 || sp1 == line || sp2 == sp1 + 1 || (size_t)(line + ll - sp2 - 1) != 8 ||
+	    strncmp(sp2 + 1, "HTTP/1.", 7) != 0)
+		return -1;
+	ml = (size_t)(sp1 - line);
+	out->path = sp1 + 1;
+	out->path_len = (size_t)(sp2 - out->path);
+	for (size_t i = 0; i < out->path_len; i++)
+		if (out->path[i] == '?') {
+			out->path_len = i;
+			break;
+		}
+	out->body_method = (ml == 4 && memcmp(line, "POST", 4) == 0) || (ml == 3 && memcmp(line, "PUT", 3) == 0) ||
+			   (ml == 5 && memcmp(line, "PATCH", 5) == 0);
+	for (line = nl + 1;; line = nl + 1) {
+		if (line >= end || !(nl = memchr(line, '\n', (size_t)(end - line))))
+			return -1; /* no empty line */
+		ll = (size_t)(nl - line);
+		if (ll && line[ll - 1] == '\r')
+			ll--;
+		if (ll == 0)
+			break;
+		if (line[0] == ' ' || line[0] == '\t' || !memchr(line, ':', ll))
+			return -1; /* obsolete folding (RFC 9112 5.2), or no name */
+		if (hdr_is(line, ll, "Content-Length", &v, &vl)) {
+			uint64_t n = 0;
+
+			if (++ncl > 1 || vl == 0 || vl > 18)
+				return -1; /* twice (RFC 9112 6.3: request smuggling) */
+			for (size_t i = 0; i < vl; i++) {
+				if (v[i] < '0' || v[i] > '9')
+					return -1;
+				n = n * 10 + (uint64_t)(v[i] - '0');
+			}
+			out->content_length = n;
+		} else if (hdr_is(line, ll, "Transfer-Encoding", &v, &vl)) {
+			return -1; /* bodies carry a Content-Length here */
+		} else if (hdr_is(line, ll, "X-API-Key", &v, &vl)) {
+			out->api_key = v;
+			out->api_key_len = vl;
+		} else if (!out->api_key && hdr_is(line, ll, "Authorization", &v, &vl) && vl > 7 &&
+			   strncasecmp(v, "Bearer ", 7) == 0) {
+			out->api_key = v + 7;
+			out->api_key_len = vl - 7;
+			while (out->api_key_len && *out->api_key == ' ')
+				out->api_key++, out->api_key_len--;
+		} else if (hdr_is(line, ll, "Cookie", &v, &vl)) {
+			out->cookie = v;
+			out->cookie_len = vl;
+		}
+	}
+	if (nl + 1 != end)
+		return -1; /* the empty line ends the header */
+	if (out->content_length && !out->body_method)
+		return -1; /* a body evhttp would not read: the next request's bytes */
+	return 0;
+}
+
+/* Judge one request's header (hdr[0..len), ending with its empty line).
+ * 0 and *limit (body bytes allowed), *clen (its Content-Length), *body_ms;
+ * -1: refuse with 400. */
+static int gate_judge(struct http_thread *t, const char *hdr, size_t len, uint64_t *limit, uint64_t *clen,
+		      unsigned *body_ms)
+{
+	struct sms_http_head hd;
+	size_t rl = strlen(REST_PREFIX);
+	bool is_import;
+
+	*limit = 0;
+	*clen = 0;
+	*body_ms = t->h->lim.body_ms;
+	if (sms_http_head_parse(hdr, len, &hd) != 0)
+		return -1;
+	*clen = hd.content_length;
+	if (*clen == 0)
+		return 0;
+	if (hd.path_len >= rl && memcmp(hd.path, REST_PREFIX, rl) == 0) {
+		is_import = hd.path_len == strlen(REST_PREFIX "import") && memcmp(hd.path, REST_PREFIX "import", hd.path_len) == 0;
+		if ((hd.api_key && gate_key_ok(t, hd.api_key, hd.api_key_len)) ||
+		    (!hd.api_key && hd.cookie && gate_session_ok(t, hd.cookie, hd.cookie_len))) {
+			*limit = is_import ? SMS_HTTP_BODY_MAX : REST_JSON_MAX;
+			if (is_import)
+				*body_ms = t->h->lim.body_ms * 10;
+		} else {
+			*limit = SMS_HTTP_UNAUTH_BODY_MAX;
+		}
+	} else if (hd.path_len == 8 && memcmp(hd.path, "/api.php", 8) == 0) {
+		*limit = SMS_HTTP_UNAUTH_BODY_MAX; /* a POST's body is read and ignored, as PHP's $_GET did */
+	} else {
+		*limit = SMS_HTTP_PANEL_BODY_MAX;
+	}
+	return 0;
+}
+
+/* Refuse the request whose header just ended at buffer offset hend: a line
+ * without a colon before its empty line (eol bytes long); the body bytes
+ * after it are dropped. evhttp answers 400 and closes. */
+static void gate_refuse(struct http_conn *c, struct evbuffer *buf, size_t hend, size_t eol)
+{
+	size_t keep = hend - eol;
+	char *tmp = malloc(keep + 32);
+
+	gate_count(c->t, &c->t->stats.gate_refused);
+	c->phase = PH_DONE;
+	deadline_stop(c);
+	if (!tmp) {
+		evhttp_connection_free(c->evcon);
+		return;
+	}
+	if (keep)
+		evbuffer_copyout(buf, tmp, keep);
+	memcpy(tmp + keep, "castellan-refused\r\n\r\n", 21);
+	evbuffer_drain(buf, evbuffer_get_length(buf));
+	evbuffer_add(buf, tmp, keep + 21);
+	free(tmp);
+}
+
+static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct http_conn *c = arg;
+	size_t n = info->n_added, pos, blen;
+
+	if (n == 0 || c->phase == PH_DONE)
+		return;
+	if (!c->evcon && !gate_attach(c))
+		return;
+	c->added += n;
+	blen = evbuffer_get_length(buf);
+	pos = blen - n;
+	while (n > 0) {
+		struct evbuffer_ptr p;
+		size_t take, old;
+
+		if (c->phase == PH_BODY) {
+			if (c->body_left > n) {
+				c->body_left -= n;
+				return;
+			}
+			pos += (size_t)c->body_left;
+			n -= (size_t)c->body_left;
+			c->body_left = 0;
+			c->phase = PH_IDLE;
+			deadline_stop(c);
+			continue;
+		}
+		if (c->phase == PH_IDLE) {
+			c->phase = PH_HEADER;
+			c->hlen = c->lstart = 0;
+			deadline_start(c, c->t->h->lim.header_ms);
+		}
+		if (!c->hdr && !(c->hdr = malloc(SMS_HTTP_HEADER_MAX))) {
+			evhttp_connection_free(c->evcon);
+			return;
+		}
+		take = n < SMS_HTTP_HEADER_MAX - c->hlen ? n : SMS_HTTP_HEADER_MAX - c->hlen;
+		if (take == 0) {
+			gate_refuse(c, buf, blen, 0); /* over the header limit */
+			return;
+		}
+		if (evbuffer_ptr_set(buf, &p, pos, EVBUFFER_PTR_SET) != 0 ||
+		    evbuffer_copyout_from(buf, &p, c->hdr + c->hlen, take) != (ev_ssize_t)take) {
+			evhttp_connection_free(c->evcon);
+			return;
+		}
+		old = c->hlen;
+		c->hlen += take;
+		for (size_t i = old; i < c->hlen; i++) {
+			size_t ll, eol;
+			uint64_t limit, clen;
+			unsigned body_ms;
+
+			if (c->hdr[i] != '\n')
+				continue;
+			ll = i - c->lstart;
+			eol = ll && c->hdr[i - 1] == '\r' ? 2 : 1;
+			if (ll + 1 > eol) {
+				c->lstart = i + 1;
+				continue;
+			}
+			/* the empty line: the header is whole */
+			if (c->lstart == 0 || gate_judge(c->t, c->hdr, i + 1, &limit, &clen, &body_ms) != 0) {
+				gate_refuse(c, buf, pos + (i + 1 - old), eol);
+				return;
+			}
+			evhttp_connection_set_max_body_size(c->evcon, (ev_ssize_t)limit);
+			if (clen > limit) {
+				gate_count(c->t, &c->t->stats.gate_too_large);
+				c->phase = PH_DONE; /* evhttp answers 413 and closes */
+				deadline_stop(c);
+				return;
+			}
+			pos += i + 1 - old;
+			n -= i + 1 - old;
+			deadline_stop(c);
+			if (clen) {
+				c->phase = PH_BODY;
+				c->body_left = clen;
+				deadline_start(c, body_ms);
+			} else {
+				c->phase = PH_IDLE;
+			}
+			take = 0;
+			break;
+		}
+		if (take) {
+			pos += take;
+			n -= take;
+		}
+	}
+}
+
+/* evhttp_set_bevcb: a new connection's bufferevent, watched by the gate. */
+static struct bufferevent *on_new_conn(struct event_base *base, void *arg)
+{
+	struct http_thread *t = arg;
+	struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	struct http_conn *c;
+
+	if (!bev)
+		return NULL;
+	if (!(c = calloc(1, sizeof(*c))) || !(c->ev = event_new(base, -1, 0, on_attach, c)) ||
+	    !(c->cbe = evbuffer_add_cb(bufferevent_get_input(bev), on_input, c))) {
+		/* out of memory: no gate for this one (evhttp's own limits apply) */
+		if (c && c->ev)
+			event_free(c->ev);
+		free(c);
+		LOG_ERR("sms", "http: out of memory for a connection");
+		return bev;
+	}
+	c->t = t;
+	c->bev = bev;
+	bufferevent_incref(bev); /* until gate_attach: evhttp may free it first */
+	c->ref = true;
+	c->next = t->conns;
+	if (t->conns)
+		t->conns->prev = c;
+	t->conns = c;
+	t->nconns++;
+	event_active(c->ev, EV_TIMEOUT, 1);
+	listener_update(t);
+	return bev;
+}
+
+/* Free the connections evhttp_free left (never attached). */
+static void gate_cleanup(struct http_thread *t)
+{
+	t->lev = NULL;
+	while (t->conns) {
+		struct http_conn *c = t->conns;
+
+		c->cbe = NULL; /* its buffer is freed with the bufferevent */
+		conn_free(c);
+	}
 }
 
 static void reply(struct http_thread *t, struct evhttp_request *req, int status, const char *reason,
@@ -354,9 +963,14 @@ bool sms_http_metrics_peer_ok(const struct sms_http *h, const struct sockaddr *s
 	}
 	if ((fam == AF_INET && a[0] == 127) || (fam == AF_INET6 && IN6_IS_ADDR_LOOPBACK((struct in6_addr *)a)))
 		return true;
-	for (size_t i = 0; i < h->nallow; i++)
-		if (h->allow[i].family == fam && prefix_match(a, h->allow[i].addr, h->allow[i].prefix))
+	pthread_mutex_lock(h->allow_mu);
+	for (size_t i = 0; i < h->nallow; i++) {
+		if (h->allow[i].family == fam && prefix_match(a, h->allow[i].addr, h->allow[i].prefix)) {
+			pthread_mutex_unlock(h->allow_mu);
 			return true;
+		}
+	}
+	pthread_mutex_unlock(h->allow_mu);
 	return false;
 }
 
@@ -434,8 +1048,10 @@ int sms_http_set_metrics_allow(struct sms_http *h, const char *list)
 		if (e && !*p)
 			return CE_ARG; /* a trailing comma */
 	}
+	pthread_mutex_lock(h->allow_mu);
 	memcpy(h->allow, tmp, n * sizeof(tmp[0]));
 	h->nallow = n;
+	pthread_mutex_unlock(h->allow_mu);
 	return 0;
 }
 
@@ -494,10 +1110,15 @@ static int thread_http(struct http_thread *t)
 	t->http = evhttp_new(t->base);
 	if (!t->out || !t->http)
 		return CE_NOMEM;
+	if (!(t->resume_ev = evtimer_new(t->base, on_resume, t)))
+		return CE_NOMEM;
 	/* The request line counts: room for a GET API query at its limit. */
-	evhttp_set_max_headers_size(t->http, GETAPI_QUERY_MAX + 16384);
-	evhttp_set_max_body_size(t->http, SMS_HTTP_BODY_MAX);
-	evhttp_set_timeout(t->http, 30);
+	evhttp_set_max_headers_size(t->http, SMS_HTTP_HEADER_MAX);
+	/* The gate sets each request's own limit at its header's end. */
+	evhttp_set_max_body_size(t->http, SMS_HTTP_UNAUTH_BODY_MAX);
+	evhttp_set_timeout(t->http, 30); /* idle keep-alive; the gate's deadlines run within */
+	evhttp_set_bevcb(t->http, on_new_conn, t);
+	gate_register(t);
 	evhttp_set_allowed_methods(t->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
 				   EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS);
 	evhttp_set_cb(t->http, "/api.php", on_api_php, t);
@@ -585,6 +1206,44 @@ static int listen_again(const struct sms_http *h)
 	return fd;
 }
 
+/* Raise the soft file limit to the hard one (systemd's default soft limit
+ * is 1,024) and resolve the limits' defaults. */
+static void limits_resolve(struct sms_http *h, const struct sms_http_limits *want)
+{
+	struct rlimit rl;
+	uint64_t fds = 1024;
+	unsigned threads = h->nthreads ? h->nthreads : 1, max;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		if (rl.rlim_cur < rl.rlim_max) {
+			rlim_t was = rl.rlim_cur;
+
+			rl.rlim_cur = rl.rlim_max;
+			if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+				LOG_INFO("sms", "http: file limit raised from %llu to %llu", (unsigned long long)was,
+					 (unsigned long long)rl.rlim_max);
+			else
+				getrlimit(RLIMIT_NOFILE, &rl);
+		}
+		fds = rl.rlim_cur == RLIM_INFINITY ? 1u << 20 : (uint64_t)rl.rlim_cur;
+	}
+	max = fds > 1024 + 64 ? 1024 : fds > 64 + 16 ? (unsigned)(fds - 64) : 16;
+	if (want)
+		h->lim = *want;
+	if (!h->lim_set_conns)
+		h->lim.max_conns = 0;
+	h->lim.max_conns = h->lim.max_conns ? h->lim.max_conns : max / threads ? max / threads : 1;
+	h->lim.max_conns_per_peer = h->lim.max_conns_per_peer ? h->lim.max_conns_per_peer : 64;
+	h->lim.header_ms = h->lim.header_ms ? h->lim.header_ms : 10000;
+	h->lim.body_ms = h->lim.body_ms ? h->lim.body_ms : 60000;
+}
+
+void sms_http_set_limits(struct sms_http *h, const struct sms_http_limits *lim)
+{
+	h->lim_set_conns = lim && lim->max_conns;
+	limits_resolve(h, lim);
+}
+
 int sms_http_new(struct event_base *base, struct sms_store *store, const char *addr, struct sms_http **out)
 {
 	struct sms_http *h;
@@ -600,10 +1259,16 @@ int sms_http_new(struct event_base *base, struct sms_store *store, const char *a
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return CE_NOMEM;
+	if (!(h->allow_mu = malloc(sizeof(*h->allow_mu)))) {
+		free(h);
+		return CE_NOMEM;
+	}
+	pthread_mutex_init(h->allow_mu, NULL);
 	h->park_pipe[0] = h->park_pipe[1] = -1;
 	h->main.h = h;
 	h->main.base = base;
 	h->main.store = store;
+	limits_resolve(h, NULL);
 	if ((r = thread_http(&h->main)) != 0)
 		goto fail;
 	fd = listen_reuseport(host, port, &ss, &sl);
@@ -614,6 +1279,8 @@ int sms_http_new(struct event_base *base, struct sms_store *store, const char *a
 		r = CE_IO;
 		goto fail;
 	}
+	h->main.lev = evhttp_bound_socket_get_listener(h->sock);
+	evconnlistener_set_error_cb(h->main.lev, on_accept_error);
 	h->bound = ss;
 	h->bound_len = sl;
 	/* No request waits for a WAL checkpoint's fsync (store.h). */
@@ -677,8 +1344,13 @@ static void worker_free(struct http_thread *t)
 			LOG_WARN("sms", "http: cannot stop a worker thread");
 		pthread_join(t->tid, NULL);
 	}
+	gate_unregister(t);
+	t->lev = NULL;
 	if (t->http)
 		evhttp_free(t->http);
+	gate_cleanup(t);
+	if (t->resume_ev)
+		event_free(t->resume_ev);
 	if (t->out)
 		evbuffer_free(t->out);
 	if (t->stop_ev)
@@ -719,9 +1391,15 @@ static int worker_new(struct sms_http *h, const char *db_uri, int listen_fd, str
 	r = CE_IO;
 	if ((fd = listen_again(h)) < 0 && (fd = fcntl(listen_fd, F_DUPFD_CLOEXEC, 0)) < 0)
 		goto fail;
-	if (!evhttp_accept_socket_with_handle(t->http, fd)) {
-		close(fd);
-		goto fail;
+	{
+		struct evhttp_bound_socket *bs = evhttp_accept_socket_with_handle(t->http, fd);
+
+		if (!bs) {
+			close(fd);
+			goto fail;
+		}
+		t->lev = evhttp_bound_socket_get_listener(bs);
+		evconnlistener_set_error_cb(t->lev, on_accept_error);
 	}
 	if (pthread_create(&t->tid, NULL, worker_main, t) != 0)
 		goto fail;
@@ -741,6 +1419,8 @@ int sms_http_set_threads(struct sms_http *h, const char *db_uri, unsigned thread
 		return CE_ARG;
 	if (threads == 1)
 		return 0;
+	h->nthreads = threads;
+	limits_resolve(h, &h->lim);
 	if (!h->sync_ok) {
 		pthread_mutex_init(&h->hook_mu, NULL);
 		pthread_mutex_init(&h->park_mu, NULL);
@@ -784,14 +1464,23 @@ void sms_http_free(struct sms_http *h)
 	if (h->park_ev)
 		event_free(h->park_ev);
 	close_pipe(h->park_pipe);
+	gate_unregister(&h->main);
+	h->main.lev = NULL;
 	if (h->main.http)
 		evhttp_free(h->main.http);
+	gate_cleanup(&h->main);
+	if (h->main.resume_ev)
+		event_free(h->main.resume_ev);
 	if (h->main.out)
 		evbuffer_free(h->main.out);
 	if (h->sync_ok) {
 		pthread_mutex_destroy(&h->hook_mu);
 		pthread_mutex_destroy(&h->park_mu);
 		pthread_cond_destroy(&h->park_cv);
+	}
+	if (h->allow_mu) {
+		pthread_mutex_destroy(h->allow_mu);
+		free(h->allow_mu);
 	}
 	free(h);
 }
@@ -808,6 +1497,11 @@ void sms_http_set_hooks(struct sms_http *h, const struct sms_http_hooks *hooks)
 		pthread_mutex_unlock(&h->park_mu);
 }
 
+struct event_base *sms_http_base(const struct sms_http *h)
+{
+	return h->main.base;
+}
+
 uint16_t sms_http_port(const struct sms_http *h)
 {
 	return h->port;
@@ -822,6 +1516,11 @@ static void stats_add(struct sms_http_stats *o, const struct sms_http_stats *s)
 	o->rest_requests += s->rest_requests;
 	o->rest_errors += s->rest_errors;
 	o->rest_unauthorized += s->rest_unauthorized;
+	o->gate_refused += s->gate_refused;
+	o->gate_too_large += s->gate_too_large;
+	o->gate_deadline += s->gate_deadline;
+	o->gate_peer_cap += s->gate_peer_cap;
+	o->accept_paused += s->accept_paused;
 }
 
 /* From the caller's loop thread, or from a hook (that loop is then parked). */

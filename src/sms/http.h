@@ -13,6 +13,8 @@
 #ifndef CASTELLAN_SMS_HTTP_H
 #define CASTELLAN_SMS_HTTP_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include "sms/getapi.h"
 #include "sms/store.h"
@@ -20,7 +22,52 @@
 struct event_base;
 struct sms_http;
 
-#define SMS_HTTP_BODY_MAX (128u << 20) /* CSV imports over HTTP; larger: the CLI */
+#define SMS_HTTP_BODY_MAX (128u << 20) /* an authenticated CSV import over HTTP; larger: the CLI */
+#define SMS_HTTP_PANEL_BODY_MAX (64u << 10) /* the web panel's paths (sign-in included) */
+#define SMS_HTTP_UNAUTH_BODY_MAX (4u << 10) /* /api/v1/ without a valid API key or session; /api.php */
+#define SMS_HTTP_HEADER_MAX (GETAPI_QUERY_MAX + 16384) /* request line (a GET API query at its limit) and headers */
+
+/* The gate (http.c): every connection's bytes are read by a small parser of
+ * its own before evhttp, so that each request is judged from its header
+ * alone: Content-Length given twice, Transfer-Encoding, a body on GET,
+ * HEAD, DELETE or OPTIONS, folded or malformed header lines: 400 and the
+ * connection closed; a Content-Length over the route's limit (above): 413
+ * before any byte of the body is read, and closed. The header must be whole
+ * header_ms after its first byte, the body body_ms after the header's end
+ * (deadlines, not idle timeouts: a byte now and then does not extend
+ * them); then the connection is closed. Connections are capped per HTTP
+ * thread (max_conns: accepting pauses at the cap) and per peer address on
+ * each thread (max_conns_per_peer: more are closed at once). When accept() runs out of
+ * descriptors, accepting pauses for 200 ms (no busy loop); repeated log
+ * lines are limited to one per 10 s with a count. */
+struct sms_http_limits {
+	unsigned max_conns;           /* 0: default (min(1024, RLIMIT_NOFILE - 64) / threads) */
+	unsigned max_conns_per_peer;  /* 0: default 64 */
+	unsigned header_ms;           /* 0: default 10 000 */
+	unsigned body_ms;             /* 0: default 60 000 (600 000 for a CSV import) */
+};
+/* Before sms_http_set_threads. */
+void sms_http_set_limits(struct sms_http *h, const struct sms_http_limits *lim);
+
+/* The gate's parser of one request header, hdr[0..len): the request line
+ * (METHOD SP target SP HTTP/1.x), header lines, and the empty line that
+ * ends it at len (CRLF or LF line ends). 0 and *out (pointers into hdr,
+ * not NUL-terminated; path without its query); -1 refused (400): no or a
+ * malformed request line, a line without ':' or folded, Content-Length
+ * twice / empty / not 1-18 digits, Transfer-Encoding, a Content-Length on
+ * a method without a body, bytes after the empty line. Fuzzed by
+ * fuzz/fuzz_http_head.c; table of cases in tests/sms/test_http_gate.c. */
+struct sms_http_head {
+	const char *path;
+	size_t path_len;
+	bool body_method;          /* POST, PUT, PATCH */
+	uint64_t content_length;   /* 0 if none */
+	const char *api_key;       /* X-API-Key, else Authorization: Bearer; NULL if none */
+	size_t api_key_len;
+	const char *cookie;
+	size_t cookie_len;
+};
+int sms_http_head_parse(const char *hdr, size_t len, struct sms_http_head *out) WARN_UNUSED;
 
 struct sms_http_stats {
 	uint64_t requests;                  /* every request answered */
@@ -29,6 +76,11 @@ struct sms_http_stats {
 	uint64_t rest_requests;             /* /api/v1/... requests */
 	uint64_t rest_errors;               /* of which answered 4xx/5xx */
 	uint64_t rest_unauthorized;         /* of which 401 (no or bad API key) */
+	uint64_t gate_refused;              /* 400 by the gate (header checks) */
+	uint64_t gate_too_large;            /* 413 by the gate (body over the route's limit) */
+	uint64_t gate_deadline;             /* connections closed at a deadline */
+	uint64_t gate_peer_cap;             /* connections closed over the per-peer cap */
+	uint64_t accept_paused;             /* accept paused: out of descriptors */
 };
 
 /* An event base for a loop that serves HTTP (the caller's, and each worker
@@ -55,6 +107,10 @@ void sms_http_free(struct sms_http *h);
 struct evhttp_request;
 struct sms_http_hooks {
 	int (*auth)(void *ctx, struct evhttp_request *req, unsigned *scopes, char *who, size_t who_cap);
+	/* The gate, before a REST body is read: does this Cookie header name a
+	 * live session? (Optional: without it, cookies do not authenticate
+	 * a body over SMS_HTTP_UNAUTH_BODY_MAX.) */
+	bool (*has_session)(void *ctx, const char *cookie);
 	int (*fallback)(void *ctx, struct evhttp_request *req);
 	void *ctx;
 };
@@ -71,14 +127,17 @@ void sms_http_set_hooks(struct sms_http *h, const struct sms_http_hooks *hooks);
 #define SMS_HTTP_THREADS_MAX 64
 int sms_http_set_threads(struct sms_http *h, const char *db_uri, unsigned threads) WARN_UNUSED;
 uint16_t sms_http_port(const struct sms_http *h);
+/* The caller's loop (given to sms_http_new). */
+struct event_base *sms_http_base(const struct sms_http *h);
 
 /* GET /metrics (metrics.h's registry, Prometheus text format) is answered
  * to a peer on loopback, to a peer in the allow-list, and to a request with
  * an API key of the `metrics` (or `admin`) scope in X-API-Key or
  * Authorization: Bearer; else 403 (401 for a bad key). list: comma-
  * separated addresses or CIDR prefixes ("10.1.2.3,192.168.0.0/24,fd00::/8"),
- * at most SMS_METRICS_ALLOW_MAX; "" or NULL empties it. Call before serving
- * (not thread-safe against requests). 0 or CE_ARG (nothing changed). */
+ * at most SMS_METRICS_ALLOW_MAX; "" or NULL empties it. Any time, from any
+ * thread (the head-end's SIGHUP replaces it while requests are served).
+ * 0 or CE_ARG (nothing changed). */
 #define SMS_METRICS_ALLOW_MAX 16
 int sms_http_set_metrics_allow(struct sms_http *h, const char *list) WARN_UNUSED;
 /* The rule without a key: sa on loopback (127/8, ::1) or in the allow-list;

@@ -341,7 +341,10 @@ int sms_audit_add_ev(struct sms_store *s, const char *who, const char *action, c
  * sms_audit_check_checkpoint: one checkpoint (e.g. from the file outside the
  * database) against the log, after sms_audit_verify filled v.
  * sms_audit_checkpoint: sign the current head with the Ed25519 private key,
- * store it and log "audit.checkpoint"; CE_NOT_FOUND on an empty log.
+ * store it and log "audit.checkpoint"; CE_NOT_FOUND on an empty log;
+ * CE_EXISTS (nothing written) when the head is the previous checkpoint's
+ * own entry, unless force (a periodic checkpointer adds nothing to a
+ * quiet log).
  * Checkpoint lines (the file): "seq at_ms hash_hex key_id sig_hex\n". */
 struct sms_audit_entry {
 	int64_t id, seq, at_ms;
@@ -373,7 +376,7 @@ int sms_audit_check_checkpoint(struct sms_store *s, const struct sms_audit_check
 			       struct sms_audit_verify *v) WARN_UNUSED;
 int sms_audit_checkpoints(struct sms_store *s, int64_t after_seq, struct sms_audit_checkpoint *out, size_t max,
 			  size_t *n) WARN_UNUSED;
-int sms_audit_checkpoint(struct sms_store *s, const uint8_t priv[32], const char *who,
+int sms_audit_checkpoint(struct sms_store *s, const uint8_t priv[32], const char *who, bool force,
 			 struct sms_audit_checkpoint *out) WARN_UNUSED;
 int sms_audit_checkpoint_line(const struct sms_audit_checkpoint *cp, char *out, size_t cap) WARN_UNUSED;
 int sms_audit_checkpoint_parse(const char *line, struct sms_audit_checkpoint *cp) WARN_UNUSED;

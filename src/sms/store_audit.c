@@ -126,6 +126,31 @@ static int row_head(void *ctx, int n, const char *const *cols)
 	return 0;
 }
 
+/* PostgreSQL: the transaction's append lock, before the head is read (a
+ * statement of its own: READ COMMITTED reads with the snapshot taken when a
+ * statement starts, so the head must be read by a later statement). */
+static int head_lock(struct sms_store *s)
+{
+	struct db_val p[1] = { DBI(AUDIT_PG_LOCK) };
+
+	if (!store_is_pg(s))
+		return 0;
+	return s->ops->exec(s, "SELECT pg_advisory_xact_lock(?)", p, 1, NULL, NULL, NULL);
+}
+
+static int head_set(struct sms_store *s, bool found, int64_t seq, const char *hash)
+{
+	memset(s->audit_hash, 0, 32);
+	s->audit_seq = 0;
+	if (found) {
+		if (!hash || strlen(hash) != 64 || hex_decode(hash, s->audit_hash, 32) != 0)
+			return CE_FORMAT; /* a broken head: nothing may be chained to it */
+		s->audit_seq = seq;
+	}
+	s->audit_head_ok = true;
+	return 0;
+}
+
 /* Lock (PostgreSQL) and read the chain's head into the connection's cache. */
 static int head_load(struct sms_store *s)
 {
@@ -134,24 +159,12 @@ static int head_load(struct sms_store *s)
 
 	if (s->audit_head_ok)
 		return 0;
-	if (store_is_pg(s)) {
-		struct db_val p[1] = { DBI(AUDIT_PG_LOCK) };
-
-		if ((r = s->ops->exec(s, "SELECT pg_advisory_xact_lock(?)", p, 1, NULL, NULL, NULL)) != 0)
-			return r;
-	}
+	if ((r = head_lock(s)) != 0)
+		return r;
 	if ((r = s->ops->exec(s, "SELECT seq, hash FROM audit WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1", NULL,
 			      0, row_head, &h, NULL)) != 0)
 		return r;
-	memset(s->audit_hash, 0, 32);
-	s->audit_seq = 0;
-	if (h.found) {
-		if (strlen(h.hash) != 64 || hex_decode(h.hash, s->audit_hash, 32) != 0)
-			return CE_FORMAT; /* a broken head: nothing may be chained to it */
-		s->audit_seq = h.seq;
-	}
-	s->audit_head_ok = true;
-	return 0;
+	return head_set(s, h.found, h.seq, h.hash);
 }
 
 int store_audit_chain_next(struct sms_store *s, struct sms_audit_entry *e, char prev_hex[65], char hash_hex[65])
@@ -214,6 +227,9 @@ struct snap {
 	char *buf;
 	size_t len, cap;
 	bool found, bad;
+	bool with_head, head_found, head_seen; /* the combined query's chain head columns */
+	int64_t head_seq;
+	char head_hash[65];
 	char chip[SMS_CHIP_ID_MAX + 1];
 	int state, bl, pair;
 	size_t nsubs;
@@ -245,8 +261,18 @@ static int row_snap(void *ctx, int n, const char *const *cols)
 	struct snap *x = ctx;
 	char t[80];
 
-	if (n < 7)
+	if (n < (x->with_head ? 9 : 7))
 		return CE_INTERNAL;
+	if (x->with_head && !x->head_seen) {
+		x->head_seen = true;
+		if (cols[7]) {
+			x->head_found = true;
+			x->head_seq = store_col_i64(cols[7]);
+			store_copy_str(x->head_hash, sizeof(x->head_hash), cols[8]);
+		}
+	}
+	if (!cols[0])
+		return 0; /* no such card (the head's row of the combined query) */
 	if (!x->found) {
 		x->found = true;
 		x->state = (int)store_col_i64(cols[0]);
@@ -274,12 +300,34 @@ static int card_snapshot(struct sms_store *s, uint64_t serial, char **out, bool 
 	int r;
 
 	*out = NULL;
-	r = s->ops->exec(s, "SELECT c.state, c.pair, c.chip_id,"
-			 " (SELECT COUNT(*) FROM blacklist b WHERE (b.kind = 'card' AND b.id = CAST(c.serial AS TEXT))"
-			 "  OR (b.kind = 'box' AND c.chip_id <> '' AND b.id = c.chip_id)),"
-			 " u.package, u.start_time, u.finish_time"
-			 " FROM cards c LEFT JOIN subscriptions u ON u.card = c.serial WHERE c.serial = ? ORDER BY u.package",
-			 p, 1, row_snap, &x, NULL);
+	if (s->audit_head_ok) {
+		r = s->ops->exec(s, "SELECT c.state, c.pair, c.chip_id,"
+				 " (SELECT COUNT(*) FROM blacklist b WHERE (b.kind = 'card' AND b.id = CAST(c.serial AS TEXT))"
+				 "  OR (b.kind = 'box' AND c.chip_id <> '' AND b.id = c.chip_id)),"
+				 " u.package, u.start_time, u.finish_time"
+				 " FROM cards c LEFT JOIN subscriptions u ON u.card = c.serial WHERE c.serial = ?"
+				 " ORDER BY u.package", p, 1, row_snap, &x, NULL);
+	} else {
+		/* The first entry of a transaction: lock (PostgreSQL), then the
+		 * card and the chain's head in one statement (a round trip less). */
+		if ((r = head_lock(s)) != 0)
+			return r;
+		x.with_head = true;
+		r = s->ops->exec(s, "SELECT c.state, c.pair, c.chip_id,"
+				 " (SELECT COUNT(*) FROM blacklist b WHERE (b.kind = 'card' AND b.id = CAST(c.serial AS TEXT))"
+				 "  OR (b.kind = 'box' AND c.chip_id <> '' AND b.id = c.chip_id)),"
+				 " u.package, u.start_time, u.finish_time,"
+				 " (SELECT seq FROM audit WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1),"
+				 " (SELECT hash FROM audit WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1)"
+				 " FROM (SELECT 1 AS one) d LEFT JOIN cards c ON c.serial = ?"
+				 " LEFT JOIN subscriptions u ON u.card = c.serial ORDER BY u.package", p, 1, row_snap, &x, NULL);
+		if (r == 0 && !x.head_seen)
+			r = CE_INTERNAL; /* the one-row side always gives a row */
+		if (r == 0 && (r = head_set(s, x.head_found, x.head_seq, x.head_hash)) != 0) {
+			free(x.buf);
+			return r;
+		}
+	}
 	if (r == 0 && !x.found)
 		snap_put(&x, "deleted");
 	else if (r == 0) {
@@ -758,7 +806,7 @@ int sms_audit_verify(struct sms_store *s, const uint8_t *pub, struct sms_audit_v
 
 /* ---- checkpoints --------------------------------------------------------- */
 
-int sms_audit_checkpoint(struct sms_store *s, const uint8_t priv[32], const char *who,
+int sms_audit_checkpoint(struct sms_store *s, const uint8_t priv[32], const char *who, bool force,
 			 struct sms_audit_checkpoint *out)
 {
 	uint8_t pub[32], kid[32], msg[56];
@@ -773,6 +821,18 @@ int sms_audit_checkpoint(struct sms_store *s, const uint8_t priv[32], const char
 	if (s->audit_seq == 0) {
 		r = CE_NOT_FOUND; /* nothing to sign yet */
 		goto out;
+	}
+	if (!force) {
+		int64_t is_cp = 0;
+		struct db_val q[1] = { DBI(s->audit_seq) };
+
+		if ((r = s->ops->exec(s, "SELECT COUNT(*) FROM audit WHERE seq = ? AND action = 'audit.checkpoint'", q, 1,
+				      store_row_int, &is_cp, NULL)) != 0)
+			goto out;
+		if (is_cp) {
+			r = CE_EXISTS; /* nothing new since the last checkpoint */
+			goto out;
+		}
 	}
 	out->seq = s->audit_seq;
 	out->at_ms = (int64_t)now_wall_ms();

@@ -334,6 +334,9 @@ static void row_info(sqlite3_stmt *st, struct web_user_info *i)
 	i->role = (enum web_role)sqlite3_column_int(st, 1);
 	i->fails = (unsigned)sqlite3_column_int(st, 2);
 	i->locked_until_ms = sqlite3_column_int64(st, 3);
+	/* Every query that fills a web_user_info selects the salt 5th. */
+	if (sqlite3_column_count(st) > 4 && sqlite3_column_bytes(st, 4) == WEB_SALT_BYTES)
+		memcpy(i->pw_stamp, sqlite3_column_blob(st, 4), WEB_PW_STAMP_BYTES);
 }
 
 int web_user_get(struct web_users *u, const char *name, struct web_user_info *out)
@@ -344,7 +347,7 @@ int web_user_get(struct web_users *u, const char *name, struct web_user_info *ou
 	memset(out, 0, sizeof(*out));
 	if (!web_user_name_valid(name))
 		return CE_NOT_FOUND;
-	if ((r = prep(u, "SELECT name, role, fails, locked_until FROM users WHERE name=?", &st)) != 0)
+	if ((r = prep(u, "SELECT name, role, fails, locked_until, salt FROM users WHERE name=?", &st)) != 0)
 		return r;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
@@ -361,7 +364,7 @@ int web_user_list(struct web_users *u, int (*fn)(void *ctx, const struct web_use
 	sqlite3_stmt *st;
 	int r, rc;
 
-	if ((r = prep(u, "SELECT name, role, fails, locked_until FROM users ORDER BY name", &st)) != 0)
+	if ((r = prep(u, "SELECT name, role, fails, locked_until, salt FROM users ORDER BY name", &st)) != 0)
 		return r;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		row_info(st, &i);
@@ -387,6 +390,56 @@ static int record(struct web_users *u, const char *name, unsigned fails, int64_t
 	return step_done(u, st);
 }
 
+int web_user_lookup(struct web_users *u, const char *name, struct web_pw_rec *rec)
+{
+	sqlite3_stmt *st = NULL;
+	int r, rc;
+
+	memset(rec, 0, sizeof(*rec));
+	rec->kdf = u->kdf;
+	memcpy(rec->salt, u->dummy_salt, sizeof(rec->salt));
+	if (!web_user_name_valid(name))
+		return 0;
+	if ((r = prep(u, "SELECT name, role, fails, locked_until, salt, kdf_n, kdf_r, kdf_p, hash FROM users "
+			 "WHERE name=?", &st)) != 0)
+		return r;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 4) == WEB_SALT_BYTES &&
+	    sqlite3_column_bytes(st, 8) == WEB_HASH_BYTES) {
+		struct web_kdf rk = {(uint64_t)sqlite3_column_int64(st, 5), (uint32_t)sqlite3_column_int(st, 6),
+				     (uint32_t)sqlite3_column_int(st, 7)};
+
+		if (kdf_sane(&rk)) {
+			rec->kdf = rk;
+			rec->found = true;
+			rec->role = (enum web_role)sqlite3_column_int(st, 1);
+			memcpy(rec->salt, sqlite3_column_blob(st, 4), WEB_SALT_BYTES);
+			memcpy(rec->hash, sqlite3_column_blob(st, 8), WEB_HASH_BYTES);
+		}
+	} else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		sqlite3_finalize(st);
+		return CE_IO;
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+int web_pw_verify(const struct web_pw_rec *rec, const char *password)
+{
+	uint8_t got[WEB_HASH_BYTES];
+	int r;
+
+	/* Always the KDF: an unknown name costs what a known one does. */
+	if (!password || strlen(password) > WEB_PASSWORD_MAX)
+		password = "";
+	r = web_password_hash(&rec->kdf, password, rec->salt, got);
+	if (r == 0)
+		r = rec->found && CRYPTO_memcmp(got, rec->hash, WEB_HASH_BYTES) == 0 ? 0 : CE_MAC;
+	secret_wipe(got, sizeof(got));
+	return r;
+}
+
 int web_user_check(struct web_users *u, const char *name, const char *password, int64_t now_ms,
 		   enum web_role *role, int64_t *locked_until_ms)
 {
@@ -404,23 +457,23 @@ int web_user_check(struct web_users *u, const char *name, const char *password, 
 	if (web_user_name_valid(name) && password && strlen(password) <= WEB_PASSWORD_MAX) {
 		if ((r = prep(
 			 u,
-			 "SELECT name, role, fails, locked_until, kdf_n, kdf_r, kdf_p, salt, hash FROM users "
+			 "SELECT name, role, fails, locked_until, salt, kdf_n, kdf_r, kdf_p, hash FROM users "
 			 "WHERE name=?",
 			 &st)) != 0)
 			return r;
 		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 		rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 7) == WEB_SALT_BYTES &&
+		if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 4) == WEB_SALT_BYTES &&
 		    sqlite3_column_bytes(st, 8) == WEB_HASH_BYTES) {
-			struct web_kdf rk = {(uint64_t)sqlite3_column_int64(st, 4),
-					     (uint32_t)sqlite3_column_int(st, 5),
-					     (uint32_t)sqlite3_column_int(st, 6)};
+			struct web_kdf rk = {(uint64_t)sqlite3_column_int64(st, 5),
+					     (uint32_t)sqlite3_column_int(st, 6),
+					     (uint32_t)sqlite3_column_int(st, 7)};
 
 			row_info(st, &info);
 			if (kdf_sane(&rk)) {
 				k = rk;
 				found = true;
-				memcpy(salt, sqlite3_column_blob(st, 7), WEB_SALT_BYTES);
+				memcpy(salt, sqlite3_column_blob(st, 4), WEB_SALT_BYTES);
 				memcpy(want, sqlite3_column_blob(st, 8), WEB_HASH_BYTES);
 			}
 		} else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {

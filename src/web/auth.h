@@ -45,9 +45,11 @@ struct web_kdf {
 };
 #define WEB_KDF_DEFAULT ((struct web_kdf){1u << 15, 8, 1})
 
+#define WEB_PW_STAMP_BYTES 8
 struct web_user_info {
 	char name[WEB_USER_MAX + 1];
 	enum web_role role;
+	uint8_t pw_stamp[WEB_PW_STAMP_BYTES]; /* changes with every password set (the salt's first bytes) */
 	unsigned fails;		 /* wrong passwords in a row */
 	int64_t locked_until_ms; /* unix ms; 0 = not locked */
 };
@@ -70,6 +72,22 @@ int web_user_unlock(struct web_users *u, const char *name) WARN_UNUSED;
 int web_user_get(struct web_users *u, const char *name, struct web_user_info *out) WARN_UNUSED;
 int web_user_list(struct web_users *u, int (*fn)(void *ctx, const struct web_user_info *i),
 		  void *ctx) WARN_UNUSED;
+
+/* The panel's sign-in in two steps, so that the KDF runs off the HTTP loop
+ * (web.c's worker pool): web_user_lookup (the loop: the user's KDF
+ * parameters, salt and hash; for an unknown or invalid name a dummy salt
+ * and found = false, 0 either way; CE_IO) then web_pw_verify (any thread,
+ * no database: 0 match, CE_MAC wrong or unknown - the same KDF run either
+ * way - or CE_CRYPTO). Lock-out is the caller's (web.c, in memory, by
+ * client address and user). Wipe rec after use. */
+struct web_pw_rec {
+	struct web_kdf kdf;
+	uint8_t salt[WEB_SALT_BYTES], hash[WEB_HASH_BYTES];
+	bool found;
+	enum web_role role;
+};
+int web_user_lookup(struct web_users *u, const char *name, struct web_pw_rec *rec) WARN_UNUSED;
+int web_pw_verify(const struct web_pw_rec *rec, const char *password) WARN_UNUSED;
 
 /* Sign-in: 0 and *role; CE_MAC (unknown user or wrong password, the same
  * answer for both); CE_BLOCKED (locked out: *locked_until_ms says until

@@ -112,6 +112,14 @@ void web_session_end_user(struct web_sessions *ws, const char *user)
 	}
 }
 
+void web_session_end_user_except(struct web_sessions *ws, const char *user, const struct web_session *keep)
+{
+	for (size_t i = 0; i < WEB_SESSIONS_MAX; i++) {
+		if (ws->s[i].used && &ws->s[i] != keep && strcmp(ws->s[i].user, user) == 0)
+			web_session_end(ws, &ws->s[i]);
+	}
+}
+
 size_t web_session_count(const struct web_sessions *ws)
 {
 	size_t n = 0;

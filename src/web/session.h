@@ -38,6 +38,7 @@ struct web_session {
 	char csrf[WEB_TOKEN_HEX + 1];
 	char user[WEB_USER_MAX + 1];
 	enum web_role role;
+	uint8_t pw_stamp[WEB_PW_STAMP_BYTES]; /* the user's at sign-in: a password change ends it */
 	uint64_t created_ms, seen_ms; /* monotonic clock */
 };
 
@@ -56,6 +57,8 @@ struct web_session *web_session_find(struct web_sessions *ws, const char *id, ui
 void web_session_end(struct web_sessions *ws, struct web_session *s);
 /* End every session of user (deleted, password or role changed). */
 void web_session_end_user(struct web_sessions *ws, const char *user);
+/* The same but for keep (one's own password change ends one's other sessions). */
+void web_session_end_user_except(struct web_sessions *ws, const char *user, const struct web_session *keep);
 size_t web_session_count(const struct web_sessions *ws);
 
 /* Find cookie `name` in a Cookie header value ("a=1; b=2") of len bytes:

@@ -9,6 +9,10 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,9 +20,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <event2/buffer.h>
+#include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include "web/web.h"
 #include "web/session.h"
@@ -26,6 +32,56 @@
 #include "sms/store.h"
 #include "lib/log.h"
 #include "lib/util.h"
+
+/* Sign-in lock-out, in memory: WEB_LOCKOUT_FAILS wrong passwords in a row
+ * for one (client address, user) lock that pair for WEB_LOCKOUT_MS, known
+ * name or not; from outside the operator networks, WEB_OUTSIDE_FAILS for
+ * one user from any addresses lock that user for every outside address,
+ * while the operator networks keep their way in. */
+#define WEB_LOCK_SLOTS 4096
+#define WEB_OUTSIDE_FAILS 20
+#define WEB_OPNETS_MAX 16
+struct lock_entry {
+	char key[64 + WEB_USER_MAX + 2]; /* address "\n" user; "" = free */
+	unsigned fails;
+	uint64_t first_ms, until_ms, used_ms; /* wall clock */
+};
+
+struct web_net {
+	int family;
+	uint8_t addr[16];
+	unsigned prefix;
+};
+
+/* The KDF of sign-ins runs on WEB_SIGNIN_WORKERS threads, at most
+ * WEB_SIGNIN_INFLIGHT sign-ins at once (more: 503 and Retry-After), so the
+ * HTTP loop never waits for scrypt. A finished job comes back to the loop
+ * through a pipe. */
+#define WEB_SIGNIN_WORKERS 2
+#define WEB_SIGNIN_INFLIGHT 8
+struct signin_job {
+	struct web *w;
+	struct evhttp_request *req;
+	json_t *body; /* holds user and password; the password is wiped at the end */
+	const char *user, *pw;
+	char addr[64];
+	bool outside;
+	struct web_pw_rec rec;
+	int result;
+	struct signin_job *next;
+};
+
+struct signin_pool {
+	pthread_t th[WEB_SIGNIN_WORKERS];
+	unsigned nth;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct signin_job *head, *tail;
+	bool stop;
+	int done_pipe[2];
+	struct event *done_ev;
+	unsigned inflight;
+};
 
 struct web {
 	struct sms_http *http;
@@ -39,7 +95,12 @@ struct web {
 	struct web_keys keys;	   /* the head-end's key services; epochs NULL = none */
 	char kms_dir[1024];	   /* "" = no KMS view */
 	int (*kms_view)(const char *dir, json_t **out);
-	uint64_t logins_ok, logins_failed, csrf_refused;
+	uint64_t logins_ok, logins_failed, csrf_refused, logins_busy;
+	struct event_base *base;   /* the HTTP server's main loop (sign-ins finish there) */
+	struct lock_entry *locks;  /* WEB_LOCK_SLOTS */
+	struct web_net opnets[WEB_OPNETS_MAX];
+	size_t nopnets;
+	struct signin_pool *pool;
 };
 
 /* ---- answers ------------------------------------------------------------ */
@@ -100,15 +161,41 @@ static bool is_safe_method(struct evhttp_request *req)
 	return c == EVHTTP_REQ_GET || c == EVHTTP_REQ_HEAD;
 }
 
-/* The live session the request's cookie names, or NULL. */
+/* The live session the request's cookie names, or NULL. The user is
+ * looked up again on every request (the users file may have been changed by
+ * `castellan web role/passwd/deluser`, another process): a deleted user, a
+ * changed role or a changed password ends the session. */
 static struct web_session *req_session(struct web *w, struct evhttp_request *req)
 {
 	const char *ck = evhttp_find_header(evhttp_request_get_input_headers(req), "Cookie");
 	char id[WEB_TOKEN_HEX + 2];
+	struct web_session *s;
+	struct web_user_info u;
+	int r;
 
 	if (!ck || web_cookie_find(ck, strlen(ck), WEB_COOKIE_NAME, id, sizeof(id)) != 0)
 		return NULL;
-	return web_session_find(w->sessions, id, now_mono_ms());
+	if (!(s = web_session_find(w->sessions, id, now_mono_ms())))
+		return NULL;
+	r = web_user_get(w->users, s->user, &u);
+	if (r == 0 && u.role == s->role && CRYPTO_memcmp(u.pw_stamp, s->pw_stamp, sizeof(u.pw_stamp)) == 0)
+		return s;
+	if (r == 0 || r == CE_NOT_FOUND)
+		LOG_INFO("web", "session of %s ended: the user was %s", s->user,
+			 r ? "deleted" : u.role != s->role ? "given another role" : "given another password");
+	else
+		LOG_ERR("web", "session of %s refused: users file: %s", s->user, err_str(r));
+	web_session_end(w->sessions, s);
+	return NULL;
+}
+
+/* Stamp a new session with its user's current password stamp. */
+static void session_stamp(struct web *w, struct web_session *s)
+{
+	struct web_user_info u;
+
+	if (web_user_get(w->users, s->user, &u) == 0)
+		memcpy(s->pw_stamp, u.pw_stamp, sizeof(s->pw_stamp));
 }
 
 static bool csrf_checked(struct web *w, struct evhttp_request *req, const struct web_session *s)
@@ -123,6 +210,16 @@ static bool csrf_checked(struct web *w, struct evhttp_request *req, const struct
 			 (unsigned long long)w->csrf_refused);
 	send_error(req, 403, "csrf", "missing or wrong X-CSRF-Token");
 	return false;
+}
+
+/* sms_http hook, the gate: does a Cookie header name a live session? */
+static bool has_session(void *ctx, const char *ck)
+{
+	struct web *w = ctx;
+	char id[WEB_TOKEN_HEX + 2];
+
+	return web_cookie_find(ck, strlen(ck), WEB_COOKIE_NAME, id, sizeof(id)) == 0 &&
+	       web_session_find(w->sessions, id, now_mono_ms()) != NULL;
 }
 
 /* sms_http hook: a REST request without an API key. */
@@ -232,52 +329,368 @@ static json_t *session_json(const struct web_session *s)
 			 (int)!!(sc & SMS_SCOPE_WRITE), "admin", (int)!!(sc & SMS_SCOPE_ADMIN));
 }
 
+/* ---- sign-in: lock-out by address and user, the KDF off the loop -------- */
+
+static void peer_of(struct evhttp_request *req, char *out, size_t cap)
+{
+	struct evhttp_connection *c = evhttp_request_get_connection(req);
+	char *a = NULL;
+	ev_uint16_t port = 0;
+
+	if (c)
+		evhttp_connection_get_peer(c, &a, &port);
+	snprintf(out, cap, "%s", a ? a : "?");
+}
+
+/* "CIDR[,CIDR...]" into w->opnets. CE_FORMAT on a bad one. */
+static int opnets_parse(struct web *w, const char *list)
+{
+	const char *p = list;
+
+	w->nopnets = 0;
+	while (p && *p) {
+		const char *e = strchr(p, ','), *sl;
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+		char buf[64];
+		struct web_net *nt;
+		uint64_t pre = 0;
+
+		if (n == 0 || n >= sizeof(buf) || w->nopnets == WEB_OPNETS_MAX)
+			return CE_FORMAT;
+		memcpy(buf, p, n);
+		buf[n] = '\0';
+		nt = &w->opnets[w->nopnets];
+		memset(nt, 0, sizeof(*nt));
+		sl = strchr(buf, '/');
+		if (sl)
+			buf[sl - buf] = '\0';
+		if (inet_pton(AF_INET, buf, nt->addr) == 1)
+			nt->family = AF_INET;
+		else if (inet_pton(AF_INET6, buf, nt->addr) == 1)
+			nt->family = AF_INET6;
+		else
+			return CE_FORMAT;
+		nt->prefix = nt->family == AF_INET ? 32 : 128;
+		if (sl) {
+			if (parse_u64(sl + 1, nt->prefix, &pre) != 0)
+				return CE_FORMAT;
+			nt->prefix = (unsigned)pre;
+		}
+		w->nopnets++;
+		p = e ? e + 1 : NULL;
+	}
+	return 0;
+}
+
+static bool in_opnets(const struct web *w, const char *addr)
+{
+	uint8_t a[16];
+	int fam = inet_pton(AF_INET, addr, a) == 1 ? AF_INET : inet_pton(AF_INET6, addr, a) == 1 ? AF_INET6 : 0;
+
+	for (size_t i = 0; fam && i < w->nopnets; i++) {
+		const struct web_net *n = &w->opnets[i];
+		unsigned full = n->prefix / 8, rest = n->prefix % 8;
+
+		if (n->family != fam || memcmp(a, n->addr, full) != 0)
+			continue;
+		if (rest == 0 || ((a[full] ^ n->addr[full]) & (uint8_t)(0xFF << (8 - rest))) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* The entry of key (created if create; the least recently used is reused). */
+static struct lock_entry *lock_find(struct web *w, const char *addr, const char *user, uint64_t now, bool create)
+{
+	char key[sizeof(w->locks[0].key)];
+	struct lock_entry *free_e = NULL, *old = NULL;
+
+	snprintf(key, sizeof(key), "%s\n%s", addr, user);
+	for (size_t i = 0; i < WEB_LOCK_SLOTS; i++) {
+		struct lock_entry *e = &w->locks[i];
+
+		if (e->key[0] && strcmp(e->key, key) == 0) {
+			e->used_ms = now;
+			return e;
+		}
+		if (!e->key[0] && !free_e)
+			free_e = e;
+		if (e->key[0] && (!old || e->used_ms < old->used_ms))
+			old = e;
+	}
+	if (!create)
+		return NULL;
+	if (!free_e)
+		free_e = old;
+	memset(free_e, 0, sizeof(*free_e));
+	snprintf(free_e->key, sizeof(free_e->key), "%s", key);
+	free_e->used_ms = now;
+	return free_e;
+}
+
+/* Locked now? *until: when it ends. */
+static bool lock_check(struct web *w, const char *addr, const char *user, bool outside, uint64_t now, uint64_t *until)
+{
+	struct lock_entry *e = lock_find(w, addr, user, now, false), *g = outside ? lock_find(w, "*", user, now, false)
+										  : NULL;
+
+	*until = 0;
+	if (e && e->until_ms > now)
+		*until = e->until_ms;
+	if (g && g->until_ms > now && g->until_ms > *until)
+		*until = g->until_ms;
+	return *until != 0;
+}
+
+/* One wrong password: true if it locks. */
+static bool lock_fail_one(struct lock_entry *e, unsigned max, uint64_t now)
+{
+	if (now - e->first_ms > WEB_LOCKOUT_MS || e->fails == 0) {
+		e->fails = 0;
+		e->first_ms = now;
+	}
+	if (++e->fails < max)
+		return false;
+	e->fails = 0;
+	e->until_ms = now + WEB_LOCKOUT_MS;
+	return true;
+}
+
+static bool lock_fail(struct web *w, const char *addr, const char *user, bool outside, uint64_t now)
+{
+	bool locked = lock_fail_one(lock_find(w, addr, user, now, true), WEB_LOCKOUT_FAILS, now);
+
+	if (locked)
+		LOG_WARN("web", "sign-in as %s from %s locked for %u minutes after %u wrong passwords", user, addr,
+			 WEB_LOCKOUT_MS / 60000u, WEB_LOCKOUT_FAILS);
+	if (outside && lock_fail_one(lock_find(w, "*", user, now, true), WEB_OUTSIDE_FAILS, now))
+		LOG_WARN("web", "sign-in as %s locked for %u minutes from outside the operator networks after %u "
+			 "wrong passwords from there", user, WEB_LOCKOUT_MS / 60000u, WEB_OUTSIDE_FAILS);
+	return locked;
+}
+
+static void lock_clear_user(struct web *w, const char *user)
+{
+	size_t n = strlen(user);
+
+	for (size_t i = 0; i < WEB_LOCK_SLOTS; i++) {
+		const char *nl = strchr(w->locks[i].key, '\n');
+
+		if (nl && strlen(nl + 1) == n && memcmp(nl + 1, user, n) == 0)
+			memset(&w->locks[i], 0, sizeof(w->locks[i]));
+	}
+}
+
+static void send_locked(struct evhttp_request *req, uint64_t until)
+{
+	send_json(req, 423, json_pack("{s:{s:s,s:s,s:I}}", "error", "code", "locked", "message",
+				      "too many wrong passwords: try again later", "until_ms", (json_int_t)until));
+}
+
+/* On the loop: answer a sign-in whose KDF has run. Frees job. */
+static void signin_finish(struct signin_job *j)
+{
+	struct web *w = j->w;
+	struct evhttp_request *req = j->req;
+	uint64_t now = now_wall_ms(), until = 0;
+	struct web_session *s;
+	int r;
+
+	if (j->result == CE_MAC) {
+		w->logins_failed++;
+		if ((w->logins_failed & (w->logins_failed - 1)) == 0)
+			LOG_WARN("web", "%llu failed sign-ins so far", (unsigned long long)w->logins_failed);
+		if (lock_fail(w, j->addr, j->user, j->outside, now) ||
+		    lock_check(w, j->addr, j->user, j->outside, now, &until))
+			send_locked(req, until ? until : now + WEB_LOCKOUT_MS);
+		else
+			send_error(req, 401, "bad_credentials", "wrong user name or password");
+	} else if (j->result != 0) {
+		send_error(req, 500, "internal", "%s", err_str(j->result));
+	} else if ((r = web_session_create(w->sessions, j->user, j->rec.role, now_mono_ms(), &s)) != 0) {
+		send_error(req, 500, "internal", "%s", err_str(r));
+	} else {
+		struct lock_entry *e = lock_find(w, j->addr, j->user, now, false);
+
+		if (e)
+			memset(e, 0, sizeof(*e));
+		session_stamp(w, s);
+		w->logins_ok++;
+		LOG_INFO("web", "user %s signed in (%s)", j->user, web_role_name(j->rec.role));
+		set_cookie(w, req, s->id, false);
+		send_json(req, 200, session_json(s));
+	}
+	if (j->pw)
+		secret_wipe((void *)(uintptr_t)j->pw, strlen(j->pw));
+	json_decref(j->body);
+	secret_wipe(&j->rec, sizeof(j->rec));
+	free(j);
+}
+
+static void *signin_worker(void *arg)
+{
+	struct signin_pool *p = arg;
+
+	/* Below the HTTP loop: under a sign-in flood the scheduler still runs
+	 * the loop first (Linux: a thread's own nice value). */
+	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10) != 0)
+		LOG_WARN("web", "sign-in worker: cannot lower its priority");
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		struct signin_job *j;
+
+		while (!p->head && !p->stop)
+			pthread_cond_wait(&p->cv, &p->mu);
+		if (p->stop)
+			break;
+		j = p->head;
+		p->head = j->next;
+		if (!p->head)
+			p->tail = NULL;
+		pthread_mutex_unlock(&p->mu);
+		j->result = web_pw_verify(&j->rec, j->pw);
+		/* a pointer: one atomic write on a pipe */
+		while (write(p->done_pipe[1], &j, sizeof(j)) < 0 && errno == EINTR)
+			;
+		pthread_mutex_lock(&p->mu);
+	}
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+static void on_signin_done(evutil_socket_t fd, short ev, void *arg)
+{
+	struct web *w = arg;
+	struct signin_job *j;
+
+	(void)ev;
+	while (read(fd, &j, sizeof(j)) == (ssize_t)sizeof(j)) {
+		w->pool->inflight--;
+		signin_finish(j);
+	}
+}
+
+static void pool_free(struct web *w)
+{
+	struct signin_pool *p = w->pool;
+	struct signin_job *j;
+
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->mu);
+	p->stop = true;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	for (unsigned i = 0; i < p->nth; i++)
+		pthread_join(p->th[i], NULL);
+	/* finished ones, then never started ones: answered 503 */
+	while (p->done_pipe[0] >= 0 && read(p->done_pipe[0], &j, sizeof(j)) == (ssize_t)sizeof(j)) {
+		j->result = CE_CLOSED;
+		signin_finish(j);
+	}
+	while ((j = p->head) != NULL) {
+		p->head = j->next;
+		j->result = CE_CLOSED;
+		signin_finish(j);
+	}
+	if (p->done_ev)
+		event_free(p->done_ev);
+	for (int i = 0; i < 2; i++)
+		if (p->done_pipe[i] >= 0)
+			close(p->done_pipe[i]);
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->cv);
+	free(p);
+	w->pool = NULL;
+}
+
+static int pool_new(struct web *w)
+{
+	struct signin_pool *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return CE_NOMEM;
+	w->pool = p;
+	p->done_pipe[0] = p->done_pipe[1] = -1;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	if (pipe2(p->done_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+		return CE_IO;
+	if (!(p->done_ev = event_new(w->base, p->done_pipe[0], EV_READ | EV_PERSIST, on_signin_done, w)) ||
+	    event_add(p->done_ev, NULL) != 0)
+		return CE_NOMEM;
+	for (; p->nth < WEB_SIGNIN_WORKERS; p->nth++)
+		if (pthread_create(&p->th[p->nth], NULL, signin_worker, p) != 0)
+			return CE_NOMEM;
+	return 0;
+}
+
 static void api_login(struct web *w, struct evhttp_request *req)
 {
+	struct signin_job *j = NULL;
+	struct evhttp_connection *c = evhttp_request_get_connection(req);
+	uint64_t now = now_wall_ms(), until = 0;
 	json_t *b = body_object(req);
-	const char *user, *pw;
-	enum web_role role;
-	int64_t until = 0;
-	struct web_session *s;
 	int r;
 
 	if (!b)
 		return;
-	user = str_member(b, "user");
-	pw = str_member(b, "password");
-	if (!user || !pw) {
+	if (!(j = calloc(1, sizeof(*j)))) {
+		send_error(req, 500, "internal", "out of memory");
+		goto out;
+	}
+	j->w = w;
+	j->req = req;
+	j->body = b;
+	j->user = str_member(b, "user");
+	j->pw = str_member(b, "password");
+	if (!j->user || !j->pw) {
 		send_error(req, 400, "bad_request", "user and password are required");
 		goto out;
 	}
-	r = web_user_check(w->users, user, pw, (int64_t)now_wall_ms(), &role, &until);
-	if (r == CE_MAC || r == CE_BLOCKED) {
+	peer_of(req, j->addr, sizeof(j->addr));
+	j->outside = !in_opnets(w, j->addr);
+	/* the same for every name, known or not: no database write, one KDF */
+	if (lock_check(w, j->addr, j->user, j->outside, now, &until)) {
 		w->logins_failed++;
-		if ((w->logins_failed & (w->logins_failed - 1)) == 0)
-			LOG_WARN("web", "%llu failed sign-ins so far", (unsigned long long)w->logins_failed);
-		if (r == CE_BLOCKED)
-			send_json(req, 423,
-				  json_pack("{s:{s:s,s:s,s:I}}", "error", "code", "locked", "message",
-					    "too many wrong passwords: try again later", "until_ms",
-					    (json_int_t)until));
+		send_locked(req, until);
+		goto out;
+	}
+	if ((r = web_user_lookup(w->users, j->user, &j->rec)) != 0) {
+		send_error(req, 500, "internal", "%s", err_str(r));
+		goto out;
+	}
+	if (w->pool && c && evhttp_connection_get_base(c) == w->base) {
+		struct signin_pool *p = w->pool;
+
+		if (p->inflight >= WEB_SIGNIN_INFLIGHT) {
+			w->logins_busy++;
+			evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
+			send_error(req, 503, "busy", "too many sign-ins at once: try again in a second");
+			goto out;
+		}
+		p->inflight++;
+		pthread_mutex_lock(&p->mu);
+		if (p->tail)
+			p->tail->next = j;
 		else
-			send_error(req, 401, "bad_credentials", "wrong user name or password");
-		goto out;
+			p->head = j;
+		p->tail = j;
+		pthread_cond_signal(&p->cv);
+		pthread_mutex_unlock(&p->mu);
+		return;
 	}
-	if (r != 0) {
-		send_error(req, 500, "internal", "%s", err_str(r));
-		goto out;
-	}
-	if ((r = web_session_create(w->sessions, user, role, now_mono_ms(), &s)) != 0) {
-		send_error(req, 500, "internal", "%s", err_str(r));
-		goto out;
-	}
-	w->logins_ok++;
-	LOG_INFO("web", "user %s signed in (%s)", user, web_role_name(role));
-	set_cookie(w, req, s->id, false);
-	send_json(req, 200, session_json(s));
+	/* another HTTP thread's request (--http-threads): the KDF here */
+	j->result = web_pw_verify(&j->rec, j->pw);
+	signin_finish(j);
+	return;
 out:
-	if (pw)
-		secret_wipe((void *)(uintptr_t)pw, strlen(pw));
+	if (j) {
+		if (j->pw)
+			secret_wipe((void *)(uintptr_t)j->pw, strlen(j->pw));
+		secret_wipe(&j->rec, sizeof(j->rec));
+		free(j);
+	}
 	json_decref(b);
 }
 
@@ -390,8 +803,10 @@ static void api_users(struct web *w, struct evhttp_request *req, struct web_sess
 			r = web_user_set_password(w->users, name, pw);
 		if (r == 0 && rl)
 			r = web_user_set_role(w->users, name, role);
-		if (r == 0 && json_is_true(unlock))
+		if (r == 0 && json_is_true(unlock)) {
 			r = web_user_unlock(w->users, name);
+			lock_clear_user(w, name);
+		}
 		if (r == 0)
 			web_audit(w, who, "panel user change %s%s%s%s%s", name, pw ? " password" : "",
 				  rl ? " role=" : "", rl ? rl : "", json_is_true(unlock) ? " unlock" : "");
@@ -399,8 +814,13 @@ static void api_users(struct web *w, struct evhttp_request *req, struct web_sess
 			/* Other sessions of that user end; the caller's own stays. */
 			LOG_INFO("web", "%s changed panel user %s%s%s", who, name, pw ? " password" : "",
 				 rl ? " role" : "");
-			if (strcmp(name, who) != 0 || rl)
+			if (strcmp(name, who) != 0 || rl) {
 				web_session_end_user(w->sessions, name);
+			} else {
+				/* One's own password: one's other sessions end, this one stays. */
+				web_session_end_user_except(w->sessions, name, s);
+				session_stamp(w, s);
+			}
 		}
 		answer_store(req, r);
 		goto out;
@@ -1001,10 +1421,20 @@ int web_new(struct sms_http *http, struct sms_store *store, const struct web_con
 			goto fail;
 		}
 	}
-	if ((r = web_users_open(cfg->users_path, cfg->kdf, &w->users)) != 0 ||
-	    (r = web_sessions_new(&w->sessions)) != 0 || (r = first_start(w, cfg->admin_password)) != 0)
+	if (opnets_parse(w, cfg->operator_nets ? cfg->operator_nets : WEB_OPERATOR_NETS_DEFAULT) != 0) {
+		LOG_ERR("web", "operator networks: not CIDR[,CIDR...]: %s", cfg->operator_nets);
+		r = CE_ARG;
 		goto fail;
-	hk = (struct sms_http_hooks){rest_auth, fallback, w};
+	}
+	w->base = sms_http_base(http);
+	r = CE_NOMEM;
+	if (!(w->locks = calloc(WEB_LOCK_SLOTS, sizeof(*w->locks))))
+		goto fail;
+	if ((r = web_users_open(cfg->users_path, cfg->kdf, &w->users)) != 0 ||
+	    (r = web_sessions_new(&w->sessions)) != 0 || (r = first_start(w, cfg->admin_password)) != 0 ||
+	    (r = pool_new(w)) != 0)
+		goto fail;
+	hk = (struct sms_http_hooks){.auth = rest_auth, .has_session = has_session, .fallback = fallback, .ctx = w};
 	sms_http_set_hooks(http, &hk);
 	LOG_INFO("web", "panel served from %s", w->root);
 	*out = w;
@@ -1020,6 +1450,8 @@ void web_free(struct web *w)
 		return;
 	if (w->sessions) /* fully attached: detach */
 		sms_http_set_hooks(w->http, NULL);
+	pool_free(w);
+	free(w->locks);
 	web_sessions_free(w->sessions);
 	web_users_close(w->users);
 	free(w);

@@ -32,6 +32,7 @@ typedef struct json_t json_t;
 #define WEB_FILE_MAX (8u << 20)	   /* bytes of one static file */
 #define WEB_PATH_MAX 256	   /* bytes of a static file's URL path */
 #define WEB_AUDIT_SCAN 5000	   /* audit entries searched by one filter request */
+#define WEB_OPERATOR_NETS_DEFAULT "127.0.0.0/8,::1/128"
 
 struct web_config {
 	const char *root;	    /* the web/ folder; required */
@@ -39,6 +40,8 @@ struct web_config {
 	const char *admin_password; /* first start; NULL = random, printed once */
 	const struct web_kdf *kdf;  /* NULL = WEB_KDF_DEFAULT */
 	bool secure_cookies;	    /* add Secure to the cookie (panel behind TLS) */
+	const char *operator_nets;  /* CIDR[,CIDR...]: the operator's networks, which keep a way in when
+				     * a user is locked out from elsewhere; NULL = WEB_OPERATOR_NETS_DEFAULT */
 	const char *kms_dir;	    /* an operator KMS directory shown read-only at GET
 				     * /web/api/kms (kms/view.h); NULL = none (404 no_kms) */
 	/* The view of kms_dir as JSON (kms_view_json of kms/view.h, given by

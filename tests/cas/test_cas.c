@@ -232,13 +232,37 @@ static void test_passphrase_get(void **state)
 	assert_null(p);
 	assert_int_equal(file_write_atomic(path, "", 0, 0600), 0);
 	assert_int_equal(passphrase_get(path, &p), CE_ARG);
+	/* Issue 12 item 11: group- or other-readable files are refused */
+	assert_int_equal(file_write_atomic(path, "s3cret words\n", 13, 0644), 0);
+	assert_int_equal(passphrase_get(path, &p), CE_BLOCKED);
+	assert_null(p);
+	assert_int_equal(file_write_atomic(path, "s3cret words\n", 13, 0640), 0);
+	assert_int_equal(passphrase_get(path, &p), CE_BLOCKED);
+	assert_int_equal(file_write_atomic(path, "s3cret words\n", 13, 0400), 0);
+	assert_int_equal(passphrase_get(path, &p), 0);
+	secret_free(p, strlen(p));
 	unlink(path);
 	assert_int_equal(passphrase_get(path, &p), CE_NOT_FOUND);
-	/* environment */
+	/* environment: read once, then wiped and unset */
 	setenv(KEYSTORE_PASSPHRASE_ENV, "from env", 1);
 	assert_int_equal(passphrase_get(NULL, &p), 0);
 	assert_string_equal(p, "from env");
 	secret_free(p, strlen(p));
+	assert_null(getenv(KEYSTORE_PASSPHRASE_ENV));
+	/* a child process started now does not inherit it */
+	assert_int_equal(tu_run("test -z \"$" KEYSTORE_PASSPHRASE_ENV "\""), 0);
+	assert_int_equal(passphrase_get(NULL, &p), 0); /* this process keeps its copy */
+	assert_string_equal(p, "from env");
+	secret_free(p, strlen(p));
+	passphrase_forget();
+	assert_int_equal(passphrase_get(NULL, &p), CE_NOT_FOUND);
+	/* strength for a new keystore */
+	assert_int_equal(passphrase_check_strength("pw"), CE_RANGE);
+	assert_int_equal(passphrase_check_strength("cli pass"), CE_RANGE);
+	assert_int_equal(passphrase_check_strength("aaaaaaaaaaaaaaaaaaaa"), CE_RANGE);
+	assert_int_equal(passphrase_check_strength("abababababababab"), CE_RANGE);
+	assert_int_equal(passphrase_check_strength(""), CE_RANGE);
+	assert_int_equal(passphrase_check_strength("correct horse battery"), 0);
 	setenv(KEYSTORE_PASSPHRASE_ENV, "", 1);
 	assert_int_equal(passphrase_get(NULL, &p), CE_ARG);
 	unsetenv(KEYSTORE_PASSPHRASE_ENV);
@@ -1128,8 +1152,21 @@ static void test_cli(void **state)
 	if (!bin)
 		skip();
 	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/pf", dir);
+	/* Issue 12 item 11: a weak passphrase is refused by init; a passphrase
+	 * file others may read is refused by every command. */
+	snprintf(path, sizeof(path), "%s/weak", dir);
 	assert_int_equal(file_write_atomic(path, "cli pass\n", 9, 0600), 0);
+	assert_int_equal(tu_run("%s keys init --out %s/ks --ca-system-id 0x4ADC --passphrase-file %s/weak "
+		"2>/dev/null", bin, dir, dir), 1);
+	assert_int_equal(tu_run("test ! -e %s/ks", dir), 0);
+	assert_int_equal(tu_run(KEYSTORE_PASSPHRASE_ENV "=aaaaaaaaaaaaaaaa %s keys init --out %s/ks "
+		"--ca-system-id 0x4ADC 2>/dev/null", bin, dir), 1);
+	snprintf(path, sizeof(path), "%s/pf", dir);
+	assert_int_equal(file_write_atomic(path, "cli pass 2026 x\n", 16, 0640), 0);
+	assert_int_equal(tu_run("%s keys init --out %s/ks --ca-system-id 0x4ADC --passphrase-file %s/pf "
+		"2>/dev/null", bin, dir, dir), 1);
+	assert_int_equal(tu_run("test ! -e %s/ks", dir), 0);
+	assert_int_equal(file_write_atomic(path, "cli pass 2026 x\n", 16, 0600), 0);
 	/* init needs a CA_system_id and a passphrase */
 	assert_int_equal(tu_run("%s keys --help >/dev/null", bin), 0);
 	assert_int_equal(tu_run("%s keys init --out %s/ks --passphrase-file %s/pf 2>/dev/null", bin, dir, dir), 2);
@@ -1174,7 +1211,7 @@ static void test_cli(void **state)
 	ep1 = 1700100000ull / 3600;
 	assert_int_equal(e.nkeys, 2 * (ep1 - ep0 + 1));
 	snprintf(path, sizeof(path), "%s/ks", dir);
-	assert_int_equal(keystore_load(path, "cli pass", &ks), 0);
+	assert_int_equal(keystore_load(path, "cli pass 2026 x", &ks), 0);
 	{
 		struct pkg_key k;
 		const struct pkg_key *got = entitlement_find_key(&e, (uint32_t)ep1, 1);

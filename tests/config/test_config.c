@@ -326,7 +326,7 @@ static int rec_apply(void *ctx, const char *key, const char *value)
 		return CE_ARG;
 	a->n++;
 	snprintf(a->key, sizeof(a->key), "%s", key);
-	snprintf(a->value, sizeof(a->value), "%s", value ? value : "(switch)");
+	snprintf(a->value, sizeof(a->value), "%s", value ? value : "(removed)");
 	return 0;
 }
 
@@ -375,10 +375,16 @@ static void reload(void **state)
 	assert_int_equal(cli_config_reload(&ca), 0);
 	assert_int_equal(a.n, 2);
 	assert_string_equal(a.value, "warn");
+	/* a live key removed from the file: the command is told (NULL) */
+	write_file(tpath("r.conf"), "data-dir = /e\n");
+	assert_int_equal(cli_config_reload(&ca), 0);
+	assert_int_equal(a.n, 3);
+	assert_string_equal(a.key, "log-level");
+	assert_string_equal(a.value, "(removed)");
 	/* the file gone: an error, the running values stay */
 	assert_int_equal(unlink(tpath("r.conf")), 0);
 	assert_int_not_equal(cli_config_reload(&ca), 0);
-	assert_int_equal(a.n, 2);
+	assert_int_equal(a.n, 3);
 	/* the thread: started and stopped cleanly */
 	assert_int_equal(cli_config_reload_start(&ca, live, rec_apply, &a), 0);
 	cli_config_end(&ca);
@@ -558,12 +564,13 @@ static void headend_from_file(void **state)
 	snprintf(conf, sizeof(conf),
 		"[headend]\ndata-dir = %s\nkeystore = %s\npassphrase-file = %s\nhttp = 127.0.0.1:1\necmg = off\n"
 		"web-root = off\nadmin-key-file = %s\nready-file = %s\nlog-level = debug\nemm-kbps = 250\n"
-		"status-every = 0\n",
+		"status-every = 0\nmetrics-allow = 10.0.0.0/8,192.0.2.7\n",
 		tpath("hd"), tpath("ks"), tpath("pw"), tpath("admin-key"), tpath("ready-file"));
 	write_file(tpath("run.conf"), conf);
 	assert_int_equal(kill(pid, SIGHUP), 0);
 	assert_true(wait_for(tpath("he.log"), "EMM bandwidth now 250 kbit/s", 60));
 	assert_true(file_has(tpath("he.log"), "log-level = debug applied"));
+	assert_true(file_has(tpath("he.log"), "metrics-allow = 10.0.0.0/8,192.0.2.7 applied"));
 	assert_true(file_has(tpath("he.log"), "http changed in"));
 	assert_false(file_has(tpath("he.log"), "data-dir changed"));
 	assert_int_equal(kill(pid, SIGTERM), 0);

@@ -1260,6 +1260,7 @@ static void test_cli_empty_passphrase(void **state)
 	assert_non_null(f);
 	fputs("\n", f);
 	fclose(f);
+	assert_int_equal(chmod(pf, 0600), 0); /* a passphrase file others may read is refused first */
 	snprintf(cmd, sizeof(cmd), "'%s' headend --data-dir '%s/d' --keystore '%s/ks' --passphrase-file '%s' 2>&1; "
 		"'%s' keys init --out '%s/ks' --ca-system-id 0x4ADC --passphrase-file '%s' 2>&1",
 		bin, dir, dir, pf, bin, dir, pf);

@@ -20,6 +20,7 @@
 #include "he_fixture.h"
 #include "headend/scheduler.h"
 #include "headend/reconcile.h"
+#include "crypto/pk.h"
 
 #define CASID 0x4ADC
 #define EPOCH_S 3600u
@@ -337,6 +338,15 @@ static void test_headend_cycles(void **state)
 	hc.db_uri = uri;
 	hc.clock = fake_now;
 	hc.clock_ctx = &cr.fc;
+	/* the head-end signs the audit chain's head every (fake) second it moved */
+	uint8_t apriv[32], apub[32];
+	char cpf[700];
+
+	assert_int_equal(pk_ed25519_generate(apriv, apub), 0);
+	snprintf(cpf, sizeof(cpf), "%s/checkpoints", dir);
+	hc.audit_key = apriv;
+	hc.audit_checkpoint_s = 1;
+	hc.audit_checkpoint_file = cpf;
 	assert_int_equal(headend_new(&hc, &h), 0);
 	assert_int_equal(pthread_create(&th, NULL, he_headend_main, h), 0);
 	/* the box gets package 1 (the first cycle numbers every card) */
@@ -398,6 +408,33 @@ static void test_headend_cycles(void **state)
 
 	assert_int_equal(sms_emm_seq_get(s, special, &g), 0);
 	assert_true(g.seq >= box.last_seq);
+	/* the audit chain holds, with the head-end's signed checkpoints, and the
+	 * file's lines are the stored ones */
+	{
+		struct sms_audit_verify av;
+		struct sms_audit_checkpoint fcp;
+		size_t len = 0, lines = 0;
+		uint8_t *fb = tu_read(cpf, &len);
+		char *save = NULL;
+
+		assert_int_equal(sms_audit_verify(s, apub, &av), 0);
+		assert_int_equal(av.bad_seq, 0);
+		assert_true(av.checkpoints >= 1);
+		assert_int_equal(av.signed_ok, av.checkpoints);
+		fb = realloc(fb, len + 1);
+		fb[len] = 0;
+		for (char *ln = strtok_r((char *)fb, "\n", &save); ln; ln = strtok_r(NULL, "\n", &save)) {
+			assert_int_equal(sms_audit_checkpoint_parse(ln, &fcp), 0);
+			assert_int_equal(sms_audit_check_checkpoint(s, &fcp, apub, &av), 0);
+			lines++;
+		}
+		assert_int_equal(av.bad_seq, 0);
+		assert_true(lines >= 1);
+		print_message("%s: %lld audit entries, %zu checkpoints signed by the head-end\n", be->name,
+			      (long long)av.entries, lines);
+		free(fb);
+	}
+	secret_wipe(apriv, sizeof(apriv));
 	/* reconcile: what the head-end recorded as sent is what the SMS says,
 	 * card for card; then a change the head-end never sent is the one
 	 * difference */

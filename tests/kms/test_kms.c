@@ -467,7 +467,7 @@ static void vendor_open_cli(void **state)
 	}
 	/* audit verify through the CLI: the chain alone cannot see a cut
 	 * log, the anchor (with the passphrase) can */
-	assert_int_equal(tu_run("printf 'pw\\n' > %s/v/pf", d), 0);
+	assert_int_equal(tu_run("printf 'pw\\n' > %s/v/pf && chmod 600 %s/v/pf", d, d), 0);
 	assert_int_equal(tu_run("%s kms audit verify --dir %s --passphrase-file %s/v/pf | grep -q 'anchor: intact'", bin,
 		f->kdir, d), 0);
 	assert_int_equal(tu_run("sed -i '$d' %s/audit.log", f->kdir), 0);
@@ -656,7 +656,7 @@ static void module_sign_cli(void **state)
 	kms_close(f->k); /* the CLI opens it */
 	f->k = NULL;
 	snprintf(d, sizeof(d), "%s", f->dir);
-	assert_int_equal(tu_run("printf 'pw\\n' > %s/pf && printf 'nope\\n' > %s/bad", d, d), 0);
+	assert_int_equal(tu_run("printf 'pw\\n' > %s/pf && printf 'nope\\n' > %s/bad && chmod 600 %s/pf %s/bad", d, d, d, d), 0);
 	snprintf(p, sizeof(p), "%s/ta.pub", d);
 	assert_int_equal(pk_write_file(p, f->ta_pub, 0), 0);
 	pl_len = ladder_payload(0xB, "keys-b.json", pl, sizeof(pl));

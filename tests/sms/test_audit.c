@@ -201,8 +201,19 @@ static void test_tamper(void **state)
 	assert_int_equal(pk_ed25519_generate(priv, pub), 0);
 	assert_int_equal(pk_ed25519_generate(wrong, wpub), 0);
 	history(s);
-	assert_int_equal(sms_audit_checkpoint(s, priv, "test", &cp), 0);
+	assert_int_equal(sms_audit_checkpoint(s, priv, "test", false, &cp), 0);
 	assert_int_equal(cp.seq, 10);
+	{
+		struct sms_audit_checkpoint again;
+
+		/* nothing new since: a periodic checkpointer writes nothing; forced, it signs its own entry */
+		assert_int_equal(sms_audit_checkpoint(s, priv, "test", false, &again), CE_EXISTS);
+		assert_int_equal(sms_audit_checkpoint(s, priv, "test", true, &again), 0);
+		assert_int_equal(again.seq, 11);
+		raw_sql(be, uri, "DELETE FROM audit WHERE seq = 12; DELETE FROM audit_checkpoints WHERE seq = 11");
+		sms_store_close(s);
+		s = open_uri(uri);
+	}
 	assert_int_equal(sms_audit_checkpoint_line(&cp, line, sizeof(line)), 0);
 	expect_intact(s, pub, 11); /* + the checkpoint's own entry */
 	assert_int_equal(sms_audit_verify(s, pub, &v), 0);
@@ -413,6 +424,7 @@ static void test_cli(void **state)
 	assert_non_null(f = fopen(a, "w"));
 	fputs("correct horse battery\n", f);
 	fclose(f);
+	assert_int_equal(chmod(a, 0600), 0); /* passphrase files others may read are refused */
 	snprintf(a, sizeof(a), "sms --db %s/s.db card add 2100000001 --chip BOX-1", d);
 	assert_int_equal(run_cli(a, out, sizeof(out)), 0);
 	snprintf(a, sizeof(a), "sms --db %s/s.db subscribe 2100000001 --packages 0,5 --start 1 --finish 4000000000", d);

@@ -332,9 +332,33 @@ static void test_roundtrip(void **state)
 		snprintf(c.info, sizeof(c.info), "caf\xC3\xA9 \xE2\x82\xAC");
 		assert_int_equal(sms_card_add(s, &c, "test"), 0);
 	}
+	{
+		/* Issue 12 item 6: cells a spreadsheet would run as a formula. */
+		struct sms_card c = { .serial = 2100000006 };
+
+		snprintf(c.name, sizeof(c.name), "=HYPERLINK(\"http://evil/\",\"x\")");
+		snprintf(c.info, sizeof(c.info), "@SUM(1+1)");
+		snprintf(c.chip_id, sizeof(c.chip_id), "+C1");
+		assert_int_equal(sms_card_add(s, &c, "test"), 0);
+		c.serial = 2100000007;
+		snprintf(c.name, sizeof(c.name), "-2+3");
+		snprintf(c.info, sizeof(c.info), "'=already escaped?");
+		snprintf(c.chip_id, sizeof(c.chip_id), "'plain");
+		assert_int_equal(sms_card_add(s, &c, "test"), 0);
+	}
 	a[0] = '\0';
 	assert_int_equal(csv_export(s, export_mem, a, &rows), 0);
-	assert_int_equal(rows, 2);
+	assert_int_equal(rows, 4);
+	assert_non_null(strstr(a, "\r\n2100000006,\"'=HYPERLINK(\"\"http://evil/\"\",\"\"x\"\")\",'@SUM(1+1),00000000,0,0,0,'+C1,"
+				 "active,\r\n"));
+	assert_non_null(strstr(a, "\r\n2100000007,'-2+3,''=already escaped?,00000000,0,0,0,'plain,active,\r\n"));
+	/* no cell of the file starts with = + - @ */
+	for (const char *p = a; *p; p++) {
+		char c = p[1] == '"' ? p[2] : p[1];
+
+		if (*p == ',' || *p == '\n')
+			assert_false(c == '=' || c == '+' || c == '-' || c == '@');
+	}
 	assert_int_equal(strncmp(a, HDR, strlen(HDR)), 0);
 	assert_non_null(strstr(a, "\r\n2100000005,\" spaced, \"\"quoted\"\" \",caf\xC3\xA9 \xE2\x82\xAC,00000000,0,5,9,,"
 				 "blocked,\r\n"));
@@ -351,13 +375,26 @@ static void test_roundtrip(void **state)
 	}
 	assert_int_equal(sms_package_add(t, 40, "sports extra", "test"), 0);
 	assert_int_equal(csv_import(t, a, strlen(a), "test", NULL, NULL, &res), 0);
-	assert_int_equal(res.added, 2);
+	assert_int_equal(res.added, 4);
+	/* the neutralising quote is taken off on import */
+	{
+		struct sms_card c;
+
+		assert_int_equal(sms_card_get(t, 2100000006, &c), 0);
+		assert_string_equal(c.name, "=HYPERLINK(\"http://evil/\",\"x\")");
+		assert_string_equal(c.info, "@SUM(1+1)");
+		assert_string_equal(c.chip_id, "+C1");
+		assert_int_equal(sms_card_get(t, 2100000007, &c), 0);
+		assert_string_equal(c.name, "-2+3");
+		assert_string_equal(c.info, "'=already escaped?");
+		assert_string_equal(c.chip_id, "'plain");
+	}
 	b[0] = '\0';
 	assert_int_equal(csv_export(t, export_mem, b, &rows), 0);
 	assert_string_equal(a, b);
 	/* Importing it again changes no card (idempotent). */
 	assert_int_equal(csv_import(t, a, strlen(a), "test", NULL, NULL, &res), 0);
-	assert_int_equal(res.updated, 2);
+	assert_int_equal(res.updated, 4);
 	b[0] = '\0';
 	assert_int_equal(csv_export(t, export_mem, b, &rows), 0);
 	assert_string_equal(a, b);

@@ -354,6 +354,7 @@ static void test_card_many_subscriptions(void **state)
 	answer_free(&a);
 	for (;;) {
 		json_t *items, *next;
+		bool last;
 
 		snprintf(path, sizeof(path), "/api/v1/cards/2100000500/subscriptions?limit=100%s%s",
 			 cursor[0] ? "&cursor=" : "", cursor);
@@ -364,14 +365,15 @@ static void test_card_many_subscriptions(void **state)
 		seen += json_array_size(items);
 		pages++;
 		next = json_object_get(a.json, "next_cursor");
+		last = json_is_null(next);
 		if (seen < total) {
 			assert_true(json_is_string(next)); /* more left: never null */
 			snprintf(cursor, sizeof(cursor), "%s", json_string_value(next));
 		} else {
-			assert_true(json_is_null(next)); /* 300 = 3 full pages: null on the third */
+			assert_true(last); /* 300 = 3 full pages: null on the third */
 		}
-		answer_free(&a);
-		if (json_is_null(next) || pages > 5)
+		answer_free(&a); /* next points into it */
+		if (last || pages > 5)
 			break;
 	}
 	assert_int_equal(seen, total);
@@ -767,7 +769,8 @@ static void test_bad_requests(void **state)
 		{ K_RW, "POST", "/api/v1/cards", "application/json", "", 400, "invalid_json" },
 		{ K_RW, "POST", "/api/v1/cards", "application/json", "{\"serial_no\":5,\"serial_no\":6}", 400,
 		  "invalid_json" },
-		{ K_RW, "POST", "/api/v1/cards", "application/json", big, 413, "payload_too_large" },
+		/* the gate answers from the header, before the body is read (code NULL: its page) */
+		{ K_RW, "POST", "/api/v1/cards", "application/json", big, 413, NULL },
 		{ K_RW, "POST", "/api/v1/cards", "application/json", "{\"name\":\"x\"}", 400, "invalid_value" },
 		{ K_RW, "POST", "/api/v1/cards", "application/json", "{\"serial_no\":0}", 400, "invalid_value" },
 		{ K_RW, "POST", "/api/v1/cards", "application/json", "{\"serial_no\":-4}", 400, "invalid_value" },
@@ -854,9 +857,10 @@ static void test_bad_requests(void **state)
 			snprintf(hd, sizeof(hd), "X-API-Key: %s\r\n", key);
 		http_req(&sv, c->method, c->path, hd, c->ctype, c->body ? c->body : "", c->body ? strlen(c->body) : 0,
 			 &a);
-		if (a.status != c->status || !a.json || strcmp(jstr(a.json, "error.code"), c->code) != 0)
+		if (a.status != c->status ||
+		    (c->code && (!a.json || strcmp(jstr(a.json, "error.code"), c->code) != 0)))
 			fail_msg("case %zu (%s %.60s): expected %d %s, got %d %.300s", i, c->method, c->path, c->status,
-				 c->code, a.status, a.body);
+				 c->code ? c->code : "", a.status, a.body);
 		answer_free(&a);
 	}
 	tdb_fingerprint(sv.store, after);
@@ -875,7 +879,9 @@ static void test_bad_requests(void **state)
 
 		sms_http_get_stats(sv.http, &st);
 		assert_int_equal(st.rest_unauthorized, 2);
-		assert_true(st.rest_errors >= sizeof(cases) / sizeof(cases[0]));
+		/* one case is the gate's (413 before the handler) */
+		assert_true(st.rest_errors + st.gate_too_large >= sizeof(cases) / sizeof(cases[0]));
+		assert_int_equal(st.gate_too_large, 1);
 	}
 	srv_stop(&sv);
 }

@@ -77,7 +77,7 @@ async function startServer() {
   const help = await run(['headend', '--help']);
   let args;
   if (/--web-root/.test(help.log)) {
-    writeFileSync(join(dir, 'pass'), 'keystore-passphrase-1\n');
+    writeFileSync(join(dir, 'pass'), 'keystore-passphrase-1\n', { mode: 0o600 });
     const k = await run(['keys', 'init', '--out', join(dir, 'ks'), '--ca-system-id', '0x4ADC', '--passphrase-file', join(dir, 'pass')]);
     if (k.code !== 0) throw new Error('keys init: ' + k.log);
     args = ['headend', '--data-dir', join(dir, 'data'), '--keystore', join(dir, 'ks'), '--passphrase-file', join(dir, 'pass'),
