@@ -3,6 +3,7 @@
 # backup, and count the crypto-periods the box could not descramble.
 #
 #   bench/ecmg_failover.sh [RUNS] [COPIES]    (default 5 runs, 6 copies of the test TS)
+#   KEEP=DIR keeps the logs and output of every run that lost a crypto-period
 #
 # Each run: two `castellan ecmg` (main and backup, the same keystore) on
 # loopback; `castellan scramble --realtime` over COPIES copies of
@@ -41,21 +42,28 @@ rows=""
 lost_total=0
 cps_total=0
 for run in $(seq 1 "$RUNS"); do
-	p1=$((23100 + run * 2)); p2=$((p1 + 1))
+	# two free ports (asked of the kernel), so no other ECMG answers on them
+	read -r p1 p2 <<<"$(python3 -c 'import socket
+s=[socket.socket() for _ in (0, 1)]
+[x.bind(("127.0.0.1", 0)) for x in s]
+print(*[x.getsockname()[1] for x in s])')"
 	"$B" ecmg --keystore "$W/ks" --passphrase-file "$W/pass" --listen 127.0.0.1:$p1 >"$W/main.log" 2>&1 &
 	mp=$!
 	"$B" ecmg --keystore "$W/ks" --passphrase-file "$W/pass" --listen 127.0.0.1:$p2 >"$W/backup.log" 2>&1 &
 	bp=$!
-	wait_port $p1 && wait_port $p2 || { echo "ecmg_failover: ECMGs did not start"; exit 1; }
+	wait_port $p1 && wait_port $p2 && kill -0 $mp 2>/dev/null && kill -0 $bp 2>/dev/null ||
+		{ echo "ecmg_failover: the ECMGs did not start"; cat "$W/main.log" "$W/backup.log"; exit 1; }
 	dur_ms=$((COPIES * 1600))
 	kill_ms=$((dur_ms / 3 + RANDOM % (dur_ms / 3)))
 	(sleep "$(printf '%d.%03d' $((kill_ms / 1000)) $((kill_ms % 1000)))"; kill -9 $mp 2>/dev/null) &
+	killer=$!
 	"$B" scramble --input "$W/in.ts" --output "$W/out.ts" --service 101:ac=00000001 --service 102:ac=00000001 \
 		--ecmg 127.0.0.1:$p1,127.0.0.1:$p2 --super-cas-id 0x4ADC0001 --cp-duration 1 --realtime \
 		--stats-json "$W/stats.json" >"$W/scr.log" 2>&1
 	src=$?
-	wait 2>/dev/null
+	wait $killer 2>/dev/null
 	kill $bp 2>/dev/null
+	wait $mp $bp 2>/dev/null
 	"$B" stb --input "$W/out.ts" --output "$W/box.ts" --entitlement "$W/ent" >"$W/stb.log" 2>&1
 	# per crypto-period: split the output by the packets' scrambling parity
 	# flips on PID 0x100 and compare each stretch with the clear input
@@ -85,6 +93,9 @@ print(cp, len(bad_cp), differ)
 PY
 )"
 	fo=$(python3 -c "import json;d=json.load(open('$W/stats.json'));c=d['cas'][0];print(c['failovers'], c['on_backup'], d['pkts_withheld'], d['clear_pkts_failure'])" 2>/dev/null)
+	if [ "$lost" -gt 0 ] && [ -n "${KEEP:-}" ]; then
+		mkdir -p "$KEEP/run$run" && cp "$W"/*.log "$W/out.ts" "$W/stats.json" "$KEEP/run$run/"
+	fi
 	rows+="| $run | $kill_ms | $src | $cps | $lost | $differ | $fo |"$'\n'
 	lost_total=$((lost_total + lost)); cps_total=$((cps_total + cps))
 	echo "run $run: main killed at ${kill_ms} ms; scramble exit $src; ${cps} CPs, ${lost} lost (${differ} ES packets differ); failovers/on_backup/withheld/clear: $fo"

@@ -103,6 +103,38 @@ static void test_wrap_kat(void **state)
 	assert_int_equal(crypto_unwrap128(kek, w, back), CE_MAC);
 }
 
+/* The wraps with an integrity value (the ECM v2 wraps): the default value
+ * gives RFC 3394's bytes, the keyed KEK gives the one-shot's bytes, and an
+ * unwrap with another value is refused. */
+static void test_wrap_iv(void **state)
+{
+	static const uint8_t a6[8] = { 0xA6, 0xA6, 0xA6, 0xA6, 0xA6, 0xA6, 0xA6, 0xA6 };
+	uint8_t kek[16], key[16], iv[8], w[24], w2[24], want[24], back[16];
+	EVP_CIPHER_CTX *k = NULL;
+	(void)state;
+
+	hex("000102030405060708090A0B0C0D0E0F", kek, 16);
+	hex("00112233445566778899AABBCCDDEEFF", key, 16);
+	hex("1FA68B0A8112B447AEF34BD8FB5A7B829D3E862371D2CFE5", want, 24);
+	assert_int_equal(crypto_wrap128_iv(kek, a6, key, w), 0);
+	assert_memory_equal(w, want, 24);
+	hex("0123456789ABCDEF", iv, 8);
+	assert_int_equal(crypto_wrap128_iv(kek, iv, key, w), 0);
+	assert_memory_not_equal(w, want, 24);
+	assert_int_equal(crypto_kek_new(kek, &k), 0);
+	assert_int_equal(crypto_wrap128_kek_iv(k, iv, key, w2), 0);
+	assert_memory_equal(w, w2, 24);
+	EVP_CIPHER_CTX_free(k);
+	assert_int_equal(crypto_unwrap128_iv(kek, iv, w, back), 0);
+	assert_memory_equal(back, key, 16);
+	/* the default-value unwrap, or another value, refuses it */
+	assert_int_equal(crypto_unwrap128(kek, w, back), CE_MAC);
+	iv[7] ^= 1;
+	assert_int_equal(crypto_unwrap128_iv(kek, iv, w, back), CE_MAC);
+	assert_int_equal(crypto_wrap128_iv(kek, NULL, key, w), CE_ARG);
+	assert_int_equal(crypto_unwrap128_iv(kek, NULL, w, back), CE_ARG);
+}
+
 static void test_aes_block_kat(void **state)
 {
 	uint8_t key[32], pt[16], ct[16], want[16], back[16];
@@ -146,6 +178,7 @@ int main(void)
 		cmocka_unit_test(test_gcm_kat),
 		cmocka_unit_test(test_gcm_refusals),
 		cmocka_unit_test(test_wrap_kat),
+		cmocka_unit_test(test_wrap_iv),
 		cmocka_unit_test(test_aes_block_kat),
 		cmocka_unit_test(test_kbkdf_same_as_vendor_key),
 	};

@@ -1,10 +1,13 @@
 /* test_lib.c - cursor, writer, errors, util helpers. */
+#include <arpa/inet.h>
+#include <sys/un.h>
 #include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "testutil.h"
 #include "lib/cursor.h"
 #include "lib/err.h"
+#include "lib/netacl.h"
 #include "lib/url.h"
 #include "lib/util.h"
 
@@ -139,6 +142,108 @@ static void test_addr_split(void **state)
 	assert_int_equal(port, 2222);
 	assert_int_equal(addr_split("host:99999", host, sizeof(host), &port), CE_FORMAT);
 	assert_int_equal(addr_split("[::1:5", host, sizeof(host), &port), CE_FORMAT);
+}
+
+static struct sockaddr_storage sa4(const char *a)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *s = (struct sockaddr_in *)&ss;
+
+	memset(&ss, 0, sizeof(ss));
+	s->sin_family = AF_INET;
+	assert_int_equal(inet_pton(AF_INET, a, &s->sin_addr), 1);
+	return ss;
+}
+
+static struct sockaddr_storage sa6(const char *a)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in6 *s = (struct sockaddr_in6 *)&ss;
+
+	memset(&ss, 0, sizeof(ss));
+	s->sin6_family = AF_INET6;
+	assert_int_equal(inet_pton(AF_INET6, a, &s->sin6_addr), 1);
+	return ss;
+}
+
+/* --allow lists (lib/netacl.h): what matches, and a table of bad lists. */
+static void test_netacl(void **state)
+{
+	struct netacl acl;
+	struct sockaddr_storage ss;
+	struct sockaddr_un un = { .sun_family = AF_UNIX };
+	static const struct {
+		const char *text;
+		int want;
+	} bad[] = {
+		{ "", CE_ARG }, { ",", CE_ARG }, { "10.0.0.0/8,", CE_ARG }, { " , 10.0.0.0/8", CE_ARG },
+		{ "10.0.0.0/33", CE_ARG }, { "10.0.0.0/", CE_ARG }, { "10.0.0.0/-1", CE_ARG },
+		{ "10.0.0.0/+8", CE_ARG }, { "10.0.0.0/8x", CE_ARG }, { "10.0.0.1/8", CE_ARG },
+		{ "10.0.0", CE_ARG }, { "256.0.0.0", CE_ARG }, { "host.example", CE_ARG },
+		{ "::1/129", CE_ARG }, { "fd00::1/8", CE_ARG }, { "10.0.0.0/0x8", CE_ARG },
+		{ "10.0.0.0 /8", CE_ARG }, { "0123456789012345678901234567890123456789012345678901234567890123", CE_ARG },
+	};
+
+	(void)state;
+	/* no list: everyone, even a Unix socket */
+	assert_int_equal(netacl_parse(NULL, &acl), 0);
+	assert_int_equal(acl.n, 0);
+	ss = sa4("203.0.113.9");
+	assert_true(netacl_allows(&acl, (struct sockaddr *)&ss, sizeof(struct sockaddr_in)));
+	assert_true(netacl_allows(&acl, (struct sockaddr *)&un, sizeof(un)));
+
+	assert_int_equal(netacl_parse(" 10.1.0.0/16 ,192.0.2.7, fd00::/8,0.0.0.0/0 ", &acl), 0);
+	assert_int_equal(acl.n, 4);
+	assert_int_equal(netacl_parse("10.1.0.0/16,192.0.2.7,fd00::/8", &acl), 0);
+	assert_int_equal(acl.n, 3);
+	ss = sa4("10.1.200.3");
+	assert_true(netacl_allows(&acl, (struct sockaddr *)&ss, sizeof(struct sockaddr_in)));
+	ss = sa4("10.2.0.1");
+	assert_false(netacl_allows(&acl, (struct sockaddr *)&ss, sizeof(struct sockaddr_in)));
+	ss = sa4("192.0.2.7");
+	assert_true(netacl_allows(&acl, (struct sockaddr *)&ss, sizeof(struct sockaddr_in)));
+	ss = sa4("192.0.2.8");
+	assert_false(netacl_allows(&acl, (struct sockaddr *)&ss, sizeof(struct sockaddr_in)));
+	/* a short sockaddr is not read past its length */
+	ss = sa4("192.0.2.7");
+	assert_false(netacl_allows(&acl, (struct sockaddr *)&ss, 4));
+	ss = sa6("fd12:3456::1");
+	assert_true(netacl_allows(&acl, (struct sockaddr *)&ss, sizeof(struct sockaddr_in6)));
+	ss = sa6("fe80::1");
+	assert_false(netacl_allows(&acl, (struct sockaddr *)&ss, sizeof(struct sockaddr_in6)));
+	/* IPv4-mapped IPv6 (a dual-stack listener) is matched as IPv4 */
+	ss = sa6("::ffff:10.1.2.3");
+	assert_true(netacl_allows(&acl, (struct sockaddr *)&ss, sizeof(struct sockaddr_in6)));
+	ss = sa6("::ffff:10.9.2.3");
+	assert_false(netacl_allows(&acl, (struct sockaddr *)&ss, sizeof(struct sockaddr_in6)));
+	/* a non-empty list refuses what is not IP */
+	assert_false(netacl_allows(&acl, (struct sockaddr *)&un, sizeof(un)));
+	/* an odd prefix */
+	assert_int_equal(netacl_parse("192.168.4.0/22", &acl), 0);
+	ss = sa4("192.168.7.255");
+	assert_true(netacl_allows(&acl, (struct sockaddr *)&ss, sizeof(struct sockaddr_in)));
+	ss = sa4("192.168.8.0");
+	assert_false(netacl_allows(&acl, (struct sockaddr *)&ss, sizeof(struct sockaddr_in)));
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int r = netacl_parse(bad[i].text, &acl);
+
+		if (r != bad[i].want)
+			fail_msg("'%s': got %d want %d", bad[i].text, r, bad[i].want);
+		assert_int_equal(acl.n, 0);
+	}
+	/* 33 items, and a text over the limit */
+	{
+		char big[NETACL_MAX_TEXT + 8];
+		size_t o = 0;
+
+		for (int i = 0; i < NETACL_MAX + 1; i++)
+			o += (size_t)snprintf(big + o, sizeof(big) - o, "%s10.0.%d.0/24", i ? "," : "", i);
+		assert_int_equal(netacl_parse(big, &acl), CE_RANGE);
+		memset(big, ' ', sizeof(big) - 1);
+		big[sizeof(big) - 1] = '\0';
+		assert_int_equal(netacl_parse(big, &acl), CE_RANGE);
+	}
 }
 
 /* Issue 12 item 12: a file planted (or a symlink) where file_write_atomic
@@ -318,6 +423,7 @@ int main(void)
 		cmocka_unit_test(test_err_strings),
 		cmocka_unit_test(test_hex_and_numbers),
 		cmocka_unit_test(test_addr_split),
+		cmocka_unit_test(test_netacl),
 		cmocka_unit_test(test_write_atomic_planted_tmp),
 		cmocka_unit_test(test_parse_s64),
 		cmocka_unit_test(test_url_decode),

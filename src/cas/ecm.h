@@ -1,19 +1,23 @@
 /*
- * ecm.h - Castellan's ECM format, version 1 (docs/ecm-format.md has the byte
+ * ecm.h - Castellan's ECM format, version 2 (docs/ecm-format.md has the byte
  * table). An ECM is one MPEG private section:
  *
  *   table_id 0x80 (CP_number even) / 0x81 (odd), section_syntax_indicator 0,
  *   then a body that carries: format version, scrambling algorithm, ECM_id,
  *   CA_system_id, CP_number, timestamp, key epoch, access criteria (the
  *   32-bit package mask of the free CAS, in a length-prefixed field so it can
- *   grow), a mask of which CWs are present, one wrapped copy of a random
- *   per-ECM content key K_ecm for each package in the access criteria
- *   (AES key wrap, RFC 3394, under K_pkg(epoch, pkg)), a nonce, and the CW
- *   pair encrypted with AES-128-GCM under K_ecm, the header as AAD.
+ *   grow), a mask of which CWs are present, a nonce, the CW pair encrypted
+ *   with AES-128-GCM under a random per-ECM key K_ecm (the header as AAD),
+ *   and last one wrapped copy of K_ecm for each package in the access
+ *   criteria (AES key wrap, RFC 3394, under K_pkg(epoch, pkg)) whose
+ *   integrity value is a CMAC of every byte before the wraps under a key
+ *   derived from K_pkg.
  *
  * So only a holder of a package key of one of the channel's packages, for
- * the current epoch, can recover the CWs: the entitlement is enforced by
- * keys, not by a flag the client could skip.
+ * the current epoch, can recover the CWs (the entitlement is enforced by
+ * keys, not by a flag the client could skip), and only the holder of
+ * package B's key (the head-end) can make an ECM that B's key opens: a
+ * subscriber of package A, who learns K_ecm, cannot re-seal it for B.
  */
 #ifndef CASTELLAN_ECM_H
 #define CASTELLAN_ECM_H
@@ -27,7 +31,7 @@
 
 #define ECM_TABLE_EVEN 0x80
 #define ECM_TABLE_ODD 0x81
-#define ECM_FORMAT_V1 0x01
+#define ECM_FORMAT_VERSION 0x02 /* v1 (0x01) is refused: docs/ecm-format.md */
 #define ECM_MAX_AC_BYTES 32
 #define ECM_MAX_SECTION 1024
 #define ECM_WRAP_BYTES 24   /* RFC 3394 wrap of a 16-byte key */
@@ -97,13 +101,14 @@ struct ecm_view {
 	uint32_t package_mask;  /* first 4 bytes of ac, 0 if ac_len < 4 */
 	uint8_t cw_mask;
 	uint8_t nwraps;
-	const uint8_t *wraps;   /* nwraps x (pkg u8, wrapped key 24 bytes) */
+	const uint8_t *wraps;   /* nwraps x (pkg u8, wrapped key 24 bytes), the section's end */
 	const uint8_t *nonce;
 	const uint8_t *ct;
 	size_t ct_len;
 	const uint8_t *tag;
-	const uint8_t *aad;     /* = the section start */
+	const uint8_t *aad;     /* = the section start; GCM's AAD: aad_len bytes (before ct) */
 	size_t aad_len;
+	size_t auth_len;        /* the bytes every wrap's MAC covers: all before the wraps */
 };
 /* Bounded parse, no crypto: every field checked, no trailing bytes. */
 int ecm_parse(const uint8_t *sec, size_t len, struct ecm_view *v) WARN_UNUSED;

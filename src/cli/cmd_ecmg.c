@@ -12,6 +12,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/metrics_http.h"
+#include "lib/netacl.h"
 #include "lib/util.h"
 
 static void usage(FILE *f)
@@ -21,7 +22,10 @@ static void usage(FILE *f)
 		"Run the ECMG: a DVB SimulCrypt ECMG<=>SCS server (ETSI TS 103 197). Scramblers (SCS)\n"
 		"connect, open one ECM channel per connection and ECM streams in it, and get an ECM\n"
 		"(ECM_response) for every CW_provision. Stops on SIGINT/SIGTERM and prints counters.\n\n"
-		"  --listen ADDR:PORT        where to listen (default %s; port 0 = any)\n"
+		"  --listen ADDR:PORT        where to listen (default %s: this host only; on the private\n"
+		"                            SimulCrypt network give its address, e.g. 10.1.0.5:2222)\n"
+		"  --allow CIDR[,CIDR...]    only these peers may connect (e.g. 10.1.0.0/24,192.0.2.7);\n"
+		"                            others are closed before any message (default: anyone)\n"
 		"  --keystore FILE           head-end keystore (castellan keys init)\n"
 		"  --passphrase-file F       its passphrase (first line), else $%s\n"
 		"  --version 2|3             ECMG<=>SCS protocol version (default 2; must match the SCS)\n"
@@ -38,11 +42,15 @@ static void usage(FILE *f)
 		"  --max-comp-time MS        announced max_comp_time (default 100)\n"
 		"  --max-channels N          channels on this ECMG (default 256)\n"
 		"  --max-connections N       open TCP connections (default 512)\n"
+		"  --max-channels-per-peer N channels one peer address may hold (default max-channels / 4)\n"
+		"  --max-streams-per-peer N  streams one peer address may hold (default %u)\n"
+		"  --max-streams-total N     streams on this ECMG (default %u)\n"
 		"  --idle-timeout S          close a connection silent for S s (default 300, 0 = never)\n"
 		"  --metrics ADDR:PORT       Prometheus metrics at http://ADDR:PORT/metrics (no auth: loopback\n"
 		"                            or a management network)\n"
 		"  --log-level L             error | warn | info (default) | debug\n",
-		ECMG_DEFAULT_LISTEN, KEYSTORE_PASSPHRASE_ENV, ECMG_MAX_STREAMS_PER_CHANNEL);
+		ECMG_DEFAULT_LISTEN, KEYSTORE_PASSPHRASE_ENV, ECMG_MAX_STREAMS_PER_CHANNEL,
+		4u * ECMG_MAX_STREAMS_PER_CHANNEL, ECMG_DEFAULT_MAX_STREAMS_TOTAL);
 }
 
 /* "-200" / "0x10" / "300" within [lo, hi]. */
@@ -59,7 +67,7 @@ static int parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out)
 
 /* The numeric options: name, accepted range, which field. */
 enum num_id { N_VERSION, N_CASID, N_CWPM, N_LEAD, N_DSTART, N_DSTOP, N_REP, N_MAXST, N_MINCP, N_COMP,
-	N_MAXCH, N_MAXCONN, N_IDLE };
+	N_MAXCH, N_MAXCONN, N_IDLE, N_CHPEER, N_STPEER, N_STTOTAL };
 struct num_opt {
 	const char *name;
 	int64_t lo, hi;
@@ -79,6 +87,9 @@ static const struct num_opt NUM_OPTS[] = {
 	{ "--max-channels", 1, 65536, N_MAXCH },
 	{ "--max-connections", 1, 65536, N_MAXCONN },
 	{ "--idle-timeout", 0, 86400, N_IDLE },
+	{ "--max-channels-per-peer", 1, 65536, N_CHPEER },
+	{ "--max-streams-per-peer", 1, 1 << 20, N_STPEER },
+	{ "--max-streams-total", 1, 1 << 20, N_STTOTAL },
 };
 
 static const struct num_opt *find_num(const char *name)
@@ -106,6 +117,9 @@ static void set_num(struct ecmg_config *cfg, enum num_id id, int64_t x, int64_t 
 	case N_MAXCH: cfg->max_channels = (uint32_t)x; break;
 	case N_MAXCONN: cfg->max_connections = (uint32_t)x; break;
 	case N_IDLE: *idle_s = x; break;
+	case N_CHPEER: cfg->max_channels_per_peer = (uint32_t)x; break;
+	case N_STPEER: cfg->max_streams_per_peer = (uint32_t)x; break;
+	case N_STTOTAL: cfg->max_streams_total = (uint32_t)x; break;
 	}
 }
 
@@ -153,6 +167,8 @@ int cmd_ecmg(int argc, char **argv)
 		i++;
 		if (strcmp(o, "--listen") == 0) {
 			cfg.listen = v;
+		} else if (strcmp(o, "--allow") == 0) {
+			cfg.allow = v; /* checked by ecmg_new */
 		} else if (strcmp(o, "--keystore") == 0) {
 			ks_path = v;
 		} else if (strcmp(o, "--passphrase-file") == 0) {
@@ -178,6 +194,12 @@ int cmd_ecmg(int argc, char **argv)
 		}
 	}
 	cfg.idle_timeout_ms = (uint32_t)idle_s * 1000u;
+	if (cfg.allow) {
+		struct netacl acl;
+
+		if (netacl_parse(cfg.allow, &acl) != 0)
+			return bad_value("--allow", cfg.allow);
+	}
 	if (!ks_path) {
 		fprintf(stderr, "ecmg: --keystore is required (create one with castellan keys init)\n");
 		return 2;
@@ -215,12 +237,14 @@ int cmd_ecmg(int argc, char **argv)
 	ecmg_stats(g, &st);
 	fprintf(stderr,
 		"ecmg: stopped: %llu connections, %llu channels, %llu streams, %llu CW_provision, %llu ECMs "
-		"(%llu late, mean %.1f us), %llu errors sent, %llu received, %llu invalid messages, %llu timeouts\n",
+		"(%llu late, mean %.1f us), %llu errors sent, %llu received, %llu invalid messages, %llu timeouts, "
+		"%llu peers not allowed, %llu quota refusals\n",
 		(unsigned long long)st.connections, (unsigned long long)st.channels, (unsigned long long)st.streams,
 		(unsigned long long)st.cw_provisions, (unsigned long long)st.ecms, (unsigned long long)st.ecms_late,
 		st.ecms ? (double)st.ecm_us_total / (double)st.ecms : 0.0, (unsigned long long)st.errors_sent,
 		(unsigned long long)st.errors_received, (unsigned long long)st.bad_messages,
-		(unsigned long long)st.timeouts);
+		(unsigned long long)st.timeouts, (unsigned long long)st.connections_denied,
+		(unsigned long long)st.quota_refusals);
 	rc = 0;
 out:
 	metrics_http_free(mh);

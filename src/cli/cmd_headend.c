@@ -15,9 +15,10 @@
 #include "headend/headend.h"
 #include "kms/view.h"
 #include "lib/log.h"
-#include "web/auth.h"
+#include "lib/netacl.h"
 #include "lib/util.h"
 #include "sms/http.h"
+#include "web/auth.h"
 
 #ifndef CASTELLAN_SOURCE_DIR
 #define CASTELLAN_SOURCE_DIR "."
@@ -47,6 +48,8 @@ static void usage(FILE *f)
 		"                         password out of ps); else $CASTELLAN_DB, then the default\n"
 		"  --http ADDR:PORT       SMS HTTP APIs (default " HEADEND_DEFAULT_HTTP "; 'off' = none)\n"
 		"  --ecmg ADDR:PORT       ECMG listener (default " HEADEND_DEFAULT_ECMG "; 'off' = none)\n"
+		"  --allow CIDR[,CIDR...] scramblers (SCS) allowed on the ECMG listener; others are closed\n"
+		"                         before any message (default: anyone who can reach --ecmg)\n"
 		"  --mux HOST:PORT        the MUX to send EMMs to (castellan scramble --mux-listen; 'off' = none:\n"
 		"                         the carousel runs idle, the scheduler runs; also no EMMG generator)\n"
 		"  --emm-kbps N           EMM bandwidth asked of the MUX (default %u)\n"
@@ -192,6 +195,15 @@ static int headend_main(int argc, char **argv, int check, struct cli_config_args
 			cfg.http_addr = strcmp(val, "off") == 0 ? "" : val;
 		} else if (strcmp(o, "--ecmg") == 0) {
 			cfg.ecmg_addr = strcmp(val, "off") == 0 ? "" : val;
+		} else if (strcmp(o, "--allow") == 0) {
+			struct netacl acl;
+
+			if (netacl_parse(val, &acl) != 0) {
+				fprintf(stderr, "headend: bad --allow '%s' (CIDR[,CIDR...], e.g. 10.1.0.0/24,192.0.2.7)\n",
+					val);
+				return 2;
+			}
+			cfg.ecmg_allow = val;
 		} else if (strcmp(o, "--mux") == 0) {
 			cfg.mux_addr = strcmp(val, "off") == 0 ? "" : val;
 		} else if (strcmp(o, "--emm-kbps") == 0) {

@@ -14,6 +14,7 @@
 #include "cli/config.h"
 #include "lib/log.h"
 #include "lib/metrics_http.h"
+#include "lib/netacl.h"
 #include "lib/util.h"
 #include "scrambler/scrambler.h"
 
@@ -94,6 +95,8 @@ static void usage(FILE *f)
 		"  --version 2|3          ECMG<=>SCS protocol version (default 2)\n"
 		"EMM and insertion:\n"
 		"  --mux-listen ADDR:PORT accept EMMGs (EMMG<=>MUX); adds a CAT on PID 1\n"
+		"  --allow CIDR[,CIDR...] EMMGs allowed on --mux-listen (e.g. 10.1.0.0/24); others are closed\n"
+		"                         before any message, their UDP datagrams dropped (default: anyone)\n"
 		"  --emm-pid PID          EMM PID (default 0x1FF0)\n"
 		"  --emm-max-kbps N       EMM bandwidth granted to EMMGs (default 100)\n"
 		"  --max-extra-kbps N     packets added when no null packet is free (default 1000)\n"
@@ -349,6 +352,15 @@ static int scramble_main(int argc, char **argv, struct cli_config_args *ca)
 				goto out;
 			}
 			cfg->mux_listen = val;
+		} else if (strcmp(o, "--allow") == 0) {
+			struct netacl acl;
+
+			NEED_VAL();
+			if (netacl_parse(val, &acl) != 0) {
+				fprintf(stderr, "scramble: bad --allow '%s' (CIDR[,CIDR...], e.g. 10.1.0.0/24,192.0.2.7)\n", val);
+				goto out;
+			}
+			cfg->mux_allow = val;
 		} else if (strcmp(o, "--emm-pid") == 0) {
 			NEED_VAL();
 			if (parse_num(o, val, 0x1FFE, &v) != 0 || v < 0x20) {

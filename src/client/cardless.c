@@ -1,6 +1,6 @@
 /*
  * cardless.c - the cardless CAS client (client.h): package keys from an
- * entitlement file, ECMs of Castellan format v1 (ecm.h).
+ * entitlement file, ECMs of Castellan format v2 (ecm.h).
  *
  * ECM processing, in this order (first failure wins, no state changes):
  *   1. box time within [start, finish] of the entitlement  -> CE_EXPIRED
@@ -8,12 +8,14 @@
  *   3. ecm_parse                                           -> its code
  *   4. CA_system_id is ours                                -> CE_NOT_FOUND
  *   5. ECM time within [start, finish] of the entitlement  -> CE_EXPIRED
- *   6. ECM time not > CL_FUTURE_MS ahead of the box clock,
- *      not > CL_REPLAY_TOLERANCE_MS older than the newest ECM
+ *   6. ECM time not > CL_FUTURE_MS ahead of the box clock, not
+ *      > CL_PAST_MS behind it (so a restart or an evicted replay slot
+ *      does not let old ECMs in), not
+ *      > CL_REPLAY_TOLERANCE_MS older than the newest ECM
  *      accepted for its ECM_id                             -> CE_REPLAY
  *   7. package_mask & our packages != 0                    -> CE_NOT_ENTITLED
  *   8. we hold K_pkg(epoch, one of those packages)         -> CE_NO_KEY
- *   9. ecm_open (unwrap + GCM: authenticates the header)   -> CE_MAC
+ *   9. ecm_open (package MAC of the ECM, unwrap, GCM)      -> CE_MAC
  *  10. host->load_cw for each CW present; then record the ECM time and
  *      the section as accepted.
  * Checks 1-8 are conveniences that give a box a reason: the security rests
@@ -45,6 +47,7 @@
 #define CL_LAST_SLOTS 8
 #define CL_REPLAY_TOLERANCE_MS (60u * 1000u)
 #define CL_FUTURE_MS (10u * 60u * 1000u)
+#define CL_PAST_MS (10u * 60u * 1000u) /* the box clock's tolerance, backwards */
 
 struct cl_replay {
 	bool used;
@@ -158,7 +161,7 @@ static int cl_ecm(void *self, const struct cas_host *host, uint16_t service_id, 
 	ts_s = v.timestamp_ms / 1000u;
 	if (ts_s < e->start_s || ts_s > e->finish_s)
 		return CE_EXPIRED;
-	if (v.timestamp_ms > now_ms + CL_FUTURE_MS)
+	if (v.timestamp_ms > now_ms + CL_FUTURE_MS || v.timestamp_ms + CL_PAST_MS < now_ms)
 		return CE_REPLAY;
 	rp = replay_find(cl, v.ecm_id);
 	if (rp && v.timestamp_ms + CL_REPLAY_TOLERANCE_MS < rp->newest_ms)

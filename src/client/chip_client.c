@@ -7,7 +7,8 @@
  *
  * Checks, in order (first failure wins, nothing remembered unless all pass):
  * box time in [start, finish] -> parse -> CA_system_id -> ECM time in
- * [start, finish] -> not > 10 min ahead of the box, not > 60 s older than
+ * [start, finish] -> not > 10 min ahead of the box nor > 10 min behind it,
+ * not > 60 s older than
  * the newest accepted for its ECM_id -> package mask -> a protected key for
  * (epoch, package) -> host->load_ecw even / odd (the chip's GCM check is
  * the authentication: CE_MAC) -> remember the ECM time.
@@ -25,6 +26,7 @@
 #define LC_REPLAY_SLOTS 64
 #define LC_REPLAY_TOLERANCE_MS (60u * 1000u)
 #define LC_FUTURE_MS (10u * 60u * 1000u)
+#define LC_PAST_MS (10u * 60u * 1000u) /* the box clock's tolerance, backwards */
 
 struct ladder_client {
 	struct entitlement ent; /* keys[].key are ek2 values, not package keys */
@@ -54,31 +56,28 @@ static int replay_slot(struct ladder_client *lc, uint16_t ecm_id)
 	return -1;
 }
 
-/* The CHIP_CHAIN_ECM chain for one protected key. */
-static int build_chain(const struct ecm_view *v, const struct pkg_key *k, uint8_t *out, size_t cap, size_t *len)
+/* The CHIP_CHAIN_ECM chain for one protected key: the whole section goes
+ * to the chip, which checks the package's MAC of it (chip.h). */
+static int build_chain(const struct ecm_view *v, const struct pkg_key *k, const uint8_t *sec, size_t len,
+	uint8_t *out, size_t cap, size_t *chain_len)
 {
-	const uint8_t *wrap = NULL;
+	bool found = false;
 	struct wbuf w;
 
 	for (unsigned i = 0; i < v->nwraps; i++)
 		if (v->wraps[i * (1 + ECM_WRAP_BYTES)] == k->pkg)
-			wrap = v->wraps + i * (1 + ECM_WRAP_BYTES) + 1;
-	if (!wrap)
+			found = true;
+	if (!found)
 		return CE_NOT_ENTITLED;
-	if (v->ct_len > 255 || v->aad_len > 0xFFFF)
+	if (len > ECM_MAX_SECTION)
 		return CE_FORMAT;
 	wbuf_init(&w, out, cap);
 	wbuf_u8(&w, CHIP_CHAIN_ECM);
 	wbuf_bytes(&w, k->key, 16);
-	wbuf_bytes(&w, wrap, ECM_WRAP_BYTES);
-	wbuf_u8(&w, v->cw_mask);
-	wbuf_bytes(&w, v->nonce, ECM_NONCE_BYTES);
-	wbuf_bytes(&w, v->tag, ECM_TAG_BYTES);
-	wbuf_u8(&w, (uint8_t)v->ct_len);
-	wbuf_bytes(&w, v->ct, v->ct_len);
-	wbuf_u16(&w, (uint16_t)v->aad_len);
-	wbuf_bytes(&w, v->aad, v->aad_len);
-	*len = w.len;
+	wbuf_u8(&w, k->pkg);
+	wbuf_u16(&w, (uint16_t)len);
+	wbuf_bytes(&w, sec, len);
+	*chain_len = w.len;
 	return wbuf_status(&w);
 }
 
@@ -108,7 +107,7 @@ static int lc_ecm(void *self, const struct cas_host *host, uint16_t service_id, 
 	ts_s = v.timestamp_ms / 1000u;
 	if (ts_s < e->start_s || ts_s > e->finish_s)
 		return CE_EXPIRED;
-	if (v.timestamp_ms > now_ms + LC_FUTURE_MS)
+	if (v.timestamp_ms > now_ms + LC_FUTURE_MS || v.timestamp_ms + LC_PAST_MS < now_ms)
 		return CE_REPLAY;
 	slot = replay_slot(lc, v.ecm_id);
 	if (slot >= 0 && v.timestamp_ms + LC_REPLAY_TOLERANCE_MS < lc->replay[slot].newest_ms)
@@ -121,7 +120,7 @@ static int lc_ecm(void *self, const struct cas_host *host, uint16_t service_id, 
 			key = entitlement_find_key(e, v.epoch, pkg);
 	if (!key)
 		return CE_NO_KEY;
-	if ((r = build_chain(&v, key, chain, sizeof(chain), &chain_len)) != 0)
+	if ((r = build_chain(&v, key, sec, len, chain, sizeof(chain), &chain_len)) != 0)
 		return r;
 	if ((v.cw_mask & ECM_HAS_EVEN) &&
 	    (r = host->load_ecw(host->ctx, service_id, v.alg, CW_EVEN, chain, chain_len)) != 0)

@@ -99,7 +99,8 @@ int crypto_gcm(int enc, const uint8_t *key, size_t key_len, const uint8_t nonce[
 	return r;
 }
 
-static int wrap(int enc, const uint8_t kek[16], const uint8_t *in, size_t in_len, uint8_t *out, size_t out_len)
+static int wrap(int enc, const uint8_t kek[16], const uint8_t *iv, const uint8_t *in, size_t in_len, uint8_t *out,
+	size_t out_len)
 {
 	EVP_CIPHER_CTX *c;
 	uint8_t tmp[32];
@@ -110,7 +111,7 @@ static int wrap(int enc, const uint8_t kek[16], const uint8_t *in, size_t in_len
 	if (!(c = EVP_CIPHER_CTX_new()))
 		return CE_NOMEM;
 	EVP_CIPHER_CTX_set_flags(c, EVP_CIPHER_CTX_FLAG_WRAP_ALLOW);
-	if (EVP_CipherInit_ex(c, EVP_aes_128_wrap(), NULL, kek, NULL, enc) != 1) {
+	if (EVP_CipherInit_ex(c, EVP_aes_128_wrap(), NULL, kek, iv, enc) != 1) {
 		r = CE_CRYPTO;
 		goto out;
 	}
@@ -129,12 +130,22 @@ out:
 
 int crypto_wrap128(const uint8_t kek[16], const uint8_t in[16], uint8_t out[24])
 {
-	return wrap(1, kek, in, 16, out, CRYPTO_WRAP_BYTES);
+	return wrap(1, kek, NULL, in, 16, out, CRYPTO_WRAP_BYTES);
 }
 
 int crypto_unwrap128(const uint8_t kek[16], const uint8_t in[24], uint8_t out[16])
 {
-	return wrap(0, kek, in, CRYPTO_WRAP_BYTES, out, 16);
+	return wrap(0, kek, NULL, in, CRYPTO_WRAP_BYTES, out, 16);
+}
+
+int crypto_wrap128_iv(const uint8_t kek[16], const uint8_t iv[8], const uint8_t in[16], uint8_t out[24])
+{
+	return iv ? wrap(1, kek, iv, in, 16, out, CRYPTO_WRAP_BYTES) : CE_ARG;
+}
+
+int crypto_unwrap128_iv(const uint8_t kek[16], const uint8_t iv[8], const uint8_t in[24], uint8_t out[16])
+{
+	return iv ? wrap(0, kek, iv, in, CRYPTO_WRAP_BYTES, out, 16) : CE_ARG;
 }
 
 int crypto_kek_new(const uint8_t kek[16], EVP_CIPHER_CTX **out)
@@ -156,12 +167,19 @@ int crypto_kek_new(const uint8_t kek[16], EVP_CIPHER_CTX **out)
 
 int crypto_wrap128_kek(EVP_CIPHER_CTX *kek, const uint8_t in[16], uint8_t out[24])
 {
+	static const uint8_t iv[8] = { 0xA6, 0xA6, 0xA6, 0xA6, 0xA6, 0xA6, 0xA6, 0xA6 };
+
+	return crypto_wrap128_kek_iv(kek, iv, in, out);
+}
+
+int crypto_wrap128_kek_iv(EVP_CIPHER_CTX *kek, const uint8_t iv[8], const uint8_t in[16], uint8_t out[24])
+{
 	uint8_t a[8], r[2][8], b[16];
 	int l = 0, rc = CE_CRYPTO;
 
-	if (!kek || !in || !out)
+	if (!kek || !iv || !in || !out)
 		return CE_ARG;
-	memset(a, 0xA6, sizeof(a));
+	memcpy(a, iv, sizeof(a));
 	memcpy(r[0], in, 8);
 	memcpy(r[1], in + 8, 8);
 	for (unsigned j = 0; j < 6; j++) {

@@ -43,6 +43,12 @@ int crypto_gcm_run(EVP_CIPHER_CTX *c, int enc, const uint8_t *key, const uint8_t
  * failure (out wiped). */
 int crypto_wrap128(const uint8_t kek[16], const uint8_t in[16], uint8_t out[24]) WARN_UNUSED;
 int crypto_unwrap128(const uint8_t kek[16], const uint8_t in[24], uint8_t out[16]) WARN_UNUSED;
+/* The same with the RFC 3394 integrity value iv (8 bytes, section 2.2.3's
+ * "alternative initial value") instead of A6A6A6A6A6A6A6A6: the ECM format
+ * puts a MAC of the ECM there (docs/ecm-format.md). Unwrap: CE_MAC unless
+ * the unwrapped integrity value equals iv. */
+int crypto_wrap128_iv(const uint8_t kek[16], const uint8_t iv[8], const uint8_t in[16], uint8_t out[24]) WARN_UNUSED;
+int crypto_unwrap128_iv(const uint8_t kek[16], const uint8_t iv[8], const uint8_t in[24], uint8_t out[16]) WARN_UNUSED;
 
 /* A 16-byte KEK kept keyed for many wraps (the ECMG's per-epoch package
  * keys): no AES key set-up per wrap. Free with EVP_CIPHER_CTX_free (wipes
@@ -50,6 +56,8 @@ int crypto_unwrap128(const uint8_t kek[16], const uint8_t in[24], uint8_t out[16
  * (RFC 3394 2.2.1, n = 2). */
 int crypto_kek_new(const uint8_t kek[16], EVP_CIPHER_CTX **out) WARN_UNUSED;
 int crypto_wrap128_kek(EVP_CIPHER_CTX *kek, const uint8_t in[16], uint8_t out[24]) WARN_UNUSED;
+/* The same with the integrity value iv (crypto_wrap128_iv's bytes). */
+int crypto_wrap128_kek_iv(EVP_CIPHER_CTX *kek, const uint8_t iv[8], const uint8_t in[16], uint8_t out[24]) WARN_UNUSED;
 
 /* One AES block, ECB, no padding (a key-ladder stage); key_len 16 or 32.
  * 0, CE_ARG, CE_NOMEM, CE_CRYPTO. */

@@ -37,6 +37,7 @@
 #include "headend/ecmg.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
+#include "lib/netacl.h"
 #include "lib/util.h"
 #include "simulcrypt/framer.h"
 #include "simulcrypt/simulcrypt.h"
@@ -45,6 +46,7 @@
 #define MOD "ecmg"
 #define ECMG_TX_BYTES 8192 /* one ECM_response: 1024-byte ECM in <= 6 packets + TLVs */
 #define ECM_PKT_PID 0x1FFF /* the SCS puts ECM packets on its own ECM PID (as TSDuck's ECMG) */
+#define ECMG_STREAM_LOGS 8 /* stream set-ups per connection logged at info level */
 
 /* One ECM stream of a channel. */
 struct stream {
@@ -58,11 +60,23 @@ struct stream {
 	uint64_t ecms;
 };
 
+/* One peer address (all its connections): what it holds, for the quotas. */
+struct peer {
+	struct peer *prev, *next;
+	uint8_t family;            /* 4, 6, or 0 for adopted sockets (one record for all) */
+	uint8_t addr[16];
+	uint32_t nconns, nchannels, nstreams;
+};
+
 /* One SCS connection = at most one ECM channel. */
 struct conn {
 	struct ecmg *g;
 	struct conn *prev, *next;
+	struct peer *pr;
 	struct bufferevent *bev;
+	struct event *resume;      /* continue reading after other connections ran */
+	unsigned stream_logs;      /* stream set-ups logged at info level */
+	bool eof_pending;          /* the peer closed; free once the buffered messages are handled */
 	struct event *setup_timer; /* closes a connection that never sets a channel up */
 	char peer[64];             /* "addr:port" for logs */
 	bool has_channel;
@@ -82,7 +96,8 @@ struct conn {
 };
 
 struct counters {
-	_Atomic uint64_t connections, connections_open, connections_refused, channels, channels_open;
+	_Atomic uint64_t connections, connections_open, connections_refused, connections_denied, quota_refusals;
+	_Atomic uint64_t channels, channels_open;
 	_Atomic uint64_t streams, streams_open, cw_provisions, ecms, ecms_late, errors_sent;
 	_Atomic uint64_t errors_received, bad_messages, timeouts, msgs_in, msgs_out, ecm_us_total;
 };
@@ -98,6 +113,12 @@ struct ecmg {
 	uint16_t port;
 	struct conn *conns;
 	size_t nconns;
+	struct peer *peers;
+	struct netacl acl;
+	size_t nstreams;           /* over every connection */
+	uint64_t ecm_ids[65536 / 64]; /* ECM_ids in use, one bit each: no scan per stream_setup */
+	uint64_t denied_log_ms;    /* last "peer not allowed" line (at most one a second) */
+	uint64_t denied_quiet;     /* refusals not logged since */
 	struct ecm_keycache *kc;   /* K_pkg of the current epoch (event thread only) */
 	struct counters n;
 };
@@ -127,15 +148,82 @@ void ecmg_config_init(struct ecmg_config *cfg)
 }
 
 /* ------------------------------------------------------------------ */
+/* ECM_id index and per-peer accounting                                 */
+
+static bool ecm_id_in_use(const struct ecmg *g, uint16_t ecm_id)
+{
+	return (g->ecm_ids[ecm_id / 64] >> (ecm_id % 64)) & 1u;
+}
+
+static void ecm_id_set(struct ecmg *g, uint16_t ecm_id, bool on)
+{
+	if (on)
+		g->ecm_ids[ecm_id / 64] |= 1ull << (ecm_id % 64);
+	else
+		g->ecm_ids[ecm_id / 64] &= ~(1ull << (ecm_id % 64));
+}
+
+/* Forget every stream of c (channel closed or connection gone). */
+static void conn_drop_streams(struct conn *c)
+{
+	struct ecmg *g = c->g;
+
+	for (size_t i = 0; i < c->nstreams; i++)
+		ecm_id_set(g, c->streams[i].ecm_id, false);
+	CNT_SUB(g, streams_open, c->nstreams);
+	g->nstreams -= c->nstreams;
+	if (c->pr)
+		c->pr->nstreams -= (uint32_t)c->nstreams;
+	c->nstreams = 0;
+}
+
+static struct peer *peer_get(struct ecmg *g, uint8_t family, const uint8_t addr[16])
+{
+	struct peer *p;
+
+	for (p = g->peers; p; p = p->next)
+		if (p->family == family && memcmp(p->addr, addr, 16) == 0)
+			return p;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->family = family;
+	memcpy(p->addr, addr, 16);
+	p->next = g->peers;
+	if (g->peers)
+		g->peers->prev = p;
+	g->peers = p;
+	return p;
+}
+
+static void peer_put(struct ecmg *g, struct peer *p)
+{
+	if (!p || --p->nconns)
+		return;
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		g->peers = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	free(p);
+}
+
+/* ------------------------------------------------------------------ */
 /* connection lifetime                                                  */
 
 static void conn_free(struct conn *c)
 {
 	struct ecmg *g = c->g;
 
-	if (c->has_channel)
+	if (c->has_channel) {
 		CNT_SUB(g, channels_open, 1);
-	CNT_SUB(g, streams_open, c->nstreams);
+		if (c->pr)
+			c->pr->nchannels--;
+	}
+	conn_drop_streams(c);
+	peer_put(g, c->pr);
+	c->pr = NULL;
 	CNT_SUB(g, connections_open, 1);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -149,6 +237,8 @@ static void conn_free(struct conn *c)
 		(unsigned long long)c->ecms, (unsigned long long)c->bad);
 	if (c->setup_timer)
 		event_free(c->setup_timer);
+	if (c->resume)
+		event_free(c->resume);
 	if (c->bev)
 		bufferevent_free(c->bev);
 	free(c->streams);
@@ -230,15 +320,6 @@ static struct stream *find_stream(struct conn *c, uint16_t id)
 	return NULL;
 }
 
-static bool ecm_id_in_use(const struct ecmg *g, uint16_t ecm_id)
-{
-	for (const struct conn *c = g->conns; c; c = c->next)
-		for (size_t i = 0; i < c->nstreams; i++)
-			if (c->streams[i].ecm_id == ecm_id)
-				return true;
-	return false;
-}
-
 static size_t channels_open(const struct ecmg *g)
 {
 	size_t n = 0;
@@ -317,7 +398,16 @@ static void on_channel_setup(struct conn *c, const struct sc_msg *m, uint16_t ch
 		send_error(c, m->type, ch, false, 0, SC_ECM_ERR_TOO_MANY_CHANNELS, 0);
 		return;
 	}
+	if (c->pr && c->pr->nchannels >= g->cfg.max_channels_per_peer) {
+		CNT_ADD(g, quota_refusals, 1);
+		LOG_DEBUG(MOD, "%s: channel refused: its address holds %u channels (quota)", c->peer,
+			(unsigned)c->pr->nchannels);
+		send_error(c, m->type, ch, false, 0, SC_ECM_ERR_TOO_MANY_CHANNELS, 0);
+		return;
+	}
 	c->has_channel = true;
+	if (c->pr)
+		c->pr->nchannels++;
 	c->channel_id = ch;
 	c->super_cas_id = scid;
 	if (c->setup_timer)
@@ -349,6 +439,11 @@ static void on_stream_setup(struct conn *c, const struct sc_msg *m, uint16_t sid
 		send_error(c, m->type, c->channel_id, true, sid, SC_ECM_ERR_TOO_MANY_STM_CHAN, 0);
 		return;
 	}
+	if (g->nstreams >= g->cfg.max_streams_total || (c->pr && c->pr->nstreams >= g->cfg.max_streams_per_peer)) {
+		CNT_ADD(g, quota_refusals, 1);
+		send_error(c, m->type, c->channel_id, true, sid, SC_ECM_ERR_TOO_MANY_STM_ECMG, 0);
+		return;
+	}
 	if (ncp < g->cfg.min_cp_duration) {
 		send_error(c, m->type, c->channel_id, true, sid, SC_ECM_ERR_INV_PARAM_VALUE,
 			SC_P_NOMINAL_CP_DURATION);
@@ -374,10 +469,23 @@ static void on_stream_setup(struct conn *c, const struct sc_msg *m, uint16_t sid
 	s->ecm_id = ecm_id;
 	s->nominal_cp = ncp;
 	s->cp_duration = ncp;
+	ecm_id_set(g, ecm_id, true);
+	g->nstreams++;
+	if (c->pr)
+		c->pr->nstreams++;
 	CNT_ADD(g, streams, 1);
 	CNT_ADD(g, streams_open, 1);
-	LOG_INFO(MOD, "%s: channel %u stream %u set up, ECM_id %u, CP %u00 ms", c->peer, (unsigned)c->channel_id,
-		(unsigned)sid, (unsigned)ecm_id, (unsigned)ncp);
+	/* the first few per connection at info level, the rest at debug: a
+	 * stream_setup flood does not flood the log */
+	if (c->stream_logs < ECMG_STREAM_LOGS) {
+		c->stream_logs++;
+		LOG_INFO(MOD, "%s: channel %u stream %u set up, ECM_id %u, CP %u00 ms%s", c->peer,
+			(unsigned)c->channel_id, (unsigned)sid, (unsigned)ecm_id, (unsigned)ncp,
+			c->stream_logs == ECMG_STREAM_LOGS ? " (further stream set-ups at debug level)" : "");
+	} else {
+		LOG_DEBUG(MOD, "%s: channel %u stream %u set up, ECM_id %u, CP %u00 ms", c->peer,
+			(unsigned)c->channel_id, (unsigned)sid, (unsigned)ecm_id, (unsigned)ncp);
+	}
 	send_stream_msg(c, SC_ECM_STREAM_STATUS, s, sid);
 }
 
@@ -389,7 +497,11 @@ static void on_stream_close(struct conn *c, const struct sc_msg *m, uint16_t sid
 		send_error(c, m->type, c->channel_id, true, sid, SC_ECM_ERR_INV_STREAM_ID, SC_P_ECM_STREAM_ID);
 		return;
 	}
+	ecm_id_set(c->g, s->ecm_id, false);
 	*s = c->streams[--c->nstreams];
+	c->g->nstreams--;
+	if (c->pr)
+		c->pr->nstreams--;
 	CNT_SUB(c->g, streams_open, 1);
 	send_stream_msg(c, SC_ECM_STREAM_CLOSE_RESPONSE, NULL, sid);
 }
@@ -608,8 +720,7 @@ static void handle_msg(struct conn *c, const struct sc_msg *m)
 		break; /* the SCS answering a test: nothing to do */
 	case SC_ECM_CHANNEL_CLOSE:
 		LOG_INFO(MOD, "%s: channel %u closed by the SCS", c->peer, (unsigned)ch);
-		CNT_SUB(g, streams_open, c->nstreams);
-		c->nstreams = 0;
+		conn_drop_streams(c);
 		conn_close_after_flush(c);
 		break;
 	case SC_ECM_STREAM_SETUP:
@@ -664,9 +775,21 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 	struct conn *c = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	struct ecmg *g = c->g;
+	unsigned budget = ECMG_MSGS_PER_CALLBACK;
+	bool more = false;
 
 	c->in_cb = true;
 	while (!c->dead && !c->closing) {
+		if (budget == 0) {
+			/* more may be buffered: let the other connections run first
+			 * (a zero timer fires after the loop has polled again) */
+			static const struct timeval now = { 0, 0 };
+
+			more = true;
+			if (c->resume)
+				evtimer_add(c->resume, &now);
+			break;
+		}
 		struct sc_fault f;
 		size_t flen, room;
 		uint8_t *p, *dst;
@@ -699,16 +822,41 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 			c->bad_in_row = 0;
 			handle_msg(c, &c->msg);
 		}
+		budget--;
 	}
 	c->in_cb = false;
+	if (c->eof_pending && !more && !c->dead) {
+		/* all handled: send what is queued, then close */
+		c->closing = true;
+		if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+			c->dead = true;
+	}
 	if (c->dead)
 		conn_free(c);
+}
+
+static void resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	conn_read_cb(c->bev, c);
 }
 
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct conn *c = arg;
 
+	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) && !c->closing &&
+	    (evbuffer_get_length(bufferevent_get_input(bev)) > 0 || c->fr.len > c->fr.off)) {
+		/* messages the read budget left in the buffer are still answered */
+		static const struct timeval now = { 0, 0 };
+
+		c->eof_pending = true;
+		evtimer_add(c->resume, &now);
+		return;
+	}
 	if (what & BEV_EVENT_TIMEOUT) {
 		CNT_ADD(c->g, timeouts, 1);
 		LOG_INFO(MOD, "%s: idle for %u ms; closing", c->peer, (unsigned)c->g->cfg.idle_timeout_ms);
@@ -730,8 +878,9 @@ static void setup_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* A new session on a connected socket (owned from here on). */
-static int conn_add(struct ecmg *g, evutil_socket_t fd, const char *peer)
+/* A new session on a connected socket (owned from here on); family/addr
+ * name the peer for the quotas (family 0: an adopted socket). */
+static int conn_add(struct ecmg *g, evutil_socket_t fd, const char *peer, uint8_t family, const uint8_t addr[16])
 {
 	struct conn *c;
 
@@ -742,11 +891,12 @@ static int conn_add(struct ecmg *g, evutil_socket_t fd, const char *peer)
 		return CE_LIMIT;
 	}
 	c = calloc(1, sizeof(*c));
-	if (!c || evutil_make_socket_nonblocking(fd) != 0) {
+	if (!c || evutil_make_socket_nonblocking(fd) != 0 || !(c->pr = peer_get(g, family, addr))) {
 		free(c);
 		evutil_closesocket(fd);
 		return CE_NOMEM;
 	}
+	c->pr->nconns++;
 	sc_framer_init(&c->fr, c->rx, sizeof(c->rx), ECMG_MAX_RX_MSG_BYTES);
 	c->g = g;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
@@ -760,8 +910,15 @@ static int conn_add(struct ecmg *g, evutil_socket_t fd, const char *peer)
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	}
 	c->bev = bufferevent_socket_new(g->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (!c->bev) {
-		evutil_closesocket(fd);
+	c->resume = evtimer_new(g->base, resume_cb, c);
+	if (!c->bev || !c->resume) {
+		if (c->bev)
+			bufferevent_free(c->bev);
+		else
+			evutil_closesocket(fd);
+		if (c->resume)
+			event_free(c->resume);
+		peer_put(g, c->pr);
 		free(c);
 		return CE_NOMEM;
 	}
@@ -793,20 +950,51 @@ static int conn_add(struct ecmg *g, evutil_socket_t fd, const char *peer)
 
 static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
+	struct ecmg *g = arg;
 	char host[NI_MAXHOST] = "?", serv[NI_MAXSERV] = "?", peer[NI_MAXHOST + NI_MAXSERV + 2];
+	uint8_t family = 0, addr[16];
 
+	(void)lis;
 	if (getnameinfo(sa, (socklen_t)salen, host, sizeof(host), serv, sizeof(serv),
 		    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
 		snprintf(host, sizeof(host), "?");
+	if (!netacl_allows(&g->acl, sa, (socklen_t)salen)) {
+		/* before reading a byte; at most one log line a second */
+		uint64_t now = now_mono_ms();
+
+		CNT_ADD(g, connections_denied, 1);
+		evutil_closesocket(fd);
+		if (now - g->denied_log_ms >= 1000 || g->denied_log_ms == 0) {
+			LOG_WARN(MOD, "%s: not in the allow list; closed (%llu more refused since the last line)", host,
+				(unsigned long long)g->denied_quiet);
+			g->denied_log_ms = now;
+			g->denied_quiet = 0;
+		} else {
+			g->denied_quiet++;
+		}
+		return;
+	}
 	snprintf(peer, sizeof(peer), "%s:%s", host, serv);
-	(void)conn_add(arg, fd, peer); /* counted; nothing more to do on failure */
+	if (!netacl_peer_key(sa, (socklen_t)salen, &family, addr))
+		family = 0;
+	(void)conn_add(g, fd, peer, family, addr); /* counted; nothing more to do on failure */
 }
 
 int ecmg_adopt(struct ecmg *g, int fd)
 {
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	uint8_t family = 0, addr[16];
+
 	if (!g || fd < 0)
 		return CE_ARG;
-	return conn_add(g, fd, "adopted");
+	/* quotas by the peer's address when it has one (a TCP socket handed
+	 * over); a socketpair's peers share one record */
+	memset(addr, 0, sizeof(addr));
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) != 0 ||
+	    !netacl_peer_key((struct sockaddr *)&ss, sl, &family, addr))
+		family = 0;
+	return conn_add(g, fd, "adopted", family, addr);
 }
 
 int ecmg_poll(struct ecmg *g)
@@ -867,6 +1055,18 @@ int ecmg_new(const struct ecmg_config *cfg, struct ecmg **out)
 	g->cfg = *cfg;
 	snprintf(g->listen, sizeof(g->listen), "%s", cfg->listen ? cfg->listen : ECMG_DEFAULT_LISTEN);
 	g->cfg.listen = g->listen;
+	if (netacl_parse(cfg->allow, &g->acl) != 0) {
+		LOG_ERR(MOD, "bad allow list '%s' (want CIDR[,CIDR...], e.g. 10.1.0.0/16,192.0.2.7)", cfg->allow);
+		r = CE_ARG;
+		goto fail;
+	}
+	g->cfg.allow = NULL; /* parsed; the caller's string is not kept */
+	if (!g->cfg.max_channels_per_peer)
+		g->cfg.max_channels_per_peer = g->cfg.max_channels / 4 ? g->cfg.max_channels / 4 : 1;
+	if (!g->cfg.max_streams_per_peer)
+		g->cfg.max_streams_per_peer = 4u * ECMG_MAX_STREAMS_PER_CHANNEL;
+	if (!g->cfg.max_streams_total)
+		g->cfg.max_streams_total = ECMG_DEFAULT_MAX_STREAMS_TOTAL;
 	if (!g->cfg.ca_system_id)
 		g->cfg.ca_system_id = keystore_ca_system_id(cfg->ks);
 	if ((r = ecm_keycache_new(cfg->ks, &g->kc)) != 0)
@@ -976,6 +1176,8 @@ void ecmg_stats(const struct ecmg *g, struct ecmg_stats *o)
 	o->connections = CNT_GET(g, connections);
 	o->connections_open = CNT_GET(g, connections_open);
 	o->connections_refused = CNT_GET(g, connections_refused);
+	o->connections_denied = CNT_GET(g, connections_denied);
+	o->quota_refusals = CNT_GET(g, quota_refusals);
 	o->channels = CNT_GET(g, channels);
 	o->channels_open = CNT_GET(g, channels_open);
 	o->streams = CNT_GET(g, streams);
@@ -998,6 +1200,12 @@ void ecmg_free(struct ecmg *g)
 		return;
 	while (g->conns)
 		conn_free(g->conns);
+	while (g->peers) {
+		struct peer *p = g->peers; /* none left once every connection is gone */
+
+		g->peers = p->next;
+		free(p);
+	}
 	if (g->lis)
 		evconnlistener_free(g->lis);
 	if (g->sig_int)

@@ -26,13 +26,15 @@
 struct keystore;
 
 #define ECMG_DEFAULT_PORT 2222
-#define ECMG_DEFAULT_LISTEN "0.0.0.0:2222"
+#define ECMG_DEFAULT_LISTEN "127.0.0.1:2222" /* a private SimulCrypt network: say --listen to open it */
 #define ECMG_DEFAULT_CA_SYSTEM_ID 0x4ADC
 /* Hard caps (named maxima): a peer can never make us hold more than this. */
 #define ECMG_MAX_RX_MSG_BYTES 4096      /* larger messages: message_too_long, skipped */
 #define ECMG_MAX_STREAMS_PER_CHANNEL 1024
 #define ECMG_MAX_TX_BUFFER_BYTES (1u << 20) /* a peer that does not read is dropped */
 #define ECMG_BAD_MSGS_BEFORE_CLOSE 3    /* consecutive invalid messages (as TSDuck) */
+#define ECMG_DEFAULT_MAX_STREAMS_TOTAL 32768 /* streams on the whole ECMG */
+#define ECMG_MSGS_PER_CALLBACK 16       /* messages one connection handles before others run */
 
 /* Configuration. Zero values mean "the default" where a default is given;
  * ecmg_config_init() fills the defaults explicitly. */
@@ -58,6 +60,12 @@ struct ecmg_config {
 	uint32_t max_connections;   /* open TCP connections; default 512 */
 	uint32_t idle_timeout_ms;   /* close a connection silent this long; default 300000, 0 = never */
 	uint32_t setup_timeout_ms;  /* close a connection with no channel after this; default 10000 */
+	/* Who may connect, and how much one peer address may hold. */
+	const char *allow;          /* "CIDR[,CIDR...]" (lib/netacl.h): other peers are closed on
+	                             * accept, before any message; NULL = anyone */
+	uint32_t max_channels_per_peer; /* 0 = max_channels / 4 (at least 1) */
+	uint32_t max_streams_per_peer;  /* 0 = 4 x ECMG_MAX_STREAMS_PER_CHANNEL */
+	uint32_t max_streams_total;     /* 0 = ECMG_DEFAULT_MAX_STREAMS_TOTAL */
 	bool handle_signals;        /* SIGINT/SIGTERM stop ecmg_run (the CLI sets it) */
 	/* Optional: the operator's channels table (the head-end's). For an
 	 * ECM_id, 0 and the 32-bit package mask of the channel whose service_id
@@ -77,6 +85,8 @@ struct ecmg_stats {
 	uint64_t connections;        /* accepted in total */
 	uint64_t connections_open;   /* open now */
 	uint64_t connections_refused;/* over max_connections */
+	uint64_t connections_denied; /* peer not in the allow list (closed on accept) */
+	uint64_t quota_refusals;     /* channel/stream setups refused by a per-peer or ECMG-wide cap */
 	uint64_t channels;           /* channel_setup accepted in total */
 	uint64_t channels_open;
 	uint64_t streams;            /* stream_setup accepted in total */
@@ -97,7 +107,7 @@ struct ecmg;
 
 /* Validate cfg and create the ECMG (nothing is bound yet). cfg is copied;
  * cfg->listen is copied too. 0, CE_ARG (bad option, no keystore, keystore
- * CA_system_id differs from cfg->ca_system_id), CE_NOMEM. */
+ * CA_system_id differs from cfg->ca_system_id, a bad allow list), CE_NOMEM. */
 int ecmg_new(const struct ecmg_config *cfg, struct ecmg **out) WARN_UNUSED;
 /* Bind and listen. 0, CE_ARG (bad address), CE_IO (bind/listen failed). */
 int ecmg_start(struct ecmg *g) WARN_UNUSED;
@@ -107,7 +117,9 @@ uint16_t ecmg_port(const struct ecmg *g);
  * Closes every connection before returning. 0 or CE_IO. */
 int ecmg_run(struct ecmg *g) WARN_UNUSED;
 /* Serve an already-connected stream socket (socket activation, tests,
- * fuzzing): the ECMG owns fd from now on, closed on every path.
+ * fuzzing): the ECMG owns fd from now on, closed on every path. The allow
+ * list is not applied (the caller accepted the socket); the per-peer quotas
+ * are, by the peer's address (all non-IP sockets count as one peer).
  * 0, CE_LIMIT (max_connections), CE_NOMEM. Loop thread only. */
 int ecmg_adopt(struct ecmg *g, int fd) WARN_UNUSED;
 /* Run the callbacks that are ready now, without blocking (single-threaded

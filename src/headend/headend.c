@@ -1239,6 +1239,7 @@ int headend_new(const struct headend_config *cfg, struct headend **out)
 		ecmg_config_init(&ec);
 		ec.listen = h->ecmg_addr;
 		ec.ks = cfg->ks;
+		ec.allow = cfg->ecmg_allow;
 		ec.ac_lookup = channels_ac; /* the channels table wins where it has the channel */
 		ec.ac_ctx = h;
 		if ((r = channels_load(h, h->http_store)) != 0) {

@@ -67,6 +67,8 @@ struct headend_config {
 	const char *http_addr;       /* NULL = HEADEND_DEFAULT_HTTP; "" = no HTTP */
 	const char *ecmg_addr;       /* NULL = the store's first enabled ECMG generator, else
 	                              * HEADEND_DEFAULT_ECMG; "" = no ECMG */
+	const char *ecmg_allow;      /* "CIDR[,CIDR...]": SCSs allowed on the ECMG (lib/netacl.h);
+	                              * NULL = anyone who can reach ecmg_addr */
 	const char *mux_addr;        /* "host:port" of the MUX; NULL = the store's first enabled
 	                              * EMMG generator (its client_id and bandwidth too, unless
 	                              * given), else none; "" = no EMMG (carousel idle) */

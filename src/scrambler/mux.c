@@ -32,6 +32,7 @@
 #include <sys/socket.h>
 #include "lib/log.h"
 #include "lib/metrics.h"
+#include "lib/netacl.h"
 #include "lib/util.h"
 #include "scrambler/mux.h"
 #include "simulcrypt/framer.h"
@@ -76,6 +77,8 @@ struct mux_conn {
 	size_t wlen;
 	uint8_t wbuf[WBUF_BYTES];
 	char peer[64];
+	uint8_t pfam;                /* the peer's address (netacl_peer_key), for the per-peer cap */
+	uint8_t paddr[16];
 };
 
 struct mux {
@@ -92,7 +95,23 @@ struct mux {
 	struct mux_stats st;
 	struct sc_msg *msg;          /* scratch: decoded message */
 	uint8_t *ubuf;               /* scratch: one UDP datagram */
+	struct netacl acl;           /* who may connect / send datagrams */
+	size_t max_per_peer;         /* connections one address may hold */
+	uint64_t denied_log_ms;      /* last "not allowed" line (one a second at most) */
 };
+
+/* A peer outside the allow list: counted, logged at most once a second. */
+static void denied(struct mux *m, const char *what)
+{
+	uint64_t now = now_mono_ms();
+
+	m->st.peers_denied++;
+	if (m->denied_log_ms == 0 || now - m->denied_log_ms >= 1000) {
+		m->denied_log_ms = now;
+		LOG_WARN(MOD, "%s from a peer not in the allow list: refused (%llu so far)", what,
+			(unsigned long long)m->st.peers_denied);
+	}
+}
 
 /* ------------------------------------------------------------------ */
 /* datagram -> packets                                                  */
@@ -735,16 +754,42 @@ static void do_accept(struct mux *m)
 
 		if (fd < 0)
 			return;
-		for (size_t i = 0; i < MUX_MAX_CONNS && !c; i++)
-			if (m->conns[i].fd < 0)
-				c = &m->conns[i];
+		if (!netacl_allows(&m->acl, (struct sockaddr *)&ss, sl)) {
+			close(fd); /* before reading a byte */
+			denied(m, "EMMG connection");
+			continue;
+		}
+		{
+			/* one address may hold at most max_conns_per_peer slots */
+			uint8_t fam = 0, addr[16];
+			size_t held = 0;
+
+			(void)netacl_peer_key((struct sockaddr *)&ss, sl, &fam, addr);
+			for (size_t i = 0; i < MUX_MAX_CONNS; i++)
+				held += m->conns[i].fd >= 0 && m->conns[i].pfam == fam &&
+					memcmp(m->conns[i].paddr, addr, 16) == 0;
+			if (held >= m->max_per_peer) {
+				m->st.conns_refused++;
+				LOG_WARN(MOD, "EMMG connection refused: its address holds %zu connections already", held);
+				close(fd);
+				continue;
+			}
+			for (size_t i = 0; i < MUX_MAX_CONNS && !c; i++)
+				if (m->conns[i].fd < 0)
+					c = &m->conns[i];
+			if (c) {
+				memset(c, 0, sizeof(*c));
+				c->fd = -1;
+				c->pfam = fam;
+				memcpy(c->paddr, addr, 16);
+			}
+		}
 		if (!c || set_nonblock(fd) != 0) {
 			m->st.conns_refused++;
 			LOG_WARN(MOD, "EMMG connection refused: %d connections already", MUX_MAX_CONNS);
 			close(fd);
 			continue;
 		}
-		memset(c, 0, sizeof(*c));
 		c->rbuf = malloc(SC_MAX_MSG_BYTES);
 		if (!c->rbuf) {
 			close(fd);
@@ -769,7 +814,9 @@ static void do_accept(struct mux *m)
 static void udp_read(struct mux *m)
 {
 	for (int k = 0; k < UDP_BUDGET; k++) {
-		ssize_t r = recv(m->ufd, m->ubuf, SC_MAX_MSG_BYTES, 0);
+		struct sockaddr_storage from;
+		socklen_t fl = sizeof(from);
+		ssize_t r = recvfrom(m->ufd, m->ubuf, SC_MAX_MSG_BYTES, 0, (struct sockaddr *)&from, &fl);
 		struct sc_fault f;
 		struct mux_conn *c = NULL;
 		uint32_t client = 0;
@@ -780,6 +827,11 @@ static void udp_read(struct mux *m)
 		if (r < 0)
 			return;
 		m->st.udp_datagrams++;
+		if (!netacl_allows(&m->acl, (struct sockaddr *)&from, fl)) {
+			m->st.udp_rejected++;
+			denied(m, "UDP datagram");
+			continue;
+		}
 		v = expect_version(m, NULL, m->ubuf, (size_t)r);
 		if (sc_decode(SC_EMMG_MUX, v, m->ubuf, (size_t)r, m->msg, &f) != 0 ||
 		    m->msg->type != SC_EMM_DATA_PROVISION) {
@@ -886,6 +938,13 @@ int mux_new(const struct mux_config *cfg, struct mux **out)
 		m->conns[i].fd = -1;
 	m->cfg = *cfg;
 	m->cfg.listen = NULL; /* not kept: the caller's string */
+	m->cfg.allow = NULL;
+	m->max_per_peer = cfg->max_conns_per_peer ? cfg->max_conns_per_peer : MUX_MAX_CONNS / 4;
+	if (netacl_parse(cfg->allow, &m->acl) != 0) {
+		LOG_ERR(MOD, "bad allow list '%s' (want CIDR[,CIDR...])", cfg->allow);
+		free(m);
+		return CE_ARG;
+	}
 	if (!m->cfg.emm_pid)
 		m->cfg.emm_pid = MUX_DEFAULT_EMM_PID;
 	if (!m->cfg.max_kbps)

@@ -47,11 +47,15 @@ struct mux_config {
 	uint16_t emm_pid;     /* 0 = 0x1FF0 */
 	uint32_t max_kbps;    /* sum of all grants; 0 = 100 */
 	size_t queue_pkts;    /* 0 = 4096, at most 65536 */
+	size_t max_conns_per_peer; /* connections one peer address may hold; 0 = MUX_MAX_CONNS / 4 */
+	const char *allow;    /* "CIDR[,CIDR...]" (lib/netacl.h): EMMGs from elsewhere are closed on
+	                       * accept and their UDP datagrams dropped (counted); NULL = anyone */
 };
 
 struct mux_stats {
 	uint64_t conns_accepted;
-	uint64_t conns_refused;      /* over MUX_MAX_CONNS */
+	uint64_t conns_refused;      /* over MUX_MAX_CONNS, or over the per-peer cap */
+	uint64_t peers_denied;       /* TCP connections and UDP datagrams from outside the allow list */
 	uint64_t conns_closed;
 	uint64_t msgs_in;            /* valid messages, TCP and UDP */
 	uint64_t msgs_bad;           /* rejected by the codec */

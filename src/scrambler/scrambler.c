@@ -1718,7 +1718,7 @@ int scrambler_start(struct scrambler *s)
 		provision(s, &s->svc[vi], 0);
 	if (s->cfg.mux_listen) {
 		struct mux_config mc = { .listen = s->cfg.mux_listen, .emm_pid = s->cfg.emm_pid,
-			.max_kbps = s->cfg.emm_max_kbps };
+			.max_kbps = s->cfg.emm_max_kbps, .allow = s->cfg.mux_allow };
 		int r = mux_new(&mc, &s->mux);
 
 		if (r != 0) {

@@ -153,6 +153,7 @@ struct scrambler_config {
 	enum scr_on_failure on_failure;
 	uint32_t ecm_timeout_ms;        /* 0 = max_comp_time + 500 ms (min 1 s) */
 	const char *mux_listen;         /* "addr:port": accept EMMGs (NULL = no MUX) */
+	const char *mux_allow;          /* "CIDR[,CIDR...]": EMMGs allowed (NULL = anyone; mux.h) */
 	uint16_t emm_pid;               /* 0 = 0x1FF0 */
 	uint32_t emm_max_kbps;          /* 0 = 100 */
 	uint32_t max_extra_kbps;        /* extra packets beyond nulls; 0 = 1000 */

@@ -262,15 +262,14 @@ static bool need(struct ctx *x, unsigned scope)
 {
 	if (x->scopes & scope)
 		return true;
-	if (x->req->auth_who) /* a web panel session: its role, not an API key */
-		fail(x->resp, 403, "forbidden", "your panel role does not allow this (it needs %s); ask an admin "
-		     "to change your role (castellan web role NAME admin)",
-		     scope == SMS_SCOPE_READ ? "read access" : scope == SMS_SCOPE_WRITE ? "the operator role"
-		     : "the admin role");
+	const char *name = scope == SMS_SCOPE_READ ? "read" : scope == SMS_SCOPE_WRITE ? "write" : "admin";
+
+	if (x->req->auth_who) /* a panel session: a person, not a key */
+		fail(x->resp, 403, "forbidden", "your panel role does not allow this (it needs %s rights: %s)",
+		     name, scope == SMS_SCOPE_ADMIN ? "ask an admin" : "ask an admin to change your role");
 	else
-		fail(x->resp, 403, "forbidden", "this API key lacks the %s scope (make one with it: castellan sms "
-		     "key add USER --scopes read,write,admin)",
-		     scope == SMS_SCOPE_READ ? "read" : scope == SMS_SCOPE_WRITE ? "write" : "admin");
+		fail(x->resp, 403, "forbidden", "this API key lacks the %s scope: create one with it "
+		     "(castellan sms key add USER --scopes %s)", name, name);
 	return false;
 }
 

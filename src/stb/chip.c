@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include "cas/ecm.h"
 #include "cas/emm_vendor.h"
 #include "crypto/aead.h"
 #include "crypto/kdf.h"
@@ -92,19 +93,6 @@ int chip_aes_ecb(int enc, const uint8_t key[16], const uint8_t in[16], uint8_t o
 	return crypto_aes_block(enc, key, 16, in, out);
 }
 
-static int aes_unwrap(const uint8_t kek[16], const uint8_t wrap[24], uint8_t out[16])
-{
-	return crypto_unwrap128(kek, wrap, out);
-}
-
-static int gcm_open(const uint8_t key[16], const uint8_t nonce[12], const uint8_t *aad, size_t aad_len,
-	const uint8_t *ct, size_t ct_len, const uint8_t tag[16], uint8_t *pt)
-{
-	int r = crypto_gcm(0, key, 16, nonce, aad, aad_len, ct, ct_len, pt, (uint8_t *)(uintptr_t)tag);
-
-	return r == CE_CRYPTO ? CE_MAC : r;
-}
-
 /* ---- the ladder ---- */
 
 /* Run chain ek and put the CW for parity into cw (len *cw_len). */
@@ -112,7 +100,7 @@ static int ladder(const struct chip *c, enum cw_alg alg, enum cw_parity parity, 
 	uint8_t cw[CW_MAX_BYTES], size_t *cw_len)
 {
 	size_t klen = cw_alg_key_bytes(alg);
-	uint8_t ks[16], blk[16], kecm[16], pt[2 * CW_MAX_BYTES];
+	uint8_t ks[16], blk[16];
 	struct cur cu;
 	uint8_t type = 0;
 	int r = CE_FORMAT;
@@ -135,37 +123,45 @@ static int ladder(const struct chip *c, enum cw_alg alg, enum cw_parity parity, 
 		*cw_len = klen;
 		r = 0;
 	} else if (type == CHIP_CHAIN_ECM) {
-		const uint8_t *ek2, *wrap, *nonce, *tag, *ct, *aad;
-		uint8_t mask = 0, ct_len = 0;
-		uint16_t aad_len = 0;
-		size_t n = 0, off = 0;
+		/* the whole ECM section: the chip checks the package's MAC of it
+		 * (format v2) with the K_pkg it alone sees, so the host cannot
+		 * feed it a re-sealed ECM either */
+		const uint8_t *ek2, *sec;
+		uint8_t pkg = 0;
+		uint16_t sec_len = 0;
+		struct ecm_view v;
+		struct ecm_cws cws;
+		struct pkg_key k;
 
 		ek2 = cur_ptr(&cu, 16);
-		wrap = cur_ptr(&cu, 24);
-		(void)cur_u8(&cu, &mask);
-		nonce = cur_ptr(&cu, 12);
-		tag = cur_ptr(&cu, 16);
-		(void)cur_u8(&cu, &ct_len);
-		ct = cur_ptr(&cu, ct_len);
-		(void)cur_u16(&cu, &aad_len);
-		aad = cur_ptr(&cu, aad_len);
+		(void)cur_u8(&cu, &pkg);
+		(void)cur_u16(&cu, &sec_len);
+		sec = cur_ptr(&cu, sec_len);
 		if ((r = cur_end(&cu)) != 0)
 			goto out;
-		n = (size_t)((mask & 1) != 0) + (size_t)((mask & 2) != 0);
+		if ((r = ecm_parse(sec, sec_len, &v)) != 0)
+			goto out;
 		r = CE_FORMAT;
-		if ((mask & ~3u) || n == 0 || ct_len != n * klen || aad_len == 0)
+		if (v.alg != alg || !(v.cw_mask & (parity == CW_EVEN ? ECM_HAS_EVEN : ECM_HAS_ODD)))
 			goto out;
-		if (!(mask & (parity == CW_EVEN ? 1u : 2u)))
+		memset(&k, 0, sizeof(k));
+		k.epoch = v.epoch;
+		k.pkg = pkg;
+		if ((r = chip_aes_ecb(0, c->kv, ek2, k.key)) != 0) {
+			pkg_key_wipe(&k);
 			goto out;
-		if ((r = chip_aes_ecb(0, c->kv, ek2, ks)) != 0)
+		}
+		r = ecm_open(&v, &k, &cws);
+		pkg_key_wipe(&k);
+		if (r != 0)
 			goto out;
-		if ((r = aes_unwrap(ks, wrap, kecm)) != 0)
+		if (cws.cw_len != klen) {
+			ecm_cws_wipe(&cws);
+			r = CE_FORMAT;
 			goto out;
-		if ((r = gcm_open(kecm, nonce, aad, aad_len, ct, ct_len, tag, pt)) != 0)
-			goto out;
-		if (parity == CW_ODD && (mask & 1))
-			off = klen;
-		memcpy(cw, pt + off, klen);
+		}
+		memcpy(cw, parity == CW_EVEN ? cws.even : cws.odd, klen);
+		ecm_cws_wipe(&cws);
 		*cw_len = klen;
 		r = 0;
 	} else if (type == CHIP_CHAIN_PAIRED) {
@@ -198,8 +194,6 @@ static int ladder(const struct chip *c, enum cw_alg alg, enum cw_parity parity, 
 out:
 	OPENSSL_cleanse(ks, sizeof(ks));
 	OPENSSL_cleanse(blk, sizeof(blk));
-	OPENSSL_cleanse(kecm, sizeof(kecm));
-	OPENSSL_cleanse(pt, sizeof(pt));
 	return r;
 }
 

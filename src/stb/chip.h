@@ -29,12 +29,13 @@
  * Ladder chains (the `ek` of cas_host.load_ecw), first byte = type:
  *   CHIP_CHAIN_KLAD (0x01), ETSI TS 103 162 K-LAD style, 2 levels, AES-128-ECB:
  *     ek2[16] = E_{K_v}(K_s)   ek1[16] = E_{K_s}(CW || 0-padding to 16)
- *   CHIP_CHAIN_ECM (0x02), Castellan ECM v1 opened in the chip:
+ *   CHIP_CHAIN_ECM (0x02), a Castellan ECM (format v2) opened in the chip:
  *     ek2[16] = E_{K_v}(K_pkg)   (the box's protected package key)
- *     wrap[24]                   (RFC 3394 wrap of K_ecm under K_pkg, from the ECM)
- *     cw_mask u8 | nonce[12] | tag[16] | ct_len u8 | ct | aad_len u16 | aad
- *     K_ecm = unwrap, then AES-128-GCM open (the ECM header is the AAD), and
- *     the CW of the requested parity goes to the slot.
+ *     pkg u8 | sec_len u16 | the ECM section (<= ECM_MAX_SECTION)
+ *     K_pkg = D_{K_v}(ek2); the chip parses the section and opens it with
+ *     ecm_open (the package's MAC of the ECM, unwrap, GCM), and the CW of
+ *     the requested parity goes to the slot. A re-sealed or tampered ECM,
+ *     a wrong vendor or a foreign key: CE_MAC.
  *   CHIP_CHAIN_PAIRED (0x03), "load paired ECW" (a paired smartcard's CW):
  *     serial u64 (the card's) | ecw[16] = E_{K_pair}(CW || 0-padding to 16)
  *     K_pair = chip_pairing_key(K_v, serial), derived inside the chip; an

@@ -39,6 +39,7 @@
 #include "stb/chip.h"
 #include "stb/descrambler.h"
 #include "ts/psi.h"
+#include "ecmforge.h"
 #include "testutil.h"
 
 #define CASID 0x4ADC
@@ -281,6 +282,27 @@ static void test_ecm_chained_many_packages(void **state)
 	size_t len = make_ecm(f, 7, T0_MS, 0xFFFF0002u, sec), n = 0;
 
 	assert_true(len > 255); /* needs command chaining */
+	assert_int_equal(xfer(f, CARD_INS_ECM, sec, len, out, &n), SW_OK);
+	assert_memory_equal(out + 4, CW_E, 8);
+}
+
+/* Issue 12 item 9 in the card: a subscriber of package 2 re-seals an ECM of
+ * packages 1 and 2 (its own CWs, ECM_id, a later time; package 2's wrap made
+ * again). The card holds package 1 (and 0): it refuses the forgery with the
+ * bad-MAC status and hands out no CW; the genuine ECM still works. */
+static void test_ecm_forged_other_package(void **state)
+{
+	struct fx *f = *state;
+	uint8_t sec[ECM_MAX_SECTION], forged[ECM_MAX_SECTION], out[CARD_MAX_RESP], evil[16];
+	size_t len = make_ecm(f, 7, T0_MS, 0x6, sec), n = 0;
+	struct pkg_key k2;
+
+	assert_int_equal(keystore_package_key(f->ks, keystore_epoch_at(f->ks, T0_MS / 1000u), 2, &k2), 0);
+	memset(evil, 0xEE, sizeof(evil));
+	assert_true(tu_ecm_forge(sec, len, 2, k2.key, 0x0777, T0_MS + 5000, evil, true, forged));
+	pkg_key_wipe(&k2);
+	assert_int_equal(xfer(f, CARD_INS_ECM, forged, len, out, &n), SW_BAD_MAC);
+	assert_int_equal(n, 0);
 	assert_int_equal(xfer(f, CARD_INS_ECM, sec, len, out, &n), SW_OK);
 	assert_memory_equal(out + 4, CW_E, 8);
 }
@@ -1471,6 +1493,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_blank_personalize_protect_erase, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ecm_cw, setup_live, teardown),
+		cmocka_unit_test_setup_teardown(test_ecm_forged_other_package, setup_live, teardown),
 		cmocka_unit_test_setup_teardown(test_ecm_chained_many_packages, setup_live, teardown),
 		cmocka_unit_test_setup_teardown(test_status_words, setup_live, teardown),
 		cmocka_unit_test_setup_teardown(test_counter_limit_and_recovery, setup_live, teardown),

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
 #include "client/cardless.h"
@@ -24,6 +25,7 @@
 #include "cas/keys.h"
 #include "lib/cursor.h"
 #include "lib/util.h"
+#include "ecmforge.h"
 #include "testutil.h"
 
 #define CASID 0x4ADC
@@ -524,20 +526,25 @@ static void test_ecm_open_errors(void **state)
 	keystore_free(ks);
 }
 
-/* A flipped bit in any byte: parse error, or CE_MAC on open. */
+/* A flipped bit in any byte: parse error, or CE_MAC on open -- except in
+ * another package's 24-byte wrap, which this package's box never reads
+ * (each wrap is checked by its own package's key: format v2). */
 static void test_ecm_every_byte(void **state)
 {
 	struct keystore *ks = test_ks();
 	struct ecm_params p;
-	struct pkg_key k;
+	struct pkg_key k[2];
 	uint8_t sec[ECM_MAX_SECTION];
-	size_t len;
+	size_t len, wraps_off;
 	static const uint8_t flips[] = { 0x01, 0x10, 0x80 };
+	unsigned other_wrap_opens = 0;
 
 	(void)state;
 	fill_params(&p, CW_ALG_CISSA, 0x00000003, 3);
 	len = build(ks, &p, sec);
-	assert_int_equal(keystore_package_key(ks, p.epoch, 1, &k), 0);
+	wraps_off = len - 2 * (1 + ECM_WRAP_BYTES);
+	assert_int_equal(keystore_package_key(ks, p.epoch, 0, &k[0]), 0);
+	assert_int_equal(keystore_package_key(ks, p.epoch, 1, &k[1]), 0);
 	for (size_t i = 0; i < len; i++) {
 		for (size_t f = 0; f < sizeof(flips); f++) {
 			struct ecm_view v;
@@ -546,17 +553,30 @@ static void test_ecm_every_byte(void **state)
 
 			sec[i] ^= flips[f];
 			r = ecm_parse(sec, len, &v);
-			if (r == 0) {
-				r = ecm_open(&v, &k, &cws);
-				/* a flip in the epoch or the wrap's package byte
-				 * is caught before the MAC, with its own code */
-				if (r != CE_MAC && r != CE_NO_KEY && r != CE_NOT_ENTITLED)
-					fail_msg("byte %zu flip %02x: open gave %d", i, flips[f], r);
-				assert_int_equal(cws.cw_mask, 0);
+			for (unsigned q = 0; r == 0 && q < 2; q++) {
+				/* package q's wrap value: 24 bytes after its package byte */
+				size_t other = wraps_off + (1 - q) * (1 + ECM_WRAP_BYTES) + 1;
+				int ro = ecm_open(&v, &k[q], &cws);
+
+				if (i >= other && i < other + ECM_WRAP_BYTES) {
+					assert_int_equal(ro, 0);
+					assert_memory_equal(cws.even, p.cw_even, 16);
+					other_wrap_opens++;
+				} else {
+					/* a flip in the epoch or the wrap's package byte
+					 * is caught before the MAC, with its own code */
+					if (ro != CE_MAC && ro != CE_NO_KEY && ro != CE_NOT_ENTITLED)
+						fail_msg("byte %zu flip %02x key %u: open gave %d", i, flips[f], q, ro);
+					assert_int_equal(cws.cw_mask, 0);
+				}
+				ecm_cws_wipe(&cws);
 			}
 			sec[i] ^= flips[f];
 		}
 	}
+	assert_int_equal(other_wrap_opens, 2 * ECM_WRAP_BYTES * sizeof(flips));
+	pkg_key_wipe(&k[0]);
+	pkg_key_wipe(&k[1]);
 	keystore_free(ks);
 }
 
@@ -568,7 +588,7 @@ static void test_ecm_parse_bad_table(void **state)
 	size_t glen;
 	/* offsets in the 1-package CSA2 ECM (docs/ecm-format.md) */
 	enum { O_TID = 0, O_FLAGS = 1, O_VER = 3, O_ALG = 4, O_CP = 10, O_AC_LEN = 23, O_AC = 24,
-		O_CW_MASK = 28, O_NWRAPS = 29, O_WRAP_PKG = 30 };
+		O_CW_MASK = 28, O_NWRAPS = 29, O_WRAP_PKG = 74 };
 	struct {
 		const char *what;
 		int at;         /* byte to change, -1 none */
@@ -585,7 +605,8 @@ static void test_ecm_parse_bad_table(void **state)
 		{ "section_syntax_indicator 1", O_FLAGS, 0xF0, 0, CE_FORMAT },
 		{ "private_indicator 0", O_FLAGS, 0x30, 0, CE_FORMAT },
 		{ "section_length too big", O_FLAGS, 0x71, 0, CE_TRUNCATED },
-		{ "format version 2", O_VER, 2, 0, CE_FORMAT },
+		{ "format version 1 (unbound wraps)", O_VER, 1, 0, CE_FORMAT },
+		{ "format version 3", O_VER, 3, 0, CE_FORMAT },
 		{ "alg 0", O_ALG, 0, 0, CE_FORMAT },
 		{ "alg 3", O_ALG, 3, 0, CE_FORMAT },
 		{ "cp even, table odd", O_CP, 40, 0, CE_FORMAT },
@@ -596,7 +617,7 @@ static void test_ecm_parse_bad_table(void **state)
 		{ "mask bit differs from wrap", O_AC + 3, 2, 0, CE_FORMAT },
 		{ "cw_mask 0", O_CW_MASK, 0, 0, CE_FORMAT },
 		{ "cw_mask 4", O_CW_MASK, 4, 0, CE_FORMAT },
-		{ "cw_mask one CW, ct for two", O_CW_MASK, 1, 0, CE_TRAILING },
+		{ "cw_mask one CW, ct for two (wraps misaligned)", O_CW_MASK, 1, 0, CE_FORMAT },
 		{ "nwraps 0", O_NWRAPS, 0, 0, CE_FORMAT },
 		{ "nwraps 33", O_NWRAPS, 33, 0, CE_FORMAT },
 		{ "wrap package not in mask", O_WRAP_PKG, 5, 0, CE_FORMAT },
@@ -908,6 +929,57 @@ static void test_patched_client(void **state)
 	keystore_free(ks);
 }
 
+/*
+ * Issue 12 item 9, the cross-package forgery: a subscriber of package A
+ * (0) takes a genuine ECM for a channel in A and B (1), opens A's wrap to
+ * get K_ecm, and re-seals the ECM with its own timestamp, ECM_id and CWs,
+ * keeping B's wrap. B's boxes must refuse it (CE_MAC): only the head-end,
+ * holding B's key, can make an ECM that B's key opens.
+ */
+static void test_ecm_cross_package_forgery(void **state)
+{
+	struct keystore *ks = test_ks();
+	struct ecm_params p;
+	struct ecm_view v, fv;
+	struct ecm_cws cws;
+	struct pkg_key ka, kb;
+	uint8_t sec[ECM_MAX_SECTION], forged[ECM_MAX_SECTION], evil[16];
+	size_t len;
+
+	(void)state;
+	fill_params(&p, CW_ALG_CSA2, 0x00000003, ECM_HAS_EVEN | ECM_HAS_ODD);
+	len = build(ks, &p, sec);
+	assert_int_equal(ecm_parse(sec, len, &v), 0);
+	assert_int_equal(keystore_package_key(ks, p.epoch, 0, &ka), 0);
+	assert_int_equal(keystore_package_key(ks, p.epoch, 1, &kb), 0);
+	/* the genuine ECM opens for both packages */
+	assert_int_equal(ecm_open(&v, &kb, &cws), 0);
+	/* the forger opens A's wrap with A's key (K_ecm) and re-seals: a
+	 * timestamp 9 minutes ahead, another ECM_id, its own CWs */
+	memset(evil, 0xEE, 8);
+	memset(evil + 8, 0x0D, 8);
+	assert_true(tu_ecm_forge(sec, len, 0, ka.key, 0x0777, p.timestamp_ms + 9ull * 60 * 1000, evil, true, forged));
+	assert_int_equal(ecm_parse(forged, len, &fv), 0);
+	assert_int_equal(fv.ecm_id, 0x0777);
+	/* control: the forger is competent -- A's key opens the forgery (a
+	 * package key holder can always speak for its own package; the
+	 * re-wrap follows docs/ecm-format.md, written apart from ecm.c) */
+	assert_int_equal(ecm_open(&fv, &ka, &cws), 0);
+	assert_memory_equal(cws.even, evil, 8);
+	assert_memory_equal(cws.odd, evil + 8, 8);
+	/* but B's key must not open it */
+	assert_int_equal(ecm_open(&fv, &kb, &cws), CE_MAC);
+	assert_int_equal(cws.cw_mask, 0);
+	/* nor with every wrap kept as it was */
+	assert_true(tu_ecm_forge(sec, len, 0, ka.key, 0x0777, p.timestamp_ms + 9ull * 60 * 1000, evil, false, forged));
+	assert_int_equal(ecm_parse(forged, len, &fv), 0);
+	assert_int_equal(ecm_open(&fv, &kb, &cws), CE_MAC);
+	assert_int_equal(ecm_open(&fv, &ka, &cws), CE_MAC);
+	pkg_key_wipe(&ka);
+	pkg_key_wipe(&kb);
+	keystore_free(ks);
+}
+
 /* ---- cardless client with a fake host ---- */
 
 struct fake_host {
@@ -1112,6 +1184,43 @@ static void test_cardless_refusals(void **state)
 	cl_teardown(f);
 }
 
+/* Issue 12 item 10: the replay check is not only relative. A box that has
+ * just started (or whose replay slot for the ECM_id was evicted by 64
+ * others) refuses an ECM older than its clock minus the tolerance. */
+static void test_cardless_stale_absolute(void **state)
+{
+	struct cl_fixture *f = cl_setup(0x00000001, T0 - 86400, T0 + 86400);
+	uint8_t sec[ECM_MAX_SECTION], old[ECM_MAX_SECTION];
+	size_t len, olen;
+	struct ecm_params p;
+
+	(void)state;
+	/* fresh client (a restart): 11 minutes old is refused, 9 accepted */
+	len = cl_ecm(f, 0x00000001, 3, T0 * 1000 - 11 * 60 * 1000, sec);
+	assert_int_equal(feed(f, sec, len), CE_REPLAY);
+	assert_int_equal(f->fh.nloads, 0);
+	len = cl_ecm(f, 0x00000001, 3, T0 * 1000 - 9 * 60 * 1000, sec);
+	assert_int_equal(feed(f, sec, len), 0);
+	assert_int_equal(f->fh.nloads, 2);
+	/* eviction: ECM_id 0x0102 accepted at T0, then 64 other ECM_ids at
+	 * T0 + 20 min push it out of the replay slots; its T0 ECM comes back */
+	olen = cl_ecm(f, 0x00000001, 3, T0 * 1000, old);
+	assert_int_equal(feed(f, old, olen), 0);
+	f->fh.now_ms = T0 * 1000 + 20 * 60 * 1000;
+	for (uint16_t id = 1; id <= 64; id++) {
+		fill_params(&p, CW_ALG_CSA2, 1, 3);
+		p.ecm_id = (uint16_t)(0x1000 + id);
+		p.timestamp_ms = f->fh.now_ms;
+		p.epoch = keystore_epoch_at(f->ks, p.timestamp_ms / 1000);
+		len = build(f->ks, &p, sec);
+		assert_int_equal(f->c.ops->ecm(f->c.self, &f->host, (uint16_t)(200 + id), sec, len), 0);
+	}
+	f->fh.nloads = 0;
+	assert_int_equal(f->c.ops->ecm(f->c.self, &f->host, 999, old, olen), CE_REPLAY);
+	assert_int_equal(f->fh.nloads, 0);
+	cl_teardown(f);
+}
+
 static void test_cardless_from_file(void **state)
 {
 	struct keystore *ks = test_ks();
@@ -1241,12 +1350,14 @@ int main(void)
 		cmocka_unit_test(test_ecm_open_errors),
 		cmocka_unit_test(test_ecm_every_byte),
 		cmocka_unit_test(test_ecm_parse_bad_table),
+		cmocka_unit_test(test_ecm_cross_package_forgery),
 		cmocka_unit_test(test_entitlement_issue),
 		cmocka_unit_test(test_entitlement_roundtrip),
 		cmocka_unit_test(test_entitlement_bad_table),
 		cmocka_unit_test(test_patched_client),
 		cmocka_unit_test(test_cardless_entitled),
 		cmocka_unit_test(test_cardless_refusals),
+		cmocka_unit_test(test_cardless_stale_absolute),
 		cmocka_unit_test(test_cardless_from_file),
 		cmocka_unit_test(test_cli),
 	};

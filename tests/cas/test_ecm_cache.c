@@ -82,7 +82,9 @@ static void test_cached_opens(void **state)
 		assert_int_equal(ecm_parse(sec, len, &v), 0);
 		assert_int_equal(ecm_parse(ref, rlen, &rv), 0);
 		assert_int_equal(v.aad_len, rv.aad_len);
-		assert_memory_equal(sec, ref, (size_t)(v.wraps - sec)); /* header up to the wraps */
+		assert_memory_equal(sec, ref, (size_t)(v.nonce - sec)); /* header up to the nonce */
+		assert_int_equal(v.auth_len, rv.auth_len);
+		assert_ptr_equal(v.wraps, sec + v.auth_len); /* the wraps close the section */
 		assert_int_equal(v.nwraps, 3);
 		for (unsigned i = 0; i < v.nwraps; i++)
 			assert_int_equal(v.wraps[i * (1 + ECM_WRAP_BYTES)], rv.wraps[i * (1 + ECM_WRAP_BYTES)]);

@@ -18,6 +18,8 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -27,6 +29,7 @@
 #include "cas/keys.h"
 #include "headend/ecmg.h"
 #include "lib/log.h"
+#include "lib/util.h"
 #include "simulcrypt/simulcrypt.h"
 #include "ts/ts.h"
 
@@ -87,6 +90,24 @@ static void fix_stop(struct fix *f)
 
 /* ------------------------------------------------------------------ */
 /* socket helpers                                                       */
+
+/* Connect to 127.0.0.1:port from the local address src (any 127.x works on
+ * Linux loopback): another "peer" for the per-peer limits. */
+static int tcp_connect_from(const char *src, uint16_t port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+	struct sockaddr_in b = { .sin_family = AF_INET };
+	struct timeval tv = { RX_TIMEOUT_S, 0 };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(inet_pton(AF_INET, src, &b.sin_addr), 1);
+	assert_int_equal(bind(fd, (struct sockaddr *)&b, sizeof(b)), 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return fd;
+}
 
 static int tcp_connect(uint16_t port)
 {
@@ -804,6 +825,7 @@ static void tweak_limits(struct ecmg_config *c)
 {
 	c->max_streams = 2;
 	c->max_channels = 2;
+	c->max_channels_per_peer = 2; /* all test peers are 127.0.0.1 */
 }
 
 static void test_limits(void **state)
@@ -853,6 +875,311 @@ static void test_limits(void **state)
 	close(a);
 	close(c2);
 	close(c3);
+	free(rx);
+	fix_stop(f);
+}
+
+/* Issue 12 item 7: one peer cannot take every channel. A peer at
+ * 127.0.0.2 opens channels until refused; the real scrambler at 127.0.0.1
+ * must still get its channel (default per-peer quota: a quarter of
+ * max_channels). */
+static void tweak_8_channels(struct ecmg_config *c)
+{
+	c->max_channels = 8;
+}
+
+static void test_peer_channel_quota(void **state)
+{
+	struct fix *f = fix_start(tweak_8_channels);
+	struct rx *rx = calloc(1, sizeof(*rx));
+	uint8_t b[512];
+	int flood[8], good;
+	unsigned got = 0;
+	size_t n;
+
+	(void)state;
+	assert_non_null(rx);
+	for (int i = 0; i < 8; i++) {
+		flood[i] = tcp_connect_from("127.0.0.2", f->port);
+		n = mk_channel_setup(b, 2, (uint16_t)(10 + i), SCID);
+		send_all(flood[i], b, n);
+		recv_decode(flood[i], 2, rx);
+		if (rx->m.type == SC_ECM_CHANNEL_STATUS)
+			got++;
+		else
+			assert_int_equal(get16(&rx->m, SC_P_ERROR_STATUS), SC_ECM_ERR_TOO_MANY_CHANNELS);
+	}
+	assert_int_equal(got, 2);
+	good = tcp_connect(f->port);
+	n = mk_channel_setup(b, 2, 1, SCID);
+	send_all(good, b, n);
+	recv_decode(good, 2, rx);
+	assert_int_equal(rx->m.type, SC_ECM_CHANNEL_STATUS);
+	for (int i = 0; i < 8; i++)
+		close(flood[i]);
+	close(good);
+	free(rx);
+	fix_stop(f);
+}
+
+/* --allow: a peer outside the list is closed on accept, before any
+ * message is read or answered; one inside works. Streams: the ECMG-wide
+ * cap and the per-peer cap answer too_many_streams_ECMG. */
+static void tweak_allow(struct ecmg_config *c)
+{
+	c->allow = "10.0.0.0/8, 127.0.0.2";
+	c->max_streams_total = 3;
+	c->max_streams_per_peer = 2;
+	c->max_channels_per_peer = 4;
+}
+
+static void test_allow_and_stream_caps(void **state)
+{
+	struct fix *f = fix_start(tweak_allow);
+	struct rx *rx = calloc(1, sizeof(*rx));
+	struct ecmg_stats st;
+	uint8_t b[512];
+	size_t n;
+	int out, in1, in2;
+
+	(void)state;
+	assert_non_null(rx);
+	/* 127.0.0.1 is not listed: closed without an answer */
+	out = tcp_connect(f->port);
+	n = mk_channel_setup(b, 2, 1, SCID);
+	send(out, b, n, MSG_NOSIGNAL); /* may fail: the ECMG may have closed already */
+	assert_true(peer_closed(out));
+	close(out);
+	/* 127.0.0.2 is: a channel, then streams up to its quota of 2 */
+	in1 = tcp_connect_from("127.0.0.2", f->port);
+	in2 = tcp_connect_from("127.0.0.2", f->port);
+	n = mk_channel_setup(b, 2, 1, SCID);
+	send_all(in1, b, n);
+	recv_decode(in1, 2, rx);
+	assert_int_equal(rx->m.type, SC_ECM_CHANNEL_STATUS);
+	n = mk_channel_setup(b, 2, 2, SCID);
+	send_all(in2, b, n);
+	recv_decode(in2, 2, rx);
+	assert_int_equal(rx->m.type, SC_ECM_CHANNEL_STATUS);
+	for (uint16_t s = 0; s < 3; s++) {
+		n = mk_stream_setup(b, 2, (uint16_t)(1 + s % 2), s, (uint16_t)(100 + s), 100);
+		send_all(s % 2 ? in2 : in1, b, n);
+		recv_decode(s % 2 ? in2 : in1, 2, rx);
+		if (s < 2) {
+			assert_int_equal(rx->m.type, SC_ECM_STREAM_STATUS);
+		} else {
+			assert_int_equal(rx->m.type, SC_ECM_STREAM_ERROR);
+			assert_int_equal(get16(&rx->m, SC_P_ERROR_STATUS), SC_ECM_ERR_TOO_MANY_STM_ECMG);
+		}
+	}
+	/* the peer's streams are freed with its connection: ECM_id 100 too */
+	close(in1);
+	close(in2);
+	in1 = tcp_connect_from("127.0.0.2", f->port);
+	n = mk_channel_setup(b, 2, 3, SCID);
+	send_all(in1, b, n);
+	recv_decode(in1, 2, rx);
+	assert_int_equal(rx->m.type, SC_ECM_CHANNEL_STATUS);
+	for (uint16_t s = 0; s < 3; s++) {
+		n = mk_stream_setup(b, 2, 3, s, (uint16_t)(100 + s), 100);
+		send_all(in1, b, n);
+		recv_decode(in1, 2, rx);
+		assert_int_equal(rx->m.type, s < 2 ? SC_ECM_STREAM_STATUS : SC_ECM_STREAM_ERROR);
+	}
+	ecmg_stats(f->g, &st);
+	assert_int_equal(st.connections_denied, 1);
+	assert_int_equal(st.quota_refusals, 2);
+	close(in1);
+	free(rx);
+	fix_stop(f);
+}
+
+/* A bad allow list is refused at ecmg_new; the standalone default listens
+ * on the loopback only. */
+static void test_allow_config(void **state)
+{
+	struct keystore *ks;
+	struct ecmg_config cfg;
+	struct ecmg *g = NULL;
+
+	(void)state;
+	assert_int_equal(keystore_from_root(0x4ADC, 0, ROOT, &ks), 0);
+	ecmg_config_init(&cfg);
+	assert_string_equal(cfg.listen, "127.0.0.1:2222");
+	cfg.ks = ks;
+	cfg.allow = "10.0.0.1/8";
+	assert_int_equal(ecmg_new(&cfg, &g), CE_ARG);
+	assert_null(g);
+	cfg.allow = "10.0.0.0/8,";
+	assert_int_equal(ecmg_new(&cfg, &g), CE_ARG);
+	keystore_free(ks);
+}
+
+/* Issue 12 item 8: a stream_setup flood must not slow a good scrambler's
+ * ECMs. 16 channels x FLOOD_BG streams are set up (from 16 addresses), then a
+ * good client (127.0.0.1) measures its CW_provision -> ECM_response round
+ * trip, quiet and while 4 connections (127.0.2.x) send stream_setups in a
+ * closed loop of 64 in flight. The medians are compared in the same run
+ * with a generous ratio (no absolute timing); the figures are printed (the
+ * bench/RESULTS.md "ECMG under a stream_setup flood" table). FLOOD_BG is
+ * the issue's 1024 (CASTELLAN_FLOOD_STREAMS=N for fewer). Before the fix
+ * (a scan of every stream per stream_setup, no read budget) the flooded
+ * median was 2.7-3.3 ms against 20 us quiet: this assertion failed. */
+#define FLOOD_CONNS 4
+#define FLOOD_WINDOW 64
+#define FLOOD_RTTS 300
+
+struct flooder {
+	uint16_t port;
+	int k;
+	atomic_bool *stop;
+	_Atomic unsigned long long msgs;
+	pthread_t th;
+};
+
+static void *flood_thread(void *arg)
+{
+	struct flooder *fl = arg;
+	static const char *const src[FLOOD_CONNS] = { "127.0.2.1", "127.0.2.2", "127.0.2.3", "127.0.2.4" };
+	uint8_t b[FLOOD_WINDOW * 64], r[8192];
+	uint16_t ch = (uint16_t)(300 + fl->k), sid = 0;
+	size_t n;
+	int fd = tcp_connect_from(src[fl->k], fl->port);
+
+	n = mk_channel_setup(b, 2, ch, SCID);
+	send_all(fd, b, n);
+	if (recv_msg(fd, r, sizeof(r)) == 0)
+		return NULL;
+	while (!atomic_load(fl->stop)) {
+		n = 0;
+		for (int j = 0; j < FLOOD_WINDOW; j++, sid++)
+			n += mk_stream_setup(b + n, 2, ch, sid, (uint16_t)(20000 + fl->k * 10000 + sid % 10000), 100);
+		send_all(fd, b, n);
+		for (int j = 0; j < FLOOD_WINDOW; j++)
+			(void)recv_msg(fd, r, sizeof(r));
+		atomic_fetch_add(&fl->msgs, FLOOD_WINDOW);
+	}
+	close(fd);
+	return NULL;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* FLOOD_RTTS sequential CW_provision -> ECM_response round trips on fd:
+ * the median and the max, in microseconds. */
+static void rtts(int fd, struct rx *rx, uint16_t *cp, uint64_t *median, uint64_t *max)
+{
+	static uint64_t t[FLOOD_RTTS];
+	const uint8_t ac[4] = { 0, 0, 0, 0x01 };
+	uint8_t b[512];
+
+	for (int i = 0; i < FLOOD_RTTS; i++) {
+		size_t n = mk_cw_provision(b, 2, 1, 0, (*cp)++, 2, 8, ac, 4);
+		uint64_t t0 = now_mono_us();
+
+		send_all(fd, b, n);
+		recv_decode(fd, 2, rx);
+		t[i] = now_mono_us() - t0;
+		assert_int_equal(rx->m.type, SC_ECM_ECM_RESPONSE);
+	}
+	qsort(t, FLOOD_RTTS, sizeof(t[0]), cmp_u64);
+	*median = t[FLOOD_RTTS / 2];
+	*max = t[FLOOD_RTTS - 1];
+}
+
+static void test_stream_setup_flood(void **state)
+{
+	struct fix *f = fix_start(NULL);
+	struct rx *rx = calloc(1, sizeof(*rx));
+	struct flooder fl[FLOOD_CONNS];
+	atomic_bool stop = false;
+	const char *env = getenv("CASTELLAN_FLOOD_STREAMS");
+	uint64_t env_n = 0;
+	unsigned nbg = env && parse_u64(env, 1024, &env_n) == 0 && env_n > 0 ? (unsigned)env_n : 1024;
+	uint64_t q_med, q_max, f_med, f_max, t0, dt;
+	unsigned long long flood_msgs = 0, during = 0;
+	uint8_t *b = malloc(1024 * 32);
+	int bg[16], good;
+	uint16_t cp = 0;
+	size_t n;
+
+	(void)state;
+	assert_non_null(rx);
+	assert_non_null(b);
+	for (int i = 0; i < 16; i++) {
+		char src[32];
+
+		snprintf(src, sizeof(src), "127.0.1.%d", i + 1);
+		bg[i] = tcp_connect_from(src, f->port);
+		n = mk_channel_setup(b, 2, (uint16_t)(200 + i), SCID);
+		send_all(bg[i], b, n);
+		recv_decode(bg[i], 2, rx);
+		assert_int_equal(rx->m.type, SC_ECM_CHANNEL_STATUS);
+		n = 0;
+		for (unsigned s = 0; s < nbg; s++)
+			n += mk_stream_setup(b + n, 2, (uint16_t)(200 + i), (uint16_t)s, (uint16_t)(1 + i * 1024 + s), 100);
+		send_all(bg[i], b, n);
+		for (unsigned s = 0; s < nbg; s++) {
+			recv_decode(bg[i], 2, rx);
+			assert_int_equal(rx->m.type, SC_ECM_STREAM_STATUS);
+		}
+	}
+	good = tcp_connect(f->port);
+	n = mk_channel_setup(b, 2, 1, SCID);
+	send_all(good, b, n);
+	recv_decode(good, 2, rx);
+	assert_int_equal(rx->m.type, SC_ECM_CHANNEL_STATUS);
+	n = mk_stream_setup(b, 2, 1, 0, 60000, 100);
+	send_all(good, b, n);
+	recv_decode(good, 2, rx);
+	assert_int_equal(rx->m.type, SC_ECM_STREAM_STATUS);
+
+	rtts(good, rx, &cp, &q_med, &q_max);
+	for (int k = 0; k < FLOOD_CONNS; k++) {
+		fl[k].port = f->port;
+		fl[k].k = k;
+		fl[k].stop = &stop;
+		atomic_init(&fl[k].msgs, 0);
+		assert_int_equal(pthread_create(&fl[k].th, NULL, flood_thread, &fl[k]), 0);
+	}
+	usleep(200 * 1000); /* the flood under way */
+	for (int k = 0; k < FLOOD_CONNS; k++)
+		during -= atomic_load(&fl[k].msgs);
+	t0 = now_mono_us();
+	rtts(good, rx, &cp, &f_med, &f_max);
+	dt = now_mono_us() - t0;
+	for (int k = 0; k < FLOOD_CONNS; k++)
+		during += atomic_load(&fl[k].msgs);
+	atomic_store(&stop, true);
+	for (int k = 0; k < FLOOD_CONNS; k++) {
+		assert_int_equal(pthread_join(fl[k].th, NULL), 0);
+		flood_msgs += atomic_load(&fl[k].msgs);
+	}
+	print_message("stream_setup flood: %u background streams; good client ECM round trip quiet median %llu us "
+		      "max %llu us; flooded median %llu us max %llu us; %llu stream_setups answered to the "
+		      "flooders in all (%.0f/s while measuring)\n",
+		16 * nbg, (unsigned long long)q_med, (unsigned long long)q_max, (unsigned long long)f_med,
+		(unsigned long long)f_max, flood_msgs, dt ? (double)during * 1e6 / (double)dt : 0.0);
+	/* generous: the flood may cost the good client scheduling time on a
+	 * shared machine, not the ECMG's work per stream_setup. Under the
+	 * sanitizers (tools/test.sh's second pass) every message costs several
+	 * times more and the medians say nothing about the design: the flood
+	 * still runs there, for memory safety, without the comparison. */
+	assert_true(flood_msgs > 0);
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+	(void)f_med;
+#else
+	assert_true(f_med <= 20 * (q_med > 100 ? q_med : 100));
+#endif
+	close(good);
+	for (int i = 0; i < 16; i++)
+		close(bg[i]);
+	free(b);
 	free(rx);
 	fix_stop(f);
 }
@@ -1309,6 +1636,10 @@ int main(void)
 		cmocka_unit_test(test_concurrent),
 		cmocka_unit_test(test_error_table),
 		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_peer_channel_quota),
+		cmocka_unit_test(test_allow_and_stream_caps),
+		cmocka_unit_test(test_allow_config),
+		cmocka_unit_test(test_stream_setup_flood),
 		cmocka_unit_test(test_bad_in_row),
 		cmocka_unit_test(test_cw_per_msg_one),
 		cmocka_unit_test(test_ac_from_channels_table),

@@ -893,6 +893,36 @@ static void test_headend_threads_vendor(void **state)
 }
 
 /* Bad --vendor-keys files: refused at start, nothing half-loaded. */
+/* --allow reaches the head-end's ECMG: a bad list fails the start, a good
+ * one starts (the accept-time check itself: tests/headend/test_ecmg.c
+ * test_allow_and_stream_caps). Issue 12 item 7. */
+static void test_headend_ecmg_allow(void **state)
+{
+	char dir[] = "/tmp/castellan-heallow-XXXXXX";
+	char q[600];
+	struct keystore *ks = NULL;
+	struct headend_config hc;
+	struct headend *h = NULL;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(keystore_generate(CASID, EPOCH_S, &ks), 0);
+	snprintf(q, sizeof(q), "%s/admin-key", dir);
+	he_config(&hc, dir, ks, q, "", 0);
+	hc.http_addr = "";
+	hc.ecmg_addr = "127.0.0.1:0";
+	hc.ecmg_allow = "10.0.0.1/8";
+	assert_int_equal(headend_new(&hc, &h), CE_ARG);
+	assert_null(h);
+	hc.ecmg_allow = "10.0.0.0/8,192.0.2.0/24";
+	assert_int_equal(headend_new(&hc, &h), 0);
+	assert_true(headend_ecmg_port(h) > 0);
+	headend_free(h);
+	keystore_free(ks);
+	snprintf(q, sizeof(q), "rm -rf '%s'", dir);
+	assert_int_equal(system(q), 0);
+}
+
 static void test_headend_vendor_keys_bad(void **state)
 {
 	static const struct {
@@ -1293,6 +1323,7 @@ int main(void)
 		cmocka_unit_test(test_headend_end_to_end),
 		cmocka_unit_test(test_headend_threads_vendor),
 		cmocka_unit_test(test_headend_vendor_keys_bad),
+		cmocka_unit_test(test_headend_ecmg_allow),
 		cmocka_unit_test(test_headend_first_start_fails_keeps_secrets),
 		cmocka_unit_test(test_headend_channels_table_ac),
 		cmocka_unit_test(test_headend_cli_mux_off_and_fatal),

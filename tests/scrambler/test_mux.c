@@ -440,6 +440,88 @@ static void setup_session(struct mux *m, int fd, int steps, int packet_mode, uin
 	}
 }
 
+/* --allow (issue 12 item 7): an EMMG outside the list is closed on accept
+ * (before any message) and its UDP datagrams are dropped; a bad list is
+ * refused. */
+static void test_allow(void **state)
+{
+	struct mux_config c = { .listen = "127.0.0.1:0", .emm_pid = EMM_PID, .allow = "10.0.0.0/8" };
+	struct mux *m = NULL;
+	struct mux_stats st;
+	uint8_t b[4096];
+	size_t n;
+	int fd, ufd;
+
+	(void)state;
+	c.allow = "10.0.0.1/8";
+	assert_int_equal(mux_new(&c, &m), CE_ARG);
+	assert_null(m);
+	c.allow = "10.0.0.0/8";
+	assert_int_equal(mux_new(&c, &m), 0);
+	fd = tcp_to(mux_port(m));
+	n = mk(b, 3, SC_EMM_CHANNEL_SETUP, 1, -1, CLIENT, 0, -1, -1, NULL, 0);
+	(void)send(fd, b, n, MSG_NOSIGNAL);
+	for (int i = 0;; i++) {
+		ssize_t r;
+
+		assert_true(i < 300);
+		assert_int_equal(mux_poll(m, 10), 0);
+		r = recv(fd, b, sizeof(b), MSG_DONTWAIT);
+		if (r == 0 || (r < 0 && errno == ECONNRESET))
+			break; /* closed, no answer */
+		assert_true(r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+	}
+	close(fd);
+	ufd = udp_to(mux_port(m));
+	send_all(ufd, b, 8);
+	poll_until_datagrams(m, 1);
+	mux_stats(m, &st);
+	assert_int_equal(st.peers_denied, 2);
+	assert_int_equal(st.conns_accepted, 0);
+	assert_int_equal(st.udp_rejected, 1);
+	close(ufd);
+	mux_free(m);
+}
+
+/* One address holds at most max_conns_per_peer of the 16 connections
+ * (issue 12 item 7): the next one from it is closed, another address still
+ * gets in. */
+static void test_per_peer_cap(void **state)
+{
+	struct mux_config c = { .listen = "127.0.0.1:0", .emm_pid = EMM_PID, .max_conns_per_peer = 2 };
+	struct sockaddr_in a = { .sin_family = AF_INET }, b = { .sin_family = AF_INET };
+	struct mux *m = NULL;
+	struct mux_stats st;
+	int fd[3], other;
+
+	(void)state;
+	assert_int_equal(mux_new(&c, &m), 0);
+	for (int i = 0; i < 3; i++) {
+		fd[i] = tcp_to(mux_port(m));
+		for (int k = 0; k < 5; k++)
+			assert_int_equal(mux_poll(m, 5), 0);
+	}
+	mux_stats(m, &st);
+	assert_int_equal(st.conns_accepted, 2);
+	assert_int_equal(st.conns_refused, 1);
+	/* 127.0.0.2 is another peer */
+	other = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(other >= 0);
+	assert_int_equal(inet_pton(AF_INET, "127.0.0.2", &b.sin_addr), 1);
+	assert_int_equal(bind(other, (struct sockaddr *)&b, sizeof(b)), 0);
+	a.sin_port = htons(mux_port(m));
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(other, (struct sockaddr *)&a, sizeof(a)), 0);
+	for (int k = 0; k < 5; k++)
+		assert_int_equal(mux_poll(m, 5), 0);
+	mux_stats(m, &st);
+	assert_int_equal(st.conns_accepted, 3);
+	for (int i = 0; i < 3; i++)
+		close(fd[i]);
+	close(other);
+	mux_free(m);
+}
+
 static void test_error_table(void **state)
 {
 	(void)state;
@@ -892,6 +974,8 @@ int main(void)
 		cmocka_unit_test(test_replay_v2_udp_sections),
 		cmocka_unit_test(test_replay_v3_tcp_packets),
 		cmocka_unit_test(test_error_table),
+		cmocka_unit_test(test_allow),
+		cmocka_unit_test(test_per_peer_cap),
 		cmocka_unit_test(test_tests_and_close),
 		cmocka_unit_test(test_bandwidth_and_clients),
 		cmocka_unit_test(test_queue_bound),

@@ -271,6 +271,8 @@ static void test_cards(void **state)
 	/* DELETE needs admin. */
 	assert_int_equal(call(&sv, sv.rw, "DELETE", "/api/v1/cards/2100000001", NULL, &a), 403);
 	expect_error(&a, 403, "forbidden");
+	/* names the scope and how to get a key with it */
+	assert_non_null(strstr(jstr(a.json, "error.message"), "--scopes admin"));
 	answer_free(&a);
 	assert_int_equal(call(&sv, sv.admin, "DELETE", "/api/v1/cards/2100000001", NULL, &a), 204);
 	answer_free(&a);

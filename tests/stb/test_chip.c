@@ -16,6 +16,7 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 #include "client/chip_client.h"
+#include "ecmforge.h"
 #include "testutil.h"
 #include "cas/ecm.h"
 #include "cas/entitlement.h"
@@ -181,6 +182,7 @@ struct ecm_fixture {
 	uint8_t scr[NPKT * 188];
 	struct entitlement ent; /* protected */
 	uint8_t cw_masked[16], mask[16];
+	uint8_t k0[16];         /* K_pkg(epoch, 0): what a package-0 forger holds */
 };
 
 static void ecm_fixture(const struct chip_otp *otp, uint32_t vendor, uint32_t ecm_pkgs, uint32_t card_pkgs,
@@ -205,6 +207,13 @@ static void ecm_fixture(const struct chip_otp *otp, uint32_t vendor, uint32_t ec
 	rnd(p.cw_even, 16);
 	rnd(p.cw_odd, 16);
 	assert_int_equal(ecm_build(ks, &p, f->sec, sizeof(f->sec), &f->sec_len), 0);
+	{
+		struct pkg_key k0;
+
+		assert_int_equal(keystore_package_key(ks, p.epoch, 0, &k0), 0);
+		memcpy(f->k0, k0.key, 16);
+		pkg_key_wipe(&k0);
+	}
 	make_clear(f->clear);
 	memcpy(f->scr, f->clear, sizeof(f->scr));
 	scramble(CW_ALG_CISSA, p.cw_odd, CW_ODD, f->scr);
@@ -257,6 +266,10 @@ static void test_ecm_ladder_client(void **state)
 	memcpy(bad, f.sec, f.sec_len);
 	bad[f.sec_len - 20] ^= 0x01;
 	assert_int_equal(cl.ops->ecm(cl.self, &h, 101, bad, f.sec_len), CE_MAC);
+	/* a just-started box whose clock is 11 minutes past the ECM: stale
+	 * (issue 12 item 10), refused before the chip */
+	now = T0_MS + 11ull * 60 * 1000;
+	assert_int_equal(cl.ops->ecm(cl.self, &h, 101, f.sec, f.sec_len), CE_REPLAY);
 	/* box clock outside the subscription */
 	now = T0_MS + 7200ull * 1000u;
 	assert_int_equal(cl.ops->ecm(cl.self, &h, 101, f.sec, f.sec_len), CE_EXPIRED);
@@ -277,6 +290,41 @@ static void test_ecm_ladder_client(void **state)
 	/* a client that skips the check still has only protected keys for
 	 * package 0: the chip cannot open the ECM with them (no wrap for it) */
 
+	chip_link_free(ctl);
+	chip_link_free(host);
+	assert_int_equal(chip_wait(pid), 0);
+	chip_otp_wipe(&otp);
+}
+
+/* Issue 12 item 9 through the secure chip: a subscriber of package 0 re-seals
+ * an ECM of packages 0 and 1 (its own CWs, a later timestamp, package 0's
+ * wrap made again); the box holds package 1 only, and its chip refuses the
+ * forgery (CE_MAC): the chip gets the whole section and checks package 1's
+ * MAC of it. */
+static void test_ecm_ladder_forgery(void **state)
+{
+	static struct ecm_fixture f;
+	struct chip_otp otp;
+	struct chip_link *ctl, *host;
+	struct cas_client cl;
+	struct cas_host h;
+	uint64_t now = T0_MS + 1000;
+	uint8_t forged[ECM_MAX_SECTION], evil[32];
+	pid_t pid;
+
+	(void)state;
+	make_otp(&otp);
+	ecm_fixture(&otp, VENDOR_A, 0x00000003, 0x00000002, &f);
+	assert_int_equal(chip_spawn(&otp, &ctl, &host, &pid), 0);
+	chip_link_host(host, fixed_clock, &now, &h);
+	assert_int_equal(chip_link_set_vendor(ctl, VENDOR_A), 0);
+	assert_int_equal(ladder_client_from(&f.ent, &cl), 0);
+	memset(evil, 0xEE, sizeof(evil));
+	assert_true(tu_ecm_forge(f.sec, f.sec_len, 0, f.k0, 0x0777, T0_MS + 2000, evil, true, forged));
+	assert_int_equal(cl.ops->ecm(cl.self, &h, 101, forged, f.sec_len), CE_MAC);
+	/* control: the genuine ECM loads */
+	assert_int_equal(cl.ops->ecm(cl.self, &h, 101, f.sec, f.sec_len), 0);
+	cas_client_free(&cl);
 	chip_link_free(ctl);
 	chip_link_free(host);
 	assert_int_equal(chip_wait(pid), 0);
@@ -445,11 +493,14 @@ static void test_bad_requests(void **state)
 		{ CHIP_ROLE_HOST, CHIP_OP_LOAD_ECW, "00011FFF02010001" "09", CE_UNSUPPORTED },
 		{ CHIP_ROLE_HOST, CHIP_OP_LOAD_ECW, "00011FFF02010002" "0100", CE_TRUNCATED },
 		{ CHIP_ROLE_HOST, CHIP_OP_LOAD_ECW, "00011FFF07010001" "01", CE_ARG },
-		/* ECM chain: cw_mask 0 */
+		/* ECM chain (ek2 | pkg | sec_len | section): a 1-byte section /
+		 * a byte after the section / the section cut short */
 		{ CHIP_ROLE_HOST, CHIP_OP_LOAD_ECW,
-		  "00011FFF0201004A" "02" "00000000000000000000000000000000"
-		  "000000000000000000000000000000000000000000000000" "00" "000000000000000000000000"
-		  "00000000000000000000000000000000" "00" "0001" "80", CE_FORMAT },
+		  "00011FFF02010015" "02" "00000000000000000000000000000000" "00" "0001" "80", CE_TRUNCATED },
+		{ CHIP_ROLE_HOST, CHIP_OP_LOAD_ECW,
+		  "00011FFF02010015" "02" "00000000000000000000000000000000" "00" "0000" "80", CE_TRAILING },
+		{ CHIP_ROLE_HOST, CHIP_OP_LOAD_ECW,
+		  "00011FFF02010015" "02" "00000000000000000000000000000000" "00" "0002" "80", CE_TRUNCATED },
 		/* paired chain: no ECW / card serial 0 / a byte too many */
 		{ CHIP_ROLE_HOST, CHIP_OP_LOAD_ECW, "00011FFF02010009" "03" "000000007D2B7520", CE_TRUNCATED },
 		{ CHIP_ROLE_HOST, CHIP_OP_LOAD_ECW, "00011FFF02010019" "03" "0000000000000000"
@@ -755,6 +806,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_klad_ladder),
 		cmocka_unit_test(test_ecm_ladder_client),
+		cmocka_unit_test(test_ecm_ladder_forgery),
 		cmocka_unit_test(test_box_never_holds_cw),
 		cmocka_unit_test(test_bad_requests),
 		cmocka_unit_test(test_paired_ladder),

@@ -601,9 +601,8 @@ static void test_server(void **state)
 	assert_int_equal(r->status, 403);
 	http(&s, "DELETE", "/api/v1/cards/2100000001", hd, NULL, r);
 	assert_int_equal(r->status, 403);
-	/* the message speaks of the panel role, not of an API key (issue 16) */
-	assert_non_null(strstr(r->body, "panel role"));
-	assert_non_null(strstr(r->body, "admin role"));
+	/* said to a person, not to an API key */
+	assert_non_null(strstr(r->body, "your panel role does not allow this"));
 	assert_null(strstr(r->body, "API key"));
 	/* read-only: reads, cannot write */
 	assert_int_equal(login(&s, "rita", "readonly-pw-1", ck2, csrf2), 200);
