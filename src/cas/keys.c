@@ -430,6 +430,23 @@ int keystore_save(const struct keystore *ks, const char *path, const char *passp
 	return r;
 }
 
+const char *passphrase_why(const char *path, int r, char *buf, size_t cap)
+{
+	if (path && r == CE_ARG)
+		snprintf(buf, cap, "%s: its first line is empty (or holds a NUL byte); put the passphrase there", path);
+	else if (path && r == CE_BLOCKED)
+		snprintf(buf, cap, "%s: readable by group or other: chmod 600 it", path);
+	else if (path)
+		snprintf(buf, cap, "%s: %s", path, err_str(r));
+	else if (r == CE_ARG)
+		snprintf(buf, cap, "$%s is empty", KEYSTORE_PASSPHRASE_ENV);
+	else if (r == CE_NOT_FOUND)
+		snprintf(buf, cap, "none given");
+	else
+		snprintf(buf, cap, "%s", err_str(r));
+	return buf;
+}
+
 /* A passphrase file is read through one descriptor (fstat, then read:
  * the checked file is the read file) and refused when group or other may
  * read it, as --db-file is. */

@@ -126,6 +126,11 @@ int keystore_card_key(const struct keystore *ks, uint64_t serial, uint8_t out[CA
 #define PASSPHRASE_FILE_MAX_BYTES 4096
 #define KEYSTORE_PASSPHRASE_CREDENTIAL "passphrase"
 int passphrase_get(const char *path, char **out) WARN_UNUSED;
+/* Why passphrase_get(path) failed with r, in words that name the fix
+ * (e.g. "PATH: its first line is empty; put the passphrase there"). Writes
+ * into buf (always NUL-terminated) and returns it. */
+const char *passphrase_why(const char *path, int r, char *buf, size_t cap);
+
 void passphrase_forget(void);
 
 /* The strength a new keystore's passphrase needs (`keys init`): at least

@@ -206,7 +206,10 @@ int cmd_ecmg(int argc, char **argv)
 	}
 	r = passphrase_get(pfile, &pass);
 	if (r != 0) {
-		fprintf(stderr, "ecmg: passphrase: %s (give --passphrase-file or set $%s)\n", err_str(r),
+		char pwhy[600];
+
+		fprintf(stderr, "ecmg: passphrase: %s (give --passphrase-file or set $%s)\n",
+			passphrase_why(pfile, r, pwhy, sizeof(pwhy)),
 			KEYSTORE_PASSPHRASE_ENV);
 		return 1;
 	}

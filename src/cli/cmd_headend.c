@@ -304,7 +304,10 @@ static int headend_main(int argc, char **argv, int check, struct cli_config_args
 		goto out;
 	cfg.db_uri = uri.uri[0] ? uri.uri : NULL;
 	if ((r = passphrase_get(pfile, &pass)) != 0) {
-		fprintf(stderr, "headend: passphrase: %s (give --passphrase-file or set $%s)\n", err_str(r),
+		char pwhy[600];
+
+		fprintf(stderr, "headend: passphrase: %s (give --passphrase-file or set $%s)\n",
+			passphrase_why(pfile, r, pwhy, sizeof(pwhy)),
 			KEYSTORE_PASSPHRASE_ENV);
 		goto out;
 	}

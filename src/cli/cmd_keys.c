@@ -36,8 +36,11 @@ static int get_pass(const char *file, char **pass)
 
 	if (r == CE_NOT_FOUND && !file)
 		fprintf(stderr, "keys: no passphrase: give --passphrase-file or set $%s\n", KEYSTORE_PASSPHRASE_ENV);
-	else if (r != 0)
-		fprintf(stderr, "keys: passphrase: %s\n", err_str(r));
+	else if (r != 0) {
+		char pwhy[600];
+
+		fprintf(stderr, "keys: passphrase: %s\n", passphrase_why(file, r, pwhy, sizeof(pwhy)));
+	}
 	return r;
 }
 

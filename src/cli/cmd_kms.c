@@ -102,9 +102,13 @@ static int get_pass(const char *file, const char *env, char **pass)
 		return *pass ? 0 : CE_NOMEM;
 	}
 	r = passphrase_get(file, pass);
-	if (r != 0)
-		fprintf(stderr, "kms: passphrase: %s (give --passphrase-file or set $%s)\n", err_str(r),
+	if (r != 0) {
+		char pwhy[600];
+
+		fprintf(stderr, "kms: passphrase: %s (give --passphrase-file or set $%s)\n",
+			passphrase_why(file, r, pwhy, sizeof(pwhy)),
 			env ? env : KEYSTORE_PASSPHRASE_ENV);
+	}
 	return r;
 }
 

@@ -205,7 +205,10 @@ static int do_pair_emm(int argc, char **argv)
 		goto out;
 	}
 	if ((r = passphrase_get(pfile, &pass)) != 0) {
-		fprintf(stderr, "provision: passphrase: %s (give --passphrase-file or set $%s)\n", err_str(r),
+		char pwhy[600];
+
+		fprintf(stderr, "provision: passphrase: %s (give --passphrase-file or set $%s)\n",
+			passphrase_why(pfile, r, pwhy, sizeof(pwhy)),
 			KEYSTORE_PASSPHRASE_ENV);
 		goto out;
 	}
@@ -338,7 +341,10 @@ keys:
 		return 1;
 	}
 	if ((r = passphrase_get(pfile, &pass)) != 0) {
-		fprintf(stderr, "provision: passphrase: %s (give --passphrase-file or set $%s)\n", err_str(r),
+		char pwhy[600];
+
+		fprintf(stderr, "provision: passphrase: %s (give --passphrase-file or set $%s)\n",
+			passphrase_why(pfile, r, pwhy, sizeof(pwhy)),
 			KEYSTORE_PASSPHRASE_ENV);
 		return 1;
 	}

@@ -503,11 +503,12 @@ int cmd_stb(int argc, char **argv)
 		goto out;
 	ts_in_stats(in, &ist);
 	fprintf(stderr, "stb: %llu packets (%llu invalid, %llu resyncs, %llu section errors); "
-		"EMMs %llu seen, %llu accepted, %llu not for this card, %llu refused\n",
+		"EMMs %llu seen, %llu accepted, %llu repeats, %llu not for this card, %llu refused\n",
 		(unsigned long long)rep->packets, (unsigned long long)rep->bad_packets,
 		(unsigned long long)ist.resyncs, (unsigned long long)rep->section_errors,
 		(unsigned long long)rep->emm_seen, (unsigned long long)rep->emm_accepted,
-		(unsigned long long)rep->emm_not_addressed, (unsigned long long)rep->emm_refused);
+		(unsigned long long)rep->emm_repeats, (unsigned long long)rep->emm_not_addressed,
+		(unsigned long long)rep->emm_refused);
 	if (rep->nservices == 0)
 		fprintf(stderr, "stb: no service found (no PAT/PMT%s)\n", o.one_service ? " for --service" : "");
 	for (size_t i = 0; i < rep->nservices; i++) {

@@ -237,6 +237,12 @@ static int cl_emm(void *self, const uint8_t *sec, size_t len)
 	}
 	if ((r = emm_open(&v, cl->card.key, c)) != 0)
 		goto out;
+	/* authenticated, and the sequence number this card applied last: the
+	 * carousel repeating the same EMM, not a replay (docs/client-api.md) */
+	if (v.seq == cl->st.last_seq) {
+		r = CE_EXISTS;
+		goto out;
+	}
 	memcpy(next, &cl->st, sizeof(*next));
 	if ((r = emm_state_apply(next, &v, c)) != 0)
 		goto out;

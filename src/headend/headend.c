@@ -953,11 +953,27 @@ static void *emm_main(void *arg)
 							     last_status_ms / 1000u / h->cfg.status_every_s) {
 				struct carousel_stats cs;
 
+				struct emmg_stats es;
+				char em[96];
+
 				carousel_stats(t.car, &cs);
+				/* what the EMMG did, not only its state at this instant:
+				 * a session may drop and come back between two lines */
+				if (!t.emmg) {
+					snprintf(em, sizeof(em), "no MUX (--mux off): EMMs not sent");
+				} else {
+					emmg_stats(t.emmg, &es);
+					if (emmg_connected(t.emmg))
+						snprintf(em, sizeof(em), "EMMG up, %" PRIu64 " sections sent",
+							es.sections_sent);
+					else
+						snprintf(em, sizeof(em), "EMMG down (next try in up to %u s), %" PRIu64
+							" sections sent", (unsigned)(es.retry_wait_ms / 1000u),
+							es.sections_sent);
+				}
 				LOG_INFO("headend", "carousel: %" PRIu64 " EMMs (%" PRIu64 " changed), queue %zu, last cycle %"
-					PRIu64 " cards in %" PRIu64 " ms (%.0f EMM/s), EMMG %s", cs.emms, cs.changed_emms,
-					cs.queue, cs.last_cycle_cards, cs.last_cycle_ms, cs.cycle_emms_per_s,
-					t.emmg && emmg_connected(t.emmg) ? "up" : "down");
+					PRIu64 " cards in %" PRIu64 " ms (%.0f EMM/s), %s", cs.emms, cs.changed_emms,
+					cs.queue, cs.last_cycle_cards, cs.last_cycle_ms, cs.cycle_emms_per_s, em);
 			}
 			last_status_ms = now;
 		}
@@ -1217,10 +1233,6 @@ int headend_new(const struct headend_config *cfg, struct headend **out)
 			cfg->metrics_allow, SMS_METRICS_ALLOW_MAX);
 		goto fail;
 	}
-	if (h->http && cfg->http_threads > 1 && (r = sms_http_set_threads(h->http, h->db_uri, cfg->http_threads)) != 0) {
-		LOG_ERR("headend", "HTTP threads (%u): %s", cfg->http_threads, err_str(r));
-		goto fail;
-	}
 	if (cfg->vendor_keys && *cfg->vendor_keys && (r = vkeys_open(h, cfg->vendor_keys)) != 0)
 		goto fail;
 	if (h->ecmg_addr[0]) {
@@ -1264,6 +1276,14 @@ int headend_new(const struct headend_config *cfg, struct headend **out)
 	}
 	if ((r = first_start(h, h->http_store)) != 0) {
 		LOG_ERR("headend", "initialising the database: %s", err_str(r));
+		goto fail;
+	}
+	/* HTTP worker threads serve as soon as they start: after the panel's
+	 * hooks are installed (web_attach is not safe against running workers).
+	 * Only their store connections can fail here, after the secrets were
+	 * shown: rare, and `castellan sms key add` / `web passwd` recover. */
+	if (h->http && cfg->http_threads > 1 && (r = sms_http_set_threads(h->http, h->db_uri, cfg->http_threads)) != 0) {
+		LOG_ERR("headend", "HTTP threads (%u): %s", cfg->http_threads, err_str(r));
 		goto fail;
 	}
 	*out = h;

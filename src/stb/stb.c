@@ -49,6 +49,7 @@ struct stb_svc {
 	uint64_t last_pcr;
 	bool have_ecm_pcr;
 	uint64_t first_ecm_pcr;
+	bool pcr_break;      /* the clock jumped since the first ECM */
 	uint64_t pes_starts, pes_starts_bad;
 	bool last_ecm_refused;
 	bool nokey_open;     /* packets are being left scrambled for want of
@@ -111,7 +112,7 @@ struct stb {
 	uint64_t pkt_index;
 	/* global counters */
 	uint64_t bad_packets, tei_packets, section_errors;
-	uint64_t emm_seen, emm_accepted, emm_refused, emm_not_addressed;
+	uint64_t emm_seen, emm_accepted, emm_refused, emm_not_addressed, emm_repeats;
 	int pat_version, cat_version;
 	size_t nemm;
 	uint16_t emm_pids[STB_MAX_EMM_PIDS];
@@ -826,6 +827,8 @@ static void on_emm(struct stb *s, const uint8_t *sec, size_t len)
 		s->emm_accepted++;
 	else if (r == CE_NOT_FOUND)
 		s->emm_not_addressed++;
+	else if (r == CE_EXISTS)
+		s->emm_repeats++; /* the carousel repeating one already applied: normal */
 	else
 		s->emm_refused++;
 }
@@ -933,6 +936,18 @@ int stb_set_client(struct stb *s, struct cas_client *client)
 
 /* ---- the packet loop ---- */
 
+/* A service's clock: a PCR discontinuity (flagged, backwards, or a jump
+ * of more than 10 s: a looped file, a splice) after the first ECM makes the
+ * zapping time in ms unknown (the packet count still holds). */
+static void pcr_update(struct stb_svc *sv, const struct ts_hdr *h)
+{
+	if (sv->have_pcr && sv->rep.first_ecm_pkt >= 0 &&
+	    (h->discontinuity || h->pcr < sv->last_pcr || h->pcr - sv->last_pcr > 10u * 27000000u))
+		sv->pcr_break = true;
+	sv->have_pcr = true;
+	sv->last_pcr = h->pcr;
+}
+
 int stb_feed(struct stb *s, const uint8_t *in, size_t npkts, uint8_t *out)
 {
 	int r = 0;
@@ -959,15 +974,11 @@ int stb_feed(struct stb *s, const uint8_t *in, size_t npkts, uint8_t *out)
 		k = s->svc_of_pid[h.pid];
 		if (h.has_pcr) {
 			if (k >= 0 && s->svc[k].pcr_pid == h.pid) {
-				s->svc[k].have_pcr = true;
-				s->svc[k].last_pcr = h.pcr;
+				pcr_update(&s->svc[k], &h);
 			} else {
-				for (size_t j = 0; j < s->nsvc; j++) {
-					if (s->svc[j].pcr_pid == h.pid && s->svc[j].rep.have_pmt) {
-						s->svc[j].have_pcr = true;
-						s->svc[j].last_pcr = h.pcr;
-					}
-				}
+				for (size_t j = 0; j < s->nsvc; j++)
+					if (s->svc[j].pcr_pid == h.pid && s->svc[j].rep.have_pmt)
+						pcr_update(&s->svc[j], &h);
 			}
 		}
 		if (s->sec_of_pid[h.pid] >= 0) {
@@ -1010,7 +1021,7 @@ int stb_feed(struct stb *s, const uint8_t *in, size_t npkts, uint8_t *out)
 			bt->pkts[n] = p;
 			bt->idx[n] = s->pkt_index;
 			bt->pes_check[n] = s->es_of_pid[h.pid] >= 0 && sv->es[s->es_of_pid[h.pid]].pes;
-			bt->have_pcr[n] = sv->have_pcr;
+			bt->have_pcr[n] = sv->have_pcr && !sv->pcr_break;
 			bt->pcr[n] = sv->last_pcr;
 			bt->n = n + 1;
 			if (bt->n == STB_BATCH_PKTS)
@@ -1051,6 +1062,7 @@ int stb_report(const struct stb *s, struct stb_report *out)
 	out->emm_accepted = s->emm_accepted;
 	out->emm_refused = s->emm_refused;
 	out->emm_not_addressed = s->emm_not_addressed;
+	out->emm_repeats = s->emm_repeats;
 	out->ca_system_id = s->ca_system_id;
 	out->no_ecm = s->no_ecm;
 	out->nemm_pids = s->nemm;
@@ -1187,6 +1199,7 @@ int stb_report_json(const struct stb_report *r, char **json)
 	json_object_set_new(root, "emm_accepted", json_integer((json_int_t)r->emm_accepted));
 	json_object_set_new(root, "emm_refused", json_integer((json_int_t)r->emm_refused));
 	json_object_set_new(root, "emm_not_addressed", json_integer((json_int_t)r->emm_not_addressed));
+	json_object_set_new(root, "emm_repeats", json_integer((json_int_t)r->emm_repeats));
 	for (size_t i = 0; i < r->nemm_pids && i < STB_MAX_EMM_PIDS; i++)
 		json_array_append_new(emm_pids, json_integer(r->emm_pids[i]));
 	for (size_t i = 0; i < r->nservices && i < STB_MAX_SERVICES; i++) {

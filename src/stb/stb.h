@@ -145,6 +145,8 @@ struct stb_report {
 	uint64_t tei_packets;       /* transport_error_indicator set */
 	uint64_t section_errors;    /* dropped/invalid PSI, ECM or EMM sections */
 	uint64_t emm_seen, emm_accepted, emm_refused, emm_not_addressed;
+	uint64_t emm_repeats;       /* already applied (the carousel repeats EMMs):
+	                               neither accepted again nor refused */
 	uint16_t ca_system_id;      /* the client's */
 	bool no_ecm;                /* fixed-CW client (STB_CA_SYSTEM_NONE) */
 	size_t nemm_pids;

@@ -1171,7 +1171,8 @@ static int run_headend(char *dir, char *ks, char *pf, const char *mux_opt, char 
 		char *a[] = { bin, (char *)"headend", (char *)"--data-dir", dir, (char *)"--keystore", ks,
 			(char *)"--passphrase-file", pf, (char *)"--http", (char *)"127.0.0.1:0", (char *)"--ecmg",
 			(char *)"127.0.0.1:0", (char *)"--web-root", (char *)"off", (char *)"--mux", mux,
-			(char *)"--ready-file", ready, (char *)"--admin-key-file", keyf, NULL };
+			(char *)"--ready-file", ready, (char *)"--admin-key-file", keyf, (char *)"--status-every",
+			(char *)"1", NULL };
 
 		if (!freopen(logf, "w", stderr) || !freopen("/dev/null", "w", stdout))
 			_exit(126);
@@ -1225,6 +1226,9 @@ static void test_headend_cli_mux_off_and_fatal(void **state)
 	assert_int_equal(run_headend(dir, ks, pf, "off", ready, true, log, sizeof(log)), 0);
 	assert_null(strstr(log, "EMM thread"));
 	assert_non_null(strstr(log, "MUX (none)"));
+	/* the carousel's status says there is no MUX, not "EMMG down" */
+	assert_non_null(strstr(log, "no MUX (--mux off)"));
+	assert_null(strstr(log, "EMMG down"));
 	unlink(ready);
 	assert_int_equal(run_headend(dir, ks, pf, "no-port-here", ready, false, log, sizeof(log)), 1);
 	assert_non_null(strstr(log, "--mux no-port-here"));
@@ -1268,10 +1272,46 @@ static void test_cli_password_file(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* Issue 16 item 15: an empty passphrase file is named with the fix, not
+ * "passphrase: invalid argument". */
+static void test_cli_empty_passphrase(void **state)
+{
+	const char *bin = getenv("CASTELLAN_BIN");
+	char dir[] = "/tmp/castellan-he-pp-XXXXXX", pf[300], cmd[1200], out[2048];
+	FILE *f, *p;
+	size_t got;
+
+	(void)state;
+	if (!bin)
+		skip();
+	assert_non_null(mkdtemp(dir));
+	snprintf(pf, sizeof(pf), "%s/pass", dir);
+	f = fopen(pf, "w");
+	assert_non_null(f);
+	fputs("\n", f);
+	fclose(f);
+	assert_int_equal(chmod(pf, 0600), 0); /* a passphrase file others may read is refused first */
+	snprintf(cmd, sizeof(cmd), "'%s' headend --data-dir '%s/d' --keystore '%s/ks' --passphrase-file '%s' 2>&1; "
+		"'%s' keys init --out '%s/ks' --ca-system-id 0x4ADC --passphrase-file '%s' 2>&1",
+		bin, dir, dir, pf, bin, dir, pf);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	got = fread(out, 1, sizeof(out) - 1, p);
+	out[got] = '\0';
+	pclose(p);
+	assert_non_null(strstr(out, "headend: passphrase: "));
+	assert_non_null(strstr(out, "keys: passphrase: "));
+	assert_non_null(strstr(out, "its first line is empty"));
+	assert_null(strstr(out, "invalid argument"));
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cli_password_file),
+		cmocka_unit_test(test_cli_empty_passphrase),
 		cmocka_unit_test(test_grant_at),
 		cmocka_unit_test(test_sched_fake_clock),
 		cmocka_unit_test(test_carousel_seq_raised),

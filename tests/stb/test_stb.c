@@ -21,7 +21,9 @@
 #include <openssl/rand.h>
 #include "client/cardless.h"
 #include "testutil.h"
+#include "cas/card.h"
 #include "cas/client.h"
+#include "cas/emm.h"
 #include "cas/ecm.h"
 #include "cas/entitlement.h"
 #include "cas/keys.h"
@@ -737,6 +739,156 @@ static void check_cp_key(int refuse_from, int stop_from)
 static void test_cp_key_refused(void **st) { (void)st; check_cp_key(3, CPS_MAX); }
 static void test_cp_key_ecms_stop(void **st) { (void)st; check_cp_key(CPS_MAX, 3); }
 
+/* Issue 16 item 15: the carousel repeats a card's EMM; the box counts the
+ * repeats apart, not as refused. */
+static void test_emm_repeats_not_refused(void **st)
+{
+	struct keystore *ks = NULL;
+	struct emm_issuer *is = NULL;
+	struct card_identity ci;
+	struct cas_client c = { 0 };
+	struct stb_config cfg = { .csa2_reduce = true, .now_ms = test_clock };
+	struct stb *box = NULL;
+	struct stb_report *rep = calloc(1, sizeof(*rep));
+	struct emm_grant g = { .packages = 1, .start_s = T_NOW_MS / 1000 - 3600, .finish_s = T_NOW_MS / 1000 + 3600 };
+	struct cat cat;
+	struct ca_desc ca = { .ca_pid = 0x1FF0 };
+	uint8_t sec[EMM_MAX_SECTION], catsec[1024], ts[32 * TS_PACKET_BYTES], out[32 * TS_PACKET_BYTES];
+	size_t len = 0, catlen = 0, n = 0, np = 0;
+	uint8_t cc_cat = 15, cc_emm = 15;
+	char path[] = "/tmp/test-stb-card-XXXXXX";
+	int fd = mkstemp(path);
+
+	(void)st;
+	assert_true(fd >= 0);
+	close(fd);
+	assert_non_null(rep);
+	assert_int_equal(keystore_generate(0x4ADC, 0, &ks), 0);
+	assert_int_equal(card_issue(ks, 2100000009ull, &ci), 0);
+	assert_int_equal(card_save(&ci, path), 0);
+	card_identity_wipe(&ci);
+	assert_int_equal(cardless_client_new_card(path, NULL, &c), 0);
+	assert_int_equal(emm_issuer_new(ks, &is), 0);
+	assert_int_equal(emm_build_unique(is, 2100000009ull, 3, &g, T_NOW_MS, sec, sizeof(sec), &len), 0);
+	memset(&cat, 0, sizeof(cat));
+	ca.ca_system_id = keystore_ca_system_id(ks);
+	assert_int_equal(ca_desc_append(cat.info, sizeof(cat.info), &cat.info_len, &ca), 0);
+	assert_int_equal(cat_build(&cat, catsec, sizeof(catsec), &catlen), 0);
+	assert_int_equal(ts_packetize(catsec, catlen, TS_PID_CAT, &cc_cat, ts, 4, &np), 0);
+	n += np;
+	for (int i = 0; i < 3; i++) { /* the same EMM three times, as a carousel sends it */
+		assert_int_equal(ts_packetize(sec, len, 0x1FF0, &cc_emm, ts + n * TS_PACKET_BYTES, 8, &np), 0);
+		n += np;
+	}
+	cfg.client = &c;
+	assert_int_equal(stb_new(&cfg, &box), 0);
+	assert_int_equal(stb_feed(box, ts, n, out), 0);
+	assert_int_equal(stb_report(box, rep), 0);
+	assert_int_equal(rep->emm_seen, 3);
+	assert_int_equal(rep->emm_accepted, 1);
+	assert_int_equal(rep->emm_repeats, 2);
+	assert_int_equal(rep->emm_refused, 0);
+	stb_free(box);
+	cas_client_free(&c);
+	emm_issuer_free(is);
+	keystore_free(ks);
+	unlink(path);
+	free(rep);
+}
+
+/* Issue 16 item 15: a PCR jump between the first ECM and the first
+ * descrambled packet (a looped file, a splice) makes the zapping time in
+ * ms unknown; the report gives it in packets instead of "zapping 3600000
+ * ms". */
+static void put_pcr_pkt(uint8_t *q, uint16_t pid, uint64_t pcr)
+{
+	uint64_t base = pcr / 300, ext = pcr % 300;
+
+	memset(q, 0xFF, TS_PACKET_BYTES);
+	q[0] = 0x47;
+	q[1] = (uint8_t)(pid >> 8);
+	q[2] = (uint8_t)pid;
+	q[3] = 0x20; /* adaptation field only */
+	q[4] = 183;
+	q[5] = 0x10; /* PCR_flag */
+	q[6] = (uint8_t)(base >> 25);
+	q[7] = (uint8_t)(base >> 17);
+	q[8] = (uint8_t)(base >> 9);
+	q[9] = (uint8_t)(base >> 1);
+	q[10] = (uint8_t)(((base & 1) << 7) | 0x7E | (ext >> 8));
+	q[11] = (uint8_t)ext;
+}
+
+static void test_zapping_across_pcr_jump(void **st)
+{
+	struct keystore *ks = NULL;
+	struct built b;
+	struct cas_client c = { 0 };
+	struct stb_report *rep = calloc(1, sizeof(*rep));
+	const struct stb_service_report *s101;
+	struct pmt *pmt = calloc(1, sizeof(*pmt));
+	uint8_t *in, *out;
+	size_t n = 0;
+	bool done = false;
+	uint16_t pcr_pid = 0;
+	const uint64_t p0 = 100ull * 27000000ull;
+	char line[512];
+
+	(void)st;
+	assert_non_null(rep);
+	assert_non_null(pmt);
+	assert_int_equal(keystore_generate(0x4ADC, 0, &ks), 0);
+	build_stream(ks, CW_ALG_CSA2, false, &b);
+	in = malloc((b.npkts + 2) * TS_PACKET_BYTES);
+	out = malloc((b.npkts + 2) * TS_PACKET_BYTES);
+	assert_non_null(in);
+	assert_non_null(out);
+	for (size_t i = 0; i < b.npkts; i++) {
+		const uint8_t *p = b.scr + i * TS_PACKET_BYTES;
+		struct ts_hdr h;
+
+		assert_int_equal(ts_parse(p, &h), 0);
+		if (!pcr_pid && h.pid == 0x1000 && h.pusi &&
+		    pmt_parse(p + 5, 3 + (size_t)(((p[6] & 0x0F) << 8) | p[7]), pmt) == 0)
+			pcr_pid = pmt->pcr_pid;
+		if (!done && pcr_pid && h.pid == ECM_PID_PROG) {
+			/* the clock reads p0 when the first ECM comes, then jumps an hour */
+			put_pcr_pkt(in + n++ * TS_PACKET_BYTES, pcr_pid, p0);
+			memcpy(in + n++ * TS_PACKET_BYTES, p, TS_PACKET_BYTES);
+			put_pcr_pkt(in + n++ * TS_PACKET_BYTES, pcr_pid, p0 + 3600ull * 27000000ull);
+			done = true;
+			continue;
+		}
+		memcpy(in + n++ * TS_PACKET_BYTES, p, TS_PACKET_BYTES);
+	}
+	assert_true(done);
+	make_client(ks, 0x00000001, T_NOW_MS / 1000 - 3600, T_NOW_MS / 1000 + 30 * 86400, &c);
+	{
+		struct stb_config cfg = { .client = &c, .csa2_reduce = true, .now_ms = test_clock };
+		struct stb *box = NULL;
+
+		assert_int_equal(stb_new(&cfg, &box), 0);
+		assert_int_equal(stb_feed(box, in, n, out), 0);
+		assert_int_equal(stb_report(box, rep), 0);
+		stb_free(box);
+	}
+	s101 = find_svc(rep, 101);
+	assert_non_null(s101);
+	assert_int_equal(stb_report_line(rep, s101, line, sizeof(line)), 0);
+	print_message("%s\n", line);
+	assert_true(s101->descrambled > 0);
+	assert_true(s101->zapping_pkts >= 0);
+	assert_int_equal(s101->zapping_ms, -1);
+	assert_non_null(strstr(line, "packets)"));
+	cas_client_free(&c);
+	built_free(&b);
+	keystore_free(ks);
+	free(in);
+	free(out);
+	free(pmt);
+	free(rep);
+}
+
 /* JSON report: parses, and carries the counters. */
 static void test_report_json(void **st)
 {
@@ -1115,6 +1267,8 @@ int main(void)
 		cmocka_unit_test(test_ecm_refused),
 		cmocka_unit_test(test_cp_key_refused),
 		cmocka_unit_test(test_cp_key_ecms_stop),
+		cmocka_unit_test(test_emm_repeats_not_refused),
+		cmocka_unit_test(test_zapping_across_pcr_jump),
 		cmocka_unit_test(test_report_json),
 		cmocka_unit_test(test_bad_inputs),
 		cmocka_unit_test(test_bad_args),
