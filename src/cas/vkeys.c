@@ -119,6 +119,10 @@ int vkeys_parse(const uint8_t *buf, size_t len, size_t max, struct vkey **out, s
 		*bad_line = lineno;
 		return r;
 	}
+	if (cnt == 0 && v) { /* only comments and blank lines */
+		secret_free(v, cap * sizeof(*v));
+		v = NULL;
+	}
 	*out = v;
 	*n = cnt;
 	return 0;

@@ -330,18 +330,21 @@ static void test_card_many_subscriptions(void **state)
 	char path[160], cursor[32] = "", name[32];
 	size_t seen = 0, pages = 0;
 	uint32_t expect = 0;
+	bool last;
 
 	srv_start(state, &sv);
 	assert_int_equal(sms_card_add(sv.store, &c, "test"), 0);
-	assert_int_equal(sms_tx_begin(sv.store), 0);
-	for (uint32_t p = 0; p < total; p++) {
-		struct sms_subscription sub = { .serial = c.serial, .package = p, .start = 1, .finish = 2 };
-
+	for (uint32_t p = 0; p < total; p++) { /* outside a transaction: on PostgreSQL a refused add aborts one */
 		int r;
 
 		snprintf(name, sizeof(name), "p%u", p);
 		r = sms_package_add(sv.store, p, name, "test"); /* some exist from the start */
 		assert_true(r == 0 || r == CE_EXISTS);
+	}
+	assert_int_equal(sms_tx_begin(sv.store), 0);
+	for (uint32_t p = 0; p < total; p++) {
+		struct sms_subscription sub = { .serial = c.serial, .package = p, .start = 1, .finish = 2 };
+
 		assert_int_equal(sms_subscribe(sv.store, &sub, "test"), 0);
 	}
 	assert_int_equal(sms_tx_end(sv.store, 0), 0);
@@ -360,14 +363,15 @@ static void test_card_many_subscriptions(void **state)
 		seen += json_array_size(items);
 		pages++;
 		next = json_object_get(a.json, "next_cursor");
+		last = json_is_null(next);
 		if (seen < total) {
 			assert_true(json_is_string(next)); /* more left: never null */
 			snprintf(cursor, sizeof(cursor), "%s", json_string_value(next));
 		} else {
-			assert_true(json_is_null(next)); /* 300 = 3 full pages: null on the third */
+			assert_true(last); /* 300 = 3 full pages: null on the third */
 		}
 		answer_free(&a);
-		if (json_is_null(next) || pages > 5)
+		if (last || pages > 5)
 			break;
 	}
 	assert_int_equal(seen, total);
