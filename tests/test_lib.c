@@ -4,6 +4,8 @@
 #include "lib/err.h"
 #include "lib/url.h"
 #include "lib/util.h"
+#include <sys/stat.h>
+#include <unistd.h>
 
 static void test_cursor_reads_and_sticky_error(void **state)
 {
@@ -226,6 +228,30 @@ static void test_url_query_next(void **state)
 	assert_int_equal(len, 0);
 }
 
+/* file_write_atomic replaces regular files only: a FIFO (or a device such
+ * as /dev/null given as an output) is refused and stays what it was. */
+static void test_write_atomic_not_regular(void **state)
+{
+	char dir[] = "/tmp/castellan-lib-XXXXXX", fifo[300], file[300];
+	struct stat st;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	snprintf(file, sizeof(file), "%s/file", dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	assert_int_equal(file_write_atomic(fifo, "secret", 6, 0600), CE_ARG);
+	assert_int_equal(lstat(fifo, &st), 0);
+	assert_true(S_ISFIFO(st.st_mode));
+	assert_int_equal(file_write_atomic(file, "data", 4, 0600), 0);
+	assert_int_equal(file_write_atomic(file, "data2", 5, 0600), 0);
+	assert_int_equal(stat(file, &st), 0);
+	assert_int_equal(st.st_size, 5);
+	unlink(fifo);
+	unlink(file);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -238,6 +264,7 @@ int main(void)
 		cmocka_unit_test(test_parse_s64),
 		cmocka_unit_test(test_url_decode),
 		cmocka_unit_test(test_url_query_next),
+		cmocka_unit_test(test_write_atomic_not_regular),
 	};
 	return cmocka_run_group_tests_name("lib", tests, NULL, NULL);
 }

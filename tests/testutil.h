@@ -149,4 +149,62 @@ static inline int tu_demo_replace_clean(const char *dir)
 	return 0;
 }
 
+/* A box's output judged against the clear stream (issue 16: tests judge
+ * the box by its output, never by its own counters). scr_path is what the
+ * box read, box_path what it wrote (the same packets in order); of the
+ * packets scrambled in scr, *right came out as the clear stream's packet,
+ * *left as they went in, *wrong as neither (a wrong key). The k-th packet
+ * of a PID in the box output is the k-th packet of that PID in the clear
+ * stream. */
+static inline void tu_judge_box(const char *clear_path, const char *scr_path, const char *box_path, size_t *right,
+	size_t *left, size_t *wrong)
+{
+	size_t nc = 0, ns = 0, nb = 0;
+	uint8_t *clear = tu_read(clear_path, &nc);
+	uint8_t *scr = tu_read(scr_path, &ns), *box = tu_read(box_path, &nb);
+	size_t *cnt = calloc(8192, sizeof(size_t)), *seen = calloc(8192, sizeof(size_t));
+	const uint8_t **pos = calloc(nc / 188 + 1, sizeof(*pos));
+	size_t *first = calloc(8193, sizeof(size_t));
+
+	assert_non_null(cnt);
+	assert_non_null(seen);
+	assert_non_null(pos);
+	assert_non_null(first);
+	assert_int_equal(ns, nb); /* the box writes every packet it reads */
+	*right = *left = *wrong = 0;
+	for (size_t i = 0; i < nc / 188; i++)
+		cnt[((clear[i * 188 + 1] & 0x1F) << 8) | clear[i * 188 + 2]]++;
+	for (size_t p = 0, acc = 0; p < 8192; p++) {
+		first[p] = acc;
+		acc += cnt[p];
+	}
+	for (size_t i = 0; i < nc / 188; i++) {
+		unsigned pid = ((clear[i * 188 + 1] & 0x1F) << 8) | clear[i * 188 + 2];
+
+		pos[first[pid] + seen[pid]++] = clear + i * 188;
+	}
+	memset(seen, 0, 8192 * sizeof(size_t));
+	for (size_t i = 0; i < nb / 188; i++) {
+		const uint8_t *o = box + i * 188, *sp = scr + i * 188;
+		unsigned pid = ((o[1] & 0x1F) << 8) | o[2];
+		size_t k = seen[pid]++;
+
+		if ((sp[3] >> 6) == 0)
+			continue;
+		if (k < cnt[pid] && memcmp(o, pos[first[pid] + k], 188) == 0)
+			(*right)++;
+		else if (memcmp(o, sp, 188) == 0)
+			(*left)++;
+		else
+			(*wrong)++;
+	}
+	free(clear);
+	free(scr);
+	free(box);
+	free(cnt);
+	free(seen);
+	free(pos);
+	free(first);
+}
+
 #endif

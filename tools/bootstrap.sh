@@ -12,7 +12,8 @@ cd "$(dirname "$0")/.."
 PKGS=(build-essential meson ninja-build pkg-config clang libclang-rt-14-dev
       libssl-dev libdvbcsa-dev libevent-dev libjansson-dev libcmocka-dev libsqlite3-dev
       libpq-dev postgresql pcscd libpcsclite-dev vsmartcard-vpcd
-      softhsm2 libp11-kit-dev chromium python3)
+      softhsm2 libp11-kit-dev chromium python3
+      libinih-dev help2man debhelper dpkg-dev python3-prometheus-client)
 
 missing=()
 for p in "${PKGS[@]}"; do

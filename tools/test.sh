@@ -5,7 +5,9 @@
 #   3. the same suites under AddressSanitizer + UndefinedBehaviorSanitizer
 #   4. every libFuzzer target for FUZZ_SECONDS (default 20) on its corpus
 #   5. every --option named in the docs exists in that command's --help
-#   6. the end-to-end demo
+#   6. the Debian package: built from a clean copy, contents and units checked
+#      (tools/check-package.sh; skipped, said so, without dpkg-buildpackage)
+#   7. the end-to-end demo
 # Ends with one line "N passed, N failed"; exits non-zero if anything failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -98,6 +100,20 @@ else
 	note_fail "docs options: the checker missed a planted bad option"
 fi
 rm -f "$bad_doc"
+
+echo "== Debian package"
+tools/check-package.sh >build/package-output.txt 2>&1
+pkg_rc=$?
+if [ $pkg_rc -eq 77 ]; then
+	cat build/package-output.txt
+	echo "Debian package: SKIPPED (dpkg-buildpackage / debhelper not installed: tools/bootstrap.sh)"
+elif [ $pkg_rc -eq 0 ]; then
+	tail -n 1 build/package-output.txt
+	passed=$((passed + 1))
+else
+	grep -E '^(FAIL|check-package)' build/package-output.txt
+	note_fail "Debian package (build/package-output.txt)"
+fi
 
 echo "== end-to-end demo"
 if build/src/cli/castellan demo >build/demo-output.txt 2>&1; then

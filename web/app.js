@@ -404,7 +404,7 @@ async function viewUsers(m) {
   const role = el('select', { id: 'user-role' }, ['operator', 'read-only', 'admin'].map((r) => el('option', { value: r }, r)));
   const f = el('form', { class: 'panel row' }, el('label', {}, 'User', name), el('label', {}, 'Password (10+)', pw), el('label', {}, 'Role', role), el('button', { class: 'primary' }, 'Add user'));
   f.addEventListener('submit', async (ev) => { ev.preventDefault(); try { await panel('POST', 'users', { name: name.value, password: pw.value, role: role.value }); toast('User added'); route(); } catch (e) { fail(e); } });
-  const kuser = el('input', { required: true, id: 'key-user' }); const scopes = ['read', 'write', 'admin'].map((s) => el('label', {}, el('input', { type: 'checkbox', value: s, checked: s !== 'admin' }), s));
+  const kuser = el('input', { required: true, id: 'key-user' }); const scopes = ['read', 'write', 'admin', 'metrics'].map((s) => el('label', {}, el('input', { type: 'checkbox', value: s, checked: s === 'read' || s === 'write' }), s));
   const keyOut = el('div');
   const kf = el('form', { class: 'panel' }, el('h2', {}, 'New API key (for billing systems and scripts)'), el('div', { class: 'row' }, el('label', {}, 'API user', kuser), ...scopes, el('button', { class: 'primary' }, 'Create key')), keyOut);
   kf.addEventListener('submit', async (ev) => {

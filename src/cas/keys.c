@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -426,6 +427,8 @@ int keystore_save(const struct keystore *ks, const char *path, const char *passp
 
 int passphrase_get(const char *path, char **out)
 {
+	const char *cred;
+	char cp[4200];
 	uint8_t *buf = NULL;
 	size_t len = 0, n;
 	char *p = NULL;
@@ -447,6 +450,10 @@ int passphrase_get(const char *path, char **out)
 			p[n] = '\0';
 		}
 		secret_free(buf, len);
+	} else if ((cred = getenv("CREDENTIALS_DIRECTORY")) && *cred &&
+		   (size_t)snprintf(cp, sizeof(cp), "%s/" KEYSTORE_PASSPHRASE_CREDENTIAL, cred) < sizeof(cp) &&
+		   access(cp, F_OK) == 0) {
+		return passphrase_get(cp, out); /* systemd LoadCredential=passphrase:FILE */
 	} else {
 		const char *env = getenv(KEYSTORE_PASSPHRASE_ENV);
 

@@ -115,7 +115,10 @@ int card_key_derive(struct card_kdf *d, uint64_t serial, uint8_t out[CARD_KEY_BY
 int keystore_card_key(const struct keystore *ks, uint64_t serial, uint8_t out[CARD_KEY_BYTES]) WARN_UNUSED;
 
 /* Passphrase from --passphrase-file (first line) or, if path is NULL, from
- * $CASTELLAN_PASSPHRASE. Caller frees with secret_free(p, strlen(p)). */
+ * the systemd credential $CREDENTIALS_DIRECTORY/passphrase (LoadCredential=
+ * passphrase:FILE) when there is one, else $CASTELLAN_PASSPHRASE. Caller
+ * frees with secret_free(p, strlen(p)). */
+#define KEYSTORE_PASSPHRASE_CREDENTIAL "passphrase"
 int passphrase_get(const char *path, char **out) WARN_UNUSED;
 
 #endif

@@ -13,13 +13,15 @@
 #include <string.h>
 #include <strings.h>
 #include "cipher/cipher.h"
+#include <openssl/crypto.h>
 #include "cipher/cipher_impl.h"
+#include "cipher/csa2_bs.h"
 #include "lib/util.h"
 #include "ts/ts.h"
 
-/* Payloads gathered per back-end call: a multiple of every libdvbcsa batch
- * size (32..128) and of the AES-NI lane count. */
-#define GATHER_MAX 256
+/* Payloads gathered per back-end call: a multiple of every CSA2 engine's
+ * batch (64..512) and of the AES-NI lane count. */
+#define GATHER_MAX 1024
 
 struct ts_cipher {
 	enum cw_alg alg;
@@ -177,6 +179,38 @@ void ts_cipher_clear_key(struct ts_cipher *c, enum cw_parity parity)
 bool ts_cipher_has_key(const struct ts_cipher *c, enum cw_parity parity)
 {
 	return c && (parity == CW_EVEN || parity == CW_ODD) && c->has_key[parity];
+}
+
+int ts_cipher_set_csa2_impl(struct ts_cipher *c, const char *name)
+{
+	if (!c || c->alg != CW_ALG_CSA2 || !name)
+		return CE_ARG;
+	return csa2_select(&c->csa2, name);
+}
+
+const char *ts_cipher_csa2_impl(const struct ts_cipher *c)
+{
+	return c && c->alg == CW_ALG_CSA2 ? c->csa2.impl->name : NULL;
+}
+
+size_t ts_cipher_batch_size(const struct ts_cipher *c)
+{
+	return c && c->alg == CW_ALG_CSA2 ? c->csa2.batch_size : 1;
+}
+
+size_t ts_cipher_csa2_batch_default(void)
+{
+	return csa2_impl_default()->lanes;
+}
+
+bool ts_cipher_same_key(const struct ts_cipher *a, enum cw_parity pa, const struct ts_cipher *b, enum cw_parity pb)
+{
+	if (!a || !b || a->alg != b->alg || (pa != CW_EVEN && pa != CW_ODD) || (pb != CW_EVEN && pb != CW_ODD) ||
+	    !a->has_key[pa] || !b->has_key[pb])
+		return false;
+	/* CISSA has no batch to fill: never merged */
+	return a->alg == CW_ALG_CSA2 &&
+	       CRYPTO_memcmp(&a->csa2.key[pa], &b->csa2.key[pb], sizeof(a->csa2.key[pa])) == 0;
 }
 
 static int run(struct ts_cipher *c, int parity, size_t n, bool enc)

@@ -1,6 +1,7 @@
 /*
- * cipher.h - TS payload scrambling and descrambling: DVB-CSA2 (libdvbcsa,
- * bitslice batches) and DVB-CISSA v1 (AES-128-CBC, ETSI TS 103 127).
+ * cipher.h - TS payload scrambling and descrambling: DVB-CSA2 (our own
+ * bitslice engine, batches of 64..512 packets by CPU) and DVB-CISSA v1
+ * (AES-128-CBC, ETSI TS 103 127).
  *
  * Owns: the even/odd key pair of one scrambling context, batch processing
  * of many packets per call (the only fast way for both ciphers), the
@@ -79,5 +80,22 @@ enum cissa_impl { CISSA_IMPL_AUTO = 0, CISSA_IMPL_OPENSSL = 1, CISSA_IMPL_AESNI 
 int ts_cipher_set_cissa_impl(struct ts_cipher *c, enum cissa_impl impl) WARN_UNUSED;
 /* True when a CISSA context runs on the AES-NI path. */
 bool ts_cipher_cissa_aesni(const struct ts_cipher *c);
+
+/* CSA2 engine (csa2_bs.h): "avx512" (512 packets a batch), "avx2" (256),
+ * "sse2" (128), "portable" (64). The default is the fastest this CPU runs,
+ * unless the environment variable CASTELLAN_CSA_IMPL names another usable
+ * one. 0, CE_ARG (not a CSA2 context, unknown name) or CE_UNSUPPORTED. */
+int ts_cipher_set_csa2_impl(struct ts_cipher *c, const char *name) WARN_UNUSED;
+/* Name of the CSA2 engine in use; NULL for CISSA. */
+const char *ts_cipher_csa2_impl(const struct ts_cipher *c);
+/* Packets the cipher processes at once: the CSA2 engine's batch (a partial
+ * batch costs about as much as a full one), 1 for CISSA. */
+size_t ts_cipher_batch_size(const struct ts_cipher *c);
+/* The default CSA2 engine's batch here (before any context exists). */
+size_t ts_cipher_csa2_batch_default(void);
+/* True when CSA2 contexts a (parity pa) and b (parity pb) hold the same
+ * key, so their packets can share batches (constant-time compare); always
+ * false for CISSA (no batch to fill). */
+bool ts_cipher_same_key(const struct ts_cipher *a, enum cw_parity pa, const struct ts_cipher *b, enum cw_parity pb);
 
 #endif

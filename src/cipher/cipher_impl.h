@@ -1,6 +1,6 @@
 /*
  * cipher_impl.h - internal interface between cipher.c (packets, bits,
- * batching) and the per-algorithm back ends: csa2.c (libdvbcsa bitslice),
+ * batching) and the per-algorithm back ends: csa2.c (own bitslice engine),
  * cissa.c (OpenSSL EVP AES-128-CBC) and cissa_aesni.c (AES-NI, several
  * packets interleaved). Not for use outside src/cipher/.
  *
@@ -14,8 +14,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct dvbcsa_bs_key_s;
-struct dvbcsa_bs_batch_s;
 typedef struct evp_cipher_ctx_st EVP_CIPHER_CTX;
 
 /* One TS payload to process in place (1..184 bytes). */
@@ -24,11 +22,23 @@ struct cipher_payload {
 	unsigned len;
 };
 
-/* ---- CSA2 (csa2.c) ---- */
+/* ---- CSA2 (csa2.c, engine in csa2_bs*.c) ---- */
+#define CSA2_ROUNDS 56 /* block-cipher rounds (bytes of schedule) */
+
+/* One CW's key schedule, computed once when the key is set. */
+struct csa2_key {
+	uint8_t kk[CSA2_ROUNDS]; /* block-cipher round bytes */
+	uint8_t cws[8];		 /* stream-cipher key: CW with nibbles swapped */
+};
+
+struct csa2_impl;
+
 struct csa2_state {
-	struct dvbcsa_bs_key_s *key[2];	 /* bitslice key schedules, even/odd */
-	struct dvbcsa_bs_batch_s *batch; /* batch_size + 1 entries (NULL end) */
-	unsigned batch_size;		 /* dvbcsa_bs_batch_size() */
+	struct csa2_key key[2];	     /* even, odd (secret) */
+	const struct csa2_impl *impl; /* batch implementation in use */
+	void *work;		     /* its scratch memory (holds data: wiped) */
+	size_t work_bytes;
+	unsigned batch_size;	     /* impl->lanes */
 };
 
 int csa2_init(struct csa2_state *s);
@@ -39,6 +49,9 @@ void csa2_clear_key(struct csa2_state *s, int parity);
 /* Encrypt or decrypt n payloads with the key of one parity, batch by
  * batch. Payloads shorter than 8 bytes stay as they are (CSA2 rule). */
 void csa2_run(struct csa2_state *s, int parity, const struct cipher_payload *pl, size_t n, bool enc);
+/* Switch implementation ("avx512", "avx2", "sse2", "portable"); 0,
+ * CE_ARG (unknown name) or CE_UNSUPPORTED (not on this CPU). */
+int csa2_select(struct csa2_state *s, const char *name);
 
 /* ---- CISSA (cissa.c, cissa_aesni.c) ---- */
 #define CISSA_BLOCK 16

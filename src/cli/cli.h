@@ -25,6 +25,7 @@ int cmd_scramble(int argc, char **argv);
 int cmd_emmg(int argc, char **argv);
 int cmd_stb(int argc, char **argv);
 int cmd_sms(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
 int cmd_headend(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_card(int argc, char **argv);

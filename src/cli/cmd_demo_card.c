@@ -31,6 +31,7 @@
 #include <openssl/rand.h>
 #include "card/applet.h"
 #include "card/eeprom.h"
+#include "card/pcscd_private.h"
 #include "client/smartcard.h"
 #include "card/vpcd.h"
 #include "cas/emm.h"
@@ -42,16 +43,14 @@
 
 #define DC_CASID 0x4ADC
 #define DC_SERIAL 2100000001ull
-#define DC_PCSCD "/usr/sbin/pcscd"
-#define DC_VPCD_DRIVER "/usr/lib/pcsc/drivers/serial/libifdvpcd.so"
-#define DC_PCSCD_SOCKET "/run/pcscd/pcscd.comm"
 
 struct dc {
 	char self[4096];
 	char dir[64];
 	char input[4096];
 	bool keep, no_pcsc;
-	pid_t ecmg, pcscd, serve;
+	pid_t ecmg, serve;
+	struct pcscd_private pcscd;
 };
 
 static void dc_path(const struct dc *d, const char *name, char *out, size_t cap)
@@ -153,49 +152,37 @@ out:
 	return r;
 }
 
-/* pcscd with a vpcd reader: the running one (its reader "Virtual PCD" on
- * the default port) or one of our own (root only). 0 and *port / *reader,
- * or a message in why. */
+/* pcscd with a vpcd reader. As root: one of our own, in its own mount
+ * namespace on its own socket and vpcd port (card/pcscd_private.h), so
+ * nothing else on the machine (another demo, a test, the system's pcscd)
+ * shares it. Otherwise the running system pcscd with its reader "Virtual
+ * PCD" on the default port. 0 and *port / *reader, or a message in why. */
 static int dc_pcscd(struct dc *d, uint16_t *port, const char **reader, char *why, size_t cap)
 {
-	char conf[128], path[160];
-	FILE *f;
+	char log[256];
+	int r;
 
-	if (access(DC_PCSCD, X_OK) != 0 || access(DC_VPCD_DRIVER, R_OK) != 0) {
+	if (!pcscd_available()) {
 		snprintf(why, cap, "pcscd or the vsmartcard vpcd driver is not installed "
 				   "(apt-get install pcscd libpcsclite1 vsmartcard-vpcd, or tools/bootstrap.sh)");
 		return CE_NOT_FOUND;
 	}
-	if (access(DC_PCSCD_SOCKET, F_OK) == 0) {
-		*port = VPCD_DEFAULT_PORT;
-		*reader = "Virtual PCD";
-		return 0;
-	}
 	if (geteuid() != 0) {
+		if (access(PCSCD_SYSTEM_SOCKET, F_OK) == 0) {
+			*port = VPCD_DEFAULT_PORT;
+			*reader = "Virtual PCD";
+			return 0;
+		}
 		snprintf(why, cap, "pcscd is not running and starting one needs root (sudo pcscd)");
 		return CE_STATE;
 	}
-	if (demo_free_port(port) != 0)
-		return CE_IO;
-	*reader = "Castellan demo";
-	dc_path(d, "reader.conf.d", conf, sizeof(conf));
-	snprintf(path, sizeof(path), "%s/vpcd", conf);
-	if (mkdir(conf, 0700) != 0 || !(f = fopen(path, "w"))) {
-		snprintf(why, cap, "cannot write %s", path);
-		return CE_IO;
+	dc_path(d, "pcscd.log", log, sizeof(log));
+	if ((r = pcscd_private_start(d->dir, "Castellan demo", log, 10000, &d->pcscd)) != 0) {
+		snprintf(why, cap, "cannot start a pcscd of our own (%s; see pcscd.log with --keep)", err_str(r));
+		return r;
 	}
-	fprintf(f, "FRIENDLYNAME \"%s\"\nDEVICENAME /dev/null:0x%X\nLIBPATH %s\nCHANNELID 0x%X\n", *reader,
-		(unsigned)*port, DC_VPCD_DRIVER, (unsigned)*port);
-	fclose(f);
-	{
-		char *args[] = { (char *)DC_PCSCD, (char *)"--foreground", (char *)"--config", conf, NULL };
-
-		d->pcscd = dc_spawn(d, args, "pcscd.log");
-	}
-	if (d->pcscd <= 0) {
-		snprintf(why, cap, "cannot start pcscd");
-		return CE_IO;
-	}
+	*port = d->pcscd.port;
+	*reader = d->pcscd.reader;
 	return 0;
 }
 
@@ -328,8 +315,10 @@ static void usage(FILE *f)
 		"to pcscd through the vsmartcard vpcd reader (`castellan card serve`) and the box\n"
 		"descrambling through PC/SC. Succeeds only if the first service is descrambled and\n"
 		"the second is refused as not entitled.\n\n"
-		"Without pcscd / vsmartcard-vpcd (or without root to start pcscd when none runs) it\n"
-		"says so and runs the same card in-process instead.\n\n"
+		"As root it starts a pcscd of its own (its own socket and vpcd port, shared with\n"
+		"nothing else); otherwise it uses the running pcscd's \"Virtual PCD\" reader.\n"
+		"Without pcscd / vsmartcard-vpcd (or without root when no pcscd runs) it says so\n"
+		"and runs the same card in-process instead.\n\n"
 		"  --input FILE   clear TS with two services (default: tests/data/ts-clear-2svc.ts)\n"
 		"  --no-pcsc      run the card in-process even if pcscd is there\n"
 		"  --keep         keep the work directory (keystore, card, TS files, logs)\n");
@@ -528,7 +517,7 @@ out:
 	}
 	dc_stop(&d.serve);
 	dc_stop(&d.ecmg);
-	dc_stop(&d.pcscd);
+	pcscd_private_stop(&d.pcscd);
 	keystore_free(k);
 	free(ts);
 	free(clear);

@@ -11,6 +11,7 @@
 #include "headend/ecmg.h"
 #include "lib/err.h"
 #include "lib/log.h"
+#include "lib/metrics_http.h"
 #include "lib/util.h"
 
 static void usage(FILE *f)
@@ -38,6 +39,8 @@ static void usage(FILE *f)
 		"  --max-channels N          channels on this ECMG (default 256)\n"
 		"  --max-connections N       open TCP connections (default 512)\n"
 		"  --idle-timeout S          close a connection silent for S s (default 300, 0 = never)\n"
+		"  --metrics ADDR:PORT       Prometheus metrics at http://ADDR:PORT/metrics (no auth: loopback\n"
+		"                            or a management network)\n"
 		"  --log-level L             error | warn | info (default) | debug\n",
 		ECMG_DEFAULT_LISTEN, KEYSTORE_PASSPHRASE_ENV, ECMG_MAX_STREAMS_PER_CHANNEL);
 }
@@ -115,7 +118,8 @@ static int bad_value(const char *opt, const char *v)
 int cmd_ecmg(int argc, char **argv)
 {
 	struct ecmg_config cfg;
-	const char *ks_path = NULL, *pfile = NULL;
+	const char *ks_path = NULL, *pfile = NULL, *metrics_addr = NULL;
+	struct metrics_http *mh = NULL;
 	struct keystore *ks = NULL;
 	struct ecmg *g = NULL;
 	struct ecmg_stats st;
@@ -153,6 +157,8 @@ int cmd_ecmg(int argc, char **argv)
 			ks_path = v;
 		} else if (strcmp(o, "--passphrase-file") == 0) {
 			pfile = v;
+		} else if (strcmp(o, "--metrics") == 0) {
+			metrics_addr = v;
 		} else if (strcmp(o, "--log-level") == 0) {
 			enum log_level l;
 
@@ -195,6 +201,10 @@ int cmd_ecmg(int argc, char **argv)
 		fprintf(stderr, "ecmg: %s\n", err_str(r));
 		goto out;
 	}
+	if (metrics_addr && (r = metrics_http_start(metrics_addr, &mh)) != 0) {
+		fprintf(stderr, "ecmg: --metrics %s: %s\n", metrics_addr, err_str(r));
+		goto out;
+	}
 	if ((r = ecmg_run(g)) != 0) {
 		fprintf(stderr, "ecmg: event loop: %s\n", err_str(r));
 		goto out;
@@ -210,6 +220,7 @@ int cmd_ecmg(int argc, char **argv)
 		(unsigned long long)st.timeouts);
 	rc = 0;
 out:
+	metrics_http_free(mh);
 	ecmg_free(g);
 	keystore_free(ks);
 	return rc;

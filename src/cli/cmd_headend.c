@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli/cli.h"
+#include "cli/config.h"
 #include "cli/dburi.h"
 #include "cas/keys.h"
 #include "headend/headend.h"
@@ -17,6 +18,15 @@
 #include "web/auth.h"
 #include "lib/util.h"
 #include "sms/http.h"
+
+#ifndef CASTELLAN_SOURCE_DIR
+#define CASTELLAN_SOURCE_DIR "."
+#endif
+#ifdef CASTELLAN_WEB_ROOT
+#define HEADEND_WEB_ROOT CASTELLAN_WEB_ROOT /* meson -Dweb_root (the package) */
+#else
+#define HEADEND_WEB_ROOT CASTELLAN_SOURCE_DIR "/web"
+#endif
 
 static void usage(FILE *f)
 {
@@ -51,18 +61,20 @@ static void usage(FILE *f)
 		"  --ready-file FILE      once listening, write \"http=PORT ecmg=PORT\" there\n"
 		"  --status-every S       log the carousel counters every S seconds (default 10, 0 = never)\n"
 		"  --log-level LEVEL      error|warn|info|debug\n"
-		"  --web-root DIR         the web panel's files at / (default " CASTELLAN_SOURCE_DIR "/web; 'off' = none)\n"
+		"  --web-root DIR         the web panel's files at / (default " HEADEND_WEB_ROOT "; 'off' = none)\n"
 		"  --web-admin-password-file FILE  panel first start: admin's password (else random, printed once)\n"
 		"  --secure-cookies       mark the panel's session cookie Secure (the panel is behind TLS)\n"
 		"  --kms-dir DIR          an operator KMS shown read-only on the panel's KMS page (no passphrase)\n"
+		"  --config FILE          read options from FILE (INI: key = value, keys are these options'\n"
+		"                         names; the command line overrides it; docs/configuration.md)\n"
+		"  --check-config         check --config FILE (every error with its line) and exit\n"
+		"  --metrics-allow LIST   GET /metrics without an API key also from these addresses or CIDR\n"
+		"                         prefixes (comma-separated; loopback always; else a key of scope metrics)\n"
 		"First start creates the database and an admin user whose API key is shown once.\n"
-		"SIGINT/SIGTERM stop cleanly.\n",
+		"SIGINT/SIGTERM stop cleanly. SIGHUP re-reads --config FILE: log-level and emm-kbps\n"
+		"change live, other changed keys are logged as needing a restart.\n",
 		HEADEND_DEFAULT_EMM_KBPS, (unsigned)SMS_HTTP_THREADS_MAX);
 }
-
-#ifndef CASTELLAN_SOURCE_DIR
-#define CASTELLAN_SOURCE_DIR "."
-#endif
 
 static int num(const char *o, const char *v, uint64_t max, uint64_t *out)
 {
@@ -73,7 +85,45 @@ static int num(const char *o, const char *v, uint64_t max, uint64_t *out)
 	return 0;
 }
 
+/* What SIGHUP may change live (config.h). */
+static const char *const headend_live_keys[] = { "log-level", "emm-kbps", NULL };
+
+static int headend_apply(void *ctx, const char *key, const char *value)
+{
+	uint64_t v;
+	enum log_level l;
+
+	if (strcmp(key, "log-level") == 0) {
+		if (log_level_parse(value, &l) != 0)
+			return CE_ARG;
+		log_set_level(l);
+		return 0;
+	}
+	if (strcmp(key, "emm-kbps") == 0) {
+		if (parse_u64(value, 65535, &v) != 0 || v == 0)
+			return CE_ARG;
+		return headend_set_emm_kbps(ctx, (uint16_t)v);
+	}
+	return CE_ARG;
+}
+
+static int headend_main(int argc, char **argv, int check, struct cli_config_args *ca);
+
+static int headend_check(int argc, char **argv, int mode) { return headend_main(argc, argv, mode, NULL); }
+
 int cmd_headend(int argc, char **argv)
+{
+	struct cli_config_args ca;
+	int r = cli_config_begin("headend", usage, headend_check, &argc, &argv, &ca);
+
+	if (r < 0)
+		r = headend_main(argc, argv, 0, &ca);
+	cli_config_end(&ca);
+	return r;
+}
+
+/* check: 0 = run; CLI_CHECK_ONE / CLI_CHECK_ALL = parse only (config.h). */
+static int headend_main(int argc, char **argv, int check, struct cli_config_args *ca)
 {
 	struct headend_config cfg;
 	const char *ks_path = NULL, *pfile = NULL, *ready = NULL, *db = NULL, *db_file = NULL;
@@ -82,7 +132,7 @@ int cmd_headend(int argc, char **argv)
 	struct headend *h = NULL;
 	struct headend_stats st;
 	char *pass = NULL;
-	const char *web_root = CASTELLAN_SOURCE_DIR "/web";
+	const char *web_root = HEADEND_WEB_ROOT;
 	char web_pw[300] = "";
 	uint64_t v;
 	int r, rc = 1;
@@ -181,6 +231,8 @@ int cmd_headend(int argc, char **argv)
 				return 2;
 			}
 			cfg.http_threads = (unsigned)v;
+		} else if (strcmp(o, "--metrics-allow") == 0) {
+			cfg.metrics_allow = val;
 		} else if (strcmp(o, "--vendor-keys") == 0) {
 			cfg.vendor_keys = val;
 		} else if (strcmp(o, "--status-every") == 0) {
@@ -201,9 +253,17 @@ int cmd_headend(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (check == CLI_CHECK_ONE) {
+		secret_wipe(web_pw, sizeof(web_pw));
+		return 0;
+	}
 	if (!cfg.data_dir || !ks_path) {
 		fprintf(stderr, "headend: --data-dir and --keystore are required\n");
 		return 2;
+	}
+	if (check == CLI_CHECK_ALL) {
+		secret_wipe(web_pw, sizeof(web_pw));
+		return 0;
 	}
 	/* NULL default: headend_new falls back to sqlite:DIR/sms.db itself. */
 	if (dburi_resolve("headend", db, db_file, NULL, &uri) != 0)
@@ -225,6 +285,10 @@ int cmd_headend(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if ((r = headend_new(&cfg, &h)) != 0) {
 		fprintf(stderr, "headend: %s\n", err_str(r));
+		goto out;
+	}
+	if ((r = cli_config_reload_start(ca, headend_live_keys, headend_apply, h)) != 0) {
+		fprintf(stderr, "headend: SIGHUP thread: %s\n", err_str(r));
 		goto out;
 	}
 	if (ready) {
@@ -250,6 +314,7 @@ int cmd_headend(int argc, char **argv)
 		st.car.last_cycle_cards, st.car.last_cycle_ms);
 	rc = 0;
 out:
+	cli_config_reload_stop(ca); /* before the head-end its callback uses */
 	headend_free(h);
 	keystore_free(ks);
 	secret_wipe(web_pw, sizeof(web_pw));

@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli/cli.h"
+#include "cli/config.h"
 #include "lib/log.h"
+#include "lib/metrics_http.h"
 #include "lib/util.h"
 #include "scrambler/scrambler.h"
 
@@ -28,6 +30,33 @@ static void on_usr1(int sig)
 {
 	(void)sig;
 	scramble_stats_req = 1;
+}
+
+/* "N[,N...]": ECM_ids 1..65535, at most SCR_MAX_SERVICES. 0 or -1. */
+static int parse_ecm_ids(const char *val, uint16_t *ids, size_t *n)
+{
+	const char *p = val;
+
+	*n = 0;
+	while (*p) {
+		char num[8];
+		size_t k = 0;
+		uint64_t v;
+
+		while (p[k] && p[k] != ',')
+			k++;
+		if (k == 0 || k >= sizeof(num) || *n >= SCR_MAX_SERVICES)
+			return -1;
+		memcpy(num, p, k);
+		num[k] = '\0';
+		if (parse_u64(num, 0xFFFF, &v) != 0 || v == 0)
+			return -1;
+		ids[(*n)++] = (uint16_t)v;
+		p += k;
+		if (*p == ',' && *++p == '\0')
+			return -1;
+	}
+	return *n ? 0 : -1;
 }
 
 static void usage(FILE *f)
@@ -50,6 +79,8 @@ static void usage(FILE *f)
 		"  --super-cas-id ID      Super_CAS_id of that CAS (CA_system_id << 16 | subsystem)\n"
 		"  --ecm-pid PID          its ECM PID (default: first unused PID after the PMT PID)\n"
 		"  --channel-id N         its ECM_channel_id (default 1)\n"
+		"  --ecm-id N[,N...]      ECM_id of each --service, in order (default 1, 2, ...); unique\n"
+		"                         across every scrambler of an ECMG (docs/scrambler.md)\n"
 		"  --fixed-cw HEX         no ECMG: scramble with this CW (BISS-like, even parity)\n"
 		"scrambling:\n"
 		"  --algo csa2|cissa      algorithm (default csa2)\n"
@@ -76,8 +107,14 @@ static void usage(FILE *f)
 		"  --ecmg-retry-ms MS     an ECMG unreachable at start is retried after MS, doubling\n"
 		"                         up to 4000 (default 250)\n"
 		"  --stats-json FILE      write the counters as JSON at the end\n"
+		"  --metrics ADDR:PORT    Prometheus metrics at http://ADDR:PORT/metrics (no auth: loopback\n"
+		"                         or a management network)\n"
 		"  --log-level LEVEL      error|warn|info|debug\n"
-		"Signals: SIGUSR1 prints the counters; SIGINT/SIGTERM stop cleanly.\n");
+		"  --config FILE          read options from FILE (INI: key = value, keys are these options'\n"
+		"                         names, repeat a key to repeat its option; the command line comes\n"
+		"                         after it; docs/configuration.md)\n"
+		"Signals: SIGUSR1 prints the counters; SIGINT/SIGTERM stop cleanly; SIGHUP re-reads\n"
+		"--config FILE (log-level changes live, other changes are logged as needing a restart).\n");
 }
 
 /* "S" or "S.fff" seconds -> ms. */
@@ -121,12 +158,43 @@ static int parse_num(const char *opt, const char *v, uint64_t max, uint64_t *out
 	return 0;
 }
 
+/* What SIGHUP may change live (config.h). */
+static const char *const scramble_live_keys[] = { "log-level", NULL };
+
+static int scramble_apply(void *ctx, const char *key, const char *value)
+{
+	enum log_level l;
+
+	(void)ctx;
+	if (strcmp(key, "log-level") != 0 || log_level_parse(value, &l) != 0)
+		return CE_ARG;
+	log_set_level(l);
+	return 0;
+}
+
+static int scramble_main(int argc, char **argv, struct cli_config_args *ca);
+
 int cmd_scramble(int argc, char **argv)
+{
+	struct cli_config_args ca;
+	int r = cli_config_begin("scramble", usage, NULL, &argc, &argv, &ca);
+
+	if (r < 0)
+		r = scramble_main(argc, argv, &ca);
+	cli_config_end(&ca);
+	return r;
+}
+
+static int scramble_main(int argc, char **argv, struct cli_config_args *ca)
 {
 	struct scrambler_config *cfg = NULL;
 	struct scrambler *s = NULL;
+	struct metrics_http *mh = NULL;
+	const char *metrics_addr = NULL;
 	bool super_set[SCR_MAX_CAS] = { false };
 	bool live = false;
+	uint16_t ecm_ids[SCR_MAX_SERVICES];
+	size_t necm_ids = 0;
 	int rc = 2, r;
 	uint64_t v;
 
@@ -191,6 +259,13 @@ int cmd_scramble(int argc, char **argv)
 				goto out;
 			}
 			cas->ecm_pid = (uint16_t)v;
+		} else if (strcmp(o, "--ecm-id") == 0) {
+			NEED_VAL();
+			if (parse_ecm_ids(val, ecm_ids, &necm_ids) != 0) {
+				fprintf(stderr, "scramble: --ecm-id wants N[,N...] (1..65535, at most %u)\n",
+					(unsigned)SCR_MAX_SERVICES);
+				goto out;
+			}
 		} else if (strcmp(o, "--channel-id") == 0) {
 			NEED_VAL();
 			NEED_CAS();
@@ -317,6 +392,9 @@ int cmd_scramble(int argc, char **argv)
 		} else if (strcmp(o, "--stats-json") == 0) {
 			NEED_VAL();
 			cfg->stats_json = val;
+		} else if (strcmp(o, "--metrics") == 0) {
+			NEED_VAL();
+			metrics_addr = val;
 		} else if (strcmp(o, "--version") == 0) {
 			NEED_VAL();
 			if (strcmp(val, "2") != 0 && strcmp(val, "3") != 0) {
@@ -343,6 +421,15 @@ int cmd_scramble(int argc, char **argv)
 	if (!cfg->input_uri || !cfg->output_uri || cfg->nservices == 0) {
 		fprintf(stderr, "scramble: --input, --output and at least one --service are required\n");
 		goto out;
+	}
+	if (necm_ids) {
+		if (necm_ids != cfg->nservices) {
+			fprintf(stderr, "scramble: --ecm-id gives %zu ECM_ids for %zu services: give one per --service\n",
+				necm_ids, cfg->nservices);
+			goto out;
+		}
+		for (size_t i = 0; i < necm_ids; i++)
+			cfg->services[i].ecm_id = ecm_ids[i];
 	}
 	if (cfg->has_fixed_cw == (cfg->ncas > 0)) {
 		fprintf(stderr, "scramble: give either --ecmg ... or --fixed-cw\n");
@@ -373,11 +460,19 @@ int cmd_scramble(int argc, char **argv)
 		fprintf(stderr, "scramble: bad configuration: %s\n", err_str(r));
 		goto out;
 	}
+	if (metrics_addr && (r = metrics_http_start(metrics_addr, &mh)) != 0) {
+		fprintf(stderr, "scramble: --metrics %s: %s\n", metrics_addr, err_str(r));
+		rc = 1;
+		goto out;
+	}
 	signal(SIGINT, on_stop);
 	signal(SIGTERM, on_stop);
 	signal(SIGUSR1, on_usr1);
 	signal(SIGPIPE, SIG_IGN);
+	if ((r = cli_config_reload_start(ca, scramble_live_keys, scramble_apply, NULL)) != 0)
+		fprintf(stderr, "scramble: SIGHUP thread: %s\n", err_str(r));
 	r = scrambler_run(s);
+	cli_config_reload_stop(ca);
 	scrambler_stats_print(s, stderr);
 	if (r == CE_NO_KEY) {
 		fprintf(stderr, "scramble: incomplete output: the ECMGs did not serve every crypto-period "
@@ -393,6 +488,7 @@ int cmd_scramble(int argc, char **argv)
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGUSR1, SIG_DFL);
 out:
+	metrics_http_free(mh);
 	scrambler_free(s);
 	if (cfg) {
 		secret_wipe(cfg->fixed_cw, sizeof(cfg->fixed_cw));

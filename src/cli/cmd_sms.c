@@ -13,6 +13,8 @@
 #include "cli/dburi.h"
 #include "lib/util.h"
 #include "sms/csv.h"
+#include "sms/report.h"
+#include "headend/reconcile.h"
 #include "sms/store.h"
 
 static void usage(FILE *f)
@@ -27,11 +29,24 @@ static void usage(FILE *f)
 		"  package rename ID NAME         give package ID a new name (any ID, 0..31 included)\n"
 		"  subscribe SERIAL --packages LIST --start UNIX --finish UNIX\n"
 		"                                 LIST: package ids, comma-separated (e.g. 0,5,40)\n"
-		"  key add USER [--scopes read,write,admin]\n"
+		"  key add USER [--scopes read,write,admin,metrics]\n"
 		"                                 create USER if needed and print a new API key\n"
 		"  import FILE                    import cards from CSV (docs/csv.md): the whole file is\n"
 		"                                 checked first, then applied in one transaction\n"
-		"  export [FILE]                  export every card as CSV (default: stdout)\n\n"
+		"  export [FILE]                  export every card as CSV (default: stdout)\n"
+		"  blacklist add card|box ID [--reason TEXT]\n"
+		"                                 tag a card (ID: serial) or box (ID: chip id) as pirated: blocked at\n"
+		"                                 once, never activated, re-added or paired again\n"
+		"  blacklist list                 the blacklist (kind, id, reason, when, who)\n"
+		"  report NAME [--format csv|json] [--out FILE] [--at UNIX] [--month YYYY-MM] [--days 7,14,21,28]\n"
+		"         [--by package|channel] [--package ID] [--channel SID] [--card SERIAL] [--from UNIX]\n"
+		"         [--to UNIX] [--status active|suspended|deactivated|blacklisted]\n"
+		"                                 NAME: summary, subscribers, blacklist, monthly, package-channels,\n"
+		"                                 active, card, ageing, history (docs/reports.md); point-in-time\n"
+		"                                 figures are read from the audit log\n"
+		"  reconcile [--at UNIX] [--format csv|json]\n"
+		"                                 compare each card's last EMM (emm_seq: state, packages, period)\n"
+		"                                 with the SMS at that time; print every difference; exit 1 if any\n\n"
 		"--db URI: a SQLite file path, sqlite:PATH, postgresql://... or postgres:CONNINFO (libpq).\n"
 		"--db-file FILE: the URI from FILE's first line (mode 600: a password in --db shows in ps).\n"
 		"  Without either: $CASTELLAN_DB, then $CASTELLAN_SMS_DB, then ./castellan-sms.db.\n");
@@ -62,6 +77,8 @@ static int parse_scopes(const char *s, unsigned *out)
 			*out |= SMS_SCOPE_WRITE;
 		else if (strcmp(t, "admin") == 0)
 			*out |= SMS_SCOPE_ADMIN;
+		else if (strcmp(t, "metrics") == 0)
+			*out |= SMS_SCOPE_METRICS;
 		else
 			return CE_ARG;
 	}
@@ -254,11 +271,152 @@ static int do_export(struct sms_store *s, const char *path)
 	return r;
 }
 
+static int file_put(void *ctx, const char *p, size_t n)
+{
+	return fwrite(p, 1, n, ctx) == n ? 0 : CE_IO;
+}
+
+static int do_report(struct sms_store *s, int argc, char **argv)
+{
+	struct sms_report_params p;
+	struct sms_table *t = NULL;
+	const char *fmt = "csv", *outf = NULL;
+	FILE *f = stdout;
+	int r;
+
+	if (argc < 1)
+		return CE_ARG;
+	sms_report_params_init(&p);
+	for (int i = 1; i < argc; i += 2) {
+		if (strncmp(argv[i], "--", 2) != 0 || i + 1 >= argc) {
+			fprintf(stderr, "castellan sms report: expected --NAME VALUE, got %s\n", argv[i]);
+			return CE_ARG;
+		}
+		if (strcmp(argv[i], "--format") == 0) {
+			fmt = argv[i + 1];
+			if (strcmp(fmt, "csv") != 0 && strcmp(fmt, "json") != 0)
+				return CE_ARG;
+		} else if (strcmp(argv[i], "--out") == 0) {
+			outf = argv[i + 1];
+		} else if ((r = sms_report_param(&p, argv[i] + 2, argv[i + 1])) != 0) {
+			fprintf(stderr, "castellan sms report: %s %s: %s\n", argv[i], argv[i + 1],
+				r == CE_NOT_FOUND ? "no such option" : "bad value");
+			return CE_ARG;
+		}
+	}
+	if ((r = sms_report_run(s, argv[0], &p, &t)) != 0) {
+		if (r == CE_ARG)
+			fprintf(stderr, "castellan sms report %s: needs --package or --channel (active, ageing), --card"
+				" (card, history)\n", argv[0]);
+		return r;
+	}
+	if (outf && !(f = fopen(outf, "w"))) {
+		sms_table_free(t);
+		return CE_IO;
+	}
+	if (strcmp(fmt, "csv") == 0) {
+		r = sms_table_csv(t, file_put, f);
+	} else {
+		json_t *j = sms_table_json(t);
+
+		r = j && json_dumpf(j, f, JSON_INDENT(1)) == 0 ? 0 : CE_IO;
+		fputc('\n', f);
+		json_decref(j);
+	}
+	if (fflush(f) != 0 && r == 0)
+		r = CE_IO;
+	if (outf && fclose(f) != 0 && r == 0)
+		r = CE_IO;
+	sms_table_free(t);
+	return r;
+}
+
+struct rec_out {
+	bool json;
+	json_t *items;
+};
+
+static int print_diff(void *ctx, const struct reconcile_diff *d)
+{
+	struct rec_out *o = ctx;
+
+	if (o->json) {
+		char ser[24];
+
+		snprintf(ser, sizeof(ser), "%" PRIu64, d->serial);
+		return json_array_append_new(o->items, json_pack("{s:s,s:s,s:s,s:s}", "serial_no", ser, "kind", d->kind,
+								 "sms", d->sms, "cas", d->cas)) == 0 ? 0 : CE_NOMEM;
+	}
+	printf("%" PRIu64 ",%s,\"%s\",\"%s\"\r\n", d->serial, d->kind, d->sms, d->cas);
+	return 0;
+}
+
+static int do_reconcile(struct sms_store *s, int argc, char **argv, bool *differ)
+{
+	const char *at = opt(argc, argv, "--at"), *fmt = opt(argc, argv, "--format");
+	struct rec_out o = { .json = fmt && strcmp(fmt, "json") == 0 };
+	struct reconcile_stats st;
+	uint64_t t = now_wall_ms() / 1000u;
+	int r;
+
+	if ((at && parse_u64(at, (uint64_t)1 << 40, &t) != 0) || (fmt && strcmp(fmt, "csv") && strcmp(fmt, "json")))
+		return CE_ARG;
+	if (o.json && !(o.items = json_array()))
+		return CE_NOMEM;
+	if (!o.json)
+		printf("serial_no,kind,sms,cas\r\n");
+	r = reconcile_run(s, (int64_t)t, print_diff, &o, &st);
+	if (r == 0 && o.json) {
+		json_t *j = json_pack("{s:I,s:I,s:I,s:I,s:I,s:O}", "at", (json_int_t)t, "sms_cards",
+				      (json_int_t)st.sms_cards, "cas_cards", (json_int_t)st.cas_cards, "same",
+				      (json_int_t)st.same, "differences", (json_int_t)st.diffs, "items", o.items);
+
+		if (!j || json_dumpf(j, stdout, JSON_INDENT(1)) != 0)
+			r = CE_IO;
+		putchar('\n');
+		json_decref(j);
+	}
+	json_decref(o.items);
+	if (r == 0)
+		fprintf(stderr, "reconcile at %" PRIu64 ": %zu SMS cards, %zu CAS cards, %zu the same, %zu differences\n", t,
+			st.sms_cards, st.cas_cards, st.same, st.diffs);
+	*differ = r == 0 && st.diffs > 0;
+	return r;
+}
+
+static int print_bl(void *ctx, const struct sms_blacklist_entry *b)
+{
+	(void)ctx;
+	printf("%s\t%s\t%" PRId64 "\t%s\t%s\n", b->kind == SMS_BL_CARD ? "card" : "box", b->id, b->at_ms, b->who,
+	       b->reason);
+	return 0;
+}
+
+static int do_blacklist(struct sms_store *s, int argc, char **argv)
+{
+	int r;
+
+	if (argc >= 3 && strcmp(argv[0], "add") == 0 && (strcmp(argv[1], "card") == 0 || strcmp(argv[1], "box") == 0)) {
+		const char *reason = opt(argc, argv, "--reason");
+
+		r = sms_blacklist_add(s, strcmp(argv[1], "card") == 0 ? SMS_BL_CARD : SMS_BL_BOX, argv[2],
+				      reason ? reason : "", "cli");
+		if (r == 0)
+			printf("%s %s blacklisted\n", argv[1], argv[2]);
+		return r;
+	}
+	if (argc == 1 && strcmp(argv[0], "list") == 0)
+		return sms_blacklist_list(s, 0, print_bl, NULL, NULL);
+	usage(stderr);
+	return CE_ARG;
+}
+
 int cmd_sms(int argc, char **argv)
 {
 	const char *def = getenv("CASTELLAN_SMS_DB"), *db = NULL, *db_file = NULL;
 	struct sms_store *s = NULL;
 	struct dburi uri;
+	bool differ = false;
 	int i = 1, r;
 
 	if (cli_wants_help(argc, argv)) {
@@ -330,6 +488,12 @@ int cmd_sms(int argc, char **argv)
 			sms_store_close(s);
 			return 1;
 		}
+	} else if (strcmp(argv[0], "reconcile") == 0) {
+		r = do_reconcile(s, argc - 1, argv + 1, &differ);
+	} else if (strcmp(argv[0], "report") == 0) {
+		r = do_report(s, argc - 1, argv + 1);
+	} else if (strcmp(argv[0], "blacklist") == 0) {
+		r = do_blacklist(s, argc - 1, argv + 1);
 	} else if (strcmp(argv[0], "subscribe") == 0) {
 		r = do_subscribe(s, argc - 1, argv + 1);
 	} else if (strcmp(argv[0], "import") == 0 && argc == 2) {
@@ -354,5 +518,5 @@ int cmd_sms(int argc, char **argv)
 		fprintf(stderr, "castellan sms: %s\n", err_str(r));
 		return 1;
 	}
-	return 0;
+	return differ ? 1 : 0;
 }

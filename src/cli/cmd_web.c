@@ -26,7 +26,11 @@
 #ifndef CASTELLAN_SOURCE_DIR
 #define CASTELLAN_SOURCE_DIR "."
 #endif
+#ifdef CASTELLAN_WEB_ROOT
+#define WEB_DEFAULT_ROOT CASTELLAN_WEB_ROOT /* meson -Dweb_root (the package) */
+#else
 #define WEB_DEFAULT_ROOT CASTELLAN_SOURCE_DIR "/web"
+#endif
 
 static void usage(FILE *f)
 {

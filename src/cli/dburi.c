@@ -122,7 +122,7 @@ static const char *file_why(int r)
 
 int dburi_resolve(const char *prog, const char *db, const char *db_file, const char *def, struct dburi *out)
 {
-	const char *env = getenv(DBURI_ENV);
+	const char *env = getenv(DBURI_ENV), *cred_dir = getenv("CREDENTIALS_DIRECTORY");
 	char shown[2 * DBURI_FILE_MAX_BYTES]; /* "***" may be longer than what it hides */
 	int r;
 
@@ -156,6 +156,19 @@ int dburi_resolve(const char *prog, const char *db, const char *db_file, const c
 		out->source = DBURI_FROM_FILE;
 		return 0;
 	}
+	if (cred_dir && *cred_dir) {
+		char cp[4200];
+
+		snprintf(cp, sizeof(cp), "%s/%s", cred_dir, DBURI_CREDENTIAL);
+		if (access(cp, F_OK) == 0) {
+			if ((r = dburi_read_file(cp, out->uri, sizeof(out->uri))) != 0) {
+				fprintf(stderr, "%s: credential %s: %s\n", prog, cp, file_why(r));
+				return r;
+			}
+			out->source = DBURI_FROM_CREDENTIAL;
+			return 0;
+		}
+	}
 	if (env && *env) {
 		if ((r = put(out, env, DBURI_FROM_ENV)) != 0)
 			fprintf(stderr, "%s: $%s: longer than %d bytes\n", prog, DBURI_ENV, DBURI_FILE_MAX_BYTES);
@@ -178,6 +191,8 @@ const char *dburi_source_name(enum dburi_source s)
 		return "--db-file";
 	case DBURI_FROM_ENV:
 		return "$" DBURI_ENV;
+	case DBURI_FROM_CREDENTIAL:
+		return "credential " DBURI_CREDENTIAL;
 	case DBURI_FROM_DEFAULT:
 		return "default";
 	default:

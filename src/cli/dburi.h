@@ -9,8 +9,10 @@
  *
  *   1. --db URI          the command line (a warning if it holds a password)
  *   2. --db-file FILE    the first line of FILE
- *   3. $CASTELLAN_DB     the environment (readable only by the same user)
- *   4. the command's default (e.g. sqlite:DIR/sms.db)
+ *   3. $CREDENTIALS_DIRECTORY/db-uri  a systemd credential (LoadCredential=
+ *                        db-uri:FILE in the unit), read by the FILE rules
+ *   4. $CASTELLAN_DB     the environment (readable only by the same user)
+ *   5. the command's default (e.g. sqlite:DIR/sms.db)
  *
  * FILE rules (like ssh for private keys): a regular file, no permission bit
  * for group or others (chmod 600 / 400), 1..DBURI_FILE_MAX_BYTES bytes. The
@@ -28,6 +30,7 @@
 
 #define DBURI_FILE_MAX_BYTES 4096 /* a --db-file larger than this is refused */
 #define DBURI_ENV "CASTELLAN_DB"
+#define DBURI_CREDENTIAL "db-uri" /* in $CREDENTIALS_DIRECTORY */
 
 enum dburi_source {
 	DBURI_FROM_NONE = 0,
@@ -35,6 +38,7 @@ enum dburi_source {
 	DBURI_FROM_FILE,    /* --db-file */
 	DBURI_FROM_ENV,     /* $CASTELLAN_DB */
 	DBURI_FROM_DEFAULT, /* the command's default */
+	DBURI_FROM_CREDENTIAL, /* $CREDENTIALS_DIRECTORY/db-uri (systemd) */
 };
 
 /* The resolved URI: a NUL-terminated copy the caller owns. Wipe with

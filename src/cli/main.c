@@ -16,6 +16,7 @@ static const struct cli_command commands[] = {
 	{ "scramble", "SimulCrypt scrambler: scramble services with ECMs from ECMGs, insert EMMs", cmd_scramble },
 	{ "emmg", "EMM generator client: send EMM sections from a file to a MUX (EMMG<=>MUX)", cmd_emmg },
 	{ "sms", "subscriber management store: init, cards, packages, subscriptions, API keys", cmd_sms },
+	{ "audit", "the tamper-evident audit log: keygen, signed checkpoints, verify, export for an auditor", cmd_audit },
 	{ "headend", "the head-end in one process: SMS HTTP APIs, ECMG, EMMG with the EMM carousel, scheduler", cmd_headend },
 	{ "demo", "end-to-end demo: ECMG, scrambler and two set-top boxes on this machine", cmd_demo },
 	{ "card", "the virtual smartcard: serve it to pcscd, issue/program/erase, info", cmd_card },

@@ -8,6 +8,7 @@
 #include <string.h>
 #include "headend/carousel.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/util.h"
 #include "ts/ts.h"
 
@@ -310,7 +311,8 @@ static int number_card(struct carousel *c, const struct carousel_card *k, struct
 	if (c->src.save) {
 		uint32_t got = nseq;
 
-		if ((r = c->src.save(c->src.ctx, k->serial, *unblock ? 2u : 1u, d, !active, &got)) != 0)
+		if ((r = c->src.save(c->src.ctx, k->serial, *unblock ? 2u : 1u, d, !active, active ? &k->grant : NULL,
+				     &got)) != 0)
 			return r;
 		if (got < nseq)
 			return CE_INTERNAL; /* a source must never hand a lower number back */
@@ -570,6 +572,7 @@ static bool next_cycle_card(struct carousel *c, uint64_t now_ms, struct carousel
 			if (cards > 0) {
 				c->st.cycles++;
 				c->st.last_cycle_ms = ms;
+				metric_observe_us(MET_CAROUSEL_CYCLE, NULL, NULL, ms * 1000);
 				c->st.last_cycle_cards = cards;
 				c->st.cycle_emms_per_s =
 					ms ? (double)(c->st.records - c->cycle_records_start) * 1000.0 / (double)ms : 0.0;

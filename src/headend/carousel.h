@@ -84,9 +84,12 @@ struct carousel_source {
 	 * used. *seq comes in as the carousel's proposal (its last + step);
 	 * the source may raise it (another node on the same base numbered the
 	 * card meanwhile: the store's atomic increment) and the carousel uses
-	 * what comes back (never lower). May be NULL (nothing persisted:
-	 * tests, bench). */
-	int (*save)(void *ctx, uint64_t serial, uint32_t step, uint64_t digest, bool blocked, uint32_t *seq);
+	 * what comes back (never lower). g: the grant the EMM numbered
+	 * carries (NULL for a blocked, retired or deleted card), kept for
+	 * `castellan sms reconcile`. May be NULL (nothing persisted: tests,
+	 * bench). */
+	int (*save)(void *ctx, uint64_t serial, uint32_t step, uint64_t digest, bool blocked, const struct emm_grant *g,
+		    uint32_t *seq);
 };
 
 struct carousel_config {

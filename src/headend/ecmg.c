@@ -4,7 +4,8 @@
  *
  * Normative reference: ETSI TS 103 197 (ECMG<=>SCS); where the text was not
  * available we follow TSDuck's tsecmg (tests/data/simulcrypt/FACTS.md): one
- * channel per TCP connection, ECM_channel_id unique across connections,
+ * channel per TCP connection, ECM_channel_id scoped to its connection (each
+ * SCS allocates its own; TSDuck makes it unique across connections),
  * ECM_id unique across the ECMG (a box keeps replay state per ECM_id),
  * parse faults answered with the codec's channel_error/stream_error, a
  * channel_error/stream_error never answered with an error, disconnection
@@ -35,6 +36,7 @@
 #include "cas/keys.h"
 #include "headend/ecmg.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/util.h"
 #include "simulcrypt/framer.h"
 #include "simulcrypt/simulcrypt.h"
@@ -52,6 +54,7 @@ struct stream {
 	uint16_t cp_duration;      /* last CP_duration (or nominal) */
 	uint8_t ac_len;            /* 0 until an access_criteria arrived */
 	uint8_t ac[ECM_MAX_AC_BYTES];
+	uint32_t ac_table_said;    /* last mask logged from the channels table */
 	uint64_t ecms;
 };
 
@@ -213,6 +216,7 @@ static void send_error(struct conn *c, uint16_t msg_type, uint16_t channel_id, b
 		sc_msg_name(SC_ECMG_SCS, msg_type), sc_error_name(SC_ECMG_SCS, status));
 	conn_send(c, c->tx, n);
 	CNT_ADD(c->g, errors_sent, 1);
+	metric_add_code(MET_ECM_ERRORS, status, sc_error_name(SC_ECMG_SCS, status));
 }
 
 /* ------------------------------------------------------------------ */
@@ -232,14 +236,6 @@ static bool ecm_id_in_use(const struct ecmg *g, uint16_t ecm_id)
 		for (size_t i = 0; i < c->nstreams; i++)
 			if (c->streams[i].ecm_id == ecm_id)
 				return true;
-	return false;
-}
-
-static bool channel_in_use(const struct ecmg *g, uint16_t id)
-{
-	for (const struct conn *c = g->conns; c; c = c->next)
-		if (c->has_channel && c->channel_id == id)
-			return true;
 	return false;
 }
 
@@ -315,10 +311,8 @@ static void on_channel_setup(struct conn *c, const struct sc_msg *m, uint16_t ch
 		send_error(c, m->type, ch, false, 0, SC_ECM_ERR_INV_SUPER_CAS_ID, SC_P_SUPER_CAS_ID);
 		return;
 	}
-	if (channel_in_use(g, ch)) {
-		send_error(c, m->type, ch, false, 0, SC_ECM_ERR_CHANNEL_ID_IN_USE, SC_P_ECM_CHANNEL_ID);
-		return;
-	}
+	/* ECM_channel_id is scoped to its connection: each SCS numbers its
+	 * own channels, so two scramblers may both use channel 1 (issue 16) */
 	if (channels_open(g) >= g->cfg.max_channels) {
 		send_error(c, m->type, ch, false, 0, SC_ECM_ERR_TOO_MANY_CHANNELS, 0);
 		return;
@@ -424,6 +418,7 @@ static void on_cw_provision(struct conn *c, const struct sc_msg *m, uint16_t sid
 
 	memset(&p, 0, sizeof(p));
 	CNT_ADD(g, cw_provisions, 1);
+	metric_inc(MET_ECM_REQUESTS);
 	if (!s) {
 		send_error(c, m->type, c->channel_id, true, sid, SC_ECM_ERR_INV_STREAM_ID, SC_P_ECM_STREAM_ID);
 		return;
@@ -454,6 +449,22 @@ static void on_cw_provision(struct conn *c, const struct sc_msg *m, uint16_t sid
 		}
 		memcpy(s->ac, ac->val, ac->len);
 		s->ac_len = (uint8_t)ac->len;
+	}
+	if (k->ac_lookup) {
+		/* the channels table is the source of truth where it has the
+		 * channel (service_id = ECM_id); docs/ecmg.md */
+		uint32_t mask = 0;
+
+		if (k->ac_lookup(k->ac_ctx, s->ecm_id, &mask) == 0 && mask != 0) {
+			if (mask != s->ac_table_said)
+				LOG_INFO(MOD, "%s: ECM_id %u: packages %08X from the channels table%s", c->peer,
+					(unsigned)s->ecm_id, (unsigned)mask, s->ac_len >= 4 && be32(s->ac) != mask
+					? " (the SCS's access_criteria differ: the table wins)" : "");
+			s->ac_table_said = mask;
+			put_be32(s->ac, mask);
+			if (s->ac_len < 4)
+				s->ac_len = 4;
+		}
 	}
 	if (s->ac_len == 0) {
 		/* access_criteria_transfer_mode 0: it must come at least once */
@@ -541,6 +552,7 @@ static void on_cw_provision(struct conn *c, const struct sc_msg *m, uint16_t sid
 	CNT_ADD(g, ecms, 1);
 	dt = now_mono_us() - t0;
 	CNT_ADD(g, ecm_us_total, dt);
+	metric_observe_us(MET_ECM_DURATION, NULL, NULL, dt);
 	if (dt > (uint64_t)k->max_comp_time_ms * 1000u)
 		CNT_ADD(g, ecms_late, 1);
 out:
@@ -638,6 +650,7 @@ static void bad_msg(struct conn *c, const struct sc_fault *f, uint16_t raw_type)
 	    sc_build_error(SC_ECMG_SCS, c->g->cfg.version, f, 0, c->tx, sizeof(c->tx), &n) == 0) {
 		conn_send(c, c->tx, n);
 		CNT_ADD(c->g, errors_sent, 1);
+		metric_add_code(MET_ECM_ERRORS, f->status, sc_error_name(SC_ECMG_SCS, f->status));
 	}
 	if (c->bad_in_row >= ECMG_BAD_MSGS_BEFORE_CLOSE && !c->dead) {
 		LOG_WARN(MOD, "%s: %u invalid messages in a row; closing", c->peer, c->bad_in_row);

@@ -59,6 +59,14 @@ struct ecmg_config {
 	uint32_t idle_timeout_ms;   /* close a connection silent this long; default 300000, 0 = never */
 	uint32_t setup_timeout_ms;  /* close a connection with no channel after this; default 10000 */
 	bool handle_signals;        /* SIGINT/SIGTERM stop ecmg_run (the CLI sets it) */
+	/* Optional: the operator's channels table (the head-end's). For an
+	 * ECM_id, 0 and the 32-bit package mask of the channel whose service_id
+	 * is that ECM_id, else non-zero. Called on the ECMG thread: must be
+	 * thread-safe and not block. A mask from the table wins over the SCS's
+	 * access_criteria (it replaces the first 4 bytes); without an entry the
+	 * SCS's is used, and with neither CW_provision gets missing_param. */
+	int (*ac_lookup)(void *ctx, uint16_t ecm_id, uint32_t *mask);
+	void *ac_ctx;
 };
 
 /* Fill *cfg with every default (listen, version 2, TS packets, ...). */

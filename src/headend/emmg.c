@@ -23,6 +23,7 @@
 #include "headend/emmg.h"
 #include "lib/cursor.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/util.h"
 #include "simulcrypt/framer.h"
 #include "simulcrypt/simulcrypt.h"
@@ -119,6 +120,7 @@ static void drop(struct emmg *e, const char *why)
 		close(e->ufd);
 	e->fd = e->ufd = -1;
 	e->up = false;
+	metric_link("emmg", e->cfg.mux, 0);
 	sc_framer_reset(&e->fr);
 	e->bad = 0;
 }
@@ -386,6 +388,7 @@ int emmg_connect(struct emmg *e)
 		goto fail;
 	e->up = true;
 	e->st.connects++;
+	metric_link("emmg", e->cfg.mux, 1);
 	e->backoff_ms = e->cfg.reconnect_ms;
 	e->tokens = 0;
 	e->tokens_us = now_mono_us();
@@ -401,6 +404,27 @@ fail:
 	LOG_WARN(MOD, "setting up the session with MUX %s failed: %s", e->cfg.mux, err_str(r));
 	drop(e, err_str(r));
 	return r;
+}
+
+int emmg_set_bandwidth(struct emmg *e, uint16_t kbps)
+{
+	int r;
+
+	if (!e)
+		return CE_ARG;
+	e->cfg.bandwidth_kbps = kbps;
+	if (!e->up)
+		return 0;
+	if ((r = transact(e, SC_EMM_STREAM_BW_REQUEST, SC_EMM_STREAM_BW_ALLOCATION)) != 0) {
+		LOG_WARN(MOD, "stream_BW_request for %u kbit/s: %s", (unsigned)kbps, err_str(r));
+		drop(e, err_str(r));
+		return r;
+	}
+	if (e->unlimited)
+		LOG_INFO(MOD, "MUX %s: bandwidth unlimited (%u kbit/s asked)", e->cfg.mux, (unsigned)kbps);
+	else
+		LOG_INFO(MOD, "MUX %s: %u kbit/s granted (%u asked)", e->cfg.mux, e->granted_kbps, (unsigned)kbps);
+	return 0;
 }
 
 bool emmg_connected(const struct emmg *e)
@@ -548,6 +572,7 @@ int emmg_send(struct emmg *e, const uint8_t *const *secs, const size_t *lens, si
 		}
 		e->st.data_provisions++;
 		e->st.sections_sent += j - i;
+		metric_add(MET_EMM_SENT, NULL, NULL, j - i);
 		e->st.bytes_sent += payload;
 		i = j;
 		*sent = i;

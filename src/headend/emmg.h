@@ -98,6 +98,12 @@ uint16_t emmg_bandwidth(const struct emmg *e);
 int emmg_send(struct emmg *e, const uint8_t *const *secs, const size_t *lens, size_t n,
 	int timeout_ms, size_t *sent) WARN_UNUSED;
 
+/* Ask for kbps from now on: a stream_BW_request at once if connected (the
+ * allocation's bandwidth then is emmg_bandwidth), else at the next connect.
+ * 0, CE_ARG, or the request's error (the connection is then dropped and
+ * set up again by the next send, asking kbps). */
+int emmg_set_bandwidth(struct emmg *e, uint16_t kbps) WARN_UNUSED;
+
 /* Serve the connection for up to timeout_ms: answer tests, note errors. 0 or
  * CE_CLOSED when the MUX closed it. */
 int emmg_poll(struct emmg *e, int timeout_ms) WARN_UNUSED;

@@ -6,9 +6,11 @@
  * store's node_status for GET /api/v1/status).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,11 +53,61 @@ struct headend {
 	struct ecmg *ecmg;
 	atomic_int stop;
 	atomic_int fatal;      /* a part failed (CE_* code): headend_run returns it */
+	atomic_uint emm_kbps_req;    /* headend_set_emm_kbps: taken by the EMM thread; 0 = none */
 	pthread_mutex_t mu;
 	struct headend_stats st;     /* under mu */
 	struct vkey *vkeys;          /* --vendor-keys, sorted by chip; read-only once running */
 	size_t nvkeys;
+	/* the channels table for the ECMG (service_id = ECM_id -> package
+	 * mask, 0 = no channel): loaded at start, refreshed by the EMM thread
+	 * every HEADEND_CHANNELS_REFRESH_MS, read by the ECMG thread */
+	_Atomic uint32_t chan_ac[65536];
 };
+
+#define HEADEND_CHANNELS_REFRESH_MS 2000u
+
+struct chan_load {
+	uint32_t *ac;       /* 65536 entries */
+	int64_t last;
+};
+
+static int chan_one(void *ctx, const struct sms_channel *c)
+{
+	struct chan_load *l = ctx;
+
+	l->ac[c->service_id] = c->access_criteria;
+	l->last = c->service_id;
+	return 0;
+}
+
+/* Read the channels table into h->chan_ac (entries gone are cleared). */
+static int channels_load(struct headend *h, struct sms_store *st)
+{
+	struct chan_load l = { .ac = calloc(65536, sizeof(uint32_t)), .last = -1 };
+	size_t n = 0;
+	int r = 0;
+
+	if (!l.ac)
+		return CE_NOMEM;
+	do {
+		n = 0;
+		r = sms_channel_list(st, l.last, 1000, chan_one, &l, &n);
+	} while (r == 0 && n == 1000);
+	if (r == 0)
+		for (size_t i = 0; i < 65536; i++)
+			atomic_store(&h->chan_ac[i], l.ac[i]);
+	free(l.ac);
+	return r;
+}
+
+/* ecmg_config.ac_lookup (ECMG thread). */
+static int channels_ac(void *ctx, uint16_t ecm_id, uint32_t *mask)
+{
+	struct headend *h = ctx;
+
+	*mask = atomic_load(&h->chan_ac[ecm_id]);
+	return *mask ? 0 : CE_NOT_FOUND;
+}
 
 /* ---- the EMM thread's state ------------------------------------------- */
 
@@ -176,7 +228,9 @@ static int collect_card(void *ctx, const struct sms_card *c)
 {
 	struct emm_thread *t = ctx;
 
-	t->cards[t->ncards++] = *c;
+	/* The carousel needs no subscriber info: stop before it (the last field). */
+	memcpy(&t->cards[t->ncards], c, offsetof(struct sms_card, info));
+	t->cards[t->ncards++].info[0] = '\0';
 	return 0;
 }
 
@@ -305,8 +359,11 @@ static bool seq_end_tick(struct emm_thread *t)
 	return ok;
 }
 
-static int src_save(void *ctx, uint64_t serial, uint32_t step, uint64_t digest, bool blocked, uint32_t *seq)
+static int src_save(void *ctx, uint64_t serial, uint32_t step, uint64_t digest, bool blocked,
+		    const struct emm_grant *g, uint32_t *seq)
 {
+	struct sms_emm_seq_req *q;
+
 	struct emm_thread *t = ctx;
 
 	if (t->nseq == SEQ_BATCH) {
@@ -317,8 +374,21 @@ static int src_save(void *ctx, uint64_t serial, uint32_t step, uint64_t digest, 
 			return CE_IO;
 		t->nseq = t->seq_done = 0;
 	}
-	t->seqq[t->nseq++] = (struct sms_emm_seq_req){ .serial = serial, .step = step, .want = *seq,
-						       .digest = digest, .blocked = blocked };
+	q = &t->seqq[t->nseq++];
+	memset(q, 0, sizeof(*q));
+	q->serial = serial;
+	q->step = step;
+	q->want = *seq;
+	q->digest = digest;
+	q->blocked = blocked;
+	q->has_sent = true; /* blocked: the empty grant (packages 0) */
+	if (g) {
+		q->sent_packages = g->packages;
+		q->sent_start = (int64_t)g->start_s;
+		q->sent_finish = (int64_t)g->finish_s;
+		q->sent_next = g->next < SMS_SENT_EXT_MAX ? g->next : SMS_SENT_EXT_MAX;
+		memcpy(q->sent_ext, g->ext, q->sent_next * sizeof(q->sent_ext[0]));
+	}
 	return 0; /* *seq: the proposal, unless seq_flush finds otherwise */
 }
 
@@ -357,8 +427,10 @@ static int seq_import_file(struct emm_thread *t)
 	if ((r = sms_tx_begin(t->store)) != 0)
 		goto out;
 	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct sms_emm_seq q = { (uint64_t)sqlite3_column_int64(st, 0), (uint32_t)sqlite3_column_int64(st, 1),
-					 (uint64_t)sqlite3_column_int64(st, 2), sqlite3_column_int(st, 3) != 0 };
+		struct sms_emm_seq q = { .serial = (uint64_t)sqlite3_column_int64(st, 0),
+					 .seq = (uint32_t)sqlite3_column_int64(st, 1),
+					 .digest = (uint64_t)sqlite3_column_int64(st, 2),
+					 .blocked = sqlite3_column_int(st, 3) != 0 };
 
 		if (q.serial == 0 || q.serial > INT64_MAX)
 			continue;
@@ -487,6 +559,69 @@ static void pend_reset(struct emm_thread *t)
 	t->pend_len = t->pend_n = t->pend_first = 0;
 }
 
+/* Pending-section room for a tick at kbps (the bucket plus one card's two
+ * EMMs). */
+static size_t pend_cap_for(uint32_t kbps)
+{
+	return (size_t)kbps * 1000u / 8u * CAROUSEL_DEFAULT_BURST_MS / 1000u + 4u * EMM_MAX_SECTION + 8192u;
+}
+
+/* Grow the pending buffers for kbps; only while nothing is pending. */
+static int pend_grow(struct emm_thread *t, uint32_t kbps)
+{
+	size_t cap = pend_cap_for(kbps), pp_cap = cap / 16u;
+	uint8_t *pend;
+	const uint8_t **pp;
+	size_t *pl;
+
+	if (cap <= t->pend_cap || t->pend_n != 0)
+		return 0;
+	pend = malloc(cap);
+	pp = calloc(pp_cap, sizeof(*pp));
+	pl = calloc(pp_cap, sizeof(*pl));
+	if (!pend || !pp || !pl) {
+		free(pend);
+		free(pp);
+		free(pl);
+		return CE_NOMEM;
+	}
+	secret_wipe(t->pend, t->pend_cap);
+	free(t->pend);
+	free(t->pp);
+	free(t->pl);
+	t->pend = pend;
+	t->pend_cap = cap;
+	t->pp = pp;
+	t->pl = pl;
+	t->pp_cap = pp_cap;
+	return 0;
+}
+
+/* A new EMM bandwidth (SIGHUP): the carousel's budget, the buffers, and a
+ * stream_BW_request to the MUX if connected (its grant then rules, as at
+ * connect). */
+static void emm_kbps_change(struct emm_thread *t, uint16_t kbps, uint16_t *granted)
+{
+	struct headend *h = t->h;
+	int r;
+
+	if ((r = pend_grow(t, kbps)) != 0) {
+		LOG_WARN("headend", "EMM bandwidth %u kbit/s: %s; kept %u", (unsigned)kbps, err_str(r),
+			(unsigned)h->cfg.emm_kbps);
+		return;
+	}
+	h->cfg.emm_kbps = kbps;
+	carousel_set_kbps(t->car, kbps);
+	LOG_INFO("headend", "EMM bandwidth now %u kbit/s", (unsigned)kbps);
+	if (t->emmg) {
+		r = emmg_set_bandwidth(t->emmg, kbps);
+		if (r != 0)
+			LOG_WARN("headend", "EMMG: new bandwidth request: %s (asked again at the next connect)",
+				err_str(r));
+		*granted = 0; /* the loop applies the MUX's new grant */
+	}
+}
+
 static void snapshot(struct emm_thread *t)
 {
 	struct headend *h = t->h;
@@ -613,7 +748,7 @@ static int emm_thread_init(struct emm_thread *t, struct headend *h)
 	t->seqq = calloc(SEQ_BATCH, sizeof(*t->seqq));
 	t->last_change = -1;
 	/* a tick emits at most the bucket (burst) plus one card's two EMMs */
-	t->pend_cap = (size_t)cc.kbps * 1000u / 8u * CAROUSEL_DEFAULT_BURST_MS / 1000u + 4u * EMM_MAX_SECTION + 8192u;
+	t->pend_cap = pend_cap_for(cc.kbps);
 	t->pp_cap = t->pend_cap / 16u;
 	t->pend = malloc(t->pend_cap);
 	t->pp = calloc(t->pp_cap, sizeof(*t->pp));
@@ -681,11 +816,32 @@ static bool send_pending(struct emm_thread *t, uint64_t now_ms)
 	return true;
 }
 
+/* One entry in the SMS/CAS audit chain for what the CAS side does on its
+ * own (start, key epoch rotation), as headend:<node>. A failure is logged,
+ * never fatal: the carousel goes on. */
+static void audit_cas(struct emm_thread *t, const char *action, uint32_t epoch, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void audit_cas(struct emm_thread *t, const char *action, uint32_t epoch, const char *fmt, ...)
+{
+	char what[400], who[SMS_WHO_MAX + 1], obj[32] = "";
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	snprintf(who, sizeof(who), "headend:%.55s", t->h->node);
+	if (epoch)
+		snprintf(obj, sizeof(obj), "epoch:%" PRIu32, epoch);
+	if ((r = sms_audit_add_ev(t->store, who, action, obj, what)) != 0)
+		LOG_WARN("headend", "audit entry %s not written: %s", action, err_str(r));
+}
+
 static void *emm_main(void *arg)
 {
 	struct headend *h = arg;
 	struct emm_thread t;
-	uint64_t last_feed_ms = 0, last_status_ms = 0, last_publish_ms = 0, last_prune_ms = 0;
+	uint64_t last_feed_ms = 0, last_status_ms = 0, last_publish_ms = 0, last_prune_ms = 0, last_chan_ms = 0;
 	uint16_t granted = 0;
 	uint64_t due[256];
 	int r;
@@ -699,6 +855,8 @@ static void *emm_main(void *arg)
 		return NULL;
 	}
 	(void)sched_rotation_due(t.sched, NULL);
+	audit_cas(&t, "cas.start", 0, "head-end node %s started its EMM carousel (epoch %" PRIu64 " s, %u kbit/s)",
+		  h->node, (uint64_t)keystore_epoch_seconds(h->cfg.ks), (unsigned)h->cfg.emm_kbps);
 	while (!atomic_load(&h->stop)) {
 		uint64_t now = sched_now_ms(t.sched);
 		uint32_t epoch;
@@ -723,6 +881,14 @@ static void *emm_main(void *arg)
 			LOG_INFO("headend", "key epoch %" PRIu32 " began: regenerating every card's EMM (keys of %" PRIu32
 				" and %" PRIu32 ")", epoch, epoch, epoch + 1);
 			carousel_rotate(t.car);
+			audit_cas(&t, "cas.key_epoch", epoch, "key epoch %" PRIu32 " began: every card's EMM regenerated"
+				  " (package keys of epochs %" PRIu32 " and %" PRIu32 ")", epoch, epoch, epoch + 1);
+		}
+		if (t.pend_n == 0) {
+			unsigned want = atomic_exchange(&h->emm_kbps_req, 0u);
+
+			if (want)
+				emm_kbps_change(&t, (uint16_t)want, &granted);
 		}
 		if (t.emmg && emmg_connected(t.emmg) && emmg_bandwidth(t.emmg) != granted) {
 			granted = emmg_bandwidth(t.emmg);
@@ -764,6 +930,12 @@ static void *emm_main(void *arg)
 		if (now - last_publish_ms >= HEADEND_STATUS_PUBLISH_MS || now < last_publish_ms) {
 			publish_status(&t);
 			last_publish_ms = now;
+		}
+		if (now - last_chan_ms >= HEADEND_CHANNELS_REFRESH_MS || now < last_chan_ms) {
+			if ((r = channels_load(h, t.store)) != 0)
+				LOG_WARN("headend", "reading the channels table: %s (the ECMG keeps the last one)",
+					err_str(r));
+			last_chan_ms = now;
 		}
 	}
 	snapshot(&t);
@@ -1005,6 +1177,11 @@ int headend_new(const struct headend_config *cfg, struct headend **out)
 		LOG_ERR("headend", "HTTP on %s: %s", h->http_addr, err_str(r));
 		goto fail;
 	}
+	if (h->http && cfg->metrics_allow && (r = sms_http_set_metrics_allow(h->http, cfg->metrics_allow)) != 0) {
+		LOG_ERR("headend", "--metrics-allow '%s': addresses or CIDR prefixes, comma-separated (at most %d)",
+			cfg->metrics_allow, SMS_METRICS_ALLOW_MAX);
+		goto fail;
+	}
 	if (h->http && cfg->http_threads > 1 && (r = sms_http_set_threads(h->http, h->db_uri, cfg->http_threads)) != 0) {
 		LOG_ERR("headend", "HTTP threads (%u): %s", cfg->http_threads, err_str(r));
 		goto fail;
@@ -1015,6 +1192,12 @@ int headend_new(const struct headend_config *cfg, struct headend **out)
 		ecmg_config_init(&ec);
 		ec.listen = h->ecmg_addr;
 		ec.ks = cfg->ks;
+		ec.ac_lookup = channels_ac; /* the channels table wins where it has the channel */
+		ec.ac_ctx = h;
+		if ((r = channels_load(h, h->http_store)) != 0) {
+			LOG_ERR("headend", "reading the channels table: %s", err_str(r));
+			goto fail;
+		}
 		if ((r = ecmg_new(&ec, &h->ecmg)) != 0 || (r = ecmg_start(h->ecmg)) != 0) {
 			LOG_ERR("headend", "ECMG on %s: %s", h->ecmg_addr, err_str(r));
 			goto fail;
@@ -1094,6 +1277,14 @@ int headend_run(struct headend *h)
 	if (r == 0 && atomic_load(&h->fatal) != 0)
 		r = atomic_load(&h->fatal);
 	return r;
+}
+
+int headend_set_emm_kbps(struct headend *h, uint16_t kbps)
+{
+	if (!h || kbps == 0)
+		return CE_ARG;
+	atomic_store(&h->emm_kbps_req, (unsigned)kbps);
+	return 0;
 }
 
 void headend_stop(struct headend *h)

@@ -89,6 +89,7 @@ struct headend_config {
 				      * by the command: the head-end links no KMS */
 	const char *node_name;       /* this node in GET /api/v1/status; NULL = "<host>:<data_dir>" */
 	unsigned http_threads;       /* HTTP loops in all (sms_http_set_threads); 0 or 1 = the caller's only */
+	const char *metrics_allow;   /* GET /metrics without a key beyond loopback (sms_http_set_metrics_allow) */
 	const char *vendor_keys;     /* a vendor's opened key file ("chip_id,K_v hex" a line, `castellan
 	                              * kms vendor open --out`): cards whose chip_id is in it get vendor
 	                              * EMMs (cas/emm_vendor.h); NULL = K_card EMMs for every card */
@@ -120,6 +121,11 @@ int headend_new(const struct headend_config *cfg, struct headend **out) WARN_UNU
  * error of a part that stopped the head-end (EMM thread, ECMG). */
 int headend_run(struct headend *h) WARN_UNUSED;
 void headend_stop(struct headend *h);
+/* A new EMM bandwidth, kbit/s (SIGHUP): asked of the MUX with a
+ * stream_BW_request if connected, and the carousel's budget (the MUX's
+ * grant still caps it). Any thread; applied by the EMM thread between
+ * ticks. 0 or CE_ARG (kbps 0). */
+int headend_set_emm_kbps(struct headend *h, uint16_t kbps);
 uint16_t headend_http_port(const struct headend *h);
 uint16_t headend_ecmg_port(const struct headend *h);
 /* Thread-safe snapshot. */

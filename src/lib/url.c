@@ -5,8 +5,16 @@
 
 int url_decode(const char *src, size_t n, char *dst, size_t cap, bool php)
 {
+	size_t len;
+
+	return url_decode_len(src, n, dst, cap, php, &len);
+}
+
+int url_decode_len(const char *src, size_t n, char *dst, size_t cap, bool php, size_t *len)
+{
 	size_t o = 0;
 
+	*len = 0;
 	if (!cap)
 		return CE_LIMIT;
 	for (size_t i = 0; i < n; i++) {
@@ -18,20 +26,24 @@ int url_decode(const char *src, size_t n, char *dst, size_t cap, bool php)
 			c = (char)(hex_digit(src[i + 1]) << 4 | hex_digit(src[i + 2]));
 			if (c == '\0' && !php) {
 				dst[o] = '\0';
+				*len = o;
 				return CE_FORMAT;
 			}
 			i += 2;
 		} else if (c == '%' && !php) {
 			dst[o] = '\0';
+			*len = o;
 			return CE_FORMAT;
 		}
 		if (o + 1 >= cap) {
 			dst[o] = '\0';
+			*len = o;
 			return CE_LIMIT;
 		}
 		dst[o++] = c;
 	}
 	dst[o] = '\0';
+	*len = o;
 	return 0;
 }
 

@@ -19,6 +19,10 @@
  * 0, CE_FORMAT (strict: bad escape or %00), CE_LIMIT (did not fit: PHP mode
  * leaves what fitted). */
 int url_decode(const char *src, size_t n, char *dst, size_t cap, bool php) WARN_UNUSED;
+/* The same, and *len gets the bytes written before the NUL terminator: in
+ * PHP mode a %00 decodes to a NUL byte inside them, which a caller that
+ * must refuse it (the GET API) finds with memchr. */
+int url_decode_len(const char *src, size_t n, char *dst, size_t cap, bool php, size_t *len) WARN_UNUSED;
 
 /* The next non-empty segment of *q (*len bytes): name[0..*nlen) and
  * value[0..*vlen) (value empty, pointing after the name, without '=').

@@ -205,8 +205,13 @@ int file_write_atomic(const char *path, const void *data, size_t len, unsigned m
 {
 	char tmp[4096];
 	const uint8_t *p = data;
+	struct stat st;
 	int fd, n;
 
+	/* Replace files only: renaming over a device or FIFO (an output given
+	 * as /dev/null, say) would put the data in a new file in its place. */
+	if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))
+		return CE_ARG;
 	n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
 	if (n < 0 || (size_t)n >= sizeof(tmp))
 		return CE_ARG;

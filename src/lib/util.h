@@ -37,7 +37,8 @@ void secret_wipe(void *p, size_t n);
 /* Read a whole file (up to max_bytes) into a malloc'ed buffer. The caller
  * frees with free() (or secret_free for secrets). */
 int file_read_all(const char *path, size_t max_bytes, uint8_t **out, size_t *out_len) WARN_UNUSED;
-/* Write a file atomically (temp + fsync + rename) with the given mode. */
+/* Write a file atomically (temp + fsync + rename) with the given mode.
+ * CE_ARG if path exists and is not a regular file or a symlink. */
 int file_write_atomic(const char *path, const void *data, size_t len, unsigned mode) WARN_UNUSED;
 /* Make a database-like file owner-only: create it empty with mode 0600 if
  * it is missing (before SQLite opens it: its journal and WAL files take the

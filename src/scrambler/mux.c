@@ -31,6 +31,7 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/util.h"
 #include "scrambler/mux.h"
 #include "simulcrypt/framer.h"
@@ -270,6 +271,8 @@ static void conn_close(struct mux *m, struct mux_conn *c, const char *why)
 		c->client_id, c->channel_id, why);
 	close(c->fd);
 	if (c->chan_up)
+		metric_link_id("mux", c->client_id, 0);
+	if (c->chan_up)
 		m->gen++;
 	free(c->rbuf);
 	memset(c, 0, sizeof(*c));
@@ -413,6 +416,7 @@ static void on_channel_setup(struct mux *m, struct mux_conn *c, const struct sc_
 	c->chan_up = true;
 	c->channel_id = ch;
 	c->client_id = client;
+	metric_link_id("mux", client, 1);
 	c->packet_mode = flag == 1;
 	m->gen++;
 	LOG_INFO(MOD, "EMMG %s: channel %u set up, client_id 0x%08x, %s, version %u", c->peer, ch, client,

@@ -32,8 +32,8 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
-#include <dvbcsa/dvbcsa.h>
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/util.h"
 #include "scrambler/mux.h"
 #include "scrambler/scrambler.h"
@@ -347,7 +347,7 @@ static uint64_t ms_to_ticks(uint64_t ms)
 
 /* Scramble the window and write it out. force false (the window is full):
  * each (service, parity) group is scrambled in whole cipher batches only
- * (s->batch packets, libdvbcsa's bitslice width); the packets of a
+ * (s->batch packets, the CSA2 engine's width); the packets of a
  * group's last partial batch, and everything after the first of them,
  * stay for the next round, so they can join a full batch later. If that
  * would keep more than 3/4 of the window, or force is true (end of input,
@@ -360,13 +360,24 @@ static int flush_win(struct scrambler *s, bool force)
 	if (s->werr)
 		return s->werr;
 	for (int pass = 0; pass < 2; pass++) {
+		bool merged[SCR_MAX_SERVICES][2] = { { false } };
+
 		for (size_t v = 0; v < s->cfg.nservices; v++) {
 			for (int par = 0; par < 2; par++) {
 				size_t n = 0, keep;
 				int16_t tag = (int16_t)(v * 2 + (size_t)par);
+				enum cw_parity cp = par ? CW_ODD : CW_EVEN;
+				/* services scrambled with this very key and parity (a
+				 * fixed CW, or one CW given to several) share batches */
+				bool with[SCR_MAX_SERVICES] = { false };
 
+				if (merged[v][par])
+					continue;
+				for (size_t u = v; u < s->cfg.nservices; u++)
+					if (u == v || (!merged[u][par] && ts_cipher_same_key(s->svc[v].ciph, cp, s->svc[u].ciph, cp)))
+						with[u] = merged[u][par] = true;
 				for (size_t i = 0; i < s->on; i++)
-					if (s->otag[i] == tag)
+					if (s->otag[i] == tag || (s->otag[i] >= 0 && (s->otag[i] & 1) == par && with[s->otag[i] / 2]))
 						s->ptrs[n++] = s->ob + i * TS_PACKET_BYTES;
 				keep = force ? 0 : n % s->batch;
 				if (keep) {
@@ -378,7 +389,7 @@ static int flush_win(struct scrambler *s, bool force)
 				n -= keep;
 				if (n == 0)
 					continue;
-				r = ts_cipher_scramble(s->svc[v].ciph, s->ptrs, n, par ? CW_ODD : CW_EVEN);
+				r = ts_cipher_scramble(s->svc[v].ciph, s->ptrs, n, cp);
 				if (r != 0) {
 					LOG_ERR(MOD, "scrambling a batch of service %u failed: %s",
 						s->svc[v].cfg.service_id, err_str(r));
@@ -388,6 +399,7 @@ static int flush_win(struct scrambler *s, bool force)
 				for (size_t i = 0; i < n; i++)
 					s->otag[(size_t)(s->ptrs[i] - s->ob) / TS_PACKET_BYTES] = -1; /* done */
 				s->stats.pkts_scrambled += n;
+				metric_add(MET_SCRAMBLED_PKTS, NULL, NULL, n);
 			}
 		}
 		if (force || cut >= s->on / 4)
@@ -812,6 +824,7 @@ static int apply_switch(struct scrambler *s, size_t vi)
 	v->cur_k = k;
 	v->scrambling = true;
 	s->stats.cp_changes++;
+	metric_inc(MET_CP_CHANGES);
 	return 0;
 }
 
@@ -848,6 +861,7 @@ static int resolve(struct scrambler *s, size_t vi, bool force)
 	if (ok)
 		return apply_switch(s, vi);
 	s->stats.cp_failures++;
+	metric_inc(MET_CP_FAILURES);
 	for (size_t c = 0; c < s->cfg.ncas; c++)
 		s->es[v->estream[c]].got = false;
 	LOG_WARN(MOD, "service %u: no ECM for CP %u (%zu of %zu CAS answered): %s",
@@ -1364,10 +1378,12 @@ static int16_t scramble_tag(struct scrambler *s, const struct ts_hdr *h)
 		return (int16_t)(vi * 2 + (v->cur_k & 1));
 	if (s->global_k < 0) {
 		s->stats.clear_pkts_start++; /* --clear-start: the operator's choice */
+		metric_inc(MET_CLEAR_START_PKTS);
 		return TAG_CLEAR;
 	}
 	if (s->cfg.on_failure == SCR_FAIL_CLEAR) {
 		s->stats.clear_pkts_failure++;
+		metric_inc(MET_CLEAR_PKTS);
 		return TAG_CLEAR;
 	}
 	return TAG_WITHHOLD;
@@ -1537,9 +1553,13 @@ static int validate(const struct scrambler_config *c)
 	for (size_t i = 0; i < c->nservices; i++) {
 		if (c->services[i].service_id == 0 || c->services[i].npids > SCR_MAX_COMPONENTS)
 			return CE_ARG;
-		for (size_t j = 0; j < i; j++)
-			if (c->services[j].service_id == c->services[i].service_id)
-				return CE_ARG;
+		for (size_t j = 0; j < i; j++) {
+			uint16_t a = c->services[i].ecm_id ? c->services[i].ecm_id : (uint16_t)(i + 1);
+			uint16_t b = c->services[j].ecm_id ? c->services[j].ecm_id : (uint16_t)(j + 1);
+
+			if (c->services[j].service_id == c->services[i].service_id || a == b)
+				return CE_ARG; /* a service twice, or an ECM_id twice */
+		}
 	}
 	for (size_t i = 0; i < c->ncas; i++) {
 		if (c->cas[i].ecm_pid && (c->cas[i].ecm_pid < 0x20 || c->cas[i].ecm_pid >= TS_PID_NULL))
@@ -1613,8 +1633,8 @@ int scrambler_new(const struct scrambler_config *cfg, struct scrambler **out)
 	s->global_k = -1;
 	s->next_boundary = ms_to_ticks(s->cfg.clear_start_ms);
 	s->ocap = s->cfg.chunk_pkts;
-	/* libdvbcsa's bitslice code costs the same for a full batch (128
-	 * packets with SSE2) as for a partial one: the window must hold enough
+	/* the CSA2 bitslice engine costs about the same for a partial batch
+	 * (64..512 packets by CPU) as for a full one: the window must hold enough
 	 * packets of each service for its groups to fill whole batches
 	 * (flush_win carries partial ones over; bench/scramble.c). Costs
 	 * latency: up to CSA2_WINDOW_PER_SVC packets per service are held. */
@@ -1622,7 +1642,10 @@ int scrambler_new(const struct scrambler_config *cfg, struct scrambler **out)
 		s->ocap = CSA2_WINDOW_PER_SVC * s->cfg.nservices;
 	if (s->ocap > CSA2_WINDOW_MAX && s->ocap > s->cfg.chunk_pkts)
 		s->ocap = s->cfg.chunk_pkts > CSA2_WINDOW_MAX ? s->cfg.chunk_pkts : CSA2_WINDOW_MAX;
-	s->batch = s->cfg.alg == CW_ALG_CSA2 ? dvbcsa_bs_batch_size() : 1;
+	s->batch = s->cfg.alg == CW_ALG_CSA2 ? ts_cipher_csa2_batch_default() : 1;
+	/* the CSA2 engine's batch (64..512 by CPU): at least 4 per window */
+	if (s->cfg.alg == CW_ALG_CSA2 && s->ocap < 4 * s->batch && 4 * s->batch <= CSA2_WINDOW_MAX)
+		s->ocap = 4 * s->batch;
 	if (s->batch == 0 || s->batch > s->ocap / 4)
 		s->batch = 1;
 	s->ob = malloc(s->ocap * TS_PACKET_BYTES);
@@ -1664,7 +1687,7 @@ int scrambler_new(const struct scrambler_config *cfg, struct scrambler **out)
 			e->st.service_id = v->cfg.service_id;
 			e->st.super_cas_id = s->cfg.cas[c].super_cas_id;
 			e->st.stream_id = (uint16_t)(vi + 1);
-			e->st.ecm_id = (uint16_t)(vi + 1);
+			e->st.ecm_id = s->cfg.services[vi].ecm_id ? s->cfg.services[vi].ecm_id : (uint16_t)(vi + 1);
 		}
 	}
 	if (s->cfg.mux_listen) {

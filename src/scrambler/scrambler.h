@@ -64,6 +64,9 @@ struct scr_service_cfg {
 	bool has_ac;                   /* else 00000001 (package 0) */
 	size_t npids;                  /* 0 = every ES PID of the PMT */
 	uint16_t pids[SCR_MAX_COMPONENTS]; /* component PIDs to scramble */
+	uint16_t ecm_id;               /* ECM_id of its ECM streams (one per CAS);
+	                                * 0 = its index + 1. Unique across every SCS
+	                                * of an ECMG (docs/scrambler.md) */
 };
 
 /* One CAS: an ECMG (main and optional backup) and its identifiers. */

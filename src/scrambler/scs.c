@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/util.h"
 #include "simulcrypt/framer.h"
 #include "simulcrypt/simulcrypt.h"
@@ -91,6 +92,7 @@ static void drop(struct scs_channel *ch, const char *why)
 	if (ch->connected) {
 		ch->stats.disconnects++;
 		LOG_WARN(MOD, "channel %u: connection lost (%s)", ch->cfg.channel_id, why);
+		metric_link("ecmg", ch->stats.on_backup ? ch->cfg.backup_addr : ch->cfg.main_addr, 0);
 	}
 	ch->connected = false;
 	ch->setup_done = false;
@@ -647,6 +649,8 @@ static int connect_all(struct scs_channel *ch)
 			ch->stats.on_backup = i == 1;
 			if (i == 1)
 				ch->stats.failovers++;
+			if (i == 1)
+				metric_inc(MET_FAILOVERS);
 			break;
 		}
 		ch->stats.connect_failures++;
@@ -659,6 +663,7 @@ static int connect_all(struct scs_channel *ch)
 	if (ch->ever_setup)
 		ch->stats.reconnects++;
 	ch->ever_setup = true;
+	metric_link("ecmg", addrs[ch->stats.on_backup ? 1 : 0], 1);
 	LOG_INFO(MOD, "channel %u: set up with %s ECMG %s (v%u)", ch->cfg.channel_id,
 		ch->stats.on_backup ? "backup" : "main",
 		ch->stats.on_backup ? ch->cfg.backup_addr : ch->cfg.main_addr, ch->cfg.version);

@@ -4,6 +4,7 @@
  * apply in one store transaction) and the export that an import reads
  * back to the same state.
  */
+#include <stddef.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include <openssl/sha.h>
 #include "sms/csv.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/util.h"
 
 /* ---- reader ------------------------------------------------------------ */
@@ -105,12 +107,12 @@ int csv_read(struct csv_reader *r, struct csv_record *rec, const char **why)
 					CSV_FAIL(CE_FORMAT, "quote inside an unquoted field");
 			}
 			if (CSV_RECORD_MAX - o < 2)
-				CSV_FAIL(CE_LIMIT, "record longer than 8192 bytes");
+				CSV_FAIL(CE_LIMIT, "record longer than CSV_RECORD_MAX (81920) bytes");
 			rec->data[o++] = c;
 			r->off++;
 		}
 		if (o >= CSV_RECORD_MAX)
-			CSV_FAIL(CE_LIMIT, "record longer than 8192 bytes");
+			CSV_FAIL(CE_LIMIT, "record longer than CSV_RECORD_MAX (81920) bytes");
 		rec->data[o++] = '\0';
 		rec->n++;
 		if (end_rec)
@@ -331,7 +333,7 @@ static int row_parse(const struct csv_record *rec, const struct header *h, const
 	uint64_t v;
 	int r;
 
-	memset(ch, 0, sizeof(*ch));
+	sms_card_change_init(ch);
 	w->has_packages = false;
 	w->npk = 0;
 	if (rec->n != h->n) {
@@ -364,6 +366,10 @@ static int row_parse(const struct csv_record *rec, const struct header *h, const
 			ch->has_name = true;
 			if ((r = text_field(f, ch->name, sizeof(ch->name), "name", why, wcap)) != 0)
 				return r;
+			if (!sms_name_fits(ch->name)) {
+				snprintf(why, wcap, "name: longer than %d characters", SMS_NAME_CHARS);
+				return CE_FORMAT;
+			}
 			break;
 		case C_INFO:
 			ch->has_info = true;
@@ -690,7 +696,9 @@ static int apply_pass(struct sms_store *s, struct import_ctx *x, const char *buf
 	}
 	if (r != 0) {
 		res->line = line;
-		if (!res->why[0] || r != CE_FORMAT)
+		if (r == CE_BLOCKED)
+			snprintf(res->why, sizeof(res->why), "blacklisted card or box: it cannot be activated or re-deployed");
+		else if (!res->why[0] || r != CE_FORMAT)
 			snprintf(res->why, sizeof(res->why), "refused by the database: %s", err_str(r));
 	}
 end:
@@ -736,6 +744,8 @@ int csv_import(struct sms_store *s, const char *buf, size_t len, const char *who
 	}
 	r = apply_pass(s, x, buf, len, who, progress, pctx, res);
 out:
+	metric_add(MET_CSV_IMPORTS, r == 0 ? "ok" : "failed", NULL, 1);
+	metric_add(MET_CSV_ROWS, NULL, NULL, r == 0 ? res->added + res->updated : 0);
 	free(x->batch);
 	free(x->subs);
 	free(x->pi.byname);
@@ -770,7 +780,9 @@ static int page_add(void *ctx, const struct sms_card *c)
 {
 	struct export_ctx *e = ctx;
 
-	e->page[e->n++] = *c;
+	/* Up to info, then info's bytes: not the whole 64 KiB buffer. */
+	memcpy(&e->page[e->n], c, offsetof(struct sms_card, info));
+	memcpy(e->page[e->n++].info, c->info, strlen(c->info) + 1);
 	return 0;
 }
 

@@ -21,7 +21,9 @@
 #include "sms/store.h"
 
 #define CSV_FIELDS_MAX 16
-#define CSV_RECORD_MAX 8192        /* bytes of one record once unquoted */
+/* Bytes of one record once unquoted: a whole info (SMS_INFO_MAX) and room
+ * for the other columns, so every exported row imports back. */
+#define CSV_RECORD_MAX (SMS_INFO_MAX + 16385)
 #define CSV_FILE_MAX (512u << 20)  /* bytes of one import */
 #define CSV_ROW_PACKAGES_MAX 256   /* packages listed on one row */
 

@@ -28,16 +28,33 @@ const char *getapi_word_str(enum getapi_word w)
 /* ---- parsing ----------------------------------------------------------- */
 
 /* URL-decode src[0..n) into dst (cap bytes, NUL-terminated) as PHP does
- * (lib/url.h). Returns false if the decoded text did not fit (dst then
+ * (lib/url.h); *nul set if the decoded text holds a NUL byte (%00).
+ * Returns the decoded length, or (size_t)-1 if it did not fit (dst then
  * holds what fitted). */
-static bool url_decode_php(const char *src, size_t n, char *dst, size_t cap)
+static size_t php_decode(const char *src, size_t n, char *dst, size_t cap, bool *nul)
 {
-	return url_decode(src, n, dst, cap, true) == 0;
+	size_t len = 0;
+	int r = url_decode_len(src, n, dst, cap, true, &len);
+
+	*nul = memchr(dst, '\0', len) != NULL;
+	return r == 0 ? len : (size_t)-1;
+}
+
+/* A top-level value (api_key, serial_no): one that did not fit or held
+ * %00 becomes "", never a valid key or serial. */
+static void decode_plain(const char *src, size_t n, char *dst, size_t cap)
+{
+	bool nul;
+
+	if (php_decode(src, n, dst, cap, &nul) == (size_t)-1 || nul)
+		dst[0] = '\0';
 }
 
 static void add_set(struct getapi_req *r, const char *inner, const char *value, size_t vlen, bool nested)
 {
 	struct getapi_set *s = NULL;
+	char *dst = r->text + r->text_len;
+	size_t n;
 
 	/* PHP: a repeated key keeps its first position and takes the last value. */
 	for (size_t i = 0; i < r->nset; i++)
@@ -48,7 +65,15 @@ static void add_set(struct getapi_req *r, const char *inner, const char *value, 
 		memset(s, 0, sizeof(*s));
 		snprintf(s->name, sizeof(s->name), "%.29s", inner);
 	}
-	s->too_long = !url_decode_php(value, vlen, s->value, sizeof(s->value)) || strlen(s->value) > SMS_INFO_MAX;
+	/* Decoded is never longer than encoded, and the query and the number
+	 * of parameters are capped: text[] always has room. */
+	n = php_decode(value, vlen, dst, sizeof(r->text) - r->text_len, &s->has_nul);
+	if (n == (size_t)-1) { /* unreachable (see above): refused like %00, never stored cut */
+		n = strlen(dst);
+		s->has_nul = true;
+	}
+	s->value = dst;
+	r->text_len += n + 1;
 	if (nested) /* set[x][y]: x's value is an array, never valid */
 		snprintf(s->name, sizeof(s->name), "%s[]", inner);
 }
@@ -58,31 +83,28 @@ int getapi_parse(const char *q, size_t len, struct getapi_req *out)
 	const char *seg, *val;
 	size_t nparams = 0, klen, vlen;
 
-	/* Not a memset of the whole 17 KB: set[i] is cleared when it is taken. */
+	/* Not a memset of the whole request: set[i] is cleared when it is
+	 * taken, text[] is written before it is pointed to. */
 	out->has_key = out->has_serial = false;
 	out->api_key[0] = out->serial_no[0] = '\0';
 	out->nset = 0;
+	out->text_len = 0;
 	if (len > GETAPI_QUERY_MAX)
 		return CE_LIMIT;
 	while (url_query_next(&q, &len, &seg, &klen, &val, &vlen)) {
 		char key[300];
+		bool key_nul;
 
 		if (++nparams > GETAPI_PARAMS_MAX)
 			return CE_LIMIT;
-		if (!url_decode_php(seg, klen, key, sizeof(key)))
+		if (php_decode(seg, klen, key, sizeof(key), &key_nul) == (size_t)-1)
 			return CE_LIMIT;
 		/* PHP turns ' ' and '.' in the base name into '_'. */
 		for (char *p = key; *p && *p != '['; p++)
 			if (*p == ' ' || *p == '.')
 				*p = '_';
-		if (strcmp(key, "api_key") == 0) {
-			out->has_key = true;
-			if (!url_decode_php(val, vlen, out->api_key, sizeof(out->api_key)))
-				out->api_key[0] = '\0'; /* too long: never a valid key */
-		} else if (strcmp(key, "serial_no") == 0) {
-			out->has_serial = true;
-			if (!url_decode_php(val, vlen, out->serial_no, sizeof(out->serial_no)))
-				out->serial_no[0] = '\0';
+		if (strncmp(key, "set[", 4) == 0 && key_nul) {
+			add_set(out, "?", val, vlen, false); /* %00 in the name: never a known one */
 		} else if (strncmp(key, "set[", 4) == 0) {
 			char *inner = key + 4, *close = strchr(inner, ']');
 			bool nested;
@@ -94,6 +116,14 @@ int getapi_parse(const char *q, size_t len, struct getapi_req *out)
 			if (strlen(inner) >= sizeof(out->set[0].name) - 2)
 				inner = (char *)"?"; /* too long to be a known name */
 			add_set(out, inner, val, vlen, nested);
+		} else if (key_nul) {
+			continue; /* "api_key%00x": not a name this API reads */
+		} else if (strcmp(key, "api_key") == 0) {
+			out->has_key = true;
+			decode_plain(val, vlen, out->api_key, sizeof(out->api_key));
+		} else if (strcmp(key, "serial_no") == 0) {
+			out->has_serial = true;
+			decode_plain(val, vlen, out->serial_no, sizeof(out->serial_no));
 		}
 	}
 	return 0;
@@ -111,44 +141,57 @@ static bool all_digits(const char *s, size_t n)
 	return true;
 }
 
+/* s->name is base or base"[]" (an array value: refused). */
+static bool named(const struct getapi_set *s, const char *base, bool *array)
+{
+	size_t n = strlen(base);
+
+	if (strncmp(s->name, base, n) != 0 || (s->name[n] && strcmp(s->name + n, "[]") != 0))
+		return false;
+	*array = s->name[n] != '\0';
+	return true;
+}
 
 enum getapi_word getapi_validate(const struct getapi_req *req, struct sms_card_change *ch)
 {
-	memset(ch, 0, sizeof(*ch));
+	sms_card_change_init(ch);
 	for (size_t i = 0; i < req->nset; i++) {
 		const struct getapi_set *s = &req->set[i];
 		const char *v = s->value;
+		bool arr = false;
 		uint64_t n;
 
-		if (strcmp(s->name, "name") == 0 || strcmp(s->name, "name[]") == 0) {
-			if (s->name[4] || s->too_long || strlen(v) > SMS_NAME_MAX || !sms_text_valid(v))
+		/* A value with %00 (or an array) is refused by its field's word:
+		 * never stored cut short at the NUL. */
+		if (named(s, "name", &arr)) {
+			if (arr || s->has_nul || !sms_name_fits(v) || !sms_text_valid(v))
 				return GETAPI_NAME_ERROR;
 			ch->has_name = true;
-			snprintf(ch->name, sizeof(ch->name), "%s", v);
-		} else if (strcmp(s->name, "info") == 0 || strcmp(s->name, "info[]") == 0) {
-			if (s->name[4] || s->too_long || !sms_text_valid(v))
+			memcpy(ch->name, v, strlen(v) + 1);
+		} else if (named(s, "info", &arr)) {
+			if (arr || s->has_nul || strlen(v) > SMS_INFO_MAX || !sms_text_valid(v))
 				return GETAPI_INFO_ERROR;
 			ch->has_info = true;
-			snprintf(ch->info, sizeof(ch->info), "%s", v);
-		} else if (strncmp(s->name, "access_criteria", 15) == 0 && (!s->name[15] || !strcmp(s->name + 15, "[]"))) {
+			memcpy(ch->info, v, strlen(v) + 1);
+		} else if (named(s, "access_criteria", &arr)) {
 			uint8_t b[4];
 
-			if (s->name[15] || strlen(v) != 8 || hex_decode(v, b, 4) != 0)
+			if (arr || s->has_nul || strlen(v) != 8 || hex_decode(v, b, 4) != 0)
 				return GETAPI_ACCESS_CRITERIA_ERROR;
 			ch->has_ac = true;
 			ch->access_criteria = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
-		} else if (strcmp(s->name, "pair") == 0 || strcmp(s->name, "pair[]") == 0) {
-			if (s->name[4] || (strcmp(v, "0") != 0 && strcmp(v, "1") != 0))
+		} else if (named(s, "pair", &arr)) {
+			if (arr || s->has_nul || (strcmp(v, "0") != 0 && strcmp(v, "1") != 0))
 				return GETAPI_PAIR_ERROR;
 			ch->has_pair = true;
 			ch->pair = v[0] == '1';
-		} else if (strcmp(s->name, "start") == 0 || strcmp(s->name, "start[]") == 0) {
-			if (s->name[5] || !all_digits(v, 10) || parse_u64(v, INT64_MAX, &n) != 0)
+		} else if (named(s, "start", &arr)) {
+			if (arr || s->has_nul || !all_digits(v, 10) || parse_u64(v, INT64_MAX, &n) != 0)
 				return GETAPI_START_ERROR;
 			ch->has_start = true;
 			ch->start = (int64_t)n;
-		} else if (strcmp(s->name, "finish") == 0 || strcmp(s->name, "finish[]") == 0) {
-			if (s->name[6] || !all_digits(v, 10) || parse_u64(v, INT64_MAX, &n) != 0)
+		} else if (named(s, "finish", &arr)) {
+			if (arr || s->has_nul || !all_digits(v, 10) || parse_u64(v, INT64_MAX, &n) != 0)
 				return GETAPI_FINISH_ERROR;
 			ch->has_finish = true;
 			ch->finish = (int64_t)n;
@@ -253,6 +296,10 @@ void getapi_handle(struct sms_store *st, const char *query, size_t len, int *sta
 		r = sms_card_change(st, serial, &ch, who, &card);
 		if (r == CE_NOT_FOUND) {
 			answer_word(GETAPI_SMARDCARD_NOT_FOUND, status, body, body_len, word);
+			goto out;
+		}
+		if (r == CE_BLOCKED) {
+			answer_word(GETAPI_SMARTCARD_BLACKLISTED, status, body, body_len, word);
 			goto out;
 		}
 		if (r != 0)

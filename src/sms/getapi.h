@@ -16,7 +16,9 @@
  *
  * The query is untrusted: at most GETAPI_QUERY_MAX bytes and
  * GETAPI_PARAMS_MAX parameters; %XX and '+' are decoded in names and values
- * (an invalid escape stays literal, as PHP's urldecode leaves it).
+ * (an invalid escape stays literal, as PHP's urldecode leaves it). A %00
+ * in api_key or serial_no makes it invalid; in a set[] value it answers
+ * that field's error word (NAME_ERROR for set[name], ...).
  */
 #ifndef CASTELLAN_SMS_GETAPI_H
 #define CASTELLAN_SMS_GETAPI_H
@@ -25,14 +27,22 @@
 #include <stddef.h>
 #include "sms/store.h"
 
-#define GETAPI_QUERY_MAX 8192
+/* Room for a whole SMS_INFO_MAX info percent-encoded (3 bytes a byte) and
+ * the other parameters, so a too-long info answers INFO_ERROR, not
+ * BAD_REQUEST. (The free CAS behind Apache took 8,190 bytes of request
+ * line; a billing system never needed more.) */
+#define GETAPI_QUERY_MAX (3 * SMS_INFO_MAX + 4096)
 #define GETAPI_PARAMS_MAX 32
-#define GETAPI_BODY_MAX 8192 /* enough for the longest card JSON */
+/* The longest card JSON: json_encode writes at most 3 bytes per byte of
+ * text (\uXXXX for 2 bytes, a surrogate pair for 4, \/ for 1). */
+#define GETAPI_BODY_MAX (3 * (SMS_NAME_MAX + SMS_INFO_MAX) + 512)
 
 /* Error words (the body of a 400 answer). The first seven are the free
  * CAS's; NAME_ERROR and INFO_ERROR (too long, not UTF-8, control bytes) and
  * BAD_REQUEST (query over the limits) are Castellan's, for input the free
- * CAS would have stored mangled. */
+ * CAS would have stored mangled. SMARTCARD_BLACKLISTED (Castellan's too): the
+ * card or its box is blacklisted and the set[] would grant, activate or pair
+ * it (the store refuses: CE_BLOCKED); nothing is written. */
 #define GETAPI_ERRORS(X) \
 	X(GETAPI_OK, "") \
 	X(GETAPI_NOT_VALID_API_KEY, "NOT_VALID_API_KEY") \
@@ -44,7 +54,8 @@
 	X(GETAPI_FINISH_ERROR, "FINISH_ERROR") \
 	X(GETAPI_NAME_ERROR, "NAME_ERROR") \
 	X(GETAPI_INFO_ERROR, "INFO_ERROR") \
-	X(GETAPI_BAD_REQUEST, "BAD_REQUEST")
+	X(GETAPI_BAD_REQUEST, "BAD_REQUEST") \
+	X(GETAPI_SMARTCARD_BLACKLISTED, "SMARTCARD_BLACKLISTED")
 
 enum getapi_word {
 #define GW_ENUM(name, text) name,
@@ -55,17 +66,21 @@ enum getapi_word {
 
 const char *getapi_word_str(enum getapi_word w);
 
-/* One parsed request: values decoded, not yet validated. */
+/* One parsed request: values decoded, not yet validated. A value that
+ * decoded to a NUL byte (%00) is flagged, never cut short: validation
+ * refuses it with its field's word. */
 struct getapi_req {
 	bool has_key, has_serial;
 	char api_key[257];
 	char serial_no[32];
 	size_t nset;
 	struct getapi_set {
-		char name[32];                /* inside set[...] */
-		char value[SMS_INFO_MAX + 2]; /* one byte over the limit: "too long" */
-		bool too_long;
+		char name[32];      /* inside set[...] */
+		const char *value;  /* NUL-terminated, in text[] */
+		bool has_nul;       /* the value held %00 */
 	} set[GETAPI_PARAMS_MAX];
+	size_t text_len;
+	char text[GETAPI_QUERY_MAX + GETAPI_PARAMS_MAX]; /* decoded set[] values (never longer than encoded) */
 };
 
 /* Parse a query string (the part after '?', not NUL-terminated). 0 or

@@ -26,6 +26,7 @@
 #include <netdb.h>
 #include <stdio.h>
 #include <unistd.h>
+#include <arpa/inet.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
@@ -34,6 +35,7 @@
 #include "sms/http.h"
 #include "sms/rest.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/util.h"
 
 /* One serving loop: the caller's (sms_http.main) or a worker's. */
@@ -62,6 +64,8 @@ struct sms_http {
 	struct sms_http_hooks hooks; /* the web panel's, zero if none; written under park_mu */
 	struct http_thread **workers;
 	unsigned nworkers;
+	struct allow { int family; uint8_t addr[16]; unsigned prefix; } allow[SMS_METRICS_ALLOW_MAX];
+	size_t nallow;               /* GET /metrics beyond loopback (sms_http_set_metrics_allow) */
 	/* Parking the caller's loop while a worker runs a hook. */
 	pthread_mutex_t hook_mu;     /* one worker in hooks at a time */
 	pthread_mutex_t park_mu;
@@ -165,14 +169,19 @@ static void on_api_php(struct evhttp_request *req, void *arg)
 	const char *q = uri ? evhttp_uri_get_query(uri) : NULL;
 	enum getapi_word w = GETAPI_OK;
 	size_t len = 0;
-	uint64_t bad = 0;
+	uint64_t bad = 0, t0 = now_mono_us();
 	int status = 500;
 
-	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET && evhttp_request_get_command(req) != EVHTTP_REQ_HEAD) {
+	/* PHP's $_GET is the URL's query whatever the method: the free CAS
+	 * answered a POST with the parameters in the URL like a GET, and never
+	 * read a body. */
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET && evhttp_request_get_command(req) != EVHTTP_REQ_HEAD &&
+	    evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
 		stats_lock(t);
 		t->stats.requests++;
 		stats_unlock(t);
 		reply(t, req, 405, "Method Not Allowed", "", 0);
+		metric_api_done("/api.php", 405, t0);
 		return;
 	}
 	getapi_handle(t->store, q ? q : "", q ? strlen(q) : 0, &status, t->body, &len, &w);
@@ -191,6 +200,7 @@ static void on_api_php(struct evhttp_request *req, void *arg)
 			 t->worker ? " (on one HTTP thread)" : "");
 	reply(t, req, status, status == 200 ? "OK" : status == 400 ? "Bad Request" : "Internal Server Error", t->body,
 	      len);
+	metric_api_done("/api.php", status, t0);
 }
 
 static enum rest_method rest_method_of(enum evhttp_cmd_type c)
@@ -254,7 +264,8 @@ static void on_rest(struct http_thread *t, struct evhttp_request *req, const str
 	struct rest_resp rs;
 	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
 	char who[SMS_WHO_MAX + 1]; /* a web session's audit name (rq.auth_who) */
-	uint64_t unauth = 0;
+	uint64_t unauth = 0, t0 = now_mono_us();
+	char route[48];
 
 	rq.method = rest_method_of(evhttp_request_get_command(req));
 	rq.path = evhttp_uri_get_path(uri);
@@ -301,6 +312,131 @@ static void on_rest(struct http_thread *t, struct evhttp_request *req, const str
 	evhttp_send_reply(req, rs.status, rs.status < 300 ? "OK" : rs.status < 500 ? "Client Error" : "Server Error",
 			  rs.status == 204 ? NULL : t->out);
 	free(rs.body);
+	/* The route's name, never the raw path: a label set per route, not per card. */
+	snprintf(route, sizeof(route), REST_PREFIX "%s", rest_route_name(rq.path));
+	metric_api_done(route, rs.status, t0);
+}
+
+/* ---- GET /metrics ---------------------------------------------------------- */
+
+static bool prefix_match(const uint8_t *a, const uint8_t *b, unsigned bits)
+{
+	size_t whole = bits / 8;
+	unsigned rest = bits % 8;
+
+	if (memcmp(a, b, whole) != 0)
+		return false;
+	return rest == 0 || ((a[whole] ^ b[whole]) & (uint8_t)(0xFF00u >> rest)) == 0;
+}
+
+bool sms_http_metrics_peer_ok(const struct sms_http *h, const struct sockaddr *sa)
+{
+	uint8_t a[16];
+	int fam;
+
+	if (!sa)
+		return false;
+	if (sa->sa_family == AF_INET) {
+		fam = AF_INET;
+		memcpy(a, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *v6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+		if (IN6_IS_ADDR_V4MAPPED(v6)) {
+			fam = AF_INET;
+			memcpy(a, v6->s6_addr + 12, 4);
+		} else {
+			fam = AF_INET6;
+			memcpy(a, v6->s6_addr, 16);
+		}
+	} else {
+		return false;
+	}
+	if ((fam == AF_INET && a[0] == 127) || (fam == AF_INET6 && IN6_IS_ADDR_LOOPBACK((struct in6_addr *)a)))
+		return true;
+	for (size_t i = 0; i < h->nallow; i++)
+		if (h->allow[i].family == fam && prefix_match(a, h->allow[i].addr, h->allow[i].prefix))
+			return true;
+	return false;
+}
+
+static void on_metrics(struct http_thread *t, struct evhttp_request *req)
+{
+	enum evhttp_cmd_type m = evhttp_request_get_command(req);
+	const char *key = rest_key(evhttp_request_get_input_headers(req));
+	struct evbuffer *b = evbuffer_new();
+	uint64_t t0 = now_mono_us();
+	char *text = NULL;
+	size_t len = 0;
+	int status = 200;
+
+	if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD) {
+		status = 405;
+	} else if (key) {
+		char user[SMS_NAME_MAX + 1];
+		unsigned scopes = 0;
+		int r = sms_apikey_check(t->store, key, &scopes, user);
+
+		status = r == CE_NOT_FOUND ? 401 : r != 0 ? 500 : (scopes & (SMS_SCOPE_METRICS | SMS_SCOPE_ADMIN)) ? 200 : 403;
+	} else if (!sms_http_metrics_peer_ok(t->h, evhttp_request_get_connection(req)
+					       ? evhttp_connection_get_addr(evhttp_request_get_connection(req)) : NULL)) {
+		status = 403;
+	}
+	if (status == 200 && (!b || metrics_render(&text, &len) != 0 || evbuffer_add(b, text, len) != 0))
+		status = 500;
+	if (status == 200) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", METRICS_CONTENT_TYPE);
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
+		evhttp_send_reply(req, 200, "OK", b);
+	} else {
+		reply(t, req, status, status == 401 ? "Unauthorized" : status == 403 ? "Forbidden" :
+			      status == 405 ? "Method Not Allowed" : "Internal Server Error", "", 0);
+	}
+	free(text);
+	if (b)
+		evbuffer_free(b);
+	metric_api_done("/metrics", status, t0);
+}
+
+int sms_http_set_metrics_allow(struct sms_http *h, const char *list)
+{
+	struct allow tmp[SMS_METRICS_ALLOW_MAX];
+	size_t n = 0;
+	const char *p = list ? list : "";
+
+	while (*p) {
+		const char *e = strchr(p, ','), *slash;
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+		char buf[64];
+		uint64_t bits = 0;
+
+		if (l == 0 || l >= sizeof(buf) || n == SMS_METRICS_ALLOW_MAX)
+			return CE_ARG;
+		memcpy(buf, p, l);
+		buf[l] = '\0';
+		slash = strchr(buf, '/');
+		if (slash)
+			buf[slash - buf] = '\0';
+		memset(&tmp[n], 0, sizeof(tmp[n]));
+		if (inet_pton(AF_INET, buf, tmp[n].addr) == 1)
+			tmp[n].family = AF_INET;
+		else if (inet_pton(AF_INET6, buf, tmp[n].addr) == 1)
+			tmp[n].family = AF_INET6;
+		else
+			return CE_ARG;
+		tmp[n].prefix = tmp[n].family == AF_INET ? 32 : 128;
+		if (slash && (parse_u64(slash + 1, tmp[n].prefix, &bits) != 0 || !slash[1]))
+			return CE_ARG;
+		if (slash)
+			tmp[n].prefix = (unsigned)bits;
+		n++;
+		p += l + (e ? 1 : 0);
+		if (e && !*p)
+			return CE_ARG; /* a trailing comma */
+	}
+	memcpy(h->allow, tmp, n * sizeof(tmp[0]));
+	h->nallow = n;
+	return 0;
 }
 
 /* The fallback hook: 1 if it answered. */
@@ -329,6 +465,13 @@ static void on_other(struct evhttp_request *req, void *arg)
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
 
+	if (path && strcmp(path, "/metrics") == 0) {
+		stats_lock(t);
+		t->stats.requests++;
+		stats_unlock(t);
+		on_metrics(t, req);
+		return;
+	}
 	if (path && strncmp(path, REST_PREFIX, strlen(REST_PREFIX)) == 0) {
 		stats_lock(t);
 		t->stats.requests++;
@@ -351,7 +494,8 @@ static int thread_http(struct http_thread *t)
 	t->http = evhttp_new(t->base);
 	if (!t->out || !t->http)
 		return CE_NOMEM;
-	evhttp_set_max_headers_size(t->http, 16384);
+	/* The request line counts: room for a GET API query at its limit. */
+	evhttp_set_max_headers_size(t->http, GETAPI_QUERY_MAX + 16384);
 	evhttp_set_max_body_size(t->http, SMS_HTTP_BODY_MAX);
 	evhttp_set_timeout(t->http, 30);
 	evhttp_set_allowed_methods(t->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |

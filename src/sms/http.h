@@ -6,7 +6,7 @@
  * store from that loop's thread only; sms_http_set_threads adds worker
  * threads, each with its own loop and store connection, accepting on the
  * same socket. Limits: request line and headers
- * 16 KiB, bodies SMS_HTTP_BODY_MAX (a larger one is answered 413 by evhttp
+ * GETAPI_QUERY_MAX + 16 KiB, bodies SMS_HTTP_BODY_MAX (a larger one is answered 413 by evhttp
  * before it is read whole; JSON bodies are further limited to
  * REST_JSON_MAX), query GETAPI_QUERY_MAX / REST_QUERY_MAX.
  */
@@ -71,6 +71,20 @@ void sms_http_set_hooks(struct sms_http *h, const struct sms_http_hooks *hooks);
 #define SMS_HTTP_THREADS_MAX 64
 int sms_http_set_threads(struct sms_http *h, const char *db_uri, unsigned threads) WARN_UNUSED;
 uint16_t sms_http_port(const struct sms_http *h);
+
+/* GET /metrics (metrics.h's registry, Prometheus text format) is answered
+ * to a peer on loopback, to a peer in the allow-list, and to a request with
+ * an API key of the `metrics` (or `admin`) scope in X-API-Key or
+ * Authorization: Bearer; else 403 (401 for a bad key). list: comma-
+ * separated addresses or CIDR prefixes ("10.1.2.3,192.168.0.0/24,fd00::/8"),
+ * at most SMS_METRICS_ALLOW_MAX; "" or NULL empties it. Call before serving
+ * (not thread-safe against requests). 0 or CE_ARG (nothing changed). */
+#define SMS_METRICS_ALLOW_MAX 16
+int sms_http_set_metrics_allow(struct sms_http *h, const char *list) WARN_UNUSED;
+/* The rule without a key: sa on loopback (127/8, ::1) or in the allow-list;
+ * an IPv4-mapped IPv6 address counts as its IPv4 address. NULL: false. */
+struct sockaddr;
+bool sms_http_metrics_peer_ok(const struct sms_http *h, const struct sockaddr *sa);
 /* The sum over all threads. */
 void sms_http_get_stats(const struct sms_http *h, struct sms_http_stats *out);
 

@@ -15,6 +15,7 @@
 #include "sms/rest.h"
 #include "sms/jsonw.h"
 #include "sms/csv.h"
+#include "sms/report.h"
 #include "lib/log.h"
 #include "lib/url.h"
 #include "lib/util.h"
@@ -82,6 +83,10 @@ static void store_fail(struct rest_resp *resp, int r, const char *what)
 	case CE_EXISTS: fail(resp, 409, "conflict", "%s already exists", what); break;
 	case CE_RANGE:
 	case CE_ARG: fail(resp, 400, "invalid_value", "a value of %s is out of range", what); break;
+	case CE_BLOCKED:
+		fail(resp, 409, "blacklisted", "%s: the card or its box is blacklisted and cannot be activated or re-deployed",
+		     what);
+		break;
 	default: internal(resp, r); break;
 	}
 }
@@ -537,8 +542,8 @@ static void cards_list(struct ctx *x)
 		snprintf(f.serial_prefix, sizeof(f.serial_prefix), "%s", v);
 	}
 	if ((v = param(x, "name")) != NULL) {
-		if (strlen(v) > SMS_NAME_MAX) {
-			fail(x->resp, 400, "invalid_value", "name: longer than %d bytes", SMS_NAME_MAX);
+		if (!sms_name_fits(v)) {
+			fail(x->resp, 400, "invalid_value", "name: longer than %d characters", SMS_NAME_CHARS);
 			goto out;
 		}
 		snprintf(f.name, sizeof(f.name), "%s", v);
@@ -592,7 +597,10 @@ static bool card_fields(struct ctx *x, json_t *o, bool create, struct card_in *i
 	json_t *v;
 	uint64_t u;
 
-	memset(in, 0, sizeof(*in));
+	in->serial = 0;
+	in->has_serial = in->has_sub = false;
+	in->subscriber_id = 0;
+	sms_card_change_init(&in->ch); /* not a memset of its 65 KiB of text buffers */
 	json_object_foreach(o, k, v) {
 		struct sms_card_change *ch = &in->ch;
 
@@ -1075,11 +1083,11 @@ static bool subr_fields(struct ctx *x, json_t *o, char *name, char *info, bool *
 	*has_name = *has_info = false;
 	json_object_foreach(o, k, v) {
 		if (strcmp(k, "name") == 0) {
-			if (!(*has_name = j_text(v, name, SMS_NAME_MAX + 1)))
-				return bad_field(x, k, "UTF-8 text of at most 255 bytes"), false;
+			if (!(*has_name = j_text(v, name, SMS_NAME_MAX + 1) && sms_name_fits(name)))
+				return bad_field(x, k, "UTF-8 text of at most 255 characters"), false;
 		} else if (strcmp(k, "info") == 0) {
 			if (!(*has_info = j_text(v, info, SMS_INFO_MAX + 1)))
-				return bad_field(x, k, "UTF-8 text of at most 1023 bytes"), false;
+				return bad_field(x, k, "UTF-8 text of at most 65535 bytes"), false;
 		} else {
 			unknown_field(x, k);
 			return false;
@@ -1245,9 +1253,9 @@ static void package_rename(struct ctx *x)
 			unknown_field(x, k);
 			goto out;
 		}
-		if (!(has_name = j_text(v, name, sizeof(name))) || !name[0] || strchr(name, ';') ||
+		if (!(has_name = j_text(v, name, sizeof(name))) || !name[0] || !sms_name_fits(name) || strchr(name, ';') ||
 		    all_digits(name, 1, 19)) {
-			bad_field(x, k, "1..255 bytes of text, not only digits, no ';'");
+			bad_field(x, k, "1..255 characters of text, not only digits, no ';'");
 			goto out;
 		}
 	}
@@ -1287,9 +1295,9 @@ static void r_packages(struct ctx *x)
 					goto pout;
 				}
 			} else if (strcmp(k, "name") == 0) {
-				if (!(has_name = j_text(v, name, sizeof(name))) || !name[0] || strchr(name, ';') ||
+				if (!(has_name = j_text(v, name, sizeof(name))) || !name[0] || !sms_name_fits(name) || strchr(name, ';') ||
 				    all_digits(name, 1, 19)) {
-					bad_field(x, k, "1..255 bytes of text, not only digits, no ';'");
+					bad_field(x, k, "1..255 characters of text, not only digits, no ';'");
 					goto pout;
 				}
 			} else {
@@ -1459,7 +1467,8 @@ static void r_import(struct ctx *x)
 		return;
 	}
 	r = csv_import(x->s, x->req->body ? x->req->body : "", x->req->body_len, x->who, NULL, NULL, &res);
-	if (r == CE_FORMAT || r == CE_LIMIT || ((r == CE_RANGE || r == CE_NOT_FOUND || r == CE_EXISTS) && res.line)) {
+	if (r == CE_FORMAT || r == CE_LIMIT ||
+	    ((r == CE_RANGE || r == CE_NOT_FOUND || r == CE_EXISTS || r == CE_BLOCKED) && res.line)) {
 		json_t *e = json_pack("{s:I}", "line", (json_int_t)res.line);
 
 		fail_x(x->resp, r == CE_LIMIT && !res.line ? 413 : 422, r == CE_LIMIT && !res.line ? "payload_too_large"
@@ -1515,6 +1524,8 @@ static int acc_apikey(void *ctx, const struct sms_apikey *k)
 		json_array_append_new(sc, json_string("write"));
 	if (k->scopes & SMS_SCOPE_ADMIN)
 		json_array_append_new(sc, json_string("admin"));
+	if (k->scopes & SMS_SCOPE_METRICS)
+		json_array_append_new(sc, json_string("metrics"));
 	return json_array_append_new(a->items, json_pack("{s:I,s:s,s:s,s:o,s:I,s:b}", "id", (json_int_t)k->id,
 							 "user", k->user, "key_prefix", k->hash_prefix, "scopes", sc,
 							 "created_ms", (json_int_t)k->created_ms, "revoked",
@@ -1603,8 +1614,8 @@ static bool gen_fields(struct ctx *x, json_t *o, struct sms_generator *g)
 			g->kind = strcmp(t, "emmg") == 0 ? SMS_GEN_EMMG : SMS_GEN_ECMG;
 			has_kind = true;
 		} else if (strcmp(k, "name") == 0) {
-			if (!(has_name = j_text(v, g->name, sizeof(g->name))) || !g->name[0]) {
-				bad_field(x, k, "1..255 bytes of text");
+			if (!(has_name = j_text(v, g->name, sizeof(g->name))) || !g->name[0] || !sms_name_fits(g->name)) {
+				bad_field(x, k, "1..255 characters of text");
 				return false;
 			}
 		} else if (strcmp(k, "address") == 0) {
@@ -1777,6 +1788,169 @@ static void r_status(struct ctx *x)
 	ok_json(x->resp, 200, json_pack("{s:o}", "nodes", a.nodes));
 }
 
+/* ---- blacklist and reports (schema 4) ----------------------------------- */
+
+static int acc_bl(void *ctx, const struct sms_blacklist_entry *b)
+{
+	json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:s}", "kind", b->kind == SMS_BL_CARD ? "card" : "box", "id", b->id,
+			      "reason", b->reason, "at_ms", (json_int_t)b->at_ms, "who", b->who);
+
+	return o && json_array_append_new(ctx, o) == 0 ? 0 : CE_NOMEM;
+}
+
+/* GET /blacklist (read), POST /blacklist {"kind":"card"|"box","id","reason"} (write). */
+static void r_blacklist(struct ctx *x)
+{
+	enum rest_method m = x->req->method;
+	int r;
+
+	if (x->nseg != 1) {
+		fail(x->resp, 404, "not_found", "no such resource");
+	} else if (m == REST_GET || m == REST_HEAD) {
+		json_t *a = json_array();
+		size_t n = 0;
+
+		if (!need(x, SMS_SCOPE_READ)) {
+			json_decref(a);
+			return;
+		}
+		if (!a || (r = sms_blacklist_list(x->s, 0, acc_bl, a, &n)) != 0) {
+			json_decref(a);
+			internal(x->resp, a ? r : CE_NOMEM);
+			return;
+		}
+		ok_json(x->resp, 200, json_pack("{s:o}", "items", a));
+	} else if (m == REST_POST) {
+		json_t *j, *v;
+		const char *k;
+		char kind[8] = "", id[SMS_CHIP_ID_MAX + 1] = "", reason[SMS_NAME_MAX + 1] = "";
+		bool has_kind = false, has_id = false;
+
+		if (!need(x, SMS_SCOPE_WRITE) || !(j = body_json(x)))
+			return;
+		json_object_foreach(j, k, v) {
+			if (strcmp(k, "kind") == 0) {
+				if (!(has_kind = j_text(v, kind, sizeof(kind))) || (strcmp(kind, "card") && strcmp(kind, "box"))) {
+					bad_field(x, k, "\"card\" or \"box\"");
+					goto bout;
+				}
+			} else if (strcmp(k, "id") == 0) {
+				if (!(has_id = j_text(v, id, sizeof(id))) || !id[0]) {
+					bad_field(x, k, "the card's serial_no or the box's chip id (1..64 bytes)");
+					goto bout;
+				}
+			} else if (strcmp(k, "reason") == 0) {
+				if (!j_text(v, reason, sizeof(reason))) {
+					bad_field(x, k, "0..255 bytes of text");
+					goto bout;
+				}
+			} else {
+				unknown_field(x, k);
+				goto bout;
+			}
+		}
+		if (!has_kind || !has_id) {
+			bad_field(x, has_kind ? "id" : "kind", "required");
+			goto bout;
+		}
+		if ((r = sms_blacklist_add(x->s, strcmp(kind, "card") == 0 ? SMS_BL_CARD : SMS_BL_BOX, id, reason,
+					   x->who)) != 0)
+			store_fail(x->resp, r, "blacklist entry");
+		else
+			ok_json(x->resp, 201, json_pack("{s:s,s:s,s:s}", "kind", kind, "id", id, "reason", reason));
+bout:
+		json_decref(j);
+	} else {
+		fail(x->resp, 405, "method_not_allowed", "GET or POST");
+	}
+}
+
+/* GET /reports (the names), GET /reports/NAME?PARAMS[&format=csv] (read). */
+static void r_reports(struct ctx *x)
+{
+	struct sms_report_params p;
+	struct sms_table *t = NULL;
+	const char *fmt = param(x, "format");
+	bool known = false;
+	int r;
+
+	if (x->req->method != REST_GET && x->req->method != REST_HEAD) {
+		fail(x->resp, 405, "method_not_allowed", "GET");
+		return;
+	}
+	if (!need(x, SMS_SCOPE_READ))
+		return;
+	if (x->nseg == 1) {
+		json_t *a = json_array();
+
+		for (size_t i = 0; sms_report_names[i] && a; i++)
+			json_array_append_new(a, json_string(sms_report_names[i]));
+		ok_json(x->resp, 200, json_pack("{s:o}", "reports", a));
+		return;
+	}
+	if (x->nseg != 2) {
+		fail(x->resp, 404, "not_found", "no such resource");
+		return;
+	}
+	for (size_t i = 0; sms_report_names[i]; i++)
+		known = known || strcmp(sms_report_names[i], x->seg[1]) == 0;
+	if (!known) {
+		fail(x->resp, 404, "not_found", "no report '%.64s' (GET /api/v1/reports lists them)", x->seg[1]);
+		return;
+	}
+	if (fmt && strcmp(fmt, "csv") != 0 && strcmp(fmt, "json") != 0) {
+		fail(x->resp, 400, "invalid_value", "format: csv or json");
+		return;
+	}
+	sms_report_params_init(&p);
+	for (size_t i = 0; i < x->nparam; i++) {
+		if (strcmp(x->param[i].name, "format") == 0)
+			continue;
+		r = sms_report_param(&p, x->param[i].name, x->param[i].value);
+		if (r == CE_NOT_FOUND) {
+			fail(x->resp, 400, "unknown_parameter", "unknown query parameter '%.31s'", x->param[i].name);
+			return;
+		}
+		if (r != 0) {
+			fail(x->resp, 400, "invalid_value", "a bad value for '%.31s'", x->param[i].name);
+			return;
+		}
+	}
+	r = sms_report_run(x->s, x->seg[1], &p, &t);
+	if (r == CE_ARG) {
+		fail(x->resp, 400, "missing_parameter", "report %s needs: active/ageing package= or channel=;"
+		     " card/history card=", x->seg[1]);
+		return;
+	}
+	if (r == CE_RANGE) {
+		fail(x->resp, 400, "invalid_value", "a day past the end of the month");
+		return;
+	}
+	if (r != 0) {
+		store_fail(x->resp, r, r == CE_NOT_FOUND ? "card or channel" : "report");
+		return;
+	}
+	if (fmt && strcmp(fmt, "csv") == 0) {
+		struct dynbuf d = { 0 };
+
+		if ((r = sms_table_csv(t, dyn_out, &d)) != 0) {
+			free(d.p);
+			sms_table_free(t);
+			if (r == CE_LIMIT)
+				fail(x->resp, 413, "payload_too_large", "the report is over %u bytes: use the CLI",
+				     CSV_FILE_MAX);
+			else
+				internal(x->resp, r);
+			return;
+		}
+		set_body(x->resp, 200, "text/csv; charset=utf-8", d.p ? d.p : strdup(""), d.len);
+		x->resp->error_code = NULL;
+	} else {
+		ok_json(x->resp, 200, sms_table_json(t));
+	}
+	sms_table_free(t);
+}
+
 struct route {
 	const char *name;
 	void (*fn)(struct ctx *x);
@@ -1793,7 +1967,25 @@ static const struct route routes[] = {
 	{ "apikeys", r_apikeys },
 	{ "generators", r_generators },
 	{ "status", r_status },
+	{ "blacklist", r_blacklist },
+	{ "reports", r_reports },
 };
+
+const char *rest_route_name(const char *path)
+{
+	const char *seg = path ? path + strlen(REST_PREFIX) : "";
+	size_t n;
+
+	if (!path || strncmp(path, REST_PREFIX, strlen(REST_PREFIX)) != 0)
+		return "other";
+	n = strcspn(seg, "/");
+	if (n == strlen("openapi.yaml") && strncmp(seg, "openapi.yaml", n) == 0)
+		return "openapi.yaml";
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+		if (strlen(routes[i].name) == n && strncmp(seg, routes[i].name, n) == 0)
+			return routes[i].name;
+	return "other";
+}
 
 static int authenticate(struct ctx *x)
 {

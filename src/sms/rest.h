@@ -50,6 +50,11 @@ struct rest_resp {
 	const char *error_code;   /* static, NULL on success (for counters) */
 };
 
+/* The route a REST path (REST_PREFIX...) goes to, for metrics labels: one
+ * of the route names ("cards", "subscribers", ..., "openapi.yaml") or
+ * "other" (a bounded set, whatever the path). */
+const char *rest_route_name(const char *path);
+
 /* Answer one request. Never fails: resp is always filled (status 500 and
  * the "internal" error when the database or memory fails). */
 void rest_handle(struct sms_store *s, const struct rest_req *req, struct rest_resp *resp);

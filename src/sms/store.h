@@ -13,7 +13,11 @@
  *   channels       service id -> access criteria (32-bit package mask);
  *   subscriptions  (card, package, start, finish);
  *   users, api_keys  API keys with scopes; only SHA-256 of a key is stored;
- *   audit          every change: who, when (unix ms), what.
+ *   audit          every change: who, when (unix ms), what; from schema 4
+ *                  a hash chain (seq, action, object, snapshot, prev_hash,
+ *                  hash: store_audit.c) with signed audit_checkpoints;
+ *   blacklist      cards and boxes (chip ids) that may never be activated
+ *                  again (schema 4);
  *   card_changes   the change feed: one row (monotonic id, card serial,
  *                  reason) per card or subscription change, written in the
  *                  change's transaction; the head-end follows it;
@@ -45,17 +49,24 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include "lib/err.h"
 
 struct sms_store;
 
-/* Limits of text fields (bytes, excluding the NUL). */
-#define SMS_NAME_MAX 255      /* subscriber / package / channel / user name */
-#define SMS_INFO_MAX 1023     /* subscriber info */
+/* Limits of text fields. A name (subscriber / package / channel / user /
+ * generator) counts characters, as the free CAS's VARCHAR(255) columns did
+ * in any script: at most SMS_NAME_CHARS code points, so its UTF-8 buffer
+ * holds SMS_NAME_MAX bytes (4 per character). Subscriber info counts bytes:
+ * MySQL TEXT's 65,535, the free CAS's info column. Both exclude the NUL. */
+#define SMS_NAME_CHARS 255
+#define SMS_NAME_MAX (4 * SMS_NAME_CHARS)
+#define SMS_INFO_MAX 65535
 #define SMS_CHIP_ID_MAX 64    /* chip id as the manufacturer prints it */
 #define SMS_WHO_MAX 64        /* audit actor ("cli", "api:<user>", ...) */
 #define SMS_PACKAGES_MAX 65536
-#define SMS_SCHEMA_VERSION 3  /* the newest migration this build knows */
+#define SMS_SCHEMA_VERSION 4  /* the newest migration this build knows */
+#define SMS_SENT_EXT_MAX 64   /* extended package ids emm_seq records per card */
 
 enum sms_card_state {
 	SMS_CARD_ACTIVE = 0,
@@ -67,6 +78,8 @@ enum sms_card_state {
 #define SMS_SCOPE_READ  0x1u /* read cards (GET API without set[]) */
 #define SMS_SCOPE_WRITE 0x2u /* change cards and subscriptions */
 #define SMS_SCOPE_ADMIN 0x4u /* users, keys, packages, channels */
+#define SMS_SCOPE_METRICS 0x8u /* GET /metrics only (a Prometheus scraper's key) */
+#define SMS_SCOPE_ALL (SMS_SCOPE_READ | SMS_SCOPE_WRITE | SMS_SCOPE_ADMIN | SMS_SCOPE_METRICS)
 
 struct sms_card {
 	uint64_t serial;                  /* 1 .. 2^63-1 */
@@ -75,9 +88,9 @@ struct sms_card {
 	bool pair;                        /* pairing with one box required */
 	int64_t start, finish;            /* default period, unix seconds */
 	char name[SMS_NAME_MAX + 1];      /* subscriber's, "" if none */
-	char info[SMS_INFO_MAX + 1];
 	uint32_t access_criteria;         /* packages 0..31 subscribed (read only) */
 	int64_t subscriber_id;            /* 0 if none (read only: sms_card_set_subscriber) */
+	char info[SMS_INFO_MAX + 1];      /* last: copies that need no info stop before it */
 };
 
 /* The free CAS's view of a card (GET /api.php), and a change to it: the
@@ -87,8 +100,6 @@ struct sms_card {
  * of all its subscriptions to packages 0..31. */
 struct sms_card_change {
 	bool has_name, has_info, has_pair, has_start, has_finish, has_ac;
-	char name[SMS_NAME_MAX + 1];
-	char info[SMS_INFO_MAX + 1];
 	bool pair;
 	int64_t start, finish;
 	uint32_t access_criteria;
@@ -96,7 +107,18 @@ struct sms_card_change {
 	bool has_chip, has_state;
 	char chip_id[SMS_CHIP_ID_MAX + 1];
 	enum sms_card_state state;
+	/* Last: sms_card_change_init clears everything before them. */
+	char name[SMS_NAME_MAX + 1];
+	char info[SMS_INFO_MAX + 1];
 };
+
+/* An empty change, without writing the 65 KiB of the text buffers (only
+ * their first byte): what a per-row parser (CSV, REST) calls. */
+static inline void sms_card_change_init(struct sms_card_change *ch)
+{
+	memset(ch, 0, offsetof(struct sms_card_change, name));
+	ch->name[0] = ch->info[0] = '\0';
+}
 
 struct sms_subscription {
 	uint64_t serial;
@@ -183,6 +205,9 @@ int sms_tx_end(struct sms_store *s, int r) WARN_UNUSED;
 /* Valid UTF-8 (no overlongs, surrogates, > U+10FFFF) without control
  * bytes: what names and info may hold. */
 bool sms_text_valid(const char *t);
+/* t holds at most SMS_NAME_CHARS characters (UTF-8 lead bytes) and
+ * SMS_NAME_MAX bytes: the one length rule for every name. */
+bool sms_name_fits(const char *t);
 
 /* Packages and channels. */
 int sms_package_add(struct sms_store *s, uint32_t id, const char *name, const char *who) WARN_UNUSED;
@@ -293,6 +318,90 @@ struct sms_audit {
 };
 int sms_audit_list(struct sms_store *s, size_t max, int (*fn)(void *ctx, const struct sms_audit *a),
 		   void *ctx) WARN_UNUSED;
+/* sms_audit_add with the entry's action (e.g. "panel.user") and object
+ * (e.g. "user:alice", may be ""). */
+int sms_audit_add_ev(struct sms_store *s, const char *who, const char *action, const char *object,
+		     const char *what) WARN_UNUSED;
+
+/* ---- the audit chain (schema 4, store_audit.c; docs/audit.md) ---------------
+ *
+ * Every entry: seq (1, 2, ... without gaps), at_ms, who, action (e.g.
+ * "card.add", "subscribe", "blacklist.card"), object ("card:SERIAL",
+ * "package:ID", ...), details (the human line), snapshot (card entries: the
+ * card after the change, "state=S bl=B pair=P subs=PKG:START:FINISH,...
+ * chip=ID" or "deleted"), prev_hash and hash = SHA-256 over the canonical
+ * entry (sms_audit_entry_hash). Appended inside the change's transaction.
+ *
+ * sms_audit_range: entries after_seq < seq <= to_seq (0: no end), by seq, at
+ * most max (<= 100000); strings point into the row (valid during fn).
+ * sms_audit_object: one object's entries with from_ms <= at_ms <= to_ms.
+ * sms_audit_verify: walk the whole chain and every stored checkpoint (its
+ * signature too when pub is given); returns 0 when it could look (v->bad_seq
+ * says whether it holds: 0 = intact), a CE_* code when the database failed.
+ * sms_audit_check_checkpoint: one checkpoint (e.g. from the file outside the
+ * database) against the log, after sms_audit_verify filled v.
+ * sms_audit_checkpoint: sign the current head with the Ed25519 private key,
+ * store it and log "audit.checkpoint"; CE_NOT_FOUND on an empty log.
+ * Checkpoint lines (the file): "seq at_ms hash_hex key_id sig_hex\n". */
+struct sms_audit_entry {
+	int64_t id, seq, at_ms;
+	char who[SMS_WHO_MAX + 1];
+	const char *action, *object, *details, *snapshot;
+	const char *prev_hex, *hash_hex;  /* as stored (listing only) */
+	uint8_t prev_hash[32], hash[32];
+};
+struct sms_audit_checkpoint {
+	int64_t seq, at_ms;
+	uint8_t hash[32];
+	char key_id[17];     /* first 8 bytes of SHA-256(public key), hex */
+	uint8_t sig[64];
+};
+struct sms_audit_verify {
+	int64_t entries, last_seq;
+	uint8_t head[32];
+	int64_t checkpoints, signed_ok, checkpoint_seq;
+	int64_t bad_seq;     /* 0: intact; else the first entry found wrong (-1: none in particular) */
+	char why[200];
+};
+int sms_audit_entry_hash(const struct sms_audit_entry *e, uint8_t out[32]) WARN_UNUSED;
+int sms_audit_range(struct sms_store *s, int64_t after_seq, int64_t to_seq, size_t max,
+		    int (*fn)(void *ctx, const struct sms_audit_entry *e), void *ctx, size_t *count) WARN_UNUSED;
+int sms_audit_object(struct sms_store *s, const char *object, int64_t from_ms, int64_t to_ms,
+		     int (*fn)(void *ctx, const struct sms_audit_entry *e), void *ctx) WARN_UNUSED;
+int sms_audit_verify(struct sms_store *s, const uint8_t *pub, struct sms_audit_verify *v) WARN_UNUSED;
+int sms_audit_check_checkpoint(struct sms_store *s, const struct sms_audit_checkpoint *cp, const uint8_t *pub,
+			       struct sms_audit_verify *v) WARN_UNUSED;
+int sms_audit_checkpoints(struct sms_store *s, int64_t after_seq, struct sms_audit_checkpoint *out, size_t max,
+			  size_t *n) WARN_UNUSED;
+int sms_audit_checkpoint(struct sms_store *s, const uint8_t priv[32], const char *who,
+			 struct sms_audit_checkpoint *out) WARN_UNUSED;
+int sms_audit_checkpoint_line(const struct sms_audit_checkpoint *cp, char *out, size_t cap) WARN_UNUSED;
+int sms_audit_checkpoint_parse(const char *line, struct sms_audit_checkpoint *cp) WARN_UNUSED;
+
+/* ---- blacklist (schema 4) ---------------------------------------------------
+ *
+ * sms_blacklist_add: tag a card (id: its decimal serial; it need not exist
+ * yet) or a box (id: its chip id) as involved in piracy, with a reason
+ * (<= SMS_NAME_MAX). The card, or every card paired with the box, is set
+ * BLOCKED in the same transaction (the head-end sends the BLOCK EMM). There
+ * is no removal. From then on the store refuses with CE_BLOCKED: adding the
+ * card (or any card with that box's chip id), setting it ACTIVE, giving it
+ * subscriptions, a grant (access criteria, period) or a chip, pairing. CE_EXISTS
+ * if already listed. sms_blacklist_list: entries listed at or before at_ms
+ * (0: now), by kind then id. */
+enum sms_bl_kind { SMS_BL_CARD = 0, SMS_BL_BOX = 1 };
+struct sms_blacklist_entry {
+	enum sms_bl_kind kind;
+	char id[SMS_CHIP_ID_MAX + 1];
+	char reason[SMS_NAME_MAX + 1];
+	int64_t at_ms;
+	char who[SMS_WHO_MAX + 1];
+};
+int sms_blacklist_add(struct sms_store *s, enum sms_bl_kind kind, const char *id, const char *reason,
+		      const char *who) WARN_UNUSED;
+int sms_blacklist_list(struct sms_store *s, int64_t at_ms,
+		       int (*fn)(void *ctx, const struct sms_blacklist_entry *b), void *ctx, size_t *count) WARN_UNUSED;
+int sms_blacklist_check(struct sms_store *s, enum sms_bl_kind kind, const char *id, bool *yes) WARN_UNUSED;
 
 /* ---- change feed (schema 2) ---------------------------------------------
  *
@@ -339,6 +448,12 @@ struct sms_emm_seq {
 	uint32_t seq;
 	uint64_t digest;
 	bool blocked;
+	/* schema 4, sms_emm_seq_list only: the grant last numbered (has_sent
+	 * false: none recorded, e.g. numbered before schema 4) */
+	bool has_sent;
+	uint32_t sent_packages;
+	int64_t sent_start, sent_finish;
+	char sent_ext[SMS_SENT_EXT_MAX * 6 + 1]; /* "40,41" */
 };
 int sms_emm_seq_next(struct sms_store *s, uint64_t serial, uint32_t step, uint32_t want, uint64_t digest,
 		     bool blocked, uint32_t *seq) WARN_UNUSED;
@@ -369,6 +484,14 @@ struct sms_emm_seq_req {
 	uint64_t digest;
 	bool blocked;
 	uint32_t seq;          /* out */
+	/* Schema 4: what the EMM numbered carries (for `sms reconcile`): the
+	 * grant's 32-bit mask, period and extended package ids; has_sent false
+	 * leaves the stored ones as they are. */
+	bool has_sent;
+	uint32_t sent_packages;
+	int64_t sent_start, sent_finish;
+	size_t sent_next;
+	uint16_t sent_ext[SMS_SENT_EXT_MAX];
 };
 int sms_subscription_range(struct sms_store *s, uint64_t after, uint64_t last, struct sms_subscription *out,
 			   size_t max, size_t *n) WARN_UNUSED;

@@ -89,7 +89,7 @@ int sms_package_rename(struct sms_store *s, uint32_t id, const char *name, const
 	int64_t changed = 0;
 	int r;
 
-	if (id >= SMS_PACKAGES_MAX || !name || !*name || strlen(name) > SMS_NAME_MAX || !sms_text_valid(name))
+	if (id >= SMS_PACKAGES_MAX || !name || !*name || !sms_name_fits(name) || !sms_text_valid(name))
 		return CE_RANGE;
 	if ((r = store_tx_begin(s)) != 0)
 		return r;
@@ -102,8 +102,11 @@ int sms_package_rename(struct sms_store *s, uint32_t id, const char *name, const
 	{
 		char what[SMS_NAME_MAX + 48];
 
+		char obj[32];
+
 		snprintf(what, sizeof(what), "package rename %" PRIu32 " name=%s", id, name);
-		r = store_audit_text(s, who, what);
+		snprintf(obj, sizeof(obj), "package:%" PRIu32, id);
+		r = store_audit_text(s, who, "package.rename", obj, what);
 	}
 out:
 	return store_tx_end(s, r);
@@ -195,7 +198,7 @@ int sms_apikey_revoke(struct sms_store *s, int64_t id, const char *who)
 		char what[SMS_NAME_MAX + 64];
 
 		snprintf(what, sizeof(what), "api key revoke %.8s of user %s", k.hash_prefix, k.user);
-		r = store_audit_text(s, who, what);
+		r = store_audit_text(s, who, "apikey.revoke", "", what);
 	}
 out:
 	return store_tx_end(s, r);

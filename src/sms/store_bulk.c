@@ -10,6 +10,7 @@
  * n rows is written as n/64 statements of 64 rows, then 8s, then 1s.
  * Values are bound, never spliced.
  */
+#include <stddef.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,9 +54,11 @@ static const struct table_sql t_cards = { 9, {
 static const struct table_sql t_subs = { 4, {
 	INS_SUBS ROWS64(ROW_SUBS) END_SUBS, INS_SUBS ROWS8(ROW_SUBS) END_SUBS, INS_SUBS ROWS1(ROW_SUBS) END_SUBS } };
 
-#define INS_AUDIT "INSERT INTO audit (at_ms, who, what) VALUES "
-#define ROW_AUDIT "(?, ?, ?)"
-static const struct table_sql t_audit = { 3, {
+/* Chained like every audit entry (store_audit.c): seq and hashes are
+ * computed in order at flush, the head read once per transaction. */
+#define INS_AUDIT "INSERT INTO audit (at_ms, who, what, seq, action, object, snapshot, prev_hash, hash) VALUES "
+#define ROW_AUDIT "(?, ?, ?, ?, 'card.add', ?, ?, ?, ?)"
+static const struct table_sql t_audit = { 8, {
 	INS_AUDIT ROWS64(ROW_AUDIT), INS_AUDIT ROWS8(ROW_AUDIT), INS_AUDIT ROWS1(ROW_AUDIT) } };
 
 /* The change feed: one row per new card (store_feed.c). */
@@ -209,6 +212,11 @@ struct sms_bulk {
 	int64_t sub_id[SMS_BULK_ROWS];     /* 0: no subscriber row */
 	int64_t at_ms[SMS_BULK_ROWS];
 	char what[SMS_BULK_ROWS][AUDIT_MAX];
+	char *snap[SMS_BULK_ROWS];         /* the card's snapshot for the log (malloc'ed) */
+	char object[SMS_BULK_ROWS][32];
+	int64_t seq[SMS_BULK_ROWS];
+	char prev_hex[SMS_BULK_ROWS][65], hash_hex[SMS_BULK_ROWS][65];
+	bool check_bl;                     /* the blacklist is not empty */
 	struct sms_subscription sub[BULK_SUBS];
 	int64_t ids[SMS_BULK_ROWS];        /* subscriber ids allocated at flush */
 	size_t nids;
@@ -229,12 +237,33 @@ int sms_bulk_new(struct sms_store *s, const char *who, struct sms_bulk **out)
 		return CE_NOMEM;
 	b->s = s;
 	memcpy(b->who, who, n + 1);
+	{
+		int64_t nbl = 0;
+		int r = s->ops->exec(s, "SELECT COUNT(*) FROM blacklist", NULL, 0, store_row_int, &nbl, NULL);
+
+		if (r != 0) {
+			free(b);
+			return r;
+		}
+		b->check_bl = nbl > 0;
+	}
 	*out = b;
 	return 0;
 }
 
+static void snaps_free(struct sms_bulk *b)
+{
+	for (size_t i = 0; i < SMS_BULK_ROWS; i++) {
+		free(b->snap[i]);
+		b->snap[i] = NULL;
+	}
+}
+
 void sms_bulk_free(struct sms_bulk *b)
 {
+	if (!b)
+		return;
+	snaps_free(b);
 	free(b);
 }
 
@@ -321,6 +350,31 @@ static void fill_audit(void *ctx, size_t i, struct db_val *p)
 	p[0] = DBI(b->at_ms[i]);
 	p[1] = DBT(b->who);
 	p[2] = DBT(b->what[i]);
+	p[3] = DBI(b->seq[i]);
+	p[4] = DBT(b->object[i]);
+	p[5] = DBT(b->snap[i] ? b->snap[i] : "");
+	p[6] = DBT(b->prev_hex[i]);
+	p[7] = DBT(b->hash_hex[i]);
+}
+
+/* Give the queued cards' audit entries their place in the chain. */
+static int chain_cards(struct sms_bulk *b)
+{
+	for (size_t i = 0; i < b->ncard; i++) {
+		struct sms_audit_entry e = { 0 };
+		int r;
+
+		e.at_ms = b->at_ms[i];
+		store_copy_str(e.who, sizeof(e.who), b->who);
+		e.action = "card.add";
+		e.object = b->object[i];
+		e.details = b->what[i];
+		e.snapshot = b->snap[i] ? b->snap[i] : "";
+		if ((r = store_audit_chain_next(b->s, &e, b->prev_hex[i], b->hash_hex[i])) != 0)
+			return r;
+		b->seq[i] = e.seq;
+	}
+	return 0;
 }
 
 static void fill_change(void *ctx, size_t i, struct db_val *p)
@@ -350,19 +404,59 @@ int sms_bulk_flush(struct sms_bulk *b)
 		}
 	}
 	/* Parents before children: subscribers, cards, subscriptions. */
-	if ((r = put_rows(s, &t_subscribers, b->nnamed, fill_subscriber, b, NULL, NULL)) != 0 ||
+	if ((r = chain_cards(b)) != 0 ||
+	    (r = put_rows(s, &t_subscribers, b->nnamed, fill_subscriber, b, NULL, NULL)) != 0 ||
 	    (r = put_rows(s, &t_cards, b->ncard, fill_card, b, NULL, NULL)) != 0 ||
 	    (r = put_rows(s, &t_subs, b->nsub, fill_sub, b, NULL, NULL)) != 0 ||
 	    (r = put_rows(s, &t_audit, b->ncard, fill_audit, b, NULL, NULL)) != 0 ||
 	    (r = put_rows(s, &t_changes, b->ncard, fill_change, b, NULL, NULL)) != 0)
 		return r;
 	b->ncard = b->nsub = b->nnamed = 0;
+	snaps_free(b);
 	return 0;
 }
 
 static bool text_fits(const char *t, size_t max)
 {
 	return memchr(t, '\0', max + 1) != NULL;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* What store_audit.c's card snapshot says of the card once written:
+ * subscriptions by package, each once. */
+static int bulk_snapshot(const struct sms_card *c, const uint32_t *packages, size_t npackages, char **out)
+{
+	uint32_t pk[32 + BULK_SUBS];
+	size_t n = 0, cap, o;
+	char *t;
+
+	*out = NULL;
+	for (unsigned bit = 0; bit < 32; bit++)
+		if (c->access_criteria >> bit & 1)
+			pk[n++] = bit;
+	for (size_t k = 0; k < npackages && n < sizeof(pk) / sizeof(pk[0]); k++)
+		if (packages[k] >= 32)
+			pk[n++] = packages[k];
+	qsort(pk, n, sizeof(pk[0]), cmp_u32);
+	cap = 64 + strlen(c->chip_id) + n * 48;
+	if (!(t = malloc(cap)))
+		return CE_NOMEM;
+	o = (size_t)snprintf(t, cap, "state=%d bl=0 pair=%d subs=", (int)c->state, (int)c->pair);
+	for (size_t k = 0, w = 0; k < n; k++) {
+		if (k && pk[k] == pk[k - 1])
+			continue;
+		o += (size_t)snprintf(t + o, cap - o, "%s%" PRIu32 ":%" PRId64 ":%" PRId64, w++ ? "," : "", pk[k],
+				      c->start, c->finish);
+	}
+	snprintf(t + o, cap - o, " chip=%s", c->chip_id);
+	*out = t;
+	return 0;
 }
 
 int sms_bulk_card_add(struct sms_bulk *b, const struct sms_card *c, const uint32_t *packages, size_t npackages)
@@ -376,7 +470,7 @@ int sms_bulk_card_add(struct sms_bulk *b, const struct sms_card *c, const uint32
 		return CE_STATE;
 	if (c->serial == 0 || c->serial > INT64_MAX || (unsigned)c->state > SMS_CARD_RETIRED)
 		return CE_RANGE;
-	if (!text_fits(c->chip_id, SMS_CHIP_ID_MAX) || !text_fits(c->name, SMS_NAME_MAX) ||
+	if (!text_fits(c->chip_id, SMS_CHIP_ID_MAX) || !text_fits(c->name, SMS_NAME_MAX) || !sms_name_fits(c->name) ||
 	    !text_fits(c->info, SMS_INFO_MAX))
 		return CE_RANGE;
 	for (i = 0; i < 32; i++)
@@ -394,11 +488,20 @@ int sms_bulk_card_add(struct sms_bulk *b, const struct sms_card *c, const uint32
 		return CE_RANGE;
 	if (need > BULK_SUBS)
 		return CE_LIMIT;
+	if (b->check_bl) {
+		bool bl = false;
+
+		if ((r = store_blacklisted(b->s, c->serial, c->chip_id, &bl)) != 0)
+			return r;
+		if (bl)
+			return CE_BLOCKED;
+	}
 	if ((b->ncard == SMS_BULK_ROWS || BULK_SUBS - b->nsub < need) && (r = sms_bulk_flush(b)) != 0)
 		return r;
 
 	i = b->ncard;
-	b->card[i] = *c;
+	memcpy(&b->card[i], c, offsetof(struct sms_card, info));
+	memcpy(b->card[i].info, c->info, strlen(c->info) + 1);
 	b->at_ms[i] = (int64_t)now_wall_ms();
 	b->sub_id[i] = 0;
 	if (c->name[0] || c->info[0]) {
@@ -411,6 +514,9 @@ int sms_bulk_card_add(struct sms_bulk *b, const struct sms_card *c, const uint32
 	for (size_t k = 0; k < npackages; k++)
 		if (packages[k] >= 32)
 			b->sub[b->nsub++] = (struct sms_subscription){ c->serial, packages[k], c->start, c->finish };
+	snprintf(b->object[i], sizeof(b->object[i]), "card:%" PRIu64, c->serial);
+	if ((r = bulk_snapshot(c, packages, npackages, &b->snap[i])) != 0)
+		return r;
 
 	/* One audit row per card: what sms_card_add, the mask change and each
 	 * sms_subscribe would have written (ids only, no personal fields). */

@@ -133,6 +133,11 @@ static int row_seq(void *ctx, int n, const char *const *cols)
 	o->seq = (uint32_t)store_col_i64(cols[1]);
 	o->digest = (uint64_t)store_col_i64(cols[2]);
 	o->blocked = store_col_i64(cols[3]) != 0;
+	o->has_sent = n >= 8 && cols[4] != NULL;
+	o->sent_packages = o->has_sent ? (uint32_t)store_col_i64(cols[4]) : 0;
+	store_copy_str(o->sent_ext, sizeof(o->sent_ext), n >= 8 ? cols[5] : NULL);
+	o->sent_start = n >= 8 ? store_col_i64(cols[6]) : 0;
+	o->sent_finish = n >= 8 ? store_col_i64(cols[7]) : 0;
 	sc->count++;
 	return sc->fn ? sc->fn(sc->ctx, o) : 0;
 }
@@ -144,8 +149,8 @@ int sms_emm_seq_get(struct sms_store *s, uint64_t serial, struct sms_emm_seq *ou
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	r = s->ops->exec(s, "SELECT serial, seq, digest, blocked FROM emm_seq WHERE serial = ?", p, 1, row_seq, &sc,
-			 NULL);
+	r = s->ops->exec(s, "SELECT serial, seq, digest, blocked, sent_packages, sent_ext, sent_start, sent_finish"
+			 " FROM emm_seq WHERE serial = ?", p, 1, row_seq, &sc, NULL);
 	if (r == 0 && sc.count == 0)
 		r = CE_NOT_FOUND;
 	return r;
@@ -162,8 +167,8 @@ int sms_emm_seq_list(struct sms_store *s, uint64_t after, size_t max,
 		*count = 0;
 	if (max == 0 || max > 100000)
 		return CE_RANGE;
-	r = s->ops->exec(s, "SELECT serial, seq, digest, blocked FROM emm_seq WHERE serial > ? ORDER BY serial LIMIT ?",
-			 p, 2, row_seq, &sc, NULL);
+	r = s->ops->exec(s, "SELECT serial, seq, digest, blocked, sent_packages, sent_ext, sent_start, sent_finish"
+			 " FROM emm_seq WHERE serial > ? ORDER BY serial LIMIT ?", p, 2, row_seq, &sc, NULL);
 	if (count)
 		*count = sc.count;
 	return r;
@@ -237,16 +242,21 @@ int sms_subscription_range(struct sms_store *s, uint64_t after, uint64_t last, s
 #define SQ_R8(x) SQ_R2(SQ_R4(x))
 #define SQ_R7(x) x SQ_R2(x) SQ_R4(x)
 #define SQ_R63(x) SQ_R7(x) SQ_R8(SQ_R7(x))
-#define SEQ_INS "INSERT INTO emm_seq (serial, seq, digest, blocked, updated_ms) VALUES "
-#define SEQ_ROW "(?, ?, ?, ?, ?)"
+#define SEQ_INS "INSERT INTO emm_seq (serial, seq, digest, blocked, updated_ms, sent_packages, sent_ext, sent_start," \
+	" sent_finish) VALUES "
+#define SEQ_ROW "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
 /* seq = max(want, stored + step), as sms_emm_seq_next; a row whose stored
  * number leaves no room is not touched (and not returned: seq 0). */
 #define SEQ_END(step) " ON CONFLICT (serial) DO UPDATE SET" \
 	" seq = CASE WHEN emm_seq.seq + " step " > excluded.seq THEN emm_seq.seq + " step " ELSE excluded.seq END," \
-	" digest = excluded.digest, blocked = excluded.blocked, updated_ms = excluded.updated_ms" \
+	" digest = excluded.digest, blocked = excluded.blocked, updated_ms = excluded.updated_ms," \
+	" sent_packages = COALESCE(excluded.sent_packages, emm_seq.sent_packages)," \
+	" sent_ext = CASE WHEN excluded.sent_packages IS NULL THEN emm_seq.sent_ext ELSE excluded.sent_ext END," \
+	" sent_start = CASE WHEN excluded.sent_packages IS NULL THEN emm_seq.sent_start ELSE excluded.sent_start END," \
+	" sent_finish = CASE WHEN excluded.sent_packages IS NULL THEN emm_seq.sent_finish ELSE excluded.sent_finish END" \
 	" WHERE emm_seq.seq <= 4294967295 - " step " RETURNING serial, seq"
 #define SEQ_SQL(rows, step) SEQ_INS rows SEQ_END(step)
-#define SEQ_COLS 5
+#define SEQ_COLS 9
 #define SEQ_CHUNK 64
 
 static const size_t seq_rows[3] = { 64, 8, 1 };
@@ -283,6 +293,7 @@ static int row_seqn(void *ctx, int n, const char *const *cols)
 static int seq_chunk(struct sms_store *s, struct sms_emm_seq_req *q, size_t n, int64_t now)
 {
 	struct db_val p[SEQ_CHUNK * SEQ_COLS];
+	char ext[SEQ_CHUNK][SMS_SENT_EXT_MAX * 6 + 1]; /* 24 KiB */
 	size_t done = 0;
 	int r;
 
@@ -300,6 +311,14 @@ static int seq_chunk(struct sms_store *s, struct sms_emm_seq_req *q, size_t n, i
 			v[2] = DBI((int64_t)e->digest);
 			v[3] = DBI(e->blocked ? 1 : 0);
 			v[4] = DBI(now);
+			ext[i][0] = '\0';
+			for (size_t x = 0, o = 0; e->has_sent && x < e->sent_next && x < SMS_SENT_EXT_MAX; x++)
+				o += (size_t)snprintf(ext[i] + o, sizeof(ext[i]) - o, "%s%u", x ? "," : "",
+						      (unsigned)e->sent_ext[x]);
+			v[5] = e->has_sent ? DBI(e->sent_packages) : (struct db_val){ .type = DB_NULL };
+			v[6] = DBT(ext[i]);
+			v[7] = DBI(e->has_sent ? e->sent_start : 0);
+			v[8] = DBI(e->has_sent ? e->sent_finish : 0);
 		}
 		if ((r = s->ops->exec(s, seq_sql[q[done].step - 1][k], p, (int)rows * SEQ_COLS, row_seqn, &c, NULL)) != 0)
 			return r;
@@ -352,7 +371,7 @@ static int gen_check(const struct sms_generator *g)
 {
 	size_t nl = strnlen(g->name, sizeof(g->name)), al = strnlen(g->address, sizeof(g->address));
 
-	if ((unsigned)g->kind > SMS_GEN_EMMG || nl == 0 || nl > SMS_NAME_MAX || al == 0 || al > SMS_ADDR_MAX ||
+	if ((unsigned)g->kind > SMS_GEN_EMMG || nl == 0 || !sms_name_fits(g->name) || al == 0 || al > SMS_ADDR_MAX ||
 	    !sms_text_valid(g->name) || !sms_text_valid(g->address) || strchr(g->address, ' '))
 		return CE_RANGE;
 	if (g->kind == SMS_GEN_EMMG && (g->bandwidth_kbps == 0 || g->bandwidth_kbps > 65535))
@@ -365,12 +384,12 @@ static int gen_check(const struct sms_generator *g)
 static int gen_audit(struct sms_store *s, const char *who, const char *verb, int64_t id,
 		     const struct sms_generator *g)
 {
-	char what[1024]; /* the audit keeps the first 511 bytes */
+	char what[SMS_NAME_MAX + SMS_ADDR_MAX + 256]; /* the audit keeps the first 511 bytes */
 
 	snprintf(what, sizeof(what), "generator %s %" PRId64 " kind=%s name=%s address=%s ca_system_id=%04X"
 		 " client_id=%08" PRIX32 " kbps=%" PRIu32 " enabled=%d", verb, id, kind_names[g->kind], g->name,
 		 g->address, (unsigned)g->ca_system_id, g->client_id, g->bandwidth_kbps, (int)g->enabled);
-	return store_audit_text(s, who, what);
+	return store_audit_text(s, who, "generator", "", what);
 }
 
 int sms_generator_add(struct sms_store *s, const struct sms_generator *g, const char *who, int64_t *id)

@@ -69,6 +69,12 @@ struct sms_store {
 	unsigned key_ttl_ms;
 	unsigned key_next; /* the slot the next miss replaces */
 	struct store_key_slot keys[STORE_KEY_SLOTS];
+	/* The audit chain's head, valid inside the current transaction only
+	 * (store_audit.c; cleared when a transaction begins). */
+	bool audit_head_ok;
+	int64_t audit_seq;
+	uint8_t audit_hash[32];
+	void *audit_md;      /* EVP_MD_CTX * for the chain's hashes, made once */
 };
 
 /* Forget every cached API key of this connection (a key was revoked). */
@@ -78,7 +84,25 @@ void store_key_cache_clear(struct sms_store *s);
  * it (commit if r == 0), write one audit row. */
 int store_tx_begin(struct sms_store *s);
 int store_tx_end(struct sms_store *s, int r);
-int store_audit_text(struct sms_store *s, const char *who, const char *what);
+int store_audit_text(struct sms_store *s, const char *who, const char *action, const char *object,
+		     const char *what);
+/* store_audit.c: append one chained entry (inside the caller's
+ * transaction); a card's entry with the card's snapshot after the change
+ * (refuse_bl: CE_BLOCKED, nothing appended, if the card or its box, as it
+ * is after the change, is blacklisted: the blacklist check of an
+ * activation costs no query of its own);
+ * schema 4's columns, tables and chaining of older rows (idempotent); is
+ * card serial, its box, or box chip (NULL: none) blacklisted. */
+int store_audit_append(struct sms_store *s, const char *who, const char *action, const char *object,
+		       const char *details, const char *snapshot);
+int store_audit_card(struct sms_store *s, const char *who, const char *action, uint64_t serial, const char *details,
+		     bool refuse_bl);
+int store_audit_migrate4(struct sms_store *s);
+/* The next place in the chain for e (at_ms, who, action, object, details,
+ * snapshot filled): e->seq, prev and hash (hex) set and the cached head
+ * moved on; the caller inserts the row in this transaction. */
+int store_audit_chain_next(struct sms_store *s, struct sms_audit_entry *e, char prev_hex[65], char hash_hex[65]);
+int store_blacklisted(struct sms_store *s, uint64_t serial, const char *chip, bool *yes);
 /* store_feed.c: one card_changes row, inside the caller's transaction. */
 int store_change(struct sms_store *s, uint64_t serial, const char *reason);
 bool store_is_pg(const struct sms_store *s);

@@ -244,7 +244,7 @@ int stb_new(const struct stb_config *cfg, struct stb **out)
 	descrambler_host(s->d, &s->inner);
 	if (cfg->chip) {
 		chip_link_host(cfg->chip, cfg->now_ms, cfg->clock_ctx, &s->inner);
-		s->chipbuf = malloc((size_t)STB_BATCH_PKTS * TS_PACKET_BYTES);
+		s->chipbuf = malloc((size_t)CHIP_MAX_PKTS * TS_PACKET_BYTES);
 		if (!s->chipbuf) {
 			r = CE_NOMEM;
 			goto fail;
@@ -302,15 +302,20 @@ static void set_tag(struct stb *s, uint16_t tag)
 		descrambler_set_tag(s->d, tag);
 }
 
-/* In the chip: the batch's packets are copied into one buffer and back. */
+/* In the chip: the batch's packets are copied into one buffer and back, at
+ * most CHIP_MAX_PKTS a request (the box's batch may be wider). */
 static void chip_run(struct stb *s, uint16_t sid, struct stb_batch *b)
 {
-	for (size_t i = 0; i < b->n; i++)
-		memcpy(s->chipbuf + i * TS_PACKET_BYTES, b->pkts[i], TS_PACKET_BYTES);
-	if (chip_link_descramble(s->cfg.chip, sid, b->tag, s->chipbuf, b->n, NULL, NULL) != 0)
-		return; /* left as they came: counted as left scrambled */
-	for (size_t i = 0; i < b->n; i++)
-		memcpy(b->pkts[i], s->chipbuf + i * TS_PACKET_BYTES, TS_PACKET_BYTES);
+	for (size_t off = 0; off < b->n; off += CHIP_MAX_PKTS) {
+		size_t n = b->n - off < CHIP_MAX_PKTS ? b->n - off : CHIP_MAX_PKTS;
+
+		for (size_t i = 0; i < n; i++)
+			memcpy(s->chipbuf + i * TS_PACKET_BYTES, b->pkts[off + i], TS_PACKET_BYTES);
+		if (chip_link_descramble(s->cfg.chip, sid, b->tag, s->chipbuf, n, NULL, NULL) != 0)
+			continue; /* left as they came: counted as left scrambled */
+		for (size_t i = 0; i < n; i++)
+			memcpy(b->pkts[off + i], s->chipbuf + i * TS_PACKET_BYTES, TS_PACKET_BYTES);
+	}
 }
 
 static int64_t pcr_diff_ms(uint64_t from, uint64_t to)

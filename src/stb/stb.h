@@ -39,7 +39,7 @@
 #define STB_MAX_SERVICES 64
 #define STB_MAX_EMM_PIDS 16
 #define STB_MAX_ECM_PIDS_PER_SERVICE 8
-#define STB_BATCH_PKTS 128      /* packets per descrambler batch */
+#define STB_BATCH_PKTS 512      /* packets per descrambler batch (the widest CSA2 engine, AVX-512) */
 #define STB_NO_PID 0xFFFF
 
 /*

@@ -217,7 +217,7 @@ static void web_audit(struct web *w, const char *user, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	if ((r = sms_audit_add(w->store, who, what)) != 0)
+	if ((r = sms_audit_add_ev(w->store, who, "panel", "", what)) != 0)
 		LOG_ERR("web", "audit entry of %s not written: %s", who, err_str(r));
 }
 
@@ -459,11 +459,12 @@ static void api_apikeys(struct web *w, struct evhttp_request *req, struct web_se
 		scopes |= t && strcmp(t, "read") == 0	 ? SMS_SCOPE_READ
 			  : t && strcmp(t, "write") == 0 ? SMS_SCOPE_WRITE
 			  : t && strcmp(t, "admin") == 0 ? SMS_SCOPE_ADMIN
+			  : t && strcmp(t, "metrics") == 0 ? SMS_SCOPE_METRICS
 							 : 0x80000000u;
 	}
-	if (!user || !*user || strlen(user) > SMS_NAME_MAX || !sms_text_valid(user) || !json_is_array(sc) ||
+	if (!user || !*user || !sms_name_fits(user) || !sms_text_valid(user) || !json_is_array(sc) ||
 	    !scopes || (scopes & 0x80000000u)) {
-		send_error(req, 400, "bad_request", "user and scopes (read, write, admin)");
+		send_error(req, 400, "bad_request", "user and scopes (read, write, admin, metrics)");
 		goto out;
 	}
 	snprintf(who, sizeof(who), "web:%s", s->user);

@@ -26,6 +26,7 @@
 #include "card/applet.h"
 #include "card/eeprom.h"
 #include "card/perso.h"
+#include "card/pcscd_private.h"
 #include "client/smartcard.h"
 #include "card/vpcd.h"
 #include "cas/ecm.h"
@@ -1362,23 +1363,23 @@ static void test_cli_issue_program_erase(void **state)
 
 static bool have_pcsc(void)
 {
-	return access("/usr/sbin/pcscd", X_OK) == 0 && access("/usr/lib/pcsc/drivers/serial/libifdvpcd.so", R_OK) == 0;
+	return pcscd_available();
 }
 
 static void test_pcsc_path(void **state)
 {
 	struct fx *f = *state;
-	char conf[160], sock[200], port_s[16], eeprom[160];
+	char port_s[16], eeprom[160];
 	const char *bin = getenv("CASTELLAN_BIN");
 	struct card_perso p;
 	uint8_t rec[CARD_PERSO_BYTES], sec[ECM_MAX_SECTION];
 	struct host_cap h;
 	struct cas_host host = { .ctx = &h, .load_cw = cap_load, .now_ms = pair_now };
 	struct cas_client c;
-	pid_t pcscd, serve;
-	unsigned port = 36000 + (unsigned)(getpid() % 2000) * 2;
-	const char *reader = "Castellan test";
-	FILE *fp;
+	struct pcscd_private pd;
+	pid_t serve;
+	unsigned port;
+	const char *reader;
 	size_t n;
 	int st, r;
 
@@ -1386,29 +1387,12 @@ static void test_pcsc_path(void **state)
 		printf("SKIP: pcscd / vsmartcard-vpcd not installed or not root (tools/bootstrap.sh installs them)\n");
 		skip();
 	}
-	/* pcscd has one socket per machine (/run/pcscd): use the running one
-	 * with its vpcd reader (/etc/reader.conf.d/vpcd, port 35963), or start
-	 * our own with our own reader.conf.d on a port of our own. */
-	pcscd = -1;
-	if (access("/run/pcscd/pcscd.comm", F_OK) == 0) {
-		port = VPCD_DEFAULT_PORT;
-		reader = "Virtual PCD";
-	} else {
-		snprintf(conf, sizeof(conf), "%s/reader.conf.d", f->dir);
-		assert_int_equal(mkdir(conf, 0700), 0);
-		snprintf(sock, sizeof(sock), "%s/vpcd", conf);
-		fp = fopen(sock, "w");
-		assert_non_null(fp);
-		fprintf(fp, "FRIENDLYNAME \"Castellan test\"\nDEVICENAME /dev/null:0x%X\n"
-			"LIBPATH /usr/lib/pcsc/drivers/serial/libifdvpcd.so\nCHANNELID 0x%X\n", port, port);
-		fclose(fp);
-		pcscd = fork();
-		assert_true(pcscd >= 0);
-		if (pcscd == 0) {
-			execl("/usr/sbin/pcscd", "pcscd", "--foreground", "--config", conf, (char *)NULL);
-			_exit(127);
-		}
-	}
+	/* our own pcscd on its own socket and vpcd port: never the machine's
+	 * or another test's (which made this test talk to a reader nobody
+	 * served when two ran at once) */
+	assert_int_equal(pcscd_private_start(f->dir, "Castellan test", NULL, 10000, &pd), 0);
+	port = pd.port;
+	reader = pd.reader;
 	/* a programmed card in its EEPROM file, served through vpcd */
 	assert_int_equal(card_perso_issue(f->ks, SERIAL, 0, 0, 0, &p), 0);
 	card_perso_encode(&p, rec);
@@ -1438,10 +1422,7 @@ static void test_pcsc_path(void **state)
 	}
 	kill(serve, SIGTERM);
 	waitpid(serve, &st, 0);
-	if (pcscd > 0) {
-		kill(pcscd, SIGTERM);
-		waitpid(pcscd, &st, 0);
-	}
+	pcscd_private_stop(&pd);
 	assert_int_equal(r, 0);
 }
 

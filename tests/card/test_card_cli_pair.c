@@ -21,12 +21,12 @@
 #include <unistd.h>
 #include <jansson.h>
 #include "testutil.h"
+#include "card/pcscd_private.h"
 
 #define CHIP1 "0x0000ca57e11a0001"
 #define CHIP1_OTP "otp/0000ca57e11a0001.otp"
 #define CHIP2_OTP "otp/0000ca57e11a0002.otp"
 #define SERIAL "2100000077"
-#define VPCD_SYSTEM_PORT 35963
 
 struct fx {
 	char dir[512];
@@ -155,8 +155,7 @@ static void report(const char *path, const char *state, size_t *nsvc, size_t *ns
 
 static bool have_pcsc(void)
 {
-	return access("/usr/sbin/pcscd", X_OK) == 0 &&
-	       access("/usr/lib/pcsc/drivers/serial/libifdvpcd.so", R_OK) == 0 && geteuid() == 0;
+	return pcscd_available() && geteuid() == 0;
 }
 
 /* The commands alone (no PC/SC): pair EMM built, sent, the card says so;
@@ -232,14 +231,14 @@ static void run_box(const struct fx *f, const char *reader, const char *otp, con
 static void test_paired_box(void **state)
 {
 	const struct fx *f = *state;
-	char conf[600], rc[700], port_s[16], start[24], finish[24];
-	const char *reader = "Castellan pair";
-	unsigned port = 38000 + (unsigned)(getpid() % 1000) * 2;
+	char port_s[16], start[24], finish[24];
+	const char *reader;
+	unsigned port;
+	struct pcscd_private pd;
 	long now = (long)time(NULL);
 	size_t nsvc, nst;
 	uint64_t desc;
-	pid_t pcscd = -1, serve;
-	FILE *fp;
+	pid_t serve;
 	int st;
 
 	if (!have_pcsc()) {
@@ -267,27 +266,12 @@ static void test_paired_box(void **state)
 	assert_int_equal(run(wp(f, "t2.out"), "card emm '%s' --eeprom '%s'", wp(f, "emm2.hex"), wp(f, "c2.eeprom")), 0);
 	assert_true(out_has(wp(f, "t2.out"), "2 EMMs accepted"));
 
-	/* pcscd: the running one with its vpcd reader, or our own */
-	if (access("/run/pcscd/pcscd.comm", F_OK) == 0) {
-		port = VPCD_SYSTEM_PORT;
-		reader = "Virtual PCD";
-	} else {
-		snprintf(conf, sizeof(conf), "%s", wp(f, "reader.conf.d"));
-		assert_int_equal(mkdir(conf, 0700), 0);
-		snprintf(rc, sizeof(rc), "%s/vpcd", conf);
-		fp = fopen(rc, "w");
-		assert_non_null(fp);
-		fprintf(fp, "FRIENDLYNAME \"%s\"\nDEVICENAME /dev/null:0x%X\n"
-			"LIBPATH /usr/lib/pcsc/drivers/serial/libifdvpcd.so\nCHANNELID 0x%X\n", reader, port, port);
-		fclose(fp);
-		pcscd = fork();
-		assert_true(pcscd >= 0);
-		if (pcscd == 0) {
-			execl("/usr/sbin/pcscd", "pcscd", "--foreground", "--config", conf, (char *)NULL);
-			_exit(127);
-		}
-		sleep(1);
-	}
+	/* our own pcscd on its own socket and vpcd port (PCSCLITE_CSOCK_NAME,
+	 * inherited by the boxes run below): never the machine's or another
+	 * test's */
+	assert_int_equal(pcscd_private_start(f->dir, "Castellan pair", wp(f, "pcscd.log"), 10000, &pd), 0);
+	port = pd.port;
+	reader = pd.reader;
 	snprintf(port_s, sizeof(port_s), "%u", port);
 	serve = fork();
 	assert_true(serve >= 0);
@@ -303,20 +287,37 @@ static void test_paired_box(void **state)
 	report(wp(f, "rep-pair1.json"), "descrambled", &nsvc, &nst, &desc);
 	assert_int_equal(nsvc, 2);
 	assert_int_equal(nst, 2);
-	assert_true(desc > 1000);
+	{
+		char bts[1100];
+		size_t right, left, wrong;
+
+		snprintf(bts, sizeof(bts), "%s.ts", wp(f, "box-pair1"));
+		tu_judge_box(tu_testdata("ts-clear-2svc.ts"), wp(f, "scrambled-B.ts"), bts, &right, &left, &wrong);
+		assert_true(right > 1000);
+		assert_int_equal(left, 0);
+		assert_int_equal(wrong, 0);
+		assert_int_equal(desc, right); /* the report says what the comparison shows */
+	}
 	/* another chip, same card, same module: its K_pair differs, nothing loads */
 	run_box(f, reader, CHIP2_OTP, "box-pair2", "rep-pair2.json");
 	report(wp(f, "rep-pair2.json"), "not_descrambled", &nsvc, &nst, &desc);
 	assert_int_equal(nsvc, 2);
 	assert_int_equal(nst, 2);
 	assert_int_equal(desc, 0);
+	{
+		char bts[1100];
+		size_t right, left, wrong;
+
+		snprintf(bts, sizeof(bts), "%s.ts", wp(f, "box-pair2"));
+		tu_judge_box(tu_testdata("ts-clear-2svc.ts"), wp(f, "scrambled-B.ts"), bts, &right, &left, &wrong);
+		assert_int_equal(right, 0);
+		assert_int_equal(wrong, 0);
+		assert_true(left > 1000);
+	}
 
 	kill(serve, SIGTERM);
 	waitpid(serve, &st, 0);
-	if (pcscd > 0) {
-		kill(pcscd, SIGTERM);
-		waitpid(pcscd, &st, 0);
-	}
+	pcscd_private_stop(&pd);
 }
 
 int main(void)

@@ -2,7 +2,8 @@
  * test_cipher.c - DVB-CSA2 and DVB-CISSA scrambling (src/cipher/).
  *
  * Interop: TSDuck 3.44 scrambled service 101 of ts-clear-2svc.ts with
- * CSA2 (with and without entropy reduction) and CISSA, even parity, fixed
+ * CSA2 (with and without entropy reduction; every CSA2 engine this CPU
+ * runs is checked in turn) and CISSA, even parity, fixed
  * CW (tests/data/simulcrypt/captures/README.md). Descrambling each file must
  * give the clear file back bit for bit (the CISSA PMT keeps TSDuck's extra
  * scrambling_descriptor), and scrambling the clear packets of the scrambled
@@ -344,16 +345,54 @@ static void scramble_file(const char *rel, enum cw_alg alg, bool reduce, const u
 	ts_unload(&scr);
 }
 
+/* The CSA2 engines this CPU runs (our own, src/cipher/csa2*.c): each is
+ * forced in turn through CASTELLAN_CSA_IMPL for the TSDuck files. */
+static size_t csa2_engines(const char *out[4])
+{
+	static const char *const all[] = {"avx512", "avx2", "sse2", "portable"};
+	size_t n = 0;
+
+	for (size_t i = 0; i < 4; i++) {
+		struct ts_cipher *c = ts_cipher_new(CW_ALG_CSA2, true);
+
+		assert_non_null(c);
+		if (ts_cipher_set_csa2_impl(c, all[i]) == 0)
+			out[n++] = all[i];
+		else
+			print_message("CSA2 engine %s: not on this CPU\n", all[i]);
+		ts_cipher_free(c);
+	}
+	assert_true(n >= 1);
+	return n;
+}
+
+/* new contexts now take that engine */
+static void engine_is(const char *name)
+{
+	struct ts_cipher *c = ts_cipher_new(CW_ALG_CSA2, true);
+
+	assert_non_null(c);
+	assert_string_equal(ts_cipher_csa2_impl(c), name);
+	ts_cipher_free(c);
+}
+
 static void test_interop_csa2(void **state)
 {
 	static const uint8_t reduced[8] = {0x01, 0x23, 0x45, 0x69, 0x89, 0xAB, 0xCD, 0x01};
+	const char *eng[4];
+	size_t ne = csa2_engines(eng);
 
 	(void)state;
-	descramble_file(CSA2_TS, CW_ALG_CSA2, true, csa2_cw, 0);
-	scramble_file(CSA2_TS, CW_ALG_CSA2, true, csa2_cw, 0);
-	/* the reduced key given as is, reduction off: same stream */
-	descramble_file(CSA2_TS, CW_ALG_CSA2, false, reduced, 0);
-	scramble_file(CSA2_TS, CW_ALG_CSA2, false, reduced, 0);
+	for (size_t k = 0; k < ne; k++) {
+		assert_int_equal(setenv("CASTELLAN_CSA_IMPL", eng[k], 1), 0);
+		engine_is(eng[k]);
+		descramble_file(CSA2_TS, CW_ALG_CSA2, true, csa2_cw, 0);
+		scramble_file(CSA2_TS, CW_ALG_CSA2, true, csa2_cw, 0);
+		/* the reduced key given as is, reduction off: same stream */
+		descramble_file(CSA2_TS, CW_ALG_CSA2, false, reduced, 0);
+		scramble_file(CSA2_TS, CW_ALG_CSA2, false, reduced, 0);
+	}
+	assert_int_equal(unsetenv("CASTELLAN_CSA_IMPL"), 0);
 }
 
 static void test_interop_csa2_noreduce(void **state)
@@ -361,10 +400,17 @@ static void test_interop_csa2_noreduce(void **state)
 	struct ts_file clear, scr;
 	struct ts_cipher *c;
 	size_t done = 0, same = 0;
+	const char *eng[4];
+	size_t ne = csa2_engines(eng);
 
 	(void)state;
-	descramble_file(CSA2_NR_TS, CW_ALG_CSA2, false, csa2_cw, 0);
-	scramble_file(CSA2_NR_TS, CW_ALG_CSA2, false, csa2_cw, 0);
+	for (size_t k = 0; k < ne; k++) {
+		assert_int_equal(setenv("CASTELLAN_CSA_IMPL", eng[k], 1), 0);
+		engine_is(eng[k]);
+		descramble_file(CSA2_NR_TS, CW_ALG_CSA2, false, csa2_cw, 0);
+		scramble_file(CSA2_NR_TS, CW_ALG_CSA2, false, csa2_cw, 0);
+	}
+	assert_int_equal(unsetenv("CASTELLAN_CSA_IMPL"), 0);
 	/* with reduction on, the same CW is a different key: nothing matches */
 	c = new_keyed(CW_ALG_CSA2, true, csa2_cw, NULL);
 	ts_load(CLEAR_TS, &clear);

@@ -96,7 +96,8 @@ static int b_get(void *ctx, uint64_t serial, int64_t now_s, struct carousel_card
 }
 
 /* Sequence numbers per card strictly increase: checked at every save. */
-static int b_save(void *ctx, uint64_t serial, uint32_t step, uint64_t digest, bool blocked, uint32_t *seq)
+static int b_save(void *ctx, uint64_t serial, uint32_t step, uint64_t digest, bool blocked,
+		  const struct emm_grant *g, uint32_t *seq)
 {
 	struct base *b = ctx;
 	size_t i = idx(serial);

@@ -798,7 +798,8 @@ static void test_error_table(void **state)
 	fix_stop(f);
 }
 
-/* The channel id is unique across connections; too many streams. */
+/* The channel id is scoped to its connection (two SCS may both use 1);
+ * too many channels; too many streams. */
 static void tweak_limits(struct ecmg_config *c)
 {
 	c->max_streams = 2;
@@ -815,15 +816,11 @@ static void test_limits(void **state)
 
 	assert_non_null(rx);
 	do_prefix(a, P_CHANNEL, rx);
-	n = mk_channel_setup(b, 2, 1, SCID);
-	send_all(c2, b, n);
-	recv_decode(c2, 2, rx);
-	assert_int_equal(rx->m.type, SC_ECM_CHANNEL_ERROR);
-	assert_int_equal(get16(&rx->m, SC_P_ERROR_STATUS), SC_ECM_ERR_CHANNEL_ID_IN_USE);
-	n = mk_channel_setup(b, 2, 2, SCID);
+	n = mk_channel_setup(b, 2, 1, SCID); /* the same id as a's: fine on its own connection */
 	send_all(c2, b, n);
 	recv_decode(c2, 2, rx);
 	assert_int_equal(rx->m.type, SC_ECM_CHANNEL_STATUS);
+	assert_int_equal(get16(&rx->m, SC_P_ECM_CHANNEL_ID), 1);
 	assert_int_equal(get16(&rx->m, SC_P_MAX_STREAMS), 2);
 	n = mk_channel_setup(b, 2, 3, SCID);
 	send_all(c3, b, n);
@@ -845,7 +842,7 @@ static void test_limits(void **state)
 	send_all(a, b, n);
 	recv_decode(a, 2, rx);
 	assert_int_equal(rx->m.type, SC_ECM_STREAM_STATUS);
-	/* channel_close frees the channel id for another connection */
+	/* channel_close frees a channel for another connection */
 	n = mk_ch(b, 2, SC_ECM_CHANNEL_CLOSE, 1);
 	send_all(a, b, n);
 	assert_true(peer_closed(a));
@@ -944,6 +941,81 @@ static void test_cw_per_msg_one(void **state)
 		assert_int_equal(lead, 0);
 		assert_int_equal(per, 1);
 	}
+	close(fd);
+	free(rx);
+	fix_stop(f);
+}
+
+/* Issue 16 item 6: the channels table (ac_lookup) gives the packages of
+ * ECM_id 101; an SCS that sends no access_criteria gets ECMs for them, and
+ * one that sends others is overridden (the table wins); ECM_id 102 has no
+ * channel: without access_criteria it still gets missing_param. */
+static int table_ac(void *ctx, uint16_t ecm_id, uint32_t *mask)
+{
+	(void)ctx;
+	*mask = ecm_id == 101 ? 0x00000006u : 0;
+	return *mask ? 0 : CE_NOT_FOUND;
+}
+
+static void tweak_table(struct ecmg_config *c)
+{
+	c->ac_lookup = table_ac;
+}
+
+static uint32_t ecm_mask_of(const struct sc_msg *m)
+{
+	uint8_t sec[2048];
+	size_t slen = datagram_section(sc_get_nth(m, SC_P_ECM_DATAGRAM, 0), false, sec, sizeof(sec));
+	struct ecm_view v;
+
+	assert_int_equal(ecm_parse(sec, slen, &v), 0);
+	return v.package_mask;
+}
+
+static void test_ac_from_channels_table(void **state)
+{
+	struct fix *f = fix_start(tweak_table);
+	struct rx *rx = calloc(1, sizeof(*rx));
+	static const uint8_t ac1[4] = { 0, 0, 0, 1 };
+	uint8_t b[512];
+	size_t n;
+	int fd = tcp_connect(f->port);
+
+	(void)state;
+	assert_non_null(rx);
+	do_prefix(fd, P_CHANNEL, rx);
+	n = mk_stream_setup(b, 2, 1, 1, 101, 100);
+	send_all(fd, b, n);
+	recv_decode(fd, 2, rx);
+	assert_int_equal(rx->m.type, SC_ECM_STREAM_STATUS);
+	n = mk_stream_setup(b, 2, 1, 2, 102, 100);
+	send_all(fd, b, n);
+	recv_decode(fd, 2, rx);
+	assert_int_equal(rx->m.type, SC_ECM_STREAM_STATUS);
+	/* no access_criteria: the table's packages */
+	n = mk_cw_provision(b, 2, 1, 1, 0, 2, 8, NULL, 0);
+	send_all(fd, b, n);
+	recv_decode(fd, 2, rx);
+	assert_int_equal(rx->m.type, SC_ECM_ECM_RESPONSE);
+	assert_int_equal(ecm_mask_of(&rx->m), 0x00000006u);
+	/* the SCS's differ: the table wins */
+	n = mk_cw_provision(b, 2, 1, 1, 1, 2, 8, ac1, 4);
+	send_all(fd, b, n);
+	recv_decode(fd, 2, rx);
+	assert_int_equal(rx->m.type, SC_ECM_ECM_RESPONSE);
+	assert_int_equal(ecm_mask_of(&rx->m), 0x00000006u);
+	/* no channel for ECM_id 102, no access_criteria: missing_param */
+	n = mk_cw_provision(b, 2, 1, 2, 0, 2, 8, NULL, 0);
+	send_all(fd, b, n);
+	recv_decode(fd, 2, rx);
+	assert_int_equal(rx->m.type, SC_ECM_STREAM_ERROR);
+	assert_int_equal(get16(&rx->m, SC_P_ERROR_STATUS), SC_ECM_ERR_MISSING_PARAM);
+	/* ... and with them, the SCS's */
+	n = mk_cw_provision(b, 2, 1, 2, 0, 2, 8, ac1, 4);
+	send_all(fd, b, n);
+	recv_decode(fd, 2, rx);
+	assert_int_equal(rx->m.type, SC_ECM_ECM_RESPONSE);
+	assert_int_equal(ecm_mask_of(&rx->m), 0x00000001u);
 	close(fd);
 	free(rx);
 	fix_stop(f);
@@ -1239,6 +1311,7 @@ int main(void)
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_bad_in_row),
 		cmocka_unit_test(test_cw_per_msg_one),
+		cmocka_unit_test(test_ac_from_channels_table),
 		cmocka_unit_test(test_timeouts),
 		cmocka_unit_test(test_config_checks),
 		cmocka_unit_test(test_fuzz_corpus),

@@ -416,6 +416,46 @@ static void test_refused_and_paced(void **state)
 	runner_stop(&r);
 }
 
+/* A new bandwidth mid-session (the head-end's SIGHUP): a stream_BW_request
+ * on the open stream, the MUX's grant taken (capped at its maximum), data
+ * still flows; not connected, it is asked at the next connect. */
+static void test_set_bandwidth(void **state)
+{
+	struct runner r;
+	struct emmg_config c;
+	struct emmg *e = NULL;
+	size_t sent = 0;
+	static struct got g;
+	struct emmg_stats es;
+	(void)state;
+
+	make_sections();
+	runner_start(&r, "127.0.0.1:0", 2, 100);
+	emmg_config_init(&c);
+	snprintf(c.mux, sizeof(c.mux), "127.0.0.1:%u", mux_port(r.m));
+	c.client_id = CLIENT;
+	c.bandwidth_kbps = 50;
+	assert_int_equal(emmg_new(&c, &e), 0);
+	assert_int_equal(emmg_set_bandwidth(NULL, 10), CE_ARG);
+	assert_int_equal(emmg_set_bandwidth(e, 40), 0); /* not connected: asked at connect */
+	assert_int_equal(emmg_connect(e), 0);
+	assert_int_equal(emmg_bandwidth(e), 40);
+	assert_int_equal(emmg_set_bandwidth(e, 80), 0);
+	assert_true(emmg_connected(e));
+	assert_int_equal(emmg_bandwidth(e), 80);
+	assert_int_equal(emmg_set_bandwidth(e, 500), 0); /* more than the MUX has */
+	assert_int_equal(emmg_bandwidth(e), 100);
+	assert_int_equal(emmg_send(e, sp, sl, NSEC, 20000, &sent), 0);
+	assert_int_equal(sent, NSEC);
+	collect(r.m, &g, NSEC);
+	assert_int_equal(g.n, NSEC);
+	emmg_stats(e, &es);
+	assert_int_equal(es.errors_received, 0);
+	assert_int_equal(es.connects, 1);
+	emmg_free(e);
+	runner_stop(&r);
+}
+
 /* Issue 16 item 3: the reconnect back-off is the documented 1 s doubling
  * to 30 s, also when the MUX answers the setup with an error (a second
  * node's channel_id_in_use; here inv_proto_version). The waits are read
@@ -462,6 +502,7 @@ int main(void)
 		cmocka_unit_test(test_tests_errors_and_bytes),
 		cmocka_unit_test(test_reconnect),
 		cmocka_unit_test(test_refused_and_paced),
+		cmocka_unit_test(test_set_bandwidth),
 		cmocka_unit_test(test_reconnect_backoff),
 	};
 

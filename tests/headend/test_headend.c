@@ -29,6 +29,8 @@
 #include <sqlite3.h>
 #include "he_fixture.h"
 #include "cas/emm_vendor.h"
+#include "cas/ecm.h"
+#include "simulcrypt/simulcrypt.h"
 #include "headend/carousel.h"
 #include "headend/scheduler.h"
 #include "lib/log.h"
@@ -184,7 +186,8 @@ static int base_get(void *ctx, uint64_t serial, int64_t now_s, struct carousel_c
 	return 0;
 }
 
-static int base_save(void *ctx, uint64_t serial, uint32_t step, uint64_t digest, bool blocked, uint32_t *seq)
+static int base_save(void *ctx, uint64_t serial, uint32_t step, uint64_t digest, bool blocked,
+		     const struct emm_grant *g, uint32_t *seq)
 {
 	struct base *b = ctx;
 
@@ -950,6 +953,120 @@ static void test_headend_vendor_keys_bad(void **state)
 	assert_int_equal(system(q), 0);
 }
 
+/* ---- issue 16 item 6: the channels table gives the ECMG its packages ---- */
+
+static void sc_send(int fd, struct sc_writer *sw, const uint8_t *buf)
+{
+	size_t n = 0;
+
+	assert_int_equal(sc_finish(sw, &n), 0);
+	assert_int_equal(write(fd, buf, n), (ssize_t)n);
+}
+
+/* Read one ECMG<=>SCS message into buf, decode it into m. */
+static void sc_recv(int fd, uint8_t *buf, size_t cap, struct sc_msg *m)
+{
+	size_t got = 0, need = SC_HEADER_BYTES;
+
+	while (got < need) {
+		ssize_t k = read(fd, buf + got, need - got);
+
+		assert_true(k > 0);
+		got += (size_t)k;
+		if (got == SC_HEADER_BYTES) {
+			need = sc_frame_len(buf);
+			assert_true(need <= cap);
+		}
+	}
+	assert_int_equal(sc_decode(SC_ECMG_SCS, 2, buf, got, m, NULL), 0);
+}
+
+static void test_headend_channels_table_ac(void **state)
+{
+	char dir[] = "/tmp/castellan-hechan-XXXXXX", db[600], q[600];
+	static uint8_t buf[8192], tx[1024];
+	struct keystore *ks = NULL;
+	struct headend *h = NULL;
+	struct headend_config hc;
+	struct sms_store *st = NULL;
+	struct sc_writer sw;
+	struct sc_msg *m = calloc(1, sizeof(*m));
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	pthread_t th;
+	int fd;
+
+	(void)state;
+	assert_non_null(m);
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(keystore_generate(CASID, EPOCH_S, &ks), 0);
+	/* the operator's channel plan: service 101 is in packages 1 and 2 */
+	snprintf(db, sizeof(db), "sqlite:%s/sms.db", dir);
+	assert_int_equal(sms_store_open(db, &st), 0);
+	assert_int_equal(sms_channel_set(st, 101, "Sport", 0x00000006u, "test"), 0);
+	sms_store_close(st);
+	snprintf(q, sizeof(q), "%s/admin-key", dir);
+	he_config(&hc, dir, ks, q, "", 0);
+	hc.ecmg_addr = "127.0.0.1:0";
+	assert_int_equal(headend_new(&hc, &h), 0);
+	assert_int_equal(pthread_create(&th, NULL, he_headend_main, h), 0);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sa.sin_port = htons(headend_ecmg_port(h));
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	sc_begin(&sw, tx, sizeof(tx), 2, SC_ECM_CHANNEL_SETUP);
+	sc_put_u16(&sw, SC_P_ECM_CHANNEL_ID, 1);
+	sc_put_u32(&sw, SC_P_SUPER_CAS_ID, 0x4ADC0001u);
+	sc_send(fd, &sw, tx);
+	sc_recv(fd, buf, sizeof(buf), m);
+	assert_int_equal(m->type, SC_ECM_CHANNEL_STATUS);
+	/* ECM_id 101 = service 101 */
+	sc_begin(&sw, tx, sizeof(tx), 2, SC_ECM_STREAM_SETUP);
+	sc_put_u16(&sw, SC_P_ECM_CHANNEL_ID, 1);
+	sc_put_u16(&sw, SC_P_ECM_STREAM_ID, 1);
+	sc_put_u16(&sw, SC_P_ECM_ID, 101);
+	sc_put_u16(&sw, SC_P_NOMINAL_CP_DURATION, 100);
+	sc_send(fd, &sw, tx);
+	sc_recv(fd, buf, sizeof(buf), m);
+	assert_int_equal(m->type, SC_ECM_STREAM_STATUS);
+	/* CW_provision without access_criteria (TSDuck's test client's way) */
+	sc_begin(&sw, tx, sizeof(tx), 2, SC_ECM_CW_PROVISION);
+	sc_put_u16(&sw, SC_P_ECM_CHANNEL_ID, 1);
+	sc_put_u16(&sw, SC_P_ECM_STREAM_ID, 1);
+	sc_put_u16(&sw, SC_P_CP_NUMBER, 0);
+	for (uint16_t cp = 0; cp < 2; cp++) {
+		uint8_t comb[10] = { 0, (uint8_t)cp, 1, 2, 3, 4, 5, 6, 7, 8 };
+
+		sc_put_bytes(&sw, SC_P_CP_CW_COMBINATION, comb, sizeof(comb));
+	}
+	sc_send(fd, &sw, tx);
+	sc_recv(fd, buf, sizeof(buf), m);
+	assert_int_equal(m->type, SC_ECM_ECM_RESPONSE);
+	{
+		const struct sc_param *d = sc_get_nth(m, SC_P_ECM_DATAGRAM, 0);
+		uint8_t sec[1024];
+		struct ecm_view v;
+		size_t len;
+
+		/* TS packets: the section starts after the pointer field */
+		assert_non_null(d);
+		assert_true(d->len >= TS_PACKET_BYTES);
+		len = 3u + (((size_t)(d->val[6] & 0x0F) << 8) | d->val[7]);
+		assert_true(len <= 183u); /* one packet for two packages */
+		memcpy(sec, d->val + 5, len);
+		assert_int_equal(ecm_parse(sec, len, &v), 0);
+		assert_int_equal(v.ecm_id, 101);
+		assert_int_equal(v.package_mask, 0x00000006u);
+	}
+	close(fd);
+	headend_stop(h);
+	pthread_join(th, NULL);
+	headend_free(h);
+	keystore_free(ks);
+	free(m);
+	snprintf(q, sizeof(q), "rm -rf '%s'", dir);
+	assert_int_equal(system(q), 0);
+}
+
 /* Issue 16 item 4: a first start that fails (the HTTP port is taken) does
  * not spend the one-time secrets: no admin API key, no panel user yet; the
  * next start that gets up shows them. */
@@ -1010,20 +1127,21 @@ static void test_headend_first_start_fails_keeps_secrets(void **state)
 static int run_headend(char *dir, char *ks, char *pf, const char *mux_opt, char *ready, bool stop_when_ready,
 	char *log, size_t cap)
 {
-	char bin[4096], mux[256], logf[600];
+	char bin[4096], mux[256], logf[600], keyf[600];
 	pid_t pid;
 	int status = 0;
 
 	snprintf(bin, sizeof(bin), "%s", getenv("CASTELLAN_BIN"));
 	snprintf(mux, sizeof(mux), "%s", mux_opt);
 	snprintf(logf, sizeof(logf), "%s/headend.log", dir);
+	snprintf(keyf, sizeof(keyf), "%s/admin.key", dir);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		char *a[] = { bin, (char *)"headend", (char *)"--data-dir", dir, (char *)"--keystore", ks,
 			(char *)"--passphrase-file", pf, (char *)"--http", (char *)"127.0.0.1:0", (char *)"--ecmg",
 			(char *)"127.0.0.1:0", (char *)"--web-root", (char *)"off", (char *)"--mux", mux,
-			(char *)"--ready-file", ready, (char *)"--admin-key-file", (char *)"/dev/null", NULL };
+			(char *)"--ready-file", ready, (char *)"--admin-key-file", keyf, NULL };
 
 		if (!freopen(logf, "w", stderr) || !freopen("/dev/null", "w", stdout))
 			_exit(126);
@@ -1136,6 +1254,7 @@ int main(void)
 		cmocka_unit_test(test_headend_threads_vendor),
 		cmocka_unit_test(test_headend_vendor_keys_bad),
 		cmocka_unit_test(test_headend_first_start_fails_keeps_secrets),
+		cmocka_unit_test(test_headend_channels_table_ac),
 		cmocka_unit_test(test_headend_cli_mux_off_and_fatal),
 	};
 

@@ -19,6 +19,7 @@
 #include "sms/sms_testdb.h"
 #include "he_fixture.h"
 #include "headend/scheduler.h"
+#include "headend/reconcile.h"
 
 #define CASID 0x4ADC
 #define EPOCH_S 3600u
@@ -233,7 +234,7 @@ static void test_seq_next_many(void **state)
 	assert_int_equal(g.seq, 102);
 	assert_int_equal(g.digest, 99);
 	/* the end of the range: not touched, seq 0 */
-	struct sms_emm_seq top = { 500, UINT32_MAX, 1, false };
+	struct sms_emm_seq top = { .serial = 500, .seq = UINT32_MAX, .digest = 1, .blocked = false };
 
 	assert_int_equal(sms_emm_seq_import(s, &top), 0);
 	q[0] = (struct sms_emm_seq_req){ .serial = 500, .step = 1, .want = 10, .digest = 2 };
@@ -286,6 +287,16 @@ static void *clock_main(void *arg)
 		atomic_fetch_add(&c->fc.ms, 50);
 	}
 	return NULL;
+}
+
+static int keep_diff(void *ctx, const struct reconcile_diff *d)
+{
+	struct reconcile_diff *o = ctx;
+
+	if (d->serial == 2100000001ull + 9)
+		assert_string_equal(d->kind, "state");
+	*o = *d;
+	return 0;
 }
 
 static void test_headend_cycles(void **state)
@@ -387,6 +398,29 @@ static void test_headend_cycles(void **state)
 
 	assert_int_equal(sms_emm_seq_get(s, special, &g), 0);
 	assert_true(g.seq >= box.last_seq);
+	/* reconcile: what the head-end recorded as sent is what the SMS says,
+	 * card for card; then a change the head-end never sent is the one
+	 * difference */
+	{
+		struct reconcile_stats rs;
+		struct reconcile_diff last;
+
+		assert_int_equal(reconcile_run(s, expiry + 1, NULL, NULL, &rs), 0);
+		print_message("%s: reconcile %zu SMS cards, %zu CAS cards, %zu differences\n", be->name, rs.sms_cards,
+			      rs.cas_cards, rs.diffs);
+		assert_int_equal(rs.sms_cards, N);
+		assert_int_equal(rs.cas_cards, N);
+		assert_int_equal(rs.diffs, 0);
+		assert_int_equal(sms_card_set_state(s, first + 9, SMS_CARD_BLOCKED, "test"), 0);
+		assert_int_equal(sms_subscribe(s, &(struct sms_subscription){ first + 10, 40, T0_S - 100, T0_S + 86400 },
+					       "test"), 0);
+		memset(&last, 0, sizeof(last));
+		assert_int_equal(reconcile_run(s, expiry + 1, keep_diff, &last, &rs), 0);
+		assert_int_equal(rs.diffs, 2);
+		assert_int_equal(last.serial, first + 10);
+		assert_string_equal(last.kind, "ext");
+		assert_string_equal(last.sms, "ext=40");
+	}
 	sms_store_close(s);
 	atomic_store(&cr.stop, 1);
 	pthread_join(cr.th, NULL);

@@ -244,12 +244,21 @@ static void certs_and_crl(void **state)
 	uint8_t cert[CERT_MAX_BYTES], *crl = NULL, other[32], opub[32];
 	size_t len = 0, crl_len = 0;
 	struct cert c;
-	uint64_t now = (uint64_t)time(NULL);
+	uint64_t now;
 	(void)state;
 
 	assert_int_equal(kms_operator_certify(f->k, f->ta_priv, "Operator", 30, 78, cert, &len), 0);
+	/* Checked at the certificate's own times, not at a clock read before
+	 * it was issued (a second boundary between the two made it "not yet
+	 * valid"): valid from not_before to not_after inclusive. */
+	assert_int_equal(cert_parse(cert, len, &c), 0);
+	now = c.not_before;
+	assert_int_equal(c.not_after, now + 30 * 86400ull);
 	assert_int_equal(cert_verify(cert, len, f->ta_pub, now, NULL, 0, &c), 0);
 	assert_memory_equal(c.subject_pub, f->kms_pub, 32);
+	assert_int_equal(cert_verify(cert, len, f->ta_pub, now - 1, NULL, 0, &c), CE_EXPIRED);
+	assert_int_equal(cert_verify(cert, len, f->ta_pub, now + 30 * 86400ull, NULL, 0, &c), 0);
+	assert_int_equal(cert_verify(cert, len, f->ta_pub, now + 30 * 86400ull + 1, NULL, 0, &c), CE_EXPIRED);
 	assert_int_equal(cert_verify(cert, len, f->ta_pub, now + 31 * 86400ull, NULL, 0, &c), CE_EXPIRED);
 	assert_int_equal(pk_ed25519_generate(other, opub), 0);
 	assert_int_equal(cert_verify(cert, len, opub, now, NULL, 0, &c), CE_MAC);
@@ -589,6 +598,13 @@ static void module_sign_lib(void **state)
 	 * with the CRL that revoked the old one */
 	assert_int_equal(kms_operator_certify(f->k, f->ta_priv, "Operator", 30, 78, cert, &cl), 0);
 	assert_int_equal(kms_module_sign(f->k, &m, pl, pl_len, &mod, &len), 0);
+	/* the box checks at a time the new certificate is valid: its
+	 * not_before, not the clock read when the test began (seconds of
+	 * signing and scrypt earlier, so "not yet valid" across a second) */
+	assert_int_equal(cert_parse(cert, cl, &c), 0);
+	assert_true(c.not_before >= now);
+	assert_int_equal(module_verify(mod, len, trust, c.not_before - 1, crl, crl_len, &v, &p), CE_EXPIRED);
+	now = c.not_before;
 	assert_int_equal(module_verify(mod, len, trust, now, crl, crl_len, &v, &p), 0);
 	assert_non_null(strstr(audit_last(f->kdir), "cert=78"));
 	free(mod);

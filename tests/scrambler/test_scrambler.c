@@ -556,6 +556,16 @@ static void test_config_bad(void **state)
 	c.services[1] = c.services[0];
 	assert_int_not_equal(scrambler_new(&c, &s), 0);
 	base_cfg(&c, &f, CW_ALG_CSA2);
+	c.nservices = 2;
+	c.services[1] = c.services[0];
+	c.services[1].service_id = 102;
+	c.services[1].ecm_id = 1; /* the first service's default ECM_id */
+	assert_int_not_equal(scrambler_new(&c, &s), 0);
+	c.services[1].ecm_id = 7;
+	assert_int_equal(scrambler_new(&c, &s), 0);
+	scrambler_free(s);
+	s = NULL;
+	base_cfg(&c, &f, CW_ALG_CSA2);
 	c.cas[0].ecm_pid = 0x1FFF;
 	assert_int_not_equal(scrambler_new(&c, &s), 0);
 	base_cfg(&c, &f, CW_ALG_CSA2);
@@ -1103,6 +1113,79 @@ static void test_fixed_cw_tsduck(void **state)
 		"00112233445566778899aabbccddeeff", CW_ALG_CISSA, false);
 }
 
+/* Two services with one fixed CW share the CSA2 batches (flush_win merges
+ * groups of the same key and parity): service 101 must still equal
+ * TSDuck's bytes, and every scrambled ES packet of both services must
+ * descramble to the clear input (k-th packet of a PID = k-th of the input),
+ * with the widest engine and with the portable one (more, smaller batches). */
+static void test_fixed_cw_two_services(void **state)
+{
+	static const char *const engines[] = { NULL, "portable" };
+	static const uint8_t cw[8] = { 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef };
+
+	for (size_t e = 0; e < 2; e++) {
+		struct scrambler_config c;
+		struct scrambler *s;
+		struct membuf out;
+		size_t nin, nref = 0, scr[2] = { 0, 0 }, seen_in[4] = { 0 }, seen_out[4] = { 0 };
+		uint8_t *in = load_clear(&nin);
+		uint8_t *ref = tu_read(tu_testdata("simulcrypt/captures/ts-csa2-svc101-cw0123456789abcdef.ts"), &nref);
+		struct ts_cipher *rx = ts_cipher_new(CW_ALG_CSA2, true);
+
+		assert_non_null(rx);
+		assert_int_equal(ts_cipher_set_key(rx, CW_EVEN, cw, 8), 0);
+		if (engines[e])
+			assert_int_equal(setenv("CASTELLAN_CSA_IMPL", engines[e], 1), 0);
+		scrambler_config_init(&c);
+		c.nservices = 2;
+		c.services[0].service_id = 101;
+		c.services[1].service_id = 102;
+		c.alg = CW_ALG_CSA2;
+		c.has_fixed_cw = true;
+		c.fixed_cw_len = 8;
+		memcpy(c.fixed_cw, cw, 8);
+		s = run_mem(&c, in, nin, &out, 512);
+		assert_int_equal(unsetenv("CASTELLAN_CSA_IMPL"), 0);
+		assert_int_equal(nref / P, nin);
+		for (size_t ko = 0, ki = 0; ko < out.n; ko++) {
+			struct ts_hdr ho, hi;
+			uint8_t pkt[P], *pp = pkt;
+			size_t done = 0;
+			unsigned q;
+
+			if (ts_parse(out.buf + ko * P, &ho) != 0 || ho.pid < 0x100 || ho.pid > 0x103)
+				continue;
+			q = ho.pid - 0x100u;
+			/* the input packet of the same PID and rank */
+			for (ki = 0; ki < nin; ki++) {
+				if (ts_parse(in + ki * P, &hi) != 0 || hi.pid != ho.pid)
+					continue;
+				if (seen_in[q]++ == seen_out[q])
+					break;
+			}
+			seen_in[q] = 0;
+			assert_true(ki < nin);
+			if (ho.scrambling != TS_SC_CLEAR) {
+				assert_int_equal(ho.scrambling, TS_SC_EVEN);
+				scr[q / 2]++;
+				if (q < 2) /* service 101: TSDuck scrambled the same input packet */
+					assert_memory_equal(out.buf + ko * P, ref + ki * P, P);
+			}
+			memcpy(pkt, out.buf + ko * P, P);
+			assert_int_equal(ts_cipher_descramble(rx, &pp, 1, &done, NULL), 0);
+			assert_memory_equal(pkt, in + ki * P, P);
+			seen_out[q]++;
+		}
+		assert_true(scr[0] > 700);
+		assert_true(scr[1] > 500);
+		ts_cipher_free(rx);
+		scrambler_free(s);
+		free(out.buf);
+		free(ref);
+		free(in);
+	}
+}
+
 /* clear start: nothing scrambled during the first 800 ms */
 static void test_clear_start(void **state)
 {
@@ -1481,6 +1564,7 @@ int main(void)
 		cmocka_unit_test(test_pmt_version_change),
 		cmocka_unit_test(test_corrupt_input),
 		cmocka_unit_test(test_fixed_cw_tsduck),
+		cmocka_unit_test(test_fixed_cw_two_services),
 		cmocka_unit_test(test_clear_start),
 		cmocka_unit_test(test_stats_json),
 		cmocka_unit_test(test_ecmg_down_at_start),

@@ -1115,6 +1115,117 @@ static void test_e2e_no_ecmg_fails_closed(void **state)
 	rmdir(dir);
 }
 
+/* Issue 16 item 5: two scramblers on one `castellan ecmg`, both with the
+ * default ECM_channel_id 1 (scoped to each connection), the second with
+ * --ecm-id 3 (the first uses 1): the second gets its ECMs, exits 0, and
+ * nothing is withheld. Before: channel_id_in_use, then ECM_id_in_use. */
+static void test_e2e_two_scramblers_one_ecmg(void **state)
+{
+	const char *env = getenv("CASTELLAN_BIN");
+	char bin[4096], inp[4096];
+	char dir[] = "/tmp/castellan-two-XXXXXX", ks[256], pf[256], out1[256], out2[256], listen[64], stats[256];
+	char *help[] = { bin, (char *)"ecmg", (char *)"--help", NULL };
+	pid_t ecmg, scr1;
+	uint16_t port = dead_port();
+	uint8_t *in, *js;
+	size_t inlen = 0, len;
+	int pfd[2], rc;
+
+	(void)state;
+	snprintf(bin, sizeof(bin), "%s", env ? env : "");
+	snprintf(inp, sizeof(inp), "%s", tu_testdata("ts-clear-2svc.ts"));
+	if (!env || run_wait(help, "/dev/null") != 0) {
+		print_message("castellan ecmg not built: skipped\n");
+		skip();
+	}
+	in = tu_read(inp, &inlen);
+	assert_non_null(mkdtemp(dir));
+	snprintf(ks, sizeof(ks), "%s/ks", dir);
+	snprintf(pf, sizeof(pf), "%s/pass", dir);
+	snprintf(out1, sizeof(out1), "%s/out1.ts", dir);
+	snprintf(out2, sizeof(out2), "%s/out2.ts", dir);
+	snprintf(stats, sizeof(stats), "%s/stats.json", dir);
+	snprintf(listen, sizeof(listen), "127.0.0.1:%u", port);
+	assert_int_equal(file_write_atomic(pf, "test-passphrase-scs", 19, 0600), 0);
+	{
+		char *a[] = { bin, (char *)"keys", (char *)"init", (char *)"--out", ks,
+			(char *)"--ca-system-id", (char *)"0x4ADC", (char *)"--passphrase-file", pf, NULL };
+
+		assert_int_equal(run_wait(a, NULL), 0);
+	}
+	ecmg = fork();
+	assert_true(ecmg >= 0);
+	if (ecmg == 0) {
+		char *a[] = { bin, (char *)"ecmg", (char *)"--listen", listen, (char *)"--keystore", ks,
+			(char *)"--passphrase-file", pf, NULL };
+
+		if (!freopen("/dev/null", "w", stderr))
+			_exit(126);
+		execv(bin, a);
+		_exit(127);
+	}
+	for (int i = 0; i < 100; i++) { /* bounded wait for the port */
+		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		bool up;
+
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		up = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+		close(fd);
+		if (up)
+			break;
+		usleep(50000);
+	}
+	/* scrambler 1: live from a pipe, channel 1, ECM_ids 1 and 2; it holds
+	 * its channel and streams while the pipe stays open */
+	assert_int_equal(pipe(pfd), 0);
+	scr1 = fork();
+	assert_true(scr1 >= 0);
+	if (scr1 == 0) {
+		char *a[] = { bin, (char *)"scramble", (char *)"--input", (char *)"-", (char *)"--output", out1,
+			(char *)"--service", (char *)"101", (char *)"--service", (char *)"102", (char *)"--ecmg", listen,
+			(char *)"--super-cas-id", (char *)"0x4ADC0001", (char *)"--cp-duration", (char *)"1", NULL };
+
+		dup2(pfd[0], 0);
+		close(pfd[0]);
+		close(pfd[1]);
+		if (!freopen("/dev/null", "w", stderr))
+			_exit(126);
+		execv(bin, a);
+		_exit(127);
+	}
+	close(pfd[0]);
+	assert_int_equal(write(pfd[1], in, 188 * 600), 188 * 600); /* it sets its streams up */
+	usleep(500000);
+	/* scrambler 2: same ECMG, default channel id 1, ECM_id 3 */
+	{
+		char *a[] = { bin, (char *)"scramble", (char *)"--input", inp, (char *)"--output", out2,
+			(char *)"--service", (char *)"101", (char *)"--ecmg", listen, (char *)"--super-cas-id",
+			(char *)"0x4ADC0001", (char *)"--ecm-id", (char *)"3", (char *)"--cp-duration", (char *)"1",
+			(char *)"--stats-json", stats, NULL };
+
+		rc = run_wait(a, "/dev/null");
+	}
+	close(pfd[1]);
+	waitpid(scr1, NULL, 0);
+	kill(ecmg, SIGTERM);
+	waitpid(ecmg, NULL, 0);
+	assert_int_equal(rc, 0);
+	js = tu_read(stats, &len);
+	assert_non_null(memmem(js, len, "\"ecm_id\": 3", 11));
+	assert_non_null(memmem(js, len, "\"pkts_withheld\": 0,", 19));
+	assert_non_null(memmem(js, len, "\"cp_failures\": 0,", 17));
+	assert_non_null(memmem(js, len, "\"channel_errors\": 0,", 20));
+	free(js);
+	free(in);
+	unlink(ks);
+	unlink(pf);
+	unlink(out1);
+	unlink(out2);
+	unlink(stats);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1131,6 +1242,7 @@ int main(void)
 		cmocka_unit_test(test_bad_config),
 		cmocka_unit_test(test_e2e_castellan_ecmg),
 		cmocka_unit_test(test_e2e_no_ecmg_fails_closed),
+		cmocka_unit_test(test_e2e_two_scramblers_one_ecmg),
 		cmocka_unit_test(test_e2e_ecmg_late),
 	};
 

@@ -84,7 +84,7 @@ static void test_reader_bad(void **state)
 		{ "a,b\n\n\nx,y\r", 0, CE_FORMAT, 4, "CR not followed" },
 		{ "a,\0b\n", 5, CE_FORMAT, 1, "NUL" },
 		{ "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17\n", 0, CE_LIMIT, 1, "more than 16" },
-		{ longrec, 0, CE_LIMIT, 1, "longer than 8192" },
+		{ longrec, 0, CE_LIMIT, 1, "longer than CSV_RECORD_MAX" },
 	};
 	struct csv_record *rec = malloc(sizeof(*rec));
 

@@ -163,17 +163,17 @@ static void test_emm_seq(void **state)
 	assert_int_equal(sms_emm_seq_next(s, S1, 1, 50, 8, false, &v), 0);
 	assert_int_equal(v, 50);
 	/* import keeps the higher number */
-	assert_int_equal(sms_emm_seq_import(s, &(struct sms_emm_seq){ S1, 10, 1, true }), 0);
+	assert_int_equal(sms_emm_seq_import(s, &(struct sms_emm_seq){ .serial = S1, .seq = 10, .digest = 1, .blocked = true }), 0);
 	assert_int_equal(sms_emm_seq_get(s, S1, &q), 0);
 	assert_int_equal(q.seq, 50);
 	assert_int_equal(q.digest, 8);
-	assert_int_equal(sms_emm_seq_import(s, &(struct sms_emm_seq){ S2, 99, 5, true }), 0);
+	assert_int_equal(sms_emm_seq_import(s, &(struct sms_emm_seq){ .serial = S2, .seq = 99, .digest = 5, .blocked = true }), 0);
 	assert_int_equal(sms_emm_seq_get(s, S2, &q), 0);
 	assert_int_equal(q.seq, 99);
 	assert_true(q.blocked);
 	/* a deleted card keeps its numbers (added again: continues above) */
 	/* the top of the range */
-	assert_int_equal(sms_emm_seq_import(s, &(struct sms_emm_seq){ S2, UINT32_MAX, 5, false }), 0);
+	assert_int_equal(sms_emm_seq_import(s, &(struct sms_emm_seq){ .serial = S2, .seq = UINT32_MAX, .digest = 5, .blocked = false }), 0);
 	assert_int_equal(sms_emm_seq_next(s, S2, 1, 1, 0, false, &v), CE_RANGE);
 	assert_int_equal(sms_emm_seq_get(s, S2, &q), 0);
 	assert_true(q.seq == UINT32_MAX); /* unchanged */

@@ -577,6 +577,149 @@ static void test_csv_http(void **state)
 	srv_stop(&sv);
 }
 
+/* ---- blacklist: REST, the GET API and CSV all refuse ---------------------- */
+
+static void test_blacklist_http(void **state)
+{
+	struct srv sv;
+	struct answer a;
+	char hd[128], path[256], before[65], after[65];
+	struct sms_card c = { .serial = 2100000001 };
+
+	srv_start(state, &sv);
+	snprintf(c.chip_id, sizeof(c.chip_id), "BOX-1");
+	assert_int_equal(sms_card_add(sv.store, &c, "test"), 0);
+	c.serial = 2100000002;
+	snprintf(c.chip_id, sizeof(c.chip_id), "BOX-2");
+	assert_int_equal(sms_card_add(sv.store, &c, "test"), 0);
+	assert_int_equal(call(&sv, sv.rw, "POST", "/api/v1/blacklist",
+			      "{\"kind\":\"card\",\"id\":\"2100000001\",\"reason\":\"cloned\"}", &a), 201);
+	answer_free(&a);
+	assert_int_equal(call(&sv, sv.rw, "POST", "/api/v1/blacklist", "{\"kind\":\"box\",\"id\":\"BOX-9\"}", &a), 201);
+	answer_free(&a);
+	call(&sv, sv.rw, "POST", "/api/v1/blacklist", "{\"kind\":\"card\",\"id\":\"2100000001\"}", &a);
+	expect_error(&a, 409, "conflict");
+	answer_free(&a);
+	call(&sv, sv.ro, "POST", "/api/v1/blacklist", "{\"kind\":\"card\",\"id\":\"2100000002\"}", &a);
+	assert_int_equal(a.status, 403);
+	answer_free(&a);
+	call(&sv, sv.rw, "POST", "/api/v1/blacklist", "{\"kind\":\"stb\",\"id\":\"X\"}", &a);
+	expect_error(&a, 400, "invalid_value");
+	answer_free(&a);
+	call(&sv, sv.rw, "POST", "/api/v1/blacklist", "{\"kind\":\"card\",\"id\":\"12ab\"}", &a);
+	expect_error(&a, 400, "invalid_value");
+	answer_free(&a);
+	assert_int_equal(call(&sv, sv.ro, "GET", "/api/v1/blacklist", NULL, &a), 200);
+	assert_int_equal(json_array_size(json_object_get(a.json, "items")), 2);
+	assert_string_equal(jstr(a.json, "items.0.kind"), "box");
+	assert_string_equal(jstr(a.json, "items.1.id"), "2100000001");
+	assert_non_null(strstr(jstr(a.json, "items.1.who"), "rest:billing:"));
+	answer_free(&a);
+	assert_int_equal(call(&sv, sv.ro, "GET", "/api/v1/cards/2100000001", NULL, &a), 200);
+	assert_string_equal(jstr(a.json, "state"), "blocked");
+	answer_free(&a);
+
+	tdb_fingerprint(sv.store, before);
+	/* REST: activate, grant, subscribe, re-add: 409 blacklisted */
+	call(&sv, sv.rw, "PATCH", "/api/v1/cards/2100000001", "{\"state\":\"active\"}", &a);
+	expect_error(&a, 409, "blacklisted");
+	answer_free(&a);
+	call(&sv, sv.rw, "PATCH", "/api/v1/cards/2100000001", "{\"access_criteria\":\"00000001\"}", &a);
+	expect_error(&a, 409, "blacklisted");
+	answer_free(&a);
+	call(&sv, sv.rw, "POST", "/api/v1/subscriptions", "{\"serial_no\":2100000001,\"package\":0,\"start\":10,"
+	     "\"finish\":20}", &a);
+	expect_error(&a, 409, "blacklisted");
+	answer_free(&a);
+	call(&sv, sv.rw, "PATCH", "/api/v1/cards/2100000002", "{\"chip_id\":\"BOX-9\"}", &a);
+	expect_error(&a, 409, "blacklisted");
+	answer_free(&a);
+	call(&sv, sv.rw, "POST", "/api/v1/cards", "{\"serial_no\":\"2100000003\",\"chip_id\":\"BOX-9\"}", &a);
+	expect_error(&a, 409, "blacklisted");
+	answer_free(&a);
+	/* the GET API (the free CAS's): a grant refused with its own word */
+	snprintf(path, sizeof(path), "/api.php?api_key=%s&serial_no=2100000001&set[access_criteria]=00000001", sv.rw);
+	http_req(&sv, "GET", path, "", NULL, "", 0, &a);
+	assert_int_equal(a.status, 400);
+	assert_string_equal(a.body, "SMARTCARD_BLACKLISTED");
+	answer_free(&a);
+	snprintf(path, sizeof(path), "/api.php?api_key=%s&serial_no=2100000001&set[finish]=1900000000", sv.rw);
+	http_req(&sv, "GET", path, "", NULL, "", 0, &a);
+	assert_string_equal(a.body, "SMARTCARD_BLACKLISTED");
+	answer_free(&a);
+	/* CSV: an update granting the card, a new card in the blacklisted box */
+	snprintf(hd, sizeof(hd), "X-API-Key: %s\r\n", sv.rw);
+	{
+		static const char up[] = "serial_no,access_criteria\r\n2100000001,00000003\r\n";
+		static const char nw[] = "serial_no,chip_id\r\n2100000005,BOX-5\r\n2100000006,BOX-9\r\n";
+
+		http_req(&sv, "POST", "/api/v1/import", hd, "text/csv", up, sizeof(up) - 1, &a);
+		expect_error(&a, 422, "csv_invalid");
+		assert_non_null(strstr(jstr(a.json, "error.message"), "blacklisted"));
+		answer_free(&a);
+		http_req(&sv, "POST", "/api/v1/import", hd, "text/csv", nw, sizeof(nw) - 1, &a);
+		expect_error(&a, 422, "csv_invalid");
+		assert_non_null(strstr(jstr(a.json, "error.message"), "blacklisted"));
+		answer_free(&a);
+	}
+	tdb_fingerprint(sv.store, after);
+	assert_string_equal(before, after); /* every refusal left the base as it was */
+	/* the GET API still reads the card, and a name change is allowed */
+	snprintf(path, sizeof(path), "/api.php?api_key=%s&serial_no=2100000001&set[name]=Pirate", sv.rw);
+	http_req(&sv, "GET", path, "", NULL, "", 0, &a);
+	assert_int_equal(a.status, 200);
+	answer_free(&a);
+	srv_stop(&sv);
+}
+
+/* ---- reports over HTTP ---------------------------------------------------- */
+
+static void test_reports_http(void **state)
+{
+	struct srv sv;
+	struct answer a;
+	char hd[128];
+	struct sms_card c = { .serial = 2100000001 };
+	struct sms_subscription u = { 2100000001, 40, 1, 4000000000 };
+
+	srv_start(state, &sv);
+	assert_int_equal(sms_card_add(sv.store, &c, "test"), 0);
+	assert_int_equal(sms_subscribe(sv.store, &u, "test"), 0);
+	assert_int_equal(sms_channel_set(sv.store, 7, "seven", 0x1, "test"), 0);
+	assert_int_equal(call(&sv, sv.ro, "GET", "/api/v1/reports", NULL, &a), 200);
+	assert_int_equal(json_array_size(json_object_get(a.json, "reports")), 9);
+	answer_free(&a);
+	assert_int_equal(call(&sv, sv.ro, "GET", "/api/v1/reports/summary", NULL, &a), 200);
+	assert_string_equal(jstr(a.json, "report"), "summary");
+	assert_int_equal(jint(json_array_get(json_object_get(a.json, "rows"), 1), "cards"), 1); /* active */
+	answer_free(&a);
+	snprintf(hd, sizeof(hd), "X-API-Key: %s\r\n", sv.ro);
+	http_req(&sv, "GET", "/api/v1/reports/active?package=40&format=csv", hd, NULL, "", 0, &a);
+	assert_int_equal(a.status, 200);
+	assert_string_equal(a.ctype, "text/csv; charset=utf-8");
+	assert_string_equal(a.body, "serial_no,since,until\r\n2100000001,1,4000000000\r\n");
+	answer_free(&a);
+	call(&sv, sv.ro, "GET", "/api/v1/reports/nope", NULL, &a);
+	expect_error(&a, 404, "not_found");
+	answer_free(&a);
+	call(&sv, sv.ro, "GET", "/api/v1/reports/active", NULL, &a);
+	expect_error(&a, 400, "missing_parameter");
+	answer_free(&a);
+	call(&sv, sv.ro, "GET", "/api/v1/reports/summary?when=1", NULL, &a);
+	expect_error(&a, 400, "unknown_parameter");
+	answer_free(&a);
+	call(&sv, sv.ro, "GET", "/api/v1/reports/monthly?month=2023-13", NULL, &a);
+	expect_error(&a, 400, "invalid_value");
+	answer_free(&a);
+	call(&sv, sv.ro, "GET", "/api/v1/reports/card?card=2100000099", NULL, &a);
+	expect_error(&a, 404, "not_found");
+	answer_free(&a);
+	call(&sv, NULL, "GET", "/api/v1/reports/summary", NULL, &a);
+	assert_int_equal(a.status, 401);
+	answer_free(&a);
+	srv_stop(&sv);
+}
+
 /* ---- bad requests ------------------------------------------------------ */
 
 enum keykind { K_NONE, K_BAD, K_RO, K_RW, K_ADMIN };
@@ -746,6 +889,8 @@ int main(void)
 		cmocka_unit_test(test_list_filters),
 		cmocka_unit_test(test_subscriptions_bulk),
 		cmocka_unit_test(test_csv_http),
+		cmocka_unit_test(test_blacklist_http),
+		cmocka_unit_test(test_reports_http),
 		cmocka_unit_test(test_bad_requests),
 	};
 

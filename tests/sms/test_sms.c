@@ -128,10 +128,11 @@ static void test_migrations(void **state)
 			" (2100000002, 'C2', 1, 1);"
 			"INSERT INTO subscriptions VALUES (2100000001, 5, 10, 20), (2100000001, 7, 10, 30),"
 			" (2100000002, 5, 10, 40);"
-			"DELETE FROM schema_version WHERE version = 3;");
+			"DELETE FROM schema_version WHERE version >= 3;");
+		/* migrations 3 and 4 run again (4 finds its columns and tables there) */
 		assert_int_equal(sms_store_open(uri, &s), 0);
 		assert_int_equal(sms_store_schema_version(s, &v), 0);
-		assert_int_equal(v, 3);
+		assert_int_equal(v, SMS_SCHEMA_VERSION);
 		assert_int_equal(sms_subscription_list(s, 2100000001, got, 4, &ns), 0);
 		assert_int_equal(ns, 2);
 		assert_int_equal(got[1].package, 7);
@@ -569,7 +570,7 @@ static void srv_stop(struct srv *sv)
 static int http_raw(struct srv *sv, const char *request, char *body, size_t cap)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(sms_http_port(sv->http)) };
-	char resp[32768];
+	static char resp[GETAPI_BODY_MAX + 4096];
 	size_t got = 0;
 	int fd = socket(AF_INET, SOCK_STREAM, 0), status = -1;
 	const char *sep;
@@ -601,10 +602,15 @@ static int http_raw(struct srv *sv, const char *request, char *body, size_t cap)
 
 static int api(struct srv *sv, const char *key, const char *rest, char *body, size_t cap)
 {
-	char req[12000];
+	size_t n = strlen(key) + strlen(rest) + 64;
+	char *req = malloc(n);
+	int st;
 
-	snprintf(req, sizeof(req), "GET /api.php?api_key=%s%s HTTP/1.0\r\nHost: sms\r\n\r\n", key, rest);
-	return http_raw(sv, req, body, cap);
+	assert_non_null(req);
+	snprintf(req, n, "GET /api.php?api_key=%s%s HTTP/1.0\r\nHost: sms\r\n\r\n", key, rest);
+	st = http_raw(sv, req, body, cap);
+	free(req);
+	return st;
 }
 
 #define CARD0_JSON "{\"serial_no\":\"2100000000\",\"name\":\"Vasya Pupkin\",\"info\":\"Moscow\\/Pupkin st\"," \
@@ -681,14 +687,26 @@ static const struct bad_case bad_cases[] = {
 	{ "&serial_no=2100000000&set[name]=%C3%28", "NAME_ERROR" },
 	{ "&serial_no=2100000000&set[info]=%ED%A0%80", "INFO_ERROR" },
 	{ "&serial_no=2100000000&set[name]=ok&set[pair]=7", "PAIR_ERROR" },
+	/* %00 is refused by the field's word, never stored cut short. */
+	{ "&serial_no=2100000000&set[name]=bob%00evil", "NAME_ERROR" },
+	{ "&serial_no=2100000000&set[name]=%00", "NAME_ERROR" },
+	{ "&serial_no=2100000000&set[info]=a%00", "INFO_ERROR" },
+	{ "&serial_no=2100000000&set[access_criteria]=0000000F%00", "ACCESS_CRITERIA_ERROR" },
+	{ "&serial_no=2100000000&set[pair]=1%00", "PAIR_ERROR" },
+	{ "&serial_no=2100000000&set[start]=1712345678%0000", "START_ERROR" },
+	{ "&serial_no=2100000000&set[finish]=1812345678%00", "FINISH_ERROR" },
+	{ "&serial_no=2100000000&set[na%00me]=x", "UNKNOWN_SET_PARAMETER" },
+	{ "&serial_no=2100000000%00", "SMARDCARD_NOT_FOUND" },
 };
 
 static void test_getapi_errors(void **state)
 {
 	struct srv sv;
 	char body[8192];
-	char rest[4200];
+	size_t cap = 3 * SMS_INFO_MAX + 256;
+	char *rest = malloc(cap);
 
+	assert_non_null(rest);
 	srv_start(state, &sv);
 	for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
 		int st = api(&sv, sv.key_rw, bad_cases[i].rest, body, sizeof(body));
@@ -707,9 +725,9 @@ static void test_getapi_errors(void **state)
 	assert_int_equal(api(&sv, sv.key_ro, "&serial_no=2100000000&set[pair]=1", body, sizeof(body)), 400);
 	assert_string_equal(body, "NOT_VALID_API_KEY");
 	/* Too long values, too many parameters. */
-	memset(rest, 'a', sizeof(rest));
+	memset(rest, 'a', cap);
 	memcpy(rest, "&serial_no=2100000000&set[name]=", 32);
-	rest[32 + SMS_NAME_MAX + 1] = '\0';
+	rest[32 + SMS_NAME_CHARS + 1] = '\0';
 	assert_int_equal(api(&sv, sv.key_rw, rest, body, sizeof(body)), 400);
 	assert_string_equal(body, "NAME_ERROR");
 	memcpy(rest, "&serial_no=2100000000&set[info]=", 32);
@@ -717,9 +735,15 @@ static void test_getapi_errors(void **state)
 	rest[32 + SMS_INFO_MAX + 1] = '\0';
 	assert_int_equal(api(&sv, sv.key_rw, rest, body, sizeof(body)), 400);
 	assert_string_equal(body, "INFO_ERROR");
+	/* The longest info percent-encoded still reaches the check. */
+	for (size_t i = 0; i <= SMS_INFO_MAX; i++)
+		memcpy(rest + 32 + 3 * i, "%D0", 3);
+	rest[32 + 3 * (SMS_INFO_MAX + 1)] = '\0';
+	assert_int_equal(api(&sv, sv.key_rw, rest, body, sizeof(body)), 400);
+	assert_string_equal(body, "INFO_ERROR");
 	rest[0] = '\0';
 	for (int i = 0; i < GETAPI_PARAMS_MAX; i++)
-		strncat(rest, "&x=1", sizeof(rest) - strlen(rest) - 1);
+		strncat(rest, "&x=1", cap - strlen(rest) - 1);
 	assert_int_equal(api(&sv, sv.key_rw, rest, body, sizeof(body)), 400);
 	assert_string_equal(body, "BAD_REQUEST");
 
@@ -731,10 +755,98 @@ static void test_getapi_errors(void **state)
 
 		sms_http_get_stats(sv.http, &st);
 		assert_int_equal(st.words[GETAPI_NOT_VALID_API_KEY], 4);
-		assert_int_equal(st.words[GETAPI_PAIR_ERROR], 4);
+		assert_int_equal(st.words[GETAPI_PAIR_ERROR], 5);
 		assert_int_equal(st.internal_errors, 0);
 	}
 	srv_stop(&sv);
+	free(rest);
+}
+
+/* n copies of the UTF-8 character u (as %XX escapes in q, raw in raw). */
+static void repeat_char(char *q, char *raw, const char *u, size_t n)
+{
+	size_t ul = strlen(u);
+
+	for (size_t i = 0; i < n; i++) {
+		for (size_t k = 0; k < ul; k++)
+			snprintf(q + 3 * (i * ul + k), 4, "%%%02X", (unsigned char)u[k]);
+		memcpy(raw + i * ul, u, ul);
+	}
+	raw[n * ul] = '\0';
+	q[3 * n * ul] = '\0';
+}
+
+/* Requests a real billing integration sent that the free CAS took: long
+ * and non-Latin names and info, and POST with the URL's parameters. */
+static void test_getapi_dropin(void **state)
+{
+	struct srv sv;
+	static char body[GETAPI_BODY_MAX];
+	size_t cap = 3 * SMS_INFO_MAX + 256;
+	char *rest = malloc(cap), *q = malloc(cap), *raw = malloc(SMS_INFO_MAX + 1);
+	struct sms_card c;
+
+	assert_non_null(rest);
+	assert_non_null(q);
+	assert_non_null(raw);
+	srv_start(state, &sv);
+	/* 200 Cyrillic characters (400 bytes): the free CAS's VARCHAR(255) held them. */
+	repeat_char(q, raw, "\xD0\x96", 200);
+	snprintf(rest, cap, "&serial_no=2100000000&set[name]=%s", q);
+	assert_int_equal(api(&sv, sv.key_rw, rest, body, sizeof(body)), 200);
+	assert_non_null(strstr(body, "\"name\":\"\\u0416\\u0416"));
+	assert_int_equal(sms_card_get(sv.store, 2100000000, &c), 0);
+	assert_string_equal(c.name, raw);
+	/* 255 characters of 4 bytes each; 256 Cyrillic is one too many. */
+	repeat_char(q, raw, "\xF0\x9F\x93\xBA", 255);
+	snprintf(rest, cap, "&serial_no=2100000000&set[name]=%s", q);
+	assert_int_equal(api(&sv, sv.key_rw, rest, body, sizeof(body)), 200);
+	assert_int_equal(sms_card_get(sv.store, 2100000000, &c), 0);
+	assert_int_equal(strlen(c.name), 1020);
+	repeat_char(q, raw, "\xD0\x96", 256);
+	snprintf(rest, cap, "&serial_no=2100000000&set[name]=%s", q);
+	assert_int_equal(api(&sv, sv.key_rw, rest, body, sizeof(body)), 400);
+	assert_string_equal(body, "NAME_ERROR");
+	/* Several KB of Cyrillic info (the free CAS's column was TEXT), and
+	 * the limit itself: 65,535 bytes. */
+	repeat_char(q, raw, "\xD0\xAF", 3000);
+	snprintf(rest, cap, "&serial_no=2100000000&set[info]=%s", q);
+	assert_int_equal(api(&sv, sv.key_rw, rest, body, sizeof(body)), 200);
+	assert_int_equal(sms_card_get(sv.store, 2100000000, &c), 0);
+	assert_string_equal(c.info, raw);
+	assert_int_equal(strlen(body), strlen("{\"serial_no\":\"2100000000\",\"name\":\"\",\"info\":\"\",\"access_criteria\":"
+					      "\"00000000\",\"pair\":\"0\",\"start\":\"1700000000\",\"finish\":\"1800000000\"}") +
+			 6 * 255 * 2 + 6 * 3000);
+	memcpy(rest, "&serial_no=2100000000&set[info]=", 32);
+	memset(rest + 32, 'i', SMS_INFO_MAX);
+	rest[32 + SMS_INFO_MAX] = '\0';
+	assert_int_equal(api(&sv, sv.key_rw, rest, body, sizeof(body)), 200);
+	assert_int_equal(sms_card_get(sv.store, 2100000000, &c), 0);
+	assert_int_equal(strlen(c.info), SMS_INFO_MAX);
+
+	/* POST with the parameters in the URL answers exactly like GET; a
+	 * body is never read ($_GET), and PUT stays refused. */
+	snprintf(rest, cap, "GET /api.php?api_key=%s&serial_no=2100000000&set[pair]=1 HTTP/1.0\r\n\r\n", sv.key_rw);
+	assert_int_equal(http_raw(&sv, rest, q, cap), 200);
+	snprintf(rest, cap, "POST /api.php?api_key=%s&serial_no=2100000000&set[pair]=1 HTTP/1.0\r\n"
+		 "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 11\r\n\r\nset[pair]=0", sv.key_rw);
+	assert_int_equal(http_raw(&sv, rest, body, sizeof(body)), 200);
+	assert_string_equal(body, q);
+	assert_non_null(strstr(body, "\"pair\":\"1\""));
+	snprintf(rest, cap, "POST /api.php HTTP/1.0\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+		 "Content-Length: %zu\r\n\r\napi_key=%s&serial_no=2100000000", strlen(sv.key_rw) + 28, sv.key_rw);
+	assert_int_equal(http_raw(&sv, rest, body, sizeof(body)), 400);
+	assert_string_equal(body, "NOT_VALID_API_KEY");
+	snprintf(rest, cap, "POST /api.php?api_key=%s&serial_no=2100000000&set[name]=bob%%00evil HTTP/1.0\r\n\r\n",
+		 sv.key_rw);
+	assert_int_equal(http_raw(&sv, rest, body, sizeof(body)), 400);
+	assert_string_equal(body, "NAME_ERROR");
+	snprintf(rest, cap, "PUT /api.php?api_key=%s&serial_no=2100000000 HTTP/1.0\r\n\r\n", sv.key_rw);
+	assert_int_equal(http_raw(&sv, rest, body, sizeof(body)), 405);
+	srv_stop(&sv);
+	free(rest);
+	free(q);
+	free(raw);
 }
 
 static void test_getapi_set(void **state)
@@ -788,9 +900,10 @@ static void test_getapi_parse(void **state)
 {
 	struct getapi_req *r = malloc(sizeof(*r));
 	struct sms_card_change ch;
-	char big[GETAPI_QUERY_MAX + 2];
+	char *big = malloc(GETAPI_QUERY_MAX + 2);
 
 	(void)state;
+	assert_non_null(big);
 	assert_int_equal(getapi_parse("api_key=a%2&serial_no=1&set[name]=x%zz%41", 41, r), 0);
 	assert_string_equal(r->api_key, "a%2"); /* bad escape stays literal */
 	assert_string_equal(r->serial_no, "1");
@@ -806,13 +919,22 @@ static void test_getapi_parse(void **state)
 	/* Not NUL-terminated input is read only up to len. */
 	assert_int_equal(getapi_parse("serial_no=12345", 12, r), 0);
 	assert_string_equal(r->serial_no, "12");
-	memset(big, 'a', sizeof(big));
+	memset(big, 'a', GETAPI_QUERY_MAX + 2);
 	big[1] = '=';
 	assert_int_equal(getapi_parse(big, GETAPI_QUERY_MAX + 1, r), CE_LIMIT);
 	assert_int_equal(getapi_parse(big, GETAPI_QUERY_MAX, r), 0);
 	/* A name too long for any known parameter refuses the request. */
 	big[1] = 'a';
 	assert_int_equal(getapi_parse(big, 400, r), CE_LIMIT);
+	/* %00 is flagged, never a shortened value. */
+	assert_int_equal(getapi_parse("set[name]=bob%00evil&set[info]=ok", 33, r), 0);
+	assert_true(r->set[0].has_nul);
+	assert_false(r->set[1].has_nul);
+	assert_int_equal(getapi_validate(r, &ch), GETAPI_NAME_ERROR);
+	assert_int_equal(getapi_parse("api_key=k%00x&serial_no=1%002", 29, r), 0);
+	assert_string_equal(r->api_key, "");
+	assert_string_equal(r->serial_no, "");
+	free(big);
 	free(r);
 }
 
@@ -848,7 +970,7 @@ static void test_cli(void **state)
 	assert_int_equal(cli(db, "--help", out, sizeof(out)), 0);
 	assert_non_null(strstr(out, "usage: castellan sms"));
 	assert_int_equal(cli(db, "init --admin ops", out, sizeof(out)), 0);
-	assert_non_null(strstr(out, "schema version 3"));
+	assert_non_null(strstr(out, "schema version 4"));
 	assert_non_null(strstr(out, "api key for ops"));
 	assert_int_equal(cli(db, "card add 2100000000 --chip C1 --name Ann", out, sizeof(out)), 0);
 	assert_int_equal(cli(db, "card add 2100000000", out, sizeof(out)), 1); /* exists */
@@ -880,7 +1002,8 @@ static void test_cli(void **state)
 	cmocka_unit_test(test_bg_checkpoint), \
 	cmocka_unit_test(test_getapi_read), \
 	cmocka_unit_test(test_getapi_errors), \
-	cmocka_unit_test(test_getapi_set)
+	cmocka_unit_test(test_getapi_set), \
+	cmocka_unit_test(test_getapi_dropin)
 
 
 int main(void)

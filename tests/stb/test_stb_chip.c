@@ -194,6 +194,17 @@ static void test_chip_otp(void **state)
 	assert_true(desc > 1000);
 	assert_int_equal(scrambled_packets(wp(f, "out-otp1.ts")), 0);
 	assert_true(scrambled_packets(wp(f, "scrambled-B.ts")) > 1000);
+	{
+		size_t right, left, wrong;
+
+		/* judged against the clear input, not by the report */
+		tu_judge_box(tu_testdata("ts-clear-2svc.ts"), wp(f, "scrambled-B.ts"), wp(f, "out-otp1.ts"), &right,
+			&left, &wrong);
+		assert_true(right > 1000);
+		assert_int_equal(left, 0);
+		assert_int_equal(wrong, 0);
+		assert_int_equal(desc, right);
+	}
 	/* the loader stored the module it installed */
 	assert_int_equal(access(wp(f, "box-otp1/module-00004ae1.bin"), F_OK), 0);
 
@@ -209,6 +220,15 @@ static void test_chip_otp(void **state)
 	assert_int_equal(nsvc, 2);
 	assert_int_equal(nok, 2);
 	assert_int_equal(desc, 0);
+	{
+		size_t right, left, wrong;
+
+		tu_judge_box(tu_testdata("ts-clear-2svc.ts"), wp(f, "scrambled-B.ts"), wp(f, "out-otp2.ts"), &right,
+			&left, &wrong);
+		assert_int_equal(right, 0);
+		assert_int_equal(wrong, 0);
+		assert_true(left > 1000);
+	}
 
 	/* an OTP image that is not one: refused at setup, exit 1 */
 	box_dir(f, "box-otp3", "keys-b.json");
@@ -383,6 +403,14 @@ static void test_ota_tampered_module_refused(void **state)
 			assert_int_equal(access(wp(f, stored), F_OK), 0);
 			/* B took over; the stream only carries A's ECMs: what follows stays scrambled */
 			assert_true(scrambled_packets(wp(f, out)) > 0);
+			{
+				size_t right, left, wrong;
+
+				tu_judge_box(wp(f, "clear+tampered.ts"), wp(f, ts), wp(f, out), &right, &left, &wrong);
+				assert_true(right > 0);
+				assert_true(left > 0);
+				assert_int_equal(wrong, 0);
+			}
 		} else {
 			assert_non_null(strstr(err, "OTA module of vendor 0x00004ae1 refused by the loader"));
 			assert_null(strstr(err, "installed at packet"));
@@ -393,6 +421,14 @@ static void test_ota_tampered_module_refused(void **state)
 			assert_int_equal(nok, 2);
 			assert_true(desc > 1000);
 			assert_int_equal(scrambled_packets(wp(f, out)), 0);
+			{
+				size_t right, left, wrong;
+
+				tu_judge_box(wp(f, "clear+tampered.ts"), wp(f, ts), wp(f, out), &right, &left, &wrong);
+				assert_int_equal(left, 0);
+				assert_int_equal(wrong, 0);
+				assert_int_equal(desc, right);
+			}
 		}
 		free(err);
 	}

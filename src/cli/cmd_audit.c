@@ -1,0 +1,456 @@
+/*
+ * cmd_audit.c - `castellan audit`: the SMS/CAS audit chain for operators
+ * and auditors: an Ed25519 audit key, signed checkpoints (into the store
+ * and an append-only file outside it), verification, and export as CSV or
+ * JSON with the chain proof. docs/audit.md is the reference.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <jansson.h>
+#include "cas/keys.h"
+#include "cli/cli.h"
+#include "cli/dburi.h"
+#include "crypto/pk.h"
+#include "crypto/pwseal.h"
+#include "lib/util.h"
+#include "sms/store.h"
+
+#define AUDIT_KEY_MAGIC "CSTLAUK1"
+#define AUDIT_KEY_LOG2N 15
+#define AUDIT_CP_FILE_MAX (64u << 20)
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: castellan audit [--db URI | --db-file FILE] <command> ...\n\n"
+		"  keygen --key FILE --pub FILE [--passphrase-file F]\n"
+		"                          new Ed25519 audit key; the private key sealed under the passphrase\n"
+		"                          (--passphrase-file or $CASTELLAN_PASSPHRASE), plain hex 0600 without one\n"
+		"                          only if --no-passphrase is given\n"
+		"  checkpoint --key FILE [--passphrase-file F] [--no-passphrase] [--out FILE]\n"
+		"                          sign the chain's head, store the checkpoint, append its line to --out\n"
+		"                          (run it periodically, e.g. every 10 minutes from cron or a timer)\n"
+		"  verify [--pub FILE] [--checkpoints FILE]\n"
+		"                          walk the whole chain and every checkpoint (signatures with --pub; the\n"
+		"                          file's checkpoints too): exit 0 intact, 1 altered, deleted or truncated\n"
+		"  export [--format csv|json] [--from SEQ] [--to SEQ] [--out FILE]\n"
+		"                          entries with their hashes and the checkpoints, for an auditor\n\n"
+		"--db URI / --db-file FILE: as for castellan sms (default $CASTELLAN_DB, then castellan-sms.db).\n");
+}
+
+static const char *opt(int argc, char **argv, const char *name)
+{
+	for (int i = 0; i + 1 < argc; i++)
+		if (strcmp(argv[i], name) == 0)
+			return argv[i + 1];
+	return NULL;
+}
+
+static bool flag(int argc, char **argv, const char *name)
+{
+	for (int i = 0; i < argc; i++)
+		if (strcmp(argv[i], name) == 0)
+			return true;
+	return false;
+}
+
+static int keygen(int argc, char **argv)
+{
+	const char *key = opt(argc, argv, "--key"), *pubf = opt(argc, argv, "--pub");
+	const char *pf = opt(argc, argv, "--passphrase-file");
+	uint8_t priv[32], pub[32];
+	uint8_t sealed[PWSEAL_BYTES(0, 32)];
+	char *pass = NULL;
+	int r;
+
+	if (!key || !pubf) {
+		usage(stderr);
+		return CE_ARG;
+	}
+	if ((r = pk_ed25519_generate(priv, pub)) != 0)
+		goto out;
+	if (flag(argc, argv, "--no-passphrase")) {
+		r = pk_write_file(key, priv, 1);
+	} else {
+		if ((r = passphrase_get(pf, &pass)) != 0) {
+			fprintf(stderr, "castellan audit: no passphrase (--passphrase-file, $%s or --no-passphrase)\n",
+				KEYSTORE_PASSPHRASE_ENV);
+			goto out;
+		}
+		if ((r = pwseal_seal(AUDIT_KEY_MAGIC, AUDIT_KEY_LOG2N, 8, 1, pass, NULL, 0, priv, 32, sealed,
+				     sizeof(sealed))) != 0)
+			goto out;
+		r = file_write_atomic(key, sealed, sizeof(sealed), 0600);
+	}
+	if (r == 0)
+		r = pk_write_file(pubf, pub, 0);
+	if (r == 0) {
+		uint8_t kid[32];
+		char hex[17];
+
+		pk_hash(pub, kid);
+		hex_encode(kid, 8, hex);
+		printf("audit key %s written: private %s, public %s\n", hex, key, pubf);
+	}
+out:
+	secret_wipe(priv, sizeof(priv));
+	if (pass)
+		secret_free(pass, strlen(pass));
+	return r;
+}
+
+static int key_load(int argc, char **argv, uint8_t priv[32])
+{
+	const char *key = opt(argc, argv, "--key"), *pf = opt(argc, argv, "--passphrase-file");
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	char *pass = NULL;
+	struct pwseal_view v;
+	int r;
+
+	if (!key)
+		return CE_ARG;
+	if ((r = file_read_all(key, 4096, &buf, &len)) != 0)
+		return r;
+	if (len < 8 || memcmp(buf, AUDIT_KEY_MAGIC, 8) != 0) {
+		secret_free(buf, len);
+		return pk_read_file(key, priv);
+	}
+	if ((r = pwseal_parse(buf, len, AUDIT_KEY_MAGIC, 0, &v)) != 0 || v.ct_len != 32 || v.log2n > 20 || v.r > 16 ||
+	    v.p > 4) {
+		r = r ? r : CE_FORMAT;
+		goto out;
+	}
+	if ((r = passphrase_get(pf, &pass)) != 0) {
+		fprintf(stderr, "castellan audit: no passphrase (--passphrase-file or $%s)\n", KEYSTORE_PASSPHRASE_ENV);
+		goto out;
+	}
+	r = pwseal_open(buf, &v, pass, priv);
+out:
+	secret_free(buf, len);
+	if (pass)
+		secret_free(pass, strlen(pass));
+	return r;
+}
+
+static int checkpoint(struct sms_store *s, int argc, char **argv)
+{
+	const char *outf = opt(argc, argv, "--out");
+	struct sms_audit_checkpoint cp;
+	uint8_t priv[32];
+	char line[300];
+	int r;
+
+	if ((r = key_load(argc, argv, priv)) != 0) {
+		fprintf(stderr, "castellan audit: audit key: %s\n", err_str(r));
+		return r;
+	}
+	r = sms_audit_checkpoint(s, priv, "cli:audit", &cp);
+	secret_wipe(priv, sizeof(priv));
+	if (r != 0)
+		return r;
+	if ((r = sms_audit_checkpoint_line(&cp, line, sizeof(line))) != 0)
+		return r;
+	if (outf) {
+		int fd = open(outf, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		size_t n = strlen(line);
+
+		if (fd < 0)
+			return CE_IO;
+		if (write(fd, line, n) != (ssize_t)n || fsync(fd) != 0) {
+			close(fd);
+			return CE_IO;
+		}
+		if (close(fd) != 0)
+			return CE_IO;
+	}
+	printf("checkpoint %s", line);
+	return 0;
+}
+
+static int verify(struct sms_store *s, int argc, char **argv, bool *intact)
+{
+	const char *pubf = opt(argc, argv, "--pub"), *cpf = opt(argc, argv, "--checkpoints");
+	struct sms_audit_verify v;
+	uint8_t pub[32];
+	char head[65];
+	size_t from_file = 0;
+	int r;
+
+	*intact = false;
+	if (pubf && (r = pk_read_file(pubf, pub)) != 0) {
+		fprintf(stderr, "castellan audit: %s: %s\n", pubf, err_str(r));
+		return r;
+	}
+	if ((r = sms_audit_verify(s, pubf ? pub : NULL, &v)) != 0)
+		return r;
+	if (!v.bad_seq && cpf) {
+		uint8_t *buf = NULL;
+		size_t len = 0, line = 0;
+
+		if ((r = file_read_all(cpf, AUDIT_CP_FILE_MAX, &buf, &len)) != 0) {
+			fprintf(stderr, "castellan audit: %s: %s\n", cpf, err_str(r));
+			return r;
+		}
+		for (size_t o = 0; o < len && !v.bad_seq;) {
+			size_t e = o;
+			char ln[400];
+			struct sms_audit_checkpoint cp;
+
+			while (e < len && buf[e] != '\n')
+				e++;
+			line++;
+			if (e - o >= sizeof(ln) || memchr(buf + o, '\0', e - o)) {
+				r = CE_FORMAT;
+			} else {
+				memcpy(ln, buf + o, e - o);
+				ln[e - o] = '\0';
+				r = e > o ? sms_audit_checkpoint_parse(ln, &cp) : 0;
+			}
+			if (r != 0) {
+				fprintf(stderr, "castellan audit: %s line %zu: not a checkpoint line\n", cpf, line);
+				free(buf);
+				return r;
+			}
+			if (e > o) {
+				if ((r = sms_audit_check_checkpoint(s, &cp, pubf ? pub : NULL, &v)) != 0) {
+					free(buf);
+					return r;
+				}
+				from_file++;
+			}
+			o = e + 1;
+		}
+		free(buf);
+	}
+	hex_encode(v.head, 32, head);
+	if (v.bad_seq) {
+		printf("audit log BROKEN at entry %" PRId64 ": %s\n", v.bad_seq, v.why);
+		printf("  %" PRId64 " entries checked before it\n", v.entries);
+		return 0;
+	}
+	*intact = true;
+	printf("audit log intact: %" PRId64 " entries, head %s\n", v.entries, v.entries ? head : "-");
+	printf("  checkpoints: %" PRId64 " matched (%zu from %s), newest at entry %" PRId64 ", signatures %s\n",
+	       v.checkpoints, from_file, cpf ? cpf : "no file", v.checkpoint_seq,
+	       pubf ? "verified" : "NOT checked (no --pub)");
+	if (v.checkpoint_seq < v.last_seq)
+		printf("  entries after %" PRId64 " are not covered by a signed checkpoint yet\n", v.checkpoint_seq);
+	return 0;
+}
+
+/* ---- export ------------------------------------------------------------ */
+
+struct exp {
+	FILE *f;
+	bool json;
+	json_t *entries;
+	int err;
+};
+
+static void csv_field(FILE *f, const char *t, bool last)
+{
+	bool q = strpbrk(t, ",\"\r\n") != NULL;
+
+	if (q) {
+		fputc('"', f);
+		for (; *t; t++) {
+			if (*t == '"')
+				fputc('"', f);
+			fputc(*t, f);
+		}
+		fputc('"', f);
+	} else {
+		fputs(t, f);
+	}
+	fputc(last ? '\n' : ',', f);
+}
+
+static int exp_entry(void *ctx, const struct sms_audit_entry *e)
+{
+	struct exp *x = ctx;
+
+	if (x->json) {
+		json_t *o = json_pack("{s:I,s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "seq", (json_int_t)e->seq, "at_ms",
+				      (json_int_t)e->at_ms, "who", e->who, "action", e->action, "object", e->object,
+				      "details", e->details, "snapshot", e->snapshot, "prev_hash", e->prev_hex, "hash",
+				      e->hash_hex);
+
+		if (!o || json_array_append_new(x->entries, o) != 0)
+			return CE_NOMEM;
+		return 0;
+	}
+	fprintf(x->f, "entry,%" PRId64 ",%" PRId64 ",", e->seq, e->at_ms);
+	csv_field(x->f, e->who, false);
+	csv_field(x->f, e->action, false);
+	csv_field(x->f, e->object, false);
+	csv_field(x->f, e->details, false);
+	csv_field(x->f, e->snapshot, false);
+	csv_field(x->f, e->prev_hex, false);
+	csv_field(x->f, e->hash_hex, true);
+	return ferror(x->f) ? CE_IO : 0;
+}
+
+static int export(struct sms_store *s, int argc, char **argv)
+{
+	const char *fmt = opt(argc, argv, "--format"), *outf = opt(argc, argv, "--out");
+	const char *from = opt(argc, argv, "--from"), *to = opt(argc, argv, "--to");
+	uint64_t a = 0, b = 0;
+	struct exp x = { 0 };
+	json_t *cps = NULL;
+	int64_t after;
+	int r = 0;
+
+	if ((from && parse_u64(from, INT64_MAX, &a) != 0) || (to && parse_u64(to, INT64_MAX, &b) != 0) ||
+	    (fmt && strcmp(fmt, "csv") != 0 && strcmp(fmt, "json") != 0))
+		return CE_ARG;
+	x.json = fmt && strcmp(fmt, "json") == 0;
+	x.f = outf ? fopen(outf, "w") : stdout;
+	if (!x.f)
+		return CE_IO;
+	if (x.json && (!(x.entries = json_array()) || !(cps = json_array()))) {
+		r = CE_NOMEM;
+		goto out;
+	}
+	if (!x.json)
+		fprintf(x.f, "record,seq,at_ms,who,action,object,details,snapshot,prev_hash,hash\n");
+	after = a > 0 ? (int64_t)a - 1 : 0;
+	for (;;) {
+		size_t n = 0;
+
+		if ((r = sms_audit_range(s, after, (int64_t)b, 10000, exp_entry, &x, &n)) != 0)
+			goto out;
+		if (n < 10000)
+			break;
+		after += (int64_t)n;
+	}
+	/* every checkpoint (signed heads): "checkpoint,seq,at_ms,key_id,,,,,,hash,sig" in CSV */
+	{
+		struct sms_audit_checkpoint cp[256];
+		int64_t ca = 0;
+
+		for (;;) {
+			size_t n = 0;
+
+			if ((r = sms_audit_checkpoints(s, ca, cp, 256, &n)) != 0)
+				goto out;
+			for (size_t i = 0; i < n; i++) {
+				char h[65], sig[129];
+
+				hex_encode(cp[i].hash, 32, h);
+				hex_encode(cp[i].sig, 64, sig);
+				if (x.json) {
+					if (json_array_append_new(cps, json_pack("{s:I,s:I,s:s,s:s,s:s}", "seq",
+										 (json_int_t)cp[i].seq, "at_ms",
+										 (json_int_t)cp[i].at_ms, "hash", h, "key_id",
+										 cp[i].key_id, "sig", sig)) != 0) {
+						r = CE_NOMEM;
+						goto out;
+					}
+				} else {
+					fprintf(x.f, "checkpoint,%" PRId64 ",%" PRId64 ",%s,,,,%s,,%s\n", cp[i].seq, cp[i].at_ms,
+						cp[i].key_id, sig, h);
+				}
+			}
+			if (n < 256)
+				break;
+			ca = cp[n - 1].seq;
+		}
+	}
+	if (x.json) {
+		json_t *root = json_pack("{s:s,s:s,s:s,s:o,s:o}", "format", "castellan-audit-1", "hash",
+					 "SHA-256(\"CSTLAUD1\" || prev_hash || seq u64 BE || at_ms i64 BE || for who, action,"
+					 " object, details, snapshot: len u32 BE || UTF-8 bytes); first prev_hash = 0^32",
+					 "checkpoint_signature",
+					 "Ed25519 over \"CSTLACP1\" || seq u64 BE || hash[32] || at_ms i64 BE",
+					 "entries", x.entries, "checkpoints", cps);
+
+		x.entries = cps = NULL;
+		if (!root || json_dumpf(root, x.f, JSON_INDENT(1)) != 0)
+			r = CE_IO;
+		fputc('\n', x.f);
+		json_decref(root);
+	}
+out:
+	json_decref(x.entries);
+	json_decref(cps);
+	if (fflush(x.f) != 0 && r == 0)
+		r = CE_IO;
+	if (outf && fclose(x.f) != 0 && r == 0)
+		r = CE_IO;
+	return r;
+}
+
+int cmd_audit(int argc, char **argv)
+{
+	const char *db = NULL, *db_file = NULL;
+	struct sms_store *s = NULL;
+	struct dburi uri;
+	bool intact = false;
+	int i = 1, r;
+
+	if (cli_wants_help(argc, argv)) {
+		usage(stdout);
+		return 0;
+	}
+	for (; i + 1 < argc; i += 2) {
+		if (strcmp(argv[i], "--db") == 0)
+			db = argv[i + 1];
+		else if (strcmp(argv[i], "--db-file") == 0)
+			db_file = argv[i + 1];
+		else
+			break;
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	argc -= i;
+	argv += i;
+	if (strcmp(argv[0], "keygen") == 0) {
+		r = keygen(argc, argv);
+		if (r != 0)
+			fprintf(stderr, "castellan audit: %s\n", err_str(r));
+		return r ? 1 : 0;
+	}
+	if (strcmp(argv[0], "checkpoint") != 0 && strcmp(argv[0], "verify") != 0 && strcmp(argv[0], "export") != 0) {
+		usage(stderr);
+		return 2;
+	}
+	{
+		const char *def = getenv("CASTELLAN_SMS_DB");
+
+		if (dburi_resolve("castellan audit", db, db_file, def && *def ? def : "castellan-sms.db", &uri) != 0)
+			return 1;
+	}
+	r = sms_store_open(uri.uri, &s);
+	if (r != 0) {
+		char shown[1024];
+
+		sms_store_uri_redact(uri.uri, shown, sizeof(shown));
+		fprintf(stderr, "castellan audit: cannot open %s: %s\n", shown, err_str(r));
+		secret_wipe(shown, sizeof(shown));
+	}
+	dburi_cleanup(&uri);
+	if (r != 0)
+		return 1;
+	if (strcmp(argv[0], "checkpoint") == 0)
+		r = checkpoint(s, argc, argv);
+	else if (strcmp(argv[0], "verify") == 0)
+		r = verify(s, argc, argv, &intact);
+	else
+		r = export(s, argc, argv);
+	sms_store_close(s);
+	if (r != 0) {
+		fprintf(stderr, "castellan audit: %s\n", err_str(r));
+		return 1;
+	}
+	if (strcmp(argv[0], "verify") == 0 && !intact)
+		return 1;
+	return 0;
+}
