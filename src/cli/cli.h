@@ -18,6 +18,14 @@ struct cli_command {
 
 /* true if argv has -h or --help. */
 bool cli_wants_help(int argc, char **argv);
+/* The value after the option name (argv[first..]), or NULL; cli_flag: true
+ * if the switch name is there. The first match counts. */
+const char *cli_opt(int argc, char **argv, int first, const char *name);
+bool cli_flag(int argc, char **argv, int first, const char *name);
+/* Leading --db URI / --db-file FILE pairs from argv[1..]: their values into
+ * *db and *db_file (left as they were when absent); returns the index of the
+ * first other argument. */
+int cli_db_args(int argc, char **argv, const char **db, const char **db_file);
 
 int cmd_keys(int argc, char **argv);
 int cmd_provision(int argc, char **argv);

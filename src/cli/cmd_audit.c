@@ -43,26 +43,10 @@ static void usage(FILE *f)
 		"--db URI / --db-file FILE: as for castellan sms (default $CASTELLAN_DB, then castellan-sms.db).\n");
 }
 
-static const char *opt(int argc, char **argv, const char *name)
-{
-	for (int i = 0; i + 1 < argc; i++)
-		if (strcmp(argv[i], name) == 0)
-			return argv[i + 1];
-	return NULL;
-}
-
-static bool flag(int argc, char **argv, const char *name)
-{
-	for (int i = 0; i < argc; i++)
-		if (strcmp(argv[i], name) == 0)
-			return true;
-	return false;
-}
-
 static int keygen(int argc, char **argv)
 {
-	const char *key = opt(argc, argv, "--key"), *pubf = opt(argc, argv, "--pub");
-	const char *pf = opt(argc, argv, "--passphrase-file");
+	const char *key = cli_opt(argc, argv, 0, "--key"), *pubf = cli_opt(argc, argv, 0, "--pub");
+	const char *pf = cli_opt(argc, argv, 0, "--passphrase-file");
 	uint8_t priv[32], pub[32];
 	uint8_t sealed[PWSEAL_BYTES(0, 32)];
 	char *pass = NULL;
@@ -74,7 +58,7 @@ static int keygen(int argc, char **argv)
 	}
 	if ((r = pk_ed25519_generate(priv, pub)) != 0)
 		goto out;
-	if (flag(argc, argv, "--no-passphrase")) {
+	if (cli_flag(argc, argv, 0, "--no-passphrase")) {
 		r = pk_write_file(key, priv, 1);
 	} else {
 		if ((r = passphrase_get(pf, &pass)) != 0) {
@@ -106,7 +90,7 @@ out:
 
 static int key_load(int argc, char **argv, uint8_t priv[32])
 {
-	return audit_key_load(opt(argc, argv, "--key"), opt(argc, argv, "--passphrase-file"), priv);
+	return audit_key_load(cli_opt(argc, argv, 0, "--key"), cli_opt(argc, argv, 0, "--passphrase-file"), priv);
 }
 
 int audit_key_load(const char *key, const char *pf, uint8_t priv[32])
@@ -144,7 +128,7 @@ out:
 
 static int checkpoint(struct sms_store *s, int argc, char **argv)
 {
-	const char *outf = opt(argc, argv, "--out");
+	const char *outf = cli_opt(argc, argv, 0, "--out");
 	struct sms_audit_checkpoint cp;
 	uint8_t priv[32];
 	char line[300];
@@ -179,7 +163,7 @@ static int checkpoint(struct sms_store *s, int argc, char **argv)
 
 static int verify(struct sms_store *s, int argc, char **argv, bool *intact)
 {
-	const char *pubf = opt(argc, argv, "--pub"), *cpf = opt(argc, argv, "--checkpoints");
+	const char *pubf = cli_opt(argc, argv, 0, "--pub"), *cpf = cli_opt(argc, argv, 0, "--checkpoints");
 	struct sms_audit_verify v;
 	uint8_t pub[32];
 	char head[65];
@@ -302,8 +286,8 @@ static int exp_entry(void *ctx, const struct sms_audit_entry *e)
 
 static int export(struct sms_store *s, int argc, char **argv)
 {
-	const char *fmt = opt(argc, argv, "--format"), *outf = opt(argc, argv, "--out");
-	const char *from = opt(argc, argv, "--from"), *to = opt(argc, argv, "--to");
+	const char *fmt = cli_opt(argc, argv, 0, "--format"), *outf = cli_opt(argc, argv, 0, "--out");
+	const char *from = cli_opt(argc, argv, 0, "--from"), *to = cli_opt(argc, argv, 0, "--to");
 	uint64_t a = 0, b = 0;
 	struct exp x = { 0 };
 	json_t *cps = NULL;
@@ -402,14 +386,7 @@ int cmd_audit(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
-	for (; i + 1 < argc; i += 2) {
-		if (strcmp(argv[i], "--db") == 0)
-			db = argv[i + 1];
-		else if (strcmp(argv[i], "--db-file") == 0)
-			db_file = argv[i + 1];
-		else
-			break;
-	}
+	i = cli_db_args(argc, argv, &db, &db_file);
 	if (i >= argc) {
 		usage(stderr);
 		return 2;

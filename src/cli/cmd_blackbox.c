@@ -24,14 +24,6 @@ static void usage(FILE *f)
 		"       carry and a file burned before (ledger, default DIR/burned-files.ledger).\n");
 }
 
-static const char *opt(int argc, char **argv, const char *name)
-{
-	for (int i = 2; i + 1 < argc; i++)
-		if (strcmp(argv[i], name) == 0)
-			return argv[i + 1];
-	return NULL;
-}
-
 static int parse_chips(const char *s, uint64_t **ids, size_t *n)
 {
 	uint8_t *buf = NULL;
@@ -67,7 +59,7 @@ int cmd_blackbox(int argc, char **argv)
 		return sub ? 0 : 2;
 	}
 	if (strcmp(sub, "keygen") == 0) {
-		const char *out = opt(argc, argv, "--out"), *pubf = opt(argc, argv, "--pub");
+		const char *out = cli_opt(argc, argv, 2, "--out"), *pubf = cli_opt(argc, argv, 2, "--pub");
 		if (!out || !pubf) {
 			usage(stderr);
 			return 2;
@@ -83,9 +75,9 @@ int cmd_blackbox(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	const char *ff = opt(argc, argv, "--file"), *kf = opt(argc, argv, "--key"), *pf = opt(argc, argv, "--kms-pub"),
-		   *chips = opt(argc, argv, "--chips"), *dir = opt(argc, argv, "--out-dir"),
-		   *lf = opt(argc, argv, "--ledger");
+	const char *ff = cli_opt(argc, argv, 2, "--file"), *kf = cli_opt(argc, argv, 2, "--key"), *pf = cli_opt(argc, argv, 2, "--kms-pub"),
+		   *chips = cli_opt(argc, argv, 2, "--chips"), *dir = cli_opt(argc, argv, 2, "--out-dir"),
+		   *lf = cli_opt(argc, argv, 2, "--ledger");
 	if (!ff || !kf || !pf || !chips || !dir) {
 		usage(stderr);
 		return 2;

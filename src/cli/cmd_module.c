@@ -43,14 +43,6 @@ static void usage(FILE *f)
 		"Numbers are decimal or 0x-hex. docs/modules.md and docs/ota.md have the formats.\n");
 }
 
-static const char *opt(int argc, char **argv, const char *name)
-{
-	for (int i = 2; i + 1 < argc; i++)
-		if (strcmp(argv[i], name) == 0)
-			return argv[i + 1];
-	return NULL;
-}
-
 /* The first argument after the subcommand that is not an option or its value. */
 static const char *positional(int argc, char **argv)
 {
@@ -66,7 +58,7 @@ static const char *positional(int argc, char **argv)
 
 static int num(int argc, char **argv, const char *name, uint64_t max, uint64_t dflt, bool required, uint64_t *out)
 {
-	const char *s = opt(argc, argv, name);
+	const char *s = cli_opt(argc, argv, 2, name);
 
 	*out = dflt;
 	if (!s) {
@@ -97,8 +89,8 @@ static void print_manifest(const struct module_view *v, const struct module_payl
 static int do_sign(int argc, char **argv)
 {
 	uint64_t vendor, version, rollback, casid;
-	const char *keys = opt(argc, argv, "--keys-file"), *out = opt(argc, argv, "--out");
-	const char *tap = opt(argc, argv, "--ta-pub"), *certp = opt(argc, argv, "--cert"), *keyp = opt(argc, argv, "--key");
+	const char *keys = cli_opt(argc, argv, 2, "--keys-file"), *out = cli_opt(argc, argv, 2, "--out");
+	const char *tap = cli_opt(argc, argv, 2, "--ta-pub"), *certp = cli_opt(argc, argv, 2, "--cert"), *keyp = cli_opt(argc, argv, 2, "--key");
 	struct module_manifest m;
 	struct module_payload p;
 	uint8_t ta_pub[32], op_priv[32], pl[256], *cert = NULL, *mod = NULL;
@@ -150,8 +142,8 @@ out:
 
 static int do_verify(int argc, char **argv, bool inspect)
 {
-	const char *path = positional(argc, argv), *tap = opt(argc, argv, "--ta-pub");
-	const char *hash = opt(argc, argv, "--trust-root-hash"), *crlp = opt(argc, argv, "--crl");
+	const char *path = positional(argc, argv), *tap = cli_opt(argc, argv, 2, "--ta-pub");
+	const char *hash = cli_opt(argc, argv, 2, "--trust-root-hash"), *crlp = cli_opt(argc, argv, 2, "--crl");
 	uint8_t trust[32], ta_pub[32], *mod = NULL, *crl = NULL;
 	size_t len = 0, crl_len = 0;
 	struct module_view v;
@@ -281,9 +273,9 @@ static int carousel_into(const char *in_path, const char *out, const uint8_t *ca
 
 static int do_carousel(int argc, char **argv)
 {
-	const char *path = positional(argc, argv), *out = opt(argc, argv, "--out");
+	const char *path = positional(argc, argv), *out = cli_opt(argc, argv, 2, "--out");
 	uint64_t pid, ver, cid, prog, pmt, start, cycles, every;
-	const char *into = opt(argc, argv, "--into");
+	const char *into = cli_opt(argc, argv, 2, "--into");
 	struct module_view v;
 	struct ota_params op;
 	uint8_t *mod = NULL, *pkts = NULL, psi[376], cc = 15;
@@ -336,7 +328,7 @@ out:
 
 static int do_collect(int argc, char **argv)
 {
-	const char *path = positional(argc, argv), *out = opt(argc, argv, "--out");
+	const char *path = positional(argc, argv), *out = cli_opt(argc, argv, 2, "--out");
 	struct ota_rx *rx = NULL;
 	struct ota_rx_stats st;
 	uint8_t *ts = NULL, *mod = NULL;

@@ -53,14 +53,6 @@ static void usage(FILE *f)
 }
 
 /* Value of --name in argv[i..], or NULL. */
-static const char *opt(int argc, char **argv, const char *name)
-{
-	for (int i = 0; i + 1 < argc; i++)
-		if (strcmp(argv[i], name) == 0)
-			return argv[i + 1];
-	return NULL;
-}
-
 static int parse_scopes(const char *s, unsigned *out)
 {
 	char buf[64];
@@ -118,8 +110,8 @@ static int do_card(struct sms_store *s, int argc, char **argv)
 
 	if (argc >= 2 && strcmp(argv[0], "add") == 0) {
 		struct sms_card c = { 0 };
-		const char *chip = opt(argc, argv, "--chip"), *name = opt(argc, argv, "--name");
-		const char *info = opt(argc, argv, "--info"), *pair = opt(argc, argv, "--pair");
+		const char *chip = cli_opt(argc, argv, 0, "--chip"), *name = cli_opt(argc, argv, 0, "--name");
+		const char *info = cli_opt(argc, argv, 0, "--info"), *pair = cli_opt(argc, argv, 0, "--pair");
 
 		if (parse_u64(argv[1], INT64_MAX, &c.serial) != 0 || c.serial == 0 ||
 		    (pair && strcmp(pair, "0") != 0 && strcmp(pair, "1") != 0)) {
@@ -138,7 +130,7 @@ static int do_card(struct sms_store *s, int argc, char **argv)
 		return r;
 	}
 	if (argc >= 1 && strcmp(argv[0], "list") == 0) {
-		const char *after = opt(argc, argv, "--after"), *limit = opt(argc, argv, "--limit");
+		const char *after = cli_opt(argc, argv, 0, "--after"), *limit = cli_opt(argc, argv, 0, "--limit");
 		uint64_t a = 0, last = 0, lim = 100000;
 		size_t n = 0;
 
@@ -164,8 +156,8 @@ static int do_card(struct sms_store *s, int argc, char **argv)
 
 static int do_subscribe(struct sms_store *s, int argc, char **argv)
 {
-	const char *pk = opt(argc, argv, "--packages"), *st = opt(argc, argv, "--start");
-	const char *fi = opt(argc, argv, "--finish");
+	const char *pk = cli_opt(argc, argv, 0, "--packages"), *st = cli_opt(argc, argv, 0, "--start");
+	const char *fi = cli_opt(argc, argv, 0, "--finish");
 	struct sms_subscription sub = { 0 };
 	uint64_t v;
 	char buf[1024];
@@ -353,7 +345,7 @@ static int print_diff(void *ctx, const struct reconcile_diff *d)
 
 static int do_reconcile(struct sms_store *s, int argc, char **argv, bool *differ)
 {
-	const char *at = opt(argc, argv, "--at"), *fmt = opt(argc, argv, "--format");
+	const char *at = cli_opt(argc, argv, 0, "--at"), *fmt = cli_opt(argc, argv, 0, "--format");
 	struct rec_out o = { .json = fmt && strcmp(fmt, "json") == 0 };
 	struct reconcile_stats st;
 	uint64_t t = now_wall_ms() / 1000u;
@@ -397,7 +389,7 @@ static int do_blacklist(struct sms_store *s, int argc, char **argv)
 	int r;
 
 	if (argc >= 3 && strcmp(argv[0], "add") == 0 && (strcmp(argv[1], "card") == 0 || strcmp(argv[1], "box") == 0)) {
-		const char *reason = opt(argc, argv, "--reason");
+		const char *reason = cli_opt(argc, argv, 0, "--reason");
 
 		r = sms_blacklist_add(s, strcmp(argv[1], "card") == 0 ? SMS_BL_CARD : SMS_BL_BOX, argv[2],
 				      reason ? reason : "", "cli");
@@ -423,14 +415,7 @@ int cmd_sms(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
-	for (; i + 1 < argc; i += 2) {
-		if (strcmp(argv[i], "--db") == 0)
-			db = argv[i + 1];
-		else if (strcmp(argv[i], "--db-file") == 0)
-			db_file = argv[i + 1];
-		else
-			break;
-	}
+	i = cli_db_args(argc, argv, &db, &db_file);
 	if (i >= argc) {
 		usage(stderr);
 		return 2;
@@ -451,7 +436,7 @@ int cmd_sms(int argc, char **argv)
 	argc -= i;
 	argv += i;
 	if (strcmp(argv[0], "init") == 0) {
-		const char *admin = opt(argc, argv, "--admin");
+		const char *admin = cli_opt(argc, argv, 0, "--admin");
 		int v = 0;
 
 		if ((r = sms_store_schema_version(s, &v)) == 0) {
@@ -504,7 +489,7 @@ int cmd_sms(int argc, char **argv)
 	} else if (strcmp(argv[0], "export") == 0 && argc <= 2) {
 		r = do_export(s, argc == 2 ? argv[1] : NULL);
 	} else if (strcmp(argv[0], "key") == 0 && argc >= 3 && strcmp(argv[1], "add") == 0) {
-		const char *sc = opt(argc, argv, "--scopes");
+		const char *sc = cli_opt(argc, argv, 0, "--scopes");
 		unsigned scopes = SMS_SCOPE_READ | SMS_SCOPE_WRITE;
 
 		r = sc && parse_scopes(sc, &scopes) != 0 ? CE_ARG : key_add(s, argv[2], scopes);

@@ -61,22 +61,6 @@ static void usage(FILE *f)
 		WEB_PASSWORD_MIN, WEB_PASSWORD_MAX);
 }
 
-static const char *opt(int argc, char **argv, const char *name)
-{
-	for (int i = 0; i + 1 < argc; i++)
-		if (strcmp(argv[i], name) == 0)
-			return argv[i + 1];
-	return NULL;
-}
-
-static bool flag(int argc, char **argv, const char *name)
-{
-	for (int i = 0; i < argc; i++)
-		if (strcmp(argv[i], name) == 0)
-			return true;
-	return false;
-}
-
 /* A password from file (first line) or stdin into pw (cap bytes). */
 static int read_password(const char *file, char *pw, size_t cap)
 {
@@ -115,10 +99,10 @@ static void on_signal(evutil_socket_t fd, short ev, void *arg)
 
 static int serve(const char *data, int argc, char **argv)
 {
-	const char *http_addr = opt(argc, argv, "--http"), *root = opt(argc, argv, "--root");
-	const char *db = opt(argc, argv, "--db"), *db_file = opt(argc, argv, "--db-file");
-	const char *pwf = opt(argc, argv, "--admin-password-file");
-	const char *ready = opt(argc, argv, "--ready-file");
+	const char *http_addr = cli_opt(argc, argv, 0, "--http"), *root = cli_opt(argc, argv, 0, "--root");
+	const char *db = cli_opt(argc, argv, 0, "--db"), *db_file = cli_opt(argc, argv, 0, "--db-file");
+	const char *pwf = cli_opt(argc, argv, 0, "--admin-password-file");
+	const char *ready = cli_opt(argc, argv, 0, "--ready-file");
 	char db_uri[1200], users[1200], pw[WEB_PASSWORD_MAX + 2];
 	struct event_base *base = NULL;
 	struct event *sint = NULL, *sterm = NULL;
@@ -127,7 +111,7 @@ static int serve(const char *data, int argc, char **argv)
 	struct web *w = NULL;
 	struct web_config wc = {0};
 	struct dburi uri = {0};
-	const char *threads = opt(argc, argv, "--http-threads");
+	const char *threads = cli_opt(argc, argv, 0, "--http-threads");
 	uint64_t http_threads = 1;
 	int r, rc = 1;
 
@@ -171,9 +155,9 @@ static int serve(const char *data, int argc, char **argv)
 	wc.root = root ? root : WEB_DEFAULT_ROOT;
 	wc.users_path = users;
 	wc.admin_password = pwf ? pw : NULL;
-	wc.secure_cookies = flag(argc, argv, "--secure-cookies");
-	wc.kms_dir = opt(argc, argv, "--kms-dir");
-	wc.operator_nets = opt(argc, argv, "--operator-net");
+	wc.secure_cookies = cli_flag(argc, argv, 0, "--secure-cookies");
+	wc.kms_dir = cli_opt(argc, argv, 0, "--kms-dir");
+	wc.operator_nets = cli_opt(argc, argv, 0, "--operator-net");
 	wc.kms_view = kms_view_json;
 	if ((r = web_new(http, st, &wc, &w)) != 0) {
 		fprintf(stderr, "web: %s\n", err_str(r));
@@ -219,7 +203,7 @@ static int print_user(void *ctx, const struct web_user_info *in)
 
 int cmd_web(int argc, char **argv)
 {
-	const char *data = opt(argc, argv, "--data");
+	const char *data = cli_opt(argc, argv, 0, "--data");
 	char users[1200], pw[WEB_PASSWORD_MAX + 2];
 	struct web_users *u = NULL;
 	enum web_role role;
@@ -253,15 +237,15 @@ int cmd_web(int argc, char **argv)
 	if (strcmp(cmd, "list") == 0) {
 		r = web_user_list(u, print_user, NULL);
 	} else if (strcmp(cmd, "adduser") == 0 && name) {
-		if (web_role_parse(opt(argc, argv, "--role"), &role) != 0) {
+		if (web_role_parse(cli_opt(argc, argv, 0, "--role"), &role) != 0) {
 			fprintf(stderr, "web: --role admin|operator|read-only\n");
 			rc = 2;
 			goto out;
 		}
-		if ((r = read_password(opt(argc, argv, "--password-file"), pw, sizeof(pw))) == 0)
+		if ((r = read_password(cli_opt(argc, argv, 0, "--password-file"), pw, sizeof(pw))) == 0)
 			r = web_user_add(u, name, pw, role);
 	} else if (strcmp(cmd, "passwd") == 0 && name) {
-		if ((r = read_password(opt(argc, argv, "--password-file"), pw, sizeof(pw))) == 0)
+		if ((r = read_password(cli_opt(argc, argv, 0, "--password-file"), pw, sizeof(pw))) == 0)
 			r = web_user_set_password(u, name, pw);
 	} else if (strcmp(cmd, "role") == 0 && name && i + 2 < argc) {
 		r = web_role_parse(argv[i + 2], &role);

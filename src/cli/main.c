@@ -42,6 +42,37 @@ bool cli_wants_help(int argc, char **argv)
 	return false;
 }
 
+const char *cli_opt(int argc, char **argv, int first, const char *name)
+{
+	for (int i = first; i + 1 < argc; i++)
+		if (strcmp(argv[i], name) == 0)
+			return argv[i + 1];
+	return NULL;
+}
+
+bool cli_flag(int argc, char **argv, int first, const char *name)
+{
+	for (int i = first; i < argc; i++)
+		if (strcmp(argv[i], name) == 0)
+			return true;
+	return false;
+}
+
+int cli_db_args(int argc, char **argv, const char **db, const char **db_file)
+{
+	int i = 1;
+
+	for (; i + 1 < argc; i += 2) {
+		if (strcmp(argv[i], "--db") == 0)
+			*db = argv[i + 1];
+		else if (strcmp(argv[i], "--db-file") == 0)
+			*db_file = argv[i + 1];
+		else
+			break;
+	}
+	return i;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: castellan <command> [options]\n\n"
