@@ -39,6 +39,7 @@
 #include "sms/rest.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
+#include "lib/netacl.h"
 #include "lib/util.h"
 
 struct http_conn;
@@ -83,9 +84,8 @@ struct sms_http {
 	struct sms_http_hooks hooks; /* the web panel's, zero if none; written under park_mu */
 	struct http_thread **workers;
 	unsigned nworkers;
-	struct allow { int family; uint8_t addr[16]; unsigned prefix; } allow[SMS_METRICS_ALLOW_MAX];
-	size_t nallow;               /* GET /metrics beyond loopback (sms_http_set_metrics_allow) */
-	pthread_mutex_t *allow_mu;   /* allow/nallow: replaced live (SIGHUP) while threads read them */
+	struct netacl allow;         /* GET /metrics beyond loopback (sms_http_set_metrics_allow) */
+	pthread_mutex_t *allow_mu;   /* allow: replaced live (SIGHUP) while threads read it */
 	/* Parking the caller's loop while a worker runs a hook. */
 	pthread_mutex_t hook_mu;     /* one worker in hooks at a time */
 	pthread_mutex_t park_mu;
@@ -928,50 +928,21 @@ static void on_rest(struct http_thread *t, struct evhttp_request *req, const str
 
 /* ---- GET /metrics ---------------------------------------------------------- */
 
-static bool prefix_match(const uint8_t *a, const uint8_t *b, unsigned bits)
-{
-	size_t whole = bits / 8;
-	unsigned rest = bits % 8;
-
-	if (memcmp(a, b, whole) != 0)
-		return false;
-	return rest == 0 || ((a[whole] ^ b[whole]) & (uint8_t)(0xFF00u >> rest)) == 0;
-}
-
 bool sms_http_metrics_peer_ok(const struct sms_http *h, const struct sockaddr *sa)
 {
-	uint8_t a[16];
-	int fam;
+	socklen_t len = !sa ? 0 : sa->sa_family == AF_INET ? sizeof(struct sockaddr_in)
+		: sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : 0;
+	uint8_t fam, a[16];
+	bool ok;
 
-	if (!sa)
+	if (!sa || !netacl_peer_key(sa, len, &fam, a))
 		return false;
-	if (sa->sa_family == AF_INET) {
-		fam = AF_INET;
-		memcpy(a, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-	} else if (sa->sa_family == AF_INET6) {
-		const struct in6_addr *v6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-
-		if (IN6_IS_ADDR_V4MAPPED(v6)) {
-			fam = AF_INET;
-			memcpy(a, v6->s6_addr + 12, 4);
-		} else {
-			fam = AF_INET6;
-			memcpy(a, v6->s6_addr, 16);
-		}
-	} else {
-		return false;
-	}
-	if ((fam == AF_INET && a[0] == 127) || (fam == AF_INET6 && IN6_IS_ADDR_LOOPBACK((struct in6_addr *)a)))
+	if ((fam == 4 && a[0] == 127) || (fam == 6 && memcmp(a, &in6addr_loopback, 16) == 0))
 		return true;
 	pthread_mutex_lock(h->allow_mu);
-	for (size_t i = 0; i < h->nallow; i++) {
-		if (h->allow[i].family == fam && prefix_match(a, h->allow[i].addr, h->allow[i].prefix)) {
-			pthread_mutex_unlock(h->allow_mu);
-			return true;
-		}
-	}
+	ok = h->allow.n > 0 && netacl_allows(&h->allow, sa, len); /* empty: loopback only */
 	pthread_mutex_unlock(h->allow_mu);
-	return false;
+	return ok;
 }
 
 static void on_metrics(struct http_thread *t, struct evhttp_request *req)
@@ -1014,43 +985,12 @@ static void on_metrics(struct http_thread *t, struct evhttp_request *req)
 
 int sms_http_set_metrics_allow(struct sms_http *h, const char *list)
 {
-	struct allow tmp[SMS_METRICS_ALLOW_MAX];
-	size_t n = 0;
-	const char *p = list ? list : "";
+	struct netacl acl;
 
-	while (*p) {
-		const char *e = strchr(p, ','), *slash;
-		size_t l = e ? (size_t)(e - p) : strlen(p);
-		char buf[64];
-		uint64_t bits = 0;
-
-		if (l == 0 || l >= sizeof(buf) || n == SMS_METRICS_ALLOW_MAX)
-			return CE_ARG;
-		memcpy(buf, p, l);
-		buf[l] = '\0';
-		slash = strchr(buf, '/');
-		if (slash)
-			buf[slash - buf] = '\0';
-		memset(&tmp[n], 0, sizeof(tmp[n]));
-		if (inet_pton(AF_INET, buf, tmp[n].addr) == 1)
-			tmp[n].family = AF_INET;
-		else if (inet_pton(AF_INET6, buf, tmp[n].addr) == 1)
-			tmp[n].family = AF_INET6;
-		else
-			return CE_ARG;
-		tmp[n].prefix = tmp[n].family == AF_INET ? 32 : 128;
-		if (slash && (parse_u64(slash + 1, tmp[n].prefix, &bits) != 0 || !slash[1]))
-			return CE_ARG;
-		if (slash)
-			tmp[n].prefix = (unsigned)bits;
-		n++;
-		p += l + (e ? 1 : 0);
-		if (e && !*p)
-			return CE_ARG; /* a trailing comma */
-	}
+	if (netacl_parse(list && *list ? list : NULL, &acl) != 0 || acl.n > SMS_METRICS_ALLOW_MAX)
+		return CE_ARG;
 	pthread_mutex_lock(h->allow_mu);
-	memcpy(h->allow, tmp, n * sizeof(tmp[0]));
-	h->nallow = n;
+	h->allow = acl;
 	pthread_mutex_unlock(h->allow_mu);
 	return 0;
 }

@@ -135,7 +135,8 @@ struct event_base *sms_http_base(const struct sms_http *h);
  * an API key of the `metrics` (or `admin`) scope in X-API-Key or
  * Authorization: Bearer; else 403 (401 for a bad key). list: comma-
  * separated addresses or CIDR prefixes ("10.1.2.3,192.168.0.0/24,fd00::/8"),
- * at most SMS_METRICS_ALLOW_MAX; "" or NULL empties it. Any time, from any
+ * at most SMS_METRICS_ALLOW_MAX, parsed by lib/netacl (host bits past a
+ * prefix are refused: "10.0.0.1/8"); "" or NULL empties it. Any time, from any
  * thread (the head-end's SIGHUP replaces it while requests are served).
  * 0 or CE_ARG (nothing changed). */
 #define SMS_METRICS_ALLOW_MAX 16
