@@ -378,7 +378,6 @@ int cmd_audit(int argc, char **argv)
 {
 	const char *db = NULL, *db_file = NULL;
 	struct sms_store *s = NULL;
-	struct dburi uri;
 	bool intact = false;
 	int i = 1, r;
 
@@ -403,22 +402,7 @@ int cmd_audit(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	{
-		const char *def = getenv("CASTELLAN_SMS_DB");
-
-		if (dburi_resolve("castellan audit", db, db_file, def && *def ? def : "castellan-sms.db", &uri) != 0)
-			return 1;
-	}
-	r = sms_store_open(uri.uri, &s);
-	if (r != 0) {
-		char shown[1024];
-
-		sms_store_uri_redact(uri.uri, shown, sizeof(shown));
-		fprintf(stderr, "castellan audit: cannot open %s: %s\n", shown, err_str(r));
-		secret_wipe(shown, sizeof(shown));
-	}
-	dburi_cleanup(&uri);
-	if (r != 0)
+	if (dburi_store_open("castellan audit", db, db_file, &s) != 0)
 		return 1;
 	if (strcmp(argv[0], "checkpoint") == 0)
 		r = checkpoint(s, argc, argv);

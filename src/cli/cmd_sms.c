@@ -405,9 +405,8 @@ static int do_blacklist(struct sms_store *s, int argc, char **argv)
 
 int cmd_sms(int argc, char **argv)
 {
-	const char *def = getenv("CASTELLAN_SMS_DB"), *db = NULL, *db_file = NULL;
+	const char *db = NULL, *db_file = NULL;
 	struct sms_store *s = NULL;
-	struct dburi uri;
 	bool differ = false;
 	int i = 1, r;
 
@@ -420,18 +419,7 @@ int cmd_sms(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (dburi_resolve("castellan sms", db, db_file, def && *def ? def : "castellan-sms.db", &uri) != 0)
-		return 1;
-	r = sms_store_open(uri.uri, &s);
-	if (r != 0) {
-		char shown[1024];
-
-		sms_store_uri_redact(uri.uri, shown, sizeof(shown));
-		fprintf(stderr, "castellan sms: cannot open %s: %s\n", shown, err_str(r));
-		secret_wipe(shown, sizeof(shown));
-	}
-	dburi_cleanup(&uri);
-	if (r != 0)
+	if (dburi_store_open("castellan sms", db, db_file, &s) != 0)
 		return 1;
 	argc -= i;
 	argv += i;

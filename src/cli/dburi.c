@@ -205,3 +205,23 @@ void dburi_cleanup(struct dburi *u)
 	if (u)
 		secret_wipe(u, sizeof(*u));
 }
+
+int dburi_store_open(const char *prog, const char *db, const char *db_file, struct sms_store **out)
+{
+	const char *def = getenv("CASTELLAN_SMS_DB");
+	struct dburi uri;
+	int r;
+
+	*out = NULL;
+	if ((r = dburi_resolve(prog, db, db_file, def && *def ? def : "castellan-sms.db", &uri)) != 0)
+		return r;
+	if ((r = sms_store_open(uri.uri, out)) != 0) {
+		char shown[1024];
+
+		sms_store_uri_redact(uri.uri, shown, sizeof(shown));
+		fprintf(stderr, "%s: cannot open %s: %s\n", prog, shown, err_str(r));
+		secret_wipe(shown, sizeof(shown));
+	}
+	dburi_cleanup(&uri);
+	return r;
+}

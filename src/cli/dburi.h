@@ -68,6 +68,13 @@ int dburi_read_file(const char *path, char *out, size_t cap) WARN_UNUSED;
 int dburi_resolve(const char *prog, const char *db, const char *db_file, const char *def,
 		  struct dburi *out) WARN_UNUSED;
 
+/* Resolve as above with the SMS commands' default ($CASTELLAN_SMS_DB, else
+ * ./castellan-sms.db) and open the store: 0, or the error said on stderr
+ * ("PROG: cannot open URI-without-password: why") and its CE_* code. The
+ * URI is wiped either way. */
+struct sms_store;
+int dburi_store_open(const char *prog, const char *db, const char *db_file, struct sms_store **out) WARN_UNUSED;
+
 /* "--db", "--db-file", "$CASTELLAN_DB", "default". */
 const char *dburi_source_name(enum dburi_source s);
 
