@@ -14,7 +14,10 @@ echo "check-banned: no banned calls"
 
 # A clone must stand alone: nothing in the tree may read files outside it
 # (test data lives in tests/data/).
-outside=$(git ls-files 2>/dev/null | grep -vE '^tests/data/' | xargs grep -nE '\.\./shared|CASTELLAN_SHARED' 2>/dev/null | grep -v '^tools/check-banned.sh:')
+# (the pattern is assembled so this file does not name what it looks for)
+sib=shared
+outside=$(git ls-files 2>/dev/null | grep -vE '^tests/data/' |
+	xargs grep -nE "\\.\\./${sib}/|CASTELLAN_${sib^^}" 2>/dev/null)
 if [ -n "$outside" ]; then
 	echo "paths outside the tree:"
 	echo "$outside"
