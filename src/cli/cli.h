@@ -40,14 +40,11 @@ int cmd_audit(int argc, char **argv);
  * (cmd_audit.c; the head-end's --audit-key too). 0 or CE_*. */
 int audit_key_load(const char *key, const char *passphrase_file, uint8_t priv[32]);
 int cmd_headend(int argc, char **argv);
-int cmd_demo(int argc, char **argv);
 int cmd_card(int argc, char **argv);
-int cmd_demo_card(int argc, char **argv);
 int cmd_kms(int argc, char **argv);
 int cmd_blackbox(int argc, char **argv);
 int cmd_web(int argc, char **argv);
 int cmd_chip(int argc, char **argv);
 int cmd_module(int argc, char **argv);
-int cmd_demo_replace(int argc, char **argv);
 
 #endif

@@ -18,15 +18,12 @@ static const struct cli_command commands[] = {
 	{ "sms", "subscriber management store: init, cards, packages, subscriptions, API keys", cmd_sms },
 	{ "audit", "the tamper-evident audit log: keygen, signed checkpoints, verify, export for an auditor", cmd_audit },
 	{ "headend", "the head-end in one process: SMS HTTP APIs, ECMG, EMMG with the EMM carousel, scheduler", cmd_headend },
-	{ "demo", "end-to-end demo: ECMG, scrambler and two set-top boxes on this machine", cmd_demo },
 	{ "card", "the virtual smartcard: serve it to pcscd, issue/program/erase, info", cmd_card },
-	{ "demo-card", "demo: a set-top box descrambling with a smartcard through pcscd + vpcd", cmd_demo_card },
 	{ "kms", "operator key management: chip orders, root keys, black-box and vendor key files, TA", cmd_kms },
 	{ "blackbox", "the chip maker's black box: verify a KMS black-box file and burn OTP images", cmd_blackbox },
 	{ "web", "the web panel: its users (adduser, passwd, unlock...) and `web serve` (SMS APIs + panel)", cmd_web },
 	{ "chip", "the emulated secure chip (OTP, key ladder, descrambler slots) as its own process", cmd_chip },
 	{ "module", "signed CAS client modules: sign, verify, inspect; OTA carousel and collect", cmd_module },
-	{ "demo-replace", "the CAS replacement demo: vendors A and B side by side, B over the air, the box switches", cmd_demo_replace },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
