@@ -100,7 +100,7 @@ int main(int argc, char **argv)
 	const struct scenario *s = &scenarios[0];
 	struct demo_args a = { .algo = "csa2", .cp_seconds = 4 };
 	const char *dir = NULL, *bin = NULL, *summary = NULL;
-	bool keep = false, help = false;
+	bool keep = false, help = false, named = false;
 	struct e2e e;
 	int i = 1, rc;
 
@@ -115,6 +115,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		i = 2;
+		named = true;
 	}
 	snprintf(def_input, sizeof(def_input), "%s/tests/data/ts-clear-2svc.ts", CASTELLAN_SOURCE_DIR);
 	a.input = def_input;
@@ -152,7 +153,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (help) {
-		usage(stdout, s);
+		usage(stdout, named ? s : NULL);
 		return 0;
 	}
 	if (i < argc) {

@@ -190,7 +190,7 @@ int demo_card(struct e2e *e, const struct demo_args *a)
 	if (e2e_passphrase(e, "passphrase", pass_hex) != 0 ||
 	    file_write_atomic(tf, (const uint8_t *)pass_hex + 32, 32, 0600) != 0 ||
 	    keystore_generate(DC_CASID, 3600, &k) != 0 || keystore_save(k, ks, pass_hex) != 0) {
-		fprintf(stderr, "demo-card: cannot create the keystore\n");
+		fprintf(stderr, "castellan-demo card: cannot create the keystore\n");
 		goto out;
 	}
 	printf("1. keystore %s (CA_system_id 0x%04X)\n", ks, DC_CASID);
@@ -204,7 +204,7 @@ int demo_card(struct e2e *e, const struct demo_args *a)
 		ecmg = e2e_spawn(e, "ecmg.log", args, -1, -1);
 	}
 	if (e2e_wait_ready(ecmg, NULL, &ecmg_port, 1, 10000) != 0) {
-		fprintf(stderr, "demo-card: the ECMG did not start\n");
+		fprintf(stderr, "castellan-demo card: the ECMG did not start\n");
 		e2e_show_log(e, "ecmg.log");
 		goto out;
 	}
@@ -221,7 +221,7 @@ int demo_card(struct e2e *e, const struct demo_args *a)
 	    E2E_RUN(e, "card.log", "card", "program", perso, "--eeprom", eeprom, "--transport-file", tf) != 0)
 		goto out;
 	if ((r = grant(ks, pass_hex, eeprom)) != 0) {
-		fprintf(stderr, "demo-card: entitlement EMM refused by the card: %s\n", err_str(r));
+		fprintf(stderr, "castellan-demo card: entitlement EMM refused by the card: %s\n", err_str(r));
 		goto out;
 	}
 	printf("3. card %s issued, programmed (protected) and entitled to package 1 by EMM\n", serial);
@@ -253,7 +253,7 @@ int demo_card(struct e2e *e, const struct demo_args *a)
 			goto out;
 		card_local_transport(ap, &t);
 		if ((r = smartcard_client_new(&t, &client)) != 0) {
-			fprintf(stderr, "demo-card: card: %s\n", err_str(r));
+			fprintf(stderr, "castellan-demo card: card: %s\n", err_str(r));
 			goto out;
 		}
 		have_client = true;
@@ -267,12 +267,12 @@ int demo_card(struct e2e *e, const struct demo_args *a)
 			reader, vpcd_port, eeprom, vpcd_port, reader, scr);
 	/* 5. the box */
 	if (e2e_ts_load(scr, &ts) != 0 || e2e_ts_load(a->input, &clear) != 0) {
-		fprintf(stderr, "demo-card: cannot read %s or %s\n", scr, a->input);
+		fprintf(stderr, "castellan-demo card: cannot read %s or %s\n", scr, a->input);
 		goto out;
 	}
 	printf("5. the box:\n");
 	if ((r = run_box(e, &client, &clear, &ts, &ok)) != 0) {
-		fprintf(stderr, "demo-card: box: %s\n", err_str(r));
+		fprintf(stderr, "castellan-demo card: box: %s\n", err_str(r));
 		ok = false;
 		goto out;
 	}
@@ -293,6 +293,6 @@ out:
 	e2e_ts_free(&clear);
 	secret_wipe(pass_hex, sizeof(pass_hex));
 	if (!ok)
-		fprintf(stderr, "demo-card: failed (logs in %s)\n", e->dir);
+		fprintf(stderr, "castellan-demo card: failed (logs in %s)\n", e->dir);
 	return ok ? 0 : 1;
 }

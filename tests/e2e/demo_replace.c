@@ -303,7 +303,7 @@ static int setup(struct e2e *e, char *pf)
 		    E2E_RUN(e, "sms-export.log", "sms", "--db", db, "export", csv))
 			return CE_INTERNAL;
 		if (sms_packages(csv, mask) != 0) {
-			fprintf(stderr, "demo-replace: card " CARD " not in the SMS export\n");
+			fprintf(stderr, "castellan-demo replace: card " CARD " not in the SMS export\n");
 			return CE_NOT_FOUND;
 		}
 	}
@@ -369,10 +369,10 @@ int demo_replace(struct e2e *e, const struct demo_args *a)
 	memset(&t, 0, sizeof(t));
 	t.last_parity = -1;
 	json_object_set_new(e->summary, "cps", cps);
-	printf("Castellan demo-replace: switching a box from CAS vendor A to vendor B on air\n");
+	printf("Castellan demo (replace): switching a box from CAS vendor A to vendor B on air\n");
 	printf("  input %s\n  work dir %s\n", a->input, e->dir);
 	if (e2e_ts_load(a->input, &clear) != 0 || e2e_services(&clear, OTA_PROGRAM, sv, MAX_SVC, &nsv) != 0 || nsv < 2) {
-		fprintf(stderr, "demo-replace: %s is not a TS with two services\n", a->input);
+		fprintf(stderr, "castellan-demo replace: %s is not a TS with two services\n", a->input);
 		goto out;
 	}
 	for (size_t s = 0; s < 2; s++)
@@ -405,7 +405,7 @@ int demo_replace(struct e2e *e, const struct demo_args *a)
 
 		ecmg[v] = e2e_spawn(e, v ? "ecmgB.log" : "ecmgA.log", args, -1, -1);
 		if (e2e_wait_ready(ecmg[v], NULL, &port[v], 1, 10000) != 0) {
-			fprintf(stderr, "demo-replace: ECMG %c did not start\n", 'A' + v);
+			fprintf(stderr, "castellan-demo replace: ECMG %c did not start\n", 'A' + v);
 			e2e_show_log(e, v ? "ecmgB.log" : "ecmgA.log");
 			goto out;
 		}
@@ -430,7 +430,7 @@ int demo_replace(struct e2e *e, const struct demo_args *a)
 
 		chip = e2e_spawn(e, "chip.log", args, -1, -1);
 		if (e2e_wait_ready(chip, sock, NULL, 0, 5000) != 0 || e2e_wait_ready(chip, ctl, NULL, 0, 5000) != 0) {
-			fprintf(stderr, "demo-replace: the chip did not start\n");
+			fprintf(stderr, "castellan-demo replace: the chip did not start\n");
 			e2e_show_log(e, "chip.log");
 			goto out;
 		}
@@ -505,7 +505,7 @@ out:
 	printf("\n  %s\n", ok ? "DEMO PASSED: the box switched from A to B while the stream played, no packet"
 			      " went undescrambled; A is off and B carries the box" : "DEMO FAILED");
 	if (!ok)
-		fprintf(stderr, "demo-replace: failed (logs in %s)\n", e->dir);
+		fprintf(stderr, "castellan-demo replace: failed (logs in %s)\n", e->dir);
 	e2e_stop(&ecmg[0], 3000);
 	e2e_stop(&ecmg[1], 3000);
 	e2e_stop(&chip, 3000);

@@ -289,7 +289,7 @@ int demo_scrambled(struct e2e *e, const struct demo_args *a)
 	printf("  input    %s\n  work dir %s\n", a->input, e->dir);
 	if (e2e_ts_load(a->input, &in) != 0 || e2e_services(&in, 0, svc, 8, &nsvc) != 0 || nsvc < 2 ||
 	    !svc[0].npids || !svc[1].npids) {
-		fprintf(stderr, "demo: %s is not a TS with two services\n", a->input);
+		fprintf(stderr, "castellan-demo: %s is not a TS with two services\n", a->input);
 		goto fail;
 	}
 	/* 1. head-end keystore, under a passphrase generated for this run */
@@ -299,7 +299,7 @@ int demo_scrambled(struct e2e *e, const struct demo_args *a)
 		goto fail;
 	/* 2. the head-end: SMS (GET API), ECMG, EMMG + carousel, scheduler */
 	if (start_headend(&s) != 0) {
-		fprintf(stderr, "demo: the head-end did not start\n");
+		fprintf(stderr, "castellan-demo: the head-end did not start\n");
 		e2e_show_log(e, "headend.log");
 		goto fail;
 	}
@@ -315,7 +315,7 @@ int demo_scrambled(struct e2e *e, const struct demo_args *a)
 	goto out;
 fail:
 	ok = false;
-	fprintf(stderr, "demo: failed (logs in %s)\n", e->dir);
+	fprintf(stderr, "castellan-demo: failed (logs in %s)\n", e->dir);
 out:
 	e2e_stop(&s.headend, 2000);
 	e2e_ts_free(&in);
