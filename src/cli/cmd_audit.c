@@ -14,7 +14,7 @@
 #include <jansson.h>
 #include "cas/keys.h"
 #include "cli/cli.h"
-#include "cli/dburi.h"
+#include "sms/dburi.h"
 #include "crypto/pk.h"
 #include "crypto/pwseal.h"
 #include "lib/util.h"

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli/cli.h"
-#include "cli/config.h"
-#include "cli/dburi.h"
+#include "lib/config.h"
+#include "sms/dburi.h"
 #include "cas/keys.h"
 #include "headend/headend.h"
 #include "kms/view.h"

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli/cli.h"
-#include "cli/config.h"
+#include "lib/config.h"
 #include "lib/log.h"
 #include "lib/metrics_http.h"
 #include "lib/netacl.h"
