@@ -1,4 +1,5 @@
 /* vkeys.c - a vendor's opened key file, parsed on the cursor (vkeys.h). */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cas/vkeys.h"
@@ -42,6 +43,17 @@ static int parse_line(struct cur *line, struct vkey *v)
 	return 0;
 }
 
+/* The header line `castellan kms vendor open --out` writes first. */
+static bool is_header(const struct cur *line)
+{
+	static const char hdr[] = "chip_id,key";
+	size_t n = cur_left(line);
+
+	if (n && line->buf[line->off + n - 1] == '\r')
+		n--;
+	return n == sizeof(hdr) - 1 && memcmp(line->buf + line->off, hdr, n) == 0;
+}
+
 int vkeys_parse(const uint8_t *buf, size_t len, size_t max, struct vkey **out, size_t *n, size_t *bad_line)
 {
 	struct vkey *v = NULL, *nv;
@@ -69,6 +81,8 @@ int vkeys_parse(const uint8_t *buf, size_t len, size_t max, struct vkey **out, s
 			r = CE_FORMAT;
 			break;
 		}
+		if (lineno == 1 && is_header(&line))
+			continue;
 		if (cnt == cap) {
 			size_t ncap = cap ? cap * 2 : 64;
 

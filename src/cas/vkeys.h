@@ -2,7 +2,8 @@
  * vkeys.h - a vendor's opened key file (`castellan kms vendor open --out
  * KEYS.csv`, docs/kms.md): K_v(chip) for each of the vendor's chips, one
  * "chip_id,32 hex digits" a line (chip_id decimal or 0x hex; '#' comments,
- * blank lines and CRLF line ends accepted). The one parser of that file:
+ * blank lines, CRLF line ends and, on the first line only, the header
+ * "chip_id,key" that `kms vendor open` writes are accepted). The one parser of that file:
  * the head-end (--vendor-keys) and emm_vendor_key_file use it; every byte
  * goes through the cursor. fuzz/fuzz_vkeys.c drives vkeys_parse.
  */
