@@ -194,39 +194,12 @@ out:
 	return rc;
 }
 
-/* A PAT packet (single section, no adaptation field) with one more program;
- * other packets (or a PAT that does not fit) unchanged. */
-static void pat_add(const uint8_t *p, uint16_t prog, uint16_t pmt_pid, uint8_t *q)
-{
-	struct ts_hdr h;
-	struct pat pat;
-	size_t off, slen, len = 0;
-
-	memcpy(q, p, TS_PACKET_BYTES);
-	if (ts_parse(p, &h) != 0 || h.pid != TS_PID_PAT || !h.pusi || h.has_af)
-		return;
-	off = 5 + (size_t)p[4];
-	if (off + 3 > TS_PACKET_BYTES)
-		return;
-	slen = 3 + (((size_t)(p[off + 1] & 0x0F) << 8) | p[off + 2]);
-	if (off + slen > TS_PACKET_BYTES || pat_parse(p + off, slen, &pat) != 0 || pat.nprog >= PAT_MAX_PROGRAMS)
-		return;
-	pat.prog[pat.nprog].program = prog;
-	pat.prog[pat.nprog++].pid = pmt_pid;
-	if (pat_build(&pat, q + 5, TS_PACKET_BYTES - 5, &len) != 0) {
-		memcpy(q, p, TS_PACKET_BYTES);
-		return;
-	}
-	q[4] = 0;
-	memset(q + 5 + len, 0xFF, TS_PACKET_BYTES - 5 - len);
-}
-
 /* module carousel --into: the carousel multiplexed into a TS file. */
 static int carousel_into(const char *in_path, const char *out, const uint8_t *car, size_t ncar, const uint8_t psi[376],
 	uint16_t prog, uint16_t pmt_pid, uint64_t start, uint64_t cycles, uint64_t every)
 {
-	uint8_t *in = NULL, *o = NULL, cc_pmt = 0;
-	size_t len = 0, nin, no = 0, k_cc = 0;
+	uint8_t *in = NULL, *o = NULL;
+	size_t len = 0, nin, no = 0;
 	int r;
 
 	if ((r = file_read_all(in_path, 1u << 30, &in, &len)) != 0) {
@@ -234,39 +207,17 @@ static int carousel_into(const char *in_path, const char *out, const uint8_t *ca
 		return 1;
 	}
 	nin = len / TS_PACKET_BYTES;
-	if (cycles > nin + 1 || (ncar + 1) > SIZE_MAX / TS_PACKET_BYTES / (nin + cycles + 1)) {
-		free(in);
+	r = ota_mux_into(in, nin, car, ncar, psi, prog, pmt_pid, start, cycles, every, &o, &no);
+	free(in);
+	if (r == CE_RANGE)
 		return 2;
-	}
-	o = malloc((nin + (ncar + 1) * (size_t)cycles) * TS_PACKET_BYTES + 1);
-	if (!o) {
-		free(in);
-		return 1;
-	}
-	for (size_t i = 0; i < nin; i++) {
-		pat_add(in + i * TS_PACKET_BYTES, prog, pmt_pid, o + no++ * TS_PACKET_BYTES);
-		if (i < start || (i - start) % every != 0 || (i - start) / every >= cycles)
-			continue;
-		{
-			uint8_t *pm = o + no++ * TS_PACKET_BYTES;
-
-			memcpy(pm, psi + TS_PACKET_BYTES, TS_PACKET_BYTES); /* the carousel's PMT */
-			pm[3] = (uint8_t)((pm[3] & 0xF0) | (cc_pmt++ & 0x0F));
-		}
-		for (size_t k = 0; k < ncar; k++, k_cc++) {
-			uint8_t *c = o + no++ * TS_PACKET_BYTES;
-
-			memcpy(c, car + k * TS_PACKET_BYTES, TS_PACKET_BYTES);
-			c[3] = (uint8_t)((c[3] & 0xF0) | (k_cc & 0x0F));
-		}
-	}
-	r = file_write_atomic(out, o, no * TS_PACKET_BYTES, 0644);
+	if (r == 0)
+		r = file_write_atomic(out, o, no * TS_PACKET_BYTES, 0644);
 	if (r == 0)
 		printf("wrote %s: %zu input packets + %zu inserted (PMT and %zu-packet cycle, %llu times), program %u in the PAT\n",
 			out, nin, no - nin, ncar, (unsigned long long)(no - nin) / (ncar + 1), (unsigned)prog);
 	else
 		fprintf(stderr, "castellan module: %s: %s\n", out, err_str(r));
-	free(in);
 	free(o);
 	return r == 0 ? 0 : 1;
 }
