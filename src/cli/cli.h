@@ -26,6 +26,11 @@ bool cli_flag(int argc, char **argv, int first, const char *name);
  * *db and *db_file (left as they were when absent); returns the index of the
  * first other argument. */
 int cli_db_args(int argc, char **argv, const char **db, const char **db_file);
+/* Option name's value (argv[first..]) as a number 0..max into *out: 0 (left
+ * as it was when absent), or CE_ARG when it is absent and required or is
+ * not such a number (said on stderr as "castellan CMD: ...", CMD =
+ * argv[0]). */
+int cli_opt_u64(int argc, char **argv, int first, const char *name, uint64_t max, bool required, uint64_t *out);
 
 int cmd_keys(int argc, char **argv);
 int cmd_provision(int argc, char **argv);

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 #include "cli/cli.h"
+#include "lib/err.h"
+#include "lib/util.h"
 
 static const struct cli_command commands[] = {
 	/* CLI_COMMANDS: one line per command, in the order `help` shows them */
@@ -53,6 +55,22 @@ bool cli_flag(int argc, char **argv, int first, const char *name)
 		if (strcmp(argv[i], name) == 0)
 			return true;
 	return false;
+}
+
+int cli_opt_u64(int argc, char **argv, int first, const char *name, uint64_t max, bool required, uint64_t *out)
+{
+	const char *s = cli_opt(argc, argv, first, name);
+
+	if (!s) {
+		if (required)
+			fprintf(stderr, "castellan %s: %s is required\n", argv[0], name);
+		return required ? CE_ARG : 0;
+	}
+	if (parse_u64(s, max, out) != 0) {
+		fprintf(stderr, "castellan %s: bad %s '%s'\n", argv[0], name, s);
+		return CE_ARG;
+	}
+	return 0;
 }
 
 int cli_db_args(int argc, char **argv, const char **db, const char **db_file)
