@@ -29,35 +29,8 @@
 struct scen {
 	struct e2e *e;
 	const struct demo_args *a;
-	uint16_t ecmg_port, http_port, mux_port;
-	pid_t headend;
-	char ecmg[32], http[32], mux[32];
+	struct e2e_headend he;
 };
-
-/* `castellan headend` (SMS GET API, ECMG, EMMG to the scrambler's MUX,
- * scheduler) on SQLite in the work dir, until its ready file and ports. */
-static int start_headend(struct scen *s)
-{
-	char ks[1024], pf[1024], dir[1024], keyf[1024], ready[1024];
-	uint16_t ports[2];
-
-	if (e2e_free_port(&s->ecmg_port) || e2e_free_port(&s->http_port) || e2e_free_port(&s->mux_port))
-		return CE_IO;
-	snprintf(s->ecmg, sizeof(s->ecmg), "127.0.0.1:%u", s->ecmg_port);
-	snprintf(s->http, sizeof(s->http), "127.0.0.1:%u", s->http_port);
-	snprintf(s->mux, sizeof(s->mux), "127.0.0.1:%u", s->mux_port);
-	char *args[] = { "castellan", "headend", "--data-dir", e2e_path(s->e, "headend-data", dir, sizeof(dir)),
-		"--keystore", e2e_path(s->e, "headend.keystore", ks, sizeof(ks)), "--passphrase-file",
-		e2e_path(s->e, "passphrase", pf, sizeof(pf)), "--http", s->http, "--ecmg", s->ecmg, "--mux", s->mux,
-		"--emm-kbps", "64", "--admin-key-file", e2e_path(s->e, "admin-key", keyf, sizeof(keyf)), "--ready-file",
-		e2e_path(s->e, "headend.ready", ready, sizeof(ready)), "--status-every", "5", NULL };
-
-	if ((s->headend = e2e_spawn(s->e, "headend.log", args, -1, -1)) < 0)
-		return CE_IO;
-	ports[0] = s->ecmg_port;
-	ports[1] = s->http_port;
-	return e2e_wait_ready(s->headend, ready, ports, 2, 10000);
-}
 
 /* Boxes A and B on the scrambled file, judged against the clear input. */
 static int batch_part(struct scen *s, const struct e2e_ts *in, const struct e2e_svc *svc, bool *ok)
@@ -80,7 +53,7 @@ static int batch_part(struct scen *s, const struct e2e_ts *in, const struct e2e_
 	json_object_set_new(e->summary, "boxes", boxes);
 	/* service 1 in package 1 (mask 00000001), service 2 in package 2 */
 	if (E2E_RUN(e, "scramble.log", "scramble", "--input", s->a->input, "--output", scrp, "--service",
-		    svc1, "--service", svc2, "--ecmg", s->ecmg, "--super-cas-id", "0x4ADC0001", "--algo",
+		    svc1, "--service", svc2, "--ecmg", s->he.ecmg, "--super-cas-id", "0x4ADC0001", "--algo",
 		    s->a->algo, "--cp-duration", cp) != 0 ||
 	    e2e_ts_load(scrp, &scr) != 0)
 		goto out;
@@ -156,10 +129,9 @@ out:
 static int live_part(struct scen *s, const struct e2e_ts *in, const struct e2e_svc *svc, bool *ok)
 {
 	struct e2e *e = s->e;
-	char ks[1024], pf[1024], db[1100], card[1024], state[1024], outc[1024], keyf[1024];
+	char ks[1024], pf[1024], db[1100], card[1024], state[1024], outc[1024];
 	char svc1[32], svc2[32], q[1024], body[4096];
-	char *key = NULL;
-	size_t klen = 0;
+	const char *key = s->he.admin_key;
 	int p1[2] = { -1, -1 }, p2[2] = { -1, -1 };
 	pid_t feeder = 0, scr = 0, stb = 0;
 	struct e2e_watch w = { 0 };
@@ -175,7 +147,6 @@ static int live_part(struct scen *s, const struct e2e_ts *in, const struct e2e_s
 	e2e_path(e, "cardC.json", card, sizeof(card));
 	e2e_path(e, "boxC.state", state, sizeof(state));
 	e2e_path(e, "boxC.ts", outc, sizeof(outc));
-	e2e_path(e, "admin-key", keyf, sizeof(keyf));
 	snprintf(db, sizeof(db), "sqlite:%s/headend-data/sms.db", e->dir);
 	snprintf(svc1, sizeof(svc1), "%u:ac=00000001", svc[0].program);
 	snprintf(svc2, sizeof(svc2), "%u:ac=00000002", svc[1].program);
@@ -192,8 +163,8 @@ static int live_part(struct scen *s, const struct e2e_ts *in, const struct e2e_s
 		goto out;
 	{
 		char *sa[] = { "castellan", "scramble", "--input", "-", "--output", "-", "--service", svc1, "--service",
-			svc2, "--ecmg", s->ecmg, "--super-cas-id", "0x4ADC0001", "--algo", s->a->algo,
-			"--cp-duration", "2", "--mux-listen", s->mux, NULL };
+			svc2, "--ecmg", s->he.ecmg, "--super-cas-id", "0x4ADC0001", "--algo", s->a->algo,
+			"--cp-duration", "2", "--mux-listen", s->he.mux, NULL };
 		char *ba[] = { "castellan", "stb", "--input", "-", "--output", outc, "--card", card, "--state", state,
 			NULL };
 
@@ -215,13 +186,13 @@ static int live_part(struct scen *s, const struct e2e_ts *in, const struct e2e_s
 	printf("  streaming (%s, crypto-period 2 s, EMMs from the head-end's carousel on the MUX);\n"
 	       "  box C receives service %u scrambled and cannot descramble it (no package)\n",
 		s->a->algo, svc[0].program);
-	if (file_read_all(keyf, 256, (uint8_t **)&key, &klen) != 0 || klen != 64)
+	if (strlen(key) != 64)
 		goto out;
 	/* subscribe through the free CAS's GET API: package 1 (bit 0) */
 	snprintf(q, sizeof(q), "/api.php?api_key=%.64s&serial_no=" LIVE_CARD "&set%%5Bstart%%5D=%llu"
 		"&set%%5Bfinish%%5D=%llu&set%%5Baccess_criteria%%5D=00000001", key, (unsigned long long)(now - 3600),
 		(unsigned long long)(now + 30 * 86400));
-	if (e2e_http_get(s->http_port, q, body, sizeof(body)) != 200) {
+	if (e2e_http_get(s->he.http_port, q, body, sizeof(body)) != 200) {
 		printf("  ! GET API refused the subscription: %s\n", body);
 		goto out;
 	}
@@ -234,7 +205,7 @@ static int live_part(struct scen *s, const struct e2e_ts *in, const struct e2e_s
 	if (t_on >= 0) {
 		snprintf(q, sizeof(q), "/api.php?api_key=%.64s&serial_no=" LIVE_CARD "&set%%5Baccess_criteria%%5D=00000000",
 			key);
-		if (e2e_http_get(s->http_port, q, body, sizeof(body)) != 200) {
+		if (e2e_http_get(s->he.http_port, q, body, sizeof(body)) != 200) {
 			printf("  ! GET API refused the removal: %s\n", body);
 			goto out;
 		}
@@ -267,8 +238,6 @@ out:
 	e2e_stop(&feeder, 2000);
 	e2e_reap(&scr, 5000);
 	e2e_reap(&stb, 5000);
-	if (key)
-		secret_free(key, klen);
 	e2e_watch_free(&w);
 	return r;
 }
@@ -298,12 +267,13 @@ int demo_scrambled(struct e2e *e, const struct demo_args *a)
 		    "--ca-system-id", "0x4ADC", "--passphrase-file", e2e_path(e, "passphrase", pf, sizeof(pf))) != 0)
 		goto fail;
 	/* 2. the head-end: SMS (GET API), ECMG, EMMG + carousel, scheduler */
-	if (start_headend(&s) != 0) {
+	if (e2e_headend_start(e, "headend.keystore", "passphrase", (char *const[]){ "--emm-kbps", "64",
+		    "--status-every", "5", NULL }, 10000, &s.he) != 0) {
 		fprintf(stderr, "castellan-demo: the head-end did not start\n");
 		e2e_show_log(e, "headend.log");
 		goto fail;
 	}
-	printf("  head-end running: ECMG on %s (CA_system_id 0x4ADC), GET API on %s\n", s.ecmg, s.http);
+	printf("  head-end running: ECMG on %s (CA_system_id 0x4ADC), GET API on %s\n", s.he.ecmg, s.he.http);
 	/* 3-5. scramble, two boxes, the verdict */
 	if (batch_part(&s, &in, svc, &ok) != 0)
 		goto fail;
@@ -317,7 +287,7 @@ fail:
 	ok = false;
 	fprintf(stderr, "castellan-demo: failed (logs in %s)\n", e->dir);
 out:
-	e2e_stop(&s.headend, 2000);
+	e2e_headend_stop(&s.he);
 	e2e_ts_free(&in);
 	return ok ? 0 : 1;
 }

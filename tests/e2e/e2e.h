@@ -6,7 +6,8 @@
  *   - processes of that binary with stdout+stderr captured in a log file
  *     of the work dir, waited for, stopped (SIGTERM, then SIGKILL);
  *   - readiness: a free loopback port, a port that accepts, a ready file;
- *   - an HTTP/1.0 GET client for the head-end's APIs;
+ *   - an HTTP/1.0 client for the head-end's GET and REST APIs, and the
+ *     head-end itself on free ports with its admin API key;
  *   - TS checks: services from PAT/PMT, a box's output judged packet by
  *     packet against the clear input, a box output watched as it grows.
  *
@@ -82,9 +83,34 @@ bool e2e_port_open(uint16_t port);
 /* Wait until every port accepts and file (if not NULL) exists: 0; CE_IO if
  * pid (if > 0) exited first, CE_TIMEOUT after timeout_ms. */
 int e2e_wait_ready(pid_t pid, const char *file, const uint16_t *ports, size_t nports, unsigned timeout_ms);
-/* GET path from 127.0.0.1:port over HTTP/1.0: the status code (body into
- * body, NUL-terminated, cut at cap), or -1 if no valid answer came. */
+/* One HTTP/1.0 request to 127.0.0.1:port: method, path, extra header lines
+ * (each "Name: value\r\n"; NULL: none), a JSON body (NULL: none; sent with
+ * its Content-Type and Content-Length). The status code (the answer's body
+ * into body, NUL-terminated, cut at cap), or -1 if no valid answer came. */
+int e2e_http(uint16_t port, const char *method, const char *path, const char *headers, const char *req_body,
+	char *body, size_t cap);
+/* e2e_http GET without headers or body. */
 int e2e_http_get(uint16_t port, const char *path, char *body, size_t cap);
+
+/* ---- the head-end ---- */
+
+struct e2e_headend {
+	pid_t pid;
+	uint16_t http_port, ecmg_port, mux_port;
+	char http[32], ecmg[32], mux[32]; /* "127.0.0.1:PORT" */
+	char admin_key[65];               /* the admin API key of the first start (64 hex) */
+};
+/* Start `castellan headend` on SQLite in dir/headend-data with the keystore
+ * dir/<keystore> under the passphrase in dir/<passphrase>, its GET/REST
+ * APIs, ECMG and EMMG (to a MUX at mux_port) on free loopback ports, extra
+ * arguments appended (NULL-terminated, or NULL); output in
+ * dir/headend.log. Waits for its ready file and ports (timeout_ms), reads
+ * the admin API key. 0, CE_IO if it exited, CE_TIMEOUT; h->pid is stopped
+ * by e2e_headend_stop either way. The store is "sqlite:DIR/headend-data/sms.db". */
+int e2e_headend_start(struct e2e *e, const char *keystore, const char *passphrase, char *const extra[],
+	unsigned timeout_ms, struct e2e_headend *h);
+/* SIGTERM, wait, SIGKILL after 2 s; wipes the admin key. */
+void e2e_headend_stop(struct e2e_headend *h);
 
 /* ---- transport streams ---- */
 

@@ -109,23 +109,45 @@ static int parse_response(const uint8_t *buf, size_t len, size_t *body)
 	return st;
 }
 
-int e2e_http_get(uint16_t port, const char *path, char *body, size_t cap)
+static bool write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return false;
+		p += w;
+		n -= (size_t)w;
+	}
+	return true;
+}
+
+int e2e_http(uint16_t port, const char *method, const char *path, const char *headers, const char *req_body,
+	char *body, size_t cap)
 {
 	struct sockaddr_in a;
-	char req[2048];
+	char req[4096];
 	uint8_t buf[16384];
-	size_t got = 0, off = 0;
+	size_t got = 0, off = 0, blen = req_body ? strlen(req_body) : 0;
 	ssize_t k;
 	int fd, n, st;
 
 	if (cap)
 		body[0] = '\0';
-	n = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
+	n = snprintf(req, sizeof(req), "%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\n%s", method, path, headers ? headers : "");
+	if (n >= 0 && (size_t)n < sizeof(req) && req_body)
+		n += snprintf(req + n, sizeof(req) - (size_t)n, "Content-Type: application/json\r\nContent-Length: %zu\r\n",
+			blen);
+	if (n >= 0 && (size_t)n < sizeof(req))
+		n += snprintf(req + n, sizeof(req) - (size_t)n, "\r\n");
 	if (n < 0 || (size_t)n >= sizeof(req))
 		return -1;
 	if ((fd = loopback_socket(port, &a)) < 0)
 		return -1;
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || write(fd, req, (size_t)n) != n) {
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || !write_all(fd, req, (size_t)n) ||
+	    (blen && !write_all(fd, req_body, blen))) {
 		close(fd);
 		return -1;
 	}
@@ -138,4 +160,9 @@ int e2e_http_get(uint16_t port, const char *path, char *body, size_t cap)
 	if (cap)
 		snprintf(body, cap, "%.*s", (int)(got - off), (const char *)buf + off);
 	return st;
+}
+
+int e2e_http_get(uint16_t port, const char *path, char *body, size_t cap)
+{
+	return e2e_http(port, "GET", path, NULL, NULL, body, cap);
 }

@@ -100,6 +100,116 @@ static void test_http_get(void **state)
 	assert_int_equal(e2e_http_get(port, "/", body, sizeof(body)), -1);
 }
 
+/* A one-connection server answering 200 with the whole request it read
+ * (headers and a Content-Length body) as the body. */
+static pid_t serve_echo(uint16_t *port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t alen = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	pid_t pid;
+
+	assert_true(fd >= 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+	assert_int_equal(listen(fd, 1), 0);
+	*port = ntohs(a.sin_port);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		static const char hdr[] = "HTTP/1.0 200 OK\r\n\r\n";
+		char req[8192];
+		size_t got = 0, want = 0;
+		int c = accept(fd, NULL, NULL);
+		ssize_t k;
+
+		if (c < 0)
+			_exit(1);
+		while (got < sizeof(req) - 1 && (k = read(c, req + got, sizeof(req) - 1 - got)) > 0) {
+			char *end, *cl;
+
+			got += (size_t)k;
+			req[got] = '\0';
+			if (!(end = strstr(req, "\r\n\r\n")))
+				continue;
+			want = (size_t)(end + 4 - req);
+			if ((cl = strstr(req, "Content-Length: ")) && cl < end) {
+				char num[24];
+				uint64_t v = 0;
+
+				snprintf(num, sizeof(num), "%.*s", (int)strcspn(cl + 16, "\r"), cl + 16);
+				if (parse_u64(num, 1 << 20, &v) != 0)
+					_exit(1);
+				want += (size_t)v;
+			}
+			if (got >= want)
+				break;
+		}
+		k = write(c, hdr, sizeof(hdr) - 1);
+		k = write(c, req, got);
+		(void)k;
+		close(c);
+		_exit(0);
+	}
+	close(fd);
+	return pid;
+}
+
+static void test_http_request(void **state)
+{
+	static const char body[] = "{\"serial_no\":\"2100000001\"}";
+	char got[4096], want[128];
+	uint16_t port;
+	pid_t pid;
+
+	(void)state;
+	pid = serve_echo(&port);
+	assert_int_equal(e2e_http(port, "POST", "/api/v1/cards", "X-API-Key: k\r\n", body, got, sizeof(got)), 200);
+	assert_int_equal(strncmp(got, "POST /api/v1/cards HTTP/1.0\r\nHost: 127.0.0.1\r\n", 46), 0);
+	assert_non_null(strstr(got, "\r\nX-API-Key: k\r\n"));
+	assert_non_null(strstr(got, "\r\nContent-Type: application/json\r\n"));
+	snprintf(want, sizeof(want), "\r\nContent-Length: %zu\r\n", strlen(body));
+	assert_non_null(strstr(got, want));
+	snprintf(want, sizeof(want), "\r\n\r\n%s", body);
+	assert_non_null(strstr(got, want)); /* the body after the blank line, whole */
+	assert_int_equal(e2e_wait(pid), 0);
+	/* no body: no Content-Length */
+	pid = serve_echo(&port);
+	assert_int_equal(e2e_http(port, "DELETE", "/x", NULL, NULL, got, sizeof(got)), 200);
+	assert_int_equal(strncmp(got, "DELETE /x HTTP/1.0\r\n", 20), 0);
+	assert_null(strstr(got, "Content-Length"));
+	assert_int_equal(e2e_wait(pid), 0);
+}
+
+/* The head-end through the harness: started on free ports, the admin key
+ * read, the REST API answering with it and refusing without it. */
+static void test_headend(void **state)
+{
+	struct e2e e;
+	struct e2e_headend h;
+	char ks[1024], pf[1024], body[4096], hdr[128];
+
+	(void)state;
+	assert_int_equal(e2e_init(&e, "castellan-te2e", NULL, NULL), 0);
+	assert_int_equal(e2e_passphrase(&e, "passphrase", NULL), 0);
+	assert_int_equal(E2E_RUN(&e, "keys.log", "keys", "init", "--out", e2e_path(&e, "ks", ks, sizeof(ks)),
+				 "--ca-system-id", "0x4ADC", "--passphrase-file", e2e_path(&e, "passphrase", pf, sizeof(pf))),
+		0);
+	assert_int_equal(e2e_headend_start(&e, "ks", "passphrase", (char *const[]){ "--mux", "off", NULL }, 30000, &h), 0);
+	assert_true(h.pid > 0);
+	assert_int_equal(strlen(h.admin_key), 64);
+	assert_true(e2e_port_open(h.ecmg_port));
+	snprintf(hdr, sizeof(hdr), "X-API-Key: %s\r\n", h.admin_key);
+	assert_int_equal(e2e_http(h.http_port, "GET", "/api/v1/cards", hdr, NULL, body, sizeof(body)), 200);
+	assert_int_equal(e2e_http(h.http_port, "GET", "/api/v1/cards", NULL, NULL, body, sizeof(body)), 401);
+	e2e_headend_stop(&h);
+	assert_int_equal(h.pid, 0);
+	assert_false(e2e_port_open(h.http_port));
+	assert_int_equal(h.admin_key[0], 0);
+	e2e_finish(&e, true);
+}
+
 static void test_ports_and_ready(void **state)
 {
 	struct e2e e;
@@ -333,6 +443,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_http_get),
+		cmocka_unit_test(test_http_request),
+		cmocka_unit_test(test_headend),
 		cmocka_unit_test(test_ports_and_ready),
 		cmocka_unit_test(test_processes_and_logs),
 		cmocka_unit_test(test_judge),
