@@ -26,6 +26,9 @@ bool cli_flag(int argc, char **argv, int first, const char *name);
  * *db and *db_file (left as they were when absent); returns the index of the
  * first other argument. */
 int cli_db_args(int argc, char **argv, const char **db, const char **db_file);
+/* v, the value of option opt, as a number 0..max into *out: 0, or CE_ARG
+ * said on stderr as "CMD: bad value for OPT: 'V'". */
+int cli_u64(const char *cmd, const char *opt, const char *v, uint64_t max, uint64_t *out);
 /* Option name's value (argv[first..]) as a number 0..max into *out: 0 (left
  * as it was when absent), or CE_ARG when it is absent and required or is
  * not such a number (said on stderr as "castellan CMD: ...", CMD =

@@ -52,15 +52,6 @@ static void usage(FILE *f)
 		EMMG_DEFAULT_KBPS);
 }
 
-static int num(const char *s, uint64_t max, uint64_t *v, const char *what)
-{
-	if (parse_u64(s, max, v) != 0) {
-		fprintf(stderr, "emmg: bad %s '%s'\n", what, s);
-		return -1;
-	}
-	return 0;
-}
-
 int cmd_emmg(int argc, char **argv)
 {
 	struct emmg_config cfg;
@@ -100,32 +91,32 @@ int cmd_emmg(int argc, char **argv)
 		} else if (strcmp(o, "--emm-file") == 0) {
 			file = val;
 		} else if (strcmp(o, "--client-id") == 0) {
-			if (num(val, 0xFFFFFFFFu, &v, "--client-id") != 0)
+			if (cli_u64("emmg", "--client-id", val, 0xFFFFFFFFu, &v) != 0)
 				return 2;
 			cfg.client_id = (uint32_t)v;
 			have_client = true;
 		} else if (strcmp(o, "--bandwidth") == 0) {
-			if (num(val, 0xFFFF, &v, "--bandwidth") != 0)
+			if (cli_u64("emmg", "--bandwidth", val, 0xFFFF, &v) != 0)
 				return 2;
 			cfg.bandwidth_kbps = (uint16_t)v;
 		} else if (strcmp(o, "--channel-id") == 0) {
-			if (num(val, 0xFFFF, &v, "--channel-id") != 0)
+			if (cli_u64("emmg", "--channel-id", val, 0xFFFF, &v) != 0)
 				return 2;
 			cfg.channel_id = (uint16_t)v;
 		} else if (strcmp(o, "--stream-id") == 0) {
-			if (num(val, 0xFFFF, &v, "--stream-id") != 0)
+			if (cli_u64("emmg", "--stream-id", val, 0xFFFF, &v) != 0)
 				return 2;
 			cfg.stream_id = (uint16_t)v;
 		} else if (strcmp(o, "--data-id") == 0) {
-			if (num(val, 0xFFFF, &v, "--data-id") != 0)
+			if (cli_u64("emmg", "--data-id", val, 0xFFFF, &v) != 0)
 				return 2;
 			cfg.data_id = (uint16_t)v;
 		} else if (strcmp(o, "--version") == 0) {
-			if (num(val, 5, &v, "--version") != 0 || v < 1)
+			if (cli_u64("emmg", "--version", val, 5, &v) != 0 || v < 1)
 				return 2;
 			cfg.version = (uint8_t)v;
 		} else if (strcmp(o, "--loops") == 0) {
-			if (num(val, UINT32_MAX, &loops, "--loops") != 0)
+			if (cli_u64("emmg", "--loops", val, UINT32_MAX, &loops) != 0)
 				return 2;
 		} else if (strcmp(o, "--log-level") == 0) {
 			if (log_level_parse(val, &lvl) != 0) {

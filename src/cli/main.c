@@ -57,6 +57,15 @@ bool cli_flag(int argc, char **argv, int first, const char *name)
 	return false;
 }
 
+int cli_u64(const char *cmd, const char *opt, const char *v, uint64_t max, uint64_t *out)
+{
+	if (parse_u64(v, max, out) != 0) {
+		fprintf(stderr, "%s: bad value for %s: '%s'\n", cmd, opt, v);
+		return CE_ARG;
+	}
+	return 0;
+}
+
 int cli_opt_u64(int argc, char **argv, int first, const char *name, uint64_t max, bool required, uint64_t *out)
 {
 	const char *s = cli_opt(argc, argv, first, name);
@@ -66,11 +75,7 @@ int cli_opt_u64(int argc, char **argv, int first, const char *name, uint64_t max
 			fprintf(stderr, "castellan %s: %s is required\n", argv[0], name);
 		return required ? CE_ARG : 0;
 	}
-	if (parse_u64(s, max, out) != 0) {
-		fprintf(stderr, "castellan %s: bad %s '%s'\n", argv[0], name, s);
-		return CE_ARG;
-	}
-	return 0;
+	return cli_u64(argv[0], name, s, max, out);
 }
 
 int cli_db_args(int argc, char **argv, const char **db, const char **db_file)
