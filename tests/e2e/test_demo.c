@@ -2,7 +2,7 @@
  * test_demo.c - the README's demo (castellan-demo, scenario "scrambled")
  * judged by its results: exit status, its JSON summary, and the box
  * outputs it leaves, judged again here against the clear input with the
- * harness. Also the driver's option handling.
+ * harness; the same with DVB-CISSA. Also the driver's option handling.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,6 +73,26 @@ static void test_demo_scrambled(void **state)
 	e2e_finish(&e, true);
 }
 
+/* The same story with DVB-CISSA (README: `castellan-demo --algo cissa`). */
+static void test_demo_cissa(void **state)
+{
+	struct e2e e;
+	json_t *sum = NULL;
+	char *extra[] = { "--algo", "cissa", NULL };
+
+	(void)state;
+	assert_int_equal(e2e_init(&e, "castellan-tdemo", NULL, NULL), 0);
+	assert_int_equal(e2e_demo(&e, "scrambled", extra, &sum), 0);
+	assert_non_null(sum);
+	assert_true(json_is_true(json_object_get(sum, "ok")));
+	assert_string_equal(json_string_value(json_object_get(sum, "algo")), "cissa");
+	assert_true(json_is_true(json_object_get(svc_of(sum, "A", 1), "clear")));
+	assert_true(json_is_true(json_object_get(svc_of(sum, "B", 1), "refused")));
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(sum, "live"), "garbage")), 0);
+	json_decref(sum);
+	e2e_finish(&e, true);
+}
+
 /* The driver's options: usage errors are 2 and start nothing. */
 static void test_demo_args(void **state)
 {
@@ -112,6 +132,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_demo_args),
 		cmocka_unit_test(test_demo_scrambled),
+		cmocka_unit_test(test_demo_cissa),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
