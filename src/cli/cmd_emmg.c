@@ -19,7 +19,6 @@
 #include "ts/psi.h"
 #include "ts/secfile.h"
 
-
 /* The only mutable static: what a signal handler may touch. */
 static volatile sig_atomic_t emmg_stop;
 
