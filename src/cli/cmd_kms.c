@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <openssl/rand.h>
 #include "cas/keys.h"
+#include "cas/vkeys.h"
 #include "cli/cli.h"
 #include "cas/cert.h"
 #include "kms/kms.h"
@@ -253,6 +254,7 @@ static int vendor_open(int argc, char **argv)
 	uint8_t *buf = NULL, priv[32], kms_pub[32];
 	struct seal_record *recs = NULL;
 	struct seal_header h = {0};
+	struct vkey *vk = NULL;
 	char *csv = NULL, hex[65];
 	uint64_t want_id = 0;
 	size_t len = 0, cap = 0, used = 0;
@@ -303,25 +305,17 @@ static int vendor_open(int argc, char **argv)
 			r = CE_EXISTS;
 			goto out;
 		}
-		/* "chip_id,key" then 0x<16 hex>,<32 hex> per chip: 52 bytes */
-		cap = 13 + 52 * (size_t)h.count;
-		if (!(csv = malloc(cap))) {
+		if (!(vk = calloc(h.count + 1, sizeof(*vk)))) {
 			r = CE_NOMEM;
 			goto out;
 		}
-		memcpy(csv, "chip_id,key\n", 12);
-		used = 12;
 		for (size_t i = 0; i < h.count; i++) {
-			char k[33];
-			hex_encode(recs[i].key, 16, k);
-			int n = snprintf(csv + used, cap - used, "0x%016llx,%s\n", (unsigned long long)recs[i].chip_id, k);
-			secret_wipe(k, sizeof(k));
-			if (n < 0 || (size_t)n >= cap - used) {
-				r = CE_RANGE;
-				goto out;
-			}
-			used += (size_t)n;
+			vk[i].chip = recs[i].chip_id;
+			memcpy(vk[i].kv, recs[i].key, 16);
 		}
+		if ((r = vkeys_format(vk, h.count, &csv, &cap)) != 0)
+			goto out;
+		used = cap;
 		if ((r = file_write_atomic(out, csv, used, 0600)) != 0) {
 			fprintf(stderr, "kms: cannot write %s: %s\n", out, err_str(r));
 			goto out;
@@ -333,6 +327,8 @@ out:
 	secret_wipe(priv, sizeof(priv));
 	if (csv)
 		secret_free(csv, cap);
+	if (vk)
+		secret_free(vk, (h.count + 1) * sizeof(*vk));
 	seal_records_free(recs, h.count);
 	free(buf);
 	return r == 0 ? 0 : 1;

@@ -44,6 +44,24 @@ static void test_vkeys_good(void **state)
 	assert_int_equal(n, 1);
 	assert_int_equal(v[0].chip, 42);
 	vkeys_free(v, n);
+	/* vkeys_format writes what vkeys_parse reads back */
+	{
+		struct vkey w[2] = { { .chip = 0x0000ca57e11a0001ull }, { .chip = UINT64_MAX } };
+		struct vkey *back;
+		char *text;
+		size_t len, nb;
+
+		memset(w[0].kv, 0xA5, 16);
+		memset(w[1].kv, 0x01, 16);
+		assert_int_equal(vkeys_format(w, 2, &text, &len), 0);
+		assert_int_equal(len, 12 + 2 * 52);
+		assert_int_equal(strncmp(text, "chip_id,key\n0x0000ca57e11a0001,a5a5", 35), 0);
+		assert_int_equal(vkeys_parse((const uint8_t *)text, len, 10, &back, &nb, &bad), 0);
+		assert_int_equal(nb, 2);
+		assert_memory_equal(back, w, sizeof(w));
+		vkeys_free(back, nb);
+		secret_free(text, len);
+	}
 	/* comments do not count against the limit */
 	assert_int_equal(parse("#a\n1,00000000000000000000000000000000\n#b\n", 1, &v, &n, &bad), 0);
 	assert_int_equal(n, 1);
