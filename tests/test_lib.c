@@ -40,6 +40,46 @@ static void test_cursor_reads_and_sticky_error(void **state)
 	assert_int_equal(cur_end(&c), 0);
 }
 
+/* The out-of-order field reads that replaced the unchecked be16/be32: the
+ * same bound as every cursor read, whatever off is (even past len, or so
+ * large that off + n wraps). */
+static void test_cursor_field_at(void **state)
+{
+	const uint8_t buf[] = { 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09 };
+	static const struct { size_t len, off; int want; } bad[] = {
+		{ 9, 8, CE_TRUNCATED },        /* the field crosses the end */
+		{ 9, 9, CE_TRUNCATED },        /* off at the end */
+		{ 9, 10, CE_TRUNCATED },       /* off past the end */
+		{ 9, SIZE_MAX, CE_TRUNCATED }, /* off + 2 wraps */
+		{ 9, SIZE_MAX - 1, CE_TRUNCATED },
+		{ 1, 0, CE_TRUNCATED },        /* the buffer shorter than the field */
+		{ 0, 0, CE_TRUNCATED },
+	};
+	uint16_t h;
+	uint32_t w;
+	uint64_t q;
+
+	(void)state;
+	assert_int_equal(cur_u16_at(buf, sizeof(buf), 7, &h), 0);
+	assert_int_equal(h, 0x0809);
+	assert_int_equal(cur_u32_at(buf, sizeof(buf), 1, &w), 0);
+	assert_int_equal(w, 0x02030405);
+	assert_int_equal(cur_u64_at(buf, sizeof(buf), 1, &q), 0);
+	assert_int_equal(q, 0x0203040506070809ull);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		h = 0xFFFF;
+		assert_int_equal(cur_u16_at(buf, bad[i].len, bad[i].off, &h), bad[i].want);
+		assert_int_equal(h, 0);
+	}
+	w = 1;
+	assert_int_equal(cur_u32_at(buf, sizeof(buf), 6, &w), CE_TRUNCATED);
+	assert_int_equal(w, 0);
+	q = 1;
+	assert_int_equal(cur_u64_at(buf, sizeof(buf), 2, &q), CE_TRUNCATED);
+	assert_int_equal(q, 0);
+	assert_int_equal(cur_u16_at(NULL, 4, 0, &h), CE_TRUNCATED);
+}
+
 static void test_cursor_child_view(void **state)
 {
 	const uint8_t buf[] = { 0x00, 0x02, 0xAA, 0xBB, 0xCC };
@@ -419,6 +459,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cursor_reads_and_sticky_error),
 		cmocka_unit_test(test_cursor_child_view),
+		cmocka_unit_test(test_cursor_field_at),
 		cmocka_unit_test(test_writer_overflow_and_patch),
 		cmocka_unit_test(test_err_strings),
 		cmocka_unit_test(test_hex_and_numbers),

@@ -18,6 +18,19 @@
 #include <cmocka.h>
 #include "lib/util.h"
 
+/* Big-endian fields of bytes a test built or received and has sized
+ * (asserting on an encoder's output): the product reads outside bytes
+ * only through lib/cursor.h, and has no unchecked load like these. */
+static inline uint16_t tu_be16(const uint8_t *p)
+{
+	return (uint16_t)((p[0] << 8) | p[1]);
+}
+
+static inline uint32_t tu_be32(const uint8_t *p)
+{
+	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
 /* Path of a file under tests/data (env CASTELLAN_TESTDATA, else tests/data
  * relative to the source root). Static buffer: use before the next call. */
 static inline const char *tu_testdata(const char *rel)

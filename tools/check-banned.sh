@@ -12,6 +12,18 @@ if [ -n "$hits" ]; then
 fi
 echo "check-banned: no banned calls"
 
+# Outside bytes are read through lib/cursor.h only: no unchecked big-endian
+# load (the old be16/be32 of cursor.h) in the product, fuzz targets or
+# benchmarks (tests have testutil.h's tu_be16/tu_be32 for their own bytes).
+loads=$(grep -rnE '(^|[^_[:alnum:]])be(16|32|64)[[:space:]]*\(' --include='*.c' --include='*.h' src fuzz bench 2>/dev/null |
+	grep -vE '^[^:]+:[0-9]+:[[:space:]]*(\*|//|/\*)')
+if [ -n "$loads" ]; then
+	echo "unchecked big-endian loads (use cur_u16/cur_u16_at, lib/cursor.h):"
+	echo "$loads"
+	exit 1
+fi
+echo "check-banned: no unchecked big-endian loads"
+
 # A clone must stand alone: nothing in the tree may read files outside it
 # (test data lives in tests/data/).
 # (the pattern is assembled so this file does not name what it looks for)

@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+#include "lib/bytes.h"
 #include "cas/cert.h"
 #include "crypto/kdf.h"
 #include "kms/kms.h"

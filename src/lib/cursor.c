@@ -1,6 +1,17 @@
 /* cursor.c - bounded reader and fixed-capacity writer (see cursor.h). */
 #include <string.h>
+#include "bytes.h"
 #include "cursor.h"
+
+static uint16_t load16(const uint8_t *p)
+{
+	return (uint16_t)((p[0] << 8) | p[1]);
+}
+
+static uint32_t load32(const uint8_t *p)
+{
+	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
 
 void cur_init(struct cur *c, const void *buf, size_t len)
 {
@@ -57,7 +68,7 @@ int cur_u16(struct cur *c, uint16_t *v)
 {
 	const uint8_t *p = take(c, 2);
 
-	*v = p ? be16(p) : 0;
+	*v = p ? load16(p) : 0;
 	return c->err;
 }
 
@@ -73,7 +84,7 @@ int cur_u32(struct cur *c, uint32_t *v)
 {
 	const uint8_t *p = take(c, 4);
 
-	*v = p ? be32(p) : 0;
+	*v = p ? load32(p) : 0;
 	return c->err;
 }
 
@@ -81,7 +92,7 @@ int cur_u64(struct cur *c, uint64_t *v)
 {
 	const uint8_t *p = take(c, 8);
 
-	*v = p ? ((uint64_t)be32(p) << 32) | be32(p + 4) : 0;
+	*v = p ? ((uint64_t)load32(p) << 32) | load32(p + 4) : 0;
 	return c->err;
 }
 
@@ -123,6 +134,37 @@ int cur_view(struct cur *c, size_t n, struct cur *child)
 	cur_init(child, p, p ? n : 0);
 	child->err = c->err;
 	return c->err;
+}
+
+/* A view of buf[off..len) (empty and failed when off is past len). */
+static void at(struct cur *c, const void *buf, size_t len, size_t off)
+{
+	cur_init(c, buf, len);
+	cur_skip(c, off);
+}
+
+int cur_u16_at(const void *buf, size_t len, size_t off, uint16_t *v)
+{
+	struct cur c;
+
+	at(&c, buf, len, off);
+	return cur_u16(&c, v);
+}
+
+int cur_u32_at(const void *buf, size_t len, size_t off, uint32_t *v)
+{
+	struct cur c;
+
+	at(&c, buf, len, off);
+	return cur_u32(&c, v);
+}
+
+int cur_u64_at(const void *buf, size_t len, size_t off, uint64_t *v)
+{
+	struct cur c;
+
+	at(&c, buf, len, off);
+	return cur_u64(&c, v);
 }
 
 void wbuf_init(struct wbuf *w, void *buf, size_t cap)

@@ -11,7 +11,8 @@
  *
  * Writer (struct wbuf): fixed capacity given by the caller, a sticky overflow
  * flag, and back-patching of length fields (wbuf_reserve + wbuf_patch_*).
- * All multi-byte integers are big-endian (network / MPEG order).
+ * All multi-byte integers are big-endian (network / MPEG order). Stores into
+ * a buffer the caller has sized, without a wbuf: bytes.h.
  */
 #ifndef CASTELLAN_CURSOR_H
 #define CASTELLAN_CURSOR_H
@@ -58,6 +59,14 @@ int cur_view(struct cur *c, size_t n, struct cur *child);
 /* Record an error found by the caller's own validation (sticky). */
 int cur_fail(struct cur *c, int err);
 
+/* One big-endian field at offset off of buf[0..len), for a message whose
+ * fields are read out of order (a header, a frame's type, a trailer): the
+ * same bounds check as every cursor read. 0, or CE_TRUNCATED (off or the
+ * field past len) with *v 0. There is no unchecked big-endian load. */
+int cur_u16_at(const void *buf, size_t len, size_t off, uint16_t *v);
+int cur_u32_at(const void *buf, size_t len, size_t off, uint32_t *v);
+int cur_u64_at(const void *buf, size_t len, size_t off, uint64_t *v);
+
 struct wbuf {
 	uint8_t *buf; /* caller-owned storage */
 	size_t cap;   /* its capacity */
@@ -79,17 +88,5 @@ void wbuf_patch_u8(struct wbuf *w, size_t at, uint8_t v);
 void wbuf_patch_u16(struct wbuf *w, size_t at, uint16_t v);
 /* 0, or CE_OVERFLOW if any write did not fit. */
 int wbuf_status(const struct wbuf *w) WARN_UNUSED;
-
-/* Big-endian helpers for fixed buffers whose size the caller has checked. */
-static inline uint16_t be16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
-static inline uint32_t be32(const uint8_t *p)
-{
-	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-static inline void put_be16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-static inline void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
-}
 
 #endif

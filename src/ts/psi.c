@@ -22,6 +22,7 @@
  * bytes are errors. Builders write reserved bits as 1 and current_next = 1.
  */
 #include <string.h>
+#include "lib/bytes.h"
 #include "lib/cursor.h"
 #include "ts/psi.h"
 

@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include "lib/bytes.h"
 #include "testutil.h"
 #include "headend/emmg.h"
 #include "lib/log.h"
@@ -259,11 +260,11 @@ static void *scripted_mux(void *arg)
 	}
 	reply(fd, SC_EMM_CHANNEL_TEST, false, 0);
 	n = read_msg(fd, b, sizeof(b));
-	if (n <= 0 || be16(b + 1) != SC_EMM_CHANNEL_STATUS)
+	if (n <= 0 || tu_be16(b + 1) != SC_EMM_CHANNEL_STATUS)
 		goto out;
 	reply(fd, SC_EMM_STREAM_TEST, true, 0);
 	n = read_msg(fd, b, sizeof(b));
-	if (n <= 0 || be16(b + 1) != SC_EMM_STREAM_STATUS)
+	if (n <= 0 || tu_be16(b + 1) != SC_EMM_STREAM_STATUS)
 		goto out;
 	reply(fd, SC_EMM_CHANNEL_ERROR, false, SC_EMM_ERR_UNKNOWN);
 	s->ok = 1;

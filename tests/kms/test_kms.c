@@ -3,6 +3,7 @@
  * OTP images, sealed key files, certificates, audit chain, black-box burn,
  * CAS client modules signed by the KMS (kms_module_sign, kms module sign).
  */
+#include "lib/bytes.h"
 #include "testutil.h"
 #include <openssl/evp.h>
 #include "cas/keys.h"
