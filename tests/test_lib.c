@@ -80,6 +80,63 @@ static void test_cursor_field_at(void **state)
 	assert_int_equal(cur_u16_at(NULL, 4, 0, &h), CE_TRUNCATED);
 }
 
+/* Text through the cursor: fields to a delimiter, lines, trimming, and a
+ * field copied out as a string; a table of bad inputs. */
+static void test_cursor_text(void **state)
+{
+	static const char txt[] = "12\tab\t\nlast";
+	static const struct { const char *in; size_t cap; int want; } bad_text[] = {
+		{ "1234", 4, CE_RANGE },          /* no room for the NUL */
+		{ "12\0" "4", 8, CE_RANGE },      /* a NUL inside */
+		{ "", 0, CE_RANGE },              /* no room at all */
+	};
+	struct cur c, f, l;
+	char out[8];
+
+	(void)state;
+	cur_init(&c, txt, strlen(txt));
+	assert_int_equal(cur_until(&c, '\t', &f), 0);
+	assert_int_equal(cur_text(&f, out, sizeof(out)), 0);
+	assert_string_equal(out, "12");
+	assert_int_equal(cur_until(&c, '\t', &f), 0);
+	assert_int_equal(cur_text(&f, out, sizeof(out)), 0);
+	assert_string_equal(out, "ab");
+	assert_int_equal(cur_until(&c, '\t', &f), CE_TRUNCATED); /* no tab left */
+	assert_int_equal(cur_text(&f, out, sizeof(out)), CE_TRUNCATED);
+	assert_string_equal(out, "");
+	assert_int_equal(cur_end(&c), CE_TRUNCATED);               /* sticky */
+	/* lines: the last one needs no newline; then nothing is left */
+	cur_init(&c, txt, strlen(txt));
+	assert_int_equal(cur_line(&c, &l), 0);
+	assert_int_equal(cur_left(&l), 6);
+	assert_int_equal(cur_line(&c, &l), 0);
+	assert_int_equal(cur_text(&l, out, sizeof(out)), 0);
+	assert_string_equal(out, "last");
+	assert_int_equal(cur_end(&c), 0);
+	assert_int_equal(cur_line(&c, &l), CE_TRUNCATED);
+	/* trim: different sets at each end; an all-trimmed view is empty */
+	cur_init(&c, " ,7, \r", 6);
+	cur_trim(&c, " ", " ,\r");
+	assert_int_equal(cur_text(&c, out, sizeof(out)), 0);
+	assert_string_equal(out, ",7");
+	cur_init(&c, " \t ", 3);
+	cur_trim(&c, " \t", "");
+	assert_int_equal(cur_left(&c), 0);
+	for (size_t i = 0; i < sizeof(bad_text) / sizeof(bad_text[0]); i++) {
+		char d[8] = "x";
+
+		cur_init(&c, bad_text[i].in, bad_text[i].in[0] ? 4 : 0);
+		assert_int_equal(cur_text(&c, d, bad_text[i].cap), bad_text[i].want);
+		if (bad_text[i].cap)
+			assert_string_equal(d, "");
+	}
+	/* an empty buffer: no field, no line */
+	cur_init(&c, NULL, 0);
+	assert_int_equal(cur_until(&c, ',', &f), CE_TRUNCATED);
+	cur_init(&c, NULL, 0);
+	assert_int_equal(cur_line(&c, &l), CE_TRUNCATED);
+}
+
 static void test_cursor_child_view(void **state)
 {
 	const uint8_t buf[] = { 0x00, 0x02, 0xAA, 0xBB, 0xCC };
@@ -460,6 +517,7 @@ int main(void)
 		cmocka_unit_test(test_cursor_reads_and_sticky_error),
 		cmocka_unit_test(test_cursor_child_view),
 		cmocka_unit_test(test_cursor_field_at),
+		cmocka_unit_test(test_cursor_text),
 		cmocka_unit_test(test_writer_overflow_and_patch),
 		cmocka_unit_test(test_err_strings),
 		cmocka_unit_test(test_hex_and_numbers),

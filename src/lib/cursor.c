@@ -136,6 +136,54 @@ int cur_view(struct cur *c, size_t n, struct cur *child)
 	return c->err;
 }
 
+int cur_until(struct cur *c, uint8_t delim, struct cur *field)
+{
+	const uint8_t *p = c->err || c->off == c->len ? NULL : memchr(c->buf + c->off, delim, c->len - c->off);
+
+	if (!p) {
+		cur_fail(c, CE_TRUNCATED);
+		cur_init(field, NULL, 0);
+		field->err = c->err;
+		return c->err;
+	}
+	cur_view(c, (size_t)(p - (c->buf + c->off)), field);
+	return cur_skip(c, 1);
+}
+
+int cur_line(struct cur *c, struct cur *line)
+{
+	if (!c->err && c->off < c->len && !memchr(c->buf + c->off, '\n', c->len - c->off))
+		return cur_view(c, c->len - c->off, line);
+	return cur_until(c, '\n', line);
+}
+
+void cur_trim(struct cur *c, const char *lead, const char *trail)
+{
+	if (c->err)
+		return;
+	while (c->off < c->len && c->buf[c->off] && strchr(lead, c->buf[c->off]))
+		c->off++;
+	while (c->len > c->off && c->buf[c->len - 1] && strchr(trail, c->buf[c->len - 1]))
+		c->len--;
+}
+
+int cur_text(const struct cur *field, char *dst, size_t dst_cap)
+{
+	size_t n = field->len - field->off;
+
+	if (dst_cap == 0)
+		return CE_RANGE;
+	dst[0] = '\0';
+	if (field->err)
+		return field->err;
+	if (n >= dst_cap || (n && memchr(field->buf + field->off, 0, n)))
+		return CE_RANGE;
+	if (n)
+		memcpy(dst, field->buf + field->off, n);
+	dst[n] = '\0';
+	return 0;
+}
+
 /* A view of buf[off..len) (empty and failed when off is past len). */
 static void at(struct cur *c, const void *buf, size_t len, size_t off)
 {

@@ -56,6 +56,21 @@ const uint8_t *cur_ptr(struct cur *c, size_t n);
 /* Child view of the next n bytes, and advance the parent past them. On error
  * the child is an empty view carrying the error. */
 int cur_view(struct cur *c, size_t n, struct cur *child);
+/* Text fields: a child view of the bytes before the next delim byte, and
+ * advance the parent past that delim. No delim left: CE_TRUNCATED (sticky)
+ * and an empty child carrying the error. A field is then read with the
+ * child's own reads, or as text through cur_text. */
+int cur_until(struct cur *c, uint8_t delim, struct cur *field);
+/* One line of a text file: the bytes before the next '\n' (consumed), or
+ * the rest when the last line has none. CE_TRUNCATED when nothing is left. */
+int cur_line(struct cur *c, struct cur *line);
+/* Narrow the unread part of a view: drop leading bytes found in lead and
+ * trailing bytes found in trail (NUL-terminated sets; "" drops none). */
+void cur_trim(struct cur *c, const char *lead, const char *trail);
+/* Copy a whole text view into dst (dst_cap bytes, NUL-terminated): 0, or
+ * CE_RANGE (does not fit, or holds a NUL) / the view's sticky error, with
+ * dst "" either way. For short fields (numbers, ids) parsed with util.h. */
+int cur_text(const struct cur *field, char *dst, size_t dst_cap);
 /* Record an error found by the caller's own validation (sticky). */
 int cur_fail(struct cur *c, int err);
 
