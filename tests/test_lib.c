@@ -434,6 +434,29 @@ static void test_parse_s64(void **state)
 	}
 }
 
+/* parse_dec_s64: machine-written decimals only (log lines, snapshots). */
+static void test_parse_dec_s64(void **state)
+{
+	static const struct { const char *in; int r; int64_t v; } cases[] = {
+		{ "0", 0, 0 }, { "-17", 0, -17 }, { "0017", 0, 17 },
+		{ "9223372036854775807", 0, INT64_MAX }, { "-9223372036854775808", 0, INT64_MIN },
+		{ "9223372036854775808", CE_RANGE, 0 },
+		{ "0x10", CE_FORMAT, 0 }, { "-0x1", CE_FORMAT, 0 }, { "+1", CE_FORMAT, 0 }, { " 1", CE_FORMAT, 0 },
+		{ "1 ", CE_FORMAT, 0 }, { "", CE_FORMAT, 0 }, { "-", CE_FORMAT, 0 }, { "1e3", CE_FORMAT, 0 },
+		{ "12abc", CE_FORMAT, 0 }, { "--1", CE_FORMAT, 0 },
+	};
+	int64_t v;
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		v = 77;
+		assert_int_equal(parse_dec_s64(cases[i].in, INT64_MIN, INT64_MAX, &v), cases[i].r);
+		assert_true(v == cases[i].v);
+	}
+	assert_int_equal(parse_dec_s64(NULL, 0, 1, &v), CE_FORMAT);
+	assert_int_equal(parse_dec_s64("2", 0, 1, &v), CE_RANGE);
+}
+
 /* lib/url.h: the one query decoder of REST (strict) and the GET API (PHP). */
 static void test_url_decode(void **state)
 {
@@ -525,6 +548,7 @@ int main(void)
 		cmocka_unit_test(test_netacl),
 		cmocka_unit_test(test_write_atomic_planted_tmp),
 		cmocka_unit_test(test_parse_s64),
+		cmocka_unit_test(test_parse_dec_s64),
 		cmocka_unit_test(test_url_decode),
 		cmocka_unit_test(test_url_query_next),
 		cmocka_unit_test(test_write_atomic_not_regular),

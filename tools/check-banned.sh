@@ -24,6 +24,17 @@ if [ -n "$loads" ]; then
 fi
 echo "check-banned: no unchecked big-endian loads"
 
+# Numbers are parsed strictly (lib/util.h parse_u64/parse_s64/parse_dec_s64):
+# a strto* call that throws its end pointer away accepts "12abc", " 7" and "".
+loose=$(grep -rnE '\bstrto(l|ul|ll|ull|d|f|ld|imax|umax)[[:space:]]*\([^;]*,[[:space:]]*NULL[[:space:]]*[,)]' \
+	--include='*.c' --include='*.h' src tests fuzz bench 2>/dev/null | grep -vE '^[^:]+:[0-9]+:[[:space:]]*(\*|//|/\*)')
+if [ -n "$loose" ]; then
+	echo "number parses without an end pointer (use parse_u64/parse_s64, lib/util.h):"
+	echo "$loose"
+	exit 1
+fi
+echo "check-banned: no loose number parses"
+
 # A clone must stand alone: nothing in the tree may read files outside it
 # (test data lives in tests/data/).
 # (the pattern is assembled so this file does not name what it looks for)
