@@ -311,30 +311,20 @@ static void audit_hash(const uint8_t prev[32], const char *body, size_t n, uint8
 	EVP_MD_CTX_free(c);
 }
 
-/* Walk the log through the cursor; *n lines, head hash, and the hash of
- * line at_line in at_hash (0^32 for at_line == 0 or a log shorter). Any
- * line that is not exactly the format audit_append writes (numbers strict,
- * the last line ended by '\n') is CE_MAC at *bad_line. */
-static int audit_walk(const char *dir, size_t at_line, uint8_t at_hash[32], size_t *n, uint8_t head[32],
-	size_t *bad_line)
+/* kms.h. Any line that is not exactly the format audit_append writes
+ * (numbers strict, the last line ended by '\n') is CE_MAC at *bad_line. */
+int kms_audit_walk_buf(const uint8_t *buf, size_t len, size_t at_line, uint8_t at_hash[32], size_t *n,
+	uint8_t head[32], size_t *bad_line)
 {
-	uint8_t *buf = NULL, prev[32] = {0}, h[32], want[32], stated[32];
-	size_t len = 0, line = 0;
+	uint8_t prev[32] = {0}, h[32], want[32], stated[32];
+	size_t line = 0;
 	struct cur file;
-	char path[4096];
 	int r;
 
 	*n = 0;
 	*bad_line = 0;
 	memset(head, 0, 32);
 	memset(at_hash, 0, 32);
-	if ((r = path_join(path, sizeof(path), dir, "audit.log")) != 0)
-		return r;
-	r = file_read_all(path, 256u << 20, &buf, &len);
-	if (r == CE_NOT_FOUND || (r != 0 && access(path, F_OK) != 0))
-		return 0;
-	if (r != 0)
-		return r;
 	cur_init(&file, buf, len);
 	while (cur_left(&file) > 0) {
 		struct cur ln, f_seq, f_at, f_ev;
@@ -384,10 +374,32 @@ static int audit_walk(const char *dir, size_t at_line, uint8_t at_hash[32], size
 	}
 	*n = line;
 	memcpy(head, prev, 32);
-	free(buf);
 	return 0;
 bad:
 	*bad_line = line;
+	return r;
+}
+
+static int audit_walk(const char *dir, size_t at_line, uint8_t at_hash[32], size_t *n, uint8_t head[32],
+	size_t *bad_line)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	char path[4096];
+	int r;
+
+	*n = 0;
+	*bad_line = 0;
+	memset(head, 0, 32);
+	memset(at_hash, 0, 32);
+	if ((r = path_join(path, sizeof(path), dir, "audit.log")) != 0)
+		return r;
+	r = file_read_all(path, KMS_AUDIT_MAX_BYTES, &buf, &len);
+	if (r == CE_NOT_FOUND || (r != 0 && access(path, F_OK) != 0))
+		return 0;
+	if (r != 0)
+		return r;
+	r = kms_audit_walk_buf(buf, len, at_line, at_hash, n, head, bad_line);
 	free(buf);
 	return r;
 }
@@ -431,12 +443,12 @@ static int audit_append(const char *dir, const char *event, uint64_t anchor_n, c
 	size_t *n_out, uint8_t head_out[32])
 {
 	uint8_t head[32], h[32];
-	char path[4096], line[1024], hp[65], hh[65];
+	char path[4096], line[48 + KMS_AUDIT_EVENT_MAX], hp[65], hh[65]; /* seq \t at \t event */
 	size_t n = 0, bad = 0;
 	int len, r;
 	FILE *f;
 
-	if (!event || strpbrk(event, "\t\n\r") || strlen(event) > 700)
+	if (!event || strpbrk(event, "\t\n\r") || strlen(event) > KMS_AUDIT_EVENT_MAX)
 		return CE_ARG;
 	/* Refuse to extend a broken or cut chain. */
 	if ((r = audit_walk_anchored(dir, anchor_n, anchor_head, &n, head, &bad)) != 0)
@@ -486,7 +498,7 @@ static int audit(struct kms *k, const char *fmt, ...) __attribute__((format(prin
  * and anchored by the next event. */
 static int audit(struct kms *k, const char *fmt, ...)
 {
-	char ev[768];
+	char ev[KMS_AUDIT_EVENT_MAX + 1]; /* longer is refused here, as audit_append would */
 	uint8_t head[32];
 	size_t n = 0;
 	va_list ap;
