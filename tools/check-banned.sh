@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# check-banned.sh - refuse unsafe libc calls in our C sources (curl's habit).
+# check-banned.sh - refuse unsafe libc calls in our C sources (curl's habit),
+# unchecked big-endian loads, number parses without an end pointer, and
+# sources over 1,500 lines that do not say why.
 # sprintf/strcpy/strcat/gets overflow; atoi/atol/sscanf hide parse errors.
 set -u
 cd "$(dirname "$0")/.."
@@ -34,6 +36,22 @@ if [ -n "$loose" ]; then
 	exit 1
 fi
 echo "check-banned: no loose number parses"
+
+# One job per file: a source over SRC_LINES_MAX lines states why at its top
+# (a "long file:" line in its first 20), or is split by concern.
+SRC_LINES_MAX=1500
+long=$(for f in src/*/*.c src/*/*.h; do
+	n=$(wc -l < "$f")
+	if [ "$n" -gt "$SRC_LINES_MAX" ] && ! head -n 20 "$f" | grep -q 'long file:'; then
+		echo "$f: $n lines"
+	fi
+done)
+if [ -n "$long" ]; then
+	echo "sources over $SRC_LINES_MAX lines without a 'long file:' reason at the top:"
+	echo "$long"
+	exit 1
+fi
+echo "check-banned: no source over $SRC_LINES_MAX lines without a reason"
 
 # A clone must stand alone: nothing in the tree may read files outside it
 # (test data lives in tests/data/).
