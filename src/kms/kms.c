@@ -857,6 +857,7 @@ static int order_path(const struct kms *k, uint32_t number, char *path, size_t c
 static int order_load(const struct kms *k, uint32_t number, bool with_roots, struct order *o)
 {
 	uint8_t *buf = NULL, magic[8], nonce[12], tag[16];
+	const uint8_t *ct;
 	uint32_t num = 0, cnt = 0;
 	size_t len = 0;
 	char path[4096];
@@ -886,14 +887,19 @@ static int order_load(const struct kms *k, uint32_t number, bool with_roots, str
 	}
 	for (size_t i = 0; i < cnt; i++)
 		cur_u64(&c, &o->ids[i]);
+	ct = cur_ptr(&c, 16 * (size_t)cnt); /* the roots, sealed; AAD: all before */
+	cur_bytes(&c, tag, 16);
+	if (cur_end(&c) != 0 || !ct) {
+		r = CE_FORMAT;
+		goto out;
+	}
 	if (with_roots) {
 		if (!(o->roots = malloc(16 * (size_t)cnt))) {
 			r = CE_NOMEM;
 			goto out;
 		}
-		memcpy(tag, buf + len - 16, 16);
-		if ((r = aes256_gcm(0, k->mk, nonce, buf, ORD_HDR + 8 * (size_t)cnt, buf + ORD_HDR + 8 * (size_t)cnt,
-			     16 * (size_t)cnt, o->roots, tag)) != 0)
+		if ((r = aes256_gcm(0, k->mk, nonce, buf, ORD_HDR + 8 * (size_t)cnt, ct, 16 * (size_t)cnt, o->roots,
+			     tag)) != 0)
 			goto out;
 	}
 	r = 0;
