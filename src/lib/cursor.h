@@ -67,7 +67,7 @@ int cur_line(struct cur *c, struct cur *line);
 /* Narrow the unread part of a view: drop leading bytes found in lead and
  * trailing bytes found in trail (NUL-terminated sets; "" drops none). */
 void cur_trim(struct cur *c, const char *lead, const char *trail);
-/* Copy a whole text view into dst (dst_cap bytes, NUL-terminated): 0, or
+/* Copy the unread part of a text view into dst (dst_cap bytes, with a NUL): 0, or
  * CE_RANGE (does not fit, or holds a NUL) / the view's sticky error, with
  * dst "" either way. For short fields (numbers, ids) parsed with util.h. */
 int cur_text(const struct cur *field, char *dst, size_t dst_cap);
