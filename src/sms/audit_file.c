@@ -152,9 +152,9 @@ int sms_audit_check_file(struct sms_store *s, const uint8_t *buf, size_t len, co
 	*bad_line = 0;
 	cur_init(&c, buf, len);
 	while (cur_left(&c) && !v->bad_seq) {
-		struct cur line;
 		char ln[CP_LINE_MAX];
 		struct sms_audit_checkpoint cp;
+		struct cur line;
 
 		lineno++;
 		if (cur_line(&c, &line) != 0)
