@@ -289,7 +289,7 @@ static void audit_chain(void **state)
 	(void)state;
 
 	assert_int_equal(kms_audit_verify(f->kdir, &n, &bad), 0);
-	assert_int_equal(n, 5); /* init, certify, order, 2 vendors */
+	assert_int_equal(n, 6); /* init, certify, order begin and done, 2 vendors */
 	snprintf(path, sizeof(path), "%s/audit.log", f->kdir);
 	buf = tu_read(path, &len);
 	/* tamper with one character of the third entry's event */
@@ -333,7 +333,7 @@ static void audit_anchor(void **state)
 	(void)state;
 
 	assert_int_equal(kms_audit_check(f->k, &n, &bad), 0);
-	assert_int_equal(n, 5);
+	assert_int_equal(n, 6);
 	snprintf(path, sizeof(path), "%s/audit.log", f->kdir);
 	buf = tu_read(path, &len);
 	/* cut the last line: still a valid chain, but not the anchored one */
@@ -341,20 +341,20 @@ static void audit_anchor(void **state)
 		;
 	assert_int_equal(file_write_atomic(path, buf, cut, 0600), 0);
 	assert_int_equal(kms_audit_verify(f->kdir, &n, &bad), 0);
-	assert_int_equal(n, 4);
+	assert_int_equal(n, 5);
 	assert_int_equal(kms_audit_check(f->k, &n, &bad), CE_MAC);
-	assert_int_equal(bad, 5);
+	assert_int_equal(bad, 6);
 	assert_int_equal(kms_open(f->kdir, "pw", &k), CE_MAC);
 	assert_null(k);
 	/* deleted log */
 	assert_int_equal(unlink(path), 0);
 	assert_int_equal(kms_open(f->kdir, "pw", &k), CE_MAC);
 	/* a forged log of the same length */
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < 6; i++)
 		assert_int_equal(kms_audit_append(f->kdir, "forged"), 0);
 	assert_int_equal(kms_audit_verify(f->kdir, &n, &bad), 0);
 	assert_int_equal(kms_audit_check(f->k, &n, &bad), CE_MAC);
-	assert_int_equal(bad, 5);
+	assert_int_equal(bad, 6);
 	assert_int_equal(kms_open(f->kdir, "pw", &k), CE_MAC);
 	/* the real log back; one unanchored line after it (a crash between
 	 * the append and the state save) is accepted, then anchored */
@@ -373,7 +373,7 @@ static void audit_anchor(void **state)
 	assert_int_equal(file_write_atomic(path, buf, len, 0600), 0);
 	assert_int_equal(kms_open(f->kdir, "pw", &k), 0);
 	assert_int_equal(kms_audit_check(k, &n, &bad), 0);
-	assert_int_equal(n, 7);
+	assert_int_equal(n, 8);
 	kms_close(k);
 	free(buf);
 	fx_free(f);
@@ -553,9 +553,9 @@ static void module_sign_lib(void **state)
 	mod[14] ^= 1; /* version */
 	assert_int_equal(module_verify(mod, len, trust, now, NULL, 0, &v, &p), CE_MAC);
 	mod[14] ^= 1;
-	/* audited: init, certify, order, 2 vendors, the module */
+	/* audited: init, certify, order (begin, done), 2 vendors, the module */
 	assert_int_equal(kms_audit_verify(f->kdir, &n, &bad), 0);
-	assert_int_equal(n, 6);
+	assert_int_equal(n, 7);
 	assert_non_null(strstr(audit_last(f->kdir), "\tmodule sign vendor=0xa version=3 rollback=2 cert=77 bytes="));
 	assert_int_equal(kms_audit_check(f->k, &n, &bad), 0);
 	free(mod);
@@ -571,14 +571,14 @@ static void module_sign_lib(void **state)
 	assert_null(mod);
 	assert_int_equal(len, 0);
 	assert_int_equal(kms_audit_verify(f->kdir, &n, &bad), 0);
-	assert_int_equal(n, 6);
+	assert_int_equal(n, 7);
 
 	/* the operator certificate revoked: the KMS refuses to sign */
 	assert_int_equal(kms_revoke_cert(f->k, f->ta_priv, 77, &crl, &crl_len), 0);
 	assert_int_equal(kms_module_sign(f->k, &m, pl, pl_len, &mod, &len), CE_BLOCKED);
 	assert_null(mod);
 	assert_int_equal(kms_audit_verify(f->kdir, &n, &bad), 0);
-	assert_int_equal(n, 7); /* the revocation only */
+	assert_int_equal(n, 8); /* the revocation only */
 	/* even with crl.bin gone from the KMS, the box holding the CRL refuses
 	 * what it signs */
 	snprintf(crlp, sizeof(crlp), "%s/crl.bin", f->kdir);
@@ -673,7 +673,7 @@ static void module_sign_cli(void **state)
 	assert_int_equal(tu_run("%s module verify --ta-pub %s/ta.pub %s/a.mod | grep -q 'keys file keys-a.json'", bin, d,
 		d), 0);
 	assert_int_equal(kms_audit_verify(f->kdir, &n, &bad), 0);
-	assert_int_equal(n, 6);
+	assert_int_equal(n, 7);
 	assert_non_null(strstr(audit_last(f->kdir), "\tmodule sign vendor=0xa version=2 rollback=1 cert=77"));
 	/* --payload: the raw payload bytes, signed as they are */
 	assert_int_equal(tu_run("%s kms module sign --dir %s --passphrase-file %s/pf --vendor-id 0xB --version 1 "
@@ -717,7 +717,7 @@ static void module_sign_cli(void **state)
 		}
 	}
 	assert_int_equal(kms_audit_verify(f->kdir, &n, &bad), 0);
-	assert_int_equal(n, 7);
+	assert_int_equal(n, 8);
 	/* revoke the operator certificate: the KMS refuses to sign, and the
 	 * module it signed before is refused by a box with the CRL */
 	assert_int_equal(kms_open(f->kdir, "pw", &k), 0);
@@ -731,7 +731,7 @@ static void module_sign_cli(void **state)
 	assert_int_equal(tu_run("%s module verify --ta-pub %s/ta.pub --crl %s/ta.crl %s/a.mod | grep -q 'REFUSED'", bin, d, d,
 		d), 0);
 	assert_int_equal(kms_audit_verify(f->kdir, &n, &bad), 0);
-	assert_int_equal(n, 8); /* the revocation only */
+	assert_int_equal(n, 9); /* the revocation only */
 	free(crl);
 	fx_free(f);
 }
