@@ -275,7 +275,8 @@ def main():
             s = {"t": float(e["t"]), "ecm_sent": int(e["sent"]), "ecm_got": int(e["got"]),
                  "ecm_errors": int(e["errors"]), "ecm_missing": int(e["missing"]),
                  "p50": float(e["p50_us"]), "p99": float(e["p99_us"]), "max": float(e["max_us"]),
-                 "rss": vm(he.pid, "VmRSS"), "hwm": vm(he.pid, "VmHWM"), "api": an, "api_errors": aerr,
+                 "rss": vm(he.pid, "VmRSS"), "hwm": vm(he.pid, "VmHWM"), "anon": vm(he.pid, "RssAnon"),
+                 "db": sum(os.path.getsize(w + "/he/" + f) for f in os.listdir(w + "/he") if f.startswith("sms.db")), "api": an, "api_errors": aerr,
                  "api_p50": ap50, "api_p99": ap99, "sections": sink.sections, "load": os.getloadavg()[0],
                  "alive": he.poll() is None}
             samples.append(s)
@@ -379,6 +380,10 @@ def report(a, warmup, streams, samples, st, ecm_rc, ecm_err, he_alive, he_rc, ap
     out.append("")
     out.append("- **RSS**: %d kB after the warm-up, %d kB at the end: growth **%.2f %%** (peak VmHWM %d kB) — %s" %
                (base["rss"], last["rss"], growth, last["hwm"], "PASS (< 1 %)" if ok_rss else "FAIL (>= 1 %)"))
+    out.append("  (RssAnon %d -> %d kB while the store's files grew %.1f -> %.1f MB: the API writes add rows and "
+               "audit entries, and SQLite keeps the pages it wrote in its cache, up to cache_size = 64 MiB per "
+               "connection)" % (base.get("anon", 0), last.get("anon", 0), base.get("db", 0) / 1e6,
+                                last.get("db", 0) / 1e6))
     out.append("- **Errors**: %d in all — ECMs: %d sent, %d answered, %d error answers, %d missing; API: %d "
                "requests, %d errors%s; bench_soak_ecm exit %d; head-end %s (exit %s)%s — %s" %
                (errors, ecm_sent, ecm_got, ecm_errors, ecm_missing, api.total, api.total_errors,
