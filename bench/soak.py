@@ -167,6 +167,8 @@ class Api:
             d = due - time.monotonic()
             if d > 0:
                 time.sleep(d)
+            if self.stop:
+                break  # not one more request after the run (the head-end is being stopped)
             k += 1
             a = time.monotonic()
             st, data = self.one()
@@ -288,6 +290,7 @@ def main():
             if not s["alive"]:
                 break
         api.stop = True
+        api.t.join(30)
         ecm_rc = ecm_p.wait()
         he_alive = he.poll() is None
         # the head-end's own counters at the end
