@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include "lib/bytes.h"
 #include "lib/util.h"
 #include "simulcrypt/simulcrypt.h"
 
@@ -37,6 +38,9 @@ struct conn {
 	size_t rxlen;
 	uint8_t rx[65536];
 };
+
+/* A big-endian u16 at p (callers check the bounds). */
+static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 
 static uint64_t now_ns(void)
 {
@@ -88,7 +92,7 @@ static int recv_msg(int fd, uint8_t *buf, size_t cap)
 	fl = sc_frame_len(buf);
 	if (fl > cap || fl < SC_HEADER_BYTES || recv_n(fd, buf + SC_HEADER_BYTES, fl - SC_HEADER_BYTES) != 0)
 		return -1;
-	return be16(buf + 1);
+	return rd16(buf + 1);
 }
 
 static int tcp_connect(uint16_t port)
@@ -163,15 +167,15 @@ static int resp_ids(const uint8_t *f, size_t len, uint16_t *sid, uint16_t *cp)
 	int got = 0;
 
 	for (size_t o = SC_HEADER_BYTES; o + 4 <= len;) {
-		uint16_t t = be16(f + o), l = be16(f + o + 2);
+		uint16_t t = rd16(f + o), l = rd16(f + o + 2);
 
 		if (o + 4 + l > len)
 			break;
 		if (t == SC_P_ECM_STREAM_ID && l == 2) {
-			*sid = be16(f + o + 4);
+			*sid = rd16(f + o + 4);
 			got |= 1;
 		} else if (t == SC_P_CP_NUMBER && l == 2) {
-			*cp = be16(f + o + 4);
+			*cp = rd16(f + o + 4);
 			got |= 2;
 		}
 		o += 4 + l;
@@ -301,7 +305,7 @@ int main(int argc, char **argv)
 				}
 				if (k->rxlen - o < fl)
 					break;
-				if (be16(k->rx + o + 1) != SC_ECM_ECM_RESPONSE ||
+				if (rd16(k->rx + o + 1) != SC_ECM_ECM_RESPONSE ||
 				    resp_ids(k->rx + o, fl, &sid, &cp) != 0 || sid < 1 || sid > per) {
 					w_err++;
 				} else {

@@ -325,19 +325,20 @@ static void audit_chain(void **state)
 /* audit_walk reads the log through the cursor and takes only the format
  * audit_append writes: lines forged with a correct hash chain but a broken
  * format are refused at their line, and a well-formed forged line passes
- * (so the forging below is right). */
+ * (so the forging below is right). The fixture's log has 6 lines (its
+ * order logs begin and done), the forged one is line 7. */
 static void audit_forged_lines(void **state)
 {
 	static const struct { const char *body; int want; } cases[] = {
-		{ "6\t1700000000\tok", 0 },
-		{ "6\t1700000000\tev\tx", CE_MAC },         /* a tab in the event */
-		{ "6\t-1\tev", CE_MAC },                    /* a negative time */
-		{ "6\t17x\tev", CE_MAC },                   /* a time that is not a number */
-		{ "6\t99999999999999999999\tev", CE_MAC },  /* a time past INT64_MAX */
-		{ "+6\t1\tev", CE_MAC },                    /* a sign before seq */
-		{ " 6\t1\tev", CE_MAC },                    /* a space before seq */
-		{ "6\t1", CE_MAC },                          /* two fields */
-		{ "7\t1\tev", CE_MAC },                     /* seq not the line number */
+		{ "7\t1700000000\tok", 0 },
+		{ "7\t1700000000\tev\tx", CE_MAC },         /* a tab in the event */
+		{ "7\t-1\tev", CE_MAC },                    /* a negative time */
+		{ "7\t17x\tev", CE_MAC },                   /* a time that is not a number */
+		{ "7\t99999999999999999999\tev", CE_MAC },  /* a time past INT64_MAX */
+		{ "+7\t1\tev", CE_MAC },                    /* a sign before seq */
+		{ " 7\t1\tev", CE_MAC },                    /* a space before seq */
+		{ "7\t1", CE_MAC },                          /* two fields */
+		{ "8\t1\tev", CE_MAC },                     /* seq not the line number */
 		{ "", CE_MAC },                               /* an empty line */
 	};
 	struct fx *f = fx_new();
@@ -373,13 +374,13 @@ static void audit_forged_lines(void **state)
 		memcpy(all, buf, len);
 		memcpy(all + len, line, (size_t)ll);
 		assert_int_equal(file_write_atomic(path, all, len + (size_t)ll, 0600), 0);
-		if (kms_audit_verify(f->kdir, &n, &bad) != cases[i].want || (cases[i].want && bad != 6) ||
-		    (!cases[i].want && n != 6))
+		if (kms_audit_verify(f->kdir, &n, &bad) != cases[i].want || (cases[i].want && bad != 7) ||
+		    (!cases[i].want && n != 7))
 			fail_msg("case %zu: %s", i, cases[i].body);
 		/* the same line without its final newline is refused too */
 		assert_int_equal(file_write_atomic(path, all, len + (size_t)ll - 1, 0600), 0);
 		assert_int_equal(kms_audit_verify(f->kdir, &n, &bad), CE_MAC);
-		assert_int_equal(bad, 6);
+		assert_int_equal(bad, 7);
 		free(all);
 	}
 	assert_int_equal(file_write_atomic(path, buf, len, 0600), 0);
