@@ -56,7 +56,9 @@ static size_t env_n(const char *name, size_t dflt)
 {
 	const char *v = getenv(name);
 
-	return v && *v ? (size_t)strtoull(v, NULL, 10) : dflt;
+	uint64_t n;
+
+	return v && *v && parse_u64(v, SIZE_MAX, &n) == 0 ? (size_t)n : dflt;
 }
 
 struct res {
@@ -221,7 +223,8 @@ static const char *pg_bindir(void)
 		return NULL;
 	while ((e = readdir(d)) != NULL) {
 		char p[600];
-		int v = (int)strtol(e->d_name, NULL, 10);
+		uint64_t u = 0;
+		int v = parse_u64(e->d_name, 1000, &u) == 0 ? (int)u : -1;
 
 		snprintf(p, sizeof(p), "/usr/lib/postgresql/%s/bin/initdb", e->d_name);
 		if (v > best_v && access(p, X_OK) == 0) {

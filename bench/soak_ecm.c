@@ -13,7 +13,8 @@
  * stream's next CP was due. A broken connection ends the run (exit 2).
  *
  * Usage: bench_soak_ecm PORT DURATION_S [WINDOW_S [NCONN [PER [PERIOD_MS [SUPER_CAS_ID]]]]]
- *        (defaults 10, 50, 20, 1000, 0x4ADC0001: 1,000 streams, 1,000 ECMs/s)
+ *        (decimal; defaults 10, 50, 20, 1000, 1255931905 = 0x4ADC0001: 1,000 streams,
+ *        1,000 ECMs/s)
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -185,7 +186,11 @@ static int resp_ids(const uint8_t *f, size_t len, uint16_t *sid, uint16_t *cp)
 
 static unsigned long arg(int argc, char **argv, int i, unsigned long dflt)
 {
-	return argc > i ? strtoul(argv[i], NULL, 0) : dflt;
+	uint64_t v;
+
+	if (argc <= i)
+		return dflt;
+	return parse_u64(argv[i], UINT32_MAX, &v) == 0 ? (unsigned long)v : 0; /* 0: refused below */
 }
 
 int main(int argc, char **argv)
@@ -206,14 +211,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: bench_soak_ecm PORT DURATION_S [WINDOW_S [NCONN [PER [PERIOD_MS [SUPER_CAS_ID]]]]]\n");
 		return 1;
 	}
-	port = (uint16_t)strtoul(argv[1], NULL, 10);
+	port = (uint16_t)arg(argc, argv, 1, 0);
 	dur_s = arg(argc, argv, 2, 60);
 	win_s = arg(argc, argv, 3, 10);
 	nconn = arg(argc, argv, 4, 50);
 	per = arg(argc, argv, 5, 20);
 	period_ms = arg(argc, argv, 6, 1000);
 	scid = (uint32_t)arg(argc, argv, 7, 0x4ADC0001ul);
-	if (!port || !win_s || !nconn || nconn > MAX_CONNS || !per || per > 1024 || !period_ms) {
+	if (!port || !scid || !win_s || !nconn || nconn > MAX_CONNS || !per || per > 1024 || !period_ms) {
 		fprintf(stderr, "bench_soak_ecm: bad arguments\n");
 		return 1;
 	}

@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include "lib/util.h"
 
 static atomic_ulong fault_hits;
 
@@ -19,7 +20,7 @@ void fault_point(const char *name)
 {
 	const char *v = getenv("CASTELLAN_FAULT_AT"), *colon;
 	size_t n;
-	unsigned long want = 1;
+	uint64_t want = 1;
 
 	if (!v || !*v)
 		return;
@@ -27,8 +28,8 @@ void fault_point(const char *name)
 	n = colon ? (size_t)(colon - v) : strlen(v);
 	if (n != strlen(name) || memcmp(v, name, n) != 0)
 		return;
-	if (colon && colon[1])
-		want = strtoul(colon + 1, NULL, 10);
+	if (colon && colon[1] && parse_u64(colon + 1, UINT32_MAX, &want) != 0)
+		return; /* not a count: no kill */
 	if (atomic_fetch_add(&fault_hits, 1) + 1 == want)
 		raise(SIGKILL);
 }
