@@ -42,8 +42,12 @@ static int parse_line(struct cur *line, uint8_t sec[PSI_MAX_SECTION], size_t *n)
 		sec[k++] = (uint8_t)(hi << 4 | lo);
 	}
 	/* one whole section: table_id, 12-bit section_length, that many bytes */
-	if (k < 3 || (size_t)(((sec[1] & 0x0F) << 8) | sec[2]) + 3 != k)
-		return CE_FORMAT;
+	{
+		uint16_t sl = 0;
+
+		if (cur_u16_at(sec, k, 1, &sl) != 0 || (size_t)(sl & 0x0FFF) + 3 != k)
+			return CE_FORMAT;
+	}
 	*n = k;
 	return 0;
 }
@@ -61,13 +65,11 @@ int secfile_parse(const uint8_t *buf, size_t len, size_t max, struct secfile *ou
 		return r;
 	cur_init(&c, buf, len);
 	while (cur_left(&c)) {
-		const uint8_t *rest = c.buf + c.off;
-		const uint8_t *nl = memchr(rest, '\n', cur_left(&c));
-		size_t ll = nl ? (size_t)(nl - rest) : cur_left(&c), n = 0;
+		size_t n = 0;
 		struct cur line;
 
 		lineno++;
-		if (cur_view(&c, ll, &line) != 0 || (nl && cur_skip(&c, 1) != 0)) {
+		if (cur_line(&c, &line) != 0) {
 			r = CE_FORMAT;
 			goto fail;
 		}
