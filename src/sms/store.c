@@ -119,6 +119,11 @@ static const struct migration migrations[] = {
 	 * indexes IF NOT EXISTS, only unchained rows chained) and chains the
 	 * older rows. */
 	{ 4, "SELECT 1", "SELECT 1", store_audit_migrate4 },
+	/* Schema 5: text search indexes (store_search.c): the SQLite FTS5
+	 * trigram table over subscribers' name and info with its triggers,
+	 * PostgreSQL pg_trgm GIN indexes (when the extension can be had), and
+	 * the B-tree indexes from a subscriber to its cards. */
+	{ 5, "SELECT 1", "SELECT 1", store_search_migrate5 },
 };
 
 #define NMIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

@@ -46,6 +46,9 @@ struct db_ops {
 	 * inside commits; this connection's inline checkpoints off only. */
 	int (*bg_checkpoint)(struct sms_store *s, bool on);
 	int (*no_autocheckpoint)(struct sms_store *s);
+	/* Statements of this connection stop with CE_TIMEOUT once
+	 * now_mono_ms() >= mono_ms (0: no deadline). store_search.c. */
+	int (*deadline)(struct sms_store *s, uint64_t mono_ms);
 };
 
 /* API keys this connection checked lately (store.c, sms_apikey_check): by
@@ -75,6 +78,7 @@ struct sms_store {
 	int64_t audit_seq;
 	uint8_t audit_hash[32];
 	void *audit_md;      /* EVP_MD_CTX * for the chain's hashes, made once */
+	bool search_init;    /* store_search.c: this connection's search settings made */
 };
 
 /* Forget every cached API key of this connection (a key was revoked). */
@@ -102,6 +106,9 @@ int store_audit_migrate4(struct sms_store *s);
  * snapshot filled): e->seq, prev and hash (hex) set and the cached head
  * moved on; the caller inserts the row in this transaction. */
 int store_audit_chain_next(struct sms_store *s, struct sms_audit_entry *e, char prev_hex[65], char hash_hex[65]);
+/* store_search.c: schema 5's indexes (idempotent; on PostgreSQL the
+ * trigram indexes only if pg_trgm can be had, else a warning). */
+int store_search_migrate5(struct sms_store *s);
 int store_blacklisted(struct sms_store *s, uint64_t serial, const char *chip, bool *yes);
 /* store_feed.c: one card_changes row, inside the caller's transaction. */
 int store_change(struct sms_store *s, uint64_t serial, const char *reason);
