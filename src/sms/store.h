@@ -594,7 +594,10 @@ int sms_apikey_revoke(struct sms_store *s, int64_t id, const char *who) WARN_UNU
  * extension if it can, then the GIN indexes); SQLite: rebuild the FTS5
  * table from subscribers.
  * sms_search_candidates: how many subscribers the index alone proposes for
- * text (before the re-check), at most limit: for tests and benchmarks. */
+ * text (before the re-check), at most limit: for tests and benchmarks.
+ * sms_search_index_check: SQLite: FTS5's integrity check of the index
+ * against subscribers (0, or CE_IO: rebuild with sms_search_index_build);
+ * PostgreSQL: 0 (the server maintains its indexes). */
 #define SMS_SEARCH_MIN_CHARS 3
 #define SMS_SEARCH_TEXT_MAX SMS_NAME_MAX
 enum sms_search_field { SMS_SEARCH_ANY = 0, SMS_SEARCH_NAME = 1, SMS_SEARCH_INFO = 2 };
@@ -606,5 +609,6 @@ int sms_search_index_state(struct sms_store *s, bool *indexed, char *why, size_t
 int sms_search_index_build(struct sms_store *s) WARN_UNUSED;
 int sms_search_candidates(struct sms_store *s, enum sms_search_field field, const char *text, size_t limit,
 			  size_t *n) WARN_UNUSED;
+int sms_search_index_check(struct sms_store *s) WARN_UNUSED;
 
 #endif

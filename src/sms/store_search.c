@@ -246,6 +246,14 @@ int sms_search_index_build(struct sms_store *s)
 	return 0;
 }
 
+int sms_search_index_check(struct sms_store *s)
+{
+	if (store_is_pg(s))
+		return 0;
+	/* rank 1: compare with the content table too (SQLite >= 3.40). */
+	return s->ops->script(s, "INSERT INTO subscribers_fts (subscribers_fts, rank) VALUES ('integrity-check', 1)");
+}
+
 int sms_store_set_deadline(struct sms_store *s, uint64_t mono_ms)
 {
 	return s->ops->deadline ? s->ops->deadline(s, mono_ms) : CE_UNSUPPORTED;
