@@ -146,6 +146,10 @@ static int serve(const char *data, int argc, char **argv)
 		fprintf(stderr, "web: HTTP: %s\n", err_str(r));
 		goto out;
 	}
+	if ((r = sms_http_set_search(http, uri.uri, NULL)) != 0) {
+		fprintf(stderr, "web: search workers: %s\n", err_str(r));
+		goto out;
+	}
 	if (threads &&
 	    (r = sms_http_set_threads(http, uri.uri, (unsigned)http_threads)) != 0) {
 		fprintf(stderr, "web: --http-threads: %s\n", err_str(r));

@@ -15,6 +15,13 @@
  * waits on a condition variable until the worker is done), so hook code
  * never runs beside the caller's loop, and only one worker runs hooks at a
  * time. The caller's own requests call the hooks directly.
+ *
+ * Searches (sms_http_set_search): a REST text search is authenticated by
+ * the hook on its loop if it needs one, then handed whole to the search
+ * workers (search.h) as a copy of the request; the loop goes on serving.
+ * The worker's rest_handle answer comes back through the loop's search
+ * pipe and is sent from the loop. A client that left meanwhile: evhttp has
+ * detached the request, and sending frees it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,9 +44,11 @@
 #include <event2/listener.h>
 #include "sms/http.h"
 #include "sms/rest.h"
+#include "sms/search.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
 #include "lib/netacl.h"
+#include "lib/url.h"
 #include "lib/util.h"
 
 struct http_conn;
@@ -72,6 +81,8 @@ struct http_thread {
 	pthread_mutex_t mu;        /* guards stats (read by sms_http_get_stats) */
 	struct sms_http_stats stats;
 	struct evbuffer *out;      /* reply body, reused */
+	int search_pipe[2];        /* finished search jobs (their addresses) */
+	struct event *search_ev;
 	char body[GETAPI_BODY_MAX];
 };
 
@@ -97,6 +108,7 @@ struct sms_http {
 	struct sms_http_limits lim;  /* resolved: no zero left */
 	bool lim_set_conns;          /* max_conns given by sms_http_set_limits */
 	unsigned nthreads;
+	struct sms_search_pool *search; /* sms_http_set_search; NULL: searches run on the loop */
 };
 
 static void stats_lock(struct http_thread *t)
@@ -865,16 +877,55 @@ static int rest_hook_auth(struct http_thread *t, struct evhttp_request *req, uns
 	return a;
 }
 
+static bool search_offload(struct http_thread *t, struct evhttp_request *req, const struct rest_req *rq, uint64_t t0);
+
+/* Count, log and send a REST answer (frees rs->body). */
+static void rest_reply(struct http_thread *t, struct evhttp_request *req, const struct rest_req *rq,
+		       struct rest_resp *rs, uint64_t t0)
+{
+	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+	uint64_t unauth = 0;
+	char route[48];
+
+	stats_lock(t);
+	t->stats.rest_requests++;
+	if (rs->status == 500)
+		t->stats.internal_errors++;
+	else if (rs->status == 401 && (t->stats.rest_unauthorized++, (t->stats.rest_unauthorized &
+					(t->stats.rest_unauthorized - 1)) == 0))
+		unauth = t->stats.rest_unauthorized;
+	if (rs->status >= 400)
+		t->stats.rest_errors++;
+	stats_unlock(t);
+	if (unauth)
+		LOG_WARN("sms", "REST API: %llu requests with a missing or bad API key so far%s",
+			 (unsigned long long)unauth, t->worker ? " (on one HTTP thread)" : "");
+	evhttp_add_header(out, "Content-Type", rs->content_type ? rs->content_type : "application/json");
+	evhttp_add_header(out, "Cache-Control", "no-store");
+	if (rs->status == 503)
+		evhttp_add_header(out, "Retry-After", "1");
+	if (t->out) {
+		evbuffer_drain(t->out, evbuffer_get_length(t->out));
+		if (rs->len)
+			evbuffer_add(t->out, rs->body, rs->len);
+	}
+	evhttp_send_reply(req, rs->status, rs->status < 300 ? "OK" : rs->status < 500 ? "Client Error" : "Server Error",
+			  rs->status == 204 ? NULL : t->out);
+	free(rs->body);
+	rs->body = NULL;
+	/* The route's name, never the raw path: a label set per route, not per card. */
+	snprintf(route, sizeof(route), REST_PREFIX "%s", rest_route_name(rq->path));
+	metric_api_done(route, rs->status, t0);
+}
+
 static void on_rest(struct http_thread *t, struct evhttp_request *req, const struct evhttp_uri *uri)
 {
 	struct evkeyvalq *hd = evhttp_request_get_input_headers(req);
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	struct rest_req rq = { 0 };
 	struct rest_resp rs;
-	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
 	char who[SMS_WHO_MAX + 1]; /* a web session's audit name (rq.auth_who) */
-	uint64_t unauth = 0, t0 = now_mono_us();
-	char route[48];
+	uint64_t t0 = now_mono_us();
 
 	rq.method = rest_method_of(evhttp_request_get_command(req));
 	rq.path = evhttp_uri_get_path(uri);
@@ -897,33 +948,167 @@ static void on_rest(struct http_thread *t, struct evhttp_request *req, const str
 	rq.body = rq.body_len ? (const char *)evbuffer_pullup(in, -1) : NULL;
 	if (rq.body_len && !rq.body)
 		rq.body_len = 0;
+	if (rq.method == REST_GET && t->h->search && search_offload(t, req, &rq, t0))
+		return;
 	rest_handle(t->store, &rq, &rs);
-	stats_lock(t);
-	t->stats.rest_requests++;
-	if (rs.status == 500)
-		t->stats.internal_errors++;
-	else if (rs.status == 401 && (t->stats.rest_unauthorized++, (t->stats.rest_unauthorized &
-					(t->stats.rest_unauthorized - 1)) == 0))
-		unauth = t->stats.rest_unauthorized;
-	if (rs.status >= 400)
-		t->stats.rest_errors++;
-	stats_unlock(t);
-	if (unauth)
-		LOG_WARN("sms", "REST API: %llu requests with a missing or bad API key so far%s",
-			 (unsigned long long)unauth, t->worker ? " (on one HTTP thread)" : "");
-	evhttp_add_header(out, "Content-Type", rs.content_type ? rs.content_type : "application/json");
-	evhttp_add_header(out, "Cache-Control", "no-store");
-	if (t->out) {
-		evbuffer_drain(t->out, evbuffer_get_length(t->out));
-		if (rs.len)
-			evbuffer_add(t->out, rs.body, rs.len);
+	rest_reply(t, req, &rq, &rs, t0);
+}
+
+/* ---- searches on the search workers ----------------------------------------- */
+
+/* An API key longer than this is not a valid one: rest_handle refuses it on the loop. */
+#define SEARCH_KEY_MAX 256
+
+/* A copy of one REST request for a search worker, and its answer. */
+struct http_search_job {
+	struct sms_search_job job; /* first: the pool hands back its address */
+	struct http_thread *t;
+	struct evhttp_request *req;
+	struct rest_req rq;
+	struct rest_resp rs;
+	uint64_t t0;
+	char path[REST_PATH_MAX + 1];
+	char query[REST_QUERY_MAX + 1];
+	char key[SEARCH_KEY_MAX + 1];
+	char who[SMS_WHO_MAX + 1];
+};
+
+/* GET /api/v1/cards with a text to look for (q, info or name): what the
+ * workers take. Parameter names are compared decoded. */
+static bool is_search(const struct rest_req *rq)
+{
+	const char *q = rq->query, *name, *value;
+	size_t len = q ? strlen(q) : 0, nlen, vlen;
+
+	if (!rq->path || strcmp(rq->path, REST_PREFIX "cards") != 0 || !q)
+		return false;
+	while (url_query_next(&q, &len, &name, &nlen, &value, &vlen)) {
+		char n[8];
+
+		if (vlen && url_decode(name, nlen, n, sizeof(n), false) == 0 &&
+		    (strcmp(n, "q") == 0 || strcmp(n, "info") == 0 || strcmp(n, "name") == 0))
+			return true;
 	}
-	evhttp_send_reply(req, rs.status, rs.status < 300 ? "OK" : rs.status < 500 ? "Client Error" : "Server Error",
-			  rs.status == 204 ? NULL : t->out);
-	free(rs.body);
-	/* The route's name, never the raw path: a label set per route, not per card. */
-	snprintf(route, sizeof(route), REST_PREFIX "%s", rest_route_name(rq.path));
-	metric_api_done(route, rs.status, t0);
+	return false;
+}
+
+static void search_run(struct sms_store *s, struct sms_search_job *j)
+{
+	struct http_search_job *h = (struct http_search_job *)j;
+
+	rest_handle(s, &h->rq, &h->rs);
+}
+
+static void search_job_free(struct http_search_job *h)
+{
+	free(h->rs.body);
+	secret_wipe(h->key, sizeof(h->key));
+	free(h);
+}
+
+/* {"error":...} for a search the workers did not run. */
+static void search_refused(struct rest_resp *rs, const char *code, const char *msg)
+{
+	char buf[320];
+	int n = snprintf(buf, sizeof(buf), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code, msg);
+
+	free(rs->body);
+	rs->body = strdup(buf);
+	rs->len = rs->body ? (size_t)n : 0;
+	rs->status = 503;
+	rs->content_type = "application/json";
+	rs->error_code = code;
+}
+
+/* Hand the request to the workers: true if it is theirs now (answered
+ * later by on_search_done, or at once with 503 if they are all busy). */
+static bool search_offload(struct http_thread *t, struct evhttp_request *req, const struct rest_req *rq, uint64_t t0)
+{
+	struct http_search_job *h;
+	int r;
+
+	if (!is_search(rq) || strlen(rq->path) > REST_PATH_MAX || strlen(rq->query) > REST_QUERY_MAX ||
+	    (rq->api_key && strlen(rq->api_key) > SEARCH_KEY_MAX) || t->search_pipe[1] < 0)
+		return false; /* rest_handle refuses these quickly on the loop */
+	if (!(h = calloc(1, sizeof(*h))))
+		return false;
+	h->job.run = search_run;
+	h->job.notify_fd = t->search_pipe[1];
+	h->t = t;
+	h->req = req;
+	h->t0 = t0;
+	h->rq = *rq;
+	memcpy(h->path, rq->path, strlen(rq->path) + 1);
+	memcpy(h->query, rq->query, strlen(rq->query) + 1);
+	h->rq.path = h->path;
+	h->rq.query = h->query;
+	if (rq->api_key) {
+		memcpy(h->key, rq->api_key, strlen(rq->api_key) + 1);
+		h->rq.api_key = h->key;
+	}
+	if (rq->auth_who) {
+		snprintf(h->who, sizeof(h->who), "%s", rq->auth_who);
+		h->rq.auth_who = h->who;
+	}
+	h->rq.body = NULL;
+	h->rq.body_len = 0;
+	h->rq.content_type = NULL;
+	if ((r = sms_search_submit(t->h->search, &h->job)) != 0) {
+		search_refused(&h->rs, "search_busy", "too many searches at once: try again in a moment");
+		rest_reply(t, req, &h->rq, &h->rs, t0);
+		search_job_free(h);
+	}
+	return true;
+}
+
+/* The loop: finished searches. */
+static void on_search_done(evutil_socket_t fd, short ev, void *arg)
+{
+	struct http_thread *t = arg;
+	struct http_search_job *h;
+
+	(void)ev;
+	while (read(fd, &h, sizeof(h)) == (ssize_t)sizeof(h)) {
+		if (h->job.cancelled)
+			search_refused(&h->rs, "unavailable", "the server is stopping");
+		else if (h->job.expired)
+			search_refused(&h->rs, "search_timeout",
+				       "the search waited past its deadline behind others: try again in a moment");
+		if (h->rs.status == 0)
+			search_refused(&h->rs, "internal", "no answer");
+		rest_reply(t, h->req, &h->rq, &h->rs, h->t0);
+		search_job_free(h);
+	}
+}
+
+/* The loop is gone (sms_http_free): free what came back, unanswered (evhttp
+ * frees the requests with their connections). */
+static void search_drain(struct http_thread *t)
+{
+	struct http_search_job *h;
+
+	if (t->search_pipe[0] < 0)
+		return;
+	while (read(t->search_pipe[0], &h, sizeof(h)) == (ssize_t)sizeof(h))
+		search_job_free(h);
+}
+
+int sms_http_set_search(struct sms_http *h, const char *db_uri, const struct sms_search_limits *lim)
+{
+	int r;
+
+	if (!h || !db_uri || h->search || h->workers)
+		return CE_ARG;
+	if ((r = sms_search_pool_new(db_uri, lim, &h->search)) != 0)
+		return r;
+	{
+		struct sms_search_limits l;
+
+		sms_search_pool_limits(h->search, &l);
+		LOG_INFO("sms", "search: %u workers, %u waiting at most, deadline %u ms", l.workers, l.queue,
+			 l.deadline_ms);
+	}
+	return 0;
 }
 
 /* ---- GET /metrics ---------------------------------------------------------- */
@@ -1043,6 +1228,9 @@ static void on_other(struct evhttp_request *req, void *arg)
 	reply(t, req, 404, "Not Found", "NOT_FOUND", 9);
 }
 
+static int pipe_nb(int p[2]);
+static void close_pipe(int p[2]);
+
 /* Limits, methods and routes of one loop's evhttp. */
 static int thread_http(struct http_thread *t)
 {
@@ -1063,6 +1251,11 @@ static int thread_http(struct http_thread *t)
 				   EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS);
 	evhttp_set_cb(t->http, "/api.php", on_api_php, t);
 	evhttp_set_gencb(t->http, on_other, t);
+	if (pipe_nb(t->search_pipe) != 0)
+		return CE_IO;
+	if (!(t->search_ev = event_new(t->base, t->search_pipe[0], EV_READ | EV_PERSIST, on_search_done, t)) ||
+	    event_add(t->search_ev, NULL) != 0)
+		return CE_NOMEM;
 	return 0;
 }
 
@@ -1205,6 +1398,7 @@ int sms_http_new(struct event_base *base, struct sms_store *store, const char *a
 	}
 	pthread_mutex_init(h->allow_mu, NULL);
 	h->park_pipe[0] = h->park_pipe[1] = -1;
+	h->main.search_pipe[0] = h->main.search_pipe[1] = -1;
 	h->main.h = h;
 	h->main.base = base;
 	h->main.store = store;
@@ -1286,6 +1480,7 @@ static void worker_free(struct http_thread *t)
 	}
 	gate_unregister(t);
 	t->lev = NULL;
+	search_drain(t);
 	if (t->http)
 		evhttp_free(t->http);
 	gate_cleanup(t);
@@ -1295,7 +1490,10 @@ static void worker_free(struct http_thread *t)
 		evbuffer_free(t->out);
 	if (t->stop_ev)
 		event_free(t->stop_ev);
+	if (t->search_ev)
+		event_free(t->search_ev);
 	close_pipe(t->stop_pipe);
+	close_pipe(t->search_pipe);
 	sms_store_close(t->store);
 	if (t->base)
 		event_base_free(t->base);
@@ -1314,6 +1512,7 @@ static int worker_new(struct sms_http *h, const char *db_uri, int listen_fd, str
 	t->h = h;
 	t->worker = true;
 	t->stop_pipe[0] = t->stop_pipe[1] = -1;
+	t->search_pipe[0] = t->search_pipe[1] = -1;
 	pthread_mutex_init(&t->mu, NULL);
 	if ((r = sms_store_open(db_uri, &t->store)) != 0 || (r = sms_store_no_autocheckpoint(t->store)) != 0)
 		goto fail;
@@ -1398,6 +1597,10 @@ void sms_http_free(struct sms_http *h)
 		pthread_cond_broadcast(&h->park_cv);
 		pthread_mutex_unlock(&h->park_mu);
 	}
+	/* Searches first: running ones end (at their deadline at the
+	 * latest), queued ones come back cancelled to the pipes drained below. */
+	sms_search_pool_free(h->search);
+	h->search = NULL;
 	for (unsigned i = 0; i < h->nworkers; i++)
 		worker_free(h->workers[i]);
 	free(h->workers);
@@ -1406,9 +1609,13 @@ void sms_http_free(struct sms_http *h)
 	close_pipe(h->park_pipe);
 	gate_unregister(&h->main);
 	h->main.lev = NULL;
+	search_drain(&h->main);
 	if (h->main.http)
 		evhttp_free(h->main.http);
 	gate_cleanup(&h->main);
+	if (h->main.search_ev)
+		event_free(h->main.search_ev);
+	close_pipe(h->main.search_pipe);
 	if (h->main.resume_ev)
 		event_free(h->main.resume_ev);
 	if (h->main.out)

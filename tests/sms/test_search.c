@@ -8,7 +8,11 @@
  */
 #include <ctype.h>
 #include <sqlite3.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include "lib/util.h"
+#include "sms/search.h"
 #define SMS_TEST_PG_PORT 5481
 #include "sms_testdb.h"
 
@@ -516,17 +520,187 @@ static void test_dense(void **state)
 	sms_store_close(s);
 }
 
+/* A statement past its deadline stops with CE_TIMEOUT (SQLite's progress
+ * handler; PostgreSQL's statement_timeout is set the same way), and the
+ * connection works again once the deadline is removed. */
+static void test_deadline(void **state)
+{
+	struct backend *be = *state;
+	struct sms_store *s = tdb_open_fresh(state);
+	struct sms_card_filter f = { .state = -1 };
+	struct sms_bulk *b = NULL;
+	size_t n = 0;
+
+	assert_int_equal(sms_tx_begin(s), 0);
+	assert_int_equal(sms_bulk_new(s, "t", &b), 0);
+	for (int i = 0; i < 3000; i++) {
+		struct sms_card *c = calloc(1, sizeof(*c));
+
+		assert_non_null(c);
+		c->serial = BASE + (uint64_t)i + 1;
+		snprintf(c->name, sizeof(c->name), "Person %d", i);
+		snprintf(c->info, sizeof(c->info), "Street %d", i);
+		assert_int_equal(sms_bulk_card_add(b, c, NULL, 0), 0);
+		free(c);
+	}
+	assert_int_equal(sms_bulk_flush(b), 0);
+	sms_bulk_free(b);
+	assert_int_equal(sms_tx_end(s, 0), 0);
+	if (be == &sqlite_be) {
+		/* a deadline already past: the scan of 3000 cards cannot finish */
+		assert_int_equal(sms_store_set_deadline(s, now_mono_ms()), 0);
+		assert_int_equal(sms_card_search(s, &f, SMS_SEARCH_INFO, "street", 0, 10000, NULL, NULL, &n), CE_TIMEOUT);
+	}
+	assert_int_equal(sms_store_set_deadline(s, now_mono_ms() + 600000), 0);
+	assert_int_equal(sms_card_search(s, &f, SMS_SEARCH_INFO, "street 299", 0, 100, NULL, NULL, &n), 0);
+	assert_int_equal(n, 11); /* 299, 2990..2999 */
+	assert_int_equal(sms_store_set_deadline(s, 0), 0);
+	assert_int_equal(sms_card_search(s, &f, SMS_SEARCH_ANY, "person 1", 0, 10000, NULL, NULL, &n), 0);
+	assert_int_equal(n, 1111);
+	sms_store_close(s);
+}
+
+/* ---- the search workers (search.h) ----------------------------------------- */
+
+struct gate {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool started, release;
+	int ran;
+};
+
+struct gjob {
+	struct sms_search_job job;
+	struct gate *g;
+};
+
+static void gate_run(struct sms_store *s, struct sms_search_job *j)
+{
+	struct gate *g = ((struct gjob *)j)->g;
+
+	(void)s;
+	pthread_mutex_lock(&g->mu);
+	g->started = true;
+	g->ran++;
+	pthread_cond_broadcast(&g->cv);
+	while (!g->release)
+		pthread_cond_wait(&g->cv, &g->mu);
+	pthread_mutex_unlock(&g->mu);
+}
+
+static struct gjob *read_done(int fd)
+{
+	struct gjob *j = NULL;
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	assert_int_equal(poll(&p, 1, 60000), 1);
+	assert_int_equal(read(fd, &j, sizeof(j)), (ssize_t)sizeof(j));
+	return j;
+}
+
+static void *free_pool(void *p)
+{
+	sms_search_pool_free(p);
+	return NULL;
+}
+
+/* One worker, one place in the queue: a third search is refused at once;
+ * a queued one past its deadline is not run; a queued one at shutdown
+ * comes back cancelled. No timing is asserted: the worker is held by a
+ * condition variable. */
+static void test_pool(void **state)
+{
+	struct sms_search_limits lim = { .workers = 1, .queue = 1, .deadline_ms = 1 };
+	struct sms_search_pool *p = NULL;
+	struct gate g = { .ran = 0 };
+	struct gjob j[4];
+	struct sms_search_stats st;
+	int pfd[2];
+	char uri[300];
+
+	(void)state;
+	snprintf(uri, sizeof(uri), "%s/pool.db", sqlite_dir);
+	pthread_mutex_init(&g.mu, NULL);
+	pthread_cond_init(&g.cv, NULL);
+	assert_int_equal(pipe(pfd), 0);
+	for (int i = 0; i < 4; i++) {
+		memset(&j[i], 0, sizeof(j[i]));
+		j[i].job.run = gate_run;
+		j[i].job.notify_fd = pfd[1];
+		j[i].g = &g;
+	}
+	lim.deadline_ms = 600000;
+	assert_int_equal(sms_search_pool_new(uri, &lim, &p), 0);
+	assert_int_equal(sms_search_submit(p, &j[0].job), 0);
+	pthread_mutex_lock(&g.mu);
+	while (!g.started)
+		pthread_cond_wait(&g.cv, &g.mu);
+	pthread_mutex_unlock(&g.mu);
+	assert_int_equal(sms_search_submit(p, &j[1].job), 0);          /* waits */
+	assert_int_equal(sms_search_submit(p, &j[2].job), CE_LIMIT);   /* over the bound */
+	j[1].job.deadline_ms = 1;                                      /* long past: expires in the queue */
+	pthread_mutex_lock(&g.mu);
+	g.release = true;
+	pthread_cond_broadcast(&g.cv);
+	pthread_mutex_unlock(&g.mu);
+	assert_ptr_equal(read_done(pfd[0]), &j[0]);
+	assert_ptr_equal(read_done(pfd[0]), &j[1]);
+	assert_true(j[1].job.expired);
+	assert_false(j[0].job.expired);
+	assert_int_equal(g.ran, 1);
+	sms_search_pool_stats(p, &st);
+	assert_int_equal(st.run, 1);
+	assert_int_equal(st.refused, 1);
+	assert_int_equal(st.expired, 1);
+	/* shutdown with one running and one queued: the queued one comes back cancelled */
+	g.release = false;
+	g.started = false;
+	assert_int_equal(sms_search_submit(p, &j[2].job), 0);
+	pthread_mutex_lock(&g.mu);
+	while (!g.started)
+		pthread_cond_wait(&g.cv, &g.mu);
+	pthread_mutex_unlock(&g.mu);
+	assert_int_equal(sms_search_submit(p, &j[3].job), 0);
+	{
+		pthread_t t;
+
+		/* free waits for the running job: release it from here once the queued one came back */
+		assert_int_equal(pthread_create(&t, NULL, free_pool, p), 0);
+		assert_ptr_equal(read_done(pfd[0]), &j[3]);
+		assert_true(j[3].job.cancelled);
+		pthread_mutex_lock(&g.mu);
+		g.release = true;
+		pthread_cond_broadcast(&g.cv);
+		pthread_mutex_unlock(&g.mu);
+		assert_ptr_equal(read_done(pfd[0]), &j[2]);
+		assert_false(j[2].job.cancelled);
+		pthread_join(t, NULL);
+	}
+	close(pfd[0]);
+	close(pfd[1]);
+	pthread_cond_destroy(&g.cv);
+	pthread_mutex_destroy(&g.mu);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_equals_scan), cmocka_unit_test(test_short_and_bad), cmocka_unit_test(test_sync),
 		cmocka_unit_test(test_migrate),     cmocka_unit_test(test_dense),         cmocka_unit_test(test_pg_no_extension),
+		cmocka_unit_test(test_deadline),
 	};
 
 	int fails;
 
 	(void)tdb_fingerprint;
+	const struct CMUnitTest pool[] = { cmocka_unit_test(test_pool) };
+
 	fails = tdb_run_both("search", tests, sizeof(tests) / sizeof(tests[0]));
+	snprintf(sqlite_dir, sizeof(sqlite_dir), "/tmp/castellan-search-pool-XXXXXX");
+	if (!mkdtemp(sqlite_dir))
+		return 1;
+	fails += cmocka_run_group_tests_name("search workers", pool, NULL, NULL);
+	(void)tu_run("rm -rf %s", sqlite_dir);
 	free(all_cards);
 	return fails;
 }
