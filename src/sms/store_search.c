@@ -30,7 +30,7 @@
 #include "lib/util.h"
 
 /* Index candidates up to which the index-first plan is used. */
-#define SEARCH_DENSE 2000
+#define SEARCH_DENSE 10000
 
 #define CARD_COLS \
 	"SELECT c.serial, c.chip_id, c.state, c.pair, c.start_time, c.finish_time," \

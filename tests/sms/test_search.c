@@ -73,7 +73,7 @@ static bool oracle(const struct sms_card *c, enum sms_search_field f, const char
 }
 
 struct serials {
-	uint64_t v[4096];
+	uint64_t v[16384];
 	size_t n;
 };
 
@@ -81,7 +81,7 @@ static int keep(void *ctx, const struct sms_card *c)
 {
 	struct serials *s = ctx;
 
-	assert_true(s->n < 4096);
+	assert_true(s->n < 16384);
 	s->v[s->n++] = c->serial;
 	return 0;
 }
@@ -158,14 +158,21 @@ static void search(struct sms_store *s, enum sms_search_field f, const char *q, 
 	} while (n == page);
 }
 
+static void expect_same_page(struct sms_store *s, enum sms_search_field f, const char *q, size_t page);
+
 static void expect_same(struct sms_store *s, enum sms_search_field f, const char *q)
+{
+	expect_same_page(s, f, q, 7);
+}
+
+static void expect_same_page(struct sms_store *s, enum sms_search_field f, const char *q, size_t page)
 {
 	struct serials *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
 
 	assert_non_null(a);
 	assert_non_null(b);
 	scan(s, f, q, a);
-	search(s, f, q, 7, b);
+	search(s, f, q, page, b);
 	if (a->n != b->n)
 		fail_msg("field %d, text '%s': scan %zu cards, search %zu", (int)f, q, a->n, b->n);
 	for (size_t i = 0; i < a->n; i++)
@@ -499,7 +506,7 @@ static void test_dense(void **state)
 
 	assert_int_equal(sms_tx_begin(s), 0);
 	assert_int_equal(sms_bulk_new(s, "t", &b), 0);
-	for (int i = 0; i < 2600; i++) {
+	for (int i = 0; i < 10600; i++) { /* over store_search.c's SEARCH_DENSE */
 		struct sms_card *c = calloc(1, sizeof(*c));
 
 		assert_non_null(c);
@@ -513,10 +520,16 @@ static void test_dense(void **state)
 	sms_bulk_free(b);
 	assert_int_equal(sms_tx_end(s, 0), 0);
 	assert_int_equal(cand(s, SMS_SEARCH_INFO, "comum"), 1000); /* at most the limit asked */
+	{
+		size_t n = 0;
+
+		assert_int_equal(sms_search_candidates(s, SMS_SEARCH_INFO, "comum", 20000, &n), 0);
+		assert_int_equal(n, 10600);
+	}
 	load_all(s);
-	expect_same(s, SMS_SEARCH_INFO, "comum");
-	expect_same(s, SMS_SEARCH_ANY, "common name 1");
-	expect_same(s, SMS_SEARCH_NAME, "other");
+	expect_same_page(s, SMS_SEARCH_INFO, "comum", 997);
+	expect_same_page(s, SMS_SEARCH_ANY, "common name 1", 997);
+	expect_same_page(s, SMS_SEARCH_NAME, "other", 997);
 	sms_store_close(s);
 }
 
