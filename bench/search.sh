@@ -126,7 +126,7 @@ for be in $BACKENDS; do
 	else
 		pg -c "DROP INDEX subscribers_name_trgm; DROP INDEX subscribers_info_trgm; DROP INDEX subscribers_name_fold;
 			DROP INDEX cards_subscriber; DROP INDEX subscribers_name; DELETE FROM schema_version WHERE version = 5;"
-		{ echo "BEGIN;"; gen_sql "generate_series(1, $CARDS) AS g(i)" |
+		{ echo "BEGIN;"; gen_sql "generate_series(1::bigint, $CARDS) AS g(i)" |
 			sed "s/lpad_num(\([^,]*\), \([0-9]\))/lpad((\1)::text, \2, '0')/g; s/CREATE TABLE \(b[a-z]*\) /CREATE TEMP TABLE \1 /g"
 			echo "SELECT setval(pg_get_serial_sequence('subscribers', 'id'), $CARDS);"; echo "COMMIT;"; } | pg >/dev/null
 		pg -c "VACUUM ANALYZE" >/dev/null

@@ -101,12 +101,15 @@ static const char *const sql_short[2] = {
 
 /* The FTS5 table mirrors subscribers (content=): it stores only the index;
  * the triggers give it the old values on delete and update, as an
- * external-content table needs. */
+ * external-content table needs. detail='column': which column holds a
+ * trigram, no positions (the query is an AND of trigrams, fts_query):
+ * measured at 200k subscribers, an index of 43 MB built in 8.8 s instead
+ * of 63 MB in 18.8 s with positions. */
 #define MIG5_SQLITE \
 	MIG5_BTREE \
 	"CREATE INDEX IF NOT EXISTS subscribers_name_nocase ON subscribers (name COLLATE NOCASE);" \
 	"CREATE VIRTUAL TABLE IF NOT EXISTS subscribers_fts USING fts5(name, info, content='subscribers'," \
-	" content_rowid='id', tokenize='trigram');" \
+	" content_rowid='id', tokenize='trigram', detail='column');" \
 	"CREATE TRIGGER IF NOT EXISTS subscribers_fts_ai AFTER INSERT ON subscribers BEGIN" \
 	" INSERT INTO subscribers_fts (rowid, name, info) VALUES (new.id, new.name, new.info); END;" \
 	"CREATE TRIGGER IF NOT EXISTS subscribers_fts_ad AFTER DELETE ON subscribers BEGIN" \
@@ -292,24 +295,53 @@ static int like_pattern(const char *text, char *out, size_t cap)
 	return 0;
 }
 
-/* An FTS5 query for text as one phrase in the field's columns: the text
- * inside "..." with " doubled, so no character of it is FTS syntax. */
+/* One quoted FTS5 string ("..." with " doubled: nothing in it is query
+ * syntax) of the n bytes at p. */
+static int fts_put(char *out, size_t cap, size_t *o, const char *p, size_t n)
+{
+	if (cap - *o < 2 * n + 4)
+		return CE_RANGE;
+	out[(*o)++] = ' ';
+	out[(*o)++] = '"';
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '"')
+			out[(*o)++] = '"';
+		out[(*o)++] = p[i];
+	}
+	out[(*o)++] = '"';
+	return 0;
+}
+
+/* The FTS5 query for text (at least 3 characters) in the field's columns:
+ * the AND of the trigrams that tile it (characters 1-3, 4-6, ..., and the
+ * last 3), each one quoted string of 3 characters, i.e. one token. Not the
+ * whole text as a phrase: measured at 200k subscribers, a 20-character
+ * name as a phrase took 16-74 ms (every trigram's positions read), as 7
+ * tiles 2 ms. A superset of the matches; sms_card_search re-checks. */
 static int fts_query(enum sms_search_field field, const char *text, char *out, size_t cap)
 {
-	static const char *const col[3] = { "{name info} : \"", "name : \"", "info : \"" };
-	size_t o = strlen(col[field]);
+	static const char *const col[3] = { "{name info} : (", "name : (", "info : (" };
+	size_t o = strlen(col[field]), len = strlen(text), starts[SMS_SEARCH_TEXT_MAX + 1], nc = 0;
+	int r;
 
-	if (cap < o + 2)
+	for (size_t i = 0; i < len; i++)
+		if (((unsigned char)text[i] & 0xC0) != 0x80)
+			starts[nc++] = i;
+	starts[nc] = len;
+	if (nc < SMS_SEARCH_MIN_CHARS || cap < o + 2)
 		return CE_RANGE;
 	memcpy(out, col[field], o);
-	for (const char *p = text; *p; p++) {
-		if (cap - o < 4)
-			return CE_RANGE;
-		if (*p == '"')
-			out[o++] = '"';
-		out[o++] = *p;
+	for (size_t c = 0;; c += 3) {
+		if (c + 3 > nc)
+			c = nc - 3; /* the last 3 characters, overlapping the tile before */
+		if ((r = fts_put(out, cap, &o, text + starts[c], starts[c + 3] - starts[c])) != 0)
+			return r;
+		if (c + 3 >= nc)
+			break;
 	}
-	out[o++] = '"';
+	if (cap - o < 2)
+		return CE_RANGE;
+	out[o++] = ')';
 	out[o] = '\0';
 	return 0;
 }
@@ -332,7 +364,7 @@ static int search_init(struct sms_store *s)
 struct search_args {
 	char like[24];
 	char pat[2 * SMS_SEARCH_TEXT_MAX + 4];
-	char fts[2 * SMS_SEARCH_TEXT_MAX + 24];
+	char fts[3 * SMS_SEARCH_TEXT_MAX + 32];
 	char fold[SMS_SEARCH_TEXT_MAX + 1];
 };
 
