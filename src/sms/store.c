@@ -1182,6 +1182,8 @@ int sms_card_find(struct sms_store *s, const struct sms_card_filter *f, uint64_t
 		if (*d < '0' || *d > '9')
 			return CE_RANGE;
 	snprintf(like, sizeof(like), "%s%%", f->serial_prefix);
+	if (f->name[0]) /* a subscriber's name: its index first (store_search.c) */
+		return store_card_find_name(s, f, like, after, max, fn, ctx, count);
 	{
 		struct db_val p[8] = { DBI(after > INT64_MAX ? INT64_MAX : after), DBT(f->serial_prefix), DBT(like),
 				       DBT(f->name), DBT(f->name), DBI(f->state), DBI(f->state), DBI(max) };

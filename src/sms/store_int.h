@@ -109,6 +109,10 @@ int store_audit_chain_next(struct sms_store *s, struct sms_audit_entry *e, char 
 /* store_search.c: schema 5's indexes (idempotent; on PostgreSQL the
  * trigram indexes only if pg_trgm can be had, else a warning). */
 int store_search_migrate5(struct sms_store *s);
+/* sms_card_find with f->name set (like: the serial prefix's LIKE pattern):
+ * through the subscribers' name index (schema 5). */
+int store_card_find_name(struct sms_store *s, const struct sms_card_filter *f, const char *like, uint64_t after,
+			 size_t max, int (*fn)(void *ctx, const struct sms_card *c), void *ctx, size_t *count);
 int store_blacklisted(struct sms_store *s, uint64_t serial, const char *chip, bool *yes);
 /* store_feed.c: one card_changes row, inside the caller's transaction. */
 int store_change(struct sms_store *s, uint64_t serial, const char *reason);

@@ -93,6 +93,15 @@ static const char *const sql_short[2] = {
 	" WHERE " FOLD("u.name") " = ? AND" F_WHERE " ORDER BY c.serial LIMIT ?",
 };
 
+/* An exact name (sms_card_find's name filter): from the name's index, not
+ * the cards in serial order. */
+static const char *const sql_name[2] = {
+	CARD_COLS " FROM subscribers u CROSS JOIN cards c ON c.subscriber_id = u.id"
+	" WHERE u.name = ? AND" F_WHERE " ORDER BY c.serial LIMIT ?",
+	CARD_COLS " FROM subscribers u JOIN cards c ON c.subscriber_id = u.id"
+	" WHERE u.name = ? AND" F_WHERE " ORDER BY c.serial LIMIT ?",
+};
+
 /* ---- schema 5 ------------------------------------------------------------ */
 
 #define MIG5_BTREE \
@@ -381,6 +390,19 @@ static int check_args(const struct sms_card_filter *f, enum sms_search_field fie
 	if (!*text || (field == SMS_SEARCH_INFO && utf8_chars(text) < SMS_SEARCH_MIN_CHARS))
 		return CE_ARG;
 	return 0;
+}
+
+int store_card_find_name(struct sms_store *s, const struct sms_card_filter *f, const char *like, uint64_t after,
+			 size_t max, int (*fn)(void *ctx, const struct sms_card *c), void *ctx, size_t *count)
+{
+	struct store_card_list l = { fn, ctx, 0 };
+	struct db_val p[9] = { DBT(f->name), DBI(after > INT64_MAX ? INT64_MAX : after), DBT(f->serial_prefix), DBT(like),
+			       DBT(f->name), DBT(f->name), DBI(f->state), DBI(f->state), DBI(max) };
+	int r = s->ops->exec(s, sql_name[store_is_pg(s)], p, 9, store_row_card_list, &l, NULL);
+
+	if (count)
+		*count = l.count;
+	return r;
 }
 
 int sms_search_candidates(struct sms_store *s, enum sms_search_field field, const char *text, size_t limit,

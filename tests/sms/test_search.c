@@ -247,6 +247,25 @@ static void test_equals_scan(void **state)
 		if (chars(queries[i]) >= SMS_SEARCH_MIN_CHARS)
 			expect_same(s, SMS_SEARCH_INFO, queries[i]);
 	}
+	/* the exact name filter (sms_card_find), now from the name index */
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		struct sms_card_filter flt = { .state = -1 };
+		struct serials *o;
+		size_t n = 0, want = 0;
+
+		if (!names[i][0]) /* "" is no filter */
+			continue;
+		o = calloc(1, sizeof(*o));
+
+		assert_non_null(o);
+		snprintf(flt.name, sizeof(flt.name), "%s", names[i]);
+		assert_int_equal(sms_card_find(s, &flt, 0, 10000, keep, o, &n), 0);
+		for (size_t k = 0; k < all_n; k++)
+			if (all_cards[k].subscriber_id && strcmp(all_cards[k].name, names[i]) == 0)
+				assert_int_equal(o->v[want++], all_cards[k].serial);
+		assert_int_equal(n, want);
+		free(o);
+	}
 	/* known answers, so the oracle is not wrong the same way */
 	assert_true(hits(s, SMS_SEARCH_NAME, "50% off") > 0);
 	assert_int_equal(hits(s, SMS_SEARCH_NAME, "50x off"), 0);   /* % is not a wildcard */
