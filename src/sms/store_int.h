@@ -78,7 +78,6 @@ struct sms_store {
 	int64_t audit_seq;
 	uint8_t audit_hash[32];
 	void *audit_md;      /* EVP_MD_CTX * for the chain's hashes, made once */
-	bool search_init;    /* store_search.c: this connection's search settings made */
 };
 
 /* Forget every cached API key of this connection (a key was revoked). */

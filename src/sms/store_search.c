@@ -245,7 +245,6 @@ int sms_search_index_build(struct sms_store *s)
 	if (!store_is_pg(s)) {
 		if ((r = s->ops->script(s, MIG5_SQLITE)) != 0)
 			return r;
-		s->search_init = false;
 		return 0;
 	}
 	if ((r = s->ops->script(s, MIG5_PG)) != 0 || (r = pg_trgm_ensure(s, &ok, why, sizeof(why))) != 0)
@@ -260,7 +259,6 @@ int sms_search_index_build(struct sms_store *s)
 	    (r = s->ops->script(s, "CREATE INDEX CONCURRENTLY IF NOT EXISTS subscribers_info_trgm ON subscribers"
 				   " USING gin (" FOLD("info") " gin_trgm_ops)")) != 0)
 		return r;
-	s->search_init = false;
 	return 0;
 }
 
@@ -361,18 +359,33 @@ static int fts_query(enum sms_search_field field, const char *text, char *out, s
 	return 0;
 }
 
-/* Per connection, once: PostgreSQL plans each search for its own pattern
- * (a generic plan cannot tell a rare text from a common one). */
-static int search_init(struct sms_store *s)
+/* PostgreSQL: one transaction per search (the count and the page see one
+ * snapshot) in which each statement is planned for its own pattern (a
+ * generic plan cannot tell a rare text from a common one); SET LOCAL, so
+ * the connection's other statements (the API's, when a search runs on an
+ * HTTP loop) keep their cached plans. *own: whether to end it. */
+static int search_tx(struct sms_store *s, bool *own)
 {
-	int r = 0;
+	int r;
 
-	if (s->search_init)
+	*own = false;
+	if (!store_is_pg(s) || s->in_tx || s->outer_tx)
 		return 0;
-	if (store_is_pg(s) && !s->in_tx)
-		r = s->ops->script(s, "SET plan_cache_mode = force_custom_plan");
+	if ((r = s->ops->begin(s)) != 0)
+		return r;
+	*own = true;
+	s->in_tx = true;
+	return s->ops->script(s, "SET LOCAL plan_cache_mode = force_custom_plan");
+}
+
+static int search_tx_end(struct sms_store *s, bool own, int r)
+{
+	if (!own)
+		return r;
+	s->in_tx = false;
 	if (r == 0)
-		s->search_init = true;
+		return s->ops->commit(s);
+	(void)s->ops->rollback(s);
 	return r;
 }
 
@@ -454,7 +467,7 @@ int sms_card_search(struct sms_store *s, const struct sms_card_filter *f, enum s
 	struct store_card_list l = { fn, ctx, 0 };
 	struct search_args *a = NULL;
 	struct db_val p[12];
-	bool pg = store_is_pg(s), indexed = true;
+	bool pg = store_is_pg(s), indexed = true, own = false;
 	const char *sql;
 	int np = 0, r;
 
@@ -462,10 +475,10 @@ int sms_card_search(struct sms_store *s, const struct sms_card_filter *f, enum s
 		*count = 0;
 	if ((r = check_args(f, field, text, max)) != 0)
 		return r;
-	if ((r = search_init(s)) != 0)
-		return r;
 	if (!(a = malloc(sizeof(*a))))
 		return CE_NOMEM;
+	if ((r = search_tx(s, &own)) != 0)
+		goto out;
 	snprintf(a->like, sizeof(a->like), "%s%%", f->serial_prefix);
 	if (utf8_chars(text) < SMS_SEARCH_MIN_CHARS) {
 		/* No trigram: the whole name (store.h). */
@@ -514,6 +527,7 @@ int sms_card_search(struct sms_store *s, const struct sms_card_filter *f, enum s
 	p[np++] = DBI(max);
 	r = s->ops->exec(s, sql, p, np, store_row_card_list, &l, NULL);
 out:
+	r = search_tx_end(s, own, r);
 	free(a);
 	if (count)
 		*count = l.count;
