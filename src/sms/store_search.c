@@ -29,8 +29,12 @@
 #include "lib/log.h"
 #include "lib/util.h"
 
-/* Index candidates up to which the index-first plan is used. */
-#define SEARCH_DENSE 10000
+/* Index candidates up to which the index-first plan is used (SQLite).
+ * Measured (bench/RESULTS-search.md): a full name with 5000 candidates at
+ * 1M cards took 125 ms index-first, the same kind of text with 50,000
+ * candidates at 10M 14 ms in serial order: each candidate costs ~25 us
+ * index-first, while a page of 50 in serial order needs 50 / share cards. */
+#define SEARCH_DENSE 2000
 /* PostgreSQL: its count reads each candidate's row (the GIN bitmap's recheck). */
 #define SEARCH_DENSE_PG 2000
 
