@@ -52,7 +52,7 @@ static int count_card(void *ctx, const struct sms_card *c)
 static int do_query(int argc, char **argv)
 {
 	struct sms_store *s = NULL;
-	int repeat = atoi(argv[3]);
+	int repeat = (int)strtol(argv[3], NULL, 10);
 
 	if (repeat < 1 || sms_store_open(argv[2], &s) != 0)
 		return 1;
@@ -125,7 +125,7 @@ static int http_once(int fd, const char *req, size_t len, char *buf, size_t cap)
 			body = cl && cl < e ? (size_t)strtoul(cl + 17, NULL, 10) : 0;
 		}
 		if (hlen && got >= hlen + body)
-			return atoi(buf + 9);
+			return (int)strtol(buf + 9, NULL, 10);
 		if (got + 1 >= cap)
 			return -1;
 	}
@@ -185,10 +185,10 @@ static int do_api(int argc, char **argv)
 
 	if (argc < 8)
 		return 2;
-	port = atoi(argv[2]);
+	port = (int)strtol(argv[2], NULL, 10);
 	key = argv[3];
-	seconds = atoi(argv[5]);
-	nsearch = atoi(argv[6]);
+	seconds = (int)strtol(argv[5], NULL, 10);
+	nsearch = (int)strtol(argv[6], NULL, 10);
 	ss = calloc((size_t)(nsearch > 0 ? nsearch : 1), sizeof(*ss));
 	for (int i = 0; i < nsearch; i++) {
 		ss[i].path = argv[7];

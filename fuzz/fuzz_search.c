@@ -5,6 +5,7 @@
  * MATCH would be CE_IO), and every card answered does contain the text. */
 #include <ctype.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "sms/store.h"
@@ -59,8 +60,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 			struct sms_card c = { .serial = 2100000000u + i };
 
-			strcpy(c.name, names[i]);
-			strcpy(c.info, "Rua \"A\" 1%_2 \\ 'x' :col: AND OR NOT");
+			snprintf(c.name, sizeof(c.name), "%s", names[i]);
+			snprintf(c.info, sizeof(c.info), "%s", "Rua \"A\" 1%_2 \\ 'x' :col: AND OR NOT");
 			if (sms_card_add(st, &c, "fuzz") != 0)
 				__builtin_trap();
 		}
