@@ -252,12 +252,12 @@ static int headend_main(int argc, char **argv, int check, struct cli_config_args
 			}
 			cfg.http_threads = (unsigned)v;
 		} else if (strcmp(o, "--search-workers") == 0) {
-			if (num(o, val, SMS_SEARCH_WORKERS_MAX, &v) != 0)
+			if (cli_u64("headend", o, val, SMS_SEARCH_WORKERS_MAX, &v) != 0)
 				return 2;
 			cfg.search_workers = (unsigned)v;
 			cfg.search_on_loop = v == 0;
 		} else if (strcmp(o, "--search-deadline-ms") == 0) {
-			if (num(o, val, 600000, &v) != 0)
+			if (cli_u64("headend", o, val, 600000, &v) != 0)
 				return 2;
 			if (v == 0) {
 				fprintf(stderr, "headend: --search-deadline-ms: 1..600000\n");
