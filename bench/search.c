@@ -27,6 +27,26 @@
 #include "lib/util.h"
 #include "sms/store.h"
 
+/* A decimal argument (1..1e9), -1 if not one. */
+static int num_arg(const char *s)
+{
+	uint64_t v = 0;
+
+	return parse_u64(s, 1000000000, &v) == 0 ? (int)v : -1;
+}
+
+/* Leading decimal digits of p (after spaces), as an HTTP header value. */
+static size_t leading_num(const char *p)
+{
+	size_t v = 0;
+
+	while (*p == ' ')
+		p++;
+	while (*p >= '0' && *p <= '9' && v < ((size_t)1 << 40))
+		v = v * 10 + (size_t)(*p++ - '0');
+	return v;
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -52,7 +72,7 @@ static int count_card(void *ctx, const struct sms_card *c)
 static int do_query(int argc, char **argv)
 {
 	struct sms_store *s = NULL;
-	int repeat = (int)strtol(argv[3], NULL, 10);
+	int repeat = num_arg(argv[3]);
 
 	if (repeat < 1 || sms_store_open(argv[2], &s) != 0)
 		return 1;
@@ -122,10 +142,10 @@ static int http_once(int fd, const char *req, size_t len, char *buf, size_t cap)
 		if (!hlen && (e = strstr(buf, "\r\n\r\n")) != NULL) {
 			hlen = (size_t)(e - buf) + 4;
 			cl = strcasestr(buf, "\r\nContent-Length:");
-			body = cl && cl < e ? (size_t)strtoul(cl + 17, NULL, 10) : 0;
+			body = cl && cl < e ? leading_num(cl + 17) : 0;
 		}
 		if (hlen && got >= hlen + body)
-			return (int)strtol(buf + 9, NULL, 10);
+			return (int)leading_num(buf + 9);
 		if (got + 1 >= cap)
 			return -1;
 	}
@@ -185,10 +205,12 @@ static int do_api(int argc, char **argv)
 
 	if (argc < 8)
 		return 2;
-	port = (int)strtol(argv[2], NULL, 10);
+	port = num_arg(argv[2]);
 	key = argv[3];
-	seconds = (int)strtol(argv[5], NULL, 10);
-	nsearch = (int)strtol(argv[6], NULL, 10);
+	seconds = num_arg(argv[5]);
+	nsearch = num_arg(argv[6]) < 0 ? 0 : num_arg(argv[6]);
+	if (port <= 0 || seconds <= 0)
+		return 2;
 	ss = calloc((size_t)(nsearch > 0 ? nsearch : 1), sizeof(*ss));
 	for (int i = 0; i < nsearch; i++) {
 		ss[i].path = argv[7];

@@ -16,12 +16,9 @@
  * never runs beside the caller's loop, and only one worker runs hooks at a
  * time. The caller's own requests call the hooks directly.
  *
- * Searches (sms_http_set_search): a REST text search is authenticated by
- * the hook on its loop if it needs one, then handed whole to the search
- * workers (search.h) as a copy of the request; the loop goes on serving.
- * The worker's rest_handle answer comes back through the loop's search
- * pipe and is sent from the loop. A client that left meanwhile: evhttp has
- * detached the request, and sending frees it.
+ * Searches (sms_http_set_search): http_search.c hands REST text searches
+ * to the search workers; each loop has a pipe their answers come back on.
+ * The structs are in http_int.h.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -51,73 +48,15 @@
 #include "lib/url.h"
 #include "lib/util.h"
 
-struct http_conn;
+#include "sms/http_int.h"
 
-/* A log line that may repeat: at most one per LOG_LIMIT_MS, with a count
- * of those left out. */
-#define LOG_LIMIT_MS 10000u
-struct log_limit {
-	uint64_t last_ms, skipped;
-};
-
-/* One serving loop: the caller's (sms_http.main) or a worker's. */
-struct http_thread {
-	struct sms_http *h;
-	struct http_thread *reg_next; /* the registry (gate_registry) */
-	struct evconnlistener *lev;   /* its listening socket */
-	struct event *resume_ev;      /* accepting again after running out of descriptors */
-	bool paused_fd, paused_cap;
-	struct http_conn *conns;      /* every connection of this loop */
-	unsigned nconns;
-	struct log_limit log_accept, log_peer, log_deadline;
-	struct event_base *base;   /* a worker's own; the caller's for main */
-	struct evhttp *http;
-	struct sms_store *store;   /* a worker's own; the caller's (borrowed) for main */
-	bool worker;
-	pthread_t tid;
-	bool started;
-	int stop_pipe[2];          /* worker: a byte stops its loop */
-	struct event *stop_ev;
-	pthread_mutex_t mu;        /* guards stats (read by sms_http_get_stats) */
-	struct sms_http_stats stats;
-	struct evbuffer *out;      /* reply body, reused */
-	int search_pipe[2];        /* finished search jobs (their addresses) */
-	struct event *search_ev;
-	char body[GETAPI_BODY_MAX];
-};
-
-struct sms_http {
-	struct http_thread main;
-	struct evhttp_bound_socket *sock;
-	uint16_t port;
-	struct sockaddr_storage bound;  /* the listening address, port resolved */
-	socklen_t bound_len;
-	struct sms_http_hooks hooks; /* the web panel's, zero if none; written under park_mu */
-	struct http_thread **workers;
-	unsigned nworkers;
-	struct netacl allow;         /* GET /metrics beyond loopback (sms_http_set_metrics_allow) */
-	pthread_mutex_t *allow_mu;   /* allow: replaced live (SIGHUP) while threads read it */
-	/* Parking the caller's loop while a worker runs a hook. */
-	pthread_mutex_t hook_mu;     /* one worker in hooks at a time */
-	pthread_mutex_t park_mu;
-	pthread_cond_t park_cv;
-	bool park_req, parked, stopping;
-	int park_pipe[2];
-	struct event *park_ev;
-	bool sync_ok;                /* the mutexes and condition are initialised */
-	struct sms_http_limits lim;  /* resolved: no zero left */
-	bool lim_set_conns;          /* max_conns given by sms_http_set_limits */
-	unsigned nthreads;
-	struct sms_search_pool *search; /* sms_http_set_search; NULL: searches run on the loop */
-};
-
-static void stats_lock(struct http_thread *t)
+void http_stats_lock(struct http_thread *t)
 {
 	if (t->worker)
 		pthread_mutex_lock(&t->mu);
 }
 
-static void stats_unlock(struct http_thread *t)
+void http_stats_unlock(struct http_thread *t)
 {
 	if (t->worker)
 		pthread_mutex_unlock(&t->mu);
@@ -270,9 +209,9 @@ static bool log_limit_ok(struct log_limit *l, uint64_t *skipped)
 
 static void gate_count(struct http_thread *t, uint64_t *field)
 {
-	stats_lock(t);
+	http_stats_lock(t);
 	(*field)++;
-	stats_unlock(t);
+	http_stats_unlock(t);
 }
 
 static void listener_update(struct http_thread *t)
@@ -798,15 +737,15 @@ static void on_api_php(struct evhttp_request *req, void *arg)
 	 * read a body. */
 	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET && evhttp_request_get_command(req) != EVHTTP_REQ_HEAD &&
 	    evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
-		stats_lock(t);
+		http_stats_lock(t);
 		t->stats.requests++;
-		stats_unlock(t);
+		http_stats_unlock(t);
 		reply(t, req, 405, "Method Not Allowed", "", 0);
 		metric_api_done("/api.php", 405, t0);
 		return;
 	}
 	getapi_handle(t->store, q ? q : "", q ? strlen(q) : 0, &status, t->body, &len, &w);
-	stats_lock(t);
+	http_stats_lock(t);
 	t->stats.requests++;
 	if (status == 500) {
 		t->stats.internal_errors++;
@@ -815,7 +754,7 @@ static void on_api_php(struct evhttp_request *req, void *arg)
 		if (w == GETAPI_NOT_VALID_API_KEY && (t->stats.words[w] & (t->stats.words[w] - 1)) == 0)
 			bad = t->stats.words[w];
 	}
-	stats_unlock(t);
+	http_stats_unlock(t);
 	if (bad)
 		LOG_WARN("sms", "GET API: %llu requests with a bad API key so far%s", (unsigned long long)bad,
 			 t->worker ? " (on one HTTP thread)" : "");
@@ -877,17 +816,15 @@ static int rest_hook_auth(struct http_thread *t, struct evhttp_request *req, uns
 	return a;
 }
 
-static bool search_offload(struct http_thread *t, struct evhttp_request *req, const struct rest_req *rq, uint64_t t0);
-
 /* Count, log and send a REST answer (frees rs->body). */
-static void rest_reply(struct http_thread *t, struct evhttp_request *req, const struct rest_req *rq,
-		       struct rest_resp *rs, uint64_t t0)
+void http_rest_reply(struct http_thread *t, struct evhttp_request *req, const struct rest_req *rq,
+		     struct rest_resp *rs, uint64_t t0)
 {
 	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
 	uint64_t unauth = 0;
 	char route[48];
 
-	stats_lock(t);
+	http_stats_lock(t);
 	t->stats.rest_requests++;
 	if (rs->status == 500)
 		t->stats.internal_errors++;
@@ -896,7 +833,7 @@ static void rest_reply(struct http_thread *t, struct evhttp_request *req, const 
 		unauth = t->stats.rest_unauthorized;
 	if (rs->status >= 400)
 		t->stats.rest_errors++;
-	stats_unlock(t);
+	http_stats_unlock(t);
 	if (unauth)
 		LOG_WARN("sms", "REST API: %llu requests with a missing or bad API key so far%s",
 			 (unsigned long long)unauth, t->worker ? " (on one HTTP thread)" : "");
@@ -935,9 +872,9 @@ static void on_rest(struct http_thread *t, struct evhttp_request *req, const str
 		int a = rest_hook_auth(t, req, &rq.auth_scopes, who, sizeof(who));
 
 		if (a < 0) {
-			stats_lock(t);
+			http_stats_lock(t);
 			t->stats.rest_requests++;
-			stats_unlock(t);
+			http_stats_unlock(t);
 			return;
 		}
 		if (a == 0)
@@ -948,167 +885,10 @@ static void on_rest(struct http_thread *t, struct evhttp_request *req, const str
 	rq.body = rq.body_len ? (const char *)evbuffer_pullup(in, -1) : NULL;
 	if (rq.body_len && !rq.body)
 		rq.body_len = 0;
-	if (rq.method == REST_GET && t->h->search && search_offload(t, req, &rq, t0))
+	if (rq.method == REST_GET && t->h->search && http_search_offload(t, req, &rq, t0))
 		return;
 	rest_handle(t->store, &rq, &rs);
-	rest_reply(t, req, &rq, &rs, t0);
-}
-
-/* ---- searches on the search workers ----------------------------------------- */
-
-/* An API key longer than this is not a valid one: rest_handle refuses it on the loop. */
-#define SEARCH_KEY_MAX 256
-
-/* A copy of one REST request for a search worker, and its answer. */
-struct http_search_job {
-	struct sms_search_job job; /* first: the pool hands back its address */
-	struct http_thread *t;
-	struct evhttp_request *req;
-	struct rest_req rq;
-	struct rest_resp rs;
-	uint64_t t0;
-	char path[REST_PATH_MAX + 1];
-	char query[REST_QUERY_MAX + 1];
-	char key[SEARCH_KEY_MAX + 1];
-	char who[SMS_WHO_MAX + 1];
-};
-
-/* GET /api/v1/cards with a text to look for (q, info or name): what the
- * workers take. Parameter names are compared decoded. */
-static bool is_search(const struct rest_req *rq)
-{
-	const char *q = rq->query, *name, *value;
-	size_t len = q ? strlen(q) : 0, nlen, vlen;
-
-	if (!rq->path || strcmp(rq->path, REST_PREFIX "cards") != 0 || !q)
-		return false;
-	while (url_query_next(&q, &len, &name, &nlen, &value, &vlen)) {
-		char n[8];
-
-		if (vlen && url_decode(name, nlen, n, sizeof(n), false) == 0 &&
-		    (strcmp(n, "q") == 0 || strcmp(n, "info") == 0 || strcmp(n, "name") == 0))
-			return true;
-	}
-	return false;
-}
-
-static void search_run(struct sms_store *s, struct sms_search_job *j)
-{
-	struct http_search_job *h = (struct http_search_job *)j;
-
-	rest_handle(s, &h->rq, &h->rs);
-}
-
-static void search_job_free(struct http_search_job *h)
-{
-	free(h->rs.body);
-	secret_wipe(h->key, sizeof(h->key));
-	free(h);
-}
-
-/* {"error":...} for a search the workers did not run. */
-static void search_refused(struct rest_resp *rs, const char *code, const char *msg)
-{
-	char buf[320];
-	int n = snprintf(buf, sizeof(buf), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code, msg);
-
-	free(rs->body);
-	rs->body = strdup(buf);
-	rs->len = rs->body ? (size_t)n : 0;
-	rs->status = 503;
-	rs->content_type = "application/json";
-	rs->error_code = code;
-}
-
-/* Hand the request to the workers: true if it is theirs now (answered
- * later by on_search_done, or at once with 503 if they are all busy). */
-static bool search_offload(struct http_thread *t, struct evhttp_request *req, const struct rest_req *rq, uint64_t t0)
-{
-	struct http_search_job *h;
-	int r;
-
-	if (!is_search(rq) || strlen(rq->path) > REST_PATH_MAX || strlen(rq->query) > REST_QUERY_MAX ||
-	    (rq->api_key && strlen(rq->api_key) > SEARCH_KEY_MAX) || t->search_pipe[1] < 0)
-		return false; /* rest_handle refuses these quickly on the loop */
-	if (!(h = calloc(1, sizeof(*h))))
-		return false;
-	h->job.run = search_run;
-	h->job.notify_fd = t->search_pipe[1];
-	h->t = t;
-	h->req = req;
-	h->t0 = t0;
-	h->rq = *rq;
-	memcpy(h->path, rq->path, strlen(rq->path) + 1);
-	memcpy(h->query, rq->query, strlen(rq->query) + 1);
-	h->rq.path = h->path;
-	h->rq.query = h->query;
-	if (rq->api_key) {
-		memcpy(h->key, rq->api_key, strlen(rq->api_key) + 1);
-		h->rq.api_key = h->key;
-	}
-	if (rq->auth_who) {
-		snprintf(h->who, sizeof(h->who), "%s", rq->auth_who);
-		h->rq.auth_who = h->who;
-	}
-	h->rq.body = NULL;
-	h->rq.body_len = 0;
-	h->rq.content_type = NULL;
-	if ((r = sms_search_submit(t->h->search, &h->job)) != 0) {
-		search_refused(&h->rs, "search_busy", "too many searches at once: try again in a moment");
-		rest_reply(t, req, &h->rq, &h->rs, t0);
-		search_job_free(h);
-	}
-	return true;
-}
-
-/* The loop: finished searches. */
-static void on_search_done(evutil_socket_t fd, short ev, void *arg)
-{
-	struct http_thread *t = arg;
-	struct http_search_job *h;
-
-	(void)ev;
-	while (read(fd, &h, sizeof(h)) == (ssize_t)sizeof(h)) {
-		if (h->job.cancelled)
-			search_refused(&h->rs, "unavailable", "the server is stopping");
-		else if (h->job.expired)
-			search_refused(&h->rs, "search_timeout",
-				       "the search waited past its deadline behind others: try again in a moment");
-		if (h->rs.status == 0)
-			search_refused(&h->rs, "internal", "no answer");
-		rest_reply(t, h->req, &h->rq, &h->rs, h->t0);
-		search_job_free(h);
-	}
-}
-
-/* The loop is gone (sms_http_free): free what came back, unanswered (evhttp
- * frees the requests with their connections). */
-static void search_drain(struct http_thread *t)
-{
-	struct http_search_job *h;
-
-	if (t->search_pipe[0] < 0)
-		return;
-	while (read(t->search_pipe[0], &h, sizeof(h)) == (ssize_t)sizeof(h))
-		search_job_free(h);
-}
-
-int sms_http_set_search(struct sms_http *h, const char *db_uri, const struct sms_search_limits *lim)
-{
-	int r;
-
-	if (!h || !db_uri || h->search || h->workers)
-		return CE_ARG;
-	if ((r = sms_search_pool_new(db_uri, lim, &h->search)) != 0)
-		return r;
-	{
-		struct sms_search_limits l;
-
-		sms_search_pool_limits(h->search, &l);
-		LOG_INFO("sms", "search: %u workers, %u waiting at most, deadline %u ms", l.workers, l.queue,
-			 l.deadline_ms);
-	}
-	return 0;
+	http_rest_reply(t, req, &rq, &rs, t0);
 }
 
 /* ---- GET /metrics ---------------------------------------------------------- */
@@ -1207,29 +987,26 @@ static void on_other(struct evhttp_request *req, void *arg)
 	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
 
 	if (path && strcmp(path, "/metrics") == 0) {
-		stats_lock(t);
+		http_stats_lock(t);
 		t->stats.requests++;
-		stats_unlock(t);
+		http_stats_unlock(t);
 		on_metrics(t, req);
 		return;
 	}
 	if (path && strncmp(path, REST_PREFIX, strlen(REST_PREFIX)) == 0) {
-		stats_lock(t);
+		http_stats_lock(t);
 		t->stats.requests++;
-		stats_unlock(t);
+		http_stats_unlock(t);
 		on_rest(t, req, uri);
 		return;
 	}
-	stats_lock(t);
+	http_stats_lock(t);
 	t->stats.requests++;
-	stats_unlock(t);
+	http_stats_unlock(t);
 	if (other_hook(t, req))
 		return;
 	reply(t, req, 404, "Not Found", "NOT_FOUND", 9);
 }
-
-static int pipe_nb(int p[2]);
-static void close_pipe(int p[2]);
 
 /* Limits, methods and routes of one loop's evhttp. */
 static int thread_http(struct http_thread *t)
@@ -1251,9 +1028,9 @@ static int thread_http(struct http_thread *t)
 				   EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS);
 	evhttp_set_cb(t->http, "/api.php", on_api_php, t);
 	evhttp_set_gencb(t->http, on_other, t);
-	if (pipe_nb(t->search_pipe) != 0)
+	if (http_pipe_nb(t->search_pipe) != 0)
 		return CE_IO;
-	if (!(t->search_ev = event_new(t->base, t->search_pipe[0], EV_READ | EV_PERSIST, on_search_done, t)) ||
+	if (!(t->search_ev = event_new(t->base, t->search_pipe[0], EV_READ | EV_PERSIST, http_on_search_done, t)) ||
 	    event_add(t->search_ev, NULL) != 0)
 		return CE_NOMEM;
 	return 0;
@@ -1451,7 +1228,7 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-static int pipe_nb(int p[2])
+int http_pipe_nb(int p[2])
 {
 	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0) {
 		p[0] = p[1] = -1;
@@ -1460,7 +1237,7 @@ static int pipe_nb(int p[2])
 	return 0;
 }
 
-static void close_pipe(int p[2])
+void http_close_pipe(int p[2])
 {
 	for (int i = 0; i < 2; i++)
 		if (p[i] >= 0)
@@ -1480,7 +1257,7 @@ static void worker_free(struct http_thread *t)
 	}
 	gate_unregister(t);
 	t->lev = NULL;
-	search_drain(t);
+	http_search_drain(t);
 	if (t->http)
 		evhttp_free(t->http);
 	gate_cleanup(t);
@@ -1492,8 +1269,8 @@ static void worker_free(struct http_thread *t)
 		event_free(t->stop_ev);
 	if (t->search_ev)
 		event_free(t->search_ev);
-	close_pipe(t->stop_pipe);
-	close_pipe(t->search_pipe);
+	http_close_pipe(t->stop_pipe);
+	http_close_pipe(t->search_pipe);
 	sms_store_close(t->store);
 	if (t->base)
 		event_base_free(t->base);
@@ -1519,7 +1296,7 @@ static int worker_new(struct sms_http *h, const char *db_uri, int listen_fd, str
 	r = CE_NOMEM;
 	if (!(t->base = sms_http_base_new()))
 		goto fail;
-	if ((r = thread_http(t)) != 0 || (r = pipe_nb(t->stop_pipe)) != 0)
+	if ((r = thread_http(t)) != 0 || (r = http_pipe_nb(t->stop_pipe)) != 0)
 		goto fail;
 	r = CE_NOMEM;
 	if (!(t->stop_ev = event_new(t->base, t->stop_pipe[0], EV_READ | EV_PERSIST, on_stop, t)) ||
@@ -1566,7 +1343,7 @@ int sms_http_set_threads(struct sms_http *h, const char *db_uri, unsigned thread
 		pthread_cond_init(&h->park_cv, NULL);
 		h->sync_ok = true;
 	}
-	if ((r = pipe_nb(h->park_pipe)) != 0)
+	if ((r = http_pipe_nb(h->park_pipe)) != 0)
 		return r;
 	if (!(h->park_ev = event_new(h->main.base, h->park_pipe[0], EV_READ | EV_PERSIST, on_park, h)) ||
 	    event_add(h->park_ev, NULL) != 0)
@@ -1606,16 +1383,16 @@ void sms_http_free(struct sms_http *h)
 	free(h->workers);
 	if (h->park_ev)
 		event_free(h->park_ev);
-	close_pipe(h->park_pipe);
+	http_close_pipe(h->park_pipe);
 	gate_unregister(&h->main);
 	h->main.lev = NULL;
-	search_drain(&h->main);
+	http_search_drain(&h->main);
 	if (h->main.http)
 		evhttp_free(h->main.http);
 	gate_cleanup(&h->main);
 	if (h->main.search_ev)
 		event_free(h->main.search_ev);
-	close_pipe(h->main.search_pipe);
+	http_close_pipe(h->main.search_pipe);
 	if (h->main.resume_ev)
 		event_free(h->main.resume_ev);
 	if (h->main.out)
