@@ -119,6 +119,11 @@ static const struct migration migrations[] = {
 	 * indexes IF NOT EXISTS, only unchained rows chained) and chains the
 	 * older rows. */
 	{ 4, "SELECT 1", "SELECT 1", store_audit_migrate4 },
+	/* Schema 5: text search indexes (store_search.c): the SQLite FTS5
+	 * trigram table over subscribers' name and info with its triggers,
+	 * PostgreSQL pg_trgm GIN indexes (when the extension can be had), and
+	 * the B-tree indexes from a subscriber to its cards. */
+	{ 5, "SELECT 1", "SELECT 1", store_search_migrate5 },
 };
 
 #define NMIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -1183,6 +1188,8 @@ int sms_card_find(struct sms_store *s, const struct sms_card_filter *f, uint64_t
 		if (*d < '0' || *d > '9')
 			return CE_RANGE;
 	snprintf(like, sizeof(like), "%s%%", f->serial_prefix);
+	if (f->name[0]) /* a subscriber's name: its index first (store_search.c) */
+		return store_card_find_name(s, f, like, after, max, fn, ctx, count);
 	{
 		struct db_val p[8] = { DBI(after > INT64_MAX ? INT64_MAX : after), DBT(f->serial_prefix), DBT(like),
 				       DBT(f->name), DBT(f->name), DBI(f->state), DBI(f->state), DBI(max) };
