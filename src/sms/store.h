@@ -26,7 +26,9 @@
  *   generators     ECMG / EMMG definitions (listen or MUX address,
  *                  CA_system_id, client_id, bandwidth, enabled);
  *   node_status    each head-end node's live counters (JSON), refreshed
- *                  every few seconds, for GET /api/v1/status.
+ *                  every few seconds, for GET /api/v1/status;
+ *   panel_users    the web panel's users: role, scrypt cost, salt, hash,
+ *                  lock-out (schema 5; before it, a separate web.db).
  *
  * Backends: SQLite (WAL; the default: a plain path or "sqlite:PATH") and
  * PostgreSQL through libpq ("postgresql://..." or "postgres:CONNINFO").
@@ -65,7 +67,7 @@ struct sms_store;
 #define SMS_CHIP_ID_MAX 64    /* chip id as the manufacturer prints it */
 #define SMS_WHO_MAX 64        /* audit actor ("cli", "api:<user>", ...) */
 #define SMS_PACKAGES_MAX 65536
-#define SMS_SCHEMA_VERSION 4  /* the newest migration this build knows */
+#define SMS_SCHEMA_VERSION 5  /* the newest migration this build knows */
 #define SMS_SENT_EXT_MAX 64   /* extended package ids emm_seq records per card */
 
 enum sms_card_state {
@@ -567,5 +569,43 @@ int sms_package_rename(struct sms_store *s, uint32_t id, const char *name, const
 int sms_apikey_list(struct sms_store *s, int64_t after, size_t max,
 		    int (*fn)(void *ctx, const struct sms_apikey *k), void *ctx, size_t *count) WARN_UNUSED;
 int sms_apikey_revoke(struct sms_store *s, int64_t id, const char *who) WARN_UNUSED;
+
+/* ---- web panel users (schema 5, store_panel.c) ----------------------------
+ *
+ * The panel's accounts (web/auth.c hashes and checks passwords; the store
+ * only keeps the result), shared by every node on one database. name:
+ * [A-Za-z0-9._-], 1..SMS_PANEL_NAME_MAX; role 0..2 (enum web_role); kdf_*:
+ * the scrypt cost of this row's hash. No audit entry is written here (the
+ * panel writes its own). sms_panel_user_add: CE_EXISTS for a taken name,
+ * CE_ARG for a bad value; created_ms 0 = now. sms_panel_user_set_secret:
+ * new cost, salt and hash from sec (name ignored), lock-out cleared.
+ * sms_panel_user_set_lock: the wrong-password count and lock-out end.
+ * Changes: CE_NOT_FOUND for no such user. sms_panel_user_list: by name;
+ * the struct is wiped after each call of fn. A row whose salt or hash does
+ * not decode comes back with has_secret false. */
+#define SMS_PANEL_NAME_MAX 48
+#define SMS_PANEL_SALT_BYTES 16
+#define SMS_PANEL_HASH_BYTES 32
+struct sms_panel_user {
+	char name[SMS_PANEL_NAME_MAX + 1];
+	int role;
+	uint64_t kdf_n;
+	uint32_t kdf_r, kdf_p;
+	uint8_t salt[SMS_PANEL_SALT_BYTES], hash[SMS_PANEL_HASH_BYTES];
+	bool has_secret;
+	unsigned fails;          /* wrong passwords in a row */
+	int64_t locked_until_ms; /* unix ms, 0 = not locked */
+	int64_t created_ms;
+};
+int sms_panel_user_add(struct sms_store *s, const struct sms_panel_user *u) WARN_UNUSED;
+int sms_panel_user_get(struct sms_store *s, const char *name, struct sms_panel_user *out) WARN_UNUSED;
+int sms_panel_user_count(struct sms_store *s, size_t *n) WARN_UNUSED;
+int sms_panel_user_set_secret(struct sms_store *s, const char *name, const struct sms_panel_user *sec) WARN_UNUSED;
+int sms_panel_user_set_role(struct sms_store *s, const char *name, int role) WARN_UNUSED;
+int sms_panel_user_set_lock(struct sms_store *s, const char *name, unsigned fails, int64_t locked_until_ms)
+	WARN_UNUSED;
+int sms_panel_user_delete(struct sms_store *s, const char *name) WARN_UNUSED;
+int sms_panel_user_list(struct sms_store *s, int (*fn)(void *ctx, const struct sms_panel_user *u),
+			void *ctx) WARN_UNUSED;
 
 #endif
