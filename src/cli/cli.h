@@ -34,6 +34,7 @@ int cmd_scramble(int argc, char **argv);
 int cmd_emmg(int argc, char **argv);
 int cmd_stb(int argc, char **argv);
 int cmd_sms(int argc, char **argv);
+int cmd_sms_migrate(int argc, char **argv); /* cmd_sms_migrate.c: `sms migrate` */
 int cmd_audit(int argc, char **argv);
 /* The audit key's private half from key (sealed under the passphrase of
  * passphrase_file or $CASTELLAN_PASSPHRASE, or plain hex) into priv

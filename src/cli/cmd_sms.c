@@ -46,7 +46,11 @@ static void usage(FILE *f)
 		"                                 figures are read from the audit log\n"
 		"  reconcile [--at UNIX] [--format csv|json]\n"
 		"                                 compare each card's last EMM (emm_seq: state, packages, period)\n"
-		"                                 with the SMS at that time; print every difference; exit 1 if any\n\n"
+		"                                 with the SMS at that time; print every difference; exit 1 if any\n"
+		"  migrate (--from URI | --from-file F) (--to URI | --to-file F) [--overwrite]\n"
+		"                                 copy every table of one store into another (SQLite <->\n"
+		"                                 PostgreSQL) and compare them; refuses a non-empty target\n"
+		"                                 without --overwrite (castellan sms migrate --help)\n\n"
 		"--db URI: a SQLite file path, sqlite:PATH, postgresql://... or postgres:CONNINFO (libpq).\n"
 		"--db-file FILE: the URI from FILE's first line (mode 600: a password in --db shows in ps).\n"
 		"  Without either: $CASTELLAN_DB, then $CASTELLAN_SMS_DB, then ./castellan-sms.db.\n");
@@ -410,11 +414,19 @@ int cmd_sms(int argc, char **argv)
 	bool differ = false;
 	int i = 1, r;
 
+	i = cli_db_args(argc, argv, &db, &db_file);
+	/* migrate names its two stores itself (--from, --to) */
+	if (i < argc && strcmp(argv[i], "migrate") == 0) {
+		if (db || db_file) {
+			fprintf(stderr, "castellan sms migrate: give the stores as --from and --to, not --db\n");
+			return 2;
+		}
+		return cmd_sms_migrate(argc - i, argv + i);
+	}
 	if (cli_wants_help(argc, argv)) {
 		usage(stdout);
 		return 0;
 	}
-	i = cli_db_args(argc, argv, &db, &db_file);
 	if (i >= argc) {
 		usage(stderr);
 		return 2;

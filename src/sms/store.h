@@ -608,4 +608,32 @@ int sms_panel_user_delete(struct sms_store *s, const char *name) WARN_UNUSED;
 int sms_panel_user_list(struct sms_store *s, int (*fn)(void *ctx, const struct sms_panel_user *u),
 			void *ctx) WARN_UNUSED;
 
+/* ---- copying a store (store_copy.c; `castellan sms migrate`) ----------------
+ *
+ * sms_store_copy: every table of from (the schema's tables, SMS_COPY_TABLES
+ * of them, in foreign-key order) into to, row for row with ids, key hashes,
+ * audit chain, sequence numbers as they are; from read in one snapshot, to
+ * written in one transaction (a failure leaves it as it was). The target
+ * must be empty (a new store's 32 default packages aside): else CE_EXISTS
+ * and why names the first table with rows, unless flags has
+ * SMS_COPY_OVERWRITE (its rows are deleted first, in the same
+ * transaction). CE_ARG when both are one database. out[i]: each table's
+ * name, rows copied and the digest of the rows read (sms_store_digest's).
+ * Neither store may be inside sms_tx_begin (CE_STATE). why (why_cap
+ * bytes): a line for the operator on failure.
+ * sms_store_digest: each table's rows and an order-free SHA-256-based
+ * digest of their values (equal across backends for equal rows).
+ * sms_copy_table_name: the i-th table's name, NULL past the last. */
+#define SMS_COPY_TABLES 15
+#define SMS_COPY_OVERWRITE 0x1u
+struct sms_copy_table {
+	const char *name;
+	int64_t rows;
+	uint8_t digest[32];
+};
+int sms_store_copy(struct sms_store *from, struct sms_store *to, unsigned flags,
+		   struct sms_copy_table out[SMS_COPY_TABLES], char *why, size_t why_cap) WARN_UNUSED;
+int sms_store_digest(struct sms_store *s, struct sms_copy_table out[SMS_COPY_TABLES]) WARN_UNUSED;
+const char *sms_copy_table_name(size_t i);
+
 #endif
