@@ -47,6 +47,10 @@ static void usage(FILE *f)
 		"  reconcile [--at UNIX] [--format csv|json]\n"
 		"                                 compare each card's last EMM (emm_seq: state, packages, period)\n"
 		"                                 with the SMS at that time; print every difference; exit 1 if any\n"
+		"  import-tvcas FILE [--format auto|sql|csv|tsv] [--dry-run]\n"
+		"                                 the free CAS's card table (tvcas_smartcards) from a MariaDB dump\n"
+		"                                 or its CSV/TSV export (NULLs included): checked whole, then one\n"
+		"                                 transaction; docs/migration-from-tvcas.md\n"
 		"  migrate (--from URI | --from-file F) (--to URI | --to-file F) [--overwrite]\n"
 		"                                 copy every table of one store into another (SQLite <->\n"
 		"                                 PostgreSQL) and compare them; refuses a non-empty target\n"
@@ -486,6 +490,11 @@ int cmd_sms(int argc, char **argv)
 			sms_store_close(s);
 			return 1;
 		}
+	} else if (strcmp(argv[0], "import-tvcas") == 0) {
+		int rc = sms_import_tvcas(s, argc, argv); /* it said why */
+
+		sms_store_close(s);
+		return rc;
 	} else if (strcmp(argv[0], "export") == 0 && argc <= 2) {
 		r = do_export(s, argc == 2 ? argv[1] : NULL);
 	} else if (strcmp(argv[0], "key") == 0 && argc >= 3 && strcmp(argv[1], "add") == 0) {
