@@ -401,7 +401,7 @@ static int ident(struct parser *p, char *out, size_t cap)
 			int ch = peek(&p->c);
 
 			if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-			      ch == '_' || ch == '.' || ch == '$'))
+			      ch == '_' || ch == '$'))
 				break;
 			if (n + 1 >= cap)
 				return fail(p, at, CE_LIMIT, "a name over %zu bytes", cap - 1);
