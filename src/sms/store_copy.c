@@ -269,8 +269,10 @@ out:
  * INSERT per batch (a PostgreSQL target pays one round trip per batch, not
  * per row: 14.6k rows/s one by one over a unix socket), the statement made
  * once per table from its single-row INSERT into batch_sql (static: the
- * backends cache prepared statements by the text's address). A last part
- * batch goes row by row. */
+ * backends cache prepared statements by the text's address, so the text
+ * must outlive every connection; rewritten with the same bytes by each
+ * copy, one copy at a time per process). A last part batch goes row by
+ * row. */
 #define COPY_BATCH_PARAMS 600
 #define COPY_BATCH_SQL 4096
 static char batch_sql[NTABLES][COPY_BATCH_SQL];
