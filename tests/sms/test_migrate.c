@@ -351,6 +351,23 @@ static void test_round_trip(void **state)
 		assert_non_null(strstr(out, "--overwrite"));
 		assert_int_equal(
 			run_cli(out, sizeof(out), "sms migrate --from '%s' --to '%s' --overwrite", a_path, c_path), 0);
+		/* the URIs from files (mode 600), as --db-file */
+		{
+			char uf[1400];
+			FILE *f;
+
+			snprintf(uf, sizeof(uf), "%s.uri", c_path);
+			assert_non_null(f = fopen(uf, "w"));
+			fprintf(f, "sqlite:%s\n", c_path);
+			fclose(f);
+			assert_int_equal(chmod(uf, 0600), 0);
+			assert_int_equal(run_cli(out, sizeof(out), "sms migrate --from '%s' --to-file '%s' --overwrite",
+						 a_path, uf), 0);
+			assert_non_null(strstr(out, "every table equal"));
+			assert_int_equal(chmod(uf, 0644), 0); /* readable by others: refused */
+			assert_int_not_equal(run_cli(out, sizeof(out), "sms migrate --from '%s' --to-file '%s' --overwrite",
+						     a_path, uf), 0);
+		}
 		assert_int_equal(run_cli(out, sizeof(out), "sms migrate --from '%s'", a_path), 1);
 		assert_non_null(strstr(out, "--to"));
 		assert_int_equal(run_cli(out, sizeof(out), "sms migrate --from '%s' --to '%s' --bogus", a_path, c_path), 2);
