@@ -257,6 +257,27 @@ static void test_import(void **state)
 	assert_int_equal(c.finish, 0);
 	assert_int_equal(c.access_criteria, 0xFFFFFFFF);
 	sms_store_close(s);
+	/* the old CAS's card keys (column `key`) are nowhere in the store: not in
+	 * a card, not in the audit log */
+	{
+		static const char *const files[] = { "", "-wal" };
+
+		for (size_t i = 0; i < 2; i++) {
+			char path[160];
+			size_t len = 0;
+			uint8_t *b;
+
+			snprintf(path, sizeof(path), "%s%s", db, files[i]);
+			if (access(path, F_OK) != 0)
+				continue;
+			b = tu_read(path, &len);
+			assert_non_null(b);
+			assert_null(memmem(b, len, "00112233445566778899AABBCCDDEEFF", 32));
+			assert_null(memmem(b, len, "FFEEDDCCBBAA99887766554433221100", 32));
+			assert_non_null(memmem(b, len, "Anna Kowalska", 13)); /* the search does find text */
+			free(b);
+		}
+	}
 	/* again, from the CSV export: the same cards are changed, none added */
 	assert_int_equal(run(out, sizeof(out), "sms --db '%s' import-tvcas '%s'", db,
 			     tu_testdata("tvcas/smartcards.csv")), 0);
