@@ -318,11 +318,14 @@ static int row_done(struct parser *p, size_t at)
 		return fail(p, at, CE_RANGE, "card %" PRIu64 ": access_criteria: too long", c->serial);
 	if (r > 0) {
 		uint8_t b[4];
+		struct cur bc;
 
 		if (strlen(num) != 8 || hex_decode(num, b, 4) != 0)
 			return fail(p, at, CE_RANGE, "card %" PRIu64 ": access_criteria: not 8 hex digits: '%.16s'",
 				    c->serial, num);
-		c->access_criteria = be32(b);
+		cur_init(&bc, b, sizeof(b));
+		if (cur_u32(&bc, &c->access_criteria) != 0)
+			return fail(p, at, CE_INTERNAL, "card %" PRIu64 ": access_criteria", c->serial);
 	}
 	if ((r = field_str(p, F_PAIR, num, sizeof(num))) < 0 || (r > 0 && strcmp(num, "0") && strcmp(num, "1")))
 		return fail(p, at, CE_RANGE, "card %" PRIu64 ": pair: not 0 or 1", c->serial);
