@@ -9,7 +9,7 @@
 #include <string.h>
 #include <openssl/crypto.h>
 #include "cli/cli.h"
-#include "cli/dburi.h"
+#include "sms/dburi.h"
 #include "lib/util.h"
 #include "sms/store.h"
 
