@@ -15,6 +15,7 @@
 #include <libpq-fe.h>
 #include "sms/store_int.h"
 #include "lib/log.h"
+#include "lib/util.h"
 
 #define STMT_CACHE 128
 #define SQL_MAX 16384 /* the bulk path's multi-row INSERTs */
@@ -30,6 +31,8 @@ static int map_res(PGconn *db, PGresult *res)
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 
 	if (state) {
+		if (strcmp(state, "57014") == 0) /* query_canceled: pg_deadline's statement_timeout */
+			return CE_TIMEOUT;
 		if (strcmp(state, "23505") == 0)
 			return CE_EXISTS;
 		if (strcmp(state, "23503") == 0)
@@ -248,6 +251,20 @@ static int pg_end(struct sms_store *s, const char *sql)
 static int pg_commit(struct sms_store *s) { return pg_end(s, "COMMIT"); }
 static int pg_rollback(struct sms_store *s) { return pg_end(s, "ROLLBACK"); }
 
+/* The server stops a statement that runs past the deadline (SQLSTATE
+ * 57014: CE_TIMEOUT): statement_timeout set to what is left, at least 1 ms
+ * (0 turns it off, so a deadline already past is 1 ms). */
+static int pg_deadline(struct sms_store *s, uint64_t mono_ms)
+{
+	uint64_t now = now_mono_ms();
+	char ms[24];
+	struct db_val p[1];
+
+	snprintf(ms, sizeof(ms), "%llu", (unsigned long long)(!mono_ms ? 0 : mono_ms > now ? mono_ms - now : 1));
+	p[0] = DBT(ms);
+	return pg_exec(s, "SELECT set_config('statement_timeout', ?, false)", p, 1, NULL, NULL, NULL);
+}
+
 static void pg_close(struct sms_store *s)
 {
 	free(s->cache);
@@ -265,6 +282,7 @@ static const struct db_ops pg_ops = {
 	.commit = pg_commit,
 	.rollback = pg_rollback,
 	.close = pg_close,
+	.deadline = pg_deadline,
 };
 
 int db_pg_open(struct sms_store *s, const char *conninfo)

@@ -99,7 +99,7 @@
 	"DROP TABLE subscriptions_v2;" \
 	"DROP TABLE cards_v2;"
 
-#define MIG5_PANEL \
+#define MIG6_PANEL \
 	"CREATE TABLE panel_users (name TEXT PRIMARY KEY," \
 	" role INTEGER NOT NULL CHECK (role BETWEEN 0 AND 2)," \
 	" kdf_n BIGINT NOT NULL, kdf_r INTEGER NOT NULL, kdf_p INTEGER NOT NULL," \
@@ -127,9 +127,14 @@ static const struct migration migrations[] = {
 	 * indexes IF NOT EXISTS, only unchained rows chained) and chains the
 	 * older rows. */
 	{ 4, "SELECT 1", "SELECT 1", store_audit_migrate4 },
-	/* Schema 5: the web panel's users move into the store (store_panel.c),
+	/* Schema 5: text search indexes (store_search.c): the SQLite FTS5
+	 * trigram table over subscribers' name and info with its triggers,
+	 * PostgreSQL pg_trgm GIN indexes (when the extension can be had), and
+	 * the B-tree indexes from a subscriber to its cards. */
+	{ 5, "SELECT 1", "SELECT 1", store_search_migrate5 },
+	/* Schema 6: the web panel's users move into the store (store_panel.c),
 	 * from a web.db file of their own per node. */
-	{ 5, MIG5_PANEL, MIG5_PANEL, NULL },
+	{ 6, MIG6_PANEL, MIG6_PANEL, NULL },
 };
 
 #define NMIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -1194,6 +1199,8 @@ int sms_card_find(struct sms_store *s, const struct sms_card_filter *f, uint64_t
 		if (*d < '0' || *d > '9')
 			return CE_RANGE;
 	snprintf(like, sizeof(like), "%s%%", f->serial_prefix);
+	if (f->name[0]) /* a subscriber's name: its index first (store_search.c) */
+		return store_card_find_name(s, f, like, after, max, fn, ctx, count);
 	{
 		struct db_val p[8] = { DBI(after > INT64_MAX ? INT64_MAX : after), DBT(f->serial_prefix), DBT(like),
 				       DBT(f->name), DBT(f->name), DBI(f->state), DBI(f->state), DBI(max) };

@@ -46,6 +46,9 @@ struct db_ops {
 	 * inside commits; this connection's inline checkpoints off only. */
 	int (*bg_checkpoint)(struct sms_store *s, bool on);
 	int (*no_autocheckpoint)(struct sms_store *s);
+	/* Statements of this connection stop with CE_TIMEOUT once
+	 * now_mono_ms() >= mono_ms (0: no deadline). store_search.c. */
+	int (*deadline)(struct sms_store *s, uint64_t mono_ms);
 };
 
 /* API keys this connection checked lately (store.c, sms_apikey_check): by
@@ -115,6 +118,13 @@ void store_audit_tx_committed(struct sms_store *s);
  * snapshot filled): e->seq, prev and hash (hex) set and the cached head
  * moved on; the caller inserts the row in this transaction. */
 int store_audit_chain_next(struct sms_store *s, struct sms_audit_entry *e, char prev_hex[65], char hash_hex[65]);
+/* store_search.c: schema 5's indexes (idempotent; on PostgreSQL the
+ * trigram indexes only if pg_trgm can be had, else a warning). */
+int store_search_migrate5(struct sms_store *s);
+/* sms_card_find with f->name set (like: the serial prefix's LIKE pattern):
+ * through the subscribers' name index (schema 5). */
+int store_card_find_name(struct sms_store *s, const struct sms_card_filter *f, const char *like, uint64_t after,
+			 size_t max, int (*fn)(void *ctx, const struct sms_card *c), void *ctx, size_t *count);
 int store_blacklisted(struct sms_store *s, uint64_t serial, const char *chip, bool *yes);
 /* store_feed.c: one card_changes row, inside the caller's transaction. */
 int store_change(struct sms_store *s, uint64_t serial, const char *reason);

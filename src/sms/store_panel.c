@@ -1,5 +1,5 @@
 /*
- * store_panel.c - the web panel's users in the SMS store (schema 5, table
+ * store_panel.c - the web panel's users in the SMS store (schema 6, table
  * panel_users; store.h "panel users"), so every head-end node on one
  * database shares them. The store keeps what web/auth.c computes (role,
  * scrypt cost, salt, hash, lock-out state) and never hashes or checks a

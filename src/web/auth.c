@@ -1,7 +1,7 @@
 /*
  * auth.c - the web panel's users (auth.h): scrypt hashes through
  * OpenSSL's EVP_KDF, constant-time compares, lock-out. The rows live in
- * the SMS store's panel_users table (sms/store_panel.c, schema 5), which
+ * the SMS store's panel_users table (sms/store_panel.c, schema 6), which
  * keeps what this file computes and never sees a password.
  */
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /*
  * auth.h - the web panel's users: names, roles and password hashes, and
  * the sign-in check with lock-out. Stored in the SMS store's panel_users
- * table (schema 5, sms/store_panel.c), so head-end nodes sharing one
+ * table (schema 6, sms/store_panel.c), so head-end nodes sharing one
  * PostgreSQL database share their users; an older separate users file
  * (<data_dir>/web.db) is moved in by web_users_import_file. A session maps
  * to scopes (web.h); no API key is made for a panel user.
@@ -66,7 +66,7 @@ void web_users_close(struct web_users *u);
 struct sms_store *web_users_store(struct web_users *u);
 
 /* Move the users of an older separate users file (SQLite, table users:
- * the panel's store before schema 5; read-only) into the store, hashes,
+ * the panel's store before schema 6; read-only) into the store, hashes,
  * cost, roles and lock-out as they are, so every password still works.
  * A name the store already has keeps the store's row (counted in
  * *skipped, logged). When every row was read, the file is renamed to

@@ -1,6 +1,6 @@
 /*
  * auth_legacy.c - moving an older separate panel users file (web.db, the
- * panel's own SQLite file before SMS schema 5) into the SMS store
+ * panel's own SQLite file before SMS schema 6) into the SMS store
  * (auth.h web_users_import_file). The file is opened read-only and its
  * rows copied as they are (scrypt cost, salt, hash, role, lock-out), so
  * every password keeps working; then the file is renamed so it is read

@@ -112,7 +112,7 @@ static void test_cli_db_error_hides_password(void **state)
 
 static const struct web_kdf fast_kdf = { 1024, 1, 1 };
 
-/* The panel's users (password hashes) live in the SMS store now (schema 5):
+/* The panel's users (password hashes) live in the SMS store now (schema 6):
  * an SQLite store is owner-only as it is created, and the hashes are not
  * in any file of the data folder but the store. */
 static void test_users_in_private_store(void **state)

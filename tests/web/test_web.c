@@ -132,7 +132,7 @@ static void test_users(void **state)
 	assert_int_equal(web_role_scopes(WEB_ROLE_ADMIN), SMS_SCOPE_READ | SMS_SCOPE_WRITE | SMS_SCOPE_ADMIN);
 }
 
-/* An older node's own users file, as the panel wrote it before SMS schema 5
+/* An older node's own users file, as the panel wrote it before SMS schema 6
  * (the table of auth_legacy.c), with alice (operator, 2 wrong passwords),
  * bob (admin), and a row that does not fit (a bad name). */
 static void legacy_file(const char *path)

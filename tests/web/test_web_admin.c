@@ -41,8 +41,9 @@ static void test_find_info(void **state)
 		uint64_t first;
 	} table[] = {
 	    {"flat 7", 1, 2100000001},  {"FLAT", 2, 2100000001}, {"100%", 1, 2100000003},
-	    {"%", 1, 2100000003},	{"a_b", 1, 2100000002},	 {"_", 1, 2100000002},
-	    {"\\", 0, 0},		{"nowhere", 0, 0},	 {"", 4, 2100000001},
+	    {"0% o", 1, 2100000003},	{"a_b", 1, 2100000002},	 {", a_", 1, 2100000002},
+	    {"a\\b", 0, 0},		{"nowhere", 0, 0},	 {"", 4, 2100000001},
+	    {"0%o", 0, 0},		{"axb", 0, 0}, /* % and _ are not wildcards */
 	};
 	uint64_t got[16];
 	size_t n;
@@ -67,6 +68,10 @@ static void test_find_info(void **state)
 	assert_int_equal(sms_card_find_info(s, &f, "flat", 2100000001, 10, NULL, NULL, &n), 0);
 	assert_int_equal(n, 1); /* cursor */
 	assert_int_equal(sms_card_find_info(s, &f, "\x01", 0, 10, NULL, NULL, &n), CE_RANGE);
+	/* under 3 characters: no trigram, refused (store.h, text search) */
+	assert_int_equal(sms_card_find_info(s, &f, "%", 0, 10, NULL, NULL, &n), CE_ARG);
+	assert_int_equal(sms_card_find_info(s, &f, "_", 0, 10, NULL, NULL, &n), CE_ARG);
+	assert_int_equal(sms_card_find_info(s, &f, "\\", 0, 10, NULL, NULL, &n), CE_ARG);
 	assert_int_equal(sms_card_find_info(s, &f, "x", 0, 0, NULL, NULL, &n), CE_RANGE);
 	sms_store_close(s);
 }
@@ -462,7 +467,7 @@ static void test_kms_api(void **state)
 	assert_int_equal(tu_run("rm -rf '%s'", dir), 0);
 }
 
-/* Panel users in the store (schema 5) on both backends: what web/auth.c
+/* Panel users in the store (schema 6) on both backends: what web/auth.c
  * keeps there, as it put it, and a second connection to the same database
  * (another head-end node) sees each change at once. */
 static int count_pu(void *ctx, const struct sms_panel_user *u)
