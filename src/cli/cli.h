@@ -42,6 +42,9 @@ int cmd_scramble(int argc, char **argv);
 int cmd_emmg(int argc, char **argv);
 int cmd_stb(int argc, char **argv);
 int cmd_sms(int argc, char **argv);
+int cmd_sms_migrate(int argc, char **argv); /* cmd_sms_migrate.c: `sms migrate` */
+struct sms_store;
+int sms_import_tvcas(struct sms_store *s, int argc, char **argv); /* cmd_sms_tvcas.c: exit status */
 int cmd_audit(int argc, char **argv);
 /* The audit key's private half from key (sealed under the passphrase of
  * passphrase_file or $CASTELLAN_PASSPHRASE, or plain hex) into priv

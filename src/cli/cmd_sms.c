@@ -51,7 +51,15 @@ static void usage(FILE *f)
 		"                                 rebuilds the FTS5 table); --check: SQLite's integrity check\n"
 		"  reconcile [--at UNIX] [--format csv|json]\n"
 		"                                 compare each card's last EMM (emm_seq: state, packages, period)\n"
-		"                                 with the SMS at that time; print every difference; exit 1 if any\n\n"
+		"                                 with the SMS at that time; print every difference; exit 1 if any\n"
+		"  import-tvcas FILE [--format auto|sql|csv|tsv] [--dry-run]\n"
+		"                                 the free CAS's card table (tvcas_smartcards) from a MariaDB dump\n"
+		"                                 or its CSV/TSV export (NULLs included): checked whole, then one\n"
+		"                                 transaction; docs/migration-from-tvcas.md\n"
+		"  migrate (--from URI | --from-file F) (--to URI | --to-file F) [--overwrite]\n"
+		"                                 copy every table of one store into another (SQLite <->\n"
+		"                                 PostgreSQL) and compare them; refuses a non-empty target\n"
+		"                                 without --overwrite (castellan sms migrate --help)\n\n"
 		"--db URI: a SQLite file path, sqlite:PATH, postgresql://... or postgres:CONNINFO (libpq).\n"
 		"--db-file FILE: the URI from FILE's first line (mode 600: a password in --db shows in ps).\n"
 		"  Without either: $CASTELLAN_DB, then $CASTELLAN_SMS_DB, then ./castellan-sms.db.\n");
@@ -446,11 +454,19 @@ int cmd_sms(int argc, char **argv)
 	bool differ = false;
 	int i = 1, r;
 
+	i = cli_db_args(argc, argv, &db, &db_file);
+	/* migrate names its two stores itself (--from, --to) */
+	if (i < argc && strcmp(argv[i], "migrate") == 0) {
+		if (db || db_file) {
+			fprintf(stderr, "castellan sms migrate: give the stores as --from and --to, not --db\n");
+			return 2;
+		}
+		return cmd_sms_migrate(argc - i, argv + i);
+	}
 	if (cli_wants_help(argc, argv)) {
 		usage(stdout);
 		return 0;
 	}
-	i = cli_db_args(argc, argv, &db, &db_file);
 	if (i >= argc) {
 		usage(stderr);
 		return 2;
@@ -512,6 +528,11 @@ int cmd_sms(int argc, char **argv)
 			sms_store_close(s);
 			return 1;
 		}
+	} else if (strcmp(argv[0], "import-tvcas") == 0) {
+		int rc = sms_import_tvcas(s, argc, argv); /* it said why */
+
+		sms_store_close(s);
+		return rc;
 	} else if (strcmp(argv[0], "export") == 0 && argc <= 2) {
 		r = do_export(s, argc == 2 ? argv[1] : NULL);
 	} else if (strcmp(argv[0], "key") == 0 && argc >= 3 && strcmp(argv[1], "add") == 0) {

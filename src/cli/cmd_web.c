@@ -55,11 +55,14 @@ static void usage(FILE *f)
 		"  role NAME admin|operator|read-only\n"
 		"  unlock NAME               clear a lock-out after repeated wrong passwords\n"
 		"  deluser NAME\n"
-		"  list\n\n"
-		"--data DIR: the head-end's data folder; panel users are in DIR/web.db, the SMS store\n"
-		"  in DIR/sms.db unless --db URI, --db-file F (the URI on F's first line, F mode 600) or\n"
-		"  $CASTELLAN_DB says else. Passwords: %d to %d bytes, read from F or, without\n"
-		"  --password-file, the first line of stdin.\n",
+		"  list\n"
+		"  import-users [--from FILE] move the users of an older separate users file (default\n"
+		"                            DIR/web.db) into the store; the file becomes FILE.imported.\n"
+		"                            serve and castellan headend do this at start on their own.\n\n"
+		"--data DIR: the head-end's data folder. Panel users are in the SMS store (shared by\n"
+		"  every node on one database): DIR/sms.db unless --db URI, --db-file F (the URI on F's\n"
+		"  first line, F mode 600) or $CASTELLAN_DB says else. Passwords: %d to %d bytes, read\n"
+		"  from F or, without --password-file, the first line of stdin.\n",
 		WEB_PASSWORD_MIN, WEB_PASSWORD_MAX);
 }
 
@@ -128,7 +131,7 @@ static int serve(const char *data, int argc, char **argv)
 		return 2;
 	}
 	if (snprintf(db_uri, sizeof(db_uri), "sqlite:%s/sms.db", data) >= (int)sizeof(db_uri) ||
-	    snprintf(users, sizeof(users), "%s/web.db", data) >= (int)sizeof(users))
+	    snprintf(users, sizeof(users), "%s/" WEB_USERS_LEGACY_FILE, data) >= (int)sizeof(users))
 		return 2;
 	if (dburi_resolve("web", db, db_file, db_uri, &uri) != 0)
 		goto out;
@@ -165,7 +168,7 @@ static int serve(const char *data, int argc, char **argv)
 	}
 	dburi_cleanup(&uri); /* every connection is open: the URI is no longer needed */
 	wc.root = root ? root : WEB_DEFAULT_ROOT;
-	wc.users_path = users;
+	wc.legacy_users_path = users;
 	wc.admin_password = pwf ? pw : NULL;
 	wc.secure_cookies = cli_flag(argc, argv, 0, "--secure-cookies");
 	wc.kms_dir = cli_opt(argc, argv, 0, "--kms-dir");
@@ -213,10 +216,35 @@ static int print_user(void *ctx, const struct web_user_info *in)
 	return 0;
 }
 
+/* The store the user commands work on: DIR/sms.db unless --db, --db-file
+ * or $CASTELLAN_DB says else (as serve). 0, or the error said on stderr. */
+static int users_store(const char *data, int argc, char **argv, struct sms_store **out)
+{
+	char def[1200];
+	struct dburi uri = {0};
+	int r;
+
+	*out = NULL;
+	if (snprintf(def, sizeof(def), "sqlite:%s/sms.db", data) >= (int)sizeof(def))
+		return CE_ARG;
+	if ((r = dburi_resolve("web", cli_opt(argc, argv, 0, "--db"), cli_opt(argc, argv, 0, "--db-file"), def,
+			       &uri)) != 0)
+		return r;
+	if ((r = sms_store_open(uri.uri, out)) != 0) {
+		char shown[1024];
+
+		sms_store_uri_redact(uri.uri, shown, sizeof(shown)); /* never the password */
+		fprintf(stderr, "web: database %s (from %s): %s\n", shown, dburi_source_name(uri.source), err_str(r));
+	}
+	dburi_cleanup(&uri);
+	return r;
+}
+
 int cmd_web(int argc, char **argv)
 {
 	const char *data = cli_opt(argc, argv, 0, "--data");
 	char users[1200], pw[WEB_PASSWORD_MAX + 2];
+	struct sms_store *st = NULL;
 	struct web_users *u = NULL;
 	enum web_role role;
 	int i, r = 0, rc = 1;
@@ -238,14 +266,32 @@ int cmd_web(int argc, char **argv)
 	}
 	if (strcmp(argv[i], "serve") == 0)
 		return serve(data, argc, argv);
-	if (snprintf(users, sizeof(users), "%s/web.db", data) >= (int)sizeof(users))
-		return 2;
-	if ((r = web_users_open(users, NULL, &u)) != 0) {
-		fprintf(stderr, "web: %s: %s\n", users, err_str(r));
+	pw[0] = '\0';
+	if (users_store(data, argc, argv, &st) != 0)
 		return 1;
+	if ((r = web_users_open(st, NULL, &u)) != 0) {
+		fprintf(stderr, "web: panel users: %s\n", err_str(r));
+		goto out;
 	}
 	const char *cmd = argv[i], *name = i + 1 < argc ? argv[i + 1] : NULL;
+	const char *from = cli_opt(argc, argv, 0, "--from");
+	size_t moved = 0, skipped = 0;
 
+	/* Every user command moves an older users file in first, as serve does,
+	 * so a change is never made beside users still waiting in the file. */
+	if (snprintf(users, sizeof(users), "%s/" WEB_USERS_LEGACY_FILE, data) >= (int)sizeof(users))
+		goto out;
+	if (strcmp(cmd, "import-users") == 0) {
+		r = web_users_import_file(u, from ? from : users, &moved, &skipped);
+		if (r == 0 && from && access(from, F_OK) != 0 && moved + skipped == 0)
+			printf("web: %s: no such file, nothing moved\n", from);
+		else if (r == 0)
+			printf("web: %zu users moved into the store, %zu skipped (names the store has already)\n",
+			       moved, skipped);
+		goto done;
+	}
+	if ((r = web_users_import_file(u, users, &moved, &skipped)) != 0)
+		goto done;
 	if (strcmp(cmd, "list") == 0) {
 		r = web_user_list(u, print_user, NULL);
 	} else if (strcmp(cmd, "adduser") == 0 && name) {
@@ -272,6 +318,7 @@ int cmd_web(int argc, char **argv)
 		rc = 2;
 		goto out;
 	}
+done:
 	if (r != 0) {
 		fprintf(stderr, "web: %s%s\n", err_str(r),
 			r == CE_ARG ? " (names: A-Z a-z 0-9 . _ -, up to 48; passwords: 10 to 256 bytes)"
@@ -282,5 +329,6 @@ int cmd_web(int argc, char **argv)
 out:
 	secret_wipe(pw, sizeof(pw));
 	web_users_close(u);
+	sms_store_close(st);
 	return rc;
 }

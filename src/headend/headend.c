@@ -1075,17 +1075,18 @@ static int web_status(void *ctx, json_t *o)
 							  "emmg_kbps", (int)st.emmg_kbps));
 }
 
-/* The panel on the HTTP port: users in <data_dir>/web.db. */
+/* The panel on the HTTP port: users in the store (an older <data_dir>/web.db
+ * is moved in at start). */
 static int web_attach(struct headend *h)
 {
 	struct web_config wc = { 0 };
 	char users[PATH_CAP + 16];
 	int r;
 
-	if (snprintf(users, sizeof(users), "%s/web.db", h->data_dir) >= (int)sizeof(users))
+	if (snprintf(users, sizeof(users), "%s/" WEB_USERS_LEGACY_FILE, h->data_dir) >= (int)sizeof(users))
 		return CE_ARG;
 	wc.root = h->cfg.web_root;
-	wc.users_path = users;
+	wc.legacy_users_path = users;
 	wc.admin_password = h->cfg.web_admin_password;
 	wc.secure_cookies = h->cfg.web_secure_cookies;
 	wc.kms_dir = h->cfg.kms_dir;

@@ -99,6 +99,14 @@
 	"DROP TABLE subscriptions_v2;" \
 	"DROP TABLE cards_v2;"
 
+#define MIG6_PANEL \
+	"CREATE TABLE panel_users (name TEXT PRIMARY KEY," \
+	" role INTEGER NOT NULL CHECK (role BETWEEN 0 AND 2)," \
+	" kdf_n BIGINT NOT NULL, kdf_r INTEGER NOT NULL, kdf_p INTEGER NOT NULL," \
+	" salt TEXT NOT NULL, hash TEXT NOT NULL," \
+	" fails INTEGER NOT NULL DEFAULT 0, locked_until BIGINT NOT NULL DEFAULT 0," \
+	" created_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL);"
+
 struct migration {
 	int version;
 	const char *sqlite_sql;
@@ -124,6 +132,9 @@ static const struct migration migrations[] = {
 	 * PostgreSQL pg_trgm GIN indexes (when the extension can be had), and
 	 * the B-tree indexes from a subscriber to its cards. */
 	{ 5, "SELECT 1", "SELECT 1", store_search_migrate5 },
+	/* Schema 6: the web panel's users move into the store (store_panel.c),
+	 * from a web.db file of their own per node. */
+	{ 6, MIG6_PANEL, MIG6_PANEL, NULL },
 };
 
 #define NMIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

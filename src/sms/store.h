@@ -26,7 +26,9 @@
  *   generators     ECMG / EMMG definitions (listen or MUX address,
  *                  CA_system_id, client_id, bandwidth, enabled);
  *   node_status    each head-end node's live counters (JSON), refreshed
- *                  every few seconds, for GET /api/v1/status.
+ *                  every few seconds, for GET /api/v1/status;
+ *   panel_users    the web panel's users: role, scrypt cost, salt, hash,
+ *                  lock-out (schema 6; before it, a separate web.db).
  *
  * Backends: SQLite (WAL; the default: a plain path or "sqlite:PATH") and
  * PostgreSQL through libpq ("postgresql://..." or "postgres:CONNINFO").
@@ -65,7 +67,7 @@ struct sms_store;
 #define SMS_CHIP_ID_MAX 64    /* chip id as the manufacturer prints it */
 #define SMS_WHO_MAX 64        /* audit actor ("cli", "api:<user>", ...) */
 #define SMS_PACKAGES_MAX 65536
-#define SMS_SCHEMA_VERSION 5  /* the newest migration this build knows */
+#define SMS_SCHEMA_VERSION 6  /* the newest migration this build knows */
 #define SMS_SENT_EXT_MAX 64   /* extended package ids emm_seq records per card */
 
 enum sms_card_state {
@@ -610,5 +612,70 @@ int sms_search_index_build(struct sms_store *s) WARN_UNUSED;
 int sms_search_candidates(struct sms_store *s, enum sms_search_field field, const char *text, size_t limit,
 			  size_t *n) WARN_UNUSED;
 int sms_search_index_check(struct sms_store *s) WARN_UNUSED;
+/* ---- web panel users (schema 6, store_panel.c) ----------------------------
+ *
+ * The panel's accounts (web/auth.c hashes and checks passwords; the store
+ * only keeps the result), shared by every node on one database. name:
+ * [A-Za-z0-9._-], 1..SMS_PANEL_NAME_MAX; role 0..2 (enum web_role); kdf_*:
+ * the scrypt cost of this row's hash. No audit entry is written here (the
+ * panel writes its own). sms_panel_user_add: CE_EXISTS for a taken name,
+ * CE_ARG for a bad value; created_ms 0 = now. sms_panel_user_set_secret:
+ * new cost, salt and hash from sec (name ignored), lock-out cleared.
+ * sms_panel_user_set_lock: the wrong-password count and lock-out end.
+ * Changes: CE_NOT_FOUND for no such user. sms_panel_user_list: by name;
+ * the struct is wiped after each call of fn. A row whose salt or hash does
+ * not decode comes back with has_secret false. */
+#define SMS_PANEL_NAME_MAX 48
+#define SMS_PANEL_SALT_BYTES 16
+#define SMS_PANEL_HASH_BYTES 32
+struct sms_panel_user {
+	char name[SMS_PANEL_NAME_MAX + 1];
+	int role;
+	uint64_t kdf_n;
+	uint32_t kdf_r, kdf_p;
+	uint8_t salt[SMS_PANEL_SALT_BYTES], hash[SMS_PANEL_HASH_BYTES];
+	bool has_secret;
+	unsigned fails;          /* wrong passwords in a row */
+	int64_t locked_until_ms; /* unix ms, 0 = not locked */
+	int64_t created_ms;
+};
+int sms_panel_user_add(struct sms_store *s, const struct sms_panel_user *u) WARN_UNUSED;
+int sms_panel_user_get(struct sms_store *s, const char *name, struct sms_panel_user *out) WARN_UNUSED;
+int sms_panel_user_count(struct sms_store *s, size_t *n) WARN_UNUSED;
+int sms_panel_user_set_secret(struct sms_store *s, const char *name, const struct sms_panel_user *sec) WARN_UNUSED;
+int sms_panel_user_set_role(struct sms_store *s, const char *name, int role) WARN_UNUSED;
+int sms_panel_user_set_lock(struct sms_store *s, const char *name, unsigned fails, int64_t locked_until_ms)
+	WARN_UNUSED;
+int sms_panel_user_delete(struct sms_store *s, const char *name) WARN_UNUSED;
+int sms_panel_user_list(struct sms_store *s, int (*fn)(void *ctx, const struct sms_panel_user *u),
+			void *ctx) WARN_UNUSED;
+
+/* ---- copying a store (store_copy.c; `castellan sms migrate`) ----------------
+ *
+ * sms_store_copy: every table of from (the schema's tables, SMS_COPY_TABLES
+ * of them, in foreign-key order) into to, row for row with ids, key hashes,
+ * audit chain, sequence numbers as they are; from read in one snapshot, to
+ * written in one transaction (a failure leaves it as it was). The target
+ * must be empty (a new store's 32 default packages aside): else CE_EXISTS
+ * and why names the first table with rows, unless flags has
+ * SMS_COPY_OVERWRITE (its rows are deleted first, in the same
+ * transaction). CE_ARG when both are one database. out[i]: each table's
+ * name, rows copied and the digest of the rows read (sms_store_digest's).
+ * Neither store may be inside sms_tx_begin (CE_STATE). why (why_cap
+ * bytes): a line for the operator on failure.
+ * sms_store_digest: each table's rows and an order-free SHA-256-based
+ * digest of their values (equal across backends for equal rows).
+ * sms_copy_table_name: the i-th table's name, NULL past the last. */
+#define SMS_COPY_TABLES 15
+#define SMS_COPY_OVERWRITE 0x1u
+struct sms_copy_table {
+	const char *name;
+	int64_t rows;
+	uint8_t digest[32];
+};
+int sms_store_copy(struct sms_store *from, struct sms_store *to, unsigned flags,
+		   struct sms_copy_table out[SMS_COPY_TABLES], char *why, size_t why_cap) WARN_UNUSED;
+int sms_store_digest(struct sms_store *s, struct sms_copy_table out[SMS_COPY_TABLES]) WARN_UNUSED;
+const char *sms_copy_table_name(size_t i);
 
 #endif

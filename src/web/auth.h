@@ -1,9 +1,10 @@
 /*
  * auth.h - the web panel's users: names, roles and password hashes, and
- * the sign-in check with lock-out. Stored in their own SQLite file
- * (<data_dir>/web.db), apart from the SMS store: panel accounts are the
- * panel's, and the API keys the panel's users act with never leave the
- * process (a session maps to scopes, see web.h).
+ * the sign-in check with lock-out. Stored in the SMS store's panel_users
+ * table (schema 6, sms/store_panel.c), so head-end nodes sharing one
+ * PostgreSQL database share their users; an older separate users file
+ * (<data_dir>/web.db) is moved in by web_users_import_file. A session maps
+ * to scopes (web.h); no API key is made for a panel user.
  *
  * Passwords: scrypt (RFC 7914, OpenSSL EVP_KDF "SCRYPT"), a memory-hard
  * KDF; N, r, p and a 16-byte random salt are stored with each 32-byte hash
@@ -14,7 +15,7 @@
  * Lock-out: WEB_LOCKOUT_FAILS wrong passwords in a row lock the account
  * for WEB_LOCKOUT_MS (even the right password is refused meanwhile); a
  * successful sign-in or web_user_unlock resets the count. Counts live in
- * the file, so restarting the process does not reset them.
+ * the store, so restarting the process does not reset them.
  *
  * Every function returns 0 or a negative CE_* code.
  */
@@ -55,11 +56,24 @@ struct web_user_info {
 };
 
 struct web_users;
+struct sms_store;
 
-/* Open (creating) the users file. kdf: the cost of new hashes (NULL =
- * WEB_KDF_DEFAULT). Free with web_users_close. */
-int web_users_open(const char *path, const struct web_kdf *kdf, struct web_users **out) WARN_UNUSED;
+/* The users of store (borrowed: it outlives *out; use both from one
+ * thread). kdf: the cost of new hashes (NULL = WEB_KDF_DEFAULT). Free
+ * with web_users_close. */
+int web_users_open(struct sms_store *store, const struct web_kdf *kdf, struct web_users **out) WARN_UNUSED;
 void web_users_close(struct web_users *u);
+struct sms_store *web_users_store(struct web_users *u);
+
+/* Move the users of an older separate users file (SQLite, table users:
+ * the panel's store before schema 6; read-only) into the store, hashes,
+ * cost, roles and lock-out as they are, so every password still works.
+ * A name the store already has keeps the store's row (counted in
+ * *skipped, logged). When every row was read, the file is renamed to
+ * path + ".imported" so it is read once. No such file: 0, nothing done.
+ * CE_IO (unreadable file: nothing renamed), CE_* of the store. */
+#define WEB_USERS_LEGACY_FILE "web.db"
+int web_users_import_file(struct web_users *u, const char *path, size_t *imported, size_t *skipped) WARN_UNUSED;
 int web_users_count(struct web_users *u, size_t *n) WARN_UNUSED;
 
 /* CE_ARG: bad name, password shorter than WEB_PASSWORD_MIN or longer than

@@ -1395,7 +1395,7 @@ int web_new(struct sms_http *http, struct sms_store *store, const struct web_con
 	int r = CE_ARG;
 
 	*out = NULL;
-	if (!http || !store || !cfg || !cfg->root || !cfg->users_path)
+	if (!http || !store || !cfg || !cfg->root)
 		return CE_ARG;
 	if (!(w = calloc(1, sizeof(*w))))
 		return CE_NOMEM;
@@ -1430,8 +1430,20 @@ int web_new(struct sms_http *http, struct sms_store *store, const struct web_con
 	r = CE_NOMEM;
 	if (!(w->locks = calloc(WEB_LOCK_SLOTS, sizeof(*w->locks))))
 		goto fail;
-	if ((r = web_users_open(cfg->users_path, cfg->kdf, &w->users)) != 0 ||
-	    (r = web_sessions_new(&w->sessions)) != 0 || (r = first_start(w, cfg->admin_password)) != 0 ||
+	if ((r = web_users_open(store, cfg->kdf, &w->users)) != 0)
+		goto fail;
+	/* An older node's own users file moves into the store before the first
+	 * start's check, so its users are kept and no new admin is made. */
+	if (cfg->legacy_users_path) {
+		size_t moved = 0, skipped = 0;
+
+		if ((r = web_users_import_file(w->users, cfg->legacy_users_path, &moved, &skipped)) != 0) {
+			LOG_ERR("web", "cannot move the users of %s into the store: %s", cfg->legacy_users_path,
+				err_str(r));
+			goto fail;
+		}
+	}
+	if ((r = web_sessions_new(&w->sessions)) != 0 || (r = first_start(w, cfg->admin_password)) != 0 ||
 	    (r = pool_new(w)) != 0)
 		goto fail;
 	hk = (struct sms_http_hooks){.auth = rest_auth, .has_session = has_session, .fallback = fallback, .ctx = w};

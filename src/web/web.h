@@ -9,7 +9,7 @@
  * docs/web-panel.md is the operator's reference. Registered through
  * sms_http_set_hooks; runs on the HTTP server's event loop thread.
  *
- * First start: when the users file holds no user, an "admin" is created
+ * First start: when the store holds no panel user, an "admin" is created
  * with cfg->admin_password, or with a random password printed once on
  * stdout. There is never a default password.
  */
@@ -36,7 +36,8 @@ typedef struct json_t json_t;
 
 struct web_config {
 	const char *root;	    /* the web/ folder; required */
-	const char *users_path;	    /* the users file (SQLite); required */
+	const char *legacy_users_path; /* an older separate users file (DATA_DIR/web.db) moved into the
+					* store at start (web_users_import_file); NULL or missing = none */
 	const char *admin_password; /* first start; NULL = random, printed once */
 	const struct web_kdf *kdf;  /* NULL = WEB_KDF_DEFAULT */
 	bool secure_cookies;	    /* add Secure to the cookie (panel behind TLS) */

@@ -3,8 +3,8 @@
  * (docs/security.md, "Review findings"):
  *  - a database URI's password never reaches a log or an error message
  *    (sms_store_uri_redact, `castellan sms --db` with a bad postgresql:// URI);
- *  - the web panel's users file (password hashes) is created owner-only,
- *    and an existing group/world-readable one is tightened.
+ *  - the web panel's users (password hashes) are in the SMS store, which
+ *    is created owner-only (no separate users file any more).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -112,38 +112,31 @@ static void test_cli_db_error_hides_password(void **state)
 
 static const struct web_kdf fast_kdf = { 1024, 1, 1 };
 
-static void test_users_file_private(void **state)
+/* The panel's users (password hashes) live in the SMS store now (schema 6):
+ * an SQLite store is owner-only as it is created, and the hashes are not
+ * in any file of the data folder but the store. */
+static void test_users_in_private_store(void **state)
 {
 	char dir[64], path[128];
+	struct sms_store *s = NULL;
 	struct web_users *u = NULL;
 	struct stat st;
 
 	(void)state;
 	tmpdir(dir, sizeof(dir));
-	snprintf(path, sizeof(path), "%s/web.db", dir);
+	snprintf(path, sizeof(path), "%s/sms.db", dir);
 	umask(022);
-	assert_int_equal(web_users_open(path, &fast_kdf, &u), 0);
+	assert_int_equal(sms_store_open(path, &s), 0);
+	assert_int_equal(web_users_open(s, &fast_kdf, &u), 0);
 	assert_int_equal(web_user_add(u, "admin", "a-long-enough-password", WEB_ROLE_ADMIN), 0);
 	web_users_close(u);
+	sms_store_close(s);
 	assert_int_equal(stat(path, &st), 0);
-	assert_int_equal(st.st_mode & 0777, 0600);
-
-	/* an existing world-readable file is tightened, its content kept */
-	assert_int_equal(chmod(path, 0644), 0);
-	assert_int_equal(web_users_open(path, &fast_kdf, &u), 0);
-	assert_int_equal(stat(path, &st), 0);
-	assert_int_equal(st.st_mode & 0777, 0600);
-	{
-		size_t n = 0;
-
-		assert_int_equal(web_users_count(u, &n), 0);
-		assert_int_equal(n, 1);
-	}
-	web_users_close(u);
-
-	/* a path that cannot be created is refused, not silently opened */
-	snprintf(path, sizeof(path), "%s/missing/web.db", dir);
-	assert_int_not_equal(web_users_open(path, &fast_kdf, &u), 0);
+	assert_int_equal(st.st_mode & 0077, 0);
+	snprintf(path, sizeof(path), "%s/web.db", dir);
+	assert_int_not_equal(access(path, F_OK), 0);
+	/* no store: no users */
+	assert_int_equal(web_users_open(NULL, &fast_kdf, &u), CE_ARG);
 	assert_null(u);
 	rmdir_all(dir);
 }
@@ -153,7 +146,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_uri_redact),
 		cmocka_unit_test(test_cli_db_error_hides_password),
-		cmocka_unit_test(test_users_file_private),
+		cmocka_unit_test(test_users_in_private_store),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

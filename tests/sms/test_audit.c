@@ -598,7 +598,7 @@ static void test_migrate_from_3(void **state)
 			 "ALTER TABLE audit DROP COLUMN prev_hash; ALTER TABLE audit DROP COLUMN hash;"
 			 "ALTER TABLE emm_seq DROP COLUMN sent_packages; ALTER TABLE emm_seq DROP COLUMN sent_ext;"
 			 "ALTER TABLE emm_seq DROP COLUMN sent_start; ALTER TABLE emm_seq DROP COLUMN sent_finish;"
-			 "DELETE FROM schema_version WHERE version >= 4");
+			 "DROP TABLE panel_users; DELETE FROM schema_version WHERE version >= 4");
 	s = open_uri(uri);
 	assert_int_equal(sms_store_schema_version(s, &v), 0);
 	assert_int_equal(v, SMS_SCHEMA_VERSION);
@@ -615,7 +615,7 @@ static void test_migrate_from_3(void **state)
 	sms_store_close(s);
 
 	/* migration 4 again over a schema-4 base: nothing added, nothing broken */
-	raw_sql(be, uri, "DELETE FROM schema_version WHERE version >= 4");
+	raw_sql(be, uri, "DROP TABLE panel_users; DELETE FROM schema_version WHERE version >= 4");
 	s = open_uri(uri);
 	assert_int_equal(sms_store_schema_version(s, &v), 0);
 	assert_int_equal(v, SMS_SCHEMA_VERSION);

@@ -128,8 +128,8 @@ static void test_migrations(void **state)
 			" (2100000002, 'C2', 1, 1);"
 			"INSERT INTO subscriptions VALUES (2100000001, 5, 10, 20), (2100000001, 7, 10, 30),"
 			" (2100000002, 5, 10, 40);"
-			"DELETE FROM schema_version WHERE version >= 3;");
-		/* migrations 3 and 4 run again (4 finds its columns and tables there) */
+			"DROP TABLE panel_users; DELETE FROM schema_version WHERE version >= 3;");
+		/* migrations 3, 4 and 5 run again (4 finds its columns and tables there) */
 		assert_int_equal(sms_store_open(uri, &s), 0);
 		assert_int_equal(sms_store_schema_version(s, &v), 0);
 		assert_int_equal(v, SMS_SCHEMA_VERSION);
@@ -969,7 +969,7 @@ static void test_cli(void **state)
 	assert_int_equal(cli(db, "--help", out, sizeof(out)), 0);
 	assert_non_null(strstr(out, "usage: castellan sms"));
 	assert_int_equal(cli(db, "init --admin ops", out, sizeof(out)), 0);
-	assert_non_null(strstr(out, "schema version 5"));
+	assert_non_null(strstr(out, "schema version 6"));
 	assert_non_null(strstr(out, "api key for ops"));
 	assert_int_equal(cli(db, "card add 2100000000 --chip C1 --name Ann", out, sizeof(out)), 0);
 	assert_int_equal(cli(db, "card add 2100000000", out, sizeof(out)), 1); /* exists */

@@ -27,6 +27,7 @@
 #include "web/session.h"
 #include "web/web.h"
 #include "sms/store.h"
+#include <sqlite3.h>
 
 static const struct web_kdf fast_kdf = {1024, 8, 1};
 
@@ -59,6 +60,7 @@ static void test_scrypt_vector(void **state)
 static void test_users(void **state)
 {
 	char dir[64], path[128];
+	struct sms_store *st;
 	struct web_users *u;
 	struct web_user_info in;
 	enum web_role role;
@@ -67,8 +69,9 @@ static void test_users(void **state)
 
 	(void)state;
 	tmpdir(dir, sizeof(dir));
-	snprintf(path, sizeof(path), "%s/web.db", dir);
-	assert_int_equal(web_users_open(path, &fast_kdf, &u), 0);
+	snprintf(path, sizeof(path), "%s/sms.db", dir);
+	assert_int_equal(sms_store_open(path, &st), 0);
+	assert_int_equal(web_users_open(st, &fast_kdf, &u), 0);
 	assert_int_equal(web_users_count(u, &n), 0);
 	assert_int_equal(n, 0);
 	assert_int_equal(web_user_add(u, "alice", "alice-password", WEB_ROLE_OPERATOR), 0);
@@ -99,7 +102,9 @@ static void test_users(void **state)
 	assert_int_equal(web_user_check(u, "alice", "alice-password", now + 1000, &role, &until), CE_BLOCKED);
 	/* it persists across a reopen */
 	web_users_close(u);
-	assert_int_equal(web_users_open(path, &fast_kdf, &u), 0);
+	sms_store_close(st);
+	assert_int_equal(sms_store_open(path, &st), 0);
+	assert_int_equal(web_users_open(st, &fast_kdf, &u), 0);
 	assert_int_equal(web_user_check(u, "alice", "alice-password", now + 2000, &role, &until), CE_BLOCKED);
 	/* and ends with time, or with unlock */
 	assert_int_equal(
@@ -121,9 +126,130 @@ static void test_users(void **state)
 	assert_int_equal(web_user_delete(u, "alice"), CE_NOT_FOUND);
 	assert_int_equal(web_user_check(u, "alice", "new-alice-password", now, &role, &until), CE_MAC);
 	web_users_close(u);
+	sms_store_close(st);
 	assert_int_equal(web_role_scopes(WEB_ROLE_READONLY), SMS_SCOPE_READ);
 	assert_int_equal(web_role_scopes(WEB_ROLE_OPERATOR), SMS_SCOPE_READ | SMS_SCOPE_WRITE);
 	assert_int_equal(web_role_scopes(WEB_ROLE_ADMIN), SMS_SCOPE_READ | SMS_SCOPE_WRITE | SMS_SCOPE_ADMIN);
+}
+
+/* An older node's own users file, as the panel wrote it before SMS schema 6
+ * (the table of auth_legacy.c), with alice (operator, 2 wrong passwords),
+ * bob (admin), and a row that does not fit (a bad name). */
+static void legacy_file(const char *path)
+{
+	static const char *const rows[][2] = { { "alice", "alice-password" }, { "bob", "bob-legacy-pw" },
+					       { "bad name", "whatever-pw" } };
+	sqlite3 *db = NULL;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "CREATE TABLE users (name TEXT PRIMARY KEY NOT NULL,"
+				      " role INTEGER NOT NULL CHECK (role BETWEEN 0 AND 2),"
+				      " kdf_n INTEGER NOT NULL, kdf_r INTEGER NOT NULL, kdf_p INTEGER NOT NULL,"
+				      " salt BLOB NOT NULL, hash BLOB NOT NULL,"
+				      " fails INTEGER NOT NULL DEFAULT 0, locked_until INTEGER NOT NULL DEFAULT 0)",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	for (int i = 0; i < 3; i++) {
+		uint8_t salt[16], hash[32];
+		sqlite3_stmt *st;
+
+		memset(salt, 0x30 + i, sizeof(salt));
+		assert_int_equal(web_password_hash(&fast_kdf, rows[i][1], salt, hash), 0);
+		assert_int_equal(sqlite3_prepare_v2(db, "INSERT INTO users VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)", -1,
+						    &st, NULL), SQLITE_OK);
+		sqlite3_bind_text(st, 1, rows[i][0], -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 2, i == 0 ? WEB_ROLE_OPERATOR : WEB_ROLE_ADMIN);
+		sqlite3_bind_int64(st, 3, (sqlite3_int64)fast_kdf.n);
+		sqlite3_bind_int(st, 4, (int)fast_kdf.r);
+		sqlite3_bind_int(st, 5, (int)fast_kdf.p);
+		sqlite3_bind_blob(st, 6, salt, 16, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 7, hash, 32, SQLITE_STATIC);
+		sqlite3_bind_int(st, 8, i == 0 ? 2 : 0);
+		assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+		sqlite3_finalize(st);
+	}
+	sqlite3_close(db);
+}
+
+static void test_users_legacy(void **state)
+{
+	char dir[64], path[128], webdb[128], done[160];
+	struct sms_store *st, *st2;
+	struct web_users *u, *u2;
+	struct web_user_info in;
+	enum web_role role;
+	int64_t until;
+	size_t moved, skipped;
+
+	(void)state;
+	tmpdir(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/sms.db", dir);
+	snprintf(webdb, sizeof(webdb), "%s/web.db", dir);
+	snprintf(done, sizeof(done), "%s/web.db.imported", dir);
+	legacy_file(webdb);
+	assert_int_equal(sms_store_open(path, &st), 0);
+	assert_int_equal(web_users_open(st, &fast_kdf, &u), 0);
+	/* the store already has a bob (another node moved its file first) */
+	assert_int_equal(web_user_add(u, "bob", "bob-store-password", WEB_ROLE_READONLY), 0);
+	assert_int_equal(web_users_import_file(u, webdb, &moved, &skipped), 0);
+	assert_int_equal(moved, 1);
+	assert_int_equal(skipped, 2); /* bob (the store's kept) and the bad row */
+	assert_int_not_equal(access(webdb, F_OK), 0);
+	assert_int_equal(access(done, F_OK), 0);
+	/* alice's hash, cost, role and lock-out state came as they were */
+	assert_int_equal(web_user_get(u, "alice", &in), 0);
+	assert_int_equal(in.role, WEB_ROLE_OPERATOR);
+	assert_int_equal(in.fails, 2);
+	assert_int_equal(web_user_check(u, "alice", "alice-password", 0, &role, &until), 0);
+	assert_int_equal(role, WEB_ROLE_OPERATOR);
+	assert_int_equal(web_user_check(u, "bob", "bob-legacy-pw", 0, &role, &until), CE_MAC);
+	assert_int_equal(web_user_check(u, "bob", "bob-store-password", 0, &role, &until), 0);
+	assert_int_equal(role, WEB_ROLE_READONLY);
+	/* read once: the renamed file is not read again; no file is nothing */
+	assert_int_equal(web_users_import_file(u, webdb, &moved, &skipped), 0);
+	assert_int_equal(moved + skipped, 0);
+	/* an unreadable file is an error and stays where it is */
+	{
+		FILE *f = fopen(webdb, "w");
+
+		assert_non_null(f);
+		fputs("not a database, not at all, but long enough to be read as a header ......", f);
+		fclose(f);
+		assert_int_not_equal(web_users_import_file(u, webdb, &moved, &skipped), 0);
+		assert_int_equal(access(webdb, F_OK), 0);
+		unlink(webdb);
+	}
+	/* a second connection to the same store (another node on the same
+	 * database) sees the same users and lock-outs at once */
+	assert_int_equal(sms_store_open(path, &st2), 0);
+	assert_int_equal(web_users_open(st2, &fast_kdf, &u2), 0);
+	assert_int_equal(web_user_check(u2, "alice", "alice-password", 0, &role, &until), 0);
+	assert_int_equal(web_user_set_password(u, "alice", "alice-new-password"), 0);
+	assert_int_equal(web_user_check(u2, "alice", "alice-password", 0, &role, &until), CE_MAC);
+	assert_int_equal(web_user_check(u2, "alice", "alice-new-password", 0, &role, &until), 0);
+	web_users_close(u2);
+	sms_store_close(st2);
+	web_users_close(u);
+	sms_store_close(st);
+
+	/* the CLI moves a file in before any user command */
+	unlink(path);
+	unlink(done);
+	legacy_file(webdb);
+	{
+		char cmd[512];
+
+		snprintf(cmd, sizeof(cmd), "'%s' web --data '%s' list >/dev/null 2>&1", getenv("CASTELLAN_BIN"), dir);
+		assert_int_equal(system(cmd), 0);
+	}
+	assert_int_not_equal(access(webdb, F_OK), 0);
+	assert_int_equal(sms_store_open(path, &st), 0);
+	assert_int_equal(web_users_open(st, &fast_kdf, &u), 0);
+	assert_int_equal(web_user_check(u, "bob", "bob-legacy-pw", 0, &role, &until), 0);
+	assert_int_equal(role, WEB_ROLE_ADMIN);
+	web_users_close(u);
+	sms_store_close(st);
+	assert_int_equal(tu_run("rm -rf %s", dir), 0);
 }
 
 /* ---- sessions ---------------------------------------------------------- */
@@ -304,6 +430,7 @@ static int cli(const char *dir, const char *args, const char *stdin_text)
 static void test_cli(void **state)
 {
 	char dir[64], path[128];
+	struct sms_store *st;
 	struct web_users *u;
 	struct web_user_info in;
 	enum web_role role;
@@ -324,14 +451,16 @@ static void test_cli(void **state)
 	assert_int_equal(WEXITSTATUS(cli(dir, "--http-threads 65 serve", NULL)), 2);
 	assert_int_equal(cli(dir, "passwd bob", "bob-password-2\n"), 0);
 	assert_int_equal(cli(dir, "list", NULL), 0);
-	snprintf(path, sizeof(path), "%s/web.db", dir);
-	assert_int_equal(web_users_open(path, NULL, &u), 0);
+	snprintf(path, sizeof(path), "%s/sms.db", dir);
+	assert_int_equal(sms_store_open(path, &st), 0);
+	assert_int_equal(web_users_open(st, NULL, &u), 0);
 	assert_int_equal(web_user_get(u, "bob", &in), 0);
 	assert_int_equal(in.role, WEB_ROLE_READONLY);
 	assert_int_equal(web_user_check(u, "bob", "bob-password-1", 0, &role, &until), CE_MAC);
 	assert_int_equal(web_user_check(u, "bob", "bob-password-2", 0, &role, &until), 0);
 	assert_int_equal(web_user_get(u, "carl", &in), CE_NOT_FOUND);
 	web_users_close(u);
+	sms_store_close(st);
 	assert_int_equal(cli(dir, "deluser bob", NULL), 0);
 	assert_int_not_equal(cli(dir, "deluser bob", NULL), 0);
 	assert_int_equal(cli(dir, "--help", NULL), 0);
@@ -860,6 +989,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_scrypt_vector),
 	    cmocka_unit_test(test_users),
+	    cmocka_unit_test(test_users_legacy),
 	    cmocka_unit_test(test_sessions),
 	    cmocka_unit_test(test_cookie_table),
 	    cmocka_unit_test(test_static_paths),

@@ -467,11 +467,91 @@ static void test_kms_api(void **state)
 	assert_int_equal(tu_run("rm -rf '%s'", dir), 0);
 }
 
+/* Panel users in the store (schema 6) on both backends: what web/auth.c
+ * keeps there, as it put it, and a second connection to the same database
+ * (another head-end node) sees each change at once. */
+static int count_pu(void *ctx, const struct sms_panel_user *u)
+{
+	size_t *n = ctx;
+
+	assert_true(u->has_secret);
+	(*n)++;
+	return 0;
+}
+
+static void test_panel_users(void **state)
+{
+	struct backend *be = *state;
+	const char *uri = tdb_fresh(be);
+	struct sms_store *s = NULL, *t = NULL;
+	struct sms_panel_user u = { .role = 1, .kdf_n = 1024, .kdf_r = 8, .kdf_p = 1, .fails = 3 }, got;
+	size_t n = 0;
+
+	if (!be->available)
+		skip();
+	assert_int_equal(sms_store_open(uri, &s), 0);
+	assert_int_equal(sms_store_open(uri, &t), 0);
+	snprintf(u.name, sizeof(u.name), "alice");
+	memset(u.salt, 0xA5, sizeof(u.salt));
+	memset(u.hash, 0x5A, sizeof(u.hash));
+	assert_int_equal(sms_panel_user_add(s, &u), 0);
+	assert_int_equal(sms_panel_user_add(t, &u), CE_EXISTS);
+	assert_int_equal(sms_panel_user_get(t, "alice", &got), 0);
+	assert_true(got.has_secret);
+	assert_int_equal(got.role, 1);
+	assert_int_equal(got.fails, 3);
+	assert_int_equal(got.kdf_n, 1024);
+	assert_memory_equal(got.salt, u.salt, sizeof(u.salt));
+	assert_memory_equal(got.hash, u.hash, sizeof(u.hash));
+	/* bad values are refused before the database */
+	{
+		struct sms_panel_user bad = u;
+
+		snprintf(bad.name, sizeof(bad.name), "a b");
+		assert_int_equal(sms_panel_user_add(s, &bad), CE_ARG);
+		bad = u;
+		bad.role = 3;
+		assert_int_equal(sms_panel_user_add(s, &bad), CE_ARG);
+		bad = u;
+		bad.kdf_r = 0;
+		assert_int_equal(sms_panel_user_add(s, &bad), CE_ARG);
+	}
+	/* a new secret clears the lock-out */
+	memset(u.hash, 0x11, sizeof(u.hash));
+	assert_int_equal(sms_panel_user_set_lock(s, "alice", 4, 12345), 0);
+	assert_int_equal(sms_panel_user_get(t, "alice", &got), 0);
+	assert_int_equal(got.locked_until_ms, 12345);
+	assert_int_equal(sms_panel_user_set_secret(s, "alice", &u), 0);
+	assert_int_equal(sms_panel_user_get(t, "alice", &got), 0);
+	assert_int_equal(got.fails, 0);
+	assert_int_equal(got.locked_until_ms, 0);
+	assert_memory_equal(got.hash, u.hash, sizeof(u.hash));
+	assert_int_equal(sms_panel_user_set_role(t, "alice", 2), 0);
+	assert_int_equal(sms_panel_user_get(s, "alice", &got), 0);
+	assert_int_equal(got.role, 2);
+	assert_int_equal(sms_panel_user_set_role(t, "ghost", 2), CE_NOT_FOUND);
+	assert_int_equal(sms_panel_user_set_lock(t, "ghost", 0, 0), CE_NOT_FOUND);
+	assert_int_equal(sms_panel_user_set_secret(t, "ghost", &u), CE_NOT_FOUND);
+	snprintf(u.name, sizeof(u.name), "bob");
+	assert_int_equal(sms_panel_user_add(t, &u), 0);
+	assert_int_equal(sms_panel_user_count(s, &n), 0);
+	assert_int_equal(n, 2);
+	n = 0;
+	assert_int_equal(sms_panel_user_list(s, count_pu, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(sms_panel_user_delete(s, "alice"), 0);
+	assert_int_equal(sms_panel_user_delete(t, "alice"), CE_NOT_FOUND);
+	assert_int_equal(sms_panel_user_get(t, "alice", &got), CE_NOT_FOUND);
+	sms_store_close(t);
+	sms_store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest store_tests[] = {
 	    cmocka_unit_test(test_find_info),
 	    cmocka_unit_test(test_rename_keys),
+	    cmocka_unit_test(test_panel_users),
 	};
 	const struct CMUnitTest ring_tests[] = {
 	    cmocka_unit_test(test_log_ring),
