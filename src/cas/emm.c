@@ -380,7 +380,32 @@ static int parse_plaintext(const uint8_t *pt, size_t len, struct emm_content *ou
 			    out->limits.window_s == 0)
 				return CE_RANGE;
 			break;
-		default:
+		case EMM_T_OSD: { /* first chunk, then its 0x21 chunks (emm.h) */
+			uint8_t item[OSD_MAX_BYTES];
+			size_t n = 0;
+
+			if (out->nosd >= EMM_MAX_OSD)
+				return CE_LIMIT;
+			if ((r = cur_bytes_max(&val, item, sizeof(item), l)) != 0)
+				return r;
+			n = l;
+			while (cur_left(&c) >= 2 && c.buf[c.off] == EMM_T_OSD_MORE) {
+				uint8_t t2 = 0, l2 = 0;
+
+				cur_u8(&c, &t2);
+				cur_u8(&c, &l2);
+				if (l2 == 0 || l2 > sizeof(item) - n)
+					return CE_FORMAT;
+				if ((r = cur_bytes_max(&c, item + n, sizeof(item) - n, l2)) != 0)
+					return r;
+				n += l2;
+			}
+			if ((r = osd_parse(item, n, &out->osd[out->nosd])) != 0)
+				return r;
+			out->nosd++;
+			break;
+		}
+		default: /* an EMM_T_OSD_MORE not right after its item lands here */
 			return CE_FORMAT;
 		}
 	}
@@ -618,6 +643,25 @@ static int encode_plaintext(const struct emm_content *c, uint8_t *pt, size_t cap
 		wbuf_u32(&w, c->limits.window_s);
 		wbuf_u32(&w, c->limits.block_s);
 	}
+	for (size_t i = 0; i < c->nosd && i < EMM_MAX_OSD; i++) {
+		uint8_t item[OSD_MAX_BYTES];
+		size_t n = 0, off = 0;
+		int r = c->osd[i].kind == OSD_KIND_FINGERPRINT ? osd_fp_encode(&c->osd[i].u.fp, item, sizeof(item), &n)
+			: c->osd[i].kind == OSD_KIND_MESSAGE ? osd_msg_encode(&c->osd[i].u.msg, item, sizeof(item), &n)
+			: CE_ARG;
+
+		if (r != 0)
+			return r;
+		while (off < n) {
+			size_t k = n - off > 255 ? 255 : n - off;
+
+			tlv_hdr(&w, off == 0 ? EMM_T_OSD : EMM_T_OSD_MORE, (uint8_t)k);
+			wbuf_bytes(&w, item + off, k);
+			off += k;
+		}
+	}
+	if (c->nosd > EMM_MAX_OSD)
+		return CE_ARG;
 	if (wbuf_status(&w) != 0)
 		return CE_RANGE;
 	*len = w.len;
@@ -723,6 +767,27 @@ int emm_build_unique(struct emm_issuer *is, uint64_t serial, uint32_t seq, const
 	r = seal(is, serial, seq, now_ms, pt, (size_t)(p - pt), out, cap, out_len);
 out:
 	OPENSSL_cleanse(pt, (size_t)(p - pt));
+	return r;
+}
+
+int emm_build_osd(struct emm_issuer *is, uint64_t serial, uint32_t seq, const struct osd_item *item,
+	uint64_t now_ms, uint8_t *out, size_t cap, size_t *out_len)
+{
+	struct emm_content *c;
+	int r;
+
+	if (out_len)
+		*out_len = 0;
+	if (!is || !item || !out || !out_len)
+		return CE_ARG;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return CE_NOMEM;
+	c->nosd = 1;
+	c->osd[0] = *item;
+	r = emm_build(is, serial, seq, now_ms, c, out, cap, out_len);
+	emm_content_wipe(c);
+	free(c);
 	return r;
 }
 

@@ -347,6 +347,17 @@ static int sc_ecm(void *self, const struct cas_host *host, uint16_t service_id, 
 	    (r = load_one(sc, host, service_id, form, (enum cw_alg)alg, CW_ODD, resp + 20, cw_len)) != 0)
 		goto out;
 	remember(sc, service_id, sec, len);
+	{
+		/* the card checked the package MAC over the ECM, fingerprint block
+		 * included, before it answered with CWs: the block is authentic.
+		 * The covert encoded form needs K_card, which stays in the card:
+		 * this client shows the numbers (docs/client-api.md). */
+		struct ecm_view v;
+
+		if (host->on_fingerprint && ecm_parse(sec, len, &v) == 0 &&
+		    cas_client_deliver_fp(host, service_id, &v, sc->info.serial, sc->info.paired_stb_id, NULL) != 0)
+			LOG_WARN("card", "service %u: ECM fingerprint block unreadable", service_id);
+	}
 	r = 0;
 out:
 	OPENSSL_cleanse(resp, sizeof(resp));
