@@ -18,6 +18,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 #include "sms/store_int.h"
+#include "sms/store_osd.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "lib/utf8.h"
@@ -119,6 +120,8 @@ static const struct migration migrations[] = {
 	 * indexes IF NOT EXISTS, only unchained rows chained) and chains the
 	 * older rows. */
 	{ 4, "SELECT 1", "SELECT 1", store_audit_migrate4 },
+	/* Schema 5 (issue 13): fingerprint schedules and messages (store_osd.c). */
+	{ 5, "SELECT 1", "SELECT 1", store_osd_migrate5 },
 };
 
 #define NMIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

@@ -65,7 +65,7 @@ struct sms_store;
 #define SMS_CHIP_ID_MAX 64    /* chip id as the manufacturer prints it */
 #define SMS_WHO_MAX 64        /* audit actor ("cli", "api:<user>", ...) */
 #define SMS_PACKAGES_MAX 65536
-#define SMS_SCHEMA_VERSION 4  /* the newest migration this build knows */
+#define SMS_SCHEMA_VERSION 5  /* the newest migration this build knows */
 #define SMS_SENT_EXT_MAX 64   /* extended package ids emm_seq records per card */
 
 enum sms_card_state {

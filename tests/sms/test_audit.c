@@ -506,10 +506,10 @@ static void test_migrate_from_3(void **state)
 			 "ALTER TABLE audit DROP COLUMN prev_hash; ALTER TABLE audit DROP COLUMN hash;"
 			 "ALTER TABLE emm_seq DROP COLUMN sent_packages; ALTER TABLE emm_seq DROP COLUMN sent_ext;"
 			 "ALTER TABLE emm_seq DROP COLUMN sent_start; ALTER TABLE emm_seq DROP COLUMN sent_finish;"
-			 "DELETE FROM schema_version WHERE version = 4");
+			 "DELETE FROM schema_version WHERE version >= 4"); /* 5 (osd tables) is idempotent too */
 	s = open_uri(uri);
 	assert_int_equal(sms_store_schema_version(s, &v), 0);
-	assert_int_equal(v, 4);
+	assert_int_equal(v, SMS_SCHEMA_VERSION);
 	/* 10 older entries, then the baseline of the one card left */
 	expect_intact(s, NULL, 11);
 	assert_int_equal(sms_audit_range(s, 0, 0, 100, collect_cb, &c, &n), 0);
@@ -523,10 +523,10 @@ static void test_migrate_from_3(void **state)
 	sms_store_close(s);
 
 	/* migration 4 again over a schema-4 base: nothing added, nothing broken */
-	raw_sql(be, uri, "DELETE FROM schema_version WHERE version = 4");
+	raw_sql(be, uri, "DELETE FROM schema_version WHERE version >= 4"); /* 5 (osd tables) is idempotent too */
 	s = open_uri(uri);
 	assert_int_equal(sms_store_schema_version(s, &v), 0);
-	assert_int_equal(v, 4);
+	assert_int_equal(v, SMS_SCHEMA_VERSION);
 	expect_intact(s, NULL, 12);
 	sms_store_close(s);
 }
