@@ -770,6 +770,73 @@ out:
 	return r;
 }
 
+/* Bytes item takes in the plaintext: its 0x20 / 0x21 records. */
+static size_t osd_record_bytes(const struct osd_item *it)
+{
+	size_t n = it->kind == OSD_KIND_FINGERPRINT ? OSD_FP_BYTES : OSD_MSG_HEADER_BYTES + it->u.msg.text_len;
+
+	return n + 2 * ((n + 254) / 255);
+}
+
+int emm_build_unique_osd(struct emm_issuer *is, uint64_t serial, uint32_t seq, const struct emm_grant *g,
+	const struct osd_item *const *items, size_t n, size_t *n_sent, uint64_t now_ms, uint8_t *out, size_t cap,
+	size_t *out_len)
+{
+	struct emm_content *c;
+	uint64_t es;
+	uint32_t cur_epoch;
+	size_t used;
+	int r = 0;
+
+	if (out_len)
+		*out_len = 0;
+	if (n_sent)
+		*n_sent = 0;
+	if (!is || !g || !out || !out_len || !n_sent || n > EMM_MAX_OSD || (n && !items) ||
+	    g->next > EMM_MAX_EXT_PACKAGES)
+		return CE_ARG;
+	if (g->start_s > g->finish_s || g->finish_s > INT64_MAX)
+		return CE_RANGE;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return CE_NOMEM;
+	c->has_grant = true;
+	c->grant = *g;
+	es = keystore_epoch_seconds(is->ks);
+	cur_epoch = keystore_epoch_at(is->ks, now_ms / 1000u);
+	if (cur_epoch == UINT32_MAX) {
+		r = CE_RANGE;
+		goto out;
+	}
+	/* the keys emm_build_unique gives: current and next epoch, where they overlap the grant */
+	for (uint32_t e = cur_epoch; e <= cur_epoch + 1; e++) {
+		if ((uint64_t)e * es > g->finish_s || ((uint64_t)e + 1) * es <= g->start_s)
+			continue;
+		for (uint32_t m = g->packages; m != 0; m &= m - 1) {
+			const struct pkg_key *k;
+
+			if ((r = cached_key(is, e, (unsigned)__builtin_ctz(m), &k)) != 0)
+				goto out;
+			c->keys[c->nkeys++] = *k;
+		}
+	}
+	used = 2 + 20 + 2 * g->next + c->nkeys * (2 + 4 + 1 + PKG_KEY_BYTES);
+	for (size_t i = 0; i < n; i++) {
+		size_t b = osd_record_bytes(items[i]);
+
+		if (b > EMM_MAX_PLAINTEXT - used)
+			break; /* this one and the rest wait */
+		used += b;
+		c->osd[c->nosd++] = *items[i];
+	}
+	if ((r = emm_build(is, serial, seq, now_ms, c, out, cap, out_len)) == 0)
+		*n_sent = c->nosd;
+out:
+	emm_content_wipe(c);
+	free(c);
+	return r;
+}
+
 int emm_build_osd(struct emm_issuer *is, uint64_t serial, uint32_t seq, const struct osd_item *item,
 	uint64_t now_ms, uint8_t *out, size_t cap, size_t *out_len)
 {

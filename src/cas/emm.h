@@ -71,7 +71,7 @@
  * the rest, in order (a message is up to OSD_MAX_BYTES). */
 #define EMM_T_OSD 0x20
 #define EMM_T_OSD_MORE 0x21
-#define EMM_MAX_OSD 2              /* OSD items in one EMM */
+#define EMM_MAX_OSD 4              /* OSD items in one EMM */
 
 /* Request-counter limits a smartcard applies (EMM_T_COUNTER_LIMITS). */
 #define EMM_LIMITS_BYTES 9
@@ -188,6 +188,13 @@ int emm_build_limits(struct emm_issuer *is, uint64_t serial, uint32_t seq, const
  * emm_group_pack). 0, CE_ARG, the osd check's code, CE_OVERFLOW, CE_CRYPTO. */
 int emm_build_osd(struct emm_issuer *is, uint64_t serial, uint32_t seq, const struct osd_item *item,
 	uint64_t now_ms, uint8_t *out, size_t cap, size_t *out_len) WARN_UNUSED;
+/* emm_build_unique's EMM (same grant and keys) that also carries OSD
+ * items (a card's messages and fingerprints, from the carousel): items[0..n)
+ * in order, as many as fit EMM_MAX_PLAINTEXT (*n_sent says how many; the
+ * rest wait for a smaller EMM). n <= EMM_MAX_OSD. Same errors. */
+int emm_build_unique_osd(struct emm_issuer *is, uint64_t serial, uint32_t seq, const struct emm_grant *g,
+	const struct osd_item *const *items, size_t n, size_t *n_sent, uint64_t now_ms, uint8_t *out, size_t cap,
+	size_t *out_len) WARN_UNUSED;
 /* Unique EMM of any content, encoded as given (the card validates it:
  * tests build bad but authentic EMMs with it). */
 int emm_build(struct emm_issuer *is, uint64_t serial, uint32_t seq, uint64_t now_ms, const struct emm_content *c,
