@@ -16,6 +16,8 @@
 #define SMS_TEST_PG_PORT 5473
 #include "sms_testdb.h"
 #include "sms/store_osd.h"
+#include "sms/rest.h"
+#include <jansson.h>
 
 #define NOW 1800000000ll
 #define SERIAL 2100000001ull
@@ -224,10 +226,88 @@ static void test_osd_store(void **state)
 	sms_store_close(s);
 }
 
+/* One REST request as a panel session with scopes (no API key needed). */
+static int rest(struct sms_store *s, unsigned scopes, enum rest_method m, const char *path, const char *query,
+	const char *json, json_t **out)
+{
+	struct rest_req rq = { .method = m, .path = path, .query = query, .auth_who = "panel:ops",
+		.auth_scopes = scopes, .content_type = json ? "application/json" : NULL, .body = json,
+		.body_len = json ? strlen(json) : 0 };
+	struct rest_resp rs;
+
+	rest_handle(s, &rq, &rs);
+	if (out)
+		*out = rs.len ? json_loadb(rs.body, rs.len, 0, NULL) : NULL;
+	free(rs.body);
+	return rs.status;
+}
+
+static void test_osd_rest(void **state)
+{
+	struct backend *be = *state;
+	struct sms_store *s;
+	struct sms_card card;
+	json_t *j = NULL;
+	char path[64], before[65], after[65];
+	int64_t id;
+	const unsigned rw = SMS_SCOPE_READ | SMS_SCOPE_WRITE;
+
+	if (!be->available)
+		skip();
+	s = tdb_open_fresh(state);
+	memset(&card, 0, sizeof(card));
+	card.serial = SERIAL;
+	assert_int_equal(sms_card_add(s, &card, "test"), 0);
+	assert_int_equal(rest(s, rw, REST_POST, "/api/v1/fingerprints", NULL,
+		"{\"target\":\"service\",\"value\":101,\"show\":\"both\",\"x_pct\":10,\"y_pct\":90,"
+		"\"fg\":\"#00FF00\",\"repeat\":2,\"interval_s\":60}", &j), 201);
+	assert_string_equal(json_string_value(json_object_get(j, "show")), "both");
+	assert_string_equal(json_string_value(json_object_get(j, "fg")), "#00FF00");
+	id = json_integer_value(json_object_get(j, "id"));
+	assert_true(id > 0);
+	json_decref(j);
+	assert_int_equal(rest(s, rw, REST_POST, "/api/v1/messages", NULL,
+		"{\"scope\":\"individual\",\"card\":2100000001,\"text\":\"Payment due \u2014 merci\","
+		"\"popup\":true,\"forced\":true}", &j), 201);
+	assert_string_equal(json_string_value(json_object_get(j, "text")), "Payment due \xE2\x80\x94 merci");
+	json_decref(j);
+	assert_int_equal(rest(s, SMS_SCOPE_READ, REST_GET, "/api/v1/messages", "active=1", NULL, &j), 200);
+	assert_int_equal(json_array_size(json_object_get(j, "items")), 1);
+	json_decref(j);
+	assert_int_equal(rest(s, SMS_SCOPE_READ, REST_GET, "/api/v1/fingerprints", NULL, NULL, &j), 200);
+	assert_int_equal(json_array_size(json_object_get(j, "items")), 1);
+	json_decref(j);
+	/* refusals: nothing changes */
+	tdb_fingerprint(s, before);
+	assert_int_equal(rest(s, SMS_SCOPE_READ, REST_POST, "/api/v1/messages", NULL,
+		"{\"scope\":\"global\",\"text\":\"x\"}", NULL), 403);
+	assert_int_equal(rest(s, rw, REST_POST, "/api/v1/messages", NULL, "{\"scope\":\"global\"}", NULL), 400);
+	assert_int_equal(rest(s, rw, REST_POST, "/api/v1/messages", NULL,
+		"{\"scope\":\"global\",\"text\":\"bell \\u0007\"}", NULL), 400);
+	assert_int_equal(rest(s, rw, REST_POST, "/api/v1/messages", NULL,
+		"{\"scope\":\"global\",\"text\":\"x\",\"colour\":1}", NULL), 400);
+	assert_int_equal(rest(s, rw, REST_POST, "/api/v1/fingerprints", NULL,
+		"{\"target\":\"service\",\"value\":101,\"x_pct\":101}", NULL), 400);
+	assert_int_equal(rest(s, rw, REST_POST, "/api/v1/fingerprints", NULL,
+		"{\"target\":\"card\",\"value\":999}", NULL), 404);
+	assert_int_equal(rest(s, rw, REST_POST, "/api/v1/fingerprints", NULL,
+		"{\"target\":\"service\",\"value\":101,\"covert\":true,\"duration_ms\":5000}", NULL), 400);
+	assert_int_equal(rest(s, rw, REST_PUT, "/api/v1/fingerprints", NULL, "{}", NULL), 405);
+	assert_int_equal(rest(s, rw, REST_DELETE, "/api/v1/fingerprints/99999", NULL, NULL, NULL), 404);
+	tdb_fingerprint(s, after);
+	assert_string_equal(before, after);
+	snprintf(path, sizeof(path), "/api/v1/fingerprints/%lld", (long long)id);
+	assert_int_equal(rest(s, rw, REST_DELETE, path, NULL, NULL, NULL), 204);
+	assert_int_equal(rest(s, rw, REST_DELETE, path, NULL, NULL, NULL), 404);
+	assert_string_equal(rest_route_name("/api/v1/messages/3"), "messages");
+	sms_store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_osd_store),
+		cmocka_unit_test(test_osd_rest),
 	};
 
 	return tdb_run_both("osd-store", tests, sizeof(tests) / sizeof(tests[0]));
