@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <cmocka.h>
 #define SMS_TEST_PG_PORT 5473
 #include "sms_testdb.h"
@@ -303,11 +304,76 @@ static void test_osd_rest(void **state)
 	sms_store_close(s);
 }
 
+/* `castellan sms --db DB ARGS`: stdout into out, the exit code. */
+static int cli(const char *db, const char *args, char *out, size_t cap)
+{
+	const char *bin = getenv("CASTELLAN_BIN");
+	char cmd[2048];
+	size_t got;
+	FILE *f;
+	int rc;
+
+	if (!bin)
+		skip();
+	snprintf(cmd, sizeof(cmd), "%s sms --db %s %s 2>/dev/null", bin, db, args);
+	f = popen(cmd, "r");
+	assert_non_null(f);
+	got = fread(out, 1, cap - 1, f);
+	out[got] = '\0';
+	rc = pclose(f);
+	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+/* The commands (SQLite only: the CLI reaches PostgreSQL the same way). */
+static void test_osd_cli(void **state)
+{
+	struct backend *be = *state;
+	char db[300], out[4096];
+	struct sms_store *s = NULL;
+	size_t n = 0;
+
+	if (strcmp(be->name, "sqlite") != 0)
+		skip();
+	snprintf(db, sizeof(db), "sqlite:%s/osd-cli.db", sqlite_dir);
+	assert_int_equal(cli(db, "init", out, sizeof(out)), 0);
+	assert_int_equal(cli(db, "card add 2100000001", out, sizeof(out)), 0);
+	assert_int_equal(cli(db, "fingerprint add --service 101 --show both --x 10 --y 80 --fg FFFF00 "
+		"--bg 000000C0 --repeat 3 --interval 60", out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "fingerprint 1 added"));
+	assert_int_equal(cli(db, "fingerprint add --card 2100000001 --covert --encoded", out, sizeof(out)), 0);
+	/* covert "few frames" for 5 s, two targets, a bad colour, an unknown card */
+	assert_int_equal(cli(db, "fingerprint add --card 2100000001 --covert --duration-ms 5000", out, sizeof(out)), 1);
+	assert_int_equal(cli(db, "fingerprint add --service 1 --package 2", out, sizeof(out)), 1);
+	assert_int_equal(cli(db, "fingerprint add --service 1 --fg red", out, sizeof(out)), 1);
+	assert_int_equal(cli(db, "fingerprint add --card 99", out, sizeof(out)), 1);
+	assert_int_equal(cli(db, "fingerprint list", out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "1 service 101 overt serial box pos 10,80 fg #FFFF00 bg #000000C0"));
+	assert_non_null(strstr(out, "2 card 2100000001 covert encoded serial"));
+	assert_int_equal(cli(db, "message add --global --text 'Maintenance ce soir \xE2\x80\x94 02:00' --popup --forced",
+		out, sizeof(out)), 0);
+	assert_int_equal(cli(db, "message add --card 2100000001 --text \"$(printf 'bell\\007')\"", out, sizeof(out)), 1);
+	assert_int_equal(cli(db, "message add --group 40 --text x", out, sizeof(out)), 1); /* packages 0..31 */
+	assert_int_equal(cli(db, "message list --active", out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "1 global 0 popup forced 30 s"));
+	assert_int_equal(cli(db, "message delete 1", out, sizeof(out)), 0);
+	assert_int_equal(cli(db, "message delete 1", out, sizeof(out)), 1);
+	assert_int_equal(cli(db, "fingerprint frob", out, sizeof(out)), 1);
+	/* what the commands did is in the store and its audit chain */
+	assert_int_equal(sms_store_open(db, &s), 0);
+	assert_int_equal(sms_fp_list(s, -1, 100, NULL, NULL, &n), 0);
+	assert_int_equal(n, 2);
+	n = 0;
+	assert_int_equal(sms_audit_range(s, 0, 0, 100000, count_audit, &n, NULL), 0);
+	assert_int_equal(n, 2 + 1 + 1);
+	sms_store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_osd_store),
 		cmocka_unit_test(test_osd_rest),
+		cmocka_unit_test(test_osd_cli),
 	};
 
 	return tdb_run_both("osd-store", tests, sizeof(tests) / sizeof(tests[0]));
