@@ -491,6 +491,7 @@ int ecm_parse(const uint8_t *sec, size_t len, struct ecm_view *v)
 	uint16_t hdr = 0;
 	size_t cw_len;
 	uint32_t mask;
+	bool has_ext;
 
 	memset(v, 0, sizeof(*v));
 	if (!sec || len < 3)
@@ -534,17 +535,15 @@ int ecm_parse(const uint8_t *sec, size_t len, struct ecm_view *v)
 		goto fail;
 	mask = be32(v->ac);
 	v->package_mask = mask;
-	if (v->cw_mask & ECM_HAS_EXT) { /* extension block after the nonce */
-		v->cw_mask &= (uint8_t)~ECM_HAS_EXT;
-		v->ext_len = 1; /* read below */
-	}
+	has_ext = (v->cw_mask & ECM_HAS_EXT) != 0; /* extension block after the nonce */
+	v->cw_mask &= (uint8_t)~ECM_HAS_EXT;
 	if (v->cw_mask == 0 || (v->cw_mask & ~(ECM_HAS_EVEN | ECM_HAS_ODD)) || v->nwraps == 0 ||
 	    v->nwraps > ECM_MAX_WRAPS || v->nwraps != popcount32(mask)) {
 		cur_fail(&body, CE_FORMAT);
 		goto fail;
 	}
 	v->nonce = cur_ptr(&body, ECM_NONCE_BYTES);
-	if (v->ext_len) {
+	if (has_ext) {
 		cur_u16(&body, &v->ext_len);
 		if (body.err)
 			goto fail;
