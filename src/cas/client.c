@@ -29,7 +29,7 @@ int cas_client_deliver_fp(const struct cas_host *host, uint16_t service_id, cons
 	bool found = false;
 	int r;
 
-	if (!host || !v || !host->on_fingerprint || v->ext_len == 0)
+	if (!host || !v || !host->on_fingerprint || v->ext_block_len == 0)
 		return 0;
 	if ((r = ecm_ext_fingerprint(v, &fp, &found)) != 0 || !found)
 		return r;

@@ -58,7 +58,7 @@ static int ext_walk(const uint8_t *ext, size_t len, struct osd_fingerprint *fp, 
 
 	if (found)
 		*found = false;
-	if (len == 0 || len > ECM_MAX_EXT_BYTES)
+	if (len == 0 || len > ECM_MAX_EXT_BLOCK_BYTES)
 		return CE_FORMAT;
 	cur_init(&c, ext, len);
 	while (cur_left(&c) > 0 && !c.err) {
@@ -96,18 +96,18 @@ int ecm_ext_add_fingerprint(struct ecm_params *p, const struct osd_fingerprint *
 
 	if (!p || !fp)
 		return CE_ARG;
-	if (p->ext_len > ECM_MAX_EXT_BYTES)
+	if (p->ext_block_len > ECM_MAX_EXT_BLOCK_BYTES)
 		return CE_ARG;
-	if (p->ext_len && ext_walk(p->ext, p->ext_len, NULL, &have) == 0 && have)
+	if (p->ext_block_len && ext_walk(p->ext_block, p->ext_block_len, NULL, &have) == 0 && have)
 		return CE_EXISTS;
 	if ((r = osd_fp_encode(fp, enc, sizeof(enc), &n)) != 0)
 		return r;
-	if (2 + n > (size_t)(ECM_MAX_EXT_BYTES - p->ext_len))
+	if (2 + n > (size_t)(ECM_MAX_EXT_BLOCK_BYTES - p->ext_block_len))
 		return CE_OVERFLOW;
-	p->ext[p->ext_len] = ECM_EXT_FINGERPRINT;
-	p->ext[p->ext_len + 1] = (uint8_t)n;
-	memcpy(p->ext + p->ext_len + 2, enc, n);
-	p->ext_len = (uint16_t)(p->ext_len + 2 + n);
+	p->ext_block[p->ext_block_len] = ECM_EXT_FINGERPRINT;
+	p->ext_block[p->ext_block_len + 1] = (uint8_t)n;
+	memcpy(p->ext_block + p->ext_block_len + 2, enc, n);
+	p->ext_block_len = (uint16_t)(p->ext_block_len + 2 + n);
 	return 0;
 }
 
@@ -118,9 +118,9 @@ int ecm_ext_fingerprint(const struct ecm_view *v, struct osd_fingerprint *fp, bo
 	if (!v || !fp || !found)
 		return CE_ARG;
 	memset(fp, 0, sizeof(*fp));
-	if (v->ext_len == 0)
+	if (v->ext_block_len == 0)
 		return 0;
-	return ext_walk(v->ext, v->ext_len, fp, found);
+	return ext_walk(v->ext_block, v->ext_block_len, fp, found);
 }
 /* ---- end of the extension block ---- */
 
@@ -377,9 +377,9 @@ static int build(uint16_t ca_system_id, wrap_fn wrap, void *wctx, EVP_CIPHER_CTX
 		return CE_ARG;
 	pt_len = popcount8(p->cw_mask) * cw_len;
 	/* extension block (ecm.h): checked like the parser checks it */
-	if (p->ext_len && ext_walk(p->ext, p->ext_len, NULL, NULL) != 0)
+	if (p->ext_block_len && ext_walk(p->ext_block, p->ext_block_len, NULL, NULL) != 0)
 		return CE_ARG;
-	aad_len = 3 + 20 + 1 + p->ac_len + 1 + 1 + ECM_NONCE_BYTES + (p->ext_len ? 2u + p->ext_len : 0u);
+	aad_len = 3 + 20 + 1 + p->ac_len + 1 + 1 + ECM_NONCE_BYTES + (p->ext_block_len ? 2u + p->ext_block_len : 0u);
 	auth_len = aad_len + pt_len + ECM_TAG_BYTES;
 	total = auth_len + nwraps * (1 + ECM_WRAP_BYTES);
 	if (total > ECM_MAX_SECTION)
@@ -403,12 +403,12 @@ static int build(uint16_t ca_system_id, wrap_fn wrap, void *wctx, EVP_CIPHER_CTX
 	wbuf_u32(&w, p->epoch);
 	wbuf_u8(&w, p->ac_len);
 	wbuf_bytes(&w, p->ac, p->ac_len);
-	wbuf_u8(&w, (uint8_t)(p->cw_mask | (p->ext_len ? ECM_HAS_EXT : 0)));
+	wbuf_u8(&w, (uint8_t)(p->cw_mask | (p->ext_block_len ? ECM_HAS_EXT_BLOCK : 0)));
 	wbuf_u8(&w, (uint8_t)nwraps);
 	wbuf_bytes(&w, nonce, ECM_NONCE_BYTES);
-	if (p->ext_len) { /* extension block: inside the AAD and D */
-		wbuf_u16(&w, p->ext_len);
-		wbuf_bytes(&w, p->ext, p->ext_len);
+	if (p->ext_block_len) { /* extension block: inside the AAD and D */
+		wbuf_u16(&w, p->ext_block_len);
+		wbuf_bytes(&w, p->ext_block, p->ext_block_len);
 	}
 	if ((r = wbuf_status(&w)) != 0)
 		goto out;
@@ -535,8 +535,8 @@ int ecm_parse(const uint8_t *sec, size_t len, struct ecm_view *v)
 		goto fail;
 	mask = be32(v->ac);
 	v->package_mask = mask;
-	has_ext = (v->cw_mask & ECM_HAS_EXT) != 0; /* extension block after the nonce */
-	v->cw_mask &= (uint8_t)~ECM_HAS_EXT;
+	has_ext = (v->cw_mask & ECM_HAS_EXT_BLOCK) != 0; /* extension block after the nonce */
+	v->cw_mask &= (uint8_t)~ECM_HAS_EXT_BLOCK;
 	if (v->cw_mask == 0 || (v->cw_mask & ~(ECM_HAS_EVEN | ECM_HAS_ODD)) || v->nwraps == 0 ||
 	    v->nwraps > ECM_MAX_WRAPS || v->nwraps != popcount32(mask)) {
 		cur_fail(&body, CE_FORMAT);
@@ -544,17 +544,17 @@ int ecm_parse(const uint8_t *sec, size_t len, struct ecm_view *v)
 	}
 	v->nonce = cur_ptr(&body, ECM_NONCE_BYTES);
 	if (has_ext) {
-		cur_u16(&body, &v->ext_len);
+		cur_u16(&body, &v->ext_block_len);
 		if (body.err)
 			goto fail;
-		if (v->ext_len == 0 || v->ext_len > ECM_MAX_EXT_BYTES) {
+		if (v->ext_block_len == 0 || v->ext_block_len > ECM_MAX_EXT_BLOCK_BYTES) {
 			cur_fail(&body, CE_FORMAT);
 			goto fail;
 		}
-		v->ext = cur_ptr(&body, v->ext_len);
+		v->ext_block = cur_ptr(&body, v->ext_block_len);
 		if (body.err)
 			goto fail;
-		if (ext_walk(v->ext, v->ext_len, NULL, NULL) != 0) {
+		if (ext_walk(v->ext_block, v->ext_block_len, NULL, NULL) != 0) {
 			cur_fail(&body, CE_FORMAT);
 			goto fail;
 		}

@@ -44,14 +44,14 @@
 /* ---- extension block (issue 13: fingerprints; docs/ecm-format.md
  * "Extension block") ----
  * Bit 7 of the cw_mask byte says an extension block follows the nonce:
- *   ext_len u16 (1..ECM_MAX_EXT_BYTES) | ext_len bytes of entries
+ *   ext_len u16 (1..ECM_MAX_EXT_BLOCK_BYTES) | ext_len bytes of entries
  *   entry = tag u8 | len u8 | value[len]
  * It lies inside the GCM AAD and inside D, so every package MAC covers it:
  * an ECM whose block was stripped, added or changed gives no CW (CE_MAC).
- * ecm_build sets the bit when p->ext_len > 0; ecm_parse clears it from
- * v->cw_mask and sets v->ext / v->ext_len. */
-#define ECM_HAS_EXT 0x80
-#define ECM_MAX_EXT_BYTES 128
+ * ecm_build sets the bit when p->ext_block_len > 0; ecm_parse clears it from
+ * v->cw_mask and sets v->ext_block / v->ext_block_len. */
+#define ECM_HAS_EXT_BLOCK 0x80
+#define ECM_MAX_EXT_BLOCK_BYTES 128
 #define ECM_EXT_FINGERPRINT 0x01 /* value: an osd.h fingerprint (OSD_FP_BYTES) */
 /* ---- end of the extension block definitions ---- */
 
@@ -68,8 +68,8 @@ struct ecm_params {
 	uint8_t cw_mask;        /* ECM_HAS_EVEN | ECM_HAS_ODD */
 	uint8_t cw_even[CW_MAX_BYTES];
 	uint8_t cw_odd[CW_MAX_BYTES];
-	uint16_t ext_len;       /* extension block (0: none); ecm_ext_* fill it */
-	uint8_t ext[ECM_MAX_EXT_BYTES];
+	uint16_t ext_block_len; /* extension block (0: none); ecm_ext_* fill it */
+	uint8_t ext_block[ECM_MAX_EXT_BLOCK_BYTES];
 };
 void ecm_params_wipe(struct ecm_params *p);
 
@@ -125,8 +125,8 @@ struct ecm_view {
 	const uint8_t *aad;     /* = the section start; GCM's AAD: aad_len bytes (before ct) */
 	size_t aad_len;
 	size_t auth_len;        /* the bytes every wrap's MAC covers: all before the wraps */
-	const uint8_t *ext;     /* extension block entries (authenticated once ecm_open succeeded) */
-	uint16_t ext_len;       /* 0: none */
+	const uint8_t *ext_block; /* extension block entries (authenticated once ecm_open succeeded) */
+	uint16_t ext_block_len; /* 0: none */
 };
 /* Bounded parse, no crypto: every field checked, no trailing bytes. */
 int ecm_parse(const uint8_t *sec, size_t len, struct ecm_view *v) WARN_UNUSED;

@@ -253,7 +253,7 @@ static size_t strip_ext(const uint8_t *sec, size_t len, uint8_t *out)
 
 	memcpy(out, sec, EXT_OFF);
 	memcpy(out + EXT_OFF, sec + EXT_OFF + ext, len - EXT_OFF - ext);
-	out[CW_MASK_OFF] &= (uint8_t)~ECM_HAS_EXT;
+	out[CW_MASK_OFF] &= (uint8_t)~ECM_HAS_EXT_BLOCK;
 	put_be16(out + 1, (uint16_t)((be16(out + 1) & 0xF000) | (len - ext - 3)));
 	return len - ext;
 }
@@ -276,7 +276,7 @@ static void test_ecm_fingerprint(void **state)
 	assert_int_equal(ecm_build(ks, &p, plain, sizeof(plain), &plen), 0);
 	assert_int_equal(ecm_ext_add_fingerprint(&p, &fp), 0);
 	assert_int_equal(ecm_ext_add_fingerprint(&p, &fp), CE_EXISTS);
-	assert_int_equal(p.ext_len, 2 + OSD_FP_BYTES);
+	assert_int_equal(p.ext_block_len, 2 + OSD_FP_BYTES);
 	assert_int_equal(ecm_build(ks, &p, sec, sizeof(sec), &len), 0);
 	assert_int_equal(len, plen + 2 + 2 + OSD_FP_BYTES); /* ext_len u16 + entry */
 	assert_int_equal(ecm_parse(sec, len, &v), 0);
@@ -315,7 +315,7 @@ static void test_ecm_fingerprint(void **state)
 	}
 	/* the flag without a block, or a block with a bad entry: refused */
 	memcpy(bad, plain, plen);
-	bad[CW_MASK_OFF] |= ECM_HAS_EXT;
+	bad[CW_MASK_OFF] |= ECM_HAS_EXT_BLOCK;
 	assert_int_not_equal(ecm_parse(bad, plen, &v), 0);
 	memcpy(bad, sec, len);
 	bad[EXT_OFF + 2 + 2 + 6] = 101; /* x_pct out of range */
@@ -324,10 +324,10 @@ static void test_ecm_fingerprint(void **state)
 	bad[EXT_OFF + 1] = 0; /* ext_len 0 */
 	assert_int_not_equal(ecm_parse(bad, len, &v), 0);
 	/* the builder refuses a bad block and a flag in cw_mask */
-	p.ext[2 + 6] = 101;
+	p.ext_block[2 + 6] = 101;
 	assert_int_equal(ecm_build(ks, &p, sec, sizeof(sec), &len), CE_ARG);
-	p.ext_len = 0;
-	p.cw_mask |= ECM_HAS_EXT;
+	p.ext_block_len = 0;
+	p.cw_mask |= ECM_HAS_EXT_BLOCK;
 	assert_int_equal(ecm_build(ks, &p, sec, sizeof(sec), &len), CE_ARG);
 	pkg_key_wipe(&k);
 	keystore_free(ks);
