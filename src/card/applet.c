@@ -24,6 +24,7 @@
 #include "card/applet.h"
 #include "cas/ecm.h"
 #include "crypto/aead.h"
+#include "lib/bytes.h"
 #include "lib/cursor.h"
 #include "ts/psi.h"
 

@@ -11,6 +11,7 @@
 #include <openssl/crypto.h>
 #include "cas/osd.h"
 #include "crypto/aead.h"
+#include "lib/bytes.h"
 #include "lib/cursor.h"
 #include "lib/utf8.h"
 

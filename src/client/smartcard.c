@@ -387,9 +387,11 @@ static int read_osd(struct smartcard *sc, uint8_t idx)
 			return r;
 		if (sw != SW_OK)
 			return card_sw_to_err(sw);
-		if (n < 3 || (total && be16(resp) != total))
+		uint16_t len16 = 0;
+
+		if (n < 3 || cur_u16_at(resp, n, 0, &len16) != 0 || (total && len16 != total))
 			return CE_PROTO;
-		total = be16(resp);
+		total = len16;
 		if (total > sizeof(item) || n - 2 > total - got)
 			return CE_PROTO;
 		memcpy(item + got, resp + 2, n - 2);

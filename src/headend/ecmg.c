@@ -33,6 +33,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 #include "lib/bytes.h"
+#include "lib/cursor.h"
 #include "cas/ecm.h"
 #include "cas/osd.h"
 #include "cas/keys.h"
@@ -641,8 +642,10 @@ static void on_cw_provision(struct conn *c, const struct sc_msg *m, uint16_t sid
 	memcpy(p.ac, s->ac, s->ac_len);
 	if (k->fp_lookup) { /* the fingerprint in force: the ECM's extension block */
 		struct osd_fingerprint fp;
+		uint32_t mask = 0;
 
-		if (k->fp_lookup(k->fp_ctx, s->ecm_id, p.ac_len >= 4 ? be32(p.ac) : 0, now_ms, &fp) == 0 &&
+		(void)cur_u32_at(p.ac, p.ac_len, 0, &mask); /* ac_len >= 4 here */
+		if (k->fp_lookup(k->fp_ctx, s->ecm_id, mask, now_ms, &fp) == 0 &&
 		    (r = ecm_ext_add_fingerprint(&p, &fp)) != 0)
 			LOG_WARN(MOD, "%s: ECM_id %u: fingerprint %u left out: %s", c->peer, (unsigned)s->ecm_id,
 				(unsigned)fp.fp_id, err_str(r));

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cas/keys.h"
+#include "lib/bytes.h"
 #include "lib/cursor.h"
 #include "lib/util.h"
 #include "sms/store_int.h"

@@ -21,7 +21,9 @@
 #include "cas/keys.h"
 #include "cas/osd.h"
 #include "client/cardless.h"
+#include "lib/bytes.h"
 #include "lib/cursor.h"
+#include "testutil.h"
 #include "stb/osd_log.h"
 
 #define CASID 0x4ADC
@@ -249,12 +251,12 @@ static void fill_params(const struct keystore *ks, struct ecm_params *p, uint64_
  * cw_mask cleared, section_length fixed. Everything else (MACs) as it was. */
 static size_t strip_ext(const uint8_t *sec, size_t len, uint8_t *out)
 {
-	size_t ext = 2 + be16(sec + EXT_OFF);
+	size_t ext = 2 + tu_be16(sec + EXT_OFF);
 
 	memcpy(out, sec, EXT_OFF);
 	memcpy(out + EXT_OFF, sec + EXT_OFF + ext, len - EXT_OFF - ext);
 	out[CW_MASK_OFF] &= (uint8_t)~ECM_HAS_EXT_BLOCK;
-	put_be16(out + 1, (uint16_t)((be16(out + 1) & 0xF000) | (len - ext - 3)));
+	put_be16(out + 1, (uint16_t)((tu_be16(out + 1) & 0xF000) | (len - ext - 3)));
 	return len - ext;
 }
 

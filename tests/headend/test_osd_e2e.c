@@ -30,6 +30,7 @@
 #include "cas/ecm.h"
 #include "cas/osd.h"
 #include "client/cardless.h"
+#include "lib/bytes.h"
 #include "lib/cursor.h"
 #include "lib/util.h"
 #include "sms/store.h"
@@ -141,11 +142,11 @@ static size_t strip_fingerprints(uint8_t *ts, size_t npkts, uint16_t pid)
 		ext_off = 3 + 20 + 1 + sec[23] + 1 + 1 + ECM_NONCE_BYTES;
 		if (!(sec[24 + sec[23]] & ECM_HAS_EXT_BLOCK))
 			continue;
-		ext = 2u + be16(sec + ext_off);
+		ext = 2u + tu_be16(sec + ext_off);
 		memmove(sec + ext_off, sec + ext_off + ext, len - ext_off - ext);
 		memset(sec + len - ext, 0xFF, ext); /* stuffing */
 		sec[24 + sec[23]] &= (uint8_t)~ECM_HAS_EXT_BLOCK;
-		put_be16(sec + 1, (uint16_t)((be16(sec + 1) & 0xF000) | (len - ext - 3)));
+		put_be16(sec + 1, (uint16_t)((tu_be16(sec + 1) & 0xF000) | (len - ext - 3)));
 		n++;
 	}
 	return n;
