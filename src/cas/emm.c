@@ -392,9 +392,12 @@ static int parse_plaintext(const uint8_t *pt, size_t len, struct emm_content *ou
 			if ((r = cur_bytes_max(&val, item, sizeof(item), l)) != 0)
 				return r;
 			n = l;
-			while (cur_left(&c) >= 2 && c.buf[c.off] == EMM_T_OSD_MORE) {
+			for (;;) { /* the 0x21 records right after it */
+				struct cur peek = c;
 				uint8_t t2 = 0, l2 = 0;
 
+				if (cur_u8(&peek, &t2) != 0 || t2 != EMM_T_OSD_MORE)
+					break;
 				cur_u8(&c, &t2);
 				cur_u8(&c, &l2);
 				if (l2 == 0 || l2 > sizeof(item) - n)
