@@ -1,6 +1,6 @@
 /*
  * store_osd.c - fingerprint schedules and messages in the SMS store
- * (store_osd.h; schema 5). SQL written once for SQLite and PostgreSQL.
+ * (store_osd.h; schema 6). SQL written once for SQLite and PostgreSQL.
  */
 #include <inttypes.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /*
- * store_osd.h - the SMS's fingerprint schedules and messages (schema 5,
+ * store_osd.h - the SMS's fingerprint schedules and messages (schema 6,
  * issue 13): what the head-end puts in ECMs (fingerprints of a channel or
  * package) and in EMMs (per-card fingerprints; global, group and individual
  * messages). Every add and delete is one transaction with its entry in the
