@@ -131,6 +131,7 @@ const VIEWS = [
   ['users', 'Users & keys', 'admin', viewUsers],
   ['audit', 'Audit log', 'admin', viewAudit],
   ['compliance', 'Blacklist & reports', 'read', viewCompliance],
+  ['osd', 'Fingerprints & messages', 'read', viewOsd],
   ['system', 'System', 'admin', viewSystem],
   ['kms', 'KMS', 'admin', viewKms],
 ];
@@ -458,6 +459,74 @@ function viewAudit(m) {
   const f = el('form', { class: 'row' }, el('label', {}, 'Who', who), el('label', {}, 'Contains', q), el('label', {}, 'Since', since), el('button', { class: 'primary' }, 'Filter'));
   f.addEventListener('submit', (ev) => { ev.preventDefault(); load(); });
   m.append(el('h1', {}, 'Audit log'), f, el('div', { class: 'tablewrap' }, el('table', {}, el('thead', {}, el('tr', {}, el('th', {}, 'When'), el('th', {}, 'Who'), el('th', {}, 'What'))), body)));
+  load();
+}
+
+/* ---- fingerprints and messages (docs/sms.md, issue 13) --------------------- */
+function viewOsd(m) {
+  const fpBody = el('tbody'), msgBody = el('tbody');
+  const del = (kind, id) => async () => {
+    if (!(await confirmAction(`Delete ${kind} ${id}?`))) return;
+    try { await rest('DELETE', kind + 's/' + id); toast('Deleted'); load(); } catch (e) { fail(e); }
+  };
+  const load = async () => {
+    let f, g;
+    try { f = await rest('GET', 'fingerprints'); g = await rest('GET', 'messages'); } catch (e) { return fail(e); }
+    fpBody.replaceChildren(...f.items.map((x) => el('tr', {}, el('td', { class: 'mono' }, x.id), el('td', {}, x.target + ' ' + x.value),
+      el('td', {}, (x.covert ? (x.encoded ? 'covert (code)' : 'covert') : 'overt') + ', ' + x.show), el('td', {}, x.random ? 'random' : x.x_pct + '%, ' + x.y_pct + '%'),
+      el('td', {}, x.duration_ms + ' ms × ' + x.repeat), el('td', {}, fmtMs(x.start * 1000) + ' – ' + fmtMs(x.end * 1000)),
+      el('td', {}, S.me.can.write ? el('button', { type: 'button', onclick: del('fingerprint', x.id) }, 'Delete') : ''))));
+    if (!f.items.length) fpBody.append(el('tr', {}, el('td', { colspan: 7, class: 'empty' }, 'No fingerprints scheduled.')));
+    msgBody.replaceChildren(...g.items.map((x) => el('tr', {}, el('td', { class: 'mono' }, x.id),
+      el('td', {}, x.scope === 'group' ? 'package ' + x.group : x.scope === 'individual' ? 'card ' + x.card : 'everybody'),
+      el('td', {}, (x.popup ? 'pop-up' : 'scroll') + (x.forced ? ', forced' : '')), el('td', {}, x.text), el('td', {}, fmtMs(x.expiry * 1000)),
+      el('td', {}, S.me.can.write ? el('button', { type: 'button', onclick: del('message', x.id) }, 'Delete') : ''))));
+    if (!g.items.length) msgBody.append(el('tr', {}, el('td', { colspan: 6, class: 'empty' }, 'No messages.')));
+  };
+  m.append(el('h1', {}, 'Fingerprints'));
+  if (S.me.can.write) {
+    const target = el('select', { id: 'fp-target' }, ['service', 'package', 'card'].map((t) => el('option', { value: t }, t)));
+    const value = el('input', { id: 'fp-value', inputmode: 'numeric', required: true });
+    const show = el('select', { id: 'fp-show' }, ['serial', 'box', 'both'].map((t) => el('option', { value: t }, t)));
+    const covert = el('input', { id: 'fp-covert', type: 'checkbox' }), encoded = el('input', { id: 'fp-encoded', type: 'checkbox' });
+    const random = el('input', { id: 'fp-random', type: 'checkbox' });
+    const x = el('input', { id: 'fp-x', inputmode: 'numeric', value: '5' }), y = el('input', { id: 'fp-y', inputmode: 'numeric', value: '5' });
+    const fg = el('input', { id: 'fp-fg', type: 'color', value: '#ffffff' });
+    const dur = el('input', { id: 'fp-dur', inputmode: 'numeric', value: '5000' }), rep = el('input', { id: 'fp-rep', inputmode: 'numeric', value: '1' });
+    const ivl = el('input', { id: 'fp-ivl', inputmode: 'numeric', value: '0' });
+    const f = el('form', { class: 'panel row' }, el('label', {}, 'Target', target), el('label', {}, 'Service / package / card', value), el('label', {}, 'Show', show),
+      el('label', {}, 'Covert', covert), el('label', {}, 'Encoded', encoded), el('label', {}, 'Random position', random), el('label', {}, 'x %', x), el('label', {}, 'y %', y),
+      el('label', {}, 'Colour', fg), el('label', {}, 'Duration (ms)', dur), el('label', {}, 'Showings', rep), el('label', {}, 'Every (s)', ivl), el('button', { class: 'primary' }, 'Schedule'));
+    f.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      try {
+        await rest('POST', 'fingerprints', { target: target.value, value: +value.value, show: show.value, covert: covert.checked, encoded: encoded.checked,
+          random: random.checked, x_pct: +x.value, y_pct: +y.value, fg: fg.value, duration_ms: +dur.value, repeat: +rep.value, interval_s: +ivl.value });
+        toast('Fingerprint scheduled'); load();
+      } catch (e) { fail(e); }
+    });
+    m.append(f);
+  }
+  m.append(el('div', { class: 'tablewrap' }, el('table', {}, el('thead', {}, el('tr', {}, ['Id', 'Target', 'What', 'Where', 'How long', 'When', ''].map((h) => el('th', {}, h)))), fpBody)));
+  m.append(el('h1', {}, 'Messages'));
+  if (S.me.can.write) {
+    const scope = el('select', { id: 'msg-scope' }, ['global', 'group', 'individual'].map((t) => el('option', { value: t }, t)));
+    const to = el('input', { id: 'msg-to', inputmode: 'numeric', placeholder: 'package or card' });
+    const text = el('input', { id: 'msg-text', required: true, maxlength: 720 });
+    const popup = el('input', { id: 'msg-popup', type: 'checkbox' }), forced = el('input', { id: 'msg-forced', type: 'checkbox' });
+    const dur = el('input', { id: 'msg-dur', inputmode: 'numeric', value: '30' });
+    const f = el('form', { class: 'panel row' }, el('label', {}, 'To', scope), el('label', {}, 'Package / card', to), el('label', {}, 'Text', text),
+      el('label', {}, 'Pop-up', popup), el('label', {}, 'Forced', forced), el('label', {}, 'On screen (s)', dur), el('button', { class: 'primary' }, 'Send'));
+    f.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const b = { scope: scope.value, text: text.value, popup: popup.checked, forced: forced.checked, duration_s: +dur.value };
+      if (scope.value === 'group') b.group = +to.value;
+      if (scope.value === 'individual') b.card = to.value;
+      try { await rest('POST', 'messages', b); toast('Message sent'); text.value = ''; load(); } catch (e) { fail(e); }
+    });
+    m.append(f);
+  }
+  m.append(el('div', { class: 'tablewrap' }, el('table', {}, el('thead', {}, el('tr', {}, ['Id', 'To', 'Style', 'Text', 'Expires', ''].map((h) => el('th', {}, h)))), msgBody)));
   load();
 }
 

@@ -24,6 +24,7 @@
 #include "card/applet.h"
 #include "cas/ecm.h"
 #include "crypto/aead.h"
+#include "lib/bytes.h"
 #include "lib/cursor.h"
 #include "ts/psi.h"
 
@@ -235,6 +236,7 @@ int card_applet_reset(struct card_applet *a)
 
 	a->chaining = false;
 	a->chain_len = 0;
+	a->nosd = 0;
 	OPENSSL_cleanse(&a->st, sizeof(a->st));
 	OPENSSL_cleanse(&a->next, sizeof(a->next));
 	r = a->ee.load(a->ee.ctx, a->img, sizeof(a->img), &len);
@@ -504,6 +506,8 @@ out:
 
 /* -------------------------------------------------------------------- EMM */
 
+static void keep_osd(struct card_applet *a, const struct emm_content *c);
+
 static int cmd_emm(struct card_applet *a, const uint8_t *sec, size_t len)
 {
 	const struct card_state *st = &a->st;
@@ -512,6 +516,7 @@ static int cmd_emm(struct card_applet *a, const uint8_t *sec, size_t len)
 	struct emm_view v;
 	int r;
 
+	a->nosd = 0; /* the items of an earlier EMM are not this one's */
 	if (st->life != CARD_LIFE_PERSONALIZED)
 		return CE_STATE;
 	if ((r = emm_parse(sec, len, st->serial, &v)) != 0)
@@ -576,9 +581,47 @@ static int cmd_emm(struct card_applet *a, const uint8_t *sec, size_t len)
 		memset(n->chan, 0, sizeof(n->chan));
 	}
 	r = commit(a);
+	if (r == 0)
+		keep_osd(a, c);
 out:
 	emm_content_wipe(c);
 	return r;
+}
+
+/* The OSD items of the EMM just applied, for CARD_INS_OSD (issue 13). */
+static void keep_osd(struct card_applet *a, const struct emm_content *c)
+{
+	a->nosd = 0;
+	for (size_t i = 0; i < c->nosd && i < EMM_MAX_OSD; i++) {
+		const struct osd_item *it = &c->osd[i];
+		size_t n = 0;
+		int r = it->kind == OSD_KIND_FINGERPRINT ? osd_fp_encode(&it->u.fp, a->osd[a->nosd], OSD_MAX_BYTES, &n)
+			: osd_msg_encode(&it->u.msg, a->osd[a->nosd], OSD_MAX_BYTES, &n);
+
+		if (r == 0)
+			a->osd_len[a->nosd++] = (uint16_t)n;
+	}
+}
+
+/* CARD_INS_OSD: index u8 | chunk u8 -> item length u16 | its bytes from
+ * chunk * CARD_OSD_CHUNK (at most CARD_OSD_CHUNK). */
+static int cmd_osd(const struct card_applet *a, const uint8_t *data, size_t lc, uint8_t *resp, size_t *rlen)
+{
+	size_t off, n;
+
+	*rlen = 0;
+	if (lc != 2)
+		return CE_ARG;
+	if (data[0] >= a->nosd)
+		return CE_NOT_FOUND;
+	off = (size_t)data[1] * CARD_OSD_CHUNK;
+	if (off >= a->osd_len[data[0]])
+		return CE_RANGE;
+	n = a->osd_len[data[0]] - off < CARD_OSD_CHUNK ? a->osd_len[data[0]] - off : CARD_OSD_CHUNK;
+	put_be16(resp, a->osd_len[data[0]]);
+	memcpy(resp + 2, a->osd[data[0]] + off, n);
+	*rlen = 2 + n;
+	return 0;
 }
 
 /* ------------------------------------------------ personalization / erase */
@@ -794,6 +837,13 @@ size_t card_applet_apdu(struct card_applet *a, const uint8_t *cmd, size_t len, u
 		break;
 	case CARD_INS_EMM:
 		r = lc ? cmd_emm(a, data, lc) : CE_ARG;
+		if (r == 0 && a->nosd) { /* OSD items to read (CARD_INS_OSD) */
+			resp[0] = a->nosd;
+			rlen = 1;
+		}
+		break;
+	case CARD_INS_OSD:
+		r = cmd_osd(a, data, lc, resp, &rlen);
 		break;
 	case CARD_INS_PERSONALIZE:
 		r = lc == CARD_PERSO_BYTES ? cmd_personalize(a, data, lc) : CE_ARG;

@@ -41,6 +41,11 @@
 #define CARD_INS_EMM 0x30          /* EMM section (unique or group) */
 #define CARD_INS_PERSONALIZE 0x40  /* blank card <- personalization record */
 #define CARD_INS_ERASE 0x50        /* erase token -> blank card */
+#define CARD_INS_OSD 0x60          /* issue 13: read an OSD item of the last EMM
+                                    * (data: index u8 | chunk u8; answer: item
+                                    * length u16 | up to CARD_OSD_CHUNK bytes
+                                    * from chunk * CARD_OSD_CHUNK) */
+#define CARD_OSD_CHUNK 250
 
 /* Status words. ISO 7816-4 where one fits, 94xx (proprietary) otherwise. */
 #define SW_OK 0x9000
@@ -140,6 +145,12 @@ struct card_applet {
 	uint8_t data[CARD_MAX_DATA];   /* command data (chained parts) */
 	uint8_t img[CARD_EEPROM_BYTES];
 	struct emm_content emc;        /* scratch: an opened EMM (wiped after use) */
+	/* issue 13: the OSD items (messages, fingerprints) of the last EMM
+	 * applied, encoded (osd.h), until the next EMM or reset; an EMM that
+	 * carries some answers their count (one data byte) */
+	uint8_t nosd;
+	uint16_t osd_len[EMM_MAX_OSD];
+	uint8_t osd[EMM_MAX_OSD][OSD_MAX_BYTES];
 };
 
 /*

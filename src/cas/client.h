@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include "lib/err.h"
 #include "cipher/cipher.h"
+#include "cas/osd.h"
 
 struct cas_host {
 	void *ctx;
@@ -31,6 +32,19 @@ struct cas_host {
 		const uint8_t *ek, size_t ek_len);
 	/* Current unix time in ms (the box's clock; tests set it). */
 	uint64_t (*now_ms)(void *ctx);
+	/*
+	 * On-screen display (issue 13; optional, NULL: the box shows nothing).
+	 * on_fingerprint: an authenticated fingerprint instruction, from an
+	 * ECM the client accepted (service_id = that service; called for each
+	 * new ECM that carries it, the host de-duplicates by fp->fp_id) or from
+	 * an EMM for this card (service_id 0: every service). text is what to
+	 * draw (osd_fp_text: serial / box id, or the covert code).
+	 * on_message: an authenticated, unexpired message from an EMM.
+	 * Both are called synchronously from ecm()/emm(); the pointers are
+	 * valid only during the call.
+	 */
+	void (*on_fingerprint)(void *ctx, uint16_t service_id, const struct osd_fingerprint *fp, const char *text);
+	void (*on_message)(void *ctx, const struct osd_message *m);
 };
 
 struct cas_client_ops {
@@ -46,6 +60,11 @@ struct cas_client_ops {
 	 * takes no EMMs; CE_NOT_FOUND if not addressed to this card. */
 	int (*emm)(void *self, const uint8_t *sec, size_t len);
 	void (*destroy)(void *self);
+	/* Optional (NULL: EMMs carry no OSD for this client). The host whose
+	 * on_fingerprint / on_message EMM-borne items go to (ecm() gets its
+	 * host per call; emm() has none). NULL detaches. The host must stay
+	 * valid until detached or the client destroyed. */
+	void (*set_host)(void *self, const struct cas_host *host);
 };
 
 struct cas_client {
@@ -56,5 +75,14 @@ struct cas_client {
 /* Calls the client's destroy and clears *c (NULL-safe). The clients
  * (cardless, smartcard, ladder) are in src/client/. */
 void cas_client_free(struct cas_client *c);
+/* ops->set_host if the client has one (NULL-safe). */
+void cas_client_set_host(struct cas_client *c, const struct cas_host *host);
+/* Deliver the fingerprint of an ECM the client (or its card / chip)
+ * accepted to host->on_fingerprint, if both exist: the shared step of
+ * every client. serial / stb_id / k_card as osd_fp_text. 0, or
+ * CE_FORMAT for a malformed block (not expected after authentication). */
+struct ecm_view;
+int cas_client_deliver_fp(const struct cas_host *host, uint16_t service_id, const struct ecm_view *v,
+	uint64_t serial, uint64_t stb_id, const uint8_t *k_card);
 
 #endif

@@ -27,6 +27,7 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 #include "cas/ecm.h"
+#include "cas/osd.h"
 #include "crypto/aead.h"
 #include "lib/cursor.h"
 
@@ -45,6 +46,83 @@ static size_t alg_cw_bytes(unsigned alg)
 
 static unsigned popcount8(uint8_t m) { return (unsigned)__builtin_popcount(m); }
 static unsigned popcount32(uint32_t m) { return (unsigned)__builtin_popcount(m); }
+
+/* ---- extension block (ecm.h; issue 13) ----
+ * Entries tag u8 | len u8 | value. A fingerprint entry must be a valid
+ * osd.h fingerprint, at most once; other tags are reserved (authenticated,
+ * skipped). If fp is given, the fingerprint is decoded into it. */
+static int ext_walk(const uint8_t *ext, size_t len, struct osd_fingerprint *fp, bool *found)
+{
+	struct cur c;
+	bool seen = false;
+
+	if (found)
+		*found = false;
+	if (len == 0 || len > ECM_MAX_EXT_BLOCK_BYTES)
+		return CE_FORMAT;
+	cur_init(&c, ext, len);
+	while (cur_left(&c) > 0 && !c.err) {
+		uint8_t tag = 0, n = 0;
+		const uint8_t *val;
+
+		cur_u8(&c, &tag);
+		cur_u8(&c, &n);
+		val = cur_ptr(&c, n);
+		if (!val)
+			break;
+		if (tag == ECM_EXT_FINGERPRINT) {
+			struct osd_item it;
+
+			if (seen || osd_parse(val, n, &it) != 0 || it.kind != OSD_KIND_FINGERPRINT)
+				return CE_FORMAT;
+			seen = true;
+			if (fp)
+				*fp = it.u.fp;
+		}
+	}
+	if (c.err)
+		return CE_FORMAT;
+	if (found)
+		*found = seen;
+	return 0;
+}
+
+int ecm_ext_add_fingerprint(struct ecm_params *p, const struct osd_fingerprint *fp)
+{
+	uint8_t enc[OSD_FP_BYTES];
+	size_t n = 0;
+	bool have = false;
+	int r;
+
+	if (!p || !fp)
+		return CE_ARG;
+	if (p->ext_block_len > ECM_MAX_EXT_BLOCK_BYTES)
+		return CE_ARG;
+	if (p->ext_block_len && ext_walk(p->ext_block, p->ext_block_len, NULL, &have) == 0 && have)
+		return CE_EXISTS;
+	if ((r = osd_fp_encode(fp, enc, sizeof(enc), &n)) != 0)
+		return r;
+	if (2 + n > (size_t)(ECM_MAX_EXT_BLOCK_BYTES - p->ext_block_len))
+		return CE_OVERFLOW;
+	p->ext_block[p->ext_block_len] = ECM_EXT_FINGERPRINT;
+	p->ext_block[p->ext_block_len + 1] = (uint8_t)n;
+	memcpy(p->ext_block + p->ext_block_len + 2, enc, n);
+	p->ext_block_len = (uint16_t)(p->ext_block_len + 2 + n);
+	return 0;
+}
+
+int ecm_ext_fingerprint(const struct ecm_view *v, struct osd_fingerprint *fp, bool *found)
+{
+	if (found)
+		*found = false;
+	if (!v || !fp || !found)
+		return CE_ARG;
+	memset(fp, 0, sizeof(*fp));
+	if (v->ext_block_len == 0)
+		return 0;
+	return ext_walk(v->ext_block, v->ext_block_len, fp, found);
+}
+/* ---- end of the extension block ---- */
 
 void ecm_params_wipe(struct ecm_params *p)
 {
@@ -299,7 +377,10 @@ static int build(uint16_t ca_system_id, wrap_fn wrap, void *wctx, EVP_CIPHER_CTX
 	if (nwraps == 0)
 		return CE_ARG;
 	pt_len = popcount8(p->cw_mask) * cw_len;
-	aad_len = 3 + 20 + 1 + p->ac_len + 1 + 1 + ECM_NONCE_BYTES;
+	/* extension block (ecm.h): checked like the parser checks it */
+	if (p->ext_block_len && ext_walk(p->ext_block, p->ext_block_len, NULL, NULL) != 0)
+		return CE_ARG;
+	aad_len = 3 + 20 + 1 + p->ac_len + 1 + 1 + ECM_NONCE_BYTES + (p->ext_block_len ? 2u + p->ext_block_len : 0u);
 	auth_len = aad_len + pt_len + ECM_TAG_BYTES;
 	total = auth_len + nwraps * (1 + ECM_WRAP_BYTES);
 	if (total > ECM_MAX_SECTION)
@@ -323,9 +404,13 @@ static int build(uint16_t ca_system_id, wrap_fn wrap, void *wctx, EVP_CIPHER_CTX
 	wbuf_u32(&w, p->epoch);
 	wbuf_u8(&w, p->ac_len);
 	wbuf_bytes(&w, p->ac, p->ac_len);
-	wbuf_u8(&w, p->cw_mask);
+	wbuf_u8(&w, (uint8_t)(p->cw_mask | (p->ext_block_len ? ECM_HAS_EXT_BLOCK : 0)));
 	wbuf_u8(&w, (uint8_t)nwraps);
 	wbuf_bytes(&w, nonce, ECM_NONCE_BYTES);
+	if (p->ext_block_len) { /* extension block: inside the AAD and D */
+		wbuf_u16(&w, p->ext_block_len);
+		wbuf_bytes(&w, p->ext_block, p->ext_block_len);
+	}
 	if ((r = wbuf_status(&w)) != 0)
 		goto out;
 	if (w.len != aad_len) {
@@ -407,6 +492,7 @@ int ecm_parse(const uint8_t *sec, size_t len, struct ecm_view *v)
 	uint16_t hdr = 0;
 	size_t cw_len;
 	uint32_t mask;
+	bool has_ext;
 
 	memset(v, 0, sizeof(*v));
 	if (!sec || len < 3)
@@ -451,12 +537,30 @@ int ecm_parse(const uint8_t *sec, size_t len, struct ecm_view *v)
 	if (cur_u32_at(v->ac, v->ac_len, 0, &mask) != 0)
 		goto fail;
 	v->package_mask = mask;
+	has_ext = (v->cw_mask & ECM_HAS_EXT_BLOCK) != 0; /* extension block after the nonce */
+	v->cw_mask &= (uint8_t)~ECM_HAS_EXT_BLOCK;
 	if (v->cw_mask == 0 || (v->cw_mask & ~(ECM_HAS_EVEN | ECM_HAS_ODD)) || v->nwraps == 0 ||
 	    v->nwraps > ECM_MAX_WRAPS || v->nwraps != popcount32(mask)) {
 		cur_fail(&body, CE_FORMAT);
 		goto fail;
 	}
 	v->nonce = cur_ptr(&body, ECM_NONCE_BYTES);
+	if (has_ext) {
+		cur_u16(&body, &v->ext_block_len);
+		if (body.err)
+			goto fail;
+		if (v->ext_block_len == 0 || v->ext_block_len > ECM_MAX_EXT_BLOCK_BYTES) {
+			cur_fail(&body, CE_FORMAT);
+			goto fail;
+		}
+		v->ext_block = cur_ptr(&body, v->ext_block_len);
+		if (body.err)
+			goto fail;
+		if (ext_walk(v->ext_block, v->ext_block_len, NULL, NULL) != 0) {
+			cur_fail(&body, CE_FORMAT);
+			goto fail;
+		}
+	}
 	v->ct_len = popcount8(v->cw_mask) * cw_len;
 	v->aad = sec;
 	v->aad_len = 3 + body.off;

@@ -41,6 +41,20 @@
 #define ECM_HAS_EVEN 0x01
 #define ECM_HAS_ODD 0x02
 
+/* ---- extension block (issue 13: fingerprints; docs/ecm-format.md
+ * "Extension block") ----
+ * Bit 7 of the cw_mask byte says an extension block follows the nonce:
+ *   ext_len u16 (1..ECM_MAX_EXT_BLOCK_BYTES) | ext_len bytes of entries
+ *   entry = tag u8 | len u8 | value[len]
+ * It lies inside the GCM AAD and inside D, so every package MAC covers it:
+ * an ECM whose block was stripped, added or changed gives no CW (CE_MAC).
+ * ecm_build sets the bit when p->ext_block_len > 0; ecm_parse clears it from
+ * v->cw_mask and sets v->ext_block / v->ext_block_len. */
+#define ECM_HAS_EXT_BLOCK 0x80
+#define ECM_MAX_EXT_BLOCK_BYTES 128
+#define ECM_EXT_FINGERPRINT 0x01 /* value: an osd.h fingerprint (OSD_FP_BYTES) */
+/* ---- end of the extension block definitions ---- */
+
 /* What the ECMG puts in an ECM. */
 struct ecm_params {
 	enum cw_alg alg;
@@ -54,6 +68,8 @@ struct ecm_params {
 	uint8_t cw_mask;        /* ECM_HAS_EVEN | ECM_HAS_ODD */
 	uint8_t cw_even[CW_MAX_BYTES];
 	uint8_t cw_odd[CW_MAX_BYTES];
+	uint16_t ext_block_len; /* extension block (0: none); ecm_ext_* fill it */
+	uint8_t ext_block[ECM_MAX_EXT_BLOCK_BYTES];
 };
 void ecm_params_wipe(struct ecm_params *p);
 
@@ -109,6 +125,8 @@ struct ecm_view {
 	const uint8_t *aad;     /* = the section start; GCM's AAD: aad_len bytes (before ct) */
 	size_t aad_len;
 	size_t auth_len;        /* the bytes every wrap's MAC covers: all before the wraps */
+	const uint8_t *ext_block; /* extension block entries (authenticated once ecm_open succeeded) */
+	uint16_t ext_block_len; /* 0: none */
 };
 /* Bounded parse, no crypto: every field checked, no trailing bytes. */
 int ecm_parse(const uint8_t *sec, size_t len, struct ecm_view *v) WARN_UNUSED;
@@ -126,5 +144,15 @@ void ecm_cws_wipe(struct ecm_cws *c);
  * key->pkg, CE_NO_KEY if the epochs differ, CE_MAC if unwrap or GCM
  * authentication fails. */
 int ecm_open(const struct ecm_view *v, const struct pkg_key *key, struct ecm_cws *out) WARN_UNUSED;
+
+/* ---- extension block helpers ----
+ * Add a fingerprint entry to p's extension block: 0, CE_EXISTS (one
+ * already), CE_OVERFLOW, or osd_fp_encode's code. */
+struct osd_fingerprint;
+int ecm_ext_add_fingerprint(struct ecm_params *p, const struct osd_fingerprint *fp) WARN_UNUSED;
+/* The fingerprint of a parsed ECM's block: 0 (*found says whether there is
+ * one), or CE_FORMAT. Trust it only after ecm_open (or the card / chip)
+ * accepted the ECM: the MACs cover it. */
+int ecm_ext_fingerprint(const struct ecm_view *v, struct osd_fingerprint *fp, bool *found) WARN_UNUSED;
 
 #endif

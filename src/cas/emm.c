@@ -383,7 +383,35 @@ static int parse_plaintext(const uint8_t *pt, size_t len, struct emm_content *ou
 			    out->limits.window_s == 0)
 				return CE_RANGE;
 			break;
-		default:
+		case EMM_T_OSD: { /* first chunk, then its 0x21 chunks (emm.h) */
+			uint8_t item[OSD_MAX_BYTES];
+			size_t n = 0;
+
+			if (out->nosd >= EMM_MAX_OSD)
+				return CE_LIMIT;
+			if ((r = cur_bytes_max(&val, item, sizeof(item), l)) != 0)
+				return r;
+			n = l;
+			for (;;) { /* the 0x21 records right after it */
+				struct cur peek = c;
+				uint8_t t2 = 0, l2 = 0;
+
+				if (cur_u8(&peek, &t2) != 0 || t2 != EMM_T_OSD_MORE)
+					break;
+				cur_u8(&c, &t2);
+				cur_u8(&c, &l2);
+				if (l2 == 0 || l2 > sizeof(item) - n)
+					return CE_FORMAT;
+				if ((r = cur_bytes_max(&c, item + n, sizeof(item) - n, l2)) != 0)
+					return r;
+				n += l2;
+			}
+			if ((r = osd_parse(item, n, &out->osd[out->nosd])) != 0)
+				return r;
+			out->nosd++;
+			break;
+		}
+		default: /* an EMM_T_OSD_MORE not right after its item lands here */
 			return CE_FORMAT;
 		}
 	}
@@ -621,6 +649,25 @@ static int encode_plaintext(const struct emm_content *c, uint8_t *pt, size_t cap
 		wbuf_u32(&w, c->limits.window_s);
 		wbuf_u32(&w, c->limits.block_s);
 	}
+	for (size_t i = 0; i < c->nosd && i < EMM_MAX_OSD; i++) {
+		uint8_t item[OSD_MAX_BYTES];
+		size_t n = 0, off = 0;
+		int r = c->osd[i].kind == OSD_KIND_FINGERPRINT ? osd_fp_encode(&c->osd[i].u.fp, item, sizeof(item), &n)
+			: c->osd[i].kind == OSD_KIND_MESSAGE ? osd_msg_encode(&c->osd[i].u.msg, item, sizeof(item), &n)
+			: CE_ARG;
+
+		if (r != 0)
+			return r;
+		while (off < n) {
+			size_t k = n - off > 255 ? 255 : n - off;
+
+			tlv_hdr(&w, off == 0 ? EMM_T_OSD : EMM_T_OSD_MORE, (uint8_t)k);
+			wbuf_bytes(&w, item + off, k);
+			off += k;
+		}
+	}
+	if (c->nosd > EMM_MAX_OSD)
+		return CE_ARG;
 	if (wbuf_status(&w) != 0)
 		return CE_RANGE;
 	*len = w.len;
@@ -726,6 +773,94 @@ int emm_build_unique(struct emm_issuer *is, uint64_t serial, uint32_t seq, const
 	r = seal(is, serial, seq, now_ms, pt, (size_t)(p - pt), out, cap, out_len);
 out:
 	OPENSSL_cleanse(pt, (size_t)(p - pt));
+	return r;
+}
+
+/* Bytes item takes in the plaintext: its 0x20 / 0x21 records. */
+static size_t osd_record_bytes(const struct osd_item *it)
+{
+	size_t n = it->kind == OSD_KIND_FINGERPRINT ? OSD_FP_BYTES : OSD_MSG_HEADER_BYTES + it->u.msg.text_len;
+
+	return n + 2 * ((n + 254) / 255);
+}
+
+int emm_build_unique_osd(struct emm_issuer *is, uint64_t serial, uint32_t seq, const struct emm_grant *g,
+	const struct osd_item *const *items, size_t n, size_t *n_sent, uint64_t now_ms, uint8_t *out, size_t cap,
+	size_t *out_len)
+{
+	struct emm_content *c;
+	uint64_t es;
+	uint32_t cur_epoch;
+	size_t used;
+	int r = 0;
+
+	if (out_len)
+		*out_len = 0;
+	if (n_sent)
+		*n_sent = 0;
+	if (!is || !g || !out || !out_len || !n_sent || n > EMM_MAX_OSD || (n && !items) ||
+	    g->next > EMM_MAX_EXT_PACKAGES)
+		return CE_ARG;
+	if (g->start_s > g->finish_s || g->finish_s > INT64_MAX)
+		return CE_RANGE;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return CE_NOMEM;
+	c->has_grant = true;
+	c->grant = *g;
+	es = keystore_epoch_seconds(is->ks);
+	cur_epoch = keystore_epoch_at(is->ks, now_ms / 1000u);
+	if (cur_epoch == UINT32_MAX) {
+		r = CE_RANGE;
+		goto out;
+	}
+	/* the keys emm_build_unique gives: current and next epoch, where they overlap the grant */
+	for (uint32_t e = cur_epoch; e <= cur_epoch + 1; e++) {
+		if ((uint64_t)e * es > g->finish_s || ((uint64_t)e + 1) * es <= g->start_s)
+			continue;
+		for (uint32_t m = g->packages; m != 0; m &= m - 1) {
+			const struct pkg_key *k;
+
+			if ((r = cached_key(is, e, (unsigned)__builtin_ctz(m), &k)) != 0)
+				goto out;
+			c->keys[c->nkeys++] = *k;
+		}
+	}
+	used = 2 + 20 + 2 * g->next + c->nkeys * (2 + 4 + 1 + PKG_KEY_BYTES);
+	for (size_t i = 0; i < n; i++) {
+		size_t b = osd_record_bytes(items[i]);
+
+		if (b > EMM_MAX_PLAINTEXT - used)
+			break; /* this one and the rest wait */
+		used += b;
+		c->osd[c->nosd++] = *items[i];
+	}
+	if ((r = emm_build(is, serial, seq, now_ms, c, out, cap, out_len)) == 0)
+		*n_sent = c->nosd;
+out:
+	emm_content_wipe(c);
+	free(c);
+	return r;
+}
+
+int emm_build_osd(struct emm_issuer *is, uint64_t serial, uint32_t seq, const struct osd_item *item,
+	uint64_t now_ms, uint8_t *out, size_t cap, size_t *out_len)
+{
+	struct emm_content *c;
+	int r;
+
+	if (out_len)
+		*out_len = 0;
+	if (!is || !item || !out || !out_len)
+		return CE_ARG;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return CE_NOMEM;
+	c->nosd = 1;
+	c->osd[0] = *item;
+	r = emm_build(is, serial, seq, now_ms, c, out, cap, out_len);
+	emm_content_wipe(c);
+	free(c);
 	return r;
 }
 

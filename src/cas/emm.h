@@ -40,6 +40,7 @@
 #include "lib/err.h"
 #include "cas/entitlement.h"
 #include "cas/keys.h"
+#include "cas/osd.h"
 
 #define EMM_TABLE_UNIQUE 0x82
 #define EMM_TABLE_GROUP 0x83
@@ -65,6 +66,12 @@
 #define EMM_T_UNPAIR 0x13          /* empty */
 #define EMM_T_RESET_COUNTER 0x14   /* empty */
 #define EMM_T_COUNTER_LIMITS 0x15  /* max_channels u8 | window_s u32 | block_s u32 (smartcard) */
+/* OSD (issue 13): one osd.h item (fingerprint or message) as a 0x20 record
+ * holding its first <= 255 bytes, then 0x21 records right after it holding
+ * the rest, in order (a message is up to OSD_MAX_BYTES). */
+#define EMM_T_OSD 0x20
+#define EMM_T_OSD_MORE 0x21
+#define EMM_MAX_OSD 4              /* OSD items in one EMM */
 
 /* Request-counter limits a smartcard applies (EMM_T_COUNTER_LIMITS). */
 #define EMM_LIMITS_BYTES 9
@@ -106,6 +113,8 @@ struct emm_content {
 	uint8_t pair_key[EMM_PAIR_KEY_BYTES]; /* secret: K_pair for the box's chip */
 	bool has_limits;             /* EMM_T_COUNTER_LIMITS present */
 	struct emm_limits limits;
+	size_t nosd;                 /* OSD items (EMM_T_OSD), validated by osd_parse */
+	struct osd_item osd[EMM_MAX_OSD];
 };
 void emm_content_wipe(struct emm_content *c);
 
@@ -174,6 +183,18 @@ int emm_build_pair(struct emm_issuer *is, uint64_t serial, uint32_t seq, uint64_
  * (max_channels outside 1..16, window_s 0), CE_OVERFLOW, CE_CRYPTO. */
 int emm_build_limits(struct emm_issuer *is, uint64_t serial, uint32_t seq, const struct emm_limits *l,
 	uint64_t now_ms, uint8_t *out, size_t cap, size_t *out_len) WARN_UNUSED;
+/* Unique EMM carrying one OSD item (a per-card fingerprint or a message;
+ * a group or global message is one such record per card, packed with
+ * emm_group_pack). 0, CE_ARG, the osd check's code, CE_OVERFLOW, CE_CRYPTO. */
+int emm_build_osd(struct emm_issuer *is, uint64_t serial, uint32_t seq, const struct osd_item *item,
+	uint64_t now_ms, uint8_t *out, size_t cap, size_t *out_len) WARN_UNUSED;
+/* emm_build_unique's EMM (same grant and keys) that also carries OSD
+ * items (a card's messages and fingerprints, from the carousel): items[0..n)
+ * in order, as many as fit EMM_MAX_PLAINTEXT (*n_sent says how many; the
+ * rest wait for a smaller EMM). n <= EMM_MAX_OSD. Same errors. */
+int emm_build_unique_osd(struct emm_issuer *is, uint64_t serial, uint32_t seq, const struct emm_grant *g,
+	const struct osd_item *const *items, size_t n, size_t *n_sent, uint64_t now_ms, uint8_t *out, size_t cap,
+	size_t *out_len) WARN_UNUSED;
 /* Unique EMM of any content, encoded as given (the card validates it:
  * tests build bad but authentic EMMs with it). */
 int emm_build(struct emm_issuer *is, uint64_t serial, uint32_t seq, uint64_t now_ms, const struct emm_content *c,

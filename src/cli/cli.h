@@ -45,6 +45,9 @@ int cmd_sms(int argc, char **argv);
 int cmd_sms_migrate(int argc, char **argv); /* cmd_sms_migrate.c: `sms migrate` */
 struct sms_store;
 int sms_import_tvcas(struct sms_store *s, int argc, char **argv); /* cmd_sms_tvcas.c: exit status */
+/* cmd_sms_osd.c: `sms fingerprint ...` (message false) / `sms message ...`, and their usage lines. */
+int cli_sms_osd(struct sms_store *s, bool message, int argc, char **argv);
+extern const char cli_sms_osd_usage[];
 int cmd_audit(int argc, char **argv);
 /* The audit key's private half from key (sealed under the passphrase of
  * passphrase_file or $CASTELLAN_PASSPHRASE, or plain hex) into priv

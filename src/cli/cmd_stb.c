@@ -520,7 +520,7 @@ int cmd_stb(int argc, char **argv)
 	if (o.report_json) {
 		char *json = NULL;
 
-		if ((r = stb_report_json(rep, &json)) != 0 ||
+		if ((r = stb_report_json_osd(rep, box, &json)) != 0 ||
 		    (r = file_write_atomic(o.report_json, json, strlen(json), 0644)) != 0) {
 			fprintf(stderr, "stb: report %s: %s\n", o.report_json, err_str(r));
 			free(json);

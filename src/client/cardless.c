@@ -75,6 +75,7 @@ struct cardless {
 	size_t replay_next;     /* round-robin eviction */
 	struct cl_last last[CL_LAST_SLOTS];
 	size_t last_next;
+	const struct cas_host *osd_host; /* set_host: where EMM-borne OSD items go */
 };
 
 static uint16_t cl_ca_system_id(void *self)
@@ -187,6 +188,10 @@ static int cl_ecm(void *self, const struct cas_host *host, uint16_t service_id, 
 			goto out;
 	}
 	remember(cl, service_id, &v, sec, len);
+	/* the fingerprint block was covered by the MAC ecm_open just checked */
+	if (cas_client_deliver_fp(host, service_id, &v, cl->card_mode ? cl->card.serial : e->card_serial,
+		    cl->card_mode ? cl->card.stb_id : 0, cl->card_mode ? cl->card.key : NULL) != 0)
+		LOG_WARN("cardless", "service %u: ECM fingerprint block unreadable", service_id);
 	if (cl->card_mode && service_id != cl->last_service) {
 		cl->last_service = service_id;
 		if (cl->st.zap_count < UINT32_MAX)
@@ -211,6 +216,36 @@ static int save_state(const struct cardless *cl, const struct emm_card_state *st
 	r = file_write_atomic(cl->state_path, buf, len, 0600);
 	secret_free(buf, len);
 	return r;
+}
+
+/* The OSD items of an applied EMM to the host (client.h): fingerprints
+ * for every service, messages until their expiry. */
+static void deliver_osd(const struct cardless *cl, const struct emm_content *c)
+{
+	const struct cas_host *h = cl->osd_host;
+
+	if (!h)
+		return;
+	for (size_t i = 0; i < c->nosd; i++) {
+		const struct osd_item *it = &c->osd[i];
+
+		if (it->kind == OSD_KIND_FINGERPRINT && h->on_fingerprint) {
+			char text[64];
+
+			if (osd_fp_text(&it->u.fp, cl->card.serial, cl->card.stb_id, cl->card.key, text, sizeof(text)) == 0)
+				h->on_fingerprint(h->ctx, it->u.fp.service, &it->u.fp, text);
+		} else if (it->kind == OSD_KIND_MESSAGE && h->on_message) {
+			uint64_t now_s = h->now_ms ? h->now_ms(h->ctx) / 1000u : 0;
+
+			if (it->u.msg.expiry_s >= now_s)
+				h->on_message(h->ctx, &it->u.msg);
+		}
+	}
+}
+
+static void cl_set_host(void *self, const struct cas_host *host)
+{
+	((struct cardless *)self)->osd_host = host;
 }
 
 static int cl_emm(void *self, const uint8_t *sec, size_t len)
@@ -255,6 +290,7 @@ static int cl_emm(void *self, const uint8_t *sec, size_t len)
 	memcpy(&cl->ent, &cl->st.ent, sizeof(cl->ent));
 	/* the entitlement may have changed: forget the identical-ECM shortcut */
 	memset(cl->last, 0, sizeof(cl->last));
+	deliver_osd(cl, c);
 	r = 0;
 out:
 	if (next) {
@@ -285,6 +321,7 @@ static const struct cas_client_ops cardless_ops = {
 	.ecm = cl_ecm,
 	.emm = cl_emm,
 	.destroy = cl_destroy,
+	.set_host = cl_set_host,
 };
 
 int cardless_client_from(const struct entitlement *e, struct cas_client *out)

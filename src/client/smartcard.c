@@ -255,6 +255,7 @@ struct smartcard {
 	uint8_t pair_key[CARD_PAIR_KEY_BYTES]; /* secret: chip stand-in */
 	struct sc_last last[SC_LAST_SLOTS];
 	size_t last_next;
+	const struct cas_host *osd_host; /* set_host: where the card's OSD items go */
 };
 
 static uint16_t sc_ca_system_id(void *self)
@@ -350,16 +351,80 @@ static int sc_ecm(void *self, const struct cas_host *host, uint16_t service_id, 
 	    (r = load_one(sc, host, service_id, form, (enum cw_alg)alg, CW_ODD, resp + 20, cw_len)) != 0)
 		goto out;
 	remember(sc, service_id, sec, len);
+	{
+		/* the card checked the package MAC over the ECM, fingerprint block
+		 * included, before it answered with CWs: the block is authentic.
+		 * The covert encoded form needs K_card, which stays in the card:
+		 * this client shows the numbers (docs/client-api.md). */
+		struct ecm_view v;
+
+		if (host->on_fingerprint && ecm_parse(sec, len, &v) == 0 &&
+		    cas_client_deliver_fp(host, service_id, &v, sc->info.serial, sc->info.paired_stb_id, NULL) != 0)
+			LOG_WARN("card", "service %u: ECM fingerprint block unreadable", service_id);
+	}
 	r = 0;
 out:
 	OPENSSL_cleanse(resp, sizeof(resp));
 	return r;
 }
 
+/* Read OSD item idx of the EMM the card just applied (CARD_INS_OSD, in
+ * chunks) and hand it to the host (issue 13). The card opened and
+ * authenticated the EMM; the box only parses what it answers. */
+static int read_osd(struct smartcard *sc, uint8_t idx)
+{
+	const struct cas_host *h = sc->osd_host;
+	uint8_t item[OSD_MAX_BYTES], resp[CARD_MAX_RESP], req[2];
+	size_t total = 0, got = 0, n = 0;
+	struct osd_item *it = NULL;
+	uint16_t sw;
+	int r;
+
+	for (uint8_t chunk = 0; got == 0 || got < total; chunk++) {
+		req[0] = idx;
+		req[1] = chunk;
+		if ((r = card_transceive(&sc->t, CARD_INS_OSD, req, sizeof(req), resp, sizeof(resp), &n, &sw)) != 0)
+			return r;
+		if (sw != SW_OK)
+			return card_sw_to_err(sw);
+		uint16_t len16 = 0;
+
+		if (n < 3 || cur_u16_at(resp, n, 0, &len16) != 0 || (total && len16 != total))
+			return CE_PROTO;
+		total = len16;
+		if (total > sizeof(item) || n - 2 > total - got)
+			return CE_PROTO;
+		memcpy(item + got, resp + 2, n - 2);
+		got += n - 2;
+	}
+	if (!(it = malloc(sizeof(*it))))
+		return CE_NOMEM;
+	if ((r = osd_parse(item, total, it)) == 0) {
+		if (it->kind == OSD_KIND_FINGERPRINT && h->on_fingerprint) {
+			char text[64];
+
+			/* K_card stays in the card: the numbers, not the covert code */
+			if ((r = osd_fp_text(&it->u.fp, sc->info.serial, sc->info.paired_stb_id, NULL, text,
+				     sizeof(text))) == 0)
+				h->on_fingerprint(h->ctx, it->u.fp.service, &it->u.fp, text);
+		} else if (it->kind == OSD_KIND_MESSAGE && h->on_message &&
+			   (!h->now_ms || it->u.msg.expiry_s >= h->now_ms(h->ctx) / 1000u)) {
+			h->on_message(h->ctx, &it->u.msg);
+		}
+	}
+	free(it);
+	return r;
+}
+
+static void sc_set_host(void *self, const struct cas_host *host)
+{
+	((struct smartcard *)self)->osd_host = host;
+}
+
 static int sc_emm(void *self, const uint8_t *sec, size_t len)
 {
 	struct smartcard *sc = self;
-	uint8_t resp[CARD_MAX_RESP];
+	uint8_t resp[CARD_MAX_RESP], nosd;
 	size_t n;
 	uint16_t sw;
 	int r;
@@ -370,9 +435,18 @@ static int sc_emm(void *self, const uint8_t *sec, size_t len)
 		return r;
 	if (sw != SW_OK)
 		return card_sw_to_err(sw);
+	nosd = n == 1 ? resp[0] : 0;
 	/* refresh what the box shows (packages, block, pairing) */
 	if (card_read_info(&sc->t, &sc->info) != 0)
 		LOG_WARN("card", "card info unreadable after EMM");
+	/* messages and fingerprints the EMM carried (the card said how many) */
+	if (nosd > 0 && sc->osd_host) {
+		uint8_t k = nosd < EMM_MAX_OSD ? nosd : EMM_MAX_OSD;
+
+		for (uint8_t i = 0; i < k; i++)
+			if ((r = read_osd(sc, i)) != 0)
+				LOG_WARN("card", "OSD item %u of the EMM unreadable: %s", i, err_str(r));
+	}
 	return 0;
 }
 
@@ -393,6 +467,7 @@ static const struct cas_client_ops smartcard_ops = {
 	.ecm = sc_ecm,
 	.emm = sc_emm,
 	.destroy = sc_destroy,
+	.set_host = sc_set_host,
 };
 
 int smartcard_client_new(struct card_transport *t, struct cas_client *out)

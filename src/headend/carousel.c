@@ -289,6 +289,10 @@ static uint64_t digest_of(const struct carousel *c, const struct carousel_card *
 	/* the keys carried depend on the epoch: a new epoch is new content */
 	if (k->grant.packages)
 		h = mix(h, now_ms / 1000u / c->cfg.epoch_seconds);
+	/* OSD items (issue 13): their ids, in order; an id is never reused */
+	for (size_t i = 0; i < k->nosd && i < EMM_MAX_OSD; i++)
+		h = mix(h, ((uint64_t)k->osd[i]->kind << 32) | (k->osd[i]->kind == OSD_KIND_FINGERPRINT ?
+			k->osd[i]->u.fp.fp_id : k->osd[i]->u.msg.msg_id));
 	return h;
 }
 
@@ -331,7 +335,14 @@ static int build_card(struct carousel *c, const struct carousel_card *k, uint32_
 {
 	int r;
 
-	if (k->state == CAROUSEL_ACTIVE) {
+	if (k->state == CAROUSEL_ACTIVE && k->nosd) { /* with its OSD items (issue 13) */
+		size_t sent = 0;
+
+		r = emm_build_unique_osd(c->is, k->serial, seq, &k->grant, k->osd, k->nosd < EMM_MAX_OSD ? k->nosd
+			: EMM_MAX_OSD, &sent, now_ms, c->buf, sizeof(c->buf), len);
+		if (r == 0 && sent < k->nosd)
+			c->st.osd_left_out += k->nosd - sent;
+	} else if (k->state == CAROUSEL_ACTIVE) {
 		r = emm_build_unique(c->is, k->serial, seq, &k->grant, now_ms, c->buf, sizeof(c->buf), len);
 	} else {
 		struct emm_content ct;

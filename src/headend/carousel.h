@@ -68,6 +68,13 @@ struct carousel_card {
 	struct emm_grant grant;   /* in force now (scheduler.h sched_grant_at) */
 	const void *seal_key;     /* non-NULL: every EMM of this card is handed to
 	                           * the seal hook (carousel_set_seal); borrowed */
+	/* OSD items for this card (issue 13: its messages and fingerprints, in
+	 * priority order), borrowed from the source until its next call. An
+	 * active card's EMM carries them with its grant (emm_build_unique_osd)
+	 * as far as they fit; they are part of the content, so a new or
+	 * removed item gives the card a new seq. */
+	size_t nosd;
+	const struct osd_item *osd[EMM_MAX_OSD];
 };
 
 /* Where cards come from (the SMS store in the head-end, an array in tests
@@ -121,6 +128,7 @@ struct carousel_stats {
 	size_t queue;             /* changed cards waiting now */
 	size_t cards;             /* cards with EMM state */
 	uint64_t cycle_pos;       /* serial the cycle has reached */
+	uint64_t osd_left_out;    /* OSD items that did not fit their card's EMM (issue 13) */
 };
 
 /* Emit one EMM section (len bytes, valid during the call). Non-zero stops

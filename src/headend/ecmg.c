@@ -33,7 +33,9 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 #include "lib/bytes.h"
+#include "lib/cursor.h"
 #include "cas/ecm.h"
+#include "cas/osd.h"
 #include "cas/keys.h"
 #include "headend/ecmg.h"
 #include "lib/log.h"
@@ -638,6 +640,16 @@ static void on_cw_provision(struct conn *c, const struct sc_msg *m, uint16_t sid
 	p.epoch = keystore_epoch_at(k->ks, now_ms / 1000);
 	p.ac_len = s->ac_len;
 	memcpy(p.ac, s->ac, s->ac_len);
+	if (k->fp_lookup) { /* the fingerprint in force: the ECM's extension block */
+		struct osd_fingerprint fp;
+		uint32_t mask = 0;
+
+		(void)cur_u32_at(p.ac, p.ac_len, 0, &mask); /* ac_len >= 4 here */
+		if (k->fp_lookup(k->fp_ctx, s->ecm_id, mask, now_ms, &fp) == 0 &&
+		    (r = ecm_ext_add_fingerprint(&p, &fp)) != 0)
+			LOG_WARN(MOD, "%s: ECM_id %u: fingerprint %u left out: %s", c->peer, (unsigned)s->ecm_id,
+				(unsigned)fp.fp_id, err_str(r));
+	}
 	r = ecm_build_cached(g->kc, &p, ecm, sizeof(ecm), &ecm_len);
 	if (r != 0) {
 		LOG_WARN(MOD, "%s: ECM for stream %u CP %u: %s", c->peer, (unsigned)sid, (unsigned)cp, err_str(r));

@@ -24,6 +24,7 @@
 #include "lib/err.h"
 
 struct keystore;
+struct osd_fingerprint;
 
 #define ECMG_DEFAULT_PORT 2222
 #define ECMG_DEFAULT_LISTEN "127.0.0.1:2222" /* a private SimulCrypt network: say --listen to open it */
@@ -75,6 +76,13 @@ struct ecmg_config {
 	 * SCS's is used, and with neither CW_provision gets missing_param. */
 	int (*ac_lookup)(void *ctx, uint16_t ecm_id, uint32_t *mask);
 	void *ac_ctx;
+	/* Optional (issue 13): the fingerprint in force for this ECM stream
+	 * (ECM_id = service_id, mask = the ECM's package mask) at now_ms: 0
+	 * and *fp, or non-zero for none. The ECMG puts it in the ECM's
+	 * extension block (cas/ecm.h), under the ECM's MACs. Called on the
+	 * ECMG thread: thread-safe, no blocking. */
+	int (*fp_lookup)(void *ctx, uint16_t ecm_id, uint32_t mask, uint64_t now_ms, struct osd_fingerprint *fp);
+	void *fp_ctx;
 };
 
 /* Fill *cfg with every default (listen, version 2, TS packets, ...). */

@@ -28,6 +28,7 @@
 #include "cas/vkeys.h"
 #include "headend/ecmg.h"
 #include "headend/emmg.h"
+#include "headend/osd_sched.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "sms/http.h"
@@ -62,6 +63,9 @@ struct headend {
 	 * mask, 0 = no channel): loaded at start, refreshed by the EMM thread
 	 * every HEADEND_CHANNELS_REFRESH_MS, read by the ECMG thread */
 	_Atomic uint32_t chan_ac[65536];
+	/* fingerprints and messages in force (issue 13): the ECMG's fp_lookup
+	 * and the carousel's per-card OSD items; reloaded with the channels */
+	struct osd_sched *osd;
 };
 
 #define HEADEND_CHANNELS_REFRESH_MS 2000u
@@ -137,6 +141,7 @@ struct emm_thread {
 	size_t pp_cap;
 	/* change feed */
 	int64_t last_change;           /* every row <= this one is handled */
+	bool osd_dirty;                /* a fingerprint / message changed: reload before the tick */
 	int64_t poll_last;             /* the highest id of this poll */
 	int64_t gap_after;             /* a gap follows this id ... */
 	uint64_t gap_since_ms;         /* ... seen first then (0: no gap) */
@@ -222,6 +227,7 @@ static void card_view(struct emm_thread *t, const struct sms_card *c, const stru
 	k->seal_key = vkey_find(t->h, c->chip_id);
 	sched_grant_at(t->ssubs, n, now_s, &k->grant, &next);
 	(void)sched_at(t->sched, c->serial, next);
+	osd_sched_card(t->h->osd, k->serial, k->grant.packages, now_s, k); /* its messages and fingerprints */
 }
 
 static int collect_card(void *ctx, const struct sms_card *c)
@@ -486,6 +492,8 @@ static int change_row(void *ctx, const struct sms_change *c)
 			t->gap_since_ms = t->now_ms ? t->now_ms : 1;
 		}
 	}
+	if (strcmp(c->reason, "message") == 0 || strcmp(c->reason, "fingerprint") == 0)
+		t->osd_dirty = true; /* the card's EMM must carry the new set */
 	/* marking early is harmless: the queue ignores a card queued already */
 	if (c->serial && carousel_mark_changed(t->car, c->serial) == 0)
 		t->audit_changes++;
@@ -869,7 +877,7 @@ static void *emm_main(void *arg)
 	struct headend *h = arg;
 	struct emm_thread t;
 	uint64_t last_feed_ms = 0, last_status_ms = 0, last_publish_ms = 0, last_prune_ms = 0, last_chan_ms = 0,
-		 last_cp_ms = 0;
+		 last_cp_ms = 0, last_osd_ms = 0;
 	uint16_t granted = 0;
 	uint64_t due[256];
 	int r;
@@ -893,6 +901,13 @@ static void *emm_main(void *arg)
 		if (now - last_feed_ms >= HEADEND_FEED_POLL_MS || now < last_feed_ms) {
 			feed_poll(&t, now);
 			last_feed_ms = now;
+		}
+		if (t.osd_dirty || now - last_osd_ms >= HEADEND_CHANNELS_REFRESH_MS || now < last_osd_ms) {
+			/* before the tick: the cards it sends carry the set in force */
+			if ((r = osd_sched_load(h->osd, t.store, (int64_t)(now_wall_ms() / 1000u))) != 0)
+				LOG_WARN("headend", "reading fingerprints and messages: %s (the last set stays)", err_str(r));
+			t.osd_dirty = false;
+			last_osd_ms = now;
 		}
 		if (now - last_prune_ms >= HEADEND_FEED_PRUNE_EVERY_MS || now < last_prune_ms) {
 			int64_t removed = 0;
@@ -1209,6 +1224,12 @@ int headend_new(const struct headend_config *cfg, struct headend **out)
 		LOG_ERR("headend", "database %s: %s", shown, err_str(r));
 		goto fail;
 	}
+	/* fingerprints and messages in force, before the ECMG starts */
+	if ((r = osd_sched_new(&h->osd)) != 0 ||
+	    (r = osd_sched_load(h->osd, h->http_store, (int64_t)(now_wall_ms() / 1000u))) != 0) {
+		LOG_ERR("headend", "reading fingerprints and messages: %s", err_str(r));
+		goto fail;
+	}
 	if ((r = generators_from_store(h, cfg)) != 0)
 		goto fail;
 	if (h->mux_addr[0]) {
@@ -1243,6 +1264,8 @@ int headend_new(const struct headend_config *cfg, struct headend **out)
 		ec.allow = cfg->ecmg_allow;
 		ec.ac_lookup = channels_ac; /* the channels table wins where it has the channel */
 		ec.ac_ctx = h;
+		ec.fp_lookup = osd_sched_fp_for_ecm; /* the fingerprint of the channel or its packages */
+		ec.fp_ctx = h->osd;
 		if ((r = channels_load(h, h->http_store)) != 0) {
 			LOG_ERR("headend", "reading the channels table: %s", err_str(r));
 			goto fail;
@@ -1404,6 +1427,7 @@ void headend_free(struct headend *h)
 	web_free(h->web);
 	sms_http_free(h->http);
 	ecmg_free(h->ecmg);
+	osd_sched_free(h->osd); /* after the ECMG (its thread reads it) */
 	sms_store_close(h->http_store);
 	if (h->vkeys) {
 		vkeys_free(h->vkeys, h->nvkeys);

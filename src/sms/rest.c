@@ -34,6 +34,7 @@ static const struct route routes[] = {
 	{ "status", r_status },
 	{ "blacklist", r_blacklist },
 	{ "reports", r_reports },
+	{ "fingerprints", r_fingerprints }, { "messages", r_messages }, /* rest_osd.c */
 };
 
 const char *rest_route_name(const char *path)

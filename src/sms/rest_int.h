@@ -133,5 +133,7 @@ void r_generators(struct ctx *x);    /* rest_generators.c */
 void r_status(struct ctx *x);        /* rest_generators.c */
 void r_blacklist(struct ctx *x);     /* rest_reports.c */
 void r_reports(struct ctx *x);       /* rest_reports.c */
+void r_fingerprints(struct ctx *x);  /* rest_osd.c */
+void r_messages(struct ctx *x);      /* rest_osd.c */
 
 #endif

@@ -18,6 +18,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 #include "sms/store_int.h"
+#include "sms/store_osd.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "lib/utf8.h"
@@ -135,6 +136,8 @@ static const struct migration migrations[] = {
 	/* Schema 6: the web panel's users move into the store (store_panel.c),
 	 * from a web.db file of their own per node. */
 	{ 6, MIG6_PANEL, MIG6_PANEL, NULL },
+	/* Schema 7 (issue 13): fingerprint schedules and messages (store_osd.c). */
+	{ 7, "SELECT 1", "SELECT 1", store_osd_migrate },
 };
 
 #define NMIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

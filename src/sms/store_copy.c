@@ -81,6 +81,10 @@ struct copy_table {
 #define C_GENERATORS \
 	"id, kind, name, address, ca_system_id, client_id, bandwidth_kbps, enabled, created_ms, updated_ms"
 #define C_NODES "node, updated_ms, status"
+#define C_OSD_FP \
+	"id, target, value, flags, x_pct, y_pct, fg, bg, font_px, duration_ms, repeat_n, interval_s, start_s, end_s, created_ms"
+#define C_OSD_MSG \
+	"id, scope, group_id, card, flags, duration_s, fg, bg, font_px, text, start_s, expiry_s, created_ms"
 #define C_PANEL "name, role, kdf_n, kdf_r, kdf_p, salt, hash, fails, locked_until, created_ms, updated_ms"
 
 #define T1(name, cols, n, k, qs, setval) \
@@ -112,6 +116,8 @@ static const struct copy_table tables[] = {
 	T1("generators", C_GENERATORS, 10, "id", Q5 ", " Q5, SETVAL("generators", "id")),
 	T1_TEXT("node_status", C_NODES, 3, "node", Q3),
 	T1_TEXT("panel_users", C_PANEL, 11, "name", Q5 ", " Q5 ", ?"),
+	T1("osd_fingerprints", C_OSD_FP, 15, "id", Q5 ", " Q5 ", " Q5, SETVAL("osd_fingerprints", "id")),
+	T1("osd_messages", C_OSD_MSG, 13, "id", Q5 ", " Q5 ", " Q3, SETVAL("osd_messages", "id")),
 };
 #define NTABLES (sizeof(tables) / sizeof(tables[0]))
 _Static_assert(NTABLES == SMS_COPY_TABLES, "SMS_COPY_TABLES must count store_copy.c's tables");

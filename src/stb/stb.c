@@ -21,6 +21,7 @@
 #include "cas/ecm.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "stb/osd_log.h"
 #include "stb/stb.h"
 #include "ts/psi.h"
 
@@ -130,6 +131,12 @@ struct stb {
 	struct pmt *pmt;     /* scratch (large) */
 	struct pat pat;      /* scratch */
 	struct cat cat;      /* scratch */
+	/* OSD (issue 13): what the box showed, on the stream clock */
+	struct osd_log *osd;
+	bool have_clock;     /* the stream clock: PCRs of the first PCR PID seen */
+	uint16_t clock_pid;
+	uint64_t clock_last_pcr;
+	uint64_t stream_ticks; /* 27 MHz ticks since the first PCR (discontinuities add 0) */
 };
 
 static bool svc_selected(const struct stb *s, uint16_t sid)
@@ -189,10 +196,55 @@ static uint64_t wrap_now_ms(void *ctx)
 	return s->inner.now_ms ? s->inner.now_ms(s->inner.ctx) : now_wall_ms();
 }
 
+/* ---- OSD: the client's on_fingerprint / on_message land here ---- */
+static int64_t osd_stream_ms(const struct stb *s)
+{
+	return s->have_clock ? (int64_t)(s->stream_ticks / 27000u) : -1;
+}
+
+static void host_on_fingerprint(void *ctx, uint16_t service_id, const struct osd_fingerprint *fp, const char *text)
+{
+	struct stb *s = ctx;
+
+	(void)osd_log_fingerprint(s->osd, osd_stream_ms(s), wrap_now_ms(s), service_id, fp, text);
+}
+
+static void host_on_message(void *ctx, const struct osd_message *m)
+{
+	struct stb *s = ctx;
+
+	(void)osd_log_message(s->osd, osd_stream_ms(s), wrap_now_ms(s), m);
+}
+
+/* The stream clock: the first PID that carries a PCR; a jump backwards or
+ * of more than 10 s (a looped file, a splice) adds nothing. */
+static void stream_clock(struct stb *s, const struct ts_hdr *h)
+{
+	if (!s->have_clock) {
+		s->have_clock = true;
+		s->clock_pid = h->pid;
+		s->clock_last_pcr = h->pcr;
+		s->stream_ticks = 0;
+		return;
+	}
+	if (h->pid != s->clock_pid)
+		return;
+	if (!h->discontinuity && h->pcr >= s->clock_last_pcr && h->pcr - s->clock_last_pcr <= 10u * 27000000u)
+		s->stream_ticks += h->pcr - s->clock_last_pcr;
+	s->clock_last_pcr = h->pcr;
+}
+
+const struct osd_log *stb_osd_log(const struct stb *s)
+{
+	return s ? s->osd : NULL;
+}
+
 /* The host the client sees: the inner one, with loads recorded. A NULL
  * inner function stays NULL (clients test for it). */
 static void wrap_host(struct stb *s)
 {
+	s->host.on_fingerprint = host_on_fingerprint;
+	s->host.on_message = host_on_message;
 	s->host.ctx = s;
 	s->host.load_cw = s->inner.load_cw ? wrap_load_cw : NULL;
 	s->host.load_ecw = s->inner.load_ecw ? wrap_load_ecw : NULL;
@@ -252,6 +304,9 @@ int stb_new(const struct stb_config *cfg, struct stb **out)
 		}
 	}
 	wrap_host(s);
+	if ((r = osd_log_new(&s->osd)) != 0)
+		goto fail;
+	cas_client_set_host(cfg->client, &s->host); /* EMM-borne OSD items */
 	s->ca_system_id = cfg->client->ops->ca_system_id(cfg->client->self);
 	s->no_ecm = s->ca_system_id == STB_CA_SYSTEM_NONE;
 	s->pat_version = -1;
@@ -274,6 +329,9 @@ void stb_free(struct stb *s)
 {
 	if (!s)
 		return;
+	if (s->osd) /* attached in stb_new once the log existed */
+		cas_client_set_host(s->cfg.client, NULL);
+	osd_log_free(s->osd);
 	for (size_t i = 0; i < s->nsec; i++) {
 		free(s->sec[i].a);
 		free(s->sec[i].last_ecm);
@@ -901,7 +959,9 @@ int stb_set_client(struct stb *s, struct cas_client *client)
 	if (!s || !client || !client->ops || !client->ops->ecm || !client->ops->ca_system_id)
 		return CE_ARG;
 	flush_all(s); /* packets so far belong to the old client's CWs */
+	cas_client_set_host(s->cfg.client, NULL);
 	s->cfg.client = client;
+	cas_client_set_host(client, &s->host);
 	s->ca_system_id = client->ops->ca_system_id(client->self);
 	s->no_ecm = s->ca_system_id == STB_CA_SYSTEM_NONE;
 	s->cat_version = -1; /* EMM PIDs of the new CA_system_id */
@@ -973,6 +1033,7 @@ int stb_feed(struct stb *s, const uint8_t *in, size_t npkts, uint8_t *out)
 			s->tei_packets++;
 		k = s->svc_of_pid[h.pid];
 		if (h.has_pcr) {
+			stream_clock(s, &h);
 			if (k >= 0 && s->svc[k].pcr_pid == h.pid) {
 				pcr_update(&s->svc[k], &h);
 			} else {
@@ -1170,7 +1231,69 @@ static const char *state_name(enum stb_svc_state st)
 	return "unknown";
 }
 
+static int report_json(const struct stb_report *r, const struct osd_log *osd, char **json);
+
 int stb_report_json(const struct stb_report *r, char **json)
+{
+	return report_json(r, NULL, json);
+}
+
+int stb_report_json_osd(const struct stb_report *r, const struct stb *s, char **json)
+{
+	if (!s) {
+		if (json)
+			*json = NULL;
+		return CE_ARG;
+	}
+	return report_json(r, s->osd, json);
+}
+
+/* The "osd" array (docs/stb.md): one object per showing. */
+static json_t *osd_json(const struct osd_log *l)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; arr && i < osd_log_count(l); i++) {
+		const struct osd_event *e = osd_log_get(l, i);
+		json_t *o = json_object();
+		char fg[8], bg[10];
+
+		if (!o) {
+			json_decref(arr);
+			return NULL;
+		}
+		snprintf(fg, sizeof(fg), "#%02X%02X%02X", e->fg[0], e->fg[1], e->fg[2]);
+		snprintf(bg, sizeof(bg), "#%02X%02X%02X%02X", e->bg[0], e->bg[1], e->bg[2], e->bg[3]);
+		json_object_set_new(o, "kind", json_string(osd_kind_name(e->kind)));
+		json_object_set_new(o, "overt", json_boolean(e->overt));
+		json_object_set_new(o, "text", json_string(e->text));
+		json_object_set_new(o, "service", json_integer(e->service));
+		json_object_set_new(o, "x_pct", json_integer(e->x_pct));
+		json_object_set_new(o, "y_pct", json_integer(e->y_pct));
+		json_object_set_new(o, "fg", json_string(fg));
+		json_object_set_new(o, "bg", json_string(bg));
+		json_object_set_new(o, "font_px", json_integer(e->font_px));
+		json_object_set_new(o, "start_ms", json_integer(e->start_ms));
+		json_object_set_new(o, "duration_ms", json_integer(e->duration_ms));
+		json_object_set_new(o, "style", json_string(osd_style_name(e->style)));
+		json_object_set_new(o, "forced", json_boolean(e->forced));
+		/* additions (docs/stb.md): the shape above is fixed */
+		json_object_set_new(o, "wall_ms", json_integer((json_int_t)e->wall_ms));
+		json_object_set_new(o, "id", json_integer(e->id));
+		json_object_set_new(o, "showing", json_integer(e->showing));
+		if (e->kind == OSD_KIND_FINGERPRINT) {
+			json_object_set_new(o, "covert_encoded", json_boolean(e->covert_encoded));
+		} else {
+			json_object_set_new(o, "scope", json_string(e->scope == OSD_SCOPE_GLOBAL ? "global" :
+				e->scope == OSD_SCOPE_GROUP ? "group" : "individual"));
+			json_object_set_new(o, "expiry_s", json_integer((json_int_t)e->expiry_s));
+		}
+		json_array_append_new(arr, o);
+	}
+	return arr;
+}
+
+static int report_json(const struct stb_report *r, const struct osd_log *osd, char **json)
 {
 	json_t *root = NULL, *svcs, *emm_pids;
 	int rc = CE_NOMEM;
@@ -1244,6 +1367,14 @@ int stb_report_json(const struct stb_report *r, char **json)
 		if (stb_report_line(r, v, line, sizeof(line)) == 0)
 			json_object_set_new(o, "summary", json_string(line));
 		json_array_append_new(svcs, o);
+	}
+	if (osd) {
+		json_t *arr = osd_json(osd);
+
+		if (!arr)
+			goto out;
+		json_object_set_new(root, "osd", arr);
+		json_object_set_new(root, "osd_dropped", json_integer((json_int_t)osd_log_dropped(osd)));
 	}
 	*json = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
 	rc = *json ? 0 : CE_NOMEM;

@@ -168,6 +168,12 @@ int stb_report_line(const struct stb_report *r, const struct stb_service_report 
 	size_t cap) WARN_UNUSED;
 /* The report as JSON text (malloc'ed, caller frees). 0, CE_NOMEM. */
 int stb_report_json(const struct stb_report *r, char **json) WARN_UNUSED;
+/* The same with the "osd" array of s's showings (docs/stb.md "OSD"). */
+int stb_report_json_osd(const struct stb_report *r, const struct stb *s, char **json) WARN_UNUSED;
+/* Every fingerprint and message the box showed (stb/osd_log.h): valid
+ * until stb_free. */
+struct osd_log;
+const struct osd_log *stb_osd_log(const struct stb *s);
 
 /*
  * The fixed-CW client (BISS-like, TSDuck's descrambler --cw): CA_system_id

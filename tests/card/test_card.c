@@ -33,6 +33,8 @@
 #include "cas/ecm.h"
 #include "cas/emm.h"
 #include "cas/keys.h"
+#include "cas/client.h"
+#include "cas/osd.h"
 #include "cipher/cipher.h"
 #include "crypto/kdf.h"
 #include "lib/cursor.h"
@@ -661,6 +663,99 @@ static void test_pairing(void **state)
 	assert_int_equal(out[0], CARD_CW_CLEAR);
 	assert_memory_equal(out + 4, CW_E, 8);
 	cas_client_free(&c);
+}
+
+/* ---- issue 13: OSD items through the card ------------------------------- */
+
+struct osd_cap {
+	size_t nfp, nmsg;
+	char fp_text[64];
+	uint16_t fp_service;
+	char msg[OSD_MAX_TEXT_BYTES + 1];
+	uint8_t msg_flags;
+};
+
+static void oc_fp(void *ctx, uint16_t sid, const struct osd_fingerprint *fp, const char *text)
+{
+	struct osd_cap *o = ctx;
+
+	(void)fp;
+	o->nfp++;
+	o->fp_service = sid;
+	snprintf(o->fp_text, sizeof(o->fp_text), "%s", text);
+}
+
+static void oc_msg(void *ctx, const struct osd_message *m)
+{
+	struct osd_cap *o = ctx;
+
+	o->nmsg++;
+	o->msg_flags = m->flags;
+	snprintf(o->msg, sizeof(o->msg), "%s", m->text);
+}
+
+static uint64_t oc_now(void *ctx)
+{
+	(void)ctx;
+	return T0_MS;
+}
+
+/* A message (600 bytes: three CARD_INS_OSD chunks) and a fingerprint in one
+ * EMM: the card applies it and answers their count; the smartcard client
+ * reads them back and hands them to its host. An altered EMM: nothing. */
+static void test_smartcard_osd(void **state)
+{
+	struct fx *f = *state;
+	struct osd_cap o;
+	struct cas_host host = { .ctx = &o, .now_ms = oc_now, .on_fingerprint = oc_fp, .on_message = oc_msg };
+	struct cas_client c;
+	struct card_transport t;
+	struct emm_content *ct = calloc(1, sizeof(*ct));
+	uint8_t sec[EMM_MAX_SECTION];
+	char text[601], want[32];
+	size_t len = 0;
+
+	assert_non_null(ct);
+	memset(&o, 0, sizeof(o));
+	for (size_t i = 0; i < 600; i += 3)
+		memcpy(text + i, "\xE2\x82\xAC", 3); /* EUR sign x 200 */
+	text[600] = 0;
+	ct->nosd = 2;
+	ct->osd[0].kind = OSD_KIND_MESSAGE;
+	ct->osd[0].u.msg = (struct osd_message){ .flags = OSD_MSG_FORCED, .scope = OSD_SCOPE_INDIVIDUAL, .msg_id = 5,
+		.expiry_s = T0_MS / 1000 + 3600, .duration_s = 10, .font_px = 20 };
+	assert_int_equal(osd_msg_set_text(&ct->osd[0].u.msg, text), 0);
+	ct->osd[1].kind = OSD_KIND_FINGERPRINT;
+	ct->osd[1].u.fp = (struct osd_fingerprint){ .flags = OSD_FP_SERIAL, .fp_id = 9, .x_pct = 3, .y_pct = 4,
+		.font_px = 20, .duration_ms = 2000, .repeat = 1 };
+	card_local_transport(f->a, &t);
+	assert_int_equal(smartcard_client_new(&t, &c), 0);
+	cas_client_set_host(&c, &host);
+	assert_int_equal(emm_build(f->is, SERIAL, ++f->seq, T0_MS, ct, sec, sizeof(sec), &len), 0);
+	/* altered in the air: the card refuses it, the box shows nothing */
+	sec[len - 3] ^= 1;
+	assert_int_equal(c.ops->emm(c.self, sec, len), CE_MAC);
+	sec[len - 3] ^= 1;
+	assert_int_equal(o.nmsg + o.nfp, 0);
+	assert_int_equal(c.ops->emm(c.self, sec, len), 0);
+	assert_int_equal(o.nmsg, 1);
+	assert_string_equal(o.msg, text);
+	assert_int_equal(o.msg_flags, OSD_MSG_FORCED);
+	assert_int_equal(o.nfp, 1);
+	snprintf(want, sizeof(want), "%llu", (unsigned long long)SERIAL);
+	assert_string_equal(o.fp_text, want);
+	assert_int_equal(o.fp_service, 0);
+	/* an EMM without items: nothing more, and nothing left to read */
+	assert_int_equal(command(f, EMM_CMD_RESET_COUNTER, 0, T0_MS), SW_OK);
+	assert_int_equal(o.nmsg + o.nfp, 2);
+	{
+		uint8_t out[CARD_MAX_RESP], req[2] = { 0, 0 };
+		size_t n = 0;
+
+		assert_int_equal(xfer(f, CARD_INS_OSD, req, 2, out, &n), SW_NOT_FOUND);
+	}
+	cas_client_free(&c);
+	free(ct);
 }
 
 /* A v1 EEPROM image (before chip pairing: no pair_mode / K_pair) of a
@@ -1460,6 +1555,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_blank_personalize_protect_erase, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ecm_cw, setup_live, teardown),
+		cmocka_unit_test_setup_teardown(test_smartcard_osd, setup_live, teardown),
 		cmocka_unit_test_setup_teardown(test_ecm_forged_other_package, setup_live, teardown),
 		cmocka_unit_test_setup_teardown(test_ecm_chained_many_packages, setup_live, teardown),
 		cmocka_unit_test_setup_teardown(test_status_words, setup_live, teardown),

@@ -18,6 +18,7 @@
 #include <sqlite3.h>
 #include "sms_testdb.h"
 #include "crypto/pk.h"
+#include "sms/store_osd.h"
 
 static uint8_t g_priv[32], g_pub[32];
 static char g_key[65], g_revoked_key[65];
@@ -86,6 +87,39 @@ static void populate(struct sms_store *s)
 	assert_int_equal(sms_panel_user_add(s, &pu), 0);
 	assert_int_equal(sms_blacklist_add(s, SMS_BL_CARD, "2100000003", "pirate", "t"), 0);
 	assert_int_equal(sms_blacklist_add(s, SMS_BL_BOX, "BOX-66", "cloned", "t"), 0);
+	{
+		/* a card fingerprint and an individual message (schema 7's OSD tables) */
+		struct sms_fingerprint f;
+		struct sms_message m;
+
+		memset(&f, 0, sizeof(f));
+		f.target = SMS_FP_CARD;
+		f.value = 2100000001;
+		f.fp.flags = OSD_FP_SERIAL;
+		f.fp.x_pct = 10;
+		f.fp.y_pct = 20;
+		f.fp.fg[0] = 0xFF;
+		f.fp.bg[3] = 0x80;
+		f.fp.font_px = 24;
+		f.fp.duration_ms = 4000;
+		f.fp.repeat = 2;
+		f.fp.interval_s = 30;
+		f.start_s = 1000;
+		f.end_s = 1900000000;
+		assert_int_equal(sms_fp_add(s, &f, "t"), 0);
+		memset(&m, 0, sizeof(m));
+		m.card = 2100000001;
+		m.msg.scope = OSD_SCOPE_INDIVIDUAL;
+		m.msg.flags = OSD_MSG_FORCED;
+		m.msg.duration_s = 20;
+		m.msg.fg[0] = m.msg.fg[1] = m.msg.fg[2] = 0xFF;
+		m.msg.bg[3] = 0xC0;
+		m.msg.font_px = 22;
+		m.msg.expiry_s = 1900000000;
+		m.start_s = 1000;
+		assert_int_equal(osd_msg_set_text(&m.msg, "Your payment is due: ça marche, 支付"), 0);
+		assert_int_equal(sms_msg_add(s, &m, "t"), 0);
+	}
 	/* a digest past 2^63 (a negative BIGINT), and a numbered grant with
 	 * extended packages (schema 4's sent_* columns) */
 	assert_int_equal(sms_emm_seq_next(s, 2100000002, 1, 7, 0xFFFFFFFFFFFFFFF0ull, true, &seq), 0);

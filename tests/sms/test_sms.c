@@ -956,6 +956,12 @@ static int cli(const char *db, const char *args, char *out, size_t cap)
 	assert_non_null(f);
 	got = fread(out, 1, cap - 1, f);
 	out[got] = '\0';
+	while (!feof(f) && !ferror(f)) { /* drain: a longer answer must not end in SIGPIPE */
+		char rest[512];
+
+		if (fread(rest, 1, sizeof(rest), f) == 0)
+			break;
+	}
 	rc = pclose(f);
 	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
@@ -969,7 +975,7 @@ static void test_cli(void **state)
 	assert_int_equal(cli(db, "--help", out, sizeof(out)), 0);
 	assert_non_null(strstr(out, "usage: castellan sms"));
 	assert_int_equal(cli(db, "init --admin ops", out, sizeof(out)), 0);
-	assert_non_null(strstr(out, "schema version 6"));
+	assert_non_null(strstr(out, "schema version 7"));
 	assert_non_null(strstr(out, "api key for ops"));
 	assert_int_equal(cli(db, "card add 2100000000 --chip C1 --name Ann", out, sizeof(out)), 0);
 	assert_int_equal(cli(db, "card add 2100000000", out, sizeof(out)), 1); /* exists */

@@ -1227,6 +1227,15 @@ static void test_cli(void **st)
 	assert_memory_equal(a, b, la);
 	jtext = (char *)tu_read(json, &jl);
 	assert_true(jl > 0 && strstr(jtext, "\"descrambled\"") != NULL);
+	{ /* the OSD log is in the report (empty: a fixed-CW stream carries no fingerprint) */
+		json_t *root = json_loadb(jtext, jl, 0, NULL);
+
+		assert_non_null(root);
+		assert_true(json_is_array(json_object_get(root, "osd")));
+		assert_int_equal(json_array_size(json_object_get(root, "osd")), 0);
+		assert_int_equal(json_integer_value(json_object_get(root, "osd_dropped")), 0);
+		json_decref(root);
+	}
 	free(a);
 	free(b);
 	free(jtext);
