@@ -15,7 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memset(&k, 0x42, sizeof(k));
 	k.epoch = v.epoch;
-	k.pkg = v.nwraps ? v.wraps[0] : 0;
+	k.pkg = (uint16_t)(v.nwraps ? ecm_wrap_pkg(&v, 0) : 0);
 	if (ecm_open(&v, &k, &cws) == 0)
 		__builtin_trap(); /* a forged ECM opened */
 	return 0;

@@ -25,9 +25,13 @@
 #include "lib/util.h"
 
 #define EMM_HDR_FLAGS 0x70 /* ssi 0, private_indicator 1, reserved 11 */
-#define ST_MAGIC "CSTLST01"
+#define ST_MAGIC "CSTLST02"    /* v2: extended packages, keys with a u16 package */
+#define ST_MAGIC_V1 "CSTLST01" /* still read: keys with a u8 package, no extended ids */
 #define ST_HEADER_BYTES (8 + 8 + EMM_NONCE_BYTES + 2)
-#define ST_MAX_PLAINTEXT (4 + 1 + 8 + 4 + 4 + 8 + 8 + 2 + EMM_MAX_KEYS * 21)
+#define ST_MAX_PLAINTEXT (4 + 1 + 8 + 4 + 2 + 4 + 1 + 2 * EMM_MAX_EXT_PACKAGES + 8 + 8 + 2 + EMM_MAX_KEYS * 22)
+#define EMM_KEY_REC (2 + 4 + 1 + PKG_KEY_BYTES)     /* an EMM_T_PKG_KEY record */
+#define EMM_KEY_EXT_REC (2 + 4 + 2 + PKG_KEY_BYTES) /* an EMM_T_PKG_KEY_EXT record */
+#define EMM_CACHE_EXT 64 /* extended package keys an issuer caches per epoch */
 
 void emm_content_wipe(struct emm_content *c)
 {
@@ -324,20 +328,30 @@ static int parse_plaintext(const uint8_t *pt, size_t len, struct emm_content *ou
 			if (out->grant.start_s > out->grant.finish_s || out->grant.finish_s > INT64_MAX)
 				return CE_RANGE;
 			break;
-		case EMM_T_PKG_KEY: {
+		case EMM_T_PKG_KEY:
+		case EMM_T_PKG_KEY_EXT: {
 			struct pkg_key *k;
+			bool ext = tag == EMM_T_PKG_KEY_EXT;
 
-			if (l != 4 + 1 + PKG_KEY_BYTES)
+			if (l != 4 + (ext ? 2 : 1) + PKG_KEY_BYTES)
 				return CE_FORMAT;
 			if (out->nkeys >= EMM_MAX_KEYS)
 				return CE_LIMIT;
 			k = &out->keys[out->nkeys];
 			cur_u32(&val, &k->epoch);
-			cur_u8(&val, &k->pkg);
+			if (ext) {
+				cur_u16(&val, &k->pkg);
+			} else {
+				uint8_t b = 0;
+
+				cur_u8(&val, &b);
+				k->pkg = b;
+			}
 			cur_bytes(&val, k->key, PKG_KEY_BYTES);
 			if ((r = cur_end(&val)) != 0)
 				return r;
-			if (k->pkg >= CAS_MAX_PACKAGES)
+			/* each package id has one form: 0..31 u8, 32.. u16 */
+			if (ext ? k->pkg < CAS_MAX_PACKAGES : k->pkg >= CAS_MAX_PACKAGES)
 				return CE_RANGE;
 			out->nkeys++;
 			break;
@@ -393,7 +407,13 @@ static int parse_plaintext(const uint8_t *pt, size_t len, struct emm_content *ou
 		return CE_FORMAT;
 	/* Keys only with a grant, only of its packages, no (epoch, pkg) twice. */
 	for (size_t i = 0; i < out->nkeys; i++) {
-		if (!out->has_grant || !(out->grant.packages & (1u << out->keys[i].pkg)))
+		bool in = false;
+
+		if (out->has_grant && out->keys[i].pkg < CAS_MAX_PACKAGES)
+			in = (out->grant.packages & (1u << out->keys[i].pkg)) != 0;
+		for (size_t j = 0; out->has_grant && !in && j < out->grant.next; j++)
+			in = out->grant.ext[j] == out->keys[i].pkg;
+		if (!in)
 			return CE_FORMAT;
 		for (size_t j = 0; j < i; j++)
 			if (out->keys[j].epoch == out->keys[i].epoch && out->keys[j].pkg == out->keys[i].pkg)
@@ -439,6 +459,9 @@ struct emm_issuer {
 	bool cache_valid;
 	uint32_t have[2];            /* bit pkg: keys[e][pkg] derived */
 	struct pkg_key keys[2][CAS_MAX_PACKAGES];
+	size_t next[2];              /* extended packages' keys of the two epochs, */
+	struct pkg_key ext[2][EMM_CACHE_EXT]; /* the first EMM_CACHE_EXT used; secret */
+	struct pkg_key spill;        /* one beyond the cache, derived per EMM; secret */
 };
 
 void emm_issuer_free(struct emm_issuer *is)
@@ -550,11 +573,32 @@ static int cached_key(struct emm_issuer *is, uint32_t epoch, unsigned pkg, const
 
 	if (!is->cache_valid || (epoch != is->cache_epoch && epoch != is->cache_epoch + 1)) {
 		OPENSSL_cleanse(is->keys, sizeof(is->keys));
+		OPENSSL_cleanse(is->ext, sizeof(is->ext));
 		is->have[0] = is->have[1] = 0;
+		is->next[0] = is->next[1] = 0;
 		is->cache_epoch = epoch;
 		is->cache_valid = true;
 	}
 	slot = epoch - is->cache_epoch;
+	if (pkg >= CAS_MAX_PACKAGES) {
+		size_t i;
+
+		for (i = 0; i < is->next[slot] && is->ext[slot][i].pkg != pkg; i++)
+			;
+		if (i == EMM_CACHE_EXT) { /* full: derived for this EMM only */
+			if ((r = keystore_package_key(is->ks, epoch, pkg, &is->spill)) != 0)
+				return r;
+			*out = &is->spill;
+			return 0;
+		}
+		if (i == is->next[slot]) {
+			if ((r = keystore_package_key(is->ks, epoch, pkg, &is->ext[slot][i])) != 0)
+				return r;
+			is->next[slot]++;
+		}
+		*out = &is->ext[slot][i];
+		return 0;
+	}
 	if (!(is->have[slot] & (1u << pkg))) {
 		if ((r = keystore_package_key(is->ks, epoch, pkg, &is->keys[slot][pkg])) != 0)
 			return r;
@@ -593,9 +637,14 @@ static int encode_plaintext(const struct emm_content *c, uint8_t *pt, size_t cap
 			wbuf_u16(&w, c->grant.ext[i]);
 	}
 	for (size_t i = 0; i < c->nkeys; i++) {
-		tlv_hdr(&w, EMM_T_PKG_KEY, 4 + 1 + PKG_KEY_BYTES);
+		bool ext = c->keys[i].pkg >= CAS_MAX_PACKAGES;
+
+		tlv_hdr(&w, ext ? EMM_T_PKG_KEY_EXT : EMM_T_PKG_KEY, (uint8_t)(4 + (ext ? 2 : 1) + PKG_KEY_BYTES));
 		wbuf_u32(&w, c->keys[i].epoch);
-		wbuf_u8(&w, c->keys[i].pkg);
+		if (ext)
+			wbuf_u16(&w, c->keys[i].pkg);
+		else
+			wbuf_u8(&w, (uint8_t)c->keys[i].pkg);
 		wbuf_bytes(&w, c->keys[i].key, PKG_KEY_BYTES);
 	}
 	if (c->cmds & EMM_CMD_BLOCK)
@@ -679,9 +728,12 @@ int emm_build_unique(struct emm_issuer *is, uint64_t serial, uint32_t seq, const
 	uint32_t cur_epoch;
 	int r = 0;
 
-	/* the largest plaintext: entitlement with every ext id, 2 epochs x 32 keys */
-	_Static_assert(2 + 20 + 2 * EMM_MAX_EXT_PACKAGES + EMM_MAX_KEYS * (2 + 4 + 1 + PKG_KEY_BYTES) <=
-		EMM_MAX_PLAINTEXT, "unique plaintext fits pt");
+	/* the largest plaintext: entitlement with every ext id, 2 epochs x
+	 * (32 mask keys + EMM_MAX_EXT_PACKAGES extended keys), and room for
+	 * every command record (2 + 2 + 26 + 2 + 2 + 11 bytes): 3139 bytes */
+	_Static_assert(2 + 20 + 2 * EMM_MAX_EXT_PACKAGES + 2 * CAS_MAX_PACKAGES * EMM_KEY_REC +
+		2 * EMM_MAX_EXT_PACKAGES * EMM_KEY_EXT_REC + 45 <= EMM_MAX_PLAINTEXT, "unique plaintext fits pt");
+	_Static_assert(EMM_UNIQUE_OVERHEAD + EMM_MAX_PLAINTEXT <= EMM_MAX_SECTION, "a unique EMM fits a section");
 	*out_len = 0;
 	if (!is || !g || !out || g->next > EMM_MAX_EXT_PACKAGES)
 		return CE_ARG;
@@ -717,8 +769,26 @@ int emm_build_unique(struct emm_issuer *is, uint64_t serial, uint32_t seq, const
 			put_be32(p + 2, e);
 			p[6] = (uint8_t)pkg;
 			memcpy(p + 7, k->key, PKG_KEY_BYTES);
-			p += 2 + 4 + 1 + PKG_KEY_BYTES;
+			p += EMM_KEY_REC;
 		}
+		/* the extended packages (ids >= 32) */
+		for (size_t i = 0; i < g->next; i++) {
+			const struct pkg_key *k;
+
+			if (g->ext[i] < CAS_MAX_PACKAGES) {
+				r = CE_ARG;
+				goto out;
+			}
+			if ((r = cached_key(is, e, g->ext[i], &k)) != 0)
+				goto out;
+			p[0] = EMM_T_PKG_KEY_EXT;
+			p[1] = 4 + 2 + PKG_KEY_BYTES;
+			put_be32(p + 2, e);
+			put_be16(p + 6, g->ext[i]);
+			memcpy(p + 8, k->key, PKG_KEY_BYTES);
+			p += EMM_KEY_EXT_REC;
+		}
+		OPENSSL_cleanse(&is->spill, sizeof(is->spill));
 	}
 	r = seal(is, serial, seq, now_ms, pt, (size_t)(p - pt), out, cap, out_len);
 out:
@@ -842,6 +912,9 @@ int emm_state_apply(struct emm_card_state *st, const struct emm_view *v, const s
 		OPENSSL_cleanse(st->ent.keys, sizeof(st->ent.keys));
 		st->has_ent = true;
 		st->ent.packages = c->grant.packages;
+		st->ent.next = c->grant.next < CAS_MAX_EXT_PACKAGES ? c->grant.next : CAS_MAX_EXT_PACKAGES;
+		memset(st->ent.ext, 0, sizeof(st->ent.ext));
+		memcpy(st->ent.ext, c->grant.ext, st->ent.next * sizeof(st->ent.ext[0]));
 		st->ent.start_s = c->grant.start_s;
 		st->ent.finish_s = c->grant.finish_s;
 		st->ent.nkeys = c->nkeys;
@@ -872,7 +945,7 @@ int emm_state_encode(const struct emm_card_state *st, uint64_t serial, const uin
 
 	*out = NULL;
 	*out_len = 0;
-	if (!st || !k_card || st->ent.nkeys > EMM_MAX_KEYS)
+	if (!st || !k_card || st->ent.nkeys > EMM_MAX_KEYS || st->ent.next > CAS_MAX_EXT_PACKAGES)
 		return CE_ARG;
 	wbuf_init(&w, pt, sizeof(pt));
 	wbuf_u32(&w, st->last_seq);
@@ -881,12 +954,15 @@ int emm_state_encode(const struct emm_card_state *st, uint64_t serial, const uin
 	wbuf_u32(&w, st->zap_count);
 	wbuf_u16(&w, st->ent.ca_system_id);
 	wbuf_u32(&w, st->ent.packages);
+	wbuf_u8(&w, (uint8_t)st->ent.next);
+	for (size_t i = 0; i < st->ent.next; i++)
+		wbuf_u16(&w, st->ent.ext[i]);
 	wbuf_u64(&w, st->ent.start_s);
 	wbuf_u64(&w, st->ent.finish_s);
 	wbuf_u16(&w, (uint16_t)st->ent.nkeys);
 	for (size_t i = 0; i < st->ent.nkeys; i++) {
 		wbuf_u32(&w, st->ent.keys[i].epoch);
-		wbuf_u8(&w, st->ent.keys[i].pkg);
+		wbuf_u16(&w, st->ent.keys[i].pkg);
 		wbuf_bytes(&w, st->ent.keys[i].key, PKG_KEY_BYTES);
 	}
 	if ((r = wbuf_status(&w)) != 0)
@@ -923,7 +999,8 @@ out:
 int emm_state_decode(const uint8_t *buf, size_t len, uint64_t serial, const uint8_t k_card[CARD_KEY_BYTES],
 	struct emm_card_state *st)
 {
-	uint8_t pt[ST_MAX_PLAINTEXT], magic[8], flags = 0;
+	uint8_t pt[ST_MAX_PLAINTEXT], magic[8], flags = 0, next = 0;
+	bool v1;
 	const uint8_t *nonce, *ct, *tag;
 	uint64_t fserial = 0;
 	uint16_t ct_len = 0, nkeys = 0;
@@ -942,7 +1019,8 @@ int emm_state_decode(const uint8_t *buf, size_t len, uint64_t serial, const uint
 	cur_u16(&c, &ct_len);
 	if (c.err)
 		return CE_FORMAT;
-	if (memcmp(magic, ST_MAGIC, 8) != 0 || ct_len > sizeof(pt))
+	v1 = memcmp(magic, ST_MAGIC_V1, 8) == 0;
+	if ((!v1 && memcmp(magic, ST_MAGIC, 8) != 0) || ct_len > sizeof(pt))
 		return CE_FORMAT;
 	ct = cur_ptr(&c, ct_len);
 	tag = cur_ptr(&c, EMM_TAG_BYTES);
@@ -960,6 +1038,14 @@ int emm_state_decode(const uint8_t *buf, size_t len, uint64_t serial, const uint
 	cur_u32(&p, &st->zap_count);
 	cur_u16(&p, &st->ent.ca_system_id);
 	cur_u32(&p, &st->ent.packages);
+	if (!v1) { /* v2: the extended packages */
+		cur_u8(&p, &next);
+		if (next > CAS_MAX_EXT_PACKAGES)
+			cur_fail(&p, CE_FORMAT);
+		for (size_t i = 0; !p.err && i < next; i++)
+			cur_u16(&p, &st->ent.ext[i]);
+		st->ent.next = next;
+	}
 	cur_u64(&p, &st->ent.start_s);
 	cur_u64(&p, &st->ent.finish_s);
 	cur_u16(&p, &nkeys);
@@ -969,9 +1055,16 @@ int emm_state_decode(const uint8_t *buf, size_t len, uint64_t serial, const uint
 	}
 	for (size_t i = 0; i < nkeys; i++) {
 		cur_u32(&p, &st->ent.keys[i].epoch);
-		cur_u8(&p, &st->ent.keys[i].pkg);
+		if (v1) {
+			uint8_t b = 0;
+
+			cur_u8(&p, &b);
+			st->ent.keys[i].pkg = b;
+		} else {
+			cur_u16(&p, &st->ent.keys[i].pkg);
+		}
 		cur_bytes(&p, st->ent.keys[i].key, PKG_KEY_BYTES);
-		if (st->ent.keys[i].pkg >= CAS_MAX_PACKAGES)
+		if (!entitlement_has_pkg(&st->ent, st->ent.keys[i].pkg))
 			cur_fail(&p, CE_FORMAT);
 	}
 	if (cur_end(&p) != 0) {

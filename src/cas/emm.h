@@ -51,14 +51,16 @@
 #define EMM_UNIQUE_OVERHEAD 56     /* unique EMM bytes besides the ciphertext */
 #define EMM_RECORD_OVERHEAD 42     /* group record bytes besides the ciphertext */
 #define EMM_GROUP_HEADER 15        /* group section bytes before the records */
-#define EMM_MAX_PLAINTEXT 2048
-#define EMM_MAX_KEYS (2 * CAS_MAX_PACKAGES) /* current + next epoch of 32 packages */
-#define EMM_MAX_EXT_PACKAGES 64    /* extended package ids (> 31) in one grant */
+#define EMM_MAX_PLAINTEXT 3584     /* the largest unique EMM's is 3139 bytes (emm.c) */
+#define EMM_MAX_EXT_PACKAGES CAS_MAX_EXT_PACKAGES /* extended package ids (> 31) in one grant */
+/* current + next epoch of the 32 mask packages and the extended ones */
+#define EMM_MAX_KEYS (2 * (CAS_MAX_PACKAGES + EMM_MAX_EXT_PACKAGES))
 #define EMM_MAX_GROUP_CARDS 255
 
 /* Plaintext record tags. */
 #define EMM_T_ENTITLEMENT 0x01     /* packages u32 | start u64 | finish u64 | ext u16 * n */
-#define EMM_T_PKG_KEY 0x02         /* epoch u32 | pkg u8 | key[16] */
+#define EMM_T_PKG_KEY 0x02         /* epoch u32 | pkg u8 | key[16] (packages 0..31) */
+#define EMM_T_PKG_KEY_EXT 0x03     /* epoch u32 | pkg u16 | key[16] (extended packages >= 32) */
 #define EMM_T_BLOCK 0x10           /* empty */
 #define EMM_T_UNBLOCK 0x11         /* empty */
 #define EMM_T_PAIR 0x12            /* stb_id u64 (non-zero) [| K_pair[16]: chip pairing] */
@@ -89,7 +91,7 @@ struct emm_limits {
 struct emm_grant {
 	uint32_t packages;           /* 32-bit access-criteria mask */
 	uint64_t start_s, finish_s;  /* unix seconds, start <= finish */
-	size_t next;                 /* extended package ids (authenticated, not keyed yet) */
+	size_t next;                 /* extended package ids (>= 32), keyed like the mask's */
 	uint16_t ext[EMM_MAX_EXT_PACKAGES];
 };
 

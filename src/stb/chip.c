@@ -127,14 +127,13 @@ static int ladder(const struct chip *c, enum cw_alg alg, enum cw_parity parity, 
 		 * (format v2) with the K_pkg it alone sees, so the host cannot
 		 * feed it a re-sealed ECM either */
 		const uint8_t *ek2, *sec;
-		uint8_t pkg = 0;
-		uint16_t sec_len = 0;
+		uint16_t pkg = 0, sec_len = 0;
 		struct ecm_view v;
 		struct ecm_cws cws;
 		struct pkg_key k;
 
 		ek2 = cur_ptr(&cu, 16);
-		(void)cur_u8(&cu, &pkg);
+		(void)cur_u16(&cu, &pkg);
 		(void)cur_u16(&cu, &sec_len);
 		sec = cur_ptr(&cu, sec_len);
 		if ((r = cur_end(&cu)) != 0)
@@ -264,7 +263,7 @@ static int op_open_emm(const struct chip *c, struct cur *cu, uint8_t *resp, size
 	wbuf_u8(&w, (uint8_t)ct->nkeys);
 	for (size_t i = 0; i < ct->nkeys; i++) {
 		wbuf_u32(&w, ct->keys[i].epoch);
-		wbuf_u8(&w, ct->keys[i].pkg);
+		wbuf_u16(&w, ct->keys[i].pkg);
 		wbuf_bytes(&w, ct->keys[i].key, 16);
 	}
 	if ((r = wbuf_status(&w)) == 0)
