@@ -723,6 +723,12 @@ int emm_build(struct emm_issuer *is, uint64_t serial, uint32_t seq, uint64_t now
 int emm_build_unique(struct emm_issuer *is, uint64_t serial, uint32_t seq, const struct emm_grant *g,
 	uint64_t now_ms, uint8_t *out, size_t cap, size_t *out_len)
 {
+	return emm_build_unique_ex(is, serial, seq, g, NULL, now_ms, out, cap, out_len);
+}
+
+int emm_build_unique_ex(struct emm_issuer *is, uint64_t serial, uint32_t seq, const struct emm_grant *g,
+	const struct emm_extra *x, uint64_t now_ms, uint8_t *out, size_t cap, size_t *out_len)
+{
 	uint8_t pt[EMM_MAX_PLAINTEXT], *p = pt;
 	uint64_t es;
 	uint32_t cur_epoch;
@@ -736,6 +742,11 @@ int emm_build_unique(struct emm_issuer *is, uint64_t serial, uint32_t seq, const
 	_Static_assert(EMM_UNIQUE_OVERHEAD + EMM_MAX_PLAINTEXT <= EMM_MAX_SECTION, "a unique EMM fits a section");
 	*out_len = 0;
 	if (!is || !g || !out || g->next > EMM_MAX_EXT_PACKAGES)
+		return CE_ARG;
+	if (x && (((x->cmds & EMM_CMD_BLOCK) && (x->cmds & EMM_CMD_UNBLOCK)) ||
+		  ((x->cmds & EMM_CMD_PAIR) && (x->cmds & EMM_CMD_UNPAIR)) ||
+		  ((x->cmds & EMM_CMD_PAIR) && x->pair_stb_id == 0) ||
+		  (x->cmds & ~(EMM_CMD_BLOCK | EMM_CMD_UNBLOCK | EMM_CMD_PAIR | EMM_CMD_UNPAIR | EMM_CMD_RESET_COUNTER))))
 		return CE_ARG;
 	if (g->start_s > g->finish_s || g->finish_s > INT64_MAX)
 		return CE_RANGE;
@@ -753,7 +764,7 @@ int emm_build_unique(struct emm_issuer *is, uint64_t serial, uint32_t seq, const
 	p += 22;
 	for (size_t i = 0; i < g->next; i++, p += 2)
 		put_be16(p, g->ext[i]);
-	for (uint32_t e = cur_epoch; e <= cur_epoch + 1; e++) {
+	for (uint32_t e = cur_epoch; e <= cur_epoch + 1 && !(x && x->no_keys); e++) {
 		/* epoch e covers [e*es, (e+1)*es - 1]: keys only if it overlaps the grant */
 		if ((uint64_t)e * es > g->finish_s || ((uint64_t)e + 1) * es <= g->start_s)
 			continue;
@@ -789,6 +800,27 @@ int emm_build_unique(struct emm_issuer *is, uint64_t serial, uint32_t seq, const
 			p += EMM_KEY_EXT_REC;
 		}
 		OPENSSL_cleanse(&is->spill, sizeof(is->spill));
+	}
+	if (x) { /* the command records (room for all of them: the assert above) */
+		static const struct { uint32_t bit; uint8_t tag; } cmd[] = {
+			{ EMM_CMD_BLOCK, EMM_T_BLOCK }, { EMM_CMD_UNBLOCK, EMM_T_UNBLOCK },
+			{ EMM_CMD_UNPAIR, EMM_T_UNPAIR }, { EMM_CMD_RESET_COUNTER, EMM_T_RESET_COUNTER },
+		};
+
+		for (size_t i = 0; i < sizeof(cmd) / sizeof(cmd[0]); i++)
+			if (x->cmds & cmd[i].bit) {
+				p[0] = cmd[i].tag;
+				p[1] = 0;
+				p += 2;
+			}
+		if (x->cmds & EMM_CMD_PAIR) {
+			p[0] = EMM_T_PAIR;
+			p[1] = x->has_pair_key ? 8 + EMM_PAIR_KEY_BYTES : 8;
+			put_be64(p + 2, x->pair_stb_id);
+			if (x->has_pair_key)
+				memcpy(p + 10, x->pair_key, EMM_PAIR_KEY_BYTES);
+			p += 2 + p[1];
+		}
 	}
 	r = seal(is, serial, seq, now_ms, pt, (size_t)(p - pt), out, cap, out_len);
 out:

@@ -162,6 +162,21 @@ bool emm_issuer_is_reference(const struct emm_issuer *is);
  */
 int emm_build_unique(struct emm_issuer *is, uint64_t serial, uint32_t seq, const struct emm_grant *g,
 	uint64_t now_ms, uint8_t *out, size_t cap, size_t *out_len) WARN_UNUSED;
+/* What emm_build_unique_ex adds to a grant: commands (EMM_CMD_* bits; with
+ * PAIR, pair_stb_id and optionally K_pair: the 24-byte form), and whether
+ * to leave the package keys out (a card that must pair with a box first
+ * gets its grant but no key: no CW anywhere). */
+struct emm_extra {
+	uint32_t cmds;
+	uint64_t pair_stb_id;
+	bool has_pair_key;
+	uint8_t pair_key[EMM_PAIR_KEY_BYTES]; /* secret */
+	bool no_keys;
+};
+/* emm_build_unique plus x (NULL: the same as emm_build_unique). CE_ARG for
+ * BLOCK with UNBLOCK, PAIR with UNPAIR, PAIR with stb_id 0. */
+int emm_build_unique_ex(struct emm_issuer *is, uint64_t serial, uint32_t seq, const struct emm_grant *g,
+	const struct emm_extra *x, uint64_t now_ms, uint8_t *out, size_t cap, size_t *out_len) WARN_UNUSED;
 /* Unique EMM with commands only (EMM_CMD_* bits; stb_id with PAIR). */
 int emm_build_command(struct emm_issuer *is, uint64_t serial, uint32_t seq, uint32_t cmds, uint64_t stb_id,
 	uint64_t now_ms, uint8_t *out, size_t cap, size_t *out_len) WARN_UNUSED;

@@ -220,6 +220,21 @@ static void card_view(struct emm_thread *t, const struct sms_card *c, const stru
 	k->serial = c->serial;
 	k->state = car_state(c->state);
 	k->seal_key = vkey_find(t->h, c->chip_id);
+	if (c->pair) {
+		/* pairing required (docs/smartcard.md "Pairing required"): a
+		 * smartcard bound by K_pair to the chip of the box chip_id names,
+		 * so its EMMs stay under K_card (the card reads them); with no
+		 * such box known, the grant goes without keys */
+		const struct vkey *v = k->seal_key;
+
+		k->seal_key = NULL;
+		k->pair = CAROUSEL_PAIR_NO_BOX;
+		if (v) {
+			k->pair = CAROUSEL_PAIR_CHIP;
+			k->pair_stb_id = v->chip;
+			k->pair_kv = v->kv;
+		}
+	}
 	sched_grant_at(t->ssubs, n, now_s, &k->grant, &next);
 	(void)sched_at(t->sched, c->serial, next);
 }

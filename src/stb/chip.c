@@ -601,14 +601,9 @@ int chip_chain_klad(const uint8_t kv[16], const uint8_t ks[16], const uint8_t *c
 
 int chip_pairing_key(const uint8_t kv[16], uint64_t serial, uint8_t out[16])
 {
-	static const char label[] = CHIP_PAIR_LABEL;
-	uint8_t ctxt[8];
-
-	if (!kv || !out)
-		return CE_ARG;
-	put_be32(ctxt, (uint32_t)(serial >> 32));
-	put_be32(ctxt + 4, (uint32_t)serial);
-	return crypto_kbkdf_cmac(kv, 16, label, sizeof(label) - 1, ctxt, sizeof(ctxt), out, 16);
+	/* one derivation for the chip and the head-end (crypto/kdf.h) */
+	_Static_assert(sizeof(CHIP_PAIR_LABEL) == sizeof(KMS_PAIRING_KEY_LABEL), "one pairing label");
+	return kms_pairing_key(kv, serial, out);
 }
 
 int chip_chain_paired(uint64_t serial, const uint8_t ecw[16], uint8_t *out, size_t cap, size_t *out_len)
