@@ -66,6 +66,13 @@ struct headend {
 
 #define HEADEND_CHANNELS_REFRESH_MS 2000u
 
+/* The package limits, named once each and tied here where the SMS meets
+ * the CAS: every SMS package id has a key (K_pkg takes ids up to
+ * CAS_PACKAGE_IDS - 1), and what emm_seq records of a card's extended
+ * packages holds every one an EMM can carry. */
+_Static_assert(SMS_PACKAGES_MAX == CAS_PACKAGE_IDS, "every SMS package id is keyed");
+_Static_assert(SMS_SENT_EXT_MAX >= EMM_MAX_EXT_PACKAGES, "emm_seq keeps every extended package sent");
+
 struct chan_load {
 	uint32_t *ac;       /* 65536 entries */
 	int64_t last;
