@@ -1,6 +1,6 @@
 /* fuzz_ecm.c - ecm_parse on arbitrary bytes, then ecm_open with a fixed
  * package key (must fail cleanly: the fuzzer cannot forge the package MAC or the GCM
- * tag). Seeds: fuzz/corpus/ecm (ecm-N: format v1, refused; v2-*: v2). */
+ * tag). Seeds: fuzz/corpus/ecm (ecm-N: format v1, refused; v2-*: v2; v3-*: v3, extended packages). */
 #include <stdint.h>
 #include <string.h>
 #include "cas/ecm.h"

@@ -747,6 +747,24 @@ static void test_extended_packages(void **state)
 	assert_int_equal(feed_emm(f, f->sec, f->len), 0);
 	assert_int_equal(feed_ecm(f, forged, blen), CE_MAC);
 	assert_int_equal(feed_ecm(f, both, blen), 0);
+	/* the fuzz seeds of format v3 parse as v3 (fuzz/corpus/ecm/v3-*) */
+	{
+		static const char *const seeds[] = { "v3-csa2-ext40-41", "v3-cissa-mask3-ext5000" };
+
+		for (size_t i = 0; i < 2; i++) {
+			char path[700];
+			size_t sl = 0;
+			uint8_t *b;
+
+			snprintf(path, sizeof(path), "%s/../../fuzz/corpus/ecm/%s", tu_testdata("."), seeds[i]);
+			b = tu_read(path, &sl);
+			assert_non_null(b);
+			assert_int_equal(ecm_parse(b, sl, &fv), 0);
+			assert_int_equal(fv.version, ECM_FORMAT_V3);
+			assert_int_equal(fv.ext[0], i ? 5000 : 40);
+			free(b);
+		}
+	}
 	/* a v3 ECM whose AC lists an id < 32, unsorted ids, or an odd length: refused */
 	{
 		uint8_t bad[ECM_MAX_SECTION];
