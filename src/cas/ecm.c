@@ -515,17 +515,17 @@ int ecm_parse(const uint8_t *sec, size_t len, struct ecm_view *v)
 		/* the AC's extended package ids: ascending, >= 32 (in v2 the
 		 * bytes after the mask are reserved and not read) */
 		v->wrap_bytes = ECM_WRAP_ENTRY_V3;
-		v->next = (uint8_t)((v->ac_len - 4) / 2);
-		for (unsigned i = 0; i < v->next; i++) {
-			v->ext[i] = be16(v->ac + 4 + 2 * i);
-			if (v->ext[i] < CAS_MAX_PACKAGES || (i && v->ext[i] <= v->ext[i - 1])) {
+		v->nxpkg = (uint8_t)((v->ac_len - 4) / 2);
+		for (unsigned i = 0; i < v->nxpkg; i++) {
+			v->xpkg[i] = be16(v->ac + 4 + 2 * i);
+			if (v->xpkg[i] < CAS_MAX_PACKAGES || (i && v->xpkg[i] <= v->xpkg[i - 1])) {
 				cur_fail(&body, CE_FORMAT);
 				goto fail;
 			}
 		}
 	}
 	if (v->cw_mask == 0 || (v->cw_mask & ~(ECM_HAS_EVEN | ECM_HAS_ODD)) || v->nwraps == 0 ||
-	    v->nwraps > ECM_MAX_WRAPS || v->nwraps != popcount32(mask) + v->next) {
+	    v->nwraps > ECM_MAX_WRAPS || v->nwraps != popcount32(mask) + v->nxpkg) {
 		cur_fail(&body, CE_FORMAT);
 		goto fail;
 	}
@@ -572,7 +572,7 @@ unsigned ecm_wrap_pkg(const struct ecm_view *v, unsigned i)
 		if (i-- == 0)
 			return pkg;
 	}
-	return i < v->next ? v->ext[i] : CAS_PACKAGE_IDS; /* out of range: no package */
+	return i < v->nxpkg ? v->xpkg[i] : CAS_PACKAGE_IDS; /* out of range: no package */
 }
 
 const uint8_t *ecm_wrap_of(const struct ecm_view *v, unsigned pkg)
@@ -592,8 +592,8 @@ bool ecm_has_pkg(const struct ecm_view *v, unsigned pkg)
 {
 	if (pkg < CAS_MAX_PACKAGES)
 		return (v->package_mask & (1u << pkg)) != 0;
-	for (unsigned i = 0; i < v->next; i++)
-		if (v->ext[i] == pkg)
+	for (unsigned i = 0; i < v->nxpkg; i++)
+		if (v->xpkg[i] == pkg)
 			return true;
 	return false;
 }

@@ -115,8 +115,8 @@ struct ecm_view {
 	const uint8_t *ac;
 	uint8_t version;        /* ECM_FORMAT_VERSION (2) or ECM_FORMAT_V3 */
 	uint32_t package_mask;  /* first 4 bytes of ac, 0 if ac_len < 4 */
-	uint8_t next;           /* v3: extended package ids in ac after the mask */
-	uint16_t ext[ECM_MAX_EXT_PACKAGES];
+	uint8_t nxpkg;          /* v3: extended package ids in ac after the mask, */
+	uint16_t xpkg[ECM_MAX_EXT_PACKAGES]; /* ascending */
 	uint8_t wrap_bytes;     /* one wrap entry: ECM_WRAP_ENTRY_V2 or _V3 */
 	uint8_t cw_mask;
 	uint8_t nwraps;

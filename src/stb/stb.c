@@ -805,9 +805,9 @@ static void on_ecm(struct stb *s, uint16_t pid, const uint8_t *sec, size_t len)
 			if (ecm_parse(sec, len, &v) == 0 && v.ca_system_id == s->ca_system_id && v.ac_len >= 4) {
 				sv->rep.refusal_has_pkgs = true;
 				sv->rep.refusal_ecm_pkgs = v.package_mask;
-				sv->rep.refusal_ecm_next = v.next;
-				for (unsigned i = 0; i < v.next && i < 4; i++)
-					sv->rep.refusal_ecm_ext[i] = v.ext[i];
+				sv->rep.refusal_ecm_next = v.nxpkg;
+				for (unsigned i = 0; i < v.nxpkg && i < 4; i++)
+					sv->rep.refusal_ecm_ext[i] = v.xpkg[i];
 			}
 		}
 		if (r == CE_FORMAT || r == CE_TRUNCATED || r == CE_TRAILING)

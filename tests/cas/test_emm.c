@@ -761,7 +761,7 @@ static void test_extended_packages(void **state)
 			assert_non_null(b);
 			assert_int_equal(ecm_parse(b, sl, &fv), 0);
 			assert_int_equal(fv.version, ECM_FORMAT_V3);
-			assert_int_equal(fv.ext[0], i ? 5000 : 40);
+			assert_int_equal(fv.xpkg[0], i ? 5000 : 40);
 			free(b);
 		}
 	}

@@ -1366,9 +1366,9 @@ static void test_ac_from_channels_table(void **state)
 
 			assert_int_equal(ecm_parse(sec, slen, &v), 0);
 			assert_int_equal(v.version, ECM_FORMAT_V3);
-			assert_int_equal(v.next, 2);
-			assert_int_equal(v.ext[0], 40);
-			assert_int_equal(v.ext[1], 5000);
+			assert_int_equal(v.nxpkg, 2);
+			assert_int_equal(v.xpkg[0], 40);
+			assert_int_equal(v.xpkg[1], 5000);
 			assert_int_equal(v.package_mask, sid == 1 ? 0x00000006u : 0u);
 			assert_int_equal(v.nwraps, sid == 1 ? 4 : 2);
 		}
