@@ -327,9 +327,9 @@ static int build(uint16_t ca_system_id, wrap_fn wrap, void *wctx, EVP_CIPHER_CTX
 	const uint8_t *kecm = rnd, *nonce = rnd + ECM_KEY_BYTES;
 	struct wbuf w;
 	size_t cw_len, pt_len = 0, total = 0, aad_len, auth_len, entry;
-	uint16_t ext[ECM_MAX_EXT_PACKAGES];
+	uint16_t xpkg[ECM_MAX_EXT_PACKAGES];
 	uint32_t mask;
-	unsigned nwraps, next;
+	unsigned nwraps, nxpkg;
 	int r;
 
 	*out_len = 0;
@@ -341,16 +341,16 @@ static int build(uint16_t ca_system_id, wrap_fn wrap, void *wctx, EVP_CIPHER_CTX
 		return CE_ARG;
 	mask = be32(p->ac);
 	/* the extended packages after the mask: ascending ids >= 32 */
-	next = (unsigned)(p->ac_len - 4) / 2;
-	for (unsigned i = 0; i < next; i++) {
-		ext[i] = be16(p->ac + 4 + 2 * i);
-		if (ext[i] < CAS_MAX_PACKAGES || (i && ext[i] <= ext[i - 1]))
+	nxpkg = (unsigned)(p->ac_len - 4) / 2;
+	for (unsigned i = 0; i < nxpkg; i++) {
+		xpkg[i] = be16(p->ac + 4 + 2 * i);
+		if (xpkg[i] < CAS_MAX_PACKAGES || (i && xpkg[i] <= xpkg[i - 1]))
 			return CE_ARG;
 	}
-	nwraps = popcount32(mask) + next;
+	nwraps = popcount32(mask) + nxpkg;
 	if (nwraps == 0)
 		return CE_ARG;
-	entry = next ? ECM_WRAP_ENTRY_V3 : ECM_WRAP_ENTRY_V2;
+	entry = nxpkg ? ECM_WRAP_ENTRY_V3 : ECM_WRAP_ENTRY_V2;
 	pt_len = popcount8(p->cw_mask) * cw_len;
 	aad_len = 3 + 20 + 1 + p->ac_len + 1 + 1 + ECM_NONCE_BYTES;
 	auth_len = aad_len + pt_len + ECM_TAG_BYTES;
@@ -367,7 +367,7 @@ static int build(uint16_t ca_system_id, wrap_fn wrap, void *wctx, EVP_CIPHER_CTX
 	wbuf_init(&w, out, cap);
 	wbuf_u8(&w, (p->cp_number & 1) ? ECM_TABLE_ODD : ECM_TABLE_EVEN);
 	wbuf_u16(&w, (uint16_t)((ECM_HDR_FLAGS << 8) | (total - 3)));
-	wbuf_u8(&w, next ? ECM_FORMAT_V3 : ECM_FORMAT_VERSION);
+	wbuf_u8(&w, nxpkg ? ECM_FORMAT_V3 : ECM_FORMAT_VERSION);
 	wbuf_u8(&w, (uint8_t)p->alg);
 	wbuf_u16(&w, p->ecm_id);
 	wbuf_u16(&w, p->ca_system_id);
@@ -414,10 +414,10 @@ static int build(uint16_t ca_system_id, wrap_fn wrap, void *wctx, EVP_CIPHER_CTX
 		while (pkg < CAS_MAX_PACKAGES && !(mask & (1u << pkg)))
 			pkg++;
 		if (pkg >= CAS_MAX_PACKAGES)
-			pkg = ext[i - popcount32(mask)];
+			pkg = xpkg[i - popcount32(mask)];
 		if ((r = wrap(wctx, p->epoch, pkg, kecm, out, auth_len, wrapped)) != 0)
 			goto out;
-		if (next)
+		if (nxpkg)
 			wbuf_u16(&w, (uint16_t)pkg);
 		else
 			wbuf_u8(&w, (uint8_t)pkg);
