@@ -308,12 +308,15 @@ static int gcm128_reuse(EVP_CIPHER_CTX *c, const uint8_t key[16], const uint8_t 
 
 int ecm_ac_check(const uint8_t *ac, size_t len)
 {
-	if (!ac || len < 4 || len > ECM_MAX_AC_BYTES || (len & 1))
+	uint32_t mask = 0;
+	uint16_t id = 0, prev = 0;
+
+	if (!ac || len < 4 || len > ECM_MAX_AC_BYTES || (len & 1) || cur_u32_at(ac, len, 0, &mask) != 0)
 		return CE_ARG;
-	for (size_t i = 4; i < len; i += 2)
-		if (be16(ac + i) < CAS_MAX_PACKAGES || (i > 4 && be16(ac + i) <= be16(ac + i - 2)))
+	for (size_t i = 4; i < len; i += 2, prev = id)
+		if (cur_u16_at(ac, len, i, &id) != 0 || id < CAS_MAX_PACKAGES || (i > 4 && id <= prev))
 			return CE_ARG;
-	return be32(ac) == 0 && len == 4 ? CE_ARG : 0;
+	return mask == 0 && len == 4 ? CE_ARG : 0;
 }
 
 /* The one ECM writer behind ecm_build and ecm_build_cached: wrap() gives
@@ -339,12 +342,13 @@ static int build(uint16_t ca_system_id, wrap_fn wrap, void *wctx, EVP_CIPHER_CTX
 	if (!cw_len || p->ac_len < 4 || p->ac_len > ECM_MAX_AC_BYTES || (p->ac_len & 1) || p->cw_mask == 0 ||
 	    (p->cw_mask & ~(ECM_HAS_EVEN | ECM_HAS_ODD)) || p->ca_system_id != ca_system_id)
 		return CE_ARG;
-	mask = be32(p->ac);
+	if (cur_u32_at(p->ac, p->ac_len, 0, &mask) != 0)
+		return CE_ARG;
 	/* the extended packages after the mask: ascending ids >= 32 */
 	nxpkg = (unsigned)(p->ac_len - 4) / 2;
 	for (unsigned i = 0; i < nxpkg; i++) {
-		xpkg[i] = be16(p->ac + 4 + 2 * i);
-		if (xpkg[i] < CAS_MAX_PACKAGES || (i && xpkg[i] <= xpkg[i - 1]))
+		if (cur_u16_at(p->ac, p->ac_len, 4 + 2 * i, &xpkg[i]) != 0 || xpkg[i] < CAS_MAX_PACKAGES ||
+		    (i && xpkg[i] <= xpkg[i - 1]))
 			return CE_ARG;
 	}
 	nwraps = popcount32(mask) + nxpkg;
@@ -508,7 +512,8 @@ int ecm_parse(const uint8_t *sec, size_t len, struct ecm_view *v)
 	cur_u8(&body, &v->nwraps);
 	if (body.err)
 		goto fail;
-	mask = be32(v->ac);
+	if (cur_u32_at(v->ac, v->ac_len, 0, &mask) != 0)
+		goto fail;
 	v->package_mask = mask;
 	v->wrap_bytes = ECM_WRAP_ENTRY_V2;
 	if (version == ECM_FORMAT_V3) {
@@ -517,8 +522,7 @@ int ecm_parse(const uint8_t *sec, size_t len, struct ecm_view *v)
 		v->wrap_bytes = ECM_WRAP_ENTRY_V3;
 		v->nxpkg = (uint8_t)((v->ac_len - 4) / 2);
 		for (unsigned i = 0; i < v->nxpkg; i++) {
-			v->xpkg[i] = be16(v->ac + 4 + 2 * i);
-			if (v->xpkg[i] < CAS_MAX_PACKAGES || (i && v->xpkg[i] <= v->xpkg[i - 1])) {
+			if (cur_u16_at(v->ac, v->ac_len, 4 + 2 * i, &v->xpkg[i]) != 0 || v->xpkg[i] < CAS_MAX_PACKAGES || (i && v->xpkg[i] <= v->xpkg[i - 1])) {
 				cur_fail(&body, CE_FORMAT);
 				goto fail;
 			}
@@ -543,8 +547,10 @@ int ecm_parse(const uint8_t *sec, size_t len, struct ecm_view *v)
 	 * ascending order. */
 	for (unsigned i = 0; i < v->nwraps; i++) {
 		const uint8_t *e = v->wraps + (size_t)i * v->wrap_bytes;
-		unsigned got = v->wrap_bytes == ECM_WRAP_ENTRY_V3 ? be16(e) : e[0];
+		uint16_t got = e[0];
 
+		if (v->wrap_bytes == ECM_WRAP_ENTRY_V3)
+			(void)cur_u16_at(e, v->wrap_bytes, 0, &got);
 		if (got != ecm_wrap_pkg(v, i)) {
 			cur_fail(&body, CE_FORMAT);
 			goto fail;
@@ -582,7 +588,11 @@ const uint8_t *ecm_wrap_of(const struct ecm_view *v, unsigned pkg)
 	for (unsigned i = 0; i < v->nwraps; i++) {
 		const uint8_t *e = v->wraps + (size_t)i * v->wrap_bytes;
 
-		if (v->wrap_bytes == ECM_WRAP_ENTRY_V3 ? be16(e) == pkg : e[0] == pkg)
+		uint16_t id = e[0];
+
+		if (v->wrap_bytes == ECM_WRAP_ENTRY_V3)
+			(void)cur_u16_at(e, v->wrap_bytes, 0, &id);
+		if (id == pkg)
 			return e + v->wrap_bytes - ECM_WRAP_BYTES;
 	}
 	return NULL;

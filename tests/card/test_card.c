@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include <openssl/evp.h>
+#include "lib/bytes.h"
 #include "card/applet.h"
 #include "card/eeprom.h"
 #include "card/perso.h"
@@ -84,7 +85,7 @@ static uint16_t raw(struct fx *f, const uint8_t *apdu, size_t n)
 	size_t r = card_applet_apdu(f->a, apdu, n, resp, sizeof(resp));
 
 	assert_true(r >= 2);
-	return be16(resp + r - 2);
+	return tu_be16(resp + r - 2);
 }
 
 static void perso(struct fx *f, uint8_t maxch, uint32_t window_s)
@@ -731,7 +732,7 @@ static void test_pairing_eeprom_v1(void **state)
 	assert_int_equal(command(f, EMM_CMD_PAIR, 77, T0_MS), SW_OK);
 	img = tu_read(f->ee_path, &len);
 	/* v2 = v1 with pair_mode u8 | K_pair[16] after paired_stb_id (offset 66) */
-	assert_int_equal(be32(img + 66 + 4), 77);
+	assert_int_equal(tu_be32(img + 66 + 4), 77);
 	assert_int_equal(img[74], CARD_PAIR_SOFT);
 	memcpy(v1, img, 74);
 	memcpy(v1, "CSTLEE01", 8);
@@ -1277,7 +1278,7 @@ static uint16_t replay_apdus(struct card_applet *a, const uint8_t *data, size_t 
 	assert_int_equal(card_applet_init(a, &ee), 0);
 	card_perso_encode(&p, apdu + 5);
 	n = card_applet_apdu(a, apdu, sizeof(apdu), resp, sizeof(resp));
-	assert_int_equal(be16(resp + n - 2), SW_OK);
+	assert_int_equal(tu_be16(resp + n - 2), SW_OK);
 	while (size - off >= 2) {
 		size_t k = ((size_t)data[off] << 8) | data[off + 1];
 
@@ -1286,7 +1287,7 @@ static uint16_t replay_apdus(struct card_applet *a, const uint8_t *data, size_t 
 			k = size - off;
 		n = card_applet_apdu(a, data + off, k, resp, sizeof(resp));
 		assert_true(n >= 2 && n <= CARD_MAX_RESP + 2);
-		sw = be16(resp + n - 2);
+		sw = tu_be16(resp + n - 2);
 		off += k;
 	}
 	*last_len = n;
@@ -1530,40 +1531,6 @@ static void test_pcsc_path(void **state)
 	assert_int_equal(r, 0);
 }
 
-/* ---- `castellan demo-card`: the README demo with a smartcard ---- */
-
-static void test_demo_card(void **state)
-{
-	const char *bin = getenv("CASTELLAN_BIN");
-	static char out[16384];
-	char cmd[1024];
-
-	(void)state;
-	if (!bin)
-		skip();
-	snprintf(cmd, sizeof(cmd), "%s demo-card --help", bin);
-	assert_int_equal(run_out(cmd, out, sizeof(out)), 0);
-	assert_non_null(strstr(out, "usage: castellan demo-card"));
-	/* the fallback: the card in-process, said clearly */
-	snprintf(cmd, sizeof(cmd), "%s demo-card --no-pcsc", bin);
-	assert_int_equal(run_out(cmd, out, sizeof(out)), 0);
-	assert_non_null(strstr(out, "not through PC/SC: --no-pcsc"));
-	assert_non_null(strstr(out, "service 101: descrambled"));
-	assert_non_null(strstr(out, "service 102: NOT descrambled: not entitled"));
-	assert_non_null(strstr(out, "PASS"));
-	/* through pcscd + vpcd when the machine has them */
-	if (!have_pcsc() || geteuid() != 0) {
-		printf("SKIP (PC/SC part): pcscd / vsmartcard-vpcd not installed or not root\n");
-		return;
-	}
-	snprintf(cmd, sizeof(cmd), "%s demo-card", bin);
-	assert_int_equal(run_out(cmd, out, sizeof(out)), 0);
-	if (strstr(out, "not through PC/SC"))
-		fail_msg("demo-card fell back to the in-process card:\n%s", out);
-	assert_non_null(strstr(out, "PASS: service 101 descrambled with the card, service 102 refused (not entitled) "
-				    "through pcscd"));
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1588,7 +1555,6 @@ int main(void)
 		cmocka_unit_test(test_fuzz_corpus_apdu),
 		cmocka_unit_test_setup_teardown(test_cli_issue_program_erase, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pcsc_path, setup, teardown),
-		cmocka_unit_test(test_demo_card),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
