@@ -25,6 +25,7 @@
 #include "client/smartcard.h"
 #include "cas/ecm.h"
 #include "crypto/kdf.h"
+#include "lib/bytes.h"
 #include "lib/cursor.h"
 #include "sms/store.h"
 #include "stb/chip.h"
