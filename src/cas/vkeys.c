@@ -48,11 +48,13 @@ static int parse_line(struct cur *line, struct vkey *v)
 static bool is_header(const struct cur *line)
 {
 	static const char hdr[] = "chip_id,key"; /* VKEYS_HEADER without its '\n' */
-	size_t n = cur_left(line);
+	struct cur t = *line; /* a copy: the caller's line is not consumed */
+	size_t n = cur_left(&t);
+	const uint8_t *p = cur_ptr(&t, n);
 
-	if (n && line->buf[line->off + n - 1] == '\r')
+	if (n && p[n - 1] == '\r') /* one CR: a CRLF line end */
 		n--;
-	return n == sizeof(hdr) - 1 && memcmp(line->buf + line->off, hdr, n) == 0;
+	return n == sizeof(hdr) - 1 && memcmp(p, hdr, n) == 0;
 }
 
 int vkeys_parse(const uint8_t *buf, size_t len, size_t max, struct vkey **out, size_t *n, size_t *bad_line)

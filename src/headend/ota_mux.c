@@ -28,11 +28,14 @@ static void pat_add(const uint8_t *p, uint16_t program, uint16_t pmt_pid, uint8_
 	cur_init(&c, p + h.payload_off, h.payload_len);
 	if (cur_u8(&c, &ptr) != 0 || cur_skip(&c, ptr) != 0)
 		return;
-	sec = c.buf + c.off;
-	if (cur_skip(&c, 1) != 0 || cur_u8(&c, &b1) != 0 || cur_u8(&c, &b2) != 0)
-		return;
+	{
+		struct cur hdr = c; /* table_id, section_length: peeked, not consumed */
+
+		if (cur_skip(&hdr, 1) != 0 || cur_u8(&hdr, &b1) != 0 || cur_u8(&hdr, &b2) != 0)
+			return;
+	}
 	slen = 3 + (((size_t)(b1 & 0x0F) << 8) | b2);
-	if (slen - 3 > cur_left(&c) || pat_parse(sec, slen, &pat) != 0 || pat.nprog >= PAT_MAX_PROGRAMS)
+	if (!(sec = cur_ptr(&c, slen)) || pat_parse(sec, slen, &pat) != 0 || pat.nprog >= PAT_MAX_PROGRAMS)
 		return;
 	pat.prog[pat.nprog].program = program;
 	pat.prog[pat.nprog++].pid = pmt_pid;

@@ -152,24 +152,16 @@ int sms_audit_check_file(struct sms_store *s, const uint8_t *buf, size_t len, co
 	*bad_line = 0;
 	cur_init(&c, buf, len);
 	while (cur_left(&c) && !v->bad_seq) {
-		const uint8_t *rest = c.buf + c.off, *nl = memchr(rest, '\n', cur_left(&c));
-		size_t ll = nl ? (size_t)(nl - rest) : cur_left(&c);
-		const uint8_t *p = cur_ptr(&c, ll);
 		char ln[CP_LINE_MAX];
 		struct sms_audit_checkpoint cp;
+		struct cur line;
 
 		lineno++;
-		if (!p || (nl && cur_skip(&c, 1) != 0))
+		if (cur_line(&c, &line) != 0)
 			return CE_FORMAT;
-		if (ll == 0)
+		if (cur_left(&line) == 0)
 			continue;
-		if (ll >= sizeof(ln) || memchr(p, '\0', ll)) {
-			*bad_line = lineno;
-			return CE_FORMAT;
-		}
-		memcpy(ln, p, ll);
-		ln[ll] = '\0';
-		if (sms_audit_checkpoint_parse(ln, &cp) != 0) {
+		if (cur_text(&line, ln, sizeof(ln)) != 0 || sms_audit_checkpoint_parse(ln, &cp) != 0) {
 			*bad_line = lineno;
 			return CE_FORMAT;
 		}

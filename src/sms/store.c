@@ -135,7 +135,7 @@ static int tx_begin(struct sms_store *s)
 
 	if (s->outer_tx)
 		return 0;
-	s->audit_head_ok = false;
+	store_audit_tx_start(s);
 	r = s->ops->begin(s);
 
 	if (r == 0)
@@ -149,8 +149,11 @@ static int tx_end(struct sms_store *s, int r)
 	if (s->outer_tx || !s->in_tx)
 		return r;
 	s->in_tx = false;
-	if (r == 0)
-		return s->ops->commit(s);
+	if (r == 0) {
+		if ((r = s->ops->commit(s)) == 0)
+			store_audit_tx_committed(s);
+		return r;
+	}
 	(void)s->ops->rollback(s);
 	return r;
 }
@@ -1093,7 +1096,7 @@ int sms_tx_begin(struct sms_store *s)
 
 	if (s->outer_tx || s->in_tx)
 		return CE_STATE;
-	s->audit_head_ok = false;
+	store_audit_tx_start(s);
 	if ((r = s->ops->begin(s)) != 0)
 		return r;
 	s->outer_tx = true;
@@ -1105,8 +1108,11 @@ int sms_tx_end(struct sms_store *s, int r)
 	if (!s->outer_tx)
 		return r != 0 ? r : CE_STATE;
 	s->outer_tx = false;
-	if (r == 0)
-		return s->ops->commit(s);
+	if (r == 0) {
+		if ((r = s->ops->commit(s)) == 0)
+			store_audit_tx_committed(s);
+		return r;
+	}
 	(void)s->ops->rollback(s);
 	return r;
 }

@@ -70,10 +70,19 @@ struct sms_store {
 	unsigned key_next; /* the slot the next miss replaces */
 	struct store_key_slot keys[STORE_KEY_SLOTS];
 	/* The audit chain's head, valid inside the current transaction only
-	 * (store_audit.c; cleared when a transaction begins). */
-	bool audit_head_ok;
+	 * (store_audit.c; cleared when a transaction begins); audit_locked:
+	 * this transaction holds PostgreSQL's append lock. */
+	bool audit_head_ok, audit_locked;
 	int64_t audit_seq;
 	uint8_t audit_hash[32];
+	/* The head as this connection last committed or read it: the first
+	 * append of a transaction chains to it, conditionally (the INSERT
+	 * checks that entry exists and that nobody took the next place; if
+	 * not, the head is read and the entry chained again). Kept across
+	 * transactions; a rollback leaves it as it was before. */
+	bool audit_cache_ok;
+	int64_t audit_cache_seq;
+	uint8_t audit_cache_hash[32];
 	void *audit_md;      /* EVP_MD_CTX * for the chain's hashes, made once */
 };
 
@@ -98,6 +107,10 @@ int store_audit_append(struct sms_store *s, const char *who, const char *action,
 int store_audit_card(struct sms_store *s, const char *who, const char *action, uint64_t serial, const char *details,
 		     bool refuse_bl);
 int store_audit_migrate4(struct sms_store *s);
+/* The transaction's start and end (store.c): forget the head, or after a
+ * commit keep it as the connection's cached head. */
+void store_audit_tx_start(struct sms_store *s);
+void store_audit_tx_committed(struct sms_store *s);
 /* The next place in the chain for e (at_ms, who, action, object, details,
  * snapshot filled): e->seq, prev and hash (hex) set and the cached head
  * moved on; the caller inserts the row in this transaction. */

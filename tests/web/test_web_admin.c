@@ -278,8 +278,8 @@ static void test_kms_view(void **state)
 	assert_string_equal(vendor_field(o, "0x4add", "pub_fingerprint"), fp);
 	au = json_object_get(o, "audit");
 	assert_true(json_is_true(json_object_get(au, "chain_ok")));
-	assert_int_equal(json_integer_value(json_object_get(au, "entries")), 5);
-	assert_int_equal(json_array_size(json_object_get(au, "lines")), 5);
+	assert_int_equal(json_integer_value(json_object_get(au, "entries")), 6);
+	assert_int_equal(json_array_size(json_object_get(au, "lines")), 6);
 	assert_true(json_is_null(json_object_get(o, "crl")));
 	json_decref(o);
 
