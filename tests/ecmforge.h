@@ -3,7 +3,8 @@
  * of every ECM opener (ecm_open, the card applet, the secure chip): a holder
  * of one package's key opens that package's wrap to learn K_ecm and re-seals
  * the ECM with its own ECM_id, timestamp and CWs, keeping every other wrap.
- * Format v2 must refuse the result for every other package (CE_MAC).
+ * Format v2 (and v3, its extended-package form) must refuse the result for
+ * every other package (CE_MAC).
  * Header-only (static inline), OpenSSL EVP.
  */
 #ifndef CASTELLAN_TESTS_ECMFORGE_H
@@ -94,7 +95,7 @@ static inline bool tu_ecm_rewrap(const uint8_t key[16], const uint8_t kecm[16], 
  * ciphertext), every wrap kept -- but with rewrap_own the forger's own
  * package's wrap is made again over the new bytes (what a package key holder
  * can always do for that package). true if the forgery could be built. */
-static inline bool tu_ecm_forge(const uint8_t *sec, size_t len, uint8_t kpkg, const uint8_t key[16],
+static inline bool tu_ecm_forge(const uint8_t *sec, size_t len, uint16_t kpkg, const uint8_t key[16],
 	uint16_t ecm_id, uint64_t ts_ms, const uint8_t *cws, bool rewrap_own, uint8_t *out)
 {
 	struct ecm_view v;
@@ -106,9 +107,16 @@ static inline bool tu_ecm_forge(const uint8_t *sec, size_t len, uint8_t kpkg, co
 
 	if (ecm_parse(sec, len, &v) != 0)
 		return false;
-	for (unsigned i = 0; i < v.nwraps; i++)
-		if (v.wraps[i * (1 + ECM_WRAP_BYTES)] == kpkg)
-			wrap = v.wraps + i * (1 + ECM_WRAP_BYTES) + 1;
+	/* the wrap entries, read here from the byte table: v2 pkg u8 | wrap,
+	 * v3 (extended packages) pkg u16 | wrap */
+	for (unsigned i = 0; i < v.nwraps; i++) {
+		size_t ent = sec[3] == 0x03 ? 26 : 25;
+		const uint8_t *e = v.wraps + i * ent;
+		unsigned id = ent == 26 ? (unsigned)((e[0] << 8) | e[1]) : e[0];
+
+		if (id == kpkg)
+			wrap = e + ent - 24;
+	}
 	if (!wrap || !tu_raw_unwrap(key, wrap, a, kecm))
 		return false;
 	memcpy(out, sec, len);

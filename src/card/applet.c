@@ -28,7 +28,8 @@
 #include "lib/cursor.h"
 #include "ts/psi.h"
 
-#define EE_MAGIC "CSTLEE02"     /* v2: pair_mode and K_pair after paired_stb_id */
+#define EE_MAGIC "CSTLEE03"     /* v3: extended packages after packages, keys with a u16 package */
+#define EE_MAGIC_V2 "CSTLEE02"  /* still loaded: pair_mode and K_pair after paired_stb_id */
 #define EE_MAGIC_V1 "CSTLEE01"  /* still loaded: pairing was K_card-derived only */
 #define EE_MAGIC_BYTES 8
 #define INFO_VERSION 1
@@ -84,13 +85,24 @@ int card_sw_to_err(uint16_t sw)
 
 /* ------------------------------------------------------------- EEPROM image */
 
+/* The card holds package pkg: a bit of its mask or an extended id. */
+static bool card_has_pkg(const struct card_state *st, unsigned pkg)
+{
+	if (pkg < CAS_MAX_PACKAGES)
+		return (st->packages & (1u << pkg)) != 0;
+	for (size_t i = 0; i < st->next && i < CAS_MAX_EXT_PACKAGES; i++)
+		if (st->ext[i] == pkg)
+			return true;
+	return false;
+}
+
 int card_state_encode(const struct card_state *st, uint8_t *out, size_t cap, size_t *len)
 {
 	struct wbuf w;
 	int r;
 
 	*len = 0;
-	if (st->nkeys > CARD_MAX_KEYS || st->nchan > CARD_MAX_CHANNELS)
+	if (st->nkeys > CARD_MAX_KEYS || st->nchan > CARD_MAX_CHANNELS || st->next > CAS_MAX_EXT_PACKAGES)
 		return CE_ARG;
 	wbuf_init(&w, out, cap);
 	wbuf_bytes(&w, EE_MAGIC, EE_MAGIC_BYTES);
@@ -110,12 +122,15 @@ int card_state_encode(const struct card_state *st, uint8_t *out, size_t cap, siz
 	wbuf_u8(&w, st->pair_mode);
 	wbuf_bytes(&w, st->k_pair, CARD_PAIR_KEY_BYTES);
 	wbuf_u32(&w, st->packages);
+	wbuf_u8(&w, st->next);
+	for (size_t i = 0; i < st->next; i++)
+		wbuf_u16(&w, st->ext[i]);
 	wbuf_u64(&w, st->start_s);
 	wbuf_u64(&w, st->finish_s);
 	wbuf_u8(&w, st->nkeys);
 	for (size_t i = 0; i < st->nkeys; i++) {
 		wbuf_u32(&w, st->keys[i].epoch);
-		wbuf_u8(&w, st->keys[i].pkg);
+		wbuf_u16(&w, st->keys[i].pkg);
 		wbuf_bytes(&w, st->keys[i].key, PKG_KEY_BYTES);
 	}
 	wbuf_u8(&w, st->nchan);
@@ -135,7 +150,7 @@ int card_state_encode(const struct card_state *st, uint8_t *out, size_t cap, siz
 int card_state_decode(const uint8_t *img, size_t len, struct card_state *st)
 {
 	uint8_t magic[EE_MAGIC_BYTES], prot = 0;
-	bool v1 = false;
+	bool v1 = false, v2 = false;
 	struct cur c;
 	uint32_t crc;
 	int r;
@@ -149,6 +164,8 @@ int card_state_decode(const uint8_t *img, size_t len, struct card_state *st)
 	cur_bytes(&c, magic, sizeof(magic));
 	if (c.err == 0 && memcmp(magic, EE_MAGIC_V1, EE_MAGIC_BYTES) == 0)
 		v1 = true;
+	else if (c.err == 0 && memcmp(magic, EE_MAGIC_V2, EE_MAGIC_BYTES) == 0)
+		v2 = true;
 	else if (c.err == 0 && memcmp(magic, EE_MAGIC, EE_MAGIC_BYTES) != 0)
 		cur_fail(&c, CE_FORMAT);
 	cur_u8(&c, &st->life);
@@ -169,6 +186,13 @@ int card_state_decode(const uint8_t *img, size_t len, struct card_state *st)
 		cur_bytes(&c, st->k_pair, CARD_PAIR_KEY_BYTES);
 	}
 	cur_u32(&c, &st->packages);
+	if (!v1 && !v2) {
+		cur_u8(&c, &st->next);
+		if (st->next > CAS_MAX_EXT_PACKAGES)
+			cur_fail(&c, CE_LIMIT);
+		for (size_t i = 0; i < st->next && c.err == 0; i++)
+			cur_u16(&c, &st->ext[i]);
+	}
 	cur_u64(&c, &st->start_s);
 	cur_u64(&c, &st->finish_s);
 	cur_u8(&c, &st->nkeys);
@@ -176,9 +200,16 @@ int card_state_decode(const uint8_t *img, size_t len, struct card_state *st)
 		cur_fail(&c, CE_LIMIT);
 	for (size_t i = 0; i < st->nkeys && c.err == 0; i++) {
 		cur_u32(&c, &st->keys[i].epoch);
-		cur_u8(&c, &st->keys[i].pkg);
+		if (v1 || v2) {
+			uint8_t b = 0;
+
+			cur_u8(&c, &b);
+			st->keys[i].pkg = b;
+		} else {
+			cur_u16(&c, &st->keys[i].pkg);
+		}
 		cur_bytes(&c, st->keys[i].key, PKG_KEY_BYTES);
-		if (st->keys[i].pkg >= CAS_MAX_PACKAGES)
+		if (!card_has_pkg(st, st->keys[i].pkg))
 			cur_fail(&c, CE_RANGE);
 	}
 	cur_u8(&c, &st->nchan);
@@ -380,11 +411,22 @@ int card_info_parse(const uint8_t *data, size_t len, struct card_info *o)
 
 /* -------------------------------------------------------------------- ECM */
 
-static const struct pkg_key *find_key(const struct card_state *st, uint32_t epoch, uint32_t pkgs)
+/* The key for the first of the ECM's packages (mask bits, then extended
+ * ids) that the card holds one of v's epoch for. *common: a package in
+ * common at all (else CE_NOT_ENTITLED). */
+static const struct pkg_key *find_key(const struct card_state *st, const struct ecm_view *v, bool *common)
 {
-	for (size_t i = 0; i < st->nkeys; i++)
-		if (st->keys[i].epoch == epoch && (pkgs & (1u << st->keys[i].pkg)))
-			return &st->keys[i];
+	*common = false;
+	for (unsigned w = 0; w < v->nwraps; w++) {
+		unsigned pkg = ecm_wrap_pkg(v, w);
+
+		if (!card_has_pkg(st, pkg))
+			continue;
+		*common = true;
+		for (size_t i = 0; i < st->nkeys; i++)
+			if (st->keys[i].epoch == v->epoch && st->keys[i].pkg == pkg)
+				return &st->keys[i];
+	}
 	return NULL;
 }
 
@@ -430,7 +472,7 @@ static int cmd_ecm(struct card_applet *a, const uint8_t *sec, size_t len, uint8_
 	struct ecm_cws cws;
 	struct wbuf w;
 	uint8_t blk[16];
-	bool unblocked = false, added = false;
+	bool unblocked = false, added = false, common = false;
 	int r;
 
 	*rlen = 0;
@@ -452,10 +494,8 @@ static int cmd_ecm(struct card_applet *a, const uint8_t *sec, size_t len, uint8_
 		return CE_EXPIRED;
 	if (v.timestamp_ms + CARD_REPLAY_TOLERANCE_MS < st->time_ms)
 		return CE_REPLAY;
-	if ((v.package_mask & st->packages) == 0)
-		return CE_NOT_ENTITLED;
-	if ((key = find_key(st, v.epoch, v.package_mask & st->packages)) == NULL)
-		return CE_NO_KEY;
+	if ((key = find_key(st, &v, &common)) == NULL)
+		return common ? CE_NO_KEY : CE_NOT_ENTITLED;
 	if ((r = ecm_open(&v, key, &cws)) != 0)
 		goto out;
 
@@ -540,6 +580,9 @@ static int cmd_emm(struct card_applet *a, const uint8_t *sec, size_t len)
 	if (c->has_grant) {
 		OPENSSL_cleanse(n->keys, sizeof(n->keys));
 		n->packages = c->grant.packages;
+		n->next = (uint8_t)(c->grant.next < CAS_MAX_EXT_PACKAGES ? c->grant.next : CAS_MAX_EXT_PACKAGES);
+		memset(n->ext, 0, sizeof(n->ext));
+		memcpy(n->ext, c->grant.ext, n->next * sizeof(n->ext[0]));
 		n->start_s = c->grant.start_s;
 		n->finish_s = c->grant.finish_s;
 		n->nkeys = (uint8_t)c->nkeys;

@@ -76,7 +76,7 @@ uint16_t card_err_to_sw(int err);
 #define CARD_MAX_RESP 256              /* largest response data */
 #define CARD_MAX_KEYS EMM_MAX_KEYS
 #define CARD_MAX_CHANNELS 16           /* largest request-counter limit */
-#define CARD_EEPROM_BYTES 2048
+#define CARD_EEPROM_BYTES 4096 /* the largest image (128 keys, 32 extended ids): about 3.2 KB */
 #define CARD_INFO_BYTES 72
 #define CARD_CW_RESP_BYTES 36
 #define CARD_PERSO_BYTES 36
@@ -127,6 +127,8 @@ struct card_state {
 	uint8_t pair_mode;             /* enum card_pair_mode */
 	uint8_t k_pair[CARD_PAIR_KEY_BYTES]; /* secret: CWs leave the card under it */
 	uint32_t packages;
+	uint8_t next;                  /* extended packages (ids >= 32) */
+	uint16_t ext[CAS_MAX_EXT_PACKAGES];
 	uint64_t start_s, finish_s;
 	uint8_t nkeys;
 	struct pkg_key keys[CARD_MAX_KEYS]; /* secret */

@@ -8,6 +8,8 @@
  *   | timestamp_ms u64 | epoch u32 | ac_len u8 | ac[ac_len] | cw_mask u8
  *   | nwraps u8 | nonce[12] | AES-128-GCM(K_ecm, CWs present, even first)
  *   | tag[16] | nwraps x (pkg u8 | RFC3394-wrap(K_pkg, IV_pkg, K_ecm)[24])
+ *   Format v3 (extended packages): ac = mask u32 | ext ids u16..., and each
+ *   wrap entry is pkg u16 | wrap[24] (mask bits ascending, then the ids).
  *   GCM AAD = every section byte before the ciphertext.
  *   D = every section byte before the wraps (header .. GCM tag).
  *   IV_pkg = CMAC-AES-128(K_mac(pkg), D)[0..8], K_mac = AES-128(K_pkg, label):
@@ -33,7 +35,8 @@
 
 #define ECM_KEY_BYTES 16
 #define ECM_HDR_FLAGS 0x70 /* ssi 0, private_indicator 1, reserved 11 */
-#define ECM_MAX_WRAPS CAS_MAX_PACKAGES
+#define ECM_MAX_WRAPS (CAS_MAX_PACKAGES + ECM_MAX_EXT_PACKAGES)
+#define ECM_CACHE_EXT 64 /* extended packages whose keys a cache keeps per epoch */
 #define ECM_IV_BYTES 8
 
 /* K_mac(pkg) = AES-128-ECB(K_pkg, this block): the key of the wraps' IVs. */
@@ -217,6 +220,12 @@ struct ecm_keycache {
 	bool have_epoch;
 	EVP_CIPHER_CTX *kek[CAS_MAX_PACKAGES]; /* NULL until the package is first used */
 	EVP_MAC_CTX *mac[CAS_MAX_PACKAGES];    /* CMAC under K_mac(pkg), set with kek[] */
+	/* extended packages (ids >= 32): the first ECM_CACHE_EXT used this
+	 * epoch, by id; beyond, derived per ECM */
+	uint16_t ext_id[ECM_CACHE_EXT];
+	EVP_CIPHER_CTX *ext_kek[ECM_CACHE_EXT];
+	EVP_MAC_CTX *ext_mac[ECM_CACHE_EXT];
+	size_t next;
 	EVP_CIPHER_CTX *gcm;
 	uint64_t derivations;
 };
@@ -259,6 +268,13 @@ static void keycache_drop(struct ecm_keycache *kc)
 		EVP_MAC_CTX_free(kc->mac[i]);
 		kc->mac[i] = NULL;
 	}
+	for (size_t i = 0; i < kc->next; i++) {
+		EVP_CIPHER_CTX_free(kc->ext_kek[i]);
+		kc->ext_kek[i] = NULL;
+		EVP_MAC_CTX_free(kc->ext_mac[i]);
+		kc->ext_mac[i] = NULL;
+	}
+	kc->next = 0;
 	kc->have_epoch = false;
 }
 
@@ -266,24 +282,43 @@ static int wrap_cached(void *ctx, uint32_t epoch, unsigned pkg, const uint8_t ke
 	const uint8_t *d, size_t d_len, uint8_t out[ECM_WRAP_BYTES])
 {
 	struct ecm_keycache *kc = ctx;
+	EVP_CIPHER_CTX **kek;
+	EVP_MAC_CTX **mac;
 	struct pkg_key k;
 	uint8_t iv[ECM_IV_BYTES];
 	int r;
 
-	if (pkg >= CAS_MAX_PACKAGES)
+	if (pkg >= CAS_PACKAGE_IDS)
 		return CE_RANGE;
 	if (!kc->have_epoch || kc->epoch != epoch) {
 		keycache_drop(kc);
 		kc->epoch = epoch;
 		kc->have_epoch = true;
 	}
-	if (!kc->kek[pkg]) {
+	if (pkg < CAS_MAX_PACKAGES) {
+		kek = &kc->kek[pkg];
+		mac = &kc->mac[pkg];
+	} else {
+		size_t i;
+
+		for (i = 0; i < kc->next && kc->ext_id[i] != pkg; i++)
+			;
+		if (i == ECM_CACHE_EXT) /* cache full: this one without a cache */
+			return wrap_derive((void *)(uintptr_t)kc->ks, epoch, pkg, kecm, d, d_len, out);
+		if (i == kc->next) {
+			kc->ext_id[i] = (uint16_t)pkg;
+			kc->next++;
+		}
+		kek = &kc->ext_kek[i];
+		mac = &kc->ext_mac[i];
+	}
+	if (!*kek) {
 		if ((r = keystore_package_key(kc->ks, epoch, pkg, &k)) != 0)
 			return r;
-		r = crypto_kek_new(k.key, &kc->kek[pkg]);
-		if (r == 0 && !(kc->mac[pkg] = cmac_new(k.key))) {
-			EVP_CIPHER_CTX_free(kc->kek[pkg]);
-			kc->kek[pkg] = NULL;
+		r = crypto_kek_new(k.key, kek);
+		if (r == 0 && !(*mac = cmac_new(k.key))) {
+			EVP_CIPHER_CTX_free(*kek);
+			*kek = NULL;
 			r = CE_CRYPTO;
 		}
 		pkg_key_wipe(&k);
@@ -291,9 +326,9 @@ static int wrap_cached(void *ctx, uint32_t epoch, unsigned pkg, const uint8_t ke
 			return r;
 		kc->derivations++;
 	}
-	if ((r = cmac_iv(kc->mac[pkg], d, d_len, iv)) != 0)
+	if ((r = cmac_iv(*mac, d, d_len, iv)) != 0)
 		return r;
-	r = wrap_ecb(kc->kek[pkg], iv, kecm, out);
+	r = wrap_ecb(*kek, iv, kecm, out);
 	OPENSSL_cleanse(iv, sizeof(iv));
 	return r;
 }
@@ -349,6 +384,19 @@ static int gcm128_reuse(EVP_CIPHER_CTX *c, const uint8_t key[16], const uint8_t 
 	return crypto_gcm_run(c, 1, key, nonce, aad, aad_len, in, len, out, tag);
 }
 
+int ecm_ac_check(const uint8_t *ac, size_t len)
+{
+	uint32_t mask = 0;
+	uint16_t id = 0, prev = 0;
+
+	if (!ac || len < 4 || len > ECM_MAX_AC_BYTES || (len & 1) || cur_u32_at(ac, len, 0, &mask) != 0)
+		return CE_ARG;
+	for (size_t i = 4; i < len; i += 2, prev = id)
+		if (cur_u16_at(ac, len, i, &id) != 0 || id < CAS_MAX_PACKAGES || (i > 4 && id <= prev))
+			return CE_ARG;
+	return mask == 0 && len == 4 ? CE_ARG : 0;
+}
+
 /* The one ECM writer behind ecm_build and ecm_build_cached: wrap() gives
  * each package's wrap of K_ecm (its IV a MAC of the bytes before the
  * wraps); gcm is a prepared context or NULL. */
@@ -359,30 +407,39 @@ static int build(uint16_t ca_system_id, wrap_fn wrap, void *wctx, EVP_CIPHER_CTX
 	uint8_t ct[2 * CW_MAX_BYTES], tag[ECM_TAG_BYTES];
 	const uint8_t *kecm = rnd, *nonce = rnd + ECM_KEY_BYTES;
 	struct wbuf w;
-	size_t cw_len, pt_len = 0, total = 0, aad_len, auth_len;
+	size_t cw_len, pt_len = 0, total = 0, aad_len, auth_len, entry;
+	uint16_t xpkg[ECM_MAX_EXT_PACKAGES];
 	uint32_t mask;
-	unsigned nwraps;
+	unsigned nwraps, nxpkg;
 	int r;
 
 	*out_len = 0;
 	memset(rnd, 0, sizeof(rnd));
 	memset(pt, 0, sizeof(pt));
 	cw_len = alg_cw_bytes(p->alg);
-	if (!cw_len || p->ac_len < 4 || p->ac_len > ECM_MAX_AC_BYTES || p->cw_mask == 0 ||
+	if (!cw_len || p->ac_len < 4 || p->ac_len > ECM_MAX_AC_BYTES || (p->ac_len & 1) || p->cw_mask == 0 ||
 	    (p->cw_mask & ~(ECM_HAS_EVEN | ECM_HAS_ODD)) || p->ca_system_id != ca_system_id)
 		return CE_ARG;
 	if (cur_u32_at(p->ac, p->ac_len, 0, &mask) != 0)
 		return CE_ARG;
-	nwraps = popcount32(mask);
+	/* the extended packages after the mask: ascending ids >= 32 */
+	nxpkg = (unsigned)(p->ac_len - 4) / 2;
+	for (unsigned i = 0; i < nxpkg; i++) {
+		if (cur_u16_at(p->ac, p->ac_len, 4 + 2 * i, &xpkg[i]) != 0 || xpkg[i] < CAS_MAX_PACKAGES ||
+		    (i && xpkg[i] <= xpkg[i - 1]))
+			return CE_ARG;
+	}
+	nwraps = popcount32(mask) + nxpkg;
 	if (nwraps == 0)
 		return CE_ARG;
+	entry = nxpkg ? ECM_WRAP_ENTRY_V3 : ECM_WRAP_ENTRY_V2;
 	pt_len = popcount8(p->cw_mask) * cw_len;
 	/* extension block (ecm.h): checked like the parser checks it */
 	if (p->ext_block_len && ext_walk(p->ext_block, p->ext_block_len, NULL, NULL) != 0)
 		return CE_ARG;
 	aad_len = 3 + 20 + 1 + p->ac_len + 1 + 1 + ECM_NONCE_BYTES + (p->ext_block_len ? 2u + p->ext_block_len : 0u);
 	auth_len = aad_len + pt_len + ECM_TAG_BYTES;
-	total = auth_len + nwraps * (1 + ECM_WRAP_BYTES);
+	total = auth_len + nwraps * entry;
 	if (total > ECM_MAX_SECTION)
 		return CE_RANGE;
 	if (total > cap)
@@ -395,7 +452,7 @@ static int build(uint16_t ca_system_id, wrap_fn wrap, void *wctx, EVP_CIPHER_CTX
 	wbuf_init(&w, out, cap);
 	wbuf_u8(&w, (p->cp_number & 1) ? ECM_TABLE_ODD : ECM_TABLE_EVEN);
 	wbuf_u16(&w, (uint16_t)((ECM_HDR_FLAGS << 8) | (total - 3)));
-	wbuf_u8(&w, ECM_FORMAT_VERSION);
+	wbuf_u8(&w, nxpkg ? ECM_FORMAT_V3 : ECM_FORMAT_VERSION);
 	wbuf_u8(&w, (uint8_t)p->alg);
 	wbuf_u16(&w, p->ecm_id);
 	wbuf_u16(&w, p->ca_system_id);
@@ -442,12 +499,17 @@ static int build(uint16_t ca_system_id, wrap_fn wrap, void *wctx, EVP_CIPHER_CTX
 		goto out;
 	}
 	/* every byte so far is D: each wrap's IV is a MAC of it */
-	for (unsigned pkg = 0; pkg < CAS_MAX_PACKAGES; pkg++) {
-		if (!(mask & (1u << pkg)))
-			continue;
+	for (unsigned i = 0, pkg = 0; i < nwraps; i++, pkg++) {
+		while (pkg < CAS_MAX_PACKAGES && !(mask & (1u << pkg)))
+			pkg++;
+		if (pkg >= CAS_MAX_PACKAGES)
+			pkg = xpkg[i - popcount32(mask)];
 		if ((r = wrap(wctx, p->epoch, pkg, kecm, out, auth_len, wrapped)) != 0)
 			goto out;
-		wbuf_u8(&w, (uint8_t)pkg);
+		if (nxpkg)
+			wbuf_u16(&w, (uint16_t)pkg);
+		else
+			wbuf_u8(&w, (uint8_t)pkg);
 		wbuf_bytes(&w, wrapped, sizeof(wrapped));
 	}
 	if ((r = wbuf_status(&w)) != 0)
@@ -523,11 +585,13 @@ int ecm_parse(const uint8_t *sec, size_t len, struct ecm_view *v)
 		goto fail;
 	/* version 1 (wraps not bound to the ECM) is refused: its ECMs can be
 	 * re-sealed by any subscriber of another of the channel's packages */
-	if (version != ECM_FORMAT_VERSION || !(cw_len = alg_cw_bytes(alg)) ||
-	    (table_id & 1) != (v->cp_number & 1) || v->ac_len < 4 || v->ac_len > ECM_MAX_AC_BYTES) {
+	if ((version != ECM_FORMAT_VERSION && version != ECM_FORMAT_V3) || !(cw_len = alg_cw_bytes(alg)) ||
+	    (table_id & 1) != (v->cp_number & 1) || v->ac_len < 4 || v->ac_len > ECM_MAX_AC_BYTES ||
+	    (version == ECM_FORMAT_V3 && (v->ac_len < 6 || (v->ac_len & 1)))) {
 		cur_fail(&body, CE_FORMAT);
 		goto fail;
 	}
+	v->version = version;
 	v->alg = (enum cw_alg)alg;
 	v->ac = cur_ptr(&body, v->ac_len);
 	cur_u8(&body, &v->cw_mask);
@@ -539,8 +603,21 @@ int ecm_parse(const uint8_t *sec, size_t len, struct ecm_view *v)
 	v->package_mask = mask;
 	has_ext = (v->cw_mask & ECM_HAS_EXT_BLOCK) != 0; /* extension block after the nonce */
 	v->cw_mask &= (uint8_t)~ECM_HAS_EXT_BLOCK;
+	v->wrap_bytes = ECM_WRAP_ENTRY_V2;
+	if (version == ECM_FORMAT_V3) {
+		/* the AC's extended package ids: ascending, >= 32 (in v2 the
+		 * bytes after the mask are reserved and not read) */
+		v->wrap_bytes = ECM_WRAP_ENTRY_V3;
+		v->nxpkg = (uint8_t)((v->ac_len - 4) / 2);
+		for (unsigned i = 0; i < v->nxpkg; i++) {
+			if (cur_u16_at(v->ac, v->ac_len, 4 + 2 * i, &v->xpkg[i]) != 0 || v->xpkg[i] < CAS_MAX_PACKAGES || (i && v->xpkg[i] <= v->xpkg[i - 1])) {
+				cur_fail(&body, CE_FORMAT);
+				goto fail;
+			}
+		}
+	}
 	if (v->cw_mask == 0 || (v->cw_mask & ~(ECM_HAS_EVEN | ECM_HAS_ODD)) || v->nwraps == 0 ||
-	    v->nwraps > ECM_MAX_WRAPS || v->nwraps != popcount32(mask)) {
+	    v->nwraps > ECM_MAX_WRAPS || v->nwraps != popcount32(mask) + v->nxpkg) {
 		cur_fail(&body, CE_FORMAT);
 		goto fail;
 	}
@@ -567,14 +644,18 @@ int ecm_parse(const uint8_t *sec, size_t len, struct ecm_view *v)
 	v->ct = cur_ptr(&body, v->ct_len);
 	v->tag = cur_ptr(&body, ECM_TAG_BYTES);
 	v->auth_len = 3 + body.off;
-	v->wraps = cur_ptr(&body, (size_t)v->nwraps * (1 + ECM_WRAP_BYTES));
+	v->wraps = cur_ptr(&body, (size_t)v->nwraps * v->wrap_bytes);
 	if (body.err)
 		goto fail;
-	/* Exactly one wrap per package of the mask, in ascending order. */
-	for (unsigned i = 0, pkg = 0; i < v->nwraps; i++, pkg++) {
-		while (pkg < CAS_MAX_PACKAGES && !(mask & (1u << pkg)))
-			pkg++;
-		if (v->wraps[i * (1 + ECM_WRAP_BYTES)] != pkg) {
+	/* Exactly one wrap per package of the mask, then per extended id, in
+	 * ascending order. */
+	for (unsigned i = 0; i < v->nwraps; i++) {
+		const uint8_t *e = v->wraps + (size_t)i * v->wrap_bytes;
+		uint16_t got = e[0];
+
+		if (v->wrap_bytes == ECM_WRAP_ENTRY_V3)
+			(void)cur_u16_at(e, v->wrap_bytes, 0, &got);
+		if (got != ecm_wrap_pkg(v, i)) {
 			cur_fail(&body, CE_FORMAT);
 			goto fail;
 		}
@@ -591,6 +672,63 @@ fail:
 	}
 }
 
+unsigned ecm_wrap_pkg(const struct ecm_view *v, unsigned i)
+{
+	uint32_t m = v->package_mask;
+
+	for (unsigned pkg = 0; pkg < CAS_MAX_PACKAGES; pkg++) {
+		if (!(m & (1u << pkg)))
+			continue;
+		if (i-- == 0)
+			return pkg;
+	}
+	return i < v->nxpkg ? v->xpkg[i] : CAS_PACKAGE_IDS; /* out of range: no package */
+}
+
+const uint8_t *ecm_wrap_of(const struct ecm_view *v, unsigned pkg)
+{
+	if (!v || !v->wraps || (v->wrap_bytes != ECM_WRAP_ENTRY_V2 && v->wrap_bytes != ECM_WRAP_ENTRY_V3))
+		return NULL;
+	for (unsigned i = 0; i < v->nwraps; i++) {
+		const uint8_t *e = v->wraps + (size_t)i * v->wrap_bytes;
+
+		uint16_t id = e[0];
+
+		if (v->wrap_bytes == ECM_WRAP_ENTRY_V3)
+			(void)cur_u16_at(e, v->wrap_bytes, 0, &id);
+		if (id == pkg)
+			return e + v->wrap_bytes - ECM_WRAP_BYTES;
+	}
+	return NULL;
+}
+
+bool ecm_has_pkg(const struct ecm_view *v, unsigned pkg)
+{
+	if (pkg < CAS_MAX_PACKAGES)
+		return (v->package_mask & (1u << pkg)) != 0;
+	for (unsigned i = 0; i < v->nxpkg; i++)
+		if (v->xpkg[i] == pkg)
+			return true;
+	return false;
+}
+
+int ecm_pick_key(const struct ecm_view *v, const struct entitlement *e, const struct pkg_key **out)
+{
+	bool common = false;
+
+	*out = NULL;
+	for (unsigned i = 0; i < v->nwraps; i++) {
+		unsigned pkg = ecm_wrap_pkg(v, i);
+
+		if (!entitlement_has_pkg(e, pkg))
+			continue;
+		common = true;
+		if ((*out = entitlement_find_key(e, v->epoch, pkg)) != NULL)
+			return 0;
+	}
+	return common ? CE_NO_KEY : CE_NOT_ENTITLED;
+}
+
 int ecm_open(const struct ecm_view *v, const struct pkg_key *key, struct ecm_cws *out)
 {
 	uint8_t kecm[ECM_KEY_BYTES], pt[2 * CW_MAX_BYTES], iv[ECM_IV_BYTES];
@@ -604,12 +742,7 @@ int ecm_open(const struct ecm_view *v, const struct pkg_key *key, struct ecm_cws
 	cw_len = alg_cw_bytes(v->alg);
 	if (!cw_len || v->ct_len != popcount8(v->cw_mask) * cw_len || v->ct_len > sizeof(pt))
 		return CE_FORMAT;
-	for (unsigned i = 0; i < v->nwraps; i++) {
-		if (v->wraps[i * (1 + ECM_WRAP_BYTES)] == key->pkg) {
-			wrap = v->wraps + i * (1 + ECM_WRAP_BYTES) + 1;
-			break;
-		}
-	}
+	wrap = ecm_wrap_of(v, key->pkg);
 	if (!wrap)
 		return CE_NOT_ENTITLED;
 	if (key->epoch != v->epoch)

@@ -28,11 +28,17 @@
 #include "lib/err.h"
 #include "cipher/cipher.h"
 #include "cas/keys.h"
+#include "cas/entitlement.h"
 
 #define ECM_TABLE_EVEN 0x80
 #define ECM_TABLE_ODD 0x81
 #define ECM_FORMAT_VERSION 0x02 /* v1 (0x01) is refused: docs/ecm-format.md */
+#define ECM_FORMAT_V3 0x03      /* v2 + extended packages: AC lists ids >= 32, wraps name u16 ids */
 #define ECM_MAX_AC_BYTES 32
+/* Extended package ids (u16) after the 4-byte mask in the AC: 14. */
+#define ECM_MAX_EXT_PACKAGES ((ECM_MAX_AC_BYTES - 4) / 2)
+#define ECM_WRAP_ENTRY_V2 (1 + 24) /* pkg u8 | wrap */
+#define ECM_WRAP_ENTRY_V3 (2 + 24) /* pkg u16 | wrap */
 #define ECM_MAX_SECTION 1024
 #define ECM_WRAP_BYTES 24   /* RFC 3394 wrap of a 16-byte key */
 #define ECM_NONCE_BYTES 12
@@ -64,7 +70,9 @@ struct ecm_params {
 	uint64_t timestamp_ms;  /* unix time of generation */
 	uint32_t epoch;
 	uint8_t ac_len;
-	uint8_t ac[ECM_MAX_AC_BYTES]; /* first 4 bytes: package mask, big-endian */
+	uint8_t ac[ECM_MAX_AC_BYTES]; /* first 4 bytes: package mask, big-endian; then
+	                              * extended package ids u16 BE, ascending, >= 32
+	                              * (ac_len even): the ECM is then format v3 */
 	uint8_t cw_mask;        /* ECM_HAS_EVEN | ECM_HAS_ODD */
 	uint8_t cw_even[CW_MAX_BYTES];
 	uint8_t cw_odd[CW_MAX_BYTES];
@@ -73,8 +81,15 @@ struct ecm_params {
 };
 void ecm_params_wipe(struct ecm_params *p);
 
+/* Access criteria as an ECM carries them: 4..ECM_MAX_AC_BYTES bytes, even,
+ * the mask then extended ids ascending and >= 32, at least one package.
+ * 0 or CE_ARG. (The ECMG checks an SCS's access_criteria with it.) */
+int ecm_ac_check(const uint8_t *ac, size_t len) WARN_UNUSED;
+
 /* Build an ECM section. One wrap per package bit set in the first 4 bytes
- * of ac (at least one must be set: CE_ARG otherwise). */
+ * of ac and per extended id after them (at least one package: CE_ARG
+ * otherwise; ids not ascending, < 32 or an odd ac_len: CE_ARG). Format v2
+ * when ac_len is 4, v3 when it lists extended packages. */
 int ecm_build(const struct keystore *ks, const struct ecm_params *p,
 	uint8_t *out, size_t cap, size_t *out_len) WARN_UNUSED;
 
@@ -114,10 +129,14 @@ struct ecm_view {
 	uint32_t epoch;
 	uint8_t ac_len;
 	const uint8_t *ac;
+	uint8_t version;        /* ECM_FORMAT_VERSION (2) or ECM_FORMAT_V3 */
 	uint32_t package_mask;  /* first 4 bytes of ac, 0 if ac_len < 4 */
+	uint8_t nxpkg;          /* v3: extended package ids in ac after the mask, */
+	uint16_t xpkg[ECM_MAX_EXT_PACKAGES]; /* ascending */
+	uint8_t wrap_bytes;     /* one wrap entry: ECM_WRAP_ENTRY_V2 or _V3 */
 	uint8_t cw_mask;
 	uint8_t nwraps;
-	const uint8_t *wraps;   /* nwraps x (pkg u8, wrapped key 24 bytes), the section's end */
+	const uint8_t *wraps;   /* nwraps x (pkg u8 (v2) or u16 (v3), wrapped key 24 bytes) */
 	const uint8_t *nonce;
 	const uint8_t *ct;
 	size_t ct_len;
@@ -130,6 +149,17 @@ struct ecm_view {
 };
 /* Bounded parse, no crypto: every field checked, no trailing bytes. */
 int ecm_parse(const uint8_t *sec, size_t len, struct ecm_view *v) WARN_UNUSED;
+/* The package of the i-th wrap (i < nwraps): the mask's bits ascending,
+ * then the extended ids. */
+unsigned ecm_wrap_pkg(const struct ecm_view *v, unsigned i);
+/* The 24-byte wrap of package pkg, NULL if the ECM has none. */
+const uint8_t *ecm_wrap_of(const struct ecm_view *v, unsigned pkg);
+/* True if the ECM lists package pkg (mask bit or extended id). */
+bool ecm_has_pkg(const struct ecm_view *v, unsigned pkg);
+/* The key of e that opens v: the first of the ECM's packages (mask bits
+ * ascending, then extended ids) that e grants and holds a key of v's
+ * epoch for. CE_NOT_ENTITLED (no package in common), CE_NO_KEY. */
+int ecm_pick_key(const struct ecm_view *v, const struct entitlement *e, const struct pkg_key **out) WARN_UNUSED;
 
 /* The recovered CWs. Wipe with ecm_cws_wipe. */
 struct ecm_cws {

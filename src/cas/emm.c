@@ -26,9 +26,13 @@
 #include "lib/util.h"
 
 #define EMM_HDR_FLAGS 0x70 /* ssi 0, private_indicator 1, reserved 11 */
-#define ST_MAGIC "CSTLST01"
+#define ST_MAGIC "CSTLST02"    /* v2: extended packages, keys with a u16 package */
+#define ST_MAGIC_V1 "CSTLST01" /* still read: keys with a u8 package, no extended ids */
 #define ST_HEADER_BYTES (8 + 8 + EMM_NONCE_BYTES + 2)
-#define ST_MAX_PLAINTEXT (4 + 1 + 8 + 4 + 4 + 8 + 8 + 2 + EMM_MAX_KEYS * 21)
+#define ST_MAX_PLAINTEXT (4 + 1 + 8 + 4 + 2 + 4 + 1 + 2 * EMM_MAX_EXT_PACKAGES + 8 + 8 + 2 + EMM_MAX_KEYS * 22)
+#define EMM_KEY_REC (2 + 4 + 1 + PKG_KEY_BYTES)     /* an EMM_T_PKG_KEY record */
+#define EMM_KEY_EXT_REC (2 + 4 + 2 + PKG_KEY_BYTES) /* an EMM_T_PKG_KEY_EXT record */
+#define EMM_CACHE_EXT 64 /* extended package keys an issuer caches per epoch */
 
 void emm_content_wipe(struct emm_content *c)
 {
@@ -327,20 +331,30 @@ static int parse_plaintext(const uint8_t *pt, size_t len, struct emm_content *ou
 			if (out->grant.start_s > out->grant.finish_s || out->grant.finish_s > INT64_MAX)
 				return CE_RANGE;
 			break;
-		case EMM_T_PKG_KEY: {
+		case EMM_T_PKG_KEY:
+		case EMM_T_PKG_KEY_EXT: {
 			struct pkg_key *k;
+			bool ext = tag == EMM_T_PKG_KEY_EXT;
 
-			if (l != 4 + 1 + PKG_KEY_BYTES)
+			if (l != 4 + (ext ? 2 : 1) + PKG_KEY_BYTES)
 				return CE_FORMAT;
 			if (out->nkeys >= EMM_MAX_KEYS)
 				return CE_LIMIT;
 			k = &out->keys[out->nkeys];
 			cur_u32(&val, &k->epoch);
-			cur_u8(&val, &k->pkg);
+			if (ext) {
+				cur_u16(&val, &k->pkg);
+			} else {
+				uint8_t b = 0;
+
+				cur_u8(&val, &b);
+				k->pkg = b;
+			}
 			cur_bytes(&val, k->key, PKG_KEY_BYTES);
 			if ((r = cur_end(&val)) != 0)
 				return r;
-			if (k->pkg >= CAS_MAX_PACKAGES)
+			/* each package id has one form: 0..31 u8, 32.. u16 */
+			if (ext ? k->pkg < CAS_MAX_PACKAGES : k->pkg >= CAS_MAX_PACKAGES)
 				return CE_RANGE;
 			out->nkeys++;
 			break;
@@ -424,7 +438,13 @@ static int parse_plaintext(const uint8_t *pt, size_t len, struct emm_content *ou
 		return CE_FORMAT;
 	/* Keys only with a grant, only of its packages, no (epoch, pkg) twice. */
 	for (size_t i = 0; i < out->nkeys; i++) {
-		if (!out->has_grant || !(out->grant.packages & (1u << out->keys[i].pkg)))
+		bool in = false;
+
+		if (out->has_grant && out->keys[i].pkg < CAS_MAX_PACKAGES)
+			in = (out->grant.packages & (1u << out->keys[i].pkg)) != 0;
+		for (size_t j = 0; out->has_grant && !in && j < out->grant.next; j++)
+			in = out->grant.ext[j] == out->keys[i].pkg;
+		if (!in)
 			return CE_FORMAT;
 		for (size_t j = 0; j < i; j++)
 			if (out->keys[j].epoch == out->keys[i].epoch && out->keys[j].pkg == out->keys[i].pkg)
@@ -470,6 +490,9 @@ struct emm_issuer {
 	bool cache_valid;
 	uint32_t have[2];            /* bit pkg: keys[e][pkg] derived */
 	struct pkg_key keys[2][CAS_MAX_PACKAGES];
+	size_t next[2];              /* extended packages' keys of the two epochs, */
+	struct pkg_key ext[2][EMM_CACHE_EXT]; /* the first EMM_CACHE_EXT used; secret */
+	struct pkg_key spill;        /* one beyond the cache, derived per EMM; secret */
 };
 
 void emm_issuer_free(struct emm_issuer *is)
@@ -581,11 +604,32 @@ static int cached_key(struct emm_issuer *is, uint32_t epoch, unsigned pkg, const
 
 	if (!is->cache_valid || (epoch != is->cache_epoch && epoch != is->cache_epoch + 1)) {
 		OPENSSL_cleanse(is->keys, sizeof(is->keys));
+		OPENSSL_cleanse(is->ext, sizeof(is->ext));
 		is->have[0] = is->have[1] = 0;
+		is->next[0] = is->next[1] = 0;
 		is->cache_epoch = epoch;
 		is->cache_valid = true;
 	}
 	slot = epoch - is->cache_epoch;
+	if (pkg >= CAS_MAX_PACKAGES) {
+		size_t i;
+
+		for (i = 0; i < is->next[slot] && is->ext[slot][i].pkg != pkg; i++)
+			;
+		if (i == EMM_CACHE_EXT) { /* full: derived for this EMM only */
+			if ((r = keystore_package_key(is->ks, epoch, pkg, &is->spill)) != 0)
+				return r;
+			*out = &is->spill;
+			return 0;
+		}
+		if (i == is->next[slot]) {
+			if ((r = keystore_package_key(is->ks, epoch, pkg, &is->ext[slot][i])) != 0)
+				return r;
+			is->next[slot]++;
+		}
+		*out = &is->ext[slot][i];
+		return 0;
+	}
 	if (!(is->have[slot] & (1u << pkg))) {
 		if ((r = keystore_package_key(is->ks, epoch, pkg, &is->keys[slot][pkg])) != 0)
 			return r;
@@ -624,9 +668,14 @@ static int encode_plaintext(const struct emm_content *c, uint8_t *pt, size_t cap
 			wbuf_u16(&w, c->grant.ext[i]);
 	}
 	for (size_t i = 0; i < c->nkeys; i++) {
-		tlv_hdr(&w, EMM_T_PKG_KEY, 4 + 1 + PKG_KEY_BYTES);
+		bool ext = c->keys[i].pkg >= CAS_MAX_PACKAGES;
+
+		tlv_hdr(&w, ext ? EMM_T_PKG_KEY_EXT : EMM_T_PKG_KEY, (uint8_t)(4 + (ext ? 2 : 1) + PKG_KEY_BYTES));
 		wbuf_u32(&w, c->keys[i].epoch);
-		wbuf_u8(&w, c->keys[i].pkg);
+		if (ext)
+			wbuf_u16(&w, c->keys[i].pkg);
+		else
+			wbuf_u8(&w, (uint8_t)c->keys[i].pkg);
 		wbuf_bytes(&w, c->keys[i].key, PKG_KEY_BYTES);
 	}
 	if (c->cmds & EMM_CMD_BLOCK)
@@ -724,16 +773,30 @@ int emm_build(struct emm_issuer *is, uint64_t serial, uint32_t seq, uint64_t now
 int emm_build_unique(struct emm_issuer *is, uint64_t serial, uint32_t seq, const struct emm_grant *g,
 	uint64_t now_ms, uint8_t *out, size_t cap, size_t *out_len)
 {
+	return emm_build_unique_ex(is, serial, seq, g, NULL, now_ms, out, cap, out_len);
+}
+
+int emm_build_unique_ex(struct emm_issuer *is, uint64_t serial, uint32_t seq, const struct emm_grant *g,
+	const struct emm_extra *x, uint64_t now_ms, uint8_t *out, size_t cap, size_t *out_len)
+{
 	uint8_t pt[EMM_MAX_PLAINTEXT], *p = pt;
 	uint64_t es;
 	uint32_t cur_epoch;
 	int r = 0;
 
-	/* the largest plaintext: entitlement with every ext id, 2 epochs x 32 keys */
-	_Static_assert(2 + 20 + 2 * EMM_MAX_EXT_PACKAGES + EMM_MAX_KEYS * (2 + 4 + 1 + PKG_KEY_BYTES) <=
-		EMM_MAX_PLAINTEXT, "unique plaintext fits pt");
+	/* the largest plaintext: entitlement with every ext id, 2 epochs x
+	 * (32 mask keys + EMM_MAX_EXT_PACKAGES extended keys), and room for
+	 * every command record (2 + 2 + 26 + 2 + 2 + 11 bytes): 3139 bytes */
+	_Static_assert(2 + 20 + 2 * EMM_MAX_EXT_PACKAGES + 2 * CAS_MAX_PACKAGES * EMM_KEY_REC +
+		2 * EMM_MAX_EXT_PACKAGES * EMM_KEY_EXT_REC + 45 <= EMM_MAX_PLAINTEXT, "unique plaintext fits pt");
+	_Static_assert(EMM_UNIQUE_OVERHEAD + EMM_MAX_PLAINTEXT <= EMM_MAX_SECTION, "a unique EMM fits a section");
 	*out_len = 0;
 	if (!is || !g || !out || g->next > EMM_MAX_EXT_PACKAGES)
+		return CE_ARG;
+	if (x && (((x->cmds & EMM_CMD_BLOCK) && (x->cmds & EMM_CMD_UNBLOCK)) ||
+		  ((x->cmds & EMM_CMD_PAIR) && (x->cmds & EMM_CMD_UNPAIR)) ||
+		  ((x->cmds & EMM_CMD_PAIR) && x->pair_stb_id == 0) ||
+		  (x->cmds & ~(EMM_CMD_BLOCK | EMM_CMD_UNBLOCK | EMM_CMD_PAIR | EMM_CMD_UNPAIR | EMM_CMD_RESET_COUNTER))))
 		return CE_ARG;
 	if (g->start_s > g->finish_s || g->finish_s > INT64_MAX)
 		return CE_RANGE;
@@ -751,7 +814,7 @@ int emm_build_unique(struct emm_issuer *is, uint64_t serial, uint32_t seq, const
 	p += 22;
 	for (size_t i = 0; i < g->next; i++, p += 2)
 		put_be16(p, g->ext[i]);
-	for (uint32_t e = cur_epoch; e <= cur_epoch + 1; e++) {
+	for (uint32_t e = cur_epoch; e <= cur_epoch + 1 && !(x && x->no_keys); e++) {
 		/* epoch e covers [e*es, (e+1)*es - 1]: keys only if it overlaps the grant */
 		if ((uint64_t)e * es > g->finish_s || ((uint64_t)e + 1) * es <= g->start_s)
 			continue;
@@ -767,7 +830,46 @@ int emm_build_unique(struct emm_issuer *is, uint64_t serial, uint32_t seq, const
 			put_be32(p + 2, e);
 			p[6] = (uint8_t)pkg;
 			memcpy(p + 7, k->key, PKG_KEY_BYTES);
-			p += 2 + 4 + 1 + PKG_KEY_BYTES;
+			p += EMM_KEY_REC;
+		}
+		/* the extended packages (ids >= 32) */
+		for (size_t i = 0; i < g->next; i++) {
+			const struct pkg_key *k;
+
+			if (g->ext[i] < CAS_MAX_PACKAGES) {
+				r = CE_ARG;
+				goto out;
+			}
+			if ((r = cached_key(is, e, g->ext[i], &k)) != 0)
+				goto out;
+			p[0] = EMM_T_PKG_KEY_EXT;
+			p[1] = 4 + 2 + PKG_KEY_BYTES;
+			put_be32(p + 2, e);
+			put_be16(p + 6, g->ext[i]);
+			memcpy(p + 8, k->key, PKG_KEY_BYTES);
+			p += EMM_KEY_EXT_REC;
+		}
+		OPENSSL_cleanse(&is->spill, sizeof(is->spill));
+	}
+	if (x) { /* the command records (room for all of them: the assert above) */
+		static const struct { uint32_t bit; uint8_t tag; } cmd[] = {
+			{ EMM_CMD_BLOCK, EMM_T_BLOCK }, { EMM_CMD_UNBLOCK, EMM_T_UNBLOCK },
+			{ EMM_CMD_UNPAIR, EMM_T_UNPAIR }, { EMM_CMD_RESET_COUNTER, EMM_T_RESET_COUNTER },
+		};
+
+		for (size_t i = 0; i < sizeof(cmd) / sizeof(cmd[0]); i++)
+			if (x->cmds & cmd[i].bit) {
+				p[0] = cmd[i].tag;
+				p[1] = 0;
+				p += 2;
+			}
+		if (x->cmds & EMM_CMD_PAIR) {
+			p[0] = EMM_T_PAIR;
+			p[1] = x->has_pair_key ? 8 + EMM_PAIR_KEY_BYTES : 8;
+			put_be64(p + 2, x->pair_stb_id);
+			if (x->has_pair_key)
+				memcpy(p + 10, x->pair_key, EMM_PAIR_KEY_BYTES);
+			p += 2 + p[1];
 		}
 	}
 	r = seal(is, serial, seq, now_ms, pt, (size_t)(p - pt), out, cap, out_len);
@@ -785,8 +887,8 @@ static size_t osd_record_bytes(const struct osd_item *it)
 }
 
 int emm_build_unique_osd(struct emm_issuer *is, uint64_t serial, uint32_t seq, const struct emm_grant *g,
-	const struct osd_item *const *items, size_t n, size_t *n_sent, uint64_t now_ms, uint8_t *out, size_t cap,
-	size_t *out_len)
+	const struct emm_extra *x, const struct osd_item *const *items, size_t n, size_t *n_sent, uint64_t now_ms,
+	uint8_t *out, size_t cap, size_t *out_len)
 {
 	struct emm_content *c;
 	uint64_t es;
@@ -814,8 +916,11 @@ int emm_build_unique_osd(struct emm_issuer *is, uint64_t serial, uint32_t seq, c
 		r = CE_RANGE;
 		goto out;
 	}
-	/* the keys emm_build_unique gives: current and next epoch, where they overlap the grant */
-	for (uint32_t e = cur_epoch; e <= cur_epoch + 1; e++) {
+	used = 2 + 20 + 2 * g->next;
+	/* the keys emm_build_unique_ex gives: current and next epoch, where they
+	 * overlap the grant, mask packages and extended ones (none when x says
+	 * the card must pair first) */
+	for (uint32_t e = cur_epoch; e <= cur_epoch + 1 && !(x && x->no_keys); e++) {
 		if ((uint64_t)e * es > g->finish_s || ((uint64_t)e + 1) * es <= g->start_s)
 			continue;
 		for (uint32_t m = g->packages; m != 0; m &= m - 1) {
@@ -824,9 +929,28 @@ int emm_build_unique_osd(struct emm_issuer *is, uint64_t serial, uint32_t seq, c
 			if ((r = cached_key(is, e, (unsigned)__builtin_ctz(m), &k)) != 0)
 				goto out;
 			c->keys[c->nkeys++] = *k;
+			used += EMM_KEY_REC;
+		}
+		for (size_t i = 0; i < g->next; i++) {
+			const struct pkg_key *k;
+
+			if (g->ext[i] < CAS_MAX_PACKAGES) {
+				r = CE_ARG;
+				goto out;
+			}
+			if ((r = cached_key(is, e, g->ext[i], &k)) != 0)
+				goto out;
+			c->keys[c->nkeys++] = *k;
+			used += EMM_KEY_EXT_REC;
 		}
 	}
-	used = 2 + 20 + 2 * g->next + c->nkeys * (2 + 4 + 1 + PKG_KEY_BYTES);
+	if (x) { /* commands and pairing, as emm_build_unique_ex writes them */
+		c->cmds = x->cmds;
+		c->pair_stb_id = x->pair_stb_id;
+		c->has_pair_key = x->has_pair_key;
+		memcpy(c->pair_key, x->pair_key, sizeof(c->pair_key));
+		used += 45; /* room for every command record, as emm_build_unique_ex counts */
+	}
 	for (size_t i = 0; i < n; i++) {
 		size_t b = osd_record_bytes(items[i]);
 
@@ -981,6 +1105,9 @@ int emm_state_apply(struct emm_card_state *st, const struct emm_view *v, const s
 		OPENSSL_cleanse(st->ent.keys, sizeof(st->ent.keys));
 		st->has_ent = true;
 		st->ent.packages = c->grant.packages;
+		st->ent.next = c->grant.next < CAS_MAX_EXT_PACKAGES ? c->grant.next : CAS_MAX_EXT_PACKAGES;
+		memset(st->ent.ext, 0, sizeof(st->ent.ext));
+		memcpy(st->ent.ext, c->grant.ext, st->ent.next * sizeof(st->ent.ext[0]));
 		st->ent.start_s = c->grant.start_s;
 		st->ent.finish_s = c->grant.finish_s;
 		st->ent.nkeys = c->nkeys;
@@ -1011,7 +1138,7 @@ int emm_state_encode(const struct emm_card_state *st, uint64_t serial, const uin
 
 	*out = NULL;
 	*out_len = 0;
-	if (!st || !k_card || st->ent.nkeys > EMM_MAX_KEYS)
+	if (!st || !k_card || st->ent.nkeys > EMM_MAX_KEYS || st->ent.next > CAS_MAX_EXT_PACKAGES)
 		return CE_ARG;
 	wbuf_init(&w, pt, sizeof(pt));
 	wbuf_u32(&w, st->last_seq);
@@ -1020,12 +1147,15 @@ int emm_state_encode(const struct emm_card_state *st, uint64_t serial, const uin
 	wbuf_u32(&w, st->zap_count);
 	wbuf_u16(&w, st->ent.ca_system_id);
 	wbuf_u32(&w, st->ent.packages);
+	wbuf_u8(&w, (uint8_t)st->ent.next);
+	for (size_t i = 0; i < st->ent.next; i++)
+		wbuf_u16(&w, st->ent.ext[i]);
 	wbuf_u64(&w, st->ent.start_s);
 	wbuf_u64(&w, st->ent.finish_s);
 	wbuf_u16(&w, (uint16_t)st->ent.nkeys);
 	for (size_t i = 0; i < st->ent.nkeys; i++) {
 		wbuf_u32(&w, st->ent.keys[i].epoch);
-		wbuf_u8(&w, st->ent.keys[i].pkg);
+		wbuf_u16(&w, st->ent.keys[i].pkg);
 		wbuf_bytes(&w, st->ent.keys[i].key, PKG_KEY_BYTES);
 	}
 	if ((r = wbuf_status(&w)) != 0)
@@ -1062,7 +1192,8 @@ out:
 int emm_state_decode(const uint8_t *buf, size_t len, uint64_t serial, const uint8_t k_card[CARD_KEY_BYTES],
 	struct emm_card_state *st)
 {
-	uint8_t pt[ST_MAX_PLAINTEXT], magic[8], flags = 0;
+	uint8_t pt[ST_MAX_PLAINTEXT], magic[8], flags = 0, next = 0;
+	bool v1;
 	const uint8_t *nonce, *ct, *tag;
 	uint64_t fserial = 0;
 	uint16_t ct_len = 0, nkeys = 0;
@@ -1081,7 +1212,8 @@ int emm_state_decode(const uint8_t *buf, size_t len, uint64_t serial, const uint
 	cur_u16(&c, &ct_len);
 	if (c.err)
 		return CE_FORMAT;
-	if (memcmp(magic, ST_MAGIC, 8) != 0 || ct_len > sizeof(pt))
+	v1 = memcmp(magic, ST_MAGIC_V1, 8) == 0;
+	if ((!v1 && memcmp(magic, ST_MAGIC, 8) != 0) || ct_len > sizeof(pt))
 		return CE_FORMAT;
 	ct = cur_ptr(&c, ct_len);
 	tag = cur_ptr(&c, EMM_TAG_BYTES);
@@ -1099,6 +1231,14 @@ int emm_state_decode(const uint8_t *buf, size_t len, uint64_t serial, const uint
 	cur_u32(&p, &st->zap_count);
 	cur_u16(&p, &st->ent.ca_system_id);
 	cur_u32(&p, &st->ent.packages);
+	if (!v1) { /* v2: the extended packages */
+		cur_u8(&p, &next);
+		if (next > CAS_MAX_EXT_PACKAGES)
+			cur_fail(&p, CE_FORMAT);
+		for (size_t i = 0; !p.err && i < next; i++)
+			cur_u16(&p, &st->ent.ext[i]);
+		st->ent.next = next;
+	}
 	cur_u64(&p, &st->ent.start_s);
 	cur_u64(&p, &st->ent.finish_s);
 	cur_u16(&p, &nkeys);
@@ -1108,9 +1248,16 @@ int emm_state_decode(const uint8_t *buf, size_t len, uint64_t serial, const uint
 	}
 	for (size_t i = 0; i < nkeys; i++) {
 		cur_u32(&p, &st->ent.keys[i].epoch);
-		cur_u8(&p, &st->ent.keys[i].pkg);
+		if (v1) {
+			uint8_t b = 0;
+
+			cur_u8(&p, &b);
+			st->ent.keys[i].pkg = b;
+		} else {
+			cur_u16(&p, &st->ent.keys[i].pkg);
+		}
 		cur_bytes(&p, st->ent.keys[i].key, PKG_KEY_BYTES);
-		if (st->ent.keys[i].pkg >= CAS_MAX_PACKAGES)
+		if (!entitlement_has_pkg(&st->ent, st->ent.keys[i].pkg))
 			cur_fail(&p, CE_FORMAT);
 	}
 	if (cur_end(&p) != 0) {

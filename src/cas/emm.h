@@ -52,14 +52,16 @@
 #define EMM_UNIQUE_OVERHEAD 56     /* unique EMM bytes besides the ciphertext */
 #define EMM_RECORD_OVERHEAD 42     /* group record bytes besides the ciphertext */
 #define EMM_GROUP_HEADER 15        /* group section bytes before the records */
-#define EMM_MAX_PLAINTEXT 2048
-#define EMM_MAX_KEYS (2 * CAS_MAX_PACKAGES) /* current + next epoch of 32 packages */
-#define EMM_MAX_EXT_PACKAGES 64    /* extended package ids (> 31) in one grant */
+#define EMM_MAX_PLAINTEXT 3584     /* the largest unique EMM's is 3139 bytes (emm.c) */
+#define EMM_MAX_EXT_PACKAGES CAS_MAX_EXT_PACKAGES /* extended package ids (> 31) in one grant */
+/* current + next epoch of the 32 mask packages and the extended ones */
+#define EMM_MAX_KEYS (2 * (CAS_MAX_PACKAGES + EMM_MAX_EXT_PACKAGES))
 #define EMM_MAX_GROUP_CARDS 255
 
 /* Plaintext record tags. */
 #define EMM_T_ENTITLEMENT 0x01     /* packages u32 | start u64 | finish u64 | ext u16 * n */
-#define EMM_T_PKG_KEY 0x02         /* epoch u32 | pkg u8 | key[16] */
+#define EMM_T_PKG_KEY 0x02         /* epoch u32 | pkg u8 | key[16] (packages 0..31) */
+#define EMM_T_PKG_KEY_EXT 0x03     /* epoch u32 | pkg u16 | key[16] (extended packages >= 32) */
 #define EMM_T_BLOCK 0x10           /* empty */
 #define EMM_T_UNBLOCK 0x11         /* empty */
 #define EMM_T_PAIR 0x12            /* stb_id u64 (non-zero) [| K_pair[16]: chip pairing] */
@@ -96,7 +98,7 @@ struct emm_limits {
 struct emm_grant {
 	uint32_t packages;           /* 32-bit access-criteria mask */
 	uint64_t start_s, finish_s;  /* unix seconds, start <= finish */
-	size_t next;                 /* extended package ids (authenticated, not keyed yet) */
+	size_t next;                 /* extended package ids (>= 32), keyed like the mask's */
 	uint16_t ext[EMM_MAX_EXT_PACKAGES];
 };
 
@@ -169,6 +171,21 @@ bool emm_issuer_is_reference(const struct emm_issuer *is);
  */
 int emm_build_unique(struct emm_issuer *is, uint64_t serial, uint32_t seq, const struct emm_grant *g,
 	uint64_t now_ms, uint8_t *out, size_t cap, size_t *out_len) WARN_UNUSED;
+/* What emm_build_unique_ex adds to a grant: commands (EMM_CMD_* bits; with
+ * PAIR, pair_stb_id and optionally K_pair: the 24-byte form), and whether
+ * to leave the package keys out (a card that must pair with a box first
+ * gets its grant but no key: no CW anywhere). */
+struct emm_extra {
+	uint32_t cmds;
+	uint64_t pair_stb_id;
+	bool has_pair_key;
+	uint8_t pair_key[EMM_PAIR_KEY_BYTES]; /* secret */
+	bool no_keys;
+};
+/* emm_build_unique plus x (NULL: the same as emm_build_unique). CE_ARG for
+ * BLOCK with UNBLOCK, PAIR with UNPAIR, PAIR with stb_id 0. */
+int emm_build_unique_ex(struct emm_issuer *is, uint64_t serial, uint32_t seq, const struct emm_grant *g,
+	const struct emm_extra *x, uint64_t now_ms, uint8_t *out, size_t cap, size_t *out_len) WARN_UNUSED;
 /* Unique EMM with commands only (EMM_CMD_* bits; stb_id with PAIR). */
 int emm_build_command(struct emm_issuer *is, uint64_t serial, uint32_t seq, uint32_t cmds, uint64_t stb_id,
 	uint64_t now_ms, uint8_t *out, size_t cap, size_t *out_len) WARN_UNUSED;
@@ -188,13 +205,14 @@ int emm_build_limits(struct emm_issuer *is, uint64_t serial, uint32_t seq, const
  * emm_group_pack). 0, CE_ARG, the osd check's code, CE_OVERFLOW, CE_CRYPTO. */
 int emm_build_osd(struct emm_issuer *is, uint64_t serial, uint32_t seq, const struct osd_item *item,
 	uint64_t now_ms, uint8_t *out, size_t cap, size_t *out_len) WARN_UNUSED;
-/* emm_build_unique's EMM (same grant and keys) that also carries OSD
+/* emm_build_unique_ex's EMM (same grant, keys, commands and pairing from x,
+ * which may be NULL) that also carries OSD
  * items (a card's messages and fingerprints, from the carousel): items[0..n)
  * in order, as many as fit EMM_MAX_PLAINTEXT (*n_sent says how many; the
  * rest wait for a smaller EMM). n <= EMM_MAX_OSD. Same errors. */
 int emm_build_unique_osd(struct emm_issuer *is, uint64_t serial, uint32_t seq, const struct emm_grant *g,
-	const struct osd_item *const *items, size_t n, size_t *n_sent, uint64_t now_ms, uint8_t *out, size_t cap,
-	size_t *out_len) WARN_UNUSED;
+	const struct emm_extra *x, const struct osd_item *const *items, size_t n, size_t *n_sent, uint64_t now_ms,
+	uint8_t *out, size_t cap, size_t *out_len) WARN_UNUSED;
 /* Unique EMM of any content, encoded as given (the card validates it:
  * tests build bad but authentic EMMs with it). */
 int emm_build(struct emm_issuer *is, uint64_t serial, uint32_t seq, uint64_t now_ms, const struct emm_content *c,

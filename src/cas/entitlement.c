@@ -38,6 +38,16 @@ const struct pkg_key *entitlement_find_key(const struct entitlement *e, uint32_t
 	return NULL;
 }
 
+bool entitlement_has_pkg(const struct entitlement *e, unsigned pkg)
+{
+	if (pkg < CAS_MAX_PACKAGES)
+		return (e->packages & (1u << pkg)) != 0;
+	for (size_t i = 0; i < e->next && i < CAS_MAX_EXT_PACKAGES; i++)
+		if (e->ext[i] == pkg)
+			return true;
+	return false;
+}
+
 int entitlement_issue(const struct keystore *ks, struct entitlement *e)
 {
 	uint64_t es, ef, nepochs;
@@ -49,7 +59,7 @@ int entitlement_issue(const struct keystore *ks, struct entitlement *e)
 	OPENSSL_cleanse(e->keys, sizeof(e->keys));
 	e->nkeys = 0;
 	e->ca_system_id = keystore_ca_system_id(ks);
-	if (e->packages == 0)
+	if ((e->packages == 0 && e->next == 0) || e->next > CAS_MAX_EXT_PACKAGES)
 		return CE_ARG;
 	if (e->finish_s < e->start_s)
 		return CE_RANGE;
@@ -57,7 +67,7 @@ int entitlement_issue(const struct keystore *ks, struct entitlement *e)
 	ef = e->finish_s / keystore_epoch_seconds(ks);
 	if (ef > UINT32_MAX)
 		return CE_RANGE;
-	npk = (unsigned)__builtin_popcount(e->packages);
+	npk = (unsigned)__builtin_popcount(e->packages) + (unsigned)e->next;
 	nepochs = ef - es + 1;
 	if (nepochs > ENT_MAX_KEYS || nepochs * npk > ENT_MAX_KEYS)
 		return CE_LIMIT;
@@ -73,6 +83,15 @@ int entitlement_issue(const struct keystore *ks, struct entitlement *e)
 			}
 			e->nkeys++;
 		}
+		for (size_t i = 0; i < e->next; i++) {
+			if (e->ext[i] < CAS_MAX_PACKAGES ||
+			    (r = keystore_package_key(ks, (uint32_t)ep, e->ext[i], &e->keys[e->nkeys])) != 0) {
+				OPENSSL_cleanse(e->keys, sizeof(e->keys));
+				e->nkeys = 0;
+				return e->ext[i] < CAS_MAX_PACKAGES ? CE_ARG : r;
+			}
+			e->nkeys++;
+		}
 	}
 	return 0;
 }
@@ -80,12 +99,12 @@ int entitlement_issue(const struct keystore *ks, struct entitlement *e)
 /* The structural invariants shared by encode and decode. */
 static int check_struct(const struct entitlement *e)
 {
-	if (e->finish_s < e->start_s || e->nkeys > ENT_MAX_KEYS)
+	if (e->finish_s < e->start_s || e->nkeys > ENT_MAX_KEYS || e->next > CAS_MAX_EXT_PACKAGES)
 		return CE_FORMAT;
 	if (e->start_s > INT64_MAX || e->finish_s > INT64_MAX)
 		return CE_RANGE;
 	for (size_t i = 0; i < e->nkeys; i++) {
-		if (e->keys[i].pkg >= CAS_MAX_PACKAGES || !(e->packages & (1u << e->keys[i].pkg)))
+		if (!entitlement_has_pkg(e, e->keys[i].pkg))
 			return CE_FORMAT;
 		for (size_t j = 0; j < i; j++)
 			if (e->keys[j].epoch == e->keys[i].epoch && e->keys[j].pkg == e->keys[i].pkg)

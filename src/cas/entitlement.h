@@ -12,6 +12,7 @@
 #ifndef CASTELLAN_ENTITLEMENT_H
 #define CASTELLAN_ENTITLEMENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "lib/err.h"
@@ -24,6 +25,8 @@ struct entitlement {
 	uint16_t ca_system_id;
 	uint64_t card_serial;   /* e.g. 2100000000 */
 	uint32_t packages;      /* 32-bit access-criteria mask */
+	size_t next;            /* extended packages (ids >= 32) */
+	uint16_t ext[CAS_MAX_EXT_PACKAGES];
 	uint64_t start_s;       /* unix seconds */
 	uint64_t finish_s;
 	size_t nkeys;
@@ -42,5 +45,7 @@ int entitlement_decode(const char *json, size_t len, struct entitlement *e) WARN
 int entitlement_encode(const struct entitlement *e, char **json) WARN_UNUSED;
 /* Key for (epoch, pkg) or NULL. */
 const struct pkg_key *entitlement_find_key(const struct entitlement *e, uint32_t epoch, unsigned pkg);
+/* True if e grants package pkg (a bit of the mask, or an extended id). */
+bool entitlement_has_pkg(const struct entitlement *e, unsigned pkg);
 
 #endif

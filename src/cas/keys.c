@@ -9,7 +9,8 @@
  *
  * K_pkg(epoch, pkg) = KBKDF (NIST SP 800-108 counter mode, CMAC-AES-256,
  * OpenSSL 3 EVP_KDF "KBKDF") with key = root, label = "castellan package
- * key", context = epoch u32 BE || pkg u8, L = 128 bits.
+ * key", context = epoch u32 BE || pkg u8 (packages 0..31) or epoch u32 BE ||
+ * pkg u16 BE (extended packages 32..65535), L = 128 bits.
  *
  * card_root = KBKDF(root, label "castellan card root", L = 256 bits), derived
  * at create/load time (not in the file); K_card(serial) = KBKDF(card_root,
@@ -286,20 +287,27 @@ int keystore_card_key(const struct keystore *ks, uint64_t serial, uint8_t out[CA
 
 int keystore_package_key(const struct keystore *ks, uint32_t epoch, unsigned pkg, struct pkg_key *out)
 {
-	uint8_t ctxt[5];
+	uint8_t ctxt[6];
+	size_t clen;
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	if (pkg >= CAS_MAX_PACKAGES)
+	if (pkg >= CAS_PACKAGE_IDS)
 		return CE_RANGE;
 	put_be32(ctxt, epoch);
-	ctxt[4] = (uint8_t)pkg;
-	if ((r = kbkdf_cmac(ks->root, sizeof(ks->root), PKG_LABEL, ctxt, sizeof(ctxt), out->key, sizeof(out->key))) != 0) {
+	if (pkg < CAS_MAX_PACKAGES) { /* the mask's packages: the original 5-byte context */
+		ctxt[4] = (uint8_t)pkg;
+		clen = 5;
+	} else { /* extended: pkg u16 BE, a 6-byte context */
+		put_be16(ctxt + 4, (uint16_t)pkg);
+		clen = 6;
+	}
+	if ((r = kbkdf_cmac(ks->root, sizeof(ks->root), PKG_LABEL, ctxt, clen, out->key, sizeof(out->key))) != 0) {
 		OPENSSL_cleanse(out, sizeof(*out));
 		return r;
 	}
 	out->epoch = epoch;
-	out->pkg = (uint8_t)pkg;
+	out->pkg = (uint16_t)pkg;
 	return 0;
 }
 

@@ -11,6 +11,10 @@
  *                          label = "castellan package key",
  *                          context = epoch (u32 BE) || pkg (u8))   [SP 800-108 counter mode]
  *
+ * for the packages 0..31 of the 32-bit access-criteria mask, and context =
+ * epoch (u32 BE) || pkg (u16 BE) for the extended packages 32..65535 (a
+ * context one byte longer: no input of one form is an input of the other)
+ *
  * so keys rotate with time (epoch = unix_time / epoch_seconds) without the
  * keystore growing, and one epoch's key reveals nothing of another's. A box
  * is only ever given K_pkg values, never the root.
@@ -26,7 +30,9 @@
 #include "lib/err.h"
 
 #define PKG_KEY_BYTES 16
-#define CAS_MAX_PACKAGES 32
+#define CAS_MAX_PACKAGES 32      /* packages of the 32-bit mask: ids 0..31 */
+#define CAS_PACKAGE_IDS 65536    /* every package id: 0..31 the mask, 32..65535 extended */
+#define CAS_MAX_EXT_PACKAGES 32  /* extended packages (ids >= 32) one card holds at once */
 #define KEYSTORE_ROOT_BYTES 32
 #define KEYSTORE_MAX_FILE_BYTES (64 * 1024)
 #define KEYSTORE_DEFAULT_EPOCH_SECONDS (7u * 24u * 3600u)
@@ -35,7 +41,7 @@
 /* One package key of one epoch. Wipe with pkg_key_wipe. */
 struct pkg_key {
 	uint32_t epoch;
-	uint8_t pkg; /* 0..31: bit index in the access-criteria mask */
+	uint16_t pkg; /* 0..31: bit of the access-criteria mask; 32..65535: extended */
 	uint8_t key[PKG_KEY_BYTES];
 };
 void pkg_key_wipe(struct pkg_key *k);
@@ -87,7 +93,7 @@ uint32_t keystore_epoch_seconds(const struct keystore *ks);
 uint32_t keystore_epoch_at(const struct keystore *ks, uint64_t unix_s);
 /* Short public fingerprint of the root (first 8 bytes of SHA-256), for logs. */
 void keystore_fingerprint(const struct keystore *ks, char out[17]);
-/* Derive K_pkg(epoch, pkg). 0, CE_RANGE (pkg > 31), CE_CRYPTO. */
+/* Derive K_pkg(epoch, pkg). 0, CE_RANGE (pkg >= CAS_PACKAGE_IDS), CE_CRYPTO. */
 int keystore_package_key(const struct keystore *ks, uint32_t epoch, unsigned pkg, struct pkg_key *out) WARN_UNUSED;
 
 /*

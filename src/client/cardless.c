@@ -13,7 +13,7 @@
  *      does not let old ECMs in), not
  *      > CL_REPLAY_TOLERANCE_MS older than the newest ECM
  *      accepted for its ECM_id                             -> CE_REPLAY
- *   7. package_mask & our packages != 0                    -> CE_NOT_ENTITLED
+ *   7. the ECM's packages (mask and extended ids) meet ours -> CE_NOT_ENTITLED
  *   8. we hold K_pkg(epoch, one of those packages)         -> CE_NO_KEY
  *   9. ecm_open (package MAC of the ECM, unwrap, GCM)      -> CE_MAC
  *  10. host->load_cw for each CW present; then record the ECM time and
@@ -135,7 +135,6 @@ static int cl_ecm(void *self, const struct cas_host *host, uint16_t service_id, 
 	struct ecm_view v;
 	struct ecm_cws cws;
 	uint64_t now_ms, ts_s;
-	uint32_t both;
 	int r;
 
 	memset(&cws, 0, sizeof(cws));
@@ -167,14 +166,8 @@ static int cl_ecm(void *self, const struct cas_host *host, uint16_t service_id, 
 	rp = replay_find(cl, v.ecm_id);
 	if (rp && v.timestamp_ms + CL_REPLAY_TOLERANCE_MS < rp->newest_ms)
 		return CE_REPLAY;
-	both = v.package_mask & e->packages;
-	if (!both)
-		return CE_NOT_ENTITLED;
-	for (unsigned pkg = 0; pkg < CAS_MAX_PACKAGES && !key; pkg++)
-		if (both & (1u << pkg))
-			key = entitlement_find_key(e, v.epoch, pkg);
-	if (!key)
-		return CE_NO_KEY;
+	if ((r = ecm_pick_key(&v, e, &key)) != 0)
+		return r;
 	if ((r = ecm_open(&v, key, &cws)) != 0)
 		goto out;
 	if (cws.cw_mask & ECM_HAS_EVEN) {

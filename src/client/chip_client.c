@@ -61,20 +61,16 @@ static int replay_slot(struct ladder_client *lc, uint16_t ecm_id)
 static int build_chain(const struct ecm_view *v, const struct pkg_key *k, const uint8_t *sec, size_t len,
 	uint8_t *out, size_t cap, size_t *chain_len)
 {
-	bool found = false;
 	struct wbuf w;
 
-	for (unsigned i = 0; i < v->nwraps; i++)
-		if (v->wraps[i * (1 + ECM_WRAP_BYTES)] == k->pkg)
-			found = true;
-	if (!found)
+	if (!ecm_wrap_of(v, k->pkg))
 		return CE_NOT_ENTITLED;
 	if (len > ECM_MAX_SECTION)
 		return CE_FORMAT;
 	wbuf_init(&w, out, cap);
 	wbuf_u8(&w, CHIP_CHAIN_ECM);
 	wbuf_bytes(&w, k->key, 16);
-	wbuf_u8(&w, k->pkg);
+	wbuf_u16(&w, k->pkg);
 	wbuf_u16(&w, (uint16_t)len);
 	wbuf_bytes(&w, sec, len);
 	*chain_len = w.len;
@@ -90,7 +86,6 @@ static int lc_ecm(void *self, const struct cas_host *host, uint16_t service_id, 
 	size_t chain_len = 0;
 	struct ecm_view v;
 	uint64_t now_ms, ts_s;
-	uint32_t both;
 	int slot, r;
 
 	if (!host || !host->now_ms || !sec)
@@ -112,14 +107,8 @@ static int lc_ecm(void *self, const struct cas_host *host, uint16_t service_id, 
 	slot = replay_slot(lc, v.ecm_id);
 	if (slot >= 0 && v.timestamp_ms + LC_REPLAY_TOLERANCE_MS < lc->replay[slot].newest_ms)
 		return CE_REPLAY;
-	both = v.package_mask & e->packages;
-	if (!both)
-		return CE_NOT_ENTITLED;
-	for (unsigned pkg = 0; pkg < 32 && !key; pkg++)
-		if (both & (1u << pkg))
-			key = entitlement_find_key(e, v.epoch, pkg);
-	if (!key)
-		return CE_NO_KEY;
+	if ((r = ecm_pick_key(&v, e, &key)) != 0)
+		return r;
 	if ((r = build_chain(&v, key, sec, len, chain, sizeof(chain), &chain_len)) != 0)
 		return r;
 	if ((v.cw_mask & ECM_HAS_EVEN) &&

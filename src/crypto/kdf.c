@@ -108,3 +108,15 @@ int kms_vendor_key(const uint8_t root[16], uint32_t vendor_id, uint8_t out[16])
 	kms_vkdf_free(k);
 	return r;
 }
+
+int kms_pairing_key(const uint8_t kv[16], uint64_t serial, uint8_t out[16])
+{
+	static const char label[] = KMS_PAIRING_KEY_LABEL;
+	uint8_t ctxt[8];
+
+	if (!kv || !out)
+		return CE_ARG;
+	for (int i = 0; i < 8; i++)
+		ctxt[i] = (uint8_t)(serial >> (56 - 8 * i));
+	return crypto_kbkdf_cmac(kv, 16, label, sizeof(label) - 1, ctxt, sizeof(ctxt), out, 16);
+}

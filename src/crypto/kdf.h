@@ -45,4 +45,13 @@ int kms_vkdf_new(struct kms_vkdf **out) WARN_UNUSED;
 int kms_vkdf_derive(struct kms_vkdf *k, const uint8_t root[16], uint32_t vendor_id, uint8_t out[16]) WARN_UNUSED;
 void kms_vkdf_free(struct kms_vkdf *k);
 
+/* The pairing key of (box chip, smartcard): what a paired card encrypts its
+ * CWs under, and what only that chip derives again from its OTP:
+ *   K_pair = KBKDF-CMAC-AES128(K_v(chip), "castellan pairing key",
+ *                              context = card serial u64 BE, L = 128)
+ * (chip_pairing_key in src/stb/chip.h is this; the head-end computes it for
+ * the PAIR EMM of a card whose SMS row says pair = 1). 0, CE_ARG, CE_CRYPTO. */
+#define KMS_PAIRING_KEY_LABEL "castellan pairing key"
+int kms_pairing_key(const uint8_t kv[16], uint64_t serial, uint8_t out[16]) WARN_UNUSED;
+
 #endif

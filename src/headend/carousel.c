@@ -6,7 +6,9 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/crypto.h>
 #include "headend/carousel.h"
+#include "crypto/kdf.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
 #include "lib/util.h"
@@ -15,6 +17,8 @@
 #define F_BLOCKED 0x1u
 #define F_QUEUED 0x2u
 #define F_INBATCH 0x4u  /* has a record in the batch being filled */
+#define F_PAIRED 0x8u   /* last numbered with a PAIR record */
+#define F_UNPAIR 0x10u  /* was paired, no longer: its EMMs carry UNPAIR */
 
 /* Unique EMM bytes a group record does not repeat (table_id, length,
  * version, CA_system_id, timestamp: said once in the group header). */
@@ -281,6 +285,10 @@ static uint64_t digest_of(const struct carousel *c, const struct carousel_card *
 		h = mix(h, 0x56454E444F52ull); /* sealed another way: new content */
 	if (k->state != CAROUSEL_ACTIVE)
 		return h;
+	if (k->pair != CAROUSEL_PAIR_OFF) { /* (unpaired cards keep their old digests) */
+		h = mix(h, 0x50414952ull + (uint64_t)k->pair);
+		h = mix(h, k->pair_stb_id);
+	}
 	h = mix(h, k->grant.packages);
 	h = mix(h, k->grant.start_s);
 	h = mix(h, k->grant.finish_s);
@@ -325,25 +333,50 @@ static int number_card(struct carousel *c, const struct carousel_card *k, struct
 	e->seq = nseq;
 	e->digest = d;
 	e->flags = (e->flags & ~F_BLOCKED) | (active ? 0 : F_BLOCKED);
+	if (active && k->pair == CAROUSEL_PAIR_CHIP)
+		e->flags = (e->flags & ~F_UNPAIR) | F_PAIRED;
+	else if (active && k->pair == CAROUSEL_PAIR_OFF && (e->flags & F_PAIRED))
+		e->flags = (e->flags & ~F_PAIRED) | F_UNPAIR;
 	c->st.seq_bumps++;
 	return 0;
 }
 
-/* Card k's EMM at seq into c->buf (sealed if the card is): its grant, or
- * the revocation with BLOCK. */
-static int build_card(struct carousel *c, const struct carousel_card *k, uint32_t seq, uint64_t now_ms, size_t *len)
+/* Card k's EMM at seq into c->buf (sealed if the card is): its grant (with
+ * its pairing, or UNPAIR when unpair), or the revocation with BLOCK. */
+static int build_card(struct carousel *c, const struct carousel_card *k, uint32_t seq, uint64_t now_ms, bool unpair,
+	size_t *len)
 {
 	int r;
 
-	if (k->state == CAROUSEL_ACTIVE && k->nosd) { /* with its OSD items (issue 13) */
+	if (k->state == CAROUSEL_ACTIVE && k->pair == CAROUSEL_PAIR_OFF && !unpair && !k->nosd) {
+		r = emm_build_unique(c->is, k->serial, seq, &k->grant, now_ms, c->buf, sizeof(c->buf), len);
+	} else if (k->state == CAROUSEL_ACTIVE) {
+		struct emm_extra x;
 		size_t sent = 0;
 
-		r = emm_build_unique_osd(c->is, k->serial, seq, &k->grant, k->osd, k->nosd < EMM_MAX_OSD ? k->nosd
-			: EMM_MAX_OSD, &sent, now_ms, c->buf, sizeof(c->buf), len);
-		if (r == 0 && sent < k->nosd)
-			c->st.osd_left_out += k->nosd - sent;
-	} else if (k->state == CAROUSEL_ACTIVE) {
-		r = emm_build_unique(c->is, k->serial, seq, &k->grant, now_ms, c->buf, sizeof(c->buf), len);
+		memset(&x, 0, sizeof(x));
+		if (k->pair == CAROUSEL_PAIR_CHIP) {
+			x.cmds = EMM_CMD_PAIR;
+			x.pair_stb_id = k->pair_stb_id;
+			x.has_pair_key = true;
+			if (!k->pair_kv || k->pair_stb_id == 0)
+				return CE_ARG;
+			if ((r = kms_pairing_key(k->pair_kv, k->serial, x.pair_key)) != 0)
+				return r;
+		} else if (k->pair == CAROUSEL_PAIR_NO_BOX) {
+			x.no_keys = true; /* pairing required, no box: no key, no CW */
+		} else if (unpair) {
+			x.cmds = EMM_CMD_UNPAIR;
+		}
+		if (k->nosd) { /* with its OSD items (issue 13) */
+			r = emm_build_unique_osd(c->is, k->serial, seq, &k->grant, &x, k->osd,
+				k->nosd < EMM_MAX_OSD ? k->nosd : EMM_MAX_OSD, &sent, now_ms, c->buf, sizeof(c->buf), len);
+			if (r == 0 && sent < k->nosd)
+				c->st.osd_left_out += k->nosd - sent;
+		} else {
+			r = emm_build_unique_ex(c->is, k->serial, seq, &k->grant, &x, now_ms, c->buf, sizeof(c->buf), len);
+		}
+		OPENSSL_cleanse(&x, sizeof(x));
 	} else {
 		struct emm_content ct;
 
@@ -419,7 +452,7 @@ static int send_unblock(struct carousel *c, const struct carousel_card *k, struc
 		e->digest = 0;
 		return 0;
 	}
-	if ((r = build_card(c, k, e->seq, now_ms, &len)) != 0)
+	if ((r = build_card(c, k, e->seq, now_ms, (e->flags & F_UNPAIR) != 0, &len)) != 0)
 		return r;
 	*emit_r = emit_section(c, c->buf, len, 1, changed, emit, ctx);
 	return 0;
@@ -678,7 +711,7 @@ int carousel_tick(struct carousel *c, uint64_t now_ms, carousel_emit_fn emit, vo
 			}
 			continue;
 		}
-		if ((r = build_card(c, &k, e->seq, now_ms, &len)) != 0)
+		if ((r = build_card(c, &k, e->seq, now_ms, (e->flags & F_UNPAIR) != 0, &len)) != 0)
 			goto skip;
 		if (c->b.n && !batch_fits(c, len)) {
 			if ((r = batch_flush(c, emit, ctx, k.serial)) != 0)

@@ -23,6 +23,15 @@
  *                EMM goes first (seq n, then the grant at n + 1);
  *   blocked, retired or deleted: one EMM with the empty grant (revokes
  *                every package and key) and the BLOCK command.
+ *   pairing required (SMS pair = 1, docs/smartcard.md "Pairing required"):
+ *                the grant EMM also carries PAIR with the box's id and
+ *                K_pair = kms_pairing_key(K_v(box chip), serial) (the card
+ *                then hands CWs out only under K_pair, which only that
+ *                chip derives); with no box to pair with (no chip id, or
+ *                none of the head-end's vendor keys is its chip's) the
+ *                grant goes without package keys: no CW in any box. A card
+ *                that was sent paired and is no longer gets UNPAIR in its
+ *                EMMs (until a restart: the flag is not persisted).
  *
  * Group EMMs (on by default; config no_group turns them off): the cards a
  * tick sends are built with one timestamp (the tick's now) and their unique
@@ -61,6 +70,12 @@ enum carousel_card_state {
 	CAROUSEL_DELETED = 3,  /* no longer in the store */
 };
 
+enum carousel_pair {
+	CAROUSEL_PAIR_OFF = 0,    /* no pairing required */
+	CAROUSEL_PAIR_CHIP = 1,   /* PAIR stb_id | K_pair (from pair_kv) */
+	CAROUSEL_PAIR_NO_BOX = 2, /* required, no box known: grant without keys */
+};
+
 /* What the source says of one card at time now. */
 struct carousel_card {
 	uint64_t serial;
@@ -75,6 +90,10 @@ struct carousel_card {
 	 * removed item gives the card a new seq. */
 	size_t nosd;
 	const struct osd_item *osd[EMM_MAX_OSD];
+	enum carousel_pair pair;
+	uint64_t pair_stb_id;     /* with CAROUSEL_PAIR_CHIP: the box (its chip id) */
+	const uint8_t *pair_kv;   /* with CAROUSEL_PAIR_CHIP: K_v of that chip, 16
+	                           * bytes, borrowed (the head-end's vendor keys) */
 };
 
 /* Where cards come from (the SMS store in the head-end, an array in tests

@@ -556,11 +556,9 @@ static void on_cw_provision(struct conn *c, const struct sc_msg *m, uint16_t sid
 	}
 	if (sc_count(m, SC_P_ACCESS_CRITERIA)) {
 		const struct sc_param *ac = sc_get_nth(m, SC_P_ACCESS_CRITERIA, 0);
-		uint32_t ac_mask = 0;
-
-		if (ac)
-			(void)cur_u32_at(ac->val, ac->len, 0, &ac_mask);
-		if (!ac || ac->len < 4 || ac->len > ECM_MAX_AC_BYTES || ac_mask == 0) {
+		/* the package mask, then extended package ids (u16, ascending,
+		 * >= 32): docs/ecm-format.md */
+		if (!ac || ecm_ac_check(ac->val, ac->len) != 0) {
 			send_error(c, m->type, c->channel_id, true, sid, SC_ECM_ERR_INV_PARAM_VALUE,
 				SC_P_ACCESS_CRITERIA);
 			return;

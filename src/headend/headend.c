@@ -70,6 +70,13 @@ struct headend {
 
 #define HEADEND_CHANNELS_REFRESH_MS 2000u
 
+/* The package limits, named once each and tied here where the SMS meets
+ * the CAS: every SMS package id has a key (K_pkg takes ids up to
+ * CAS_PACKAGE_IDS - 1), and what emm_seq records of a card's extended
+ * packages holds every one an EMM can carry. */
+_Static_assert(SMS_PACKAGES_MAX == CAS_PACKAGE_IDS, "every SMS package id is keyed");
+_Static_assert(SMS_SENT_EXT_MAX >= EMM_MAX_EXT_PACKAGES, "emm_seq keeps every extended package sent");
+
 struct chan_load {
 	uint32_t *ac;       /* 65536 entries */
 	int64_t last;
@@ -225,6 +232,21 @@ static void card_view(struct emm_thread *t, const struct sms_card *c, const stru
 	k->serial = c->serial;
 	k->state = car_state(c->state);
 	k->seal_key = vkey_find(t->h, c->chip_id);
+	if (c->pair) {
+		/* pairing required (docs/smartcard.md "Pairing required"): a
+		 * smartcard bound by K_pair to the chip of the box chip_id names,
+		 * so its EMMs stay under K_card (the card reads them); with no
+		 * such box known, the grant goes without keys */
+		const struct vkey *v = k->seal_key;
+
+		k->seal_key = NULL;
+		k->pair = CAROUSEL_PAIR_NO_BOX;
+		if (v) {
+			k->pair = CAROUSEL_PAIR_CHIP;
+			k->pair_stb_id = v->chip;
+			k->pair_kv = v->kv;
+		}
+	}
 	sched_grant_at(t->ssubs, n, now_s, &k->grant, &next);
 	(void)sched_at(t->sched, c->serial, next);
 	osd_sched_card(t->h->osd, k->serial, k->grant.packages, now_s, k); /* its messages and fingerprints */

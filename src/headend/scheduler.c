@@ -328,6 +328,8 @@ void sched_grant_at(const struct sched_sub *subs, size_t n, int64_t now, struct 
 			g->packages |= 1u << u->package;
 		} else if (g->next < EMM_MAX_EXT_PACKAGES && u->package <= 0xFFFF) {
 			g->ext[g->next++] = (uint16_t)u->package;
+		} else {
+			continue; /* past the card's EMM_MAX_EXT_PACKAGES: left out, and its period too */
 		}
 		if (u->start_s > start)
 			start = u->start_s;

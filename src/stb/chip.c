@@ -128,14 +128,13 @@ static int ladder(const struct chip *c, enum cw_alg alg, enum cw_parity parity, 
 		 * (format v2) with the K_pkg it alone sees, so the host cannot
 		 * feed it a re-sealed ECM either */
 		const uint8_t *ek2, *sec;
-		uint8_t pkg = 0;
-		uint16_t sec_len = 0;
+		uint16_t pkg = 0, sec_len = 0;
 		struct ecm_view v;
 		struct ecm_cws cws;
 		struct pkg_key k;
 
 		ek2 = cur_ptr(&cu, 16);
-		(void)cur_u8(&cu, &pkg);
+		(void)cur_u16(&cu, &pkg);
 		(void)cur_u16(&cu, &sec_len);
 		sec = cur_ptr(&cu, sec_len);
 		if ((r = cur_end(&cu)) != 0)
@@ -265,7 +264,7 @@ static int op_open_emm(const struct chip *c, struct cur *cu, uint8_t *resp, size
 	wbuf_u8(&w, (uint8_t)ct->nkeys);
 	for (size_t i = 0; i < ct->nkeys; i++) {
 		wbuf_u32(&w, ct->keys[i].epoch);
-		wbuf_u8(&w, ct->keys[i].pkg);
+		wbuf_u16(&w, ct->keys[i].pkg);
 		wbuf_bytes(&w, ct->keys[i].key, 16);
 	}
 	if ((r = wbuf_status(&w)) == 0)
@@ -608,14 +607,9 @@ int chip_chain_klad(const uint8_t kv[16], const uint8_t ks[16], const uint8_t *c
 
 int chip_pairing_key(const uint8_t kv[16], uint64_t serial, uint8_t out[16])
 {
-	static const char label[] = CHIP_PAIR_LABEL;
-	uint8_t ctxt[8];
-
-	if (!kv || !out)
-		return CE_ARG;
-	put_be32(ctxt, (uint32_t)(serial >> 32));
-	put_be32(ctxt + 4, (uint32_t)serial);
-	return crypto_kbkdf_cmac(kv, 16, label, sizeof(label) - 1, ctxt, sizeof(ctxt), out, 16);
+	/* one derivation for the chip and the head-end (crypto/kdf.h) */
+	_Static_assert(sizeof(CHIP_PAIR_LABEL) == sizeof(KMS_PAIRING_KEY_LABEL), "one pairing label");
+	return kms_pairing_key(kv, serial, out);
 }
 
 int chip_chain_paired(uint64_t serial, const uint8_t ecw[16], uint8_t *out, size_t cap, size_t *out_len)

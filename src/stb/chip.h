@@ -29,9 +29,10 @@
  * Ladder chains (the `ek` of cas_host.load_ecw), first byte = type:
  *   CHIP_CHAIN_KLAD (0x01), ETSI TS 103 162 K-LAD style, 2 levels, AES-128-ECB:
  *     ek2[16] = E_{K_v}(K_s)   ek1[16] = E_{K_s}(CW || 0-padding to 16)
- *   CHIP_CHAIN_ECM (0x02), a Castellan ECM (format v2) opened in the chip:
+ *   CHIP_CHAIN_ECM (0x02), a Castellan ECM (format v2 or v3) opened in the chip:
  *     ek2[16] = E_{K_v}(K_pkg)   (the box's protected package key)
- *     pkg u8 | sec_len u16 | the ECM section (<= ECM_MAX_SECTION)
+ *     pkg u16 (0..65535, extended packages too) | sec_len u16 | the ECM
+ *     section (<= ECM_MAX_SECTION)
  *     K_pkg = D_{K_v}(ek2); the chip parses the section and opens it with
  *     ecm_open (the package's MAC of the ECM, unwrap, GCM), and the CW of
  *     the requested parity goes to the slot. A re-sealed or tampered ECM,
@@ -51,7 +52,7 @@
  *            (bit 0 grant, bit 1 limits) | cmds u32 | pair_stb_id u64
  *            | [grant: packages u32 | start u64 | finish u64 | next u8
  *               | ext u16 * next] | [limits: max u8 | window u32 | block u32]
- *            | nkeys u8 | nkeys * (epoch u32 | pkg u8 | ek2[16] = E_{K_v}(K_pkg))
+ *            | nkeys u8 | nkeys * (epoch u32 | pkg u16 | ek2[16] = E_{K_v}(K_pkg))
  *   A K_pair in a PAIR record is not returned (the chip derives it itself).
  *   CE_MAC: the EMM is not for this chip and running vendor.
  * docs/secure-chip.md has the byte tables and the op list.

@@ -309,7 +309,7 @@ int chip_link_open_emm(struct chip_link *l, const uint8_t *sec, size_t len, uint
 		out->nkeys = nkeys;
 	for (size_t i = 0; i < out->nkeys; i++) {
 		(void)cur_u32(&c, &out->keys[i].epoch);
-		(void)cur_u8(&c, &out->keys[i].pkg);
+		(void)cur_u16(&c, &out->keys[i].pkg);
 		(void)cur_bytes(&c, out->keys[i].key, PKG_KEY_BYTES);
 	}
 	if ((r = cur_end(&c)) != 0) {

@@ -863,6 +863,9 @@ static void on_ecm(struct stb *s, uint16_t pid, const uint8_t *sec, size_t len)
 			if (ecm_parse(sec, len, &v) == 0 && v.ca_system_id == s->ca_system_id && v.ac_len >= 4) {
 				sv->rep.refusal_has_pkgs = true;
 				sv->rep.refusal_ecm_pkgs = v.package_mask;
+				sv->rep.refusal_ecm_next = v.nxpkg;
+				for (unsigned i = 0; i < v.nxpkg && i < 4; i++)
+					sv->rep.refusal_ecm_ext[i] = v.xpkg[i];
 			}
 		}
 		if (r == CE_FORMAT || r == CE_TRUNCATED || r == CE_TRAILING)
@@ -1140,28 +1143,43 @@ int stb_report(const struct stb *s, struct stb_report *out)
 	return 0;
 }
 
+/* The refused ECM's packages: "00000002", or "00000000 + 40,41" with
+ * extended packages ("..." past the first 4). */
+static const char *ecm_pkgs_text(const struct stb_service_report *v, char *t, size_t cap)
+{
+	size_t o = (size_t)snprintf(t, cap, "%08X", (unsigned)v->refusal_ecm_pkgs);
+
+	for (unsigned i = 0; i < v->refusal_ecm_next && i < 4 && o < cap; i++)
+		o += (size_t)snprintf(t + o, cap - o, "%s%u", i ? "," : " + ", (unsigned)v->refusal_ecm_ext[i]);
+	if (v->refusal_ecm_next > 4 && o < cap)
+		snprintf(t + o, cap - o, ",...");
+	return t;
+}
+
 /* Why a service got no (or not every) key, in words. */
 static void refusal_reason(const struct stb_report *r, const struct stb_service_report *v, char *buf,
 	size_t cap)
 {
+	char pk[64];
+
 	if (v->nokey_pkts > 0) {
 		char why[128];
 
 		if (v->nokey_reason == CE_TIMEOUT || v->nokey_reason == 0)
 			snprintf(why, sizeof(why), "no ECM accepted after CP %u", (unsigned)v->last_ecm_cp);
 		else if (v->refusal_has_pkgs && r->have_card_packages)
-			snprintf(why, sizeof(why), "%s (ECM for packages %08X, card has %08X)", err_str(v->nokey_reason),
-				(unsigned)v->refusal_ecm_pkgs, (unsigned)r->card_packages);
+			snprintf(why, sizeof(why), "%s (ECM for packages %s, card has %08X)", err_str(v->nokey_reason),
+				ecm_pkgs_text(v, pk, sizeof(pk)), (unsigned)r->card_packages);
 		else
 			snprintf(why, sizeof(why), "%s", err_str(v->nokey_reason));
 		snprintf(buf, cap, "no key since CP %lld: %s", (long long)v->nokey_since_cp, why);
 	} else if (v->last_refusal != 0) {
 		if (v->refusal_has_pkgs && r->have_card_packages)
-			snprintf(buf, cap, "%s (ECM for packages %08X, card has %08X)", err_str(v->last_refusal),
-				(unsigned)v->refusal_ecm_pkgs, (unsigned)r->card_packages);
+			snprintf(buf, cap, "%s (ECM for packages %s, card has %08X)", err_str(v->last_refusal),
+				ecm_pkgs_text(v, pk, sizeof(pk)), (unsigned)r->card_packages);
 		else if (v->refusal_has_pkgs)
-			snprintf(buf, cap, "%s (ECM for packages %08X)", err_str(v->last_refusal),
-				(unsigned)v->refusal_ecm_pkgs);
+			snprintf(buf, cap, "%s (ECM for packages %s)", err_str(v->last_refusal),
+				ecm_pkgs_text(v, pk, sizeof(pk)));
 		else
 			snprintf(buf, cap, "%s", err_str(v->last_refusal));
 	} else if (!v->have_pmt) {

@@ -128,6 +128,8 @@ struct stb_service_report {
 	int last_refusal;           /* CE_* of the last refused ECM, 0 none */
 	bool refusal_has_pkgs;      /* the refused ECM parsed as a Castellan ECM */
 	uint32_t refusal_ecm_pkgs;  /* its package mask */
+	uint8_t refusal_ecm_next;   /* and its extended packages (ECM v3): how many, */
+	uint16_t refusal_ecm_ext[4]; /* the first 4 of them */
 	int64_t first_ecm_pkt;      /* packet index completing the first ECM, -1 */
 	int64_t zapping_pkts;       /* first descrambled - first ECM, -1 unknown */
 	int64_t zapping_ms;         /* same in stream time (PCR), -1 unknown */

@@ -310,6 +310,61 @@ static void test_ecm_forged_other_package(void **state)
 	assert_memory_equal(out + 4, CW_E, 8);
 }
 
+/* Issue 16 item 8 on the card: an EMM entitling package 40 only gives the
+ * card K_pkg(40) (kept in the EEPROM across a power cycle); the ECM of a
+ * package-40 channel (format v3) yields its CW; entitled to 41 only, the
+ * card answers not-entitled, and the ECM of a channel in 40 and 41
+ * re-sealed by a holder of 41's key is refused by a card of 40 (bad MAC). */
+static void test_ecm_extended_package(void **state)
+{
+	struct fx *f = *state;
+	struct emm_grant g = { .packages = 0, .start_s = T0_MS / 1000u - 3600, .finish_s = T0_MS / 1000u + 3 * 3600,
+		.next = 1, .ext = { 40 } };
+	struct ecm_params p;
+	struct pkg_key k41;
+	uint8_t emm[EMM_MAX_SECTION], sec[ECM_MAX_SECTION], both[ECM_MAX_SECTION], forged[ECM_MAX_SECTION];
+	uint8_t out[CARD_MAX_RESP], evil[16];
+	size_t elen = 0, len = 0, blen = 0, n = 0;
+
+	memset(&p, 0, sizeof(p));
+	p.alg = CW_ALG_CSA2;
+	p.ecm_id = 9;
+	p.ca_system_id = CASID;
+	p.timestamp_ms = T0_MS;
+	p.epoch = keystore_epoch_at(f->ks, T0_MS / 1000u);
+	p.ac_len = 6; /* mask 0, package 40 */
+	put_be16(p.ac + 4, 40);
+	p.cw_mask = ECM_HAS_EVEN | ECM_HAS_ODD;
+	memcpy(p.cw_even, CW_E, 8);
+	memcpy(p.cw_odd, CW_O, 8);
+	assert_int_equal(ecm_build(f->ks, &p, sec, sizeof(sec), &len), 0);
+	p.ac_len = 8; /* 40 and 41 */
+	put_be16(p.ac + 6, 41);
+	assert_int_equal(ecm_build(f->ks, &p, both, sizeof(both), &blen), 0);
+	/* entitled to 40 only */
+	assert_int_equal(emm_build_unique(f->is, SERIAL, ++f->seq, &g, T0_MS, emm, sizeof(emm), &elen), 0);
+	assert_int_equal(send_emm(f, emm, elen), SW_OK);
+	assert_int_equal(xfer(f, CARD_INS_ECM, sec, len, out, &n), SW_OK);
+	assert_memory_equal(out + 4, CW_E, 8);
+	/* the keys are in the EEPROM: a power cycle keeps them */
+	assert_int_equal(card_applet_reset(f->a), 0);
+	assert_int_equal(xfer(f, CARD_INS_ECM, both, blen, out, &n), SW_OK);
+	assert_memory_equal(out + 4, CW_E, 8);
+	/* a holder of 41's key re-seals the 40+41 ECM: the card of 40 refuses it */
+	assert_int_equal(keystore_package_key(f->ks, p.epoch, 41, &k41), 0);
+	memset(evil, 0xEE, sizeof(evil));
+	assert_true(tu_ecm_forge(both, blen, 41, k41.key, 0x0777, T0_MS + 5000, evil, true, forged));
+	pkg_key_wipe(&k41);
+	n = 0;
+	assert_int_equal(xfer(f, CARD_INS_ECM, forged, blen, out, &n), SW_BAD_MAC);
+	assert_int_equal(n, 0);
+	/* entitled to 41 only: the package-40 channel is closed */
+	g.ext[0] = 41;
+	assert_int_equal(emm_build_unique(f->is, SERIAL, ++f->seq, &g, T0_MS, emm, sizeof(emm), &elen), 0);
+	assert_int_equal(send_emm(f, emm, elen), SW_OK);
+	assert_int_equal(xfer(f, CARD_INS_ECM, sec, len, out, &n), SW_NOT_ENTITLED);
+}
+
 static void test_status_words(void **state)
 {
 	struct fx *f = *state;
@@ -771,14 +826,35 @@ static void test_pairing_eeprom_v1(void **state)
 
 	assert_int_equal(command(f, EMM_CMD_PAIR, 77, T0_MS), SW_OK);
 	img = tu_read(f->ee_path, &len);
-	assert_memory_equal(img, "CSTLEE02", 8);
 	/* v2 = v1 with pair_mode u8 | K_pair[16] after paired_stb_id (offset 66) */
 	assert_int_equal(tu_be32(img + 66 + 4), 77);
 	assert_int_equal(img[74], CARD_PAIR_SOFT);
 	memcpy(v1, img, 74);
 	memcpy(v1, "CSTLEE01", 8);
-	memcpy(v1 + 74, img + 91, len - 4 - 91);
-	n = 74 + len - 4 - 91;
+	/* v3 -> v1: drop pair_mode | K_pair, the extended-package count (0
+	 * here) after packages, and each key's package back to one byte */
+	{
+		size_t o = 91, w = 74, nk;
+
+		assert_memory_equal(img, "CSTLEE03", 8);
+		memcpy(v1 + w, img + o, 4); /* packages */
+		o += 4;
+		w += 4;
+		assert_int_equal(img[o], 0); /* no extended package */
+		o++;
+		memcpy(v1 + w, img + o, 16 + 1); /* start, finish, nkeys */
+		nk = img[o + 16];
+		o += 17;
+		w += 17;
+		for (size_t k = 0; k < nk; k++, o += 22, w += 21) {
+			memcpy(v1 + w, img + o, 4);
+			assert_int_equal(img[o + 4], 0);
+			v1[w + 4] = img[o + 5];
+			memcpy(v1 + w + 5, img + o + 6, 16);
+		}
+		memcpy(v1 + w, img + o, len - 4 - o); /* the channels */
+		n = w + len - 4 - o;
+	}
 	put_be32(v1 + n, crc32_mpeg(v1, n));
 	n += 4;
 	fp = fopen(f->ee_path, "wb");
@@ -797,10 +873,10 @@ static void test_pairing_eeprom_v1(void **state)
 	assert_int_equal(card_pairing_key(p.k_card, 77, kp), 0);
 	assert_int_equal(card_paired_cw_open(kp, out + 4, cw), 0);
 	assert_memory_equal(cw, CW_E, 8);
-	/* the next write is a v2 image */
+	/* the next write is a v3 image */
 	assert_int_equal(grant(f, 0x3, T0_MS + 1000), SW_OK);
 	img = tu_read(f->ee_path, &len);
-	assert_memory_equal(img, "CSTLEE02", 8);
+	assert_memory_equal(img, "CSTLEE03", 8);
 	free(img);
 }
 
@@ -1557,6 +1633,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ecm_cw, setup_live, teardown),
 		cmocka_unit_test_setup_teardown(test_smartcard_osd, setup_live, teardown),
 		cmocka_unit_test_setup_teardown(test_ecm_forged_other_package, setup_live, teardown),
+		cmocka_unit_test_setup_teardown(test_ecm_extended_package, setup_live, teardown),
 		cmocka_unit_test_setup_teardown(test_ecm_chained_many_packages, setup_live, teardown),
 		cmocka_unit_test_setup_teardown(test_status_words, setup_live, teardown),
 		cmocka_unit_test_setup_teardown(test_counter_limit_and_recovery, setup_live, teardown),

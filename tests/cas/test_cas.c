@@ -314,7 +314,27 @@ static void test_kbkdf_known_answer(void **state)
 	assert_int_equal(k.epoch, 0x01020304);
 	assert_int_equal(k.pkg, 7);
 	assert_memory_equal(k.key, mac, 16);
-	assert_int_equal(keystore_package_key(ks, 1, 32, &k), CE_RANGE);
+	/* an extended package (>= 32): context epoch u32 || pkg u16, 6 bytes */
+	{
+		uint8_t m2[4 + sizeof(label) - 1 + 1 + 6 + 4];
+		size_t o = 4 + sizeof(label) - 1 + 1 + 4;
+
+		memcpy(m2, msg, o);
+		put_be16(m2 + o, 40);
+		put_be32(m2 + o + 2, 128);
+		m = EVP_MAC_fetch(NULL, "CMAC", NULL);
+		c = EVP_MAC_CTX_new(m);
+		assert_non_null(c);
+		assert_int_equal(EVP_MAC_init(c, test_root, sizeof(test_root), params), 1);
+		assert_int_equal(EVP_MAC_update(c, m2, sizeof(m2)), 1);
+		assert_int_equal(EVP_MAC_final(c, mac, &maclen, sizeof(mac)), 1);
+		EVP_MAC_CTX_free(c);
+		EVP_MAC_free(m);
+		assert_int_equal(keystore_package_key(ks, 0x01020304, 40, &k), 0);
+		assert_int_equal(k.pkg, 40);
+		assert_memory_equal(k.key, mac, 16);
+	}
+	assert_int_equal(keystore_package_key(ks, 1, CAS_PACKAGE_IDS, &k), CE_RANGE);
 	keystore_free(ks);
 }
 
@@ -457,13 +477,27 @@ static void test_ecm_sizes(void **state)
 	assert_int_equal(build(ks, &p, sec), 124);
 	fill_params(&p, CW_ALG_CSA2, 0xffffffff, 3);
 	assert_int_equal(build(ks, &p, sec), 874);
+	/* v3: 32 mask packages and 14 extended ones (ac_len 32) do not fit */
 	fill_params(&p, CW_ALG_CISSA, 0xffffffff, 3);
 	p.ac_len = ECM_MAX_AC_BYTES;
-	assert_int_equal(build(ks, &p, sec), 918);
+	for (unsigned i = 0; i < ECM_MAX_EXT_PACKAGES; i++)
+		put_be16(p.ac + 4 + 2 * i, (uint16_t)(100 + i));
+	assert_int_equal(ecm_build(ks, &p, sec, sizeof(sec), &len), CE_RANGE);
+	/* a v3 near the limit: CISSA, 30 mask packages + 5 extended:
+	 * 54 + ac_len 14 + CWs 32 + 35 wraps x 26 = 1010 bytes */
+	fill_params(&p, CW_ALG_CISSA, 0x3fffffff, 3);
+	p.ac_len = 4 + 2 * 5;
+	for (unsigned i = 0; i < 5; i++)
+		put_be16(p.ac + 4 + 2 * i, (uint16_t)(100 + i));
+	assert_int_equal(build(ks, &p, sec), 54 + 14 + 32 + 35 * 26);
+	assert_int_equal(sec[3], ECM_FORMAT_V3);
+	/* the largest v2: CISSA, 32 packages, 4-byte AC */
+	fill_params(&p, CW_ALG_CISSA, 0xffffffff, 3);
+	assert_int_equal(build(ks, &p, sec), 890);
 	/* header bytes */
 	assert_int_equal(sec[0], ECM_TABLE_ODD);
 	assert_int_equal(sec[1] >> 4, 0x7);
-	assert_int_equal(((sec[1] & 0x0f) << 8 | sec[2]) + 3, 918);
+	assert_int_equal(((sec[1] & 0x0f) << 8 | sec[2]) + 3, 890);
 	/* capacity and bad parameters */
 	fill_params(&p, CW_ALG_CSA2, 0x00000001, 3);
 	assert_int_equal(ecm_build(ks, &p, sec, 98, &len), CE_OVERFLOW);

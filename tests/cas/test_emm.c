@@ -34,6 +34,7 @@
 #include "lib/cursor.h"
 #include "lib/util.h"
 #include "testutil.h"
+#include "ecmforge.h"
 
 #define CASID 0x4ADC
 #define EPOCH_S 3600u
@@ -335,8 +336,9 @@ static void test_emm_roundtrip(void **state)
 	(void)state;
 	assert_int_equal(emm_issuer_new(ks, &is), 0);
 	assert_int_equal(emm_build_unique(is, SERIAL, 9, &g, T0 * 1000 + 5, sec, sizeof(sec), &len), 0);
-	/* 2 packages x 2 epochs: 24 + 4 (ext) + 4 x 23 = 120 bytes of plaintext */
-	assert_int_equal(len, EMM_UNIQUE_OVERHEAD + 22 + 4 + 4 * 23);
+	/* 2 packages x 2 epochs, and the 2 extended ones x 2 epochs: 22 + 4 (ext)
+	 * + 4 x 23 + 4 x 24 = 214 bytes of plaintext */
+	assert_int_equal(len, EMM_UNIQUE_OVERHEAD + 22 + 4 + 4 * 23 + 4 * 24);
 	assert_int_equal(sec[0], EMM_TABLE_UNIQUE);
 	assert_int_equal(((sec[1] & 0x0F) << 8 | sec[2]) + 3, len);
 	assert_int_equal(emm_parse(sec, len, SERIAL, &v), 0);
@@ -356,11 +358,12 @@ static void test_emm_roundtrip(void **state)
 	assert_int_equal(c.grant.next, 2);
 	assert_int_equal(c.grant.ext[1], 300);
 	assert_int_equal(c.cmds, 0);
-	assert_int_equal(c.nkeys, 4);
-	for (size_t i = 0; i < 4; i++) {
+	assert_int_equal(c.nkeys, 8);
+	for (size_t i = 0; i < 8; i++) {
+		static const unsigned pk[4] = { 0, 2, 40, 300 };
 		struct pkg_key want;
-		uint32_t ep = e0 + (uint32_t)(i / 2);
-		unsigned pkg = (i % 2) ? 2 : 0;
+		uint32_t ep = e0 + (uint32_t)(i / 4);
+		unsigned pkg = pk[i % 4];
 
 		assert_int_equal(c.keys[i].epoch, ep);
 		assert_int_equal(c.keys[i].pkg, pkg);
@@ -627,6 +630,163 @@ static void test_patched_client(void **state)
 	assert_int_equal(feed_emm(f, f->sec, f->len), 0);
 	assert_int_equal(feed_ecm(f, ecm, elen), 0);
 	assert_memory_equal(f->fh.cw[0], p.cw_even, 8);
+	emm_state_wipe(&st);
+	fx_free(f);
+	rm_tmpdir();
+}
+
+/* ECM of a channel in the mask's packages and extended packages ext[0..n)
+ * (format v3 when n > 0), at T0. */
+static size_t make_ecm_ext(const struct keystore *ks, uint32_t mask, const uint16_t *ext, size_t n, uint8_t *sec,
+	struct ecm_params *p)
+{
+	size_t len = 0;
+
+	(void)make_ecm(ks, mask ? mask : 1, sec, p);
+	put_be32(p->ac, mask);
+	for (size_t i = 0; i < n; i++)
+		put_be16(p->ac + 4 + 2 * i, ext[i]);
+	p->ac_len = (uint8_t)(4 + 2 * n);
+	assert_int_equal(ecm_build(ks, p, sec, ECM_MAX_SECTION, &len), 0);
+	return len;
+}
+
+/* Issue 16 item 8: packages above 31 are keyed end to end. The head-end's
+ * EMM gives K_pkg(40) to a card entitled to package 40 only; the ECM of a
+ * channel in package 40 (format v3) opens with it; a card entitled to 41
+ * only gets nothing -- not through the client (CE_NOT_ENTITLED), nor as a
+ * patched client trying every key it holds on every wrap as any package
+ * (CE_MAC), nor by re-sealing an ECM of a channel in 40 and 41 with 41's
+ * key (40's boxes refuse it: CE_MAC). */
+static void test_extended_packages(void **state)
+{
+	static const uint16_t p40[] = { 40 }, p40_41[] = { 40, 41 };
+	struct fx *f;
+	struct emm_card_state st;
+	struct emm_grant g = { .packages = 0, .start_s = T0 - 86400, .finish_s = T0 + 86400, .next = 1 };
+	struct ecm_params p;
+	struct ecm_view ev, fv;
+	struct ecm_cws cws;
+	struct pkg_key k40, k41, k8;
+	uint8_t ecm[ECM_MAX_SECTION], both[ECM_MAX_SECTION], forged[ECM_MAX_SECTION], evil[16];
+	size_t elen, blen;
+	unsigned tries = 0;
+
+	(void)state;
+	make_tmpdir();
+	f = fx_new(NULL);
+	/* the keystore: ids >= 32 have keys of their own, distinct from the
+	 * mask's (8 = 40 - 32 and 40 mod 256 would be the naive collisions) */
+	assert_int_equal(keystore_package_key(f->ks, 5, 40, &k40), 0);
+	assert_int_equal(keystore_package_key(f->ks, 5, 41, &k41), 0);
+	assert_int_equal(keystore_package_key(f->ks, 5, 8, &k8), 0);
+	assert_int_equal(k40.pkg, 40);
+	assert_memory_not_equal(k40.key, k41.key, 16);
+	assert_memory_not_equal(k40.key, k8.key, 16);
+	assert_int_equal(keystore_package_key(f->ks, 5, CAS_PACKAGE_IDS - 1, &k8), 0);
+	assert_int_equal(keystore_package_key(f->ks, 5, CAS_PACKAGE_IDS, &k8), CE_RANGE);
+	/* the ECM of a channel in package 40: v3, one wrap with a u16 id */
+	elen = make_ecm_ext(f->ks, 0, p40, 1, ecm, &p);
+	assert_int_equal(ecm_parse(ecm, elen, &ev), 0);
+	assert_int_equal(ev.version, ECM_FORMAT_V3);
+	assert_int_equal(ev.nwraps, 1);
+	assert_int_equal(ecm_wrap_pkg(&ev, 0), 40);
+	assert_int_equal(elen, 54 + 6 + 26 + 16);
+	/* entitled to 40 only: the EMM carries K_pkg(40) (EMM_T_PKG_KEY_EXT) */
+	g.ext[0] = 40;
+	assert_int_equal(emm_build_unique(f->is, SERIAL, 1, &g, T0 * 1000, f->sec, sizeof(f->sec), &f->len), 0);
+	assert_int_equal(feed_emm(f, f->sec, f->len), 0);
+	get_state(f, &st);
+	assert_int_equal(st.ent.next, 1);
+	assert_int_equal(st.ent.nkeys, 2); /* this epoch and the next */
+	assert_int_equal(st.ent.keys[0].pkg, 40);
+	assert_int_equal(feed_ecm(f, ecm, elen), 0);
+	assert_int_equal(f->fh.nloads, 2);
+	assert_memory_equal(f->fh.cw[0], p.cw_even, 8);
+	/* a channel in 40 and 41 opens too, with 40's key */
+	blen = make_ecm_ext(f->ks, 0x00000001, p40_41, 2, both, &p);
+	assert_int_equal(feed_ecm(f, both, blen), 0);
+	emm_state_wipe(&st);
+	/* entitled to 41 only: the client refuses the package-40 channel */
+	g.ext[0] = 41;
+	assert_int_equal(emm_build_unique(f->is, SERIAL, 2, &g, T0 * 1000, f->sec, sizeof(f->sec), &f->len), 0);
+	assert_int_equal(feed_emm(f, f->sec, f->len), 0);
+	f->fh.nloads = 0;
+	assert_int_equal(feed_ecm(f, ecm, elen), CE_NOT_ENTITLED);
+	assert_int_equal(f->fh.nloads, 0);
+	/* patched: every key it holds, on every wrap, as that wrap's package */
+	get_state(f, &st);
+	assert_int_equal(st.ent.nkeys, 2);
+	for (size_t i = 0; i < st.ent.nkeys; i++) {
+		assert_int_equal(st.ent.keys[i].pkg, 41);
+		for (unsigned w = 0; w < ev.nwraps; w++) {
+			struct pkg_key forged_key = st.ent.keys[i];
+
+			forged_key.pkg = (uint16_t)ecm_wrap_pkg(&ev, w);
+			forged_key.epoch = ev.epoch;
+			assert_int_equal(ecm_open(&ev, &forged_key, &cws), CE_MAC);
+			assert_int_equal(cws.cw_mask, 0);
+			tries++;
+		}
+	}
+	assert_int_equal(tries, 2);
+	/* the forgery: 41's subscriber takes a genuine ECM of a channel in 40
+	 * and 41, opens 41's wrap, re-seals with its own ECM_id, time and CWs */
+	assert_int_equal(ecm_parse(both, blen, &ev), 0);
+	assert_int_equal(keystore_package_key(f->ks, ev.epoch, 40, &k40), 0);
+	assert_int_equal(keystore_package_key(f->ks, ev.epoch, 41, &k41), 0);
+	memset(evil, 0xEE, sizeof(evil));
+	assert_true(tu_ecm_forge(both, blen, 41, k41.key, 0x0777, p.timestamp_ms + 60000, evil, true, forged));
+	assert_int_equal(ecm_parse(forged, blen, &fv), 0);
+	assert_int_equal(ecm_open(&fv, &k41, &cws), 0); /* the forger is competent */
+	ecm_cws_wipe(&cws);
+	assert_int_equal(ecm_open(&fv, &k40, &cws), CE_MAC); /* 40's boxes refuse it */
+	assert_int_equal(cws.cw_mask, 0);
+	/* and a box entitled to 40 (a fresh card state) refuses it through the client */
+	g.ext[0] = 40;
+	assert_int_equal(emm_build_unique(f->is, SERIAL, 3, &g, T0 * 1000, f->sec, sizeof(f->sec), &f->len), 0);
+	assert_int_equal(feed_emm(f, f->sec, f->len), 0);
+	assert_int_equal(feed_ecm(f, forged, blen), CE_MAC);
+	assert_int_equal(feed_ecm(f, both, blen), 0);
+	/* the fuzz seeds of format v3 parse as v3 (fuzz/corpus/ecm/v3-*) */
+	{
+		static const char *const seeds[] = { "v3-csa2-ext40-41", "v3-cissa-mask3-ext5000" };
+
+		for (size_t i = 0; i < 2; i++) {
+			char path[700];
+			size_t sl = 0;
+			uint8_t *b;
+
+			snprintf(path, sizeof(path), "%s/../../fuzz/corpus/ecm/%s", tu_testdata("."), seeds[i]);
+			b = tu_read(path, &sl);
+			assert_non_null(b);
+			assert_int_equal(ecm_parse(b, sl, &fv), 0);
+			assert_int_equal(fv.version, ECM_FORMAT_V3);
+			assert_int_equal(fv.xpkg[0], i ? 5000 : 40);
+			free(b);
+		}
+	}
+	/* a v3 ECM whose AC lists an id < 32, unsorted ids, or an odd length: refused */
+	{
+		uint8_t bad[ECM_MAX_SECTION];
+		struct ecm_params q = p;
+		size_t bl = 0;
+
+		put_be16(q.ac + 4, 31);
+		assert_int_equal(ecm_build(f->ks, &q, bad, sizeof(bad), &bl), CE_ARG);
+		put_be16(q.ac + 4, 41);
+		put_be16(q.ac + 6, 40);
+		assert_int_equal(ecm_build(f->ks, &q, bad, sizeof(bad), &bl), CE_ARG);
+		q.ac_len = 5;
+		assert_int_equal(ecm_build(f->ks, &q, bad, sizeof(bad), &bl), CE_ARG);
+		/* the parser, on a genuine v3 ECM with 41 rewritten to 39 < 40 */
+		memcpy(bad, both, blen);
+		put_be16(bad + 24 + 6, 39);
+		assert_int_equal(ecm_parse(bad, blen, &fv), CE_FORMAT);
+	}
+	pkg_key_wipe(&k40);
+	pkg_key_wipe(&k41);
+	pkg_key_wipe(&k8);
 	emm_state_wipe(&st);
 	fx_free(f);
 	rm_tmpdir();
@@ -914,6 +1074,14 @@ static void test_bad_emms(void **state)
 		{ "key outside grant",
 			{ EMM_T_ENTITLEMENT, 20, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
 				EMM_T_PKG_KEY, 21, 0, 0, 0, 1, 1 }, 22 + 23, CE_FORMAT },
+		/* extended packages (issue 16 item 8): grant of ext 40 (00 28) */
+		{ "ext key id < 32",
+			{ EMM_T_ENTITLEMENT, 22, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 40,
+				EMM_T_PKG_KEY_EXT, 22, 0, 0, 0, 1, 0, 5 }, 24 + 24, CE_RANGE },
+		{ "ext key outside grant",
+			{ EMM_T_ENTITLEMENT, 22, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 40,
+				EMM_T_PKG_KEY_EXT, 22, 0, 0, 0, 1, 0, 41 }, 24 + 24, CE_FORMAT },
+		{ "ext key bad length", { EMM_T_PKG_KEY_EXT, 21 }, 23, CE_FORMAT },
 		{ "two grants",
 			{ EMM_T_ENTITLEMENT, 20, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
 				EMM_T_ENTITLEMENT, 20, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 }, 44,
@@ -1298,6 +1466,7 @@ int main(void)
 		cmocka_unit_test(test_emm_refusals),
 		cmocka_unit_test(test_expired_no_key),
 		cmocka_unit_test(test_patched_client),
+		cmocka_unit_test(test_extended_packages),
 		cmocka_unit_test(test_state_file),
 		cmocka_unit_test(test_commands),
 		cmocka_unit_test(test_group),

@@ -1344,6 +1344,43 @@ static void test_ac_from_channels_table(void **state)
 	recv_decode(fd, 2, rx);
 	assert_int_equal(rx->m.type, SC_ECM_ECM_RESPONSE);
 	assert_int_equal(ecm_mask_of(&rx->m), 0x00000001u);
+	/* extended packages in the SCS's access_criteria (issue 16 item 8):
+	 * an ECM v3 with their wraps; on the table's channel the table's
+	 * mask and the SCS's extended ids */
+	{
+		static const uint8_t ac40[8] = { 0, 0, 0, 0, 0, 40, 0x13, 0x88 }; /* 40, 5000 */
+		static const uint8_t bad[][8] = {
+			{ 0, 0, 0, 0, 0, 40, 0 },     /* odd length */
+			{ 0, 0, 0, 0, 0, 31 },        /* an extended id below 32 */
+			{ 0, 0, 0, 0, 0, 41, 0, 40 }, /* not ascending */
+		};
+		static const size_t badlen[] = { 7, 6, 8 };
+		uint8_t sec[2048];
+		struct ecm_view v;
+
+		for (int sid = 2; sid >= 1; sid--) {
+			n = mk_cw_provision(b, 2, 1, (uint16_t)sid, 2, 2, 8, ac40, sizeof(ac40));
+			send_all(fd, b, n);
+			recv_decode(fd, 2, rx);
+			assert_int_equal(rx->m.type, SC_ECM_ECM_RESPONSE);
+			size_t slen = datagram_section(sc_get_nth(&rx->m, SC_P_ECM_DATAGRAM, 0), false, sec, sizeof(sec));
+
+			assert_int_equal(ecm_parse(sec, slen, &v), 0);
+			assert_int_equal(v.version, ECM_FORMAT_V3);
+			assert_int_equal(v.nxpkg, 2);
+			assert_int_equal(v.xpkg[0], 40);
+			assert_int_equal(v.xpkg[1], 5000);
+			assert_int_equal(v.package_mask, sid == 1 ? 0x00000006u : 0u);
+			assert_int_equal(v.nwraps, sid == 1 ? 4 : 2);
+		}
+		for (size_t i = 0; i < 3; i++) {
+			n = mk_cw_provision(b, 2, 1, 2, 3, 2, 8, bad[i], badlen[i]);
+			send_all(fd, b, n);
+			recv_decode(fd, 2, rx);
+			assert_int_equal(rx->m.type, SC_ECM_STREAM_ERROR);
+			assert_int_equal(get16(&rx->m, SC_P_ERROR_STATUS), SC_ECM_ERR_INV_PARAM_VALUE);
+		}
+	}
 	close(fd);
 	free(rx);
 	fix_stop(f);

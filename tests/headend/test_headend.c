@@ -82,6 +82,19 @@ static void test_grant_at(void **state)
 	sched_grant_at(NULL, 0, 10, &g, &next);
 	assert_int_equal(g.packages, 0);
 	assert_true(next == SCHED_NO_EVENT);
+	{
+		/* 33 extended packages in force: the grant keeps EMM_MAX_EXT_PACKAGES
+		 * (32, the keys one EMM carries), and the one left out does not
+		 * narrow the period either */
+		struct sched_sub many[EMM_MAX_EXT_PACKAGES + 1];
+
+		for (unsigned i = 0; i <= EMM_MAX_EXT_PACKAGES; i++)
+			many[i] = (struct sched_sub){ 100 + i, 1000, i == EMM_MAX_EXT_PACKAGES ? 1500 : 5000 };
+		sched_grant_at(many, EMM_MAX_EXT_PACKAGES + 1, 1200, &g, &next);
+		assert_int_equal(g.next, EMM_MAX_EXT_PACKAGES);
+		assert_int_equal(g.ext[EMM_MAX_EXT_PACKAGES - 1], 100 + EMM_MAX_EXT_PACKAGES - 1);
+		assert_int_equal(g.finish_s, 5000);
+	}
 }
 
 static void test_sched_fake_clock(void **state)

@@ -186,8 +186,10 @@ struct ecm_fixture {
 	uint8_t k0[16];         /* K_pkg(epoch, 0): what a package-0 forger holds */
 };
 
-static void ecm_fixture(const struct chip_otp *otp, uint32_t vendor, uint32_t ecm_pkgs, uint32_t card_pkgs,
-	struct ecm_fixture *f)
+/* ecm_ext / card_ext: one extended package (>= 32) of the channel / of the
+ * card besides the masks, 0 for none. */
+static void ecm_fixture_x(const struct chip_otp *otp, uint32_t vendor, uint32_t ecm_pkgs, uint16_t ecm_ext,
+	uint32_t card_pkgs, uint16_t card_ext, struct ecm_fixture *f)
 {
 	struct keystore *ks = NULL;
 	struct ecm_params p;
@@ -204,6 +206,10 @@ static void ecm_fixture(const struct chip_otp *otp, uint32_t vendor, uint32_t ec
 	p.epoch = (uint32_t)(T0_MS / 1000u / EPOCH_S);
 	p.ac_len = 4;
 	put_be32(p.ac, ecm_pkgs);
+	if (ecm_ext) { /* format v3 */
+		p.ac_len = 6;
+		put_be16(p.ac + 4, ecm_ext);
+	}
 	p.cw_mask = ECM_HAS_EVEN | ECM_HAS_ODD;
 	rnd(p.cw_even, 16);
 	rnd(p.cw_odd, 16);
@@ -226,6 +232,8 @@ static void ecm_fixture(const struct chip_otp *otp, uint32_t vendor, uint32_t ec
 	f->ent.ca_system_id = CASID;
 	f->ent.card_serial = 2100000001ull;
 	f->ent.packages = card_pkgs;
+	f->ent.next = card_ext ? 1 : 0;
+	f->ent.ext[0] = card_ext;
 	f->ent.start_s = T0_MS / 1000u - 3600;
 	f->ent.finish_s = T0_MS / 1000u + 3600;
 	assert_int_equal(entitlement_issue(ks, &f->ent), 0);
@@ -234,6 +242,74 @@ static void ecm_fixture(const struct chip_otp *otp, uint32_t vendor, uint32_t ec
 		assert_int_equal(chip_protect_key(kv, f->ent.keys[i].key), 0);
 	secret_wipe(kv, sizeof(kv));
 	keystore_free(ks);
+}
+
+static void ecm_fixture(const struct chip_otp *otp, uint32_t vendor, uint32_t ecm_pkgs, uint32_t card_pkgs,
+	struct ecm_fixture *f)
+{
+	ecm_fixture_x(otp, vendor, ecm_pkgs, 0, card_pkgs, 0, f);
+}
+
+/* Issue 16 item 8 through the secure chip: a channel in package 40 only
+ * (ECM v3); the box of package 40 descrambles through its chip (chain 0x02
+ * with a u16 package); the box of 41 is refused by its client
+ * (CE_NOT_ENTITLED), and a patched client that hands the chip 41's
+ * protected key as package 40's gets CE_MAC from the chip. */
+static void test_ecm_ladder_extended(void **state)
+{
+	static struct ecm_fixture f;
+	struct chip_otp otp;
+	struct chip_link *ctl, *host;
+	struct cas_client cl;
+	struct cas_host h;
+	uint64_t now = T0_MS + 1000;
+	uint8_t buf[NPKT * 188];
+	size_t done;
+	pid_t pid;
+
+	(void)state;
+	make_otp(&otp);
+	ecm_fixture_x(&otp, VENDOR_A, 0, 40, 0, 40, &f);
+	assert_int_equal(f.sec[3], ECM_FORMAT_V3);
+	assert_true(f.ent.nkeys >= 1);
+	for (size_t i = 0; i < f.ent.nkeys; i++)
+		assert_int_equal(f.ent.keys[i].pkg, 40);
+	assert_int_equal(chip_spawn(&otp, &ctl, &host, &pid), 0);
+	chip_link_host(host, fixed_clock, &now, &h);
+	assert_int_equal(chip_link_set_vendor(ctl, VENDOR_A), 0);
+	assert_int_equal(ladder_client_from(&f.ent, &cl), 0);
+	assert_int_equal(cl.ops->ecm(cl.self, &h, 101, f.sec, f.sec_len), 0);
+	memcpy(buf, f.scr, sizeof(buf));
+	assert_int_equal(chip_link_descramble(host, 101, DESCR_TAG_SERVICE, buf, NPKT, &done, NULL), 0);
+	assert_int_equal(done, NPKT);
+	assert_memory_equal(buf, f.clear, sizeof(buf));
+	cas_client_free(&cl);
+	chip_link_free(ctl);
+	chip_link_free(host);
+	assert_int_equal(chip_wait(pid), 0);
+
+	/* the box of package 41 only (same channel) */
+	ecm_fixture_x(&otp, VENDOR_A, 0, 40, 0, 41, &f);
+	assert_int_equal(chip_spawn(&otp, &ctl, &host, &pid), 0);
+	chip_link_host(host, fixed_clock, &now, &h);
+	assert_int_equal(chip_link_set_vendor(ctl, VENDOR_A), 0);
+	assert_int_equal(ladder_client_from(&f.ent, &cl), 0);
+	assert_int_equal(cl.ops->ecm(cl.self, &h, 101, f.sec, f.sec_len), CE_NOT_ENTITLED);
+	cas_client_free(&cl);
+	/* patched: 41's protected key presented as package 40's */
+	f.ent.ext[0] = 40;
+	for (size_t i = 0; i < f.ent.nkeys; i++)
+		f.ent.keys[i].pkg = 40;
+	assert_int_equal(ladder_client_from(&f.ent, &cl), 0);
+	assert_int_equal(cl.ops->ecm(cl.self, &h, 101, f.sec, f.sec_len), CE_MAC);
+	memcpy(buf, f.scr, sizeof(buf));
+	(void)chip_link_descramble(host, 101, DESCR_TAG_SERVICE, buf, NPKT, &done, NULL);
+	assert_memory_not_equal(buf, f.clear, sizeof(buf));
+	cas_client_free(&cl);
+	chip_link_free(ctl);
+	chip_link_free(host);
+	assert_int_equal(chip_wait(pid), 0);
+	chip_otp_wipe(&otp);
 }
 
 static void test_ecm_ladder_client(void **state)
@@ -494,14 +570,14 @@ static void test_bad_requests(void **state)
 		{ CHIP_ROLE_HOST, CHIP_OP_LOAD_ECW, "00011FFF02010001" "09", CE_UNSUPPORTED },
 		{ CHIP_ROLE_HOST, CHIP_OP_LOAD_ECW, "00011FFF02010002" "0100", CE_TRUNCATED },
 		{ CHIP_ROLE_HOST, CHIP_OP_LOAD_ECW, "00011FFF07010001" "01", CE_ARG },
-		/* ECM chain (ek2 | pkg | sec_len | section): a 1-byte section /
+		/* ECM chain (ek2 | pkg u16 | sec_len | section): a 1-byte section /
 		 * a byte after the section / the section cut short */
 		{ CHIP_ROLE_HOST, CHIP_OP_LOAD_ECW,
-		  "00011FFF02010015" "02" "00000000000000000000000000000000" "00" "0001" "80", CE_TRUNCATED },
+		  "00011FFF02010016" "02" "00000000000000000000000000000000" "0000" "0001" "80", CE_TRUNCATED },
 		{ CHIP_ROLE_HOST, CHIP_OP_LOAD_ECW,
-		  "00011FFF02010015" "02" "00000000000000000000000000000000" "00" "0000" "80", CE_TRAILING },
+		  "00011FFF02010016" "02" "00000000000000000000000000000000" "0000" "0000" "80", CE_TRAILING },
 		{ CHIP_ROLE_HOST, CHIP_OP_LOAD_ECW,
-		  "00011FFF02010015" "02" "00000000000000000000000000000000" "00" "0002" "80", CE_TRUNCATED },
+		  "00011FFF02010016" "02" "00000000000000000000000000000000" "0000" "0002" "80", CE_TRUNCATED },
 		/* paired chain: no ECW / card serial 0 / a byte too many */
 		{ CHIP_ROLE_HOST, CHIP_OP_LOAD_ECW, "00011FFF02010009" "03" "000000007D2B7520", CE_TRUNCATED },
 		{ CHIP_ROLE_HOST, CHIP_OP_LOAD_ECW, "00011FFF02010019" "03" "0000000000000000"
@@ -807,6 +883,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_klad_ladder),
 		cmocka_unit_test(test_ecm_ladder_client),
+		cmocka_unit_test(test_ecm_ladder_extended),
 		cmocka_unit_test(test_ecm_ladder_forgery),
 		cmocka_unit_test(test_box_never_holds_cw),
 		cmocka_unit_test(test_bad_requests),

@@ -529,6 +529,22 @@ static void test_ecm_refused(void **st)
 	assert_int_equal(s101->first_descrambled_pkt, -1);
 	assert_int_equal(stb_report_line(rep, s101, line, sizeof(line)), 0);
 	assert_string_equal(line, "service 101: NOT descrambled: not entitled (ECM for packages 00000001, card has 00000002)");
+	{
+		/* an ECM v3 also names its extended packages (the first 4) */
+		struct stb_service_report x = *s101;
+
+		x.refusal_ecm_next = 2;
+		x.refusal_ecm_ext[0] = 40;
+		x.refusal_ecm_ext[1] = 41;
+		assert_int_equal(stb_report_line(rep, &x, line, sizeof(line)), 0);
+		assert_string_equal(line, "service 101: NOT descrambled: not entitled (ECM for packages 00000001 + 40,41, "
+					  "card has 00000002)");
+		x.refusal_ecm_next = 6;
+		x.refusal_ecm_ext[2] = 50;
+		x.refusal_ecm_ext[3] = 60;
+		assert_int_equal(stb_report_line(rep, &x, line, sizeof(line)), 0);
+		assert_non_null(strstr(line, "00000001 + 40,41,50,60,..., card has"));
+	}
 	cas_client_free(&c);
 
 	/* expired: the subscription ended 30 days before the box's clock */
