@@ -49,5 +49,6 @@ int cmd_web(int argc, char **argv);
 int cmd_chip(int argc, char **argv);
 int cmd_module(int argc, char **argv);
 int cmd_demo_replace(int argc, char **argv);
+int cmd_demo_audit(int argc, char **argv);
 
 #endif
