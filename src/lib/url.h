@@ -1,5 +1,5 @@
 /*
- * url.h - the one URL query reader of Castellan: the REST API (sms/rest.c)
+ * url.h - the one URL query reader of Castellan: the REST API (sms/rest_req.c)
  * and the GET API (sms/getapi.c, PHP-compatible) both split and decode
  * their query strings here.
  *
