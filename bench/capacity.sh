@@ -20,8 +20,10 @@
 #      90 % and 100 % of them had;
 #   5. activate: the same cards get their package back (a new baseline
 #      first), measured the same way;
-# then writes RESULTS (markdown). The sink decides "on air" from the bytes
-# the MUX received, not from the head-end's counters.
+# then prints this run's tables (markdown) and writes them to RESULTS.run,
+# to fold into RESULTS by hand (RESULTS keeps the method and the analysis).
+# The sink decides "on air" from the bytes the MUX received, not from the
+# head-end's counters.
 #
 # Usage: bench/capacity.sh [CARDS [RESULTS]]  (default 10000000 and
 #   bench/RESULTS-capacity.md)
