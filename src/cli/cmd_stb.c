@@ -488,14 +488,14 @@ static void overlay_cleanup(struct stb_overlay *ov)
 	osd_list_cleanup(&ov->extra);
 }
 
-/* The box's own OSD items (its report's "osd" array) and --osd-json's,
- * drawn on the descrambled stream's frames. 0 or 1. */
-static int overlay_finish(const struct stb_cli *o, struct stb_overlay *ov, const struct stb_report *rep)
+/* The box's own OSD items (the "osd" array of its report JSON; items it
+ * cannot draw are counted and skipped) and --osd-json's, drawn on the
+ * descrambled stream's frames. 0 or 1. */
+static int overlay_finish(const struct stb_cli *o, struct stb_overlay *ov, const char *json)
 {
 	struct overlay_result *res = calloc(1, sizeof(*res));
 	struct osd_list l;
-	char *json = NULL;
-	long bad = -1;
+	size_t skipped = 0;
 	int r = CE_NOMEM;
 
 	osd_list_init(&l);
@@ -507,13 +507,12 @@ static int overlay_finish(const struct stb_cli *o, struct stb_overlay *ov, const
 		fprintf(stderr, "stb: overlay: %s: %s\n", ov->tee_path, err_str(r));
 		goto out;
 	}
-	if ((r = stb_report_json(rep, &json)) == 0)
-		r = osd_list_from_json(&l, json, strlen(json), &bad);
-	free(json);
-	if (r != 0) {
-		fprintf(stderr, "stb: overlay: the report's osd items (item %ld): %s\n", bad, err_str(r));
+	if ((r = osd_list_from_json_skip(&l, json, strlen(json), &skipped)) != 0) {
+		fprintf(stderr, "stb: overlay: the report's osd items: %s\n", err_str(r));
 		goto out;
 	}
+	if (skipped)
+		fprintf(stderr, "stb: overlay: %zu of the box's OSD items not drawable (bad field), skipped\n", skipped);
 	for (size_t i = 0; i < ov->extra.n && r == 0; i++)
 		r = osd_list_add(&l, &ov->extra.v[i]);
 	if (r == 0)
@@ -677,19 +676,21 @@ int cmd_stb(int argc, char **argv)
 		if (stb_report_line(rep, &rep->svc[i], line, sizeof(line)) == 0 || line[0])
 			fprintf(stderr, "%s\n", line);
 	}
-	if (o.report_json) {
+	/* one report JSON for --report-json and the overlay's "osd" items */
+	if (o.report_json || ov.tee) {
 		char *json = NULL;
 
 		if ((r = stb_report_json(rep, &json)) != 0 ||
-		    (r = file_write_atomic(o.report_json, json, strlen(json), 0644)) != 0) {
-			fprintf(stderr, "stb: report %s: %s\n", o.report_json, err_str(r));
+		    (o.report_json && (r = file_write_atomic(o.report_json, json, strlen(json), 0644)) != 0)) {
+			fprintf(stderr, "stb: report %s: %s\n", o.report_json ? o.report_json : "(overlay)", err_str(r));
 			free(json);
 			goto out;
 		}
+		r = ov.tee ? overlay_finish(&o, &ov, json) : 0;
 		free(json);
+		if (r != 0)
+			goto out;
 	}
-	if (ov.tee && overlay_finish(&o, &ov, rep) != 0)
-		goto out;
 	rc = 0;
 out:
 	overlay_cleanup(&ov);

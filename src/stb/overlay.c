@@ -213,7 +213,7 @@ static int item_from_json(const json_t *o, struct osd_item *it)
 	return 0;
 }
 
-int osd_list_from_json(struct osd_list *l, const char *json, size_t len, long *bad_index)
+static int from_json(struct osd_list *l, const char *json, size_t len, long *bad_index, size_t *skipped)
 {
 	json_error_t jerr;
 	json_t *doc = NULL;
@@ -245,7 +245,14 @@ int osd_list_from_json(struct osd_list *l, const char *json, size_t len, long *b
 		struct osd_item it;
 
 		*bad_index = (long)i;
-		if ((r = item_from_json(json_array_get(arr, i), &it)) != 0 || (r = osd_list_add(l, &it)) != 0)
+		r = item_from_json(json_array_get(arr, i), &it);
+		if (r == CE_FORMAT || r == CE_RANGE || r == CE_LIMIT) {
+			if (!skipped)
+				goto out;
+			(*skipped)++;
+			continue;
+		}
+		if (r != 0 || (r = osd_list_add(l, &it)) != 0)
 			goto out;
 	}
 	*bad_index = -1;
@@ -255,6 +262,19 @@ out:
 		l->n = n0;
 	json_decref(doc);
 	return r;
+}
+
+int osd_list_from_json(struct osd_list *l, const char *json, size_t len, long *bad_index)
+{
+	return from_json(l, json, len, bad_index, NULL);
+}
+
+int osd_list_from_json_skip(struct osd_list *l, const char *json, size_t len, size_t *skipped)
+{
+	long bad;
+
+	*skipped = 0;
+	return from_json(l, json, len, &bad, skipped);
 }
 
 /* ---- pictures and PNG -------------------------------------------------- */

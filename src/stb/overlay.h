@@ -79,6 +79,12 @@ int osd_list_add(struct osd_list *l, const struct osd_item *it) WARN_UNUSED;
  * range), CE_LIMIT (too long, too many) or CE_NOMEM. */
 int osd_list_from_json(struct osd_list *l, const char *json, size_t len, long *bad_index) WARN_UNUSED;
 
+/* The same, but an item with a bad field is skipped and counted in
+ * *skipped instead of refusing the document (the box's own report: one
+ * odd event must not cost the other snapshots). 0, or CE_FORMAT / CE_LIMIT
+ * for the document itself, CE_NOMEM. */
+int osd_list_from_json_skip(struct osd_list *l, const char *json, size_t len, size_t *skipped) WARN_UNUSED;
+
 /* An RGB24 picture, rows of stride bytes; owned by whoever filled it
  * (overlay_image_cleanup frees rgb). */
 struct overlay_image {

@@ -138,6 +138,23 @@ static void test_json_bad(void **st)
 	}
 	assert_int_equal(idx, 1);
 	assert_int_equal(l.n, 0);
+	/* the box's own report: bad items skipped and counted, good ones kept */
+	{
+		static const char mixed[] = "{\"osd\":[{\"kind\":\"message\",\"text\":\"A\",\"start_ms\":0,"
+			"\"duration_ms\":1},{\"kind\":\"fingerprint\",\"text\":\"\",\"start_ms\":0,\"duration_ms\":5},"
+			"{\"kind\":\"fingerprint\",\"text\":\"B\",\"start_ms\":0,\"duration_ms\":0},5,"
+			"{\"kind\":\"fingerprint\",\"text\":\"C\",\"start_ms\":9,\"duration_ms\":5}]}";
+		size_t skipped = 99;
+
+		assert_int_equal(osd_list_from_json_skip(&l, mixed, strlen(mixed), &skipped), 0);
+		assert_int_equal(skipped, 3);
+		assert_int_equal(l.n, 2);
+		assert_string_equal(l.v[0].text, "A");
+		assert_string_equal(l.v[1].text, "C");
+		assert_int_equal(osd_list_from_json_skip(&l, "{\"osd\":7}", 9, &skipped), CE_FORMAT);
+		assert_int_equal(l.n, 2);
+		l.n = 0;
+	}
 	/* text of OSD_TEXT_MAX_BYTES + 1 bytes */
 	big = malloc(OSD_TEXT_MAX_BYTES + 200);
 	assert_non_null(big);
