@@ -796,11 +796,13 @@ static void items_b(struct da *d)
 		else if (drawn)
 			verdict(d, b[i].id, b[i].title, DEMO_AUDIT_FAIL,
 				"the reference box draws OSD items on the top layer (stb --overlay-snapshot: %u of 2 services "
-				"snapshotted), but no fingerprint reaches it through ECMs/EMMs in this build (issue 13 item 1)",
+				"snapshotted), but no fingerprint reached box A's report: demo-audit schedules none (issue 13 "
+				"item 1 was not on main when it was written)",
 				d->png_services);
 		else
 			verdict(d, b[i].id, b[i].title, DEMO_AUDIT_FAIL,
-				"fingerprinting is not in this build (issue 13 item 1)");
+				"not checked: demo-audit schedules no fingerprint (issue 13 item 1 was not on main when it "
+				"was written)");
 	}
 }
 
@@ -816,16 +818,16 @@ static void items_c(struct da *d)
 			d->why_box[0] ? ": " : "", d->why_box);
 	verdict(d, "C.2", "ECM- and EMM-based fingerprinting in the box", DEMO_AUDIT_FAIL,
 		d->osd_from_box ? "the box reports fingerprints; overt/covert and ECM/EMM origin not checked by demo-audit yet"
-				: "no fingerprint reaches the box in this build (issue 13 items 1, 3)");
+				: "no fingerprint reached box A (demo-audit schedules none; issue 13 item 1)");
 	if (!d->reconciled)
 		verdict(d, "C.3", "individually addressable, receives messages", DEMO_AUDIT_FAIL,
 			"the per-card EMMs did not all reach the air (reconcile)");
 	else
 		verdict(d, "C.3", "individually addressable, receives messages", DEMO_AUDIT_FAIL,
-			"addressing works (every card's own EMM on air, reconcile clean); messages are not in this build "
-			"(issue 13 item 2)");
+			"addressing works (every card's own EMM on air, reconcile clean); messages not checked: "
+			"demo-audit sends none (issue 13 item 2 was not on main when it was written)");
 	verdict(d, "C.4", "messages >= 120 characters, global/group/individual, forced", DEMO_AUDIT_FAIL,
-		"messaging is not in this build (issue 13 item 2)");
+		"not checked: demo-audit sends no message (issue 13 item 2 was not on main when it was written)");
 	verdict(d, "C.5", "upgradable over the air", DEMO_AUDIT_SKIP,
 		"shown by `castellan demo-replace` (a signed module over the air) and tests/headend/test_ota.c");
 	verdict(d, "C.6", "copy protection in recording boxes", DEMO_AUDIT_FAIL,
