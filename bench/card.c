@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "lib/bytes.h"
 #include "client/cardless.h"
 #include "card/applet.h"
 #include "card/perso.h"

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include "lib/bytes.h"
 #include "client/cardless.h"
 #include "cas/client.h"
 #include "cas/ecm.h"

@@ -159,7 +159,15 @@ static int run_scramble(const char *bin, const char *in, const char *engine, con
 	}
 	txt[len] = 0;
 	p = strstr((char *)txt, "\"pkts_scrambled\"");
-	*scrambled = p ? strtoull(p + strlen("\"pkts_scrambled\"") + 1, NULL, 10) : 0;
+	if (p) { /* "pkts_scrambled":N, */
+		const char *num = p + strlen("\"pkts_scrambled\"") + 1;
+		char *end = NULL;
+		unsigned long long v;
+
+		num += strspn(num, " ");
+		v = *num >= '0' && *num <= '9' ? strtoull(num, &end, 10) : 0;
+		*scrambled = end && end != num && (*end == ',' || *end == '}' || *end == '\n') ? v : 0;
+	}
 	free(txt);
 	unlink(stats);
 	return *scrambled ? 0 : -1;

@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include "lib/bytes.h"
 #include "cas/ecm.h"
 #include "cas/keys.h"
 #include "headend/ecmg.h"
@@ -111,7 +112,11 @@ static int recv_msg(int fd, uint8_t *buf, size_t cap)
 	fl = sc_frame_len(buf);
 	if (fl > cap || recv_n(fd, buf + SC_HEADER_BYTES, fl - SC_HEADER_BYTES) != 0)
 		return -1;
-	return be16(buf + 1);
+	{
+		uint16_t type = 0;
+
+		return cur_u16_at(buf, fl, 1, &type) == 0 ? type : -1;
+	}
 }
 
 static size_t mk_cw_sid(uint8_t *b, uint16_t ch, uint16_t sid, uint16_t cp)
@@ -249,21 +254,22 @@ static uint64_t ecmg_cpu_ns(void)
 /* ECM_stream_id and CP_number of an ECM_response frame; 0 if found. */
 static int resp_ids(const uint8_t *f, size_t len, uint16_t *sid, uint16_t *cp)
 {
+	struct cur c, v;
 	int got = 0;
 
-	for (size_t o = SC_HEADER_BYTES; o + 4 <= len;) {
-		uint16_t t = be16(f + o), l = be16(f + o + 2);
+	cur_init(&c, f, len);
+	cur_skip(&c, SC_HEADER_BYTES);
+	while (cur_left(&c) >= 4) {
+		uint16_t t = 0, l = 0;
 
-		if (o + 4 + l > len)
+		cur_u16(&c, &t);
+		cur_u16(&c, &l);
+		if (cur_view(&c, l, &v) != 0)
 			break;
-		if (t == SC_P_ECM_STREAM_ID && l == 2) {
-			*sid = be16(f + o + 4);
+		if (t == SC_P_ECM_STREAM_ID && l == 2 && cur_u16(&v, sid) == 0)
 			got |= 1;
-		} else if (t == SC_P_CP_NUMBER && l == 2) {
-			*cp = be16(f + o + 4);
+		else if (t == SC_P_CP_NUMBER && l == 2 && cur_u16(&v, cp) == 0)
 			got |= 2;
-		}
-		o += 4 + l;
 	}
 	return got == 3 ? 0 : -1;
 }
@@ -359,7 +365,10 @@ static int many_streams(uint16_t port, int nconn, int per, int run, bool open_lo
 					goto out;
 				if (m->rxlen - off < fl)
 					break;
-				if (be16(m->rx + off + 1) != SC_ECM_ECM_RESPONSE ||
+				uint16_t type = 0;
+
+				(void)cur_u16_at(m->rx + off, fl, 1, &type);
+				if (type != SC_ECM_ECM_RESPONSE ||
 				    resp_ids(m->rx + off, fl, &sid, &cp) != 0 || sid < 1 || sid > per) {
 					res->errors++;
 					off += fl;

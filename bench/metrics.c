@@ -6,6 +6,7 @@
  *
  * Usage: bench_metrics [N]   (N calls per measurement, default 10000000)
  */
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,8 +36,15 @@ int main(int argc, char **argv)
 	char *text = NULL;
 	size_t len = 0;
 
-	if (argc > 1)
-		n_calls = strtoul(argv[1], NULL, 10);
+	if (argc > 1) {
+		uint64_t v = 0;
+
+		if (parse_u64(argv[1], ULONG_MAX, &v) != 0 || v == 0) {
+			fprintf(stderr, "usage: bench_metrics [CALLS]  (CALLS: a positive number)\n");
+			return 2;
+		}
+		n_calls = (unsigned long)v;
+	}
 	metrics_reset();
 	printf("## Metrics (bench/metrics.c)\n\nOne update of each kind, %lu calls in a loop (ns per call); then 2 threads "
 	       "on one counter; one render.\n\n| update | cost |\n|---|---|\n", n_calls);

@@ -152,10 +152,28 @@ static int read_answer(int fd, char *buf, size_t cap)
 		if (!sep && (sep = strstr(buf, "\r\n\r\n")) != NULL) {
 			const char *cl = strcasestr(buf, "Content-Length:");
 
-			need = (size_t)(sep + 4 - buf) + (cl ? strtoul(cl + 15, NULL, 10) : 0);
+			uint64_t body = 0;
+
+			if (cl) { /* "Content-Length: N\r\n", N strictly */
+				const char *q = cl + 15 + strspn(cl + 15, " \t");
+				size_t nd = strspn(q, "0123456789");
+				char num[21];
+
+				if (nd == 0 || nd >= sizeof(num))
+					return -1;
+				memcpy(num, q, nd);
+				num[nd] = '\0';
+				if (parse_u64(num, 1u << 30, &body) != 0)
+					return -1;
+			}
+			need = (size_t)(sep + 4 - buf) + (size_t)body;
 		}
-		if (sep && got >= need)
-			return (int)strtol(buf + 9, NULL, 10);
+		if (sep && got >= need) { /* "HTTP/1.1 NNN" */
+			uint64_t st = 0;
+			char code[4] = { buf[9], buf[10], buf[11], 0 };
+
+			return strncmp(buf, "HTTP/1.", 7) == 0 && parse_u64(code, 599, &st) == 0 ? (int)st : -1;
+		}
 		if (got + 1 >= cap)
 			return -1;
 	}

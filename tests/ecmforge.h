@@ -16,6 +16,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
+#include "lib/bytes.h"
 #include "cas/ecm.h"
 #include "lib/cursor.h"
 

@@ -27,7 +27,8 @@ static inline const char *pgt_bindir(void)
 		return NULL;
 	while ((e = readdir(d)) != NULL) {
 		char p[600];
-		int v = (int)strtol(e->d_name, NULL, 10);
+		uint64_t u = 0;
+		int v = parse_u64(e->d_name, 1000, &u) == 0 ? (int)u : 0; /* "15", "16": a version */
 
 		snprintf(p, sizeof(p), "/usr/lib/postgresql/%s/bin/initdb", e->d_name);
 		if (v > best_v && access(p, X_OK) == 0) {

@@ -40,6 +40,103 @@ static void test_cursor_reads_and_sticky_error(void **state)
 	assert_int_equal(cur_end(&c), 0);
 }
 
+/* The out-of-order field reads that replaced the unchecked be16/be32: the
+ * same bound as every cursor read, whatever off is (even past len, or so
+ * large that off + n wraps). */
+static void test_cursor_field_at(void **state)
+{
+	const uint8_t buf[] = { 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09 };
+	static const struct { size_t len, off; int want; } bad[] = {
+		{ 9, 8, CE_TRUNCATED },        /* the field crosses the end */
+		{ 9, 9, CE_TRUNCATED },        /* off at the end */
+		{ 9, 10, CE_TRUNCATED },       /* off past the end */
+		{ 9, SIZE_MAX, CE_TRUNCATED }, /* off + 2 wraps */
+		{ 9, SIZE_MAX - 1, CE_TRUNCATED },
+		{ 1, 0, CE_TRUNCATED },        /* the buffer shorter than the field */
+		{ 0, 0, CE_TRUNCATED },
+	};
+	uint16_t h;
+	uint32_t w;
+	uint64_t q;
+
+	(void)state;
+	assert_int_equal(cur_u16_at(buf, sizeof(buf), 7, &h), 0);
+	assert_int_equal(h, 0x0809);
+	assert_int_equal(cur_u32_at(buf, sizeof(buf), 1, &w), 0);
+	assert_int_equal(w, 0x02030405);
+	assert_int_equal(cur_u64_at(buf, sizeof(buf), 1, &q), 0);
+	assert_int_equal(q, 0x0203040506070809ull);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		h = 0xFFFF;
+		assert_int_equal(cur_u16_at(buf, bad[i].len, bad[i].off, &h), bad[i].want);
+		assert_int_equal(h, 0);
+	}
+	w = 1;
+	assert_int_equal(cur_u32_at(buf, sizeof(buf), 6, &w), CE_TRUNCATED);
+	assert_int_equal(w, 0);
+	q = 1;
+	assert_int_equal(cur_u64_at(buf, sizeof(buf), 2, &q), CE_TRUNCATED);
+	assert_int_equal(q, 0);
+	assert_int_equal(cur_u16_at(NULL, 4, 0, &h), CE_TRUNCATED);
+}
+
+/* Text through the cursor: fields to a delimiter, lines, trimming, and a
+ * field copied out as a string; a table of bad inputs. */
+static void test_cursor_text(void **state)
+{
+	static const char txt[] = "12\tab\t\nlast";
+	static const struct { const char *in; size_t cap; int want; } bad_text[] = {
+		{ "1234", 4, CE_RANGE },          /* no room for the NUL */
+		{ "12\0" "4", 8, CE_RANGE },      /* a NUL inside */
+		{ "", 0, CE_RANGE },              /* no room at all */
+	};
+	struct cur c, f, l;
+	char out[8];
+
+	(void)state;
+	cur_init(&c, txt, strlen(txt));
+	assert_int_equal(cur_until(&c, '\t', &f), 0);
+	assert_int_equal(cur_text(&f, out, sizeof(out)), 0);
+	assert_string_equal(out, "12");
+	assert_int_equal(cur_until(&c, '\t', &f), 0);
+	assert_int_equal(cur_text(&f, out, sizeof(out)), 0);
+	assert_string_equal(out, "ab");
+	assert_int_equal(cur_until(&c, '\t', &f), CE_TRUNCATED); /* no tab left */
+	assert_int_equal(cur_text(&f, out, sizeof(out)), CE_TRUNCATED);
+	assert_string_equal(out, "");
+	assert_int_equal(cur_end(&c), CE_TRUNCATED);               /* sticky */
+	/* lines: the last one needs no newline; then nothing is left */
+	cur_init(&c, txt, strlen(txt));
+	assert_int_equal(cur_line(&c, &l), 0);
+	assert_int_equal(cur_left(&l), 6);
+	assert_int_equal(cur_line(&c, &l), 0);
+	assert_int_equal(cur_text(&l, out, sizeof(out)), 0);
+	assert_string_equal(out, "last");
+	assert_int_equal(cur_end(&c), 0);
+	assert_int_equal(cur_line(&c, &l), CE_TRUNCATED);
+	/* trim: different sets at each end; an all-trimmed view is empty */
+	cur_init(&c, " ,7, \r", 6);
+	cur_trim(&c, " ", " ,\r");
+	assert_int_equal(cur_text(&c, out, sizeof(out)), 0);
+	assert_string_equal(out, ",7");
+	cur_init(&c, " \t ", 3);
+	cur_trim(&c, " \t", "");
+	assert_int_equal(cur_left(&c), 0);
+	for (size_t i = 0; i < sizeof(bad_text) / sizeof(bad_text[0]); i++) {
+		char d[8] = "x";
+
+		cur_init(&c, bad_text[i].in, bad_text[i].in[0] ? 4 : 0);
+		assert_int_equal(cur_text(&c, d, bad_text[i].cap), bad_text[i].want);
+		if (bad_text[i].cap)
+			assert_string_equal(d, "");
+	}
+	/* an empty buffer: no field, no line */
+	cur_init(&c, NULL, 0);
+	assert_int_equal(cur_until(&c, ',', &f), CE_TRUNCATED);
+	cur_init(&c, NULL, 0);
+	assert_int_equal(cur_line(&c, &l), CE_TRUNCATED);
+}
+
 static void test_cursor_child_view(void **state)
 {
 	const uint8_t buf[] = { 0x00, 0x02, 0xAA, 0xBB, 0xCC };
@@ -337,6 +434,29 @@ static void test_parse_s64(void **state)
 	}
 }
 
+/* parse_dec_s64: machine-written decimals only (log lines, snapshots). */
+static void test_parse_dec_s64(void **state)
+{
+	static const struct { const char *in; int r; int64_t v; } cases[] = {
+		{ "0", 0, 0 }, { "-17", 0, -17 }, { "0017", 0, 17 },
+		{ "9223372036854775807", 0, INT64_MAX }, { "-9223372036854775808", 0, INT64_MIN },
+		{ "9223372036854775808", CE_RANGE, 0 },
+		{ "0x10", CE_FORMAT, 0 }, { "-0x1", CE_FORMAT, 0 }, { "+1", CE_FORMAT, 0 }, { " 1", CE_FORMAT, 0 },
+		{ "1 ", CE_FORMAT, 0 }, { "", CE_FORMAT, 0 }, { "-", CE_FORMAT, 0 }, { "1e3", CE_FORMAT, 0 },
+		{ "12abc", CE_FORMAT, 0 }, { "--1", CE_FORMAT, 0 },
+	};
+	int64_t v;
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		v = 77;
+		assert_int_equal(parse_dec_s64(cases[i].in, INT64_MIN, INT64_MAX, &v), cases[i].r);
+		assert_true(v == cases[i].v);
+	}
+	assert_int_equal(parse_dec_s64(NULL, 0, 1, &v), CE_FORMAT);
+	assert_int_equal(parse_dec_s64("2", 0, 1, &v), CE_RANGE);
+}
+
 /* lib/url.h: the one query decoder of REST (strict) and the GET API (PHP). */
 static void test_url_decode(void **state)
 {
@@ -419,6 +539,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cursor_reads_and_sticky_error),
 		cmocka_unit_test(test_cursor_child_view),
+		cmocka_unit_test(test_cursor_field_at),
+		cmocka_unit_test(test_cursor_text),
 		cmocka_unit_test(test_writer_overflow_and_patch),
 		cmocka_unit_test(test_err_strings),
 		cmocka_unit_test(test_hex_and_numbers),
@@ -426,6 +548,7 @@ int main(void)
 		cmocka_unit_test(test_netacl),
 		cmocka_unit_test(test_write_atomic_planted_tmp),
 		cmocka_unit_test(test_parse_s64),
+		cmocka_unit_test(test_parse_dec_s64),
 		cmocka_unit_test(test_url_decode),
 		cmocka_unit_test(test_url_query_next),
 		cmocka_unit_test(test_write_atomic_not_regular),

@@ -129,8 +129,8 @@ static void test_pwseal_round_trip_and_bad_cases(void **state)
 	assert_int_equal(pwseal_seal("TESTSEAL", 10, 8, 1, "pw", ext, 3, plain, 5, buf, sizeof(buf)), 0);
 	assert_memory_equal(buf, "TESTSEAL", 8);
 	assert_int_equal(buf[8], 10);
-	assert_int_equal(be32(buf + 9), 8);
-	assert_int_equal(be32(buf + 13), 1);
+	assert_int_equal(tu_be32(buf + 9), 8);
+	assert_int_equal(tu_be32(buf + 13), 1);
 	assert_memory_equal(buf + 45, ext, 3);
 	assert_memory_not_equal(buf + 48, plain, 5);
 	assert_int_equal(pwseal_parse(buf, sizeof(buf), "TESTSEAL", 3, &v), 0);

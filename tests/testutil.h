@@ -18,6 +18,35 @@
 #include <cmocka.h>
 #include "lib/util.h"
 
+/* Big-endian fields of bytes a test built or received and has sized
+ * (asserting on an encoder's output): the product reads outside bytes
+ * only through lib/cursor.h, and has no unchecked load like these. */
+static inline uint16_t tu_be16(const uint8_t *p)
+{
+	return (uint16_t)((p[0] << 8) | p[1]);
+}
+
+static inline uint32_t tu_be32(const uint8_t *p)
+{
+	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+/* The status code of an HTTP/1.x answer ("HTTP/1.1 200 OK..."): three
+ * digits 100..599 followed by a space or CR, strictly; 0 otherwise. */
+static inline int tu_http_status(const char *resp)
+{
+	char code[4];
+	uint64_t v = 0;
+
+	if (!resp || strncmp(resp, "HTTP/1.", 7) != 0 || !resp[7] || resp[8] != ' ' || strnlen(resp + 9, 3) != 3)
+		return 0;
+	memcpy(code, resp + 9, 3);
+	code[3] = '\0';
+	if (code[0] < '1' || code[0] > '5' || parse_u64(code, 599, &v) != 0 || (resp[12] != ' ' && resp[12] != '\r'))
+		return 0;
+	return (int)v;
+}
+
 /* Path of a file under tests/data (env CASTELLAN_TESTDATA, else tests/data
  * relative to the source root). Static buffer: use before the next call. */
 static inline const char *tu_testdata(const char *rel)

@@ -142,8 +142,7 @@ int card_state_decode(const uint8_t *img, size_t len, struct card_state *st)
 	memset(st, 0, sizeof(*st));
 	if (len < EE_MAGIC_BYTES + 4)
 		return CE_TRUNCATED;
-	cur_init(&c, img + len - 4, 4); /* the CRC trailer */
-	if (cur_u32(&c, &crc) != 0 || crc32_mpeg(img, len - 4) != crc)
+	if (cur_u32_at(img, len, len - 4, &crc) != 0 || crc32_mpeg(img, len - 4) != crc) /* the CRC trailer */
 		return CE_CRC;
 	cur_init(&c, img, len - 4);
 	cur_bytes(&c, magic, sizeof(magic));

@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <unistd.h>
+#include "lib/bytes.h"
 #include "card/vpcd.h"
 #include "lib/cursor.h"
 #include "lib/log.h"
@@ -132,10 +133,12 @@ int vpcd_serve(int fd, struct card_applet *a, volatile sig_atomic_t *stop, uint6
 
 	for (;;) {
 		size_t len, rlen;
+		uint16_t l16;
 
 		if ((r = read_full(fd, hdr, 2, stop, 1)) != 0)
 			return (r == 1 || r == CE_CLOSED) ? 0 : r;
-		len = be16(hdr);
+		(void)cur_u16_at(hdr, sizeof(hdr), 0, &l16);
+		len = l16;
 		if (len == 0 || len > sizeof(msg))
 			return CE_PROTO;
 		if ((r = read_full(fd, msg, len, stop, 0)) != 0)

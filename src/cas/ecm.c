@@ -293,7 +293,8 @@ static int build(uint16_t ca_system_id, wrap_fn wrap, void *wctx, EVP_CIPHER_CTX
 	if (!cw_len || p->ac_len < 4 || p->ac_len > ECM_MAX_AC_BYTES || p->cw_mask == 0 ||
 	    (p->cw_mask & ~(ECM_HAS_EVEN | ECM_HAS_ODD)) || p->ca_system_id != ca_system_id)
 		return CE_ARG;
-	mask = be32(p->ac);
+	if (cur_u32_at(p->ac, p->ac_len, 0, &mask) != 0)
+		return CE_ARG;
 	nwraps = popcount32(mask);
 	if (nwraps == 0)
 		return CE_ARG;
@@ -447,7 +448,8 @@ int ecm_parse(const uint8_t *sec, size_t len, struct ecm_view *v)
 	cur_u8(&body, &v->nwraps);
 	if (body.err)
 		goto fail;
-	mask = be32(v->ac);
+	if (cur_u32_at(v->ac, v->ac_len, 0, &mask) != 0)
+		goto fail;
 	v->package_mask = mask;
 	if (v->cw_mask == 0 || (v->cw_mask & ~(ECM_HAS_EVEN | ECM_HAS_ODD)) || v->nwraps == 0 ||
 	    v->nwraps > ECM_MAX_WRAPS || v->nwraps != popcount32(mask)) {

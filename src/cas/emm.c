@@ -19,6 +19,7 @@
 #include <openssl/evp.h>
 #include <openssl/modes.h>
 #include <openssl/rand.h>
+#include "lib/bytes.h"
 #include "cas/emm.h"
 #include "crypto/aead.h"
 #include "lib/cursor.h"
@@ -152,7 +153,9 @@ AESNI_TARGET static void aesni_ctr32(const unsigned char *in, unsigned char *out
 	const __m128i *rk = key;
 	const __m128i iv = _mm_loadu_si128((const __m128i *)ivec), k0 = _mm_loadu_si128(&rk[0]);
 	const __m128i k10 = _mm_loadu_si128(&rk[10]);
-	uint32_t ctr = be32(ivec + 12);
+	uint32_t ctr = 0;
+
+	(void)cur_u32_at(ivec, 16, 12, &ctr);
 
 	while (blocks > 0) {
 		size_t n = blocks < 4 ? blocks : 4;
@@ -794,8 +797,9 @@ int emm_group_pack(const uint8_t *const *uniques, const size_t *lens, size_t n, 
 	for (size_t i = 0; i < n; i++) {
 		if (!uniques[i] || lens[i] < 14 || uniques[i][0] != EMM_TABLE_UNIQUE)
 			return CE_ARG;
-		if (emm_parse(uniques[i], lens[i], be32(uniques[i] + 6) * 0x100000000ull + be32(uniques[i] + 10),
-			&v) != 0)
+		uint64_t serial = 0;
+
+		if (cur_u64_at(uniques[i], lens[i], 6, &serial) != 0 || emm_parse(uniques[i], lens[i], serial, &v) != 0)
 			return CE_ARG;
 		if (i == 0)
 			v0 = v;

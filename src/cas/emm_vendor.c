@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <openssl/crypto.h>
+#include "lib/bytes.h"
 #include "cas/emm_vendor.h"
 #include "cas/vkeys.h"
 #include "crypto/aead.h"
@@ -54,7 +55,8 @@ int emm_vendor_seal(const struct keystore *ks, const uint8_t kv[16], const uint8
 		return CE_ARG;
 	if (len < EMM_UNIQUE_OVERHEAD || sec[0] != EMM_TABLE_UNIQUE)
 		return CE_FORMAT;
-	serial = ((uint64_t)be32(sec + 6) << 32) | be32(sec + 10);
+	if (cur_u64_at(sec, len, 6, &serial) != 0)
+		return CE_FORMAT;
 	if ((r = emm_parse(sec, len, serial, &v)) != 0)
 		return r;
 	if (v.ct_len > sizeof(pt))

@@ -30,6 +30,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include "lib/bytes.h"
 #include "cas/keys.h"
 #include "lib/cursor.h"
 #include "lib/log.h"

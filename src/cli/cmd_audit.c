@@ -17,6 +17,7 @@
 #include "cli/dburi.h"
 #include "crypto/pk.h"
 #include "crypto/pwseal.h"
+#include "lib/cursor.h"
 #include "lib/util.h"
 #include "sms/store.h"
 
@@ -180,39 +181,35 @@ static int verify(struct sms_store *s, int argc, char **argv, bool *intact)
 	if (!v.bad_seq && cpf) {
 		uint8_t *buf = NULL;
 		size_t len = 0, line = 0;
+		struct cur file;
 
 		if ((r = file_read_all(cpf, AUDIT_CP_FILE_MAX, &buf, &len)) != 0) {
 			fprintf(stderr, "castellan audit: %s: %s\n", cpf, err_str(r));
 			return r;
 		}
-		for (size_t o = 0; o < len && !v.bad_seq;) {
-			size_t e = o;
+		cur_init(&file, buf, len);
+		while (cur_left(&file) > 0 && !v.bad_seq) {
+			struct cur lv;
 			char ln[400];
 			struct sms_audit_checkpoint cp;
+			bool empty;
 
-			while (e < len && buf[e] != '\n')
-				e++;
+			cur_line(&file, &lv);
 			line++;
-			if (e - o >= sizeof(ln) || memchr(buf + o, '\0', e - o)) {
-				r = CE_FORMAT;
-			} else {
-				memcpy(ln, buf + o, e - o);
-				ln[e - o] = '\0';
-				r = e > o ? sms_audit_checkpoint_parse(ln, &cp) : 0;
-			}
+			empty = cur_left(&lv) == 0;
+			r = cur_text(&lv, ln, sizeof(ln)) != 0 ? CE_FORMAT : empty ? 0 : sms_audit_checkpoint_parse(ln, &cp);
 			if (r != 0) {
 				fprintf(stderr, "castellan audit: %s line %zu: not a checkpoint line\n", cpf, line);
 				free(buf);
 				return r;
 			}
-			if (e > o) {
+			if (!empty) {
 				if ((r = sms_audit_check_checkpoint(s, &cp, pubf ? pub : NULL, &v)) != 0) {
 					free(buf);
 					return r;
 				}
 				from_file++;
 			}
-			o = e + 1;
 		}
 		free(buf);
 	}

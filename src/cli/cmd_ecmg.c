@@ -53,18 +53,6 @@ static void usage(FILE *f)
 		4u * ECMG_MAX_STREAMS_PER_CHANNEL, ECMG_DEFAULT_MAX_STREAMS_TOTAL);
 }
 
-/* "-200" / "0x10" / "300" within [lo, hi]. */
-static int parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out)
-{
-	uint64_t v = 0;
-	bool neg = s[0] == '-';
-
-	if (parse_u64(neg ? s + 1 : s, (uint64_t)INT64_MAX, &v) != 0)
-		return CE_ARG;
-	*out = neg ? -(int64_t)v : (int64_t)v;
-	return *out < lo || *out > hi ? CE_RANGE : 0;
-}
-
 /* The numeric options: name, accepted range, which field. */
 enum num_id { N_VERSION, N_CASID, N_CWPM, N_LEAD, N_DSTART, N_DSTOP, N_REP, N_MAXST, N_MINCP, N_COMP,
 	N_MAXCH, N_MAXCONN, N_IDLE, N_CHPEER, N_STPEER, N_STTOTAL };
@@ -188,7 +176,7 @@ int cmd_ecmg(int argc, char **argv)
 				usage(stderr);
 				return 2;
 			}
-			if (parse_i64(v, n->lo, n->hi, &x) != 0)
+			if (parse_s64(v, n->lo, n->hi, &x) != 0) /* strict: whole string, "-200", "0x10" */
 				return bad_value(o, v);
 			set_num(&cfg, n->id, x, &idle_s);
 		}

@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include "cli/cli.h"
 #include "headend/emmg.h"
+#include "lib/cursor.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "ts/psi.h"
@@ -68,38 +69,41 @@ static void secfile_free(struct secfile *s)
 	memset(s, 0, sizeof(*s));
 }
 
+/* One section a line, in hex (blank lines and # comments allowed), read
+ * through the cursor: each must be exactly one whole section. */
 static int secfile_load(const char *path, struct secfile *s)
 {
+	char hex[2 * PSI_MAX_SECTION + 1];
 	uint8_t *buf = NULL;
 	size_t len = 0, line_no = 0;
-	char *text, *save = NULL, *line;
+	struct cur file;
 	int r;
 
 	memset(s, 0, sizeof(*s));
 	if ((r = file_read_all(path, MAX_FILE_BYTES, &buf, &len)) != 0)
 		return r;
-	text = malloc(len + 1);
 	s->sec = calloc(MAX_SECTIONS, sizeof(*s->sec));
 	s->len = calloc(MAX_SECTIONS, sizeof(*s->len));
-	if (!text || !s->sec || !s->len) {
+	if (!s->sec || !s->len) {
 		r = CE_NOMEM;
 		goto out;
 	}
-	memcpy(text, buf, len);
-	text[len] = '\0';
-	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		size_t l = strcspn(line, "\r");
+	cur_init(&file, buf, len);
+	while (cur_left(&file) > 0) {
 		uint8_t tmp[PSI_MAX_SECTION];
+		struct cur ln, first;
+		uint16_t sl = 0;
+		uint8_t b0 = 0;
 		size_t n = 0;
 
+		cur_line(&file, &ln);
 		line_no++;
-		line[l] = '\0';
-		while (*line == ' ' || *line == '\t')
-			line++;
-		if (*line == '\0' || *line == '#')
+		cur_trim(&ln, " \t", " \t\r");
+		first = ln;
+		if (cur_left(&ln) == 0 || (cur_u8(&first, &b0) == 0 && b0 == '#'))
 			continue;
-		if (hex_decode_var(line, tmp, sizeof(tmp), &n) != 0 || n < 3 ||
-		    (size_t)(((tmp[1] & 0x0F) << 8) | tmp[2]) + 3 != n) {
+		if (cur_text(&ln, hex, sizeof(hex)) != 0 || hex_decode_var(hex, tmp, sizeof(tmp), &n) != 0 ||
+		    cur_u16_at(tmp, n, 1, &sl) != 0 || (size_t)(sl & 0x0FFF) + 3 != n) {
 			fprintf(stderr, "emmg: %s line %zu: not one whole section in hex\n", path, line_no);
 			r = CE_FORMAT;
 			goto out;
@@ -120,7 +124,6 @@ static int secfile_load(const char *path, struct secfile *s)
 	if (r != 0)
 		fprintf(stderr, "emmg: %s holds no section\n", path);
 out:
-	free(text);
 	free(buf);
 	if (r != 0)
 		secfile_free(s);

@@ -84,7 +84,8 @@ static int serial_random(uint64_t *s)
 
 	if (RAND_bytes(b, sizeof(b)) != 1)
 		return CE_CRYPTO;
-	*s = (((uint64_t)be32(b) << 32) | be32(b + 4)) >> 1;
+	(void)cur_u64_at(b, sizeof(b), 0, s);
+	*s >>= 1;
 	if (*s == 0)
 		*s = 1;
 	return 0;

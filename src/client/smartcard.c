@@ -204,7 +204,10 @@ int card_transceive(const struct card_transport *t, uint8_t ins, const uint8_t *
 		off += n;
 		if ((r = t->transmit(t->ctx, apdu, alen, resp, sizeof(resp), &rlen)) != 0)
 			goto out;
-		*sw = be16(resp + rlen - 2);
+		if (rlen < 2 || cur_u16_at(resp, rlen, rlen - 2, sw) != 0) {
+			r = CE_PROTO;
+			goto out;
+		}
 		if (!last && *sw != SW_OK)
 			goto out;
 	} while (off < len);

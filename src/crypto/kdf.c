@@ -9,6 +9,7 @@
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 #include <openssl/params.h>
+#include "lib/bytes.h"
 #include "crypto/kdf.h"
 #include "lib/cursor.h"
 

@@ -32,6 +32,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
+#include "lib/bytes.h"
 #include "cas/ecm.h"
 #include "cas/keys.h"
 #include "headend/ecmg.h"
@@ -553,8 +554,11 @@ static void on_cw_provision(struct conn *c, const struct sc_msg *m, uint16_t sid
 	}
 	if (sc_count(m, SC_P_ACCESS_CRITERIA)) {
 		const struct sc_param *ac = sc_get_nth(m, SC_P_ACCESS_CRITERIA, 0);
+		uint32_t ac_mask = 0;
 
-		if (!ac || ac->len < 4 || ac->len > ECM_MAX_AC_BYTES || be32(ac->val) == 0) {
+		if (ac)
+			(void)cur_u32_at(ac->val, ac->len, 0, &ac_mask);
+		if (!ac || ac->len < 4 || ac->len > ECM_MAX_AC_BYTES || ac_mask == 0) {
 			send_error(c, m->type, c->channel_id, true, sid, SC_ECM_ERR_INV_PARAM_VALUE,
 				SC_P_ACCESS_CRITERIA);
 			return;
@@ -565,12 +569,14 @@ static void on_cw_provision(struct conn *c, const struct sc_msg *m, uint16_t sid
 	if (k->ac_lookup) {
 		/* the channels table is the source of truth where it has the
 		 * channel (service_id = ECM_id); docs/ecmg.md */
-		uint32_t mask = 0;
+		uint32_t mask = 0, said = 0;
 
 		if (k->ac_lookup(k->ac_ctx, s->ecm_id, &mask) == 0 && mask != 0) {
+			if (s->ac_len >= 4)
+				(void)cur_u32_at(s->ac, s->ac_len, 0, &said);
 			if (mask != s->ac_table_said)
 				LOG_INFO(MOD, "%s: ECM_id %u: packages %08X from the channels table%s", c->peer,
-					(unsigned)s->ecm_id, (unsigned)mask, s->ac_len >= 4 && be32(s->ac) != mask
+					(unsigned)s->ecm_id, (unsigned)mask, s->ac_len >= 4 && said != mask
 					? " (the SCS's access_criteria differ: the table wins)" : "");
 			s->ac_table_said = mask;
 			put_be32(s->ac, mask);
@@ -606,8 +612,9 @@ static void on_cw_provision(struct conn *c, const struct sc_msg *m, uint16_t sid
 
 		for (size_t j = 0; j < ncomb; j++) {
 			const struct sc_param *cc = sc_get_nth(m, SC_P_CP_CW_COMBINATION, j);
+			uint16_t cc_cp = 0;
 
-			if (be16(cc->val) != want)
+			if (cur_u16_at(cc->val, cc->len, 0, &cc_cp) != 0 || cc_cp != want)
 				continue;
 			if (hit) { /* the same CP twice */
 				send_error(c, m->type, c->channel_id, true, sid, SC_ECM_ERR_INV_PARAM_VALUE,
@@ -812,12 +819,15 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 			f.has_channel = c->has_channel;
 			f.channel_id = c->channel_id;
 			f.has_type = true;
-			f.msg_type = be16(p + 1);
+			(void)cur_u16_at(p, SC_HEADER_BYTES, 1, &f.msg_type);
 			bad_msg(c, &f, f.msg_type);
 			continue;
 		}
 		if (sc_decode(SC_ECMG_SCS, g->cfg.version, p, flen, &c->msg, &f) != 0) {
-			bad_msg(c, &f, be16(p + 1));
+			uint16_t type = 0;
+
+			(void)cur_u16_at(p, flen, 1, &type);
+			bad_msg(c, &f, type);
 		} else {
 			c->bad_in_row = 0;
 			handle_msg(c, &c->msg);

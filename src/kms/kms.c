@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+#include "lib/bytes.h"
 #include "cas/cert.h"
 #include "crypto/kdf.h"
 #include "kms/kms.h"
@@ -310,12 +311,80 @@ static void audit_hash(const uint8_t prev[32], const char *body, size_t n, uint8
 	EVP_MD_CTX_free(c);
 }
 
-/* Walk the log; *n lines, head hash, and the hash of line `at` in at_hash
- * (0^32 for at == 0 or a log shorter than at). */
-static int audit_walk(const char *dir, size_t at, uint8_t at_hash[32], size_t *n, uint8_t head[32], size_t *bad_line)
+/* kms.h. Any line that is not exactly the format audit_append writes
+ * (numbers strict, the last line ended by '\n') is CE_MAC at *bad_line. */
+int kms_audit_walk_buf(const uint8_t *buf, size_t len, size_t at_line, uint8_t at_hash[32], size_t *n,
+	uint8_t head[32], size_t *bad_line)
 {
-	uint8_t *buf = NULL, prev[32] = {0}, h[32], want[32], stated[32];
-	size_t len = 0, off = 0, line = 0;
+	uint8_t prev[32] = {0}, h[32], want[32], stated[32];
+	size_t line = 0;
+	struct cur file;
+	int r;
+
+	*n = 0;
+	*bad_line = 0;
+	memset(head, 0, 32);
+	memset(at_hash, 0, 32);
+	cur_init(&file, buf, len);
+	while (cur_left(&file) > 0) {
+		struct cur ln, f_seq, f_at, f_ev;
+		char hex[65], num[24];
+		uint64_t seq = 0, at = 0;
+		size_t body;
+
+		line++;
+		/* seq \t at \t event \t prev hash hex \t this hash hex \n; the hash
+		 * covers "seq\tat\tevent" (audit_append writes no tab in events) */
+		cur_until(&file, '\n', &ln);
+		cur_until(&ln, '\t', &f_seq);
+		cur_until(&ln, '\t', &f_at);
+		cur_until(&ln, '\t', &f_ev);
+		body = ln.err ? 0 : ln.off - 1;
+		if (cur_text(&f_seq, num, sizeof(num)) != 0 || parse_u64(num, UINT64_MAX, &seq) != 0 || seq != line ||
+		    cur_text(&f_at, num, sizeof(num)) != 0 || parse_u64(num, INT64_MAX, &at) != 0) {
+			r = CE_MAC;
+			goto bad;
+		}
+		cur_bytes(&ln, hex, 64);
+		hex[64] = 0;
+		if (ln.err || hex_decode(hex, stated, 32) != 0 || CRYPTO_memcmp(stated, prev, 32) != 0) {
+			r = CE_MAC;
+			goto bad;
+		}
+		{
+			uint8_t tab = 0;
+
+			cur_u8(&ln, &tab);
+			if (tab != '\t')
+				cur_fail(&ln, CE_FORMAT);
+		}
+		cur_bytes(&ln, hex, 64);
+		if (cur_end(&ln) != 0 || hex_decode(hex, want, 32) != 0) {
+			r = CE_MAC;
+			goto bad;
+		}
+		audit_hash(prev, (const char *)ln.buf, body, h);
+		if (CRYPTO_memcmp(h, want, 32) != 0) {
+			r = CE_MAC;
+			goto bad;
+		}
+		memcpy(prev, h, 32);
+		if (line == at_line)
+			memcpy(at_hash, h, 32);
+	}
+	*n = line;
+	memcpy(head, prev, 32);
+	return 0;
+bad:
+	*bad_line = line;
+	return r;
+}
+
+static int audit_walk(const char *dir, size_t at_line, uint8_t at_hash[32], size_t *n, uint8_t head[32],
+	size_t *bad_line)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
 	char path[4096];
 	int r;
 
@@ -325,75 +394,12 @@ static int audit_walk(const char *dir, size_t at, uint8_t at_hash[32], size_t *n
 	memset(at_hash, 0, 32);
 	if ((r = path_join(path, sizeof(path), dir, "audit.log")) != 0)
 		return r;
-	r = file_read_all(path, 256u << 20, &buf, &len);
+	r = file_read_all(path, KMS_AUDIT_MAX_BYTES, &buf, &len);
 	if (r == CE_NOT_FOUND || (r != 0 && access(path, F_OK) != 0))
 		return 0;
 	if (r != 0)
 		return r;
-	while (off < len) {
-		const char *s = (const char *)buf + off, *nl = memchr(s, '\n', len - off), *t4 = NULL, *t3 = NULL;
-		size_t ll;
-		char hex[65], seqs[24];
-		uint64_t seq = 0;
-
-		line++;
-		if (!nl) {
-			r = CE_MAC;
-			goto bad;
-		}
-		ll = (size_t)(nl - s);
-		/* last two fields: prev hex (64) \t hash hex (64) */
-		if (ll < 4 + 64 + 1 + 64) {
-			r = CE_MAC;
-			goto bad;
-		}
-		t4 = s + ll - 65;
-		t3 = s + ll - 130;
-		if (*t4 != '\t' || *t3 != '\t') {
-			r = CE_MAC;
-			goto bad;
-		}
-		memcpy(hex, t3 + 1, 64);
-		hex[64] = 0;
-		if (hex_decode(hex, stated, 32) != 0 || CRYPTO_memcmp(stated, prev, 32) != 0) {
-			r = CE_MAC;
-			goto bad;
-		}
-		memcpy(hex, t4 + 1, 64);
-		if (hex_decode(hex, want, 32) != 0) {
-			r = CE_MAC;
-			goto bad;
-		}
-		audit_hash(prev, s, (size_t)(t3 - s), h);
-		if (CRYPTO_memcmp(h, want, 32) != 0) {
-			r = CE_MAC;
-			goto bad;
-		}
-		{
-			const char *tab = memchr(s, '\t', (size_t)(t3 - s));
-			size_t sl = tab ? (size_t)(tab - s) : 0;
-			if (!tab || sl == 0 || sl >= sizeof(seqs)) {
-				r = CE_MAC;
-				goto bad;
-			}
-			memcpy(seqs, s, sl);
-			seqs[sl] = 0;
-			if (parse_u64(seqs, UINT64_MAX, &seq) != 0 || seq != line) {
-				r = CE_MAC;
-				goto bad;
-			}
-		}
-		memcpy(prev, h, 32);
-		if (line == at)
-			memcpy(at_hash, h, 32);
-		off += ll + 1;
-	}
-	*n = line;
-	memcpy(head, prev, 32);
-	free(buf);
-	return 0;
-bad:
-	*bad_line = line;
+	r = kms_audit_walk_buf(buf, len, at_line, at_hash, n, head, bad_line);
 	free(buf);
 	return r;
 }
@@ -437,12 +443,12 @@ static int audit_append(const char *dir, const char *event, uint64_t anchor_n, c
 	size_t *n_out, uint8_t head_out[32])
 {
 	uint8_t head[32], h[32];
-	char path[4096], line[1024], hp[65], hh[65];
+	char path[4096], line[48 + KMS_AUDIT_EVENT_MAX], hp[65], hh[65]; /* seq \t at \t event */
 	size_t n = 0, bad = 0;
 	int len, r;
 	FILE *f;
 
-	if (!event || strpbrk(event, "\t\n\r") || strlen(event) > 700)
+	if (!event || strpbrk(event, "\t\n\r") || strlen(event) > KMS_AUDIT_EVENT_MAX)
 		return CE_ARG;
 	/* Refuse to extend a broken or cut chain. */
 	if ((r = audit_walk_anchored(dir, anchor_n, anchor_head, &n, head, &bad)) != 0)
@@ -492,7 +498,7 @@ static int audit(struct kms *k, const char *fmt, ...) __attribute__((format(prin
  * and anchored by the next event. */
 static int audit(struct kms *k, const char *fmt, ...)
 {
-	char ev[768];
+	char ev[KMS_AUDIT_EVENT_MAX + 1]; /* longer is refused here, as audit_append would */
 	uint8_t head[32];
 	size_t n = 0;
 	va_list ap;
@@ -751,7 +757,8 @@ static int cmp_u64(const void *a, const void *b)
 
 int kms_chips_parse(const uint8_t *buf, size_t len, uint64_t **ids, size_t *n, size_t *bad_line)
 {
-	size_t off = 0, line = 0, cnt = 0, cap = 0;
+	size_t line = 0, cnt = 0, cap = 0;
+	struct cur c;
 	uint64_t *v = NULL;
 	int r = 0;
 
@@ -760,31 +767,27 @@ int kms_chips_parse(const uint8_t *buf, size_t len, uint64_t **ids, size_t *n, s
 	*bad_line = 0;
 	if (!buf && len)
 		return CE_ARG;
-	while (off < len) {
-		const uint8_t *s = buf + off, *nl = memchr(s, '\n', len - off);
-		size_t ll = nl ? (size_t)(nl - s) : len - off, a = 0, b;
+	cur_init(&c, buf, len);
+	while (cur_left(&c) > 0) {
+		struct cur ln, first;
 		char tok[32];
+		uint8_t b0 = 0;
 		uint64_t id = 0;
 
-		off += ll + (nl ? 1 : 0);
+		cur_line(&c, &ln);
 		line++;
-		if (ll && s[ll - 1] == '\r')
-			ll--;
-		while (a < ll && (s[a] == ' ' || s[a] == '\t'))
-			a++;
-		b = ll;
-		while (b > a && (s[b - 1] == ' ' || s[b - 1] == '\t' || s[b - 1] == ','))
-			b--;
-		if (a == b || s[a] == '#')
+		/* one id a line; blank lines, # comments, a "chip_id" header, and
+		 * spaces, tabs, a CR and trailing commas around the id are allowed */
+		cur_trim(&ln, " \t", " \t,\r");
+		first = ln;
+		if (cur_left(&ln) == 0 || (cur_u8(&first, &b0) == 0 && b0 == '#'))
 			continue;
-		if (line == 1 && b - a == 7 && memcmp(s + a, "chip_id", 7) == 0)
-			continue;
-		if (b - a >= sizeof(tok) || memchr(s + a, '\0', b - a)) {
+		if (cur_text(&ln, tok, sizeof(tok)) != 0) {
 			r = CE_FORMAT;
 			goto bad;
 		}
-		memcpy(tok, s + a, b - a);
-		tok[b - a] = '\0';
+		if (line == 1 && strcmp(tok, "chip_id") == 0)
+			continue;
 		if (parse_u64(tok, UINT64_MAX, &id) != 0) {
 			r = CE_FORMAT;
 			goto bad;
@@ -854,6 +857,7 @@ static int order_path(const struct kms *k, uint32_t number, char *path, size_t c
 static int order_load(const struct kms *k, uint32_t number, bool with_roots, struct order *o)
 {
 	uint8_t *buf = NULL, magic[8], nonce[12], tag[16];
+	const uint8_t *ct;
 	uint32_t num = 0, cnt = 0;
 	size_t len = 0;
 	char path[4096];
@@ -883,14 +887,19 @@ static int order_load(const struct kms *k, uint32_t number, bool with_roots, str
 	}
 	for (size_t i = 0; i < cnt; i++)
 		cur_u64(&c, &o->ids[i]);
+	ct = cur_ptr(&c, 16 * (size_t)cnt); /* the roots, sealed; AAD: all before */
+	cur_bytes(&c, tag, 16);
+	if (cur_end(&c) != 0 || !ct) {
+		r = CE_FORMAT;
+		goto out;
+	}
 	if (with_roots) {
 		if (!(o->roots = malloc(16 * (size_t)cnt))) {
 			r = CE_NOMEM;
 			goto out;
 		}
-		memcpy(tag, buf + len - 16, 16);
-		if ((r = aes256_gcm(0, k->mk, nonce, buf, ORD_HDR + 8 * (size_t)cnt, buf + ORD_HDR + 8 * (size_t)cnt,
-			     16 * (size_t)cnt, o->roots, tag)) != 0)
+		if ((r = aes256_gcm(0, k->mk, nonce, buf, ORD_HDR + 8 * (size_t)cnt, ct, 16 * (size_t)cnt, o->roots,
+			     tag)) != 0)
 			goto out;
 	}
 	r = 0;

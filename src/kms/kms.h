@@ -30,6 +30,8 @@
 
 #define KMS_MAX_VENDORS 1024
 #define KMS_MAX_CHIPS_FILE_BYTES (512u * 1024u * 1024u)
+#define KMS_AUDIT_MAX_BYTES (256u << 20) /* audit.log read at most (chain checks) */
+#define KMS_AUDIT_EVENT_MAX 700          /* bytes of one audit event */
 
 /* Wrapped secret file ("CSTLWRP1"): magic | log2n u8 | r u32 | p u32 |
  * salt[16] | nonce[12] | len u16 | GCM(secret) | tag[16]; AAD = header. */
@@ -116,6 +118,12 @@ int kms_module_sign(struct kms *k, const struct module_manifest *m, const uint8_
  * verify: 0 and *n entries, or CE_MAC with *bad_line. */
 int kms_audit_append(const char *dir, const char *event) WARN_UNUSED;
 int kms_audit_verify(const char *dir, size_t *n, size_t *bad_line) WARN_UNUSED;
+/* The chain check of audit.log's bytes (buf, len), through the cursor: *n
+ * lines, the last hash in head, the hash of line at_line in at_hash (0^32
+ * for at_line 0 or a shorter log). 0, or CE_MAC with *bad_line (1-based);
+ * a line must be exactly "seq\tat\tevent\tprev-hex\thash-hex\n". */
+int kms_audit_walk_buf(const uint8_t *buf, size_t len, size_t at_line, uint8_t at_hash[32], size_t *n,
+	uint8_t head[32], size_t *bad_line) WARN_UNUSED;
 /* Chain plus anchor: the log holds at least the anchored entry count and
  * the anchored entry is the last one the KMS wrote (lines after it, from
  * a crash or kms_audit_append, are accepted). 0, or CE_MAC + *bad_line. */

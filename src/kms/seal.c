@@ -167,9 +167,10 @@ static int parse(const uint8_t *buf, size_t len, struct seal_header *h, uint8_t 
 	h->count = n;
 	/* Strictly increasing chip ids. */
 	for (uint32_t i = 1; i < n; i++) {
-		const uint8_t *a = buf + SEAL_HEADER_BYTES + 8 * (size_t)(i - 1), *b = a + 8;
-		uint64_t x = ((uint64_t)be32(a) << 32) | be32(a + 4), y = ((uint64_t)be32(b) << 32) | be32(b + 4);
-		if (y <= x)
+		size_t at = SEAL_HEADER_BYTES + 8 * (size_t)(i - 1);
+		uint64_t x = 0, y = 0;
+
+		if (cur_u64_at(buf, len, at, &x) != 0 || cur_u64_at(buf, len, at + 8, &y) != 0 || y <= x)
 			return CE_FORMAT;
 	}
 	return 0;
@@ -227,8 +228,10 @@ int seal_open(const uint8_t *buf, size_t len, const uint8_t expected_signer[32],
 	if (r != 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
-		const uint8_t *p = buf + SEAL_HEADER_BYTES + 8 * i;
-		out[i].chip_id = ((uint64_t)be32(p) << 32) | be32(p + 4);
+		if (cur_u64_at(buf, len, SEAL_HEADER_BYTES + 8 * i, &out[i].chip_id) != 0) {
+			r = CE_FORMAT;
+			goto out;
+		}
 		memcpy(out[i].key, plain + 16 * i, 16);
 	}
 	*recs = out;

@@ -332,23 +332,38 @@ void kms_view_audit_event(const char *ev, int64_t at, json_t *vendors, json_t *c
 	(void)w;
 }
 
+/* Offset in line just past a field read from it (a view into line). */
+static size_t field_end(const char *line, const struct cur *f)
+{
+	return (size_t)((const char *)f->buf - line) + f->len;
+}
+
+/* The panel shows every line, a broken one too (the chain check says
+ * whether the log holds): fields are the first three tab-separated ones;
+ * seq and at are strict decimal/hex numbers, else both 0 (kms.c's
+ * audit_walk is the strict reader of the same format). */
 void kms_view_parse_audit_line(char *line, struct kms_view_audit_line *out)
 {
-	char *t1 = strchr(line, '\t'), *t2 = t1 ? strchr(t1 + 1, '\t') : NULL;
-	char *t3 = t2 ? strchr(t2 + 1, '\t') : NULL;
+	struct cur c, f_seq, f_at, f_ev;
+	char num[24];
 	uint64_t seq = 0, at = 0;
 
 	memset(out, 0, sizeof(*out));
 	out->event = line;
-	if (!t3)
+	cur_init(&c, line, strlen(line));
+	cur_until(&c, '\t', &f_seq);
+	cur_until(&c, '\t', &f_at);
+	if (cur_until(&c, '\t', &f_ev) != 0)
 		return;
-	*t1 = *t2 = *t3 = 0;
-	if (parse_u64(line, UINT64_MAX, &seq) != 0 || parse_u64(t1 + 1, INT64_MAX, &at) != 0)
+	if (cur_text(&f_seq, num, sizeof(num)) != 0 || parse_u64(num, UINT64_MAX, &seq) != 0 ||
+	    cur_text(&f_at, num, sizeof(num)) != 0 || parse_u64(num, INT64_MAX, &at) != 0)
 		seq = at = 0;
+	/* split in place: the tab after each field becomes its NUL */
+	line[field_end(line, &f_seq)] = line[field_end(line, &f_at)] = line[field_end(line, &f_ev)] = '\0';
 	out->fields = true;
 	out->seq = seq;
 	out->at_s = (int64_t)at;
-	out->event = t2 + 1;
+	out->event = line + (field_end(line, &f_ev) - f_ev.len);
 }
 
 static int add_audit(const char *dir, json_t *root)

@@ -1,6 +1,17 @@
 /* cursor.c - bounded reader and fixed-capacity writer (see cursor.h). */
 #include <string.h>
+#include "bytes.h"
 #include "cursor.h"
+
+static uint16_t load16(const uint8_t *p)
+{
+	return (uint16_t)((p[0] << 8) | p[1]);
+}
+
+static uint32_t load32(const uint8_t *p)
+{
+	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
 
 void cur_init(struct cur *c, const void *buf, size_t len)
 {
@@ -57,7 +68,7 @@ int cur_u16(struct cur *c, uint16_t *v)
 {
 	const uint8_t *p = take(c, 2);
 
-	*v = p ? be16(p) : 0;
+	*v = p ? load16(p) : 0;
 	return c->err;
 }
 
@@ -73,7 +84,7 @@ int cur_u32(struct cur *c, uint32_t *v)
 {
 	const uint8_t *p = take(c, 4);
 
-	*v = p ? be32(p) : 0;
+	*v = p ? load32(p) : 0;
 	return c->err;
 }
 
@@ -81,7 +92,7 @@ int cur_u64(struct cur *c, uint64_t *v)
 {
 	const uint8_t *p = take(c, 8);
 
-	*v = p ? ((uint64_t)be32(p) << 32) | be32(p + 4) : 0;
+	*v = p ? ((uint64_t)load32(p) << 32) | load32(p + 4) : 0;
 	return c->err;
 }
 
@@ -123,6 +134,85 @@ int cur_view(struct cur *c, size_t n, struct cur *child)
 	cur_init(child, p, p ? n : 0);
 	child->err = c->err;
 	return c->err;
+}
+
+int cur_until(struct cur *c, uint8_t delim, struct cur *field)
+{
+	const uint8_t *p = c->err || c->off == c->len ? NULL : memchr(c->buf + c->off, delim, c->len - c->off);
+
+	if (!p) {
+		cur_fail(c, CE_TRUNCATED);
+		cur_init(field, NULL, 0);
+		field->err = c->err;
+		return c->err;
+	}
+	cur_view(c, (size_t)(p - (c->buf + c->off)), field);
+	return cur_skip(c, 1);
+}
+
+int cur_line(struct cur *c, struct cur *line)
+{
+	if (!c->err && c->off < c->len && !memchr(c->buf + c->off, '\n', c->len - c->off))
+		return cur_view(c, c->len - c->off, line);
+	return cur_until(c, '\n', line);
+}
+
+void cur_trim(struct cur *c, const char *lead, const char *trail)
+{
+	if (c->err)
+		return;
+	while (c->off < c->len && c->buf[c->off] && strchr(lead, c->buf[c->off]))
+		c->off++;
+	while (c->len > c->off && c->buf[c->len - 1] && strchr(trail, c->buf[c->len - 1]))
+		c->len--;
+}
+
+int cur_text(const struct cur *field, char *dst, size_t dst_cap)
+{
+	size_t n = field->len - field->off;
+
+	if (dst_cap == 0)
+		return CE_RANGE;
+	dst[0] = '\0';
+	if (field->err)
+		return field->err;
+	if (n >= dst_cap || (n && memchr(field->buf + field->off, 0, n)))
+		return CE_RANGE;
+	if (n)
+		memcpy(dst, field->buf + field->off, n);
+	dst[n] = '\0';
+	return 0;
+}
+
+/* A view of buf[off..len) (empty and failed when off is past len). */
+static void at(struct cur *c, const void *buf, size_t len, size_t off)
+{
+	cur_init(c, buf, len);
+	cur_skip(c, off);
+}
+
+int cur_u16_at(const void *buf, size_t len, size_t off, uint16_t *v)
+{
+	struct cur c;
+
+	at(&c, buf, len, off);
+	return cur_u16(&c, v);
+}
+
+int cur_u32_at(const void *buf, size_t len, size_t off, uint32_t *v)
+{
+	struct cur c;
+
+	at(&c, buf, len, off);
+	return cur_u32(&c, v);
+}
+
+int cur_u64_at(const void *buf, size_t len, size_t off, uint64_t *v)
+{
+	struct cur c;
+
+	at(&c, buf, len, off);
+	return cur_u64(&c, v);
 }
 
 void wbuf_init(struct wbuf *w, void *buf, size_t cap)

@@ -11,7 +11,8 @@
  *
  * Writer (struct wbuf): fixed capacity given by the caller, a sticky overflow
  * flag, and back-patching of length fields (wbuf_reserve + wbuf_patch_*).
- * All multi-byte integers are big-endian (network / MPEG order).
+ * All multi-byte integers are big-endian (network / MPEG order). Stores into
+ * a buffer the caller has sized, without a wbuf: bytes.h.
  */
 #ifndef CASTELLAN_CURSOR_H
 #define CASTELLAN_CURSOR_H
@@ -55,8 +56,31 @@ const uint8_t *cur_ptr(struct cur *c, size_t n);
 /* Child view of the next n bytes, and advance the parent past them. On error
  * the child is an empty view carrying the error. */
 int cur_view(struct cur *c, size_t n, struct cur *child);
+/* Text fields: a child view of the bytes before the next delim byte, and
+ * advance the parent past that delim. No delim left: CE_TRUNCATED (sticky)
+ * and an empty child carrying the error. A field is then read with the
+ * child's own reads, or as text through cur_text. */
+int cur_until(struct cur *c, uint8_t delim, struct cur *field);
+/* One line of a text file: the bytes before the next '\n' (consumed), or
+ * the rest when the last line has none. CE_TRUNCATED when nothing is left. */
+int cur_line(struct cur *c, struct cur *line);
+/* Narrow the unread part of a view: drop leading bytes found in lead and
+ * trailing bytes found in trail (NUL-terminated sets; "" drops none). */
+void cur_trim(struct cur *c, const char *lead, const char *trail);
+/* Copy the unread part of a text view into dst (dst_cap bytes, with a NUL): 0, or
+ * CE_RANGE (does not fit, or holds a NUL) / the view's sticky error, with
+ * dst "" either way. For short fields (numbers, ids) parsed with util.h. */
+int cur_text(const struct cur *field, char *dst, size_t dst_cap);
 /* Record an error found by the caller's own validation (sticky). */
 int cur_fail(struct cur *c, int err);
+
+/* One big-endian field at offset off of buf[0..len), for a message whose
+ * fields are read out of order (a header, a frame's type, a trailer): the
+ * same bounds check as every cursor read. 0, or CE_TRUNCATED (off or the
+ * field past len) with *v 0. There is no unchecked big-endian load. */
+int cur_u16_at(const void *buf, size_t len, size_t off, uint16_t *v);
+int cur_u32_at(const void *buf, size_t len, size_t off, uint32_t *v);
+int cur_u64_at(const void *buf, size_t len, size_t off, uint64_t *v);
 
 struct wbuf {
 	uint8_t *buf; /* caller-owned storage */
@@ -79,17 +103,5 @@ void wbuf_patch_u8(struct wbuf *w, size_t at, uint8_t v);
 void wbuf_patch_u16(struct wbuf *w, size_t at, uint16_t v);
 /* 0, or CE_OVERFLOW if any write did not fit. */
 int wbuf_status(const struct wbuf *w) WARN_UNUSED;
-
-/* Big-endian helpers for fixed buffers whose size the caller has checked. */
-static inline uint16_t be16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
-static inline uint32_t be32(const uint8_t *p)
-{
-	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-static inline void put_be16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-static inline void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
-}
 
 #endif

@@ -114,6 +114,23 @@ int parse_s64(const char *s, int64_t lo, int64_t hi, int64_t *out)
 	return 0;
 }
 
+int parse_dec_s64(const char *s, int64_t lo, int64_t hi, int64_t *out)
+{
+	*out = 0;
+	if (!s)
+		return CE_FORMAT;
+	for (const char *q = s + (s[0] == '-'); ; q++) {
+		if (*q == '\0') {
+			if (q == s + (s[0] == '-'))
+				return CE_FORMAT; /* no digit */
+			break;
+		}
+		if (*q < '0' || *q > '9')
+			return CE_FORMAT;
+	}
+	return parse_s64(s, lo, hi, out);
+}
+
 uint64_t now_mono_us(void)
 {
 	struct timespec ts;

@@ -25,6 +25,9 @@ int parse_u64(const char *s, uint64_t max, uint64_t *out) WARN_UNUSED;
 /* Strict signed parse: whole string, optional '-', decimal or 0x-hex,
  * within [lo, hi]. 0, CE_FORMAT, CE_RANGE (*out 0 on error). */
 int parse_s64(const char *s, int64_t lo, int64_t hi, int64_t *out) WARN_UNUSED;
+/* parse_s64 for machine-written text (log lines, snapshots, SQL results):
+ * decimal digits only, an optional leading '-'; no hex, sign '+', spaces. */
+int parse_dec_s64(const char *s, int64_t lo, int64_t hi, int64_t *out) WARN_UNUSED;
 
 /* Monotonic clock in microseconds / milliseconds; wall clock in ms. */
 uint64_t now_mono_us(void);

@@ -4,6 +4,7 @@
  * failover. See scs.h for the contract and docs/scrambler.md for the
  * operator's view. Message layout and codes: src/simulcrypt/simulcrypt.h.
  */
+#include "lib/bytes.h"
 #include "scrambler/scs.h"
 
 #include <errno.h>
@@ -351,8 +352,12 @@ static void bad_message(struct scs_channel *ch, const struct sc_fault *f, const 
 	uint8_t buf[64];
 	size_t n = 0;
 	/* sc_decode stops at a wrong version byte: read the type ourselves */
-	uint16_t type = f->has_type ? f->msg_type : raw && raw_len >= 3 ? be16(raw + 1) : 0;
-	bool is_error = type == SC_ECM_CHANNEL_ERROR || type == SC_ECM_STREAM_ERROR;
+	uint16_t type = f->has_type ? f->msg_type : 0;
+	bool is_error;
+
+	if (!f->has_type && raw)
+		(void)cur_u16_at(raw, raw_len, 1, &type);
+	is_error = type == SC_ECM_CHANNEL_ERROR || type == SC_ECM_STREAM_ERROR;
 
 	if (is_error && raw && raw_len > 0) {
 		uint16_t status = SC_ECM_ERR_UNKNOWN;

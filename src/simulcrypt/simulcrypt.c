@@ -342,7 +342,10 @@ static int schema_index(const struct sc_mspec *ms, uint16_t ptype)
 
 size_t sc_frame_len(const uint8_t hdr[SC_HEADER_BYTES])
 {
-	return SC_HEADER_BYTES + (size_t)be16(hdr + 3);
+	uint16_t n = 0;
+
+	(void)cur_u16_at(hdr, SC_HEADER_BYTES, 3, &n);
+	return SC_HEADER_BYTES + (size_t)n;
 }
 
 bool sc_version_ok(enum sc_iface iface, uint8_t version)
@@ -378,13 +381,13 @@ static void fault_ids(enum sc_iface iface, const uint8_t *params, size_t len,
 			return;
 		if (t == ch_tag && l == 2 && !f->has_channel) {
 			f->has_channel = true;
-			f->channel_id = be16(v);
+			(void)cur_u16_at(v, l, 0, &f->channel_id);
 		} else if (t == st_tag && l == 2 && !f->has_stream) {
 			f->has_stream = true;
-			f->stream_id = be16(v);
+			(void)cur_u16_at(v, l, 0, &f->stream_id);
 		} else if (iface == SC_EMMG_MUX && t == SC_P_CLIENT_ID && l == 4 && !f->has_client) {
 			f->has_client = true;
-			f->client_id = be32(v);
+			(void)cur_u32_at(v, l, 0, &f->client_id);
 		}
 	}
 }
@@ -584,8 +587,7 @@ int sc_get_u16(const struct sc_msg *m, uint16_t ptype, uint16_t *v)
 	*v = 0;
 	if ((r = get_sized(m, ptype, 2, &p)) != 0)
 		return r;
-	*v = be16(p);
-	return 0;
+	return cur_u16_at(p, 2, 0, v);
 }
 
 int sc_get_u32(const struct sc_msg *m, uint16_t ptype, uint32_t *v)
@@ -596,8 +598,7 @@ int sc_get_u32(const struct sc_msg *m, uint16_t ptype, uint32_t *v)
 	*v = 0;
 	if ((r = get_sized(m, ptype, 4, &p)) != 0)
 		return r;
-	*v = be32(p);
-	return 0;
+	return cur_u32_at(p, 4, 0, v);
 }
 
 /* ---- writer ---- */

@@ -6,7 +6,9 @@
  * a snapshot that does not parse is an error (CE_FORMAT), never guessed.
  */
 #define _DEFAULT_SOURCE /* timegm */
+#include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,6 +134,24 @@ int sms_table_csv(const struct sms_table *t, int (*out)(void *ctx, const char *p
 	return r;
 }
 
+/* A cell of a numeric column (an SQL result): a JSON integer when it is
+ * one whole decimal, a real when it is one whole finite decimal real (an
+ * average), else the text as it is (never a number made of a prefix). */
+static json_t *num_cell(const char *v)
+{
+	int64_t n;
+	double d;
+	char *end;
+
+	if (parse_dec_s64(v, INT64_MIN, INT64_MAX, &n) == 0)
+		return json_integer(n);
+	errno = 0;
+	d = strtod(v, &end);
+	if (end != v && *end == '\0' && errno == 0 && isfinite(d) && v[0] != ' ' && v[0] != '\t')
+		return json_real(d);
+	return json_string(v);
+}
+
 json_t *sms_table_json(const struct sms_table *t)
 {
 	json_t *cols = json_array(), *rows = json_array(), *o;
@@ -151,10 +171,7 @@ json_t *sms_table_json(const struct sms_table *t)
 			json_t *jv;
 
 			if (t->num[c] && *v) {
-				char *end;
-				long long n = strtoll(v, &end, 10);
-
-				jv = *end == '\0' ? json_integer(n) : json_real(strtod(v, NULL));
+				jv = num_cell(v);
 			} else {
 				jv = json_string(v);
 			}
@@ -300,19 +317,31 @@ static void states_free(struct rstates *st)
 	memset(st, 0, sizeof(*st));
 }
 
+/* A decimal at *p up to one of stops (or the end), parsed strictly
+ * (parse_dec_s64, within lo..hi); *p moves past it. */
+static bool take_dec(const char **p, const char *stops, int64_t lo, int64_t hi, int64_t *out)
+{
+	size_t n = strcspn(*p, stops);
+	char num[24];
+
+	if (n == 0 || n >= sizeof(num))
+		return false;
+	memcpy(num, *p, n);
+	num[n] = '\0';
+	if (parse_dec_s64(num, lo, hi, out) != 0)
+		return false;
+	*p += n;
+	return true;
+}
+
 static bool take_int(const char **p, const char *prefix, int64_t *out)
 {
 	size_t n = strlen(prefix);
-	char *end;
 
 	if (strncmp(*p, prefix, n) != 0)
 		return false;
 	*p += n;
-	*out = strtoll(*p, &end, 10);
-	if (end == *p)
-		return false;
-	*p = end;
-	return true;
+	return take_dec(p, " ", INT64_MIN, INT64_MAX, out);
 }
 
 /* Parse a snapshot (store_audit.c's text) into c. */
@@ -336,20 +365,14 @@ static int snap_parse(const char *t, struct rcard *c)
 	c->bl = bl != 0;
 	while (*p && *p != ' ') {
 		int64_t pk, a, b;
-		char *end;
 
-		pk = strtoll(p, &end, 10);
-		if (end == p || *end != ':' || pk < 0 || pk >= SMS_PACKAGES_MAX)
+		/* pk:start:finish, then ',' or the end of the list */
+		if (!take_dec(&p, ":", 0, SMS_PACKAGES_MAX - 1, &pk) || *p++ != ':' ||
+		    !take_dec(&p, ":", INT64_MIN, INT64_MAX, &a) || *p++ != ':' ||
+		    !take_dec(&p, ", ", INT64_MIN, INT64_MAX, &b))
 			goto bad;
-		p = end + 1;
-		a = strtoll(p, &end, 10);
-		if (end == p || *end != ':')
-			goto bad;
-		p = end + 1;
-		b = strtoll(p, &end, 10);
-		if (end == p || (*end != ',' && *end != ' ' && *end != '\0'))
-			goto bad;
-		p = *end == ',' ? end + 1 : end;
+		if (*p == ',')
+			p++;
 		if (c->nsubs == cap) {
 			size_t nc = cap ? cap * 2 : 4;
 			struct rsub *ns = realloc(c->subs, nc * sizeof(*ns));

@@ -11,17 +11,6 @@
 #include "sms/rest_int.h"
 #include "lib/util.h"
 
-static int hexd(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* ---- JSON values ------------------------------------------------------- */
 
 bool j_serial(json_t *v, uint64_t *out)
@@ -65,9 +54,9 @@ bool j_mask(json_t *v, uint32_t *out)
 	if (!json_is_string(v) || strlen(s = json_string_value(v)) != 8)
 		return false;
 	for (size_t i = 0; i < 8; i++) {
-		if (hexd(s[i]) < 0)
+		if (hex_digit(s[i]) < 0)
 			return false;
-		m = m << 4 | (uint32_t)hexd(s[i]);
+		m = m << 4 | (uint32_t)hex_digit(s[i]);
 	}
 	*out = m;
 	return true;

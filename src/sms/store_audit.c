@@ -36,6 +36,7 @@
 #include <openssl/evp.h>
 #include "sms/store_int.h"
 #include "crypto/pk.h"
+#include "lib/cursor.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -871,42 +872,37 @@ int sms_audit_checkpoint_line(const struct sms_audit_checkpoint *cp, char *out, 
 	return n > 0 && (size_t)n < cap ? 0 : CE_OVERFLOW;
 }
 
+/* "seq at hash kid sig" (sms_audit_checkpoint_line), read through the
+ * cursor: seq 1.., at a decimal, hash 64 and sig 128 hex digits, the key
+ * id 1..39 bytes; a line end (\n, \r\n) may follow, nothing else. */
 int sms_audit_checkpoint_parse(const char *line, struct sms_audit_checkpoint *cp)
 {
-	char h[80], sig[160], kid[40];
-	long long seq = 0, at = 0;
-	const char *p = line;
-	char *end;
+	char h[65], sig[129], kid[40], num[24];
+	struct cur c, f;
+	int64_t seq = 0, at = 0;
 
 	memset(cp, 0, sizeof(*cp));
-	seq = strtoll(p, &end, 10);
-	if (end == p || *end != ' ' || seq <= 0)
+	if (!line)
 		return CE_FORMAT;
-	p = end + 1;
-	at = strtoll(p, &end, 10);
-	if (end == p || *end != ' ')
+	cur_init(&c, line, strcspn(line, "\r\n"));
+	cur_until(&c, ' ', &f);
+	if (cur_text(&f, num, sizeof(num)) != 0 || parse_dec_s64(num, 1, INT64_MAX, &seq) != 0)
 		return CE_FORMAT;
-	p = end + 1;
-	/* three space-separated hex words, bounded */
-	size_t a = strcspn(p, " ");
-	if (a != 64)
+	cur_until(&c, ' ', &f);
+	if (cur_text(&f, num, sizeof(num)) != 0 || parse_dec_s64(num, INT64_MIN, INT64_MAX, &at) != 0)
 		return CE_FORMAT;
-	memcpy(h, p, 64);
-	h[64] = '\0';
-	p += 65;
-	a = strcspn(p, " ");
-	if (a == 0 || a >= sizeof(kid) || p[a] != ' ')
+	cur_until(&c, ' ', &f);
+	if (cur_left(&f) != 64 || cur_text(&f, h, sizeof(h)) != 0)
 		return CE_FORMAT;
-	memcpy(kid, p, a);
-	kid[a] = '\0';
-	p += a + 1;
-	a = strcspn(p, " \r\n");
-	if (a != 128 || (p[a] != '\0' && p[a] != '\n' && p[a] != '\r'))
+	cur_until(&c, ' ', &f);
+	if (cur_left(&f) == 0 || cur_text(&f, kid, sizeof(kid)) != 0)
 		return CE_FORMAT;
-	memcpy(sig, p, 128);
-	sig[128] = '\0';
-	if (hex_decode(h, cp->hash, 32) != 0 || hex_decode(sig, cp->sig, 64) != 0)
+	if (cur_left(&c) != 128 || cur_text(&c, sig, sizeof(sig)) != 0)
 		return CE_FORMAT;
+	if (hex_decode(h, cp->hash, 32) != 0 || hex_decode(sig, cp->sig, 64) != 0) {
+		memset(cp, 0, sizeof(*cp));
+		return CE_FORMAT;
+	}
 	cp->seq = seq;
 	cp->at_ms = at;
 	store_copy_str(cp->key_id, sizeof(cp->key_id), kid);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include "lib/bytes.h"
 #include "cas/ecm.h"
 #include "cas/emm_vendor.h"
 #include "crypto/aead.h"
@@ -428,7 +429,12 @@ int chip_frame_read(int fd, uint8_t *op, uint8_t *body, size_t cap, size_t *len)
 	*len = 0;
 	if ((r = full_read(fd, h, 4)) != 0)
 		return r;
-	n = be16(h + 2);
+	{
+		uint16_t n16 = 0;
+
+		(void)cur_u16_at(h, sizeof(h), 2, &n16);
+		n = n16;
+	}
 	if (h[1] != 0 || n > cap)
 		return CE_PROTO; /* a peer that breaks framing loses the channel */
 	if ((r = full_read(fd, body, n)) != 0)

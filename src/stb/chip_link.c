@@ -11,6 +11,7 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "lib/bytes.h"
 #include "cas/emm.h"
 #include "lib/cursor.h"
 #include "lib/util.h"
@@ -233,10 +234,16 @@ int chip_link_descramble(struct chip_link *l, uint16_t service_id, uint16_t tag,
 	if (rn != 4 + n * 188u)
 		return CE_PROTO;
 	memcpy(pkts, l->buf + 4, n * 188u);
-	if (done)
-		*done = be16(l->buf);
-	if (missing)
-		*missing = be16(l->buf + 2);
+	{
+		uint16_t d = 0, m = 0;
+
+		(void)cur_u16_at(l->buf, rn, 0, &d);
+		(void)cur_u16_at(l->buf, rn, 2, &m);
+		if (done)
+			*done = d;
+		if (missing)
+			*missing = m;
+	}
 	return 0;
 }
 

@@ -22,6 +22,7 @@
  * bytes are errors. Builders write reserved bits as 1 and current_next = 1.
  */
 #include <string.h>
+#include "lib/bytes.h"
 #include "lib/cursor.h"
 #include "ts/psi.h"
 
@@ -141,8 +142,13 @@ static int psi_body(const uint8_t *sec, size_t len, uint8_t table_id,
 	/* section_length's two top bits are '00' for PSI tables */
 	if (h->section_length & 0x0C00)
 		return CE_FORMAT;
-	cur_init(body, sec + 8, len - 8 - 4);
-	return 0;
+	{
+		struct cur all; /* header (8) | body | CRC (4); len >= 12 checked */
+
+		cur_init(&all, sec, len);
+		cur_skip(&all, 8);
+		return cur_view(&all, len >= 12 ? len - 12 : SIZE_MAX, body) != 0 ? CE_FORMAT : 0;
+	}
 }
 
 /* Check that buf[0..len) is a well-formed descriptor loop. */
@@ -519,11 +525,9 @@ static void asm_feed(struct psi_asm *a, const uint8_t *p, size_t n, size_t *used
 			return;
 		}
 		{
-			struct cur c;
-			uint16_t w;
+			uint16_t w = 0;
 
-			cur_init(&c, a->buf + 1, 2);
-			(void)cur_u16(&c, &w);
+			(void)cur_u16_at(a->buf, a->have, 1, &w);
 			a->need = 3 + (size_t)(w & 0x0FFF);
 		}
 		if (a->need > PSI_MAX_SECTION) {
@@ -550,11 +554,21 @@ static void asm_feed(struct psi_asm *a, const uint8_t *p, size_t n, size_t *used
 	}
 }
 
+/* The unread bytes of a view (*n of them), without consuming them. */
+static const uint8_t *rest(const struct cur *c, size_t *n)
+{
+	struct cur t = *c;
+
+	*n = cur_left(&t);
+	return cur_ptr(&t, *n);
+}
+
 int psi_asm_push(struct psi_asm *a, const uint8_t pkt[TS_PACKET_BYTES], const struct ts_hdr *h,
 	psi_section_cb cb, void *ctx)
 {
 	const uint8_t *p;
-	size_t plen, pos = 0, used;
+	struct cur c, pl;
+	size_t n = 0, used;
 	int r = 0;
 
 	if (!a || !pkt || !h)
@@ -576,41 +590,44 @@ int psi_asm_push(struct psi_asm *a, const uint8_t pkt[TS_PACKET_BYTES], const st
 		asm_drop(a);
 		return 0;
 	}
-	/* payload_off/payload_len come from ts_parse, which bounded them */
-	if ((size_t)h->payload_off + h->payload_len > TS_PACKET_BYTES)
+	/* payload_off/payload_len come from ts_parse; bounded again here */
+	cur_init(&c, pkt, TS_PACKET_BYTES);
+	cur_skip(&c, h->payload_off);
+	if (cur_view(&c, h->payload_len, &pl) != 0)
 		return CE_ARG;
-	p = pkt + h->payload_off;
-	plen = h->payload_len;
 	if (!h->pusi) {
-		if (a->have > 0)
-			asm_feed(a, p, plen, &used, cb, ctx, &r);
+		if (a->have > 0) {
+			p = rest(&pl, &n);
+			asm_feed(a, p, n, &used, cb, ctx, &r);
+		}
 		return r; /* no section starts in a packet without PUSI */
 	}
 	{
-		size_t ptr = p[0];
+		uint8_t ptr = 0;
 
-		pos = 1;
-		if (ptr > plen - 1) {
+		cur_u8(&pl, &ptr); /* pointer_field */
+		if (ptr > cur_left(&pl)) {
 			asm_drop(a);
 			a->errors++;
 			return 0;
 		}
+		p = cur_ptr(&pl, ptr);
 		if (a->have > 0) {
-			asm_feed(a, p + pos, ptr, &used, cb, ctx, &r);
+			asm_feed(a, p, ptr, &used, cb, ctx, &r);
 			if (a->have > 0)
 				asm_drop(a); /* the new section starts before this one ended */
 			if (r != 0)
 				return r;
 		}
-		pos += ptr;
 	}
-	while (pos < plen) {
-		if (p[pos] == 0xFF)
+	while (cur_left(&pl) > 0) {
+		p = rest(&pl, &n);
+		if (p[0] == 0xFF)
 			break; /* stuffing to the end of the packet */
 		a->have = 0;
 		a->need = 0;
-		asm_feed(a, p + pos, plen - pos, &used, cb, ctx, &r);
-		pos += used;
+		asm_feed(a, p, n, &used, cb, ctx, &r);
+		cur_skip(&pl, used);
 		if (r != 0)
 			return r;
 	}

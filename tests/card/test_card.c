@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include <openssl/evp.h>
+#include "lib/bytes.h"
 #include "card/applet.h"
 #include "card/eeprom.h"
 #include "card/perso.h"
@@ -84,7 +85,7 @@ static uint16_t raw(struct fx *f, const uint8_t *apdu, size_t n)
 	size_t r = card_applet_apdu(f->a, apdu, n, resp, sizeof(resp));
 
 	assert_true(r >= 2);
-	return be16(resp + r - 2);
+	return tu_be16(resp + r - 2);
 }
 
 static void perso(struct fx *f, uint8_t maxch, uint32_t window_s)
@@ -677,7 +678,7 @@ static void test_pairing_eeprom_v1(void **state)
 	img = tu_read(f->ee_path, &len);
 	assert_memory_equal(img, "CSTLEE02", 8);
 	/* v2 = v1 with pair_mode u8 | K_pair[16] after paired_stb_id (offset 66) */
-	assert_int_equal(be32(img + 66 + 4), 77);
+	assert_int_equal(tu_be32(img + 66 + 4), 77);
 	assert_int_equal(img[74], CARD_PAIR_SOFT);
 	memcpy(v1, img, 74);
 	memcpy(v1, "CSTLEE01", 8);
@@ -1201,7 +1202,7 @@ static uint16_t replay_apdus(struct card_applet *a, const uint8_t *data, size_t 
 	assert_int_equal(card_applet_init(a, &ee), 0);
 	card_perso_encode(&p, apdu + 5);
 	n = card_applet_apdu(a, apdu, sizeof(apdu), resp, sizeof(resp));
-	assert_int_equal(be16(resp + n - 2), SW_OK);
+	assert_int_equal(tu_be16(resp + n - 2), SW_OK);
 	while (size - off >= 2) {
 		size_t k = ((size_t)data[off] << 8) | data[off + 1];
 
@@ -1210,7 +1211,7 @@ static uint16_t replay_apdus(struct card_applet *a, const uint8_t *data, size_t 
 			k = size - off;
 		n = card_applet_apdu(a, data + off, k, resp, sizeof(resp));
 		assert_true(n >= 2 && n <= CARD_MAX_RESP + 2);
-		sw = be16(resp + n - 2);
+		sw = tu_be16(resp + n - 2);
 		off += k;
 	}
 	*last_len = n;

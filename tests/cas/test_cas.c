@@ -18,6 +18,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
+#include "lib/bytes.h"
 #include "client/cardless.h"
 #include "cas/client.h"
 #include "cas/ecm.h"

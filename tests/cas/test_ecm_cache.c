@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include "lib/bytes.h"
 #include "cas/ecm.h"
 #include "cas/keys.h"
 #include "lib/cursor.h"

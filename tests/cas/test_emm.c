@@ -23,6 +23,7 @@
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 #include <openssl/params.h>
+#include "lib/bytes.h"
 #include "client/cardless.h"
 #include "cas/card.h"
 #include "cas/client.h"
@@ -952,9 +953,9 @@ static void test_bad_emms(void **state)
 	m[3] = 2; /* format version */
 	assert_int_equal(open_sec(ks, m, glen), CE_FORMAT);
 	memcpy(m, good, glen);
-	put_be16(m + 38, (uint16_t)(be16(m + 38) + 1)); /* ct_len lies: longer */
+	put_be16(m + 38, (uint16_t)(tu_be16(m + 38) + 1)); /* ct_len lies: longer */
 	assert_int_equal(open_sec(ks, m, glen), CE_TRUNCATED);
-	put_be16(m + 38, (uint16_t)(be16(good + 38) - 1)); /* shorter */
+	put_be16(m + 38, (uint16_t)(tu_be16(good + 38) - 1)); /* shorter */
 	assert_int_equal(open_sec(ks, m, glen), CE_TRAILING);
 	put_be16(m + 38, 0);
 	assert_int_equal(open_sec(ks, m, glen), CE_FORMAT);
@@ -1177,7 +1178,7 @@ static size_t evp_check_unique(const uint8_t *e, size_t len, const uint8_t k[16]
 
 	assert_true(len > EMM_UNIQUE_OVERHEAD);
 	ptl = len - EMM_UNIQUE_OVERHEAD;
-	assert_int_equal(be16(e + 38), ptl);
+	assert_int_equal(tu_be16(e + 38), ptl);
 	memcpy(tag, e + 40 + ptl, 16);
 	assert_true(evp_gcm(0, k, e + 26, e + 3, EMM_AAD_BYTES, e + 40, ptl, pt, tag));
 	assert_true(evp_gcm(1, k, e + 26, e + 3, EMM_AAD_BYTES, pt, ptl, ct, tag));

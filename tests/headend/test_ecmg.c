@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "lib/bytes.h"
 #include "testutil.h"
 #include "cas/ecm.h"
 #include "cas/keys.h"
@@ -349,7 +350,7 @@ static void check_ecm(const struct keystore *ks, const struct sc_msg *resp, cons
 		assert_int_equal(ecm_open(&v, &k, &cws), 0);
 		for (size_t i = 0; i < sc_count(prov, SC_P_CP_CW_COMBINATION); i++) {
 			const struct sc_param *c = sc_get_nth(prov, SC_P_CP_CW_COMBINATION, i);
-			uint16_t ccp = be16(c->val);
+			uint16_t ccp = tu_be16(c->val);
 
 			assert_int_equal(cws.cw_len, c->len - 2u);
 			assert_memory_equal(ccp & 1 ? cws.odd : cws.even, c->val + 2, c->len - 2u);
@@ -476,7 +477,7 @@ static void replay(const char *capture, uint8_t version, bool sections)
 			const struct sc_param *ac = sc_get_nth(sm, SC_P_ACCESS_CRITERIA, 0);
 
 			assert_non_null(ac);
-			check_ecm(f->ks, &rx->m, sm, c->ecm_id[get16(sm, SC_P_ECM_STREAM_ID) & 7], be32(ac->val),
+			check_ecm(f->ks, &rx->m, sm, c->ecm_id[get16(sm, SC_P_ECM_STREAM_ID) & 7], tu_be32(ac->val),
 				sections);
 			ecms++;
 		}
@@ -534,7 +535,7 @@ static void test_version_mismatch_capture(void **state)
 	n = mk_channel_setup(buf, 2, 7, SCID);
 	send_all(fd, buf, n);
 	n = recv_msg(fd, buf, sizeof(buf));
-	assert_int_equal(be16(buf + 1), SC_ECM_CHANNEL_STATUS);
+	assert_int_equal(tu_be16(buf + 1), SC_ECM_CHANNEL_STATUS);
 	close(fd);
 	tu_capture_free(cap, ncap);
 	fix_stop(f);

@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include "lib/bytes.h"
 #include "testutil.h"
 #include "headend/emmg.h"
 #include "lib/log.h"
@@ -259,11 +260,11 @@ static void *scripted_mux(void *arg)
 	}
 	reply(fd, SC_EMM_CHANNEL_TEST, false, 0);
 	n = read_msg(fd, b, sizeof(b));
-	if (n <= 0 || be16(b + 1) != SC_EMM_CHANNEL_STATUS)
+	if (n <= 0 || tu_be16(b + 1) != SC_EMM_CHANNEL_STATUS)
 		goto out;
 	reply(fd, SC_EMM_STREAM_TEST, true, 0);
 	n = read_msg(fd, b, sizeof(b));
-	if (n <= 0 || be16(b + 1) != SC_EMM_STREAM_STATUS)
+	if (n <= 0 || tu_be16(b + 1) != SC_EMM_STREAM_STATUS)
 		goto out;
 	reply(fd, SC_EMM_CHANNEL_ERROR, false, SC_EMM_ERR_UNKNOWN);
 	s->ok = 1;
@@ -493,6 +494,40 @@ static void test_reconnect_backoff(void **state)
 	runner_stop(&r);
 }
 
+/* `castellan emmg --emm-file`: the section file read through the cursor,
+ * one whole section a line; blank lines, # comments, spaces, tabs and a CR
+ * around a line are allowed, and a refusal names the file's real line. */
+static void test_emm_file_lines(void **state)
+{
+	static const struct { const char *text; const char *want; } cases[] = {
+		{ "# c\n\n  82700a00000000000000000000\r\n\t82700a00000000000000000000 \n", "2 sections from" },
+		{ "# c\n\n82700a0000000000000000000000\n", "line 3: not one whole section" }, /* 11 bytes, says 10 */
+		{ "82700a000000000000000000\n", "line 1: not one whole section" },         /* short */
+		{ "8270\n", "line 1: not one whole section" },                             /* no length */
+		{ "82700a0000000000000000000g\n", "line 1: not one whole section" },        /* not hex */
+		{ "# only a comment\n\n", "holds no section" },
+	};
+	const char *bin = getenv("CASTELLAN_BIN");
+	char dir[] = "/tmp/castellan-emmfile-XXXXXX", path[64];
+	(void)state;
+
+	if (!bin) {
+		skip();
+		return;
+	}
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/emm.txt", dir);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(file_write_atomic(path, cases[i].text, strlen(cases[i].text), 0600), 0);
+		/* a MUX that is not there: the file is read (and refused) first */
+		if (tu_run("timeout 2 %s emmg --mux 127.0.0.1:1 --client-id 1 --emm-file %s 2>&1 | grep -q '%s'", bin,
+			   path, cases[i].want) != 0)
+			fail_msg("case %zu: no '%s'", i, cases[i].want);
+	}
+	unlink(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -504,6 +539,7 @@ int main(void)
 		cmocka_unit_test(test_refused_and_paced),
 		cmocka_unit_test(test_set_bandwidth),
 		cmocka_unit_test(test_reconnect_backoff),
+		cmocka_unit_test(test_emm_file_lines),
 	};
 
 	log_set_level(LOG_LEVEL_ERROR);

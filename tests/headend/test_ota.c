@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "lib/bytes.h"
 #include "testutil.h"
 #include "cas/entitlement.h"
 #include "cas/keys.h"

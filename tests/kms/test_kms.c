@@ -3,6 +3,7 @@
  * OTP images, sealed key files, certificates, audit chain, black-box burn,
  * CAS client modules signed by the KMS (kms_module_sign, kms module sign).
  */
+#include "lib/bytes.h"
 #include "testutil.h"
 #include <openssl/evp.h>
 #include "cas/keys.h"
@@ -317,6 +318,72 @@ static void audit_chain(void **state)
 	assert_int_equal(file_write_atomic(path, buf, len, 0600), 0);
 	assert_int_equal(kms_audit_verify(f->kdir, &n, &bad), 0);
 	assert_int_equal(kms_audit_append(f->kdir, "bad\tevent"), CE_ARG);
+	free(buf);
+	fx_free(f);
+}
+
+/* audit_walk reads the log through the cursor and takes only the format
+ * audit_append writes: lines forged with a correct hash chain but a broken
+ * format are refused at their line, and a well-formed forged line passes
+ * (so the forging below is right). */
+static void audit_forged_lines(void **state)
+{
+	static const struct { const char *body; int want; } cases[] = {
+		{ "6\t1700000000\tok", 0 },
+		{ "6\t1700000000\tev\tx", CE_MAC },         /* a tab in the event */
+		{ "6\t-1\tev", CE_MAC },                    /* a negative time */
+		{ "6\t17x\tev", CE_MAC },                   /* a time that is not a number */
+		{ "6\t99999999999999999999\tev", CE_MAC },  /* a time past INT64_MAX */
+		{ "+6\t1\tev", CE_MAC },                    /* a sign before seq */
+		{ " 6\t1\tev", CE_MAC },                    /* a space before seq */
+		{ "6\t1", CE_MAC },                          /* two fields */
+		{ "7\t1\tev", CE_MAC },                     /* seq not the line number */
+		{ "", CE_MAC },                               /* an empty line */
+	};
+	struct fx *f = fx_new();
+	size_t n = 0, bad = 0, len = 0;
+	char path[400];
+	uint8_t *buf;
+	(void)state;
+
+	snprintf(path, sizeof(path), "%s/audit.log", f->kdir);
+	buf = tu_read(path, &len);
+	assert_true(len > 65 && buf[len - 1] == '\n');
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint8_t prev[32], h[32];
+		char hp[65], hh[65], line[512], *all;
+		unsigned int hl = 0;
+		EVP_MD_CTX *md = EVP_MD_CTX_new();
+		int ll;
+
+		memcpy(hh, buf + len - 65, 64); /* the head: the last line's hash */
+		hh[64] = 0;
+		assert_int_equal(hex_decode(hh, prev, 32), 0);
+		assert_non_null(md);
+		assert_int_equal(EVP_DigestInit_ex(md, EVP_sha256(), NULL), 1);
+		assert_int_equal(EVP_DigestUpdate(md, prev, 32), 1);
+		assert_int_equal(EVP_DigestUpdate(md, cases[i].body, strlen(cases[i].body)), 1);
+		assert_int_equal(EVP_DigestFinal_ex(md, h, &hl), 1);
+		EVP_MD_CTX_free(md);
+		hex_encode(prev, 32, hp);
+		hex_encode(h, 32, hh);
+		ll = snprintf(line, sizeof(line), "%s\t%s\t%s\n", cases[i].body, hp, hh);
+		all = malloc(len + (size_t)ll);
+		assert_non_null(all);
+		memcpy(all, buf, len);
+		memcpy(all + len, line, (size_t)ll);
+		assert_int_equal(file_write_atomic(path, all, len + (size_t)ll, 0600), 0);
+		if (kms_audit_verify(f->kdir, &n, &bad) != cases[i].want || (cases[i].want && bad != 6) ||
+		    (!cases[i].want && n != 6))
+			fail_msg("case %zu: %s", i, cases[i].body);
+		/* the same line without its final newline is refused too */
+		assert_int_equal(file_write_atomic(path, all, len + (size_t)ll - 1, 0600), 0);
+		assert_int_equal(kms_audit_verify(f->kdir, &n, &bad), CE_MAC);
+		assert_int_equal(bad, 6);
+		free(all);
+	}
+	assert_int_equal(file_write_atomic(path, buf, len, 0600), 0);
+	assert_int_equal(kms_audit_verify(f->kdir, &n, &bad), 0);
 	free(buf);
 	fx_free(f);
 }
@@ -820,6 +887,7 @@ int main(void)
 		cmocka_unit_test(blackbox_and_vendor_story),
 		cmocka_unit_test(certs_and_crl),
 		cmocka_unit_test(audit_chain),
+		cmocka_unit_test(audit_forged_lines),
 		cmocka_unit_test(audit_anchor),
 		cmocka_unit_test(vendor_open_cli),
 		cmocka_unit_test(bad_inputs),

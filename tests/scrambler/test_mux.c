@@ -430,13 +430,13 @@ static void setup_session(struct mux *m, int fd, int steps, int packet_mode, uin
 		n = mk(b, ver, SC_EMM_CHANNEL_SETUP, CH, -1, CLIENT, packet_mode, -1, -1, NULL, 0);
 		send_all(fd, b, n);
 		assert_true(recv_msg(m, fd, r, sizeof(r)) > 0);
-		assert_int_equal(be16(r + 1), SC_EMM_CHANNEL_STATUS);
+		assert_int_equal(tu_be16(r + 1), SC_EMM_CHANNEL_STATUS);
 	}
 	if (steps & STREAM) {
 		n = mk(b, ver, SC_EMM_STREAM_SETUP, CH, ST, CLIENT, -1, DID, 0, NULL, 0);
 		send_all(fd, b, n);
 		assert_true(recv_msg(m, fd, r, sizeof(r)) > 0);
-		assert_int_equal(be16(r + 1), SC_EMM_STREAM_STATUS);
+		assert_int_equal(tu_be16(r + 1), SC_EMM_STREAM_STATUS);
 	}
 }
 
@@ -604,7 +604,7 @@ static void test_tests_and_close(void **state)
 		ssize_t got = recv_msg(m, fd, r, sizeof(r));
 
 		assert_true(got > 0);
-		assert_int_equal(be16(r + 1), SC_EMM_CHANNEL_ERROR);
+		assert_int_equal(tu_be16(r + 1), SC_EMM_CHANNEL_ERROR);
 	}
 	assert_int_equal(recv_msg(m, fd, r, sizeof(r)), 0);
 	mux_stats(m, &st);
@@ -671,8 +671,8 @@ static void test_bandwidth_and_clients(void **state)
 	n = mk(msg, 2, SC_EMM_CHANNEL_SETUP, CH, -1, CLIENT, 0, -1, -1, NULL, 0);
 	send_all(c, msg, n);
 	assert_true(recv_msg(m, c, r, sizeof(r)) > 0);
-	assert_int_equal(be16(r + 1), SC_EMM_CHANNEL_ERROR);
-	assert_int_equal(be16(r + 5 + 6 + 8 + 4), SC_EMM_ERR_CHANNEL_ID_IN_USE);
+	assert_int_equal(tu_be16(r + 1), SC_EMM_CHANNEL_ERROR);
+	assert_int_equal(tu_be16(r + 5 + 6 + 8 + 4), SC_EMM_ERR_CHANNEL_ID_IN_USE);
 	g1 = mux_clients(m, ids, 8, &n);
 	assert_true(g1 != g0);
 	assert_int_equal(n, 2);

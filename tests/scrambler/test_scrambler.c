@@ -22,6 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include "lib/bytes.h"
 #include "testutil.h"
 #include "lib/cursor.h"
 #include "cipher/cipher.h"
@@ -276,12 +277,12 @@ static int on_sec(void *ctx, uint16_t pid, const uint8_t *sec, size_t len)
 		assert_true(a->necm < MAX_ECM_EVENTS);
 		a->ecm[a->necm].at = c->at;
 		a->ecm[a->necm].pid = pid;
-		a->ecm[a->necm].cp = be16(sec + 4);
+		a->ecm[a->necm].cp = tu_be16(sec + 4);
 		a->ecm[a->necm].cas = sec[3];
 		a->necm++;
 		/* a receiver of this CAS loads both keys */
 		{
-			uint16_t first = be16(sec + 6);
+			uint16_t first = tu_be16(sec + 6);
 			size_t ncw = sec[8], cwl = sec[9];
 
 			for (size_t k = 0; k < ncw; k++) {
@@ -480,12 +481,12 @@ static void test_service_parse(void **state)
 	assert_int_equal(scr_service_parse("0x66:ac=0000000A:pids=0x100,257", &sc), 0);
 	assert_int_equal(sc.service_id, 102);
 	assert_true(sc.has_ac);
-	assert_int_equal(be32(sc.ac), 10);
+	assert_int_equal(tu_be32(sc.ac), 10);
 	assert_int_equal(sc.npids, 2);
 	assert_int_equal(sc.pids[0], 0x100);
 	assert_int_equal(sc.pids[1], 0x101);
 	assert_int_equal(scr_service_parse("7:pids=0x100:ac=ffffffff", &sc), 0);
-	assert_int_equal(be32(sc.ac), 0xFFFFFFFFu);
+	assert_int_equal(tu_be32(sc.ac), 0xFFFFFFFFu);
 	{
 		char many[1024];
 		size_t o = (size_t)snprintf(many, sizeof(many), "1:pids=");

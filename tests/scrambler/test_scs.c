@@ -224,7 +224,7 @@ static size_t cap_cws(const struct tu_capmsg *m, uint8_t version, uint8_t *cws, 
 
 		assert_int_equal(p->len, 10);
 		if (i == 0)
-			*first_cp = be16(p->val);
+			*first_cp = tu_be16(p->val);
 		memcpy(cws + i * 8, p->val + 2, 8);
 	}
 	free(msg);
@@ -482,7 +482,7 @@ static void test_stream_error(void **state)
 	(void)state;
 	assert_int_equal(scs_cw_provision(st, 0, 0, CWS, 8, 2, AC, 4, 4000), 0);
 	assert_true(read_msg(p.fd, buf, sizeof(buf)) > 0);
-	assert_int_equal(be16(buf + 1), SC_ECM_CW_PROVISION);
+	assert_int_equal(tu_be16(buf + 1), SC_ECM_CW_PROVISION);
 	write_all(p.fd, err, sizeof(err));
 	assert_int_equal(scs_ecm_get(st, 0, IO_MS, buf, sizeof(buf), &len), CE_PROTO);
 	assert_int_equal(scs_stream_last_error(st), SC_ECM_ERR_NOT_ENOUGH_CW);
@@ -663,8 +663,8 @@ static void test_tests(void **state)
 
 		(void)scs_channel_poll(ch, 5);
 		if (poll(&pf, 1, 5) == 1 && (n = read_msg(p.fd, buf, sizeof(buf))) > 0) {
-			got_ctest |= be16(buf + 1) == SC_ECM_CHANNEL_TEST;
-			got_stest |= be16(buf + 1) == SC_ECM_STREAM_TEST;
+			got_ctest |= tu_be16(buf + 1) == SC_ECM_CHANNEL_TEST;
+			got_stest |= tu_be16(buf + 1) == SC_ECM_STREAM_TEST;
 		}
 	}
 	assert_true(got_ctest);
@@ -702,14 +702,14 @@ static void *reconnect_server(void *arg)
 		return NULL;
 	if (read_msg(p->fd, buf, sizeof(buf)) == 0)
 		return NULL;
-	r->types2[0] = be16(buf + 1);
+	r->types2[0] = tu_be16(buf + 1);
 	peer_send_cap(p, 1);
 	if (read_msg(p->fd, buf, sizeof(buf)) == 0)
 		return NULL;
-	r->types2[1] = be16(buf + 1);
+	r->types2[1] = tu_be16(buf + 1);
 	peer_send_cap(p, 3);
 	r->prov2_len = read_msg(p->fd, r->prov2, sizeof(r->prov2));
-	r->types2[2] = be16(r->prov2 + 1);
+	r->types2[2] = tu_be16(r->prov2 + 1);
 	peer_send_cap(p, 5); /* ECM_response CP 0 */
 	return NULL;
 }

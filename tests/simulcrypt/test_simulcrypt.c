@@ -283,7 +283,7 @@ static void build_data_provisions(const struct tu_capmsg *c, size_t n, uint8_t v
 	for (size_t i = 0; i < n; i++) {
 		struct sc_writer sw;
 
-		if (strncmp(c[i].dir, "EMMG>MUX", 8) != 0 || be16(c[i].bytes + 1) != SC_EMM_DATA_PROVISION)
+		if (strncmp(c[i].dir, "EMMG>MUX", 8) != 0 || tu_be16(c[i].bytes + 1) != SC_EMM_DATA_PROVISION)
 			continue;
 		assert_int_equal(sc_decode(SC_EMMG_MUX, v, c[i].bytes, c[i].len, &m, NULL), 0);
 		sc_begin(&sw, buf, sizeof(buf), v, SC_EMM_DATA_PROVISION);
@@ -381,14 +381,14 @@ static void test_typed_values_ecmg(void **state)
 				p = sc_get_nth(&m, SC_P_CP_CW_COMBINATION, 1);
 				assert_non_null(p);
 				assert_int_equal(p->len, 10); /* CP number + 8-byte CSA CW */
-				assert_int_equal(be16(p->val), ncwp + 1);
+				assert_int_equal(tu_be16(p->val), ncwp + 1);
 				assert_null(sc_get_nth(&m, SC_P_CP_CW_COMBINATION, 2));
 				assert_int_equal(sc_get_u16(&m, SC_P_CP_DURATION, &u16), 0);
 				assert_int_equal(u16, 40);
 				p = sc_get_nth(&m, SC_P_ACCESS_CRITERIA, 0);
 				assert_non_null(p);
 				assert_int_equal(p->len, 4);
-				assert_int_equal(be32(p->val), 3);
+				assert_int_equal(tu_be32(p->val), 3);
 				ncwp++;
 			} else if (m.type == SC_ECM_ECM_RESPONSE) {
 				assert_int_equal(sc_get_u16(&m, SC_P_CP_NUMBER, &u16), 0);
@@ -689,7 +689,7 @@ static void test_writer_overflow(void **state)
 	sc_put_bytes(&sw, SC_P_ACCESS_CRITERIA, NULL, 0);
 	assert_int_equal(sc_finish(&sw, &len), 0);
 	assert_int_equal(len, 15);
-	assert_int_equal(be16(buf + 3), 10);
+	assert_int_equal(tu_be16(buf + 3), 10);
 	/* channel_test does not allow access_criteria */
 	assert_int_equal(sc_decode(SC_ECMG_SCS, 2, buf, len, &m, NULL), CE_FORMAT);
 

@@ -319,14 +319,47 @@ static void test_checkpoint_lines(void **state)
 		"00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000 extra",
 		"x 1 0000000000000000000000000000000000000000000000000000000000000000 k "
 		"00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000",
+		/* strict numbers (strtoll took these): a sign, a space, hex, a suffix */
+		"+5 1 %H k %S", " 5 1 %H k %S", "5 0x1 %H k %S", "5 1x %H k %S", "5  1 %H k %S",
+		"9223372036854775808 1 %H k %S",
+		/* fields: no key id, a 40-byte key id, a space before the line end */
+		"5 1 %H  %S", "5 1 %H kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk %S", "5 1 %H k %S ",
 	};
 	struct sms_audit_checkpoint cp = { .seq = 42, .at_ms = 7, .key_id = "0102030405060708" }, got;
 	char line[300];
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		if (sms_audit_checkpoint_parse(bad[i], &got) != CE_FORMAT)
-			fail_msg("bad line %zu accepted", i);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char b[400], *o = b;
+
+		/* %H, %S: a well-formed hash and signature */
+		for (const char *p = bad[i]; *p && o < b + sizeof(b) - 130; p++) {
+			if (p[0] == '%' && (p[1] == 'H' || p[1] == 'S')) {
+				size_t n = p[1] == 'H' ? 64 : 128;
+
+				memset(o, '0', n);
+				o += n;
+				p++;
+			} else {
+				*o++ = *p;
+			}
+		}
+		*o = '\0';
+		if (sms_audit_checkpoint_parse(b, &got) != CE_FORMAT)
+			fail_msg("bad line %zu accepted: %s", i, b);
+	}
+	{ /* the same template, well formed, parses (the table is not vacuous) */
+		char hz[65], sz[129], ok[300];
+
+		memset(hz, '0', 64);
+		hz[64] = '\0';
+		memset(sz, '0', 128);
+		sz[128] = '\0';
+		snprintf(ok, sizeof(ok), "5 -1 %s %s %s\r\n", hz, "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk", sz);
+		assert_int_equal(sms_audit_checkpoint_parse(ok, &got), 0);
+		assert_int_equal(got.seq, 5);
+		assert_int_equal(got.at_ms, -1);
+	}
 	memset(cp.hash, 0xab, 32);
 	memset(cp.sig, 0xcd, 64);
 	assert_int_equal(sms_audit_checkpoint_line(&cp, line, sizeof(line)), 0);

@@ -191,7 +191,7 @@ static int gread(int fd, int wait_ms, char *out, size_t cap, bool *closed)
 		if (got == cap - 1)
 			break;
 	}
-	return strncmp(out, "HTTP/1.", 7) == 0 ? (int)strtol(out + 9, NULL, 10) : 0;
+	return tu_http_status(out);
 }
 
 /* One raw request on a new connection: its status (0: none in 5 s). */

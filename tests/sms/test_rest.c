@@ -115,7 +115,7 @@ static void http_req(struct srv *sv, const char *method, const char *path, const
 	assert_true(done);
 	resp[got] = '\0';
 	assert_int_equal(strncmp(resp, "HTTP/1.", 7), 0);
-	a->status = (int)strtol(resp + 9, NULL, 10);
+	a->status = tu_http_status(resp);
 	sep = strstr(resp, "\r\n\r\n");
 	assert_non_null(sep);
 	{
@@ -152,8 +152,13 @@ static const char *jstr(json_t *o, const char *path)
 	char *save = NULL;
 
 	snprintf(buf, sizeof(buf), "%s", path);
-	for (char *t = strtok_r(buf, ".", &save); t && v; t = strtok_r(NULL, ".", &save))
-		v = json_is_array(v) ? json_array_get(v, (size_t)strtol(t, NULL, 10)) : json_object_get(v, t);
+	for (char *t = strtok_r(buf, ".", &save); t && v; t = strtok_r(NULL, ".", &save)) {
+		uint64_t ix = 0;
+
+		if (json_is_array(v))
+			assert_int_equal(parse_u64(t, SIZE_MAX, &ix), 0);
+		v = json_is_array(v) ? json_array_get(v, (size_t)ix) : json_object_get(v, t);
+	}
 	assert_non_null(v);
 	return json_is_string(v) ? json_string_value(v) : json_is_true(v) ? "true" : json_is_false(v) ? "false" : "?";
 }

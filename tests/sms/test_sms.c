@@ -593,8 +593,7 @@ static int http_raw(struct srv *sv, const char *request, char *body, size_t cap)
 	}
 	close(fd);
 	resp[got] = '\0';
-	if (strncmp(resp, "HTTP/1.", 7) == 0)
-		status = (int)strtol(resp + 9, NULL, 10);
+	status = tu_http_status(resp);
 	sep = strstr(resp, "\r\n\r\n");
 	snprintf(body, cap, "%s", sep ? sep + 4 : "");
 	return status;

@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 #include <openssl/rand.h>
+#include "lib/bytes.h"
 #include "client/chip_client.h"
 #include "ecmforge.h"
 #include "testutil.h"

@@ -19,6 +19,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 #include <openssl/rand.h>
+#include "lib/bytes.h"
 #include "client/cardless.h"
 #include "testutil.h"
 #include "cas/card.h"

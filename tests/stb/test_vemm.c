@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <sys/wait.h>
 #include <openssl/rand.h>
+#include "lib/bytes.h"
 #include "client/chip_client.h"
 #include "testutil.h"
 #include "cas/ecm.h"

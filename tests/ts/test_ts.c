@@ -5,6 +5,7 @@
  */
 #include <arpa/inet.h>
 #include <unistd.h>
+#include "lib/bytes.h"
 #include "testutil.h"
 #include "lib/cursor.h"
 #include "ts/ts.h"
@@ -392,7 +393,7 @@ static void test_cat_roundtrip(void **state)
 	assert_int_equal(cat_build(&cat, sec, sizeof(sec), &sl), 0);
 	assert_int_equal(sl, 8 + 6 + 4);
 	assert_int_equal(sec[0], TID_CAT);
-	assert_int_equal(be16(sec + 3), 0xFFFF);
+	assert_int_equal(tu_be16(sec + 3), 0xFFFF);
 	assert_int_equal(cat_parse(sec, sl, &cat2), 0);
 	assert_int_equal(cat2.version, 5);
 	assert_int_equal(ca_desc_find(cat2.info, cat2.info_len, f, 2, &n), 0);
