@@ -1,4 +1,4 @@
-/* fuzz_config.c - the --config INI parser (cli_config_parse: cli/config.h)
+/* fuzz_config.c - the --config INI parser (cli_config_parse: lib/config.h)
  * on arbitrary files, with the head-end's kind of options: never a crash;
  * every error's line and every entry's line within the file's lines, in
  * order; every entry a known option, a switch without a value, a value
@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include "cli/config.h"
+#include "lib/config.h"
 
 static void usage(FILE *f)
 {

@@ -1,9 +1,9 @@
-/* fuzz_dburi.c - the --db-file first-line parser (dburi_parse: cli/dburi.h)
+/* fuzz_dburi.c - the --db-file first-line parser (dburi_parse: sms/dburi.h)
  * on arbitrary files: on success the URI is NUL-free, not empty, a prefix
  * of the input, and reads back the same; on failure the output is "". */
 #include <stdint.h>
 #include <string.h>
-#include "cli/dburi.h"
+#include "sms/dburi.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -1,7 +1,8 @@
 /*
  * testutil.h - helpers for the cmocka suites: locate tests/data,
- * read files, parse the captured SimulCrypt exchanges (NAME.hex.txt).
- * run a shell command line (tu_run).
+ * read files, parse the captured SimulCrypt exchanges (NAME.hex.txt),
+ * run a shell command line (tu_run), the replacement demo's files as
+ * fixtures and a box judged by its output (over the e2e harness, e2e.h).
  * Header-only so each test binary stays one file.
  */
 #ifndef CASTELLAN_TESTUTIL_H
@@ -17,6 +18,7 @@
 #include <sys/wait.h>
 #include <cmocka.h>
 #include "lib/util.h"
+#include "e2e.h"
 
 /* Big-endian fields of bytes a test built or received and has sized
  * (asserting on an encoder's output): the product reads outside bytes
@@ -141,31 +143,23 @@ static inline int tu_run(const char *fmt, ...)
 	return st == -1 ? -1 : WEXITSTATUS(st);
 }
 
-/* Run `castellan demo-replace --keep` (bin = the castellan binary) and put
- * the work dir it kept into dir: chip OTPs, keystores, vendor key files,
- * signed modules and scrambled streams for tests to reuse. 0, or -1 if the
- * demo failed. tu_demo_replace_clean removes that dir. */
+/* Run `castellan-demo replace` ($CASTELLAN_DEMO) in a new work dir, put
+ * into dir: chip OTPs, keystores, vendor key files, signed modules and
+ * scrambled streams for tests to reuse (its output in dir/demo.log). 0, or
+ * -1 if the demo failed. tu_demo_replace_clean removes that dir. */
 static inline int tu_demo_replace_keep(const char *bin, char *dir, size_t cap)
 {
-	char cmd[4200], line[1024];
-	FILE *p;
+	const char *demo = getenv("CASTELLAN_DEMO");
 	int st;
 
-	dir[0] = '\0';
-	snprintf(cmd, sizeof(cmd), "'%s' demo-replace --keep 2>/dev/null", bin);
-	if (!(p = popen(cmd, "r")))
+	snprintf(dir, cap, "/tmp/castellan-replace-XXXXXX");
+	if (!demo || !mkdtemp(dir)) {
+		dir[0] = '\0';
 		return -1;
-	while (fgets(line, sizeof(line), p)) {
-		const char *k = strstr(line, "work dir ");
-
-		if (k && !dir[0]) {
-			snprintf(dir, cap, "%s", k + 9);
-			dir[strcspn(dir, "\r\n")] = '\0';
-		}
 	}
-	st = pclose(p);
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || !dir[0]) {
-		fprintf(stderr, "demo-replace failed (status %d), work dir '%s'\n", st, dir);
+	st = tu_run("CASTELLAN_BIN='%s' '%s' replace --dir '%s' >'%s/demo.log' 2>&1", bin, demo, dir, dir);
+	if (st != 0) {
+		fprintf(stderr, "castellan-demo replace failed (status %d), work dir '%s'\n", st, dir);
 		return -1;
 	}
 	return 0;
@@ -179,61 +173,26 @@ static inline int tu_demo_replace_clean(const char *dir)
 }
 
 /* A box's output judged against the clear stream (issue 16: tests judge
- * the box by its output, never by its own counters). scr_path is what the
- * box read, box_path what it wrote (the same packets in order); of the
+ * the box by its output, never by its own counters): e2e_judge over every
+ * PID. scr_path is what the box read, box_path what it wrote; of the
  * packets scrambled in scr, *right came out as the clear stream's packet,
- * *left as they went in, *wrong as neither (a wrong key). The k-th packet
- * of a PID in the box output is the k-th packet of that PID in the clear
- * stream. */
+ * *left as they went in, *wrong as neither (a wrong key). */
 static inline void tu_judge_box(const char *clear_path, const char *scr_path, const char *box_path, size_t *right,
 	size_t *left, size_t *wrong)
 {
-	size_t nc = 0, ns = 0, nb = 0;
-	uint8_t *clear = tu_read(clear_path, &nc);
-	uint8_t *scr = tu_read(scr_path, &ns), *box = tu_read(box_path, &nb);
-	size_t *cnt = calloc(8192, sizeof(size_t)), *seen = calloc(8192, sizeof(size_t));
-	const uint8_t **pos = calloc(nc / 188 + 1, sizeof(*pos));
-	size_t *first = calloc(8193, sizeof(size_t));
+	struct e2e_ts clear, scr, box;
+	struct e2e_judge j;
 
-	assert_non_null(cnt);
-	assert_non_null(seen);
-	assert_non_null(pos);
-	assert_non_null(first);
-	assert_int_equal(ns, nb); /* the box writes every packet it reads */
-	*right = *left = *wrong = 0;
-	for (size_t i = 0; i < nc / 188; i++)
-		cnt[((clear[i * 188 + 1] & 0x1F) << 8) | clear[i * 188 + 2]]++;
-	for (size_t p = 0, acc = 0; p < 8192; p++) {
-		first[p] = acc;
-		acc += cnt[p];
-	}
-	for (size_t i = 0; i < nc / 188; i++) {
-		unsigned pid = ((clear[i * 188 + 1] & 0x1F) << 8) | clear[i * 188 + 2];
-
-		pos[first[pid] + seen[pid]++] = clear + i * 188;
-	}
-	memset(seen, 0, 8192 * sizeof(size_t));
-	for (size_t i = 0; i < nb / 188; i++) {
-		const uint8_t *o = box + i * 188, *sp = scr + i * 188;
-		unsigned pid = ((o[1] & 0x1F) << 8) | o[2];
-		size_t k = seen[pid]++;
-
-		if ((sp[3] >> 6) == 0)
-			continue;
-		if (k < cnt[pid] && memcmp(o, pos[first[pid] + k], 188) == 0)
-			(*right)++;
-		else if (memcmp(o, sp, 188) == 0)
-			(*left)++;
-		else
-			(*wrong)++;
-	}
-	free(clear);
-	free(scr);
-	free(box);
-	free(cnt);
-	free(seen);
-	free(pos);
-	free(first);
+	assert_int_equal(e2e_ts_load(clear_path, &clear), 0);
+	assert_int_equal(e2e_ts_load(scr_path, &scr), 0);
+	assert_int_equal(e2e_ts_load(box_path, &box), 0);
+	assert_int_equal(e2e_judge(&clear, &scr, &box, NULL, 0, &j), 0); /* the box writes every packet it reads */
+	*right = j.right;
+	*left = j.left;
+	*wrong = j.wrong;
+	e2e_ts_free(&clear);
+	e2e_ts_free(&scr);
+	e2e_ts_free(&box);
 }
 
 #endif

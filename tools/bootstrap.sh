@@ -3,7 +3,10 @@
 # and optionally run a command with the built binary.
 #
 #   tools/bootstrap.sh            install + build into build/
-#   tools/bootstrap.sh demo       ... then run `castellan demo`
+#   tools/bootstrap.sh demo [SCENARIO] [options]
+#                                 ... then run the end-to-end demo
+#                                 (build/tests/e2e/castellan-demo, tests/e2e/)
+#   tools/bootstrap.sh CMD ...    ... then run `castellan CMD ...`
 #
 # Needs root (or sudo) only for apt-get, and only when a package is missing.
 set -euo pipefail
@@ -47,6 +50,9 @@ fi
 ninja -C build >/dev/null
 echo "bootstrap: built build/src/cli/castellan"
 
-if [ $# -gt 0 ]; then
+if [ "${1:-}" = demo ]; then
+	shift
+	exec build/tests/e2e/castellan-demo "$@"
+elif [ $# -gt 0 ]; then
 	exec build/src/cli/castellan "$@"
 fi

@@ -7,7 +7,7 @@
 #   5. every --option named in the docs exists in that command's --help
 #   6. the Debian package: built from a clean copy, contents and units checked
 #      (tools/check-package.sh; skipped, said so, without dpkg-buildpackage)
-#   7. the end-to-end demo
+#   7. the end-to-end demo (tests/e2e/castellan-demo; its results in build/demo-summary.json)
 # Ends with one line "N passed, N failed"; exits non-zero if anything failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -119,7 +119,7 @@ else
 fi
 
 echo "== end-to-end demo"
-if build/src/cli/castellan demo >build/demo-output.txt 2>&1; then
+if build/tests/e2e/castellan-demo --summary-json build/demo-summary.json >build/demo-output.txt 2>&1; then
 	cat build/demo-output.txt
 	passed=$((passed + 1))
 else

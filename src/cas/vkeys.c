@@ -1,4 +1,6 @@
 /* vkeys.c - a vendor's opened key file, parsed on the cursor (vkeys.h). */
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cas/vkeys.h"
@@ -42,6 +44,19 @@ static int parse_line(struct cur *line, struct vkey *v)
 	return 0;
 }
 
+/* The header line `castellan kms vendor open --out` writes first. */
+static bool is_header(const struct cur *line)
+{
+	static const char hdr[] = "chip_id,key"; /* VKEYS_HEADER without its '\n' */
+	struct cur t = *line; /* a copy: the caller's line is not consumed */
+	size_t n = cur_left(&t);
+	const uint8_t *p = cur_ptr(&t, n);
+
+	if (n && p[n - 1] == '\r') /* one CR: a CRLF line end */
+		n--;
+	return n == sizeof(hdr) - 1 && memcmp(p, hdr, n) == 0;
+}
+
 int vkeys_parse(const uint8_t *buf, size_t len, size_t max, struct vkey **out, size_t *n, size_t *bad_line)
 {
 	struct vkey *v = NULL, *nv;
@@ -69,6 +84,8 @@ int vkeys_parse(const uint8_t *buf, size_t len, size_t max, struct vkey **out, s
 			r = CE_FORMAT;
 			break;
 		}
+		if (lineno == 1 && is_header(&line))
+			continue;
 		if (cnt == cap) {
 			size_t ncap = cap ? cap * 2 : 64;
 
@@ -125,6 +142,34 @@ int vkeys_parse(const uint8_t *buf, size_t len, size_t max, struct vkey **out, s
 	}
 	*out = v;
 	*n = cnt;
+	return 0;
+}
+
+#define VKEYS_HEADER "chip_id,key\n"
+#define VKEYS_LINE_BYTES 52 /* "0x" 16 hex "," 32 hex "\n" */
+
+int vkeys_format(const struct vkey *v, size_t n, char **out, size_t *len)
+{
+	size_t cap, used = sizeof(VKEYS_HEADER) - 1;
+	char *p;
+
+	*out = NULL;
+	*len = 0;
+	if (n > VKEYS_MAX)
+		return CE_LIMIT;
+	cap = used + VKEYS_LINE_BYTES * n + 1;
+	if (!(p = malloc(cap)))
+		return CE_NOMEM;
+	memcpy(p, VKEYS_HEADER, used);
+	for (size_t i = 0; i < n; i++) {
+		char k[33];
+
+		hex_encode(v[i].kv, 16, k);
+		used += (size_t)snprintf(p + used, cap - used, "0x%016llx,%s\n", (unsigned long long)v[i].chip, k);
+		secret_wipe(k, sizeof(k));
+	}
+	*out = p;
+	*len = used;
 	return 0;
 }
 

@@ -2,7 +2,8 @@
  * vkeys.h - a vendor's opened key file (`castellan kms vendor open --out
  * KEYS.csv`, docs/kms.md): K_v(chip) for each of the vendor's chips, one
  * "chip_id,32 hex digits" a line (chip_id decimal or 0x hex; '#' comments,
- * blank lines and CRLF line ends accepted). The one parser of that file:
+ * blank lines, CRLF line ends and, on the first line only, the header
+ * "chip_id,key" that `kms vendor open` writes are accepted). The one parser of that file:
  * the head-end (--vendor-keys) and emm_vendor_key_file use it; every byte
  * goes through the cursor. fuzz/fuzz_vkeys.c drives vkeys_parse.
  */
@@ -30,6 +31,11 @@ int vkeys_parse(const uint8_t *buf, size_t len, size_t max, struct vkey **out, s
 /* The same from a file (read whole, at most 64 bytes an entry + 1 MiB):
  * also CE_IO. */
 int vkeys_load(const char *path, size_t max, struct vkey **out, size_t *n, size_t *bad_line) WARN_UNUSED;
+/* The file for v[0..n): the header line, then "0x<16 hex>,<32 hex>\n" per
+ * entry, what vkeys_parse reads back (`kms vendor open --out` writes it).
+ * *out malloc'ed, *len bytes, secret: free with secret_free(*out, *len).
+ * 0, CE_NOMEM, CE_LIMIT over VKEYS_MAX entries. */
+int vkeys_format(const struct vkey *v, size_t n, char **out, size_t *len) WARN_UNUSED;
 /* The entry of chip, NULL if none. */
 const struct vkey *vkeys_find(const struct vkey *v, size_t n, uint64_t chip);
 /* Wipe and free. */

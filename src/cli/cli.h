@@ -26,6 +26,14 @@ bool cli_flag(int argc, char **argv, int first, const char *name);
  * *db and *db_file (left as they were when absent); returns the index of the
  * first other argument. */
 int cli_db_args(int argc, char **argv, const char **db, const char **db_file);
+/* v, the value of option opt, as a number 0..max into *out: 0, or CE_ARG
+ * said on stderr as "CMD: bad value for OPT: 'V'". */
+int cli_u64(const char *cmd, const char *opt, const char *v, uint64_t max, uint64_t *out);
+/* Option name's value (argv[first..]) as a number 0..max into *out: 0 (left
+ * as it was when absent), or CE_ARG when it is absent and required or is
+ * not such a number (said on stderr as "castellan CMD: ...", CMD =
+ * argv[0]). */
+int cli_opt_u64(int argc, char **argv, int first, const char *name, uint64_t max, bool required, uint64_t *out);
 
 int cmd_keys(int argc, char **argv);
 int cmd_provision(int argc, char **argv);
@@ -40,15 +48,12 @@ int cmd_audit(int argc, char **argv);
  * (cmd_audit.c; the head-end's --audit-key too). 0 or CE_*. */
 int audit_key_load(const char *key, const char *passphrase_file, uint8_t priv[32]);
 int cmd_headend(int argc, char **argv);
-int cmd_demo(int argc, char **argv);
 int cmd_card(int argc, char **argv);
-int cmd_demo_card(int argc, char **argv);
 int cmd_kms(int argc, char **argv);
 int cmd_blackbox(int argc, char **argv);
 int cmd_web(int argc, char **argv);
 int cmd_chip(int argc, char **argv);
 int cmd_module(int argc, char **argv);
-int cmd_demo_replace(int argc, char **argv);
 int cmd_demo_audit(int argc, char **argv);
 
 #endif

@@ -11,19 +11,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <jansson.h>
 #include "cas/keys.h"
 #include "cli/cli.h"
-#include "cli/dburi.h"
+#include "sms/dburi.h"
 #include "crypto/pk.h"
 #include "crypto/pwseal.h"
-#include "lib/cursor.h"
 #include "lib/util.h"
+#include "sms/audit_file.h"
 #include "sms/store.h"
 
 #define AUDIT_KEY_MAGIC "CSTLAUK1"
 #define AUDIT_KEY_LOG2N 15
-#define AUDIT_CP_FILE_MAX (64u << 20)
 
 static void usage(FILE *f)
 {
@@ -181,37 +179,17 @@ static int verify(struct sms_store *s, int argc, char **argv, bool *intact)
 	if (!v.bad_seq && cpf) {
 		uint8_t *buf = NULL;
 		size_t len = 0, line = 0;
-		struct cur file;
 
-		if ((r = file_read_all(cpf, AUDIT_CP_FILE_MAX, &buf, &len)) != 0) {
+		if ((r = file_read_all(cpf, SMS_AUDIT_CP_FILE_MAX, &buf, &len)) != 0) {
 			fprintf(stderr, "castellan audit: %s: %s\n", cpf, err_str(r));
 			return r;
 		}
-		cur_init(&file, buf, len);
-		while (cur_left(&file) > 0 && !v.bad_seq) {
-			struct cur lv;
-			char ln[400];
-			struct sms_audit_checkpoint cp;
-			bool empty;
-
-			cur_line(&file, &lv);
-			line++;
-			empty = cur_left(&lv) == 0;
-			r = cur_text(&lv, ln, sizeof(ln)) != 0 ? CE_FORMAT : empty ? 0 : sms_audit_checkpoint_parse(ln, &cp);
-			if (r != 0) {
-				fprintf(stderr, "castellan audit: %s line %zu: not a checkpoint line\n", cpf, line);
-				free(buf);
-				return r;
-			}
-			if (!empty) {
-				if ((r = sms_audit_check_checkpoint(s, &cp, pubf ? pub : NULL, &v)) != 0) {
-					free(buf);
-					return r;
-				}
-				from_file++;
-			}
-		}
+		r = sms_audit_check_file(s, buf, len, pubf ? pub : NULL, &v, &from_file, &line);
 		free(buf);
+		if (r == CE_FORMAT && line)
+			fprintf(stderr, "castellan audit: %s line %zu: not a checkpoint line\n", cpf, line);
+		if (r != 0)
+			return r;
 	}
 	hex_encode(v.head, 32, head);
 	if (v.bad_seq) {
@@ -229,144 +207,21 @@ static int verify(struct sms_store *s, int argc, char **argv, bool *intact)
 	return 0;
 }
 
-/* ---- export ------------------------------------------------------------ */
-
-struct exp {
-	FILE *f;
-	bool json;
-	json_t *entries;
-	int err;
-};
-
-static void csv_field(FILE *f, const char *t, bool last)
-{
-	bool q = strpbrk(t, ",\"\r\n") != NULL;
-
-	if (q) {
-		fputc('"', f);
-		for (; *t; t++) {
-			if (*t == '"')
-				fputc('"', f);
-			fputc(*t, f);
-		}
-		fputc('"', f);
-	} else {
-		fputs(t, f);
-	}
-	fputc(last ? '\n' : ',', f);
-}
-
-static int exp_entry(void *ctx, const struct sms_audit_entry *e)
-{
-	struct exp *x = ctx;
-
-	if (x->json) {
-		json_t *o = json_pack("{s:I,s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "seq", (json_int_t)e->seq, "at_ms",
-				      (json_int_t)e->at_ms, "who", e->who, "action", e->action, "object", e->object,
-				      "details", e->details, "snapshot", e->snapshot, "prev_hash", e->prev_hex, "hash",
-				      e->hash_hex);
-
-		if (!o || json_array_append_new(x->entries, o) != 0)
-			return CE_NOMEM;
-		return 0;
-	}
-	fprintf(x->f, "entry,%" PRId64 ",%" PRId64 ",", e->seq, e->at_ms);
-	csv_field(x->f, e->who, false);
-	csv_field(x->f, e->action, false);
-	csv_field(x->f, e->object, false);
-	csv_field(x->f, e->details, false);
-	csv_field(x->f, e->snapshot, false);
-	csv_field(x->f, e->prev_hex, false);
-	csv_field(x->f, e->hash_hex, true);
-	return ferror(x->f) ? CE_IO : 0;
-}
-
 static int export(struct sms_store *s, int argc, char **argv)
 {
 	const char *fmt = cli_opt(argc, argv, 0, "--format"), *outf = cli_opt(argc, argv, 0, "--out");
 	const char *from = cli_opt(argc, argv, 0, "--from"), *to = cli_opt(argc, argv, 0, "--to");
 	uint64_t a = 0, b = 0;
-	struct exp x = { 0 };
-	json_t *cps = NULL;
-	int64_t after;
-	int r = 0;
+	FILE *f;
+	int r;
 
 	if ((from && parse_u64(from, INT64_MAX, &a) != 0) || (to && parse_u64(to, INT64_MAX, &b) != 0) ||
 	    (fmt && strcmp(fmt, "csv") != 0 && strcmp(fmt, "json") != 0))
 		return CE_ARG;
-	x.json = fmt && strcmp(fmt, "json") == 0;
-	x.f = outf ? fopen(outf, "w") : stdout;
-	if (!x.f)
+	if (!(f = outf ? fopen(outf, "w") : stdout))
 		return CE_IO;
-	if (x.json && (!(x.entries = json_array()) || !(cps = json_array()))) {
-		r = CE_NOMEM;
-		goto out;
-	}
-	if (!x.json)
-		fprintf(x.f, "record,seq,at_ms,who,action,object,details,snapshot,prev_hash,hash\n");
-	after = a > 0 ? (int64_t)a - 1 : 0;
-	for (;;) {
-		size_t n = 0;
-
-		if ((r = sms_audit_range(s, after, (int64_t)b, 10000, exp_entry, &x, &n)) != 0)
-			goto out;
-		if (n < 10000)
-			break;
-		after += (int64_t)n;
-	}
-	/* every checkpoint (signed heads): "checkpoint,seq,at_ms,key_id,,,,,,hash,sig" in CSV */
-	{
-		struct sms_audit_checkpoint cp[256];
-		int64_t ca = 0;
-
-		for (;;) {
-			size_t n = 0;
-
-			if ((r = sms_audit_checkpoints(s, ca, cp, 256, &n)) != 0)
-				goto out;
-			for (size_t i = 0; i < n; i++) {
-				char h[65], sig[129];
-
-				hex_encode(cp[i].hash, 32, h);
-				hex_encode(cp[i].sig, 64, sig);
-				if (x.json) {
-					if (json_array_append_new(cps, json_pack("{s:I,s:I,s:s,s:s,s:s}", "seq",
-										 (json_int_t)cp[i].seq, "at_ms",
-										 (json_int_t)cp[i].at_ms, "hash", h, "key_id",
-										 cp[i].key_id, "sig", sig)) != 0) {
-						r = CE_NOMEM;
-						goto out;
-					}
-				} else {
-					fprintf(x.f, "checkpoint,%" PRId64 ",%" PRId64 ",%s,,,,%s,,%s\n", cp[i].seq, cp[i].at_ms,
-						cp[i].key_id, sig, h);
-				}
-			}
-			if (n < 256)
-				break;
-			ca = cp[n - 1].seq;
-		}
-	}
-	if (x.json) {
-		json_t *root = json_pack("{s:s,s:s,s:s,s:o,s:o}", "format", "castellan-audit-1", "hash",
-					 "SHA-256(\"CSTLAUD1\" || prev_hash || seq u64 BE || at_ms i64 BE || for who, action,"
-					 " object, details, snapshot: len u32 BE || UTF-8 bytes); first prev_hash = 0^32",
-					 "checkpoint_signature",
-					 "Ed25519 over \"CSTLACP1\" || seq u64 BE || hash[32] || at_ms i64 BE",
-					 "entries", x.entries, "checkpoints", cps);
-
-		x.entries = cps = NULL;
-		if (!root || json_dumpf(root, x.f, JSON_INDENT(1)) != 0)
-			r = CE_IO;
-		fputc('\n', x.f);
-		json_decref(root);
-	}
-out:
-	json_decref(x.entries);
-	json_decref(cps);
-	if (fflush(x.f) != 0 && r == 0)
-		r = CE_IO;
-	if (outf && fclose(x.f) != 0 && r == 0)
+	r = sms_audit_export(s, (int64_t)a, (int64_t)b, fmt && strcmp(fmt, "json") == 0, f);
+	if (outf && fclose(f) != 0 && r == 0)
 		r = CE_IO;
 	return r;
 }

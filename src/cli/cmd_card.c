@@ -26,6 +26,7 @@
 #include "cli/cli.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "ts/secfile.h"
 
 #define TRANSPORT_ENV "CASTELLAN_TRANSPORT_PASSPHRASE"
 
@@ -409,54 +410,44 @@ static int do_info(const struct card_cli *o)
 	return 0;
 }
 
-/* card emm FILE: each hex line of FILE to the card as an EMM, in order. */
+/* card emm FILE: each section of FILE (hex, one a line) to the card as an
+ * EMM, in order; a file with a bad line sends nothing. */
 static int do_emm(const struct card_cli *o)
 {
-	struct card_conn c;
+	struct card_conn c = { 0 };
 	struct cas_client cl = { 0 };
-	char line[2 * EMM_MAX_SECTION + 4];
-	uint8_t sec[EMM_MAX_SECTION];
-	unsigned n = 0, lineno = 0;
-	FILE *f;
+	struct secfile sf;
+	size_t bad = 0;
 	int r, rc = 1;
 
 	if (!o->file) {
 		fprintf(stderr, "card emm: give the EMM file\n");
 		return 2;
 	}
-	if (!(f = fopen(o->file, "r"))) {
-		fprintf(stderr, "card emm: cannot open %s\n", o->file);
+	if ((r = secfile_load(o->file, SECFILE_MAX_SECTIONS, &sf, &bad)) != 0) {
+		if (r == CE_FORMAT && bad)
+			fprintf(stderr, "card emm: %s line %zu: not a hex EMM section\n", o->file, bad);
+		else
+			fprintf(stderr, "card emm: %s: %s\n", o->file, r == CE_FORMAT ? "holds no EMM" : err_str(r));
 		return 1;
 	}
 	if ((r = conn_open(o, &c)) != 0 || (r = smartcard_client_new(&c.t, &cl)) != 0) {
 		fprintf(stderr, "card emm: %s\n", err_str(r));
 		goto out;
 	}
-	while (fgets(line, sizeof(line), f)) {
-		size_t len;
-
-		lineno++;
-		line[strcspn(line, "\r\n")] = '\0';
-		len = strlen(line);
-		if (len == 0)
-			continue;
-		if (len % 2 != 0 || len / 2 > sizeof(sec) || hex_decode(line, sec, len / 2) != 0) {
-			fprintf(stderr, "card emm: %s line %u: not a hex EMM section\n", o->file, lineno);
+	for (size_t i = 0; i < sf.n; i++) {
+		if ((r = cl.ops->emm(cl.self, sf.sec[i], sf.len[i])) != 0) {
+			fprintf(stderr, "card emm: %s EMM %zu: refused: %s\n", o->file, i + 1, err_str(r));
 			goto out;
 		}
-		if ((r = cl.ops->emm(cl.self, sec, len / 2)) != 0) {
-			fprintf(stderr, "card emm: %s line %u: refused: %s\n", o->file, lineno, err_str(r));
-			goto out;
-		}
-		n++;
 	}
-	printf("%u EMM%s accepted\n", n, n == 1 ? "" : "s");
+	printf("%zu EMM%s accepted\n", sf.n, sf.n == 1 ? "" : "s");
 	rc = 0;
 out:
 	if (cl.ops)
 		cas_client_free(&cl);
 	conn_close(&c);
-	fclose(f);
+	secfile_free(&sf);
 	return rc;
 }
 

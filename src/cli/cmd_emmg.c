@@ -18,9 +18,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "ts/psi.h"
-
-#define MAX_SECTIONS 65536
-#define MAX_FILE_BYTES (64u << 20)
+#include "ts/secfile.h"
 
 /* The only mutable static: what a signal handler may touch. */
 static volatile sig_atomic_t emmg_stop;
@@ -54,96 +52,12 @@ static void usage(FILE *f)
 		EMMG_DEFAULT_KBPS);
 }
 
-struct secfile {
-	size_t n;
-	uint8_t **sec;
-	size_t *len;
-};
-
-static void secfile_free(struct secfile *s)
-{
-	for (size_t i = 0; i < s->n; i++)
-		free(s->sec[i]);
-	free(s->sec);
-	free(s->len);
-	memset(s, 0, sizeof(*s));
-}
-
-/* One section a line, in hex (blank lines and # comments allowed), read
- * through the cursor: each must be exactly one whole section. */
-static int secfile_load(const char *path, struct secfile *s)
-{
-	char hex[2 * PSI_MAX_SECTION + 1];
-	uint8_t *buf = NULL;
-	size_t len = 0, line_no = 0;
-	struct cur file;
-	int r;
-
-	memset(s, 0, sizeof(*s));
-	if ((r = file_read_all(path, MAX_FILE_BYTES, &buf, &len)) != 0)
-		return r;
-	s->sec = calloc(MAX_SECTIONS, sizeof(*s->sec));
-	s->len = calloc(MAX_SECTIONS, sizeof(*s->len));
-	if (!s->sec || !s->len) {
-		r = CE_NOMEM;
-		goto out;
-	}
-	cur_init(&file, buf, len);
-	while (cur_left(&file) > 0) {
-		uint8_t tmp[PSI_MAX_SECTION];
-		struct cur ln, first;
-		uint16_t sl = 0;
-		uint8_t b0 = 0;
-		size_t n = 0;
-
-		cur_line(&file, &ln);
-		line_no++;
-		cur_trim(&ln, " \t", " \t\r");
-		first = ln;
-		if (cur_left(&ln) == 0 || (cur_u8(&first, &b0) == 0 && b0 == '#'))
-			continue;
-		if (cur_text(&ln, hex, sizeof(hex)) != 0 || hex_decode_var(hex, tmp, sizeof(tmp), &n) != 0 ||
-		    cur_u16_at(tmp, n, 1, &sl) != 0 || (size_t)(sl & 0x0FFF) + 3 != n) {
-			fprintf(stderr, "emmg: %s line %zu: not one whole section in hex\n", path, line_no);
-			r = CE_FORMAT;
-			goto out;
-		}
-		if (s->n == MAX_SECTIONS) {
-			r = CE_LIMIT;
-			goto out;
-		}
-		s->sec[s->n] = malloc(n);
-		if (!s->sec[s->n]) {
-			r = CE_NOMEM;
-			goto out;
-		}
-		memcpy(s->sec[s->n], tmp, n);
-		s->len[s->n++] = n;
-	}
-	r = s->n ? 0 : CE_FORMAT;
-	if (r != 0)
-		fprintf(stderr, "emmg: %s holds no section\n", path);
-out:
-	free(buf);
-	if (r != 0)
-		secfile_free(s);
-	return r;
-}
-
-static int num(const char *s, uint64_t max, uint64_t *v, const char *what)
-{
-	if (parse_u64(s, max, v) != 0) {
-		fprintf(stderr, "emmg: bad %s '%s'\n", what, s);
-		return -1;
-	}
-	return 0;
-}
-
 int cmd_emmg(int argc, char **argv)
 {
 	struct emmg_config cfg;
 	struct emmg *e = NULL;
 	struct secfile sf = { 0 };
+	size_t bad = 0;
 	struct emmg_stats st;
 	const char *file = NULL, *mux = NULL;
 	bool have_client = false;
@@ -177,32 +91,32 @@ int cmd_emmg(int argc, char **argv)
 		} else if (strcmp(o, "--emm-file") == 0) {
 			file = val;
 		} else if (strcmp(o, "--client-id") == 0) {
-			if (num(val, 0xFFFFFFFFu, &v, "--client-id") != 0)
+			if (cli_u64("emmg", "--client-id", val, 0xFFFFFFFFu, &v) != 0)
 				return 2;
 			cfg.client_id = (uint32_t)v;
 			have_client = true;
 		} else if (strcmp(o, "--bandwidth") == 0) {
-			if (num(val, 0xFFFF, &v, "--bandwidth") != 0)
+			if (cli_u64("emmg", "--bandwidth", val, 0xFFFF, &v) != 0)
 				return 2;
 			cfg.bandwidth_kbps = (uint16_t)v;
 		} else if (strcmp(o, "--channel-id") == 0) {
-			if (num(val, 0xFFFF, &v, "--channel-id") != 0)
+			if (cli_u64("emmg", "--channel-id", val, 0xFFFF, &v) != 0)
 				return 2;
 			cfg.channel_id = (uint16_t)v;
 		} else if (strcmp(o, "--stream-id") == 0) {
-			if (num(val, 0xFFFF, &v, "--stream-id") != 0)
+			if (cli_u64("emmg", "--stream-id", val, 0xFFFF, &v) != 0)
 				return 2;
 			cfg.stream_id = (uint16_t)v;
 		} else if (strcmp(o, "--data-id") == 0) {
-			if (num(val, 0xFFFF, &v, "--data-id") != 0)
+			if (cli_u64("emmg", "--data-id", val, 0xFFFF, &v) != 0)
 				return 2;
 			cfg.data_id = (uint16_t)v;
 		} else if (strcmp(o, "--version") == 0) {
-			if (num(val, 5, &v, "--version") != 0 || v < 1)
+			if (cli_u64("emmg", "--version", val, 5, &v) != 0 || v < 1)
 				return 2;
 			cfg.version = (uint8_t)v;
 		} else if (strcmp(o, "--loops") == 0) {
-			if (num(val, UINT32_MAX, &loops, "--loops") != 0)
+			if (cli_u64("emmg", "--loops", val, UINT32_MAX, &loops) != 0)
 				return 2;
 		} else if (strcmp(o, "--log-level") == 0) {
 			if (log_level_parse(val, &lvl) != 0) {
@@ -226,8 +140,11 @@ int cmd_emmg(int argc, char **argv)
 	}
 	memcpy(cfg.mux, mux, strlen(mux) + 1);
 	log_set_level(lvl);
-	if ((r = secfile_load(file, &sf)) != 0) {
-		fprintf(stderr, "emmg: %s: %s\n", file, err_str(r));
+	if ((r = secfile_load(file, SECFILE_MAX_SECTIONS, &sf, &bad)) != 0) {
+		if (r == CE_FORMAT && bad)
+			fprintf(stderr, "emmg: %s line %zu: not one whole section in hex\n", file, bad);
+		else
+			fprintf(stderr, "emmg: %s: %s\n", file, r == CE_FORMAT ? "holds no section" : err_str(r));
 		return 1;
 	}
 	if ((r = emmg_new(&cfg, &e)) != 0) {

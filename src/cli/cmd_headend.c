@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli/cli.h"
-#include "cli/config.h"
-#include "cli/dburi.h"
+#include "lib/config.h"
+#include "sms/dburi.h"
 #include "cas/keys.h"
 #include "headend/headend.h"
 #include "kms/view.h"
@@ -84,15 +84,6 @@ static void usage(FILE *f)
 		"SIGINT/SIGTERM stop cleanly. SIGHUP re-reads --config FILE: log-level, emm-kbps and\n"
 		"metrics-allow change live, other changed keys are logged as needing a restart.\n",
 		HEADEND_DEFAULT_EMM_KBPS, (unsigned)SMS_HTTP_THREADS_MAX);
-}
-
-static int num(const char *o, const char *v, uint64_t max, uint64_t *out)
-{
-	if (parse_u64(v, max, out) != 0) {
-		fprintf(stderr, "headend: bad value for %s: '%s'\n", o, v);
-		return -1;
-	}
-	return 0;
 }
 
 /* What SIGHUP may change live (config.h). */
@@ -207,15 +198,15 @@ static int headend_main(int argc, char **argv, int check, struct cli_config_args
 		} else if (strcmp(o, "--mux") == 0) {
 			cfg.mux_addr = strcmp(val, "off") == 0 ? "" : val;
 		} else if (strcmp(o, "--emm-kbps") == 0) {
-			if (num(o, val, 65535, &v) != 0 || v == 0)
+			if (cli_u64("headend", o, val, 65535, &v) != 0 || v == 0)
 				return 2;
 			cfg.emm_kbps = (uint16_t)v;
 		} else if (strcmp(o, "--client-id") == 0) {
-			if (num(o, val, UINT32_MAX, &v) != 0)
+			if (cli_u64("headend", o, val, UINT32_MAX, &v) != 0)
 				return 2;
 			cfg.client_id = (uint32_t)v;
 		} else if (strcmp(o, "--data-id") == 0) {
-			if (num(o, val, 65535, &v) != 0)
+			if (cli_u64("headend", o, val, 65535, &v) != 0)
 				return 2;
 			cfg.data_id = (uint16_t)v;
 		} else if (strcmp(o, "--admin-key-file") == 0) {
@@ -250,7 +241,7 @@ static int headend_main(int argc, char **argv, int check, struct cli_config_args
 		} else if (strcmp(o, "--ready-file") == 0) {
 			ready = val;
 		} else if (strcmp(o, "--http-threads") == 0) {
-			if (num(o, val, SMS_HTTP_THREADS_MAX, &v) != 0)
+			if (cli_u64("headend", o, val, SMS_HTTP_THREADS_MAX, &v) != 0)
 				return 2;
 			if (v == 0) {
 				fprintf(stderr, "headend: --http-threads: 1..%u\n", SMS_HTTP_THREADS_MAX);
@@ -266,11 +257,11 @@ static int headend_main(int argc, char **argv, int check, struct cli_config_args
 		} else if (strcmp(o, "--audit-checkpoints") == 0) {
 			cfg.audit_checkpoint_file = val;
 		} else if (strcmp(o, "--audit-checkpoint-s") == 0) {
-			if (num(o, val, 86400 * 7, &v) != 0 || v == 0)
+			if (cli_u64("headend", o, val, 86400 * 7, &v) != 0 || v == 0)
 				return 2;
 			cfg.audit_checkpoint_s = (uint32_t)v;
 		} else if (strcmp(o, "--status-every") == 0) {
-			if (num(o, val, 86400, &v) != 0)
+			if (cli_u64("headend", o, val, 86400, &v) != 0)
 				return 2;
 			cfg.status_every_s = (uint32_t)v;
 		} else if (strcmp(o, "--log-level") == 0) {

@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <openssl/rand.h>
 #include "cas/keys.h"
+#include "cas/vkeys.h"
 #include "cli/cli.h"
 #include "cas/cert.h"
 #include "kms/kms.h"
@@ -56,28 +57,6 @@ static void usage(FILE *f)
 		KEYSTORE_PASSPHRASE_ENV, TA_PASSPHRASE_ENV, P11_PIN_ENV, P11_DEFAULT_MODULE, P11_DEFAULT_TOKEN);
 }
 
-/* Value of option name (from argv[start] on), or NULL. */
-static const char *opt(int argc, char **argv, int start, const char *name)
-{
-	for (int i = start; i + 1 < argc; i++)
-		if (strcmp(argv[i], name) == 0)
-			return argv[i + 1];
-	return NULL;
-}
-
-static int opt_u64(int argc, char **argv, int start, const char *name, uint64_t max, uint64_t *v, bool required)
-{
-	const char *s = opt(argc, argv, start, name);
-
-	if (!s)
-		return required ? CE_ARG : 0;
-	if (parse_u64(s, max, v) != 0) {
-		fprintf(stderr, "kms: bad %s\n", name);
-		return CE_ARG;
-	}
-	return 0;
-}
-
 static int serial_random(uint64_t *s)
 {
 	uint8_t b[8];
@@ -119,18 +98,10 @@ static void free_pass(char *p)
 		secret_free(p, strlen(p));
 }
 
-static bool has_flag(int argc, char **argv, const char *name)
-{
-	for (int i = 1; i < argc; i++)
-		if (strcmp(argv[i], name) == 0)
-			return true;
-	return false;
-}
-
 /* The token user PIN: --pin-file (first line) or $CASTELLAN_PKCS11_PIN. */
 static int get_pin(int argc, char **argv, char **pin)
 {
-	const char *file = opt(argc, argv, 1, "--pin-file"), *env = getenv(P11_PIN_ENV);
+	const char *file = cli_opt(argc, argv, 1, "--pin-file"), *env = getenv(P11_PIN_ENV);
 	int r;
 
 	*pin = NULL;
@@ -147,7 +118,7 @@ static int get_pin(int argc, char **argv, char **pin)
 
 static int open_kms(int argc, char **argv, struct kms **k)
 {
-	const char *dir = opt(argc, argv, 1, "--dir");
+	const char *dir = cli_opt(argc, argv, 1, "--dir");
 	char *pass = NULL;
 	int r, kind = 0;
 
@@ -157,13 +128,13 @@ static int open_kms(int argc, char **argv, struct kms **k)
 		return CE_ARG;
 	}
 	if (kms_master_kind(dir, &kind) == 0 && kind == KMS_MASTER_PKCS11) {
-		struct p11_config cfg = {.module = opt(argc, argv, 1, "--pkcs11-module")};
+		struct p11_config cfg = {.module = cli_opt(argc, argv, 1, "--pkcs11-module")};
 		if ((r = get_pin(argc, argv, &pass)) != 0)
 			return r;
 		cfg.pin = pass;
 		r = kms_open_p11(dir, &cfg, k);
 	} else {
-		if ((r = get_pass(opt(argc, argv, 1, "--passphrase-file"), NULL, &pass)) != 0)
+		if ((r = get_pass(cli_opt(argc, argv, 1, "--passphrase-file"), NULL, &pass)) != 0)
 			return r;
 		r = kms_open(dir, pass, k);
 	}
@@ -177,7 +148,7 @@ static int open_kms(int argc, char **argv, struct kms **k)
 
 static int load_ta(int argc, char **argv, uint8_t priv[32])
 {
-	const char *path = opt(argc, argv, 1, "--ta");
+	const char *path = cli_opt(argc, argv, 1, "--ta");
 	char *pass = NULL;
 	int r;
 
@@ -185,7 +156,7 @@ static int load_ta(int argc, char **argv, uint8_t priv[32])
 		fprintf(stderr, "kms: --ta TA.key is required\n");
 		return CE_ARG;
 	}
-	if ((r = get_pass(opt(argc, argv, 1, "--ta-passphrase-file"), TA_PASSPHRASE_ENV, &pass)) != 0)
+	if ((r = get_pass(cli_opt(argc, argv, 1, "--ta-passphrase-file"), TA_PASSPHRASE_ENV, &pass)) != 0)
 		return r;
 	r = kms_ta_load(path, pass, priv);
 	free_pass(pass);
@@ -216,9 +187,9 @@ static int write_out(const char *path, const uint8_t *buf, size_t len)
  * by kms_module_sign. Exit status as cmd_kms. */
 static int module_sign_cmd(int argc, char **argv)
 {
-	const char *vend = opt(argc, argv, 1, "--vendor") ? "--vendor" : "--vendor-id";
-	const char *plf = opt(argc, argv, 1, "--payload"), *keys = opt(argc, argv, 1, "--keys-file");
-	const char *out = opt(argc, argv, 1, "--out");
+	const char *vend = cli_opt(argc, argv, 1, "--vendor") ? "--vendor" : "--vendor-id";
+	const char *plf = cli_opt(argc, argv, 1, "--payload"), *keys = cli_opt(argc, argv, 1, "--keys-file");
+	const char *out = cli_opt(argc, argv, 1, "--out");
 	uint64_t vendor = 0, version = 0, rollback = 0, casid = 0;
 	struct module_manifest m = {0};
 	struct module_payload p = {0};
@@ -227,10 +198,10 @@ static int module_sign_cmd(int argc, char **argv)
 	struct kms *k = NULL;
 	int r;
 
-	if (opt_u64(argc, argv, 1, vend, UINT32_MAX, &vendor, true) != 0 ||
-	    opt_u64(argc, argv, 1, "--version", UINT32_MAX, &version, true) != 0 ||
-	    opt_u64(argc, argv, 1, "--rollback", UINT32_MAX, &rollback, true) != 0 || !out || !plf == !keys ||
-	    (keys && opt_u64(argc, argv, 1, "--ca-system-id", 0xFFFF, &casid, true) != 0)) {
+	if (cli_opt_u64(argc, argv, 1, vend, UINT32_MAX, true, &vendor) != 0 ||
+	    cli_opt_u64(argc, argv, 1, "--version", UINT32_MAX, true, &version) != 0 ||
+	    cli_opt_u64(argc, argv, 1, "--rollback", UINT32_MAX, true, &rollback) != 0 || !out || !plf == !keys ||
+	    (keys && cli_opt_u64(argc, argv, 1, "--ca-system-id", 0xFFFF, true, &casid) != 0)) {
 		usage(stderr);
 		return 2;
 	}
@@ -279,17 +250,18 @@ out:
  * keys as CSV (0600). Exit status as cmd_kms. */
 static int vendor_open(int argc, char **argv)
 {
-	const char *file = opt(argc, argv, 1, "--file"), *keyf = opt(argc, argv, 1, "--key"),
-		   *kmsf = opt(argc, argv, 1, "--kms-pub"), *out = opt(argc, argv, 1, "--out");
+	const char *file = cli_opt(argc, argv, 1, "--file"), *keyf = cli_opt(argc, argv, 1, "--key"),
+		   *kmsf = cli_opt(argc, argv, 1, "--kms-pub"), *out = cli_opt(argc, argv, 1, "--out");
 	uint8_t *buf = NULL, priv[32], kms_pub[32];
 	struct seal_record *recs = NULL;
 	struct seal_header h = {0};
+	struct vkey *vk = NULL;
 	char *csv = NULL, hex[65];
 	uint64_t want_id = 0;
 	size_t len = 0, cap = 0, used = 0;
 	int r;
 
-	if (!file || !keyf || !kmsf || opt_u64(argc, argv, 1, "--id", UINT32_MAX, &want_id, false) != 0) {
+	if (!file || !keyf || !kmsf || cli_opt_u64(argc, argv, 1, "--id", UINT32_MAX, false, &want_id) != 0) {
 		usage(stderr);
 		return 2;
 	}
@@ -334,25 +306,17 @@ static int vendor_open(int argc, char **argv)
 			r = CE_EXISTS;
 			goto out;
 		}
-		/* "chip_id,key" then 0x<16 hex>,<32 hex> per chip: 52 bytes */
-		cap = 13 + 52 * (size_t)h.count;
-		if (!(csv = malloc(cap))) {
+		if (!(vk = calloc(h.count + 1, sizeof(*vk)))) {
 			r = CE_NOMEM;
 			goto out;
 		}
-		memcpy(csv, "chip_id,key\n", 12);
-		used = 12;
 		for (size_t i = 0; i < h.count; i++) {
-			char k[33];
-			hex_encode(recs[i].key, 16, k);
-			int n = snprintf(csv + used, cap - used, "0x%016llx,%s\n", (unsigned long long)recs[i].chip_id, k);
-			secret_wipe(k, sizeof(k));
-			if (n < 0 || (size_t)n >= cap - used) {
-				r = CE_RANGE;
-				goto out;
-			}
-			used += (size_t)n;
+			vk[i].chip = recs[i].chip_id;
+			memcpy(vk[i].kv, recs[i].key, 16);
 		}
+		if ((r = vkeys_format(vk, h.count, &csv, &cap)) != 0)
+			goto out;
+		used = cap;
 		if ((r = file_write_atomic(out, csv, used, 0600)) != 0) {
 			fprintf(stderr, "kms: cannot write %s: %s\n", out, err_str(r));
 			goto out;
@@ -364,6 +328,8 @@ out:
 	secret_wipe(priv, sizeof(priv));
 	if (csv)
 		secret_free(csv, cap);
+	if (vk)
+		secret_free(vk, (h.count + 1) * sizeof(*vk));
 	seal_records_free(recs, h.count);
 	free(buf);
 	return r == 0 ? 0 : 1;
@@ -383,22 +349,22 @@ int cmd_kms(int argc, char **argv)
 		return sub ? 0 : 2;
 	}
 	if (strcmp(sub, "init") == 0) {
-		const char *dir = opt(argc, argv, 1, "--dir");
+		const char *dir = cli_opt(argc, argv, 1, "--dir");
 		uint64_t log2n = 15;
 		char *pass = NULL;
-		if (!dir || opt_u64(argc, argv, 1, "--scrypt-log2n", 18, &log2n, false) != 0 || log2n < 10) {
+		if (!dir || cli_opt_u64(argc, argv, 1, "--scrypt-log2n", 18, false, &log2n) != 0 || log2n < 10) {
 			usage(stderr);
 			return 2;
 		}
-		if (has_flag(argc, argv, "--pkcs11")) {
-			struct p11_config cfg = {.module = opt(argc, argv, 1, "--pkcs11-module"),
-				.token = opt(argc, argv, 1, "--pkcs11-token")};
+		if (cli_flag(argc, argv, 1, "--pkcs11")) {
+			struct p11_config cfg = {.module = cli_opt(argc, argv, 1, "--pkcs11-module"),
+				.token = cli_opt(argc, argv, 1, "--pkcs11-token")};
 			if (get_pin(argc, argv, &pass) != 0)
 				return 1;
 			cfg.pin = pass;
 			r = kms_init_p11(dir, &cfg);
 		} else {
-			if ((r = get_pass(opt(argc, argv, 1, "--passphrase-file"), NULL, &pass)) != 0)
+			if ((r = get_pass(cli_opt(argc, argv, 1, "--passphrase-file"), NULL, &pass)) != 0)
 				return 1;
 			r = kms_init(dir, pass, (unsigned)log2n);
 		}
@@ -410,8 +376,8 @@ int cmd_kms(int argc, char **argv)
 		} else if (r != 0)
 			fprintf(stderr, "kms init: %s\n", err_str(r));
 	} else if (strcmp(sub, "keygen") == 0) {
-		const char *type = opt(argc, argv, 1, "--type"), *out = opt(argc, argv, 1, "--out"),
-			   *pub = opt(argc, argv, 1, "--pub");
+		const char *type = cli_opt(argc, argv, 1, "--type"), *out = cli_opt(argc, argv, 1, "--out"),
+			   *pub = cli_opt(argc, argv, 1, "--pub");
 		if (!type || !out || !pub || (strcmp(type, "x25519") != 0 && strcmp(type, "ed25519") != 0)) {
 			usage(stderr);
 			return 2;
@@ -425,14 +391,14 @@ int cmd_kms(int argc, char **argv)
 		if (r != 0)
 			fprintf(stderr, "kms keygen: %s\n", err_str(r));
 	} else if (strcmp(sub, "ta") == 0 && strcmp(sub2, "init") == 0) {
-		const char *out = opt(argc, argv, 1, "--out"), *pub = opt(argc, argv, 1, "--pub");
+		const char *out = cli_opt(argc, argv, 1, "--out"), *pub = cli_opt(argc, argv, 1, "--pub");
 		uint64_t log2n = 15;
 		char *pass = NULL;
-		if (!out || !pub || opt_u64(argc, argv, 1, "--scrypt-log2n", 18, &log2n, false) != 0 || log2n < 10) {
+		if (!out || !pub || cli_opt_u64(argc, argv, 1, "--scrypt-log2n", 18, false, &log2n) != 0 || log2n < 10) {
 			usage(stderr);
 			return 2;
 		}
-		if ((r = get_pass(opt(argc, argv, 1, "--ta-passphrase-file"), TA_PASSPHRASE_ENV, &pass)) != 0)
+		if ((r = get_pass(cli_opt(argc, argv, 1, "--ta-passphrase-file"), TA_PASSPHRASE_ENV, &pass)) != 0)
 			return 1;
 		r = kms_ta_init(out, pass, (unsigned)log2n, key);
 		free_pass(pass);
@@ -448,15 +414,15 @@ int cmd_kms(int argc, char **argv)
 			kms_public_key(k, key);
 			hex_encode(key, 32, hex);
 			printf("%s\n", hex);
-			if (opt(argc, argv, 1, "--out"))
-				r = pk_write_file(opt(argc, argv, 1, "--out"), key, 0);
+			if (cli_opt(argc, argv, 1, "--out"))
+				r = pk_write_file(cli_opt(argc, argv, 1, "--out"), key, 0);
 		}
 	} else if (strcmp(sub, "operator") == 0 && strcmp(sub2, "certify") == 0) {
 		uint64_t days = 3650, serial = 0;
 		uint8_t cert[CERT_MAX_BYTES];
-		const char *name = opt(argc, argv, 1, "--name");
-		if (!name || opt_u64(argc, argv, 1, "--days", 36500, &days, false) != 0 || days == 0 ||
-		    opt_u64(argc, argv, 1, "--serial", UINT64_MAX, &serial, false) != 0) {
+		const char *name = cli_opt(argc, argv, 1, "--name");
+		if (!name || cli_opt_u64(argc, argv, 1, "--days", 36500, false, &days) != 0 || days == 0 ||
+		    cli_opt_u64(argc, argv, 1, "--serial", UINT64_MAX, false, &serial) != 0) {
 			usage(stderr);
 			return 2;
 		}
@@ -467,7 +433,7 @@ int cmd_kms(int argc, char **argv)
 		r = kms_operator_certify(k, priv, name, (uint32_t)days, serial, cert, &len);
 		secret_wipe(priv, sizeof(priv));
 		if (r == 0)
-			r = write_out(opt(argc, argv, 1, "--out"), cert, len);
+			r = write_out(cli_opt(argc, argv, 1, "--out"), cert, len);
 		if (r == 0)
 			printf("operator certificate serial %llu written\n", (unsigned long long)serial);
 	} else if (strcmp(sub, "module") == 0 && strcmp(sub2, "sign") == 0) {
@@ -495,8 +461,8 @@ int cmd_kms(int argc, char **argv)
 			printf("order %u: %zu chips, root keys issued\n", order, n);
 	} else if (strcmp(sub, "blackbox") == 0 && strcmp(sub2, "export") == 0) {
 		uint64_t order = 0;
-		const char *to = opt(argc, argv, 1, "--to");
-		if (!to || opt_u64(argc, argv, 1, "--order", UINT32_MAX, &order, true) != 0) {
+		const char *to = cli_opt(argc, argv, 1, "--to");
+		if (!to || cli_opt_u64(argc, argv, 1, "--order", UINT32_MAX, true, &order) != 0) {
 			usage(stderr);
 			return 2;
 		}
@@ -506,19 +472,19 @@ int cmd_kms(int argc, char **argv)
 		}
 		if ((r = open_kms(argc, argv, &k)) == 0 &&
 		    (r = kms_blackbox_export(k, (uint32_t)order, key, &buf, &len)) == 0 &&
-		    (r = write_out(opt(argc, argv, 1, "--out"), buf, len)) == 0)
+		    (r = write_out(cli_opt(argc, argv, 1, "--out"), buf, len)) == 0)
 			printf("black-box file for order %llu written (%zu bytes)\n", (unsigned long long)order, len);
 	} else if (strcmp(sub, "vendor") == 0 && strcmp(sub2, "open") == 0) {
 		return vendor_open(argc, argv);
 	} else if (strcmp(sub, "vendor") == 0 && (strcmp(sub2, "add") == 0 || strcmp(sub2, "export") == 0)) {
 		uint64_t id = 0, order = 0;
-		if (opt_u64(argc, argv, 1, "--id", UINT32_MAX, &id, true) != 0 ||
-		    opt_u64(argc, argv, 1, "--order", UINT32_MAX, &order, false) != 0) {
+		if (cli_opt_u64(argc, argv, 1, "--id", UINT32_MAX, true, &id) != 0 ||
+		    cli_opt_u64(argc, argv, 1, "--order", UINT32_MAX, false, &order) != 0) {
 			usage(stderr);
 			return 2;
 		}
 		if (strcmp(sub2, "add") == 0) {
-			const char *pub = opt(argc, argv, 1, "--pub");
+			const char *pub = cli_opt(argc, argv, 1, "--pub");
 			if (!pub || (r = pk_read_file(pub, key)) != 0) {
 				fprintf(stderr, "kms: --pub VENDOR.pub: %s\n", err_str(r));
 				goto out;
@@ -527,24 +493,24 @@ int cmd_kms(int argc, char **argv)
 				printf("vendor 0x%llx registered\n", (unsigned long long)id);
 		} else if ((r = open_kms(argc, argv, &k)) == 0 &&
 			   (r = kms_vendor_export(k, (uint32_t)id, (uint32_t)order, &buf, &len)) == 0 &&
-			   (r = write_out(opt(argc, argv, 1, "--out"), buf, len)) == 0)
+			   (r = write_out(cli_opt(argc, argv, 1, "--out"), buf, len)) == 0)
 			printf("vendor 0x%llx key file written (%zu bytes)\n", (unsigned long long)id, len);
 	} else if (strcmp(sub, "revoke") == 0) {
 		uint64_t v = 0;
-		if (opt(argc, argv, 1, "--vendor")) {
-			if (opt_u64(argc, argv, 1, "--vendor", UINT32_MAX, &v, true) != 0)
+		if (cli_opt(argc, argv, 1, "--vendor")) {
+			if (cli_opt_u64(argc, argv, 1, "--vendor", UINT32_MAX, true, &v) != 0)
 				return 2;
 			if ((r = open_kms(argc, argv, &k)) == 0 && (r = kms_revoke_vendor(k, (uint32_t)v)) == 0)
 				printf("vendor 0x%llx revoked\n", (unsigned long long)v);
-		} else if (opt(argc, argv, 1, "--cert")) {
-			if (opt_u64(argc, argv, 1, "--cert", UINT64_MAX, &v, true) != 0)
+		} else if (cli_opt(argc, argv, 1, "--cert")) {
+			if (cli_opt_u64(argc, argv, 1, "--cert", UINT64_MAX, true, &v) != 0)
 				return 2;
 			if ((r = open_kms(argc, argv, &k)) != 0 || (r = load_ta(argc, argv, priv)) != 0)
 				goto out;
 			r = kms_revoke_cert(k, priv, v, &buf, &len);
 			secret_wipe(priv, sizeof(priv));
-			if (r == 0 && opt(argc, argv, 1, "--out"))
-				r = file_write_atomic(opt(argc, argv, 1, "--out"), buf, len, 0644);
+			if (r == 0 && cli_opt(argc, argv, 1, "--out"))
+				r = file_write_atomic(cli_opt(argc, argv, 1, "--out"), buf, len, 0644);
 			if (r == 0)
 				printf("certificate %llu revoked (CRL in KMSDIR/crl.bin)\n", (unsigned long long)v);
 		} else {
@@ -552,7 +518,7 @@ int cmd_kms(int argc, char **argv)
 			return 2;
 		}
 	} else if (strcmp(sub, "audit") == 0 && strcmp(sub2, "verify") == 0) {
-		const char *dir = opt(argc, argv, 1, "--dir");
+		const char *dir = cli_opt(argc, argv, 1, "--dir");
 		size_t n = 0, bad = 0;
 		if (!dir) {
 			usage(stderr);
@@ -567,8 +533,8 @@ int cmd_kms(int argc, char **argv)
 		}
 		/* The anchor lives in the encrypted state: check it when the
 		 * passphrase or PIN is at hand (kms_open checks it). */
-		if (!opt(argc, argv, 1, "--passphrase-file") && !getenv(KEYSTORE_PASSPHRASE_ENV) &&
-		    !opt(argc, argv, 1, "--pin-file") && !getenv(P11_PIN_ENV)) {
+		if (!cli_opt(argc, argv, 1, "--passphrase-file") && !getenv(KEYSTORE_PASSPHRASE_ENV) &&
+		    !cli_opt(argc, argv, 1, "--pin-file") && !getenv(P11_PIN_ENV)) {
 			printf("anchor not checked: give the KMS passphrase or PIN to detect truncation\n");
 			return 0;
 		}

@@ -56,23 +56,6 @@ static const char *positional(int argc, char **argv)
 	return NULL;
 }
 
-static int num(int argc, char **argv, const char *name, uint64_t max, uint64_t dflt, bool required, uint64_t *out)
-{
-	const char *s = cli_opt(argc, argv, 2, name);
-
-	*out = dflt;
-	if (!s) {
-		if (required)
-			fprintf(stderr, "castellan module: %s is required\n", name);
-		return required ? CE_ARG : 0;
-	}
-	if (parse_u64(s, max, out) != 0) {
-		fprintf(stderr, "castellan module: bad %s '%s'\n", name, s);
-		return CE_ARG;
-	}
-	return 0;
-}
-
 static void print_manifest(const struct module_view *v, const struct module_payload *p)
 {
 	struct cert c;
@@ -88,7 +71,7 @@ static void print_manifest(const struct module_view *v, const struct module_payl
 
 static int do_sign(int argc, char **argv)
 {
-	uint64_t vendor, version, rollback, casid;
+	uint64_t vendor = 0, version = 0, rollback = 0, casid = 0;
 	const char *keys = cli_opt(argc, argv, 2, "--keys-file"), *out = cli_opt(argc, argv, 2, "--out");
 	const char *tap = cli_opt(argc, argv, 2, "--ta-pub"), *certp = cli_opt(argc, argv, 2, "--cert"), *keyp = cli_opt(argc, argv, 2, "--key");
 	struct module_manifest m;
@@ -97,9 +80,9 @@ static int do_sign(int argc, char **argv)
 	size_t cert_len = 0, pl_len, mod_len;
 	int r, rc = 1;
 
-	if (num(argc, argv, "--vendor", UINT32_MAX, 0, true, &vendor) || num(argc, argv, "--version", UINT32_MAX, 0, true, &version) ||
-	    num(argc, argv, "--rollback", UINT32_MAX, 0, true, &rollback) ||
-	    num(argc, argv, "--ca-system-id", 0xFFFF, 0, true, &casid) || !keys || !out || !tap || !certp || !keyp) {
+	if (cli_opt_u64(argc, argv, 2, "--vendor", UINT32_MAX, true, &vendor) || cli_opt_u64(argc, argv, 2, "--version", UINT32_MAX, true, &version) ||
+	    cli_opt_u64(argc, argv, 2, "--rollback", UINT32_MAX, true, &rollback) ||
+	    cli_opt_u64(argc, argv, 2, "--ca-system-id", 0xFFFF, true, &casid) || !keys || !out || !tap || !certp || !keyp) {
 		usage(stderr);
 		return 2;
 	}
@@ -148,10 +131,10 @@ static int do_verify(int argc, char **argv, bool inspect)
 	size_t len = 0, crl_len = 0;
 	struct module_view v;
 	struct module_payload p;
-	uint64_t now;
+	uint64_t now = now_wall_ms() / 1000u;
 	int r, rc = 1;
 
-	if (!path || (!inspect && !tap == !hash) || num(argc, argv, "--now", UINT64_MAX, now_wall_ms() / 1000u, false, &now)) {
+	if (!path || (!inspect && !tap == !hash) || cli_opt_u64(argc, argv, 2, "--now", UINT64_MAX, false, &now)) {
 		usage(stderr);
 		return 2;
 	}
@@ -194,39 +177,12 @@ out:
 	return rc;
 }
 
-/* A PAT packet (single section, no adaptation field) with one more program;
- * other packets (or a PAT that does not fit) unchanged. */
-static void pat_add(const uint8_t *p, uint16_t prog, uint16_t pmt_pid, uint8_t *q)
-{
-	struct ts_hdr h;
-	struct pat pat;
-	size_t off, slen, len = 0;
-
-	memcpy(q, p, TS_PACKET_BYTES);
-	if (ts_parse(p, &h) != 0 || h.pid != TS_PID_PAT || !h.pusi || h.has_af)
-		return;
-	off = 5 + (size_t)p[4];
-	if (off + 3 > TS_PACKET_BYTES)
-		return;
-	slen = 3 + (((size_t)(p[off + 1] & 0x0F) << 8) | p[off + 2]);
-	if (off + slen > TS_PACKET_BYTES || pat_parse(p + off, slen, &pat) != 0 || pat.nprog >= PAT_MAX_PROGRAMS)
-		return;
-	pat.prog[pat.nprog].program = prog;
-	pat.prog[pat.nprog++].pid = pmt_pid;
-	if (pat_build(&pat, q + 5, TS_PACKET_BYTES - 5, &len) != 0) {
-		memcpy(q, p, TS_PACKET_BYTES);
-		return;
-	}
-	q[4] = 0;
-	memset(q + 5 + len, 0xFF, TS_PACKET_BYTES - 5 - len);
-}
-
 /* module carousel --into: the carousel multiplexed into a TS file. */
 static int carousel_into(const char *in_path, const char *out, const uint8_t *car, size_t ncar, const uint8_t psi[376],
 	uint16_t prog, uint16_t pmt_pid, uint64_t start, uint64_t cycles, uint64_t every)
 {
-	uint8_t *in = NULL, *o = NULL, cc_pmt = 0;
-	size_t len = 0, nin, no = 0, k_cc = 0;
+	uint8_t *in = NULL, *o = NULL;
+	size_t len = 0, nin, no = 0;
 	int r;
 
 	if ((r = file_read_all(in_path, 1u << 30, &in, &len)) != 0) {
@@ -234,39 +190,17 @@ static int carousel_into(const char *in_path, const char *out, const uint8_t *ca
 		return 1;
 	}
 	nin = len / TS_PACKET_BYTES;
-	if (cycles > nin + 1 || (ncar + 1) > SIZE_MAX / TS_PACKET_BYTES / (nin + cycles + 1)) {
-		free(in);
+	r = ota_mux_into(in, nin, car, ncar, psi, prog, pmt_pid, start, cycles, every, &o, &no);
+	free(in);
+	if (r == CE_RANGE)
 		return 2;
-	}
-	o = malloc((nin + (ncar + 1) * (size_t)cycles) * TS_PACKET_BYTES + 1);
-	if (!o) {
-		free(in);
-		return 1;
-	}
-	for (size_t i = 0; i < nin; i++) {
-		pat_add(in + i * TS_PACKET_BYTES, prog, pmt_pid, o + no++ * TS_PACKET_BYTES);
-		if (i < start || (i - start) % every != 0 || (i - start) / every >= cycles)
-			continue;
-		{
-			uint8_t *pm = o + no++ * TS_PACKET_BYTES;
-
-			memcpy(pm, psi + TS_PACKET_BYTES, TS_PACKET_BYTES); /* the carousel's PMT */
-			pm[3] = (uint8_t)((pm[3] & 0xF0) | (cc_pmt++ & 0x0F));
-		}
-		for (size_t k = 0; k < ncar; k++, k_cc++) {
-			uint8_t *c = o + no++ * TS_PACKET_BYTES;
-
-			memcpy(c, car + k * TS_PACKET_BYTES, TS_PACKET_BYTES);
-			c[3] = (uint8_t)((c[3] & 0xF0) | (k_cc & 0x0F));
-		}
-	}
-	r = file_write_atomic(out, o, no * TS_PACKET_BYTES, 0644);
+	if (r == 0)
+		r = file_write_atomic(out, o, no * TS_PACKET_BYTES, 0644);
 	if (r == 0)
 		printf("wrote %s: %zu input packets + %zu inserted (PMT and %zu-packet cycle, %llu times), program %u in the PAT\n",
 			out, nin, no - nin, ncar, (unsigned long long)(no - nin) / (ncar + 1), (unsigned)prog);
 	else
 		fprintf(stderr, "castellan module: %s: %s\n", out, err_str(r));
-	free(in);
 	free(o);
 	return r == 0 ? 0 : 1;
 }
@@ -274,7 +208,7 @@ static int carousel_into(const char *in_path, const char *out, const uint8_t *ca
 static int do_carousel(int argc, char **argv)
 {
 	const char *path = positional(argc, argv), *out = cli_opt(argc, argv, 2, "--out");
-	uint64_t pid, ver, cid, prog, pmt, start, cycles, every;
+	uint64_t pid = 0, ver = 0, cid = 1, prog = 0, pmt = 0, start = 0, cycles = 1, every = 1;
 	const char *into = cli_opt(argc, argv, 2, "--into");
 	struct module_view v;
 	struct ota_params op;
@@ -283,11 +217,11 @@ static int do_carousel(int argc, char **argv)
 	FILE *f = NULL;
 	int r, rc = 1;
 
-	if (!path || !out || num(argc, argv, "--pid", 0x1FFE, 0, true, &pid) ||
-	    num(argc, argv, "--version", 31, 0, false, &ver) || num(argc, argv, "--carousel-id", 0xFFFF, 1, false, &cid) ||
-	    num(argc, argv, "--program", 0xFFFF, 0, false, &prog) || num(argc, argv, "--pmt-pid", 0x1FFE, 0, false, &pmt) ||
-	    num(argc, argv, "--start-packet", UINT32_MAX, 0, false, &start) ||
-	    num(argc, argv, "--cycles", 100000, 1, false, &cycles) || num(argc, argv, "--every", UINT32_MAX, 1, false, &every) ||
+	if (!path || !out || cli_opt_u64(argc, argv, 2, "--pid", 0x1FFE, true, &pid) ||
+	    cli_opt_u64(argc, argv, 2, "--version", 31, false, &ver) || cli_opt_u64(argc, argv, 2, "--carousel-id", 0xFFFF, false, &cid) ||
+	    cli_opt_u64(argc, argv, 2, "--program", 0xFFFF, false, &prog) || cli_opt_u64(argc, argv, 2, "--pmt-pid", 0x1FFE, false, &pmt) ||
+	    cli_opt_u64(argc, argv, 2, "--start-packet", UINT32_MAX, false, &start) ||
+	    cli_opt_u64(argc, argv, 2, "--cycles", 100000, false, &cycles) || cli_opt_u64(argc, argv, 2, "--every", UINT32_MAX, false, &every) ||
 	    every == 0 || (into && (!prog || !pmt || pmt < 0x10 || pid < 0x10 || pmt == pid))) {
 		usage(stderr);
 		return 2;

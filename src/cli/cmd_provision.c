@@ -14,6 +14,7 @@
 #include <string.h>
 #include "cas/card.h"
 #include "cas/emm.h"
+#include "cas/emm_vendor.h"
 #include "cas/entitlement.h"
 #include "cas/keys.h"
 #include "cli/cli.h"
@@ -56,33 +57,6 @@ static void usage(FILE *f)
 		ENT_MAX_KEYS, KEYSTORE_PASSPHRASE_ENV);
 }
 
-/* K_v of chip from a vendor's opened key file (chip_id,hex key per line). */
-static int vendor_key(const char *csv, uint64_t chip, uint8_t kv[16])
-{
-	char line[256];
-	FILE *f = fopen(csv, "r");
-	int r = CE_NOT_FOUND;
-
-	if (!f)
-		return CE_IO;
-	while (fgets(line, sizeof(line), f)) {
-		char *c = strchr(line, ',');
-		uint64_t id;
-
-		if (!c)
-			continue;
-		*c++ = '\0';
-		c[strcspn(c, "\r\n")] = '\0';
-		if (parse_u64(line, UINT64_MAX, &id) != 0 || id != chip)
-			continue;
-		r = strlen(c) == 32 ? hex_decode(c, kv, 16) : CE_FORMAT;
-		break;
-	}
-	secret_wipe(line, sizeof(line));
-	fclose(f);
-	return r;
-}
-
 static int do_protect(int argc, char **argv)
 {
 	const char *in = NULL, *csv = NULL, *chip = NULL, *out = NULL;
@@ -115,7 +89,7 @@ static int do_protect(int argc, char **argv)
 	}
 	if (!(e = calloc(1, sizeof(*e))))
 		return 1;
-	if ((r = vendor_key(csv, chip_id, kv)) != 0) {
+	if ((r = emm_vendor_key_file(csv, chip_id, kv)) != 0) {
 		fprintf(stderr, "provision: chip %s in %s: %s\n", chip, csv, err_str(r));
 		goto out;
 	}
@@ -200,7 +174,7 @@ static int do_pair_emm(int argc, char **argv)
 		fprintf(stderr, "provision: the box id is 0: give --stb-id\n");
 		return 2;
 	}
-	if ((r = vendor_key(csv, chip_id, kv)) != 0) {
+	if ((r = emm_vendor_key_file(csv, chip_id, kv)) != 0) {
 		fprintf(stderr, "provision: chip %s in %s: %s\n", chip, csv, err_str(r));
 		goto out;
 	}

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli/cli.h"
-#include "cli/config.h"
+#include "lib/config.h"
 #include "lib/log.h"
 #include "lib/metrics_http.h"
 #include "lib/netacl.h"
@@ -152,15 +152,6 @@ static int parse_seconds_ms(const char *s, uint32_t *ms)
 	return 0;
 }
 
-static int parse_num(const char *opt, const char *v, uint64_t max, uint64_t *out)
-{
-	if (parse_u64(v, max, out) != 0) {
-		fprintf(stderr, "scramble: bad value for %s: '%s'\n", opt, v);
-		return -1;
-	}
-	return 0;
-}
-
 /* What SIGHUP may change live (config.h). */
 static const char *const scramble_live_keys[] = { "log-level", NULL };
 
@@ -252,14 +243,14 @@ static int scramble_main(int argc, char **argv, struct cli_config_args *ca)
 		} else if (strcmp(o, "--super-cas-id") == 0) {
 			NEED_VAL();
 			NEED_CAS();
-			if (parse_num(o, val, 0xFFFFFFFFu, &v) != 0)
+			if (cli_u64("scramble", o, val, 0xFFFFFFFFu, &v) != 0)
 				goto out;
 			cas->super_cas_id = (uint32_t)v;
 			super_set[cfg->ncas - 1] = true;
 		} else if (strcmp(o, "--ecm-pid") == 0) {
 			NEED_VAL();
 			NEED_CAS();
-			if (parse_num(o, val, 0x1FFE, &v) != 0 || v < 0x20) {
+			if (cli_u64("scramble", o, val, 0x1FFE, &v) != 0 || v < 0x20) {
 				fprintf(stderr, "scramble: --ecm-pid must be 0x0020..0x1FFE\n");
 				goto out;
 			}
@@ -274,7 +265,7 @@ static int scramble_main(int argc, char **argv, struct cli_config_args *ca)
 		} else if (strcmp(o, "--channel-id") == 0) {
 			NEED_VAL();
 			NEED_CAS();
-			if (parse_num(o, val, 0xFFFF, &v) != 0)
+			if (cli_u64("scramble", o, val, 0xFFFF, &v) != 0)
 				goto out;
 			cas->channel_id = (uint16_t)v;
 		} else if (strcmp(o, "--fixed-cw") == 0) {
@@ -312,14 +303,14 @@ static int scramble_main(int argc, char **argv, struct cli_config_args *ca)
 			}
 		} else if (strcmp(o, "--ecm-rep-ms") == 0) {
 			NEED_VAL();
-			if (parse_num(o, val, 60000, &v) != 0 || v < 10) {
+			if (cli_u64("scramble", o, val, 60000, &v) != 0 || v < 10) {
 				fprintf(stderr, "scramble: --ecm-rep-ms must be 10..60000\n");
 				goto out;
 			}
 			cfg->ecm_rep_ms = (uint32_t)v;
 		} else if (strcmp(o, "--ecm-timeout-ms") == 0) {
 			NEED_VAL();
-			if (parse_num(o, val, 600000, &v) != 0 || v == 0)
+			if (cli_u64("scramble", o, val, 600000, &v) != 0 || v == 0)
 				goto out;
 			cfg->ecm_timeout_ms = (uint32_t)v;
 		} else if (strcmp(o, "--policy") == 0) {
@@ -363,19 +354,19 @@ static int scramble_main(int argc, char **argv, struct cli_config_args *ca)
 			cfg->mux_allow = val;
 		} else if (strcmp(o, "--emm-pid") == 0) {
 			NEED_VAL();
-			if (parse_num(o, val, 0x1FFE, &v) != 0 || v < 0x20) {
+			if (cli_u64("scramble", o, val, 0x1FFE, &v) != 0 || v < 0x20) {
 				fprintf(stderr, "scramble: --emm-pid must be 0x0020..0x1FFE\n");
 				goto out;
 			}
 			cfg->emm_pid = (uint16_t)v;
 		} else if (strcmp(o, "--emm-max-kbps") == 0) {
 			NEED_VAL();
-			if (parse_num(o, val, 100000, &v) != 0 || v == 0)
+			if (cli_u64("scramble", o, val, 100000, &v) != 0 || v == 0)
 				goto out;
 			cfg->emm_max_kbps = (uint32_t)v;
 		} else if (strcmp(o, "--max-extra-kbps") == 0) {
 			NEED_VAL();
-			if (parse_num(o, val, 1000000, &v) != 0 || v == 0)
+			if (cli_u64("scramble", o, val, 1000000, &v) != 0 || v == 0)
 				goto out;
 			cfg->max_extra_kbps = (uint32_t)v;
 		} else if (strcmp(o, "--nulls-only") == 0) {
@@ -386,19 +377,19 @@ static int scramble_main(int argc, char **argv, struct cli_config_args *ca)
 			live = true;
 		} else if (strcmp(o, "--bitrate") == 0) {
 			NEED_VAL();
-			if (parse_num(o, val, 1000000000, &v) != 0 || v < 10000)
+			if (cli_u64("scramble", o, val, 1000000000, &v) != 0 || v < 10000)
 				goto out;
 			cfg->bitrate_bps = (uint32_t)v;
 		} else if (strcmp(o, "--max-delay-ms") == 0) {
 			NEED_VAL();
-			if (parse_num(o, val, 60000, &v) != 0 || v == 0) {
+			if (cli_u64("scramble", o, val, 60000, &v) != 0 || v == 0) {
 				fprintf(stderr, "scramble: --max-delay-ms must be 1..60000\n");
 				goto out;
 			}
 			cfg->max_delay_ms = (uint32_t)v;
 		} else if (strcmp(o, "--ecmg-retry-ms") == 0) {
 			NEED_VAL();
-			if (parse_num(o, val, SCR_MAX_RETRY_MS, &v) != 0 || v < 10) {
+			if (cli_u64("scramble", o, val, SCR_MAX_RETRY_MS, &v) != 0 || v < 10) {
 				fprintf(stderr, "scramble: --ecmg-retry-ms must be 10..%u\n", SCR_MAX_RETRY_MS);
 				goto out;
 			}

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "cli/cli.h"
-#include "cli/dburi.h"
+#include "sms/dburi.h"
 #include "lib/util.h"
 #include "sms/csv.h"
 #include "sms/report.h"

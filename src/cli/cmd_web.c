@@ -14,7 +14,7 @@
 #include <unistd.h>
 #include <event2/event.h>
 #include "cli/cli.h"
-#include "cli/dburi.h"
+#include "sms/dburi.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "sms/http.h"

@@ -26,7 +26,6 @@
 #include <unistd.h>
 #include <openssl/rand.h>
 #include "cli/demo_audit.h"
-#include "cli/demo_util.h"
 #include "lib/err.h"
 #include "lib/util.h"
 
@@ -275,6 +274,26 @@ static void mux_stop(struct mux *m)
 	m->lfd = -1;
 }
 
+/* A TCP port on 127.0.0.1 that was free a moment ago (bound, read,
+ * closed): the ECMG's. 0 or CE_IO. */
+static int free_port(uint16_t *port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t alen = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), r = CE_IO;
+
+	*port = 0;
+	if (fd < 0)
+		return CE_IO;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 && getsockname(fd, (struct sockaddr *)&a, &alen) == 0) {
+		*port = ntohs(a.sin_port);
+		r = 0;
+	}
+	close(fd);
+	return r;
+}
+
 /* ---- the steps ----------------------------------------------------------- */
 
 /* Keystore under a passphrase made for this run; the SMS with four cards. */
@@ -447,7 +466,7 @@ static void step_headend_and_boxes(struct da *d, struct mux *m)
 	da_path(d, "headend", dir, sizeof(dir));
 	da_path(d, "headend.ready", ready, sizeof(ready));
 	da_path(d, "headend.key", keyf, sizeof(keyf));
-	if (demo_free_port(&eport) != 0 || mux_start(m) != 0) {
+	if (free_port(&eport) != 0 || mux_start(m) != 0) {
 		snprintf(d->why_headend, sizeof(d->why_headend), "no free loopback port");
 		return;
 	}

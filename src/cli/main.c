@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 #include "cli/cli.h"
+#include "lib/err.h"
+#include "lib/util.h"
 
 static const struct cli_command commands[] = {
 	/* CLI_COMMANDS: one line per command, in the order `help` shows them */
@@ -18,16 +20,13 @@ static const struct cli_command commands[] = {
 	{ "sms", "subscriber management store: init, cards, packages, subscriptions, API keys", cmd_sms },
 	{ "audit", "the tamper-evident audit log: keygen, signed checkpoints, verify, export for an auditor", cmd_audit },
 	{ "headend", "the head-end in one process: SMS HTTP APIs, ECMG, EMMG with the EMM carousel, scheduler", cmd_headend },
-	{ "demo", "end-to-end demo: ECMG, scrambler and two set-top boxes on this machine", cmd_demo },
 	{ "card", "the virtual smartcard: serve it to pcscd, issue/program/erase, info", cmd_card },
-	{ "demo-card", "demo: a set-top box descrambling with a smartcard through pcscd + vpcd", cmd_demo_card },
 	{ "kms", "operator key management: chip orders, root keys, black-box and vendor key files, TA", cmd_kms },
 	{ "blackbox", "the chip maker's black box: verify a KMS black-box file and burn OTP images", cmd_blackbox },
 	{ "web", "the web panel: its users (adduser, passwd, unlock...) and `web serve` (SMS APIs + panel)", cmd_web },
 	{ "chip", "the emulated secure chip (OTP, key ladder, descrambler slots) as its own process", cmd_chip },
 	{ "module", "signed CAS client modules: sign, verify, inspect; OTA carousel and collect", cmd_module },
 	{ "demo-audit", "walk the regulator's audit checklist (TRAI Schedule III) on the demo stream: PASS/FAIL per item", cmd_demo_audit },
-	{ "demo-replace", "the CAS replacement demo: vendors A and B side by side, B over the air, the box switches", cmd_demo_replace },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -57,6 +56,27 @@ bool cli_flag(int argc, char **argv, int first, const char *name)
 		if (strcmp(argv[i], name) == 0)
 			return true;
 	return false;
+}
+
+int cli_u64(const char *cmd, const char *opt, const char *v, uint64_t max, uint64_t *out)
+{
+	if (parse_u64(v, max, out) != 0) {
+		fprintf(stderr, "%s: bad value for %s: '%s'\n", cmd, opt, v);
+		return CE_ARG;
+	}
+	return 0;
+}
+
+int cli_opt_u64(int argc, char **argv, int first, const char *name, uint64_t max, bool required, uint64_t *out)
+{
+	const char *s = cli_opt(argc, argv, first, name);
+
+	if (!s) {
+		if (required)
+			fprintf(stderr, "castellan %s: %s is required\n", argv[0], name);
+		return required ? CE_ARG : 0;
+	}
+	return cli_u64(argv[0], name, s, max, out);
 }
 
 int cli_db_args(int argc, char **argv, const char **db, const char **db_file)

@@ -62,6 +62,16 @@ int ota_section_build(const struct ota_params *p, const uint8_t *mod, size_t len
 /* PAT (tsid, one program) + its PMT announcing the carousel: 2 packets into
  * out (376 bytes). */
 int ota_psi_build(uint16_t tsid, uint16_t program, uint16_t pmt_pid, uint16_t ota_pid, uint8_t out[376]) WARN_UNUSED;
+/* The carousel multiplexed into a stream (ota_mux.c; `castellan module
+ * carousel --into`): in[0..nin) packets in order, each PAT packet that holds
+ * one whole PAT section gaining program -> pmt_pid; from input packet start
+ * on, after every `every`-th input packet (cycles times) the carousel's PMT
+ * (psi's second packet, from ota_psi_build) and one carousel cycle
+ * car[0..ncar), with continuity counters of their own. *out malloc'ed,
+ * *nout packets. CE_ARG (every 0), CE_RANGE (sizes), CE_NOMEM. */
+int ota_mux_into(const uint8_t *in, size_t nin, const uint8_t *car, size_t ncar, const uint8_t psi[376],
+	uint16_t program, uint16_t pmt_pid, uint64_t start, uint64_t cycles, uint64_t every, uint8_t **out,
+	size_t *nout) WARN_UNUSED;
 
 /* Parsed carousel section header (ota_section_parse). */
 struct ota_section {

@@ -13,6 +13,13 @@
  *   byte 3      scrambling(2) adaptation_field_control(2) CC(4)
  *   byte 4..    adaptation field (if AFC bit 1): length(8), flags(8), ...
  *               PCR: base(33) reserved(6) ext(9) when the PCR flag is set
+ *
+ * ts_parse reads fixed offsets of a fixed 188-byte array rather than
+ * through the cursor (lib/cursor.h), on purpose: every offset is a constant
+ * below 12, read only when af_len (checked to <= 183 first) covers it, and
+ * it runs once per packet in the scrambler and the box, where the cursor's
+ * out-of-line reads would cost (bench/scramble.c). Everything it bounds
+ * (payload_off, payload_len) is re-checked by the cursor views downstream.
  */
 #include <string.h>
 #include "lib/cursor.h"

@@ -1455,40 +1455,6 @@ static void test_pcsc_path(void **state)
 	assert_int_equal(r, 0);
 }
 
-/* ---- `castellan demo-card`: the README demo with a smartcard ---- */
-
-static void test_demo_card(void **state)
-{
-	const char *bin = getenv("CASTELLAN_BIN");
-	static char out[16384];
-	char cmd[1024];
-
-	(void)state;
-	if (!bin)
-		skip();
-	snprintf(cmd, sizeof(cmd), "%s demo-card --help", bin);
-	assert_int_equal(run_out(cmd, out, sizeof(out)), 0);
-	assert_non_null(strstr(out, "usage: castellan demo-card"));
-	/* the fallback: the card in-process, said clearly */
-	snprintf(cmd, sizeof(cmd), "%s demo-card --no-pcsc", bin);
-	assert_int_equal(run_out(cmd, out, sizeof(out)), 0);
-	assert_non_null(strstr(out, "not through PC/SC: --no-pcsc"));
-	assert_non_null(strstr(out, "service 101: descrambled"));
-	assert_non_null(strstr(out, "service 102: NOT descrambled: not entitled"));
-	assert_non_null(strstr(out, "PASS"));
-	/* through pcscd + vpcd when the machine has them */
-	if (!have_pcsc() || geteuid() != 0) {
-		printf("SKIP (PC/SC part): pcscd / vsmartcard-vpcd not installed or not root\n");
-		return;
-	}
-	snprintf(cmd, sizeof(cmd), "%s demo-card", bin);
-	assert_int_equal(run_out(cmd, out, sizeof(out)), 0);
-	if (strstr(out, "not through PC/SC"))
-		fail_msg("demo-card fell back to the in-process card:\n%s", out);
-	assert_non_null(strstr(out, "PASS: service 101 descrambled with the card, service 102 refused (not entitled) "
-				    "through pcscd"));
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1512,7 +1478,6 @@ int main(void)
 		cmocka_unit_test(test_fuzz_corpus_apdu),
 		cmocka_unit_test_setup_teardown(test_cli_issue_program_erase, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pcsc_path, setup, teardown),
-		cmocka_unit_test(test_demo_card),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

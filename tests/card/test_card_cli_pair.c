@@ -8,7 +8,7 @@
  * --chip-otp` descrambles vendor B's stream with the chip the card is paired
  * with; the same card in a box with another chip's OTP descrambles nothing.
  * The vendor world (KMS, OTP images, B.keystore, B.csv, B.mod, scrambled-B.ts)
- * comes from `castellan demo-replace --keep`. Skipped without pcscd + vpcd.
+ * comes from `castellan-demo replace` (tu_demo_replace_keep). Skipped without pcscd + vpcd.
  */
 #include <signal.h>
 #include <stdarg.h>

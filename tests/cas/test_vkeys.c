@@ -39,6 +39,29 @@ static void test_vkeys_good(void **state)
 	assert_int_equal(n, 0);
 	assert_int_equal(parse("# x\n\n", 10, &v, &n, &bad), 0);
 	assert_int_equal(n, 0);
+	/* the header `kms vendor open --out` writes, on the first line */
+	assert_int_equal(parse("chip_id,key\r\n0x2a,00112233445566778899aabbccddeeff\n", 10, &v, &n, &bad), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(v[0].chip, 42);
+	vkeys_free(v, n);
+	/* vkeys_format writes what vkeys_parse reads back */
+	{
+		struct vkey w[2] = { { .chip = 0x0000ca57e11a0001ull }, { .chip = UINT64_MAX } };
+		struct vkey *back;
+		char *text;
+		size_t len, nb;
+
+		memset(w[0].kv, 0xA5, 16);
+		memset(w[1].kv, 0x01, 16);
+		assert_int_equal(vkeys_format(w, 2, &text, &len), 0);
+		assert_int_equal(len, 12 + 2 * 52);
+		assert_int_equal(strncmp(text, "chip_id,key\n0x0000ca57e11a0001,a5a5", 35), 0);
+		assert_int_equal(vkeys_parse((const uint8_t *)text, len, 10, &back, &nb, &bad), 0);
+		assert_int_equal(nb, 2);
+		assert_memory_equal(back, w, sizeof(w));
+		vkeys_free(back, nb);
+		secret_free(text, len);
+	}
 	/* comments do not count against the limit */
 	assert_int_equal(parse("#a\n1,00000000000000000000000000000000\n#b\n", 1, &v, &n, &bad), 0);
 	assert_int_equal(n, 1);
@@ -63,6 +86,8 @@ static void test_vkeys_bad(void **state)
 		{ "1,00010203040506070809101112131415 ", CE_FORMAT, 1 },       /* trailing space */
 		{ "1\0,00010203040506070809101112131415", CE_FORMAT, 1 },      /* NUL (strlen cuts: no comma) */
 		{ "1,00010203040506070809101112131415\n1,ffffffffffffffffffffffffffffffff\n", CE_FORMAT, 0 }, /* twice */
+		{ "# x\nchip_id,key\n1,00010203040506070809101112131415\n", CE_FORMAT, 2 }, /* header not first */
+		{ "chip_id,keys\n1,00010203040506070809101112131415\n", CE_FORMAT, 1 },     /* not the header */
 		{ "1,00010203040506070809101112131415\n2,00010203040506070809101112131415\n"
 		  "3,00010203040506070809101112131415\n", CE_LIMIT, 3 }, /* max 2 */
 	};

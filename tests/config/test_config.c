@@ -1,5 +1,5 @@
 /*
- * test_config.c - `--config FILE` (src/cli/config.c): a command's options
+ * test_config.c - `--config FILE` (src/lib/config.c): a command's options
  * read from its usage text, the INI parser with its table of bad files
  * (each error at its line, every error reported), argv merging (the
  * command line wins), the SIGHUP reload's decisions, and through the
@@ -12,7 +12,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 #include "testutil.h"
-#include "cli/config.h"
+#include "lib/config.h"
 
 static void fx_usage(FILE *f)
 {

@@ -1,6 +1,6 @@
 /*
  * test_dburi.c - the SMS store URI from --db, --db-file, $CASTELLAN_DB or
- * the default (src/cli/dburi.c): the first-line parser's bad cases, the
+ * the default (src/sms/dburi.c): the first-line parser's bad cases, the
  * file rules (mode, size, empty, no newline), the precedence table, and
  * the real `castellan` binary: `sms --db-file F init / card add / card
  * list` on SQLite and on a PostgreSQL server started here with password
@@ -17,7 +17,7 @@
 #include <unistd.h>
 #include "testutil.h"
 #include "pgtest.h"
-#include "cli/dburi.h"
+#include "sms/dburi.h"
 
 #define PG_PORT 5449 /* its own: meson runs the suites in parallel */
 #define PG_PASSWORD "Dbfile-S3cret-pw_71"

@@ -495,12 +495,13 @@ static void test_reconnect_backoff(void **state)
 }
 
 /* `castellan emmg --emm-file`: the section file read through the cursor,
- * one whole section a line; blank lines, # comments, spaces, tabs and a CR
- * around a line are allowed, and a refusal names the file's real line. */
+ * (ts/secfile.h), one whole section a line; blank lines, # comments,
+ * leading spaces and tabs and a CR line end are allowed, and a refusal
+ * names the file's real line. */
 static void test_emm_file_lines(void **state)
 {
 	static const struct { const char *text; const char *want; } cases[] = {
-		{ "# c\n\n  82700a00000000000000000000\r\n\t82700a00000000000000000000 \n", "2 sections from" },
+		{ "# c\n\n  82700a00000000000000000000\r\n\t82700a00000000000000000000\n", "2 sections from" },
 		{ "# c\n\n82700a0000000000000000000000\n", "line 3: not one whole section" }, /* 11 bytes, says 10 */
 		{ "82700a000000000000000000\n", "line 1: not one whole section" },         /* short */
 		{ "8270\n", "line 1: not one whole section" },                             /* no length */

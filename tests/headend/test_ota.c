@@ -232,6 +232,70 @@ static void test_carousel_to_loader(void **state)
 	ota_rx_free(rx);
 }
 
+/* ota_mux_into (`module carousel --into`): the clear stream's packets all
+ * there in order, the PAT announces the data service next to the two
+ * services, the PMT and the cycles inserted where asked, the collector
+ * takes the module from the result; bad geometry refused. */
+static void test_mux_into(void **state)
+{
+	static struct fx f;
+	struct ota_params op = { .pid = OTA_PID, .carousel_id = 1, .version = 3, .vendor_id = VENDOR };
+	struct e2e_ts in, outs;
+	struct e2e_svc svc[8];
+	struct ota_rx *rx;
+	uint8_t *mod, *car, *out, *got, psi[376], cc = 0;
+	size_t len, ncar, nout, nsvc = 0, k = 0, glen;
+	uint32_t vid;
+
+	(void)state;
+	fx_init(&f);
+	mod = make_module(&f, 1, &len);
+	assert_int_equal(ota_carousel_build(&op, mod, len, &cc, &car, &ncar), 0);
+	assert_int_equal(ota_psi_build(1, PROGRAM, PMT_PID, OTA_PID, psi), 0);
+	assert_int_equal(e2e_ts_load(tu_testdata("ts-clear-2svc.ts"), &in), 0);
+	assert_int_equal(ota_mux_into(in.buf, in.n, car, ncar, psi, PROGRAM, PMT_PID, 100, 3, 500, &out, &nout), 0);
+	assert_int_equal(nout, in.n + 3 * (ncar + 1));
+	/* every input packet, in order, PATs aside (they gained a program) */
+	for (size_t i = 0; i < nout; i++) {
+		uint16_t pid = (uint16_t)(((out[i * 188 + 1] & 0x1F) << 8) | out[i * 188 + 2]);
+
+		if (pid == OTA_PID || pid == PMT_PID)
+			continue;
+		if (pid != 0)
+			assert_memory_equal(out + i * 188, in.buf + k * 188, 188);
+		k++;
+	}
+	assert_int_equal(k, in.n);
+	/* the first insertion comes right after input packet 100 */
+	assert_int_equal(((out[101 * 188 + 1] & 0x1F) << 8) | out[101 * 188 + 2], PMT_PID);
+	outs.buf = out;
+	outs.n = nout;
+	assert_int_equal(e2e_services(&outs, 0, svc, 8, &nsvc), 0);
+	assert_int_equal(nsvc, 3);
+	assert_int_equal(svc[2].program, PROGRAM);
+	assert_int_equal(svc[2].pmt_pid, PMT_PID);
+	assert_int_equal(ota_rx_new(&rx), 0);
+	assert_int_equal(ota_rx_feed(rx, out, nout), 0);
+	assert_int_equal(ota_rx_take(rx, &got, &glen, &vid), 0);
+	assert_int_equal(glen, len);
+	assert_memory_equal(got, mod, len);
+	free(got);
+	ota_rx_free(rx);
+	free(out);
+	/* bad geometry: nothing out */
+	assert_int_equal(ota_mux_into(in.buf, in.n, car, ncar, psi, PROGRAM, PMT_PID, 0, 1, 0, &out, &nout), CE_ARG);
+	assert_null(out);
+	assert_int_equal(ota_mux_into(in.buf, 10, car, ncar, psi, PROGRAM, PMT_PID, 0, 12, 1, &out, &nout), CE_RANGE);
+	assert_int_equal(nout, 0);
+	/* beyond the input: nothing inserted, the stream as it was (PATs aside) */
+	assert_int_equal(ota_mux_into(in.buf, in.n, car, ncar, psi, PROGRAM, PMT_PID, in.n, 1, 1, &out, &nout), 0);
+	assert_int_equal(nout, in.n);
+	free(out);
+	e2e_ts_free(&in);
+	free(car);
+	free(mod);
+}
+
 /* Multi-block module (a large payload), one lost packet, a corrupted one, a
  * forged block with a good CRC, and a version change. */
 static void test_carousel_loss_and_forgery(void **state)
@@ -370,6 +434,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_carousel_to_loader),
+		cmocka_unit_test(test_mux_into),
 		cmocka_unit_test(test_carousel_loss_and_forgery),
 		cmocka_unit_test(test_section_bad_cases),
 	};

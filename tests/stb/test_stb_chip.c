@@ -5,7 +5,7 @@
  * loader refuses it, the box says so, keeps the running module and keeps
  * descrambling.
  *
- * Every artefact comes from real commands: `castellan demo-replace --keep`
+ * Every artefact comes from real commands: `castellan-demo replace` (tu_demo_replace_keep)
  * (KMS, TA, black-box burn, vendor key files, SMS, provision --protect,
  * kms module sign, ECMG B + scrambler) leaves its work dir; this test then
  * runs `castellan module carousel --into`, `castellan ecmg` (vendor A),
@@ -29,7 +29,7 @@
 #define CHIP2_OTP "otp/0000ca57e11a0002.otp"
 
 struct fx {
-	char dir[512]; /* demo-replace's kept work dir */
+	char dir[512]; /* the replacement demo's work dir */
 };
 
 static const char *bin(void)

@@ -10,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "cli/config.h"
-#include "lib/cursor.h"
-#include "lib/log.h"
-#include "lib/util.h"
+#include "config.h"
+#include "cursor.h"
+#include "log.h"
+#include "util.h"
 
 /* ---- the command's options, from its usage text ----------------------- */
 

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "cli/dburi.h"
+#include "sms/dburi.h"
 #include "lib/util.h"
 #include "sms/store.h"
 

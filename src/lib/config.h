@@ -1,7 +1,9 @@
 /*
  * config.h - `--config FILE` for `castellan headend` and `castellan
  * scramble`: an INI file (parsed by Debian's libinih) whose keys are the
- * command's long options without the dashes.
+ * command's long options without the dashes. In lib (not in src/cli,
+ * which holds commands only) so every daemon's command can use it; the
+ * names keep their cli_ prefix: they configure a command line.
  *
  * One source: the keys a command accepts, and whether each takes a value
  * or is a switch, are read from the command's own --help text (its lines
@@ -28,15 +30,15 @@
  * can change live (through its callback) and logs every other changed key
  * as needing a restart. No globals: the state is the caller's struct.
  */
-#ifndef CASTELLAN_CLI_CONFIG_H
-#define CASTELLAN_CLI_CONFIG_H
+#ifndef CASTELLAN_LIB_CONFIG_H
+#define CASTELLAN_LIB_CONFIG_H
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
-#include "lib/err.h"
+#include "err.h"
 
 #define CLI_CONFIG_MAX_BYTES (64u * 1024u)
 #define CLI_CONFIG_MAX_ENTRIES 512u

@@ -21,8 +21,8 @@
  * line, or a NUL or another '\r' in it, is refused. The URI is never logged: messages
  * show it through sms_store_uri_redact (password replaced by "***").
  */
-#ifndef CASTELLAN_CLI_DBURI_H
-#define CASTELLAN_CLI_DBURI_H
+#ifndef CASTELLAN_SMS_DBURI_H
+#define CASTELLAN_SMS_DBURI_H
 
 #include <stddef.h>
 #include <stdint.h>

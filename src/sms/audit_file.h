@@ -1,0 +1,34 @@
+/*
+ * audit_file.h - the audit chain (store.h, "audit") to and from files: the
+ * export an auditor takes away (CSV or JSON with the chain proof) and the
+ * append-only checkpoint file kept outside the database, checked against
+ * the log. `castellan audit export` / `verify --checkpoints` call these;
+ * docs/audit.md describes both files.
+ */
+#ifndef CASTELLAN_SMS_AUDIT_FILE_H
+#define CASTELLAN_SMS_AUDIT_FILE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "sms/store.h"
+
+#define SMS_AUDIT_CP_FILE_MAX (64u << 20) /* a checkpoint file, at most */
+
+/* Write entries from_seq <= seq <= to_seq (0: from the first / to the
+ * last) and every checkpoint to f: CSV ("record,seq,at_ms,who,...", one
+ * "entry" row per entry, one "checkpoint" row per checkpoint) or JSON
+ * ({"format": "castellan-audit-1", the hash and signature definitions,
+ * "entries", "checkpoints"}). 0 or CE_*. */
+int sms_audit_export(struct sms_store *s, int64_t from_seq, int64_t to_seq, bool json, FILE *f) WARN_UNUSED;
+
+/* Check a checkpoint file's lines (buf[0..len), sms_audit_checkpoint_line
+ * format, blank lines skipped) against the log, after sms_audit_verify
+ * filled v (pub: also check signatures). *matched counts the checkpoints
+ * read. A line that is not a checkpoint: CE_FORMAT with *bad_line its
+ * 1-based number. 0 when it could look (v->bad_seq says whether the file
+ * agrees), a CE_* code otherwise. */
+int sms_audit_check_file(struct sms_store *s, const uint8_t *buf, size_t len, const uint8_t *pub,
+	struct sms_audit_verify *v, size_t *matched, size_t *bad_line) WARN_UNUSED;
+
+#endif
