@@ -848,7 +848,7 @@ static void items_c(struct da *d)
 	verdict(d, "C.4", "messages >= 120 characters, global/group/individual, forced", DEMO_AUDIT_FAIL,
 		"not checked: demo-audit sends no message (issue 13 item 2 was not on main when it was written)");
 	verdict(d, "C.5", "upgradable over the air", DEMO_AUDIT_SKIP,
-		"shown by `castellan demo-replace` (a signed module over the air) and tests/headend/test_ota.c");
+		"shown by `castellan-demo replace` (tests/e2e: a signed module over the air) and tests/headend/test_ota.c");
 	verdict(d, "C.6", "copy protection in recording boxes", DEMO_AUDIT_FAIL,
 		"the reference box does not record; no copy protection built");
 }
