@@ -22,6 +22,7 @@ tmp=$(mktemp)
 } >"$tmp"
 for b in build-bench/bench/bench_*; do
 	[ -f "$b" ] && [ -x "$b" ] || continue # not the bench_*.p object dirs
+	[ "$b" = build-bench/bench/bench_soak_ecm ] && continue # bench/soak.py's load client, not a bench
 	name=$(basename "$b"); name=${name#bench_}
 	if [ $# -gt 0 ] && [[ " $* " != *" $name "* ]]; then continue; fi
 	echo "bench: running $name" >&2

@@ -198,7 +198,7 @@ function viewDashboard(m) {
 /* ---- cards -------------------------------------------------------------- */
 function stateBadge(s) { return el('span', { class: 'badge ' + s }, s); }
 function viewCards(m) {
-  const q = el('input', { id: 'card-search', type: 'search', placeholder: 'serial prefix or subscriber name', 'aria-label': 'Search cards' });
+  const q = el('input', { id: 'card-search', type: 'search', placeholder: 'serial prefix, or name / address / phone (3+ letters; fewer: the whole name)', 'aria-label': 'Search cards' });
   const info = el('input', { id: 'card-info', type: 'search', placeholder: 'text in subscriber info', 'aria-label': 'Info contains' });
   const state = el('select', { 'aria-label': 'State' }, el('option', { value: '' }, 'any state'), ...['active', 'blocked', 'retired'].map((s) => el('option', { value: s }, s)));
   const body = el('tbody');
@@ -210,9 +210,9 @@ function viewCards(m) {
     if (reset) { body.replaceChildren(); cursor = null; sel.clear(); bulk.hidden = true; }
     const v = q.value.trim();
     let p = 'cards?limit=50';
-    if (/^\d+$/.test(v)) p += '&serial_prefix=' + v; else if (v) p += '&name=' + encodeURIComponent(v);
+    if (/^\d+$/.test(v)) p += '&serial_prefix=' + v; else if (v) p += '&q=' + encodeURIComponent(v);
     if (state.value) p += '&state=' + state.value;
-    if (info.value.trim()) p += '&info=' + encodeURIComponent(info.value.trim());
+    if (info.value.trim() && !(v && !/^\d+$/.test(v))) p += '&info=' + encodeURIComponent(info.value.trim());
     if (cursor !== null) p += '&cursor=' + cursor;
     let r; try { r = await rest('GET', p); } catch (e) { return fail(e); }
     for (const c of r.items) {

@@ -14,7 +14,6 @@
 #include <unistd.h>
 #include "cli/cli.h"
 #include "headend/emmg.h"
-#include "lib/cursor.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "ts/psi.h"

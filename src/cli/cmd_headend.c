@@ -58,6 +58,9 @@ static void usage(FILE *f)
 		"  --udp                  send data_provision over UDP\n"
 		"  --no-group-emms        one unique EMM section per card (default: cards packed in group EMMs)\n"
 		"  --http-threads N       HTTP loops in all, each with its own store connection (default 1, max %u)\n"
+		"  --search-workers N     REST text searches run at once on threads of their own, off the HTTP\n"
+		"                         loops (default 2, max 16; 0 = on the HTTP loops); more wait, up to 8\n"
+		"  --search-deadline-ms MS  a search stops after MS (default 5000): 503 search_timeout\n"
 		"  --vendor-keys FILE     a vendor's opened key file (kms vendor open --out): cards whose chip id\n"
 		"                         is in it get vendor EMMs (K_v(chip)), the others K_card EMMs\n"
 		"  --admin-key-file FILE  first start: write the admin API key there (0600), not to stdout\n"
@@ -248,6 +251,19 @@ static int headend_main(int argc, char **argv, int check, struct cli_config_args
 				return 2;
 			}
 			cfg.http_threads = (unsigned)v;
+		} else if (strcmp(o, "--search-workers") == 0) {
+			if (cli_u64("headend", o, val, SMS_SEARCH_WORKERS_MAX, &v) != 0)
+				return 2;
+			cfg.search_workers = (unsigned)v;
+			cfg.search_on_loop = v == 0;
+		} else if (strcmp(o, "--search-deadline-ms") == 0) {
+			if (cli_u64("headend", o, val, 600000, &v) != 0)
+				return 2;
+			if (v == 0) {
+				fprintf(stderr, "headend: --search-deadline-ms: 1..600000\n");
+				return 2;
+			}
+			cfg.search_deadline_ms = (unsigned)v;
 		} else if (strcmp(o, "--metrics-allow") == 0) {
 			cfg.metrics_allow = val;
 		} else if (strcmp(o, "--vendor-keys") == 0) {

@@ -44,6 +44,11 @@ static void usage(FILE *f)
 		"                                 NAME: summary, subscribers, blacklist, monthly, package-channels,\n"
 		"                                 active, card, ageing, history (docs/reports.md); point-in-time\n"
 		"                                 figures are read from the audit log\n"
+		"  search-index [--build] [--check]\n"
+		"                                 the text search index (docs/sms.md, \"Search\"): say whether it is\n"
+		"                                 there and why not; --build creates what is missing (PostgreSQL:\n"
+		"                                 pg_trgm if allowed, then the GIN indexes, CONCURRENTLY; SQLite:\n"
+		"                                 rebuilds the FTS5 table); --check: SQLite's integrity check\n"
 		"  reconcile [--at UNIX] [--format csv|json]\n"
 		"                                 compare each card's last EMM (emm_seq: state, packages, period)\n"
 		"                                 with the SMS at that time; print every difference; exit 1 if any\n\n"
@@ -403,6 +408,37 @@ static int do_blacklist(struct sms_store *s, int argc, char **argv)
 	return CE_ARG;
 }
 
+/* search-index [--build] [--check]: exit 1 while the index is missing. */
+static int do_search_index(struct sms_store *s, int argc, char **argv)
+{
+	bool indexed = false;
+	char why[320];
+	int r;
+
+	if (cli_flag(argc, argv, 0, "--build")) {
+		if ((r = sms_search_index_build(s)) != 0)
+			return r;
+		printf("search index built\n");
+	}
+	if (cli_flag(argc, argv, 0, "--check")) {
+		if ((r = sms_search_index_check(s)) != 0) {
+			fprintf(stderr, "castellan sms: the search index does not match the subscribers: "
+				"castellan sms search-index --build\n");
+			return r;
+		}
+		printf("search index consistent\n");
+	}
+	if ((r = sms_search_index_state(s, &indexed, why, sizeof(why))) != 0)
+		return r;
+	if (indexed) {
+		printf("%s: trigram index present (%s)\n", sms_store_backend(s),
+		       strcmp(sms_store_backend(s), "sqlite") == 0 ? "FTS5 subscribers_fts" : "pg_trgm GIN");
+		return 0;
+	}
+	printf("%s: no trigram index: %s\n", sms_store_backend(s), why);
+	return CE_STATE;
+}
+
 int cmd_sms(int argc, char **argv)
 {
 	const char *db = NULL, *db_file = NULL;
@@ -461,6 +497,8 @@ int cmd_sms(int argc, char **argv)
 			sms_store_close(s);
 			return 1;
 		}
+	} else if (strcmp(argv[0], "search-index") == 0) {
+		r = do_search_index(s, argc, argv);
 	} else if (strcmp(argv[0], "reconcile") == 0) {
 		r = do_reconcile(s, argc - 1, argv + 1, &differ);
 	} else if (strcmp(argv[0], "report") == 0) {

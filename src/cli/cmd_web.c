@@ -38,12 +38,14 @@ static void usage(FILE *f)
 		"usage: castellan web --data DIR <command> ...\n\n"
 		"  serve [--http ADDR:PORT] [--root DIR] [--db URI | --db-file F] [--admin-password-file F]\n"
 		"        [--ready-file F] [--secure-cookies] [--http-threads N] [--kms-dir D]\n"
-		"        [--operator-net CIDR[,CIDR...]]\n"
+		"        [--operator-net CIDR[,CIDR...]] [--search-workers N]\n"
 		"                            the SMS HTTP APIs (/api.php, /api/v1/) and the panel at /\n"
 		"                            (default 127.0.0.1:8080, root " WEB_DEFAULT_ROOT ").\n"
 		"                            First start: creates panel user admin with the password in F,\n"
 		"                            or a random one printed once. --http-threads: HTTP loops,\n"
 		"                            each with its own database connection (default 1).\n"
+		"                            --search-workers: REST text searches at once on threads of\n"
+		"                            their own, off the HTTP loops (default 2; 0 = on the loops).\n"
 		"                            --kms-dir: an operator KMS shown read-only (admin page KMS).\n"
 		"                            --operator-net: the operator's networks (default\n"
 		"                            " WEB_OPERATOR_NETS_DEFAULT "): they keep a way in when a user\n"
@@ -112,12 +114,17 @@ static int serve(const char *data, int argc, char **argv)
 	struct web_config wc = {0};
 	struct dburi uri = {0};
 	const char *threads = cli_opt(argc, argv, 0, "--http-threads");
-	uint64_t http_threads = 1;
+	const char *searchers = cli_opt(argc, argv, 0, "--search-workers");
+	uint64_t http_threads = 1, search_workers = SMS_SEARCH_WORKERS_DEFAULT;
 	int r, rc = 1;
 
 	/* strict: "x", "" or 0 is a usage error, not 0 loops */
 	if (threads && (parse_u64(threads, SMS_HTTP_THREADS_MAX, &http_threads) != 0 || http_threads == 0)) {
 		fprintf(stderr, "web: --http-threads: 1..%u\n", SMS_HTTP_THREADS_MAX);
+		return 2;
+	}
+	if (searchers && parse_u64(searchers, SMS_SEARCH_WORKERS_MAX, &search_workers) != 0) {
+		fprintf(stderr, "web: --search-workers: 0..%u\n", SMS_SEARCH_WORKERS_MAX);
 		return 2;
 	}
 	if (snprintf(db_uri, sizeof(db_uri), "sqlite:%s/sms.db", data) >= (int)sizeof(db_uri) ||
@@ -144,6 +151,11 @@ static int serve(const char *data, int argc, char **argv)
 	}
 	if ((r = sms_http_new(base, st, http_addr ? http_addr : "127.0.0.1:8080", &http)) != 0) {
 		fprintf(stderr, "web: HTTP: %s\n", err_str(r));
+		goto out;
+	}
+	if (search_workers &&
+	    (r = sms_http_set_search(http, uri.uri, &(struct sms_search_limits){ .workers = (unsigned)search_workers })) != 0) {
+		fprintf(stderr, "web: search workers: %s\n", err_str(r));
 		goto out;
 	}
 	if (threads &&

@@ -1282,6 +1282,14 @@ int headend_new(const struct headend_config *cfg, struct headend **out)
 	 * hooks are installed (web_attach is not safe against running workers).
 	 * Only their store connections can fail here, after the secrets were
 	 * shown: rare, and `castellan sms key add` / `web passwd` recover. */
+	if (h->http && !cfg->search_on_loop) {
+		struct sms_search_limits sl = { .workers = cfg->search_workers, .deadline_ms = cfg->search_deadline_ms };
+
+		if ((r = sms_http_set_search(h->http, h->db_uri, &sl)) != 0) {
+			LOG_ERR("headend", "search workers: %s", err_str(r));
+			goto fail;
+		}
+	}
 	if (h->http && cfg->http_threads > 1 && (r = sms_http_set_threads(h->http, h->db_uri, cfg->http_threads)) != 0) {
 		LOG_ERR("headend", "HTTP threads (%u): %s", cfg->http_threads, err_str(r));
 		goto fail;

@@ -92,6 +92,9 @@ struct headend_config {
 				      * by the command: the head-end links no KMS */
 	const char *node_name;       /* this node in GET /api/v1/status; NULL = "<host>:<data_dir>" */
 	unsigned http_threads;       /* HTTP loops in all (sms_http_set_threads); 0 or 1 = the caller's only */
+	unsigned search_workers;     /* REST text searches at once on their own threads (sms_http_set_search); 0: 2 */
+	bool search_on_loop;         /* no search workers: searches run on the HTTP loops */
+	unsigned search_deadline_ms; /* a search's deadline; 0: 5000 */
 	const char *metrics_allow;   /* GET /metrics without a key beyond loopback (sms_http_set_metrics_allow) */
 	const uint8_t *audit_key;    /* Ed25519 private key (32 bytes, borrowed): sign the audit chain's
 	                              * head every audit_checkpoint_s (docs/audit.md); NULL = never */

@@ -24,6 +24,7 @@
 #include "crypto/pk.h"
 #include "kms/seal.h"
 #include "lib/cursor.h"
+#include "lib/fault.h"
 #include "lib/log.h"
 #include "crypto/pwseal.h"
 #include "lib/util.h"
@@ -976,13 +977,26 @@ int kms_order_import(struct kms *k, const uint8_t *csv, size_t len, uint32_t *or
 		goto out;
 	if ((r = aes256_gcm(1, k->mk, nonce, file, w.len, roots, 16 * n, file + w.len, file + w.len + 16 * n)) != 0)
 		goto out;
+	/* Crash-safe order: log the issue first ("begin", anchored), write
+	 * the order file, commit it (next_order in the state: an order exists
+	 * only once this is saved), then log it done. A kill before the commit
+	 * leaves a "begin" with no order (the next import takes the same
+	 * number and its own "begin"); after it, the order has its "begin"
+	 * line whatever happens to the "done" one. Never an order the log does
+	 * not name. */
+	if ((r = audit(k, "order import begin order=%u chips=%zu first=%016llx last=%016llx", k->next_order, n,
+		       (unsigned long long)ids[0], (unsigned long long)ids[n - 1])) != 0)
+		goto out;
+	FAULT_POINT("kms.order.logged");
 	if ((r = order_path(k, k->next_order, path, sizeof(path))) != 0 ||
 	    (r = file_write_atomic(path, file, flen, 0600)) != 0)
 		goto out;
+	FAULT_POINT("kms.order.written");
 	*order = k->next_order++;
 	*count = n;
 	if ((r = state_save(k)) != 0)
 		goto out;
+	FAULT_POINT("kms.order.saved");
 	r = audit(k, "order import order=%u chips=%zu first=%016llx last=%016llx", *order, n,
 		(unsigned long long)ids[0], (unsigned long long)ids[n - 1]);
 out:

@@ -4,7 +4,8 @@
  * The store's SQL uses `?` placeholders; here they become $1..$n once, when
  * the statement is prepared (PQprepare, named "c<slot>"), and every call is
  * PQexecPrepared with the values as text parameters: values never enter the
- * SQL text. SQLSTATEs map to CE_* codes (23505 unique -> CE_EXISTS, 23503
+ * SQL text. BEGIN is sent with the transaction's first statement, in one
+ * round trip (pipeline mode). SQLSTATEs map to CE_* codes (23505 unique -> CE_EXISTS, 23503
  * foreign key -> CE_NOT_FOUND, 23514 check -> CE_RANGE).
  */
 #include <inttypes.h>
@@ -14,6 +15,7 @@
 #include <libpq-fe.h>
 #include "sms/store_int.h"
 #include "lib/log.h"
+#include "lib/util.h"
 
 #define STMT_CACHE 128
 #define SQL_MAX 16384 /* the bulk path's multi-row INSERTs */
@@ -21,6 +23,7 @@
 struct pg_cache {
 	const char *sql[STMT_CACHE];
 	size_t n;
+	bool begin_pending; /* BEGIN not sent yet: it goes with the next statement */
 };
 
 static int map_res(PGconn *db, PGresult *res)
@@ -28,6 +31,8 @@ static int map_res(PGconn *db, PGresult *res)
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 
 	if (state) {
+		if (strcmp(state, "57014") == 0) /* query_canceled: pg_deadline's statement_timeout */
+			return CE_TIMEOUT;
 		if (strcmp(state, "23505") == 0)
 			return CE_EXISTS;
 		if (strcmp(state, "23503") == 0)
@@ -97,6 +102,53 @@ static int prepare(struct sms_store *s, const char *sql, char name[16])
 	return 0;
 }
 
+/* BEGIN and the transaction's first statement in one round trip (libpq's
+ * pipeline mode): the statement's result, or BEGIN's if BEGIN failed (the
+ * statement is then not run). NULL if the connection failed. */
+static PGresult *begin_and_exec(PGconn *db, const char *name, int np, const char *const *vals)
+{
+	PGresult *res = NULL, *begin = NULL, *x;
+	int nulls = 0;
+
+	if (PQenterPipelineMode(db) != 1)
+		goto plain;
+	if (PQsendQueryParams(db, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) != 1 ||
+	    PQsendQueryPrepared(db, name, np, vals, NULL, NULL, 0) != 1 || PQpipelineSync(db) != 1) {
+		/* nothing is on the wire that was not sent whole: read what is */
+		(void)PQpipelineSync(db);
+	}
+	/* results: BEGIN's, NULL, the statement's, NULL, then the sync */
+	while ((x = PQgetResult(db)) != NULL || PQpipelineStatus(db) != PQ_PIPELINE_OFF) {
+		if (!x) { /* between two queries' results; more than that: the connection failed */
+			if (++nulls > 3 || PQstatus(db) != CONNECTION_OK)
+				break;
+			continue;
+		}
+		nulls = 0;
+		if (PQresultStatus(x) == PGRES_PIPELINE_SYNC) {
+			PQclear(x);
+			if (PQexitPipelineMode(db) != 1)
+				break;
+			continue;
+		}
+		if (!begin)
+			begin = x;
+		else if (!res)
+			res = x;
+		else
+			PQclear(x);
+	}
+	if (begin && PQresultStatus(begin) != PGRES_COMMAND_OK) {
+		PQclear(res);
+		return begin;
+	}
+	PQclear(begin);
+	return res;
+plain:
+	PQclear(PQexec(db, "BEGIN"));
+	return PQexecPrepared(db, name, np, vals, NULL, NULL, 0);
+}
+
 static int pg_exec(struct sms_store *s, const char *sql, const struct db_val *p, int np,
 		   db_row_fn fn, void *ctx, int64_t *changes)
 {
@@ -124,7 +176,12 @@ static int pg_exec(struct sms_store *s, const char *sql, const struct db_val *p,
 		default: vals[i] = NULL; break;
 		}
 	}
-	res = PQexecPrepared(s->conn, name, np, vals, NULL, NULL, 0);
+	if (((struct pg_cache *)s->cache)->begin_pending) {
+		((struct pg_cache *)s->cache)->begin_pending = false;
+		res = begin_and_exec(s->conn, name, np, vals);
+	} else {
+		res = PQexecPrepared(s->conn, name, np, vals, NULL, NULL, 0);
+	}
 	st = PQresultStatus(res);
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
 		r = map_res(s->conn, res);
@@ -155,8 +212,16 @@ out:
 
 static int pg_script(struct sms_store *s, const char *sql)
 {
-	PGresult *res = PQexec(s->conn, sql);
+	struct pg_cache *c = s->cache;
+	PGresult *res;
 	int r = 0;
+
+	if (c->begin_pending) {
+		c->begin_pending = false;
+		if ((r = pg_script(s, "BEGIN")) != 0)
+			return r;
+	}
+	res = PQexec(s->conn, sql);
 
 	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
 		r = map_res(s->conn, res);
@@ -164,9 +229,41 @@ static int pg_script(struct sms_store *s, const char *sql)
 	return r;
 }
 
-static int pg_begin(struct sms_store *s) { return pg_script(s, "BEGIN"); }
-static int pg_commit(struct sms_store *s) { return pg_script(s, "COMMIT"); }
-static int pg_rollback(struct sms_store *s) { return pg_script(s, "ROLLBACK"); }
+/* BEGIN waits for the transaction's first statement and goes with it (a
+ * round trip less per write); a transaction that ran nothing sends nothing. */
+static int pg_begin(struct sms_store *s)
+{
+	((struct pg_cache *)s->cache)->begin_pending = true;
+	return 0;
+}
+
+static int pg_end(struct sms_store *s, const char *sql)
+{
+	struct pg_cache *c = s->cache;
+
+	if (c->begin_pending) {
+		c->begin_pending = false;
+		return 0;
+	}
+	return pg_script(s, sql);
+}
+
+static int pg_commit(struct sms_store *s) { return pg_end(s, "COMMIT"); }
+static int pg_rollback(struct sms_store *s) { return pg_end(s, "ROLLBACK"); }
+
+/* The server stops a statement that runs past the deadline (SQLSTATE
+ * 57014: CE_TIMEOUT): statement_timeout set to what is left, at least 1 ms
+ * (0 turns it off, so a deadline already past is 1 ms). */
+static int pg_deadline(struct sms_store *s, uint64_t mono_ms)
+{
+	uint64_t now = now_mono_ms();
+	char ms[24];
+	struct db_val p[1];
+
+	snprintf(ms, sizeof(ms), "%llu", (unsigned long long)(!mono_ms ? 0 : mono_ms > now ? mono_ms - now : 1));
+	p[0] = DBT(ms);
+	return pg_exec(s, "SELECT set_config('statement_timeout', ?, false)", p, 1, NULL, NULL, NULL);
+}
 
 static void pg_close(struct sms_store *s)
 {
@@ -185,6 +282,7 @@ static const struct db_ops pg_ops = {
 	.commit = pg_commit,
 	.rollback = pg_rollback,
 	.close = pg_close,
+	.deadline = pg_deadline,
 };
 
 int db_pg_open(struct sms_store *s, const char *conninfo)

@@ -35,6 +35,7 @@ struct sq_cache {
 	struct stmt_slot slot[STMT_CACHE];
 	uint64_t busy_since_us; /* when the current wait for a lock began */
 	struct sq_ckpt *ckpt;   /* NULL: SQLite checkpoints inline, at commit */
+	uint64_t deadline_ms;   /* sq_deadline: now_mono_ms() after which a statement stops, 0 none */
 };
 
 /* How often the background checkpointer looks at the WAL. */
@@ -70,6 +71,8 @@ static int map_err(sqlite3 *db, int rc)
 {
 	int ext = sqlite3_extended_errcode(db);
 
+	if ((rc & 0xff) == SQLITE_INTERRUPT) /* sq_deadline's: the caller says so, no log line per search */
+		return CE_TIMEOUT;
 	switch (ext) {
 	case SQLITE_CONSTRAINT_PRIMARYKEY:
 	case SQLITE_CONSTRAINT_UNIQUE:
@@ -298,6 +301,26 @@ static int sq_bg_checkpoint(struct sms_store *s, bool on)
 	return r;
 }
 
+/* The progress handler of a connection with a deadline: SQLite calls it
+ * every SQ_PROGRESS_OPS virtual-machine steps (tens of microseconds); a
+ * non-zero answer interrupts the statement (SQLITE_INTERRUPT: CE_TIMEOUT). */
+#define SQ_PROGRESS_OPS 4000
+static int sq_progress(void *arg)
+{
+	const struct sq_cache *c = arg;
+
+	return c->deadline_ms && now_mono_ms() >= c->deadline_ms;
+}
+
+static int sq_deadline(struct sms_store *s, uint64_t mono_ms)
+{
+	struct sq_cache *c = s->cache;
+
+	c->deadline_ms = mono_ms;
+	sqlite3_progress_handler(s->conn, mono_ms ? SQ_PROGRESS_OPS : 0, mono_ms ? sq_progress : NULL, c);
+	return 0;
+}
+
 static int sq_no_autocheckpoint(struct sms_store *s)
 {
 	return sq_script(s, "PRAGMA wal_autocheckpoint=0");
@@ -330,6 +353,7 @@ static const struct db_ops sqlite_ops = {
 	.close = sq_close,
 	.bg_checkpoint = sq_bg_checkpoint,
 	.no_autocheckpoint = sq_no_autocheckpoint,
+	.deadline = sq_deadline,
 };
 
 int db_sqlite_open(struct sms_store *s, const char *path)

@@ -15,6 +15,10 @@
  * waits on a condition variable until the worker is done), so hook code
  * never runs beside the caller's loop, and only one worker runs hooks at a
  * time. The caller's own requests call the hooks directly.
+ *
+ * Searches (sms_http_set_search): http_search.c hands REST text searches
+ * to the search workers; each loop has a pipe their answers come back on.
+ * The structs are in http_int.h.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,75 +41,22 @@
 #include <event2/listener.h>
 #include "sms/http.h"
 #include "sms/rest.h"
+#include "sms/search.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
 #include "lib/netacl.h"
+#include "lib/url.h"
 #include "lib/util.h"
 
-struct http_conn;
+#include "sms/http_int.h"
 
-/* A log line that may repeat: at most one per LOG_LIMIT_MS, with a count
- * of those left out. */
-#define LOG_LIMIT_MS 10000u
-struct log_limit {
-	uint64_t last_ms, skipped;
-};
-
-/* One serving loop: the caller's (sms_http.main) or a worker's. */
-struct http_thread {
-	struct sms_http *h;
-	struct http_thread *reg_next; /* the registry (gate_registry) */
-	struct evconnlistener *lev;   /* its listening socket */
-	struct event *resume_ev;      /* accepting again after running out of descriptors */
-	bool paused_fd, paused_cap;
-	struct http_conn *conns;      /* every connection of this loop */
-	unsigned nconns;
-	struct log_limit log_accept, log_peer, log_deadline;
-	struct event_base *base;   /* a worker's own; the caller's for main */
-	struct evhttp *http;
-	struct sms_store *store;   /* a worker's own; the caller's (borrowed) for main */
-	bool worker;
-	pthread_t tid;
-	bool started;
-	int stop_pipe[2];          /* worker: a byte stops its loop */
-	struct event *stop_ev;
-	pthread_mutex_t mu;        /* guards stats (read by sms_http_get_stats) */
-	struct sms_http_stats stats;
-	struct evbuffer *out;      /* reply body, reused */
-	char body[GETAPI_BODY_MAX];
-};
-
-struct sms_http {
-	struct http_thread main;
-	struct evhttp_bound_socket *sock;
-	uint16_t port;
-	struct sockaddr_storage bound;  /* the listening address, port resolved */
-	socklen_t bound_len;
-	struct sms_http_hooks hooks; /* the web panel's, zero if none; written under park_mu */
-	struct http_thread **workers;
-	unsigned nworkers;
-	struct netacl allow;         /* GET /metrics beyond loopback (sms_http_set_metrics_allow) */
-	pthread_mutex_t *allow_mu;   /* allow: replaced live (SIGHUP) while threads read it */
-	/* Parking the caller's loop while a worker runs a hook. */
-	pthread_mutex_t hook_mu;     /* one worker in hooks at a time */
-	pthread_mutex_t park_mu;
-	pthread_cond_t park_cv;
-	bool park_req, parked, stopping;
-	int park_pipe[2];
-	struct event *park_ev;
-	bool sync_ok;                /* the mutexes and condition are initialised */
-	struct sms_http_limits lim;  /* resolved: no zero left */
-	bool lim_set_conns;          /* max_conns given by sms_http_set_limits */
-	unsigned nthreads;
-};
-
-static void stats_lock(struct http_thread *t)
+void http_stats_lock(struct http_thread *t)
 {
 	if (t->worker)
 		pthread_mutex_lock(&t->mu);
 }
 
-static void stats_unlock(struct http_thread *t)
+void http_stats_unlock(struct http_thread *t)
 {
 	if (t->worker)
 		pthread_mutex_unlock(&t->mu);
@@ -258,9 +209,9 @@ static bool log_limit_ok(struct log_limit *l, uint64_t *skipped)
 
 static void gate_count(struct http_thread *t, uint64_t *field)
 {
-	stats_lock(t);
+	http_stats_lock(t);
 	(*field)++;
-	stats_unlock(t);
+	http_stats_unlock(t);
 }
 
 static void listener_update(struct http_thread *t)
@@ -786,15 +737,15 @@ static void on_api_php(struct evhttp_request *req, void *arg)
 	 * read a body. */
 	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET && evhttp_request_get_command(req) != EVHTTP_REQ_HEAD &&
 	    evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
-		stats_lock(t);
+		http_stats_lock(t);
 		t->stats.requests++;
-		stats_unlock(t);
+		http_stats_unlock(t);
 		reply(t, req, 405, "Method Not Allowed", "", 0);
 		metric_api_done("/api.php", 405, t0);
 		return;
 	}
 	getapi_handle(t->store, q ? q : "", q ? strlen(q) : 0, &status, t->body, &len, &w);
-	stats_lock(t);
+	http_stats_lock(t);
 	t->stats.requests++;
 	if (status == 500) {
 		t->stats.internal_errors++;
@@ -803,7 +754,7 @@ static void on_api_php(struct evhttp_request *req, void *arg)
 		if (w == GETAPI_NOT_VALID_API_KEY && (t->stats.words[w] & (t->stats.words[w] - 1)) == 0)
 			bad = t->stats.words[w];
 	}
-	stats_unlock(t);
+	http_stats_unlock(t);
 	if (bad)
 		LOG_WARN("sms", "GET API: %llu requests with a bad API key so far%s", (unsigned long long)bad,
 			 t->worker ? " (on one HTTP thread)" : "");
@@ -865,16 +816,53 @@ static int rest_hook_auth(struct http_thread *t, struct evhttp_request *req, uns
 	return a;
 }
 
+/* Count, log and send a REST answer (frees rs->body). */
+void http_rest_reply(struct http_thread *t, struct evhttp_request *req, const struct rest_req *rq,
+		     struct rest_resp *rs, uint64_t t0)
+{
+	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+	uint64_t unauth = 0;
+	char route[48];
+
+	http_stats_lock(t);
+	t->stats.rest_requests++;
+	if (rs->status == 500)
+		t->stats.internal_errors++;
+	else if (rs->status == 401 && (t->stats.rest_unauthorized++, (t->stats.rest_unauthorized &
+					(t->stats.rest_unauthorized - 1)) == 0))
+		unauth = t->stats.rest_unauthorized;
+	if (rs->status >= 400)
+		t->stats.rest_errors++;
+	http_stats_unlock(t);
+	if (unauth)
+		LOG_WARN("sms", "REST API: %llu requests with a missing or bad API key so far%s",
+			 (unsigned long long)unauth, t->worker ? " (on one HTTP thread)" : "");
+	evhttp_add_header(out, "Content-Type", rs->content_type ? rs->content_type : "application/json");
+	evhttp_add_header(out, "Cache-Control", "no-store");
+	if (rs->status == 503)
+		evhttp_add_header(out, "Retry-After", "1");
+	if (t->out) {
+		evbuffer_drain(t->out, evbuffer_get_length(t->out));
+		if (rs->len)
+			evbuffer_add(t->out, rs->body, rs->len);
+	}
+	evhttp_send_reply(req, rs->status, rs->status < 300 ? "OK" : rs->status < 500 ? "Client Error" : "Server Error",
+			  rs->status == 204 ? NULL : t->out);
+	free(rs->body);
+	rs->body = NULL;
+	/* The route's name, never the raw path: a label set per route, not per card. */
+	snprintf(route, sizeof(route), REST_PREFIX "%s", rest_route_name(rq->path));
+	metric_api_done(route, rs->status, t0);
+}
+
 static void on_rest(struct http_thread *t, struct evhttp_request *req, const struct evhttp_uri *uri)
 {
 	struct evkeyvalq *hd = evhttp_request_get_input_headers(req);
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	struct rest_req rq = { 0 };
 	struct rest_resp rs;
-	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
 	char who[SMS_WHO_MAX + 1]; /* a web session's audit name (rq.auth_who) */
-	uint64_t unauth = 0, t0 = now_mono_us();
-	char route[48];
+	uint64_t t0 = now_mono_us();
 
 	rq.method = rest_method_of(evhttp_request_get_command(req));
 	rq.path = evhttp_uri_get_path(uri);
@@ -884,9 +872,9 @@ static void on_rest(struct http_thread *t, struct evhttp_request *req, const str
 		int a = rest_hook_auth(t, req, &rq.auth_scopes, who, sizeof(who));
 
 		if (a < 0) {
-			stats_lock(t);
+			http_stats_lock(t);
 			t->stats.rest_requests++;
-			stats_unlock(t);
+			http_stats_unlock(t);
 			return;
 		}
 		if (a == 0)
@@ -897,33 +885,10 @@ static void on_rest(struct http_thread *t, struct evhttp_request *req, const str
 	rq.body = rq.body_len ? (const char *)evbuffer_pullup(in, -1) : NULL;
 	if (rq.body_len && !rq.body)
 		rq.body_len = 0;
+	if (rq.method == REST_GET && t->h->search && http_search_offload(t, req, &rq, t0))
+		return;
 	rest_handle(t->store, &rq, &rs);
-	stats_lock(t);
-	t->stats.rest_requests++;
-	if (rs.status == 500)
-		t->stats.internal_errors++;
-	else if (rs.status == 401 && (t->stats.rest_unauthorized++, (t->stats.rest_unauthorized &
-					(t->stats.rest_unauthorized - 1)) == 0))
-		unauth = t->stats.rest_unauthorized;
-	if (rs.status >= 400)
-		t->stats.rest_errors++;
-	stats_unlock(t);
-	if (unauth)
-		LOG_WARN("sms", "REST API: %llu requests with a missing or bad API key so far%s",
-			 (unsigned long long)unauth, t->worker ? " (on one HTTP thread)" : "");
-	evhttp_add_header(out, "Content-Type", rs.content_type ? rs.content_type : "application/json");
-	evhttp_add_header(out, "Cache-Control", "no-store");
-	if (t->out) {
-		evbuffer_drain(t->out, evbuffer_get_length(t->out));
-		if (rs.len)
-			evbuffer_add(t->out, rs.body, rs.len);
-	}
-	evhttp_send_reply(req, rs.status, rs.status < 300 ? "OK" : rs.status < 500 ? "Client Error" : "Server Error",
-			  rs.status == 204 ? NULL : t->out);
-	free(rs.body);
-	/* The route's name, never the raw path: a label set per route, not per card. */
-	snprintf(route, sizeof(route), REST_PREFIX "%s", rest_route_name(rq.path));
-	metric_api_done(route, rs.status, t0);
+	http_rest_reply(t, req, &rq, &rs, t0);
 }
 
 /* ---- GET /metrics ---------------------------------------------------------- */
@@ -1022,22 +987,22 @@ static void on_other(struct evhttp_request *req, void *arg)
 	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
 
 	if (path && strcmp(path, "/metrics") == 0) {
-		stats_lock(t);
+		http_stats_lock(t);
 		t->stats.requests++;
-		stats_unlock(t);
+		http_stats_unlock(t);
 		on_metrics(t, req);
 		return;
 	}
 	if (path && strncmp(path, REST_PREFIX, strlen(REST_PREFIX)) == 0) {
-		stats_lock(t);
+		http_stats_lock(t);
 		t->stats.requests++;
-		stats_unlock(t);
+		http_stats_unlock(t);
 		on_rest(t, req, uri);
 		return;
 	}
-	stats_lock(t);
+	http_stats_lock(t);
 	t->stats.requests++;
-	stats_unlock(t);
+	http_stats_unlock(t);
 	if (other_hook(t, req))
 		return;
 	reply(t, req, 404, "Not Found", "NOT_FOUND", 9);
@@ -1063,6 +1028,11 @@ static int thread_http(struct http_thread *t)
 				   EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS);
 	evhttp_set_cb(t->http, "/api.php", on_api_php, t);
 	evhttp_set_gencb(t->http, on_other, t);
+	if (http_pipe_nb(t->search_pipe) != 0)
+		return CE_IO;
+	if (!(t->search_ev = event_new(t->base, t->search_pipe[0], EV_READ | EV_PERSIST, http_on_search_done, t)) ||
+	    event_add(t->search_ev, NULL) != 0)
+		return CE_NOMEM;
 	return 0;
 }
 
@@ -1205,6 +1175,7 @@ int sms_http_new(struct event_base *base, struct sms_store *store, const char *a
 	}
 	pthread_mutex_init(h->allow_mu, NULL);
 	h->park_pipe[0] = h->park_pipe[1] = -1;
+	h->main.search_pipe[0] = h->main.search_pipe[1] = -1;
 	h->main.h = h;
 	h->main.base = base;
 	h->main.store = store;
@@ -1257,7 +1228,7 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-static int pipe_nb(int p[2])
+int http_pipe_nb(int p[2])
 {
 	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0) {
 		p[0] = p[1] = -1;
@@ -1266,7 +1237,7 @@ static int pipe_nb(int p[2])
 	return 0;
 }
 
-static void close_pipe(int p[2])
+void http_close_pipe(int p[2])
 {
 	for (int i = 0; i < 2; i++)
 		if (p[i] >= 0)
@@ -1286,6 +1257,7 @@ static void worker_free(struct http_thread *t)
 	}
 	gate_unregister(t);
 	t->lev = NULL;
+	http_search_drain(t);
 	if (t->http)
 		evhttp_free(t->http);
 	gate_cleanup(t);
@@ -1295,7 +1267,10 @@ static void worker_free(struct http_thread *t)
 		evbuffer_free(t->out);
 	if (t->stop_ev)
 		event_free(t->stop_ev);
-	close_pipe(t->stop_pipe);
+	if (t->search_ev)
+		event_free(t->search_ev);
+	http_close_pipe(t->stop_pipe);
+	http_close_pipe(t->search_pipe);
 	sms_store_close(t->store);
 	if (t->base)
 		event_base_free(t->base);
@@ -1314,13 +1289,14 @@ static int worker_new(struct sms_http *h, const char *db_uri, int listen_fd, str
 	t->h = h;
 	t->worker = true;
 	t->stop_pipe[0] = t->stop_pipe[1] = -1;
+	t->search_pipe[0] = t->search_pipe[1] = -1;
 	pthread_mutex_init(&t->mu, NULL);
 	if ((r = sms_store_open(db_uri, &t->store)) != 0 || (r = sms_store_no_autocheckpoint(t->store)) != 0)
 		goto fail;
 	r = CE_NOMEM;
 	if (!(t->base = sms_http_base_new()))
 		goto fail;
-	if ((r = thread_http(t)) != 0 || (r = pipe_nb(t->stop_pipe)) != 0)
+	if ((r = thread_http(t)) != 0 || (r = http_pipe_nb(t->stop_pipe)) != 0)
 		goto fail;
 	r = CE_NOMEM;
 	if (!(t->stop_ev = event_new(t->base, t->stop_pipe[0], EV_READ | EV_PERSIST, on_stop, t)) ||
@@ -1367,7 +1343,7 @@ int sms_http_set_threads(struct sms_http *h, const char *db_uri, unsigned thread
 		pthread_cond_init(&h->park_cv, NULL);
 		h->sync_ok = true;
 	}
-	if ((r = pipe_nb(h->park_pipe)) != 0)
+	if ((r = http_pipe_nb(h->park_pipe)) != 0)
 		return r;
 	if (!(h->park_ev = event_new(h->main.base, h->park_pipe[0], EV_READ | EV_PERSIST, on_park, h)) ||
 	    event_add(h->park_ev, NULL) != 0)
@@ -1398,17 +1374,25 @@ void sms_http_free(struct sms_http *h)
 		pthread_cond_broadcast(&h->park_cv);
 		pthread_mutex_unlock(&h->park_mu);
 	}
+	/* Searches first: running ones end (at their deadline at the
+	 * latest), queued ones come back cancelled to the pipes drained below. */
+	sms_search_pool_free(h->search);
+	h->search = NULL;
 	for (unsigned i = 0; i < h->nworkers; i++)
 		worker_free(h->workers[i]);
 	free(h->workers);
 	if (h->park_ev)
 		event_free(h->park_ev);
-	close_pipe(h->park_pipe);
+	http_close_pipe(h->park_pipe);
 	gate_unregister(&h->main);
 	h->main.lev = NULL;
+	http_search_drain(&h->main);
 	if (h->main.http)
 		evhttp_free(h->main.http);
 	gate_cleanup(&h->main);
+	if (h->main.search_ev)
+		event_free(h->main.search_ev);
+	http_close_pipe(h->main.search_pipe);
 	if (h->main.resume_ev)
 		event_free(h->main.resume_ev);
 	if (h->main.out)

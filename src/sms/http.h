@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include "sms/getapi.h"
 #include "sms/store.h"
+#include "sms/search.h"
 
 struct event_base;
 struct sms_http;
@@ -126,6 +127,14 @@ void sms_http_set_hooks(struct sms_http *h, const struct sms_http_hooks *hooks);
  * free h: it may have started some workers). */
 #define SMS_HTTP_THREADS_MAX 64
 int sms_http_set_threads(struct sms_http *h, const char *db_uri, unsigned threads) WARN_UNUSED;
+/* Run the REST API's text searches (GET /api/v1/cards with q=, info= or
+ * name=) on search workers (search.h), each with its own connection to
+ * db_uri, instead of on the loop that received them: the loops keep
+ * serving /api.php and the rest meanwhile. A search over the bound is
+ * answered 503 search_busy at once; one past its deadline 503
+ * search_timeout (Retry-After: 1 on both). lim NULL: the defaults. Call
+ * before sms_http_set_threads. Without it, searches run on the loop. */
+int sms_http_set_search(struct sms_http *h, const char *db_uri, const struct sms_search_limits *lim) WARN_UNUSED;
 uint16_t sms_http_port(const struct sms_http *h);
 /* The caller's loop (given to sms_http_new). */
 struct event_base *sms_http_base(const struct sms_http *h);

@@ -56,9 +56,9 @@ static int acc_card(void *ctx, const struct sms_card *c)
 
 static void cards_list(struct ctx *x)
 {
-	static const char *const ok[] = { "limit", "cursor", "serial_prefix", "name", "state", "info", NULL };
+	static const char *const ok[] = { "limit", "cursor", "serial_prefix", "name", "state", "info", "q", NULL };
 	struct sms_card_filter f = { .state = -1 };
-	const char *info = NULL;
+	const char *info = NULL, *q = NULL;
 	struct card_page a = { NULL, 0, 0, 0, 0 };
 	const char *v;
 	size_t limit, n = 0;
@@ -93,14 +93,32 @@ static void cards_list(struct ctx *x)
 		fail(x->resp, 400, "invalid_value", "info: at most %d bytes of text", SMS_NAME_MAX);
 		goto out;
 	}
+	if ((q = param(x, "q")) != NULL && (strlen(q) > SMS_NAME_MAX || !sms_text_valid(q) || (info && *info))) {
+		fail(x->resp, 400, "invalid_value", "q: at most %d bytes of text, and not with info", SMS_NAME_MAX);
+		goto out;
+	}
 	if ((r = page_room(&a, 64)) != 0) {
 		internal(x->resp, r);
 		goto out;
 	}
 	memcpy(a.buf, "{\"items\":[", 10);
 	a.len = 10;
-	if ((r = sms_card_find_info(x->s, &f, info, cursor, limit, acc_card, &a, &n)) != 0 ||
-	    (r = page_room(&a, 48)) != 0) {
+	/* Text searches (store_search.c; http.c runs them on the search workers). */
+	r = q && *q ? sms_card_search(x->s, &f, SMS_SEARCH_ANY, q, cursor, limit, acc_card, &a, &n)
+		    : sms_card_find_info(x->s, &f, info, cursor, limit, acc_card, &a, &n);
+	if (r == 0)
+		r = page_room(&a, 48);
+	if (r == CE_ARG) { /* store.h: info text under SMS_SEARCH_MIN_CHARS characters */
+		fail(x->resp, 400, "query_too_short", "info: at least %d characters (q: shorter text matches whole names)",
+		     SMS_SEARCH_MIN_CHARS);
+		goto out;
+	}
+	if (r == CE_TIMEOUT) {
+		fail(x->resp, 503, "search_timeout", "the search ran past its deadline: narrow it (more text, "
+		     "serial_prefix, state)");
+		goto out;
+	}
+	if (r != 0) {
 		internal(x->resp, r);
 		goto out;
 	}

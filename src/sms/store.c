@@ -119,6 +119,11 @@ static const struct migration migrations[] = {
 	 * indexes IF NOT EXISTS, only unchained rows chained) and chains the
 	 * older rows. */
 	{ 4, "SELECT 1", "SELECT 1", store_audit_migrate4 },
+	/* Schema 5: text search indexes (store_search.c): the SQLite FTS5
+	 * trigram table over subscribers' name and info with its triggers,
+	 * PostgreSQL pg_trgm GIN indexes (when the extension can be had), and
+	 * the B-tree indexes from a subscriber to its cards. */
+	{ 5, "SELECT 1", "SELECT 1", store_search_migrate5 },
 };
 
 #define NMIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -135,7 +140,7 @@ static int tx_begin(struct sms_store *s)
 
 	if (s->outer_tx)
 		return 0;
-	s->audit_head_ok = false;
+	store_audit_tx_start(s);
 	r = s->ops->begin(s);
 
 	if (r == 0)
@@ -149,8 +154,11 @@ static int tx_end(struct sms_store *s, int r)
 	if (s->outer_tx || !s->in_tx)
 		return r;
 	s->in_tx = false;
-	if (r == 0)
-		return s->ops->commit(s);
+	if (r == 0) {
+		if ((r = s->ops->commit(s)) == 0)
+			store_audit_tx_committed(s);
+		return r;
+	}
 	(void)s->ops->rollback(s);
 	return r;
 }
@@ -1093,7 +1101,7 @@ int sms_tx_begin(struct sms_store *s)
 
 	if (s->outer_tx || s->in_tx)
 		return CE_STATE;
-	s->audit_head_ok = false;
+	store_audit_tx_start(s);
 	if ((r = s->ops->begin(s)) != 0)
 		return r;
 	s->outer_tx = true;
@@ -1105,8 +1113,11 @@ int sms_tx_end(struct sms_store *s, int r)
 	if (!s->outer_tx)
 		return r != 0 ? r : CE_STATE;
 	s->outer_tx = false;
-	if (r == 0)
-		return s->ops->commit(s);
+	if (r == 0) {
+		if ((r = s->ops->commit(s)) == 0)
+			store_audit_tx_committed(s);
+		return r;
+	}
 	(void)s->ops->rollback(s);
 	return r;
 }
@@ -1177,6 +1188,8 @@ int sms_card_find(struct sms_store *s, const struct sms_card_filter *f, uint64_t
 		if (*d < '0' || *d > '9')
 			return CE_RANGE;
 	snprintf(like, sizeof(like), "%s%%", f->serial_prefix);
+	if (f->name[0]) /* a subscriber's name: its index first (store_search.c) */
+		return store_card_find_name(s, f, like, after, max, fn, ctx, count);
 	{
 		struct db_val p[8] = { DBI(after > INT64_MAX ? INT64_MAX : after), DBT(f->serial_prefix), DBT(like),
 				       DBT(f->name), DBT(f->name), DBI(f->state), DBI(f->state), DBI(max) };

@@ -65,7 +65,7 @@ struct sms_store;
 #define SMS_CHIP_ID_MAX 64    /* chip id as the manufacturer prints it */
 #define SMS_WHO_MAX 64        /* audit actor ("cli", "api:<user>", ...) */
 #define SMS_PACKAGES_MAX 65536
-#define SMS_SCHEMA_VERSION 4  /* the newest migration this build knows */
+#define SMS_SCHEMA_VERSION 5  /* the newest migration this build knows */
 #define SMS_SENT_EXT_MAX 64   /* extended package ids emm_seq records per card */
 
 enum sms_card_state {
@@ -542,10 +542,8 @@ int sms_node_status_list(struct sms_store *s,
 
 /* ---- admin calls (store_admin.c) -------------------------------------------
  *
- * sms_card_find_info: sms_card_find, also keeping only cards whose
- * subscriber's info contains info (case-insensitive for ASCII letters;
- * "" or NULL = any; at most SMS_INFO_MAX bytes, sms_text_valid). A scan,
- * not an index: narrow it with the other filters on millions of cards.
+ * sms_card_find_info: sms_card_search(s, f, SMS_SEARCH_INFO, info, ...)
+ * ("" or NULL = any: sms_card_find).
  * sms_package_rename: CE_NOT_FOUND, CE_EXISTS (name taken), CE_RANGE.
  * sms_apikey_list: keys with id > after, ascending, at most max (<= 10000),
  * revoked ones too; never the key or its whole hash, only the first 8 hex
@@ -567,5 +565,50 @@ int sms_package_rename(struct sms_store *s, uint32_t id, const char *name, const
 int sms_apikey_list(struct sms_store *s, int64_t after, size_t max,
 		    int (*fn)(void *ctx, const struct sms_apikey *k), void *ctx, size_t *count) WARN_UNUSED;
 int sms_apikey_revoke(struct sms_store *s, int64_t id, const char *who) WARN_UNUSED;
+
+/* ---- text search (store_search.c, schema 5) --------------------------------
+ *
+ * sms_card_search: sms_card_find's filters, also keeping only the cards
+ * whose subscriber's name and/or info (field) contains text, ASCII letters
+ * case-insensitively (other characters as they are), on both backends.
+ * text is taken literally: %, _, \, quotes and FTS syntax match themselves.
+ * Answered from the trigram index (SQLite: FTS5 `subscribers_fts`, trigram
+ * tokenizer; PostgreSQL: pg_trgm GIN indexes), every candidate re-checked
+ * against the text, so the result is exactly what a scan gives.
+ *
+ * Text of fewer than SMS_SEARCH_MIN_CHARS characters has no trigram: for
+ * SMS_SEARCH_NAME and SMS_SEARCH_ANY it finds the subscribers whose whole
+ * name equals text (ASCII case-insensitively, through a B-tree index); for
+ * SMS_SEARCH_INFO it is CE_ARG. "" is CE_ARG. Over SMS_SEARCH_TEXT_MAX
+ * bytes or not sms_text_valid: CE_RANGE. A deadline set with
+ * sms_store_set_deadline stops it with CE_TIMEOUT.
+ *
+ * sms_store_set_deadline: every statement of this connection stops with
+ * CE_TIMEOUT once now_mono_ms() >= mono_ms (0 removes it). For the search
+ * workers' own connections (sms/search.h).
+ *
+ * sms_search_index_state: whether the trigram index is there (*indexed)
+ * and, if not, why (why: at least 160 bytes). On PostgreSQL it is missing
+ * when the pg_trgm extension could not be created (docs/sms.md, "Search").
+ * sms_search_index_build: create what is missing (PostgreSQL: the
+ * extension if it can, then the GIN indexes); SQLite: rebuild the FTS5
+ * table from subscribers.
+ * sms_search_candidates: how many subscribers the index alone proposes for
+ * text (before the re-check), at most limit: for tests and benchmarks.
+ * sms_search_index_check: SQLite: FTS5's integrity check of the index
+ * against subscribers (0, or CE_IO: rebuild with sms_search_index_build);
+ * PostgreSQL: 0 (the server maintains its indexes). */
+#define SMS_SEARCH_MIN_CHARS 3
+#define SMS_SEARCH_TEXT_MAX SMS_NAME_MAX
+enum sms_search_field { SMS_SEARCH_ANY = 0, SMS_SEARCH_NAME = 1, SMS_SEARCH_INFO = 2 };
+int sms_card_search(struct sms_store *s, const struct sms_card_filter *f, enum sms_search_field field,
+		    const char *text, uint64_t after, size_t max, int (*fn)(void *ctx, const struct sms_card *c),
+		    void *ctx, size_t *count) WARN_UNUSED;
+int sms_store_set_deadline(struct sms_store *s, uint64_t mono_ms) WARN_UNUSED;
+int sms_search_index_state(struct sms_store *s, bool *indexed, char *why, size_t why_cap) WARN_UNUSED;
+int sms_search_index_build(struct sms_store *s) WARN_UNUSED;
+int sms_search_candidates(struct sms_store *s, enum sms_search_field field, const char *text, size_t limit,
+			  size_t *n) WARN_UNUSED;
+int sms_search_index_check(struct sms_store *s) WARN_UNUSED;
 
 #endif

@@ -1,6 +1,7 @@
 /*
  * store_admin.c - the SMS store's calls for the operators' consoles
- * (store.h, "admin calls"): cards found by their subscriber's info text,
+ * (store.h, "admin calls"): cards found by their subscriber's info text
+ * (store_search.c does the search),
  * renaming a package, listing and revoking API keys. Same SQL on both
  * backends, parameters bound, one transaction per change (or the caller's:
  * sms_tx_begin), every change audited.
@@ -14,71 +15,13 @@
 
 /* ---- cards by info ------------------------------------------------------ */
 
-/* store.c's CARD_SELECT (same columns, same order: store_card_from_cols). */
-#define ADMIN_CARD_SELECT \
-	"SELECT c.serial, c.chip_id, c.state, c.pair, c.start_time, c.finish_time," \
-	" COALESCE(u.name, ''), COALESCE(u.info, ''), COALESCE(c.subscriber_id, 0)," \
-	" (SELECT COALESCE(SUM(CAST(1 AS BIGINT) << package), 0) FROM subscriptions" \
-	"  WHERE card = c.serial AND package < 32)" \
-	" FROM cards c LEFT JOIN subscribers u ON u.id = c.subscriber_id"
-
-/* "%" + text with \ % _ escaped + "%", ASCII lower-cased (LOWER() of both
- * backends folds ASCII alike; other letters match as they are). */
-static int like_pattern(const char *text, char *out, size_t cap)
-{
-	size_t o = 0;
-
-	if (o + 1 >= cap)
-		return CE_RANGE;
-	out[o++] = '%';
-	for (const char *p = text; *p; p++) {
-		char c = *p;
-
-		if (o + 3 >= cap)
-			return CE_RANGE;
-		if (c == '\\' || c == '%' || c == '_')
-			out[o++] = '\\';
-		out[o++] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-	}
-	out[o++] = '%';
-	out[o] = '\0';
-	return 0;
-}
-
+/* The text search (store_search.c) in the info column. */
 int sms_card_find_info(struct sms_store *s, const struct sms_card_filter *f, const char *info, uint64_t after,
 		       size_t max, int (*fn)(void *ctx, const struct sms_card *c), void *ctx, size_t *count)
 {
-	struct store_card_list l = { fn, ctx, 0 };
-	char like[24], pat[2 * SMS_INFO_MAX + 4];
-	int r;
-
-	if (count)
-		*count = 0;
 	if (!info || !*info)
 		return sms_card_find(s, f, after, max, fn, ctx, count);
-	if (max == 0 || max > 10000 || strlen(f->serial_prefix) > 19 || f->state < -1 || f->state > 2 ||
-	    strlen(info) > SMS_INFO_MAX || !sms_text_valid(info))
-		return CE_RANGE;
-	for (const char *d = f->serial_prefix; *d; d++)
-		if (*d < '0' || *d > '9')
-			return CE_RANGE;
-	if ((r = like_pattern(info, pat, sizeof(pat))) != 0)
-		return r;
-	snprintf(like, sizeof(like), "%s%%", f->serial_prefix);
-	{
-		struct db_val p[9] = { DBI(after > INT64_MAX ? INT64_MAX : after), DBT(f->serial_prefix), DBT(like),
-				       DBT(f->name), DBT(f->name), DBI(f->state), DBI(f->state), DBT(pat), DBI(max) };
-
-		r = s->ops->exec(s, ADMIN_CARD_SELECT " WHERE c.serial > ?"
-				 " AND (? = '' OR CAST(c.serial AS TEXT) LIKE ?)"
-				 " AND (? = '' OR u.name = ?)"
-				 " AND (CAST(? AS INTEGER) < 0 OR c.state = ?)"
-				 " AND LOWER(COALESCE(u.info, '')) LIKE ? ESCAPE '\\'"
-				 " ORDER BY c.serial LIMIT ?", p, 9, store_row_card_list, &l, NULL);
-	}
-	if (count)
-		*count = l.count;
-	return r;
+	return sms_card_search(s, f, SMS_SEARCH_INFO, info, after, max, fn, ctx, count);
 }
 
 /* ---- packages ------------------------------------------------------------ */

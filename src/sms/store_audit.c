@@ -13,9 +13,15 @@
  *
  * (hex in the table). Appends are serialized: SQLite's BEGIN IMMEDIATE
  * already orders writers; on PostgreSQL the first append of a transaction
- * takes a transaction-scoped advisory lock (AUDIT_PG_LOCK) before reading
- * the head, held to the commit. The head is cached for the rest of that
- * transaction only.
+ * takes a transaction-scoped advisory lock (AUDIT_PG_LOCK), held to the
+ * commit, before its row goes in. Each connection keeps the head it last
+ * committed or read; an append chains to it with a conditional INSERT (only
+ * if entry seq - 1 with that hash exists and seq is free; on PostgreSQL the
+ * same statement takes the lock first) and, when another connection has
+ * appended meanwhile, reads the head under the lock and chains again. So a
+ * write costs no statement of its own for the lock or the head: one round
+ * trip (the INSERT) on top of the card's snapshot. The bulk path
+ * (store_bulk.c) reads the head under the lock once per transaction.
  *
  * Card entries carry a snapshot of the card after the change ("state=S
  * bl=B pair=P subs=PKG:START:FINISH,... chip=ID", or "deleted"): the
@@ -133,10 +139,28 @@ static int row_head(void *ctx, int n, const char *const *cols)
 static int head_lock(struct sms_store *s)
 {
 	struct db_val p[1] = { DBI(AUDIT_PG_LOCK) };
+	int r;
 
-	if (!store_is_pg(s))
+	if (!store_is_pg(s) || s->audit_locked)
 		return 0;
-	return s->ops->exec(s, "SELECT pg_advisory_xact_lock(?)", p, 1, NULL, NULL, NULL);
+	if ((r = s->ops->exec(s, "SELECT pg_advisory_xact_lock(?)", p, 1, NULL, NULL, NULL)) == 0)
+		s->audit_locked = true;
+	return r;
+}
+
+void store_audit_tx_start(struct sms_store *s)
+{
+	s->audit_head_ok = false;
+	s->audit_locked = false;
+}
+
+void store_audit_tx_committed(struct sms_store *s)
+{
+	if (!s->audit_head_ok)
+		return; /* nothing appended or read: the cache stays */
+	s->audit_cache_ok = true;
+	s->audit_cache_seq = s->audit_seq;
+	memcpy(s->audit_cache_hash, s->audit_hash, 32);
 }
 
 static int head_set(struct sms_store *s, bool found, int64_t seq, const char *hash)
@@ -187,6 +211,38 @@ int store_audit_chain_next(struct sms_store *s, struct sms_audit_entry *e, char 
 	return 0;
 }
 
+/* The entry's row, only if it goes right after (seq - 1, prev_hash) and
+ * that place is free: 1 row changed, or 0 when the head has moved on (or
+ * the cached head is not in the table). On PostgreSQL the first append of
+ * a transaction takes the append lock in the same statement, before the
+ * row is inserted (every append holds it while inserting, so once it is
+ * held the head read next cannot move). */
+static int insert_entry(struct sms_store *s, const struct sms_audit_entry *e, const char *prev_hex,
+			const char *hash_hex, int64_t *changes)
+{
+	/* the row's 9 values, [the lock's key,] the place's 3 */
+	struct db_val p[13] = { DBI(e->at_ms), DBT(e->who), DBT(e->details), DBI(e->seq), DBT(e->action),
+				DBT(e->object), DBT(e->snapshot), DBT(prev_hex), DBT(hash_hex), DBI(AUDIT_PG_LOCK),
+				DBI(e->seq - 1), DBI(e->seq - 1), DBT(prev_hex) };
+
+#define AUDIT_INSERT_COLS \
+	"INSERT INTO audit (at_ms, who, what, seq, action, object, snapshot, prev_hash, hash)" \
+	" SELECT CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS TEXT)," \
+	" CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT)"
+#define AUDIT_INSERT_WHERE \
+	" WHERE (CAST(? AS BIGINT) = 0 OR EXISTS (SELECT 1 FROM audit a WHERE a.seq = CAST(? AS BIGINT)" \
+	" AND a.hash = CAST(? AS TEXT))) ON CONFLICT (seq) DO NOTHING"
+	if (store_is_pg(s) && !s->audit_locked)
+		return s->ops->exec(s, AUDIT_INSERT_COLS " FROM (SELECT pg_advisory_xact_lock(CAST(? AS BIGINT))) l"
+				    AUDIT_INSERT_WHERE, p, 13, NULL, NULL, changes);
+	p[9] = p[10];
+	p[10] = p[11];
+	p[11] = p[12];
+	return s->ops->exec(s, AUDIT_INSERT_COLS AUDIT_INSERT_WHERE, p, 12, NULL, NULL, changes);
+#undef AUDIT_INSERT_COLS
+#undef AUDIT_INSERT_WHERE
+}
+
 int store_audit_append(struct sms_store *s, const char *who, const char *action, const char *object,
 		       const char *details, const char *snapshot)
 {
@@ -195,30 +251,51 @@ int store_audit_append(struct sms_store *s, const char *who, const char *action,
 	char prev_hex[65], hash_hex[65];
 	int r;
 
-	if ((r = head_load(s)) != 0)
-		return r;
-	e.seq = s->audit_seq + 1;
 	e.at_ms = (int64_t)now_wall_ms();
 	store_copy_str(e.who, sizeof(e.who), who ? who : "?");
 	e.action = action ? action : "";
 	e.object = object ? object : "";
 	e.details = details ? details : "";
 	e.snapshot = snapshot ? snapshot : "";
-	memcpy(e.prev_hash, s->audit_hash, 32);
-	if ((r = store_hash(s, &e, h)) != 0)
-		return r;
-	hex_encode(e.prev_hash, 32, prev_hex);
-	hex_encode(h, 32, hash_hex);
-	{
-		struct db_val p[9] = { DBI(e.at_ms), DBT(e.who), DBT(e.details), DBI(e.seq), DBT(e.action),
-				       DBT(e.object), DBT(e.snapshot), DBT(prev_hex), DBT(hash_hex) };
-
-		if ((r = s->ops->exec(s, "INSERT INTO audit (at_ms, who, what, seq, action, object, snapshot, prev_hash,"
-				      " hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", p, 9, NULL, NULL, NULL)) != 0)
+	if (!s->audit_head_ok && s->audit_cache_ok) {
+		/* chain to the cached head; the INSERT checks it still is the head */
+		e.seq = s->audit_cache_seq + 1;
+		memcpy(e.prev_hash, s->audit_cache_hash, 32);
+	} else {
+		if ((r = head_load(s)) != 0)
 			return r;
+		e.seq = s->audit_seq + 1;
+		memcpy(e.prev_hash, s->audit_hash, 32);
 	}
+	for (int attempt = 0;; attempt++) {
+		int64_t n = 0;
+
+		if ((r = store_hash(s, &e, h)) != 0)
+			return r;
+		hex_encode(e.prev_hash, 32, prev_hex);
+		hex_encode(h, 32, hash_hex);
+		if ((r = insert_entry(s, &e, prev_hex, hash_hex, &n)) != 0)
+			return r;
+		if (n == 1)
+			break;
+		/* The head moved on (another connection appended) or is not
+		 * what we had: read it under the lock and chain again. Once the
+		 * lock is held (or on SQLite, the write lock) the second try
+		 * cannot lose, unless the table is being altered under us. */
+		if (attempt >= 2)
+			return CE_INTERNAL;
+		s->audit_head_ok = false;
+		s->audit_cache_ok = false;
+		if ((r = head_load(s)) != 0)
+			return r;
+		e.seq = s->audit_seq + 1;
+		memcpy(e.prev_hash, s->audit_hash, 32);
+	}
+	if (store_is_pg(s))
+		s->audit_locked = true; /* the row came out of the lock's subquery */
 	s->audit_seq = e.seq;
 	memcpy(s->audit_hash, h, 32);
+	s->audit_head_ok = true;
 	return 0;
 }
 
@@ -301,7 +378,7 @@ static int card_snapshot(struct sms_store *s, uint64_t serial, char **out, bool 
 	int r;
 
 	*out = NULL;
-	if (s->audit_head_ok) {
+	if (s->audit_head_ok || s->audit_cache_ok) {
 		r = s->ops->exec(s, "SELECT c.state, c.pair, c.chip_id,"
 				 " (SELECT COUNT(*) FROM blacklist b WHERE (b.kind = 'card' AND b.id = CAST(c.serial AS TEXT))"
 				 "  OR (b.kind = 'box' AND c.chip_id <> '' AND b.id = c.chip_id)),"

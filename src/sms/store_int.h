@@ -46,6 +46,9 @@ struct db_ops {
 	 * inside commits; this connection's inline checkpoints off only. */
 	int (*bg_checkpoint)(struct sms_store *s, bool on);
 	int (*no_autocheckpoint)(struct sms_store *s);
+	/* Statements of this connection stop with CE_TIMEOUT once
+	 * now_mono_ms() >= mono_ms (0: no deadline). store_search.c. */
+	int (*deadline)(struct sms_store *s, uint64_t mono_ms);
 };
 
 /* API keys this connection checked lately (store.c, sms_apikey_check): by
@@ -70,10 +73,19 @@ struct sms_store {
 	unsigned key_next; /* the slot the next miss replaces */
 	struct store_key_slot keys[STORE_KEY_SLOTS];
 	/* The audit chain's head, valid inside the current transaction only
-	 * (store_audit.c; cleared when a transaction begins). */
-	bool audit_head_ok;
+	 * (store_audit.c; cleared when a transaction begins); audit_locked:
+	 * this transaction holds PostgreSQL's append lock. */
+	bool audit_head_ok, audit_locked;
 	int64_t audit_seq;
 	uint8_t audit_hash[32];
+	/* The head as this connection last committed or read it: the first
+	 * append of a transaction chains to it, conditionally (the INSERT
+	 * checks that entry exists and that nobody took the next place; if
+	 * not, the head is read and the entry chained again). Kept across
+	 * transactions; a rollback leaves it as it was before. */
+	bool audit_cache_ok;
+	int64_t audit_cache_seq;
+	uint8_t audit_cache_hash[32];
 	void *audit_md;      /* EVP_MD_CTX * for the chain's hashes, made once */
 };
 
@@ -98,10 +110,21 @@ int store_audit_append(struct sms_store *s, const char *who, const char *action,
 int store_audit_card(struct sms_store *s, const char *who, const char *action, uint64_t serial, const char *details,
 		     bool refuse_bl);
 int store_audit_migrate4(struct sms_store *s);
+/* The transaction's start and end (store.c): forget the head, or after a
+ * commit keep it as the connection's cached head. */
+void store_audit_tx_start(struct sms_store *s);
+void store_audit_tx_committed(struct sms_store *s);
 /* The next place in the chain for e (at_ms, who, action, object, details,
  * snapshot filled): e->seq, prev and hash (hex) set and the cached head
  * moved on; the caller inserts the row in this transaction. */
 int store_audit_chain_next(struct sms_store *s, struct sms_audit_entry *e, char prev_hex[65], char hash_hex[65]);
+/* store_search.c: schema 5's indexes (idempotent; on PostgreSQL the
+ * trigram indexes only if pg_trgm can be had, else a warning). */
+int store_search_migrate5(struct sms_store *s);
+/* sms_card_find with f->name set (like: the serial prefix's LIKE pattern):
+ * through the subscribers' name index (schema 5). */
+int store_card_find_name(struct sms_store *s, const struct sms_card_filter *f, const char *like, uint64_t after,
+			 size_t max, int (*fn)(void *ctx, const struct sms_card *c), void *ctx, size_t *count);
 int store_blacklisted(struct sms_store *s, uint64_t serial, const char *chip, bool *yes);
 /* store_feed.c: one card_changes row, inside the caller's transaction. */
 int store_change(struct sms_store *s, uint64_t serial, const char *reason);

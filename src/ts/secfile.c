@@ -18,62 +18,47 @@ void secfile_free(struct secfile *s)
 }
 
 /* One line (without its '\n'): 0 and *n = 0 for a blank or comment line,
- * 0 and the section in sec[0..*n), or CE_FORMAT. */
-static int parse_line(struct cur *line, uint8_t sec[PSI_MAX_SECTION], size_t *n)
+ * 0 and the section in sec[0..*n), or CE_FORMAT. Leading blanks and
+ * trailing blanks or CRs are dropped. */
+static int parse_line(struct cur *line, char *hex, size_t hex_cap, uint8_t sec[PSI_MAX_SECTION], size_t *n)
 {
-	size_t len = cur_left(line);
-	const uint8_t *p = cur_ptr(line, len);
-	size_t i = 0, k = 0;
+	struct cur first;
+	uint8_t b0 = 0;
+	uint16_t sl = 0;
 
 	*n = 0;
-	if (len && p[len - 1] == '\r')
-		len--;
-	while (i < len && (p[i] == ' ' || p[i] == '\t'))
-		i++;
-	if (i == len || p[i] == '#')
+	cur_trim(line, " \t", " \t\r");
+	first = *line;
+	if (cur_left(line) == 0 || (cur_u8(&first, &b0) == 0 && b0 == '#'))
 		return 0;
-	if ((len - i) % 2 != 0 || (len - i) / 2 > PSI_MAX_SECTION)
-		return CE_FORMAT;
-	for (; i < len; i += 2) {
-		int hi = hex_digit((char)p[i]), lo = hex_digit((char)p[i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return CE_FORMAT;
-		sec[k++] = (uint8_t)(hi << 4 | lo);
-	}
 	/* one whole section: table_id, 12-bit section_length, that many bytes */
-	{
-		uint16_t sl = 0;
-
-		if (cur_u16_at(sec, k, 1, &sl) != 0 || (size_t)(sl & 0x0FFF) + 3 != k)
-			return CE_FORMAT;
+	if (cur_text(line, hex, hex_cap) != 0 || hex_decode_var(hex, sec, PSI_MAX_SECTION, n) != 0 ||
+	    cur_u16_at(sec, *n, 1, &sl) != 0 || (size_t)(sl & 0x0FFF) + 3 != *n) {
+		*n = 0;
+		return CE_FORMAT;
 	}
-	*n = k;
 	return 0;
 }
 
 int secfile_parse(const uint8_t *buf, size_t len, size_t max, struct secfile *out, size_t *bad_line)
 {
 	uint8_t *sec = malloc(PSI_MAX_SECTION);
+	char *hex = malloc(2 * PSI_MAX_SECTION + 1);
 	size_t cap = 0, lineno = 0;
 	struct cur c;
 	int r = CE_NOMEM;
 
 	memset(out, 0, sizeof(*out));
 	*bad_line = 0;
-	if (!sec)
-		return r;
+	if (!sec || !hex)
+		goto fail;
 	cur_init(&c, buf, len);
 	while (cur_left(&c)) {
-		size_t n = 0;
 		struct cur line;
+		size_t n = 0;
 
 		lineno++;
-		if (cur_line(&c, &line) != 0) {
-			r = CE_FORMAT;
-			goto fail;
-		}
-		if (parse_line(&line, sec, &n) != 0) {
+		if (cur_line(&c, &line) != 0 || parse_line(&line, hex, 2 * PSI_MAX_SECTION + 1, sec, &n) != 0) {
 			*bad_line = lineno;
 			r = CE_FORMAT;
 			goto fail;
@@ -103,6 +88,7 @@ int secfile_parse(const uint8_t *buf, size_t len, size_t max, struct secfile *ou
 		out->len[out->n++] = n;
 	}
 	free(sec);
+	free(hex);
 	if (out->n == 0) {
 		secfile_free(out);
 		return CE_FORMAT;
@@ -110,6 +96,7 @@ int secfile_parse(const uint8_t *buf, size_t len, size_t max, struct secfile *ou
 	return 0;
 fail:
 	free(sec);
+	free(hex);
 	secfile_free(out);
 	return r;
 }

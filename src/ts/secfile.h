@@ -2,9 +2,9 @@
  * secfile.h - a file of PSI sections in hex, one whole section a line (what
  * `castellan emmg --emm-file` sends, `castellan card emm` hands to a card
  * and `castellan provision --pair-emm-out` appends to). '#' comment lines,
- * blank lines, leading blanks and CRLF line ends are accepted. The one
- * parser of that file: every byte goes through the cursor;
- * fuzz/fuzz_secfile.c drives secfile_parse.
+ * blank lines, leading and trailing blanks and CRLF line ends are
+ * accepted. The one parser of that file: every byte goes through the
+ * cursor; fuzz/fuzz_secfile.c drives secfile_parse.
  */
 #ifndef CASTELLAN_TS_SECFILE_H
 #define CASTELLAN_TS_SECFILE_H

@@ -290,7 +290,7 @@ static void audit_chain(void **state)
 	(void)state;
 
 	assert_int_equal(kms_audit_verify(f->kdir, &n, &bad), 0);
-	assert_int_equal(n, 5); /* init, certify, order, 2 vendors */
+	assert_int_equal(n, 6); /* init, certify, order begin and done, 2 vendors */
 	snprintf(path, sizeof(path), "%s/audit.log", f->kdir);
 	buf = tu_read(path, &len);
 	/* tamper with one character of the third entry's event */
@@ -325,19 +325,20 @@ static void audit_chain(void **state)
 /* audit_walk reads the log through the cursor and takes only the format
  * audit_append writes: lines forged with a correct hash chain but a broken
  * format are refused at their line, and a well-formed forged line passes
- * (so the forging below is right). */
+ * (so the forging below is right). The fixture's log has 6 lines (its
+ * order logs begin and done), the forged one is line 7. */
 static void audit_forged_lines(void **state)
 {
 	static const struct { const char *body; int want; } cases[] = {
-		{ "6\t1700000000\tok", 0 },
-		{ "6\t1700000000\tev\tx", CE_MAC },         /* a tab in the event */
-		{ "6\t-1\tev", CE_MAC },                    /* a negative time */
-		{ "6\t17x\tev", CE_MAC },                   /* a time that is not a number */
-		{ "6\t99999999999999999999\tev", CE_MAC },  /* a time past INT64_MAX */
-		{ "+6\t1\tev", CE_MAC },                    /* a sign before seq */
-		{ " 6\t1\tev", CE_MAC },                    /* a space before seq */
-		{ "6\t1", CE_MAC },                          /* two fields */
-		{ "7\t1\tev", CE_MAC },                     /* seq not the line number */
+		{ "7\t1700000000\tok", 0 },
+		{ "7\t1700000000\tev\tx", CE_MAC },         /* a tab in the event */
+		{ "7\t-1\tev", CE_MAC },                    /* a negative time */
+		{ "7\t17x\tev", CE_MAC },                   /* a time that is not a number */
+		{ "7\t99999999999999999999\tev", CE_MAC },  /* a time past INT64_MAX */
+		{ "+7\t1\tev", CE_MAC },                    /* a sign before seq */
+		{ " 7\t1\tev", CE_MAC },                    /* a space before seq */
+		{ "7\t1", CE_MAC },                          /* two fields */
+		{ "8\t1\tev", CE_MAC },                     /* seq not the line number */
 		{ "", CE_MAC },                               /* an empty line */
 	};
 	struct fx *f = fx_new();
@@ -373,13 +374,13 @@ static void audit_forged_lines(void **state)
 		memcpy(all, buf, len);
 		memcpy(all + len, line, (size_t)ll);
 		assert_int_equal(file_write_atomic(path, all, len + (size_t)ll, 0600), 0);
-		if (kms_audit_verify(f->kdir, &n, &bad) != cases[i].want || (cases[i].want && bad != 6) ||
-		    (!cases[i].want && n != 6))
+		if (kms_audit_verify(f->kdir, &n, &bad) != cases[i].want || (cases[i].want && bad != 7) ||
+		    (!cases[i].want && n != 7))
 			fail_msg("case %zu: %s", i, cases[i].body);
 		/* the same line without its final newline is refused too */
 		assert_int_equal(file_write_atomic(path, all, len + (size_t)ll - 1, 0600), 0);
 		assert_int_equal(kms_audit_verify(f->kdir, &n, &bad), CE_MAC);
-		assert_int_equal(bad, 6);
+		assert_int_equal(bad, 7);
 		free(all);
 	}
 	assert_int_equal(file_write_atomic(path, buf, len, 0600), 0);
@@ -400,7 +401,7 @@ static void audit_anchor(void **state)
 	(void)state;
 
 	assert_int_equal(kms_audit_check(f->k, &n, &bad), 0);
-	assert_int_equal(n, 5);
+	assert_int_equal(n, 6);
 	snprintf(path, sizeof(path), "%s/audit.log", f->kdir);
 	buf = tu_read(path, &len);
 	/* cut the last line: still a valid chain, but not the anchored one */
@@ -408,20 +409,20 @@ static void audit_anchor(void **state)
 		;
 	assert_int_equal(file_write_atomic(path, buf, cut, 0600), 0);
 	assert_int_equal(kms_audit_verify(f->kdir, &n, &bad), 0);
-	assert_int_equal(n, 4);
+	assert_int_equal(n, 5);
 	assert_int_equal(kms_audit_check(f->k, &n, &bad), CE_MAC);
-	assert_int_equal(bad, 5);
+	assert_int_equal(bad, 6);
 	assert_int_equal(kms_open(f->kdir, "pw", &k), CE_MAC);
 	assert_null(k);
 	/* deleted log */
 	assert_int_equal(unlink(path), 0);
 	assert_int_equal(kms_open(f->kdir, "pw", &k), CE_MAC);
 	/* a forged log of the same length */
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < 6; i++)
 		assert_int_equal(kms_audit_append(f->kdir, "forged"), 0);
 	assert_int_equal(kms_audit_verify(f->kdir, &n, &bad), 0);
 	assert_int_equal(kms_audit_check(f->k, &n, &bad), CE_MAC);
-	assert_int_equal(bad, 5);
+	assert_int_equal(bad, 6);
 	assert_int_equal(kms_open(f->kdir, "pw", &k), CE_MAC);
 	/* the real log back; one unanchored line after it (a crash between
 	 * the append and the state save) is accepted, then anchored */
@@ -440,7 +441,7 @@ static void audit_anchor(void **state)
 	assert_int_equal(file_write_atomic(path, buf, len, 0600), 0);
 	assert_int_equal(kms_open(f->kdir, "pw", &k), 0);
 	assert_int_equal(kms_audit_check(k, &n, &bad), 0);
-	assert_int_equal(n, 7);
+	assert_int_equal(n, 8);
 	kms_close(k);
 	free(buf);
 	fx_free(f);
@@ -620,9 +621,9 @@ static void module_sign_lib(void **state)
 	mod[14] ^= 1; /* version */
 	assert_int_equal(module_verify(mod, len, trust, now, NULL, 0, &v, &p), CE_MAC);
 	mod[14] ^= 1;
-	/* audited: init, certify, order, 2 vendors, the module */
+	/* audited: init, certify, order (begin, done), 2 vendors, the module */
 	assert_int_equal(kms_audit_verify(f->kdir, &n, &bad), 0);
-	assert_int_equal(n, 6);
+	assert_int_equal(n, 7);
 	assert_non_null(strstr(audit_last(f->kdir), "\tmodule sign vendor=0xa version=3 rollback=2 cert=77 bytes="));
 	assert_int_equal(kms_audit_check(f->k, &n, &bad), 0);
 	free(mod);
@@ -638,14 +639,14 @@ static void module_sign_lib(void **state)
 	assert_null(mod);
 	assert_int_equal(len, 0);
 	assert_int_equal(kms_audit_verify(f->kdir, &n, &bad), 0);
-	assert_int_equal(n, 6);
+	assert_int_equal(n, 7);
 
 	/* the operator certificate revoked: the KMS refuses to sign */
 	assert_int_equal(kms_revoke_cert(f->k, f->ta_priv, 77, &crl, &crl_len), 0);
 	assert_int_equal(kms_module_sign(f->k, &m, pl, pl_len, &mod, &len), CE_BLOCKED);
 	assert_null(mod);
 	assert_int_equal(kms_audit_verify(f->kdir, &n, &bad), 0);
-	assert_int_equal(n, 7); /* the revocation only */
+	assert_int_equal(n, 8); /* the revocation only */
 	/* even with crl.bin gone from the KMS, the box holding the CRL refuses
 	 * what it signs */
 	snprintf(crlp, sizeof(crlp), "%s/crl.bin", f->kdir);
@@ -740,7 +741,7 @@ static void module_sign_cli(void **state)
 	assert_int_equal(tu_run("%s module verify --ta-pub %s/ta.pub %s/a.mod | grep -q 'keys file keys-a.json'", bin, d,
 		d), 0);
 	assert_int_equal(kms_audit_verify(f->kdir, &n, &bad), 0);
-	assert_int_equal(n, 6);
+	assert_int_equal(n, 7);
 	assert_non_null(strstr(audit_last(f->kdir), "\tmodule sign vendor=0xa version=2 rollback=1 cert=77"));
 	/* --payload: the raw payload bytes, signed as they are */
 	assert_int_equal(tu_run("%s kms module sign --dir %s --passphrase-file %s/pf --vendor-id 0xB --version 1 "
@@ -784,7 +785,7 @@ static void module_sign_cli(void **state)
 		}
 	}
 	assert_int_equal(kms_audit_verify(f->kdir, &n, &bad), 0);
-	assert_int_equal(n, 7);
+	assert_int_equal(n, 8);
 	/* revoke the operator certificate: the KMS refuses to sign, and the
 	 * module it signed before is refused by a box with the CRL */
 	assert_int_equal(kms_open(f->kdir, "pw", &k), 0);
@@ -798,7 +799,7 @@ static void module_sign_cli(void **state)
 	assert_int_equal(tu_run("%s module verify --ta-pub %s/ta.pub --crl %s/ta.crl %s/a.mod | grep -q 'REFUSED'", bin, d, d,
 		d), 0);
 	assert_int_equal(kms_audit_verify(f->kdir, &n, &bad), 0);
-	assert_int_equal(n, 8); /* the revocation only */
+	assert_int_equal(n, 9); /* the revocation only */
 	free(crl);
 	fx_free(f);
 }

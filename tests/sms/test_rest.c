@@ -440,6 +440,73 @@ static void test_list_filters(void **state)
 	srv_stop(&sv);
 }
 
+/* Text searches: the same answers on the loop and on the search workers
+ * (sms_http_set_search), the <3-character rule, literal text, errors. */
+static void test_search_workers(void **state)
+{
+	struct backend *be = *state;
+	struct srv sv;
+	struct answer a;
+	char uri[1100], *loop_body[16] = { NULL };
+	static const char *const paths[] = {
+		"/api/v1/cards?q=augusta", "/api/v1/cards?q=AUGUSTA&limit=1", "/api/v1/cards?info=lisboa",
+		"/api/v1/cards?q=li", "/api/v1/cards?q=50%25%20off", "/api/v1/cards?q=50x%20off",
+		"/api/v1/cards?q=%22NEAR(", "/api/v1/cards?name=Li", "/api/v1/cards?q=augusta&state=blocked",
+	};
+	static const size_t want[] = { 2, 1, 2, 2, 1, 0, 1, 1, 1 };
+
+	srv_start(state, &sv);
+	if (be == &sqlite_be)
+		snprintf(uri, sizeof(uri), "%s/t%d.db", sqlite_dir, sqlite_seq);
+	else
+		snprintf(uri, sizeof(uri), "%s", be->uri);
+	for (uint64_t i = 0; i < 6; i++) {
+		static const char *const nm[] = { "Ann Smith", "Li", "50% Off_Ltd", "x \"NEAR(y)", "Bob", "li" };
+		static const char *const in[] = { "Rua Augusta 12, Lisboa", "", "", "", "RUA AUGUSTA 14, LISBOA", "" };
+		struct sms_card c = { .serial = 2100000100 + i, .state = i == 4 };
+
+		snprintf(c.name, sizeof(c.name), "%s", nm[i]);
+		snprintf(c.info, sizeof(c.info), "%s", in[i]);
+		assert_int_equal(sms_card_add(sv.store, &c, "test"), 0);
+	}
+	for (int round = 0; round < 2; round++) {
+		if (round == 1) /* now on the workers */
+			assert_int_equal(sms_http_set_search(sv.http, uri, NULL), 0);
+		for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+			assert_int_equal(call(&sv, sv.ro, "GET", paths[i], NULL, &a), 200);
+			if (json_array_size(json_object_get(a.json, "items")) != want[i])
+				fail_msg("%s: %zu items, want %zu", paths[i], json_array_size(json_object_get(a.json, "items")),
+					 want[i]);
+			if (round == 0) {
+				loop_body[i] = strdup(a.body);
+			} else { /* byte for byte the loop's answer */
+				assert_string_equal(a.body, loop_body[i]);
+				free(loop_body[i]);
+			}
+			answer_free(&a);
+		}
+		assert_int_equal(call(&sv, sv.ro, "GET", "/api/v1/cards?info=ab", NULL, &a), 400);
+		assert_string_equal(jstr(a.json, "error.code"), "query_too_short");
+		answer_free(&a);
+		assert_int_equal(call(&sv, sv.ro, "GET", "/api/v1/cards?q=augusta&info=lisboa", NULL, &a), 400);
+		answer_free(&a);
+		assert_int_equal(call(&sv, "0000", "GET", "/api/v1/cards?q=augusta", NULL, &a), 401);
+		answer_free(&a);
+		assert_int_equal(call(&sv, NULL, "GET", "/api/v1/cards?q=augusta", NULL, &a), 401);
+		answer_free(&a);
+	}
+	/* /api.php goes on beside them */
+	{
+		char path[200];
+
+		snprintf(path, sizeof(path), "/api.php?api_key=%s&serial_no=2100000101", sv.ro);
+		assert_int_equal(call(&sv, NULL, "GET", path, NULL, &a), 200);
+		assert_non_null(strstr(a.body, "2100000101"));
+		answer_free(&a);
+	}
+	srv_stop(&sv);
+}
+
 /* ---- subscriptions, packages, channels --------------------------------- */
 
 static void test_subscriptions_bulk(void **state)
@@ -900,6 +967,7 @@ int main(void)
 		cmocka_unit_test(test_card_bytes_as_jansson),
 		cmocka_unit_test(test_card_many_subscriptions),
 		cmocka_unit_test(test_list_filters),
+		cmocka_unit_test(test_search_workers),
 		cmocka_unit_test(test_subscriptions_bulk),
 		cmocka_unit_test(test_csv_http),
 		cmocka_unit_test(test_blacklist_http),

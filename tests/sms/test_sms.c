@@ -969,7 +969,7 @@ static void test_cli(void **state)
 	assert_int_equal(cli(db, "--help", out, sizeof(out)), 0);
 	assert_non_null(strstr(out, "usage: castellan sms"));
 	assert_int_equal(cli(db, "init --admin ops", out, sizeof(out)), 0);
-	assert_non_null(strstr(out, "schema version 4"));
+	assert_non_null(strstr(out, "schema version 5"));
 	assert_non_null(strstr(out, "api key for ops"));
 	assert_int_equal(cli(db, "card add 2100000000 --chip C1 --name Ann", out, sizeof(out)), 0);
 	assert_int_equal(cli(db, "card add 2100000000", out, sizeof(out)), 1); /* exists */

@@ -1,6 +1,6 @@
 /*
  * test_secfile.c - the file of sections in hex (ts/secfile.h): good files
- * (comments, blanks, CRLF, leading blanks) and a table of bad ones, each
+ * (comments, blank lines, CRLF, leading and trailing blanks) and a table of bad ones, each
  * refused whole with the line it names; the limit; a file from disk.
  */
 #include <stdio.h>
@@ -15,7 +15,7 @@ static void test_good(void **state)
 	static const char text[] = "# EMMs for card 1\n"
 				   "820003010203\r\n"
 				   "\n"
-				   "  \t83000201ff\n"
+				   "  \t83000201ff \t\r\r\n"
 				   "8400000"
 				   "\n"
 				   "85000101"; /* last line without '\n' */
@@ -63,7 +63,7 @@ static void test_bad(void **state)
 		{ "820003010203 # x\n", 1 },    /* a comment after the hex */
 		{ "820003010203\n82000301\n", 2 },
 		{ "# c\n\n820003010203\n0x820003010203\n", 4 },
-		{ "820003010203\r\r\n", 1 },    /* only one CR is a line end */
+		{ "82000301\r0203\n", 1 },       /* a CR inside */
 		{ "\x82\x00\x03\x01\x02\x03\n", 1 }, /* binary, not hex */
 	};
 	struct secfile sf;
