@@ -16,7 +16,8 @@ PKGS=(build-essential meson ninja-build pkg-config clang libclang-rt-14-dev
       libssl-dev libdvbcsa-dev libevent-dev libjansson-dev libcmocka-dev libsqlite3-dev
       libpq-dev postgresql pcscd libpcsclite-dev vsmartcard-vpcd
       softhsm2 libp11-kit-dev chromium python3
-      libinih-dev help2man debhelper dpkg-dev python3-prometheus-client systemd)
+      libinih-dev help2man debhelper dpkg-dev python3-prometheus-client systemd
+      libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libfreetype-dev fonts-dejavu-core ffmpeg)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -60,5 +60,6 @@ int cmd_blackbox(int argc, char **argv);
 int cmd_web(int argc, char **argv);
 int cmd_chip(int argc, char **argv);
 int cmd_module(int argc, char **argv);
+int cmd_demo_audit(int argc, char **argv);
 
 #endif

@@ -29,11 +29,15 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "stb/chip.h"
+#include "stb/overlay.h"
 #include "client/loader.h"
 #include "stb/stb.h"
 #include "ts/tsio.h"
 
 #define STB_CLI_CHUNK_PKTS 512
+/* --overlay-snapshot keeps the descrambled stream for the decoder up to this */
+#define STB_OVERLAY_TEE_MAX_BYTES (2ull << 30)
+#define STB_OVERLAY_TEE_NAME ".stb-descrambled.ts"
 
 static volatile sig_atomic_t g_stop;
 
@@ -52,7 +56,8 @@ static void usage(FILE *f)
 		"                      (--chip-otp FILE | --chip-socket PATH --chip-control PATH)\n"
 		"                      --module-dir DIR (--module FILE | --boot-vendor N)\n"
 		"                      [--ota | --smartcard [READER]])\n"
-		"                     [--service ID] [--report-json FILE] [--log-level L]\n\n"
+		"                     [--service ID] [--report-json FILE] [--log-level L]\n"
+		"                     [--overlay-snapshot DIR [--osd-json FILE]]\n\n"
 		"The reference set-top box: follows PAT, PMT and CAT, hands the ECMs and EMMs of\n"
 		"its CA_system_id to the CAS client, descrambles what the client unlocks and writes\n"
 		"the whole stream out (descrambled services clear, the rest as it came). One report\n"
@@ -85,11 +90,17 @@ static void usage(FILE *f)
 		"                         ones while playing (the client switches at once; docs/ota.md)\n"
 		"  --service ID           only this service (program_number)\n"
 		"  --report-json FILE     write the per-service counters as JSON\n"
+		"  --overlay-snapshot DIR write PNG frames of every service's descrambled video into DIR\n"
+		"                         with the fingerprints and messages of the report's \"osd\" items\n"
+		"                         drawn on top (a service without items: its first frame)\n"
+		"  --osd-json FILE        with --overlay-snapshot: draw these items too (an stb report with\n"
+		"                         an \"osd\" array, or an array of items; docs/stb.md)\n"
 		"  --log-level L          error | warn | info (default) | debug\n");
 }
 
 struct stb_cli {
 	const char *input, *output, *entitlement, *cw_hex, *algo, *report_json, *card, *state;
+	const char *overlay_dir, *osd_json; /* --overlay-snapshot, --osd-json */
 	bool smartcard;            /* --smartcard [READER]: PC/SC card (docs/smartcard.md) */
 	const char *reader;
 	bool no_reduce, one_service;
@@ -158,6 +169,10 @@ static int parse_args(int argc, char **argv, struct stb_cli *o)
 			o->ota = true;
 		} else if (strcmp(a, "--report-json") == 0 && has_val) {
 			o->report_json = argv[++i];
+		} else if (strcmp(a, "--overlay-snapshot") == 0 && has_val) {
+			o->overlay_dir = argv[++i];
+		} else if (strcmp(a, "--osd-json") == 0 && has_val) {
+			o->osd_json = argv[++i];
 		} else if (strcmp(a, "--log-level") == 0 && has_val) {
 			enum log_level l;
 
@@ -199,6 +214,10 @@ static int parse_args(int argc, char **argv, struct stb_cli *o)
 		}
 	} else if (o->chip_control || o->module || o->module_dir || o->have_boot_vendor || o->ota) {
 		fprintf(stderr, "stb: --chip-control, --module, --module-dir, --boot-vendor and --ota go with a chip\n");
+		return 2;
+	}
+	if (o->osd_json && !o->overlay_dir) {
+		fprintf(stderr, "stb: --osd-json goes with --overlay-snapshot\n");
 		return 2;
 	}
 	if (o->state && !o->card) {
@@ -395,6 +414,133 @@ static int ota_poll(struct stb_chip *c, struct stb *box, const uint8_t *pkts, si
 	return 0;
 }
 
+/* --overlay-snapshot: the items of --osd-json, and the descrambled stream
+ * kept in DIR for the decoder (removed at the end). */
+struct stb_overlay {
+	struct osd_list extra;
+	char tee_path[4096];
+	FILE *tee;
+	uint64_t tee_bytes;
+	bool tee_full;
+};
+
+static int overlay_setup(const struct stb_cli *o, struct stb_overlay *ov)
+{
+	uint8_t *doc = NULL;
+	size_t len = 0;
+	long bad = -1;
+	int r, n;
+
+	if (!o->overlay_dir)
+		return 0;
+	if (o->osd_json) {
+		if ((r = file_read_all(o->osd_json, OSD_JSON_MAX_BYTES, &doc, &len)) != 0) {
+			fprintf(stderr, "stb: --osd-json %s: %s\n", o->osd_json, err_str(r));
+			return 2;
+		}
+		r = osd_list_from_json(&ov->extra, (const char *)doc, len, &bad);
+		free(doc);
+		if (r != 0) {
+			if (bad >= 0)
+				fprintf(stderr, "stb: --osd-json %s: item %ld: %s\n", o->osd_json, bad, err_str(r));
+			else
+				fprintf(stderr, "stb: --osd-json %s: %s\n", o->osd_json, err_str(r));
+			return 2;
+		}
+	}
+	if (mkdir(o->overlay_dir, 0755) != 0 && errno != EEXIST) {
+		fprintf(stderr, "stb: --overlay-snapshot %s: %s\n", o->overlay_dir, strerror(errno));
+		return 1;
+	}
+	n = snprintf(ov->tee_path, sizeof(ov->tee_path), "%s/%s", o->overlay_dir, STB_OVERLAY_TEE_NAME);
+	if (n < 0 || (size_t)n >= sizeof(ov->tee_path) || !(ov->tee = fopen(ov->tee_path, "wb"))) {
+		fprintf(stderr, "stb: --overlay-snapshot %s: cannot write %s\n", o->overlay_dir, STB_OVERLAY_TEE_NAME);
+		ov->tee_path[0] = '\0';
+		return 1;
+	}
+	return 0;
+}
+
+static int overlay_tee(struct stb_overlay *ov, const uint8_t *pkts, size_t n)
+{
+	size_t bytes = n * TS_PACKET_BYTES;
+
+	if (!ov->tee || ov->tee_full)
+		return 0;
+	if (ov->tee_bytes + bytes > STB_OVERLAY_TEE_MAX_BYTES) {
+		ov->tee_full = true;
+		return 0;
+	}
+	if (fwrite(pkts, 1, bytes, ov->tee) != bytes)
+		return CE_IO;
+	ov->tee_bytes += bytes;
+	return 0;
+}
+
+static void overlay_cleanup(struct stb_overlay *ov)
+{
+	if (ov->tee)
+		(void)fclose(ov->tee);
+	ov->tee = NULL;
+	if (ov->tee_path[0])
+		(void)unlink(ov->tee_path);
+	ov->tee_path[0] = '\0';
+	osd_list_cleanup(&ov->extra);
+}
+
+/* The box's own OSD items (the "osd" array of its report JSON; items it
+ * cannot draw are counted and skipped) and --osd-json's, drawn on the
+ * descrambled stream's frames. 0 or 1. */
+static int overlay_finish(const struct stb_cli *o, struct stb_overlay *ov, const char *json)
+{
+	struct overlay_result *res = calloc(1, sizeof(*res));
+	struct osd_list l;
+	size_t skipped = 0;
+	int r = CE_NOMEM;
+
+	osd_list_init(&l);
+	if (!res)
+		goto out;
+	r = fclose(ov->tee) == 0 ? 0 : CE_IO;
+	ov->tee = NULL;
+	if (r != 0) {
+		fprintf(stderr, "stb: overlay: %s: %s\n", ov->tee_path, err_str(r));
+		goto out;
+	}
+	if ((r = osd_list_from_json_skip(&l, json, strlen(json), &skipped)) != 0) {
+		fprintf(stderr, "stb: overlay: the report's osd items: %s\n", err_str(r));
+		goto out;
+	}
+	if (skipped)
+		fprintf(stderr, "stb: overlay: %zu of the box's OSD items not drawable (bad field), skipped\n", skipped);
+	for (size_t i = 0; i < ov->extra.n && r == 0; i++)
+		r = osd_list_add(&l, &ov->extra.v[i]);
+	if (r == 0)
+		r = overlay_snapshot(ov->tee_path, &l, o->overlay_dir, NULL, res);
+	if (r != 0) {
+		fprintf(stderr, "stb: overlay snapshot %s: %s\n", o->overlay_dir, err_str(r));
+		goto out;
+	}
+	fprintf(stderr, "stb: overlay snapshot: %u PNG in %s, %zu OSD items%s\n", res->pngs, o->overlay_dir, l.n,
+		ov->tee_full ? " (only the first 2 GiB of the stream decoded)" : "");
+	for (size_t i = 0; i < res->nservices; i++) {
+		const struct overlay_service_result *s = &res->svc[i];
+
+		if (!s->has_video)
+			fprintf(stderr, "stb: overlay service %u: no video stream\n", s->service_id);
+		else if (s->frames == 0)
+			fprintf(stderr, "stb: overlay service %u: no decodable video (still scrambled?)\n", s->service_id);
+		else
+			fprintf(stderr, "stb: overlay service %u: %llu frames decoded, %u PNG, %u items drawn, "
+				"%u not shown before the video ended\n", s->service_id, (unsigned long long)s->frames,
+				s->pngs, s->items_drawn, s->items_missed);
+	}
+out:
+	osd_list_cleanup(&l);
+	free(res);
+	return r == 0 ? 0 : 1;
+}
+
 int cmd_stb(int argc, char **argv)
 {
 	struct stb_cli o = { 0 };
@@ -406,6 +552,7 @@ int cmd_stb(int argc, char **argv)
 	struct stb_report *rep = NULL;
 	struct ts_io_stats ist;
 	struct stb_chip chip = { 0 };
+	struct stb_overlay ov = { 0 };
 	bool chip_mode;
 	uint64_t fed = 0;
 	uint8_t *buf = NULL;
@@ -419,6 +566,12 @@ int cmd_stb(int argc, char **argv)
 		if (rc == 2)
 			usage(stderr);
 		return rc;
+	}
+	osd_list_init(&ov.extra);
+	if ((rc = overlay_setup(&o, &ov)) != 0) {
+		if (rc == 2)
+			usage(stderr);
+		goto out;
 	}
 	rc = 1;
 	chip_mode = o.chip_otp || o.chip_socket;
@@ -437,8 +590,10 @@ int cmd_stb(int argc, char **argv)
 		}
 		cfg.keep_all_ecms = o.ota;
 	} else {
-		if ((r = make_client(&o, &client, &cfg)) != 0)
-			return r;
+		if ((r = make_client(&o, &client, &cfg)) != 0) {
+			rc = r;
+			goto out;
+		}
 		cfg.client = &client;
 	}
 	cfg.one_service = o.one_service;
@@ -492,6 +647,10 @@ int cmd_stb(int argc, char **argv)
 			fprintf(stderr, "stb: write %s: %s\n", o.output, err_str(r));
 			goto out;
 		}
+		if ((r = overlay_tee(&ov, buf, n)) != 0) {
+			fprintf(stderr, "stb: overlay: write %s: %s\n", ov.tee_path, err_str(r));
+			goto out;
+		}
 	}
 	r = ts_out_close(out);
 	out = NULL;
@@ -517,19 +676,24 @@ int cmd_stb(int argc, char **argv)
 		if (stb_report_line(rep, &rep->svc[i], line, sizeof(line)) == 0 || line[0])
 			fprintf(stderr, "%s\n", line);
 	}
-	if (o.report_json) {
+	/* one report JSON for --report-json and the overlay's "osd" items */
+	if (o.report_json || ov.tee) {
 		char *json = NULL;
 
 		if ((r = stb_report_json_osd(rep, box, &json)) != 0 ||
-		    (r = file_write_atomic(o.report_json, json, strlen(json), 0644)) != 0) {
-			fprintf(stderr, "stb: report %s: %s\n", o.report_json, err_str(r));
+		    (o.report_json && (r = file_write_atomic(o.report_json, json, strlen(json), 0644)) != 0)) {
+			fprintf(stderr, "stb: report %s: %s\n", o.report_json ? o.report_json : "(overlay)", err_str(r));
 			free(json);
 			goto out;
 		}
+		r = ov.tee ? overlay_finish(&o, &ov, json) : 0;
 		free(json);
+		if (r != 0)
+			goto out;
 	}
 	rc = 0;
 out:
+	overlay_cleanup(&ov);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
 	if (out)

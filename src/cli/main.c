@@ -26,6 +26,7 @@ static const struct cli_command commands[] = {
 	{ "web", "the web panel: its users (adduser, passwd, unlock...) and `web serve` (SMS APIs + panel)", cmd_web },
 	{ "chip", "the emulated secure chip (OTP, key ladder, descrambler slots) as its own process", cmd_chip },
 	{ "module", "signed CAS client modules: sign, verify, inspect; OTA carousel and collect", cmd_module },
+	{ "demo-audit", "walk the regulator's audit checklist (TRAI Schedule III) on the demo stream: PASS/FAIL per item", cmd_demo_audit },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

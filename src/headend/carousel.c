@@ -232,11 +232,34 @@ static int q_reserve(struct carousel *c)
 	return 0;
 }
 
+/* A changed card's view in the unsent rest of the cycle's page was read
+ * before the change: drop it, or the cycle would send (and number) the old
+ * content after the changed EMM. The queue sends the card with a fresh
+ * view. The page is ascending by serial. */
+static void page_drop(struct carousel *c, uint64_t serial)
+{
+	size_t lo = c->page_pos, hi = c->page_n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (c->pagebuf[mid].serial < serial)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < c->page_n && c->pagebuf[lo].serial == serial) {
+		memmove(&c->pagebuf[lo], &c->pagebuf[lo + 1], (c->page_n - lo - 1) * sizeof(c->pagebuf[0]));
+		c->page_n--;
+	}
+}
+
 int carousel_mark_changed(struct carousel *c, uint64_t serial)
 {
 	struct entry *e;
 	int r;
 
+	page_drop(c, serial);
 	if ((r = upsert(c, serial, &e)) != 0)
 		return r;
 	if (e->flags & F_QUEUED)
