@@ -37,7 +37,7 @@ void osd_list_cleanup(struct osd_list *l)
 	memset(l, 0, sizeof(*l));
 }
 
-static bool item_ok(const struct osd_item *it)
+static bool item_ok(const struct overlay_item *it)
 {
 	size_t tl = strnlen(it->text, sizeof(it->text));
 
@@ -48,7 +48,7 @@ static bool item_ok(const struct osd_item *it)
 	       tl > 0 && tl <= OSD_TEXT_MAX_BYTES;
 }
 
-int osd_list_add(struct osd_list *l, const struct osd_item *it)
+int osd_list_add(struct osd_list *l, const struct overlay_item *it)
 {
 	if (!item_ok(it))
 		return CE_ARG;
@@ -56,7 +56,7 @@ int osd_list_add(struct osd_list *l, const struct osd_item *it)
 		return CE_LIMIT;
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 8;
-		struct osd_item *v;
+		struct overlay_item *v;
 
 		if (cap > OSD_ITEMS_MAX)
 			cap = OSD_ITEMS_MAX;
@@ -137,7 +137,7 @@ static int get_bool(const json_t *o, const char *key, bool *out)
 	return 0;
 }
 
-static int item_from_json(const json_t *o, struct osd_item *it)
+static int item_from_json(const json_t *o, struct overlay_item *it)
 {
 	const json_t *v;
 	json_int_t n;
@@ -242,7 +242,7 @@ static int from_json(struct osd_list *l, const char *json, size_t len, long *bad
 		goto out;
 	}
 	for (size_t i = 0; i < json_array_size(arr); i++) {
-		struct osd_item it;
+		struct overlay_item it;
 
 		*bad_index = (long)i;
 		r = item_from_json(json_array_get(arr, i), &it);
@@ -543,7 +543,7 @@ static int clampi(int v, int lo, int hi)
 	return v < lo ? lo : v > hi ? hi : v;
 }
 
-static void lay_out(const struct overlay_image *img, struct overlay_font *f, const struct osd_item *it,
+static void lay_out(const struct overlay_image *img, struct overlay_font *f, const struct overlay_item *it,
 	uint64_t at_ms, struct layout *L)
 {
 	int W = img->w, H = img->h, widest = 0, bw, bh;
@@ -651,13 +651,13 @@ static void draw_line(struct overlay_image *img, struct overlay_font *f, const s
 	}
 }
 
-static bool shown_at(const struct osd_item *it, uint16_t service_id, uint64_t at_ms)
+static bool shown_at(const struct overlay_item *it, uint16_t service_id, uint64_t at_ms)
 {
 	return (it->service == 0 || it->service == service_id) && at_ms >= it->start_ms &&
 	       at_ms - it->start_ms < it->duration_ms;
 }
 
-int overlay_item_box(const struct overlay_image *img, struct overlay_font *font, const struct osd_item *it,
+int overlay_item_box(const struct overlay_image *img, struct overlay_font *font, const struct overlay_item *it,
 	uint64_t at_ms, int *x0, int *y0, int *x1, int *y1)
 {
 	struct layout *L;
@@ -682,7 +682,7 @@ size_t overlay_draw(struct overlay_image *img, struct overlay_font *font, const 
 	if (!L)
 		return 0;
 	for (size_t k = 0; k < l->n; k++) {
-		const struct osd_item *it = &l->v[k];
+		const struct overlay_item *it = &l->v[k];
 
 		if (!shown_at(it, service_id, at_ms) || !item_ok(it))
 			continue;
@@ -807,7 +807,7 @@ static int on_frame(struct snap *S, struct svc *s, AVFrame *f, AVRational tb)
 	}
 	for (size_t k = 0; k < s->nt; k++) {
 		struct target *t = &s->t[k];
-		const struct osd_item *it = &S->l->v[t->item];
+		const struct overlay_item *it = &S->l->v[t->item];
 
 		if (t->done)
 			continue;

@@ -41,7 +41,7 @@ enum osd_kind { OSD_FINGERPRINT, OSD_MESSAGE };
 enum osd_style { OSD_STYLE_OVERLAY, OSD_STYLE_SCROLL, OSD_STYLE_POPUP };
 
 /* One fingerprint or message, as the box reported it. */
-struct osd_item {
+struct overlay_item {
 	enum osd_kind kind;
 	enum osd_style style;
 	bool overt;                  /* false: covert (drawn as sent; the box shows it for its duration) */
@@ -58,7 +58,7 @@ struct osd_item {
 
 /* A caller-owned list: osd_list_init, fill, osd_list_cleanup. */
 struct osd_list {
-	struct osd_item *v;
+	struct overlay_item *v;
 	size_t n, cap;
 };
 
@@ -66,7 +66,7 @@ void osd_list_init(struct osd_list *l);
 void osd_list_cleanup(struct osd_list *l);
 /* Append a copy of *it (checked as osd_list_from_json checks). 0, CE_ARG,
  * CE_LIMIT (OSD_ITEMS_MAX) or CE_NOMEM. */
-int osd_list_add(struct osd_list *l, const struct osd_item *it) WARN_UNUSED;
+int osd_list_add(struct osd_list *l, const struct overlay_item *it) WARN_UNUSED;
 
 /* Append the items of a JSON document of len bytes: an object with an
  * "osd" array (an stb report; no "osd" key = no items), or an array.
@@ -112,7 +112,7 @@ size_t overlay_draw(struct overlay_image *img, struct overlay_font *font, const 
 
 /* Where an item was drawn: its box (pixels, x0 <= x < x1), for tests and
  * the report. Computed as overlay_draw lays it out; 0 or CE_ARG. */
-int overlay_item_box(const struct overlay_image *img, struct overlay_font *font, const struct osd_item *it,
+int overlay_item_box(const struct overlay_image *img, struct overlay_font *font, const struct overlay_item *it,
 	uint64_t at_ms, int *x0, int *y0, int *x1, int *y1) WARN_UNUSED;
 
 struct overlay_opts {
