@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -27,22 +28,32 @@ bool pcscd_available(void)
 	return access(PCSCD_BIN, X_OK) == 0 && access(PCSCD_VPCD_DRIVER, R_OK) == 0;
 }
 
+/* A port for vpcd, which binds it only once pcscd loads the driver: taken
+ * below the kernel's ephemeral range (32768..60999 on Linux), so that the
+ * outgoing connections of tests running beside us cannot take it in between
+ * (a port from bind(0) is an ephemeral one, and was seen taken that way:
+ * the reader then never appears). Random in 20000..32767, checked free. */
 static int free_port(uint16_t *port)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	socklen_t alen = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	for (int tries = 0; tries < 64; tries++) {
+		struct sockaddr_in a = { .sin_family = AF_INET };
+		uint16_t rnd = 0;
+		int fd, ok;
 
-	if (fd < 0)
-		return CE_IO;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || getsockname(fd, (struct sockaddr *)&a, &alen) != 0) {
+		if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+			return CE_IO;
+		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		a.sin_port = htons((uint16_t)(20000 + rnd % 12768));
+		if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+			return CE_IO;
+		ok = bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
 		close(fd);
-		return CE_IO;
+		if (ok) {
+			*port = ntohs(a.sin_port);
+			return 0;
+		}
 	}
-	*port = ntohs(a.sin_port);
-	close(fd);
-	return 0;
+	return CE_IO;
 }
 
 /* The child: private mounts, /run/pcscd = rundir, then pcscd. */
