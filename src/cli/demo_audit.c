@@ -28,6 +28,8 @@
 #include "cli/demo_audit.h"
 #include "lib/err.h"
 #include "lib/util.h"
+#include "ts/psi.h"
+#include "ts/ts.h"
 
 #define DA_PATH 1024
 #define DA_TS_MAX_BYTES (256u << 20)
@@ -38,6 +40,22 @@
 #define DA_CARD_C "2100000003" /* blacklisted */
 #define DA_CARD_D "2100000004" /* paired with chip 0x77 */
 #define DA_BOX_X "0x99"        /* a blacklisted box (chip id) */
+#define DA_EMM_PID 0x1FF0      /* where the captured EMMs go in box A2's stream */
+#define DA_EMM_MAX 256         /* EMM sections kept from the MUX */
+#define DA_FP_X "12"            /* service 101's fingerprint: where and in which colours */
+#define DA_FP_Y "80"
+#define DA_FP_XN 12
+#define DA_FP_YN 80
+#define DA_FP_FG "FFFF00"
+#define DA_FP_BG "000000C0"
+#define DA_MSG_GLOBAL                                                                                          \
+	"demo-audit global message: service notice to every subscriber of this network. Maintenance on the "    \
+	"head-end tonight from 01:00 to 03:00; no action is needed on your box."
+#define DA_MSG_CARD                                                                                            \
+	"demo-audit individual message for card 2100000001 only: your subscription to packages 0 and 1 is "      \
+	"active; renew before it expires to keep both services. Merci !"
+
+_Static_assert(sizeof(DA_MSG_GLOBAL) > 120 && sizeof(DA_MSG_CARD) > 120, "Schedule III C.4: >= 120 characters");
 
 struct da {
 	const struct demo_audit_opts *o;
@@ -50,6 +68,13 @@ struct da {
 	/* facts gathered by the steps, judged by the items */
 	bool headend_up, scrambled, box_a_ok, box_b_ok, reconciled, reconcile_after_change;
 	bool osd_from_box;          /* the box's own report had fingerprint items */
+	/* what box A's report JSON shows of what step_setup scheduled */
+	unsigned fp_svc_shows;      /* showings of service 101's overt fingerprint with its geometry */
+	bool fp_svc_serial;         /* ... showing card A's serial */
+	bool fp_random;             /* service 102's --random fingerprint, a position in 0..100 */
+	bool fp_covert;             /* card A's covert fingerprint (EMM) */
+	bool msg_global, msg_card;  /* the messages, text intact, forced */
+	bool msg_scroll_low;        /* the global (scrolling) message in the lower half */
 	unsigned png_services;      /* services with an overlay snapshot */
 	int bl_card, bl_box, bl_resub, bl_readd, bl_rows; /* step_blacklist's exit statuses, report rows + 1 */
 	char why_headend[256], why_box[256];
@@ -177,7 +202,35 @@ struct mux {
 	pthread_t th;
 	volatile int stop;
 	volatile uint64_t provisions;
+	/* the EMM sections of the data_provisions (section mode), the last
+	 * DA_EMM_MAX of them, for box A2 */
+	pthread_mutex_t mu;
+	uint8_t (*emm)[4096];
+	size_t emm_len[DA_EMM_MAX], nemm, next;
 };
+
+/* The datagram parameters (type 0x0005) of a data_provision body. */
+static void mux_keep_emms(struct mux *m, const uint8_t *b, size_t len)
+{
+	size_t at = 0;
+
+	while (at + 4 <= len) {
+		size_t t = (size_t)b[at] << 8 | b[at + 1], l = (size_t)b[at + 2] << 8 | b[at + 3];
+
+		if (at + 4 + l > len)
+			return;
+		if (t == 0x0005 && l >= 3 && l <= 4096 && m->emm && b[at + 4] != 0x47) {
+			pthread_mutex_lock(&m->mu);
+			memcpy(m->emm[m->next], b + at + 4, l);
+			m->emm_len[m->next] = l;
+			m->next = (m->next + 1) % DA_EMM_MAX;
+			if (m->nemm < DA_EMM_MAX)
+				m->nemm++;
+			pthread_mutex_unlock(&m->mu);
+		}
+		at += 4 + l;
+	}
+}
 
 static int mux_read(struct mux *m, int fd, uint8_t *buf, size_t n)
 {
@@ -214,7 +267,7 @@ static void mux_serve(struct mux *m, int fd)
 		case 0x0111: answer = 0x0113; break; /* stream_setup -> stream_status */
 		case 0x0114: answer = 0x0115; break; /* stream_close_request -> response */
 		case 0x0117: answer = 0x0118; break; /* stream_BW_request -> allocation */
-		case 0x0211: m->provisions++; break; /* data_provision */
+		case 0x0211: m->provisions++; mux_keep_emms(m, body, len); break; /* data_provision */
 		case 0x0014: return;                 /* channel_close */
 		default: break;
 		}
@@ -251,6 +304,8 @@ static int mux_start(struct mux *m)
 	socklen_t alen = sizeof(a);
 
 	memset(m, 0, sizeof(*m));
+	pthread_mutex_init(&m->mu, NULL);
+	m->emm = calloc(DA_EMM_MAX, sizeof(*m->emm));
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if ((m->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
 		return CE_IO;
@@ -272,6 +327,9 @@ static void mux_stop(struct mux *m)
 	pthread_join(m->th, NULL);
 	close(m->lfd);
 	m->lfd = -1;
+	free(m->emm);
+	m->emm = NULL;
+	pthread_mutex_destroy(&m->mu);
 }
 
 /* A TCP port on 127.0.0.1 that was free a moment ago (bound, read,
@@ -331,6 +389,22 @@ static int step_setup(struct da *d)
 	    RUN(d, "setup.log", "sms", "--db", d->db, "subscribe", DA_CARD_C, "--packages", "0", "--start", start,
 		    "--finish", finish) != 0 ||
 	    RUN(d, "setup.log", "sms", "--db", d->db, "card", "add", DA_CARD_D, "--chip", "0x77", "--pair", "1") != 0)
+		return CE_INTERNAL;
+	/* fingerprints and messages (issue 13), before the head-end loads its
+	 * schedule: an overt service fingerprint at a set place and colours
+	 * and a random-position one (ECMs), a covert card fingerprint and two
+	 * forced messages (EMMs) */
+	if (RUN(d, "setup.log", "sms", "--db", d->db, "fingerprint", "add", "--service", "101", "--x", DA_FP_X, "--y",
+		    DA_FP_Y, "--fg", DA_FP_FG, "--bg", DA_FP_BG, "--font-px", "28", "--duration-ms", "2000", "--repeat",
+		    "100", "--interval", "1", "--start", start, "--end", finish) != 0 ||
+	    RUN(d, "setup.log", "sms", "--db", d->db, "fingerprint", "add", "--service", "102", "--random", "--start",
+		    start, "--end", finish) != 0 ||
+	    RUN(d, "setup.log", "sms", "--db", d->db, "fingerprint", "add", "--card", DA_CARD_A, "--covert", "--start",
+		    start, "--end", finish) != 0 ||
+	    RUN(d, "setup.log", "sms", "--db", d->db, "message", "add", "--global", "--text", DA_MSG_GLOBAL, "--forced",
+		    "--start", start, "--expiry", finish) != 0 ||
+	    RUN(d, "setup.log", "sms", "--db", d->db, "message", "add", "--card", DA_CARD_A, "--text", DA_MSG_CARD,
+		    "--forced", "--popup", "--start", start, "--expiry", finish) != 0)
 		return CE_INTERNAL;
 	return 0;
 }
@@ -453,6 +527,107 @@ static bool wait_reconciled(struct da *d)
 	return false;
 }
 
+static bool str_is(json_t *o, const char *key, const char *want)
+{
+	const char *v = json_string_value(json_object_get(o, key));
+
+	return v && strcmp(v, want) == 0;
+}
+
+/* One item of box A's "osd" array (docs/stb.md) against what step_setup
+ * scheduled. */
+static void judge_osd(struct da *d, json_t *s, bool emm_box)
+{
+	json_int_t svc = json_integer_value(json_object_get(s, "service"));
+	json_int_t x = json_integer_value(json_object_get(s, "x_pct")), y = json_integer_value(json_object_get(s, "y_pct"));
+	bool overt = json_is_true(json_object_get(s, "overt")), forced = json_is_true(json_object_get(s, "forced"));
+
+	if (str_is(s, "kind", "fingerprint")) {
+		d->osd_from_box = true;
+		if (!overt)
+			d->fp_covert = true;
+		else if (emm_box)
+			return; /* the ECM items are judged on box A */
+		else if (svc == 101 && x == DA_FP_XN && y == DA_FP_YN && str_is(s, "fg", "#" DA_FP_FG) &&
+			 str_is(s, "bg", "#" DA_FP_BG) && json_integer_value(json_object_get(s, "font_px")) == 28) {
+			d->fp_svc_shows++;
+			if (str_is(s, "text", DA_CARD_A))
+				d->fp_svc_serial = true;
+		} else if (svc == 102 && x >= 0 && x <= 100 && y >= 0 && y <= 100)
+			d->fp_random = true;
+	} else if (str_is(s, "kind", "message") && forced) {
+		if (str_is(s, "text", DA_MSG_GLOBAL) && str_is(s, "scope", "global")) {
+			d->msg_global = true;
+			if (str_is(s, "style", "scroll") && y >= 50)
+				d->msg_scroll_low = true;
+		} else if (str_is(s, "text", DA_MSG_CARD) && str_is(s, "scope", "individual"))
+			d->msg_card = true;
+	}
+}
+
+/* Box A2: card A as a box that takes EMMs (provision --identity-out, stb
+ * --card) on the scrambled stream with a CAT and the EMM sections the MUX
+ * got put in after its first PCR (so they have a stream time): the EMM
+ * items (card fingerprint, messages) judged from its report JSON. */
+static void box_a2(struct da *d, struct mux *m, const char *scr, const char *start, const char *finish)
+{
+	char card[DA_PATH], in[DA_PATH], rep[DA_PATH], tsout[DA_PATH];
+	uint8_t *ts = NULL, *out = NULL, sec[1024], cc_cat = 0x0F, cc_emm = 0x0F;
+	size_t len = 0, first = 0, n = 0, np, cap, slen = 0;
+	struct cat *cat = calloc(1, sizeof(*cat));
+	struct ca_desc ca = { .ca_system_id = 0x4ADC, .ca_pid = DA_EMM_PID };
+	json_t *j, *s;
+	size_t i;
+
+	(void)start;
+	(void)finish;
+	da_path(d, "boxA2.card", card, sizeof(card));
+	da_path(d, "boxA2-in.ts", in, sizeof(in));
+	da_path(d, "boxA2.json", rep, sizeof(rep));
+	da_path(d, "boxA2.ts", tsout, sizeof(tsout));
+	if (!cat || RUN(d, "boxes.log", "provision", "--keystore", d->ks, "--passphrase-file", d->pf, "--card", DA_CARD_A,
+		    "--identity-out", card) != 0 || file_read_all(scr, DA_TS_MAX_BYTES, &ts, &len) != 0 || len % 188)
+		goto out;
+	pthread_mutex_lock(&m->mu);
+	cap = len / 188 + 8;
+	for (i = 0; i < m->nemm; i++)
+		cap += ts_packets_for(m->emm_len[i]);
+	if ((out = malloc(cap * 188)) != NULL) {
+		for (i = 0; i < len / 188; i++) {
+			struct ts_hdr h;
+
+			if (ts_parse(ts + i * 188, &h) == 0 && h.has_pcr) {
+				first = i + 1;
+				break;
+			}
+		}
+		memcpy(out, ts, first * 188);
+		n = first;
+		if (ca_desc_append(cat->info, sizeof(cat->info), &cat->info_len, &ca) == 0 &&
+		    cat_build(cat, sec, sizeof(sec), &slen) == 0 &&
+		    ts_packetize(sec, slen, TS_PID_CAT, &cc_cat, out + n * 188, cap - n, &np) == 0)
+			n += np;
+		for (i = 0; i < m->nemm; i++)
+			if (ts_packetize(m->emm[i], m->emm_len[i], DA_EMM_PID, &cc_emm, out + n * 188, cap - n, &np) == 0)
+				n += np;
+		memcpy(out + n * 188, ts + first * 188, len - first * 188);
+		n += len / 188 - first;
+	}
+	pthread_mutex_unlock(&m->mu);
+	if (!out || file_write_atomic(in, out, n * 188, 0600) != 0)
+		goto out;
+	if (RUN(d, "boxes.log", "stb", "--input", in, "--output", tsout, "--card", card, "--report-json", rep) != 0)
+		goto out;
+	j = da_json(d, "boxA2.json");
+	json_array_foreach(json_object_get(j, "osd"), i, s)
+		judge_osd(d, s, true);
+	json_decref(j);
+out:
+	free(cat);
+	free(ts);
+	free(out);
+}
+
 /* The head-end (ECMG, EMMG into our MUX), the scrambler on the demo
  * stream, two boxes; reconcile before and after a change; the head-end
  * stopped at the end (its cas.* audit entries are then in the log). */
@@ -485,7 +660,7 @@ static void step_headend_and_boxes(struct da *d, struct mux *m)
 	 * service 1 in package 0 (mask 00000001), service 2 in package 1 */
 	da_path(d, "scrambled.ts", scr, sizeof(scr));
 	d->scrambled = RUN(d, "scramble.log", "scramble", "--input", d->o->input, "--output", scr, "--service",
-		"101:ac=00000001", "--service", "102:ac=00000002", "--ecmg", ecmg, "--super-cas-id", "0x4ADC0001",
+		"101:ac=00000001", "--service", "102:ac=00000002", "--ecm-id", "101,102", "--ecmg", ecmg, "--super-cas-id", "0x4ADC0001",
 		"--algo", "csa2", "--cp-duration", "1") == 0;
 	if (!d->scrambled)
 		snprintf(d->why_box, sizeof(d->why_box), "the scrambler failed (scramble.log)");
@@ -533,18 +708,16 @@ static void step_headend_and_boxes(struct da *d, struct mux *m)
 				break;
 			}
 		}
-		json_array_foreach(json_object_get(ja, "osd"), i, s) {
-			const char *k = json_string_value(json_object_get(s, "kind"));
-
-			if (k && strcmp(k, "fingerprint") == 0)
-				d->osd_from_box = true;
-		}
+		json_array_foreach(json_object_get(ja, "osd"), i, s)
+			judge_osd(d, s, false);
 		json_decref(ja);
 		json_decref(jb);
 		d->png_services = count_png_services(d, png);
 	}
 	/* every card's EMM on air: the CAS side equals the SMS */
 	d->reconciled = wait_reconciled(d);
+	if (d->reconciled && d->scrambled)
+		box_a2(d, m, scr, start, finish);
 	/* a change (card B gets package 1) must reach the CAS side too */
 	if (d->reconciled) {
 		char st2[24], fi2[24];
@@ -669,21 +842,25 @@ static void items_a(struct da *d)
 	exp = da_json(d, "audit-export.json");
 	if (!exp) {
 		verdict(d, "A.2", "SMS logs every command, 2 years", DEMO_AUDIT_FAIL, "audit export failed (audit.log)");
-	} else if (!(has_action(exp, "card.add") && has_action(exp, "subscribe") && has_action(exp, "blacklist."))) {
+	} else if (!(has_action(exp, "card.add") && has_action(exp, "subscribe") && has_action(exp, "blacklist.") &&
+		     has_action(exp, "fingerprint.add") && has_action(exp, "message.add"))) {
 		verdict(d, "A.2", "SMS logs every command, 2 years", DEMO_AUDIT_FAIL,
-			"card.add, subscribe or blacklist entries missing from the audit export");
+			"card.add, subscribe, blacklist, fingerprint.add or message.add entries missing from the audit export");
 	} else {
-		verdict(d, "A.2", "SMS logs every command, 2 years", DEMO_AUDIT_FAIL,
-			"activation, package change, pairing and blacklisting are in the hash-chained log; messages "
-			"and fingerprints are not checked (issue 13 items 1-2 were not in the build demo-audit was written for)");
+		verdict(d, "A.2", "SMS logs every command, 2 years", DEMO_AUDIT_PASS,
+			"activation, package change, pairing, blacklisting, fingerprint and message commands are in the "
+			"hash-chained log (audit export); the 2-year retention is the operator's setting");
 	}
 	if (!exp || !has_action(exp, "cas.start"))
 		verdict(d, "A.3", "CAS logs every command, 2 years", DEMO_AUDIT_FAIL, "no cas.start entry from the head-end%s%s",
 			d->why_headend[0] ? ": " : "", d->why_headend);
-	else
+	else if (!has_action(exp, "fingerprint.add") || !has_action(exp, "message.add"))
 		verdict(d, "A.3", "CAS logs every command, 2 years", DEMO_AUDIT_FAIL,
-			"the head-end's start and key rotations are in the chain; fingerprint commands are not checked "
-			"(issue 13 item 1)");
+			"the head-end's start is in the chain but the fingerprint/message commands it carries are not");
+	else
+		verdict(d, "A.3", "CAS logs every command, 2 years", DEMO_AUDIT_PASS,
+			"the head-end's start and key rotations (cas.*) and the fingerprint/message commands it puts in "
+			"ECMs/EMMs (fingerprint.add, message.add) are in the same chain");
 	json_decref(exp);
 	/* A.4 */
 	v1 = RUN(d, "audit.log", "audit", "--db", d->db, "verify");
@@ -697,7 +874,7 @@ static void items_a(struct da *d)
 	/* A.5 */
 	if (has_command(d, "provision", NULL))
 		verdict(d, "A.5", "activation only through the SMS", DEMO_AUDIT_FAIL,
-			"`castellan provision` still writes a box's entitlement outside the SMS (this audit's boxes A and B "
+			"`castellan provision` still writes a box's entitlement outside the SMS (this audit's boxes A, A2 and B "
 			"use it); not restricted yet");
 	else
 		verdict(d, "A.5", "activation only through the SMS", DEMO_AUDIT_PASS, "no tool grants outside the SMS");
@@ -789,44 +966,50 @@ static void items_a(struct da *d)
 
 static void items_b(struct da *d)
 {
-	static const struct {
-		const char *id, *title;
-	} b[] = {
-		{ "B.1", "fingerprints at regular intervals, operator-scheduled" },
-		{ "B.2", "overt and covert" },
-		{ "B.3", "cannot be defeated on the box" },
-		{ "B.4", "on the top-most layer" },
-		{ "B.5", "identifies the box and/or card" },
-		{ "B.6", "in every state of the box" },
-		{ "B.7", "position and colours from the head-end, random position" },
-		{ "B.8", "enough characters to identify" },
-		{ "B.9", "global and individual, ECM- and EMM-based" },
-		{ "B.10", "displayed as sent" },
-		{ "B.11", "scrolling messages in the lower part only" },
-		{ "B.12", "cannot be disabled" },
-	};
+	const bool emm_fp = d->fp_covert, ecm_fp = d->fp_svc_shows > 0, msgs = d->msg_global && d->msg_card;
 
-	for (size_t i = 0; i < sizeof(b) / sizeof(b[0]); i++) {
-		bool drawn = strcmp(b[i].id, "B.4") == 0 || strcmp(b[i].id, "B.11") == 0;
-
-		if (d->osd_from_box && drawn && d->png_services >= 2)
-			verdict(d, b[i].id, b[i].title, DEMO_AUDIT_PASS,
-				"the box's fingerprints are drawn on the top layer of both services' snapshots");
-		else if (drawn)
-			verdict(d, b[i].id, b[i].title, DEMO_AUDIT_FAIL,
-				"the reference box draws OSD items on the top layer (stb --overlay-snapshot: %u of 2 services "
-				"snapshotted), but no fingerprint reached box A's report: demo-audit schedules none (issue 13 "
-				"item 1 was not on main when it was written)",
-				d->png_services);
-		else
-			verdict(d, b[i].id, b[i].title, DEMO_AUDIT_FAIL,
-				"not checked: demo-audit schedules no fingerprint (issue 13 item 1 was not on main when it "
-				"was written)");
-	}
+	verdict(d, "B.1", "fingerprints at regular intervals, operator-scheduled",
+		d->fp_svc_shows >= 2 ? DEMO_AUDIT_PASS : DEMO_AUDIT_FAIL,
+		"`sms fingerprint add --service 101 --repeat 100 --interval 1`: %u showing(s) in box A's report%s",
+		d->fp_svc_shows, d->fp_svc_shows == 1 ? " (the demo stream is shorter than one interval: a repeat is "
+							 "not shown)" : "");
+	verdict(d, "B.2", "overt and covert", ecm_fp && d->fp_covert ? DEMO_AUDIT_PASS : DEMO_AUDIT_FAIL,
+		"overt service fingerprint %s; covert card fingerprint (EMM) %s", ecm_fp ? "shown" : "NOT shown",
+		d->fp_covert ? "shown" : "NOT shown (demo-audit's MUX drops the EMMs; box A gets none)");
+	verdict(d, "B.3", "cannot be defeated on the box", DEMO_AUDIT_SKIP,
+		"not run by demo-audit: tests/headend osd_e2e strips the fingerprint block from every ECM and the "
+		"box then gets no control word");
+	verdict(d, "B.4", "on the top-most layer", ecm_fp && d->png_services >= 1 ? DEMO_AUDIT_PASS : DEMO_AUDIT_FAIL,
+		"box A's fingerprints drawn last over the picture: %u of 2 services snapshotted (stb --overlay-snapshot "
+		"png/), fingerprint %s", d->png_services, ecm_fp ? "in the report" : "NOT in the report");
+	verdict(d, "B.5", "identifies the box and/or card", d->fp_svc_serial ? DEMO_AUDIT_PASS : DEMO_AUDIT_FAIL,
+		"service 101's fingerprint shows %s", d->fp_svc_serial ? "card " DA_CARD_A "'s serial" : "NOT the card serial");
+	verdict(d, "B.6", "in every state of the box", DEMO_AUDIT_FAIL,
+		"shown on a descrambled service only; menus, EPG, standby and a not-entitled service are not shown");
+	verdict(d, "B.7", "position and colours from the head-end, random position",
+		ecm_fp && d->fp_random ? DEMO_AUDIT_PASS : DEMO_AUDIT_FAIL,
+		"service 101's at x " DA_FP_X "%% y " DA_FP_Y "%%, #" DA_FP_FG " on #" DA_FP_BG " as scheduled: %s; "
+		"service 102's --random: %s", ecm_fp ? "yes" : "NO", d->fp_random ? "shown" : "NOT shown");
+	verdict(d, "B.8", "enough characters to identify", d->fp_svc_serial ? DEMO_AUDIT_PASS : DEMO_AUDIT_FAIL,
+		"the whole %zu-digit serial %s", sizeof(DA_CARD_A) - 1, d->fp_svc_serial ? "shown" : "NOT shown");
+	verdict(d, "B.9", "global and individual, ECM- and EMM-based",
+		ecm_fp && emm_fp && msgs ? DEMO_AUDIT_PASS : DEMO_AUDIT_FAIL,
+		"ECM fingerprint %s, EMM fingerprint %s, global message %s, individual message %s",
+		ecm_fp ? "shown" : "NOT shown", emm_fp ? "shown" : "NOT shown", d->msg_global ? "shown" : "NOT shown",
+		d->msg_card ? "shown" : "NOT shown");
+	verdict(d, "B.10", "displayed as sent", msgs ? DEMO_AUDIT_PASS : DEMO_AUDIT_FAIL,
+		"message texts byte for byte in box A's report: global %s, individual %s%s", d->msg_global ? "yes" : "NO",
+		d->msg_card ? "yes" : "NO", msgs ? "" : " (the EMMs do not reach box A in demo-audit)");
+	verdict(d, "B.11", "scrolling messages in the lower part only", d->msg_scroll_low ? DEMO_AUDIT_PASS : DEMO_AUDIT_FAIL,
+		"the global scrolling message %s", d->msg_scroll_low ? "in the lower half" : "NOT shown in the lower half");
+	verdict(d, "B.12", "cannot be disabled", msgs ? DEMO_AUDIT_PASS : DEMO_AUDIT_FAIL,
+		"forced messages shown with forced set: %s", msgs ? "yes" : "NO");
 }
 
 static void items_c(struct da *d)
 {
+	const bool msgs = d->msg_global && d->msg_card;
+
 	if (d->box_a_ok && d->box_b_ok)
 		verdict(d, "C.1", "every box has a CAS that decrypts the CA messages", DEMO_AUDIT_PASS,
 			"on the demo stream scrambled with the head-end's ECMs: box A (both packages) gets both services "
@@ -835,18 +1018,18 @@ static void items_c(struct da *d)
 		verdict(d, "C.1", "every box has a CAS that decrypts the CA messages", DEMO_AUDIT_FAIL,
 			"box A %s, box B %s%s%s", d->box_a_ok ? "ok" : "NOT bit-identical", d->box_b_ok ? "ok" : "wrong",
 			d->why_box[0] ? ": " : "", d->why_box);
-	verdict(d, "C.2", "ECM- and EMM-based fingerprinting in the box", DEMO_AUDIT_FAIL,
-		d->osd_from_box ? "the box reports fingerprints; overt/covert and ECM/EMM origin not checked by demo-audit yet"
-				: "no fingerprint reached box A (demo-audit schedules none; issue 13 item 1)");
-	if (!d->reconciled)
-		verdict(d, "C.3", "individually addressable, receives messages", DEMO_AUDIT_FAIL,
-			"the per-card EMMs did not all reach the air (reconcile)");
-	else
-		verdict(d, "C.3", "individually addressable, receives messages", DEMO_AUDIT_FAIL,
-			"addressing works (every card's own EMM on air, reconcile clean); messages not checked: "
-			"demo-audit sends none (issue 13 item 2 was not on main when it was written)");
-	verdict(d, "C.4", "messages >= 120 characters, global/group/individual, forced", DEMO_AUDIT_FAIL,
-		"not checked: demo-audit sends no message (issue 13 item 2 was not on main when it was written)");
+	verdict(d, "C.2", "ECM- and EMM-based fingerprinting in the box",
+		d->fp_svc_shows && d->fp_covert ? DEMO_AUDIT_PASS : DEMO_AUDIT_FAIL,
+		"box A's report: ECM (service) fingerprint %s, EMM (card, covert) fingerprint %s",
+		d->fp_svc_shows ? "shown" : "NOT shown", d->fp_covert ? "shown" : "NOT shown");
+	verdict(d, "C.3", "individually addressable, receives messages",
+		d->reconciled && d->msg_card ? DEMO_AUDIT_PASS : DEMO_AUDIT_FAIL,
+		"every card's own EMM on air (reconcile) %s; card " DA_CARD_A "'s individual message %s",
+		d->reconciled ? "yes" : "NO", d->msg_card ? "shown by box A" : "NOT shown by box A");
+	verdict(d, "C.4", "messages >= 120 characters, global/group/individual, forced",
+		msgs ? DEMO_AUDIT_PASS : DEMO_AUDIT_FAIL,
+		"%zu- and %zu-character forced messages (global, individual): %s", sizeof(DA_MSG_GLOBAL) - 1,
+		sizeof(DA_MSG_CARD) - 1, msgs ? "both shown intact" : "not both shown by box A");
 	verdict(d, "C.5", "upgradable over the air", DEMO_AUDIT_SKIP,
 		"shown by `castellan-demo replace` (tests/e2e: a signed module over the air) and tests/headend/test_ota.c");
 	verdict(d, "C.6", "copy protection in recording boxes", DEMO_AUDIT_FAIL,

@@ -4,7 +4,9 @@
  * C.1-C.6) gets exactly one verdict in its --json file, the exit status
  * follows the FAILs, and the items whose features are built PASS on the
  * demo stream (a broken audit log check, reconcile, blacklist, pairing,
- * reports or box turns its item to FAIL and this test with it).
+ * reports, box, or a fingerprint/message that does not reach the box's
+ * report JSON intact turns its item to FAIL and this test with it); the
+ * items not built stay FAIL.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -38,8 +40,11 @@ static void test_demo_audit(void **st)
 {
 	const char *bin = getenv("CASTELLAN_BIN");
 	char dir[] = "/tmp/test-demo-audit-XXXXXX", json[128], id[8];
-	static const char *const must_pass[] = { "A.1", "A.4", "A.6", "A.9", "A.10", "A.11", "A.12", "C.1" };
-	static const char *const skipped[] = { "A.7", "A.8", "C.5" };
+	static const char *const must_pass[] = { "A.1", "A.2", "A.3", "A.4", "A.6", "A.9", "A.10", "A.11", "A.12",
+		"B.2", "B.4", "B.5", "B.7", "B.8", "B.9", "B.10", "B.11", "B.12", "C.1", "C.2", "C.3", "C.4" };
+	static const char *const skipped[] = { "A.7", "A.8", "B.3", "C.5" };
+	/* not built or not shown by the demo run: must stay FAIL, not be claimed */
+	static const char *const must_fail[] = { "A.5", "A.13", "B.6", "C.6" };
 	json_error_t e;
 	json_t *doc, *items;
 	int rc, count, fails = 0;
@@ -81,6 +86,8 @@ static void test_demo_audit(void **st)
 	}
 	for (size_t i = 0; i < sizeof(skipped) / sizeof(skipped[0]); i++)
 		assert_string_equal(verdict_of(items, skipped[i], &count), "SKIP");
+	for (size_t i = 0; i < sizeof(must_fail) / sizeof(must_fail[0]); i++)
+		assert_string_equal(verdict_of(items, must_fail[i], &count), "FAIL");
 	assert_int_equal(json_integer_value(json_object_get(doc, "fail")), fails);
 	/* exit 1 while any item fails, 0 when none does */
 	assert_int_equal(rc, fails ? 1 : 0);
