@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "cli/cli.h"
-#include "cli/demo_audit.h"
+#include "compliance/demo_audit.h"
 
 #ifndef CASTELLAN_SOURCE_DIR
 #define CASTELLAN_SOURCE_DIR "."

@@ -25,7 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <openssl/rand.h>
-#include "cli/demo_audit.h"
+#include "compliance/demo_audit.h"
 #include "lib/err.h"
 #include "lib/util.h"
 #include "ts/psi.h"
