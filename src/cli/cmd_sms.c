@@ -14,6 +14,7 @@
 #include "lib/util.h"
 #include "sms/csv.h"
 #include "sms/report.h"
+#include "sms/report_cas.h"
 #include "headend/reconcile.h"
 #include "sms/store.h"
 
@@ -27,6 +28,7 @@ static void usage(FILE *f)
 		"  card list [--after SERIAL] [--limit N]\n"
 		"  package add ID NAME            ID 32..65535 (0..31, the access-criteria bits, exist already)\n"
 		"  package rename ID NAME         give package ID a new name (any ID, 0..31 included)\n"
+		"  channel set SID NAME MASK      channel (service id) SID in the packages of MASK (0x..: bit p = package p)\n"
 		"  subscribe SERIAL --packages LIST --start UNIX --finish UNIX\n"
 		"                                 LIST: package ids, comma-separated (e.g. 0,5,40)\n"
 		"  key add USER [--scopes read,write,admin,metrics]\n"
@@ -42,16 +44,18 @@ static void usage(FILE *f)
 		"         [--by package|channel] [--package ID] [--channel SID] [--card SERIAL] [--from UNIX]\n"
 		"         [--to UNIX] [--status active|suspended|deactivated|blacklisted]\n"
 		"                                 NAME: summary, subscribers, blacklist, monthly, package-channels,\n"
-		"                                 active, card, ageing, history (docs/reports.md); point-in-time\n"
+		"                                 active, card, ageing, history, cas-channels, cas-match\n"
+		"                                 (docs/reports.md); point-in-time\n"
 		"                                 figures are read from the audit log\n"
 		"  search-index [--build] [--check]\n"
 		"                                 the text search index (docs/sms.md, \"Search\"): say whether it is\n"
 		"                                 there and why not; --build creates what is missing (PostgreSQL:\n"
 		"                                 pg_trgm if allowed, then the GIN indexes, CONCURRENTLY; SQLite:\n"
 		"                                 rebuilds the FTS5 table); --check: SQLite's integrity check\n"
-		"  reconcile [--at UNIX] [--format csv|json]\n"
+		"  reconcile [--at UNIX] [--format csv|json] [--channels]\n"
 		"                                 compare each card's last EMM (emm_seq: state, packages, period)\n"
-		"                                 with the SMS at that time; print every difference; exit 1 if any\n"
+		"                                 with the SMS at that time; print every difference; exit 1 if any;\n"
+		"                                 --channels: the counts per channel and package instead\n"
 		"  import-tvcas FILE [--format auto|sql|csv|tsv] [--dry-run]\n"
 		"                                 the free CAS's card table (tvcas_smartcards) from a MariaDB dump\n"
 		"                                 or its CSV/TSV export (NULLs included): checked whole, then one\n"
@@ -368,6 +372,13 @@ static int do_reconcile(struct sms_store *s, int argc, char **argv, bool *differ
 
 	if ((at && parse_u64(at, (uint64_t)1 << 40, &t) != 0) || (fmt && strcmp(fmt, "csv") && strcmp(fmt, "json")))
 		return CE_ARG;
+	if (cli_flag(argc, argv, 0, "--channels")) { /* per channel and package (report_cas.h, A.13) */
+		size_t nd = 0;
+
+		r = sms_cas_match_print(s, (int64_t)t, o.json, stdout, &nd);
+		*differ = r == 0 && nd > 0;
+		return r;
+	}
 	if (o.json && !(o.items = json_array()))
 		return CE_NOMEM;
 	if (!o.json)
@@ -515,6 +526,13 @@ int cmd_sms(int argc, char **argv)
 			sms_store_close(s);
 			return 1;
 		}
+	} else if (strcmp(argv[0], "channel") == 0 && argc == 5 && strcmp(argv[1], "set") == 0) {
+		uint64_t sid, ac;
+
+		r = parse_u64(argv[2], 65535, &sid) != 0 || parse_u64(argv[4], UINT32_MAX, &ac) != 0 ? CE_ARG
+			: sms_channel_set(s, (uint16_t)sid, argv[3], (uint32_t)ac, "cli");
+		if (r == 0)
+			printf("channel %" PRIu64 " '%s' packages %08" PRIX64 "\n", sid, argv[3], ac);
 	} else if (strcmp(argv[0], "search-index") == 0) {
 		r = do_search_index(s, argc, argv);
 	} else if (strcmp(argv[0], "reconcile") == 0) {

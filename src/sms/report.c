@@ -15,11 +15,12 @@
 #include <string.h>
 #include <time.h>
 #include "sms/report.h"
+#include "sms/report_cas.h"
 #include "sms/store_int.h"
 #include "lib/util.h"
 
 const char *const sms_report_names[] = { "summary", "subscribers", "blacklist", "monthly", "package-channels",
-					 "active", "card", "ageing", "history", NULL };
+					 "active", "card", "ageing", "history", "cas-channels", "cas-match", NULL };
 
 static const char *const status_names[] = { "active", "suspended", "deactivated", "blacklisted", "deleted" };
 
@@ -92,6 +93,16 @@ static int t_row(struct sms_table *t, ...)
 	for (size_t i = 0; i < t->ncols; i++)
 		v[i] = va_arg(ap, const char *);
 	va_end(ap);
+	return t_rowv(t, v);
+}
+
+void sms_table_col(struct sms_table *t, const char *name, bool num)
+{
+	t_col(t, name, num);
+}
+
+int sms_table_row(struct sms_table *t, const char *const *v)
+{
 	return t_rowv(t, v);
 }
 
@@ -496,6 +507,42 @@ static const struct rsub *pkg_at(const struct rcard *c, uint32_t pkg, int64_t t)
 		if (c->subs[i].pkg == pkg && in_force(&c->subs[i], t))
 			return &c->subs[i];
 	return NULL;
+}
+
+int sms_report_active_each(struct sms_store *s, int64_t at_s,
+			   int (*fn)(void *ctx, uint64_t serial, const uint32_t *pkgs, size_t n), void *ctx)
+{
+	struct rstates st;
+	uint32_t *pk = NULL;
+	size_t cap = 0;
+	int r;
+
+	if ((r = states_at(s, at_s, &st)) != 0)
+		return r;
+	for (size_t i = 0; i < st.n && r == 0; i++) {
+		const struct rcard *c = &st.c[i];
+		size_t n = 0;
+
+		if (status_at(c, at_s) != SMS_RS_ACTIVE)
+			continue;
+		if (c->nsubs > cap) {
+			uint32_t *np = realloc(pk, c->nsubs * sizeof(*np));
+
+			if (!np) {
+				r = CE_NOMEM;
+				break;
+			}
+			pk = np;
+			cap = c->nsubs;
+		}
+		for (size_t k = 0; k < c->nsubs; k++)
+			if (in_force(&c->subs[k], at_s))
+				pk[n++] = c->subs[k].pkg;
+		r = fn(ctx, c->serial, pk, n);
+	}
+	free(pk);
+	states_free(&st);
+	return r;
 }
 
 /* ---- packages and channels (current tables) ------------------------------ */
@@ -975,6 +1022,8 @@ int sms_report_run(struct sms_store *s, const char *name, const struct sms_repor
 		r = rep_card(s, p, at, t);
 	else if (strcmp(name, "history") == 0)
 		r = (t->at_s = 0, rep_history(s, p, t));
+	else if (strcmp(name, "cas-channels") == 0 || strcmp(name, "cas-match") == 0)
+		r = sms_report_cas(s, at, name[4] == 'm', t); /* report_cas.c */
 	else
 		r = CE_NOT_FOUND;
 	if (r != 0) {

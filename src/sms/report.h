@@ -27,6 +27,9 @@
  *   card              (card, at)           one card's packages and channels
  *   ageing            (package|channel, at) each active card: since when, age
  *   history           (card, from, to)     activation/deactivation log of a card
+ *   cas-channels      (at)                 the CAS side (report_cas.h): cards per
+ *                                          channel and package from the grants sent
+ *   cas-match         (at)                 cas-channels against the SMS's figures
  */
 #ifndef CASTELLAN_SMS_REPORT_H
 #define CASTELLAN_SMS_REPORT_H
@@ -81,6 +84,15 @@ void sms_table_free(struct sms_table *t);
  * {"report","at","columns":[...],"rows":[{...}]} (new reference). */
 int sms_table_csv(const struct sms_table *t, int (*out)(void *ctx, const char *p, size_t n), void *ctx) WARN_UNUSED;
 json_t *sms_table_json(const struct sms_table *t);
+/* Building a table (the reports of report_cas.c): a column; a row of
+ * t->ncols values (NULL: empty). */
+void sms_table_col(struct sms_table *t, const char *name, bool num);
+int sms_table_row(struct sms_table *t, const char *const *v) WARN_UNUSED;
+/* Each card active at at_s (report.h's rule, from the log), by serial: fn
+ * with the ids of its packages in force (0..65535, any order; n >= 1).
+ * Non-zero from fn stops and is returned. */
+int sms_report_active_each(struct sms_store *s, int64_t at_s,
+			   int (*fn)(void *ctx, uint64_t serial, const uint32_t *pkgs, size_t n), void *ctx) WARN_UNUSED;
 /* The report names, NULL-terminated. */
 extern const char *const sms_report_names[];
 
