@@ -115,13 +115,13 @@ static int parse_ext(const char *t, uint32_t *ids, size_t *n)
 	while (*p) {
 		size_t len = strcspn(p, ",");
 		char num[8];
-		uint64_t v;
+		int64_t v;
 
 		if (len == 0 || len >= sizeof(num) || *n == SMS_SENT_EXT_MAX)
 			return CE_FORMAT;
 		memcpy(num, p, len);
 		num[len] = '\0';
-		if (parse_u64(num, SMS_PACKAGES_MAX - 1, &v) != 0)
+		if (parse_dec_s64(num, 0, SMS_PACKAGES_MAX - 1, &v) != 0)
 			return CE_FORMAT;
 		ids[(*n)++] = (uint32_t)v;
 		p += len;
