@@ -531,7 +531,7 @@ function viewOsd(m) {
 }
 
 /* ---- blacklist and audit reports (docs/audit.md, docs/reports.md) ---------- */
-const REPORTS = ['summary', 'subscribers', 'blacklist', 'monthly', 'package-channels', 'active', 'card', 'ageing', 'history'];
+const REPORTS = ['summary', 'subscribers', 'blacklist', 'monthly', 'package-channels', 'active', 'card', 'ageing', 'history', 'cas-channels', 'cas-match'];
 function viewCompliance(m) {
   const bl = el('tbody', { id: 'bl-body' });
   const loadBl = async () => {

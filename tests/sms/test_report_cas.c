@@ -105,6 +105,16 @@ static const char *cell(const struct sms_table *t, size_t row, const char *col)
 	return NULL;
 }
 
+/* A figure of a table (decimal, strictly). */
+static long long num_of(const char *v)
+{
+	int64_t x = 0;
+
+	if (parse_dec_s64(v, INT64_MIN, INT64_MAX, &x) != 0)
+		fail_msg("not a number: '%s'", v);
+	return (long long)x;
+}
+
 /* The figure in column col of the row (kind, id). */
 static long long fig(const struct sms_table *t, const char *kind, long long id, const char *col)
 {
@@ -113,7 +123,7 @@ static long long fig(const struct sms_table *t, const char *kind, long long id, 
 	snprintf(ids, sizeof(ids), "%lld", id);
 	for (size_t i = 0; i < t->nrows; i++)
 		if (strcmp(cell(t, i, "kind"), kind) == 0 && strcmp(cell(t, i, "id"), ids) == 0)
-			return atoll(cell(t, i, col));
+			return num_of(cell(t, i, col));
 	fail_msg("no row %s %lld in %s", kind, id, t->name);
 	return -1;
 }
@@ -174,12 +184,12 @@ static void expect_diffs(struct sms_store *s, int64_t at, const char *const *kin
 	while (kinds[want])
 		want++;
 	for (size_t i = 0; i < t->nrows; i++) {
-		long long diff = atoll(cell(t, i, "difference"));
+		long long diff = num_of(cell(t, i, "difference"));
 		bool listed = false;
 
-		assert_int_equal(diff, atoll(cell(t, i, "cas_cards")) - atoll(cell(t, i, "sms_cards")));
+		assert_int_equal(diff, num_of(cell(t, i, "cas_cards")) - num_of(cell(t, i, "sms_cards")));
 		for (size_t k = 0; k < want; k++)
-			if (strcmp(cell(t, i, "kind"), kinds[k]) == 0 && atoll(cell(t, i, "id")) == ids[k]) {
+			if (strcmp(cell(t, i, "kind"), kinds[k]) == 0 && num_of(cell(t, i, "id")) == ids[k]) {
 				listed = true;
 				if (diff != d[k])
 					fail_msg("%s %lld: difference %lld, want %lld", kinds[k], ids[k], diff, d[k]);
