@@ -770,6 +770,61 @@ int emm_build(struct emm_issuer *is, uint64_t serial, uint32_t seq, uint64_t now
 	return r;
 }
 
+/* The package keys a grant carries, in the order every unique EMM writer
+ * puts them: the current and the next epoch at now (those overlapping the
+ * grant), each with the mask's packages lowest first, then the extended
+ * ones. None when x says the card must pair first. */
+struct key_walk {
+	struct emm_issuer *is;
+	const struct emm_grant *g;
+	uint64_t es, e, e_last; /* epochs e..e_last still to go */
+	uint32_t m;             /* mask packages left in epoch e */
+	size_t i;               /* extended packages done in epoch e */
+};
+
+static int key_walk_init(struct key_walk *w, struct emm_issuer *is, const struct emm_grant *g,
+			 const struct emm_extra *x, uint64_t now_ms)
+{
+	uint32_t cur = keystore_epoch_at(is->ks, now_ms / 1000u);
+
+	if (cur == UINT32_MAX)
+		return CE_RANGE;
+	*w = (struct key_walk){ .is = is, .g = g, .es = keystore_epoch_seconds(is->ks), .e = cur,
+				.e_last = (uint64_t)cur + 1, .m = g->packages };
+	if (x && x->no_keys)
+		w->e = w->e_last + 1;
+	return 0;
+}
+
+/* The next key into *k (its epoch and package in it; valid until the next
+ * call): 1, 0 when there is none left, or CE_*. */
+static int key_walk_next(struct key_walk *w, const struct pkg_key **k)
+{
+	const struct emm_grant *g = w->g;
+
+	for (; w->e <= w->e_last; w->e++, w->m = g->packages, w->i = 0) {
+		/* epoch e covers [e*es, (e+1)*es - 1]: keys only if it overlaps the grant */
+		if (w->e * w->es > g->finish_s || (w->e + 1) * w->es <= g->start_s)
+			continue;
+		if (w->m != 0) { /* the set bits of the mask (a branch per package mispredicts) */
+			unsigned pkg = (unsigned)__builtin_ctz(w->m);
+			int r;
+
+			w->m &= w->m - 1;
+			return (r = cached_key(w->is, (uint32_t)w->e, pkg, k)) != 0 ? r : 1;
+		}
+		if (w->i < g->next) {
+			uint16_t pkg = g->ext[w->i++];
+			int r;
+
+			if (pkg < CAS_MAX_PACKAGES)
+				return CE_ARG;
+			return (r = cached_key(w->is, (uint32_t)w->e, pkg, k)) != 0 ? r : 1;
+		}
+	}
+	return 0;
+}
+
 int emm_build_unique(struct emm_issuer *is, uint64_t serial, uint32_t seq, const struct emm_grant *g,
 	uint64_t now_ms, uint8_t *out, size_t cap, size_t *out_len)
 {
@@ -780,8 +835,8 @@ int emm_build_unique_ex(struct emm_issuer *is, uint64_t serial, uint32_t seq, co
 	const struct emm_extra *x, uint64_t now_ms, uint8_t *out, size_t cap, size_t *out_len)
 {
 	uint8_t pt[EMM_MAX_PLAINTEXT], *p = pt;
-	uint64_t es;
-	uint32_t cur_epoch;
+	const struct pkg_key *k;
+	struct key_walk w;
 	int r = 0;
 
 	/* the largest plaintext: entitlement with every ext id, 2 epochs x
@@ -800,10 +855,8 @@ int emm_build_unique_ex(struct emm_issuer *is, uint64_t serial, uint32_t seq, co
 		return CE_ARG;
 	if (g->start_s > g->finish_s || g->finish_s > INT64_MAX)
 		return CE_RANGE;
-	es = keystore_epoch_seconds(is->ks);
-	cur_epoch = keystore_epoch_at(is->ks, now_ms / 1000u);
-	if (cur_epoch == UINT32_MAX)
-		return CE_RANGE;
+	if ((r = key_walk_init(&w, is, g, x, now_ms)) != 0)
+		return r;
 	/* Encoded directly, no emm_content copy and no per-field bounds check
 	 * (the size is bounded above): this is the hot path. */
 	p[0] = EMM_T_ENTITLEMENT;
@@ -814,43 +867,26 @@ int emm_build_unique_ex(struct emm_issuer *is, uint64_t serial, uint32_t seq, co
 	p += 22;
 	for (size_t i = 0; i < g->next; i++, p += 2)
 		put_be16(p, g->ext[i]);
-	for (uint32_t e = cur_epoch; e <= cur_epoch + 1 && !(x && x->no_keys); e++) {
-		/* epoch e covers [e*es, (e+1)*es - 1]: keys only if it overlaps the grant */
-		if ((uint64_t)e * es > g->finish_s || ((uint64_t)e + 1) * es <= g->start_s)
-			continue;
-		/* the set bits of the mask, lowest first (a branch per package mispredicts) */
-		for (uint32_t m = g->packages; m != 0; m &= m - 1) {
-			unsigned pkg = (unsigned)__builtin_ctz(m);
-			const struct pkg_key *k;
-
-			if ((r = cached_key(is, e, pkg, &k)) != 0)
-				goto out;
+	while ((r = key_walk_next(&w, &k)) == 1) {
+		if (k->pkg < CAS_MAX_PACKAGES) {
 			p[0] = EMM_T_PKG_KEY;
 			p[1] = 4 + 1 + PKG_KEY_BYTES;
-			put_be32(p + 2, e);
-			p[6] = (uint8_t)pkg;
+			put_be32(p + 2, k->epoch);
+			p[6] = (uint8_t)k->pkg;
 			memcpy(p + 7, k->key, PKG_KEY_BYTES);
 			p += EMM_KEY_REC;
-		}
-		/* the extended packages (ids >= 32) */
-		for (size_t i = 0; i < g->next; i++) {
-			const struct pkg_key *k;
-
-			if (g->ext[i] < CAS_MAX_PACKAGES) {
-				r = CE_ARG;
-				goto out;
-			}
-			if ((r = cached_key(is, e, g->ext[i], &k)) != 0)
-				goto out;
+		} else { /* the extended packages (ids >= 32) */
 			p[0] = EMM_T_PKG_KEY_EXT;
 			p[1] = 4 + 2 + PKG_KEY_BYTES;
-			put_be32(p + 2, e);
-			put_be16(p + 6, g->ext[i]);
+			put_be32(p + 2, k->epoch);
+			put_be16(p + 6, k->pkg);
 			memcpy(p + 8, k->key, PKG_KEY_BYTES);
 			p += EMM_KEY_EXT_REC;
 		}
-		OPENSSL_cleanse(&is->spill, sizeof(is->spill));
 	}
+	OPENSSL_cleanse(&is->spill, sizeof(is->spill));
+	if (r != 0)
+		goto out;
 	if (x) { /* the command records (room for all of them: the assert above) */
 		static const struct { uint32_t bit; uint8_t tag; } cmd[] = {
 			{ EMM_CMD_BLOCK, EMM_T_BLOCK }, { EMM_CMD_UNBLOCK, EMM_T_UNBLOCK },
@@ -891,8 +927,8 @@ int emm_build_unique_osd(struct emm_issuer *is, uint64_t serial, uint32_t seq, c
 	uint8_t *out, size_t cap, size_t *out_len)
 {
 	struct emm_content *c;
-	uint64_t es;
-	uint32_t cur_epoch;
+	const struct pkg_key *k;
+	struct key_walk w;
 	size_t used;
 	int r = 0;
 
@@ -910,40 +946,17 @@ int emm_build_unique_osd(struct emm_issuer *is, uint64_t serial, uint32_t seq, c
 		return CE_NOMEM;
 	c->has_grant = true;
 	c->grant = *g;
-	es = keystore_epoch_seconds(is->ks);
-	cur_epoch = keystore_epoch_at(is->ks, now_ms / 1000u);
-	if (cur_epoch == UINT32_MAX) {
-		r = CE_RANGE;
+	if ((r = key_walk_init(&w, is, g, x, now_ms)) != 0)
 		goto out;
-	}
 	used = 2 + 20 + 2 * g->next;
-	/* the keys emm_build_unique_ex gives: current and next epoch, where they
-	 * overlap the grant, mask packages and extended ones (none when x says
-	 * the card must pair first) */
-	for (uint32_t e = cur_epoch; e <= cur_epoch + 1 && !(x && x->no_keys); e++) {
-		if ((uint64_t)e * es > g->finish_s || ((uint64_t)e + 1) * es <= g->start_s)
-			continue;
-		for (uint32_t m = g->packages; m != 0; m &= m - 1) {
-			const struct pkg_key *k;
-
-			if ((r = cached_key(is, e, (unsigned)__builtin_ctz(m), &k)) != 0)
-				goto out;
-			c->keys[c->nkeys++] = *k;
-			used += EMM_KEY_REC;
-		}
-		for (size_t i = 0; i < g->next; i++) {
-			const struct pkg_key *k;
-
-			if (g->ext[i] < CAS_MAX_PACKAGES) {
-				r = CE_ARG;
-				goto out;
-			}
-			if ((r = cached_key(is, e, g->ext[i], &k)) != 0)
-				goto out;
-			c->keys[c->nkeys++] = *k;
-			used += EMM_KEY_EXT_REC;
-		}
+	/* the keys emm_build_unique_ex gives, in its order */
+	while ((r = key_walk_next(&w, &k)) == 1) {
+		c->keys[c->nkeys++] = *k;
+		used += k->pkg < CAS_MAX_PACKAGES ? EMM_KEY_REC : EMM_KEY_EXT_REC;
 	}
+	OPENSSL_cleanse(&is->spill, sizeof(is->spill));
+	if (r != 0)
+		goto out;
 	if (x) { /* commands and pairing, as emm_build_unique_ex writes them */
 		c->cmds = x->cmds;
 		c->pair_stb_id = x->pair_stb_id;
