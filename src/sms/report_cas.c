@@ -92,7 +92,8 @@ static int cmp_u32(const void *a, const void *b)
 static void per_channel(struct counts *c, const struct catalog *cat, int64_t *out)
 {
 	memset(out, 0, (cat->nch + 1) * sizeof(*out));
-	qsort(c->masks, c->nmasks, sizeof(*c->masks), cmp_u32);
+	if (c->nmasks)
+		qsort(c->masks, c->nmasks, sizeof(*c->masks), cmp_u32);
 	for (size_t i = 0; i < c->nmasks;) {
 		size_t j = i;
 
