@@ -106,9 +106,7 @@ static void per_channel(struct counts *c, const struct catalog *cat, int64_t *ou
 	}
 }
 
-/* sent_ext ("40,41", as store_feed.c writes it): at most SMS_SENT_EXT_MAX
- * ids 0..65535, strictly decimal; CE_FORMAT otherwise. */
-static int parse_ext(const char *t, uint32_t *ids, size_t *n)
+int sms_sent_ext_parse(const char *t, uint32_t *ids, size_t *n)
 {
 	const char *p = t;
 
@@ -118,8 +116,8 @@ static int parse_ext(const char *t, uint32_t *ids, size_t *n)
 		char num[8];
 		int64_t v;
 
-		if (len == 0 || len >= sizeof(num) || *n == SMS_SENT_EXT_MAX)
-			return CE_FORMAT;
+		if (len == 0 || len >= sizeof(num) || *n == SMS_SENT_EXT_MAX || strspn(p, "0123456789") != len)
+			return CE_FORMAT; /* digits only: no sign, space or hex */
 		memcpy(num, p, len);
 		num[len] = '\0';
 		if (parse_dec_s64(num, 0, SMS_PACKAGES_MAX - 1, &v) != 0)
@@ -149,7 +147,7 @@ static int cas_row(void *ctx, const struct sms_emm_seq *q)
 		w->st->unknown++;
 		return 0;
 	}
-	if ((r = parse_ext(q->sent_ext, ext, &n)) != 0)
+	if ((r = sms_sent_ext_parse(q->sent_ext, ext, &n)) != 0)
 		return r;
 	if (!q->sent_packages && !n) {
 		w->st->empty++;

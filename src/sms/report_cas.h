@@ -50,6 +50,12 @@ int sms_report_cas(struct sms_store *s, int64_t at_s, bool match, struct sms_tab
 int sms_report_cas_stats(struct sms_store *s, int64_t at_s, bool match, struct sms_table *t,
 			 struct sms_cas_stats *st) WARN_UNUSED;
 
+/* emm_seq.sent_ext as stored ("40,41", store_feed.c; a store migrated or
+ * imported from elsewhere may hold anything): at most SMS_SENT_EXT_MAX ids
+ * 0..65535, decimal digits only, comma-separated, into ids (room for
+ * SMS_SENT_EXT_MAX); "" is none. 0 or CE_FORMAT (*n then undefined). */
+int sms_sent_ext_parse(const char *t, uint32_t *ids, size_t *n) WARN_UNUSED;
+
 /* `castellan sms reconcile --channels`: cas-match at at_s, the rows whose
  * difference is not 0 printed to f as CSV (header kind,id,name,cas_cards,
  * sms_cards,difference) or JSON {at, rows_compared, differences, items};

@@ -330,7 +330,7 @@ static void test_bad_sent_ext(void **state)
 	struct backend *be = *state;
 	const char *uri = tdb_fresh(be);
 	struct sms_store *s = NULL;
-	static const char *const bad[] = { "40,", ",40", "40,,41", "4a", "-40", "70000", " 40", "0x28", "40;41", NULL };
+	static const char *const bad[] = { "40,", ",40", "40,,41", "4a", "-40", "70000", " 40", "0x28", "40;41", "+40", "-0", "40, 41", NULL };
 	static const char *const good[] = { "40", "40,41", "", NULL };
 	const int64_t now = now_s();
 
