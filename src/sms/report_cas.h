@@ -27,6 +27,11 @@
  *                 --channel`/`--package` count at the same T (from the log)
  * Rows: every channel of the table by service id, then every package of the
  * table by id and any other id either side counts.
+ *
+ * T is meant to be now (or later): emm_seq holds each card's last grant, not
+ * a history, so for a past T the cards numbered since are counted by their
+ * last grant (sms_cas_stats.sent_after says how many). A monthly CAS-side
+ * figure is taken on the day (e.g. from cron), not afterwards.
  */
 #ifndef CASTELLAN_SMS_REPORT_CAS_H
 #define CASTELLAN_SMS_REPORT_CAS_H
@@ -41,6 +46,10 @@ struct sms_cas_stats {
 	size_t rows;         /* emm_seq rows read */
 	size_t counted;      /* entitled to something at T */
 	size_t blocked, unknown, out_of_period, empty;
+	size_t sent_after;   /* rows numbered after T (updated_ms): emm_seq
+			      * keeps each card's LAST grant, so for them the
+			      * grant at a past T is not known (the last one is
+			      * counted); 0 when T is now */
 };
 
 /* Fill t (a new table of sms_report_run) with cas-channels, or cas-match

@@ -284,6 +284,12 @@ static void test_all_sent(void **state)
 	assert_int_equal(st.blocked, 2);       /* 4, 7 */
 	assert_int_equal(st.out_of_period, 1); /* 5: expired since its EMM */
 	assert_int_equal(st.empty, 2);         /* 8; 9 (nothing in force when sent) */
+	assert_int_equal(st.sent_after, 0);
+	/* an hour ago: every row was numbered since (emm_seq keeps the last grant only): said */
+	assert_non_null(t = calloc(1, sizeof(*t)));
+	assert_int_equal(sms_report_cas_stats(s, now - 3600, false, t, &st), 0);
+	sms_table_free(t);
+	assert_int_equal(st.sent_after, 9);
 	/* the day after, from the same EMMs: every grant sent has ended (the
 	 * head-end sends the next ones at their events); the SMS says 1, 2, 3,
 	 * 6 and 9 are active then, so the match differs on every row they hold */
