@@ -143,7 +143,7 @@ int provision_entitlement(const struct provision_req *q, const char *path, struc
 			  size_t why_cap)
 {
 	struct entitlement *e = calloc(1, sizeof(*e));
-	char extra[96];
+	char extra[160 + EMM_MAX_EXT_PACKAGES * 6], left[EMM_MAX_EXT_PACKAGES * 6 + 1];
 	int r;
 
 	memset(res, 0, sizeof(*res));
@@ -162,10 +162,19 @@ int provision_entitlement(const struct provision_req *q, const char *path, struc
 			"clear keys cannot honour that; give it EMMs (--emm-out --vendor-keys)", q->serial);
 		goto out;
 	}
+	/* the file format holds packages 0..31 only (docs/key-files.md): the
+	 * SMS's extended packages reach a box by EMM; the file leaves them out
+	 * and its audit entry says so */
+	ext_text(&res->g.grant, left, sizeof(left));
+	if (res->g.grant.packages == 0) {
+		r = CE_UNSUPPORTED;
+		say(why, why_cap, "card %" PRIu64 " holds extended packages only (%s): an entitlement file carries "
+			"packages 0..31; give it EMMs (--emm-out)", q->serial, left);
+		goto out;
+	}
+	res->g.grant.next = 0;
 	e->card_serial = q->serial;
 	e->packages = res->g.grant.packages;
-	e->next = res->g.grant.next < CAS_MAX_EXT_PACKAGES ? res->g.grant.next : CAS_MAX_EXT_PACKAGES;
-	memcpy(e->ext, res->g.grant.ext, e->next * sizeof(e->ext[0]));
 	e->start_s = res->g.grant.start_s;
 	e->finish_s = res->g.grant.finish_s;
 	if ((r = entitlement_issue(q->ks, e)) != 0) {
@@ -178,8 +187,8 @@ int provision_entitlement(const struct provision_req *q, const char *path, struc
 		goto out;
 	}
 	res->nkeys = e->nkeys;
-	snprintf(extra, sizeof(extra), " keys=%zu epochs=%u..%u", e->nkeys, keystore_epoch_at(q->ks, e->start_s),
-		 keystore_epoch_at(q->ks, e->finish_s));
+	snprintf(extra, sizeof(extra), " keys=%zu epochs=%u..%u%s%s", e->nkeys, keystore_epoch_at(q->ks, e->start_s),
+		 keystore_epoch_at(q->ks, e->finish_s), left[0] ? " ext_left_out=" : "", left);
 	if ((r = audit_grant(q, "entitlement file", res, extra)) != 0) {
 		(void)unlink(path); /* no grant without its audit entry */
 		say(why, why_cap, "the SMS audit log: %s (%s not kept)", err_str(r), path);

@@ -74,7 +74,9 @@ int provision_lookup(struct sms_store *s, uint64_t serial, int64_t now_s, struct
 
 /* The entitlement file of a cardless box (path, mode 0600, refused if it
  * exists): the SMS's grant and the package keys of every epoch overlapping
- * its period. A card the SMS pairs with a box is refused (CE_STATE: a file
+ * its period. The file holds packages 0..31 only: extended ones are left
+ * out (res->g.grant.next 0; the audit entry names them; only extended
+ * packages: CE_UNSUPPORTED), they reach a box by EMM. A card the SMS pairs with a box is refused (CE_STATE: a file
  * of clear keys cannot honour pairing). The file is written, then the
  * audit entry (if that fails the file is removed). */
 int provision_entitlement(const struct provision_req *q, const char *path, struct provision_result *res, char *why,
