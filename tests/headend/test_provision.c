@@ -7,13 +7,15 @@
  * packages (mask and extended), period, pairing and the store's sequence
  * numbers, each grant with its card.provision entry in an intact chain,
  * never a key; `sms reconcile` agrees with the EMM it issued; and the
- * command refuses packages from its command line.
+ * command refuses packages from its command line. On SQLite and on
+ * PostgreSQL (sms_testdb.h), a fresh store per test.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "testutil.h"
+#define SMS_TEST_PG_PORT 5491
+#include "sms/sms_testdb.h"
 #include "cas/card.h"
 #include "cas/emm.h"
 #include "crypto/kdf.h"
@@ -27,7 +29,7 @@
 #define EPOCH_S 3600u
 
 struct fx {
-	char dir[64], db[128], vk[128];
+	char dir[64], db[1100], vk[128];
 	struct sms_store *s;
 	struct keystore *ks;
 	int64_t now;
@@ -64,11 +66,14 @@ static int setup(void **state)
 	static const uint32_t p01[] = { 0, 1, 40 }, p0[] = { 0 };
 	FILE *o;
 
+	struct backend *be = *state;
+
 	memset(&f, 0, sizeof(f));
+	snprintf(f.db, sizeof(f.db), "%s", tdb_fresh(be));
 	snprintf(f.dir, sizeof(f.dir), "/tmp/castellan-prov-XXXXXX");
 	assert_non_null(mkdtemp(f.dir));
-	snprintf(f.db, sizeof(f.db), "sqlite:%s/sms.db", f.dir);
 	assert_int_equal(sms_store_open(f.db, &f.s), 0);
+	assert_string_equal(sms_store_backend(f.s), be->name);
 	assert_int_equal(keystore_generate(0x4ADC, EPOCH_S, &f.ks), 0);
 	f.now = (int64_t)(now_wall_ms() / 1000u);
 	assert_int_equal(sms_package_add(f.s, 40, "extended forty", "test"), 0);
@@ -380,18 +385,18 @@ static void test_cli(void **state)
 		skip();
 	}
 	assert_int_equal(keystore_save(f->ks, fpath(f, "ks"), "provision test pass 2026"), 0);
-	assert_int_equal(tu_run("CASTELLAN_PASSPHRASE='provision test pass 2026' %s provision --db %s --keystore %s "
+	assert_int_equal(tu_run("CASTELLAN_PASSPHRASE='provision test pass 2026' %s provision --db '%s' --keystore %s "
 		"--card 2100000001 --packages 00000003 --start 1 --finish 2000000000 --out %s 2>/dev/null", bin, db,
 		fpath(f, "ks"), fpath(f, "cli.json")), 2);
-	assert_int_equal(tu_run("CASTELLAN_PASSPHRASE='provision test pass 2026' %s provision --db %s --keystore %s "
+	assert_int_equal(tu_run("CASTELLAN_PASSPHRASE='provision test pass 2026' %s provision --db '%s' --keystore %s "
 		"--card 2100000001 --finish 2000000000 --emm-out %s 2>/dev/null", bin, db, fpath(f, "ks"),
 		fpath(f, "cli.hex")), 2);
-	assert_int_equal(tu_run("CASTELLAN_PASSPHRASE='provision test pass 2026' %s provision --db %s --keystore %s "
+	assert_int_equal(tu_run("CASTELLAN_PASSPHRASE='provision test pass 2026' %s provision --db '%s' --keystore %s "
 		"--card 2100000099 --out %s 2>&1 | grep -q 'not in the SMS'", bin, db, fpath(f, "ks"),
 		fpath(f, "cli.json")), 0);
 	assert_int_equal(access(fpath(f, "cli.json"), F_OK), -1);
 	assert_int_equal(access(fpath(f, "cli.hex"), F_OK), -1);
-	assert_int_equal(tu_run("CASTELLAN_PASSPHRASE='provision test pass 2026' %s provision --db %s --keystore %s "
+	assert_int_equal(tu_run("CASTELLAN_PASSPHRASE='provision test pass 2026' %s provision --db '%s' --keystore %s "
 		"--card 2100000001 --out %s | grep -q 'from the SMS'", bin, db, fpath(f, "ks"), fpath(f, "cli.json")), 0);
 	assert_int_equal(tu_run("%s provision --help | grep -q -- --db", bin), 0);
 	assert_int_equal(tu_run("%s provision --help | grep -q -- --packages", bin), 1);
@@ -401,11 +406,13 @@ static void test_cli(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_refused),
-		cmocka_unit_test(test_grants_the_sms),
-		cmocka_unit_test(test_paired),
-		cmocka_unit_test(test_cli),
+		cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_grants_the_sms, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_paired, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cli, setup, teardown),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	(void)tdb_fingerprint; /* sms_testdb.h's, not needed here */
+	(void)tdb_open_fresh;
+	return tdb_run_both("provision", tests, sizeof(tests) / sizeof(tests[0]));
 }
