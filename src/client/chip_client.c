@@ -19,7 +19,8 @@
  * box by chip_link_host) does, and gives back the header, the grant and
  * commands, the package keys re-protected for this chip (the form this
  * client holds) and the OSD items. Then, as the cardless client: CA_system_id
- * -> sequence number above the last (CE_REPLAY) -> emm_state_apply (a grant
+ * -> sequence number above the last (the last again: CE_EXISTS, below it:
+ * CE_REPLAY) -> emm_state_apply (a grant
  * replaces the entitlement and its keys, BLOCK/UNBLOCK) -> the OSD items to
  * the host set by set_host: on_fingerprint (service 0: every service; the
  * text is the serial, as for an ECM fingerprint: the encoded covert code
@@ -190,6 +191,10 @@ static int lc_emm(void *self, const uint8_t *sec, size_t len)
 		goto out;
 	if (v.ca_system_id != lc->st.ent.ca_system_id) {
 		r = CE_NOT_FOUND;
+		goto out;
+	}
+	if (v.seq == lc->st.last_seq && v.seq != 0) {
+		r = CE_EXISTS; /* the carousel repeating the last one: a repeat, not a refusal */
 		goto out;
 	}
 	if ((r = emm_state_apply(&lc->st, &v, c)) != 0)

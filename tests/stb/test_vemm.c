@@ -611,7 +611,7 @@ static void test_ladder_client_emm_osd(void **state)
 	assert_int_equal(b.msg.duration_s, 45);
 
 	/* the carousel repeating it: not applied again, not shown again */
-	assert_int_equal(cl.ops->emm(cl.self, sec, n), CE_REPLAY);
+	assert_int_equal(cl.ops->emm(cl.self, sec, n), CE_EXISTS);
 	assert_int_equal(b.nfp, 1);
 	assert_int_equal(b.nmsg, 1);
 
@@ -657,6 +657,11 @@ static void test_ladder_client_emm_osd(void **state)
 	}
 	assert_int_equal(cl.ops->emm(cl.self, sec, n), 0);
 	assert_int_equal(cl.ops->ecm(cl.self, &b.host, 101, ecm, el), CE_BLOCKED);
+	/* an older EMM (the first one, seq 1) after seq 3: a replay, nothing shown */
+	build_vemm_osd(f, CHIP_X, SERIAL, 1, &grant, items, 2, sec, &n);
+	assert_int_equal(cl.ops->emm(cl.self, sec, n), CE_REPLAY);
+	assert_int_equal(b.nfp, 1);
+	assert_int_equal(b.nmsg, 1);
 	cas_client_free(&cl);
 	entitlement_wipe(&e);
 	unspawn(ctl, host, pid);
