@@ -8,7 +8,8 @@
  * protected package keys feed the ladder client, which descrambles; and
  * the ladder client taking the vendor EMM itself through the host's
  * open_emm: grant, keys, BLOCK, and its fingerprint and message delivered
- * to on_fingerprint / on_message (issue 13), refused ones delivering nothing.
+ * to on_fingerprint / on_message (issue 13), refused ones delivering nothing;
+ * and the box in chip mode putting them in its report.
  * Real chip processes (chip_spawn), real key files on disk.
  */
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 #include <sys/wait.h>
 #include <openssl/rand.h>
+#include <jansson.h>
 #include "lib/bytes.h"
 #include "client/chip_client.h"
 #include "testutil.h"
@@ -31,6 +33,9 @@
 #include "lib/util.h"
 #include "stb/chip.h"
 #include "stb/descrambler.h"
+#include "stb/stb.h"
+#include "ts/psi.h"
+#include "ts/ts.h"
 
 #define CASID 0x4AE1
 #define EPOCH_S 3600u
@@ -667,6 +672,98 @@ static void test_ladder_client_emm_osd(void **state)
 	unspawn(ctl, host, pid);
 }
 
+/* The reference box in chip mode (stb_config.chip): a CAT naming the EMM
+ * PID, then the card's vendor EMM; the box hands it to the ladder client,
+ * which opens it through the chip (the box's open_emm), and the
+ * fingerprint and the message are in the box's report as on any box. */
+static const json_t *osd_event(const json_t *root, const char *kind, const char *text)
+{
+	const json_t *arr = json_object_get(root, "osd"), *e;
+	size_t i;
+
+	json_array_foreach(arr, i, e)
+		if (strcmp(json_string_value(json_object_get(e, "kind")), kind) == 0 &&
+		    strcmp(json_string_value(json_object_get(e, "text")), text) == 0)
+			return e;
+	return NULL;
+}
+
+static void test_box_reports_vendor_emm_osd(void **state)
+{
+	struct fx *f = *state;
+	struct osd_item fpi, mi;
+	const struct osd_item *items[2] = { &fpi, &mi };
+	uint8_t sec[EMM_MAX_SECTION], csec[1024], pkts[64 * 188];
+	struct ca_desc ca = { .ca_system_id = CASID, .ca_pid = 0x0100 };
+	struct cat *cat = calloc(1, sizeof(*cat));
+	struct stb_report *rep = calloc(1, sizeof(*rep));
+	struct chip_link *ctl, *host;
+	struct entitlement e;
+	struct cas_client cl;
+	struct stb_config cfg = { 0 };
+	struct stb *box = NULL;
+	uint64_t now = T0_MS + 1000;
+	uint8_t cc_cat = 0x0F, cc_emm = 0x0F;
+	size_t n = 0, cl_len = 0, np = 0, total = 0;
+	pid_t pid;
+	char *js = NULL;
+	json_t *root;
+	const json_t *ev;
+
+	assert_non_null(cat);
+	assert_non_null(rep);
+	memset(&fpi, 0, sizeof(fpi));
+	fpi.kind = OSD_KIND_FINGERPRINT;
+	fpi.u.fp = (struct osd_fingerprint){ .flags = OSD_FP_SERIAL, .fp_id = 91, .x_pct = 30, .y_pct = 20,
+		.fg = { 0x00, 0xFF, 0x00 }, .bg = { 0, 0, 0, 0x80 }, .font_px = 24, .duration_ms = 5000, .repeat = 1 };
+	memset(&mi, 0, sizeof(mi));
+	mi.kind = OSD_KIND_MESSAGE;
+	mi.u.msg = (struct osd_message){ .flags = OSD_MSG_FORCED, .scope = OSD_SCOPE_GLOBAL, .msg_id = 5,
+		.expiry_s = T0_MS / 1000u + 86400, .duration_s = 30, .fg = { 0xFF, 0xFF, 0xFF },
+		.bg = { 0x10, 0x10, 0x40, 0xD0 }, .font_px = 24 };
+	assert_int_equal(osd_msg_set_text(&mi.u.msg, osd_text), 0);
+	build_vemm_osd(f, CHIP_X, SERIAL, 1, &grant, items, 2, sec, &n);
+	assert_int_equal(ca_desc_append(cat->info, sizeof(cat->info), &cat->info_len, &ca), 0);
+	assert_int_equal(cat_build(cat, csec, sizeof(csec), &cl_len), 0);
+	assert_int_equal(ts_packetize(csec, cl_len, TS_PID_CAT, &cc_cat, pkts, 64, &np), 0);
+	total = np;
+	assert_int_equal(ts_packetize(sec, n, 0x0100, &cc_emm, pkts + total * 188, 64 - total, &np), 0);
+	total += np;
+
+	memset(&e, 0, sizeof(e));
+	e.ca_system_id = CASID;
+	e.card_serial = SERIAL;
+	e.start_s = grant.start_s;
+	e.finish_s = grant.finish_s;
+	spawn(&f->otp[0], VENDOR_B, &ctl, &host, &pid);
+	assert_int_equal(ladder_client_from(&e, &cl), 0);
+	cfg.client = &cl;
+	cfg.chip = host;
+	cfg.now_ms = fixed_clock;
+	cfg.clock_ctx = &now;
+	assert_int_equal(stb_new(&cfg, &box), 0);
+	assert_int_equal(stb_feed(box, pkts, total, pkts), 0);
+	assert_int_equal(stb_report(box, rep), 0);
+	assert_int_equal(rep->emm_accepted, 1);
+	assert_int_equal(rep->emm_refused, 0);
+	assert_int_equal(stb_report_json_osd(rep, box, &js), 0);
+	root = json_loads(js, 0, NULL);
+	assert_non_null(root);
+	ev = osd_event(root, "fingerprint", "2100000001");
+	assert_non_null(ev);
+	assert_int_equal(json_integer_value(json_object_get(ev, "x_pct")), 30);
+	ev = osd_event(root, "message", osd_text);
+	assert_non_null(ev);
+	assert_true(json_is_true(json_object_get(ev, "forced")));
+	json_decref(root);
+	free(js);
+	stb_free(box);
+	cas_client_free(&cl);
+	unspawn(ctl, host, pid);
+	free(rep);
+	free(cat);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -677,6 +774,7 @@ int main(void)
 		cmocka_unit_test(test_bad_cases),
 		cmocka_unit_test(test_end_to_end_descramble),
 		cmocka_unit_test(test_ladder_client_emm_osd),
+		cmocka_unit_test(test_box_reports_vendor_emm_osd),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
