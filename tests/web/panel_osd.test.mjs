@@ -431,6 +431,7 @@ async function scenario(browser, label, pgUri) {
     const rBl = (await call(page, 'GET', '/api/v1/reports/blacklist')).body;
     const rBlRows = rBl.rows.map((row) => Object.fromEntries(rBl.columns.map((c) => [c, String(row[c] ?? '')])));
     check(JSON.stringify(pBl.rows) === JSON.stringify(rBlRows) && pBl.rows.length === 2, t('blacklist report: the panel shows REST\'s 2 rows'));
+    await page.screenshot({ path: join(out, `reports-${label}.png`), fullPage: true });
     // a report at a time before anything was blacklisted (params field)
     await page.fill('#rep-params', 'at=' + (now - 7200));
     await page.click('#rep-form button.primary');
@@ -441,7 +442,6 @@ async function scenario(browser, label, pgUri) {
     await page.click('#rep-form button.primary');
     await page.waitForSelector('#rep-error:not([hidden])');
     check(/at/.test(await page.textContent('#rep-error')), t('a bad report parameter: "' + (await page.textContent('#rep-error')) + '"'));
-    await page.screenshot({ path: join(out, `reports-${label}.png`), fullPage: true });
 
     /* ---- roles -------------------------------------------------------------- */
     for (const [name, role] of [['rita', 'read-only'], ['olga', 'operator']]) {
