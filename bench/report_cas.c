@@ -14,7 +14,8 @@
  *
  * Usage: bench_report_cas [RESULTS_FILE]   (markdown; stdout without one)
  * Environment: CARDS (default 1000000), CHANNELS (default 200), RUNS (3),
- * UNSENT (1000).
+ * UNSENT (1000), CASTELLAN_BENCH_DB (a store URI, e.g. an empty PostgreSQL
+ * database: postgres:...; default a SQLite file in a temp dir).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -107,7 +108,7 @@ int main(int argc, char **argv)
 		return 1;
 	log_set_level(LOG_LEVEL_WARN);
 	snprintf(db, sizeof(db), "%s/sms.db", dir);
-	if (sms_store_open(db, &s) != 0)
+	if (sms_store_open(getenv("CASTELLAN_BENCH_DB") ? getenv("CASTELLAN_BENCH_DB") : db, &s) != 0)
 		return 1;
 	for (uint32_t k = 40; k < 48; k++) {
 		char name[16];
@@ -212,7 +213,7 @@ int main(int argc, char **argv)
 	sms_table_free(t);
 	qsort(wall, runs, sizeof(*wall), cmp_d);
 
-	fprintf(out, "## CAS-side report per channel (bench/report_cas.c, SQLite)\n\n");
+	fprintf(out, "## CAS-side report per channel (bench/report_cas.c, %s)\n\n", sms_store_backend(s));
 	fprintf(out, "| cards | channels | bulk add (s) | emm_seq rows written (s) | cas-channels min / median (s) |"
 		     " CPU per run (s) | peak RSS (MiB) | cas-match (s, CPU s) | peak RSS after (MiB) | rows differing"
 		     " (want) |\n|---|---|---|---|---|---|---|---|---|---|\n");
