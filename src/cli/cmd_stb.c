@@ -541,7 +541,8 @@ static int overlay_finish(const struct stb_cli *o, struct stb_overlay *ov, const
 		if (!s->has_video)
 			fprintf(stderr, "stb: overlay service %u: no video stream\n", s->service_id);
 		else if (s->frames == 0)
-			fprintf(stderr, "stb: overlay service %u: no decodable video (still scrambled?)\n", s->service_id);
+			fprintf(stderr, "stb: overlay service %u: no decodable video (still scrambled?); %u PNG of its items "
+				"on the black not-entitled screen\n", s->service_id, s->pngs);
 		else
 			fprintf(stderr, "stb: overlay service %u: %llu frames decoded, %u PNG, %u items drawn, "
 				"%u not shown before the video ended\n", s->service_id, (unsigned long long)s->frames,

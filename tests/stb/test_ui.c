@@ -110,8 +110,13 @@ static bool find_png(const char *dir, const char *prefix, const char *suffix, ch
 static uint64_t png_ms(const char *path)
 {
 	const char *b = strrchr(path, '/') + 1, *dash = strchr(b, '-');
+	char digits[16];
+	uint64_t v = 0;
 
-	return strtoull(dash + 1, NULL, 10);
+	assert_non_null(dash);
+	snprintf(digits, sizeof(digits), "%.8s", dash + 1); /* %08llu */
+	assert_int_equal(parse_u64(digits, UINT64_MAX, &v), 0);
+	return v;
 }
 
 /* In the fingerprint's box, pixels of with that differ from clean (more
