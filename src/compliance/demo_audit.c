@@ -795,11 +795,11 @@ static void step_headend_and_boxes(struct da *d, struct mux *m)
 	/* the demo stream scrambled with ECMs from the head-end's ECMG:
 	 * service 1 in package 0 (mask 00000001), service 2 in package 1 */
 	da_path(d, "scrambled.ts", scr, sizeof(scr));
-	d->scrambled = long_stream(d) == 0 &&
-		       RUN(d, "scramble.log", "scramble", "--input", d->clear, "--output", scr, "--service", "101:ac=00000001",
-			       "--service", "102:ac=00000002", "--ecm-id", "101,102", "--ecmg", ecmg, "--super-cas-id",
-			       "0x4ADC0001", "--algo", "csa2", "--cp-duration", DA_CP_DURATION) == 0;
-	if (!d->scrambled)
+	if (long_stream(d) != 0)
+		snprintf(d->why_box, sizeof(d->why_box), "the demo stream could not be looped (not whole packets, no PCR?)");
+	else if (!(d->scrambled = RUN(d, "scramble.log", "scramble", "--input", d->clear, "--output", scr, "--service",
+			   "101:ac=00000001", "--service", "102:ac=00000002", "--ecm-id", "101,102", "--ecmg", ecmg,
+			   "--super-cas-id", "0x4ADC0001", "--algo", "csa2", "--cp-duration", DA_CP_DURATION) == 0))
 		snprintf(d->why_box, sizeof(d->why_box), "the scrambler failed (scramble.log, demo-long.ts)");
 	snprintf(start, sizeof(start), "%lld", (long long)now - 3600);
 	snprintf(finish, sizeof(finish), "%lld", (long long)now + 86400);
