@@ -100,7 +100,8 @@ enum ui_state ui_showing_state(const struct ui_script *sc, const struct stb_repo
  * from before the first PCR, start_ms -1, counts from 0);
  * then one {"state": "not_entitled", "service", "start_ms": 0, "end_ms":
  * -1, "fingerprints", "messages"} per service of r the box could not
- * descramble, counting the showings for it or for every service. A new
+ * descramble (not_descrambled or wrong_key), counting the showings for it
+ * or for every service. A new
  * reference, NULL on CE_NOMEM. */
 struct json_t *ui_states_json(const struct ui_script *sc, const struct osd_log *l, const struct stb_report *r);
 

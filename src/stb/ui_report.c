@@ -7,11 +7,18 @@
 #include "stb/stb.h"
 #include "stb/ui.h"
 
+/* What a viewer gets on it is the black not-entitled screen: nothing
+ * descrambled, or nothing descrambled right. */
+static bool blank_state(enum stb_svc_state st)
+{
+	return st == STB_SVC_NOT_DESCRAMBLED || st == STB_SVC_WRONG_KEY;
+}
+
 static bool not_entitled(const struct stb_report *r, uint16_t service)
 {
 	for (size_t i = 0; r && i < r->nservices && i < STB_MAX_SERVICES; i++)
 		if (r->svc[i].service_id == service)
-			return r->svc[i].state == STB_SVC_NOT_DESCRAMBLED;
+			return blank_state(r->svc[i].state);
 	return false;
 }
 
@@ -76,7 +83,7 @@ json_t *ui_states_json(const struct ui_script *sc, const struct osd_log *l, cons
 			goto fail;
 	}
 	for (size_t i = 0; r && i < r->nservices && i < STB_MAX_SERVICES; i++) {
-		if (r->svc[i].state != STB_SVC_NOT_DESCRAMBLED)
+		if (!blank_state(r->svc[i].state))
 			continue;
 		count(l, 0, -1, true, r->svc[i].service_id, &fps, &msgs);
 		o = entry(ui_state_name(UI_NOT_ENTITLED), 0, -1, fps, msgs);
