@@ -87,7 +87,7 @@ static double mbps(size_t pkts, uint64_t ns) { return ns ? (double)pkts * 188 * 
 int main(int argc, char **argv)
 {
 	const char *dir = argc > 1 ? argv[1] : "tests/data";
-	int rounds = argc > 2 ? atoi(argv[2]) : 20;
+	uint64_t rounds = 20;
 	char cap[4096], path[] = "/dev/shm/bench-pvr-XXXXXX"; /* tmpfs: CPU, not the disk */
 	uint8_t *one = NULL, *in, *out, key[16];
 	size_t len = 0, npkts, played = 0;
@@ -98,6 +98,8 @@ int main(int argc, char **argv)
 	pid_t pid;
 	int fd;
 
+	if (argc > 2 && (parse_u64(argv[2], 10000, &rounds) != 0 || rounds == 0))
+		return 2;
 	snprintf(cap, sizeof(cap), "%s/%s", dir, CAP);
 	if (file_read_all(cap, 64u << 20, &one, &len) != 0 || len % 188) {
 		fprintf(stderr, "bench_pvr: cannot read %s\n", cap);
@@ -119,7 +121,7 @@ int main(int argc, char **argv)
 	if (pvr_keyer_device(key, sizeof(key), 1, &kdev) != 0 || chip_spawn(&otp, &ctl, &host, &pid) != 0 ||
 	    pvr_keyer_chip(host, &kchip) != 0)
 		return 1;
-	for (int r = 0; r < rounds; r++) {
+	for (uint64_t r = 0; r < rounds; r++) {
 		uint64_t t[3] = { run(in, npkts, out, NULL, NULL), 0, run(in, npkts, out, &kchip, path) }, tp;
 
 		t[1] = run(in, npkts, out, &kdev, path);
@@ -129,8 +131,8 @@ int main(int argc, char **argv)
 		bplay = tp < bplay ? tp : bplay;
 	}
 	printf("## Recording (C.6: stb --record, bench/pvr.c)\n\n");
-	printf("Box on TSDuck's CSA2 capture x20 (%zu packets, fixed CW, 512-packet feeds), best of %d:\n\n", npkts,
-		rounds);
+	printf("Box on TSDuck's CSA2 capture x20 (%zu packets, fixed CW, 512-packet feeds), best of %llu:\n\n", npkts,
+		(unsigned long long)rounds);
 	printf("| path | time (ms) | Mbit/s of TS | vs playing only |\n|---|---|---|---|\n");
 	printf("| descramble only (box output) | %.1f | %.0f | 1.00 |\n", best[0] / 1e6, mbps(npkts, best[0]));
 	printf("| descramble + record, key in the box (device key) | %.1f | %.0f | %.2f |\n", best[1] / 1e6,

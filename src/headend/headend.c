@@ -29,7 +29,7 @@
 #include "headend/ecmg.h"
 #include "headend/emmg.h"
 #include "headend/osd_sched.h"
-#include "sms/store_usage.h"
+#include "headend/chan_usage.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "sms/http.h"
@@ -64,17 +64,13 @@ struct headend {
 	 * mask, 0 = no channel): loaded at start, refreshed by the EMM thread
 	 * every HEADEND_CHANNELS_REFRESH_MS, read by the ECMG thread */
 	_Atomic uint32_t chan_ac[65536];
-	/* C.6: each channel's usage rules (sms/store_usage.h), loaded with the
-	 * channels: 0 none, else HEADEND_USAGE_SET | copy_control << 32 |
-	 * retention_s */
-	_Atomic uint64_t chan_usage[65536];
+	struct chan_usage *usage; /* C.6: channels' copy control, loaded with them */
 	/* fingerprints and messages in force (issue 13): the ECMG's fp_lookup
 	 * and the carousel's per-card OSD items; reloaded with the channels */
 	struct osd_sched *osd;
 };
 
 #define HEADEND_CHANNELS_REFRESH_MS 2000u
-#define HEADEND_USAGE_SET (1ull << 40)
 
 /* The package limits, named once each and tied here where the SMS meets
  * the CAS: every SMS package id has a key (K_pkg takes ids up to
@@ -97,42 +93,6 @@ static int chan_one(void *ctx, const struct sms_channel *c)
 	return 0;
 }
 
-static int usage_one(void *ctx, uint16_t sid, const struct cas_usage *u)
-{
-	((uint64_t *)ctx)[sid] = HEADEND_USAGE_SET | (uint64_t)u->copy_control << 32 | u->retention_s;
-	return 0;
-}
-
-/* C.6: channel_usage into h->chan_usage (rows gone are cleared). */
-static int usage_load(struct headend *h, struct sms_store *st)
-{
-	uint64_t *u = calloc(65536, sizeof(uint64_t));
-	size_t n = 0;
-	int r;
-
-	if (!u)
-		return CE_NOMEM;
-	r = sms_usage_list(st, usage_one, u, &n);
-	if (r == 0)
-		for (size_t i = 0; i < 65536; i++)
-			atomic_store(&h->chan_usage[i], u[i]);
-	free(u);
-	return r;
-}
-
-/* ecmg_config.usage_lookup (ECMG thread). */
-static int channels_usage(void *ctx, uint16_t ecm_id, struct cas_usage *u)
-{
-	struct headend *h = ctx;
-	uint64_t v = atomic_load(&h->chan_usage[ecm_id]);
-
-	if (!(v & HEADEND_USAGE_SET))
-		return CE_NOT_FOUND;
-	u->copy_control = (uint8_t)((v >> 32) & 0xFF);
-	u->retention_s = (uint32_t)v;
-	return 0;
-}
-
 /* Read the channels table into h->chan_ac (entries gone are cleared). */
 static int channels_load(struct headend *h, struct sms_store *st)
 {
@@ -151,7 +111,7 @@ static int channels_load(struct headend *h, struct sms_store *st)
 			atomic_store(&h->chan_ac[i], l.ac[i]);
 	free(l.ac);
 	if (r == 0)
-		r = usage_load(h, st);
+		r = chan_usage_load(h->usage, st);
 	return r;
 }
 
@@ -1291,7 +1251,7 @@ int headend_new(const struct headend_config *cfg, struct headend **out)
 		goto fail;
 	}
 	/* fingerprints and messages in force, before the ECMG starts */
-	if ((r = osd_sched_new(&h->osd)) != 0 ||
+	if ((r = osd_sched_new(&h->osd)) != 0 || (r = chan_usage_new(&h->usage)) != 0 ||
 	    (r = osd_sched_load(h->osd, h->http_store, (int64_t)(now_wall_ms() / 1000u))) != 0) {
 		LOG_ERR("headend", "reading fingerprints and messages: %s", err_str(r));
 		goto fail;
@@ -1332,8 +1292,8 @@ int headend_new(const struct headend_config *cfg, struct headend **out)
 		ec.ac_ctx = h;
 		ec.fp_lookup = osd_sched_fp_for_ecm; /* the fingerprint of the channel or its packages */
 		ec.fp_ctx = h->osd;
-		ec.usage_lookup = channels_usage; /* C.6: the channel's copy control */
-		ec.usage_ctx = h;
+		ec.usage_lookup = chan_usage_lookup; /* C.6: the channel's copy control */
+		ec.usage_ctx = h->usage;
 		if ((r = channels_load(h, h->http_store)) != 0) {
 			LOG_ERR("headend", "reading the channels table: %s", err_str(r));
 			goto fail;
@@ -1496,6 +1456,7 @@ void headend_free(struct headend *h)
 	sms_http_free(h->http);
 	ecmg_free(h->ecmg);
 	osd_sched_free(h->osd); /* after the ECMG (its thread reads it) */
+	chan_usage_free(h->usage);
 	sms_store_close(h->http_store);
 	if (h->vkeys) {
 		vkeys_free(h->vkeys, h->nvkeys);
