@@ -1280,6 +1280,18 @@ static void test_cli(void **st)
 		assert_int_equal(run_cli(bad3), 2);
 		assert_int_equal(run_cli(bad4), 2);
 		assert_int_equal(run_cli(bad5), 1);
+		{ /* C.6: a box with no key of its own cannot record; --playback goes alone */
+			char rec[160];
+			char *norec[] = { bin, (char *)"stb", (char *)"--input", in, (char *)"--output", out,
+				(char *)"--cw", (char *)"0123456789abcdef", (char *)"--record", rec, NULL };
+			char *both[] = { bin, (char *)"stb", (char *)"--input", in, (char *)"--playback", rec,
+				(char *)"--output", out, (char *)"--cw", (char *)"0123456789abcdef", NULL };
+
+			snprintf(rec, sizeof(rec), "%s/rec.pvr", dir);
+			assert_int_equal(run_cli(norec), 1);
+			assert_int_equal(access(rec, F_OK), -1); /* nothing left behind */
+			assert_int_equal(run_cli(both), 2);
+		}
 	}
 	unlink(out);
 	unlink(json);
