@@ -326,7 +326,8 @@ static int op_pvr_crypt(struct chip *c, struct cur *cu, uint8_t *resp, size_t ca
 		c->pvr_ready = true;
 	}
 	memcpy(t, tag, PVR_TAG_BYTES);
-	memcpy(resp + PVR_TAG_BYTES, data, len);
+	if (len)
+		memcpy(resp + PVR_TAG_BYTES, data, len);
 	if ((r = pvr_keys_crypt(&c->pvr, enc, nonce, index, aad, aad_len, resp + PVR_TAG_BYTES, len, t)) != 0)
 		return r;
 	memcpy(resp, t, PVR_TAG_BYTES);

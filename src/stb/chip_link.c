@@ -405,7 +405,8 @@ int chip_link_pvr_crypt(struct chip_link *l, int enc, const uint8_t nonce[16], u
 	if (r == 0) {
 		if (enc)
 			memcpy(tag, l->buf, 16);
-		memcpy(buf, l->buf + 16, len);
+		if (len)
+			memcpy(buf, l->buf + 16, len);
 	}
 	OPENSSL_cleanse(l->buf, n > w.len ? n : w.len);
 	return r;
