@@ -33,6 +33,7 @@
 #include "stb/pvr_box.h"
 #include "client/loader.h"
 #include "stb/stb.h"
+#include "stb/ui.h"
 #include "ts/tsio.h"
 
 #define STB_CLI_CHUNK_PKTS 512
@@ -58,7 +59,7 @@ static void usage(FILE *f)
 		"                      --module-dir DIR (--module FILE | --boot-vendor N)\n"
 		"                      [--ota | --smartcard [READER]])\n"
 		"                     [--service ID] [--report-json FILE] [--log-level L]\n"
-		"                     [--overlay-snapshot DIR [--osd-json FILE]] [--record FILE]\n"
+		"                     [--overlay-snapshot DIR [--osd-json FILE]] [--ui-states SCRIPT] [--record FILE]\n"
 		"       castellan stb --playback FILE --output URI (--card FILE | a chip)\n\n"
 		"The reference set-top box: follows PAT, PMT and CAT, hands the ECMs and EMMs of\n"
 		"its CA_system_id to the CAS client, descrambles what the client unlocks and writes\n"
@@ -97,6 +98,9 @@ static void usage(FILE *f)
 		"                         drawn on top (a service without items: its first frame)\n"
 		"  --osd-json FILE        with --overlay-snapshot: draw these items too (an stb report with\n"
 		"                         an \"osd\" array, or an array of items; docs/stb.md)\n"
+		"  --ui-states SCRIPT     the box's screen states on the stream clock, e.g.\n"
+		"                         0:live,2:menu,4:epg,6:settings,8:standby (seconds; also not_entitled);\n"
+		"                         fingerprints and messages stay on top in every state (docs/stb.md)\n"
 		"  --record FILE          also record the descrambled services for this box only (chip or\n"
 		"                         --card key; copy_never services are left out; docs/stb.md)\n"
 		"  --playback FILE        play a recording of this box to --output (another box's: refused)\n"
@@ -106,6 +110,7 @@ static void usage(FILE *f)
 struct stb_cli {
 	const char *input, *output, *entitlement, *cw_hex, *algo, *report_json, *card, *state;
 	const char *overlay_dir, *osd_json; /* --overlay-snapshot, --osd-json */
+	struct ui_script ui;       /* --ui-states (stb/ui.h) */
 	const char *record, *playback;     /* stb/pvr_box.h */
 	bool smartcard;            /* --smartcard [READER]: PC/SC card (docs/smartcard.md) */
 	const char *reader;
@@ -183,6 +188,11 @@ static int parse_args(int argc, char **argv, struct stb_cli *o)
 			o->playback = argv[++i];
 		} else if (strcmp(a, "--osd-json") == 0 && has_val) {
 			o->osd_json = argv[++i];
+		} else if (strcmp(a, "--ui-states") == 0 && has_val) {
+			if (ui_script_parse(argv[++i], &o->ui) != 0) {
+				fprintf(stderr, "stb: bad --ui-states '%s' (S:STATE,... in increasing seconds)\n", argv[i]);
+				return 2;
+			}
 		} else if (strcmp(a, "--log-level") == 0 && has_val) {
 			enum log_level l;
 
@@ -504,6 +514,8 @@ static void overlay_cleanup(struct stb_overlay *ov)
 static int overlay_finish(const struct stb_cli *o, struct stb_overlay *ov, const char *json)
 {
 	struct overlay_result *res = calloc(1, sizeof(*res));
+	struct overlay_opts opts = { 0 };
+	struct ui_snapshot ui = { 0 };
 	struct osd_list l;
 	size_t skipped = 0;
 	int r = CE_NOMEM;
@@ -525,8 +537,8 @@ static int overlay_finish(const struct stb_cli *o, struct stb_overlay *ov, const
 		fprintf(stderr, "stb: overlay: %zu of the box's OSD items not drawable (bad field), skipped\n", skipped);
 	for (size_t i = 0; i < ov->extra.n && r == 0; i++)
 		r = osd_list_add(&l, &ov->extra.v[i]);
-	if (r == 0)
-		r = overlay_snapshot(ov->tee_path, &l, o->overlay_dir, NULL, res);
+	if (r == 0 && (r = ui_snapshot_init(&ui, &o->ui, &l, &opts)) == 0) /* the box's states under the items */
+		r = overlay_snapshot(ov->tee_path, &l, o->overlay_dir, &opts, res);
 	if (r != 0) {
 		fprintf(stderr, "stb: overlay snapshot %s: %s\n", o->overlay_dir, err_str(r));
 		goto out;
@@ -539,13 +551,15 @@ static int overlay_finish(const struct stb_cli *o, struct stb_overlay *ov, const
 		if (!s->has_video)
 			fprintf(stderr, "stb: overlay service %u: no video stream\n", s->service_id);
 		else if (s->frames == 0)
-			fprintf(stderr, "stb: overlay service %u: no decodable video (still scrambled?)\n", s->service_id);
+			fprintf(stderr, "stb: overlay service %u: no decodable video (still scrambled?); %u PNG of its items "
+				"on the black not-entitled screen\n", s->service_id, s->pngs);
 		else
 			fprintf(stderr, "stb: overlay service %u: %llu frames decoded, %u PNG, %u items drawn, "
 				"%u not shown before the video ended\n", s->service_id, (unsigned long long)s->frames,
 				s->pngs, s->items_drawn, s->items_missed);
 	}
 out:
+	ui_snapshot_cleanup(&ui);
 	osd_list_cleanup(&l);
 	free(res);
 	return r == 0 ? 0 : 1;
@@ -616,6 +630,7 @@ int cmd_stb(int argc, char **argv)
 	cfg.one_service = o.one_service;
 	cfg.service_id = o.service_id;
 	cfg.csa2_reduce = !o.no_reduce;
+	cfg.ui = &o.ui;
 	buf = malloc((size_t)STB_CLI_CHUNK_PKTS * TS_PACKET_BYTES);
 	rep = calloc(1, sizeof(*rep));
 	if (!buf || !rep)
