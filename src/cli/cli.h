@@ -73,6 +73,9 @@ int sms_import_tvcas(struct sms_store *s, int argc, char **argv); /* cmd_sms_tvc
 /* cmd_sms_osd.c: `sms fingerprint ...` (message false) / `sms message ...`, and their usage lines. */
 int cli_sms_osd(struct sms_store *s, bool message, int argc, char **argv);
 extern const char cli_sms_osd_usage[];
+/* cmd_sms_usage.c: `castellan sms copy-control` (C.6). 0 or a CE_* code. */
+int cli_sms_usage(struct sms_store *s, int argc, char **argv);
+extern const char cli_sms_usage_usage[];
 int cmd_audit(int argc, char **argv);
 /* The audit key's private half from key (sealed under the passphrase of
  * passphrase_file or $CASTELLAN_PASSPHRASE, or plain hex) into priv

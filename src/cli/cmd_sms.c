@@ -64,11 +64,11 @@ static void usage(FILE *f)
 		"                                 copy every table of one store into another (SQLite <->\n"
 		"                                 PostgreSQL) and compare them; refuses a non-empty target\n"
 		"                                 without --overwrite (castellan sms migrate --help)\n"
-		"%s\n"
+		"%s%s\n"
 		"--db URI: a SQLite file path, sqlite:PATH, postgresql://... or postgres:CONNINFO (libpq).\n"
 		"--db-file FILE: the URI from FILE's first line (mode 600: a password in --db shows in ps).\n"
 		"  Without either: $CASTELLAN_DB, then $CASTELLAN_SMS_DB, then ./castellan-sms.db.\n",
-		cli_sms_osd_usage);
+		cli_sms_osd_usage, cli_sms_usage_usage);
 }
 
 /* Value of --name in argv[i..], or NULL. */
@@ -545,6 +545,8 @@ int cmd_sms(int argc, char **argv)
 		r = do_subscribe(s, argc - 1, argv + 1);
 	} else if (strcmp(argv[0], "fingerprint") == 0 || strcmp(argv[0], "message") == 0) {
 		r = cli_sms_osd(s, argv[0][0] == 'm', argc - 1, argv + 1);
+	} else if (strcmp(argv[0], "copy-control") == 0) {
+		r = cli_sms_usage(s, argc - 1, argv + 1);
 	} else if (strcmp(argv[0], "import") == 0 && argc == 2) {
 		if ((r = do_import(s, argv[1])) != 0) { /* do_import said why */
 			sms_store_close(s);

@@ -30,6 +30,7 @@
 #include "lib/util.h"
 #include "stb/chip.h"
 #include "stb/overlay.h"
+#include "stb/pvr_box.h"
 #include "client/loader.h"
 #include "stb/stb.h"
 #include "stb/ui.h"
@@ -58,7 +59,8 @@ static void usage(FILE *f)
 		"                      --module-dir DIR (--module FILE | --boot-vendor N)\n"
 		"                      [--ota | --smartcard [READER]])\n"
 		"                     [--service ID] [--report-json FILE] [--log-level L]\n"
-		"                     [--overlay-snapshot DIR [--osd-json FILE]] [--ui-states SCRIPT]\n\n"
+		"                     [--overlay-snapshot DIR [--osd-json FILE]] [--ui-states SCRIPT] [--record FILE]\n"
+		"       castellan stb --playback FILE --output URI (--card FILE | a chip)\n\n"
 		"The reference set-top box: follows PAT, PMT and CAT, hands the ECMs and EMMs of\n"
 		"its CA_system_id to the CAS client, descrambles what the client unlocks and writes\n"
 		"the whole stream out (descrambled services clear, the rest as it came). One report\n"
@@ -99,6 +101,9 @@ static void usage(FILE *f)
 		"  --ui-states SCRIPT     the box's screen states on the stream clock, e.g.\n"
 		"                         0:live,2:menu,4:epg,6:settings,8:standby (seconds; also not_entitled);\n"
 		"                         fingerprints and messages stay on top in every state (docs/stb.md)\n"
+		"  --record FILE          also record the descrambled services for this box only (chip or\n"
+		"                         --card key; copy_never services are left out; docs/stb.md)\n"
+		"  --playback FILE        play a recording of this box to --output (another box's: refused)\n"
 		"  --log-level L          error | warn | info (default) | debug\n");
 }
 
@@ -106,6 +111,7 @@ struct stb_cli {
 	const char *input, *output, *entitlement, *cw_hex, *algo, *report_json, *card, *state;
 	const char *overlay_dir, *osd_json; /* --overlay-snapshot, --osd-json */
 	struct ui_script ui;       /* --ui-states (stb/ui.h) */
+	const char *record, *playback;     /* stb/pvr_box.h */
 	bool smartcard;            /* --smartcard [READER]: PC/SC card (docs/smartcard.md) */
 	const char *reader;
 	bool no_reduce, one_service;
@@ -176,6 +182,10 @@ static int parse_args(int argc, char **argv, struct stb_cli *o)
 			o->report_json = argv[++i];
 		} else if (strcmp(a, "--overlay-snapshot") == 0 && has_val) {
 			o->overlay_dir = argv[++i];
+		} else if (strcmp(a, "--record") == 0 && has_val) {
+			o->record = argv[++i];
+		} else if (strcmp(a, "--playback") == 0 && has_val) {
+			o->playback = argv[++i];
 		} else if (strcmp(a, "--osd-json") == 0 && has_val) {
 			o->osd_json = argv[++i];
 		} else if (strcmp(a, "--ui-states") == 0 && has_val) {
@@ -196,8 +206,8 @@ static int parse_args(int argc, char **argv, struct stb_cli *o)
 			return 2;
 		}
 	}
-	if (!o->input || !o->output) {
-		fprintf(stderr, "stb: --input and --output are required\n");
+	if ((!o->input == !o->playback) || !o->output || (o->playback && o->record)) {
+		fprintf(stderr, "stb: --output and one of --input or --playback are required\n");
 		return 2;
 	}
 	/* --smartcard with a chip: a paired card's CWs go through the chip ladder */
@@ -567,6 +577,7 @@ int cmd_stb(int argc, char **argv)
 	struct ts_io_stats ist;
 	struct stb_chip chip = { 0 };
 	struct stb_overlay ov = { 0 };
+	struct pvr_box *rec = NULL;
 	bool chip_mode;
 	uint64_t fed = 0;
 	uint8_t *buf = NULL;
@@ -610,6 +621,12 @@ int cmd_stb(int argc, char **argv)
 		}
 		cfg.client = &client;
 	}
+	if (o.playback) {
+		rc = pvr_box_playback(o.playback, chip.host, o.card, o.output);
+		goto out;
+	}
+	if (o.record && pvr_box_record(o.record, chip.host, o.card, o.service_id, &rec) != 0)
+		goto out;
 	cfg.one_service = o.one_service;
 	cfg.service_id = o.service_id;
 	cfg.csa2_reduce = !o.no_reduce;
@@ -653,6 +670,8 @@ int cmd_stb(int argc, char **argv)
 			goto out;
 		}
 		fed += n;
+		if (rec && pvr_box_feed(rec, box, buf, n) != 0)
+			goto out;
 		/* the carousel is clear: its packets are the same after stb_feed */
 		if (chip.ota && (r = ota_poll(&chip, box, buf, n, fed)) != 0) {
 			fprintf(stderr, "stb: %s\n", err_str(r));
@@ -673,6 +692,8 @@ int cmd_stb(int argc, char **argv)
 		fprintf(stderr, "stb: close %s: %s\n", o.output, err_str(r));
 		goto out;
 	}
+	if (rec && (r = pvr_box_finish(rec), rec = NULL, r != 0))
+		goto out;
 	if (stb_report(box, rep) != 0)
 		goto out;
 	ts_in_stats(in, &ist);
@@ -708,6 +729,7 @@ int cmd_stb(int argc, char **argv)
 	}
 	rc = 0;
 out:
+	pvr_box_abort(rec);
 	overlay_cleanup(&ov);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
