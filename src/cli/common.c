@@ -111,3 +111,29 @@ int cli_apply_log_level(const char *key, const char *value)
 		return CE_ARG;
 	return cli_log_level(NULL, value);
 }
+
+int cli_password_read(const char *file, char *pw, size_t cap)
+{
+	uint8_t *buf = NULL;
+	size_t n = 0, k = 0;
+	int r;
+
+	pw[0] = '\0';
+	if (!file) {
+		if (!fgets(pw, (int)cap, stdin))
+			return CE_IO;
+		pw[strcspn(pw, "\r\n")] = '\0';
+		return 0;
+	}
+	if ((r = file_read_all(file, 4096, &buf, &n)) != 0)
+		return r;
+	while (k < n && buf[k] != '\n' && buf[k] != '\r')
+		k++;
+	r = k < cap ? 0 : CE_LIMIT;
+	if (r == 0) {
+		memcpy(pw, buf, k);
+		pw[k] = '\0';
+	}
+	secret_free(buf, n);
+	return r;
+}
