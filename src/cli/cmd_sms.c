@@ -39,7 +39,7 @@ static void usage(FILE *f)
 		"                                 once, never activated, re-added or paired again\n"
 		"  blacklist list                 the blacklist (kind, id, reason, when, who)\n"
 		"  report NAME [--format csv|json] [--out FILE] [--at UNIX] [--month YYYY-MM] [--days 7,14,21,28]\n"
-		"         [--by package|channel] [--package ID] [--channel SID] [--card SERIAL] [--from UNIX]\n"
+		"         [--by package|channel] [--package ID] [--channel SID] [--card SERIAL] [--box CHIP] [--from UNIX]\n"
 		"         [--to UNIX] [--status active|suspended|deactivated|blacklisted]\n"
 		"                                 NAME: summary, subscribers, blacklist, monthly, package-channels,\n"
 		"                                 active, card, ageing, history (docs/reports.md); point-in-time\n"
@@ -314,7 +314,7 @@ static int do_report(struct sms_store *s, int argc, char **argv)
 	if ((r = sms_report_run(s, argv[0], &p, &t)) != 0) {
 		if (r == CE_ARG)
 			fprintf(stderr, "castellan sms report %s: needs --package or --channel (active, ageing), --card"
-				" (card, history)\n", argv[0]);
+				" (card), --card or --box (history)\n", argv[0]);
 		return r;
 	}
 	if (outf && !(f = fopen(outf, "w"))) {

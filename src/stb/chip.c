@@ -21,6 +21,7 @@
 #include "lib/bytes.h"
 #include "cas/ecm.h"
 #include "cas/emm_vendor.h"
+#include "cas/osd.h"
 #include "crypto/aead.h"
 #include "crypto/kdf.h"
 #include "lib/cursor.h"
@@ -267,6 +268,20 @@ static int op_open_emm(const struct chip *c, struct cur *cu, uint8_t *resp, size
 		wbuf_u16(&w, ct->keys[i].pkg);
 		wbuf_bytes(&w, ct->keys[i].key, 16);
 	}
+	/* the OSD items (fingerprints, messages: nothing secret), re-encoded
+	 * as the record they came in, so the host parses them with osd_parse */
+	wbuf_u8(&w, (uint8_t)ct->nosd);
+	for (size_t i = 0; i < ct->nosd && (r = wbuf_status(&w)) == 0; i++) {
+		uint8_t item[OSD_MAX_BYTES];
+		size_t n = 0;
+
+		r = ct->osd[i].kind == OSD_KIND_FINGERPRINT ? osd_fp_encode(&ct->osd[i].u.fp, item, sizeof(item), &n)
+			: osd_msg_encode(&ct->osd[i].u.msg, item, sizeof(item), &n);
+		if (r != 0)
+			goto out;
+		wbuf_u16(&w, (uint16_t)n);
+		wbuf_bytes(&w, item, n);
+	}
 	if ((r = wbuf_status(&w)) == 0)
 		*resp_len = w.len;
 out:
@@ -385,40 +400,6 @@ int chip_handle(struct chip *c, enum chip_role role, uint8_t op, const uint8_t *
 
 /* ---- framing ---- */
 
-static int full_read(int fd, uint8_t *p, size_t n)
-{
-	while (n) {
-		ssize_t k = read(fd, p, n);
-
-		if (k == 0)
-			return CE_CLOSED;
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return CE_IO;
-		}
-		p += k;
-		n -= (size_t)k;
-	}
-	return 0;
-}
-
-static int full_write(int fd, const uint8_t *p, size_t n)
-{
-	while (n) {
-		ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
-
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return CE_IO;
-		}
-		p += k;
-		n -= (size_t)k;
-	}
-	return 0;
-}
-
 int chip_frame_read(int fd, uint8_t *op, uint8_t *body, size_t cap, size_t *len)
 {
 	uint8_t h[4];
@@ -426,7 +407,7 @@ int chip_frame_read(int fd, uint8_t *op, uint8_t *body, size_t cap, size_t *len)
 	int r;
 
 	*len = 0;
-	if ((r = full_read(fd, h, 4)) != 0)
+	if ((r = fd_read_full(fd, h, 4)) != 0)
 		return r;
 	{
 		uint16_t n16 = 0;
@@ -436,7 +417,7 @@ int chip_frame_read(int fd, uint8_t *op, uint8_t *body, size_t cap, size_t *len)
 	}
 	if (h[1] != 0 || n > cap)
 		return CE_PROTO; /* a peer that breaks framing loses the channel */
-	if ((r = full_read(fd, body, n)) != 0)
+	if ((r = fd_read_full(fd, body, n)) != 0)
 		return r;
 	*op = h[0];
 	*len = n;
@@ -451,9 +432,9 @@ int chip_frame_write(int fd, uint8_t op, const uint8_t *body, size_t len)
 	if (len > CHIP_MAX_BODY)
 		return CE_ARG;
 	put_be16(h + 2, (uint16_t)len);
-	if ((r = full_write(fd, h, 4)) != 0)
+	if ((r = fd_send_all(fd, h, 4)) != 0)
 		return r;
-	return len ? full_write(fd, body, len) : 0;
+	return len ? fd_send_all(fd, body, len) : 0;
 }
 
 /* One request on fd; CE_CLOSED / CE_PROTO / CE_IO end the channel. */
