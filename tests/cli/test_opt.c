@@ -75,6 +75,7 @@ static const struct opt_cmd t_cmd = {
 };
 
 static char err_text[4096];
+static char *owned[32]; /* the words of the last parse: a's pointers point into them */
 
 /* opt_parse on the words given (argv[0] "tst"), stderr caught into err_text. */
 static int parse(struct t_args *a, const char **args, int *nargs, ...)
@@ -85,11 +86,17 @@ static int parse(struct t_args *a, const char **args, int *nargs, ...)
 	va_list ap;
 	ssize_t n;
 
+	for (size_t i = 0; i < 32; i++) {
+		free(owned[i]);
+		owned[i] = NULL;
+	}
 	memset(a, 0, sizeof(*a));
 	argv[argc++] = (char *)"tst";
 	va_start(ap, nargs);
-	for (char *w; (w = va_arg(ap, char *)) != NULL && argc < 31;)
-		argv[argc++] = strdup(w);
+	for (char *w; (w = va_arg(ap, char *)) != NULL && argc < 31; argc++) {
+		owned[argc] = strdup(w);
+		argv[argc] = owned[argc];
+	}
 	va_end(ap);
 	argv[argc] = NULL;
 	fd = mkstemp(tmpl);
@@ -106,7 +113,6 @@ static int parse(struct t_args *a, const char **args, int *nargs, ...)
 	err_text[n > 0 ? n : 0] = '\0';
 	close(fd);
 	unlink(tmpl);
-	/* the strings stay allocated: a's pointers point into them */
 	return r;
 }
 
