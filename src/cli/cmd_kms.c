@@ -1,7 +1,8 @@
 /*
  * cmd_kms.c - `castellan kms ...`: the operator's key management system
  * (src/kms/kms.h, docs/kms.md). Never prints key material: public keys and
- * fingerprints only.
+ * fingerprints only. Secrets, opening the KMS, new output files and the
+ * vendor's side of a key file are kms/kms_tool.c; this file parses.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,19 +10,18 @@
 #include <unistd.h>
 #include <openssl/rand.h>
 #include "cas/keys.h"
-#include "cas/vkeys.h"
 #include "cli/cli.h"
 #include "cas/cert.h"
 #include "kms/kms.h"
+#include "kms/kms_tool.h"
 #include "cas/module.h"
 #include "kms/p11.h"
 #include "crypto/pk.h"
-#include "kms/seal.h"
 #include "lib/cursor.h"
 #include "lib/err.h"
 #include "lib/util.h"
 
-#define TA_PASSPHRASE_ENV "CASTELLAN_TA_PASSPHRASE"
+#define TA_PASSPHRASE_ENV KMS_TA_PASSPHRASE_ENV
 
 static void usage(FILE *f)
 {
@@ -70,116 +70,20 @@ static int serial_random(uint64_t *s)
 	return 0;
 }
 
-static int get_pass(const char *file, const char *env, char **pass)
-{
-	int r;
-
-	*pass = NULL;
-	if (!file && env && getenv(env)) {
-		if (!*getenv(env))
-			return CE_ARG;
-		*pass = strdup(getenv(env));
-		return *pass ? 0 : CE_NOMEM;
-	}
-	r = passphrase_get(file, pass);
-	if (r != 0) {
-		char pwhy[600];
-
-		fprintf(stderr, "kms: passphrase: %s (give --passphrase-file or set $%s)\n",
-			passphrase_why(file, r, pwhy, sizeof(pwhy)),
-			env ? env : KEYSTORE_PASSPHRASE_ENV);
-	}
-	return r;
-}
-
-static void free_pass(char *p)
-{
-	if (p)
-		secret_free(p, strlen(p));
-}
-
-/* The token user PIN: --pin-file (first line) or $CASTELLAN_PKCS11_PIN. */
-static int get_pin(int argc, char **argv, char **pin)
-{
-	const char *file = cli_opt(argc, argv, 1, "--pin-file"), *env = getenv(P11_PIN_ENV);
-	int r;
-
-	*pin = NULL;
-	if (file)
-		r = passphrase_get(file, pin);
-	else if (env && *env)
-		r = (*pin = strdup(env)) ? 0 : CE_NOMEM;
-	else
-		r = CE_NOT_FOUND;
-	if (r != 0)
-		fprintf(stderr, "kms: token PIN: %s (give --pin-file or set $%s)\n", err_str(r), P11_PIN_ENV);
-	return r;
-}
-
+/* --dir, --passphrase-file, --pin-file, --pkcs11-module. */
 static int open_kms(int argc, char **argv, struct kms **k)
 {
-	const char *dir = cli_opt(argc, argv, 1, "--dir");
-	char *pass = NULL;
-	int r, kind = 0;
+	struct kms_open_params p = { .dir = cli_opt(argc, argv, 1, "--dir"),
+		.passphrase_file = cli_opt(argc, argv, 1, "--passphrase-file"),
+		.pin_file = cli_opt(argc, argv, 1, "--pin-file"),
+		.pkcs11_module = cli_opt(argc, argv, 1, "--pkcs11-module") };
 
-	*k = NULL;
-	if (!dir) {
-		fprintf(stderr, "kms: --dir is required\n");
-		return CE_ARG;
-	}
-	if (kms_master_kind(dir, &kind) == 0 && kind == KMS_MASTER_PKCS11) {
-		struct p11_config cfg = {.module = cli_opt(argc, argv, 1, "--pkcs11-module")};
-		if ((r = get_pin(argc, argv, &pass)) != 0)
-			return r;
-		cfg.pin = pass;
-		r = kms_open_p11(dir, &cfg, k);
-	} else {
-		if ((r = get_pass(cli_opt(argc, argv, 1, "--passphrase-file"), NULL, &pass)) != 0)
-			return r;
-		r = kms_open(dir, pass, k);
-	}
-	free_pass(pass);
-	if (r != 0)
-		fprintf(stderr, "kms: cannot open %s: %s\n", dir, err_str(r));
-	else
-		kms_set_progress(*k, true);
-	return r;
+	return kms_open_dir(&p, k);
 }
 
 static int load_ta(int argc, char **argv, uint8_t priv[32])
 {
-	const char *path = cli_opt(argc, argv, 1, "--ta");
-	char *pass = NULL;
-	int r;
-
-	if (!path) {
-		fprintf(stderr, "kms: --ta TA.key is required\n");
-		return CE_ARG;
-	}
-	if ((r = get_pass(cli_opt(argc, argv, 1, "--ta-passphrase-file"), TA_PASSPHRASE_ENV, &pass)) != 0)
-		return r;
-	r = kms_ta_load(path, pass, priv);
-	free_pass(pass);
-	if (r != 0)
-		fprintf(stderr, "kms: trust authority key %s: %s\n", path, err_str(r));
-	return r;
-}
-
-static int write_out(const char *path, const uint8_t *buf, size_t len)
-{
-	int r;
-
-	if (!path) {
-		fprintf(stderr, "kms: --out is required\n");
-		return CE_ARG;
-	}
-	if (access(path, F_OK) == 0) {
-		fprintf(stderr, "kms: %s exists: refusing to overwrite\n", path);
-		return CE_EXISTS;
-	}
-	if ((r = file_write_atomic(path, buf, len, 0644)) != 0)
-		fprintf(stderr, "kms: cannot write %s: %s\n", path, err_str(r));
-	return r;
+	return kms_ta_open(cli_opt(argc, argv, 1, "--ta"), cli_opt(argc, argv, 1, "--ta-passphrase-file"), priv);
 }
 
 /* `kms module sign`: the payload from --payload FILE (raw payload v1 bytes)
@@ -190,12 +94,15 @@ static int module_sign_cmd(int argc, char **argv)
 	const char *vend = cli_opt(argc, argv, 1, "--vendor") ? "--vendor" : "--vendor-id";
 	const char *plf = cli_opt(argc, argv, 1, "--payload"), *keys = cli_opt(argc, argv, 1, "--keys-file");
 	const char *out = cli_opt(argc, argv, 1, "--out");
+	struct kms_open_params op = { .dir = cli_opt(argc, argv, 1, "--dir"),
+		.passphrase_file = cli_opt(argc, argv, 1, "--passphrase-file"),
+		.pin_file = cli_opt(argc, argv, 1, "--pin-file"),
+		.pkcs11_module = cli_opt(argc, argv, 1, "--pkcs11-module") };
 	uint64_t vendor = 0, version = 0, rollback = 0, casid = 0;
 	struct module_manifest m = {0};
 	struct module_payload p = {0};
-	uint8_t pl[256], *plbuf = NULL, *mod = NULL;
+	uint8_t pl[256], *plbuf = NULL;
 	size_t pl_len = 0, mod_len = 0;
-	struct kms *k = NULL;
 	int r;
 
 	if (cli_opt_u64(argc, argv, 1, vend, UINT32_MAX, true, &vendor) != 0 ||
@@ -223,116 +130,26 @@ static int module_sign_cmd(int argc, char **argv)
 		fprintf(stderr, "kms: cannot read %s: %s\n", plf, err_str(r));
 		return 1;
 	}
-	if (access(out, F_OK) == 0) {
-		fprintf(stderr, "kms: %s exists: refusing to overwrite\n", out);
-		r = CE_EXISTS;
-		goto out;
-	}
-	if ((r = open_kms(argc, argv, &k)) != 0)
-		goto out;
-	r = kms_module_sign(k, &m, plbuf ? plbuf : pl, pl_len, &mod, &mod_len);
-	if (r == CE_BLOCKED)
-		fprintf(stderr, "kms: module sign refused: the operator certificate is revoked (DIR/crl.bin)\n");
-	else if (r != 0)
-		fprintf(stderr, "kms: module sign refused: %s\n", err_str(r));
-	if (r == 0 && (r = write_out(out, mod, mod_len)) == 0)
+	r = kms_module_sign_file(&op, &m, plbuf ? plbuf : pl, pl_len, out, &mod_len);
+	free(plbuf);
+	if (r == 0)
 		printf("module signed by the KMS: vendor 0x%08x version %u rollback %u, %s (%zu bytes)\n", m.vendor_id,
 			m.version, m.rollback, out, mod_len);
-out:
-	free(plbuf);
-	free(mod);
-	kms_close(k);
 	return r == 0 ? 0 : 1;
 }
 
-/* Vendor side: verify the KMS signature on a vendor key file, decrypt it
- * with the vendor's X25519 key, print the header, optionally write the
- * keys as CSV (0600). Exit status as cmd_kms. */
+/* Vendor side: `kms vendor open` (kms_vendor_open_file). */
 static int vendor_open(int argc, char **argv)
 {
 	const char *file = cli_opt(argc, argv, 1, "--file"), *keyf = cli_opt(argc, argv, 1, "--key"),
-		   *kmsf = cli_opt(argc, argv, 1, "--kms-pub"), *out = cli_opt(argc, argv, 1, "--out");
-	uint8_t *buf = NULL, priv[32], kms_pub[32];
-	struct seal_record *recs = NULL;
-	struct seal_header h = {0};
-	struct vkey *vk = NULL;
-	char *csv = NULL, hex[65];
+		   *kmsf = cli_opt(argc, argv, 1, "--kms-pub");
 	uint64_t want_id = 0;
-	size_t len = 0, cap = 0, used = 0;
-	int r;
 
 	if (!file || !keyf || !kmsf || cli_opt_u64(argc, argv, 1, "--id", UINT32_MAX, false, &want_id) != 0) {
 		usage(stderr);
 		return 2;
 	}
-	if ((r = pk_read_file(kmsf, kms_pub)) != 0) {
-		fprintf(stderr, "kms: KMS public key %s: %s\n", kmsf, err_str(r));
-		return 1;
-	}
-	if ((r = pk_read_file(keyf, priv)) != 0) {
-		fprintf(stderr, "kms: vendor key %s: %s\n", keyf, err_str(r));
-		return 1;
-	}
-	if ((r = file_read_all(file, SEAL_FILE_BYTES(SEAL_MAX_RECORDS), &buf, &len)) != 0) {
-		fprintf(stderr, "kms: cannot read %s: %s\n", file, err_str(r));
-		goto out;
-	}
-	r = seal_open(buf, len, kms_pub, priv, &h, &recs);
-	if (r == CE_MAC)
-		fprintf(stderr, "kms: %s refused: not signed by this KMS, or altered\n", file);
-	else if (r == CE_PASSPHRASE)
-		fprintf(stderr, "kms: %s refused: not encrypted to this vendor key\n", file);
-	else if (r != 0)
-		fprintf(stderr, "kms: %s refused: %s\n", file, err_str(r));
-	if (r != 0)
-		goto out;
-	if (h.kind != SEAL_KIND_VENDOR || (want_id && h.vendor_id != want_id)) {
-		fprintf(stderr, "kms: %s refused: %s\n", file,
-			h.kind != SEAL_KIND_VENDOR ? "a black-box file, not a vendor key file" : "another vendor's file");
-		r = CE_FORMAT;
-		goto out;
-	}
-	printf("vendor key file: vendor 0x%x, order %u%s, %u chips\n", h.vendor_id, h.order,
-		h.order ? "" : " (all)", h.count);
-	hex_encode(h.file_id, 16, hex);
-	printf("file id: %s\ncreated: %llu\n", hex, (unsigned long long)h.created_s);
-	hex_encode(h.signer_pub, 32, hex);
-	printf("signer (KMS Ed25519): %s\n", hex);
-	hex_encode(h.trust_root_hash, 32, hex);
-	printf("trust-root hash: %s\nsignature verified, keys decrypted\n", hex);
-	if (out) {
-		if (access(out, F_OK) == 0) {
-			fprintf(stderr, "kms: %s exists: refusing to overwrite\n", out);
-			r = CE_EXISTS;
-			goto out;
-		}
-		if (!(vk = calloc(h.count + 1, sizeof(*vk)))) {
-			r = CE_NOMEM;
-			goto out;
-		}
-		for (size_t i = 0; i < h.count; i++) {
-			vk[i].chip = recs[i].chip_id;
-			memcpy(vk[i].kv, recs[i].key, 16);
-		}
-		if ((r = vkeys_format(vk, h.count, &csv, &cap)) != 0)
-			goto out;
-		used = cap;
-		if ((r = file_write_atomic(out, csv, used, 0600)) != 0) {
-			fprintf(stderr, "kms: cannot write %s: %s\n", out, err_str(r));
-			goto out;
-		}
-		printf("%u vendor keys written to %s\n", h.count, out);
-	}
-	r = 0;
-out:
-	secret_wipe(priv, sizeof(priv));
-	if (csv)
-		secret_free(csv, cap);
-	if (vk)
-		secret_free(vk, (h.count + 1) * sizeof(*vk));
-	seal_records_free(recs, h.count);
-	free(buf);
-	return r == 0 ? 0 : 1;
+	return kms_vendor_open_file(file, keyf, kmsf, (uint32_t)want_id, cli_opt(argc, argv, 1, "--out")) == 0 ? 0 : 1;
 }
 
 int cmd_kms(int argc, char **argv)
@@ -359,16 +176,16 @@ int cmd_kms(int argc, char **argv)
 		if (cli_flag(argc, argv, 1, "--pkcs11")) {
 			struct p11_config cfg = {.module = cli_opt(argc, argv, 1, "--pkcs11-module"),
 				.token = cli_opt(argc, argv, 1, "--pkcs11-token")};
-			if (get_pin(argc, argv, &pass) != 0)
+			if (kms_pin_get(cli_opt(argc, argv, 1, "--pin-file"), &pass) != 0)
 				return 1;
 			cfg.pin = pass;
 			r = kms_init_p11(dir, &cfg);
 		} else {
-			if ((r = get_pass(cli_opt(argc, argv, 1, "--passphrase-file"), NULL, &pass)) != 0)
+			if ((r = kms_pass_get(cli_opt(argc, argv, 1, "--passphrase-file"), NULL, &pass)) != 0)
 				return 1;
 			r = kms_init(dir, pass, (unsigned)log2n);
 		}
-		free_pass(pass);
+		kms_secret_free(pass);
 		if (r == 0 && (r = open_kms(argc, argv, &k)) == 0) {
 			kms_public_key(k, key);
 			hex_encode(key, 32, hex);
@@ -398,10 +215,10 @@ int cmd_kms(int argc, char **argv)
 			usage(stderr);
 			return 2;
 		}
-		if ((r = get_pass(cli_opt(argc, argv, 1, "--ta-passphrase-file"), TA_PASSPHRASE_ENV, &pass)) != 0)
+		if ((r = kms_pass_get(cli_opt(argc, argv, 1, "--ta-passphrase-file"), TA_PASSPHRASE_ENV, &pass)) != 0)
 			return 1;
 		r = kms_ta_init(out, pass, (unsigned)log2n, key);
-		free_pass(pass);
+		kms_secret_free(pass);
 		if (r == 0)
 			r = pk_write_file(pub, key, 0);
 		if (r == 0) {
@@ -433,7 +250,7 @@ int cmd_kms(int argc, char **argv)
 		r = kms_operator_certify(k, priv, name, (uint32_t)days, serial, cert, &len);
 		secret_wipe(priv, sizeof(priv));
 		if (r == 0)
-			r = write_out(cli_opt(argc, argv, 1, "--out"), cert, len);
+			r = kms_write_new(cli_opt(argc, argv, 1, "--out"), cert, len);
 		if (r == 0)
 			printf("operator certificate serial %llu written\n", (unsigned long long)serial);
 	} else if (strcmp(sub, "module") == 0 && strcmp(sub2, "sign") == 0) {
@@ -472,7 +289,7 @@ int cmd_kms(int argc, char **argv)
 		}
 		if ((r = open_kms(argc, argv, &k)) == 0 &&
 		    (r = kms_blackbox_export(k, (uint32_t)order, key, &buf, &len)) == 0 &&
-		    (r = write_out(cli_opt(argc, argv, 1, "--out"), buf, len)) == 0)
+		    (r = kms_write_new(cli_opt(argc, argv, 1, "--out"), buf, len)) == 0)
 			printf("black-box file for order %llu written (%zu bytes)\n", (unsigned long long)order, len);
 	} else if (strcmp(sub, "vendor") == 0 && strcmp(sub2, "open") == 0) {
 		return vendor_open(argc, argv);
@@ -493,7 +310,7 @@ int cmd_kms(int argc, char **argv)
 				printf("vendor 0x%llx registered\n", (unsigned long long)id);
 		} else if ((r = open_kms(argc, argv, &k)) == 0 &&
 			   (r = kms_vendor_export(k, (uint32_t)id, (uint32_t)order, &buf, &len)) == 0 &&
-			   (r = write_out(cli_opt(argc, argv, 1, "--out"), buf, len)) == 0)
+			   (r = kms_write_new(cli_opt(argc, argv, 1, "--out"), buf, len)) == 0)
 			printf("vendor 0x%llx key file written (%zu bytes)\n", (unsigned long long)id, len);
 	} else if (strcmp(sub, "revoke") == 0) {
 		uint64_t v = 0;
