@@ -7,8 +7,10 @@
 #ifndef CASTELLAN_CLI_H
 #define CASTELLAN_CLI_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include "cli/opt.h"
 
 struct cli_command {
 	const char *name;
@@ -34,6 +36,29 @@ int cli_u64(const char *cmd, const char *opt, const char *v, uint64_t max, uint6
  * not such a number (said on stderr as "castellan CMD: ...", CMD =
  * argv[0]). */
 int cli_opt_u64(int argc, char **argv, int first, const char *name, uint64_t max, bool required, uint64_t *out);
+
+/* common.c: what several commands share. */
+/* --log-level as an OPT_K_FN: sets the level at once. 0 or CE_ARG. */
+int cli_log_level(void *base, const char *v);
+#define CLI_OPT_LOG_LEVEL OPT_FN("--log-level", "LEVEL", 0, cli_log_level, "error | warn | info (default) | debug")
+/* OPT_STRV checks: a CIDR[,CIDR...] list (lib/netacl.h); ADDR:PORT with a port. 0 if good. */
+int cli_check_acl(const char *v);
+int cli_check_addr(const char *v);
+/* The keystore passphrase (--passphrase-file F, else $CASTELLAN_PASSPHRASE)
+ * into *pass (secret_free it): 0, or the error said on stderr as
+ * "castellan PROG: passphrase: WHY ...". */
+int cli_passphrase(const char *prog, const char *pfile, char **pass);
+/* The passphrase, then keystore_load(path): 0, or the error said. */
+struct keystore;
+int cli_keystore_open(const char *prog, const char *path, const char *pfile, struct keystore **ks);
+/* SIGINT/SIGTERM set the returned flag (cleared now); SIGPIPE ignored. */
+volatile sig_atomic_t *cli_stop_on_signals(void);
+/* When path is not NULL: the printf-formatted line written to it atomically
+ * (mode 0644). 0, or the error said. */
+int cli_ready_file(const char *prog, const char *path, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* A config file's log-level key on SIGHUP (lib/config.h cli_apply_fn's key
+ * and value): 0, CE_ARG, CE_UNSUPPORTED (key removed: the level stays). */
+int cli_apply_log_level(const char *key, const char *value);
 
 int cmd_keys(int argc, char **argv);
 int cmd_provision(int argc, char **argv);
