@@ -10,7 +10,6 @@
 #include "card/perso.h"
 #include "card/vpcd.h"
 #include "cas/keys.h"
-#include "cas/secret_src.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -59,15 +58,12 @@ int card_serve(const char *eeprom, const char *host, uint16_t port, volatile sig
 
 int card_issue_file(const struct card_issue *c, const char *transport_pass)
 {
-	struct keystore *ks = NULL;
 	struct card_perso p;
 	uint8_t file[CARD_PERSO_FILE_BYTES];
 	int r;
 
 	memset(&p, 0, sizeof(p));
-	if ((r = keystore_open_pass("card", c->keys, c->pfile, &ks)) != 0)
-		goto out;
-	if ((r = card_perso_issue(ks, c->serial, (uint8_t)c->max_channels, (uint32_t)c->window_s,
+	if ((r = card_perso_issue(c->ks, c->serial, (uint8_t)c->max_channels, (uint32_t)c->window_s,
 		     (uint32_t)c->block_s, &p)) != 0 ||
 	    (r = card_perso_seal(&p, transport_pass, CARD_PERSO_LOG2N, file)) != 0 ||
 	    (r = file_write_atomic(c->out, file, sizeof(file), 0600)) != 0) {
@@ -78,6 +74,5 @@ int card_issue_file(const struct card_issue *c, const char *transport_pass)
 out:
 	secret_wipe(&p, sizeof(p));
 	secret_wipe(file, sizeof(file));
-	keystore_free(ks);
 	return r;
 }

@@ -23,8 +23,9 @@ int card_serve(const char *eeprom, const char *host, uint16_t port, volatile sig
 /* What `card issue` writes: card serial's personalization file at out
  * (0600), request counter limits as card_perso_issue (0: the defaults),
  * sealed under transport_pass. */
+struct keystore;
 struct card_issue {
-	const char *keys, *pfile;     /* keystore, its --passphrase-file (NULL: env) */
+	const struct keystore *ks;    /* the head-end keystore (K_card) */
 	uint64_t serial;
 	uint64_t max_channels, window_s, block_s;
 	const char *out;

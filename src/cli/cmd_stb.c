@@ -3,198 +3,158 @@
  * stream (docs/stb.md, docs/replaceable-cas.md). The options fill one
  * struct box_config and client/box.c runs the box (client or chip and
  * loader, descrambling, OTA, report); this file parses, checks the option
- * combinations, reads the OTP image (kms/otp.h) for --chip-otp and opens
+ * combinations the option table cannot say, reads the OTP image (kms/otp.h) for --chip-otp and opens
  * the --overlay-snapshot session (stb/overlay_tee.h).
  */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include "cli/cli.h"
 #include "client/box.h"
 #include "kms/otp.h"
-#include "lib/log.h"
-#include "lib/sigstop.h"
 #include "lib/util.h"
 #include "stb/chip.h"
 #include "stb/overlay_tee.h"
 
-static void usage(FILE *f)
+struct stb_args {
+	struct box_config box;     /* what client/box.c runs */
+	const char *cw_hex, *algo, *chip_otp, *overlay_dir, *osd_json;
+	bool no_reduce;
+};
+
+static int set_smartcard(void *base, const char *v)
 {
-	fprintf(f,
-		"usage: castellan stb --input URI --output URI\n"
+	(void)v;
+	((struct stb_args *)base)->box.smartcard = true;
+	return 0;
+}
+
+static int set_boot_vendor(void *base, const char *v)
+{
+	struct stb_args *a = base;
+	uint64_t n;
+
+	if (parse_u64(v, UINT32_MAX, &n) != 0)
+		return CE_ARG;
+	a->box.have_boot_vendor = true;
+	a->box.boot_vendor = (uint32_t)n;
+	return 0;
+}
+
+#define A struct stb_args
+static const struct opt stb_opts[] = {
+	OPT_STR("--input", "URI", OPT_REQUIRED, A, box.input,
+		"TS source: PATH, file:PATH, - (stdin), udp://[group@][addr]:port"),
+	OPT_STR("--output", "URI", OPT_REQUIRED, A, box.output,
+		"TS sink: PATH, file:PATH, - (stdout), udp://host:port[?ttl=N&pkts=N]"),
+	OPT_STR("--entitlement", "FILE", 0, A, box.entitlement,
+		"cardless client with this entitlement file (castellan provision)"),
+	OPT_STR("--card", "FILE", 0, A, box.card, "cardless client with this card file (provision --identity-out):\n"
+		"entitlements and package keys come from the EMMs in the stream"),
+	OPT_STR("--state", "FILE", 0, A, box.state, "with --card: keep the card state (EMM sequence, entitlement, keys)\n"
+		"in FILE (0600) across restarts"),
+	OPT_FN("--smartcard", NULL, OPT_SWITCH, set_smartcard, "[READER] smartcard client: the card in PC/SC reader READER "
+		"(name\ncontains; default the first with a card), e.g. `castellan card serve`;\nwith a chip (--chip-otp/"
+		"--chip-socket, --module or --boot-vendor\nsetting the vendor) a paired card's CWs load through the chip ladder"),
+	OPT_STR("--cw", "HEX", 0, A, cw_hex, "fixed control word for every service, no ECMs (BISS-like):\n"
+		"16 hex digits for csa2, 32 for cissa"),
+	OPT_STR("--algo", "ALG", 0, A, algo, "csa2 (default) or cissa, with --cw"),
+	OPT_FLAG("--no-entropy-reduction", A, no_reduce, "use the CSA2 CW as given (default: bytes 3 and 7 are the\n"
+		"checksums of the three bytes before them, as TSDuck does)"),
+	OPT_STR("--chip-otp", "FILE", 0, A, chip_otp, "chip mode: run the secure chip (OTP image from castellan blackbox\n"
+		"burn) in a child process; CWs never enter the box process"),
+	OPT_STR("--chip-socket", "PATH", 0, A, box.chip_socket, "chip mode with a running `castellan chip`: its host socket ..."),
+	OPT_STR("--chip-control", "PATH", 0, A, box.chip_control, "... and its control socket (the loader's channel)"),
+	OPT_STR("--module-dir", "DIR", 0, A, box.module_dir, "chip mode: the loader's state dir (loader.state, modules, the\n"
+		"protected keys files the modules name)"),
+	OPT_STR("--module", "FILE", 0, A, box.module, "verify and install this signed module (castellan module sign)"),
+	OPT_FN("--boot-vendor", "N", 0, set_boot_vendor, "or boot the module of vendor N stored in --module-dir"),
+	OPT_FLAG("--ota", A, box.ota, "collect modules from the stream's OTA carousel and install newer\n"
+		"ones while playing (the client switches at once; docs/ota.md)"),
+	OPT_NUM("--service", "ID", 0, A, box.service_id, 1, 0xFFFF, "only this service (program_number)"),
+	OPT_STR("--report-json", "FILE", 0, A, box.report_json, "write the per-service counters as JSON"),
+	OPT_STR("--overlay-snapshot", "DIR", 0, A, overlay_dir, "write PNG frames of every service's descrambled video into DIR\n"
+		"with the fingerprints and messages of the report's \"osd\" items\ndrawn on top (a service without items: "
+		"its first frame)"),
+	OPT_STR("--osd-json", "FILE", 0, A, osd_json, "with --overlay-snapshot: draw these items too (an stb report with\n"
+		"an \"osd\" array, or an array of items; docs/stb.md)"),
+	CLI_OPT_LOG_LEVEL,
+	OPT_END,
+};
+#undef A
+
+static const struct opt_cmd stb_cmd = {
+	.name = "stb",
+	.synopsis = "--input URI --output URI\n"
 		"                     (--entitlement FILE | --card FILE [--state FILE] |\n"
 		"                      --cw HEX [--algo csa2|cissa] [--no-entropy-reduction] |\n"
 		"                      (--chip-otp FILE | --chip-socket PATH --chip-control PATH)\n"
 		"                      --module-dir DIR (--module FILE | --boot-vendor N)\n"
 		"                      [--ota | --smartcard [READER]])\n"
 		"                     [--service ID] [--report-json FILE] [--log-level L]\n"
-		"                     [--overlay-snapshot DIR [--osd-json FILE]]\n\n"
-		"The reference set-top box: follows PAT, PMT and CAT, hands the ECMs and EMMs of\n"
-		"its CA_system_id to the CAS client, descrambles what the client unlocks and writes\n"
-		"the whole stream out (descrambled services clear, the rest as it came). One report\n"
-		"line per service goes to stderr at the end.\n\n"
-		"  --input URI            TS source: PATH, file:PATH, - (stdin), udp://[group@][addr]:port\n"
-		"  --output URI           TS sink: PATH, file:PATH, - (stdout), udp://host:port[?ttl=N&pkts=N]\n"
-		"  --entitlement FILE     cardless client with this entitlement file (castellan provision)\n"
-		"  --card FILE            cardless client with this card file (provision --identity-out):\n"
-		"                         entitlements and package keys come from the EMMs in the stream\n"
-		"  --state FILE           with --card: keep the card state (EMM sequence, entitlement, keys)\n"
-		"                         in FILE (0600) across restarts\n"
-		"  --smartcard [READER]   smartcard client: the card in PC/SC reader READER (name contains;\n"
-		"                         default the first with a card), e.g. `castellan card serve`;\n"
-		"                         with a chip (--chip-otp/--chip-socket, --module or --boot-vendor\n"
-		"                         setting the vendor) a paired card's CWs load through the chip ladder\n"
-		"  --cw HEX               fixed control word for every service, no ECMs (BISS-like):\n"
-		"                         16 hex digits for csa2, 32 for cissa\n"
-		"  --algo ALG             csa2 (default) or cissa, with --cw\n"
-		"  --no-entropy-reduction use the CSA2 CW as given (default: bytes 3 and 7 are the\n"
-		"                         checksums of the three bytes before them, as TSDuck does)\n"
-		"  --chip-otp FILE        chip mode: run the secure chip (OTP image from castellan blackbox\n"
-		"                         burn) in a child process; CWs never enter the box process\n"
-		"  --chip-socket PATH     chip mode with a running `castellan chip`: its host socket ...\n"
-		"  --chip-control PATH    ... and its control socket (the loader's channel)\n"
-		"  --module-dir DIR       chip mode: the loader's state dir (loader.state, modules, the\n"
-		"                         protected keys files the modules name)\n"
-		"  --module FILE          verify and install this signed module (castellan module sign)\n"
-		"  --boot-vendor N        or boot the module of vendor N stored in --module-dir\n"
-		"  --ota                  collect modules from the stream's OTA carousel and install newer\n"
-		"                         ones while playing (the client switches at once; docs/ota.md)\n"
-		"  --service ID           only this service (program_number)\n"
-		"  --report-json FILE     write the per-service counters as JSON\n"
-		"  --overlay-snapshot DIR write PNG frames of every service's descrambled video into DIR\n"
-		"                         with the fingerprints and messages of the report's \"osd\" items\n"
-		"                         drawn on top (a service without items: its first frame)\n"
-		"  --osd-json FILE        with --overlay-snapshot: draw these items too (an stb report with\n"
-		"                         an \"osd\" array, or an array of items; docs/stb.md)\n"
-		"  --log-level L          error | warn | info (default) | debug\n");
-}
-
-struct stb_cli {
-	const char *input, *output, *entitlement, *cw_hex, *algo, *report_json, *card, *state;
-	const char *overlay_dir, *osd_json; /* --overlay-snapshot, --osd-json */
-	bool smartcard;            /* --smartcard [READER]: PC/SC card (docs/smartcard.md) */
-	const char *reader;
-	bool no_reduce, one_service;
-	uint16_t service_id;
-	/* chip mode */
-	const char *chip_otp, *chip_socket, *chip_control, *module, *module_dir;
-	bool have_boot_vendor, ota;
-	uint32_t boot_vendor;
+		"                     [--overlay-snapshot DIR [--osd-json FILE]]",
+	.about = "The reference set-top box: follows PAT, PMT and CAT, hands the ECMs and EMMs of\n"
+		 "its CA_system_id to the CAS client, descrambles what the client unlocks and writes\n"
+		 "the whole stream out (descrambled services clear, the rest as it came). One report\n"
+		 "line per service goes to stderr at the end.",
+	.opts = stb_opts,
+	.args = "[READER]",
+	.max_args = 1,
 };
 
-static int parse_args(int argc, char **argv, struct stb_cli *o)
+/* --smartcard [READER]: a word right after --smartcard is its reader. */
+static int smartcard_reader(int argc, char **argv, const char *arg, struct box_config *c)
 {
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		bool has_val = i + 1 < argc;
-
-		if (strcmp(a, "--input") == 0 && has_val) {
-			o->input = argv[++i];
-		} else if (strcmp(a, "--output") == 0 && has_val) {
-			o->output = argv[++i];
-		} else if (strcmp(a, "--entitlement") == 0 && has_val) {
-			o->entitlement = argv[++i];
-		} else if (strcmp(a, "--smartcard") == 0) {
-			o->smartcard = true;
-			if (has_val && strncmp(argv[i + 1], "--", 2) != 0)
-				o->reader = argv[++i];
-		} else if (strcmp(a, "--card") == 0 && has_val) {
-			o->card = argv[++i];
-		} else if (strcmp(a, "--state") == 0 && has_val) {
-			o->state = argv[++i];
-		} else if (strcmp(a, "--cw") == 0 && has_val) {
-			o->cw_hex = argv[++i];
-		} else if (strcmp(a, "--algo") == 0 && has_val) {
-			o->algo = argv[++i];
-		} else if (strcmp(a, "--no-entropy-reduction") == 0) {
-			o->no_reduce = true;
-		} else if (strcmp(a, "--service") == 0 && has_val) {
-			uint64_t v;
-
-			if (parse_u64(argv[++i], 0xFFFF, &v) != 0 || v == 0) {
-				fprintf(stderr, "stb: bad --service '%s' (1..65535)\n", argv[i]);
-				return 2;
-			}
-			o->one_service = true;
-			o->service_id = (uint16_t)v;
-		} else if (strcmp(a, "--chip-otp") == 0 && has_val) {
-			o->chip_otp = argv[++i];
-		} else if (strcmp(a, "--chip-socket") == 0 && has_val) {
-			o->chip_socket = argv[++i];
-		} else if (strcmp(a, "--chip-control") == 0 && has_val) {
-			o->chip_control = argv[++i];
-		} else if (strcmp(a, "--module") == 0 && has_val) {
-			o->module = argv[++i];
-		} else if (strcmp(a, "--module-dir") == 0 && has_val) {
-			o->module_dir = argv[++i];
-		} else if (strcmp(a, "--boot-vendor") == 0 && has_val) {
-			uint64_t v;
-
-			if (parse_u64(argv[++i], UINT32_MAX, &v) != 0) {
-				fprintf(stderr, "stb: bad --boot-vendor '%s'\n", argv[i]);
-				return 2;
-			}
-			o->have_boot_vendor = true;
-			o->boot_vendor = (uint32_t)v;
-		} else if (strcmp(a, "--ota") == 0) {
-			o->ota = true;
-		} else if (strcmp(a, "--report-json") == 0 && has_val) {
-			o->report_json = argv[++i];
-		} else if (strcmp(a, "--overlay-snapshot") == 0 && has_val) {
-			o->overlay_dir = argv[++i];
-		} else if (strcmp(a, "--osd-json") == 0 && has_val) {
-			o->osd_json = argv[++i];
-		} else if (strcmp(a, "--log-level") == 0 && has_val) {
-			enum log_level l;
-
-			if (log_level_parse(argv[++i], &l) != 0) {
-				fprintf(stderr, "stb: bad --log-level '%s'\n", argv[i]);
-				return 2;
-			}
-			log_set_level(l);
-		} else {
-			fprintf(stderr, "stb: unknown or incomplete option '%s'\n", a);
-			return 2;
+	for (int i = 1; i + 1 < argc; i++) {
+		if (strcmp(argv[i], "--smartcard") == 0 && argv[i + 1] == arg) {
+			c->reader = arg;
+			return 0;
 		}
 	}
-	if (!o->input || !o->output) {
-		fprintf(stderr, "stb: --input and --output are required\n");
-		return 2;
-	}
+	fprintf(stderr, "castellan stb: unexpected argument '%s' (see castellan stb --help)\n", arg);
+	return 2;
+}
+
+/* The combinations the table cannot say. 0 or 2 (said). */
+static int check_combos(const struct stb_args *a)
+{
+	const struct box_config *c = &a->box;
+
 	/* --smartcard with a chip: a paired card's CWs go through the chip ladder */
-	if (!!o->entitlement + !!o->cw_hex + !!o->card + !!(o->smartcard || o->chip_otp || o->chip_socket) != 1) {
+	if (!!c->entitlement + !!a->cw_hex + !!c->card + !!(c->smartcard || a->chip_otp || c->chip_socket) != 1) {
 		fprintf(stderr, "stb: give exactly one of --entitlement, --card, --smartcard, --cw or a chip\n");
 		return 2;
 	}
-	if (o->smartcard && o->ota) {
+	if (c->smartcard && c->ota) {
 		fprintf(stderr, "stb: --ota does not go with --smartcard (the card is the CAS client)\n");
 		return 2;
 	}
-	if (o->chip_otp || o->chip_socket) {
-		if (o->chip_otp && o->chip_socket) {
+	if (a->chip_otp || c->chip_socket) {
+		if (a->chip_otp && c->chip_socket) {
 			fprintf(stderr, "stb: --chip-otp or --chip-socket, not both\n");
 			return 2;
 		}
-		if (o->chip_socket && !o->chip_control) {
+		if (c->chip_socket && !c->chip_control) {
 			fprintf(stderr, "stb: --chip-socket needs --chip-control (the loader's channel)\n");
 			return 2;
 		}
-		if (!o->module_dir || !o->module == !o->have_boot_vendor) {
+		if (!c->module_dir || !c->module == !c->have_boot_vendor) {
 			fprintf(stderr, "stb: chip mode needs --module-dir and one of --module or --boot-vendor\n");
 			return 2;
 		}
-	} else if (o->chip_control || o->module || o->module_dir || o->have_boot_vendor || o->ota) {
+	} else if (c->chip_control || c->module || c->module_dir || c->have_boot_vendor || c->ota) {
 		fprintf(stderr, "stb: --chip-control, --module, --module-dir, --boot-vendor and --ota go with a chip\n");
 		return 2;
 	}
-	if (o->osd_json && !o->overlay_dir) {
+	if (a->osd_json && !a->overlay_dir) {
 		fprintf(stderr, "stb: --osd-json goes with --overlay-snapshot\n");
 		return 2;
 	}
-	if (o->state && !o->card) {
+	if (c->state && !c->card) {
 		fprintf(stderr, "stb: --state goes with --card\n");
 		return 2;
 	}
-	if (!o->cw_hex && (o->algo || o->no_reduce)) {
+	if (!a->cw_hex && (a->algo || a->no_reduce)) {
 		fprintf(stderr, "stb: --algo and --no-entropy-reduction go with --cw\n");
 		return 2;
 	}
@@ -202,7 +162,7 @@ static int parse_args(int argc, char **argv, struct stb_cli *o)
 }
 
 /* --cw / --algo into the config. 0 or 2 (said). */
-static int fixed_cw(const struct stb_cli *o, struct box_config *c)
+static int fixed_cw(const struct stb_args *o, struct box_config *c)
 {
 	c->alg = CW_ALG_CSA2;
 	if (o->algo && cw_alg_parse(o->algo, &c->alg) != 0) {
@@ -238,54 +198,29 @@ static int chip_otp_read(const char *path, struct chip_otp *otp)
 
 int cmd_stb(int argc, char **argv)
 {
-	static volatile sig_atomic_t stop;
-	struct stb_cli o = { 0 };
-	struct box_config c = { 0 };
+	struct stb_args a = { 0 };
+	struct box_config *c = &a.box;
 	struct chip_otp otp = { 0 };
-	int rc;
+	const char *arg = NULL;
+	int n = 0, rc;
 
-	if (cli_wants_help(argc, argv)) {
-		usage(stdout);
-		return 0;
-	}
-	if ((rc = parse_args(argc, argv, &o)) != 0) {
-		if (rc == 2)
-			usage(stderr);
+	if ((rc = opt_parse(&stb_cmd, &a, argc, argv, 1, &arg, &n)) != OPT_GO)
 		return rc;
-	}
-	c.input = o.input;
-	c.output = o.output;
-	c.entitlement = o.entitlement;
-	c.card = o.card;
-	c.state = o.state;
-	c.smartcard = o.smartcard;
-	c.reader = o.reader;
-	c.csa2_reduce = !o.no_reduce;
-	c.one_service = o.one_service;
-	c.service_id = o.service_id;
-	c.chip_socket = o.chip_socket;
-	c.chip_control = o.chip_control;
-	c.module_dir = o.module_dir;
-	c.module = o.module;
-	c.have_boot_vendor = o.have_boot_vendor;
-	c.boot_vendor = o.boot_vendor;
-	c.ota = o.ota;
-	c.report_json = o.report_json;
-	c.stop = &stop;
-	if (o.overlay_dir && (rc = overlay_tee_open(o.overlay_dir, o.osd_json, &c.overlay)) != 0) {
-		if (rc == CE_ARG)
-			usage(stderr);
+	if ((n && (rc = smartcard_reader(argc, argv, arg, c)) != 0) || (rc = check_combos(&a)) != 0)
+		return rc;
+	c->one_service = c->service_id != 0;
+	c->csa2_reduce = !a.no_reduce;
+	if (a.overlay_dir && (rc = overlay_tee_open(a.overlay_dir, a.osd_json, &c->overlay)) != 0)
 		return rc == CE_ARG ? 2 : 1;
-	}
-	if ((o.cw_hex && (rc = fixed_cw(&o, &c)) != 0) || (o.chip_otp && (rc = chip_otp_read(o.chip_otp, &otp)) != 0))
+	if ((a.cw_hex && (rc = fixed_cw(&a, c)) != 0) || (a.chip_otp && (rc = chip_otp_read(a.chip_otp, &otp)) != 0))
 		goto out;
-	c.otp = o.chip_otp ? &otp : NULL;
-	sigstop_catch(&stop, false);
-	rc = box_run(&c) == 0 ? 0 : 1;
-	sigstop_release();
+	c->otp = a.chip_otp ? &otp : NULL;
+	c->stop = cli_stop_on_signals();
+	signal(SIGPIPE, SIG_DFL); /* as before: a closed --output pipe ends the box */
+	rc = box_run(c) == 0 ? 0 : 1;
 out:
-	secret_wipe(c.cw, sizeof(c.cw));
+	secret_wipe(c->cw, sizeof(c->cw));
 	chip_otp_wipe(&otp);
-	overlay_tee_free(c.overlay);
+	overlay_tee_free(c->overlay);
 	return rc;
 }

@@ -10,7 +10,6 @@
 #include "card/perso.h"
 #include "cas/client.h"
 #include "cas/keys.h"
-#include "cas/secret_src.h"
 #include "client/card_admin.h"
 #include "client/smartcard.h"
 #include "lib/util.h"
@@ -93,7 +92,7 @@ out:
 }
 
 /* The erase token for the card serial: --token's, or from the keystore. */
-static int erase_token(const char *token_hex, const char *keys, const char *pfile, uint64_t serial,
+static int erase_token(const char *token_hex, const struct card_keys_src *keys, uint64_t serial,
 	uint8_t tok[CARD_TOKEN_BYTES])
 {
 	struct keystore *ks = NULL;
@@ -107,14 +106,14 @@ static int erase_token(const char *token_hex, const char *keys, const char *pfil
 		}
 		return 0;
 	}
-	if ((r = keystore_open_pass("card", keys, pfile, &ks)) == 0 && (r = keystore_card_key(ks, serial, k_card)) == 0)
+	if ((r = keys->open(keys->ctx, &ks)) == 0 && (r = keystore_card_key(ks, serial, k_card)) == 0)
 		r = card_erase_token(k_card, serial, tok);
 	secret_wipe(k_card, sizeof(k_card));
 	keystore_free(ks);
 	return r;
 }
 
-int card_admin_erase(const struct card_target *t, const char *token_hex, const char *keys, const char *pfile)
+int card_admin_erase(const struct card_target *t, const char *token_hex, const struct card_keys_src *keys)
 {
 	struct card_conn c;
 	struct card_info info;
@@ -134,7 +133,7 @@ int card_admin_erase(const struct card_target *t, const char *token_hex, const c
 		printf("card is blank\n");
 		goto out;
 	}
-	if ((r = erase_token(token_hex, keys, pfile, info.serial, tok)) != 0)
+	if ((r = erase_token(token_hex, keys, info.serial, tok)) != 0)
 		goto out;
 	r = card_transceive(&c.t, CARD_INS_ERASE, tok, sizeof(tok), out, sizeof(out), &n, &sw);
 	if (r != 0 || sw != SW_OK) {

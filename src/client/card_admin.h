@@ -21,10 +21,16 @@ struct card_target {
 /* Decrypt the personalization file with transport_pass and write it into
  * the blank card. 0 or CE_*. */
 int card_admin_program(const struct card_target *t, const char *file, const char *transport_pass) WARN_UNUSED;
+/* Where the head-end keystore comes from when `card erase` computes the
+ * token: opened (passphrase asked) only when the card is not blank. */
+struct keystore;
+struct card_keys_src {
+	int (*open)(void *ctx, struct keystore **ks); /* 0 or CE_* (said) */
+	void *ctx;
+};
 /* Blank a programmed card with token_hex (32 hex digits) or, when NULL, the
- * token computed from the keystore keys (passphrase from pfile or the
- * environment; only asked for when the card is not blank). 0 or CE_*. */
-int card_admin_erase(const struct card_target *t, const char *token_hex, const char *keys, const char *pfile) WARN_UNUSED;
+ * token computed from the keystore of keys. 0 or CE_*. */
+int card_admin_erase(const struct card_target *t, const char *token_hex, const struct card_keys_src *keys) WARN_UNUSED;
 /* Print serial, packages, period, counter, block, pairing, time. */
 int card_admin_info(const struct card_target *t) WARN_UNUSED;
 /* Send each EMM of file (hex, one section a line) in order; stops at the
