@@ -4,7 +4,9 @@
  * subscriptions, API keys, CSV import/export). docs/sms.md and docs/csv.md
  * are the reference. Listings, reports, CSV files and keys are written by
  * sms/sms_print.c, the reconciliation by headend/reconcile_print.c; this
- * file parses and dispatches.
+ * file parses (one option table per subcommand, all over struct sms_args)
+ * and dispatches. fingerprint/message, import-tvcas and migrate are
+ * cmd_sms_osd.c, cmd_sms_tvcas.c and cmd_sms_migrate.c.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -18,115 +20,192 @@
 #include "sms/sms_print.h"
 #include "sms/store.h"
 
-static void usage(FILE *f)
+
+struct sms_args {
+	const char *admin;                     /* init */
+	const char *chip, *name, *info;        /* card add */
+	int pair;
+	uint64_t after, limit;                 /* card list */
+	const char *packages;                  /* subscribe */
+	uint64_t start, finish;
+	const char *scopes;                    /* key add */
+	const char *reason;                    /* blacklist add */
+	int json;                              /* reconcile, report: --format */
+	uint64_t at;                           /* reconcile (UNSET: now) */
+	const char *out;                       /* report */
+	struct sms_report_params rp;           /* report: the rest (sms/report.h) */
+	bool build, check;                     /* search-index */
+};
+
+#define UNSET UINT64_MAX
+#define A struct sms_args
+static const struct opt_choice fmt_choices[] = { { "csv", 0 }, { "json", 1 }, { NULL, 0 } };
+static const struct opt_choice pair_choices[] = { { "0", 0 }, { "1", 1 }, { NULL, 0 } };
+#define REPORT_PARAM(fn, key) \
+	static int fn(void *b, const char *v) { return sms_report_param(&((A *)b)->rp, key, v); }
+REPORT_PARAM(rp_at, "at")
+REPORT_PARAM(rp_month, "month")
+REPORT_PARAM(rp_days, "days")
+REPORT_PARAM(rp_by, "by")
+REPORT_PARAM(rp_package, "package")
+REPORT_PARAM(rp_channel, "channel")
+REPORT_PARAM(rp_card, "card")
+REPORT_PARAM(rp_from, "from")
+REPORT_PARAM(rp_to, "to")
+REPORT_PARAM(rp_status, "status")
+
+static const struct opt init_opts[] = {
+	OPT_STR("--admin", "USER", 0, A, admin, "create USER and print a new API key with all scopes (shown once)"),
+	OPT_END,
+};
+static const struct opt card_add_opts[] = {
+	OPT_STR("--chip", "ID", 0, A, chip, "the box's chip id (pairing)"),
+	OPT_STR("--name", "NAME", 0, A, name, "the subscriber's name"),
+	OPT_STR("--info", "INFO", 0, A, info, "free text"),
+	OPT_CHOICE("--pair", "0|1", A, pair, pair_choices, "pair the card with the box (default 0)"),
+	OPT_END,
+};
+static const struct opt card_list_opts[] = {
+	OPT_NUM("--after", "SERIAL", 0, A, after, 0, UINT64_MAX, "cards after this serial"),
+	OPT_NUM("--limit", "N", 0, A, limit, 0, UINT64_MAX, "at most N cards (default 100000)"),
+	OPT_END,
+};
+static const struct opt no_opts[] = { OPT_END };
+static const struct opt subscribe_opts[] = {
+	OPT_STR("--packages", "LIST", OPT_REQUIRED, A, packages, "package ids, comma-separated (e.g. 0,5,40)"),
+	OPT_NUM("--start", "UNIX", OPT_REQUIRED, A, start, 0, INT64_MAX, "from (UNIX time)"),
+	OPT_NUM("--finish", "UNIX", OPT_REQUIRED, A, finish, 0, INT64_MAX, "until (UNIX time)"),
+	OPT_END,
+};
+static const struct opt key_add_opts[] = {
+	OPT_STR("--scopes", "LIST", 0, A, scopes, "read,write,admin,metrics (default read,write)"),
+	OPT_END,
+};
+static const struct opt bl_add_opts[] = {
+	OPT_STR("--reason", "TEXT", 0, A, reason, "why"),
+	OPT_END,
+};
+static const struct opt report_opts[] = {
+	OPT_CHOICE("--format", "csv|json", A, json, fmt_choices, "output format (default csv)"),
+	OPT_STR("--out", "FILE", 0, A, out, "write there (default stdout)"),
+	OPT_FN("--at", "UNIX", 0, rp_at, "point in time (read from the audit log)"),
+	OPT_FN("--month", "YYYY-MM", 0, rp_month, "monthly: the month"),
+	OPT_FN("--days", "7,14,21,28", 0, rp_days, "ageing: the buckets"),
+	OPT_FN("--by", "package|channel", 0, rp_by, "package-channels: grouping"),
+	OPT_FN("--package", "ID", 0, rp_package, "active, ageing: the package"),
+	OPT_FN("--channel", "SID", 0, rp_channel, "active, ageing: the channel"),
+	OPT_FN("--card", "SERIAL", 0, rp_card, "card, history: the card"),
+	OPT_FN("--from", "UNIX", 0, rp_from, "history: from"),
+	OPT_FN("--to", "UNIX", 0, rp_to, "history: to"),
+	OPT_FN("--status", "active|suspended|deactivated|blacklisted", 0, rp_status, "subscribers: only this state"),
+	OPT_END,
+};
+static const struct opt search_opts[] = {
+	OPT_FLAG("--build", A, build, "create what is missing (PostgreSQL: pg_trgm if allowed, then the GIN\n"
+		"indexes, CONCURRENTLY; SQLite: rebuilds the FTS5 table)"),
+	OPT_FLAG("--check", A, check, "SQLite's integrity check of the index"),
+	OPT_END,
+};
+static const struct opt reconcile_opts[] = {
+	OPT_NUM("--at", "UNIX", 0, A, at, 0, (uint64_t)1 << 40, "compare at this time (default now)"),
+	OPT_CHOICE("--format", "csv|json", A, json, fmt_choices, "output format (default csv)"),
+	OPT_END,
+};
+#undef A
+
+/* One subcommand: its words ("card add"), table, arguments, handler. */
+struct sms_sub {
+	const char *w1, *w2;
+	struct opt_cmd cmd;
+	int (*run)(struct sms_store *s, struct sms_args *a, const char **args, bool *differ);
+};
+
+static int do_init(struct sms_store *s, struct sms_args *a, const char **args, bool *differ)
 {
-	fprintf(f,
-		"usage: castellan sms [--db URI | --db-file FILE] <command> ...\n\n"
-		"  init [--admin USER]            create or migrate the database; with --admin, create USER\n"
-		"                                 and print a new API key with all scopes (shown once)\n"
-		"  card add SERIAL [--chip ID] [--name NAME] [--info INFO] [--pair 0|1]\n"
-		"  card list [--after SERIAL] [--limit N]\n"
-		"  package add ID NAME            ID 32..65535 (0..31, the access-criteria bits, exist already)\n"
-		"  package rename ID NAME         give package ID a new name (any ID, 0..31 included)\n"
-		"  subscribe SERIAL --packages LIST --start UNIX --finish UNIX\n"
-		"                                 LIST: package ids, comma-separated (e.g. 0,5,40)\n"
-		"  key add USER [--scopes read,write,admin,metrics]\n"
-		"                                 create USER if needed and print a new API key\n"
-		"  import FILE                    import cards from CSV (docs/csv.md): the whole file is\n"
-		"                                 checked first, then applied in one transaction\n"
-		"  export [FILE]                  export every card as CSV (default: stdout)\n"
-		"  blacklist add card|box ID [--reason TEXT]\n"
-		"                                 tag a card (ID: serial) or box (ID: chip id) as pirated: blocked at\n"
-		"                                 once, never activated, re-added or paired again\n"
-		"  blacklist list                 the blacklist (kind, id, reason, when, who)\n"
-		"  report NAME [--format csv|json] [--out FILE] [--at UNIX] [--month YYYY-MM] [--days 7,14,21,28]\n"
-		"         [--by package|channel] [--package ID] [--channel SID] [--card SERIAL] [--from UNIX]\n"
-		"         [--to UNIX] [--status active|suspended|deactivated|blacklisted]\n"
-		"                                 NAME: summary, subscribers, blacklist, monthly, package-channels,\n"
-		"                                 active, card, ageing, history (docs/reports.md); point-in-time\n"
-		"                                 figures are read from the audit log\n"
-		"  search-index [--build] [--check]\n"
-		"                                 the text search index (docs/sms.md, \"Search\"): say whether it is\n"
-		"                                 there and why not; --build creates what is missing (PostgreSQL:\n"
-		"                                 pg_trgm if allowed, then the GIN indexes, CONCURRENTLY; SQLite:\n"
-		"                                 rebuilds the FTS5 table); --check: SQLite's integrity check\n"
-		"  reconcile [--at UNIX] [--format csv|json]\n"
-		"                                 compare each card's last EMM (emm_seq: state, packages, period)\n"
-		"                                 with the SMS at that time; print every difference; exit 1 if any\n"
-		"  import-tvcas FILE [--format auto|sql|csv|tsv] [--dry-run]\n"
-		"                                 the free CAS's card table (tvcas_smartcards) from a MariaDB dump\n"
-		"                                 or its CSV/TSV export (NULLs included): checked whole, then one\n"
-		"                                 transaction; docs/migration-from-tvcas.md\n"
-		"  migrate (--from URI | --from-file F) (--to URI | --to-file F) [--overwrite]\n"
-		"                                 copy every table of one store into another (SQLite <->\n"
-		"                                 PostgreSQL) and compare them; refuses a non-empty target\n"
-		"                                 without --overwrite (castellan sms migrate --help)\n"
-		"%s\n"
-		"--db URI: a SQLite file path, sqlite:PATH, postgresql://... or postgres:CONNINFO (libpq).\n"
-		"--db-file FILE: the URI from FILE's first line (mode 600: a password in --db shows in ps).\n"
-		"  Without either: $CASTELLAN_DB, then $CASTELLAN_SMS_DB, then ./castellan-sms.db.\n",
-		cli_sms_osd_usage);
+	int v = 0, r;
+
+	(void)args, (void)differ;
+	if ((r = sms_store_schema_version(s, &v)) != 0)
+		return r;
+	printf("%s database ready, schema version %d\n", sms_store_backend(s), v);
+	return a->admin ? sms_print_new_apikey(s, a->admin, SMS_SCOPE_READ | SMS_SCOPE_WRITE | SMS_SCOPE_ADMIN) : 0;
 }
 
-static int do_card(struct sms_store *s, int argc, char **argv)
+static int do_card_add(struct sms_store *s, struct sms_args *a, const char **args, bool *differ)
 {
+	struct sms_card c = { 0 };
 	int r;
 
-	if (argc >= 2 && strcmp(argv[0], "add") == 0) {
-		struct sms_card c = { 0 };
-		const char *chip = cli_opt(argc, argv, 0, "--chip"), *name = cli_opt(argc, argv, 0, "--name");
-		const char *info = cli_opt(argc, argv, 0, "--info"), *pair = cli_opt(argc, argv, 0, "--pair");
-
-		if (parse_u64(argv[1], INT64_MAX, &c.serial) != 0 || c.serial == 0 ||
-		    (pair && strcmp(pair, "0") != 0 && strcmp(pair, "1") != 0)) {
-			fprintf(stderr, "castellan sms: bad serial or --pair\n");
-			return CE_ARG;
-		}
-		if ((chip && strlen(chip) > SMS_CHIP_ID_MAX) || (name && strlen(name) > SMS_NAME_MAX) ||
-		    (info && strlen(info) > SMS_INFO_MAX))
-			return CE_RANGE;
-		snprintf(c.chip_id, sizeof(c.chip_id), "%s", chip ? chip : "");
-		snprintf(c.name, sizeof(c.name), "%s", name ? name : "");
-		snprintf(c.info, sizeof(c.info), "%s", info ? info : "");
-		c.pair = pair && pair[0] == '1';
-		if ((r = sms_card_add(s, &c, "cli")) == 0)
-			printf("card %" PRIu64 " added\n", c.serial);
-		return r;
+	(void)differ;
+	if (parse_u64(args[0], INT64_MAX, &c.serial) != 0 || c.serial == 0) {
+		fprintf(stderr, "castellan sms: bad serial or --pair\n");
+		return CE_ARG;
 	}
-	if (argc >= 1 && strcmp(argv[0], "list") == 0) {
-		const char *after = cli_opt(argc, argv, 0, "--after"), *limit = cli_opt(argc, argv, 0, "--limit");
-		uint64_t a = 0, lim = 100000;
-
-		if ((after && parse_u64(after, UINT64_MAX, &a) != 0) || (limit && parse_u64(limit, UINT64_MAX, &lim) != 0))
-			return CE_ARG;
-		return sms_print_cards(s, a, lim, stdout);
-	}
-	usage(stderr);
-	return CE_ARG;
+	if ((a->chip && strlen(a->chip) > SMS_CHIP_ID_MAX) || (a->name && strlen(a->name) > SMS_NAME_MAX) ||
+	    (a->info && strlen(a->info) > SMS_INFO_MAX))
+		return CE_RANGE;
+	snprintf(c.chip_id, sizeof(c.chip_id), "%s", a->chip ? a->chip : "");
+	snprintf(c.name, sizeof(c.name), "%s", a->name ? a->name : "");
+	snprintf(c.info, sizeof(c.info), "%s", a->info ? a->info : "");
+	c.pair = a->pair == 1;
+	if ((r = sms_card_add(s, &c, "cli")) == 0)
+		printf("card %" PRIu64 " added\n", c.serial);
+	return r;
 }
 
-static int do_subscribe(struct sms_store *s, int argc, char **argv)
+static int do_card_list(struct sms_store *s, struct sms_args *a, const char **args, bool *differ)
 {
-	const char *pk = cli_opt(argc, argv, 0, "--packages"), *st = cli_opt(argc, argv, 0, "--start");
-	const char *fi = cli_opt(argc, argv, 0, "--finish");
-	struct sms_subscription sub = { 0 };
-	uint64_t v;
+	(void)args, (void)differ;
+	return sms_print_cards(s, a->after, a->limit, stdout);
+}
+
+/* package add / rename ID NAME: a hint names the other command. */
+static int do_package(struct sms_store *s, bool add, const char **args)
+{
+	uint64_t id;
+	int r;
+
+	if (parse_u64(args[0], SMS_PACKAGES_MAX - 1, &id) != 0)
+		return CE_ARG;
+	r = add ? sms_package_add(s, (uint32_t)id, args[1], "cli") : sms_package_rename(s, (uint32_t)id, args[1], "cli");
+	if (r == 0)
+		printf(add ? "package %" PRIu64 " '%s' added\n" : "package %" PRIu64 " renamed '%s'\n", id, args[1]);
+	else if (add && r == CE_EXISTS)
+		fprintf(stderr, "castellan sms: package %" PRIu64 " exists%s: to name it, "
+			"castellan sms package rename %" PRIu64 " NAME\n", id,
+			id < 32 ? " (0..31, the access-criteria bits, are created with the store)" : "", id);
+	else if (!add && r == CE_NOT_FOUND)
+		fprintf(stderr, "castellan sms: package %" PRIu64 " not found: add it with "
+			"castellan sms package add %" PRIu64 " NAME\n", id, id);
+	else
+		return r;
+	return r == 0 ? 0 : CE_STATE; /* said: exit 1 without another line */
+}
+
+static int do_package_add(struct sms_store *s, struct sms_args *a, const char **args, bool *differ)
+{
+	(void)a, (void)differ;
+	return do_package(s, true, args);
+}
+
+static int do_package_rename(struct sms_store *s, struct sms_args *a, const char **args, bool *differ)
+{
+	(void)a, (void)differ;
+	return do_package(s, false, args);
+}
+
+static int do_subscribe(struct sms_store *s, struct sms_args *a, const char **args, bool *differ)
+{
+	struct sms_subscription sub = { .start = (int64_t)a->start, .finish = (int64_t)a->finish };
 	char buf[1024];
 	char *save = NULL;
+	uint64_t v;
 	int r;
 
-	if (argc < 1 || !pk || !st || !fi || parse_u64(argv[0], INT64_MAX, &sub.serial) != 0 ||
-	    strlen(pk) >= sizeof(buf)) {
-		usage(stderr);
+	(void)differ;
+	if (parse_u64(args[0], INT64_MAX, &sub.serial) != 0 || strlen(a->packages) >= sizeof(buf))
 		return CE_ARG;
-	}
-	if (parse_u64(st, INT64_MAX, &v) != 0)
-		return CE_ARG;
-	sub.start = (int64_t)v;
-	if (parse_u64(fi, INT64_MAX, &v) != 0)
-		return CE_ARG;
-	sub.finish = (int64_t)v;
-	snprintf(buf, sizeof(buf), "%s", pk);
+	snprintf(buf, sizeof(buf), "%s", a->packages);
 	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
 		if (parse_u64(t, SMS_PACKAGES_MAX - 1, &v) != 0)
 			return CE_ARG;
@@ -141,80 +220,156 @@ static int do_subscribe(struct sms_store *s, int argc, char **argv)
 	return 0;
 }
 
-static int do_report(struct sms_store *s, int argc, char **argv)
+static int do_key_add(struct sms_store *s, struct sms_args *a, const char **args, bool *differ)
 {
-	struct sms_report_params p;
-	const char *fmt = "csv", *outf = NULL;
-	int r;
+	unsigned scopes = SMS_SCOPE_READ | SMS_SCOPE_WRITE;
 
-	if (argc < 1)
-		return CE_ARG;
-	sms_report_params_init(&p);
-	for (int i = 1; i < argc; i += 2) {
-		if (strncmp(argv[i], "--", 2) != 0 || i + 1 >= argc) {
-			fprintf(stderr, "castellan sms report: expected --NAME VALUE, got %s\n", argv[i]);
-			return CE_ARG;
-		}
-		if (strcmp(argv[i], "--format") == 0) {
-			fmt = argv[i + 1];
-			if (strcmp(fmt, "csv") != 0 && strcmp(fmt, "json") != 0)
-				return CE_ARG;
-		} else if (strcmp(argv[i], "--out") == 0) {
-			outf = argv[i + 1];
-		} else if ((r = sms_report_param(&p, argv[i] + 2, argv[i + 1])) != 0) {
-			fprintf(stderr, "castellan sms report: %s %s: %s\n", argv[i], argv[i + 1],
-				r == CE_NOT_FOUND ? "no such option" : "bad value");
-			return CE_ARG;
-		}
-	}
-	return sms_print_report(s, argv[0], &p, strcmp(fmt, "json") == 0, outf);
+	(void)differ;
+	return a->scopes && sms_scopes_parse(a->scopes, &scopes) != 0 ? CE_ARG : sms_print_new_apikey(s, args[0], scopes);
 }
 
-static int do_reconcile(struct sms_store *s, int argc, char **argv, bool *differ)
+static int do_import(struct sms_store *s, struct sms_args *a, const char **args, bool *differ)
 {
-	const char *at = cli_opt(argc, argv, 0, "--at"), *fmt = cli_opt(argc, argv, 0, "--format");
-	struct reconcile_stats st;
-	uint64_t t = now_wall_ms() / 1000u;
+	(void)a, (void)differ;
+	return sms_import_csv_file(s, args[0]) == 0 ? 0 : CE_STATE; /* it said why */
+}
+
+static int do_export(struct sms_store *s, struct sms_args *a, const char **args, bool *differ)
+{
+	(void)a, (void)differ;
+	return sms_export_csv_file(s, args[0]);
+}
+
+static int do_bl_add(struct sms_store *s, struct sms_args *a, const char **args, bool *differ)
+{
 	int r;
 
-	if ((at && parse_u64(at, (uint64_t)1 << 40, &t) != 0) || (fmt && strcmp(fmt, "csv") && strcmp(fmt, "json")))
+	(void)differ;
+	if (strcmp(args[0], "card") != 0 && strcmp(args[0], "box") != 0)
 		return CE_ARG;
-	r = reconcile_print(s, (int64_t)t, fmt && strcmp(fmt, "json") == 0, stdout, &st);
+	r = sms_blacklist_add(s, strcmp(args[0], "card") == 0 ? SMS_BL_CARD : SMS_BL_BOX, args[1],
+			      a->reason ? a->reason : "", "cli");
+	if (r == 0)
+		printf("%s %s blacklisted\n", args[0], args[1]);
+	return r;
+}
+
+static int do_bl_list(struct sms_store *s, struct sms_args *a, const char **args, bool *differ)
+{
+	(void)a, (void)args, (void)differ;
+	return sms_print_blacklist(s, stdout);
+}
+
+static int do_report(struct sms_store *s, struct sms_args *a, const char **args, bool *differ)
+{
+	(void)differ;
+	return sms_print_report(s, args[0], &a->rp, a->json == 1, a->out);
+}
+
+/* search-index [--build] [--check]: exit 1 while the index is missing. */
+static int do_search_index(struct sms_store *s, struct sms_args *a, const char **args, bool *differ)
+{
+	(void)args, (void)differ;
+	return sms_print_search_index(s, a->build, a->check);
+}
+
+/* reconcile: exit 1 when there is a difference. */
+static int do_reconcile(struct sms_store *s, struct sms_args *a, const char **args, bool *differ)
+{
+	struct reconcile_stats st;
+	uint64_t t = a->at != UNSET ? a->at : now_wall_ms() / 1000u;
+	int r;
+
+	(void)args;
+	r = reconcile_print(s, (int64_t)t, a->json == 1, stdout, &st);
 	*differ = r == 0 && st.diffs > 0;
 	return r;
 }
 
-static int do_blacklist(struct sms_store *s, int argc, char **argv)
+#define SUB(a, b, nm, syn, ab, o, ar, mn, mx, fn) \
+	{ a, b, { .name = nm, .synopsis = syn, .about = ab, .opts = o, .args = ar, .min_args = mn, .max_args = mx }, fn }
+static const struct sms_sub subs[] = {
+	SUB("init", NULL, "sms init", "[--admin USER]", "create or migrate the database", init_opts, NULL, 0, 0, do_init),
+	SUB("card", "add", "sms card add", "SERIAL [--chip ID] [--name NAME] [--info INFO] [--pair 0|1]", "add a card",
+		card_add_opts, "SERIAL", 1, 1, do_card_add),
+	SUB("card", "list", "sms card list", "[--after SERIAL] [--limit N]", "the cards, by serial", card_list_opts, NULL,
+		0, 0, do_card_list),
+	SUB("package", "add", "sms package add", "ID NAME",
+		"ID 32..65535 (0..31, the access-criteria bits, exist already)", no_opts, "ID NAME", 2, 2, do_package_add),
+	SUB("package", "rename", "sms package rename", "ID NAME", "give package ID a new name (any ID, 0..31 included)",
+		no_opts, "ID NAME", 2, 2, do_package_rename),
+	SUB("subscribe", NULL, "sms subscribe", "SERIAL --packages LIST --start UNIX --finish UNIX",
+		"subscribe card SERIAL to the packages from --start to --finish", subscribe_opts, "SERIAL", 1, 1,
+		do_subscribe),
+	SUB("key", "add", "sms key add", "USER [--scopes read,write,admin,metrics]",
+		"create USER if needed and print a new API key", key_add_opts, "USER", 1, 1, do_key_add),
+	SUB("import", NULL, "sms import", "FILE", "import cards from CSV (docs/csv.md): the whole file is checked\n"
+		"first, then applied in one transaction", no_opts, "FILE", 1, 1, do_import),
+	SUB("export", NULL, "sms export", "[FILE]", "export every card as CSV (default: stdout)", no_opts, "FILE", 0, 1,
+		do_export),
+	SUB("blacklist", "add", "sms blacklist add", "card|box ID [--reason TEXT]",
+		"tag a card (ID: serial) or box (ID: chip id) as pirated: blocked at once, never\n"
+		"activated, re-added or paired again", bl_add_opts, "card|box ID", 2, 2, do_bl_add),
+	SUB("blacklist", "list", "sms blacklist list", NULL, "the blacklist (kind, id, reason, when, who)", no_opts, NULL, 0,
+		0, do_bl_list),
+	SUB("report", NULL, "sms report", "NAME [options]",
+		"NAME: summary, subscribers, blacklist, monthly, package-channels, active, card, ageing,\n"
+		"history (docs/reports.md); point-in-time figures are read from the audit log", report_opts, "NAME", 1, 1,
+		do_report),
+	SUB("search-index", NULL, "sms search-index", "[--build] [--check]",
+		"the text search index (docs/sms.md, \"Search\"): say whether it is there and why not", search_opts, NULL,
+		0, 0, do_search_index),
+	SUB("reconcile", NULL, "sms reconcile", "[--at UNIX] [--format csv|json]",
+		"compare each card's last EMM (emm_seq: state, packages, period) with the SMS at that\n"
+		"time; print every difference; exit 1 if any", reconcile_opts, NULL, 0, 0, do_reconcile),
+};
+#undef SUB
+#define NSUBS (sizeof(subs) / sizeof(subs[0]))
+
+static const char sms_intro[] =
+	"castellan sms [--db URI | --db-file FILE] <command> ...: the subscriber management store.\n"
+	"--db URI: a SQLite file path, sqlite:PATH, postgresql://...\n"
+	"or postgres:CONNINFO (libpq). --db-file FILE: the URI from FILE's first line (mode 600: a\n"
+	"password in --db shows in ps). Without either: $CASTELLAN_DB, then $CASTELLAN_SMS_DB, then\n"
+	"./castellan-sms.db. Commands (options below each):";
+
+static const char sms_footer_head[] =
+	"  import-tvcas FILE [--format auto|sql|csv|tsv] [--dry-run]\n"
+	"                                 the free CAS's card table (tvcas_smartcards) from a MariaDB dump\n"
+	"                                 or its CSV/TSV export (NULLs included): checked whole, then one\n"
+	"                                 transaction; docs/migration-from-tvcas.md\n"
+	"  migrate (--from URI | --from-file F) (--to URI | --to-file F) [--overwrite]\n"
+	"                                 copy every table of one store into another (SQLite <->\n"
+	"                                 PostgreSQL) and compare them; refuses a non-empty target\n"
+	"                                 without --overwrite (castellan sms migrate --help)\n";
+
+static void usage(FILE *f)
 {
-	int r;
+	const struct opt_cmd *cmds[NSUBS + 1];
 
-	if (argc >= 3 && strcmp(argv[0], "add") == 0 && (strcmp(argv[1], "card") == 0 || strcmp(argv[1], "box") == 0)) {
-		const char *reason = cli_opt(argc, argv, 0, "--reason");
-
-		r = sms_blacklist_add(s, strcmp(argv[1], "card") == 0 ? SMS_BL_CARD : SMS_BL_BOX, argv[2],
-				      reason ? reason : "", "cli");
-		if (r == 0)
-			printf("%s %s blacklisted\n", argv[1], argv[2]);
-		return r;
-	}
-	if (argc == 1 && strcmp(argv[0], "list") == 0)
-		return sms_print_blacklist(s, stdout);
-	usage(stderr);
-	return CE_ARG;
+	for (size_t i = 0; i < NSUBS; i++)
+		cmds[i] = &subs[i].cmd;
+	cmds[NSUBS] = NULL;
+	opt_help_subs(f, sms_intro, cmds, NULL);
+	fprintf(f, "\nand:\n%s%s", sms_footer_head, cli_sms_osd_usage);
 }
 
-/* search-index [--build] [--check]: exit 1 while the index is missing. */
-static int do_search_index(struct sms_store *s, int argc, char **argv)
+static const struct sms_sub *find_sub(int argc, char **argv)
 {
-	return sms_print_search_index(s, cli_flag(argc, argv, 0, "--build"), cli_flag(argc, argv, 0, "--check"));
+	for (size_t i = 0; i < NSUBS; i++)
+		if (strcmp(argv[0], subs[i].w1) == 0 && (!subs[i].w2 || (argc > 1 && strcmp(argv[1], subs[i].w2) == 0)))
+			return &subs[i];
+	return NULL;
 }
 
 int cmd_sms(int argc, char **argv)
 {
-	const char *db = NULL, *db_file = NULL;
+	struct sms_args a = { .limit = 100000, .at = UNSET };
+	const char *db = NULL, *db_file = NULL, *args[2] = { NULL, NULL };
+	const struct sms_sub *sub;
 	struct sms_store *s = NULL;
 	bool differ = false;
-	int i = 1, r;
+	int i, n = 0, r;
 
 	i = cli_db_args(argc, argv, &db, &db_file);
 	/* migrate names its two stores itself (--from, --to) */
@@ -233,83 +388,28 @@ int cmd_sms(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (dburi_store_open("castellan sms", db, db_file, &s) != 0)
-		return 1;
 	argc -= i;
 	argv += i;
-	if (strcmp(argv[0], "init") == 0) {
-		const char *admin = cli_opt(argc, argv, 0, "--admin");
-		int v = 0;
-
-		if ((r = sms_store_schema_version(s, &v)) == 0) {
-			printf("%s database ready, schema version %d\n", sms_store_backend(s), v);
-			if (admin)
-				r = sms_print_new_apikey(s, admin, SMS_SCOPE_READ | SMS_SCOPE_WRITE | SMS_SCOPE_ADMIN);
-		}
-	} else if (strcmp(argv[0], "card") == 0) {
-		r = do_card(s, argc - 1, argv + 1);
-	} else if (strcmp(argv[0], "package") == 0 && argc >= 4 && strcmp(argv[1], "add") == 0) {
-		uint64_t id;
-
-		r = parse_u64(argv[2], SMS_PACKAGES_MAX - 1, &id) != 0 ? CE_ARG
-			: sms_package_add(s, (uint32_t)id, argv[3], "cli");
-		if (r == 0)
-			printf("package %" PRIu64 " '%s' added\n", id, argv[3]);
-		else if (r == CE_EXISTS) {
-			fprintf(stderr, "castellan sms: package %" PRIu64 " exists%s: to name it, "
-				"castellan sms package rename %" PRIu64 " NAME\n", id,
-				id < 32 ? " (0..31, the access-criteria bits, are created with the store)" : "", id);
-			sms_store_close(s);
-			return 1;
-		}
-	} else if (strcmp(argv[0], "package") == 0 && argc == 4 && strcmp(argv[1], "rename") == 0) {
-		uint64_t id;
-
-		r = parse_u64(argv[2], SMS_PACKAGES_MAX - 1, &id) != 0 ? CE_ARG
-			: sms_package_rename(s, (uint32_t)id, argv[3], "cli");
-		if (r == 0)
-			printf("package %" PRIu64 " renamed '%s'\n", id, argv[3]);
-		else if (r == CE_NOT_FOUND) {
-			fprintf(stderr, "castellan sms: package %" PRIu64 " not found: add it with "
-				"castellan sms package add %" PRIu64 " NAME\n", id, id);
-			sms_store_close(s);
-			return 1;
-		}
-	} else if (strcmp(argv[0], "search-index") == 0) {
-		r = do_search_index(s, argc, argv);
-	} else if (strcmp(argv[0], "reconcile") == 0) {
-		r = do_reconcile(s, argc - 1, argv + 1, &differ);
-	} else if (strcmp(argv[0], "report") == 0) {
-		r = do_report(s, argc - 1, argv + 1);
-	} else if (strcmp(argv[0], "blacklist") == 0) {
-		r = do_blacklist(s, argc - 1, argv + 1);
-	} else if (strcmp(argv[0], "subscribe") == 0) {
-		r = do_subscribe(s, argc - 1, argv + 1);
-	} else if (strcmp(argv[0], "fingerprint") == 0 || strcmp(argv[0], "message") == 0) {
-		r = cli_sms_osd(s, argv[0][0] == 'm', argc - 1, argv + 1);
-	} else if (strcmp(argv[0], "import") == 0 && argc == 2) {
-		if ((r = sms_import_csv_file(s, argv[1])) != 0) { /* it said why */
-			sms_store_close(s);
-			return 1;
-		}
-	} else if (strcmp(argv[0], "import-tvcas") == 0) {
-		int rc = sms_import_tvcas(s, argc, argv); /* it said why */
-
-		sms_store_close(s);
-		return rc;
-	} else if (strcmp(argv[0], "export") == 0 && argc <= 2) {
-		r = sms_export_csv_file(s, argc == 2 ? argv[1] : NULL);
-	} else if (strcmp(argv[0], "key") == 0 && argc >= 3 && strcmp(argv[1], "add") == 0) {
-		const char *sc = cli_opt(argc, argv, 0, "--scopes");
-		unsigned scopes = SMS_SCOPE_READ | SMS_SCOPE_WRITE;
-
-		r = sc && sms_scopes_parse(sc, &scopes) != 0 ? CE_ARG : sms_print_new_apikey(s, argv[2], scopes);
-	} else {
+	sms_report_params_init(&a.rp);
+	sub = find_sub(argc, argv);
+	if (sub && (r = opt_parse(&sub->cmd, &a, argc, argv, sub->w2 ? 2 : 1, args, &n)) != OPT_GO)
+		return r;
+	if (!sub && strcmp(argv[0], "fingerprint") != 0 && strcmp(argv[0], "message") != 0 &&
+	    strcmp(argv[0], "import-tvcas") != 0) {
 		usage(stderr);
-		sms_store_close(s);
 		return 2;
 	}
+	if (dburi_store_open("castellan sms", db, db_file, &s) != 0)
+		return 1;
+	if (strcmp(argv[0], "import-tvcas") == 0) {
+		r = sms_import_tvcas(s, argc, argv); /* an exit status; it said why */
+		sms_store_close(s);
+		return r;
+	}
+	r = sub ? sub->run(s, &a, args, &differ) : cli_sms_osd(s, argv[0][0] == 'm', argc - 1, argv + 1);
 	sms_store_close(s);
+	if (r == CE_STATE && sub && (sub->run == do_import || sub->run == do_package_add || sub->run == do_package_rename))
+		return 1; /* said already */
 	if (r != 0) {
 		fprintf(stderr, "castellan sms: %s\n", err_str(r));
 		return 1;
