@@ -1,5 +1,7 @@
 /* test_lib.c - cursor, writer, errors, util helpers. */
 #include <arpa/inet.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <sys/un.h>
 #include <dirent.h>
 #include <sys/stat.h>
@@ -534,6 +536,46 @@ static void test_write_atomic_not_regular(void **state)
 	rmdir(dir);
 }
 
+/* fd_read_full: exactly n bytes or CE_CLOSED at EOF; fd_write_all and
+ * fd_send_all: all bytes, CE_IO (no SIGPIPE) to a closed peer. */
+static void test_fd_whole_io(void **state)
+{
+	uint8_t big[200000], back[200000];
+	int pfd[2], sv[2];
+	pid_t pid;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (uint8_t)(i * 7);
+	assert_int_equal(pipe(pfd), 0);
+	pid = fork(); /* more than a pipe holds: the writer must loop over partial writes */
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(pfd[0]);
+		_exit(fd_write_all(pfd[1], big, sizeof(big)) == 0 ? 0 : 1);
+	}
+	close(pfd[1]);
+	assert_int_equal(fd_read_full(pfd[0], back, sizeof(back)), 0);
+	assert_memory_equal(back, big, sizeof(big));
+	assert_int_equal(fd_read_full(pfd[0], back, 1), CE_CLOSED);
+	close(pfd[0]);
+	{
+		int st = 0;
+
+		assert_int_equal(waitpid(pid, &st, 0), pid);
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	assert_int_equal(pipe(pfd), 0);
+	assert_int_equal(fd_write_all(pfd[1], "abc", 3), 0);
+	close(pfd[1]);
+	assert_int_equal(fd_read_full(pfd[0], back, 4), CE_CLOSED); /* 3 of 4, then EOF */
+	close(pfd[0]);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	close(sv[1]);
+	assert_int_equal(fd_send_all(sv[0], big, sizeof(big)), CE_IO);
+	close(sv[0]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -552,6 +594,7 @@ int main(void)
 		cmocka_unit_test(test_url_decode),
 		cmocka_unit_test(test_url_query_next),
 		cmocka_unit_test(test_write_atomic_not_regular),
+		cmocka_unit_test(test_fd_whole_io),
 	};
 	return cmocka_run_group_tests_name("lib", tests, NULL, NULL);
 }

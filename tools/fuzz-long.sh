@@ -22,7 +22,7 @@ out=fuzz/RESULTS-long.md
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
 	for t in build-fuzz/fuzz/fuzz_*; do
-		[ -x "$t" ] || continue
+		[ -f "$t" ] && [ -x "$t" ] || continue # not the fuzz_NAME.p object folders
 		n=$(basename "$t"); targets+=("${n#fuzz_}")
 	done
 fi

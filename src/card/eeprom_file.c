@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "card/eeprom.h"
+#include "lib/util.h"
 
 static int fault(struct card_eeprom_file *f, enum card_ee_step step)
 {
@@ -20,22 +21,6 @@ static int fault(struct card_eeprom_file *f, enum card_ee_step step)
 	if (f->fail_kill)
 		raise(SIGKILL);
 	return CE_IO;
-}
-
-static int write_all(int fd, const uint8_t *p, size_t len)
-{
-	while (len) {
-		ssize_t w = write(fd, p, len);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return CE_IO;
-		}
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
 }
 
 static int fsync_dir(const char *path)
@@ -62,9 +47,9 @@ static int ee_store(void *ctx, const uint8_t *buf, size_t len)
 	fd = open(f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return CE_IO;
-	if ((r = write_all(fd, buf, half)) != 0 || (r = fault(f, CARD_EE_STEP_HALF_WRITTEN)) != 0)
+	if ((r = fd_write_all(fd, buf, half)) != 0 || (r = fault(f, CARD_EE_STEP_HALF_WRITTEN)) != 0)
 		goto fail;
-	if ((r = write_all(fd, buf + half, len - half)) != 0 || (r = fault(f, CARD_EE_STEP_BEFORE_FSYNC)) != 0)
+	if ((r = fd_write_all(fd, buf + half, len - half)) != 0 || (r = fault(f, CARD_EE_STEP_BEFORE_FSYNC)) != 0)
 		goto fail;
 	if (fsync(fd) != 0) {
 		r = CE_IO;

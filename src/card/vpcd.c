@@ -112,17 +112,7 @@ static int send_msg(int fd, const uint8_t *p, size_t n)
 	put_be16(hdr, (uint16_t)n);
 	if (send(fd, hdr, 2, MSG_NOSIGNAL | MSG_MORE) != 2)
 		return CE_IO;
-	while (n) {
-		ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return CE_IO;
-		p += k;
-		n -= (size_t)k;
-	}
-	return 0;
+	return fd_send_all(fd, p, n);
 }
 
 int vpcd_serve(int fd, struct card_applet *a, volatile sig_atomic_t *stop, uint64_t *napdus)

@@ -17,11 +17,11 @@
 #include <string.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/modes.h>
 #include <openssl/rand.h>
 #include "lib/bytes.h"
 #include "cas/emm.h"
 #include "crypto/aead.h"
+#include "crypto/gcm_rekey.h"
 #include "lib/cursor.h"
 #include "lib/util.h"
 
@@ -69,120 +69,6 @@ static int gcm_once(int enc, const uint8_t key[16], const uint8_t *nonce, const 
 	return crypto_gcm(enc, key, 16, nonce, aad, aad_len, in, len, out, tag);
 }
 
-/*
- * Fast AES-128-GCM seal for the issuer (one new key per card). OpenSSL 3's
- * EVP re-key costs ~0.9 us of CPU a call, mostly OSSL_PARAM lookups (strcmp), not
- * cryptography. Here AES-128 runs on AES-NI (key expansion and CTR blocks,
- * below) and GHASH, the counter and the tag are OpenSSL's own GCM mode
- * (openssl/modes.h CRYPTO_gcm128_*, PCLMUL/AVX inside) re-initialised in one
- * context per issuer: no allocation per EMM. The output is byte for byte
- * the EVP output (tests/cas/test_emm.c checks it for many cards and every
- * plaintext length class). Without AES-NI (or off x86-64) the issuer stays
- * on the EVP path.
- */
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
-#define EMM_AESNI 1
-#define AESNI_TARGET __attribute__((target("aes,sse4.1")))
-#define AES128_ROUND_KEYS 11
-
-static bool aesni_available(void)
-{
-	__builtin_cpu_init();
-	return __builtin_cpu_supports("aes") && __builtin_cpu_supports("sse4.1");
-}
-
-AESNI_TARGET static __m128i expand_step(__m128i k, __m128i t)
-{
-	t = _mm_shuffle_epi32(t, 0xFF);
-	k = _mm_xor_si128(k, _mm_slli_si128(k, 4));
-	k = _mm_xor_si128(k, _mm_slli_si128(k, 4));
-	k = _mm_xor_si128(k, _mm_slli_si128(k, 4));
-	return _mm_xor_si128(k, t);
-}
-
-#define EXPAND(i, rcon)                                                                                      \
-	k = expand_step(k, _mm_aeskeygenassist_si128(k, rcon));                                              \
-	_mm_storeu_si128((__m128i *)rk[i], k)
-
-/* FIPS-197 AES-128 key expansion. */
-AESNI_TARGET static void aesni_expand(const uint8_t key[16], uint8_t rk[AES128_ROUND_KEYS][16])
-{
-	__m128i k = _mm_loadu_si128((const __m128i *)key);
-
-	_mm_storeu_si128((__m128i *)rk[0], k);
-	EXPAND(1, 0x01);
-	EXPAND(2, 0x02);
-	EXPAND(3, 0x04);
-	EXPAND(4, 0x08);
-	EXPAND(5, 0x10);
-	EXPAND(6, 0x20);
-	EXPAND(7, 0x40);
-	EXPAND(8, 0x80);
-	EXPAND(9, 0x1B);
-	EXPAND(10, 0x36);
-}
-
-/* block128_f: one block; key = uint8_t rk[11][16]. */
-AESNI_TARGET static void aesni_block(const unsigned char in[16], unsigned char out[16], const void *key)
-{
-	const __m128i *rk = key;
-	__m128i b = _mm_xor_si128(_mm_loadu_si128((const __m128i *)in), _mm_loadu_si128(&rk[0]));
-
-	for (int i = 1; i < 10; i++)
-		b = _mm_aesenc_si128(b, _mm_loadu_si128(&rk[i]));
-	_mm_storeu_si128((__m128i *)out, _mm_aesenclast_si128(b, _mm_loadu_si128(&rk[10])));
-}
-
-/* ctr128_f: `blocks` CTR blocks, the counter being the big-endian u32 at
- * ivec[12..15] (mod 2^32, ivec itself unchanged), 4 blocks in flight (the
- * states stay in registers: AESENC latency, not throughput, is the limit). */
-#define ROUND4(k)                                                                                            \
-	do {                                                                                                 \
-		__m128i k_ = (k);                                                                            \
-		s0 = _mm_aesenc_si128(s0, k_);                                                               \
-		s1 = _mm_aesenc_si128(s1, k_);                                                               \
-		s2 = _mm_aesenc_si128(s2, k_);                                                               \
-		s3 = _mm_aesenc_si128(s3, k_);                                                               \
-	} while (0)
-
-AESNI_TARGET static __m128i ctr_block(__m128i iv, uint32_t ctr, __m128i k0)
-{
-	return _mm_xor_si128(_mm_insert_epi32(iv, (int)__builtin_bswap32(ctr), 3), k0);
-}
-
-AESNI_TARGET static void aesni_ctr32(const unsigned char *in, unsigned char *out, size_t blocks, const void *key,
-	const unsigned char ivec[16])
-{
-	const __m128i *rk = key;
-	const __m128i iv = _mm_loadu_si128((const __m128i *)ivec), k0 = _mm_loadu_si128(&rk[0]);
-	const __m128i k10 = _mm_loadu_si128(&rk[10]);
-	uint32_t ctr = 0;
-
-	(void)cur_u32_at(ivec, 16, 12, &ctr);
-
-	while (blocks > 0) {
-		size_t n = blocks < 4 ? blocks : 4;
-		__m128i s0 = ctr_block(iv, ctr, k0), s1 = ctr_block(iv, ctr + 1, k0);
-		__m128i s2 = ctr_block(iv, ctr + 2, k0), s3 = ctr_block(iv, ctr + 3, k0);
-		__m128i ks[4];
-
-		for (int i = 1; i < 10; i++)
-			ROUND4(_mm_loadu_si128(&rk[i]));
-		ks[0] = _mm_aesenclast_si128(s0, k10);
-		ks[1] = _mm_aesenclast_si128(s1, k10);
-		ks[2] = _mm_aesenclast_si128(s2, k10);
-		ks[3] = _mm_aesenclast_si128(s3, k10);
-		for (size_t j = 0; j < n; j++)
-			_mm_storeu_si128((__m128i *)(out + 16 * j),
-				_mm_xor_si128(ks[j], _mm_loadu_si128((const __m128i *)(in + 16 * j))));
-		ctr += (uint32_t)n;
-		in += 16 * n;
-		out += 16 * n;
-		blocks -= n;
-	}
-}
-#endif
 
 /* ------------------------------------------------------------------ parse */
 
@@ -478,12 +364,7 @@ int emm_open(const struct emm_view *v, const uint8_t k_card[CARD_KEY_BYTES], str
 struct emm_issuer {
 	const struct keystore *ks;   /* not owned */
 	struct card_kdf *kdf;
-	EVP_CIPHER_CTX *gcm;         /* set up for encryption once; key + nonce per EMM */
-	bool reference;              /* seal through EVP (no AES-NI, or asked for) */
-#ifdef EMM_AESNI
-	GCM128_CONTEXT *fast;        /* OpenSSL GCM mode over aesni_block, re-keyed per EMM */
-	uint8_t rk[AES128_ROUND_KEYS][16]; /* secret: K_card's round keys, wiped after each seal */
-#endif
+	struct crypto_gcm_rekey *gcm; /* K_card changes every EMM */
 	uint8_t nonce_prefix[8];     /* random; nonce = prefix | counter u32 */
 	uint32_t nonce_ctr;
 	uint32_t cache_epoch;        /* keys[0] = this epoch, keys[1] = next */
@@ -500,11 +381,7 @@ void emm_issuer_free(struct emm_issuer *is)
 	if (!is)
 		return;
 	card_kdf_free(is->kdf);
-#ifdef EMM_AESNI
-	if (is->fast)
-		CRYPTO_gcm128_release(is->fast); /* wipes */
-#endif
-	EVP_CIPHER_CTX_free(is->gcm);
+	crypto_gcm_rekey_free(is->gcm);
 	OPENSSL_cleanse(is, sizeof(*is));
 	free(is);
 }
@@ -521,67 +398,23 @@ int emm_issuer_new(const struct keystore *ks, struct emm_issuer **out)
 	if (!is)
 		return CE_NOMEM;
 	is->ks = ks;
-	if ((r = crypto_gcm_ctx_new(1, 16, &is->gcm)) != 0 || (r = card_kdf_new(ks, &is->kdf)) != 0 ||
+	if ((r = crypto_gcm_rekey_new(&is->gcm)) != 0 || (r = card_kdf_new(ks, &is->kdf)) != 0 ||
 	    RAND_bytes(is->nonce_prefix, sizeof(is->nonce_prefix)) != 1) {
 		emm_issuer_free(is);
 		return r ? r : CE_CRYPTO;
 	}
-	is->reference = true;
-#ifdef EMM_AESNI
-	if (aesni_available()) {
-		/* rk is all zero here (calloc): a context for a dummy key, re-keyed per EMM */
-		if (!(is->fast = CRYPTO_gcm128_new(is->rk, aesni_block))) {
-			emm_issuer_free(is);
-			return CE_NOMEM;
-		}
-		is->reference = false;
-	}
-#endif
 	*out = is;
 	return 0;
 }
 
 bool emm_issuer_set_reference(struct emm_issuer *is, bool reference)
 {
-	if (!is)
-		return false;
-#ifdef EMM_AESNI
-	if (is->fast) {
-		is->reference = reference;
-		return true;
-	}
-#endif
-	return reference;
+	return is ? crypto_gcm_rekey_set_reference(is->gcm, reference) : false;
 }
 
 bool emm_issuer_is_reference(const struct emm_issuer *is)
 {
-	return !is || is->reference;
-}
-
-/* AES-128-GCM seal of one EMM under K_card: the fast path if there is one. */
-static int issuer_gcm(struct emm_issuer *is, const uint8_t key[16], const uint8_t nonce[EMM_NONCE_BYTES],
-	const uint8_t *aad, size_t aad_len, const uint8_t *pt, size_t len, uint8_t *ct, uint8_t *tag)
-{
-#ifdef EMM_AESNI
-	if (!is->reference) {
-		int r = 0;
-
-		aesni_expand(key, is->rk);
-		CRYPTO_gcm128_init(is->fast, is->rk, aesni_block);
-		CRYPTO_gcm128_setiv(is->fast, nonce, EMM_NONCE_BYTES);
-		if (CRYPTO_gcm128_aad(is->fast, aad, aad_len) != 0 ||
-		    CRYPTO_gcm128_encrypt_ctr32(is->fast, pt, ct, len, aesni_ctr32) != 0)
-			r = CE_CRYPTO;
-		else
-			CRYPTO_gcm128_tag(is->fast, tag, EMM_TAG_BYTES);
-		OPENSSL_cleanse(is->rk, sizeof(is->rk));
-		if (r != 0)
-			OPENSSL_cleanse(ct, len);
-		return r;
-	}
-#endif
-	return crypto_gcm_run(is->gcm, 1, key, nonce, aad, aad_len, pt, len, ct, tag);
+	return !is || crypto_gcm_rekey_is_reference(is->gcm);
 }
 
 /* A nonce never repeated by this issuer (a fresh random prefix every 2^32). */
@@ -743,7 +576,7 @@ static int seal(struct emm_issuer *is, uint64_t serial, uint32_t seq, uint64_t n
 	put_be16(out + 1, (uint16_t)((EMM_HDR_FLAGS << 8) | (total - 3)));
 	make_aad(aad, keystore_ca_system_id(is->ks), serial, seq, now_ms, nonce, pt_len);
 	memcpy(out + 3, aad, EMM_AAD_BYTES);
-	r = issuer_gcm(is, kcard, nonce, aad, sizeof(aad), pt, pt_len, out + 3 + EMM_AAD_BYTES,
+	r = crypto_gcm_rekey_seal(is->gcm, kcard, nonce, aad, sizeof(aad), pt, pt_len, out + 3 + EMM_AAD_BYTES,
 		out + 3 + EMM_AAD_BYTES + pt_len);
 	OPENSSL_cleanse(kcard, sizeof(kcard));
 	if (r != 0) {
@@ -770,6 +603,61 @@ int emm_build(struct emm_issuer *is, uint64_t serial, uint32_t seq, uint64_t now
 	return r;
 }
 
+/* The package keys a grant carries, in the order every unique EMM writer
+ * puts them: the current and the next epoch at now (those overlapping the
+ * grant), each with the mask's packages lowest first, then the extended
+ * ones. None when x says the card must pair first. */
+struct key_walk {
+	struct emm_issuer *is;
+	const struct emm_grant *g;
+	uint64_t es, e, e_last; /* epochs e..e_last still to go */
+	uint32_t m;             /* mask packages left in epoch e */
+	size_t i;               /* extended packages done in epoch e */
+};
+
+static int key_walk_init(struct key_walk *w, struct emm_issuer *is, const struct emm_grant *g,
+			 const struct emm_extra *x, uint64_t now_ms)
+{
+	uint32_t cur = keystore_epoch_at(is->ks, now_ms / 1000u);
+
+	if (cur == UINT32_MAX)
+		return CE_RANGE;
+	*w = (struct key_walk){ .is = is, .g = g, .es = keystore_epoch_seconds(is->ks), .e = cur,
+				.e_last = (uint64_t)cur + 1, .m = g->packages };
+	if (x && x->no_keys)
+		w->e = w->e_last + 1;
+	return 0;
+}
+
+/* The next key into *k (its epoch and package in it; valid until the next
+ * call): 1, 0 when there is none left, or CE_*. */
+static int key_walk_next(struct key_walk *w, const struct pkg_key **k)
+{
+	const struct emm_grant *g = w->g;
+
+	for (; w->e <= w->e_last; w->e++, w->m = g->packages, w->i = 0) {
+		/* epoch e covers [e*es, (e+1)*es - 1]: keys only if it overlaps the grant */
+		if (w->e * w->es > g->finish_s || (w->e + 1) * w->es <= g->start_s)
+			continue;
+		if (w->m != 0) { /* the set bits of the mask (a branch per package mispredicts) */
+			unsigned pkg = (unsigned)__builtin_ctz(w->m);
+			int r;
+
+			w->m &= w->m - 1;
+			return (r = cached_key(w->is, (uint32_t)w->e, pkg, k)) != 0 ? r : 1;
+		}
+		if (w->i < g->next) {
+			uint16_t pkg = g->ext[w->i++];
+			int r;
+
+			if (pkg < CAS_MAX_PACKAGES)
+				return CE_ARG;
+			return (r = cached_key(w->is, (uint32_t)w->e, pkg, k)) != 0 ? r : 1;
+		}
+	}
+	return 0;
+}
+
 int emm_build_unique(struct emm_issuer *is, uint64_t serial, uint32_t seq, const struct emm_grant *g,
 	uint64_t now_ms, uint8_t *out, size_t cap, size_t *out_len)
 {
@@ -780,8 +668,8 @@ int emm_build_unique_ex(struct emm_issuer *is, uint64_t serial, uint32_t seq, co
 	const struct emm_extra *x, uint64_t now_ms, uint8_t *out, size_t cap, size_t *out_len)
 {
 	uint8_t pt[EMM_MAX_PLAINTEXT], *p = pt;
-	uint64_t es;
-	uint32_t cur_epoch;
+	const struct pkg_key *k;
+	struct key_walk w;
 	int r = 0;
 
 	/* the largest plaintext: entitlement with every ext id, 2 epochs x
@@ -800,10 +688,8 @@ int emm_build_unique_ex(struct emm_issuer *is, uint64_t serial, uint32_t seq, co
 		return CE_ARG;
 	if (g->start_s > g->finish_s || g->finish_s > INT64_MAX)
 		return CE_RANGE;
-	es = keystore_epoch_seconds(is->ks);
-	cur_epoch = keystore_epoch_at(is->ks, now_ms / 1000u);
-	if (cur_epoch == UINT32_MAX)
-		return CE_RANGE;
+	if ((r = key_walk_init(&w, is, g, x, now_ms)) != 0)
+		return r;
 	/* Encoded directly, no emm_content copy and no per-field bounds check
 	 * (the size is bounded above): this is the hot path. */
 	p[0] = EMM_T_ENTITLEMENT;
@@ -814,43 +700,26 @@ int emm_build_unique_ex(struct emm_issuer *is, uint64_t serial, uint32_t seq, co
 	p += 22;
 	for (size_t i = 0; i < g->next; i++, p += 2)
 		put_be16(p, g->ext[i]);
-	for (uint32_t e = cur_epoch; e <= cur_epoch + 1 && !(x && x->no_keys); e++) {
-		/* epoch e covers [e*es, (e+1)*es - 1]: keys only if it overlaps the grant */
-		if ((uint64_t)e * es > g->finish_s || ((uint64_t)e + 1) * es <= g->start_s)
-			continue;
-		/* the set bits of the mask, lowest first (a branch per package mispredicts) */
-		for (uint32_t m = g->packages; m != 0; m &= m - 1) {
-			unsigned pkg = (unsigned)__builtin_ctz(m);
-			const struct pkg_key *k;
-
-			if ((r = cached_key(is, e, pkg, &k)) != 0)
-				goto out;
+	while ((r = key_walk_next(&w, &k)) == 1) {
+		if (k->pkg < CAS_MAX_PACKAGES) {
 			p[0] = EMM_T_PKG_KEY;
 			p[1] = 4 + 1 + PKG_KEY_BYTES;
-			put_be32(p + 2, e);
-			p[6] = (uint8_t)pkg;
+			put_be32(p + 2, k->epoch);
+			p[6] = (uint8_t)k->pkg;
 			memcpy(p + 7, k->key, PKG_KEY_BYTES);
 			p += EMM_KEY_REC;
-		}
-		/* the extended packages (ids >= 32) */
-		for (size_t i = 0; i < g->next; i++) {
-			const struct pkg_key *k;
-
-			if (g->ext[i] < CAS_MAX_PACKAGES) {
-				r = CE_ARG;
-				goto out;
-			}
-			if ((r = cached_key(is, e, g->ext[i], &k)) != 0)
-				goto out;
+		} else { /* the extended packages (ids >= 32) */
 			p[0] = EMM_T_PKG_KEY_EXT;
 			p[1] = 4 + 2 + PKG_KEY_BYTES;
-			put_be32(p + 2, e);
-			put_be16(p + 6, g->ext[i]);
+			put_be32(p + 2, k->epoch);
+			put_be16(p + 6, k->pkg);
 			memcpy(p + 8, k->key, PKG_KEY_BYTES);
 			p += EMM_KEY_EXT_REC;
 		}
-		OPENSSL_cleanse(&is->spill, sizeof(is->spill));
 	}
+	OPENSSL_cleanse(&is->spill, sizeof(is->spill));
+	if (r != 0)
+		goto out;
 	if (x) { /* the command records (room for all of them: the assert above) */
 		static const struct { uint32_t bit; uint8_t tag; } cmd[] = {
 			{ EMM_CMD_BLOCK, EMM_T_BLOCK }, { EMM_CMD_UNBLOCK, EMM_T_UNBLOCK },
@@ -891,8 +760,8 @@ int emm_build_unique_osd(struct emm_issuer *is, uint64_t serial, uint32_t seq, c
 	uint8_t *out, size_t cap, size_t *out_len)
 {
 	struct emm_content *c;
-	uint64_t es;
-	uint32_t cur_epoch;
+	const struct pkg_key *k;
+	struct key_walk w;
 	size_t used;
 	int r = 0;
 
@@ -910,40 +779,17 @@ int emm_build_unique_osd(struct emm_issuer *is, uint64_t serial, uint32_t seq, c
 		return CE_NOMEM;
 	c->has_grant = true;
 	c->grant = *g;
-	es = keystore_epoch_seconds(is->ks);
-	cur_epoch = keystore_epoch_at(is->ks, now_ms / 1000u);
-	if (cur_epoch == UINT32_MAX) {
-		r = CE_RANGE;
+	if ((r = key_walk_init(&w, is, g, x, now_ms)) != 0)
 		goto out;
-	}
 	used = 2 + 20 + 2 * g->next;
-	/* the keys emm_build_unique_ex gives: current and next epoch, where they
-	 * overlap the grant, mask packages and extended ones (none when x says
-	 * the card must pair first) */
-	for (uint32_t e = cur_epoch; e <= cur_epoch + 1 && !(x && x->no_keys); e++) {
-		if ((uint64_t)e * es > g->finish_s || ((uint64_t)e + 1) * es <= g->start_s)
-			continue;
-		for (uint32_t m = g->packages; m != 0; m &= m - 1) {
-			const struct pkg_key *k;
-
-			if ((r = cached_key(is, e, (unsigned)__builtin_ctz(m), &k)) != 0)
-				goto out;
-			c->keys[c->nkeys++] = *k;
-			used += EMM_KEY_REC;
-		}
-		for (size_t i = 0; i < g->next; i++) {
-			const struct pkg_key *k;
-
-			if (g->ext[i] < CAS_MAX_PACKAGES) {
-				r = CE_ARG;
-				goto out;
-			}
-			if ((r = cached_key(is, e, g->ext[i], &k)) != 0)
-				goto out;
-			c->keys[c->nkeys++] = *k;
-			used += EMM_KEY_EXT_REC;
-		}
+	/* the keys emm_build_unique_ex gives, in its order */
+	while ((r = key_walk_next(&w, &k)) == 1) {
+		c->keys[c->nkeys++] = *k;
+		used += k->pkg < CAS_MAX_PACKAGES ? EMM_KEY_REC : EMM_KEY_EXT_REC;
 	}
+	OPENSSL_cleanse(&is->spill, sizeof(is->spill));
+	if (r != 0)
+		goto out;
 	if (x) { /* commands and pairing, as emm_build_unique_ex writes them */
 		c->cmds = x->cmds;
 		c->pair_stb_id = x->pair_stb_id;

@@ -15,6 +15,7 @@
  */
 #include <string.h>
 #include "cipher/cipher_impl.h"
+#include "crypto/aesni.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -28,35 +29,10 @@ bool cissa_aesni_available(void)
 	return __builtin_cpu_supports("aes");
 }
 
-AESNI_TARGET static __m128i expand_step(__m128i k, __m128i t)
-{
-	t = _mm_shuffle_epi32(t, 0xFF);
-	k = _mm_xor_si128(k, _mm_slli_si128(k, 4));
-	k = _mm_xor_si128(k, _mm_slli_si128(k, 4));
-	k = _mm_xor_si128(k, _mm_slli_si128(k, 4));
-	return _mm_xor_si128(k, t);
-}
-
-#define EXPAND(i, rcon)                                                                                      \
-	k = expand_step(k, _mm_aeskeygenassist_si128(k, rcon));                                              \
-	_mm_storeu_si128((__m128i *)ek[i], k)
-
 AESNI_TARGET void cissa_aesni_expand(const uint8_t key[16], uint8_t ek[CISSA_ROUND_KEYS][CISSA_BLOCK],
 				     uint8_t dk[CISSA_ROUND_KEYS][CISSA_BLOCK])
 {
-	__m128i k = _mm_loadu_si128((const __m128i *)key);
-
-	_mm_storeu_si128((__m128i *)ek[0], k);
-	EXPAND(1, 0x01);
-	EXPAND(2, 0x02);
-	EXPAND(3, 0x04);
-	EXPAND(4, 0x08);
-	EXPAND(5, 0x10);
-	EXPAND(6, 0x20);
-	EXPAND(7, 0x40);
-	EXPAND(8, 0x80);
-	EXPAND(9, 0x1B);
-	EXPAND(10, 0x36);
+	crypto_aesni_expand128(key, ek);
 	/* Equivalent inverse cipher: reversed order, InvMixColumns inside. */
 	memcpy(dk[0], ek[10], CISSA_BLOCK);
 	for (int i = 1; i < 10; i++)

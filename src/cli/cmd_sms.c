@@ -50,6 +50,7 @@ REPORT_PARAM(rp_by, "by")
 REPORT_PARAM(rp_package, "package")
 REPORT_PARAM(rp_channel, "channel")
 REPORT_PARAM(rp_card, "card")
+REPORT_PARAM(rp_box, "box")
 REPORT_PARAM(rp_from, "from")
 REPORT_PARAM(rp_to, "to")
 REPORT_PARAM(rp_status, "status")
@@ -95,6 +96,7 @@ static const struct opt report_opts[] = {
 	OPT_FN("--package", "ID", 0, rp_package, "active, ageing: the package"),
 	OPT_FN("--channel", "SID", 0, rp_channel, "active, ageing: the channel"),
 	OPT_FN("--card", "SERIAL", 0, rp_card, "card, history: the card"),
+	OPT_FN("--box", "CHIP", 0, rp_box, "history: the box (every card while it was in it)"),
 	OPT_FN("--from", "UNIX", 0, rp_from, "history: from"),
 	OPT_FN("--to", "UNIX", 0, rp_to, "history: to"),
 	OPT_FN("--status", "active|suspended|deactivated|blacklisted", 0, rp_status, "subscribers: only this state"),

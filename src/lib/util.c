@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -251,17 +252,8 @@ int file_write_atomic(const char *path, const void *data, size_t len, unsigned m
 		return CE_IO;
 	if (fchmod(fd, (mode_t)(mode & 07777)) != 0)
 		goto fail;
-	while (len) {
-		ssize_t w = write(fd, p, len);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			goto fail;
-		}
-		p += w;
-		len -= (size_t)w;
-	}
+	if (fd_write_all(fd, p, len) != 0)
+		goto fail;
 	if (fsync(fd) != 0)
 		goto fail;
 	close(fd);
@@ -329,5 +321,51 @@ int file_make_private(const char *path)
 		return CE_IO;
 	if (S_ISREG(st.st_mode) && (st.st_mode & 077) != 0 && chmod(path, st.st_mode & 0700) != 0)
 		return CE_IO;
+	return 0;
+}
+
+/* The loop of fd_write_all / fd_send_all: send_flags < 0 for write(2). */
+static int out_all(int fd, const uint8_t *p, size_t n, int send_flags)
+{
+	while (n) {
+		ssize_t k = send_flags < 0 ? write(fd, p, n) : send(fd, p, n, send_flags);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return CE_IO;
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+int fd_write_all(int fd, const void *p, size_t n)
+{
+	return out_all(fd, p, n, -1);
+}
+
+int fd_send_all(int fd, const void *p, size_t n)
+{
+	return out_all(fd, p, n, MSG_NOSIGNAL);
+}
+
+int fd_read_full(int fd, void *p, size_t n)
+{
+	uint8_t *b = p;
+
+	while (n) {
+		ssize_t k = read(fd, b, n);
+
+		if (k == 0)
+			return CE_CLOSED;
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return CE_IO;
+		}
+		b += k;
+		n -= (size_t)k;
+	}
 	return 0;
 }

@@ -37,6 +37,14 @@ uint64_t now_wall_ms(void);
 /* Wipe a secret (OPENSSL_cleanse). */
 void secret_wipe(void *p, size_t n);
 
+/* Whole writes and reads on a blocking descriptor, EINTR retried:
+ * fd_write_all with write(2), fd_send_all with send(2) and MSG_NOSIGNAL (a
+ * closed peer is CE_IO, not SIGPIPE); 0 or CE_IO. fd_read_full: exactly n
+ * bytes, CE_CLOSED at end of file before them, CE_IO on an error. */
+int fd_write_all(int fd, const void *p, size_t n) WARN_UNUSED;
+int fd_send_all(int fd, const void *p, size_t n) WARN_UNUSED;
+int fd_read_full(int fd, void *p, size_t n) WARN_UNUSED;
+
 /* Read a whole file (up to max_bytes) into a malloc'ed buffer. The caller
  * frees with free() (or secret_free for secrets). */
 int file_read_all(const char *path, size_t max_bytes, uint8_t **out, size_t *out_len) WARN_UNUSED;

@@ -276,6 +276,12 @@ int sms_report_param(struct sms_report_params *p, const char *name, const char *
 		p->card = n;
 		return 0;
 	}
+	if (strcmp(name, "box") == 0) {
+		if (!*v || strlen(v) > SMS_CHIP_ID_MAX || !sms_text_valid(v))
+			return CE_RANGE;
+		snprintf(p->box, sizeof(p->box), "%s", v);
+		return 0;
+	}
 	if (strcmp(name, "status") == 0) {
 		for (int i = 0; i < 4; i++) {
 			if (strcmp(v, status_names[i]) == 0) {
@@ -925,16 +931,83 @@ static int acc_hist(void *ctx, const struct sms_audit_entry *e)
 		status = status_names[status_at(&c, e->at_ms / 1000)];
 		free(c.subs);
 	}
-	return t_row(h->t, I64(seq, e->seq), I64(at, e->at_ms), e->who, e->action, status, e->details, e->snapshot);
+	return t_row(h->t, I64(seq, e->seq), I64(at, e->at_ms), e->who, e->action, status, e->details, e->snapshot,
+		     e->object);
+}
+
+/* The chip id a snapshot names (its last field), or NULL ("deleted"). */
+static const char *snap_chip(const char *snap)
+{
+	const char *c = strstr(snap, " chip=");
+
+	for (const char *n; c && (n = strstr(c + 1, " chip=")) != NULL;)
+		c = n;
+	return c ? c + 6 : NULL;
+}
+
+/* A box's history: the entries of one card that lie in [from, to] and
+ * were made while the card was in box (its snapshot names it) or took it
+ * out (the entry before did). */
+struct box_hist {
+	struct sms_table *t;
+	const char *box;
+	int64_t from_ms;
+	bool was_in; /* the card's previous entry named box */
+};
+
+static int acc_box_entry(void *ctx, const struct sms_audit_entry *e)
+{
+	struct box_hist *b = ctx;
+	const char *chip = snap_chip(e->snapshot);
+	bool in = chip && strcmp(chip, b->box) == 0, moved = b->was_in || in;
+	struct hist h = { b->t, 0 };
+
+	b->was_in = in;
+	if (!moved || e->at_ms < b->from_ms)
+		return 0;
+	return acc_hist(&h, e);
+}
+
+struct serials {
+	uint64_t *v;
+	size_t n, cap;
+};
+
+static int add_serial(void *ctx, uint64_t serial)
+{
+	struct serials *l = ctx;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		uint64_t *v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v)
+			return CE_NOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = serial;
+	return 0;
+}
+
+static int seq_cmp(const void *a, const void *b)
+{
+	int64_t x = 0, y = 0;
+
+	(void)parse_dec_s64(*(char *const *)a, 0, INT64_MAX, &x);
+	(void)parse_dec_s64(*(char *const *)b, 0, INT64_MAX, &y);
+	return (x > y) - (x < y);
 }
 
 static int rep_history(struct sms_store *s, const struct sms_report_params *p, struct sms_table *t)
 {
+	int64_t from_ms = p->from_s * 1000, to_ms = p->to_s ? p->to_s * 1000 + 999 : INT64_MAX;
 	struct hist h = { t, 0 };
-	char obj[32];
+	char obj[SMS_CHIP_ID_MAX + 8];
+	int r;
 
-	if (!p->card)
-		return CE_ARG;
+	if (!p->card == !p->box[0])
+		return CE_ARG; /* one of card and box */
 	t_col(t, "seq", true);
 	t_col(t, "at_ms", true);
 	t_col(t, "who", false);
@@ -942,8 +1015,32 @@ static int rep_history(struct sms_store *s, const struct sms_report_params *p, s
 	t_col(t, "status_after", false);
 	t_col(t, "details", false);
 	t_col(t, "snapshot", false);
-	snprintf(obj, sizeof(obj), "card:%" PRIu64, p->card);
-	return sms_audit_object(s, obj, p->from_s * 1000, p->to_s ? p->to_s * 1000 + 999 : INT64_MAX, acc_hist, &h);
+	t_col(t, "object", false); /* card:SERIAL, box:CHIP */
+	if (p->card) {
+		snprintf(obj, sizeof(obj), "card:%" PRIu64, p->card);
+		return sms_audit_object(s, obj, from_ms, to_ms, acc_hist, &h);
+	}
+	{
+		/* the cards first (no query inside another's rows), then each one's entries */
+		struct serials l = { 0 };
+		struct box_hist b = { t, p->box, from_ms, false };
+
+		r = sms_audit_box_cards(s, p->box, to_ms, add_serial, &l);
+		for (size_t i = 0; r == 0 && i < l.n; i++) {
+			snprintf(obj, sizeof(obj), "card:%" PRIu64, l.v[i]);
+			b.was_in = false;
+			r = sms_audit_object(s, obj, 0, to_ms, acc_box_entry, &b);
+		}
+		free(l.v);
+		if (r != 0)
+			return r;
+	}
+	snprintf(obj, sizeof(obj), "box:%s", p->box);
+	if ((r = sms_audit_object(s, obj, from_ms, to_ms, acc_hist, &h)) != 0)
+		return r;
+	/* one card after the other above: in the log's order now */
+	qsort(t->cells, t->nrows, t->ncols * sizeof(*t->cells), seq_cmp);
+	return 0;
 }
 
 int sms_report_run(struct sms_store *s, const char *name, const struct sms_report_params *p, struct sms_table **out)

@@ -26,7 +26,10 @@
  *   active            (at, package|channel) the cards active on it at T
  *   card              (card, at)           one card's packages and channels
  *   ageing            (package|channel, at) each active card: since when, age
- *   history           (card, from, to)     activation/deactivation log of a card
+ *   history           (card|box, from, to) activation/deactivation log of a card,
+ *                                          or of a box (chip id): the entries of
+ *                                          every card while in it, its moves in
+ *                                          and out, the box's blacklisting
  */
 #ifndef CASTELLAN_SMS_REPORT_H
 #define CASTELLAN_SMS_REPORT_H
@@ -50,6 +53,7 @@ struct sms_report_params {
 	int64_t channel;       /* -1: none */
 	uint64_t card;         /* 0: none */
 	int64_t from_s, to_s;  /* history: 0 / 0 = everything */
+	char box[SMS_CHIP_ID_MAX + 1]; /* history: "" = none */
 	int status;            /* subscribers: -1 = all, else an SMS_RS_* */
 };
 
@@ -69,7 +73,7 @@ struct sms_table {
 void sms_report_params_init(struct sms_report_params *p);
 /* One parameter by name from the CLI (--NAME VALUE) or the query string:
  * at, month (YYYY-MM), days (comma list 1..31), by (package|channel),
- * package, channel, card, from, to, status. 0, CE_NOT_FOUND (no such
+ * package, channel, card, box, from, to, status. 0, CE_NOT_FOUND (no such
  * parameter), CE_RANGE (bad value). */
 int sms_report_param(struct sms_report_params *p, const char *name, const char *value) WARN_UNUSED;
 /* Run report name: *out (free with sms_table_free). 0, CE_NOT_FOUND (no such

@@ -81,7 +81,7 @@ int sms_print_report(struct sms_store *s, const char *name, const struct sms_rep
 	if ((r = sms_report_run(s, name, p, &t)) != 0) {
 		if (r == CE_ARG)
 			fprintf(stderr, "castellan sms report %s: needs --package or --channel (active, ageing), --card"
-				" (card, history)\n", name);
+				" (card), --card or --box (history)\n", name);
 		return r;
 	}
 	if (path && !(f = fopen(path, "w"))) {

@@ -399,6 +399,34 @@ static int audit_card(struct sms_store *s, const char *who, const char *action, 
 	return store_audit_card(s, who, action, serial, what, refuse_bl);
 }
 
+/* The one write of a card that must exist: in one transaction, pre (NULL:
+ * none) and sql with params p[0..np), CE_NOT_FOUND when sql touched no row,
+ * then the change feed's entry and the card's audit entry (what, with the
+ * card's snapshot; refuse_bl: CE_BLOCKED for a blacklisted card). */
+static int card_write(struct sms_store *s, const char *pre, const char *sql, const struct db_val *p, int np,
+		      uint64_t serial, const char *change, const char *who, const char *action, bool refuse_bl,
+		      const char *what)
+{
+	int64_t n = 0;
+	int r;
+
+	if ((r = tx_begin(s)) != 0)
+		return r;
+	if (pre && (r = s->ops->exec(s, pre, p, np, NULL, NULL, NULL)) != 0)
+		goto out;
+	if ((r = s->ops->exec(s, sql, p, np, NULL, NULL, &n)) != 0)
+		goto out;
+	if (n == 0) {
+		r = CE_NOT_FOUND;
+		goto out;
+	}
+	if ((r = store_change(s, serial, change)) != 0)
+		goto out;
+	r = store_audit_card(s, who, action, serial, what, refuse_bl);
+out:
+	return tx_end(s, r);
+}
+
 /* CE_BLOCKED when card serial, its box or box chip (NULL: none) is
  * blacklisted. */
 static int not_blacklisted(struct sms_store *s, uint64_t serial, const char *chip)
@@ -516,27 +544,15 @@ out:
 int sms_card_set_state(struct sms_store *s, uint64_t serial, enum sms_card_state st, const char *who)
 {
 	struct db_val p[3] = { DBI(st), DBI(now_wall_ms()), DBI(serial) };
-	int64_t n = 0;
-	int r;
+	char what[64];
 
 	if ((unsigned)st > SMS_CARD_RETIRED)
 		return CE_RANGE;
 	if (serial == 0 || serial > INT64_MAX)
 		return CE_NOT_FOUND;
-	if ((r = tx_begin(s)) != 0)
-		return r;
-	if ((r = s->ops->exec(s, "UPDATE cards SET state = ?, updated_ms = ? WHERE serial = ?", p, 3, NULL, NULL,
-			      &n)) != 0)
-		goto out;
-	if (n == 0) {
-		r = CE_NOT_FOUND;
-		goto out;
-	}
-	if ((r = store_change(s, serial, "state")) != 0)
-		goto out;
-	r = audit_card(s, who, "card.state", serial, st == SMS_CARD_ACTIVE, "card %" PRIu64 " state=%d", serial, (int)st);
-out:
-	return tx_end(s, r);
+	snprintf(what, sizeof(what), "card %" PRIu64 " state=%d", serial, (int)st);
+	return card_write(s, NULL, "UPDATE cards SET state = ?, updated_ms = ? WHERE serial = ?", p, 3, serial, "state",
+			  who, "card.state", st == SMS_CARD_ACTIVE, what);
 }
 
 static int change_apply(struct sms_store *s, uint64_t serial, const struct sms_card_change *ch,
@@ -828,23 +844,11 @@ out:
 int sms_unsubscribe(struct sms_store *s, uint64_t serial, uint32_t package, const char *who)
 {
 	struct db_val p[2] = { DBI(serial > INT64_MAX ? 0 : serial), DBI(package) };
-	int64_t n = 0;
-	int r;
+	char what[80];
 
-	if ((r = tx_begin(s)) != 0)
-		return r;
-	if ((r = s->ops->exec(s, "DELETE FROM subscriptions WHERE card = ? AND package = ?", p, 2, NULL, NULL,
-			      &n)) != 0)
-		goto out;
-	if (n == 0) {
-		r = CE_NOT_FOUND;
-		goto out;
-	}
-	if ((r = store_change(s, serial, "unsubscribe")) != 0)
-		goto out;
-	r = audit_card(s, who, "unsubscribe", serial, false, "unsubscribe card %" PRIu64 " package %" PRIu32, serial, package);
-out:
-	return tx_end(s, r);
+	snprintf(what, sizeof(what), "unsubscribe card %" PRIu64 " package %" PRIu32, serial, package);
+	return card_write(s, NULL, "DELETE FROM subscriptions WHERE card = ? AND package = ?", p, 2, serial,
+			  "unsubscribe", who, "unsubscribe", false, what);
 }
 
 struct sub_ctx {
@@ -1166,25 +1170,12 @@ bool sms_text_valid(const char *t)
 int sms_card_delete(struct sms_store *s, uint64_t serial, const char *who)
 {
 	struct db_val p[1] = { DBI(serial > INT64_MAX ? 0 : serial) };
-	int64_t n = 0;
-	int r;
+	char what[48];
 
-	if ((r = tx_begin(s)) != 0)
-		return r;
-	/* Explicit, not only ON DELETE CASCADE: both backends, any settings. */
-	if ((r = s->ops->exec(s, "DELETE FROM subscriptions WHERE card = ?", p, 1, NULL, NULL, NULL)) != 0)
-		goto out;
-	if ((r = s->ops->exec(s, "DELETE FROM cards WHERE serial = ?", p, 1, NULL, NULL, &n)) != 0)
-		goto out;
-	if (n == 0) {
-		r = CE_NOT_FOUND;
-		goto out;
-	}
-	if ((r = store_change(s, serial, "delete")) != 0)
-		goto out;
-	r = audit_card(s, who, "card.delete", serial, false, "card delete %" PRIu64, serial);
-out:
-	return tx_end(s, r);
+	snprintf(what, sizeof(what), "card delete %" PRIu64, serial);
+	/* Subscriptions explicitly, not only ON DELETE CASCADE: both backends, any settings. */
+	return card_write(s, "DELETE FROM subscriptions WHERE card = ?", "DELETE FROM cards WHERE serial = ?", p, 1,
+			  serial, "delete", who, "card.delete", false, what);
 }
 
 int sms_card_find(struct sms_store *s, const struct sms_card_filter *f, uint64_t after, size_t max,
@@ -1325,25 +1316,13 @@ int sms_card_set_subscriber(struct sms_store *s, uint64_t serial, int64_t id, co
 {
 	struct db_val p[3] = { id ? DBI(id) : (struct db_val){ .type = DB_NULL }, DBI(now_wall_ms()),
 			       DBI(serial > INT64_MAX ? 0 : serial) };
-	int64_t n = 0;
-	int r;
+	char what[80];
 
 	if (id < 0)
 		return CE_NOT_FOUND;
-	if ((r = tx_begin(s)) != 0)
-		return r;
-	if ((r = s->ops->exec(s, "UPDATE cards SET subscriber_id = ?, updated_ms = ? WHERE serial = ?", p, 3, NULL,
-			      NULL, &n)) != 0)
-		goto out;
-	if (n == 0) {
-		r = CE_NOT_FOUND;
-		goto out;
-	}
-	if ((r = store_change(s, serial, "subscriber")) != 0)
-		goto out;
-	r = audit_card(s, who, "card.subscriber", serial, false, "card %" PRIu64 " subscriber=%" PRId64, serial, id);
-out:
-	return tx_end(s, r);
+	snprintf(what, sizeof(what), "card %" PRIu64 " subscriber=%" PRId64, serial, id);
+	return card_write(s, NULL, "UPDATE cards SET subscriber_id = ?, updated_ms = ? WHERE serial = ?", p, 3, serial,
+			  "subscriber", who, "card.subscriber", false, what);
 }
 
 /* ---- package and channel lists ----------------------------------------- */

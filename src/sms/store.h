@@ -371,6 +371,12 @@ struct sms_audit_verify {
 int sms_audit_entry_hash(const struct sms_audit_entry *e, uint8_t out[32]) WARN_UNUSED;
 int sms_audit_range(struct sms_store *s, int64_t after_seq, int64_t to_seq, size_t max,
 		    int (*fn)(void *ctx, const struct sms_audit_entry *e), void *ctx, size_t *count) WARN_UNUSED;
+/* The serials of the cards whose snapshot names box chip (" chip=CHIP")
+ * in an entry at or before to_ms, each once (order unspecified): fn(ctx,
+ * serial), non-zero stops. May name a card whose chip only matches up to
+ * case: the caller compares the snapshots itself. */
+int sms_audit_box_cards(struct sms_store *s, const char *chip, int64_t to_ms,
+			int (*fn)(void *ctx, uint64_t serial), void *ctx) WARN_UNUSED;
 int sms_audit_object(struct sms_store *s, const char *object, int64_t from_ms, int64_t to_ms,
 		     int (*fn)(void *ctx, const struct sms_audit_entry *e), void *ctx) WARN_UNUSED;
 int sms_audit_verify(struct sms_store *s, const uint8_t *pub, struct sms_audit_verify *v) WARN_UNUSED;

@@ -694,6 +694,46 @@ int sms_audit_object(struct sms_store *s, const char *object, int64_t from_ms, i
 			    " WHERE object = ? AND at_ms >= ? AND at_ms <= ? ORDER BY seq", p, 3, row_full, &fc, NULL);
 }
 
+struct box_cards {
+	int (*fn)(void *ctx, uint64_t serial);
+	void *ctx;
+};
+
+static int row_box_card(void *ctx, int n, const char *const *cols)
+{
+	struct box_cards *b = ctx;
+	uint64_t serial = 0;
+
+	if (n < 1 || !cols[0] || strncmp(cols[0], "card:", 5) != 0 || parse_u64(cols[0] + 5, INT64_MAX, &serial) != 0)
+		return CE_INTERNAL;
+	return b->fn(b->ctx, serial);
+}
+
+int sms_audit_box_cards(struct sms_store *s, const char *chip, int64_t to_ms,
+			int (*fn)(void *ctx, uint64_t serial), void *ctx)
+{
+	struct box_cards b = { fn, ctx };
+	char pat[2 * SMS_CHIP_ID_MAX + 16];
+	size_t k;
+
+	if (!chip || !*chip || strlen(chip) > SMS_CHIP_ID_MAX || !fn)
+		return CE_ARG;
+	/* the snapshot's last field, LIKE's wildcards escaped with '!' */
+	k = (size_t)snprintf(pat, sizeof(pat), "%% chip=");
+	for (const char *c = chip; *c; c++) {
+		if (*c == '%' || *c == '_' || *c == '!')
+			pat[k++] = '!';
+		pat[k++] = *c;
+	}
+	pat[k] = '\0';
+	{
+		struct db_val p[2] = { DBI(to_ms), DBT(pat) };
+
+		return s->ops->exec(s, "SELECT DISTINCT object FROM audit WHERE object LIKE 'card:%' AND at_ms <= ?"
+				    " AND snapshot LIKE ? ESCAPE '!'", p, 2, row_box_card, &b, NULL);
+	}
+}
+
 struct vctx {
 	struct sms_store *s;
 	struct sms_audit_verify *v;

@@ -159,6 +159,21 @@ static int skip_space(struct parser *p)
 	}
 }
 
+/* After an item of a parenthesised list (where: "in a row", ...): ',' (*more
+ * true) or ')' (*more false), spaces around; else the error. */
+static int list_sep(struct parser *p, const char *where, bool *more)
+{
+	int r;
+
+	if ((r = skip_space(p)) != 0)
+		return r;
+	if (peek(&p->c) != ',' && peek(&p->c) != ')')
+		return fail(p, p->c.off, CE_FORMAT, "',' or ')' expected %s", where);
+	*more = peek(&p->c) == ',';
+	adv(&p->c, 1);
+	return 0;
+}
+
 /* A quoted string (q: ' " or `) into scratch as p->v[p->nv] (or, with
  * keep false, only skipped). MySQL escapes inside ' and ". */
 static int quoted(struct parser *p, bool keep)
@@ -503,6 +518,7 @@ static int create_table(struct parser *p)
 static int insert_rows(struct parser *p)
 {
 	size_t at = p->c.off;
+	bool more;
 	int r;
 
 	if ((r = skip_space(p)) != 0)
@@ -520,16 +536,10 @@ static int insert_rows(struct parser *p)
 			if ((r = ident(p, names[n], NAME_MAX_BYTES)) != 0)
 				return r;
 			n++;
-			if ((r = skip_space(p)) != 0)
+			if ((r = list_sep(p, "in the column list", &more)) != 0)
 				return r;
-			if (peek(&p->c) == ',') {
-				adv(&p->c, 1);
-				continue;
-			}
-			if (peek(&p->c) != ')')
-				return fail(p, p->c.off, CE_FORMAT, "',' or ')' expected in the column list");
-			adv(&p->c, 1);
-			break;
+			if (!more)
+				break;
 		}
 		if ((r = set_columns(p, names, n, at)) != 0)
 			return r;
@@ -564,16 +574,10 @@ static int insert_rows(struct parser *p)
 			if (r != 0)
 				return r;
 			p->nv++;
-			if ((r = skip_space(p)) != 0)
+			if ((r = list_sep(p, "in a row", &more)) != 0)
 				return r;
-			if (peek(&p->c) == ',') {
-				adv(&p->c, 1);
-				continue;
-			}
-			if (peek(&p->c) != ')')
-				return fail(p, p->c.off, CE_FORMAT, "',' or ')' expected in a row");
-			adv(&p->c, 1);
-			break;
+			if (!more)
+				break;
 		}
 		if ((r = row_done(p, row_at)) != 0)
 			return r;

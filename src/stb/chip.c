@@ -385,40 +385,6 @@ int chip_handle(struct chip *c, enum chip_role role, uint8_t op, const uint8_t *
 
 /* ---- framing ---- */
 
-static int full_read(int fd, uint8_t *p, size_t n)
-{
-	while (n) {
-		ssize_t k = read(fd, p, n);
-
-		if (k == 0)
-			return CE_CLOSED;
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return CE_IO;
-		}
-		p += k;
-		n -= (size_t)k;
-	}
-	return 0;
-}
-
-static int full_write(int fd, const uint8_t *p, size_t n)
-{
-	while (n) {
-		ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
-
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return CE_IO;
-		}
-		p += k;
-		n -= (size_t)k;
-	}
-	return 0;
-}
-
 int chip_frame_read(int fd, uint8_t *op, uint8_t *body, size_t cap, size_t *len)
 {
 	uint8_t h[4];
@@ -426,7 +392,7 @@ int chip_frame_read(int fd, uint8_t *op, uint8_t *body, size_t cap, size_t *len)
 	int r;
 
 	*len = 0;
-	if ((r = full_read(fd, h, 4)) != 0)
+	if ((r = fd_read_full(fd, h, 4)) != 0)
 		return r;
 	{
 		uint16_t n16 = 0;
@@ -436,7 +402,7 @@ int chip_frame_read(int fd, uint8_t *op, uint8_t *body, size_t cap, size_t *len)
 	}
 	if (h[1] != 0 || n > cap)
 		return CE_PROTO; /* a peer that breaks framing loses the channel */
-	if ((r = full_read(fd, body, n)) != 0)
+	if ((r = fd_read_full(fd, body, n)) != 0)
 		return r;
 	*op = h[0];
 	*len = n;
@@ -451,9 +417,9 @@ int chip_frame_write(int fd, uint8_t op, const uint8_t *body, size_t len)
 	if (len > CHIP_MAX_BODY)
 		return CE_ARG;
 	put_be16(h + 2, (uint16_t)len);
-	if ((r = full_write(fd, h, 4)) != 0)
+	if ((r = fd_send_all(fd, h, 4)) != 0)
 		return r;
-	return len ? full_write(fd, body, len) : 0;
+	return len ? fd_send_all(fd, body, len) : 0;
 }
 
 /* One request on fd; CE_CLOSED / CE_PROTO / CE_IO end the channel. */

@@ -557,21 +557,6 @@ fail:
 	return r;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t w = write(fd, p, len);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return CE_IO;
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 int ts_out_flush(struct ts_out *o)
 {
 	size_t len;
@@ -599,7 +584,7 @@ int ts_out_flush(struct ts_out *o)
 		o->st.bytes += len;
 		return 0;
 	}
-	if ((r = write_all(o->fd, o->buf, len)) != 0)
+	if ((r = fd_write_all(o->fd, o->buf, len)) != 0)
 		return r;
 	o->st.bytes += len;
 	return 0;

@@ -1034,6 +1034,77 @@ static void test_reports(void **state)
 	sms_store_close(s);
 }
 
+/* history --box: every entry of a card while it was in the box, its move
+ * out (and nothing after), the box's blacklisting, in the log's order; a
+ * chip id with LIKE wildcards matches itself only. */
+static void test_box_history(void **state)
+{
+	struct sms_store *s = tdb_open_fresh(state);
+	struct sms_card c = { 0 };
+	struct sms_card_change ch;
+	struct sms_table *t;
+	int64_t prev = 0;
+	size_t moves = 0, bl = 0;
+	int64_t now = (int64_t)(now_wall_ms() / 1000u);
+
+	c.serial = 2100000021;
+	snprintf(c.chip_id, sizeof(c.chip_id), "BOX_1");
+	assert_int_equal(sms_card_add(s, &c, "test"), 0);
+	c.serial = 2100000022;
+	snprintf(c.chip_id, sizeof(c.chip_id), "BOXX1"); /* '_' of BOX_1 must not match it */
+	assert_int_equal(sms_card_add(s, &c, "test"), 0);
+	sub(s, 2100000021, 0, now - 86400, now + 30 * 86400); /* in force now: status_after active */
+	sub(s, 2100000022, 0, now - 86400, now + 30 * 86400);
+	assert_int_equal(sms_card_set_state(s, 2100000021, SMS_CARD_BLOCKED, "test"), 0);
+	sms_card_change_init(&ch);
+	ch.has_chip = true;
+	snprintf(ch.chip_id, sizeof(ch.chip_id), "BOX-9");
+	assert_int_equal(sms_card_change(s, 2100000021, &ch, "test", NULL), 0); /* out of BOX_1 */
+	assert_int_equal(sms_card_set_state(s, 2100000021, SMS_CARD_ACTIVE, "test"), 0);
+	assert_int_equal(sms_blacklist_add(s, SMS_BL_BOX, "BOX_1", "seized", "test"), 0);
+
+	t = run(s, "history", (const char *const[]){ "box", "BOX_1", NULL });
+	assert_int_equal(t->nrows, 5); /* add, subscribe, suspend, the move out; the blacklisting */
+	for (size_t i = 0; i < t->nrows; i++) {
+		int64_t seq = 0;
+		const char *obj = cell(t, i, "object");
+
+		assert_int_equal(parse_dec_s64(cell(t, i, "seq"), 1, INT64_MAX, &seq), 0);
+		assert_true(seq > prev); /* the log's order */
+		prev = seq;
+		assert_true(strcmp(obj, "card:2100000021") == 0 || strcmp(obj, "box:BOX_1") == 0);
+		moves += strcmp(cell(t, i, "action"), "card.change") == 0;
+		bl += strcmp(cell(t, i, "action"), "blacklist.box") == 0;
+	}
+	assert_int_equal(moves, 1);
+	assert_int_equal(bl, 1);
+	assert_string_equal(cell(t, 2, "status_after"), "suspended");
+	sms_table_free(t);
+	/* the box it went to: the move in and what followed */
+	t = run(s, "history", (const char *const[]){ "box", "BOX-9", NULL });
+	assert_int_equal(t->nrows, 2);
+	assert_string_equal(cell(t, 0, "action"), "card.change");
+	assert_string_equal(cell(t, 1, "action"), "card.state");
+	assert_string_equal(cell(t, 1, "status_after"), "active");
+	sms_table_free(t);
+	t = run(s, "history", (const char *const[]){ "box", "NO-SUCH-BOX", NULL });
+	assert_int_equal(t->nrows, 0);
+	sms_table_free(t);
+	{
+		struct sms_report_params p;
+		struct sms_table *x = NULL;
+
+		sms_report_params_init(&p); /* neither card nor box, or both */
+		assert_int_equal(sms_report_run(s, "history", &p, &x), CE_ARG);
+		assert_int_equal(sms_report_param(&p, "box", "BOX_1"), 0);
+		assert_int_equal(sms_report_param(&p, "card", "2100000021"), 0);
+		assert_int_equal(sms_report_run(s, "history", &p, &x), CE_ARG);
+		assert_int_equal(sms_report_param(&p, "box", ""), CE_RANGE);
+		assert_int_equal(sms_report_param(&p, "box", "a\nb"), CE_RANGE);
+	}
+	sms_store_close(s);
+}
+
 /* ---- reconcile: every kind of difference ------------------------------- */
 
 struct kinds {
@@ -1116,6 +1187,7 @@ static void test_reconcile(void **state)
 	cmocka_unit_test(test_bulk_chained), \
 	cmocka_unit_test(test_blacklist_store), \
 	cmocka_unit_test(test_reports), \
+	cmocka_unit_test(test_box_history), \
 	cmocka_unit_test(test_reconcile)
 
 int main(void)
