@@ -161,27 +161,14 @@ static int do_card_list(struct sms_store *s, struct sms_args *a, const char **ar
 	return sms_print_cards(s, a->after, a->limit, stdout);
 }
 
-/* package add / rename ID NAME: a hint names the other command. */
+/* package add / rename ID NAME (sms_print_package says why it failed). */
 static int do_package(struct sms_store *s, bool add, const char **args)
 {
 	uint64_t id;
-	int r;
 
 	if (parse_u64(args[0], SMS_PACKAGES_MAX - 1, &id) != 0)
 		return CE_ARG;
-	r = add ? sms_package_add(s, (uint32_t)id, args[1], "cli") : sms_package_rename(s, (uint32_t)id, args[1], "cli");
-	if (r == 0)
-		printf(add ? "package %" PRIu64 " '%s' added\n" : "package %" PRIu64 " renamed '%s'\n", id, args[1]);
-	else if (add && r == CE_EXISTS)
-		fprintf(stderr, "castellan sms: package %" PRIu64 " exists%s: to name it, "
-			"castellan sms package rename %" PRIu64 " NAME\n", id,
-			id < 32 ? " (0..31, the access-criteria bits, are created with the store)" : "", id);
-	else if (!add && r == CE_NOT_FOUND)
-		fprintf(stderr, "castellan sms: package %" PRIu64 " not found: add it with "
-			"castellan sms package add %" PRIu64 " NAME\n", id, id);
-	else
-		return r;
-	return r == 0 ? 0 : CE_STATE; /* said: exit 1 without another line */
+	return sms_print_package(s, add, (uint32_t)id, args[1]);
 }
 
 static int do_package_add(struct sms_store *s, struct sms_args *a, const char **args, bool *differ)
@@ -198,28 +185,12 @@ static int do_package_rename(struct sms_store *s, struct sms_args *a, const char
 
 static int do_subscribe(struct sms_store *s, struct sms_args *a, const char **args, bool *differ)
 {
-	struct sms_subscription sub = { .start = (int64_t)a->start, .finish = (int64_t)a->finish };
-	char buf[1024];
-	char *save = NULL;
-	uint64_t v;
-	int r;
+	uint64_t serial;
 
 	(void)differ;
-	if (parse_u64(args[0], INT64_MAX, &sub.serial) != 0 || strlen(a->packages) >= sizeof(buf))
+	if (parse_u64(args[0], INT64_MAX, &serial) != 0)
 		return CE_ARG;
-	snprintf(buf, sizeof(buf), "%s", a->packages);
-	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		if (parse_u64(t, SMS_PACKAGES_MAX - 1, &v) != 0)
-			return CE_ARG;
-		sub.package = (uint32_t)v;
-		if ((r = sms_subscribe(s, &sub, "cli")) != 0) {
-			fprintf(stderr, "castellan sms: package %" PRIu32 ": %s\n", sub.package, err_str(r));
-			return r;
-		}
-		printf("card %" PRIu64 " package %" PRIu32 " %" PRId64 "..%" PRId64 "\n", sub.serial, sub.package,
-		       sub.start, sub.finish);
-	}
-	return 0;
+	return sms_print_subscribe(s, serial, a->packages, (int64_t)a->start, (int64_t)a->finish);
 }
 
 static int do_key_add(struct sms_store *s, struct sms_args *a, const char **args, bool *differ)

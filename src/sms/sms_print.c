@@ -17,6 +17,7 @@
 #define IMPORT_BAR_MIN_BYTES (1u << 20)
 #define BAR_WIDTH 40
 #define SCOPES_MAX_BYTES 64
+#define SUBSCRIBE_LIST_MAX_BYTES 1024
 
 struct cards_ctx {
 	FILE *f;
@@ -244,4 +245,47 @@ int sms_scopes_parse(const char *s, unsigned *out)
 		i += n;
 	}
 	return *out ? 0 : CE_ARG;
+}
+
+int sms_print_package(struct sms_store *s, bool add, uint32_t id, const char *name)
+{
+	int r = add ? sms_package_add(s, id, name, "cli") : sms_package_rename(s, id, name, "cli");
+
+	if (r == 0)
+		printf(add ? "package %" PRIu32 " '%s' added\n" : "package %" PRIu32 " renamed '%s'\n", id, name);
+	else if (add && r == CE_EXISTS)
+		fprintf(stderr, "castellan sms: package %" PRIu32 " exists%s: to name it, "
+			"castellan sms package rename %" PRIu32 " NAME\n", id,
+			id < 32 ? " (0..31, the access-criteria bits, are created with the store)" : "", id);
+	else if (!add && r == CE_NOT_FOUND)
+		fprintf(stderr, "castellan sms: package %" PRIu32 " not found: add it with "
+			"castellan sms package add %" PRIu32 " NAME\n", id, id);
+	else
+		return r;
+	return r == 0 ? 0 : CE_STATE;
+}
+
+int sms_print_subscribe(struct sms_store *s, uint64_t serial, const char *packages, int64_t start, int64_t finish)
+{
+	struct sms_subscription sub = { .serial = serial, .start = start, .finish = finish };
+	char buf[SUBSCRIBE_LIST_MAX_BYTES];
+	char *save = NULL;
+	uint64_t v;
+	int r;
+
+	if (strlen(packages) >= sizeof(buf))
+		return CE_ARG;
+	memcpy(buf, packages, strlen(packages) + 1);
+	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (parse_u64(t, SMS_PACKAGES_MAX - 1, &v) != 0)
+			return CE_ARG;
+		sub.package = (uint32_t)v;
+		if ((r = sms_subscribe(s, &sub, "cli")) != 0) {
+			fprintf(stderr, "castellan sms: package %" PRIu32 ": %s\n", sub.package, err_str(r));
+			return r;
+		}
+		printf("card %" PRIu64 " package %" PRIu32 " %" PRId64 "..%" PRId64 "\n", sub.serial, sub.package,
+		       sub.start, sub.finish);
+	}
+	return 0;
 }

@@ -39,6 +39,17 @@ int sms_print_search_index(struct sms_store *s, bool build, bool check) WARN_UNU
 /* Create user (if new) and print a new API key with scopes for it (shown
  * once, then wiped). 0 or a store error. */
 int sms_print_new_apikey(struct sms_store *s, const char *user, unsigned scopes) WARN_UNUSED;
+/* package add (add) or rename id to name, printing the result; a refusal
+ * that another command fixes (add: it exists; rename: it does not) is
+ * said with that command and returned as CE_STATE (nothing more to say);
+ * other store errors are returned unsaid. */
+int sms_print_package(struct sms_store *s, bool add, uint32_t id, const char *name) WARN_UNUSED;
+/* Subscribe card serial to every package of the comma-separated list
+ * packages (ids 0..SMS_PACKAGES_MAX-1) from start to finish, one line
+ * printed per package. CE_ARG (a bad list), or the first store error
+ * (said with its package). */
+int sms_print_subscribe(struct sms_store *s, uint64_t serial, const char *packages, int64_t start, int64_t finish)
+	WARN_UNUSED;
 /* "read,write,admin,metrics" (any non-empty subset) into *out. 0 or CE_ARG. */
 int sms_scopes_parse(const char *s, unsigned *out) WARN_UNUSED;
 
