@@ -2,9 +2,11 @@
  * cmd_stb.c - `castellan stb`: the reference set-top box on a transport
  * stream (docs/stb.md, docs/replaceable-cas.md). The options fill one
  * struct box_config and client/box.c runs the box (client or chip and
- * loader, descrambling, OTA, report); this file parses, checks the option
- * combinations the option table cannot say, reads the OTP image (kms/otp.h) for --chip-otp and opens
- * the --overlay-snapshot session (stb/overlay_tee.h).
+ * loader, descrambling, OTA, report); this file parses (one option table),
+ * checks the combinations the table cannot say, reads the OTP image
+ * (kms/otp.h) for --chip-otp and opens the --overlay-snapshot session
+ * (stb/overlay_tee.h). A new option: a field in struct box_config (or
+ * stb_args), one line in stb_opts, its use in client/box.c.
  */
 #include <signal.h>
 #include <stdio.h>
