@@ -463,8 +463,16 @@ function viewAudit(m) {
 }
 
 /* ---- fingerprints and messages (docs/sms.md, issue 13) --------------------- */
+/* A form's error line: what the panel or the REST API said was wrong, shown
+ * until the next try (a toast alone goes away before it is read). */
+function formError(id) {
+  const p = el('p', { id, class: 'error', role: 'alert', hidden: true });
+  return { p, show: (msg) => { p.textContent = msg; p.hidden = false; }, clear: () => { p.textContent = ''; p.hidden = true; } };
+}
+const utf8Bytes = (s) => new TextEncoder().encode(s).length;
+const MSG_MAX_BYTES = 720; /* OSD_MAX_TEXT (cas/osd.h) */
 function viewOsd(m) {
-  const fpBody = el('tbody'), msgBody = el('tbody');
+  const fpBody = el('tbody', { id: 'fp-body' }), msgBody = el('tbody', { id: 'msg-body' });
   const del = (kind, id) => async () => {
     if (!(await confirmAction(`Delete ${kind} ${id}?`))) return;
     try { await rest('DELETE', kind + 's/' + id); toast('Deleted'); load(); } catch (e) { fail(e); }
@@ -472,15 +480,16 @@ function viewOsd(m) {
   const load = async () => {
     let f, g;
     try { f = await rest('GET', 'fingerprints'); g = await rest('GET', 'messages'); } catch (e) { return fail(e); }
-    fpBody.replaceChildren(...f.items.map((x) => el('tr', {}, el('td', { class: 'mono' }, x.id), el('td', {}, x.target + ' ' + x.value),
+    fpBody.replaceChildren(...f.items.map((x) => el('tr', { 'data-id': x.id }, el('td', { class: 'mono' }, x.id), el('td', {}, x.target + ' ' + x.value),
       el('td', {}, (x.covert ? (x.encoded ? 'covert (code)' : 'covert') : 'overt') + ', ' + x.show), el('td', {}, x.random ? 'random' : x.x_pct + '%, ' + x.y_pct + '%'),
-      el('td', {}, x.duration_ms + ' ms × ' + x.repeat), el('td', {}, fmtMs(x.start * 1000) + ' – ' + fmtMs(x.end * 1000)),
-      el('td', {}, S.me.can.write ? el('button', { type: 'button', onclick: del('fingerprint', x.id) }, 'Delete') : ''))));
-    if (!f.items.length) fpBody.append(el('tr', {}, el('td', { colspan: 7, class: 'empty' }, 'No fingerprints scheduled.')));
-    msgBody.replaceChildren(...g.items.map((x) => el('tr', {}, el('td', { class: 'mono' }, x.id),
+      el('td', { class: 'mono' }, x.fg + ' on ' + x.bg + ', ' + x.font_px + ' px'),
+      el('td', {}, x.duration_ms + ' ms × ' + x.repeat + (x.repeat > 1 ? ' every ' + x.interval_s + ' s' : '')), el('td', {}, fmtMs(x.start * 1000) + ' – ' + fmtMs(x.end * 1000)),
+      el('td', {}, S.me.can.write ? el('button', { type: 'button', 'data-del-fp': x.id, onclick: del('fingerprint', x.id) }, 'Delete') : ''))));
+    if (!f.items.length) fpBody.append(el('tr', {}, el('td', { colspan: 8, class: 'empty' }, 'No fingerprints scheduled.')));
+    msgBody.replaceChildren(...g.items.map((x) => el('tr', { 'data-id': x.id }, el('td', { class: 'mono' }, x.id),
       el('td', {}, x.scope === 'group' ? 'package ' + x.group : x.scope === 'individual' ? 'card ' + x.card : 'everybody'),
-      el('td', {}, (x.popup ? 'pop-up' : 'scroll') + (x.forced ? ', forced' : '')), el('td', {}, x.text), el('td', {}, fmtMs(x.expiry * 1000)),
-      el('td', {}, S.me.can.write ? el('button', { type: 'button', onclick: del('message', x.id) }, 'Delete') : ''))));
+      el('td', {}, (x.popup ? 'pop-up' : 'scroll') + (x.forced ? ', forced' : '') + ', ' + x.duration_s + ' s'), el('td', { class: 'msgtext' }, x.text), el('td', {}, fmtMs(x.expiry * 1000)),
+      el('td', {}, S.me.can.write ? el('button', { type: 'button', 'data-del-msg': x.id, onclick: del('message', x.id) }, 'Delete') : ''))));
     if (!g.items.length) msgBody.append(el('tr', {}, el('td', { colspan: 6, class: 'empty' }, 'No messages.')));
   };
   m.append(el('h1', {}, 'Fingerprints'));
@@ -492,39 +501,54 @@ function viewOsd(m) {
     const random = el('input', { id: 'fp-random', type: 'checkbox' });
     const x = el('input', { id: 'fp-x', inputmode: 'numeric', value: '5' }), y = el('input', { id: 'fp-y', inputmode: 'numeric', value: '5' });
     const fg = el('input', { id: 'fp-fg', type: 'color', value: '#ffffff' });
+    const bg = el('input', { id: 'fp-bg', value: '00000080', size: 9, placeholder: 'RRGGBBAA', title: 'background colour and opacity: 8 hex digits' });
+    const font = el('input', { id: 'fp-font', inputmode: 'numeric', value: '24', size: 3 });
     const dur = el('input', { id: 'fp-dur', inputmode: 'numeric', value: '5000' }), rep = el('input', { id: 'fp-rep', inputmode: 'numeric', value: '1' });
     const ivl = el('input', { id: 'fp-ivl', inputmode: 'numeric', value: '0' });
-    const f = el('form', { class: 'panel row' }, el('label', {}, 'Target', target), el('label', {}, 'Service / package / card', value), el('label', {}, 'Show', show),
+    const start = el('input', { id: 'fp-start', type: 'datetime-local' }), end = el('input', { id: 'fp-end', type: 'datetime-local' });
+    const err = formError('fp-error');
+    const f = el('form', { class: 'panel row', id: 'fp-form' }, el('label', {}, 'Target', target), el('label', {}, 'Service / package / card', value), el('label', {}, 'Show', show),
       el('label', {}, 'Covert', covert), el('label', {}, 'Encoded', encoded), el('label', {}, 'Random position', random), el('label', {}, 'x %', x), el('label', {}, 'y %', y),
-      el('label', {}, 'Colour', fg), el('label', {}, 'Duration (ms)', dur), el('label', {}, 'Showings', rep), el('label', {}, 'Every (s)', ivl), el('button', { class: 'primary' }, 'Schedule'));
+      el('label', {}, 'Colour', fg), el('label', {}, 'Background (RRGGBBAA)', bg), el('label', {}, 'Font (px)', font), el('label', {}, 'Duration (ms)', dur),
+      el('label', {}, 'Showings', rep), el('label', {}, 'Every (s)', ivl), el('label', {}, 'From (default now)', start), el('label', {}, 'Until (default a day)', end),
+      el('button', { class: 'primary' }, 'Schedule'));
     f.addEventListener('submit', async (ev) => {
-      ev.preventDefault();
-      try {
-        await rest('POST', 'fingerprints', { target: target.value, value: +value.value, show: show.value, covert: covert.checked, encoded: encoded.checked,
-          random: random.checked, x_pct: +x.value, y_pct: +y.value, fg: fg.value, duration_ms: +dur.value, repeat: +rep.value, interval_s: +ivl.value });
-        toast('Fingerprint scheduled'); load();
-      } catch (e) { fail(e); }
+      ev.preventDefault(); err.clear();
+      /* numbers as typed: the API says which one is wrong (a non-number goes as null) */
+      const num = (i) => (/^\s*\d+\s*$/.test(i.value) ? +i.value : i.value.trim() === '' ? null : i.value);
+      const b = { target: target.value, value: num(value), show: show.value, covert: covert.checked, encoded: encoded.checked,
+        random: random.checked, x_pct: num(x), y_pct: num(y), fg: fg.value, bg: bg.value.trim(), font_px: num(font), duration_ms: num(dur), repeat: num(rep), interval_s: num(ivl) };
+      if (start.value) b.start = fromLocalInput(start.value);
+      if (end.value) b.end = fromLocalInput(end.value);
+      try { await rest('POST', 'fingerprints', b); toast('Fingerprint scheduled'); load(); } catch (e) { if (e.status !== 401) err.show('Not scheduled: ' + e.message); }
     });
-    m.append(f);
+    m.append(f, err.p);
   }
-  m.append(el('div', { class: 'tablewrap' }, el('table', {}, el('thead', {}, el('tr', {}, ['Id', 'Target', 'What', 'Where', 'How long', 'When', ''].map((h) => el('th', {}, h)))), fpBody)));
+  m.append(el('div', { class: 'tablewrap' }, el('table', {}, el('thead', {}, el('tr', {}, ['Id', 'Target', 'What', 'Where', 'Colours', 'How long', 'When', ''].map((h) => el('th', {}, h)))), fpBody)));
   m.append(el('h1', {}, 'Messages'));
   if (S.me.can.write) {
     const scope = el('select', { id: 'msg-scope' }, ['global', 'group', 'individual'].map((t) => el('option', { value: t }, t)));
     const to = el('input', { id: 'msg-to', inputmode: 'numeric', placeholder: 'package or card' });
-    const text = el('input', { id: 'msg-text', required: true, maxlength: 720 });
+    const text = el('textarea', { id: 'msg-text', required: true, rows: 3, cols: 60 });
+    const count = el('span', { id: 'msg-count', class: 'muted' }, '0 / ' + MSG_MAX_BYTES + ' bytes');
+    text.addEventListener('input', () => { const n = utf8Bytes(text.value); count.textContent = n + ' / ' + MSG_MAX_BYTES + ' bytes'; count.className = n > MSG_MAX_BYTES ? 'error' : 'muted'; });
     const popup = el('input', { id: 'msg-popup', type: 'checkbox' }), forced = el('input', { id: 'msg-forced', type: 'checkbox' });
     const dur = el('input', { id: 'msg-dur', inputmode: 'numeric', value: '30' });
-    const f = el('form', { class: 'panel row' }, el('label', {}, 'To', scope), el('label', {}, 'Package / card', to), el('label', {}, 'Text', text),
-      el('label', {}, 'Pop-up', popup), el('label', {}, 'Forced', forced), el('label', {}, 'On screen (s)', dur), el('button', { class: 'primary' }, 'Send'));
+    const expiry = el('input', { id: 'msg-expiry', type: 'datetime-local' });
+    const err = formError('msg-error');
+    const f = el('form', { class: 'panel row', id: 'msg-form' }, el('label', {}, 'To', scope), el('label', {}, 'Package / card', to), el('label', {}, 'Text (UTF-8)', text, count),
+      el('label', {}, 'Pop-up', popup), el('label', {}, 'Forced', forced), el('label', {}, 'On screen (s)', dur), el('label', {}, 'Expires (default a week)', expiry), el('button', { class: 'primary' }, 'Send'));
     f.addEventListener('submit', async (ev) => {
-      ev.preventDefault();
-      const b = { scope: scope.value, text: text.value, popup: popup.checked, forced: forced.checked, duration_s: +dur.value };
-      if (scope.value === 'group') b.group = +to.value;
+      ev.preventDefault(); err.clear();
+      const n = utf8Bytes(text.value);
+      if (n > MSG_MAX_BYTES) return err.show(`Not sent: the text is ${n} bytes of UTF-8, at most ${MSG_MAX_BYTES} fit (${[...text.value].length} characters).`);
+      const b = { scope: scope.value, text: text.value, popup: popup.checked, forced: forced.checked, duration_s: /^\d+$/.test(dur.value) ? +dur.value : dur.value };
+      if (scope.value === 'group') b.group = /^\d+$/.test(to.value) ? +to.value : to.value;
       if (scope.value === 'individual') b.card = to.value;
-      try { await rest('POST', 'messages', b); toast('Message sent'); text.value = ''; load(); } catch (e) { fail(e); }
+      if (expiry.value) b.expiry = fromLocalInput(expiry.value);
+      try { await rest('POST', 'messages', b); toast('Message sent'); text.value = ''; count.textContent = '0 / ' + MSG_MAX_BYTES + ' bytes'; load(); } catch (e) { if (e.status !== 401) err.show('Not sent: ' + e.message); }
     });
-    m.append(f);
+    m.append(f, err.p);
   }
   m.append(el('div', { class: 'tablewrap' }, el('table', {}, el('thead', {}, el('tr', {}, ['Id', 'To', 'Style', 'Text', 'Expires', ''].map((h) => el('th', {}, h)))), msgBody)));
   load();
@@ -543,27 +567,30 @@ function viewCompliance(m) {
   if (S.me.can.write) {
     const kind = el('select', { id: 'bl-kind' }, el('option', { value: 'card' }, 'Card (serial)'), el('option', { value: 'box' }, 'Box (chip id)'));
     const id = el('input', { required: true, id: 'bl-id' }), reason = el('input', { id: 'bl-reason' });
-    const f = el('form', { class: 'panel row' }, el('label', {}, 'Kind', kind), el('label', {}, 'Id', id), el('label', {}, 'Reason', reason), el('button', { class: 'danger' }, 'Blacklist'));
+    const err = formError('bl-error');
+    const f = el('form', { class: 'panel row', id: 'bl-form' }, el('label', {}, 'Kind', kind), el('label', {}, 'Id', id), el('label', {}, 'Reason', reason), el('button', { class: 'danger' }, 'Blacklist'));
     f.addEventListener('submit', async (ev) => {
-      ev.preventDefault();
+      ev.preventDefault(); err.clear();
       if (!(await confirmAction('Blacklist ' + kind.value + ' ' + id.value + '? It is blocked at once and can never be activated or re-deployed; there is no undo.'))) return;
-      try { await rest('POST', 'blacklist', { kind: kind.value, id: id.value, reason: reason.value }); toast('Blacklisted'); id.value = ''; reason.value = ''; loadBl(); } catch (e) { fail(e); }
+      try { await rest('POST', 'blacklist', { kind: kind.value, id: id.value, reason: reason.value }); toast('Blacklisted'); id.value = ''; reason.value = ''; loadBl(); } catch (e) { if (e.status !== 401) err.show('Not blacklisted: ' + e.message); }
     });
-    m.append(f);
+    m.append(f, err.p);
   }
   m.append(el('div', { class: 'tablewrap' }, el('table', {}, el('thead', {}, el('tr', {}, ['Kind', 'Id', 'Reason', 'When', 'Who'].map((h) => el('th', {}, h)))), bl)));
   const name = el('select', { id: 'rep-name' }, REPORTS.map((n) => el('option', { value: n }, n)));
   const params = el('input', { id: 'rep-params', placeholder: 'e.g. package=40&at=1700000000', 'aria-label': 'Parameters' });
   const out = el('div', { class: 'tablewrap', id: 'rep-out' });
+  const err = formError('rep-error');
   const run = async () => {
     const q = params.value.replace(/^[?&]+/, '');
-    let r; try { r = await rest('GET', 'reports/' + encodeURIComponent(name.value) + (q ? '?' + q : '')); } catch (e) { return fail(e); }
-    out.replaceChildren(el('table', {}, el('thead', {}, el('tr', {}, r.columns.map((c) => el('th', {}, c)))),
+    err.clear(); out.replaceChildren();
+    let r; try { r = await rest('GET', 'reports/' + encodeURIComponent(name.value) + (q ? '?' + q : '')); } catch (e) { if (e.status !== 401) err.show('Report ' + name.value + ': ' + e.message); return; }
+    out.replaceChildren(el('table', { 'data-report': name.value }, el('thead', {}, el('tr', {}, r.columns.map((c) => el('th', {}, c)))),
       el('tbody', {}, r.rows.length ? r.rows.map((row) => el('tr', {}, r.columns.map((c) => el('td', {}, String(row[c] ?? ''))))) : el('tr', {}, el('td', { colspan: r.columns.length, class: 'empty' }, 'No rows.')))));
   };
-  const f2 = el('form', { class: 'panel row' }, el('label', {}, 'Report', name), el('label', {}, 'Parameters', params), el('button', { class: 'primary' }, 'Run'));
+  const f2 = el('form', { class: 'panel row', id: 'rep-form' }, el('label', {}, 'Report', name), el('label', {}, 'Parameters', params), el('button', { class: 'primary' }, 'Run'));
   f2.addEventListener('submit', (ev) => { ev.preventDefault(); run(); });
-  m.append(el('h1', {}, 'Reports'), el('p', { class: 'muted' }, 'Figures at a time come from the audit log (docs/reports.md); the CSV of any report: castellan sms report NAME, or format=csv.'), f2, out);
+  m.append(el('h1', {}, 'Reports'), el('p', { class: 'muted' }, 'Figures at a time come from the audit log (docs/reports.md); the CSV of any report: castellan sms report NAME, or format=csv.'), f2, err.p, out);
   loadBl();
 }
 

@@ -21,6 +21,8 @@
 #include "cipher/cipher.h"
 #include "cas/osd.h"
 
+struct emm_view;
+struct emm_content;
 struct cas_host {
 	void *ctx;
 	/* Load a clear CW into the descrambler of service_id. */
@@ -45,6 +47,17 @@ struct cas_host {
 	 */
 	void (*on_fingerprint)(void *ctx, uint16_t service_id, const struct osd_fingerprint *fp, const char *text);
 	void (*on_message)(void *ctx, const struct osd_message *m);
+	/*
+	 * A chip box's OPEN_EMM (stb/chip.h; NULL on every other host): the
+	 * chip opens card `serial`'s record of a vendor EMM (sealed under
+	 * K_emm from the chip's K_v, docs/emm-format.md "Vendor EMMs") and
+	 * answers only what is not secret: v the header, out the grant,
+	 * commands, limits, the OSD items and each package key re-protected
+	 * as E_{K_v}(K_pkg). 0, CE_NOT_FOUND (not for this card), CE_MAC
+	 * (not for this chip and vendor, or altered), CE_STATE, CE_FORMAT...
+	 */
+	int (*open_emm)(void *ctx, const uint8_t *sec, size_t len, uint64_t serial, struct emm_view *v,
+		struct emm_content *out);
 };
 
 struct cas_client_ops {

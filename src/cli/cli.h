@@ -9,6 +9,7 @@
 
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include "cli/opt.h"
 
@@ -59,6 +60,10 @@ int cli_ready_file(const char *prog, const char *path, const char *fmt, ...) __a
 /* A config file's log-level key on SIGHUP (lib/config.h cli_apply_fn's key
  * and value): 0, CE_ARG, CE_UNSUPPORTED (key removed: the level stays). */
 int cli_apply_log_level(const char *key, const char *value);
+/* A password: the first line of file, or of stdin when file is NULL, into
+ * pw (cap bytes, NUL-terminated; secret_wipe it). 0, CE_IO, CE_LIMIT (the
+ * line does not fit). */
+int cli_password_read(const char *file, char *pw, size_t cap);
 
 int cmd_keys(int argc, char **argv);
 int cmd_provision(int argc, char **argv);
@@ -74,10 +79,6 @@ int sms_import_tvcas(struct sms_store *s, int argc, char **argv); /* cmd_sms_tvc
 int cli_sms_osd(struct sms_store *s, bool message, int argc, char **argv);
 extern const char cli_sms_osd_usage[];
 int cmd_audit(int argc, char **argv);
-/* The audit key's private half from key (sealed under the passphrase of
- * passphrase_file or $CASTELLAN_PASSPHRASE, or plain hex) into priv
- * (cmd_audit.c; the head-end's --audit-key too). 0 or CE_*. */
-int audit_key_load(const char *key, const char *passphrase_file, uint8_t priv[32]);
 int cmd_headend(int argc, char **argv);
 int cmd_card(int argc, char **argv);
 int cmd_kms(int argc, char **argv);

@@ -13,26 +13,38 @@
 #include "lib/util.h"
 #include "sms/store.h"
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"usage: castellan sms migrate (--from URI | --from-file F) (--to URI | --to-file F) [--overwrite]\n\n"
-		"Copy every table of one SMS store into another (SQLite <-> PostgreSQL, or a file to a\n"
-		"file): cards, subscribers, packages with their names (extended ones too), channels,\n"
-		"subscriptions, generators, API keys (their hashes: the keys keep working), users, the\n"
-		"web panel's users, the audit log and its checkpoints (the chain still verifies), the\n"
-		"blacklist, EMM sequence numbers, the change feed and node status. The source is read\n"
-		"in one snapshot, the target written in one transaction, then every table of the\n"
-		"target is compared with what was read (rows and a digest of their values).\n\n"
-		"  --from URI, --to URI    a SQLite path, sqlite:PATH, postgresql://... or postgres:CONNINFO\n"
-		"  --from-file F, --to-file F\n"
-		"                          the URI on F's first line (F mode 600: a password in argv shows\n"
-		"                          in ps)\n"
-		"  --overwrite             the target is not empty: delete its rows first (without it a\n"
-		"                          target holding anything but a new store's packages is refused)\n\n"
-		"Stop the head-end (every node) first: changes made during the copy are not carried.\n"
-		"Both stores are brought to this build's schema when opened. Exit 0: copied and equal.\n");
-}
+struct migrate_args {
+	const char *from, *from_file, *to, *to_file;
+	bool overwrite;
+};
+
+#define A struct migrate_args
+static const struct opt migrate_opts[] = {
+	OPT_STR("--from", "URI", 0, A, from, "the source: a SQLite path, sqlite:PATH, postgresql://... or postgres:CONNINFO"),
+	OPT_STR("--from-file", "F", 0, A, from_file, "the source's URI on F's first line (F mode 600: a password in argv "
+		"shows in ps)"),
+	OPT_STR("--to", "URI", 0, A, to, "the target, as --from"),
+	OPT_STR("--to-file", "F", 0, A, to_file, "the target's URI on F's first line"),
+	OPT_FLAG("--overwrite", A, overwrite, "the target is not empty: delete its rows first (without it a\n"
+		"target holding anything but a new store's packages is refused)"),
+	OPT_END,
+};
+#undef A
+
+static const struct opt_cmd migrate_cmd = {
+	.name = "sms migrate",
+	.synopsis = "(--from URI | --from-file F) (--to URI | --to-file F) [--overwrite]",
+	.about = "Copy every table of one SMS store into another (SQLite <-> PostgreSQL, or a file to a\n"
+		 "file): cards, subscribers, packages with their names (extended ones too), channels,\n"
+		 "subscriptions, generators, API keys (their hashes: the keys keep working), users, the\n"
+		 "web panel's users, the audit log and its checkpoints (the chain still verifies), the\n"
+		 "blacklist, EMM sequence numbers, the change feed and node status. The source is read\n"
+		 "in one snapshot, the target written in one transaction, then every table of the\n"
+		 "target is compared with what was read (rows and a digest of their values).",
+	.opts = migrate_opts,
+	.footer = "Stop the head-end (every node) first: changes made during the copy are not carried.\n"
+		  "Both stores are brought to this build's schema when opened. Exit 0: copied and equal.\n",
+};
 
 /* Resolve and open one side; prints why on failure. */
 static int open_side(const char *what, const char *uri, const char *file, struct sms_store **out)
@@ -63,9 +75,7 @@ static int open_side(const char *what, const char *uri, const char *file, struct
 
 int cmd_sms_migrate(int argc, char **argv)
 {
-	const char *from = cli_opt(argc, argv, 1, "--from"), *from_file = cli_opt(argc, argv, 1, "--from-file");
-	const char *to = cli_opt(argc, argv, 1, "--to"), *to_file = cli_opt(argc, argv, 1, "--to-file");
-	bool overwrite = cli_flag(argc, argv, 1, "--overwrite");
+	struct migrate_args m = { 0 };
 	struct sms_copy_table got[SMS_COPY_TABLES], put[SMS_COPY_TABLES];
 	struct sms_store *a = NULL, *b = NULL;
 	char why[512];
@@ -73,24 +83,11 @@ int cmd_sms_migrate(int argc, char **argv)
 	uint64_t t0;
 	int r, rc = 1, bad = 0;
 
-	if (cli_wants_help(argc, argv)) {
-		usage(stdout);
-		return 0;
-	}
-	for (int i = 1; i < argc; i++) {
-		const char *o = argv[i];
+	if ((r = opt_parse(&migrate_cmd, &m, argc, argv, 1, NULL, NULL)) != OPT_GO)
+		return r;
+	const char *from = m.from, *from_file = m.from_file, *to = m.to, *to_file = m.to_file;
+	bool overwrite = m.overwrite;
 
-		if (strcmp(o, "--overwrite") == 0)
-			continue;
-		if ((strcmp(o, "--from") == 0 || strcmp(o, "--from-file") == 0 || strcmp(o, "--to") == 0 ||
-		     strcmp(o, "--to-file") == 0) && i + 1 < argc) {
-			i++;
-			continue;
-		}
-		fprintf(stderr, "castellan sms migrate: unknown argument %s\n", o);
-		usage(stderr);
-		return 2;
-	}
 	if ((from && from_file) || (to && to_file)) {
 		fprintf(stderr, "castellan sms migrate: give --from or --from-file, --to or --to-file, not both\n");
 		return 2;

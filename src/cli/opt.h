@@ -97,6 +97,13 @@ void opt_help(FILE *f, const struct opt_cmd *c);
  * one after the other, under one usage block; intro and footer may be NULL. */
 void opt_help_subs(FILE *f, const char *intro, const struct opt_cmd *const *subs, const char *footer);
 
+/* A command with subcommands (subs[i]->name "CMD WORD"): the index of the
+ * one argv[1] names, or -1 with *rc the exit status when there is none to
+ * run: 0 after -h/--help anywhere (opt_help_subs on stdout), 2 when argv[1]
+ * is missing or names none (said on stderr). */
+int opt_sub(const char *intro, const struct opt_cmd *const *subs, const char *footer, int argc, char **argv,
+	int *rc);
+
 /* true if argv[first..] has -h or --help before any "--". */
 bool opt_wants_help(int argc, char **argv, int first);
 

@@ -11,7 +11,21 @@
  * not > 60 s older than
  * the newest accepted for its ECM_id -> package mask -> a protected key for
  * (epoch, package) -> host->load_ecw even / odd (the chip's GCM check is
- * the authentication: CE_MAC) -> remember the ECM time.
+ * the authentication: CE_MAC) -> remember the ECM time. A card blocked by
+ * an EMM: CE_BLOCKED before any of it.
+ *
+ * EMMs (a vendor EMM, docs/emm-format.md "Vendor EMMs"): the client cannot
+ * open one either; the host's open_emm (the chip's OPEN_EMM, set on a chip
+ * box by chip_link_host) does, and gives back the header, the grant and
+ * commands, the package keys re-protected for this chip (the form this
+ * client holds) and the OSD items. Then, as the cardless client: CA_system_id
+ * -> sequence number above the last (the last again: CE_EXISTS, below it:
+ * CE_REPLAY) -> emm_state_apply (a grant
+ * replaces the entitlement and its keys, BLOCK/UNBLOCK) -> the OSD items to
+ * the host set by set_host: on_fingerprint (service 0: every service; the
+ * text is the serial, as for an ECM fingerprint: the encoded covert code
+ * needs K_card, which a chip box does not hold) and on_message (unexpired).
+ * Without open_emm (or set_host) emm() is CE_UNSUPPORTED, as before.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +33,7 @@
 #include "client/chip_client.h"
 #include "cas/client.h"
 #include "cas/ecm.h"
+#include "cas/emm.h"
 #include "cas/entitlement.h"
 #include "lib/cursor.h"
 #include "stb/chip.h"
@@ -29,7 +44,8 @@
 #define LC_PAST_MS (10u * 60u * 1000u) /* the box clock's tolerance, backwards */
 
 struct ladder_client {
-	struct entitlement ent; /* keys[].key are ek2 values, not package keys */
+	struct emm_card_state st; /* st.ent: keys[].key are ek2 values, not package keys */
+	const struct cas_host *osd_host; /* set_host: open_emm and where EMM-borne OSD items go */
 	struct {
 		bool used;
 		uint16_t ecm_id;
@@ -45,7 +61,7 @@ size_t ladder_client_state_bytes(void)
 
 static uint16_t lc_ca_system_id(void *self)
 {
-	return ((struct ladder_client *)self)->ent.ca_system_id;
+	return ((struct ladder_client *)self)->st.ent.ca_system_id;
 }
 
 static int replay_slot(struct ladder_client *lc, uint16_t ecm_id)
@@ -80,7 +96,7 @@ static int build_chain(const struct ecm_view *v, const struct pkg_key *k, const 
 static int lc_ecm(void *self, const struct cas_host *host, uint16_t service_id, const uint8_t *sec, size_t len)
 {
 	struct ladder_client *lc = self;
-	const struct entitlement *e = &lc->ent;
+	const struct entitlement *e = &lc->st.ent;
 	const struct pkg_key *key = NULL;
 	uint8_t chain[CHIP_MAX_CHAIN];
 	size_t chain_len = 0;
@@ -92,6 +108,8 @@ static int lc_ecm(void *self, const struct cas_host *host, uint16_t service_id, 
 		return CE_ARG;
 	if (!host->load_ecw)
 		return CE_UNSUPPORTED; /* this client has no clear-CW path at all */
+	if (lc->st.blocked)
+		return CE_BLOCKED;
 	now_ms = host->now_ms(host->ctx);
 	if (now_ms / 1000u < e->start_s || now_ms / 1000u > e->finish_s)
 		return CE_EXPIRED;
@@ -133,12 +151,64 @@ static int lc_ecm(void *self, const struct cas_host *host, uint16_t service_id, 
 	return 0;
 }
 
+/* The OSD items of an applied EMM to the host (client.h). */
+static void deliver_osd(const struct ladder_client *lc, const struct emm_content *c)
+{
+	const struct cas_host *h = lc->osd_host;
+
+	for (size_t i = 0; i < c->nosd; i++) {
+		const struct osd_item *it = &c->osd[i];
+
+		if (it->kind == OSD_KIND_FINGERPRINT && h->on_fingerprint) {
+			char text[64];
+
+			if (osd_fp_text(&it->u.fp, lc->st.ent.card_serial, 0, NULL, text, sizeof(text)) == 0)
+				h->on_fingerprint(h->ctx, it->u.fp.service, &it->u.fp, text);
+		} else if (it->kind == OSD_KIND_MESSAGE && h->on_message) {
+			uint64_t now_s = h->now_ms ? h->now_ms(h->ctx) / 1000u : 0;
+
+			if (it->u.msg.expiry_s >= now_s)
+				h->on_message(h->ctx, &it->u.msg);
+		}
+	}
+}
+
 static int lc_emm(void *self, const uint8_t *sec, size_t len)
 {
-	(void)self;
-	(void)sec;
-	(void)len;
-	return CE_UNSUPPORTED;
+	struct ladder_client *lc = self;
+	const struct cas_host *h = lc->osd_host;
+	struct emm_content *c;
+	struct emm_view v;
+	int r;
+
+	if (!h || !h->open_emm)
+		return CE_UNSUPPORTED;
+	if (!sec)
+		return CE_ARG;
+	if (!(c = calloc(1, sizeof(*c))))
+		return CE_NOMEM;
+	if ((r = h->open_emm(h->ctx, sec, len, lc->st.ent.card_serial, &v, c)) != 0)
+		goto out;
+	if (v.ca_system_id != lc->st.ent.ca_system_id) {
+		r = CE_NOT_FOUND;
+		goto out;
+	}
+	if (v.seq == lc->st.last_seq && v.seq != 0) {
+		r = CE_EXISTS; /* the carousel repeating the last one: a repeat, not a refusal */
+		goto out;
+	}
+	if ((r = emm_state_apply(&lc->st, &v, c)) != 0)
+		goto out;
+	deliver_osd(lc, c);
+out:
+	emm_content_wipe(c);
+	free(c);
+	return r;
+}
+
+static void lc_set_host(void *self, const struct cas_host *host)
+{
+	((struct ladder_client *)self)->osd_host = host;
 }
 
 static void lc_destroy(void *self)
@@ -155,6 +225,7 @@ static const struct cas_client_ops ladder_ops = {
 	.ecm = lc_ecm,
 	.emm = lc_emm,
 	.destroy = lc_destroy,
+	.set_host = lc_set_host,
 };
 
 int ladder_client_from(const struct entitlement *protected_ent, struct cas_client *out)
@@ -167,7 +238,8 @@ int ladder_client_from(const struct entitlement *protected_ent, struct cas_clien
 	lc = calloc(1, sizeof(*lc));
 	if (!lc)
 		return CE_NOMEM;
-	memcpy(&lc->ent, protected_ent, sizeof(*protected_ent));
+	memcpy(&lc->st.ent, protected_ent, sizeof(*protected_ent));
+	lc->st.has_ent = true;
 	out->ops = &ladder_ops;
 	out->self = lc;
 	return 0;

@@ -1,8 +1,10 @@
 /*
  * audit_file.c - the audit export and the checkpoint file (audit_file.h).
  */
+#include <fcntl.h>
 #include <inttypes.h>
 #include <string.h>
+#include <unistd.h>
 #include <jansson.h>
 #include "lib/cursor.h"
 #include "lib/util.h"
@@ -170,4 +172,21 @@ int sms_audit_check_file(struct sms_store *s, const uint8_t *buf, size_t len, co
 		(*matched)++;
 	}
 	return 0;
+}
+
+int sms_audit_checkpoint_append(const char *path, const struct sms_audit_checkpoint *cp)
+{
+	char line[300];
+	size_t n;
+	int fd, r;
+
+	if ((r = sms_audit_checkpoint_line(cp, line, sizeof(line))) != 0)
+		return r;
+	n = strlen(line);
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644)) < 0)
+		return CE_IO;
+	r = write(fd, line, n) == (ssize_t)n && fsync(fd) == 0 ? 0 : CE_IO;
+	if (close(fd) != 0)
+		r = CE_IO;
+	return r;
 }

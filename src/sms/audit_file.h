@@ -31,4 +31,8 @@ int sms_audit_export(struct sms_store *s, int64_t from_seq, int64_t to_seq, bool
 int sms_audit_check_file(struct sms_store *s, const uint8_t *buf, size_t len, const uint8_t *pub,
 	struct sms_audit_verify *v, size_t *matched, size_t *bad_line) WARN_UNUSED;
 
+/* Append cp's line (sms_audit_checkpoint_line) to the checkpoint file at
+ * path (created 0644), synced. 0, CE_IO, CE_LIMIT. */
+int sms_audit_checkpoint_append(const char *path, const struct sms_audit_checkpoint *cp) WARN_UNUSED;
+
 #endif

@@ -42,6 +42,40 @@ static bool j_colour(json_t *v, uint8_t *out, size_t n)
 	return strlen(s) == 2 * n && hex_decode(s, out, n) == 0;
 }
 
+/* What a bad field of a Fingerprint or Message must be (the 400's text: the
+ * panel shows it as it is, so it names the rule, not a document). */
+static const char *field_rule(const char *k)
+{
+	static const struct {
+		const char *k, *rule;
+	} rules[] = {
+		{ "target", "one of service, package, card" },
+		{ "value", "the service id, package id or card serial (a whole number)" },
+		{ "show", "one of serial, box, both" },
+		{ "scope", "one of global, group, individual" },
+		{ "x_pct", "a whole number 0..100 (% of the width)" },
+		{ "y_pct", "a whole number 0..100 (% of the height)" },
+		{ "fg", "a colour as #RRGGBB (6 hex digits)" },
+		{ "bg", "a colour and opacity as #RRGGBBAA (8 hex digits)" },
+		{ "font_px", "a whole number of pixels, at most 160" },
+		{ "duration_ms", "milliseconds, at most 600000" },
+		{ "repeat", "a number of showings, at most 1000" },
+		{ "interval_s", "seconds between showings, at most 604800" },
+		{ "duration_s", "seconds on screen, at most 3600" },
+		{ "group", "a package id 0..31" },
+		{ "card", "a card serial" },
+		{ "text", "UTF-8 text of 1..720 bytes without control characters" },
+		{ "start", "unix seconds" },
+		{ "end", "unix seconds" },
+		{ "expiry", "unix seconds" },
+	};
+
+	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
+		if (strcmp(rules[i].k, k) == 0)
+			return rules[i].rule;
+	return "true or false";
+}
+
 static json_t *fp_json(const struct sms_fingerprint *f)
 {
 	const char *show = (f->fp.flags & OSD_FP_SERIAL) && (f->fp.flags & OSD_FP_BOX) ? "both"
@@ -218,7 +252,7 @@ void r_fingerprints(struct ctx *x)
 			goto out;
 		}
 		if (!ok) {
-			bad_field(x, k, "see docs/openapi.yaml Fingerprint");
+			bad_field(x, k, field_rule(k));
 			goto out;
 		}
 	}
@@ -305,8 +339,7 @@ void r_messages(struct ctx *x)
 			goto out;
 		}
 		if (!ok) {
-			bad_field(x, k, strcmp(k, "text") == 0 ? "UTF-8 text of 1..720 bytes without control characters"
-				: "see docs/openapi.yaml Message");
+			bad_field(x, k, field_rule(k));
 			goto out;
 		}
 	}

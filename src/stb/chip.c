@@ -21,6 +21,7 @@
 #include "lib/bytes.h"
 #include "cas/ecm.h"
 #include "cas/emm_vendor.h"
+#include "cas/osd.h"
 #include "crypto/aead.h"
 #include "crypto/kdf.h"
 #include "lib/cursor.h"
@@ -266,6 +267,20 @@ static int op_open_emm(const struct chip *c, struct cur *cu, uint8_t *resp, size
 		wbuf_u32(&w, ct->keys[i].epoch);
 		wbuf_u16(&w, ct->keys[i].pkg);
 		wbuf_bytes(&w, ct->keys[i].key, 16);
+	}
+	/* the OSD items (fingerprints, messages: nothing secret), re-encoded
+	 * as the record they came in, so the host parses them with osd_parse */
+	wbuf_u8(&w, (uint8_t)ct->nosd);
+	for (size_t i = 0; i < ct->nosd && (r = wbuf_status(&w)) == 0; i++) {
+		uint8_t item[OSD_MAX_BYTES];
+		size_t n = 0;
+
+		r = ct->osd[i].kind == OSD_KIND_FINGERPRINT ? osd_fp_encode(&ct->osd[i].u.fp, item, sizeof(item), &n)
+			: osd_msg_encode(&ct->osd[i].u.msg, item, sizeof(item), &n);
+		if (r != 0)
+			goto out;
+		wbuf_u16(&w, (uint16_t)n);
+		wbuf_bytes(&w, item, n);
 	}
 	if ((r = wbuf_status(&w)) == 0)
 		*resp_len = w.len;

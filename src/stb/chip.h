@@ -53,6 +53,7 @@
  *            | [grant: packages u32 | start u64 | finish u64 | next u8
  *               | ext u16 * next] | [limits: max u8 | window u32 | block u32]
  *            | nkeys u8 | nkeys * (epoch u32 | pkg u16 | ek2[16] = E_{K_v}(K_pkg))
+ *            | nosd u8 (<= EMM_MAX_OSD) | nosd * (len u16 | OSD record, cas/osd.h)
  *   A K_pair in a PAIR record is not returned (the chip derives it itself).
  *   CE_MAC: the EMM is not for this chip and running vendor.
  * docs/secure-chip.md has the byte tables and the op list.
@@ -160,6 +161,7 @@ int chip_link_open_emm(struct chip_link *l, const uint8_t *sec, size_t len, uint
 
 /* The cas_host a CAS client gets on a ladder box: load_cw NULL, load_ecw
  * into (service_id, tag set by chip_link_set_tag, default whole service),
+ * open_emm = chip_link_open_emm (vendor EMMs),
  * now_ms from clock (NULL = wall clock). Valid while l lives. */
 void chip_link_host(struct chip_link *l, uint64_t (*clock)(void *), void *clock_ctx, struct cas_host *host);
 void chip_link_set_tag(struct chip_link *l, uint16_t tag);

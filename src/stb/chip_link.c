@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include "lib/bytes.h"
 #include "cas/emm.h"
+#include "cas/osd.h"
 #include "lib/cursor.h"
 #include "lib/util.h"
 #include "stb/chip.h"
@@ -260,7 +261,7 @@ int chip_link_open_emm(struct chip_link *l, const uint8_t *sec, size_t len, uint
 {
 	struct cur c;
 	size_t n = 0;
-	uint8_t flags = 0, nkeys = 0, next = 0;
+	uint8_t flags = 0, nkeys = 0, next = 0, nosd = 0;
 	int r;
 
 	if (v)
@@ -312,6 +313,22 @@ int chip_link_open_emm(struct chip_link *l, const uint8_t *sec, size_t len, uint
 		(void)cur_u16(&c, &out->keys[i].pkg);
 		(void)cur_bytes(&c, out->keys[i].key, PKG_KEY_BYTES);
 	}
+	(void)cur_u8(&c, &nosd);
+	if (nosd > EMM_MAX_OSD)
+		(void)cur_fail(&c, CE_LIMIT);
+	for (size_t i = 0; i < nosd && c.err == 0; i++) {
+		uint16_t ilen = 0;
+		const uint8_t *item;
+		int pr;
+
+		(void)cur_u16(&c, &ilen);
+		if (!(item = cur_ptr(&c, ilen)))
+			break;
+		if ((pr = osd_parse(item, ilen, &out->osd[i])) != 0)
+			(void)cur_fail(&c, pr);
+		else
+			out->nosd = i + 1;
+	}
 	if ((r = cur_end(&c)) != 0) {
 		memset(v, 0, sizeof(*v));
 		emm_content_wipe(out);
@@ -325,6 +342,12 @@ static int host_load_ecw(void *ctx, uint16_t service_id, enum cw_alg alg, enum c
 	struct chip_link *l = ctx;
 
 	return chip_link_load_ecw(l, service_id, l->tag, alg, parity, ek, ek_len);
+}
+
+static int host_open_emm(void *ctx, const uint8_t *sec, size_t len, uint64_t serial, struct emm_view *v,
+	struct emm_content *out)
+{
+	return chip_link_open_emm(ctx, sec, len, serial, v, out);
 }
 
 static uint64_t host_now(void *ctx)
@@ -343,6 +366,7 @@ void chip_link_host(struct chip_link *l, uint64_t (*clock)(void *), void *clock_
 	host->load_cw = NULL; /* by construction: a ladder box has no clear-CW path */
 	host->load_ecw = host_load_ecw;
 	host->now_ms = host_now;
+	host->open_emm = host_open_emm; /* vendor EMMs: opened inside the chip */
 }
 
 void chip_link_set_tag(struct chip_link *l, uint16_t tag)

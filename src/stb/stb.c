@@ -239,6 +239,14 @@ const struct osd_log *stb_osd_log(const struct stb *s)
 	return s ? s->osd : NULL;
 }
 
+static int wrap_open_emm(void *ctx, const uint8_t *sec, size_t len, uint64_t serial, struct emm_view *v,
+	struct emm_content *out)
+{
+	struct stb *s = ctx;
+
+	return s->inner.open_emm(s->inner.ctx, sec, len, serial, v, out);
+}
+
 /* The host the client sees: the inner one, with loads recorded. A NULL
  * inner function stays NULL (clients test for it). */
 static void wrap_host(struct stb *s)
@@ -249,6 +257,7 @@ static void wrap_host(struct stb *s)
 	s->host.load_cw = s->inner.load_cw ? wrap_load_cw : NULL;
 	s->host.load_ecw = s->inner.load_ecw ? wrap_load_ecw : NULL;
 	s->host.now_ms = wrap_now_ms;
+	s->host.open_emm = s->inner.open_emm ? wrap_open_emm : NULL;
 }
 
 static struct stb_cpstate *cps_find(struct stb *s, uint16_t sid, uint16_t tag, bool create)

@@ -12,6 +12,10 @@
  *   - the same stream with the fingerprint block stripped from every ECM
  *     (the section re-framed, nothing else changed): the box gets no CW
  *     (every ECM refused, nothing descrambled) and shows no fingerprint.
+ *   - a chip box (secure chip + ladder client): the head-end with the
+ *     vendor's key file seals the card's EMM, fingerprint and message
+ *     included, under the chip's K_emm; the box in chip mode reports both,
+ *     and a chip running another vendor refuses the EMM and shows nothing.
  * Bounded waits only (the carousel's first EMM), no timed assertion.
  */
 #include <stdarg.h>
@@ -30,6 +34,11 @@
 #include "cas/ecm.h"
 #include "cas/osd.h"
 #include "client/cardless.h"
+#include "client/chip_client.h"
+#include "cas/emm_vendor.h"
+#include "crypto/kdf.h"
+#include "stb/chip.h"
+#include <openssl/rand.h>
 #include "lib/bytes.h"
 #include "lib/cursor.h"
 #include "lib/util.h"
@@ -410,10 +419,230 @@ static void test_osd_end_to_end(void **state)
 	assert_int_equal(system(q), 0);
 }
 
+
+/* ---- the chip box: the head-end's vendor EMMs (--vendor-keys) ---- */
+
+#define CHIP_SERIAL 2100000043ull
+#define CHIP_ID 0x0000CA57E11A0001ull
+#define CHIP_VENDOR 0x00004ADCu
+
+static uint64_t chip_clock(void *ctx)
+{
+	return *(const uint64_t *)ctx;
+}
+
+/* The card's vendor EMMs seen by the MUX that open under K_emm(kv) with a
+ * grant and at least want OSD items (copied into out). */
+static size_t wait_vendor_emms(struct mux_runner *mr, const uint8_t kv[16], size_t want,
+	uint8_t out[][EMM_MAX_SECTION], size_t *lens, size_t max)
+{
+	struct emm_content *ct = calloc(1, sizeof(*ct));
+	size_t seen = 0, got = 0;
+
+	assert_non_null(ct);
+	for (int tries = 0; tries < 600 && got == 0; tries++) { /* 30 s at most */
+		pthread_mutex_lock(&mr->mu);
+		for (; seen < mr->n && got < max; seen++) {
+			const uint8_t *sec = mr->sec[seen % HE_RING];
+			size_t len = mr->len[seen % HE_RING];
+			struct emm_view v;
+
+			if (emm_parse(sec, len, CHIP_SERIAL, &v) != 0 || emm_vendor_open(&v, kv, ct) != 0)
+				continue;
+			if (ct->nosd >= want && ct->has_grant) {
+				memcpy(out[got], sec, len);
+				lens[got++] = len;
+			}
+			emm_content_wipe(ct);
+		}
+		pthread_mutex_unlock(&mr->mu);
+		if (got == 0)
+			usleep(50000);
+	}
+	free(ct);
+	return got;
+}
+
+/* SMS (a card in chip CHIP_ID's box, its fingerprint and message) ->
+ * head-end with the vendor's key file (the card's EMMs sealed under
+ * K_emm(K_v(chip))) -> MUX -> the reference box in chip mode: a real chip
+ * process running the vendor opens the EMM, the ladder client applies it
+ * and the box reports the fingerprint (the serial) and the message. The
+ * same EMM on a chip running another vendor: refused, nothing shown. */
+static void test_osd_chip_box(void **state)
+{
+	static struct mux_runner mr;
+	static uint8_t emms[4][EMM_MAX_SECTION];
+	char dir[] = "/tmp/castellan-osd-chip-XXXXXX";
+	char db[600], keyf[600], mux[64], vk[600], q[700], serial_s[32];
+	struct keystore *ks = NULL;
+	struct sms_store *st = NULL;
+	struct headend *h = NULL;
+	struct headend_config hc;
+	struct sms_card card;
+	struct sms_fingerprint f;
+	struct sms_message *m = calloc(1, sizeof(*m));
+	struct chip_otp otp;
+	uint8_t kv[16];
+	size_t lens[4], nemm, npk;
+	uint8_t *pkts = malloc(512 * TS_PACKET_BYTES);
+	int64_t now = (int64_t)(now_wall_ms() / 1000u);
+	uint64_t box_now = (uint64_t)now * 1000u;
+	pthread_t th;
+	FILE *o;
+
+	(void)state;
+	assert_non_null(m);
+	assert_non_null(pkts);
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(keystore_generate(CASID, EPOCH_S, &ks), 0);
+	memset(&otp, 0, sizeof(otp));
+	otp.chip_id = CHIP_ID;
+	assert_int_equal(RAND_bytes(otp.root, sizeof(otp.root)), 1);
+	memset(otp.trust_root_hash, 0x5A, sizeof(otp.trust_root_hash));
+	assert_int_equal(kms_vendor_key(otp.root, CHIP_VENDOR, kv), 0);
+	snprintf(vk, sizeof(vk), "%s/vendor.csv", dir);
+	o = fopen(vk, "w");
+	assert_non_null(o);
+	fprintf(o, "0x%016llx,", (unsigned long long)CHIP_ID);
+	for (int i = 0; i < 16; i++)
+		fprintf(o, "%02x", kv[i]);
+	fprintf(o, "\n");
+	assert_int_equal(fclose(o), 0);
+
+	snprintf(db, sizeof(db), "sqlite:%s/sms.db", dir);
+	assert_int_equal(sms_store_open(db, &st), 0);
+	memset(&card, 0, sizeof(card));
+	card.serial = CHIP_SERIAL;
+	card.start = now - 86400;
+	card.finish = now + 86400;
+	snprintf(card.chip_id, sizeof(card.chip_id), "0x%016llx", (unsigned long long)CHIP_ID);
+	assert_int_equal(sms_card_add(st, &card, "test"), 0);
+	assert_int_equal(sms_subscribe(st, &(struct sms_subscription){ CHIP_SERIAL, 0, now - 3600, now + 86400 }, "test"),
+		0);
+	memset(&f, 0, sizeof(f));
+	f.target = SMS_FP_CARD;
+	f.value = CHIP_SERIAL;
+	f.fp = (struct osd_fingerprint){ .flags = OSD_FP_SERIAL, .x_pct = 40, .y_pct = 60, .fg = { 0x00, 0xFF, 0xFF },
+		.bg = { 0, 0, 0, 0xA0 }, .font_px = 30, .duration_ms = 3000, .repeat = 1 };
+	f.start_s = now - 60;
+	f.end_s = now + 3600;
+	assert_int_equal(sms_fp_add(st, &f, "test"), 0);
+	m->card = CHIP_SERIAL;
+	m->msg.scope = OSD_SCOPE_INDIVIDUAL;
+	m->msg.flags = OSD_MSG_FORCED;
+	m->msg.duration_s = 20;
+	m->msg.fg[0] = m->msg.fg[1] = m->msg.fg[2] = 0xFF;
+	m->msg.bg[3] = 0xE0;
+	m->msg.font_px = 26;
+	m->msg.expiry_s = (uint64_t)now + 86400;
+	m->start_s = now - 60;
+	assert_int_equal(osd_msg_set_text(&m->msg, msg_text), 0);
+	assert_int_equal(sms_msg_add(st, m, "test"), 0);
+	sms_store_close(st);
+
+	he_mux_start(&mr, 500, mux, sizeof(mux));
+	snprintf(keyf, sizeof(keyf), "%s/admin-key", dir);
+	he_config(&hc, dir, ks, keyf, mux, 200);
+	hc.vendor_keys = vk;
+	assert_int_equal(headend_new(&hc, &h), 0);
+	assert_int_equal(pthread_create(&th, NULL, he_headend_main, h), 0);
+	nemm = wait_vendor_emms(&mr, kv, 2, emms, lens, 4);
+	headend_stop(h);
+	pthread_join(th, NULL);
+	headend_free(h);
+	he_mux_stop(&mr);
+	assert_true(nemm >= 1);
+	{ /* a vendor EMM, not a K_card one */
+		struct emm_view v;
+		struct emm_content *ct = calloc(1, sizeof(*ct));
+		uint8_t kc[CARD_KEY_BYTES];
+
+		assert_non_null(ct);
+		assert_int_equal(keystore_card_key(ks, CHIP_SERIAL, kc), 0);
+		assert_int_equal(emm_parse(emms[0], lens[0], CHIP_SERIAL, &v), 0);
+		assert_int_equal(emm_open(&v, kc, ct), CE_MAC);
+		secret_wipe(kc, sizeof(kc));
+		free(ct);
+	}
+	npk = emm_packets((const uint8_t (*)[EMM_MAX_SECTION])emms, lens, nemm, pkts, 512);
+	snprintf(serial_s, sizeof(serial_s), "%llu", (unsigned long long)CHIP_SERIAL);
+
+	for (int pass = 0; pass < 2; pass++) { /* 0: the chip runs the vendor; 1: another vendor */
+		struct chip_link *ctl = NULL, *host = NULL;
+		struct entitlement e;
+		struct cas_client c;
+		struct stb_config cfg = { 0 };
+		struct stb *s = NULL;
+		struct stb_report *rep = calloc(1, sizeof(*rep));
+		uint8_t *buf = malloc(npk * TS_PACKET_BYTES);
+		char *js = NULL;
+		json_t *root;
+		const json_t *ev;
+		pid_t pid;
+
+		assert_non_null(rep);
+		assert_non_null(buf);
+		memcpy(buf, pkts, npk * TS_PACKET_BYTES);
+		assert_int_equal(chip_spawn(&otp, &ctl, &host, &pid), 0);
+		assert_int_equal(chip_link_set_vendor(ctl, pass == 0 ? CHIP_VENDOR : CHIP_VENDOR + 1), 0);
+		memset(&e, 0, sizeof(e)); /* the module's keys file: no keys, the EMM brings them */
+		e.ca_system_id = CASID;
+		e.card_serial = CHIP_SERIAL;
+		e.start_s = (uint64_t)now - 86400;
+		e.finish_s = (uint64_t)now + 86400;
+		assert_int_equal(ladder_client_from(&e, &c), 0);
+		cfg.client = &c;
+		cfg.chip = host;
+		cfg.now_ms = chip_clock;
+		cfg.clock_ctx = &box_now;
+		assert_int_equal(stb_new(&cfg, &s), 0);
+		assert_int_equal(stb_feed(s, buf, npk, buf), 0);
+		assert_int_equal(stb_report(s, rep), 0);
+		assert_int_equal(stb_report_json_osd(rep, s, &js), 0);
+		root = json_loads(js, 0, NULL);
+		assert_non_null(root);
+		if (pass == 0) {
+			assert_true(rep->emm_accepted >= 1);
+			ev = osd_find(root, "fingerprint", serial_s);
+			assert_non_null(ev);
+			assert_int_equal(json_integer_value(json_object_get(ev, "service")), 0);
+			assert_int_equal(json_integer_value(json_object_get(ev, "x_pct")), 40);
+			assert_int_equal(json_integer_value(json_object_get(ev, "y_pct")), 60);
+			assert_string_equal(json_string_value(json_object_get(ev, "fg")), "#00FFFF");
+			assert_string_equal(json_string_value(json_object_get(ev, "bg")), "#000000A0");
+			ev = osd_find(root, "message", msg_text);
+			assert_non_null(ev);
+			assert_true(json_is_true(json_object_get(ev, "forced")));
+		} else {
+			assert_int_equal(rep->emm_accepted, 0);
+			assert_true(rep->emm_refused >= 1);
+			assert_int_equal(json_array_size(json_object_get(root, "osd")), 0);
+		}
+		json_decref(root);
+		free(js);
+		stb_free(s);
+		cas_client_free(&c);
+		chip_link_free(ctl);
+		chip_link_free(host);
+		assert_int_equal(chip_wait(pid), 0);
+		free(rep);
+		free(buf);
+	}
+	chip_otp_wipe(&otp);
+	secret_wipe(kv, sizeof(kv));
+	free(pkts);
+	free(m);
+	keystore_free(ks);
+	snprintf(q, sizeof(q), "rm -rf '%s'", dir);
+	assert_int_equal(system(q), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_osd_end_to_end),
+		cmocka_unit_test(test_osd_chip_box),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

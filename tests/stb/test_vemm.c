@@ -5,7 +5,11 @@
  * chip X running vendor B. Refusals: chip X running vendor A, chip Y
  * running B, every key of vendor A's key file, K_card alone, a tampered
  * byte, the control channel, no vendor. End to end: the opened EMM's
- * protected package keys feed the ladder client, which descrambles.
+ * protected package keys feed the ladder client, which descrambles; and
+ * the ladder client taking the vendor EMM itself through the host's
+ * open_emm: grant, keys, BLOCK, and its fingerprint and message delivered
+ * to on_fingerprint / on_message (issue 13), refused ones delivering nothing;
+ * and the box in chip mode putting them in its report.
  * Real chip processes (chip_spawn), real key files on disk.
  */
 #include <stdio.h>
@@ -13,6 +17,7 @@
 #include <unistd.h>
 #include <sys/wait.h>
 #include <openssl/rand.h>
+#include <jansson.h>
 #include "lib/bytes.h"
 #include "client/chip_client.h"
 #include "testutil.h"
@@ -21,12 +26,16 @@
 #include "cas/emm_vendor.h"
 #include "cas/entitlement.h"
 #include "cas/keys.h"
+#include "cas/osd.h"
 #include "cipher/cipher.h"
 #include "crypto/kdf.h"
 #include "lib/cursor.h"
 #include "lib/util.h"
 #include "stb/chip.h"
 #include "stb/descrambler.h"
+#include "stb/stb.h"
+#include "ts/psi.h"
+#include "ts/ts.h"
 
 #define CASID 0x4AE1
 #define EPOCH_S 3600u
@@ -443,6 +452,318 @@ static void test_end_to_end_descramble(void **state)
 	unspawn(ctl, host, pid);
 }
 
+/* ---- the ladder client takes vendor EMMs itself (issue 13: OSD on a chip box) ---- */
+
+/* The box's host as stb.c builds it: the chip's (load_ecw, open_emm) plus
+ * the OSD callbacks, which record what reaches the screen. */
+struct osd_box {
+	struct cas_host chip; /* chip_link_host */
+	struct cas_host host; /* what the client gets */
+	int nfp, nmsg;
+	uint16_t fp_service;
+	struct osd_fingerprint fp;
+	char fp_text[64];
+	struct osd_message msg;
+};
+
+static int ob_load_ecw(void *ctx, uint16_t sid, enum cw_alg alg, enum cw_parity par, const uint8_t *ek, size_t n)
+{
+	struct osd_box *b = ctx;
+
+	return b->chip.load_ecw(b->chip.ctx, sid, alg, par, ek, n);
+}
+
+static uint64_t ob_now(void *ctx)
+{
+	struct osd_box *b = ctx;
+
+	return b->chip.now_ms(b->chip.ctx);
+}
+
+static int ob_open_emm(void *ctx, const uint8_t *sec, size_t len, uint64_t serial, struct emm_view *v,
+	struct emm_content *out)
+{
+	struct osd_box *b = ctx;
+
+	return b->chip.open_emm(b->chip.ctx, sec, len, serial, v, out);
+}
+
+static void ob_fp(void *ctx, uint16_t service_id, const struct osd_fingerprint *fp, const char *text)
+{
+	struct osd_box *b = ctx;
+
+	b->nfp++;
+	b->fp_service = service_id;
+	b->fp = *fp;
+	snprintf(b->fp_text, sizeof(b->fp_text), "%s", text);
+}
+
+static void ob_msg(void *ctx, const struct osd_message *m)
+{
+	struct osd_box *b = ctx;
+
+	b->nmsg++;
+	b->msg = *m;
+}
+
+/* 150 characters: 2-, 3- and 4-byte UTF-8 */
+static const char osd_text[] = "Wartung heute Nacht 02:00–03:00 · 今晚网络维护 · صيانة الشبكة 📡 — "
+	"service interruption tonight, please keep your box switched on; the guide returns at 03:00.";
+
+/* Head-end: a vendor EMM for card `serial` on `chip` with the grant and
+ * these OSD items (as the carousel's emm_build_unique_osd), or without g
+ * one item alone (emm_build_osd). */
+static void build_vemm_osd(struct fx *f, uint64_t chip, uint64_t serial, uint32_t seq, const struct emm_grant *g,
+	const struct osd_item *const *items, size_t nitems, uint8_t *out, size_t *out_len)
+{
+	uint8_t plain[EMM_MAX_SECTION], kv[16];
+	size_t n = 0, sent = 0;
+
+	if (g) {
+		assert_int_equal(emm_build_unique_osd(f->is, serial, seq, g, NULL, items, nitems, &sent, T0_MS, plain,
+			sizeof(plain), &n), 0);
+		assert_int_equal(sent, nitems);
+	} else { /* one item alone (emm_build_osd) */
+		assert_int_equal(nitems, 1);
+		assert_int_equal(emm_build_osd(f->is, serial, seq, items[0], T0_MS, plain, sizeof(plain), &n), 0);
+	}
+	assert_int_equal(emm_vendor_key_file(f->b_csv, chip, kv), 0);
+	assert_int_equal(emm_vendor_seal(f->ks, kv, plain, n, out, EMM_MAX_SECTION, out_len), 0);
+	secret_wipe(kv, sizeof(kv));
+}
+
+static void test_ladder_client_emm_osd(void **state)
+{
+	struct fx *f = *state;
+	static struct osd_box b;
+	struct osd_item fpi, mi, old;
+	const struct osd_item *items[2] = { &fpi, &mi };
+	const struct osd_item *olds[1] = { &old };
+	uint8_t sec[EMM_MAX_SECTION], bad[EMM_MAX_SECTION], ecm[ECM_MAX_SECTION];
+	struct chip_link *ctl, *host;
+	struct entitlement e;
+	struct cas_client cl;
+	struct ecm_params p;
+	uint64_t now = T0_MS + 1000;
+	size_t n = 0, el = 0, chars = 0;
+	pid_t pid;
+
+	memset(&fpi, 0, sizeof(fpi));
+	fpi.kind = OSD_KIND_FINGERPRINT;
+	fpi.u.fp = (struct osd_fingerprint){ .flags = OSD_FP_SERIAL, .fp_id = 77, .x_pct = 12, .y_pct = 80,
+		.fg = { 0xFF, 0xFF, 0x00 }, .bg = { 0, 0, 0, 0xC0 }, .font_px = 32, .duration_ms = 4000, .repeat = 3,
+		.interval_s = 600, .service = 0 };
+	memset(&mi, 0, sizeof(mi));
+	mi.kind = OSD_KIND_MESSAGE;
+	mi.u.msg = (struct osd_message){ .flags = OSD_MSG_FORCED | OSD_MSG_POPUP, .scope = OSD_SCOPE_INDIVIDUAL,
+		.msg_id = 42, .expiry_s = T0_MS / 1000u + 86400, .duration_s = 45, .fg = { 0xFF, 0xFF, 0xFF },
+		.bg = { 0x10, 0x10, 0x40, 0xD0 }, .font_px = 24 };
+	assert_int_equal(osd_msg_set_text(&mi.u.msg, osd_text), 0);
+	assert_int_equal(osd_text_check(osd_text, strlen(osd_text), &chars), 0);
+	assert_true(chars >= 120);
+
+	/* the box starts with no keys at all: everything comes in the EMM */
+	memset(&e, 0, sizeof(e));
+	e.ca_system_id = CASID;
+	e.card_serial = SERIAL;
+	e.start_s = grant.start_s;
+	e.finish_s = grant.finish_s;
+	spawn(&f->otp[0], VENDOR_B, &ctl, &host, &pid);
+	memset(&b, 0, sizeof(b));
+	chip_link_host(host, fixed_clock, &now, &b.chip);
+	assert_non_null(b.chip.open_emm);
+	b.host = (struct cas_host){ .ctx = &b, .load_ecw = ob_load_ecw, .now_ms = ob_now, .on_fingerprint = ob_fp,
+		.on_message = ob_msg, .open_emm = ob_open_emm };
+	assert_int_equal(ladder_client_from(&e, &cl), 0);
+	build_vemm_osd(f, CHIP_X, SERIAL, 1, &grant, items, 2, sec, &n);
+
+	/* no host yet: the client takes no EMMs, as before */
+	assert_int_equal(cl.ops->emm(cl.self, sec, n), CE_UNSUPPORTED);
+	cas_client_set_host(&cl, &b.host);
+
+	/* altered in the air, another card's, another chip's: refused, nothing shown */
+	memcpy(bad, sec, n);
+	bad[n - 20] ^= 1;
+	assert_int_equal(cl.ops->emm(cl.self, bad, n), CE_MAC);
+	{
+		uint8_t other[EMM_MAX_SECTION];
+		size_t on = 0;
+
+		build_vemm_osd(f, CHIP_X, SERIAL_Y, 1, &grant, items, 2, other, &on);
+		assert_int_equal(cl.ops->emm(cl.self, other, on), CE_NOT_FOUND);
+		build_vemm_osd(f, CHIP_Y, SERIAL, 1, &grant, items, 2, other, &on);
+		assert_int_equal(cl.ops->emm(cl.self, other, on), CE_MAC);
+	}
+	assert_int_equal(b.nfp + b.nmsg, 0);
+
+	/* the genuine one: opened in the chip, both items reach the screen */
+	assert_int_equal(cl.ops->emm(cl.self, sec, n), 0);
+	assert_int_equal(b.nfp, 1);
+	assert_int_equal(b.fp_service, 0); /* a card's fingerprint: every service */
+	assert_int_equal(b.fp.fp_id, 77);
+	assert_int_equal(b.fp.x_pct, 12);
+	assert_int_equal(b.fp.y_pct, 80);
+	assert_memory_equal(b.fp.fg, fpi.u.fp.fg, 3);
+	assert_memory_equal(b.fp.bg, fpi.u.fp.bg, 4);
+	assert_int_equal(b.fp.font_px, 32);
+	assert_int_equal(b.fp.repeat, 3);
+	assert_string_equal(b.fp_text, "2100000001");
+	assert_int_equal(b.nmsg, 1);
+	assert_int_equal(b.msg.msg_id, 42);
+	assert_int_equal(b.msg.text_len, strlen(osd_text));
+	assert_string_equal(b.msg.text, osd_text);
+	assert_int_equal(b.msg.flags, OSD_MSG_FORCED | OSD_MSG_POPUP);
+	assert_int_equal(b.msg.duration_s, 45);
+
+	/* the carousel repeating it: not applied again, not shown again */
+	assert_int_equal(cl.ops->emm(cl.self, sec, n), CE_EXISTS);
+	assert_int_equal(b.nfp, 1);
+	assert_int_equal(b.nmsg, 1);
+
+	/* the grant and its protected keys came with it: an ECM now opens in the chip */
+	memset(&p, 0, sizeof(p));
+	p.alg = CW_ALG_CISSA;
+	p.ecm_id = 1;
+	p.ca_system_id = CASID;
+	p.cp_number = 3;
+	p.timestamp_ms = T0_MS;
+	p.epoch = (uint32_t)(T0_MS / 1000u / EPOCH_S);
+	p.ac_len = 4;
+	put_be32(p.ac, 0x00000002u);
+	p.cw_mask = ECM_HAS_EVEN | ECM_HAS_ODD;
+	assert_int_equal(RAND_bytes(p.cw_even, 16), 1);
+	assert_int_equal(RAND_bytes(p.cw_odd, 16), 1);
+	assert_int_equal(ecm_build(f->ks, &p, ecm, sizeof(ecm), &el), 0);
+	ecm_params_wipe(&p);
+	assert_int_equal(cl.ops->ecm(cl.self, &b.host, 101, ecm, el), 0);
+
+	/* an expired message: authentic, applied, not shown */
+	old = mi;
+	old.u.msg.msg_id = 43;
+	old.u.msg.expiry_s = T0_MS / 1000u - 1;
+	build_vemm_osd(f, CHIP_X, SERIAL, 2, NULL, olds, 1, sec, &n);
+	assert_int_equal(cl.ops->emm(cl.self, sec, n), 0);
+	assert_int_equal(b.nmsg, 1);
+
+	/* detached: applied, nothing delivered and no EMM taken */
+	cas_client_set_host(&cl, NULL);
+	assert_int_equal(cl.ops->emm(cl.self, sec, n), CE_UNSUPPORTED);
+	cas_client_set_host(&cl, &b.host);
+
+	/* a BLOCK command in a vendor EMM: the chip box stops opening ECMs */
+	{
+		uint8_t plain[EMM_MAX_SECTION], kv[16];
+		size_t pn = 0;
+
+		assert_int_equal(emm_build_command(f->is, SERIAL, 3, EMM_CMD_BLOCK, 0, T0_MS, plain, sizeof(plain), &pn), 0);
+		assert_int_equal(emm_vendor_key_file(f->b_csv, CHIP_X, kv), 0);
+		assert_int_equal(emm_vendor_seal(f->ks, kv, plain, pn, sec, sizeof(sec), &n), 0);
+		secret_wipe(kv, sizeof(kv));
+	}
+	assert_int_equal(cl.ops->emm(cl.self, sec, n), 0);
+	assert_int_equal(cl.ops->ecm(cl.self, &b.host, 101, ecm, el), CE_BLOCKED);
+	/* an older EMM (the first one, seq 1) after seq 3: a replay, nothing shown */
+	build_vemm_osd(f, CHIP_X, SERIAL, 1, &grant, items, 2, sec, &n);
+	assert_int_equal(cl.ops->emm(cl.self, sec, n), CE_REPLAY);
+	assert_int_equal(b.nfp, 1);
+	assert_int_equal(b.nmsg, 1);
+	cas_client_free(&cl);
+	entitlement_wipe(&e);
+	unspawn(ctl, host, pid);
+}
+
+/* The reference box in chip mode (stb_config.chip): a CAT naming the EMM
+ * PID, then the card's vendor EMM; the box hands it to the ladder client,
+ * which opens it through the chip (the box's open_emm), and the
+ * fingerprint and the message are in the box's report as on any box. */
+static const json_t *osd_event(const json_t *root, const char *kind, const char *text)
+{
+	const json_t *arr = json_object_get(root, "osd"), *e;
+	size_t i;
+
+	json_array_foreach(arr, i, e)
+		if (strcmp(json_string_value(json_object_get(e, "kind")), kind) == 0 &&
+		    strcmp(json_string_value(json_object_get(e, "text")), text) == 0)
+			return e;
+	return NULL;
+}
+
+static void test_box_reports_vendor_emm_osd(void **state)
+{
+	struct fx *f = *state;
+	struct osd_item fpi, mi;
+	const struct osd_item *items[2] = { &fpi, &mi };
+	uint8_t sec[EMM_MAX_SECTION], csec[1024], pkts[64 * 188];
+	struct ca_desc ca = { .ca_system_id = CASID, .ca_pid = 0x0100 };
+	struct cat *cat = calloc(1, sizeof(*cat));
+	struct stb_report *rep = calloc(1, sizeof(*rep));
+	struct chip_link *ctl, *host;
+	struct entitlement e;
+	struct cas_client cl;
+	struct stb_config cfg = { 0 };
+	struct stb *box = NULL;
+	uint64_t now = T0_MS + 1000;
+	uint8_t cc_cat = 0x0F, cc_emm = 0x0F;
+	size_t n = 0, cl_len = 0, np = 0, total = 0;
+	pid_t pid;
+	char *js = NULL;
+	json_t *root;
+	const json_t *ev;
+
+	assert_non_null(cat);
+	assert_non_null(rep);
+	memset(&fpi, 0, sizeof(fpi));
+	fpi.kind = OSD_KIND_FINGERPRINT;
+	fpi.u.fp = (struct osd_fingerprint){ .flags = OSD_FP_SERIAL, .fp_id = 91, .x_pct = 30, .y_pct = 20,
+		.fg = { 0x00, 0xFF, 0x00 }, .bg = { 0, 0, 0, 0x80 }, .font_px = 24, .duration_ms = 5000, .repeat = 1 };
+	memset(&mi, 0, sizeof(mi));
+	mi.kind = OSD_KIND_MESSAGE;
+	mi.u.msg = (struct osd_message){ .flags = OSD_MSG_FORCED, .scope = OSD_SCOPE_GLOBAL, .msg_id = 5,
+		.expiry_s = T0_MS / 1000u + 86400, .duration_s = 30, .fg = { 0xFF, 0xFF, 0xFF },
+		.bg = { 0x10, 0x10, 0x40, 0xD0 }, .font_px = 24 };
+	assert_int_equal(osd_msg_set_text(&mi.u.msg, osd_text), 0);
+	build_vemm_osd(f, CHIP_X, SERIAL, 1, &grant, items, 2, sec, &n);
+	assert_int_equal(ca_desc_append(cat->info, sizeof(cat->info), &cat->info_len, &ca), 0);
+	assert_int_equal(cat_build(cat, csec, sizeof(csec), &cl_len), 0);
+	assert_int_equal(ts_packetize(csec, cl_len, TS_PID_CAT, &cc_cat, pkts, 64, &np), 0);
+	total = np;
+	assert_int_equal(ts_packetize(sec, n, 0x0100, &cc_emm, pkts + total * 188, 64 - total, &np), 0);
+	total += np;
+
+	memset(&e, 0, sizeof(e));
+	e.ca_system_id = CASID;
+	e.card_serial = SERIAL;
+	e.start_s = grant.start_s;
+	e.finish_s = grant.finish_s;
+	spawn(&f->otp[0], VENDOR_B, &ctl, &host, &pid);
+	assert_int_equal(ladder_client_from(&e, &cl), 0);
+	cfg.client = &cl;
+	cfg.chip = host;
+	cfg.now_ms = fixed_clock;
+	cfg.clock_ctx = &now;
+	assert_int_equal(stb_new(&cfg, &box), 0);
+	assert_int_equal(stb_feed(box, pkts, total, pkts), 0);
+	assert_int_equal(stb_report(box, rep), 0);
+	assert_int_equal(rep->emm_accepted, 1);
+	assert_int_equal(rep->emm_refused, 0);
+	assert_int_equal(stb_report_json_osd(rep, box, &js), 0);
+	root = json_loads(js, 0, NULL);
+	assert_non_null(root);
+	ev = osd_event(root, "fingerprint", "2100000001");
+	assert_non_null(ev);
+	assert_int_equal(json_integer_value(json_object_get(ev, "x_pct")), 30);
+	ev = osd_event(root, "message", osd_text);
+	assert_non_null(ev);
+	assert_true(json_is_true(json_object_get(ev, "forced")));
+	json_decref(root);
+	free(js);
+	stb_free(box);
+	cas_client_free(&cl);
+	unspawn(ctl, host, pid);
+	free(rep);
+	free(cat);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -452,6 +773,8 @@ int main(void)
 		cmocka_unit_test(test_group),
 		cmocka_unit_test(test_bad_cases),
 		cmocka_unit_test(test_end_to_end_descramble),
+		cmocka_unit_test(test_ladder_client_emm_osd),
+		cmocka_unit_test(test_box_reports_vendor_emm_osd),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
