@@ -11,7 +11,6 @@
 #include <string.h>
 #include <unistd.h>
 #include <openssl/rand.h>
-#include "cas/cert.h"
 #include "cas/keys.h"
 #include "cas/module.h"
 #include "cli/cli.h"
@@ -305,20 +304,14 @@ static int run(const char *sub, const char *sub2, const struct kms_args *a, cons
 		}
 	} else if (strcmp(sub, "operator") == 0 && strcmp(sub2, "certify") == 0) {
 		uint64_t days = a->days == UNSET ? 3650 : a->days, serial = 0;
-		uint8_t cert[CERT_MAX_BYTES];
 
 		if (!a->name || (a->serial && cli_u64("kms", "--serial", a->serial, UINT64_MAX, &serial) != 0))
 			return usage_err();
 		if (serial == 0 && serial_random(&serial) != 0)
 			return 1;
-		if ((r = kms_open_dir(&a->open, &k)) == 0 && (r = kms_ta_open(a->ta, a->ta_pfile, priv)) == 0) {
-			r = kms_operator_certify(k, priv, a->name, (uint32_t)days, serial, cert, &len);
-			secret_wipe(priv, sizeof(priv));
-			if (r == 0)
-				r = kms_write_new(a->out, cert, len);
-			if (r == 0)
-				printf("operator certificate serial %llu written\n", (unsigned long long)serial);
-		}
+		if ((r = kms_operator_certify_file(&a->open, a->ta, a->ta_pfile, a->name, (uint32_t)days, serial,
+			     a->out)) == 0)
+			printf("operator certificate serial %llu written\n", (unsigned long long)serial);
 	} else if (strcmp(sub, "order") == 0 && strcmp(sub2, "import") == 0) {
 		uint32_t order = 0;
 		size_t n = 0;
@@ -334,25 +327,16 @@ static int run(const char *sub, const char *sub2, const struct kms_args *a, cons
 	} else if (strcmp(sub, "blackbox") == 0 && strcmp(sub2, "export") == 0) {
 		if (!a->to || !need("--order", a->order))
 			return usage_err();
-		if ((r = pk_read_file(a->to, key)) != 0)
-			fprintf(stderr, "kms: black-box key %s: %s\n", a->to, err_str(r));
-		else if ((r = kms_open_dir(&a->open, &k)) == 0 &&
-			 (r = kms_blackbox_export(k, (uint32_t)a->order, key, &buf, &len)) == 0 &&
-			 (r = kms_write_new(a->out, buf, len)) == 0)
+		if ((r = kms_blackbox_export_file(&a->open, (uint32_t)a->order, a->to, a->out, &len)) == 0)
 			printf("black-box file for order %llu written (%zu bytes)\n", (unsigned long long)a->order, len);
 	} else if (strcmp(sub, "vendor") == 0 && (strcmp(sub2, "add") == 0 || strcmp(sub2, "export") == 0)) {
-		uint32_t order = a->order == UNSET ? 0 : (uint32_t)a->order;
-
 		if (!need("--id", a->id))
 			return usage_err();
-		if (strcmp(sub2, "add") == 0) {
-			if (!a->pub || (r = pk_read_file(a->pub, key)) != 0)
-				fprintf(stderr, "kms: --pub VENDOR.pub: %s\n", err_str(r));
-			else if ((r = kms_open_dir(&a->open, &k)) == 0 && (r = kms_vendor_add(k, (uint32_t)a->id, key)) == 0)
-				printf("vendor 0x%llx registered\n", (unsigned long long)a->id);
-		} else if ((r = kms_open_dir(&a->open, &k)) == 0 &&
-			   (r = kms_vendor_export(k, (uint32_t)a->id, order, &buf, &len)) == 0 &&
-			   (r = kms_write_new(a->out, buf, len)) == 0)
+		if (strcmp(sub2, "add") == 0 && (r = kms_vendor_add_file(&a->open, (uint32_t)a->id, a->pub)) == 0)
+			printf("vendor 0x%llx registered\n", (unsigned long long)a->id);
+		else if (strcmp(sub2, "export") == 0 &&
+			 (r = kms_vendor_export_file(&a->open, (uint32_t)a->id, a->order == UNSET ? 0 : (uint32_t)a->order,
+				  a->out, &len)) == 0)
 			printf("vendor 0x%llx key file written (%zu bytes)\n", (unsigned long long)a->id, len);
 	} else if (strcmp(sub, "revoke") == 0) {
 		if (a->vendor != UNSET) {
@@ -361,14 +345,8 @@ static int run(const char *sub, const char *sub2, const struct kms_args *a, cons
 		} else if (a->cert) {
 			if (cli_u64("kms", "--cert", a->cert, UINT64_MAX, &v) != 0)
 				return 2;
-			if ((r = kms_open_dir(&a->open, &k)) == 0 && (r = kms_ta_open(a->ta, a->ta_pfile, priv)) == 0) {
-				r = kms_revoke_cert(k, priv, v, &buf, &len);
-				secret_wipe(priv, sizeof(priv));
-				if (r == 0 && a->out)
-					r = file_write_atomic(a->out, buf, len, 0644);
-				if (r == 0)
-					printf("certificate %llu revoked (CRL in KMSDIR/crl.bin)\n", (unsigned long long)v);
-			}
+			if ((r = kms_revoke_cert_file(&a->open, a->ta, a->ta_pfile, v, a->out)) == 0)
+				printf("certificate %llu revoked (CRL in KMSDIR/crl.bin)\n", (unsigned long long)v);
 		} else {
 			return usage_err();
 		}

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "cas/cert.h"
 #include "cas/keys.h"
 #include "cas/module.h"
 #include "cas/secret_src.h"
@@ -136,6 +137,92 @@ int kms_module_sign_file(const struct kms_open_params *p, const struct module_ma
 	if (r == 0)
 		r = kms_write_new(out, mod, *mod_len);
 	free(mod);
+	kms_close(k);
+	return r;
+}
+
+int kms_operator_certify_file(const struct kms_open_params *p, const char *ta, const char *ta_pfile, const char *name,
+	uint32_t days, uint64_t serial, const char *out)
+{
+	struct kms *k = NULL;
+	uint8_t priv[32], cert[CERT_MAX_BYTES];
+	size_t len = 0;
+	int r;
+
+	if ((r = kms_open_dir(p, &k)) == 0 && (r = kms_ta_open(ta, ta_pfile, priv)) == 0) {
+		r = kms_operator_certify(k, priv, name, days, serial, cert, &len);
+		secret_wipe(priv, sizeof(priv));
+		if (r == 0)
+			r = kms_write_new(out, cert, len);
+	}
+	kms_close(k);
+	return r;
+}
+
+int kms_revoke_cert_file(const struct kms_open_params *p, const char *ta, const char *ta_pfile, uint64_t serial,
+	const char *out)
+{
+	struct kms *k = NULL;
+	uint8_t priv[32], *crl = NULL;
+	size_t len = 0;
+	int r;
+
+	if ((r = kms_open_dir(p, &k)) == 0 && (r = kms_ta_open(ta, ta_pfile, priv)) == 0) {
+		r = kms_revoke_cert(k, priv, serial, &crl, &len);
+		secret_wipe(priv, sizeof(priv));
+		if (r == 0 && out)
+			r = file_write_atomic(out, crl, len, 0644);
+	}
+	free(crl);
+	kms_close(k);
+	return r;
+}
+
+int kms_blackbox_export_file(const struct kms_open_params *p, uint32_t order, const char *to_pub_file,
+	const char *out, size_t *len)
+{
+	struct kms *k = NULL;
+	uint8_t key[32], *buf = NULL;
+	int r;
+
+	*len = 0;
+	if ((r = pk_read_file(to_pub_file, key)) != 0) {
+		fprintf(stderr, "kms: black-box key %s: %s\n", to_pub_file, err_str(r));
+		return r;
+	}
+	if ((r = kms_open_dir(p, &k)) == 0 && (r = kms_blackbox_export(k, order, key, &buf, len)) == 0)
+		r = kms_write_new(out, buf, *len);
+	free(buf);
+	kms_close(k);
+	return r;
+}
+
+int kms_vendor_add_file(const struct kms_open_params *p, uint32_t id, const char *pub_file)
+{
+	struct kms *k = NULL;
+	uint8_t key[32];
+	int r = CE_ARG;
+
+	if (!pub_file || (r = pk_read_file(pub_file, key)) != 0) {
+		fprintf(stderr, "kms: --pub VENDOR.pub: %s\n", err_str(r));
+		return r;
+	}
+	if ((r = kms_open_dir(p, &k)) == 0)
+		r = kms_vendor_add(k, id, key);
+	kms_close(k);
+	return r;
+}
+
+int kms_vendor_export_file(const struct kms_open_params *p, uint32_t id, uint32_t order, const char *out, size_t *len)
+{
+	struct kms *k = NULL;
+	uint8_t *buf = NULL;
+	int r;
+
+	*len = 0;
+	if ((r = kms_open_dir(p, &k)) == 0 && (r = kms_vendor_export(k, id, order, &buf, len)) == 0)
+		r = kms_write_new(out, buf, *len);
+	free(buf);
 	kms_close(k);
 	return r;
 }

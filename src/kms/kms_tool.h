@@ -52,6 +52,27 @@ struct module_manifest;
 int kms_module_sign_file(const struct kms_open_params *p, const struct module_manifest *m, const uint8_t *payload,
 	size_t payload_len, const char *out, size_t *mod_len) WARN_UNUSED;
 
+/* The operator commands that open the KMS (p), do one thing and write its
+ * file: 0 or CE_* (the KMS's, said when opening; the caller says the
+ * rest). out is written new (kms_write_new) unless said otherwise.
+ * operator certify: the TA (ta, its passphrase from ta_pfile or the
+ * environment) certifies the KMS signing key as name for days, serial. */
+int kms_operator_certify_file(const struct kms_open_params *p, const char *ta, const char *ta_pfile, const char *name,
+	uint32_t days, uint64_t serial, const char *out) WARN_UNUSED;
+/* revoke --cert: the TA revokes operator certificate serial; the CRL
+ * goes to KMSDIR/crl.bin and, with out (overwritten), there too. */
+int kms_revoke_cert_file(const struct kms_open_params *p, const char *ta, const char *ta_pfile, uint64_t serial,
+	const char *out) WARN_UNUSED;
+/* blackbox export: order's root keys to the black box whose X25519 public
+ * key is in to_pub_file; *len the file's size. */
+int kms_blackbox_export_file(const struct kms_open_params *p, uint32_t order, const char *to_pub_file,
+	const char *out, size_t *len) WARN_UNUSED;
+/* vendor add: register vendor id with the X25519 public key in pub_file. */
+int kms_vendor_add_file(const struct kms_open_params *p, uint32_t id, const char *pub_file) WARN_UNUSED;
+/* vendor export: K_v(chip) of vendor id for order (0: every order). */
+int kms_vendor_export_file(const struct kms_open_params *p, uint32_t id, uint32_t order, const char *out,
+	size_t *len) WARN_UNUSED;
+
 /* Vendor side of `kms vendor open`: verify file's KMS signature with the
  * KMS public key in kms_pub_file, decrypt it with the X25519 key in
  * key_file, refuse a black-box file or (want_id != 0) another vendor's,
