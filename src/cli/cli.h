@@ -69,6 +69,10 @@ int sms_import_tvcas(struct sms_store *s, int argc, char **argv); /* cmd_sms_tvc
 /* cmd_sms_osd.c: `sms fingerprint ...` (message false) / `sms message ...`, and their usage lines. */
 int cli_sms_osd(struct sms_store *s, bool message, int argc, char **argv);
 extern const char cli_sms_osd_usage[];
+/* The option tables of sms import-tvcas, migrate, fingerprint and message
+ * (NULL-terminated), for `castellan sms --help` to print with its own. */
+extern const struct opt_cmd cli_sms_tvcas_cmd, cli_sms_migrate_cmd;
+extern const struct opt_cmd *const cli_sms_more_cmds[];
 int cmd_audit(int argc, char **argv);
 int cmd_headend(int argc, char **argv);
 int cmd_card(int argc, char **argv);
