@@ -27,8 +27,12 @@ printf 'ecmg failover bench passphrase\n' >"$W/pass"
 chmod 600 "$W/pass"
 "$B" keys init --out "$W/ks" --ca-system-id 0x4ADC --passphrase-file "$W/pass" >/dev/null 2>&1 || exit 1
 now=$(date +%s)
-"$B" provision --keystore "$W/ks" --passphrase-file "$W/pass" --card 2100000001 --packages 00000001 \
-	--start $((now - 86400)) --finish $((now + 86400)) --out "$W/ent" >/dev/null 2>&1 || exit 1
+# the box's grant from the SMS (provision issues only what the SMS holds)
+"$B" sms --db "$W/sms.db" card add 2100000001 >/dev/null 2>&1 || exit 1
+"$B" sms --db "$W/sms.db" subscribe 2100000001 --packages 0 --start $((now - 86400)) \
+	--finish $((now + 86400)) >/dev/null 2>&1 || exit 1
+"$B" provision --db "$W/sms.db" --keystore "$W/ks" --passphrase-file "$W/pass" --card 2100000001 \
+	--out "$W/ent" >/dev/null 2>&1 || exit 1
 
 wait_port() { # port: until something listens (bounded, 20 s)
 	for _ in $(seq 1 200); do

@@ -674,9 +674,9 @@ static void step_headend_and_boxes(struct da *d, struct mux *m)
 		da_path(d, b ? "boxB.ts" : "boxA.ts", outp[b], sizeof(outp[b]));
 		snprintf(rep[b], sizeof(rep[b]), "%s", b ? "boxB.json" : "boxA.json");
 		da_path(d, rep[b], repp, sizeof(repp));
-		if (RUN(d, "boxes.log", "provision", "--keystore", d->ks, "--passphrase-file", d->pf, "--card",
-			    b ? DA_CARD_B : DA_CARD_A, "--packages", b ? "00000001" : "00000003", "--start", start,
-			    "--finish", finish, "--out", ent[b]) != 0 ||
+		/* the grant the SMS holds (A: packages 0+1, B: 0), nothing from here (A.5) */
+		if (RUN(d, "boxes.log", "provision", "--db", d->db, "--keystore", d->ks, "--passphrase-file", d->pf,
+			    "--card", b ? DA_CARD_B : DA_CARD_A, "--out", ent[b]) != 0 ||
 		    (b == 0 && RUN(d, "boxes.log", "stb", "--input", scr, "--output", outp[b], "--entitlement", ent[b],
 				       "--report-json", repp, "--overlay-snapshot", png) != 0) ||
 		    (b == 1 && RUN(d, "boxes.log", "stb", "--input", scr, "--output", outp[b], "--entitlement", ent[b],
@@ -753,6 +753,44 @@ static bool has_command(struct da *d, const char *a, const char *b)
 	if (b)
 		return RUN(d, "help.log", a, b, "--help") == 0;
 	return RUN(d, "help.log", a, "--help") == 0;
+}
+
+/* A.5 (issue 13 item 5): `provision` takes no grant from its command line
+ * (exit 2, nothing written) and none for a card the SMS does not hold
+ * (exit 1); box B's file, provisioned from the SMS, holds exactly the SMS's
+ * grant (package 0: mask 00000001); its grants are in the audit chain. */
+static void judge_a5(struct da *d)
+{
+	char out[DA_PATH];
+	json_t *ent = da_json(d, "boxB.entitlement"), *exp = da_json(d, "audit-export.json");
+	bool file_ok = ent && str_is(ent, "card", DA_CARD_B) && str_is(ent, "packages", "00000001");
+	bool audited = exp && has_action(exp, "card.provision");
+	int cl, unk;
+
+	if (!has_command(d, "provision", NULL)) {
+		verdict(d, "A.5", "activation only through the SMS", DEMO_AUDIT_PASS, "no provision command in this build");
+		goto out;
+	}
+
+	da_path(d, "a5-cmdline.entitlement", out, sizeof(out));
+	cl = RUN(d, "a5.log", "provision", "--db", d->db, "--keystore", d->ks, "--passphrase-file", d->pf, "--card",
+		 DA_CARD_B, "--packages", "00000003", "--start", "0", "--finish", "2000000000", "--out", out);
+	unk = RUN(d, "a5.log", "provision", "--db", d->db, "--keystore", d->ks, "--passphrase-file", d->pf, "--card",
+		  "2100000999", "--out", out);
+	if (access(out, F_OK) == 0)
+		cl = unk = -1;
+	if (cl == 2 && unk == 1 && file_ok && audited)
+		verdict(d, "A.5", "activation only through the SMS", DEMO_AUDIT_PASS,
+			"`provision` refuses packages from its command line and cards the SMS does not hold; box B's "
+			"file holds the SMS's grant (00000001), each grant is a card.provision audit entry");
+	else
+		verdict(d, "A.5", "activation only through the SMS", DEMO_AUDIT_FAIL,
+			"provision with command-line packages exit %d (want 2), unknown card exit %d (want 1), box B's "
+			"file %s the SMS's grant, card.provision %s (a5.log)", cl, unk, file_ok ? "holds" : "NOT",
+			audited ? "audited" : "NOT audited");
+out:
+	json_decref(ent);
+	json_decref(exp);
 }
 
 /* A copy of the store (VACUUM INTO: the WAL included) with one audit
@@ -871,13 +909,7 @@ static void items_a(struct da *d)
 	else
 		verdict(d, "A.4", "data and logs cannot be altered undetected", DEMO_AUDIT_FAIL,
 			"audit verify: intact log exit %d (want 0), edited copy exit %d (want 1)", v1, v2);
-	/* A.5 */
-	if (has_command(d, "provision", NULL))
-		verdict(d, "A.5", "activation only through the SMS", DEMO_AUDIT_FAIL,
-			"`castellan provision` still writes a box's entitlement outside the SMS (this audit's boxes A, A2 and B "
-			"use it); not restricted yet");
-	else
-		verdict(d, "A.5", "activation only through the SMS", DEMO_AUDIT_PASS, "no tool grants outside the SMS");
+	judge_a5(d);
 	/* A.6 */
 	if (d->reconciled && d->reconcile_after_change)
 		verdict(d, "A.6", "SMS and CAS integrated, reconcile with no difference", DEMO_AUDIT_PASS,

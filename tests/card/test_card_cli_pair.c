@@ -1,9 +1,10 @@
 /*
  * test_card_cli_pair.c - a smartcard paired with one box's chip, end to end
  * through the real commands (docs/smartcard.md "Pairing", issue 6):
- * `castellan card issue` / `card program` make the card, `castellan
- * provision --emm-out` its grant and `provision --pair-emm-out` (from vendor
- * B's opened key file) its PAIR EMM, `castellan card emm` sends them, `card
+ * `castellan card issue` / `card program` make the card, the SMS holds its
+ * package and the box it pairs with, `castellan provision --emm-out` its
+ * grant and `provision --pair-emm-out` (K_pair from vendor B's opened key
+ * file, the box from the SMS) its PAIR EMM, `castellan card emm` sends them, `card
  * serve` puts it behind pcscd's vpcd reader, and `castellan stb --smartcard
  * --chip-otp` descrambles vendor B's stream with the chip the card is paired
  * with; the same card in a box with another chip's OTP descrambles nothing.
@@ -172,28 +173,50 @@ static void test_pair_emm_cli(void **state)
 	assert_int_equal(run(wp(f, "t1.out"), "card program '%s' --eeprom '%s' --transport-file '%s'",
 				 wp(f, "c1.perso"), wp(f, "c1.eeprom"), wp(f, "passphrase")),
 		0);
-	assert_int_equal(run(wp(f, "t1.out"), "provision --pair-emm-out '%s' --vendor-keys '%s' --chip " CHIP1
-				 " --card " SERIAL " --seq 1 --keystore '%s' --passphrase-file '%s' --stb-id 77 --now %ld",
-				 wp(f, "pair1.hex"), wp(f, "B.csv"), wp(f, "B.keystore"), wp(f, "passphrase"), now),
+	/* the SMS pairs the card with chip 1's box (TRAI A.10); card ...78 with a chip not in B.csv */
+	assert_int_equal(run(wp(f, "t1.out"), "sms --db '%s' card add " SERIAL " --chip " CHIP1 " --pair 1", wp(f, "sms1.db")),
+		0);
+	assert_int_equal(run(wp(f, "t1.out"), "sms --db '%s' subscribe " SERIAL " --packages 0 --start %ld --finish %ld",
+				 wp(f, "sms1.db"), now - 7200, now + 86400),
+		0);
+	assert_int_equal(run(wp(f, "t1.out"), "sms --db '%s' card add 2100000078 --chip 0x99 --pair 1", wp(f, "sms1.db")),
+		0);
+	assert_int_equal(run(wp(f, "t1.out"), "sms --db '%s' subscribe 2100000078 --packages 0 --start %ld --finish %ld",
+				 wp(f, "sms1.db"), now - 7200, now + 86400),
+		0);
+	assert_int_equal(run(wp(f, "t1.out"), "provision --db '%s' --pair-emm-out '%s' --vendor-keys '%s' --card " SERIAL
+				 " --keystore '%s' --passphrase-file '%s' --now %ld",
+				 wp(f, "sms1.db"), wp(f, "pair1.hex"), wp(f, "B.csv"), wp(f, "B.keystore"), wp(f, "passphrase"),
+				 now),
 		0);
 	assert_true(out_has(wp(f, "t1.out"), "PAIR EMM"));
 	assert_int_equal(run(wp(f, "t1.out"), "card emm '%s' --eeprom '%s'", wp(f, "pair1.hex"), wp(f, "c1.eeprom")), 0);
 	assert_true(out_has(wp(f, "t1.out"), "1 EMM accepted"));
 	assert_int_equal(run(wp(f, "t1.out"), "card info --eeprom '%s'", wp(f, "c1.eeprom")), 0);
-	assert_true(out_has(wp(f, "t1.out"), "paired with box 77"));
+	assert_true(out_has(wp(f, "t1.out"), "paired with box 222478787543041")); /* chip 1 */
 	/* the same EMM again: its sequence number is spent */
 	assert_int_equal(run(wp(f, "t1.out"), "card emm '%s' --eeprom '%s'", wp(f, "pair1.hex"), wp(f, "c1.eeprom")), 1);
 	assert_true(out_has(wp(f, "t1.out"), "refused"));
-	/* a chip not in the vendor key file, a non-decimal card, no --seq */
-	assert_int_equal(run(wp(f, "t1.out"), "provision --pair-emm-out '%s' --vendor-keys '%s' --chip 0x99 --card "
-				 SERIAL " --seq 2 --keystore '%s' --passphrase-file '%s'",
-				 wp(f, "pair2.hex"), wp(f, "B.csv"), wp(f, "B.keystore"), wp(f, "passphrase")),
+	/* the SMS's box not in the vendor key file, a card not in the SMS, a
+	 * non-decimal card, no --vendor-keys, a chip from the command line */
+	assert_int_equal(run(wp(f, "t1.out"), "provision --db '%s' --pair-emm-out '%s' --vendor-keys '%s' --card 2100000078"
+				 " --keystore '%s' --passphrase-file '%s'",
+				 wp(f, "sms1.db"), wp(f, "pair2.hex"), wp(f, "B.csv"), wp(f, "B.keystore"), wp(f, "passphrase")),
 		1);
-	assert_int_equal(run(NULL, "provision --pair-emm-out '%s' --vendor-keys '%s' --chip " CHIP1
-			       " --card 0x12 --seq 2 --keystore '%s'", wp(f, "pair2.hex"), wp(f, "B.csv"), wp(f, "B.keystore")),
+	assert_int_equal(run(wp(f, "t1.out"), "provision --db '%s' --pair-emm-out '%s' --vendor-keys '%s' --card 2100000079"
+				 " --keystore '%s' --passphrase-file '%s'",
+				 wp(f, "sms1.db"), wp(f, "pair2.hex"), wp(f, "B.csv"), wp(f, "B.keystore"), wp(f, "passphrase")),
+		1);
+	assert_true(out_has(wp(f, "t1.out"), "not in the SMS"));
+	assert_int_equal(run(NULL, "provision --db '%s' --pair-emm-out '%s' --vendor-keys '%s' --card 0x12 --keystore '%s'",
+			       wp(f, "sms1.db"), wp(f, "pair2.hex"), wp(f, "B.csv"), wp(f, "B.keystore")),
 		2);
-	assert_int_equal(run(NULL, "provision --pair-emm-out '%s' --vendor-keys '%s' --chip " CHIP1
-			       " --card " SERIAL " --keystore '%s'", wp(f, "pair2.hex"), wp(f, "B.csv"), wp(f, "B.keystore")),
+	assert_int_equal(run(NULL, "provision --db '%s' --pair-emm-out '%s' --card " SERIAL " --keystore '%s'",
+			       wp(f, "sms1.db"), wp(f, "pair2.hex"), wp(f, "B.keystore")),
+		2);
+	assert_int_equal(run(NULL, "provision --db '%s' --pair-emm-out '%s' --vendor-keys '%s' --chip " CHIP1
+			       " --card " SERIAL " --keystore '%s'", wp(f, "sms1.db"), wp(f, "pair2.hex"), wp(f, "B.csv"),
+			       wp(f, "B.keystore")),
 		2);
 	assert_int_equal(access(wp(f, "pair2.hex"), F_OK), -1);
 	/* --smartcard with a chip and --ota: refused as usage */
@@ -255,16 +278,20 @@ static void test_paired_box(void **state)
 		0);
 	snprintf(start, sizeof(start), "%ld", now - 7200);
 	snprintf(finish, sizeof(finish), "%ld", now + 86400);
-	assert_int_equal(run(wp(f, "t2.out"), "provision --keystore '%s' --passphrase-file '%s' --card " SERIAL
-				 " --packages 00000001 --start %s --finish %s --emm-out '%s' --seq 1 --now %ld",
-				 wp(f, "B.keystore"), wp(f, "passphrase"), start, finish, wp(f, "emm2.hex"), now),
+	/* the SMS grants package 0 and pairs the card with chip 1's box: one
+	 * grant EMM carries both (PAIR with K_pair), as the head-end sends it */
+	assert_int_equal(run(wp(f, "t2.out"), "sms --db '%s' card add " SERIAL " --chip " CHIP1 " --pair 1", wp(f, "sms2.db")),
 		0);
-	assert_int_equal(run(wp(f, "t2.out"), "provision --pair-emm-out '%s' --vendor-keys '%s' --chip " CHIP1
-				 " --card " SERIAL " --seq 2 --keystore '%s' --passphrase-file '%s' --now %ld",
-				 wp(f, "emm2.hex"), wp(f, "B.csv"), wp(f, "B.keystore"), wp(f, "passphrase"), now),
+	assert_int_equal(run(wp(f, "t2.out"), "sms --db '%s' subscribe " SERIAL " --packages 0 --start %s --finish %s",
+				 wp(f, "sms2.db"), start, finish),
 		0);
+	assert_int_equal(run(wp(f, "t2.out"), "provision --db '%s' --keystore '%s' --passphrase-file '%s' --card " SERIAL
+				 " --emm-out '%s' --vendor-keys '%s' --now %ld",
+				 wp(f, "sms2.db"), wp(f, "B.keystore"), wp(f, "passphrase"), wp(f, "emm2.hex"), wp(f, "B.csv"), now),
+		0);
+	assert_true(out_has(wp(f, "t2.out"), "paired"));
 	assert_int_equal(run(wp(f, "t2.out"), "card emm '%s' --eeprom '%s'", wp(f, "emm2.hex"), wp(f, "c2.eeprom")), 0);
-	assert_true(out_has(wp(f, "t2.out"), "2 EMMs accepted"));
+	assert_true(out_has(wp(f, "t2.out"), "1 EMM accepted"));
 
 	/* our own pcscd on its own socket and vpcd port (PCSCLITE_CSOCK_NAME,
 	 * inherited by the boxes run below): never the machine's or another

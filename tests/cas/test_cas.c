@@ -1328,24 +1328,28 @@ static void test_cli(void **state)
 	assert_int_equal(tu_run("grep -q 'epoch length:     3600 s' %s/show.txt", dir), 0);
 	assert_int_equal(tu_run(KEYSTORE_PASSPHRASE_ENV "='wrong' %s keys show --keystore %s/ks 2>/dev/null", bin, dir),
 		1);
-	/* provision: bad inputs, then a good one */
-	assert_int_equal(tu_run("%s provision --keystore %s/ks --passphrase-file %s/pf --card 21x --packages 00000003 "
-		"--start 1700000000 --finish 1700100000 --out %s/box.json 2>/dev/null", bin, dir, dir, dir), 2);
-	assert_int_equal(tu_run("%s provision --keystore %s/ks --passphrase-file %s/pf --card 2100000001 --packages 3 "
-		"--start 1700000000 --finish 1700100000 --out %s/box.json 2>/dev/null", bin, dir, dir, dir), 2);
-	assert_int_equal(tu_run("%s provision --keystore %s/ks --passphrase-file %s/pf --card 2100000001 "
-		"--packages 00000003 --start 1700100000 --finish 1700000000 --out %s/box.json 2>/dev/null", bin, dir,
+	/* provision: the grant comes from the SMS store only (TRAI A.5). Card
+	 * 2100000001: packages 0 and 1 for [1700000000, 1700100000); card
+	 * 2100000002: both for 1000 hours (more keys than a file holds). */
+	assert_int_equal(tu_run("%s sms --db %s/sms.db init >/dev/null 2>&1 && %s sms --db %s/sms.db card add 2100000001 "
+		">/dev/null && %s sms --db %s/sms.db subscribe 2100000001 --packages 0,1 --start 1700000000 --finish "
+		"1700100000 >/dev/null && %s sms --db %s/sms.db card add 2100000002 >/dev/null && %s sms --db %s/sms.db "
+		"subscribe 2100000002 --packages 0,1 --start 1700000000 --finish 1703600000 >/dev/null", bin, dir, bin, dir,
+		bin, dir, bin, dir, bin, dir), 0);
+	assert_int_equal(tu_run("%s provision --db %s/sms.db --keystore %s/ks --passphrase-file %s/pf --card 21x "
+		"--now 1700050000 --out %s/box.json 2>/dev/null", bin, dir, dir, dir, dir), 2);
+	/* command-line grants are gone */
+	assert_int_equal(tu_run("%s provision --db %s/sms.db --keystore %s/ks --passphrase-file %s/pf --card 2100000001 "
+		"--packages 00000003 --start 1700000000 --finish 1700100000 --out %s/box.json 2>/dev/null", bin, dir, dir,
 		dir, dir), 2);
+	assert_int_equal(tu_run("test ! -e %s/box.json", dir), 0);
 	/* 2 packages x 1000 hourly epochs > 256 keys */
-	assert_int_equal(tu_run("%s provision --keystore %s/ks --passphrase-file %s/pf --card 2100000001 "
-		"--packages 00000003 --start 1700000000 --finish 1703600000 --out %s/box.json 2>/dev/null", bin, dir,
-		dir, dir), 1);
-	assert_int_equal(tu_run("%s provision --keystore %s/ks --passphrase-file %s/pf --card 2100000001 "
-		"--packages 00000003 --start 1700000000 --finish 1700100000 --out %s/box.json >/dev/null", bin, dir,
-		dir, dir), 0);
-	assert_int_equal(tu_run("%s provision --keystore %s/ks --passphrase-file %s/pf --card 2100000001 "
-		"--packages 00000003 --start 1700000000 --finish 1700100000 --out %s/box.json 2>/dev/null", bin, dir,
-		dir, dir), 1);
+	assert_int_equal(tu_run("%s provision --db %s/sms.db --keystore %s/ks --passphrase-file %s/pf --card 2100000002 "
+		"--now 1700050000 --out %s/box.json 2>/dev/null", bin, dir, dir, dir, dir), 1);
+	assert_int_equal(tu_run("%s provision --db %s/sms.db --keystore %s/ks --passphrase-file %s/pf --card 2100000001 "
+		"--now 1700050000 --out %s/box.json >/dev/null", bin, dir, dir, dir, dir), 0);
+	assert_int_equal(tu_run("%s provision --db %s/sms.db --keystore %s/ks --passphrase-file %s/pf --card 2100000001 "
+		"--now 1700050000 --out %s/box.json 2>/dev/null", bin, dir, dir, dir, dir), 1);
 	/* the file's keys are the keystore's K_pkg */
 	snprintf(path, sizeof(path), "%s/box.json", dir);
 	assert_int_equal(entitlement_load(path, &e), 0);

@@ -1249,7 +1249,7 @@ static void test_cli(void **state)
 	const char *bin = getenv("CASTELLAN_BIN");
 	struct keystore *ks = test_ks();
 	struct card_identity ci;
-	char cmd[4096];
+	char cmd[4096], db[600];
 	uint8_t kc[16];
 	struct stat sb;
 
@@ -1270,11 +1270,17 @@ static void test_cli(void **state)
 	assert_int_equal(ci.stb_id, 9);
 	/* refuses to overwrite */
 	assert_int_not_equal(run(cmd), 0);
-	/* EMM to a hex file; the card opens it */
+	/* EMM to a hex file, its grant from the SMS store (TRAI A.5); the card opens it */
+	snprintf(db, sizeof(db), "%s", tmp("sms.db"));
 	snprintf(cmd, sizeof(cmd),
-		"CASTELLAN_PASSPHRASE=pw %s provision --keystore %s --card 2100000001 --packages 00000003 "
-		"--start 1699000000 --finish 1701000000 --now 1700000000 --seq 3 --emm-out %s >/dev/null",
-		bin, tmp("ks.bin"), tmp("emm.hex"));
+		"%s sms --db %s init >/dev/null 2>&1 && %s sms --db %s card add 2100000001 >/dev/null && "
+		"%s sms --db %s subscribe 2100000001 --packages 0,1 --start 1699000000 --finish 1701000000 >/dev/null",
+		bin, db, bin, db, bin, db);
+	assert_int_equal(run(cmd), 0);
+	snprintf(cmd, sizeof(cmd),
+		"CASTELLAN_PASSPHRASE=pw %s provision --db %s --keystore %s --card 2100000001 "
+		"--now 1700000000 --seq 3 --emm-out %s >/dev/null",
+		bin, db, tmp("ks.bin"), tmp("emm.hex"));
 	assert_int_equal(run(cmd), 0);
 	{
 		uint8_t *hex = NULL, sec[EMM_MAX_SECTION];

@@ -240,7 +240,7 @@ static json_t *totals_json(uint64_t scrambled, uint64_t ok, uint64_t bad)
 /* Steps 1-4: KMS, vendors, SMS, signed modules. */
 static int setup(struct e2e *e, char *pf)
 {
-	char p[12][1024], mask[9] = "", start[24], finish[24], boxdir[1024];
+	char p[12][1024], mask[9] = "", start[24], finish[24], boxdir[1024], db[1100];
 	uint64_t now_s = now_wall_ms() / 1000;
 	static const char *const names[] = { "ta.key", "ta.pub", "kms", "kms.pub", "op.cert", "bb.key", "bb.pub",
 		"chips.csv", "order1.bbx", "otp", "A.csv", "B.csv" };
@@ -291,10 +291,10 @@ static int setup(struct e2e *e, char *pf)
 	printf("3. SMS: card " CARD " (chip " CHIP_ID ") subscribed to package 0; entitlements copied to A and B\n");
 	snprintf(start, sizeof(start), "%llu", (unsigned long long)(now_s - 3600));
 	snprintf(finish, sizeof(finish), "%llu", (unsigned long long)(now_s + 30 * 86400));
+	snprintf(db, sizeof(db), "sqlite:%s/sms.db", e->dir);
 	{
-		char db[1100], csv[1024];
+		char csv[1024];
 
-		snprintf(db, sizeof(db), "sqlite:%s/sms.db", e->dir);
 		e2e_path(e, "sms-export.csv", csv, sizeof(csv));
 		if (E2E_RUN(e, "sms.log", "sms", "--db", db, "init") ||
 		    E2E_RUN(e, "sms-card.log", "sms", "--db", db, "card", "add", CARD, "--chip", CHIP_ID) ||
@@ -318,15 +318,16 @@ static int setup(struct e2e *e, char *pf)
 		e2e_path(e, name, ent, sizeof(ent));
 		snprintf(prot, sizeof(prot), "%s/keys-%c.json", boxdir, 'a' + v);
 		snprintf(log, sizeof(log), "prov%c.log", 'A' + v);
-		if (E2E_RUN(e, log, "provision", "--keystore", ks, "--passphrase-file", pf, "--card", CARD,
-			    "--packages", mask, "--start", start, "--finish", finish, "--out", ent))
+		/* the grant the SMS holds, issued by each vendor's head-end (TRAI A.5) */
+		if (E2E_RUN(e, log, "provision", "--db", db, "--keystore", ks, "--passphrase-file", pf, "--card", CARD,
+			    "--out", ent))
 			return CE_INTERNAL;
 		snprintf(log, sizeof(log), "prot%c.log", 'A' + v);
 		if (E2E_RUN(e, log, "provision", "--protect", ent, "--vendor-keys", p[10 + v], "--chip", CHIP_ID, "--out",
 			    prot))
 			return CE_INTERNAL;
 	}
-	printf("  SMS export: access_criteria %s -> provisioned by A and by B, package keys protected\n"
+	printf("  SMS export: access_criteria %s -> provisioned from the SMS by A and by B, package keys protected\n"
 	       "  under each vendor's K_v(chip) (castellan provision --protect) -> box/keys-a.json, keys-b.json\n",
 		mask);
 	/* 4. operator signs both modules */

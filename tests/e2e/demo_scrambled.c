@@ -37,7 +37,7 @@ static int batch_part(struct scen *s, const struct e2e_ts *in, const struct e2e_
 {
 	struct e2e *e = s->e;
 	char ks[1024], pf[1024], scrp[1024], ent[1024], out[1024], start[24], finish[24], svc1[32], svc2[32];
-	char cp[16], log[32], line[512];
+	char cp[16], log[32], line[512], db[1100];
 	struct e2e_ts scr = { 0 }, box = { 0 };
 	struct e2e_judge j[2][2];
 	uint64_t now_s = now_wall_ms() / 1000;
@@ -57,6 +57,7 @@ static int batch_part(struct scen *s, const struct e2e_ts *in, const struct e2e_
 		    s->a->algo, "--cp-duration", cp) != 0 ||
 	    e2e_ts_load(scrp, &scr) != 0)
 		goto out;
+	snprintf(db, sizeof(db), "sqlite:%s/headend-data/sms.db", e->dir);
 	snprintf(start, sizeof(start), "%llu", (unsigned long long)(now_s - 3600));
 	snprintf(finish, sizeof(finish), "%llu", (unsigned long long)(now_s + 30 * 86400));
 	printf("\n  %-28s %-34s %-34s\n", "", "box A (card 2100000001, pkg 1+2)", "box B (card 2100000002, pkg 1)");
@@ -67,10 +68,13 @@ static int batch_part(struct scen *s, const struct e2e_ts *in, const struct e2e_
 		e2e_path(e, name, ent, sizeof(ent));
 		snprintf(name, sizeof(name), "box%c.ts", 'A' + b);
 		e2e_path(e, name, out, sizeof(out));
+		/* the card and its packages in the SMS first: provision issues what the SMS grants (TRAI A.5) */
 		snprintf(log, sizeof(log), "provision%c.log", 'A' + b);
-		if (E2E_RUN(e, log, "provision", "--keystore", ks, "--passphrase-file", pf, "--card",
-			    b ? "2100000002" : "2100000001", "--packages", b ? "00000001" : "00000003", "--start", start,
-			    "--finish", finish, "--out", ent) != 0)
+		if (E2E_RUN(e, log, "sms", "--db", db, "card", "add", b ? "2100000002" : "2100000001") != 0 ||
+		    E2E_RUN(e, log, "sms", "--db", db, "subscribe", b ? "2100000002" : "2100000001", "--packages",
+			    b ? "0" : "0,1", "--start", start, "--finish", finish) != 0 ||
+		    E2E_RUN(e, log, "provision", "--db", db, "--keystore", ks, "--passphrase-file", pf, "--card",
+			    b ? "2100000002" : "2100000001", "--out", ent) != 0)
 			goto out;
 		snprintf(log, sizeof(log), "box%c.log", 'A' + b);
 		if (E2E_RUN(e, log, "stb", "--input", scrp, "--output", out, "--entitlement", ent) != 0 ||
