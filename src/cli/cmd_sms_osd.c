@@ -33,26 +33,14 @@ const char cli_sms_osd_usage[] =
 
 struct osd_args {
 	struct sms_fingerprint f;
-	struct sms_message *m;
+	struct sms_message m;
 	int ntargets;
 	bool covert, encoded, random, popup, forced, active;
 	uint32_t duration_ms; /* UINT32_MAX: the default for the kind */
 	const char *text;
 };
 
-/* "RRGGBB" / "#RRGGBBAA": n bytes. */
-static int colour(const char *s, uint8_t *out, size_t n)
-{
-	if (s[0] == '#')
-		s++;
-	return strlen(s) != 2 * n || hex_decode(s, out, n) != 0 ? CE_ARG : 0;
-}
-
-static int fp_fg(void *b, const char *v) { return colour(v, ((struct osd_args *)b)->f.fp.fg, 3); }
-static int fp_bg(void *b, const char *v) { return colour(v, ((struct osd_args *)b)->f.fp.bg, 4); }
-static int msg_fg(void *b, const char *v) { return colour(v, ((struct osd_args *)b)->m->msg.fg, 3); }
-static int msg_bg(void *b, const char *v) { return colour(v, ((struct osd_args *)b)->m->msg.bg, 4); }
-
+/* The targets: exactly one of them. */
 static int fp_target(struct osd_args *a, enum sms_fp_target t, const char *v)
 {
 	a->ntargets++;
@@ -64,60 +52,27 @@ static int fp_service(void *b, const char *v) { return fp_target(b, SMS_FP_SERVI
 static int fp_package(void *b, const char *v) { return fp_target(b, SMS_FP_PACKAGE, v); }
 static int fp_card(void *b, const char *v) { return fp_target(b, SMS_FP_CARD, v); }
 
-static int msg_global(void *b, const char *v)
+static int msg_target(struct osd_args *a, enum osd_scope scope, const char *v, uint64_t max, uint64_t *out)
 {
-	struct osd_args *a = b;
-
-	(void)v;
 	a->ntargets++;
-	a->m->msg.scope = OSD_SCOPE_GLOBAL;
-	return 0;
+	a->m.msg.scope = (uint8_t)scope;
+	return v && (parse_u64(v, max, out) != 0 || *out == 0) ? CE_ARG : 0;
 }
+
+static int msg_global(void *b, const char *v) { return msg_target(b, OSD_SCOPE_GLOBAL, v, 0, NULL); }
+static int msg_card(void *b, const char *v) { return msg_target(b, OSD_SCOPE_INDIVIDUAL, v, INT64_MAX, &((struct osd_args *)b)->m.card); }
 
 static int msg_group(void *b, const char *v)
 {
 	struct osd_args *a = b;
-	uint64_t x;
+	uint64_t x = 0;
+	int r = msg_target(a, OSD_SCOPE_GROUP, NULL, 0, NULL);
 
-	a->ntargets++;
-	a->m->msg.scope = OSD_SCOPE_GROUP;
-	if (parse_u64(v, 31, &x) != 0)
-		return CE_ARG;
-	a->m->msg.group_id = (uint32_t)x;
-	return 0;
+	if (parse_u64(v, 31, &x) != 0) /* packages 0..31 */
+		r = CE_ARG;
+	a->m.msg.group_id = (uint32_t)x;
+	return r;
 }
-
-static int msg_card(void *b, const char *v)
-{
-	struct osd_args *a = b;
-
-	a->ntargets++;
-	a->m->msg.scope = OSD_SCOPE_INDIVIDUAL;
-	return parse_u64(v, INT64_MAX, &a->m->card) != 0 || a->m->card == 0 ? CE_ARG : 0;
-}
-
-/* The message's fields through the pointer a->m: numbers into it by hand. */
-static int msg_num(struct sms_message *m, const char *v, uint64_t max, int which)
-{
-	uint64_t x;
-
-	if (parse_u64(v, max, &x) != 0)
-		return CE_ARG;
-	if (which == 0)
-		m->msg.duration_s = (uint16_t)x;
-	else if (which == 1)
-		m->msg.expiry_s = x;
-	else if (which == 2)
-		m->start_s = (int64_t)x;
-	else
-		m->msg.font_px = (uint8_t)x;
-	return 0;
-}
-
-static int msg_duration(void *b, const char *v) { return msg_num(((struct osd_args *)b)->m, v, OSD_MAX_MSG_DURATION_S, 0); }
-static int msg_expiry(void *b, const char *v) { return msg_num(((struct osd_args *)b)->m, v, INT64_MAX, 1); }
-static int msg_start(void *b, const char *v) { return msg_num(((struct osd_args *)b)->m, v, INT64_MAX, 2); }
-static int msg_font(void *b, const char *v) { return msg_num(((struct osd_args *)b)->m, v, OSD_MAX_FONT_PX, 3); }
 
 static const struct opt_choice shows[] = {
 	{ "serial", OSD_FP_SERIAL }, { "box", OSD_FP_BOX }, { "both", OSD_FP_SERIAL | OSD_FP_BOX }, { NULL, 0 }
@@ -125,11 +80,9 @@ static const struct opt_choice shows[] = {
 
 static int fp_show(void *b, const char *v)
 {
-	struct osd_args *a = b;
-
 	for (size_t i = 0; shows[i].name; i++) {
 		if (strcmp(shows[i].name, v) == 0) {
-			a->f.fp.flags = (uint8_t)shows[i].value;
+			((struct osd_args *)b)->f.fp.flags = (uint8_t)shows[i].value;
 			return 0;
 		}
 	}
@@ -147,8 +100,8 @@ static const struct opt fp_add_opts[] = {
 	OPT_NUM("--x", "PCT", 0, A, f.fp.x_pct, 0, 100, "position, % of the width (default 5)"),
 	OPT_NUM("--y", "PCT", 0, A, f.fp.y_pct, 0, 100, "position, % of the height (default 5)"),
 	OPT_FLAG("--random", A, random, "the box picks the position"),
-	OPT_FN("--fg", "RRGGBB", 0, fp_fg, "text colour (default FFFFFF)"),
-	OPT_FN("--bg", "RRGGBBAA", 0, fp_bg, "background (default 00000080)"),
+	OPT_HEX("--fg", "RRGGBB", A, f.fp.fg, "text colour (default FFFFFF)"),
+	OPT_HEX("--bg", "RRGGBBAA", A, f.fp.bg, "background (default 00000080)"),
 	OPT_NUM("--font-px", "N", 0, A, f.fp.font_px, 0, OSD_MAX_FONT_PX, "text size (default 24)"),
 	OPT_NUM("--duration-ms", "MS", 0, A, duration_ms, 0, OSD_MAX_FP_DURATION_MS, "shown this long (default 5000, covert 80)"),
 	OPT_NUM("--repeat", "N", 0, A, f.fp.repeat, 0, OSD_MAX_REPEAT, "showings (default 1)"),
@@ -164,12 +117,12 @@ static const struct opt msg_add_opts[] = {
 	OPT_STR("--text", "TEXT", OPT_REQUIRED, A, text, "UTF-8, up to 720 bytes, no control characters"),
 	OPT_FLAG("--popup", A, popup, "a pop-up (default: a scroll at the bottom)"),
 	OPT_FLAG("--forced", A, forced, "cannot be dismissed for its duration"),
-	OPT_FN("--duration", "S", 0, msg_duration, "shown this long (default 30)"),
-	OPT_FN("--expiry", "UNIX", 0, msg_expiry, "not shown after (default now + 7 days)"),
-	OPT_FN("--start", "UNIX", 0, msg_start, "not sent before (default now)"),
-	OPT_FN("--fg", "RRGGBB", 0, msg_fg, "text colour (default FFFFFF)"),
-	OPT_FN("--bg", "RRGGBBAA", 0, msg_bg, "background (default 101040D0)"),
-	OPT_FN("--font-px", "N", 0, msg_font, "text size (default 24)"),
+	OPT_NUM("--duration", "S", 0, A, m.msg.duration_s, 0, OSD_MAX_MSG_DURATION_S, "shown this long (default 30)"),
+	OPT_NUM("--expiry", "UNIX", 0, A, m.msg.expiry_s, 0, INT64_MAX, "not shown after (default now + 7 days)"),
+	OPT_NUM("--start", "UNIX", 0, A, m.start_s, 0, INT64_MAX, "not sent before (default now)"),
+	OPT_HEX("--fg", "RRGGBB", A, m.msg.fg, "text colour (default FFFFFF)"),
+	OPT_HEX("--bg", "RRGGBBAA", A, m.msg.bg, "background (default 101040D0)"),
+	OPT_NUM("--font-px", "N", 0, A, m.msg.font_px, 0, OSD_MAX_FONT_PX, "text size (default 24)"),
 	OPT_END,
 };
 static const struct opt list_opts[] = {
@@ -235,26 +188,26 @@ static int fp_add(struct sms_store *s, int argc, char **argv)
 
 static int msg_add(struct sms_store *s, int argc, char **argv)
 {
-	struct osd_args a = { 0 };
+	struct osd_args *a = calloc(1, sizeof(*a));
 	int r = CE_NOMEM;
 
-	if (!(a.m = malloc(sizeof(*a.m))))
+	if (!a)
 		return r;
-	sms_msg_defaults(a.m, (int64_t)(now_wall_ms() / 1000u));
-	if (opt_parse(&msg_add_cmd, &a, argc, argv, 1, NULL, NULL) != OPT_GO) {
+	sms_msg_defaults(&a->m, (int64_t)(now_wall_ms() / 1000u));
+	if (opt_parse(&msg_add_cmd, a, argc, argv, 1, NULL, NULL) != OPT_GO) {
 		r = CE_ARG;
-	} else if (a.ntargets != 1) {
+	} else if (a->ntargets != 1) {
 		fprintf(stderr, "castellan sms: message add needs --text and one of --global, --group, --card\n");
 		r = CE_ARG;
-	} else if ((r = osd_msg_set_text(&a.m->msg, a.text)) != 0) {
+	} else if ((r = osd_msg_set_text(&a->m.msg, a->text)) != 0) {
 		fprintf(stderr, "castellan sms: --text: 1..%d bytes of UTF-8 without control characters\n",
 			OSD_MAX_TEXT_BYTES);
 	} else {
-		a.m->msg.flags = (a.popup ? OSD_MSG_POPUP : 0) | (a.forced ? OSD_MSG_FORCED : 0);
-		if ((r = sms_msg_add(s, a.m, "cli")) == 0)
-			printf("message %" PRId64 " added (%u bytes)\n", a.m->id, (unsigned)a.m->msg.text_len);
+		a->m.msg.flags = (a->popup ? OSD_MSG_POPUP : 0) | (a->forced ? OSD_MSG_FORCED : 0);
+		if ((r = sms_msg_add(s, &a->m, "cli")) == 0)
+			printf("message %" PRId64 " added (%u bytes)\n", a->m.id, (unsigned)a->m.msg.text_len);
 	}
-	free(a.m);
+	free(a);
 	return r;
 }
 

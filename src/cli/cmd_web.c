@@ -6,13 +6,10 @@
  * reference. Passwords are read from a file or stdin, never from argv
  * (other users of the machine can read argv).
  */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
-#include <event2/event.h>
 #include "cli/cli.h"
 #include "sms/dburi.h"
 #include "lib/log.h"
@@ -21,6 +18,7 @@
 #include "sms/search.h"
 #include "sms/store.h"
 #include "web/auth.h"
+#include "web/serve.h"
 #include "web/web.h"
 #include "kms/view.h"
 
@@ -36,21 +34,9 @@
 struct web_args {
 	const char *data, *db, *db_file, *http, *root, *admin_pwf, *ready, *kms_dir, *operator_net;
 	const char *role, *password_file, *from;
-	bool secure_cookies, http_threads_given;
+	bool secure_cookies;
 	uint32_t http_threads, search_workers;
 };
-
-static int http_threads(void *base, const char *v)
-{
-	struct web_args *a = base;
-	uint64_t x;
-
-	if (parse_u64(v, SMS_HTTP_THREADS_MAX, &x) != 0 || x == 0) /* strict: "x", "" or 0 is not 0 loops */
-		return CE_ARG;
-	a->http_threads = (uint32_t)x;
-	a->http_threads_given = true;
-	return 0;
-}
 
 #define A struct web_args
 static const struct opt web_opts[] = {
@@ -63,8 +49,8 @@ static const struct opt web_opts[] = {
 		"serve, first start: panel user admin's password (else a random one,\nprinted once)"),
 	OPT_STR("--ready-file", "F", 0, A, ready, "serve: once listening, write \"http=PORT\" there"),
 	OPT_FLAG("--secure-cookies", A, secure_cookies, "serve: mark the session cookie Secure (the panel is behind TLS)"),
-	OPT_FN("--http-threads", "N", 0, http_threads,
-		"serve: HTTP loops, 1..64, each with its own database connection (default 1)"),
+	OPT_NUM("--http-threads", "N", 0, A, http_threads, 1, SMS_HTTP_THREADS_MAX,
+		"serve: HTTP loops, each with its own database connection (default 1)"),
 	OPT_NUM("--search-workers", "N", 0, A, search_workers, 0, SMS_SEARCH_WORKERS_MAX,
 		"serve: REST text searches at once on threads of their own, off the\nHTTP loops (default 2; 0 = on "
 		"the loops)"),
@@ -125,87 +111,57 @@ static int open_store(const struct web_args *a, struct dburi *uri, struct sms_st
 	return r;
 }
 
-static void on_signal(evutil_socket_t fd, short ev, void *arg)
+struct serve_ctx {
+	const char *ready;
+	char pw[WEB_PASSWORD_MAX + 2];
+};
+
+static int served(void *ctx, uint16_t port)
 {
-	(void)fd;
-	(void)ev;
-	event_base_loopbreak(arg);
+	struct serve_ctx *k = ctx;
+
+	secret_wipe(k->pw, sizeof(k->pw)); /* the panel has it now */
+	if (cli_ready_file("web", k->ready, "http=%u\n", (unsigned)port) != 0)
+		return CE_IO;
+	printf("web: panel on http://%s:%u/\n", "127.0.0.1", (unsigned)port);
+	fflush(stdout);
+	return 0;
 }
 
 static int serve(const struct web_args *a)
 {
-	const char *data = a->data;
-	char users[1200], pw[WEB_PASSWORD_MAX + 2] = "";
-	struct event_base *base = NULL;
-	struct event *sint = NULL, *sterm = NULL;
-	struct sms_store *st = NULL;
-	struct sms_http *http = NULL;
-	struct web *w = NULL;
-	struct web_config wc = {0};
+	struct serve_ctx k = { .ready = a->ready };
+	struct web_serve_config c = { .data_dir = a->data, .http_addr = a->http, .search_workers = a->search_workers,
+		.http_threads = a->http_threads, .on_ready = served, .ctx = &k };
 	struct dburi uri = {0};
-	int r, rc = 1;
+	const char *step = "";
+	char def[1200], shown[1024];
+	int r;
 
-	if (snprintf(users, sizeof(users), "%s/" WEB_USERS_LEGACY_FILE, data) >= (int)sizeof(users))
-		return 2;
-	if (a->admin_pwf && cli_password_read(a->admin_pwf, pw, sizeof(pw)) != 0) {
+	if (snprintf(def, sizeof(def), "sqlite:%s/sms.db", a->data) >= (int)sizeof(def) ||
+	    dburi_resolve("web", a->db, a->db_file, def, &uri) != 0)
+		return 1;
+	if (a->admin_pwf && cli_password_read(a->admin_pwf, k.pw, sizeof(k.pw)) != 0) {
 		fprintf(stderr, "web: cannot read %s\n", a->admin_pwf);
-		goto out;
+		dburi_cleanup(&uri);
+		return 1;
 	}
-	if (mkdir(data, 0700) != 0 && access(data, W_OK) != 0) {
-		fprintf(stderr, "web: cannot create %s\n", data);
-		goto out;
+	c.db_uri = uri.uri;
+	c.web = (struct web_config){ .root = a->root ? a->root : WEB_DEFAULT_ROOT, .secure_cookies = a->secure_cookies,
+		.admin_password = a->admin_pwf ? k.pw : NULL, .kms_dir = a->kms_dir, .operator_nets = a->operator_net,
+		.kms_view = kms_view_json };
+	if ((r = web_serve(&c, &step)) != 0) {
+		sms_store_uri_redact(uri.uri, shown, sizeof(shown)); /* never the password */
+		if (strcmp(step, "database") == 0)
+			fprintf(stderr, "web: database %s (from %s): %s\n", shown, dburi_source_name(uri.source), err_str(r));
+		else if (strcmp(step, "data folder") == 0)
+			fprintf(stderr, "web: cannot create %s\n", a->data);
+		else
+			fprintf(stderr, "web: %s: %s\n", step, err_str(r));
 	}
-	if (!(base = sms_http_base_new()) || open_store(a, &uri, &st) != 0)
-		goto out;
-	if ((r = sms_http_new(base, st, a->http ? a->http : "127.0.0.1:8080", &http)) != 0) {
-		fprintf(stderr, "web: HTTP: %s\n", err_str(r));
-		goto out;
-	}
-	if (a->search_workers &&
-	    (r = sms_http_set_search(http, uri.uri, &(struct sms_search_limits){ .workers = a->search_workers })) != 0) {
-		fprintf(stderr, "web: search workers: %s\n", err_str(r));
-		goto out;
-	}
-	if (a->http_threads_given &&
-	    (r = sms_http_set_threads(http, uri.uri, a->http_threads)) != 0) {
-		fprintf(stderr, "web: --http-threads: %s\n", err_str(r));
-		goto out;
-	}
-	dburi_cleanup(&uri); /* every connection is open: the URI is no longer needed */
-	wc.root = a->root ? a->root : WEB_DEFAULT_ROOT;
-	wc.legacy_users_path = users;
-	wc.admin_password = a->admin_pwf ? pw : NULL;
-	wc.secure_cookies = a->secure_cookies;
-	wc.kms_dir = a->kms_dir;
-	wc.operator_nets = a->operator_net;
-	wc.kms_view = kms_view_json;
-	if ((r = web_new(http, st, &wc, &w)) != 0) {
-		fprintf(stderr, "web: %s\n", err_str(r));
-		goto out;
-	}
-	secret_wipe(pw, sizeof(pw));
-	sint = evsignal_new(base, SIGINT, on_signal, base);
-	sterm = evsignal_new(base, SIGTERM, on_signal, base);
-	if (!sint || !sterm || event_add(sint, NULL) != 0 || event_add(sterm, NULL) != 0)
-		goto out;
-	if (cli_ready_file("web", a->ready, "http=%u\n", (unsigned)sms_http_port(http)) != 0)
-		goto out;
-	printf("web: panel on http://%s:%u/\n", "127.0.0.1", (unsigned)sms_http_port(http));
-	fflush(stdout);
-	rc = event_base_dispatch(base) < 0 ? 1 : 0;
-out:
-	secret_wipe(pw, sizeof(pw));
+	secret_wipe(&k, sizeof(k));
 	dburi_cleanup(&uri);
-	web_free(w);
-	sms_http_free(http);
-	if (sint)
-		event_free(sint);
-	if (sterm)
-		event_free(sterm);
-	sms_store_close(st);
-	if (base)
-		event_base_free(base);
-	return rc;
+	return r ? 1 : 0;
 }
 
 static int print_user(void *ctx, const struct web_user_info *in)

@@ -53,6 +53,8 @@ static bool entry_ok(const struct opt *o)
 		return o->choices && o->arg && o->size == sizeof(int);
 	case OPT_K_FN:
 		return o->fn && (!o->arg == !!(o->flags & OPT_SWITCH));
+	case OPT_K_HEX:
+		return o->arg && o->size > 0;
 	}
 	return false;
 }
@@ -119,6 +121,13 @@ static int take(const struct opt_cmd *c, const struct opt *o, void *base, const 
 		return bad_value(c, o, v);
 	case OPT_K_FN:
 		return o->fn(base, v) == 0 ? OPT_GO : bad_value(c, o, v ? v : "");
+	case OPT_K_HEX: {
+		const char *h = v[0] == '#' ? v + 1 : v;
+
+		if (strlen(h) != 2 * o->size || hex_decode(h, (uint8_t *)base + o->off, o->size) != 0)
+			return bad_value(c, o, v);
+		return OPT_GO;
+	}
 	}
 	return 2;
 }

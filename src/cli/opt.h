@@ -31,6 +31,7 @@ enum opt_kind {
 	OPT_K_NUM,    /* an integer field of size 1, 2, 4 or 8 at off: lo..hi (signed field if lo < 0) */
 	OPT_K_CHOICE, /* an integer field at off: the value of the matching choice */
 	OPT_K_FN,     /* fn(base, value) for every occurrence (value NULL for a switch) */
+	OPT_K_HEX,    /* a byte array at off: exactly size bytes in hex, an optional leading '#' (colours) */
 };
 
 #define OPT_REQUIRED 1u /* must be given */
@@ -64,6 +65,7 @@ struct opt {
 #define OPT_NUM(n, a, fl, T, f, l, hh, h)                                                                   \
 	{ .name = n, .arg = a, .kind = OPT_K_NUM, .flags = fl, OPT_AT(T, f), .lo = l, .hi = hh, .help = h }
 #define OPT_CHOICE(n, a, T, f, ch, h) { .name = n, .arg = a, .kind = OPT_K_CHOICE, OPT_AT(T, f), .choices = ch, .help = h }
+#define OPT_HEX(n, a, T, f, h) { .name = n, .arg = a, .kind = OPT_K_HEX, OPT_AT(T, f), .help = h }
 #define OPT_FN(n, a, fl, func, h) { .name = n, .arg = a, .kind = OPT_K_FN, .flags = fl, .fn = func, .help = h }
 #define OPT_END { .name = NULL }
 #define OPT_AT(T, f) .off = offsetof(T, f), .size = sizeof(((T *)0)->f)
