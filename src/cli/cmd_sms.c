@@ -135,24 +135,14 @@ static int do_init(struct sms_store *s, struct sms_args *a, const char **args, b
 
 static int do_card_add(struct sms_store *s, struct sms_args *a, const char **args, bool *differ)
 {
-	struct sms_card c = { 0 };
-	int r;
+	uint64_t serial;
 
 	(void)differ;
-	if (parse_u64(args[0], INT64_MAX, &c.serial) != 0 || c.serial == 0) {
+	if (parse_u64(args[0], INT64_MAX, &serial) != 0 || serial == 0) {
 		fprintf(stderr, "castellan sms: bad serial or --pair\n");
 		return CE_ARG;
 	}
-	if ((a->chip && strlen(a->chip) > SMS_CHIP_ID_MAX) || (a->name && strlen(a->name) > SMS_NAME_MAX) ||
-	    (a->info && strlen(a->info) > SMS_INFO_MAX))
-		return CE_RANGE;
-	snprintf(c.chip_id, sizeof(c.chip_id), "%s", a->chip ? a->chip : "");
-	snprintf(c.name, sizeof(c.name), "%s", a->name ? a->name : "");
-	snprintf(c.info, sizeof(c.info), "%s", a->info ? a->info : "");
-	c.pair = a->pair == 1;
-	if ((r = sms_card_add(s, &c, "cli")) == 0)
-		printf("card %" PRIu64 " added\n", c.serial);
-	return r;
+	return sms_print_card_add(s, serial, a->chip, a->name, a->info, a->pair == 1);
 }
 
 static int do_card_list(struct sms_store *s, struct sms_args *a, const char **args, bool *differ)

@@ -247,6 +247,23 @@ int sms_scopes_parse(const char *s, unsigned *out)
 	return *out ? 0 : CE_ARG;
 }
 
+int sms_print_card_add(struct sms_store *s, uint64_t serial, const char *chip, const char *name, const char *info,
+	bool pair)
+{
+	struct sms_card c = { .serial = serial, .pair = pair };
+	int r;
+
+	if ((chip && strlen(chip) > SMS_CHIP_ID_MAX) || (name && strlen(name) > SMS_NAME_MAX) ||
+	    (info && strlen(info) > SMS_INFO_MAX))
+		return CE_RANGE;
+	snprintf(c.chip_id, sizeof(c.chip_id), "%s", chip ? chip : "");
+	snprintf(c.name, sizeof(c.name), "%s", name ? name : "");
+	snprintf(c.info, sizeof(c.info), "%s", info ? info : "");
+	if ((r = sms_card_add(s, &c, "cli")) == 0)
+		printf("card %" PRIu64 " added\n", c.serial);
+	return r;
+}
+
 int sms_print_package(struct sms_store *s, bool add, uint32_t id, const char *name)
 {
 	int r = add ? sms_package_add(s, id, name, "cli") : sms_package_rename(s, id, name, "cli");

@@ -39,6 +39,10 @@ int sms_print_search_index(struct sms_store *s, bool build, bool check) WARN_UNU
 /* Create user (if new) and print a new API key with scopes for it (shown
  * once, then wiped). 0 or a store error. */
 int sms_print_new_apikey(struct sms_store *s, const char *user, unsigned scopes) WARN_UNUSED;
+/* Add card serial (chip, name, info: NULL for none) and print "card N
+ * added". 0, CE_RANGE (a field too long for the store), a store error. */
+int sms_print_card_add(struct sms_store *s, uint64_t serial, const char *chip, const char *name, const char *info,
+	bool pair) WARN_UNUSED;
 /* package add (add) or rename id to name, printing the result; a refusal
  * that another command fixes (add: it exists; rename: it does not) is
  * said with that command and returned as CE_STATE (nothing more to say);
