@@ -5,9 +5,7 @@
  * export as CSV or JSON with the chain proof (sms/audit_file.h).
  * docs/audit.md is the reference.
  */
-#include <inttypes.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include "cli/cli.h"
 #include "sms/dburi.h"
@@ -123,10 +121,7 @@ static int checkpoint(struct sms_store *s, const struct audit_args *a)
 
 static int verify(struct sms_store *s, const struct audit_args *a, bool *intact)
 {
-	struct sms_audit_verify v;
 	uint8_t pub[32];
-	char head[65];
-	size_t from_file = 0;
 	int r;
 
 	*intact = false;
@@ -134,37 +129,7 @@ static int verify(struct sms_store *s, const struct audit_args *a, bool *intact)
 		fprintf(stderr, "castellan audit: %s: %s\n", a->pub, err_str(r));
 		return r;
 	}
-	if ((r = sms_audit_verify(s, a->pub ? pub : NULL, &v)) != 0)
-		return r;
-	if (!v.bad_seq && a->checkpoints) {
-		uint8_t *buf = NULL;
-		size_t len = 0, line = 0;
-
-		if ((r = file_read_all(a->checkpoints, SMS_AUDIT_CP_FILE_MAX, &buf, &len)) != 0) {
-			fprintf(stderr, "castellan audit: %s: %s\n", a->checkpoints, err_str(r));
-			return r;
-		}
-		r = sms_audit_check_file(s, buf, len, a->pub ? pub : NULL, &v, &from_file, &line);
-		free(buf);
-		if (r == CE_FORMAT && line)
-			fprintf(stderr, "castellan audit: %s line %zu: not a checkpoint line\n", a->checkpoints, line);
-		if (r != 0)
-			return r;
-	}
-	hex_encode(v.head, 32, head);
-	if (v.bad_seq) {
-		printf("audit log BROKEN at entry %" PRId64 ": %s\n", v.bad_seq, v.why);
-		printf("  %" PRId64 " entries checked before it\n", v.entries);
-		return 0;
-	}
-	*intact = true;
-	printf("audit log intact: %" PRId64 " entries, head %s\n", v.entries, v.entries ? head : "-");
-	printf("  checkpoints: %" PRId64 " matched (%zu from %s), newest at entry %" PRId64 ", signatures %s\n",
-	       v.checkpoints, from_file, a->checkpoints ? a->checkpoints : "no file", v.checkpoint_seq,
-	       a->pub ? "verified" : "NOT checked (no --pub)");
-	if (v.checkpoint_seq < v.last_seq)
-		printf("  entries after %" PRId64 " are not covered by a signed checkpoint yet\n", v.checkpoint_seq);
-	return 0;
+	return sms_audit_verify_report(s, a->pub ? pub : NULL, a->checkpoints, stdout, intact);
 }
 
 static int export(struct sms_store *s, const struct audit_args *a)
