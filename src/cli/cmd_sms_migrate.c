@@ -4,13 +4,12 @@
  * then every table of the target compared with what was read. docs/sms.md
  * ("Moving a store") and docs/operations.md are the reference.
  */
-#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <openssl/crypto.h>
 #include "cli/cli.h"
 #include "sms/dburi.h"
 #include "lib/util.h"
+#include "sms/migrate.h"
 #include "sms/store.h"
 
 struct migrate_args {
@@ -76,50 +75,29 @@ static int open_side(const char *what, const char *uri, const char *file, struct
 int cmd_sms_migrate(int argc, char **argv)
 {
 	struct migrate_args m = { 0 };
-	struct sms_copy_table got[SMS_COPY_TABLES], put[SMS_COPY_TABLES];
 	struct sms_store *a = NULL, *b = NULL;
-	char why[512];
-	int64_t total = 0;
-	uint64_t t0;
-	int r, rc = 1, bad = 0;
+	bool equal = false, read_back = false;
+	char why[512] = "";
+	int r, rc = 1;
 
 	if ((r = opt_parse(&cli_sms_migrate_cmd, &m, argc, argv, 1, NULL, NULL)) != OPT_GO)
 		return r;
-	const char *from = m.from, *from_file = m.from_file, *to = m.to, *to_file = m.to_file;
-	bool overwrite = m.overwrite;
-
-	if ((from && from_file) || (to && to_file)) {
+	if ((m.from && m.from_file) || (m.to && m.to_file)) {
 		fprintf(stderr, "castellan sms migrate: give --from or --from-file, --to or --to-file, not both\n");
 		return 2;
 	}
-	if (open_side("from", from, from_file, &a) != 0 || open_side("to", to, to_file, &b) != 0)
+	if (open_side("from", m.from, m.from_file, &a) != 0 || open_side("to", m.to, m.to_file, &b) != 0)
 		goto out;
-	t0 = now_mono_ms();
-	if ((r = sms_store_copy(a, b, overwrite ? SMS_COPY_OVERWRITE : 0, got, why, sizeof(why))) != 0) {
-		if (r == CE_EXISTS)
-			fprintf(stderr, "castellan sms migrate: %s; nothing copied. To replace what the target holds, "
-				"add --overwrite\n", why);
-		else
-			fprintf(stderr, "castellan sms migrate: %s; nothing copied (the target is as it was)\n",
-				why[0] ? why : err_str(r));
-		goto out;
-	}
-	if ((r = sms_store_digest(b, put)) != 0) {
+	r = sms_migrate(a, b, m.overwrite ? SMS_COPY_OVERWRITE : 0, stdout, &equal, &read_back, why, sizeof(why));
+	if (r == CE_EXISTS)
+		fprintf(stderr, "castellan sms migrate: %s; nothing copied. To replace what the target holds, add "
+			"--overwrite\n", why);
+	else if (r != 0 && read_back)
 		fprintf(stderr, "castellan sms migrate: copied, but the target cannot be read back: %s\n", err_str(r));
-		goto out;
-	}
-	printf("%-18s %12s  %s\n", "table", "rows", "target");
-	for (size_t i = 0; i < SMS_COPY_TABLES; i++) {
-		bool same = got[i].rows == put[i].rows && CRYPTO_memcmp(got[i].digest, put[i].digest, 32) == 0;
-
-		printf("%-18s %12" PRId64 "  %s\n", got[i].name, got[i].rows, same ? "equal" : "DIFFERS");
-		total += got[i].rows;
-		bad += !same;
-	}
-	printf("%" PRId64 " rows in %d tables copied in %.1f s (%s -> %s); %s\n", total, SMS_COPY_TABLES,
-	       (double)(now_mono_ms() - t0) / 1000.0, sms_store_backend(a), sms_store_backend(b),
-	       bad ? "SOME TABLES DIFFER" : "every table equal");
-	rc = bad ? 1 : 0;
+	else if (r != 0)
+		fprintf(stderr, "castellan sms migrate: %s; nothing copied (the target is as it was)\n",
+			why[0] ? why : err_str(r));
+	rc = r == 0 && equal ? 0 : 1;
 out:
 	sms_store_close(a);
 	sms_store_close(b);
