@@ -12,6 +12,7 @@
 #include "cli/cli.h"
 #include "lib/util.h"
 #include "sms/store.h"
+#include "sms/osd_print.h"
 #include "sms/store_osd.h"
 
 /* Usage lines, printed by `castellan sms --help` (cmd_sms.c). */
@@ -147,32 +148,6 @@ static const struct opt_cmd fp_delete_cmd = DELETE("fingerprint"), msg_delete_cm
 const struct opt_cmd *const cli_sms_more_cmds[] = { &cli_sms_tvcas_cmd, &cli_sms_migrate_cmd, &fp_add_cmd,
 	&fp_list_cmd, &fp_delete_cmd, &msg_add_cmd, &msg_list_cmd, &msg_delete_cmd, NULL };
 
-static int print_fp(void *ctx, const struct sms_fingerprint *f)
-{
-	(void)ctx;
-	printf("%" PRId64 " %s %" PRIu64 " %s%s%s%s pos %s%u,%u fg #%02X%02X%02X bg #%02X%02X%02X%02X font %u"
-	       " %u ms x%u every %u s %" PRId64 "..%" PRId64 "\n", f->id, sms_fp_target_name(f->target), f->value,
-	       (f->fp.flags & OSD_FP_COVERT) ? "covert" : "overt", (f->fp.flags & OSD_FP_ENCODED) ? " encoded" : "",
-	       (f->fp.flags & OSD_FP_SERIAL) ? " serial" : "", (f->fp.flags & OSD_FP_BOX) ? " box" : "",
-	       (f->fp.flags & OSD_FP_RANDOM_POS) ? "random " : "", f->fp.x_pct, f->fp.y_pct, f->fp.fg[0], f->fp.fg[1],
-	       f->fp.fg[2], f->fp.bg[0], f->fp.bg[1], f->fp.bg[2], f->fp.bg[3], f->fp.font_px, f->fp.duration_ms,
-	       f->fp.repeat, f->fp.interval_s, f->start_s, f->end_s);
-	return 0;
-}
-
-static int print_msg(void *ctx, const struct sms_message *m)
-{
-	const char *scope = m->msg.scope == OSD_SCOPE_GLOBAL ? "global" : m->msg.scope == OSD_SCOPE_GROUP ? "group"
-		: "card";
-
-	(void)ctx;
-	printf("%" PRId64 " %s %" PRIu64 " %s%s %u s %" PRId64 "..%" PRIu64 " %s\n", m->id, scope,
-	       m->msg.scope == OSD_SCOPE_GROUP ? (uint64_t)m->msg.group_id : m->card,
-	       (m->msg.flags & OSD_MSG_POPUP) ? "popup" : "scroll", (m->msg.flags & OSD_MSG_FORCED) ? " forced" : "",
-	       m->msg.duration_s, m->start_s, m->msg.expiry_s, m->msg.text);
-	return 0;
-}
-
 static int fp_add(struct sms_store *s, int argc, char **argv)
 {
 	struct osd_args a = { .duration_ms = UINT32_MAX };
@@ -235,8 +210,8 @@ int cli_sms_osd(struct sms_store *s, bool message, int argc, char **argv)
 	if (argc >= 1 && strcmp(argv[0], "list") == 0) {
 		if (opt_parse(message ? &msg_list_cmd : &fp_list_cmd, &a, argc, argv, 1, NULL, NULL) != OPT_GO)
 			return CE_ARG;
-		return message ? sms_msg_list(s, a.active ? now : -1, 100000, print_msg, NULL, &n)
-			: sms_fp_list(s, a.active ? now : -1, 100000, print_fp, NULL, &n);
+		return message ? sms_msg_list(s, a.active ? now : -1, 100000, sms_osd_print_msg, stdout, &n)
+			: sms_fp_list(s, a.active ? now : -1, 100000, sms_osd_print_fp, stdout, &n);
 	}
 	if (argc >= 1 && strcmp(argv[0], "delete") == 0) {
 		if (opt_parse(message ? &msg_delete_cmd : &fp_delete_cmd, &a, argc, argv, 1, &ids, &na) != OPT_GO)
