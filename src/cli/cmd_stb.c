@@ -17,11 +17,13 @@
 #include "lib/util.h"
 #include "stb/chip.h"
 #include "stb/overlay_tee.h"
+#include "stb/ui.h"
 
 struct stb_args {
 	struct box_config box;     /* what client/box.c runs */
 	const char *cw_hex, *algo, *chip_otp, *overlay_dir, *osd_json;
 	bool no_reduce;
+	struct ui_script ui;       /* --ui-states (stb/ui.h) */
 };
 
 static int set_smartcard(void *base, const char *v)
@@ -29,6 +31,11 @@ static int set_smartcard(void *base, const char *v)
 	(void)v;
 	((struct stb_args *)base)->box.smartcard = true;
 	return 0;
+}
+
+static int set_ui_states(void *base, const char *v)
+{
+	return ui_script_parse(v, &((struct stb_args *)base)->ui);
 }
 
 static int set_boot_vendor(void *base, const char *v)
@@ -80,6 +87,9 @@ static const struct opt stb_opts[] = {
 		"its first frame)"),
 	OPT_STR("--osd-json", "FILE", 0, A, osd_json, "with --overlay-snapshot: draw these items too (an stb report with\n"
 		"an \"osd\" array, or an array of items; docs/stb.md)"),
+	OPT_FN("--ui-states", "SCRIPT", 0, set_ui_states, "the box's screen states on the stream clock, e.g.\n"
+		"0:live,2:menu,4:epg,6:settings,8:standby (seconds; also not_entitled);\n"
+		"fingerprints and messages stay on top in every state (docs/stb.md)"),
 	CLI_OPT_LOG_LEVEL,
 	OPT_END,
 };
@@ -94,7 +104,7 @@ static const struct opt_cmd stb_cmd = {
 		"                      --module-dir DIR (--module FILE | --boot-vendor N)\n"
 		"                      [--ota | --smartcard [READER]])\n"
 		"                     [--service ID] [--report-json FILE] [--log-level L]\n"
-		"                     [--overlay-snapshot DIR [--osd-json FILE]]",
+		"                     [--overlay-snapshot DIR [--osd-json FILE]] [--ui-states SCRIPT]",
 	.about = "The reference set-top box: follows PAT, PMT and CAT, hands the ECMs and EMMs of\n"
 		 "its CA_system_id to the CAS client, descrambles what the client unlocks and writes\n"
 		 "the whole stream out (descrambled services clear, the rest as it came). One report\n"
@@ -212,6 +222,7 @@ int cmd_stb(int argc, char **argv)
 		return rc;
 	c->one_service = c->service_id != 0;
 	c->csa2_reduce = !a.no_reduce;
+	c->ui = &a.ui;
 	if (a.overlay_dir && (rc = overlay_tee_open(a.overlay_dir, a.osd_json, &c->overlay)) != 0)
 		return rc == CE_ARG ? 2 : 1;
 	if ((a.cw_hex && (rc = fixed_cw(&a, c)) != 0) || (a.chip_otp && (rc = chip_otp_read(a.chip_otp, &otp)) != 0))

@@ -244,7 +244,7 @@ static int report(const struct box_config *o, struct stb *box, struct ts_in *in)
 		goto out;
 	}
 	if (o->overlay)
-		r = overlay_tee_finish(o->overlay, json);
+		r = overlay_tee_finish(o->overlay, json, o->ui);
 out:
 	free(json);
 	free(rep);
@@ -282,6 +282,7 @@ int box_run(const struct box_config *o)
 	scfg.one_service = o->one_service;
 	scfg.service_id = o->service_id;
 	scfg.csa2_reduce = o->csa2_reduce;
+	scfg.ui = o->ui;
 	r = CE_NOMEM;
 	if (!(buf = malloc((size_t)BOX_CHUNK_PKTS * TS_PACKET_BYTES)))
 		goto out;

@@ -23,6 +23,7 @@
 
 struct chip_otp;
 struct overlay_tee;
+struct ui_script;
 
 /* What the box runs with. Exactly one client: entitlement, card,
  * smartcard, fixed_cw, or a chip (otp or chip_socket; with smartcard too,
@@ -53,6 +54,7 @@ struct box_config {
 	/* output */
 	const char *report_json;      /* write the report JSON here (NULL: no) */
 	struct overlay_tee *overlay;  /* --overlay-snapshot session (not owned) or NULL */
+	const struct ui_script *ui;   /* the box's screen states (stb/ui.h; not owned) or NULL */
 	volatile sig_atomic_t *stop;  /* set (by a signal) to end the run; may be NULL */
 };
 

@@ -22,6 +22,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "stb/osd_log.h"
+#include "stb/ui.h"
 #include "stb/stb.h"
 #include "ts/psi.h"
 
@@ -1258,11 +1259,11 @@ static const char *state_name(enum stb_svc_state st)
 	return "unknown";
 }
 
-static int report_json(const struct stb_report *r, const struct osd_log *osd, char **json);
+static int report_json(const struct stb_report *r, const struct osd_log *osd, const struct ui_script *ui, char **json);
 
 int stb_report_json(const struct stb_report *r, char **json)
 {
-	return report_json(r, NULL, json);
+	return report_json(r, NULL, NULL, json);
 }
 
 int stb_report_json_osd(const struct stb_report *r, const struct stb *s, char **json)
@@ -1272,11 +1273,11 @@ int stb_report_json_osd(const struct stb_report *r, const struct stb *s, char **
 			*json = NULL;
 		return CE_ARG;
 	}
-	return report_json(r, s->osd, json);
+	return report_json(r, s->osd, s->cfg.ui, json);
 }
 
 /* The "osd" array (docs/stb.md): one object per showing. */
-static json_t *osd_json(const struct osd_log *l)
+static json_t *osd_json(const struct osd_log *l, const struct ui_script *ui, const struct stb_report *r)
 {
 	json_t *arr = json_array();
 
@@ -1308,6 +1309,8 @@ static json_t *osd_json(const struct osd_log *l)
 		json_object_set_new(o, "wall_ms", json_integer((json_int_t)e->wall_ms));
 		json_object_set_new(o, "id", json_integer(e->id));
 		json_object_set_new(o, "showing", json_integer(e->showing));
+		json_object_set_new(o, "ui_state", json_string(ui_state_name(ui_showing_state(ui, r, e->service,
+			e->start_ms))));
 		if (e->kind == OSD_KIND_FINGERPRINT) {
 			json_object_set_new(o, "covert_encoded", json_boolean(e->covert_encoded));
 		} else {
@@ -1320,7 +1323,7 @@ static json_t *osd_json(const struct osd_log *l)
 	return arr;
 }
 
-static int report_json(const struct stb_report *r, const struct osd_log *osd, char **json)
+static int report_json(const struct stb_report *r, const struct osd_log *osd, const struct ui_script *ui, char **json)
 {
 	json_t *root = NULL, *svcs, *emm_pids;
 	int rc = CE_NOMEM;
@@ -1396,11 +1399,14 @@ static int report_json(const struct stb_report *r, const struct osd_log *osd, ch
 		json_array_append_new(svcs, o);
 	}
 	if (osd) {
-		json_t *arr = osd_json(osd);
+		json_t *arr = osd_json(osd, ui, r), *states;
 
 		if (!arr)
 			goto out;
 		json_object_set_new(root, "osd", arr);
+		if (!(states = ui_states_json(ui, osd, r)))
+			goto out;
+		json_object_set_new(root, "ui_states", states); /* B.6: the box's screen states (stb/ui.h) */
 		json_object_set_new(root, "osd_dropped", json_integer((json_int_t)osd_log_dropped(osd)));
 	}
 	*json = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);

@@ -50,6 +50,8 @@
  */
 #define STB_CA_SYSTEM_NONE 0x0000
 
+struct ui_script;
+
 struct stb_config {
 	struct cas_client *client;  /* not owned; must outlive the stb */
 	bool one_service;           /* only service_id (else every service) */
@@ -70,6 +72,9 @@ struct stb_config {
 	 * CA_system_id, so stb_set_client can hand a new client the ECM it
 	 * needs at once (a CAS switch without a gap). */
 	bool keep_all_ecms;
+	/* Optional (stb/ui.h), not owned: the box's screen states on the
+	 * stream clock, for the report's "ui_state" / "ui_states". */
+	const struct ui_script *ui;
 };
 
 struct stb;

@@ -537,6 +537,16 @@ static void test_osd_log_policy(void **state)
 	assert_false(osd_log_fingerprint(l, 999000, 9, 101, &fp, "2100000001")); /* 3 showings done */
 	assert_true(osd_log_fingerprint(l, 1000, 5, 102, &fp, "2100000001"));    /* another service */
 	assert_int_equal(osd_log_count(l), 4);
+	/* first shown before the stream clock started (an ECM ahead of the
+	 * first PCR, -1): the repeats follow the stream clock from 0, not the
+	 * box clock (a file played fast never moves it by interval_s) */
+	fp.fp_id = 55;
+	assert_true(osd_log_fingerprint(l, -1, 100, 101, &fp, "2100000001"));
+	assert_false(osd_log_fingerprint(l, 59999, 101, 101, &fp, "2100000001"));
+	assert_true(osd_log_fingerprint(l, 60000, 102, 101, &fp, "2100000001"));
+	assert_int_equal(osd_log_get(l, 5)->showing, 2);
+	assert_int_equal(osd_log_get(l, 5)->start_ms, 60000);
+	fp.fp_id = 1;
 	e = osd_log_get(l, 1);
 	assert_int_equal(e->start_ms, 61000);
 	assert_int_equal(e->showing, 2);
