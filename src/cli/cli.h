@@ -21,10 +21,6 @@ struct cli_command {
 
 /* true if argv has -h or --help. */
 bool cli_wants_help(int argc, char **argv);
-/* The value after the option name (argv[first..]), or NULL; cli_flag: true
- * if the switch name is there. The first match counts. */
-const char *cli_opt(int argc, char **argv, int first, const char *name);
-bool cli_flag(int argc, char **argv, int first, const char *name);
 /* Leading --db URI / --db-file FILE pairs from argv[1..]: their values into
  * *db and *db_file (left as they were when absent); returns the index of the
  * first other argument. */
@@ -32,11 +28,6 @@ int cli_db_args(int argc, char **argv, const char **db, const char **db_file);
 /* v, the value of option opt, as a number 0..max into *out: 0, or CE_ARG
  * said on stderr as "CMD: bad value for OPT: 'V'". */
 int cli_u64(const char *cmd, const char *opt, const char *v, uint64_t max, uint64_t *out);
-/* Option name's value (argv[first..]) as a number 0..max into *out: 0 (left
- * as it was when absent), or CE_ARG when it is absent and required or is
- * not such a number (said on stderr as "castellan CMD: ...", CMD =
- * argv[0]). */
-int cli_opt_u64(int argc, char **argv, int first, const char *name, uint64_t max, bool required, uint64_t *out);
 
 /* common.c: what several commands share. */
 /* --log-level as an OPT_K_FN: sets the level at once. 0 or CE_ARG. */
@@ -78,6 +69,10 @@ int sms_import_tvcas(struct sms_store *s, int argc, char **argv); /* cmd_sms_tvc
 /* cmd_sms_osd.c: `sms fingerprint ...` (message false) / `sms message ...`, and their usage lines. */
 int cli_sms_osd(struct sms_store *s, bool message, int argc, char **argv);
 extern const char cli_sms_osd_usage[];
+/* The option tables of sms import-tvcas, migrate, fingerprint and message
+ * (NULL-terminated), for `castellan sms --help` to print with its own. */
+extern const struct opt_cmd cli_sms_tvcas_cmd, cli_sms_migrate_cmd;
+extern const struct opt_cmd *const cli_sms_more_cmds[];
 int cmd_audit(int argc, char **argv);
 int cmd_headend(int argc, char **argv);
 int cmd_card(int argc, char **argv);

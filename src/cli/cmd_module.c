@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli/cli.h"
-#include "headend/ota.h"
+#include "headend/ota_ts.h"
 #include "cas/cert.h"
 #include "cas/module.h"
 #include "crypto/pk.h"
@@ -100,28 +100,14 @@ static void print_manifest(const struct module_view *v, const struct module_payl
 
 static int do_sign(const struct module_args *a)
 {
-	const char *keys = a->keys, *out = a->out;
-	struct module_manifest m;
-	struct module_payload p;
+	const char *out = a->out;
+	struct module_manifest m = { .vendor_id = a->vendor, .version = a->version, .rollback = a->rollback };
 	uint8_t ta_pub[32], op_priv[32], pl[256], *cert = NULL, *mod = NULL;
 	size_t cert_len = 0, pl_len, mod_len;
 	int r, rc = 1;
 
-	memset(&m, 0, sizeof(m));
-	memset(&p, 0, sizeof(p));
-	m.vendor_id = a->vendor;
-	m.version = a->version;
-	m.rollback = a->rollback;
-	p.kind = MODULE_KIND_LADDER;
-	p.vendor_id = a->vendor;
-	p.ca_system_id = a->casid;
-	if (strlen(keys) > MODULE_MAX_NAME) {
-		fprintf(stderr, "castellan module: keys file name too long\n");
-		return 2;
-	}
-	memcpy(p.keys_file, keys, strlen(keys) + 1);
-	if ((r = module_payload_encode(&p, pl, sizeof(pl), &pl_len)) != 0) {
-		fprintf(stderr, "castellan module: keys file name must be [A-Za-z0-9._-]: %s\n", err_str(r));
+	if (module_ladder_payload(a->vendor, a->casid, a->keys, pl, sizeof(pl), &pl_len) != 0) {
+		fprintf(stderr, "castellan module: --keys-file must be 1..%d of [A-Za-z0-9._-]\n", MODULE_MAX_NAME);
 		return 2;
 	}
 	if ((r = pk_read_file(a->ta_pub, ta_pub)) != 0 || (r = pk_read_file(a->key, op_priv)) != 0 ||
@@ -196,82 +182,44 @@ out:
 	return rc;
 }
 
-/* module carousel --into: the carousel multiplexed into a TS file. */
-static int carousel_into(const char *in_path, const char *out, const uint8_t *car, size_t ncar, const uint8_t psi[376],
-	uint16_t prog, uint16_t pmt_pid, uint64_t start, uint64_t cycles, uint64_t every)
-{
-	uint8_t *in = NULL, *o = NULL;
-	size_t len = 0, nin, no = 0;
-	int r;
-
-	if ((r = file_read_all(in_path, 1u << 30, &in, &len)) != 0) {
-		fprintf(stderr, "castellan module: %s: %s\n", in_path, err_str(r));
-		return 1;
-	}
-	nin = len / TS_PACKET_BYTES;
-	r = ota_mux_into(in, nin, car, ncar, psi, prog, pmt_pid, start, cycles, every, &o, &no);
-	free(in);
-	if (r == CE_RANGE)
-		return 2;
-	if (r == 0)
-		r = file_write_atomic(out, o, no * TS_PACKET_BYTES, 0644);
-	if (r == 0)
-		printf("wrote %s: %zu input packets + %zu inserted (PMT and %zu-packet cycle, %llu times), program %u in the PAT\n",
-			out, nin, no - nin, ncar, (unsigned long long)(no - nin) / (ncar + 1), (unsigned)prog);
-	else
-		fprintf(stderr, "castellan module: %s: %s\n", out, err_str(r));
-	free(o);
-	return r == 0 ? 0 : 1;
-}
-
 static int do_carousel(const struct module_args *a, const char *path)
 {
-	const char *out = a->out, *into = a->into;
-	uint16_t pid = a->pid, prog = a->program, pmt = a->pmt_pid;
+	struct ota_ts_params p = { .car = { .pid = a->pid, .carousel_id = a->carousel_id, .version = a->car_version },
+		.program = a->program, .pmt_pid = a->pmt_pid, .start = a->start, .cycles = a->cycles, .every = a->every };
+	uint8_t *mod = NULL, *in = NULL, *ts = NULL;
+	size_t len = 0, inlen = 0, n = 0, ncar = 0;
 	struct module_view v;
-	struct ota_params op;
-	uint8_t *mod = NULL, *pkts = NULL, psi[376], cc = 15;
-	size_t len = 0, n = 0;
-	FILE *f = NULL;
-	int r, rc = 1;
+	int r;
 
-	if (into && (!prog || !pmt || pmt < 0x10 || pid < 0x10 || pmt == pid)) {
+	if (a->into && (!p.program || !p.pmt_pid || p.pmt_pid < 0x10 || p.car.pid < 0x10 || p.pmt_pid == p.car.pid)) {
 		fprintf(stderr, "castellan module carousel: --into needs --program and --pmt-pid (PIDs 0x10.., apart)\n");
 		return 2;
 	}
-	if ((r = file_read_all(path, MODULE_MAX_BYTES, &mod, &len)) != 0 || (r = module_parse(mod, len, &v)) != 0) {
+	if ((r = file_read_all(path, MODULE_MAX_BYTES, &mod, &len)) != 0 || (r = module_parse(mod, len, &v)) != 0 ||
+	    (a->into && (path = a->into, r = file_read_all(a->into, 1u << 30, &in, &inlen)) != 0)) {
 		fprintf(stderr, "castellan module: %s: %s\n", path, err_str(r));
 		goto out;
 	}
-	op = (struct ota_params){ .pid = pid, .carousel_id = a->carousel_id, .version = a->car_version,
-		.vendor_id = v.m.vendor_id };
-	if ((r = ota_carousel_build(&op, mod, len, &cc, &pkts, &n)) != 0) {
-		fprintf(stderr, "castellan module: carousel: %s\n", err_str(r));
+	p.car.vendor_id = v.m.vendor_id;
+	p.in = in;
+	p.nin = inlen / TS_PACKET_BYTES;
+	if ((r = ota_ts_build(&p, mod, len, &ts, &n, &ncar)) != 0 ||
+	    (r = file_write_atomic(a->out, ts, n * TS_PACKET_BYTES, 0644)) != 0) {
+		fprintf(stderr, "castellan module: carousel %s: %s\n", a->out, err_str(r));
 		goto out;
 	}
-	if (into) {
-		if ((r = ota_psi_build(1, prog, pmt, pid, psi)) != 0)
-			goto out;
-		rc = carousel_into(into, out, pkts, n, psi, prog, pmt, a->start, a->cycles, a->every);
-		goto out;
-	}
-	if (!(f = fopen(out, "wb")))
-		goto out;
-	if (prog && pmt) {
-		if ((r = ota_psi_build(1, prog, pmt, pid, psi)) != 0 || fwrite(psi, 1, 376, f) != 376)
-			goto out;
-	}
-	if (fwrite(pkts, TS_PACKET_BYTES, n, f) != n)
-		goto out;
-	printf("wrote %s: %zu carousel packets on PID 0x%04x (version %u)\n", out, n, (unsigned)pid,
-	       (unsigned)a->car_version);
-	rc = 0;
+	if (in)
+		printf("wrote %s: %zu input packets + %zu inserted (PMT and %zu-packet cycle, %llu times), program %u in "
+		       "the PAT\n", a->out, p.nin, n - p.nin, ncar, (unsigned long long)(n - p.nin) / (ncar + 1),
+		       (unsigned)p.program);
+	else
+		printf("wrote %s: %zu carousel packets on PID 0x%04x (version %u)\n", a->out, ncar, (unsigned)p.car.pid,
+		       (unsigned)p.car.version);
 out:
-	if (f && fclose(f) != 0)
-		rc = 1;
 	free(mod);
-	free(pkts);
-	return rc;
+	free(in);
+	free(ts);
+	return r == CE_RANGE && in ? 2 : r ? 1 : 0;
 }
 
 static int do_collect(const struct module_args *a, const char *path)

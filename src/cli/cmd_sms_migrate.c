@@ -31,7 +31,7 @@ static const struct opt migrate_opts[] = {
 };
 #undef A
 
-static const struct opt_cmd migrate_cmd = {
+const struct opt_cmd cli_sms_migrate_cmd = {
 	.name = "sms migrate",
 	.synopsis = "(--from URI | --from-file F) (--to URI | --to-file F) [--overwrite]",
 	.about = "Copy every table of one SMS store into another (SQLite <-> PostgreSQL, or a file to a\n"
@@ -83,7 +83,7 @@ int cmd_sms_migrate(int argc, char **argv)
 	uint64_t t0;
 	int r, rc = 1, bad = 0;
 
-	if ((r = opt_parse(&migrate_cmd, &m, argc, argv, 1, NULL, NULL)) != OPT_GO)
+	if ((r = opt_parse(&cli_sms_migrate_cmd, &m, argc, argv, 1, NULL, NULL)) != OPT_GO)
 		return r;
 	const char *from = m.from, *from_file = m.from_file, *to = m.to, *to_file = m.to_file;
 	bool overwrite = m.overwrite;

@@ -131,11 +131,21 @@ static const struct opt list_opts[] = {
 };
 #undef A
 
-static const struct opt_cmd fp_add_cmd = { .name = "sms fingerprint add", .opts = fp_add_opts };
-static const struct opt_cmd msg_add_cmd = { .name = "sms message add", .opts = msg_add_opts };
-static const struct opt_cmd list_cmd = { .name = "sms list", .opts = list_opts };
-static const struct opt_cmd delete_cmd = { .name = "sms delete", .opts = list_opts + 1, .args = "ID",
-	.min_args = 1, .max_args = 1 };
+static const struct opt_cmd fp_add_cmd = { .name = "sms fingerprint add", .opts = fp_add_opts,
+	.about = "schedule a fingerprint: a service's or package's rides in its ECMs, a card's in its EMMs;\n"
+		 "covert: shown <= 200 ms, or with --encoded as a code only the operator can trace (docs/sms.md)" };
+static const struct opt_cmd msg_add_cmd = { .name = "sms message add", .opts = msg_add_opts,
+	.about = "an OSD message in the EMMs of every card, of a package's subscribers or of one card" };
+#define LIST(w) { .name = "sms " w " list", .opts = list_opts, .about = "every " w " (or those active now)" }
+#define DELETE(w) { .name = "sms " w " delete", .opts = list_opts + 1, .args = "ID", .min_args = 1, .max_args = 1 }
+static const struct opt_cmd fp_list_cmd = LIST("fingerprint"), msg_list_cmd = LIST("message");
+static const struct opt_cmd fp_delete_cmd = DELETE("fingerprint"), msg_delete_cmd = DELETE("message");
+#undef LIST
+#undef DELETE
+
+/* For `castellan sms --help` (cmd_sms.c): these subcommands' tables. */
+const struct opt_cmd *const cli_sms_more_cmds[] = { &cli_sms_tvcas_cmd, &cli_sms_migrate_cmd, &fp_add_cmd,
+	&fp_list_cmd, &fp_delete_cmd, &msg_add_cmd, &msg_list_cmd, &msg_delete_cmd, NULL };
 
 static int print_fp(void *ctx, const struct sms_fingerprint *f)
 {
@@ -223,14 +233,16 @@ int cli_sms_osd(struct sms_store *s, bool message, int argc, char **argv)
 	if (argc >= 1 && strcmp(argv[0], "add") == 0)
 		return message ? msg_add(s, argc, argv) : fp_add(s, argc, argv);
 	if (argc >= 1 && strcmp(argv[0], "list") == 0) {
-		if (opt_parse(&list_cmd, &a, argc, argv, 1, NULL, NULL) != OPT_GO)
+		if (opt_parse(message ? &msg_list_cmd : &fp_list_cmd, &a, argc, argv, 1, NULL, NULL) != OPT_GO)
 			return CE_ARG;
 		return message ? sms_msg_list(s, a.active ? now : -1, 100000, print_msg, NULL, &n)
 			: sms_fp_list(s, a.active ? now : -1, 100000, print_fp, NULL, &n);
 	}
 	if (argc >= 1 && strcmp(argv[0], "delete") == 0) {
-		if (opt_parse(&delete_cmd, &a, argc, argv, 1, &ids, &na) != OPT_GO || parse_u64(ids, INT64_MAX, &id) != 0) {
-			fprintf(stderr, "castellan sms: bad id\n");
+		if (opt_parse(message ? &msg_delete_cmd : &fp_delete_cmd, &a, argc, argv, 1, &ids, &na) != OPT_GO)
+			return CE_ARG;
+		if (parse_u64(ids, INT64_MAX, &id) != 0) {
+			fprintf(stderr, "castellan sms: bad id '%s'\n", ids);
 			return CE_ARG;
 		}
 		r = message ? sms_msg_delete(s, (int64_t)id, "cli") : sms_fp_delete(s, (int64_t)id, "cli");

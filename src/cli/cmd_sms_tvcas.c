@@ -27,7 +27,7 @@ static const struct opt tvcas_opts[] = {
 };
 #undef A
 
-static const struct opt_cmd tvcas_cmd = {
+const struct opt_cmd cli_sms_tvcas_cmd = {
 	.name = "sms import-tvcas",
 	.about = "the free CAS's card table (tvcas_smartcards) from a MariaDB dump or its CSV/TSV export:\n"
 		 "checked whole, then one transaction; docs/migration-from-tvcas.md",
@@ -52,7 +52,7 @@ int sms_import_tvcas(struct sms_store *s, int argc, char **argv)
 	size_t len = 0;
 	int r, n = 0;
 
-	if ((r = opt_parse(&tvcas_cmd, &a, argc, argv, 1, &file, &n)) != OPT_GO)
+	if ((r = opt_parse(&cli_sms_tvcas_cmd, &a, argc, argv, 1, &file, &n)) != OPT_GO)
 		return r;
 	if ((r = file_read_all(file, TVCAS_FILE_MAX, &buf, &len)) != 0) {
 		fprintf(stderr, "castellan sms import-tvcas: %s: %s\n", file, err_str(r));

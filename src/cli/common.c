@@ -138,27 +138,12 @@ int cli_password_read(const char *file, char *pw, size_t cap)
 	return r;
 }
 
-/* ---- the argv helpers of the commands not on an option table yet ------ */
+/* ---- argv helpers around the tables: -h anywhere, a number in a value the
+ * table keeps as text, the leading --db / --db-file of sms and audit ---- */
 
 bool cli_wants_help(int argc, char **argv)
 {
 	return opt_wants_help(argc, argv, 1);
-}
-
-const char *cli_opt(int argc, char **argv, int first, const char *name)
-{
-	for (int i = first; i + 1 < argc; i++)
-		if (strcmp(argv[i], name) == 0)
-			return argv[i + 1];
-	return NULL;
-}
-
-bool cli_flag(int argc, char **argv, int first, const char *name)
-{
-	for (int i = first; i < argc; i++)
-		if (strcmp(argv[i], name) == 0)
-			return true;
-	return false;
 }
 
 int cli_u64(const char *cmd, const char *opt, const char *v, uint64_t max, uint64_t *out)
@@ -168,18 +153,6 @@ int cli_u64(const char *cmd, const char *opt, const char *v, uint64_t max, uint6
 		return CE_ARG;
 	}
 	return 0;
-}
-
-int cli_opt_u64(int argc, char **argv, int first, const char *name, uint64_t max, bool required, uint64_t *out)
-{
-	const char *s = cli_opt(argc, argv, first, name);
-
-	if (!s) {
-		if (required)
-			fprintf(stderr, "castellan %s: %s is required\n", argv[0], name);
-		return required ? CE_ARG : 0;
-	}
-	return cli_u64(argv[0], name, s, max, out);
 }
 
 int cli_db_args(int argc, char **argv, const char **db, const char **db_file)
