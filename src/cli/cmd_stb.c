@@ -52,7 +52,7 @@ static int set_boot_vendor(void *base, const char *v)
 
 #define A struct stb_args
 static const struct opt stb_opts[] = {
-	OPT_STR("--input", "URI", OPT_REQUIRED, A, box.input,
+	OPT_STR("--input", "URI", 0, A, box.input,
 		"TS source: PATH, file:PATH, - (stdin), udp://[group@][addr]:port"),
 	OPT_STR("--output", "URI", OPT_REQUIRED, A, box.output,
 		"TS sink: PATH, file:PATH, - (stdout), udp://host:port[?ttl=N&pkts=N]"),
@@ -87,6 +87,9 @@ static const struct opt stb_opts[] = {
 		"its first frame)"),
 	OPT_STR("--osd-json", "FILE", 0, A, osd_json, "with --overlay-snapshot: draw these items too (an stb report with\n"
 		"an \"osd\" array, or an array of items; docs/stb.md)"),
+	OPT_STR("--record", "FILE", 0, A, box.record, "also record the descrambled services for this box only (chip or\n"
+		"--card key; copy_never services are left out; docs/stb.md)"),
+	OPT_STR("--playback", "FILE", 0, A, box.playback, "play a recording of this box to --output (another box's: refused)"),
 	OPT_FN("--ui-states", "SCRIPT", 0, set_ui_states, "the box's screen states on the stream clock, e.g.\n"
 		"0:live,2:menu,4:epg,6:settings,8:standby (seconds; also not_entitled);\n"
 		"fingerprints and messages stay on top in every state (docs/stb.md)"),
@@ -104,7 +107,8 @@ static const struct opt_cmd stb_cmd = {
 		"                      --module-dir DIR (--module FILE | --boot-vendor N)\n"
 		"                      [--ota | --smartcard [READER]])\n"
 		"                     [--service ID] [--report-json FILE] [--log-level L]\n"
-		"                     [--overlay-snapshot DIR [--osd-json FILE]] [--ui-states SCRIPT]",
+		"                     [--overlay-snapshot DIR [--osd-json FILE]] [--ui-states SCRIPT] [--record FILE]\n"
+		"       castellan stb --playback FILE --output URI (--card FILE | a chip)",
 	.about = "The reference set-top box: follows PAT, PMT and CAT, hands the ECMs and EMMs of\n"
 		 "its CA_system_id to the CAS client, descrambles what the client unlocks and writes\n"
 		 "the whole stream out (descrambled services clear, the rest as it came). One report\n"
@@ -132,6 +136,10 @@ static int check_combos(const struct stb_args *a)
 {
 	const struct box_config *c = &a->box;
 
+	if (!c->input == !c->playback || (c->playback && c->record)) {
+		fprintf(stderr, "stb: --output and one of --input or --playback are required\n");
+		return 2;
+	}
 	/* --smartcard with a chip: a paired card's CWs go through the chip ladder */
 	if (!!c->entitlement + !!a->cw_hex + !!c->card + !!(c->smartcard || a->chip_otp || c->chip_socket) != 1) {
 		fprintf(stderr, "stb: give exactly one of --entitlement, --card, --smartcard, --cw or a chip\n");

@@ -8,6 +8,8 @@
  * carousel (ts/ota.h) and switches to them while playing. It reads the TS,
  * descrambles (stb.h), writes it out, and at the end prints the report
  * lines on stderr, writes the report JSON and finishes the overlay session.
+ * With record it also records for this box (stb/pvr_box.h); with playback
+ * it only plays a recording of this box back to output.
  *
  * Messages go to stderr prefixed "stb: "; CWs and keys never do.
  */
@@ -31,6 +33,8 @@ struct ui_script;
  * caller checks the combinations (cmd_stb.c); strings are not copied. */
 struct box_config {
 	const char *input, *output;   /* ts/tsio.h URIs */
+	const char *record;           /* also record for this box (stb/pvr_box.h) or NULL */
+	const char *playback;         /* play this recording to output instead (no input) */
 	const char *entitlement;      /* cardless client with this entitlement file */
 	const char *card, *state;     /* cardless client from a card file; state file or NULL */
 	bool smartcard;               /* PC/SC card client ... */

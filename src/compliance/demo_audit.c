@@ -101,6 +101,9 @@ struct da {
 	char ui_showing_states[96]; /* the states the osd entries recorded */
 	int bl_card, bl_box, bl_resub, bl_readd, bl_rows; /* step_blacklist's exit statuses, report rows + 1 */
 	char why_headend[256], why_box[256];
+	/* C.6 (step_record): box A2 records and plays back, box B cannot */
+	bool rec_ran, rec_identical, rec_other_refused, rec_never_left_out;
+	unsigned long long rec_pkts;
 };
 
 static void da_path(const struct da *d, const char *name, char *out, size_t cap)
@@ -677,6 +680,94 @@ out:
 	free(out);
 }
 
+/* ---- C.6: recording with copy protection ----
+ * Service 102 is copy_never, 101 copy_once, set in the SMS before the
+ * head-end starts: its ECMs carry them (docs/stb.md "Recording"). */
+static int c6_setup(struct da *d)
+{
+	return RUN(d, "setup.log", "sms", "--db", d->db, "copy-control", "102", "copy_never") != 0 ||
+	       RUN(d, "setup.log", "sms", "--db", d->db, "copy-control", "101", "copy_once") != 0 ? CE_INTERNAL : 0;
+}
+
+/* The service's report entry of a box report JSON (a new reference), or NULL. */
+static json_t *c6_svc(struct da *d, const char *json, json_int_t sid)
+{
+	json_t *j = da_json(d, json), *s, *hit = NULL;
+	size_t i;
+
+	json_array_foreach(json_object_get(j, "services"), i, s)
+		if (json_integer_value(json_object_get(s, "service_id")) == sid)
+			hit = json_incref(s);
+	json_decref(j);
+	return hit;
+}
+
+/* Box A2 (card A's own device key: its card file) records service 101 and
+ * plays it back: exactly its output less the packets it had no key for;
+ * box B (card B's card file) is refused and writes nothing; a recording of
+ * service 102 (copy_never) holds none of its packets. Runs on the files
+ * box_a2 left (its input with the EMMs, card A's card file). */
+static void step_record(struct da *d)
+{
+	char in[DA_PATH], cardA[DA_PATH], cardB[DA_PATH], view[DA_PATH], rec[DA_PATH], rec2[DA_PATH], play[DA_PATH];
+	char playB[DA_PATH], repp[DA_PATH], rep2[DA_PATH], view2[DA_PATH];
+	uint8_t *v = NULL, *p = NULL;
+	size_t lv = 0, lp = 0, k = 0;
+	json_t *s;
+	struct stat st;
+
+	da_path(d, "boxA2-in.ts", in, sizeof(in));
+	da_path(d, "boxA2.card", cardA, sizeof(cardA));
+	da_path(d, "boxB-rec.card", cardB, sizeof(cardB));
+	da_path(d, "rec-view.ts", view, sizeof(view));
+	da_path(d, "rec-view2.ts", view2, sizeof(view2));
+	da_path(d, "rec101.pvr", rec, sizeof(rec));
+	da_path(d, "rec102.pvr", rec2, sizeof(rec2));
+	da_path(d, "rec-play.ts", play, sizeof(play));
+	da_path(d, "rec-playB.ts", playB, sizeof(playB));
+	da_path(d, "rec101.json", repp, sizeof(repp));
+	da_path(d, "rec102.json", rep2, sizeof(rep2));
+	if (stat(in, &st) != 0 || stat(cardA, &st) != 0 ||
+	    RUN(d, "record.log", "stb", "--input", in, "--output", view, "--card", cardA, "--service", "101", "--record",
+		    rec, "--report-json", repp) != 0 ||
+	    RUN(d, "record.log", "stb", "--playback", rec, "--output", play, "--card", cardA) != 0)
+		return;
+	d->rec_ran = true;
+	/* identical: the box's output with the still-scrambled packets left out */
+	if (file_read_all(view, DA_TS_MAX_BYTES, &v, &lv) == 0 && file_read_all(play, DA_TS_MAX_BYTES, &p, &lp) == 0 &&
+	    lv % 188 == 0 && lp % 188 == 0) {
+		d->rec_identical = true;
+		for (size_t i = 0; i < lv && d->rec_identical; i += 188) {
+			if (v[i + 3] & 0xC0)
+				continue;
+			d->rec_identical = k + 188 <= lp && memcmp(v + i, p + k, 188) == 0;
+			k += 188;
+		}
+		d->rec_identical = d->rec_identical && k == lp;
+		d->rec_pkts = k / 188;
+	}
+	free(v);
+	free(p);
+	if ((s = c6_svc(d, "rec101.json", 101)) != NULL) {
+		d->rec_identical = d->rec_identical && json_integer_value(json_object_get(s, "recorded_packets")) > 0;
+		json_decref(s);
+	}
+	/* box B: its own card file, the same recording: refused, nothing written */
+	d->rec_other_refused = RUN(d, "record.log", "provision", "--keystore", d->ks, "--passphrase-file", d->pf,
+		"--card", DA_CARD_B, "--identity-out", cardB) == 0 &&
+		RUN(d, "record.log", "stb", "--playback", rec, "--output", playB, "--card", cardB) == 1 &&
+		stat(playB, &st) != 0;
+	/* service 102 (copy_never): descrambled for viewing, nothing recorded */
+	if (RUN(d, "record.log", "stb", "--input", in, "--output", view2, "--card", cardA, "--service", "102",
+		    "--record", rec2, "--report-json", rep2) == 0 && (s = c6_svc(d, "rec102.json", 102)) != NULL) {
+		d->rec_never_left_out = str_is(s, "copy_control", "copy_never") &&
+			json_integer_value(json_object_get(s, "descrambled")) > 0 &&
+			json_integer_value(json_object_get(s, "recorded_packets")) == 0 &&
+			json_integer_value(json_object_get(s, "record_refused_packets")) > 0;
+		json_decref(s);
+	}
+}
+
 /* The demo stream played end to end until it lasts DA_STREAM_MIN_MS
  * (ts_loop: one clock, continuity kept), so a fingerprint repeated every
  * DA_FP_INTERVAL_S shows DA_FP_REPEAT times and a further one would be due
@@ -1242,8 +1333,13 @@ static void items_c(struct da *d)
 		sizeof(DA_MSG_CARD) - 1, msgs ? "both shown intact" : "not both shown by box A");
 	verdict(d, "C.5", "upgradable over the air", DEMO_AUDIT_SKIP,
 		"shown by `castellan-demo replace` (tests/e2e: a signed module over the air) and tests/headend/test_ota.c");
-	verdict(d, "C.6", "copy protection in recording boxes", DEMO_AUDIT_FAIL,
-		"the reference box does not record; no copy protection built");
+	verdict(d, "C.6", "copy protection in recording boxes",
+		d->rec_identical && d->rec_other_refused && d->rec_never_left_out ? DEMO_AUDIT_PASS : DEMO_AUDIT_FAIL,
+		"box A2 recorded service 101 (copy_once) for itself and played back %llu packets %s; box B %s; "
+		"service 102 (copy_never) %s", d->rec_pkts, d->rec_identical ? "identical to its output" :
+		d->rec_ran ? "NOT identical" : "(did not run: record.log)", d->rec_other_refused ?
+		"refused, wrote nothing" : "NOT refused", d->rec_never_left_out ? "descrambled, not recorded" :
+		"NOT left out of the recording");
 }
 
 int demo_audit_run(const struct demo_audit_opts *o, FILE *out)
@@ -1266,7 +1362,10 @@ int demo_audit_run(const struct demo_audit_opts *o, FILE *out)
 		json_decref(d.items);
 		return 1;
 	}
+	if (c6_setup(&d) != 0)
+		fprintf(stderr, "demo-audit: copy-control setup failed (%s/setup.log)\n", d.dir);
 	step_headend_and_boxes(&d, &m);
+	step_record(&d);
 	step_blacklist(&d);
 	items_a(&d);
 	items_b(&d);

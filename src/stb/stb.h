@@ -31,6 +31,7 @@
 #include <stdint.h>
 #include "lib/err.h"
 #include "cas/client.h"
+#include "cas/usage.h"
 #include "cipher/cipher.h"
 #include "stb/chip.h"
 #include "stb/descrambler.h"
@@ -101,6 +102,14 @@ int stb_feed(struct stb *s, const uint8_t *in, size_t npkts, uint8_t *out) WARN_
  */
 int stb_set_client(struct stb *s, struct cas_client *client) WARN_UNUSED;
 
+/* The service whose component (ES PID) pid is, and its usage rules from
+ * the last ECM the client accepted for it (*have false: none seen yet, *u
+ * copy_free). 0, or CE_NOT_FOUND (not a component of a followed service). */
+int stb_pid_usage(const struct stb *s, uint16_t pid, uint16_t *service_id, struct cas_usage *u, bool *have)
+	WARN_UNUSED;
+/* The recorder's counts for the report (rec_pkts, rec_refused_pkts). */
+void stb_note_recorded(struct stb *s, uint16_t service_id, uint64_t kept, uint64_t refused);
+
 /* The descrambler (for tests and benchmarks). */
 struct descrambler *stb_descrambler(struct stb *s);
 
@@ -144,6 +153,12 @@ struct stb_service_report {
 	 * key gives 00 00 01; all bad means a wrong CW (fixed-CW mode). */
 	uint64_t pes_starts, pes_starts_bad;
 	enum stb_svc_state state;
+	/* Usage rules (C.6) from the last ECM the client accepted for the
+	 * service (cas/usage.h; none: copy_free), and what the recorder did
+	 * with its packets (stb/pvr.h, stb_note_recorded). */
+	bool have_usage;
+	struct cas_usage usage;
+	uint64_t rec_pkts, rec_refused_pkts;
 };
 
 struct stb_report {
