@@ -3,7 +3,8 @@
  * secure chip's handler (chip_handle), as the box would send them over its
  * host or control channel. Input: role u8 (low bit: 0 control, 1 host) |
  * op u8 | body. The chip has a fixed OTP and vendor 0x4ADC active, so the
- * ladder chains (K-LAD 0x01, ECM 0x02, paired card ECW 0x03) are reached.
+ * ladder chains (K-LAD 0x01, ECM 0x02, paired card ECW 0x03) are reached,
+ * and the recording op PVR_CRYPT (seeds pvr-seal, pvr-open-bad).
  * tests/stb/test_chip.c replays fuzz/corpus/chip.
  */
 #include <stdint.h>

@@ -73,6 +73,9 @@ extern const char cli_sms_osd_usage[];
  * (NULL-terminated), for `castellan sms --help` to print with its own. */
 extern const struct opt_cmd cli_sms_tvcas_cmd, cli_sms_migrate_cmd;
 extern const struct opt_cmd *const cli_sms_more_cmds[];
+/* cmd_sms_usage.c: `castellan sms copy-control` (C.6). 0 or a CE_* code. */
+int cli_sms_usage(struct sms_store *s, int argc, char **argv);
+extern const char cli_sms_usage_usage[];
 int cmd_audit(int argc, char **argv);
 int cmd_headend(int argc, char **argv);
 int cmd_card(int argc, char **argv);

@@ -163,7 +163,6 @@ static int module_sign_cmd(const struct kms_args *a)
 {
 	uint64_t vendor = a->vendor != UNSET ? a->vendor : a->vendor_id;
 	struct module_manifest m = {0};
-	struct module_payload p = {0};
 	uint8_t pl[256], *plbuf = NULL;
 	size_t pl_len = 0, mod_len = 0;
 	int r;
@@ -176,12 +175,7 @@ static int module_sign_cmd(const struct kms_args *a)
 	m.version = (uint32_t)a->version;
 	m.rollback = (uint32_t)a->rollback;
 	if (a->keys_file) {
-		p.kind = MODULE_KIND_LADDER;
-		p.vendor_id = m.vendor_id;
-		p.ca_system_id = (uint16_t)a->casid;
-		if (strlen(a->keys_file) <= MODULE_MAX_NAME)
-			memcpy(p.keys_file, a->keys_file, strlen(a->keys_file) + 1);
-		if (strlen(a->keys_file) > MODULE_MAX_NAME || module_payload_encode(&p, pl, sizeof(pl), &pl_len) != 0) {
+		if (module_ladder_payload(m.vendor_id, (uint16_t)a->casid, a->keys_file, pl, sizeof(pl), &pl_len) != 0) {
 			fprintf(stderr, "kms: --keys-file must be 1..%d of [A-Za-z0-9._-], not starting with '.'\n",
 				MODULE_MAX_NAME);
 			return 2;

@@ -314,7 +314,7 @@ static void usage(FILE *f)
 		cmds[i] = &subs[i].cmd;
 	cmds[NSUBS] = NULL;
 	opt_help_subs(f, sms_intro, cmds, NULL);
-	fprintf(f, "\nand:\n%s%s", sms_footer_head, cli_sms_osd_usage);
+	fprintf(f, "\nand:\n%s%s%s", sms_footer_head, cli_sms_osd_usage, cli_sms_usage_usage);
 }
 
 static const struct sms_sub *find_sub(int argc, char **argv)
@@ -358,7 +358,7 @@ int cmd_sms(int argc, char **argv)
 	if (sub && (r = opt_parse(&sub->cmd, &a, argc, argv, sub->w2 ? 2 : 1, args, &n)) != OPT_GO)
 		return r;
 	if (!sub && strcmp(argv[0], "fingerprint") != 0 && strcmp(argv[0], "message") != 0 &&
-	    strcmp(argv[0], "import-tvcas") != 0) {
+	    strcmp(argv[0], "copy-control") != 0 && strcmp(argv[0], "import-tvcas") != 0) {
 		usage(stderr);
 		return 2;
 	}
@@ -369,7 +369,12 @@ int cmd_sms(int argc, char **argv)
 		sms_store_close(s);
 		return r;
 	}
-	r = sub ? sub->run(s, &a, args, &differ) : cli_sms_osd(s, argv[0][0] == 'm', argc - 1, argv + 1);
+	if (sub)
+		r = sub->run(s, &a, args, &differ);
+	else if (strcmp(argv[0], "copy-control") == 0)
+		r = cli_sms_usage(s, argc - 1, argv + 1); /* cmd_sms_usage.c */
+	else
+		r = cli_sms_osd(s, argv[0][0] == 'm', argc - 1, argv + 1);
 	sms_store_close(s);
 	if (r == CE_STATE && sub && (sub->run == do_import || sub->run == do_package_add || sub->run == do_package_rename))
 		return 1; /* said already */

@@ -17,11 +17,13 @@
 #include "lib/util.h"
 #include "stb/chip.h"
 #include "stb/overlay_tee.h"
+#include "stb/ui.h"
 
 struct stb_args {
 	struct box_config box;     /* what client/box.c runs */
 	const char *cw_hex, *algo, *chip_otp, *overlay_dir, *osd_json;
 	bool no_reduce;
+	struct ui_script ui;       /* --ui-states (stb/ui.h) */
 };
 
 static int set_smartcard(void *base, const char *v)
@@ -29,6 +31,11 @@ static int set_smartcard(void *base, const char *v)
 	(void)v;
 	((struct stb_args *)base)->box.smartcard = true;
 	return 0;
+}
+
+static int set_ui_states(void *base, const char *v)
+{
+	return ui_script_parse(v, &((struct stb_args *)base)->ui);
 }
 
 static int set_boot_vendor(void *base, const char *v)
@@ -45,7 +52,7 @@ static int set_boot_vendor(void *base, const char *v)
 
 #define A struct stb_args
 static const struct opt stb_opts[] = {
-	OPT_STR("--input", "URI", OPT_REQUIRED, A, box.input,
+	OPT_STR("--input", "URI", 0, A, box.input,
 		"TS source: PATH, file:PATH, - (stdin), udp://[group@][addr]:port"),
 	OPT_STR("--output", "URI", OPT_REQUIRED, A, box.output,
 		"TS sink: PATH, file:PATH, - (stdout), udp://host:port[?ttl=N&pkts=N]"),
@@ -80,6 +87,12 @@ static const struct opt stb_opts[] = {
 		"its first frame)"),
 	OPT_STR("--osd-json", "FILE", 0, A, osd_json, "with --overlay-snapshot: draw these items too (an stb report with\n"
 		"an \"osd\" array, or an array of items; docs/stb.md)"),
+	OPT_STR("--record", "FILE", 0, A, box.record, "also record the descrambled services for this box only (chip or\n"
+		"--card key; copy_never services are left out; docs/stb.md)"),
+	OPT_STR("--playback", "FILE", 0, A, box.playback, "play a recording of this box to --output (another box's: refused)"),
+	OPT_FN("--ui-states", "SCRIPT", 0, set_ui_states, "the box's screen states on the stream clock, e.g.\n"
+		"0:live,2:menu,4:epg,6:settings,8:standby (seconds; also not_entitled);\n"
+		"fingerprints and messages stay on top in every state (docs/stb.md)"),
 	CLI_OPT_LOG_LEVEL,
 	OPT_END,
 };
@@ -94,7 +107,8 @@ static const struct opt_cmd stb_cmd = {
 		"                      --module-dir DIR (--module FILE | --boot-vendor N)\n"
 		"                      [--ota | --smartcard [READER]])\n"
 		"                     [--service ID] [--report-json FILE] [--log-level L]\n"
-		"                     [--overlay-snapshot DIR [--osd-json FILE]]",
+		"                     [--overlay-snapshot DIR [--osd-json FILE]] [--ui-states SCRIPT] [--record FILE]\n"
+		"       castellan stb --playback FILE --output URI (--card FILE | a chip)",
 	.about = "The reference set-top box: follows PAT, PMT and CAT, hands the ECMs and EMMs of\n"
 		 "its CA_system_id to the CAS client, descrambles what the client unlocks and writes\n"
 		 "the whole stream out (descrambled services clear, the rest as it came). One report\n"
@@ -122,6 +136,10 @@ static int check_combos(const struct stb_args *a)
 {
 	const struct box_config *c = &a->box;
 
+	if (!c->input == !c->playback || (c->playback && c->record)) {
+		fprintf(stderr, "stb: --output and one of --input or --playback are required\n");
+		return 2;
+	}
 	/* --smartcard with a chip: a paired card's CWs go through the chip ladder */
 	if (!!c->entitlement + !!a->cw_hex + !!c->card + !!(c->smartcard || a->chip_otp || c->chip_socket) != 1) {
 		fprintf(stderr, "stb: give exactly one of --entitlement, --card, --smartcard, --cw or a chip\n");
@@ -212,6 +230,7 @@ int cmd_stb(int argc, char **argv)
 		return rc;
 	c->one_service = c->service_id != 0;
 	c->csa2_reduce = !a.no_reduce;
+	c->ui = &a.ui;
 	if (a.overlay_dir && (rc = overlay_tee_open(a.overlay_dir, a.osd_json, &c->overlay)) != 0)
 		return rc == CE_ARG ? 2 : 1;
 	if ((a.cw_hex && (rc = fixed_cw(&a, c)) != 0) || (a.chip_otp && (rc = chip_otp_read(a.chip_otp, &otp)) != 0))

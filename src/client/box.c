@@ -18,6 +18,7 @@
 #include "lib/util.h"
 #include "stb/chip.h"
 #include "stb/overlay_tee.h"
+#include "stb/pvr_box.h"
 #include "stb/stb.h"
 #include "ts/ota.h"
 #include "ts/ts.h"
@@ -170,8 +171,8 @@ static int ota_poll(struct box_chip *c, struct stb *box, const uint8_t *pkts, si
 
 /* The read -> descramble -> (OTA) -> write -> tee loop, until the input
  * ends or *stop. 0 or CE_* (said). */
-static int play(const struct box_config *o, struct stb *box, struct box_chip *chip, struct ts_in *in,
-	struct ts_out *out, uint8_t *buf)
+static int play(const struct box_config *o, struct stb *box, struct box_chip *chip, struct pvr_box *rec,
+	struct ts_in *in, struct ts_out *out, uint8_t *buf)
 {
 	uint64_t fed = 0;
 	int r;
@@ -193,6 +194,8 @@ static int play(const struct box_config *o, struct stb *box, struct box_chip *ch
 			return r;
 		}
 		fed += n;
+		if (rec && (r = pvr_box_feed(rec, box, buf, n)) != 0)
+			return r; /* said */
 		/* the carousel is clear: its packets are the same after stb_feed */
 		if (chip->ota && (r = ota_poll(chip, box, buf, n, fed)) != 0) {
 			fprintf(stderr, "stb: %s\n", err_str(r));
@@ -244,7 +247,7 @@ static int report(const struct box_config *o, struct stb *box, struct ts_in *in)
 		goto out;
 	}
 	if (o->overlay)
-		r = overlay_tee_finish(o->overlay, json);
+		r = overlay_tee_finish(o->overlay, json, o->ui);
 out:
 	free(json);
 	free(rep);
@@ -259,6 +262,7 @@ int box_run(const struct box_config *o)
 	struct stb *box = NULL;
 	struct ts_in *in = NULL;
 	struct ts_out *out = NULL;
+	struct pvr_box *rec = NULL;
 	uint8_t *buf = NULL;
 	int r;
 
@@ -279,9 +283,18 @@ int box_run(const struct box_config *o)
 			goto out;
 		scfg.client = &client;
 	}
+	if (o->playback) { /* an exit status: 0 or 1, said */
+		r = pvr_box_playback(o->playback, chip.host, o->card, o->output) == 0 ? 0 : CE_IO;
+		goto out;
+	}
+	if (o->record && (r = pvr_box_record(o->record, chip.host, o->card, o->service_id, &rec)) != 0) {
+		r = r < 0 ? r : CE_IO; /* said */
+		goto out;
+	}
 	scfg.one_service = o->one_service;
 	scfg.service_id = o->service_id;
 	scfg.csa2_reduce = o->csa2_reduce;
+	scfg.ui = o->ui;
 	r = CE_NOMEM;
 	if (!(buf = malloc((size_t)BOX_CHUNK_PKTS * TS_PACKET_BYTES)))
 		goto out;
@@ -300,7 +313,7 @@ int box_run(const struct box_config *o)
 	ts_in_set_timeout_ms(in, BOX_READ_TIMEOUT_MS);
 	LOG_INFO("stb", "client %s, CA_system_id 0x%04X, %s -> %s", scfg.client->ops->name,
 		scfg.client->ops->ca_system_id(scfg.client->self), o->input, o->output);
-	if ((r = play(o, box, &chip, in, out, buf)) != 0)
+	if ((r = play(o, box, &chip, rec, in, out, buf)) != 0)
 		goto out;
 	r = ts_out_close(out);
 	out = NULL;
@@ -308,8 +321,15 @@ int box_run(const struct box_config *o)
 		fprintf(stderr, "stb: close %s: %s\n", o->output, err_str(r));
 		goto out;
 	}
+	if (rec) {
+		r = pvr_box_finish(rec); /* frees it */
+		rec = NULL;
+		if (r != 0)
+			goto out;
+	}
 	r = report(o, box, in);
 out:
+	pvr_box_abort(rec);
 	if (out)
 		(void)ts_out_close(out);
 	ts_in_close(in);

@@ -8,6 +8,8 @@
  * carousel (ts/ota.h) and switches to them while playing. It reads the TS,
  * descrambles (stb.h), writes it out, and at the end prints the report
  * lines on stderr, writes the report JSON and finishes the overlay session.
+ * With record it also records for this box (stb/pvr_box.h); with playback
+ * it only plays a recording of this box back to output.
  *
  * Messages go to stderr prefixed "stb: "; CWs and keys never do.
  */
@@ -23,6 +25,7 @@
 
 struct chip_otp;
 struct overlay_tee;
+struct ui_script;
 
 /* What the box runs with. Exactly one client: entitlement, card,
  * smartcard, fixed_cw, or a chip (otp or chip_socket; with smartcard too,
@@ -30,6 +33,8 @@ struct overlay_tee;
  * caller checks the combinations (cmd_stb.c); strings are not copied. */
 struct box_config {
 	const char *input, *output;   /* ts/tsio.h URIs */
+	const char *record;           /* also record for this box (stb/pvr_box.h) or NULL */
+	const char *playback;         /* play this recording to output instead (no input) */
 	const char *entitlement;      /* cardless client with this entitlement file */
 	const char *card, *state;     /* cardless client from a card file; state file or NULL */
 	bool smartcard;               /* PC/SC card client ... */
@@ -53,6 +58,7 @@ struct box_config {
 	/* output */
 	const char *report_json;      /* write the report JSON here (NULL: no) */
 	struct overlay_tee *overlay;  /* --overlay-snapshot session (not owned) or NULL */
+	const struct ui_script *ui;   /* the box's screen states (stb/ui.h; not owned) or NULL */
 	volatile sig_atomic_t *stop;  /* set (by a signal) to end the run; may be NULL */
 };
 

@@ -30,6 +30,7 @@
 #include "lib/util.h"
 #include "ts/psi.h"
 #include "ts/ts.h"
+#include "ts/ts_loop.h"
 
 #define DA_PATH 1024
 #define DA_TS_MAX_BYTES (256u << 20)
@@ -48,6 +49,17 @@
 #define DA_FP_YN 80
 #define DA_FP_FG "FFFF00"
 #define DA_FP_BG "000000C0"
+#define DA_FP_REPEAT 5         /* B.1: service 101's fingerprint, shown 5 times ... */
+#define DA_FP_INTERVAL_S 1     /* ... at least 1 s apart */
+#define DA_FP_SHOWS_MAX 16
+/* A new ECM (and with it the fingerprint) every 1.5 s of stream: the box
+ * shows a repeat with the first new ECM once the interval is over, so the
+ * showings are 1.5 s apart (a crypto-period of exactly the interval would
+ * put each new ECM a PCR step either side of it). The ECMG's minimum is 1 s. */
+#define DA_CP_DURATION "1.5"
+#define DA_CP_MS 1500
+#define DA_STREAM_MIN_MS 9000  /* the demo stream looped to this: a 6th showing would be due in it */
+#define DA_UI_SCRIPT "0:live,1:menu,2.5:epg,4:settings,5.5:standby" /* B.6: box B2's screen states */
 #define DA_MSG_GLOBAL                                                                                          \
 	"demo-audit global message: service notice to every subscriber of this network. Maintenance on the "    \
 	"head-end tonight from 01:00 to 03:00; no action is needed on your box."
@@ -76,8 +88,22 @@ struct da {
 	bool msg_global, msg_card;  /* the messages, text intact, forced */
 	bool msg_scroll_low;        /* the global (scrolling) message in the lower half */
 	unsigned png_services;      /* services with an overlay snapshot */
+	char clear[DA_PATH];        /* the demo stream looped to DA_STREAM_MIN_MS (long_stream) */
+	uint64_t loop_ms;           /* its length */
+	unsigned loops;
+	int64_t fp_svc_ms[DA_FP_SHOWS_MAX]; /* stream times of service 101's showings (B.1) */
+	/* B.6: box B2 (card B, EMMs, --ui-states DA_UI_SCRIPT) */
+	bool b2_ran;
+	unsigned ui_states_ok;      /* scripted states listed in its report with a fingerprint on screen */
+	unsigned ui_states_png;     /* ... and with a ui-<state> PNG of service 101 */
+	bool ui_ne_fp;              /* service 102 listed not_entitled with the card's fingerprint on it */
+	bool ui_ne_png;             /* ... and its black not-entitled PNG with it */
+	char ui_showing_states[96]; /* the states the osd entries recorded */
 	int bl_card, bl_box, bl_resub, bl_readd, bl_rows; /* step_blacklist's exit statuses, report rows + 1 */
 	char why_headend[256], why_box[256];
+	/* C.6 (step_record): box A2 records and plays back, box B cannot */
+	bool rec_ran, rec_identical, rec_other_refused, rec_never_left_out;
+	unsigned long long rec_pkts;
 };
 
 static void da_path(const struct da *d, const char *name, char *out, size_t cap)
@@ -160,6 +186,8 @@ static int da_run(struct da *d, const char *log, const char *const argv[])
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+#define DA_STR2(x) #x
+#define DA_STR(x) DA_STR2(x)
 #define RUN(d, log, ...) da_run((d), (log), (const char *const[]){ "castellan", __VA_ARGS__, NULL })
 
 static void da_stop(pid_t *pid)
@@ -396,7 +424,9 @@ static int step_setup(struct da *d)
 	 * forced messages (EMMs) */
 	if (RUN(d, "setup.log", "sms", "--db", d->db, "fingerprint", "add", "--service", "101", "--x", DA_FP_X, "--y",
 		    DA_FP_Y, "--fg", DA_FP_FG, "--bg", DA_FP_BG, "--font-px", "28", "--duration-ms", "2000", "--repeat",
-		    "100", "--interval", "1", "--start", start, "--end", finish) != 0 ||
+		    DA_STR(DA_FP_REPEAT), "--interval", DA_STR(DA_FP_INTERVAL_S), "--start", start, "--end", finish) != 0 ||
+	    RUN(d, "setup.log", "sms", "--db", d->db, "fingerprint", "add", "--card", DA_CARD_B, "--start", start, "--end",
+		    finish) != 0 ||
 	    RUN(d, "setup.log", "sms", "--db", d->db, "fingerprint", "add", "--service", "102", "--random", "--start",
 		    start, "--end", finish) != 0 ||
 	    RUN(d, "setup.log", "sms", "--db", d->db, "fingerprint", "add", "--card", DA_CARD_A, "--covert", "--start",
@@ -446,6 +476,26 @@ static unsigned count_png_services(const struct da *d, const char *dir)
 	}
 	closedir(dh);
 	return (unsigned)seen[0] + (unsigned)seen[1];
+}
+
+/* PNG files in dir whose name starts with prefix and contains infix. */
+static unsigned count_png(const char *dir, const char *prefix, const char *infix)
+{
+	unsigned n = 0;
+	struct dirent *e;
+	DIR *dh = opendir(dir);
+
+	if (!dh)
+		return 0;
+	while ((e = readdir(dh)) != NULL) {
+		size_t len = strlen(e->d_name);
+
+		if (len > 4 && strcmp(e->d_name + len - 4, ".png") == 0 && strncmp(e->d_name, prefix, strlen(prefix)) == 0 &&
+		    strstr(e->d_name, infix))
+			n++;
+	}
+	closedir(dh);
+	return n;
 }
 
 /* The PID of a 188-byte packet, and the offset of its payload (0: none). */
@@ -550,6 +600,8 @@ static void judge_osd(struct da *d, json_t *s, bool emm_box)
 			return; /* the ECM items are judged on box A */
 		else if (svc == 101 && x == DA_FP_XN && y == DA_FP_YN && str_is(s, "fg", "#" DA_FP_FG) &&
 			 str_is(s, "bg", "#" DA_FP_BG) && json_integer_value(json_object_get(s, "font_px")) == 28) {
+			if (d->fp_svc_shows < DA_FP_SHOWS_MAX)
+				d->fp_svc_ms[d->fp_svc_shows] = json_integer_value(json_object_get(s, "start_ms"));
 			d->fp_svc_shows++;
 			if (str_is(s, "text", DA_CARD_A))
 				d->fp_svc_serial = true;
@@ -628,6 +680,181 @@ out:
 	free(out);
 }
 
+/* ---- C.6: recording with copy protection ----
+ * Service 102 is copy_never, 101 copy_once, set in the SMS before the
+ * head-end starts: its ECMs carry them (docs/stb.md "Recording"). */
+static int c6_setup(struct da *d)
+{
+	return RUN(d, "setup.log", "sms", "--db", d->db, "copy-control", "102", "copy_never") != 0 ||
+	       RUN(d, "setup.log", "sms", "--db", d->db, "copy-control", "101", "copy_once") != 0 ? CE_INTERNAL : 0;
+}
+
+/* The service's report entry of a box report JSON (a new reference), or NULL. */
+static json_t *c6_svc(struct da *d, const char *json, json_int_t sid)
+{
+	json_t *j = da_json(d, json), *s, *hit = NULL;
+	size_t i;
+
+	json_array_foreach(json_object_get(j, "services"), i, s)
+		if (json_integer_value(json_object_get(s, "service_id")) == sid)
+			hit = json_incref(s);
+	json_decref(j);
+	return hit;
+}
+
+/* Box A2 (card A's own device key: its card file) records service 101 and
+ * plays it back: exactly its output less the packets it had no key for;
+ * box B (card B's card file) is refused and writes nothing; a recording of
+ * service 102 (copy_never) holds none of its packets. Runs on the files
+ * box_a2 left (its input with the EMMs, card A's card file). */
+static void step_record(struct da *d)
+{
+	char in[DA_PATH], cardA[DA_PATH], cardB[DA_PATH], view[DA_PATH], rec[DA_PATH], rec2[DA_PATH], play[DA_PATH];
+	char playB[DA_PATH], repp[DA_PATH], rep2[DA_PATH], view2[DA_PATH];
+	uint8_t *v = NULL, *p = NULL;
+	size_t lv = 0, lp = 0, k = 0;
+	json_t *s;
+	struct stat st;
+
+	da_path(d, "boxA2-in.ts", in, sizeof(in));
+	da_path(d, "boxA2.card", cardA, sizeof(cardA));
+	da_path(d, "boxB-rec.card", cardB, sizeof(cardB));
+	da_path(d, "rec-view.ts", view, sizeof(view));
+	da_path(d, "rec-view2.ts", view2, sizeof(view2));
+	da_path(d, "rec101.pvr", rec, sizeof(rec));
+	da_path(d, "rec102.pvr", rec2, sizeof(rec2));
+	da_path(d, "rec-play.ts", play, sizeof(play));
+	da_path(d, "rec-playB.ts", playB, sizeof(playB));
+	da_path(d, "rec101.json", repp, sizeof(repp));
+	da_path(d, "rec102.json", rep2, sizeof(rep2));
+	if (stat(in, &st) != 0 || stat(cardA, &st) != 0 ||
+	    RUN(d, "record.log", "stb", "--input", in, "--output", view, "--card", cardA, "--service", "101", "--record",
+		    rec, "--report-json", repp) != 0 ||
+	    RUN(d, "record.log", "stb", "--playback", rec, "--output", play, "--card", cardA) != 0)
+		return;
+	d->rec_ran = true;
+	/* identical: the box's output with the still-scrambled packets left out */
+	if (file_read_all(view, DA_TS_MAX_BYTES, &v, &lv) == 0 && file_read_all(play, DA_TS_MAX_BYTES, &p, &lp) == 0 &&
+	    lv % 188 == 0 && lp % 188 == 0) {
+		d->rec_identical = true;
+		for (size_t i = 0; i < lv && d->rec_identical; i += 188) {
+			if (v[i + 3] & 0xC0)
+				continue;
+			d->rec_identical = k + 188 <= lp && memcmp(v + i, p + k, 188) == 0;
+			k += 188;
+		}
+		d->rec_identical = d->rec_identical && k == lp;
+		d->rec_pkts = k / 188;
+	}
+	free(v);
+	free(p);
+	if ((s = c6_svc(d, "rec101.json", 101)) != NULL) {
+		d->rec_identical = d->rec_identical && json_integer_value(json_object_get(s, "recorded_packets")) > 0;
+		json_decref(s);
+	}
+	/* box B: its own card file, the same recording: refused, nothing written */
+	d->rec_other_refused = RUN(d, "record.log", "provision", "--keystore", d->ks, "--passphrase-file", d->pf,
+		"--card", DA_CARD_B, "--identity-out", cardB) == 0 &&
+		RUN(d, "record.log", "stb", "--playback", rec, "--output", playB, "--card", cardB) == 1 &&
+		stat(playB, &st) != 0;
+	/* service 102 (copy_never): descrambled for viewing, nothing recorded */
+	if (RUN(d, "record.log", "stb", "--input", in, "--output", view2, "--card", cardA, "--service", "102",
+		    "--record", rec2, "--report-json", rep2) == 0 && (s = c6_svc(d, "rec102.json", 102)) != NULL) {
+		d->rec_never_left_out = str_is(s, "copy_control", "copy_never") &&
+			json_integer_value(json_object_get(s, "descrambled")) > 0 &&
+			json_integer_value(json_object_get(s, "recorded_packets")) == 0 &&
+			json_integer_value(json_object_get(s, "record_refused_packets")) > 0;
+		json_decref(s);
+	}
+}
+
+/* The demo stream played end to end until it lasts DA_STREAM_MIN_MS
+ * (ts_loop: one clock, continuity kept), so a fingerprint repeated every
+ * DA_FP_INTERVAL_S shows DA_FP_REPEAT times and a further one would be due
+ * (B.1). 0 or CE_*. */
+static int long_stream(struct da *d)
+{
+	uint8_t *in = NULL, *out = NULL;
+	size_t len = 0, olen = 0;
+	uint64_t period = 0;
+	int r;
+
+	da_path(d, "demo-long.ts", d->clear, sizeof(d->clear));
+	if ((r = file_read_all(d->o->input, DA_TS_MAX_BYTES, &in, &len)) != 0)
+		goto out;
+	if ((r = ts_loop(in, len, 1, DA_TS_MAX_BYTES, &out, &olen, &period)) != 0)
+		goto out;
+	free(out);
+	out = NULL;
+	d->loops = period >= DA_STREAM_MIN_MS ? 1 : (unsigned)((DA_STREAM_MIN_MS + period - 1) / period);
+	if (d->loops > TS_LOOP_TIMES_MAX)
+		d->loops = TS_LOOP_TIMES_MAX;
+	if ((r = ts_loop(in, len, d->loops, DA_TS_MAX_BYTES, &out, &olen, &period)) != 0)
+		goto out;
+	d->loop_ms = period * d->loops;
+	r = file_write_atomic(d->clear, out, olen, 0600);
+out:
+	free(in);
+	free(out);
+	return r;
+}
+
+/* Box B2 (B.6): card B as a box that takes EMMs (package 0 only: service
+ * 102 is not entitled) on box A2's stream (the EMMs the MUX got), with the
+ * screen states of DA_UI_SCRIPT and snapshots: its report must list every
+ * state with a fingerprint on screen (service 101's from the ECMs, card
+ * B's from its EMM) and service 102 not entitled with card B's EMM
+ * fingerprint on it; a PNG per state. */
+static void box_b2(struct da *d)
+{
+	static const char *const states[] = { "live", "menu", "epg", "settings", "standby" };
+	char card[DA_PATH], in[DA_PATH], rep[DA_PATH], png[DA_PATH];
+	json_t *j, *s;
+	size_t i;
+
+	da_path(d, "boxB2.card", card, sizeof(card));
+	da_path(d, "boxA2-in.ts", in, sizeof(in));
+	da_path(d, "boxB2.json", rep, sizeof(rep));
+	da_path(d, "png-b2", png, sizeof(png));
+	if (RUN(d, "boxes.log", "provision", "--keystore", d->ks, "--passphrase-file", d->pf, "--card", DA_CARD_B,
+		    "--identity-out", card) != 0 ||
+	    RUN(d, "boxes.log", "stb", "--input", in, "--output", "/dev/null", "--card", card, "--report-json", rep,
+		    "--ui-states", DA_UI_SCRIPT, "--overlay-snapshot", png) != 0)
+		return;
+	d->b2_ran = true;
+	j = da_json(d, "boxB2.json");
+	json_array_foreach(json_object_get(j, "ui_states"), i, s) {
+		const char *st = json_string_value(json_object_get(s, "state"));
+		json_int_t fps = json_integer_value(json_object_get(s, "fingerprints"));
+		json_int_t at = json_integer_value(json_object_get(s, "start_ms"));
+
+		if (!st || fps < 1)
+			continue;
+		if (strcmp(st, "not_entitled") == 0 && json_integer_value(json_object_get(s, "service")) == 102)
+			d->ui_ne_fp = true;
+		for (size_t k = 0; k < sizeof(states) / sizeof(states[0]); k++) {
+			char pre[32], suf[32];
+
+			if (strcmp(st, states[k]) != 0 || (k == 0 && at != 0))
+				continue;
+			d->ui_states_ok++;
+			snprintf(pre, sizeof(pre), "svc101-");
+			snprintf(suf, sizeof(suf), "-ui-%s.png", st);
+			d->ui_states_png += count_png(png, pre, suf) > 0;
+		}
+	}
+	d->ui_ne_png = d->ui_ne_fp && count_png(png, "svc102-", "-not_entitled-fingerprint") > 0;
+	/* the states the showings recorded (each once, in order of appearance) */
+	json_array_foreach(json_object_get(j, "osd"), i, s) {
+		const char *st = json_string_value(json_object_get(s, "ui_state"));
+		size_t n = strlen(d->ui_showing_states);
+
+		if (st && !strstr(d->ui_showing_states, st) && n + strlen(st) + 2 < sizeof(d->ui_showing_states))
+			snprintf(d->ui_showing_states + n, sizeof(d->ui_showing_states) - n, "%s%s", n ? " " : "", st);
+	}
+	json_decref(j);
+}
+
 /* The head-end (ECMG, EMMG into our MUX), the scrambler on the demo
  * stream, two boxes; reconcile before and after a change; the head-end
  * stopped at the end (its cas.* audit entries are then in the log). */
@@ -659,11 +886,12 @@ static void step_headend_and_boxes(struct da *d, struct mux *m)
 	/* the demo stream scrambled with ECMs from the head-end's ECMG:
 	 * service 1 in package 0 (mask 00000001), service 2 in package 1 */
 	da_path(d, "scrambled.ts", scr, sizeof(scr));
-	d->scrambled = RUN(d, "scramble.log", "scramble", "--input", d->o->input, "--output", scr, "--service",
-		"101:ac=00000001", "--service", "102:ac=00000002", "--ecm-id", "101,102", "--ecmg", ecmg, "--super-cas-id", "0x4ADC0001",
-		"--algo", "csa2", "--cp-duration", "1") == 0;
-	if (!d->scrambled)
-		snprintf(d->why_box, sizeof(d->why_box), "the scrambler failed (scramble.log)");
+	if (long_stream(d) != 0)
+		snprintf(d->why_box, sizeof(d->why_box), "the demo stream could not be looped (not whole packets, no PCR?)");
+	else if (!(d->scrambled = RUN(d, "scramble.log", "scramble", "--input", d->clear, "--output", scr, "--service",
+			   "101:ac=00000001", "--service", "102:ac=00000002", "--ecm-id", "101,102", "--ecmg", ecmg,
+			   "--super-cas-id", "0x4ADC0001", "--algo", "csa2", "--cp-duration", DA_CP_DURATION) == 0))
+		snprintf(d->why_box, sizeof(d->why_box), "the scrambler failed (scramble.log, demo-long.ts)");
 	snprintf(start, sizeof(start), "%lld", (long long)now - 3600);
 	snprintf(finish, sizeof(finish), "%lld", (long long)now + 86400);
 	da_path(d, "png", png, sizeof(png));
@@ -693,7 +921,7 @@ static void step_headend_and_boxes(struct da *d, struct mux *m)
 
 		/* box A: both services' elementary streams back bit-identical */
 		d->box_a_ok = file_read_all(outp[0], DA_TS_MAX_BYTES, &a, &la) == 0 &&
-			      file_read_all(d->o->input, DA_TS_MAX_BYTES, &c, &lc) == 0 && es_identical(c, lc, a, la);
+			      file_read_all(d->clear, DA_TS_MAX_BYTES, &c, &lc) == 0 && es_identical(c, lc, a, la);
 		free(a);
 		free(c);
 		/* box B: service 101 descrambled, 102 not (no package 1) */
@@ -716,8 +944,10 @@ static void step_headend_and_boxes(struct da *d, struct mux *m)
 	}
 	/* every card's EMM on air: the CAS side equals the SMS */
 	d->reconciled = wait_reconciled(d);
-	if (d->reconciled && d->scrambled)
+	if (d->reconciled && d->scrambled) {
 		box_a2(d, m, scr, start, finish);
+		box_b2(d);
+	}
 	/* a change (card B gets package 1) must reach the CAS side too */
 	if (d->reconciled) {
 		char st2[24], fi2[24];
@@ -996,15 +1226,55 @@ static void items_a(struct da *d)
 		"a count generated by the CAS side is not built");
 }
 
+/* B.1 from box A's report: service 101's fingerprint shown exactly
+ * --repeat times though the stream goes on long enough for one more, each
+ * showing at least --interval after the previous one and at most one
+ * crypto-period (plus 100 ms) later than that (the box shows a repeat
+ * with the first new ECM once the interval is over). */
+static void item_b1(struct da *d)
+{
+	const int64_t lo = DA_FP_INTERVAL_S * 1000, hi = lo + DA_CP_MS + 100;
+	char gaps[160] = "";
+	bool ok = d->fp_svc_shows == DA_FP_REPEAT &&
+		  d->fp_svc_ms[DA_FP_REPEAT - 1] + hi <= (int64_t)d->loop_ms; /* a further one was due, not shown */
+	size_t n = 0;
+
+	for (unsigned i = 1; i < d->fp_svc_shows && i < DA_FP_SHOWS_MAX; i++) {
+		/* a showing before the first PCR (-1) was at the stream's start */
+		int64_t g = d->fp_svc_ms[i] - (d->fp_svc_ms[i - 1] < 0 ? 0 : d->fp_svc_ms[i - 1]);
+
+		if (d->fp_svc_ms[i] < 0 || g < lo || g > hi)
+			ok = false;
+		if (n < sizeof(gaps))
+			n += (size_t)snprintf(gaps + n, sizeof(gaps) - n, "%s%lld", i > 1 ? " " : "", (long long)g);
+	}
+	verdict(d, "B.1", "fingerprints at regular intervals, operator-scheduled", ok ? DEMO_AUDIT_PASS : DEMO_AUDIT_FAIL,
+		"`sms fingerprint add --service 101 --repeat %d --interval %d` on the demo stream looped %u times (%llu ms): "
+		"box A showed it %u time(s) (want %d), gaps %s ms (want %lld..%lld)", DA_FP_REPEAT, DA_FP_INTERVAL_S, d->loops,
+		(unsigned long long)d->loop_ms, d->fp_svc_shows, DA_FP_REPEAT, gaps[0] ? gaps : "-", (long long)lo,
+		(long long)hi);
+}
+
+/* B.6 from box B2's report and PNGs (box_b2). */
+static void item_b6(struct da *d)
+{
+	bool ok = d->b2_ran && d->ui_states_ok == 5 && d->ui_states_png == 5 && d->ui_ne_fp && d->ui_ne_png;
+
+	verdict(d, "B.6", "in every state of the box", ok ? DEMO_AUDIT_PASS : DEMO_AUDIT_FAIL,
+		"box B2 (card " DA_CARD_B ", `stb --ui-states " DA_UI_SCRIPT "`)%s: %u of 5 states with a fingerprint on "
+		"screen in its report, %u with a PNG of it on top; service 102 (not entitled) %s; showings recorded in "
+		"states: %s", d->b2_ran ? "" : " did NOT run (boxes.log)", d->ui_states_ok, d->ui_states_png,
+		d->ui_ne_fp ? (d->ui_ne_png ? "shows card B's EMM fingerprint on its black screen (report and PNG)"
+					    : "has the fingerprint in the report but NO PNG")
+			    : "NOT listed with the card's fingerprint",
+		d->ui_showing_states[0] ? d->ui_showing_states : "none");
+}
+
 static void items_b(struct da *d)
 {
 	const bool emm_fp = d->fp_covert, ecm_fp = d->fp_svc_shows > 0, msgs = d->msg_global && d->msg_card;
 
-	verdict(d, "B.1", "fingerprints at regular intervals, operator-scheduled",
-		d->fp_svc_shows >= 2 ? DEMO_AUDIT_PASS : DEMO_AUDIT_FAIL,
-		"`sms fingerprint add --service 101 --repeat 100 --interval 1`: %u showing(s) in box A's report%s",
-		d->fp_svc_shows, d->fp_svc_shows == 1 ? " (the demo stream is shorter than one interval: a repeat is "
-							 "not shown)" : "");
+	item_b1(d);
 	verdict(d, "B.2", "overt and covert", ecm_fp && d->fp_covert ? DEMO_AUDIT_PASS : DEMO_AUDIT_FAIL,
 		"overt service fingerprint %s; covert card fingerprint (EMM) %s", ecm_fp ? "shown" : "NOT shown",
 		d->fp_covert ? "shown" : "NOT shown (demo-audit's MUX drops the EMMs; box A gets none)");
@@ -1016,8 +1286,7 @@ static void items_b(struct da *d)
 		"png/), fingerprint %s", d->png_services, ecm_fp ? "in the report" : "NOT in the report");
 	verdict(d, "B.5", "identifies the box and/or card", d->fp_svc_serial ? DEMO_AUDIT_PASS : DEMO_AUDIT_FAIL,
 		"service 101's fingerprint shows %s", d->fp_svc_serial ? "card " DA_CARD_A "'s serial" : "NOT the card serial");
-	verdict(d, "B.6", "in every state of the box", DEMO_AUDIT_FAIL,
-		"shown on a descrambled service only; menus, EPG, standby and a not-entitled service are not shown");
+	item_b6(d);
 	verdict(d, "B.7", "position and colours from the head-end, random position",
 		ecm_fp && d->fp_random ? DEMO_AUDIT_PASS : DEMO_AUDIT_FAIL,
 		"service 101's at x " DA_FP_X "%% y " DA_FP_Y "%%, #" DA_FP_FG " on #" DA_FP_BG " as scheduled: %s; "
@@ -1064,8 +1333,13 @@ static void items_c(struct da *d)
 		sizeof(DA_MSG_CARD) - 1, msgs ? "both shown intact" : "not both shown by box A");
 	verdict(d, "C.5", "upgradable over the air", DEMO_AUDIT_SKIP,
 		"shown by `castellan-demo replace` (tests/e2e: a signed module over the air) and tests/headend/test_ota.c");
-	verdict(d, "C.6", "copy protection in recording boxes", DEMO_AUDIT_FAIL,
-		"the reference box does not record; no copy protection built");
+	verdict(d, "C.6", "copy protection in recording boxes",
+		d->rec_identical && d->rec_other_refused && d->rec_never_left_out ? DEMO_AUDIT_PASS : DEMO_AUDIT_FAIL,
+		"box A2 recorded service 101 (copy_once) for itself and played back %llu packets %s; box B %s; "
+		"service 102 (copy_never) %s", d->rec_pkts, d->rec_identical ? "identical to its output" :
+		d->rec_ran ? "NOT identical" : "(did not run: record.log)", d->rec_other_refused ?
+		"refused, wrote nothing" : "NOT refused", d->rec_never_left_out ? "descrambled, not recorded" :
+		"NOT left out of the recording");
 }
 
 int demo_audit_run(const struct demo_audit_opts *o, FILE *out)
@@ -1088,7 +1362,10 @@ int demo_audit_run(const struct demo_audit_opts *o, FILE *out)
 		json_decref(d.items);
 		return 1;
 	}
+	if (c6_setup(&d) != 0)
+		fprintf(stderr, "demo-audit: copy-control setup failed (%s/setup.log)\n", d.dir);
 	step_headend_and_boxes(&d, &m);
+	step_record(&d);
 	step_blacklist(&d);
 	items_a(&d);
 	items_b(&d);

@@ -648,6 +648,12 @@ static void on_cw_provision(struct conn *c, const struct sc_msg *m, uint16_t sid
 			LOG_WARN(MOD, "%s: ECM_id %u: fingerprint %u left out: %s", c->peer, (unsigned)s->ecm_id,
 				(unsigned)fp.fp_id, err_str(r));
 	}
+	if (k->usage_lookup) { /* C.6: the channel's copy control, under the same MACs */
+		struct cas_usage u;
+
+		if (k->usage_lookup(k->usage_ctx, s->ecm_id, &u) == 0 && (r = ecm_ext_add_usage(&p, &u)) != 0)
+			LOG_WARN(MOD, "%s: ECM_id %u: usage rules left out: %s", c->peer, (unsigned)s->ecm_id, err_str(r));
+	}
 	r = ecm_build_cached(g->kc, &p, ecm, sizeof(ecm), &ecm_len);
 	if (r != 0) {
 		LOG_WARN(MOD, "%s: ECM for stream %u CP %u: %s", c->peer, (unsigned)sid, (unsigned)cp, err_str(r));

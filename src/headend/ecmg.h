@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "lib/err.h"
+#include "cas/usage.h"
 
 struct keystore;
 struct osd_fingerprint;
@@ -83,6 +84,12 @@ struct ecmg_config {
 	 * ECMG thread: thread-safe, no blocking. */
 	int (*fp_lookup)(void *ctx, uint16_t ecm_id, uint32_t mask, uint64_t now_ms, struct osd_fingerprint *fp);
 	void *fp_ctx;
+	/* Optional (C.6): the channel's usage rules (copy control, retention;
+	 * cas/usage.h) for this ECM stream (ECM_id = service_id): 0 and *u, or
+	 * non-zero for none (copy_free). The ECMG puts them in the ECM's
+	 * extension block, under its MACs. Same thread rules as fp_lookup. */
+	int (*usage_lookup)(void *ctx, uint16_t ecm_id, struct cas_usage *u);
+	void *usage_ctx;
 };
 
 /* Fill *cfg with every default (listen, version 2, TS packets, ...). */

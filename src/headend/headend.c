@@ -29,6 +29,7 @@
 #include "headend/ecmg.h"
 #include "headend/emmg.h"
 #include "headend/osd_sched.h"
+#include "headend/chan_usage.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "sms/audit_file.h"
@@ -64,6 +65,7 @@ struct headend {
 	 * mask, 0 = no channel): loaded at start, refreshed by the EMM thread
 	 * every HEADEND_CHANNELS_REFRESH_MS, read by the ECMG thread */
 	_Atomic uint32_t chan_ac[65536];
+	struct chan_usage *usage; /* C.6: channels' copy control, loaded with them */
 	/* fingerprints and messages in force (issue 13): the ECMG's fp_lookup
 	 * and the carousel's per-card OSD items; reloaded with the channels */
 	struct osd_sched *osd;
@@ -109,6 +111,8 @@ static int channels_load(struct headend *h, struct sms_store *st)
 		for (size_t i = 0; i < 65536; i++)
 			atomic_store(&h->chan_ac[i], l.ac[i]);
 	free(l.ac);
+	if (r == 0)
+		r = chan_usage_load(h->usage, st);
 	return r;
 }
 
@@ -1242,7 +1246,7 @@ int headend_new(const struct headend_config *cfg, struct headend **out)
 		goto fail;
 	}
 	/* fingerprints and messages in force, before the ECMG starts */
-	if ((r = osd_sched_new(&h->osd)) != 0 ||
+	if ((r = osd_sched_new(&h->osd)) != 0 || (r = chan_usage_new(&h->usage)) != 0 ||
 	    (r = osd_sched_load(h->osd, h->http_store, (int64_t)(now_wall_ms() / 1000u))) != 0) {
 		LOG_ERR("headend", "reading fingerprints and messages: %s", err_str(r));
 		goto fail;
@@ -1283,6 +1287,8 @@ int headend_new(const struct headend_config *cfg, struct headend **out)
 		ec.ac_ctx = h;
 		ec.fp_lookup = osd_sched_fp_for_ecm; /* the fingerprint of the channel or its packages */
 		ec.fp_ctx = h->osd;
+		ec.usage_lookup = chan_usage_lookup; /* C.6: the channel's copy control */
+		ec.usage_ctx = h->usage;
 		if ((r = channels_load(h, h->http_store)) != 0) {
 			LOG_ERR("headend", "reading the channels table: %s", err_str(r));
 			goto fail;
@@ -1445,6 +1451,7 @@ void headend_free(struct headend *h)
 	sms_http_free(h->http);
 	ecmg_free(h->ecmg);
 	osd_sched_free(h->osd); /* after the ECMG (its thread reads it) */
+	chan_usage_free(h->usage);
 	sms_store_close(h->http_store);
 	if (h->vkeys) {
 		vkeys_free(h->vkeys, h->nvkeys);

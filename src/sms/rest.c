@@ -35,6 +35,7 @@ static const struct route routes[] = {
 	{ "blacklist", r_blacklist },
 	{ "reports", r_reports },
 	{ "fingerprints", r_fingerprints }, { "messages", r_messages }, /* rest_osd.c */
+	{ "copy-control", r_copy_control }, /* rest_usage.c */
 };
 
 const char *rest_route_name(const char *path)

@@ -135,5 +135,6 @@ void r_blacklist(struct ctx *x);     /* rest_reports.c */
 void r_reports(struct ctx *x);       /* rest_reports.c */
 void r_fingerprints(struct ctx *x);  /* rest_osd.c */
 void r_messages(struct ctx *x);      /* rest_osd.c */
+void r_copy_control(struct ctx *x);  /* rest_usage.c */
 
 #endif

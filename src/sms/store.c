@@ -19,6 +19,7 @@
 #include <openssl/sha.h>
 #include "sms/store_int.h"
 #include "sms/store_osd.h"
+#include "sms/store_usage.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "lib/utf8.h"
@@ -138,6 +139,8 @@ static const struct migration migrations[] = {
 	{ 6, MIG6_PANEL, MIG6_PANEL, NULL },
 	/* Schema 7 (issue 13): fingerprint schedules and messages (store_osd.c). */
 	{ 7, "SELECT 1", "SELECT 1", store_osd_migrate },
+	/* Schema 8 (issue 13, C.6): channels' copy control (store_usage.c). */
+	{ 8, "SELECT 1", "SELECT 1", store_usage_migrate8 },
 };
 
 #define NMIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

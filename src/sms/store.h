@@ -67,7 +67,7 @@ struct sms_store;
 #define SMS_CHIP_ID_MAX 64    /* chip id as the manufacturer prints it */
 #define SMS_WHO_MAX 64        /* audit actor ("cli", "api:<user>", ...) */
 #define SMS_PACKAGES_MAX 65536
-#define SMS_SCHEMA_VERSION 7  /* the newest migration this build knows */
+#define SMS_SCHEMA_VERSION 8  /* the newest migration this build knows */
 #define SMS_SENT_EXT_MAX 64   /* extended package ids emm_seq records per card */
 
 enum sms_card_state {
@@ -672,7 +672,7 @@ int sms_panel_user_list(struct sms_store *s, int (*fn)(void *ctx, const struct s
  * sms_store_digest: each table's rows and an order-free SHA-256-based
  * digest of their values (equal across backends for equal rows).
  * sms_copy_table_name: the i-th table's name, NULL past the last. */
-#define SMS_COPY_TABLES 17
+#define SMS_COPY_TABLES 18
 #define SMS_COPY_OVERWRITE 0x1u
 struct sms_copy_table {
 	const char *name;

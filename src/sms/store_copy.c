@@ -85,6 +85,7 @@ struct copy_table {
 	"id, target, value, flags, x_pct, y_pct, fg, bg, font_px, duration_ms, repeat_n, interval_s, start_s, end_s, created_ms"
 #define C_OSD_MSG \
 	"id, scope, group_id, card, flags, duration_s, fg, bg, font_px, text, start_s, expiry_s, created_ms"
+#define C_USAGE "service_id, copy_control, retention_s, updated_ms"
 #define C_PANEL "name, role, kdf_n, kdf_r, kdf_p, salt, hash, fails, locked_until, created_ms, updated_ms"
 
 #define T1(name, cols, n, k, qs, setval) \
@@ -118,6 +119,7 @@ static const struct copy_table tables[] = {
 	T1_TEXT("panel_users", C_PANEL, 11, "name", Q5 ", " Q5 ", ?"),
 	T1("osd_fingerprints", C_OSD_FP, 15, "id", Q5 ", " Q5 ", " Q5, SETVAL("osd_fingerprints", "id")),
 	T1("osd_messages", C_OSD_MSG, 13, "id", Q5 ", " Q5 ", " Q3, SETVAL("osd_messages", "id")),
+	T1("channel_usage", C_USAGE, 4, "service_id", Q4, NULL),
 };
 #define NTABLES (sizeof(tables) / sizeof(tables[0]))
 _Static_assert(NTABLES == SMS_COPY_TABLES, "SMS_COPY_TABLES must count store_copy.c's tables");

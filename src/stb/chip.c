@@ -30,6 +30,7 @@
 #include "stb/chip.h"
 #include "stb/chip_int.h"
 #include "stb/descrambler.h"
+#include "stb/pvr_key.h"
 
 struct chip {
 	struct chip_otp otp;
@@ -38,6 +39,8 @@ struct chip {
 	uint8_t kv[16];          /* K_v of the running module's vendor */
 	bool csa2_reduce;
 	struct descrambler *d;
+	bool pvr_ready;          /* pvr: the recording keys (K_otp's branch), on first use */
+	struct pvr_keys pvr;
 };
 
 void chip_otp_wipe(struct chip_otp *o)
@@ -84,6 +87,7 @@ void chip_free(struct chip *c)
 	if (!c)
 		return;
 	descrambler_free(c->d);
+	pvr_keys_cleanup(&c->pvr);
 	OPENSSL_cleanse(c, sizeof(*c));
 	free(c);
 }
@@ -290,6 +294,47 @@ out:
 	return r;
 }
 
+/* PVR_CRYPT (chip.h): a recording chunk sealed or opened under this chip's
+ * recording key; the key never leaves, only sealed or opened bytes do. */
+static int op_pvr_crypt(struct chip *c, struct cur *cu, uint8_t *resp, size_t cap, size_t *resp_len)
+{
+	const uint8_t *nonce, *aad, *tag, *data;
+	uint16_t aad_len = 0, len = 0;
+	uint32_t index = 0;
+	uint8_t enc = 0, t[PVR_TAG_BYTES];
+	int r;
+
+	(void)cur_u8(cu, &enc);
+	nonce = cur_ptr(cu, PVR_NONCE_BYTES);
+	(void)cur_u32(cu, &index);
+	(void)cur_u16(cu, &aad_len);
+	if (aad_len > CHIP_PVR_MAX_AAD)
+		(void)cur_fail(cu, CE_LIMIT);
+	aad = cur_ptr(cu, aad_len);
+	tag = cur_ptr(cu, PVR_TAG_BYTES);
+	(void)cur_u16(cu, &len);
+	if (len > CHIP_PVR_MAX_DATA)
+		(void)cur_fail(cu, CE_LIMIT);
+	data = cur_ptr(cu, len);
+	if ((r = cur_end(cu)) != 0)
+		return r;
+	if (enc > 1 || cap < PVR_TAG_BYTES + (size_t)len)
+		return CE_ARG;
+	if (!c->pvr_ready) {
+		if ((r = pvr_keys_init(&c->pvr, c->otp.root, sizeof(c->otp.root), c->otp.chip_id)) != 0)
+			return r;
+		c->pvr_ready = true;
+	}
+	memcpy(t, tag, PVR_TAG_BYTES);
+	if (len)
+		memcpy(resp + PVR_TAG_BYTES, data, len);
+	if ((r = pvr_keys_crypt(&c->pvr, enc, nonce, index, aad, aad_len, resp + PVR_TAG_BYTES, len, t)) != 0)
+		return r;
+	memcpy(resp, t, PVR_TAG_BYTES);
+	*resp_len = PVR_TAG_BYTES + (size_t)len;
+	return 0;
+}
+
 int chip_handle(struct chip *c, enum chip_role role, uint8_t op, const uint8_t *body, size_t len,
 	uint8_t *resp, size_t cap, size_t *resp_len)
 {
@@ -393,6 +438,10 @@ int chip_handle(struct chip *c, enum chip_role role, uint8_t op, const uint8_t *
 		if (role != CHIP_ROLE_HOST)
 			return CE_STATE;
 		return op_open_emm(c, &cu, resp, cap, resp_len);
+	case CHIP_OP_PVR_CRYPT:
+		if (role != CHIP_ROLE_HOST)
+			return CE_STATE;
+		return op_pvr_crypt(c, &cu, resp, cap, resp_len);
 	default:
 		return CE_UNSUPPORTED;
 	}

@@ -56,6 +56,13 @@
  *            | nosd u8 (<= EMM_MAX_OSD) | nosd * (len u16 | OSD record, cas/osd.h)
  *   A K_pair in a PAIR record is not returned (the chip derives it itself).
  *   CE_MAC: the EMM is not for this chip and running vendor.
+ * PVR_CRYPT (host channel; C.6 recordings, stb/pvr.h): the recording keys
+ *   are a ladder branch of the OTP root (stb/pvr_key.h), needing no vendor:
+ *   request  enc u8 (1 seal, 0 open) | rec_nonce[16] | index u32
+ *            | aad_len u16 (<= 64) | aad | tag[16] (open; zeros to seal)
+ *            | len u16 (<= PVR chunk) | data
+ *   response tag[16] | data (sealed or opened); CE_MAC: a tag that does not
+ *   verify under this chip's keys (another chip's recording, tampering).
  * docs/secure-chip.md has the byte tables and the op list.
  */
 #ifndef CASTELLAN_STB_CHIP_H
@@ -83,6 +90,7 @@ enum chip_op {
 	CHIP_OP_DESCRAMBLE = 0x21,
 	CHIP_OP_DROP = 0x22,
 	CHIP_OP_OPEN_EMM = 0x23,     /* host channel: a vendor EMM, opened inside */
+	CHIP_OP_PVR_CRYPT = 0x24,    /* host channel: seal / open a recording chunk (stb/pvr_key.h) */
 };
 
 enum chip_chain_type { CHIP_CHAIN_KLAD = 0x01, CHIP_CHAIN_ECM = 0x02, CHIP_CHAIN_PAIRED = 0x03 };
@@ -158,6 +166,15 @@ struct emm_view;
 struct emm_content;
 int chip_link_open_emm(struct chip_link *l, const uint8_t *sec, size_t len, uint64_t serial, struct emm_view *v,
 	struct emm_content *out) WARN_UNUSED;
+
+/* PVR_CRYPT: seal (enc 1, tag written) or open (enc 0, tag checked) buf in
+ * place inside the chip under its recording key for rec_nonce and index
+ * (stb/pvr_key.h). aad_len <= CHIP_PVR_MAX_AAD, len <= CHIP_PVR_MAX_DATA.
+ * 0, CE_MAC, CE_ARG, CE_IO. */
+#define CHIP_PVR_MAX_AAD 64
+#define CHIP_PVR_MAX_DATA (64 * 188)
+int chip_link_pvr_crypt(struct chip_link *l, int enc, const uint8_t nonce[16], uint32_t index, const uint8_t *aad,
+	size_t aad_len, uint8_t *buf, size_t len, uint8_t tag[16]) WARN_UNUSED;
 
 /* The cas_host a CAS client gets on a ladder box: load_cw NULL, load_ecw
  * into (service_id, tag set by chip_link_set_tag, default whole service),

@@ -11,6 +11,7 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <openssl/crypto.h>
 #include "lib/bytes.h"
 #include "cas/emm.h"
 #include "cas/osd.h"
@@ -372,4 +373,41 @@ void chip_link_host(struct chip_link *l, uint64_t (*clock)(void *), void *clock_
 void chip_link_set_tag(struct chip_link *l, uint16_t tag)
 {
 	l->tag = tag;
+}
+
+int chip_link_pvr_crypt(struct chip_link *l, int enc, const uint8_t nonce[16], uint32_t index, const uint8_t *aad,
+	size_t aad_len, uint8_t *buf, size_t len, uint8_t tag[16])
+{
+	struct wbuf w;
+	size_t n = 0;
+	int r;
+
+	if (!l || !nonce || !tag || (enc != 0 && enc != 1) || aad_len > CHIP_PVR_MAX_AAD || len > CHIP_PVR_MAX_DATA ||
+	    (aad_len && !aad) || (len && !buf))
+		return CE_ARG;
+	wbuf_init(&w, l->buf, sizeof(l->buf));
+	wbuf_u8(&w, (uint8_t)enc);
+	wbuf_bytes(&w, nonce, 16);
+	wbuf_u32(&w, index);
+	wbuf_u16(&w, (uint16_t)aad_len);
+	wbuf_bytes(&w, aad, aad_len);
+	if (enc)
+		wbuf_fill(&w, 0, 16);
+	else
+		wbuf_bytes(&w, tag, 16);
+	wbuf_u16(&w, (uint16_t)len);
+	wbuf_bytes(&w, buf, len);
+	if (wbuf_status(&w) != 0)
+		return CE_ARG;
+	r = call(l, CHIP_OP_PVR_CRYPT, w.len, &n);
+	if (r == 0 && n != 16 + len)
+		r = CE_PROTO;
+	if (r == 0) {
+		if (enc)
+			memcpy(tag, l->buf, 16);
+		if (len)
+			memcpy(buf, l->buf + 16, len);
+	}
+	OPENSSL_cleanse(l->buf, n > w.len ? n : w.len);
+	return r;
 }

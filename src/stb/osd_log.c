@@ -112,8 +112,14 @@ bool osd_log_fingerprint(struct osd_log *l, int64_t start_ms, uint64_t wall_ms, 
 		return false;
 	if (t->shown == 0) {
 		due = true;
-	} else if (start_ms >= 0 && t->last_ms >= 0) {
-		due = start_ms >= t->last_ms && (uint64_t)(start_ms - t->last_ms) >= (uint64_t)fp->interval_s * 1000u;
+	} else if (start_ms >= 0) {
+		/* a showing from before the stream clock started (an ECM ahead of
+		 * the first PCR: -1) was at the stream's start, 0; else the repeats
+		 * would fall back to the box clock, which a file played faster than
+		 * real time never advances far enough */
+		int64_t last = t->last_ms >= 0 ? t->last_ms : 0;
+
+		due = start_ms >= last && (uint64_t)(start_ms - last) >= (uint64_t)fp->interval_s * 1000u;
 	} else { /* no stream clock: the box clock */
 		due = wall_ms >= t->last_wall_ms && wall_ms - t->last_wall_ms >= (uint64_t)fp->interval_s * 1000u;
 	}

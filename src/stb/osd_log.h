@@ -7,7 +7,8 @@
  * Owns the box's OSD policy, which a real box's UI would also apply:
  *  - a fingerprint is shown when first received, then again each time it
  *    is received at least interval_s after its last showing, at most
- *    `repeat` showings per (fp_id, service);
+ *    `repeat` showings per (fp_id, service); stream time when known (a
+ *    showing from before the first PCR counts as at 0), else the box clock;
  *  - OSD_FP_RANDOM_POS: the box draws x/y at random (RAND_bytes), 0..90 %;
  *  - a message is shown once per msg_id: a scroll at the bottom of the
  *    screen (x 0, y 90) or a pop-up (x 10, y 35), for duration_s.

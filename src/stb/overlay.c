@@ -703,7 +703,8 @@ size_t overlay_draw(struct overlay_image *img, struct overlay_font *font, const 
 /* ---- snapshots ------------------------------------------------------------ */
 
 struct target {
-	size_t item;                 /* index in the list */
+	size_t item;                 /* index in the list (an item's target) */
+	const struct overlay_moment *moment; /* or a moment of opts (UI states) */
 	uint64_t at_ms;              /* the frame wanted */
 	AVFrame *cand;               /* the last frame seen while the item is shown ... */
 	bool have_cand;              /* ... if any */
@@ -729,6 +730,7 @@ struct snap {
 	struct overlay_font *font;
 	struct SwsContext *sws;
 	struct overlay_result *res;
+	int w, h;                    /* the first decoded frame's size (blank frames) */
 };
 
 static const char *kind_name(enum osd_kind k)
@@ -738,14 +740,15 @@ static const char *kind_name(enum osd_kind k)
 
 /* Write the frame f at t_ms of service s: clean (if asked) and with the
  * items shown then. tag names the file ("fingerprint3", "plain"). */
-static int snap_write(struct snap *S, struct svc *s, const AVFrame *f, uint64_t t_ms, const char *tag)
+static int snap_write_img(struct snap *S, struct svc *s, struct overlay_image *img_p, uint64_t t_ms,
+	const char *tag, bool no_video)
 {
-	struct overlay_image img;
+	struct overlay_image img = *img_p;
 	char path[4096];
 	int n, r;
 
-	if ((r = image_from_frame(f, &S->sws, &img)) != 0)
-		return r;
+	if (S->opts->ui_layer) /* the box's UI state under the items */
+		S->opts->ui_layer(S->opts->ui_ctx, &img, S->font, s->id, t_ms, no_video);
 	if (S->opts->write_clean) {
 		n = snprintf(path, sizeof(path), "%s/svc%u-%08llums-%s-clean.png", S->dir, s->id,
 			(unsigned long long)t_ms, tag);
@@ -768,6 +771,21 @@ static int snap_write(struct snap *S, struct svc *s, const AVFrame *f, uint64_t 
 	S->res->pngs++;
 	s->res->pngs++;
 out:
+	return r;
+}
+
+static int snap_write(struct snap *S, struct svc *s, const AVFrame *f, uint64_t t_ms, const char *tag)
+{
+	struct overlay_image img;
+	int r;
+
+	if ((r = image_from_frame(f, &S->sws, &img)) != 0)
+		return r;
+	if (S->w == 0) {
+		S->w = img.w;
+		S->h = img.h;
+	}
+	r = snap_write_img(S, s, &img, t_ms, tag, false);
 	overlay_image_cleanup(&img);
 	return r;
 }
@@ -778,10 +796,14 @@ static int target_finish(struct snap *S, struct svc *s, struct target *t)
 
 	t->done = true;
 	if (!t->have_cand) {
-		s->res->items_missed++;
+		if (!t->moment)
+			s->res->items_missed++;
 		return 0;
 	}
-	snprintf(tag, sizeof(tag), "%s%zu", kind_name(S->l->v[t->item].kind), t->item);
+	if (t->moment)
+		snprintf(tag, sizeof(tag), "%s", t->moment->tag);
+	else
+		snprintf(tag, sizeof(tag), "%s%zu", kind_name(S->l->v[t->item].kind), t->item);
 	return snap_write(S, s, t->cand, t->cand_ms, tag);
 }
 
@@ -807,11 +829,10 @@ static int on_frame(struct snap *S, struct svc *s, AVFrame *f, AVRational tb)
 	}
 	for (size_t k = 0; k < s->nt; k++) {
 		struct target *t = &s->t[k];
-		const struct overlay_item *it = &S->l->v[t->item];
 
 		if (t->done)
 			continue;
-		if (shown_at(it, s->id, t_ms)) {
+		if (t->moment ? t_ms <= t->at_ms : shown_at(&S->l->v[t->item], s->id, t_ms)) {
 			av_frame_unref(t->cand);
 			if (av_frame_ref(t->cand, f) < 0)
 				return CE_NOMEM;
@@ -824,6 +845,41 @@ static int on_frame(struct snap *S, struct svc *s, AVFrame *f, AVRational tb)
 			av_frame_free(&t->cand);
 	}
 	return 0;
+}
+
+/* A service without decodable video, when the box draws its UI: each item
+ * for it at the middle of its time on a black frame with the UI layer
+ * (not entitled), or one such frame at 0 if none applies. */
+static int snap_blank(struct snap *S, struct svc *s)
+{
+	struct overlay_image img = { 0 };
+	char tag[48];
+	bool any = false;
+	int r = 0;
+
+	s->res->blank = true;
+	for (size_t k = 0; k <= S->l->n && r == 0; k++) {
+		const struct overlay_item *it = k < S->l->n ? &S->l->v[k] : NULL;
+		uint64_t at = 0;
+
+		if (it && it->service != 0 && it->service != s->id)
+			continue;
+		if (!it && any)
+			break;
+		if (it) {
+			at = it->start_ms + it->duration_ms / 2;
+			snprintf(tag, sizeof(tag), "not_entitled-%s%zu", kind_name(it->kind), k);
+		} else {
+			snprintf(tag, sizeof(tag), "not_entitled");
+		}
+		any = true;
+		if ((r = image_alloc(&img, S->w ? S->w : 720, S->h ? S->h : 576)) != 0)
+			break;
+		memset(img.rgb, 0, img.stride * (size_t)img.h);
+		r = snap_write_img(S, s, &img, at, tag, true);
+		overlay_image_cleanup(&img);
+	}
+	return r;
 }
 
 static int decode_packet(struct snap *S, struct svc *s, const AVPacket *pkt, AVFrame *f, AVRational tb)
@@ -841,7 +897,7 @@ static int decode_packet(struct snap *S, struct svc *s, const AVPacket *pkt, AVF
 	return 0;
 }
 
-static int svc_open(AVFormatContext *fmt, struct svc *s, const struct osd_list *l)
+static int svc_open(AVFormatContext *fmt, struct svc *s, const struct osd_list *l, const struct overlay_opts *o)
 {
 	const AVCodec *codec;
 	AVStream *st;
@@ -849,6 +905,7 @@ static int svc_open(AVFormatContext *fmt, struct svc *s, const struct osd_list *
 	if (s->stream < 0)
 		return 0;
 	st = fmt->streams[s->stream];
+	s->nt = o->moments ? o->nmoments : 0;
 	for (size_t k = 0; k < l->n; k++)
 		if (l->v[k].service == 0 || l->v[k].service == s->id)
 			s->nt++;
@@ -863,6 +920,14 @@ static int svc_open(AVFormatContext *fmt, struct svc *s, const struct osd_list *
 		t = &s->t[s->nt++];
 		t->item = k;
 		t->at_ms = l->v[k].start_ms + l->v[k].duration_ms / 2;
+		if (!(t->cand = av_frame_alloc()))
+			return CE_NOMEM;
+	}
+	for (size_t k = 0; o->moments && k < o->nmoments; k++) {
+		struct target *t = &s->t[s->nt++];
+
+		t->moment = &o->moments[k];
+		t->at_ms = o->moments[k].at_ms;
 		if (!(t->cand = av_frame_alloc()))
 			return CE_NOMEM;
 	}
@@ -920,7 +985,7 @@ int overlay_snapshot(const char *ts_path, const struct osd_list *l, const char *
 			}
 		}
 		nsvc++;
-		if ((r = svc_open(fmt, s, l)) != 0)
+		if ((r = svc_open(fmt, s, l, S.opts)) != 0)
 			goto out;
 	}
 	res->nservices = nsvc;
@@ -945,6 +1010,9 @@ int overlay_snapshot(const char *ts_path, const struct osd_list *l, const char *
 			if (!s->t[k].done && (r = target_finish(&S, s, &s->t[k])) != 0)
 				goto out;
 	}
+	for (size_t i = 0; S.opts->ui_layer && i < nsvc; i++)
+		if (svc[i].res->has_video && svc[i].res->frames == 0 && (r = snap_blank(&S, &svc[i])) != 0)
+			goto out;
 	r = 0;
 out:
 	for (size_t i = 0; i < OVERLAY_SERVICES_MAX; i++) {

@@ -115,9 +115,30 @@ size_t overlay_draw(struct overlay_image *img, struct overlay_font *font, const 
 int overlay_item_box(const struct overlay_image *img, struct overlay_font *font, const struct overlay_item *it,
 	uint64_t at_ms, int *x0, int *y0, int *x1, int *y1) WARN_UNUSED;
 
+/* An extra snapshot moment for every service with video (the box's UI
+ * states, stb/ui.h): the frame at at_ms (or the last one before it),
+ * written as svc<ID>-<ms>ms-<tag>.png. */
+struct overlay_moment {
+	uint64_t at_ms;
+	char tag[32];
+};
+
 struct overlay_opts {
 	const char *font_path;       /* NULL: OVERLAY_DEFAULT_FONT */
 	bool write_clean;            /* also write each snapshot's frame without overlay ("-clean.png") */
+	/* The box's UI layer (stb/ui.h ui_layer), NULL: none. Drawn on every
+	 * snapshot before the items, so the items stay on top (and before the
+	 * clean twin is written: "clean" = the same state without overlay).
+	 * When set, a service without decodable video (not entitled, still
+	 * scrambled) is no longer skipped: each of its items is drawn on a black
+	 * frame (the size of the first decoded frame, else 720x576) with the UI
+	 * layer called with no_video, as svc<ID>-<ms>ms-not_entitled-<kind><i>.png
+	 * (svc<ID>-00000000ms-not_entitled.png if no item applies to it). */
+	void (*ui_layer)(void *ctx, struct overlay_image *img, struct overlay_font *font, uint16_t service_id,
+		uint64_t at_ms, bool no_video);
+	void *ui_ctx;
+	const struct overlay_moment *moments; /* extra snapshots, NULL: none */
+	size_t nmoments;
 };
 
 /* What overlay_snapshot did, per service of the stream's PAT. */
@@ -130,6 +151,7 @@ struct overlay_result {
 		unsigned pngs;           /* written (with overlay) */
 		unsigned items_drawn;    /* items of this service's snapshots */
 		unsigned items_missed;   /* items for it that no decoded frame shows */
+		bool blank;              /* drawn on black frames (ui_layer set, no decodable video) */
 	} svc[OVERLAY_SERVICES_MAX];
 	unsigned pngs;               /* all PNG files written, clean ones included */
 };

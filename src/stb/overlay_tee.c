@@ -12,6 +12,7 @@
 #include "lib/util.h"
 #include "stb/overlay.h"
 #include "stb/overlay_tee.h"
+#include "stb/ui.h"
 #include "ts/ts.h"
 
 struct overlay_tee {
@@ -105,7 +106,8 @@ static void say_services(const struct overlay_result *res)
 		if (!s->has_video)
 			fprintf(stderr, "stb: overlay service %u: no video stream\n", s->service_id);
 		else if (s->frames == 0)
-			fprintf(stderr, "stb: overlay service %u: no decodable video (still scrambled?)\n", s->service_id);
+			fprintf(stderr, "stb: overlay service %u: no decodable video (still scrambled?); %u PNG of its items "
+				"on the black not-entitled screen\n", s->service_id, s->pngs);
 		else
 			fprintf(stderr, "stb: overlay service %u: %llu frames decoded, %u PNG, %u items drawn, "
 				"%u not shown before the video ended\n", s->service_id, (unsigned long long)s->frames,
@@ -113,9 +115,12 @@ static void say_services(const struct overlay_result *res)
 	}
 }
 
-int overlay_tee_finish(struct overlay_tee *t, const char *report_json)
+int overlay_tee_finish(struct overlay_tee *t, const char *report_json, const struct ui_script *ui)
 {
 	struct overlay_result *res = calloc(1, sizeof(*res));
+	struct ui_script none = { 0 };
+	struct overlay_opts opts = { 0 };
+	struct ui_snapshot us = { 0 };
 	struct osd_list l;
 	size_t skipped = 0;
 	int r = CE_NOMEM;
@@ -137,8 +142,8 @@ int overlay_tee_finish(struct overlay_tee *t, const char *report_json)
 		fprintf(stderr, "stb: overlay: %zu of the box's OSD items not drawable (bad field), skipped\n", skipped);
 	for (size_t i = 0; i < t->extra.n && r == 0; i++)
 		r = osd_list_add(&l, &t->extra.v[i]);
-	if (r == 0)
-		r = overlay_snapshot(t->path, &l, t->dir, NULL, res);
+	if (r == 0 && (r = ui_snapshot_init(&us, ui ? ui : &none, &l, &opts)) == 0) /* the box's states under the items */
+		r = overlay_snapshot(t->path, &l, t->dir, &opts, res);
 	if (r != 0) {
 		fprintf(stderr, "stb: overlay snapshot %s: %s\n", t->dir, err_str(r));
 		goto out;
@@ -147,6 +152,7 @@ int overlay_tee_finish(struct overlay_tee *t, const char *report_json)
 		t->full ? " (only the first 2 GiB of the stream decoded)" : "");
 	say_services(res);
 out:
+	ui_snapshot_cleanup(&us);
 	osd_list_cleanup(&l);
 	free(res);
 	return r;

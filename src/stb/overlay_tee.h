@@ -30,9 +30,11 @@ int overlay_tee_open(const char *dir, const char *osd_json, struct overlay_tee *
  * 0 or CE_IO (said on stderr). */
 int overlay_tee_write(struct overlay_tee *t, const uint8_t *pkts, size_t n) WARN_UNUSED;
 /* Close the kept stream, draw report_json's "osd" items (undrawable ones
- * counted and skipped) and --osd-json's into PNG files in dir, and say per
- * service what was drawn. 0 or CE_* (said on stderr). */
-int overlay_tee_finish(struct overlay_tee *t, const char *report_json) WARN_UNUSED;
+ * counted and skipped) and --osd-json's, over the box's screen states of
+ * ui (stb/ui.h; NULL: none), into PNG files in dir, and say per service
+ * what was drawn. 0 or CE_* (said on stderr). */
+struct ui_script;
+int overlay_tee_finish(struct overlay_tee *t, const char *report_json, const struct ui_script *ui) WARN_UNUSED;
 /* Close and remove the kept stream; NULL is a no-op. */
 void overlay_tee_free(struct overlay_tee *t);
 

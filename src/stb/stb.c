@@ -22,6 +22,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "stb/osd_log.h"
+#include "stb/ui.h"
 #include "stb/stb.h"
 #include "ts/psi.h"
 
@@ -823,6 +824,46 @@ static bool cp_allows(struct stb *s, struct stb_svc *sv, uint16_t tag, int q)
 	return ok;
 }
 
+/* C.6: the usage rules of an ECM the client accepted (its MACs cover the
+ * extension block, so they are the head-end's). Another vendor's ECM, or a
+ * block that does not read, leaves the service copy_never: the safe side. */
+static void ecm_usage_update(struct stb_svc *sv, const struct ecm_view *ev)
+{
+	bool found = false;
+
+	sv->rep.have_usage = true;
+	if (!ev || ecm_ext_usage(ev, &sv->rep.usage, &found) != 0) {
+		sv->rep.usage.copy_control = CAS_COPY_NEVER;
+		sv->rep.usage.retention_s = 0;
+	}
+}
+
+int stb_pid_usage(const struct stb *s, uint16_t pid, uint16_t *service_id, struct cas_usage *u, bool *have)
+{
+	const struct stb_svc *sv;
+
+	*service_id = 0;
+	*have = false;
+	memset(u, 0, sizeof(*u));
+	if (!s || pid > TS_PID_MAX || s->svc_of_pid[pid] < 0)
+		return CE_NOT_FOUND;
+	sv = &s->svc[s->svc_of_pid[pid]];
+	*service_id = sv->rep.service_id;
+	*have = sv->rep.have_usage;
+	*u = sv->rep.usage;
+	return 0;
+}
+
+void stb_note_recorded(struct stb *s, uint16_t service_id, uint64_t kept, uint64_t refused)
+{
+	for (size_t i = 0; s && i < s->nsvc; i++)
+		if (s->svc[i].rep.service_id == service_id) {
+			s->svc[i].rep.rec_pkts += kept;
+			s->svc[i].rep.rec_refused_pkts += refused;
+			return;
+		}
+}
+
 static void on_ecm(struct stb *s, uint16_t pid, const uint8_t *sec, size_t len)
 {
 	struct cas_client *c = s->cfg.client;
@@ -859,6 +900,7 @@ static void on_ecm(struct stb *s, uint16_t pid, const uint8_t *sec, size_t len)
 		set_tag(s, DESCR_TAG_SERVICE);
 		if (r == 0) {
 			sv->rep.ecm_accepted++;
+			ecm_usage_update(sv, have_cp ? &ev : NULL);
 			continue;
 		}
 		sv->rep.ecm_refused++;
@@ -1258,11 +1300,11 @@ static const char *state_name(enum stb_svc_state st)
 	return "unknown";
 }
 
-static int report_json(const struct stb_report *r, const struct osd_log *osd, char **json);
+static int report_json(const struct stb_report *r, const struct osd_log *osd, const struct ui_script *ui, char **json);
 
 int stb_report_json(const struct stb_report *r, char **json)
 {
-	return report_json(r, NULL, json);
+	return report_json(r, NULL, NULL, json);
 }
 
 int stb_report_json_osd(const struct stb_report *r, const struct stb *s, char **json)
@@ -1272,11 +1314,11 @@ int stb_report_json_osd(const struct stb_report *r, const struct stb *s, char **
 			*json = NULL;
 		return CE_ARG;
 	}
-	return report_json(r, s->osd, json);
+	return report_json(r, s->osd, s->cfg.ui, json);
 }
 
 /* The "osd" array (docs/stb.md): one object per showing. */
-static json_t *osd_json(const struct osd_log *l)
+static json_t *osd_json(const struct osd_log *l, const struct ui_script *ui, const struct stb_report *r)
 {
 	json_t *arr = json_array();
 
@@ -1308,6 +1350,8 @@ static json_t *osd_json(const struct osd_log *l)
 		json_object_set_new(o, "wall_ms", json_integer((json_int_t)e->wall_ms));
 		json_object_set_new(o, "id", json_integer(e->id));
 		json_object_set_new(o, "showing", json_integer(e->showing));
+		json_object_set_new(o, "ui_state", json_string(ui_state_name(ui_showing_state(ui, r, e->service,
+			e->start_ms))));
 		if (e->kind == OSD_KIND_FINGERPRINT) {
 			json_object_set_new(o, "covert_encoded", json_boolean(e->covert_encoded));
 		} else {
@@ -1320,7 +1364,7 @@ static json_t *osd_json(const struct osd_log *l)
 	return arr;
 }
 
-static int report_json(const struct stb_report *r, const struct osd_log *osd, char **json)
+static int report_json(const struct stb_report *r, const struct osd_log *osd, const struct ui_script *ui, char **json)
 {
 	json_t *root = NULL, *svcs, *emm_pids;
 	int rc = CE_NOMEM;
@@ -1392,15 +1436,24 @@ static int report_json(const struct stb_report *r, const struct osd_log *osd, ch
 			json_object_set_new(o, "last_refusal", json_null());
 		}
 		if (stb_report_line(r, v, line, sizeof(line)) == 0)
+		/* C.6: the usage rules the ECMs carried, and what the recorder did */
+		json_object_set_new(o, "copy_control", v->have_usage ? json_string(cas_copy_name(v->usage.copy_control))
+			: json_null());
+		json_object_set_new(o, "retention_s", json_integer(v->usage.retention_s));
+		json_object_set_new(o, "recorded_packets", json_integer((json_int_t)v->rec_pkts));
+		json_object_set_new(o, "record_refused_packets", json_integer((json_int_t)v->rec_refused_pkts));
 			json_object_set_new(o, "summary", json_string(line));
 		json_array_append_new(svcs, o);
 	}
 	if (osd) {
-		json_t *arr = osd_json(osd);
+		json_t *arr = osd_json(osd, ui, r), *states;
 
 		if (!arr)
 			goto out;
 		json_object_set_new(root, "osd", arr);
+		if (!(states = ui_states_json(ui, osd, r)))
+			goto out;
+		json_object_set_new(root, "ui_states", states); /* B.6: the box's screen states (stb/ui.h) */
 		json_object_set_new(root, "osd_dropped", json_integer((json_int_t)osd_log_dropped(osd)));
 	}
 	*json = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);

@@ -31,6 +31,7 @@
 #include <stdint.h>
 #include "lib/err.h"
 #include "cas/client.h"
+#include "cas/usage.h"
 #include "cipher/cipher.h"
 #include "stb/chip.h"
 #include "stb/descrambler.h"
@@ -49,6 +50,8 @@
  * the client can load its keys for that service.
  */
 #define STB_CA_SYSTEM_NONE 0x0000
+
+struct ui_script;
 
 struct stb_config {
 	struct cas_client *client;  /* not owned; must outlive the stb */
@@ -70,6 +73,9 @@ struct stb_config {
 	 * CA_system_id, so stb_set_client can hand a new client the ECM it
 	 * needs at once (a CAS switch without a gap). */
 	bool keep_all_ecms;
+	/* Optional (stb/ui.h), not owned: the box's screen states on the
+	 * stream clock, for the report's "ui_state" / "ui_states". */
+	const struct ui_script *ui;
 };
 
 struct stb;
@@ -95,6 +101,14 @@ int stb_feed(struct stb *s, const uint8_t *in, size_t npkts, uint8_t *out) WARN_
  * PIDs is handed to it at once. Counters go on. 0, CE_ARG, CE_NOMEM.
  */
 int stb_set_client(struct stb *s, struct cas_client *client) WARN_UNUSED;
+
+/* The service whose component (ES PID) pid is, and its usage rules from
+ * the last ECM the client accepted for it (*have false: none seen yet, *u
+ * copy_free). 0, or CE_NOT_FOUND (not a component of a followed service). */
+int stb_pid_usage(const struct stb *s, uint16_t pid, uint16_t *service_id, struct cas_usage *u, bool *have)
+	WARN_UNUSED;
+/* The recorder's counts for the report (rec_pkts, rec_refused_pkts). */
+void stb_note_recorded(struct stb *s, uint16_t service_id, uint64_t kept, uint64_t refused);
 
 /* The descrambler (for tests and benchmarks). */
 struct descrambler *stb_descrambler(struct stb *s);
@@ -139,6 +153,12 @@ struct stb_service_report {
 	 * key gives 00 00 01; all bad means a wrong CW (fixed-CW mode). */
 	uint64_t pes_starts, pes_starts_bad;
 	enum stb_svc_state state;
+	/* Usage rules (C.6) from the last ECM the client accepted for the
+	 * service (cas/usage.h; none: copy_free), and what the recorder did
+	 * with its packets (stb/pvr.h, stb_note_recorded). */
+	bool have_usage;
+	struct cas_usage usage;
+	uint64_t rec_pkts, rec_refused_pkts;
 };
 
 struct stb_report {

@@ -20,6 +20,7 @@
 #include "cas/entitlement.h"
 #include "cas/keys.h"
 #include "cas/osd.h"
+#include "cas/usage.h"
 #include "client/cardless.h"
 #include "lib/bytes.h"
 #include "lib/cursor.h"
@@ -335,6 +336,106 @@ static void test_ecm_fingerprint(void **state)
 	keystore_free(ks);
 }
 
+/* C.6: the copy-control entry rides in the same block, under the same MACs:
+ * changed or stripped, the ECM gives no CW; with a fingerprint both read. */
+static void test_ecm_usage(void **state)
+{
+	struct keystore *ks = test_ks();
+	struct ecm_params p;
+	struct ecm_view v;
+	struct ecm_cws cws;
+	struct pkg_key k;
+	struct osd_fingerprint fp, gotfp;
+	struct cas_usage u = { .copy_control = CAS_COPY_NEVER, .retention_s = 0 }, got;
+	struct cas_usage badu = { .copy_control = CAS_COPY_NO_MORE };
+	uint8_t sec[ECM_MAX_SECTION], plain[ECM_MAX_SECTION], bad[ECM_MAX_SECTION];
+	size_t len = 0, plen = 0, blen;
+	bool found = false;
+	/* the entry: tag, len, copy_control, retention_s */
+	const size_t cc_off = EXT_OFF + 2 + 2;
+	static const struct { size_t at; uint8_t val; int want; } forms[] = {
+		{ 0, 1, CE_FORMAT },   /* copy_no_more is never sent */
+		{ 0, 4, CE_FORMAT },   /* unknown value */
+		{ 1, 0xFF, CE_FORMAT },/* retention over ten years */
+	};
+
+	(void)state;
+	fill_params(ks, &p, T0 * 1000);
+	assert_int_equal(ecm_build(ks, &p, plain, sizeof(plain), &plen), 0);
+	assert_int_equal(ecm_ext_add_usage(&p, &badu), CE_RANGE);
+	assert_int_equal(ecm_ext_add_usage(&p, &u), 0);
+	assert_int_equal(ecm_ext_add_usage(&p, &u), CE_EXISTS);
+	assert_int_equal(ecm_build(ks, &p, sec, sizeof(sec), &len), 0);
+	assert_int_equal(len, plen + 2 + 2 + CAS_USAGE_BYTES);
+	assert_int_equal(ecm_parse(sec, len, &v), 0);
+	assert_int_equal(ecm_ext_usage(&v, &got, &found), 0);
+	assert_true(found);
+	assert_int_equal(got.copy_control, CAS_COPY_NEVER);
+	assert_int_equal(keystore_package_key(ks, p.epoch, 1, &k), 0);
+	assert_int_equal(ecm_open(&v, &k, &cws), 0);
+	ecm_cws_wipe(&cws);
+	/* no entry: copy_free, not found */
+	assert_int_equal(ecm_parse(plain, plen, &v), 0);
+	assert_int_equal(ecm_ext_usage(&v, &got, &found), 0);
+	assert_false(found);
+	assert_int_equal(got.copy_control, CAS_COPY_FREE);
+	/* stripped: no CW */
+	blen = strip_ext(sec, len, bad);
+	assert_int_equal(blen, plen);
+	assert_int_equal(ecm_parse(bad, blen, &v), 0);
+	assert_int_equal(ecm_open(&v, &k, &cws), CE_MAC);
+	/* changed to copy_free (a valid value): the format reads, the MACs do not */
+	memcpy(bad, sec, len);
+	bad[cc_off] = CAS_COPY_FREE;
+	assert_int_equal(ecm_parse(bad, len, &v), 0);
+	assert_int_equal(ecm_ext_usage(&v, &got, &found), 0);
+	assert_int_equal(got.copy_control, CAS_COPY_FREE);
+	assert_int_equal(ecm_open(&v, &k, &cws), CE_MAC);
+	assert_int_equal(cws.cw_mask, 0);
+	/* every byte of the block flipped: no CW */
+	for (size_t i = EXT_OFF; i < EXT_OFF + 2 + 2 + CAS_USAGE_BYTES; i++) {
+		memcpy(bad, sec, len);
+		bad[i] ^= 0x01;
+		if (ecm_parse(bad, len, &v) == 0)
+			assert_int_equal(ecm_open(&v, &k, &cws), CE_MAC);
+	}
+	/* bad values read as CE_FORMAT */
+	for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+		memcpy(bad, sec, len);
+		bad[cc_off + forms[i].at] = forms[i].val;
+		assert_int_equal(ecm_parse(bad, len, &v), 0);
+		assert_int_equal(ecm_ext_usage(&v, &got, &found), forms[i].want);
+		assert_false(found);
+	}
+	/* twice in one block: refused */
+	memcpy(p.ext_block + p.ext_block_len, p.ext_block, p.ext_block_len);
+	p.ext_block_len = (uint16_t)(p.ext_block_len * 2);
+	assert_int_equal(ecm_build(ks, &p, bad, sizeof(bad), &blen), 0);
+	assert_int_equal(ecm_parse(bad, blen, &v), 0);
+	assert_int_equal(ecm_ext_usage(&v, &got, &found), CE_FORMAT);
+	/* with a fingerprint: both read */
+	p.ext_block_len = 0;
+	sample_fp(&fp);
+	assert_int_equal(ecm_ext_add_fingerprint(&p, &fp), 0);
+	assert_int_equal(ecm_ext_add_usage(&p, &u), 0);
+	assert_int_equal(ecm_build(ks, &p, sec, sizeof(sec), &len), 0);
+	assert_int_equal(ecm_parse(sec, len, &v), 0);
+	assert_int_equal(ecm_ext_fingerprint(&v, &gotfp, &found), 0);
+	assert_true(found);
+	assert_int_equal(ecm_ext_usage(&v, &got, &found), 0);
+	assert_true(found);
+	assert_int_equal(got.copy_control, CAS_COPY_NEVER);
+	assert_int_equal(ecm_open(&v, &k, &cws), 0);
+	ecm_cws_wipe(&cws);
+	/* names */
+	assert_int_equal(cas_copy_parse("copy_once", &u.copy_control), 0);
+	assert_int_equal(u.copy_control, CAS_COPY_ONCE);
+	assert_int_equal(cas_copy_parse("copy_no_more", &u.copy_control), CE_ARG);
+	pkg_key_wipe(&k);
+	ecm_params_wipe(&p);
+	keystore_free(ks);
+}
+
 /* ---- the cardless client: on_fingerprint / on_message ---- */
 
 struct osd_host {
@@ -537,6 +638,16 @@ static void test_osd_log_policy(void **state)
 	assert_false(osd_log_fingerprint(l, 999000, 9, 101, &fp, "2100000001")); /* 3 showings done */
 	assert_true(osd_log_fingerprint(l, 1000, 5, 102, &fp, "2100000001"));    /* another service */
 	assert_int_equal(osd_log_count(l), 4);
+	/* first shown before the stream clock started (an ECM ahead of the
+	 * first PCR, -1): the repeats follow the stream clock from 0, not the
+	 * box clock (a file played fast never moves it by interval_s) */
+	fp.fp_id = 55;
+	assert_true(osd_log_fingerprint(l, -1, 100, 101, &fp, "2100000001"));
+	assert_false(osd_log_fingerprint(l, 59999, 101, 101, &fp, "2100000001"));
+	assert_true(osd_log_fingerprint(l, 60000, 102, 101, &fp, "2100000001"));
+	assert_int_equal(osd_log_get(l, 5)->showing, 2);
+	assert_int_equal(osd_log_get(l, 5)->start_ms, 60000);
+	fp.fp_id = 1;
 	e = osd_log_get(l, 1);
 	assert_int_equal(e->start_ms, 61000);
 	assert_int_equal(e->showing, 2);
@@ -570,6 +681,7 @@ int main(void)
 		cmocka_unit_test(test_osd_bad_table),
 		cmocka_unit_test(test_osd_text_and_code),
 		cmocka_unit_test(test_ecm_fingerprint),
+		cmocka_unit_test(test_ecm_usage),
 		cmocka_unit_test(test_cardless_fingerprint),
 		cmocka_unit_test(test_emm_osd),
 		cmocka_unit_test(test_osd_log_policy),

@@ -19,6 +19,7 @@
 #include "sms_testdb.h"
 #include "crypto/pk.h"
 #include "sms/store_osd.h"
+#include "sms/store_usage.h"
 
 static uint8_t g_priv[32], g_pub[32];
 static char g_key[65], g_revoked_key[65];
@@ -119,6 +120,17 @@ static void populate(struct sms_store *s)
 		m.start_s = 1000;
 		assert_int_equal(osd_msg_set_text(&m.msg, "Your payment is due: ça marche, 支付"), 0);
 		assert_int_equal(sms_msg_add(s, &m, "t"), 0);
+	}
+	{
+		/* schema 8: a channel's copy control (C.6) */
+		struct cas_usage u = { .copy_control = CAS_COPY_NEVER, .retention_s = 0 }, got;
+
+		assert_int_equal(sms_usage_set(s, 102, &u, "t"), 0);
+		u.copy_control = CAS_COPY_ONCE;
+		u.retention_s = 86400;
+		assert_int_equal(sms_usage_set(s, 101, &u, "t"), 0);
+		assert_int_equal(sms_usage_get(s, 101, &got), 0);
+		assert_int_equal(got.retention_s, 86400);
 	}
 	/* a digest past 2^63 (a negative BIGINT), and a numbered grant with
 	 * extended packages (schema 4's sent_* columns) */

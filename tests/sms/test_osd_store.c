@@ -17,6 +17,7 @@
 #define SMS_TEST_PG_PORT 5473
 #include "sms_testdb.h"
 #include "sms/store_osd.h"
+#include "sms/store_usage.h"
 #include "sms/rest.h"
 #include <jansson.h>
 
@@ -368,12 +369,68 @@ static void test_osd_cli(void **state)
 	sms_store_close(s);
 }
 
+/* C.6: a channel's copy control (schema 8) through the store and REST, on
+ * both backends: set, read back, default, bad values refused, audited. */
+static void test_usage_rest(void **state)
+{
+	struct backend *be = *state;
+	struct sms_store *s;
+	struct cas_usage u = { .copy_control = CAS_COPY_NEVER }, got;
+	json_t *j = NULL, *it;
+	const unsigned rw = SMS_SCOPE_READ | SMS_SCOPE_WRITE;
+	static const struct { const char *path, *body; int status; } bad[] = {
+		{ "/api/v1/copy-control/0", "{\"copy_control\":\"copy_never\"}", 404 },
+		{ "/api/v1/copy-control/65536", "{\"copy_control\":\"copy_never\"}", 404 },
+		{ "/api/v1/copy-control/7", "{\"copy_control\":\"copy_no_more\"}", 400 },
+		{ "/api/v1/copy-control/7", "{\"copy_control\":3}", 400 },
+		{ "/api/v1/copy-control/7", "{}", 400 },
+		{ "/api/v1/copy-control/7", "{\"copy_control\":\"copy_once\",\"retention_s\":316224001}", 400 },
+		{ "/api/v1/copy-control/7", "{\"copy_control\":\"copy_once\",\"x\":1}", 400 },
+	};
+
+	if (!be->available)
+		skip();
+	s = tdb_open_fresh(state);
+	assert_int_equal(sms_usage_get(s, 101, &got), CE_NOT_FOUND);
+	assert_int_equal(got.copy_control, CAS_COPY_FREE);
+	assert_int_equal(sms_usage_set(s, 0, &u, "t"), CE_RANGE);
+	u.copy_control = CAS_COPY_NO_MORE;
+	assert_int_equal(sms_usage_set(s, 101, &u, "t"), CE_RANGE);
+	assert_int_equal(rest(s, rw, REST_PUT, "/api/v1/copy-control/102", NULL,
+		"{\"copy_control\":\"copy_never\"}", &j), 200);
+	assert_string_equal(json_string_value(json_object_get(j, "copy_control")), "copy_never");
+	json_decref(j);
+	assert_int_equal(rest(s, rw, REST_PUT, "/api/v1/copy-control/101", NULL,
+		"{\"copy_control\":\"copy_once\",\"retention_s\":86400}", NULL), 200);
+	assert_int_equal(sms_usage_get(s, 101, &got), 0);
+	assert_int_equal(got.copy_control, CAS_COPY_ONCE);
+	assert_int_equal(got.retention_s, 86400);
+	assert_int_equal(rest(s, SMS_SCOPE_READ, REST_PUT, "/api/v1/copy-control/101", NULL,
+		"{\"copy_control\":\"copy_free\"}", NULL), 403);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(rest(s, rw, REST_PUT, bad[i].path, NULL, bad[i].body, NULL), bad[i].status);
+	assert_int_equal(sms_usage_get(s, 7, &got), CE_NOT_FOUND);
+	assert_int_equal(rest(s, SMS_SCOPE_READ, REST_GET, "/api/v1/copy-control", NULL, NULL, &j), 200);
+	assert_int_equal(json_array_size(json_object_get(j, "items")), 2);
+	it = json_array_get(json_object_get(j, "items"), 0);
+	assert_int_equal(json_integer_value(json_object_get(it, "service_id")), 101);
+	assert_int_equal(json_integer_value(json_object_get(it, "retention_s")), 86400);
+	json_decref(j);
+	/* copy_free with no limit is the default: the row goes */
+	assert_int_equal(rest(s, rw, REST_PUT, "/api/v1/copy-control/101", NULL, "{\"copy_control\":\"copy_free\"}",
+		NULL), 200);
+	assert_int_equal(sms_usage_get(s, 101, &got), CE_NOT_FOUND);
+	assert_int_equal(rest(s, rw, REST_DELETE, "/api/v1/copy-control/102", NULL, NULL, NULL), 405);
+	sms_store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_osd_store),
 		cmocka_unit_test(test_osd_rest),
 		cmocka_unit_test(test_osd_cli),
+		cmocka_unit_test(test_usage_rest),
 	};
 
 	return tdb_run_both("osd-store", tests, sizeof(tests) / sizeof(tests[0]));

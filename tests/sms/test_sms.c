@@ -975,8 +975,19 @@ static void test_cli(void **state)
 	assert_int_equal(cli(db, "--help", out, sizeof(out)), 0);
 	assert_non_null(strstr(out, "usage: castellan sms"));
 	assert_int_equal(cli(db, "init --admin ops", out, sizeof(out)), 0);
-	assert_non_null(strstr(out, "schema version 7"));
+	assert_non_null(strstr(out, "schema version 8"));
 	assert_non_null(strstr(out, "api key for ops"));
+	/* C.6: a channel's copy control, one line (schema 8) */
+	assert_int_equal(cli(db, "copy-control 102 copy_never", out, sizeof(out)), 0);
+	assert_int_equal(cli(db, "copy-control 101 copy_once --retention-s 86400", out, sizeof(out)), 0);
+	assert_int_equal(cli(db, "copy-control list", out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "101\tcopy_once\t86400\n102\tcopy_never\t0\n"));
+	assert_int_equal(cli(db, "copy-control 101 copy_free", out, sizeof(out)), 0);
+	assert_int_equal(cli(db, "copy-control list", out, sizeof(out)), 0);
+	assert_null(strstr(out, "101\t"));
+	assert_int_equal(cli(db, "copy-control 0 copy_never", out, sizeof(out)), 1);
+	assert_int_equal(cli(db, "copy-control 5 copy_no_more", out, sizeof(out)), 1);
+	assert_int_equal(cli(db, "copy-control 5 copy_once --retention-s 999999999", out, sizeof(out)), 1);
 	assert_int_equal(cli(db, "card add 2100000000 --chip C1 --name Ann", out, sizeof(out)), 0);
 	assert_int_equal(cli(db, "card add 2100000000", out, sizeof(out)), 1); /* exists */
 	assert_int_equal(cli(db, "card add 21000x", out, sizeof(out)), 1);

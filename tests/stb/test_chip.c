@@ -29,6 +29,7 @@
 #include "lib/cursor.h"
 #include "stb/chip.h"
 #include "stb/descrambler.h"
+#include "stb/pvr.h"
 
 #define CASID 0x4AE1
 #define EPOCH_S 3600u
@@ -757,6 +758,99 @@ static void test_paired_ladder(void **state)
 	chip_otp_wipe(&otp2);
 }
 
+/* C.6: recordings sealed inside the chip with its OTP root's recording
+ * branch (no vendor needed) play back on that chip only: another chip
+ * refuses them (another id: before any key; the same id, another root:
+ * CE_MAC), and the derivation is the documented one (stb/pvr_key.h: a
+ * device keyer on the same root and id opens the chip's recording). */
+struct pvr_back {
+	uint8_t *buf;
+	size_t n;
+};
+
+static int pvr_sink(void *ctx, const uint8_t *p, size_t n)
+{
+	struct pvr_back *b = ctx;
+
+	memcpy(b->buf + b->n * 188, p, n * 188);
+	b->n += n;
+	return 0;
+}
+
+static void test_pvr_chip(void **state)
+{
+	struct chip_otp otp1, otp2;
+	struct chip_link *ctl1, *host1, *ctl2, *host2;
+	struct pvr_keyer k1, k2, kdev;
+	struct pvr_rec *rec = NULL;
+	struct pvr_rec_stats rst;
+	pid_t pid1, pid2;
+	static uint8_t pkts[150 * 188], back[150 * 188];
+	char dir[] = "/tmp/test-pvrchip-XXXXXX", path[128];
+	uint8_t tag[16] = { 0 }, nonce[16] = { 0 }, blk[16] = { 0 };
+	FILE *f;
+
+	(void)state;
+	make_otp(&otp1);
+	make_otp(&otp2);
+	otp2.root[0] ^= 0x80; /* another chip that claims the same id */
+	assert_int_equal(chip_spawn(&otp1, &ctl1, &host1, &pid1), 0);
+	assert_int_equal(chip_spawn(&otp2, &ctl2, &host2, &pid2), 0);
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/rec.pvr", dir);
+	rnd(pkts, sizeof(pkts));
+	for (size_t i = 0; i < 150; i++) {
+		pkts[i * 188] = 0x47;
+		pkts[i * 188 + 3] &= 0x3F; /* clear */
+	}
+	assert_int_equal(pvr_keyer_chip(host1, &k1), 0);
+	assert_int_equal(k1.source, PVR_SRC_CHIP);
+	assert_int_equal(k1.box_id, otp1.chip_id);
+	assert_int_equal(pvr_rec_open(path, &k1, 0, T0_MS, &rec), 0);
+	assert_int_equal(pvr_rec_feed(rec, NULL, pkts, 150), 0);
+	assert_int_equal(pvr_rec_close(rec, &rst), 0);
+	assert_int_equal(rst.packets, 150);
+	f = fopen(path, "rb");
+	assert_non_null(f);
+	assert_int_equal(pvr_play(&k1, f, T0_MS, pvr_sink, &(struct pvr_back){ back, 0 }, NULL), 0);
+	assert_memory_equal(back, pkts, sizeof(pkts));
+	/* chip 2, same id, another root */
+	memset(back, 0, sizeof(back));
+	assert_int_equal(pvr_keyer_chip(host2, &k2), 0);
+	rewind(f);
+	assert_int_equal(pvr_play(&k2, f, T0_MS, pvr_sink, &(struct pvr_back){ back, 0 }, NULL), CE_MAC);
+	/* chip 2 under its own id: refused before any key */
+	k2.box_id = otp1.chip_id + 1;
+	rewind(f);
+	assert_int_equal(pvr_play(&k2, f, T0_MS, pvr_sink, &(struct pvr_back){ back, 0 }, NULL), CE_NOT_ENTITLED);
+	/* the documented derivation from K_otp and the chip id */
+	assert_int_equal(pvr_keyer_device(otp1.root, sizeof(otp1.root), otp1.chip_id, &kdev), 0);
+	kdev.source = PVR_SRC_CHIP;
+	rewind(f);
+	assert_int_equal(pvr_play(&kdev, f, T0_MS, pvr_sink, &(struct pvr_back){ back, 0 }, NULL), 0);
+	assert_memory_equal(back, pkts, sizeof(pkts));
+	fclose(f);
+	/* the op is the host channel's; a bad tag is CE_MAC */
+	assert_int_equal(chip_link_pvr_crypt(ctl1, 1, nonce, 0, NULL, 0, blk, 16, tag), CE_STATE);
+	assert_int_equal(chip_link_pvr_crypt(host1, 1, nonce, 0, NULL, 0, blk, 16, tag), 0);
+	tag[0] ^= 1;
+	assert_int_equal(chip_link_pvr_crypt(host1, 0, nonce, 0, NULL, 0, blk, 16, tag), CE_MAC);
+	assert_int_equal(chip_link_pvr_crypt(host1, 2, nonce, 0, NULL, 0, blk, 16, tag), CE_ARG);
+	pvr_keyer_free(&kdev);
+	pvr_keyer_free(&k1);
+	pvr_keyer_free(&k2);
+	unlink(path);
+	rmdir(dir);
+	chip_link_free(ctl1);
+	chip_link_free(host1);
+	chip_link_free(ctl2);
+	chip_link_free(host2);
+	assert_int_equal(chip_wait(pid1), 0);
+	assert_int_equal(chip_wait(pid2), 0);
+	chip_otp_wipe(&otp1);
+	chip_otp_wipe(&otp2);
+}
+
 /* fuzz/corpus/chip replayed as fuzz/fuzz_chip.c does: role u8 | op u8 | body
  * into a chip with vendor 0x4ADC; known seeds have known answers, any other
  * file (a fuzzer finding) must only replay without a crash. */
@@ -888,6 +982,7 @@ int main(void)
 		cmocka_unit_test(test_box_never_holds_cw),
 		cmocka_unit_test(test_bad_requests),
 		cmocka_unit_test(test_paired_ladder),
+		cmocka_unit_test(test_pvr_chip),
 		cmocka_unit_test(test_fuzz_corpus_chip),
 		cmocka_unit_test(test_cli_chip),
 	};

@@ -32,6 +32,8 @@
 #include "cipher/cipher.h"
 #include "stb/descrambler.h"
 #include "stb/stb.h"
+#include "stb/pvr.h"
+#include "cas/usage.h"
 #include "ts/psi.h"
 #include "ts/ts.h"
 
@@ -228,6 +230,9 @@ struct built {
 	size_t n_even, n_odd; /* scrambled packets per parity */
 };
 
+/* The usage rules make_ecm puts in ECMs (NULL: none), for the PVR tests. */
+static const struct cas_usage *g_usage;
+
 /* cws[comp][cp]: comp 0 = video (or all), 1 = audio; cp 0..2 */
 static void make_ecm(const struct keystore *ks, enum cw_alg alg, uint16_t cp, uint8_t cws[2][3][16], int comp,
 	uint16_t ecm_id, uint8_t *sec, size_t *len)
@@ -253,6 +258,8 @@ static void make_ecm(const struct keystore *ks, enum cw_alg alg, uint16_t cp, ui
 		memcpy(p.cw_odd, cws[comp][cp], kl);
 		memcpy(p.cw_even, cws[comp][cp + 1], kl);
 	}
+	if (g_usage) /* C.6 tests: the channel's usage rules in every ECM */
+		assert_int_equal(ecm_ext_add_usage(&p, g_usage), 0);
 	assert_int_equal(ecm_build(ks, &p, sec, ECM_MAX_SECTION, len), 0);
 	ecm_params_wipe(&p);
 }
@@ -1273,10 +1280,369 @@ static void test_cli(void **st)
 		assert_int_equal(run_cli(bad3), 2);
 		assert_int_equal(run_cli(bad4), 2);
 		assert_int_equal(run_cli(bad5), 1);
+		{ /* C.6: a box with no key of its own cannot record; --playback goes alone */
+			char rec[160];
+			char *norec[] = { bin, (char *)"stb", (char *)"--input", in, (char *)"--output", out,
+				(char *)"--cw", (char *)"0123456789abcdef", (char *)"--record", rec, NULL };
+			char *both[] = { bin, (char *)"stb", (char *)"--input", in, (char *)"--playback", rec,
+				(char *)"--output", out, (char *)"--cw", (char *)"0123456789abcdef", NULL };
+
+			snprintf(rec, sizeof(rec), "%s/rec.pvr", dir);
+			assert_int_equal(run_cli(norec), 1);
+			assert_int_equal(access(rec, F_OK), -1); /* nothing left behind */
+			assert_int_equal(run_cli(both), 2);
+		}
 	}
 	unlink(out);
 	unlink(json);
 	rmdir(dir);
+}
+
+
+/* ---- the recorder (C.6: stb/pvr.h) ---- */
+
+struct mem_sink {
+	uint8_t *buf;
+	size_t n, cap; /* packets */
+	size_t calls;
+};
+
+static int mem_sink(void *ctx, const uint8_t *pkts, size_t n)
+{
+	struct mem_sink *m = ctx;
+
+	m->calls++;
+	if (n > m->cap - m->n)
+		return CE_OVERFLOW;
+	memcpy(m->buf + m->n * TS_PACKET_BYTES, pkts, n * TS_PACKET_BYTES);
+	m->n += n;
+	return 0;
+}
+
+static void keyer(uint8_t seed, uint64_t box_id, struct pvr_keyer *k)
+{
+	uint8_t key[16];
+
+	memset(key, seed, sizeof(key));
+	assert_int_equal(pvr_keyer_device(key, sizeof(key), box_id, k), 0);
+}
+
+/* Run the ECM box on a built stream with usage rules u, recording into
+ * path with keyer k. out gets the box's output, rep the report. */
+static void record_box(const struct cas_usage *u, const struct pvr_keyer *k, const char *path, struct built *b,
+	struct keystore **ks, uint8_t **out, struct stb_report *rep, struct pvr_rec_stats *rst, char **json)
+{
+	struct cas_client c = { 0 };
+	struct stb_config cfg = { .csa2_reduce = true, .now_ms = test_clock };
+	struct stb *box = NULL;
+	struct pvr_rec *rec = NULL;
+
+	assert_int_equal(keystore_generate(0x4ADC, 0, ks), 0);
+	g_usage = u;
+	build_stream(*ks, CW_ALG_CSA2, false, b);
+	g_usage = NULL;
+	*out = malloc(b->npkts * TS_PACKET_BYTES);
+	assert_non_null(*out);
+	make_client(*ks, 0x00000001, T_NOW_MS / 1000 - 3600, T_NOW_MS / 1000 + 30 * 86400, &c);
+	cfg.client = &c;
+	assert_int_equal(stb_new(&cfg, &box), 0);
+	assert_int_equal(pvr_rec_open(path, k, 0, T_NOW_MS, &rec), 0);
+	for (size_t off = 0; off < b->npkts; off += 300) {
+		size_t n = b->npkts - off < 300 ? b->npkts - off : 300;
+		uint8_t *o = *out + off * TS_PACKET_BYTES;
+
+		assert_int_equal(stb_feed(box, b->scr + off * TS_PACKET_BYTES, n, o), 0);
+		assert_int_equal(pvr_rec_feed(rec, box, o, n), 0);
+	}
+	assert_int_equal(pvr_rec_close(rec, rst), 0);
+	assert_int_equal(stb_report(box, rep), 0);
+	if (json)
+		assert_int_equal(stb_report_json(rep, json), 0);
+	stb_free(box);
+	cas_client_free(&c);
+}
+
+static int play_path(const struct pvr_keyer *k, const char *path, uint64_t now_ms, struct mem_sink *m,
+	struct pvr_info *info)
+{
+	FILE *f = fopen(path, "rb");
+	int r;
+
+	assert_non_null(f);
+	r = pvr_play(k, f, now_ms, mem_sink, m, info);
+	fclose(f);
+	return r;
+}
+
+/* Record (copy_once, a day's retention) and play back on the same box:
+ * exactly the box's output, less the packets it had no key for; another
+ * box (another key, or another id) gets nothing; past the retention,
+ * nothing. */
+static void test_pvr_roundtrip(void **st)
+{
+	const struct cas_usage once = { .copy_control = CAS_COPY_ONCE, .retention_s = 86400 };
+	char dir[] = "/tmp/test-pvr-XXXXXX", path[128];
+	struct stb_report *rep = calloc(1, sizeof(*rep));
+	struct pvr_keyer ka, kb, kc;
+	struct pvr_rec_stats rst;
+	struct pvr_info info;
+	struct keystore *ks = NULL;
+	struct built b;
+	struct mem_sink m = { 0 };
+	uint8_t *out = NULL, *want;
+	size_t nwant = 0;
+	const struct stb_service_report *s101;
+
+	(void)st;
+	assert_non_null(rep);
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/rec.pvr", dir);
+	keyer(0xA1, 1001, &ka);
+	keyer(0xB2, 1001, &kb); /* another box passing off A's id */
+	keyer(0xA1, 1002, &kc); /* another box */
+	record_box(&once, &ka, path, &b, &ks, &out, rep, &rst, NULL);
+	/* what the recording must hold: the output less still-scrambled packets */
+	want = malloc(b.npkts * TS_PACKET_BYTES);
+	assert_non_null(want);
+	for (size_t i = 0; i < b.npkts; i++)
+		if ((out[i * TS_PACKET_BYTES + 3] & 0xC0) == 0)
+			memcpy(want + nwant++ * TS_PACKET_BYTES, out + i * TS_PACKET_BYTES, TS_PACKET_BYTES);
+	assert_true(nwant > b.npkts * 9 / 10);
+	assert_int_equal(rst.packets, nwant);
+	assert_int_equal(rst.dropped_scrambled, b.npkts - nwant);
+	assert_int_equal(rst.refused_copy_never, 0);
+	assert_int_equal(rst.copy_control, CAS_COPY_NO_MORE);
+	assert_int_equal(rst.retention_s, 86400);
+	s101 = find_svc(rep, 101);
+	assert_non_null(s101);
+	assert_true(s101->have_usage);
+	assert_int_equal(s101->usage.copy_control, CAS_COPY_ONCE);
+	assert_true(s101->rec_pkts > 500);
+	assert_int_equal(s101->rec_refused_pkts, 0);
+	{ /* the file holds no clear packet of the service */
+		size_t flen;
+		uint8_t *file = tu_read(path, &flen);
+
+		assert_true(flen > nwant * TS_PACKET_BYTES);
+		for (size_t i = 0; i < nwant; i += 97)
+			assert_null(memmem(file, flen, want + i * TS_PACKET_BYTES + 4, 32));
+		free(file);
+	}
+	m.cap = b.npkts;
+	m.buf = malloc(m.cap * TS_PACKET_BYTES);
+	assert_non_null(m.buf);
+	assert_int_equal(play_path(&ka, path, T_NOW_MS + 1000, &m, &info), 0);
+	assert_int_equal(m.n, nwant);
+	assert_memory_equal(m.buf, want, nwant * TS_PACKET_BYTES);
+	assert_int_equal(info.box_id, 1001);
+	assert_int_equal(info.copy_control, CAS_COPY_NO_MORE);
+	/* another box: nothing reaches the sink */
+	m.n = m.calls = 0;
+	assert_int_equal(play_path(&kc, path, T_NOW_MS + 1000, &m, &info), CE_NOT_ENTITLED);
+	assert_int_equal(play_path(&kb, path, T_NOW_MS + 1000, &m, &info), CE_MAC);
+	/* past the day of retention */
+	assert_int_equal(play_path(&ka, path, T_NOW_MS + 86401ull * 1000, &m, &info), CE_EXPIRED);
+	assert_int_equal(m.calls, 0);
+	unlink(path);
+	rmdir(dir);
+	pvr_keyer_free(&ka);
+	pvr_keyer_free(&kb);
+	pvr_keyer_free(&kc);
+	free(m.buf);
+	free(want);
+	free(out);
+	free(rep);
+	built_free(&b);
+	keystore_free(ks);
+}
+
+/* copy_never: the box descrambles service 101 for viewing but records none
+ * of its packets; service 102 (no rules) is recorded; the report says so. */
+static void test_pvr_copy_never(void **st)
+{
+	const struct cas_usage never = { .copy_control = CAS_COPY_NEVER };
+	char dir[] = "/tmp/test-pvr-XXXXXX", path[128];
+	struct stb_report *rep = calloc(1, sizeof(*rep));
+	struct pvr_keyer ka;
+	struct pvr_rec_stats rst;
+	struct keystore *ks = NULL;
+	struct built b;
+	struct mem_sink m = { 0 };
+	uint8_t *out = NULL;
+	char *json = NULL;
+	const struct stb_service_report *s101, *s102;
+	size_t n101 = 0, n102 = 0;
+	json_t *root, *svcs;
+
+	(void)st;
+	assert_non_null(rep);
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/rec.pvr", dir);
+	keyer(0xA1, 1001, &ka);
+	record_box(&never, &ka, path, &b, &ks, &out, rep, &rst, &json);
+	s101 = find_svc(rep, 101);
+	s102 = find_svc(rep, 102);
+	assert_non_null(s101);
+	assert_non_null(s102);
+	assert_int_equal(s101->state, STB_SVC_DESCRAMBLED); /* watched, not recorded */
+	assert_int_equal(s101->usage.copy_control, CAS_COPY_NEVER);
+	assert_int_equal(s101->rec_pkts, 0);
+	assert_true(s101->rec_refused_pkts > 500);
+	assert_int_equal(rst.refused_copy_never, s101->rec_refused_pkts);
+	assert_true(s102->rec_pkts > 500);
+	assert_int_equal(rst.copy_control, CAS_COPY_FREE);
+	m.cap = b.npkts;
+	m.buf = malloc(m.cap * TS_PACKET_BYTES);
+	assert_non_null(m.buf);
+	assert_int_equal(play_path(&ka, path, T_NOW_MS, &m, NULL), 0);
+	for (size_t i = 0; i < m.n; i++) {
+		uint16_t pid = pkt_pid(m.buf + i * TS_PACKET_BYTES);
+
+		n101 += pid == 0x0100 || pid == 0x0101;
+		n102 += pid == 0x0102 || pid == 0x0103;
+	}
+	assert_int_equal(n101, 0);
+	assert_int_equal(n102, s102->rec_pkts);
+	/* the report JSON says it */
+	root = json_loads(json, 0, NULL);
+	assert_non_null(root);
+	svcs = json_object_get(root, "services");
+	for (size_t i = 0; i < json_array_size(svcs); i++) {
+		json_t *o = json_array_get(svcs, i);
+
+		if (json_integer_value(json_object_get(o, "service_id")) != 101)
+			continue;
+		assert_string_equal(json_string_value(json_object_get(o, "copy_control")), "copy_never");
+		assert_int_equal(json_integer_value(json_object_get(o, "recorded_packets")), 0);
+		assert_true(json_integer_value(json_object_get(o, "record_refused_packets")) > 500);
+	}
+	json_decref(root);
+	free(json);
+	unlink(path);
+	rmdir(dir);
+	pvr_keyer_free(&ka);
+	free(m.buf);
+	free(out);
+	free(rep);
+	built_free(&b);
+	keystore_free(ks);
+}
+
+/* Outside data: a recording altered anywhere (header, chunk head, packets,
+ * tag), cut short or grown is refused whole: the sink never runs. */
+static void test_pvr_tamper(void **st)
+{
+	char dir[] = "/tmp/test-pvr-XXXXXX", path[128], bad[160];
+	struct pvr_keyer ka;
+	struct pvr_rec *rec = NULL;
+	struct pvr_rec_stats rst;
+	uint8_t pkts[200 * TS_PACKET_BYTES], *file;
+	size_t flen;
+	struct mem_sink m = { .cap = 200 };
+
+	(void)st;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/rec.pvr", dir);
+	snprintf(bad, sizeof(bad), "%s/bad.pvr", dir);
+	keyer(0xA1, 1001, &ka);
+	for (size_t i = 0; i < 200; i++) {
+		uint8_t *p = pkts + i * TS_PACKET_BYTES;
+
+		memset(p, (int)i, TS_PACKET_BYTES);
+		p[0] = 0x47;
+		p[1] = 0x01;
+		p[2] = 0x00;
+		p[3] = (uint8_t)(0x10 | (i & 0x0F));
+	}
+	assert_int_equal(pvr_rec_open(path, &ka, 0, T_NOW_MS, &rec), 0);
+	assert_int_equal(pvr_rec_feed(rec, NULL, pkts, 200), 0);
+	assert_int_equal(pvr_rec_close(rec, &rst), 0);
+	assert_int_equal(rst.chunks, 4); /* 64 + 64 + 64 + 8 */
+	file = tu_read(path, &flen);
+	assert_int_equal(flen, PVR_HEADER_BYTES + 4 * (PVR_CHUNK_HEAD_BYTES + PVR_TAG_BYTES) + 200 * TS_PACKET_BYTES);
+	m.buf = malloc(200 * TS_PACKET_BYTES);
+	assert_non_null(m.buf);
+	assert_int_equal(play_path(&ka, path, T_NOW_MS, &m, NULL), 0);
+	assert_memory_equal(m.buf, pkts, sizeof(pkts));
+	/* one bit flipped at offsets spread over the whole file */
+	for (size_t off = 0; off < flen; off += off < PVR_HEADER_BYTES + 16 ? 1 : 61) {
+		file[off] ^= 0x04;
+		assert_int_equal(file_write_atomic(bad, file, flen, 0600), 0);
+		file[off] ^= 0x04;
+		m.n = m.calls = 0;
+		assert_int_not_equal(play_path(&ka, bad, T_NOW_MS, &m, NULL), 0);
+		assert_int_equal(m.calls, 0);
+	}
+	/* cut short anywhere, or a byte more */
+	for (size_t cut = 0; cut < flen; cut += cut < PVR_HEADER_BYTES + 16 ? 1 : 173) {
+		assert_int_equal(file_write_atomic(bad, file, cut, 0600), 0);
+		assert_int_not_equal(play_path(&ka, bad, T_NOW_MS, &m, NULL), 0);
+		assert_int_equal(m.calls, 0);
+	}
+	file = realloc(file, flen + 1);
+	assert_non_null(file);
+	file[flen] = 0;
+	assert_int_equal(file_write_atomic(bad, file, flen + 1, 0600), 0);
+	assert_int_equal(play_path(&ka, bad, T_NOW_MS, &m, NULL), CE_TRAILING);
+	assert_int_equal(m.calls, 0);
+	free(file);
+	free(m.buf);
+	unlink(bad);
+	unlink(path);
+	rmdir(dir);
+	pvr_keyer_free(&ka);
+}
+
+/* The header parser's bad cases (no crypto reached). */
+static void test_pvr_header_bad(void **st)
+{
+	struct pvr_info good = { .source = PVR_SRC_DEVICE, .service_id = 101, .box_id = 7, .copy_control = 0,
+		.created_ms = 1, .packets = 200, .chunks = 4 };
+	static const struct { size_t at; uint8_t val; int want; } cases[] = {
+		{ 0, 'X', CE_FORMAT },      /* magic */
+		{ 8, 2, CE_FORMAT },        /* version */
+		{ 9, 0, CE_FORMAT },        /* key source */
+		{ 9, 3, CE_FORMAT },
+		{ 20, CAS_COPY_ONCE, CE_RANGE }, /* a recording is copy_free or copy_no_more */
+		{ 20, CAS_COPY_NEVER, CE_RANGE },
+		{ 21, 1, CE_FORMAT },       /* reserved */
+		{ 23, 63, CE_FORMAT },      /* chunk size */
+		{ 24, 0xFF, CE_RANGE },     /* retention over ten years */
+		{ 43, 0, CE_RANGE },        /* packets 0 in 4 chunks */
+		{ 42, 1, CE_RANGE },        /* more packets than 4 chunks hold */
+		{ 47, 0, CE_RANGE },        /* 0 chunks */
+		{ 47, 1, CE_RANGE },        /* 200 packets in 1 chunk */
+	};
+	uint8_t h[PVR_HEADER_BYTES] = { 0 }, b[PVR_HEADER_BYTES];
+	struct pvr_info got;
+	struct wbuf w;
+
+	(void)st;
+	wbuf_init(&w, h, sizeof(h));
+	wbuf_bytes(&w, PVR_MAGIC, 8);
+	wbuf_u8(&w, PVR_VERSION);
+	wbuf_u8(&w, good.source);
+	wbuf_u16(&w, good.service_id);
+	wbuf_u64(&w, good.box_id);
+	wbuf_u8(&w, good.copy_control);
+	wbuf_u8(&w, 0);
+	wbuf_u16(&w, PVR_CHUNK_PKTS);
+	wbuf_u32(&w, 0);
+	wbuf_u64(&w, good.created_ms);
+	wbuf_u64(&w, good.packets);
+	wbuf_u32(&w, good.chunks);
+	assert_int_equal(wbuf_status(&w), 0);
+	assert_int_equal(pvr_header_parse(h, sizeof(h), &got), 0);
+	assert_int_equal(got.packets, 200);
+	assert_int_equal(got.service_id, 101);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memcpy(b, h, sizeof(h));
+		b[cases[i].at] = cases[i].val;
+		assert_int_equal(pvr_header_parse(b, sizeof(b), &got), cases[i].want);
+		assert_int_equal(got.box_id, 0); /* zeroed on error */
+	}
+	for (size_t n = 0; n < sizeof(h); n++)
+		assert_int_equal(pvr_header_parse(h, n, &got), n < PVR_HEADER_AUTH_BYTES ? CE_TRUNCATED : CE_TRUNCATED);
 }
 
 int main(void)
@@ -1296,6 +1662,10 @@ int main(void)
 		cmocka_unit_test(test_emm_repeats_not_refused),
 		cmocka_unit_test(test_zapping_across_pcr_jump),
 		cmocka_unit_test(test_report_json),
+		cmocka_unit_test(test_pvr_roundtrip),
+		cmocka_unit_test(test_pvr_copy_never),
+		cmocka_unit_test(test_pvr_tamper),
+		cmocka_unit_test(test_pvr_header_bad),
 		cmocka_unit_test(test_bad_inputs),
 		cmocka_unit_test(test_bad_args),
 		cmocka_unit_test(test_corrupt_stream),

@@ -434,10 +434,59 @@ static void test_ota_tampered_module_refused(void **state)
 	}
 }
 
+/* C.6 in chip mode, through the command: the box of chip 1 records while it
+ * descrambles, with the recording key inside its chip, and plays the file
+ * back byte-identical to what it showed; the box of chip 2 (same module,
+ * other OTP) is refused and writes nothing; the file holds no clear packet. */
+static void test_chip_otp_record(void **state)
+{
+	const struct fx *f = *state;
+	uint8_t *shown, *back, *file;
+	size_t ls, lb, lf;
+	char *err;
+
+	box_dir(f, "box-rec1", "keys-b.json");
+	assert_int_equal(run(wp(f, "stb-rec1.err"),
+				 "stb --input '%s' --output '%s' --chip-otp '%s' --module-dir '%s' --module '%s' "
+				 "--record '%s'",
+				 wp(f, "scrambled-B.ts"), wp(f, "out-rec1.ts"), wp(f, CHIP1_OTP), wp(f, "box-rec1"),
+				 wp(f, "B.mod"), wp(f, "rec1.pvr")),
+		0);
+	err = slurp(wp(f, "stb-rec1.err"));
+	assert_non_null(strstr(err, "for box chip "));
+	free(err);
+	assert_int_equal(scrambled_packets(wp(f, "out-rec1.ts")), 0);
+	assert_int_equal(run(wp(f, "stb-play1.err"),
+				 "stb --playback '%s' --output '%s' --chip-otp '%s' --module-dir '%s' --boot-vendor 0x4ae1",
+				 wp(f, "rec1.pvr"), wp(f, "play1.ts"), wp(f, CHIP1_OTP), wp(f, "box-rec1")),
+		0);
+	shown = tu_read(wp(f, "out-rec1.ts"), &ls);
+	back = tu_read(wp(f, "play1.ts"), &lb);
+	assert_int_equal(lb, ls);
+	assert_memory_equal(back, shown, ls);
+	file = tu_read(wp(f, "rec1.pvr"), &lf);
+	for (size_t i = 0; i + 188 <= ls; i += 188 * 101)
+		assert_null(memmem(file, lf, shown + i + 4, 64));
+	free(shown);
+	free(back);
+	free(file);
+	/* chip 2's box: refused, nothing written */
+	box_dir(f, "box-rec2", "keys-b.json");
+	assert_int_equal(run(wp(f, "stb-play2.err"),
+				 "stb --playback '%s' --output '%s' --chip-otp '%s' --module-dir '%s' --module '%s'",
+				 wp(f, "rec1.pvr"), wp(f, "play2.ts"), wp(f, CHIP2_OTP), wp(f, "box-rec2"), wp(f, "B.mod")),
+		1);
+	assert_int_equal(access(wp(f, "play2.ts"), F_OK), -1);
+	err = slurp(wp(f, "stb-play2.err"));
+	assert_non_null(strstr(err, "refused"));
+	free(err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_chip_otp),
+		cmocka_unit_test(test_chip_otp_record),
 		cmocka_unit_test(test_ota_tampered_module_refused),
 	};
 
