@@ -3,7 +3,7 @@
  * carousel PID -> blocks). Bounded, never trusts a declared length. */
 #include <stdint.h>
 #include <stdlib.h>
-#include "headend/ota.h"
+#include "ts/ota.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -201,3 +201,15 @@ fail:
 	memset(v, 0, sizeof(*v));
 	return r;
 }
+
+int module_ladder_payload(uint32_t vendor, uint16_t ca_system_id, const char *keys_file, uint8_t *out, size_t cap,
+	size_t *out_len)
+{
+	struct module_payload p = { .kind = MODULE_KIND_LADDER, .vendor_id = vendor, .ca_system_id = ca_system_id };
+
+	*out_len = 0;
+	if (strlen(keys_file) > MODULE_MAX_NAME)
+		return CE_ARG;
+	memcpy(p.keys_file, keys_file, strlen(keys_file) + 1);
+	return module_payload_encode(&p, out, cap, out_len) != 0 ? CE_ARG : 0;
+}

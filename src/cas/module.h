@@ -80,6 +80,11 @@ struct module_view {
 int module_parse(const uint8_t *buf, size_t len, struct module_view *v) WARN_UNUSED;
 
 int module_payload_encode(const struct module_payload *p, uint8_t *out, size_t cap, size_t *out_len) WARN_UNUSED;
+/* The ladder client's payload (MODULE_KIND_LADDER) for vendor, CA_system_id
+ * and the box's keys file name: module_payload_encode's result; CE_ARG when
+ * keys_file is not 1..MODULE_MAX_NAME of [A-Za-z0-9._-] (no leading '.'). */
+int module_ladder_payload(uint32_t vendor, uint16_t ca_system_id, const char *keys_file, uint8_t *out, size_t cap,
+	size_t *out_len) WARN_UNUSED;
 int module_payload_parse(const uint8_t *buf, size_t len, struct module_payload *p) WARN_UNUSED;
 
 /* Operator side: build and sign a module (m->payload_sha256 is computed).

@@ -9,6 +9,7 @@
 
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include "cli/opt.h"
 
@@ -20,10 +21,6 @@ struct cli_command {
 
 /* true if argv has -h or --help. */
 bool cli_wants_help(int argc, char **argv);
-/* The value after the option name (argv[first..]), or NULL; cli_flag: true
- * if the switch name is there. The first match counts. */
-const char *cli_opt(int argc, char **argv, int first, const char *name);
-bool cli_flag(int argc, char **argv, int first, const char *name);
 /* Leading --db URI / --db-file FILE pairs from argv[1..]: their values into
  * *db and *db_file (left as they were when absent); returns the index of the
  * first other argument. */
@@ -31,11 +28,6 @@ int cli_db_args(int argc, char **argv, const char **db, const char **db_file);
 /* v, the value of option opt, as a number 0..max into *out: 0, or CE_ARG
  * said on stderr as "CMD: bad value for OPT: 'V'". */
 int cli_u64(const char *cmd, const char *opt, const char *v, uint64_t max, uint64_t *out);
-/* Option name's value (argv[first..]) as a number 0..max into *out: 0 (left
- * as it was when absent), or CE_ARG when it is absent and required or is
- * not such a number (said on stderr as "castellan CMD: ...", CMD =
- * argv[0]). */
-int cli_opt_u64(int argc, char **argv, int first, const char *name, uint64_t max, bool required, uint64_t *out);
 
 /* common.c: what several commands share. */
 /* --log-level as an OPT_K_FN: sets the level at once. 0 or CE_ARG. */
@@ -59,6 +51,10 @@ int cli_ready_file(const char *prog, const char *path, const char *fmt, ...) __a
 /* A config file's log-level key on SIGHUP (lib/config.h cli_apply_fn's key
  * and value): 0, CE_ARG, CE_UNSUPPORTED (key removed: the level stays). */
 int cli_apply_log_level(const char *key, const char *value);
+/* A password: the first line of file, or of stdin when file is NULL, into
+ * pw (cap bytes, NUL-terminated; secret_wipe it). 0, CE_IO, CE_LIMIT (the
+ * line does not fit). */
+int cli_password_read(const char *file, char *pw, size_t cap);
 
 int cmd_keys(int argc, char **argv);
 int cmd_provision(int argc, char **argv);
@@ -73,14 +69,14 @@ int sms_import_tvcas(struct sms_store *s, int argc, char **argv); /* cmd_sms_tvc
 /* cmd_sms_osd.c: `sms fingerprint ...` (message false) / `sms message ...`, and their usage lines. */
 int cli_sms_osd(struct sms_store *s, bool message, int argc, char **argv);
 extern const char cli_sms_osd_usage[];
+/* The option tables of sms import-tvcas, migrate, fingerprint and message
+ * (NULL-terminated), for `castellan sms --help` to print with its own. */
+extern const struct opt_cmd cli_sms_tvcas_cmd, cli_sms_migrate_cmd;
+extern const struct opt_cmd *const cli_sms_more_cmds[];
 /* cmd_sms_usage.c: `castellan sms copy-control` (C.6). 0 or a CE_* code. */
 int cli_sms_usage(struct sms_store *s, int argc, char **argv);
 extern const char cli_sms_usage_usage[];
 int cmd_audit(int argc, char **argv);
-/* The audit key's private half from key (sealed under the passphrase of
- * passphrase_file or $CASTELLAN_PASSPHRASE, or plain hex) into priv
- * (cmd_audit.c; the head-end's --audit-key too). 0 or CE_*. */
-int audit_key_load(const char *key, const char *passphrase_file, uint8_t priv[32]);
 int cmd_headend(int argc, char **argv);
 int cmd_card(int argc, char **argv);
 int cmd_kms(int argc, char **argv);

@@ -5,7 +5,6 @@
  * (--socket) takes LOAD_ECW / DESCRAMBLE; the control channel (--control,
  * the loader's) sets the running vendor. docs/secure-chip.md.
  */
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -15,77 +14,58 @@
 #include "lib/log.h"
 #include "stb/chip.h"
 
-static volatile int stop_flag;
+struct chip_args {
+	const char *otp, *sock, *ctl;
+	bool no_reduce;
+};
 
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop_flag = 1;
-}
+#define A struct chip_args
+static const struct opt chip_opts[] = {
+	OPT_STR("--otp", "FILE", OPT_REQUIRED, A, otp, "the OTP image (castellan blackbox burn)"),
+	OPT_STR("--socket", "PATH", OPT_REQUIRED, A, sock, "the host channel (the CAS client host: load_ecw, descramble)"),
+	OPT_STR("--control", "PATH", OPT_REQUIRED, A, ctl, "the loader's channel (which vendor's module runs)"),
+	OPT_FLAG("--no-csa2-reduce", A, no_reduce, "CSA2: do not apply the entropy reduction to loaded CWs\n(default on; off for a head-end that does not reduce)"),
+	OPT_END,
+};
+#undef A
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"usage: castellan chip --otp FILE --socket PATH --control PATH [--no-csa2-reduce]\n\n"
-		"Run the emulated secure chip with the OTP image FILE (castellan blackbox burn).\n"
-		"--socket:  the host channel (the CAS client host: load_ecw, descramble);\n"
-		"--control: the loader's channel (which vendor's module runs). Both are unix\n"
-		"           sockets created mode 0600; one connection per channel at a time.\n"
-		"Nothing the chip answers contains a key or a CW. Stops on SIGINT/SIGTERM.\n");
-}
+static const struct opt_cmd chip_cmd = {
+	.name = "chip",
+	.about = "Run the emulated secure chip with the OTP image FILE (castellan blackbox burn).\n"
+		 "Both channels are unix sockets created mode 0600; one connection per channel at a time.\n"
+		 "Nothing the chip answers contains a key or a CW. Stops on SIGINT/SIGTERM.",
+	.opts = chip_opts,
+};
 
 int cmd_chip(int argc, char **argv)
 {
-	const char *otp_path = NULL, *sock = NULL, *ctl = NULL;
-	bool reduce = true;
+	struct chip_args a = { 0 };
 	struct otp_image img;
 	struct chip_otp otp;
 	struct chip *c = NULL;
 	int r;
 
-	if (cli_wants_help(argc, argv)) {
-		usage(stdout);
-		return 0;
-	}
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--otp") == 0 && i + 1 < argc)
-			otp_path = argv[++i];
-		else if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc)
-			sock = argv[++i];
-		else if (strcmp(argv[i], "--control") == 0 && i + 1 < argc)
-			ctl = argv[++i];
-		else if (strcmp(argv[i], "--no-csa2-reduce") == 0)
-			reduce = false;
-		else {
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (!otp_path || !sock || !ctl) {
-		usage(stderr);
-		return 2;
-	}
-	if ((r = otp_read_file(otp_path, &img)) != 0) {
-		fprintf(stderr, "castellan chip: %s: %s\n", otp_path, err_str(r));
+	if ((r = opt_parse(&chip_cmd, &a, argc, argv, 1, NULL, NULL)) != OPT_GO)
+		return r;
+	if ((r = otp_read_file(a.otp, &img)) != 0) {
+		fprintf(stderr, "castellan chip: %s: %s\n", a.otp, err_str(r));
 		return 1;
 	}
+	/* the OTP image's file format (kms) to what the chip (stb) burns in */
 	memset(&otp, 0, sizeof(otp));
 	otp.chip_id = img.chip_id;
 	memcpy(otp.root, img.root_key, 16);
 	memcpy(otp.trust_root_hash, img.trust_root_hash, 32);
 	otp_image_wipe(&img);
-	r = chip_new(&otp, reduce, &c);
+	r = chip_new(&otp, !a.no_reduce, &c);
 	chip_otp_wipe(&otp);
 	if (r != 0) {
 		fprintf(stderr, "castellan chip: %s\n", err_str(r));
 		return 1;
 	}
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	signal(SIGPIPE, SIG_IGN);
 	umask(077);
-	LOG_INFO("chip", "serving host channel %s, control channel %s", sock, ctl);
-	r = chip_serve_unix(c, sock, ctl, &stop_flag);
+	LOG_INFO("chip", "serving host channel %s, control channel %s", a.sock, a.ctl);
+	r = chip_serve_unix(c, a.sock, a.ctl, (volatile int *)cli_stop_on_signals());
 	chip_free(c);
 	return r == 0 ? 0 : 1;
 }

@@ -10,15 +10,17 @@
 #include <string.h>
 #include "cli/cli.h"
 #include "lib/config.h"
+#include "sms/audit_key.h"
 #include "sms/dburi.h"
 #include "cas/keys.h"
 #include "headend/headend.h"
 #include "kms/view.h"
 #include "lib/log.h"
-#include "lib/netacl.h"
 #include "lib/util.h"
 #include "sms/http.h"
+#include "sms/search.h"
 #include "web/auth.h"
+#include "web/web.h"
 
 #ifndef CASTELLAN_SOURCE_DIR
 #define CASTELLAN_SOURCE_DIR "."
@@ -29,64 +31,117 @@
 #define HEADEND_WEB_ROOT CASTELLAN_SOURCE_DIR "/web"
 #endif
 
+struct headend_args {
+	struct headend_config cfg;
+	const char *keystore, *pfile, *ready, *db, *db_file, *audit_key, *web_root, *config;
+	bool check_config;
+	uint32_t search_workers; /* UINT32_MAX: not given */
+	char web_pw[WEB_PASSWORD_MAX + 2];
+};
+
+/* --web-admin-password-file: read at once, so a bad file stops the command
+ * before anything starts. */
+static int web_pw_file(void *base, const char *v)
+{
+	struct headend_args *a = base;
+	size_t k;
+	int r = cli_password_read(v, a->web_pw, sizeof(a->web_pw));
+
+	k = r == 0 ? strlen(a->web_pw) : 0;
+	if (r == CE_LIMIT || (r == 0 && (k < WEB_PASSWORD_MIN || k > WEB_PASSWORD_MAX))) {
+		fprintf(stderr, "castellan headend: %s: the panel password (its first line) must be %d to %d bytes\n", v,
+			WEB_PASSWORD_MIN, WEB_PASSWORD_MAX);
+		r = CE_RANGE;
+	} else if (r != 0) {
+		fprintf(stderr, "castellan headend: cannot read %s\n", v);
+	}
+	if (r != 0)
+		secret_wipe(a->web_pw, sizeof(a->web_pw));
+	else
+		a->cfg.web_admin_password = a->web_pw;
+	return r;
+}
+
+#define A struct headend_args
+static const struct opt headend_opts[] = {
+	OPT_STR("--data-dir", "DIR", 0, A, cfg.data_dir, "state: sms.db (SQLite store, also the EMM sequence numbers)"),
+	OPT_STR("--keystore", "FILE", 0, A, keystore, "head-end keystore (castellan keys init)"),
+	OPT_STR("--passphrase-file", "FILE", 0, A, pfile, "its passphrase (else $" KEYSTORE_PASSPHRASE_ENV ")"),
+	OPT_STR("--db", "URI", 0, A, db, "store: sqlite:PATH (default DIR/sms.db) or postgresql://..."),
+	OPT_STR("--db-file", "FILE", 0, A, db_file, "the store URI from FILE's first line (FILE mode 600; keeps a\n"
+		"password out of ps); else $CASTELLAN_DB, then the default"),
+	OPT_STR("--http", "ADDR:PORT", 0, A, cfg.http_addr, "SMS HTTP APIs (default " HEADEND_DEFAULT_HTTP "; 'off' = none)"),
+	OPT_STR("--ecmg", "ADDR:PORT", 0, A, cfg.ecmg_addr, "ECMG listener (default " HEADEND_DEFAULT_ECMG "; 'off' = none)"),
+	OPT_STRV("--allow", "CIDR[,CIDR...]", 0, A, cfg.ecmg_allow, cli_check_acl,
+		"scramblers (SCS) allowed on the ECMG listener; others are closed\nbefore any message (default: "
+		"anyone who can reach --ecmg)"),
+	OPT_STR("--mux", "HOST:PORT", 0, A, cfg.mux_addr, "the MUX to send EMMs to (castellan scramble --mux-listen; "
+		"'off' = none:\nthe carousel runs idle, the scheduler runs; also no EMMG generator)"),
+	OPT_NUM("--emm-kbps", "N", 0, A, cfg.emm_kbps, 1, 65535, "EMM bandwidth asked of the MUX (default 100)"),
+	OPT_NUM("--client-id", "ID", 0, A, cfg.client_id, 0, UINT32_MAX, "EMMG client_id (default CA_system_id << 16 | 1)"),
+	OPT_NUM("--data-id", "N", 0, A, cfg.data_id, 0, 65535, "EMMG data_id (default 1)"),
+	OPT_FLAG("--udp", A, cfg.emm_udp, "send data_provision over UDP"),
+	OPT_FLAG("--no-group-emms", A, cfg.no_group_emms, "one unique EMM section per card (default: cards packed in "
+		"group EMMs)"),
+	OPT_NUM("--http-threads", "N", 0, A, cfg.http_threads, 1, SMS_HTTP_THREADS_MAX,
+		"HTTP loops in all, each with its own store connection (default 1, max 64)"),
+	OPT_NUM("--search-workers", "N", 0, A, search_workers, 0, SMS_SEARCH_WORKERS_MAX,
+		"REST text searches run at once on threads of their own, off the HTTP\nloops (default 2, max 16; "
+		"0 = on the HTTP loops); more wait, up to 8"),
+	OPT_NUM("--search-deadline-ms", "MS", 0, A, cfg.search_deadline_ms, 1, 600000,
+		"a search stops after MS (default 5000): 503 search_timeout"),
+	OPT_STR("--vendor-keys", "FILE", 0, A, cfg.vendor_keys, "a vendor's opened key file (kms vendor open --out): "
+		"cards whose chip id\nis in it get vendor EMMs (K_v(chip)), the others K_card EMMs"),
+	OPT_STR("--admin-key-file", "FILE", 0, A, cfg.admin_key_file,
+		"first start: write the admin API key there (0600), not to stdout"),
+	OPT_STR("--ready-file", "FILE", 0, A, ready, "once listening, write \"http=PORT ecmg=PORT\" there"),
+	OPT_NUM("--status-every", "S", 0, A, cfg.status_every_s, 0, 86400,
+		"log the carousel counters every S seconds (default 10, 0 = never)"),
+	OPT_STR("--audit-key", "FILE", 0, A, audit_key, "the audit key (castellan audit keygen; sealed under "
+		"--passphrase-file's\npassphrase, or plain hex): sign the audit log's head periodically"),
+	OPT_NUM("--audit-checkpoint-s", "S", 0, A, cfg.audit_checkpoint_s, 1, 86400 * 7,
+		"how often (default 600; nothing is signed while the log is quiet)"),
+	OPT_STR("--audit-checkpoints", "FILE", 0, A, cfg.audit_checkpoint_file,
+		"append each checkpoint's line to FILE too (docs/audit.md)"),
+	CLI_OPT_LOG_LEVEL,
+	OPT_STR("--web-root", "DIR", 0, A, web_root, "the web panel's files at / (default " HEADEND_WEB_ROOT "; 'off' = none)"),
+	OPT_FN("--web-admin-password-file", "FILE", 0, web_pw_file,
+		"panel first start: admin's password (else random, printed once)"),
+	OPT_FLAG("--secure-cookies", A, cfg.web_secure_cookies,
+		"mark the panel's session cookie Secure (the panel is behind TLS)"),
+	OPT_STR("--kms-dir", "DIR", 0, A, cfg.kms_dir, "an operator KMS shown read-only on the panel's KMS page (no "
+		"passphrase)"),
+	OPT_STR("--web-operator-net", "CIDR[,CIDR...]", 0, A, cfg.web_operator_nets,
+		"the operator's networks: they keep a way into the panel\nwhen a user is locked out by wrong "
+		"passwords from elsewhere\n(default " WEB_OPERATOR_NETS_DEFAULT ")"),
+	OPT_STR("--config", "FILE", 0, A, config, "read options from FILE (INI: key = value, keys are these options'\n"
+		"names; the command line overrides it; docs/configuration.md)"),
+	OPT_FLAG("--check-config", A, check_config, "check --config FILE (every error with its line) and exit"),
+	OPT_STR("--metrics-allow", "LIST", 0, A, cfg.metrics_allow, "GET /metrics without an API key also from these "
+		"addresses or CIDR\nprefixes (comma-separated; loopback always; else a key of scope metrics)"),
+	OPT_END,
+};
+#undef A
+
+static const struct opt_cmd headend_cmd = {
+	.name = "headend",
+	.synopsis = "--data-dir DIR --keystore FILE [--passphrase-file FILE]\n"
+		    "         [--db URI | --db-file FILE] [--http ADDR:PORT] [--ecmg ADDR:PORT]\n"
+		    "         [--mux HOST:PORT] [options]",
+	.about = "The head-end in one process: the subscriber management system's HTTP APIs (the free\n"
+		 "CAS's GET API at /api.php and the REST API at /api/v1/), the ECMG (DVB SimulCrypt\n"
+		 "ECMG<=>SCS), the EMMG that feeds the MUX from the EMM carousel (changed cards first,\n"
+		 "then the whole base, within the granted bandwidth) and the scheduler (subscription\n"
+		 "start/expiry, key epoch rotation, EMM regeneration; no cron needed).",
+	.opts = headend_opts,
+	.footer = "First start creates the database and an admin user whose API key is shown once.\n"
+		  "SIGINT/SIGTERM stop cleanly. SIGHUP re-reads --config FILE: log-level, emm-kbps and\n"
+		  "metrics-allow change live, other changed keys are logged as needing a restart.\n",
+};
+
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: castellan headend --data-dir DIR --keystore FILE [--passphrase-file FILE]\n"
-		"         [--db URI | --db-file FILE] [--http ADDR:PORT] [--ecmg ADDR:PORT]\n"
-		"         [--mux HOST:PORT] [options]\n\n"
-		"The head-end in one process: the subscriber management system's HTTP APIs (the free\n"
-		"CAS's GET API at /api.php and the REST API at /api/v1/), the ECMG (DVB SimulCrypt\n"
-		"ECMG<=>SCS), the EMMG that feeds the MUX from the EMM carousel (changed cards first,\n"
-		"then the whole base, within the granted bandwidth) and the scheduler (subscription\n"
-		"start/expiry, key epoch rotation, EMM regeneration; no cron needed).\n\n"
-		"  --data-dir DIR         state: sms.db (SQLite store, also the EMM sequence numbers)\n"
-		"  --keystore FILE        head-end keystore (castellan keys init)\n"
-		"  --passphrase-file FILE its passphrase (else $" KEYSTORE_PASSPHRASE_ENV ")\n"
-		"  --db URI               store: sqlite:PATH (default DIR/sms.db) or postgresql://...\n"
-		"  --db-file FILE         the store URI from FILE's first line (FILE mode 600; keeps a\n"
-		"                         password out of ps); else $CASTELLAN_DB, then the default\n"
-		"  --http ADDR:PORT       SMS HTTP APIs (default " HEADEND_DEFAULT_HTTP "; 'off' = none)\n"
-		"  --ecmg ADDR:PORT       ECMG listener (default " HEADEND_DEFAULT_ECMG "; 'off' = none)\n"
-		"  --allow CIDR[,CIDR...] scramblers (SCS) allowed on the ECMG listener; others are closed\n"
-		"                         before any message (default: anyone who can reach --ecmg)\n"
-		"  --mux HOST:PORT        the MUX to send EMMs to (castellan scramble --mux-listen; 'off' = none:\n"
-		"                         the carousel runs idle, the scheduler runs; also no EMMG generator)\n"
-		"  --emm-kbps N           EMM bandwidth asked of the MUX (default %u)\n"
-		"  --client-id ID         EMMG client_id (default CA_system_id << 16 | 1)\n"
-		"  --data-id N            EMMG data_id (default 1)\n"
-		"  --udp                  send data_provision over UDP\n"
-		"  --no-group-emms        one unique EMM section per card (default: cards packed in group EMMs)\n"
-		"  --http-threads N       HTTP loops in all, each with its own store connection (default 1, max %u)\n"
-		"  --search-workers N     REST text searches run at once on threads of their own, off the HTTP\n"
-		"                         loops (default 2, max 16; 0 = on the HTTP loops); more wait, up to 8\n"
-		"  --search-deadline-ms MS  a search stops after MS (default 5000): 503 search_timeout\n"
-		"  --vendor-keys FILE     a vendor's opened key file (kms vendor open --out): cards whose chip id\n"
-		"                         is in it get vendor EMMs (K_v(chip)), the others K_card EMMs\n"
-		"  --admin-key-file FILE  first start: write the admin API key there (0600), not to stdout\n"
-		"  --ready-file FILE      once listening, write \"http=PORT ecmg=PORT\" there\n"
-		"  --status-every S       log the carousel counters every S seconds (default 10, 0 = never)\n"
-		"  --audit-key FILE       the audit key (castellan audit keygen; sealed under --passphrase-file's\n"
-		"                         passphrase, or plain hex): sign the audit log's head periodically\n"
-		"  --audit-checkpoint-s S how often (default 600; nothing is signed while the log is quiet)\n"
-		"  --audit-checkpoints FILE  append each checkpoint's line to FILE too (docs/audit.md)\n"
-		"  --log-level LEVEL      error|warn|info|debug\n"
-		"  --web-root DIR         the web panel's files at / (default " HEADEND_WEB_ROOT "; 'off' = none)\n"
-		"  --web-admin-password-file FILE  panel first start: admin's password (else random, printed once)\n"
-		"  --secure-cookies       mark the panel's session cookie Secure (the panel is behind TLS)\n"
-		"  --kms-dir DIR          an operator KMS shown read-only on the panel's KMS page (no passphrase)\n"
-		"  --web-operator-net CIDR[,CIDR...]  the operator's networks: they keep a way into the panel\n"
-		"                         when a user is locked out by wrong passwords from elsewhere\n"
-		"                         (default 127.0.0.0/8,::1/128)\n"
-		"  --config FILE          read options from FILE (INI: key = value, keys are these options'\n"
-		"                         names; the command line overrides it; docs/configuration.md)\n"
-		"  --check-config         check --config FILE (every error with its line) and exit\n"
-		"  --metrics-allow LIST   GET /metrics without an API key also from these addresses or CIDR\n"
-		"                         prefixes (comma-separated; loopback always; else a key of scope metrics)\n"
-		"First start creates the database and an admin user whose API key is shown once.\n"
-		"SIGINT/SIGTERM stop cleanly. SIGHUP re-reads --config FILE: log-level, emm-kbps and\n"
-		"metrics-allow change live, other changed keys are logged as needing a restart.\n",
-		HEADEND_DEFAULT_EMM_KBPS, (unsigned)SMS_HTTP_THREADS_MAX);
+	opt_help(f, &headend_cmd);
 }
 
 /* What SIGHUP may change live (config.h). */
@@ -95,24 +150,16 @@ static const char *const headend_live_keys[] = { "log-level", "emm-kbps", "metri
 static int headend_apply(void *ctx, const char *key, const char *value)
 {
 	uint64_t v;
-	enum log_level l;
 
 	if (strcmp(key, "metrics-allow") == 0) /* removed from the file: loopback only */
 		return headend_set_metrics_allow(ctx, value);
+	if (strcmp(key, "emm-kbps") != 0)
+		return cli_apply_log_level(key, value);
 	if (!value)
 		return CE_UNSUPPORTED; /* removed from the file: the value stays */
-	if (strcmp(key, "log-level") == 0) {
-		if (log_level_parse(value, &l) != 0)
-			return CE_ARG;
-		log_set_level(l);
-		return 0;
-	}
-	if (strcmp(key, "emm-kbps") == 0) {
-		if (parse_u64(value, 65535, &v) != 0 || v == 0)
-			return CE_ARG;
-		return headend_set_emm_kbps(ctx, (uint16_t)v);
-	}
-	return CE_ARG;
+	if (parse_u64(value, 65535, &v) != 0 || v == 0)
+		return CE_ARG;
+	return headend_set_emm_kbps(ctx, (uint16_t)v);
 }
 
 static int headend_main(int argc, char **argv, int check, struct cli_config_args *ca);
@@ -130,211 +177,69 @@ int cmd_headend(int argc, char **argv)
 	return r;
 }
 
+/* "off" given for an address: none. */
+static const char *off(const char *v, const char *none)
+{
+	return v && strcmp(v, "off") == 0 ? none : v;
+}
+
 /* check: 0 = run; CLI_CHECK_ONE / CLI_CHECK_ALL = parse only (config.h). */
 static int headend_main(int argc, char **argv, int check, struct cli_config_args *ca)
 {
-	struct headend_config cfg;
-	const char *ks_path = NULL, *pfile = NULL, *ready = NULL, *db = NULL, *db_file = NULL, *audit_key = NULL;
+	struct headend_args *a = calloc(1, sizeof(*a));
 	uint8_t audit_priv[32];
 	struct dburi uri = {0};
 	struct keystore *ks = NULL;
 	struct headend *h = NULL;
 	struct headend_stats st;
-	char *pass = NULL;
-	const char *web_root = HEADEND_WEB_ROOT;
-	char web_pw[300] = "";
-	uint64_t v;
 	int r, rc = 1;
 
-	if (cli_wants_help(argc, argv)) {
-		usage(stdout);
-		return 0;
-	}
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.handle_signals = true;
-	cfg.status_every_s = 10;
-	for (int i = 1; i < argc; i++) {
-		const char *o = argv[i];
-		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-
-		if (strcmp(o, "--udp") == 0) {
-			cfg.emm_udp = true;
-			continue;
-		}
-		if (strcmp(o, "--no-group-emms") == 0) {
-			cfg.no_group_emms = true;
-			continue;
-		}
-		if (strcmp(o, "--secure-cookies") == 0) {
-			cfg.web_secure_cookies = true;
-			continue;
-		}
-		if (!val) {
-			fprintf(stderr, "headend: %s needs a value (or is unknown)\n", o);
-			usage(stderr);
-			return 2;
-		}
-		i++;
-		if (strcmp(o, "--data-dir") == 0) {
-			cfg.data_dir = val;
-		} else if (strcmp(o, "--keystore") == 0) {
-			ks_path = val;
-		} else if (strcmp(o, "--passphrase-file") == 0) {
-			pfile = val;
-		} else if (strcmp(o, "--db") == 0) {
-			db = val;
-		} else if (strcmp(o, "--db-file") == 0) {
-			db_file = val;
-		} else if (strcmp(o, "--http") == 0) {
-			cfg.http_addr = strcmp(val, "off") == 0 ? "" : val;
-		} else if (strcmp(o, "--ecmg") == 0) {
-			cfg.ecmg_addr = strcmp(val, "off") == 0 ? "" : val;
-		} else if (strcmp(o, "--allow") == 0) {
-			struct netacl acl;
-
-			if (netacl_parse(val, &acl) != 0) {
-				fprintf(stderr, "headend: bad --allow '%s' (CIDR[,CIDR...], e.g. 10.1.0.0/24,192.0.2.7)\n",
-					val);
-				return 2;
-			}
-			cfg.ecmg_allow = val;
-		} else if (strcmp(o, "--mux") == 0) {
-			cfg.mux_addr = strcmp(val, "off") == 0 ? "" : val;
-		} else if (strcmp(o, "--emm-kbps") == 0) {
-			if (cli_u64("headend", o, val, 65535, &v) != 0 || v == 0)
-				return 2;
-			cfg.emm_kbps = (uint16_t)v;
-		} else if (strcmp(o, "--client-id") == 0) {
-			if (cli_u64("headend", o, val, UINT32_MAX, &v) != 0)
-				return 2;
-			cfg.client_id = (uint32_t)v;
-		} else if (strcmp(o, "--data-id") == 0) {
-			if (cli_u64("headend", o, val, 65535, &v) != 0)
-				return 2;
-			cfg.data_id = (uint16_t)v;
-		} else if (strcmp(o, "--admin-key-file") == 0) {
-			cfg.admin_key_file = val;
-		} else if (strcmp(o, "--web-root") == 0) {
-			web_root = strcmp(val, "off") == 0 ? NULL : val;
-		} else if (strcmp(o, "--kms-dir") == 0) {
-			cfg.kms_dir = val;
-			cfg.kms_view = kms_view_json;
-		} else if (strcmp(o, "--web-operator-net") == 0) {
-			cfg.web_operator_nets = val;
-		} else if (strcmp(o, "--web-admin-password-file") == 0) {
-			uint8_t *buf = NULL;
-			size_t n = 0, k = 0;
-
-			if (file_read_all(val, 4096, &buf, &n) != 0) {
-				fprintf(stderr, "headend: cannot read %s\n", val);
-				return 2;
-			}
-			while (k < n && k + 1 < sizeof(web_pw) && buf[k] != '\n' && buf[k] != '\r')
-				k++;
-			memcpy(web_pw, buf, k); /* the first line */
-			web_pw[k] = '\0';
-			secret_free(buf, n);
-			if (k < WEB_PASSWORD_MIN || k > WEB_PASSWORD_MAX) {
-				fprintf(stderr, "headend: %s: the panel password (its first line) must be %d to %d "
-					"bytes, it has %zu\n", val, WEB_PASSWORD_MIN, WEB_PASSWORD_MAX, k);
-				secret_wipe(web_pw, sizeof(web_pw));
-				return 2;
-			}
-			cfg.web_admin_password = web_pw;
-		} else if (strcmp(o, "--ready-file") == 0) {
-			ready = val;
-		} else if (strcmp(o, "--http-threads") == 0) {
-			if (cli_u64("headend", o, val, SMS_HTTP_THREADS_MAX, &v) != 0)
-				return 2;
-			if (v == 0) {
-				fprintf(stderr, "headend: --http-threads: 1..%u\n", SMS_HTTP_THREADS_MAX);
-				return 2;
-			}
-			cfg.http_threads = (unsigned)v;
-		} else if (strcmp(o, "--search-workers") == 0) {
-			if (cli_u64("headend", o, val, SMS_SEARCH_WORKERS_MAX, &v) != 0)
-				return 2;
-			cfg.search_workers = (unsigned)v;
-			cfg.search_on_loop = v == 0;
-		} else if (strcmp(o, "--search-deadline-ms") == 0) {
-			if (cli_u64("headend", o, val, 600000, &v) != 0)
-				return 2;
-			if (v == 0) {
-				fprintf(stderr, "headend: --search-deadline-ms: 1..600000\n");
-				return 2;
-			}
-			cfg.search_deadline_ms = (unsigned)v;
-		} else if (strcmp(o, "--metrics-allow") == 0) {
-			cfg.metrics_allow = val;
-		} else if (strcmp(o, "--vendor-keys") == 0) {
-			cfg.vendor_keys = val;
-		} else if (strcmp(o, "--audit-key") == 0) {
-			audit_key = val;
-		} else if (strcmp(o, "--audit-checkpoints") == 0) {
-			cfg.audit_checkpoint_file = val;
-		} else if (strcmp(o, "--audit-checkpoint-s") == 0) {
-			if (cli_u64("headend", o, val, 86400 * 7, &v) != 0 || v == 0)
-				return 2;
-			cfg.audit_checkpoint_s = (uint32_t)v;
-		} else if (strcmp(o, "--status-every") == 0) {
-			if (cli_u64("headend", o, val, 86400, &v) != 0)
-				return 2;
-			cfg.status_every_s = (uint32_t)v;
-		} else if (strcmp(o, "--log-level") == 0) {
-			enum log_level l;
-
-			if (log_level_parse(val, &l) != 0) {
-				fprintf(stderr, "headend: bad --log-level '%s'\n", val);
-				return 2;
-			}
-			log_set_level(l);
-		} else {
-			fprintf(stderr, "headend: unknown option '%s'\n", o);
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (check == CLI_CHECK_ONE) {
-		secret_wipe(web_pw, sizeof(web_pw));
-		return 0;
-	}
-	if (!cfg.data_dir || !ks_path) {
+	if (!a)
+		return 1;
+	a->cfg.handle_signals = true;
+	a->cfg.status_every_s = 10;
+	a->web_root = HEADEND_WEB_ROOT;
+	a->search_workers = UINT32_MAX;
+	if ((rc = opt_parse(&headend_cmd, a, argc, argv, 1, NULL, NULL)) != OPT_GO)
+		goto out;
+	rc = check == CLI_CHECK_ONE ? 0 : 1;
+	if (check == CLI_CHECK_ONE)
+		goto out;
+	if (!a->cfg.data_dir || !a->keystore) {
 		fprintf(stderr, "headend: --data-dir and --keystore are required\n");
-		return 2;
+		rc = 2;
+		goto out;
 	}
 	if (check == CLI_CHECK_ALL) {
-		secret_wipe(web_pw, sizeof(web_pw));
-		return 0;
+		rc = 0;
+		goto out;
+	}
+	a->cfg.http_addr = off(a->cfg.http_addr, "");
+	a->cfg.ecmg_addr = off(a->cfg.ecmg_addr, "");
+	a->cfg.mux_addr = off(a->cfg.mux_addr, "");
+	a->cfg.web_root = off(a->web_root, NULL);
+	if (a->cfg.kms_dir)
+		a->cfg.kms_view = kms_view_json;
+	if (a->search_workers != UINT32_MAX) {
+		a->cfg.search_workers = a->search_workers;
+		a->cfg.search_on_loop = a->search_workers == 0;
 	}
 	/* NULL default: headend_new falls back to sqlite:DIR/sms.db itself. */
-	if (dburi_resolve("headend", db, db_file, NULL, &uri) != 0)
+	if (dburi_resolve("headend", a->db, a->db_file, NULL, &uri) != 0)
 		goto out;
-	cfg.db_uri = uri.uri[0] ? uri.uri : NULL;
-	if ((r = passphrase_get(pfile, &pass)) != 0) {
-		char pwhy[600];
-
-		fprintf(stderr, "headend: passphrase: %s (give --passphrase-file or set $%s)\n",
-			passphrase_why(pfile, r, pwhy, sizeof(pwhy)),
-			KEYSTORE_PASSPHRASE_ENV);
+	a->cfg.db_uri = uri.uri[0] ? uri.uri : NULL;
+	if (cli_keystore_open("headend", a->keystore, a->pfile, &ks) != 0)
 		goto out;
-	}
-	r = keystore_load(ks_path, pass, &ks);
-	secret_free(pass, strlen(pass));
-	if (r != 0) {
-		fprintf(stderr, "headend: cannot open keystore %s: %s\n", ks_path, err_str(r));
-		goto out;
-	}
-	cfg.ks = ks;
-	cfg.web_root = web_root;
-	if (audit_key) {
-		if ((r = audit_key_load(audit_key, pfile, audit_priv)) != 0) {
-			fprintf(stderr, "headend: audit key %s: %s\n", audit_key, err_str(r));
+	a->cfg.ks = ks;
+	if (a->audit_key) {
+		if ((r = sms_audit_key_load(a->audit_key, a->pfile, audit_priv)) != 0) {
+			fprintf(stderr, "headend: audit key %s: %s\n", a->audit_key, err_str(r));
 			goto out;
 		}
-		cfg.audit_key = audit_priv;
+		a->cfg.audit_key = audit_priv;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	if ((r = headend_new(&cfg, &h)) != 0) {
+	if ((r = headend_new(&a->cfg, &h)) != 0) {
 		fprintf(stderr, "headend: %s\n", err_str(r));
 		goto out;
 	}
@@ -342,16 +247,9 @@ static int headend_main(int argc, char **argv, int check, struct cli_config_args
 		fprintf(stderr, "headend: SIGHUP thread: %s\n", err_str(r));
 		goto out;
 	}
-	if (ready) {
-		char line[64];
-		int n = snprintf(line, sizeof(line), "http=%u ecmg=%u\n", (unsigned)headend_http_port(h),
-			(unsigned)headend_ecmg_port(h));
-
-		if ((r = file_write_atomic(ready, line, (size_t)n, 0644)) != 0) {
-			fprintf(stderr, "headend: %s: %s\n", ready, err_str(r));
-			goto out;
-		}
-	}
+	if (cli_ready_file("headend", a->ready, "http=%u ecmg=%u\n", (unsigned)headend_http_port(h),
+			   (unsigned)headend_ecmg_port(h)) != 0)
+		goto out;
 	if ((r = headend_run(h)) != 0) {
 		fprintf(stderr, "headend: %s\n", err_str(r));
 		goto out;
@@ -368,7 +266,8 @@ out:
 	cli_config_reload_stop(ca); /* before the head-end its callback uses */
 	headend_free(h);
 	keystore_free(ks);
-	secret_wipe(web_pw, sizeof(web_pw));
+	secret_wipe(a, sizeof(*a));
+	free(a);
 	secret_wipe(audit_priv, sizeof(audit_priv));
 	dburi_cleanup(&uri);
 	return rc;

@@ -1,7 +1,10 @@
 /*
  * cmd_kms.c - `castellan kms ...`: the operator's key management system
  * (src/kms/kms.h, docs/kms.md). Never prints key material: public keys and
- * fingerprints only.
+ * fingerprints only. One option table for every subcommand; secrets,
+ * opening the KMS, new output files, module signing to a file and the
+ * vendor's side of a key file are kms/kms_tool.c; this file parses and
+ * prints the results.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,52 +12,126 @@
 #include <unistd.h>
 #include <openssl/rand.h>
 #include "cas/keys.h"
-#include "cas/vkeys.h"
-#include "cli/cli.h"
-#include "cas/cert.h"
-#include "kms/kms.h"
 #include "cas/module.h"
-#include "kms/p11.h"
+#include "cli/cli.h"
 #include "crypto/pk.h"
-#include "kms/seal.h"
+#include "kms/kms.h"
+#include "kms/kms_tool.h"
+#include "kms/p11.h"
 #include "lib/cursor.h"
 #include "lib/err.h"
 #include "lib/util.h"
 
-#define TA_PASSPHRASE_ENV "CASTELLAN_TA_PASSPHRASE"
+#define TA_PASSPHRASE_ENV KMS_TA_PASSPHRASE_ENV
+#define UNSET UINT64_MAX /* a number option not given (every such option's range is below it) */
 
-static void usage(FILE *f)
+struct kms_args {
+	struct kms_open_params open; /* --dir, --passphrase-file, --pin-file, --pkcs11-module */
+	const char *pkcs11_token, *out, *pub, *type, *ta, *ta_pfile, *name, *keys_file, *payload, *to, *file, *key,
+		*kms_pub, *serial, *cert;
+	bool pkcs11;
+	uint64_t log2n, days, vendor, vendor_id, version, rollback, casid, order, id;
+};
+
+#define A struct kms_args
+static const struct opt kms_opts[] = {
+	OPT_STR("--dir", "KMSDIR", 0, A, open.dir, "the KMS directory (every command but keygen, ta init, vendor open)"),
+	OPT_STR("--passphrase-file", "F", 0, A, open.passphrase_file, "the KMS passphrase (first line)"),
+	OPT_FLAG("--pkcs11", A, pkcs11, "init: keep the master key under a PKCS#11 token key"),
+	OPT_STR("--pkcs11-token", "LABEL", 0, A, pkcs11_token, "init --pkcs11: the token's label"),
+	OPT_STR("--pkcs11-module", "SO", 0, A, open.pkcs11_module, "the PKCS#11 module"),
+	OPT_STR("--pin-file", "F", 0, A, open.pin_file, "the token's user PIN (first line)"),
+	OPT_NUM("--scrypt-log2n", "N", 0, A, log2n, 0, 18, "init, ta init: scrypt cost 10..18 (default 15)"),
+	OPT_STR("--out", "FILE", 0, A, out, "the file to write (never overwritten)"),
+	OPT_STR("--pub", "FILE", 0, A, pub, "keygen, ta init: the public key's file; vendor add: the vendor's key"),
+	OPT_STR("--type", "x25519|ed25519", 0, A, type, "keygen: the key pair's type"),
+	OPT_STR("--ta", "TA.key", 0, A, ta, "the trust authority's key (operator certify, revoke --cert)"),
+	OPT_STR("--ta-passphrase-file", "F", 0, A, ta_pfile, "the trust authority key's passphrase (first line)"),
+	OPT_STR("--name", "NAME", 0, A, name, "operator certify: the operator's name"),
+	OPT_NUM("--days", "N", 0, A, days, 1, 36500, "operator certify: validity in days (default 3650)"),
+	OPT_STR("--serial", "S", 0, A, serial, "operator certify: the certificate serial (default random)"),
+	OPT_NUM("--vendor", "V", 0, A, vendor, 0, UINT32_MAX, "module sign: the module's vendor; revoke: the vendor"),
+	OPT_NUM("--vendor-id", "V", 0, A, vendor_id, 0, UINT32_MAX, "module sign: the same as --vendor"),
+	OPT_NUM("--version", "N", 0, A, version, 0, UINT32_MAX, "module sign: the module's version"),
+	OPT_NUM("--rollback", "R", 0, A, rollback, 0, UINT32_MAX, "module sign: the module's rollback counter"),
+	OPT_NUM("--ca-system-id", "C", 0, A, casid, 0, 0xFFFF, "module sign: the ladder payload's CA_system_id"),
+	OPT_STR("--keys-file", "NAME", 0, A, keys_file, "module sign: the protected keys file the ladder payload names"),
+	OPT_STR("--payload", "FILE", 0, A, payload, "module sign: a raw payload (v1) instead"),
+	OPT_NUM("--order", "N", 0, A, order, 0, UINT32_MAX, "blackbox export, vendor export: the chip order"),
+	OPT_STR("--to", "BB.pub", 0, A, to, "blackbox export: the black box's X25519 public key"),
+	OPT_NUM("--id", "V", 0, A, id, 0, UINT32_MAX, "vendor add/export/open: the vendor id"),
+	OPT_STR("--file", "F", 0, A, file, "vendor open: the vendor key file"),
+	OPT_STR("--key", "VENDOR.key", 0, A, key, "vendor open: the vendor's X25519 private key"),
+	OPT_STR("--kms-pub", "KMS.pub", 0, A, kms_pub, "vendor open: the KMS's Ed25519 public key"),
+	OPT_STR("--cert", "SERIAL", 0, A, cert, "revoke: the operator certificate's serial"),
+	OPT_END,
+};
+#undef A
+
+static const char kms_about[] =
+	"  init [--scrypt-log2n N]                 create the KMS (master key, Ed25519 signing key)\n"
+	"  init --pkcs11 [--pkcs11-token LABEL] [--pkcs11-module SO] [--pin-file F]\n"
+	"                                          keep the master key under a PKCS#11 token key\n"
+	"  pub [--out FILE]                        print/write the KMS Ed25519 public key (hex)\n"
+	"  keygen --type x25519|ed25519 --out PRIV --pub PUB   a key pair (black box, vendor, tests)\n"
+	"  ta init --out TA.key --pub TA.pub       create the trust authority's root key\n"
+	"  operator certify --ta TA.key --name NAME [--days N] [--serial S] --out CERT\n"
+	"                                          TA certifies the KMS/operator signing key\n"
+	"  module sign --vendor V --version N --rollback R (--ca-system-id C --keys-file NAME |\n"
+	"              --payload FILE) --out MODULE\n"
+	"                                          sign a CAS client module with the KMS operator key;\n"
+	"                                          embeds the TA key and the operator certificate\n"
+	"                                          (refused if it expired or is in DIR/crl.bin)\n"
+	"  order import CHIPS.csv                  import chip ids, issue a random root key each\n"
+	"  blackbox export --order N --to BB.pub --out FILE\n"
+	"  vendor add --id V --pub VENDOR.pub      register a CAS vendor's X25519 key\n"
+	"  vendor export --id V [--order N] --out FILE   K_v(chip) for every chip (all orders)\n"
+	"  vendor open --file F --key VENDOR.key --kms-pub KMS.pub [--id V] [--out KEYS.csv]\n"
+	"                                          (vendor side, no --dir) verify + decrypt a key file\n"
+	"  revoke --vendor V | --cert SERIAL --ta TA.key [--out CRL]\n"
+	"  audit verify                            check the hash chain of DIR/audit.log, and with\n"
+	"                                          the passphrase/PIN its anchor (truncation)";
+
+static const char kms_footer[] =
+	"The KMS passphrase is the first line of --passphrase-file, or $" KEYSTORE_PASSPHRASE_ENV ";\n"
+	"the TA's is --ta-passphrase-file or $" TA_PASSPHRASE_ENV ". No defaults.\n"
+	"PKCS#11 (master.key made with init --pkcs11): the user PIN is the first line of\n"
+	"--pin-file or $" P11_PIN_ENV " (never an argument); module --pkcs11-module (default\n"
+	P11_DEFAULT_MODULE "), token label --pkcs11-token (default \"" P11_DEFAULT_TOKEN "\", init only).\n";
+
+static const struct opt_cmd kms_cmd = {
+	.name = "kms",
+	.synopsis = "<command> --dir KMSDIR [options]",
+	.about = kms_about,
+	.opts = kms_opts,
+	.args = "CHIPS.csv",
+	.max_args = 1,
+	.footer = kms_footer,
+};
+
+/* The subcommands of two words ("ta init"): their options start after both. */
+static bool two_words(const char *sub)
 {
-	fprintf(f,
-		"usage: castellan kms <command> --dir KMSDIR [options]\n\n"
-		"  init [--scrypt-log2n N]                 create the KMS (master key, Ed25519 signing key)\n"
-		"  init --pkcs11 [--pkcs11-token LABEL] [--pkcs11-module SO] [--pin-file F]\n"
-		"                                          keep the master key under a PKCS#11 token key\n"
-		"  pub [--out FILE]                        print/write the KMS Ed25519 public key (hex)\n"
-		"  keygen --type x25519|ed25519 --out PRIV --pub PUB   a key pair (black box, vendor, tests)\n"
-		"  ta init --out TA.key --pub TA.pub       create the trust authority's root key\n"
-		"  operator certify --ta TA.key --name NAME [--days N] [--serial S] --out CERT\n"
-		"                                          TA certifies the KMS/operator signing key\n"
-		"  module sign --vendor V --version N --rollback R (--ca-system-id C --keys-file NAME |\n"
-		"              --payload FILE) --out MODULE\n"
-		"                                          sign a CAS client module with the KMS operator key;\n"
-		"                                          embeds the TA key and the operator certificate\n"
-		"                                          (refused if it expired or is in DIR/crl.bin)\n"
-		"  order import CHIPS.csv                  import chip ids, issue a random root key each\n"
-		"  blackbox export --order N --to BB.pub --out FILE\n"
-		"  vendor add --id V --pub VENDOR.pub      register a CAS vendor's X25519 key\n"
-		"  vendor export --id V [--order N] --out FILE   K_v(chip) for every chip (all orders)\n"
-		"  vendor open --file F --key VENDOR.key --kms-pub KMS.pub [--id V] [--out KEYS.csv]\n"
-		"                                          (vendor side, no --dir) verify + decrypt a key file\n"
-		"  revoke --vendor V | --cert SERIAL --ta TA.key [--out CRL]\n"
-		"  audit verify                            check the hash chain of DIR/audit.log, and with\n"
-		"                                          the passphrase/PIN its anchor (truncation)\n\n"
-		"The KMS passphrase is the first line of --passphrase-file, or $%s;\n"
-		"the TA's is --ta-passphrase-file or $%s. No defaults.\n"
-		"PKCS#11 (master.key made with init --pkcs11): the user PIN is the first line of\n"
-		"--pin-file or $%s (never an argument); module --pkcs11-module (default\n"
-		"%s), token label --pkcs11-token (default \"%s\", init only).\n",
-		KEYSTORE_PASSPHRASE_ENV, TA_PASSPHRASE_ENV, P11_PIN_ENV, P11_DEFAULT_MODULE, P11_DEFAULT_TOKEN);
+	static const char *const two[] = { "ta", "operator", "module", "order", "blackbox", "vendor", "audit", NULL };
+
+	for (size_t i = 0; two[i]; i++)
+		if (strcmp(sub, two[i]) == 0)
+			return true;
+	return false;
+}
+
+static int usage_err(void)
+{
+	opt_help(stderr, &kms_cmd);
+	return 2;
+}
+
+/* A number option that must be there: said as before when it is not. */
+static bool need(const char *name, uint64_t v)
+{
+	if (v == UNSET)
+		fprintf(stderr, "castellan kms: %s is required\n", name);
+	return v != UNSET;
 }
 
 static int serial_random(uint64_t *s)
@@ -70,487 +147,234 @@ static int serial_random(uint64_t *s)
 	return 0;
 }
 
-static int get_pass(const char *file, const char *env, char **pass)
+/* "LABEL<the public key in hex>\n" */
+static void print_pub(const char *label, const uint8_t key[32])
 {
-	int r;
+	char hex[65];
 
-	*pass = NULL;
-	if (!file && env && getenv(env)) {
-		if (!*getenv(env))
-			return CE_ARG;
-		*pass = strdup(getenv(env));
-		return *pass ? 0 : CE_NOMEM;
-	}
-	r = passphrase_get(file, pass);
-	if (r != 0) {
-		char pwhy[600];
-
-		fprintf(stderr, "kms: passphrase: %s (give --passphrase-file or set $%s)\n",
-			passphrase_why(file, r, pwhy, sizeof(pwhy)),
-			env ? env : KEYSTORE_PASSPHRASE_ENV);
-	}
-	return r;
-}
-
-static void free_pass(char *p)
-{
-	if (p)
-		secret_free(p, strlen(p));
-}
-
-/* The token user PIN: --pin-file (first line) or $CASTELLAN_PKCS11_PIN. */
-static int get_pin(int argc, char **argv, char **pin)
-{
-	const char *file = cli_opt(argc, argv, 1, "--pin-file"), *env = getenv(P11_PIN_ENV);
-	int r;
-
-	*pin = NULL;
-	if (file)
-		r = passphrase_get(file, pin);
-	else if (env && *env)
-		r = (*pin = strdup(env)) ? 0 : CE_NOMEM;
-	else
-		r = CE_NOT_FOUND;
-	if (r != 0)
-		fprintf(stderr, "kms: token PIN: %s (give --pin-file or set $%s)\n", err_str(r), P11_PIN_ENV);
-	return r;
-}
-
-static int open_kms(int argc, char **argv, struct kms **k)
-{
-	const char *dir = cli_opt(argc, argv, 1, "--dir");
-	char *pass = NULL;
-	int r, kind = 0;
-
-	*k = NULL;
-	if (!dir) {
-		fprintf(stderr, "kms: --dir is required\n");
-		return CE_ARG;
-	}
-	if (kms_master_kind(dir, &kind) == 0 && kind == KMS_MASTER_PKCS11) {
-		struct p11_config cfg = {.module = cli_opt(argc, argv, 1, "--pkcs11-module")};
-		if ((r = get_pin(argc, argv, &pass)) != 0)
-			return r;
-		cfg.pin = pass;
-		r = kms_open_p11(dir, &cfg, k);
-	} else {
-		if ((r = get_pass(cli_opt(argc, argv, 1, "--passphrase-file"), NULL, &pass)) != 0)
-			return r;
-		r = kms_open(dir, pass, k);
-	}
-	free_pass(pass);
-	if (r != 0)
-		fprintf(stderr, "kms: cannot open %s: %s\n", dir, err_str(r));
-	else
-		kms_set_progress(*k, true);
-	return r;
-}
-
-static int load_ta(int argc, char **argv, uint8_t priv[32])
-{
-	const char *path = cli_opt(argc, argv, 1, "--ta");
-	char *pass = NULL;
-	int r;
-
-	if (!path) {
-		fprintf(stderr, "kms: --ta TA.key is required\n");
-		return CE_ARG;
-	}
-	if ((r = get_pass(cli_opt(argc, argv, 1, "--ta-passphrase-file"), TA_PASSPHRASE_ENV, &pass)) != 0)
-		return r;
-	r = kms_ta_load(path, pass, priv);
-	free_pass(pass);
-	if (r != 0)
-		fprintf(stderr, "kms: trust authority key %s: %s\n", path, err_str(r));
-	return r;
-}
-
-static int write_out(const char *path, const uint8_t *buf, size_t len)
-{
-	int r;
-
-	if (!path) {
-		fprintf(stderr, "kms: --out is required\n");
-		return CE_ARG;
-	}
-	if (access(path, F_OK) == 0) {
-		fprintf(stderr, "kms: %s exists: refusing to overwrite\n", path);
-		return CE_EXISTS;
-	}
-	if ((r = file_write_atomic(path, buf, len, 0644)) != 0)
-		fprintf(stderr, "kms: cannot write %s: %s\n", path, err_str(r));
-	return r;
+	hex_encode(key, 32, hex);
+	printf("%s%s\n", label, hex);
 }
 
 /* `kms module sign`: the payload from --payload FILE (raw payload v1 bytes)
  * or built from --ca-system-id and --keys-file (as `module sign`), signed
  * by kms_module_sign. Exit status as cmd_kms. */
-static int module_sign_cmd(int argc, char **argv)
+static int module_sign_cmd(const struct kms_args *a)
 {
-	const char *vend = cli_opt(argc, argv, 1, "--vendor") ? "--vendor" : "--vendor-id";
-	const char *plf = cli_opt(argc, argv, 1, "--payload"), *keys = cli_opt(argc, argv, 1, "--keys-file");
-	const char *out = cli_opt(argc, argv, 1, "--out");
-	uint64_t vendor = 0, version = 0, rollback = 0, casid = 0;
+	uint64_t vendor = a->vendor != UNSET ? a->vendor : a->vendor_id;
 	struct module_manifest m = {0};
-	struct module_payload p = {0};
-	uint8_t pl[256], *plbuf = NULL, *mod = NULL;
+	uint8_t pl[256], *plbuf = NULL;
 	size_t pl_len = 0, mod_len = 0;
-	struct kms *k = NULL;
 	int r;
 
-	if (cli_opt_u64(argc, argv, 1, vend, UINT32_MAX, true, &vendor) != 0 ||
-	    cli_opt_u64(argc, argv, 1, "--version", UINT32_MAX, true, &version) != 0 ||
-	    cli_opt_u64(argc, argv, 1, "--rollback", UINT32_MAX, true, &rollback) != 0 || !out || !plf == !keys ||
-	    (keys && cli_opt_u64(argc, argv, 1, "--ca-system-id", 0xFFFF, true, &casid) != 0)) {
-		usage(stderr);
-		return 2;
-	}
+	if (!need(a->vendor != UNSET ? "--vendor" : "--vendor-id", vendor) || !need("--version", a->version) ||
+	    !need("--rollback", a->rollback) || !a->out || !a->payload == !a->keys_file ||
+	    (a->keys_file && !need("--ca-system-id", a->casid)))
+		return usage_err();
 	m.vendor_id = (uint32_t)vendor;
-	m.version = (uint32_t)version;
-	m.rollback = (uint32_t)rollback;
-	if (keys) {
-		p.kind = MODULE_KIND_LADDER;
-		p.vendor_id = m.vendor_id;
-		p.ca_system_id = (uint16_t)casid;
-		if (strlen(keys) <= MODULE_MAX_NAME)
-			memcpy(p.keys_file, keys, strlen(keys) + 1);
-		if (strlen(keys) > MODULE_MAX_NAME || module_payload_encode(&p, pl, sizeof(pl), &pl_len) != 0) {
+	m.version = (uint32_t)a->version;
+	m.rollback = (uint32_t)a->rollback;
+	if (a->keys_file) {
+		if (module_ladder_payload(m.vendor_id, (uint16_t)a->casid, a->keys_file, pl, sizeof(pl), &pl_len) != 0) {
 			fprintf(stderr, "kms: --keys-file must be 1..%d of [A-Za-z0-9._-], not starting with '.'\n",
 				MODULE_MAX_NAME);
 			return 2;
 		}
-	} else if ((r = file_read_all(plf, MODULE_MAX_PAYLOAD, &plbuf, &pl_len)) != 0) {
-		fprintf(stderr, "kms: cannot read %s: %s\n", plf, err_str(r));
+	} else if ((r = file_read_all(a->payload, MODULE_MAX_PAYLOAD, &plbuf, &pl_len)) != 0) {
+		fprintf(stderr, "kms: cannot read %s: %s\n", a->payload, err_str(r));
 		return 1;
 	}
-	if (access(out, F_OK) == 0) {
-		fprintf(stderr, "kms: %s exists: refusing to overwrite\n", out);
-		r = CE_EXISTS;
-		goto out;
-	}
-	if ((r = open_kms(argc, argv, &k)) != 0)
-		goto out;
-	r = kms_module_sign(k, &m, plbuf ? plbuf : pl, pl_len, &mod, &mod_len);
-	if (r == CE_BLOCKED)
-		fprintf(stderr, "kms: module sign refused: the operator certificate is revoked (DIR/crl.bin)\n");
-	else if (r != 0)
-		fprintf(stderr, "kms: module sign refused: %s\n", err_str(r));
-	if (r == 0 && (r = write_out(out, mod, mod_len)) == 0)
-		printf("module signed by the KMS: vendor 0x%08x version %u rollback %u, %s (%zu bytes)\n", m.vendor_id,
-			m.version, m.rollback, out, mod_len);
-out:
+	r = kms_module_sign_file(&a->open, &m, plbuf ? plbuf : pl, pl_len, a->out, &mod_len);
 	free(plbuf);
-	free(mod);
-	kms_close(k);
+	if (r == 0)
+		printf("module signed by the KMS: vendor 0x%08x version %u rollback %u, %s (%zu bytes)\n", m.vendor_id,
+			m.version, m.rollback, a->out, mod_len);
 	return r == 0 ? 0 : 1;
 }
 
-/* Vendor side: verify the KMS signature on a vendor key file, decrypt it
- * with the vendor's X25519 key, print the header, optionally write the
- * keys as CSV (0600). Exit status as cmd_kms. */
-static int vendor_open(int argc, char **argv)
+/* audit verify: the chain, and the anchor when the passphrase or PIN is at hand. */
+static int audit_verify_cmd(const struct kms_args *a)
 {
-	const char *file = cli_opt(argc, argv, 1, "--file"), *keyf = cli_opt(argc, argv, 1, "--key"),
-		   *kmsf = cli_opt(argc, argv, 1, "--kms-pub"), *out = cli_opt(argc, argv, 1, "--out");
-	uint8_t *buf = NULL, priv[32], kms_pub[32];
-	struct seal_record *recs = NULL;
-	struct seal_header h = {0};
-	struct vkey *vk = NULL;
-	char *csv = NULL, hex[65];
-	uint64_t want_id = 0;
-	size_t len = 0, cap = 0, used = 0;
+	struct kms *k = NULL;
+	size_t n = 0, bad = 0;
 	int r;
 
-	if (!file || !keyf || !kmsf || cli_opt_u64(argc, argv, 1, "--id", UINT32_MAX, false, &want_id) != 0) {
-		usage(stderr);
-		return 2;
-	}
-	if ((r = pk_read_file(kmsf, kms_pub)) != 0) {
-		fprintf(stderr, "kms: KMS public key %s: %s\n", kmsf, err_str(r));
+	if (!a->open.dir)
+		return usage_err();
+	if ((r = kms_audit_verify(a->open.dir, &n, &bad)) != 0) {
+		fprintf(stderr, "kms: audit log broken at line %zu: %s\n", bad, err_str(r));
 		return 1;
 	}
-	if ((r = pk_read_file(keyf, priv)) != 0) {
-		fprintf(stderr, "kms: vendor key %s: %s\n", keyf, err_str(r));
+	printf("audit log: %zu entries, chain intact\n", n);
+	/* The anchor lives in the encrypted state: check it when the
+	 * passphrase or PIN is at hand (kms_open checks it). */
+	if (!a->open.passphrase_file && !getenv(KEYSTORE_PASSPHRASE_ENV) && !a->open.pin_file && !getenv(P11_PIN_ENV)) {
+		printf("anchor not checked: give the KMS passphrase or PIN to detect truncation\n");
+		return 0;
+	}
+	if (kms_open_dir(&a->open, &k) != 0)
 		return 1;
-	}
-	if ((r = file_read_all(file, SEAL_FILE_BYTES(SEAL_MAX_RECORDS), &buf, &len)) != 0) {
-		fprintf(stderr, "kms: cannot read %s: %s\n", file, err_str(r));
-		goto out;
-	}
-	r = seal_open(buf, len, kms_pub, priv, &h, &recs);
-	if (r == CE_MAC)
-		fprintf(stderr, "kms: %s refused: not signed by this KMS, or altered\n", file);
-	else if (r == CE_PASSPHRASE)
-		fprintf(stderr, "kms: %s refused: not encrypted to this vendor key\n", file);
-	else if (r != 0)
-		fprintf(stderr, "kms: %s refused: %s\n", file, err_str(r));
-	if (r != 0)
-		goto out;
-	if (h.kind != SEAL_KIND_VENDOR || (want_id && h.vendor_id != want_id)) {
-		fprintf(stderr, "kms: %s refused: %s\n", file,
-			h.kind != SEAL_KIND_VENDOR ? "a black-box file, not a vendor key file" : "another vendor's file");
-		r = CE_FORMAT;
-		goto out;
-	}
-	printf("vendor key file: vendor 0x%x, order %u%s, %u chips\n", h.vendor_id, h.order,
-		h.order ? "" : " (all)", h.count);
-	hex_encode(h.file_id, 16, hex);
-	printf("file id: %s\ncreated: %llu\n", hex, (unsigned long long)h.created_s);
-	hex_encode(h.signer_pub, 32, hex);
-	printf("signer (KMS Ed25519): %s\n", hex);
-	hex_encode(h.trust_root_hash, 32, hex);
-	printf("trust-root hash: %s\nsignature verified, keys decrypted\n", hex);
-	if (out) {
-		if (access(out, F_OK) == 0) {
-			fprintf(stderr, "kms: %s exists: refusing to overwrite\n", out);
-			r = CE_EXISTS;
-			goto out;
-		}
-		if (!(vk = calloc(h.count + 1, sizeof(*vk)))) {
-			r = CE_NOMEM;
-			goto out;
-		}
-		for (size_t i = 0; i < h.count; i++) {
-			vk[i].chip = recs[i].chip_id;
-			memcpy(vk[i].kv, recs[i].key, 16);
-		}
-		if ((r = vkeys_format(vk, h.count, &csv, &cap)) != 0)
-			goto out;
-		used = cap;
-		if ((r = file_write_atomic(out, csv, used, 0600)) != 0) {
-			fprintf(stderr, "kms: cannot write %s: %s\n", out, err_str(r));
-			goto out;
-		}
-		printf("%u vendor keys written to %s\n", h.count, out);
-	}
-	r = 0;
-out:
-	secret_wipe(priv, sizeof(priv));
-	if (csv)
-		secret_free(csv, cap);
-	if (vk)
-		secret_free(vk, (h.count + 1) * sizeof(*vk));
-	seal_records_free(recs, h.count);
-	free(buf);
-	return r == 0 ? 0 : 1;
+	printf("anchor: intact (the encrypted state's last entry is in the log)\n");
+	kms_close(k);
+	return 0;
 }
 
-int cmd_kms(int argc, char **argv)
+/* init [--pkcs11]: create. 0, CE_* (said), or 1 after a secret that
+ * could not be had (said). */
+static int init_kms(const struct kms_args *a, uint64_t log2n)
 {
-	const char *sub = argc > 1 ? argv[1] : NULL, *sub2 = argc > 2 ? argv[2] : "";
+	char *pass = NULL;
+	int r;
+
+	if (a->pkcs11) {
+		struct p11_config cfg = { .module = a->open.pkcs11_module, .token = a->pkcs11_token };
+
+		if (kms_pin_get(a->open.pin_file, &pass) != 0)
+			return 1;
+		cfg.pin = pass;
+		r = kms_init_p11(a->open.dir, &cfg);
+	} else {
+		if (kms_pass_get(a->open.passphrase_file, NULL, &pass) != 0)
+			return 1;
+		r = kms_init(a->open.dir, pass, (unsigned)log2n);
+	}
+	kms_secret_free(pass);
+	return r;
+}
+
+/* Every subcommand but module sign, vendor open and audit verify: the exit
+ * status (2: usage or CE_ARG, as before). */
+static int run(const char *sub, const char *sub2, const struct kms_args *a, const char *csv)
+{
+	uint64_t log2n = a->log2n == UNSET ? 15 : a->log2n, v = 0;
 	struct kms *k = NULL;
 	uint8_t *buf = NULL, key[32], priv[32];
 	size_t len = 0;
-	char hex[65];
 	int r = CE_ARG;
 
-	if (cli_wants_help(argc, argv) || !sub) {
-		usage(sub ? stdout : stderr);
-		return sub ? 0 : 2;
-	}
 	if (strcmp(sub, "init") == 0) {
-		const char *dir = cli_opt(argc, argv, 1, "--dir");
-		uint64_t log2n = 15;
-		char *pass = NULL;
-		if (!dir || cli_opt_u64(argc, argv, 1, "--scrypt-log2n", 18, false, &log2n) != 0 || log2n < 10) {
-			usage(stderr);
-			return 2;
-		}
-		if (cli_flag(argc, argv, 1, "--pkcs11")) {
-			struct p11_config cfg = {.module = cli_opt(argc, argv, 1, "--pkcs11-module"),
-				.token = cli_opt(argc, argv, 1, "--pkcs11-token")};
-			if (get_pin(argc, argv, &pass) != 0)
-				return 1;
-			cfg.pin = pass;
-			r = kms_init_p11(dir, &cfg);
-		} else {
-			if ((r = get_pass(cli_opt(argc, argv, 1, "--passphrase-file"), NULL, &pass)) != 0)
-				return 1;
-			r = kms_init(dir, pass, (unsigned)log2n);
-		}
-		free_pass(pass);
-		if (r == 0 && (r = open_kms(argc, argv, &k)) == 0) {
+		if (!a->open.dir || log2n < 10)
+			return usage_err();
+		if ((r = init_kms(a, log2n)) == 1)
+			return 1;
+		if (r == 0 && (r = kms_open_dir(&a->open, &k)) == 0) {
 			kms_public_key(k, key);
-			hex_encode(key, 32, hex);
-			printf("kms created in %s\nsigning key (Ed25519 public): %s\n", dir, hex);
+			printf("kms created in %s\n", a->open.dir);
+			print_pub("signing key (Ed25519 public): ", key);
 		} else if (r != 0)
 			fprintf(stderr, "kms init: %s\n", err_str(r));
 	} else if (strcmp(sub, "keygen") == 0) {
-		const char *type = cli_opt(argc, argv, 1, "--type"), *out = cli_opt(argc, argv, 1, "--out"),
-			   *pub = cli_opt(argc, argv, 1, "--pub");
-		if (!type || !out || !pub || (strcmp(type, "x25519") != 0 && strcmp(type, "ed25519") != 0)) {
-			usage(stderr);
-			return 2;
-		}
-		r = strcmp(type, "x25519") == 0 ? pk_x25519_generate(priv, key) : pk_ed25519_generate(priv, key);
-		if (r == 0 && access(out, F_OK) == 0)
+		if (!a->type || !a->out || !a->pub || (strcmp(a->type, "x25519") != 0 && strcmp(a->type, "ed25519") != 0))
+			return usage_err();
+		r = strcmp(a->type, "x25519") == 0 ? pk_x25519_generate(priv, key) : pk_ed25519_generate(priv, key);
+		if (r == 0 && access(a->out, F_OK) == 0)
 			r = CE_EXISTS;
-		if (r == 0 && (r = pk_write_file(out, priv, 1)) == 0)
-			r = pk_write_file(pub, key, 0);
+		if (r == 0 && (r = pk_write_file(a->out, priv, 1)) == 0)
+			r = pk_write_file(a->pub, key, 0);
 		secret_wipe(priv, sizeof(priv));
 		if (r != 0)
 			fprintf(stderr, "kms keygen: %s\n", err_str(r));
 	} else if (strcmp(sub, "ta") == 0 && strcmp(sub2, "init") == 0) {
-		const char *out = cli_opt(argc, argv, 1, "--out"), *pub = cli_opt(argc, argv, 1, "--pub");
-		uint64_t log2n = 15;
 		char *pass = NULL;
-		if (!out || !pub || cli_opt_u64(argc, argv, 1, "--scrypt-log2n", 18, false, &log2n) != 0 || log2n < 10) {
-			usage(stderr);
-			return 2;
-		}
-		if ((r = get_pass(cli_opt(argc, argv, 1, "--ta-passphrase-file"), TA_PASSPHRASE_ENV, &pass)) != 0)
+
+		if (!a->out || !a->pub || log2n < 10)
+			return usage_err();
+		if (kms_pass_get(a->ta_pfile, TA_PASSPHRASE_ENV, &pass) != 0)
 			return 1;
-		r = kms_ta_init(out, pass, (unsigned)log2n, key);
-		free_pass(pass);
+		r = kms_ta_init(a->out, pass, (unsigned)log2n, key);
+		kms_secret_free(pass);
 		if (r == 0)
-			r = pk_write_file(pub, key, 0);
-		if (r == 0) {
-			hex_encode(key, 32, hex);
-			printf("trust authority public key: %s\n", hex);
-		} else
+			r = pk_write_file(a->pub, key, 0);
+		if (r == 0)
+			print_pub("trust authority public key: ", key);
+		else
 			fprintf(stderr, "kms ta init: %s\n", err_str(r));
 	} else if (strcmp(sub, "pub") == 0) {
-		if ((r = open_kms(argc, argv, &k)) == 0) {
+		if ((r = kms_open_dir(&a->open, &k)) == 0) {
 			kms_public_key(k, key);
-			hex_encode(key, 32, hex);
-			printf("%s\n", hex);
-			if (cli_opt(argc, argv, 1, "--out"))
-				r = pk_write_file(cli_opt(argc, argv, 1, "--out"), key, 0);
+			print_pub("", key);
+			if (a->out)
+				r = pk_write_file(a->out, key, 0);
 		}
 	} else if (strcmp(sub, "operator") == 0 && strcmp(sub2, "certify") == 0) {
-		uint64_t days = 3650, serial = 0;
-		uint8_t cert[CERT_MAX_BYTES];
-		const char *name = cli_opt(argc, argv, 1, "--name");
-		if (!name || cli_opt_u64(argc, argv, 1, "--days", 36500, false, &days) != 0 || days == 0 ||
-		    cli_opt_u64(argc, argv, 1, "--serial", UINT64_MAX, false, &serial) != 0) {
-			usage(stderr);
-			return 2;
-		}
+		uint64_t days = a->days == UNSET ? 3650 : a->days, serial = 0;
+
+		if (!a->name || (a->serial && cli_u64("kms", "--serial", a->serial, UINT64_MAX, &serial) != 0))
+			return usage_err();
 		if (serial == 0 && serial_random(&serial) != 0)
 			return 1;
-		if ((r = open_kms(argc, argv, &k)) != 0 || (r = load_ta(argc, argv, priv)) != 0)
-			goto out;
-		r = kms_operator_certify(k, priv, name, (uint32_t)days, serial, cert, &len);
-		secret_wipe(priv, sizeof(priv));
-		if (r == 0)
-			r = write_out(cli_opt(argc, argv, 1, "--out"), cert, len);
-		if (r == 0)
+		if ((r = kms_operator_certify_file(&a->open, a->ta, a->ta_pfile, a->name, (uint32_t)days, serial,
+			     a->out)) == 0)
 			printf("operator certificate serial %llu written\n", (unsigned long long)serial);
-	} else if (strcmp(sub, "module") == 0 && strcmp(sub2, "sign") == 0) {
-		return module_sign_cmd(argc, argv);
 	} else if (strcmp(sub, "order") == 0 && strcmp(sub2, "import") == 0) {
 		uint32_t order = 0;
 		size_t n = 0;
-		const char *csv = NULL;
-		for (int i = 3; i < argc; i++) {
-			if (argv[i][0] == '-' && argv[i][1] == '-') {
-				i++;
-				continue;
-			}
-			csv = argv[i];
-		}
-		if (!csv) {
-			usage(stderr);
-			return 2;
-		}
+
+		if (!csv)
+			return usage_err();
 		if ((r = file_read_all(csv, KMS_MAX_CHIPS_FILE_BYTES, &buf, &len)) != 0) {
 			fprintf(stderr, "kms: cannot read %s: %s\n", csv, err_str(r));
 			return 1;
 		}
-		if ((r = open_kms(argc, argv, &k)) == 0 && (r = kms_order_import(k, buf, len, &order, &n)) == 0)
+		if ((r = kms_open_dir(&a->open, &k)) == 0 && (r = kms_order_import(k, buf, len, &order, &n)) == 0)
 			printf("order %u: %zu chips, root keys issued\n", order, n);
 	} else if (strcmp(sub, "blackbox") == 0 && strcmp(sub2, "export") == 0) {
-		uint64_t order = 0;
-		const char *to = cli_opt(argc, argv, 1, "--to");
-		if (!to || cli_opt_u64(argc, argv, 1, "--order", UINT32_MAX, true, &order) != 0) {
-			usage(stderr);
-			return 2;
-		}
-		if ((r = pk_read_file(to, key)) != 0) {
-			fprintf(stderr, "kms: black-box key %s: %s\n", to, err_str(r));
-			goto out;
-		}
-		if ((r = open_kms(argc, argv, &k)) == 0 &&
-		    (r = kms_blackbox_export(k, (uint32_t)order, key, &buf, &len)) == 0 &&
-		    (r = write_out(cli_opt(argc, argv, 1, "--out"), buf, len)) == 0)
-			printf("black-box file for order %llu written (%zu bytes)\n", (unsigned long long)order, len);
-	} else if (strcmp(sub, "vendor") == 0 && strcmp(sub2, "open") == 0) {
-		return vendor_open(argc, argv);
+		if (!a->to || !need("--order", a->order))
+			return usage_err();
+		if ((r = kms_blackbox_export_file(&a->open, (uint32_t)a->order, a->to, a->out, &len)) == 0)
+			printf("black-box file for order %llu written (%zu bytes)\n", (unsigned long long)a->order, len);
 	} else if (strcmp(sub, "vendor") == 0 && (strcmp(sub2, "add") == 0 || strcmp(sub2, "export") == 0)) {
-		uint64_t id = 0, order = 0;
-		if (cli_opt_u64(argc, argv, 1, "--id", UINT32_MAX, true, &id) != 0 ||
-		    cli_opt_u64(argc, argv, 1, "--order", UINT32_MAX, false, &order) != 0) {
-			usage(stderr);
-			return 2;
-		}
-		if (strcmp(sub2, "add") == 0) {
-			const char *pub = cli_opt(argc, argv, 1, "--pub");
-			if (!pub || (r = pk_read_file(pub, key)) != 0) {
-				fprintf(stderr, "kms: --pub VENDOR.pub: %s\n", err_str(r));
-				goto out;
-			}
-			if ((r = open_kms(argc, argv, &k)) == 0 && (r = kms_vendor_add(k, (uint32_t)id, key)) == 0)
-				printf("vendor 0x%llx registered\n", (unsigned long long)id);
-		} else if ((r = open_kms(argc, argv, &k)) == 0 &&
-			   (r = kms_vendor_export(k, (uint32_t)id, (uint32_t)order, &buf, &len)) == 0 &&
-			   (r = write_out(cli_opt(argc, argv, 1, "--out"), buf, len)) == 0)
-			printf("vendor 0x%llx key file written (%zu bytes)\n", (unsigned long long)id, len);
+		if (!need("--id", a->id))
+			return usage_err();
+		if (strcmp(sub2, "add") == 0 && (r = kms_vendor_add_file(&a->open, (uint32_t)a->id, a->pub)) == 0)
+			printf("vendor 0x%llx registered\n", (unsigned long long)a->id);
+		else if (strcmp(sub2, "export") == 0 &&
+			 (r = kms_vendor_export_file(&a->open, (uint32_t)a->id, a->order == UNSET ? 0 : (uint32_t)a->order,
+				  a->out, &len)) == 0)
+			printf("vendor 0x%llx key file written (%zu bytes)\n", (unsigned long long)a->id, len);
 	} else if (strcmp(sub, "revoke") == 0) {
-		uint64_t v = 0;
-		if (cli_opt(argc, argv, 1, "--vendor")) {
-			if (cli_opt_u64(argc, argv, 1, "--vendor", UINT32_MAX, true, &v) != 0)
+		if (a->vendor != UNSET) {
+			if ((r = kms_open_dir(&a->open, &k)) == 0 && (r = kms_revoke_vendor(k, (uint32_t)a->vendor)) == 0)
+				printf("vendor 0x%llx revoked\n", (unsigned long long)a->vendor);
+		} else if (a->cert) {
+			if (cli_u64("kms", "--cert", a->cert, UINT64_MAX, &v) != 0)
 				return 2;
-			if ((r = open_kms(argc, argv, &k)) == 0 && (r = kms_revoke_vendor(k, (uint32_t)v)) == 0)
-				printf("vendor 0x%llx revoked\n", (unsigned long long)v);
-		} else if (cli_opt(argc, argv, 1, "--cert")) {
-			if (cli_opt_u64(argc, argv, 1, "--cert", UINT64_MAX, true, &v) != 0)
-				return 2;
-			if ((r = open_kms(argc, argv, &k)) != 0 || (r = load_ta(argc, argv, priv)) != 0)
-				goto out;
-			r = kms_revoke_cert(k, priv, v, &buf, &len);
-			secret_wipe(priv, sizeof(priv));
-			if (r == 0 && cli_opt(argc, argv, 1, "--out"))
-				r = file_write_atomic(cli_opt(argc, argv, 1, "--out"), buf, len, 0644);
-			if (r == 0)
+			if ((r = kms_revoke_cert_file(&a->open, a->ta, a->ta_pfile, v, a->out)) == 0)
 				printf("certificate %llu revoked (CRL in KMSDIR/crl.bin)\n", (unsigned long long)v);
 		} else {
-			usage(stderr);
-			return 2;
+			return usage_err();
 		}
-	} else if (strcmp(sub, "audit") == 0 && strcmp(sub2, "verify") == 0) {
-		const char *dir = cli_opt(argc, argv, 1, "--dir");
-		size_t n = 0, bad = 0;
-		if (!dir) {
-			usage(stderr);
-			return 2;
-		}
-		r = kms_audit_verify(dir, &n, &bad);
-		if (r == 0)
-			printf("audit log: %zu entries, chain intact\n", n);
-		else {
-			fprintf(stderr, "kms: audit log broken at line %zu: %s\n", bad, err_str(r));
-			return 1;
-		}
-		/* The anchor lives in the encrypted state: check it when the
-		 * passphrase or PIN is at hand (kms_open checks it). */
-		if (!cli_opt(argc, argv, 1, "--passphrase-file") && !getenv(KEYSTORE_PASSPHRASE_ENV) &&
-		    !cli_opt(argc, argv, 1, "--pin-file") && !getenv(P11_PIN_ENV)) {
-			printf("anchor not checked: give the KMS passphrase or PIN to detect truncation\n");
-			return 0;
-		}
-		if ((r = open_kms(argc, argv, &k)) != 0)
-			return 1;
-		printf("anchor: intact (the encrypted state's last entry is in the log)\n");
-		kms_close(k);
-		return 0;
 	} else {
-		usage(stderr);
-		return 2;
+		return usage_err();
 	}
-out:
 	if (r != 0 && r != CE_ARG)
 		fprintf(stderr, "kms %s: %s\n", sub, err_str(r));
 	free(buf);
 	kms_close(k);
 	return r == 0 ? 0 : (r == CE_ARG ? 2 : 1);
+}
+
+int cmd_kms(int argc, char **argv)
+{
+	struct kms_args a = { .log2n = UNSET, .days = UNSET, .vendor = UNSET, .vendor_id = UNSET, .version = UNSET,
+		.rollback = UNSET, .casid = UNSET, .order = UNSET, .id = UNSET };
+	const char *sub = argc > 1 ? argv[1] : NULL, *sub2 = argc > 2 ? argv[2] : "", *csv = NULL;
+	int n = 0, r;
+
+	if (opt_wants_help(argc, argv, 1) || !sub) {
+		opt_help(sub ? stdout : stderr, &kms_cmd);
+		return sub ? 0 : 2;
+	}
+	if ((r = opt_parse(&kms_cmd, &a, argc, argv, two_words(sub) ? 3 : 2, &csv, &n)) != OPT_GO)
+		return r;
+	if (strcmp(sub, "module") == 0 && strcmp(sub2, "sign") == 0)
+		return module_sign_cmd(&a);
+	if (strcmp(sub, "audit") == 0 && strcmp(sub2, "verify") == 0)
+		return audit_verify_cmd(&a);
+	if (strcmp(sub, "vendor") == 0 && strcmp(sub2, "open") == 0) {
+		if (!a.file || !a.key || !a.kms_pub)
+			return usage_err();
+		return kms_vendor_open_file(a.file, a.key, a.kms_pub, a.id == UNSET ? 0 : (uint32_t)a.id, a.out) == 0 ? 0 : 1;
+	}
+	return run(sub, sub2, &a, csv);
 }

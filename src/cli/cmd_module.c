@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli/cli.h"
-#include "headend/ota.h"
+#include "headend/ota_ts.h"
 #include "cas/cert.h"
 #include "cas/module.h"
 #include "crypto/pk.h"
@@ -17,44 +17,73 @@
 #include "ts/psi.h"
 #include "ts/ts.h"
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"usage: castellan module sign --vendor N --version N --rollback N --ca-system-id N\n"
-		"                             --keys-file NAME --ta-pub FILE --cert FILE --key FILE --out FILE\n"
-		"       castellan module verify (--ta-pub FILE | --trust-root-hash HEX64) [--crl FILE] [--now UNIX] FILE\n"
-		"       castellan module inspect FILE\n"
-		"       castellan module carousel FILE --pid N --out TS [--version 0..31] [--carousel-id N]\n"
-		"                             [--program N --pmt-pid N]   (adds a PAT + PMT announcing it)\n"
-		"       castellan module carousel FILE --pid N --out TS --into IN.ts --program N --pmt-pid N\n"
-		"                             [--start-packet K] [--cycles R] [--every P] [--version V]\n"
-		"       castellan module collect TS --out FILE\n\n"
-		"sign:     build a module whose payload runs the built-in ladder client with the box's\n"
-		"          protected keys file NAME (from the box's state dir), sign it with the operator's\n"
-		"          Ed25519 key FILE, certified by --cert (from castellan kms), under TA key --ta-pub.\n"
-		"verify:   check the chain against a trust root (as a box with that OTP would) and print\n"
-		"          the manifest; exit 1 with the reason when refused. Rollback is the box's check.\n"
-		"carousel: the module as TS packets of one carousel cycle on --pid (repeat the file to\n"
-		"          loop it); collect: the box side, from a TS file.\n"
-		"          --into: multiplex it into IN.ts instead: every PAT of IN.ts gets program N\n"
-		"          (PMT on --pmt-pid announcing the carousel), and after input packet K, K+P, ...\n"
-		"          (R times; default K 0, R 1, P 1) the PMT and one carousel cycle are inserted.\n"
-		"          Every other packet is kept, in order (PIDs must be free in IN.ts).\n"
-		"Numbers are decimal or 0x-hex. docs/modules.md and docs/ota.md have the formats.\n");
-}
+struct module_args {
+	uint32_t vendor, version, rollback, start, every;
+	uint16_t casid, pid, carousel_id, program, pmt_pid;
+	uint8_t car_version;
+	uint64_t now, cycles;
+	const char *keys, *out, *ta_pub, *cert, *key, *hash, *crl, *into;
+};
 
-/* The first argument after the subcommand that is not an option or its value. */
-static const char *positional(int argc, char **argv)
-{
-	for (int i = 2; i < argc; i++) {
-		if (strncmp(argv[i], "--", 2) == 0) {
-			i++;
-			continue;
-		}
-		return argv[i];
-	}
-	return NULL;
-}
+#define A struct module_args
+static const struct opt sign_opts[] = {
+	OPT_NUM("--vendor", "N", OPT_REQUIRED, A, vendor, 0, UINT32_MAX, "the vendor id"),
+	OPT_NUM("--version", "N", OPT_REQUIRED, A, version, 0, UINT32_MAX, "the module's version"),
+	OPT_NUM("--rollback", "N", OPT_REQUIRED, A, rollback, 0, UINT32_MAX, "its rollback counter (the box refuses lower)"),
+	OPT_NUM("--ca-system-id", "N", OPT_REQUIRED, A, casid, 0, 0xFFFF, "the ladder client's CA_system_id"),
+	OPT_STR("--keys-file", "NAME", OPT_REQUIRED, A, keys, "the box's protected keys file (in its state dir)"),
+	OPT_STR("--ta-pub", "FILE", OPT_REQUIRED, A, ta_pub, "the trust anchor's public key"),
+	OPT_STR("--cert", "FILE", OPT_REQUIRED, A, cert, "the operator's certificate (castellan kms)"),
+	OPT_STR("--key", "FILE", OPT_REQUIRED, A, key, "the operator's Ed25519 key"),
+	OPT_STR("--out", "FILE", OPT_REQUIRED, A, out, "the signed module"),
+	OPT_END,
+};
+static const struct opt verify_opts[] = {
+	OPT_STR("--ta-pub", "FILE", 0, A, ta_pub, "the trust root: the trust anchor's public key"),
+	OPT_STR("--trust-root-hash", "HEX64", 0, A, hash, "or its hash, as a box's OTP holds it"),
+	OPT_STR("--crl", "FILE", 0, A, crl, "a certificate revocation list"),
+	OPT_NUM("--now", "UNIX", 0, A, now, 0, UINT64_MAX, "the time to check validity at (default now)"),
+	OPT_END,
+};
+static const struct opt carousel_opts[] = {
+	OPT_NUM("--pid", "N", OPT_REQUIRED, A, pid, 0, 0x1FFE, "the carousel's PID"),
+	OPT_STR("--out", "TS", OPT_REQUIRED, A, out, "the TS file written"),
+	OPT_NUM("--version", "0..31", 0, A, car_version, 0, 31, "the carousel's version (default 0)"),
+	OPT_NUM("--carousel-id", "N", 0, A, carousel_id, 0, 0xFFFF, "its id (default 1)"),
+	OPT_NUM("--program", "N", 0, A, program, 0, 0xFFFF, "with --pmt-pid: add a PAT + PMT announcing it"),
+	OPT_NUM("--pmt-pid", "N", 0, A, pmt_pid, 0, 0x1FFE, "that PMT's PID"),
+	OPT_STR("--into", "IN.ts", 0, A, into, "multiplex it into IN.ts (needs --program and --pmt-pid)"),
+	OPT_NUM("--start-packet", "K", 0, A, start, 0, UINT32_MAX, "--into: first insertion after input packet K (default 0)"),
+	OPT_NUM("--cycles", "R", 0, A, cycles, 0, 100000, "--into: R insertions (default 1)"),
+	OPT_NUM("--every", "P", 0, A, every, 1, UINT32_MAX, "--into: every P input packets (default 1)"),
+	OPT_END,
+};
+static const struct opt collect_opts[] = {
+	OPT_STR("--out", "FILE", OPT_REQUIRED, A, out, "the module collected"),
+	OPT_END,
+};
+#undef A
+
+static const struct opt_cmd sign_cmd = { .name = "module sign", .opts = sign_opts,
+	.about = "build a module whose payload runs the built-in ladder client with the box's\n"
+		 "protected keys file NAME, sign it with the operator's Ed25519 key, certified by --cert\n"
+		 "(from castellan kms), under the trust anchor --ta-pub." };
+static const struct opt_cmd verify_cmd = { .name = "module verify", .opts = verify_opts, .args = "FILE",
+	.min_args = 1, .max_args = 1, .synopsis = "(--ta-pub FILE | --trust-root-hash HEX64) [--crl FILE] [--now UNIX] FILE",
+	.about = "check the chain against a trust root (as a box with that OTP would) and print\n"
+		 "the manifest; exit 1 with the reason when refused. Rollback is the box's check." };
+static const struct opt_cmd inspect_cmd = { .name = "module inspect", .opts = collect_opts + 1, .args = "FILE",
+	.min_args = 1, .max_args = 1, .about = "print the manifest, unverified." };
+static const struct opt_cmd carousel_cmd = { .name = "module carousel", .opts = carousel_opts, .args = "FILE",
+	.min_args = 1, .max_args = 1,
+	.about = "the module as TS packets of one carousel cycle on --pid (repeat the file to loop it).\n"
+		 "--into: every PAT of IN.ts gets program N (PMT on --pmt-pid announcing the carousel), and\n"
+		 "after input packet K, K+P, ... (R times) the PMT and one carousel cycle are inserted.\n"
+		 "Every other packet is kept, in order (PIDs must be free in IN.ts)." };
+static const struct opt_cmd collect_cmd = { .name = "module collect", .opts = collect_opts, .args = "TS",
+	.min_args = 1, .max_args = 1, .about = "the box side: the module from a TS file." };
+static const struct opt_cmd *const module_subs[] = { &sign_cmd, &verify_cmd, &inspect_cmd, &carousel_cmd,
+	&collect_cmd, NULL };
 
 static void print_manifest(const struct module_view *v, const struct module_payload *p)
 {
@@ -69,42 +98,20 @@ static void print_manifest(const struct module_view *v, const struct module_payl
 			(unsigned long long)c.serial, (unsigned long long)c.not_before, (unsigned long long)c.not_after);
 }
 
-static int do_sign(int argc, char **argv)
+static int do_sign(const struct module_args *a)
 {
-	uint64_t vendor = 0, version = 0, rollback = 0, casid = 0;
-	const char *keys = cli_opt(argc, argv, 2, "--keys-file"), *out = cli_opt(argc, argv, 2, "--out");
-	const char *tap = cli_opt(argc, argv, 2, "--ta-pub"), *certp = cli_opt(argc, argv, 2, "--cert"), *keyp = cli_opt(argc, argv, 2, "--key");
-	struct module_manifest m;
-	struct module_payload p;
+	const char *out = a->out;
+	struct module_manifest m = { .vendor_id = a->vendor, .version = a->version, .rollback = a->rollback };
 	uint8_t ta_pub[32], op_priv[32], pl[256], *cert = NULL, *mod = NULL;
 	size_t cert_len = 0, pl_len, mod_len;
 	int r, rc = 1;
 
-	if (cli_opt_u64(argc, argv, 2, "--vendor", UINT32_MAX, true, &vendor) || cli_opt_u64(argc, argv, 2, "--version", UINT32_MAX, true, &version) ||
-	    cli_opt_u64(argc, argv, 2, "--rollback", UINT32_MAX, true, &rollback) ||
-	    cli_opt_u64(argc, argv, 2, "--ca-system-id", 0xFFFF, true, &casid) || !keys || !out || !tap || !certp || !keyp) {
-		usage(stderr);
+	if (module_ladder_payload(a->vendor, a->casid, a->keys, pl, sizeof(pl), &pl_len) != 0) {
+		fprintf(stderr, "castellan module: --keys-file must be 1..%d of [A-Za-z0-9._-]\n", MODULE_MAX_NAME);
 		return 2;
 	}
-	memset(&m, 0, sizeof(m));
-	memset(&p, 0, sizeof(p));
-	m.vendor_id = (uint32_t)vendor;
-	m.version = (uint32_t)version;
-	m.rollback = (uint32_t)rollback;
-	p.kind = MODULE_KIND_LADDER;
-	p.vendor_id = (uint32_t)vendor;
-	p.ca_system_id = (uint16_t)casid;
-	if (strlen(keys) > MODULE_MAX_NAME) {
-		fprintf(stderr, "castellan module: keys file name too long\n");
-		return 2;
-	}
-	memcpy(p.keys_file, keys, strlen(keys) + 1);
-	if ((r = module_payload_encode(&p, pl, sizeof(pl), &pl_len)) != 0) {
-		fprintf(stderr, "castellan module: keys file name must be [A-Za-z0-9._-]: %s\n", err_str(r));
-		return 2;
-	}
-	if ((r = pk_read_file(tap, ta_pub)) != 0 || (r = pk_read_file(keyp, op_priv)) != 0 ||
-	    (r = file_read_all(certp, CERT_MAX_BYTES, &cert, &cert_len)) != 0) {
+	if ((r = pk_read_file(a->ta_pub, ta_pub)) != 0 || (r = pk_read_file(a->key, op_priv)) != 0 ||
+	    (r = file_read_all(a->cert, CERT_MAX_BYTES, &cert, &cert_len)) != 0) {
 		fprintf(stderr, "castellan module: cannot read keys/certificate: %s\n", err_str(r));
 		goto out;
 	}
@@ -123,19 +130,17 @@ out:
 	return rc;
 }
 
-static int do_verify(int argc, char **argv, bool inspect)
+static int do_verify(const struct module_args *a, const char *path, bool inspect)
 {
-	const char *path = positional(argc, argv), *tap = cli_opt(argc, argv, 2, "--ta-pub");
-	const char *hash = cli_opt(argc, argv, 2, "--trust-root-hash"), *crlp = cli_opt(argc, argv, 2, "--crl");
+	const char *tap = a->ta_pub, *hash = a->hash, *crlp = a->crl;
 	uint8_t trust[32], ta_pub[32], *mod = NULL, *crl = NULL;
 	size_t len = 0, crl_len = 0;
 	struct module_view v;
 	struct module_payload p;
-	uint64_t now = now_wall_ms() / 1000u;
 	int r, rc = 1;
 
-	if (!path || (!inspect && !tap == !hash) || cli_opt_u64(argc, argv, 2, "--now", UINT64_MAX, false, &now)) {
-		usage(stderr);
+	if (!inspect && !tap == !hash) {
+		fprintf(stderr, "castellan module verify: give --ta-pub or --trust-root-hash\n");
 		return 2;
 	}
 	if ((r = file_read_all(path, MODULE_MAX_BYTES, &mod, &len)) != 0) {
@@ -161,7 +166,7 @@ static int do_verify(int argc, char **argv, bool inspect)
 	}
 	if (crlp && (r = file_read_all(crlp, 1u << 20, &crl, &crl_len)) != 0)
 		goto bad;
-	if ((r = module_verify(mod, len, trust, now, crl, crl_len, &v, &p)) != 0) {
+	if ((r = module_verify(mod, len, trust, a->now, crl, crl_len, &v, &p)) != 0) {
 		printf("REFUSED: %s\n", err_str(r));
 		goto out;
 	}
@@ -177,92 +182,49 @@ out:
 	return rc;
 }
 
-/* module carousel --into: the carousel multiplexed into a TS file. */
-static int carousel_into(const char *in_path, const char *out, const uint8_t *car, size_t ncar, const uint8_t psi[376],
-	uint16_t prog, uint16_t pmt_pid, uint64_t start, uint64_t cycles, uint64_t every)
+static int do_carousel(const struct module_args *a, const char *path)
 {
-	uint8_t *in = NULL, *o = NULL;
-	size_t len = 0, nin, no = 0;
+	struct ota_ts_params p = { .car = { .pid = a->pid, .carousel_id = a->carousel_id, .version = a->car_version },
+		.program = a->program, .pmt_pid = a->pmt_pid, .start = a->start, .cycles = a->cycles, .every = a->every };
+	uint8_t *mod = NULL, *in = NULL, *ts = NULL;
+	size_t len = 0, inlen = 0, n = 0, ncar = 0;
+	struct module_view v;
 	int r;
 
-	if ((r = file_read_all(in_path, 1u << 30, &in, &len)) != 0) {
-		fprintf(stderr, "castellan module: %s: %s\n", in_path, err_str(r));
-		return 1;
-	}
-	nin = len / TS_PACKET_BYTES;
-	r = ota_mux_into(in, nin, car, ncar, psi, prog, pmt_pid, start, cycles, every, &o, &no);
-	free(in);
-	if (r == CE_RANGE)
-		return 2;
-	if (r == 0)
-		r = file_write_atomic(out, o, no * TS_PACKET_BYTES, 0644);
-	if (r == 0)
-		printf("wrote %s: %zu input packets + %zu inserted (PMT and %zu-packet cycle, %llu times), program %u in the PAT\n",
-			out, nin, no - nin, ncar, (unsigned long long)(no - nin) / (ncar + 1), (unsigned)prog);
-	else
-		fprintf(stderr, "castellan module: %s: %s\n", out, err_str(r));
-	free(o);
-	return r == 0 ? 0 : 1;
-}
-
-static int do_carousel(int argc, char **argv)
-{
-	const char *path = positional(argc, argv), *out = cli_opt(argc, argv, 2, "--out");
-	uint64_t pid = 0, ver = 0, cid = 1, prog = 0, pmt = 0, start = 0, cycles = 1, every = 1;
-	const char *into = cli_opt(argc, argv, 2, "--into");
-	struct module_view v;
-	struct ota_params op;
-	uint8_t *mod = NULL, *pkts = NULL, psi[376], cc = 15;
-	size_t len = 0, n = 0;
-	FILE *f = NULL;
-	int r, rc = 1;
-
-	if (!path || !out || cli_opt_u64(argc, argv, 2, "--pid", 0x1FFE, true, &pid) ||
-	    cli_opt_u64(argc, argv, 2, "--version", 31, false, &ver) || cli_opt_u64(argc, argv, 2, "--carousel-id", 0xFFFF, false, &cid) ||
-	    cli_opt_u64(argc, argv, 2, "--program", 0xFFFF, false, &prog) || cli_opt_u64(argc, argv, 2, "--pmt-pid", 0x1FFE, false, &pmt) ||
-	    cli_opt_u64(argc, argv, 2, "--start-packet", UINT32_MAX, false, &start) ||
-	    cli_opt_u64(argc, argv, 2, "--cycles", 100000, false, &cycles) || cli_opt_u64(argc, argv, 2, "--every", UINT32_MAX, false, &every) ||
-	    every == 0 || (into && (!prog || !pmt || pmt < 0x10 || pid < 0x10 || pmt == pid))) {
-		usage(stderr);
+	if (a->into && (!p.program || !p.pmt_pid || p.pmt_pid < 0x10 || p.car.pid < 0x10 || p.pmt_pid == p.car.pid)) {
+		fprintf(stderr, "castellan module carousel: --into needs --program and --pmt-pid (PIDs 0x10.., apart)\n");
 		return 2;
 	}
-	if ((r = file_read_all(path, MODULE_MAX_BYTES, &mod, &len)) != 0 || (r = module_parse(mod, len, &v)) != 0) {
+	if ((r = file_read_all(path, MODULE_MAX_BYTES, &mod, &len)) != 0 || (r = module_parse(mod, len, &v)) != 0 ||
+	    (a->into && (path = a->into, r = file_read_all(a->into, 1u << 30, &in, &inlen)) != 0)) {
 		fprintf(stderr, "castellan module: %s: %s\n", path, err_str(r));
 		goto out;
 	}
-	op = (struct ota_params){ .pid = (uint16_t)pid, .carousel_id = (uint16_t)cid, .version = (uint8_t)ver,
-		.vendor_id = v.m.vendor_id };
-	if ((r = ota_carousel_build(&op, mod, len, &cc, &pkts, &n)) != 0) {
-		fprintf(stderr, "castellan module: carousel: %s\n", err_str(r));
+	p.car.vendor_id = v.m.vendor_id;
+	p.in = in;
+	p.nin = inlen / TS_PACKET_BYTES;
+	if ((r = ota_ts_build(&p, mod, len, &ts, &n, &ncar)) != 0 ||
+	    (r = file_write_atomic(a->out, ts, n * TS_PACKET_BYTES, 0644)) != 0) {
+		fprintf(stderr, "castellan module: carousel %s: %s\n", a->out, err_str(r));
 		goto out;
 	}
-	if (into) {
-		if ((r = ota_psi_build(1, (uint16_t)prog, (uint16_t)pmt, (uint16_t)pid, psi)) != 0)
-			goto out;
-		rc = carousel_into(into, out, pkts, n, psi, (uint16_t)prog, (uint16_t)pmt, start, cycles, every);
-		goto out;
-	}
-	if (!(f = fopen(out, "wb")))
-		goto out;
-	if (prog && pmt) {
-		if ((r = ota_psi_build(1, (uint16_t)prog, (uint16_t)pmt, (uint16_t)pid, psi)) != 0 || fwrite(psi, 1, 376, f) != 376)
-			goto out;
-	}
-	if (fwrite(pkts, TS_PACKET_BYTES, n, f) != n)
-		goto out;
-	printf("wrote %s: %zu carousel packets on PID 0x%04x (version %u)\n", out, n, (unsigned)pid, (unsigned)ver);
-	rc = 0;
+	if (in)
+		printf("wrote %s: %zu input packets + %zu inserted (PMT and %zu-packet cycle, %llu times), program %u in "
+		       "the PAT\n", a->out, p.nin, n - p.nin, ncar, (unsigned long long)(n - p.nin) / (ncar + 1),
+		       (unsigned)p.program);
+	else
+		printf("wrote %s: %zu carousel packets on PID 0x%04x (version %u)\n", a->out, ncar, (unsigned)p.car.pid,
+		       (unsigned)p.car.version);
 out:
-	if (f && fclose(f) != 0)
-		rc = 1;
 	free(mod);
-	free(pkts);
-	return rc;
+	free(in);
+	free(ts);
+	return r == CE_RANGE && in ? 2 : r ? 1 : 0;
 }
 
-static int do_collect(int argc, char **argv)
+static int do_collect(const struct module_args *a, const char *path)
 {
-	const char *path = positional(argc, argv), *out = cli_opt(argc, argv, 2, "--out");
+	const char *out = a->out;
 	struct ota_rx *rx = NULL;
 	struct ota_rx_stats st;
 	uint8_t *ts = NULL, *mod = NULL;
@@ -270,10 +232,6 @@ static int do_collect(int argc, char **argv)
 	uint32_t vid = 0;
 	int r, rc = 1;
 
-	if (!path || !out) {
-		usage(stderr);
-		return 2;
-	}
 	if ((r = file_read_all(path, 1u << 30, &ts, &len)) != 0 || (r = ota_rx_new(&rx)) != 0 ||
 	    (r = ota_rx_feed(rx, ts, len / TS_PACKET_BYTES)) != 0) {
 		fprintf(stderr, "castellan module: %s: %s\n", path, err_str(r));
@@ -298,20 +256,20 @@ out:
 
 int cmd_module(int argc, char **argv)
 {
-	if (cli_wants_help(argc, argv) || argc < 2) {
-		usage(argc < 2 ? stderr : stdout);
-		return argc < 2 ? 2 : 0;
+	struct module_args a = { .now = now_wall_ms() / 1000u, .carousel_id = 1, .cycles = 1, .every = 1 };
+	const char *path = NULL;
+	int sub, r, n = 0;
+
+	if ((sub = opt_sub(NULL, module_subs, "Numbers are decimal or 0x-hex. docs/modules.md and docs/ota.md have the "
+			   "formats.\n", argc, argv, &r)) < 0)
+		return r;
+	if ((r = opt_parse(module_subs[sub], &a, argc, argv, 2, &path, &n)) != OPT_GO)
+		return r;
+	switch (sub) {
+	case 0: return do_sign(&a);
+	case 1: return do_verify(&a, path, false);
+	case 2: return do_verify(&a, path, true);
+	case 3: return do_carousel(&a, path);
+	default: return do_collect(&a, path);
 	}
-	if (strcmp(argv[1], "sign") == 0)
-		return do_sign(argc, argv);
-	if (strcmp(argv[1], "verify") == 0)
-		return do_verify(argc, argv, false);
-	if (strcmp(argv[1], "inspect") == 0)
-		return do_verify(argc, argv, true);
-	if (strcmp(argv[1], "carousel") == 0)
-		return do_carousel(argc, argv);
-	if (strcmp(argv[1], "collect") == 0)
-		return do_collect(argc, argv);
-	usage(stderr);
-	return 2;
 }

@@ -4,35 +4,46 @@
  * then every table of the target compared with what was read. docs/sms.md
  * ("Moving a store") and docs/operations.md are the reference.
  */
-#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <openssl/crypto.h>
 #include "cli/cli.h"
 #include "sms/dburi.h"
 #include "lib/util.h"
+#include "sms/migrate.h"
 #include "sms/store.h"
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"usage: castellan sms migrate (--from URI | --from-file F) (--to URI | --to-file F) [--overwrite]\n\n"
-		"Copy every table of one SMS store into another (SQLite <-> PostgreSQL, or a file to a\n"
-		"file): cards, subscribers, packages with their names (extended ones too), channels,\n"
-		"subscriptions, generators, API keys (their hashes: the keys keep working), users, the\n"
-		"web panel's users, the audit log and its checkpoints (the chain still verifies), the\n"
-		"blacklist, EMM sequence numbers, the change feed and node status. The source is read\n"
-		"in one snapshot, the target written in one transaction, then every table of the\n"
-		"target is compared with what was read (rows and a digest of their values).\n\n"
-		"  --from URI, --to URI    a SQLite path, sqlite:PATH, postgresql://... or postgres:CONNINFO\n"
-		"  --from-file F, --to-file F\n"
-		"                          the URI on F's first line (F mode 600: a password in argv shows\n"
-		"                          in ps)\n"
-		"  --overwrite             the target is not empty: delete its rows first (without it a\n"
-		"                          target holding anything but a new store's packages is refused)\n\n"
-		"Stop the head-end (every node) first: changes made during the copy are not carried.\n"
-		"Both stores are brought to this build's schema when opened. Exit 0: copied and equal.\n");
-}
+struct migrate_args {
+	const char *from, *from_file, *to, *to_file;
+	bool overwrite;
+};
+
+#define A struct migrate_args
+static const struct opt migrate_opts[] = {
+	OPT_STR("--from", "URI", 0, A, from, "the source: a SQLite path, sqlite:PATH, postgresql://... or postgres:CONNINFO"),
+	OPT_STR("--from-file", "F", 0, A, from_file, "the source's URI on F's first line (F mode 600: a password in argv "
+		"shows in ps)"),
+	OPT_STR("--to", "URI", 0, A, to, "the target, as --from"),
+	OPT_STR("--to-file", "F", 0, A, to_file, "the target's URI on F's first line"),
+	OPT_FLAG("--overwrite", A, overwrite, "the target is not empty: delete its rows first (without it a\n"
+		"target holding anything but a new store's packages is refused)"),
+	OPT_END,
+};
+#undef A
+
+const struct opt_cmd cli_sms_migrate_cmd = {
+	.name = "sms migrate",
+	.synopsis = "(--from URI | --from-file F) (--to URI | --to-file F) [--overwrite]",
+	.about = "Copy every table of one SMS store into another (SQLite <-> PostgreSQL, or a file to a\n"
+		 "file): cards, subscribers, packages with their names (extended ones too), channels,\n"
+		 "subscriptions, generators, API keys (their hashes: the keys keep working), users, the\n"
+		 "web panel's users, the audit log and its checkpoints (the chain still verifies), the\n"
+		 "blacklist, EMM sequence numbers, the change feed and node status. The source is read\n"
+		 "in one snapshot, the target written in one transaction, then every table of the\n"
+		 "target is compared with what was read (rows and a digest of their values).",
+	.opts = migrate_opts,
+	.footer = "Stop the head-end (every node) first: changes made during the copy are not carried.\n"
+		  "Both stores are brought to this build's schema when opened. Exit 0: copied and equal.\n",
+};
 
 /* Resolve and open one side; prints why on failure. */
 static int open_side(const char *what, const char *uri, const char *file, struct sms_store **out)
@@ -63,66 +74,30 @@ static int open_side(const char *what, const char *uri, const char *file, struct
 
 int cmd_sms_migrate(int argc, char **argv)
 {
-	const char *from = cli_opt(argc, argv, 1, "--from"), *from_file = cli_opt(argc, argv, 1, "--from-file");
-	const char *to = cli_opt(argc, argv, 1, "--to"), *to_file = cli_opt(argc, argv, 1, "--to-file");
-	bool overwrite = cli_flag(argc, argv, 1, "--overwrite");
-	struct sms_copy_table got[SMS_COPY_TABLES], put[SMS_COPY_TABLES];
+	struct migrate_args m = { 0 };
 	struct sms_store *a = NULL, *b = NULL;
-	char why[512];
-	int64_t total = 0;
-	uint64_t t0;
-	int r, rc = 1, bad = 0;
+	bool equal = false, read_back = false;
+	char why[512] = "";
+	int r, rc = 1;
 
-	if (cli_wants_help(argc, argv)) {
-		usage(stdout);
-		return 0;
-	}
-	for (int i = 1; i < argc; i++) {
-		const char *o = argv[i];
-
-		if (strcmp(o, "--overwrite") == 0)
-			continue;
-		if ((strcmp(o, "--from") == 0 || strcmp(o, "--from-file") == 0 || strcmp(o, "--to") == 0 ||
-		     strcmp(o, "--to-file") == 0) && i + 1 < argc) {
-			i++;
-			continue;
-		}
-		fprintf(stderr, "castellan sms migrate: unknown argument %s\n", o);
-		usage(stderr);
-		return 2;
-	}
-	if ((from && from_file) || (to && to_file)) {
+	if ((r = opt_parse(&cli_sms_migrate_cmd, &m, argc, argv, 1, NULL, NULL)) != OPT_GO)
+		return r;
+	if ((m.from && m.from_file) || (m.to && m.to_file)) {
 		fprintf(stderr, "castellan sms migrate: give --from or --from-file, --to or --to-file, not both\n");
 		return 2;
 	}
-	if (open_side("from", from, from_file, &a) != 0 || open_side("to", to, to_file, &b) != 0)
+	if (open_side("from", m.from, m.from_file, &a) != 0 || open_side("to", m.to, m.to_file, &b) != 0)
 		goto out;
-	t0 = now_mono_ms();
-	if ((r = sms_store_copy(a, b, overwrite ? SMS_COPY_OVERWRITE : 0, got, why, sizeof(why))) != 0) {
-		if (r == CE_EXISTS)
-			fprintf(stderr, "castellan sms migrate: %s; nothing copied. To replace what the target holds, "
-				"add --overwrite\n", why);
-		else
-			fprintf(stderr, "castellan sms migrate: %s; nothing copied (the target is as it was)\n",
-				why[0] ? why : err_str(r));
-		goto out;
-	}
-	if ((r = sms_store_digest(b, put)) != 0) {
+	r = sms_migrate(a, b, m.overwrite ? SMS_COPY_OVERWRITE : 0, stdout, &equal, &read_back, why, sizeof(why));
+	if (r == CE_EXISTS)
+		fprintf(stderr, "castellan sms migrate: %s; nothing copied. To replace what the target holds, add "
+			"--overwrite\n", why);
+	else if (r != 0 && read_back)
 		fprintf(stderr, "castellan sms migrate: copied, but the target cannot be read back: %s\n", err_str(r));
-		goto out;
-	}
-	printf("%-18s %12s  %s\n", "table", "rows", "target");
-	for (size_t i = 0; i < SMS_COPY_TABLES; i++) {
-		bool same = got[i].rows == put[i].rows && CRYPTO_memcmp(got[i].digest, put[i].digest, 32) == 0;
-
-		printf("%-18s %12" PRId64 "  %s\n", got[i].name, got[i].rows, same ? "equal" : "DIFFERS");
-		total += got[i].rows;
-		bad += !same;
-	}
-	printf("%" PRId64 " rows in %d tables copied in %.1f s (%s -> %s); %s\n", total, SMS_COPY_TABLES,
-	       (double)(now_mono_ms() - t0) / 1000.0, sms_store_backend(a), sms_store_backend(b),
-	       bad ? "SOME TABLES DIFFER" : "every table equal");
-	rc = bad ? 1 : 0;
+	else if (r != 0)
+		fprintf(stderr, "castellan sms migrate: %s; nothing copied (the target is as it was)\n",
+			why[0] ? why : err_str(r));
+	rc = r == 0 && equal ? 0 : 1;
 out:
 	sms_store_close(a);
 	sms_store_close(b);

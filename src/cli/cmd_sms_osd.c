@@ -1,8 +1,9 @@
 /*
  * cmd_sms_osd.c - `castellan sms fingerprint ...` and `castellan sms
  * message ...` (issue 13): the SMS's fingerprint schedules and messages
- * (sms/store_osd.h). Every command goes through the store, which writes
- * its entry in the audit chain. docs/sms.md "Fingerprints and messages".
+ * (sms/store_osd.h, which also holds their defaults). Every command goes
+ * through the store, which writes its entry in the audit chain. docs/sms.md
+ * "Fingerprints and messages".
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include "cli/cli.h"
 #include "lib/util.h"
 #include "sms/store.h"
+#include "sms/osd_print.h"
 #include "sms/store_osd.h"
 
 /* Usage lines, printed by `castellan sms --help` (cmd_sms.c). */
@@ -30,197 +32,194 @@ const char cli_sms_osd_usage[] =
 	"  message list [--active]        every message (or those active now)\n"
 	"  message delete ID\n";
 
-static int num(const char *s, uint64_t max, uint64_t *out, const char *what)
+struct osd_args {
+	struct sms_fingerprint f;
+	struct sms_message m;
+	int ntargets;
+	bool covert, encoded, random, popup, forced, active;
+	uint32_t duration_ms; /* UINT32_MAX: the default for the kind */
+	const char *text;
+};
+
+/* The targets: exactly one of them. */
+static int fp_target(struct osd_args *a, enum sms_fp_target t, const char *v)
 {
-	if (parse_u64(s, max, out) != 0) {
-		fprintf(stderr, "castellan sms: bad %s '%s'\n", what, s);
-		return CE_ARG;
+	a->ntargets++;
+	a->f.target = t;
+	return parse_u64(v, INT64_MAX, &a->f.value);
+}
+
+static int fp_service(void *b, const char *v) { return fp_target(b, SMS_FP_SERVICE, v); }
+static int fp_package(void *b, const char *v) { return fp_target(b, SMS_FP_PACKAGE, v); }
+static int fp_card(void *b, const char *v) { return fp_target(b, SMS_FP_CARD, v); }
+
+static int msg_target(struct osd_args *a, enum osd_scope scope, const char *v, uint64_t max, uint64_t *out)
+{
+	a->ntargets++;
+	a->m.msg.scope = (uint8_t)scope;
+	return v && (parse_u64(v, max, out) != 0 || *out == 0) ? CE_ARG : 0;
+}
+
+static int msg_global(void *b, const char *v) { return msg_target(b, OSD_SCOPE_GLOBAL, v, 0, NULL); }
+static int msg_card(void *b, const char *v) { return msg_target(b, OSD_SCOPE_INDIVIDUAL, v, INT64_MAX, &((struct osd_args *)b)->m.card); }
+
+static int msg_group(void *b, const char *v)
+{
+	struct osd_args *a = b;
+	uint64_t x = 0;
+	int r = msg_target(a, OSD_SCOPE_GROUP, NULL, 0, NULL);
+
+	if (parse_u64(v, 31, &x) != 0) /* packages 0..31 */
+		r = CE_ARG;
+	a->m.msg.group_id = (uint32_t)x;
+	return r;
+}
+
+static const struct opt_choice shows[] = {
+	{ "serial", OSD_FP_SERIAL }, { "box", OSD_FP_BOX }, { "both", OSD_FP_SERIAL | OSD_FP_BOX }, { NULL, 0 }
+};
+
+static int fp_show(void *b, const char *v)
+{
+	for (size_t i = 0; shows[i].name; i++) {
+		if (strcmp(shows[i].name, v) == 0) {
+			((struct osd_args *)b)->f.fp.flags = (uint8_t)shows[i].value;
+			return 0;
+		}
 	}
-	return 0;
+	return CE_ARG;
 }
 
-static int colour(const char *s, uint8_t *out, size_t n, const char *what)
-{
-	if (!s)
-		return 0;
-	if (s[0] == '#')
-		s++;
-	if (strlen(s) != 2 * n || hex_decode(s, out, n) != 0) {
-		fprintf(stderr, "castellan sms: bad %s '%s' (%zu hex digits)\n", what, s, 2 * n);
-		return CE_ARG;
-	}
-	return 0;
-}
+#define A struct osd_args
+static const struct opt fp_add_opts[] = {
+	OPT_FN("--service", "SID", 0, fp_service, "a service's fingerprint, in its ECMs"),
+	OPT_FN("--package", "ID", 0, fp_package, "a package's, in its services' ECMs"),
+	OPT_FN("--card", "SERIAL", 0, fp_card, "one card's, in its EMMs"),
+	OPT_FN("--show", "serial|box|both", 0, fp_show, "what it shows (default serial)"),
+	OPT_FLAG("--covert", A, covert, "shown <= 200 ms"),
+	OPT_FLAG("--encoded", A, encoded, "covert: a code only the operator can trace"),
+	OPT_NUM("--x", "PCT", 0, A, f.fp.x_pct, 0, 100, "position, % of the width (default 5)"),
+	OPT_NUM("--y", "PCT", 0, A, f.fp.y_pct, 0, 100, "position, % of the height (default 5)"),
+	OPT_FLAG("--random", A, random, "the box picks the position"),
+	OPT_HEX("--fg", "RRGGBB", A, f.fp.fg, "text colour (default FFFFFF)"),
+	OPT_HEX("--bg", "RRGGBBAA", A, f.fp.bg, "background (default 00000080)"),
+	OPT_NUM("--font-px", "N", 0, A, f.fp.font_px, 0, OSD_MAX_FONT_PX, "text size (default 24)"),
+	OPT_NUM("--duration-ms", "MS", 0, A, duration_ms, 0, OSD_MAX_FP_DURATION_MS, "shown this long (default 5000, covert 80)"),
+	OPT_NUM("--repeat", "N", 0, A, f.fp.repeat, 0, OSD_MAX_REPEAT, "showings (default 1)"),
+	OPT_NUM("--interval", "S", 0, A, f.fp.interval_s, 0, OSD_MAX_INTERVAL_S, "between showings"),
+	OPT_NUM("--start", "UNIX", 0, A, f.start_s, 0, INT64_MAX, "from (default now)"),
+	OPT_NUM("--end", "UNIX", 0, A, f.end_s, 0, INT64_MAX, "until (default now + 24 h)"),
+	OPT_END,
+};
+static const struct opt msg_add_opts[] = {
+	OPT_FN("--global", NULL, OPT_SWITCH, msg_global, "to every card"),
+	OPT_FN("--group", "PKG", 0, msg_group, "to a package's subscribers (0..31)"),
+	OPT_FN("--card", "SERIAL", 0, msg_card, "to one card"),
+	OPT_STR("--text", "TEXT", OPT_REQUIRED, A, text, "UTF-8, up to 720 bytes, no control characters"),
+	OPT_FLAG("--popup", A, popup, "a pop-up (default: a scroll at the bottom)"),
+	OPT_FLAG("--forced", A, forced, "cannot be dismissed for its duration"),
+	OPT_NUM("--duration", "S", 0, A, m.msg.duration_s, 0, OSD_MAX_MSG_DURATION_S, "shown this long (default 30)"),
+	OPT_NUM("--expiry", "UNIX", 0, A, m.msg.expiry_s, 0, INT64_MAX, "not shown after (default now + 7 days)"),
+	OPT_NUM("--start", "UNIX", 0, A, m.start_s, 0, INT64_MAX, "not sent before (default now)"),
+	OPT_HEX("--fg", "RRGGBB", A, m.msg.fg, "text colour (default FFFFFF)"),
+	OPT_HEX("--bg", "RRGGBBAA", A, m.msg.bg, "background (default 101040D0)"),
+	OPT_NUM("--font-px", "N", 0, A, m.msg.font_px, 0, OSD_MAX_FONT_PX, "text size (default 24)"),
+	OPT_END,
+};
+static const struct opt list_opts[] = {
+	OPT_FLAG("--active", A, active, "only those active now"),
+	OPT_END,
+};
+#undef A
 
-static int print_fp(void *ctx, const struct sms_fingerprint *f)
-{
-	(void)ctx;
-	printf("%" PRId64 " %s %" PRIu64 " %s%s%s%s pos %s%u,%u fg #%02X%02X%02X bg #%02X%02X%02X%02X font %u"
-	       " %u ms x%u every %u s %" PRId64 "..%" PRId64 "\n", f->id, sms_fp_target_name(f->target), f->value,
-	       (f->fp.flags & OSD_FP_COVERT) ? "covert" : "overt", (f->fp.flags & OSD_FP_ENCODED) ? " encoded" : "",
-	       (f->fp.flags & OSD_FP_SERIAL) ? " serial" : "", (f->fp.flags & OSD_FP_BOX) ? " box" : "",
-	       (f->fp.flags & OSD_FP_RANDOM_POS) ? "random " : "", f->fp.x_pct, f->fp.y_pct, f->fp.fg[0], f->fp.fg[1],
-	       f->fp.fg[2], f->fp.bg[0], f->fp.bg[1], f->fp.bg[2], f->fp.bg[3], f->fp.font_px, f->fp.duration_ms,
-	       f->fp.repeat, f->fp.interval_s, f->start_s, f->end_s);
-	return 0;
-}
+static const struct opt_cmd fp_add_cmd = { .name = "sms fingerprint add", .opts = fp_add_opts,
+	.about = "schedule a fingerprint: a service's or package's rides in its ECMs, a card's in its EMMs;\n"
+		 "covert: shown <= 200 ms, or with --encoded as a code only the operator can trace (docs/sms.md)" };
+static const struct opt_cmd msg_add_cmd = { .name = "sms message add", .opts = msg_add_opts,
+	.about = "an OSD message in the EMMs of every card, of a package's subscribers or of one card" };
+#define LIST(w) { .name = "sms " w " list", .opts = list_opts, .about = "every " w " (or those active now)" }
+#define DELETE(w) { .name = "sms " w " delete", .opts = list_opts + 1, .args = "ID", .min_args = 1, .max_args = 1 }
+static const struct opt_cmd fp_list_cmd = LIST("fingerprint"), msg_list_cmd = LIST("message");
+static const struct opt_cmd fp_delete_cmd = DELETE("fingerprint"), msg_delete_cmd = DELETE("message");
+#undef LIST
+#undef DELETE
 
-static int print_msg(void *ctx, const struct sms_message *m)
-{
-	const char *scope = m->msg.scope == OSD_SCOPE_GLOBAL ? "global" : m->msg.scope == OSD_SCOPE_GROUP ? "group"
-		: "card";
-
-	(void)ctx;
-	printf("%" PRId64 " %s %" PRIu64 " %s%s %u s %" PRId64 "..%" PRIu64 " %s\n", m->id, scope,
-	       m->msg.scope == OSD_SCOPE_GROUP ? (uint64_t)m->msg.group_id : m->card,
-	       (m->msg.flags & OSD_MSG_POPUP) ? "popup" : "scroll", (m->msg.flags & OSD_MSG_FORCED) ? " forced" : "",
-	       m->msg.duration_s, m->start_s, m->msg.expiry_s, m->msg.text);
-	return 0;
-}
+/* For `castellan sms --help` (cmd_sms.c): these subcommands' tables. */
+const struct opt_cmd *const cli_sms_more_cmds[] = { &cli_sms_tvcas_cmd, &cli_sms_migrate_cmd, &fp_add_cmd,
+	&fp_list_cmd, &fp_delete_cmd, &msg_add_cmd, &msg_list_cmd, &msg_delete_cmd, NULL };
 
 static int fp_add(struct sms_store *s, int argc, char **argv)
 {
-	const char *svc = cli_opt(argc, argv, 0, "--service"), *pkg = cli_opt(argc, argv, 0, "--package");
-	const char *card = cli_opt(argc, argv, 0, "--card"), *show = cli_opt(argc, argv, 0, "--show");
-	const char *x = cli_opt(argc, argv, 0, "--x"), *y = cli_opt(argc, argv, 0, "--y");
-	const char *font = cli_opt(argc, argv, 0, "--font-px"), *dur = cli_opt(argc, argv, 0, "--duration-ms");
-	const char *rep = cli_opt(argc, argv, 0, "--repeat"), *ivl = cli_opt(argc, argv, 0, "--interval");
-	const char *start = cli_opt(argc, argv, 0, "--start"), *end = cli_opt(argc, argv, 0, "--end");
-	bool covert = cli_flag(argc, argv, 0, "--covert"), encoded = cli_flag(argc, argv, 0, "--encoded");
-	struct sms_fingerprint f;
-	uint64_t v;
-	int64_t now = (int64_t)(now_wall_ms() / 1000u);
+	struct osd_args a = { .duration_ms = UINT32_MAX };
 	int r;
 
-	memset(&f, 0, sizeof(f));
-	if (!!svc + !!pkg + !!card != 1) {
+	sms_fp_defaults(&a.f, (int64_t)(now_wall_ms() / 1000u));
+	if (opt_parse(&fp_add_cmd, &a, argc, argv, 1, NULL, NULL) != OPT_GO)
+		return CE_ARG;
+	if (a.ntargets != 1) {
 		fprintf(stderr, "castellan sms: fingerprint add needs one of --service, --package, --card\n");
 		return CE_ARG;
 	}
-	f.target = svc ? SMS_FP_SERVICE : pkg ? SMS_FP_PACKAGE : SMS_FP_CARD;
-	if ((r = num(svc ? svc : pkg ? pkg : card, INT64_MAX, &f.value, "target")) != 0)
+	a.f.fp.flags |= (a.covert ? OSD_FP_COVERT : 0) | (a.encoded ? OSD_FP_ENCODED : 0) |
+		(a.random ? OSD_FP_RANDOM_POS : 0);
+	a.f.fp.duration_ms = a.duration_ms != UINT32_MAX ? a.duration_ms : sms_fp_default_duration_ms(a.f.fp.flags);
+	if (a.f.target == SMS_FP_SERVICE)
+		a.f.fp.service = (uint16_t)(a.f.value <= 65535 ? a.f.value : 0);
+	if ((r = sms_fp_add(s, &a.f, "cli")) != 0)
 		return r;
-	f.fp.flags = !show || strcmp(show, "serial") == 0 ? OSD_FP_SERIAL : strcmp(show, "box") == 0 ? OSD_FP_BOX
-		: strcmp(show, "both") == 0 ? (OSD_FP_SERIAL | OSD_FP_BOX) : 0;
-	if (!f.fp.flags) {
-		fprintf(stderr, "castellan sms: --show serial|box|both\n");
-		return CE_ARG;
-	}
-	if (covert)
-		f.fp.flags |= OSD_FP_COVERT;
-	if (encoded)
-		f.fp.flags |= OSD_FP_ENCODED;
-	if (cli_flag(argc, argv, 0, "--random"))
-		f.fp.flags |= OSD_FP_RANDOM_POS;
-	f.fp.x_pct = 5;
-	f.fp.y_pct = 5;
-	if (x && (r = num(x, 100, &v, "--x")) == 0)
-		f.fp.x_pct = (uint8_t)v;
-	if (y && (r = num(y, 100, &v, "--y")) == 0)
-		f.fp.y_pct = (uint8_t)v;
-	if (r != 0)
-		return r;
-	memcpy(f.fp.fg, "\xFF\xFF\xFF", 3);
-	memcpy(f.fp.bg, "\x00\x00\x00\x80", 4);
-	if ((r = colour(cli_opt(argc, argv, 0, "--fg"), f.fp.fg, 3, "--fg")) != 0 ||
-	    (r = colour(cli_opt(argc, argv, 0, "--bg"), f.fp.bg, 4, "--bg")) != 0)
-		return r;
-	f.fp.font_px = 24;
-	f.fp.duration_ms = covert && !encoded ? 80 : 5000;
-	f.fp.repeat = 1;
-	f.start_s = now;
-	f.end_s = now + 24 * 3600;
-	if (font && (r = num(font, OSD_MAX_FONT_PX, &v, "--font-px")) == 0)
-		f.fp.font_px = (uint8_t)v;
-	if (r == 0 && dur && (r = num(dur, OSD_MAX_FP_DURATION_MS, &v, "--duration-ms")) == 0)
-		f.fp.duration_ms = (uint32_t)v;
-	if (r == 0 && rep && (r = num(rep, OSD_MAX_REPEAT, &v, "--repeat")) == 0)
-		f.fp.repeat = (uint16_t)v;
-	if (r == 0 && ivl && (r = num(ivl, OSD_MAX_INTERVAL_S, &v, "--interval")) == 0)
-		f.fp.interval_s = (uint32_t)v;
-	if (r == 0 && start && (r = num(start, INT64_MAX, &v, "--start")) == 0)
-		f.start_s = (int64_t)v;
-	if (r == 0 && end && (r = num(end, INT64_MAX, &v, "--end")) == 0)
-		f.end_s = (int64_t)v;
-	if (r != 0)
-		return r;
-	if (f.target == SMS_FP_SERVICE)
-		f.fp.service = (uint16_t)(f.value <= 65535 ? f.value : 0);
-	if ((r = sms_fp_add(s, &f, "cli")) != 0)
-		return r;
-	printf("fingerprint %" PRId64 " added\n", f.id);
+	printf("fingerprint %" PRId64 " added\n", a.f.id);
 	return 0;
 }
 
 static int msg_add(struct sms_store *s, int argc, char **argv)
 {
-	const char *grp = cli_opt(argc, argv, 0, "--group"), *card = cli_opt(argc, argv, 0, "--card");
-	const char *text = cli_opt(argc, argv, 0, "--text"), *dur = cli_opt(argc, argv, 0, "--duration");
-	const char *exp = cli_opt(argc, argv, 0, "--expiry"), *start = cli_opt(argc, argv, 0, "--start");
-	const char *font = cli_opt(argc, argv, 0, "--font-px");
-	bool global = cli_flag(argc, argv, 0, "--global");
-	struct sms_message *m;
-	int64_t now = (int64_t)(now_wall_ms() / 1000u);
-	uint64_t v;
-	int r = 0;
+	struct osd_args *a = calloc(1, sizeof(*a));
+	int r = CE_NOMEM;
 
-	if (global + !!grp + !!card != 1 || !text) {
+	if (!a)
+		return r;
+	sms_msg_defaults(&a->m, (int64_t)(now_wall_ms() / 1000u));
+	if (opt_parse(&msg_add_cmd, a, argc, argv, 1, NULL, NULL) != OPT_GO) {
+		r = CE_ARG;
+	} else if (a->ntargets != 1) {
 		fprintf(stderr, "castellan sms: message add needs --text and one of --global, --group, --card\n");
-		return CE_ARG;
-	}
-	m = calloc(1, sizeof(*m));
-	if (!m)
-		return CE_NOMEM;
-	m->msg.scope = global ? OSD_SCOPE_GLOBAL : grp ? OSD_SCOPE_GROUP : OSD_SCOPE_INDIVIDUAL;
-	if (grp && (r = num(grp, 31, &v, "--group")) == 0)
-		m->msg.group_id = (uint32_t)v;
-	if (r == 0 && card && (r = num(card, INT64_MAX, &m->card, "--card")) == 0 && m->card == 0)
-		r = CE_RANGE;
-	if (r == 0 && (r = osd_msg_set_text(&m->msg, text)) != 0)
+		r = CE_ARG;
+	} else if ((r = osd_msg_set_text(&a->m.msg, a->text)) != 0) {
 		fprintf(stderr, "castellan sms: --text: 1..%d bytes of UTF-8 without control characters\n",
 			OSD_MAX_TEXT_BYTES);
-	m->msg.flags = (cli_flag(argc, argv, 0, "--popup") ? OSD_MSG_POPUP : 0) |
-		(cli_flag(argc, argv, 0, "--forced") ? OSD_MSG_FORCED : 0);
-	m->msg.duration_s = 30;
-	m->msg.font_px = 24;
-	memcpy(m->msg.fg, "\xFF\xFF\xFF", 3);
-	memcpy(m->msg.bg, "\x10\x10\x40\xD0", 4);
-	m->start_s = now;
-	m->msg.expiry_s = (uint64_t)now + 7 * 24 * 3600;
-	if (r == 0 && dur && (r = num(dur, OSD_MAX_MSG_DURATION_S, &v, "--duration")) == 0)
-		m->msg.duration_s = (uint16_t)v;
-	if (r == 0 && exp && (r = num(exp, INT64_MAX, &v, "--expiry")) == 0)
-		m->msg.expiry_s = v;
-	if (r == 0 && start && (r = num(start, INT64_MAX, &v, "--start")) == 0)
-		m->start_s = (int64_t)v;
-	if (r == 0 && font && (r = num(font, OSD_MAX_FONT_PX, &v, "--font-px")) == 0)
-		m->msg.font_px = (uint8_t)v;
-	if (r == 0 && (r = colour(cli_opt(argc, argv, 0, "--fg"), m->msg.fg, 3, "--fg")) == 0)
-		r = colour(cli_opt(argc, argv, 0, "--bg"), m->msg.bg, 4, "--bg");
-	if (r == 0 && (r = sms_msg_add(s, m, "cli")) == 0)
-		printf("message %" PRId64 " added (%u bytes)\n", m->id, (unsigned)m->msg.text_len);
-	free(m);
+	} else {
+		a->m.msg.flags = (a->popup ? OSD_MSG_POPUP : 0) | (a->forced ? OSD_MSG_FORCED : 0);
+		if ((r = sms_msg_add(s, &a->m, "cli")) == 0)
+			printf("message %" PRId64 " added (%u bytes)\n", a->m.id, (unsigned)a->m.msg.text_len);
+	}
+	free(a);
 	return r;
 }
 
 int cli_sms_osd(struct sms_store *s, bool message, int argc, char **argv)
 {
-	bool active = cli_flag(argc, argv, 0, "--active");
+	struct osd_args a = { 0 };
 	int64_t now = (int64_t)(now_wall_ms() / 1000u);
+	const char *ids = NULL;
 	uint64_t id;
 	size_t n = 0;
-	int r;
+	int r, na = 0;
 
 	if (argc >= 1 && strcmp(argv[0], "add") == 0)
-		return message ? msg_add(s, argc - 1, argv + 1) : fp_add(s, argc - 1, argv + 1);
+		return message ? msg_add(s, argc, argv) : fp_add(s, argc, argv);
 	if (argc >= 1 && strcmp(argv[0], "list") == 0) {
-		r = message ? sms_msg_list(s, active ? now : -1, 100000, print_msg, NULL, &n)
-			: sms_fp_list(s, active ? now : -1, 100000, print_fp, NULL, &n);
-		return r;
+		if (opt_parse(message ? &msg_list_cmd : &fp_list_cmd, &a, argc, argv, 1, NULL, NULL) != OPT_GO)
+			return CE_ARG;
+		return message ? sms_msg_list(s, a.active ? now : -1, 100000, sms_osd_print_msg, stdout, &n)
+			: sms_fp_list(s, a.active ? now : -1, 100000, sms_osd_print_fp, stdout, &n);
 	}
-	if (argc == 2 && strcmp(argv[0], "delete") == 0) {
-		if ((r = num(argv[1], INT64_MAX, &id, "id")) != 0)
-			return r;
+	if (argc >= 1 && strcmp(argv[0], "delete") == 0) {
+		if (opt_parse(message ? &msg_delete_cmd : &fp_delete_cmd, &a, argc, argv, 1, &ids, &na) != OPT_GO)
+			return CE_ARG;
+		if (parse_u64(ids, INT64_MAX, &id) != 0) {
+			fprintf(stderr, "castellan sms: bad id '%s'\n", ids);
+			return CE_ARG;
+		}
 		r = message ? sms_msg_delete(s, (int64_t)id, "cli") : sms_fp_delete(s, (int64_t)id, "cli");
 		if (r == 0)
 			printf("%s %" PRIu64 " deleted\n", message ? "message" : "fingerprint", id);

@@ -6,20 +6,19 @@
  * reference. Passwords are read from a file or stdin, never from argv
  * (other users of the machine can read argv).
  */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
-#include <event2/event.h>
 #include "cli/cli.h"
 #include "sms/dburi.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "sms/http.h"
+#include "sms/search.h"
 #include "sms/store.h"
 #include "web/auth.h"
+#include "web/serve.h"
 #include "web/web.h"
 #include "kms/view.h"
 
@@ -32,180 +31,137 @@
 #define WEB_DEFAULT_ROOT CASTELLAN_SOURCE_DIR "/web"
 #endif
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"usage: castellan web --data DIR <command> ...\n\n"
-		"  serve [--http ADDR:PORT] [--root DIR] [--db URI | --db-file F] [--admin-password-file F]\n"
-		"        [--ready-file F] [--secure-cookies] [--http-threads N] [--kms-dir D]\n"
-		"        [--operator-net CIDR[,CIDR...]] [--search-workers N]\n"
-		"                            the SMS HTTP APIs (/api.php, /api/v1/) and the panel at /\n"
-		"                            (default 127.0.0.1:8080, root " WEB_DEFAULT_ROOT ").\n"
-		"                            First start: creates panel user admin with the password in F,\n"
-		"                            or a random one printed once. --http-threads: HTTP loops,\n"
-		"                            each with its own database connection (default 1).\n"
-		"                            --search-workers: REST text searches at once on threads of\n"
-		"                            their own, off the HTTP loops (default 2; 0 = on the loops).\n"
-		"                            --kms-dir: an operator KMS shown read-only (admin page KMS).\n"
-		"                            --operator-net: the operator's networks (default\n"
-		"                            " WEB_OPERATOR_NETS_DEFAULT "): they keep a way in when a user\n"
-		"                            is locked out by wrong passwords from elsewhere.\n"
-		"  adduser NAME --role admin|operator|read-only [--password-file F]\n"
-		"  passwd NAME [--password-file F]\n"
-		"  role NAME admin|operator|read-only\n"
-		"  unlock NAME               clear a lock-out after repeated wrong passwords\n"
-		"  deluser NAME\n"
-		"  list\n"
-		"  import-users [--from FILE] move the users of an older separate users file (default\n"
-		"                            DIR/web.db) into the store; the file becomes FILE.imported.\n"
-		"                            serve and castellan headend do this at start on their own.\n\n"
-		"--data DIR: the head-end's data folder. Panel users are in the SMS store (shared by\n"
-		"  every node on one database): DIR/sms.db unless --db URI, --db-file F (the URI on F's\n"
-		"  first line, F mode 600) or $CASTELLAN_DB says else. Passwords: %d to %d bytes, read\n"
-		"  from F or, without --password-file, the first line of stdin.\n",
-		WEB_PASSWORD_MIN, WEB_PASSWORD_MAX);
-}
+struct web_args {
+	const char *data, *db, *db_file, *http, *root, *admin_pwf, *ready, *kms_dir, *operator_net;
+	const char *role, *password_file, *from;
+	bool secure_cookies;
+	uint32_t http_threads, search_workers;
+};
 
-/* A password from file (first line) or stdin into pw (cap bytes). */
-static int read_password(const char *file, char *pw, size_t cap)
+#define A struct web_args
+static const struct opt web_opts[] = {
+	OPT_STR("--data", "DIR", OPT_REQUIRED, A, data, "the head-end's data folder"),
+	OPT_STR("--db", "URI", 0, A, db, "the store (default DIR/sms.db, else $CASTELLAN_DB)"),
+	OPT_STR("--db-file", "F", 0, A, db_file, "the store URI on F's first line (F mode 600)"),
+	OPT_STR("--http", "ADDR:PORT", 0, A, http, "serve: where (default 127.0.0.1:8080)"),
+	OPT_STR("--root", "DIR", 0, A, root, "serve: the panel's files (default " WEB_DEFAULT_ROOT ")"),
+	OPT_STR("--admin-password-file", "F", 0, A, admin_pwf,
+		"serve, first start: panel user admin's password (else a random one,\nprinted once)"),
+	OPT_STR("--ready-file", "F", 0, A, ready, "serve: once listening, write \"http=PORT\" there"),
+	OPT_FLAG("--secure-cookies", A, secure_cookies, "serve: mark the session cookie Secure (the panel is behind TLS)"),
+	OPT_NUM("--http-threads", "N", 0, A, http_threads, 1, SMS_HTTP_THREADS_MAX,
+		"serve: HTTP loops, each with its own database connection (default 1)"),
+	OPT_NUM("--search-workers", "N", 0, A, search_workers, 0, SMS_SEARCH_WORKERS_MAX,
+		"serve: REST text searches at once on threads of their own, off the\nHTTP loops (default 2; 0 = on "
+		"the loops)"),
+	OPT_STR("--kms-dir", "D", 0, A, kms_dir, "serve: an operator KMS shown read-only (admin page KMS)"),
+	OPT_STR("--operator-net", "CIDR[,CIDR...]", 0, A, operator_net, "serve: the operator's networks (default\n"
+		WEB_OPERATOR_NETS_DEFAULT "): they keep a way in when a user\nis locked out by wrong passwords from "
+		"elsewhere"),
+	OPT_STR("--role", "admin|operator|read-only", 0, A, role, "adduser: the new user's role"),
+	OPT_STR("--password-file", "F", 0, A, password_file, "adduser, passwd: the password (first line; else stdin's)"),
+	OPT_STR("--from", "FILE", 0, A, from, "import-users: an older separate users file (default DIR/web.db)"),
+	OPT_END,
+};
+#undef A
+
+static const struct opt_cmd web_cmd = {
+	.name = "web",
+	.synopsis = "--data DIR <command> ...",
+	.about = "commands:\n"
+		 "  serve                     the SMS HTTP APIs (/api.php, /api/v1/) and the panel at /.\n"
+		 "                            First start: creates panel user admin with the password in F,\n"
+		 "                            or a random one printed once.\n"
+		 "  adduser NAME --role admin|operator|read-only [--password-file F]\n"
+		 "  passwd NAME [--password-file F]\n"
+		 "  role NAME admin|operator|read-only\n"
+		 "  unlock NAME               clear a lock-out after repeated wrong passwords\n"
+		 "  deluser NAME\n"
+		 "  list\n"
+		 "  import-users [--from FILE] move the users of an older separate users file (default\n"
+		 "                            DIR/web.db) into the store; the file becomes FILE.imported.\n"
+		 "                            serve and castellan headend do this at start on their own.",
+	.opts = web_opts,
+	.args = "COMMAND [NAME [ROLE]]",
+	.min_args = 1,
+	.max_args = 3,
+	.footer = "Panel users are in the SMS store (shared by every node on one database): DIR/sms.db unless\n"
+		  "--db URI, --db-file F or $CASTELLAN_DB says else. Passwords: 10 to 256 bytes, read from F\n"
+		  "or, without --password-file, the first line of stdin.\n",
+};
+
+/* The store: DIR/sms.db unless --db, --db-file or $CASTELLAN_DB says else;
+ * its URI left in uri (dburi_cleanup it). 0, or the error said on stderr. */
+static int open_store(const struct web_args *a, struct dburi *uri, struct sms_store **out)
 {
-	uint8_t *buf = NULL;
-	size_t n = 0;
+	char def[1200];
 	int r;
 
-	pw[0] = '\0';
-	if (file) {
-		if ((r = file_read_all(file, 4096, &buf, &n)) != 0)
-			return r;
-		size_t k = 0;
-
-		while (k < n && buf[k] != '\n' && buf[k] != '\r')
-			k++;
-		r = k < cap ? 0 : CE_LIMIT;
-		if (r == 0) {
-			memcpy(pw, buf, k);
-			pw[k] = '\0';
-		}
-		secret_free(buf, n);
+	*out = NULL;
+	if (snprintf(def, sizeof(def), "sqlite:%s/sms.db", a->data) >= (int)sizeof(def))
+		return CE_ARG;
+	if ((r = dburi_resolve("web", a->db, a->db_file, def, uri)) != 0)
 		return r;
+	if ((r = sms_store_open(uri->uri, out)) != 0) {
+		char shown[1024];
+
+		sms_store_uri_redact(uri->uri, shown, sizeof(shown)); /* never the password */
+		fprintf(stderr, "web: database %s (from %s): %s\n", shown, dburi_source_name(uri->source), err_str(r));
 	}
-	if (!fgets(pw, (int)cap, stdin))
+	return r;
+}
+
+struct serve_ctx {
+	const char *ready;
+	char pw[WEB_PASSWORD_MAX + 2];
+};
+
+static int served(void *ctx, uint16_t port)
+{
+	struct serve_ctx *k = ctx;
+
+	secret_wipe(k->pw, sizeof(k->pw)); /* the panel has it now */
+	if (cli_ready_file("web", k->ready, "http=%u\n", (unsigned)port) != 0)
 		return CE_IO;
-	pw[strcspn(pw, "\r\n")] = '\0';
+	printf("web: panel on http://%s:%u/\n", "127.0.0.1", (unsigned)port);
+	fflush(stdout);
 	return 0;
 }
 
-static void on_signal(evutil_socket_t fd, short ev, void *arg)
+static int serve(const struct web_args *a)
 {
-	(void)fd;
-	(void)ev;
-	event_base_loopbreak(arg);
-}
-
-static int serve(const char *data, int argc, char **argv)
-{
-	const char *http_addr = cli_opt(argc, argv, 0, "--http"), *root = cli_opt(argc, argv, 0, "--root");
-	const char *db = cli_opt(argc, argv, 0, "--db"), *db_file = cli_opt(argc, argv, 0, "--db-file");
-	const char *pwf = cli_opt(argc, argv, 0, "--admin-password-file");
-	const char *ready = cli_opt(argc, argv, 0, "--ready-file");
-	char db_uri[1200], users[1200], pw[WEB_PASSWORD_MAX + 2];
-	struct event_base *base = NULL;
-	struct event *sint = NULL, *sterm = NULL;
-	struct sms_store *st = NULL;
-	struct sms_http *http = NULL;
-	struct web *w = NULL;
-	struct web_config wc = {0};
+	struct serve_ctx k = { .ready = a->ready };
+	struct web_serve_config c = { .data_dir = a->data, .http_addr = a->http, .search_workers = a->search_workers,
+		.http_threads = a->http_threads, .on_ready = served, .ctx = &k };
 	struct dburi uri = {0};
-	const char *threads = cli_opt(argc, argv, 0, "--http-threads");
-	const char *searchers = cli_opt(argc, argv, 0, "--search-workers");
-	uint64_t http_threads = 1, search_workers = SMS_SEARCH_WORKERS_DEFAULT;
-	int r, rc = 1;
+	const char *step = "";
+	char def[1200], shown[1024];
+	int r;
 
-	/* strict: "x", "" or 0 is a usage error, not 0 loops */
-	if (threads && (parse_u64(threads, SMS_HTTP_THREADS_MAX, &http_threads) != 0 || http_threads == 0)) {
-		fprintf(stderr, "web: --http-threads: 1..%u\n", SMS_HTTP_THREADS_MAX);
-		return 2;
+	if (snprintf(def, sizeof(def), "sqlite:%s/sms.db", a->data) >= (int)sizeof(def) ||
+	    dburi_resolve("web", a->db, a->db_file, def, &uri) != 0)
+		return 1;
+	if (a->admin_pwf && cli_password_read(a->admin_pwf, k.pw, sizeof(k.pw)) != 0) {
+		fprintf(stderr, "web: cannot read %s\n", a->admin_pwf);
+		dburi_cleanup(&uri);
+		return 1;
 	}
-	if (searchers && parse_u64(searchers, SMS_SEARCH_WORKERS_MAX, &search_workers) != 0) {
-		fprintf(stderr, "web: --search-workers: 0..%u\n", SMS_SEARCH_WORKERS_MAX);
-		return 2;
-	}
-	if (snprintf(db_uri, sizeof(db_uri), "sqlite:%s/sms.db", data) >= (int)sizeof(db_uri) ||
-	    snprintf(users, sizeof(users), "%s/" WEB_USERS_LEGACY_FILE, data) >= (int)sizeof(users))
-		return 2;
-	if (dburi_resolve("web", db, db_file, db_uri, &uri) != 0)
-		goto out;
-	if (pwf && read_password(pwf, pw, sizeof(pw)) != 0) {
-		fprintf(stderr, "web: cannot read %s\n", pwf);
-		goto out;
-	}
-	if (mkdir(data, 0700) != 0 && access(data, W_OK) != 0) {
-		fprintf(stderr, "web: cannot create %s\n", data);
-		goto out;
-	}
-	if (!(base = sms_http_base_new()))
-		goto out;
-	if ((r = sms_store_open(uri.uri, &st)) != 0) {
-		char shown[1024];
-
+	c.db_uri = uri.uri;
+	c.web = (struct web_config){ .root = a->root ? a->root : WEB_DEFAULT_ROOT, .secure_cookies = a->secure_cookies,
+		.admin_password = a->admin_pwf ? k.pw : NULL, .kms_dir = a->kms_dir, .operator_nets = a->operator_net,
+		.kms_view = kms_view_json };
+	if ((r = web_serve(&c, &step)) != 0) {
 		sms_store_uri_redact(uri.uri, shown, sizeof(shown)); /* never the password */
-		fprintf(stderr, "web: database %s (from %s): %s\n", shown, dburi_source_name(uri.source), err_str(r));
-		goto out;
+		if (strcmp(step, "database") == 0)
+			fprintf(stderr, "web: database %s (from %s): %s\n", shown, dburi_source_name(uri.source), err_str(r));
+		else if (strcmp(step, "data folder") == 0)
+			fprintf(stderr, "web: cannot create %s\n", a->data);
+		else
+			fprintf(stderr, "web: %s: %s\n", step, err_str(r));
 	}
-	if ((r = sms_http_new(base, st, http_addr ? http_addr : "127.0.0.1:8080", &http)) != 0) {
-		fprintf(stderr, "web: HTTP: %s\n", err_str(r));
-		goto out;
-	}
-	if (search_workers &&
-	    (r = sms_http_set_search(http, uri.uri, &(struct sms_search_limits){ .workers = (unsigned)search_workers })) != 0) {
-		fprintf(stderr, "web: search workers: %s\n", err_str(r));
-		goto out;
-	}
-	if (threads &&
-	    (r = sms_http_set_threads(http, uri.uri, (unsigned)http_threads)) != 0) {
-		fprintf(stderr, "web: --http-threads: %s\n", err_str(r));
-		goto out;
-	}
-	dburi_cleanup(&uri); /* every connection is open: the URI is no longer needed */
-	wc.root = root ? root : WEB_DEFAULT_ROOT;
-	wc.legacy_users_path = users;
-	wc.admin_password = pwf ? pw : NULL;
-	wc.secure_cookies = cli_flag(argc, argv, 0, "--secure-cookies");
-	wc.kms_dir = cli_opt(argc, argv, 0, "--kms-dir");
-	wc.operator_nets = cli_opt(argc, argv, 0, "--operator-net");
-	wc.kms_view = kms_view_json;
-	if ((r = web_new(http, st, &wc, &w)) != 0) {
-		fprintf(stderr, "web: %s\n", err_str(r));
-		goto out;
-	}
-	secret_wipe(pw, sizeof(pw));
-	sint = evsignal_new(base, SIGINT, on_signal, base);
-	sterm = evsignal_new(base, SIGTERM, on_signal, base);
-	if (!sint || !sterm || event_add(sint, NULL) != 0 || event_add(sterm, NULL) != 0)
-		goto out;
-	if (ready) {
-		char line[64];
-		int n = snprintf(line, sizeof(line), "http=%u\n", (unsigned)sms_http_port(http));
-
-		if (file_write_atomic(ready, line, (size_t)n, 0644) != 0)
-			goto out;
-	}
-	printf("web: panel on http://%s:%u/\n", "127.0.0.1", (unsigned)sms_http_port(http));
-	fflush(stdout);
-	rc = event_base_dispatch(base) < 0 ? 1 : 0;
-out:
-	secret_wipe(pw, sizeof(pw));
+	secret_wipe(&k, sizeof(k));
 	dburi_cleanup(&uri);
-	web_free(w);
-	sms_http_free(http);
-	if (sint)
-		event_free(sint);
-	if (sterm)
-		event_free(sterm);
-	sms_store_close(st);
-	if (base)
-		event_base_free(base);
-	return rc;
+	return r ? 1 : 0;
 }
 
 static int print_user(void *ctx, const struct web_user_info *in)
@@ -216,75 +172,40 @@ static int print_user(void *ctx, const struct web_user_info *in)
 	return 0;
 }
 
-/* The store the user commands work on: DIR/sms.db unless --db, --db-file
- * or $CASTELLAN_DB says else (as serve). 0, or the error said on stderr. */
-static int users_store(const char *data, int argc, char **argv, struct sms_store **out)
-{
-	char def[1200];
-	struct dburi uri = {0};
-	int r;
-
-	*out = NULL;
-	if (snprintf(def, sizeof(def), "sqlite:%s/sms.db", data) >= (int)sizeof(def))
-		return CE_ARG;
-	if ((r = dburi_resolve("web", cli_opt(argc, argv, 0, "--db"), cli_opt(argc, argv, 0, "--db-file"), def,
-			       &uri)) != 0)
-		return r;
-	if ((r = sms_store_open(uri.uri, out)) != 0) {
-		char shown[1024];
-
-		sms_store_uri_redact(uri.uri, shown, sizeof(shown)); /* never the password */
-		fprintf(stderr, "web: database %s (from %s): %s\n", shown, dburi_source_name(uri.source), err_str(r));
-	}
-	dburi_cleanup(&uri);
-	return r;
-}
-
 int cmd_web(int argc, char **argv)
 {
-	const char *data = cli_opt(argc, argv, 0, "--data");
-	char users[1200], pw[WEB_PASSWORD_MAX + 2];
+	struct web_args a = { .http_threads = 1, .search_workers = SMS_SEARCH_WORKERS_DEFAULT };
+	char users[1200], pw[WEB_PASSWORD_MAX + 2] = "";
+	const char *args[3] = { NULL, NULL, NULL };
 	struct sms_store *st = NULL;
 	struct web_users *u = NULL;
+	struct dburi uri = {0};
+	size_t moved = 0, skipped = 0;
 	enum web_role role;
-	int i, r = 0, rc = 1;
+	int n = 0, r, rc = 1;
 
-	if (cli_wants_help(argc, argv)) {
-		usage(stdout);
-		return 0;
-	}
-	/* The command word: the first argument that is not an option or its value. */
-	for (i = 1; i < argc; i++) {
-		if (strncmp(argv[i], "--", 2) != 0)
-			break;
-		if (strcmp(argv[i], "--secure-cookies") != 0)
-			i++;
-	}
-	if (!data || i >= argc) {
-		usage(stderr);
-		return 2;
-	}
-	if (strcmp(argv[i], "serve") == 0)
-		return serve(data, argc, argv);
-	pw[0] = '\0';
-	if (users_store(data, argc, argv, &st) != 0)
+	if ((r = opt_parse(&web_cmd, &a, argc, argv, 1, args, &n)) != OPT_GO)
+		return r;
+	const char *cmd = args[0], *name = args[1];
+
+	if (strcmp(cmd, "serve") == 0)
+		return serve(&a);
+	r = open_store(&a, &uri, &st);
+	dburi_cleanup(&uri);
+	if (r != 0)
 		return 1;
 	if ((r = web_users_open(st, NULL, &u)) != 0) {
 		fprintf(stderr, "web: panel users: %s\n", err_str(r));
 		goto out;
 	}
-	const char *cmd = argv[i], *name = i + 1 < argc ? argv[i + 1] : NULL;
-	const char *from = cli_opt(argc, argv, 0, "--from");
-	size_t moved = 0, skipped = 0;
-
 	/* Every user command moves an older users file in first, as serve does,
 	 * so a change is never made beside users still waiting in the file. */
-	if (snprintf(users, sizeof(users), "%s/" WEB_USERS_LEGACY_FILE, data) >= (int)sizeof(users))
+	if (snprintf(users, sizeof(users), "%s/" WEB_USERS_LEGACY_FILE, a.data) >= (int)sizeof(users))
 		goto out;
 	if (strcmp(cmd, "import-users") == 0) {
-		r = web_users_import_file(u, from ? from : users, &moved, &skipped);
-		if (r == 0 && from && access(from, F_OK) != 0 && moved + skipped == 0)
-			printf("web: %s: no such file, nothing moved\n", from);
+		r = web_users_import_file(u, a.from ? a.from : users, &moved, &skipped);
+		if (r == 0 && a.from && access(a.from, F_OK) != 0 && moved + skipped == 0)
+			printf("web: %s: no such file, nothing moved\n", a.from);
 		else if (r == 0)
 			printf("web: %zu users moved into the store, %zu skipped (names the store has already)\n",
 			       moved, skipped);
@@ -295,18 +216,18 @@ int cmd_web(int argc, char **argv)
 	if (strcmp(cmd, "list") == 0) {
 		r = web_user_list(u, print_user, NULL);
 	} else if (strcmp(cmd, "adduser") == 0 && name) {
-		if (web_role_parse(cli_opt(argc, argv, 0, "--role"), &role) != 0) {
+		if (web_role_parse(a.role, &role) != 0) {
 			fprintf(stderr, "web: --role admin|operator|read-only\n");
 			rc = 2;
 			goto out;
 		}
-		if ((r = read_password(cli_opt(argc, argv, 0, "--password-file"), pw, sizeof(pw))) == 0)
+		if ((r = cli_password_read(a.password_file, pw, sizeof(pw))) == 0)
 			r = web_user_add(u, name, pw, role);
 	} else if (strcmp(cmd, "passwd") == 0 && name) {
-		if ((r = read_password(cli_opt(argc, argv, 0, "--password-file"), pw, sizeof(pw))) == 0)
+		if ((r = cli_password_read(a.password_file, pw, sizeof(pw))) == 0)
 			r = web_user_set_password(u, name, pw);
-	} else if (strcmp(cmd, "role") == 0 && name && i + 2 < argc) {
-		r = web_role_parse(argv[i + 2], &role);
+	} else if (strcmp(cmd, "role") == 0 && name && args[2]) {
+		r = web_role_parse(args[2], &role);
 		if (r == 0)
 			r = web_user_set_role(u, name, role);
 	} else if (strcmp(cmd, "unlock") == 0 && name) {
@@ -314,7 +235,7 @@ int cmd_web(int argc, char **argv)
 	} else if (strcmp(cmd, "deluser") == 0 && name) {
 		r = web_user_delete(u, name);
 	} else {
-		usage(stderr);
+		opt_help(stderr, &web_cmd);
 		rc = 2;
 		goto out;
 	}

@@ -111,3 +111,61 @@ int cli_apply_log_level(const char *key, const char *value)
 		return CE_ARG;
 	return cli_log_level(NULL, value);
 }
+
+int cli_password_read(const char *file, char *pw, size_t cap)
+{
+	uint8_t *buf = NULL;
+	size_t n = 0, k = 0;
+	int r;
+
+	pw[0] = '\0';
+	if (!file) {
+		if (!fgets(pw, (int)cap, stdin))
+			return CE_IO;
+		pw[strcspn(pw, "\r\n")] = '\0';
+		return 0;
+	}
+	if ((r = file_read_all(file, 4096, &buf, &n)) != 0)
+		return r;
+	while (k < n && buf[k] != '\n' && buf[k] != '\r')
+		k++;
+	r = k < cap ? 0 : CE_LIMIT;
+	if (r == 0) {
+		memcpy(pw, buf, k);
+		pw[k] = '\0';
+	}
+	secret_free(buf, n);
+	return r;
+}
+
+/* ---- argv helpers around the tables: -h anywhere, a number in a value the
+ * table keeps as text, the leading --db / --db-file of sms and audit ---- */
+
+bool cli_wants_help(int argc, char **argv)
+{
+	return opt_wants_help(argc, argv, 1);
+}
+
+int cli_u64(const char *cmd, const char *opt, const char *v, uint64_t max, uint64_t *out)
+{
+	if (parse_u64(v, max, out) != 0) {
+		fprintf(stderr, "%s: bad value for %s: '%s'\n", cmd, opt, v);
+		return CE_ARG;
+	}
+	return 0;
+}
+
+int cli_db_args(int argc, char **argv, const char **db, const char **db_file)
+{
+	int i = 1;
+
+	for (; i + 1 < argc; i += 2) {
+		if (strcmp(argv[i], "--db") == 0)
+			*db = argv[i + 1];
+		else if (strcmp(argv[i], "--db-file") == 0)
+			*db_file = argv[i + 1];
+		else
+			break;
+	}
+	return i;
+}

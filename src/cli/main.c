@@ -6,8 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 #include "cli/cli.h"
-#include "lib/err.h"
-#include "lib/util.h"
 
 static const struct cli_command commands[] = {
 	/* CLI_COMMANDS: one line per command, in the order `help` shows them */
@@ -30,69 +28,6 @@ static const struct cli_command commands[] = {
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
-
-bool cli_wants_help(int argc, char **argv)
-{
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
-			return true;
-		if (strcmp(argv[i], "--") == 0)
-			break;
-	}
-	return false;
-}
-
-const char *cli_opt(int argc, char **argv, int first, const char *name)
-{
-	for (int i = first; i + 1 < argc; i++)
-		if (strcmp(argv[i], name) == 0)
-			return argv[i + 1];
-	return NULL;
-}
-
-bool cli_flag(int argc, char **argv, int first, const char *name)
-{
-	for (int i = first; i < argc; i++)
-		if (strcmp(argv[i], name) == 0)
-			return true;
-	return false;
-}
-
-int cli_u64(const char *cmd, const char *opt, const char *v, uint64_t max, uint64_t *out)
-{
-	if (parse_u64(v, max, out) != 0) {
-		fprintf(stderr, "%s: bad value for %s: '%s'\n", cmd, opt, v);
-		return CE_ARG;
-	}
-	return 0;
-}
-
-int cli_opt_u64(int argc, char **argv, int first, const char *name, uint64_t max, bool required, uint64_t *out)
-{
-	const char *s = cli_opt(argc, argv, first, name);
-
-	if (!s) {
-		if (required)
-			fprintf(stderr, "castellan %s: %s is required\n", argv[0], name);
-		return required ? CE_ARG : 0;
-	}
-	return cli_u64(argv[0], name, s, max, out);
-}
-
-int cli_db_args(int argc, char **argv, const char **db, const char **db_file)
-{
-	int i = 1;
-
-	for (; i + 1 < argc; i += 2) {
-		if (strcmp(argv[i], "--db") == 0)
-			*db = argv[i + 1];
-		else if (strcmp(argv[i], "--db-file") == 0)
-			*db_file = argv[i + 1];
-		else
-			break;
-	}
-	return i;
-}
 
 static void usage(FILE *f)
 {

@@ -53,6 +53,8 @@ static bool entry_ok(const struct opt *o)
 		return o->choices && o->arg && o->size == sizeof(int);
 	case OPT_K_FN:
 		return o->fn && (!o->arg == !!(o->flags & OPT_SWITCH));
+	case OPT_K_HEX:
+		return o->arg && o->size > 0;
 	}
 	return false;
 }
@@ -119,6 +121,13 @@ static int take(const struct opt_cmd *c, const struct opt *o, void *base, const 
 		return bad_value(c, o, v);
 	case OPT_K_FN:
 		return o->fn(base, v) == 0 ? OPT_GO : bad_value(c, o, v ? v : "");
+	case OPT_K_HEX: {
+		const char *h = v[0] == '#' ? v + 1 : v;
+
+		if (strlen(h) != 2 * o->size || hex_decode(h, (uint8_t *)base + o->off, o->size) != 0)
+			return bad_value(c, o, v);
+		return OPT_GO;
+	}
 	}
 	return 2;
 }
@@ -240,6 +249,14 @@ static void options(FILE *f, const struct opt *t)
 		if (l > col && l <= HELP_COL_MAX)
 			col = l;
 	}
+	/* a wrapped option's value name must not start at the column, where
+	 * lib/config.c would take it for the help of a switch */
+	for (size_t i = 0; t[i].name; i++) {
+		if (t[i].arg && 2 + strlen(t[i].name) + 1 == col) {
+			col++;
+			i = (size_t)-1;
+		}
+	}
 	for (size_t i = 0; t[i].name; i++) {
 		const struct opt *o = &t[i];
 		size_t l = 2 + left_len(o);
@@ -288,4 +305,26 @@ void opt_help_subs(FILE *f, const char *intro, const struct opt_cmd *const *subs
 	}
 	if (footer)
 		fprintf(f, "\n%s", footer);
+}
+
+int opt_sub(const char *intro, const struct opt_cmd *const *subs, const char *footer, int argc, char **argv,
+	int *rc)
+{
+	if (opt_wants_help(argc, argv, 1)) {
+		opt_help_subs(stdout, intro, subs, footer);
+		*rc = 0;
+		return -1;
+	}
+	for (int i = 0; argc > 1 && subs[i]; i++) {
+		const char *w = strrchr(subs[i]->name, ' ');
+
+		if (w && strcmp(w + 1, argv[1]) == 0)
+			return i;
+	}
+	if (argc > 1)
+		fprintf(stderr, "castellan %.*s: unknown command '%s'\n\n", (int)strcspn(subs[0]->name, " "),
+			subs[0]->name, argv[1]);
+	opt_help_subs(stderr, intro, subs, footer);
+	*rc = 2;
+	return -1;
 }

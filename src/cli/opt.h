@@ -31,6 +31,7 @@ enum opt_kind {
 	OPT_K_NUM,    /* an integer field of size 1, 2, 4 or 8 at off: lo..hi (signed field if lo < 0) */
 	OPT_K_CHOICE, /* an integer field at off: the value of the matching choice */
 	OPT_K_FN,     /* fn(base, value) for every occurrence (value NULL for a switch) */
+	OPT_K_HEX,    /* a byte array at off: exactly size bytes in hex, an optional leading '#' (colours) */
 };
 
 #define OPT_REQUIRED 1u /* must be given */
@@ -64,6 +65,7 @@ struct opt {
 #define OPT_NUM(n, a, fl, T, f, l, hh, h)                                                                   \
 	{ .name = n, .arg = a, .kind = OPT_K_NUM, .flags = fl, OPT_AT(T, f), .lo = l, .hi = hh, .help = h }
 #define OPT_CHOICE(n, a, T, f, ch, h) { .name = n, .arg = a, .kind = OPT_K_CHOICE, OPT_AT(T, f), .choices = ch, .help = h }
+#define OPT_HEX(n, a, T, f, h) { .name = n, .arg = a, .kind = OPT_K_HEX, OPT_AT(T, f), .help = h }
 #define OPT_FN(n, a, fl, func, h) { .name = n, .arg = a, .kind = OPT_K_FN, .flags = fl, .fn = func, .help = h }
 #define OPT_END { .name = NULL }
 #define OPT_AT(T, f) .off = offsetof(T, f), .size = sizeof(((T *)0)->f)
@@ -96,6 +98,13 @@ void opt_help(FILE *f, const struct opt_cmd *c);
 /* The help of a command with subcommands: every subs[] (NULL-terminated)
  * one after the other, under one usage block; intro and footer may be NULL. */
 void opt_help_subs(FILE *f, const char *intro, const struct opt_cmd *const *subs, const char *footer);
+
+/* A command with subcommands (subs[i]->name "CMD WORD"): the index of the
+ * one argv[1] names, or -1 with *rc the exit status when there is none to
+ * run: 0 after -h/--help anywhere (opt_help_subs on stdout), 2 when argv[1]
+ * is missing or names none (said on stderr). */
+int opt_sub(const char *intro, const struct opt_cmd *const *subs, const char *footer, int argc, char **argv,
+	int *rc);
 
 /* true if argv[first..] has -h or --help before any "--". */
 bool opt_wants_help(int argc, char **argv, int first);

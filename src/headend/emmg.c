@@ -591,6 +591,31 @@ int emmg_poll(struct emmg *e, int timeout_ms)
 	return pump(e, timeout_ms, 0) < 0 ? CE_CLOSED : 0;
 }
 
+int emmg_send_loop(struct emmg *e, const uint8_t *const *secs, const size_t *lens, size_t n, uint64_t loops,
+	const volatile int *stop)
+{
+	uint64_t done = 0;
+
+	while (!*stop && (loops == 0 || done < loops)) {
+		size_t at = 0;
+
+		while (at < n && !*stop) {
+			size_t sent = 0;
+			int r = emmg_send(e, secs + at, lens + at, n - at, 500, &sent);
+
+			at += sent;
+			if (r == CE_TIMEOUT || r == 0)
+				continue;
+			if (r == CE_ARG || r == CE_LIMIT)
+				return r;
+			usleep(100000); /* connection trouble: emmg_send reconnects with back-off */
+		}
+		if (at == n)
+			done++;
+	}
+	return 0;
+}
+
 int emmg_close(struct emmg *e)
 {
 	int r = 0;

@@ -108,6 +108,13 @@ int emmg_set_bandwidth(struct emmg *e, uint16_t kbps) WARN_UNUSED;
  * CE_CLOSED when the MUX closed it. */
 int emmg_poll(struct emmg *e, int timeout_ms) WARN_UNUSED;
 
+/* Send n sections in a loop, `loops` times (0: until *stop), at the granted
+ * bandwidth, reconnecting with back-off when the MUX goes away (the
+ * `castellan emmg` client). 0 when done or stopped, CE_ARG / CE_LIMIT when
+ * a section cannot be sent at all. */
+int emmg_send_loop(struct emmg *e, const uint8_t *const *secs, const size_t *lens, size_t n, uint64_t loops,
+	const volatile int *stop) WARN_UNUSED;
+
 /* Close the stream and the channel politely, then the socket. 0 or the
  * first error (the socket is closed anyway). */
 int emmg_close(struct emmg *e);

@@ -32,6 +32,7 @@
 #include "headend/chan_usage.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "sms/audit_file.h"
 #include "sms/http.h"
 #include "web/web.h"
 #include <jansson.h>
@@ -876,8 +877,7 @@ static void audit_cas(struct emm_thread *t, const char *action, uint32_t epoch, 
 static void audit_checkpoint(struct emm_thread *t)
 {
 	struct sms_audit_checkpoint cp;
-	char who[SMS_WHO_MAX + 1], line[300];
-	FILE *f;
+	char who[SMS_WHO_MAX + 1];
 	int r;
 
 	snprintf(who, sizeof(who), "headend:%.55s", t->h->node);
@@ -889,13 +889,8 @@ static void audit_checkpoint(struct emm_thread *t)
 		return;
 	}
 	LOG_INFO("headend", "audit checkpoint at entry %" PRId64 " (key %s)", cp.seq, cp.key_id);
-	if (!t->h->cfg.audit_checkpoint_file || sms_audit_checkpoint_line(&cp, line, sizeof(line)) != 0)
-		return;
-	if (!(f = fopen(t->h->cfg.audit_checkpoint_file, "a")) || fputs(line, f) == EOF || fflush(f) != 0 ||
-	    fsync(fileno(f)) != 0)
+	if (t->h->cfg.audit_checkpoint_file && sms_audit_checkpoint_append(t->h->cfg.audit_checkpoint_file, &cp) != 0)
 		LOG_WARN("headend", "audit checkpoint file %s: not written", t->h->cfg.audit_checkpoint_file);
-	if (f)
-		fclose(f);
 }
 
 static void *emm_main(void *arg)

@@ -831,6 +831,29 @@ bad:
 	return r;
 }
 
+int kms_chips_arg(const char *s, uint64_t **ids, size_t *n)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0, bad = 0;
+	int r;
+
+	*ids = NULL;
+	*n = 0;
+	if (s[0] == '@') {
+		if ((r = file_read_all(s + 1, KMS_MAX_CHIPS_FILE_BYTES, &buf, &len)) != 0)
+			return r;
+	} else {
+		len = strlen(s);
+		if (!(buf = malloc(len + 1)))
+			return CE_NOMEM;
+		for (size_t i = 0; i < len; i++)
+			buf[i] = s[i] == ',' ? '\n' : (uint8_t)s[i];
+	}
+	r = kms_chips_parse(buf, len, ids, n, &bad);
+	free(buf);
+	return r;
+}
+
 /* ---- orders ---- */
 
 struct order {

@@ -46,6 +46,8 @@ int kms_wrap_decode(const uint8_t *buf, size_t len, const char *pass, uint8_t *s
  * malformed lines are refused (CE_FORMAT / CE_EXISTS, *bad_line set).
  * *ids malloc'ed, sorted increasing. */
 int kms_chips_parse(const uint8_t *buf, size_t len, uint64_t **ids, size_t *n, size_t *bad_line) WARN_UNUSED;
+/* The same from a command-line value: "@FILE" (such a list) or "ID,ID,...". */
+int kms_chips_arg(const char *s, uint64_t **ids, size_t *n) WARN_UNUSED;
 
 struct kms;
 struct p11_config;      /* kms/p11.h */

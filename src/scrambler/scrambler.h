@@ -185,6 +185,12 @@ void scrambler_config_init(struct scrambler_config *cfg);
 int scr_service_parse(const char *spec, struct scr_service_cfg *out) WARN_UNUSED;
 /* Parse "HOST:PORT[,BACKUP:PORT]" into the CAS addresses. 0 or CE_ARG. */
 int scr_ecmg_parse(const char *spec, struct scr_cas_cfg *out) WARN_UNUSED;
+/* Parse "N[,N...]": ECM_ids 1..65535, at most SCR_MAX_SERVICES, into ids
+ * (*n of them). 0 or CE_ARG. */
+int scr_ecm_ids_parse(const char *s, uint16_t ids[SCR_MAX_SERVICES], size_t *n) WARN_UNUSED;
+/* Parse seconds "S" or "S.fff" (at most 3 decimals, S <= 4000000) into ms.
+ * 0 or CE_ARG. */
+int scr_seconds_parse(const char *s, uint32_t *ms) WARN_UNUSED;
 
 /* Per ECM stream counters (one stream per service per CAS). */
 struct scr_stream_stats {

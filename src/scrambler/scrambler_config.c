@@ -189,3 +189,60 @@ int scr_validate(const struct scrambler_config *c)
 		return CE_RANGE;
 	return 0;
 }
+
+int scr_ecm_ids_parse(const char *s, uint16_t ids[SCR_MAX_SERVICES], size_t *n)
+{
+	const char *p = s;
+
+	*n = 0;
+	while (*p) {
+		char num[8];
+		size_t k = 0;
+		uint64_t v;
+
+		while (p[k] && p[k] != ',')
+			k++;
+		if (k == 0 || k >= sizeof(num) || *n >= SCR_MAX_SERVICES)
+			return CE_ARG;
+		memcpy(num, p, k);
+		num[k] = '\0';
+		if (parse_u64(num, 0xFFFF, &v) != 0 || v == 0)
+			return CE_ARG;
+		ids[(*n)++] = (uint16_t)v;
+		p += k;
+		if (*p == ',' && *++p == '\0')
+			return CE_ARG;
+	}
+	return *n ? 0 : CE_ARG;
+}
+
+int scr_seconds_parse(const char *s, uint32_t *ms)
+{
+	char ip[32];
+	const char *dot = strchr(s, '.');
+	size_t il = dot ? (size_t)(dot - s) : strlen(s);
+	uint64_t whole = 0, frac = 0;
+	size_t fl = 0;
+
+	*ms = 0;
+	if (il == 0 || il >= sizeof(ip))
+		return CE_ARG;
+	memcpy(ip, s, il);
+	ip[il] = '\0';
+	if (ip[0] < '0' || ip[0] > '9' || parse_u64(ip, 4000000, &whole) != 0)
+		return CE_ARG;
+	if (dot) {
+		fl = strlen(dot + 1);
+		if (fl == 0 || fl > 3)
+			return CE_ARG;
+		for (size_t i = 0; i < fl; i++) {
+			if (dot[1 + i] < '0' || dot[1 + i] > '9')
+				return CE_ARG;
+			frac = frac * 10 + (uint64_t)(dot[1 + i] - '0');
+		}
+		while (fl++ < 3)
+			frac *= 10;
+	}
+	*ms = (uint32_t)(whole * 1000 + frac);
+	return 0;
+}

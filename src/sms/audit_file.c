@@ -1,8 +1,11 @@
 /*
  * audit_file.c - the audit export and the checkpoint file (audit_file.h).
  */
+#include <fcntl.h>
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <jansson.h>
 #include "lib/cursor.h"
 #include "lib/util.h"
@@ -169,5 +172,61 @@ int sms_audit_check_file(struct sms_store *s, const uint8_t *buf, size_t len, co
 			return r;
 		(*matched)++;
 	}
+	return 0;
+}
+
+int sms_audit_checkpoint_append(const char *path, const struct sms_audit_checkpoint *cp)
+{
+	char line[300];
+	size_t n;
+	int fd, r;
+
+	if ((r = sms_audit_checkpoint_line(cp, line, sizeof(line))) != 0)
+		return r;
+	n = strlen(line);
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644)) < 0)
+		return CE_IO;
+	r = write(fd, line, n) == (ssize_t)n && fsync(fd) == 0 ? 0 : CE_IO;
+	if (close(fd) != 0)
+		r = CE_IO;
+	return r;
+}
+
+int sms_audit_verify_report(struct sms_store *s, const uint8_t *pub, const char *cp_path, FILE *out, bool *intact)
+{
+	struct sms_audit_verify v;
+	char head[65];
+	size_t from_file = 0, line = 0, len = 0;
+	uint8_t *buf = NULL;
+	int r;
+
+	*intact = false;
+	if ((r = sms_audit_verify(s, pub, &v)) != 0)
+		return r;
+	if (!v.bad_seq && cp_path) {
+		if ((r = file_read_all(cp_path, SMS_AUDIT_CP_FILE_MAX, &buf, &len)) != 0) {
+			fprintf(stderr, "audit: %s: %s\n", cp_path, err_str(r));
+			return r;
+		}
+		r = sms_audit_check_file(s, buf, len, pub, &v, &from_file, &line);
+		free(buf);
+		if (r == CE_FORMAT && line)
+			fprintf(stderr, "audit: %s line %zu: not a checkpoint line\n", cp_path, line);
+		if (r != 0)
+			return r;
+	}
+	hex_encode(v.head, 32, head);
+	if (v.bad_seq) {
+		fprintf(out, "audit log BROKEN at entry %" PRId64 ": %s\n", v.bad_seq, v.why);
+		fprintf(out, "  %" PRId64 " entries checked before it\n", v.entries);
+		return 0;
+	}
+	*intact = true;
+	fprintf(out, "audit log intact: %" PRId64 " entries, head %s\n", v.entries, v.entries ? head : "-");
+	fprintf(out, "  checkpoints: %" PRId64 " matched (%zu from %s), newest at entry %" PRId64 ", signatures %s\n",
+		v.checkpoints, from_file, cp_path ? cp_path : "no file", v.checkpoint_seq,
+		pub ? "verified" : "NOT checked (no --pub)");
+	if (v.checkpoint_seq < v.last_seq)
+		fprintf(out, "  entries after %" PRId64 " are not covered by a signed checkpoint yet\n", v.checkpoint_seq);
 	return 0;
 }

@@ -31,4 +31,17 @@ int sms_audit_export(struct sms_store *s, int64_t from_seq, int64_t to_seq, bool
 int sms_audit_check_file(struct sms_store *s, const uint8_t *buf, size_t len, const uint8_t *pub,
 	struct sms_audit_verify *v, size_t *matched, size_t *bad_line) WARN_UNUSED;
 
+/* `castellan audit verify`: the whole chain and every checkpoint
+ * (signatures too with pub), and with cp_path the checkpoint file's lines;
+ * the verdict written to out ("audit log intact: ..." or "audit log BROKEN
+ * at entry N: why"), *intact set. 0 when it could look (the verdict says
+ * the rest), else CE_* (a checkpoint file it cannot read or a line that is
+ * not a checkpoint also said on stderr). */
+int sms_audit_verify_report(struct sms_store *s, const uint8_t *pub, const char *cp_path, FILE *out, bool *intact)
+	WARN_UNUSED;
+
+/* Append cp's line (sms_audit_checkpoint_line) to the checkpoint file at
+ * path (created 0644), synced. 0, CE_IO, CE_LIMIT. */
+int sms_audit_checkpoint_append(const char *path, const struct sms_audit_checkpoint *cp) WARN_UNUSED;
+
 #endif

@@ -341,3 +341,33 @@ int sms_msg_list(struct sms_store *s, int64_t now_s, size_t max,
 	free(mr);
 	return r;
 }
+
+void sms_fp_defaults(struct sms_fingerprint *f, int64_t now_s)
+{
+	memset(f, 0, sizeof(*f));
+	f->fp.flags = OSD_FP_SERIAL;
+	f->fp.x_pct = 5;
+	f->fp.y_pct = 5;
+	memcpy(f->fp.fg, "\xFF\xFF\xFF", 3);
+	memcpy(f->fp.bg, "\x00\x00\x00\x80", 4);
+	f->fp.font_px = 24;
+	f->fp.repeat = 1;
+	f->start_s = now_s;
+	f->end_s = now_s + 24 * 3600;
+}
+
+uint32_t sms_fp_default_duration_ms(uint8_t flags)
+{
+	return (flags & OSD_FP_COVERT) && !(flags & OSD_FP_ENCODED) ? 80 : 5000;
+}
+
+void sms_msg_defaults(struct sms_message *m, int64_t now_s)
+{
+	memset(m, 0, sizeof(*m));
+	m->msg.duration_s = 30;
+	m->msg.font_px = 24;
+	memcpy(m->msg.fg, "\xFF\xFF\xFF", 3);
+	memcpy(m->msg.bg, "\x10\x10\x40\xD0", 4);
+	m->start_s = now_s;
+	m->msg.expiry_s = (uint64_t)now_s + 7 * 24 * 3600;
+}

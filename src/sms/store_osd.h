@@ -62,4 +62,12 @@ int sms_msg_list(struct sms_store *s, int64_t now_s, size_t max,
 
 const char *sms_fp_target_name(enum sms_fp_target t);
 
+/* The defaults a new schedule / message gets (docs/sms.md): a fingerprint
+ * of the serial at 5%,5%, white on half-black, 24 px, shown once for 5 s
+ * (covert: 80 ms), active for 24 h from now_s; a message scrolled for 30 s,
+ * white on dark blue, 24 px, from now_s for 7 days. */
+void sms_fp_defaults(struct sms_fingerprint *f, int64_t now_s);
+uint32_t sms_fp_default_duration_ms(uint8_t flags);
+void sms_msg_defaults(struct sms_message *m, int64_t now_s);
+
 #endif

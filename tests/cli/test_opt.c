@@ -25,6 +25,7 @@ struct t_args {
 	uint32_t big;
 	uint64_t huge;
 	int mode;
+	uint8_t colour[3];
 	int calls;
 	char seen[64];
 };
@@ -57,6 +58,7 @@ static const struct opt t_opts[] = {
 	OPT_NUM("--huge", "N", 0, A, huge, 0, UINT64_MAX, "64 bits"),
 	OPT_CHOICE("--mode", "fast|slow", A, mode, modes, "how"),
 	OPT_FN("--tag", "T", 0, add_tag, "repeatable"),
+	OPT_HEX("--colour", "RRGGBB", A, colour, "three bytes in hex"),
 	OPT_STR("--secret", "HEX", OPT_SECRET, A, secret, "never echoed"),
 	OPT_FLAG("--a-rather-long-switch-name", A, verbose, "wraps to its own line"),
 	OPT_END,
@@ -73,6 +75,7 @@ static const struct opt_cmd t_cmd = {
 };
 
 static char err_text[4096];
+static char *owned[32]; /* the words of the last parse: a's pointers point into them */
 
 /* opt_parse on the words given (argv[0] "tst"), stderr caught into err_text. */
 static int parse(struct t_args *a, const char **args, int *nargs, ...)
@@ -83,11 +86,17 @@ static int parse(struct t_args *a, const char **args, int *nargs, ...)
 	va_list ap;
 	ssize_t n;
 
+	for (size_t i = 0; i < 32; i++) {
+		free(owned[i]);
+		owned[i] = NULL;
+	}
 	memset(a, 0, sizeof(*a));
 	argv[argc++] = (char *)"tst";
 	va_start(ap, nargs);
-	for (char *w; (w = va_arg(ap, char *)) != NULL && argc < 31;)
-		argv[argc++] = strdup(w);
+	for (char *w; (w = va_arg(ap, char *)) != NULL && argc < 31; argc++) {
+		owned[argc] = strdup(w);
+		argv[argc] = owned[argc];
+	}
 	va_end(ap);
 	argv[argc] = NULL;
 	fd = mkstemp(tmpl);
@@ -104,7 +113,6 @@ static int parse(struct t_args *a, const char **args, int *nargs, ...)
 	err_text[n > 0 ? n : 0] = '\0';
 	close(fd);
 	unlink(tmpl);
-	/* the strings stay allocated: a's pointers point into them */
 	return r;
 }
 
@@ -117,7 +125,7 @@ static void test_good(void **state)
 
 	assert_int_equal(parse(&a, args, &n, "--name", "n1", "in.ts", "--verbose", "--small", "0x10", "--offset", "-200",
 			       "--big", "4294967295", "--huge", "18446744073709551615", "--mode", "slow", "--tag", "a",
-			       "--tag", "b", "out.ts", NULL),
+			       "--tag", "b", "out.ts", "--colour", "#0a0B0c", NULL),
 		OPT_GO);
 	assert_string_equal(a.name, "n1");
 	assert_true(a.verbose);
@@ -128,6 +136,7 @@ static void test_good(void **state)
 	assert_int_equal(a.mode, 7);
 	assert_int_equal(a.calls, 2); /* every occurrence, in order */
 	assert_string_equal(a.seen, "ab");
+	assert_memory_equal(a.colour, "\x0a\x0b\x0c", 3);
 	assert_int_equal(n, 2);
 	assert_string_equal(args[0], "in.ts");
 	assert_string_equal(args[1], "out.ts");
@@ -158,6 +167,9 @@ static void test_bad_values(void **state)
 		{ "--mode", "FAST" },
 		{ "--tag", "bad" },           /* the command's own parser said no */
 		{ "--name", "xx" },           /* the check said no */
+		{ "--colour", "0a0b" },       /* too short */
+		{ "--colour", "0a0b0c0d" },   /* too long */
+		{ "--colour", "0a0bzz" },
 	};
 	struct t_args a;
 	const char *args[2];
@@ -252,7 +264,7 @@ static void test_help(void **state)
 	assert_non_null(strstr(text, "  second line\n"));
 	/* lib/config.c reads the same text: the switches are switches */
 	assert_int_equal(cli_opts_from_usage(help_to, o, CLI_CONFIG_MAX_OPTS, &no), 0);
-	assert_int_equal(no, 10);
+	assert_int_equal(no, 11);
 	for (size_t i = 0; i < no; i++) {
 		bool sw = strcmp(o[i].name, "verbose") == 0 || strcmp(o[i].name, "a-rather-long-switch-name") == 0;
 

@@ -434,12 +434,12 @@ static void check_config_cli(void **state)
 	assert_int_equal(tu_run("'%s' headend --config '%s' --check-config >'%s' 2>&1", bin(), tpath("h.conf"),
 				 tpath("h.out")),
 		1);
-	assert_true(file_has(tpath("h.out"), "h.conf:5: headend: bad value for --emm-kbps: 'lots'"));
+	assert_true(file_has(tpath("h.out"), "h.conf:5: castellan headend: bad value for --emm-kbps: 'lots'"));
 	assert_true(file_has(tpath("h.out"), "h.conf:6: unknown key 'bogus'"));
 	assert_true(file_has(tpath("h.out"), "h.conf:7: 'udp' is a switch"));
 	assert_true(file_has(tpath("h.out"), "h.conf:8: syntax error"));
-	assert_true(file_has(tpath("h.out"), "h.conf:9: headend: --http-threads"));
-	assert_true(file_has(tpath("h.out"), "h.conf:10: headend: bad --log-level 'loud'"));
+	assert_true(file_has(tpath("h.out"), "h.conf:9: castellan headend: bad value for --http-threads: '0'"));
+	assert_true(file_has(tpath("h.out"), "h.conf:10: castellan headend: bad value for --log-level: 'loud'"));
 	assert_true(file_has(tpath("h.out"), "h.conf: 6 errors"));
 	/* clean; the required keys may come from the command line */
 	write_file(tpath("ok.conf"), "data-dir = /tmp/x\nemm-kbps = 200\nno-group-emms = true\n");

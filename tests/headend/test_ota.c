@@ -14,7 +14,7 @@
 #include "testutil.h"
 #include "cas/entitlement.h"
 #include "cas/keys.h"
-#include "headend/ota.h"
+#include "ts/ota.h"
 #include "cas/cert.h"
 #include "crypto/kdf.h"
 #include "cas/module.h"

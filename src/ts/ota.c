@@ -6,7 +6,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include "headend/ota.h"
+#include "ts/ota.h"
 #include "lib/cursor.h"
 #include "ts/psi.h"
 #include "ts/ts.h"
