@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "cli/opt.h"
+#include "lib/opt.h"
 
 struct cli_command {
 	const char *name;

@@ -1,5 +1,5 @@
 /*
- * test_opt.c - the option table module (src/cli/opt.c): strict numbers and
+ * test_opt.c - the option table module (src/lib/opt.c): strict numbers and
  * their ranges, a missing value, an unknown or missing required option, a
  * repeated option, positional arguments, a secret never echoed, and --help
  * generated from the same table (every option in it, in the layout
@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
-#include "cli/opt.h"
+#include "lib/opt.h"
 #include "lib/config.h"
 
 struct t_args {

@@ -17,8 +17,8 @@
  * --X: 'V'", "... --X needs a value", "... unknown option '--X'", "...
  * --X is required", "... too many arguments" / "... missing FILE".
  */
-#ifndef CASTELLAN_CLI_OPT_H
-#define CASTELLAN_CLI_OPT_H
+#ifndef CASTELLAN_LIB_OPT_H
+#define CASTELLAN_LIB_OPT_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -4,7 +4,7 @@
  * base struct.
  */
 #include <string.h>
-#include "cli/opt.h"
+#include "lib/opt.h"
 #include "lib/err.h"
 #include "lib/util.h"
 
