@@ -46,8 +46,8 @@ for name in "${targets[@]}"; do
 		-artifact_prefix="fuzz/artifacts/$name-" "$work" >"$log" 2>&1
 	rc=$?
 	end=$(find "$work" -type f | wc -l)
-	execs=$(grep -oE 'stat::number_of_executed_units: [0-9]+' "$log" | awk '{print $2}')
-	rate=$(grep -oE 'stat::average_exec_per_sec: [0-9]+' "$log" | awk '{print $2}')
+	execs=$(grep -oE 'stat::number_of_executed_units: +[0-9]+' "$log" | awk '{print $2}')
+	rate=$(grep -oE 'stat::average_exec_per_sec: +[0-9]+' "$log" | awk '{print $2}')
 	cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -1 | awk '{print $2}')
 	ft=$(grep -oE 'ft: [0-9]+' "$log" | tail -1 | awk '{print $2}')
 	crashes=0
