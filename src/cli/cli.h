@@ -66,16 +66,15 @@ int cmd_sms(int argc, char **argv);
 int cmd_sms_migrate(int argc, char **argv); /* cmd_sms_migrate.c: `sms migrate` */
 struct sms_store;
 int sms_import_tvcas(struct sms_store *s, int argc, char **argv); /* cmd_sms_tvcas.c: exit status */
-/* cmd_sms_osd.c: `sms fingerprint ...` (message false) / `sms message ...`, and their usage lines. */
+/* cmd_sms_osd.c: `sms fingerprint ...` (message false) / `sms message ...`. */
 int cli_sms_osd(struct sms_store *s, bool message, int argc, char **argv);
-extern const char cli_sms_osd_usage[];
-/* The option tables of sms import-tvcas, migrate, fingerprint and message
- * (NULL-terminated), for `castellan sms --help` to print with its own. */
-extern const struct opt_cmd cli_sms_tvcas_cmd, cli_sms_migrate_cmd;
+/* The option tables of sms import-tvcas, migrate, fingerprint, message and
+ * copy-control (NULL-terminated; fingerprint's three from [2], message's
+ * from [5]), for `castellan sms --help` to print with its own. */
+extern const struct opt_cmd cli_sms_tvcas_cmd, cli_sms_migrate_cmd, cli_sms_usage_set_cmd, cli_sms_usage_list_cmd;
 extern const struct opt_cmd *const cli_sms_more_cmds[];
 /* cmd_sms_usage.c: `castellan sms copy-control` (C.6). 0 or a CE_* code. */
 int cli_sms_usage(struct sms_store *s, int argc, char **argv);
-extern const char cli_sms_usage_usage[];
 int cmd_audit(int argc, char **argv);
 int cmd_headend(int argc, char **argv);
 int cmd_card(int argc, char **argv);

@@ -325,25 +325,17 @@ static const char sms_intro[] =
 	"password in --db shows in ps). Without either: $CASTELLAN_DB, then $CASTELLAN_SMS_DB, then\n"
 	"./castellan-sms.db. Commands (options below each):";
 
-static const char sms_footer_head[] =
-	"  import-tvcas FILE [--format auto|sql|csv|tsv] [--dry-run]\n"
-	"                                 the free CAS's card table (tvcas_smartcards) from a MariaDB dump\n"
-	"                                 or its CSV/TSV export (NULLs included): checked whole, then one\n"
-	"                                 transaction; docs/migration-from-tvcas.md\n"
-	"  migrate (--from URI | --from-file F) (--to URI | --to-file F) [--overwrite]\n"
-	"                                 copy every table of one store into another (SQLite <->\n"
-	"                                 PostgreSQL) and compare them; refuses a non-empty target\n"
-	"                                 without --overwrite (castellan sms migrate --help)\n";
-
 static void usage(FILE *f)
 {
-	const struct opt_cmd *cmds[NSUBS + 1];
+	const struct opt_cmd *cmds[NSUBS + 16];
+	size_t n = 0;
 
 	for (size_t i = 0; i < NSUBS; i++)
-		cmds[i] = &subs[i].cmd;
-	cmds[NSUBS] = NULL;
+		cmds[n++] = &subs[i].cmd;
+	for (size_t i = 0; cli_sms_more_cmds[i] && n + 1 < sizeof(cmds) / sizeof(cmds[0]); i++)
+		cmds[n++] = cli_sms_more_cmds[i];
+	cmds[n] = NULL;
 	opt_help_subs(f, sms_intro, cmds, NULL);
-	fprintf(f, "\nand:\n%s%s%s", sms_footer_head, cli_sms_osd_usage, cli_sms_usage_usage);
 }
 
 static const struct sms_sub *find_sub(int argc, char **argv)

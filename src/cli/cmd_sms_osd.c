@@ -15,23 +15,6 @@
 #include "sms/osd_print.h"
 #include "sms/store_osd.h"
 
-/* Usage lines, printed by `castellan sms --help` (cmd_sms.c). */
-const char cli_sms_osd_usage[] =
-	"  fingerprint add (--service SID | --package ID | --card SERIAL) [--show serial|box|both]\n"
-	"         [--covert [--encoded]] [--x PCT --y PCT | --random] [--fg RRGGBB] [--bg RRGGBBAA]\n"
-	"         [--font-px N] [--duration-ms MS] [--repeat N --interval S] [--start UNIX] [--end UNIX]\n"
-	"                                 schedule a fingerprint: a service's or package's rides in its\n"
-	"                                 ECMs, a card's in its EMMs; covert: shown <= 200 ms, or with\n"
-	"                                 --encoded as a code only the operator can trace (docs/sms.md)\n"
-	"  fingerprint list [--active]    every schedule (or those active now)\n"
-	"  fingerprint delete ID\n"
-	"  message add (--global | --group PKG | --card SERIAL) --text TEXT [--popup] [--forced]\n"
-	"         [--duration S] [--expiry UNIX] [--start UNIX] [--fg RRGGBB] [--bg RRGGBBAA] [--font-px N]\n"
-	"                                 an OSD message (UTF-8, up to 720 bytes) in the EMMs of every\n"
-	"                                 card, of a package's subscribers or of one card, until --expiry\n"
-	"  message list [--active]        every message (or those active now)\n"
-	"  message delete ID\n";
-
 struct osd_args {
 	struct sms_fingerprint f;
 	struct sms_message m;
@@ -133,9 +116,11 @@ static const struct opt list_opts[] = {
 #undef A
 
 static const struct opt_cmd fp_add_cmd = { .name = "sms fingerprint add", .opts = fp_add_opts,
+	.synopsis = "(--service SID | --package ID | --card SERIAL) [options]",
 	.about = "schedule a fingerprint: a service's or package's rides in its ECMs, a card's in its EMMs;\n"
 		 "covert: shown <= 200 ms, or with --encoded as a code only the operator can trace (docs/sms.md)" };
 static const struct opt_cmd msg_add_cmd = { .name = "sms message add", .opts = msg_add_opts,
+	.synopsis = "(--global | --group PKG | --card SERIAL) --text TEXT [options]",
 	.about = "an OSD message in the EMMs of every card, of a package's subscribers or of one card" };
 #define LIST(w) { .name = "sms " w " list", .opts = list_opts, .about = "every " w " (or those active now)" }
 #define DELETE(w) { .name = "sms " w " delete", .opts = list_opts + 1, .args = "ID", .min_args = 1, .max_args = 1 }
@@ -146,7 +131,8 @@ static const struct opt_cmd fp_delete_cmd = DELETE("fingerprint"), msg_delete_cm
 
 /* For `castellan sms --help` (cmd_sms.c): these subcommands' tables. */
 const struct opt_cmd *const cli_sms_more_cmds[] = { &cli_sms_tvcas_cmd, &cli_sms_migrate_cmd, &fp_add_cmd,
-	&fp_list_cmd, &fp_delete_cmd, &msg_add_cmd, &msg_list_cmd, &msg_delete_cmd, NULL };
+	&fp_list_cmd, &fp_delete_cmd, &msg_add_cmd, &msg_list_cmd, &msg_delete_cmd, &cli_sms_usage_set_cmd,
+	&cli_sms_usage_list_cmd, NULL };
 
 static int fp_add(struct sms_store *s, int argc, char **argv)
 {
@@ -225,6 +211,11 @@ int cli_sms_osd(struct sms_store *s, bool message, int argc, char **argv)
 			printf("%s %" PRIu64 " deleted\n", message ? "message" : "fingerprint", id);
 		return r;
 	}
-	fputs(cli_sms_osd_usage, stderr);
+	{
+		const struct opt_cmd *const *m = cli_sms_more_cmds + (message ? 5 : 2);
+		const struct opt_cmd *const three[] = { m[0], m[1], m[2], NULL }; /* add, list, delete */
+
+		opt_help_subs(stderr, NULL, three, NULL);
+	}
 	return CE_ARG;
 }

@@ -29,6 +29,7 @@ static const struct opt tvcas_opts[] = {
 
 const struct opt_cmd cli_sms_tvcas_cmd = {
 	.name = "sms import-tvcas",
+	.synopsis = "FILE [--format auto|sql|csv|tsv] [--dry-run]",
 	.about = "the free CAS's card table (tvcas_smartcards) from a MariaDB dump or its CSV/TSV export:\n"
 		 "checked whole, then one transaction; docs/migration-from-tvcas.md",
 	.opts = tvcas_opts,

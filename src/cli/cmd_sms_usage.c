@@ -12,12 +12,24 @@
 #include "sms/store.h"
 #include "sms/store_usage.h"
 
-const char cli_sms_usage_usage[] =
-	"  copy-control SID copy_free|copy_once|copy_never [--retention-s S]\n"
-	"                                 a channel's copy control, carried in its ECMs: copy_never = boxes\n"
-	"                                 do not record it, copy_once = recordings stay on the box (no copy\n"
-	"                                 of a copy); --retention-s: recordings play that long (0: no limit)\n"
-	"  copy-control list              every channel with rules\n";
+struct usage_args {
+	uint64_t retention_s;
+};
+
+static const struct opt set_opts[] = {
+	OPT_NUM("--retention-s", "S", 0, struct usage_args, retention_s, 0, CAS_MAX_RETENTION_S,
+		"recordings play that long (default 0: no limit)"),
+	OPT_END,
+};
+static const struct opt no_opts[] = { OPT_END };
+
+const struct opt_cmd cli_sms_usage_set_cmd = { .name = "sms copy-control", .opts = set_opts,
+	.synopsis = "SID copy_free|copy_once|copy_never [--retention-s S]",
+	.args = "SID copy_free|copy_once|copy_never", .min_args = 2, .max_args = 2,
+	.about = "a channel's copy control, carried in its ECMs: copy_never = boxes do not record it,\n"
+		 "copy_once = recordings stay on the box (no copy of a copy)" };
+const struct opt_cmd cli_sms_usage_list_cmd = { .name = "sms copy-control list", .opts = no_opts,
+	.about = "every channel with rules" };
 
 static int print_usage_row(void *ctx, uint16_t sid, const struct cas_usage *u)
 {
@@ -28,25 +40,27 @@ static int print_usage_row(void *ctx, uint16_t sid, const struct cas_usage *u)
 
 int cli_sms_usage(struct sms_store *s, int argc, char **argv)
 {
+	struct usage_args a = { 0 };
 	struct cas_usage u = { 0 };
-	uint64_t sid = 0, ret = 0;
+	const char *args[2] = { NULL, NULL };
+	uint64_t sid = 0;
 	size_t n = 0;
-	int r;
+	int r, na = 0;
 
 	if (argc == 1 && strcmp(argv[0], "list") == 0) {
 		printf("service_id\tcopy_control\tretention_s\n");
 		return sms_usage_list(s, print_usage_row, NULL, &n);
 	}
-	if ((argc != 2 && argc != 4) || parse_u64(argv[0], 65535, &sid) != 0 || sid == 0 ||
-	    cas_copy_parse(argv[1], &u.copy_control) != 0 ||
-	    (argc == 4 && (strcmp(argv[2], "--retention-s") != 0 || parse_u64(argv[3], CAS_MAX_RETENTION_S, &ret) != 0))) {
-		fprintf(stderr, "usage: castellan sms copy-control SID copy_free|copy_once|copy_never [--retention-s S]"
-			" | list\n");
+	/* argv[0] is the SID: the table reads from "copy-control" (one word before) */
+	if ((r = opt_parse(&cli_sms_usage_set_cmd, &a, argc + 1, argv - 1, 1, args, &na)) != OPT_GO)
+		return r == 0 ? 0 : CE_ARG;
+	if (parse_u64(args[0], 65535, &sid) != 0 || sid == 0 || cas_copy_parse(args[1], &u.copy_control) != 0) {
+		fprintf(stderr, "castellan sms copy-control: SID 1..65535, then copy_free, copy_once or copy_never\n");
 		return CE_ARG;
 	}
-	u.retention_s = (uint32_t)ret;
+	u.retention_s = (uint32_t)a.retention_s;
 	if ((r = sms_usage_set(s, (uint16_t)sid, &u, "cli")) != 0)
 		return r;
-	printf("channel %" PRIu64 ": %s%s\n", sid, cas_copy_name(u.copy_control), ret ? ", retention limited" : "");
+	printf("channel %" PRIu64 ": %s%s\n", sid, cas_copy_name(u.copy_control), a.retention_s ? ", retention limited" : "");
 	return 0;
 }

@@ -211,6 +211,8 @@ static int run(char *out, size_t cap, const char *fmt, ...)
 		n += got;
 	}
 	out[n] = '\0';
+	while (fgetc(p) != EOF) /* the rest unread: the command must not die of SIGPIPE */
+		;
 	st = pclose(p);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
