@@ -148,17 +148,9 @@ static const char *const headend_live_keys[] = { "log-level", "emm-kbps", "metri
 
 static int headend_apply(void *ctx, const char *key, const char *value)
 {
-	uint64_t v;
+	int r = headend_apply_live(ctx, key, value);
 
-	if (strcmp(key, "metrics-allow") == 0) /* removed from the file: loopback only */
-		return headend_set_metrics_allow(ctx, value);
-	if (strcmp(key, "emm-kbps") != 0)
-		return cli_apply_log_level(key, value);
-	if (!value)
-		return CE_UNSUPPORTED; /* removed from the file: the value stays */
-	if (parse_u64(value, 65535, &v) != 0 || v == 0)
-		return CE_ARG;
-	return headend_set_emm_kbps(ctx, (uint16_t)v);
+	return r == CE_NOT_FOUND ? cli_apply_log_level(key, value) : r;
 }
 
 static int headend_main(int argc, char **argv, int check, struct cli_config_args *ca);

@@ -58,3 +58,18 @@ void headend_launch_cleanup(struct headend_launch *l)
 	secret_wipe(l->audit_priv, sizeof(l->audit_priv));
 	dburi_cleanup(&l->uri);
 }
+
+int headend_apply_live(struct headend *h, const char *key, const char *value)
+{
+	uint64_t v;
+
+	if (strcmp(key, "metrics-allow") == 0) /* removed from the file: loopback only */
+		return headend_set_metrics_allow(h, value);
+	if (strcmp(key, "emm-kbps") != 0)
+		return CE_NOT_FOUND;
+	if (!value)
+		return CE_UNSUPPORTED; /* removed from the file: the value stays */
+	if (parse_u64(value, 65535, &v) != 0 || v == 0)
+		return CE_ARG;
+	return headend_set_emm_kbps(h, (uint16_t)v);
+}

@@ -3,7 +3,7 @@
  * head-end's handle: the "off" addresses, the search workers, the store's
  * URI (--db / --db-file / $CASTELLAN_DB), the keystore, the audit key and
  * the panel's KMS page, then headend_new. The command keeps the option
- * table, the SIGHUP reload, the ready file and headend_run.
+ * table, the SIGHUP reload thread, the ready file and headend_run.
  */
 #ifndef CASTELLAN_HEADEND_LAUNCH_H
 #define CASTELLAN_HEADEND_LAUNCH_H
@@ -39,5 +39,12 @@ int headend_launch(struct headend_launch *l, struct headend **out) WARN_UNUSED;
 /* Free what headend_launch holds (after headend_free): the keystore, the
  * store URI, the audit key (wiped). */
 void headend_launch_cleanup(struct headend_launch *l);
+
+/* SIGHUP's live change of a head-end's config key (config.h): emm-kbps
+ * (1..65535) or metrics-allow (value NULL: removed from the file; for
+ * metrics-allow loopback only, for emm-kbps CE_UNSUPPORTED: the value
+ * stays). CE_NOT_FOUND for any other key (the caller's own, e.g.
+ * log-level); CE_ARG for a bad value. */
+int headend_apply_live(struct headend *h, const char *key, const char *value) WARN_UNUSED;
 
 #endif

@@ -449,3 +449,13 @@ bool kms_secret_at_hand(const struct kms_open_params *p)
 {
 	return p->passphrase_file || getenv(KEYSTORE_PASSPHRASE_ENV) || p->pin_file || getenv(P11_PIN_ENV);
 }
+
+int kms_audit_anchor_check(const struct kms_open_params *p)
+{
+	struct kms *k = NULL;
+	int r;
+
+	if ((r = kms_open_dir(p, &k)) == 0)
+		kms_close(k);
+	return r;
+}

@@ -140,4 +140,9 @@ int kms_module_sign_params(const struct kms_open_params *p, const struct kms_mod
  * environment): `kms audit verify` then checks the anchor too. */
 bool kms_secret_at_hand(const struct kms_open_params *p);
 
+/* `kms audit verify`'s anchor: open the KMS (p; kms_open checks that the
+ * encrypted state's last audit entry is in the log) and close it. 0 or
+ * CE_* (said). */
+int kms_audit_anchor_check(const struct kms_open_params *p) WARN_UNUSED;
+
 #endif
