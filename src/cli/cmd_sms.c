@@ -317,6 +317,7 @@ static const struct sms_sub subs[] = {
 };
 #undef SUB
 #define NSUBS (sizeof(subs) / sizeof(subs[0]))
+#define SMS_MAX_ARGS 3 /* the most positional arguments a subcommand takes (channel set) */
 
 static const char sms_intro[] =
 	"castellan sms [--db URI | --db-file FILE] <command> ...: the subscriber management store.\n"
@@ -349,7 +350,7 @@ static const struct sms_sub *find_sub(int argc, char **argv)
 int cmd_sms(int argc, char **argv)
 {
 	struct sms_args a = { .limit = 100000, .at = UNSET };
-	const char *db = NULL, *db_file = NULL, *args[2] = { NULL, NULL };
+	const char *db = NULL, *db_file = NULL, *args[SMS_MAX_ARGS] = { NULL };
 	const struct sms_sub *sub;
 	struct sms_store *s = NULL;
 	bool differ = false;
@@ -376,6 +377,8 @@ int cmd_sms(int argc, char **argv)
 	argv += i;
 	sms_report_params_init(&a.rp);
 	sub = find_sub(argc, argv);
+	if (sub && sub->cmd.max_args > SMS_MAX_ARGS)
+		return 1; /* a table wider than args: a bug, caught before opt_parse writes past it */
 	if (sub && (r = opt_parse(&sub->cmd, &a, argc, argv, sub->w2 ? 2 : 1, args, &n)) != OPT_GO)
 		return r;
 	if (!sub && strcmp(argv[0], "fingerprint") != 0 && strcmp(argv[0], "message") != 0 &&

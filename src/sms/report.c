@@ -1086,7 +1086,8 @@ static int rep_history(struct sms_store *s, const struct sms_report_params *p, s
 	if ((r = sms_audit_object(s, obj, from_ms, to_ms, acc_hist, &h)) != 0)
 		return r;
 	/* one card after the other above: in the log's order now */
-	qsort(t->cells, t->nrows, t->ncols * sizeof(*t->cells), seq_cmp);
+	if (t->nrows > 1)
+		qsort(t->cells, t->nrows, t->ncols * sizeof(*t->cells), seq_cmp);
 	return 0;
 }
 
