@@ -10,6 +10,7 @@
 #include "card/perso.h"
 #include "card/vpcd.h"
 #include "cas/keys.h"
+#include "cas/secret_src.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -75,4 +76,12 @@ out:
 	secret_wipe(&p, sizeof(p));
 	secret_wipe(file, sizeof(file));
 	return r;
+}
+
+int card_transport_pass(const char *tool, const char *path, char **out)
+{
+	if (secret_get(path, CARD_TRANSPORT_ENV, out) == 0)
+		return 0;
+	fprintf(stderr, "card %s: no transport passphrase (--transport-file or $%s)\n", tool, CARD_TRANSPORT_ENV);
+	return CE_ARG;
 }

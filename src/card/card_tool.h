@@ -33,4 +33,10 @@ struct card_issue {
 /* 0 or CE_* (said on stderr); prints "card N: personalization file OUT". */
 int card_issue_file(const struct card_issue *c, const char *transport_pass) WARN_UNUSED;
 
+/* The transport passphrase of personalization files: path's first line,
+ * else $CASTELLAN_TRANSPORT_PASSPHRASE (cas/secret_src.h secret_get). 0,
+ * or CE_ARG with "card TOOL: no transport passphrase ..." said on stderr.
+ * Free with secret_free(p, strlen(p)). */
+int card_transport_pass(const char *tool, const char *path, char **out) WARN_UNUSED;
+
 #endif

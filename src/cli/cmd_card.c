@@ -19,7 +19,6 @@
 #include "card/applet.h"
 #include "card/card_tool.h"
 #include "card/vpcd.h"
-#include "cas/secret_src.h"
 #include "cli/cli.h"
 #include "client/card_admin.h"
 #include "cas/keys.h"
@@ -92,15 +91,6 @@ static void card_cmd(struct opt_cmd *c, char *about, size_t cap)
 	c->max_args = 1;
 }
 
-/* The transport passphrase (--transport-file or the env), or 2 (said). */
-static int transport_pass(const char *tool, const char *path, char **out)
-{
-	if (secret_get(path, TRANSPORT_ENV, out) == 0)
-		return 0;
-	fprintf(stderr, "card %s: no transport passphrase (--transport-file or $%s)\n", tool, TRANSPORT_ENV);
-	return 2;
-}
-
 static int do_serve(const struct card_cli *o)
 {
 	if (!o->eeprom) {
@@ -122,7 +112,7 @@ static int do_issue(const struct card_cli *o)
 		fprintf(stderr, "card issue: --keys, --serial and --out are required\n");
 		return 2;
 	}
-	if (transport_pass("issue", o->tfile, &tpass) != 0)
+	if (card_transport_pass("issue", o->tfile, &tpass) != 0)
 		return 2;
 	if ((r = cli_keystore_open("card", o->keys, o->pfile, &ks)) == 0) {
 		c.ks = ks;
@@ -142,7 +132,7 @@ static int do_program(const struct card_cli *o, const char *file, const struct c
 		fprintf(stderr, "card program: the personalization FILE is required\n");
 		return 2;
 	}
-	if (transport_pass("program", o->tfile, &tpass) != 0)
+	if (card_transport_pass("program", o->tfile, &tpass) != 0)
 		return 2;
 	r = card_admin_program(t, file, tpass);
 	secret_free(tpass, strlen(tpass));

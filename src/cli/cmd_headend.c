@@ -1,19 +1,19 @@
 /*
  * cmd_headend.c - `castellan headend`: the SMS (GET API + REST), the ECMG,
  * the EMMG with its EMM carousel, and the scheduler in one process
- * (src/headend/headend.h). docs/headend.md is the operator's page.
+ * (src/headend/headend.h). docs/headend.md is the operator's page. The
+ * options are completed into the head-end's config and the head-end made
+ * by headend/launch.c; this file parses, reloads on SIGHUP and reports.
  */
 #include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cli/cli.h"
 #include "lib/config.h"
-#include "sms/audit_key.h"
-#include "sms/dburi.h"
 #include "cas/keys.h"
 #include "headend/headend.h"
+#include "headend/launch.h"
 #include "kms/view.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -32,10 +32,9 @@
 #endif
 
 struct headend_args {
-	struct headend_config cfg;
-	const char *keystore, *pfile, *ready, *db, *db_file, *audit_key, *web_root, *config;
+	struct headend_launch l; /* the head-end's config and what headend_launch completes it from */
+	const char *keystore, *ready, *config;
 	bool check_config;
-	uint32_t search_workers; /* UINT32_MAX: not given */
 	char web_pw[WEB_PASSWORD_MAX + 2];
 };
 
@@ -58,66 +57,66 @@ static int web_pw_file(void *base, const char *v)
 	if (r != 0)
 		secret_wipe(a->web_pw, sizeof(a->web_pw));
 	else
-		a->cfg.web_admin_password = a->web_pw;
+		a->l.cfg.web_admin_password = a->web_pw;
 	return r;
 }
 
 #define A struct headend_args
 static const struct opt headend_opts[] = {
-	OPT_STR("--data-dir", "DIR", 0, A, cfg.data_dir, "state: sms.db (SQLite store, also the EMM sequence numbers)"),
+	OPT_STR("--data-dir", "DIR", 0, A, l.cfg.data_dir, "state: sms.db (SQLite store, also the EMM sequence numbers)"),
 	OPT_STR("--keystore", "FILE", 0, A, keystore, "head-end keystore (castellan keys init)"),
-	OPT_STR("--passphrase-file", "FILE", 0, A, pfile, "its passphrase (else $" KEYSTORE_PASSPHRASE_ENV ")"),
-	OPT_STR("--db", "URI", 0, A, db, "store: sqlite:PATH (default DIR/sms.db) or postgresql://..."),
-	OPT_STR("--db-file", "FILE", 0, A, db_file, "the store URI from FILE's first line (FILE mode 600; keeps a\n"
+	OPT_STR("--passphrase-file", "FILE", 0, A, l.pfile, "its passphrase (else $" KEYSTORE_PASSPHRASE_ENV ")"),
+	OPT_STR("--db", "URI", 0, A, l.db, "store: sqlite:PATH (default DIR/sms.db) or postgresql://..."),
+	OPT_STR("--db-file", "FILE", 0, A, l.db_file, "the store URI from FILE's first line (FILE mode 600; keeps a\n"
 		"password out of ps); else $CASTELLAN_DB, then the default"),
-	OPT_STR("--http", "ADDR:PORT", 0, A, cfg.http_addr, "SMS HTTP APIs (default " HEADEND_DEFAULT_HTTP "; 'off' = none)"),
-	OPT_STR("--ecmg", "ADDR:PORT", 0, A, cfg.ecmg_addr, "ECMG listener (default " HEADEND_DEFAULT_ECMG "; 'off' = none)"),
-	OPT_STRV("--allow", "CIDR[,CIDR...]", 0, A, cfg.ecmg_allow, cli_check_acl,
+	OPT_STR("--http", "ADDR:PORT", 0, A, l.cfg.http_addr, "SMS HTTP APIs (default " HEADEND_DEFAULT_HTTP "; 'off' = none)"),
+	OPT_STR("--ecmg", "ADDR:PORT", 0, A, l.cfg.ecmg_addr, "ECMG listener (default " HEADEND_DEFAULT_ECMG "; 'off' = none)"),
+	OPT_STRV("--allow", "CIDR[,CIDR...]", 0, A, l.cfg.ecmg_allow, cli_check_acl,
 		"scramblers (SCS) allowed on the ECMG listener; others are closed\nbefore any message (default: "
 		"anyone who can reach --ecmg)"),
-	OPT_STR("--mux", "HOST:PORT", 0, A, cfg.mux_addr, "the MUX to send EMMs to (castellan scramble --mux-listen; "
+	OPT_STR("--mux", "HOST:PORT", 0, A, l.cfg.mux_addr, "the MUX to send EMMs to (castellan scramble --mux-listen; "
 		"'off' = none:\nthe carousel runs idle, the scheduler runs; also no EMMG generator)"),
-	OPT_NUM("--emm-kbps", "N", 0, A, cfg.emm_kbps, 1, 65535, "EMM bandwidth asked of the MUX (default 100)"),
-	OPT_NUM("--client-id", "ID", 0, A, cfg.client_id, 0, UINT32_MAX, "EMMG client_id (default CA_system_id << 16 | 1)"),
-	OPT_NUM("--data-id", "N", 0, A, cfg.data_id, 0, 65535, "EMMG data_id (default 1)"),
-	OPT_FLAG("--udp", A, cfg.emm_udp, "send data_provision over UDP"),
-	OPT_FLAG("--no-group-emms", A, cfg.no_group_emms, "one unique EMM section per card (default: cards packed in "
+	OPT_NUM("--emm-kbps", "N", 0, A, l.cfg.emm_kbps, 1, 65535, "EMM bandwidth asked of the MUX (default 100)"),
+	OPT_NUM("--client-id", "ID", 0, A, l.cfg.client_id, 0, UINT32_MAX, "EMMG client_id (default CA_system_id << 16 | 1)"),
+	OPT_NUM("--data-id", "N", 0, A, l.cfg.data_id, 0, 65535, "EMMG data_id (default 1)"),
+	OPT_FLAG("--udp", A, l.cfg.emm_udp, "send data_provision over UDP"),
+	OPT_FLAG("--no-group-emms", A, l.cfg.no_group_emms, "one unique EMM section per card (default: cards packed in "
 		"group EMMs)"),
-	OPT_NUM("--http-threads", "N", 0, A, cfg.http_threads, 1, SMS_HTTP_THREADS_MAX,
+	OPT_NUM("--http-threads", "N", 0, A, l.cfg.http_threads, 1, SMS_HTTP_THREADS_MAX,
 		"HTTP loops in all, each with its own store connection (default 1, max 64)"),
-	OPT_NUM("--search-workers", "N", 0, A, search_workers, 0, SMS_SEARCH_WORKERS_MAX,
+	OPT_NUM("--search-workers", "N", 0, A, l.search_workers, 0, SMS_SEARCH_WORKERS_MAX,
 		"REST text searches run at once on threads of their own, off the HTTP\nloops (default 2, max 16; "
 		"0 = on the HTTP loops); more wait, up to 8"),
-	OPT_NUM("--search-deadline-ms", "MS", 0, A, cfg.search_deadline_ms, 1, 600000,
+	OPT_NUM("--search-deadline-ms", "MS", 0, A, l.cfg.search_deadline_ms, 1, 600000,
 		"a search stops after MS (default 5000): 503 search_timeout"),
-	OPT_STR("--vendor-keys", "FILE", 0, A, cfg.vendor_keys, "a vendor's opened key file (kms vendor open --out): "
+	OPT_STR("--vendor-keys", "FILE", 0, A, l.cfg.vendor_keys, "a vendor's opened key file (kms vendor open --out): "
 		"cards whose chip id\nis in it get vendor EMMs (K_v(chip)), the others K_card EMMs"),
-	OPT_STR("--admin-key-file", "FILE", 0, A, cfg.admin_key_file,
+	OPT_STR("--admin-key-file", "FILE", 0, A, l.cfg.admin_key_file,
 		"first start: write the admin API key there (0600), not to stdout"),
 	OPT_STR("--ready-file", "FILE", 0, A, ready, "once listening, write \"http=PORT ecmg=PORT\" there"),
-	OPT_NUM("--status-every", "S", 0, A, cfg.status_every_s, 0, 86400,
+	OPT_NUM("--status-every", "S", 0, A, l.cfg.status_every_s, 0, 86400,
 		"log the carousel counters every S seconds (default 10, 0 = never)"),
-	OPT_STR("--audit-key", "FILE", 0, A, audit_key, "the audit key (castellan audit keygen; sealed under "
+	OPT_STR("--audit-key", "FILE", 0, A, l.audit_key, "the audit key (castellan audit keygen; sealed under "
 		"--passphrase-file's\npassphrase, or plain hex): sign the audit log's head periodically"),
-	OPT_NUM("--audit-checkpoint-s", "S", 0, A, cfg.audit_checkpoint_s, 1, 86400 * 7,
+	OPT_NUM("--audit-checkpoint-s", "S", 0, A, l.cfg.audit_checkpoint_s, 1, 86400 * 7,
 		"how often (default 600; nothing is signed while the log is quiet)"),
-	OPT_STR("--audit-checkpoints", "FILE", 0, A, cfg.audit_checkpoint_file,
+	OPT_STR("--audit-checkpoints", "FILE", 0, A, l.cfg.audit_checkpoint_file,
 		"append each checkpoint's line to FILE too (docs/audit.md)"),
 	CLI_OPT_LOG_LEVEL,
-	OPT_STR("--web-root", "DIR", 0, A, web_root, "the web panel's files at / (default " HEADEND_WEB_ROOT "; 'off' = none)"),
+	OPT_STR("--web-root", "DIR", 0, A, l.web_root, "the web panel's files at / (default " HEADEND_WEB_ROOT "; 'off' = none)"),
 	OPT_FN("--web-admin-password-file", "FILE", 0, web_pw_file,
 		"panel first start: admin's password (else random, printed once)"),
-	OPT_FLAG("--secure-cookies", A, cfg.web_secure_cookies,
+	OPT_FLAG("--secure-cookies", A, l.cfg.web_secure_cookies,
 		"mark the panel's session cookie Secure (the panel is behind TLS)"),
-	OPT_STR("--kms-dir", "DIR", 0, A, cfg.kms_dir, "an operator KMS shown read-only on the panel's KMS page (no "
+	OPT_STR("--kms-dir", "DIR", 0, A, l.cfg.kms_dir, "an operator KMS shown read-only on the panel's KMS page (no "
 		"passphrase)"),
-	OPT_STR("--web-operator-net", "CIDR[,CIDR...]", 0, A, cfg.web_operator_nets,
+	OPT_STR("--web-operator-net", "CIDR[,CIDR...]", 0, A, l.cfg.web_operator_nets,
 		"the operator's networks: they keep a way into the panel\nwhen a user is locked out by wrong "
 		"passwords from elsewhere\n(default " WEB_OPERATOR_NETS_DEFAULT ")"),
 	OPT_STR("--config", "FILE", 0, A, config, "read options from FILE (INI: key = value, keys are these options'\n"
 		"names; the command line overrides it; docs/configuration.md)"),
 	OPT_FLAG("--check-config", A, check_config, "check --config FILE (every error with its line) and exit"),
-	OPT_STR("--metrics-allow", "LIST", 0, A, cfg.metrics_allow, "GET /metrics without an API key also from these "
+	OPT_STR("--metrics-allow", "LIST", 0, A, l.cfg.metrics_allow, "GET /metrics without an API key also from these "
 		"addresses or CIDR\nprefixes (comma-separated; loopback always; else a key of scope metrics)"),
 	OPT_END,
 };
@@ -149,17 +148,9 @@ static const char *const headend_live_keys[] = { "log-level", "emm-kbps", "metri
 
 static int headend_apply(void *ctx, const char *key, const char *value)
 {
-	uint64_t v;
+	int r = headend_apply_live(ctx, key, value);
 
-	if (strcmp(key, "metrics-allow") == 0) /* removed from the file: loopback only */
-		return headend_set_metrics_allow(ctx, value);
-	if (strcmp(key, "emm-kbps") != 0)
-		return cli_apply_log_level(key, value);
-	if (!value)
-		return CE_UNSUPPORTED; /* removed from the file: the value stays */
-	if (parse_u64(value, 65535, &v) != 0 || v == 0)
-		return CE_ARG;
-	return headend_set_emm_kbps(ctx, (uint16_t)v);
+	return r == CE_NOT_FOUND ? cli_apply_log_level(key, value) : r;
 }
 
 static int headend_main(int argc, char **argv, int check, struct cli_config_args *ca);
@@ -177,35 +168,34 @@ int cmd_headend(int argc, char **argv)
 	return r;
 }
 
-/* "off" given for an address: none. */
-static const char *off(const char *v, const char *none)
+/* The keystore, for headend_launch. */
+static int open_ks(void *ctx, struct keystore **ks)
 {
-	return v && strcmp(v, "off") == 0 ? none : v;
+	const struct headend_args *a = ctx;
+
+	return cli_keystore_open("headend", a->keystore, a->l.pfile, ks);
 }
 
 /* check: 0 = run; CLI_CHECK_ONE / CLI_CHECK_ALL = parse only (config.h). */
 static int headend_main(int argc, char **argv, int check, struct cli_config_args *ca)
 {
 	struct headend_args *a = calloc(1, sizeof(*a));
-	uint8_t audit_priv[32];
-	struct dburi uri = {0};
-	struct keystore *ks = NULL;
 	struct headend *h = NULL;
 	struct headend_stats st;
 	int r, rc = 1;
 
 	if (!a)
 		return 1;
-	a->cfg.handle_signals = true;
-	a->cfg.status_every_s = 10;
-	a->web_root = HEADEND_WEB_ROOT;
-	a->search_workers = UINT32_MAX;
+	a->l.cfg.handle_signals = true;
+	a->l.cfg.status_every_s = 10;
+	a->l.web_root = HEADEND_WEB_ROOT;
+	a->l.search_workers = UINT32_MAX;
 	if ((rc = opt_parse(&headend_cmd, a, argc, argv, 1, NULL, NULL)) != OPT_GO)
 		goto out;
 	rc = check == CLI_CHECK_ONE ? 0 : 1;
 	if (check == CLI_CHECK_ONE)
 		goto out;
-	if (!a->cfg.data_dir || !a->keystore) {
+	if (!a->l.cfg.data_dir || !a->keystore) {
 		fprintf(stderr, "headend: --data-dir and --keystore are required\n");
 		rc = 2;
 		goto out;
@@ -214,35 +204,11 @@ static int headend_main(int argc, char **argv, int check, struct cli_config_args
 		rc = 0;
 		goto out;
 	}
-	a->cfg.http_addr = off(a->cfg.http_addr, "");
-	a->cfg.ecmg_addr = off(a->cfg.ecmg_addr, "");
-	a->cfg.mux_addr = off(a->cfg.mux_addr, "");
-	a->cfg.web_root = off(a->web_root, NULL);
-	if (a->cfg.kms_dir)
-		a->cfg.kms_view = kms_view_json;
-	if (a->search_workers != UINT32_MAX) {
-		a->cfg.search_workers = a->search_workers;
-		a->cfg.search_on_loop = a->search_workers == 0;
-	}
-	/* NULL default: headend_new falls back to sqlite:DIR/sms.db itself. */
-	if (dburi_resolve("headend", a->db, a->db_file, NULL, &uri) != 0)
+	a->l.kms_view = kms_view_json;
+	a->l.open_ks = open_ks;
+	a->l.ks_ctx = a;
+	if (headend_launch(&a->l, &h) != 0)
 		goto out;
-	a->cfg.db_uri = uri.uri[0] ? uri.uri : NULL;
-	if (cli_keystore_open("headend", a->keystore, a->pfile, &ks) != 0)
-		goto out;
-	a->cfg.ks = ks;
-	if (a->audit_key) {
-		if ((r = sms_audit_key_load(a->audit_key, a->pfile, audit_priv)) != 0) {
-			fprintf(stderr, "headend: audit key %s: %s\n", a->audit_key, err_str(r));
-			goto out;
-		}
-		a->cfg.audit_key = audit_priv;
-	}
-	signal(SIGPIPE, SIG_IGN);
-	if ((r = headend_new(&a->cfg, &h)) != 0) {
-		fprintf(stderr, "headend: %s\n", err_str(r));
-		goto out;
-	}
 	if ((r = cli_config_reload_start(ca, headend_live_keys, headend_apply, h)) != 0) {
 		fprintf(stderr, "headend: SIGHUP thread: %s\n", err_str(r));
 		goto out;
@@ -265,10 +231,8 @@ static int headend_main(int argc, char **argv, int check, struct cli_config_args
 out:
 	cli_config_reload_stop(ca); /* before the head-end its callback uses */
 	headend_free(h);
-	keystore_free(ks);
+	headend_launch_cleanup(&a->l);
 	secret_wipe(a, sizeof(*a));
 	free(a);
-	secret_wipe(audit_priv, sizeof(audit_priv));
-	dburi_cleanup(&uri);
 	return rc;
 }

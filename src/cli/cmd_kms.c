@@ -1,16 +1,15 @@
 /*
  * cmd_kms.c - `castellan kms ...`: the operator's key management system
  * (src/kms/kms.h, docs/kms.md). Never prints key material: public keys and
- * fingerprints only. One option table for every subcommand; secrets,
- * opening the KMS, new output files, module signing to a file and the
- * vendor's side of a key file are kms/kms_tool.c; this file parses and
+ * fingerprints only. One option table for every subcommand; the work of
+ * each (secrets, opening the KMS, init, keygen, the TA, module signing,
+ * order import, revocation, new output files, the vendor's side of a key
+ * file) is kms/kms_tool.c; this file parses, checks the options and
  * prints the results.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include <openssl/rand.h>
 #include "cas/keys.h"
 #include "cas/module.h"
 #include "cli/cli.h"
@@ -18,7 +17,6 @@
 #include "kms/kms.h"
 #include "kms/kms_tool.h"
 #include "kms/p11.h"
-#include "lib/cursor.h"
 #include "lib/err.h"
 #include "lib/util.h"
 
@@ -134,19 +132,6 @@ static bool need(const char *name, uint64_t v)
 	return v != UNSET;
 }
 
-static int serial_random(uint64_t *s)
-{
-	uint8_t b[8];
-
-	if (RAND_bytes(b, sizeof(b)) != 1)
-		return CE_CRYPTO;
-	(void)cur_u64_at(b, sizeof(b), 0, s);
-	*s >>= 1;
-	if (*s == 0)
-		*s = 1;
-	return 0;
-}
-
 /* "LABEL<the public key in hex>\n" */
 static void print_pub(const char *label, const uint8_t key[32])
 {
@@ -156,46 +141,33 @@ static void print_pub(const char *label, const uint8_t key[32])
 	printf("%s%s\n", label, hex);
 }
 
-/* `kms module sign`: the payload from --payload FILE (raw payload v1 bytes)
- * or built from --ca-system-id and --keys-file (as `module sign`), signed
- * by kms_module_sign. Exit status as cmd_kms. */
+/* `kms module sign`: the payload from --payload FILE or built from
+ * --ca-system-id and --keys-file, signed (kms_module_sign_params). */
 static int module_sign_cmd(const struct kms_args *a)
 {
 	uint64_t vendor = a->vendor != UNSET ? a->vendor : a->vendor_id;
-	struct module_manifest m = {0};
-	uint8_t pl[256], *plbuf = NULL;
-	size_t pl_len = 0, mod_len = 0;
+	struct kms_module_params mp = { .keys_file = a->keys_file, .payload_file = a->payload, .out = a->out };
+	struct module_manifest m;
+	size_t mod_len = 0;
 	int r;
 
 	if (!need(a->vendor != UNSET ? "--vendor" : "--vendor-id", vendor) || !need("--version", a->version) ||
 	    !need("--rollback", a->rollback) || !a->out || !a->payload == !a->keys_file ||
 	    (a->keys_file && !need("--ca-system-id", a->casid)))
 		return usage_err();
-	m.vendor_id = (uint32_t)vendor;
-	m.version = (uint32_t)a->version;
-	m.rollback = (uint32_t)a->rollback;
-	if (a->keys_file) {
-		if (module_ladder_payload(m.vendor_id, (uint16_t)a->casid, a->keys_file, pl, sizeof(pl), &pl_len) != 0) {
-			fprintf(stderr, "kms: --keys-file must be 1..%d of [A-Za-z0-9._-], not starting with '.'\n",
-				MODULE_MAX_NAME);
-			return 2;
-		}
-	} else if ((r = file_read_all(a->payload, MODULE_MAX_PAYLOAD, &plbuf, &pl_len)) != 0) {
-		fprintf(stderr, "kms: cannot read %s: %s\n", a->payload, err_str(r));
-		return 1;
-	}
-	r = kms_module_sign_file(&a->open, &m, plbuf ? plbuf : pl, pl_len, a->out, &mod_len);
-	free(plbuf);
-	if (r == 0)
+	mp.vendor = (uint32_t)vendor;
+	mp.version = (uint32_t)a->version;
+	mp.rollback = (uint32_t)a->rollback;
+	mp.casid = (uint16_t)a->casid;
+	if ((r = kms_module_sign_params(&a->open, &mp, &m, &mod_len)) == 0)
 		printf("module signed by the KMS: vendor 0x%08x version %u rollback %u, %s (%zu bytes)\n", m.vendor_id,
 			m.version, m.rollback, a->out, mod_len);
-	return r == 0 ? 0 : 1;
+	return r;
 }
 
 /* audit verify: the chain, and the anchor when the passphrase or PIN is at hand. */
 static int audit_verify_cmd(const struct kms_args *a)
 {
-	struct kms *k = NULL;
 	size_t n = 0, bad = 0;
 	int r;
 
@@ -208,38 +180,14 @@ static int audit_verify_cmd(const struct kms_args *a)
 	printf("audit log: %zu entries, chain intact\n", n);
 	/* The anchor lives in the encrypted state: check it when the
 	 * passphrase or PIN is at hand (kms_open checks it). */
-	if (!a->open.passphrase_file && !getenv(KEYSTORE_PASSPHRASE_ENV) && !a->open.pin_file && !getenv(P11_PIN_ENV)) {
+	if (!kms_secret_at_hand(&a->open)) {
 		printf("anchor not checked: give the KMS passphrase or PIN to detect truncation\n");
 		return 0;
 	}
-	if (kms_open_dir(&a->open, &k) != 0)
+	if (kms_audit_anchor_check(&a->open) != 0)
 		return 1;
 	printf("anchor: intact (the encrypted state's last entry is in the log)\n");
-	kms_close(k);
 	return 0;
-}
-
-/* init [--pkcs11]: create. 0, CE_* (said), or 1 after a secret that
- * could not be had (said). */
-static int init_kms(const struct kms_args *a, uint64_t log2n)
-{
-	char *pass = NULL;
-	int r;
-
-	if (a->pkcs11) {
-		struct p11_config cfg = { .module = a->open.pkcs11_module, .token = a->pkcs11_token };
-
-		if (kms_pin_get(a->open.pin_file, &pass) != 0)
-			return 1;
-		cfg.pin = pass;
-		r = kms_init_p11(a->open.dir, &cfg);
-	} else {
-		if (kms_pass_get(a->open.passphrase_file, NULL, &pass) != 0)
-			return 1;
-		r = kms_init(a->open.dir, pass, (unsigned)log2n);
-	}
-	kms_secret_free(pass);
-	return r;
 }
 
 /* Every subcommand but module sign, vendor open and audit verify: the exit
@@ -247,51 +195,40 @@ static int init_kms(const struct kms_args *a, uint64_t log2n)
 static int run(const char *sub, const char *sub2, const struct kms_args *a, const char *csv)
 {
 	uint64_t log2n = a->log2n == UNSET ? 15 : a->log2n, v = 0;
-	struct kms *k = NULL;
-	uint8_t *buf = NULL, key[32], priv[32];
+	uint8_t key[32];
 	size_t len = 0;
 	int r = CE_ARG;
 
 	if (strcmp(sub, "init") == 0) {
+		struct kms_init_params ip = { .open = &a->open, .pkcs11 = a->pkcs11, .token = a->pkcs11_token,
+			.log2n = (unsigned)log2n };
+
 		if (!a->open.dir || log2n < 10)
 			return usage_err();
-		if ((r = init_kms(a, log2n)) == 1)
+		if ((r = kms_tool_init(&ip, key)) == 1)
 			return 1;
-		if (r == 0 && (r = kms_open_dir(&a->open, &k)) == 0) {
-			kms_public_key(k, key);
+		if (r == 0) {
 			printf("kms created in %s\n", a->open.dir);
 			print_pub("signing key (Ed25519 public): ", key);
-		} else if (r != 0)
+		} else {
 			fprintf(stderr, "kms init: %s\n", err_str(r));
+		}
 	} else if (strcmp(sub, "keygen") == 0) {
 		if (!a->type || !a->out || !a->pub || (strcmp(a->type, "x25519") != 0 && strcmp(a->type, "ed25519") != 0))
 			return usage_err();
-		r = strcmp(a->type, "x25519") == 0 ? pk_x25519_generate(priv, key) : pk_ed25519_generate(priv, key);
-		if (r == 0 && access(a->out, F_OK) == 0)
-			r = CE_EXISTS;
-		if (r == 0 && (r = pk_write_file(a->out, priv, 1)) == 0)
-			r = pk_write_file(a->pub, key, 0);
-		secret_wipe(priv, sizeof(priv));
-		if (r != 0)
+		if ((r = kms_keygen_files(a->type, a->out, a->pub)) != 0)
 			fprintf(stderr, "kms keygen: %s\n", err_str(r));
 	} else if (strcmp(sub, "ta") == 0 && strcmp(sub2, "init") == 0) {
-		char *pass = NULL;
-
 		if (!a->out || !a->pub || log2n < 10)
 			return usage_err();
-		if (kms_pass_get(a->ta_pfile, TA_PASSPHRASE_ENV, &pass) != 0)
+		if ((r = kms_ta_init_files(a->out, a->pub, a->ta_pfile, (unsigned)log2n, key)) == 1)
 			return 1;
-		r = kms_ta_init(a->out, pass, (unsigned)log2n, key);
-		kms_secret_free(pass);
-		if (r == 0)
-			r = pk_write_file(a->pub, key, 0);
 		if (r == 0)
 			print_pub("trust authority public key: ", key);
 		else
 			fprintf(stderr, "kms ta init: %s\n", err_str(r));
 	} else if (strcmp(sub, "pub") == 0) {
-		if ((r = kms_open_dir(&a->open, &k)) == 0) {
-			kms_public_key(k, key);
+		if ((r = kms_pub_get(&a->open, key)) == 0) {
 			print_pub("", key);
 			if (a->out)
 				r = pk_write_file(a->out, key, 0);
@@ -301,7 +238,7 @@ static int run(const char *sub, const char *sub2, const struct kms_args *a, cons
 
 		if (!a->name || (a->serial && cli_u64("kms", "--serial", a->serial, UINT64_MAX, &serial) != 0))
 			return usage_err();
-		if (serial == 0 && serial_random(&serial) != 0)
+		if (serial == 0 && kms_serial_random(&serial) != 0)
 			return 1;
 		if ((r = kms_operator_certify_file(&a->open, a->ta, a->ta_pfile, a->name, (uint32_t)days, serial,
 			     a->out)) == 0)
@@ -312,11 +249,9 @@ static int run(const char *sub, const char *sub2, const struct kms_args *a, cons
 
 		if (!csv)
 			return usage_err();
-		if ((r = file_read_all(csv, KMS_MAX_CHIPS_FILE_BYTES, &buf, &len)) != 0) {
-			fprintf(stderr, "kms: cannot read %s: %s\n", csv, err_str(r));
+		if ((r = kms_order_import_file(&a->open, csv, &order, &n)) == 1)
 			return 1;
-		}
-		if ((r = kms_open_dir(&a->open, &k)) == 0 && (r = kms_order_import(k, buf, len, &order, &n)) == 0)
+		if (r == 0)
 			printf("order %u: %zu chips, root keys issued\n", order, n);
 	} else if (strcmp(sub, "blackbox") == 0 && strcmp(sub2, "export") == 0) {
 		if (!a->to || !need("--order", a->order))
@@ -334,7 +269,7 @@ static int run(const char *sub, const char *sub2, const struct kms_args *a, cons
 			printf("vendor 0x%llx key file written (%zu bytes)\n", (unsigned long long)a->id, len);
 	} else if (strcmp(sub, "revoke") == 0) {
 		if (a->vendor != UNSET) {
-			if ((r = kms_open_dir(&a->open, &k)) == 0 && (r = kms_revoke_vendor(k, (uint32_t)a->vendor)) == 0)
+			if ((r = kms_revoke_vendor_dir(&a->open, (uint32_t)a->vendor)) == 0)
 				printf("vendor 0x%llx revoked\n", (unsigned long long)a->vendor);
 		} else if (a->cert) {
 			if (cli_u64("kms", "--cert", a->cert, UINT64_MAX, &v) != 0)
@@ -349,8 +284,6 @@ static int run(const char *sub, const char *sub2, const struct kms_args *a, cons
 	}
 	if (r != 0 && r != CE_ARG)
 		fprintf(stderr, "kms %s: %s\n", sub, err_str(r));
-	free(buf);
-	kms_close(k);
 	return r == 0 ? 0 : (r == CE_ARG ? 2 : 1);
 }
 

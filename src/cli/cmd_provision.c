@@ -12,7 +12,6 @@
 #include "cli/cli.h"
 #include "headend/provision.h"
 #include "lib/util.h"
-#include "sms/dburi.h"
 
 struct prov_args {
 	const char *db, *db_file, *keystore, *pfile, *card, *out, *emm_out, *pair_out, *id_out, *protect, *vkeys;
@@ -84,22 +83,15 @@ static bool refuse_cmdline_grant(int argc, char **argv)
 static int from_sms(const struct prov_args *a, struct keystore *ks, uint64_t serial)
 {
 	struct provision_req q = { .ks = ks, .serial = serial, .who = "cli:provision", .vendor_csv = a->vkeys,
-				   .min_seq = a->seq };
+				   .min_seq = a->seq, .now_s = a->now };
 	struct provision_result res;
-	char why[600], ext[24] = "";
+	char why[600] = "", ext[24] = "";
 	const char *path = a->out ? a->out : a->emm_out ? a->emm_out : a->pair_out;
-	int r;
+	enum provision_kind kind = a->out ? PROVISION_ENTITLEMENT : a->emm_out ? PROVISION_EMM : PROVISION_PAIR_EMM;
+	int r = provision_from_store("castellan provision", a->db, a->db_file, &q, kind, path, &res, why, sizeof(why));
 
-	q.now_s = a->now ? a->now : (int64_t)(now_wall_ms() / 1000u);
-	if (dburi_store_open("castellan provision", a->db, a->db_file, &q.store) != 0)
+	if (r == 1)
 		return 1;
-	if (a->out)
-		r = provision_entitlement(&q, path, &res, why, sizeof(why));
-	else if (a->emm_out)
-		r = provision_emm(&q, path, &res, why, sizeof(why));
-	else
-		r = provision_pair_emm(&q, path, &res, why, sizeof(why));
-	sms_store_close(q.store);
 	if (r != 0) {
 		fprintf(stderr, "castellan provision: %s\n", why[0] ? why : err_str(r));
 		return 1;

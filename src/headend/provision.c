@@ -17,6 +17,7 @@
 #include "crypto/aead.h"
 #include "crypto/kdf.h"
 #include "lib/util.h"
+#include "sms/dburi.h"
 
 #define PROV_SUBS_MAX 256
 
@@ -417,5 +418,26 @@ int provision_protect(const char *in, const char *vendor_csv, uint64_t chip_id, 
 out:
 	secret_wipe(kv, sizeof(kv));
 	secret_wipe(blk, sizeof(blk));
+	return r;
+}
+
+int provision_from_store(const char *prog, const char *db, const char *db_file, struct provision_req *q,
+	enum provision_kind kind, const char *path, struct provision_result *res, char *why, size_t why_cap)
+{
+	int r;
+
+	why[0] = '\0';
+	if (!q->now_s)
+		q->now_s = (int64_t)(now_wall_ms() / 1000u);
+	if (dburi_store_open(prog, db, db_file, &q->store) != 0)
+		return 1;
+	if (kind == PROVISION_ENTITLEMENT)
+		r = provision_entitlement(q, path, res, why, why_cap);
+	else if (kind == PROVISION_EMM)
+		r = provision_emm(q, path, res, why, why_cap);
+	else
+		r = provision_pair_emm(q, path, res, why, why_cap);
+	sms_store_close(q->store);
+	q->store = NULL;
 	return r;
 }

@@ -103,4 +103,16 @@ int provision_identity(const struct keystore *ks, uint64_t serial, uint64_t stb_
 int provision_protect(const char *in, const char *vendor_csv, uint64_t chip_id, const char *out,
 		      struct entitlement *e, char *why, size_t why_cap) WARN_UNUSED;
 
+/* What `castellan provision` issues from the SMS: the entitlement file,
+ * the grant EMM or the PAIR EMM (the three functions above). */
+enum provision_kind { PROVISION_ENTITLEMENT, PROVISION_EMM, PROVISION_PAIR_EMM };
+
+/* `castellan provision --card`: open the store (db, db_file: as
+ * dburi_store_open, errors said prefixed prog), issue kind to path with q
+ * (q->store set here; q->now_s 0: now), close the store. 0, CE_* (why
+ * says it, else err_str), or 1 when the store could not be opened (said). */
+int provision_from_store(const char *prog, const char *db, const char *db_file, struct provision_req *q,
+	enum provision_kind kind, const char *path, struct provision_result *res, char *why, size_t why_cap)
+	WARN_UNUSED;
+
 #endif

@@ -1,11 +1,13 @@
 /*
- * kms_tool.c - the KMS's secrets, opening, output files and the vendor's
- * side of a key file, as `castellan kms` uses them (kms_tool.h).
+ * kms_tool.c - the KMS's secrets, opening, output files, the work of each
+ * `castellan kms` subcommand and the vendor's side of a key file
+ * (kms_tool.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <openssl/rand.h>
 #include "cas/cert.h"
 #include "cas/keys.h"
 #include "cas/module.h"
@@ -16,6 +18,7 @@
 #include "kms/kms_tool.h"
 #include "kms/p11.h"
 #include "kms/seal.h"
+#include "lib/cursor.h"
 #include "lib/util.h"
 
 int kms_pass_get(const char *file, const char *env, char **pass)
@@ -307,3 +310,152 @@ out:
 	return r;
 }
 
+
+int kms_tool_init(const struct kms_init_params *ip, uint8_t pub[32])
+{
+	const struct kms_open_params *p = ip->open;
+	struct kms *k = NULL;
+	char *pass = NULL;
+	int r;
+
+	if (ip->pkcs11) {
+		struct p11_config cfg = { .module = p->pkcs11_module, .token = ip->token };
+
+		if (kms_pin_get(p->pin_file, &pass) != 0)
+			return 1;
+		cfg.pin = pass;
+		r = kms_init_p11(p->dir, &cfg);
+	} else {
+		if (kms_pass_get(p->passphrase_file, NULL, &pass) != 0)
+			return 1;
+		r = kms_init(p->dir, pass, ip->log2n);
+	}
+	kms_secret_free(pass);
+	if (r == 0 && (r = kms_open_dir(p, &k)) == 0) {
+		kms_public_key(k, pub);
+		kms_close(k);
+	}
+	return r;
+}
+
+int kms_keygen_files(const char *type, const char *out, const char *pub_file)
+{
+	uint8_t priv[32], pub[32];
+	int r = strcmp(type, "x25519") == 0 ? pk_x25519_generate(priv, pub) : pk_ed25519_generate(priv, pub);
+
+	if (r == 0 && access(out, F_OK) == 0)
+		r = CE_EXISTS;
+	if (r == 0 && (r = pk_write_file(out, priv, 1)) == 0)
+		r = pk_write_file(pub_file, pub, 0);
+	secret_wipe(priv, sizeof(priv));
+	return r;
+}
+
+int kms_ta_init_files(const char *out, const char *pub_file, const char *ta_pfile, unsigned log2n, uint8_t pub[32])
+{
+	char *pass = NULL;
+	int r;
+
+	if (kms_pass_get(ta_pfile, KMS_TA_PASSPHRASE_ENV, &pass) != 0)
+		return 1;
+	r = kms_ta_init(out, pass, log2n, pub);
+	kms_secret_free(pass);
+	if (r == 0)
+		r = pk_write_file(pub_file, pub, 0);
+	return r;
+}
+
+int kms_serial_random(uint64_t *s)
+{
+	uint8_t b[8];
+
+	if (RAND_bytes(b, sizeof(b)) != 1)
+		return CE_CRYPTO;
+	(void)cur_u64_at(b, sizeof(b), 0, s);
+	*s >>= 1;
+	if (*s == 0)
+		*s = 1;
+	return 0;
+}
+
+int kms_pub_get(const struct kms_open_params *p, uint8_t pub[32])
+{
+	struct kms *k = NULL;
+	int r;
+
+	if ((r = kms_open_dir(p, &k)) == 0)
+		kms_public_key(k, pub);
+	kms_close(k);
+	return r;
+}
+
+int kms_order_import_file(const struct kms_open_params *p, const char *csv, uint32_t *order, size_t *n)
+{
+	struct kms *k = NULL;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	if ((r = file_read_all(csv, KMS_MAX_CHIPS_FILE_BYTES, &buf, &len)) != 0) {
+		fprintf(stderr, "kms: cannot read %s: %s\n", csv, err_str(r));
+		return 1;
+	}
+	if ((r = kms_open_dir(p, &k)) == 0)
+		r = kms_order_import(k, buf, len, order, n);
+	free(buf);
+	kms_close(k);
+	return r;
+}
+
+int kms_revoke_vendor_dir(const struct kms_open_params *p, uint32_t vendor)
+{
+	struct kms *k = NULL;
+	int r;
+
+	if ((r = kms_open_dir(p, &k)) == 0)
+		r = kms_revoke_vendor(k, vendor);
+	kms_close(k);
+	return r;
+}
+
+int kms_module_sign_params(const struct kms_open_params *p, const struct kms_module_params *mp,
+	struct module_manifest *m, size_t *mod_len)
+{
+	uint8_t pl[256], *plbuf = NULL;
+	size_t pl_len = 0;
+	int r;
+
+	*mod_len = 0;
+	memset(m, 0, sizeof(*m));
+	m->vendor_id = mp->vendor;
+	m->version = mp->version;
+	m->rollback = mp->rollback;
+	if (!mp->payload_file) {
+		if (module_ladder_payload(m->vendor_id, mp->casid, mp->keys_file, pl, sizeof(pl), &pl_len) != 0) {
+			fprintf(stderr, "kms: --keys-file must be 1..%d of [A-Za-z0-9._-], not starting with '.'\n",
+				MODULE_MAX_NAME);
+			return 2;
+		}
+	} else if ((r = file_read_all(mp->payload_file, MODULE_MAX_PAYLOAD, &plbuf, &pl_len)) != 0) {
+		fprintf(stderr, "kms: cannot read %s: %s\n", mp->payload_file, err_str(r));
+		return 1;
+	}
+	r = kms_module_sign_file(p, m, plbuf ? plbuf : pl, pl_len, mp->out, mod_len);
+	free(plbuf);
+	return r == 0 ? 0 : 1;
+}
+
+bool kms_secret_at_hand(const struct kms_open_params *p)
+{
+	return p->passphrase_file || getenv(KEYSTORE_PASSPHRASE_ENV) || p->pin_file || getenv(P11_PIN_ENV);
+}
+
+int kms_audit_anchor_check(const struct kms_open_params *p)
+{
+	struct kms *k = NULL;
+	int r;
+
+	if ((r = kms_open_dir(p, &k)) == 0)
+		kms_close(k);
+	return r;
+}

@@ -10,6 +10,7 @@
 #ifndef CASTELLAN_KMS_KMS_TOOL_H
 #define CASTELLAN_KMS_KMS_TOOL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "lib/err.h"
@@ -80,5 +81,68 @@ int kms_vendor_export_file(const struct kms_open_params *p, uint32_t id, uint32_
  * CSV (0600, refused if it exists). 0 or CE_* (said). */
 int kms_vendor_open_file(const char *file, const char *key_file, const char *kms_pub_file, uint32_t want_id,
 	const char *out_csv) WARN_UNUSED;
+
+/* `kms init`: create the KMS in p->dir, its master key under the
+ * passphrase (p->passphrase_file or the environment) or, with pkcs11,
+ * under token's key (p->pkcs11_module, PIN from p->pin_file), then open it
+ * and give its Ed25519 public key. 0, CE_* (the caller says it), or 1
+ * when a secret could not be had (said). */
+struct kms_init_params {
+	const struct kms_open_params *open;
+	bool pkcs11;
+	const char *token;
+	unsigned log2n;
+};
+int kms_tool_init(const struct kms_init_params *ip, uint8_t pub[32]) WARN_UNUSED;
+
+/* `kms keygen`: a new key pair of type ("x25519" or "ed25519"), the
+ * private key to the new file out (0600), the public one to pub_file.
+ * 0 or CE_* (CE_EXISTS: out exists; the caller says it). */
+int kms_keygen_files(const char *type, const char *out, const char *pub_file) WARN_UNUSED;
+
+/* `kms ta init`: the trust authority's root key to out under its
+ * passphrase (ta_pfile or $CASTELLAN_TA_PASSPHRASE), its public key to
+ * pub_file and pub. 0, CE_* (the caller says it), or 1 when the
+ * passphrase could not be had (said). */
+int kms_ta_init_files(const char *out, const char *pub_file, const char *ta_pfile, unsigned log2n, uint8_t pub[32])
+	WARN_UNUSED;
+
+/* A random certificate serial in 1..2^63-1. 0 or CE_CRYPTO. */
+int kms_serial_random(uint64_t *serial) WARN_UNUSED;
+
+/* `kms pub`: open the KMS (p), give its Ed25519 public key. 0 or CE_*. */
+int kms_pub_get(const struct kms_open_params *p, uint8_t pub[32]) WARN_UNUSED;
+
+/* `kms order import`: read the chips CSV file csv (at most
+ * KMS_MAX_CHIPS_FILE_BYTES), open the KMS (p) and import it as a new
+ * order: *order its number, *n its chips. 0, CE_* (the KMS's; the caller
+ * says it) or 1 when csv cannot be read (said). */
+int kms_order_import_file(const struct kms_open_params *p, const char *csv, uint32_t *order, size_t *n) WARN_UNUSED;
+
+/* `kms revoke --vendor`: open the KMS (p) and revoke vendor. 0 or CE_*. */
+int kms_revoke_vendor_dir(const struct kms_open_params *p, uint32_t vendor) WARN_UNUSED;
+
+/* `kms module sign` from its options: the payload is the file
+ * payload_file (raw payload v1) or, without it, the ladder payload naming
+ * keys_file under casid; signed as vendor/version/rollback into the new
+ * file out (kms_module_sign_file). m is filled, *mod_len the module's
+ * size. The exit status: 0, 1 (failed, said) or 2 (keys_file is not a
+ * valid name, said). */
+struct kms_module_params {
+	uint32_t vendor, version, rollback;
+	uint16_t casid;
+	const char *keys_file, *payload_file, *out;
+};
+int kms_module_sign_params(const struct kms_open_params *p, const struct kms_module_params *mp,
+	struct module_manifest *m, size_t *mod_len) WARN_UNUSED;
+
+/* Whether the KMS passphrase or the PIN is at hand (an option of p or the
+ * environment): `kms audit verify` then checks the anchor too. */
+bool kms_secret_at_hand(const struct kms_open_params *p);
+
+/* `kms audit verify`'s anchor: open the KMS (p; kms_open checks that the
+ * encrypted state's last audit entry is in the log) and close it. 0 or
+ * CE_* (said). */
+int kms_audit_anchor_check(const struct kms_open_params *p) WARN_UNUSED;
 
 #endif

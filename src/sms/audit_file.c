@@ -8,7 +8,9 @@
 #include <unistd.h>
 #include <jansson.h>
 #include "lib/cursor.h"
+#include "crypto/pk.h"
 #include "lib/util.h"
+#include "sms/audit_key.h"
 #include "sms/audit_file.h"
 
 /* ---- export ------------------------------------------------------------ */
@@ -229,4 +231,55 @@ int sms_audit_verify_report(struct sms_store *s, const uint8_t *pub, const char 
 	if (v.checkpoint_seq < v.last_seq)
 		fprintf(out, "  entries after %" PRId64 " are not covered by a signed checkpoint yet\n", v.checkpoint_seq);
 	return 0;
+}
+
+/* ---- the commands' work ------------------------------------------------- */
+
+int sms_audit_checkpoint_run(struct sms_store *s, const char *key_path, const char *pfile, const char *who,
+	const char *out_path, char *line, size_t cap, bool *key_bad)
+{
+	struct sms_audit_checkpoint cp;
+	uint8_t priv[32];
+	int r;
+
+	*key_bad = false;
+	if ((r = sms_audit_key_load(key_path, pfile, priv)) != 0) {
+		*key_bad = true;
+		return r;
+	}
+	r = sms_audit_checkpoint(s, priv, who, true, &cp);
+	secret_wipe(priv, sizeof(priv));
+	if (r != 0 || (r = sms_audit_checkpoint_line(&cp, line, cap)) != 0)
+		return r;
+	if (out_path && (r = sms_audit_checkpoint_append(out_path, &cp)) != 0)
+		return r;
+	return 0;
+}
+
+int sms_audit_verify_files(struct sms_store *s, const char *pub_path, const char *cp_path, FILE *out, bool *intact,
+	bool *pub_bad)
+{
+	uint8_t pub[32];
+	int r;
+
+	*intact = false;
+	*pub_bad = false;
+	if (pub_path && (r = pk_read_file(pub_path, pub)) != 0) {
+		*pub_bad = true;
+		return r;
+	}
+	return sms_audit_verify_report(s, pub_path ? pub : NULL, cp_path, out, intact);
+}
+
+int sms_audit_export_file(struct sms_store *s, int64_t from_seq, int64_t to_seq, bool json, const char *out_path)
+{
+	FILE *f = out_path ? fopen(out_path, "w") : stdout;
+	int r;
+
+	if (!f)
+		return CE_IO;
+	r = sms_audit_export(s, from_seq, to_seq, json, f);
+	if (out_path && fclose(f) != 0 && r == 0)
+		r = CE_IO;
+	return r;
 }

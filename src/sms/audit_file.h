@@ -44,4 +44,24 @@ int sms_audit_verify_report(struct sms_store *s, const uint8_t *pub, const char 
  * path (created 0644), synced. 0, CE_IO, CE_LIMIT. */
 int sms_audit_checkpoint_append(const char *path, const struct sms_audit_checkpoint *cp) WARN_UNUSED;
 
+/* `castellan audit checkpoint`: load the audit key (key_path, its
+ * passphrase from pfile or the environment: sms_audit_key_load), sign the
+ * chain's head as who into the store, write its line to line[0..cap) and,
+ * with out_path, append it there too. 0 or CE_*; *key_bad is set when the
+ * key could not be loaded (the caller says which file). */
+int sms_audit_checkpoint_run(struct sms_store *s, const char *key_path, const char *pfile, const char *who,
+	const char *out_path, char *line, size_t cap, bool *key_bad) WARN_UNUSED;
+
+/* `castellan audit verify` from files: the public key at pub_path (NULL:
+ * signatures not checked) and the checkpoint file cp_path (may be NULL),
+ * then sms_audit_verify_report to out. 0 or CE_*; *pub_bad is set when
+ * pub_path could not be read (the caller says it). */
+int sms_audit_verify_files(struct sms_store *s, const char *pub_path, const char *cp_path, FILE *out, bool *intact,
+	bool *pub_bad) WARN_UNUSED;
+
+/* `castellan audit export` to the file out_path (truncated; NULL: stdout):
+ * sms_audit_export. 0 or CE_* (CE_IO: cannot open or close it). */
+int sms_audit_export_file(struct sms_store *s, int64_t from_seq, int64_t to_seq, bool json, const char *out_path)
+	WARN_UNUSED;
+
 #endif

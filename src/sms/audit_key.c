@@ -58,3 +58,18 @@ out:
 		secret_free(pass, strlen(pass));
 	return r;
 }
+
+int sms_audit_keygen(const char *key_path, const char *pub_path, const char *pass, char kid_hex[17])
+{
+	uint8_t priv[32], pub[32], kid[32];
+	int r;
+
+	if ((r = pk_ed25519_generate(priv, pub)) == 0 && (r = sms_audit_key_write(key_path, priv, pass)) == 0)
+		r = pk_write_file(pub_path, pub, 0);
+	secret_wipe(priv, sizeof(priv));
+	if (r != 0)
+		return r;
+	pk_hash(pub, kid);
+	hex_encode(kid, 8, kid_hex);
+	return 0;
+}

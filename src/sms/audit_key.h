@@ -21,4 +21,10 @@ int sms_audit_key_write(const char *path, const uint8_t priv[32], const char *pa
  * 0 or CE_*; priv is wiped on error. */
 int sms_audit_key_load(const char *path, const char *passphrase_file, uint8_t priv[32]) WARN_UNUSED;
 
+/* `castellan audit keygen`: a new Ed25519 audit key, its private half to
+ * key_path (sms_audit_key_write: sealed under pass, plain hex when NULL),
+ * its public one to pub_path; kid_hex the first 8 bytes of the public
+ * key's hash in hex. 0 or CE_*. */
+int sms_audit_keygen(const char *key_path, const char *pub_path, const char *pass, char kid_hex[17]) WARN_UNUSED;
+
 #endif

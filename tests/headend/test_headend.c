@@ -32,6 +32,7 @@
 #include "cas/ecm.h"
 #include "simulcrypt/simulcrypt.h"
 #include "headend/carousel.h"
+#include "headend/launch.h"
 #include "headend/scheduler.h"
 #include "lib/log.h"
 #include "sms/store.h"
@@ -1335,10 +1336,23 @@ static void test_cli_empty_passphrase(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* SIGHUP's live keys (headend_apply_live): not its key, a bad or removed
+ * emm-kbps, all decided before the head-end is touched. */
+static void test_headend_apply_live(void **state)
+{
+	(void)state;
+	assert_int_equal(headend_apply_live(NULL, "log-level", "debug"), CE_NOT_FOUND);
+	assert_int_equal(headend_apply_live(NULL, "emm-kbps", NULL), CE_UNSUPPORTED);
+	assert_int_equal(headend_apply_live(NULL, "emm-kbps", "0"), CE_ARG);
+	assert_int_equal(headend_apply_live(NULL, "emm-kbps", "65536"), CE_ARG);
+	assert_int_equal(headend_apply_live(NULL, "emm-kbps", "ten"), CE_ARG);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cli_password_file),
+		cmocka_unit_test(test_headend_apply_live),
 		cmocka_unit_test(test_cli_empty_passphrase),
 		cmocka_unit_test(test_grant_at),
 		cmocka_unit_test(test_sched_fake_clock),

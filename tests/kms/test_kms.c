@@ -16,6 +16,7 @@
 #include "cas/module.h"
 #include "crypto/pk.h"
 #include "kms/seal.h"
+#include "kms/kms_tool.h"
 #include <stdarg.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -704,6 +705,42 @@ static void module_sign_uncertified(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* kms_tool.c's subcommand work (cmd_kms.c calls these): a random serial
+ * in 1..2^63-1, keygen refusing an existing private key file, module sign
+ * refusing a bad keys-file name (exit 2) before any KMS is opened, and
+ * the secret-at-hand test. */
+static void kms_tool_fns(void **state)
+{
+	struct kms_open_params op = { .dir = "/nonexistent-kms" };
+	struct kms_module_params mp = { .vendor = 1, .version = 1, .rollback = 1, .casid = 0x4AE1,
+		.keys_file = ".hidden", .out = "/nonexistent-kms/m.bin" };
+	struct module_manifest m;
+	char dir[64], priv[128], pub[128], cmd[200];
+	uint64_t s = 0;
+	size_t len = 1;
+	(void)state;
+
+	for (int i = 0; i < 32; i++) {
+		assert_int_equal(kms_serial_random(&s), 0);
+		assert_true(s >= 1 && s < (1ull << 63));
+	}
+	snprintf(dir, sizeof(dir), "/tmp/test_kms_tool.XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(priv, sizeof(priv), "%s/a.key", dir);
+	snprintf(pub, sizeof(pub), "%s/a.pub", dir);
+	assert_int_equal(kms_keygen_files("x25519", priv, pub), 0);
+	assert_int_equal(access(pub, F_OK), 0);
+	assert_int_equal(kms_keygen_files("ed25519", priv, pub), CE_EXISTS);
+	assert_int_equal(kms_module_sign_params(&op, &mp, &m, &len), 2);
+	assert_int_equal(len, 0);
+	assert_int_equal(m.vendor_id, 1);
+	assert_false(kms_secret_at_hand(&op) && !getenv(KEYSTORE_PASSPHRASE_ENV) && !getenv("CASTELLAN_PKCS11_PIN"));
+	op.pin_file = pub;
+	assert_true(kms_secret_at_hand(&op));
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 /* `castellan kms module sign` end to end: `module verify` (the box's check)
  * accepts its output under the TA; wrong passphrase, revoked certificate,
  * usage errors refused; the audit entry. */
@@ -895,6 +932,7 @@ int main(void)
 		cmocka_unit_test(module_sign_lib),
 		cmocka_unit_test(module_sign_uncertified),
 		cmocka_unit_test(module_sign_cli),
+		cmocka_unit_test(kms_tool_fns),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
