@@ -32,22 +32,25 @@ static int said(int r, const char *why)
 static int add_service(void *base, const char *v)
 {
 	const char *why = NULL;
+	int r = scr_opts_service(base, v, &why);
 
-	return said(scr_opts_service(base, v, &why), why);
+	return said(r, why); /* why read after the call */
 }
 
 static int add_ecmg(void *base, const char *v)
 {
 	const char *why = NULL;
+	int r = scr_opts_ecmg(base, v, &why);
 
-	return said(scr_opts_ecmg(base, v, &why), why);
+	return said(r, why); /* why read after the call */
 }
 
 static int cas_num(void *base, enum scr_cas_field f, const char *v)
 {
 	const char *why = NULL;
+	int r = scr_opts_cas_num(base, f, v, &why);
 
-	return said(scr_opts_cas_num(base, f, v, &why), why);
+	return said(r, why); /* why read after the call */
 }
 
 static int super_cas_id(void *base, const char *v) { return cas_num(base, SCR_CAS_SUPER_ID, v); }
