@@ -1,21 +1,18 @@
 /*
  * cmd_module.c - `castellan module sign | verify | inspect | carousel |
  * collect`: signed CAS client modules (src/cas/module.h) and their OTA
- * carousel (src/headend/ota.h). The KMS's `castellan kms module sign` may
- * call module_sign the same way. docs/modules.md, docs/ota.md.
+ * carousel (src/headend/ota.h). Options and printing only: the work is
+ * src/headend/module_tool.c. The KMS's `castellan kms module sign` may call
+ * module_sign the same way. docs/modules.md, docs/ota.md.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cli/cli.h"
-#include "headend/ota_ts.h"
 #include "cas/cert.h"
-#include "cas/module.h"
-#include "crypto/pk.h"
+#include "headend/module_tool.h"
 #include "lib/err.h"
 #include "lib/util.h"
-#include "ts/psi.h"
-#include "ts/ts.h"
 
 struct module_args {
 	uint32_t vendor, version, rollback, start, every;
@@ -100,158 +97,100 @@ static void print_manifest(const struct module_view *v, const struct module_payl
 
 static int do_sign(const struct module_args *a)
 {
-	const char *out = a->out;
-	struct module_manifest m = { .vendor_id = a->vendor, .version = a->version, .rollback = a->rollback };
-	uint8_t ta_pub[32], op_priv[32], pl[256], *cert = NULL, *mod = NULL;
-	size_t cert_len = 0, pl_len, mod_len;
-	int r, rc = 1;
+	const struct module_sign_req q = { .vendor = a->vendor, .version = a->version, .rollback = a->rollback,
+		.ca_system_id = a->casid, .keys_file = a->keys, .ta_pub = a->ta_pub, .cert = a->cert, .key = a->key,
+		.out = a->out };
+	enum module_step step;
+	size_t len;
+	int r = module_tool_sign(&q, &len, &step);
 
-	if (module_ladder_payload(a->vendor, a->casid, a->keys, pl, sizeof(pl), &pl_len) != 0) {
+	if (step == MODULE_STEP_ARG) {
 		fprintf(stderr, "castellan module: --keys-file must be 1..%d of [A-Za-z0-9._-]\n", MODULE_MAX_NAME);
 		return 2;
 	}
-	if ((r = pk_read_file(a->ta_pub, ta_pub)) != 0 || (r = pk_read_file(a->key, op_priv)) != 0 ||
-	    (r = file_read_all(a->cert, CERT_MAX_BYTES, &cert, &cert_len)) != 0) {
-		fprintf(stderr, "castellan module: cannot read keys/certificate: %s\n", err_str(r));
-		goto out;
+	if (r != 0) {
+		fprintf(stderr, step == MODULE_STEP_READ ? "castellan module: cannot read keys/certificate: %s\n"
+							 : "castellan module: sign: %s\n", err_str(r));
+		return 1;
 	}
-	if ((r = module_sign(&m, pl, pl_len, ta_pub, cert, cert_len, op_priv, &mod, &mod_len)) != 0 ||
-	    (r = file_write_atomic(out, mod, mod_len, 0644)) != 0) {
-		fprintf(stderr, "castellan module: sign: %s\n", err_str(r));
-		goto out;
-	}
-	printf("wrote %s (%zu bytes): vendor 0x%08x version %u rollback %u\n", out, mod_len, m.vendor_id, m.version,
-		m.rollback);
-	rc = 0;
-out:
-	secret_wipe(op_priv, sizeof(op_priv));
-	free(cert);
-	free(mod);
-	return rc;
+	printf("wrote %s (%zu bytes): vendor 0x%08x version %u rollback %u\n", a->out, len, a->vendor, a->version,
+		a->rollback);
+	return 0;
 }
 
 static int do_verify(const struct module_args *a, const char *path, bool inspect)
 {
-	const char *tap = a->ta_pub, *hash = a->hash, *crlp = a->crl;
-	uint8_t trust[32], ta_pub[32], *mod = NULL, *crl = NULL;
-	size_t len = 0, crl_len = 0;
-	struct module_view v;
-	struct module_payload p;
+	struct module_file f;
+	enum module_step step = MODULE_STEP_READ;
 	int r, rc = 1;
 
-	if (!inspect && !tap == !hash) {
+	if (!inspect && !a->ta_pub == !a->hash) {
 		fprintf(stderr, "castellan module verify: give --ta-pub or --trust-root-hash\n");
 		return 2;
 	}
-	if ((r = file_read_all(path, MODULE_MAX_BYTES, &mod, &len)) != 0) {
-		fprintf(stderr, "castellan module: %s: %s\n", path, err_str(r));
-		return 1;
-	}
-	if (inspect) {
-		if ((r = module_parse(mod, len, &v)) != 0) {
-			fprintf(stderr, "castellan module: %s: %s\n", path, err_str(r));
-			goto out;
-		}
-		print_manifest(&v, module_payload_parse(v.payload, v.payload_len, &p) == 0 ? &p : NULL);
-		printf("(not verified: use `castellan module verify`)\n");
+	r = inspect ? module_tool_inspect(path, &f) : module_tool_verify(path, a->ta_pub, a->hash, a->crl, a->now, &f, &step);
+	if (r == 0) {
+		print_manifest(&f.v, f.has_payload ? &f.p : NULL);
+		printf(inspect ? "(not verified: use `castellan module verify`)\n"
+			       : "OK: signed by a certified operator under the given trust root\n");
 		rc = 0;
-		goto out;
-	}
-	if (tap) {
-		if ((r = pk_read_file(tap, ta_pub)) != 0)
-			goto bad;
-		pk_hash(ta_pub, trust);
-	} else if ((r = hex_decode(hash, trust, 32)) != 0) {
-		goto bad;
-	}
-	if (crlp && (r = file_read_all(crlp, 1u << 20, &crl, &crl_len)) != 0)
-		goto bad;
-	if ((r = module_verify(mod, len, trust, a->now, crl, crl_len, &v, &p)) != 0) {
+	} else if (step == MODULE_STEP_REFUSED) {
 		printf("REFUSED: %s\n", err_str(r));
-		goto out;
+	} else if (step == MODULE_STEP_TRUST) {
+		fprintf(stderr, "castellan module: %s\n", err_str(r));
+	} else {
+		fprintf(stderr, "castellan module: %s: %s\n", path, err_str(r));
 	}
-	print_manifest(&v, &p);
-	printf("OK: signed by a certified operator under the given trust root\n");
-	rc = 0;
-	goto out;
-bad:
-	fprintf(stderr, "castellan module: %s\n", err_str(r));
-out:
-	free(mod);
-	free(crl);
+	module_file_free(&f);
 	return rc;
 }
 
 static int do_carousel(const struct module_args *a, const char *path)
 {
-	struct ota_ts_params p = { .car = { .pid = a->pid, .carousel_id = a->carousel_id, .version = a->car_version },
-		.program = a->program, .pmt_pid = a->pmt_pid, .start = a->start, .cycles = a->cycles, .every = a->every };
-	uint8_t *mod = NULL, *in = NULL, *ts = NULL;
-	size_t len = 0, inlen = 0, n = 0, ncar = 0;
-	struct module_view v;
+	const struct module_carousel_req q = { .p = { .car = { .pid = a->pid, .carousel_id = a->carousel_id,
+		.version = a->car_version }, .program = a->program, .pmt_pid = a->pmt_pid, .start = a->start,
+		.cycles = a->cycles, .every = a->every }, .module = path, .into = a->into, .out = a->out };
+	struct module_carousel_res res;
+	const char *failed;
 	int r;
 
-	if (a->into && (!p.program || !p.pmt_pid || p.pmt_pid < 0x10 || p.car.pid < 0x10 || p.pmt_pid == p.car.pid)) {
+	if (a->into && (!a->program || !a->pmt_pid || a->pmt_pid < 0x10 || a->pid < 0x10 || a->pmt_pid == a->pid)) {
 		fprintf(stderr, "castellan module carousel: --into needs --program and --pmt-pid (PIDs 0x10.., apart)\n");
 		return 2;
 	}
-	if ((r = file_read_all(path, MODULE_MAX_BYTES, &mod, &len)) != 0 || (r = module_parse(mod, len, &v)) != 0 ||
-	    (a->into && (path = a->into, r = file_read_all(a->into, 1u << 30, &in, &inlen)) != 0)) {
-		fprintf(stderr, "castellan module: %s: %s\n", path, err_str(r));
-		goto out;
+	if ((r = module_tool_carousel(&q, &res, &failed)) != 0) {
+		if (failed)
+			fprintf(stderr, "castellan module: %s: %s\n", failed, err_str(r));
+		else
+			fprintf(stderr, "castellan module: carousel %s: %s\n", a->out, err_str(r));
+		return r == CE_RANGE && a->into && !failed ? 2 : 1;
 	}
-	p.car.vendor_id = v.m.vendor_id;
-	p.in = in;
-	p.nin = inlen / TS_PACKET_BYTES;
-	if ((r = ota_ts_build(&p, mod, len, &ts, &n, &ncar)) != 0 ||
-	    (r = file_write_atomic(a->out, ts, n * TS_PACKET_BYTES, 0644)) != 0) {
-		fprintf(stderr, "castellan module: carousel %s: %s\n", a->out, err_str(r));
-		goto out;
-	}
-	if (in)
+	if (a->into)
 		printf("wrote %s: %zu input packets + %zu inserted (PMT and %zu-packet cycle, %llu times), program %u in "
-		       "the PAT\n", a->out, p.nin, n - p.nin, ncar, (unsigned long long)(n - p.nin) / (ncar + 1),
-		       (unsigned)p.program);
+		       "the PAT\n", a->out, res.nin, res.n - res.nin, res.ncar,
+		       (unsigned long long)(res.n - res.nin) / (res.ncar + 1), (unsigned)a->program);
 	else
-		printf("wrote %s: %zu carousel packets on PID 0x%04x (version %u)\n", a->out, ncar, (unsigned)p.car.pid,
-		       (unsigned)p.car.version);
-out:
-	free(mod);
-	free(in);
-	free(ts);
-	return r == CE_RANGE && in ? 2 : r ? 1 : 0;
+		printf("wrote %s: %zu carousel packets on PID 0x%04x (version %u)\n", a->out, res.ncar, (unsigned)a->pid,
+		       (unsigned)a->car_version);
+	return 0;
 }
 
 static int do_collect(const struct module_args *a, const char *path)
 {
-	const char *out = a->out;
-	struct ota_rx *rx = NULL;
-	struct ota_rx_stats st;
-	uint8_t *ts = NULL, *mod = NULL;
-	size_t len = 0, mlen = 0;
-	uint32_t vid = 0;
-	int r, rc = 1;
+	struct module_collect_res res;
+	enum module_step step;
+	int r = module_tool_collect(path, a->out, &res, &step);
 
-	if ((r = file_read_all(path, 1u << 30, &ts, &len)) != 0 || (r = ota_rx_new(&rx)) != 0 ||
-	    (r = ota_rx_feed(rx, ts, len / TS_PACKET_BYTES)) != 0) {
+	if (r != 0 && step == MODULE_STEP_READ)
 		fprintf(stderr, "castellan module: %s: %s\n", path, err_str(r));
-		goto out;
-	}
-	ota_rx_stats(rx, &st);
-	if (ota_rx_take(rx, &mod, &mlen, &vid) != 0) {
+	else if (r != 0 && step == MODULE_STEP_MISSING)
 		fprintf(stderr, "castellan module: no complete module (%llu good, %llu bad sections)\n",
-			(unsigned long long)st.sections_ok, (unsigned long long)st.sections_bad);
-		goto out;
-	}
-	if ((r = file_write_atomic(out, mod, mlen, 0644)) != 0)
-		goto out;
-	printf("collected %zu bytes for vendor 0x%08x from PID 0x%04x -> %s (verify before use)\n", mlen, vid, st.pid, out);
-	rc = 0;
-out:
-	free(ts);
-	free(mod);
-	ota_rx_free(rx);
-	return rc;
+			(unsigned long long)res.sections_ok, (unsigned long long)res.sections_bad);
+	if (r != 0)
+		return 1;
+	printf("collected %zu bytes for vendor 0x%08x from PID 0x%04x -> %s (verify before use)\n", res.len,
+		res.vendor_id, res.pid, a->out);
+	return 0;
 }
 
 int cmd_module(int argc, char **argv)

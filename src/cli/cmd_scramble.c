@@ -17,124 +17,53 @@
 #include "scrambler/scrambler.h"
 
 struct scr_args {
-	struct scrambler_config cfg;
+	struct scr_opts o; /* first: the option callbacks get the base as one */
 	const char *metrics, *config;
-	bool live;
-	bool super_set[SCR_MAX_CAS];
-	uint16_t ecm_ids[SCR_MAX_SERVICES];
-	size_t necm_ids;
 };
+
+/* A callback's result: the reason (if any) on stderr. */
+static int said(int r, const char *why)
+{
+	if (r != 0 && why)
+		fprintf(stderr, "castellan scramble: %s\n", why);
+	return r;
+}
 
 static int add_service(void *base, const char *v)
 {
-	struct scr_args *a = base;
+	const char *why = NULL;
+	int r = scr_opts_service(base, v, &why);
 
-	if (a->cfg.nservices == SCR_MAX_SERVICES) {
-		fprintf(stderr, "castellan scramble: at most %d services\n", SCR_MAX_SERVICES);
-		return CE_LIMIT;
-	}
-	if (scr_service_parse(v, &a->cfg.services[a->cfg.nservices]) != 0)
-		return CE_ARG;
-	a->cfg.nservices++;
-	return 0;
+	return said(r, why); /* why read after the call */
 }
 
 static int add_ecmg(void *base, const char *v)
 {
-	struct scr_args *a = base;
-	struct scr_cas_cfg *cas = &a->cfg.cas[a->cfg.ncas];
+	const char *why = NULL;
+	int r = scr_opts_ecmg(base, v, &why);
 
-	if (a->cfg.ncas == SCR_MAX_CAS) {
-		fprintf(stderr, "castellan scramble: at most %d CAS\n", SCR_MAX_CAS);
-		return CE_LIMIT;
-	}
-	memset(cas, 0, sizeof(*cas));
-	if (scr_ecmg_parse(v, cas) != 0)
-		return CE_ARG;
-	cas->channel_id = 1;
-	a->cfg.ncas++;
-	return 0;
+	return said(r, why); /* why read after the call */
 }
 
-/* --super-cas-id, --ecm-pid, --channel-id: of the CAS the last --ecmg started. */
-static int cas_num(struct scr_args *a, const char *v, uint64_t lo, uint64_t hi, uint64_t *out)
+static int cas_num(void *base, enum scr_cas_field f, const char *v)
 {
-	if (!a->cfg.ncas) {
-		fprintf(stderr, "castellan scramble: --super-cas-id, --ecm-pid and --channel-id must follow --ecmg\n");
-		return CE_ARG;
-	}
-	return parse_u64(v, hi, out) != 0 || *out < lo ? CE_ARG : 0;
+	const char *why = NULL;
+	int r = scr_opts_cas_num(base, f, v, &why);
+
+	return said(r, why); /* why read after the call */
 }
 
-static int super_cas_id(void *base, const char *v)
-{
-	struct scr_args *a = base;
-	uint64_t x;
-	int r = cas_num(a, v, 0, UINT32_MAX, &x);
-
-	if (r == 0) {
-		a->cfg.cas[a->cfg.ncas - 1].super_cas_id = (uint32_t)x;
-		a->super_set[a->cfg.ncas - 1] = true;
-	}
-	return r;
-}
-
-static int ecm_pid(void *base, const char *v)
-{
-	struct scr_args *a = base;
-	uint64_t x;
-	int r = cas_num(a, v, 0x20, 0x1FFE, &x);
-
-	if (r == 0)
-		a->cfg.cas[a->cfg.ncas - 1].ecm_pid = (uint16_t)x;
-	return r;
-}
-
-static int channel_id(void *base, const char *v)
-{
-	struct scr_args *a = base;
-	uint64_t x;
-	int r = cas_num(a, v, 0, 0xFFFF, &x);
-
-	if (r == 0)
-		a->cfg.cas[a->cfg.ncas - 1].channel_id = (uint16_t)x;
-	return r;
-}
-
-static int ecm_ids(void *base, const char *v)
-{
-	struct scr_args *a = base;
-
-	return scr_ecm_ids_parse(v, a->ecm_ids, &a->necm_ids);
-}
-
-static int fixed_cw(void *base, const char *v)
-{
-	struct scr_args *a = base;
-	size_t len = 0;
-
-	if (hex_decode_var(v, a->cfg.fixed_cw, sizeof(a->cfg.fixed_cw), &len) != 0 || (len != 8 && len != 16))
-		return CE_ARG;
-	a->cfg.has_fixed_cw = true;
-	a->cfg.fixed_cw_len = len;
-	return 0;
-}
+static int super_cas_id(void *base, const char *v) { return cas_num(base, SCR_CAS_SUPER_ID, v); }
+static int ecm_pid(void *base, const char *v) { return cas_num(base, SCR_CAS_ECM_PID, v); }
+static int channel_id(void *base, const char *v) { return cas_num(base, SCR_CAS_CHANNEL_ID, v); }
+static int ecm_ids(void *base, const char *v) { return scr_opts_ecm_ids(base, v); }
+static int fixed_cw(void *base, const char *v) { return scr_opts_fixed_cw(base, v); }
+static int cp_duration(void *base, const char *v) { return scr_opts_cp_duration(base, v); }
+static int clear_start(void *base, const char *v) { return scr_opts_clear_start(base, v); }
 
 static int algo(void *base, const char *v)
 {
-	return cw_alg_parse(v, &((struct scr_args *)base)->cfg.alg);
-}
-
-static int cp_duration(void *base, const char *v)
-{
-	uint32_t *ms = &((struct scr_args *)base)->cfg.cp_duration_ms;
-
-	return scr_seconds_parse(v, ms) != 0 || *ms < SCR_MIN_CP_MS || *ms > SCR_MAX_CP_MS ? CE_ARG : 0;
-}
-
-static int clear_start(void *base, const char *v)
-{
-	return scr_seconds_parse(v, &((struct scr_args *)base)->cfg.clear_start_ms);
+	return cw_alg_parse(v, &((struct scr_args *)base)->o.cfg.alg);
 }
 
 static const struct opt_choice policies[] = { { "any", SCR_POLICY_ANY }, { "all", SCR_POLICY_ALL }, { NULL, 0 } };
@@ -142,8 +71,8 @@ static const struct opt_choice failures[] = { { "keep", SCR_FAIL_KEEP }, { "clea
 
 #define A struct scr_args
 static const struct opt scramble_opts[] = {
-	OPT_STR("--input", "URI", OPT_REQUIRED, A, cfg.input_uri, "file, '-' (stdin) or udp://[group@][addr]:port"),
-	OPT_STR("--output", "URI", OPT_REQUIRED, A, cfg.output_uri,
+	OPT_STR("--input", "URI", OPT_REQUIRED, A, o.cfg.input_uri, "file, '-' (stdin) or udp://[group@][addr]:port"),
+	OPT_STR("--output", "URI", OPT_REQUIRED, A, o.cfg.output_uri,
 		"file, '-' (stdout) or udp://[local@]host:port[?ttl=N&pkts=N]"),
 	OPT_FN("--service", "SPEC", 0, add_service, "service to scramble (repeat for more): ID, then optional\n"
 		":ac=HEX8 access criteria (package mask, default 00000001)\n:pids=0x100,0x101 scramble only these "
@@ -158,38 +87,38 @@ static const struct opt scramble_opts[] = {
 	OPT_FN("--fixed-cw", "HEX", OPT_SECRET, fixed_cw,
 		"no ECMG: scramble with this CW (BISS-like, even parity): 16 (CSA2)\nor 32 (CISSA) hex digits"),
 	OPT_FN("--algo", "csa2|cissa", 0, algo, "algorithm (default csa2)"),
-	OPT_FLAG("--no-entropy-reduction", A, cfg.no_entropy_reduction, "CSA2: do not set the CW checksum bytes 3 and 7"),
+	OPT_FLAG("--no-entropy-reduction", A, o.cfg.no_entropy_reduction, "CSA2: do not set the CW checksum bytes 3 and 7"),
 	OPT_FN("--cp-duration", "S", 0, cp_duration, "crypto-period, seconds 0.1 .. 6553.5 (decimals allowed; default 10)"),
 	OPT_FN("--clear-start", "S", 0, clear_start, "leave everything clear for S seconds at the start"),
-	OPT_NUM("--ecm-rep-ms", "MS", 0, A, cfg.ecm_rep_ms, 10, 60000,
+	OPT_NUM("--ecm-rep-ms", "MS", 0, A, o.cfg.ecm_rep_ms, 10, 60000,
 		"ECM repetition (default: ECM_rep_period of the ECMG, else 100)"),
-	OPT_NUM("--ecm-timeout-ms", "MS", 0, A, cfg.ecm_timeout_ms, 1, 600000,
+	OPT_NUM("--ecm-timeout-ms", "MS", 0, A, o.cfg.ecm_timeout_ms, 1, 600000,
 		"wait this long for an ECM (default max_comp_time + 500)"),
-	OPT_CHOICE("--policy", "any|all", A, cfg.policy, policies,
+	OPT_CHOICE("--policy", "any|all", A, o.cfg.policy, policies,
 		"scramble a CP if any / all CAS delivered its ECM (default any)"),
-	OPT_CHOICE("--on-failure", "keep|clear", A, cfg.on_failure, failures,
+	OPT_CHOICE("--on-failure", "keep|clear", A, o.cfg.on_failure, failures,
 		"no ECM in time: keep the last CW, or go clear (default keep)"),
-	OPT_NUM("--version", "2|3", 0, A, cfg.version, 2, 3, "ECMG<=>SCS protocol version (default 2)"),
-	OPT_STRV("--mux-listen", "ADDR:PORT", 0, A, cfg.mux_listen, cli_check_addr,
+	OPT_NUM("--version", "2|3", 0, A, o.cfg.version, 2, 3, "ECMG<=>SCS protocol version (default 2)"),
+	OPT_STRV("--mux-listen", "ADDR:PORT", 0, A, o.cfg.mux_listen, cli_check_addr,
 		"accept EMMGs (EMMG<=>MUX); adds a CAT on PID 1"),
-	OPT_STRV("--allow", "CIDR[,CIDR...]", 0, A, cfg.mux_allow, cli_check_acl,
+	OPT_STRV("--allow", "CIDR[,CIDR...]", 0, A, o.cfg.mux_allow, cli_check_acl,
 		"EMMGs allowed on --mux-listen (e.g. 10.1.0.0/24); others are closed\nbefore any message, their UDP "
 		"datagrams dropped (default: anyone)"),
-	OPT_NUM("--emm-pid", "PID", 0, A, cfg.emm_pid, 0x20, 0x1FFE, "EMM PID (default 0x1FF0)"),
-	OPT_NUM("--emm-max-kbps", "N", 0, A, cfg.emm_max_kbps, 1, 100000, "EMM bandwidth granted to EMMGs (default 100)"),
-	OPT_NUM("--max-extra-kbps", "N", 0, A, cfg.max_extra_kbps, 1, 1000000,
+	OPT_NUM("--emm-pid", "PID", 0, A, o.cfg.emm_pid, 0x20, 0x1FFE, "EMM PID (default 0x1FF0)"),
+	OPT_NUM("--emm-max-kbps", "N", 0, A, o.cfg.emm_max_kbps, 1, 100000, "EMM bandwidth granted to EMMGs (default 100)"),
+	OPT_NUM("--max-extra-kbps", "N", 0, A, o.cfg.max_extra_kbps, 1, 1000000,
 		"packets added when no null packet is free (default 1000)"),
-	OPT_FLAG("--nulls-only", A, cfg.nulls_only, "only replace null packets, never raise the bitrate"),
-	OPT_FLAG("--realtime", A, cfg.realtime, "pace the output to the PCR (default: as fast as possible)"),
-	OPT_FLAG("--live", A, live, "do not wait for ECMs (default for udp:// input)"),
-	OPT_NUM("--bitrate", "BPS", 0, A, cfg.bitrate_bps, 10000, 1000000000,
+	OPT_FLAG("--nulls-only", A, o.cfg.nulls_only, "only replace null packets, never raise the bitrate"),
+	OPT_FLAG("--realtime", A, o.cfg.realtime, "pace the output to the PCR (default: as fast as possible)"),
+	OPT_FLAG("--live", A, o.live, "do not wait for ECMs (default for udp:// input)"),
+	OPT_NUM("--bitrate", "BPS", 0, A, o.cfg.bitrate_bps, 10000, 1000000000,
 		"stream time for input without PCR (default 10000000)"),
-	OPT_NUM("--max-delay-ms", "MS", 0, A, cfg.max_delay_ms, 1, 60000,
+	OPT_NUM("--max-delay-ms", "MS", 0, A, o.cfg.max_delay_ms, 1, 60000,
 		"CSA2: a packet waits at most MS of stream time for a full\ncipher batch (default 200; more = "
 		"faster, more latency)"),
-	OPT_NUM("--ecmg-retry-ms", "MS", 0, A, cfg.retry_ms, 10, SCR_MAX_RETRY_MS,
+	OPT_NUM("--ecmg-retry-ms", "MS", 0, A, o.cfg.retry_ms, 10, SCR_MAX_RETRY_MS,
 		"an ECMG unreachable at start is retried after MS, doubling\nup to 4000 (default 250)"),
-	OPT_STR("--stats-json", "FILE", 0, A, cfg.stats_json, "write the counters as JSON at the end"),
+	OPT_STR("--stats-json", "FILE", 0, A, o.cfg.stats_json, "write the counters as JSON at the end"),
 	OPT_STR("--metrics", "ADDR:PORT", 0, A, metrics,
 		"Prometheus metrics at http://ADDR:PORT/metrics (no auth: loopback\nor a management network)"),
 	CLI_OPT_LOG_LEVEL,
@@ -234,36 +163,6 @@ static int scramble_apply(void *ctx, const char *key, const char *value)
 	return cli_apply_log_level(key, value);
 }
 
-/* The checks across options; 0 or a usage error said on stderr. */
-static int check_args(struct scr_args *a)
-{
-	struct scrambler_config *cfg = &a->cfg;
-	const char *why = NULL;
-
-	if (cfg->nservices == 0)
-		why = "at least one --service is required";
-	else if (a->necm_ids && a->necm_ids != cfg->nservices)
-		why = "--ecm-id gives a different number of ECM_ids than --service: give one per --service";
-	else if (cfg->has_fixed_cw == (cfg->ncas > 0))
-		why = "give either --ecmg ... or --fixed-cw";
-	else if (cfg->has_fixed_cw && cfg->fixed_cw_len != cw_alg_key_bytes(cfg->alg))
-		why = "--fixed-cw has the wrong length for --algo (CSA2: 16 hex digits, CISSA: 32)";
-	else if (cfg->nulls_only && cfg->max_extra_kbps)
-		why = "--nulls-only and --max-extra-kbps exclude each other";
-	for (size_t c = 0; !why && c < cfg->ncas; c++)
-		if (!a->super_set[c])
-			why = "every --ecmg needs a --super-cas-id";
-	if (why) {
-		fprintf(stderr, "castellan scramble: %s\n", why);
-		return 2;
-	}
-	for (size_t i = 0; i < a->necm_ids; i++)
-		cfg->services[i].ecm_id = a->ecm_ids[i];
-	if (a->live)
-		cfg->sync = SCR_SYNC_OFF;
-	return 0;
-}
-
 static int scramble_main(int argc, char **argv, struct cli_config_args *ca);
 
 int cmd_scramble(int argc, char **argv)
@@ -282,18 +181,23 @@ static int scramble_main(int argc, char **argv, struct cli_config_args *ca)
 	struct scr_args *a = calloc(1, sizeof(*a));
 	struct scrambler *s = NULL;
 	struct metrics_http *mh = NULL;
+	const char *why = NULL;
 	int rc = 1, r;
 
 	if (!a)
 		return 1;
-	scrambler_config_init(&a->cfg);
-	if ((rc = opt_parse(&scramble_cmd, a, argc, argv, 1, NULL, NULL)) != OPT_GO || (rc = check_args(a)) != 0)
+	scr_opts_init(&a->o);
+	if ((rc = opt_parse(&scramble_cmd, a, argc, argv, 1, NULL, NULL)) != OPT_GO)
 		goto out;
+	if (scr_opts_finish(&a->o, &why) != 0) {
+		rc = said(2, why);
+		goto out;
+	}
 	rc = 2;
 	scramble_stats_req = 0;
-	a->cfg.stop = cli_stop_on_signals();
-	a->cfg.stats_request = &scramble_stats_req;
-	if ((r = scrambler_new(&a->cfg, &s)) != 0) {
+	a->o.cfg.stop = cli_stop_on_signals();
+	a->o.cfg.stats_request = &scramble_stats_req;
+	if ((r = scrambler_new(&a->o.cfg, &s)) != 0) {
 		fprintf(stderr, "scramble: bad configuration: %s\n", err_str(r));
 		goto out;
 	}

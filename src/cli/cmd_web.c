@@ -90,27 +90,6 @@ static const struct opt_cmd web_cmd = {
 		  "or, without --password-file, the first line of stdin.\n",
 };
 
-/* The store: DIR/sms.db unless --db, --db-file or $CASTELLAN_DB says else;
- * its URI left in uri (dburi_cleanup it). 0, or the error said on stderr. */
-static int open_store(const struct web_args *a, struct dburi *uri, struct sms_store **out)
-{
-	char def[1200];
-	int r;
-
-	*out = NULL;
-	if (snprintf(def, sizeof(def), "sqlite:%s/sms.db", a->data) >= (int)sizeof(def))
-		return CE_ARG;
-	if ((r = dburi_resolve("web", a->db, a->db_file, def, uri)) != 0)
-		return r;
-	if ((r = sms_store_open(uri->uri, out)) != 0) {
-		char shown[1024];
-
-		sms_store_uri_redact(uri->uri, shown, sizeof(shown)); /* never the password */
-		fprintf(stderr, "web: database %s (from %s): %s\n", shown, dburi_source_name(uri->source), err_str(r));
-	}
-	return r;
-}
-
 struct serve_ctx {
 	const char *ready;
 	char pw[WEB_PASSWORD_MAX + 2];
@@ -135,12 +114,13 @@ static int serve(const struct web_args *a)
 		.http_threads = a->http_threads, .on_ready = served, .ctx = &k };
 	struct dburi uri = {0};
 	const char *step = "";
-	char def[1200], shown[1024];
+	char shown[1024];
 	int r;
 
-	if (snprintf(def, sizeof(def), "sqlite:%s/sms.db", a->data) >= (int)sizeof(def) ||
-	    dburi_resolve("web", a->db, a->db_file, def, &uri) != 0)
+	if (web_db_resolve(a->data, a->db, a->db_file, &uri) != 0) {
+		dburi_cleanup(&uri);
 		return 1;
+	}
 	if (a->admin_pwf && cli_password_read(a->admin_pwf, k.pw, sizeof(k.pw)) != 0) {
 		fprintf(stderr, "web: cannot read %s\n", a->admin_pwf);
 		dburi_cleanup(&uri);
@@ -175,7 +155,7 @@ static int print_user(void *ctx, const struct web_user_info *in)
 int cmd_web(int argc, char **argv)
 {
 	struct web_args a = { .http_threads = 1, .search_workers = SMS_SEARCH_WORKERS_DEFAULT };
-	char users[1200], pw[WEB_PASSWORD_MAX + 2] = "";
+	char pw[WEB_PASSWORD_MAX + 2] = "";
 	const char *args[3] = { NULL, NULL, NULL };
 	struct sms_store *st = NULL;
 	struct web_users *u = NULL;
@@ -188,22 +168,26 @@ int cmd_web(int argc, char **argv)
 		return r;
 	const char *cmd = args[0], *name = args[1];
 
+	const char *step = "";
+	bool import = strcmp(cmd, "import-users") == 0;
+
 	if (strcmp(cmd, "serve") == 0)
 		return serve(&a);
-	r = open_store(&a, &uri, &st);
-	dburi_cleanup(&uri);
-	if (r != 0)
-		return 1;
-	if ((r = web_users_open(st, NULL, &u)) != 0) {
+	if (web_db_resolve(a.data, a.db, a.db_file, &uri) != 0)
+		goto out;
+	r = web_users_open_data(a.data, uri.uri, import ? a.from : NULL, &st, &u, &moved, &skipped, &step);
+	if (r != 0 && strcmp(step, "database") == 0) {
+		char shown[1024];
+
+		sms_store_uri_redact(uri.uri, shown, sizeof(shown)); /* never the password */
+		fprintf(stderr, "web: database %s (from %s): %s\n", shown, dburi_source_name(uri.source), err_str(r));
+	} else if (r != 0 && strcmp(step, "panel users") == 0) {
 		fprintf(stderr, "web: panel users: %s\n", err_str(r));
-		goto out;
 	}
-	/* Every user command moves an older users file in first, as serve does,
-	 * so a change is never made beside users still waiting in the file. */
-	if (snprintf(users, sizeof(users), "%s/" WEB_USERS_LEGACY_FILE, a.data) >= (int)sizeof(users))
+	dburi_cleanup(&uri);
+	if (r != 0 && strcmp(step, "import") != 0)
 		goto out;
-	if (strcmp(cmd, "import-users") == 0) {
-		r = web_users_import_file(u, a.from ? a.from : users, &moved, &skipped);
+	if (import) {
 		if (r == 0 && a.from && access(a.from, F_OK) != 0 && moved + skipped == 0)
 			printf("web: %s: no such file, nothing moved\n", a.from);
 		else if (r == 0)
@@ -211,7 +195,7 @@ int cmd_web(int argc, char **argv)
 			       moved, skipped);
 		goto done;
 	}
-	if ((r = web_users_import_file(u, users, &moved, &skipped)) != 0)
+	if (r != 0)
 		goto done;
 	if (strcmp(cmd, "list") == 0) {
 		r = web_user_list(u, print_user, NULL);

@@ -192,6 +192,39 @@ int scr_ecm_ids_parse(const char *s, uint16_t ids[SCR_MAX_SERVICES], size_t *n) 
  * 0 or CE_ARG. */
 int scr_seconds_parse(const char *s, uint32_t *ms) WARN_UNUSED;
 
+/* A configuration built option by option (`castellan scramble`, its --config
+ * file): what --ecmg starts, --super-cas-id / --ecm-pid / --channel-id
+ * complete, --ecm-id pairs with the --service list; scr_opts_finish checks
+ * the whole. Each call: 0, or CE_* with *why (when set) the reason in words. */
+struct scr_opts {
+	struct scrambler_config cfg;
+	bool live;                          /* do not wait for ECMs */
+	bool super_set[SCR_MAX_CAS];        /* --super-cas-id given for that CAS */
+	uint16_t ecm_ids[SCR_MAX_SERVICES];
+	size_t necm_ids;
+};
+enum scr_cas_field { SCR_CAS_SUPER_ID, SCR_CAS_ECM_PID, SCR_CAS_CHANNEL_ID };
+
+/* Defaults (scrambler_config_init), nothing given yet. */
+void scr_opts_init(struct scr_opts *o);
+/* One more service "ID[:ac=HEX8][:pids=...]". */
+int scr_opts_service(struct scr_opts *o, const char *v, const char **why) WARN_UNUSED;
+/* One more CAS at "HOST:PORT[,BACKUP:PORT]" (ECM_channel_id 1). */
+int scr_opts_ecmg(struct scr_opts *o, const char *v, const char **why) WARN_UNUSED;
+/* A number of the CAS the last scr_opts_ecmg started. */
+int scr_opts_cas_num(struct scr_opts *o, enum scr_cas_field f, const char *v, const char **why) WARN_UNUSED;
+/* The ECM_ids "N[,N...]" of the services, in order. */
+int scr_opts_ecm_ids(struct scr_opts *o, const char *v) WARN_UNUSED;
+/* A fixed CW: 16 or 32 hex digits. */
+int scr_opts_fixed_cw(struct scr_opts *o, const char *v) WARN_UNUSED;
+/* The crypto-period in seconds (SCR_MIN_CP_MS .. SCR_MAX_CP_MS). */
+int scr_opts_cp_duration(struct scr_opts *o, const char *v) WARN_UNUSED;
+/* The clear period at the start, in seconds. */
+int scr_opts_clear_start(struct scr_opts *o, const char *v) WARN_UNUSED;
+/* The checks across options, then the ECM_ids and --live into cfg.
+ * 0 or CE_ARG with *why. */
+int scr_opts_finish(struct scr_opts *o, const char **why) WARN_UNUSED;
+
 /* Per ECM stream counters (one stream per service per CAS). */
 struct scr_stream_stats {
 	uint16_t service_id;

@@ -1,7 +1,8 @@
 /*
  * scrambler_config.c - the scrambler's configuration: defaults, the --service and
- * --ecmg specifications of the command line, and the checks scrambler_new
- * makes on a whole configuration.
+ * --ecmg specifications of the command line, a configuration built option by
+ * option with its checks across options (struct scr_opts), and the checks
+ * scrambler_new makes on a whole configuration.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -244,5 +245,124 @@ int scr_seconds_parse(const char *s, uint32_t *ms)
 			frac *= 10;
 	}
 	*ms = (uint32_t)(whole * 1000 + frac);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* a configuration option by option (struct scr_opts)                   */
+
+#define SCR_STR_(x) #x
+#define SCR_STR(x) SCR_STR_(x)
+
+void scr_opts_init(struct scr_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	scrambler_config_init(&o->cfg);
+}
+
+int scr_opts_service(struct scr_opts *o, const char *v, const char **why)
+{
+	if (o->cfg.nservices == SCR_MAX_SERVICES) {
+		*why = "at most " SCR_STR(SCR_MAX_SERVICES) " services";
+		return CE_LIMIT;
+	}
+	if (scr_service_parse(v, &o->cfg.services[o->cfg.nservices]) != 0)
+		return CE_ARG;
+	o->cfg.nservices++;
+	return 0;
+}
+
+int scr_opts_ecmg(struct scr_opts *o, const char *v, const char **why)
+{
+	struct scr_cas_cfg *cas = &o->cfg.cas[o->cfg.ncas];
+
+	if (o->cfg.ncas == SCR_MAX_CAS) {
+		*why = "at most " SCR_STR(SCR_MAX_CAS) " CAS";
+		return CE_LIMIT;
+	}
+	memset(cas, 0, sizeof(*cas));
+	if (scr_ecmg_parse(v, cas) != 0)
+		return CE_ARG;
+	cas->channel_id = 1;
+	o->cfg.ncas++;
+	return 0;
+}
+
+int scr_opts_cas_num(struct scr_opts *o, enum scr_cas_field f, const char *v, const char **why)
+{
+	static const uint64_t lo[] = { 0, 0x20, 0 }, hi[] = { UINT32_MAX, 0x1FFE, 0xFFFF };
+	struct scr_cas_cfg *cas;
+	uint64_t x;
+
+	if (!o->cfg.ncas) {
+		*why = "--super-cas-id, --ecm-pid and --channel-id must follow --ecmg";
+		return CE_ARG;
+	}
+	if ((unsigned)f > SCR_CAS_CHANNEL_ID || parse_u64(v, hi[f], &x) != 0 || x < lo[f])
+		return CE_ARG;
+	cas = &o->cfg.cas[o->cfg.ncas - 1];
+	if (f == SCR_CAS_SUPER_ID) {
+		cas->super_cas_id = (uint32_t)x;
+		o->super_set[o->cfg.ncas - 1] = true;
+	} else if (f == SCR_CAS_ECM_PID) {
+		cas->ecm_pid = (uint16_t)x;
+	} else {
+		cas->channel_id = (uint16_t)x;
+	}
+	return 0;
+}
+
+int scr_opts_ecm_ids(struct scr_opts *o, const char *v)
+{
+	return scr_ecm_ids_parse(v, o->ecm_ids, &o->necm_ids);
+}
+
+int scr_opts_fixed_cw(struct scr_opts *o, const char *v)
+{
+	size_t len = 0;
+
+	if (hex_decode_var(v, o->cfg.fixed_cw, sizeof(o->cfg.fixed_cw), &len) != 0 || (len != 8 && len != 16))
+		return CE_ARG;
+	o->cfg.has_fixed_cw = true;
+	o->cfg.fixed_cw_len = len;
+	return 0;
+}
+
+int scr_opts_cp_duration(struct scr_opts *o, const char *v)
+{
+	uint32_t *ms = &o->cfg.cp_duration_ms;
+
+	return scr_seconds_parse(v, ms) != 0 || *ms < SCR_MIN_CP_MS || *ms > SCR_MAX_CP_MS ? CE_ARG : 0;
+}
+
+int scr_opts_clear_start(struct scr_opts *o, const char *v)
+{
+	return scr_seconds_parse(v, &o->cfg.clear_start_ms);
+}
+
+int scr_opts_finish(struct scr_opts *o, const char **why)
+{
+	struct scrambler_config *cfg = &o->cfg;
+
+	*why = NULL;
+	if (cfg->nservices == 0)
+		*why = "at least one --service is required";
+	else if (o->necm_ids && o->necm_ids != cfg->nservices)
+		*why = "--ecm-id gives a different number of ECM_ids than --service: give one per --service";
+	else if (cfg->has_fixed_cw == (cfg->ncas > 0))
+		*why = "give either --ecmg ... or --fixed-cw";
+	else if (cfg->has_fixed_cw && cfg->fixed_cw_len != cw_alg_key_bytes(cfg->alg))
+		*why = "--fixed-cw has the wrong length for --algo (CSA2: 16 hex digits, CISSA: 32)";
+	else if (cfg->nulls_only && cfg->max_extra_kbps)
+		*why = "--nulls-only and --max-extra-kbps exclude each other";
+	for (size_t c = 0; !*why && c < cfg->ncas; c++)
+		if (!o->super_set[c])
+			*why = "every --ecmg needs a --super-cas-id";
+	if (*why)
+		return CE_ARG;
+	for (size_t i = 0; i < o->necm_ids; i++)
+		cfg->services[i].ecm_id = o->ecm_ids[i];
+	if (o->live)
+		cfg->sync = SCR_SYNC_OFF;
 	return 0;
 }

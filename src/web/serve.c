@@ -1,5 +1,6 @@
 /*
- * serve.c - the SMS HTTP APIs and the panel in one process (serve.h).
+ * serve.c - the SMS HTTP APIs and the panel in one process (serve.h), and
+ * the store and panel users a data folder names, for `castellan web`.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -76,4 +77,35 @@ out:
 	if (base)
 		event_base_free(base);
 	return r;
+}
+
+int web_db_resolve(const char *data_dir, const char *db, const char *db_file, struct dburi *uri)
+{
+	char def[1200];
+
+	if (snprintf(def, sizeof(def), "sqlite:%s/sms.db", data_dir) >= (int)sizeof(def))
+		return CE_ARG;
+	return dburi_resolve("web", db, db_file, def, uri);
+}
+
+int web_users_open_data(const char *data_dir, const char *db_uri, const char *from, struct sms_store **st,
+	struct web_users **u, size_t *moved, size_t *skipped, const char **step)
+{
+	char users[1200];
+	int r;
+
+	*st = NULL;
+	*u = NULL;
+	*moved = *skipped = 0;
+	*step = "database";
+	if ((r = sms_store_open(db_uri, st)) != 0)
+		return r;
+	*step = "panel users";
+	if ((r = web_users_open(*st, NULL, u)) != 0)
+		return r;
+	*step = "data folder";
+	if (snprintf(users, sizeof(users), "%s/" WEB_USERS_LEGACY_FILE, data_dir) >= (int)sizeof(users))
+		return CE_ARG;
+	*step = "import";
+	return web_users_import_file(*u, from ? from : users, moved, skipped);
 }

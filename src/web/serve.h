@@ -9,7 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "lib/err.h"
+#include "sms/dburi.h"
 #include "web/web.h"
+
+struct sms_store;
 
 struct web_serve_config {
 	const char *data_dir;      /* created 0700 if missing; its web.db is the legacy users file */
@@ -27,5 +30,18 @@ struct web_serve_config {
  * ("data folder", "database", "HTTP", "search workers", "HTTP threads",
  * "panel", "ready"). */
 int web_serve(const struct web_serve_config *c, const char **step) WARN_UNUSED;
+
+/* The store's URI for a data folder: DIR/sms.db unless db (a URI), db_file
+ * (a file holding one) or $CASTELLAN_DB says else (dburi_resolve, errors
+ * said on stderr as "web: ..."). 0 or CE_*; dburi_cleanup uri either way. */
+int web_db_resolve(const char *data_dir, const char *db, const char *db_file, struct dburi *uri) WARN_UNUSED;
+
+/* The user commands' start: open the store at db_uri and its panel users,
+ * then move an older separate users file in (from, else DIR/web.db), as
+ * serve does, so no change is made beside users still waiting in the file.
+ * 0 or CE_*, *step naming what failed ("database", "panel users", "data
+ * folder", "import"); *st and *u are set as far as it got (close both). */
+int web_users_open_data(const char *data_dir, const char *db_uri, const char *from, struct sms_store **st,
+	struct web_users **u, size_t *moved, size_t *skipped, const char **step) WARN_UNUSED;
 
 #endif

@@ -22,6 +22,8 @@
 #include "lib/cursor.h"
 #include "stb/chip.h"
 #include "client/loader.h"
+#include "headend/module_tool.h"
+#include "lib/util.h"
 #include "ts/psi.h"
 #include "ts/ts.h"
 
@@ -376,6 +378,109 @@ static void test_carousel_loss_and_forgery(void **state)
 	ota_rx_free(rx);
 }
 
+/* module_tool.c, the work of `castellan module`: sign from files, verify
+ * against a key file / a hash / a wrong root, carousel and collect back the
+ * same bytes, and the step each failure names. */
+static void test_module_tool(void **state)
+{
+	struct fx f;
+	char dir[] = "/tmp/castellan-modtool-XXXXXX", ta[96], op[96], crt[96], mod[96], ts[96], got[96], hex[65];
+	struct module_sign_req q = { .vendor = VENDOR, .version = 3, .rollback = 2, .ca_system_id = CASID,
+		.keys_file = "keys-b.json", .ta_pub = ta, .cert = crt, .key = op, .out = mod };
+	struct module_carousel_req cq = { .p = { .car = { .pid = OTA_PID, .carousel_id = 1 }, .program = PROGRAM,
+		.pmt_pid = PMT_PID }, .module = mod, .out = ts };
+	struct module_carousel_res cr;
+	struct module_collect_res col;
+	struct module_file mf;
+	enum module_step step;
+	const char *failed;
+	uint8_t *a, *b;
+	size_t len, alen, blen;
+
+	(void)state;
+	fx_init(&f);
+	assert_non_null(mkdtemp(dir));
+	snprintf(ta, sizeof(ta), "%s/ta.pub", dir);
+	snprintf(op, sizeof(op), "%s/op.key", dir);
+	snprintf(crt, sizeof(crt), "%s/op.cert", dir);
+	snprintf(mod, sizeof(mod), "%s/m.mod", dir);
+	snprintf(ts, sizeof(ts), "%s/m.ts", dir);
+	snprintf(got, sizeof(got), "%s/got.mod", dir);
+	assert_int_equal(pk_write_file(ta, f.ta_pub, 0), 0);
+	assert_int_equal(pk_write_file(op, f.op_priv, 1), 0);
+	/* the certificate missing, then a bad keys file name */
+	assert_int_equal(module_tool_sign(&q, &len, &step), CE_NOT_FOUND);
+	assert_int_equal(step, MODULE_STEP_READ);
+	assert_int_equal(file_write_atomic(crt, f.cert, f.cert_len, 0644), 0);
+	q.keys_file = "../x";
+	assert_int_not_equal(module_tool_sign(&q, &len, &step), 0);
+	assert_int_equal(step, MODULE_STEP_ARG);
+	q.keys_file = "keys-b.json";
+	assert_int_equal(module_tool_sign(&q, &len, &step), 0);
+	assert_int_equal(step, MODULE_STEP_NONE);
+	/* verify: by key file, by hash, against another root */
+	assert_int_equal(module_tool_verify(mod, ta, NULL, NULL, T0_S, &mf, &step), 0);
+	assert_true(mf.has_payload);
+	assert_int_equal(mf.v.m.version, 3);
+	assert_int_equal(mf.v.m.rollback, 2);
+	assert_int_equal(mf.p.ca_system_id, CASID);
+	assert_string_equal(mf.p.keys_file, "keys-b.json");
+	assert_int_equal(mf.len, len);
+	module_file_free(&mf);
+	hex_encode(f.trust, 32, hex);
+	assert_int_equal(module_tool_verify(mod, NULL, hex, NULL, T0_S, &mf, &step), 0);
+	module_file_free(&mf);
+	hex[0] = hex[0] == '0' ? '1' : '0';
+	assert_int_not_equal(module_tool_verify(mod, NULL, hex, NULL, T0_S, &mf, &step), 0);
+	assert_int_equal(step, MODULE_STEP_REFUSED);
+	module_file_free(&mf);
+	assert_int_not_equal(module_tool_verify(mod, NULL, "xyz", NULL, T0_S, &mf, &step), 0);
+	assert_int_equal(step, MODULE_STEP_TRUST);
+	module_file_free(&mf);
+	assert_int_not_equal(module_tool_verify(mod, ta, NULL, NULL, T0_S + 2 * 86400, &mf, &step), 0);
+	assert_int_equal(step, MODULE_STEP_REFUSED); /* the certificate expired */
+	module_file_free(&mf);
+	assert_int_equal(module_tool_verify(ts, ta, NULL, NULL, T0_S, &mf, &step), CE_NOT_FOUND);
+	assert_int_equal(step, MODULE_STEP_READ);
+	module_file_free(&mf);
+	/* carousel (announced: the box finds it through the PMT), then collect:
+	 * the same bytes */
+	assert_int_equal(module_tool_carousel(&cq, &cr, &failed), 0);
+	assert_null(failed);
+	assert_true(cr.ncar > 0);
+	assert_int_equal(cr.n, cr.ncar + 2); /* with the PAT + PMT announcing it */
+	assert_int_equal(module_tool_collect(ts, got, &col, &step), 0);
+	assert_int_equal(col.vendor_id, VENDOR);
+	assert_int_equal(col.pid, OTA_PID);
+	assert_int_equal(col.len, len);
+	a = tu_read(mod, &alen);
+	b = tu_read(got, &blen);
+	assert_int_equal(alen, blen);
+	assert_memory_equal(a, b, alen);
+	free(a);
+	free(b);
+	/* a module that is not one; a TS without a carousel; files missing */
+	cq.module = ts;
+	assert_int_not_equal(module_tool_carousel(&cq, &cr, &failed), 0);
+	assert_string_equal(failed, ts);
+	cq.module = mod;
+	cq.into = got + 1; /* no such file */
+	assert_int_equal(module_tool_carousel(&cq, &cr, &failed), CE_NOT_FOUND);
+	assert_ptr_equal(failed, got + 1);
+	assert_int_equal(module_tool_collect(mod, got, &col, &step), CE_NOT_FOUND);
+	assert_int_equal(step, MODULE_STEP_MISSING);
+	assert_int_equal(col.sections_ok, 0);
+	assert_int_equal(module_tool_collect(got + 1, got, &col, &step), CE_NOT_FOUND);
+	assert_int_equal(step, MODULE_STEP_READ);
+	unlink(ta);
+	unlink(op);
+	unlink(crt);
+	unlink(mod);
+	unlink(ts);
+	unlink(got);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 static void test_section_bad_cases(void **state)
 {
 	struct ota_params op = { .pid = OTA_PID, .carousel_id = 2, .version = 4, .vendor_id = VENDOR };
@@ -437,6 +542,7 @@ int main(void)
 		cmocka_unit_test(test_mux_into),
 		cmocka_unit_test(test_carousel_loss_and_forgery),
 		cmocka_unit_test(test_section_bad_cases),
+		cmocka_unit_test(test_module_tool),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

@@ -497,6 +497,93 @@ static void test_service_parse(void **state)
 	}
 }
 
+/* struct scr_opts: a configuration option by option, as `castellan scramble`
+ * builds it, and the checks across options. */
+static void test_opts(void **state)
+{
+	struct scr_opts o;
+	const char *why = NULL;
+	static const struct { enum scr_cas_field f; const char *v; } bad_num[] = {
+		{ SCR_CAS_ECM_PID, "0x1f" }, { SCR_CAS_ECM_PID, "0x1fff" }, { SCR_CAS_CHANNEL_ID, "65536" },
+		{ SCR_CAS_SUPER_ID, "0x100000000" }, { SCR_CAS_SUPER_ID, "x" }, { SCR_CAS_ECM_PID, "" },
+	};
+	static const char *bad_cw[] = { "", "00", "0011223344556677aa", "001122334455667g", "00112233445566778899" };
+	static const char *bad_cp[] = { "0", "0.09", "6553.6", "1.2345", "x" };
+
+	(void)state;
+	scr_opts_init(&o);
+	assert_int_equal(o.cfg.alg, CW_ALG_CSA2);
+	/* a CAS number before any --ecmg */
+	assert_int_equal(scr_opts_cas_num(&o, SCR_CAS_SUPER_ID, "1", &why), CE_ARG);
+	assert_non_null(why);
+	assert_non_null(strstr(why, "must follow --ecmg"));
+	assert_int_equal(scr_opts_finish(&o, &why), CE_ARG);
+	assert_string_equal(why, "at least one --service is required");
+	assert_int_equal(scr_opts_service(&o, "101", &why), 0);
+	assert_int_equal(scr_opts_service(&o, "102:ac=00000002", &why), 0);
+	assert_int_not_equal(scr_opts_service(&o, "0", &why), 0);
+	assert_int_equal(o.cfg.nservices, 2);
+	assert_int_equal(scr_opts_finish(&o, &why), CE_ARG);
+	assert_string_equal(why, "give either --ecmg ... or --fixed-cw");
+	assert_int_equal(scr_opts_ecmg(&o, "127.0.0.1:2222", &why), 0);
+	assert_int_equal(o.cfg.cas[0].channel_id, 1);
+	for (size_t i = 0; i < sizeof(bad_num) / sizeof(bad_num[0]); i++)
+		if (scr_opts_cas_num(&o, bad_num[i].f, bad_num[i].v, &why) == 0)
+			fail_msg("CAS number '%s' accepted", bad_num[i].v);
+	assert_int_equal(scr_opts_finish(&o, &why), CE_ARG);
+	assert_string_equal(why, "every --ecmg needs a --super-cas-id");
+	assert_int_equal(scr_opts_cas_num(&o, SCR_CAS_SUPER_ID, "0x4ad00001", &why), 0);
+	assert_int_equal(scr_opts_cas_num(&o, SCR_CAS_ECM_PID, "0x20", &why), 0);
+	assert_int_equal(scr_opts_cas_num(&o, SCR_CAS_CHANNEL_ID, "7", &why), 0);
+	assert_int_equal(o.cfg.cas[0].super_cas_id, 0x4ad00001u);
+	assert_int_equal(o.cfg.cas[0].ecm_pid, 0x20);
+	assert_int_equal(o.cfg.cas[0].channel_id, 7);
+	assert_int_equal(scr_opts_ecm_ids(&o, "5"), 0);
+	assert_int_equal(scr_opts_finish(&o, &why), CE_ARG);
+	assert_non_null(strstr(why, "--ecm-id gives a different number"));
+	assert_int_equal(scr_opts_ecm_ids(&o, "5,9"), 0);
+	o.live = true;
+	assert_int_equal(scr_opts_finish(&o, &why), 0);
+	assert_null(why);
+	assert_int_equal(o.cfg.services[0].ecm_id, 5);
+	assert_int_equal(o.cfg.services[1].ecm_id, 9);
+	assert_int_equal(o.cfg.sync, SCR_SYNC_OFF);
+	/* both --ecmg and --fixed-cw */
+	for (size_t i = 0; i < sizeof(bad_cw) / sizeof(bad_cw[0]); i++)
+		if (scr_opts_fixed_cw(&o, bad_cw[i]) == 0)
+			fail_msg("fixed CW '%s' accepted", bad_cw[i]);
+	assert_int_equal(scr_opts_fixed_cw(&o, "00112233445566778899aabbccddeeff"), 0);
+	assert_int_equal(scr_opts_finish(&o, &why), CE_ARG);
+	assert_string_equal(why, "give either --ecmg ... or --fixed-cw");
+	/* a fixed CW alone, of the wrong length for CSA2 */
+	scr_opts_init(&o);
+	assert_int_equal(scr_opts_service(&o, "1", &why), 0);
+	assert_int_equal(scr_opts_fixed_cw(&o, "00112233445566778899aabbccddeeff"), 0);
+	assert_int_equal(scr_opts_finish(&o, &why), CE_ARG);
+	assert_non_null(strstr(why, "wrong length for --algo"));
+	o.cfg.alg = CW_ALG_CISSA;
+	o.cfg.nulls_only = true;
+	o.cfg.max_extra_kbps = 5;
+	assert_int_equal(scr_opts_finish(&o, &why), CE_ARG);
+	assert_string_equal(why, "--nulls-only and --max-extra-kbps exclude each other");
+	/* crypto-periods and limits */
+	for (size_t i = 0; i < sizeof(bad_cp) / sizeof(bad_cp[0]); i++)
+		if (scr_opts_cp_duration(&o, bad_cp[i]) == 0)
+			fail_msg("crypto-period '%s' accepted", bad_cp[i]);
+	assert_int_equal(scr_opts_cp_duration(&o, "0.1"), 0);
+	assert_int_equal(o.cfg.cp_duration_ms, 100);
+	assert_int_equal(scr_opts_clear_start(&o, "2.5"), 0);
+	assert_int_equal(o.cfg.clear_start_ms, 2500);
+	for (int i = 0; i < SCR_MAX_CAS; i++) /* none yet since scr_opts_init */
+		assert_int_equal(scr_opts_ecmg(&o, "h:1", &why), 0);
+	assert_int_equal(scr_opts_ecmg(&o, "h:1", &why), CE_LIMIT);
+	assert_string_equal(why, "at most 4 CAS");
+	for (int i = 1; i < SCR_MAX_SERVICES; i++)
+		assert_int_equal(scr_opts_service(&o, "2", &why), 0);
+	assert_int_equal(scr_opts_service(&o, "2", &why), CE_LIMIT);
+	assert_string_equal(why, "at most 32 services");
+}
+
 static void test_ecmg_parse(void **state)
 {
 	struct scr_cas_cfg c;
@@ -1552,6 +1639,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_service_parse),
 		cmocka_unit_test(test_ecmg_parse),
+		cmocka_unit_test(test_opts),
 		cmocka_unit_test(test_config_bad),
 		cmocka_unit_test(test_csa2_sections),
 		cmocka_unit_test(test_cissa_packets),
