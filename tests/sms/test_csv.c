@@ -415,6 +415,8 @@ static int cli(const char *db, const char *args, char *out, size_t cap)
 	assert_non_null(f);
 	got = fread(out, 1, cap - 1, f);
 	out[got] = '\0';
+	while (fgetc(f) != EOF) /* drain: a longer answer must not end in SIGPIPE */
+		;
 	rc = pclose(f);
 	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
