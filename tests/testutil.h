@@ -143,6 +143,30 @@ static inline int tu_run(const char *fmt, ...)
 	return st == -1 ? -1 : WEXITSTATUS(st);
 }
 
+/* Run `$CASTELLAN_BIN args` (quiet log, stderr with stdout) and keep the
+ * first cap - 1 bytes of its output in out; the rest is read and dropped,
+ * so a long answer never ends the command with SIGPIPE. Its exit status
+ * (-1 if it did not exit); the test is skipped without $CASTELLAN_BIN. */
+static inline int tu_cli(const char *args, char *out, size_t cap)
+{
+	const char *bin = getenv("CASTELLAN_BIN");
+	char cmd[3000];
+	size_t got;
+	FILE *f;
+	int rc;
+
+	if (!bin)
+		skip();
+	snprintf(cmd, sizeof(cmd), "CASTELLAN_LOG=warn %s %s 2>&1", bin, args);
+	assert_non_null(f = popen(cmd, "r"));
+	got = fread(out, 1, cap - 1, f);
+	out[got] = '\0';
+	while (fgetc(f) != EOF)
+		;
+	rc = pclose(f);
+	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
 /* Run `castellan-demo replace` ($CASTELLAN_DEMO) in a new work dir, put
  * into dir: chip OTPs, keystores, vendor key files, signed modules and
  * scrambled streams for tests to reuse (its output in dir/demo.log). 0, or

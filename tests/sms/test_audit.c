@@ -486,24 +486,6 @@ static void test_fuzz_corpus_audit(void **state)
 
 /* ---- the commands: castellan audit, sms blacklist / report / reconcile ---- */
 
-static int run_cli(const char *args, char *out, size_t cap)
-{
-	const char *bin = getenv("CASTELLAN_BIN");
-	char cmd[3000];
-	size_t got;
-	FILE *f;
-	int rc;
-
-	if (!bin)
-		skip();
-	snprintf(cmd, sizeof(cmd), "CASTELLAN_LOG=warn %s %s 2>&1", bin, args);
-	assert_non_null(f = popen(cmd, "r"));
-	got = fread(out, 1, cap - 1, f);
-	out[got] = '\0';
-	rc = pclose(f);
-	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
 static void test_cli(void **state)
 {
 	char d[300], a[2400], out[8192];
@@ -518,48 +500,48 @@ static void test_cli(void **state)
 	fclose(f);
 	assert_int_equal(chmod(a, 0600), 0); /* passphrase files others may read are refused */
 	snprintf(a, sizeof(a), "sms --db %s/s.db card add 2100000001 --chip BOX-1", d);
-	assert_int_equal(run_cli(a, out, sizeof(out)), 0);
+	assert_int_equal(tu_cli(a, out, sizeof(out)), 0);
 	snprintf(a, sizeof(a), "sms --db %s/s.db subscribe 2100000001 --packages 0,5 --start 1 --finish 4000000000", d);
-	assert_int_equal(run_cli(a, out, sizeof(out)), 0);
+	assert_int_equal(tu_cli(a, out, sizeof(out)), 0);
 	/* blacklist */
 	snprintf(a, sizeof(a), "sms --db %s/s.db blacklist add box BOX-1 --reason 'seized'", d);
-	assert_int_equal(run_cli(a, out, sizeof(out)), 0);
+	assert_int_equal(tu_cli(a, out, sizeof(out)), 0);
 	snprintf(a, sizeof(a), "sms --db %s/s.db blacklist list", d);
-	assert_int_equal(run_cli(a, out, sizeof(out)), 0);
+	assert_int_equal(tu_cli(a, out, sizeof(out)), 0);
 	assert_non_null(strstr(out, "box\tBOX-1\t"));
 	assert_non_null(strstr(out, "\tcli\tseized"));
 	snprintf(a, sizeof(a), "sms --db %s/s.db subscribe 2100000001 --packages 1 --start 1 --finish 4000000000", d);
-	assert_int_equal(run_cli(a, out, sizeof(out)), 1);
+	assert_int_equal(tu_cli(a, out, sizeof(out)), 1);
 	assert_non_null(strstr(out, "blocked"));
 	/* a report, CSV and JSON */
 	snprintf(a, sizeof(a), "sms --db %s/s.db report summary", d);
-	assert_int_equal(run_cli(a, out, sizeof(out)), 0);
+	assert_int_equal(tu_cli(a, out, sizeof(out)), 0);
 	assert_non_null(strstr(out, "status,cards\r\nregistered,1\r\nactive,0\r\n"));
 	assert_non_null(strstr(out, "blacklisted,1\r\n"));
 	snprintf(a, sizeof(a), "sms --db %s/s.db report active --package 5 --at 100 --format json", d);
-	assert_int_equal(run_cli(a, out, sizeof(out)), 0);
+	assert_int_equal(tu_cli(a, out, sizeof(out)), 0);
 	assert_non_null(strstr(out, "\"report\": \"active\""));
 	snprintf(a, sizeof(a), "sms --db %s/s.db report active", d);
-	assert_int_equal(run_cli(a, out, sizeof(out)), 1);
+	assert_int_equal(tu_cli(a, out, sizeof(out)), 1);
 	assert_non_null(strstr(out, "needs --package or --channel"));
 	/* reconcile: no head-end ran, the card is blocked and was never sent: the same */
 	snprintf(a, sizeof(a), "sms --db %s/s.db reconcile", d);
-	assert_int_equal(run_cli(a, out, sizeof(out)), 0);
+	assert_int_equal(tu_cli(a, out, sizeof(out)), 0);
 	assert_non_null(strstr(out, "0 differences"));
 	/* the audit key, a checkpoint into the file, verify, tamper, verify */
 	snprintf(a, sizeof(a), "audit keygen --key %s/a.key --pub %s/a.pub --passphrase-file %s/pass", d, d, d);
-	assert_int_equal(run_cli(a, out, sizeof(out)), 0);
+	assert_int_equal(tu_cli(a, out, sizeof(out)), 0);
 	snprintf(a, sizeof(a), "audit --db %s/s.db checkpoint --key %s/a.key --passphrase-file %s/pass --out %s/cps", d, d,
 		 d, d);
-	assert_int_equal(run_cli(a, out, sizeof(out)), 0);
+	assert_int_equal(tu_cli(a, out, sizeof(out)), 0);
 	snprintf(a, sizeof(a), "audit --db %s/s.db checkpoint --key %s/a.key --out %s/cps", d, d, d);
-	assert_int_equal(run_cli(a, out, sizeof(out)), 1); /* no passphrase */
+	assert_int_equal(tu_cli(a, out, sizeof(out)), 1); /* no passphrase */
 	snprintf(a, sizeof(a), "audit --db %s/s.db verify --pub %s/a.pub --checkpoints %s/cps", d, d, d);
-	assert_int_equal(run_cli(a, out, sizeof(out)), 0);
+	assert_int_equal(tu_cli(a, out, sizeof(out)), 0);
 	assert_non_null(strstr(out, "audit log intact"));
 	assert_non_null(strstr(out, "signatures verified"));
 	snprintf(a, sizeof(a), "audit --db %s/s.db export --format json --out %s/x.json", d, d);
-	assert_int_equal(run_cli(a, out, sizeof(out)), 0);
+	assert_int_equal(tu_cli(a, out, sizeof(out)), 0);
 	{
 		json_error_t je;
 		json_t *j;
@@ -573,7 +555,7 @@ static void test_cli(void **state)
 	snprintf(a, sizeof(a), "%s/s.db", d);
 	raw_sql(&sqlite_be, a, "DELETE FROM audit WHERE seq >= 3; DELETE FROM audit_checkpoints");
 	snprintf(a, sizeof(a), "audit --db %s/s.db verify --pub %s/a.pub --checkpoints %s/cps", d, d, d);
-	assert_int_equal(run_cli(a, out, sizeof(out)), 1);
+	assert_int_equal(tu_cli(a, out, sizeof(out)), 1);
 	assert_non_null(strstr(out, "BROKEN"));
 	assert_non_null(strstr(out, "truncated"));
 }

@@ -367,24 +367,6 @@ static void test_bad_sent_ext(void **state)
 	sms_store_close(s);
 }
 
-static int run_cli(const char *args, char *out, size_t cap)
-{
-	const char *bin = getenv("CASTELLAN_BIN");
-	char cmd[3000];
-	size_t got;
-	FILE *f;
-	int rc;
-
-	if (!bin)
-		skip();
-	snprintf(cmd, sizeof(cmd), "CASTELLAN_LOG=warn %s %s 2>&1", bin, args);
-	assert_non_null(f = popen(cmd, "r"));
-	got = fread(out, 1, cap - 1, f);
-	out[got] = '\0';
-	rc = pclose(f);
-	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
 /* `sms channel set`, `sms report cas-channels`, `sms reconcile --channels`. */
 static void test_cli(void **state)
 {
@@ -396,17 +378,17 @@ static void test_cli(void **state)
 	snprintf(d, sizeof(d), "%s/cli", sqlite_dir);
 	assert_int_equal(mkdir(d, 0700), 0);
 	snprintf(a, sizeof(a), "sms --db %s/s.db channel set 101 news 0x1", d);
-	assert_int_equal(run_cli(a, out, sizeof(out)), 0);
+	assert_int_equal(tu_cli(a, out, sizeof(out)), 0);
 	snprintf(a, sizeof(a), "sms --db %s/s.db channel set 101 news 0x1ffffffff", d);
-	assert_int_equal(run_cli(a, out, sizeof(out)), 1);
+	assert_int_equal(tu_cli(a, out, sizeof(out)), 1);
 	snprintf(a, sizeof(a), "sms --db %s/s.db card add 7", d);
-	assert_int_equal(run_cli(a, out, sizeof(out)), 0);
+	assert_int_equal(tu_cli(a, out, sizeof(out)), 0);
 	snprintf(a, sizeof(a), "sms --db %s/s.db subscribe 7 --packages 0 --start %lld --finish %lld", d,
 		 (long long)now - 60, (long long)now + 86400);
-	assert_int_equal(run_cli(a, out, sizeof(out)), 0);
+	assert_int_equal(tu_cli(a, out, sizeof(out)), 0);
 	/* nothing sent: channel 101 and package 0 differ, exit 1 */
 	snprintf(a, sizeof(a), "sms --db %s/s.db reconcile --channels --at %lld", d, (long long)now_s() + 60);
-	assert_int_equal(run_cli(a, out, sizeof(out)), 1);
+	assert_int_equal(tu_cli(a, out, sizeof(out)), 1);
 	assert_non_null(strstr(out, "channel,101,news,0,1,-1\r\n"));
 	assert_non_null(strstr(out, "package,0,package 0,0,1,-1\r\n"));
 	assert_non_null(strstr(out, "2 differ"));
@@ -416,10 +398,10 @@ static void test_cli(void **state)
 	send_card(s, 7, now);
 	sms_store_close(s);
 	snprintf(a, sizeof(a), "sms --db %s/s.db reconcile --channels --at %lld --format json", d, (long long)now_s() + 60);
-	assert_int_equal(run_cli(a, out, sizeof(out)), 0);
+	assert_int_equal(tu_cli(a, out, sizeof(out)), 0);
 	assert_non_null(strstr(out, "\"differences\": 0"));
 	snprintf(a, sizeof(a), "sms --db %s/s.db report cas-channels --at %lld", d, (long long)now_s() + 60);
-	assert_int_equal(run_cli(a, out, sizeof(out)), 0);
+	assert_int_equal(tu_cli(a, out, sizeof(out)), 0);
 	assert_non_null(strstr(out, "kind,id,name,packages,cards\r\nchannel,101,news,00000001,1\r\n"));
 }
 
